@@ -1,0 +1,185 @@
+//! `custodia`: the vault server and its operator commands. A thin layer over the library
+//! crates; `anyhow` lives only here, at the binary's edge.
+
+mod bench;
+mod http_client;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use custodia_core::{DataDir, Timestamp};
+use custodia_registry::Registry;
+
+#[derive(Parser)]
+#[command(name = "custodia", version, about = "Customer-data privacy vault: purpose-bound, encrypted personal data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: example registry, root key, database and bootstrap admin key.
+    Init {
+        /// The data directory to create.
+        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL database instead of SQLite in the data directory.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Print `{"admin_token": "..."}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTP API (initialising the data directory first if it is new).
+    Serve {
+        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Address to listen on; port 0 picks a free port (the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8200", env = "CUSTODIA_LISTEN")]
+        listen: SocketAddr,
+        /// Use this PostgreSQL database instead of SQLite in the data directory.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Validate a registry file; prints every problem as file:line:column.
+    Check {
+        /// The registry file (default: custodia-data/registry.toml).
+        file: Option<PathBuf>,
+    },
+    /// Measure field encryption against raw AES-GCM and HTTP throughput on SQLite.
+    Bench {
+        /// Seconds per HTTP phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Only the in-process crypto benchmark.
+        #[arg(long)]
+        crypto_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init { data_dir, database_url, json } => {
+            let dir = DataDir::new(&data_dir);
+            let token = dir.init(database_url.as_deref(), Timestamp::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&custodia_types::InitOutput { admin_token: token.to_string() })?);
+            } else {
+                println!("Initialised {}.", data_dir.display());
+                println!("Bootstrap admin API key (shown once; store it in a secret manager):");
+                println!("{}", token.as_str());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { data_dir, listen, database_url } => {
+            init_logging();
+            serve(&data_dir, listen, database_url.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { file } => Ok(check(file.as_deref())),
+        Command::Bench { seconds, clients, crypto_only } => {
+            bench::run(seconds, clients, crypto_only).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(data_dir: &Path, listen: SocketAddr, database_url: Option<&str>) -> anyhow::Result<()> {
+    let dir = DataDir::new(data_dir);
+    if !dir.is_initialised() {
+        let token = dir.init(database_url, Timestamp::now()).await.context("initialising the data directory")?;
+        let path = dir.write_admin_token(&token).context("writing the admin token")?;
+        eprintln!("Initialised a new data directory at {}.", data_dir.display());
+        eprintln!("The bootstrap admin API key is in {} (readable only by you).", path.display());
+    }
+    let vault = dir.open(database_url).await.with_context(|| format!("opening {}", data_dir.display()))?;
+    let backend = vault.backend();
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!("custodia listening on http://{addr} (store: {backend})");
+    tracing::info!(%addr, backend, "listening");
+    custodia_server::serve(vault, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn check(file: Option<&Path>) -> ExitCode {
+    let path = file.map_or_else(|| DataDir::new("custodia-data").registry_path(), Path::to_path_buf);
+    match Registry::load(&path) {
+        Ok(reg) => {
+            let out = format!(
+                "{}: ok ({} collections, {} purposes, {} recipients, {} roles)",
+                path.display(),
+                reg.collections.len(),
+                reg.purposes.len(),
+                reg.recipients.len(),
+                reg.roles.len()
+            );
+            if std::io::stdout().is_terminal() {
+                println!("\u{2714} {out}");
+            } else {
+                println!("{out}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("{}: {} problem(s)", path.display(), e.diagnostics.len());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The data directory: registry, root key file and (by default) the SQLite database.
+//!
+//! ```text
+//! custodia-data/          (0700)
+//!   registry.toml         the registry; edit and `custodia check` it
+//!   root.key              the root key (0600), unless CUSTODIA_ROOT_KEY is set
+//!   custodia.db           SQLite (WAL), unless a PostgreSQL URL is given
+//!   admin-token           only when `serve` initialised the directory itself (0600)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use custodia_crypto::{CryptoError, KEY_FILE_NAME, Keyring, ROOT_KEY_ENV};
+use custodia_registry::{EXAMPLE_REGISTRY, Registry, RegistryError};
+use custodia_store::StoreError;
+use zeroize::Zeroizing;
+
+use crate::{Timestamp, Vault, VaultError};
+
+pub const REGISTRY_FILE: &str = "registry.toml";
+pub const DB_FILE: &str = "custodia.db";
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Name and role of the principal `init` creates.
+const BOOTSTRAP_NAME: &str = "bootstrap-admin";
+const BOOTSTRAP_ROLE: &str = "admin";
+
+/// Why the vault could not be initialised or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0} is already initialised")]
+    AlreadyInitialised(String),
+    #[error("the root key does not match this database (it was initialised with another key)")]
+    KeyMismatch,
+    #[error("{0}")]
+    Vault(#[from] VaultError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A data directory on disk.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    #[must_use]
+    pub fn registry_path(&self) -> PathBuf {
+        self.root.join(REGISTRY_FILE)
+    }
+
+    #[must_use]
+    pub fn key_path(&self) -> PathBuf {
+        self.root.join(KEY_FILE_NAME)
+    }
+
+    #[must_use]
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.root.join(ADMIN_TOKEN_FILE)
+    }
+
+    /// The store URL: the given PostgreSQL URL, or the SQLite file in this directory.
+    #[must_use]
+    pub fn store_url(&self, database_url: Option<&str>) -> String {
+        database_url.map_or_else(|| format!("sqlite://{}", self.root.join(DB_FILE).display()), str::to_owned)
+    }
+
+    /// Whether `init` has run here (the registry exists).
+    #[must_use]
+    pub fn is_initialised(&self) -> bool {
+        self.registry_path().exists()
+    }
+
+    /// Creates the directory, the example registry, the root key (unless supplied by the
+    /// environment), the database and the bootstrap admin principal. Returns its API key.
+    pub async fn init(&self, database_url: Option<&str>, now: Timestamp) -> Result<Zeroizing<String>, SetupError> {
+        if self.is_initialised() {
+            return Err(SetupError::AlreadyInitialised(self.root.display().to_string()));
+        }
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| SetupError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700)).map_err(io(&self.root))?;
+        }
+        let keyring = match std::env::var(ROOT_KEY_ENV) {
+            Ok(value) => Keyring::parse_env(&value)?,
+            Err(_) if self.key_path().exists() => Keyring::load_file(&self.key_path())?,
+            Err(_) => Keyring::create_file(&self.key_path())?,
+        };
+        let registry = Registry::parse(REGISTRY_FILE, EXAMPLE_REGISTRY)?;
+        let store = custodia_store::open(&self.store_url(database_url)).await?;
+        if !store.principals().await?.is_empty() {
+            return Err(SetupError::AlreadyInitialised(format!("the database at {}", store.backend())));
+        }
+        let vault = Vault::new(registry, store, keyring).await?;
+        let (_, token) = vault.insert_principal(now, BOOTSTRAP_NAME, &[BOOTSTRAP_ROLE.to_owned()]).await?;
+        // Written last: its presence marks a complete initialisation.
+        std::fs::write(self.registry_path(), EXAMPLE_REGISTRY).map_err(io(&self.registry_path()))?;
+        Ok(token)
+    }
+
+    /// Writes the bootstrap token to `admin-token` (0600), for `serve`'s first-run convenience.
+    pub fn write_admin_token(&self, token: &str) -> Result<PathBuf, SetupError> {
+        let path = self.admin_token_path();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let io = |source| SetupError::Io { path: path.display().to_string(), source };
+        let mut file = options.open(&path).map_err(io)?;
+        std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes()).map_err(io)?;
+        Ok(path)
+    }
+
+    /// Loads the root key: from `CUSTODIA_ROOT_KEY` when set, else from the key file.
+    pub fn keyring(&self) -> Result<Keyring, SetupError> {
+        match std::env::var(ROOT_KEY_ENV) {
+            Ok(value) => Ok(Keyring::parse_env(&value)?),
+            Err(_) => Ok(Keyring::load_file(&self.key_path())?),
+        }
+    }
+
+    /// Opens the vault of this directory.
+    pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
+        let registry = Registry::load(&self.registry_path())?;
+        let keyring = self.keyring()?;
+        let store: Arc<dyn custodia_store::Store> = custodia_store::open(&self.store_url(database_url)).await?;
+        Vault::new(registry, store, keyring).await
+    }
+}

@@ -1,0 +1,121 @@
+//! The access gate: the one place that decides whether a principal may act under a purpose
+//! on a collection, and in which form each field may leave the vault. Deny by default: a
+//! purpose no role of the principal lists, or a field the purpose does not declare, is refused.
+
+use custodia_registry::{Collection, Field, OutputForm, Purpose, Registry, Role};
+
+use crate::{Principal, VaultError};
+
+/// What a principal may do under one purpose on one collection.
+pub(crate) struct Grant<'a> {
+    pub purpose: &'a Purpose,
+    pub collection: &'a Collection,
+    roles: Vec<&'a Role>,
+}
+
+impl<'a> Grant<'a> {
+    /// The most permissive output form that any of the granting roles gives `field`.
+    pub fn form(&self, field: &Field) -> OutputForm {
+        self.roles
+            .iter()
+            .map(|r| r.output_form(self.collection, field))
+            .min()
+            .unwrap_or(OutputForm::Denied)
+    }
+
+    /// The declared field `name` of the collection, checked against the purpose.
+    pub fn declared_field(&self, name: &str) -> Result<&'a Field, VaultError> {
+        let field = self.collection.fields.get(name).ok_or_else(|| {
+            VaultError::unprocessable(
+                "unknown_field",
+                format!("collection `{}` has no field `{name}`", self.collection.name),
+            )
+            .with_field(name)
+        })?;
+        if !self.purpose.declares(&self.collection.name, name) {
+            return Err(VaultError::forbidden(
+                "field_not_in_purpose",
+                format!(
+                    "purpose `{}` does not declare field `{}.{name}`; only declared fields may be collected or read for a purpose",
+                    self.purpose.name, self.collection.name
+                ),
+            )
+            .with_field(name));
+        }
+        Ok(field)
+    }
+
+    /// The fields a read returns: the requested ones (each must be declared and not denied),
+    /// or every declared field the role does not deny.
+    pub fn readable_fields(&self, requested: Option<&[String]>) -> Result<Vec<(&'a Field, OutputForm)>, VaultError> {
+        match requested {
+            Some(names) => {
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    let field = self.declared_field(name)?;
+                    let form = self.form(field);
+                    if form == OutputForm::Denied {
+                        return Err(VaultError::forbidden(
+                            "field_denied",
+                            format!("your role may not read field `{}.{name}`", self.collection.name),
+                        )
+                        .with_field(name.as_str()));
+                    }
+                    out.push((field, form));
+                }
+                Ok(out)
+            }
+            None => Ok(self
+                .purpose
+                .fields_of(&self.collection.name)
+                .filter_map(|name| self.collection.fields.get(name))
+                .map(|f| (f, self.form(f)))
+                .filter(|(_, form)| *form != OutputForm::Denied)
+                .collect()),
+        }
+    }
+}
+
+/// Decides whether `principal` may invoke `purpose` on `collection`.
+pub(crate) fn authorize<'a>(
+    registry: &'a Registry,
+    principal: &Principal,
+    purpose: &str,
+    collection: &str,
+) -> Result<Grant<'a>, VaultError> {
+    let purpose_def = registry.purpose(purpose).ok_or_else(|| {
+        VaultError::bad_request("unknown_purpose", format!("no purpose `{purpose}` is declared in the registry"))
+    })?;
+    let collection_def = registry
+        .collection(collection)
+        .ok_or_else(|| VaultError::not_found("unknown_collection", format!("no collection `{collection}` is declared in the registry")))?;
+    let roles: Vec<&Role> = principal
+        .roles
+        .iter()
+        .filter_map(|r| registry.role(r))
+        .filter(|r| r.purposes.contains(purpose))
+        .collect();
+    if roles.is_empty() {
+        return Err(VaultError::forbidden(
+            "purpose_not_allowed",
+            format!("none of your roles ({}) may invoke purpose `{purpose}`", principal.roles.join(", ")),
+        ));
+    }
+    if purpose_def.fields_of(collection).next().is_none() {
+        return Err(VaultError::forbidden(
+            "collection_not_in_purpose",
+            format!("purpose `{purpose}` declares no field of collection `{collection}`"),
+        ));
+    }
+    Ok(Grant { purpose: purpose_def, collection: collection_def, roles })
+}
+
+/// Whether `principal` has a role that may manage principals.
+pub(crate) fn require_principal_admin(registry: &Registry, principal: &Principal) -> Result<(), VaultError> {
+    let allowed = principal.roles.iter().filter_map(|r| registry.role(r)).any(|r| r.manage_principals);
+    if allowed {
+        Ok(())
+    } else {
+        Err(VaultError::forbidden("not_allowed", "managing principals needs a role with manage_principals = true"))
+    }
+}

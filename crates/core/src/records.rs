@@ -1,0 +1,340 @@
+//! Record use cases: create, list, get, patch, delete, search, and principal management.
+
+use std::collections::BTreeMap;
+
+use custodia_crypto::{DataKey, FieldContext};
+use custodia_registry::{Field, OutputForm};
+use custodia_store::{FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord};
+use custodia_types::{PrincipalInfo, Record, SearchMatch};
+use zeroize::Zeroizing;
+
+use crate::gate::{self, Grant};
+use crate::{Principal, RecordId, SubjectId, Timestamp, Vault, VaultError, principal, values};
+
+/// The most fields one read may name.
+const MAX_REQUESTED_FIELDS: usize = 64;
+
+impl Vault {
+    /// Authenticates a bearer token.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, VaultError> {
+        let (key_id, secret) =
+            principal::split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
+        let row = self
+            .store
+            .principal_by_key_id(key_id)
+            .await?
+            .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
+        principal::verify(&row, secret)
+    }
+
+    /// Stores a new record of `subject` in `collection`, collected for `purpose`.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_record(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        now: Timestamp,
+        subject: &SubjectId,
+        collection: &str,
+        fields: &BTreeMap<String, String>,
+    ) -> Result<RecordId, VaultError> {
+        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        if fields.is_empty() {
+            return Err(VaultError::bad_request("no_fields", "a record needs at least one field"));
+        }
+        let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
+        let key = self.keys.subject_key_or_create(&*self.store, subject, now).await?;
+        let record_id = RecordId::generate()?;
+        let (set, index) = self.seal(&grant, &key, subject, &record_id, &checked)?;
+        let record = NewRecord {
+            record_id: record_id.as_str().to_owned(),
+            subject_id: subject.as_str().to_owned(),
+            collection: collection.to_owned(),
+            now: now.0,
+            fields: set,
+            index,
+        };
+        self.store.insert_record(&record).await?;
+        Ok(record_id)
+    }
+
+    /// Every record of `subject` in `collection`, as `purpose` may see them.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_records(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        subject: &SubjectId,
+        collection: &str,
+        requested: Option<&[String]>,
+    ) -> Result<Vec<Record>, VaultError> {
+        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let selected = select(&grant, requested)?;
+        let Some(key) = self.keys.subject_key(&*self.store, subject).await? else {
+            return Ok(Vec::new());
+        };
+        let stored = self.store.records(subject.as_str(), collection).await?;
+        stored.iter().map(|r| open_record(&grant, &key, r, &selected)).collect()
+    }
+
+    /// One record, as `purpose` may see it.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_record(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        subject: &SubjectId,
+        collection: &str,
+        record_id: &RecordId,
+        requested: Option<&[String]>,
+    ) -> Result<Record, VaultError> {
+        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let selected = select(&grant, requested)?;
+        let key = self.keys.subject_key(&*self.store, subject).await?.ok_or_else(not_found)?;
+        let stored = self
+            .store
+            .record(subject.as_str(), collection, record_id.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        open_record(&grant, &key, &stored, &selected)
+    }
+
+    /// Changes fields of a record; a `None` value erases that field.
+    #[tracing::instrument(skip_all)]
+    #[expect(clippy::too_many_arguments, reason = "principal, purpose, time, then the use case's own input")]
+    pub async fn patch_record(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        now: Timestamp,
+        subject: &SubjectId,
+        collection: &str,
+        record_id: &RecordId,
+        fields: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), VaultError> {
+        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        if fields.is_empty() {
+            return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
+        }
+        let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
+        let key = self.keys.subject_key(&*self.store, subject).await?.ok_or_else(not_found)?;
+        let (set, index) = self.seal(&grant, &key, subject, record_id, &checked)?;
+        let remove = checked.iter().filter(|c| c.value.is_none()).map(|c| c.field.name.clone()).collect();
+        let patch = RecordPatch { now: now.0, set, remove, index };
+        if self.store.update_record(subject.as_str(), collection, record_id.as_str(), &patch).await? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Deletes a record with all its fields and index entries.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_record(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        subject: &SubjectId,
+        collection: &str,
+        record_id: &RecordId,
+    ) -> Result<(), VaultError> {
+        gate::authorize(&self.registry, principal, purpose, collection)?;
+        if self.store.delete_record(subject.as_str(), collection, record_id.as_str()).await? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Finds the records whose searchable `field` equals `value` (after normalization).
+    #[tracing::instrument(skip_all)]
+    pub async fn search(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        collection: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<SearchMatch>, VaultError> {
+        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let field_def = grant.declared_field(field)?;
+        if !field_def.searchable {
+            return Err(VaultError::bad_request(
+                "field_not_searchable",
+                format!("field `{collection}.{field}` is not searchable (set searchable = true in the registry)"),
+            )
+            .with_field(field));
+        }
+        let normalized = Zeroizing::new(values::normalize(field_def.field_type, value).map_err(|why| invalid(field, &why))?);
+        let digest = self.keys.indexer.compute(collection, field, &values::index_form(field_def.field_type, &normalized))?;
+        let hits = self.store.find_by_index(collection, field, &digest).await?;
+        Ok(hits.into_iter().map(|(subject_id, record_id)| SearchMatch { subject_id, record_id }).collect())
+    }
+
+    /// Creates a principal with `roles` and returns its id and API key (shown once).
+    pub async fn create_principal(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        gate::require_principal_admin(&self.registry, caller)?;
+        self.insert_principal(now, name, roles).await
+    }
+
+    /// Creates a principal without an authenticated caller: for `custodia init` and other
+    /// operator commands run on the server's own machine.
+    pub async fn insert_principal(&self, now: Timestamp, name: &str, roles: &[String]) -> Result<(String, Zeroizing<String>), VaultError> {
+        principal::check_name(name)?;
+        if roles.is_empty() {
+            return Err(VaultError::bad_request("no_roles", "a principal needs at least one role"));
+        }
+        for role in roles {
+            if self.registry.role(role).is_none() {
+                let known: Vec<&str> = self.registry.roles.keys().map(String::as_str).collect();
+                return Err(VaultError::unprocessable(
+                    "unknown_role",
+                    format!("no role `{role}` in the registry; roles: {}", known.join(", ")),
+                )
+                .with_field("roles"));
+            }
+        }
+        let mut unique = roles.to_vec();
+        unique.sort();
+        unique.dedup();
+        let (row, key) = principal::new_principal(name, unique, now)?;
+        self.store.insert_principal(&row).await.map_err(|e| match e {
+            custodia_store::StoreError::Conflict(_) => VaultError::new(
+                crate::ErrorKind::Conflict,
+                "principal_exists",
+                format!("a principal named `{name}` already exists"),
+            ),
+            other => other.into(),
+        })?;
+        Ok((row.principal_id, key.token))
+    }
+
+    /// Every principal (never their keys).
+    pub async fn list_principals(&self, caller: &Principal) -> Result<Vec<PrincipalInfo>, VaultError> {
+        gate::require_principal_admin(&self.registry, caller)?;
+        Ok(self
+            .store
+            .principals()
+            .await?
+            .into_iter()
+            .map(|p| PrincipalInfo {
+                principal_id: p.principal_id,
+                name: p.name,
+                roles: p.roles,
+                created_at: Timestamp(p.created_at).to_rfc3339(),
+                revoked_at: p.revoked_at.map(|t| Timestamp(t).to_rfc3339()),
+            })
+            .collect())
+    }
+
+    /// Revokes a principal's API key at once.
+    pub async fn revoke_principal(&self, caller: &Principal, now: Timestamp, principal_id: &str) -> Result<(), VaultError> {
+        gate::require_principal_admin(&self.registry, caller)?;
+        if self.store.revoke_principal(principal_id, now.0).await? {
+            Ok(())
+        } else {
+            Err(VaultError::not_found("principal_not_found", "no active principal with that id"))
+        }
+    }
+
+    /// Seals each present value and computes index entries for searchable fields.
+    fn seal(
+        &self,
+        grant: &Grant<'_>,
+        key: &DataKey,
+        subject: &SubjectId,
+        record_id: &RecordId,
+        checked: &[CheckedValue<'_>],
+    ) -> Result<(Vec<FieldValue>, Vec<IndexEntry>), VaultError> {
+        let collection = grant.collection.name.as_str();
+        let mut set = Vec::with_capacity(checked.len());
+        let mut index = Vec::new();
+        for c in checked {
+            let Some(value) = &c.value else { continue };
+            let ctx = FieldContext { collection, subject: subject.as_str(), record: record_id.as_str(), field: &c.field.name };
+            set.push(FieldValue {
+                field: c.field.name.clone(),
+                ciphertext: key.seal(&ctx, value.as_bytes())?,
+                purpose: grant.purpose.name.clone(),
+            });
+            if c.field.searchable {
+                let form = Zeroizing::new(values::index_form(c.field.field_type, value));
+                let digest = self.keys.indexer.compute(collection, &c.field.name, &form)?;
+                index.push(IndexEntry { field: c.field.name.clone(), digest: digest.to_vec() });
+            }
+        }
+        Ok((set, index))
+    }
+}
+
+/// A field checked against the purpose, with its normalized value (`None`: erase).
+struct CheckedValue<'a> {
+    field: &'a Field,
+    value: Option<Zeroizing<String>>,
+}
+
+fn check_values<'a, 'v>(
+    grant: &Grant<'a>,
+    fields: impl Iterator<Item = (&'v String, Option<&'v String>)>,
+) -> Result<Vec<CheckedValue<'a>>, VaultError> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        let field = grant.declared_field(name)?;
+        let value = match value {
+            Some(v) => Some(Zeroizing::new(values::normalize(field.field_type, v).map_err(|why| invalid(name, &why))?)),
+            None => None,
+        };
+        out.push(CheckedValue { field, value });
+    }
+    Ok(out)
+}
+
+fn select<'a>(grant: &Grant<'a>, requested: Option<&[String]>) -> Result<Vec<(&'a Field, OutputForm)>, VaultError> {
+    if requested.is_some_and(|r| r.len() > MAX_REQUESTED_FIELDS) {
+        return Err(VaultError::bad_request("too_many_fields", format!("at most {MAX_REQUESTED_FIELDS} fields per read")));
+    }
+    grant.readable_fields(requested)
+}
+
+/// Decrypts the selected fields of a stored record and applies each field's output form.
+/// Fields not selected are never decrypted.
+fn open_record(grant: &Grant<'_>, key: &DataKey, stored: &StoredRecord, selected: &[(&Field, OutputForm)]) -> Result<Record, VaultError> {
+    let mut fields = BTreeMap::new();
+    for (field, form) in selected {
+        let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else { continue };
+        let ctx = FieldContext {
+            collection: &grant.collection.name,
+            subject: &stored.subject_id,
+            record: &stored.record_id,
+            field: &field.name,
+        };
+        let plain = Zeroizing::new(key.open(&ctx, &sf.ciphertext)?);
+        let text = std::str::from_utf8(&plain).map_err(|_| VaultError::internal(&"stored value is not UTF-8"))?;
+        let out = match form {
+            OutputForm::Plain => text.to_owned(),
+            OutputForm::Masked => values::mask(field.field_type, text),
+            OutputForm::Denied => continue,
+        };
+        fields.insert(field.name.clone(), out);
+    }
+    Ok(Record {
+        record_id: stored.record_id.clone(),
+        fields,
+        created_at: crate::Timestamp(stored.created_at).to_rfc3339(),
+        updated_at: crate::Timestamp(stored.updated_at).to_rfc3339(),
+    })
+}
+
+fn not_found() -> VaultError {
+    VaultError::not_found("record_not_found", "no such record for this subject in this collection")
+}
+
+fn invalid(field: &str, why: &str) -> VaultError {
+    VaultError::unprocessable("invalid_field", format!("field `{field}`: {why}")).with_field(field)
+}

@@ -1,0 +1,19 @@
+//! The registry: Custodia's single declarative source of truth (privacy as code).
+//!
+//! One TOML file declares the organization, the collections and their fields, the purposes
+//! (each with a legal basis, the fields it needs, retention and recipients), the recipients
+//! and the roles. [`Registry::parse`] turns it into typed values or returns every problem it
+//! found, each with `file:line:column`.
+
+mod example;
+mod model;
+mod parse;
+mod taxonomy;
+
+pub use example::EXAMPLE_REGISTRY;
+pub use model::{
+    Collection, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient,
+    RecipientRole, Registry, Retention, RetentionStart, Role,
+};
+pub use parse::{Diagnostic, RegistryError};
+pub use taxonomy::is_known_category;

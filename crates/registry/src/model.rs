@@ -1,0 +1,296 @@
+//! The typed registry model. Every name in it has been checked against the rest of the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The whole registry, validated.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub organization: Organization,
+    pub collections: BTreeMap<String, Collection>,
+    pub purposes: BTreeMap<String, Purpose>,
+    pub recipients: BTreeMap<String, Recipient>,
+    pub roles: BTreeMap<String, Role>,
+}
+
+impl Registry {
+    /// The collection called `name`.
+    #[must_use]
+    pub fn collection(&self, name: &str) -> Option<&Collection> {
+        self.collections.get(name)
+    }
+
+    /// The purpose called `name`.
+    #[must_use]
+    pub fn purpose(&self, name: &str) -> Option<&Purpose> {
+        self.purposes.get(name)
+    }
+
+    /// The role called `name`.
+    #[must_use]
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+}
+
+/// Who controls the data (GDPR Art. 13(1)(a)-(b)).
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub name: String,
+    pub contact: String,
+    pub dpo: Option<String>,
+    pub supervisory_authority: String,
+    /// ISO 3166-1 alpha-2 country of establishment.
+    pub country: String,
+}
+
+/// A set of records of one shape, e.g. `customers`.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub name: String,
+    pub description: String,
+    pub fields: BTreeMap<String, Field>,
+}
+
+/// A declared field of a collection.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    /// Fides-compatible data category, e.g. `user.contact.email`.
+    pub category: String,
+    pub field_type: FieldType,
+    /// Whether a keyed blind index is kept for equality search.
+    pub searchable: bool,
+    /// Output form for roles that do not name this field.
+    pub default_output: OutputForm,
+}
+
+/// A field's value type: values are validated (and some normalized) by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// An email address; searched case-insensitively.
+    Email,
+    /// A phone number in E.164 form (`+` and 8 to 15 digits).
+    Phone,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A payment card number (12-19 digits, Luhn).
+    CardNumber,
+    /// An IBAN (country code, check digits, mod-97).
+    Iban,
+    /// Any single-line text.
+    String,
+    /// Multi-line text, e.g. a postal address.
+    Text,
+}
+
+impl FieldType {
+    pub(crate) const NAMES: &'static [&'static str] =
+        &["email", "phone", "date", "card_number", "iban", "string", "text"];
+
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "email" => Self::Email,
+            "phone" => Self::Phone,
+            "date" => Self::Date,
+            "card_number" => Self::CardNumber,
+            "iban" => Self::Iban,
+            "string" => Self::String,
+            "text" => Self::Text,
+            _ => return None,
+        })
+    }
+
+    /// The name used in the registry file.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+            Self::Date => "date",
+            Self::CardNumber => "card_number",
+            Self::Iban => "iban",
+            Self::String => "string",
+            Self::Text => "text",
+        }
+    }
+}
+
+/// How a field's value leaves the vault for a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OutputForm {
+    /// The value as stored.
+    Plain,
+    /// A type-aware mask, e.g. `j***@example.com` or `**** **** **** 4242`.
+    Masked,
+    /// Never returned.
+    Denied,
+}
+
+impl OutputForm {
+    pub(crate) const NAMES: &'static [&'static str] = &["plain", "masked", "denied"];
+
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "plain" => Self::Plain,
+            "masked" => Self::Masked,
+            "denied" => Self::Denied,
+            _ => return None,
+        })
+    }
+}
+
+/// GDPR Art. 6(1) legal bases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegalBasis {
+    /// Art. 6(1)(a).
+    Consent,
+    /// Art. 6(1)(b).
+    Contract,
+    /// Art. 6(1)(c).
+    LegalObligation,
+    /// Art. 6(1)(d).
+    VitalInterests,
+    /// Art. 6(1)(e).
+    PublicTask,
+    /// Art. 6(1)(f), with the interest pursued stated.
+    LegitimateInterests { interest: String },
+}
+
+impl LegalBasis {
+    pub(crate) const NAMES: &'static [&'static str] = &[
+        "consent",
+        "contract",
+        "legal_obligation",
+        "vital_interests",
+        "public_task",
+        "legitimate_interests",
+    ];
+
+    /// The name used in the registry file.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Consent => "consent",
+            Self::Contract => "contract",
+            Self::LegalObligation => "legal_obligation",
+            Self::VitalInterests => "vital_interests",
+            Self::PublicTask => "public_task",
+            Self::LegitimateInterests { .. } => "legitimate_interests",
+        }
+    }
+}
+
+/// A reason to process personal data, with everything the law asks to be stated about it.
+#[derive(Debug, Clone)]
+pub struct Purpose {
+    pub name: String,
+    /// Plain-language description shown to customers.
+    pub description: String,
+    pub legal_basis: LegalBasis,
+    /// Collection name to the fields of it this purpose needs.
+    pub fields: BTreeMap<String, BTreeSet<String>>,
+    pub retention: Retention,
+    pub recipients: Vec<String>,
+    /// A CCPA "sale" or "sharing" (cross-context behavioural advertising).
+    pub sale_or_sharing: bool,
+    /// Kept after an erasure request under an Art. 17(3) exemption (e.g. tax law).
+    pub survives_erasure: bool,
+    /// May still run while a subject's processing is restricted (Art. 18(2), legal claims).
+    pub allowed_during_restriction: bool,
+}
+
+impl Purpose {
+    /// Whether this purpose declares `collection.field`.
+    #[must_use]
+    pub fn declares(&self, collection: &str, field: &str) -> bool {
+        self.fields.get(collection).is_some_and(|f| f.contains(field))
+    }
+
+    /// The fields of `collection` this purpose declares (empty if none).
+    pub fn fields_of<'a>(&'a self, collection: &str) -> impl Iterator<Item = &'a String> + 'a {
+        self.fields.get(collection).into_iter().flatten()
+    }
+}
+
+/// How long values collected for a purpose are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub period: Period,
+    pub from: RetentionStart,
+}
+
+/// A retention period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Days(u32),
+    Months(u32),
+    Years(u32),
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Days(n) => write!(f, "{n}d"),
+            Self::Months(n) => write!(f, "{n}m"),
+            Self::Years(n) => write!(f, "{n}y"),
+        }
+    }
+}
+
+/// What a retention period runs from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionStart {
+    /// The value's collection.
+    Collection,
+    /// The value's last update.
+    LastUpdate,
+}
+
+/// Someone data is disclosed to (GDPR Art. 13(1)(e), 30(1)(d)).
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub name: String,
+    pub display_name: String,
+    pub country: String,
+    pub role: RecipientRole,
+    /// Transfer safeguard for third countries (Art. 46), e.g. SCCs.
+    pub safeguard: Option<String>,
+    /// Where Art. 19 notifications (rectification, erasure) are sent.
+    pub webhook: Option<String>,
+}
+
+/// What a recipient is to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientRole {
+    Processor,
+    Controller,
+    JointController,
+}
+
+/// A set of permissions given to principals.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    /// Purposes principals of this role may invoke (`"*"` in the file expands to all).
+    pub purposes: BTreeSet<String>,
+    /// Per `(collection, field)` output form; fields not named use the field's default.
+    pub output: BTreeMap<String, BTreeMap<String, OutputForm>>,
+    /// May create, list and revoke principals.
+    pub manage_principals: bool,
+    /// May read the audit log.
+    pub read_audit: bool,
+}
+
+impl Role {
+    /// The output form of `collection.field` for this role.
+    #[must_use]
+    pub fn output_form(&self, collection: &Collection, field: &Field) -> OutputForm {
+        self.output
+            .get(&collection.name)
+            .and_then(|fields| fields.get(&field.name))
+            .copied()
+            .unwrap_or(field.default_output)
+    }
+}

@@ -1,0 +1,528 @@
+//! Parsing and validation: raw TOML (with spans) to the typed model, collecting every problem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::model::{
+    Collection, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient,
+    RecipientRole, Registry, Retention, RetentionStart, Role,
+};
+use crate::taxonomy::is_known_category;
+
+/// One problem in a registry file, at `file:line:column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+/// Every problem found in a registry file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct RegistryError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    organization: Option<Spanned<RawOrganization>>,
+    #[serde(default)]
+    collections: BTreeMap<Spanned<String>, RawCollection>,
+    #[serde(default)]
+    purposes: BTreeMap<Spanned<String>, RawPurpose>,
+    #[serde(default)]
+    recipients: BTreeMap<Spanned<String>, RawRecipient>,
+    #[serde(default)]
+    roles: BTreeMap<Spanned<String>, RawRole>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    name: Spanned<String>,
+    contact: Spanned<String>,
+    dpo: Option<String>,
+    supervisory_authority: Spanned<String>,
+    country: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollection {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    fields: BTreeMap<Spanned<String>, RawField>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    category: Spanned<String>,
+    #[serde(rename = "type")]
+    field_type: Spanned<String>,
+    #[serde(default)]
+    searchable: bool,
+    default_output: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPurpose {
+    description: Spanned<String>,
+    legal_basis: Spanned<String>,
+    legitimate_interest: Option<Spanned<String>>,
+    fields: Spanned<Vec<Spanned<String>>>,
+    retention: Spanned<RawRetention>,
+    #[serde(default)]
+    recipients: Vec<Spanned<String>>,
+    #[serde(default)]
+    sale_or_sharing: bool,
+    #[serde(default)]
+    survives_erasure: bool,
+    #[serde(default)]
+    allowed_during_restriction: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    period: Spanned<String>,
+    from: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecipient {
+    name: Spanned<String>,
+    country: Spanned<String>,
+    role: Spanned<String>,
+    safeguard: Option<String>,
+    webhook: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    #[serde(default)]
+    description: String,
+    purposes: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    output: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    manage_principals: bool,
+    #[serde(default)]
+    read_audit: bool,
+}
+
+/// Collects diagnostics with positions computed from byte offsets.
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, offset: usize, message: impl Into<String>) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        self.diagnostics.push(Diagnostic { file: self.file.to_owned(), line, column, message: message.into() });
+    }
+
+    fn name<T>(&mut self, kind: &str, name: &Spanned<T>) -> bool
+    where
+        T: AsRef<str>,
+    {
+        let s = name.get_ref().as_ref();
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            self.at(
+                name.span().start,
+                format!("{kind} name `{s}` must be 1-63 characters of a-z, 0-9 and _, starting with a letter"),
+            );
+        }
+        ok
+    }
+
+    fn non_empty(&mut self, what: &str, value: &Spanned<String>) -> String {
+        let v = value.get_ref().trim();
+        if v.is_empty() {
+            self.at(value.span().start, format!("{what} must not be empty"));
+        }
+        v.to_owned()
+    }
+
+    fn country(&mut self, what: &str, value: &Spanned<String>) -> String {
+        let v = value.get_ref();
+        if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_uppercase()) {
+            self.at(value.span().start, format!("{what} must be an ISO 3166-1 alpha-2 code such as `GB`, got `{v}`"));
+        }
+        v.clone()
+    }
+
+    fn one_of<T>(&mut self, what: &str, value: &Spanned<String>, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let parsed = parse(value.get_ref());
+        if parsed.is_none() {
+            self.at(
+                value.span().start,
+                format!("unknown {what} `{}`; expected one of: {}", value.get_ref(), names.join(", ")),
+            );
+        }
+        parsed
+    }
+}
+
+impl Registry {
+    /// Parses and validates registry `text`; `file` names it in diagnostics.
+    pub fn parse(file: &str, text: &str) -> Result<Self, RegistryError> {
+        let mut c = Checker { file, text, diagnostics: Vec::new() };
+        let raw: RawRegistry = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let offset = e.span().map_or(0, |s| s.start);
+                c.at(offset, e.message().trim().to_owned());
+                return Err(RegistryError { diagnostics: c.diagnostics });
+            }
+        };
+        let registry = build(&mut c, raw);
+        if c.diagnostics.is_empty() {
+            Ok(registry)
+        } else {
+            c.diagnostics.sort_by_key(|d| (d.line, d.column));
+            Err(RegistryError { diagnostics: c.diagnostics })
+        }
+    }
+
+    /// Reads and parses a registry file.
+    pub fn load(path: &std::path::Path) -> Result<Self, RegistryError> {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&file, &text),
+            Err(e) => Err(RegistryError {
+                diagnostics: vec![Diagnostic { file, line: 0, column: 0, message: format!("cannot read: {e}") }],
+            }),
+        }
+    }
+}
+
+fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
+    let organization = match &raw.organization {
+        Some(org) => {
+            let o = org.get_ref();
+            Organization {
+                name: c.non_empty("organization.name", &o.name),
+                contact: c.non_empty("organization.contact", &o.contact),
+                dpo: o.dpo.clone(),
+                supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
+                country: c.country("organization.country", &o.country),
+            }
+        }
+        None => {
+            c.at(0, "missing [organization] table (name, contact, supervisory_authority, country)");
+            Organization {
+                name: String::new(),
+                contact: String::new(),
+                dpo: None,
+                supervisory_authority: String::new(),
+                country: String::new(),
+            }
+        }
+    };
+
+    let mut collections = BTreeMap::new();
+    for (name, rc) in &raw.collections {
+        c.name("collection", name);
+        if rc.fields.is_empty() {
+            c.at(name.span().start, format!("collection `{}` declares no fields", name.get_ref()));
+        }
+        let mut fields = BTreeMap::new();
+        for (fname, rf) in &rc.fields {
+            c.name("field", fname);
+            if !is_known_category(rf.category.get_ref()) {
+                c.at(
+                    rf.category.span().start,
+                    format!(
+                        "`{}` is not a Fides data category (e.g. user.contact.email, user.name) or a sub-category of one",
+                        rf.category.get_ref()
+                    ),
+                );
+            }
+            let field_type = c.one_of("field type", &rf.field_type, FieldType::NAMES, FieldType::from_name);
+            let default_output = match &rf.default_output {
+                Some(o) => c.one_of("output form", o, OutputForm::NAMES, OutputForm::from_name),
+                None => Some(OutputForm::Plain),
+            };
+            fields.insert(
+                fname.get_ref().clone(),
+                Field {
+                    name: fname.get_ref().clone(),
+                    category: rf.category.get_ref().clone(),
+                    field_type: field_type.unwrap_or(FieldType::String),
+                    searchable: rf.searchable,
+                    default_output: default_output.unwrap_or(OutputForm::Denied),
+                },
+            );
+        }
+        collections.insert(
+            name.get_ref().clone(),
+            Collection { name: name.get_ref().clone(), description: rc.description.clone(), fields },
+        );
+    }
+
+    let mut recipients = BTreeMap::new();
+    for (name, rr) in &raw.recipients {
+        c.name("recipient", name);
+        let role = c.one_of("recipient role", &rr.role, &["processor", "controller", "joint_controller"], |s| match s {
+            "processor" => Some(RecipientRole::Processor),
+            "controller" => Some(RecipientRole::Controller),
+            "joint_controller" => Some(RecipientRole::JointController),
+            _ => None,
+        });
+        if let Some(hook) = &rr.webhook {
+            let h = hook.get_ref();
+            if !(h.starts_with("https://") || h.starts_with("http://localhost") || h.starts_with("http://127.0.0.1")) {
+                c.at(hook.span().start, "webhook must be an https:// URL (http:// only for localhost)");
+            }
+        }
+        recipients.insert(
+            name.get_ref().clone(),
+            Recipient {
+                name: name.get_ref().clone(),
+                display_name: c.non_empty("recipient name", &rr.name),
+                country: c.country("recipient country", &rr.country),
+                role: role.unwrap_or(RecipientRole::Processor),
+                safeguard: rr.safeguard.clone(),
+                webhook: rr.webhook.as_ref().map(|h| h.get_ref().clone()),
+            },
+        );
+    }
+
+    let mut purposes = BTreeMap::new();
+    for (name, rp) in &raw.purposes {
+        c.name("purpose", name);
+        let description = c.non_empty("purpose description", &rp.description);
+        let basis = c.one_of("legal basis", &rp.legal_basis, LegalBasis::NAMES, |s| match s {
+            "consent" => Some(LegalBasis::Consent),
+            "contract" => Some(LegalBasis::Contract),
+            "legal_obligation" => Some(LegalBasis::LegalObligation),
+            "vital_interests" => Some(LegalBasis::VitalInterests),
+            "public_task" => Some(LegalBasis::PublicTask),
+            "legitimate_interests" => Some(LegalBasis::LegitimateInterests { interest: String::new() }),
+            _ => None,
+        });
+        let legal_basis = match (basis, &rp.legitimate_interest) {
+            (Some(LegalBasis::LegitimateInterests { .. }), Some(interest)) => {
+                LegalBasis::LegitimateInterests { interest: c.non_empty("legitimate_interest", interest) }
+            }
+            (Some(LegalBasis::LegitimateInterests { .. }), None) => {
+                c.at(rp.legal_basis.span().start, "legal basis `legitimate_interests` needs `legitimate_interest` stating the interest pursued");
+                LegalBasis::LegitimateInterests { interest: String::new() }
+            }
+            (Some(other), Some(interest)) => {
+                c.at(interest.span().start, format!("`legitimate_interest` only applies to legal basis `legitimate_interests`, not `{}`", other.name()));
+                other
+            }
+            (Some(other), None) => other,
+            (None, _) => LegalBasis::Consent,
+        };
+        let mut fields: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if rp.fields.get_ref().is_empty() {
+            c.at(rp.fields.span().start, format!("purpose `{}` declares no fields", name.get_ref()));
+        }
+        for qualified in rp.fields.get_ref() {
+            if let Some((coll, field)) = resolve_field(c, &collections, qualified)
+                && !fields.entry(coll.clone()).or_default().insert(field.clone())
+            {
+                c.at(qualified.span().start, format!("field `{coll}.{field}` is listed twice"));
+            }
+        }
+        let retention = parse_retention(c, rp.retention.get_ref());
+        for r in &rp.recipients {
+            if !recipients.contains_key(r.get_ref()) {
+                c.at(r.span().start, format!("unknown recipient `{}`; declare it under [recipients.{}]", r.get_ref(), r.get_ref()));
+            }
+        }
+        purposes.insert(
+            name.get_ref().clone(),
+            Purpose {
+                name: name.get_ref().clone(),
+                description,
+                legal_basis,
+                fields,
+                retention,
+                recipients: rp.recipients.iter().map(|r| r.get_ref().clone()).collect(),
+                sale_or_sharing: rp.sale_or_sharing,
+                survives_erasure: rp.survives_erasure,
+                allowed_during_restriction: rp.allowed_during_restriction,
+            },
+        );
+    }
+
+    let mut roles = BTreeMap::new();
+    for (name, rr) in &raw.roles {
+        c.name("role", name);
+        let mut role_purposes = BTreeSet::new();
+        for p in rr.purposes.get_ref() {
+            if p.get_ref() == "*" {
+                role_purposes.extend(purposes.keys().cloned());
+            } else if purposes.contains_key(p.get_ref()) {
+                role_purposes.insert(p.get_ref().clone());
+            } else {
+                c.at(p.span().start, format!("unknown purpose `{}` in role `{}`", p.get_ref(), name.get_ref()));
+            }
+        }
+        let mut output: BTreeMap<String, BTreeMap<String, OutputForm>> = BTreeMap::new();
+        for (qualified, form) in &rr.output {
+            let resolved = resolve_field(c, &collections, qualified);
+            let form = c.one_of("output form", form, OutputForm::NAMES, OutputForm::from_name);
+            if let (Some((coll, field)), Some(form)) = (resolved, form) {
+                output.entry(coll).or_default().insert(field, form);
+            }
+        }
+        roles.insert(
+            name.get_ref().clone(),
+            Role {
+                name: name.get_ref().clone(),
+                description: rr.description.clone(),
+                purposes: role_purposes,
+                output,
+                manage_principals: rr.manage_principals,
+                read_audit: rr.read_audit,
+            },
+        );
+    }
+
+    Registry { organization, collections, purposes, recipients, roles }
+}
+
+/// Resolves `collection.field` against the declared collections.
+fn resolve_field(
+    c: &mut Checker<'_>,
+    collections: &BTreeMap<String, Collection>,
+    qualified: &Spanned<String>,
+) -> Option<(String, String)> {
+    let at = qualified.span().start;
+    let Some((coll, field)) = qualified.get_ref().split_once('.') else {
+        c.at(at, format!("`{}` must name a field as `collection.field`", qualified.get_ref()));
+        return None;
+    };
+    let Some(collection) = collections.get(coll) else {
+        c.at(at, format!("unknown collection `{coll}` in `{}`", qualified.get_ref()));
+        return None;
+    };
+    if !collection.fields.contains_key(field) {
+        let known: Vec<&str> = collection.fields.keys().map(String::as_str).collect();
+        c.at(at, format!("collection `{coll}` has no field `{field}`; it has: {}", known.join(", ")));
+        return None;
+    }
+    Some((coll.to_owned(), field.to_owned()))
+}
+
+fn parse_retention(c: &mut Checker<'_>, raw: &RawRetention) -> Retention {
+    let p = raw.period.get_ref().trim();
+    let (digits, unit) = p.split_at(p.len().saturating_sub(1));
+    let n = digits.parse::<u32>().ok().filter(|n| (1..=1200).contains(n));
+    let period = match (n, unit) {
+        (Some(n), "d") => Some(Period::Days(n)),
+        (Some(n), "m") => Some(Period::Months(n)),
+        (Some(n), "y") => Some(Period::Years(n)),
+        _ => None,
+    };
+    if period.is_none() {
+        c.at(raw.period.span().start, format!("retention period `{p}` must be a number from 1 to 1200 followed by d, m or y (e.g. `30d`, `13m`, `10y`)"));
+    }
+    let from = c.one_of("retention start", &raw.from, &["collection", "last_update"], |s| match s {
+        "collection" => Some(RetentionStart::Collection),
+        "last_update" => Some(RetentionStart::LastUpdate),
+        _ => None,
+    });
+    Retention { period: period.unwrap_or(Period::Days(1)), from: from.unwrap_or(RetentionStart::Collection) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EXAMPLE_REGISTRY;
+
+    fn errors(text: &str) -> Vec<String> {
+        Registry::parse("r.toml", text).unwrap_err().diagnostics.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = errors("[organization]\nname = \"x\"\ncontact = \n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("r.toml:3:"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_line() {
+        let text = EXAMPLE_REGISTRY.replacen("searchable = true", "searchable = true\nsearchabel = true", 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("searchabel"), "{e:?}");
+        let line = text.lines().position(|l| l.starts_with("searchabel")).unwrap() + 1;
+        assert!(e[0].starts_with(&format!("r.toml:{line}:")), "{e:?} expected line {line}");
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_with_its_line() {
+        let text = EXAMPLE_REGISTRY
+            .replacen("\"customers.phone\", \"customers.shipping_address\"", "\"customers.phone\", \"customers.shiping_address\"", 1)
+            .replacen("legal_basis = \"consent\"", "legal_basis = \"because\"", 1)
+            .replacen("category = \"user.name\"", "category = \"user.nom\"", 1)
+            .replacen("period = \"10y\"", "period = \"ten years\"", 1)
+            .replacen("purposes = [\"order_fulfillment\"]", "purposes = [\"order_fulfilment\"]", 1)
+            .replacen("recipients = [\"parcel_carrier\"]", "recipients = [\"parcel_carier\"]", 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 6, "{e:#?}");
+        for needle in ["shiping_address", "because", "user.nom", "ten years", "order_fulfilment", "parcel_carier"] {
+            let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+            assert!(
+                e.iter().any(|d| d.contains(needle) && d.starts_with(&format!("r.toml:{line}:"))),
+                "no error naming {needle} at line {line}: {e:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn legitimate_interests_needs_the_interest() {
+        let text = EXAMPLE_REGISTRY.replacen("legitimate_interest = \"Helping", "# legitimate_interest = \"Helping", 1);
+        let e = errors(&text);
+        assert!(e.iter().any(|d| d.contains("needs `legitimate_interest`")), "{e:?}");
+    }
+
+    #[test]
+    fn bad_names_and_missing_organization() {
+        let e = errors("[collections.Customers.fields.email]\ncategory = \"user.contact.email\"\ntype = \"email\"\n");
+        assert!(e.iter().any(|d| d.contains("missing [organization]")), "{e:?}");
+        assert!(e.iter().any(|d| d.starts_with("r.toml:1:") && d.contains("`Customers`")), "{e:?}");
+    }
+}

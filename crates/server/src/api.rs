@@ -1,0 +1,274 @@
+//! Route handlers: parse, call the vault, shape the answer. No policy lives here.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use custodia_core::{RecordId, SubjectId, Timestamp};
+use custodia_types::{
+    CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, ErrorBody, Health,
+    PatchRecordRequest, PrincipalList, Record, RecordList, SearchRequest, SearchResponse,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::{ApiError, AppState};
+
+type AppResult<T> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/subjects/{subject_id}/records/{collection}", post(create_record).get(list_records))
+        .route(
+            "/v1/subjects/{subject_id}/records/{collection}/{record_id}",
+            get(get_record).patch(patch_record).delete(delete_record),
+        )
+        .route("/v1/search", post(search))
+        .route("/v1/principals", post(create_principal).get(list_principals))
+        .route("/v1/principals/{principal_id}", delete(revoke_principal))
+}
+
+/// Query parameters of reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReadParams {
+    /// The purpose of this access (required).
+    purpose: Option<String>,
+    /// Comma-separated field names to return; default: every field the purpose declares.
+    fields: Option<String>,
+}
+
+/// Query parameters of writes and deletes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PurposeParam {
+    /// The purpose of this access (required unless given in the body).
+    purpose: Option<String>,
+}
+
+fn required_purpose(p: Option<String>) -> AppResult<String> {
+    match p {
+        Some(p) if !p.is_empty() => Ok(p),
+        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_purpose", "every data call must name a purpose (`purpose` query parameter)")),
+    }
+}
+
+fn requested_fields(fields: Option<&str>) -> Option<Vec<String>> {
+    fields.map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, description = "The server and its store answer", body = Health),
+              (status = 503, description = "The store does not answer", body = ErrorBody)))]
+pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> AppResult<Json<Health>> {
+    state.vault.health().await.map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer")
+    })?;
+    Ok(Json(Health { status: "ok".into(), store: state.vault.backend().into() }))
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "system",
+    responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json")))]
+pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi_json())
+}
+
+#[utoipa::path(post, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id"),
+           ("collection" = String, Path, description = "A collection of the registry"), PurposeParam),
+    request_body = CreateRecordRequest,
+    responses((status = 201, description = "Stored, encrypted", body = CreateRecordResponse),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
+              (status = 404, description = "Unknown collection", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 422, description = "Unknown field or invalid value", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_record(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath((subject_id, collection)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<PurposeParam>,
+    ApiJson(body): ApiJson<CreateRecordRequest>,
+) -> AppResult<(StatusCode, Json<CreateRecordResponse>)> {
+    let subject = SubjectId::parse(&subject_id)?;
+    if q.purpose.as_ref().is_some_and(|p| *p != body.purpose) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "purpose_mismatch", "the query and the body name different purposes"));
+    }
+    let id = state
+        .vault
+        .create_record(&caller, &body.purpose, Timestamp::now(), &subject, &collection, &body.fields)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CreateRecordResponse { record_id: id.as_str().to_owned() })))
+}
+
+#[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
+    params(("subject_id" = String, Path), ("collection" = String, Path), ReadParams),
+    responses((status = 200, description = "The subject's records as the purpose may see them", body = RecordList),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
+              (status = 404, description = "Unknown collection", body = ErrorBody),
+              (status = 422, description = "Unknown field", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_records(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath((subject_id, collection)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ReadParams>,
+) -> AppResult<Json<RecordList>> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let purpose = required_purpose(q.purpose)?;
+    let fields = requested_fields(q.fields.as_deref());
+    let records = state.vault.list_records(&caller, &purpose, &subject, &collection, fields.as_deref()).await?;
+    Ok(Json(RecordList { records }))
+}
+
+#[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
+    params(("subject_id" = String, Path), ("collection" = String, Path), ("record_id" = String, Path), ReadParams),
+    responses((status = 200, description = "The record as the purpose may see it", body = Record),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
+              (status = 404, description = "No such record", body = ErrorBody),
+              (status = 422, description = "Unknown field", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_record(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<ReadParams>,
+) -> AppResult<Json<Record>> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let purpose = required_purpose(q.purpose)?;
+    let record_id = RecordId::parse(&record_id)?;
+    let fields = requested_fields(q.fields.as_deref());
+    let record = state
+        .vault
+        .get_record(&caller, &purpose, &subject, &collection, &record_id, fields.as_deref())
+        .await?;
+    Ok(Json(record))
+}
+
+#[utoipa::path(patch, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
+    params(("subject_id" = String, Path), ("collection" = String, Path), ("record_id" = String, Path), PurposeParam),
+    request_body = PatchRecordRequest,
+    responses((status = 204, description = "Changed"),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
+              (status = 404, description = "No such record", body = ErrorBody),
+              (status = 422, description = "Unknown field or invalid value", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn patch_record(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<PurposeParam>,
+    ApiJson(body): ApiJson<PatchRecordRequest>,
+) -> AppResult<StatusCode> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let purpose = match (q.purpose, body.purpose) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "purpose_mismatch", "the query and the body name different purposes"));
+        }
+        (a, b) => required_purpose(a.or(b))?,
+    };
+    let record_id = RecordId::parse(&record_id)?;
+    state
+        .vault
+        .patch_record(&caller, &purpose, Timestamp::now(), &subject, &collection, &record_id, &body.fields)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
+    params(("subject_id" = String, Path), ("collection" = String, Path), ("record_id" = String, Path), PurposeParam),
+    responses((status = 204, description = "Deleted"),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose not allowed", body = ErrorBody),
+              (status = 404, description = "No such record", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_record(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<PurposeParam>,
+) -> AppResult<StatusCode> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let purpose = required_purpose(q.purpose)?;
+    let record_id = RecordId::parse(&record_id)?;
+    state.vault.delete_record(&caller, &purpose, &subject, &collection, &record_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/search", tag = "records",
+    request_body = SearchRequest,
+    responses((status = 200, description = "Records whose field equals the value", body = SearchResponse),
+              (status = 400, description = "Malformed input or field not searchable", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
+              (status = 404, description = "Unknown collection", body = ErrorBody),
+              (status = 422, description = "Unknown field or invalid value", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn search(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<SearchRequest>,
+) -> AppResult<Json<SearchResponse>> {
+    let purpose = required_purpose(Some(body.purpose))?;
+    let matches = state.vault.search(&caller, &purpose, &body.collection, &body.field, &body.value).await?;
+    Ok(Json(SearchResponse { matches }))
+}
+
+#[utoipa::path(post, path = "/v1/principals", tag = "principals",
+    request_body = CreatePrincipalRequest,
+    responses((status = 201, description = "Created; the API key is shown once", body = CreatePrincipalResponse),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage principals", body = ErrorBody),
+              (status = 409, description = "Name taken", body = ErrorBody),
+              (status = 422, description = "Unknown role", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_principal(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<CreatePrincipalRequest>,
+) -> AppResult<(StatusCode, Json<CreatePrincipalResponse>)> {
+    let (principal_id, key) = state.vault.create_principal(&caller, Timestamp::now(), &body.name, &body.roles).await?;
+    Ok((StatusCode::CREATED, Json(CreatePrincipalResponse { principal_id, api_key: key.to_string() })))
+}
+
+#[utoipa::path(get, path = "/v1/principals", tag = "principals",
+    responses((status = 200, description = "Every principal, without keys", body = PrincipalList),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage principals", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_principals(State(state): State<Arc<AppState>>, Caller(caller): Caller) -> AppResult<Json<PrincipalList>> {
+    Ok(Json(PrincipalList { principals: state.vault.list_principals(&caller).await? }))
+}
+
+#[utoipa::path(delete, path = "/v1/principals/{principal_id}", tag = "principals",
+    params(("principal_id" = String, Path)),
+    responses((status = 204, description = "Revoked"),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage principals", body = ErrorBody),
+              (status = 404, description = "No such active principal", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn revoke_principal(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(principal_id): ApiPath<String>,
+) -> AppResult<StatusCode> {
+    state.vault.revoke_principal(&caller, Timestamp::now(), &principal_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

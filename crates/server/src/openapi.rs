@@ -1,0 +1,48 @@
+//! The OpenAPI document, generated from the handlers' annotations and the wire types.
+
+use std::sync::OnceLock;
+
+use custodia_types::{
+    CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, ErrorBody, ErrorDetail,
+    Health, PatchRecordRequest, PrincipalInfo, PrincipalList, Record, RecordList, SearchMatch, SearchRequest,
+    SearchResponse,
+};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custodia", description = "Customer-data privacy vault: purpose-bound, encrypted personal data."),
+    paths(
+        api::healthz, api::openapi, api::create_record, api::list_records, api::get_record, api::patch_record,
+        api::delete_record, api::search, api::create_principal, api::list_principals, api::revoke_principal,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
+        SearchRequest, SearchMatch, SearchResponse, CreatePrincipalRequest, CreatePrincipalResponse, PrincipalInfo,
+        PrincipalList, Health,
+    )),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("API key").build()),
+        );
+    }
+}
+
+/// The OpenAPI document as JSON (built once).
+pub fn openapi_json() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
+        .clone()
+}

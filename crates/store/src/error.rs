@@ -1,0 +1,32 @@
+use thiserror::Error;
+
+/// Errors of the store. Messages name tables and constraints, never stored values.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. a principal name already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database holds something this version cannot read.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The schema is newer than this binary, or a migration failed.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(db.constraint().unwrap_or("unique constraint").to_owned())
+            }
+            sqlx::Error::ColumnDecode { index, .. } => Self::Corrupt(format!("column {index} could not be decoded")),
+            // sqlx's Display of these variants names the operation and database message,
+            // never a bound value.
+            _ => Self::Backend(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Persistence for Custodia: the [`Store`] trait, its SQLite (embedded default) and
+//! PostgreSQL implementations. The conformance suite both must pass is `tests/it/conformance.rs`.
+//!
+//! The store only ever sees ciphertext, wrapped keys, blind-index digests and identifiers;
+//! it knows nothing of registries, purposes' meaning or HTTP. Times are Unix milliseconds
+//! passed in by the caller.
+
+mod error;
+mod model;
+mod postgres;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use model::{
+    FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
+};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// What the vault needs from a database. Every method that changes more than one row does
+/// so in one transaction: it happens whole or not at all.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// A value of the key-value metadata table (schema facts, wrapped index key).
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `key` if it is absent; returns whether this call set it.
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
+
+    /// The wrapped data key of a subject.
+    async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError>;
+    /// Stores a subject's wrapped data key unless one exists; returns the one stored
+    /// (this one, or the one a concurrent writer stored first).
+    async fn insert_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError>;
+
+    /// Inserts a record with its sealed fields and blind-index entries.
+    async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
+    /// Every record of a subject in a collection, oldest first.
+    async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError>;
+    /// One record of a subject in a collection.
+    async fn record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<Option<StoredRecord>, StoreError>;
+    /// Applies a patch; returns false when no such record exists.
+    async fn update_record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+        patch: &RecordPatch,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a record, its fields and its index entries; returns false when absent.
+    async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError>;
+    /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
+    async fn find_by_index(&self, collection: &str, field: &str, digest: &[u8]) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
+    async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError>;
+    /// The principal owning API key id `key_id` (revoked ones included).
+    async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError>;
+    /// Every principal, oldest first.
+    async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError>;
+    /// Marks a principal revoked; returns false when absent or already revoked.
+    async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError>;
+}
+
+/// Opens the store named by `url`: `sqlite://PATH` or a path for SQLite,
+/// `postgres://...` or `postgresql://...` for PostgreSQL. Runs pending migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    }
+}

@@ -1,0 +1,122 @@
+//! Rows as the store sees them: identifiers, ciphertext, digests and times. No plaintext.
+
+/// A subject's data key, wrapped by the root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectKeyRow {
+    pub subject_id: String,
+    pub key_version: u32,
+    pub wrapped_key: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// One sealed field value and the purpose it was collected for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldValue {
+    pub field: String,
+    pub ciphertext: Vec<u8>,
+    pub purpose: String,
+}
+
+/// One blind-index digest of a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub field: String,
+    pub digest: Vec<u8>,
+}
+
+/// A record to insert.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub record_id: String,
+    pub subject_id: String,
+    pub collection: String,
+    pub now: i64,
+    pub fields: Vec<FieldValue>,
+    pub index: Vec<IndexEntry>,
+}
+
+/// A change to a record: values set (replacing old ones), values removed, and the index
+/// entries of every field touched (old entries of those fields are dropped).
+#[derive(Debug, Clone, Default)]
+pub struct RecordPatch {
+    pub now: i64,
+    pub set: Vec<FieldValue>,
+    pub remove: Vec<String>,
+    pub index: Vec<IndexEntry>,
+}
+
+impl RecordPatch {
+    /// Names of every field this patch touches.
+    pub fn touched_fields(&self) -> impl Iterator<Item = &str> {
+        self.set.iter().map(|f| f.field.as_str()).chain(self.remove.iter().map(String::as_str))
+    }
+}
+
+/// A stored field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredField {
+    pub field: String,
+    pub ciphertext: Vec<u8>,
+    pub purpose: String,
+    pub updated_at: i64,
+}
+
+/// A stored record with its sealed fields (sorted by field name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub record_id: String,
+    pub subject_id: String,
+    pub collection: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub fields: Vec<StoredField>,
+}
+
+/// A principal (a service or person) and the hash of its API key secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrincipalRow {
+    pub principal_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub key_id: String,
+    pub key_hash: Vec<u8>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for PrincipalRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrincipalRow")
+            .field("principal_id", &self.principal_id)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("key_id", &self.key_id)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Roles are stored as one comma-separated column; role names never contain commas.
+pub(crate) fn join_roles(roles: &[String]) -> String {
+    roles.join(",")
+}
+
+pub(crate) fn split_roles(s: &str) -> Vec<String> {
+    s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
+}
+
+/// Groups joined `(record columns, field columns)` rows into records, keeping order.
+pub(crate) fn group_records(rows: Vec<(StoredRecord, Option<StoredField>)>) -> Vec<StoredRecord> {
+    let mut out: Vec<StoredRecord> = Vec::new();
+    for (rec, field) in rows {
+        match out.last_mut() {
+            Some(last) if last.record_id == rec.record_id => last.fields.extend(field),
+            _ => {
+                let mut rec = rec;
+                rec.fields.extend(field);
+                out.push(rec);
+            }
+        }
+    }
+    out
+}

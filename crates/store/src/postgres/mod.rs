@@ -1,0 +1,304 @@
+//! PostgreSQL, for scale: several stateless server nodes share one database (or a
+//! PostgreSQL-compatible distributed engine). Same schema and semantics as SQLite; the
+//! conformance suite holds both to it.
+
+mod schema;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::model::{group_records, join_roles, split_roles};
+use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow};
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` and migrates the schema (serialized across nodes by an advisory lock).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        schema::migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+const RECORD_COLUMNS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
+     f.field, f.ciphertext, f.purpose, f.updated_at AS field_updated_at \
+     FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id";
+
+fn record_row(row: &PgRow) -> Result<(StoredRecord, Option<StoredField>), StoreError> {
+    let record = StoredRecord {
+        record_id: row.try_get("record_id")?,
+        subject_id: row.try_get("subject_id")?,
+        collection: row.try_get("collection")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        fields: Vec::new(),
+    };
+    let field: Option<String> = row.try_get("field")?;
+    let field = match field {
+        Some(field) => Some(StoredField {
+            field,
+            ciphertext: row.try_get("ciphertext")?,
+            purpose: row.try_get("purpose")?,
+            updated_at: row.try_get("field_updated_at")?,
+        }),
+        None => None,
+    };
+    Ok((record, field))
+}
+
+fn principal_row(row: &PgRow) -> Result<PrincipalRow, StoreError> {
+    Ok(PrincipalRow {
+        principal_id: row.try_get("principal_id")?,
+        name: row.try_get("name")?,
+        roles: split_roles(row.try_get::<&str, _>("roles")?),
+        key_id: row.try_get("key_id")?,
+        key_hash: row.try_get("key_hash")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn key_row(subject_id: &str, r: &PgRow) -> Result<SubjectKeyRow, StoreError> {
+    Ok(SubjectKeyRow {
+        subject_id: subject_id.to_owned(),
+        key_version: u32::try_from(r.try_get::<i64, _>("key_version")?)
+            .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
+        wrapped_key: r.try_get("wrapped_key")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// Locks the record row for the rest of the transaction; false when it does not exist.
+async fn lock_record(tx: &mut Transaction<'_, Postgres>, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
+    let found = sqlx::query("SELECT 1 FROM records WHERE record_id = $1 AND subject_id = $2 AND collection = $3 FOR UPDATE")
+        .bind(record_id)
+        .bind(subject_id)
+        .bind(collection)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError> {
+        let row = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = $1")
+            .bind(subject_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| key_row(subject_id, &r)).transpose()
+    }
+
+    async fn insert_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject_id) DO NOTHING",
+        )
+        .bind(&row.subject_id)
+        .bind(i64::from(row.key_version))
+        .bind(&row.wrapped_key)
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await?;
+        let stored = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = $1")
+            .bind(&row.subject_id)
+            .fetch_one(&self.pool)
+            .await?;
+        key_row(&row.subject_id, &stored)
+    }
+
+    async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(&record.record_id)
+            .bind(&record.subject_id)
+            .bind(&record.collection)
+            .bind(record.now)
+            .execute(&mut *tx)
+            .await?;
+        for f in &record.fields {
+            sqlx::query("INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&record.record_id)
+                .bind(&f.field)
+                .bind(&f.ciphertext)
+                .bind(&f.purpose)
+                .bind(record.now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for i in &record.index {
+            sqlx::query("INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&record.collection)
+                .bind(&i.field)
+                .bind(&i.digest)
+                .bind(&record.record_id)
+                .bind(&record.subject_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
+        let sql = format!("{RECORD_COLUMNS} WHERE r.subject_id = $1 AND r.collection = $2 ORDER BY r.created_at, r.record_id, f.field");
+        let rows = sqlx::query(&sql).bind(subject_id).bind(collection).fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(group_records(rows))
+    }
+
+    async fn record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let sql = format!("{RECORD_COLUMNS} WHERE r.record_id = $1 AND r.subject_id = $2 AND r.collection = $3 ORDER BY f.field");
+        let rows = sqlx::query(&sql).bind(record_id).bind(subject_id).bind(collection).fetch_all(&self.pool).await?;
+        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(group_records(rows).into_iter().next())
+    }
+
+    async fn update_record(&self, subject_id: &str, collection: &str, record_id: &str, patch: &RecordPatch) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_record(&mut tx, subject_id, collection, record_id).await? {
+            return Ok(false);
+        }
+        for field in patch.touched_fields() {
+            sqlx::query("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
+                .bind(record_id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for field in &patch.remove {
+            sqlx::query("DELETE FROM record_fields WHERE record_id = $1 AND field = $2")
+                .bind(record_id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for f in &patch.set {
+            sqlx::query(
+                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
+                 purpose = excluded.purpose, updated_at = excluded.updated_at",
+            )
+            .bind(record_id)
+            .bind(&f.field)
+            .bind(&f.ciphertext)
+            .bind(&f.purpose)
+            .bind(patch.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for i in &patch.index {
+            sqlx::query("INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES ($1, $2, $3, $4, $5)")
+                .bind(collection)
+                .bind(&i.field)
+                .bind(&i.digest)
+                .bind(record_id)
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE records SET updated_at = $1 WHERE record_id = $2")
+            .bind(patch.now)
+            .bind(record_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_record(&mut tx, subject_id, collection, record_id).await? {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM blind_index WHERE record_id = $1",
+            "DELETE FROM record_fields WHERE record_id = $1",
+            "DELETE FROM records WHERE record_id = $1",
+        ] {
+            sqlx::query(sql).bind(record_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn find_by_index(&self, collection: &str, field: &str, digest: &[u8]) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id, record_id FROM blind_index WHERE collection = $1 AND field = $2 AND digest = $3 \
+             ORDER BY subject_id, record_id",
+        )
+        .bind(collection)
+        .bind(field)
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("subject_id")?, r.try_get("record_id")?)))
+            .collect()
+    }
+
+    async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.principal_id)
+        .bind(&row.name)
+        .bind(join_roles(&row.roles))
+        .bind(&row.key_id)
+        .bind(&row.key_hash)
+        .bind(row.created_at)
+        .bind(row.revoked_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM principals WHERE key_id = $1").bind(key_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(principal_row).transpose()
+    }
+
+    async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id").fetch_all(&self.pool).await?;
+        rows.iter().map(principal_row).collect()
+    }
+
+    async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE principals SET revoked_at = $1 WHERE principal_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(principal_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

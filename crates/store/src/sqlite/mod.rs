@@ -1,0 +1,329 @@
+//! The embedded default: one SQLite file in the data directory, WAL mode, `synchronous=FULL`
+//! (an acknowledged write survives power loss), `secure_delete` on (deleted ciphertext is
+//! overwritten, not left in free pages). One writer connection serializes writes; a pool of
+//! readers runs concurrently with it under WAL.
+
+mod schema;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::model::{group_records, join_roles, split_roles};
+use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow};
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        schema::migrate(&writer).await?;
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8) * 2);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(u32::try_from(readers).unwrap_or(4))
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+const RECORD_COLUMNS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
+     f.field, f.ciphertext, f.purpose, f.updated_at AS field_updated_at \
+     FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id";
+
+fn record_row(row: &SqliteRow) -> Result<(StoredRecord, Option<StoredField>), StoreError> {
+    let record = StoredRecord {
+        record_id: row.try_get("record_id")?,
+        subject_id: row.try_get("subject_id")?,
+        collection: row.try_get("collection")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        fields: Vec::new(),
+    };
+    let field: Option<String> = row.try_get("field")?;
+    let field = match field {
+        Some(field) => Some(StoredField {
+            field,
+            ciphertext: row.try_get("ciphertext")?,
+            purpose: row.try_get("purpose")?,
+            updated_at: row.try_get("field_updated_at")?,
+        }),
+        None => None,
+    };
+    Ok((record, field))
+}
+
+fn principal_row(row: &SqliteRow) -> Result<PrincipalRow, StoreError> {
+    Ok(PrincipalRow {
+        principal_id: row.try_get("principal_id")?,
+        name: row.try_get("name")?,
+        roles: split_roles(row.try_get::<&str, _>("roles")?),
+        key_id: row.try_get("key_id")?,
+        key_hash: row.try_get("key_hash")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+async fn record_exists(tx: &mut Transaction<'_, Sqlite>, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
+    let found = sqlx::query("SELECT 1 FROM records WHERE record_id = ? AND subject_id = ? AND collection = ?")
+        .bind(record_id)
+        .bind(subject_id)
+        .bind(collection)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = ?").bind(key).fetch_optional(&self.reader).await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError> {
+        let row = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = ?")
+            .bind(subject_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| {
+            Ok(SubjectKeyRow {
+                subject_id: subject_id.to_owned(),
+                key_version: u32::try_from(r.try_get::<i64, _>("key_version")?)
+                    .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
+                wrapped_key: r.try_get("wrapped_key")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (subject_id) DO NOTHING",
+        )
+        .bind(&row.subject_id)
+        .bind(i64::from(row.key_version))
+        .bind(&row.wrapped_key)
+        .bind(row.created_at)
+        .execute(&self.writer)
+        .await?;
+        // Read through the writer so the row just written (ours or a racer's) is seen.
+        let stored = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = ?")
+            .bind(&row.subject_id)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(SubjectKeyRow {
+            subject_id: row.subject_id.clone(),
+            key_version: u32::try_from(stored.try_get::<i64, _>("key_version")?)
+                .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
+            wrapped_key: stored.try_get("wrapped_key")?,
+            created_at: stored.try_get("created_at")?,
+        })
+    }
+
+    async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&record.record_id)
+            .bind(&record.subject_id)
+            .bind(&record.collection)
+            .bind(record.now)
+            .bind(record.now)
+            .execute(&mut *tx)
+            .await?;
+        for f in &record.fields {
+            sqlx::query("INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(&record.record_id)
+                .bind(&f.field)
+                .bind(&f.ciphertext)
+                .bind(&f.purpose)
+                .bind(record.now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for i in &record.index {
+            sqlx::query("INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)")
+                .bind(&record.collection)
+                .bind(&i.field)
+                .bind(&i.digest)
+                .bind(&record.record_id)
+                .bind(&record.subject_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
+        let sql = format!("{RECORD_COLUMNS} WHERE r.subject_id = ? AND r.collection = ? ORDER BY r.created_at, r.record_id, f.field");
+        let rows = sqlx::query(&sql).bind(subject_id).bind(collection).fetch_all(&self.reader).await?;
+        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(group_records(rows))
+    }
+
+    async fn record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let sql = format!("{RECORD_COLUMNS} WHERE r.record_id = ? AND r.subject_id = ? AND r.collection = ? ORDER BY f.field");
+        let rows = sqlx::query(&sql).bind(record_id).bind(subject_id).bind(collection).fetch_all(&self.reader).await?;
+        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(group_records(rows).into_iter().next())
+    }
+
+    async fn update_record(&self, subject_id: &str, collection: &str, record_id: &str, patch: &RecordPatch) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if !record_exists(&mut tx, subject_id, collection, record_id).await? {
+            return Ok(false);
+        }
+        for field in patch.touched_fields() {
+            sqlx::query("DELETE FROM blind_index WHERE record_id = ? AND field = ?")
+                .bind(record_id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for field in &patch.remove {
+            sqlx::query("DELETE FROM record_fields WHERE record_id = ? AND field = ?")
+                .bind(record_id)
+                .bind(field)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for f in &patch.set {
+            sqlx::query(
+                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
+                 purpose = excluded.purpose, updated_at = excluded.updated_at",
+            )
+            .bind(record_id)
+            .bind(&f.field)
+            .bind(&f.ciphertext)
+            .bind(&f.purpose)
+            .bind(patch.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for i in &patch.index {
+            sqlx::query("INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)")
+                .bind(collection)
+                .bind(&i.field)
+                .bind(&i.digest)
+                .bind(record_id)
+                .bind(subject_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE records SET updated_at = ? WHERE record_id = ?")
+            .bind(patch.now)
+            .bind(record_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if !record_exists(&mut tx, subject_id, collection, record_id).await? {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM blind_index WHERE record_id = ?",
+            "DELETE FROM record_fields WHERE record_id = ?",
+            "DELETE FROM records WHERE record_id = ?",
+        ] {
+            sqlx::query(sql).bind(record_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn find_by_index(&self, collection: &str, field: &str, digest: &[u8]) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id, record_id FROM blind_index WHERE collection = ? AND field = ? AND digest = ? \
+             ORDER BY subject_id, record_id",
+        )
+        .bind(collection)
+        .bind(field)
+        .bind(digest)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("subject_id")?, r.try_get("record_id")?)))
+            .collect()
+    }
+
+    async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.principal_id)
+        .bind(&row.name)
+        .bind(join_roles(&row.roles))
+        .bind(&row.key_id)
+        .bind(&row.key_hash)
+        .bind(row.created_at)
+        .bind(row.revoked_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM principals WHERE key_id = ?").bind(key_id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(principal_row).transpose()
+    }
+
+    async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id").fetch_all(&self.reader).await?;
+        rows.iter().map(principal_row).collect()
+    }
+
+    async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE principals SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(principal_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

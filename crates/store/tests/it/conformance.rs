@@ -1,0 +1,182 @@
+//! One behaviour contract, every backend.
+
+use custodia_store::{FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow};
+
+fn field(name: &str, ct: &[u8]) -> FieldValue {
+    FieldValue { field: name.into(), ciphertext: ct.to_vec(), purpose: "p".into() }
+}
+
+fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
+    NewRecord {
+        record_id: id.into(),
+        subject_id: subject.into(),
+        collection: "customers".into(),
+        now,
+        fields: vec![field("name", b"ct-name"), field("email", b"ct-email")],
+        index: vec![IndexEntry { field: "email".into(), digest: vec![1; 16] }],
+    }
+}
+
+pub async fn meta_is_set_once(s: &dyn Store) {
+    assert_eq!(s.get_meta("index_key").await.unwrap(), None);
+    assert!(s.insert_meta("index_key", b"one").await.unwrap());
+    assert!(!s.insert_meta("index_key", b"two").await.unwrap());
+    assert_eq!(s.get_meta("index_key").await.unwrap().as_deref(), Some(&b"one"[..]));
+}
+
+pub async fn subject_key_first_writer_wins(s: &dyn Store) {
+    assert_eq!(s.subject_key("s1").await.unwrap(), None);
+    let first = SubjectKeyRow { subject_id: "s1".into(), key_version: 1, wrapped_key: vec![1, 2, 3], created_at: 10 };
+    assert_eq!(s.insert_subject_key(&first).await.unwrap(), first);
+    let second = SubjectKeyRow { wrapped_key: vec![9, 9], created_at: 11, ..first.clone() };
+    assert_eq!(s.insert_subject_key(&second).await.unwrap(), first, "the first stored key must win");
+    assert_eq!(s.subject_key("s1").await.unwrap(), Some(first));
+}
+
+pub async fn record_round_trip_and_order(s: &dyn Store) {
+    s.insert_record(&new_record("r2", "s1", 200)).await.unwrap();
+    s.insert_record(&new_record("r1", "s1", 100)).await.unwrap();
+    let mut empty = new_record("r3", "s1", 300);
+    empty.fields.clear();
+    empty.index.clear();
+    s.insert_record(&empty).await.unwrap();
+
+    let one = s.record("s1", "customers", "r1").await.unwrap().unwrap();
+    assert_eq!(one.created_at, 100);
+    assert_eq!(one.updated_at, 100);
+    let names: Vec<_> = one.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(names, ["email", "name"], "fields come sorted by name");
+    assert_eq!(one.fields[0].ciphertext, b"ct-email");
+    assert_eq!(one.fields[0].purpose, "p");
+
+    let all = s.records("s1", "customers").await.unwrap();
+    let ids: Vec<_> = all.iter().map(|r| r.record_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2", "r3"], "records come oldest first");
+    assert!(all[2].fields.is_empty());
+    assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().len(), 2);
+    assert!(s.find_by_index("customers", "email", &[2; 16]).await.unwrap().is_empty());
+    assert!(s.find_by_index("customers", "phone", &[1; 16]).await.unwrap().is_empty());
+}
+
+pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
+    s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
+    assert!(s.record("s2", "customers", "r1").await.unwrap().is_none());
+    assert!(s.record("s1", "orders", "r1").await.unwrap().is_none());
+    assert!(s.records("s2", "customers").await.unwrap().is_empty());
+    assert!(!s.delete_record("s2", "customers", "r1").await.unwrap());
+    let patch = RecordPatch { now: 5, remove: vec!["name".into()], ..RecordPatch::default() };
+    assert!(!s.update_record("s1", "orders", "r1", &patch).await.unwrap());
+    assert_eq!(s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(), 2, "nothing changed");
+}
+
+pub async fn update_sets_removes_and_reindexes(s: &dyn Store) {
+    s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
+    let patch = RecordPatch {
+        now: 50,
+        set: vec![field("email", b"ct-email-2"), field("phone", b"ct-phone")],
+        remove: vec!["name".into()],
+        index: vec![
+            IndexEntry { field: "email".into(), digest: vec![2; 16] },
+            IndexEntry { field: "phone".into(), digest: vec![3; 16] },
+        ],
+    };
+    assert!(s.update_record("s1", "customers", "r1", &patch).await.unwrap());
+    let rec = s.record("s1", "customers", "r1").await.unwrap().unwrap();
+    assert_eq!(rec.updated_at, 50);
+    assert_eq!(rec.created_at, 1);
+    let got: Vec<_> = rec.fields.iter().map(|f| (f.field.as_str(), f.ciphertext.as_slice(), f.updated_at)).collect();
+    assert_eq!(got, [("email", &b"ct-email-2"[..], 50), ("phone", &b"ct-phone"[..], 50)]);
+    assert!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().is_empty(), "old digest gone");
+    assert_eq!(
+        s.find_by_index("customers", "email", &[2; 16]).await.unwrap(),
+        [("s1".to_owned(), "r1".to_owned())]
+    );
+    assert_eq!(s.find_by_index("customers", "phone", &[3; 16]).await.unwrap().len(), 1);
+    assert!(!s.update_record("s1", "customers", "nope", &patch).await.unwrap());
+}
+
+pub async fn delete_removes_fields_and_index(s: &dyn Store) {
+    s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
+    s.insert_record(&new_record("r2", "s1", 2)).await.unwrap();
+    assert!(s.delete_record("s1", "customers", "r1").await.unwrap());
+    assert!(!s.delete_record("s1", "customers", "r1").await.unwrap());
+    assert!(s.record("s1", "customers", "r1").await.unwrap().is_none());
+    assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap(), [("s1".to_owned(), "r2".to_owned())]);
+    // The id is free again and a new record under it starts clean.
+    let mut again = new_record("r1", "s1", 3);
+    again.fields.truncate(1);
+    s.insert_record(&again).await.unwrap();
+    assert_eq!(s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(), 1);
+}
+
+pub async fn failed_insert_leaves_nothing(s: &dyn Store) {
+    let mut bad = new_record("r1", "s1", 1);
+    bad.fields.push(field("name", b"duplicate field"));
+    assert!(s.insert_record(&bad).await.is_err());
+    assert!(s.record("s1", "customers", "r1").await.unwrap().is_none(), "no partial record");
+    assert!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().is_empty(), "no partial index");
+    s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
+    let err = s.insert_record(&new_record("r1", "s1", 2)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(s.record("s1", "customers", "r1").await.unwrap().unwrap().created_at, 1);
+}
+
+pub async fn principals_lifecycle(s: &dyn Store) {
+    let p = PrincipalRow {
+        principal_id: "p1".into(),
+        name: "checkout".into(),
+        roles: vec!["fulfillment_service".into(), "support_agent".into()],
+        key_id: "k1".into(),
+        key_hash: vec![7; 32],
+        created_at: 1,
+        revoked_at: None,
+    };
+    s.insert_principal(&p).await.unwrap();
+    let dup = PrincipalRow { principal_id: "p2".into(), key_id: "k2".into(), ..p.clone() };
+    assert!(matches!(s.insert_principal(&dup).await, Err(StoreError::Conflict(_))), "names are unique");
+    assert_eq!(s.principal_by_key_id("k1").await.unwrap(), Some(p.clone()));
+    assert_eq!(s.principal_by_key_id("k2").await.unwrap(), None);
+    assert_eq!(s.principals().await.unwrap(), std::slice::from_ref(&p));
+    assert!(s.revoke_principal("p1", 9).await.unwrap());
+    assert!(!s.revoke_principal("p1", 10).await.unwrap(), "revoking twice changes nothing");
+    assert!(!s.revoke_principal("nope", 10).await.unwrap());
+    assert_eq!(s.principal_by_key_id("k1").await.unwrap().unwrap().revoked_at, Some(9));
+}
+
+pub async fn concurrent_writers_all_land(s: &dyn Store) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let rec = new_record(&format!("r{i:02}"), &format!("s{}", i % 4), i);
+        tasks.push(async move { s.insert_record(&rec).await });
+    }
+    for result in futures_join_all(tasks).await {
+        result.unwrap();
+    }
+    let mut total = 0;
+    for subject in 0..4 {
+        total += s.records(&format!("s{subject}"), "customers").await.unwrap().len();
+    }
+    assert_eq!(total, 40);
+}
+
+/// Polls futures concurrently on this task (no extra dependency for `join_all`).
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::with_capacity(futures.len());
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (fut, slot) in pinned.iter_mut().zip(results.iter_mut()) {
+            if slot.is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
+}

@@ -1,0 +1,97 @@
+//! The store conformance suite, run against every backend: SQLite always, PostgreSQL when
+//! `CUSTODIA_TEST_POSTGRES_URL` names a server (`.ci/run` starts one; under `CI=true` a
+//! missing server is a failure, not a skip).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod conformance;
+
+use std::sync::Arc;
+
+use custodia_store::{PostgresStore, SqliteStore, Store};
+
+/// Keeps a backend's scratch space alive for the length of a test.
+enum Scratch {
+    Dir(#[allow(dead_code, reason = "held for its Drop")] tempfile::TempDir),
+    None,
+}
+
+async fn sqlite() -> (Arc<dyn Store>, Scratch) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("custodia.db")).await.unwrap();
+    (Arc::new(store), Scratch::Dir(dir))
+}
+
+/// A fresh database on the test PostgreSQL server, or `None` (skip) when there is none.
+async fn postgres() -> Option<(Arc<dyn Store>, Scratch)> {
+    let Ok(url) = std::env::var("CUSTODIA_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but CUSTODIA_TEST_POSTGRES_URL is not: the PostgreSQL suite must run in CI"
+        );
+        eprintln!("skipping PostgreSQL conformance: CUSTODIA_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let db = format!("custodia_test_{}", custodia_store_test_id());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let store = PostgresStore::connect(&format!("{base}/{db}")).await.unwrap();
+    Some((Arc::new(store), Scratch::None))
+}
+
+fn custodia_store_test_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+macro_rules! conformance_suite {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let (store, _scratch) = super::sqlite().await;
+                    assert_eq!(store.backend(), "sqlite");
+                    super::conformance::$check(&*store).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some((store, _scratch)) = super::postgres().await else { return };
+                    assert_eq!(store.backend(), "postgres");
+                    super::conformance::$check(&*store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_suite!(
+    meta_is_set_once,
+    subject_key_first_writer_wins,
+    record_round_trip_and_order,
+    records_are_scoped_to_subject_and_collection,
+    update_sets_removes_and_reindexes,
+    delete_removes_fields_and_index,
+    failed_insert_leaves_nothing,
+    principals_lifecycle,
+    concurrent_writers_all_land,
+);
+
+#[tokio::test]
+async fn sqlite_reopen_keeps_data_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custodia.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert!(store.insert_meta("k", b"v").await.unwrap());
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.get_meta("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+}
