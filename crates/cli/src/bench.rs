@@ -40,7 +40,12 @@ fn crypto() -> anyhow::Result<()> {
     let secret = SecretKey::generate()?;
     let raw = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, secret.expose()).map_err(|_| anyhow::anyhow!("aes key"))?);
     let key = DataKey::from_secret(1, &secret)?;
-    let ctx = FieldContext { collection: "customers", subject: "cust_000042", record: "rec_0123456789abcdef0123456789abcdef", field: "email" };
+    let ctx = FieldContext {
+        collection: "customers",
+        subject: "cust_000042",
+        record: "rec_0123456789abcdef0123456789abcdef",
+        field: "email",
+    };
     let sealed = key.seal(&ctx, &value)?;
 
     let raw_ns = time_per_op(N, || {
@@ -57,8 +62,14 @@ fn crypto() -> anyhow::Result<()> {
     })?;
     println!("field encryption, 64-byte value, {N} iterations each (custodia bench):");
     println!("  raw aws-lc-rs AES-256-GCM seal (random nonce): {raw_ns:>7.0} ns/op");
-    println!("  custodia field seal (header + bound AAD):      {seal_ns:>7.0} ns/op  ({:.2}x raw)", seal_ns / raw_ns);
-    println!("  custodia field open:                           {open_ns:>7.0} ns/op  ({:.2}x raw)", open_ns / raw_ns);
+    println!(
+        "  custodia field seal (header + bound AAD):      {seal_ns:>7.0} ns/op  ({:.2}x raw)",
+        seal_ns / raw_ns
+    );
+    println!(
+        "  custodia field open:                           {open_ns:>7.0} ns/op  ({:.2}x raw)",
+        open_ns / raw_ns
+    );
     Ok(())
 }
 
@@ -109,12 +120,36 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
         "HTTP on SQLite (WAL, synchronous=FULL), {clients} keep-alive clients, {}s per phase, server and clients on this machine:",
         duration.as_secs()
     );
-    let mut create = phase("create (4 sealed fields)", addr, &token, clients, duration, Mode::Create).await?;
+    let mut create = phase(
+        "create (4 sealed fields)",
+        addr,
+        &token,
+        clients,
+        duration,
+        Mode::Create,
+    )
+    .await?;
     create.0.print();
     let subjects = create.1;
-    let mut read = phase("read (list, 4 fields)", addr, &token, clients, duration, Mode::Read(subjects.clone())).await?;
+    let mut read = phase(
+        "read (list, 4 fields)",
+        addr,
+        &token,
+        clients,
+        duration,
+        Mode::Read(subjects.clone()),
+    )
+    .await?;
     read.0.print();
-    let mut mixed = phase("mixed 50% create / 50% read", addr, &token, clients, duration, Mode::Mixed(subjects)).await?;
+    let mut mixed = phase(
+        "mixed 50% create / 50% read",
+        addr,
+        &token,
+        clients,
+        duration,
+        Mode::Mixed(subjects),
+    )
+    .await?;
     mixed.0.print();
 
     let _ = stop_tx.send(());
@@ -129,14 +164,23 @@ enum Mode {
     Mixed(Vec<Vec<String>>),
 }
 
-async fn phase(name: &'static str, addr: SocketAddr, token: &str, clients: usize, duration: Duration, mode: Mode) -> anyhow::Result<(Phase, Vec<Vec<String>>)> {
+async fn phase(
+    name: &'static str,
+    addr: SocketAddr,
+    token: &str,
+    clients: usize,
+    duration: Duration,
+    mode: Mode,
+) -> anyhow::Result<(Phase, Vec<Vec<String>>)> {
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients {
         let token = token.to_owned();
         let mode = mode.clone();
-        tasks.push(tokio::spawn(async move { client_loop(addr, &token, client, deadline, mode).await }));
+        tasks.push(tokio::spawn(async move {
+            client_loop(addr, &token, client, deadline, mode).await
+        }));
     }
     let mut latencies = Vec::new();
     let mut subjects = Vec::with_capacity(clients);
@@ -146,10 +190,24 @@ async fn phase(name: &'static str, addr: SocketAddr, token: &str, clients: usize
         subjects.push(subs);
     }
     let elapsed = start.elapsed();
-    Ok((Phase { name, requests: latencies.len(), elapsed, latencies_us: latencies }, subjects))
+    Ok((
+        Phase {
+            name,
+            requests: latencies.len(),
+            elapsed,
+            latencies_us: latencies,
+        },
+        subjects,
+    ))
 }
 
-async fn client_loop(addr: SocketAddr, token: &str, client: usize, deadline: Instant, mode: Mode) -> anyhow::Result<(Vec<u32>, Vec<String>)> {
+async fn client_loop(
+    addr: SocketAddr,
+    token: &str,
+    client: usize,
+    deadline: Instant,
+    mode: Mode,
+) -> anyhow::Result<(Vec<u32>, Vec<String>)> {
     let mut conn = Connection::open(addr).await?;
     let mut latencies = Vec::new();
     let mut created = Vec::new();
@@ -171,7 +229,11 @@ async fn client_loop(addr: SocketAddr, token: &str, client: usize, deadline: Ins
                 let path = format!("/v1/subjects/{subject}/records/customers?purpose=order_fulfillment");
                 let reply = conn.send("GET", &path, Some(token), None, &[]).await?;
                 if reply.status != 200 {
-                    bail!("read answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body));
+                    bail!(
+                        "read answered {}: {}",
+                        reply.status,
+                        String::from_utf8_lossy(&reply.body)
+                    );
                 }
             }
             None => {
@@ -186,9 +248,15 @@ async fn client_loop(addr: SocketAddr, token: &str, client: usize, deadline: Ins
                     }
                 });
                 let path = format!("/v1/subjects/{subject}/records/customers");
-                let reply = conn.send("POST", &path, Some(token), Some(serde_json::to_vec(&body)?), &[]).await?;
+                let reply = conn
+                    .send("POST", &path, Some(token), Some(serde_json::to_vec(&body)?), &[])
+                    .await?;
                 if reply.status != 201 {
-                    bail!("create answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body));
+                    bail!(
+                        "create answered {}: {}",
+                        reply.status,
+                        String::from_utf8_lossy(&reply.body)
+                    );
                 }
                 created.push(subject);
             }

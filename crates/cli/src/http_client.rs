@@ -34,8 +34,18 @@ impl Connection {
     }
 
     /// Sends one request; `body` is sent as JSON when present.
-    pub async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
-        let mut builder = hyper::Request::builder().method(method).uri(path).header("host", self.addr.to_string());
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Reply> {
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
@@ -51,7 +61,12 @@ impl Connection {
         self.sender.ready().await.map_err(std::io::Error::other)?;
         let response = self.sender.send_request(request).await.map_err(std::io::Error::other)?;
         let status = response.status().as_u16();
-        let body = response.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?
+            .to_bytes();
         Ok(Reply { status, body })
     }
 }

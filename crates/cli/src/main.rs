@@ -15,7 +15,11 @@ use custodia_core::{DataDir, Timestamp};
 use custodia_registry::Registry;
 
 #[derive(Parser)]
-#[command(name = "custodia", version, about = "Customer-data privacy vault: purpose-bound, encrypted personal data")]
+#[command(
+    name = "custodia",
+    version,
+    about = "Customer-data privacy vault: purpose-bound, encrypted personal data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,11 +89,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Init { data_dir, database_url, json } => {
+        Command::Init {
+            data_dir,
+            database_url,
+            json,
+        } => {
             let dir = DataDir::new(&data_dir);
             let token = dir.init(database_url.as_deref(), Timestamp::now()).await?;
             if json {
-                println!("{}", serde_json::to_string(&custodia_types::InitOutput { admin_token: token.to_string() })?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&custodia_types::InitOutput {
+                        admin_token: token.to_string()
+                    })?
+                );
             } else {
                 println!("Initialised {}.", data_dir.display());
                 println!("Bootstrap admin API key (shown once; store it in a secret manager):");
@@ -97,13 +110,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data_dir, listen, database_url } => {
+        Command::Serve {
+            data_dir,
+            listen,
+            database_url,
+        } => {
             init_logging();
             serve(&data_dir, listen, database_url.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { file } => Ok(check(file.as_deref())),
-        Command::Bench { seconds, clients, crypto_only } => {
+        Command::Bench {
+            seconds,
+            clients,
+            crypto_only,
+        } => {
             bench::run(seconds, clients, crypto_only).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -113,20 +134,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(data_dir: &Path, listen: SocketAddr, database_url: Option<&str>) -> anyhow::Result<()> {
     let dir = DataDir::new(data_dir);
     if !dir.is_initialised() {
-        let token = dir.init(database_url, Timestamp::now()).await.context("initialising the data directory")?;
+        let token = dir
+            .init(database_url, Timestamp::now())
+            .await
+            .context("initialising the data directory")?;
         let path = dir.write_admin_token(&token).context("writing the admin token")?;
         eprintln!("Initialised a new data directory at {}.", data_dir.display());
-        eprintln!("The bootstrap admin API key is in {} (readable only by you).", path.display());
+        eprintln!(
+            "The bootstrap admin API key is in {} (readable only by you).",
+            path.display()
+        );
     }
-    let vault = dir.open(database_url).await.with_context(|| format!("opening {}", data_dir.display()))?;
+    let vault = dir
+        .open(database_url)
+        .await
+        .with_context(|| format!("opening {}", data_dir.display()))?;
     let backend = vault.backend();
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
     println!("custodia listening on http://{addr} (store: {backend})");

@@ -81,7 +81,10 @@ impl DataDir {
     /// The store URL: the given PostgreSQL URL, or the SQLite file in this directory.
     #[must_use]
     pub fn store_url(&self, database_url: Option<&str>) -> String {
-        database_url.map_or_else(|| format!("sqlite://{}", self.root.join(DB_FILE).display()), str::to_owned)
+        database_url.map_or_else(
+            || format!("sqlite://{}", self.root.join(DB_FILE).display()),
+            str::to_owned,
+        )
     }
 
     /// Whether `init` has run here (the registry exists).
@@ -114,10 +117,15 @@ impl DataDir {
         let registry = Registry::parse(REGISTRY_FILE, EXAMPLE_REGISTRY)?;
         let store = custodia_store::open(&self.store_url(database_url)).await?;
         if !store.principals().await?.is_empty() {
-            return Err(SetupError::AlreadyInitialised(format!("the database at {}", store.backend())));
+            return Err(SetupError::AlreadyInitialised(format!(
+                "the database at {}",
+                store.backend()
+            )));
         }
         let vault = Vault::new(registry, store, keyring).await?;
-        let (_, token) = vault.insert_principal(now, BOOTSTRAP_NAME, &[BOOTSTRAP_ROLE.to_owned()]).await?;
+        let (_, token) = vault
+            .insert_principal(now, BOOTSTRAP_NAME, &[BOOTSTRAP_ROLE.to_owned()])
+            .await?;
         // Written last: its presence marks a complete initialisation.
         std::fs::write(self.registry_path(), EXAMPLE_REGISTRY).map_err(io(&self.registry_path()))?;
         Ok(token)
@@ -133,7 +141,10 @@ impl DataDir {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let io = |source| SetupError::Io { path: path.display().to_string(), source };
+        let io = |source| SetupError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut file = options.open(&path).map_err(io)?;
         std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes()).map_err(io)?;
         Ok(path)

@@ -33,7 +33,12 @@ pub struct VaultError {
 
 impl VaultError {
     pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
-        Self { kind, code, message: message.into(), field: None }
+        Self {
+            kind,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// Names the field the error is about.

@@ -84,11 +84,17 @@ pub(crate) fn authorize<'a>(
     collection: &str,
 ) -> Result<Grant<'a>, VaultError> {
     let purpose_def = registry.purpose(purpose).ok_or_else(|| {
-        VaultError::bad_request("unknown_purpose", format!("no purpose `{purpose}` is declared in the registry"))
+        VaultError::bad_request(
+            "unknown_purpose",
+            format!("no purpose `{purpose}` is declared in the registry"),
+        )
     })?;
-    let collection_def = registry
-        .collection(collection)
-        .ok_or_else(|| VaultError::not_found("unknown_collection", format!("no collection `{collection}` is declared in the registry")))?;
+    let collection_def = registry.collection(collection).ok_or_else(|| {
+        VaultError::not_found(
+            "unknown_collection",
+            format!("no collection `{collection}` is declared in the registry"),
+        )
+    })?;
     let roles: Vec<&Role> = principal
         .roles
         .iter()
@@ -98,7 +104,10 @@ pub(crate) fn authorize<'a>(
     if roles.is_empty() {
         return Err(VaultError::forbidden(
             "purpose_not_allowed",
-            format!("none of your roles ({}) may invoke purpose `{purpose}`", principal.roles.join(", ")),
+            format!(
+                "none of your roles ({}) may invoke purpose `{purpose}`",
+                principal.roles.join(", ")
+            ),
         ));
     }
     if purpose_def.fields_of(collection).next().is_none() {
@@ -107,15 +116,26 @@ pub(crate) fn authorize<'a>(
             format!("purpose `{purpose}` declares no field of collection `{collection}`"),
         ));
     }
-    Ok(Grant { purpose: purpose_def, collection: collection_def, roles })
+    Ok(Grant {
+        purpose: purpose_def,
+        collection: collection_def,
+        roles,
+    })
 }
 
 /// Whether `principal` has a role that may manage principals.
 pub(crate) fn require_principal_admin(registry: &Registry, principal: &Principal) -> Result<(), VaultError> {
-    let allowed = principal.roles.iter().filter_map(|r| registry.role(r)).any(|r| r.manage_principals);
+    let allowed = principal
+        .roles
+        .iter()
+        .filter_map(|r| registry.role(r))
+        .any(|r| r.manage_principals);
     if allowed {
         Ok(())
     } else {
-        Err(VaultError::forbidden("not_allowed", "managing principals needs a role with manage_principals = true"))
+        Err(VaultError::forbidden(
+            "not_allowed",
+            "managing principals needs a role with manage_principals = true",
+        ))
     }
 }

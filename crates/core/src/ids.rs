@@ -12,7 +12,8 @@ impl SubjectId {
     pub fn parse(s: &str) -> Result<Self, VaultError> {
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -42,11 +43,16 @@ impl RecordId {
     pub fn parse(s: &str) -> Result<Self, VaultError> {
         let ok = s.len() == 36
             && s.starts_with("rec_")
-            && s.bytes().skip(4).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && s.bytes()
+                .skip(4)
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(VaultError::not_found("record_not_found", "no such record (record ids look like rec_ and 32 hex digits)"))
+            Err(VaultError::not_found(
+                "record_not_found",
+                "no such record (record ids look like rec_ and 32 hex digits)",
+            ))
         }
     }
 
@@ -73,7 +79,13 @@ mod tests {
     fn record_ids() {
         let id = RecordId::generate().unwrap();
         assert_eq!(RecordId::parse(id.as_str()).unwrap(), id);
-        for bad in ["", "rec_", "rec_XYZ", "../etc/passwd", "rec_0123456789abcdef0123456789ABCDEF"] {
+        for bad in [
+            "",
+            "rec_",
+            "rec_XYZ",
+            "../etc/passwd",
+            "rec_0123456789abcdef0123456789ABCDEF",
+        ] {
             assert!(RecordId::parse(bad).is_err(), "{bad}");
         }
     }

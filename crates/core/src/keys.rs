@@ -27,11 +27,18 @@ impl Keys {
             .await?
             .ok_or_else(|| SetupError::Other("index key vanished after being stored".into()))?;
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
-        Ok(Self { keyring, indexer: BlindIndexer::new(index_key) })
+        Ok(Self {
+            keyring,
+            indexer: BlindIndexer::new(index_key),
+        })
     }
 
     /// The data key of `subject`, if the subject has any data.
-    pub(crate) async fn subject_key(&self, store: &dyn Store, subject: &SubjectId) -> Result<Option<DataKey>, VaultError> {
+    pub(crate) async fn subject_key(
+        &self,
+        store: &dyn Store,
+        subject: &SubjectId,
+    ) -> Result<Option<DataKey>, VaultError> {
         match store.subject_key(subject.as_str()).await? {
             Some(row) => Ok(Some(self.unwrap(&row)?)),
             None => Ok(None),
@@ -39,18 +46,33 @@ impl Keys {
     }
 
     /// The data key of `subject`, created and stored if this is the subject's first data.
-    pub(crate) async fn subject_key_or_create(&self, store: &dyn Store, subject: &SubjectId, now: Timestamp) -> Result<DataKey, VaultError> {
+    pub(crate) async fn subject_key_or_create(
+        &self,
+        store: &dyn Store,
+        subject: &SubjectId,
+        now: Timestamp,
+    ) -> Result<DataKey, VaultError> {
         if let Some(key) = self.subject_key(store, subject).await? {
             return Ok(key);
         }
         let (_, wrapped) = DataKey::generate(&self.keyring, subject.as_str())?;
-        let row = SubjectKeyRow { subject_id: subject.as_str().to_owned(), key_version: 1, wrapped_key: wrapped.0, created_at: now.0 };
+        let row = SubjectKeyRow {
+            subject_id: subject.as_str().to_owned(),
+            key_version: 1,
+            wrapped_key: wrapped.0,
+            created_at: now.0,
+        };
         // Use whatever was stored: ours, or a concurrent request's for the same subject.
         let stored = store.insert_subject_key(&row).await?;
         self.unwrap(&stored)
     }
 
     fn unwrap(&self, row: &SubjectKeyRow) -> Result<DataKey, VaultError> {
-        Ok(DataKey::unwrap(&self.keyring, &row.subject_id, row.key_version, &row.wrapped_key)?)
+        Ok(DataKey::unwrap(
+            &self.keyring,
+            &row.subject_id,
+            row.key_version,
+            &row.wrapped_key,
+        )?)
     }
 }

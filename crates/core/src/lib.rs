@@ -35,15 +35,25 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("store", &self.store.backend()).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("store", &self.store.backend())
+            .finish_non_exhaustive()
     }
 }
 
 impl Vault {
     /// Assembles a vault from its parts, loading (or creating) the blind index key.
-    pub async fn new(registry: Registry, store: Arc<dyn Store>, keyring: custodia_crypto::Keyring) -> Result<Self, SetupError> {
+    pub async fn new(
+        registry: Registry,
+        store: Arc<dyn Store>,
+        keyring: custodia_crypto::Keyring,
+    ) -> Result<Self, SetupError> {
         let keys = keys::Keys::load(keyring, &*store).await?;
-        Ok(Self { registry: Arc::new(registry), store, keys })
+        Ok(Self {
+            registry: Arc::new(registry),
+            store,
+            keys,
+        })
     }
 
     /// The registry in force.

@@ -30,7 +30,11 @@ pub fn issue_key() -> Result<IssuedKey, VaultError> {
     let key_id = random_hex::<8>()?;
     let secret = Zeroizing::new(random_hex::<32>()?);
     let token = Zeroizing::new(format!("cst_{key_id}_{}", secret.as_str()));
-    Ok(IssuedKey { secret_hash: sha256(secret.as_bytes()).to_vec(), key_id, token })
+    Ok(IssuedKey {
+        secret_hash: sha256(secret.as_bytes()).to_vec(),
+        key_id,
+        token,
+    })
 }
 
 /// Splits a presented token into key id and secret; `None` if it is not shaped like a key.
@@ -50,23 +54,36 @@ pub(crate) fn verify(row: &PrincipalRow, secret: &str) -> Result<Principal, Vaul
     if row.revoked_at.is_some() {
         return Err(VaultError::unauthenticated("this API key has been revoked"));
     }
-    Ok(Principal { id: row.principal_id.clone(), name: row.name.clone(), roles: row.roles.clone() })
+    Ok(Principal {
+        id: row.principal_id.clone(),
+        name: row.name.clone(),
+        roles: row.roles.clone(),
+    })
 }
 
 /// Validates a principal's name: a label such as `checkout-service`.
 pub(crate) fn check_name(name: &str) -> Result<(), VaultError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(())
     } else {
-        Err(VaultError::bad_request("invalid_name", "name must be 1-64 characters of A-Z, a-z, 0-9, _ - ."))
+        Err(VaultError::bad_request(
+            "invalid_name",
+            "name must be 1-64 characters of A-Z, a-z, 0-9, _ - .",
+        ))
     }
 }
 
 /// A new principal row and its key.
-pub(crate) fn new_principal(name: &str, roles: Vec<String>, now: Timestamp) -> Result<(PrincipalRow, IssuedKey), VaultError> {
+pub(crate) fn new_principal(
+    name: &str,
+    roles: Vec<String>,
+    now: Timestamp,
+) -> Result<(PrincipalRow, IssuedKey), VaultError> {
     let key = issue_key()?;
     let row = PrincipalRow {
         principal_id: format!("prn_{}", random_hex::<12>()?),
@@ -93,7 +110,10 @@ mod tests {
         let mut wrong = secret.to_owned();
         wrong.replace_range(0..1, if wrong.starts_with('0') { "1" } else { "0" });
         assert!(verify(&row, &wrong).is_err());
-        let revoked = PrincipalRow { revoked_at: Some(2), ..row };
+        let revoked = PrincipalRow {
+            revoked_at: Some(2),
+            ..row
+        };
         assert!(verify(&revoked, secret).is_err());
     }
 

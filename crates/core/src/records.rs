@@ -40,7 +40,10 @@ impl Vault {
     ) -> Result<RecordId, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         if fields.is_empty() {
-            return Err(VaultError::bad_request("no_fields", "a record needs at least one field"));
+            return Err(VaultError::bad_request(
+                "no_fields",
+                "a record needs at least one field",
+            ));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
         let key = self.keys.subject_key_or_create(&*self.store, subject, now).await?;
@@ -90,7 +93,11 @@ impl Vault {
     ) -> Result<Record, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
-        let key = self.keys.subject_key(&*self.store, subject).await?.ok_or_else(not_found)?;
+        let key = self
+            .keys
+            .subject_key(&*self.store, subject)
+            .await?
+            .ok_or_else(not_found)?;
         let stored = self
             .store
             .record(subject.as_str(), collection, record_id.as_str())
@@ -101,7 +108,10 @@ impl Vault {
 
     /// Changes fields of a record; a `None` value erases that field.
     #[tracing::instrument(skip_all)]
-    #[expect(clippy::too_many_arguments, reason = "principal, purpose, time, then the use case's own input")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "principal, purpose, time, then the use case's own input"
+    )]
     pub async fn patch_record(
         &self,
         principal: &Principal,
@@ -117,11 +127,28 @@ impl Vault {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
-        let key = self.keys.subject_key(&*self.store, subject).await?.ok_or_else(not_found)?;
+        let key = self
+            .keys
+            .subject_key(&*self.store, subject)
+            .await?
+            .ok_or_else(not_found)?;
         let (set, index) = self.seal(&grant, &key, subject, record_id, &checked)?;
-        let remove = checked.iter().filter(|c| c.value.is_none()).map(|c| c.field.name.clone()).collect();
-        let patch = RecordPatch { now: now.0, set, remove, index };
-        if self.store.update_record(subject.as_str(), collection, record_id.as_str(), &patch).await? {
+        let remove = checked
+            .iter()
+            .filter(|c| c.value.is_none())
+            .map(|c| c.field.name.clone())
+            .collect();
+        let patch = RecordPatch {
+            now: now.0,
+            set,
+            remove,
+            index,
+        };
+        if self
+            .store
+            .update_record(subject.as_str(), collection, record_id.as_str(), &patch)
+            .await?
+        {
             Ok(())
         } else {
             Err(not_found())
@@ -139,7 +166,11 @@ impl Vault {
         record_id: &RecordId,
     ) -> Result<(), VaultError> {
         gate::authorize(&self.registry, principal, purpose, collection)?;
-        if self.store.delete_record(subject.as_str(), collection, record_id.as_str()).await? {
+        if self
+            .store
+            .delete_record(subject.as_str(), collection, record_id.as_str())
+            .await?
+        {
             Ok(())
         } else {
             Err(not_found())
@@ -165,10 +196,18 @@ impl Vault {
             )
             .with_field(field));
         }
-        let normalized = Zeroizing::new(values::normalize(field_def.field_type, value).map_err(|why| invalid(field, &why))?);
-        let digest = self.keys.indexer.compute(collection, field, &values::index_form(field_def.field_type, &normalized))?;
+        let normalized =
+            Zeroizing::new(values::normalize(field_def.field_type, value).map_err(|why| invalid(field, &why))?);
+        let digest = self.keys.indexer.compute(
+            collection,
+            field,
+            &values::index_form(field_def.field_type, &normalized),
+        )?;
         let hits = self.store.find_by_index(collection, field, &digest).await?;
-        Ok(hits.into_iter().map(|(subject_id, record_id)| SearchMatch { subject_id, record_id }).collect())
+        Ok(hits
+            .into_iter()
+            .map(|(subject_id, record_id)| SearchMatch { subject_id, record_id })
+            .collect())
     }
 
     /// Creates a principal with `roles` and returns its id and API key (shown once).
@@ -185,10 +224,18 @@ impl Vault {
 
     /// Creates a principal without an authenticated caller: for `custodia init` and other
     /// operator commands run on the server's own machine.
-    pub async fn insert_principal(&self, now: Timestamp, name: &str, roles: &[String]) -> Result<(String, Zeroizing<String>), VaultError> {
+    pub async fn insert_principal(
+        &self,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
         principal::check_name(name)?;
         if roles.is_empty() {
-            return Err(VaultError::bad_request("no_roles", "a principal needs at least one role"));
+            return Err(VaultError::bad_request(
+                "no_roles",
+                "a principal needs at least one role",
+            ));
         }
         for role in roles {
             if self.registry.role(role).is_none() {
@@ -234,12 +281,20 @@ impl Vault {
     }
 
     /// Revokes a principal's API key at once.
-    pub async fn revoke_principal(&self, caller: &Principal, now: Timestamp, principal_id: &str) -> Result<(), VaultError> {
+    pub async fn revoke_principal(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        principal_id: &str,
+    ) -> Result<(), VaultError> {
         gate::require_principal_admin(&self.registry, caller)?;
         if self.store.revoke_principal(principal_id, now.0).await? {
             Ok(())
         } else {
-            Err(VaultError::not_found("principal_not_found", "no active principal with that id"))
+            Err(VaultError::not_found(
+                "principal_not_found",
+                "no active principal with that id",
+            ))
         }
     }
 
@@ -257,7 +312,12 @@ impl Vault {
         let mut index = Vec::new();
         for c in checked {
             let Some(value) = &c.value else { continue };
-            let ctx = FieldContext { collection, subject: subject.as_str(), record: record_id.as_str(), field: &c.field.name };
+            let ctx = FieldContext {
+                collection,
+                subject: subject.as_str(),
+                record: record_id.as_str(),
+                field: &c.field.name,
+            };
             set.push(FieldValue {
                 field: c.field.name.clone(),
                 ciphertext: key.seal(&ctx, value.as_bytes())?,
@@ -266,7 +326,10 @@ impl Vault {
             if c.field.searchable {
                 let form = Zeroizing::new(values::index_form(c.field.field_type, value));
                 let digest = self.keys.indexer.compute(collection, &c.field.name, &form)?;
-                index.push(IndexEntry { field: c.field.name.clone(), digest: digest.to_vec() });
+                index.push(IndexEntry {
+                    field: c.field.name.clone(),
+                    digest: digest.to_vec(),
+                });
             }
         }
         Ok((set, index))
@@ -287,7 +350,9 @@ fn check_values<'a, 'v>(
     for (name, value) in fields {
         let field = grant.declared_field(name)?;
         let value = match value {
-            Some(v) => Some(Zeroizing::new(values::normalize(field.field_type, v).map_err(|why| invalid(name, &why))?)),
+            Some(v) => Some(Zeroizing::new(
+                values::normalize(field.field_type, v).map_err(|why| invalid(name, &why))?,
+            )),
             None => None,
         };
         out.push(CheckedValue { field, value });
@@ -297,17 +362,27 @@ fn check_values<'a, 'v>(
 
 fn select<'a>(grant: &Grant<'a>, requested: Option<&[String]>) -> Result<Vec<(&'a Field, OutputForm)>, VaultError> {
     if requested.is_some_and(|r| r.len() > MAX_REQUESTED_FIELDS) {
-        return Err(VaultError::bad_request("too_many_fields", format!("at most {MAX_REQUESTED_FIELDS} fields per read")));
+        return Err(VaultError::bad_request(
+            "too_many_fields",
+            format!("at most {MAX_REQUESTED_FIELDS} fields per read"),
+        ));
     }
     grant.readable_fields(requested)
 }
 
 /// Decrypts the selected fields of a stored record and applies each field's output form.
 /// Fields not selected are never decrypted.
-fn open_record(grant: &Grant<'_>, key: &DataKey, stored: &StoredRecord, selected: &[(&Field, OutputForm)]) -> Result<Record, VaultError> {
+fn open_record(
+    grant: &Grant<'_>,
+    key: &DataKey,
+    stored: &StoredRecord,
+    selected: &[(&Field, OutputForm)],
+) -> Result<Record, VaultError> {
     let mut fields = BTreeMap::new();
     for (field, form) in selected {
-        let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else { continue };
+        let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else {
+            continue;
+        };
         let ctx = FieldContext {
             collection: &grant.collection.name,
             subject: &stored.subject_id,

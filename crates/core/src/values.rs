@@ -43,7 +43,9 @@ fn email(raw: &str) -> Result<String, String> {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
     if !local_ok {
         return Err("the part before @ is not a valid email local part".into());
     }
@@ -56,7 +58,9 @@ fn email(raw: &str) -> Result<String, String> {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
     if !domain_ok {
         return Err("the part after @ is not a valid domain name".into());
     }
@@ -64,7 +68,11 @@ fn email(raw: &str) -> Result<String, String> {
 }
 
 fn phone(raw: &str) -> Result<String, String> {
-    let compact: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+    let compact: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
     let digits = compact
         .strip_prefix('+')
         .ok_or("a phone number must be in international E.164 form, starting with + and the country code")?;
@@ -80,7 +88,9 @@ fn date(raw: &str) -> Result<String, String> {
     let shape = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shape {
         return Err("a date must be YYYY-MM-DD".into());
     }
@@ -129,7 +139,11 @@ pub fn luhn(digits: &str) -> bool {
 }
 
 fn iban(raw: &str) -> Result<String, String> {
-    let v: String = raw.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let v: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     let b = v.as_bytes();
     let shape = (15..=34).contains(&b.len())
         && b[0].is_ascii_uppercase()
@@ -188,7 +202,12 @@ pub fn mask(ty: FieldType, stored: &str) -> String {
         FieldType::Phone => {
             let digits = stored.trim_start_matches('+');
             if digits.len() > 5 {
-                format!("+{} {} {}", &digits[..2], stars(digits.len() - 5), &digits[digits.len() - 3..])
+                format!(
+                    "+{} {} {}",
+                    &digits[..2],
+                    stars(digits.len() - 5),
+                    &digits[digits.len() - 3..]
+                )
             } else {
                 stars(8)
             }
@@ -198,7 +217,10 @@ pub fn mask(ty: FieldType, stored: &str) -> String {
             format!("**** **** **** {last4}")
         }
         FieldType::Iban => {
-            let (head, tail) = (stored.get(..4).unwrap_or(""), stored.get(stored.len().saturating_sub(4)..).unwrap_or(""));
+            let (head, tail) = (
+                stored.get(..4).unwrap_or(""),
+                stored.get(stored.len().saturating_sub(4)..).unwrap_or(""),
+            );
             format!("{head} **** **** {tail}")
         }
         FieldType::Date => format!("{}-**-**", stored.get(..4).unwrap_or("****")),
@@ -216,8 +238,23 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize(Email, " Alice.Smith@Example.com ").unwrap(), "Alice.Smith@Example.com");
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a@b.c", "a..b@c.co", "a@-b.co", "a b@c.co", "a@b_c.co", ".a@b.co"] {
+        assert_eq!(
+            normalize(Email, " Alice.Smith@Example.com ").unwrap(),
+            "Alice.Smith@Example.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.co",
+            "a@b",
+            "a@b.c",
+            "a..b@c.co",
+            "a@-b.co",
+            "a b@c.co",
+            "a@b_c.co",
+            ".a@b.co",
+        ] {
             assert!(normalize(Email, bad).is_err(), "{bad}");
         }
         assert_eq!(index_form(Email, "Alice@Example.COM"), "alice@example.com");
@@ -227,7 +264,14 @@ mod tests {
     fn phones() {
         assert_eq!(normalize(Phone, "+44 20 7946 0958").unwrap(), "+442079460958");
         assert_eq!(normalize(Phone, "+1 (415) 555-0100").unwrap(), "+14155550100");
-        for bad in ["", "020 7946 0958", "+0 20 7946 0958", "+44", "+4412345678901234", "+44 20 79x6 0958"] {
+        for bad in [
+            "",
+            "020 7946 0958",
+            "+0 20 7946 0958",
+            "+44",
+            "+4412345678901234",
+            "+44 20 79x6 0958",
+        ] {
             assert!(normalize(Phone, bad).is_err(), "{bad}");
         }
     }
@@ -235,23 +279,46 @@ mod tests {
     #[test]
     fn dates() {
         assert!(normalize(Date, "2000-02-29").is_ok());
-        for bad in ["1900-02-29", "2001-02-29", "2020-13-01", "2020-04-31", "2020-1-01", "20200101", "0000-01-01", "2020-01-00"] {
+        for bad in [
+            "1900-02-29",
+            "2001-02-29",
+            "2020-13-01",
+            "2020-04-31",
+            "2020-1-01",
+            "20200101",
+            "0000-01-01",
+            "2020-01-00",
+        ] {
             assert!(normalize(Date, bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn cards() {
-        assert_eq!(normalize(CardNumber, "4242 4242 4242 4242").unwrap(), "4242424242424242");
-        assert_eq!(normalize(CardNumber, "2223-0031-2200-3222").unwrap(), "2223003122003222");
-        for bad in ["4242 4242 4242 4241", "4242", "abcd efgh ijkl mnop", "42424242424242424242"] {
+        assert_eq!(
+            normalize(CardNumber, "4242 4242 4242 4242").unwrap(),
+            "4242424242424242"
+        );
+        assert_eq!(
+            normalize(CardNumber, "2223-0031-2200-3222").unwrap(),
+            "2223003122003222"
+        );
+        for bad in [
+            "4242 4242 4242 4241",
+            "4242",
+            "abcd efgh ijkl mnop",
+            "42424242424242424242",
+        ] {
             assert!(normalize(CardNumber, bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn ibans() {
-        assert_eq!(normalize(Iban, "gb82 west 1234 5698 7654 32").unwrap(), "GB82WEST12345698765432");
+        assert_eq!(
+            normalize(Iban, "gb82 west 1234 5698 7654 32").unwrap(),
+            "GB82WEST12345698765432"
+        );
         assert!(normalize(Iban, "DE89370400440532013000").is_ok());
         assert!(normalize(Iban, "GB82WEST12345698765433").is_err());
         assert!(normalize(Iban, "GB82").is_err());

@@ -50,18 +50,28 @@ pub struct BlindIndexer {
 impl BlindIndexer {
     #[must_use]
     pub fn new(key: IndexKey) -> Self {
-        Self { key, field_keys: RwLock::new(HashMap::new()) }
+        Self {
+            key,
+            field_keys: RwLock::new(HashMap::new()),
+        }
     }
 
     fn derive(&self, collection: &str, field: &str) -> Result<hmac::Key, CryptoError> {
         let info = [collection.as_bytes(), b"\0", field.as_bytes()];
         let prk = Salt::new(HKDF_SHA256, HKDF_SALT).extract(self.key.0.expose());
-        let okm = prk.expand(&info, hmac::HMAC_SHA256).map_err(|_| CryptoError::Primitive)?;
+        let okm = prk
+            .expand(&info, hmac::HMAC_SHA256)
+            .map_err(|_| CryptoError::Primitive)?;
         Ok(hmac::Key::from(okm))
     }
 
     /// The blind index of an already normalized value of `collection.field`.
-    pub fn compute(&self, collection: &str, field: &str, normalized: &str) -> Result<[u8; BLIND_INDEX_LEN], CryptoError> {
+    pub fn compute(
+        &self,
+        collection: &str,
+        field: &str,
+        normalized: &str,
+    ) -> Result<[u8; BLIND_INDEX_LEN], CryptoError> {
         let tag = {
             let cache = self.field_keys.read().map_err(|_| CryptoError::Primitive)?;
             cache
@@ -97,7 +107,9 @@ mod tests {
     #[test]
     /// Expected value computed independently (Python hmac + hashlib HKDF per RFC 5869).
     fn known_answer() {
-        let idx = indexer(0x01).compute("customers", "email", "alice@example.com").unwrap();
+        let idx = indexer(0x01)
+            .compute("customers", "email", "alice@example.com")
+            .unwrap();
         assert_eq!(hex::encode(idx), "362fdc02162a6431afbb4e604151ae7f");
     }
 
@@ -106,9 +118,21 @@ mod tests {
         let a = indexer(1);
         let x = a.compute("customers", "email", "a@b.co").unwrap();
         assert_eq!(x, a.compute("customers", "email", "a@b.co").unwrap());
-        assert_ne!(x, a.compute("customers", "phone", "a@b.co").unwrap(), "fields have separate keys");
-        assert_ne!(x, a.compute("orders", "email", "a@b.co").unwrap(), "collections have separate keys");
-        assert_ne!(x, indexer(2).compute("customers", "email", "a@b.co").unwrap(), "index key matters");
+        assert_ne!(
+            x,
+            a.compute("customers", "phone", "a@b.co").unwrap(),
+            "fields have separate keys"
+        );
+        assert_ne!(
+            x,
+            a.compute("orders", "email", "a@b.co").unwrap(),
+            "collections have separate keys"
+        );
+        assert_ne!(
+            x,
+            indexer(2).compute("customers", "email", "a@b.co").unwrap(),
+            "index key matters"
+        );
         assert_ne!(x, a.compute("customers", "email", "a@b.cO").unwrap());
     }
 
@@ -117,7 +141,9 @@ mod tests {
         let ring = Keyring::from_keys(vec![(1, SecretKey::generate().unwrap())]).unwrap();
         let (key, wrapped) = IndexKey::generate(&ring).unwrap();
         let before = BlindIndexer::new(key).compute("c", "f", "v").unwrap();
-        let after = BlindIndexer::new(IndexKey::unwrap(&ring, &wrapped.0).unwrap()).compute("c", "f", "v").unwrap();
+        let after = BlindIndexer::new(IndexKey::unwrap(&ring, &wrapped.0).unwrap())
+            .compute("c", "f", "v")
+            .unwrap();
         assert_eq!(before, after);
     }
 }

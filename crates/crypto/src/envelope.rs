@@ -70,7 +70,10 @@ impl DataKey {
     /// Builds a data key from raw key material.
     pub fn from_secret(version: u32, secret: &SecretKey) -> Result<Self, CryptoError> {
         let unbound = UnboundKey::new(&AES_256_GCM, secret.expose()).map_err(|_| CryptoError::Primitive)?;
-        Ok(Self { version, aead: LessSafeKey::new(unbound) })
+        Ok(Self {
+            version,
+            aead: LessSafeKey::new(unbound),
+        })
     }
 
     /// Generates a new data key for `subject` and returns it with its wrapped form.
@@ -155,7 +158,12 @@ mod tests {
     }
 
     fn ctx<'a>(subject: &'a str, record: &'a str, field: &'a str) -> FieldContext<'a> {
-        FieldContext { collection: "customers", subject, record, field }
+        FieldContext {
+            collection: "customers",
+            subject,
+            record,
+            field,
+        }
     }
 
     /// Known answer: a fixed key, nonce and context must give this exact envelope, so the
@@ -204,11 +212,20 @@ mod tests {
         let sealed = key.seal(&ctx("s1", "r1", "email"), b"alice@example.com").unwrap();
         assert!(key.open(&ctx("s1", "r1", "name"), &sealed).is_err(), "other field");
         assert!(key.open(&ctx("s1", "r2", "email"), &sealed).is_err(), "other record");
-        assert!(key.open(&ctx("s2", "r1", "email"), &sealed).is_err(), "other subject, same key");
-        let other = FieldContext { collection: "orders", ..ctx("s1", "r1", "email") };
+        assert!(
+            key.open(&ctx("s2", "r1", "email"), &sealed).is_err(),
+            "other subject, same key"
+        );
+        let other = FieldContext {
+            collection: "orders",
+            ..ctx("s1", "r1", "email")
+        };
         assert!(key.open(&other, &sealed).is_err(), "other collection");
         let (key2, _) = DataKey::generate(&ring, "s2").unwrap();
-        assert!(key2.open(&ctx("s1", "r1", "email"), &sealed).is_err(), "other subject's key");
+        assert!(
+            key2.open(&ctx("s1", "r1", "email"), &sealed).is_err(),
+            "other subject's key"
+        );
     }
 
     #[test]

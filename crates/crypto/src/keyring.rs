@@ -33,7 +33,10 @@ pub struct RootKey {
 impl RootKey {
     fn new(version: u32, key: &SecretKey) -> Result<Self, CryptoError> {
         let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError::Primitive)?;
-        Ok(Self { version, aead: LessSafeKey::new(unbound) })
+        Ok(Self {
+            version,
+            aead: LessSafeKey::new(unbound),
+        })
     }
 
     /// This key's version number.
@@ -50,7 +53,9 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("versions", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("versions", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -87,7 +92,10 @@ impl Keyring {
              # Back it up apart from the database; losing it loses the data.\n{FILE_HEADER}\n1 {}\n",
             B64.encode(key.expose())
         ));
-        let io = |source| CryptoError::Io { path: path.display().to_string(), source };
+        let io = |source| CryptoError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -103,7 +111,10 @@ impl Keyring {
 
     /// Loads a key file. Refuses a file that group or others may read.
     pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
-        let io = |source| CryptoError::Io { path: path.display().to_string(), source };
+        let io = |source| CryptoError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -121,9 +132,14 @@ impl Keyring {
     }
 
     fn parse_file(text: &str) -> Result<Self, CryptoError> {
-        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
         if lines.next() != Some(FILE_HEADER) {
-            return Err(CryptoError::InvalidRootKey(format!("the key file must start with `{FILE_HEADER}`")));
+            return Err(CryptoError::InvalidRootKey(format!(
+                "the key file must start with `{FILE_HEADER}`"
+            )));
         }
         let mut keys = Vec::new();
         for line in lines {
@@ -176,7 +192,8 @@ impl Keyring {
         }
         let version = u32::from_be_bytes([wrapped[1], wrapped[2], wrapped[3], wrapped[4]]);
         let root = self.keys.get(&version).ok_or(CryptoError::UnknownKeyVersion(version))?;
-        let nonce = Nonce::try_assume_unique_for_key(&wrapped[5..WRAP_HEADER_LEN]).map_err(|_| CryptoError::Primitive)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(&wrapped[5..WRAP_HEADER_LEN]).map_err(|_| CryptoError::Primitive)?;
         let aad = wrap_aad(&wrapped[..WRAP_HEADER_LEN], label, context);
         let mut body = Zeroizing::new(wrapped[WRAP_HEADER_LEN..].to_vec());
         let plain = root
@@ -223,12 +240,21 @@ mod tests {
         let wrapped = ring.wrap("dek", b"subject-1", &dek).unwrap();
         let back = ring.unwrap("dek", b"subject-1", &wrapped.0).unwrap();
         assert_eq!(back.expose(), dek.expose());
-        assert!(matches!(ring.unwrap("dek", b"subject-2", &wrapped.0), Err(CryptoError::Decrypt)));
-        assert!(matches!(ring.unwrap("index", b"subject-1", &wrapped.0), Err(CryptoError::Decrypt)));
+        assert!(matches!(
+            ring.unwrap("dek", b"subject-2", &wrapped.0),
+            Err(CryptoError::Decrypt)
+        ));
+        assert!(matches!(
+            ring.unwrap("index", b"subject-1", &wrapped.0),
+            Err(CryptoError::Decrypt)
+        ));
         let mut bad = wrapped.0.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(matches!(ring.unwrap("dek", b"subject-1", &bad), Err(CryptoError::Decrypt)));
+        assert!(matches!(
+            ring.unwrap("dek", b"subject-1", &bad),
+            Err(CryptoError::Decrypt)
+        ));
     }
 
     #[test]
@@ -249,7 +275,10 @@ mod tests {
         assert!(both.unwrap("dek", b"s", &wrapped_old.0).is_ok());
         let wrapped_new = both.wrap("dek", b"s", &SecretKey::generate().unwrap()).unwrap();
         assert_eq!(&wrapped_new.0[1..5], &2u32.to_be_bytes());
-        assert!(matches!(old.unwrap("dek", b"s", &wrapped_new.0), Err(CryptoError::UnknownKeyVersion(2))));
+        assert!(matches!(
+            old.unwrap("dek", b"s", &wrapped_new.0),
+            Err(CryptoError::UnknownKeyVersion(2))
+        ));
     }
 
     #[test]
@@ -266,7 +295,10 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            assert!(Keyring::load_file(&path).is_err(), "a world-readable key file is refused");
+            assert!(
+                Keyring::load_file(&path).is_err(),
+                "a world-readable key file is refused"
+            );
         }
     }
 

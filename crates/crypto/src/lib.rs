@@ -19,7 +19,7 @@ mod secret;
 pub use blind_index::{BLIND_INDEX_LEN, BlindIndexer, IndexKey};
 pub use envelope::{DataKey, FieldContext, WrappedKey, raw_aes_gcm_seal};
 pub use error::CryptoError;
-pub use keyring::{KEY_FILE_NAME, ROOT_KEY_ENV, Keyring, RootKey};
+pub use keyring::{KEY_FILE_NAME, Keyring, ROOT_KEY_ENV, RootKey};
 pub use random::{random_array, random_hex};
 pub use secret::{KEY_LEN, SecretKey};
 

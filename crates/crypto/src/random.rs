@@ -5,9 +5,7 @@ use crate::CryptoError;
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
     let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .map_err(|_| CryptoError::Primitive)?;
+    SystemRandom::new().fill(&mut out).map_err(|_| CryptoError::Primitive)?;
     Ok(out)
 }
 

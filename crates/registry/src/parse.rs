@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    Collection, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient,
-    RecipientRole, Registry, Retention, RetentionStart, Role,
+    Collection, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient, RecipientRole,
+    Registry, Retention, RetentionStart, Role,
 };
 use crate::taxonomy::is_known_category;
 
@@ -150,7 +150,12 @@ impl Checker<'_> {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        self.diagnostics.push(Diagnostic { file: self.file.to_owned(), line, column, message: message.into() });
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+        });
     }
 
     fn name<T>(&mut self, kind: &str, name: &Spanned<T>) -> bool
@@ -161,7 +166,8 @@ impl Checker<'_> {
         let ok = !s.is_empty()
             && s.len() <= 63
             && s.as_bytes()[0].is_ascii_lowercase()
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !ok {
             self.at(
                 name.span().start,
@@ -182,17 +188,30 @@ impl Checker<'_> {
     fn country(&mut self, what: &str, value: &Spanned<String>) -> String {
         let v = value.get_ref();
         if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_uppercase()) {
-            self.at(value.span().start, format!("{what} must be an ISO 3166-1 alpha-2 code such as `GB`, got `{v}`"));
+            self.at(
+                value.span().start,
+                format!("{what} must be an ISO 3166-1 alpha-2 code such as `GB`, got `{v}`"),
+            );
         }
         v.clone()
     }
 
-    fn one_of<T>(&mut self, what: &str, value: &Spanned<String>, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    fn one_of<T>(
+        &mut self,
+        what: &str,
+        value: &Spanned<String>,
+        names: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let parsed = parse(value.get_ref());
         if parsed.is_none() {
             self.at(
                 value.span().start,
-                format!("unknown {what} `{}`; expected one of: {}", value.get_ref(), names.join(", ")),
+                format!(
+                    "unknown {what} `{}`; expected one of: {}",
+                    value.get_ref(),
+                    names.join(", ")
+                ),
             );
         }
         parsed
@@ -202,13 +221,19 @@ impl Checker<'_> {
 impl Registry {
     /// Parses and validates registry `text`; `file` names it in diagnostics.
     pub fn parse(file: &str, text: &str) -> Result<Self, RegistryError> {
-        let mut c = Checker { file, text, diagnostics: Vec::new() };
+        let mut c = Checker {
+            file,
+            text,
+            diagnostics: Vec::new(),
+        };
         let raw: RawRegistry = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
                 let offset = e.span().map_or(0, |s| s.start);
                 c.at(offset, e.message().trim().to_owned());
-                return Err(RegistryError { diagnostics: c.diagnostics });
+                return Err(RegistryError {
+                    diagnostics: c.diagnostics,
+                });
             }
         };
         let registry = build(&mut c, raw);
@@ -216,7 +241,9 @@ impl Registry {
             Ok(registry)
         } else {
             c.diagnostics.sort_by_key(|d| (d.line, d.column));
-            Err(RegistryError { diagnostics: c.diagnostics })
+            Err(RegistryError {
+                diagnostics: c.diagnostics,
+            })
         }
     }
 
@@ -226,7 +253,12 @@ impl Registry {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&file, &text),
             Err(e) => Err(RegistryError {
-                diagnostics: vec![Diagnostic { file, line: 0, column: 0, message: format!("cannot read: {e}") }],
+                diagnostics: vec![Diagnostic {
+                    file,
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read: {e}"),
+                }],
             }),
         }
     }
@@ -245,7 +277,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             }
         }
         None => {
-            c.at(0, "missing [organization] table (name, contact, supervisory_authority, country)");
+            c.at(
+                0,
+                "missing [organization] table (name, contact, supervisory_authority, country)",
+            );
             Organization {
                 name: String::new(),
                 contact: String::new(),
@@ -260,7 +295,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
     for (name, rc) in &raw.collections {
         c.name("collection", name);
         if rc.fields.is_empty() {
-            c.at(name.span().start, format!("collection `{}` declares no fields", name.get_ref()));
+            c.at(
+                name.span().start,
+                format!("collection `{}` declares no fields", name.get_ref()),
+            );
         }
         let mut fields = BTreeMap::new();
         for (fname, rf) in &rc.fields {
@@ -292,23 +330,35 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         }
         collections.insert(
             name.get_ref().clone(),
-            Collection { name: name.get_ref().clone(), description: rc.description.clone(), fields },
+            Collection {
+                name: name.get_ref().clone(),
+                description: rc.description.clone(),
+                fields,
+            },
         );
     }
 
     let mut recipients = BTreeMap::new();
     for (name, rr) in &raw.recipients {
         c.name("recipient", name);
-        let role = c.one_of("recipient role", &rr.role, &["processor", "controller", "joint_controller"], |s| match s {
-            "processor" => Some(RecipientRole::Processor),
-            "controller" => Some(RecipientRole::Controller),
-            "joint_controller" => Some(RecipientRole::JointController),
-            _ => None,
-        });
+        let role = c.one_of(
+            "recipient role",
+            &rr.role,
+            &["processor", "controller", "joint_controller"],
+            |s| match s {
+                "processor" => Some(RecipientRole::Processor),
+                "controller" => Some(RecipientRole::Controller),
+                "joint_controller" => Some(RecipientRole::JointController),
+                _ => None,
+            },
+        );
         if let Some(hook) = &rr.webhook {
             let h = hook.get_ref();
             if !(h.starts_with("https://") || h.starts_with("http://localhost") || h.starts_with("http://127.0.0.1")) {
-                c.at(hook.span().start, "webhook must be an https:// URL (http:// only for localhost)");
+                c.at(
+                    hook.span().start,
+                    "webhook must be an https:// URL (http:// only for localhost)",
+                );
             }
         }
         recipients.insert(
@@ -334,19 +384,32 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             "legal_obligation" => Some(LegalBasis::LegalObligation),
             "vital_interests" => Some(LegalBasis::VitalInterests),
             "public_task" => Some(LegalBasis::PublicTask),
-            "legitimate_interests" => Some(LegalBasis::LegitimateInterests { interest: String::new() }),
+            "legitimate_interests" => Some(LegalBasis::LegitimateInterests {
+                interest: String::new(),
+            }),
             _ => None,
         });
         let legal_basis = match (basis, &rp.legitimate_interest) {
-            (Some(LegalBasis::LegitimateInterests { .. }), Some(interest)) => {
-                LegalBasis::LegitimateInterests { interest: c.non_empty("legitimate_interest", interest) }
-            }
+            (Some(LegalBasis::LegitimateInterests { .. }), Some(interest)) => LegalBasis::LegitimateInterests {
+                interest: c.non_empty("legitimate_interest", interest),
+            },
             (Some(LegalBasis::LegitimateInterests { .. }), None) => {
-                c.at(rp.legal_basis.span().start, "legal basis `legitimate_interests` needs `legitimate_interest` stating the interest pursued");
-                LegalBasis::LegitimateInterests { interest: String::new() }
+                c.at(
+                    rp.legal_basis.span().start,
+                    "legal basis `legitimate_interests` needs `legitimate_interest` stating the interest pursued",
+                );
+                LegalBasis::LegitimateInterests {
+                    interest: String::new(),
+                }
             }
             (Some(other), Some(interest)) => {
-                c.at(interest.span().start, format!("`legitimate_interest` only applies to legal basis `legitimate_interests`, not `{}`", other.name()));
+                c.at(
+                    interest.span().start,
+                    format!(
+                        "`legitimate_interest` only applies to legal basis `legitimate_interests`, not `{}`",
+                        other.name()
+                    ),
+                );
                 other
             }
             (Some(other), None) => other,
@@ -354,19 +417,32 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         };
         let mut fields: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         if rp.fields.get_ref().is_empty() {
-            c.at(rp.fields.span().start, format!("purpose `{}` declares no fields", name.get_ref()));
+            c.at(
+                rp.fields.span().start,
+                format!("purpose `{}` declares no fields", name.get_ref()),
+            );
         }
         for qualified in rp.fields.get_ref() {
             if let Some((coll, field)) = resolve_field(c, &collections, qualified)
                 && !fields.entry(coll.clone()).or_default().insert(field.clone())
             {
-                c.at(qualified.span().start, format!("field `{coll}.{field}` is listed twice"));
+                c.at(
+                    qualified.span().start,
+                    format!("field `{coll}.{field}` is listed twice"),
+                );
             }
         }
         let retention = parse_retention(c, rp.retention.get_ref());
         for r in &rp.recipients {
             if !recipients.contains_key(r.get_ref()) {
-                c.at(r.span().start, format!("unknown recipient `{}`; declare it under [recipients.{}]", r.get_ref(), r.get_ref()));
+                c.at(
+                    r.span().start,
+                    format!(
+                        "unknown recipient `{}`; declare it under [recipients.{}]",
+                        r.get_ref(),
+                        r.get_ref()
+                    ),
+                );
             }
         }
         purposes.insert(
@@ -395,7 +471,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             } else if purposes.contains_key(p.get_ref()) {
                 role_purposes.insert(p.get_ref().clone());
             } else {
-                c.at(p.span().start, format!("unknown purpose `{}` in role `{}`", p.get_ref(), name.get_ref()));
+                c.at(
+                    p.span().start,
+                    format!("unknown purpose `{}` in role `{}`", p.get_ref(), name.get_ref()),
+                );
             }
         }
         let mut output: BTreeMap<String, BTreeMap<String, OutputForm>> = BTreeMap::new();
@@ -419,7 +498,13 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         );
     }
 
-    Registry { organization, collections, purposes, recipients, roles }
+    Registry {
+        organization,
+        collections,
+        purposes,
+        recipients,
+        roles,
+    }
 }
 
 /// Resolves `collection.field` against the declared collections.
@@ -430,7 +515,10 @@ fn resolve_field(
 ) -> Option<(String, String)> {
     let at = qualified.span().start;
     let Some((coll, field)) = qualified.get_ref().split_once('.') else {
-        c.at(at, format!("`{}` must name a field as `collection.field`", qualified.get_ref()));
+        c.at(
+            at,
+            format!("`{}` must name a field as `collection.field`", qualified.get_ref()),
+        );
         return None;
     };
     let Some(collection) = collections.get(coll) else {
@@ -439,7 +527,13 @@ fn resolve_field(
     };
     if !collection.fields.contains_key(field) {
         let known: Vec<&str> = collection.fields.keys().map(String::as_str).collect();
-        c.at(at, format!("collection `{coll}` has no field `{field}`; it has: {}", known.join(", ")));
+        c.at(
+            at,
+            format!(
+                "collection `{coll}` has no field `{field}`; it has: {}",
+                known.join(", ")
+            ),
+        );
         return None;
     }
     Some((coll.to_owned(), field.to_owned()))
@@ -458,12 +552,20 @@ fn parse_retention(c: &mut Checker<'_>, raw: &RawRetention) -> Retention {
     if period.is_none() {
         c.at(raw.period.span().start, format!("retention period `{p}` must be a number from 1 to 1200 followed by d, m or y (e.g. `30d`, `13m`, `10y`)"));
     }
-    let from = c.one_of("retention start", &raw.from, &["collection", "last_update"], |s| match s {
-        "collection" => Some(RetentionStart::Collection),
-        "last_update" => Some(RetentionStart::LastUpdate),
-        _ => None,
-    });
-    Retention { period: period.unwrap_or(Period::Days(1)), from: from.unwrap_or(RetentionStart::Collection) }
+    let from = c.one_of(
+        "retention start",
+        &raw.from,
+        &["collection", "last_update"],
+        |s| match s {
+            "collection" => Some(RetentionStart::Collection),
+            "last_update" => Some(RetentionStart::LastUpdate),
+            _ => None,
+        },
+    );
+    Retention {
+        period: period.unwrap_or(Period::Days(1)),
+        from: from.unwrap_or(RetentionStart::Collection),
+    }
 }
 
 #[cfg(test)]
@@ -472,7 +574,12 @@ mod tests {
     use crate::EXAMPLE_REGISTRY;
 
     fn errors(text: &str) -> Vec<String> {
-        Registry::parse("r.toml", text).unwrap_err().diagnostics.iter().map(ToString::to_string).collect()
+        Registry::parse("r.toml", text)
+            .unwrap_err()
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -489,24 +596,47 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("searchabel"), "{e:?}");
         let line = text.lines().position(|l| l.starts_with("searchabel")).unwrap() + 1;
-        assert!(e[0].starts_with(&format!("r.toml:{line}:")), "{e:?} expected line {line}");
+        assert!(
+            e[0].starts_with(&format!("r.toml:{line}:")),
+            "{e:?} expected line {line}"
+        );
     }
 
     #[test]
     fn every_semantic_error_is_reported_with_its_line() {
         let text = EXAMPLE_REGISTRY
-            .replacen("\"customers.phone\", \"customers.shipping_address\"", "\"customers.phone\", \"customers.shiping_address\"", 1)
+            .replacen(
+                "\"customers.phone\", \"customers.shipping_address\"",
+                "\"customers.phone\", \"customers.shiping_address\"",
+                1,
+            )
             .replacen("legal_basis = \"consent\"", "legal_basis = \"because\"", 1)
             .replacen("category = \"user.name\"", "category = \"user.nom\"", 1)
             .replacen("period = \"10y\"", "period = \"ten years\"", 1)
-            .replacen("purposes = [\"order_fulfillment\"]", "purposes = [\"order_fulfilment\"]", 1)
-            .replacen("recipients = [\"parcel_carrier\"]", "recipients = [\"parcel_carier\"]", 1);
+            .replacen(
+                "purposes = [\"order_fulfillment\"]",
+                "purposes = [\"order_fulfilment\"]",
+                1,
+            )
+            .replacen(
+                "recipients = [\"parcel_carrier\"]",
+                "recipients = [\"parcel_carier\"]",
+                1,
+            );
         let e = errors(&text);
         assert_eq!(e.len(), 6, "{e:#?}");
-        for needle in ["shiping_address", "because", "user.nom", "ten years", "order_fulfilment", "parcel_carier"] {
+        for needle in [
+            "shiping_address",
+            "because",
+            "user.nom",
+            "ten years",
+            "order_fulfilment",
+            "parcel_carier",
+        ] {
             let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
             assert!(
-                e.iter().any(|d| d.contains(needle) && d.starts_with(&format!("r.toml:{line}:"))),
+                e.iter()
+                    .any(|d| d.contains(needle) && d.starts_with(&format!("r.toml:{line}:"))),
                 "no error naming {needle} at line {line}: {e:#?}"
             );
         }
@@ -514,7 +644,11 @@ mod tests {
 
     #[test]
     fn legitimate_interests_needs_the_interest() {
-        let text = EXAMPLE_REGISTRY.replacen("legitimate_interest = \"Helping", "# legitimate_interest = \"Helping", 1);
+        let text = EXAMPLE_REGISTRY.replacen(
+            "legitimate_interest = \"Helping",
+            "# legitimate_interest = \"Helping",
+            1,
+        );
         let e = errors(&text);
         assert!(e.iter().any(|d| d.contains("needs `legitimate_interest`")), "{e:?}");
     }
@@ -523,6 +657,10 @@ mod tests {
     fn bad_names_and_missing_organization() {
         let e = errors("[collections.Customers.fields.email]\ncategory = \"user.contact.email\"\ntype = \"email\"\n");
         assert!(e.iter().any(|d| d.contains("missing [organization]")), "{e:?}");
-        assert!(e.iter().any(|d| d.starts_with("r.toml:1:") && d.contains("`Customers`")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|d| d.starts_with("r.toml:1:") && d.contains("`Customers`")),
+            "{e:?}"
+        );
     }
 }

@@ -4,39 +4,88 @@
 //! of inner nodes are refused so that a typo such as `user.contact.emails` is caught.
 
 const CATEGORIES: &[&str] = &[
-    "system", "system.authentication", "system.operations",
-    "user", "user.account", "user.account.settings", "user.account.username",
-    "user.authorization", "user.authorization.biometric", "user.authorization.credentials",
+    "system",
+    "system.authentication",
+    "system.operations",
+    "user",
+    "user.account",
+    "user.account.settings",
+    "user.account.username",
+    "user.authorization",
+    "user.authorization.biometric",
+    "user.authorization.credentials",
     "user.authorization.password",
-    "user.behavior", "user.behavior.browsing_history", "user.behavior.media_consumption",
-    "user.behavior.purchase_history", "user.behavior.search_history",
-    "user.biometric", "user.biometric.fingerprint", "user.biometric.health",
-    "user.biometric.retinal", "user.biometric.voice",
+    "user.behavior",
+    "user.behavior.browsing_history",
+    "user.behavior.media_consumption",
+    "user.behavior.purchase_history",
+    "user.behavior.search_history",
+    "user.biometric",
+    "user.biometric.fingerprint",
+    "user.biometric.health",
+    "user.biometric.retinal",
+    "user.biometric.voice",
     "user.childrens",
-    "user.contact", "user.contact.address", "user.contact.address.city",
-    "user.contact.address.country", "user.contact.address.postal_code",
-    "user.contact.address.state", "user.contact.address.street", "user.contact.email",
-    "user.contact.fax_number", "user.contact.organization", "user.contact.phone_number",
+    "user.contact",
+    "user.contact.address",
+    "user.contact.address.city",
+    "user.contact.address.country",
+    "user.contact.address.postal_code",
+    "user.contact.address.state",
+    "user.contact.address.street",
+    "user.contact.email",
+    "user.contact.fax_number",
+    "user.contact.organization",
+    "user.contact.phone_number",
     "user.contact.url",
-    "user.content", "user.content.private", "user.content.public", "user.content.self_image",
+    "user.content",
+    "user.content.private",
+    "user.content.public",
+    "user.content.self_image",
     "user.criminal_history",
-    "user.demographic", "user.demographic.age_range", "user.demographic.date_of_birth",
-    "user.demographic.gender", "user.demographic.language", "user.demographic.marital_status",
-    "user.demographic.political_opinion", "user.demographic.profile",
-    "user.demographic.race_ethnicity", "user.demographic.religious_belief",
+    "user.demographic",
+    "user.demographic.age_range",
+    "user.demographic.date_of_birth",
+    "user.demographic.gender",
+    "user.demographic.language",
+    "user.demographic.marital_status",
+    "user.demographic.political_opinion",
+    "user.demographic.profile",
+    "user.demographic.race_ethnicity",
+    "user.demographic.religious_belief",
     "user.demographic.sexual_orientation",
-    "user.device", "user.device.cookie", "user.device.cookie_id", "user.device.device_id",
-    "user.device.ip_address", "user.device.telemetry",
-    "user.financial", "user.financial.bank_account", "user.financial.credit_card",
-    "user.government_id", "user.government_id.birth_certificate",
-    "user.government_id.drivers_license_number", "user.government_id.immigration",
-    "user.government_id.military", "user.government_id.national_identification_number",
-    "user.government_id.passport_number", "user.government_id.vehicle_registration",
-    "user.health_and_medical", "user.health_and_medical.genetic",
-    "user.location", "user.location.imprecise", "user.location.precise",
-    "user.name", "user.name.first", "user.name.last",
-    "user.payment", "user.privacy_preferences", "user.sensor", "user.social",
-    "user.unique_id", "user.unique_id.pseudonymous", "user.workplace",
+    "user.device",
+    "user.device.cookie",
+    "user.device.cookie_id",
+    "user.device.device_id",
+    "user.device.ip_address",
+    "user.device.telemetry",
+    "user.financial",
+    "user.financial.bank_account",
+    "user.financial.credit_card",
+    "user.government_id",
+    "user.government_id.birth_certificate",
+    "user.government_id.drivers_license_number",
+    "user.government_id.immigration",
+    "user.government_id.military",
+    "user.government_id.national_identification_number",
+    "user.government_id.passport_number",
+    "user.government_id.vehicle_registration",
+    "user.health_and_medical",
+    "user.health_and_medical.genetic",
+    "user.location",
+    "user.location.imprecise",
+    "user.location.precise",
+    "user.name",
+    "user.name.first",
+    "user.name.last",
+    "user.payment",
+    "user.privacy_preferences",
+    "user.sensor",
+    "user.social",
+    "user.unique_id",
+    "user.unique_id.pseudonymous",
+    "user.workplace",
 ];
 
 /// Whether `category` is a Fides data category or a sub-category of one.
@@ -45,10 +94,15 @@ pub fn is_known_category(category: &str) -> bool {
     if CATEGORIES.contains(&category) {
         return true;
     }
-    let valid_segments = category
-        .split('.')
-        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
-    valid_segments && CATEGORIES.iter().any(|known| is_below(category, known) && is_leaf(known))
+    let valid_segments = category.split('.').all(|s| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    });
+    valid_segments
+        && CATEGORIES
+            .iter()
+            .any(|known| is_below(category, known) && is_leaf(known))
 }
 
 fn is_below(category: &str, parent: &str) -> bool {

@@ -23,7 +23,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
-        .route("/v1/subjects/{subject_id}/records/{collection}", post(create_record).get(list_records))
+        .route(
+            "/v1/subjects/{subject_id}/records/{collection}",
+            post(create_record).get(list_records),
+        )
         .route(
             "/v1/subjects/{subject_id}/records/{collection}/{record_id}",
             get(get_record).patch(patch_record).delete(delete_record),
@@ -56,12 +59,22 @@ pub(crate) struct PurposeParam {
 fn required_purpose(p: Option<String>) -> AppResult<String> {
     match p {
         Some(p) if !p.is_empty() => Ok(p),
-        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_purpose", "every data call must name a purpose (`purpose` query parameter)")),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_purpose",
+            "every data call must name a purpose (`purpose` query parameter)",
+        )),
     }
 }
 
 fn requested_fields(fields: Option<&str>) -> Option<Vec<String>> {
-    fields.map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    fields.map(|f| {
+        f.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "system",
@@ -69,15 +82,25 @@ fn requested_fields(fields: Option<&str>) -> Option<Vec<String>> {
               (status = 503, description = "The store does not answer", body = ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> AppResult<Json<Health>> {
     state.vault.health().await.map_err(|_| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store does not answer",
+        )
     })?;
-    Ok(Json(Health { status: "ok".into(), store: state.vault.backend().into() }))
+    Ok(Json(Health {
+        status: "ok".into(),
+        store: state.vault.backend().into(),
+    }))
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json")))]
 pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi_json())
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi_json(),
+    )
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
@@ -101,13 +124,29 @@ pub(crate) async fn create_record(
 ) -> AppResult<(StatusCode, Json<CreateRecordResponse>)> {
     let subject = SubjectId::parse(&subject_id)?;
     if q.purpose.as_ref().is_some_and(|p| *p != body.purpose) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "purpose_mismatch", "the query and the body name different purposes"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "purpose_mismatch",
+            "the query and the body name different purposes",
+        ));
     }
     let id = state
         .vault
-        .create_record(&caller, &body.purpose, Timestamp::now(), &subject, &collection, &body.fields)
+        .create_record(
+            &caller,
+            &body.purpose,
+            Timestamp::now(),
+            &subject,
+            &collection,
+            &body.fields,
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(CreateRecordResponse { record_id: id.as_str().to_owned() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateRecordResponse {
+            record_id: id.as_str().to_owned(),
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
@@ -128,7 +167,10 @@ pub(crate) async fn list_records(
     let subject = SubjectId::parse(&subject_id)?;
     let purpose = required_purpose(q.purpose)?;
     let fields = requested_fields(q.fields.as_deref());
-    let records = state.vault.list_records(&caller, &purpose, &subject, &collection, fields.as_deref()).await?;
+    let records = state
+        .vault
+        .list_records(&caller, &purpose, &subject, &collection, fields.as_deref())
+        .await?;
     Ok(Json(RecordList { records }))
 }
 
@@ -178,14 +220,26 @@ pub(crate) async fn patch_record(
     let subject = SubjectId::parse(&subject_id)?;
     let purpose = match (q.purpose, body.purpose) {
         (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "purpose_mismatch", "the query and the body name different purposes"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "purpose_mismatch",
+                "the query and the body name different purposes",
+            ));
         }
         (a, b) => required_purpose(a.or(b))?,
     };
     let record_id = RecordId::parse(&record_id)?;
     state
         .vault
-        .patch_record(&caller, &purpose, Timestamp::now(), &subject, &collection, &record_id, &body.fields)
+        .patch_record(
+            &caller,
+            &purpose,
+            Timestamp::now(),
+            &subject,
+            &collection,
+            &record_id,
+            &body.fields,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -207,7 +261,10 @@ pub(crate) async fn delete_record(
     let subject = SubjectId::parse(&subject_id)?;
     let purpose = required_purpose(q.purpose)?;
     let record_id = RecordId::parse(&record_id)?;
-    state.vault.delete_record(&caller, &purpose, &subject, &collection, &record_id).await?;
+    state
+        .vault
+        .delete_record(&caller, &purpose, &subject, &collection, &record_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -226,7 +283,10 @@ pub(crate) async fn search(
     ApiJson(body): ApiJson<SearchRequest>,
 ) -> AppResult<Json<SearchResponse>> {
     let purpose = required_purpose(Some(body.purpose))?;
-    let matches = state.vault.search(&caller, &purpose, &body.collection, &body.field, &body.value).await?;
+    let matches = state
+        .vault
+        .search(&caller, &purpose, &body.collection, &body.field, &body.value)
+        .await?;
     Ok(Json(SearchResponse { matches }))
 }
 
@@ -244,8 +304,17 @@ pub(crate) async fn create_principal(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<CreatePrincipalRequest>,
 ) -> AppResult<(StatusCode, Json<CreatePrincipalResponse>)> {
-    let (principal_id, key) = state.vault.create_principal(&caller, Timestamp::now(), &body.name, &body.roles).await?;
-    Ok((StatusCode::CREATED, Json(CreatePrincipalResponse { principal_id, api_key: key.to_string() })))
+    let (principal_id, key) = state
+        .vault
+        .create_principal(&caller, Timestamp::now(), &body.name, &body.roles)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatePrincipalResponse {
+            principal_id,
+            api_key: key.to_string(),
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/principals", tag = "principals",
@@ -253,8 +322,13 @@ pub(crate) async fn create_principal(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage principals", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list_principals(State(state): State<Arc<AppState>>, Caller(caller): Caller) -> AppResult<Json<PrincipalList>> {
-    Ok(Json(PrincipalList { principals: state.vault.list_principals(&caller).await? }))
+pub(crate) async fn list_principals(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+) -> AppResult<Json<PrincipalList>> {
+    Ok(Json(PrincipalList {
+        principals: state.vault.list_principals(&caller).await?,
+    }))
 }
 
 #[utoipa::path(delete, path = "/v1/principals/{principal_id}", tag = "principals",
@@ -269,6 +343,9 @@ pub(crate) async fn revoke_principal(
     Caller(caller): Caller,
     ApiPath(principal_id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    state.vault.revoke_principal(&caller, Timestamp::now(), &principal_id).await?;
+    state
+        .vault
+        .revoke_principal(&caller, Timestamp::now(), &principal_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

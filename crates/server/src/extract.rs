@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::body::Bytes;
 use custodia_core::Principal;
 use serde::de::DeserializeOwned;
 
@@ -28,14 +28,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                     format!("request body is larger than {} bytes", crate::MAX_BODY_BYTES),
                 )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "the request body could not be read")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "the request body could not be read",
+                )
             }
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v)).map_err(|e| {
-            // serde_json's message names the key or type at fault and the position, not values.
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid JSON body: {}", json_error(&e)))
-        })?;
+        let value = T::deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v))
+            .map_err(|e| {
+                // serde_json's message names the key or type at fault and the position, not values.
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("invalid JSON body: {}", json_error(&e)),
+                )
+            })?;
         Ok(Self(value))
     }
 }
@@ -53,8 +63,16 @@ fn json_error(e: &serde_json::Error) -> String {
         Category::Data => {
             let msg = e.to_string();
             if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
-                let expected = msg.split(", expected ").nth(1).unwrap_or("another type");
-                format!("wrong type at line {} column {}: expected {expected}", e.line(), e.column())
+                let expected = msg
+                    .split(", expected ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(" at line ").next())
+                    .unwrap_or("another type");
+                format!(
+                    "wrong type at line {} column {}: expected {expected}",
+                    e.line(),
+                    e.column()
+                )
             } else {
                 msg
             }
@@ -97,16 +115,25 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing Authorization: Bearer <api key> header"))?;
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing Authorization: Bearer <api key> header",
+            )
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the Authorization header must be `Bearer <api key>`"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the Authorization header must be `Bearer <api key>`",
+                )
+            })?;
         Ok(Self(state.vault.authenticate(token).await?))
     }
 }

@@ -34,12 +34,19 @@ pub fn router(vault: Vault) -> Router {
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::refuse_announced_oversize))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(vault: Vault, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(vault)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    vault: Vault,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(vault))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

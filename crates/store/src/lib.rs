@@ -42,7 +42,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every record of a subject in a collection, oldest first.
     async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError>;
     /// One record of a subject in a collection.
-    async fn record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<Option<StoredRecord>, StoreError>;
+    async fn record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
     /// Applies a patch; returns false when no such record exists.
     async fn update_record(
         &self,
@@ -54,7 +59,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a record, its fields and its index entries; returns false when absent.
     async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError>;
     /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
-    async fn find_by_index(&self, collection: &str, field: &str, digest: &[u8]) -> Result<Vec<(String, String)>, StoreError>;
+    async fn find_by_index(
+        &self,
+        collection: &str,
+        field: &str,
+        digest: &[u8],
+    ) -> Result<Vec<(String, String)>, StoreError>;
 
     /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
     async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError>;
@@ -73,6 +83,8 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
         Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
     }
 }

@@ -48,7 +48,10 @@ pub struct RecordPatch {
 impl RecordPatch {
     /// Names of every field this patch touches.
     pub fn touched_fields(&self) -> impl Iterator<Item = &str> {
-        self.set.iter().map(|f| f.field.as_str()).chain(self.remove.iter().map(String::as_str))
+        self.set
+            .iter()
+            .map(|f| f.field.as_str())
+            .chain(self.remove.iter().map(String::as_str))
     }
 }
 

@@ -80,13 +80,19 @@ fn key_row(subject_id: &str, r: &PgRow) -> Result<SubjectKeyRow, StoreError> {
 }
 
 /// Locks the record row for the rest of the transaction; false when it does not exist.
-async fn lock_record(tx: &mut Transaction<'_, Postgres>, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
-    let found = sqlx::query("SELECT 1 FROM records WHERE record_id = $1 AND subject_id = $2 AND collection = $3 FOR UPDATE")
-        .bind(record_id)
-        .bind(subject_id)
-        .bind(collection)
-        .fetch_optional(&mut **tx)
-        .await?;
+async fn lock_record(
+    tx: &mut Transaction<'_, Postgres>,
+    subject_id: &str,
+    collection: &str,
+    record_id: &str,
+) -> Result<bool, StoreError> {
+    let found =
+        sqlx::query("SELECT 1 FROM records WHERE record_id = $1 AND subject_id = $2 AND collection = $3 FOR UPDATE")
+            .bind(record_id)
+            .bind(subject_id)
+            .bind(collection)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(found.is_some())
 }
 
@@ -97,7 +103,10 @@ impl Store for PostgresStore {
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
 
@@ -170,20 +179,44 @@ impl Store for PostgresStore {
     }
 
     async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = format!("{RECORD_COLUMNS} WHERE r.subject_id = $1 AND r.collection = $2 ORDER BY r.created_at, r.record_id, f.field");
-        let rows = sqlx::query(&sql).bind(subject_id).bind(collection).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "{RECORD_COLUMNS} WHERE r.subject_id = $1 AND r.collection = $2 ORDER BY r.created_at, r.record_id, f.field"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(subject_id)
+            .bind(collection)
+            .fetch_all(&self.pool)
+            .await?;
         let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
         Ok(group_records(rows))
     }
 
-    async fn record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        let sql = format!("{RECORD_COLUMNS} WHERE r.record_id = $1 AND r.subject_id = $2 AND r.collection = $3 ORDER BY f.field");
-        let rows = sqlx::query(&sql).bind(record_id).bind(subject_id).bind(collection).fetch_all(&self.pool).await?;
+    async fn record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let sql = format!(
+            "{RECORD_COLUMNS} WHERE r.record_id = $1 AND r.subject_id = $2 AND r.collection = $3 ORDER BY f.field"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(record_id)
+            .bind(subject_id)
+            .bind(collection)
+            .fetch_all(&self.pool)
+            .await?;
         let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
         Ok(group_records(rows).into_iter().next())
     }
 
-    async fn update_record(&self, subject_id: &str, collection: &str, record_id: &str, patch: &RecordPatch) -> Result<bool, StoreError> {
+    async fn update_record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+        patch: &RecordPatch,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         if !lock_record(&mut tx, subject_id, collection, record_id).await? {
             return Ok(false);
@@ -251,7 +284,12 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn find_by_index(&self, collection: &str, field: &str, digest: &[u8]) -> Result<Vec<(String, String)>, StoreError> {
+    async fn find_by_index(
+        &self,
+        collection: &str,
+        field: &str,
+        digest: &[u8],
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT subject_id, record_id FROM blind_index WHERE collection = $1 AND field = $2 AND digest = $3 \
              ORDER BY subject_id, record_id",
@@ -284,12 +322,17 @@ impl Store for PostgresStore {
     }
 
     async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM principals WHERE key_id = $1").bind(key_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM principals WHERE key_id = $1")
+            .bind(key_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(principal_row).transpose()
     }
 
     async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(principal_row).collect()
     }
 

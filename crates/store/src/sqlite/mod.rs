@@ -10,7 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::model::{group_records, join_roles, split_roles};
@@ -88,7 +90,12 @@ fn principal_row(row: &SqliteRow) -> Result<PrincipalRow, StoreError> {
     })
 }
 
-async fn record_exists(tx: &mut Transaction<'_, Sqlite>, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
+async fn record_exists(
+    tx: &mut Transaction<'_, Sqlite>,
+    subject_id: &str,
+    collection: &str,
+    record_id: &str,
+) -> Result<bool, StoreError> {
     let found = sqlx::query("SELECT 1 FROM records WHERE record_id = ? AND subject_id = ? AND collection = ?")
         .bind(record_id)
         .bind(subject_id)
@@ -105,7 +112,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT value FROM meta WHERE key = ?").bind(key).fetch_optional(&self.reader).await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
 
@@ -162,53 +172,83 @@ impl Store for SqliteStore {
 
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query(
+            "INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&record.record_id)
+        .bind(&record.subject_id)
+        .bind(&record.collection)
+        .bind(record.now)
+        .bind(record.now)
+        .execute(&mut *tx)
+        .await?;
+        for f in &record.fields {
+            sqlx::query(
+                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?)",
+            )
             .bind(&record.record_id)
-            .bind(&record.subject_id)
-            .bind(&record.collection)
-            .bind(record.now)
+            .bind(&f.field)
+            .bind(&f.ciphertext)
+            .bind(&f.purpose)
             .bind(record.now)
             .execute(&mut *tx)
             .await?;
-        for f in &record.fields {
-            sqlx::query("INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(&record.record_id)
-                .bind(&f.field)
-                .bind(&f.ciphertext)
-                .bind(&f.purpose)
-                .bind(record.now)
-                .execute(&mut *tx)
-                .await?;
         }
         for i in &record.index {
-            sqlx::query("INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)")
-                .bind(&record.collection)
-                .bind(&i.field)
-                .bind(&i.digest)
-                .bind(&record.record_id)
-                .bind(&record.subject_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&record.collection)
+            .bind(&i.field)
+            .bind(&i.digest)
+            .bind(&record.record_id)
+            .bind(&record.subject_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = format!("{RECORD_COLUMNS} WHERE r.subject_id = ? AND r.collection = ? ORDER BY r.created_at, r.record_id, f.field");
-        let rows = sqlx::query(&sql).bind(subject_id).bind(collection).fetch_all(&self.reader).await?;
+        let sql = format!(
+            "{RECORD_COLUMNS} WHERE r.subject_id = ? AND r.collection = ? ORDER BY r.created_at, r.record_id, f.field"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(subject_id)
+            .bind(collection)
+            .fetch_all(&self.reader)
+            .await?;
         let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
         Ok(group_records(rows))
     }
 
-    async fn record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        let sql = format!("{RECORD_COLUMNS} WHERE r.record_id = ? AND r.subject_id = ? AND r.collection = ? ORDER BY f.field");
-        let rows = sqlx::query(&sql).bind(record_id).bind(subject_id).bind(collection).fetch_all(&self.reader).await?;
+    async fn record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let sql = format!(
+            "{RECORD_COLUMNS} WHERE r.record_id = ? AND r.subject_id = ? AND r.collection = ? ORDER BY f.field"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(record_id)
+            .bind(subject_id)
+            .bind(collection)
+            .fetch_all(&self.reader)
+            .await?;
         let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
         Ok(group_records(rows).into_iter().next())
     }
 
-    async fn update_record(&self, subject_id: &str, collection: &str, record_id: &str, patch: &RecordPatch) -> Result<bool, StoreError> {
+    async fn update_record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+        patch: &RecordPatch,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         if !record_exists(&mut tx, subject_id, collection, record_id).await? {
             return Ok(false);
@@ -242,14 +282,16 @@ impl Store for SqliteStore {
             .await?;
         }
         for i in &patch.index {
-            sqlx::query("INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)")
-                .bind(collection)
-                .bind(&i.field)
-                .bind(&i.digest)
-                .bind(record_id)
-                .bind(subject_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(collection)
+            .bind(&i.field)
+            .bind(&i.digest)
+            .bind(record_id)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("UPDATE records SET updated_at = ? WHERE record_id = ?")
             .bind(patch.now)
@@ -276,7 +318,12 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn find_by_index(&self, collection: &str, field: &str, digest: &[u8]) -> Result<Vec<(String, String)>, StoreError> {
+    async fn find_by_index(
+        &self,
+        collection: &str,
+        field: &str,
+        digest: &[u8],
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT subject_id, record_id FROM blind_index WHERE collection = ? AND field = ? AND digest = ? \
              ORDER BY subject_id, record_id",
@@ -309,12 +356,17 @@ impl Store for SqliteStore {
     }
 
     async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM principals WHERE key_id = ?").bind(key_id).fetch_optional(&self.reader).await?;
+        let row = sqlx::query("SELECT * FROM principals WHERE key_id = ?")
+            .bind(key_id)
+            .fetch_optional(&self.reader)
+            .await?;
         row.as_ref().map(principal_row).transpose()
     }
 
     async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id").fetch_all(&self.reader).await?;
+        let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id")
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(principal_row).collect()
     }
 

@@ -45,7 +45,9 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(pool).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .execute(pool)
+        .await?;
     let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
         .fetch_one(pool)
         .await?
@@ -56,7 +58,11 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             "database schema version {current} is newer than this binary knows ({known}); upgrade custodia"
         )));
     }
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+    for (i, step) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(step).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_version (version) VALUES (?)")

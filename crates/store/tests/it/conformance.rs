@@ -3,7 +3,11 @@
 use custodia_store::{FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow};
 
 fn field(name: &str, ct: &[u8]) -> FieldValue {
-    FieldValue { field: name.into(), ciphertext: ct.to_vec(), purpose: "p".into() }
+    FieldValue {
+        field: name.into(),
+        ciphertext: ct.to_vec(),
+        purpose: "p".into(),
+    }
 }
 
 fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
@@ -13,7 +17,10 @@ fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
         collection: "customers".into(),
         now,
         fields: vec![field("name", b"ct-name"), field("email", b"ct-email")],
-        index: vec![IndexEntry { field: "email".into(), digest: vec![1; 16] }],
+        index: vec![IndexEntry {
+            field: "email".into(),
+            digest: vec![1; 16],
+        }],
     }
 }
 
@@ -26,10 +33,23 @@ pub async fn meta_is_set_once(s: &dyn Store) {
 
 pub async fn subject_key_first_writer_wins(s: &dyn Store) {
     assert_eq!(s.subject_key("s1").await.unwrap(), None);
-    let first = SubjectKeyRow { subject_id: "s1".into(), key_version: 1, wrapped_key: vec![1, 2, 3], created_at: 10 };
+    let first = SubjectKeyRow {
+        subject_id: "s1".into(),
+        key_version: 1,
+        wrapped_key: vec![1, 2, 3],
+        created_at: 10,
+    };
     assert_eq!(s.insert_subject_key(&first).await.unwrap(), first);
-    let second = SubjectKeyRow { wrapped_key: vec![9, 9], created_at: 11, ..first.clone() };
-    assert_eq!(s.insert_subject_key(&second).await.unwrap(), first, "the first stored key must win");
+    let second = SubjectKeyRow {
+        wrapped_key: vec![9, 9],
+        created_at: 11,
+        ..first.clone()
+    };
+    assert_eq!(
+        s.insert_subject_key(&second).await.unwrap(),
+        first,
+        "the first stored key must win"
+    );
     assert_eq!(s.subject_key("s1").await.unwrap(), Some(first));
 }
 
@@ -54,8 +74,18 @@ pub async fn record_round_trip_and_order(s: &dyn Store) {
     assert_eq!(ids, ["r1", "r2", "r3"], "records come oldest first");
     assert!(all[2].fields.is_empty());
     assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().len(), 2);
-    assert!(s.find_by_index("customers", "email", &[2; 16]).await.unwrap().is_empty());
-    assert!(s.find_by_index("customers", "phone", &[1; 16]).await.unwrap().is_empty());
+    assert!(
+        s.find_by_index("customers", "email", &[2; 16])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.find_by_index("customers", "phone", &[1; 16])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
@@ -64,9 +94,17 @@ pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
     assert!(s.record("s1", "orders", "r1").await.unwrap().is_none());
     assert!(s.records("s2", "customers").await.unwrap().is_empty());
     assert!(!s.delete_record("s2", "customers", "r1").await.unwrap());
-    let patch = RecordPatch { now: 5, remove: vec!["name".into()], ..RecordPatch::default() };
+    let patch = RecordPatch {
+        now: 5,
+        remove: vec!["name".into()],
+        ..RecordPatch::default()
+    };
     assert!(!s.update_record("s1", "orders", "r1", &patch).await.unwrap());
-    assert_eq!(s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(), 2, "nothing changed");
+    assert_eq!(
+        s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(),
+        2,
+        "nothing changed"
+    );
 }
 
 pub async fn update_sets_removes_and_reindexes(s: &dyn Store) {
@@ -76,17 +114,36 @@ pub async fn update_sets_removes_and_reindexes(s: &dyn Store) {
         set: vec![field("email", b"ct-email-2"), field("phone", b"ct-phone")],
         remove: vec!["name".into()],
         index: vec![
-            IndexEntry { field: "email".into(), digest: vec![2; 16] },
-            IndexEntry { field: "phone".into(), digest: vec![3; 16] },
+            IndexEntry {
+                field: "email".into(),
+                digest: vec![2; 16],
+            },
+            IndexEntry {
+                field: "phone".into(),
+                digest: vec![3; 16],
+            },
         ],
     };
     assert!(s.update_record("s1", "customers", "r1", &patch).await.unwrap());
     let rec = s.record("s1", "customers", "r1").await.unwrap().unwrap();
     assert_eq!(rec.updated_at, 50);
     assert_eq!(rec.created_at, 1);
-    let got: Vec<_> = rec.fields.iter().map(|f| (f.field.as_str(), f.ciphertext.as_slice(), f.updated_at)).collect();
-    assert_eq!(got, [("email", &b"ct-email-2"[..], 50), ("phone", &b"ct-phone"[..], 50)]);
-    assert!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().is_empty(), "old digest gone");
+    let got: Vec<_> = rec
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.ciphertext.as_slice(), f.updated_at))
+        .collect();
+    assert_eq!(
+        got,
+        [("email", &b"ct-email-2"[..], 50), ("phone", &b"ct-phone"[..], 50)]
+    );
+    assert!(
+        s.find_by_index("customers", "email", &[1; 16])
+            .await
+            .unwrap()
+            .is_empty(),
+        "old digest gone"
+    );
     assert_eq!(
         s.find_by_index("customers", "email", &[2; 16]).await.unwrap(),
         [("s1".to_owned(), "r1".to_owned())]
@@ -101,20 +158,35 @@ pub async fn delete_removes_fields_and_index(s: &dyn Store) {
     assert!(s.delete_record("s1", "customers", "r1").await.unwrap());
     assert!(!s.delete_record("s1", "customers", "r1").await.unwrap());
     assert!(s.record("s1", "customers", "r1").await.unwrap().is_none());
-    assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap(), [("s1".to_owned(), "r2".to_owned())]);
+    assert_eq!(
+        s.find_by_index("customers", "email", &[1; 16]).await.unwrap(),
+        [("s1".to_owned(), "r2".to_owned())]
+    );
     // The id is free again and a new record under it starts clean.
     let mut again = new_record("r1", "s1", 3);
     again.fields.truncate(1);
     s.insert_record(&again).await.unwrap();
-    assert_eq!(s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(), 1);
+    assert_eq!(
+        s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(),
+        1
+    );
 }
 
 pub async fn failed_insert_leaves_nothing(s: &dyn Store) {
     let mut bad = new_record("r1", "s1", 1);
     bad.fields.push(field("name", b"duplicate field"));
     assert!(s.insert_record(&bad).await.is_err());
-    assert!(s.record("s1", "customers", "r1").await.unwrap().is_none(), "no partial record");
-    assert!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().is_empty(), "no partial index");
+    assert!(
+        s.record("s1", "customers", "r1").await.unwrap().is_none(),
+        "no partial record"
+    );
+    assert!(
+        s.find_by_index("customers", "email", &[1; 16])
+            .await
+            .unwrap()
+            .is_empty(),
+        "no partial index"
+    );
     s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
     let err = s.insert_record(&new_record("r1", "s1", 2)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -132,13 +204,23 @@ pub async fn principals_lifecycle(s: &dyn Store) {
         revoked_at: None,
     };
     s.insert_principal(&p).await.unwrap();
-    let dup = PrincipalRow { principal_id: "p2".into(), key_id: "k2".into(), ..p.clone() };
-    assert!(matches!(s.insert_principal(&dup).await, Err(StoreError::Conflict(_))), "names are unique");
+    let dup = PrincipalRow {
+        principal_id: "p2".into(),
+        key_id: "k2".into(),
+        ..p.clone()
+    };
+    assert!(
+        matches!(s.insert_principal(&dup).await, Err(StoreError::Conflict(_))),
+        "names are unique"
+    );
     assert_eq!(s.principal_by_key_id("k1").await.unwrap(), Some(p.clone()));
     assert_eq!(s.principal_by_key_id("k2").await.unwrap(), None);
     assert_eq!(s.principals().await.unwrap(), std::slice::from_ref(&p));
     assert!(s.revoke_principal("p1", 9).await.unwrap());
-    assert!(!s.revoke_principal("p1", 10).await.unwrap(), "revoking twice changes nothing");
+    assert!(
+        !s.revoke_principal("p1", 10).await.unwrap(),
+        "revoking twice changes nothing"
+    );
     assert!(!s.revoke_principal("nope", 10).await.unwrap());
     assert_eq!(s.principal_by_key_id("k1").await.unwrap().unwrap().revoked_at, Some(9));
 }
@@ -174,7 +256,11 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.extend(results.into_iter().flatten());

@@ -33,7 +33,10 @@ async fn postgres() -> Option<(Arc<dyn Store>, Scratch)> {
     };
     let db = format!("custodia_test_{}", custodia_store_test_id());
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
     let (base, _) = url.rsplit_once('/').unwrap();
     let store = PostgresStore::connect(&format!("{base}/{db}")).await.unwrap();
@@ -43,7 +46,10 @@ async fn postgres() -> Option<(Arc<dyn Store>, Scratch)> {
 fn custodia_store_test_id() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
 }
 

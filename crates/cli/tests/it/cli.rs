@@ -1,0 +1,111 @@
+//! The CLI verbs: init, check, serve's first-run initialisation.
+
+use crate::support::{Vault, custodia};
+
+#[test]
+fn init_prints_a_token_once_and_refuses_to_run_twice() {
+    let vault = Vault::init();
+    assert!(vault.token.starts_with("cst_"));
+    for file in ["registry.toml", "root.key", "custodia.db"] {
+        assert!(vault.path().join(file).exists(), "{file}");
+    }
+    assert!(
+        !vault.path().join("admin-token").exists(),
+        "init prints the token; it does not store it"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(vault.path().join("root.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = custodia()
+        .args(["init", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
+}
+
+#[test]
+fn check_accepts_the_example_and_reports_every_error_with_its_line() {
+    let vault = Vault::init();
+    let ok = custodia()
+        .arg("check")
+        .arg(vault.path().join("registry.toml"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    let text = std::fs::read_to_string(vault.path().join("registry.toml")).unwrap();
+    let bad = text.replacen("type = \"phone\"", "type = \"telephone\"", 1).replacen(
+        "legal_basis = \"contract\"",
+        "legal_basis = \"contact\"",
+        1,
+    );
+    let path = vault.path().join("bad.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let out = custodia().arg("check").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in ["telephone", "contact\""] {
+        let line = bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        assert!(
+            stderr.contains(&format!("bad.toml:{line}:")),
+            "no error at line {line} for {needle}: {stderr}"
+        );
+    }
+
+    let missing = custodia()
+        .arg("check")
+        .arg(vault.path().join("nope.toml"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+#[test]
+fn serve_initialises_a_new_directory_and_says_where_the_token_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let server = crate::support::Server::start(&data, None);
+    let token_file = data.join("admin-token");
+    assert!(token_file.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = server.client(&token).await;
+        let (status, v) = c.get("/v1/principals").await;
+        assert_eq!(status, 200, "{v}");
+    });
+}
+
+#[test]
+fn a_wrong_root_key_is_refused_at_start() {
+    let vault = Vault::init();
+    let out = custodia()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(vault.path())
+        .env("CUSTODIA_ROOT_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("root key does not match"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

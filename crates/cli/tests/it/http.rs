@@ -1,0 +1,500 @@
+//! The HTTP API against a real server process.
+
+use serde_json::{Value, json};
+
+use crate::support::{Client, Server, Vault, files_under, fresh_postgres_database, postgres_url};
+
+const CUSTOMERS: &str = "/v1/subjects/cust_1/records/customers";
+
+fn order_fields() -> Value {
+    json!({
+        "email": "Zelda.Quartermaine@Example.org",
+        "name": "Zelda Quartermaine",
+        "phone": "+44 20 7946 0958",
+        "shipping_address": "221B Baker Street\nLondon NW1 6XE"
+    })
+}
+
+/// The whole record life cycle; run against each backend.
+async fn record_life_cycle(admin: &mut Client) {
+    let (status, v) = admin
+        .post(
+            CUSTOMERS,
+            json!({"purpose": "order_fulfillment", "fields": order_fields()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["record_id"].as_str().unwrap().to_owned();
+
+    let (status, v) = admin.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await;
+    assert_eq!(status, 200, "{v}");
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["record_id"], id.as_str());
+    assert_eq!(records[0]["fields"]["email"], "Zelda.Quartermaine@Example.org");
+    assert_eq!(
+        records[0]["fields"]["phone"], "+442079460958",
+        "phones are stored in E.164"
+    );
+    assert_eq!(
+        records[0]["fields"]["shipping_address"],
+        "221B Baker Street\nLondon NW1 6XE"
+    );
+
+    // A read returns only what the purpose declares: tax_records sees name and address.
+    let (status, v) = admin.get(&format!("{CUSTOMERS}/{id}?purpose=tax_records")).await;
+    assert_eq!(status, 200, "{v}");
+    let fields: Vec<_> = v["fields"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(fields, ["name", "shipping_address"]);
+
+    let (status, v) = admin
+        .get(&format!("{CUSTOMERS}/{id}?purpose=order_fulfillment&fields=email"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["fields"].as_object().unwrap().len(), 1);
+
+    // Search by email is case-insensitive; by phone, format-insensitive.
+    let (status, v) = admin
+        .post("/v1/search", json!({"collection": "customers", "field": "email", "value": "zelda.quartermaine@EXAMPLE.org", "purpose": "customer_support"}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["matches"], json!([{"subject_id": "cust_1", "record_id": id}]));
+    let (_, v) = admin
+        .post("/v1/search", json!({"collection": "customers", "field": "phone", "value": "+44 (20) 7946-0958", "purpose": "order_fulfillment"}))
+        .await;
+    assert_eq!(v["matches"].as_array().unwrap().len(), 1);
+
+    // Patch: change the email, erase the phone.
+    let (status, v) = admin
+        .call(
+            "PATCH",
+            &format!("{CUSTOMERS}/{id}?purpose=order_fulfillment"),
+            Some(json!({"fields": {"email": "z@example.net", "phone": null}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{v}");
+    let (_, v) = admin.get(&format!("{CUSTOMERS}/{id}?purpose=order_fulfillment")).await;
+    assert_eq!(v["fields"]["email"], "z@example.net");
+    assert!(v["fields"].get("phone").is_none());
+    let (_, v) = admin
+        .post("/v1/search", json!({"collection": "customers", "field": "email", "value": "Zelda.Quartermaine@Example.org", "purpose": "order_fulfillment"}))
+        .await;
+    assert_eq!(v["matches"], json!([]), "the old email's index entry is gone");
+
+    // Delete.
+    let (status, _) = admin
+        .call("DELETE", &format!("{CUSTOMERS}/{id}?purpose=order_fulfillment"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, v) = admin.get(&format!("{CUSTOMERS}/{id}?purpose=order_fulfillment")).await;
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "record_not_found");
+    let (status, _) = admin
+        .call("DELETE", &format!("{CUSTOMERS}/{id}?purpose=order_fulfillment"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, v) = admin
+        .post("/v1/search", json!({"collection": "customers", "field": "email", "value": "z@example.net", "purpose": "order_fulfillment"}))
+        .await;
+    assert_eq!(v["matches"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_life_cycle_on_sqlite() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    record_life_cycle(&mut server.client(&vault.token).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_life_cycle_on_postgres() {
+    let Some(url) = postgres_url() else {
+        assert!(std::env::var("CI").is_err(), "CI must run the PostgreSQL tests");
+        return;
+    };
+    let vault = Vault::init_with(Some(fresh_postgres_database(&url)));
+    let server = vault.serve();
+    let (status, v) = server.anonymous().await.get("/healthz").await;
+    assert_eq!((status, v["store"].as_str()), (200, Some("postgres")));
+    record_life_cycle(&mut server.client(&vault.token).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimization_and_bad_input_are_refused_naming_the_field() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut c = server.client(&vault.token).await;
+    let post = |fields: Value| json!({"purpose": "order_fulfillment", "fields": fields});
+
+    let cases: Vec<(Value, u16, &str, Option<&str>)> = vec![
+        (
+            post(json!({"email": "a@b.co", "birth_date": "1990-01-01"})),
+            403,
+            "field_not_in_purpose",
+            Some("birth_date"),
+        ),
+        (post(json!({"emial": "a@b.co"})), 422, "unknown_field", Some("emial")),
+        (
+            post(json!({"email": "not-an-email"})),
+            422,
+            "invalid_field",
+            Some("email"),
+        ),
+        (
+            post(json!({"phone": "020 7946 0958"})),
+            422,
+            "invalid_field",
+            Some("phone"),
+        ),
+        (post(json!({"name": "two\nlines"})), 422, "invalid_field", Some("name")),
+        (post(json!({"name": ""})), 422, "invalid_field", Some("name")),
+        (post(json!({})), 400, "no_fields", None),
+        (post(json!({"email": 5})), 400, "invalid_json", None),
+        (
+            json!({"purpose": "order_fulfillment", "fields": {}, "extra": 1}),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (json!({"fields": {"email": "a@b.co"}}), 400, "invalid_json", None),
+        (
+            json!({"purpose": "world_domination", "fields": {"email": "a@b.co"}}),
+            400,
+            "unknown_purpose",
+            None,
+        ),
+        (
+            json!({"purpose": "payment", "fields": {"card_number": "4242 4242 4242 4241"}}),
+            422,
+            "invalid_field",
+            Some("card_number"),
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let (got, v) = c.post(CUSTOMERS, body.clone()).await;
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body} -> {v}"
+        );
+        if let Some(field) = field {
+            assert_eq!(v["error"]["field"], field, "{v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains(field), "{v}");
+        }
+    }
+    let (status, v) = c.post(CUSTOMERS, post(json!({"email": "a@b.co"}))).await;
+    assert_eq!(status, 201, "a valid write after all the refusals: {v}");
+
+    let reads: Vec<(String, u16, &str)> = vec![
+        (
+            format!("{CUSTOMERS}?purpose=order_fulfillment&fields=birth_date"),
+            403,
+            "field_not_in_purpose",
+        ),
+        (
+            format!("{CUSTOMERS}?purpose=order_fulfillment&fields=nope"),
+            422,
+            "unknown_field",
+        ),
+        (CUSTOMERS.to_owned(), 400, "missing_purpose"),
+        (
+            format!("{CUSTOMERS}?purpose=order_fulfillment&colour=red"),
+            400,
+            "invalid_query",
+        ),
+        (
+            "/v1/subjects/alice@example.com/records/customers?purpose=order_fulfillment".into(),
+            400,
+            "invalid_subject_id",
+        ),
+        (
+            "/v1/subjects/cust_1/records/orders?purpose=order_fulfillment".into(),
+            404,
+            "unknown_collection",
+        ),
+        (
+            format!("{CUSTOMERS}/../../etc?purpose=order_fulfillment"),
+            404,
+            "no_route",
+        ),
+        (
+            format!("{CUSTOMERS}/rec_nothex?purpose=order_fulfillment"),
+            404,
+            "record_not_found",
+        ),
+        (
+            format!("{CUSTOMERS}/rec_00000000000000000000000000000000?purpose=order_fulfillment"),
+            404,
+            "record_not_found",
+        ),
+    ];
+    for (path, status, code) in reads {
+        let (got, v) = c.get(&path).await;
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path} -> {v}"
+        );
+    }
+
+    let (status, v) = c.raw("POST", CUSTOMERS, Some(b"{\"purpose\": ".to_vec())).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_json")));
+    let answer = announce_large_body(server.addr, &vault.token);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    let (status, _) = c.raw("POST", CUSTOMERS, Some(vec![0xff, 0xfe, 0x00])).await;
+    assert_eq!(status, 400);
+    let (status, v) = c
+        .post(
+            "/v1/search",
+            json!({"collection": "customers", "field": "name", "value": "x", "purpose": "order_fulfillment"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("field_not_searchable"))
+    );
+
+    // Nothing of the refused writes was stored.
+    let (_, v) = c.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await;
+    assert_eq!(v["records"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_and_roles_deny_by_default() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+
+    let mut anon = server.anonymous().await;
+    let (status, v) = anon.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    anon.token = Some("cst_0123456789abcdef_".to_owned() + &"0".repeat(64));
+    assert_eq!(anon.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await.0, 401);
+    anon.token = Some("garbage".into());
+    assert_eq!(anon.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await.0, 401);
+
+    let (status, _) = admin
+        .post(
+            CUSTOMERS,
+            json!({"purpose": "payment", "fields": {"name": "Zelda", "card_number": "4242 4242 4242 4242"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let shipper_key = admin.principal("warehouse", &["fulfillment_service"]).await;
+    let mut shipper = server.client(&shipper_key).await;
+    let (status, v) = shipper.get(&format!("{CUSTOMERS}?purpose=payment")).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("purpose_not_allowed")),
+        "{v}"
+    );
+    let (status, v) = shipper.get("/v1/principals").await;
+    assert_eq!(status, 403, "{v}");
+    let (status, v) = shipper.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await;
+    assert_eq!(status, 200, "{v}");
+
+    let agent_key = admin.principal("agent-7", &["support_agent"]).await;
+    let mut agent = server.client(&agent_key).await;
+    let (status, v) = agent.get(&format!("{CUSTOMERS}?purpose=customer_support")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["records"][0]["fields"]["card_number"], "**** **** **** 4242");
+    let (_, v) = admin.get(&format!("{CUSTOMERS}?purpose=customer_support")).await;
+    assert_eq!(
+        v["records"][0]["fields"]["card_number"], "4242424242424242",
+        "admin's role says plain"
+    );
+
+    let (status, v) = admin
+        .post("/v1/principals", json!({"name": "x", "roles": ["overlord"]}))
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("unknown_role")));
+    let (status, _) = admin
+        .post("/v1/principals", json!({"name": "warehouse", "roles": ["auditor"]}))
+        .await;
+    assert_eq!(status, 409);
+
+    let (_, v) = admin.get("/v1/principals").await;
+    let list = v["principals"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(
+        list.iter()
+            .all(|p| p.get("api_key").is_none() && p.get("key_hash").is_none())
+    );
+    let warehouse = list.iter().find(|p| p["name"] == "warehouse").unwrap()["principal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = admin.call("DELETE", &format!("/v1/principals/{warehouse}"), None).await;
+    assert_eq!(status, 204);
+    let (status, v) = shipper.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await;
+    assert_eq!(status, 401, "a revoked key stops working at once: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_hold_no_plaintext_personal_data() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut c = server.client(&vault.token).await;
+    let values = [
+        (
+            "order_fulfillment",
+            "email",
+            "Xylophone.Marmalade@plaintext-canary.example",
+        ),
+        ("order_fulfillment", "name", "Bartholomew Canaryfeather"),
+        ("order_fulfillment", "phone", "+447700900123"),
+        ("order_fulfillment", "shipping_address", "77 Canary Wharf Lane"),
+        ("payment", "card_number", "5555555555554444"),
+        ("analytics", "birth_date", "1983-07-14"),
+    ];
+    for (i, (purpose, field, value)) in values.iter().enumerate() {
+        let (status, v) = c
+            .post(
+                &format!("/v1/subjects/cust_{i}/records/customers"),
+                json!({"purpose": purpose, "fields": {*field: value}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+    }
+    drop(c);
+    server.kill();
+    let files = files_under(vault.path());
+    assert!(files.iter().any(|f| f.ends_with("custodia.db")));
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let lower = String::from_utf8_lossy(&bytes).to_lowercase();
+        for (_, _, value) in values {
+            assert!(
+                !lower.contains(&value.to_lowercase()),
+                "{} holds `{value}` in plaintext",
+                file.display()
+            );
+        }
+        assert!(
+            !lower.contains("canaryfeather") && !lower.contains("marmalade"),
+            "{}",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut c = server.client(&vault.token).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let (status, v) = c
+            .post(
+                &format!("/v1/subjects/s{i}/records/customers"),
+                json!({"purpose": "order_fulfillment", "fields": {"name": format!("N{i}")}}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        ids.push(v["record_id"].as_str().unwrap().to_owned());
+    }
+    drop(c);
+    server.kill();
+    let server = vault.serve();
+    let mut c = server.client(&vault.token).await;
+    for (i, id) in ids.iter().enumerate() {
+        let (status, v) = c
+            .get(&format!(
+                "/v1/subjects/s{i}/records/customers/{id}?purpose=order_fulfillment"
+            ))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["fields"]["name"], format!("N{i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_every_route_and_health_answers() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut c = server.anonymous().await;
+    let (status, v) = c.get("/healthz").await;
+    assert_eq!(
+        (status, v["status"].as_str(), v["store"].as_str()),
+        (200, Some("ok"), Some("sqlite"))
+    );
+    let (status, doc) = c.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/healthz", &["get"][..]),
+        ("/openapi.json", &["get"]),
+        ("/v1/subjects/{subject_id}/records/{collection}", &["get", "post"]),
+        (
+            "/v1/subjects/{subject_id}/records/{collection}/{record_id}",
+            &["get", "patch", "delete"],
+        ),
+        ("/v1/search", &["post"]),
+        ("/v1/principals", &["get", "post"]),
+        ("/v1/principals/{principal_id}", &["delete"]),
+    ] {
+        for m in methods {
+            assert!(
+                paths.get(path).and_then(|p| p.get(*m)).is_some(),
+                "{m} {path} missing from the OpenAPI document"
+            );
+        }
+    }
+    let (status, v) = c.call("PUT", "/v1/search", None).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_for_one_new_subject_share_one_key() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let mut c = server.client(&vault.token).await;
+        tasks.push(tokio::spawn(async move {
+            c.post(
+                "/v1/subjects/racy/records/customers",
+                json!({"purpose": "order_fulfillment", "fields": {"name": format!("R{i}")}}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().0, 201);
+    }
+    let (status, v) = server
+        .client(&vault.token)
+        .await
+        .get("/v1/subjects/racy/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(status, 200, "every record decrypts under the one stored key: {v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn server_struct_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Server>();
+}
+
+/// Announces a 2 MiB body and sends only its first bytes: the server must refuse by the
+/// announced length, before reading the body. Returns the raw answer.
+fn announce_large_body(addr: std::net::SocketAddr, token: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST {CUSTOMERS} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"purpose\": ",
+        2 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}

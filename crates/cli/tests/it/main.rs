@@ -1,0 +1,11 @@
+//! End-to-end tests of the `custodia` binary: the CLI verbs, and the HTTP API against a real
+//! server process on a free port.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+#[path = "../../src/http_client.rs"]
+#[allow(dead_code, reason = "shared with the bench; tests use part of it")]
+mod http_client;
+
+mod cli;
+mod http;
+mod support;

@@ -1,0 +1,223 @@
+//! Test fixtures: a data directory, a running server process, and a JSON client.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::http_client::Connection;
+
+pub fn custodia() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custodia"));
+    cmd.env_remove("CUSTODIA_ROOT_KEY")
+        .env_remove("CUSTODIA_DATABASE_URL")
+        .env_remove("CUSTODIA_DATA_DIR");
+    cmd
+}
+
+/// The PostgreSQL server for tests, if any (see the store crate's suite for the CI rule).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("CUSTODIA_TEST_POSTGRES_URL").ok()
+}
+
+/// A fresh database on the test PostgreSQL server.
+pub fn fresh_postgres_database(url: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "custodia_it_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let out = Command::new("psql")
+        .arg(url)
+        .arg("-qc")
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql must be installed to run the PostgreSQL tests");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// A data directory initialised by `custodia init --json`.
+pub struct Vault {
+    pub dir: tempfile::TempDir,
+    pub token: String,
+    pub database_url: Option<String>,
+}
+
+impl Vault {
+    pub fn init() -> Self {
+        Self::init_with(None)
+    }
+
+    pub fn init_with(database_url: Option<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = custodia();
+        cmd.args(["init", "--json", "--data-dir"]).arg(dir.path());
+        if let Some(url) = &database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let token = v["admin_token"].as_str().unwrap().to_owned();
+        Self {
+            dir,
+            token,
+            database_url,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn serve(&self) -> Server {
+        Server::start(self.path(), self.database_url.as_deref())
+    }
+}
+
+/// A `custodia serve` process; killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Kept open so the server never writes to a closed pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        let mut cmd = custodia();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        // stderr goes to the test's own output, so a failing test shows the server log.
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::parse);
+        let Some(Ok(addr)) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start; it printed: {line:?}");
+        };
+        Self {
+            child,
+            addr,
+            _stdout: stdout,
+        }
+    }
+
+    /// Ends the process with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub async fn client(&self, token: &str) -> Client {
+        Client {
+            conn: Connection::open(self.addr).await.unwrap(),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    pub async fn anonymous(&self) -> Client {
+        Client {
+            conn: Connection::open(self.addr).await.unwrap(),
+            token: None,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON client on one connection.
+pub struct Client {
+    conn: Connection,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        self.raw(method, path, body).await
+    }
+
+    pub async fn raw(&mut self, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+        let reply = self
+            .conn
+            .send(method, path, self.token.as_deref(), body, &[])
+            .await
+            .unwrap();
+        let value = if reply.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&reply.body).unwrap_or_else(|_| {
+                panic!(
+                    "non-JSON answer {}: {}",
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body)
+                )
+            })
+        };
+        assert!(reply.status < 500, "{method} {path} answered {}: {value}", reply.status);
+        if reply.status >= 400 {
+            assert!(
+                value["error"]["code"].is_string() && value["error"]["message"].is_string(),
+                "error shape: {value}"
+            );
+        }
+        (reply.status, value)
+    }
+
+    pub async fn get(&mut self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+
+    /// Creates a principal with `roles` and returns its API key.
+    pub async fn principal(&mut self, name: &str, roles: &[&str]) -> String {
+        let (status, v) = self
+            .post("/v1/principals", serde_json::json!({"name": name, "roles": roles}))
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["api_key"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Every file of a directory, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
