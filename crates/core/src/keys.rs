@@ -45,26 +45,20 @@ impl Keys {
         }
     }
 
-    /// The data key of `subject`, created and stored if this is the subject's first data.
-    pub(crate) async fn subject_key_or_create(
+    /// A new data key for `subject`'s first record, and its row to store with that record.
+    pub(crate) fn new_subject_key(
         &self,
-        store: &dyn Store,
         subject: &SubjectId,
         now: Timestamp,
-    ) -> Result<DataKey, VaultError> {
-        if let Some(key) = self.subject_key(store, subject).await? {
-            return Ok(key);
-        }
-        let (_, wrapped) = DataKey::generate(&self.keyring, subject.as_str())?;
+    ) -> Result<(DataKey, SubjectKeyRow), VaultError> {
+        let (key, wrapped) = DataKey::generate(&self.keyring, subject.as_str())?;
         let row = SubjectKeyRow {
             subject_id: subject.as_str().to_owned(),
-            key_version: 1,
+            key_version: key.version(),
             wrapped_key: wrapped.0,
             created_at: now.0,
         };
-        // Use whatever was stored: ours, or a concurrent request's for the same subject.
-        let stored = store.insert_subject_key(&row).await?;
-        self.unwrap(&stored)
+        Ok((key, row))
     }
 
     fn unwrap(&self, row: &SubjectKeyRow) -> Result<DataKey, VaultError> {

@@ -46,19 +46,36 @@ impl Vault {
             ));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
-        let key = self.keys.subject_key_or_create(&*self.store, subject, now).await?;
         let record_id = RecordId::generate()?;
-        let (set, index) = self.seal(&grant, &key, subject, &record_id, &checked)?;
-        let record = NewRecord {
-            record_id: record_id.as_str().to_owned(),
-            subject_id: subject.as_str().to_owned(),
-            collection: collection.to_owned(),
-            now: now.0,
-            fields: set,
-            index,
-        };
-        self.store.insert_record(&record).await?;
-        Ok(record_id)
+        // A subject's first record carries its new data key, stored in the same transaction.
+        // If a concurrent first write stored another key, seal again under that one.
+        for _ in 0..2 {
+            let (key, subject_key) = match self.keys.subject_key(&*self.store, subject).await? {
+                Some(key) => (key, None),
+                None => {
+                    let (key, row) = self.keys.new_subject_key(subject, now)?;
+                    (key, Some(row))
+                }
+            };
+            let (set, index) = self.seal(&grant, &key, subject, &record_id, &checked)?;
+            let record = NewRecord {
+                subject_key,
+                record_id: record_id.as_str().to_owned(),
+                subject_id: subject.as_str().to_owned(),
+                collection: collection.to_owned(),
+                now: now.0,
+                fields: set,
+                index,
+            };
+            match self.store.insert_record(&record).await {
+                Err(custodia_store::StoreError::SubjectKeyConflict) => continue,
+                other => other?,
+            }
+            return Ok(record_id);
+        }
+        Err(VaultError::internal(
+            &"the subject's data key kept changing during a write",
+        ))
     }
 
     /// Every record of `subject` in `collection`, as `purpose` may see them.

@@ -11,7 +11,8 @@
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
-use crate::{CryptoError, Keyring, SecretKey, random_array};
+use crate::random::random_nonce;
+use crate::{CryptoError, Keyring, SecretKey};
 
 const FIELD_FORMAT_V1: u8 = 0x01;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
@@ -97,7 +98,7 @@ impl DataKey {
 
     /// Seals `plaintext` for the place `ctx`.
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce = random_array::<NONCE_LEN>()?;
+        let nonce = random_nonce()?;
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.push(FIELD_FORMAT_V1);
         out.extend_from_slice(&self.version.to_be_bytes());
@@ -141,7 +142,7 @@ impl DataKey {
 /// Raw AES-256-GCM seal with a random nonce and no envelope: the baseline that the field
 /// envelope benchmark compares against.
 pub fn raw_aes_gcm_seal(key: &LessSafeKey, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let nonce = random_array::<NONCE_LEN>()?;
+    let nonce = random_nonce()?;
     let mut out = plaintext.to_vec();
     key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut out)
         .map_err(|_| CryptoError::Primitive)?;

@@ -6,6 +6,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken (e.g. a principal name already taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A record came with a new data key but the subject already has another one.
+    #[error("the subject already has a data key")]
+    SubjectKeyConflict,
     /// The database holds something this version cannot read.
     #[error("corrupt data: {0}")]
     Corrupt(String),

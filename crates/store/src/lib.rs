@@ -33,11 +33,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The wrapped data key of a subject.
     async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError>;
-    /// Stores a subject's wrapped data key unless one exists; returns the one stored
-    /// (this one, or the one a concurrent writer stored first).
-    async fn insert_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError>;
 
-    /// Inserts a record with its sealed fields and blind-index entries.
+    /// Inserts a record with its sealed fields and blind-index entries (and the subject's
+    /// data key, for a first record; see [`NewRecord::subject_key`]).
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
     /// Every record of a subject in a collection, oldest first.
     async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError>;

@@ -27,6 +27,12 @@ pub struct IndexEntry {
 /// A record to insert.
 #[derive(Debug, Clone)]
 pub struct NewRecord {
+    /// The subject's new data key, for its first record: stored in the same transaction
+    /// unless the subject already has a key. If the stored key is not this one (a
+    /// concurrent first write won), the insert fails with
+    /// [`StoreError::SubjectKeyConflict`](crate::StoreError::SubjectKeyConflict) and writes
+    /// nothing, so no value is ever sealed under a key that was not kept.
+    pub subject_key: Option<SubjectKeyRow>,
     pub record_id: String,
     pub subject_id: String,
     pub collection: String,

@@ -127,26 +127,28 @@ impl Store for PostgresStore {
         row.map(|r| key_row(subject_id, &r)).transpose()
     }
 
-    async fn insert_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (subject_id) DO NOTHING",
-        )
-        .bind(&row.subject_id)
-        .bind(i64::from(row.key_version))
-        .bind(&row.wrapped_key)
-        .bind(row.created_at)
-        .execute(&self.pool)
-        .await?;
-        let stored = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = $1")
-            .bind(&row.subject_id)
-            .fetch_one(&self.pool)
-            .await?;
-        key_row(&row.subject_id, &stored)
-    }
-
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(key) = &record.subject_key {
+            sqlx::query(
+                "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (subject_id) DO NOTHING",
+            )
+            .bind(&key.subject_id)
+            .bind(i64::from(key.key_version))
+            .bind(&key.wrapped_key)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+            let stored: Vec<u8> = sqlx::query("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1")
+                .bind(&key.subject_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("wrapped_key")?;
+            if stored != key.wrapped_key {
+                return Err(StoreError::SubjectKeyConflict);
+            }
+        }
         sqlx::query("INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
             .bind(&record.record_id)
             .bind(&record.subject_id)

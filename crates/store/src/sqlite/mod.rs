@@ -1,9 +1,10 @@
 //! The embedded default: one SQLite file in the data directory, WAL mode, `synchronous=FULL`
 //! (an acknowledged write survives power loss), `secure_delete` on (deleted ciphertext is
-//! overwritten, not left in free pages). One writer connection serializes writes; a pool of
-//! readers runs concurrently with it under WAL.
+//! overwritten, not left in free pages). One writer task owns the write connection and
+//! commits concurrent writes together ([`writer`]); a pool of readers runs beside it under WAL.
 
 mod schema;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -11,16 +12,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Row};
 
 use crate::model::{group_records, join_roles, split_roles};
 use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow};
 
 /// The SQLite store.
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: writer::Writer,
     reader: SqlitePool,
 }
 
@@ -35,13 +37,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             .pragma("secure_delete", "ON");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
-            .await?;
-        schema::migrate(&writer).await?;
+        let mut conn = options.connect().await?;
+        schema::migrate(&mut conn).await?;
+        let writer = writer::Writer::start(conn);
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8) * 2);
         let reader = SqlitePoolOptions::new()
             .max_connections(u32::try_from(readers).unwrap_or(4))
@@ -91,7 +89,7 @@ fn principal_row(row: &SqliteRow) -> Result<PrincipalRow, StoreError> {
 }
 
 async fn record_exists(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     subject_id: &str,
     collection: &str,
     record_id: &str,
@@ -100,9 +98,161 @@ async fn record_exists(
         .bind(record_id)
         .bind(subject_id)
         .bind(collection)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(conn)
         .await?;
     Ok(found.is_some())
+}
+
+fn key_row(subject_id: &str, r: &SqliteRow) -> Result<SubjectKeyRow, StoreError> {
+    Ok(SubjectKeyRow {
+        subject_id: subject_id.to_owned(),
+        key_version: u32::try_from(r.try_get::<i64, _>("key_version")?)
+            .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
+        wrapped_key: r.try_get("wrapped_key")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+// The write operations below run on the writer's connection inside a batch transaction
+// (see `writer`); each is atomic through its savepoint.
+
+async fn insert_record(conn: &mut SqliteConnection, record: NewRecord) -> Result<(), StoreError> {
+    if let Some(key) = &record.subject_key {
+        sqlx::query(
+            "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (subject_id) DO NOTHING",
+        )
+        .bind(&key.subject_id)
+        .bind(i64::from(key.key_version))
+        .bind(&key.wrapped_key)
+        .bind(key.created_at)
+        .execute(&mut *conn)
+        .await?;
+        let stored: Vec<u8> = sqlx::query("SELECT wrapped_key FROM subject_keys WHERE subject_id = ?")
+            .bind(&key.subject_id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("wrapped_key")?;
+        if stored != key.wrapped_key {
+            return Err(StoreError::SubjectKeyConflict);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&record.record_id)
+    .bind(&record.subject_id)
+    .bind(&record.collection)
+    .bind(record.now)
+    .bind(record.now)
+    .execute(&mut *conn)
+    .await?;
+    for f in &record.fields {
+        sqlx::query(
+            "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&record.record_id)
+        .bind(&f.field)
+        .bind(&f.ciphertext)
+        .bind(&f.purpose)
+        .bind(record.now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for i in &record.index {
+        sqlx::query(
+            "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&record.collection)
+        .bind(&i.field)
+        .bind(&i.digest)
+        .bind(&record.record_id)
+        .bind(&record.subject_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which record a write targets.
+struct Target {
+    subject_id: String,
+    collection: String,
+    record_id: String,
+}
+
+async fn update_record(conn: &mut SqliteConnection, t: Target, patch: RecordPatch) -> Result<bool, StoreError> {
+    if !record_exists(conn, &t.subject_id, &t.collection, &t.record_id).await? {
+        return Ok(false);
+    }
+    for field in patch.touched_fields() {
+        sqlx::query("DELETE FROM blind_index WHERE record_id = ? AND field = ?")
+            .bind(&t.record_id)
+            .bind(field)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for field in &patch.remove {
+        sqlx::query("DELETE FROM record_fields WHERE record_id = ? AND field = ?")
+            .bind(&t.record_id)
+            .bind(field)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for f in &patch.set {
+        sqlx::query(
+            "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
+             purpose = excluded.purpose, updated_at = excluded.updated_at",
+        )
+        .bind(&t.record_id)
+        .bind(&f.field)
+        .bind(&f.ciphertext)
+        .bind(&f.purpose)
+        .bind(patch.now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for i in &patch.index {
+        sqlx::query(
+            "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&t.collection)
+        .bind(&i.field)
+        .bind(&i.digest)
+        .bind(&t.record_id)
+        .bind(&t.subject_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE records SET updated_at = ? WHERE record_id = ?")
+        .bind(patch.now)
+        .bind(&t.record_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+async fn delete_record(conn: &mut SqliteConnection, t: Target) -> Result<bool, StoreError> {
+    if !record_exists(conn, &t.subject_id, &t.collection, &t.record_id).await? {
+        return Ok(false);
+    }
+    for sql in [
+        "DELETE FROM blind_index WHERE record_id = ?",
+        "DELETE FROM record_fields WHERE record_id = ?",
+        "DELETE FROM records WHERE record_id = ?",
+    ] {
+        sqlx::query(sql).bind(&t.record_id).execute(&mut *conn).await?;
+    }
+    Ok(true)
+}
+
+fn target(subject_id: &str, collection: &str, record_id: &str) -> Target {
+    Target {
+        subject_id: subject_id.to_owned(),
+        collection: collection.to_owned(),
+        record_id: record_id.to_owned(),
+    }
 }
 
 #[async_trait]
@@ -120,12 +270,19 @@ impl Store for SqliteStore {
     }
 
     async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
-        let done = sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                        .bind(&key)
+                        .bind(&value)
+                        .execute(conn)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
     }
 
     async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError> {
@@ -133,81 +290,14 @@ impl Store for SqliteStore {
             .bind(subject_id)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|r| {
-            Ok(SubjectKeyRow {
-                subject_id: subject_id.to_owned(),
-                key_version: u32::try_from(r.try_get::<i64, _>("key_version")?)
-                    .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
-                wrapped_key: r.try_get("wrapped_key")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn insert_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (subject_id) DO NOTHING",
-        )
-        .bind(&row.subject_id)
-        .bind(i64::from(row.key_version))
-        .bind(&row.wrapped_key)
-        .bind(row.created_at)
-        .execute(&self.writer)
-        .await?;
-        // Read through the writer so the row just written (ours or a racer's) is seen.
-        let stored = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = ?")
-            .bind(&row.subject_id)
-            .fetch_one(&self.writer)
-            .await?;
-        Ok(SubjectKeyRow {
-            subject_id: row.subject_id.clone(),
-            key_version: u32::try_from(stored.try_get::<i64, _>("key_version")?)
-                .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
-            wrapped_key: stored.try_get("wrapped_key")?,
-            created_at: stored.try_get("created_at")?,
-        })
+        row.map(|r| key_row(subject_id, &r)).transpose()
     }
 
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&record.record_id)
-        .bind(&record.subject_id)
-        .bind(&record.collection)
-        .bind(record.now)
-        .bind(record.now)
-        .execute(&mut *tx)
-        .await?;
-        for f in &record.fields {
-            sqlx::query(
-                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&record.record_id)
-            .bind(&f.field)
-            .bind(&f.ciphertext)
-            .bind(&f.purpose)
-            .bind(record.now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for i in &record.index {
-            sqlx::query(
-                "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&record.collection)
-            .bind(&i.field)
-            .bind(&i.digest)
-            .bind(&record.record_id)
-            .bind(&record.subject_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let record = record.clone();
+        self.writer
+            .write(move |conn| Box::pin(insert_record(conn, record)))
+            .await
     }
 
     async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
@@ -249,73 +339,15 @@ impl Store for SqliteStore {
         record_id: &str,
         patch: &RecordPatch,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if !record_exists(&mut tx, subject_id, collection, record_id).await? {
-            return Ok(false);
-        }
-        for field in patch.touched_fields() {
-            sqlx::query("DELETE FROM blind_index WHERE record_id = ? AND field = ?")
-                .bind(record_id)
-                .bind(field)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for field in &patch.remove {
-            sqlx::query("DELETE FROM record_fields WHERE record_id = ? AND field = ?")
-                .bind(record_id)
-                .bind(field)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for f in &patch.set {
-            sqlx::query(
-                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
-                 purpose = excluded.purpose, updated_at = excluded.updated_at",
-            )
-            .bind(record_id)
-            .bind(&f.field)
-            .bind(&f.ciphertext)
-            .bind(&f.purpose)
-            .bind(patch.now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for i in &patch.index {
-            sqlx::query(
-                "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(collection)
-            .bind(&i.field)
-            .bind(&i.digest)
-            .bind(record_id)
-            .bind(subject_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE records SET updated_at = ? WHERE record_id = ?")
-            .bind(patch.now)
-            .bind(record_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        let (t, patch) = (target(subject_id, collection, record_id), patch.clone());
+        self.writer
+            .write(move |conn| Box::pin(update_record(conn, t, patch)))
+            .await
     }
 
     async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        if !record_exists(&mut tx, subject_id, collection, record_id).await? {
-            return Ok(false);
-        }
-        for sql in [
-            "DELETE FROM blind_index WHERE record_id = ?",
-            "DELETE FROM record_fields WHERE record_id = ?",
-            "DELETE FROM records WHERE record_id = ?",
-        ] {
-            sqlx::query(sql).bind(record_id).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        let t = target(subject_id, collection, record_id);
+        self.writer.write(move |conn| Box::pin(delete_record(conn, t))).await
     }
 
     async fn find_by_index(
@@ -339,20 +371,27 @@ impl Store for SqliteStore {
     }
 
     async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&row.principal_id)
-        .bind(&row.name)
-        .bind(join_roles(&row.roles))
-        .bind(&row.key_id)
-        .bind(&row.key_hash)
-        .bind(row.created_at)
-        .bind(row.revoked_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let row = row.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&row.principal_id)
+                    .bind(&row.name)
+                    .bind(join_roles(&row.roles))
+                    .bind(&row.key_id)
+                    .bind(&row.key_hash)
+                    .bind(row.created_at)
+                    .bind(row.revoked_at)
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
@@ -371,11 +410,20 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE principals SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(principal_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let principal_id = principal_id.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE principals SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(&principal_id)
+                    .execute(conn)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
     }
 }

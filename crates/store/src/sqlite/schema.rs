@@ -1,6 +1,6 @@
 //! SQLite schema migrations: numbered steps, applied in order, each in its own transaction.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 
 use crate::StoreError;
 
@@ -44,12 +44,12 @@ const MIGRATIONS: &[&str] = &[
         revoked_at INTEGER);",
 ];
 
-pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?
         .try_get("v")?;
     let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
@@ -63,7 +63,7 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .enumerate()
         .skip(usize::try_from(current).unwrap_or(0))
     {
-        let mut tx = pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(step).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
             .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))

@@ -12,6 +12,7 @@ fn field(name: &str, ct: &[u8]) -> FieldValue {
 
 fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
     NewRecord {
+        subject_key: None,
         record_id: id.into(),
         subject_id: subject.into(),
         collection: "customers".into(),
@@ -39,18 +40,32 @@ pub async fn subject_key_first_writer_wins(s: &dyn Store) {
         wrapped_key: vec![1, 2, 3],
         created_at: 10,
     };
-    assert_eq!(s.insert_subject_key(&first).await.unwrap(), first);
-    let second = SubjectKeyRow {
+    let mut rec = new_record("r1", "s1", 10);
+    rec.subject_key = Some(first.clone());
+    s.insert_record(&rec).await.unwrap();
+    assert_eq!(s.subject_key("s1").await.unwrap(), Some(first.clone()));
+
+    // A later record naming the same key is fine; naming another key fails whole.
+    let mut same = new_record("r2", "s1", 11);
+    same.subject_key = Some(first.clone());
+    s.insert_record(&same).await.unwrap();
+    let mut other = new_record("r3", "s1", 12);
+    other.subject_key = Some(SubjectKeyRow {
         wrapped_key: vec![9, 9],
-        created_at: 11,
+        created_at: 12,
         ..first.clone()
-    };
-    assert_eq!(
-        s.insert_subject_key(&second).await.unwrap(),
-        first,
-        "the first stored key must win"
+    });
+    let err = s.insert_record(&other).await.unwrap_err();
+    assert!(matches!(err, StoreError::SubjectKeyConflict), "{err:?}");
+    assert!(
+        s.record("s1", "customers", "r3").await.unwrap().is_none(),
+        "nothing of the refused record"
     );
-    assert_eq!(s.subject_key("s1").await.unwrap(), Some(first));
+    assert_eq!(
+        s.subject_key("s1").await.unwrap(),
+        Some(first),
+        "the first stored key stays"
+    );
 }
 
 pub async fn record_round_trip_and_order(s: &dyn Store) {
@@ -223,6 +238,47 @@ pub async fn principals_lifecycle(s: &dyn Store) {
     );
     assert!(!s.revoke_principal("nope", 10).await.unwrap());
     assert_eq!(s.principal_by_key_id("k1").await.unwrap().unwrap().revoked_at, Some(9));
+}
+
+pub async fn racing_first_writes_keep_one_key(s: &dyn Store) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let mut rec = new_record(&format!("r{i:02}"), &format!("s{}", i % 4), i);
+        // Every writer races to store a key for its subject; exactly one per subject wins.
+        rec.subject_key = Some(SubjectKeyRow {
+            subject_id: rec.subject_id.clone(),
+            key_version: 1,
+            wrapped_key: vec![u8::try_from(i).unwrap()],
+            created_at: i,
+        });
+        tasks.push(async move { s.insert_record(&rec).await });
+    }
+    let results = futures_join_all(tasks).await;
+    let landed = results.iter().filter(|r| r.is_ok()).count();
+    for result in &results {
+        assert!(
+            matches!(result, Ok(()) | Err(StoreError::SubjectKeyConflict)),
+            "{result:?}"
+        );
+    }
+    let mut total = 0;
+    for subject in 0..4 {
+        let records = s.records(&format!("s{subject}"), "customers").await.unwrap();
+        let key = s.subject_key(&format!("s{subject}")).await.unwrap().unwrap();
+        // Only records written with the kept key landed.
+        for r in &records {
+            let i: i64 = r.record_id[1..].parse().unwrap();
+            assert_eq!(
+                key.wrapped_key,
+                vec![u8::try_from(i).unwrap()],
+                "record {} landed under a lost key",
+                r.record_id
+            );
+        }
+        total += records.len();
+    }
+    assert_eq!(total, landed);
+    assert!(total >= 4, "at least the first writer of each subject lands");
 }
 
 pub async fn concurrent_writers_all_land(s: &dyn Store) {

@@ -88,6 +88,7 @@ conformance_suite!(
     failed_insert_leaves_nothing,
     principals_lifecycle,
     concurrent_writers_all_land,
+    racing_first_writes_keep_one_key,
 );
 
 #[tokio::test]

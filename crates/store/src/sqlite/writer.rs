@@ -1,0 +1,105 @@
+//! Group commit: one task owns SQLite's single write connection and commits the writes of
+//! every request waiting at that moment in one transaction, each in its own savepoint. A
+//! request is answered only after the transaction holding its write has committed (with
+//! `synchronous=FULL`, after the WAL is on disk). One fsync then serves a whole batch instead
+//! of one request, which is what lets durable writes scale with concurrency.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 512;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Answers a request once its batch's fate is known: `Some(error)` if the commit failed.
+type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// One request's write: runs on the connection inside the batch transaction, and says
+/// whether it succeeded (else its savepoint is rolled back) and how to answer.
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+
+/// The sending side: cheap to share between request tasks.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`.
+    pub(super) fn start(conn: SqliteConnection) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(conn, rx));
+        Self { jobs }
+    }
+
+    /// Runs `op` in the next batch and returns its result once that batch has committed.
+    pub(super) async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = op(conn).await;
+                let ok = result.is_ok();
+                let completion: Completion = Box::new(move |commit_error| {
+                    let answer = match commit_error {
+                        Some(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+                        None => result,
+                    };
+                    let _ = tx.send(answer);
+                });
+                (ok, completion)
+            })
+        });
+        let stopped = || StoreError::Backend("the SQLite writer has stopped".into());
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), StoreError> {
+    sqlx::query(sql).execute(conn).await?;
+    Ok(())
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut completions = Vec::with_capacity(batch.len());
+        let outcome = run_batch(&mut conn, batch.drain(..), &mut completions).await;
+        let error = match outcome {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "SQLite batch failed; rolling back");
+                let _ = exec(&mut conn, "ROLLBACK").await;
+                Some(e)
+            }
+        };
+        for complete in completions {
+            complete(error.as_ref());
+        }
+    }
+}
+
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    jobs: impl Iterator<Item = Job>,
+    completions: &mut Vec<Completion>,
+) -> Result<(), StoreError> {
+    exec(conn, "BEGIN IMMEDIATE").await?;
+    for job in jobs {
+        exec(conn, "SAVEPOINT request").await?;
+        let (ok, completion) = job(conn).await;
+        completions.push(completion);
+        if !ok {
+            exec(conn, "ROLLBACK TO request").await?;
+        }
+        exec(conn, "RELEASE request").await?;
+    }
+    exec(conn, "COMMIT").await
+}
