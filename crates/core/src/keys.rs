@@ -61,7 +61,8 @@ impl Keys {
         Ok((key, row))
     }
 
-    fn unwrap(&self, row: &SubjectKeyRow) -> Result<DataKey, VaultError> {
+    /// Unwraps a stored data key.
+    pub(crate) fn unwrap(&self, row: &SubjectKeyRow) -> Result<DataKey, VaultError> {
         Ok(DataKey::unwrap(
             &self.keyring,
             &row.subject_id,

@@ -31,6 +31,7 @@ pub struct Vault {
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
     keys: keys::Keys,
+    principals: principal::PrincipalCache,
 }
 
 impl std::fmt::Debug for Vault {
@@ -53,6 +54,7 @@ impl Vault {
             registry: Arc::new(registry),
             store,
             keys,
+            principals: principal::PrincipalCache::default(),
         })
     }
 

@@ -4,11 +4,51 @@
 //! SHA-256 of the secret; a 256-bit random secret needs no slow hash. Comparison is
 //! constant-time.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use custodia_crypto::{constant_time_eq, random_hex, sha256};
 use custodia_store::PrincipalRow;
 use zeroize::Zeroizing;
 
 use crate::{Timestamp, VaultError};
+
+/// How long a principal read from the store is trusted before it is read again. A key revoked
+/// through this server stops working at once; one revoked through another server node
+/// sharing the database stops working within this time.
+pub const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(5);
+const PRINCIPAL_CACHE_MAX: usize = 10_000;
+
+/// Recently read principals by API key id, so that authenticating a request does not cost
+/// a database query. Holds key hashes, never keys.
+#[derive(Default)]
+pub(crate) struct PrincipalCache {
+    entries: Mutex<HashMap<String, (PrincipalRow, Instant)>>,
+}
+
+impl PrincipalCache {
+    pub(crate) fn get(&self, key_id: &str) -> Option<PrincipalRow> {
+        let entries = self.entries.lock().ok()?;
+        let (row, fetched) = entries.get(key_id)?;
+        (fetched.elapsed() < PRINCIPAL_CACHE_TTL).then(|| row.clone())
+    }
+
+    pub(crate) fn put(&self, row: PrincipalRow) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= PRINCIPAL_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(row.key_id.clone(), (row, Instant::now()));
+        }
+    }
+
+    pub(crate) fn forget_principal(&self, principal_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (row, _)| row.principal_id != principal_id);
+        }
+    }
+}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,11 +19,18 @@ impl Vault {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, VaultError> {
         let (key_id, secret) =
             principal::split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
-        let row = self
-            .store
-            .principal_by_key_id(key_id)
-            .await?
-            .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
+        let row = match self.principals.get(key_id) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .store
+                    .principal_by_key_id(key_id)
+                    .await?
+                    .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
+                self.principals.put(row.clone());
+                row
+            }
+        };
         principal::verify(&row, secret)
     }
 
@@ -90,11 +97,15 @@ impl Vault {
     ) -> Result<Vec<Record>, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
-        let Some(key) = self.keys.subject_key(&*self.store, subject).await? else {
+        let Some(found) = self.store.records(subject.as_str(), collection).await? else {
             return Ok(Vec::new());
         };
-        let stored = self.store.records(subject.as_str(), collection).await?;
-        stored.iter().map(|r| open_record(&grant, &key, r, &selected)).collect()
+        let key = self.keys.unwrap(&found.key)?;
+        found
+            .records
+            .iter()
+            .map(|r| open_record(&grant, &key, r, &selected))
+            .collect()
     }
 
     /// One record, as `purpose` may see it.
@@ -110,17 +121,13 @@ impl Vault {
     ) -> Result<Record, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
-        let key = self
-            .keys
-            .subject_key(&*self.store, subject)
-            .await?
-            .ok_or_else(not_found)?;
-        let stored = self
+        let found = self
             .store
             .record(subject.as_str(), collection, record_id.as_str())
             .await?
             .ok_or_else(not_found)?;
-        open_record(&grant, &key, &stored, &selected)
+        let stored = found.records.first().ok_or_else(not_found)?;
+        open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected)
     }
 
     /// Changes fields of a record; a `None` value erases that field.
@@ -306,6 +313,7 @@ impl Vault {
     ) -> Result<(), VaultError> {
         gate::require_principal_admin(&self.registry, caller)?;
         if self.store.revoke_principal(principal_id, now.0).await? {
+            self.principals.forget_principal(principal_id);
             Ok(())
         } else {
             Err(VaultError::not_found(

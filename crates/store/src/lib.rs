@@ -15,6 +15,7 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::{
     FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
+    SubjectRecords,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -37,15 +38,17 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a record with its sealed fields and blind-index entries (and the subject's
     /// data key, for a first record; see [`NewRecord::subject_key`]).
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
-    /// Every record of a subject in a collection, oldest first.
-    async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError>;
-    /// One record of a subject in a collection.
+    /// A subject's data key and every record of it in a collection, oldest first; `None`
+    /// when the subject has no data at all.
+    async fn records(&self, subject_id: &str, collection: &str) -> Result<Option<SubjectRecords>, StoreError>;
+    /// A subject's data key and one record of it (`records` is empty when there is no such
+    /// record); `None` when the subject has no data at all.
     async fn record(
         &self,
         subject_id: &str,
         collection: &str,
         record_id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError>;
+    ) -> Result<Option<SubjectRecords>, StoreError>;
     /// Applies a patch; returns false when no such record exists.
     async fn update_record(
         &self,

@@ -81,6 +81,14 @@ pub struct StoredRecord {
     pub fields: Vec<StoredField>,
 }
 
+/// A subject's data key with the records a read asked for: everything a read needs, fetched
+/// in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRecords {
+    pub key: SubjectKeyRow,
+    pub records: Vec<StoredRecord>,
+}
+
 /// A principal (a service or person) and the hash of its API key secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrincipalRow {
@@ -114,10 +122,12 @@ pub(crate) fn split_roles(s: &str) -> Vec<String> {
     s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
 }
 
-/// Groups joined `(record columns, field columns)` rows into records, keeping order.
-pub(crate) fn group_records(rows: Vec<(StoredRecord, Option<StoredField>)>) -> Vec<StoredRecord> {
+/// Groups joined `(record columns, field columns)` rows into records, keeping order; rows
+/// without a record (a subject with none) are skipped.
+pub(crate) fn group_records(rows: Vec<(Option<StoredRecord>, Option<StoredField>)>) -> Vec<StoredRecord> {
     let mut out: Vec<StoredRecord> = Vec::new();
     for (rec, field) in rows {
+        let Some(rec) = rec else { continue };
         match out.last_mut() {
             Some(last) if last.record_id == rec.record_id => last.fields.extend(field),
             _ => {

@@ -11,7 +11,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::model::{group_records, join_roles, split_roles};
-use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow};
+use crate::{
+    NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords,
+};
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -31,13 +33,23 @@ impl PostgresStore {
     }
 }
 
-const RECORD_COLUMNS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
+/// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
+/// for parameters; FILTER for the extra join condition of a single-record read.
+const SUBJECT_RECORDS: &str = "SELECT k.key_version, k.wrapped_key, k.created_at AS key_created_at, \
+     r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
      f.field, f.ciphertext, f.purpose, f.updated_at AS field_updated_at \
-     FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id";
+     FROM subject_keys k \
+     LEFT JOIN records r ON r.subject_id = k.subject_id AND r.collection = COLLECTION FILTER \
+     LEFT JOIN record_fields f ON f.record_id = r.record_id \
+     WHERE k.subject_id = SUBJECT ORDER BY r.created_at, r.record_id, f.field";
 
-fn record_row(row: &PgRow) -> Result<(StoredRecord, Option<StoredField>), StoreError> {
+fn record_row(row: &PgRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
+    let record_id: Option<String> = row.try_get("record_id")?;
+    let Some(record_id) = record_id else {
+        return Ok((None, None));
+    };
     let record = StoredRecord {
-        record_id: row.try_get("record_id")?,
+        record_id,
         subject_id: row.try_get("subject_id")?,
         collection: row.try_get("collection")?,
         created_at: row.try_get("created_at")?,
@@ -54,7 +66,26 @@ fn record_row(row: &PgRow) -> Result<(StoredRecord, Option<StoredField>), StoreE
         }),
         None => None,
     };
-    Ok((record, field))
+    Ok((Some(record), field))
+}
+
+/// Assembles a [`SubjectRecords`] from the rows of [`SUBJECT_RECORDS`].
+fn subject_records(subject_id: &str, rows: &[PgRow]) -> Result<Option<SubjectRecords>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let key = SubjectKeyRow {
+        subject_id: subject_id.to_owned(),
+        key_version: u32::try_from(first.try_get::<i64, _>("key_version")?)
+            .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
+        wrapped_key: first.try_get("wrapped_key")?,
+        created_at: first.try_get("key_created_at")?,
+    };
+    let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SubjectRecords {
+        key,
+        records: group_records(rows),
+    }))
 }
 
 fn principal_row(row: &PgRow) -> Result<PrincipalRow, StoreError> {
@@ -180,17 +211,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = format!(
-            "{RECORD_COLUMNS} WHERE r.subject_id = $1 AND r.collection = $2 ORDER BY r.created_at, r.record_id, f.field"
-        );
+    async fn records(&self, subject_id: &str, collection: &str) -> Result<Option<SubjectRecords>, StoreError> {
+        let sql = SUBJECT_RECORDS
+            .replace("COLLECTION", "$1")
+            .replace("FILTER", "")
+            .replace("SUBJECT", "$2");
         let rows = sqlx::query(&sql)
-            .bind(subject_id)
             .bind(collection)
+            .bind(subject_id)
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(group_records(rows))
+        subject_records(subject_id, &rows)
     }
 
     async fn record(
@@ -198,18 +229,18 @@ impl Store for PostgresStore {
         subject_id: &str,
         collection: &str,
         record_id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError> {
-        let sql = format!(
-            "{RECORD_COLUMNS} WHERE r.record_id = $1 AND r.subject_id = $2 AND r.collection = $3 ORDER BY f.field"
-        );
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        let sql = SUBJECT_RECORDS
+            .replace("COLLECTION", "$1")
+            .replace("FILTER", "AND r.record_id = $2")
+            .replace("SUBJECT", "$3");
         let rows = sqlx::query(&sql)
+            .bind(collection)
             .bind(record_id)
             .bind(subject_id)
-            .bind(collection)
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(group_records(rows).into_iter().next())
+        subject_records(subject_id, &rows)
     }
 
     async fn update_record(

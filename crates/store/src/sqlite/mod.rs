@@ -18,7 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row};
 
 use crate::model::{group_records, join_roles, split_roles};
-use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow};
+use crate::{
+    NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords,
+};
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -50,13 +52,23 @@ impl SqliteStore {
     }
 }
 
-const RECORD_COLUMNS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
+/// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
+/// for parameters; FILTER for the extra join condition of a single-record read.
+const SUBJECT_RECORDS: &str = "SELECT k.key_version, k.wrapped_key, k.created_at AS key_created_at, \
+     r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
      f.field, f.ciphertext, f.purpose, f.updated_at AS field_updated_at \
-     FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id";
+     FROM subject_keys k \
+     LEFT JOIN records r ON r.subject_id = k.subject_id AND r.collection = COLLECTION FILTER \
+     LEFT JOIN record_fields f ON f.record_id = r.record_id \
+     WHERE k.subject_id = SUBJECT ORDER BY r.created_at, r.record_id, f.field";
 
-fn record_row(row: &SqliteRow) -> Result<(StoredRecord, Option<StoredField>), StoreError> {
+fn record_row(row: &SqliteRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
+    let record_id: Option<String> = row.try_get("record_id")?;
+    let Some(record_id) = record_id else {
+        return Ok((None, None));
+    };
     let record = StoredRecord {
-        record_id: row.try_get("record_id")?,
+        record_id,
         subject_id: row.try_get("subject_id")?,
         collection: row.try_get("collection")?,
         created_at: row.try_get("created_at")?,
@@ -73,7 +85,26 @@ fn record_row(row: &SqliteRow) -> Result<(StoredRecord, Option<StoredField>), St
         }),
         None => None,
     };
-    Ok((record, field))
+    Ok((Some(record), field))
+}
+
+/// Assembles a [`SubjectRecords`] from the rows of [`SUBJECT_RECORDS`].
+fn subject_records(subject_id: &str, rows: &[SqliteRow]) -> Result<Option<SubjectRecords>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let key = SubjectKeyRow {
+        subject_id: subject_id.to_owned(),
+        key_version: u32::try_from(first.try_get::<i64, _>("key_version")?)
+            .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
+        wrapped_key: first.try_get("wrapped_key")?,
+        created_at: first.try_get("key_created_at")?,
+    };
+    let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SubjectRecords {
+        key,
+        records: group_records(rows),
+    }))
 }
 
 fn principal_row(row: &SqliteRow) -> Result<PrincipalRow, StoreError> {
@@ -118,7 +149,7 @@ fn key_row(subject_id: &str, r: &SqliteRow) -> Result<SubjectKeyRow, StoreError>
 
 async fn insert_record(conn: &mut SqliteConnection, record: NewRecord) -> Result<(), StoreError> {
     if let Some(key) = &record.subject_key {
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (subject_id) DO NOTHING",
         )
@@ -127,14 +158,17 @@ async fn insert_record(conn: &mut SqliteConnection, record: NewRecord) -> Result
         .bind(&key.wrapped_key)
         .bind(key.created_at)
         .execute(&mut *conn)
-        .await?;
-        let stored: Vec<u8> = sqlx::query("SELECT wrapped_key FROM subject_keys WHERE subject_id = ?")
-            .bind(&key.subject_id)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("wrapped_key")?;
-        if stored != key.wrapped_key {
-            return Err(StoreError::SubjectKeyConflict);
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let stored: Vec<u8> = sqlx::query("SELECT wrapped_key FROM subject_keys WHERE subject_id = ?")
+                .bind(&key.subject_id)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("wrapped_key")?;
+            if stored != key.wrapped_key {
+                return Err(StoreError::SubjectKeyConflict);
+            }
         }
     }
     sqlx::query(
@@ -147,31 +181,49 @@ async fn insert_record(conn: &mut SqliteConnection, record: NewRecord) -> Result
     .bind(record.now)
     .execute(&mut *conn)
     .await?;
-    for f in &record.fields {
-        sqlx::query(
-            "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&record.record_id)
-        .bind(&f.field)
-        .bind(&f.ciphertext)
-        .bind(&f.purpose)
-        .bind(record.now)
-        .execute(&mut *conn)
-        .await?;
+    // One multi-row statement per table: each statement is a round trip to sqlx's
+    // connection thread, and that, not SQLite, is the cost of a write.
+    if !record.fields.is_empty() {
+        let sql = multi_row(
+            "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ",
+            5,
+            record.fields.len(),
+        );
+        let mut q = sqlx::query(&sql);
+        for f in &record.fields {
+            q = q
+                .bind(&record.record_id)
+                .bind(&f.field)
+                .bind(&f.ciphertext)
+                .bind(&f.purpose)
+                .bind(record.now);
+        }
+        q.execute(&mut *conn).await?;
     }
-    for i in &record.index {
-        sqlx::query(
-            "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&record.collection)
-        .bind(&i.field)
-        .bind(&i.digest)
-        .bind(&record.record_id)
-        .bind(&record.subject_id)
-        .execute(&mut *conn)
-        .await?;
+    if !record.index.is_empty() {
+        let sql = multi_row(
+            "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES ",
+            5,
+            record.index.len(),
+        );
+        let mut q = sqlx::query(&sql);
+        for i in &record.index {
+            q = q
+                .bind(&record.collection)
+                .bind(&i.field)
+                .bind(&i.digest)
+                .bind(&record.record_id)
+                .bind(&record.subject_id);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// `prefix` followed by `rows` tuples of `columns` placeholders.
+fn multi_row(prefix: &str, columns: usize, rows: usize) -> String {
+    let tuple = format!("({})", vec!["?"; columns].join(", "));
+    format!("{prefix}{}", vec![tuple.as_str(); rows].join(", "))
 }
 
 /// Which record a write targets.
@@ -300,17 +352,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn records(&self, subject_id: &str, collection: &str) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = format!(
-            "{RECORD_COLUMNS} WHERE r.subject_id = ? AND r.collection = ? ORDER BY r.created_at, r.record_id, f.field"
-        );
+    async fn records(&self, subject_id: &str, collection: &str) -> Result<Option<SubjectRecords>, StoreError> {
+        let sql = SUBJECT_RECORDS
+            .replace("COLLECTION", "?")
+            .replace("FILTER", "")
+            .replace("SUBJECT", "?");
         let rows = sqlx::query(&sql)
-            .bind(subject_id)
             .bind(collection)
+            .bind(subject_id)
             .fetch_all(&self.reader)
             .await?;
-        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(group_records(rows))
+        subject_records(subject_id, &rows)
     }
 
     async fn record(
@@ -318,18 +370,18 @@ impl Store for SqliteStore {
         subject_id: &str,
         collection: &str,
         record_id: &str,
-    ) -> Result<Option<StoredRecord>, StoreError> {
-        let sql = format!(
-            "{RECORD_COLUMNS} WHERE r.record_id = ? AND r.subject_id = ? AND r.collection = ? ORDER BY f.field"
-        );
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        let sql = SUBJECT_RECORDS
+            .replace("COLLECTION", "?")
+            .replace("FILTER", "AND r.record_id = ?")
+            .replace("SUBJECT", "?");
         let rows = sqlx::query(&sql)
+            .bind(collection)
             .bind(record_id)
             .bind(subject_id)
-            .bind(collection)
             .fetch_all(&self.reader)
             .await?;
-        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(group_records(rows).into_iter().next())
+        subject_records(subject_id, &rows)
     }
 
     async fn update_record(

@@ -1,6 +1,8 @@
 //! One behaviour contract, every backend.
 
-use custodia_store::{FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow};
+use custodia_store::{
+    FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord, SubjectKeyRow,
+};
 
 fn field(name: &str, ct: &[u8]) -> FieldValue {
     FieldValue {
@@ -12,7 +14,7 @@ fn field(name: &str, ct: &[u8]) -> FieldValue {
 
 fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
     NewRecord {
-        subject_key: None,
+        subject_key: Some(key_of(subject)),
         record_id: id.into(),
         subject_id: subject.into(),
         collection: "customers".into(),
@@ -23,6 +25,33 @@ fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
             digest: vec![1; 16],
         }],
     }
+}
+
+/// The one data key each test subject uses (a stand-in: the store never opens it).
+fn key_of(subject: &str) -> SubjectKeyRow {
+    SubjectKeyRow {
+        subject_id: subject.into(),
+        key_version: 1,
+        wrapped_key: subject.as_bytes().to_vec(),
+        created_at: 0,
+    }
+}
+
+/// One record, or `None`.
+async fn one(s: &dyn Store, subject: &str, collection: &str, id: &str) -> Option<StoredRecord> {
+    let found = s.record(subject, collection, id).await.unwrap()?;
+    assert_eq!(found.key, key_of(subject), "a read returns the subject's key");
+    assert!(found.records.len() <= 1);
+    found.records.into_iter().next()
+}
+
+/// Every record of a subject in a collection.
+async fn all(s: &dyn Store, subject: &str, collection: &str) -> Vec<StoredRecord> {
+    s.records(subject, collection)
+        .await
+        .unwrap()
+        .map(|f| f.records)
+        .unwrap_or_default()
 }
 
 pub async fn meta_is_set_once(s: &dyn Store) {
@@ -58,7 +87,12 @@ pub async fn subject_key_first_writer_wins(s: &dyn Store) {
     let err = s.insert_record(&other).await.unwrap_err();
     assert!(matches!(err, StoreError::SubjectKeyConflict), "{err:?}");
     assert!(
-        s.record("s1", "customers", "r3").await.unwrap().is_none(),
+        s.record("s1", "customers", "r3")
+            .await
+            .unwrap()
+            .unwrap()
+            .records
+            .is_empty(),
         "nothing of the refused record"
     );
     assert_eq!(
@@ -76,18 +110,18 @@ pub async fn record_round_trip_and_order(s: &dyn Store) {
     empty.index.clear();
     s.insert_record(&empty).await.unwrap();
 
-    let one = s.record("s1", "customers", "r1").await.unwrap().unwrap();
-    assert_eq!(one.created_at, 100);
-    assert_eq!(one.updated_at, 100);
-    let names: Vec<_> = one.fields.iter().map(|f| f.field.as_str()).collect();
+    let first = one(s, "s1", "customers", "r1").await.unwrap();
+    assert_eq!(first.created_at, 100);
+    assert_eq!(first.updated_at, 100);
+    let names: Vec<_> = first.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(names, ["email", "name"], "fields come sorted by name");
-    assert_eq!(one.fields[0].ciphertext, b"ct-email");
-    assert_eq!(one.fields[0].purpose, "p");
+    assert_eq!(first.fields[0].ciphertext, b"ct-email");
+    assert_eq!(first.fields[0].purpose, "p");
 
-    let all = s.records("s1", "customers").await.unwrap();
-    let ids: Vec<_> = all.iter().map(|r| r.record_id.as_str()).collect();
+    let every = all(s, "s1", "customers").await;
+    let ids: Vec<_> = every.iter().map(|r| r.record_id.as_str()).collect();
     assert_eq!(ids, ["r1", "r2", "r3"], "records come oldest first");
-    assert!(all[2].fields.is_empty());
+    assert!(every[2].fields.is_empty());
     assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().len(), 2);
     assert!(
         s.find_by_index("customers", "email", &[2; 16])
@@ -104,10 +138,11 @@ pub async fn record_round_trip_and_order(s: &dyn Store) {
 }
 
 pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
+    assert!(s.records("s1", "customers").await.unwrap().is_none(), "no key, no data");
     s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
-    assert!(s.record("s2", "customers", "r1").await.unwrap().is_none());
-    assert!(s.record("s1", "orders", "r1").await.unwrap().is_none());
-    assert!(s.records("s2", "customers").await.unwrap().is_empty());
+    assert!(one(s, "s2", "customers", "r1").await.is_none());
+    assert!(one(s, "s1", "orders", "r1").await.is_none());
+    assert!(all(s, "s2", "customers").await.is_empty());
     assert!(!s.delete_record("s2", "customers", "r1").await.unwrap());
     let patch = RecordPatch {
         now: 5,
@@ -116,7 +151,7 @@ pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
     };
     assert!(!s.update_record("s1", "orders", "r1", &patch).await.unwrap());
     assert_eq!(
-        s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(),
+        one(s, "s1", "customers", "r1").await.unwrap().fields.len(),
         2,
         "nothing changed"
     );
@@ -140,7 +175,7 @@ pub async fn update_sets_removes_and_reindexes(s: &dyn Store) {
         ],
     };
     assert!(s.update_record("s1", "customers", "r1", &patch).await.unwrap());
-    let rec = s.record("s1", "customers", "r1").await.unwrap().unwrap();
+    let rec = one(s, "s1", "customers", "r1").await.unwrap();
     assert_eq!(rec.updated_at, 50);
     assert_eq!(rec.created_at, 1);
     let got: Vec<_> = rec
@@ -172,7 +207,7 @@ pub async fn delete_removes_fields_and_index(s: &dyn Store) {
     s.insert_record(&new_record("r2", "s1", 2)).await.unwrap();
     assert!(s.delete_record("s1", "customers", "r1").await.unwrap());
     assert!(!s.delete_record("s1", "customers", "r1").await.unwrap());
-    assert!(s.record("s1", "customers", "r1").await.unwrap().is_none());
+    assert!(one(s, "s1", "customers", "r1").await.is_none());
     assert_eq!(
         s.find_by_index("customers", "email", &[1; 16]).await.unwrap(),
         [("s1".to_owned(), "r2".to_owned())]
@@ -181,20 +216,14 @@ pub async fn delete_removes_fields_and_index(s: &dyn Store) {
     let mut again = new_record("r1", "s1", 3);
     again.fields.truncate(1);
     s.insert_record(&again).await.unwrap();
-    assert_eq!(
-        s.record("s1", "customers", "r1").await.unwrap().unwrap().fields.len(),
-        1
-    );
+    assert_eq!(one(s, "s1", "customers", "r1").await.unwrap().fields.len(), 1);
 }
 
 pub async fn failed_insert_leaves_nothing(s: &dyn Store) {
     let mut bad = new_record("r1", "s1", 1);
     bad.fields.push(field("name", b"duplicate field"));
     assert!(s.insert_record(&bad).await.is_err());
-    assert!(
-        s.record("s1", "customers", "r1").await.unwrap().is_none(),
-        "no partial record"
-    );
+    assert!(one(s, "s1", "customers", "r1").await.is_none(), "no partial record");
     assert!(
         s.find_by_index("customers", "email", &[1; 16])
             .await
@@ -205,7 +234,7 @@ pub async fn failed_insert_leaves_nothing(s: &dyn Store) {
     s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
     let err = s.insert_record(&new_record("r1", "s1", 2)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert_eq!(s.record("s1", "customers", "r1").await.unwrap().unwrap().created_at, 1);
+    assert_eq!(one(s, "s1", "customers", "r1").await.unwrap().created_at, 1);
 }
 
 pub async fn principals_lifecycle(s: &dyn Store) {
@@ -263,7 +292,7 @@ pub async fn racing_first_writes_keep_one_key(s: &dyn Store) {
     }
     let mut total = 0;
     for subject in 0..4 {
-        let records = s.records(&format!("s{subject}"), "customers").await.unwrap();
+        let records = all(s, &format!("s{subject}"), "customers").await;
         let key = s.subject_key(&format!("s{subject}")).await.unwrap().unwrap();
         // Only records written with the kept key landed.
         for r in &records {
@@ -292,7 +321,7 @@ pub async fn concurrent_writers_all_land(s: &dyn Store) {
     }
     let mut total = 0;
     for subject in 0..4 {
-        total += s.records(&format!("s{subject}"), "customers").await.unwrap().len();
+        total += all(s, &format!("s{subject}"), "customers").await.len();
     }
     assert_eq!(total, 40);
 }
