@@ -99,3 +99,13 @@ impl From<custodia_crypto::CryptoError> for VaultError {
         Self::internal(&e)
     }
 }
+
+/// A name from the request, fit to repeat in an error message: registry names are short
+/// identifiers, so anything else (which could be personal data pasted in the wrong place)
+/// is not echoed back.
+pub(crate) fn shown(name: &str) -> String {
+    let identifier = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if identifier { name.to_owned() } else { "<not a valid name>".to_owned() }
+}

@@ -4,6 +4,7 @@
 
 use custodia_registry::{Collection, Field, OutputForm, Purpose, Registry, Role};
 
+use crate::error::shown;
 use crate::{Principal, VaultError};
 
 /// What a principal may do under one purpose on one collection.
@@ -28,9 +29,9 @@ impl<'a> Grant<'a> {
         let field = self.collection.fields.get(name).ok_or_else(|| {
             VaultError::unprocessable(
                 "unknown_field",
-                format!("collection `{}` has no field `{name}`", self.collection.name),
+                format!("collection `{}` has no field `{}`", self.collection.name, shown(name)),
             )
-            .with_field(name)
+            .with_field(shown(name))
         })?;
         if !self.purpose.declares(&self.collection.name, name) {
             return Err(VaultError::forbidden(
@@ -86,13 +87,13 @@ pub(crate) fn authorize<'a>(
     let purpose_def = registry.purpose(purpose).ok_or_else(|| {
         VaultError::bad_request(
             "unknown_purpose",
-            format!("no purpose `{purpose}` is declared in the registry"),
+            format!("no purpose `{}` is declared in the registry", shown(purpose)),
         )
     })?;
     let collection_def = registry.collection(collection).ok_or_else(|| {
         VaultError::not_found(
             "unknown_collection",
-            format!("no collection `{collection}` is declared in the registry"),
+            format!("no collection `{}` is declared in the registry", shown(collection)),
         )
     })?;
     let roles: Vec<&Role> = principal

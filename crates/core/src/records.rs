@@ -266,7 +266,7 @@ impl Vault {
                 let known: Vec<&str> = self.registry.roles.keys().map(String::as_str).collect();
                 return Err(VaultError::unprocessable(
                     "unknown_role",
-                    format!("no role `{role}` in the registry; roles: {}", known.join(", ")),
+                    format!("no role `{}` in the registry; roles: {}", crate::error::shown(role), known.join(", ")),
                 )
                 .with_field("roles"));
             }

@@ -3,6 +3,7 @@
 //! overwritten, not left in free pages). One writer task owns the write connection and
 //! commits concurrent writes together ([`writer`]); a pool of readers runs beside it under WAL.
 
+mod batch_insert;
 mod schema;
 mod writer;
 
@@ -347,9 +348,7 @@ impl Store for SqliteStore {
 
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
         let record = record.clone();
-        self.writer
-            .write(move |conn| Box::pin(insert_record(conn, record)))
-            .await
+        self.writer.insert_record(record).await
     }
 
     async fn records(&self, subject_id: &str, collection: &str) -> Result<Option<SubjectRecords>, StoreError> {

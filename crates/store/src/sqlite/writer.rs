@@ -10,7 +10,7 @@ use std::pin::Pin;
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::StoreError;
+use crate::{NewRecord, StoreError};
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 512;
@@ -22,9 +22,17 @@ type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// whether it succeeded (else its savepoint is rolled back) and how to answer.
 type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
 
+/// A write waiting for the next batch.
+enum Op {
+    /// A record creation: the common write, batched with multi-row statements.
+    Insert(NewRecord, oneshot::Sender<Result<(), StoreError>>),
+    /// Any other write, run in its own savepoint.
+    Job(Job),
+}
+
 /// The sending side: cheap to share between request tasks.
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Op>,
 }
 
 impl Writer {
@@ -33,6 +41,13 @@ impl Writer {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run(conn, rx));
         Self { jobs }
+    }
+
+    /// Inserts a record in the next batch; returns once that batch has committed.
+    pub(super) async fn insert_record(&self, record: NewRecord) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Op::Insert(record, tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Runs `op` in the next batch and returns its result once that batch has committed.
@@ -56,10 +71,13 @@ impl Writer {
                 (ok, completion)
             })
         });
-        let stopped = || StoreError::Backend("the SQLite writer has stopped".into());
-        self.jobs.send(job).await.map_err(|_| stopped())?;
+        self.jobs.send(Op::Job(job)).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Backend("the SQLite writer has stopped".into())
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), StoreError> {
@@ -67,7 +85,7 @@ async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), StoreError> 
     Ok(())
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut completions = Vec::with_capacity(batch.len());
@@ -88,18 +106,68 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
 
 async fn run_batch(
     conn: &mut SqliteConnection,
-    jobs: impl Iterator<Item = Job>,
+    ops: impl Iterator<Item = Op>,
     completions: &mut Vec<Completion>,
 ) -> Result<(), StoreError> {
     exec(conn, "BEGIN IMMEDIATE").await?;
-    for job in jobs {
-        exec(conn, "SAVEPOINT request").await?;
-        let (ok, completion) = job(conn).await;
-        completions.push(completion);
-        if !ok {
-            exec(conn, "ROLLBACK TO request").await?;
+    let mut inserts = Vec::new();
+    for op in ops {
+        match op {
+            Op::Insert(record, reply) => inserts.push((record, reply)),
+            Op::Job(job) => {
+                // Keep the order of writes: pending inserts go first.
+                insert_group(conn, std::mem::take(&mut inserts), completions).await?;
+                exec(conn, "SAVEPOINT request").await?;
+                let (ok, completion) = job(conn).await;
+                completions.push(completion);
+                if !ok {
+                    exec(conn, "ROLLBACK TO request").await?;
+                }
+                exec(conn, "RELEASE request").await?;
+            }
         }
-        exec(conn, "RELEASE request").await?;
     }
+    insert_group(conn, inserts, completions).await?;
     exec(conn, "COMMIT").await
+}
+
+/// Inserts a group of records with multi-row statements, or one by one if that fails.
+async fn insert_group(
+    conn: &mut SqliteConnection,
+    group: Vec<(NewRecord, oneshot::Sender<Result<(), StoreError>>)>,
+    completions: &mut Vec<Completion>,
+) -> Result<(), StoreError> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let (records, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+    exec(conn, "SAVEPOINT insert_group").await?;
+    let results = match super::batch_insert::insert_many(conn, &records).await {
+        Ok(results) => results,
+        Err(_) => {
+            exec(conn, "ROLLBACK TO insert_group").await?;
+            let mut results = Vec::with_capacity(records.len());
+            for record in records {
+                exec(conn, "SAVEPOINT request").await?;
+                let result = super::insert_record(conn, record).await;
+                if result.is_err() {
+                    exec(conn, "ROLLBACK TO request").await?;
+                }
+                exec(conn, "RELEASE request").await?;
+                results.push(result);
+            }
+            results
+        }
+    };
+    exec(conn, "RELEASE insert_group").await?;
+    for (result, reply) in results.into_iter().zip(replies) {
+        completions.push(Box::new(move |commit_error: Option<&StoreError>| {
+            let answer = match commit_error {
+                Some(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+                None => result,
+            };
+            let _ = reply.send(answer);
+        }));
+    }
+    Ok(())
 }

@@ -326,6 +326,25 @@ pub async fn concurrent_writers_all_land(s: &dyn Store) {
     assert_eq!(total, 40);
 }
 
+pub async fn one_bad_record_fails_alone(s: &dyn Store) {
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let mut rec = new_record(&format!("r{i:02}"), "s1", i);
+        if i == 7 {
+            rec.fields.push(field("name", b"a second value for one field"));
+        }
+        tasks.push(async move { s.insert_record(&rec).await });
+    }
+    let results = futures_join_all(tasks).await;
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result.is_ok(), i != 7, "record {i}: {result:?}");
+    }
+    let ids: Vec<_> = all(s, "s1", "customers").await.into_iter().map(|r| r.record_id).collect();
+    assert_eq!(ids.len(), 19);
+    assert!(!ids.contains(&"r07".to_owned()));
+    assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().len(), 19, "no index entry of r07");
+}
+
 /// Polls futures concurrently on this task (no extra dependency for `join_all`).
 async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut out = Vec::with_capacity(futures.len());

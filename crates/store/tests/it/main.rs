@@ -89,6 +89,7 @@ conformance_suite!(
     principals_lifecycle,
     concurrent_writers_all_land,
     racing_first_writes_keep_one_key,
+    one_bad_record_fails_alone,
 );
 
 #[tokio::test]
