@@ -106,6 +106,12 @@ impl From<custodia_crypto::CryptoError> for VaultError {
 pub(crate) fn shown(name: &str) -> String {
     let identifier = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if identifier { name.to_owned() } else { "<not a valid name>".to_owned() }
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if identifier {
+        name.to_owned()
+    } else {
+        "<not a valid name>".to_owned()
+    }
 }

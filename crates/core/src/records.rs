@@ -266,7 +266,11 @@ impl Vault {
                 let known: Vec<&str> = self.registry.roles.keys().map(String::as_str).collect();
                 return Err(VaultError::unprocessable(
                     "unknown_role",
-                    format!("no role `{}` in the registry; roles: {}", crate::error::shown(role), known.join(", ")),
+                    format!(
+                        "no role `{}` in the registry; roles: {}",
+                        crate::error::shown(role),
+                        known.join(", ")
+                    ),
                 )
                 .with_field("roles"));
             }

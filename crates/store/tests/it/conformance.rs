@@ -339,10 +339,18 @@ pub async fn one_bad_record_fails_alone(s: &dyn Store) {
     for (i, result) in results.iter().enumerate() {
         assert_eq!(result.is_ok(), i != 7, "record {i}: {result:?}");
     }
-    let ids: Vec<_> = all(s, "s1", "customers").await.into_iter().map(|r| r.record_id).collect();
+    let ids: Vec<_> = all(s, "s1", "customers")
+        .await
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
     assert_eq!(ids.len(), 19);
     assert!(!ids.contains(&"r07".to_owned()));
-    assert_eq!(s.find_by_index("customers", "email", &[1; 16]).await.unwrap().len(), 19, "no index entry of r07");
+    assert_eq!(
+        s.find_by_index("customers", "email", &[1; 16]).await.unwrap().len(),
+        19,
+        "no index entry of r07"
+    );
 }
 
 /// Polls futures concurrently on this task (no extra dependency for `join_all`).
