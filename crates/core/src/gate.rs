@@ -84,8 +84,9 @@ pub(crate) fn authorize<'a>(
     purpose: &str,
     collection: &str,
 ) -> Result<Grant<'a>, VaultError> {
+    // An undeclared purpose is refused like any purpose the caller may not invoke.
     let purpose_def = registry.purpose(purpose).ok_or_else(|| {
-        VaultError::bad_request(
+        VaultError::forbidden(
             "unknown_purpose",
             format!("no purpose `{}` is declared in the registry", shown(purpose)),
         )

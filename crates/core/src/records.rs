@@ -316,6 +316,14 @@ impl Vault {
         principal_id: &str,
     ) -> Result<(), VaultError> {
         gate::require_principal_admin(&self.registry, caller)?;
+        if caller.id == principal_id {
+            // An administrator locking themselves (perhaps the last one) out helps no one.
+            return Err(VaultError::new(
+                crate::ErrorKind::Conflict,
+                "cannot_revoke_self",
+                "a principal cannot revoke its own key; ask another administrator",
+            ));
+        }
         if self.store.revoke_principal(principal_id, now.0).await? {
             self.principals.forget_principal(principal_id);
             Ok(())

@@ -41,19 +41,31 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ReadParams {
-    /// The purpose of this access (required).
-    purpose: Option<String>,
+    /// The purpose of this access.
+    #[param(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    purpose: String,
     /// Comma-separated field names to return; default: every field the purpose declares.
     fields: Option<String>,
 }
 
-/// Query parameters of writes and deletes.
+/// Query parameters of writes (the purpose may instead be in the body).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PurposeParam {
     /// The purpose of this access (required unless given in the body).
+    #[param(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     purpose: Option<String>,
+}
+
+/// Query parameters of changes and deletes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RequiredPurpose {
+    /// The purpose of this access.
+    #[param(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    purpose: String,
 }
 
 fn required_purpose(p: Option<String>) -> AppResult<String> {
@@ -104,8 +116,8 @@ pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id"),
-           ("collection" = String, Path, description = "A collection of the registry"), PurposeParam),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"),
+           ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), PurposeParam),
     request_body = CreateRecordRequest,
     responses((status = 201, description = "Stored, encrypted", body = CreateRecordResponse),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -150,7 +162,7 @@ pub(crate) async fn create_record(
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
-    params(("subject_id" = String, Path), ("collection" = String, Path), ReadParams),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ReadParams),
     responses((status = 200, description = "The subject's records as the purpose may see them", body = RecordList),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -165,7 +177,7 @@ pub(crate) async fn list_records(
     ApiQuery(q): ApiQuery<ReadParams>,
 ) -> AppResult<Json<RecordList>> {
     let subject = SubjectId::parse(&subject_id)?;
-    let purpose = required_purpose(q.purpose)?;
+    let purpose = required_purpose(Some(q.purpose))?;
     let fields = requested_fields(q.fields.as_deref());
     let records = state
         .vault
@@ -175,7 +187,7 @@ pub(crate) async fn list_records(
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
-    params(("subject_id" = String, Path), ("collection" = String, Path), ("record_id" = String, Path), ReadParams),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), ReadParams),
     responses((status = 200, description = "The record as the purpose may see it", body = Record),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -190,7 +202,7 @@ pub(crate) async fn get_record(
     ApiQuery(q): ApiQuery<ReadParams>,
 ) -> AppResult<Json<Record>> {
     let subject = SubjectId::parse(&subject_id)?;
-    let purpose = required_purpose(q.purpose)?;
+    let purpose = required_purpose(Some(q.purpose))?;
     let record_id = RecordId::parse(&record_id)?;
     let fields = requested_fields(q.fields.as_deref());
     let record = state
@@ -201,7 +213,7 @@ pub(crate) async fn get_record(
 }
 
 #[utoipa::path(patch, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
-    params(("subject_id" = String, Path), ("collection" = String, Path), ("record_id" = String, Path), PurposeParam),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), RequiredPurpose),
     request_body = PatchRecordRequest,
     responses((status = 204, description = "Changed"),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -214,20 +226,18 @@ pub(crate) async fn patch_record(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
-    ApiQuery(q): ApiQuery<PurposeParam>,
+    ApiQuery(q): ApiQuery<RequiredPurpose>,
     ApiJson(body): ApiJson<PatchRecordRequest>,
 ) -> AppResult<StatusCode> {
     let subject = SubjectId::parse(&subject_id)?;
-    let purpose = match (q.purpose, body.purpose) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "purpose_mismatch",
-                "the query and the body name different purposes",
-            ));
-        }
-        (a, b) => required_purpose(a.or(b))?,
-    };
+    if body.purpose.as_ref().is_some_and(|p| *p != q.purpose) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "purpose_mismatch",
+            "the query and the body name different purposes",
+        ));
+    }
+    let purpose = required_purpose(Some(q.purpose))?;
     let record_id = RecordId::parse(&record_id)?;
     state
         .vault
@@ -245,7 +255,7 @@ pub(crate) async fn patch_record(
 }
 
 #[utoipa::path(delete, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
-    params(("subject_id" = String, Path), ("collection" = String, Path), ("record_id" = String, Path), PurposeParam),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), RequiredPurpose),
     responses((status = 204, description = "Deleted"),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -256,10 +266,10 @@ pub(crate) async fn delete_record(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
-    ApiQuery(q): ApiQuery<PurposeParam>,
+    ApiQuery(q): ApiQuery<RequiredPurpose>,
 ) -> AppResult<StatusCode> {
     let subject = SubjectId::parse(&subject_id)?;
-    let purpose = required_purpose(q.purpose)?;
+    let purpose = required_purpose(Some(q.purpose))?;
     let record_id = RecordId::parse(&record_id)?;
     state
         .vault
@@ -336,7 +346,8 @@ pub(crate) async fn list_principals(
     responses((status = 204, description = "Revoked"),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage principals", body = ErrorBody),
-              (status = 404, description = "No such active principal", body = ErrorBody)),
+              (status = 404, description = "No such active principal", body = ErrorBody),
+              (status = 409, description = "A principal cannot revoke itself", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke_principal(
     State(state): State<Arc<AppState>>,

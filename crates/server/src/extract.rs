@@ -104,7 +104,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Self(v))
-            .map_err(|e: QueryRejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| {
+                let text = e.body_text();
+                if text.contains("missing field `purpose`") {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "missing_purpose",
+                        "every data call must name a purpose (`purpose` query parameter)",
+                    )
+                } else {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", text)
+                }
+            })
     }
 }
 

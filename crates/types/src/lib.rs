@@ -31,6 +31,7 @@ pub struct ErrorDetail {
 #[serde(deny_unknown_fields)]
 pub struct CreateRecordRequest {
     /// The purpose this data is collected for; it must declare every field sent.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub purpose: String,
     /// Field name to value. Every field must belong to the collection and the purpose.
     pub fields: BTreeMap<String, String>,
@@ -48,8 +49,9 @@ pub struct CreateRecordResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRecordRequest {
-    /// The purpose of the change; may instead be given as the `purpose` query parameter.
+    /// The purpose of the change, if also given here: it must equal the `purpose` query parameter.
     #[serde(default)]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub purpose: Option<String>,
     /// Field name to new value, or `null` to erase that field's value.
     pub fields: BTreeMap<String, Option<String>>,
@@ -78,9 +80,13 @@ pub struct RecordList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub collection: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub field: String,
+    #[schema(min_length = 1)]
     pub value: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub purpose: String,
 }
 
@@ -102,8 +108,10 @@ pub struct SearchResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreatePrincipalRequest {
     /// A label for the service or person, e.g. `checkout-service`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
     /// Role names from the registry.
+    #[schema(min_items = 1)]
     pub roles: Vec<String>,
 }
 

@@ -159,7 +159,7 @@ async fn minimization_and_bad_input_are_refused_naming_the_field() {
         (json!({"fields": {"email": "a@b.co"}}), 400, "invalid_json", None),
         (
             json!({"purpose": "world_domination", "fields": {"email": "a@b.co"}}),
-            400,
+            403,
             "unknown_purpose",
             None,
         ),
@@ -328,6 +328,12 @@ async fn authentication_and_roles_deny_by_default() {
         .to_owned();
     let (status, _) = admin.call("DELETE", &format!("/v1/principals/{warehouse}"), None).await;
     assert_eq!(status, 204);
+    let me = list.iter().find(|p| p["name"] == "bootstrap-admin").unwrap()["principal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = admin.call("DELETE", &format!("/v1/principals/{me}"), None).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("cannot_revoke_self")));
     let (status, v) = shipper.get(&format!("{CUSTOMERS}?purpose=order_fulfillment")).await;
     assert_eq!(status, 401, "a revoked key stops working at once: {v}");
 }
