@@ -7,13 +7,12 @@ mod schema;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
-use crate::model::{group_records, join_roles, split_roles};
-use crate::{
-    NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords,
-};
+use crate::model::join_roles;
+use crate::rows::{Rows, SUBJECT_RECORDS};
+use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -31,83 +30,6 @@ impl PostgresStore {
         schema::migrate(&pool).await?;
         Ok(Self { pool })
     }
-}
-
-/// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
-/// for parameters; FILTER for the extra join condition of a single-record read.
-const SUBJECT_RECORDS: &str = "SELECT k.key_version, k.wrapped_key, k.created_at AS key_created_at, \
-     r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
-     f.field, f.ciphertext, f.purpose, f.updated_at AS field_updated_at \
-     FROM subject_keys k \
-     LEFT JOIN records r ON r.subject_id = k.subject_id AND r.collection = COLLECTION FILTER \
-     LEFT JOIN record_fields f ON f.record_id = r.record_id \
-     WHERE k.subject_id = SUBJECT ORDER BY r.created_at, r.record_id, f.field";
-
-fn record_row(row: &PgRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
-    let record_id: Option<String> = row.try_get("record_id")?;
-    let Some(record_id) = record_id else {
-        return Ok((None, None));
-    };
-    let record = StoredRecord {
-        record_id,
-        subject_id: row.try_get("subject_id")?,
-        collection: row.try_get("collection")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        fields: Vec::new(),
-    };
-    let field: Option<String> = row.try_get("field")?;
-    let field = match field {
-        Some(field) => Some(StoredField {
-            field,
-            ciphertext: row.try_get("ciphertext")?,
-            purpose: row.try_get("purpose")?,
-            updated_at: row.try_get("field_updated_at")?,
-        }),
-        None => None,
-    };
-    Ok((Some(record), field))
-}
-
-/// Assembles a [`SubjectRecords`] from the rows of [`SUBJECT_RECORDS`].
-fn subject_records(subject_id: &str, rows: &[PgRow]) -> Result<Option<SubjectRecords>, StoreError> {
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let key = SubjectKeyRow {
-        subject_id: subject_id.to_owned(),
-        key_version: u32::try_from(first.try_get::<i64, _>("key_version")?)
-            .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
-        wrapped_key: first.try_get("wrapped_key")?,
-        created_at: first.try_get("key_created_at")?,
-    };
-    let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(SubjectRecords {
-        key,
-        records: group_records(rows),
-    }))
-}
-
-fn principal_row(row: &PgRow) -> Result<PrincipalRow, StoreError> {
-    Ok(PrincipalRow {
-        principal_id: row.try_get("principal_id")?,
-        name: row.try_get("name")?,
-        roles: split_roles(row.try_get::<&str, _>("roles")?),
-        key_id: row.try_get("key_id")?,
-        key_hash: row.try_get("key_hash")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn key_row(subject_id: &str, r: &PgRow) -> Result<SubjectKeyRow, StoreError> {
-    Ok(SubjectKeyRow {
-        subject_id: subject_id.to_owned(),
-        key_version: u32::try_from(r.try_get::<i64, _>("key_version")?)
-            .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
-        wrapped_key: r.try_get("wrapped_key")?,
-        created_at: r.try_get("created_at")?,
-    })
 }
 
 /// Locks the record row for the rest of the transaction; false when it does not exist.
@@ -155,7 +77,7 @@ impl Store for PostgresStore {
             .bind(subject_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| key_row(subject_id, &r)).transpose()
+        row.map(|r| Rows::key_row(subject_id, &r)).transpose()
     }
 
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
@@ -221,7 +143,7 @@ impl Store for PostgresStore {
             .bind(subject_id)
             .fetch_all(&self.pool)
             .await?;
-        subject_records(subject_id, &rows)
+        Rows::subject_records(subject_id, &rows)
     }
 
     async fn record(
@@ -240,7 +162,7 @@ impl Store for PostgresStore {
             .bind(subject_id)
             .fetch_all(&self.pool)
             .await?;
-        subject_records(subject_id, &rows)
+        Rows::subject_records(subject_id, &rows)
     }
 
     async fn update_record(
@@ -359,14 +281,14 @@ impl Store for PostgresStore {
             .bind(key_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(principal_row).transpose()
+        row.as_ref().map(Rows::principal_row).transpose()
     }
 
     async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError> {
         let rows = sqlx::query("SELECT * FROM principals ORDER BY created_at, principal_id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(principal_row).collect()
+        rows.iter().map(Rows::principal_row).collect()
     }
 
     async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError> {

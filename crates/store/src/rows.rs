@@ -1,0 +1,102 @@
+//! Turning result rows into store values, once for both backends. The SQL differs between
+//! SQLite and PostgreSQL (placeholders, types); the columns the queries return do not.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::model::{group_records, split_roles};
+use crate::{PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords};
+
+/// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
+/// for parameters; FILTER for the extra join condition of a single-record read.
+pub(crate) const SUBJECT_RECORDS: &str = "SELECT k.key_version, k.wrapped_key, k.created_at AS key_created_at, \
+     r.record_id, r.subject_id, r.collection, r.created_at, r.updated_at, \
+     f.field, f.ciphertext, f.purpose, f.updated_at AS field_updated_at \
+     FROM subject_keys k \
+     LEFT JOIN records r ON r.subject_id = k.subject_id AND r.collection = COLLECTION FILTER \
+     LEFT JOIN record_fields f ON f.record_id = r.record_id \
+     WHERE k.subject_id = SUBJECT ORDER BY r.created_at, r.record_id, f.field";
+
+/// The row decoding both backends share, for any row type that can decode the column types
+/// the schema uses.
+pub(crate) struct Rows<R>(std::marker::PhantomData<R>);
+
+impl<R> Rows<R>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn record_row(row: &R) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
+        let record_id: Option<String> = row.try_get("record_id")?;
+        let Some(record_id) = record_id else {
+            return Ok((None, None));
+        };
+        let record = StoredRecord {
+            record_id,
+            subject_id: row.try_get("subject_id")?,
+            collection: row.try_get("collection")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            fields: Vec::new(),
+        };
+        let field: Option<String> = row.try_get("field")?;
+        let field = match field {
+            Some(field) => Some(StoredField {
+                field,
+                ciphertext: row.try_get("ciphertext")?,
+                purpose: row.try_get("purpose")?,
+                updated_at: row.try_get("field_updated_at")?,
+            }),
+            None => None,
+        };
+        Ok((Some(record), field))
+    }
+
+    /// Assembles a [`SubjectRecords`] from the rows of [`SUBJECT_RECORDS`].
+    pub(crate) fn subject_records(subject_id: &str, rows: &[R]) -> Result<Option<SubjectRecords>, StoreError> {
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let key = SubjectKeyRow {
+            subject_id: subject_id.to_owned(),
+            key_version: key_version(first.try_get("key_version")?)?,
+            wrapped_key: first.try_get("wrapped_key")?,
+            created_at: first.try_get("key_created_at")?,
+        };
+        let rows = rows.iter().map(Self::record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(SubjectRecords {
+            key,
+            records: group_records(rows),
+        }))
+    }
+
+    /// A `subject_keys` row (`key_version`, `wrapped_key`, `created_at`).
+    pub(crate) fn key_row(subject_id: &str, row: &R) -> Result<SubjectKeyRow, StoreError> {
+        Ok(SubjectKeyRow {
+            subject_id: subject_id.to_owned(),
+            key_version: key_version(row.try_get("key_version")?)?,
+            wrapped_key: row.try_get("wrapped_key")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    /// A `principals` row.
+    pub(crate) fn principal_row(row: &R) -> Result<PrincipalRow, StoreError> {
+        let roles: String = row.try_get("roles")?;
+        Ok(PrincipalRow {
+            principal_id: row.try_get("principal_id")?,
+            name: row.try_get("name")?,
+            roles: split_roles(&roles),
+            key_id: row.try_get("key_id")?,
+            key_hash: row.try_get("key_hash")?,
+            created_at: row.try_get("created_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+}
+
+fn key_version(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt("subject key version out of range".into()))
+}
