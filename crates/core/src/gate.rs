@@ -141,3 +141,20 @@ pub(crate) fn require_principal_admin(registry: &Registry, principal: &Principal
         ))
     }
 }
+
+/// Whether `principal` has a role that may record and read subjects' choices.
+pub(crate) fn require_consent_manager(registry: &Registry, principal: &Principal) -> Result<(), VaultError> {
+    let allowed = principal
+        .roles
+        .iter()
+        .filter_map(|r| registry.role(r))
+        .any(|r| r.manage_consent);
+    if allowed {
+        Ok(())
+    } else {
+        Err(VaultError::forbidden(
+            "not_allowed",
+            "recording or reading consents needs a role with manage_consent = true",
+        ))
+    }
+}

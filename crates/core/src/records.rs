@@ -53,6 +53,7 @@ impl Vault {
             ));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
         let record_id = RecordId::generate()?;
         // A subject's first record carries its new data key, stored in the same transaction.
         // If a concurrent first write stored another key, seal again under that one.
@@ -97,6 +98,7 @@ impl Vault {
     ) -> Result<Vec<Record>, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
         let Some(found) = self.store.records(subject.as_str(), collection).await? else {
             return Ok(Vec::new());
         };
@@ -121,6 +123,7 @@ impl Vault {
     ) -> Result<Record, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
         let found = self
             .store
             .record(subject.as_str(), collection, record_id.as_str())
@@ -151,6 +154,7 @@ impl Vault {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
         let key = self
             .keys
             .subject_key(&*self.store, subject)
@@ -189,7 +193,8 @@ impl Vault {
         collection: &str,
         record_id: &RecordId,
     ) -> Result<(), VaultError> {
-        gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
         if self
             .store
             .delete_record(subject.as_str(), collection, record_id.as_str())
@@ -228,10 +233,15 @@ impl Vault {
             &values::index_form(field_def.field_type, &normalized),
         )?;
         let hits = self.store.find_by_index(collection, field, &digest).await?;
-        Ok(hits
-            .into_iter()
-            .map(|(subject_id, record_id)| SearchMatch { subject_id, record_id })
-            .collect())
+        // Only subjects whose ledger permits this purpose are found.
+        let mut matches = Vec::with_capacity(hits.len());
+        for (subject_id, record_id) in hits {
+            let subject = SubjectId::parse(&subject_id)?;
+            if self.subject_state(&subject).await?.permits(grant.purpose).is_ok() {
+                matches.push(SearchMatch { subject_id, record_id });
+            }
+        }
+        Ok(matches)
     }
 
     /// Creates a principal with `roles` and returns its id and API key (shown once).

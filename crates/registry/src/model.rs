@@ -198,6 +198,8 @@ pub struct Purpose {
     pub survives_erasure: bool,
     /// May still run while a subject's processing is restricted (Art. 18(2), legal claims).
     pub allowed_during_restriction: bool,
+    /// Direct marketing: an objection to it is absolute (GDPR Art. 21(2)-(3)).
+    pub direct_marketing: bool,
 }
 
 impl Purpose {
@@ -281,6 +283,8 @@ pub struct Role {
     pub manage_principals: bool,
     /// May read the audit log.
     pub read_audit: bool,
+    /// May record and read subjects' consents, objections, opt-outs and restrictions.
+    pub manage_consent: bool,
 }
 
 impl Role {

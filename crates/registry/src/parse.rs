@@ -105,6 +105,8 @@ struct RawPurpose {
     survives_erasure: bool,
     #[serde(default)]
     allowed_during_restriction: bool,
+    #[serde(default)]
+    direct_marketing: bool,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +138,8 @@ struct RawRole {
     manage_principals: bool,
     #[serde(default)]
     read_audit: bool,
+    #[serde(default)]
+    manage_consent: bool,
 }
 
 /// Collects diagnostics with positions computed from byte offsets.
@@ -457,6 +461,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 sale_or_sharing: rp.sale_or_sharing,
                 survives_erasure: rp.survives_erasure,
                 allowed_during_restriction: rp.allowed_during_restriction,
+                direct_marketing: rp.direct_marketing,
             },
         );
     }
@@ -494,6 +499,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 output,
                 manage_principals: rr.manage_principals,
                 read_audit: rr.read_audit,
+                manage_consent: rr.manage_consent,
             },
         );
     }

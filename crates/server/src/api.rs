@@ -8,13 +8,14 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use custodia_core::{RecordId, SubjectId, Timestamp};
 use custodia_types::{
-    CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, ErrorBody, Health,
-    PatchRecordRequest, PrincipalList, Record, RecordList, SearchRequest, SearchResponse,
+    ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse,
+    ErrorBody, Health, LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList, PrivacyState, Record,
+    RecordList, RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -31,6 +32,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/v1/subjects/{subject_id}/records/{collection}/{record_id}",
             get(get_record).patch(patch_record).delete(delete_record),
         )
+        .route(
+            "/v1/subjects/{subject_id}/consents",
+            post(record_consent).get(privacy_state),
+        )
+        .route("/v1/subjects/{subject_id}/objections", post(record_objection))
+        .route("/v1/subjects/{subject_id}/sale-opt-out", post(record_sale_opt_out))
+        .route("/v1/subjects/{subject_id}/restriction", post(record_restriction))
         .route("/v1/search", post(search))
         .route("/v1/principals", post(create_principal).get(list_principals))
         .route("/v1/principals/{principal_id}", delete(revoke_principal))
@@ -66,6 +74,19 @@ pub(crate) struct RequiredPurpose {
     /// The purpose of this access.
     #[param(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     purpose: String,
+}
+
+/// Records a Global Privacy Control signal as the subject's opt-out of sale and sharing.
+async fn honour_gpc(
+    state: &AppState,
+    caller: &custodia_core::Principal,
+    subject: &SubjectId,
+    gpc: bool,
+) -> AppResult<()> {
+    if gpc {
+        state.vault.honour_gpc(caller, Timestamp::now(), subject).await?;
+    }
+    Ok(())
 }
 
 fn required_purpose(p: Option<String>) -> AppResult<String> {
@@ -130,11 +151,13 @@ pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
 pub(crate) async fn create_record(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    Gpc(gpc): Gpc,
     ApiPath((subject_id, collection)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<PurposeParam>,
     ApiJson(body): ApiJson<CreateRecordRequest>,
 ) -> AppResult<(StatusCode, Json<CreateRecordResponse>)> {
     let subject = SubjectId::parse(&subject_id)?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
     if q.purpose.as_ref().is_some_and(|p| *p != body.purpose) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -173,10 +196,12 @@ pub(crate) async fn create_record(
 pub(crate) async fn list_records(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    Gpc(gpc): Gpc,
     ApiPath((subject_id, collection)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ReadParams>,
 ) -> AppResult<Json<RecordList>> {
     let subject = SubjectId::parse(&subject_id)?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
     let purpose = required_purpose(Some(q.purpose))?;
     let fields = requested_fields(q.fields.as_deref());
     let records = state
@@ -198,10 +223,12 @@ pub(crate) async fn list_records(
 pub(crate) async fn get_record(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    Gpc(gpc): Gpc,
     ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<ReadParams>,
 ) -> AppResult<Json<Record>> {
     let subject = SubjectId::parse(&subject_id)?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
     let purpose = required_purpose(Some(q.purpose))?;
     let record_id = RecordId::parse(&record_id)?;
     let fields = requested_fields(q.fields.as_deref());
@@ -225,11 +252,13 @@ pub(crate) async fn get_record(
 pub(crate) async fn patch_record(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    Gpc(gpc): Gpc,
     ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<RequiredPurpose>,
     ApiJson(body): ApiJson<PatchRecordRequest>,
 ) -> AppResult<StatusCode> {
     let subject = SubjectId::parse(&subject_id)?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
     if body.purpose.as_ref().is_some_and(|p| *p != q.purpose) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -265,10 +294,12 @@ pub(crate) async fn patch_record(
 pub(crate) async fn delete_record(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    Gpc(gpc): Gpc,
     ApiPath((subject_id, collection, record_id)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<RequiredPurpose>,
 ) -> AppResult<StatusCode> {
     let subject = SubjectId::parse(&subject_id)?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
     let purpose = required_purpose(Some(q.purpose))?;
     let record_id = RecordId::parse(&record_id)?;
     state
@@ -359,4 +390,114 @@ pub(crate) async fn revoke_principal(
         .revoke_principal(&caller, Timestamp::now(), &principal_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/subjects/{subject_id}/consents", tag = "consent",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    request_body = ConsentRequest,
+    responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody),
+              (status = 422, description = "Unknown purpose, or one not based on consent", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn record_consent(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    Gpc(gpc): Gpc,
+    ApiPath(subject_id): ApiPath<String>,
+    ApiJson(body): ApiJson<ConsentRequest>,
+) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let seq = state
+        .vault
+        .record_consent(&caller, Timestamp::now(), &subject, &body)
+        .await?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
+    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+}
+
+#[utoipa::path(get, path = "/v1/subjects/{subject_id}/consents", tag = "consent",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    responses((status = 200, description = "Current choices and full history", body = PrivacyState),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn privacy_state(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    Gpc(gpc): Gpc,
+    ApiPath(subject_id): ApiPath<String>,
+) -> AppResult<Json<PrivacyState>> {
+    let subject = SubjectId::parse(&subject_id)?;
+    honour_gpc(&state, &caller, &subject, gpc).await?;
+    Ok(Json(state.vault.privacy_state(&caller, &subject).await?))
+}
+
+#[utoipa::path(post, path = "/v1/subjects/{subject_id}/objections", tag = "consent",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    request_body = ObjectionRequest,
+    responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody),
+              (status = 422, description = "Unknown purpose, or one the right to object does not cover", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn record_objection(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(subject_id): ApiPath<String>,
+    ApiJson(body): ApiJson<ObjectionRequest>,
+) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let seq = state
+        .vault
+        .record_objection(&caller, Timestamp::now(), &subject, &body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+}
+
+#[utoipa::path(post, path = "/v1/subjects/{subject_id}/sale-opt-out", tag = "consent",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    request_body = SaleOptOutRequest,
+    responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn record_sale_opt_out(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(subject_id): ApiPath<String>,
+    ApiJson(body): ApiJson<SaleOptOutRequest>,
+) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let seq = state
+        .vault
+        .record_sale_opt_out(&caller, Timestamp::now(), &subject, &body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+}
+
+#[utoipa::path(post, path = "/v1/subjects/{subject_id}/restriction", tag = "consent",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    request_body = RestrictionRequest,
+    responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn record_restriction(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(subject_id): ApiPath<String>,
+    ApiJson(body): ApiJson<RestrictionRequest>,
+) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let seq = state
+        .vault
+        .record_restriction(&caller, Timestamp::now(), &subject, &body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
 }

@@ -148,3 +148,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         Ok(Self(state.vault.authenticate(token).await?))
     }
 }
+
+/// Whether the request carries a Global Privacy Control signal (`Sec-GPC: 1`).
+pub(crate) struct Gpc(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Gpc {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let on = parts
+            .headers
+            .get("sec-gpc")
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+        Ok(Self(on))
+    }
+}

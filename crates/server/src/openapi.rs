@@ -17,12 +17,16 @@ use crate::api;
     info(title = "Custodia", description = "Customer-data privacy vault: purpose-bound, encrypted personal data."),
     paths(
         api::healthz, api::openapi, api::create_record, api::list_records, api::get_record, api::patch_record,
-        api::delete_record, api::search, api::create_principal, api::list_principals, api::revoke_principal,
+        api::delete_record, api::search, api::record_consent, api::privacy_state, api::record_objection,
+        api::record_sale_opt_out, api::record_restriction, api::create_principal, api::list_principals, api::revoke_principal,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
         SearchRequest, SearchMatch, SearchResponse, CreatePrincipalRequest, CreatePrincipalResponse, PrincipalInfo,
-        PrincipalList, Health,
+        PrincipalList, Health, custodia_types::EvidenceInput, custodia_types::ConsentRequest,
+        custodia_types::ObjectionRequest, custodia_types::SaleOptOutRequest, custodia_types::RestrictionRequest,
+        custodia_types::LedgerAppended, custodia_types::LedgerEntry, custodia_types::ConsentState,
+        custodia_types::PrivacyState,
     )),
     modifiers(&BearerAuth),
 )]

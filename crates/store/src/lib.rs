@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
+    FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
     SubjectRecords,
 };
 pub use postgres::PostgresStore;
@@ -67,6 +67,12 @@ pub trait Store: Send + Sync + 'static {
         field: &str,
         digest: &[u8],
     ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Appends an entry to the subject ledger; returns its sequence number. The ledger is
+    /// append-only: the schema refuses updates and deletes of its rows.
+    async fn append_ledger(&self, entry: &LedgerRow) -> Result<i64, StoreError>;
+    /// Every ledger entry of a subject, oldest first.
+    async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError>;
 
     /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
     async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError>;

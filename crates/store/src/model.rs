@@ -89,6 +89,26 @@ pub struct SubjectRecords {
     pub records: Vec<StoredRecord>,
 }
 
+/// One entry of the append-only subject ledger: a consent given or withdrawn, an objection,
+/// a sale/sharing opt-out, or a restriction, with who recorded it, when, how and on what notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// Assigned by the store on append; ignored when appending.
+    pub seq: i64,
+    pub subject_id: String,
+    /// `consent`, `objection`, `sale_opt_out` or `restriction`.
+    pub kind: String,
+    pub purpose: Option<String>,
+    /// Granted / objected / opted out / restricted (true), or the reverse (false).
+    pub value: bool,
+    pub notice_version: Option<String>,
+    pub method: String,
+    /// JSON evidence (keyed hash of the IP address, user agent), never a raw address.
+    pub evidence: Option<String>,
+    pub principal_id: String,
+    pub at: i64,
+}
+
 /// A principal (a service or person) and the hash of its API key secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrincipalRow {

@@ -4,7 +4,7 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::model::{group_records, split_roles};
-use crate::{PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords};
+use crate::{LedgerRow, PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords};
 
 /// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
 /// for parameters; FILTER for the extra join condition of a single-record read.
@@ -79,6 +79,22 @@ where
             key_version: key_version(row.try_get("key_version")?)?,
             wrapped_key: row.try_get("wrapped_key")?,
             created_at: row.try_get("created_at")?,
+        })
+    }
+
+    /// A `subject_ledger` row.
+    pub(crate) fn ledger_row(row: &R) -> Result<LedgerRow, StoreError> {
+        Ok(LedgerRow {
+            seq: row.try_get("seq")?,
+            subject_id: row.try_get("subject_id")?,
+            kind: row.try_get("kind")?,
+            purpose: row.try_get("purpose")?,
+            value: row.try_get::<i64, _>("value")? != 0,
+            notice_version: row.try_get("notice_version")?,
+            method: row.try_get("method")?,
+            evidence: row.try_get("evidence")?,
+            principal_id: row.try_get("principal_id")?,
+            at: row.try_get("at")?,
         })
     }
 

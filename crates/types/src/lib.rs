@@ -152,3 +152,131 @@ pub struct Health {
 pub struct InitOutput {
     pub admin_token: String,
 }
+
+/// Evidence of how a choice was made (GDPR Art. 7(1)). The IP address is stored only as a
+/// keyed hash.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceInput {
+    /// The subject's IP address when they chose; stored as a keyed hash.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// The subject's browser user agent (at most 512 characters).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+/// Body of `POST /v1/subjects/{subject_id}/consents`: give or withdraw consent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    /// A purpose whose legal basis is consent.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub purpose: String,
+    /// `true` gives consent, `false` withdraws it.
+    pub granted: bool,
+    /// The version of the privacy notice the subject was shown (required to give consent).
+    #[serde(default)]
+    pub notice_version: Option<String>,
+    /// How the choice was made: `web_form`, `api`, `import`, `email`, `in_person`.
+    pub method: String,
+    #[serde(default)]
+    pub evidence: Option<EvidenceInput>,
+}
+
+/// Body of `POST /v1/subjects/{subject_id}/objections` (GDPR Art. 21).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionRequest {
+    /// A purpose based on legitimate interests or a public task, or a direct marketing purpose.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub purpose: String,
+    /// `true` (default) objects; `false` lifts an objection.
+    #[serde(default = "yes")]
+    pub objected: bool,
+    pub method: String,
+    #[serde(default)]
+    pub evidence: Option<EvidenceInput>,
+}
+
+/// Body of `POST /v1/subjects/{subject_id}/sale-opt-out` (CCPA/CPRA "Do Not Sell or Share").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleOptOutRequest {
+    /// `true` (default) opts out of sale and sharing; `false` opts back in.
+    #[serde(default = "yes")]
+    pub opted_out: bool,
+    pub method: String,
+    #[serde(default)]
+    pub evidence: Option<EvidenceInput>,
+}
+
+/// Body of `POST /v1/subjects/{subject_id}/restriction` (GDPR Art. 18).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictionRequest {
+    /// `true` restricts processing; `false` lifts the restriction.
+    pub restricted: bool,
+    pub method: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Answer to a ledger append.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LedgerAppended {
+    /// The entry's sequence number in the ledger.
+    pub seq: i64,
+}
+
+/// One entry of a subject's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LedgerEntry {
+    pub seq: i64,
+    /// `consent`, `objection`, `sale_opt_out` or `restriction`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// Granted, objected, opted out or restricted (`true`), or the reverse.
+    pub value: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_version: Option<String>,
+    pub method: String,
+    /// Who recorded it.
+    pub principal_id: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// Stored evidence: `ip_hash` and `user_agent`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<serde_json::Value>,
+}
+
+/// The current consent to one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsentState {
+    pub purpose: String,
+    pub granted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_version: Option<String>,
+    pub method: String,
+    /// RFC 3339 UTC time of the entry that set this state.
+    pub at: String,
+}
+
+/// Answer to `GET /v1/subjects/{subject_id}/consents`: the current state and the full history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrivacyState {
+    pub subject_id: String,
+    /// The current consent for every purpose the subject has ever decided on.
+    pub consents: Vec<ConsentState>,
+    /// Purposes the subject currently objects to.
+    pub objections: Vec<String>,
+    /// Opted out of sale and sharing (CCPA/CPRA), by request or Global Privacy Control.
+    pub sale_opt_out: bool,
+    /// Processing restricted (GDPR Art. 18).
+    pub restricted: bool,
+    /// Every entry, oldest first. Withdrawals never rewrite history.
+    pub history: Vec<LedgerEntry>,
+}

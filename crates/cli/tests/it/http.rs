@@ -356,6 +356,10 @@ async fn database_files_hold_no_plaintext_personal_data() {
         ("analytics", "birth_date", "1983-07-14"),
     ];
     for (i, (purpose, field, value)) in values.iter().enumerate() {
+        if *purpose == "analytics" {
+            let consent = json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "api"});
+            assert_eq!(c.post(&format!("/v1/subjects/cust_{i}/consents"), consent).await.0, 201);
+        }
         let (status, v) = c
             .post(
                 &format!("/v1/subjects/cust_{i}/records/customers"),

@@ -7,5 +7,7 @@
 mod http_client;
 
 mod cli;
+mod consent;
 mod http;
+mod matrix;
 mod support;

@@ -190,6 +190,17 @@ impl Client {
         (reply.status, value)
     }
 
+    pub async fn get_with_headers(&mut self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let reply = self
+            .conn
+            .send("GET", path, self.token.as_deref(), None, headers)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        assert!(reply.status < 500, "GET {path} answered {}: {value}", reply.status);
+        (reply.status, value)
+    }
+
     pub async fn get(&mut self, path: &str) -> (u16, Value) {
         self.call("GET", path, None).await
     }

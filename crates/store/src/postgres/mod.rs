@@ -12,7 +12,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
-use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
+use crate::{LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -257,6 +257,33 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| Ok((r.try_get("subject_id")?, r.try_get("record_id")?)))
             .collect()
+    }
+
+    async fn append_ledger(&self, e: &LedgerRow) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, evidence, \
+             principal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+        )
+        .bind(&e.subject_id)
+        .bind(&e.kind)
+        .bind(&e.purpose)
+        .bind(i64::from(e.value))
+        .bind(&e.notice_version)
+        .bind(&e.method)
+        .bind(&e.evidence)
+        .bind(&e.principal_id)
+        .bind(e.at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM subject_ledger WHERE subject_id = $1 ORDER BY seq")
+            .bind(subject_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Rows::ledger_row).collect()
     }
 
     async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {

@@ -45,6 +45,23 @@ const MIGRATIONS: &[&str] = &[
         key_hash BYTEA NOT NULL,
         created_at BIGINT NOT NULL,
         revoked_at BIGINT);",
+    // 2: the subject ledger (consents, objections, opt-outs, restrictions), append-only.
+    "CREATE TABLE subject_ledger (
+        seq BIGSERIAL PRIMARY KEY,
+        subject_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        purpose TEXT,
+        value BIGINT NOT NULL,
+        notice_version TEXT,
+        method TEXT NOT NULL,
+        evidence TEXT,
+        principal_id TEXT NOT NULL,
+        at BIGINT NOT NULL);
+     CREATE INDEX subject_ledger_by_subject ON subject_ledger (subject_id, seq);
+     CREATE FUNCTION subject_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the subject ledger is append-only'; END; $$;
+     CREATE TRIGGER subject_ledger_no_change BEFORE UPDATE OR DELETE ON subject_ledger
+        FOR EACH ROW EXECUTE FUNCTION subject_ledger_append_only();",
 ];
 
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

@@ -19,7 +19,7 @@ use sqlx::{ConnectOptions, Row};
 
 use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
-use crate::{NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
+use crate::{LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -377,6 +377,40 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| Ok((r.try_get("subject_id")?, r.try_get("record_id")?)))
             .collect()
+    }
+
+    async fn append_ledger(&self, entry: &LedgerRow) -> Result<i64, StoreError> {
+        let e = entry.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, \
+                         evidence, principal_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&e.subject_id)
+                    .bind(&e.kind)
+                    .bind(&e.purpose)
+                    .bind(i64::from(e.value))
+                    .bind(&e.notice_version)
+                    .bind(&e.method)
+                    .bind(&e.evidence)
+                    .bind(&e.principal_id)
+                    .bind(e.at)
+                    .execute(conn)
+                    .await?;
+                    Ok(done.last_insert_rowid())
+                })
+            })
+            .await
+    }
+
+    async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM subject_ledger WHERE subject_id = ? ORDER BY seq")
+            .bind(subject_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(Rows::ledger_row).collect()
     }
 
     async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {

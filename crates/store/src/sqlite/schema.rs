@@ -42,6 +42,23 @@ const MIGRATIONS: &[&str] = &[
         key_hash BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         revoked_at INTEGER);",
+    // 2: the subject ledger (consents, objections, opt-outs, restrictions), append-only.
+    "CREATE TABLE subject_ledger (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        purpose TEXT,
+        value INTEGER NOT NULL,
+        notice_version TEXT,
+        method TEXT NOT NULL,
+        evidence TEXT,
+        principal_id TEXT NOT NULL,
+        at INTEGER NOT NULL);
+     CREATE INDEX subject_ledger_by_subject ON subject_ledger (subject_id, seq);
+     CREATE TRIGGER subject_ledger_no_update BEFORE UPDATE ON subject_ledger
+        BEGIN SELECT RAISE(ABORT, 'the subject ledger is append-only'); END;
+     CREATE TRIGGER subject_ledger_no_delete BEFORE DELETE ON subject_ledger
+        BEGIN SELECT RAISE(ABORT, 'the subject ledger is append-only'); END;",
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

@@ -1,7 +1,8 @@
 //! One behaviour contract, every backend.
 
 use custodia_store::{
-    FieldValue, IndexEntry, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord, SubjectKeyRow,
+    FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord,
+    SubjectKeyRow,
 };
 
 fn field(name: &str, ct: &[u8]) -> FieldValue {
@@ -351,6 +352,37 @@ pub async fn one_bad_record_fails_alone(s: &dyn Store) {
         19,
         "no index entry of r07"
     );
+}
+
+pub async fn ledger_appends_in_order_and_refuses_changes(s: &dyn Store) {
+    let entry = |subject: &str, kind: &str, value: bool, at: i64| LedgerRow {
+        seq: 0,
+        subject_id: subject.into(),
+        kind: kind.into(),
+        purpose: Some("marketing_email".into()),
+        value,
+        notice_version: Some("v3".into()),
+        method: "web_form".into(),
+        evidence: Some("{\"user_agent\":\"test\"}".into()),
+        principal_id: "p1".into(),
+        at,
+    };
+    let a = s.append_ledger(&entry("s1", "consent", true, 10)).await.unwrap();
+    let b = s.append_ledger(&entry("s2", "consent", true, 11)).await.unwrap();
+    let c = s.append_ledger(&entry("s1", "consent", false, 12)).await.unwrap();
+    assert!(a < b && b < c, "sequence numbers grow: {a} {b} {c}");
+    let history = s.ledger("s1").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!((history[0].seq, history[0].value, history[0].at), (a, true, 10));
+    assert_eq!((history[1].seq, history[1].value), (c, false));
+    assert_eq!(
+        history[1],
+        LedgerRow {
+            seq: c,
+            ..entry("s1", "consent", false, 12)
+        }
+    );
+    assert!(s.ledger("nobody").await.unwrap().is_empty());
 }
 
 /// Polls futures concurrently on this task (no extra dependency for `join_all`).

@@ -90,6 +90,7 @@ conformance_suite!(
     concurrent_writers_all_land,
     racing_first_writes_keep_one_key,
     one_bad_record_fails_alone,
+    ledger_appends_in_order_and_refuses_changes,
 );
 
 #[tokio::test]
@@ -102,4 +103,33 @@ async fn sqlite_reopen_keeps_data_and_schema() {
     }
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(store.get_meta("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+/// The ledger is append-only in the schema itself, not only in the code that uses it.
+#[tokio::test]
+async fn sqlite_ledger_rows_cannot_be_changed_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custodia.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let entry = custodia_store::LedgerRow {
+        seq: 0,
+        subject_id: "s1".into(),
+        kind: "consent".into(),
+        purpose: Some("p".into()),
+        value: true,
+        notice_version: None,
+        method: "api".into(),
+        evidence: None,
+        principal_id: "p1".into(),
+        at: 1,
+    };
+    store.append_ledger(&entry).await.unwrap();
+    drop(store);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let update = sqlx::query("UPDATE subject_ledger SET value = 0").execute(&pool).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM subject_ledger").execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
 }

@@ -1,0 +1,269 @@
+//! The subject ledger through HTTP: consent, withdrawal, objection, opt-out, GPC, restriction.
+
+use serde_json::json;
+
+use crate::support::{Vault, files_under};
+
+const RECORDS: &str = "/v1/subjects/cust_9/records/customers";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (status, _) = admin
+        .post(
+            RECORDS,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "kim@example.com", "name": "Kim"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let marketing_key = admin.principal("newsletter", &["marketing_service"]).await;
+    let mut marketing = server.client(&marketing_key).await;
+    let consent_key = admin.principal("preference-centre", &["consent_service"]).await;
+    let mut prefs = server.client(&consent_key).await;
+    let read = format!("{RECORDS}?purpose=marketing_email&fields=email");
+
+    let (status, v) = marketing.get(&read).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("consent_required")),
+        "{v}"
+    );
+    // No write under a consent purpose without consent either.
+    let (status, v) = marketing
+        .post(
+            RECORDS,
+            json!({"purpose": "marketing_email", "fields": {"name": "Kim"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("consent_required")),
+        "{v}"
+    );
+
+    let (status, v) = marketing
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "v1", "method": "web_form"}),
+        )
+        .await;
+    assert_eq!(status, 403, "the newsletter service may not record consent: {v}");
+
+    let (status, v) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": true, "method": "web_form"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("notice_version_required"))
+    );
+    let (status, v) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "2026-11", "method": "web_form",
+                   "evidence": {"ip": "203.0.113.77", "user_agent": "Mozilla/5.0 (test)"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+
+    let (status, v) = marketing.get(&read).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["records"][0]["fields"]["email"], "kim@example.com");
+
+    let (status, _) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": false, "method": "email"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, v) = marketing.get(&read).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("consent_required")),
+        "{v}"
+    );
+    let (_, v) = admin
+        .post("/v1/search", json!({"collection": "customers", "field": "email", "value": "kim@example.com", "purpose": "marketing_email"}))
+        .await;
+    assert_eq!(
+        v["matches"],
+        json!([]),
+        "search does not find subjects the purpose may not process"
+    );
+
+    let (status, v) = prefs.get("/v1/subjects/cust_9/consents").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["consents"],
+        json!([{"purpose": "marketing_email", "granted": false, "method": "email", "at": v["consents"][0]["at"]}])
+    );
+    let history = v["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "withdrawal appends; it does not rewrite: {v}");
+    assert_eq!(history[0]["value"], true);
+    assert_eq!(history[0]["notice_version"], "2026-11");
+    assert!(history[0]["evidence"]["ip_hash"].as_str().unwrap().len() == 32);
+    assert_eq!(history[0]["evidence"]["user_agent"], "Mozilla/5.0 (test)");
+    assert!(history[0].get("evidence").unwrap().get("ip").is_none());
+
+    let (status, v) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "order_fulfillment", "granted": true, "notice_version": "1", "method": "api"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("consent_not_applicable"))
+    );
+    let (status, v) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "1", "method": "pigeon"}),
+        )
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_method")));
+
+    drop((admin, marketing, prefs));
+    server.kill();
+    for file in files_under(vault.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(
+            !text.contains("203.0.113.77"),
+            "{} holds the raw IP address",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpc_signal_opts_out_of_sale_and_sharing() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (status, _) = admin
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "web_form"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, v) = admin
+        .post(
+            RECORDS,
+            json!({"purpose": "analytics", "fields": {"birth_date": "1990-04-01"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _) = admin.get(&format!("{RECORDS}?purpose=analytics")).await;
+    assert_eq!(status, 200);
+
+    // A call on the subject's behalf carrying Sec-GPC: 1 records the opt-out, no questions asked.
+    let (status, _) = admin
+        .get_with_headers(&format!("{RECORDS}?purpose=order_fulfillment"), &[("Sec-GPC", "1")])
+        .await;
+    assert_eq!(status, 200);
+    let (status, v) = admin.get(&format!("{RECORDS}?purpose=analytics")).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("sale_opted_out")),
+        "{v}"
+    );
+    let (_, v) = admin.get("/v1/subjects/cust_9/consents").await;
+    assert_eq!(v["sale_opt_out"], true);
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["method"].as_str()),
+        (Some("sale_opt_out"), Some("gpc"))
+    );
+    // A second signal adds nothing.
+    admin
+        .get_with_headers(&format!("{RECORDS}?purpose=order_fulfillment"), &[("Sec-GPC", "1")])
+        .await;
+    let (_, again) = admin.get("/v1/subjects/cust_9/consents").await;
+    assert_eq!(
+        again["history"].as_array().unwrap().len(),
+        v["history"].as_array().unwrap().len()
+    );
+    // Other purposes go on.
+    assert_eq!(admin.get(&format!("{RECORDS}?purpose=order_fulfillment")).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objection_and_restriction_stop_processing() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (status, _) = admin
+        .post(
+            RECORDS,
+            json!({"purpose": "order_fulfillment", "fields": {"name": "Kim", "shipping_address": "1 Road"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let (status, v) = admin
+        .post(
+            "/v1/subjects/cust_9/objections",
+            json!({"purpose": "order_fulfillment", "method": "email"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("objection_not_applicable")),
+        "{v}"
+    );
+    let (status, _) = admin
+        .post(
+            "/v1/subjects/cust_9/objections",
+            json!({"purpose": "customer_support", "method": "email"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, v) = admin.get(&format!("{RECORDS}?purpose=customer_support")).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("subject_objected")));
+    let (status, _) = admin
+        .post(
+            "/v1/subjects/cust_9/objections",
+            json!({"purpose": "customer_support", "objected": false, "method": "email"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(admin.get(&format!("{RECORDS}?purpose=customer_support")).await.0, 200);
+
+    let (status, _) = admin
+        .post(
+            "/v1/subjects/cust_9/restriction",
+            json!({"restricted": true, "method": "email"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, v) = admin.get(&format!("{RECORDS}?purpose=order_fulfillment")).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("subject_restricted")));
+    let (status, v) = admin
+        .post(
+            RECORDS,
+            json!({"purpose": "order_fulfillment", "fields": {"name": "Kim"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("subject_restricted")),
+        "no new processing either"
+    );
+    let (status, v) = admin.get(&format!("{RECORDS}?purpose=tax_records")).await;
+    assert_eq!(status, 200, "tax records are exempt during restriction: {v}");
+    let (status, _) = admin
+        .post(
+            "/v1/subjects/cust_9/restriction",
+            json!({"restricted": false, "method": "email"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(admin.get(&format!("{RECORDS}?purpose=order_fulfillment")).await.0, 200);
+}

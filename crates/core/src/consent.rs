@@ -1,0 +1,453 @@
+//! The subject ledger: consents (GDPR Art. 7), objections (Art. 21), restriction (Art. 18)
+//! and sale/sharing opt-outs (CCPA/CPRA, Global Privacy Control), as an append-only history,
+//! and the legal-basis check every read and write of personal data passes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use custodia_registry::{LegalBasis, Purpose};
+use custodia_store::LedgerRow;
+use custodia_types::{
+    ConsentRequest, ConsentState, EvidenceInput, LedgerEntry, ObjectionRequest, PrivacyState, RestrictionRequest,
+    SaleOptOutRequest,
+};
+
+use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
+
+const KIND_CONSENT: &str = "consent";
+const KIND_OBJECTION: &str = "objection";
+const KIND_SALE_OPT_OUT: &str = "sale_opt_out";
+const KIND_RESTRICTION: &str = "restriction";
+const METHODS: &[&str] = &["web_form", "api", "import", "email", "in_person", "gpc"];
+const MAX_USER_AGENT: usize = 512;
+
+/// What a subject's ledger currently says, folded from its entries in order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct SubjectState {
+    /// Purpose to the entry that last decided consent for it.
+    consents: BTreeMap<String, LedgerRow>,
+    objections: BTreeSet<String>,
+    sale_opt_out: bool,
+    restricted: bool,
+}
+
+impl SubjectState {
+    pub(crate) fn from_ledger(entries: &[LedgerRow]) -> Self {
+        let mut state = Self::default();
+        for e in entries {
+            let purpose = e.purpose.clone().unwrap_or_default();
+            match e.kind.as_str() {
+                KIND_CONSENT => {
+                    state.consents.insert(purpose, e.clone());
+                }
+                KIND_OBJECTION if e.value => {
+                    state.objections.insert(purpose);
+                }
+                KIND_OBJECTION => {
+                    state.objections.remove(&purpose);
+                }
+                KIND_SALE_OPT_OUT => state.sale_opt_out = e.value,
+                KIND_RESTRICTION => state.restricted = e.value,
+                _ => {}
+            }
+        }
+        state
+    }
+
+    fn consent_live(&self, purpose: &str) -> bool {
+        self.consents.get(purpose).is_some_and(|e| e.value)
+    }
+
+    /// The legal-basis gate for one purpose: refuses, with the reason, whatever the ledger
+    /// says may not happen. Run on every read and write naming a subject.
+    pub(crate) fn permits(&self, purpose: &Purpose) -> Result<(), VaultError> {
+        if self.restricted && !purpose.allowed_during_restriction {
+            return Err(VaultError::forbidden(
+                "subject_restricted",
+                format!(
+                    "processing of this subject is restricted (GDPR Art. 18); purpose `{}` is not exempt",
+                    purpose.name
+                ),
+            ));
+        }
+        if purpose.sale_or_sharing && self.sale_opt_out {
+            return Err(VaultError::forbidden(
+                "sale_opted_out",
+                format!(
+                    "the subject opted out of sale and sharing; purpose `{}` sells or shares",
+                    purpose.name
+                ),
+            ));
+        }
+        if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
+            return Err(VaultError::forbidden(
+                "consent_required",
+                format!(
+                    "purpose `{}` needs the subject's consent, and it has not been given or was withdrawn",
+                    purpose.name
+                ),
+            ));
+        }
+        if self.objections.contains(&purpose.name) && objection_applies(purpose) {
+            return Err(VaultError::forbidden(
+                "subject_objected",
+                format!("the subject objected to purpose `{}` (GDPR Art. 21)", purpose.name),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Art. 21 covers processing based on legitimate interests or a public task, and any direct
+/// marketing, where an objection is absolute.
+fn objection_applies(purpose: &Purpose) -> bool {
+    purpose.direct_marketing
+        || matches!(
+            purpose.legal_basis,
+            LegalBasis::LegitimateInterests { .. } | LegalBasis::PublicTask
+        )
+}
+
+fn method(m: &str, allow_gpc: bool) -> Result<String, VaultError> {
+    if METHODS.contains(&m) && (allow_gpc || m != "gpc") {
+        Ok(m.to_owned())
+    } else {
+        let allowed: Vec<&str> = METHODS.iter().copied().filter(|x| allow_gpc || *x != "gpc").collect();
+        Err(VaultError::bad_request(
+            "invalid_method",
+            format!("method must be one of: {}", allowed.join(", ")),
+        )
+        .with_field("method"))
+    }
+}
+
+impl Vault {
+    /// The ledger state of `subject`.
+    pub(crate) async fn subject_state(&self, subject: &SubjectId) -> Result<SubjectState, VaultError> {
+        Ok(SubjectState::from_ledger(&self.store.ledger(subject.as_str()).await?))
+    }
+
+    fn purpose_for_signal(&self, name: &str) -> Result<&Purpose, VaultError> {
+        self.registry().purpose(name).ok_or_else(|| {
+            VaultError::unprocessable(
+                "unknown_purpose",
+                format!("no purpose `{}` is declared in the registry", crate::error::shown(name)),
+            )
+            .with_field("purpose")
+        })
+    }
+
+    fn evidence(&self, input: Option<&EvidenceInput>) -> Result<Option<String>, VaultError> {
+        let Some(input) = input else { return Ok(None) };
+        let mut out = serde_json::Map::new();
+        if let Some(ip) = &input.ip {
+            let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| {
+                VaultError::bad_request("invalid_evidence", "evidence.ip is not an IP address")
+                    .with_field("evidence.ip")
+            })?;
+            let digest = self.keys.indexer.compute("ledger", "ip", &ip.to_string())?;
+            out.insert("ip_hash".into(), hex::encode(digest).into());
+        }
+        if let Some(ua) = &input.user_agent {
+            if ua.len() > MAX_USER_AGENT || ua.chars().any(char::is_control) {
+                return Err(VaultError::bad_request(
+                    "invalid_evidence",
+                    format!(
+                        "evidence.user_agent must be at most {MAX_USER_AGENT} characters without control characters"
+                    ),
+                )
+                .with_field("evidence.user_agent"));
+            }
+            out.insert("user_agent".into(), ua.clone().into());
+        }
+        Ok((!out.is_empty()).then(|| serde_json::Value::Object(out).to_string()))
+    }
+
+    async fn append(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        entry: Entry,
+    ) -> Result<i64, VaultError> {
+        let row = LedgerRow {
+            seq: 0,
+            subject_id: subject.as_str().to_owned(),
+            kind: entry.kind.to_owned(),
+            purpose: entry.purpose,
+            value: entry.value,
+            notice_version: entry.notice_version,
+            method: entry.method,
+            evidence: entry.evidence,
+            principal_id: principal.id.clone(),
+            at: now.0,
+        };
+        Ok(self.store.append_ledger(&row).await?)
+    }
+
+    /// Records that `subject` gave or withdrew consent to a consent-based purpose.
+    pub async fn record_consent(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        req: &ConsentRequest,
+    ) -> Result<i64, VaultError> {
+        gate::require_consent_manager(&self.registry, principal)?;
+        let purpose = self.purpose_for_signal(&req.purpose)?;
+        if purpose.legal_basis != LegalBasis::Consent {
+            return Err(VaultError::unprocessable(
+                "consent_not_applicable",
+                format!(
+                    "purpose `{}` is based on {}, not consent",
+                    purpose.name,
+                    purpose.legal_basis.name()
+                ),
+            )
+            .with_field("purpose"));
+        }
+        let notice_version = match (&req.notice_version, req.granted) {
+            (Some(v), _) if !v.trim().is_empty() && v.len() <= 64 && !v.chars().any(char::is_control) => {
+                Some(v.trim().to_owned())
+            }
+            (Some(_), _) => {
+                return Err(VaultError::bad_request(
+                    "invalid_notice_version",
+                    "notice_version must be 1-64 characters",
+                )
+                .with_field("notice_version"));
+            }
+            (None, true) => {
+                return Err(VaultError::bad_request(
+                    "notice_version_required",
+                    "giving consent needs the version of the notice the subject was shown (GDPR Art. 7(1))",
+                )
+                .with_field("notice_version"));
+            }
+            (None, false) => None,
+        };
+        let entry = Entry {
+            kind: KIND_CONSENT,
+            purpose: Some(purpose.name.clone()),
+            value: req.granted,
+            notice_version,
+            method: method(&req.method, false)?,
+            evidence: self.evidence(req.evidence.as_ref())?,
+        };
+        self.append(principal, now, subject, entry).await
+    }
+
+    /// Records an objection (or its withdrawal) to a purpose.
+    pub async fn record_objection(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        req: &ObjectionRequest,
+    ) -> Result<i64, VaultError> {
+        gate::require_consent_manager(&self.registry, principal)?;
+        let purpose = self.purpose_for_signal(&req.purpose)?;
+        if !objection_applies(purpose) {
+            return Err(VaultError::unprocessable(
+                "objection_not_applicable",
+                format!(
+                    "purpose `{}` is based on {}; the right to object (Art. 21) covers legitimate interests, public tasks and direct marketing",
+                    purpose.name,
+                    purpose.legal_basis.name()
+                ),
+            )
+            .with_field("purpose"));
+        }
+        let entry = Entry {
+            kind: KIND_OBJECTION,
+            purpose: Some(purpose.name.clone()),
+            value: req.objected,
+            notice_version: None,
+            method: method(&req.method, false)?,
+            evidence: self.evidence(req.evidence.as_ref())?,
+        };
+        self.append(principal, now, subject, entry).await
+    }
+
+    /// Records an opt-out of (or back into) sale and sharing.
+    pub async fn record_sale_opt_out(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        req: &SaleOptOutRequest,
+    ) -> Result<i64, VaultError> {
+        gate::require_consent_manager(&self.registry, principal)?;
+        let entry = Entry {
+            kind: KIND_SALE_OPT_OUT,
+            purpose: None,
+            value: req.opted_out,
+            notice_version: None,
+            method: method(&req.method, true)?,
+            evidence: self.evidence(req.evidence.as_ref())?,
+        };
+        self.append(principal, now, subject, entry).await
+    }
+
+    /// Restricts processing of a subject, or lifts the restriction.
+    pub async fn record_restriction(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        req: &RestrictionRequest,
+    ) -> Result<i64, VaultError> {
+        gate::require_consent_manager(&self.registry, principal)?;
+        let entry = Entry {
+            kind: KIND_RESTRICTION,
+            purpose: None,
+            value: req.restricted,
+            notice_version: None,
+            method: method(&req.method, false)?,
+            evidence: None,
+        };
+        self.append(principal, now, subject, entry).await
+    }
+
+    /// Honours a Global Privacy Control signal sent with a request about `subject`: records an
+    /// opt-out of sale and sharing (method `gpc`) unless one is already in force.
+    pub async fn honour_gpc(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+    ) -> Result<(), VaultError> {
+        if self.subject_state(subject).await?.sale_opt_out {
+            return Ok(());
+        }
+        let entry = Entry {
+            kind: KIND_SALE_OPT_OUT,
+            purpose: None,
+            value: true,
+            notice_version: None,
+            method: "gpc".into(),
+            evidence: None,
+        };
+        self.append(principal, now, subject, entry).await?;
+        Ok(())
+    }
+
+    /// The subject's current choices and their full history.
+    pub async fn privacy_state(&self, principal: &Principal, subject: &SubjectId) -> Result<PrivacyState, VaultError> {
+        gate::require_consent_manager(&self.registry, principal)?;
+        let entries = self.store.ledger(subject.as_str()).await?;
+        let state = SubjectState::from_ledger(&entries);
+        Ok(PrivacyState {
+            subject_id: subject.as_str().to_owned(),
+            consents: state
+                .consents
+                .iter()
+                .map(|(purpose, e)| ConsentState {
+                    purpose: purpose.clone(),
+                    granted: e.value,
+                    notice_version: e.notice_version.clone(),
+                    method: e.method.clone(),
+                    at: Timestamp(e.at).to_rfc3339(),
+                })
+                .collect(),
+            objections: state.objections.iter().cloned().collect(),
+            sale_opt_out: state.sale_opt_out,
+            restricted: state.restricted,
+            history: entries
+                .into_iter()
+                .map(|e| LedgerEntry {
+                    seq: e.seq,
+                    kind: e.kind,
+                    purpose: e.purpose,
+                    value: e.value,
+                    notice_version: e.notice_version,
+                    method: e.method,
+                    principal_id: e.principal_id,
+                    at: Timestamp(e.at).to_rfc3339(),
+                    evidence: e.evidence.and_then(|text| serde_json::from_str(&text).ok()),
+                })
+                .collect(),
+        })
+    }
+}
+
+struct Entry {
+    kind: &'static str,
+    purpose: Option<String>,
+    value: bool,
+    notice_version: Option<String>,
+    method: String,
+    evidence: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custodia_registry::{EXAMPLE_REGISTRY, Registry};
+
+    fn row(kind: &str, purpose: Option<&str>, value: bool) -> LedgerRow {
+        LedgerRow {
+            seq: 0,
+            subject_id: "s".into(),
+            kind: kind.into(),
+            purpose: purpose.map(Into::into),
+            value,
+            notice_version: None,
+            method: "api".into(),
+            evidence: None,
+            principal_id: "p".into(),
+            at: 0,
+        }
+    }
+
+    fn code(r: Result<(), VaultError>) -> Option<&'static str> {
+        r.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn legal_basis_decisions() {
+        let reg = Registry::parse("r", EXAMPLE_REGISTRY).unwrap();
+        let p = |n: &str| reg.purpose(n).unwrap();
+        let none = SubjectState::default();
+        assert_eq!(code(none.permits(p("marketing_email"))), Some("consent_required"));
+        assert_eq!(code(none.permits(p("order_fulfillment"))), None);
+
+        let granted = SubjectState::from_ledger(&[row(KIND_CONSENT, Some("marketing_email"), true)]);
+        assert_eq!(code(granted.permits(p("marketing_email"))), None);
+        let withdrawn = SubjectState::from_ledger(&[
+            row(KIND_CONSENT, Some("marketing_email"), true),
+            row(KIND_CONSENT, Some("marketing_email"), false),
+        ]);
+        assert_eq!(code(withdrawn.permits(p("marketing_email"))), Some("consent_required"));
+
+        // An objection to direct marketing is absolute, even with consent given.
+        let objected = SubjectState::from_ledger(&[
+            row(KIND_CONSENT, Some("marketing_email"), true),
+            row(KIND_OBJECTION, Some("marketing_email"), true),
+            row(KIND_OBJECTION, Some("customer_support"), true),
+        ]);
+        assert_eq!(code(objected.permits(p("marketing_email"))), Some("subject_objected"));
+        assert_eq!(code(objected.permits(p("customer_support"))), Some("subject_objected"));
+        assert_eq!(code(objected.permits(p("order_fulfillment"))), None);
+
+        let opted_out = SubjectState::from_ledger(&[
+            row(KIND_CONSENT, Some("analytics"), true),
+            row(KIND_SALE_OPT_OUT, None, true),
+        ]);
+        assert_eq!(code(opted_out.permits(p("analytics"))), Some("sale_opted_out"));
+        assert_eq!(code(opted_out.permits(p("order_fulfillment"))), None);
+
+        let restricted = SubjectState::from_ledger(&[row(KIND_RESTRICTION, None, true)]);
+        assert_eq!(
+            code(restricted.permits(p("order_fulfillment"))),
+            Some("subject_restricted")
+        );
+        assert_eq!(
+            code(restricted.permits(p("tax_records"))),
+            None,
+            "exempt during restriction"
+        );
+        let lifted =
+            SubjectState::from_ledger(&[row(KIND_RESTRICTION, None, true), row(KIND_RESTRICTION, None, false)]);
+        assert_eq!(code(lifted.permits(p("order_fulfillment"))), None);
+    }
+}
