@@ -11,6 +11,7 @@ use custodia_types::{
     SaleOptOutRequest,
 };
 
+use crate::audit::AuditEvent;
 use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 const KIND_CONSENT: &str = "consent";
@@ -162,12 +163,14 @@ impl Vault {
         Ok((!out.is_empty()).then(|| serde_json::Value::Object(out).to_string()))
     }
 
+    /// Appends `entry` with its audit entry in the same transaction.
     async fn append(
         &self,
         principal: &Principal,
         now: Timestamp,
         subject: &SubjectId,
         entry: Entry,
+        event: &AuditEvent,
     ) -> Result<i64, VaultError> {
         let row = LedgerRow {
             seq: 0,
@@ -181,7 +184,8 @@ impl Vault {
             principal_id: principal.id.clone(),
             at: now.0,
         };
-        Ok(self.store.append_ledger(&row).await?)
+        let audit = self.audit_row(event, now, None)?;
+        Ok(self.store.append_ledger(&row, Some(&audit)).await?)
     }
 
     /// Records that `subject` gave or withdrew consent to a consent-based purpose.
@@ -192,48 +196,56 @@ impl Vault {
         subject: &SubjectId,
         req: &ConsentRequest,
     ) -> Result<i64, VaultError> {
-        gate::require_consent_manager(&self.registry, principal)?;
-        let purpose = self.purpose_for_signal(&req.purpose)?;
-        if purpose.legal_basis != LegalBasis::Consent {
-            return Err(VaultError::unprocessable(
-                "consent_not_applicable",
-                format!(
-                    "purpose `{}` is based on {}, not consent",
-                    purpose.name,
-                    purpose.legal_basis.name()
-                ),
-            )
-            .with_field("purpose"));
+        let event = self.about(
+            AuditEvent::new("consent.record", principal).purpose(&req.purpose),
+            subject,
+        )?;
+        let result = async {
+            gate::require_consent_manager(&self.registry, principal)?;
+            let purpose = self.purpose_for_signal(&req.purpose)?;
+            if purpose.legal_basis != LegalBasis::Consent {
+                return Err(VaultError::unprocessable(
+                    "consent_not_applicable",
+                    format!(
+                        "purpose `{}` is based on {}, not consent",
+                        purpose.name,
+                        purpose.legal_basis.name()
+                    ),
+                )
+                .with_field("purpose"));
+            }
+            let notice_version = match (&req.notice_version, req.granted) {
+                (Some(v), _) if !v.trim().is_empty() && v.len() <= 64 && !v.chars().any(char::is_control) => {
+                    Some(v.trim().to_owned())
+                }
+                (Some(_), _) => {
+                    return Err(VaultError::bad_request(
+                        "invalid_notice_version",
+                        "notice_version must be 1-64 characters",
+                    )
+                    .with_field("notice_version"));
+                }
+                (None, true) => {
+                    return Err(VaultError::bad_request(
+                        "notice_version_required",
+                        "giving consent needs the version of the notice the subject was shown (GDPR Art. 7(1))",
+                    )
+                    .with_field("notice_version"));
+                }
+                (None, false) => None,
+            };
+            let entry = Entry {
+                kind: KIND_CONSENT,
+                purpose: Some(purpose.name.clone()),
+                value: req.granted,
+                notice_version,
+                method: method(&req.method, false)?,
+                evidence: self.evidence(req.evidence.as_ref())?,
+            };
+            self.append(principal, now, subject, entry, &event).await
         }
-        let notice_version = match (&req.notice_version, req.granted) {
-            (Some(v), _) if !v.trim().is_empty() && v.len() <= 64 && !v.chars().any(char::is_control) => {
-                Some(v.trim().to_owned())
-            }
-            (Some(_), _) => {
-                return Err(VaultError::bad_request(
-                    "invalid_notice_version",
-                    "notice_version must be 1-64 characters",
-                )
-                .with_field("notice_version"));
-            }
-            (None, true) => {
-                return Err(VaultError::bad_request(
-                    "notice_version_required",
-                    "giving consent needs the version of the notice the subject was shown (GDPR Art. 7(1))",
-                )
-                .with_field("notice_version"));
-            }
-            (None, false) => None,
-        };
-        let entry = Entry {
-            kind: KIND_CONSENT,
-            purpose: Some(purpose.name.clone()),
-            value: req.granted,
-            notice_version,
-            method: method(&req.method, false)?,
-            evidence: self.evidence(req.evidence.as_ref())?,
-        };
-        self.append(principal, now, subject, entry).await
+        .await;
+        self.audit_refusal(&event, now, result).await
     }
 
     /// Records an objection (or its withdrawal) to a purpose.
@@ -244,6 +256,11 @@ impl Vault {
         subject: &SubjectId,
         req: &ObjectionRequest,
     ) -> Result<i64, VaultError> {
+        let event = self.about(
+            AuditEvent::new("objection.record", principal).purpose(&req.purpose),
+            subject,
+        )?;
+        let result = async {
         gate::require_consent_manager(&self.registry, principal)?;
         let purpose = self.purpose_for_signal(&req.purpose)?;
         if !objection_applies(purpose) {
@@ -265,7 +282,10 @@ impl Vault {
             method: method(&req.method, false)?,
             evidence: self.evidence(req.evidence.as_ref())?,
         };
-        self.append(principal, now, subject, entry).await
+        self.append(principal, now, subject, entry, &event).await
+        }
+        .await;
+        self.audit_refusal(&event, now, result).await
     }
 
     /// Records an opt-out of (or back into) sale and sharing.
@@ -276,16 +296,21 @@ impl Vault {
         subject: &SubjectId,
         req: &SaleOptOutRequest,
     ) -> Result<i64, VaultError> {
-        gate::require_consent_manager(&self.registry, principal)?;
-        let entry = Entry {
-            kind: KIND_SALE_OPT_OUT,
-            purpose: None,
-            value: req.opted_out,
-            notice_version: None,
-            method: method(&req.method, true)?,
-            evidence: self.evidence(req.evidence.as_ref())?,
-        };
-        self.append(principal, now, subject, entry).await
+        let event = self.about(AuditEvent::new("sale_opt_out.record", principal), subject)?;
+        let result = async {
+            gate::require_consent_manager(&self.registry, principal)?;
+            let entry = Entry {
+                kind: KIND_SALE_OPT_OUT,
+                purpose: None,
+                value: req.opted_out,
+                notice_version: None,
+                method: method(&req.method, true)?,
+                evidence: self.evidence(req.evidence.as_ref())?,
+            };
+            self.append(principal, now, subject, entry, &event).await
+        }
+        .await;
+        self.audit_refusal(&event, now, result).await
     }
 
     /// Restricts processing of a subject, or lifts the restriction.
@@ -296,16 +321,21 @@ impl Vault {
         subject: &SubjectId,
         req: &RestrictionRequest,
     ) -> Result<i64, VaultError> {
-        gate::require_consent_manager(&self.registry, principal)?;
-        let entry = Entry {
-            kind: KIND_RESTRICTION,
-            purpose: None,
-            value: req.restricted,
-            notice_version: None,
-            method: method(&req.method, false)?,
-            evidence: None,
-        };
-        self.append(principal, now, subject, entry).await
+        let event = self.about(AuditEvent::new("restriction.record", principal), subject)?;
+        let result = async {
+            gate::require_consent_manager(&self.registry, principal)?;
+            let entry = Entry {
+                kind: KIND_RESTRICTION,
+                purpose: None,
+                value: req.restricted,
+                notice_version: None,
+                method: method(&req.method, false)?,
+                evidence: None,
+            };
+            self.append(principal, now, subject, entry, &event).await
+        }
+        .await;
+        self.audit_refusal(&event, now, result).await
     }
 
     /// Honours a Global Privacy Control signal sent with a request about `subject`: records an
@@ -327,12 +357,28 @@ impl Vault {
             method: "gpc".into(),
             evidence: None,
         };
-        self.append(principal, now, subject, entry).await?;
+        let event = self.about(AuditEvent::new("gpc.opt_out", principal), subject)?;
+        self.append(principal, now, subject, entry, &event).await?;
         Ok(())
     }
 
     /// The subject's current choices and their full history.
-    pub async fn privacy_state(&self, principal: &Principal, subject: &SubjectId) -> Result<PrivacyState, VaultError> {
+    pub async fn privacy_state(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+    ) -> Result<PrivacyState, VaultError> {
+        let event = self.about(AuditEvent::new("ledger.read", principal), subject)?;
+        let result = self.privacy_state_inner(principal, subject).await;
+        self.audit_read(&event, now, result).await
+    }
+
+    async fn privacy_state_inner(
+        &self,
+        principal: &Principal,
+        subject: &SubjectId,
+    ) -> Result<PrivacyState, VaultError> {
         gate::require_consent_manager(&self.registry, principal)?;
         let entries = self.store.ledger(subject.as_str()).await?;
         let state = SubjectState::from_ledger(&entries);

@@ -5,6 +5,7 @@
 //! the principal's roles may invoke the purpose, that the purpose declares each field, and
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
+mod audit;
 mod consent;
 mod datadir;
 mod error;

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
-use custodia_store::{FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord};
+use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord};
 use custodia_types::{PrincipalInfo, Record, SearchMatch};
 use zeroize::Zeroizing;
 
+use crate::audit::AuditEvent;
 use crate::gate::{self, Grant};
 use crate::{Principal, RecordId, SubjectId, Timestamp, Vault, VaultError, principal, values};
 
@@ -45,6 +46,32 @@ impl Vault {
         collection: &str,
         fields: &BTreeMap<String, String>,
     ) -> Result<RecordId, VaultError> {
+        let event = AuditEvent::new("record.create", principal)
+            .purpose(purpose)
+            .collection(collection)
+            .fields(fields.keys());
+        let event = self.about(event, subject)?;
+        let allow = self.audit_row(&event, now, None)?;
+        let result = self
+            .create_record_inner(principal, purpose, now, subject, collection, fields, allow)
+            .await;
+        self.audit_refusal(&event, now, result).await
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the public use case's arguments and its audit row"
+    )]
+    async fn create_record_inner(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        now: Timestamp,
+        subject: &SubjectId,
+        collection: &str,
+        fields: &BTreeMap<String, String>,
+        allow: AuditRow,
+    ) -> Result<RecordId, VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         if fields.is_empty() {
             return Err(VaultError::bad_request(
@@ -68,6 +95,7 @@ impl Vault {
             let (set, index) = self.seal(&grant, &key, subject, &record_id, &checked)?;
             let record = NewRecord {
                 subject_key,
+                audit: Some(allow.clone()),
                 record_id: record_id.as_str().to_owned(),
                 subject_id: subject.as_str().to_owned(),
                 collection: collection.to_owned(),
@@ -92,6 +120,25 @@ impl Vault {
         &self,
         principal: &Principal,
         purpose: &str,
+        now: Timestamp,
+        subject: &SubjectId,
+        collection: &str,
+        requested: Option<&[String]>,
+    ) -> Result<Vec<Record>, VaultError> {
+        let event = AuditEvent::new("record.list", principal)
+            .purpose(purpose)
+            .collection(collection);
+        let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
+        let result = self
+            .list_records_inner(principal, purpose, subject, collection, requested)
+            .await;
+        self.audit_read(&event, now, result).await
+    }
+
+    async fn list_records_inner(
+        &self,
+        principal: &Principal,
+        purpose: &str,
         subject: &SubjectId,
         collection: &str,
         requested: Option<&[String]>,
@@ -112,7 +159,31 @@ impl Vault {
 
     /// One record, as `purpose` may see it.
     #[tracing::instrument(skip_all)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "principal, purpose, time, then the use case's own input"
+    )]
     pub async fn get_record(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        now: Timestamp,
+        subject: &SubjectId,
+        collection: &str,
+        record_id: &RecordId,
+        requested: Option<&[String]>,
+    ) -> Result<Record, VaultError> {
+        let event = AuditEvent::new("record.read", principal)
+            .purpose(purpose)
+            .collection(collection);
+        let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
+        let result = self
+            .get_record_inner(principal, purpose, subject, collection, record_id, requested)
+            .await;
+        self.audit_read(&event, now, result).await
+    }
+
+    async fn get_record_inner(
         &self,
         principal: &Principal,
         purpose: &str,
@@ -149,6 +220,33 @@ impl Vault {
         record_id: &RecordId,
         fields: &BTreeMap<String, Option<String>>,
     ) -> Result<(), VaultError> {
+        let event = AuditEvent::new("record.update", principal)
+            .purpose(purpose)
+            .collection(collection)
+            .fields(fields.keys());
+        let event = self.about(event, subject)?;
+        let allow = self.audit_row(&event, now, None)?;
+        let result = self
+            .patch_record_inner(principal, purpose, now, subject, collection, record_id, fields, allow)
+            .await;
+        self.audit_refusal(&event, now, result).await
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the public use case's arguments and its audit row"
+    )]
+    async fn patch_record_inner(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        now: Timestamp,
+        subject: &SubjectId,
+        collection: &str,
+        record_id: &RecordId,
+        fields: &BTreeMap<String, Option<String>>,
+        allow: AuditRow,
+    ) -> Result<(), VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         if fields.is_empty() {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
@@ -167,6 +265,7 @@ impl Vault {
             .map(|c| c.field.name.clone())
             .collect();
         let patch = RecordPatch {
+            audit: Some(allow),
             now: now.0,
             set,
             remove,
@@ -189,15 +288,36 @@ impl Vault {
         &self,
         principal: &Principal,
         purpose: &str,
+        now: Timestamp,
         subject: &SubjectId,
         collection: &str,
         record_id: &RecordId,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::new("record.delete", principal)
+            .purpose(purpose)
+            .collection(collection);
+        let event = self.about(event, subject)?;
+        let allow = self.audit_row(&event, now, None)?;
+        let result = self
+            .delete_record_inner(principal, purpose, subject, collection, record_id, &allow)
+            .await;
+        self.audit_refusal(&event, now, result).await
+    }
+
+    async fn delete_record_inner(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        subject: &SubjectId,
+        collection: &str,
+        record_id: &RecordId,
+        allow: &AuditRow,
     ) -> Result<(), VaultError> {
         let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         if self
             .store
-            .delete_record(subject.as_str(), collection, record_id.as_str())
+            .delete_record(subject.as_str(), collection, record_id.as_str(), Some(allow))
             .await?
         {
             Ok(())
@@ -209,6 +329,23 @@ impl Vault {
     /// Finds the records whose searchable `field` equals `value` (after normalization).
     #[tracing::instrument(skip_all)]
     pub async fn search(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        now: Timestamp,
+        collection: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<SearchMatch>, VaultError> {
+        let event = AuditEvent::new("record.search", principal)
+            .purpose(purpose)
+            .collection(collection);
+        let event = event.fields([&field.to_owned()]);
+        let result = self.search_inner(principal, purpose, collection, field, value).await;
+        self.audit_read(&event, now, result).await
+    }
+
+    async fn search_inner(
         &self,
         principal: &Principal,
         purpose: &str,
@@ -252,8 +389,13 @@ impl Vault {
         name: &str,
         roles: &[String],
     ) -> Result<(String, Zeroizing<String>), VaultError> {
-        gate::require_principal_admin(&self.registry, caller)?;
-        self.insert_principal(now, name, roles).await
+        let event = AuditEvent::new("principal.create", caller).fields(roles);
+        let result = async {
+            gate::require_principal_admin(&self.registry, caller)?;
+            self.insert_principal(now, name, roles).await
+        }
+        .await;
+        self.audit_read(&event, now, result).await
     }
 
     /// Creates a principal without an authenticated caller: for `custodia init` and other
@@ -301,7 +443,13 @@ impl Vault {
     }
 
     /// Every principal (never their keys).
-    pub async fn list_principals(&self, caller: &Principal) -> Result<Vec<PrincipalInfo>, VaultError> {
+    pub async fn list_principals(&self, caller: &Principal, now: Timestamp) -> Result<Vec<PrincipalInfo>, VaultError> {
+        let event = AuditEvent::new("principal.list", caller);
+        let result = self.list_principals_inner(caller).await;
+        self.audit_read(&event, now, result).await
+    }
+
+    async fn list_principals_inner(&self, caller: &Principal) -> Result<Vec<PrincipalInfo>, VaultError> {
         gate::require_principal_admin(&self.registry, caller)?;
         Ok(self
             .store
@@ -320,6 +468,17 @@ impl Vault {
 
     /// Revokes a principal's API key at once.
     pub async fn revoke_principal(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        principal_id: &str,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::new("principal.revoke", caller).fields([&crate::error::shown(principal_id)]);
+        let result = self.revoke_principal_inner(caller, now, principal_id).await;
+        self.audit_read(&event, now, result).await
+    }
+
+    async fn revoke_principal_inner(
         &self,
         caller: &Principal,
         now: Timestamp,

@@ -8,9 +8,9 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use custodia_core::{RecordId, SubjectId, Timestamp};
 use custodia_types::{
-    ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse,
-    ErrorBody, Health, LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList, PrivacyState, Record,
-    RecordList, RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse,
+    AuditEvents, ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest,
+    CreateRecordResponse, ErrorBody, Health, LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList,
+    PrivacyState, Record, RecordList, RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/subjects/{subject_id}/sale-opt-out", post(record_sale_opt_out))
         .route("/v1/subjects/{subject_id}/restriction", post(record_restriction))
         .route("/v1/search", post(search))
+        .route("/v1/audit/events", get(audit_events))
         .route("/v1/principals", post(create_principal).get(list_principals))
         .route("/v1/principals/{principal_id}", delete(revoke_principal))
 }
@@ -206,7 +207,14 @@ pub(crate) async fn list_records(
     let fields = requested_fields(q.fields.as_deref());
     let records = state
         .vault
-        .list_records(&caller, &purpose, &subject, &collection, fields.as_deref())
+        .list_records(
+            &caller,
+            &purpose,
+            Timestamp::now(),
+            &subject,
+            &collection,
+            fields.as_deref(),
+        )
         .await?;
     Ok(Json(RecordList { records }))
 }
@@ -234,7 +242,15 @@ pub(crate) async fn get_record(
     let fields = requested_fields(q.fields.as_deref());
     let record = state
         .vault
-        .get_record(&caller, &purpose, &subject, &collection, &record_id, fields.as_deref())
+        .get_record(
+            &caller,
+            &purpose,
+            Timestamp::now(),
+            &subject,
+            &collection,
+            &record_id,
+            fields.as_deref(),
+        )
         .await?;
     Ok(Json(record))
 }
@@ -304,7 +320,7 @@ pub(crate) async fn delete_record(
     let record_id = RecordId::parse(&record_id)?;
     state
         .vault
-        .delete_record(&caller, &purpose, &subject, &collection, &record_id)
+        .delete_record(&caller, &purpose, Timestamp::now(), &subject, &collection, &record_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -326,7 +342,14 @@ pub(crate) async fn search(
     let purpose = required_purpose(Some(body.purpose))?;
     let matches = state
         .vault
-        .search(&caller, &purpose, &body.collection, &body.field, &body.value)
+        .search(
+            &caller,
+            &purpose,
+            Timestamp::now(),
+            &body.collection,
+            &body.field,
+            &body.value,
+        )
         .await?;
     Ok(Json(SearchResponse { matches }))
 }
@@ -368,7 +391,7 @@ pub(crate) async fn list_principals(
     Caller(caller): Caller,
 ) -> AppResult<Json<PrincipalList>> {
     Ok(Json(PrincipalList {
-        principals: state.vault.list_principals(&caller).await?,
+        principals: state.vault.list_principals(&caller, Timestamp::now()).await?,
     }))
 }
 
@@ -432,7 +455,9 @@ pub(crate) async fn privacy_state(
 ) -> AppResult<Json<PrivacyState>> {
     let subject = SubjectId::parse(&subject_id)?;
     honour_gpc(&state, &caller, &subject, gpc).await?;
-    Ok(Json(state.vault.privacy_state(&caller, &subject).await?))
+    Ok(Json(
+        state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/objections", tag = "consent",
@@ -500,4 +525,50 @@ pub(crate) async fn record_restriction(
         .record_restriction(&caller, Timestamp::now(), &subject, &body)
         .await?;
     Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+}
+
+/// Paging of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditPage {
+    /// Return entries after this sequence number (default 0: from the start).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    after: i64,
+    /// At most this many entries (1-1000, default 100).
+    #[serde(default = "default_page")]
+    #[param(minimum = 1, maximum = 1000)]
+    limit: u32,
+}
+
+fn default_page() -> u32 {
+    100
+}
+
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit",
+    params(AuditPage),
+    responses((status = 200, description = "A page of the audit log, oldest first", body = AuditEvents),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn audit_events(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(q): ApiQuery<AuditPage>,
+) -> AppResult<Json<AuditEvents>> {
+    if q.after < 0 || !(1..=1000).contains(&q.limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "`after` must be 0 or more and `limit` from 1 to 1000",
+        ));
+    }
+    Ok(Json(
+        state
+            .vault
+            .audit_events(&caller, Timestamp::now(), q.after, q.limit)
+            .await?,
+    ))
 }

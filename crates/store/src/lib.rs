@@ -15,8 +15,8 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
-    SubjectRecords,
+    AuditRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord,
+    SubjectKeyRow, SubjectRecords,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -59,7 +59,14 @@ pub trait Store: Send + Sync + 'static {
         patch: &RecordPatch,
     ) -> Result<bool, StoreError>;
     /// Deletes a record, its fields and its index entries; returns false when absent.
-    async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError>;
+    /// With `audit`, the entry is appended in the same transaction (when the record exists).
+    async fn delete_record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+        audit: Option<&AuditRow>,
+    ) -> Result<bool, StoreError>;
     /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
     async fn find_by_index(
         &self,
@@ -70,7 +77,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends an entry to the subject ledger; returns its sequence number. The ledger is
     /// append-only: the schema refuses updates and deletes of its rows.
-    async fn append_ledger(&self, entry: &LedgerRow) -> Result<i64, StoreError>;
+    async fn append_ledger(&self, entry: &LedgerRow, audit: Option<&AuditRow>) -> Result<i64, StoreError>;
+
+    /// Appends audit entries; returns once they are durable.
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
+    /// Audit entries with `seq > after`, oldest first, at most `limit`.
+    async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError>;
     /// Every ledger entry of a subject, oldest first.
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError>;
 

@@ -33,6 +33,8 @@ pub struct NewRecord {
     /// [`StoreError::SubjectKeyConflict`](crate::StoreError::SubjectKeyConflict) and writes
     /// nothing, so no value is ever sealed under a key that was not kept.
     pub subject_key: Option<SubjectKeyRow>,
+    /// The audit entry of this creation, written in the same transaction.
+    pub audit: Option<AuditRow>,
     pub record_id: String,
     pub subject_id: String,
     pub collection: String,
@@ -45,6 +47,8 @@ pub struct NewRecord {
 /// entries of every field touched (old entries of those fields are dropped).
 #[derive(Debug, Clone, Default)]
 pub struct RecordPatch {
+    /// The audit entry of this change, written in the same transaction.
+    pub audit: Option<AuditRow>,
     pub now: i64,
     pub set: Vec<FieldValue>,
     pub remove: Vec<String>,
@@ -107,6 +111,16 @@ pub struct LedgerRow {
     pub evidence: Option<String>,
     pub principal_id: String,
     pub at: i64,
+}
+
+/// One audit log entry: its position and its canonical encoding (identifiers, names and
+/// decisions; never values). The store appends; it never changes or deletes an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Assigned by the store on append; ignored when appending.
+    pub seq: i64,
+    pub at: i64,
+    pub entry: String,
 }
 
 /// A principal (a service or person) and the hash of its API key secret.

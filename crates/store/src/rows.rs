@@ -4,7 +4,7 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::model::{group_records, split_roles};
-use crate::{LedgerRow, PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords};
+use crate::{AuditRow, LedgerRow, PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords};
 
 /// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
 /// for parameters; FILTER for the extra join condition of a single-record read.
@@ -95,6 +95,15 @@ where
             evidence: row.try_get("evidence")?,
             principal_id: row.try_get("principal_id")?,
             at: row.try_get("at")?,
+        })
+    }
+
+    /// An `audit_log` row.
+    pub(crate) fn audit_row(row: &R) -> Result<AuditRow, StoreError> {
+        Ok(AuditRow {
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            entry: row.try_get("entry")?,
         })
     }
 

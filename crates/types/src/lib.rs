@@ -280,3 +280,22 @@ pub struct PrivacyState {
     /// Every entry, oldest first. Withdrawals never rewrite history.
     pub history: Vec<LedgerEntry>,
 }
+
+/// One audit log entry.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventView {
+    /// Position in the log.
+    pub seq: i64,
+    /// The canonical entry: `v`, `at`, `principal`, `action`, `decision` (`allow`/`deny`),
+    /// `reason`, `purpose`, `collection`, `subject` (keyed HMAC), `fields` (names only).
+    pub entry: serde_json::Value,
+}
+
+/// Answer to `GET /v1/audit/events`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvents {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}

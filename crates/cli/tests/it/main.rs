@@ -6,6 +6,7 @@
 #[allow(dead_code, reason = "shared with the bench; tests use part of it")]
 mod http_client;
 
+mod audit;
 mod cli;
 mod consent;
 mod http;

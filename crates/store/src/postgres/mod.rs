@@ -12,7 +12,9 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
-use crate::{LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
+use crate::{
+    AuditRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords,
+};
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -30,6 +32,18 @@ impl PostgresStore {
         schema::migrate(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Appends audit entries inside `tx`.
+async fn insert_audit(tx: &mut Transaction<'_, Postgres>, rows: &[&AuditRow]) -> Result<(), StoreError> {
+    for r in rows {
+        sqlx::query("INSERT INTO audit_log (at, entry) VALUES ($1, $2)")
+            .bind(r.at)
+            .bind(&r.entry)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Locks the record row for the rest of the transaction; false when it does not exist.
@@ -129,6 +143,9 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(audit) = &record.audit {
+            insert_audit(&mut tx, &[audit]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -219,11 +236,20 @@ impl Store for PostgresStore {
             .bind(record_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(audit) = &patch.audit {
+            insert_audit(&mut tx, &[audit]).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
+    async fn delete_record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+        audit: Option<&AuditRow>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         if !lock_record(&mut tx, subject_id, collection, record_id).await? {
             return Ok(false);
@@ -234,6 +260,9 @@ impl Store for PostgresStore {
             "DELETE FROM records WHERE record_id = $1",
         ] {
             sqlx::query(sql).bind(record_id).execute(&mut *tx).await?;
+        }
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, &[audit]).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -259,7 +288,8 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn append_ledger(&self, e: &LedgerRow) -> Result<i64, StoreError> {
+    async fn append_ledger(&self, e: &LedgerRow, audit: Option<&AuditRow>) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, evidence, \
              principal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
@@ -273,9 +303,29 @@ impl Store for PostgresStore {
         .bind(&e.evidence)
         .bind(&e.principal_id)
         .bind(e.at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, &[audit]).await?;
+        }
+        tx.commit().await?;
         Ok(row.try_get("seq")?)
+    }
+
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, &rows.iter().collect::<Vec<_>>()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at, entry FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Rows::audit_row).collect()
     }
 
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -62,6 +62,12 @@ const MIGRATIONS: &[&str] = &[
         BEGIN RAISE EXCEPTION 'the subject ledger is append-only'; END; $$;
      CREATE TRIGGER subject_ledger_no_change BEFORE UPDATE OR DELETE ON subject_ledger
         FOR EACH ROW EXECUTE FUNCTION subject_ledger_append_only();",
+    // 3: the audit log, append-only.
+    "CREATE TABLE audit_log (seq BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, entry TEXT NOT NULL);
+     CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END; $$;
+     CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();",
 ];
 
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

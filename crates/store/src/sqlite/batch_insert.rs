@@ -14,7 +14,7 @@ use sqlx::{Row, SqliteConnection};
 use crate::{NewRecord, StoreError};
 
 /// SQLite's default limit on bound parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
-const MAX_PARAMETERS: usize = 32_766;
+pub(crate) const MAX_PARAMETERS: usize = 32_766;
 
 /// Inserts `records` together. Returns one result per record: `Err(SubjectKeyConflict)` for
 /// a record whose new data key lost to another; `Err` for the whole call when a statement
@@ -94,6 +94,8 @@ pub(super) async fn insert_many(
         }
         q.execute(&mut *conn).await?;
     }
+    let audits: Vec<_> = kept.iter().filter_map(|r| r.audit.as_ref()).collect();
+    super::insert_audit(conn, &audits).await?;
     Ok(accepted
         .into_iter()
         .map(|ok| {

@@ -3,7 +3,7 @@
 //! overwritten, not left in free pages). One writer task owns the write connection and
 //! commits concurrent writes together ([`writer`]); a pool of readers runs beside it under WAL.
 
-mod batch_insert;
+pub(crate) mod batch_insert;
 mod schema;
 mod writer;
 
@@ -19,7 +19,9 @@ use sqlx::{ConnectOptions, Row};
 
 use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
-use crate::{LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords};
+use crate::{
+    AuditRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords,
+};
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -176,6 +178,22 @@ async fn insert_record(conn: &mut SqliteConnection, record: NewRecord) -> Result
         }
         q.execute(&mut *conn).await?;
     }
+    if let Some(audit) = &record.audit {
+        insert_audit(conn, &[audit]).await?;
+    }
+    Ok(())
+}
+
+/// Appends audit entries on the writer's connection.
+async fn insert_audit(conn: &mut SqliteConnection, rows: &[&AuditRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(batch_insert::MAX_PARAMETERS / 2) {
+        let sql = multi_row("INSERT INTO audit_log (at, entry) VALUES ", 2, chunk.len());
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q.bind(r.at).bind(&r.entry);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -241,10 +259,13 @@ async fn update_record(conn: &mut SqliteConnection, t: Target, patch: RecordPatc
         .bind(&t.record_id)
         .execute(&mut *conn)
         .await?;
+    if let Some(audit) = &patch.audit {
+        insert_audit(conn, &[audit]).await?;
+    }
     Ok(true)
 }
 
-async fn delete_record(conn: &mut SqliteConnection, t: Target) -> Result<bool, StoreError> {
+async fn delete_record(conn: &mut SqliteConnection, t: Target, audit: Option<AuditRow>) -> Result<bool, StoreError> {
     if !record_exists(conn, &t.subject_id, &t.collection, &t.record_id).await? {
         return Ok(false);
     }
@@ -254,6 +275,9 @@ async fn delete_record(conn: &mut SqliteConnection, t: Target) -> Result<bool, S
         "DELETE FROM records WHERE record_id = ?",
     ] {
         sqlx::query(sql).bind(&t.record_id).execute(&mut *conn).await?;
+    }
+    if let Some(audit) = &audit {
+        insert_audit(conn, &[audit]).await?;
     }
     Ok(true)
 }
@@ -354,9 +378,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_record(&self, subject_id: &str, collection: &str, record_id: &str) -> Result<bool, StoreError> {
-        let t = target(subject_id, collection, record_id);
-        self.writer.write(move |conn| Box::pin(delete_record(conn, t))).await
+    async fn delete_record(
+        &self,
+        subject_id: &str,
+        collection: &str,
+        record_id: &str,
+        audit: Option<&AuditRow>,
+    ) -> Result<bool, StoreError> {
+        let (t, audit) = (target(subject_id, collection, record_id), audit.cloned());
+        self.writer
+            .write(move |conn| Box::pin(delete_record(conn, t, audit)))
+            .await
     }
 
     async fn find_by_index(
@@ -379,8 +411,8 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn append_ledger(&self, entry: &LedgerRow) -> Result<i64, StoreError> {
-        let e = entry.clone();
+    async fn append_ledger(&self, entry: &LedgerRow, audit: Option<&AuditRow>) -> Result<i64, StoreError> {
+        let (e, audit) = (entry.clone(), audit.cloned());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -397,12 +429,28 @@ impl Store for SqliteStore {
                     .bind(&e.evidence)
                     .bind(&e.principal_id)
                     .bind(e.at)
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await?;
+                    if let Some(audit) = &audit {
+                        insert_audit(conn, &[audit]).await?;
+                    }
                     Ok(done.last_insert_rowid())
                 })
             })
             .await
+    }
+
+    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        self.writer.append_audit(rows.to_vec()).await
+    }
+
+    async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at, entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(Rows::audit_row).collect()
     }
 
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the subject ledger is append-only'); END;
      CREATE TRIGGER subject_ledger_no_delete BEFORE DELETE ON subject_ledger
         BEGIN SELECT RAISE(ABORT, 'the subject ledger is append-only'); END;",
+    // 3: the audit log, append-only.
+    "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, entry TEXT NOT NULL);
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{NewRecord, StoreError};
+use crate::{AuditRow, NewRecord, StoreError};
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 512;
@@ -25,7 +25,9 @@ type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bo
 /// A write waiting for the next batch.
 enum Op {
     /// A record creation: the common write, batched with multi-row statements.
-    Insert(NewRecord, oneshot::Sender<Result<(), StoreError>>),
+    Insert(Box<NewRecord>, oneshot::Sender<Result<(), StoreError>>),
+    /// Audit entries on their own (reads and refusals): all of a batch's go in one statement.
+    Audit(Vec<AuditRow>, oneshot::Sender<Result<(), StoreError>>),
     /// Any other write, run in its own savepoint.
     Job(Job),
 }
@@ -46,7 +48,17 @@ impl Writer {
     /// Inserts a record in the next batch; returns once that batch has committed.
     pub(super) async fn insert_record(&self, record: NewRecord) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.jobs.send(Op::Insert(record, tx)).await.map_err(|_| stopped())?;
+        self.jobs
+            .send(Op::Insert(Box::new(record), tx))
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Appends audit entries in the next batch; returns once that batch has committed.
+    pub(super) async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Op::Audit(rows, tx)).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -111,9 +123,15 @@ async fn run_batch(
 ) -> Result<(), StoreError> {
     exec(conn, "BEGIN IMMEDIATE").await?;
     let mut inserts = Vec::new();
+    let mut audits = Vec::new();
+    let mut audit_replies = Vec::new();
     for op in ops {
         match op {
-            Op::Insert(record, reply) => inserts.push((record, reply)),
+            Op::Insert(record, reply) => inserts.push((*record, reply)),
+            Op::Audit(rows, reply) => {
+                audits.extend(rows);
+                audit_replies.push(reply);
+            }
             Op::Job(job) => {
                 // Keep the order of writes: pending inserts go first.
                 insert_group(conn, std::mem::take(&mut inserts), completions).await?;
@@ -128,6 +146,19 @@ async fn run_batch(
         }
     }
     insert_group(conn, inserts, completions).await?;
+    // Audit-only entries cannot fail one by one: they are plain appends. If the statement
+    // fails, the whole batch fails, and with it every request waiting on it (fail closed).
+    // Their answers are registered first, so that a failure reaches them too.
+    for reply in audit_replies {
+        completions.push(Box::new(move |commit_error: Option<&StoreError>| {
+            let _ = reply.send(match commit_error {
+                Some(e) => Err(StoreError::Backend(format!("audit append failed: {e}"))),
+                None => Ok(()),
+            });
+        }));
+    }
+    let refs: Vec<&AuditRow> = audits.iter().collect();
+    super::insert_audit(conn, &refs).await?;
     exec(conn, "COMMIT").await
 }
 

@@ -1,7 +1,7 @@
 //! One behaviour contract, every backend.
 
 use custodia_store::{
-    FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord,
+    AuditRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord,
     SubjectKeyRow,
 };
 
@@ -16,6 +16,7 @@ fn field(name: &str, ct: &[u8]) -> FieldValue {
 fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
     NewRecord {
         subject_key: Some(key_of(subject)),
+        audit: None,
         record_id: id.into(),
         subject_id: subject.into(),
         collection: "customers".into(),
@@ -144,7 +145,7 @@ pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
     assert!(one(s, "s2", "customers", "r1").await.is_none());
     assert!(one(s, "s1", "orders", "r1").await.is_none());
     assert!(all(s, "s2", "customers").await.is_empty());
-    assert!(!s.delete_record("s2", "customers", "r1").await.unwrap());
+    assert!(!s.delete_record("s2", "customers", "r1", None).await.unwrap());
     let patch = RecordPatch {
         now: 5,
         remove: vec!["name".into()],
@@ -161,6 +162,7 @@ pub async fn records_are_scoped_to_subject_and_collection(s: &dyn Store) {
 pub async fn update_sets_removes_and_reindexes(s: &dyn Store) {
     s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
     let patch = RecordPatch {
+        audit: None,
         now: 50,
         set: vec![field("email", b"ct-email-2"), field("phone", b"ct-phone")],
         remove: vec!["name".into()],
@@ -206,8 +208,8 @@ pub async fn update_sets_removes_and_reindexes(s: &dyn Store) {
 pub async fn delete_removes_fields_and_index(s: &dyn Store) {
     s.insert_record(&new_record("r1", "s1", 1)).await.unwrap();
     s.insert_record(&new_record("r2", "s1", 2)).await.unwrap();
-    assert!(s.delete_record("s1", "customers", "r1").await.unwrap());
-    assert!(!s.delete_record("s1", "customers", "r1").await.unwrap());
+    assert!(s.delete_record("s1", "customers", "r1", None).await.unwrap());
+    assert!(!s.delete_record("s1", "customers", "r1", None).await.unwrap());
     assert!(one(s, "s1", "customers", "r1").await.is_none());
     assert_eq!(
         s.find_by_index("customers", "email", &[1; 16]).await.unwrap(),
@@ -367,9 +369,9 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &dyn Store) {
         principal_id: "p1".into(),
         at,
     };
-    let a = s.append_ledger(&entry("s1", "consent", true, 10)).await.unwrap();
-    let b = s.append_ledger(&entry("s2", "consent", true, 11)).await.unwrap();
-    let c = s.append_ledger(&entry("s1", "consent", false, 12)).await.unwrap();
+    let a = s.append_ledger(&entry("s1", "consent", true, 10), None).await.unwrap();
+    let b = s.append_ledger(&entry("s2", "consent", true, 11), None).await.unwrap();
+    let c = s.append_ledger(&entry("s1", "consent", false, 12), None).await.unwrap();
     assert!(a < b && b < c, "sequence numbers grow: {a} {b} {c}");
     let history = s.ledger("s1").await.unwrap();
     assert_eq!(history.len(), 2);
@@ -383,6 +385,45 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &dyn Store) {
         }
     );
     assert!(s.ledger("nobody").await.unwrap().is_empty());
+}
+
+pub async fn audit_entries_land_with_their_writes(s: &dyn Store) {
+    let audit = |n: i64| AuditRow {
+        seq: 0,
+        at: n,
+        entry: format!("{{\"n\":{n}}}"),
+    };
+    let mut rec = new_record("r1", "s1", 1);
+    rec.audit = Some(audit(1));
+    s.insert_record(&rec).await.unwrap();
+    let patch = RecordPatch {
+        audit: Some(audit(2)),
+        now: 2,
+        remove: vec!["name".into()],
+        ..RecordPatch::default()
+    };
+    assert!(s.update_record("s1", "customers", "r1", &patch).await.unwrap());
+    s.append_audit(&[audit(3), audit(4)]).await.unwrap();
+    assert!(s.delete_record("s1", "customers", "r1", Some(&audit(5))).await.unwrap());
+
+    // A write that fails takes its audit entry with it, and so does one that finds nothing.
+    let mut bad = new_record("r2", "s1", 6);
+    bad.fields.push(field("name", b"twice"));
+    bad.audit = Some(audit(6));
+    assert!(s.insert_record(&bad).await.is_err());
+    assert!(!s.delete_record("s1", "customers", "r1", Some(&audit(7))).await.unwrap());
+
+    let entries = s.audit_entries(0, 100).await.unwrap();
+    let ats: Vec<i64> = entries.iter().map(|e| e.at).collect();
+    assert_eq!(ats, [1, 2, 3, 4, 5]);
+    assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq), "sequence numbers grow");
+    assert_eq!(entries[0].entry, "{\"n\":1}");
+    let after = s.audit_entries(entries[1].seq, 2).await.unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [3, 4],
+        "paging by sequence number"
+    );
 }
 
 /// Polls futures concurrently on this task (no extra dependency for `join_all`).

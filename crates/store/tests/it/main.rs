@@ -91,6 +91,7 @@ conformance_suite!(
     racing_first_writes_keep_one_key,
     one_bad_record_fails_alone,
     ledger_appends_in_order_and_refuses_changes,
+    audit_entries_land_with_their_writes,
 );
 
 #[tokio::test]
@@ -107,7 +108,7 @@ async fn sqlite_reopen_keeps_data_and_schema() {
 
 /// The ledger is append-only in the schema itself, not only in the code that uses it.
 #[tokio::test]
-async fn sqlite_ledger_rows_cannot_be_changed_or_deleted() {
+async fn sqlite_ledger_and_audit_rows_cannot_be_changed_or_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("custodia.db");
     let store = SqliteStore::open(&path).await.unwrap();
@@ -123,7 +124,15 @@ async fn sqlite_ledger_rows_cannot_be_changed_or_deleted() {
         principal_id: "p1".into(),
         at: 1,
     };
-    store.append_ledger(&entry).await.unwrap();
+    store.append_ledger(&entry, None).await.unwrap();
+    store
+        .append_audit(&[custodia_store::AuditRow {
+            seq: 0,
+            at: 1,
+            entry: "{}".into(),
+        }])
+        .await
+        .unwrap();
     drop(store);
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
@@ -132,4 +141,8 @@ async fn sqlite_ledger_rows_cannot_be_changed_or_deleted() {
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = sqlx::query("DELETE FROM subject_ledger").execute(&pool).await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
+    for sql in ["UPDATE audit_log SET entry = 'x'", "DELETE FROM audit_log"] {
+        let refused = sqlx::query(sql).execute(&pool).await;
+        assert!(refused.unwrap_err().to_string().contains("append-only"), "{sql}");
+    }
 }

@@ -1,0 +1,202 @@
+//! Audit entries for every decision of the access gate and every change: who, what action,
+//! under which purpose, on which collection and fields (names only), allowed or denied and
+//! why, and the subject as a keyed HMAC so that "who touched subject X" can be answered by
+//! computing it, while the log itself holds no personal data.
+//!
+//! Fail closed: a write's entry is committed in the write's own transaction; a read's entry
+//! is durable before any data is returned; a refusal's entry is durable before the refusal is
+//! answered. If the audit log cannot be written, the request fails.
+
+use serde::Serialize;
+
+use custodia_store::AuditRow;
+use custodia_types::{AuditEventView, AuditEvents};
+
+use crate::error::shown;
+use crate::{ErrorKind, Principal, SubjectId, Timestamp, Vault, VaultError};
+
+/// Version of the canonical entry encoding.
+const ENTRY_VERSION: u32 = 1;
+
+/// What is being done, before the decision is known.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditEvent {
+    action: &'static str,
+    principal: String,
+    purpose: Option<String>,
+    collection: Option<String>,
+    subject: Option<String>,
+    fields: Vec<String>,
+}
+
+/// The canonical encoding of an entry: a fixed key order, names only, never values.
+#[derive(Serialize)]
+struct Entry<'a> {
+    v: u32,
+    at: i64,
+    principal: &'a str,
+    action: &'a str,
+    decision: &'a str,
+    reason: Option<&'a str>,
+    purpose: Option<&'a str>,
+    collection: Option<&'a str>,
+    subject: Option<&'a str>,
+    fields: &'a [String],
+}
+
+impl AuditEvent {
+    pub(crate) fn new(action: &'static str, principal: &Principal) -> Self {
+        Self {
+            action,
+            principal: principal.id.clone(),
+            purpose: None,
+            collection: None,
+            subject: None,
+            fields: Vec::new(),
+        }
+    }
+
+    pub(crate) fn purpose(mut self, purpose: &str) -> Self {
+        self.purpose = Some(shown(purpose));
+        self
+    }
+
+    pub(crate) fn collection(mut self, collection: &str) -> Self {
+        self.collection = Some(shown(collection));
+        self
+    }
+
+    /// Names of the fields involved; names that are not identifiers are not logged as given.
+    pub(crate) fn fields<'a>(mut self, names: impl IntoIterator<Item = &'a String>) -> Self {
+        self.fields = names.into_iter().map(|n| shown(n)).collect();
+        self
+    }
+}
+
+impl Vault {
+    /// Adds the subject, as a keyed HMAC, to an event.
+    pub(crate) fn about(&self, event: AuditEvent, subject: &SubjectId) -> Result<AuditEvent, VaultError> {
+        let digest = self.keys.indexer.compute("audit", "subject", subject.as_str())?;
+        Ok(AuditEvent {
+            subject: Some(hex::encode(digest)),
+            ..event
+        })
+    }
+
+    /// The audit row of `event` with its decision.
+    pub(crate) fn audit_row(
+        &self,
+        event: &AuditEvent,
+        now: Timestamp,
+        denied: Option<&VaultError>,
+    ) -> Result<AuditRow, VaultError> {
+        let entry = Entry {
+            v: ENTRY_VERSION,
+            at: now.0,
+            principal: &event.principal,
+            action: event.action,
+            decision: if denied.is_some() { "deny" } else { "allow" },
+            reason: denied.map(|e| e.code),
+            purpose: event.purpose.as_deref(),
+            collection: event.collection.as_deref(),
+            subject: event.subject.as_deref(),
+            fields: &event.fields,
+        };
+        let entry = serde_json::to_string(&entry).map_err(|e| VaultError::internal(&e))?;
+        Ok(AuditRow {
+            seq: 0,
+            at: now.0,
+            entry,
+        })
+    }
+
+    /// Appends a row now; an audit failure fails the request.
+    async fn append_audit_row(&self, row: AuditRow) -> Result<(), VaultError> {
+        self.store.append_audit(&[row]).await.map_err(|e| {
+            tracing::error!(error = %e, "audit log write failed; refusing the request");
+            VaultError::new(
+                ErrorKind::Internal,
+                "audit_unavailable",
+                "the audit log cannot be written, so the request was refused",
+            )
+        })
+    }
+
+    /// Audits a refusal by the gate (a 403); other outcomes pass through untouched (allowed
+    /// writes carry their own entry in their transaction).
+    pub(crate) async fn audit_refusal<T>(
+        &self,
+        event: &AuditEvent,
+        now: Timestamp,
+        result: Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        match result {
+            Err(e) if e.kind == ErrorKind::Forbidden => {
+                self.append_audit_row(self.audit_row(event, now, Some(&e))?).await?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Audits a read: the allow entry is durable before the data is handed back; a refusal is
+    /// audited as in [`Vault::audit_refusal`].
+    pub(crate) async fn audit_read<T>(
+        &self,
+        event: &AuditEvent,
+        now: Timestamp,
+        result: Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        match result {
+            Ok(data) => {
+                self.append_audit_row(self.audit_row(event, now, None)?).await?;
+                Ok(data)
+            }
+            other => self.audit_refusal(event, now, other).await,
+        }
+    }
+}
+
+/// Most audit entries one page returns.
+pub const MAX_AUDIT_PAGE: u32 = 1000;
+
+impl Vault {
+    /// A page of the audit log, for roles with `read_audit`; this read is itself audited.
+    pub async fn audit_events(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        after: i64,
+        limit: u32,
+    ) -> Result<AuditEvents, VaultError> {
+        let event = AuditEvent::new("audit.read", principal);
+        let result = async {
+            let allowed = principal
+                .roles
+                .iter()
+                .filter_map(|r| self.registry().role(r))
+                .any(|r| r.read_audit);
+            if !allowed {
+                return Err(VaultError::forbidden(
+                    "not_allowed",
+                    "reading the audit log needs a role with read_audit = true",
+                ));
+            }
+            let limit = limit.clamp(1, MAX_AUDIT_PAGE);
+            let rows = self.store.audit_entries(after.max(0), i64::from(limit)).await?;
+            let next_after = (rows.len() == limit as usize)
+                .then(|| rows.last().map(|r| r.seq))
+                .flatten();
+            let events = rows
+                .into_iter()
+                .map(|r| {
+                    let entry = serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
+                    Ok(AuditEventView { seq: r.seq, entry })
+                })
+                .collect::<Result<Vec<_>, VaultError>>()?;
+            Ok(AuditEvents { events, next_after })
+        }
+        .await;
+        self.audit_read(&event, now, result).await
+    }
+}
