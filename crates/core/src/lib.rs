@@ -34,6 +34,7 @@ pub struct Vault {
     store: Arc<dyn Store>,
     keys: keys::Keys,
     principals: principal::PrincipalCache,
+    ledger_cache: consent::LedgerCache,
 }
 
 impl std::fmt::Debug for Vault {
@@ -57,6 +58,7 @@ impl Vault {
             store,
             keys,
             principals: principal::PrincipalCache::default(),
+            ledger_cache: consent::LedgerCache::default(),
         })
     }
 

@@ -28,6 +28,11 @@ pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
+    /// Whether other processes may write to this store (several server nodes on one
+    /// PostgreSQL). When false, this process sees every change, so it may cache derived state
+    /// and invalidate it on its own writes.
+    fn shared(&self) -> bool;
+
     /// A value of the key-value metadata table (schema facts, wrapped index key).
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets `key` if it is absent; returns whether this call set it.

@@ -69,6 +69,10 @@ impl Store for PostgresStore {
         "postgres"
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)

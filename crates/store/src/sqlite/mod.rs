@@ -296,6 +296,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
             .bind(key)
