@@ -61,6 +61,22 @@ impl Keys {
         Ok((key, row))
     }
 
+    /// The data key of `subject`, created and stored first if the subject has none.
+    pub(crate) async fn subject_key_or_create(
+        &self,
+        store: &dyn Store,
+        subject: &SubjectId,
+        now: Timestamp,
+    ) -> Result<DataKey, VaultError> {
+        if let Some(key) = self.subject_key(store, subject).await? {
+            return Ok(key);
+        }
+        let (_, row) = self.new_subject_key(subject, now)?;
+        // Whatever was stored wins: ours, or a concurrent request's.
+        let stored = store.ensure_subject_key(&row).await?;
+        self.unwrap(&stored)
+    }
+
     /// Unwraps a stored data key.
     pub(crate) fn unwrap(&self, row: &SubjectKeyRow) -> Result<DataKey, VaultError> {
         Ok(DataKey::unwrap(

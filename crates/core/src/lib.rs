@@ -15,6 +15,7 @@ mod keys;
 mod principal;
 mod records;
 mod time;
+mod tokens;
 pub mod values;
 
 use std::sync::Arc;

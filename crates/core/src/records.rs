@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
-use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord};
+use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, TokenRow};
 use custodia_types::{PrincipalInfo, Record, SearchMatch};
 use zeroize::Zeroizing;
 
 use crate::audit::AuditEvent;
 use crate::gate::{self, Grant};
+use crate::tokens::TokenKind;
 use crate::{Principal, RecordId, SubjectId, Timestamp, Vault, VaultError, principal, values};
 
 /// The most fields one read may name.
@@ -150,11 +151,14 @@ impl Vault {
             return Ok(Vec::new());
         };
         let key = self.keys.unwrap(&found.key)?;
-        found
+        let mut tokens = Vec::new();
+        let records = found
             .records
             .iter()
-            .map(|r| open_record(&grant, &key, r, &selected))
-            .collect()
+            .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.vault_tokens(&tokens).await?;
+        Ok(records)
     }
 
     /// One record, as `purpose` may see it.
@@ -201,7 +205,10 @@ impl Vault {
             .await?
             .ok_or_else(not_found)?;
         let stored = found.records.first().ok_or_else(not_found)?;
-        open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected)
+        let mut tokens = Vec::new();
+        let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
+        self.vault_tokens(&tokens).await?;
+        Ok(record)
     }
 
     /// Changes fields of a record; a `None` value erases that field.
@@ -576,40 +583,70 @@ fn select<'a>(grant: &Grant<'a>, requested: Option<&[String]>) -> Result<Vec<(&'
     grant.readable_fields(requested)
 }
 
-/// Decrypts the selected fields of a stored record and applies each field's output form.
-/// Fields not selected are never decrypted.
-fn open_record(
-    grant: &Grant<'_>,
-    key: &DataKey,
-    stored: &StoredRecord,
-    selected: &[(&Field, OutputForm)],
-) -> Result<Record, VaultError> {
-    let mut fields = BTreeMap::new();
-    for (field, form) in selected {
-        let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else {
-            continue;
-        };
-        let ctx = FieldContext {
-            collection: &grant.collection.name,
-            subject: &stored.subject_id,
-            record: &stored.record_id,
-            field: &field.name,
-        };
-        let plain = Zeroizing::new(key.open(&ctx, &sf.ciphertext)?);
-        let text = std::str::from_utf8(&plain).map_err(|_| VaultError::internal(&"stored value is not UTF-8"))?;
-        let out = match form {
-            OutputForm::Plain => text.to_owned(),
-            OutputForm::Masked => values::mask(field.field_type, text),
-            OutputForm::Denied => continue,
-        };
-        fields.insert(field.name.clone(), out);
+impl Vault {
+    /// Decrypts the selected fields of a stored record and applies each field's output form;
+    /// token-form fields add the rows that vault their tokens to `tokens`. Fields not selected
+    /// are never decrypted.
+    fn open_record(
+        &self,
+        grant: &Grant<'_>,
+        key: &DataKey,
+        stored: &StoredRecord,
+        selected: &[(&Field, OutputForm)],
+        tokens: &mut Vec<TokenRow>,
+    ) -> Result<Record, VaultError> {
+        let collection = grant.collection.name.as_str();
+        let mut fields = BTreeMap::new();
+        for (field, form) in selected {
+            let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else {
+                continue;
+            };
+            let ctx = FieldContext {
+                collection,
+                subject: &stored.subject_id,
+                record: &stored.record_id,
+                field: &field.name,
+            };
+            let plain = Zeroizing::new(key.open(&ctx, &sf.ciphertext)?);
+            let text = std::str::from_utf8(&plain).map_err(|_| VaultError::internal(&"stored value is not UTF-8"))?;
+            let out = match form {
+                OutputForm::Plain => text.to_owned(),
+                OutputForm::Masked => values::mask(field.field_type, text),
+                OutputForm::Token => {
+                    let token = self.make_token(TokenKind::Deterministic, collection, field, text, false)?;
+                    let now = Timestamp(stored.updated_at);
+                    let row = Self::token_row(
+                        key,
+                        &stored.subject_id,
+                        collection,
+                        &field.name,
+                        TokenKind::Deterministic,
+                        &token,
+                        text,
+                        now,
+                    )?;
+                    tokens.push(row);
+                    token
+                }
+                OutputForm::Denied => continue,
+            };
+            fields.insert(field.name.clone(), out);
+        }
+        Ok(Record {
+            record_id: stored.record_id.clone(),
+            fields,
+            created_at: Timestamp(stored.created_at).to_rfc3339(),
+            updated_at: Timestamp(stored.updated_at).to_rfc3339(),
+        })
     }
-    Ok(Record {
-        record_id: stored.record_id.clone(),
-        fields,
-        created_at: crate::Timestamp(stored.created_at).to_rfc3339(),
-        updated_at: crate::Timestamp(stored.updated_at).to_rfc3339(),
-    })
+
+    /// Stores the tokens a read handed out, so they can be detokenized later.
+    async fn vault_tokens(&self, tokens: &[TokenRow]) -> Result<(), VaultError> {
+        if !tokens.is_empty() {
+            self.store.insert_tokens(tokens, None).await?;
+        }
+        Ok(())
+    }
 }
 
 fn not_found() -> VaultError {

@@ -123,17 +123,20 @@ pub enum OutputForm {
     Plain,
     /// A type-aware mask, e.g. `j***@example.com` or `**** **** **** 4242`.
     Masked,
+    /// A deterministic, format-preserving vault token (stable per field, so it joins).
+    Token,
     /// Never returned.
     Denied,
 }
 
 impl OutputForm {
-    pub(crate) const NAMES: &'static [&'static str] = &["plain", "masked", "denied"];
+    pub(crate) const NAMES: &'static [&'static str] = &["plain", "masked", "token", "denied"];
 
     pub(crate) fn from_name(s: &str) -> Option<Self> {
         Some(match s {
             "plain" => Self::Plain,
             "masked" => Self::Masked,
+            "token" => Self::Token,
             "denied" => Self::Denied,
             _ => return None,
         })

@@ -9,8 +9,9 @@ use axum::{Json, Router};
 use custodia_core::{RecordId, SubjectId, Timestamp};
 use custodia_types::{
     AuditEvents, ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest,
-    CreateRecordResponse, ErrorBody, Health, LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList,
-    PrivacyState, Record, RecordList, RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse,
+    CreateRecordResponse, DetokenizeRequest, DetokenizeResponse, ErrorBody, Health, LedgerAppended, ObjectionRequest,
+    PatchRecordRequest, PrincipalList, PrivacyState, Record, RecordList, RestrictionRequest, SaleOptOutRequest,
+    SearchRequest, SearchResponse, TokenizeRequest, TokenizeResponse,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -41,6 +42,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/subjects/{subject_id}/restriction", post(record_restriction))
         .route("/v1/search", post(search))
         .route("/v1/audit/events", get(audit_events))
+        .route("/v1/tokens", post(tokenize))
+        .route("/v1/tokens/detokenize", post(detokenize))
         .route("/v1/principals", post(create_principal).get(list_principals))
         .route("/v1/principals/{principal_id}", delete(revoke_principal))
 }
@@ -571,4 +574,39 @@ pub(crate) async fn audit_events(
             .audit_events(&caller, Timestamp::now(), q.after, q.limit)
             .await?,
     ))
+}
+
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
+    request_body = TokenizeRequest,
+    responses((status = 201, description = "One token per value, in order", body = TokenizeResponse),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Purpose, field or subject's choices do not allow it", body = ErrorBody),
+              (status = 404, description = "Unknown collection", body = ErrorBody),
+              (status = 422, description = "Unknown field or invalid value", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn tokenize(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<TokenizeRequest>,
+) -> AppResult<(StatusCode, Json<TokenizeResponse>)> {
+    let tokens = state.vault.tokenize(&caller, Timestamp::now(), &body).await?;
+    Ok((StatusCode::CREATED, Json(TokenizeResponse { tokens })))
+}
+
+#[utoipa::path(post, path = "/v1/tokens/detokenize", tag = "tokens",
+    request_body = DetokenizeRequest,
+    responses((status = 200, description = "The values, in request order; unknown tokens have none", body = DetokenizeResponse),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "The caller's role may not see a token's field in plain form", body = ErrorBody),
+              (status = 404, description = "A token's collection or subject is gone", body = ErrorBody),
+              (status = 422, description = "A token's field is unknown", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn detokenize(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<DetokenizeRequest>,
+) -> AppResult<Json<DetokenizeResponse>> {
+    Ok(Json(state.vault.detokenize(&caller, Timestamp::now(), &body).await?))
 }

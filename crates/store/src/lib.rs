@@ -16,7 +16,7 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::{
     AuditRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord,
-    SubjectKeyRow, SubjectRecords,
+    SubjectKeyRow, SubjectRecords, TokenRow,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -40,6 +40,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The wrapped data key of a subject.
     async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError>;
+
+    /// Stores a subject's wrapped data key unless it has one; returns the key now stored
+    /// (this one, or the one stored first).
+    async fn ensure_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError>;
 
     /// Inserts a record with its sealed fields and blind-index entries (and the subject's
     /// data key, for a first record; see [`NewRecord::subject_key`]).
@@ -90,6 +94,12 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError>;
     /// Every ledger entry of a subject, oldest first.
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError>;
+
+    /// Stores tokens (with `audit`, in the same transaction); a token already stored for the
+    /// same subject is kept as it is (deterministic tokens repeat).
+    async fn insert_tokens(&self, rows: &[TokenRow], audit: Option<&AuditRow>) -> Result<(), StoreError>;
+    /// The stored rows of the given tokens (any that exist).
+    async fn tokens(&self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError>;
 
     /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
     async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError>;

@@ -123,6 +123,20 @@ pub struct AuditRow {
     pub entry: String,
 }
 
+/// A vaulted token: the value it stands for, sealed under its subject's data key, so that
+/// erasing the subject kills its tokens too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub token: String,
+    pub subject_id: String,
+    pub collection: String,
+    pub field: String,
+    /// `random`, `format_preserving` or `deterministic`.
+    pub kind: String,
+    pub ciphertext: Vec<u8>,
+    pub created_at: i64,
+}
+
 /// A principal (a service or person) and the hash of its API key secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrincipalRow {

@@ -4,7 +4,9 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::model::{group_records, split_roles};
-use crate::{AuditRow, LedgerRow, PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords};
+use crate::{
+    AuditRow, LedgerRow, PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
+};
 
 /// A subject's key joined with its records and their fields. COLLECTION and SUBJECT stand
 /// for parameters; FILTER for the extra join condition of a single-record read.
@@ -104,6 +106,19 @@ where
             seq: row.try_get("seq")?,
             at: row.try_get("at")?,
             entry: row.try_get("entry")?,
+        })
+    }
+
+    /// A `tokens` row.
+    pub(crate) fn token_row(row: &R) -> Result<TokenRow, StoreError> {
+        Ok(TokenRow {
+            token: row.try_get("token")?,
+            subject_id: row.try_get("subject_id")?,
+            collection: row.try_get("collection")?,
+            field: row.try_get("field")?,
+            kind: row.try_get("kind")?,
+            ciphertext: row.try_get("ciphertext")?,
+            created_at: row.try_get("created_at")?,
         })
     }
 

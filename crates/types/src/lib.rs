@@ -299,3 +299,59 @@ pub struct AuditEvents {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_after: Option<i64>,
 }
+
+/// Body of `POST /v1/tokens`: tokenize values of one subject's field.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizeRequest {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    pub subject_id: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub collection: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub field: String,
+    /// The purpose of this processing; it must declare the field.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub purpose: String,
+    /// The values (at most 1000), validated by the field's type.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub values: Vec<String>,
+    /// `random` (`tok_` and 32 hex digits), `format_preserving` (same length and character
+    /// classes; Luhn-valid for card numbers) or `deterministic` (format-preserving and the
+    /// same for the same value of this field, so tokens join). Default `random`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Keep the last four characters (format-preserving and deterministic kinds).
+    #[serde(default)]
+    pub keep_last4: bool,
+}
+
+/// Answer to a tokenization: one token per value, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenizeResponse {
+    pub tokens: Vec<String>,
+}
+
+/// Body of `POST /v1/tokens/detokenize`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetokenizeRequest {
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub purpose: String,
+    #[schema(min_items = 1, max_items = 1000)]
+    pub tokens: Vec<String>,
+}
+
+/// One detokenized value; `value` is absent for an unknown token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DetokenizedValue {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// Answer to a detokenization, in request order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DetokenizeResponse {
+    pub values: Vec<DetokenizedValue>,
+}

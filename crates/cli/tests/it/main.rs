@@ -12,3 +12,4 @@ mod consent;
 mod http;
 mod matrix;
 mod support;
+mod tokens;

@@ -14,6 +14,7 @@ use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
 use crate::{
     AuditRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords,
+    TokenRow,
 };
 
 /// The PostgreSQL store.
@@ -96,6 +97,24 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| Rows::key_row(subject_id, &r)).transpose()
+    }
+
+    async fn ensure_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject_id) DO NOTHING",
+        )
+        .bind(&row.subject_id)
+        .bind(i64::from(row.key_version))
+        .bind(&row.wrapped_key)
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await?;
+        let stored = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = $1")
+            .bind(&row.subject_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Rows::key_row(&row.subject_id, &stored)
     }
 
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
@@ -330,6 +349,38 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Rows::audit_row).collect()
+    }
+
+    async fn insert_tokens(&self, rows: &[TokenRow], audit: Option<&AuditRow>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO tokens (token, subject_id, collection, field, kind, ciphertext, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (token, subject_id) DO NOTHING",
+            )
+            .bind(&r.token)
+            .bind(&r.subject_id)
+            .bind(&r.collection)
+            .bind(&r.field)
+            .bind(&r.kind)
+            .bind(&r.ciphertext)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, &[audit]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tokens(&self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM tokens WHERE token = ANY($1)")
+            .bind(tokens)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Rows::token_row).collect()
     }
 
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -68,6 +68,17 @@ const MIGRATIONS: &[&str] = &[
         BEGIN RAISE EXCEPTION 'the audit log is append-only'; END; $$;
      CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
         FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();",
+    // 4: vaulted tokens, sealed under their subject's data key.
+    "CREATE TABLE tokens (
+        token TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        field TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ciphertext BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (token, subject_id));
+     CREATE INDEX tokens_by_subject ON tokens (subject_id);",
 ];
 
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

@@ -21,6 +21,7 @@ use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
 use crate::{
     AuditRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords,
+    TokenRow,
 };
 
 /// The SQLite store.
@@ -332,6 +333,31 @@ impl Store for SqliteStore {
         row.map(|r| Rows::key_row(subject_id, &r)).transpose()
     }
 
+    async fn ensure_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
+        let row = row.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES (?, ?, ?, ?) \
+                         ON CONFLICT (subject_id) DO NOTHING",
+                    )
+                    .bind(&row.subject_id)
+                    .bind(i64::from(row.key_version))
+                    .bind(&row.wrapped_key)
+                    .bind(row.created_at)
+                    .execute(&mut *conn)
+                    .await?;
+                    let stored = sqlx::query("SELECT key_version, wrapped_key, created_at FROM subject_keys WHERE subject_id = ?")
+                        .bind(&row.subject_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    Rows::key_row(&row.subject_id, &stored)
+                })
+            })
+            .await
+    }
+
     async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError> {
         let record = record.clone();
         self.writer.insert_record(record).await
@@ -455,6 +481,57 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(Rows::audit_row).collect()
+    }
+
+    async fn insert_tokens(&self, rows: &[TokenRow], audit: Option<&AuditRow>) -> Result<(), StoreError> {
+        let (rows, audit) = (rows.to_vec(), audit.cloned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    for chunk in rows.chunks(batch_insert::MAX_PARAMETERS / 7) {
+                        let sql = multi_row(
+                            "INSERT INTO tokens (token, subject_id, collection, field, kind, ciphertext, created_at) VALUES ",
+                            7,
+                            chunk.len(),
+                        ) + " ON CONFLICT (token, subject_id) DO NOTHING";
+                        let mut q = sqlx::query(&sql);
+                        for r in chunk {
+                            q = q
+                                .bind(&r.token)
+                                .bind(&r.subject_id)
+                                .bind(&r.collection)
+                                .bind(&r.field)
+                                .bind(&r.kind)
+                                .bind(&r.ciphertext)
+                                .bind(r.created_at);
+                        }
+                        q.execute(&mut *conn).await?;
+                    }
+                    if let Some(audit) = &audit {
+                        insert_audit(conn, &[audit]).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn tokens(&self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in tokens.chunks(batch_insert::MAX_PARAMETERS) {
+            let sql = format!(
+                "SELECT * FROM tokens WHERE token IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for t in chunk {
+                q = q.bind(t);
+            }
+            for row in q.fetch_all(&self.reader).await? {
+                out.push(Rows::token_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -65,6 +65,17 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 4: vaulted tokens, sealed under their subject's data key.
+    "CREATE TABLE tokens (
+        token TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        field TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ciphertext BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (token, subject_id));
+     CREATE INDEX tokens_by_subject ON tokens (subject_id);",
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@
 
 use custodia_store::{
     AuditRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord,
-    SubjectKeyRow,
+    SubjectKeyRow, TokenRow,
 };
 
 fn field(name: &str, ct: &[u8]) -> FieldValue {
@@ -423,6 +423,55 @@ pub async fn audit_entries_land_with_their_writes(s: &dyn Store) {
         after.iter().map(|e| e.at).collect::<Vec<_>>(),
         [3, 4],
         "paging by sequence number"
+    );
+}
+
+pub async fn tokens_and_subject_keys(s: &dyn Store) {
+    let key = SubjectKeyRow {
+        subject_id: "s9".into(),
+        key_version: 1,
+        wrapped_key: vec![1],
+        created_at: 1,
+    };
+    assert_eq!(s.ensure_subject_key(&key).await.unwrap(), key);
+    let other = SubjectKeyRow {
+        wrapped_key: vec![2],
+        ..key.clone()
+    };
+    assert_eq!(s.ensure_subject_key(&other).await.unwrap(), key, "the first key stays");
+    let token = |t: &str, subject: &str, ct: u8| TokenRow {
+        token: t.into(),
+        subject_id: subject.into(),
+        collection: "customers".into(),
+        field: "email".into(),
+        kind: "deterministic".into(),
+        ciphertext: vec![ct],
+        created_at: 5,
+    };
+    let audit = AuditRow {
+        seq: 0,
+        at: 5,
+        entry: "{}".into(),
+    };
+    s.insert_tokens(&[token("t1", "s9", 1), token("t2", "s9", 2)], Some(&audit))
+        .await
+        .unwrap();
+    // The same token for the same subject again is kept as it was; for another subject, added.
+    s.insert_tokens(&[token("t1", "s9", 9), token("t1", "s8", 3)], None)
+        .await
+        .unwrap();
+    let mut rows = s.tokens(&["t1".into(), "t2".into(), "nope".into()]).await.unwrap();
+    rows.sort_by(|a, b| (&a.token, &a.subject_id).cmp(&(&b.token, &b.subject_id)));
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.token.as_str(), r.subject_id.as_str(), r.ciphertext[0]))
+        .collect();
+    assert_eq!(got, [("t1", "s8", 3), ("t1", "s9", 1), ("t2", "s9", 2)]);
+    assert_eq!(rows[1], token("t1", "s9", 1));
+    assert_eq!(
+        s.audit_entries(0, 10).await.unwrap().len(),
+        1,
+        "the audit entry came with the tokens"
     );
 }
 

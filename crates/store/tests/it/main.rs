@@ -92,6 +92,7 @@ conformance_suite!(
     one_bad_record_fails_alone,
     ledger_appends_in_order_and_refuses_changes,
     audit_entries_land_with_their_writes,
+    tokens_and_subject_keys,
 );
 
 #[tokio::test]

@@ -1,0 +1,154 @@
+//! Tokenization and detokenization over HTTP, and token output forms.
+
+use serde_json::json;
+
+use crate::support::Vault;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+
+    let tokenize = |kind: &str, values: &[&str], keep_last4: bool| {
+        json!({"subject_id": "cust_t", "collection": "customers", "field": "card_number", "purpose": "payment",
+               "values": values, "kind": kind, "keep_last4": keep_last4})
+    };
+    let (status, v) = admin
+        .post(
+            "/v1/tokens",
+            tokenize("format_preserving", &["4242 4242 4242 4242"], true),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let fp = v["tokens"][0].as_str().unwrap().to_owned();
+    assert_eq!(
+        fp.len(),
+        16,
+        "normalized card numbers are 16 digits, and so is the token: {fp}"
+    );
+    assert!(fp.ends_with("4242") && fp != "4242424242424242");
+    assert!(luhn(&fp), "{fp} is Luhn-valid");
+
+    let (_, a) = admin
+        .post("/v1/tokens", tokenize("deterministic", &["5555 5555 5555 4444"], false))
+        .await;
+    let (_, b) = admin
+        .post("/v1/tokens", tokenize("deterministic", &["5555-5555-5555-4444"], false))
+        .await;
+    assert_eq!(
+        a["tokens"], b["tokens"],
+        "deterministic tokens repeat for the same value"
+    );
+    let (_, r) = admin
+        .post(
+            "/v1/tokens",
+            tokenize("random", &["5555 5555 5555 4444", "4242424242424242"], false),
+        )
+        .await;
+    let random: Vec<String> = r["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    assert!(random.iter().all(|t| t.starts_with("tok_") && t.len() == 36));
+
+    let (status, v) = admin
+        .post(
+            "/v1/tokens",
+            tokenize("format_preserving", &["4242 4242 4242 4241"], false),
+        )
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_field")));
+    let (status, v) = admin
+        .post("/v1/tokens", tokenize("rot13", &["4242424242424242"], false))
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_kind")));
+
+    // Detokenize: the payment service sees card numbers plain; the support agent masked.
+    let all = json!([fp, random[0], "tok_00000000000000000000000000000000"]);
+    let payments = admin.principal("checkout", &["payment_service"]).await;
+    let (status, v) = server
+        .client(&payments)
+        .await
+        .post("/v1/tokens/detokenize", json!({"purpose": "payment", "tokens": all}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["values"][0]["value"], "4242424242424242");
+    assert_eq!(v["values"][1]["value"], "5555555555554444");
+    assert!(v["values"][2].get("value").is_none(), "an unknown token has no value");
+
+    let agent = admin.principal("agent", &["support_agent"]).await;
+    let (status, v) = server
+        .client(&agent)
+        .await
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "customer_support", "tokens": [fp]}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("detokenize_not_allowed")),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_output_form_gives_joinable_tokens() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for subject in ["a1", "a2"] {
+        let consent = json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "api"});
+        assert_eq!(
+            admin.post(&format!("/v1/subjects/{subject}/consents"), consent).await.0,
+            201
+        );
+        let (status, v) = admin
+            .post(
+                &format!("/v1/subjects/{subject}/records/customers"),
+                json!({"purpose": "analytics", "fields": {"email": "same@example.com"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let analyst = admin.principal("analyst", &["data_science"]).await;
+    let mut analyst = server.client(&analyst).await;
+    let (_, one) = analyst.get("/v1/subjects/a1/records/customers?purpose=analytics").await;
+    let (_, two) = analyst.get("/v1/subjects/a2/records/customers?purpose=analytics").await;
+    let t1 = one["records"][0]["fields"]["email"].as_str().unwrap().to_owned();
+    let t2 = two["records"][0]["fields"]["email"].as_str().unwrap();
+    assert_ne!(t1, "same@example.com");
+    assert!(
+        t1.contains('@') && t1.len() == "same@example.com".len(),
+        "format-preserving: {t1}"
+    );
+    assert_eq!(t1, t2, "the same value gives the same token, so datasets still join");
+    // The analyst may not turn it back; an admin (plain) may.
+    let (status, _) = analyst
+        .post("/v1/tokens/detokenize", json!({"purpose": "analytics", "tokens": [t1]}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, v) = admin
+        .post("/v1/tokens/detokenize", json!({"purpose": "analytics", "tokens": [t1]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["values"][0]["value"], "same@example.com");
+}
+
+fn luhn(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
