@@ -55,6 +55,11 @@ enum Command {
         /// The registry file (default: custodia-data/registry.toml).
         file: Option<PathBuf>,
     },
+    /// Print the Cedar schema and the policies the registry's roles compile to.
+    Policies {
+        /// The registry file (default: custodia-data/registry.toml).
+        file: Option<PathBuf>,
+    },
     /// Measure field encryption against raw AES-GCM and HTTP throughput on SQLite.
     Bench {
         /// Seconds per HTTP phase.
@@ -120,6 +125,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { file } => Ok(check(file.as_deref())),
+        Command::Policies { file } => {
+            let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
+            let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("// Cedar schema\n{}", custodia_core::cedar_schema());
+            println!(
+                "// Policies compiled from the roles of {}\n{}",
+                path.display(),
+                custodia_core::role_policies(&registry)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             seconds,
             clients,
@@ -197,13 +213,27 @@ fn check(file: Option<&Path>) -> ExitCode {
     let path = file.map_or_else(|| DataDir::new("custodia-data").registry_path(), Path::to_path_buf);
     match Registry::load(&path) {
         Ok(reg) => {
+            // The operator's Cedar policies beside the registry must fit it too.
+            let dir = DataDir::new(path.parent().unwrap_or_else(|| Path::new(".")));
+            let policies = match dir.policy_files() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Err(e) = custodia_core::Policies::compile(&reg, &policies) {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
             let out = format!(
-                "{}: ok ({} collections, {} purposes, {} recipients, {} roles)",
+                "{}: ok ({} collections, {} purposes, {} recipients, {} roles, {} policy files)",
                 path.display(),
                 reg.collections.len(),
                 reg.purposes.len(),
                 reg.recipients.len(),
-                reg.roles.len()
+                reg.roles.len(),
+                policies.len()
             );
             if std::io::stdout().is_terminal() {
                 println!("\u{2714} {out}");

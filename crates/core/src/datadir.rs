@@ -6,6 +6,7 @@
 //!   root.key              the root key (0600), unless CUSTODIA_ROOT_KEY is set
 //!   custodia.db           SQLite (WAL), unless a PostgreSQL URL is given
 //!   admin-token           only when `serve` initialised the directory itself (0600)
+//!   policies/*.cedar      the operator's own Cedar policies (optional)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ use crate::{Timestamp, Vault, VaultError};
 pub const REGISTRY_FILE: &str = "registry.toml";
 pub const DB_FILE: &str = "custodia.db";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Folder of the operator's own Cedar policies, added to those the roles compile to.
+pub const POLICIES_DIR: &str = "policies";
 /// Name and role of the principal `init` creates.
 const BOOTSTRAP_NAME: &str = "bootstrap-admin";
 const BOOTSTRAP_ROLE: &str = "admin";
@@ -122,7 +125,7 @@ impl DataDir {
                 store.backend()
             )));
         }
-        let vault = Vault::new(registry, store, keyring).await?;
+        let vault = Vault::new(registry, store, keyring, &[]).await?;
         let (_, token) = vault
             .insert_principal(now, BOOTSTRAP_NAME, &[BOOTSTRAP_ROLE.to_owned()])
             .await?;
@@ -158,11 +161,49 @@ impl DataDir {
         }
     }
 
+    /// The operator's Cedar policy files: every `*.cedar` file in `policies/`, by name.
+    pub fn policy_files(&self) -> Result<Vec<(String, String)>, SetupError> {
+        let dir = self.root.join(POLICIES_DIR);
+        let mut files = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+            Err(source) => {
+                return Err(SetupError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let path = entry
+                .map_err(|source| SetupError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?
+                .path();
+            if path.extension().is_some_and(|e| e == "cedar") {
+                let text = std::fs::read_to_string(&path).map_err(|source| SetupError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let name = format!(
+                    "{POLICIES_DIR}/{}",
+                    path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                );
+                files.push((name, text));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
     /// Opens the vault of this directory.
     pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
         let registry = Registry::load(&self.registry_path())?;
+        let policies = self.policy_files()?;
         let keyring = self.keyring()?;
         let store: Arc<dyn custodia_store::Store> = custodia_store::open(&self.store_url(database_url)).await?;
-        Vault::new(registry, store, keyring).await
+        Vault::new(registry, store, keyring, &policies).await
     }
 }

@@ -2,7 +2,9 @@
 //! on a collection, and in which form each field may leave the vault. Deny by default: a
 //! purpose no role of the principal lists, or a field the purpose does not declare, is refused.
 
-use custodia_registry::{Collection, Field, OutputForm, Purpose, Registry, Role};
+use custodia_registry::{Collection, Field, OutputForm, Purpose, Registry};
+
+use crate::policy::{Action, Policies};
 
 use crate::error::shown;
 use crate::{Principal, VaultError};
@@ -11,17 +13,53 @@ use crate::{Principal, VaultError};
 pub(crate) struct Grant<'a> {
     pub purpose: &'a Purpose,
     pub collection: &'a Collection,
-    roles: Vec<&'a Role>,
+    /// The caller's roles that may invoke the purpose.
+    roles: Vec<&'a str>,
+    policies: &'a Policies,
 }
 
 impl<'a> Grant<'a> {
-    /// The most permissive output form that any of the granting roles gives `field`.
+    /// The most permissive output form the policies give any of the granting roles for
+    /// `field` under this purpose.
     pub fn form(&self, field: &Field) -> OutputForm {
+        let target = Some((self.collection.name.as_str(), field.name.as_str()));
+        let purpose = self.purpose.name.as_str();
         self.roles
             .iter()
-            .map(|r| r.output_form(self.collection, field))
+            .map(|role| {
+                if self.policies.allows(role, purpose, target, Action::ReadPlain) {
+                    OutputForm::Plain
+                } else if self.policies.allows(role, purpose, target, Action::ReadMasked) {
+                    OutputForm::Masked
+                } else if self.policies.allows(role, purpose, target, Action::ReadToken) {
+                    OutputForm::Token
+                } else {
+                    OutputForm::Denied
+                }
+            })
             .min()
             .unwrap_or(OutputForm::Denied)
+    }
+
+    /// Refuses a write of `field` that no granting role's policies permit.
+    pub fn may_write(&self, field: &Field) -> Result<(), VaultError> {
+        let target = Some((self.collection.name.as_str(), field.name.as_str()));
+        if self
+            .roles
+            .iter()
+            .any(|role| self.policies.allows(role, &self.purpose.name, target, Action::Write))
+        {
+            Ok(())
+        } else {
+            Err(VaultError::forbidden(
+                "field_write_denied",
+                format!(
+                    "a policy forbids your role to write field `{}.{}`",
+                    self.collection.name, field.name
+                ),
+            )
+            .with_field(field.name.as_str()))
+        }
     }
 
     /// The declared field `name` of the collection, checked against the purpose.
@@ -80,7 +118,8 @@ impl<'a> Grant<'a> {
 /// Decides whether `principal` may invoke `purpose` on `collection`.
 pub(crate) fn authorize<'a>(
     registry: &'a Registry,
-    principal: &Principal,
+    policies: &'a Policies,
+    principal: &'a Principal,
     purpose: &str,
     collection: &str,
 ) -> Result<Grant<'a>, VaultError> {
@@ -97,11 +136,11 @@ pub(crate) fn authorize<'a>(
             format!("no collection `{}` is declared in the registry", shown(collection)),
         )
     })?;
-    let roles: Vec<&Role> = principal
+    let roles: Vec<&str> = principal
         .roles
         .iter()
-        .filter_map(|r| registry.role(r))
-        .filter(|r| r.purposes.contains(purpose))
+        .map(String::as_str)
+        .filter(|r| policies.allows(r, purpose, None, Action::Invoke))
         .collect();
     if roles.is_empty() {
         return Err(VaultError::forbidden(
@@ -122,6 +161,7 @@ pub(crate) fn authorize<'a>(
         purpose: purpose_def,
         collection: collection_def,
         roles,
+        policies,
     })
 }
 

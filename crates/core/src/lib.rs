@@ -12,6 +12,7 @@ mod error;
 mod gate;
 mod ids;
 mod keys;
+mod policy;
 mod principal;
 mod records;
 mod time;
@@ -23,9 +24,10 @@ use std::sync::Arc;
 use custodia_registry::Registry;
 use custodia_store::Store;
 
-pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, REGISTRY_FILE, SetupError};
+pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
+pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::Principal;
 pub use time::Timestamp;
 
@@ -34,6 +36,7 @@ pub struct Vault {
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
     keys: keys::Keys,
+    policies: policy::Policies,
     principals: principal::PrincipalCache,
     ledger_cache: consent::LedgerCache,
 }
@@ -47,17 +50,21 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
-    /// Assembles a vault from its parts, loading (or creating) the blind index key.
+    /// Assembles a vault from its parts: compiles the registry's roles and the operator's
+    /// `policies` (file name, Cedar text) and loads (or creates) the blind index key.
     pub async fn new(
         registry: Registry,
         store: Arc<dyn Store>,
         keyring: custodia_crypto::Keyring,
+        policies: &[(String, String)],
     ) -> Result<Self, SetupError> {
+        let policies = policy::Policies::compile(&registry, policies).map_err(|e| SetupError::Other(e.0))?;
         let keys = keys::Keys::load(keyring, &*store).await?;
         Ok(Self {
             registry: Arc::new(registry),
             store,
             keys,
+            policies,
             principals: principal::PrincipalCache::default(),
             ledger_cache: consent::LedgerCache::default(),
         })

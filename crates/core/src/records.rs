@@ -73,7 +73,7 @@ impl Vault {
         fields: &BTreeMap<String, String>,
         allow: AuditRow,
     ) -> Result<RecordId, VaultError> {
-        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         if fields.is_empty() {
             return Err(VaultError::bad_request(
                 "no_fields",
@@ -144,7 +144,7 @@ impl Vault {
         collection: &str,
         requested: Option<&[String]>,
     ) -> Result<Vec<Record>, VaultError> {
-        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let Some(found) = self.store.records(subject.as_str(), collection).await? else {
@@ -196,7 +196,7 @@ impl Vault {
         record_id: &RecordId,
         requested: Option<&[String]>,
     ) -> Result<Record, VaultError> {
-        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let found = self
@@ -254,7 +254,7 @@ impl Vault {
         fields: &BTreeMap<String, Option<String>>,
         allow: AuditRow,
     ) -> Result<(), VaultError> {
-        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         if fields.is_empty() {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
@@ -320,7 +320,7 @@ impl Vault {
         record_id: &RecordId,
         allow: &AuditRow,
     ) -> Result<(), VaultError> {
-        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         if self
             .store
@@ -360,7 +360,7 @@ impl Vault {
         field: &str,
         value: &str,
     ) -> Result<Vec<SearchMatch>, VaultError> {
-        let grant = gate::authorize(&self.registry, principal, purpose, collection)?;
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         let field_def = grant.declared_field(field)?;
         if !field_def.searchable {
             return Err(VaultError::bad_request(
@@ -562,6 +562,7 @@ fn check_values<'a, 'v>(
     let mut out = Vec::new();
     for (name, value) in fields {
         let field = grant.declared_field(name)?;
+        grant.may_write(field)?;
         let value = match value {
             Some(v) => Some(Zeroizing::new(
                 values::normalize(field.field_type, v).map_err(|why| invalid(name, &why))?,

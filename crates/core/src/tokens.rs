@@ -242,7 +242,7 @@ impl Vault {
         let event = self.about(event.fields([&req.field]), &subject)?;
         let allow = self.audit_row(&event, now, None)?;
         let result = async {
-            let grant = gate::authorize(&self.registry, principal, &req.purpose, &req.collection)?;
+            let grant = gate::authorize(&self.registry, &self.policies, principal, &req.purpose, &req.collection)?;
             let field = grant.declared_field(&req.field)?;
             let kind = TokenKind::parse(req.kind.as_deref())?;
             if req.values.is_empty() || req.values.len() > MAX_TOKEN_BATCH {
@@ -320,7 +320,7 @@ impl Vault {
                 .collection(&row.collection);
             let event = self.about(event.fields([&row.field]), &subject)?;
             let decision = async {
-                let grant = gate::authorize(&self.registry, principal, &req.purpose, &row.collection)?;
+                let grant = gate::authorize(&self.registry, &self.policies, principal, &req.purpose, &row.collection)?;
                 let field = grant.declared_field(&row.field)?;
                 if grant.form(field) != OutputForm::Plain {
                     return Err(VaultError::forbidden(

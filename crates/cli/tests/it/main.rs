@@ -11,5 +11,6 @@ mod cli;
 mod consent;
 mod http;
 mod matrix;
+mod policies;
 mod support;
 mod tokens;
