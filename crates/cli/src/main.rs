@@ -55,6 +55,17 @@ enum Command {
         /// The registry file (default: custodia-data/registry.toml).
         file: Option<PathBuf>,
     },
+    /// Manage principals (API keys) through a running server's API.
+    Principal {
+        #[command(subcommand)]
+        action: PrincipalCommand,
+        /// The server's base URL.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:8200", env = "CUSTODIA_URL")]
+        url: String,
+        /// An API key of a role with manage_principals (default: custodia-data/admin-token).
+        #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
     /// Print the Cedar schema and the policies the registry's roles compile to.
     Policies {
         /// The registry file (default: custodia-data/registry.toml).
@@ -72,6 +83,22 @@ enum Command {
         #[arg(long)]
         crypto_only: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum PrincipalCommand {
+    /// Create a principal; prints its id and API key (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A registry role; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List principals (never their keys).
+    List,
+    /// Revoke a principal's key at once.
+    Revoke { principal_id: String },
 }
 
 fn main() -> ExitCode {
@@ -125,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { file } => Ok(check(file.as_deref())),
+        Command::Principal { action, url, token } => principal(action, &url, token).await,
         Command::Policies { file } => {
             let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
             let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -247,5 +275,53 @@ fn check(file: Option<&Path>) -> ExitCode {
             eprintln!("{}: {} problem(s)", path.display(), e.diagnostics.len());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs a principal command against the server's API and prints the JSON answer.
+async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -> anyhow::Result<ExitCode> {
+    let token = match token {
+        Some(t) => t,
+        None => {
+            let path = DataDir::new("custodia-data").admin_token_path();
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("no --token given and {} cannot be read", path.display()))?
+                .trim()
+                .to_owned()
+        }
+    };
+    let authority = url
+        .strip_prefix("http://")
+        .context("--url must be an http:// URL (TLS is terminated in front of custodia)")?;
+    let addr: SocketAddr = tokio::net::lookup_host(authority.trim_end_matches('/'))
+        .await
+        .with_context(|| format!("cannot resolve {authority}"))?
+        .next()
+        .with_context(|| format!("{authority} has no address"))?;
+    let mut conn = http_client::Connection::open(addr)
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
+    let (method, path, body) = match action {
+        PrincipalCommand::Create { name, roles } => (
+            "POST",
+            "/v1/principals".to_owned(),
+            Some(serde_json::to_vec(&serde_json::json!({"name": name, "roles": roles}))?),
+        ),
+        PrincipalCommand::List => ("GET", "/v1/principals".to_owned(), None),
+        PrincipalCommand::Revoke { principal_id } => ("DELETE", format!("/v1/principals/{principal_id}"), None),
+    };
+    let reply = conn
+        .send(method, &path, Some(&token), body, &[])
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    let text = String::from_utf8_lossy(&reply.body);
+    if (200..300).contains(&reply.status) {
+        if !text.is_empty() {
+            println!("{text}");
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: the server answered {}: {text}", reply.status);
+        Ok(ExitCode::FAILURE)
     }
 }

@@ -211,6 +211,23 @@ impl Vault {
         Ok(record)
     }
 
+    /// The access gate alone: whether `principal` may read `requested` fields (or the
+    /// purpose's default fields) of `subject` in `collection` under `purpose`, and in which
+    /// form, with nothing decrypted and nothing audited. For benchmarks and pre-checks.
+    pub async fn check_access(
+        &self,
+        principal: &Principal,
+        purpose: &str,
+        subject: &SubjectId,
+        collection: &str,
+        requested: Option<&[String]>,
+    ) -> Result<Vec<(String, OutputForm)>, VaultError> {
+        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        let selected = select(&grant, requested)?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
+        Ok(selected.into_iter().map(|(f, form)| (f.name.clone(), form)).collect())
+    }
+
     /// Changes fields of a record; a `None` value erases that field.
     #[tracing::instrument(skip_all)]
     #[expect(

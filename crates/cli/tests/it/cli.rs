@@ -109,3 +109,46 @@ fn a_wrong_root_key_is_refused_at_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn principal_commands_wrap_the_api() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let url = format!("http://{}", server.addr);
+    let run = |args: &[&str]| {
+        custodia()
+            .arg("principal")
+            .args(args)
+            .args(["--url", &url])
+            .env("CUSTODIA_TOKEN", &vault.token)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["create", "--name", "desk", "--role", "support_agent"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["api_key"].as_str().unwrap().starts_with("cst_"));
+    let id = created["principal_id"].as_str().unwrap().to_owned();
+
+    let out = run(&["list"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        list["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "desk")
+    );
+
+    let out = run(&["create", "--name", "desk", "--role", "support_agent"]);
+    assert!(!out.status.success(), "a taken name is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    let out = run(&["revoke", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = custodia()
+        .args(["principal", "list", "--url", &url, "--token", "cst_0000000000000000_00"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
