@@ -156,7 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policies { file } => {
             let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
             let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("// Cedar schema\n{}", custodia_core::cedar_schema());
+            println!("// Cedar schema\n{}", custodia_core::cedar_schema(&registry));
             println!(
                 "// Policies compiled from the roles of {}\n{}",
                 path.display(),

@@ -16,6 +16,7 @@ pub(crate) struct Grant<'a> {
     /// The caller's roles that may invoke the purpose.
     roles: Vec<&'a str>,
     policies: &'a Policies,
+    context: &'a std::collections::BTreeMap<String, crate::ContextValue>,
 }
 
 impl<'a> Grant<'a> {
@@ -27,11 +28,20 @@ impl<'a> Grant<'a> {
         self.roles
             .iter()
             .map(|role| {
-                if self.policies.allows(role, purpose, target, Action::ReadPlain) {
+                if self
+                    .policies
+                    .allows(role, purpose, target, Action::ReadPlain, self.context)
+                {
                     OutputForm::Plain
-                } else if self.policies.allows(role, purpose, target, Action::ReadMasked) {
+                } else if self
+                    .policies
+                    .allows(role, purpose, target, Action::ReadMasked, self.context)
+                {
                     OutputForm::Masked
-                } else if self.policies.allows(role, purpose, target, Action::ReadToken) {
+                } else if self
+                    .policies
+                    .allows(role, purpose, target, Action::ReadToken, self.context)
+                {
                     OutputForm::Token
                 } else {
                     OutputForm::Denied
@@ -44,11 +54,10 @@ impl<'a> Grant<'a> {
     /// Refuses a write of `field` that no granting role's policies permit.
     pub fn may_write(&self, field: &Field) -> Result<(), VaultError> {
         let target = Some((self.collection.name.as_str(), field.name.as_str()));
-        if self
-            .roles
-            .iter()
-            .any(|role| self.policies.allows(role, &self.purpose.name, target, Action::Write))
-        {
+        if self.roles.iter().any(|role| {
+            self.policies
+                .allows(role, &self.purpose.name, target, Action::Write, self.context)
+        }) {
             Ok(())
         } else {
             Err(VaultError::forbidden(
@@ -140,7 +149,7 @@ pub(crate) fn authorize<'a>(
         .roles
         .iter()
         .map(String::as_str)
-        .filter(|r| policies.allows(r, purpose, None, Action::Invoke))
+        .filter(|r| policies.allows(r, purpose, None, Action::Invoke, &principal.context))
         .collect();
     if roles.is_empty() {
         return Err(VaultError::forbidden(
@@ -162,6 +171,7 @@ pub(crate) fn authorize<'a>(
         collection: collection_def,
         roles,
         policies,
+        context: &principal.context,
     })
 }
 

@@ -28,7 +28,7 @@ pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FIL
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
-pub use principal::Principal;
+pub use principal::{ContextValue, Principal};
 pub use time::Timestamp;
 
 /// The vault: registry, store and keys, shared by every request.
@@ -80,6 +80,43 @@ impl Vault {
     #[must_use]
     pub fn backend(&self) -> &'static str {
         self.store.backend()
+    }
+
+    /// Parses a caller's `Custodia-Context` header (a JSON object) against the registry's
+    /// `[policy_context]` declarations.
+    pub fn parse_context(&self, header: &str) -> Result<std::collections::BTreeMap<String, ContextValue>, VaultError> {
+        let bad = |msg: String| VaultError::bad_request("invalid_context", msg);
+        let value: serde_json::Value =
+            serde_json::from_str(header).map_err(|_| bad("Custodia-Context must be a JSON object".into()))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| bad("Custodia-Context must be a JSON object".into()))?;
+        let mut out = std::collections::BTreeMap::new();
+        for (name, v) in object {
+            let declared = self.registry.policy_context.get(name).ok_or_else(|| {
+                bad(format!(
+                    "context attribute `{}` is not declared in the registry's [policy_context]",
+                    error::shown(name)
+                ))
+            })?;
+            let parsed = match (declared, v) {
+                (custodia_registry::ContextType::Bool, serde_json::Value::Bool(b)) => ContextValue::Bool(*b),
+                (custodia_registry::ContextType::String, serde_json::Value::String(s)) if s.len() <= 256 => {
+                    ContextValue::String(s.clone())
+                }
+                (custodia_registry::ContextType::Long, serde_json::Value::Number(n)) if n.is_i64() => {
+                    ContextValue::Long(n.as_i64().unwrap_or_default())
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "context attribute `{name}` must be a {}",
+                        declared.cedar_type()
+                    )));
+                }
+            };
+            out.insert(name.clone(), parsed);
+        }
+        Ok(out)
     }
 
     /// Checks that the store answers.

@@ -20,7 +20,7 @@
 //! Decisions depend only on role, purpose, field and action (the context is empty and the
 //! entities are fixed at start), so each is computed once and remembered.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::RwLock;
@@ -30,6 +30,8 @@ use cedar_policy::{
     ValidationMode, Validator,
 };
 use custodia_registry::{OutputForm, Registry};
+
+use crate::ContextValue;
 
 /// A field-level or purpose-level action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,15 +77,23 @@ impl std::fmt::Debug for Policies {
     }
 }
 
-/// The Cedar schema for a registry.
+/// The Cedar schema for a registry: fixed entity types and actions, and a context holding the
+/// registry's optional `[policy_context]` attributes.
 #[must_use]
-pub fn cedar_schema() -> String {
-    "entity Role;\n\
-     entity Purpose;\n\
-     entity Field in [Purpose] = { collection: String, field: String, category: String, field_type: String };\n\
-     action invoke appliesTo { principal: [Role], resource: [Purpose], context: {} };\n\
-     action write, read_plain, read_masked, read_token appliesTo { principal: [Role], resource: [Field], context: {} };\n"
-        .to_owned()
+pub fn cedar_schema(registry: &Registry) -> String {
+    let context: Vec<String> = registry
+        .policy_context
+        .iter()
+        .map(|(name, ty)| format!("\"{name}\"?: {}", ty.cedar_type()))
+        .collect();
+    let context = format!("{{ {} }}", context.join(", "));
+    format!(
+        "entity Role;\n\
+         entity Purpose;\n\
+         entity Field in [Purpose] = {{ collection: String, field: String, category: String, field_type: String }};\n\
+         action invoke appliesTo {{ principal: [Role], resource: [Purpose], context: {context} }};\n\
+         action write, read_plain, read_masked, read_token appliesTo {{ principal: [Role], resource: [Field], context: {context} }};\n"
+    )
 }
 
 fn field_id(purpose: &str, collection: &str, field: &str) -> String {
@@ -154,8 +164,8 @@ impl Policies {
     /// Compiles the registry's roles, adds `extra` policy files (name, text), validates all
     /// against the generated schema and builds the entities.
     pub fn compile(registry: &Registry, extra: &[(String, String)]) -> Result<Self, PolicyError> {
-        let (schema, _warnings) =
-            Schema::from_cedarschema_str(&cedar_schema()).map_err(|e| PolicyError(format!("generated schema: {e}")))?;
+        let (schema, _warnings) = Schema::from_cedarschema_str(&cedar_schema(registry))
+            .map_err(|e| PolicyError(format!("generated schema: {e}")))?;
         let mut text = role_policies(registry);
         let mut set = PolicySet::from_str(&text).map_err(|e| PolicyError(format!("generated policies: {e}")))?;
         for (name, src) in extra {
@@ -236,16 +246,31 @@ impl Policies {
     }
 
     /// Whether `role` may take `action` on a purpose (`field` None) or a purpose's field.
-    pub(crate) fn allows(&self, role: &str, purpose: &str, field: Option<(&str, &str)>, action: Action) -> bool {
+    pub(crate) fn allows(
+        &self,
+        role: &str,
+        purpose: &str,
+        field: Option<(&str, &str)>,
+        action: Action,
+        context: &BTreeMap<String, ContextValue>,
+    ) -> bool {
         let resource = match field {
             Some((collection, field)) => field_id(purpose, collection, field),
             None => purpose.to_owned(),
         };
+        if !context.is_empty() {
+            // Decisions that depend on what the caller asserted are not remembered.
+            return self
+                .decide(role, field.is_some(), &resource, action, context)
+                .unwrap_or(false);
+        }
         let key = (role.to_owned(), purpose.to_owned(), resource.clone(), action);
         if let Some(known) = self.memo.read().ok().and_then(|m| m.get(&key).copied()) {
             return known;
         }
-        let allowed = self.decide(role, field.is_some(), &resource, action).unwrap_or(false);
+        let allowed = self
+            .decide(role, field.is_some(), &resource, action, context)
+            .unwrap_or(false);
         if let Ok(mut memo) = self.memo.write() {
             memo.insert(key, allowed);
         }
@@ -253,11 +278,27 @@ impl Policies {
     }
 
     /// One Cedar decision; any error (an unknown entity, say) is a deny.
-    fn decide(&self, role: &str, is_field: bool, resource: &str, action: Action) -> Result<bool, PolicyError> {
+    fn decide(
+        &self,
+        role: &str,
+        is_field: bool,
+        resource: &str,
+        action: Action,
+        context: &BTreeMap<String, ContextValue>,
+    ) -> Result<bool, PolicyError> {
         let principal = uid("Role", role)?;
         let action_uid = uid("Action", action.name())?;
         let resource = uid(if is_field { "Field" } else { "Purpose" }, resource)?;
-        let request = Request::new(principal, action_uid, resource, Context::empty(), Some(&self.schema))
+        let pairs = context.iter().map(|(k, v)| {
+            let value = match v {
+                ContextValue::Bool(b) => RestrictedExpression::new_bool(*b),
+                ContextValue::String(s) => RestrictedExpression::new_string(s.clone()),
+                ContextValue::Long(n) => RestrictedExpression::new_long(*n),
+            };
+            (k.clone(), value)
+        });
+        let context = Context::from_pairs(pairs).map_err(|e| PolicyError(e.to_string()))?;
+        let request = Request::new(principal, action_uid, resource, context, Some(&self.schema))
             .map_err(|e| PolicyError(e.to_string()))?;
         Ok(self
             .authorizer
@@ -272,6 +313,26 @@ mod tests {
     use super::*;
     use custodia_registry::EXAMPLE_REGISTRY;
 
+    fn none() -> BTreeMap<String, ContextValue> {
+        BTreeMap::new()
+    }
+
+    #[test]
+    fn context_attributes_reach_policies() {
+        let reg = example();
+        let rule = "forbid(principal == Role::\"support_agent\", action, resource) unless { context has open_ticket && context.open_ticket };";
+        let p = Policies::compile(&reg, &[("tickets.cedar".into(), rule.into())]).unwrap();
+        let open = BTreeMap::from([("open_ticket".to_owned(), ContextValue::Bool(true))]);
+        let closed = BTreeMap::from([("open_ticket".to_owned(), ContextValue::Bool(false))]);
+        assert!(!p.allows("support_agent", "customer_support", None, Action::Invoke, &none()));
+        assert!(!p.allows("support_agent", "customer_support", None, Action::Invoke, &closed));
+        assert!(p.allows("support_agent", "customer_support", None, Action::Invoke, &open));
+        assert!(
+            p.allows("admin", "customer_support", None, Action::Invoke, &none()),
+            "other roles are untouched"
+        );
+    }
+
     fn example() -> Registry {
         Registry::parse("r", EXAMPLE_REGISTRY).unwrap()
     }
@@ -280,23 +341,24 @@ mod tests {
     fn generated_policies_validate_and_decide_as_the_registry_says() {
         let reg = example();
         let p = Policies::compile(&reg, &[]).unwrap();
-        assert!(p.allows("support_agent", "customer_support", None, Action::Invoke));
-        assert!(!p.allows("support_agent", "order_fulfillment", None, Action::Invoke));
+        assert!(p.allows("support_agent", "customer_support", None, Action::Invoke, &none()));
+        assert!(!p.allows("support_agent", "order_fulfillment", None, Action::Invoke, &none()));
         let card = Some(("customers", "card_number"));
-        assert!(!p.allows("support_agent", "customer_support", card, Action::ReadPlain));
-        assert!(p.allows("support_agent", "customer_support", card, Action::ReadMasked));
-        assert!(p.allows("admin", "customer_support", card, Action::ReadPlain));
+        assert!(!p.allows("support_agent", "customer_support", card, Action::ReadPlain, &none()));
+        assert!(p.allows("support_agent", "customer_support", card, Action::ReadMasked, &none()));
+        assert!(p.allows("admin", "customer_support", card, Action::ReadPlain, &none()));
         assert!(
             !p.allows(
                 "admin",
                 "customer_support",
                 Some(("customers", "birth_date")),
-                Action::ReadMasked
+                Action::ReadMasked,
+                &none()
             ),
             "not declared"
         );
         assert!(
-            !p.allows("nobody", "customer_support", card, Action::ReadToken),
+            !p.allows("nobody", "customer_support", card, Action::ReadToken, &none()),
             "unknown roles are denied"
         );
     }
@@ -307,12 +369,18 @@ mod tests {
         let forbid = "forbid(principal, action == Action::\"read_plain\", resource) when { resource.field_type == \"card_number\" };";
         let p = Policies::compile(&reg, &[("no-plain-cards.cedar".into(), forbid.into())]).unwrap();
         let card = Some(("customers", "card_number"));
-        assert!(!p.allows("admin", "payment", card, Action::ReadPlain));
+        assert!(!p.allows("admin", "payment", card, Action::ReadPlain, &none()));
         assert!(
-            p.allows("admin", "payment", card, Action::ReadMasked),
+            p.allows("admin", "payment", card, Action::ReadMasked, &none()),
             "the next form down stays"
         );
-        assert!(p.allows("admin", "payment", Some(("customers", "name")), Action::ReadPlain));
+        assert!(p.allows(
+            "admin",
+            "payment",
+            Some(("customers", "name")),
+            Action::ReadPlain,
+            &none()
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! SHA-256 of the secret; a 256-bit random secret needs no slow hash. Comparison is
 //! constant-time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -50,12 +50,23 @@ impl PrincipalCache {
     }
 }
 
-/// An authenticated caller.
+/// An authenticated caller, with the request attributes it asserts for Cedar policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub id: String,
     pub name: String,
     pub roles: Vec<String>,
+    /// Attributes declared in the registry's `[policy_context]`, asserted by the caller for
+    /// this request (e.g. `open_ticket`); policies read them as `context.<name>`.
+    pub context: BTreeMap<String, ContextValue>,
+}
+
+/// A policy context attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    Bool(bool),
+    String(String),
+    Long(i64),
 }
 
 /// A freshly issued API key: shown once, then only its hash exists.
@@ -98,6 +109,7 @@ pub(crate) fn verify(row: &PrincipalRow, secret: &str) -> Result<Principal, Vaul
         id: row.principal_id.clone(),
         name: row.name.clone(),
         roles: row.roles.clone(),
+        context: BTreeMap::new(),
     })
 }
 

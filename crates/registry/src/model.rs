@@ -11,6 +11,29 @@ pub struct Registry {
     pub purposes: BTreeMap<String, Purpose>,
     pub recipients: BTreeMap<String, Recipient>,
     pub roles: BTreeMap<String, Role>,
+    /// Request attributes a caller may assert (header `Custodia-Context`) for Cedar policies
+    /// to test, by name.
+    pub policy_context: BTreeMap<String, ContextType>,
+}
+
+/// The type of a policy context attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextType {
+    Bool,
+    String,
+    Long,
+}
+
+impl ContextType {
+    /// The Cedar type name.
+    #[must_use]
+    pub fn cedar_type(self) -> &'static str {
+        match self {
+            Self::Bool => "Bool",
+            Self::String => "String",
+            Self::Long => "Long",
+        }
+    }
 }
 
 impl Registry {

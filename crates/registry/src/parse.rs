@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    Collection, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient, RecipientRole,
-    Registry, Retention, RetentionStart, Role,
+    Collection, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient,
+    RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 use crate::taxonomy::is_known_category;
 
@@ -57,6 +57,8 @@ struct RawRegistry {
     recipients: BTreeMap<Spanned<String>, RawRecipient>,
     #[serde(default)]
     roles: BTreeMap<Spanned<String>, RawRole>,
+    #[serde(default)]
+    policy_context: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -504,12 +506,27 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         );
     }
 
+    let mut policy_context = BTreeMap::new();
+    for (name, ty) in &raw.policy_context {
+        c.name("policy context attribute", name);
+        let parsed = c.one_of("context type", ty, &["bool", "string", "long"], |s| match s {
+            "bool" => Some(ContextType::Bool),
+            "string" => Some(ContextType::String),
+            "long" => Some(ContextType::Long),
+            _ => None,
+        });
+        if let Some(parsed) = parsed {
+            policy_context.insert(name.get_ref().clone(), parsed);
+        }
+    }
+
     Registry {
         organization,
         collections,
         purposes,
         recipients,
         roles,
+        policy_context,
     }
 }
 

@@ -145,7 +145,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     "the Authorization header must be `Bearer <api key>`",
                 )
             })?;
-        Ok(Self(state.vault.authenticate(token).await?))
+        let mut principal = state.vault.authenticate(token).await?;
+        if let Some(context) = parts.headers.get("custodia-context") {
+            let text = context.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_context",
+                    "Custodia-Context must be a JSON object",
+                )
+            })?;
+            principal.context = state.vault.parse_context(text)?;
+        }
+        Ok(Self(principal))
     }
 }
 

@@ -94,3 +94,50 @@ fn policies_prints_the_schema_and_the_compiled_roles() {
     assert!(text.contains("entity Field in [Purpose]"));
     assert!(text.contains("permit(principal == Role::\"support_agent\", action in [Action::\"read_masked\", Action::\"read_token\"], resource == Field::\"customer_support/customers.card_number\");"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_attribute_gates_support_agents() {
+    let vault = Vault::init();
+    std::fs::create_dir(vault.path().join("policies")).unwrap();
+    std::fs::write(
+        vault.path().join("policies/open-ticket.cedar"),
+        "// Support agents read a subject's data only while that subject has an open ticket.\n\
+         forbid(principal == Role::\"support_agent\", action, resource)\n  unless { context has open_ticket && context.open_ticket };\n",
+    )
+    .unwrap();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (status, _) = admin
+        .post(
+            "/v1/subjects/t1/records/customers",
+            json!({"purpose": "customer_support", "fields": {"name": "T"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let agent = admin.principal("agent-9", &["support_agent"]).await;
+    let mut agent = server.client(&agent).await;
+    let path = "/v1/subjects/t1/records/customers?purpose=customer_support";
+    let (status, v) = agent.get(path).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("purpose_not_allowed")),
+        "{v}"
+    );
+    let (status, v) = agent
+        .get_with_headers(path, &[("Custodia-Context", r#"{"open_ticket": true}"#)])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["records"][0]["fields"]["name"], "T");
+    let (status, _) = agent
+        .get_with_headers(path, &[("Custodia-Context", r#"{"open_ticket": false}"#)])
+        .await;
+    assert_eq!(status, 403);
+    let (status, v) = agent
+        .get_with_headers(path, &[("Custodia-Context", r#"{"open_ticket": "yes"}"#)])
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_context")));
+    let (status, v) = agent
+        .get_with_headers(path, &[("Custodia-Context", r#"{"vip": true}"#)])
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_context")));
+}
