@@ -1,0 +1,254 @@
+//! Merkle trees as RFC 6962 / RFC 9162 define them (Certificate Transparency), for the audit log:
+//! leaf and node hashing with domain separation (0x00 leaf, 0x01 node, SHA-256), tree roots,
+//! and inclusion and consistency proofs with their verification. Pure functions over leaf
+//! hashes: storage, signing and checkpoints live elsewhere.
+
+use aws_lc_rs::digest::{Context, SHA256};
+
+/// A SHA-256 hash.
+pub type Hash = [u8; 32];
+
+/// Why a proof did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("index {index} is outside a tree of size {size}")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("the first tree size {first} is larger than the second {second}")]
+    SizesOutOfOrder { first: u64, second: u64 },
+    #[error("the proof has the wrong number of hashes")]
+    WrongLength,
+    #[error("the proof does not lead to the expected root")]
+    RootMismatch,
+}
+
+fn finish(ctx: Context) -> Hash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// `SHA-256(0x00 || data)`.
+#[must_use]
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut ctx = Context::new(&SHA256);
+    ctx.update(&[0x00]);
+    ctx.update(data);
+    finish(ctx)
+}
+
+/// `SHA-256(0x01 || left || right)`.
+#[must_use]
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut ctx = Context::new(&SHA256);
+    ctx.update(&[0x01]);
+    ctx.update(left);
+    ctx.update(right);
+    finish(ctx)
+}
+
+/// The hash of an empty tree: `SHA-256()`.
+#[must_use]
+pub fn empty_root() -> Hash {
+    finish(Context::new(&SHA256))
+}
+
+/// The largest power of two smaller than `n` (n > 1).
+fn split(n: usize) -> usize {
+    let mut k = 1;
+    while k << 1 < n {
+        k <<= 1;
+    }
+    k
+}
+
+/// The Merkle Tree Hash of the leaves (given as leaf hashes).
+#[must_use]
+pub fn root(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+/// The audit path of leaf `index` in the tree of `leaves` (RFC 6962 `PATH`).
+pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Result<Vec<Hash>, ProofError> {
+    if index >= leaves.len() {
+        return Err(ProofError::IndexOutOfRange {
+            index: index as u64,
+            size: leaves.len() as u64,
+        });
+    }
+    let mut out = Vec::new();
+    path(leaves, index, &mut out);
+    Ok(out)
+}
+
+fn path(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
+    let n = leaves.len();
+    if n <= 1 {
+        return;
+    }
+    let k = split(n);
+    if m < k {
+        path(&leaves[..k], m, out);
+        out.push(root(&leaves[k..]));
+    } else {
+        path(&leaves[k..], m - k, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// The consistency proof between the first `first` leaves and all of `leaves` (RFC 6962 `PROOF`).
+pub fn consistency_proof(leaves: &[Hash], first: usize) -> Result<Vec<Hash>, ProofError> {
+    if first > leaves.len() {
+        return Err(ProofError::SizesOutOfOrder {
+            first: first as u64,
+            second: leaves.len() as u64,
+        });
+    }
+    let mut out = Vec::new();
+    if first > 0 && first < leaves.len() {
+        subproof(leaves, first, true, &mut out);
+    }
+    Ok(out)
+}
+
+fn subproof(leaves: &[Hash], m: usize, whole: bool, out: &mut Vec<Hash>) {
+    let n = leaves.len();
+    if m == n {
+        if !whole {
+            out.push(root(leaves));
+        }
+        return;
+    }
+    let k = split(n);
+    if m <= k {
+        subproof(&leaves[..k], m, whole, out);
+        out.push(root(&leaves[k..]));
+    } else {
+        subproof(&leaves[k..], m - k, false, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// Verifies that `leaf` is at `index` in the tree of `size` with root `root` (RFC 9162 2.1.3.2).
+pub fn verify_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    expected_root: &Hash,
+) -> Result<(), ProofError> {
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size });
+    }
+    let (mut f, mut s) = (index, size - 1);
+    let mut r = *leaf;
+    for p in proof {
+        if s == 0 {
+            return Err(ProofError::WrongLength);
+        }
+        if f & 1 == 1 || f == s {
+            r = node_hash(p, &r);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    if s != 0 {
+        return Err(ProofError::WrongLength);
+    }
+    if &r == expected_root {
+        Ok(())
+    } else {
+        Err(ProofError::RootMismatch)
+    }
+}
+
+/// Verifies that the tree of size `first` with root `first_root` is a prefix of the tree of
+/// size `second` with root `second_root` (RFC 9162 2.1.4.2).
+pub fn verify_consistency(
+    first: u64,
+    second: u64,
+    proof: &[Hash],
+    first_root: &Hash,
+    second_root: &Hash,
+) -> Result<(), ProofError> {
+    if first > second {
+        return Err(ProofError::SizesOutOfOrder { first, second });
+    }
+    if first == second {
+        return if proof.is_empty() {
+            if first_root == second_root {
+                Ok(())
+            } else {
+                Err(ProofError::RootMismatch)
+            }
+        } else {
+            Err(ProofError::WrongLength)
+        };
+    }
+    if first == 0 {
+        // Every tree extends the empty tree; there is nothing to prove.
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(ProofError::WrongLength)
+        };
+    }
+    if proof.is_empty() {
+        return Err(ProofError::WrongLength);
+    }
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if first.is_power_of_two() {
+        path.push(*first_root);
+    }
+    path.extend_from_slice(proof);
+    let (mut f, mut s) = (first - 1, second - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        if s == 0 {
+            return Err(ProofError::WrongLength);
+        }
+        if f & 1 == 1 || f == s {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    if s != 0 {
+        return Err(ProofError::WrongLength);
+    }
+    if &fr == first_root && &sr == second_root {
+        Ok(())
+    } else {
+        Err(ProofError::RootMismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests;
