@@ -55,6 +55,11 @@ enum Command {
         /// The registry file (default: custodia-data/registry.toml).
         file: Option<PathBuf>,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Manage principals (API keys) through a running server's API.
     Principal {
         #[command(subcommand)]
@@ -82,6 +87,18 @@ enum Command {
         /// Only the in-process crypto benchmark.
         #[arg(long)]
         crypto_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the whole audit log offline: every entry, every signed checkpoint. Exit 0
+    /// when intact; otherwise name the first bad entry (or checkpoint) and exit 1.
+    Verify {
+        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -153,6 +170,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { file } => Ok(check(file.as_deref())),
         Command::Principal { action, url, token } => principal(action, &url, token).await,
+        Command::Audit {
+            action: AuditCommand::Verify { data_dir, database_url },
+        } => {
+            let vault = DataDir::new(&data_dir)
+                .open(database_url.as_deref())
+                .await
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let contiguous = !vault.store().shared();
+            match custodia_core::verify_audit_log(vault.store(), &vault.audit_public_key(), contiguous).await {
+                Ok(report) => {
+                    println!(
+                        "audit log intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
+                        report.entries, report.checkpoints, report.unsigned_tail
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problem) => {
+                    eprintln!("audit log NOT intact: {problem}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Policies { file } => {
             let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
             let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -103,10 +103,12 @@ impl Vault {
             fields: &event.fields,
         };
         let entry = serde_json::to_string(&entry).map_err(|e| VaultError::internal(&e))?;
+        let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
         Ok(AuditRow {
             seq: 0,
             at: now.0,
             entry,
+            leaf,
         })
     }
 

@@ -1,16 +1,43 @@
 //! The vault's keys at run time: the root keyring, the blind indexer, and per-subject data
 //! keys fetched (or created) from the store and unwrapped on demand.
 
-use custodia_crypto::{BlindIndexer, DataKey, IndexKey, Keyring};
+use aws_lc_rs::signature::Ed25519KeyPair;
+use custodia_crypto::{BlindIndexer, DataKey, IndexKey, Keyring, SecretKey};
 use custodia_store::{Store, SubjectKeyRow};
 
 use crate::{SetupError, SubjectId, Timestamp, VaultError};
 
 const INDEX_KEY_META: &str = "index_key";
+const AUDIT_KEY_META: &str = "audit_signing_key";
+const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
 
 pub(crate) struct Keys {
     keyring: Keyring,
     pub(crate) indexer: BlindIndexer,
+    /// Signs audit log checkpoints (Ed25519); its seed is stored wrapped by the root key.
+    pub(crate) audit_signer: Ed25519KeyPair,
+}
+
+/// Loads a wrapped key from the store's metadata, creating and storing it first if absent.
+async fn load_or_create(
+    store: &dyn Store,
+    keyring: &Keyring,
+    meta: &str,
+    label: &str,
+) -> Result<SecretKey, SetupError> {
+    if store.get_meta(meta).await?.is_none() {
+        let secret = SecretKey::generate()?;
+        let wrapped = keyring.wrap(label, b"", &secret)?;
+        // A concurrent node may win this race; both then read the winner below.
+        store.insert_meta(meta, &wrapped.0).await?;
+    }
+    let wrapped = store
+        .get_meta(meta)
+        .await?
+        .ok_or_else(|| SetupError::Other(format!("{meta} vanished after being stored")))?;
+    keyring
+        .unwrap(label, b"", &wrapped)
+        .map_err(|_| SetupError::KeyMismatch)
 }
 
 impl Keys {
@@ -27,9 +54,13 @@ impl Keys {
             .await?
             .ok_or_else(|| SetupError::Other("index key vanished after being stored".into()))?;
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
+        let seed = load_or_create(store, &keyring, AUDIT_KEY_META, AUDIT_KEY_LABEL).await?;
+        let audit_signer = Ed25519KeyPair::from_seed_unchecked(seed.expose())
+            .map_err(|_| SetupError::Other("the audit signing key is malformed".into()))?;
         Ok(Self {
             keyring,
             indexer: BlindIndexer::new(index_key),
+            audit_signer,
         })
     }
 

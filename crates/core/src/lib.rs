@@ -6,6 +6,7 @@
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
 mod audit;
+mod checkpoint;
 mod consent;
 mod datadir;
 mod error;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use custodia_registry::Registry;
 use custodia_store::Store;
 
+pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, verify_audit_log};
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
@@ -39,6 +41,7 @@ pub struct Vault {
     policies: policy::Policies,
     principals: principal::PrincipalCache,
     ledger_cache: consent::LedgerCache,
+    log: checkpoint::LogTracker,
 }
 
 impl std::fmt::Debug for Vault {
@@ -67,6 +70,7 @@ impl Vault {
             policies,
             principals: principal::PrincipalCache::default(),
             ledger_cache: consent::LedgerCache::default(),
+            log: checkpoint::LogTracker::default(),
         })
     }
 
@@ -74,6 +78,12 @@ impl Vault {
     #[must_use]
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The store, for offline tools such as `custodia audit verify`.
+    #[must_use]
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     /// `"sqlite"` or `"postgres"`.

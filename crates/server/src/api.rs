@@ -8,10 +8,10 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use custodia_core::{RecordId, SubjectId, Timestamp};
 use custodia_types::{
-    AuditEvents, ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest,
-    CreateRecordResponse, DetokenizeRequest, DetokenizeResponse, ErrorBody, Health, LedgerAppended, ObjectionRequest,
-    PatchRecordRequest, PrincipalList, PrivacyState, Record, RecordList, RestrictionRequest, SaleOptOutRequest,
-    SearchRequest, SearchResponse, TokenizeRequest, TokenizeResponse,
+    AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse,
+    CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse, ErrorBody, Health,
+    LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList, PrivacyState, Record, RecordList,
+    RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse, TokenizeRequest, TokenizeResponse,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -42,6 +42,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/subjects/{subject_id}/restriction", post(record_restriction))
         .route("/v1/search", post(search))
         .route("/v1/audit/events", get(audit_events))
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/audit/public-key", get(audit_public_key))
         .route("/v1/tokens", post(tokenize))
         .route("/v1/tokens/detokenize", post(detokenize))
         .route("/v1/principals", post(create_principal).get(list_principals))
@@ -609,4 +611,30 @@ pub(crate) async fn detokenize(
     ApiJson(body): ApiJson<DetokenizeRequest>,
 ) -> AppResult<Json<DetokenizeResponse>> {
     Ok(Json(state.vault.detokenize(&caller, Timestamp::now(), &body).await?))
+}
+
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "The newest signed checkpoint (C2SP signed note)", body = Checkpoint),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody),
+              (status = 404, description = "No checkpoint yet", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn audit_checkpoint(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+) -> AppResult<Json<Checkpoint>> {
+    let cp = state.vault.audit_checkpoint(&caller, Timestamp::now()).await?;
+    Ok(Json(cp))
+}
+
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, description = "The Ed25519 key that signs audit checkpoints", body = AuditPublicKey)))]
+pub(crate) async fn audit_public_key(State(state): State<Arc<AppState>>) -> Json<AuditPublicKey> {
+    use base64::Engine;
+    let key = state.vault.audit_public_key();
+    Json(AuditPublicKey {
+        algorithm: "ed25519".into(),
+        name: custodia_core::CHECKPOINT_ORIGIN.into(),
+        public_key: base64::engine::general_purpose::STANDARD.encode(key),
+    })
 }

@@ -27,9 +27,15 @@ pub struct AppState {
     pub vault: Vault,
 }
 
+/// How often the audit log is checkpointed (when it has new entries).
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The application router.
 pub fn router(vault: Vault) -> Router {
-    let state = Arc::new(AppState { vault });
+    app(Arc::new(AppState { vault }))
+}
+
+fn app(state: Arc<AppState>) -> Router {
     api::routes()
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
@@ -40,13 +46,32 @@ pub fn router(vault: Vault) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes, signing a checkpoint of the audit
+/// log every [`CHECKPOINT_EVERY`] while it grows, and a last one on the way out.
 pub async fn serve(
     vault: Vault,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(vault))
+    let state = Arc::new(AppState { vault });
+    let checkpointer = tokio::spawn({
+        let state = Arc::clone(&state);
+        async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.vault.checkpoint(custodia_core::Timestamp::now()).await {
+                    tracing::error!(error = %e, "audit checkpoint failed; will retry");
+                }
+            }
+        }
+    });
+    let served = axum::serve(listener, app(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    checkpointer.abort();
+    if let Err(e) = state.vault.checkpoint(custodia_core::Timestamp::now()).await {
+        tracing::error!(error = %e, "final audit checkpoint failed");
+    }
+    served
 }

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    AuditRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord,
-    SubjectKeyRow, SubjectRecords, TokenRow,
+    AuditRow, CheckpointRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField,
+    StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -92,6 +92,10 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
     /// Audit entries with `seq > after`, oldest first, at most `limit`.
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError>;
+    /// Stores a signed checkpoint (append-only; a second one for the same size conflicts).
+    async fn insert_checkpoint(&self, row: &CheckpointRow) -> Result<(), StoreError>;
+    /// Every checkpoint, smallest tree first.
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
     /// Every ledger entry of a subject, oldest first.
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError>;
 

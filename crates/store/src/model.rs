@@ -121,6 +121,19 @@ pub struct AuditRow {
     pub seq: i64,
     pub at: i64,
     pub entry: String,
+    /// The entry's RFC 6962 leaf hash, `SHA-256(0x00 || entry)`, stored so that a verifier can
+    /// name an edited entry (the signed checkpoints catch an edit that also rewrote this).
+    pub leaf: Vec<u8>,
+}
+
+/// A signed checkpoint of the audit log: the tree of its first `tree_size` entries has `root`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub tree_size: i64,
+    pub root: Vec<u8>,
+    pub at: i64,
+    /// The C2SP signed note: origin, size, base64 root, blank line, signature line.
+    pub note: String,
 }
 
 /// A vaulted token: the value it stands for, sealed under its subject's data key, so that

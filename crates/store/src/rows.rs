@@ -3,6 +3,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use crate::CheckpointRow;
 use crate::model::{group_records, split_roles};
 use crate::{
     AuditRow, LedgerRow, PrincipalRow, StoreError, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
@@ -102,10 +103,22 @@ where
 
     /// An `audit_log` row.
     pub(crate) fn audit_row(row: &R) -> Result<AuditRow, StoreError> {
+        let leaf: Option<Vec<u8>> = row.try_get("leaf")?;
         Ok(AuditRow {
             seq: row.try_get("seq")?,
             at: row.try_get("at")?,
             entry: row.try_get("entry")?,
+            leaf: leaf.unwrap_or_default(),
+        })
+    }
+
+    /// An `audit_checkpoints` row.
+    pub(crate) fn checkpoint_row(row: &R) -> Result<CheckpointRow, StoreError> {
+        Ok(CheckpointRow {
+            tree_size: row.try_get("tree_size")?,
+            root: row.try_get("root")?,
+            at: row.try_get("at")?,
+            note: row.try_get("note")?,
         })
     }
 

@@ -355,3 +355,27 @@ pub struct DetokenizedValue {
 pub struct DetokenizeResponse {
     pub values: Vec<DetokenizedValue>,
 }
+
+/// A signed checkpoint of the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoint {
+    /// How many entries the checkpoint covers.
+    pub tree_size: i64,
+    /// The RFC 6962 Merkle root of those entries, base64.
+    pub root: String,
+    /// RFC 3339 UTC time it was signed.
+    pub at: String,
+    /// The C2SP signed note (origin, size, root, signature line).
+    pub note: String,
+}
+
+/// The key that signs audit checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPublicKey {
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The signer name in checkpoint notes.
+    pub name: String,
+    /// The raw 32-byte public key, base64.
+    pub public_key: String,
+}

@@ -154,3 +154,209 @@ async fn requests_fail_closed_when_the_audit_log_cannot_be_written() {
         "the write refused for want of an audit entry left nothing behind"
     );
 }
+
+/// A copy of a data directory, to tamper with.
+fn copy_of(dir: &std::path::Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", dir.display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    copy
+}
+
+fn verify(dir: &std::path::Path) -> (bool, String) {
+    let out = crate::support::custodia()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Opens a data directory's database as an attacker with file access would: triggers dropped.
+async fn attacker(dir: &std::path::Path) -> sqlx::SqlitePool {
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("custodia.db").display()))
+        .await
+        .unwrap();
+    for t in ["audit_log_no_update", "audit_log_no_delete"] {
+        sqlx::query(&format!("DROP TRIGGER {t}")).execute(&db).await.unwrap();
+    }
+    db
+}
+
+fn leaf(entry: &str) -> Vec<u8> {
+    custodia_audit::leaf_hash(entry.as_bytes()).to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for i in 0..6 {
+        let path = format!("/v1/subjects/cust_{i}/records/customers");
+        assert_eq!(
+            admin
+                .post(
+                    &path,
+                    json!({"purpose": "order_fulfillment", "fields": {"name": format!("N{i}")}})
+                )
+                .await
+                .0,
+            201
+        );
+        assert_eq!(admin.get(&format!("{path}?purpose=order_fulfillment")).await.0, 200);
+        assert_eq!(admin.get(&format!("{path}?purpose=marketing_email")).await.0, 403);
+    }
+    // The server signs checkpoints as the log grows; the public key is published.
+    let (status, key) = server.anonymous().await.get("/v1/audit/public-key").await;
+    assert_eq!((status, key["algorithm"].as_str()), (200, Some("ed25519")));
+    let mut checkpoint = json!(null);
+    for _ in 0..50 {
+        let (status, v) = admin.get("/v1/audit/checkpoint").await;
+        if status == 200 && v["tree_size"].as_i64().unwrap() >= 18 {
+            checkpoint = v;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        checkpoint["note"].as_str().unwrap().starts_with("custodia-audit\n"),
+        "{checkpoint}"
+    );
+    assert!(
+        checkpoint["note"]
+            .as_str()
+            .unwrap()
+            .contains("\n\n\u{2014} custodia-audit ")
+    );
+    drop(admin);
+    server.terminate();
+
+    let (ok, out) = verify(vault.path());
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("audit log intact") && out.contains("0 entries after the last checkpoint"),
+        "{out}"
+    );
+
+    // An edit of one entry.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    sqlx::query("UPDATE audit_log SET entry = replace(entry, '\"deny\"', '\"allow\"') WHERE seq = 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(!ok && out.contains("entry 3 was changed"), "{out}");
+
+    // An edit that also rewrites the leaf hash: the signed checkpoint catches it.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    let entry: String = sqlx::query_scalar("SELECT entry FROM audit_log WHERE seq = 3")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let forged = entry.replace("\"deny\"", "\"allow\"");
+    assert_ne!(forged, entry);
+    sqlx::query("UPDATE audit_log SET entry = ?, leaf = ? WHERE seq = 3")
+        .bind(&forged)
+        .bind(leaf(&forged))
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(
+        !ok && out.contains("does not match the entries") && out.contains("positions 1 to"),
+        "{out}"
+    );
+
+    // A deletion.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    sqlx::query("DELETE FROM audit_log WHERE seq = 4")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(!ok && out.contains("entry 4 is missing"), "{out}");
+
+    // A reordering: two entries swap places, leaf hashes and times included.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    sqlx::query("UPDATE audit_log SET seq = -seq WHERE seq IN (2, 5)")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET seq = 5 WHERE seq = -2")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET seq = 2 WHERE seq = -5")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(
+        !ok && (out.contains("out of order") || out.contains("does not match the entries")),
+        "{out}"
+    );
+
+    // An insertion in the middle, renumbering what follows so the sequence has no gap.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    sqlx::query("UPDATE audit_log SET seq = -(seq + 1) WHERE seq >= 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET seq = -seq WHERE seq < 0")
+        .execute(&db)
+        .await
+        .unwrap();
+    let (at, entry): (i64, String) = sqlx::query_as("SELECT at, entry FROM audit_log WHERE seq = 2")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO audit_log (seq, at, entry, leaf) VALUES (3, ?, ?, ?)")
+        .bind(at)
+        .bind(&entry)
+        .bind(leaf(&entry))
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(!ok && out.contains("does not match the entries"), "{out}");
+
+    // A forged checkpoint (a signature by another key) is refused.
+    let copy = copy_of(vault.path());
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", copy.path().join("custodia.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_checkpoints_no_update")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_checkpoints SET note = replace(note, substr(note, -20, 10), 'AAAAAAAAAA')")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(!ok && out.contains("checkpoint at size"), "{out}");
+}

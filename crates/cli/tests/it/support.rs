@@ -123,6 +123,15 @@ impl Server {
         }
     }
 
+    /// Asks the process to stop (SIGTERM) and waits: a graceful shutdown.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Ends the process with SIGKILL, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

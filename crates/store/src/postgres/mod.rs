@@ -13,8 +13,8 @@ use sqlx::{Postgres, Row, Transaction};
 use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
 use crate::{
-    AuditRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords,
-    TokenRow,
+    AuditRow, CheckpointRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow,
+    SubjectRecords, TokenRow,
 };
 
 /// The PostgreSQL store.
@@ -38,9 +38,10 @@ impl PostgresStore {
 /// Appends audit entries inside `tx`.
 async fn insert_audit(tx: &mut Transaction<'_, Postgres>, rows: &[&AuditRow]) -> Result<(), StoreError> {
     for r in rows {
-        sqlx::query("INSERT INTO audit_log (at, entry) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO audit_log (at, entry, leaf) VALUES ($1, $2, $3)")
             .bind(r.at)
             .bind(&r.entry)
+            .bind(&r.leaf)
             .execute(&mut **tx)
             .await?;
     }
@@ -343,7 +344,7 @@ impl Store for PostgresStore {
     }
 
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, entry FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+        let rows = sqlx::query("SELECT seq, at, entry, leaf FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -381,6 +382,24 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Rows::token_row).collect()
+    }
+
+    async fn insert_checkpoint(&self, row: &CheckpointRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_checkpoints (tree_size, root, at, note) VALUES ($1, $2, $3, $4)")
+            .bind(row.tree_size)
+            .bind(&row.root)
+            .bind(row.at)
+            .bind(&row.note)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY tree_size")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Rows::checkpoint_row).collect()
     }
 
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -79,6 +79,15 @@ const MIGRATIONS: &[&str] = &[
         created_at BIGINT NOT NULL,
         PRIMARY KEY (token, subject_id));
      CREATE INDEX tokens_by_subject ON tokens (subject_id);",
+    // 5: leaf hashes of audit entries, and signed checkpoints of the audit log's Merkle tree.
+    "ALTER TABLE audit_log ADD COLUMN leaf BYTEA;
+     CREATE TABLE audit_checkpoints (
+        tree_size BIGINT PRIMARY KEY,
+        root BYTEA NOT NULL,
+        at BIGINT NOT NULL,
+        note TEXT NOT NULL);
+     CREATE TRIGGER audit_checkpoints_no_change BEFORE UPDATE OR DELETE ON audit_checkpoints
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();",
 ];
 
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

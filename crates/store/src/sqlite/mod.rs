@@ -20,8 +20,8 @@ use sqlx::{ConnectOptions, Row};
 use crate::model::join_roles;
 use crate::rows::{Rows, SUBJECT_RECORDS};
 use crate::{
-    AuditRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow, SubjectRecords,
-    TokenRow,
+    AuditRow, CheckpointRow, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, SubjectKeyRow,
+    SubjectRecords, TokenRow,
 };
 
 /// The SQLite store.
@@ -187,11 +187,11 @@ async fn insert_record(conn: &mut SqliteConnection, record: NewRecord) -> Result
 
 /// Appends audit entries on the writer's connection.
 async fn insert_audit(conn: &mut SqliteConnection, rows: &[&AuditRow]) -> Result<(), StoreError> {
-    for chunk in rows.chunks(batch_insert::MAX_PARAMETERS / 2) {
-        let sql = multi_row("INSERT INTO audit_log (at, entry) VALUES ", 2, chunk.len());
+    for chunk in rows.chunks(batch_insert::MAX_PARAMETERS / 3) {
+        let sql = multi_row("INSERT INTO audit_log (at, entry, leaf) VALUES ", 3, chunk.len());
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q.bind(r.at).bind(&r.entry);
+            q = q.bind(r.at).bind(&r.entry).bind(&r.leaf);
         }
         q.execute(&mut *conn).await?;
     }
@@ -475,7 +475,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+        let rows = sqlx::query("SELECT seq, at, entry, leaf FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(after)
             .bind(limit)
             .fetch_all(&self.reader)
@@ -532,6 +532,31 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    async fn insert_checkpoint(&self, row: &CheckpointRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO audit_checkpoints (tree_size, root, at, note) VALUES (?, ?, ?, ?)")
+                        .bind(row.tree_size)
+                        .bind(&row.root)
+                        .bind(row.at)
+                        .bind(&row.note)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY tree_size")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(Rows::checkpoint_row).collect()
     }
 
     async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {

@@ -76,6 +76,17 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         PRIMARY KEY (token, subject_id));
      CREATE INDEX tokens_by_subject ON tokens (subject_id);",
+    // 5: leaf hashes of audit entries, and signed checkpoints of the audit log's Merkle tree.
+    "ALTER TABLE audit_log ADD COLUMN leaf BLOB;
+     CREATE TABLE audit_checkpoints (
+        tree_size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        at INTEGER NOT NULL,
+        note TEXT NOT NULL);
+     CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+     CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+        BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;",
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

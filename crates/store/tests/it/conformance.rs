@@ -1,8 +1,8 @@
 //! One behaviour contract, every backend.
 
 use custodia_store::{
-    AuditRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store, StoreError, StoredRecord,
-    SubjectKeyRow, TokenRow,
+    AuditRow, CheckpointRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, Store,
+    StoreError, StoredRecord, SubjectKeyRow, TokenRow,
 };
 
 fn field(name: &str, ct: &[u8]) -> FieldValue {
@@ -390,6 +390,7 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &dyn Store) {
 pub async fn audit_entries_land_with_their_writes(s: &dyn Store) {
     let audit = |n: i64| AuditRow {
         seq: 0,
+        leaf: vec![7; 32],
         at: n,
         entry: format!("{{\"n\":{n}}}"),
     };
@@ -418,6 +419,7 @@ pub async fn audit_entries_land_with_their_writes(s: &dyn Store) {
     assert_eq!(ats, [1, 2, 3, 4, 5]);
     assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq), "sequence numbers grow");
     assert_eq!(entries[0].entry, "{\"n\":1}");
+    assert_eq!(entries[0].leaf, vec![7; 32], "the leaf hash is stored with its entry");
     let after = s.audit_entries(entries[1].seq, 2).await.unwrap();
     assert_eq!(
         after.iter().map(|e| e.at).collect::<Vec<_>>(),
@@ -450,6 +452,7 @@ pub async fn tokens_and_subject_keys(s: &dyn Store) {
     };
     let audit = AuditRow {
         seq: 0,
+        leaf: vec![7; 32],
         at: 5,
         entry: "{}".into(),
     };
@@ -473,6 +476,26 @@ pub async fn tokens_and_subject_keys(s: &dyn Store) {
         1,
         "the audit entry came with the tokens"
     );
+}
+
+pub async fn checkpoints_are_stored_once_per_size(s: &dyn Store) {
+    let cp = |size: i64| CheckpointRow {
+        tree_size: size,
+        root: vec![size as u8; 32],
+        at: size,
+        note: format!("note {size}"),
+    };
+    s.insert_checkpoint(&cp(2)).await.unwrap();
+    s.insert_checkpoint(&cp(1)).await.unwrap();
+    assert!(
+        s.insert_checkpoint(&CheckpointRow {
+            note: "forged".into(),
+            ..cp(2)
+        })
+        .await
+        .is_err()
+    );
+    assert_eq!(s.checkpoints().await.unwrap(), [cp(1), cp(2)]);
 }
 
 /// Polls futures concurrently on this task (no extra dependency for `join_all`).

@@ -93,6 +93,7 @@ conformance_suite!(
     ledger_appends_in_order_and_refuses_changes,
     audit_entries_land_with_their_writes,
     tokens_and_subject_keys,
+    checkpoints_are_stored_once_per_size,
 );
 
 #[tokio::test]
@@ -129,6 +130,7 @@ async fn sqlite_ledger_and_audit_rows_cannot_be_changed_or_deleted() {
     store
         .append_audit(&[custodia_store::AuditRow {
             seq: 0,
+            leaf: vec![7; 32],
             at: 1,
             entry: "{}".into(),
         }])

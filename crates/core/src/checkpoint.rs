@@ -1,0 +1,238 @@
+//! Signed checkpoints of the audit log and its offline verification.
+//!
+//! The audit log is an RFC 6962 Merkle tree whose leaves are the canonical entries in log
+//! order. A checkpoint commits to the tree's size and root in the C2SP signed-note format,
+//! signed with the vault's Ed25519 audit key:
+//!
+//! ```text
+//! custodia-audit            origin
+//! 1234                      tree size
+//! <base64 root hash>
+//!
+//! — custodia-audit <base64(key id (4 bytes) || Ed25519 signature)>
+//! ```
+//!
+//! The key id is the first four bytes of SHA-256(name || "\n" || 0x01 || public key). Anyone
+//! with the entries and the public key can recompute every root and check every signature, so
+//! an edit, deletion, insertion or reordering of checkpointed entries cannot go unnoticed.
+
+use aws_lc_rs::signature::{ED25519, KeyPair, UnparsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use custodia_audit::{Hash, leaf_hash, root};
+use custodia_store::{CheckpointRow, Store, StoreError};
+use tokio::sync::Mutex;
+
+use crate::{Timestamp, Vault, VaultError};
+
+/// The origin line and signer name of Custodia audit checkpoints.
+pub const CHECKPOINT_ORIGIN: &str = "custodia-audit";
+/// Entries read from the store per page.
+const PAGE: i64 = 10_000;
+
+/// The leaves this process has read, and how far the log is checkpointed.
+#[derive(Default)]
+pub(crate) struct LogState {
+    leaves: Vec<Hash>,
+    last_seq: i64,
+    checkpointed: usize,
+}
+
+/// The log state, behind an async lock (checkpoints are made one at a time).
+#[derive(Default)]
+pub(crate) struct LogTracker(Mutex<LogState>);
+
+fn key_id(public_key: &[u8]) -> [u8; 4] {
+    let mut data = Vec::with_capacity(CHECKPOINT_ORIGIN.len() + 2 + public_key.len());
+    data.extend_from_slice(CHECKPOINT_ORIGIN.as_bytes());
+    data.push(b'\n');
+    data.push(0x01);
+    data.extend_from_slice(public_key);
+    let digest = custodia_crypto::sha256(&data);
+    [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The signed body of a checkpoint note.
+fn note_body(size: u64, root: &Hash) -> String {
+    format!("{CHECKPOINT_ORIGIN}\n{size}\n{}\n", B64.encode(root))
+}
+
+impl Vault {
+    /// The audit log's public key (Ed25519, 32 bytes), for verifiers.
+    #[must_use]
+    pub fn audit_public_key(&self) -> Vec<u8> {
+        self.keys.audit_signer.public_key().as_ref().to_vec()
+    }
+
+    /// Reads entries appended since the last call and, if there are any, signs and stores a
+    /// checkpoint of the whole log. Returns the new checkpoint.
+    pub async fn checkpoint(&self, now: Timestamp) -> Result<Option<CheckpointRow>, VaultError> {
+        let mut state = self.log.0.lock().await;
+        loop {
+            let page = self.store.audit_entries(state.last_seq, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            state.last_seq = last.seq;
+            state.leaves.extend(page.iter().map(|e| leaf_hash(e.entry.as_bytes())));
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
+        if state.leaves.len() == state.checkpointed {
+            return Ok(None);
+        }
+        let size = state.leaves.len();
+        let root = root(&state.leaves);
+        let body = note_body(size as u64, &root);
+        let signature = self.keys.audit_signer.sign(body.as_bytes());
+        let public_key = self.audit_public_key();
+        let mut sig = key_id(&public_key).to_vec();
+        sig.extend_from_slice(signature.as_ref());
+        let note = format!("{body}\n\u{2014} {CHECKPOINT_ORIGIN} {}\n", B64.encode(&sig));
+        let row = CheckpointRow {
+            tree_size: size as i64,
+            root: root.to_vec(),
+            at: now.0,
+            note,
+        };
+        match self.store.insert_checkpoint(&row).await {
+            // Another server node checkpointed the same size first: fine.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        state.checkpointed = size;
+        Ok(Some(row))
+    }
+
+    /// The newest checkpoint, for roles with `read_audit`; this read is itself audited.
+    pub async fn audit_checkpoint(
+        &self,
+        principal: &crate::Principal,
+        now: Timestamp,
+    ) -> Result<custodia_types::Checkpoint, VaultError> {
+        let event = crate::audit::AuditEvent::new("audit.checkpoint", principal);
+        let result = async {
+            let allowed = principal
+                .roles
+                .iter()
+                .filter_map(|r| self.registry().role(r))
+                .any(|r| r.read_audit);
+            if !allowed {
+                return Err(VaultError::forbidden(
+                    "not_allowed",
+                    "reading the audit log needs a role with read_audit = true",
+                ));
+            }
+            let cp = self
+                .store
+                .checkpoints()
+                .await?
+                .pop()
+                .ok_or_else(|| VaultError::not_found("no_checkpoint", "the audit log has no checkpoint yet"))?;
+            Ok(custodia_types::Checkpoint {
+                tree_size: cp.tree_size,
+                root: B64.encode(&cp.root),
+                at: Timestamp(cp.at).to_rfc3339(),
+                note: cp.note,
+            })
+        }
+        .await;
+        self.audit_read(&event, now, result).await
+    }
+}
+
+/// What verification found in an intact log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: usize,
+    pub checkpoints: usize,
+    /// Entries after the last checkpoint: intact as far as their leaf hashes go, but not yet
+    /// covered by a signature.
+    pub unsigned_tail: usize,
+}
+
+/// Recomputes the whole audit log offline: every entry's leaf hash, the order of entries, every
+/// checkpoint's signature and root. `contiguous` also requires sequence numbers without gaps
+/// (true for SQLite, whose one writer numbers entries in commit order). The error names the
+/// first bad entry, or the first checkpoint that no longer matches and the entries it covers.
+pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: bool) -> Result<VerifyReport, String> {
+    let mut leaves: Vec<Hash> = Vec::new();
+    // Read from the very start, so that an entry slipped in below 1 is seen too.
+    let (mut after, mut last_seq, mut last_at) = (i64::MIN, 0i64, i64::MIN);
+    loop {
+        let page = store.audit_entries(after, PAGE).await.map_err(|e| e.to_string())?;
+        if let Some(last) = page.last() {
+            after = last.seq;
+        }
+        for e in &page {
+            if contiguous && e.seq != last_seq + 1 {
+                return Err(if e.seq > last_seq + 1 {
+                    format!("entry {} is missing (the next entry is {})", last_seq + 1, e.seq)
+                } else {
+                    format!("entry {} is out of sequence", e.seq)
+                });
+            }
+            let leaf = leaf_hash(e.entry.as_bytes());
+            if e.leaf.as_slice() != leaf.as_slice() {
+                return Err(format!(
+                    "entry {} was changed: its content does not match its leaf hash",
+                    e.seq
+                ));
+            }
+            if e.at < last_at {
+                return Err(format!(
+                    "entry {} is out of order: it is older than the entry before it",
+                    e.seq
+                ));
+            }
+            last_at = e.at;
+            last_seq = e.seq;
+            leaves.push(leaf);
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    let checkpoints = store.checkpoints().await.map_err(|e| e.to_string())?;
+    let verifier = UnparsedPublicKey::new(&ED25519, public_key);
+    let expected_id = key_id(public_key);
+    let mut previous = 0usize;
+    for cp in &checkpoints {
+        let size = usize::try_from(cp.tree_size).map_err(|_| format!("checkpoint size {} is invalid", cp.tree_size))?;
+        let bad = |why: &str| format!("checkpoint at size {size} {why}");
+        let (body, signature_line) = cp.note.split_once("\n\n").ok_or_else(|| bad("is not a signed note"))?;
+        let body = format!("{body}\n");
+        let sig_b64 = signature_line
+            .trim_end()
+            .strip_prefix(&format!("\u{2014} {CHECKPOINT_ORIGIN} "))
+            .ok_or_else(|| bad("has no signature by custodia-audit"))?;
+        let sig = B64.decode(sig_b64).map_err(|_| bad("has a malformed signature"))?;
+        if sig.len() != 4 + 64 || sig[..4] != expected_id {
+            return Err(bad("is signed by another key"));
+        }
+        verifier
+            .verify(body.as_bytes(), &sig[4..])
+            .map_err(|_| bad("has a signature that does not verify"))?;
+        let root_bytes: Hash = cp.root.as_slice().try_into().map_err(|_| bad("has a malformed root"))?;
+        if body != note_body(size as u64, &root_bytes) {
+            return Err(bad("does not match its signed note"));
+        }
+        if size > leaves.len() {
+            return Err(bad(&format!(
+                "covers {size} entries but the log holds only {}: entries were deleted",
+                leaves.len()
+            )));
+        }
+        if root(&leaves[..size]) != root_bytes {
+            return Err(bad(&format!(
+                "does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
+                previous + 1
+            )));
+        }
+        previous = size;
+    }
+    Ok(VerifyReport {
+        entries: leaves.len(),
+        checkpoints: checkpoints.len(),
+        unsigned_tail: leaves.len() - previous,
+    })
+}
