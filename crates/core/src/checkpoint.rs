@@ -68,15 +68,7 @@ impl Vault {
     /// checkpoint of the whole log. Returns the new checkpoint.
     pub async fn checkpoint(&self, now: Timestamp) -> Result<Option<CheckpointRow>, VaultError> {
         let mut state = self.log.0.lock().await;
-        loop {
-            let page = self.store.audit_entries(state.last_seq, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            state.last_seq = last.seq;
-            state.leaves.extend(page.iter().map(|e| leaf_hash(e.entry.as_bytes())));
-            if (page.len() as i64) < PAGE {
-                break;
-            }
-        }
+        self.read_new_leaves(&mut state).await?;
         if state.leaves.len() == state.checkpointed {
             return Ok(None);
         }
@@ -101,6 +93,93 @@ impl Vault {
         }
         state.checkpointed = size;
         Ok(Some(row))
+    }
+
+    /// Extends `state` with the leaves of entries appended since it was last read.
+    async fn read_new_leaves(&self, state: &mut LogState) -> Result<(), VaultError> {
+        loop {
+            let page = self.store.audit_entries(state.last_seq, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            state.last_seq = last.seq;
+            state.leaves.extend(page.iter().map(|e| leaf_hash(e.entry.as_bytes())));
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// An inclusion proof of entry `index` (0-based position in the log) in the tree of the
+    /// first `tree_size` entries, with that entry's leaf hash; for roles with `read_audit`.
+    pub async fn inclusion_proof(
+        &self,
+        principal: &crate::Principal,
+        now: Timestamp,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<(Hash, Vec<Hash>), VaultError> {
+        let event = crate::audit::AuditEvent::new("audit.proof", principal);
+        let result = async {
+            self.require_audit_reader(principal)?;
+            let leaves = self.leaves_up_to(tree_size).await?;
+            let i = usize::try_from(index).unwrap_or(usize::MAX);
+            let proof = custodia_audit::inclusion_proof(&leaves, i)
+                .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))?;
+            Ok((leaves[i], proof))
+        }
+        .await;
+        self.audit_read(&event, now, result).await
+    }
+
+    /// A consistency proof between the trees of the first `from` and `to` entries.
+    pub async fn consistency_proof(
+        &self,
+        principal: &crate::Principal,
+        now: Timestamp,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, VaultError> {
+        let event = crate::audit::AuditEvent::new("audit.proof", principal);
+        let result = async {
+            self.require_audit_reader(principal)?;
+            let leaves = self.leaves_up_to(to).await?;
+            custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
+                .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))
+        }
+        .await;
+        self.audit_read(&event, now, result).await
+    }
+
+    /// The first `size` leaves of the log.
+    async fn leaves_up_to(&self, size: u64) -> Result<Vec<Hash>, VaultError> {
+        let mut state = self.log.0.lock().await;
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if state.leaves.len() < size {
+            self.read_new_leaves(&mut state).await?;
+        }
+        if size == 0 || state.leaves.len() < size {
+            return Err(VaultError::bad_request(
+                "invalid_proof_request",
+                format!("tree_size must be from 1 to the log's size ({})", state.leaves.len()),
+            ));
+        }
+        Ok(state.leaves[..size].to_vec())
+    }
+
+    pub(crate) fn require_audit_reader(&self, principal: &crate::Principal) -> Result<(), VaultError> {
+        let allowed = principal
+            .roles
+            .iter()
+            .filter_map(|r| self.registry().role(r))
+            .any(|r| r.read_audit);
+        if allowed {
+            Ok(())
+        } else {
+            Err(VaultError::forbidden(
+                "not_allowed",
+                "reading the audit log needs a role with read_audit = true",
+            ))
+        }
     }
 
     /// The newest checkpoint, for roles with `read_audit`; this read is itself audited.

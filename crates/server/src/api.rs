@@ -8,10 +8,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use custodia_core::{RecordId, SubjectId, Timestamp};
 use custodia_types::{
-    AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, CreatePrincipalRequest, CreatePrincipalResponse,
-    CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse, ErrorBody, Health,
-    LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList, PrivacyState, Record, RecordList,
-    RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse, TokenizeRequest, TokenizeResponse,
+    AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, ConsistencyProof, CreatePrincipalRequest,
+    CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse,
+    ErrorBody, Health, InclusionProof, LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList,
+    PrivacyState, Record, RecordList, RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse,
+    TokenizeRequest, TokenizeResponse,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -44,6 +45,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/audit/events", get(audit_events))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
         .route("/v1/audit/public-key", get(audit_public_key))
+        .route("/v1/audit/proof/inclusion", get(inclusion_proof))
+        .route("/v1/audit/proof/consistency", get(consistency_proof))
         .route("/v1/tokens", post(tokenize))
         .route("/v1/tokens/detokenize", post(detokenize))
         .route("/v1/principals", post(create_principal).get(list_principals))
@@ -637,4 +640,78 @@ pub(crate) async fn audit_public_key(State(state): State<Arc<AppState>>) -> Json
         name: custodia_core::CHECKPOINT_ORIGIN.into(),
         public_key: base64::engine::general_purpose::STANDARD.encode(key),
     })
+}
+
+/// Query of an inclusion proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InclusionQuery {
+    /// 0-based position of the entry.
+    #[param(minimum = 0)]
+    index: u64,
+    /// Size of the tree (a checkpoint's `tree_size`).
+    #[param(minimum = 1)]
+    tree_size: u64,
+}
+
+/// Query of a consistency proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConsistencyQuery {
+    #[param(minimum = 1)]
+    from: u64,
+    #[param(minimum = 1)]
+    to: u64,
+}
+
+fn b64(h: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
+    responses((status = 200, description = "RFC 6962 inclusion proof", body = InclusionProof),
+              (status = 400, description = "Index or size out of range", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn inclusion_proof(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
+) -> AppResult<Json<InclusionProof>> {
+    let (leaf, proof) = state
+        .vault
+        .inclusion_proof(&caller, Timestamp::now(), q.index, q.tree_size)
+        .await?;
+    Ok(Json(InclusionProof {
+        index: q.index,
+        tree_size: q.tree_size,
+        leaf_hash: b64(&leaf),
+        proof: proof.iter().map(|h| b64(h)).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
+    responses((status = 200, description = "RFC 6962 consistency proof", body = ConsistencyProof),
+              (status = 400, description = "Sizes out of range or order", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn consistency_proof(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> AppResult<Json<ConsistencyProof>> {
+    let proof = state
+        .vault
+        .consistency_proof(&caller, Timestamp::now(), q.from, q.to)
+        .await?;
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to: q.to,
+        proof: proof.iter().map(|h| b64(h)).collect(),
+    }))
 }

@@ -18,7 +18,7 @@ use crate::api;
     paths(
         api::healthz, api::openapi, api::create_record, api::list_records, api::get_record, api::patch_record,
         api::delete_record, api::search, api::record_consent, api::privacy_state, api::record_objection,
-        api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal,
+        api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -26,7 +26,8 @@ use crate::api;
         PrincipalList, Health, custodia_types::EvidenceInput, custodia_types::ConsentRequest,
         custodia_types::ObjectionRequest, custodia_types::SaleOptOutRequest, custodia_types::RestrictionRequest,
         custodia_types::LedgerAppended, custodia_types::LedgerEntry, custodia_types::ConsentState,
-        custodia_types::PrivacyState, custodia_types::AuditEvents, custodia_types::AuditEventView, custodia_types::Checkpoint, custodia_types::AuditPublicKey, custodia_types::TokenizeRequest,
+        custodia_types::PrivacyState, custodia_types::AuditEvents, custodia_types::AuditEventView, custodia_types::Checkpoint, custodia_types::AuditPublicKey, custodia_types::InclusionProof,
+        custodia_types::ConsistencyProof, custodia_types::TokenizeRequest,
         custodia_types::TokenizeResponse, custodia_types::DetokenizeRequest, custodia_types::DetokenizeResponse,
         custodia_types::DetokenizedValue,
     )),

@@ -379,3 +379,24 @@ pub struct AuditPublicKey {
     /// The raw 32-byte public key, base64.
     pub public_key: String,
 }
+
+/// Answer to `GET /v1/audit/proof/inclusion`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    /// 0-based position of the entry in the log.
+    pub index: u64,
+    pub tree_size: u64,
+    /// The entry's RFC 6962 leaf hash, base64.
+    pub leaf_hash: String,
+    /// The audit path, base64 hashes, leaf to root.
+    pub proof: Vec<String>,
+}
+
+/// Answer to `GET /v1/audit/proof/consistency`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// base64 hashes.
+    pub proof: Vec<String>,
+}

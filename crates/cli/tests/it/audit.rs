@@ -360,3 +360,180 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
     let (ok, out) = verify(copy.path());
     assert!(!ok && out.contains("checkpoint at size"), "{out}");
 }
+
+// An independent verifier, written after the Certificate Transparency Go library's
+// (decomposition into inner and border proof parts), not after our crate's RFC 9162 loops.
+
+type H = [u8; 32];
+
+fn sha(parts: &[&[u8]]) -> H {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    ctx.finish().as_ref().try_into().unwrap()
+}
+
+fn node(l: &H, r: &H) -> H {
+    sha(&[&[1], l, r])
+}
+
+fn decompose(index: u64, size: u64) -> (usize, usize) {
+    let inner = 64 - (index ^ (size - 1)).leading_zeros() as usize;
+    (inner, (index >> inner).count_ones() as usize)
+}
+
+fn chain_inner(mut seed: H, proof: &[H], index: u64) -> H {
+    for (i, h) in proof.iter().enumerate() {
+        seed = if (index >> i) & 1 == 0 {
+            node(&seed, h)
+        } else {
+            node(h, &seed)
+        };
+    }
+    seed
+}
+
+fn chain_inner_right(mut seed: H, proof: &[H], index: u64) -> H {
+    for (i, h) in proof.iter().enumerate() {
+        if (index >> i) & 1 == 1 {
+            seed = node(h, &seed);
+        }
+    }
+    seed
+}
+
+fn chain_border_right(mut seed: H, proof: &[H]) -> H {
+    for h in proof {
+        seed = node(h, &seed);
+    }
+    seed
+}
+
+fn root_from_inclusion(index: u64, size: u64, leaf: H, proof: &[H]) -> Option<H> {
+    if index >= size {
+        return None;
+    }
+    let (inner, border) = decompose(index, size);
+    (proof.len() == inner + border)
+        .then(|| chain_border_right(chain_inner(leaf, &proof[..inner], index), &proof[inner..]))
+}
+
+fn consistent(size1: u64, size2: u64, proof: &[H], root1: &H, root2: &H) -> bool {
+    if size1 == 0 || size1 >= size2 {
+        return false;
+    }
+    let (mut inner, border) = decompose(size1 - 1, size2);
+    let shift = size1.trailing_zeros() as usize;
+    inner -= shift;
+    let (seed, start) = if size1 == 1 << shift {
+        (*root1, 0)
+    } else {
+        (proof[0], 1)
+    };
+    if proof.len() != start + inner + border {
+        return false;
+    }
+    let proof = &proof[start..];
+    let mask = (size1 - 1) >> shift;
+    let r1 = chain_border_right(chain_inner_right(seed, &proof[..inner], mask), &proof[inner..]);
+    let r2 = chain_border_right(chain_inner(seed, &proof[..inner], mask), &proof[inner..]);
+    &r1 == root1 && &r2 == root2
+}
+
+fn b64(s: &Value) -> H {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+async fn checkpoint_at_least(admin: &mut crate::support::Client, size: i64) -> Value {
+    for _ in 0..60 {
+        let (status, v) = admin.get("/v1/audit/checkpoint").await;
+        if status == 200 && v["tree_size"].as_i64().unwrap() >= size {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint of size {size} appeared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_from_the_api_verify_independently() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for i in 0..5 {
+        let path = format!("/v1/subjects/p{i}/records/customers");
+        assert_eq!(
+            admin
+                .post(&path, json!({"purpose": "order_fulfillment", "fields": {"name": "N"}}))
+                .await
+                .0,
+            201
+        );
+    }
+    let first = checkpoint_at_least(&mut admin, 5).await;
+    for i in 5..13 {
+        let path = format!("/v1/subjects/p{i}/records/customers");
+        assert_eq!(admin.get(&format!("{path}?purpose=order_fulfillment")).await.0, 200);
+    }
+    let (size1, root1) = (first["tree_size"].as_u64().unwrap(), b64(&first["root"]));
+    let second = checkpoint_at_least(&mut admin, size1 as i64 + 8).await;
+    let (size2, root2) = (second["tree_size"].as_u64().unwrap(), b64(&second["root"]));
+
+    let (_, events) = admin.get(&format!("/v1/audit/events?limit={size2}")).await;
+    let events = events["events"].as_array().unwrap().clone();
+    for index in [0, 1, size1 - 1, size2 / 2, size2 - 1] {
+        let (status, p) = admin
+            .get(&format!("/v1/audit/proof/inclusion?index={index}&tree_size={size2}"))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        let entry = serde_json::to_string(&events[index as usize]["entry"]).unwrap();
+        let leaf = b64(&p["leaf_hash"]);
+        assert_eq!(
+            leaf,
+            sha(&[&[0], entry.as_bytes()]),
+            "entry {index} is the leaf the proof is about"
+        );
+        let proof: Vec<H> = p["proof"].as_array().unwrap().iter().map(b64).collect();
+        assert_eq!(
+            root_from_inclusion(index, size2, leaf, &proof),
+            Some(root2),
+            "inclusion of {index}"
+        );
+        let mut tampered = proof.clone();
+        if let Some(h) = tampered.first_mut() {
+            h[0] ^= 1;
+            assert_ne!(root_from_inclusion(index, size2, leaf, &tampered), Some(root2));
+        }
+    }
+    let (status, c) = admin
+        .get(&format!("/v1/audit/proof/consistency?from={size1}&to={size2}"))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let proof: Vec<H> = c["proof"].as_array().unwrap().iter().map(b64).collect();
+    assert!(
+        consistent(size1, size2, &proof, &root1, &root2),
+        "the later checkpoint extends the earlier one"
+    );
+    let mut forked = root1;
+    forked[5] ^= 0xff;
+    assert!(
+        !consistent(size1, size2, &proof, &forked, &root2),
+        "a forked history does not verify"
+    );
+
+    let (status, v) = admin
+        .get(&format!("/v1/audit/proof/inclusion?index={size2}&tree_size={size2}"))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_proof_request"))
+    );
+    let (status, _) = admin.get("/v1/audit/proof/consistency?from=9&to=3").await;
+    assert_eq!(status, 400);
+}
