@@ -142,6 +142,12 @@ impl Vault {
         let event = crate::audit::AuditEvent::new("audit.proof", principal);
         let result = async {
             self.require_audit_reader(principal)?;
+            if from == 0 || from > to {
+                return Err(VaultError::bad_request(
+                    "invalid_proof_request",
+                    "from must be 1 or more and at most to",
+                ));
+            }
             let leaves = self.leaves_up_to(to).await?;
             custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
                 .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))
