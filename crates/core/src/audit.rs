@@ -161,6 +161,38 @@ impl Vault {
 
 /// Most audit entries one page returns.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
+/// Most entries one filtered read scans before it returns a page (and where to go on).
+const SCAN_LIMIT: usize = 100_000;
+
+/// What an audit read selects; every given condition must hold.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Entries about this subject (matched by its keyed HMAC).
+    pub subject_id: Option<String>,
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    /// Unix milliseconds, inclusive.
+    pub from: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub to: Option<i64>,
+}
+
+impl AuditFilter {
+    fn matches(&self, entry: &serde_json::Value, subject_hmac: Option<&str>) -> bool {
+        let at = entry["at"].as_i64().unwrap_or(0);
+        subject_hmac.is_none_or(|h| entry["subject"].as_str() == Some(h))
+            && self
+                .principal
+                .as_deref()
+                .is_none_or(|p| entry["principal"].as_str() == Some(p))
+            && self
+                .action
+                .as_deref()
+                .is_none_or(|a| entry["action"].as_str() == Some(a))
+            && self.from.is_none_or(|f| at >= f)
+            && self.to.is_none_or(|t| at < t)
+    }
+}
 
 impl Vault {
     /// A page of the audit log, for roles with `read_audit`; this read is itself audited.
@@ -170,33 +202,53 @@ impl Vault {
         now: Timestamp,
         after: i64,
         limit: u32,
+        filter: &AuditFilter,
     ) -> Result<AuditEvents, VaultError> {
         let event = AuditEvent::new("audit.read", principal);
         let result = async {
-            let allowed = principal
-                .roles
-                .iter()
-                .filter_map(|r| self.registry().role(r))
-                .any(|r| r.read_audit);
-            if !allowed {
-                return Err(VaultError::forbidden(
-                    "not_allowed",
-                    "reading the audit log needs a role with read_audit = true",
-                ));
+            self.require_audit_reader(principal)?;
+            let subject_hmac = match &filter.subject_id {
+                Some(id) => Some(hex::encode(self.keys.indexer.compute(
+                    "audit",
+                    "subject",
+                    SubjectId::parse(id)?.as_str(),
+                )?)),
+                None => None,
+            };
+            let limit = limit.clamp(1, MAX_AUDIT_PAGE) as usize;
+            let mut events = Vec::new();
+            let (mut cursor, mut scanned) = (after.max(0), 0usize);
+            let mut more = false;
+            // Filters apply to the entries; scan in pages, at most SCAN_LIMIT entries per call.
+            loop {
+                let rows = self.store.audit_entries(cursor, 1000).await?;
+                let Some(last) = rows.last() else { break };
+                let full = rows.len() == 1000;
+                let last_seq = last.seq;
+                for r in rows {
+                    cursor = r.seq;
+                    scanned += 1;
+                    let entry: serde_json::Value =
+                        serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
+                    if filter.matches(&entry, subject_hmac.as_deref()) {
+                        events.push(AuditEventView { seq: r.seq, entry });
+                        if events.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                if events.len() == limit || scanned >= SCAN_LIMIT {
+                    more = cursor < last_seq || full || scanned >= SCAN_LIMIT;
+                    break;
+                }
+                if !full {
+                    break;
+                }
             }
-            let limit = limit.clamp(1, MAX_AUDIT_PAGE);
-            let rows = self.store.audit_entries(after.max(0), i64::from(limit)).await?;
-            let next_after = (rows.len() == limit as usize)
-                .then(|| rows.last().map(|r| r.seq))
-                .flatten();
-            let events = rows
-                .into_iter()
-                .map(|r| {
-                    let entry = serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
-                    Ok(AuditEventView { seq: r.seq, entry })
-                })
-                .collect::<Result<Vec<_>, VaultError>>()?;
-            Ok(AuditEvents { events, next_after })
+            Ok(AuditEvents {
+                events,
+                next_after: more.then_some(cursor),
+            })
         }
         .await;
         self.audit_read(&event, now, result).await

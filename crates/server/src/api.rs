@@ -548,6 +548,17 @@ pub(crate) struct AuditPage {
     #[serde(default = "default_page")]
     #[param(minimum = 1, maximum = 1000)]
     limit: u32,
+    /// Only entries about this subject (matched by its keyed HMAC; the log holds no ids).
+    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    subject_id: Option<String>,
+    /// Only entries by this principal id.
+    principal: Option<String>,
+    /// Only entries of this action, e.g. `record.read`.
+    action: Option<String>,
+    /// Only entries at or after this time (Unix milliseconds).
+    from: Option<i64>,
+    /// Only entries before this time (Unix milliseconds).
+    to: Option<i64>,
 }
 
 fn default_page() -> u32 {
@@ -573,10 +584,17 @@ pub(crate) async fn audit_events(
             "`after` must be 0 or more and `limit` from 1 to 1000",
         ));
     }
+    let filter = custodia_core::AuditFilter {
+        subject_id: q.subject_id,
+        principal: q.principal,
+        action: q.action,
+        from: q.from,
+        to: q.to,
+    };
     Ok(Json(
         state
             .vault
-            .audit_events(&caller, Timestamp::now(), q.after, q.limit)
+            .audit_events(&caller, Timestamp::now(), q.after, q.limit, &filter)
             .await?,
     ))
 }

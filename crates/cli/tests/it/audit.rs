@@ -537,3 +537,46 @@ async fn proofs_from_the_api_verify_independently() {
     let (status, _) = admin.get("/v1/audit/proof/consistency?from=9&to=3").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_answers_who_touched_a_subject() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for s in ["alpha", "beta", "alpha"] {
+        let path = format!("/v1/subjects/{s}/records/customers");
+        assert_eq!(
+            admin
+                .post(&path, json!({"purpose": "order_fulfillment", "fields": {"name": "N"}}))
+                .await
+                .0,
+            201
+        );
+    }
+    assert_eq!(
+        admin
+            .get("/v1/subjects/alpha/records/customers?purpose=order_fulfillment")
+            .await
+            .0,
+        200
+    );
+    let (status, v) = admin.get("/v1/audit/events?subject_id=alpha").await;
+    assert_eq!(status, 200, "{v}");
+    let actions: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["record.create", "record.create", "record.list"]);
+    let (_, v) = admin.get("/v1/audit/events?subject_id=alpha&action=record.list").await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    let (_, v) = admin.get("/v1/audit/events?subject_id=gamma").await;
+    assert!(v["events"].as_array().unwrap().is_empty());
+    let (_, v) = admin.get("/v1/audit/events?subject_id=beta&limit=1").await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    let (_, v) = admin.get("/v1/audit/events?from=4102444800000").await;
+    assert!(v["events"].as_array().unwrap().is_empty(), "nothing from the year 2100");
+    let (status, v) = admin.get("/v1/audit/events?subject_id=alice@example.com").await;
+    assert_eq!(status, 400, "{v}");
+}
