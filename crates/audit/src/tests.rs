@@ -241,6 +241,17 @@ proptest! {
     }
 
     #[test]
+    fn the_level_tree_gives_the_same_roots_and_proofs(n in 0usize..150) {
+        let l: Vec<Hash> = (0..n).map(|i| leaf_hash(&(i as u64).to_le_bytes())).collect();
+        let tree = Tree::new(l.clone());
+        prop_assert_eq!(tree.root(), root(&l));
+        for i in 0..n {
+            prop_assert_eq!(tree.inclusion_proof(i).unwrap(), inclusion_proof(&l, i).unwrap());
+        }
+        prop_assert!(tree.inclusion_proof(n).is_err());
+    }
+
+    #[test]
     fn any_change_to_the_leaves_changes_the_root(n in 1usize..70, at in any::<prop::sample::Index>(), kind in 0u8..3) {
         let l: Vec<Hash> = (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect();
         let r = root(&l);

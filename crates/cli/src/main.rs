@@ -4,7 +4,7 @@
 mod bench;
 mod http_client;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -92,6 +92,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
+    /// Write the log up to its newest checkpoint as JSON lines, each entry with its inclusion
+    /// proof, for verification without database access.
+    Export {
+        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Recompute the whole audit log offline: every entry, every signed checkpoint. Exit 0
     /// when intact; otherwise name the first bad entry (or checkpoint) and exit 1.
     Verify {
@@ -170,6 +181,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { file } => Ok(check(file.as_deref())),
         Command::Principal { action, url, token } => principal(action, &url, token).await,
+        Command::Audit {
+            action:
+                AuditCommand::Export {
+                    data_dir,
+                    database_url,
+                    out,
+                },
+        } => {
+            let vault = DataDir::new(&data_dir)
+                .open(database_url.as_deref())
+                .await
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let written = custodia_core::export_audit_log(vault.store(), &vault.audit_public_key(), &mut *sink)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            sink.flush()?;
+            eprintln!("exported {written} entries with their inclusion proofs");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             action: AuditCommand::Verify { data_dir, database_url },
         } => {

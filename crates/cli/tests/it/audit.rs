@@ -580,3 +580,63 @@ async fn the_log_answers_who_touched_a_subject() {
     let (status, v) = admin.get("/v1/audit/events?subject_id=alice@example.com").await;
     assert_eq!(status, 400, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_verifies_without_the_database() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for i in 0..7 {
+        let path = format!("/v1/subjects/e{i}/records/customers");
+        assert_eq!(
+            admin
+                .post(&path, json!({"purpose": "order_fulfillment", "fields": {"name": "N"}}))
+                .await
+                .0,
+            201
+        );
+    }
+    drop(admin);
+    server.terminate();
+    let out = crate::support::custodia()
+        .args(["audit", "export", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let head = &lines[0];
+    assert_eq!(head["type"], "checkpoint");
+    let size = head["tree_size"].as_u64().unwrap();
+    assert_eq!(lines.len() as u64, size + 1);
+    let root = b64(&head["root"]);
+    // The signed note, checked with the published key alone.
+    let note = head["note"].as_str().unwrap();
+    let (body, sig_line) = note.split_once("\n\n").unwrap();
+    use base64::Engine;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig_line.trim_end().rsplit(' ').next().unwrap())
+        .unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(head["public_key"].as_str().unwrap())
+        .unwrap();
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &key)
+        .verify(format!("{body}\n").as_bytes(), &sig[4..])
+        .expect("the checkpoint signature verifies");
+    assert!(body.ends_with(&format!("{size}\n{}", head["root"].as_str().unwrap())));
+    for line in &lines[1..] {
+        let index = line["index"].as_u64().unwrap();
+        let leaf = sha(&[&[0], line["entry"].as_str().unwrap().as_bytes()]);
+        assert_eq!(leaf, b64(&line["leaf_hash"]));
+        let proof: Vec<H> = line["proof"].as_array().unwrap().iter().map(b64).collect();
+        assert_eq!(
+            root_from_inclusion(index, size, leaf, &proof),
+            Some(root),
+            "entry {index}"
+        );
+    }
+}
