@@ -250,6 +250,51 @@ pub fn verify_consistency(
     }
 }
 
+/// The right edge of a growing tree: the roots of its perfect subtrees, largest first. Appending
+/// a leaf and computing the root are O(log n), so a log can be checkpointed (and a verifier can
+/// check every checkpoint) without recomputing the tree.
+#[derive(Debug, Clone, Default)]
+pub struct CompactRange {
+    /// (root, number of leaves) of each perfect subtree, left to right.
+    subtrees: Vec<(Hash, u64)>,
+    size: u64,
+}
+
+impl CompactRange {
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut carry = (leaf, 1u64);
+        while let Some(&(left, n)) = self.subtrees.last() {
+            if n != carry.1 {
+                break;
+            }
+            self.subtrees.pop();
+            carry = (node_hash(&left, &carry.0), n * 2);
+        }
+        self.subtrees.push(carry);
+        self.size += 1;
+    }
+
+    /// Number of leaves.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The Merkle Tree Hash of the leaves so far.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        let mut iter = self.subtrees.iter().rev();
+        let Some(&(mut acc, _)) = iter.next() else {
+            return empty_root();
+        };
+        for (left, _) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
 /// A whole tree kept level by level, for many inclusion proofs against one tree size (an
 /// export proves every entry): O(n) to build, O(log n) per proof. In RFC 6962's tree an
 /// unpaired last node is carried up to the next level unchanged, which is what makes the

@@ -241,6 +241,18 @@ proptest! {
     }
 
     #[test]
+    fn the_compact_range_gives_every_prefix_root(n in 0usize..200) {
+        let l: Vec<Hash> = (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect();
+        let mut range = CompactRange::default();
+        prop_assert_eq!(range.root(), empty_root());
+        for (i, leaf) in l.iter().enumerate() {
+            range.push(*leaf);
+            prop_assert_eq!(range.size(), i as u64 + 1);
+            prop_assert_eq!(range.root(), root(&l[..=i]));
+        }
+    }
+
+    #[test]
     fn the_level_tree_gives_the_same_roots_and_proofs(n in 0usize..150) {
         let l: Vec<Hash> = (0..n).map(|i| leaf_hash(&(i as u64).to_le_bytes())).collect();
         let tree = Tree::new(l.clone());

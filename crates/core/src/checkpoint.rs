@@ -19,7 +19,7 @@
 use aws_lc_rs::signature::{ED25519, KeyPair, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use custodia_audit::{Hash, leaf_hash, root};
+use custodia_audit::{Hash, leaf_hash};
 use custodia_store::{CheckpointRow, Store, StoreError};
 use tokio::sync::Mutex;
 
@@ -33,7 +33,10 @@ const PAGE: i64 = 10_000;
 /// The leaves this process has read, and how far the log is checkpointed.
 #[derive(Default)]
 pub(crate) struct LogState {
+    /// Every leaf, for proofs.
     leaves: Vec<Hash>,
+    /// The same leaves' right edge, for roots in O(log n).
+    range: custodia_audit::CompactRange,
     last_seq: i64,
     checkpointed: usize,
 }
@@ -73,7 +76,7 @@ impl Vault {
             return Ok(None);
         }
         let size = state.leaves.len();
-        let root = root(&state.leaves);
+        let root = state.range.root();
         let body = note_body(size as u64, &root);
         let signature = self.keys.audit_signer.sign(body.as_bytes());
         let public_key = self.audit_public_key();
@@ -101,7 +104,11 @@ impl Vault {
             let page = self.store.audit_entries(state.last_seq, PAGE).await?;
             let Some(last) = page.last() else { break };
             state.last_seq = last.seq;
-            state.leaves.extend(page.iter().map(|e| leaf_hash(e.entry.as_bytes())));
+            for e in &page {
+                let leaf = leaf_hash(e.entry.as_bytes());
+                state.range.push(leaf);
+                state.leaves.push(leaf);
+            }
             if (page.len() as i64) < PAGE {
                 break;
             }
@@ -273,6 +280,19 @@ pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: 
         }
     }
     let checkpoints = store.checkpoints().await.map_err(|e| e.to_string())?;
+    // Roots at every checkpoint size, in one pass over the leaves.
+    let mut range = custodia_audit::CompactRange::default();
+    let mut roots_at = std::collections::HashMap::new();
+    let sizes: std::collections::HashSet<u64> = checkpoints
+        .iter()
+        .filter_map(|c| u64::try_from(c.tree_size).ok())
+        .collect();
+    for leaf in &leaves {
+        range.push(*leaf);
+        if sizes.contains(&range.size()) {
+            roots_at.insert(range.size(), range.root());
+        }
+    }
     let verifier = UnparsedPublicKey::new(&ED25519, public_key);
     let expected_id = key_id(public_key);
     let mut previous = 0usize;
@@ -302,7 +322,7 @@ pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: 
                 leaves.len()
             )));
         }
-        if root(&leaves[..size]) != root_bytes {
+        if roots_at.get(&(size as u64)) != Some(&root_bytes) {
             return Err(bad(&format!(
                 "does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
                 previous + 1

@@ -117,6 +117,20 @@ async fn record_life_cycle_on_postgres() {
     let (status, v) = server.anonymous().await.get("/healthz").await;
     assert_eq!((status, v["store"].as_str()), (200, Some("postgres")));
     record_life_cycle(&mut server.client(&vault.token).await).await;
+    server.terminate();
+    // The audit log verifies against PostgreSQL too, offline.
+    let out = crate::support::custodia()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(vault.path())
+        .args(["--database-url", vault.database_url.as_deref().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("0 entries after the last checkpoint"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

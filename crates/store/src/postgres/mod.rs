@@ -35,8 +35,22 @@ impl PostgresStore {
     }
 }
 
-/// Appends audit entries inside `tx`.
+/// Advisory lock that serializes audit appends across server nodes.
+const AUDIT_SEQUENCER_LOCK: i64 = 0x6175_6469_746c_6f67;
+
+/// Appends audit entries inside `tx`. The transaction first takes the audit sequencer lock and
+/// holds it until it ends, so entries are numbered in commit order even with several server
+/// nodes: a checkpoint can then never be overtaken by an entry with a smaller number. (A
+/// rolled-back transaction leaves a gap in the numbers; verification of a shared store does not
+/// require them to be contiguous.)
 async fn insert_audit(tx: &mut Transaction<'_, Postgres>, rows: &[&AuditRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_SEQUENCER_LOCK)
+        .execute(&mut **tx)
+        .await?;
     for r in rows {
         sqlx::query("INSERT INTO audit_log (at, entry, leaf) VALUES ($1, $2, $3)")
             .bind(r.at)
