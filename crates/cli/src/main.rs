@@ -129,6 +129,15 @@ enum PrincipalCommand {
     Revoke { principal_id: String },
 }
 
+/// Prints a line to standard output. A closed pipe (`custodia policies | head`) is not an
+/// error worth a panic: the reader has what it wanted, so the rest is dropped quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -157,16 +166,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = DataDir::new(&data_dir);
             let token = dir.init(database_url.as_deref(), Timestamp::now()).await?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string(&custodia_types::InitOutput {
                         admin_token: token.to_string()
                     })?
                 );
             } else {
-                println!("Initialised {}.", data_dir.display());
-                println!("Bootstrap admin API key (shown once; store it in a secret manager):");
-                println!("{}", token.as_str());
+                out!("Initialised {}.", data_dir.display());
+                out!("Bootstrap admin API key (shown once; store it in a secret manager):");
+                out!("{}", token.as_str());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -216,9 +225,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let contiguous = !vault.store().shared();
             match custodia_core::verify_audit_log(vault.store(), &vault.audit_public_key(), contiguous).await {
                 Ok(report) => {
-                    println!(
+                    out!(
                         "audit log intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
-                        report.entries, report.checkpoints, report.unsigned_tail
+                        report.entries,
+                        report.checkpoints,
+                        report.unsigned_tail
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -231,8 +242,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policies { file } => {
             let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
             let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("// Cedar schema\n{}", custodia_core::cedar_schema(&registry));
-            println!(
+            out!("// Cedar schema\n{}", custodia_core::cedar_schema(&registry));
+            out!(
                 "// Policies compiled from the roles of {}\n{}",
                 path.display(),
                 custodia_core::role_policies(&registry)
@@ -284,7 +295,7 @@ async fn serve(data_dir: &Path, listen: SocketAddr, database_url: Option<&str>) 
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
-    println!("custodia listening on http://{addr} (store: {backend})");
+    out!("custodia listening on http://{addr} (store: {backend})");
     tracing::info!(%addr, backend, "listening");
     custodia_server::serve(vault, listener, shutdown_signal()).await?;
     Ok(())
@@ -339,9 +350,9 @@ fn check(file: Option<&Path>) -> ExitCode {
                 policies.len()
             );
             if std::io::stdout().is_terminal() {
-                println!("\u{2714} {out}");
+                out!("\u{2714} {out}");
             } else {
-                println!("{out}");
+                out!("{out}");
             }
             ExitCode::SUCCESS
         }
@@ -392,7 +403,7 @@ async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -
     let text = String::from_utf8_lossy(&reply.body);
     if (200..300).contains(&reply.status) {
         if !text.is_empty() {
-            println!("{text}");
+            out!("{text}");
         }
         Ok(ExitCode::SUCCESS)
     } else {
