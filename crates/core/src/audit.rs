@@ -114,7 +114,12 @@ impl Vault {
 
     /// Appends a row now; an audit failure fails the request.
     async fn append_audit_row(&self, row: AuditRow) -> Result<(), VaultError> {
-        self.store.append_audit(&[row]).await.map_err(|e| {
+        self.append_audit_rows(&[row]).await
+    }
+
+    /// Appends rows now; an audit failure fails the request.
+    pub(crate) async fn append_audit_rows(&self, rows: &[AuditRow]) -> Result<(), VaultError> {
+        self.store.append_audit(rows).await.map_err(|e| {
             tracing::error!(error = %e, "audit log write failed; refusing the request");
             VaultError::new(
                 ErrorKind::Internal,

@@ -203,17 +203,7 @@ impl Vault {
     ) -> Result<custodia_types::Checkpoint, VaultError> {
         let event = crate::audit::AuditEvent::new("audit.checkpoint", principal);
         let result = async {
-            let allowed = principal
-                .roles
-                .iter()
-                .filter_map(|r| self.registry().role(r))
-                .any(|r| r.read_audit);
-            if !allowed {
-                return Err(VaultError::forbidden(
-                    "not_allowed",
-                    "reading the audit log needs a role with read_audit = true",
-                ));
-            }
+            self.require_audit_reader(principal)?;
             let cp = self
                 .store
                 .checkpoints()

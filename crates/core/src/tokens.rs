@@ -353,16 +353,8 @@ impl Vault {
                 Err(e) => {
                     // Refusals are audited before they are answered; any refusal fails the batch.
                     if e.kind == crate::ErrorKind::Forbidden {
-                        self.store
-                            .append_audit(&[self.audit_row(&event, now, Some(&e))?])
-                            .await
-                            .map_err(|_| {
-                                VaultError::new(
-                                    crate::ErrorKind::Internal,
-                                    "audit_unavailable",
-                                    "the audit log cannot be written, so the request was refused",
-                                )
-                            })?;
+                        self.append_audit_rows(&[self.audit_row(&event, now, Some(&e))?])
+                            .await?;
                     }
                     return Err(e);
                 }
@@ -370,13 +362,7 @@ impl Vault {
         }
         // The allow entries are durable before any value is returned.
         if !events.is_empty() {
-            self.store.append_audit(&events).await.map_err(|_| {
-                VaultError::new(
-                    crate::ErrorKind::Internal,
-                    "audit_unavailable",
-                    "the audit log cannot be written, so the request was refused",
-                )
-            })?;
+            self.append_audit_rows(&events).await?;
         }
         Ok(DetokenizeResponse {
             values: req
