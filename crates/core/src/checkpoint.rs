@@ -30,15 +30,13 @@ pub const CHECKPOINT_ORIGIN: &str = "custodia-audit";
 /// Entries read from the store per page.
 const PAGE: i64 = 10_000;
 
-/// The leaves this process has read, and how far the log is checkpointed.
+/// How far this process has read the log, and how far it is checkpointed. Only the tree's
+/// right edge is kept (O(log n) memory); proofs read the leaves they need from the store.
 #[derive(Default)]
 pub(crate) struct LogState {
-    /// Every leaf, for proofs.
-    leaves: Vec<Hash>,
-    /// The same leaves' right edge, for roots in O(log n).
     range: custodia_audit::CompactRange,
     last_seq: i64,
-    checkpointed: usize,
+    checkpointed: u64,
 }
 
 /// The log state, behind an async lock (checkpoints are made one at a time).
@@ -72,10 +70,10 @@ impl Vault {
     pub async fn checkpoint(&self, now: Timestamp) -> Result<Option<CheckpointRow>, VaultError> {
         let mut state = self.log.0.lock().await;
         self.read_new_leaves(&mut state).await?;
-        if state.leaves.len() == state.checkpointed {
+        if state.range.size() == state.checkpointed {
             return Ok(None);
         }
-        let size = state.leaves.len();
+        let size = state.range.size();
         let root = state.range.root();
         let body = note_body(size as u64, &root);
         let signature = self.keys.audit_signer.sign(body.as_bytes());
@@ -105,9 +103,7 @@ impl Vault {
             let Some(last) = page.last() else { break };
             state.last_seq = last.seq;
             for e in &page {
-                let leaf = leaf_hash(e.entry.as_bytes());
-                state.range.push(leaf);
-                state.leaves.push(leaf);
+                state.range.push(leaf_hash(e.entry.as_bytes()));
             }
             if (page.len() as i64) < PAGE {
                 break;
@@ -163,20 +159,28 @@ impl Vault {
         self.audit_read(&event, now, result).await
     }
 
-    /// The first `size` leaves of the log.
+    /// The first `size` leaves of the log, read from the store.
     async fn leaves_up_to(&self, size: u64) -> Result<Vec<Hash>, VaultError> {
-        let mut state = self.log.0.lock().await;
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        if state.leaves.len() < size {
-            self.read_new_leaves(&mut state).await?;
+        let wanted = usize::try_from(size).unwrap_or(usize::MAX);
+        let mut leaves = Vec::new();
+        let mut after = 0i64;
+        while leaves.len() < wanted {
+            let page = self.store.audit_entries(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            leaves.extend(
+                page.iter()
+                    .take(wanted - leaves.len())
+                    .map(|e| leaf_hash(e.entry.as_bytes())),
+            );
         }
-        if size == 0 || state.leaves.len() < size {
+        if size == 0 || leaves.len() < wanted {
             return Err(VaultError::bad_request(
                 "invalid_proof_request",
-                format!("tree_size must be from 1 to the log's size ({})", state.leaves.len()),
+                format!("tree_size must be from 1 to the log's size ({})", leaves.len()),
             ));
         }
-        Ok(state.leaves[..size].to_vec())
+        Ok(leaves)
     }
 
     pub(crate) fn require_audit_reader(&self, principal: &crate::Principal) -> Result<(), VaultError> {
