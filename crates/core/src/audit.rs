@@ -236,7 +236,11 @@ impl Vault {
                     let entry: serde_json::Value =
                         serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
                     if filter.matches(&entry, subject_hmac.as_deref()) {
-                        events.push(AuditEventView { seq: r.seq, entry });
+                        events.push(AuditEventView {
+                            seq: r.seq,
+                            entry,
+                            canonical: r.entry,
+                        });
                         if events.len() == limit {
                             break;
                         }

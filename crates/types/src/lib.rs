@@ -289,6 +289,9 @@ pub struct AuditEventView {
     /// The canonical entry: `v`, `at`, `principal`, `action`, `decision` (`allow`/`deny`),
     /// `reason`, `purpose`, `collection`, `subject` (keyed HMAC), `fields` (names only).
     pub entry: serde_json::Value,
+    /// The entry's canonical encoding, byte for byte: its RFC 6962 leaf hash is
+    /// SHA-256(0x00 || canonical).
+    pub canonical: String,
 }
 
 /// Answer to `GET /v1/audit/events`.

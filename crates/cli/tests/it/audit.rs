@@ -492,7 +492,7 @@ async fn proofs_from_the_api_verify_independently() {
             .get(&format!("/v1/audit/proof/inclusion?index={index}&tree_size={size2}"))
             .await;
         assert_eq!(status, 200, "{p}");
-        let entry = serde_json::to_string(&events[index as usize]["entry"]).unwrap();
+        let entry = events[index as usize]["canonical"].as_str().unwrap().to_owned();
         let leaf = b64(&p["leaf_hash"]);
         assert_eq!(
             leaf,
