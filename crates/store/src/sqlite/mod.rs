@@ -81,6 +81,9 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(u32::try_from(readers).unwrap_or(4))
             .acquire_timeout(Duration::from_secs(60))
+            // A local file does not drop connections: skip the ping (a round trip to the
+            // connection's thread) that would otherwise precede every query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self {
