@@ -149,3 +149,51 @@ async fn sqlite_ledger_and_audit_rows_cannot_be_changed_or_deleted() {
         assert!(refused.unwrap_err().to_string().contains("append-only"), "{sql}");
     }
 }
+
+/// `secure_delete` is on: a deleted value's bytes do not linger in free pages of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custodia.db");
+    let canary = b"CANARY-CIPHERTEXT-7f3a9c-should-be-gone".to_vec();
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let record = custodia_store::NewRecord {
+            subject_key: Some(custodia_store::SubjectKeyRow {
+                subject_id: "s1".into(),
+                key_version: 1,
+                wrapped_key: vec![1],
+                created_at: 1,
+            }),
+            audit: None,
+            record_id: "r1".into(),
+            subject_id: "s1".into(),
+            collection: "customers".into(),
+            now: 1,
+            fields: vec![custodia_store::FieldValue {
+                field: "name".into(),
+                ciphertext: canary.clone(),
+                purpose: "p".into(),
+            }],
+            index: vec![],
+        };
+        store.insert_record(&record).await.unwrap();
+        assert!(store.delete_record("s1", "customers", "r1", None).await.unwrap());
+    }
+    // Fold the WAL into the file, as the server's checkpoints do.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_slice()),
+            "deleted bytes are still in the file"
+        );
+    }
+}
