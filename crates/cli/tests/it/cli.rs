@@ -21,6 +21,8 @@ fn init_prints_a_token_once_and_refuses_to_run_twice() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(vault.path()).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "the data directory is private");
     }
     let again = custodia()
         .args(["init", "--data-dir"])
