@@ -146,6 +146,20 @@ impl Vault {
         }
     }
 
+    /// Audits a read that reports which fields it selected: the allow entry names them (a read
+    /// that asked for no particular fields still records the ones it returned).
+    pub(crate) async fn audit_read_fields<T>(
+        &self,
+        event: AuditEvent,
+        now: Timestamp,
+        result: Result<(T, Vec<String>), VaultError>,
+    ) -> Result<T, VaultError> {
+        match result {
+            Ok((data, fields)) => self.audit_read(&event.fields(&fields), now, Ok(data)).await,
+            Err(e) => self.audit_read(&event, now, Err(e)).await,
+        }
+    }
+
     /// Audits a read: the allow entry is durable before the data is handed back; a refusal is
     /// audited as in [`Vault::audit_refusal`].
     pub(crate) async fn audit_read<T>(

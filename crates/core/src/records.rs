@@ -133,7 +133,7 @@ impl Vault {
         let result = self
             .list_records_inner(principal, purpose, subject, collection, requested)
             .await;
-        self.audit_read(&event, now, result).await
+        self.audit_read_fields(event, now, result).await
     }
 
     async fn list_records_inner(
@@ -143,12 +143,13 @@ impl Vault {
         subject: &SubjectId,
         collection: &str,
         requested: Option<&[String]>,
-    ) -> Result<Vec<Record>, VaultError> {
+    ) -> Result<(Vec<Record>, Vec<String>), VaultError> {
         let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
+        let names = field_names(&selected);
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let Some(found) = self.store.records(subject.as_str(), collection).await? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), names));
         };
         let key = self.keys.unwrap(&found.key)?;
         let mut tokens = Vec::new();
@@ -158,7 +159,7 @@ impl Vault {
             .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
             .collect::<Result<Vec<_>, _>>()?;
         self.vault_tokens(&tokens).await?;
-        Ok(records)
+        Ok((records, names))
     }
 
     /// One record, as `purpose` may see it.
@@ -184,7 +185,7 @@ impl Vault {
         let result = self
             .get_record_inner(principal, purpose, subject, collection, record_id, requested)
             .await;
-        self.audit_read(&event, now, result).await
+        self.audit_read_fields(event, now, result).await
     }
 
     async fn get_record_inner(
@@ -195,7 +196,7 @@ impl Vault {
         collection: &str,
         record_id: &RecordId,
         requested: Option<&[String]>,
-    ) -> Result<Record, VaultError> {
+    ) -> Result<(Record, Vec<String>), VaultError> {
         let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         let selected = select(&grant, requested)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
@@ -208,7 +209,7 @@ impl Vault {
         let mut tokens = Vec::new();
         let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
         self.vault_tokens(&tokens).await?;
-        Ok(record)
+        Ok((record, field_names(&selected)))
     }
 
     /// The access gate alone: whether `principal` may read `requested` fields (or the
@@ -665,6 +666,11 @@ impl Vault {
         }
         Ok(())
     }
+}
+
+/// The names of the fields a read selected: what its audit entry records.
+fn field_names(selected: &[(&Field, OutputForm)]) -> Vec<String> {
+    selected.iter().map(|(f, _)| f.name.clone()).collect()
 }
 
 fn not_found() -> VaultError {

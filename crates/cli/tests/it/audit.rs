@@ -12,13 +12,14 @@ async fn decisions_are_audited_without_personal_data() {
     let vault = Vault::init();
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
-    let (status, _) = admin
+    let (status, created) = admin
         .post(
             RECORDS,
             json!({"purpose": "order_fulfillment", "fields": {"email": "audit.me@example.com", "name": "Audrey"}}),
         )
         .await;
     assert_eq!(status, 201);
+    let id = created["record_id"].as_str().unwrap();
     assert_eq!(
         admin
             .get(&format!("{RECORDS}?purpose=order_fulfillment&fields=email"))
@@ -26,6 +27,9 @@ async fn decisions_are_audited_without_personal_data() {
             .0,
         200
     );
+    // A read that names no fields records the ones it returned.
+    let (status, _) = admin.get(&format!("{RECORDS}/{id}?purpose=tax_records")).await;
+    assert_eq!(status, 200);
     assert_eq!(admin.get(&format!("{RECORDS}?purpose=marketing_email")).await.0, 403);
     let auditor_key = admin.principal("the-auditor", &["auditor"]).await;
     let mut auditor = server.client(&auditor_key).await;
@@ -55,6 +59,8 @@ async fn decisions_are_audited_without_personal_data() {
     assert_eq!(create["purpose"], "order_fulfillment");
     assert_eq!(create["collection"], "customers");
     assert_eq!(create["fields"], json!(["email", "name"]));
+    let read = find("record.read", "allow");
+    assert_eq!(read["fields"], json!(["name", "shipping_address"]));
     let list = find("record.list", "allow");
     assert_eq!(list["fields"], json!(["email"]));
     let denied = entries

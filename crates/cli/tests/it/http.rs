@@ -382,10 +382,40 @@ async fn database_files_hold_no_plaintext_personal_data() {
             .await;
         assert_eq!(status, 201, "{v}");
     }
+    // Tokens vault their values under the subject's key, and API keys are stored hashed.
+    let (status, v) = c
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust_4", "collection": "customers", "field": "card_number", "purpose": "payment",
+                   "values": ["4000056655665556"], "kind": "random"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let service_key = c.principal("canary-service", &["support_agent"]).await;
+    let secrets = [vault.token.clone(), service_key.clone()];
+    let secret_parts: Vec<String> = secrets
+        .iter()
+        .map(|k| k.rsplit('_').next().unwrap().to_owned())
+        .collect();
     drop(c);
     server.kill();
     let files = files_under(vault.path());
     assert!(files.iter().any(|f| f.ends_with("custodia.db")));
+    for file in files.iter().filter(|f| !f.ends_with("admin-token")) {
+        let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+        assert!(
+            !text.contains("4000056655665556"),
+            "{} holds a tokenized value in plaintext",
+            file.display()
+        );
+        for secret in &secret_parts {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{} holds an API key secret",
+                file.display()
+            );
+        }
+    }
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
         let lower = String::from_utf8_lossy(&bytes).to_lowercase();
