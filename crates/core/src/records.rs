@@ -367,7 +367,22 @@ impl Vault {
             .collection(collection);
         let event = event.fields([&field.to_owned()]);
         let result = self.search_inner(principal, purpose, collection, field, value).await;
-        self.audit_read(&event, now, result).await
+        match result {
+            // One entry per subject found, so that "who touched subject X" finds searches too;
+            // all are durable before the matches are returned.
+            Ok(matches) if !matches.is_empty() => {
+                let mut subjects: Vec<&str> = matches.iter().map(|m| m.subject_id.as_str()).collect();
+                subjects.sort_unstable();
+                subjects.dedup();
+                let rows = subjects
+                    .into_iter()
+                    .map(|s| self.audit_row(&self.about(event.clone(), &SubjectId::parse(s)?)?, now, None))
+                    .collect::<Result<Vec<_>, VaultError>>()?;
+                self.append_audit_rows(&rows).await?;
+                Ok(matches)
+            }
+            other => self.audit_read(&event, now, other).await,
+        }
     }
 
     async fn search_inner(

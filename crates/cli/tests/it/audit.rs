@@ -551,9 +551,13 @@ async fn the_log_answers_who_touched_a_subject() {
     let mut admin = server.client(&vault.token).await;
     for s in ["alpha", "beta", "alpha"] {
         let path = format!("/v1/subjects/{s}/records/customers");
+        let email = format!("a@{s}.example");
         assert_eq!(
             admin
-                .post(&path, json!({"purpose": "order_fulfillment", "fields": {"name": "N"}}))
+                .post(
+                    &path,
+                    json!({"purpose": "order_fulfillment", "fields": {"name": "N", "email": email}})
+                )
                 .await
                 .0,
             201
@@ -577,6 +581,22 @@ async fn the_log_answers_who_touched_a_subject() {
     assert_eq!(actions, ["record.create", "record.create", "record.list"]);
     let (_, v) = admin.get("/v1/audit/events?subject_id=alpha&action=record.list").await;
     assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    let search =
+        json!({"collection": "customers", "field": "email", "value": "a@alpha.example", "purpose": "customer_support"});
+    assert_eq!(admin.post("/v1/search", search).await.0, 200);
+    let (_, v) = admin
+        .get("/v1/audit/events?subject_id=alpha&action=record.search")
+        .await;
+    assert_eq!(
+        v["events"].as_array().unwrap().len(),
+        1,
+        "a search that found the subject is an entry about it: {v}"
+    );
+    let (_, v) = admin.get("/v1/audit/events?subject_id=beta&action=record.search").await;
+    assert!(
+        v["events"].as_array().unwrap().is_empty(),
+        "a search that did not find beta is not about beta"
+    );
     let (_, v) = admin.get("/v1/audit/events?subject_id=gamma").await;
     assert!(v["events"].as_array().unwrap().is_empty());
     let (_, v) = admin.get("/v1/audit/events?subject_id=beta&limit=1").await;
