@@ -430,12 +430,13 @@ impl Vault {
         roles: &[String],
     ) -> Result<(String, Zeroizing<String>), VaultError> {
         let event = AuditEvent::new("principal.create", caller).fields(roles);
+        let allow = self.audit_row(&event, now, None)?;
         let result = async {
             gate::require_principal_admin(&self.registry, caller)?;
-            self.insert_principal(now, name, roles).await
+            self.add_principal(now, name, roles, Some(&allow)).await
         }
         .await;
-        self.audit_read(&event, now, result).await
+        self.audit_refusal(&event, now, result).await
     }
 
     /// Creates a principal without an authenticated caller: for `custodia init` and other
@@ -445,6 +446,17 @@ impl Vault {
         now: Timestamp,
         name: &str,
         roles: &[String],
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        self.add_principal(now, name, roles, None).await
+    }
+
+    /// Validates and stores a principal, with its audit entry in the same transaction.
+    async fn add_principal(
+        &self,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+        audit: Option<&AuditRow>,
     ) -> Result<(String, Zeroizing<String>), VaultError> {
         principal::check_name(name)?;
         if roles.is_empty() {
@@ -471,7 +483,7 @@ impl Vault {
         unique.sort();
         unique.dedup();
         let (row, key) = principal::new_principal(name, unique, now)?;
-        self.store.insert_principal(&row).await.map_err(|e| match e {
+        self.store.insert_principal(&row, audit).await.map_err(|e| match e {
             custodia_store::StoreError::Conflict(_) => VaultError::new(
                 crate::ErrorKind::Conflict,
                 "principal_exists",
@@ -514,8 +526,9 @@ impl Vault {
         principal_id: &str,
     ) -> Result<(), VaultError> {
         let event = AuditEvent::new("principal.revoke", caller).fields([&crate::error::shown(principal_id)]);
-        let result = self.revoke_principal_inner(caller, now, principal_id).await;
-        self.audit_read(&event, now, result).await
+        let allow = self.audit_row(&event, now, None)?;
+        let result = self.revoke_principal_inner(caller, now, principal_id, &allow).await;
+        self.audit_refusal(&event, now, result).await
     }
 
     async fn revoke_principal_inner(
@@ -523,6 +536,7 @@ impl Vault {
         caller: &Principal,
         now: Timestamp,
         principal_id: &str,
+        allow: &AuditRow,
     ) -> Result<(), VaultError> {
         gate::require_principal_admin(&self.registry, caller)?;
         if caller.id == principal_id {
@@ -533,7 +547,7 @@ impl Vault {
                 "a principal cannot revoke its own key; ask another administrator",
             ));
         }
-        if self.store.revoke_principal(principal_id, now.0).await? {
+        if self.store.revoke_principal(principal_id, now.0, Some(allow)).await? {
             self.principals.forget_principal(principal_id);
             Ok(())
         } else {

@@ -106,13 +106,20 @@ pub trait Store: Send + Sync + 'static {
     async fn tokens(&self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError>;
 
     /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
-    async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError>;
+    /// With `audit`, the entry is appended in the same transaction.
+    async fn insert_principal(&self, row: &PrincipalRow, audit: Option<&AuditRow>) -> Result<(), StoreError>;
     /// The principal owning API key id `key_id` (revoked ones included).
     async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError>;
     /// Every principal, oldest first.
     async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError>;
     /// Marks a principal revoked; returns false when absent or already revoked.
-    async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError>;
+    /// With `audit`, the entry is appended in the same transaction (when something was revoked).
+    async fn revoke_principal(
+        &self,
+        principal_id: &str,
+        now: i64,
+        audit: Option<&AuditRow>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Opens the store named by `url`: `sqlite://PATH` or a path for SQLite,

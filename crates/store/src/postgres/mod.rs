@@ -424,7 +424,8 @@ impl Store for PostgresStore {
         rows.iter().map(Rows::ledger_row).collect()
     }
 
-    async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {
+    async fn insert_principal(&self, row: &PrincipalRow, audit: Option<&AuditRow>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -436,8 +437,12 @@ impl Store for PostgresStore {
         .bind(&row.key_hash)
         .bind(row.created_at)
         .bind(row.revoked_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, &[audit]).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -456,12 +461,23 @@ impl Store for PostgresStore {
         rows.iter().map(Rows::principal_row).collect()
     }
 
-    async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_principal(
+        &self,
+        principal_id: &str,
+        now: i64,
+        audit: Option<&AuditRow>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE principals SET revoked_at = $1 WHERE principal_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(principal_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        let revoked = done.rows_affected() == 1;
+        if let (true, Some(audit)) = (revoked, audit) {
+            insert_audit(&mut tx, &[audit]).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
     }
 }

@@ -570,8 +570,8 @@ impl Store for SqliteStore {
         rows.iter().map(Rows::ledger_row).collect()
     }
 
-    async fn insert_principal(&self, row: &PrincipalRow) -> Result<(), StoreError> {
-        let row = row.clone();
+    async fn insert_principal(&self, row: &PrincipalRow, audit: Option<&AuditRow>) -> Result<(), StoreError> {
+        let (row, audit) = (row.clone(), audit.cloned());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -586,8 +586,11 @@ impl Store for SqliteStore {
                     .bind(&row.key_hash)
                     .bind(row.created_at)
                     .bind(row.revoked_at)
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await?;
+                    if let Some(audit) = &audit {
+                        insert_audit(conn, &[audit]).await?;
+                    }
                     Ok(())
                 })
             })
@@ -609,8 +612,13 @@ impl Store for SqliteStore {
         rows.iter().map(Rows::principal_row).collect()
     }
 
-    async fn revoke_principal(&self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
-        let principal_id = principal_id.to_owned();
+    async fn revoke_principal(
+        &self,
+        principal_id: &str,
+        now: i64,
+        audit: Option<&AuditRow>,
+    ) -> Result<bool, StoreError> {
+        let (principal_id, audit) = (principal_id.to_owned(), audit.cloned());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -619,9 +627,13 @@ impl Store for SqliteStore {
                     )
                     .bind(now)
                     .bind(&principal_id)
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await?;
-                    Ok(done.rows_affected() == 1)
+                    let revoked = done.rows_affected() == 1;
+                    if let (true, Some(audit)) = (revoked, &audit) {
+                        insert_audit(conn, &[audit]).await?;
+                    }
+                    Ok(revoked)
                 })
             })
             .await

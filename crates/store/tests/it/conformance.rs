@@ -250,25 +250,36 @@ pub async fn principals_lifecycle(s: &dyn Store) {
         created_at: 1,
         revoked_at: None,
     };
-    s.insert_principal(&p).await.unwrap();
+    let audit = AuditRow {
+        seq: 0,
+        at: 1,
+        entry: "{}".into(),
+        leaf: vec![0; 32],
+    };
+    s.insert_principal(&p, Some(&audit)).await.unwrap();
     let dup = PrincipalRow {
         principal_id: "p2".into(),
         key_id: "k2".into(),
         ..p.clone()
     };
     assert!(
-        matches!(s.insert_principal(&dup).await, Err(StoreError::Conflict(_))),
+        matches!(s.insert_principal(&dup, None).await, Err(StoreError::Conflict(_))),
         "names are unique"
     );
     assert_eq!(s.principal_by_key_id("k1").await.unwrap(), Some(p.clone()));
     assert_eq!(s.principal_by_key_id("k2").await.unwrap(), None);
     assert_eq!(s.principals().await.unwrap(), std::slice::from_ref(&p));
-    assert!(s.revoke_principal("p1", 9).await.unwrap());
+    assert!(s.revoke_principal("p1", 9, Some(&audit)).await.unwrap());
     assert!(
-        !s.revoke_principal("p1", 10).await.unwrap(),
+        !s.revoke_principal("p1", 10, Some(&audit)).await.unwrap(),
         "revoking twice changes nothing"
     );
-    assert!(!s.revoke_principal("nope", 10).await.unwrap());
+    assert!(!s.revoke_principal("nope", 10, None).await.unwrap());
+    assert_eq!(
+        s.audit_entries(0, 10).await.unwrap().len(),
+        2,
+        "the creation and the one revocation are audited with them"
+    );
     assert_eq!(s.principal_by_key_id("k1").await.unwrap().unwrap().revoked_at, Some(9));
 }
 
