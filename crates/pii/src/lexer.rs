@@ -1,0 +1,160 @@
+//! The fast path. Identifier entities (cards, IBANs, addresses on the network, national
+//! numbers) all contain a digit, an `@`, a `:` or an inner `.`; running prose does not.
+//! One pass over the bytes finds the tokens that do, widens each by one neighbouring token
+//! (for `May 1st`, `AA 12 34 56 B`) and copies those regions into a buffer, one per line,
+//! so that every identifier pattern then runs over a fraction of the input. Regions start
+//! and end at whitespace, so word boundaries in the buffer are those of the input.
+
+const WS: u8 = 1;
+const DIGIT: u8 = 2;
+const TRIGGER: u8 = 4; // '@' or ':'
+const DOT: u8 = 8;
+const DASH: u8 = 16;
+const ALNUM: u8 = 32;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => WS,
+            b'0'..=b'9' => DIGIT | ALNUM,
+            b'a'..=b'z' | b'A'..=b'Z' | 0x80..=0xff => ALNUM,
+            b'@' | b':' => TRIGGER,
+            b'.' => DOT,
+            b'-' => DASH,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+/// Tokens without digits taken after an identifier (`... 90AB CDEF G`, `5 May 2021 at`).
+const RIGHT_TOKENS: u8 = 2;
+
+/// Largest whitespace gap that still joins two tokens into one region.
+const JOIN_GAP: usize = 3;
+
+/// Regions of a text copied into one buffer, each followed by `\n`.
+#[derive(Debug, Default)]
+pub(crate) struct HotBuffer {
+    pub(crate) buf: Vec<u8>,
+    /// (offset in `buf`, offset in the text, length)
+    map: Vec<(usize, usize, usize)>,
+}
+
+impl HotBuffer {
+    pub(crate) fn build(&mut self, text: &[u8]) {
+        self.buf.clear();
+        self.map.clear();
+        let mut cur: Option<(usize, usize)> = None;
+        let mut prev_tok: Option<(usize, usize)> = None;
+        let mut pending_right = 0u8;
+        let mut i = 0;
+        let n = text.len();
+        while i < n {
+            // skip whitespace
+            while i < n && CLASS[text[i] as usize] & WS != 0 {
+                i += 1;
+            }
+            if i >= n {
+                break;
+            }
+            let s = i;
+            let mut flags = 0u8;
+            let mut inner_dot = false;
+            let mut prev = 0u8;
+            while i < n {
+                let c = CLASS[text[i] as usize];
+                if c & WS != 0 {
+                    break;
+                }
+                if c & ALNUM != 0 && prev & DOT != 0 && i > s + 1 {
+                    inner_dot = true;
+                }
+                flags |= c;
+                prev = c;
+                i += 1;
+            }
+            let e = i;
+            let hot = flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && e - s >= 11);
+            if hot {
+                let rs = match prev_tok {
+                    Some((ps, pe)) if s - pe <= JOIN_GAP => ps,
+                    _ => s,
+                };
+                cur = Some(match cur {
+                    Some((cs, ce)) if rs <= ce + JOIN_GAP => (cs, ce.max(e)),
+                    Some(done) => {
+                        self.push(text, done);
+                        (rs, e)
+                    }
+                    None => (rs, e),
+                });
+                pending_right = RIGHT_TOKENS;
+            } else if pending_right > 0 {
+                match cur {
+                    Some((cs, ce)) if s - ce <= JOIN_GAP => {
+                        cur = Some((cs, e));
+                        pending_right -= 1;
+                    }
+                    _ => pending_right = 0,
+                }
+            }
+            prev_tok = Some((s, e));
+        }
+        if let Some(done) = cur {
+            self.push(text, done);
+        }
+    }
+
+    fn push(&mut self, text: &[u8], (s, e): (usize, usize)) {
+        self.map.push((self.buf.len(), s, e - s));
+        self.buf.extend_from_slice(&text[s..e]);
+        self.buf.push(b'\n');
+    }
+
+    /// Maps a span of the buffer back to the text; `None` if it crosses regions.
+    pub(crate) fn to_text(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        let idx = self.map.partition_point(|&(b, _, _)| b <= start).checked_sub(1)?;
+        let (b, t, len) = self.map[idx];
+        (end <= b + len).then(|| (t + start - b, t + end - b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions(text: &str) -> Vec<String> {
+        let mut h = HotBuffer::default();
+        h.build(text.as_bytes());
+        String::from_utf8(h.buf).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn regions_hold_identifiers_and_their_neighbours() {
+        assert_eq!(regions("nothing to see here"), Vec::<String>::new());
+        assert_eq!(regions("bought on May 1st, 1977 at noon"), vec!["May 1st, 1977 at noon"]);
+        assert_eq!(regions("nino AA 12 34 56 B ok"), vec!["AA 12 34 56 B ok"]);
+        assert_eq!(regions("mail a@b.co now, then call later 555-0100"), vec!["mail a@b.co now, then", "later 555-0100"]);
+        assert_eq!(regions("mac AA-BB-CC-DD-EE-FF"), vec!["mac AA-BB-CC-DD-EE-FF"]);
+        assert_eq!(regions("see microsoft.com. End."), vec!["see microsoft.com. End."]);
+    }
+
+    #[test]
+    fn spans_map_back() {
+        let text = "word 12 word word word x@y.z";
+        let mut h = HotBuffer::default();
+        h.build(text.as_bytes());
+        let buf = String::from_utf8(h.buf.clone()).unwrap_or_default();
+        let at = buf.find("x@y.z").unwrap_or(0);
+        let (s, e) = h.to_text(at, at + 5).unwrap_or((0, 0));
+        assert_eq!(&text[s..e], "x@y.z");
+        assert!(h.to_text(0, buf.len()).is_none());
+    }
+}

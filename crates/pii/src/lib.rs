@@ -1,0 +1,22 @@
+//! Custodia's PII discovery and redaction library: finds personal data outside the vault
+//! (logs, exports, CSV dumps, JSON, databases) and redacts it. It depends on none of the
+//! vault crates.
+//!
+//! Entity names are Presidio's, so results compare one to one. Every finding carries byte
+//! offsets, a score in [0, 1] and the evidence that raised it (pattern, checksum, context
+//! word, dictionary, field name).
+
+mod context;
+mod custom;
+mod error;
+mod finding;
+mod lexer;
+mod recognizers;
+mod scanner;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use finding::{Evidence, EvidenceKind, Finding};
+pub use recognizers::builtin::BUILTIN_ENTITIES;
+pub use recognizers::numbers::DEFAULT_PHONE_REGIONS;
+pub use scanner::{DEFAULT_MIN_SCORE, Scanner, ScannerBuilder};

@@ -1,0 +1,310 @@
+//! The built-in recognizers and their patterns, scores and context words. Patterns are
+//! ASCII-only (`(?-u)`) so the regex engine's DFA never falls back on non-ASCII text.
+
+use std::sync::Arc;
+
+use regex::bytes::Regex;
+
+use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer, PersonRecognizer};
+use super::network::{IpRecognizer, UrlRecognizer};
+use super::numbers::{CardRecognizer, IbanRecognizer, PhoneRecognizer};
+use super::{Boundary, Check, Pattern, PatternRecognizer, Recognizer, Tier, words};
+use crate::error::{Error, Result};
+use crate::validate;
+
+/// Every built-in entity type, in the order `--list-entities` prints them.
+pub const BUILTIN_ENTITIES: &[&str] = &[
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "US_ITIN",
+    "US_PASSPORT",
+    "US_DRIVER_LICENSE",
+    "US_BANK_NUMBER",
+    "ABA_ROUTING_NUMBER",
+    "UK_NHS",
+    "UK_NINO",
+    "IP_ADDRESS",
+    "MAC_ADDRESS",
+    "URL",
+    "CRYPTO",
+    "DATE_TIME",
+    "PERSON",
+    "LOCATION",
+    "ADDRESS",
+    "ES_NIF",
+    "ES_NIE",
+    "IT_FISCAL_CODE",
+    "PL_PESEL",
+    "FI_PERSONAL_IDENTITY_CODE",
+];
+
+const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
+
+struct Spec {
+    entity: &'static str,
+    boundary: Boundary,
+    patterns: Vec<(&'static str, String, f32)>,
+    /// (name, test, score when it passes, checksum?, required?)
+    check: Option<(&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool)>,
+    context: &'static [&'static str],
+}
+
+fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
+    let mut patterns = Vec::new();
+    for (name, re, score) in spec.patterns {
+        let re = Regex::new(&format!("(?-u){re}"))
+            .map_err(|e| Error::Pattern { entity: spec.entity.to_owned(), message: e.to_string() })?;
+        patterns.push(Pattern { name: Arc::from(name), re, score });
+    }
+    Ok(Box::new(PatternRecognizer {
+        entity: Arc::from(spec.entity),
+        tier: Tier::Identifier,
+        patterns,
+        check: spec.check.map(|(name, test, score, checksum, required)| Check {
+            name: Arc::from(name),
+            test,
+            score,
+            checksum,
+            required,
+        }),
+        boundary: spec.boundary,
+        context: words(spec.context),
+    }))
+}
+
+fn p(name: &'static str, re: &str, score: f32) -> (&'static str, String, f32) {
+    (name, re.to_owned(), score)
+}
+
+fn date_parts_valid(s: &[u8]) -> bool {
+    let nums: Vec<u32> = s
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .map(|g| g.iter().take(9).fold(0u32, |a, &b| a * 10 + u32::from(b - b'0')))
+        .collect();
+    let has_month_name = s.iter().any(u8::is_ascii_alphabetic) && !s.contains(&b'T');
+    let day = |d: u32| (1..=31).contains(&d);
+    let month = |m: u32| (1..=12).contains(&m);
+    match nums.as_slice() {
+        // ISO: year first
+        [y, m, d, ..] if *y >= 1000 => month(*m) && day(*d),
+        [a, b, _y] => (month(*a) && day(*b)) || (day(*a) && month(*b)),
+        [_, _] if has_month_name => true,
+        [a, _b] => month(*a),
+        [_] => true,
+        _ => false,
+    }
+}
+
+pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> {
+    let specs = vec![
+        Spec {
+            entity: "EMAIL_ADDRESS",
+            boundary: Boundary::None,
+            patterns: vec![p(
+                "email",
+                r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b",
+                0.9,
+            )],
+            check: None,
+            context: &["email", "mail", "e-mail", "contact", "address"],
+        },
+        Spec {
+            entity: "US_SSN",
+            boundary: Boundary::Number,
+            patterns: vec![
+                p("ssn_delimited", r"[0-9]{3}[ .-][0-9]{2}[ .-][0-9]{4}", 0.5),
+                p("ssn_partly_delimited", r"[0-9]{3}-[0-9]{6}|[0-9]{5}-[0-9]{4}", 0.1),
+                p("ssn_digits", r"[0-9]{9}", 0.05),
+            ],
+            check: Some(("ssn_rules", validate::us_ssn, None, false, true)),
+            context: &["social", "security", "ssn", "ssns", "ssid"],
+        },
+        Spec {
+            entity: "US_ITIN",
+            boundary: Boundary::Number,
+            patterns: vec![
+                p("itin_delimited", r"9[0-9]{2}[ -][0-9]{2}[ -][0-9]{4}", 0.5),
+                p("itin_partly_delimited", r"9[0-9]{2}-[0-9]{6}|9[0-9]{4}-[0-9]{4}", 0.3),
+                p("itin_digits", r"9[0-9]{8}", 0.3),
+            ],
+            check: Some(("itin_rules", validate::us_itin, None, false, true)),
+            context: &["individual", "taxpayer", "itin", "tax", "payer", "taxid", "tin"],
+        },
+        Spec {
+            entity: "UK_NHS",
+            boundary: Boundary::Number,
+            patterns: vec![p("nhs", r"[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}", 0.3)],
+            check: Some(("nhs_mod11", validate::nhs, Some(0.4), true, true)),
+            context: &["national", "health", "service", "nhs", "medical", "patient"],
+        },
+        Spec {
+            entity: "ABA_ROUTING_NUMBER",
+            boundary: Boundary::Number,
+            patterns: vec![p("aba", r"[0123678][0-9]{8}|[0123678][0-9]{3}-[0-9]{4}-[0-9]", 0.05)],
+            check: Some(("aba_checksum", validate::aba, Some(0.3), true, true)),
+            context: &["aba", "routing", "abarouting", "association", "bankrouting", "rtn"],
+        },
+        Spec {
+            entity: "US_BANK_NUMBER",
+            boundary: Boundary::Number,
+            patterns: vec![p("bank_account_digits", r"[0-9]{8,17}", 0.05)],
+            check: None,
+            context: &["bank", "account", "acct", "checking", "savings", "debit"],
+        },
+        Spec {
+            entity: "US_PASSPORT",
+            boundary: Boundary::Number,
+            patterns: vec![p("passport_digits", r"[0-9]{9}", 0.05), p("passport_next_gen", r"[A-Z][0-9]{8}", 0.1)],
+            check: None,
+            context: &["passport", "travel", "document", "passport#", "passportno"],
+        },
+        Spec {
+            entity: "US_DRIVER_LICENSE",
+            boundary: Boundary::Number,
+            patterns: vec![
+                p("license_alphanumeric", r"[A-Z][0-9]{6,12}|[A-Z]{2}[0-9]{5,8}", 0.3),
+                p("license_digits", r"[0-9]{6,14}", 0.01),
+            ],
+            check: None,
+            context: &["driver", "license", "licence", "permit", "lic", "dl", "dls", "drivers", "identification"],
+        },
+        Spec {
+            entity: "UK_NINO",
+            boundary: Boundary::Word,
+            patterns: vec![p("nino", r"(?i)[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]", 0.5)],
+            check: Some(("nino_rules", validate::uk_nino, Some(0.6), false, true)),
+            context: &["national", "insurance", "ni", "nino"],
+        },
+        Spec {
+            entity: "MAC_ADDRESS",
+            boundary: Boundary::Number,
+            patterns: vec![
+                p("mac_colon", r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", 0.6),
+                p("mac_dash", r"(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}", 0.6),
+                p("mac_cisco", r"[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", 0.5),
+            ],
+            check: Some(("mac_not_reserved", mac_not_reserved, None, false, true)),
+            context: &["mac", "hardware", "ethernet", "wifi", "device", "nic", "physical"],
+        },
+        Spec {
+            entity: "CRYPTO",
+            boundary: Boundary::Word,
+            patterns: vec![p(
+                "bitcoin",
+                r"(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{6,87}|[13][1-9A-HJ-NP-Za-km-z]{25,34}",
+                0.3,
+            )],
+            check: Some(("bitcoin_checksum", validate::bitcoin, Some(1.0), true, true)),
+            context: &["wallet", "btc", "bitcoin", "crypto", "address"],
+        },
+        Spec {
+            entity: "DATE_TIME",
+            boundary: Boundary::Number,
+            patterns: vec![
+                p(
+                    "iso_8601",
+                    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?",
+                    0.6,
+                ),
+                p("numeric_date", r"[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}", 0.6),
+                p("month_year", r"[0-9]{1,2}/(?:[0-9]{4}|[0-9]{2})", 0.3),
+                p(
+                    "day_month_name",
+                    &format!(r"(?i)[0-9]{{1,2}}(?:st|nd|rd|th)?[- ]{MONTH}\.?(?:(?:[- ]|, ?)[0-9]{{4}}|-[0-9]{{2}})?"),
+                    0.6,
+                ),
+                p(
+                    "month_name_day",
+                    &format!(r"(?i){MONTH}\.?(?:[- ][0-9]{{4}}|-[0-9]{{2}}|\.? [0-9]{{1,2}}(?:st|nd|rd|th)?(?:,? [0-9]{{4}})?)"),
+                    0.6,
+                ),
+                p("year_phrase", r"(?i)year (?:1[89]|20)[0-9]{2}", 0.6),
+                p("bare_year", r"(?:1[89]|20)[0-9]{2}", 0.05),
+            ],
+            check: Some(("calendar", date_parts_valid, None, false, true)),
+            context: &["date", "birthday", "born", "dob", "birth", "day", "on", "since", "expires"],
+        },
+        Spec {
+            entity: "ES_NIF",
+            boundary: Boundary::Word,
+            patterns: vec![p("nif", r"[0-9]{7,8}-?[A-Za-z]", 0.5)],
+            check: Some(("nif_mod23", validate::es_nif, Some(1.0), true, true)),
+            context: &["dni", "nif", "documento", "identidad", "identification"],
+        },
+        Spec {
+            entity: "ES_NIE",
+            boundary: Boundary::Word,
+            patterns: vec![p("nie", r"[XYZxyz]-?[0-9]{7}-?[A-Za-z]", 0.5)],
+            check: Some(("nie_mod23", validate::es_nie, Some(1.0), true, true)),
+            context: &["nie", "extranjero", "foreigner", "identification"],
+        },
+        Spec {
+            entity: "IT_FISCAL_CODE",
+            boundary: Boundary::Word,
+            patterns: vec![p(
+                "codice_fiscale",
+                r"(?i)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]",
+                0.3,
+            )],
+            check: Some(("fiscal_code_check", validate::it_fiscal_code, Some(1.0), true, false)),
+            context: &["codice", "fiscale", "cf", "fiscal", "tax"],
+        },
+        Spec {
+            entity: "PL_PESEL",
+            boundary: Boundary::Number,
+            patterns: vec![p("pesel", r"[0-9]{11}", 0.4)],
+            check: Some(("pesel_checksum", validate::pl_pesel, Some(0.5), true, true)),
+            context: &["pesel"],
+        },
+        Spec {
+            entity: "FI_PERSONAL_IDENTITY_CODE",
+            boundary: Boundary::NoDigits,
+            patterns: vec![p("henkilotunnus", r"[0-9]{6}[-+A-FU-Ya-fu-y][0-9]{3}[0-9A-Ya-y]", 0.5)],
+            check: Some(("hetu_mod31", validate::fi_pic, Some(1.0), true, true)),
+            context: &["hetu", "henkilötunnus", "henkilotunnus", "personal", "identity", "code"],
+        },
+    ];
+    let mut out: Vec<Box<dyn Recognizer>> = Vec::new();
+    for spec in specs {
+        out.push(build(spec)?);
+    }
+    out.push(Box::new(MonthRecognizer::new()));
+    out.push(Box::new(CardRecognizer::new()?));
+    out.push(Box::new(IbanRecognizer::new()?));
+    out.push(Box::new(PhoneRecognizer::new(phone_regions)?));
+    out.push(Box::new(IpRecognizer::new()?));
+    out.push(Box::new(UrlRecognizer::new()?));
+    out.push(Box::new(PersonRecognizer::new()));
+    out.push(Box::new(LocationRecognizer::new()));
+    out.push(Box::new(AddressRecognizer::new()?));
+    Ok(out)
+}
+
+fn mac_not_reserved(s: &[u8]) -> bool {
+    let hex: Vec<u8> = s.iter().filter(|b| b.is_ascii_hexdigit()).map(u8::to_ascii_lowercase).collect();
+    !hex.iter().all(|&b| b == b'0') && !hex.iter().all(|&b| b == b'f')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_parts() {
+        assert!(date_parts_valid(b"2021-05-21"));
+        assert!(!date_parts_valid(b"2021-13-21"));
+        assert!(date_parts_valid(b"21.5.2021") && date_parts_valid(b"5-20-2021"));
+        assert!(!date_parts_valid(b"13/13/2021"));
+        assert!(date_parts_valid(b"05/21") && !date_parts_valid(b"13/21"));
+    }
+
+    #[test]
+    fn mac_reserved() {
+        assert!(!mac_not_reserved(b"FF:FF:FF:FF:FF:FF") && !mac_not_reserved(b"00:00:00:00:00:00"));
+        assert!(mac_not_reserved(b"00:1A:2B:3C:4D:5E"));
+    }
+}

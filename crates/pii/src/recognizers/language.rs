@@ -1,0 +1,444 @@
+//! PERSON, LOCATION and ADDRESS without a language model (none can be downloaded here):
+//! dictionaries shipped in the crate (US Census first and last names, GeoNames places), the
+//! shapes of names and places (titles, initials, toponymic prefixes and suffixes) and the
+//! words around them. See `data/` for sources and licences.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock};
+
+use regex::bytes::Regex;
+
+use super::{Hit, Recognizer, Tier, words};
+use crate::error::{Error, Result};
+use crate::finding::{Evidence, EvidenceKind};
+
+fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+static FIRST_NAMES: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| list(include_str!("../../data/first_names.txt")).collect());
+static LAST_NAMES: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| list(include_str!("../../data/last_names.txt")).collect());
+/// Places by their first word; each entry is the place's words.
+static PLACES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLock::new(|| {
+    let mut map: HashMap<&'static str, Vec<Vec<&'static str>>> = HashMap::new();
+    for place in list(include_str!("../../data/places.txt")) {
+        let parts: Vec<&'static str> = place.split(' ').collect();
+        if let Some(first) = parts.first() {
+            map.entry(first).or_default().push(parts);
+        }
+    }
+    for v in map.values_mut() {
+        v.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    }
+    map
+});
+static COUNTRIES_AND_STATES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| PLACE_ANCHORS.iter().copied().collect());
+
+/// Countries, US states and world cities so well known that they need no preposition.
+const PLACE_ANCHORS: &[&str] = &[
+    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida",
+    "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland",
+    "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "Ohio",
+    "Oklahoma", "Oregon", "Pennsylvania", "Tennessee", "Texas", "Utah", "Vermont", "Wisconsin", "Wyoming",
+    "Germany", "France", "Spain", "Italy", "Portugal", "Netherlands", "Belgium", "Switzerland", "Austria", "Poland",
+    "Sweden", "Norway", "Denmark", "Finland", "Ireland", "Scotland", "England", "Wales", "Canada", "Mexico",
+    "Brazil", "Argentina", "Chile", "Peru", "Colombia", "India", "Pakistan", "Bangladesh", "Japan", "Korea",
+    "Vietnam", "Thailand", "Indonesia", "Philippines", "Australia", "Zealand", "Nigeria", "Kenya", "Egypt",
+    "Morocco", "Israel", "Turkey", "Greece", "Russia", "Ukraine", "Romania", "Hungary", "London", "Paris", "Berlin",
+    "Madrid", "Rome", "Amsterdam", "Tokyo", "Beijing", "Shanghai", "Mumbai", "Delhi", "Sydney", "Toronto",
+    "Chicago", "Boston", "Seattle", "Manchester", "Munich", "Hamburg", "Vienna", "Prague", "Warsaw", "Dublin",
+];
+
+/// First names that are also everyday words: alone they prove nothing.
+const AMBIGUOUS_FIRST: &[&str] = &[
+    "Will", "May", "June", "April", "August", "Mark", "Bill", "Hope", "Grant", "Rose", "Joy", "Faith", "Art", "Pat",
+    "Don", "Ray", "Guy", "Jack", "Frank", "Gene", "Chase", "Reed", "Price", "Rich", "Summer", "Dawn", "Miles", "Max",
+    "Lane", "Page", "Ward", "Young", "Long", "Bell", "King", "Major", "Sterling", "Christian", "China", "Paris",
+    "Georgia", "Virginia", "Carolina", "Florida", "Dakota", "Austin", "Houston", "Jackson", "Lincoln", "Washington",
+    "Sunny", "Star", "Crystal", "Ruby", "Pearl", "Amber", "Ivy", "Iris", "Lily", "Daisy", "Holly", "Olive", "Angel",
+    "Buck", "Bud", "Cliff", "Clay", "Dale", "Glen", "Heath", "Drew", "Lou", "Norm", "Sandy", "Stone", "Wade",
+    "Penny", "Kit", "Cherry", "Honey", "Candy", "Misty", "Storm", "Precious", "Else", "Said", "Love", "Ok", "An",
+    "In", "Bee", "See", "Ma", "My", "So", "Le", "La", "Do", "Tom", "Hunter", "Carter", "Parker", "Taylor", "Tyler",
+    "Jordan", "Morgan", "Madison", "Mason", "Cooper", "Sky", "Autumn", "Winter", "Spring", "Harmony", "Marine",
+    "Lady", "Royal", "Noble", "Wanda", "Hannah", "Early", "Sharon", "Sun", "Can", "Her", "His", "Lee", "Jean",
+];
+
+const TITLES: &[&str] = &["Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame", "Lord", "Lady"];
+const NAME_SUFFIXES: &[&str] = &["Jr", "Sr", "II", "III", "IV", "MD", "DDS", "PhD", "DVM", "Esq"];
+const PREPOSITIONS: &[&str] = &["in", "to", "from", "at", "near", "of", "via", "visiting", "leaving", "around", "outside"];
+const PLACE_PREFIXES: &[&str] = &[
+    "North", "South", "East", "West", "New", "Lake", "Port", "Fort", "Mount", "Saint", "St.", "San", "Santa", "Los",
+    "Las", "El", "Little", "Great", "Upper", "Lower",
+];
+const PLACE_SUFFIXES: &[&str] = &[
+    "ton", "ville", "burgh", "borough", "berg", "bury", "chester", "furt", "haven", "land", "mouth", "port", "shire",
+    "side", "stad", "town", "view", "field", "ford", "ham", "dale", "wood", "fort", "stadt", "heim", "polis", "burg",
+];
+
+/// A word of the text: byte span.
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    s: usize,
+    e: usize,
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b >= 0x80 || b == b'\''
+}
+
+fn words_of(text: &[u8]) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        if text[i].is_ascii_alphabetic() || text[i] >= 0x80 {
+            let s = i;
+            while i < text.len() && (is_word_byte(text[i]) || (text[i] == b'-' && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic))) {
+                i += 1;
+            }
+            out.push(Word { s, e: i });
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn as_str(text: &[u8], w: Word) -> &str {
+    std::str::from_utf8(&text[w.s..w.e]).unwrap_or("")
+}
+
+/// `Capitalized` (an upper-case ASCII letter then at least one lower-case letter).
+fn capitalized(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() >= 2 && b[0].is_ascii_uppercase() && b[1..].iter().any(u8::is_ascii_lowercase)
+}
+
+/// Whether only "sep" (one space, or ". " after an initial) stands between two words.
+fn joined(text: &[u8], a: Word, b: Word) -> bool {
+    let gap = &text[a.e..b.s];
+    gap == b" " || (a.e - a.s == 1 && gap == b". ")
+}
+
+fn preceded_by(text: &[u8], words: &[Word], i: usize, set: &[&str]) -> bool {
+    i > 0 && {
+        let p = as_str(text, words[i - 1]).to_ascii_lowercase();
+        set.contains(&p.as_str()) && text[words[i - 1].e..words[i].s].iter().all(|&b| b == b' ')
+    }
+}
+
+pub(crate) struct PersonRecognizer {
+    entity: Arc<str>,
+    context: Vec<String>,
+}
+
+impl PersonRecognizer {
+    pub(crate) fn new() -> Self {
+        Self {
+            entity: Arc::from("PERSON"),
+            context: words(&[
+                "name", "named", "mr", "mrs", "ms", "dr", "customer", "patient", "client", "called", "contact", "user",
+                "employee", "dear", "hi", "hello", "signed", "by", "from", "attn",
+            ]),
+        }
+    }
+}
+
+impl Recognizer for PersonRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Language
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
+        let ws = words_of(text);
+        let mut i = 0;
+        while i < ws.len() {
+            let t = as_str(text, ws[i]);
+            let titled = TITLES.contains(&t) && i + 1 < ws.len() && {
+                let gap = &text[ws[i].e..ws[i + 1].s];
+                gap == b". " || gap == b" "
+            };
+            let start = if titled { i + 1 } else { i };
+            let Some(first) = ws.get(start).map(|&w| as_str(text, w)) else { break };
+            if !capitalized(first) || TITLES.contains(&first) {
+                i += 1;
+                continue;
+            }
+            let is_first = FIRST_NAMES.contains(first);
+            if !titled && !is_first {
+                i += 1;
+                continue;
+            }
+            // extend over initials and capitalized words
+            let mut end = start;
+            while end + 1 < ws.len() && end - start < 3 {
+                let next = as_str(text, ws[end + 1]);
+                let initial = next.len() == 1 && next.as_bytes()[0].is_ascii_uppercase() && text.get(ws[end + 1].e) == Some(&b'.');
+                if joined(text, ws[end], ws[end + 1]) && (capitalized(next) || initial) && !NAME_SUFFIXES.contains(&next) && !TITLES.contains(&next) {
+                    end += 1;
+                } else {
+                    break;
+                }
+            }
+            let last = as_str(text, ws[end]);
+            let mut evidence = Vec::new();
+            let score = if end > start {
+                if is_first {
+                    evidence.push(Evidence::new(EvidenceKind::Dictionary, "first_names"));
+                }
+                if LAST_NAMES.contains(last) {
+                    evidence.push(Evidence::new(EvidenceKind::Dictionary, "last_names"));
+                }
+                if titled {
+                    evidence.push(Evidence::new(EvidenceKind::Pattern, "title"));
+                }
+                match (is_first || titled, LAST_NAMES.contains(last)) {
+                    (true, true) => 0.85,
+                    _ if AMBIGUOUS_FIRST.contains(&first) && !titled => 0.0,
+                    _ => 0.6,
+                }
+            } else if titled {
+                evidence.push(Evidence::new(EvidenceKind::Pattern, "title"));
+                0.7
+            } else if AMBIGUOUS_FIRST.contains(&first) {
+                0.0
+            } else {
+                evidence.push(Evidence::new(EvidenceKind::Dictionary, "first_names"));
+                0.3
+            };
+            if score > 0.0 {
+                out.push(Hit::new(ws[start].s, ws[end].e, score, evidence));
+            }
+            i = end + 1;
+        }
+    }
+}
+
+pub(crate) struct LocationRecognizer {
+    entity: Arc<str>,
+    context: Vec<String>,
+}
+
+impl LocationRecognizer {
+    pub(crate) fn new() -> Self {
+        Self {
+            entity: Arc::from("LOCATION"),
+            context: words(&["city", "town", "lives", "moved", "born", "located", "country", "state", "village"]),
+        }
+    }
+}
+
+impl Recognizer for LocationRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Language
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
+        let ws = words_of(text);
+        let mut i = 0;
+        while i < ws.len() {
+            let t = as_str(text, ws[i]);
+            if !capitalized(t) {
+                i += 1;
+                continue;
+            }
+            let after_prep = preceded_by(text, &ws, i, PREPOSITIONS);
+            // dictionary: the longest place that starts with this word
+            let mut hit: Option<(usize, f32, &'static str)> = None;
+            if let Some(cands) = PLACES.get(t) {
+                for cand in cands {
+                    let n = cand.len();
+                    if i + n <= ws.len()
+                        && (0..n).all(|k| as_str(text, ws[i + k]) == cand[k] && (k == 0 || joined(text, ws[i + k - 1], ws[i + k])))
+                    {
+                        let anchor = COUNTRIES_AND_STATES.contains(t) && n == 1;
+                        let score = if n > 1 || anchor || after_prep { 0.6 } else { 0.0 };
+                        if score > 0.0 {
+                            hit = Some((i + n - 1, score, "places"));
+                        }
+                        break;
+                    }
+                }
+            }
+            // shape: toponymic prefix + capitalized word, or a word with a toponymic suffix
+            if hit.is_none() {
+                let next_cap = i + 1 < ws.len() && joined(text, ws[i], ws[i + 1]) && capitalized(as_str(text, ws[i + 1]));
+                if PLACE_PREFIXES.contains(&t) && next_cap && after_prep {
+                    hit = Some((i + 1, 0.5, "place_prefix"));
+                } else if after_prep
+                    && PLACE_SUFFIXES.iter().any(|s| t.len() >= s.len() + 3 && t.ends_with(s))
+                {
+                    hit = Some((i, 0.4, "place_suffix"));
+                }
+            }
+            match hit {
+                Some((end, score, why)) => {
+                    let kind = if why == "places" { EvidenceKind::Dictionary } else { EvidenceKind::Pattern };
+                    let mut evidence = vec![Evidence::new(kind, why)];
+                    if after_prep {
+                        evidence.push(Evidence::new(EvidenceKind::Context, as_str(text, ws[i - 1]).to_ascii_lowercase()));
+                    }
+                    out.push(Hit::new(ws[i].s, ws[end].e, score, evidence));
+                    i = end + 1;
+                }
+                None => i += 1,
+            }
+        }
+    }
+}
+
+const MONTHS: &[&str] = &[
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "December",
+];
+const TIME_PREPOSITIONS: &[&str] =
+    &["in", "on", "since", "until", "till", "by", "during", "of", "from", "through", "last", "next", "early", "late", "mid"];
+
+/// DATE_TIME for a month named alone after a time preposition (`in May`, `since March`);
+/// dates with digits are found by the identifier patterns.
+pub(crate) struct MonthRecognizer {
+    entity: Arc<str>,
+    context: Vec<String>,
+}
+
+impl MonthRecognizer {
+    pub(crate) fn new() -> Self {
+        Self { entity: Arc::from("DATE_TIME"), context: words(&["date", "month", "born", "birthday", "since"]) }
+    }
+}
+
+impl Recognizer for MonthRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Language
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
+        let ws = words_of(text);
+        for i in 1..ws.len() {
+            let t = as_str(text, ws[i]);
+            let digit_follows = text[ws[i].e..].iter().find(|b| !b.is_ascii_whitespace()).is_some_and(u8::is_ascii_digit);
+            if MONTHS.contains(&t) && !digit_follows && preceded_by(text, &ws, i, TIME_PREPOSITIONS) {
+                out.push(Hit::new(ws[i].s, ws[i].e, 0.3, vec![Evidence::new(EvidenceKind::Pattern, "month_name")]));
+            }
+        }
+    }
+}
+
+/// Postal addresses: a house number, street words, an optional unit, a town, and a US state
+/// code with a ZIP code; or a house number and street with a street-type word.
+pub(crate) struct AddressRecognizer {
+    entity: Arc<str>,
+    full: Regex,
+    street: Regex,
+    context: Vec<String>,
+}
+
+impl AddressRecognizer {
+    pub(crate) fn new() -> Result<Self> {
+        let word = "[A-Z][A-Za-z]+";
+        let full = format!(
+            r"(?-u)\b(?:[0-9]{{1,6}}(?: {word}){{1,4}}\.?(?: (?:Apt\.?|Suite|Unit|#) ?[0-9A-Z]+)?|(?:PSC [0-9]{{4}}, Box [0-9]{{4}}|USNS {word}|USS {word}|Unit [0-9]{{4}} Box [0-9]{{4}}))(?:,? |,?\r?\n)(?:{word} ){{0,3}}{word}\.?,? [A-Z]{{2}} [0-9]{{5}}(?:-[0-9]{{4}})?\b"
+        );
+        let street = format!(
+            r"(?-u)\b[0-9]{{1,6}}(?: {word}){{1,3}} (?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Circle|Highway|Hwy|Parkway|Pkwy|Square|Sq|Straße|Strasse|Close|Crescent)\b\.?"
+        );
+        let compile = |re: &str| Regex::new(re).map_err(|e| Error::Pattern { entity: "ADDRESS".into(), message: e.to_string() });
+        Ok(Self {
+            entity: Arc::from("ADDRESS"),
+            full: compile(&full)?,
+            street: compile(&street)?,
+            context: words(&["address", "ship", "lives", "live", "mail", "street", "deliver", "located", "residence"]),
+        })
+    }
+}
+
+impl Recognizer for AddressRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Language
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
+        let mut last_end = 0;
+        for m in self.full.find_iter(text) {
+            out.push(Hit::new(m.start(), m.end(), 0.85, vec![Evidence::new(EvidenceKind::Pattern, "postal_address")]));
+            last_end = m.end();
+        }
+        for m in self.street.find_iter(text) {
+            if m.start() >= last_end || !out.iter().any(|h| h.start <= m.start() && m.end() <= h.end) {
+                out.push(Hit::new(m.start(), m.end(), 0.5, vec![Evidence::new(EvidenceKind::Pattern, "street_address")]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &dyn Recognizer, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        r.find(text.as_bytes(), &mut out);
+        out.iter().map(|h| text[h.start..h.end].to_owned()).collect()
+    }
+
+    #[test]
+    fn people() {
+        let r = PersonRecognizer::new();
+        assert_eq!(run(&r, "John Oliver is a comedian."), vec!["John Oliver"]);
+        assert_eq!(run(&r, "Richard M. Nixon"), vec!["Richard M. Nixon"]);
+        assert_eq!(run(&r, "They call me Mr. Mayers"), vec!["Mayers"]);
+        assert!(run(&r, "Will you mark the May report?").is_empty());
+    }
+
+    #[test]
+    fn places() {
+        let r = LocationRecognizer::new();
+        assert_eq!(run(&r, "she moved to New York last year"), vec!["New York"]);
+        assert_eq!(run(&r, "moved to Lake Jennifer and then to Smithborough"), vec!["Lake Jennifer", "Smithborough"]);
+        assert!(run(&r, "Reading is fun").is_empty());
+    }
+
+    #[test]
+    fn addresses() -> Result<()> {
+        let r = AddressRecognizer::new()?;
+        assert_eq!(
+            run(&r, "Ship to 0474 Bradley Hills Apt. 585, North Gregorychester, WA 24937 today"),
+            vec!["0474 Bradley Hills Apt. 585, North Gregorychester, WA 24937"]
+        );
+        assert_eq!(run(&r, "at 12 Baker Street."), vec!["12 Baker Street."]);
+        Ok(())
+    }
+}

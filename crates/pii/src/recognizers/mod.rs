@@ -1,0 +1,172 @@
+//! Recognizers: each finds one entity type. Identifier recognizers run over the lexer's hot
+//! buffer; language recognizers (names, places, addresses) over the whole text.
+
+use std::sync::Arc;
+
+use regex::bytes::Regex;
+
+use crate::finding::{Evidence, EvidenceKind};
+
+pub(crate) mod builtin;
+pub(crate) mod language;
+pub(crate) mod network;
+pub(crate) mod numbers;
+
+/// A candidate before context scoring, in the coordinates of the haystack it was found in.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) score: f32,
+    pub(crate) evidence: Vec<Evidence>,
+}
+
+impl Hit {
+    pub(crate) fn new(start: usize, end: usize, score: f32, evidence: Vec<Evidence>) -> Self {
+        Self { start, end, score, evidence }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tier {
+    /// Runs over the hot buffer (regions with digits, `@`, `:`, inner dots).
+    Identifier,
+    /// Runs over the whole text.
+    Language,
+}
+
+pub(crate) trait Recognizer: Send + Sync {
+    fn entity(&self) -> &Arc<str>;
+    fn tier(&self) -> Tier;
+    /// Words that raise the score when they stand near a finding.
+    fn context(&self) -> &[String];
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>);
+}
+
+/// What must not touch a match on either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Boundary {
+    /// No letter or digit on either side.
+    Word,
+    /// As `Word`, and no `.`, `-`, `/` or `:` that continues a number (`192.168.1.1`
+    /// holds no date; `4111-1111-1111-1111-1111` no card).
+    Number,
+    /// No digit before, no letter or digit after: for checksummed codes that are often
+    /// glued to the word before (`is030594W903B`).
+    NoDigits,
+    /// Anything may touch.
+    None,
+}
+
+pub(crate) fn is_alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+pub(crate) fn bounded(hay: &[u8], s: usize, e: usize, boundary: Boundary) -> bool {
+    let before = s.checked_sub(1).map(|i| hay[i]);
+    let after = hay.get(e).copied();
+    match boundary {
+        Boundary::None => true,
+        Boundary::NoDigits => !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(is_alnum),
+        Boundary::Word => !before.is_some_and(is_alnum) && !after.is_some_and(is_alnum),
+        Boundary::Number => {
+            let joins = |b: u8| matches!(b, b'.' | b'-' | b'/' | b':' | b',');
+            let before_bad = before.is_some_and(|b| {
+                is_alnum(b) || (joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b',')
+            });
+            let after_bad = after.is_some_and(|b| {
+                is_alnum(b) || (joins(b) && hay.get(e + 1).is_some_and(u8::is_ascii_digit) && b != b',')
+            });
+            !before_bad && !after_bad
+        }
+    }
+}
+
+/// A validator and the score a value that passes it gets (`None`: keep the pattern's).
+pub(crate) struct Check {
+    pub(crate) name: Arc<str>,
+    pub(crate) test: fn(&[u8]) -> bool,
+    pub(crate) score: Option<f32>,
+    /// A checksum (evidence `checksum`) or only a format rule (evidence `pattern`).
+    pub(crate) checksum: bool,
+    /// Whether a value that fails the check is dropped (else it keeps the pattern's score).
+    pub(crate) required: bool,
+}
+
+pub(crate) struct Pattern {
+    pub(crate) name: Arc<str>,
+    pub(crate) re: Regex,
+    pub(crate) score: f32,
+}
+
+/// The common recognizer: named patterns, an optional validator, a boundary rule.
+pub(crate) struct PatternRecognizer {
+    pub(crate) entity: Arc<str>,
+    pub(crate) tier: Tier,
+    pub(crate) patterns: Vec<Pattern>,
+    pub(crate) check: Option<Check>,
+    pub(crate) boundary: Boundary,
+    pub(crate) context: Vec<String>,
+}
+
+impl Recognizer for PatternRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        for p in &self.patterns {
+            let mut pos = 0;
+            while pos <= hay.len() {
+                let Some(m) = p.re.find_at(hay, pos) else { break };
+                let (s, e) = (m.start(), m.end());
+                if s == e {
+                    pos = e + 1;
+                    continue;
+                }
+                let mut ok = bounded(hay, s, e, self.boundary);
+                let mut evidence = vec![Evidence::new(EvidenceKind::Pattern, p.name.clone())];
+                let mut score = p.score;
+                if ok && let Some(check) = &self.check {
+                    let passed = (check.test)(&hay[s..e]);
+                    ok = passed || !check.required;
+                    if passed {
+                        let kind = if check.checksum { EvidenceKind::Checksum } else { EvidenceKind::Pattern };
+                        evidence.push(Evidence::new(kind, check.name.clone()));
+                        if let Some(v) = check.score {
+                            score = v;
+                        }
+                    }
+                }
+                if ok {
+                    out.push(Hit::new(s, e, score, evidence));
+                    pos = e;
+                } else {
+                    pos = next_char(hay, s);
+                }
+            }
+        }
+    }
+}
+
+/// The offset of the character after the one at `i` (UTF-8 aware, so spans stay on
+/// character boundaries).
+pub(crate) fn next_char(hay: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while j < hay.len() && (hay[j] & 0xC0) == 0x80 {
+        j += 1;
+    }
+    j
+}
+
+pub(crate) fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| (*w).to_owned()).collect()
+}

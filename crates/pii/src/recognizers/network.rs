@@ -1,0 +1,254 @@
+//! IP addresses (v4, v6 with embedded v4 and zones) and URLs (not the domains of emails).
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+use memchr::memchr_iter;
+use regex::bytes::Regex;
+
+use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_char, words};
+use crate::error::{Error, Result};
+use crate::finding::{Evidence, EvidenceKind};
+
+pub(crate) struct IpRecognizer {
+    entity: Arc<str>,
+    v4: Regex,
+    context: Vec<String>,
+}
+
+impl IpRecognizer {
+    pub(crate) fn new() -> Result<Self> {
+        let v4 = Regex::new(r"(?-u)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
+            .map_err(|e| Error::Pattern { entity: "IP_ADDRESS".into(), message: e.to_string() })?;
+        Ok(Self {
+            entity: Arc::from("IP_ADDRESS"),
+            v4,
+            context: words(&["ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "login"]),
+        })
+    }
+}
+
+fn v4_valid(s: &[u8]) -> bool {
+    s.split(|&b| b == b'.').all(|o| {
+        !o.is_empty() && o.len() <= 3 && o.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0')) <= 255
+    })
+}
+
+fn is_v6_char(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+impl Recognizer for IpRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Identifier
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        // IPv4: octets of at most 255; a letter or digit may not touch the address.
+        let mut pos = 0;
+        while let Some(m) = self.v4.find_at(hay, pos) {
+            let (s, e) = (m.start(), m.end());
+            let before_ok = s == 0 || !(is_alnum(hay[s - 1]) || hay[s - 1] == b'.');
+            let after_ok = !hay.get(e).is_some_and(|&b| is_alnum(b));
+            if before_ok && after_ok && v4_valid(&hay[s..e]) {
+                out.push(Hit::new(s, e, 0.6, vec![Evidence::new(EvidenceKind::Pattern, "ipv4")]));
+                pos = e;
+            } else {
+                pos = next_char(hay, s);
+            }
+        }
+        // IPv6: grow a run of hex digits, colons and dots around each "::" or ':' and let
+        // the standard library's parser decide.
+        let mut done_until = 0;
+        for colon in memchr_iter(b':', hay) {
+            if colon < done_until {
+                continue;
+            }
+            let mut s = colon;
+            while s > 0 && is_v6_char(hay[s - 1]) {
+                s -= 1;
+            }
+            let mut e = colon;
+            while e < hay.len() && is_v6_char(hay[e]) {
+                e += 1;
+            }
+            done_until = e;
+            // try each start within the run whose left neighbour is not a letter, digit or ':'
+            let mut start = s;
+            while start < colon + 1 {
+                let left_ok = start == 0 || !(is_alnum(hay[start - 1]) || hay[start - 1] == b':');
+                if left_ok && let Some(end) = v6_at(hay, start, e) {
+                    out.push(Hit::new(start, end, 0.6, vec![Evidence::new(EvidenceKind::Pattern, "ipv6")]));
+                    break;
+                }
+                start += 1;
+            }
+        }
+    }
+}
+
+/// The end of an IPv6 address starting at `s` within the run ending at `run_end`.
+fn v6_at(hay: &[u8], s: usize, run_end: usize) -> Option<usize> {
+    let mut e = run_end;
+    // trailing sentence dots and a single trailing colon are not part of the address
+    while e > s && hay[e - 1] == b'.' {
+        e -= 1;
+    }
+    if e > s + 1 && hay[e - 1] == b':' && hay[e - 2] != b':' {
+        e -= 1;
+    }
+    let text = std::str::from_utf8(&hay[s..e]).ok()?;
+    if text.matches(':').count() < 2 || text.parse::<Ipv6Addr>().is_err() {
+        return None;
+    }
+    // a zone index (fe80::1%eth0) belongs to the address
+    let mut end = e;
+    if hay.get(end) == Some(&b'%') {
+        let mut z = end + 1;
+        while z < hay.len() && hay[z].is_ascii_alphanumeric() {
+            z += 1;
+        }
+        if z > end + 1 {
+            end = z;
+        }
+    }
+    (!hay.get(end).is_some_and(|&b| is_alnum(b))).then_some(end)
+}
+
+/// Top-level domains accepted for bare domains (`microsoft.com`): generic ones and all
+/// two-letter country codes except those that are also common file extensions.
+const GENERIC_TLDS: &[&str] = &[
+    "com", "org", "net", "edu", "gov", "mil", "int", "info", "biz", "io", "app", "dev", "site", "online", "store",
+    "shop", "tech", "cloud", "ai", "co", "me", "tv", "xyz", "club", "blog", "news", "email", "live", "pro", "name",
+    "mobi", "asia", "jobs", "travel", "museum", "aero", "coop", "webcam", "page", "link", "website", "space",
+];
+const FILE_EXTENSIONS: &[&str] = &["py", "rs", "md", "sh", "js", "ts", "go", "pl", "cc", "cs", "so", "gz", "db", "hs", "ml"];
+
+pub(crate) struct UrlRecognizer {
+    entity: Arc<str>,
+    re: Regex,
+    context: Vec<String>,
+}
+
+impl UrlRecognizer {
+    pub(crate) fn new() -> Result<Self> {
+        let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+        let re = Regex::new(&format!(
+            r"(?-u)(?i:(?:https?|ftp)://[^\s<>]+|www\.[^\s<>]+|{label}(?:\.{label})+(?:[/?#][^\s<>]*)?)"
+        ))
+        .map_err(|e| Error::Pattern { entity: "URL".into(), message: e.to_string() })?;
+        Ok(Self { entity: Arc::from("URL"), re, context: words(&["url", "website", "link", "web", "site", "visit"]) })
+    }
+}
+
+fn host_of(url: &[u8]) -> (&[u8], bool) {
+    let lower = url.to_ascii_lowercase();
+    let (rest, scheme) = match lower.windows(3).position(|w| w == b"://") {
+        Some(i) => (&url[i + 3..], true),
+        None => (url, false),
+    };
+    let end = rest.iter().position(|&b| matches!(b, b'/' | b'?' | b'#' | b':')).unwrap_or(rest.len());
+    (&rest[..end], scheme)
+}
+
+impl Recognizer for UrlRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Identifier
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        let mut pos = 0;
+        while let Some(m) = self.re.find_at(hay, pos) {
+            let s = m.start();
+            let mut e = m.end();
+            // closing punctuation and quotes around a URL are not part of it
+            while e > s && matches!(hay[e - 1], b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'\'' | b')' | b']') {
+                e -= 1;
+            }
+            pos = e.max(next_char(hay, s));
+            if !bounded(hay, s, e, Boundary::Word) {
+                continue;
+            }
+            // the domain of an email address is not a URL
+            if (s > 0 && matches!(hay[s - 1], b'@' | b'.' | b'-' | b'_')) || hay[s..e].contains(&b'@') {
+                continue;
+            }
+            let (host, scheme) = host_of(&hay[s..e]);
+            let Some(tld) = host.rsplit(|&b| b == b'.').next().filter(|_| host.contains(&b'.')) else { continue };
+            let tld = String::from_utf8_lossy(tld).to_ascii_lowercase();
+            if !tld.bytes().all(|b| b.is_ascii_alphabetic()) && !tld.starts_with("xn--") {
+                continue;
+            }
+            let www = host.len() > 4 && host[..4].eq_ignore_ascii_case(b"www.");
+            let generic = GENERIC_TLDS.contains(&tld.as_str());
+            let known = generic || (tld.len() == 2 && !FILE_EXTENSIONS.contains(&tld.as_str()));
+            let (score, name) = if scheme {
+                if tld.len() < 2 {
+                    continue;
+                }
+                (0.6, "url_with_scheme")
+            } else if known && www {
+                (0.5, "url_www")
+            } else if known {
+                (if generic { 0.4 } else { 0.3 }, "domain_name")
+            } else {
+                continue;
+            };
+            out.push(Hit::new(s, e, score, vec![Evidence::new(EvidenceKind::Pattern, name)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Ok(r) = IpRecognizer::new() {
+            r.find(text.as_bytes(), &mut out);
+        }
+        out.iter().map(|h| &text[h.start..h.end]).collect()
+    }
+
+    #[test]
+    fn ip_addresses() {
+        assert_eq!(ips("from 192.168.0.1."), vec!["192.168.0.1"]);
+        assert_eq!(ips("x 300.1.1.1 1.2.3"), Vec::<&str>::new());
+        assert_eq!(ips("fe80::1%eth0 up"), vec!["fe80::1%eth0"]);
+        assert_eq!(ips("std::cout MyClass::x 12:34:56"), Vec::<&str>::new());
+        assert_eq!(ips("[2001:db8::1]:8080"), vec!["2001:db8::1"]);
+    }
+
+    fn urls(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Ok(r) = UrlRecognizer::new() {
+            r.find(text.as_bytes(), &mut out);
+        }
+        out.iter().map(|h| &text[h.start..h.end]).collect()
+    }
+
+    #[test]
+    fn urls_but_not_email_domains() {
+        assert_eq!(urls("see https://a.example.com/x?y=1."), vec!["https://a.example.com/x?y=1"]);
+        assert_eq!(urls("mail bob@example.com"), Vec::<&str>::new());
+        assert_eq!(urls("my domains: microsoft.com google.co.il"), vec!["microsoft.com", "google.co.il"]);
+        assert_eq!(urls("www.microsoft and main.rs"), Vec::<&str>::new());
+    }
+}

@@ -1,0 +1,413 @@
+//! Recognizers whose candidates need more than one regular expression: card numbers in
+//! groups, IBANs in print form, and phone numbers checked against the national number plans.
+
+use std::sync::Arc;
+
+use phonenumber::country::Id;
+use regex::bytes::Regex;
+
+use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_char, words};
+use crate::error::{Error, Result};
+use crate::finding::{Evidence, EvidenceKind};
+use crate::validate;
+
+fn compile(entity: &str, re: &str) -> Result<Regex> {
+    Regex::new(re).map_err(|e| Error::Pattern { entity: entity.to_owned(), message: e.to_string() })
+}
+
+/// Card numbers: runs of digit groups; every window of whole groups with one separator and
+/// 12-19 digits is tried, longest first, against the issuer ranges and Luhn.
+pub(crate) struct CardRecognizer {
+    entity: Arc<str>,
+    run: Regex,
+    context: Vec<String>,
+}
+
+impl CardRecognizer {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            entity: Arc::from("CREDIT_CARD"),
+            run: compile("CREDIT_CARD", r"(?-u)[0-9]+(?:[ -][0-9]+)*")?,
+            context: words(&[
+                "credit", "card", "visa", "mastercard", "cc", "amex", "discover", "jcb", "diners", "maestro", "debit",
+                "payment",
+            ]),
+        })
+    }
+}
+
+impl Recognizer for CardRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Identifier
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        for m in self.run.find_iter(hay) {
+            if m.end() - m.start() < 12 {
+                continue;
+            }
+            // groups: (start, end) of each digit run inside the match
+            let mut groups: Vec<(usize, usize)> = Vec::new();
+            let mut i = m.start();
+            while i < m.end() {
+                let s = i;
+                while i < m.end() && hay[i].is_ascii_digit() {
+                    i += 1;
+                }
+                groups.push((s, i));
+                i += 1; // separator
+            }
+            let sep_after = |g: usize| hay.get(groups[g].1).copied();
+            let mut a = 0;
+            while a < groups.len() {
+                let mut found = None;
+                let mut b = groups.len();
+                while b > a {
+                    let (s, e) = (groups[a].0, groups[b - 1].1);
+                    let digits: usize = groups[a..b].iter().map(|(x, y)| y - x).sum();
+                    let seps: Vec<u8> = (a..b - 1).filter_map(sep_after).collect();
+                    let one_sep = seps.windows(2).all(|w| w[0] == w[1]);
+                    let split_ok = (a == 0 || hay[s - 1] == b' ') && (b == groups.len() || sep_after(b - 1) == Some(b' '));
+                    if (12..=19).contains(&digits)
+                        && one_sep
+                        && split_ok
+                        && bounded(hay, s, e, Boundary::Number)
+                        && validate::card_iin(&hay[s..e])
+                        && validate::luhn(&hay[s..e])
+                    {
+                        found = Some((s, e, b));
+                        break;
+                    }
+                    b -= 1;
+                }
+                match found {
+                    Some((s, e, b)) => {
+                        out.push(Hit::new(
+                            s,
+                            e,
+                            1.0,
+                            vec![
+                                Evidence::new(EvidenceKind::Pattern, "card_number"),
+                                Evidence::new(EvidenceKind::Checksum, "luhn"),
+                            ],
+                        ));
+                        a = b;
+                    }
+                    None => a += 1,
+                }
+            }
+        }
+    }
+}
+
+/// IBANs, compact (`DE89370400440532013000`) or printed in groups of four separated by one
+/// space or dash; checked against the SWIFT registry's country formats and mod 97.
+pub(crate) struct IbanRecognizer {
+    entity: Arc<str>,
+    start: Regex,
+    context: Vec<String>,
+}
+
+impl IbanRecognizer {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            entity: Arc::from("IBAN_CODE"),
+            start: compile("IBAN_CODE", r"(?-u)[A-Z]{2}[0-9]{2}")?,
+            context: words(&["iban", "bank", "transaction", "account", "transfer", "wire"]),
+        })
+    }
+}
+
+fn alnum_run(hay: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < hay.len() && hay[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    i
+}
+
+impl Recognizer for IbanRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Identifier
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        let mut pos = 0;
+        while let Some(m) = self.start.find_at(hay, pos) {
+            let s = m.start();
+            pos = next_char(hay, s);
+            if s > 0 && is_alnum(hay[s - 1]) {
+                continue;
+            }
+            let first = alnum_run(hay, s);
+            let mut ends = vec![first];
+            if first - s == 4 && let Some(&sep) = hay.get(first).filter(|&&b| b == b' ' || b == b'-') {
+                let mut at = first;
+                while hay.get(at) == Some(&sep) {
+                    let g = alnum_run(hay, at + 1);
+                    let len = g - (at + 1);
+                    if len == 0 || len > 4 {
+                        break;
+                    }
+                    ends.push(g);
+                    if len < 4 {
+                        break;
+                    }
+                    at = g;
+                }
+            }
+            for &e in ends.iter().rev() {
+                if e - s < 15 || hay.get(e).is_some_and(|&b| is_alnum(b)) {
+                    continue;
+                }
+                if validate::iban(&hay[s..e]) {
+                    out.push(Hit::new(
+                        s,
+                        e,
+                        1.0,
+                        vec![
+                            Evidence::new(EvidenceKind::Pattern, "iban"),
+                            Evidence::new(EvidenceKind::Checksum, "iban_mod97"),
+                        ],
+                    ));
+                    pos = e;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Phone numbers: a shape, then the number plan of the country (libphonenumber's metadata):
+/// international numbers (`+`, `00`) by their country code, national ones against each of
+/// the configured regions (default US, GB, DE, FR, IN, IL, CA, BR).
+pub(crate) struct PhoneRecognizer {
+    entity: Arc<str>,
+    shape: Regex,
+    regions: Vec<Id>,
+    context: Vec<String>,
+}
+
+pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "IN", "IL", "CA", "BR"];
+
+impl PhoneRecognizer {
+    pub(crate) fn new(regions: &[String]) -> Result<Self> {
+        let mut ids = Vec::new();
+        for r in regions {
+            let id = r
+                .to_ascii_uppercase()
+                .parse::<Id>()
+                .map_err(|_| Error::Invalid(format!("unknown phone region `{r}` (use ISO 3166 codes such as US, GB)")))?;
+            ids.push(id);
+        }
+        Ok(Self {
+            entity: Arc::from("PHONE_NUMBER"),
+            shape: compile(
+                "PHONE_NUMBER",
+                r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?: ?(?:x|ext\.? ?|#)[0-9]{1,6})?",
+            )?,
+            regions: ids,
+            context: words(&[
+                "phone", "number", "telephone", "tel", "cell", "cellphone", "mobile", "call", "called", "fax", "reach",
+                "contact",
+            ]),
+        })
+    }
+
+    /// The region whose plan holds `candidate` (its digits and punctuation), if any.
+    fn valid_in(&self, candidate: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(candidate).ok()?;
+        let digits: Vec<u8> = candidate.iter().copied().filter(u8::is_ascii_digit).collect();
+        if !(7..=15).contains(&digits.len()) {
+            return None;
+        }
+        let check = |region: Option<Id>, t: &str| -> Option<String> {
+            let n = phonenumber::parse(region, t).ok()?;
+            if !phonenumber::is_valid(&n) {
+                return None;
+            }
+            Some(n.country().id().map(|id| id.as_ref().to_owned()).unwrap_or_else(|| "intl".to_owned()))
+        };
+        if text.starts_with('+') {
+            return check(None, text);
+        }
+        if let Some(rest) = text.strip_prefix("00") {
+            return check(None, &format!("+{rest}"));
+        }
+        let national_zero = digits[0] == b'0' || text.starts_with("(0");
+        for &region in &self.regions {
+            let nanp = matches!(region, Id::US | Id::CA);
+            // a country code written without its `+` (`91-415-555-0132`)
+            let own_code = country_code(region).is_some_and(|c| digits.len() >= 10 && digits.starts_with(c.as_bytes()));
+            let plausible = own_code
+                || match region {
+                    _ if nanp => digits.len() == 10 || (digits.len() == 11 && digits[0] == b'1'),
+                    Id::IN => national_zero || (digits.len() == 10 && (b'6'..=b'9').contains(&digits[0])),
+                    _ => national_zero,
+                };
+            if plausible && let Some(r) = check(Some(region), text) {
+                return Some(r);
+            }
+        }
+        None
+    }
+}
+
+fn country_code(region: Id) -> Option<&'static str> {
+    Some(match region {
+        Id::GB => "44",
+        Id::DE => "49",
+        Id::FR => "33",
+        Id::IN => "91",
+        Id::IL => "972",
+        Id::BR => "55",
+        _ => return None,
+    })
+}
+
+fn looks_like_date_or_ip(c: &[u8]) -> bool {
+    let groups: Vec<&[u8]> = c.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
+    let seps: Vec<u8> = c.iter().copied().filter(|b| !b.is_ascii_digit()).collect();
+    let dots = seps.iter().all(|&b| b == b'.');
+    let ssn_shape = groups.len() == 3 && groups[0].len() == 3 && groups[1].len() == 2 && groups[2].len() == 4;
+    ssn_shape
+        || (dots && groups.len() == 4 && groups.iter().all(|g| g.len() <= 3))
+        || (groups.len() == 3
+            && ((groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2)
+                || (groups[0].len() <= 2 && groups[1].len() <= 2 && groups[2].len() == 4)))
+}
+
+impl Recognizer for PhoneRecognizer {
+    fn entity(&self) -> &Arc<str> {
+        &self.entity
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Identifier
+    }
+
+    fn context(&self) -> &[String] {
+        &self.context
+    }
+
+    fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        let mut pos = 0;
+        while let Some(m) = self.shape.find_at(hay, pos) {
+            let s = m.start();
+            let mut e = m.end();
+            pos = next_char(hay, s);
+            let window = &hay[s..e];
+            if window.windows(2).any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
+                || !bounded(hay, s, e, Boundary::Number)
+            {
+                continue;
+            }
+            // an extension stays in the span but not in the number
+            let ext_at = window.iter().position(|&b| b == b'x' || b == b'e' || b == b'#');
+            let number_end = ext_at.map_or(e, |i| {
+                let mut j = s + i;
+                while j > s && hay[j - 1] == b' ' {
+                    j -= 1;
+                }
+                j
+            });
+            let mut end = number_end;
+            let mut found = None;
+            loop {
+                let cand = &hay[s..end];
+                if !looks_like_date_or_ip(cand)
+                    && let Some(region) = self.valid_in(cand)
+                {
+                    found = Some(region);
+                    break;
+                }
+                // drop the last space-separated group and try again
+                match cand.iter().rposition(|&b| b == b' ') {
+                    Some(i) if i > 0 => {
+                        end = s + i;
+                        while end > s && !hay[end - 1].is_ascii_digit() && hay[end - 1] != b')' {
+                            end -= 1;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            if let Some(region) = found {
+                if end < number_end {
+                    e = end;
+                }
+                out.push(Hit::new(
+                    s,
+                    e,
+                    0.75,
+                    vec![
+                        Evidence::new(EvidenceKind::Pattern, "phone_number"),
+                        Evidence::new(EvidenceKind::Checksum, format!("number_plan:{region}")),
+                    ],
+                ));
+                pos = e;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &dyn Recognizer, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        r.find(text.as_bytes(), &mut out);
+        out.iter().map(|h| text[h.start..h.end].to_owned()).collect()
+    }
+
+    #[test]
+    fn cards_in_groups() -> Result<()> {
+        let r = CardRecognizer::new()?;
+        assert_eq!(
+            run(&r, "4012888888881881 4012-8888-8888-1881 4012 8888 8888 1881"),
+            vec!["4012888888881881", "4012-8888-8888-1881", "4012 8888 8888 1881"]
+        );
+        assert_eq!(run(&r, "2223 0031 2200 3222"), vec!["2223 0031 2200 3222"], "Mastercard 2-series");
+        assert!(run(&r, "4012-8888-8888-1882").is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn ibans_printed_and_compact() -> Result<()> {
+        let r = IbanRecognizer::new()?;
+        assert_eq!(run(&r, "iban VG96 VPVG 0000 0123 4567 8901 X in"), vec!["VG96 VPVG 0000 0123 4567 8901"]);
+        assert_eq!(run(&r, "DE89370400440532013000,"), vec!["DE89370400440532013000"]);
+        assert!(run(&r, "DE89 3704 0044 0532 0130 01").is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn phones_by_number_plan() -> Result<()> {
+        let regions: Vec<String> = DEFAULT_PHONE_REGIONS.iter().map(|s| (*s).to_owned()).collect();
+        let r = PhoneRecognizer::new(&regions)?;
+        assert_eq!(run(&r, "call (415) 555-0132 now"), vec!["(415) 555-0132"]);
+        assert_eq!(run(&r, "+44 20 7123 4567"), vec!["+44 20 7123 4567"]);
+        assert_eq!(run(&r, "Berlin 030 1234567"), vec!["030 1234567"]);
+        assert_eq!(run(&r, "Paris 01 42 68 53 00"), vec!["01 42 68 53 00"]);
+        assert_eq!(run(&r, "Mumbai 98765 43210"), vec!["98765 43210"]);
+        assert_eq!(run(&r, "ip 192.168.100.100 date 2021-05-21 ssn 078-05-1123"), Vec::<String>::new());
+        Ok(())
+    }
+}

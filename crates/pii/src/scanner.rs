@@ -1,0 +1,286 @@
+//! The scanner: runs the recognizers, scores context, resolves overlaps.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::context;
+use crate::custom;
+use crate::error::{Error, Result};
+use crate::finding::{Evidence, EvidenceKind, Finding};
+use crate::lexer::HotBuffer;
+use crate::recognizers::numbers::DEFAULT_PHONE_REGIONS;
+use crate::recognizers::{Hit, Recognizer, Tier, builtin};
+
+/// Score under which findings are not reported unless asked for (`--min-score`).
+pub const DEFAULT_MIN_SCORE: f32 = 0.4;
+
+/// Builds a [`Scanner`]: which entities, which custom recognizers, which phone regions.
+#[derive(Debug, Clone)]
+pub struct ScannerBuilder {
+    entities: Option<Vec<String>>,
+    custom_files: Vec<std::path::PathBuf>,
+    custom_sources: Vec<(String, String)>,
+    phone_regions: Vec<String>,
+    min_score: f32,
+}
+
+impl Default for ScannerBuilder {
+    fn default() -> Self {
+        Self {
+            entities: None,
+            custom_files: Vec::new(),
+            custom_sources: Vec::new(),
+            phone_regions: DEFAULT_PHONE_REGIONS.iter().map(|s| (*s).to_owned()).collect(),
+            min_score: DEFAULT_MIN_SCORE,
+        }
+    }
+}
+
+impl ScannerBuilder {
+    /// Restricts the scan to these entity types (built-in or custom).
+    pub fn entities<I: IntoIterator<Item = S>, S: Into<String>>(mut self, e: I) -> Self {
+        self.entities = Some(e.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds the user-defined recognizers of a TOML file.
+    pub fn custom_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.custom_files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds user-defined recognizers from TOML text; `origin` names it in errors.
+    pub fn custom_toml(mut self, origin: impl Into<String>, toml: impl Into<String>) -> Self {
+        self.custom_sources.push((origin.into(), toml.into()));
+        self
+    }
+
+    /// Regions (ISO 3166 codes) whose national phone number plans are tried.
+    pub fn phone_regions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, r: I) -> Self {
+        self.phone_regions = r.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Findings scoring under this are dropped. `0.0` keeps everything.
+    pub fn min_score(mut self, s: f32) -> Self {
+        self.min_score = s;
+        self
+    }
+
+    pub fn build(self) -> Result<Scanner> {
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(Error::Invalid(format!("min score must be between 0 and 1, not {}", self.min_score)));
+        }
+        let mut all = builtin::all(&self.phone_regions)?;
+        for path in &self.custom_files {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            all.extend(custom::parse(&path.display().to_string(), &text)?);
+        }
+        for (origin, text) in &self.custom_sources {
+            all.extend(custom::parse(origin, text)?);
+        }
+        let known: HashSet<String> = all.iter().map(|r| r.entity().to_string()).collect();
+        if let Some(wanted) = &self.entities {
+            for w in wanted {
+                if !known.contains(w) {
+                    return Err(Error::UnknownEntity(w.clone()));
+                }
+            }
+            all.retain(|r| wanted.iter().any(|w| **r.entity() == **w));
+        }
+        let mut entities: Vec<Arc<str>> = Vec::new();
+        for r in &all {
+            if !entities.contains(r.entity()) {
+                entities.push(r.entity().clone());
+            }
+        }
+        let (identifier, language) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
+        Ok(Scanner { identifier, language, min_score: self.min_score, entities })
+    }
+}
+
+/// Finds personal data in bytes. Cheap to share between threads (`&Scanner` is `Sync`).
+pub struct Scanner {
+    identifier: Vec<Box<dyn Recognizer>>,
+    language: Vec<Box<dyn Recognizer>>,
+    min_score: f32,
+    entities: Vec<Arc<str>>,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner").field("entities", &self.entities).field("min_score", &self.min_score).finish()
+    }
+}
+
+impl Scanner {
+    pub fn builder() -> ScannerBuilder {
+        ScannerBuilder::default()
+    }
+
+    /// The entity types this scanner looks for.
+    pub fn entities(&self) -> &[Arc<str>] {
+        &self.entities
+    }
+
+    pub fn min_score(&self) -> f32 {
+        self.min_score
+    }
+
+    /// Whether any recognizer needs the whole text (names, places, addresses).
+    pub fn has_language_recognizers(&self) -> bool {
+        !self.language.is_empty()
+    }
+
+    /// Findings in `text`, ordered by start offset.
+    pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
+        self.scan_field(text, None)
+    }
+
+    /// Findings in the value of a field (a CSV column, a JSON key) whose name is context.
+    pub fn scan_field(&self, text: &[u8], field: Option<&str>) -> Vec<Finding> {
+        let field_words = field.map(context::field_words).unwrap_or_default();
+        let mut found = Vec::new();
+        let mut hits: Vec<Hit> = Vec::new();
+        if !self.identifier.is_empty() {
+            let mut hot = HotBuffer::default();
+            hot.build(text);
+            if !hot.buf.is_empty() {
+                for r in &self.identifier {
+                    hits.clear();
+                    r.find(&hot.buf, &mut hits);
+                    for h in hits.drain(..) {
+                        if let Some((s, e)) = hot.to_text(h.start, h.end) {
+                            self.score(text, r.as_ref(), Hit { start: s, end: e, ..h }, &field_words, &mut found);
+                        }
+                    }
+                }
+            }
+        }
+        for r in &self.language {
+            hits.clear();
+            r.find(text, &mut hits);
+            for h in hits.drain(..) {
+                self.score(text, r.as_ref(), h, &field_words, &mut found);
+            }
+        }
+        resolve(found)
+    }
+
+    fn score(&self, text: &[u8], r: &dyn Recognizer, mut h: Hit, field_words: &[String], out: &mut Vec<Finding>) {
+        let ctx = r.context();
+        let near = context::find(text, h.start, h.end, ctx);
+        let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
+        if near.is_some() || field.is_some() {
+            h.score = (h.score + context::BOOST).max(context::MIN_WITH_CONTEXT).min(1.0);
+            if let Some(w) = near {
+                h.evidence.push(Evidence::new(EvidenceKind::Context, w));
+            }
+            if let Some(w) = field {
+                h.evidence.push(Evidence::new(EvidenceKind::FieldName, w.as_str()));
+            }
+        }
+        if h.score > 0.0 && h.score >= self.min_score {
+            out.push(Finding {
+                entity_type: r.entity().clone(),
+                start: h.start,
+                end: h.end,
+                score: (h.score * 100.0).round() / 100.0,
+                evidence: h.evidence,
+            });
+        }
+    }
+}
+
+/// Overlaps: of one entity type the best finding stays; of different types a finding
+/// inside a longer or better-scored one goes; equal spans with equal scores all stay.
+fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
+    found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out = Vec::with_capacity(found.len());
+    let mut i = 0;
+    while i < found.len() {
+        // a cluster of transitively overlapping findings
+        let mut j = i + 1;
+        let mut end = found[i].end;
+        while j < found.len() && found[j].start < end {
+            end = end.max(found[j].end);
+            j += 1;
+        }
+        if j == i + 1 {
+            out.push(found[i].clone());
+        } else {
+            let mut cluster: Vec<&Finding> = found[i..j].iter().collect();
+            cluster.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.len().cmp(&a.len())).then(a.start.cmp(&b.start)));
+            let mut kept: Vec<&Finding> = Vec::new();
+            for f in cluster {
+                let beaten = kept.iter().any(|k| {
+                    k.overlaps(f)
+                        && (k.entity_type == f.entity_type
+                            || (k.start <= f.start && f.end <= k.end && (k.score > f.score || k.len() > f.len())))
+                });
+                if !beaten {
+                    kept.push(f);
+                }
+            }
+            kept.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
+            out.extend(kept.into_iter().cloned());
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entities(text: &str) -> Result<Vec<(String, String)>> {
+        let s = Scanner::builder().build()?;
+        Ok(s.scan(text.as_bytes()).into_iter().map(|f| (f.entity_type.to_string(), text[f.start..f.end].to_owned())).collect())
+    }
+
+    #[test]
+    fn mixed_text() -> Result<()> {
+        let got = entities("Customer Jennifer Smith (jsmith@example.com) paid with 4111 1111 1111 1111 from 203.0.113.7.")?;
+        let want = [
+            ("PERSON", "Jennifer Smith"),
+            ("EMAIL_ADDRESS", "jsmith@example.com"),
+            ("CREDIT_CARD", "4111 1111 1111 1111"),
+            ("IP_ADDRESS", "203.0.113.7"),
+        ];
+        for (e, v) in want {
+            assert!(got.iter().any(|(ge, gv)| ge == e && gv == v), "{e} {v} not in {got:?}");
+        }
+        assert!(!got.iter().any(|(e, _)| e == "URL"), "an email's domain is not a URL: {got:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn context_raises_weak_patterns() -> Result<()> {
+        let got = entities("routing number 121000358")?;
+        assert!(got.iter().any(|(e, _)| e == "ABA_ROUTING_NUMBER"), "{got:?}");
+        let got = entities("the value 121000358")?;
+        assert!(!got.iter().any(|(e, _)| e == "ABA_ROUTING_NUMBER"), "{got:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_entity_is_an_error() {
+        assert!(matches!(Scanner::builder().entities(["NOPE"]).build(), Err(Error::UnknownEntity(_))));
+        assert!(Scanner::builder().min_score(1.5).build().is_err());
+    }
+
+    #[test]
+    fn no_panic_on_arbitrary_bytes() -> Result<()> {
+        let s = Scanner::builder().min_score(0.0).build()?;
+        let mut data = Vec::new();
+        for i in 0..20_000u32 {
+            data.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+        }
+        let _ = s.scan(&data);
+        let _ = s.scan(b"");
+        let _ = s.scan("é@é.é 12:: ::: 1.1.1.1.1 \u{10FFFF} +44".as_bytes());
+        Ok(())
+    }
+}

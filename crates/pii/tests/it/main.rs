@@ -1,0 +1,3 @@
+//! Integration tests of custodia-pii: Presidio's recognizer cases, file formats, redaction.
+
+mod cases;
