@@ -3,6 +3,7 @@
 
 mod bench;
 mod http_client;
+mod scan_bench;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -87,6 +88,21 @@ enum Command {
         /// Only the in-process crypto benchmark.
         #[arg(long)]
         crypto_only: bool,
+    },
+    /// Time the PII scanner on a corpus from shared/bench/pii/gen_corpus.py and score its
+    /// precision and recall per entity, by the rules of Presidio's timing script.
+    BenchScan {
+        /// corpus.jsonl (one {"text", "spans"} a line).
+        corpus: PathBuf,
+        /// Least seconds per throughput figure.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Threads for the all-cores figure (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also time each entity type alone.
+        #[arg(long)]
+        per_entity: bool,
     },
 }
 
@@ -256,6 +272,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crypto_only,
         } => {
             bench::run(seconds, clients, crypto_only).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchScan { corpus, seconds, threads, per_entity } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            scan_bench::run(&corpus, seconds, threads, per_entity)?;
             Ok(ExitCode::SUCCESS)
         }
     }

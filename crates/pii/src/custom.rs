@@ -87,11 +87,9 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
             if !score_ok(score) {
                 return Err(err(format!("{at}: scores must be between 0 and 1")));
             }
-            let re = regex::bytes::RegexBuilder::new(&p.regex)
-                .size_limit(1 << 22)
-                .build()
+            let re = crate::re::Re::with_unicode(&p.regex, true, true)
                 .map_err(|e| err(format!("{at}: invalid regex: {e}")))?;
-            if re.is_match(b"") {
+            if re.find_at(b"", 0).is_some() {
                 return Err(err(format!("{at}: the regex matches the empty string")));
             }
             let name = p.name.unwrap_or_else(|| format!("{}_{k}", spec.entity.to_ascii_lowercase()));

@@ -11,6 +11,7 @@ mod custom;
 mod error;
 mod finding;
 mod lexer;
+mod re;
 mod recognizers;
 mod scanner;
 pub mod validate;

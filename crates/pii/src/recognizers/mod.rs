@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use regex::bytes::Regex;
-
 use crate::finding::{Evidence, EvidenceKind};
+use crate::re::Re;
 
 pub(crate) mod builtin;
 pub(crate) mod language;
 pub(crate) mod network;
 pub(crate) mod numbers;
+pub(crate) mod phone_plan;
 
 /// A candidate before context scoring, in the coordinates of the haystack it was found in.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ pub(crate) struct Check {
 
 pub(crate) struct Pattern {
     pub(crate) name: Arc<str>,
-    pub(crate) re: Regex,
+    pub(crate) re: Re,
     pub(crate) score: f32,
 }
 
@@ -126,8 +126,7 @@ impl Recognizer for PatternRecognizer {
         for p in &self.patterns {
             let mut pos = 0;
             while pos <= hay.len() {
-                let Some(m) = p.re.find_at(hay, pos) else { break };
-                let (s, e) = (m.start(), m.end());
+                let Some((s, e)) = p.re.find_at(hay, pos) else { break };
                 if s == e {
                     pos = e + 1;
                     continue;
@@ -150,11 +149,24 @@ impl Recognizer for PatternRecognizer {
                     out.push(Hit::new(s, e, score, evidence));
                     pos = e;
                 } else {
-                    pos = next_char(hay, s);
+                    pos = next_start(hay, s, self.boundary);
                 }
             }
         }
     }
+}
+
+/// Where the next match can start after a rejected one at `s`: with a boundary rule, no
+/// match starts right after a letter or digit, so the rest of the word is skipped (this keeps
+/// long digit runs from being searched once per digit).
+pub(crate) fn next_start(hay: &[u8], s: usize, boundary: Boundary) -> usize {
+    let mut i = next_char(hay, s);
+    if matches!(boundary, Boundary::Word | Boundary::Number) {
+        while i < hay.len() && is_alnum(hay[i - 1]) {
+            i += 1;
+        }
+    }
+    i
 }
 
 /// The offset of the character after the one at `i` (UTF-8 aware, so spans stay on

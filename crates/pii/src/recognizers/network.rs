@@ -4,22 +4,22 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 
 use memchr::memchr_iter;
-use regex::bytes::Regex;
 
 use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_char, words};
 use crate::error::{Error, Result};
+use crate::re::Re;
 use crate::finding::{Evidence, EvidenceKind};
 
 pub(crate) struct IpRecognizer {
     entity: Arc<str>,
-    v4: Regex,
+    v4: Re,
     context: Vec<String>,
 }
 
 impl IpRecognizer {
     pub(crate) fn new() -> Result<Self> {
-        let v4 = Regex::new(r"(?-u)[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
-            .map_err(|e| Error::Pattern { entity: "IP_ADDRESS".into(), message: e.to_string() })?;
+        let v4 = Re::new(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", false)
+            .map_err(|message| Error::Pattern { entity: "IP_ADDRESS".into(), message })?;
         Ok(Self {
             entity: Arc::from("IP_ADDRESS"),
             v4,
@@ -54,8 +54,7 @@ impl Recognizer for IpRecognizer {
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
         // IPv4: octets of at most 255; a letter or digit may not touch the address.
         let mut pos = 0;
-        while let Some(m) = self.v4.find_at(hay, pos) {
-            let (s, e) = (m.start(), m.end());
+        while let Some((s, e)) = self.v4.find_at(hay, pos) {
             let before_ok = s == 0 || !(is_alnum(hay[s - 1]) || hay[s - 1] == b'.');
             let after_ok = !hay.get(e).is_some_and(|&b| is_alnum(b));
             if before_ok && after_ok && v4_valid(&hay[s..e]) {
@@ -134,17 +133,18 @@ const FILE_EXTENSIONS: &[&str] = &["py", "rs", "md", "sh", "js", "ts", "go", "pl
 
 pub(crate) struct UrlRecognizer {
     entity: Arc<str>,
-    re: Regex,
+    re: Re,
     context: Vec<String>,
 }
 
 impl UrlRecognizer {
     pub(crate) fn new() -> Result<Self> {
         let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
-        let re = Regex::new(&format!(
-            r"(?-u)(?i:(?:https?|ftp)://[^\s<>]+|www\.[^\s<>]+|{label}(?:\.{label})+(?:[/?#][^\s<>]*)?)"
-        ))
-        .map_err(|e| Error::Pattern { entity: "URL".into(), message: e.to_string() })?;
+        let re = Re::new(
+            &format!(r"(?-u)(?i:(?:https?|ftp)://[^\s<>]+|www\.[^\s<>]+|{label}(?:\.{label})+(?:[/?#][^\s<>]*)?)"),
+            false,
+        )
+        .map_err(|message| Error::Pattern { entity: "URL".into(), message })?;
         Ok(Self { entity: Arc::from("URL"), re, context: words(&["url", "website", "link", "web", "site", "visit"]) })
     }
 }
@@ -174,9 +174,7 @@ impl Recognizer for UrlRecognizer {
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
-        while let Some(m) = self.re.find_at(hay, pos) {
-            let s = m.start();
-            let mut e = m.end();
+        while let Some((s, mut e)) = self.re.find_at(hay, pos) {
             // closing punctuation and quotes around a URL are not part of it
             while e > s && matches!(hay[e - 1], b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'\'' | b')' | b']') {
                 e -= 1;

@@ -3,23 +3,23 @@
 
 use std::sync::Arc;
 
-use phonenumber::country::Id;
-use regex::bytes::Regex;
 
-use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_char, words};
+use super::phone_plan;
+use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_start, words};
 use crate::error::{Error, Result};
+use crate::re::Re;
 use crate::finding::{Evidence, EvidenceKind};
 use crate::validate;
 
-fn compile(entity: &str, re: &str) -> Result<Regex> {
-    Regex::new(re).map_err(|e| Error::Pattern { entity: entity.to_owned(), message: e.to_string() })
+fn compile(entity: &str, re: &str) -> Result<Re> {
+    Re::new(re, false).map_err(|message| Error::Pattern { entity: entity.to_owned(), message })
 }
 
 /// Card numbers: runs of digit groups; every window of whole groups with one separator and
 /// 12-19 digits is tried, longest first, against the issuer ranges and Luhn.
 pub(crate) struct CardRecognizer {
     entity: Arc<str>,
-    run: Regex,
+    run: Re,
     context: Vec<String>,
 }
 
@@ -50,16 +50,18 @@ impl Recognizer for CardRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        for m in self.run.find_iter(hay) {
-            if m.end() - m.start() < 12 {
+        let mut pos = 0;
+        while let Some((ms, me)) = self.run.find_at(hay, pos) {
+            pos = me.max(ms + 1);
+            if me - ms < 12 {
                 continue;
             }
             // groups: (start, end) of each digit run inside the match
             let mut groups: Vec<(usize, usize)> = Vec::new();
-            let mut i = m.start();
-            while i < m.end() {
+            let mut i = ms;
+            while i < me {
                 let s = i;
-                while i < m.end() && hay[i].is_ascii_digit() {
+                while i < me && hay[i].is_ascii_digit() {
                     i += 1;
                 }
                 groups.push((s, i));
@@ -112,7 +114,7 @@ impl Recognizer for CardRecognizer {
 /// space or dash; checked against the SWIFT registry's country formats and mod 97.
 pub(crate) struct IbanRecognizer {
     entity: Arc<str>,
-    start: Regex,
+    start: Re,
     context: Vec<String>,
 }
 
@@ -149,9 +151,8 @@ impl Recognizer for IbanRecognizer {
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
-        while let Some(m) = self.start.find_at(hay, pos) {
-            let s = m.start();
-            pos = next_char(hay, s);
+        while let Some((s, _)) = self.start.find_at(hay, pos) {
+            pos = next_start(hay, s, Boundary::Word);
             if s > 0 && is_alnum(hay[s - 1]) {
                 continue;
             }
@@ -199,8 +200,8 @@ impl Recognizer for IbanRecognizer {
 /// the configured regions (default US, GB, DE, FR, IN, IL, CA, BR).
 pub(crate) struct PhoneRecognizer {
     entity: Arc<str>,
-    shape: Regex,
-    regions: Vec<Id>,
+    shape: Re,
+    regions: Vec<&'static phone_plan::Plan>,
     context: Vec<String>,
 }
 
@@ -208,13 +209,12 @@ pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "IN", "IL",
 
 impl PhoneRecognizer {
     pub(crate) fn new(regions: &[String]) -> Result<Self> {
-        let mut ids = Vec::new();
+        let mut plans = Vec::new();
         for r in regions {
-            let id = r
-                .to_ascii_uppercase()
-                .parse::<Id>()
-                .map_err(|_| Error::Invalid(format!("unknown phone region `{r}` (use ISO 3166 codes such as US, GB)")))?;
-            ids.push(id);
+            let id = r.to_ascii_uppercase();
+            let plan = phone_plan::plan(&id)
+                .ok_or_else(|| Error::Invalid(format!("unknown phone region `{r}` (use ISO 3166 codes such as US, GB)")))?;
+            plans.push(plan);
         }
         Ok(Self {
             entity: Arc::from("PHONE_NUMBER"),
@@ -222,7 +222,7 @@ impl PhoneRecognizer {
                 "PHONE_NUMBER",
                 r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?: ?(?:x|ext\.? ?|#)[0-9]{1,6})?",
             )?,
-            regions: ids,
+            regions: plans,
             context: words(&[
                 "phone", "number", "telephone", "tel", "cell", "cellphone", "mobile", "call", "called", "fax", "reach",
                 "contact",
@@ -231,54 +231,19 @@ impl PhoneRecognizer {
     }
 
     /// The region whose plan holds `candidate` (its digits and punctuation), if any.
-    fn valid_in(&self, candidate: &[u8]) -> Option<String> {
-        let text = std::str::from_utf8(candidate).ok()?;
-        let digits: Vec<u8> = candidate.iter().copied().filter(u8::is_ascii_digit).collect();
+    fn valid_in(&self, candidate: &[u8]) -> Option<&'static str> {
+        let digits: String = candidate.iter().filter(|b| b.is_ascii_digit()).map(|&b| b as char).collect();
         if !(7..=15).contains(&digits.len()) {
             return None;
         }
-        let check = |region: Option<Id>, t: &str| -> Option<String> {
-            let n = phonenumber::parse(region, t).ok()?;
-            if !phonenumber::is_valid(&n) {
-                return None;
-            }
-            Some(n.country().id().map(|id| id.as_ref().to_owned()).unwrap_or_else(|| "intl".to_owned()))
-        };
-        if text.starts_with('+') {
-            return check(None, text);
+        if candidate.first() == Some(&b'+') {
+            return phone_plan::international(&digits);
         }
-        if let Some(rest) = text.strip_prefix("00") {
-            return check(None, &format!("+{rest}"));
+        if let Some(rest) = digits.strip_prefix("00") {
+            return phone_plan::international(rest);
         }
-        let national_zero = digits[0] == b'0' || text.starts_with("(0");
-        for &region in &self.regions {
-            let nanp = matches!(region, Id::US | Id::CA);
-            // a country code written without its `+` (`91-415-555-0132`)
-            let own_code = country_code(region).is_some_and(|c| digits.len() >= 10 && digits.starts_with(c.as_bytes()));
-            let plausible = own_code
-                || match region {
-                    _ if nanp => digits.len() == 10 || (digits.len() == 11 && digits[0] == b'1'),
-                    Id::IN => national_zero || (digits.len() == 10 && (b'6'..=b'9').contains(&digits[0])),
-                    _ => national_zero,
-                };
-            if plausible && let Some(r) = check(Some(region), text) {
-                return Some(r);
-            }
-        }
-        None
+        self.regions.iter().find(|p| p.is_valid_national(&digits)).map(|p| p.region.as_str())
     }
-}
-
-fn country_code(region: Id) -> Option<&'static str> {
-    Some(match region {
-        Id::GB => "44",
-        Id::DE => "49",
-        Id::FR => "33",
-        Id::IN => "91",
-        Id::IL => "972",
-        Id::BR => "55",
-        _ => return None,
-    })
 }
 
 fn looks_like_date_or_ip(c: &[u8]) -> bool {
@@ -308,10 +273,8 @@ impl Recognizer for PhoneRecognizer {
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
-        while let Some(m) = self.shape.find_at(hay, pos) {
-            let s = m.start();
-            let mut e = m.end();
-            pos = next_char(hay, s);
+        while let Some((s, mut e)) = self.shape.find_at(hay, pos) {
+            pos = next_start(hay, s, Boundary::Number);
             let window = &hay[s..e];
             if window.windows(2).any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
                 || !bounded(hay, s, e, Boundary::Number)
