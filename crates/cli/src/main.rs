@@ -3,7 +3,9 @@
 
 mod bench;
 mod http_client;
+mod discover_db;
 mod scan_bench;
+mod scan_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -89,6 +91,10 @@ enum Command {
         #[arg(long)]
         crypto_only: bool,
     },
+    /// Find personal data in files, directories, standard input or a database (--db).
+    Scan(scan_cmd::ScanArgs),
+    /// Redact personal data from a file or standard input (to standard output).
+    Redact(scan_cmd::RedactArgs),
     /// Time the PII scanner on a corpus from shared/bench/pii/gen_corpus.py and score its
     /// precision and recall per entity, by the rules of Presidio's timing script.
     BenchScan {
@@ -274,6 +280,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(seconds, clients, crypto_only).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scan(args) => scan_cmd::scan(args),
+        Command::Redact(args) => scan_cmd::redact(args),
         Command::BenchScan { corpus, seconds, threads, per_entity } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             scan_bench::run(&corpus, seconds, threads, per_entity)?;

@@ -8,13 +8,18 @@
 
 mod context;
 mod custom;
+pub mod discover;
 mod error;
 mod finding;
+pub mod input;
 mod lexer;
 mod re;
+pub mod redact;
 mod recognizers;
+pub mod report;
 mod scanner;
 pub mod validate;
+pub mod walk;
 
 pub use error::{Error, Result};
 pub use finding::{Evidence, EvidenceKind, Finding};

@@ -1,0 +1,131 @@
+//! `custodia scan --db URL`: sample every table of a SQLite file or PostgreSQL database,
+//! classify each column, and print registry entries for what holds personal data.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use custodia_pii::Scanner;
+use custodia_pii::discover::{ColumnReport, category_for, classify_column, registry_suggestion};
+use custodia_pii::report::OutputFormat;
+use sqlx::{Connection, Row};
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+type Table = (String, Vec<String>, Vec<Vec<Option<String>>>);
+
+async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
+    if !std::path::Path::new(path).is_file() {
+        bail!("{path}: no such SQLite file");
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.with_context(|| format!("opening {path}"))?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .context("listing tables (is it a SQLite database?)")?;
+    let mut out = Vec::new();
+    for t in tables {
+        let cols: Vec<String> = sqlx::query(&format!("PRAGMA table_info({})", quote(&t)))
+            .fetch_all(&mut conn)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("name").ok())
+            .collect();
+        if cols.is_empty() {
+            continue;
+        }
+        let select: Vec<String> = cols.iter().map(|c| format!("CAST({} AS TEXT)", quote(c))).collect();
+        let rows = sqlx::query(&format!("SELECT {} FROM {} LIMIT {n}", select.join(", "), quote(&t)))
+            .fetch_all(&mut conn)
+            .await
+            .with_context(|| format!("sampling {t}"))?;
+        let values = rows.iter().map(|r| (0..cols.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()).collect();
+        out.push((t, cols, values));
+    }
+    Ok(out)
+}
+
+async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
+    let mut conn = sqlx::PgConnection::connect(url).await.context("connecting to PostgreSQL")?;
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_schema, table_name FROM information_schema.tables \
+         WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') \
+         ORDER BY table_schema, table_name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .context("listing tables")?;
+    let mut out = Vec::new();
+    for (schema, t) in tables {
+        let cols: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        )
+        .bind(&schema)
+        .bind(&t)
+        .fetch_all(&mut conn)
+        .await?;
+        if cols.is_empty() {
+            continue;
+        }
+        let select: Vec<String> = cols.iter().map(|c| format!("{}::text", quote(c))).collect();
+        let rows = sqlx::query(&format!("SELECT {} FROM {}.{} LIMIT {n}", select.join(", "), quote(&schema), quote(&t)))
+            .fetch_all(&mut conn)
+            .await
+            .with_context(|| format!("sampling {schema}.{t}"))?;
+        let values = rows.iter().map(|r| (0..cols.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()).collect();
+        let name = if schema == "public" { t } else { format!("{schema}.{t}") };
+        out.push((name, cols, values));
+    }
+    Ok(out)
+}
+
+pub fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat) -> anyhow::Result<ExitCode> {
+    if sample == 0 {
+        bail!("--sample must be at least 1");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let tables = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        rt.block_on(sample_sqlite(path, sample))?
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        rt.block_on(sample_postgres(url, sample))?
+    } else {
+        bail!("--db takes sqlite:PATH or a postgres:// URL");
+    };
+    let mut reports: Vec<ColumnReport> = Vec::new();
+    for (table, cols, rows) in &tables {
+        for (i, col) in cols.iter().enumerate() {
+            let values: Vec<Option<String>> = rows.iter().map(|r| r.get(i).cloned().flatten()).collect();
+            reports.push(classify_column(scanner, table, col, &values));
+        }
+    }
+    // the source as given, without a password
+    let source = match url.find('@') {
+        Some(at) if url.contains("://") => format!("{}://…{}", url.split("://").next().unwrap_or(""), &url[at..]),
+        _ => url.to_owned(),
+    };
+    match format {
+        OutputFormat::Json => {
+            for r in &reports {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        }
+        _ => {
+            println!("{} table(s), {} column(s) sampled (up to {sample} rows each) from {source}", tables.len(), reports.len());
+            for r in &reports {
+                let what = match &r.class {
+                    Some(c) => format!("{c} ({:.0}% of {} values){}", r.share * 100.0, r.non_empty, if category_for(c, &r.column).is_none() { ", not personal by itself" } else { "" }),
+                    None if r.entities.is_empty() => "-".to_owned(),
+                    None => format!("mixed: {:?}", r.entities),
+                };
+                println!("  {:<40} {what}", format!("{}.{}", r.table, r.column));
+            }
+            println!();
+            print!("{}", registry_suggestion(&source, &reports));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,285 @@
+//! `custodia scan` and `custodia redact`: the PII scanner on files, directories, standard
+//! input and databases. Exit codes: 0 clean (or nothing that `--fail-on` names), 1 findings
+//! that `--fail-on` names, 2 errors (bad arguments, unreadable inputs).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use custodia_pii::input::Format;
+use custodia_pii::redact::{Operator, RedactKey, Redactor};
+use custodia_pii::report::{OutputFormat, Reporter};
+use custodia_pii::walk::{self, Input};
+use custodia_pii::Scanner;
+
+#[derive(Args)]
+pub struct ScannerArgs {
+    /// Only these entity types (comma-separated Presidio names, e.g. EMAIL_ADDRESS,US_SSN).
+    #[arg(long, value_delimiter = ',')]
+    entities: Vec<String>,
+    /// Findings scoring under this are not reported (0 reports everything).
+    #[arg(long, default_value_t = custodia_pii::DEFAULT_MIN_SCORE)]
+    min_score: f32,
+    /// TOML file of user-defined recognizers (regex, validator, context words); repeatable.
+    #[arg(long = "recognizers")]
+    recognizers: Vec<PathBuf>,
+    /// Countries whose national phone number plans are tried (international numbers with
+    /// `+` or `00` are checked against every plan).
+    #[arg(long, value_delimiter = ',', default_values_t = custodia_pii::DEFAULT_PHONE_REGIONS.iter().map(|s| s.to_string()))]
+    phone_regions: Vec<String>,
+    /// Read inputs as this format instead of guessing from the file name:
+    /// text, csv, tsv, json, ndjson.
+    #[arg(long)]
+    input_format: Option<String>,
+}
+
+impl ScannerArgs {
+    fn build(&self) -> anyhow::Result<Scanner> {
+        let mut b = Scanner::builder().min_score(self.min_score).phone_regions(self.phone_regions.clone());
+        for r in &self.recognizers {
+            b = b.custom_file(r);
+        }
+        if !self.entities.is_empty() {
+            b = b.entities(self.entities.iter().map(|e| e.trim().to_owned()));
+        }
+        Ok(b.build()?)
+    }
+
+    fn format(&self) -> anyhow::Result<Option<Format>> {
+        match &self.input_format {
+            None => Ok(None),
+            Some(f) => Format::parse(f)
+                .map(Some)
+                .with_context(|| format!("unknown input format `{f}` (text, csv, tsv, json, ndjson)")),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan (directories recursively, honouring .gitignore); `-`
+    /// is standard input. Default: standard input when it is piped, else `.`.
+    paths: Vec<PathBuf>,
+    /// table (default on a terminal), json (one finding a line; the default otherwise) or sarif.
+    #[arg(long)]
+    format: Option<String>,
+    /// Exit with 1 when any finding of these entity types (comma-separated) or `any` is reported.
+    #[arg(long, value_delimiter = ',')]
+    fail_on: Vec<String>,
+    /// Scan files that .gitignore and .ignore files exclude too.
+    #[arg(long)]
+    no_ignore: bool,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Show progress on standard error (default: when it is a terminal).
+    #[arg(long, overrides_with = "no_progress")]
+    progress: bool,
+    #[arg(long)]
+    no_progress: bool,
+    /// List the entity types this scanner knows and exit.
+    #[arg(long)]
+    list_entities: bool,
+    /// Discover personal data in a database instead of files: `sqlite:PATH` or a
+    /// `postgres://` URL. Samples rows of every table, classifies each column and prints
+    /// registry entries that would bring that data into the vault.
+    #[arg(long)]
+    db: Option<String>,
+    /// Rows sampled per table with --db.
+    #[arg(long, default_value_t = 100)]
+    sample: u32,
+    #[command(flatten)]
+    scanner: ScannerArgs,
+}
+
+fn output_format(arg: Option<&str>) -> anyhow::Result<OutputFormat> {
+    Ok(match arg {
+        None if std::io::stdout().is_terminal() => OutputFormat::Table,
+        None => OutputFormat::Json,
+        Some("table") => OutputFormat::Table,
+        Some("json") | Some("jsonl") => OutputFormat::Json,
+        Some("sarif") => OutputFormat::Sarif,
+        Some(other) => bail!("unknown output format `{other}` (table, json, sarif)"),
+    })
+}
+
+pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let scanner = args.scanner.build()?;
+    if args.list_entities {
+        for e in scanner.entities() {
+            println!("{e}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &args.fail_on {
+        if f != "any" && !scanner.entities().iter().any(|e| **e == **f) {
+            bail!("--fail-on names `{f}`, which this scan does not look for (an entity type, or `any`)");
+        }
+    }
+    let format = output_format(args.format.as_deref())?;
+    if let Some(url) = &args.db {
+        return crate::discover_db::run(&scanner, url, args.sample, format);
+    }
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(if std::io::stdin().is_terminal() { "." } else { "-" })]
+    } else {
+        args.paths.clone()
+    };
+    let (inputs, walk_errors) = walk::collect(&paths, args.no_ignore);
+    let input_format = args.scanner.format()?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum();
+    let show_progress = (args.progress || std::io::stderr().is_terminal()) && !args.no_progress;
+    let stdout = std::io::stdout().lock();
+    let mut reporter = Reporter::new(std::io::BufWriter::new(stdout), format, args.fail_on.clone());
+    reporter.summary.errors.extend(walk_errors);
+    let read = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        if show_progress {
+            s.spawn(|| progress_line(&read, total, &done));
+        }
+        walk::scan_all(&scanner, &inputs, input_format, threads, &read, &mut reporter);
+        done.store(true, Ordering::Relaxed);
+    });
+    let mut stderr = std::io::stderr().lock();
+    let (summary, failed) = reporter.finish(&mut stderr).context("writing the report")?;
+    Ok(if !summary.errors.is_empty() {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn progress_line(read: &AtomicU64, total: u64, done: &AtomicBool) {
+    let mb = |b: u64| b as f64 / 1e6;
+    let started = std::time::Instant::now();
+    let mut shown = false;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        let r = read.load(Ordering::Relaxed);
+        // only worth a line on inputs that take a while
+        if started.elapsed() < Duration::from_millis(500) {
+            continue;
+        }
+        let rate = mb(r) / started.elapsed().as_secs_f64().max(1e-3);
+        if total > 0 {
+            eprint!("\rscanned {:.1} of {:.1} MB ({:.0}%, {rate:.1} MB/s)   ", mb(r), mb(total), 100.0 * r as f64 / total as f64);
+        } else {
+            eprint!("\rscanned {:.1} MB ({rate:.1} MB/s)   ", mb(r));
+        }
+        shown = true;
+    }
+    if shown {
+        eprintln!();
+    }
+}
+
+#[derive(Args)]
+pub struct RedactArgs {
+    /// The file to redact, or `-` for standard input.
+    #[arg(default_value = "-")]
+    input: PathBuf,
+    /// Operator for an entity type, `ENTITY=OP` (repeatable). OP: mask, mask:N (keep the
+    /// last N), replace, hash (keyed HMAC), encrypt (AES-256-GCM), keep.
+    #[arg(long = "operator", value_name = "ENTITY=OP")]
+    operators: Vec<String>,
+    /// Operator for every other entity type.
+    #[arg(long, default_value = "replace")]
+    default: String,
+    /// File holding the key (64 hex digits) for hash and encrypt.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Decrypt the values `encrypt` wrote instead of redacting.
+    #[arg(long)]
+    reveal: bool,
+    /// Print a new random key (64 hex digits) and exit.
+    #[arg(long)]
+    new_key: bool,
+    #[command(flatten)]
+    scanner: ScannerArgs,
+}
+
+fn load_key(path: Option<&PathBuf>) -> anyhow::Result<Option<RedactKey>> {
+    if let Some(p) = path {
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
+        return Ok(Some(RedactKey::from_hex(&text).with_context(|| format!("key file {}", p.display()))?));
+    }
+    match std::env::var("CUSTODIA_REDACT_KEY") {
+        Ok(v) => {
+            let v = zeroize::Zeroizing::new(v);
+            Ok(Some(RedactKey::from_hex(&v).context("CUSTODIA_REDACT_KEY")?))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
+    if args.new_key {
+        println!("{}", RedactKey::generate_hex()?.as_str());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let key = load_key(args.key_file.as_ref())?;
+    let input = if args.input.as_os_str() == "-" { Input::Stdin } else { Input::File(args.input.clone()) };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if args.reveal {
+        let key = key.context("--reveal needs the key (--key-file or CUSTODIA_REDACT_KEY)")?;
+        let data = walk::read_input(&input).with_context(|| format!("reading {}", input.name()))?;
+        out.write_all(&custodia_pii::redact::reveal(&data, &key)?)?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scanner = args.scanner.build()?;
+    let mut ops = HashMap::new();
+    for spec in &args.operators {
+        let (entity, op) = spec.split_once('=').with_context(|| format!("--operator `{spec}`: write ENTITY=OP"))?;
+        if !scanner.entities().iter().any(|e| **e == *entity) {
+            bail!("--operator `{spec}`: `{entity}` is not an entity type this scan looks for");
+        }
+        ops.insert(entity.to_owned(), Operator::parse(op)?);
+    }
+    let default = Operator::parse(&args.default)?;
+    let redactor = Redactor::new(ops, default, key)?;
+    let format = match (args.scanner.format()?, &input) {
+        (Some(f), _) => f,
+        (None, Input::File(p)) => Format::from_path(p),
+        (None, Input::Stdin) => Format::Text,
+    };
+    let (stats, counts) = match &input {
+        Input::Stdin => custodia_pii::redact::redact_reader(&scanner, &redactor, std::io::stdin().lock(), format, &mut out)?,
+        Input::File(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            custodia_pii::redact::redact_reader(&scanner, &redactor, f, format, &mut out)?
+        }
+    };
+    out.flush()?;
+    let total: u64 = counts.values().sum();
+    let detail: Vec<String> = counts.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    eprintln!("redacted {total} value(s) in {} bytes{}", stats.bytes, if detail.is_empty() { String::new() } else { format!(": {}", detail.join(", ")) });
+    if let Some(n) = stats.note {
+        eprintln!("note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+

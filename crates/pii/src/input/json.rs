@@ -1,0 +1,266 @@
+//! JSON documents and NDJSON lines. Every string (and number) value is scanned with its
+//! key as context and reported with its JSON pointer. Content that is not valid JSON is
+//! scanned as text, with a note.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use super::{InputStats, Segment, Sink, scan_block};
+use crate::scanner::Scanner;
+
+/// Deepest nesting read; deeper documents are scanned as text.
+const MAX_DEPTH: usize = 256;
+
+/// Where and why a JSON text is malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub offset: usize,
+    pub message: &'static str,
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+    out: Vec<Segment>,
+    path: Vec<String>,
+}
+
+fn escape_pointer(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+impl Parser<'_> {
+    fn err(&self, message: &'static str) -> JsonError {
+        JsonError { offset: self.i, message }
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn pointer(&self) -> String {
+        self.path.iter().map(|t| format!("/{}", escape_pointer(t))).collect()
+    }
+
+    /// The raw content range of a string starting at the opening quote.
+    fn string(&mut self) -> Result<(usize, usize), JsonError> {
+        let s = self.i + 1;
+        let mut j = s;
+        while j < self.b.len() {
+            match self.b[j] {
+                b'"' => {
+                    self.i = j + 1;
+                    return Ok((s, j));
+                }
+                b'\\' => j += 2,
+                c if c < 0x20 => return Err(JsonError { offset: j, message: "control character in a string" }),
+                _ => j += 1,
+            }
+        }
+        Err(self.err("unterminated string"))
+    }
+
+    fn value(&mut self, key: Option<&Arc<str>>, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nested too deeply"));
+        }
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b'"') {
+                        return Err(self.err("expected a key"));
+                    }
+                    let (s, e) = self.string()?;
+                    let raw = &self.b[s - 1..e + 1];
+                    let name: String = serde_json::from_slice(raw).unwrap_or_else(|_| String::from_utf8_lossy(&self.b[s..e]).into());
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b':') {
+                        return Err(self.err("expected ':'"));
+                    }
+                    self.i += 1;
+                    let field: Arc<str> = Arc::from(name.as_str());
+                    self.path.push(name);
+                    self.value(Some(&field), depth + 1)?;
+                    self.path.pop();
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or '}'")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                let mut index = 0usize;
+                loop {
+                    self.path.push(index.to_string());
+                    self.value(key, depth + 1)?;
+                    self.path.pop();
+                    index += 1;
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                let (s, e) = self.string()?;
+                self.out.push(Segment { start: s, end: e, field: key.cloned(), pointer: Some(self.pointer()) });
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let s = self.i;
+                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    self.i += 1;
+                }
+                self.out.push(Segment { start: s, end: self.i, field: key.cloned(), pointer: Some(self.pointer()) });
+                Ok(())
+            }
+            Some(b't') if self.b[self.i..].starts_with(b"true") => {
+                self.i += 4;
+                Ok(())
+            }
+            Some(b'f') if self.b[self.i..].starts_with(b"false") => {
+                self.i += 5;
+                Ok(())
+            }
+            Some(b'n') if self.b[self.i..].starts_with(b"null") => {
+                self.i += 4;
+                Ok(())
+            }
+            _ => Err(self.err("expected a value")),
+        }
+    }
+}
+
+/// The string and number values of a JSON text, with their keys and pointers.
+pub(crate) fn segments(doc: &[u8]) -> Result<Vec<Segment>, JsonError> {
+    let mut p = Parser { b: doc, i: 0, out: Vec::new(), path: Vec::new() };
+    p.value(None, 0)?;
+    p.ws();
+    if p.i != doc.len() {
+        return Err(p.err("data after the JSON value"));
+    }
+    Ok(p.out)
+}
+
+fn whole(block: &[u8]) -> Vec<Segment> {
+    vec![Segment { start: 0, end: block.len(), field: None, pointer: None }]
+}
+
+pub(crate) fn scan_lines(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+    let mut stats = InputStats::default();
+    let mut line_buf = Vec::new();
+    let mut line = 1u64;
+    let mut bad = 0u64;
+    loop {
+        line_buf.clear();
+        if reader.read_until(b'\n', &mut line_buf)? == 0 {
+            break;
+        }
+        let body_end = line_buf.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+        let segs = if body_end == 0 {
+            Vec::new()
+        } else {
+            match segments(&line_buf[..body_end]) {
+                Ok(s) => s,
+                Err(_) => {
+                    bad += 1;
+                    if stats.note.is_none() {
+                        stats.note = Some(format!("line {line} is not JSON; such lines were scanned as text"));
+                    }
+                    whole(&line_buf)
+                }
+            }
+        };
+        scan_block(scanner, &line_buf, stats.bytes, line, segs, sink)?;
+        stats.bytes += line_buf.len() as u64;
+        line += 1;
+        sink.progress(stats.bytes);
+    }
+    if bad > 1
+        && let Some(n) = &mut stats.note
+    {
+        n.push_str(&format!(" ({bad} lines)"));
+    }
+    Ok(stats)
+}
+
+pub(crate) fn scan_document(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+    let mut doc = Vec::new();
+    reader.read_to_end(&mut doc)?;
+    let mut stats = InputStats { bytes: doc.len() as u64, ..Default::default() };
+    let segs = match segments(&doc) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.note = Some(format!("not JSON ({} at byte {}); scanned as text", e.message, e.offset));
+            whole(&doc)
+        }
+    };
+    scan_block(scanner, &doc, 0, 1, segs, sink)?;
+    sink.progress(stats.bytes);
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Format;
+    use super::super::tests::scan_str;
+    use super::*;
+
+    #[test]
+    fn pointers_and_keys() {
+        let doc = r#"{"user": {"emails": ["a@example.com", "b@example.com"], "a/b": "078-05-1123", "n": 4111111111111111}}"#;
+        let (found, stats) = scan_str(doc, Format::Json);
+        assert!(stats.note.is_none());
+        let ptrs: Vec<_> = found.iter().map(|l| (l.finding.entity_type.to_string(), l.pointer.clone().unwrap_or_default())).collect();
+        assert!(ptrs.contains(&("EMAIL_ADDRESS".into(), "/user/emails/1".into())), "{ptrs:?}");
+        assert!(ptrs.contains(&("US_SSN".into(), "/user/a~1b".into())), "{ptrs:?}");
+        assert!(ptrs.contains(&("CREDIT_CARD".into(), "/user/n".into())), "{ptrs:?}");
+        for l in &found {
+            assert!(doc[l.finding.start..l.finding.end].chars().all(|c| c != '"'));
+        }
+    }
+
+    #[test]
+    fn ndjson_lines_and_bad_lines() {
+        let text = "{\"ip\": \"203.0.113.9\"}\nnot json 203.0.113.10\n\n{\"ip\": \"203.0.113.11\"}\n";
+        let (found, stats) = scan_str(text, Format::Ndjson);
+        let lines: Vec<u64> = found.iter().filter(|l| &*l.finding.entity_type == "IP_ADDRESS").map(|l| l.line).collect();
+        assert_eq!(lines, vec![1, 2, 4]);
+        assert!(stats.note.is_some_and(|n| n.contains("line 2")));
+    }
+
+    #[test]
+    fn malformed_documents() {
+        for bad in ["{", "[1,]", "{\"a\" 1}", "\"abc", "[1] 2", "{\"a\":tru}"] {
+            assert!(segments(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(10_000);
+        assert!(segments(deep.as_bytes()).is_err());
+    }
+}

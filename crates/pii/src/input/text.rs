@@ -1,0 +1,47 @@
+//! Plain text and logs, read in blocks cut at a line end (or, in a line longer than a
+//! block, at whitespace) so no value is split between blocks.
+
+use std::io::BufRead;
+
+use super::{InputStats, Segment, Sink, scan_block};
+use crate::scanner::Scanner;
+
+/// Block size. A value longer than this without whitespace may be split.
+pub(crate) const BLOCK: usize = 1 << 20;
+
+pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+    let mut stats = InputStats::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
+    let mut offset = 0u64;
+    let mut line = 1u64;
+    let mut eof = false;
+    while !eof || !buf.is_empty() {
+        while !eof && buf.len() < BLOCK {
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
+                eof = true;
+                break;
+            }
+            let take = chunk.len().min(BLOCK + 4096 - buf.len());
+            buf.extend_from_slice(&chunk[..take]);
+            reader.consume(take);
+        }
+        let cut = if eof {
+            buf.len()
+        } else {
+            memchr::memrchr(b'\n', &buf)
+                .map(|i| i + 1)
+                .or_else(|| buf.iter().rposition(u8::is_ascii_whitespace).map(|i| i + 1))
+                .unwrap_or(buf.len())
+        };
+        let block = &buf[..cut];
+        let segments = vec![Segment { start: 0, end: block.len(), field: None, pointer: None }];
+        scan_block(scanner, block, offset, line, segments, sink)?;
+        line += memchr::memchr_iter(b'\n', block).count() as u64;
+        offset += cut as u64;
+        stats.bytes += cut as u64;
+        sink.progress(stats.bytes);
+        buf.drain(..cut);
+    }
+    Ok(stats)
+}

@@ -1,0 +1,351 @@
+//! Redaction operators, chosen per entity type:
+//! - `mask` (or `mask:N`): letters and digits become `*`, separators stay, the last N stay;
+//! - `replace`: the entity label, `<EMAIL_ADDRESS>`;
+//! - `hash`: `<EMAIL_ADDRESS:1f0c…>`, a keyed HMAC-SHA256 of the value, stable across records
+//!   and runs with the same key (so redacted datasets still join), unlike a random salt;
+//! - `encrypt`: `[enc:EMAIL_ADDRESS:…]`, AES-256-GCM under the key, reversible with
+//!   [`reveal`] and the same key;
+//! - `tokenize`: a vault token, from a tokenizer the caller supplies (the server's vault);
+//! - `keep`: left as is.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::finding::Finding;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    Mask { keep_last: usize },
+    Replace,
+    Hash,
+    Encrypt,
+    Tokenize,
+    Keep,
+}
+
+impl Operator {
+    /// `mask`, `mask:4`, `replace`, `hash`, `encrypt`, `tokenize` or `keep`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || Error::Invalid(format!("unknown operator `{s}` (one of mask, mask:N, replace, hash, encrypt, tokenize, keep)"));
+        Ok(match s {
+            "mask" => Self::Mask { keep_last: 0 },
+            "replace" => Self::Replace,
+            "hash" => Self::Hash,
+            "encrypt" => Self::Encrypt,
+            "tokenize" => Self::Tokenize,
+            "keep" => Self::Keep,
+            _ => match s.strip_prefix("mask:") {
+                Some(n) => Self::Mask { keep_last: n.parse().map_err(|_| bad())? },
+                None => return Err(bad()),
+            },
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Mask { .. } => "mask",
+            Self::Replace => "replace",
+            Self::Hash => "hash",
+            Self::Encrypt => "encrypt",
+            Self::Tokenize => "tokenize",
+            Self::Keep => "keep",
+        }
+    }
+
+    fn needs_key(&self) -> bool {
+        matches!(self, Self::Hash | Self::Encrypt)
+    }
+}
+
+/// A 256-bit redaction key. Zeroized on drop; never printed.
+pub struct RedactKey {
+    hash: hmac::Key,
+    aead: LessSafeKey,
+}
+
+impl std::fmt::Debug for RedactKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedactKey(..)")
+    }
+}
+
+impl RedactKey {
+    /// From 32 bytes; the hashing and encryption keys are derived from it separately.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != 32 {
+            return Err(Error::Invalid(format!("a redaction key is 32 bytes, not {}", bytes.len())));
+        }
+        let master = hmac::Key::new(hmac::HMAC_SHA256, bytes);
+        let hash_key = Zeroizing::new(hmac::sign(&master, b"custodia redact v1 hash").as_ref().to_vec());
+        let enc_key = Zeroizing::new(hmac::sign(&master, b"custodia redact v1 encrypt").as_ref().to_vec());
+        let unbound = UnboundKey::new(&AES_256_GCM, &enc_key).map_err(|_| Error::Invalid("bad key".into()))?;
+        Ok(Self { hash: hmac::Key::new(hmac::HMAC_SHA256, &hash_key), aead: LessSafeKey::new(unbound) })
+    }
+
+    /// From 64 hex digits (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Self> {
+        let bytes = Zeroizing::new(
+            hex::decode(text.trim()).map_err(|_| Error::Invalid("a redaction key is 64 hex digits".into()))?,
+        );
+        Self::from_bytes(&bytes)
+    }
+
+    /// A new random key, as hex.
+    pub fn generate_hex() -> Result<Zeroizing<String>> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(&mut bytes[..]).map_err(|_| Error::Invalid("no randomness".into()))?;
+        Ok(Zeroizing::new(hex::encode(&bytes[..])))
+    }
+
+    fn keyed_hash(&self, entity: &str, value: &[u8]) -> String {
+        let mut ctx = hmac::Context::with_key(&self.hash);
+        ctx.update(entity.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value);
+        hex::encode(&ctx.sign().as_ref()[..8])
+    }
+
+    fn encrypt(&self, entity: &str, value: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::Invalid("no randomness".into()))?;
+        let mut data = value.to_vec();
+        self.aead
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(entity.as_bytes()), &mut data)
+            .map_err(|_| Error::Invalid("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    fn decrypt(&self, entity: &str, sealed: &str) -> Result<Vec<u8>> {
+        let fail = || Error::Invalid(format!("cannot decrypt an encrypted {entity}: wrong key or altered text"));
+        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| fail())?;
+        if raw.len() < NONCE_LEN + 16 {
+            return Err(fail());
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
+        let mut buf = ct.to_vec();
+        let plain = self.aead.open_in_place(nonce, Aad::from(entity.as_bytes()), &mut buf).map_err(|_| fail())?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// One replacement made, with offsets into the original text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub entity_type: String,
+    pub start: usize,
+    pub end: usize,
+    pub operator: &'static str,
+}
+
+/// Turns an entity type and value into a vault token.
+pub type Tokenizer<'a> = dyn FnMut(&str, &[u8]) -> Result<String> + 'a;
+
+/// Operators per entity type, a default, and the key for `hash` and `encrypt`.
+#[derive(Debug)]
+pub struct Redactor {
+    operators: HashMap<String, Operator>,
+    default: Operator,
+    key: Option<RedactKey>,
+}
+
+impl Redactor {
+    pub fn new(operators: HashMap<String, Operator>, default: Operator, key: Option<RedactKey>) -> Result<Self> {
+        if key.is_none()
+            && let Some(op) = operators.values().chain(std::iter::once(&default)).find(|o| o.needs_key())
+        {
+            return Err(Error::Invalid(format!(
+                "the {} operator needs a key (--key-file, or CUSTODIA_REDACT_KEY with 64 hex digits)",
+                op.name()
+            )));
+        }
+        Ok(Self { operators, default, key })
+    }
+
+    pub fn operator_for(&self, entity: &str) -> &Operator {
+        self.operators.get(entity).unwrap_or(&self.default)
+    }
+
+    /// The text with every finding replaced. Overlapping findings are merged into one span
+    /// (under the better-scored entity), so no part of either survives.
+    pub fn redact(&self, text: &[u8], findings: &[Finding], mut tokenizer: Option<&mut Tokenizer<'_>>) -> Result<(Vec<u8>, Vec<Applied>)> {
+        let mut spans: Vec<(usize, usize, &str, f32)> = Vec::new();
+        let mut sorted: Vec<&Finding> = findings.iter().filter(|f| f.end <= text.len() && f.start < f.end).collect();
+        sorted.sort_by_key(|f| f.start);
+        for f in sorted {
+            match spans.last_mut() {
+                Some(last) if f.start < last.1 => {
+                    last.1 = last.1.max(f.end);
+                    if f.score > last.3 {
+                        last.2 = &f.entity_type;
+                        last.3 = f.score;
+                    }
+                }
+                _ => spans.push((f.start, f.end, &f.entity_type, f.score)),
+            }
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut applied = Vec::with_capacity(spans.len());
+        let mut at = 0;
+        for (s, e, entity, _) in spans {
+            out.extend_from_slice(&text[at..s]);
+            let value = &text[s..e];
+            let op = self.operator_for(entity);
+            let key = || self.key.as_ref().ok_or_else(|| Error::Invalid(format!("the {} operator needs a key", op.name())));
+            match op {
+                Operator::Keep => out.extend_from_slice(value),
+                Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
+                Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
+                Operator::Hash => out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes()),
+                Operator::Encrypt => out.extend_from_slice(format!("[enc:{entity}:{}]", key()?.encrypt(entity, value)?).as_bytes()),
+                Operator::Tokenize => {
+                    let t = tokenizer.as_mut().ok_or_else(|| {
+                        Error::Invalid("the tokenize operator needs the vault: use POST /v1/redact on the server".into())
+                    })?;
+                    out.extend_from_slice(t(entity, value)?.as_bytes());
+                }
+            }
+            applied.push(Applied { entity_type: entity.to_owned(), start: s, end: e, operator: op.name() });
+            at = e;
+        }
+        out.extend_from_slice(&text[at..]);
+        Ok((out, applied))
+    }
+}
+
+fn mask(value: &[u8], keep_last: usize) -> String {
+    let s = String::from_utf8_lossy(value);
+    let total = s.chars().filter(|c| c.is_alphanumeric()).count();
+    let mut seen = 0;
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                seen += 1;
+                if seen > total.saturating_sub(keep_last) { c } else { '*' }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+static SEALED: LazyLock<Option<regex::bytes::Regex>> =
+    LazyLock::new(|| regex::bytes::Regex::new(r"\[enc:([A-Z][A-Z0-9_]{0,63}):([A-Za-z0-9_-]{20,})\]").ok());
+
+/// Decrypts every `[enc:ENTITY:…]` that `encrypt` wrote. Fails on the first one the key
+/// cannot open, naming its entity type.
+pub fn reveal(text: &[u8], key: &RedactKey) -> Result<Vec<u8>> {
+    let Some(re) = SEALED.as_ref() else { return Err(Error::Invalid("internal pattern error".into())) };
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    for c in re.captures_iter(text) {
+        let (Some(all), Some(entity), Some(sealed)) = (c.get(0), c.get(1), c.get(2)) else { continue };
+        out.extend_from_slice(&text[at..all.start()]);
+        let entity = std::str::from_utf8(entity.as_bytes()).unwrap_or("");
+        let sealed = std::str::from_utf8(sealed.as_bytes()).unwrap_or("");
+        out.extend_from_slice(&key.decrypt(entity, sealed)?);
+        at = all.end();
+    }
+    out.extend_from_slice(&text[at..]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scanner;
+
+    fn key() -> Result<RedactKey> {
+        RedactKey::from_hex(&"ab".repeat(32))
+    }
+
+    #[test]
+    fn operators() -> Result<()> {
+        let scanner = Scanner::builder().build()?;
+        let text = b"mail bob@example.com or call +44 20 7123 4567, card 4111 1111 1111 1111.";
+        let found = scanner.scan(text);
+        let ops: HashMap<String, Operator> = [
+            ("EMAIL_ADDRESS".to_owned(), Operator::Hash),
+            ("CREDIT_CARD".to_owned(), Operator::Mask { keep_last: 4 }),
+            ("PHONE_NUMBER".to_owned(), Operator::Encrypt),
+        ]
+        .into();
+        let r = Redactor::new(ops, Operator::Replace, Some(key()?))?;
+        let (out, applied) = r.redact(text, &found, None)?;
+        let out_s = String::from_utf8_lossy(&out).to_string();
+        assert!(!out_s.contains("bob@example.com") && !out_s.contains("7123"), "{out_s}");
+        assert!(out_s.contains("**** **** **** 1111."), "{out_s}");
+        assert!(out_s.contains("<EMAIL_ADDRESS:"), "{out_s}");
+        assert_eq!(applied.len(), 3);
+        // keyed hashes are stable
+        let (again, _) = r.redact(text, &found, None)?;
+        let h = |s: &str| s.split("<EMAIL_ADDRESS:").nth(1).map(|x| x[..16].to_owned());
+        assert_eq!(h(&out_s), h(&String::from_utf8_lossy(&again)));
+        // encryption is reversible with the key and only with it
+        assert_eq!(reveal(&out, &key()?)?, String::from_utf8_lossy(&out).replace(
+            &out_s[out_s.find("[enc:").unwrap_or(0)..out_s.find("], card").map_or(0, |i| i + 1)], "+44 20 7123 4567").into_bytes());
+        assert!(reveal(&out, &RedactKey::from_hex(&"cd".repeat(32))?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn keyless_operators_need_no_key_and_keyed_ones_do() {
+        assert!(Redactor::new(HashMap::new(), Operator::Hash, None).is_err());
+        assert!(Redactor::new(HashMap::new(), Operator::Mask { keep_last: 0 }, None).is_ok());
+        assert!(Operator::parse("mask:x").is_err() && Operator::parse("shred").is_err());
+        assert!(RedactKey::from_hex("abcd").is_err());
+    }
+
+    #[test]
+    fn overlapping_findings_leave_nothing() -> Result<()> {
+        let f = |e: &str, s, t, score| Finding { entity_type: e.into(), start: s, end: t, score, evidence: vec![] };
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let (out, _) = r.redact(b"0123456789", &[f("A", 0, 6, 0.5), f("B", 4, 10, 0.9)], None)?;
+        assert_eq!(out, b"<B>");
+        Ok(())
+    }
+}
+
+struct RedactSink<'a> {
+    redactor: &'a Redactor,
+    out: &'a mut dyn std::io::Write,
+    counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl crate::input::Sink for RedactSink<'_> {
+    fn findings(&mut self, _found: Vec<crate::input::Located>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
+        let (text, applied) = self.redactor.redact(bytes, found, None).map_err(std::io::Error::other)?;
+        for a in applied {
+            *self.counts.entry(a.entity_type).or_default() += 1;
+        }
+        self.out.write_all(&text)
+    }
+}
+
+/// Redacts a reader block by block into `out` (gzip input is written decompressed).
+/// Returns the input's stats and how many values of each entity type were replaced.
+pub fn redact_reader(
+    scanner: &crate::Scanner,
+    redactor: &Redactor,
+    reader: impl std::io::Read,
+    format: crate::input::Format,
+    out: &mut dyn std::io::Write,
+) -> Result<(crate::input::InputStats, std::collections::BTreeMap<String, u64>)> {
+    let mut sink = RedactSink { redactor, out, counts: Default::default() };
+    let stats = crate::input::scan_reader(scanner, reader, format, &mut sink)?;
+    Ok((stats, sink.counts))
+}

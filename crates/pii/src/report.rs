@@ -1,0 +1,241 @@
+//! Output formats: a readable table, JSON lines (one finding a line) and SARIF 2.1.0, plus a
+//! summary (findings per entity and per file, and what each CSV column holds). No output
+//! carries the matched values: offsets say where they are.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::input::{ColumnSummary, Located};
+use crate::walk::{Consumer, Input, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub files_scanned: u64,
+    pub files_skipped: u64,
+    pub errors: Vec<String>,
+    pub bytes: u64,
+    pub findings: u64,
+    pub by_entity: BTreeMap<String, u64>,
+    pub by_file: BTreeMap<String, u64>,
+    pub columns: BTreeMap<String, Vec<ColumnSummary>>,
+    pub notes: Vec<String>,
+}
+
+/// Writes findings as they arrive and the summary at the end.
+pub struct Reporter<W: Write> {
+    out: W,
+    format: OutputFormat,
+    pub summary: Summary,
+    /// Entities whose presence fails the run (`--fail-on`); empty: none; "any": all.
+    fail_on: Vec<String>,
+    pub failed: bool,
+    sarif_results: Vec<serde_json::Value>,
+    write_error: Option<std::io::Error>,
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    path: &'a str,
+    #[serde(flatten)]
+    located: &'a Located,
+}
+
+impl<W: Write> Reporter<W> {
+    pub fn new(out: W, format: OutputFormat, fail_on: Vec<String>) -> Self {
+        Self {
+            out,
+            format,
+            summary: Summary::default(),
+            fail_on,
+            failed: false,
+            sarif_results: Vec::new(),
+            write_error: None,
+        }
+    }
+
+    fn write_finding(&mut self, path: &str, l: &Located) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Json => {
+                serde_json::to_writer(&mut self.out, &JsonLine { path, located: l })?;
+                self.out.write_all(b"\n")
+            }
+            OutputFormat::Table => {
+                let evidence: Vec<String> = l.finding.evidence.iter().map(|e| format!("{}:{}", format!("{:?}", e.kind).to_lowercase(), e.detail)).collect();
+                let place = match (&l.pointer, &l.field) {
+                    (Some(p), _) => format!(" {p}"),
+                    (None, Some(f)) => format!(" [{f}]"),
+                    _ => String::new(),
+                };
+                writeln!(
+                    self.out,
+                    "{path}:{}:{}{place}  {}  {:.2}  bytes {}..{}  {}",
+                    l.line,
+                    l.column,
+                    l.finding.entity_type,
+                    l.finding.score,
+                    l.finding.start,
+                    l.finding.end,
+                    evidence.join(",")
+                )
+            }
+            OutputFormat::Sarif => {
+                let evidence: Vec<String> = l.finding.evidence.iter().map(|e| format!("{:?} {}", e.kind, e.detail).to_lowercase()).collect();
+                let mut props = json!({ "score": l.finding.score, "evidence": l.finding.evidence });
+                if let Some(p) = &l.pointer {
+                    props["jsonPointer"] = json!(p);
+                }
+                if let Some(f) = &l.field {
+                    props["column"] = json!(f);
+                }
+                self.sarif_results.push(json!({
+                    "ruleId": &*l.finding.entity_type,
+                    "level": if l.finding.score >= 0.8 { "error" } else { "warning" },
+                    "message": { "text": format!("{} (score {:.2}; {})", l.finding.entity_type, l.finding.score, evidence.join(", ")) },
+                    "locations": [{ "physicalLocation": {
+                        "artifactLocation": { "uri": sarif_uri(path) },
+                        "region": {
+                            "startLine": l.line,
+                            "startColumn": l.column,
+                            "byteOffset": l.finding.start,
+                            "byteLength": l.finding.end - l.finding.start,
+                        }
+                    }}],
+                    "properties": props,
+                }));
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the summary (table: to the output; otherwise to `err`) and, for SARIF, the
+    /// document. Returns the first write error, if any.
+    pub fn finish(mut self, err: &mut dyn Write) -> std::io::Result<(Summary, bool)> {
+        if let Some(e) = self.write_error.take() {
+            return Err(e);
+        }
+        if self.format == OutputFormat::Sarif {
+            let rules: Vec<serde_json::Value> = self
+                .summary
+                .by_entity
+                .keys()
+                .map(|e| json!({ "id": e, "shortDescription": { "text": format!("Personal data: {e}") } }))
+                .collect();
+            let doc = json!({
+                "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+                "version": "2.1.0",
+                "runs": [{
+                    "tool": { "driver": {
+                        "name": "custodia-scan",
+                        "informationUri": "https://example.invalid/custodia",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "rules": rules,
+                    }},
+                    "columnKind": "unicodeCodePoints",
+                    "results": self.sarif_results,
+                }]
+            });
+            serde_json::to_writer_pretty(&mut self.out, &doc)?;
+            self.out.write_all(b"\n")?;
+        }
+        let s = &self.summary;
+        let target: &mut dyn Write = if self.format == OutputFormat::Table { &mut self.out } else { err };
+        write_summary(target, s)?;
+        self.out.flush()?;
+        Ok((self.summary, self.failed))
+    }
+}
+
+fn sarif_uri(path: &str) -> String {
+    let p = path.strip_prefix("./").unwrap_or(path);
+    p.split('/').map(|seg| seg.replace('%', "%25").replace(' ', "%20").replace('#', "%23")).collect::<Vec<_>>().join("/")
+}
+
+fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "\n{} finding(s) in {} file(s) scanned ({} bytes), {} skipped, {} error(s)",
+        s.findings,
+        s.files_scanned,
+        s.bytes,
+        s.files_skipped,
+        s.errors.len()
+    )?;
+    if !s.by_entity.is_empty() {
+        writeln!(w, "by entity:")?;
+        for (e, n) in &s.by_entity {
+            writeln!(w, "  {e:<28} {n}")?;
+        }
+        writeln!(w, "by file:")?;
+        for (f, n) in &s.by_file {
+            writeln!(w, "  {n:>7}  {f}")?;
+        }
+    }
+    for (file, cols) in &s.columns {
+        let held: Vec<&ColumnSummary> = cols.iter().filter(|c| !c.entities.is_empty()).collect();
+        if held.is_empty() {
+            continue;
+        }
+        writeln!(w, "columns of {file}:")?;
+        for c in held {
+            let what: Vec<String> = c.entities.iter().map(|(e, n)| format!("{e} in {n} of {} rows", c.rows)).collect();
+            writeln!(w, "  {:<24} {}", c.column, what.join(", "))?;
+        }
+    }
+    for n in &s.notes {
+        writeln!(w, "note: {n}")?;
+    }
+    for e in &s.errors {
+        writeln!(w, "error: {e}")?;
+    }
+    Ok(())
+}
+
+impl<W: Write> Consumer for Reporter<W> {
+    fn findings(&mut self, input: &Input, found: Vec<Located>) {
+        let path = input.name();
+        for l in &found {
+            self.summary.findings += 1;
+            *self.summary.by_entity.entry(l.finding.entity_type.to_string()).or_default() += 1;
+            *self.summary.by_file.entry(path.clone()).or_default() += 1;
+            if self.fail_on.iter().any(|f| f == "any" || **f == *l.finding.entity_type) {
+                self.failed = true;
+            }
+            if self.write_error.is_none()
+                && let Err(e) = self.write_finding(&path, l)
+            {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    fn done(&mut self, input: &Input, outcome: Outcome) {
+        match outcome {
+            Outcome::Scanned(stats) => {
+                self.summary.files_scanned += 1;
+                self.summary.bytes += stats.bytes;
+                if !stats.columns.is_empty() {
+                    self.summary.columns.insert(input.name(), stats.columns);
+                }
+                if let Some(n) = stats.note {
+                    self.summary.notes.push(format!("{}: {n}", input.name()));
+                }
+            }
+            Outcome::Skipped(why) => {
+                self.summary.files_skipped += 1;
+                self.summary.notes.push(format!("{}: skipped ({why})", input.name()));
+            }
+            Outcome::Failed(e) => self.summary.errors.push(e),
+        }
+    }
+}

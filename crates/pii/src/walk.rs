@@ -1,0 +1,256 @@
+//! Many inputs on all cores: files and directories (recursive, honouring .gitignore and
+//! .ignore files, hidden files included, `.git` skipped, binaries skipped) and standard
+//! input. Workers take files in turn; results come back in input order.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use crate::input::{Format, InputStats, Located, Sink, looks_binary, scan_reader};
+use crate::scanner::Scanner;
+
+/// One thing to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    pub fn name(&self) -> String {
+        match self {
+            Self::Stdin => "-".to_owned(),
+            Self::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Expands paths (`-` is standard input) into the files to scan, in a stable order.
+/// Paths that do not exist are errors; files a .gitignore excludes are left out unless
+/// `no_ignore`.
+pub fn collect(paths: &[PathBuf], no_ignore: bool) -> (Vec<Input>, Vec<String>) {
+    let mut inputs = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            inputs.push(Input::Stdin);
+            continue;
+        }
+        if !p.exists() {
+            errors.push(format!("{}: no such file or directory", p.display()));
+            continue;
+        }
+        if p.is_file() {
+            inputs.push(Input::File(p.clone()));
+            continue;
+        }
+        let walker = ignore::WalkBuilder::new(p)
+            .hidden(false)
+            .git_ignore(!no_ignore)
+            .git_exclude(!no_ignore)
+            .git_global(false)
+            .ignore(!no_ignore)
+            .require_git(false)
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .filter_entry(|e| e.file_name() != ".git")
+            .build();
+        for entry in walker {
+            match entry {
+                Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => inputs.push(Input::File(e.into_path())),
+                Ok(_) => {}
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+    }
+    (inputs, errors)
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Scanned(InputStats),
+    /// Not scanned, and why (binary).
+    Skipped(String),
+    Failed(String),
+}
+
+/// Messages from workers, reordered into input order for the consumer.
+pub trait Consumer {
+    fn findings(&mut self, input: &Input, found: Vec<Located>);
+    fn done(&mut self, input: &Input, outcome: Outcome);
+}
+
+enum Msg {
+    Found(usize, Vec<Located>),
+    Done(usize, Outcome),
+}
+
+struct ChannelSink<'a> {
+    index: usize,
+    tx: &'a mpsc::SyncSender<Msg>,
+    progress: &'a AtomicU64,
+    last: u64,
+}
+
+impl Sink for ChannelSink<'_> {
+    fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
+        if !found.is_empty() {
+            self.tx
+                .send(Msg::Found(self.index, found))
+                .map_err(|_| std::io::Error::other("the report writer stopped"))?;
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, bytes: u64) {
+        self.progress.fetch_add(bytes - self.last, Ordering::Relaxed);
+        self.last = bytes;
+    }
+}
+
+fn scan_one(scanner: &Scanner, input: &Input, format: Option<Format>, sink: &mut dyn Sink) -> Outcome {
+    let result = match input {
+        Input::Stdin => scan_reader(scanner, std::io::stdin().lock(), format.unwrap_or(Format::Text), sink),
+        Input::File(path) => {
+            let file = match File::open(path) {
+                Ok(f) => f,
+                Err(e) => return Outcome::Failed(format!("{}: {e}", path.display())),
+            };
+            let mut reader = BufReader::with_capacity(1 << 16, file);
+            let head = match reader.fill_buf() {
+                Ok(h) => h,
+                Err(e) => return Outcome::Failed(format!("{}: {e}", path.display())),
+            };
+            if !head.starts_with(&[0x1f, 0x8b]) && looks_binary(&head[..head.len().min(8192)]) {
+                return Outcome::Skipped("binary".to_owned());
+            }
+            scan_reader(scanner, reader, format.unwrap_or_else(|| Format::from_path(path)), sink)
+        }
+    };
+    match result {
+        Ok(stats) => Outcome::Scanned(stats),
+        Err(e) => Outcome::Failed(format!("{}: {e}", input.name())),
+    }
+}
+
+/// Scans the inputs on `threads` threads; the consumer sees each input's findings and
+/// outcome in input order. `progress` counts bytes read.
+pub fn scan_all(
+    scanner: &Scanner,
+    inputs: &[Input],
+    format: Option<Format>,
+    threads: usize,
+    progress: &AtomicU64,
+    consumer: &mut dyn Consumer,
+) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::sync_channel::<Msg>(256);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(inputs.len().max(1)) {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(input) = inputs.get(i) else { break };
+                    let mut sink = ChannelSink { index: i, tx: &tx, progress, last: 0 };
+                    let outcome = scan_one(scanner, input, format, &mut sink);
+                    if tx.send(Msg::Done(i, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // reorder: deliver input `current` live, hold the others until their turn
+        let mut current = 0usize;
+        let mut held: BTreeMap<usize, Vec<Msg>> = BTreeMap::new();
+        let mut finished: BTreeMap<usize, Outcome> = BTreeMap::new();
+        for msg in rx {
+            match msg {
+                Msg::Found(i, f) if i == current => consumer.findings(&inputs[i], f),
+                Msg::Done(i, o) if i == current => {
+                    consumer.done(&inputs[i], o);
+                    current += 1;
+                    while let Some(o) = finished.remove(&current) {
+                        for m in held.remove(&current).unwrap_or_default() {
+                            if let Msg::Found(_, f) = m {
+                                consumer.findings(&inputs[current], f);
+                            }
+                        }
+                        consumer.done(&inputs[current], o);
+                        current += 1;
+                    }
+                    for m in held.remove(&current).unwrap_or_default() {
+                        if let Msg::Found(_, f) = m {
+                            consumer.findings(&inputs[current], f);
+                        }
+                    }
+                }
+                Msg::Found(i, f) => held.entry(i).or_default().push(Msg::Found(i, f)),
+                Msg::Done(i, o) => {
+                    finished.insert(i, o);
+                }
+            }
+        }
+    });
+}
+
+/// Reads a whole input into memory (for the redactor's non-streaming callers).
+pub fn read_input(input: &Input) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match input {
+        Input::Stdin => {
+            std::io::stdin().lock().read_to_end(&mut out)?;
+        }
+        Input::File(p) => {
+            File::open(Path::new(p))?.read_to_end(&mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Record(Vec<(String, usize, bool)>);
+
+    impl Consumer for Record {
+        fn findings(&mut self, input: &Input, found: Vec<Located>) {
+            self.0.push((input.name(), found.len(), false));
+        }
+        fn done(&mut self, input: &Input, _: Outcome) {
+            self.0.push((input.name(), 0, true));
+        }
+    }
+
+    #[test]
+    fn walks_in_order_honours_gitignore_and_skips_binaries() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        std::fs::write(d.join(".gitignore"), "ignored.txt\n")?;
+        std::fs::write(d.join("ignored.txt"), "bob@example.com")?;
+        std::fs::write(d.join("a.txt"), "bob@example.com")?;
+        std::fs::write(d.join("b.bin"), b"\0\0bob@example.com")?;
+        std::fs::create_dir(d.join("sub"))?;
+        std::fs::write(d.join("sub/c.csv"), "email\nbob@example.com\n")?;
+        let (inputs, errors) = collect(&[d.to_path_buf()], false);
+        assert!(errors.is_empty());
+        let names: Vec<String> = inputs.iter().map(|i| i.name().replace(&d.display().to_string(), "")).collect();
+        assert_eq!(names, vec!["/.gitignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
+        let (all, _) = collect(&[d.to_path_buf()], true);
+        assert_eq!(all.len(), 5);
+        let scanner = Scanner::builder().build().map_err(std::io::Error::other)?;
+        let mut rec = Record(Vec::new());
+        scan_all(&scanner, &inputs, None, 3, &AtomicU64::new(0), &mut rec);
+        let order: Vec<String> = rec.0.iter().filter(|r| r.2).map(|r| r.0.replace(&d.display().to_string(), "")).collect();
+        assert_eq!(order, vec!["/.gitignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
+        let (missing_inputs, missing) = collect(&[d.join("nope")], false);
+        assert!(missing_inputs.is_empty() && missing[0].contains("no such file"));
+        Ok(())
+    }
+}
