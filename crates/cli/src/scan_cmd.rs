@@ -260,7 +260,7 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         ops.insert(entity.to_owned(), Operator::parse(op)?);
     }
     let default = Operator::parse(&args.default)?;
-    let redactor = Redactor::new(ops, default, key)?;
+    let redactor = Redactor::new(ops, default, key.map(std::sync::Arc::new))?;
     let format = match (args.scanner.format()?, &input) {
         (Some(f), _) => f,
         (None, Input::File(p)) => Format::from_path(p),

@@ -10,12 +10,17 @@ use crate::{SetupError, SubjectId, Timestamp, VaultError};
 const INDEX_KEY_META: &str = "index_key";
 const AUDIT_KEY_META: &str = "audit_signing_key";
 const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
+const REDACTION_KEY_META: &str = "redaction_key";
+const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
 
 pub(crate) struct Keys {
     keyring: Keyring,
     pub(crate) indexer: BlindIndexer,
     /// Signs audit log checkpoints (Ed25519); its seed is stored wrapped by the root key.
     pub(crate) audit_signer: Ed25519KeyPair,
+    /// Keys the `hash` and `encrypt` operators of `/v1/redact` (stable across nodes and
+    /// restarts, so keyed hashes join); stored wrapped by the root key.
+    pub(crate) redaction: SecretKey,
 }
 
 /// Loads a wrapped key from the store's metadata, creating and storing it first if absent.
@@ -57,10 +62,12 @@ impl Keys {
         let seed = load_or_create(store, &keyring, AUDIT_KEY_META, AUDIT_KEY_LABEL).await?;
         let audit_signer = Ed25519KeyPair::from_seed_unchecked(seed.expose())
             .map_err(|_| SetupError::Other("the audit signing key is malformed".into()))?;
+        let redaction = load_or_create(store, &keyring, REDACTION_KEY_META, REDACTION_KEY_LABEL).await?;
         Ok(Self {
             keyring,
             indexer: BlindIndexer::new(index_key),
             audit_signer,
+            redaction,
         })
     }
 

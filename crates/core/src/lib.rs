@@ -33,6 +33,7 @@ pub use ids::{RecordId, SubjectId};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal};
 pub use time::Timestamp;
+pub use tokens::MAX_TOKEN_BATCH;
 
 /// The vault: registry, store and keys, shared by every request.
 pub struct Vault {
@@ -77,6 +78,11 @@ impl Vault {
 
     /// The registry in force.
     #[must_use]
+    /// The key of the redaction operators that need one (`hash`, `encrypt`).
+    pub fn redaction_key(&self) -> &custodia_crypto::SecretKey {
+        &self.keys.redaction
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -9,7 +9,7 @@
 //! - `keep`: left as is.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
@@ -68,7 +68,7 @@ impl Operator {
 /// A 256-bit redaction key. Zeroized on drop; never printed.
 pub struct RedactKey {
     hash: hmac::Key,
-    aead: LessSafeKey,
+    encrypt: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for RedactKey {
@@ -80,14 +80,23 @@ impl std::fmt::Debug for RedactKey {
 impl RedactKey {
     /// From 32 bytes; the hashing and encryption keys are derived from it separately.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != 32 {
-            return Err(Error::Invalid(format!("a redaction key is 32 bytes, not {}", bytes.len())));
-        }
+        let array: &[u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::Invalid(format!("a redaction key is 32 bytes, not {}", bytes.len())))?;
+        Ok(Self::from_array(array))
+    }
+
+    pub fn from_array(bytes: &[u8; 32]) -> Self {
         let master = hmac::Key::new(hmac::HMAC_SHA256, bytes);
         let hash_key = Zeroizing::new(hmac::sign(&master, b"custodia redact v1 hash").as_ref().to_vec());
-        let enc_key = Zeroizing::new(hmac::sign(&master, b"custodia redact v1 encrypt").as_ref().to_vec());
-        let unbound = UnboundKey::new(&AES_256_GCM, &enc_key).map_err(|_| Error::Invalid("bad key".into()))?;
-        Ok(Self { hash: hmac::Key::new(hmac::HMAC_SHA256, &hash_key), aead: LessSafeKey::new(unbound) })
+        let mut encrypt = Zeroizing::new([0u8; 32]);
+        encrypt.copy_from_slice(&hmac::sign(&master, b"custodia redact v1 encrypt").as_ref()[..32]);
+        Self { hash: hmac::Key::new(hmac::HMAC_SHA256, &hash_key), encrypt }
+    }
+
+    fn aead(&self) -> Result<LessSafeKey> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &self.encrypt[..]).map_err(|_| Error::Invalid("bad key".into()))?;
+        Ok(LessSafeKey::new(unbound))
     }
 
     /// From 64 hex digits (surrounding whitespace ignored).
@@ -117,7 +126,7 @@ impl RedactKey {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::Invalid("no randomness".into()))?;
         let mut data = value.to_vec();
-        self.aead
+        self.aead()?
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(entity.as_bytes()), &mut data)
             .map_err(|_| Error::Invalid("encryption failed".into()))?;
         let mut out = nonce.to_vec();
@@ -134,7 +143,7 @@ impl RedactKey {
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
         let mut buf = ct.to_vec();
-        let plain = self.aead.open_in_place(nonce, Aad::from(entity.as_bytes()), &mut buf).map_err(|_| fail())?;
+        let plain = self.aead()?.open_in_place(nonce, Aad::from(entity.as_bytes()), &mut buf).map_err(|_| fail())?;
         Ok(plain.to_vec())
     }
 }
@@ -156,11 +165,11 @@ pub type Tokenizer<'a> = dyn FnMut(&str, &[u8]) -> Result<String> + 'a;
 pub struct Redactor {
     operators: HashMap<String, Operator>,
     default: Operator,
-    key: Option<RedactKey>,
+    key: Option<Arc<RedactKey>>,
 }
 
 impl Redactor {
-    pub fn new(operators: HashMap<String, Operator>, default: Operator, key: Option<RedactKey>) -> Result<Self> {
+    pub fn new(operators: HashMap<String, Operator>, default: Operator, key: Option<Arc<RedactKey>>) -> Result<Self> {
         if key.is_none()
             && let Some(op) = operators.values().chain(std::iter::once(&default)).find(|o| o.needs_key())
         {
@@ -280,7 +289,7 @@ mod tests {
             ("PHONE_NUMBER".to_owned(), Operator::Encrypt),
         ]
         .into();
-        let r = Redactor::new(ops, Operator::Replace, Some(key()?))?;
+        let r = Redactor::new(ops, Operator::Replace, Some(Arc::new(key()?)))?;
         let (out, applied) = r.redact(text, &found, None)?;
         let out_s = String::from_utf8_lossy(&out).to_string();
         assert!(!out_s.contains("bob@example.com") && !out_s.contains("7123"), "{out_s}");

@@ -47,6 +47,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/audit/public-key", get(audit_public_key))
         .route("/v1/audit/proof/inclusion", get(inclusion_proof))
         .route("/v1/audit/proof/consistency", get(consistency_proof))
+        .route("/v1/scan", post(crate::pii::scan))
+        .route("/v1/redact", post(crate::pii::redact))
         .route("/v1/tokens", post(tokenize))
         .route("/v1/tokens/detokenize", post(detokenize))
         .route("/v1/principals", post(create_principal).get(list_principals))

@@ -5,6 +5,7 @@ mod api;
 mod error;
 mod extract;
 mod openapi;
+mod pii;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,14 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Shared state of every handler.
 pub struct AppState {
     pub vault: Vault,
+    pub(crate) pii: pii::PiiState,
+}
+
+impl AppState {
+    fn new(vault: Vault) -> Self {
+        let pii = pii::PiiState::new(vault.redaction_key().expose());
+        Self { vault, pii }
+    }
 }
 
 /// How often the audit log is checkpointed (when it has new entries).
@@ -32,7 +41,7 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs
 
 /// The application router.
 pub fn router(vault: Vault) -> Router {
-    app(Arc::new(AppState { vault }))
+    app(Arc::new(AppState::new(vault)))
 }
 
 fn app(state: Arc<AppState>) -> Router {
@@ -53,7 +62,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState { vault });
+    let state = Arc::new(AppState::new(vault));
     let checkpointer = tokio::spawn({
         let state = Arc::clone(&state);
         async move {

@@ -19,6 +19,7 @@ use crate::api;
         api::healthz, api::openapi, api::create_record, api::list_records, api::get_record, api::patch_record,
         api::delete_record, api::search, api::record_consent, api::privacy_state, api::record_objection,
         api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal,
+        crate::pii::scan, crate::pii::redact,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -29,7 +30,9 @@ use crate::api;
         custodia_types::PrivacyState, custodia_types::AuditEvents, custodia_types::AuditEventView, custodia_types::Checkpoint, custodia_types::AuditPublicKey, custodia_types::InclusionProof,
         custodia_types::ConsistencyProof, custodia_types::TokenizeRequest,
         custodia_types::TokenizeResponse, custodia_types::DetokenizeRequest, custodia_types::DetokenizeResponse,
-        custodia_types::DetokenizedValue,
+        custodia_types::DetokenizedValue, custodia_types::ScanRequest, custodia_types::ScanResponse,
+        custodia_types::ScanFinding, custodia_types::ScanEvidence, custodia_types::RedactRequest,
+        custodia_types::RedactOperator, custodia_types::RedactResponse, custodia_types::Redaction,
     )),
     modifiers(&BearerAuth),
 )]

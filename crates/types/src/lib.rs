@@ -403,3 +403,113 @@ pub struct ConsistencyProof {
     /// base64 hashes.
     pub proof: Vec<String>,
 }
+
+/// Body of `POST /v1/scan`: find personal data in a text.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The text to scan (the request body is limited to 1 MiB).
+    pub text: String,
+    /// Only these entity types (Presidio names, e.g. `EMAIL_ADDRESS`); default: all.
+    #[serde(default)]
+    pub entities: Option<Vec<String>>,
+    /// Findings scoring under this are not returned; default 0.4.
+    #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub min_score: Option<f32>,
+}
+
+/// Why a finding was raised.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanEvidence {
+    /// `pattern`, `checksum`, `context`, `dictionary` or `field_name`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// One entity found in a scanned text.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanFinding {
+    pub entity_type: String,
+    /// Byte offset of the first byte (UTF-8).
+    pub start: u64,
+    /// Byte offset after the last byte.
+    pub end: u64,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column, in characters.
+    pub column: u64,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub score: f32,
+    pub evidence: Vec<ScanEvidence>,
+}
+
+/// Answer to `POST /v1/scan`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanResponse {
+    pub findings: Vec<ScanFinding>,
+    /// Findings per entity type.
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// How to redact one entity type.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactOperator {
+    /// `mask`, `replace`, `hash` (keyed HMAC, stable), `encrypt` (AES-256-GCM under the
+    /// vault's redaction key), `tokenize` (a vault token) or `keep`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `mask`: characters left unmasked at the end.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 64)]
+    pub keep_last: Option<u32>,
+    /// `tokenize`: the subject the tokens belong to.
+    #[serde(default)]
+    pub subject_id: Option<String>,
+    /// `tokenize`: the registry collection and field whose type the values have.
+    #[serde(default)]
+    pub collection: Option<String>,
+    #[serde(default)]
+    pub field: Option<String>,
+    /// `tokenize`: the purpose of this processing.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// `tokenize`: `random`, `format_preserving` or `deterministic`.
+    #[serde(default)]
+    pub token_kind: Option<String>,
+}
+
+/// Body of `POST /v1/redact`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactRequest {
+    pub text: String,
+    #[serde(default)]
+    pub entities: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub min_score: Option<f32>,
+    /// Operator per entity type.
+    #[serde(default)]
+    pub operators: std::collections::BTreeMap<String, RedactOperator>,
+    /// Operator for the other entity types; default `replace`.
+    #[serde(default)]
+    pub default_operator: Option<RedactOperator>,
+}
+
+/// One replacement, with offsets into the original text.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Redaction {
+    pub entity_type: String,
+    pub start: u64,
+    pub end: u64,
+    pub operator: String,
+}
+
+/// Answer to `POST /v1/redact`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RedactResponse {
+    pub text: String,
+    pub redactions: Vec<Redaction>,
+}

@@ -1,0 +1,263 @@
+//! `POST /v1/scan` and `POST /v1/redact`: the PII scanner over HTTP. Scanning reads no vault
+//! data and writes no audit entry; `tokenize` goes through the vault (purpose, policy,
+//! audit) like `POST /v1/tokens`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use custodia_core::{Principal, Timestamp};
+use custodia_pii::input::{Format, Located, Sink, scan_reader};
+use custodia_pii::redact::{Operator, RedactKey, Redactor};
+use custodia_pii::{DEFAULT_MIN_SCORE, Scanner};
+use custodia_types::{
+    ErrorBody, RedactOperator, RedactRequest, RedactResponse, Redaction, ScanEvidence, ScanFinding, ScanRequest,
+    ScanResponse, TokenizeRequest,
+};
+
+use crate::extract::{ApiJson, Caller};
+use crate::{ApiError, AppState};
+
+/// Scanners by (entities, min score), built once: compiling the recognizers takes longer
+/// than scanning a typical request.
+pub(crate) struct PiiState {
+    scanners: Mutex<HashMap<String, Arc<Scanner>>>,
+    key: Arc<RedactKey>,
+}
+
+const MAX_CACHED_SCANNERS: usize = 64;
+
+fn bad(code: &'static str, message: impl Into<String>, field: &str) -> ApiError {
+    let mut e = ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    e.field = Some(field.to_owned());
+    e
+}
+
+impl PiiState {
+    pub(crate) fn new(redaction_key: &[u8; 32]) -> Self {
+        Self { scanners: Mutex::new(HashMap::new()), key: Arc::new(RedactKey::from_array(redaction_key)) }
+    }
+
+    fn scanner(&self, entities: Option<&[String]>, min_score: Option<f32>) -> Result<Arc<Scanner>, ApiError> {
+        let min = min_score.unwrap_or(DEFAULT_MIN_SCORE);
+        if !(0.0..=1.0).contains(&min) || min.is_nan() {
+            return Err(bad("invalid_min_score", "min_score must be between 0 and 1", "min_score"));
+        }
+        let mut names: Vec<String> = entities.map(<[String]>::to_vec).unwrap_or_default();
+        names.sort();
+        names.dedup();
+        let cache_key = format!("{min}|{}", names.join(","));
+        if let Ok(cache) = self.scanners.lock()
+            && let Some(s) = cache.get(&cache_key)
+        {
+            return Ok(Arc::clone(s));
+        }
+        let mut b = Scanner::builder().min_score(min);
+        if entities.is_some() {
+            if names.is_empty() {
+                return Err(bad("invalid_entities", "entities must name at least one entity type", "entities"));
+            }
+            b = b.entities(names.clone());
+        }
+        let scanner = Arc::new(b.build().map_err(|e| bad("unknown_entity", e.to_string(), "entities"))?);
+        if let Ok(mut cache) = self.scanners.lock() {
+            if cache.len() >= MAX_CACHED_SCANNERS {
+                cache.clear();
+            }
+            cache.insert(cache_key, Arc::clone(&scanner));
+        }
+        Ok(scanner)
+    }
+}
+
+#[derive(Default)]
+struct Collect(Vec<Located>);
+
+impl Sink for Collect {
+    fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
+        self.0.extend(found);
+        Ok(())
+    }
+}
+
+async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Vec<Located>), ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let mut sink = Collect::default();
+        let result = scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink);
+        result.map(|_| (text, sink.0))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the scan failed"))?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+#[utoipa::path(post, path = "/v1/scan", tag = "pii",
+    request_body = ScanRequest,
+    responses((status = 200, description = "Findings, in text order, with byte offsets", body = ScanResponse),
+              (status = 400, description = "Malformed input or unknown entity type", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 413, description = "Body over 1 MiB", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn scan(
+    State(state): State<Arc<AppState>>,
+    Caller(_caller): Caller,
+    ApiJson(body): ApiJson<ScanRequest>,
+) -> Result<Json<ScanResponse>, ApiError> {
+    let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
+    let (_, found) = locate(scanner, body.text).await?;
+    let mut counts = BTreeMap::new();
+    let findings = found
+        .into_iter()
+        .map(|l| {
+            *counts.entry(l.finding.entity_type.to_string()).or_insert(0) += 1;
+            ScanFinding {
+                entity_type: l.finding.entity_type.to_string(),
+                start: l.finding.start as u64,
+                end: l.finding.end as u64,
+                line: l.line,
+                column: l.column,
+                score: l.finding.score,
+                evidence: l
+                    .finding
+                    .evidence
+                    .iter()
+                    .map(|e| ScanEvidence {
+                        kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                        detail: e.detail.to_string(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Json(ScanResponse { findings, counts }))
+}
+
+/// A `tokenize` operator's target in the vault.
+struct TokenTarget {
+    subject_id: String,
+    collection: String,
+    field: String,
+    purpose: String,
+    kind: Option<String>,
+}
+
+fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTarget>), ApiError> {
+    let field = |f: &str| format!("{at}.{f}");
+    let op = match spec.kind.as_str() {
+        "mask" => Operator::Mask { keep_last: spec.keep_last.unwrap_or(0).min(64) as usize },
+        other => Operator::parse(other).map_err(|e| bad("invalid_operator", e.to_string(), &field("type")))?,
+    };
+    if spec.keep_last.is_some() && !matches!(op, Operator::Mask { .. }) {
+        return Err(bad("invalid_operator", "keep_last applies to mask only", &field("keep_last")));
+    }
+    let tokenize_only = [&spec.subject_id, &spec.collection, &spec.field, &spec.purpose, &spec.token_kind];
+    if op != Operator::Tokenize {
+        if tokenize_only.iter().any(|v| v.is_some()) {
+            return Err(bad("invalid_operator", "subject_id, collection, field, purpose and token_kind apply to tokenize only", at));
+        }
+        return Ok((op, None));
+    }
+    let need = |v: &Option<String>, name: &str| {
+        v.clone().ok_or_else(|| bad("invalid_operator", format!("tokenize needs {name}"), &field(name)))
+    };
+    let target = TokenTarget {
+        subject_id: need(&spec.subject_id, "subject_id")?,
+        collection: need(&spec.collection, "collection")?,
+        field: need(&spec.field, "field")?,
+        purpose: need(&spec.purpose, "purpose")?,
+        kind: spec.token_kind.clone(),
+    };
+    Ok((op, Some(target)))
+}
+
+#[utoipa::path(post, path = "/v1/redact", tag = "pii",
+    request_body = RedactRequest,
+    responses((status = 200, description = "The redacted text and each replacement", body = RedactResponse),
+              (status = 400, description = "Malformed input, unknown entity type or operator", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "tokenize: the caller may not tokenize that field for that purpose", body = ErrorBody),
+              (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+              (status = 422, description = "tokenize: a value is invalid for the field's type", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn redact(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<RedactRequest>,
+) -> Result<Json<RedactResponse>, ApiError> {
+    let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
+    let mut ops = HashMap::new();
+    let mut targets: HashMap<String, TokenTarget> = HashMap::new();
+    for (entity, spec) in &body.operators {
+        if !scanner.entities().iter().any(|e| **e == **entity) {
+            return Err(bad("unknown_entity", format!("operators names `{entity}`, which this scan does not look for"), "operators"));
+        }
+        let (op, target) = operator(spec, &format!("operators.{entity}"))?;
+        if let Some(t) = target {
+            targets.insert(entity.clone(), t);
+        }
+        ops.insert(entity.clone(), op);
+    }
+    let default = match &body.default_operator {
+        None => Operator::Replace,
+        Some(spec) => match operator(spec, "default_operator")? {
+            (_, Some(_)) => {
+                return Err(bad("invalid_operator", "tokenize needs a field: give it per entity type", "default_operator"));
+            }
+            (op, None) => op,
+        },
+    };
+    let redactor = Redactor::new(ops, default, Some(Arc::clone(&state.pii.key))).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+    let (text, located) = locate(scanner, body.text).await?;
+    let found: Vec<_> = located.into_iter().map(|l| l.finding).collect();
+
+    // First pass: which values go to the vault, in order.
+    let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    {
+        let mut record = |entity: &str, value: &[u8]| {
+            wanted.entry(entity.to_owned()).or_default().push(String::from_utf8_lossy(value).into_owned());
+            Ok(String::new())
+        };
+        redactor.redact(text.as_bytes(), &found, Some(&mut record)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+    }
+    let mut tokens: HashMap<String, VecDeque<String>> = HashMap::new();
+    for (entity, values) in wanted {
+        let Some(t) = targets.get(&entity) else { continue };
+        let mut out = VecDeque::new();
+        for chunk in values.chunks(custodia_core::MAX_TOKEN_BATCH) {
+            out.extend(tokenize(&state, &caller, t, chunk.to_vec()).await?);
+        }
+        tokens.insert(entity, out);
+    }
+    // Second pass: the same replacements, with the tokens.
+    let mut take = |entity: &str, _: &[u8]| {
+        tokens
+            .get_mut(entity)
+            .and_then(VecDeque::pop_front)
+            .ok_or_else(|| custodia_pii::Error::Invalid("a token went missing".into()))
+    };
+    let (out, applied) = redactor
+        .redact(text.as_bytes(), &found, Some(&mut take))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(RedactResponse {
+        text: String::from_utf8_lossy(&out).into_owned(),
+        redactions: applied
+            .into_iter()
+            .map(|a| Redaction { entity_type: a.entity_type, start: a.start as u64, end: a.end as u64, operator: a.operator.to_owned() })
+            .collect(),
+    }))
+}
+
+async fn tokenize(state: &AppState, caller: &Principal, t: &TokenTarget, values: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let req = TokenizeRequest {
+        subject_id: t.subject_id.clone(),
+        collection: t.collection.clone(),
+        field: t.field.clone(),
+        purpose: t.purpose.clone(),
+        values,
+        kind: t.kind.clone(),
+        keep_last4: false,
+    };
+    Ok(state.vault.tokenize(caller, Timestamp::now(), &req).await?)
+}
