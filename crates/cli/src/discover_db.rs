@@ -83,15 +83,14 @@ async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
     Ok(out)
 }
 
-pub fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat) -> anyhow::Result<ExitCode> {
+pub async fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat) -> anyhow::Result<ExitCode> {
     if sample == 0 {
         bail!("--sample must be at least 1");
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let tables = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        rt.block_on(sample_sqlite(path, sample))?
+        sample_sqlite(path, sample).await?
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        rt.block_on(sample_postgres(url, sample))?
+        sample_postgres(url, sample).await?
     } else {
         bail!("--db takes sqlite:PATH or a postgres:// URL");
     };

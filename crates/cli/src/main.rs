@@ -280,8 +280,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(seconds, clients, crypto_only).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scan(args) => scan_cmd::scan(args),
-        Command::Redact(args) => scan_cmd::redact(args),
+        // Errors exit with 2 here: 1 means "findings that --fail-on names".
+        Command::Scan(args) => Ok(scan_cmd::scan(args).await.unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        })),
+        Command::Redact(args) => Ok(scan_cmd::redact(args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        })),
         Command::BenchScan { corpus, seconds, threads, per_entity } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             scan_bench::run(&corpus, seconds, threads, per_entity)?;

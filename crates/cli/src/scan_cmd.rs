@@ -108,7 +108,7 @@ fn output_format(arg: Option<&str>) -> anyhow::Result<OutputFormat> {
     })
 }
 
-pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let scanner = args.scanner.build()?;
     if args.list_entities {
         for e in scanner.entities() {
@@ -123,7 +123,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let format = output_format(args.format.as_deref())?;
     if let Some(url) = &args.db {
-        return crate::discover_db::run(&scanner, url, args.sample, format);
+        return crate::discover_db::run(&scanner, url, args.sample, format).await;
     }
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(if std::io::stdin().is_terminal() { "." } else { "-" })]
@@ -146,12 +146,15 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     reporter.summary.errors.extend(walk_errors);
     let read = AtomicU64::new(0);
     let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        if show_progress {
-            s.spawn(|| progress_line(&read, total, &done));
-        }
-        walk::scan_all(&scanner, &inputs, input_format, threads, &read, &mut reporter);
-        done.store(true, Ordering::Relaxed);
+    // the scan is CPU work on its own threads; keep it off the async runtime's workers
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            if show_progress {
+                s.spawn(|| progress_line(&read, total, &done));
+            }
+            walk::scan_all(&scanner, &inputs, input_format, threads, &read, &mut reporter);
+            done.store(true, Ordering::Relaxed);
+        })
     });
     let mut stderr = std::io::stderr().lock();
     let (summary, failed) = reporter.finish(&mut stderr).context("writing the report")?;

@@ -12,5 +12,6 @@ mod consent;
 mod http;
 mod matrix;
 mod policies;
+mod scan;
 mod support;
 mod tokens;

@@ -1,0 +1,372 @@
+//! `custodia scan`, `custodia redact` and `POST /v1/scan`, `/v1/redact`: a mixed directory
+//! of text, CSV, JSON, NDJSON and gzip; offsets checked against the files in all three
+//! output formats; `--fail-on` exit codes; redaction leaves nothing the scan finds;
+//! database discovery on SQLite and PostgreSQL.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::{Vault, custodia, fresh_postgres_database, postgres_url};
+
+/// (file, value, entity) planted in the fixture.
+const PLANTED: &[(&str, &str, &str)] = &[
+    ("app.log", "bob@example.com", "EMAIL_ADDRESS"),
+    ("app.log", "203.0.113.9", "IP_ADDRESS"),
+    ("app.log", "078-05-1123", "US_SSN"),
+    ("app.log", "4111 1111 1111 1111", "CREDIT_CARD"),
+    ("customers.csv", "Jennifer Smith", "PERSON"),
+    ("customers.csv", "jen@example.org", "EMAIL_ADDRESS"),
+    ("customers.csv", "(415) 555-0132", "PHONE_NUMBER"),
+    ("customers.csv", "DE89 3704 0044 0532 0130 00", "IBAN_CODE"),
+    ("sub/data.json", "x@example.com", "EMAIL_ADDRESS"),
+    ("sub/data.json", "2001:db8::1", "IP_ADDRESS"),
+    ("sub/events.ndjson", "+44 20 7123 4567", "PHONE_NUMBER"),
+    ("sub/old.log.gz", "00:1A:2B:3C:4D:5E", "MAC_ADDRESS"),
+    ("sub/old.log.gz", "AA 12 34 56 B", "UK_NINO"),
+];
+
+fn fixture(dir: &Path) {
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("app.log"),
+        "2026-11-01 INFO nothing here\nUser bob@example.com logged in from 203.0.113.9\nSSN: 078-05-1123, card 4111 1111 1111 1111\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("customers.csv"),
+        "name,email,phone,note\nJennifer Smith,jen@example.org,(415) 555-0132,\"wire to IBAN DE89 3704 0044 0532 0130 00, \"\"soon\"\"\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("sub/data.json"), "{\n  \"user\": {\"email\": \"x@example.com\", \"ip\": \"2001:db8::1\"}\n}\n").unwrap();
+    std::fs::write(dir.join("sub/events.ndjson"), "{\"msg\": \"nothing\"}\n{\"msg\": \"call +44 20 7123 4567\"}\n").unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all("boot ok\nmac 00:1A:2B:3C:4D:5E nino AA 12 34 56 B\n".as_bytes()).unwrap();
+    std::fs::write(dir.join("sub/old.log.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(dir.join("photo.bin"), b"\x00\x01binary bob@example.com").unwrap();
+    std::fs::write(dir.join(".gitignore"), "secret.txt\n").unwrap();
+    std::fs::write(dir.join("secret.txt"), "ignored 078-05-1123\n").unwrap();
+}
+
+/// The file's content as scanned (gzip decompressed).
+fn content(dir: &Path, file: &str) -> Vec<u8> {
+    let raw = std::fs::read(dir.join(file)).unwrap();
+    if file.ends_with(".gz") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+        out
+    } else {
+        raw
+    }
+}
+
+fn line_col(text: &[u8], offset: usize) -> (u64, u64) {
+    let before = &text[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[start..]).chars().count() as u64 + 1;
+    (line, col)
+}
+
+fn scan(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = custodia().current_dir(dir).arg("scan").args(args).arg("--no-progress").output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rel(path: &str) -> &str {
+    path.strip_prefix("./").unwrap_or(path)
+}
+
+#[test]
+fn mixed_directory_in_json_table_and_sarif() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let (code, out, err) = scan(dir.path(), &["--format", "json", "."]);
+    assert_eq!(code, 0, "{err}");
+    let found: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for (file, value, entity) in PLANTED {
+        let hit = found.iter().find(|f| {
+            let text = content(dir.path(), rel(f["path"].as_str().unwrap()));
+            let (s, e) = (f["start"].as_u64().unwrap() as usize, f["end"].as_u64().unwrap() as usize);
+            rel(f["path"].as_str().unwrap()) == *file && f["entity_type"] == *entity && &text[s..e] == value.as_bytes()
+        });
+        let hit = hit.unwrap_or_else(|| panic!("{entity} {value:?} in {file} not found in {out}"));
+        let text = content(dir.path(), file);
+        let (line, col) = line_col(&text, hit["start"].as_u64().unwrap() as usize);
+        assert_eq!((hit["line"].as_u64().unwrap(), hit["column"].as_u64().unwrap()), (line, col), "{hit}");
+        assert!(hit["score"].as_f64().unwrap() > 0.0 && hit["score"].as_f64().unwrap() <= 1.0);
+        assert!(!hit["evidence"].as_array().unwrap().is_empty());
+    }
+    // every finding's offsets point into its file, and nothing comes from ignored or binary files
+    for f in &found {
+        let path = rel(f["path"].as_str().unwrap());
+        assert!(path != "secret.txt" && path != "photo.bin", "{f}");
+        assert!(content(dir.path(), path).len() >= f["end"].as_u64().unwrap() as usize);
+    }
+    let json_ptr = found.iter().find(|f| f["entity_type"] == "IP_ADDRESS" && rel(f["path"].as_str().unwrap()) == "sub/data.json");
+    assert_eq!(json_ptr.unwrap()["pointer"], "/user/ip");
+    let csv_field = found.iter().find(|f| f["entity_type"] == "PHONE_NUMBER" && rel(f["path"].as_str().unwrap()) == "customers.csv");
+    assert_eq!(csv_field.unwrap()["field"], "phone");
+    assert!(err.contains("photo.bin: skipped (binary)"), "{err}");
+    assert!(!out.contains("bob@example.com"), "values are never printed");
+
+    // the table: one line per finding, path:line:column, then the summary with CSV columns
+    let (code, table, _) = scan(dir.path(), &["--format", "table", "."]);
+    assert_eq!(code, 0);
+    assert!(table.contains("app.log:3:6  US_SSN"), "{table}");
+    assert!(table.contains(&format!("{} finding(s) in 6 file(s) scanned", found.len())), "{table}");
+    assert!(table.contains("phone") && table.contains("PHONE_NUMBER in 1 of 1 rows"), "{table}");
+
+    // SARIF 2.1.0 with the same findings and regions
+    let (code, sarif, _) = scan(dir.path(), &["--format", "sarif", "."]);
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&sarif).unwrap();
+    assert_eq!(doc["version"], "2.1.0");
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), found.len());
+    for (r, f) in results.iter().zip(&found) {
+        let region = &r["locations"][0]["physicalLocation"]["region"];
+        assert_eq!(r["ruleId"], f["entity_type"]);
+        assert_eq!(region["byteOffset"], f["start"]);
+        assert_eq!(region["byteLength"].as_u64(), Some(f["end"].as_u64().unwrap() - f["start"].as_u64().unwrap()));
+        assert_eq!((&region["startLine"], &region["startColumn"]), (&f["line"], &f["column"]));
+    }
+    let rules: Vec<&str> = doc["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"US_SSN"));
+
+    // --no-ignore takes the ignored file in
+    let (_, all, _) = scan(dir.path(), &["--format", "json", "--no-ignore", "."]);
+    assert!(all.contains("secret.txt"));
+}
+
+#[test]
+fn fail_on_gates_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "US_SSN", "."]).0, 1);
+    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "any", "sub/data.json"]).0, 1);
+    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "CRYPTO,US_PASSPORT", "."]).0, 0);
+    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "US_SSN", "--entities", "EMAIL_ADDRESS,US_SSN", "sub"]).0, 0);
+    let (code, _, err) = scan(dir.path(), &["--format", "json", "--fail-on", "NOT_AN_ENTITY", "."]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = scan(dir.path(), &["--format", "json", "missing.txt"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.txt: no such file"), "{err}");
+    let (code, _, err) = scan(dir.path(), &["--entities", "BOGUS", "."]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown entity type `BOGUS`"), "{err}");
+    let (code, _, err) = scan(dir.path(), &["--format", "xml", "."]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown output format"), "{err}");
+}
+
+fn run_with_stdin(args: &[&str], input: &[u8], dir: &Path) -> (i32, Vec<u8>, String) {
+    let mut child = custodia()
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn redact_removes_what_scan_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let key = custodia().args(["redact", "--new-key"]).output().unwrap();
+    let key_hex = String::from_utf8(key.stdout).unwrap();
+    assert_eq!(key_hex.trim().len(), 64);
+    std::fs::write(dir.path().join("key"), &key_hex).unwrap();
+    for file in ["app.log", "customers.csv", "sub/data.json", "sub/events.ndjson", "sub/old.log.gz"] {
+        let out = custodia()
+            .current_dir(dir.path())
+            .args(["redact", file, "--key-file", "key", "--operator", "EMAIL_ADDRESS=hash", "--operator", "PHONE_NUMBER=encrypt"])
+            .args(["--operator", "CREDIT_CARD=mask:4"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let redacted = out.stdout;
+        for (f, value, _) in PLANTED {
+            if f == &file {
+                assert!(!String::from_utf8_lossy(&redacted).contains(value), "{value} left in {file}");
+            }
+        }
+        // the redacted content, scanned in the same format, holds nothing
+        let name = dir.path().join(format!("redacted-{}", file.replace('/', "-").trim_end_matches(".gz")));
+        std::fs::write(&name, &redacted).unwrap();
+        let (code, out, err) = scan(dir.path(), &["--format", "json", "--fail-on", "any", name.to_str().unwrap()]);
+        assert_eq!(code, 0, "{file} redacted still has: {out}{err}");
+        // structure survives: JSON stays JSON
+        if file.ends_with(".json") {
+            serde_json::from_slice::<Value>(&redacted).unwrap();
+        }
+    }
+    // keyed hashes are stable across runs; encryption reverses with the key only
+    let once = run_with_stdin(&["redact", "--key-file", "key", "--default", "hash"], b"mail bob@example.com", dir.path()).1;
+    let twice = run_with_stdin(&["redact", "--key-file", "key", "--default", "hash"], b"mail bob@example.com", dir.path()).1;
+    assert_eq!(once, twice);
+    assert!(String::from_utf8_lossy(&once).starts_with("mail <EMAIL_ADDRESS:"));
+    let (_, sealed, _) = run_with_stdin(&["redact", "--key-file", "key", "--default", "encrypt"], b"call +44 20 7123 4567 now", dir.path());
+    let (code, opened, _) = run_with_stdin(&["redact", "--reveal", "--key-file", "key"], &sealed, dir.path());
+    assert_eq!((code, opened.as_slice()), (0, b"call +44 20 7123 4567 now".as_slice()));
+    std::fs::write(dir.path().join("other"), "11".repeat(32)).unwrap();
+    let (code, _, err) = run_with_stdin(&["redact", "--reveal", "--key-file", "other"], &sealed, dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("wrong key"), "{err}");
+    // operators that need a key refuse to run without one
+    let (code, _, err) = run_with_stdin(&["redact", "--default", "hash"], b"x", dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("needs a key"), "{err}");
+}
+
+#[test]
+fn stdin_is_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run_with_stdin(&["scan", "--format", "json", "-"], b"ssn 078-05-1123\n", dir.path());
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((v["path"].as_str(), v["entity_type"].as_str(), v["start"].as_u64()), (Some("-"), Some("US_SSN"), Some(4)));
+}
+
+fn discovery_checks(out: &str) {
+    assert!(out.contains("[collections.customers.fields.email]"), "{out}");
+    assert!(out.contains("category = \"user.contact.email\""), "{out}");
+    assert!(out.contains("[collections.customers.fields.card]") && out.contains("type = \"card_number\""), "{out}");
+    assert!(out.contains("[collections.customers.fields.full_name]") && out.contains("category = \"user.name\""), "{out}");
+    assert!(!out.contains("fields.notes]") && !out.contains("fields.created_at]"), "{out}");
+    assert!(!out.contains("4111"), "no sampled value is printed");
+}
+
+const TABLE_SQL: &str = "CREATE TABLE customers (id integer, full_name text, email text, card text, created_at text, notes text)";
+
+fn rows() -> Vec<String> {
+    (0..10)
+        .map(|i| {
+            format!(
+                "INSERT INTO customers VALUES ({i}, '{}', 'user{i}@example.com', '4111 1111 1111 1111', '2024-01-0{}', 'ok')",
+                if i % 2 == 0 { "Jennifer Smith" } else { "Robert Johnson" },
+                i % 9 + 1
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_discovery_on_sqlite() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.db");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    sqlx::query(TABLE_SQL).execute(&mut conn).await.unwrap();
+    for r in rows() {
+        sqlx::query(&r).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let db = format!("sqlite:{}", path.display());
+    let (code, out, err) = scan(dir.path(), &["--format", "table", "--db", &db]);
+    assert_eq!(code, 0, "{err}");
+    discovery_checks(&out);
+    let (code, _, err) = scan(dir.path(), &["--db", "mysql://x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("sqlite:PATH or a postgres:// URL"), "{err}");
+}
+
+#[test]
+fn database_discovery_on_postgres() {
+    let Some(url) = postgres_url() else {
+        assert!(std::env::var("CI").is_err(), "CI must run the PostgreSQL tests");
+        return;
+    };
+    let db = fresh_postgres_database(&url);
+    let mut sql = vec![TABLE_SQL.to_owned()];
+    sql.extend(rows());
+    let out = Command::new("psql").arg(&db).arg("-qc").arg(sql.join("; ")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = scan(dir.path(), &["--format", "table", "--sample", "5", "--db", &db]);
+    assert_eq!(code, 0, "{err}");
+    discovery_checks(&out);
+    assert!(out.contains("up to 5 rows"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_and_redact_over_http() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let (status, _) = server.anonymous().await.post("/v1/scan", json!({"text": "x"})).await;
+    assert_eq!(status, 401);
+    let mut admin = server.client(&vault.token).await;
+    let text = "Dear Jennifer Smith,\nyour card 4111 1111 1111 1111 and mail bob@example.com, ssn 078-05-1123.";
+    let (status, v) = admin.post("/v1/scan", json!({"text": text})).await;
+    assert_eq!(status, 200, "{v}");
+    for f in v["findings"].as_array().unwrap() {
+        let (s, e) = (f["start"].as_u64().unwrap() as usize, f["end"].as_u64().unwrap() as usize);
+        let (line, col) = line_col(text.as_bytes(), s);
+        assert_eq!((f["line"].as_u64().unwrap(), f["column"].as_u64().unwrap()), (line, col));
+        let value = &text[s..e];
+        let expected = match f["entity_type"].as_str().unwrap() {
+            "PERSON" => "Jennifer Smith",
+            "CREDIT_CARD" => "4111 1111 1111 1111",
+            "EMAIL_ADDRESS" => "bob@example.com",
+            "US_SSN" => "078-05-1123",
+            other => panic!("unexpected {other} {value:?}"),
+        };
+        assert_eq!(value, expected);
+    }
+    assert_eq!(v["counts"].as_object().unwrap().len(), 4, "{v}");
+    let (status, v) = admin.post("/v1/scan", json!({"text": text, "entities": ["US_SSN"], "min_score": 0.9})).await;
+    assert_eq!((status, v["findings"].as_array().unwrap().len()), (200, 0), "{v}");
+    let (status, v) = admin.post("/v1/scan", json!({"text": text, "entities": ["NOPE"]})).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("entities")), "{v}");
+    let (status, v) = admin.post("/v1/scan", json!({"text": text, "min_score": 3})).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("min_score")), "{v}");
+
+    let ops = json!({
+        "EMAIL_ADDRESS": {"type": "hash"},
+        "US_SSN": {"type": "encrypt"},
+        "PERSON": {"type": "mask", "keep_last": 2},
+        "CREDIT_CARD": {"type": "tokenize", "subject_id": "cust_r", "collection": "customers", "field": "card_number",
+                        "purpose": "payment", "token_kind": "format_preserving"},
+    });
+    let (status, v) = admin.post("/v1/redact", json!({"text": text, "operators": ops})).await;
+    assert_eq!(status, 200, "{v}");
+    let out = v["text"].as_str().unwrap();
+    for value in ["Jennifer Smith", "4111 1111 1111 1111", "bob@example.com", "078-05-1123"] {
+        assert!(!out.contains(value), "{value} left in {out}");
+    }
+    assert!(out.contains("******** ***th") && out.contains("<EMAIL_ADDRESS:") && out.contains("[enc:US_SSN:"), "{out}");
+    assert_eq!(v["redactions"].as_array().unwrap().len(), 4);
+    // the token stands for the card in the vault
+    let token = v["redactions"].as_array().unwrap().iter().find(|r| r["operator"] == "tokenize").unwrap();
+    assert_eq!(token["entity_type"], "CREDIT_CARD");
+    let (_, again) = admin.post("/v1/redact", json!({"text": text, "operators": ops})).await;
+    let hash = |t: &str| t.split("<EMAIL_ADDRESS:").nth(1).map(|s| s[..16].to_owned());
+    assert_eq!(hash(out), hash(again["text"].as_str().unwrap()), "keyed hashes are stable");
+
+    for (body, field) in [
+        (json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "shred"}}}), "operators.EMAIL_ADDRESS.type"),
+        (json!({"text": text, "operators": {"NOPE": {"type": "mask"}}}), "operators"),
+        (json!({"text": text, "operators": {"CREDIT_CARD": {"type": "tokenize"}}}), "operators.CREDIT_CARD.subject_id"),
+        (json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "hash", "keep_last": 2}}}), "operators.EMAIL_ADDRESS.keep_last"),
+    ] {
+        let (status, v) = admin.post("/v1/redact", body).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{v}");
+    }
+    // tokenization is purpose-bound like POST /v1/tokens
+    let bad_purpose = json!({"text": text, "operators": {"CREDIT_CARD": {"type": "tokenize", "subject_id": "cust_r",
+        "collection": "customers", "field": "card_number", "purpose": "marketing_email"}}});
+    let (status, v) = admin.post("/v1/redact", bad_purpose).await;
+    assert!(status == 403 || status == 422 || status == 400, "{status} {v}");
+}
