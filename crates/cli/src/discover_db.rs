@@ -20,7 +20,9 @@ async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
         bail!("{path}: no such SQLite file");
     }
     let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.with_context(|| format!("opening {path}"))?;
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+        .await
+        .with_context(|| format!("opening {path}"))?;
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )
@@ -43,14 +45,23 @@ async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
             .fetch_all(&mut conn)
             .await
             .with_context(|| format!("sampling {t}"))?;
-        let values = rows.iter().map(|r| (0..cols.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()).collect();
+        let values = rows
+            .iter()
+            .map(|r| {
+                (0..cols.len())
+                    .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                    .collect()
+            })
+            .collect();
         out.push((t, cols, values));
     }
     Ok(out)
 }
 
 async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
-    let mut conn = sqlx::PgConnection::connect(url).await.context("connecting to PostgreSQL")?;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting to PostgreSQL")?;
     let tables: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_schema, table_name FROM information_schema.tables \
          WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') \
@@ -72,11 +83,23 @@ async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
             continue;
         }
         let select: Vec<String> = cols.iter().map(|c| format!("{}::text", quote(c))).collect();
-        let rows = sqlx::query(&format!("SELECT {} FROM {}.{} LIMIT {n}", select.join(", "), quote(&schema), quote(&t)))
-            .fetch_all(&mut conn)
-            .await
-            .with_context(|| format!("sampling {schema}.{t}"))?;
-        let values = rows.iter().map(|r| (0..cols.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM {}.{} LIMIT {n}",
+            select.join(", "),
+            quote(&schema),
+            quote(&t)
+        ))
+        .fetch_all(&mut conn)
+        .await
+        .with_context(|| format!("sampling {schema}.{t}"))?;
+        let values = rows
+            .iter()
+            .map(|r| {
+                (0..cols.len())
+                    .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                    .collect()
+            })
+            .collect();
         let name = if schema == "public" { t } else { format!("{schema}.{t}") };
         out.push((name, cols, values));
     }
@@ -113,10 +136,23 @@ pub async fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat
             }
         }
         _ => {
-            println!("{} table(s), {} column(s) sampled (up to {sample} rows each) from {source}", tables.len(), reports.len());
+            println!(
+                "{} table(s), {} column(s) sampled (up to {sample} rows each) from {source}",
+                tables.len(),
+                reports.len()
+            );
             for r in &reports {
                 let what = match &r.class {
-                    Some(c) => format!("{c} ({:.0}% of {} values){}", r.share * 100.0, r.non_empty, if category_for(c, &r.column).is_none() { ", not personal by itself" } else { "" }),
+                    Some(c) => format!(
+                        "{c} ({:.0}% of {} values){}",
+                        r.share * 100.0,
+                        r.non_empty,
+                        if category_for(c, &r.column).is_none() {
+                            ", not personal by itself"
+                        } else {
+                            ""
+                        }
+                    ),
                     None if r.entities.is_empty() => "-".to_owned(),
                     None => format!("mixed: {:?}", r.entities),
                 };

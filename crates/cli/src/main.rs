@@ -2,8 +2,8 @@
 //! crates; `anyhow` lives only here, at the binary's edge.
 
 mod bench;
-mod http_client;
 mod discover_db;
+mod http_client;
 mod scan_bench;
 mod scan_cmd;
 
@@ -289,7 +289,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         })),
-        Command::BenchScan { corpus, seconds, threads, per_entity } => {
+        Command::BenchScan {
+            corpus,
+            seconds,
+            threads,
+            per_entity,
+        } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             scan_bench::run(&corpus, seconds, threads, per_entity)?;
             Ok(ExitCode::SUCCESS)

@@ -26,7 +26,13 @@ fn load(path: &Path) -> anyhow::Result<Vec<Doc>> {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .filter_map(|s| Some((s[0].as_u64()? as usize, s[1].as_u64()? as usize, s[2].as_str()?.to_owned())))
+                    .filter_map(|s| {
+                        Some((
+                            s[0].as_u64()? as usize,
+                            s[1].as_u64()? as usize,
+                            s[2].as_str()?.to_owned(),
+                        ))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -92,12 +98,21 @@ pub fn run(corpus: &Path, seconds: u64, threads: usize, per_entity: bool) -> any
     let ident = Scanner::builder().language(false).build()?;
     let full = Scanner::builder().build()?;
     let people = Scanner::builder().entities(["PERSON", "LOCATION", "ADDRESS"]).build()?;
-    println!("identifier entities, 1 core:          {:8.1} MB/s", throughput(&ident, &docs, min));
+    println!(
+        "identifier entities, 1 core:          {:8.1} MB/s",
+        throughput(&ident, &docs, min)
+    );
     if std::env::var_os("PII_BENCH_IDENT_ONLY").is_some() {
         return Ok(());
     }
-    println!("PERSON/LOCATION/ADDRESS only, 1 core: {:8.1} MB/s", throughput(&people, &docs, min));
-    println!("all entities, 1 core:                 {:8.1} MB/s", throughput(&full, &docs, min));
+    println!(
+        "PERSON/LOCATION/ADDRESS only, 1 core: {:8.1} MB/s",
+        throughput(&people, &docs, min)
+    );
+    println!(
+        "all entities, 1 core:                 {:8.1} MB/s",
+        throughput(&full, &docs, min)
+    );
     println!(
         "all entities, {threads} threads:              {:8.1} MB/s",
         throughput_parallel(&full, &docs, min, threads)
@@ -111,15 +126,22 @@ pub fn run(corpus: &Path, seconds: u64, threads: usize, per_entity: bool) -> any
     for d in &docs {
         let found: Vec<Finding> = full.scan(d.text.as_bytes());
         let to_char = |b: usize| d.text[..b].chars().count();
-        let preds: Vec<(usize, usize, &str)> =
-            found.iter().map(|f| (to_char(f.start), to_char(f.end), &*f.entity_type)).collect();
+        let preds: Vec<(usize, usize, &str)> = found
+            .iter()
+            .map(|f| (to_char(f.start), to_char(f.end), &*f.entity_type))
+            .collect();
         for (s, e, lab) in &d.spans {
             let hit = preds.iter().any(|(ps, pe, pl)| ps < e && s < pe && compatible(lab, pl));
             *(if hit { &mut tp } else { &mut fn_ }).entry(lab.clone()).or_default() += 1;
         }
         for (ps, pe, pl) in &preds {
-            let good = d.spans.iter().any(|(s, e, lab)| ps < e && s < pe && compatible(lab, pl));
-            *(if good { &mut pc } else { &mut pw }).entry((*pl).to_owned()).or_default() += 1;
+            let good = d
+                .spans
+                .iter()
+                .any(|(s, e, lab)| ps < e && s < pe && compatible(lab, pl));
+            *(if good { &mut pc } else { &mut pw })
+                .entry((*pl).to_owned())
+                .or_default() += 1;
         }
     }
     println!("recall per gold label:");

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use custodia_pii::Scanner;
 use custodia_pii::input::Format;
 use custodia_pii::redact::{Operator, RedactKey, Redactor};
 use custodia_pii::report::{OutputFormat, Reporter};
 use custodia_pii::walk::{self, Input};
-use custodia_pii::Scanner;
 
 #[derive(Args)]
 pub struct ScannerArgs {
@@ -40,7 +40,9 @@ pub struct ScannerArgs {
 
 impl ScannerArgs {
     fn build(&self) -> anyhow::Result<Scanner> {
-        let mut b = Scanner::builder().min_score(self.min_score).phone_regions(self.phone_regions.clone());
+        let mut b = Scanner::builder()
+            .min_score(self.min_score)
+            .phone_regions(self.phone_regions.clone());
         for r in &self.recognizers {
             b = b.custom_file(r);
         }
@@ -132,7 +134,10 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let (inputs, walk_errors) = walk::collect(&paths, args.no_ignore);
     let input_format = args.scanner.format()?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let total: u64 = inputs
         .iter()
         .filter_map(|i| match i {
@@ -180,7 +185,12 @@ fn progress_line(read: &AtomicU64, total: u64, done: &AtomicBool) {
         }
         let rate = mb(r) / started.elapsed().as_secs_f64().max(1e-3);
         if total > 0 {
-            eprint!("\rscanned {:.1} of {:.1} MB ({:.0}%, {rate:.1} MB/s)   ", mb(r), mb(total), 100.0 * r as f64 / total as f64);
+            eprint!(
+                "\rscanned {:.1} of {:.1} MB ({:.0}%, {rate:.1} MB/s)   ",
+                mb(r),
+                mb(total),
+                100.0 * r as f64 / total as f64
+            );
         } else {
             eprint!("\rscanned {:.1} MB ({rate:.1} MB/s)   ", mb(r));
         }
@@ -221,8 +231,11 @@ pub struct RedactArgs {
 
 fn load_key(path: Option<&PathBuf>) -> anyhow::Result<Option<RedactKey>> {
     if let Some(p) = path {
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
-        return Ok(Some(RedactKey::from_hex(&text).with_context(|| format!("key file {}", p.display()))?));
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
+        return Ok(Some(
+            RedactKey::from_hex(&text).with_context(|| format!("key file {}", p.display()))?,
+        ));
     }
     match std::env::var("CUSTODIA_REDACT_KEY") {
         Ok(v) => {
@@ -239,7 +252,11 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let key = load_key(args.key_file.as_ref())?;
-    let input = if args.input.as_os_str() == "-" { Input::Stdin } else { Input::File(args.input.clone()) };
+    let input = if args.input.as_os_str() == "-" {
+        Input::Stdin
+    } else {
+        Input::File(args.input.clone())
+    };
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -256,7 +273,9 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
     let scanner = args.scanner.build()?;
     let mut ops = HashMap::new();
     for spec in &args.operators {
-        let (entity, op) = spec.split_once('=').with_context(|| format!("--operator `{spec}`: write ENTITY=OP"))?;
+        let (entity, op) = spec
+            .split_once('=')
+            .with_context(|| format!("--operator `{spec}`: write ENTITY=OP"))?;
         if !scanner.entities().iter().any(|e| **e == *entity) {
             bail!("--operator `{spec}`: `{entity}` is not an entity type this scan looks for");
         }
@@ -270,7 +289,9 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         (None, Input::Stdin) => Format::Text,
     };
     let (stats, counts) = match &input {
-        Input::Stdin => custodia_pii::redact::redact_reader(&scanner, &redactor, std::io::stdin().lock(), format, &mut out)?,
+        Input::Stdin => {
+            custodia_pii::redact::redact_reader(&scanner, &redactor, std::io::stdin().lock(), format, &mut out)?
+        }
         Input::File(p) => {
             let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
             custodia_pii::redact::redact_reader(&scanner, &redactor, f, format, &mut out)?
@@ -279,10 +300,17 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     let total: u64 = counts.values().sum();
     let detail: Vec<String> = counts.iter().map(|(e, n)| format!("{e} {n}")).collect();
-    eprintln!("redacted {total} value(s) in {} bytes{}", stats.bytes, if detail.is_empty() { String::new() } else { format!(": {}", detail.join(", ")) });
+    eprintln!(
+        "redacted {total} value(s) in {} bytes{}",
+        stats.bytes,
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", detail.join(", "))
+        }
+    );
     if let Some(n) = stats.note {
         eprintln!("note: {n}");
     }
     Ok(ExitCode::SUCCESS)
 }
-

@@ -18,7 +18,11 @@ pub(crate) fn find<'a>(text: &[u8], start: usize, end: usize, list: &'a [String]
     if list.is_empty() {
         return None;
     }
-    let matches = |w: &[u8]| list.iter().find(|c| c.as_bytes().eq_ignore_ascii_case(w)).map(String::as_str);
+    let matches = |w: &[u8]| {
+        list.iter()
+            .find(|c| c.as_bytes().eq_ignore_ascii_case(w))
+            .map(String::as_str)
+    };
     // backwards
     let mut i = start;
     for _ in 0..BEFORE {

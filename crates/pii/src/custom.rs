@@ -54,7 +54,8 @@ fn valid_entity(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_uppercase()
-        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 fn score_ok(s: f32) -> bool {
@@ -62,13 +63,19 @@ fn score_ok(s: f32) -> bool {
 }
 
 pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>> {
-    let err = |message: String| Error::Config { path: origin.to_owned(), message };
+    let err = |message: String| Error::Config {
+        path: origin.to_owned(),
+        message,
+    };
     let file: File = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut out: Vec<Box<dyn Recognizer>> = Vec::new();
     for (i, spec) in file.recognizer.into_iter().enumerate() {
         let at = format!("recognizer[{i}]");
         if !valid_entity(&spec.entity) {
-            return Err(err(format!("{at}: entity `{}` must be upper case letters, digits and _", spec.entity)));
+            return Err(err(format!(
+                "{at}: entity `{}` must be upper case letters, digits and _",
+                spec.entity
+            )));
         }
         let base = spec.score.unwrap_or(0.5);
         if !score_ok(base) || !spec.validated_score.is_none_or(score_ok) {
@@ -76,7 +83,14 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
         }
         let mut raw: Vec<PatternSpec> = spec.patterns;
         if let Some(p) = spec.pattern {
-            raw.insert(0, PatternSpec { name: None, regex: p, score: None });
+            raw.insert(
+                0,
+                PatternSpec {
+                    name: None,
+                    regex: p,
+                    score: None,
+                },
+            );
         }
         if raw.is_empty() {
             return Err(err(format!("{at}: needs `pattern` or `patterns`")));
@@ -92,16 +106,31 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
             if re.find_at(b"", 0).is_some() {
                 return Err(err(format!("{at}: the regex matches the empty string")));
             }
-            let name = p.name.unwrap_or_else(|| format!("{}_{k}", spec.entity.to_ascii_lowercase()));
-            patterns.push(Pattern { name: Arc::from(name), re, score });
+            let name = p
+                .name
+                .unwrap_or_else(|| format!("{}_{k}", spec.entity.to_ascii_lowercase()));
+            patterns.push(Pattern {
+                name: Arc::from(name),
+                re,
+                score,
+            });
         }
         let check = match spec.validator.as_deref() {
             None | Some("none") => None,
             Some(v) => {
                 let test = validate::by_name(v).ok_or_else(|| {
-                    err(format!("{at}: unknown validator `{v}` (one of: none, {})", validate::VALIDATOR_NAMES.join(", ")))
+                    err(format!(
+                        "{at}: unknown validator `{v}` (one of: none, {})",
+                        validate::VALIDATOR_NAMES.join(", ")
+                    ))
                 })?;
-                Some(Check { name: Arc::from(v), test, score: spec.validated_score, checksum: true, required: true })
+                Some(Check {
+                    name: Arc::from(v),
+                    test,
+                    score: spec.validated_score,
+                    checksum: true,
+                    required: true,
+                })
             }
         };
         let boundary = match spec.boundary.as_deref().unwrap_or("word") {
@@ -140,7 +169,10 @@ mod tests {
             validator = "luhn"
             validated_score = 0.8
         "#;
-        let s = Scanner::builder().custom_toml("test.toml", toml).entities(["EMPLOYEE_ID", "LOYALTY_CARD"]).build()?;
+        let s = Scanner::builder()
+            .custom_toml("test.toml", toml)
+            .entities(["EMPLOYEE_ID", "LOYALTY_CARD"])
+            .build()?;
         let text = b"employee EMP-123456, card 1234567897 and 1234567890";
         let f = s.scan(text);
         assert_eq!(f.len(), 2, "{f:?}");
@@ -156,10 +188,19 @@ mod tests {
             ("[[recognizer]]\nentity = \"lower\"\npattern = \"x\"", "upper case"),
             ("[[recognizer]]\nentity = \"A\"\npattern = \"(\"", "invalid regex"),
             ("[[recognizer]]\nentity = \"A\"\npattern = \"x*\"", "empty string"),
-            ("[[recognizer]]\nentity = \"A\"\npattern = \"x\"\nvalidator = \"nope\"", "unknown validator"),
+            (
+                "[[recognizer]]\nentity = \"A\"\npattern = \"x\"\nvalidator = \"nope\"",
+                "unknown validator",
+            ),
             ("[[recognizer]]\nentity = \"A\"", "needs `pattern`"),
-            ("[[recognizer]]\nentity = \"A\"\npattern = \"x\"\nscore = 2.0", "between 0 and 1"),
-            ("[[recognizer]]\nentity = \"A\"\npattern = \"x\"\nbogus = 1", "unknown field"),
+            (
+                "[[recognizer]]\nentity = \"A\"\npattern = \"x\"\nscore = 2.0",
+                "between 0 and 1",
+            ),
+            (
+                "[[recognizer]]\nentity = \"A\"\npattern = \"x\"\nbogus = 1",
+                "unknown field",
+            ),
         ] {
             match Scanner::builder().custom_toml("f.toml", toml).build() {
                 Err(e) => assert!(e.to_string().contains(needle), "{e}"),

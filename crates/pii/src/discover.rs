@@ -46,11 +46,21 @@ pub fn classify_column(scanner: &Scanner, table: &str, column: &str, values: &[O
     }
     let best = entities.iter().max_by_key(|(_, n)| **n).map(|(e, n)| (e.clone(), *n));
     let (class, share) = match best {
-        Some((e, n)) if non_empty > 0 && n as f64 / non_empty as f64 >= CLASS_SHARE => (Some(e), n as f64 / non_empty as f64),
+        Some((e, n)) if non_empty > 0 && n as f64 / non_empty as f64 >= CLASS_SHARE => {
+            (Some(e), n as f64 / non_empty as f64)
+        }
         Some((_, n)) if non_empty > 0 => (None, n as f64 / non_empty as f64),
         _ => (None, 0.0),
     };
-    ColumnReport { table: table.to_owned(), column: column.to_owned(), sampled: values.len() as u64, non_empty, entities, class, share }
+    ColumnReport {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        sampled: values.len() as u64,
+        non_empty,
+        entities,
+        class,
+        share,
+    }
 }
 
 /// The Fides category and registry field type for an entity found in a column, if the
@@ -64,7 +74,14 @@ pub fn category_for(entity: &str, column: &str) -> Option<(&'static str, &'stati
         "IBAN_CODE" => ("user.financial.bank_account", "iban"),
         "US_BANK_NUMBER" | "ABA_ROUTING_NUMBER" => ("user.financial.bank_account", "string"),
         "CRYPTO" => ("user.financial", "string"),
-        "US_SSN" | "US_ITIN" | "UK_NINO" | "UK_NHS" | "ES_NIF" | "ES_NIE" | "IT_FISCAL_CODE" | "PL_PESEL"
+        "US_SSN"
+        | "US_ITIN"
+        | "UK_NINO"
+        | "UK_NHS"
+        | "ES_NIF"
+        | "ES_NIE"
+        | "IT_FISCAL_CODE"
+        | "PL_PESEL"
         | "FI_PERSONAL_IDENTITY_CODE" => ("user.government_id.national_identification_number", "string"),
         "US_PASSPORT" => ("user.government_id.passport_number", "string"),
         "US_DRIVER_LICENSE" => ("user.government_id.drivers_license_number", "string"),
@@ -83,7 +100,13 @@ pub fn category_for(entity: &str, column: &str) -> Option<(&'static str, &'stati
 pub fn registry_name(raw: &str) -> String {
     let mut s: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         s.insert_str(0, "t_");
@@ -102,13 +125,22 @@ pub fn registry_suggestion(source: &str, reports: &[ColumnReport]) -> String {
     }
     let mut out = String::new();
     let _ = writeln!(out, "# Registry entries for the personal data found in {source}.");
-    let _ = writeln!(out, "# Review them, then declare each field in the purposes that need it.");
+    let _ = writeln!(
+        out,
+        "# Review them, then declare each field in the purposes that need it."
+    );
     for (table, cols) in by_table {
         let t = registry_name(table);
-        let _ = writeln!(out, "\n[collections.{t}]\ndescription = {:?}", format!("Discovered in table {table}."));
+        let _ = writeln!(
+            out,
+            "\n[collections.{t}]\ndescription = {:?}",
+            format!("Discovered in table {table}.")
+        );
         for r in cols {
             let Some(class) = r.class.as_deref() else { continue };
-            let Some((category, ty)) = category_for(class, &r.column) else { continue };
+            let Some((category, ty)) = category_for(class, &r.column) else {
+                continue;
+            };
             let _ = writeln!(
                 out,
                 "\n# {class} in {} of {} sampled non-empty values of {table}.{}\n[collections.{t}.fields.{}]\ncategory = {category:?}\ntype = {ty:?}",
@@ -129,8 +161,12 @@ mod tests {
     #[test]
     fn columns_classified_and_suggested() -> crate::Result<()> {
         let s = Scanner::builder().build()?;
-        let emails: Vec<Option<String>> =
-            vec![Some("a@example.com".into()), Some("b@example.org".into()), None, Some("n/a".into())];
+        let emails: Vec<Option<String>> = vec![
+            Some("a@example.com".into()),
+            Some("b@example.org".into()),
+            None,
+            Some("n/a".into()),
+        ];
         let r = classify_column(&s, "Customers", "E-mail", &emails);
         assert_eq!((r.class.as_deref(), r.non_empty), (Some("EMAIL_ADDRESS"), 3));
         let ids: Vec<Option<String>> = vec![Some("1".into()), Some("2".into())];
@@ -138,7 +174,10 @@ mod tests {
         assert!(plain.class.is_none());
         let toml = registry_suggestion("test.db", &[r, plain]);
         assert!(toml.contains("[collections.customers.fields.e_mail]"), "{toml}");
-        assert!(toml.contains("category = \"user.contact.email\"") && !toml.contains("fields.id]"), "{toml}");
+        assert!(
+            toml.contains("category = \"user.contact.email\"") && !toml.contains("fields.id]"),
+            "{toml}"
+        );
         assert_eq!(registry_name("2024 Orders"), "t_2024_orders");
         Ok(())
     }

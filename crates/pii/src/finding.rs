@@ -28,7 +28,10 @@ pub enum EvidenceKind {
 
 impl Evidence {
     pub fn new(kind: EvidenceKind, detail: impl Into<Arc<str>>) -> Self {
-        Self { kind, detail: detail.into() }
+        Self {
+            kind,
+            detail: detail.into(),
+        }
     }
 }
 

@@ -133,15 +133,25 @@ mod tests {
     fn regions(text: &str) -> Vec<String> {
         let mut h = HotBuffer::default();
         h.build(text.as_bytes());
-        String::from_utf8(h.buf).unwrap_or_default().lines().map(str::to_owned).collect()
+        String::from_utf8(h.buf)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     #[test]
     fn regions_hold_identifiers_and_their_neighbours() {
         assert_eq!(regions("nothing to see here"), Vec::<String>::new());
-        assert_eq!(regions("bought on May 1st, 1977 at noon"), vec!["May 1st, 1977 at noon"]);
+        assert_eq!(
+            regions("bought on May 1st, 1977 at noon"),
+            vec!["May 1st, 1977 at noon"]
+        );
         assert_eq!(regions("nino AA 12 34 56 B ok"), vec!["AA 12 34 56 B ok"]);
-        assert_eq!(regions("mail a@b.co now, then call later 555-0100"), vec!["mail a@b.co now, then", "later 555-0100"]);
+        assert_eq!(
+            regions("mail a@b.co now, then call later 555-0100"),
+            vec!["mail a@b.co now, then", "later 555-0100"]
+        );
         assert_eq!(regions("mac AA-BB-CC-DD-EE-FF"), vec!["mac AA-BB-CC-DD-EE-FF"]);
         assert_eq!(regions("see microsoft.com. End."), vec!["see microsoft.com. End."]);
     }

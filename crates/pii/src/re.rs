@@ -23,7 +23,12 @@ impl Re {
     pub(crate) fn with_unicode(pattern: &str, prefilter: bool, unicode: bool) -> Result<Self, String> {
         let inner = Regex::builder()
             .syntax(syntax::Config::new().utf8(false).unicode(unicode))
-            .configure(Regex::config().auto_prefilter(prefilter).utf8_empty(false).match_kind(MatchKind::LeftmostFirst))
+            .configure(
+                Regex::config()
+                    .auto_prefilter(prefilter)
+                    .utf8_empty(false)
+                    .match_kind(MatchKind::LeftmostFirst),
+            )
             .build(pattern)
             .map_err(|e| e.to_string())?;
         Ok(Self { inner })
@@ -34,7 +39,9 @@ impl Re {
         if pos > hay.len() {
             return None;
         }
-        self.inner.search(&Input::new(hay).range(pos..)).map(|m| (m.start(), m.end()))
+        self.inner
+            .search(&Input::new(hay).range(pos..))
+            .map(|m| (m.start(), m.end()))
     }
 }
 

@@ -34,7 +34,11 @@ pub enum Operator {
 impl Operator {
     /// `mask`, `mask:4`, `replace`, `hash`, `encrypt`, `tokenize` or `keep`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::Invalid(format!("unknown operator `{s}` (one of mask, mask:N, replace, hash, encrypt, tokenize, keep)"));
+        let bad = || {
+            Error::Invalid(format!(
+                "unknown operator `{s}` (one of mask, mask:N, replace, hash, encrypt, tokenize, keep)"
+            ))
+        };
         Ok(match s {
             "mask" => Self::Mask { keep_last: 0 },
             "replace" => Self::Replace,
@@ -43,7 +47,9 @@ impl Operator {
             "tokenize" => Self::Tokenize,
             "keep" => Self::Keep,
             _ => match s.strip_prefix("mask:") {
-                Some(n) => Self::Mask { keep_last: n.parse().map_err(|_| bad())? },
+                Some(n) => Self::Mask {
+                    keep_last: n.parse().map_err(|_| bad())?,
+                },
                 None => return Err(bad()),
             },
         })
@@ -91,7 +97,10 @@ impl RedactKey {
         let hash_key = Zeroizing::new(hmac::sign(&master, b"custodia redact v1 hash").as_ref().to_vec());
         let mut encrypt = Zeroizing::new([0u8; 32]);
         encrypt.copy_from_slice(&hmac::sign(&master, b"custodia redact v1 encrypt").as_ref()[..32]);
-        Self { hash: hmac::Key::new(hmac::HMAC_SHA256, &hash_key), encrypt }
+        Self {
+            hash: hmac::Key::new(hmac::HMAC_SHA256, &hash_key),
+            encrypt,
+        }
     }
 
     fn aead(&self) -> Result<LessSafeKey> {
@@ -127,7 +136,11 @@ impl RedactKey {
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::Invalid("no randomness".into()))?;
         let mut data = value.to_vec();
         self.aead()?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(entity.as_bytes()), &mut data)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(entity.as_bytes()),
+                &mut data,
+            )
             .map_err(|_| Error::Invalid("encryption failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&data);
@@ -135,7 +148,11 @@ impl RedactKey {
     }
 
     fn decrypt(&self, entity: &str, sealed: &str) -> Result<Vec<u8>> {
-        let fail = || Error::Invalid(format!("cannot decrypt an encrypted {entity}: wrong key or altered text"));
+        let fail = || {
+            Error::Invalid(format!(
+                "cannot decrypt an encrypted {entity}: wrong key or altered text"
+            ))
+        };
         let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| fail())?;
         if raw.len() < NONCE_LEN + 16 {
             return Err(fail());
@@ -143,7 +160,10 @@ impl RedactKey {
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
         let mut buf = ct.to_vec();
-        let plain = self.aead()?.open_in_place(nonce, Aad::from(entity.as_bytes()), &mut buf).map_err(|_| fail())?;
+        let plain = self
+            .aead()?
+            .open_in_place(nonce, Aad::from(entity.as_bytes()), &mut buf)
+            .map_err(|_| fail())?;
         Ok(plain.to_vec())
     }
 }
@@ -171,14 +191,21 @@ pub struct Redactor {
 impl Redactor {
     pub fn new(operators: HashMap<String, Operator>, default: Operator, key: Option<Arc<RedactKey>>) -> Result<Self> {
         if key.is_none()
-            && let Some(op) = operators.values().chain(std::iter::once(&default)).find(|o| o.needs_key())
+            && let Some(op) = operators
+                .values()
+                .chain(std::iter::once(&default))
+                .find(|o| o.needs_key())
         {
             return Err(Error::Invalid(format!(
                 "the {} operator needs a key (--key-file, or CUSTODIA_REDACT_KEY with 64 hex digits)",
                 op.name()
             )));
         }
-        Ok(Self { operators, default, key })
+        Ok(Self {
+            operators,
+            default,
+            key,
+        })
     }
 
     pub fn operator_for(&self, entity: &str) -> &Operator {
@@ -187,9 +214,17 @@ impl Redactor {
 
     /// The text with every finding replaced. Overlapping findings are merged into one span
     /// (under the better-scored entity), so no part of either survives.
-    pub fn redact(&self, text: &[u8], findings: &[Finding], mut tokenizer: Option<&mut Tokenizer<'_>>) -> Result<(Vec<u8>, Vec<Applied>)> {
+    pub fn redact(
+        &self,
+        text: &[u8],
+        findings: &[Finding],
+        mut tokenizer: Option<&mut Tokenizer<'_>>,
+    ) -> Result<(Vec<u8>, Vec<Applied>)> {
         let mut spans: Vec<(usize, usize, &str, f32)> = Vec::new();
-        let mut sorted: Vec<&Finding> = findings.iter().filter(|f| f.end <= text.len() && f.start < f.end).collect();
+        let mut sorted: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.end <= text.len() && f.start < f.end)
+            .collect();
         sorted.sort_by_key(|f| f.start);
         for f in sorted {
             match spans.last_mut() {
@@ -210,21 +245,36 @@ impl Redactor {
             out.extend_from_slice(&text[at..s]);
             let value = &text[s..e];
             let op = self.operator_for(entity);
-            let key = || self.key.as_ref().ok_or_else(|| Error::Invalid(format!("the {} operator needs a key", op.name())));
+            let key = || {
+                self.key
+                    .as_ref()
+                    .ok_or_else(|| Error::Invalid(format!("the {} operator needs a key", op.name())))
+            };
             match op {
                 Operator::Keep => out.extend_from_slice(value),
                 Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
                 Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
-                Operator::Hash => out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes()),
-                Operator::Encrypt => out.extend_from_slice(format!("[enc:{entity}:{}]", key()?.encrypt(entity, value)?).as_bytes()),
+                Operator::Hash => {
+                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes())
+                }
+                Operator::Encrypt => {
+                    out.extend_from_slice(format!("[enc:{entity}:{}]", key()?.encrypt(entity, value)?).as_bytes())
+                }
                 Operator::Tokenize => {
                     let t = tokenizer.as_mut().ok_or_else(|| {
-                        Error::Invalid("the tokenize operator needs the vault: use POST /v1/redact on the server".into())
+                        Error::Invalid(
+                            "the tokenize operator needs the vault: use POST /v1/redact on the server".into(),
+                        )
                     })?;
                     out.extend_from_slice(t(entity, value)?.as_bytes());
                 }
             }
-            applied.push(Applied { entity_type: entity.to_owned(), start: s, end: e, operator: op.name() });
+            applied.push(Applied {
+                entity_type: entity.to_owned(),
+                start: s,
+                end: e,
+                operator: op.name(),
+            });
             at = e;
         }
         out.extend_from_slice(&text[at..]);
@@ -254,11 +304,15 @@ static SEALED: LazyLock<Option<regex::bytes::Regex>> =
 /// Decrypts every `[enc:ENTITY:…]` that `encrypt` wrote. Fails on the first one the key
 /// cannot open, naming its entity type.
 pub fn reveal(text: &[u8], key: &RedactKey) -> Result<Vec<u8>> {
-    let Some(re) = SEALED.as_ref() else { return Err(Error::Invalid("internal pattern error".into())) };
+    let Some(re) = SEALED.as_ref() else {
+        return Err(Error::Invalid("internal pattern error".into()));
+    };
     let mut out = Vec::with_capacity(text.len());
     let mut at = 0;
     for c in re.captures_iter(text) {
-        let (Some(all), Some(entity), Some(sealed)) = (c.get(0), c.get(1), c.get(2)) else { continue };
+        let (Some(all), Some(entity), Some(sealed)) = (c.get(0), c.get(1), c.get(2)) else {
+            continue;
+        };
         out.extend_from_slice(&text[at..all.start()]);
         let entity = std::str::from_utf8(entity.as_bytes()).unwrap_or("");
         let sealed = std::str::from_utf8(sealed.as_bytes()).unwrap_or("");
@@ -267,6 +321,47 @@ pub fn reveal(text: &[u8], key: &RedactKey) -> Result<Vec<u8>> {
     }
     out.extend_from_slice(&text[at..]);
     Ok(out)
+}
+
+struct RedactSink<'a> {
+    redactor: &'a Redactor,
+    out: &'a mut dyn std::io::Write,
+    counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl crate::input::Sink for RedactSink<'_> {
+    fn findings(&mut self, _found: Vec<crate::input::Located>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
+        let (text, applied) = self
+            .redactor
+            .redact(bytes, found, None)
+            .map_err(std::io::Error::other)?;
+        for a in applied {
+            *self.counts.entry(a.entity_type).or_default() += 1;
+        }
+        self.out.write_all(&text)
+    }
+}
+
+/// Redacts a reader block by block into `out` (gzip input is written decompressed).
+/// Returns the input's stats and how many values of each entity type were replaced.
+pub fn redact_reader(
+    scanner: &crate::Scanner,
+    redactor: &Redactor,
+    reader: impl std::io::Read,
+    format: crate::input::Format,
+    out: &mut dyn std::io::Write,
+) -> Result<(crate::input::InputStats, std::collections::BTreeMap<String, u64>)> {
+    let mut sink = RedactSink {
+        redactor,
+        out,
+        counts: Default::default(),
+    };
+    let stats = crate::input::scan_reader(scanner, reader, format, &mut sink)?;
+    Ok((stats, sink.counts))
 }
 
 #[cfg(test)]
@@ -301,8 +396,15 @@ mod tests {
         let h = |s: &str| s.split("<EMAIL_ADDRESS:").nth(1).map(|x| x[..16].to_owned());
         assert_eq!(h(&out_s), h(&String::from_utf8_lossy(&again)));
         // encryption is reversible with the key and only with it
-        assert_eq!(reveal(&out, &key()?)?, String::from_utf8_lossy(&out).replace(
-            &out_s[out_s.find("[enc:").unwrap_or(0)..out_s.find("], card").map_or(0, |i| i + 1)], "+44 20 7123 4567").into_bytes());
+        assert_eq!(
+            reveal(&out, &key()?)?,
+            String::from_utf8_lossy(&out)
+                .replace(
+                    &out_s[out_s.find("[enc:").unwrap_or(0)..out_s.find("], card").map_or(0, |i| i + 1)],
+                    "+44 20 7123 4567"
+                )
+                .into_bytes()
+        );
         assert!(reveal(&out, &RedactKey::from_hex(&"cd".repeat(32))?).is_err());
         Ok(())
     }
@@ -317,44 +419,16 @@ mod tests {
 
     #[test]
     fn overlapping_findings_leave_nothing() -> Result<()> {
-        let f = |e: &str, s, t, score| Finding { entity_type: e.into(), start: s, end: t, score, evidence: vec![] };
+        let f = |e: &str, s, t, score| Finding {
+            entity_type: e.into(),
+            start: s,
+            end: t,
+            score,
+            evidence: vec![],
+        };
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let (out, _) = r.redact(b"0123456789", &[f("A", 0, 6, 0.5), f("B", 4, 10, 0.9)], None)?;
         assert_eq!(out, b"<B>");
         Ok(())
     }
-}
-
-struct RedactSink<'a> {
-    redactor: &'a Redactor,
-    out: &'a mut dyn std::io::Write,
-    counts: std::collections::BTreeMap<String, u64>,
-}
-
-impl crate::input::Sink for RedactSink<'_> {
-    fn findings(&mut self, _found: Vec<crate::input::Located>) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
-        let (text, applied) = self.redactor.redact(bytes, found, None).map_err(std::io::Error::other)?;
-        for a in applied {
-            *self.counts.entry(a.entity_type).or_default() += 1;
-        }
-        self.out.write_all(&text)
-    }
-}
-
-/// Redacts a reader block by block into `out` (gzip input is written decompressed).
-/// Returns the input's stats and how many values of each entity type were replaced.
-pub fn redact_reader(
-    scanner: &crate::Scanner,
-    redactor: &Redactor,
-    reader: impl std::io::Read,
-    format: crate::input::Format,
-    out: &mut dyn std::io::Write,
-) -> Result<(crate::input::InputStats, std::collections::BTreeMap<String, u64>)> {
-    let mut sink = RedactSink { redactor, out, counts: Default::default() };
-    let stats = crate::input::scan_reader(scanner, reader, format, &mut sink)?;
-    Ok((stats, sink.counts))
 }

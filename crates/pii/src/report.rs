@@ -71,7 +71,12 @@ impl<W: Write> Reporter<W> {
                 self.out.write_all(b"\n")
             }
             OutputFormat::Table => {
-                let evidence: Vec<String> = l.finding.evidence.iter().map(|e| format!("{}:{}", format!("{:?}", e.kind).to_lowercase(), e.detail)).collect();
+                let evidence: Vec<String> = l
+                    .finding
+                    .evidence
+                    .iter()
+                    .map(|e| format!("{}:{}", format!("{:?}", e.kind).to_lowercase(), e.detail))
+                    .collect();
                 let place = match (&l.pointer, &l.field) {
                     (Some(p), _) => format!(" {p}"),
                     (None, Some(f)) => format!(" [{f}]"),
@@ -90,7 +95,12 @@ impl<W: Write> Reporter<W> {
                 )
             }
             OutputFormat::Sarif => {
-                let evidence: Vec<String> = l.finding.evidence.iter().map(|e| format!("{:?} {}", e.kind, e.detail).to_lowercase()).collect();
+                let evidence: Vec<String> = l
+                    .finding
+                    .evidence
+                    .iter()
+                    .map(|e| format!("{:?} {}", e.kind, e.detail).to_lowercase())
+                    .collect();
                 let mut props = json!({ "score": l.finding.score, "evidence": l.finding.evidence });
                 if let Some(p) = &l.pointer {
                     props["jsonPointer"] = json!(p);
@@ -149,7 +159,11 @@ impl<W: Write> Reporter<W> {
             self.out.write_all(b"\n")?;
         }
         let s = &self.summary;
-        let target: &mut dyn Write = if self.format == OutputFormat::Table { &mut self.out } else { err };
+        let target: &mut dyn Write = if self.format == OutputFormat::Table {
+            &mut self.out
+        } else {
+            err
+        };
         write_summary(target, s)?;
         self.out.flush()?;
         Ok((self.summary, self.failed))
@@ -158,7 +172,10 @@ impl<W: Write> Reporter<W> {
 
 fn sarif_uri(path: &str) -> String {
     let p = path.strip_prefix("./").unwrap_or(path);
-    p.split('/').map(|seg| seg.replace('%', "%25").replace(' ', "%20").replace('#', "%23")).collect::<Vec<_>>().join("/")
+    p.split('/')
+        .map(|seg| seg.replace('%', "%25").replace(' ', "%20").replace('#', "%23"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
@@ -188,7 +205,11 @@ fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         }
         writeln!(w, "columns of {file}:")?;
         for c in held {
-            let what: Vec<String> = c.entities.iter().map(|(e, n)| format!("{e} in {n} of {} rows", c.rows)).collect();
+            let what: Vec<String> = c
+                .entities
+                .iter()
+                .map(|(e, n)| format!("{e} in {n} of {} rows", c.rows))
+                .collect();
             writeln!(w, "  {:<24} {}", c.column, what.join(", "))?;
         }
     }
@@ -206,7 +227,11 @@ impl<W: Write> Consumer for Reporter<W> {
         let path = input.name();
         for l in &found {
             self.summary.findings += 1;
-            *self.summary.by_entity.entry(l.finding.entity_type.to_string()).or_default() += 1;
+            *self
+                .summary
+                .by_entity
+                .entry(l.finding.entity_type.to_string())
+                .or_default() += 1;
             *self.summary.by_file.entry(path.clone()).or_default() += 1;
             if self.fail_on.iter().any(|f| f == "any" || **f == *l.finding.entity_type) {
                 self.failed = true;

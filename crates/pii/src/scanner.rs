@@ -79,11 +79,17 @@ impl ScannerBuilder {
 
     pub fn build(self) -> Result<Scanner> {
         if !(0.0..=1.0).contains(&self.min_score) {
-            return Err(Error::Invalid(format!("min score must be between 0 and 1, not {}", self.min_score)));
+            return Err(Error::Invalid(format!(
+                "min score must be between 0 and 1, not {}",
+                self.min_score
+            )));
         }
         let mut all = builtin::all(&self.phone_regions)?;
         for path in &self.custom_files {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
             all.extend(custom::parse(&path.display().to_string(), &text)?);
         }
         for (origin, text) in &self.custom_sources {
@@ -108,7 +114,12 @@ impl ScannerBuilder {
             }
         }
         let (identifier, language) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
-        Ok(Scanner { identifier, language, min_score: self.min_score, entities })
+        Ok(Scanner {
+            identifier,
+            language,
+            min_score: self.min_score,
+            entities,
+        })
     }
 }
 
@@ -122,7 +133,10 @@ pub struct Scanner {
 
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scanner").field("entities", &self.entities).field("min_score", &self.min_score).finish()
+        f.debug_struct("Scanner")
+            .field("entities", &self.entities)
+            .field("min_score", &self.min_score)
+            .finish()
     }
 }
 
@@ -164,7 +178,13 @@ impl Scanner {
                     r.find(&hot.buf, &mut hits);
                     for h in hits.drain(..) {
                         if let Some((s, e)) = hot.to_text(h.start, h.end) {
-                            self.score(text, r.as_ref(), Hit { start: s, end: e, ..h }, &field_words, &mut found);
+                            self.score(
+                                text,
+                                r.as_ref(),
+                                Hit { start: s, end: e, ..h },
+                                &field_words,
+                                &mut found,
+                            );
                         }
                     }
                 }
@@ -185,7 +205,7 @@ impl Scanner {
         let near = context::find(text, h.start, h.end, ctx);
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
         if near.is_some() || field.is_some() {
-            h.score = (h.score + context::BOOST).max(context::MIN_WITH_CONTEXT).min(1.0);
+            h.score = (h.score + context::BOOST).clamp(context::MIN_WITH_CONTEXT, 1.0);
             if let Some(w) = near {
                 h.evidence.push(Evidence::new(EvidenceKind::Context, w));
             }
@@ -223,7 +243,12 @@ fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
             out.push(found[i].clone());
         } else {
             let mut cluster: Vec<&Finding> = found[i..j].iter().collect();
-            cluster.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.len().cmp(&a.len())).then(a.start.cmp(&b.start)));
+            cluster.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then(b.len().cmp(&a.len()))
+                    .then(a.start.cmp(&b.start))
+            });
             let mut kept: Vec<&Finding> = Vec::new();
             for f in cluster {
                 let beaten = kept.iter().any(|k| {
@@ -249,12 +274,16 @@ mod tests {
 
     fn entities(text: &str) -> Result<Vec<(String, String)>> {
         let s = Scanner::builder().build()?;
-        Ok(s.scan(text.as_bytes()).into_iter().map(|f| (f.entity_type.to_string(), text[f.start..f.end].to_owned())).collect())
+        Ok(s.scan(text.as_bytes())
+            .into_iter()
+            .map(|f| (f.entity_type.to_string(), text[f.start..f.end].to_owned()))
+            .collect())
     }
 
     #[test]
     fn mixed_text() -> Result<()> {
-        let got = entities("Customer Jennifer Smith (jsmith@example.com) paid with 4111 1111 1111 1111 from 203.0.113.7.")?;
+        let got =
+            entities("Customer Jennifer Smith (jsmith@example.com) paid with 4111 1111 1111 1111 from 203.0.113.7.")?;
         let want = [
             ("PERSON", "Jennifer Smith"),
             ("EMAIL_ADDRESS", "jsmith@example.com"),
@@ -264,7 +293,10 @@ mod tests {
         for (e, v) in want {
             assert!(got.iter().any(|(ge, gv)| ge == e && gv == v), "{e} {v} not in {got:?}");
         }
-        assert!(!got.iter().any(|(e, _)| e == "URL"), "an email's domain is not a URL: {got:?}");
+        assert!(
+            !got.iter().any(|(e, _)| e == "URL"),
+            "an email's domain is not a URL: {got:?}"
+        );
         Ok(())
     }
 
@@ -279,7 +311,10 @@ mod tests {
 
     #[test]
     fn unknown_entity_is_an_error() {
-        assert!(matches!(Scanner::builder().entities(["NOPE"]).build(), Err(Error::UnknownEntity(_))));
+        assert!(matches!(
+            Scanner::builder().entities(["NOPE"]).build(),
+            Err(Error::UnknownEntity(_))
+        ));
         assert!(Scanner::builder().min_score(1.5).build().is_err());
     }
 

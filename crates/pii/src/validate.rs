@@ -30,7 +30,7 @@ pub fn luhn(s: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Card issuer ranges (IIN) and the lengths each scheme issues. Mastercard's 2-series
@@ -44,18 +44,18 @@ pub fn card_iin(s: &[u8]) -> bool {
     let p = |k: usize| d.iter().take(k).fold(0u32, |a, &x| a * 10 + x);
     let (p1, p2, p3, p4) = (p(1), p(2), p(3), p(4));
     match p1 {
-        1 => n == 15,                                                  // UATP
+        1 => n == 15,                                                                              // UATP
         2 => ((2221..=2720).contains(&p4) && n == 16) || ((2200..=2204).contains(&p4) && n >= 16), // Mastercard 2-series, Mir
         3 => {
             (matches!(p2, 34 | 37) && n == 15)                       // American Express
                 || ((300..=305).contains(&p3) || p3 == 309 || matches!(p2, 36 | 38 | 39)) && (14..=19).contains(&n) // Diners
                 || (3528..=3589).contains(&p4) && (16..=19).contains(&n) // JCB
         }
-        4 => matches!(n, 13 | 16 | 19),                               // Visa
+        4 => matches!(n, 13 | 16 | 19), // Visa
         5 => ((51..=55).contains(&p2) && n == 16) || (matches!(p2, 50 | 56..=59) && n >= 12), // Mastercard, Maestro
-        6 => n >= 12,                                                  // Discover, UnionPay, Maestro, RuPay, Troy
-        8 => matches!(p2, 81 | 82) && n == 16,                         // RuPay
-        9 => p4 == 9792 && n == 16,                                    // Troy
+        6 => n >= 12,                   // Discover, UnionPay, Maestro, RuPay, Troy
+        8 => matches!(p2, 81 | 82) && n == 16, // RuPay
+        9 => p4 == 9792 && n == 16,     // Troy
         _ => false,
     }
 }
@@ -75,14 +75,22 @@ pub fn iban_mod97(s: &[u8]) -> bool {
             b'a'..=b'z' => u32::from(c - b'a') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
 
 /// IBAN: ISO 13616 country length and BBAN structure (SWIFT registry) plus mod 97.
 pub fn iban(s: &[u8]) -> bool {
-    let compact: String = s.iter().filter(|b| b.is_ascii_alphanumeric()).map(|&b| b as char).collect();
+    let compact: String = s
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|&b| b as char)
+        .collect();
     if compact.bytes().any(|b| b.is_ascii_lowercase()) {
         return false;
     }
@@ -156,7 +164,11 @@ pub fn us_itin(s: &[u8]) -> bool {
 
 /// UK National Insurance number prefix and suffix rules (HMRC).
 pub fn uk_nino(s: &[u8]) -> bool {
-    let c: Vec<u8> = s.iter().filter(|b| b.is_ascii_alphanumeric()).map(|b| b.to_ascii_uppercase()).collect();
+    let c: Vec<u8> = s
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
     if c.len() != 9 || !c[2..8].iter().all(u8::is_ascii_digit) {
         return false;
     }
@@ -212,7 +224,9 @@ fn bech32_valid(s: &[u8]) -> bool {
         return false;
     }
     let s: Vec<u8> = s.iter().map(u8::to_ascii_lowercase).collect();
-    let Some(sep) = s.iter().rposition(|&b| b == b'1') else { return false };
+    let Some(sep) = s.iter().rposition(|&b| b == b'1') else {
+        return false;
+    };
     let (hrp, data) = (&s[..sep], &s[sep + 1..]);
     if data.len() < 6 {
         return false;
@@ -231,7 +245,10 @@ fn bech32_valid(s: &[u8]) -> bool {
     for v in values {
         let top = chk >> 25;
         chk = ((chk & 0x1ff_ffff) << 5) ^ u32::from(v);
-        for (i, g) in [0x3b6a_57b2u32, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3].iter().enumerate() {
+        for (i, g) in [0x3b6a_57b2u32, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3]
+            .iter()
+            .enumerate()
+        {
             if (top >> i) & 1 == 1 {
                 chk ^= g;
             }
@@ -248,7 +265,11 @@ fn bech32_valid(s: &[u8]) -> bool {
 
 /// Spanish DNI/NIF: 8 digits and the mod-23 control letter.
 pub fn es_nif(s: &[u8]) -> bool {
-    let mut c: Vec<u8> = s.iter().filter(|b| b.is_ascii_alphanumeric()).map(|b| b.to_ascii_uppercase()).collect();
+    let mut c: Vec<u8> = s
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
     if c.len() == 8 {
         c.insert(0, b'0'); // a leading zero is often left out
     }
@@ -261,7 +282,11 @@ pub fn es_nif(s: &[u8]) -> bool {
 
 /// Spanish NIE: X, Y or Z (as 0, 1, 2), 7 digits and the mod-23 control letter.
 pub fn es_nie(s: &[u8]) -> bool {
-    let c: Vec<u8> = s.iter().filter(|b| b.is_ascii_alphanumeric()).map(|b| b.to_ascii_uppercase()).collect();
+    let c: Vec<u8> = s
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
     if c.len() != 9 {
         return false;
     }
@@ -307,14 +332,17 @@ pub fn fi_pic(s: &[u8]) -> bool {
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(month, year) {
         return false;
     }
-    let n = u[..6].iter().chain(&u[7..10]).fold(0u64, |a, &b| a * 10 + u64::from(b - b'0'));
+    let n = u[..6]
+        .iter()
+        .chain(&u[7..10])
+        .fold(0u64, |a, &b| a * 10 + u64::from(b - b'0'));
     b"0123456789ABCDEFHJKLMNPRSTUVWXY".get((n % 31) as usize) == Some(&u[10])
 }
 
 /// Days in a month; a two-digit year counts as a leap year when divisible by 4.
 fn days_in_month(month: u32, year: u32) -> u32 {
     match month {
-        2 if year % 4 == 0 => 29,
+        2 if year.is_multiple_of(4) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -331,7 +359,13 @@ pub fn it_fiscal_code(s: &[u8]) -> bool {
     if u.len() != 16 || !u.iter().all(u8::is_ascii_alphanumeric) || !u[..6].iter().all(u8::is_ascii_uppercase) {
         return false;
     }
-    let index = |c: u8| if c.is_ascii_digit() { usize::from(c - b'0') } else { usize::from(c - b'A') + 10 };
+    let index = |c: u8| {
+        if c.is_ascii_digit() {
+            usize::from(c - b'0')
+        } else {
+            usize::from(c - b'A') + 10
+        }
+    };
     let mut sum = 0u32;
     for (i, &c) in u[..15].iter().enumerate() {
         sum += if i % 2 == 0 {
@@ -383,8 +417,20 @@ pub fn by_name(name: &str) -> Option<fn(&[u8]) -> bool> {
 
 /// The names `by_name` knows, for error messages.
 pub const VALIDATOR_NAMES: &[&str] = &[
-    "luhn", "iban", "mod97", "aba", "nhs", "us_ssn", "us_itin", "uk_nino", "bitcoin", "es_nif", "es_nie", "pl_pesel",
-    "fi_pic", "it_fiscal_code",
+    "luhn",
+    "iban",
+    "mod97",
+    "aba",
+    "nhs",
+    "us_ssn",
+    "us_itin",
+    "uk_nino",
+    "bitcoin",
+    "es_nif",
+    "es_nie",
+    "pl_pesel",
+    "fi_pic",
+    "it_fiscal_code",
 ];
 
 #[cfg(test)]
@@ -393,10 +439,19 @@ mod tests {
 
     #[test]
     fn luhn_and_card_ranges() {
-        for ok in ["4111111111111111", "5555555555554444", "2223003122003222", "378282246310005", "6011000400000000"] {
+        for ok in [
+            "4111111111111111",
+            "5555555555554444",
+            "2223003122003222",
+            "378282246310005",
+            "6011000400000000",
+        ] {
             assert!(luhn(ok.as_bytes()) && card_iin(ok.as_bytes()), "{ok}");
         }
-        assert!(luhn(b"2720992593319364") && card_iin(b"2720992593319364"), "Mastercard 2-series");
+        assert!(
+            luhn(b"2720992593319364") && card_iin(b"2720992593319364"),
+            "Mastercard 2-series"
+        );
         assert!(!luhn(b"4012888888881882"));
         assert!(!card_iin(b"1748503543012"), "UATP is 15 digits");
         assert!(!card_iin(b"7111111111111111"));
@@ -417,7 +472,15 @@ mod tests {
         assert!(aba(b"121000358") && aba(b"0711-0130-7"));
         assert!(!aba(b"421042111") && !aba(b"123400000"));
         assert!(us_ssn(b"078-05-1123") && us_ssn(b"078 05 1123"));
-        for bad in ["078-05-1120", "000-12-3456", "666-12-3456", "912-12-3456", "123-00-4567", "123-45-0000", "693-09.4444"] {
+        for bad in [
+            "078-05-1120",
+            "000-12-3456",
+            "666-12-3456",
+            "912-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+            "693-09.4444",
+        ] {
             assert!(!us_ssn(bad.as_bytes()), "{bad}");
         }
         assert!(us_itin(b"911-70-1234") && us_itin(b"911-53-1234"));
@@ -429,7 +492,13 @@ mod tests {
         assert!(nhs(b"401-023-2137") && nhs(b"0032698674"));
         assert!(!nhs(b"401-023-2138"));
         assert!(uk_nino(b"AA 12 34 56 B") && uk_nino(b"tw987654a"));
-        for bad in ["AA 12 34 56 H", "FQ 00 00 00 C", "BG123612A", "UV 98 76 54 B", "AB 12 34 56 1"] {
+        for bad in [
+            "AA 12 34 56 H",
+            "FQ 00 00 00 C",
+            "BG123612A",
+            "UV 98 76 54 B",
+            "AB 12 34 56 1",
+        ] {
             assert!(!uk_nino(bad.as_bytes()), "{bad}");
         }
     }
@@ -439,7 +508,9 @@ mod tests {
         assert!(bitcoin(b"16Yeky6GMjeNkAiNcBY7ZhrLoMSgg1BoyZ"));
         assert!(bitcoin(b"3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"));
         assert!(bitcoin(b"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"));
-        assert!(bitcoin(b"bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297"));
+        assert!(bitcoin(
+            b"bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297"
+        ));
         assert!(!bitcoin(b"16Yeky6GMjeNkAiNcBY7ZhrLoMSgg1BoyY"));
         assert!(!bitcoin(b"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdr"));
     }

@@ -156,7 +156,12 @@ pub fn scan_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(input) = inputs.get(i) else { break };
-                    let mut sink = ChannelSink { index: i, tx: &tx, progress, last: 0 };
+                    let mut sink = ChannelSink {
+                        index: i,
+                        tx: &tx,
+                        progress,
+                        last: 0,
+                    };
                     let outcome = scan_one(scanner, input, format, &mut sink);
                     if tx.send(Msg::Done(i, outcome)).is_err() {
                         break;
@@ -240,14 +245,22 @@ mod tests {
         std::fs::write(d.join("sub/c.csv"), "email\nbob@example.com\n")?;
         let (inputs, errors) = collect(&[d.to_path_buf()], false);
         assert!(errors.is_empty());
-        let names: Vec<String> = inputs.iter().map(|i| i.name().replace(&d.display().to_string(), "")).collect();
+        let names: Vec<String> = inputs
+            .iter()
+            .map(|i| i.name().replace(&d.display().to_string(), ""))
+            .collect();
         assert_eq!(names, vec!["/.gitignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
         let (all, _) = collect(&[d.to_path_buf()], true);
         assert_eq!(all.len(), 5);
         let scanner = Scanner::builder().build().map_err(std::io::Error::other)?;
         let mut rec = Record(Vec::new());
         scan_all(&scanner, &inputs, None, 3, &AtomicU64::new(0), &mut rec);
-        let order: Vec<String> = rec.0.iter().filter(|r| r.2).map(|r| r.0.replace(&d.display().to_string(), "")).collect();
+        let order: Vec<String> = rec
+            .0
+            .iter()
+            .filter(|r| r.2)
+            .map(|r| r.0.replace(&d.display().to_string(), ""))
+            .collect();
         assert_eq!(order, vec!["/.gitignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
         let (missing_inputs, missing) = collect(&[d.join("nope")], false);
         assert!(missing_inputs.is_empty() && missing[0].contains("no such file"));

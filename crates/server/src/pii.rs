@@ -37,13 +37,20 @@ fn bad(code: &'static str, message: impl Into<String>, field: &str) -> ApiError 
 
 impl PiiState {
     pub(crate) fn new(redaction_key: &[u8; 32]) -> Self {
-        Self { scanners: Mutex::new(HashMap::new()), key: Arc::new(RedactKey::from_array(redaction_key)) }
+        Self {
+            scanners: Mutex::new(HashMap::new()),
+            key: Arc::new(RedactKey::from_array(redaction_key)),
+        }
     }
 
     fn scanner(&self, entities: Option<&[String]>, min_score: Option<f32>) -> Result<Arc<Scanner>, ApiError> {
         let min = min_score.unwrap_or(DEFAULT_MIN_SCORE);
         if !(0.0..=1.0).contains(&min) || min.is_nan() {
-            return Err(bad("invalid_min_score", "min_score must be between 0 and 1", "min_score"));
+            return Err(bad(
+                "invalid_min_score",
+                "min_score must be between 0 and 1",
+                "min_score",
+            ));
         }
         let mut names: Vec<String> = entities.map(<[String]>::to_vec).unwrap_or_default();
         names.sort();
@@ -57,11 +64,18 @@ impl PiiState {
         let mut b = Scanner::builder().min_score(min);
         if entities.is_some() {
             if names.is_empty() {
-                return Err(bad("invalid_entities", "entities must name at least one entity type", "entities"));
+                return Err(bad(
+                    "invalid_entities",
+                    "entities must name at least one entity type",
+                    "entities",
+                ));
             }
             b = b.entities(names.clone());
         }
-        let scanner = Arc::new(b.build().map_err(|e| bad("unknown_entity", e.to_string(), "entities"))?);
+        let scanner = Arc::new(
+            b.build()
+                .map_err(|e| bad("unknown_entity", e.to_string(), "entities"))?,
+        );
         if let Ok(mut cache) = self.scanners.lock() {
             if cache.len() >= MAX_CACHED_SCANNERS {
                 cache.clear();
@@ -124,7 +138,10 @@ pub(crate) async fn scan(
                     .evidence
                     .iter()
                     .map(|e| ScanEvidence {
-                        kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                        kind: serde_json::to_value(e.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
                         detail: e.detail.to_string(),
                     })
                     .collect(),
@@ -146,21 +163,38 @@ struct TokenTarget {
 fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTarget>), ApiError> {
     let field = |f: &str| format!("{at}.{f}");
     let op = match spec.kind.as_str() {
-        "mask" => Operator::Mask { keep_last: spec.keep_last.unwrap_or(0).min(64) as usize },
+        "mask" => Operator::Mask {
+            keep_last: spec.keep_last.unwrap_or(0).min(64) as usize,
+        },
         other => Operator::parse(other).map_err(|e| bad("invalid_operator", e.to_string(), &field("type")))?,
     };
     if spec.keep_last.is_some() && !matches!(op, Operator::Mask { .. }) {
-        return Err(bad("invalid_operator", "keep_last applies to mask only", &field("keep_last")));
+        return Err(bad(
+            "invalid_operator",
+            "keep_last applies to mask only",
+            &field("keep_last"),
+        ));
     }
-    let tokenize_only = [&spec.subject_id, &spec.collection, &spec.field, &spec.purpose, &spec.token_kind];
+    let tokenize_only = [
+        &spec.subject_id,
+        &spec.collection,
+        &spec.field,
+        &spec.purpose,
+        &spec.token_kind,
+    ];
     if op != Operator::Tokenize {
         if tokenize_only.iter().any(|v| v.is_some()) {
-            return Err(bad("invalid_operator", "subject_id, collection, field, purpose and token_kind apply to tokenize only", at));
+            return Err(bad(
+                "invalid_operator",
+                "subject_id, collection, field, purpose and token_kind apply to tokenize only",
+                at,
+            ));
         }
         return Ok((op, None));
     }
     let need = |v: &Option<String>, name: &str| {
-        v.clone().ok_or_else(|| bad("invalid_operator", format!("tokenize needs {name}"), &field(name)))
+        v.clone()
+            .ok_or_else(|| bad("invalid_operator", format!("tokenize needs {name}"), &field(name)))
     };
     let target = TokenTarget {
         subject_id: need(&spec.subject_id, "subject_id")?,
@@ -191,7 +225,11 @@ pub(crate) async fn redact(
     let mut targets: HashMap<String, TokenTarget> = HashMap::new();
     for (entity, spec) in &body.operators {
         if !scanner.entities().iter().any(|e| **e == **entity) {
-            return Err(bad("unknown_entity", format!("operators names `{entity}`, which this scan does not look for"), "operators"));
+            return Err(bad(
+                "unknown_entity",
+                format!("operators names `{entity}`, which this scan does not look for"),
+                "operators",
+            ));
         }
         let (op, target) = operator(spec, &format!("operators.{entity}"))?;
         if let Some(t) = target {
@@ -203,12 +241,17 @@ pub(crate) async fn redact(
         None => Operator::Replace,
         Some(spec) => match operator(spec, "default_operator")? {
             (_, Some(_)) => {
-                return Err(bad("invalid_operator", "tokenize needs a field: give it per entity type", "default_operator"));
+                return Err(bad(
+                    "invalid_operator",
+                    "tokenize needs a field: give it per entity type",
+                    "default_operator",
+                ));
             }
             (op, None) => op,
         },
     };
-    let redactor = Redactor::new(ops, default, Some(Arc::clone(&state.pii.key))).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+    let redactor = Redactor::new(ops, default, Some(Arc::clone(&state.pii.key)))
+        .map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     let (text, located) = locate(scanner, body.text).await?;
     let found: Vec<_> = located.into_iter().map(|l| l.finding).collect();
 
@@ -216,10 +259,15 @@ pub(crate) async fn redact(
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
     {
         let mut record = |entity: &str, value: &[u8]| {
-            wanted.entry(entity.to_owned()).or_default().push(String::from_utf8_lossy(value).into_owned());
+            wanted
+                .entry(entity.to_owned())
+                .or_default()
+                .push(String::from_utf8_lossy(value).into_owned());
             Ok(String::new())
         };
-        redactor.redact(text.as_bytes(), &found, Some(&mut record)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+        redactor
+            .redact(text.as_bytes(), &found, Some(&mut record))
+            .map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     }
     let mut tokens: HashMap<String, VecDeque<String>> = HashMap::new();
     for (entity, values) in wanted {
@@ -244,12 +292,22 @@ pub(crate) async fn redact(
         text: String::from_utf8_lossy(&out).into_owned(),
         redactions: applied
             .into_iter()
-            .map(|a| Redaction { entity_type: a.entity_type, start: a.start as u64, end: a.end as u64, operator: a.operator.to_owned() })
+            .map(|a| Redaction {
+                entity_type: a.entity_type,
+                start: a.start as u64,
+                end: a.end as u64,
+                operator: a.operator.to_owned(),
+            })
             .collect(),
     }))
 }
 
-async fn tokenize(state: &AppState, caller: &Principal, t: &TokenTarget, values: Vec<String>) -> Result<Vec<String>, ApiError> {
+async fn tokenize(
+    state: &AppState,
+    caller: &Principal,
+    t: &TokenTarget,
+    values: Vec<String>,
+) -> Result<Vec<String>, ApiError> {
     let req = TokenizeRequest {
         subject_id: t.subject_id.clone(),
         collection: t.collection.clone(),

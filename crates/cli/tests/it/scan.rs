@@ -40,10 +40,19 @@ fn fixture(dir: &Path) {
         "name,email,phone,note\nJennifer Smith,jen@example.org,(415) 555-0132,\"wire to IBAN DE89 3704 0044 0532 0130 00, \"\"soon\"\"\"\n",
     )
     .unwrap();
-    std::fs::write(dir.join("sub/data.json"), "{\n  \"user\": {\"email\": \"x@example.com\", \"ip\": \"2001:db8::1\"}\n}\n").unwrap();
-    std::fs::write(dir.join("sub/events.ndjson"), "{\"msg\": \"nothing\"}\n{\"msg\": \"call +44 20 7123 4567\"}\n").unwrap();
+    std::fs::write(
+        dir.join("sub/data.json"),
+        "{\n  \"user\": {\"email\": \"x@example.com\", \"ip\": \"2001:db8::1\"}\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sub/events.ndjson"),
+        "{\"msg\": \"nothing\"}\n{\"msg\": \"call +44 20 7123 4567\"}\n",
+    )
+    .unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all("boot ok\nmac 00:1A:2B:3C:4D:5E nino AA 12 34 56 B\n".as_bytes()).unwrap();
+    gz.write_all("boot ok\nmac 00:1A:2B:3C:4D:5E nino AA 12 34 56 B\n".as_bytes())
+        .unwrap();
     std::fs::write(dir.join("sub/old.log.gz"), gz.finish().unwrap()).unwrap();
     std::fs::write(dir.join("photo.bin"), b"\x00\x01binary bob@example.com").unwrap();
     std::fs::write(dir.join(".gitignore"), "secret.txt\n").unwrap();
@@ -71,7 +80,13 @@ fn line_col(text: &[u8], offset: usize) -> (u64, u64) {
 }
 
 fn scan(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = custodia().current_dir(dir).arg("scan").args(args).arg("--no-progress").output().unwrap();
+    let out = custodia()
+        .current_dir(dir)
+        .arg("scan")
+        .args(args)
+        .arg("--no-progress")
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -93,13 +108,20 @@ fn mixed_directory_in_json_table_and_sarif() {
     for (file, value, entity) in PLANTED {
         let hit = found.iter().find(|f| {
             let text = content(dir.path(), rel(f["path"].as_str().unwrap()));
-            let (s, e) = (f["start"].as_u64().unwrap() as usize, f["end"].as_u64().unwrap() as usize);
+            let (s, e) = (
+                f["start"].as_u64().unwrap() as usize,
+                f["end"].as_u64().unwrap() as usize,
+            );
             rel(f["path"].as_str().unwrap()) == *file && f["entity_type"] == *entity && &text[s..e] == value.as_bytes()
         });
         let hit = hit.unwrap_or_else(|| panic!("{entity} {value:?} in {file} not found in {out}"));
         let text = content(dir.path(), file);
         let (line, col) = line_col(&text, hit["start"].as_u64().unwrap() as usize);
-        assert_eq!((hit["line"].as_u64().unwrap(), hit["column"].as_u64().unwrap()), (line, col), "{hit}");
+        assert_eq!(
+            (hit["line"].as_u64().unwrap(), hit["column"].as_u64().unwrap()),
+            (line, col),
+            "{hit}"
+        );
         assert!(hit["score"].as_f64().unwrap() > 0.0 && hit["score"].as_f64().unwrap() <= 1.0);
         assert!(!hit["evidence"].as_array().unwrap().is_empty());
     }
@@ -109,9 +131,13 @@ fn mixed_directory_in_json_table_and_sarif() {
         assert!(path != "secret.txt" && path != "photo.bin", "{f}");
         assert!(content(dir.path(), path).len() >= f["end"].as_u64().unwrap() as usize);
     }
-    let json_ptr = found.iter().find(|f| f["entity_type"] == "IP_ADDRESS" && rel(f["path"].as_str().unwrap()) == "sub/data.json");
+    let json_ptr = found
+        .iter()
+        .find(|f| f["entity_type"] == "IP_ADDRESS" && rel(f["path"].as_str().unwrap()) == "sub/data.json");
     assert_eq!(json_ptr.unwrap()["pointer"], "/user/ip");
-    let csv_field = found.iter().find(|f| f["entity_type"] == "PHONE_NUMBER" && rel(f["path"].as_str().unwrap()) == "customers.csv");
+    let csv_field = found
+        .iter()
+        .find(|f| f["entity_type"] == "PHONE_NUMBER" && rel(f["path"].as_str().unwrap()) == "customers.csv");
     assert_eq!(csv_field.unwrap()["field"], "phone");
     assert!(err.contains("photo.bin: skipped (binary)"), "{err}");
     assert!(!out.contains("bob@example.com"), "values are never printed");
@@ -120,8 +146,14 @@ fn mixed_directory_in_json_table_and_sarif() {
     let (code, table, _) = scan(dir.path(), &["--format", "table", "."]);
     assert_eq!(code, 0);
     assert!(table.contains("app.log:3:6  US_SSN"), "{table}");
-    assert!(table.contains(&format!("{} finding(s) in 6 file(s) scanned", found.len())), "{table}");
-    assert!(table.contains("phone") && table.contains("PHONE_NUMBER in 1 of 1 rows"), "{table}");
+    assert!(
+        table.contains(&format!("{} finding(s) in 6 file(s) scanned", found.len())),
+        "{table}"
+    );
+    assert!(
+        table.contains("phone") && table.contains("PHONE_NUMBER in 1 of 1 rows"),
+        "{table}"
+    );
 
     // SARIF 2.1.0 with the same findings and regions
     let (code, sarif, _) = scan(dir.path(), &["--format", "sarif", "."]);
@@ -134,10 +166,21 @@ fn mixed_directory_in_json_table_and_sarif() {
         let region = &r["locations"][0]["physicalLocation"]["region"];
         assert_eq!(r["ruleId"], f["entity_type"]);
         assert_eq!(region["byteOffset"], f["start"]);
-        assert_eq!(region["byteLength"].as_u64(), Some(f["end"].as_u64().unwrap() - f["start"].as_u64().unwrap()));
-        assert_eq!((&region["startLine"], &region["startColumn"]), (&f["line"], &f["column"]));
+        assert_eq!(
+            region["byteLength"].as_u64(),
+            Some(f["end"].as_u64().unwrap() - f["start"].as_u64().unwrap())
+        );
+        assert_eq!(
+            (&region["startLine"], &region["startColumn"]),
+            (&f["line"], &f["column"])
+        );
     }
-    let rules: Vec<&str> = doc["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert!(rules.contains(&"US_SSN"));
 
     // --no-ignore takes the ignored file in
@@ -150,9 +193,34 @@ fn fail_on_gates_with_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     fixture(dir.path());
     assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "US_SSN", "."]).0, 1);
-    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "any", "sub/data.json"]).0, 1);
-    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "CRYPTO,US_PASSPORT", "."]).0, 0);
-    assert_eq!(scan(dir.path(), &["--format", "json", "--fail-on", "US_SSN", "--entities", "EMAIL_ADDRESS,US_SSN", "sub"]).0, 0);
+    assert_eq!(
+        scan(dir.path(), &["--format", "json", "--fail-on", "any", "sub/data.json"]).0,
+        1
+    );
+    assert_eq!(
+        scan(
+            dir.path(),
+            &["--format", "json", "--fail-on", "CRYPTO,US_PASSPORT", "."]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        scan(
+            dir.path(),
+            &[
+                "--format",
+                "json",
+                "--fail-on",
+                "US_SSN",
+                "--entities",
+                "EMAIL_ADDRESS,US_SSN",
+                "sub"
+            ]
+        )
+        .0,
+        0
+    );
     let (code, _, err) = scan(dir.path(), &["--format", "json", "--fail-on", "NOT_AN_ENTITY", "."]);
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = scan(dir.path(), &["--format", "json", "missing.txt"]);
@@ -177,7 +245,11 @@ fn run_with_stdin(args: &[&str], input: &[u8], dir: &Path) -> (i32, Vec<u8>, Str
         .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -188,10 +260,25 @@ fn redact_removes_what_scan_finds() {
     let key_hex = String::from_utf8(key.stdout).unwrap();
     assert_eq!(key_hex.trim().len(), 64);
     std::fs::write(dir.path().join("key"), &key_hex).unwrap();
-    for file in ["app.log", "customers.csv", "sub/data.json", "sub/events.ndjson", "sub/old.log.gz"] {
+    for file in [
+        "app.log",
+        "customers.csv",
+        "sub/data.json",
+        "sub/events.ndjson",
+        "sub/old.log.gz",
+    ] {
         let out = custodia()
             .current_dir(dir.path())
-            .args(["redact", file, "--key-file", "key", "--operator", "EMAIL_ADDRESS=hash", "--operator", "PHONE_NUMBER=encrypt"])
+            .args([
+                "redact",
+                file,
+                "--key-file",
+                "key",
+                "--operator",
+                "EMAIL_ADDRESS=hash",
+                "--operator",
+                "PHONE_NUMBER=encrypt",
+            ])
             .args(["--operator", "CREDIT_CARD=mask:4"])
             .output()
             .unwrap();
@@ -199,13 +286,21 @@ fn redact_removes_what_scan_finds() {
         let redacted = out.stdout;
         for (f, value, _) in PLANTED {
             if f == &file {
-                assert!(!String::from_utf8_lossy(&redacted).contains(value), "{value} left in {file}");
+                assert!(
+                    !String::from_utf8_lossy(&redacted).contains(value),
+                    "{value} left in {file}"
+                );
             }
         }
         // the redacted content, scanned in the same format, holds nothing
-        let name = dir.path().join(format!("redacted-{}", file.replace('/', "-").trim_end_matches(".gz")));
+        let name = dir
+            .path()
+            .join(format!("redacted-{}", file.replace('/', "-").trim_end_matches(".gz")));
         std::fs::write(&name, &redacted).unwrap();
-        let (code, out, err) = scan(dir.path(), &["--format", "json", "--fail-on", "any", name.to_str().unwrap()]);
+        let (code, out, err) = scan(
+            dir.path(),
+            &["--format", "json", "--fail-on", "any", name.to_str().unwrap()],
+        );
         assert_eq!(code, 0, "{file} redacted still has: {out}{err}");
         // structure survives: JSON stays JSON
         if file.ends_with(".json") {
@@ -213,11 +308,25 @@ fn redact_removes_what_scan_finds() {
         }
     }
     // keyed hashes are stable across runs; encryption reverses with the key only
-    let once = run_with_stdin(&["redact", "--key-file", "key", "--default", "hash"], b"mail bob@example.com", dir.path()).1;
-    let twice = run_with_stdin(&["redact", "--key-file", "key", "--default", "hash"], b"mail bob@example.com", dir.path()).1;
+    let once = run_with_stdin(
+        &["redact", "--key-file", "key", "--default", "hash"],
+        b"mail bob@example.com",
+        dir.path(),
+    )
+    .1;
+    let twice = run_with_stdin(
+        &["redact", "--key-file", "key", "--default", "hash"],
+        b"mail bob@example.com",
+        dir.path(),
+    )
+    .1;
     assert_eq!(once, twice);
     assert!(String::from_utf8_lossy(&once).starts_with("mail <EMAIL_ADDRESS:"));
-    let (_, sealed, _) = run_with_stdin(&["redact", "--key-file", "key", "--default", "encrypt"], b"call +44 20 7123 4567 now", dir.path());
+    let (_, sealed, _) = run_with_stdin(
+        &["redact", "--key-file", "key", "--default", "encrypt"],
+        b"call +44 20 7123 4567 now",
+        dir.path(),
+    );
     let (code, opened, _) = run_with_stdin(&["redact", "--reveal", "--key-file", "key"], &sealed, dir.path());
     assert_eq!((code, opened.as_slice()), (0, b"call +44 20 7123 4567 now".as_slice()));
     std::fs::write(dir.path().join("other"), "11".repeat(32)).unwrap();
@@ -236,19 +345,32 @@ fn stdin_is_an_input() {
     let (code, out, _) = run_with_stdin(&["scan", "--format", "json", "-"], b"ssn 078-05-1123\n", dir.path());
     assert_eq!(code, 0);
     let v: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!((v["path"].as_str(), v["entity_type"].as_str(), v["start"].as_u64()), (Some("-"), Some("US_SSN"), Some(4)));
+    assert_eq!(
+        (v["path"].as_str(), v["entity_type"].as_str(), v["start"].as_u64()),
+        (Some("-"), Some("US_SSN"), Some(4))
+    );
 }
 
 fn discovery_checks(out: &str) {
     assert!(out.contains("[collections.customers.fields.email]"), "{out}");
     assert!(out.contains("category = \"user.contact.email\""), "{out}");
-    assert!(out.contains("[collections.customers.fields.card]") && out.contains("type = \"card_number\""), "{out}");
-    assert!(out.contains("[collections.customers.fields.full_name]") && out.contains("category = \"user.name\""), "{out}");
-    assert!(!out.contains("fields.notes]") && !out.contains("fields.created_at]"), "{out}");
+    assert!(
+        out.contains("[collections.customers.fields.card]") && out.contains("type = \"card_number\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("[collections.customers.fields.full_name]") && out.contains("category = \"user.name\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("fields.notes]") && !out.contains("fields.created_at]"),
+        "{out}"
+    );
     assert!(!out.contains("4111"), "no sampled value is printed");
 }
 
-const TABLE_SQL: &str = "CREATE TABLE customers (id integer, full_name text, email text, card text, created_at text, notes text)";
+const TABLE_SQL: &str =
+    "CREATE TABLE customers (id integer, full_name text, email text, card text, created_at text, notes text)";
 
 fn rows() -> Vec<String> {
     (0..10)
@@ -267,7 +389,9 @@ async fn database_discovery_on_sqlite() {
     use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shop.db");
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
     let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
     sqlx::query(TABLE_SQL).execute(&mut conn).await.unwrap();
     for r in rows() {
@@ -292,7 +416,12 @@ fn database_discovery_on_postgres() {
     let db = fresh_postgres_database(&url);
     let mut sql = vec![TABLE_SQL.to_owned()];
     sql.extend(rows());
-    let out = Command::new("psql").arg(&db).arg("-qc").arg(sql.join("; ")).output().unwrap();
+    let out = Command::new("psql")
+        .arg(&db)
+        .arg("-qc")
+        .arg(sql.join("; "))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = scan(dir.path(), &["--format", "table", "--sample", "5", "--db", &db]);
@@ -312,9 +441,15 @@ async fn scan_and_redact_over_http() {
     let (status, v) = admin.post("/v1/scan", json!({"text": text})).await;
     assert_eq!(status, 200, "{v}");
     for f in v["findings"].as_array().unwrap() {
-        let (s, e) = (f["start"].as_u64().unwrap() as usize, f["end"].as_u64().unwrap() as usize);
+        let (s, e) = (
+            f["start"].as_u64().unwrap() as usize,
+            f["end"].as_u64().unwrap() as usize,
+        );
         let (line, col) = line_col(text.as_bytes(), s);
-        assert_eq!((f["line"].as_u64().unwrap(), f["column"].as_u64().unwrap()), (line, col));
+        assert_eq!(
+            (f["line"].as_u64().unwrap(), f["column"].as_u64().unwrap()),
+            (line, col)
+        );
         let value = &text[s..e];
         let expected = match f["entity_type"].as_str().unwrap() {
             "PERSON" => "Jennifer Smith",
@@ -326,9 +461,16 @@ async fn scan_and_redact_over_http() {
         assert_eq!(value, expected);
     }
     assert_eq!(v["counts"].as_object().unwrap().len(), 4, "{v}");
-    let (status, v) = admin.post("/v1/scan", json!({"text": text, "entities": ["US_SSN"], "min_score": 0.9})).await;
+    let (status, v) = admin
+        .post(
+            "/v1/scan",
+            json!({"text": text, "entities": ["US_SSN"], "min_score": 0.9}),
+        )
+        .await;
     assert_eq!((status, v["findings"].as_array().unwrap().len()), (200, 0), "{v}");
-    let (status, v) = admin.post("/v1/scan", json!({"text": text, "entities": ["NOPE"]})).await;
+    let (status, v) = admin
+        .post("/v1/scan", json!({"text": text, "entities": ["NOPE"]}))
+        .await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("entities")), "{v}");
     let (status, v) = admin.post("/v1/scan", json!({"text": text, "min_score": 3})).await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("min_score")), "{v}");
@@ -343,23 +485,52 @@ async fn scan_and_redact_over_http() {
     let (status, v) = admin.post("/v1/redact", json!({"text": text, "operators": ops})).await;
     assert_eq!(status, 200, "{v}");
     let out = v["text"].as_str().unwrap();
-    for value in ["Jennifer Smith", "4111 1111 1111 1111", "bob@example.com", "078-05-1123"] {
+    for value in [
+        "Jennifer Smith",
+        "4111 1111 1111 1111",
+        "bob@example.com",
+        "078-05-1123",
+    ] {
         assert!(!out.contains(value), "{value} left in {out}");
     }
-    assert!(out.contains("******** ***th") && out.contains("<EMAIL_ADDRESS:") && out.contains("[enc:US_SSN:"), "{out}");
+    assert!(
+        out.contains("******** ***th") && out.contains("<EMAIL_ADDRESS:") && out.contains("[enc:US_SSN:"),
+        "{out}"
+    );
     assert_eq!(v["redactions"].as_array().unwrap().len(), 4);
     // the token stands for the card in the vault
-    let token = v["redactions"].as_array().unwrap().iter().find(|r| r["operator"] == "tokenize").unwrap();
+    let token = v["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operator"] == "tokenize")
+        .unwrap();
     assert_eq!(token["entity_type"], "CREDIT_CARD");
     let (_, again) = admin.post("/v1/redact", json!({"text": text, "operators": ops})).await;
     let hash = |t: &str| t.split("<EMAIL_ADDRESS:").nth(1).map(|s| s[..16].to_owned());
-    assert_eq!(hash(out), hash(again["text"].as_str().unwrap()), "keyed hashes are stable");
+    assert_eq!(
+        hash(out),
+        hash(again["text"].as_str().unwrap()),
+        "keyed hashes are stable"
+    );
 
     for (body, field) in [
-        (json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "shred"}}}), "operators.EMAIL_ADDRESS.type"),
-        (json!({"text": text, "operators": {"NOPE": {"type": "mask"}}}), "operators"),
-        (json!({"text": text, "operators": {"CREDIT_CARD": {"type": "tokenize"}}}), "operators.CREDIT_CARD.subject_id"),
-        (json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "hash", "keep_last": 2}}}), "operators.EMAIL_ADDRESS.keep_last"),
+        (
+            json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "shred"}}}),
+            "operators.EMAIL_ADDRESS.type",
+        ),
+        (
+            json!({"text": text, "operators": {"NOPE": {"type": "mask"}}}),
+            "operators",
+        ),
+        (
+            json!({"text": text, "operators": {"CREDIT_CARD": {"type": "tokenize"}}}),
+            "operators.CREDIT_CARD.subject_id",
+        ),
+        (
+            json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "hash", "keep_last": 2}}}),
+            "operators.EMAIL_ADDRESS.keep_last",
+        ),
     ] {
         let (status, v) = admin.post("/v1/redact", body).await;
         assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{v}");

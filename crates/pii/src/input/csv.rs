@@ -67,7 +67,12 @@ fn fields(record: &[u8], delim: u8) -> Vec<(usize, usize)> {
     out
 }
 
-pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, delim: u8, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+pub(crate) fn scan(
+    scanner: &Scanner,
+    mut reader: impl BufRead,
+    delim: u8,
+    sink: &mut dyn Sink,
+) -> std::io::Result<InputStats> {
     let mut stats = InputStats::default();
     let mut record = Vec::new();
     let mut header: Vec<Arc<str>> = Vec::new();
@@ -81,7 +86,13 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, delim: u8, sink:
                 .iter()
                 .map(|&(s, e)| Arc::from(String::from_utf8_lossy(&record[s..e]).replace("\"\"", "\"").trim()))
                 .collect();
-            stats.columns = header.iter().map(|h| ColumnSummary { column: h.to_string(), ..Default::default() }).collect();
+            stats.columns = header
+                .iter()
+                .map(|h| ColumnSummary {
+                    column: h.to_string(),
+                    ..Default::default()
+                })
+                .collect();
         }
         let segments = ranges
             .iter()
@@ -97,7 +108,10 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, delim: u8, sink:
         if !first {
             for (k, &(s, e)) in ranges.iter().enumerate() {
                 if k >= stats.columns.len() {
-                    stats.columns.push(ColumnSummary { column: format!("column {}", k + 1), ..Default::default() });
+                    stats.columns.push(ColumnSummary {
+                        column: format!("column {}", k + 1),
+                        ..Default::default()
+                    });
                 }
                 let col = &mut stats.columns[k];
                 col.rows += 1;
@@ -136,7 +150,10 @@ mod tests {
     fn columns_are_context_and_summarized() {
         let csv = "id,contact,note\n1,alice@example.com,\"call 078-05-1123\nlater\"\n2,bob@example.org,none\n";
         let (found, stats) = scan_str(csv, Format::Csv);
-        let emails: Vec<_> = found.iter().filter(|l| &*l.finding.entity_type == "EMAIL_ADDRESS").collect();
+        let emails: Vec<_> = found
+            .iter()
+            .filter(|l| &*l.finding.entity_type == "EMAIL_ADDRESS")
+            .collect();
         assert_eq!(emails.len(), 2);
         assert_eq!(&csv[emails[1].finding.start..emails[1].finding.end], "bob@example.org");
         assert_eq!((emails[1].line, emails[1].column), (4, 3));

@@ -31,7 +31,10 @@ fn escape_pointer(token: &str) -> String {
 
 impl Parser<'_> {
     fn err(&self, message: &'static str) -> JsonError {
-        JsonError { offset: self.i, message }
+        JsonError {
+            offset: self.i,
+            message,
+        }
     }
 
     fn ws(&mut self) {
@@ -55,7 +58,12 @@ impl Parser<'_> {
                     return Ok((s, j));
                 }
                 b'\\' => j += 2,
-                c if c < 0x20 => return Err(JsonError { offset: j, message: "control character in a string" }),
+                c if c < 0x20 => {
+                    return Err(JsonError {
+                        offset: j,
+                        message: "control character in a string",
+                    });
+                }
                 _ => j += 1,
             }
         }
@@ -82,7 +90,8 @@ impl Parser<'_> {
                     }
                     let (s, e) = self.string()?;
                     let raw = &self.b[s - 1..e + 1];
-                    let name: String = serde_json::from_slice(raw).unwrap_or_else(|_| String::from_utf8_lossy(&self.b[s..e]).into());
+                    let name: String =
+                        serde_json::from_slice(raw).unwrap_or_else(|_| String::from_utf8_lossy(&self.b[s..e]).into());
                     self.ws();
                     if self.b.get(self.i) != Some(&b':') {
                         return Err(self.err("expected ':'"));
@@ -129,15 +138,26 @@ impl Parser<'_> {
             }
             Some(b'"') => {
                 let (s, e) = self.string()?;
-                self.out.push(Segment { start: s, end: e, field: key.cloned(), pointer: Some(self.pointer()) });
+                self.out.push(Segment {
+                    start: s,
+                    end: e,
+                    field: key.cloned(),
+                    pointer: Some(self.pointer()),
+                });
                 Ok(())
             }
             Some(b'-' | b'0'..=b'9') => {
                 let s = self.i;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     self.i += 1;
                 }
-                self.out.push(Segment { start: s, end: self.i, field: key.cloned(), pointer: Some(self.pointer()) });
+                self.out.push(Segment {
+                    start: s,
+                    end: self.i,
+                    field: key.cloned(),
+                    pointer: Some(self.pointer()),
+                });
                 Ok(())
             }
             Some(b't') if self.b[self.i..].starts_with(b"true") => {
@@ -159,7 +179,12 @@ impl Parser<'_> {
 
 /// The string and number values of a JSON text, with their keys and pointers.
 pub(crate) fn segments(doc: &[u8]) -> Result<Vec<Segment>, JsonError> {
-    let mut p = Parser { b: doc, i: 0, out: Vec::new(), path: Vec::new() };
+    let mut p = Parser {
+        b: doc,
+        i: 0,
+        out: Vec::new(),
+        path: Vec::new(),
+    };
     p.value(None, 0)?;
     p.ws();
     if p.i != doc.len() {
@@ -169,10 +194,19 @@ pub(crate) fn segments(doc: &[u8]) -> Result<Vec<Segment>, JsonError> {
 }
 
 fn whole(block: &[u8]) -> Vec<Segment> {
-    vec![Segment { start: 0, end: block.len(), field: None, pointer: None }]
+    vec![Segment {
+        start: 0,
+        end: block.len(),
+        field: None,
+        pointer: None,
+    }]
 }
 
-pub(crate) fn scan_lines(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+pub(crate) fn scan_lines(
+    scanner: &Scanner,
+    mut reader: impl BufRead,
+    sink: &mut dyn Sink,
+) -> std::io::Result<InputStats> {
     let mut stats = InputStats::default();
     let mut line_buf = Vec::new();
     let mut line = 1u64;
@@ -182,7 +216,10 @@ pub(crate) fn scan_lines(scanner: &Scanner, mut reader: impl BufRead, sink: &mut
         if reader.read_until(b'\n', &mut line_buf)? == 0 {
             break;
         }
-        let body_end = line_buf.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+        let body_end = line_buf
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
         let segs = if body_end == 0 {
             Vec::new()
         } else {
@@ -210,14 +247,24 @@ pub(crate) fn scan_lines(scanner: &Scanner, mut reader: impl BufRead, sink: &mut
     Ok(stats)
 }
 
-pub(crate) fn scan_document(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+pub(crate) fn scan_document(
+    scanner: &Scanner,
+    mut reader: impl BufRead,
+    sink: &mut dyn Sink,
+) -> std::io::Result<InputStats> {
     let mut doc = Vec::new();
     reader.read_to_end(&mut doc)?;
-    let mut stats = InputStats { bytes: doc.len() as u64, ..Default::default() };
+    let mut stats = InputStats {
+        bytes: doc.len() as u64,
+        ..Default::default()
+    };
     let segs = match segments(&doc) {
         Ok(s) => s,
         Err(e) => {
-            stats.note = Some(format!("not JSON ({} at byte {}); scanned as text", e.message, e.offset));
+            stats.note = Some(format!(
+                "not JSON ({} at byte {}); scanned as text",
+                e.message, e.offset
+            ));
             whole(&doc)
         }
     };
@@ -234,11 +281,18 @@ mod tests {
 
     #[test]
     fn pointers_and_keys() {
-        let doc = r#"{"user": {"emails": ["a@example.com", "b@example.com"], "a/b": "078-05-1123", "n": 4111111111111111}}"#;
+        let doc =
+            r#"{"user": {"emails": ["a@example.com", "b@example.com"], "a/b": "078-05-1123", "n": 4111111111111111}}"#;
         let (found, stats) = scan_str(doc, Format::Json);
         assert!(stats.note.is_none());
-        let ptrs: Vec<_> = found.iter().map(|l| (l.finding.entity_type.to_string(), l.pointer.clone().unwrap_or_default())).collect();
-        assert!(ptrs.contains(&("EMAIL_ADDRESS".into(), "/user/emails/1".into())), "{ptrs:?}");
+        let ptrs: Vec<_> = found
+            .iter()
+            .map(|l| (l.finding.entity_type.to_string(), l.pointer.clone().unwrap_or_default()))
+            .collect();
+        assert!(
+            ptrs.contains(&("EMAIL_ADDRESS".into(), "/user/emails/1".into())),
+            "{ptrs:?}"
+        );
         assert!(ptrs.contains(&("US_SSN".into(), "/user/a~1b".into())), "{ptrs:?}");
         assert!(ptrs.contains(&("CREDIT_CARD".into(), "/user/n".into())), "{ptrs:?}");
         for l in &found {
@@ -250,7 +304,11 @@ mod tests {
     fn ndjson_lines_and_bad_lines() {
         let text = "{\"ip\": \"203.0.113.9\"}\nnot json 203.0.113.10\n\n{\"ip\": \"203.0.113.11\"}\n";
         let (found, stats) = scan_str(text, Format::Ndjson);
-        let lines: Vec<u64> = found.iter().filter(|l| &*l.finding.entity_type == "IP_ADDRESS").map(|l| l.line).collect();
+        let lines: Vec<u64> = found
+            .iter()
+            .filter(|l| &*l.finding.entity_type == "IP_ADDRESS")
+            .map(|l| l.line)
+            .collect();
         assert_eq!(lines, vec![1, 2, 4]);
         assert!(stats.note.is_some_and(|n| n.contains("line 2")));
     }

@@ -37,7 +37,10 @@ impl Format {
     /// From a file name (`.gz` stripped first): `.csv`, `.tsv`, `.json`, `.ndjson`/`.jsonl`,
     /// anything else is text.
     pub fn from_path(path: &Path) -> Self {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
         let name = name.strip_suffix(".gz").unwrap_or(&name);
         match name.rsplit('.').next() {
             Some("csv") => Self::Csv,
@@ -147,12 +150,21 @@ pub(crate) fn scan_block(
             line_start = at + nl + 1;
         }
         at = f.start;
-        let column = 1 + block[line_start..f.start].iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64;
+        let column = 1 + block[line_start..f.start]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count() as u64;
         block_findings.push(f.clone());
         let mut abs = f;
         abs.start += base_offset as usize;
         abs.end += base_offset as usize;
-        located.push(Located { finding: abs, line, column, pointer, field });
+        located.push(Located {
+            finding: abs,
+            line,
+            column,
+            pointer,
+            field,
+        });
     }
     sink.block(block, &block_findings)?;
     sink.findings(located)?;
@@ -160,9 +172,17 @@ pub(crate) fn scan_block(
 }
 
 /// Scans a reader. Gzip is recognized by its magic bytes.
-pub fn scan_reader(scanner: &Scanner, reader: impl Read, format: Format, sink: &mut dyn Sink) -> crate::Result<InputStats> {
+pub fn scan_reader(
+    scanner: &Scanner,
+    reader: impl Read,
+    format: Format,
+    sink: &mut dyn Sink,
+) -> crate::Result<InputStats> {
     let mut buffered = BufReader::with_capacity(1 << 16, reader);
-    let gz = buffered.fill_buf().map_err(|e| io_err("input", e))?.starts_with(&[0x1f, 0x8b]);
+    let gz = buffered
+        .fill_buf()
+        .map_err(|e| io_err("input", e))?
+        .starts_with(&[0x1f, 0x8b]);
     if gz {
         let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
         scan_plain(scanner, BufReader::with_capacity(1 << 16, decoder), format, sink)
@@ -172,10 +192,18 @@ pub fn scan_reader(scanner: &Scanner, reader: impl Read, format: Format, sink: &
 }
 
 fn io_err(what: &str, e: std::io::Error) -> crate::Error {
-    crate::Error::Io { path: what.into(), source: e }
+    crate::Error::Io {
+        path: what.into(),
+        source: e,
+    }
 }
 
-fn scan_plain(scanner: &Scanner, reader: impl BufRead, format: Format, sink: &mut dyn Sink) -> crate::Result<InputStats> {
+fn scan_plain(
+    scanner: &Scanner,
+    reader: impl BufRead,
+    format: Format,
+    sink: &mut dyn Sink,
+) -> crate::Result<InputStats> {
     match format {
         Format::Text => text::scan(scanner, reader, sink),
         Format::Csv => csv::scan(scanner, reader, b',', sink),
@@ -228,7 +256,9 @@ mod tests {
         let (found, stats) = scan_str(text, Format::Text);
         assert_eq!(stats.bytes, text.len() as u64);
         let email = found.iter().find(|l| &*l.finding.entity_type == "EMAIL_ADDRESS");
-        assert!(email.is_some_and(|l| l.line == 2 && l.column == 7 && &text[l.finding.start..l.finding.end] == "bob@example.com"));
+        assert!(email.is_some_and(|l| l.line == 2
+            && l.column == 7
+            && &text[l.finding.start..l.finding.end] == "bob@example.com"));
         let ssn = found.iter().find(|l| &*l.finding.entity_type == "US_SSN");
         assert!(ssn.is_some_and(|l| l.line == 3 && l.column == 9), "{found:?}");
     }

@@ -35,7 +35,12 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
                 .unwrap_or(buf.len())
         };
         let block = &buf[..cut];
-        let segments = vec![Segment { start: 0, end: block.len(), field: None, pointer: None }];
+        let segments = vec![Segment {
+            start: 0,
+            end: block.len(),
+            field: None,
+            pointer: None,
+        }];
         scan_block(scanner, block, offset, line, segments, sink)?;
         line += memchr::memchr_iter(b'\n', block).count() as u64;
         offset += cut as u64;

@@ -42,12 +42,15 @@ pub const BUILTIN_ENTITIES: &[&str] = &[
 
 const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
+/// (name, test, score when it passes, checksum?, required?)
+type CheckSpec = (&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool);
+
 struct Spec {
     entity: &'static str,
     boundary: Boundary,
     patterns: Vec<(&'static str, String, f32)>,
     /// (name, test, score when it passes, checksum?, required?)
-    check: Option<(&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool)>,
+    check: Option<CheckSpec>,
     context: &'static [&'static str],
 }
 
@@ -56,8 +59,15 @@ fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
     for (name, re, score) in spec.patterns {
         // a prefilter only pays for a rare literal; digit classes make it stop everywhere
         let prefilter = re.contains('@');
-        let re = Re::new(&re, prefilter).map_err(|message| Error::Pattern { entity: spec.entity.to_owned(), message })?;
-        patterns.push(Pattern { name: Arc::from(name), re, score });
+        let re = Re::new(&re, prefilter).map_err(|message| Error::Pattern {
+            entity: spec.entity.to_owned(),
+            message,
+        })?;
+        patterns.push(Pattern {
+            name: Arc::from(name),
+            re,
+            score,
+        });
     }
     Ok(Box::new(PatternRecognizer {
         entity: Arc::from(spec.entity),
@@ -158,7 +168,10 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
         Spec {
             entity: "US_PASSPORT",
             boundary: Boundary::Number,
-            patterns: vec![p("passport_digits", r"[0-9]{9}", 0.05), p("passport_next_gen", r"[A-Z][0-9]{8}", 0.1)],
+            patterns: vec![
+                p("passport_digits", r"[0-9]{9}", 0.05),
+                p("passport_next_gen", r"[A-Z][0-9]{8}", 0.1),
+            ],
             check: None,
             context: &["passport", "travel", "document", "passport#", "passportno"],
         },
@@ -170,7 +183,17 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
                 p("license_digits", r"[0-9]{6,14}", 0.01),
             ],
             check: None,
-            context: &["driver", "license", "licence", "permit", "lic", "dl", "dls", "drivers", "identification"],
+            context: &[
+                "driver",
+                "license",
+                "licence",
+                "permit",
+                "lic",
+                "dl",
+                "dls",
+                "drivers",
+                "identification",
+            ],
         },
         Spec {
             entity: "UK_NINO",
@@ -210,7 +233,11 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
                     r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?",
                     0.6,
                 ),
-                p("numeric_date", r"[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}", 0.6),
+                p(
+                    "numeric_date",
+                    r"[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}",
+                    0.6,
+                ),
                 p("month_year", r"[0-9]{1,2}/(?:[0-9]{4}|[0-9]{2})", 0.3),
                 p(
                     "day_month_name",
@@ -219,14 +246,18 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
                 ),
                 p(
                     "month_name_day",
-                    &format!(r"(?i){MONTH}\.?(?:[- ][0-9]{{4}}|-[0-9]{{2}}|\.? [0-9]{{1,2}}(?:st|nd|rd|th)?(?:,? [0-9]{{4}})?)"),
+                    &format!(
+                        r"(?i){MONTH}\.?(?:[- ][0-9]{{4}}|-[0-9]{{2}}|\.? [0-9]{{1,2}}(?:st|nd|rd|th)?(?:,? [0-9]{{4}})?)"
+                    ),
                     0.6,
                 ),
                 p("year_phrase", r"(?i)year (?:1[89]|20)[0-9]{2}", 0.6),
                 p("bare_year", r"(?:1[89]|20)[0-9]{2}", 0.05),
             ],
             check: Some(("calendar", date_parts_valid, None, false, true)),
-            context: &["date", "birthday", "born", "dob", "birth", "day", "on", "since", "expires"],
+            context: &[
+                "date", "birthday", "born", "dob", "birth", "day", "on", "since", "expires",
+            ],
         },
         Spec {
             entity: "ES_NIF",
@@ -285,7 +316,11 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
 }
 
 fn mac_not_reserved(s: &[u8]) -> bool {
-    let hex: Vec<u8> = s.iter().filter(|b| b.is_ascii_hexdigit()).map(u8::to_ascii_lowercase).collect();
+    let hex: Vec<u8> = s
+        .iter()
+        .filter(|b| b.is_ascii_hexdigit())
+        .map(u8::to_ascii_lowercase)
+        .collect();
     !hex.iter().all(|&b| b == b'0') && !hex.iter().all(|&b| b == b'f')
 }
 

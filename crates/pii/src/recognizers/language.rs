@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 
 fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 static FIRST_NAMES: LazyLock<HashSet<&'static str>> =
@@ -34,40 +36,259 @@ static PLACES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLoc
     }
     map
 });
-static COUNTRIES_AND_STATES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| PLACE_ANCHORS.iter().copied().collect());
+static COUNTRIES_AND_STATES: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| PLACE_ANCHORS.iter().copied().collect());
 
 /// Countries, US states and world cities so well known that they need no preposition.
 const PLACE_ANCHORS: &[&str] = &[
-    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida",
-    "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland",
-    "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "Ohio",
-    "Oklahoma", "Oregon", "Pennsylvania", "Tennessee", "Texas", "Utah", "Vermont", "Wisconsin", "Wyoming",
-    "Germany", "France", "Spain", "Italy", "Portugal", "Netherlands", "Belgium", "Switzerland", "Austria", "Poland",
-    "Sweden", "Norway", "Denmark", "Finland", "Ireland", "Scotland", "England", "Wales", "Canada", "Mexico",
-    "Brazil", "Argentina", "Chile", "Peru", "Colombia", "India", "Pakistan", "Bangladesh", "Japan", "Korea",
-    "Vietnam", "Thailand", "Indonesia", "Philippines", "Australia", "Zealand", "Nigeria", "Kenya", "Egypt",
-    "Morocco", "Israel", "Turkey", "Greece", "Russia", "Ukraine", "Romania", "Hungary", "London", "Paris", "Berlin",
-    "Madrid", "Rome", "Amsterdam", "Tokyo", "Beijing", "Shanghai", "Mumbai", "Delhi", "Sydney", "Toronto",
-    "Chicago", "Boston", "Seattle", "Manchester", "Munich", "Hamburg", "Vienna", "Prague", "Warsaw", "Dublin",
+    "Alabama",
+    "Alaska",
+    "Arizona",
+    "Arkansas",
+    "California",
+    "Colorado",
+    "Connecticut",
+    "Delaware",
+    "Florida",
+    "Hawaii",
+    "Idaho",
+    "Illinois",
+    "Indiana",
+    "Iowa",
+    "Kansas",
+    "Kentucky",
+    "Louisiana",
+    "Maine",
+    "Maryland",
+    "Massachusetts",
+    "Michigan",
+    "Minnesota",
+    "Mississippi",
+    "Missouri",
+    "Montana",
+    "Nebraska",
+    "Nevada",
+    "Ohio",
+    "Oklahoma",
+    "Oregon",
+    "Pennsylvania",
+    "Tennessee",
+    "Texas",
+    "Utah",
+    "Vermont",
+    "Wisconsin",
+    "Wyoming",
+    "Germany",
+    "France",
+    "Spain",
+    "Italy",
+    "Portugal",
+    "Netherlands",
+    "Belgium",
+    "Switzerland",
+    "Austria",
+    "Poland",
+    "Sweden",
+    "Norway",
+    "Denmark",
+    "Finland",
+    "Ireland",
+    "Scotland",
+    "England",
+    "Wales",
+    "Canada",
+    "Mexico",
+    "Brazil",
+    "Argentina",
+    "Chile",
+    "Peru",
+    "Colombia",
+    "India",
+    "Pakistan",
+    "Bangladesh",
+    "Japan",
+    "Korea",
+    "Vietnam",
+    "Thailand",
+    "Indonesia",
+    "Philippines",
+    "Australia",
+    "Zealand",
+    "Nigeria",
+    "Kenya",
+    "Egypt",
+    "Morocco",
+    "Israel",
+    "Turkey",
+    "Greece",
+    "Russia",
+    "Ukraine",
+    "Romania",
+    "Hungary",
+    "London",
+    "Paris",
+    "Berlin",
+    "Madrid",
+    "Rome",
+    "Amsterdam",
+    "Tokyo",
+    "Beijing",
+    "Shanghai",
+    "Mumbai",
+    "Delhi",
+    "Sydney",
+    "Toronto",
+    "Chicago",
+    "Boston",
+    "Seattle",
+    "Manchester",
+    "Munich",
+    "Hamburg",
+    "Vienna",
+    "Prague",
+    "Warsaw",
+    "Dublin",
 ];
 
 /// First names that are also everyday words: alone they prove nothing.
 const AMBIGUOUS_FIRST: &[&str] = &[
-    "Will", "May", "June", "April", "August", "Mark", "Bill", "Hope", "Grant", "Rose", "Joy", "Faith", "Art", "Pat",
-    "Don", "Ray", "Guy", "Jack", "Frank", "Gene", "Chase", "Reed", "Price", "Rich", "Summer", "Dawn", "Miles", "Max",
-    "Lane", "Page", "Ward", "Young", "Long", "Bell", "King", "Major", "Sterling", "Christian", "China", "Paris",
-    "Georgia", "Virginia", "Carolina", "Florida", "Dakota", "Austin", "Houston", "Jackson", "Lincoln", "Washington",
-    "Sunny", "Star", "Crystal", "Ruby", "Pearl", "Amber", "Ivy", "Iris", "Lily", "Daisy", "Holly", "Olive", "Angel",
-    "Buck", "Bud", "Cliff", "Clay", "Dale", "Glen", "Heath", "Drew", "Lou", "Norm", "Sandy", "Stone", "Wade",
-    "Penny", "Kit", "Cherry", "Honey", "Candy", "Misty", "Storm", "Precious", "Else", "Said", "Love", "Ok", "An",
-    "In", "Bee", "See", "Ma", "My", "So", "Le", "La", "Do", "Tom", "Hunter", "Carter", "Parker", "Taylor", "Tyler",
-    "Jordan", "Morgan", "Madison", "Mason", "Cooper", "Sky", "Autumn", "Winter", "Spring", "Harmony", "Marine",
-    "Lady", "Royal", "Noble", "Wanda", "Hannah", "Early", "Sharon", "Sun", "Can", "Her", "His", "Lee", "Jean",
+    "Will",
+    "May",
+    "June",
+    "April",
+    "August",
+    "Mark",
+    "Bill",
+    "Hope",
+    "Grant",
+    "Rose",
+    "Joy",
+    "Faith",
+    "Art",
+    "Pat",
+    "Don",
+    "Ray",
+    "Guy",
+    "Jack",
+    "Frank",
+    "Gene",
+    "Chase",
+    "Reed",
+    "Price",
+    "Rich",
+    "Summer",
+    "Dawn",
+    "Miles",
+    "Max",
+    "Lane",
+    "Page",
+    "Ward",
+    "Young",
+    "Long",
+    "Bell",
+    "King",
+    "Major",
+    "Sterling",
+    "Christian",
+    "China",
+    "Paris",
+    "Georgia",
+    "Virginia",
+    "Carolina",
+    "Florida",
+    "Dakota",
+    "Austin",
+    "Houston",
+    "Jackson",
+    "Lincoln",
+    "Washington",
+    "Sunny",
+    "Star",
+    "Crystal",
+    "Ruby",
+    "Pearl",
+    "Amber",
+    "Ivy",
+    "Iris",
+    "Lily",
+    "Daisy",
+    "Holly",
+    "Olive",
+    "Angel",
+    "Buck",
+    "Bud",
+    "Cliff",
+    "Clay",
+    "Dale",
+    "Glen",
+    "Heath",
+    "Drew",
+    "Lou",
+    "Norm",
+    "Sandy",
+    "Stone",
+    "Wade",
+    "Penny",
+    "Kit",
+    "Cherry",
+    "Honey",
+    "Candy",
+    "Misty",
+    "Storm",
+    "Precious",
+    "Else",
+    "Said",
+    "Love",
+    "Ok",
+    "An",
+    "In",
+    "Bee",
+    "See",
+    "Ma",
+    "My",
+    "So",
+    "Le",
+    "La",
+    "Do",
+    "Tom",
+    "Hunter",
+    "Carter",
+    "Parker",
+    "Taylor",
+    "Tyler",
+    "Jordan",
+    "Morgan",
+    "Madison",
+    "Mason",
+    "Cooper",
+    "Sky",
+    "Autumn",
+    "Winter",
+    "Spring",
+    "Harmony",
+    "Marine",
+    "Lady",
+    "Royal",
+    "Noble",
+    "Wanda",
+    "Hannah",
+    "Early",
+    "Sharon",
+    "Sun",
+    "Can",
+    "Her",
+    "His",
+    "Lee",
+    "Jean",
 ];
 
-const TITLES: &[&str] = &["Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame", "Lord", "Lady"];
+const TITLES: &[&str] = &[
+    "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame", "Lord", "Lady",
+];
 const NAME_SUFFIXES: &[&str] = &["Jr", "Sr", "II", "III", "IV", "MD", "DDS", "PhD", "DVM", "Esq"];
-const PREPOSITIONS: &[&str] = &["in", "to", "from", "at", "near", "of", "via", "visiting", "leaving", "around", "outside"];
+const PREPOSITIONS: &[&str] = &[
+    "in", "to", "from", "at", "near", "of", "via", "visiting", "leaving", "around", "outside",
+];
 const PLACE_PREFIXES: &[&str] = &[
     "North", "South", "East", "West", "New", "Lake", "Port", "Fort", "Mount", "Saint", "St.", "San", "Santa", "Los",
     "Las", "El", "Little", "Great", "Upper", "Lower",
@@ -94,7 +315,9 @@ fn words_of(text: &[u8]) -> Vec<Word> {
     while i < text.len() {
         if text[i].is_ascii_alphabetic() || text[i] >= 0x80 {
             let s = i;
-            while i < text.len() && (is_word_byte(text[i]) || (text[i] == b'-' && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic))) {
+            while i < text.len()
+                && (is_word_byte(text[i]) || (text[i] == b'-' && text.get(i + 1).is_some_and(u8::is_ascii_alphabetic)))
+            {
                 i += 1;
             }
             out.push(Word { s, e: i });
@@ -168,7 +391,9 @@ impl Recognizer for PersonRecognizer {
                 gap == b". " || gap == b" "
             };
             let start = if titled { i + 1 } else { i };
-            let Some(first) = ws.get(start).map(|&w| as_str(text, w)) else { break };
+            let Some(first) = ws.get(start).map(|&w| as_str(text, w)) else {
+                break;
+            };
             if !capitalized(first) || TITLES.contains(&first) {
                 i += 1;
                 continue;
@@ -182,8 +407,14 @@ impl Recognizer for PersonRecognizer {
             let mut end = start;
             while end + 1 < ws.len() && end - start < 3 {
                 let next = as_str(text, ws[end + 1]);
-                let initial = next.len() == 1 && next.as_bytes()[0].is_ascii_uppercase() && text.get(ws[end + 1].e) == Some(&b'.');
-                if joined(text, ws[end], ws[end + 1]) && (capitalized(next) || initial) && !NAME_SUFFIXES.contains(&next) && !TITLES.contains(&next) {
+                let initial = next.len() == 1
+                    && next.as_bytes()[0].is_ascii_uppercase()
+                    && text.get(ws[end + 1].e) == Some(&b'.');
+                if joined(text, ws[end], ws[end + 1])
+                    && (capitalized(next) || initial)
+                    && !NAME_SUFFIXES.contains(&next)
+                    && !TITLES.contains(&next)
+                {
                     end += 1;
                 } else {
                     break;
@@ -232,7 +463,9 @@ impl LocationRecognizer {
     pub(crate) fn new() -> Self {
         Self {
             entity: Arc::from("LOCATION"),
-            context: words(&["city", "town", "lives", "moved", "born", "located", "country", "state", "village"]),
+            context: words(&[
+                "city", "town", "lives", "moved", "born", "located", "country", "state", "village",
+            ]),
         }
     }
 }
@@ -266,7 +499,9 @@ impl Recognizer for LocationRecognizer {
                 for cand in cands {
                     let n = cand.len();
                     if i + n <= ws.len()
-                        && (0..n).all(|k| as_str(text, ws[i + k]) == cand[k] && (k == 0 || joined(text, ws[i + k - 1], ws[i + k])))
+                        && (0..n).all(|k| {
+                            as_str(text, ws[i + k]) == cand[k] && (k == 0 || joined(text, ws[i + k - 1], ws[i + k]))
+                        })
                     {
                         let anchor = COUNTRIES_AND_STATES.contains(t) && n == 1;
                         let score = if n > 1 || anchor || after_prep { 0.6 } else { 0.0 };
@@ -279,21 +514,27 @@ impl Recognizer for LocationRecognizer {
             }
             // shape: toponymic prefix + capitalized word, or a word with a toponymic suffix
             if hit.is_none() {
-                let next_cap = i + 1 < ws.len() && joined(text, ws[i], ws[i + 1]) && capitalized(as_str(text, ws[i + 1]));
+                let next_cap =
+                    i + 1 < ws.len() && joined(text, ws[i], ws[i + 1]) && capitalized(as_str(text, ws[i + 1]));
                 if PLACE_PREFIXES.contains(&t) && next_cap && after_prep {
                     hit = Some((i + 1, 0.5, "place_prefix"));
-                } else if after_prep
-                    && PLACE_SUFFIXES.iter().any(|s| t.len() >= s.len() + 3 && t.ends_with(s))
-                {
+                } else if after_prep && PLACE_SUFFIXES.iter().any(|s| t.len() >= s.len() + 3 && t.ends_with(s)) {
                     hit = Some((i, 0.4, "place_suffix"));
                 }
             }
             match hit {
                 Some((end, score, why)) => {
-                    let kind = if why == "places" { EvidenceKind::Dictionary } else { EvidenceKind::Pattern };
+                    let kind = if why == "places" {
+                        EvidenceKind::Dictionary
+                    } else {
+                        EvidenceKind::Pattern
+                    };
                     let mut evidence = vec![Evidence::new(kind, why)];
                     if after_prep {
-                        evidence.push(Evidence::new(EvidenceKind::Context, as_str(text, ws[i - 1]).to_ascii_lowercase()));
+                        evidence.push(Evidence::new(
+                            EvidenceKind::Context,
+                            as_str(text, ws[i - 1]).to_ascii_lowercase(),
+                        ));
                     }
                     out.push(Hit::new(ws[i].s, ws[end].e, score, evidence));
                     i = end + 1;
@@ -305,11 +546,23 @@ impl Recognizer for LocationRecognizer {
 }
 
 const MONTHS: &[&str] = &[
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
-const TIME_PREPOSITIONS: &[&str] =
-    &["in", "on", "since", "until", "till", "by", "during", "of", "from", "through", "last", "next", "early", "late", "mid"];
+const TIME_PREPOSITIONS: &[&str] = &[
+    "in", "on", "since", "until", "till", "by", "during", "of", "from", "through", "last", "next", "early", "late",
+    "mid",
+];
 
 /// DATE_TIME for a month named alone after a time preposition (`in May`, `since March`);
 /// dates with digits are found by the identifier patterns.
@@ -320,7 +573,10 @@ pub(crate) struct MonthRecognizer {
 
 impl MonthRecognizer {
     pub(crate) fn new() -> Self {
-        Self { entity: Arc::from("DATE_TIME"), context: words(&["date", "month", "born", "birthday", "since"]) }
+        Self {
+            entity: Arc::from("DATE_TIME"),
+            context: words(&["date", "month", "born", "birthday", "since"]),
+        }
     }
 }
 
@@ -341,9 +597,17 @@ impl Recognizer for MonthRecognizer {
         let ws = words_of(text);
         for i in 1..ws.len() {
             let t = as_str(text, ws[i]);
-            let digit_follows = text[ws[i].e..].iter().find(|b| !b.is_ascii_whitespace()).is_some_and(u8::is_ascii_digit);
+            let digit_follows = text[ws[i].e..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(u8::is_ascii_digit);
             if MONTHS.contains(&t) && !digit_follows && preceded_by(text, &ws, i, TIME_PREPOSITIONS) {
-                out.push(Hit::new(ws[i].s, ws[i].e, 0.3, vec![Evidence::new(EvidenceKind::Pattern, "month_name")]));
+                out.push(Hit::new(
+                    ws[i].s,
+                    ws[i].e,
+                    0.3,
+                    vec![Evidence::new(EvidenceKind::Pattern, "month_name")],
+                ));
             }
         }
     }
@@ -367,12 +631,27 @@ impl AddressRecognizer {
         let street = format!(
             r"(?-u)\b[0-9]{{1,6}}(?: {word}){{1,3}} (?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Circle|Highway|Hwy|Parkway|Pkwy|Square|Sq|Straße|Strasse|Close|Crescent)\b\.?"
         );
-        let compile = |re: &str| Regex::new(re).map_err(|e| Error::Pattern { entity: "ADDRESS".into(), message: e.to_string() });
+        let compile = |re: &str| {
+            Regex::new(re).map_err(|e| Error::Pattern {
+                entity: "ADDRESS".into(),
+                message: e.to_string(),
+            })
+        };
         Ok(Self {
             entity: Arc::from("ADDRESS"),
             full: compile(&full)?,
             street: compile(&street)?,
-            context: words(&["address", "ship", "lives", "live", "mail", "street", "deliver", "located", "residence"]),
+            context: words(&[
+                "address",
+                "ship",
+                "lives",
+                "live",
+                "mail",
+                "street",
+                "deliver",
+                "located",
+                "residence",
+            ]),
         })
     }
 }
@@ -393,12 +672,22 @@ impl Recognizer for AddressRecognizer {
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
         let mut last_end = 0;
         for m in self.full.find_iter(text) {
-            out.push(Hit::new(m.start(), m.end(), 0.85, vec![Evidence::new(EvidenceKind::Pattern, "postal_address")]));
+            out.push(Hit::new(
+                m.start(),
+                m.end(),
+                0.85,
+                vec![Evidence::new(EvidenceKind::Pattern, "postal_address")],
+            ));
             last_end = m.end();
         }
         for m in self.street.find_iter(text) {
             if m.start() >= last_end || !out.iter().any(|h| h.start <= m.start() && m.end() <= h.end) {
-                out.push(Hit::new(m.start(), m.end(), 0.5, vec![Evidence::new(EvidenceKind::Pattern, "street_address")]));
+                out.push(Hit::new(
+                    m.start(),
+                    m.end(),
+                    0.5,
+                    vec![Evidence::new(EvidenceKind::Pattern, "street_address")],
+                ));
             }
         }
     }
@@ -427,7 +716,10 @@ mod tests {
     fn places() {
         let r = LocationRecognizer::new();
         assert_eq!(run(&r, "she moved to New York last year"), vec!["New York"]);
-        assert_eq!(run(&r, "moved to Lake Jennifer and then to Smithborough"), vec!["Lake Jennifer", "Smithborough"]);
+        assert_eq!(
+            run(&r, "moved to Lake Jennifer and then to Smithborough"),
+            vec!["Lake Jennifer", "Smithborough"]
+        );
         assert!(run(&r, "Reading is fun").is_empty());
     }
 
@@ -435,7 +727,10 @@ mod tests {
     fn addresses() -> Result<()> {
         let r = AddressRecognizer::new()?;
         assert_eq!(
-            run(&r, "Ship to 0474 Bradley Hills Apt. 585, North Gregorychester, WA 24937 today"),
+            run(
+                &r,
+                "Ship to 0474 Bradley Hills Apt. 585, North Gregorychester, WA 24937 today"
+            ),
             vec!["0474 Bradley Hills Apt. 585, North Gregorychester, WA 24937"]
         );
         assert_eq!(run(&r, "at 12 Baker Street."), vec!["12 Baker Street."]);

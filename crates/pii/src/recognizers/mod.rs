@@ -23,7 +23,12 @@ pub(crate) struct Hit {
 
 impl Hit {
     pub(crate) fn new(start: usize, end: usize, score: f32, evidence: Vec<Evidence>) -> Self {
-        Self { start, end, score, evidence }
+        Self {
+            start,
+            end,
+            score,
+            evidence,
+        }
     }
 }
 
@@ -71,9 +76,8 @@ pub(crate) fn bounded(hay: &[u8], s: usize, e: usize, boundary: Boundary) -> boo
         Boundary::Word => !before.is_some_and(is_alnum) && !after.is_some_and(is_alnum),
         Boundary::Number => {
             let joins = |b: u8| matches!(b, b'.' | b'-' | b'/' | b':' | b',');
-            let before_bad = before.is_some_and(|b| {
-                is_alnum(b) || (joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b',')
-            });
+            let before_bad =
+                before.is_some_and(|b| is_alnum(b) || (joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b','));
             let after_bad = after.is_some_and(|b| {
                 is_alnum(b) || (joins(b) && hay.get(e + 1).is_some_and(u8::is_ascii_digit) && b != b',')
             });
@@ -138,7 +142,11 @@ impl Recognizer for PatternRecognizer {
                     let passed = (check.test)(&hay[s..e]);
                     ok = passed || !check.required;
                     if passed {
-                        let kind = if check.checksum { EvidenceKind::Checksum } else { EvidenceKind::Pattern };
+                        let kind = if check.checksum {
+                            EvidenceKind::Checksum
+                        } else {
+                            EvidenceKind::Pattern
+                        };
                         evidence.push(Evidence::new(kind, check.name.clone()));
                         if let Some(v) = check.score {
                             score = v;

@@ -7,8 +7,8 @@ use memchr::memchr_iter;
 
 use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_char, words};
 use crate::error::{Error, Result};
-use crate::re::Re;
 use crate::finding::{Evidence, EvidenceKind};
+use crate::re::Re;
 
 pub(crate) struct IpRecognizer {
     entity: Arc<str>,
@@ -18,20 +18,24 @@ pub(crate) struct IpRecognizer {
 
 impl IpRecognizer {
     pub(crate) fn new() -> Result<Self> {
-        let v4 = Re::new(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", false)
-            .map_err(|message| Error::Pattern { entity: "IP_ADDRESS".into(), message })?;
+        let v4 =
+            Re::new(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", false).map_err(|message| Error::Pattern {
+                entity: "IP_ADDRESS".into(),
+                message,
+            })?;
         Ok(Self {
             entity: Arc::from("IP_ADDRESS"),
             v4,
-            context: words(&["ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "login"]),
+            context: words(&[
+                "ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "login",
+            ]),
         })
     }
 }
 
 fn v4_valid(s: &[u8]) -> bool {
-    s.split(|&b| b == b'.').all(|o| {
-        !o.is_empty() && o.len() <= 3 && o.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0')) <= 255
-    })
+    s.split(|&b| b == b'.')
+        .all(|o| !o.is_empty() && o.len() <= 3 && o.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0')) <= 255)
 }
 
 fn is_v6_char(b: u8) -> bool {
@@ -85,7 +89,12 @@ impl Recognizer for IpRecognizer {
             while start < colon + 1 {
                 let left_ok = start == 0 || !(is_alnum(hay[start - 1]) || hay[start - 1] == b':');
                 if left_ok && let Some(end) = v6_at(hay, start, e) {
-                    out.push(Hit::new(start, end, 0.6, vec![Evidence::new(EvidenceKind::Pattern, "ipv6")]));
+                    out.push(Hit::new(
+                        start,
+                        end,
+                        0.6,
+                        vec![Evidence::new(EvidenceKind::Pattern, "ipv6")],
+                    ));
                     break;
                 }
                 start += 1;
@@ -129,7 +138,9 @@ const GENERIC_TLDS: &[&str] = &[
     "shop", "tech", "cloud", "ai", "co", "me", "tv", "xyz", "club", "blog", "news", "email", "live", "pro", "name",
     "mobi", "asia", "jobs", "travel", "museum", "aero", "coop", "webcam", "page", "link", "website", "space",
 ];
-const FILE_EXTENSIONS: &[&str] = &["py", "rs", "md", "sh", "js", "ts", "go", "pl", "cc", "cs", "so", "gz", "db", "hs", "ml"];
+const FILE_EXTENSIONS: &[&str] = &[
+    "py", "rs", "md", "sh", "js", "ts", "go", "pl", "cc", "cs", "so", "gz", "db", "hs", "ml",
+];
 
 pub(crate) struct UrlRecognizer {
     entity: Arc<str>,
@@ -144,8 +155,15 @@ impl UrlRecognizer {
             &format!(r"(?-u)(?i:(?:https?|ftp)://[^\s<>]+|www\.[^\s<>]+|{label}(?:\.{label})+(?:[/?#][^\s<>]*)?)"),
             false,
         )
-        .map_err(|message| Error::Pattern { entity: "URL".into(), message })?;
-        Ok(Self { entity: Arc::from("URL"), re, context: words(&["url", "website", "link", "web", "site", "visit"]) })
+        .map_err(|message| Error::Pattern {
+            entity: "URL".into(),
+            message,
+        })?;
+        Ok(Self {
+            entity: Arc::from("URL"),
+            re,
+            context: words(&["url", "website", "link", "web", "site", "visit"]),
+        })
     }
 }
 
@@ -155,7 +173,10 @@ fn host_of(url: &[u8]) -> (&[u8], bool) {
         Some(i) => (&url[i + 3..], true),
         None => (url, false),
     };
-    let end = rest.iter().position(|&b| matches!(b, b'/' | b'?' | b'#' | b':')).unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#' | b':'))
+        .unwrap_or(rest.len());
     (&rest[..end], scheme)
 }
 
@@ -176,7 +197,12 @@ impl Recognizer for UrlRecognizer {
         let mut pos = 0;
         while let Some((s, mut e)) = self.re.find_at(hay, pos) {
             // closing punctuation and quotes around a URL are not part of it
-            while e > s && matches!(hay[e - 1], b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'\'' | b')' | b']') {
+            while e > s
+                && matches!(
+                    hay[e - 1],
+                    b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'\'' | b')' | b']'
+                )
+            {
                 e -= 1;
             }
             pos = e.max(next_char(hay, s));
@@ -188,7 +214,9 @@ impl Recognizer for UrlRecognizer {
                 continue;
             }
             let (host, scheme) = host_of(&hay[s..e]);
-            let Some(tld) = host.rsplit(|&b| b == b'.').next().filter(|_| host.contains(&b'.')) else { continue };
+            let Some(tld) = host.rsplit(|&b| b == b'.').next().filter(|_| host.contains(&b'.')) else {
+                continue;
+            };
             let tld = String::from_utf8_lossy(tld).to_ascii_lowercase();
             if !tld.bytes().all(|b| b.is_ascii_alphabetic()) && !tld.starts_with("xn--") {
                 continue;
@@ -244,9 +272,15 @@ mod tests {
 
     #[test]
     fn urls_but_not_email_domains() {
-        assert_eq!(urls("see https://a.example.com/x?y=1."), vec!["https://a.example.com/x?y=1"]);
+        assert_eq!(
+            urls("see https://a.example.com/x?y=1."),
+            vec!["https://a.example.com/x?y=1"]
+        );
         assert_eq!(urls("mail bob@example.com"), Vec::<&str>::new());
-        assert_eq!(urls("my domains: microsoft.com google.co.il"), vec!["microsoft.com", "google.co.il"]);
+        assert_eq!(
+            urls("my domains: microsoft.com google.co.il"),
+            vec!["microsoft.com", "google.co.il"]
+        );
         assert_eq!(urls("www.microsoft and main.rs"), Vec::<&str>::new());
     }
 }

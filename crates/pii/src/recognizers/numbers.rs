@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
-
 use super::phone_plan;
 use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_start, words};
 use crate::error::{Error, Result};
-use crate::re::Re;
 use crate::finding::{Evidence, EvidenceKind};
+use crate::re::Re;
 use crate::validate;
 
 fn compile(entity: &str, re: &str) -> Result<Re> {
-    Re::new(re, false).map_err(|message| Error::Pattern { entity: entity.to_owned(), message })
+    Re::new(re, false).map_err(|message| Error::Pattern {
+        entity: entity.to_owned(),
+        message,
+    })
 }
 
 /// Card numbers: runs of digit groups; every window of whole groups with one separator and
@@ -29,7 +31,17 @@ impl CardRecognizer {
             entity: Arc::from("CREDIT_CARD"),
             run: compile("CREDIT_CARD", r"(?-u)[0-9]+(?:[ -][0-9]+)*")?,
             context: words(&[
-                "credit", "card", "visa", "mastercard", "cc", "amex", "discover", "jcb", "diners", "maestro", "debit",
+                "credit",
+                "card",
+                "visa",
+                "mastercard",
+                "cc",
+                "amex",
+                "discover",
+                "jcb",
+                "diners",
+                "maestro",
+                "debit",
                 "payment",
             ]),
         })
@@ -77,7 +89,8 @@ impl Recognizer for CardRecognizer {
                     let digits: usize = groups[a..b].iter().map(|(x, y)| y - x).sum();
                     let seps: Vec<u8> = (a..b - 1).filter_map(sep_after).collect();
                     let one_sep = seps.windows(2).all(|w| w[0] == w[1]);
-                    let split_ok = (a == 0 || hay[s - 1] == b' ') && (b == groups.len() || sep_after(b - 1) == Some(b' '));
+                    let split_ok =
+                        (a == 0 || hay[s - 1] == b' ') && (b == groups.len() || sep_after(b - 1) == Some(b' '));
                     if (12..=19).contains(&digits)
                         && one_sep
                         && split_ok
@@ -158,7 +171,9 @@ impl Recognizer for IbanRecognizer {
             }
             let first = alnum_run(hay, s);
             let mut ends = vec![first];
-            if first - s == 4 && let Some(&sep) = hay.get(first).filter(|&&b| b == b' ' || b == b'-') {
+            if first - s == 4
+                && let Some(&sep) = hay.get(first).filter(|&&b| b == b' ' || b == b'-')
+            {
                 let mut at = first;
                 while hay.get(at) == Some(&sep) {
                     let g = alnum_run(hay, at + 1);
@@ -212,8 +227,11 @@ impl PhoneRecognizer {
         let mut plans = Vec::new();
         for r in regions {
             let id = r.to_ascii_uppercase();
-            let plan = phone_plan::plan(&id)
-                .ok_or_else(|| Error::Invalid(format!("unknown phone region `{r}` (use ISO 3166 codes such as US, GB)")))?;
+            let plan = phone_plan::plan(&id).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown phone region `{r}` (use ISO 3166 codes such as US, GB)"
+                ))
+            })?;
             plans.push(plan);
         }
         Ok(Self {
@@ -224,7 +242,17 @@ impl PhoneRecognizer {
             )?,
             regions: plans,
             context: words(&[
-                "phone", "number", "telephone", "tel", "cell", "cellphone", "mobile", "call", "called", "fax", "reach",
+                "phone",
+                "number",
+                "telephone",
+                "tel",
+                "cell",
+                "cellphone",
+                "mobile",
+                "call",
+                "called",
+                "fax",
+                "reach",
                 "contact",
             ]),
         })
@@ -232,7 +260,11 @@ impl PhoneRecognizer {
 
     /// The region whose plan holds `candidate` (its digits and punctuation), if any.
     fn valid_in(&self, candidate: &[u8]) -> Option<&'static str> {
-        let digits: String = candidate.iter().filter(|b| b.is_ascii_digit()).map(|&b| b as char).collect();
+        let digits: String = candidate
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .map(|&b| b as char)
+            .collect();
         if !(7..=15).contains(&digits.len()) {
             return None;
         }
@@ -242,7 +274,10 @@ impl PhoneRecognizer {
         if let Some(rest) = digits.strip_prefix("00") {
             return phone_plan::international(rest);
         }
-        self.regions.iter().find(|p| p.is_valid_national(&digits)).map(|p| p.region.as_str())
+        self.regions
+            .iter()
+            .find(|p| p.is_valid_national(&digits))
+            .map(|p| p.region.as_str())
     }
 }
 
@@ -276,7 +311,9 @@ impl Recognizer for PhoneRecognizer {
         while let Some((s, mut e)) = self.shape.find_at(hay, pos) {
             pos = next_start(hay, s, Boundary::Number);
             let window = &hay[s..e];
-            if window.windows(2).any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
+            if window
+                .windows(2)
+                .any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
                 || !bounded(hay, s, e, Boundary::Number)
             {
                 continue;
@@ -347,7 +384,11 @@ mod tests {
             run(&r, "4012888888881881 4012-8888-8888-1881 4012 8888 8888 1881"),
             vec!["4012888888881881", "4012-8888-8888-1881", "4012 8888 8888 1881"]
         );
-        assert_eq!(run(&r, "2223 0031 2200 3222"), vec!["2223 0031 2200 3222"], "Mastercard 2-series");
+        assert_eq!(
+            run(&r, "2223 0031 2200 3222"),
+            vec!["2223 0031 2200 3222"],
+            "Mastercard 2-series"
+        );
         assert!(run(&r, "4012-8888-8888-1882").is_empty());
         Ok(())
     }
@@ -355,7 +396,10 @@ mod tests {
     #[test]
     fn ibans_printed_and_compact() -> Result<()> {
         let r = IbanRecognizer::new()?;
-        assert_eq!(run(&r, "iban VG96 VPVG 0000 0123 4567 8901 X in"), vec!["VG96 VPVG 0000 0123 4567 8901"]);
+        assert_eq!(
+            run(&r, "iban VG96 VPVG 0000 0123 4567 8901 X in"),
+            vec!["VG96 VPVG 0000 0123 4567 8901"]
+        );
         assert_eq!(run(&r, "DE89370400440532013000,"), vec!["DE89370400440532013000"]);
         assert!(run(&r, "DE89 3704 0044 0532 0130 01").is_empty());
         Ok(())
@@ -370,7 +414,10 @@ mod tests {
         assert_eq!(run(&r, "Berlin 030 1234567"), vec!["030 1234567"]);
         assert_eq!(run(&r, "Paris 01 42 68 53 00"), vec!["01 42 68 53 00"]);
         assert_eq!(run(&r, "Mumbai 98765 43210"), vec!["98765 43210"]);
-        assert_eq!(run(&r, "ip 192.168.100.100 date 2021-05-21 ssn 078-05-1123"), Vec::<String>::new());
+        assert_eq!(
+            run(&r, "ip 192.168.100.100 date 2021-05-21 ssn 078-05-1123"),
+            Vec::<String>::new()
+        );
         Ok(())
     }
 }

@@ -29,7 +29,10 @@ fn anchored(src: &str) -> Option<Regex> {
 impl Plan {
     fn from_metadata(m: &Metadata) -> Option<Self> {
         let d = m.descriptors();
-        let general = (anchored(d.general().national_number().as_str())?, d.general().possible_length().to_vec());
+        let general = (
+            anchored(d.general().national_number().as_str())?,
+            d.general().possible_length().to_vec(),
+        );
         let mut types = Vec::new();
         for desc in [
             d.fixed_line(),
@@ -107,7 +110,9 @@ pub(crate) fn international(digits: &str) -> Option<&'static str> {
     for cc_len in 1..=3 {
         let (cc, nsn) = (digits.get(..cc_len)?, digits.get(cc_len..)?);
         let Ok(code) = cc.parse::<u16>() else { continue };
-        let Some(regions) = DATABASE.by_code(&code) else { continue };
+        let Some(regions) = DATABASE.by_code(&code) else {
+            continue;
+        };
         for m in regions {
             if let Some(p) = plan(m.id())
                 && p.is_valid(nsn)
@@ -129,7 +134,10 @@ mod tests {
         let us = plan("US");
         assert!(us.is_some_and(|p| p.is_valid_national("4155550132")));
         assert!(us.is_some_and(|p| p.is_valid_national("14155550132")));
-        assert!(!us.is_some_and(|p| p.is_valid_national("0155550132")), "no area code starts with 0");
+        assert!(
+            !us.is_some_and(|p| p.is_valid_national("0155550132")),
+            "no area code starts with 0"
+        );
         assert!(plan("GB").is_some_and(|p| p.is_valid_national("02071234567")));
         assert!(plan("DE").is_some_and(|p| p.is_valid_national("0301234567")));
         assert!(plan("FR").is_some_and(|p| p.is_valid_national("0142685300")));

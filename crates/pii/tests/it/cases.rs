@@ -43,9 +43,12 @@ fn entity_of(case: &Value) -> Option<String> {
         "test_spacy_recognizer.py" | "test_stanza_recognizer.py" | "test_transformers_recognizer.py"
     );
     let text = case["text"].as_str().unwrap_or("");
-    let first_span = case["spans"][0].as_array().and_then(|s| Some((s[0].as_u64()? as usize, s[1].as_u64()? as usize)));
-    let span_text: String =
-        first_span.map(|(s, e)| text.chars().skip(s).take(e - s).collect()).unwrap_or_default();
+    let first_span = case["spans"][0]
+        .as_array()
+        .and_then(|s| Some((s[0].as_u64()? as usize, s[1].as_u64()? as usize)));
+    let span_text: String = first_span
+        .map(|(s, e)| text.chars().skip(s).take(e - s).collect())
+        .unwrap_or_default();
     let after_in = first_span.is_some_and(|(s, _)| text.chars().take(s).collect::<String>().ends_with("in "));
     if ner_test && (span_text.chars().any(|c| c.is_ascii_digit()) || after_in) {
         return Some("DATE_TIME".to_owned());
@@ -73,11 +76,17 @@ fn presidio_cases_agree() {
     let mut scanners: BTreeMap<String, Option<Scanner>> = BTreeMap::new();
     let mut by_entity: BTreeMap<String, Outcome> = BTreeMap::new();
     for line in data.lines() {
-        let Ok(case) = serde_json::from_str::<Value>(line) else { continue };
+        let Ok(case) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
         let Some(entity) = entity_of(&case) else { continue };
-        let scanner = scanners
-            .entry(entity.clone())
-            .or_insert_with(|| Scanner::builder().entities([entity.clone()]).min_score(0.0).build().ok());
+        let scanner = scanners.entry(entity.clone()).or_insert_with(|| {
+            Scanner::builder()
+                .entities([entity.clone()])
+                .min_score(0.0)
+                .build()
+                .ok()
+        });
         let Some(scanner) = scanner else { continue };
         let text = case["text"].as_str().unwrap_or("");
         let expected_len = case["expected_len"].as_u64().unwrap_or(0) as usize;
@@ -107,12 +116,17 @@ fn presidio_cases_agree() {
             (s, e)
         };
         let ok = found.len() == expected_len && spans.iter().all(|s| found.contains(&trim(*s)));
-        let o = by_entity.entry(entity).or_insert(Outcome { pass: 0, total: 0, failures: Vec::new() });
+        let o = by_entity.entry(entity).or_insert(Outcome {
+            pass: 0,
+            total: 0,
+            failures: Vec::new(),
+        });
         o.total += 1;
         if ok {
             o.pass += 1;
         } else {
-            o.failures.push(format!("{text:?}: expected {expected_len} {spans:?}, found {found:?}"));
+            o.failures
+                .push(format!("{text:?}: expected {expected_len} {spans:?}, found {found:?}"));
         }
     }
     let mut failed_claims = Vec::new();
@@ -123,14 +137,18 @@ fn presidio_cases_agree() {
         for f in &o.failures {
             println!("    disagree: {f}");
         }
-        if CLAIMED.contains(&entity.as_str()) {
-            if rate < 0.99 {
-                failed_claims.push(format!("{entity}: {}/{}", o.pass, o.total));
-            }
+        if CLAIMED.contains(&entity.as_str()) && rate < 0.99 {
+            failed_claims.push(format!("{entity}: {}/{}", o.pass, o.total));
         }
     }
     for claimed in CLAIMED {
-        assert!(by_entity.contains_key(*claimed), "no cases ran for claimed entity {claimed}");
+        assert!(
+            by_entity.contains_key(*claimed),
+            "no cases ran for claimed entity {claimed}"
+        );
     }
-    assert!(failed_claims.is_empty(), "claimed entities under 99% agreement: {failed_claims:?}");
+    assert!(
+        failed_claims.is_empty(),
+        "claimed entities under 99% agreement: {failed_claims:?}"
+    );
 }
