@@ -96,6 +96,7 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
             return Err(err(format!("{at}: needs `pattern` or `patterns`")));
         }
         let mut patterns = Vec::new();
+        let mut sources = Vec::new();
         for (k, p) in raw.into_iter().enumerate() {
             let score = p.score.unwrap_or(base);
             if !score_ok(score) {
@@ -111,10 +112,12 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
                 .unwrap_or_else(|| format!("{}_{k}", spec.entity.to_ascii_lowercase()));
             patterns.push(Pattern {
                 name: Arc::from(name),
-                re,
                 score,
             });
+            sources.push(p.regex);
         }
+        let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let re = crate::re::Re::many(&sources, true, true).map_err(|e| err(format!("{at}: invalid regex: {e}")))?;
         let check = match spec.validator.as_deref() {
             None | Some("none") => None,
             Some(v) => {
@@ -142,10 +145,12 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
         out.push(Box::new(PatternRecognizer {
             entity: Arc::from(spec.entity.as_str()),
             tier: Tier::Language,
+            re,
             patterns,
             check,
             boundary,
             context: spec.context.into_iter().map(|c| c.to_lowercase()).collect(),
+            neighbors: true,
         }));
     }
     Ok(out)

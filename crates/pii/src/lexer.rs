@@ -48,7 +48,10 @@ pub(crate) struct HotBuffer {
 }
 
 impl HotBuffer {
-    pub(crate) fn build(&mut self, text: &[u8]) {
+    /// `neighbors`: widen each region by the tokens around it (for patterns that span words
+    /// without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`); without, regions are
+    /// the hot tokens alone (joined when only a little whitespace separates them).
+    pub(crate) fn build(&mut self, text: &[u8], neighbors: bool) {
         self.buf.clear();
         self.map.clear();
         let mut cur: Option<(usize, usize)> = None;
@@ -84,6 +87,7 @@ impl HotBuffer {
             let hot = flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && e - s >= 11);
             if hot {
                 let rs = match prev_tok {
+                    _ if !neighbors => s,
                     Some((ps, pe)) if s - pe <= JOIN_GAP => ps,
                     _ => s,
                 };
@@ -95,7 +99,7 @@ impl HotBuffer {
                     }
                     None => (rs, e),
                 });
-                pending_right = RIGHT_TOKENS;
+                pending_right = if neighbors { RIGHT_TOKENS } else { 0 };
             } else if pending_right > 0 {
                 match cur {
                     Some((cs, ce)) if s - ce <= JOIN_GAP => {
@@ -132,7 +136,7 @@ mod tests {
 
     fn regions(text: &str) -> Vec<String> {
         let mut h = HotBuffer::default();
-        h.build(text.as_bytes());
+        h.build(text.as_bytes(), true);
         String::from_utf8(h.buf)
             .unwrap_or_default()
             .lines()
@@ -154,13 +158,16 @@ mod tests {
         );
         assert_eq!(regions("mac AA-BB-CC-DD-EE-FF"), vec!["mac AA-BB-CC-DD-EE-FF"]);
         assert_eq!(regions("see microsoft.com. End."), vec!["see microsoft.com. End."]);
+        let mut h = HotBuffer::default();
+        h.build(b"on May 1st, 1977 call 555 0100 now", false);
+        assert_eq!(String::from_utf8_lossy(&h.buf), "1st, 1977\n555 0100\n");
     }
 
     #[test]
     fn spans_map_back() {
         let text = "word 12 word word word x@y.z";
         let mut h = HotBuffer::default();
-        h.build(text.as_bytes());
+        h.build(text.as_bytes(), true);
         let buf = String::from_utf8(h.buf.clone()).unwrap_or_default();
         let at = buf.find("x@y.z").unwrap_or(0);
         let (s, e) = h.to_text(at, at + 5).unwrap_or((0, 0));

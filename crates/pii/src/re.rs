@@ -5,7 +5,7 @@
 
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
-use regex_automata::{Input, MatchKind};
+use regex_automata::{Anchored, Input, MatchKind, PatternID};
 
 #[derive(Debug)]
 pub(crate) struct Re {
@@ -21,6 +21,12 @@ impl Re {
 
     /// As `new`; `unicode` makes classes such as `\w` and `\d` Unicode-aware (user patterns).
     pub(crate) fn with_unicode(pattern: &str, prefilter: bool, unicode: bool) -> Result<Self, String> {
+        Self::many(&[pattern], prefilter, unicode)
+    }
+
+    /// Several patterns in one automaton, searched in one pass: at a position where more
+    /// than one matches, the earliest in `patterns` wins (`find_pattern_at` asks for others).
+    pub(crate) fn many(patterns: &[&str], prefilter: bool, unicode: bool) -> Result<Self, String> {
         let inner = Regex::builder()
             .syntax(syntax::Config::new().utf8(false).unicode(unicode))
             .configure(
@@ -29,9 +35,26 @@ impl Re {
                     .utf8_empty(false)
                     .match_kind(MatchKind::LeftmostFirst),
             )
-            .build(pattern)
+            .build_many(patterns)
             .map_err(|e| e.to_string())?;
         Ok(Self { inner })
+    }
+
+    /// The leftmost match at or after `pos`, and which pattern it is.
+    pub(crate) fn find_any_at(&self, hay: &[u8], pos: usize) -> Option<(usize, usize, usize)> {
+        if pos > hay.len() {
+            return None;
+        }
+        self.inner
+            .search(&Input::new(hay).range(pos..))
+            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
+    }
+
+    /// The end of pattern `index`'s match starting exactly at `pos`, if any.
+    pub(crate) fn find_pattern_at(&self, hay: &[u8], pos: usize, index: usize) -> Option<usize> {
+        let pid = PatternID::new(index).ok()?;
+        let input = Input::new(hay).range(pos..).anchored(Anchored::Pattern(pid));
+        self.inner.search(&input).map(|m| m.end())
     }
 
     /// The leftmost match starting at or after `pos`.
@@ -55,6 +78,11 @@ mod tests {
         assert_eq!(re.find_at(b"ab123cd456", 0), Some((2, 5)));
         assert_eq!(re.find_at(b"ab123cd456", 3), Some((7, 10)));
         assert_eq!(re.find_at(b"ab123cd456", 11), None);
+        let many = Re::many(&["[0-9]{3}-[0-9]{2}", "[0-9]{3}"], false, false)?;
+        assert_eq!(many.find_any_at(b"x 123-45", 0), Some((2, 8, 0)));
+        assert_eq!(many.find_any_at(b"x 123 45", 0), Some((2, 5, 1)));
+        assert_eq!(many.find_pattern_at(b"x 123-45", 2, 1), Some(5));
+        assert_eq!(many.find_pattern_at(b"x 12-45", 2, 1), None);
         let re = Re::new(r"(?i)a\xff?b", true)?;
         assert_eq!(re.find_at(b"xxA\xffb", 0), Some((2, 5)));
         Ok(())

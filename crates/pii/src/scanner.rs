@@ -169,23 +169,29 @@ impl Scanner {
         let field_words = field.map(context::field_words).unwrap_or_default();
         let mut found = Vec::new();
         let mut hits: Vec<Hit> = Vec::new();
-        if !self.identifier.is_empty() {
-            let mut hot = HotBuffer::default();
-            hot.build(text);
-            if !hot.buf.is_empty() {
-                for r in &self.identifier {
-                    hits.clear();
-                    r.find(&hot.buf, &mut hits);
-                    for h in hits.drain(..) {
-                        if let Some((s, e)) = hot.to_text(h.start, h.end) {
-                            self.score(
-                                text,
-                                r.as_ref(),
-                                Hit { start: s, end: e, ..h },
-                                &field_words,
-                                &mut found,
-                            );
-                        }
+        // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
+        // only if a recognizer needs it
+        let mut hot = HotBuffer::default();
+        for neighbors in [false, true] {
+            let users: Vec<&dyn Recognizer> = self
+                .identifier
+                .iter()
+                .filter(|r| r.needs_neighbors() == neighbors)
+                .map(|r| r.as_ref())
+                .collect();
+            if users.is_empty() {
+                continue;
+            }
+            hot.build(text, neighbors);
+            if hot.buf.is_empty() {
+                continue;
+            }
+            for r in users {
+                hits.clear();
+                r.find(&hot.buf, &mut hits);
+                for h in hits.drain(..) {
+                    if let Some((s, e)) = hot.to_text(h.start, h.end) {
+                        self.score(text, r, Hit { start: s, end: e, ..h }, &field_words, &mut found);
                     }
                 }
             }

@@ -55,23 +55,25 @@ struct Spec {
 }
 
 fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
-    let mut patterns = Vec::new();
-    for (name, re, score) in spec.patterns {
-        // a prefilter only pays for a rare literal; digit classes make it stop everywhere
-        let prefilter = re.contains('@');
-        let re = Re::new(&re, prefilter).map_err(|message| Error::Pattern {
-            entity: spec.entity.to_owned(),
-            message,
-        })?;
-        patterns.push(Pattern {
-            name: Arc::from(name),
-            re,
-            score,
-        });
-    }
+    // a prefilter only pays for a rare literal; digit classes make it stop everywhere
+    let sources: Vec<&str> = spec.patterns.iter().map(|(_, re, _)| re.as_str()).collect();
+    let prefilter = sources.iter().all(|re| re.contains('@'));
+    let re = Re::many(&sources, prefilter, false).map_err(|message| Error::Pattern {
+        entity: spec.entity.to_owned(),
+        message,
+    })?;
+    let patterns = spec
+        .patterns
+        .iter()
+        .map(|(name, _, score)| Pattern {
+            name: Arc::from(*name),
+            score: *score,
+        })
+        .collect();
     Ok(Box::new(PatternRecognizer {
         entity: Arc::from(spec.entity),
         tier: Tier::Identifier,
+        re,
         patterns,
         check: spec.check.map(|(name, test, score, checksum, required)| Check {
             name: Arc::from(name),
@@ -82,6 +84,7 @@ fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
         }),
         boundary: spec.boundary,
         context: words(spec.context),
+        neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
     }))
 }
 
@@ -231,27 +234,27 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
                 p(
                     "iso_8601",
                     r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?",
-                    0.6,
+                    0.3,
                 ),
                 p(
                     "numeric_date",
                     r"[0-9]{1,2}[-/.][0-9]{1,2}[-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}",
-                    0.6,
+                    0.3,
                 ),
-                p("month_year", r"[0-9]{1,2}/(?:[0-9]{4}|[0-9]{2})", 0.3),
+                p("month_year", r"[0-9]{1,2}/(?:[0-9]{4}|[0-9]{2})", 0.2),
                 p(
                     "day_month_name",
                     &format!(r"(?i)[0-9]{{1,2}}(?:st|nd|rd|th)?[- ]{MONTH}\.?(?:(?:[- ]|, ?)[0-9]{{4}}|-[0-9]{{2}})?"),
-                    0.6,
+                    0.3,
                 ),
                 p(
                     "month_name_day",
                     &format!(
                         r"(?i){MONTH}\.?(?:[- ][0-9]{{4}}|-[0-9]{{2}}|\.? [0-9]{{1,2}}(?:st|nd|rd|th)?(?:,? [0-9]{{4}})?)"
                     ),
-                    0.6,
+                    0.3,
                 ),
-                p("year_phrase", r"(?i)year (?:1[89]|20)[0-9]{2}", 0.6),
+                p("year_phrase", r"(?i)year (?:1[89]|20)[0-9]{2}", 0.3),
                 p("bare_year", r"(?:1[89]|20)[0-9]{2}", 0.05),
             ],
             check: Some(("calendar", date_parts_valid, None, false, true)),

@@ -46,6 +46,11 @@ pub(crate) trait Recognizer: Send + Sync {
     /// Words that raise the score when they stand near a finding.
     fn context(&self) -> &[String];
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>);
+    /// Whether its matches can take in words without digits around the identifier (see
+    /// `HotBuffer::build`).
+    fn needs_neighbors(&self) -> bool {
+        false
+    }
 }
 
 /// What must not touch a match on either side.
@@ -97,9 +102,9 @@ pub(crate) struct Check {
     pub(crate) required: bool,
 }
 
+/// A pattern's name and score; its regex is one of the recognizer's automaton's patterns.
 pub(crate) struct Pattern {
     pub(crate) name: Arc<str>,
-    pub(crate) re: Re,
     pub(crate) score: f32,
 }
 
@@ -107,13 +112,20 @@ pub(crate) struct Pattern {
 pub(crate) struct PatternRecognizer {
     pub(crate) entity: Arc<str>,
     pub(crate) tier: Tier,
+    /// All patterns in one automaton (one pass over the text), in priority order.
+    pub(crate) re: Re,
     pub(crate) patterns: Vec<Pattern>,
     pub(crate) check: Option<Check>,
     pub(crate) boundary: Boundary,
     pub(crate) context: Vec<String>,
+    pub(crate) neighbors: bool,
 }
 
 impl Recognizer for PatternRecognizer {
+    fn needs_neighbors(&self) -> bool {
+        self.neighbors
+    }
+
     fn entity(&self) -> &Arc<str> {
         &self.entity
     }
@@ -127,40 +139,63 @@ impl Recognizer for PatternRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        for p in &self.patterns {
-            let mut pos = 0;
-            while pos <= hay.len() {
-                let Some((s, e)) = p.re.find_at(hay, pos) else { break };
-                if s == e {
-                    pos = e + 1;
-                    continue;
-                }
-                let mut ok = bounded(hay, s, e, self.boundary);
-                let mut evidence = vec![Evidence::new(EvidenceKind::Pattern, p.name.clone())];
-                let mut score = p.score;
-                if ok && let Some(check) = &self.check {
-                    let passed = (check.test)(&hay[s..e]);
-                    ok = passed || !check.required;
-                    if passed {
-                        let kind = if check.checksum {
-                            EvidenceKind::Checksum
-                        } else {
-                            EvidenceKind::Pattern
-                        };
-                        evidence.push(Evidence::new(kind, check.name.clone()));
-                        if let Some(v) = check.score {
-                            score = v;
-                        }
+        let mut pos = 0;
+        while let Some((s, e, first)) = self.re.find_any_at(hay, pos) {
+            if s == e {
+                pos = next_char(hay, s);
+                continue;
+            }
+            // the pattern that matched here first, then (if it is refused) the others that
+            // also match at this start, in priority order
+            let mut accepted = self.accept(hay, s, e, first);
+            if accepted.is_none() {
+                for k in first + 1..self.patterns.len() {
+                    if let Some(end) = self.re.find_pattern_at(hay, s, k)
+                        && end > s
+                        && let Some(hit) = self.accept(hay, s, end, k)
+                    {
+                        accepted = Some(hit);
+                        break;
                     }
                 }
-                if ok {
-                    out.push(Hit::new(s, e, score, evidence));
-                    pos = e;
+            }
+            match accepted {
+                Some(hit) => {
+                    pos = hit.end.max(next_char(hay, s));
+                    out.push(hit);
+                }
+                None => pos = next_start(hay, s, self.boundary),
+            }
+        }
+    }
+}
+
+impl PatternRecognizer {
+    fn accept(&self, hay: &[u8], s: usize, e: usize, index: usize) -> Option<Hit> {
+        let p = self.patterns.get(index)?;
+        if !bounded(hay, s, e, self.boundary) {
+            return None;
+        }
+        let mut evidence = vec![Evidence::new(EvidenceKind::Pattern, p.name.clone())];
+        let mut score = p.score;
+        if let Some(check) = &self.check {
+            let passed = (check.test)(&hay[s..e]);
+            if !passed && check.required {
+                return None;
+            }
+            if passed {
+                let kind = if check.checksum {
+                    EvidenceKind::Checksum
                 } else {
-                    pos = next_start(hay, s, self.boundary);
+                    EvidenceKind::Pattern
+                };
+                evidence.push(Evidence::new(kind, check.name.clone()));
+                if let Some(v) = check.score {
+                    score = v;
                 }
             }
         }
+        Some(Hit::new(s, e, score, evidence))
     }
 }
 

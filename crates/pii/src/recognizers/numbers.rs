@@ -150,6 +150,10 @@ fn alnum_run(hay: &[u8], from: usize) -> usize {
 }
 
 impl Recognizer for IbanRecognizer {
+    fn needs_neighbors(&self) -> bool {
+        true
+    }
+
     fn entity(&self) -> &Arc<str> {
         &self.entity
     }
