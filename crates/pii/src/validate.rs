@@ -44,8 +44,16 @@ pub fn card_iin(s: &[u8]) -> bool {
     let p = |k: usize| d.iter().take(k).fold(0u32, |a, &x| a * 10 + x);
     let (p1, p2, p3, p4) = (p(1), p(2), p(3), p(4));
     match p1 {
-        1 => n == 15,                                                                              // UATP
-        2 => ((2221..=2720).contains(&p4) && n == 16) || ((2200..=2204).contains(&p4) && n >= 16), // Mastercard 2-series, Mir
+        // Maestro UK (0604)
+        0 => p4 == 604 && n >= 12,
+        // UATP; JCB's old 1800 range
+        1 => n == 15,
+        // Mastercard 2-series, Mir, JCB's old 2131 range
+        2 => {
+            ((2221..=2720).contains(&p4) && n == 16)
+                || ((2200..=2204).contains(&p4) && n >= 16)
+                || (p4 == 2131 && n == 15)
+        }
         3 => {
             (matches!(p2, 34 | 37) && n == 15)                       // American Express
                 || ((300..=305).contains(&p3) || p3 == 309 || matches!(p2, 36 | 38 | 39)) && (14..=19).contains(&n) // Diners
@@ -455,6 +463,10 @@ mod tests {
         assert!(!luhn(b"4012888888881882"));
         assert!(!card_iin(b"1748503543012"), "UATP is 15 digits");
         assert!(!card_iin(b"7111111111111111"));
+        assert!(
+            card_iin(b"213118003666024") && luhn(b"213118003666024"),
+            "JCB 2131, 15 digits"
+        );
     }
 
     #[test]

@@ -43,15 +43,17 @@ impl PiiState {
         }
     }
 
-    fn scanner(&self, entities: Option<&[String]>, min_score: Option<f32>) -> Result<Arc<Scanner>, ApiError> {
-        let min = min_score.unwrap_or(DEFAULT_MIN_SCORE);
-        if !(0.0..=1.0).contains(&min) || min.is_nan() {
+    fn scanner(&self, entities: Option<&[String]>, min_score: Option<f64>) -> Result<Arc<Scanner>, ApiError> {
+        // checked as sent (an f64), before narrowing: 1.0000000000000002 is out of range
+        let wide = min_score.unwrap_or(f64::from(DEFAULT_MIN_SCORE));
+        if !(0.0..=1.0).contains(&wide) {
             return Err(bad(
                 "invalid_min_score",
                 "min_score must be between 0 and 1",
                 "min_score",
             ));
         }
+        let min = wide as f32;
         let mut names: Vec<String> = entities.map(<[String]>::to_vec).unwrap_or_default();
         names.sort();
         names.dedup();

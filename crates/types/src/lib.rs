@@ -416,7 +416,7 @@ pub struct ScanRequest {
     /// Findings scoring under this are not returned; default 0.4.
     #[serde(default)]
     #[schema(minimum = 0.0, maximum = 1.0)]
-    pub min_score: Option<f32>,
+    pub min_score: Option<f64>,
 }
 
 /// Why a finding was raised.
@@ -489,7 +489,7 @@ pub struct RedactRequest {
     pub entities: Option<Vec<String>>,
     #[serde(default)]
     #[schema(minimum = 0.0, maximum = 1.0)]
-    pub min_score: Option<f32>,
+    pub min_score: Option<f64>,
     /// Operator per entity type.
     #[serde(default)]
     pub operators: std::collections::BTreeMap<String, RedactOperator>,

@@ -95,25 +95,30 @@ impl Recognizer for CardRecognizer {
                         && one_sep
                         && split_ok
                         && bounded(hay, s, e, Boundary::Number)
-                        && validate::card_iin(&hay[s..e])
                         && validate::luhn(&hay[s..e])
                     {
-                        found = Some((s, e, b));
-                        break;
+                        let issued = validate::card_iin(&hay[s..e]);
+                        // outside the known ranges only the usual shape: 16 digits from 3-6
+                        let first = hay[s..e].iter().find(|c| c.is_ascii_digit()).copied().unwrap_or(b'0');
+                        if issued || (digits == 16 && (b'3'..=b'6').contains(&first)) {
+                            found = Some((s, e, b, issued));
+                            break;
+                        }
                     }
                     b -= 1;
                 }
                 match found {
-                    Some((s, e, b)) => {
-                        out.push(Hit::new(
-                            s,
-                            e,
-                            1.0,
-                            vec![
-                                Evidence::new(EvidenceKind::Pattern, "card_number"),
-                                Evidence::new(EvidenceKind::Checksum, "luhn"),
-                            ],
-                        ));
+                    Some((s, e, b, issued)) => {
+                        // Luhn alone passes one number in ten: outside the issuers' ranges it
+                        // takes a context word (`card`) to be reported
+                        let mut evidence = vec![
+                            Evidence::new(EvidenceKind::Pattern, "card_number"),
+                            Evidence::new(EvidenceKind::Checksum, "luhn"),
+                        ];
+                        if issued {
+                            evidence.push(Evidence::new(EvidenceKind::Checksum, "issuer_range"));
+                        }
+                        out.push(Hit::new(s, e, if issued { 1.0 } else { 0.2 }, evidence));
                         a = b;
                     }
                     None => a += 1,
@@ -247,7 +252,6 @@ impl PhoneRecognizer {
             regions: plans,
             context: words(&[
                 "phone",
-                "number",
                 "telephone",
                 "tel",
                 "cell",
@@ -257,6 +261,8 @@ impl PhoneRecognizer {
                 "called",
                 "fax",
                 "reach",
+                "reached",
+                "dial",
                 "contact",
             ]),
         })
@@ -278,10 +284,24 @@ impl PhoneRecognizer {
         if let Some(rest) = digits.strip_prefix("00") {
             return phone_plan::international(rest);
         }
-        self.regions
-            .iter()
-            .find(|p| p.is_valid_national(&digits))
-            .map(|p| p.region.as_str())
+        for p in &self.regions {
+            if p.is_valid_national(&digits) {
+                return Some(p.region.as_str());
+            }
+            // the NANP spans 25 countries (+1 284 is the British Virgin Islands): a US or
+            // Canadian reader writes them all the same way
+            if p.country_code() == 1 && (digits.len() == 10 || (digits.len() == 11 && digits.starts_with('1'))) {
+                let full = if digits.len() == 10 {
+                    format!("1{digits}")
+                } else {
+                    digits.clone()
+                };
+                if let Some(r) = phone_plan::international(&full) {
+                    return Some(r);
+                }
+            }
+        }
+        None
     }
 }
 
@@ -356,10 +376,13 @@ impl Recognizer for PhoneRecognizer {
                 if end < number_end {
                     e = end;
                 }
+                // a bare digit string that happens to fit a plan is weaker than a number
+                // written the way numbers are (`+`, parentheses, separators)
+                let formatted = hay[s..e].iter().any(|b| !b.is_ascii_digit());
                 out.push(Hit::new(
                     s,
                     e,
-                    0.75,
+                    if formatted { 0.75 } else { 0.35 },
                     vec![
                         Evidence::new(EvidenceKind::Pattern, "phone_number"),
                         Evidence::new(EvidenceKind::Checksum, format!("number_plan:{region}")),

@@ -62,6 +62,10 @@ impl Plan {
         })
     }
 
+    pub(crate) fn country_code(&self) -> u16 {
+        self.country_code
+    }
+
     /// Whether `nsn` (digits only, no prefix) is a valid number of this region.
     pub(crate) fn is_valid(&self, nsn: &str) -> bool {
         let len_ok = |lens: &[u16]| lens.is_empty() || lens.contains(&(nsn.len() as u16));
