@@ -1,6 +1,8 @@
 //! `custodia scan --db URL`: sample every table of a SQLite file or PostgreSQL database,
 //! classify each column, and print registry entries for what holds personal data.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -129,14 +131,17 @@ pub async fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat
         Some(at) if url.contains("://") => format!("{}://…{}", url.split("://").next().unwrap_or(""), &url[at..]),
         _ => url.to_owned(),
     };
+    // written at once; a closed pipe (`| head`) is not an error
+    let mut text = String::new();
     match format {
         OutputFormat::Json => {
             for r in &reports {
-                println!("{}", serde_json::to_string(r)?);
+                let _ = writeln!(text, "{}", serde_json::to_string(r)?);
             }
         }
         _ => {
-            println!(
+            let _ = writeln!(
+                text,
                 "{} table(s), {} column(s) sampled (up to {sample} rows each) from {source}",
                 tables.len(),
                 reports.len()
@@ -156,11 +161,12 @@ pub async fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat
                     None if r.entities.is_empty() => "-".to_owned(),
                     None => format!("mixed: {:?}", r.entities),
                 };
-                println!("  {:<40} {what}", format!("{}.{}", r.table, r.column));
+                let _ = writeln!(text, "  {:<40} {what}", format!("{}.{}", r.table, r.column));
             }
-            println!();
-            print!("{}", registry_suggestion(&source, &reports));
+            let _ = writeln!(text,);
+            let _ = write!(text, "{}", registry_suggestion(&source, &reports));
         }
     }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }

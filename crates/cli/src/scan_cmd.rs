@@ -113,8 +113,9 @@ fn output_format(arg: Option<&str>) -> anyhow::Result<OutputFormat> {
 pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let scanner = args.scanner.build()?;
     if args.list_entities {
+        let mut out = std::io::stdout().lock();
         for e in scanner.entities() {
-            println!("{e}");
+            let _ = writeln!(out, "{e}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -162,7 +163,19 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         })
     });
     let mut stderr = std::io::stderr().lock();
-    let (summary, failed) = reporter.finish(&mut stderr).context("writing the report")?;
+    let failed_so_far = reporter.failed;
+    let (summary, failed) = match reporter.finish(&mut stderr) {
+        Ok(r) => r,
+        // the reader went away (`| head`): not an error of the scan
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(if failed_so_far {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("writing the report")),
+    };
     Ok(if !summary.errors.is_empty() {
         ExitCode::from(2)
     } else if failed {
@@ -248,7 +261,7 @@ fn load_key(path: Option<&PathBuf>) -> anyhow::Result<Option<RedactKey>> {
 
 pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
     if args.new_key {
-        println!("{}", RedactKey::generate_hex()?.as_str());
+        let _ = writeln!(std::io::stdout().lock(), "{}", RedactKey::generate_hex()?.as_str());
         return Ok(ExitCode::SUCCESS);
     }
     let key = load_key(args.key_file.as_ref())?;
