@@ -2,11 +2,15 @@
 //! first record is the header: each column's name is context for its values, and the
 //! summary says which entities each column holds.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use super::{ColumnSummary, InputStats, Segment, Sink, scan_block};
 use crate::scanner::Scanner;
+
+/// A record (or, with an unbalanced quote, the run of lines it swallows) longer than this
+/// is scanned as it stands, so a malformed file cannot make memory grow with its size.
+const MAX_RECORD: u64 = 16 << 20;
 
 /// Reads one record (with its line end) into `out`; false at the end of the input.
 fn read_record(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<bool> {
@@ -14,12 +18,13 @@ fn read_record(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<
     let mut quoted = false;
     loop {
         let start = out.len();
-        let n = reader.read_until(b'\n', out)?;
+        let room = MAX_RECORD.saturating_sub(start as u64).max(1);
+        let n = reader.by_ref().take(room).read_until(b'\n', out)?;
         if n == 0 {
             return Ok(!out.is_empty());
         }
         quoted ^= out[start..].iter().filter(|&&b| b == b'"').count() % 2 == 1;
-        if !quoted {
+        if !quoted || out.len() as u64 >= MAX_RECORD {
             return Ok(true);
         }
     }

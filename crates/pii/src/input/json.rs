@@ -2,11 +2,14 @@
 //! key as context and reported with its JSON pointer. Content that is not valid JSON is
 //! scanned as text, with a note.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use super::{InputStats, Segment, Sink, scan_block};
 use crate::scanner::Scanner;
+
+/// Longest NDJSON line parsed as JSON.
+const MAX_LINE: u64 = 16 << 20;
 
 /// Deepest nesting read; deeper documents are scanned as text.
 const MAX_DEPTH: usize = 256;
@@ -213,15 +216,25 @@ pub(crate) fn scan_lines(
     let mut bad = 0u64;
     loop {
         line_buf.clear();
-        if reader.read_until(b'\n', &mut line_buf)? == 0 {
+        // a line longer than the cap is scanned in pieces, as text
+        if reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut line_buf)? == 0 {
             break;
         }
+        let complete = line_buf.ends_with(b"\n") || (line_buf.len() as u64) < MAX_LINE;
         let body_end = line_buf
             .iter()
             .rposition(|b| !b.is_ascii_whitespace())
             .map_or(0, |i| i + 1);
         let segs = if body_end == 0 {
             Vec::new()
+        } else if !complete {
+            if stats.note.is_none() {
+                stats.note = Some(format!(
+                    "line {line} is longer than {} MiB; scanned as text",
+                    MAX_LINE >> 20
+                ));
+            }
+            whole(&line_buf)
         } else {
             match segments(&line_buf[..body_end]) {
                 Ok(s) => s,

@@ -138,22 +138,24 @@ pub(crate) fn scan_block(
         }
     }
     rel.sort_by_key(|(f, _, _)| f.start);
-    // lines and columns, walking the block once
+    // lines and columns, walking the block once (columns counted from the previous finding
+    // on the same line, so a long line with many findings stays linear)
     let mut line = base_line;
-    let mut line_start = 0usize;
     let mut at = 0usize;
+    let mut column = 1u64;
     let mut located = Vec::with_capacity(rel.len());
     let mut block_findings = Vec::with_capacity(rel.len());
+    let chars = |b: &[u8]| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count() as u64;
     for (f, pointer, field) in rel {
-        for nl in memchr::memchr_iter(b'\n', &block[at..f.start]) {
-            line += 1;
-            line_start = at + nl + 1;
+        let gap = &block[at..f.start];
+        match memchr::memrchr(b'\n', gap) {
+            Some(last) => {
+                line += memchr::memchr_iter(b'\n', gap).count() as u64;
+                column = 1 + chars(&gap[last + 1..]);
+            }
+            None => column += chars(gap),
         }
         at = f.start;
-        let column = 1 + block[line_start..f.start]
-            .iter()
-            .filter(|&&b| (b & 0xC0) != 0x80)
-            .count() as u64;
         block_findings.push(f.clone());
         let mut abs = f;
         abs.start += base_offset as usize;

@@ -142,6 +142,18 @@ const FILE_EXTENSIONS: &[&str] = &[
     "py", "rs", "md", "sh", "js", "ts", "go", "pl", "cc", "cs", "so", "gz", "db", "hs", "ml",
 ];
 
+const MAX_URL: usize = 2048;
+
+trait CharBoundary {
+    fn is_char_boundary_at(&self, i: usize) -> bool;
+}
+
+impl CharBoundary for [u8] {
+    fn is_char_boundary_at(&self, i: usize) -> bool {
+        i >= self.len() || (self[i] & 0xC0) != 0x80
+    }
+}
+
 pub(crate) struct UrlRecognizer {
     entity: Arc<str>,
     re: Re,
@@ -196,6 +208,12 @@ impl Recognizer for UrlRecognizer {
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
         while let Some((s, mut e)) = self.re.find_at(hay, pos) {
+            // a "URL" of megabytes is a blob, not an address: report its first 2 KiB at most
+            // (and keep the overlap resolution of what it contains linear)
+            e = e.min(s + MAX_URL);
+            while !hay.is_char_boundary_at(e) {
+                e -= 1;
+            }
             // closing punctuation and quotes around a URL are not part of it
             while e > s
                 && matches!(

@@ -83,7 +83,13 @@ impl Recognizer for CardRecognizer {
             let mut a = 0;
             while a < groups.len() {
                 let mut found = None;
-                let mut b = groups.len();
+                // windows of at most 19 digits: the longest end first, never past it
+                let mut b = a;
+                let mut total = 0;
+                while b < groups.len() && total + (groups[b].1 - groups[b].0) <= 19 {
+                    total += groups[b].1 - groups[b].0;
+                    b += 1;
+                }
                 while b > a {
                     let (s, e) = (groups[a].0, groups[b - 1].1);
                     let digits: usize = groups[a..b].iter().map(|(x, y)| y - x).sum();
@@ -184,7 +190,8 @@ impl Recognizer for IbanRecognizer {
                 && let Some(&sep) = hay.get(first).filter(|&&b| b == b' ' || b == b'-')
             {
                 let mut at = first;
-                while hay.get(at) == Some(&sep) {
+                // an IBAN has at most 34 characters: 8 more groups after the first
+                while hay.get(at) == Some(&sep) && ends.len() < 9 {
                     let g = alnum_run(hay, at + 1);
                     let len = g - (at + 1);
                     if len == 0 || len > 4 {
@@ -305,6 +312,12 @@ impl PhoneRecognizer {
     }
 }
 
+/// Groups of one digit: numbers are written in groups of two or more, bar a country or
+/// trunk code (`+33 1 42 68 53 00`); `1 1 1 1 1 1 1` is not a phone number.
+fn single_digit_groups(c: &[u8]) -> usize {
+    c.split(|b| !b.is_ascii_digit()).filter(|g| g.len() == 1).count()
+}
+
 fn looks_like_date_or_ip(c: &[u8]) -> bool {
     let groups: Vec<&[u8]> = c.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
     let seps: Vec<u8> = c.iter().copied().filter(|b| !b.is_ascii_digit()).collect();
@@ -339,6 +352,7 @@ impl Recognizer for PhoneRecognizer {
                 .windows(2)
                 .any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
                 || !bounded(hay, s, e, Boundary::Number)
+                || single_digit_groups(window) > 2
             {
                 continue;
             }

@@ -1,3 +1,4 @@
 //! Integration tests of custodia-pii: Presidio's recognizer cases, file formats, redaction.
 
 mod cases;
+mod hostile;
