@@ -223,6 +223,10 @@ fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
 }
 
 impl<W: Write> Consumer for Reporter<W> {
+    fn stopped(&self) -> bool {
+        self.write_error.is_some()
+    }
+
     fn findings(&mut self, input: &Input, found: Vec<Located>) {
         let path = input.name();
         for l in &found {

@@ -81,6 +81,10 @@ pub enum Outcome {
 pub trait Consumer {
     fn findings(&mut self, input: &Input, found: Vec<Located>);
     fn done(&mut self, input: &Input, outcome: Outcome);
+    /// True once the consumer wants nothing more (its output is gone): the workers stop.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 enum Msg {
@@ -175,6 +179,10 @@ pub fn scan_all(
         let mut held: BTreeMap<usize, Vec<Msg>> = BTreeMap::new();
         let mut finished: BTreeMap<usize, Outcome> = BTreeMap::new();
         for msg in rx {
+            if consumer.stopped() {
+                // dropping the receiver makes every worker's next send fail: they stop
+                break;
+            }
             match msg {
                 Msg::Found(i, f) if i == current => consumer.findings(&inputs[i], f),
                 Msg::Done(i, o) if i == current => {
