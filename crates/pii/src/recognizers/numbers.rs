@@ -69,6 +69,9 @@ impl Recognizer for CardRecognizer {
                 continue;
             }
             // groups: (start, end) of each digit run inside the match
+            if hay[ms..me].iter().filter(|b| b.is_ascii_digit()).count() < 12 {
+                continue;
+            }
             let mut groups: Vec<(usize, usize)> = Vec::new();
             let mut i = ms;
             while i < me {
@@ -93,8 +96,8 @@ impl Recognizer for CardRecognizer {
                 while b > a {
                     let (s, e) = (groups[a].0, groups[b - 1].1);
                     let digits: usize = groups[a..b].iter().map(|(x, y)| y - x).sum();
-                    let seps: Vec<u8> = (a..b - 1).filter_map(sep_after).collect();
-                    let one_sep = seps.windows(2).all(|w| w[0] == w[1]);
+                    let first_sep = sep_after(a);
+                    let one_sep = (a..b - 1).all(|g| sep_after(g) == first_sep);
                     let split_ok =
                         (a == 0 || hay[s - 1] == b' ') && (b == groups.len() || sep_after(b - 1) == Some(b' '));
                     if (12..=19).contains(&digits)
@@ -291,22 +294,24 @@ impl PhoneRecognizer {
         if let Some(rest) = digits.strip_prefix("00") {
             return phone_plan::international(rest);
         }
+        let mut nanp_reader = false;
         for p in &self.regions {
             if p.is_valid_national(&digits) {
                 return Some(p.region.as_str());
             }
-            // the NANP spans 25 countries (+1 284 is the British Virgin Islands): a US or
-            // Canadian reader writes them all the same way
-            if p.country_code() == 1 && (digits.len() == 10 || (digits.len() == 11 && digits.starts_with('1'))) {
-                let full = if digits.len() == 10 {
-                    format!("1{digits}")
-                } else {
-                    digits.clone()
-                };
-                if let Some(r) = phone_plan::international(&full) {
-                    return Some(r);
-                }
-            }
+            nanp_reader |= p.country_code() == 1;
+        }
+        // The NANP spans 25 countries (+1 284 is the British Virgin Islands) and a US or
+        // Canadian reader writes them all alike. Every NANP number is NXX-NXX-XXXX (N: 2-9):
+        // anything else is refused before the plans are consulted.
+        let national = match digits.len() {
+            10 => digits.as_str(),
+            11 if digits.starts_with('1') => &digits[1..],
+            _ => return None,
+        };
+        let b = national.as_bytes();
+        if nanp_reader && b[0] >= b'2' && b[3] >= b'2' {
+            return phone_plan::international(&format!("1{national}"));
         }
         None
     }
