@@ -196,9 +196,14 @@ impl Scanner {
                 }
             }
         }
+        let words = if self.language.iter().any(|r| r.uses_words()) {
+            crate::recognizers::language::words_of(text)
+        } else {
+            Vec::new()
+        };
         for r in &self.language {
             hits.clear();
-            r.find(text, &mut hits);
+            r.find_with_words(text, &words, &mut hits);
             for h in hits.drain(..) {
                 self.score(text, r.as_ref(), h, &field_words, &mut found);
             }

@@ -300,7 +300,7 @@ const PLACE_SUFFIXES: &[&str] = &[
 
 /// A word of the text: byte span.
 #[derive(Debug, Clone, Copy)]
-struct Word {
+pub(crate) struct Word {
     s: usize,
     e: usize,
 }
@@ -309,7 +309,7 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphabetic() || b >= 0x80 || b == b'\''
 }
 
-fn words_of(text: &[u8]) -> Vec<Word> {
+pub(crate) fn words_of(text: &[u8]) -> Vec<Word> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < text.len() {
@@ -382,7 +382,14 @@ impl Recognizer for PersonRecognizer {
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
-        let ws = words_of(text);
+        self.find_with_words(text, &words_of(text), out);
+    }
+
+    fn uses_words(&self) -> bool {
+        true
+    }
+
+    fn find_with_words(&self, text: &[u8], ws: &[Word], out: &mut Vec<Hit>) {
         let mut i = 0;
         while i < ws.len() {
             let t = as_str(text, ws[i]);
@@ -484,7 +491,14 @@ impl Recognizer for LocationRecognizer {
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
-        let ws = words_of(text);
+        self.find_with_words(text, &words_of(text), out);
+    }
+
+    fn uses_words(&self) -> bool {
+        true
+    }
+
+    fn find_with_words(&self, text: &[u8], ws: &[Word], out: &mut Vec<Hit>) {
         let mut i = 0;
         while i < ws.len() {
             let t = as_str(text, ws[i]);
@@ -594,7 +608,14 @@ impl Recognizer for MonthRecognizer {
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
-        let ws = words_of(text);
+        self.find_with_words(text, &words_of(text), out);
+    }
+
+    fn uses_words(&self) -> bool {
+        true
+    }
+
+    fn find_with_words(&self, text: &[u8], ws: &[Word], out: &mut Vec<Hit>) {
         for i in 1..ws.len() {
             let t = as_str(text, ws[i]);
             let digit_follows = text[ws[i].e..]

@@ -51,6 +51,14 @@ pub(crate) trait Recognizer: Send + Sync {
     fn needs_neighbors(&self) -> bool {
         false
     }
+    /// Whether it reads the text as words (then the scanner splits the text once for all).
+    fn uses_words(&self) -> bool {
+        false
+    }
+    /// `find`, given the text's words.
+    fn find_with_words(&self, text: &[u8], _words: &[language::Word], out: &mut Vec<Hit>) {
+        self.find(text, out);
+    }
 }
 
 /// What must not touch a match on either side.
