@@ -506,7 +506,7 @@ impl Recognizer for LocationRecognizer {
                 i += 1;
                 continue;
             }
-            let after_prep = preceded_by(text, &ws, i, PREPOSITIONS);
+            let after_prep = preceded_by(text, ws, i, PREPOSITIONS);
             // dictionary: the longest place that starts with this word
             let mut hit: Option<(usize, f32, &'static str)> = None;
             if let Some(cands) = PLACES.get(t) {
@@ -622,7 +622,7 @@ impl Recognizer for MonthRecognizer {
                 .iter()
                 .find(|b| !b.is_ascii_whitespace())
                 .is_some_and(u8::is_ascii_digit);
-            if MONTHS.contains(&t) && !digit_follows && preceded_by(text, &ws, i, TIME_PREPOSITIONS) {
+            if MONTHS.contains(&t) && !digit_follows && preceded_by(text, ws, i, TIME_PREPOSITIONS) {
                 out.push(Hit::new(
                     ws[i].s,
                     ws[i].e,
