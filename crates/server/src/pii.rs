@@ -57,7 +57,18 @@ impl PiiState {
         let mut names: Vec<String> = entities.map(<[String]>::to_vec).unwrap_or_default();
         names.sort();
         names.dedup();
-        let cache_key = format!("{min}|{}", names.join(","));
+        if entities.is_some() && names.is_empty() {
+            return Err(bad(
+                "invalid_entities",
+                "entities must name at least one entity type",
+                "entities",
+            ));
+        }
+        // `*` (no list) and a list never share a key
+        let cache_key = match entities {
+            None => format!("{min}|*"),
+            Some(_) => format!("{min}|{}", names.join(",")),
+        };
         if let Ok(cache) = self.scanners.lock()
             && let Some(s) = cache.get(&cache_key)
         {
@@ -65,13 +76,6 @@ impl PiiState {
         }
         let mut b = Scanner::builder().min_score(min);
         if entities.is_some() {
-            if names.is_empty() {
-                return Err(bad(
-                    "invalid_entities",
-                    "entities must name at least one entity type",
-                    "entities",
-                ));
-            }
             b = b.entities(names.clone());
         }
         let scanner = Arc::new(
@@ -165,6 +169,13 @@ struct TokenTarget {
 fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTarget>), ApiError> {
     let field = |f: &str| format!("{at}.{f}");
     let op = match spec.kind.as_str() {
+        "mask" if spec.keep_last.is_some_and(|n| n > 64) => {
+            return Err(bad(
+                "invalid_operator",
+                "keep_last must be at most 64",
+                &field("keep_last"),
+            ));
+        }
         "mask" => Operator::Mask {
             keep_last: spec.keep_last.unwrap_or(0).min(64) as usize,
         },

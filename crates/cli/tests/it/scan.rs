@@ -531,6 +531,11 @@ async fn scan_and_redact_over_http() {
             json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "hash", "keep_last": 2}}}),
             "operators.EMAIL_ADDRESS.keep_last",
         ),
+        (
+            json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "mask", "keep_last": 65}}}),
+            "operators.EMAIL_ADDRESS.keep_last",
+        ),
+        (json!({"text": text, "entities": []}), "entities"),
     ] {
         let (status, v) = admin.post("/v1/redact", body).await;
         assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{v}");
