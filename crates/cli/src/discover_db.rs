@@ -17,6 +17,22 @@ fn quote(ident: &str) -> String {
 
 type Table = (String, Vec<String>, Vec<Vec<Option<String>>>);
 
+/// Each row's columns as text (the queries cast every column to text; NULL stays None).
+fn text_values<R>(rows: &[R], columns: usize) -> Vec<Vec<Option<String>>>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| {
+            (0..columns)
+                .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                .collect()
+        })
+        .collect()
+}
+
 async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
     if !std::path::Path::new(path).is_file() {
         bail!("{path}: no such SQLite file");
@@ -47,14 +63,7 @@ async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
             .fetch_all(&mut conn)
             .await
             .with_context(|| format!("sampling {t}"))?;
-        let values = rows
-            .iter()
-            .map(|r| {
-                (0..cols.len())
-                    .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
-                    .collect()
-            })
-            .collect();
+        let values = text_values(&rows, cols.len());
         out.push((t, cols, values));
     }
     Ok(out)
@@ -94,14 +103,7 @@ async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
         .fetch_all(&mut conn)
         .await
         .with_context(|| format!("sampling {schema}.{t}"))?;
-        let values = rows
-            .iter()
-            .map(|r| {
-                (0..cols.len())
-                    .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
-                    .collect()
-            })
-            .collect();
+        let values = text_values(&rows, cols.len());
         let name = if schema == "public" { t } else { format!("{schema}.{t}") };
         out.push((name, cols, values));
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::recognizers::{Boundary, Check, Pattern, PatternRecognizer, Recognizer, Tier};
+use crate::recognizers::{Boundary, Check, Meta, Pattern, PatternRecognizer, Recognizer, Tier};
 use crate::validate;
 
 #[derive(Debug, Deserialize)]
@@ -143,13 +143,15 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
             other => return Err(err(format!("{at}: boundary `{other}` must be word, number or none"))),
         };
         out.push(Box::new(PatternRecognizer {
-            entity: Arc::from(spec.entity.as_str()),
-            tier: Tier::Language,
             re,
             patterns,
             check,
             boundary,
-            context: spec.context.into_iter().map(|c| c.to_lowercase()).collect(),
+            meta: Meta::new(
+                spec.entity.as_str(),
+                Tier::Language,
+                spec.context.into_iter().map(|c| c.to_lowercase()).collect(),
+            ),
             neighbors: true,
         }));
     }

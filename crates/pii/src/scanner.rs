@@ -113,10 +113,13 @@ impl ScannerBuilder {
                 entities.push(r.entity().clone());
             }
         }
-        let (identifier, language) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
+        let (identifier, language): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
+        let (wide, tight) = identifier.into_iter().partition(|r| r.needs_neighbors());
+        let words = language.iter().any(|r| r.uses_words());
         Ok(Scanner {
-            identifier,
+            by_buffer: [tight, wide],
             language,
+            words,
             min_score: self.min_score,
             entities,
         })
@@ -125,8 +128,12 @@ impl ScannerBuilder {
 
 /// Finds personal data in bytes. Cheap to share between threads (`&Scanner` is `Sync`).
 pub struct Scanner {
-    identifier: Vec<Box<dyn Recognizer>>,
+    /// Identifier recognizers by the buffer they read: hot tokens alone, then hot tokens
+    /// with their neighbouring words.
+    by_buffer: [Vec<Box<dyn Recognizer>>; 2],
     language: Vec<Box<dyn Recognizer>>,
+    /// Whether a language recognizer reads words (the text is then split once for all).
+    words: bool,
     min_score: f32,
     entities: Vec<Arc<str>>,
 }
@@ -154,11 +161,6 @@ impl Scanner {
         self.min_score
     }
 
-    /// Whether any recognizer needs the whole text (names, places, addresses).
-    pub fn has_language_recognizers(&self) -> bool {
-        !self.language.is_empty()
-    }
-
     /// Findings in `text`, ordered by start offset.
     pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
         self.scan_field(text, None)
@@ -172,13 +174,7 @@ impl Scanner {
         // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
         // only if a recognizer needs it
         let mut hot = HotBuffer::default();
-        for neighbors in [false, true] {
-            let users: Vec<&dyn Recognizer> = self
-                .identifier
-                .iter()
-                .filter(|r| r.needs_neighbors() == neighbors)
-                .map(|r| r.as_ref())
-                .collect();
+        for (neighbors, users) in [false, true].into_iter().zip(&self.by_buffer) {
             if users.is_empty() {
                 continue;
             }
@@ -191,12 +187,18 @@ impl Scanner {
                 r.find(&hot.buf, &mut hits);
                 for h in hits.drain(..) {
                     if let Some((s, e)) = hot.to_text(h.start, h.end) {
-                        self.score(text, r, Hit { start: s, end: e, ..h }, &field_words, &mut found);
+                        self.score(
+                            text,
+                            r.as_ref(),
+                            Hit { start: s, end: e, ..h },
+                            &field_words,
+                            &mut found,
+                        );
                     }
                 }
             }
         }
-        let words = if self.language.iter().any(|r| r.uses_words()) {
+        let words = if self.words {
             crate::recognizers::language::words_of(text)
         } else {
             Vec::new()

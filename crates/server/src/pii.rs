@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use custodia_core::{Principal, Timestamp};
-use custodia_pii::input::{Format, Located, Sink, scan_reader};
+use custodia_pii::input::{Collect, Format, Located, scan_reader};
 use custodia_pii::redact::{Operator, RedactKey, Redactor};
 use custodia_pii::{DEFAULT_MIN_SCORE, Scanner};
 use custodia_types::{
@@ -89,16 +89,6 @@ impl PiiState {
             cache.insert(cache_key, Arc::clone(&scanner));
         }
         Ok(scanner)
-    }
-}
-
-#[derive(Default)]
-struct Collect(Vec<Located>);
-
-impl Sink for Collect {
-    fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
-        self.0.extend(found);
-        Ok(())
     }
 }
 
@@ -268,9 +258,9 @@ pub(crate) async fn redact(
     let (text, located) = locate(scanner, body.text).await?;
     let found: Vec<_> = located.into_iter().map(|l| l.finding).collect();
 
-    // First pass: which values go to the vault, in order.
+    // First pass (only when something is tokenized): which values go to the vault, in order.
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    {
+    if !targets.is_empty() {
         let mut record = |entity: &str, value: &[u8]| {
             wanted
                 .entry(entity.to_owned())

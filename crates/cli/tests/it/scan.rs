@@ -229,6 +229,41 @@ fn fail_on_gates_with_exit_codes() {
     let (code, _, err) = scan(dir.path(), &["--entities", "BOGUS", "."]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown entity type `BOGUS`"), "{err}");
+    // user-defined recognizers take part in --entities and --fail-on
+    std::fs::write(
+        dir.path().join("ours.toml"),
+        "[[recognizer]]\nentity = \"EMPLOYEE_ID\"\npattern = \"EMP-[0-9]{6}\"\nscore = 0.6\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("hr.txt"), "badge EMP-004211\n").unwrap();
+    let (code, out, err) = scan(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "--recognizers",
+            "ours.toml",
+            "--entities",
+            "EMPLOYEE_ID",
+            "--fail-on",
+            "EMPLOYEE_ID",
+            "hr.txt",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["entity_type"].as_str(), v["start"].as_u64()),
+        (Some("EMPLOYEE_ID"), Some(6))
+    );
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[recognizer]]\nentity = \"X\"\npattern = \"(\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = scan(dir.path(), &["--recognizers", "bad.toml", "hr.txt"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml") && err.contains("invalid regex"), "{err}");
     let (code, _, err) = scan(dir.path(), &["--format", "xml", "."]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown output format"), "{err}");
@@ -402,6 +437,21 @@ async fn database_discovery_on_sqlite() {
     let (code, out, err) = scan(dir.path(), &["--format", "table", "--db", &db]);
     assert_eq!(code, 0, "{err}");
     discovery_checks(&out);
+    // the suggested entries are a valid registry: appended to the example (its own
+    // `customers` renamed away), `custodia check` accepts them
+    let vault = Vault::init();
+    let registry = vault.path().join("registry.toml");
+    let suggestion = &out[out.find("# Registry entries").unwrap()..];
+    let mut text = std::fs::read_to_string(&registry).unwrap();
+    text.push_str(&suggestion.replace("collections.customers", "collections.shop_customers"));
+    std::fs::write(&registry, text).unwrap();
+    let check = custodia().arg("check").arg(&registry).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
     let (code, _, err) = scan(dir.path(), &["--db", "mysql://x"]);
     assert_eq!(code, 2);
     assert!(err.contains("sqlite:PATH or a postgres:// URL"), "{err}");

@@ -86,19 +86,6 @@ pub(crate) fn scan(
     let mut first = true;
     while read_record(&mut reader, &mut record)? {
         let ranges = fields(&record, delim);
-        if first {
-            header = ranges
-                .iter()
-                .map(|&(s, e)| Arc::from(String::from_utf8_lossy(&record[s..e]).replace("\"\"", "\"").trim()))
-                .collect();
-            stats.columns = header
-                .iter()
-                .map(|h| ColumnSummary {
-                    column: h.to_string(),
-                    ..Default::default()
-                })
-                .collect();
-        }
         let segments = ranges
             .iter()
             .enumerate()
@@ -110,7 +97,28 @@ pub(crate) fn scan(
             })
             .collect();
         let found = scan_block(scanner, &record, offset, line, segments, sink)?;
-        if !first {
+        if first {
+            // Header names are context and appear in the output; a cell that holds personal
+            // data (a file without a header row) is named by its position instead.
+            header = ranges
+                .iter()
+                .enumerate()
+                .map(|(k, &(s, e))| {
+                    if found.iter().any(|f| f.start < e && s < f.end) {
+                        Arc::from(format!("column {}", k + 1))
+                    } else {
+                        Arc::from(String::from_utf8_lossy(&record[s..e]).replace("\"\"", "\"").trim())
+                    }
+                })
+                .collect();
+            stats.columns = header
+                .iter()
+                .map(|h| ColumnSummary {
+                    column: h.to_string(),
+                    ..Default::default()
+                })
+                .collect();
+        } else {
             for (k, &(s, e)) in ranges.iter().enumerate() {
                 if k >= stats.columns.len() {
                     stats.columns.push(ColumnSummary {
@@ -167,5 +175,25 @@ mod tests {
         assert_eq!((contact.rows, contact.entities.get("EMAIL_ADDRESS")), (2, Some(&2)));
         let ssn = found.iter().find(|l| &*l.finding.entity_type == "US_SSN");
         assert!(ssn.is_some_and(|l| &csv[l.finding.start..l.finding.end] == "078-05-1123" && l.line == 2));
+    }
+
+    #[test]
+    fn tsv_columns() {
+        let tsv = "ip\tcomment, with comma\n203.0.113.9\tfine\n";
+        let (found, stats) = scan_str(tsv, Format::Tsv);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].field.as_deref(), Some("ip"));
+        assert_eq!(&tsv[found[0].finding.start..found[0].finding.end], "203.0.113.9");
+        assert_eq!(stats.columns[1].column, "comment, with comma");
+    }
+
+    #[test]
+    fn a_header_cell_with_personal_data_is_not_a_column_name() {
+        let csv = "alice@example.com,note\nbob@example.org,ok\n";
+        let (found, stats) = scan_str(csv, Format::Csv);
+        assert_eq!(found.len(), 2, "the first row is scanned too");
+        assert_eq!(stats.columns[0].column, "column 1");
+        assert_eq!(stats.columns[1].column, "note");
+        assert!(found.iter().all(|l| l.field.as_deref() != Some("alice@example.com")));
     }
 }

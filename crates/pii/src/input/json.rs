@@ -23,6 +23,9 @@ pub struct JsonError {
 
 struct Parser<'a> {
     b: &'a [u8],
+    /// Keys are data too (a map keyed by email address): a key with a finding is scanned
+    /// as a segment and stands as `*` in pointers, which are printed.
+    scanner: &'a Scanner,
     i: usize,
     out: Vec<Segment>,
     path: Vec<String>,
@@ -93,8 +96,19 @@ impl Parser<'_> {
                     }
                     let (s, e) = self.string()?;
                     let raw = &self.b[s - 1..e + 1];
-                    let name: String =
+                    let mut name: String =
                         serde_json::from_slice(raw).unwrap_or_else(|_| String::from_utf8_lossy(&self.b[s..e]).into());
+                    if !self.scanner.scan(&self.b[s..e]).is_empty() {
+                        self.path.push("*".to_owned());
+                        self.out.push(Segment {
+                            start: s,
+                            end: e,
+                            field: None,
+                            pointer: Some(self.pointer()),
+                        });
+                        self.path.pop();
+                        name = "*".to_owned();
+                    }
                     self.ws();
                     if self.b.get(self.i) != Some(&b':') {
                         return Err(self.err("expected ':'"));
@@ -181,9 +195,10 @@ impl Parser<'_> {
 }
 
 /// The string and number values of a JSON text, with their keys and pointers.
-pub(crate) fn segments(doc: &[u8]) -> Result<Vec<Segment>, JsonError> {
+pub(crate) fn segments(doc: &[u8], scanner: &Scanner) -> Result<Vec<Segment>, JsonError> {
     let mut p = Parser {
         b: doc,
+        scanner,
         i: 0,
         out: Vec::new(),
         path: Vec::new(),
@@ -236,7 +251,7 @@ pub(crate) fn scan_lines(
             }
             whole(&line_buf)
         } else {
-            match segments(&line_buf[..body_end]) {
+            match segments(&line_buf[..body_end], scanner) {
                 Ok(s) => s,
                 Err(_) => {
                     bad += 1;
@@ -271,7 +286,7 @@ pub(crate) fn scan_document(
         bytes: doc.len() as u64,
         ..Default::default()
     };
-    let segs = match segments(&doc) {
+    let segs = match segments(&doc, scanner) {
         Ok(s) => s,
         Err(e) => {
             stats.note = Some(format!(
@@ -327,11 +342,30 @@ mod tests {
     }
 
     #[test]
-    fn malformed_documents() {
+    fn keys_with_personal_data_are_found_and_kept_out_of_pointers() {
+        let doc = r#"{"users": {"bob@example.com": {"ip": "203.0.113.9"}}}"#;
+        let (found, _) = scan_str(doc, Format::Json);
+        let email = found.iter().find(|l| &*l.finding.entity_type == "EMAIL_ADDRESS");
+        assert!(email.is_some_and(|l| &doc[l.finding.start..l.finding.end] == "bob@example.com"));
+        for l in &found {
+            let p = l.pointer.clone().unwrap_or_default();
+            assert!(!p.contains("bob"), "{p}");
+        }
+        assert!(
+            found.iter().any(|l| l.pointer.as_deref() == Some("/users/*/ip")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_documents() -> crate::Result<()> {
+        let scanner = Scanner::builder().build()?;
+        let segments = |d: &[u8]| segments(d, &scanner);
         for bad in ["{", "[1,]", "{\"a\" 1}", "\"abc", "[1] 2", "{\"a\":tru}"] {
             assert!(segments(bad.as_bytes()).is_err(), "{bad}");
         }
         let deep = "[".repeat(10_000);
         assert!(segments(deep.as_bytes()).is_err());
+        Ok(())
     }
 }

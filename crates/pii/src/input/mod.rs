@@ -120,6 +120,17 @@ pub trait Sink {
     fn progress(&mut self, _bytes: u64) {}
 }
 
+/// A sink that keeps every finding (for texts that fit in memory: an HTTP body, a test).
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<Located>);
+
+impl Sink for Collect {
+    fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
+        self.0.extend(found);
+        Ok(())
+    }
+}
+
 /// Scans the segments of a block and hands the results to the sink.
 pub(crate) fn scan_block(
     scanner: &Scanner,
@@ -224,16 +235,6 @@ pub fn looks_binary(head: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Default)]
-    struct Collect(Vec<Located>);
-
-    impl Sink for Collect {
-        fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
-            self.0.extend(found);
-            Ok(())
-        }
-    }
 
     pub(crate) fn scan_str(text: &str, format: Format) -> (Vec<Located>, InputStats) {
         let scanner = Scanner::builder().build().ok();

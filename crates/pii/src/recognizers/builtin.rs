@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer, PersonRecognizer};
 use super::network::{IpRecognizer, UrlRecognizer};
 use super::numbers::{CardRecognizer, IbanRecognizer, PhoneRecognizer};
-use super::{Boundary, Check, Pattern, PatternRecognizer, Recognizer, Tier, words};
+use super::{Boundary, Check, Meta, Pattern, PatternRecognizer, Recognizer, Tier, words};
 use crate::error::{Error, Result};
 use crate::re::Re;
 use crate::validate;
@@ -71,8 +71,6 @@ fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
         })
         .collect();
     Ok(Box::new(PatternRecognizer {
-        entity: Arc::from(spec.entity),
-        tier: Tier::Identifier,
         re,
         patterns,
         check: spec.check.map(|(name, test, score, checksum, required)| Check {
@@ -83,7 +81,7 @@ fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             required,
         }),
         boundary: spec.boundary,
-        context: words(spec.context),
+        meta: Meta::new(spec.entity, Tier::Identifier, words(spec.context)),
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
     }))
 }

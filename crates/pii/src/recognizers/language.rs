@@ -4,11 +4,11 @@
 //! words around them. See `data/` for sources and licences.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
-use super::{Hit, Recognizer, Tier, words};
+use super::{Hit, Meta, Recognizer, Tier, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 
@@ -352,33 +352,27 @@ fn preceded_by(text: &[u8], words: &[Word], i: usize, set: &[&str]) -> bool {
 }
 
 pub(crate) struct PersonRecognizer {
-    entity: Arc<str>,
-    context: Vec<String>,
+    meta: Meta,
 }
 
 impl PersonRecognizer {
     pub(crate) fn new() -> Self {
         Self {
-            entity: Arc::from("PERSON"),
-            context: words(&[
-                "name", "named", "mr", "mrs", "ms", "dr", "customer", "patient", "client", "called", "contact", "user",
-                "employee", "dear", "hi", "hello", "signed", "by", "from", "attn",
-            ]),
+            meta: Meta::new(
+                "PERSON",
+                Tier::Language,
+                words(&[
+                    "name", "named", "mr", "mrs", "ms", "dr", "customer", "patient", "client", "called", "contact",
+                    "user", "employee", "dear", "hi", "hello", "signed", "by", "from", "attn",
+                ]),
+            ),
         }
     }
 }
 
 impl Recognizer for PersonRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Language
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
@@ -462,32 +456,26 @@ impl Recognizer for PersonRecognizer {
 }
 
 pub(crate) struct LocationRecognizer {
-    entity: Arc<str>,
-    context: Vec<String>,
+    meta: Meta,
 }
 
 impl LocationRecognizer {
     pub(crate) fn new() -> Self {
         Self {
-            entity: Arc::from("LOCATION"),
-            context: words(&[
-                "city", "town", "lives", "moved", "born", "located", "country", "state", "village",
-            ]),
+            meta: Meta::new(
+                "LOCATION",
+                Tier::Language,
+                words(&[
+                    "city", "town", "lives", "moved", "born", "located", "country", "state", "village",
+                ]),
+            ),
         }
     }
 }
 
 impl Recognizer for LocationRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Language
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
@@ -581,30 +569,24 @@ const TIME_PREPOSITIONS: &[&str] = &[
 /// DATE_TIME for a month named alone after a time preposition (`in May`, `since March`);
 /// dates with digits are found by the identifier patterns.
 pub(crate) struct MonthRecognizer {
-    entity: Arc<str>,
-    context: Vec<String>,
+    meta: Meta,
 }
 
 impl MonthRecognizer {
     pub(crate) fn new() -> Self {
         Self {
-            entity: Arc::from("DATE_TIME"),
-            context: words(&["date", "month", "born", "birthday", "since"]),
+            meta: Meta::new(
+                "DATE_TIME",
+                Tier::Language,
+                words(&["date", "month", "born", "birthday", "since"]),
+            ),
         }
     }
 }
 
 impl Recognizer for MonthRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Language
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
@@ -637,10 +619,9 @@ impl Recognizer for MonthRecognizer {
 /// Postal addresses: a house number, street words, an optional unit, a town, and a US state
 /// code with a ZIP code; or a house number and street with a street-type word.
 pub(crate) struct AddressRecognizer {
-    entity: Arc<str>,
+    meta: Meta,
     full: Regex,
     street: Regex,
-    context: Vec<String>,
 }
 
 impl AddressRecognizer {
@@ -659,35 +640,30 @@ impl AddressRecognizer {
             })
         };
         Ok(Self {
-            entity: Arc::from("ADDRESS"),
             full: compile(&full)?,
             street: compile(&street)?,
-            context: words(&[
-                "address",
-                "ship",
-                "lives",
-                "live",
-                "mail",
-                "street",
-                "deliver",
-                "located",
-                "residence",
-            ]),
+            meta: Meta::new(
+                "ADDRESS",
+                Tier::Language,
+                words(&[
+                    "address",
+                    "ship",
+                    "lives",
+                    "live",
+                    "mail",
+                    "street",
+                    "deliver",
+                    "located",
+                    "residence",
+                ]),
+            ),
         })
     }
 }
 
 impl Recognizer for AddressRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Language
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {

@@ -40,11 +40,35 @@ pub(crate) enum Tier {
     Language,
 }
 
+/// What every recognizer has: the entity type it finds, the tier it runs in and the words
+/// that raise the score when they stand near a finding.
+pub(crate) struct Meta {
+    pub(crate) entity: Arc<str>,
+    pub(crate) tier: Tier,
+    pub(crate) context: Vec<String>,
+}
+
+impl Meta {
+    pub(crate) fn new(entity: &str, tier: Tier, context: Vec<String>) -> Self {
+        Self {
+            entity: Arc::from(entity),
+            tier,
+            context,
+        }
+    }
+}
+
 pub(crate) trait Recognizer: Send + Sync {
-    fn entity(&self) -> &Arc<str>;
-    fn tier(&self) -> Tier;
-    /// Words that raise the score when they stand near a finding.
-    fn context(&self) -> &[String];
+    fn meta(&self) -> &Meta;
+    fn entity(&self) -> &Arc<str> {
+        &self.meta().entity
+    }
+    fn tier(&self) -> Tier {
+        self.meta().tier
+    }
+    fn context(&self) -> &[String] {
+        &self.meta().context
+    }
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>);
     /// Whether its matches can take in words without digits around the identifier (see
     /// `HotBuffer::build`).
@@ -118,14 +142,12 @@ pub(crate) struct Pattern {
 
 /// The common recognizer: named patterns, an optional validator, a boundary rule.
 pub(crate) struct PatternRecognizer {
-    pub(crate) entity: Arc<str>,
-    pub(crate) tier: Tier,
+    pub(crate) meta: Meta,
     /// All patterns in one automaton (one pass over the text), in priority order.
     pub(crate) re: Re,
     pub(crate) patterns: Vec<Pattern>,
     pub(crate) check: Option<Check>,
     pub(crate) boundary: Boundary,
-    pub(crate) context: Vec<String>,
     pub(crate) neighbors: bool,
 }
 
@@ -134,16 +156,8 @@ impl Recognizer for PatternRecognizer {
         self.neighbors
     }
 
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        self.tier
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {

@@ -1,19 +1,17 @@
 //! IP addresses (v4, v6 with embedded v4 and zones) and URLs (not the domains of emails).
 
 use std::net::Ipv6Addr;
-use std::sync::Arc;
 
 use memchr::memchr_iter;
 
-use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_char, words};
+use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_char, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 use crate::re::Re;
 
 pub(crate) struct IpRecognizer {
-    entity: Arc<str>,
+    meta: Meta,
     v4: Re,
-    context: Vec<String>,
 }
 
 impl IpRecognizer {
@@ -24,11 +22,14 @@ impl IpRecognizer {
                 message,
             })?;
         Ok(Self {
-            entity: Arc::from("IP_ADDRESS"),
             v4,
-            context: words(&[
-                "ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "login",
-            ]),
+            meta: Meta::new(
+                "IP_ADDRESS",
+                Tier::Identifier,
+                words(&[
+                    "ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "login",
+                ]),
+            ),
         })
     }
 }
@@ -43,16 +44,8 @@ fn is_v6_char(b: u8) -> bool {
 }
 
 impl Recognizer for IpRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Identifier
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
@@ -155,9 +148,8 @@ impl CharBoundary for [u8] {
 }
 
 pub(crate) struct UrlRecognizer {
-    entity: Arc<str>,
+    meta: Meta,
     re: Re,
-    context: Vec<String>,
 }
 
 impl UrlRecognizer {
@@ -172,9 +164,12 @@ impl UrlRecognizer {
             message,
         })?;
         Ok(Self {
-            entity: Arc::from("URL"),
             re,
-            context: words(&["url", "website", "link", "web", "site", "visit"]),
+            meta: Meta::new(
+                "URL",
+                Tier::Identifier,
+                words(&["url", "website", "link", "web", "site", "visit"]),
+            ),
         })
     }
 }
@@ -193,16 +188,8 @@ fn host_of(url: &[u8]) -> (&[u8], bool) {
 }
 
 impl Recognizer for UrlRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Identifier
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {

@@ -1,10 +1,8 @@
 //! Recognizers whose candidates need more than one regular expression: card numbers in
 //! groups, IBANs in print form, and phone numbers checked against the national number plans.
 
-use std::sync::Arc;
-
 use super::phone_plan;
-use super::{Boundary, Hit, Recognizer, Tier, bounded, is_alnum, next_start, words};
+use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_start, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 use crate::re::Re;
@@ -20,45 +18,39 @@ fn compile(entity: &str, re: &str) -> Result<Re> {
 /// Card numbers: runs of digit groups; every window of whole groups with one separator and
 /// 12-19 digits is tried, longest first, against the issuer ranges and Luhn.
 pub(crate) struct CardRecognizer {
-    entity: Arc<str>,
+    meta: Meta,
     run: Re,
-    context: Vec<String>,
 }
 
 impl CardRecognizer {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
-            entity: Arc::from("CREDIT_CARD"),
             run: compile("CREDIT_CARD", r"(?-u)[0-9]+(?:[ -][0-9]+)*")?,
-            context: words(&[
-                "credit",
-                "card",
-                "visa",
-                "mastercard",
-                "cc",
-                "amex",
-                "discover",
-                "jcb",
-                "diners",
-                "maestro",
-                "debit",
-                "payment",
-            ]),
+            meta: Meta::new(
+                "CREDIT_CARD",
+                Tier::Identifier,
+                words(&[
+                    "credit",
+                    "card",
+                    "visa",
+                    "mastercard",
+                    "cc",
+                    "amex",
+                    "discover",
+                    "jcb",
+                    "diners",
+                    "maestro",
+                    "debit",
+                    "payment",
+                ]),
+            ),
         })
     }
 }
 
 impl Recognizer for CardRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Identifier
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
@@ -140,17 +132,19 @@ impl Recognizer for CardRecognizer {
 /// IBANs, compact (`DE89370400440532013000`) or printed in groups of four separated by one
 /// space or dash; checked against the SWIFT registry's country formats and mod 97.
 pub(crate) struct IbanRecognizer {
-    entity: Arc<str>,
+    meta: Meta,
     start: Re,
-    context: Vec<String>,
 }
 
 impl IbanRecognizer {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
-            entity: Arc::from("IBAN_CODE"),
             start: compile("IBAN_CODE", r"(?-u)[A-Z]{2}[0-9]{2}")?,
-            context: words(&["iban", "bank", "transaction", "account", "transfer", "wire"]),
+            meta: Meta::new(
+                "IBAN_CODE",
+                Tier::Identifier,
+                words(&["iban", "bank", "transaction", "account", "transfer", "wire"]),
+            ),
         })
     }
 }
@@ -168,16 +162,8 @@ impl Recognizer for IbanRecognizer {
         true
     }
 
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Identifier
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
@@ -233,10 +219,9 @@ impl Recognizer for IbanRecognizer {
 /// international numbers (`+`, `00`) by their country code, national ones against each of
 /// the configured regions (default US, GB, DE, FR, IN, IL, CA, BR).
 pub(crate) struct PhoneRecognizer {
-    entity: Arc<str>,
+    meta: Meta,
     shape: Re,
     regions: Vec<&'static phone_plan::Plan>,
-    context: Vec<String>,
 }
 
 pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "IN", "IL", "CA", "BR"];
@@ -254,27 +239,30 @@ impl PhoneRecognizer {
             plans.push(plan);
         }
         Ok(Self {
-            entity: Arc::from("PHONE_NUMBER"),
             shape: compile(
                 "PHONE_NUMBER",
                 r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?: ?(?:x|ext\.? ?|#)[0-9]{1,6})?",
             )?,
             regions: plans,
-            context: words(&[
-                "phone",
-                "telephone",
-                "tel",
-                "cell",
-                "cellphone",
-                "mobile",
-                "call",
-                "called",
-                "fax",
-                "reach",
-                "reached",
-                "dial",
-                "contact",
-            ]),
+            meta: Meta::new(
+                "PHONE_NUMBER",
+                Tier::Identifier,
+                words(&[
+                    "phone",
+                    "telephone",
+                    "tel",
+                    "cell",
+                    "cellphone",
+                    "mobile",
+                    "call",
+                    "called",
+                    "fax",
+                    "reach",
+                    "reached",
+                    "dial",
+                    "contact",
+                ]),
+            ),
         })
     }
 
@@ -336,16 +324,8 @@ fn looks_like_date_or_ip(c: &[u8]) -> bool {
 }
 
 impl Recognizer for PhoneRecognizer {
-    fn entity(&self) -> &Arc<str> {
-        &self.entity
-    }
-
-    fn tier(&self) -> Tier {
-        Tier::Identifier
-    }
-
-    fn context(&self) -> &[String] {
-        &self.context
+    fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {

@@ -2,24 +2,14 @@
 //! JSON, invalid UTF-8. Each must be scanned (no panic, no hang) with sane offsets.
 
 use custodia_pii::Scanner;
-use custodia_pii::input::{Format, Located, Sink, scan_reader};
-
-#[derive(Default)]
-struct Count(Vec<Located>);
-
-impl Sink for Count {
-    fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
-        self.0.extend(found);
-        Ok(())
-    }
-}
+use custodia_pii::input::{Collect, Format, Located, scan_reader};
 
 fn scan(data: &[u8], format: Format) -> Vec<Located> {
     let scanner = Scanner::builder()
         .min_score(0.0)
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut sink = Count::default();
+    let mut sink = Collect::default();
     let stats = scan_reader(&scanner, data, format, &mut sink).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stats.bytes, data.len() as u64);
     for l in &sink.0 {
@@ -61,4 +51,53 @@ fn malformed_structured_inputs_fall_back() {
     let _ = scan(b"\"unterminated 078-05-1123", Format::Json);
     let _ = scan(b"", Format::Csv);
     let _ = scan(b"", Format::Json);
+}
+
+/// A text input streams in blocks: a 24 MiB reader reaches the sink in many blocks, each
+/// bounded, so memory does not grow with the input.
+#[test]
+fn text_streams_in_bounded_blocks() {
+    struct Blocks {
+        count: usize,
+        largest: usize,
+        bytes: usize,
+    }
+    impl custodia_pii::input::Sink for Blocks {
+        fn findings(&mut self, _: Vec<Located>) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn block(&mut self, bytes: &[u8], _: &[custodia_pii::Finding]) -> std::io::Result<()> {
+            self.count += 1;
+            self.largest = self.largest.max(bytes.len());
+            self.bytes += bytes.len();
+            Ok(())
+        }
+    }
+    /// The same line forever, never held whole in memory.
+    struct Lines(&'static [u8], usize);
+    impl std::io::Read for Lines {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            for (i, b) in buf.iter_mut().enumerate().take(4096) {
+                *b = self.0[(self.1 + i) % self.0.len()];
+            }
+            let n = buf.len().min(4096);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+    let total = 24 << 20;
+    let reader = std::io::Read::take(
+        Lines(b"mail bob@example.com about 078-05-1123 today\n", 0),
+        total as u64,
+    );
+    let scanner = Scanner::builder().entities(["US_SSN"]).build().unwrap();
+    let mut sink = Blocks {
+        count: 0,
+        largest: 0,
+        bytes: 0,
+    };
+    scan_reader(&scanner, reader, Format::Text, &mut sink).unwrap();
+    assert_eq!(sink.bytes, total);
+    assert!(sink.count >= 20, "{} blocks", sink.count);
+    assert!(sink.largest <= (1 << 20) + 4096, "largest block {}", sink.largest);
 }
