@@ -159,18 +159,12 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
         let entry = format!(
             "{{\"v\":1,\"at\":{i},\"principal\":\"prn_bench\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"order_fulfillment\",\"collection\":\"customers\",\"subject\":\"{i:032x}\",\"fields\":[\"email\"]}}"
         );
-        let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
-        custodia_store::AuditRow {
-            seq: 0,
-            at: i as i64,
-            entry,
-            leaf,
-        }
+        custodia_core::audit_row_of(i as i64, entry)
     };
     let start = Instant::now();
     for b in 0..BATCHES {
         let rows: Vec<_> = (0..BATCH).map(|i| row(b * BATCH + i)).collect();
-        vault.store().append_audit(&rows).await?;
+        vault.store().append_audit(rows).await?;
     }
     let batched = (BATCHES * BATCH) as f64 / start.elapsed().as_secs_f64();
 
@@ -182,7 +176,7 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
             for i in 0..PER_WRITER {
                 vault
                     .store()
-                    .append_audit(&[row(10_000_000 + w * PER_WRITER + i)])
+                    .append_audit(vec![row(10_000_000 + w * PER_WRITER + i)])
                     .await?;
             }
             Ok::<(), custodia_store::StoreError>(())
@@ -203,7 +197,7 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     let mut after = i64::MIN;
     loop {
-        let page = vault.store().audit_entries(after, 10_000).await?;
+        let page = vault.store().reader().await?.audit().entries(after, 10_000).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         entries.extend(page.into_iter().map(|e| e.entry));

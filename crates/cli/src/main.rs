@@ -1,6 +1,7 @@
 //! `custodia`: the vault server and its operator commands. A thin layer over the library
 //! crates; `anyhow` lives only here, at the binary's edge.
 
+mod audit_bench;
 mod bench;
 mod discover_db;
 mod http_client;
@@ -90,6 +91,16 @@ enum Command {
         /// Only the in-process crypto benchmark.
         #[arg(long)]
         crypto_only: bool,
+    },
+    /// Time the audit log's indexed queries (one subject's entries, one principal's reads in
+    /// an hour) on a log of N synthetic entries in a fresh store.
+    BenchAuditQuery {
+        /// Entries in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        /// A PostgreSQL database to fill instead of a temporary SQLite file (it must be empty).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Find personal data in files, directories, standard input or a database (--db).
     Scan(scan_cmd::ScanArgs),
@@ -278,6 +289,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crypto_only,
         } => {
             bench::run(seconds, clients, crypto_only).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchAuditQuery { entries, database_url } => {
+            audit_bench::run(entries, database_url.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
         // Errors exit with 2 here: 1 means "findings that --fail-on names".

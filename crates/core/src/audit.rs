@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use custodia_store::AuditRow;
+use custodia_store::{AuditColumns, AuditQuery, AuditRow};
 use custodia_types::{AuditEventView, AuditEvents};
 
 use crate::error::shown;
@@ -102,6 +102,13 @@ impl Vault {
             subject: event.subject.as_deref(),
             fields: &event.fields,
         };
+        let index = AuditColumns {
+            principal: Some(entry.principal.to_owned()),
+            action: Some(entry.action.to_owned()),
+            decision: Some(entry.decision.to_owned()),
+            purpose: entry.purpose.map(str::to_owned),
+            subject: entry.subject.map(str::to_owned),
+        };
         let entry = serde_json::to_string(&entry).map_err(|e| VaultError::internal(&e))?;
         let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
         Ok(AuditRow {
@@ -109,6 +116,7 @@ impl Vault {
             at: now.0,
             entry,
             leaf,
+            index,
         })
     }
 
@@ -119,7 +127,7 @@ impl Vault {
 
     /// Appends rows now; an audit failure fails the request.
     pub(crate) async fn append_audit_rows(&self, rows: &[AuditRow]) -> Result<(), VaultError> {
-        self.store.append_audit(rows).await.map_err(|e| {
+        self.store.append_audit(rows.to_vec()).await.map_err(|e| {
             tracing::error!(error = %e, "audit log write failed; refusing the request");
             VaultError::new(
                 ErrorKind::Internal,
@@ -178,43 +186,67 @@ impl Vault {
     }
 }
 
+/// The indexed columns an entry's canonical text implies: what `audit verify` checks the
+/// stored columns against. `None` when the text is not an entry.
+#[must_use]
+pub fn audit_columns(entry: &str) -> Option<AuditColumns> {
+    let value: serde_json::Value = serde_json::from_str(entry).ok()?;
+    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    Some(AuditColumns {
+        principal: text("principal"),
+        action: text("action"),
+        decision: text("decision"),
+        purpose: text("purpose"),
+        subject: text("subject"),
+    })
+}
+
+/// An audit row for a canonical entry text, its leaf hash and columns derived from it (for
+/// tools that write entries of their own, such as the benchmark).
+#[must_use]
+pub fn audit_row_of(at: i64, entry: String) -> AuditRow {
+    let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
+    let index = audit_columns(&entry).unwrap_or_default();
+    AuditRow {
+        seq: 0,
+        at,
+        entry,
+        leaf,
+        index,
+    }
+}
+
 /// Most audit entries one page returns.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
-/// Most entries one filtered read scans before it returns a page (and where to go on).
-const SCAN_LIMIT: usize = 100_000;
 
 /// What an audit read selects; every given condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// Entries about this subject (matched by its keyed HMAC).
+    /// Entries about this subject (matched by its keyed digest).
     pub subject_id: Option<String>,
     pub principal: Option<String>,
     pub action: Option<String>,
+    pub purpose: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: Option<String>,
     /// Unix milliseconds, inclusive.
     pub from: Option<i64>,
     /// Unix milliseconds, exclusive.
     pub to: Option<i64>,
 }
 
-impl AuditFilter {
-    fn matches(&self, entry: &serde_json::Value, subject_hmac: Option<&str>) -> bool {
-        let at = entry["at"].as_i64().unwrap_or(0);
-        subject_hmac.is_none_or(|h| entry["subject"].as_str() == Some(h))
-            && self
-                .principal
-                .as_deref()
-                .is_none_or(|p| entry["principal"].as_str() == Some(p))
-            && self
-                .action
-                .as_deref()
-                .is_none_or(|a| entry["action"].as_str() == Some(a))
-            && self.from.is_none_or(|f| at >= f)
-            && self.to.is_none_or(|t| at < t)
-    }
-}
-
 impl Vault {
+    /// The digests entries about `subject` carry.
+    fn subject_digests(&self, subject: &SubjectId) -> Result<Vec<String>, VaultError> {
+        Ok(vec![hex::encode(self.keys.indexer.compute(
+            "audit",
+            "subject",
+            subject.as_str(),
+        )?)])
+    }
+
     /// A page of the audit log, for roles with `read_audit`; this read is itself audited.
+    /// Filters are index lookups on the entries' derived columns.
     pub async fn audit_events(
         &self,
         principal: &Principal,
@@ -226,51 +258,43 @@ impl Vault {
         let event = AuditEvent::new("audit.read", principal);
         let result = async {
             self.require_audit_reader(principal)?;
-            let subject_hmac = match &filter.subject_id {
-                Some(id) => Some(hex::encode(self.keys.indexer.compute(
-                    "audit",
-                    "subject",
-                    SubjectId::parse(id)?.as_str(),
-                )?)),
-                None => None,
+            let subjects = match &filter.subject_id {
+                Some(id) => self.subject_digests(&SubjectId::parse(id)?)?,
+                None => Vec::new(),
             };
-            let limit = limit.clamp(1, MAX_AUDIT_PAGE) as usize;
-            let mut events = Vec::new();
-            let (mut cursor, mut scanned) = (after.max(0), 0usize);
-            let mut more = false;
-            // Filters apply to the entries; scan in pages, at most SCAN_LIMIT entries per call.
-            loop {
-                let rows = self.store.audit_entries(cursor, 1000).await?;
-                let Some(last) = rows.last() else { break };
-                let full = rows.len() == 1000;
-                let last_seq = last.seq;
-                for r in rows {
-                    cursor = r.seq;
-                    scanned += 1;
-                    let entry: serde_json::Value =
-                        serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
-                    if filter.matches(&entry, subject_hmac.as_deref()) {
-                        events.push(AuditEventView {
-                            seq: r.seq,
-                            entry,
-                            canonical: r.entry,
-                        });
-                        if events.len() == limit {
-                            break;
-                        }
-                    }
-                }
-                if events.len() == limit || scanned >= SCAN_LIMIT {
-                    more = cursor < last_seq || full || scanned >= SCAN_LIMIT;
-                    break;
-                }
-                if !full {
-                    break;
-                }
-            }
+            let query = AuditQuery {
+                subjects,
+                principal: filter.principal.clone(),
+                action: filter.action.clone(),
+                purpose: filter.purpose.clone(),
+                decision: filter.decision.clone(),
+                from: filter.from,
+                to: filter.to,
+            };
+            let limit = limit.clamp(1, MAX_AUDIT_PAGE);
+            let rows = self
+                .store
+                .reader()
+                .await?
+                .audit()
+                .query(&query, after.max(0), i64::from(limit))
+                .await?;
+            let full = rows.len() == limit as usize;
+            let last = rows.last().map(|r| r.seq);
+            let events = rows
+                .into_iter()
+                .map(|r| {
+                    let entry = serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
+                    Ok(AuditEventView {
+                        seq: r.seq,
+                        entry,
+                        canonical: r.entry,
+                    })
+                })
+                .collect::<Result<Vec<_>, VaultError>>()?;
             Ok(AuditEvents {
                 events,
-                next_after: more.then_some(cursor),
+                next_after: if full { last } else { None },
             })
         }
         .await;

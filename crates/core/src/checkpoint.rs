@@ -20,7 +20,7 @@ use aws_lc_rs::signature::{ED25519, KeyPair, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use custodia_audit::{Hash, leaf_hash};
-use custodia_store::{CheckpointRow, Store, StoreError};
+use custodia_store::{AuditRow, CheckpointRow, Store, StoreError};
 use tokio::sync::Mutex;
 
 use crate::{Timestamp, Vault, VaultError};
@@ -87,7 +87,12 @@ impl Vault {
             at: now.0,
             note,
         };
-        match self.store.insert_checkpoint(&row).await {
+        let stored = row.clone();
+        let inserted = self
+            .store
+            .write(move |mut tx| Box::pin(async move { tx.audit().insert_checkpoint(&stored).await }))
+            .await;
+        match inserted {
             // Another server node checkpointed the same size first: fine.
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
@@ -99,7 +104,7 @@ impl Vault {
     /// Extends `state` with the leaves of entries appended since it was last read.
     async fn read_new_leaves(&self, state: &mut LogState) -> Result<(), VaultError> {
         loop {
-            let page = self.store.audit_entries(state.last_seq, PAGE).await?;
+            let page = entries(&self.store, state.last_seq, PAGE).await?;
             let Some(last) = page.last() else { break };
             state.last_seq = last.seq;
             for e in &page {
@@ -165,7 +170,7 @@ impl Vault {
         let mut leaves = Vec::new();
         let mut after = 0i64;
         while leaves.len() < wanted {
-            let page = self.store.audit_entries(after, PAGE).await?;
+            let page = entries(&self.store, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             leaves.extend(
@@ -210,9 +215,11 @@ impl Vault {
             self.require_audit_reader(principal)?;
             let cp = self
                 .store
-                .checkpoints()
+                .reader()
                 .await?
-                .pop()
+                .audit()
+                .latest_checkpoint()
+                .await?
                 .ok_or_else(|| VaultError::not_found("no_checkpoint", "the audit log has no checkpoint yet"))?;
             Ok(custodia_types::Checkpoint {
                 tree_size: cp.tree_size,
@@ -224,6 +231,15 @@ impl Vault {
         .await;
         self.audit_read(&event, now, result).await
     }
+}
+
+/// Audit entries with `seq > after`, oldest first, at most `limit`.
+async fn entries(store: &Store, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    store.reader().await?.audit().entries(after, limit).await
+}
+
+async fn checkpoints_of(store: &Store) -> Result<Vec<CheckpointRow>, StoreError> {
+    store.reader().await?.audit().checkpoints().await
 }
 
 /// What verification found in an intact log.
@@ -240,14 +256,14 @@ pub struct VerifyReport {
 /// checkpoint's signature and root. `contiguous` also requires sequence numbers without gaps
 /// (true for SQLite, whose one writer numbers entries in commit order). The error names the
 /// first bad entry, or the first checkpoint that no longer matches and the entries it covers.
-pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: bool) -> Result<VerifyReport, String> {
+pub async fn verify_audit_log(store: &Store, public_key: &[u8], contiguous: bool) -> Result<VerifyReport, String> {
     let mut leaves: Vec<Hash> = Vec::new();
     // Read from the very start, so that an entry slipped in below 1 is seen too. (Entry times
     // are not checked for order: concurrent requests may commit in another order than the one
     // they were stamped in. The signed roots catch a reordering.)
     let (mut after, mut last_seq) = (i64::MIN, 0i64);
     loop {
-        let page = store.audit_entries(after, PAGE).await.map_err(|e| e.to_string())?;
+        let page = entries(store, after, PAGE).await.map_err(|e| e.to_string())?;
         if let Some(last) = page.last() {
             after = last.seq;
         }
@@ -266,6 +282,12 @@ pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: 
                     e.seq
                 ));
             }
+            if crate::audit::audit_columns(&e.entry).as_ref() != Some(&e.index) {
+                return Err(format!(
+                    "entry {} has indexed columns (principal, action, decision, purpose, subject) that do not match its content",
+                    e.seq
+                ));
+            }
             last_seq = e.seq;
             leaves.push(leaf);
         }
@@ -273,7 +295,7 @@ pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: 
             break;
         }
     }
-    let checkpoints = store.checkpoints().await.map_err(|e| e.to_string())?;
+    let checkpoints = checkpoints_of(store).await.map_err(|e| e.to_string())?;
     // Roots at every checkpoint size, in one pass over the leaves.
     let mut range = custodia_audit::CompactRange::default();
     let mut roots_at = std::collections::HashMap::new();
@@ -335,34 +357,29 @@ pub async fn verify_audit_log(store: &dyn Store, public_key: &[u8], contiguous: 
 /// without database access: first the checkpoint (signed note and public key), then every
 /// entry it covers with its leaf hash and inclusion proof against that checkpoint's root.
 /// Returns how many entries were written.
-pub async fn export_audit_log(
-    store: &dyn Store,
-    public_key: &[u8],
-    out: &mut dyn std::io::Write,
-) -> Result<usize, String> {
-    let checkpoint = store
-        .checkpoints()
+pub async fn export_audit_log(store: &Store, public_key: &[u8], out: &mut dyn std::io::Write) -> Result<usize, String> {
+    let checkpoint = checkpoints_of(store)
         .await
         .map_err(|e| e.to_string())?
         .pop()
         .ok_or("the audit log has no checkpoint yet (the server signs one every second and at shutdown)")?;
     let size = usize::try_from(checkpoint.tree_size).map_err(|_| "checkpoint size is invalid".to_owned())?;
-    let mut entries = Vec::with_capacity(size);
+    let mut all = Vec::with_capacity(size);
     let mut after = i64::MIN;
-    while entries.len() < size {
-        let page = store.audit_entries(after, PAGE).await.map_err(|e| e.to_string())?;
+    while all.len() < size {
+        let page = entries(store, after, PAGE).await.map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        entries.extend(page);
+        all.extend(page);
     }
-    entries.truncate(size);
-    if entries.len() < size {
+    all.truncate(size);
+    if all.len() < size {
         return Err(format!(
             "the checkpoint covers {size} entries but the log holds {}",
-            entries.len()
+            all.len()
         ));
     }
-    let tree = custodia_audit::Tree::new(entries.iter().map(|e| leaf_hash(e.entry.as_bytes())).collect());
+    let tree = custodia_audit::Tree::new(all.iter().map(|e| leaf_hash(e.entry.as_bytes())).collect());
     let io = |e: std::io::Error| e.to_string();
     let header = serde_json::json!({
         "type": "checkpoint",
@@ -373,7 +390,7 @@ pub async fn export_audit_log(
         "public_key": B64.encode(public_key),
     });
     writeln!(out, "{header}").map_err(io)?;
-    for (index, e) in entries.iter().enumerate() {
+    for (index, e) in all.iter().enumerate() {
         let proof = tree.inclusion_proof(index).map_err(|e| e.to_string())?;
         let line = serde_json::json!({
             "type": "entry",

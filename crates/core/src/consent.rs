@@ -168,17 +168,20 @@ impl Vault {
     /// The ledger state of `subject`, from the cache when the store is this process's alone.
     pub(crate) async fn subject_state(&self, subject: &SubjectId) -> Result<Arc<SubjectState>, VaultError> {
         if self.store.shared() {
-            return Ok(Arc::new(SubjectState::from_ledger(
-                &self.store.ledger(subject.as_str()).await?,
-            )));
+            return Ok(Arc::new(SubjectState::from_ledger(&self.ledger_of(subject).await?)));
         }
         if let Some(state) = self.ledger_cache.get(subject.as_str()) {
             return Ok(state);
         }
         let generation = self.ledger_cache.generation();
-        let state = Arc::new(SubjectState::from_ledger(&self.store.ledger(subject.as_str()).await?));
+        let state = Arc::new(SubjectState::from_ledger(&self.ledger_of(subject).await?));
         self.ledger_cache.put(subject.as_str(), generation, Arc::clone(&state));
         Ok(state)
+    }
+
+    /// Every ledger entry of `subject`, oldest first.
+    async fn ledger_of(&self, subject: &SubjectId) -> Result<Vec<LedgerRow>, VaultError> {
+        Ok(self.store.reader().await?.ledger().of_subject(subject.as_str()).await?)
     }
 
     fn purpose_for_signal(&self, name: &str) -> Result<&Purpose, VaultError> {
@@ -242,7 +245,16 @@ impl Vault {
         // Invalidate before and after: a read that raced this append cannot re-insert what
         // it read before the append (see `LedgerCache::put`).
         self.ledger_cache.invalidate(subject.as_str());
-        let appended = self.store.append_ledger(&row, Some(&audit)).await;
+        let appended = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let seq = tx.ledger().append(&row).await?;
+                    tx.audit().append(&[audit]).await?;
+                    Ok(seq)
+                })
+            })
+            .await;
         self.ledger_cache.invalidate(subject.as_str());
         Ok(appended?)
     }
@@ -439,7 +451,7 @@ impl Vault {
         subject: &SubjectId,
     ) -> Result<PrivacyState, VaultError> {
         gate::require_consent_manager(&self.registry, principal)?;
-        let entries = self.store.ledger(subject.as_str()).await?;
+        let entries = self.ledger_of(subject).await?;
         let state = SubjectState::from_ledger(&entries);
         Ok(PrivacyState {
             subject_id: subject.as_str().to_owned(),
@@ -502,6 +514,38 @@ mod tests {
             principal_id: "p".into(),
             at: 0,
         }
+    }
+
+    /// A read that raced an append (it read the ledger before the append and tries to cache
+    /// what it read after the append's invalidation) must not cache its stale state; a read
+    /// that raced nothing is cached.
+    #[test]
+    fn the_ledger_cache_never_keeps_a_state_read_before_a_racing_append() {
+        let cache = LedgerCache::default();
+        let stale = Arc::new(SubjectState::default());
+        let fresh = Arc::new(SubjectState::from_ledger(&[row(KIND_RESTRICTION, None, true)]));
+
+        // Reader starts: notes the generation, reads the (old) ledger...
+        let read_at = cache.generation();
+        // ...meanwhile an append lands and invalidates (before and after, as `append` does)...
+        cache.invalidate("s1");
+        cache.invalidate("s1");
+        // ...then the reader tries to cache what it read.
+        cache.put("s1", read_at, Arc::clone(&stale));
+        assert!(cache.get("s1").is_none(), "a state read before the append was cached");
+
+        // A read that started after the append caches normally, and is what later reads get.
+        let read_at = cache.generation();
+        cache.put("s1", read_at, Arc::clone(&fresh));
+        assert_eq!(cache.get("s1").as_deref(), Some(&*fresh));
+
+        // An append for another subject also keeps racing reads from caching (the counter is
+        // global), and drops only its own subject's entry.
+        let read_at = cache.generation();
+        cache.invalidate("s2");
+        cache.put("s3", read_at, Arc::clone(&stale));
+        assert!(cache.get("s3").is_none());
+        assert_eq!(cache.get("s1").as_deref(), Some(&*fresh));
     }
 
     fn code(r: Result<(), VaultError>) -> Option<&'static str> {

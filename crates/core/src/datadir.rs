@@ -118,8 +118,8 @@ impl DataDir {
             Err(_) => Keyring::create_file(&self.key_path())?,
         };
         let registry = Registry::parse(REGISTRY_FILE, EXAMPLE_REGISTRY)?;
-        let store = custodia_store::open(&self.store_url(database_url)).await?;
-        if !store.principals().await?.is_empty() {
+        let store = Arc::new(custodia_store::Store::open(&self.store_url(database_url)).await?);
+        if !store.reader().await?.principals().all().await?.is_empty() {
             return Err(SetupError::AlreadyInitialised(format!(
                 "the database at {}",
                 store.backend()
@@ -203,7 +203,7 @@ impl DataDir {
         let registry = Registry::load(&self.registry_path())?;
         let policies = self.policy_files()?;
         let keyring = self.keyring()?;
-        let store: Arc<dyn custodia_store::Store> = custodia_store::open(&self.store_url(database_url)).await?;
+        let store = Arc::new(custodia_store::Store::open(&self.store_url(database_url)).await?);
         Vault::new(registry, store, keyring, &policies).await
     }
 }

@@ -3,7 +3,7 @@
 
 use aws_lc_rs::signature::Ed25519KeyPair;
 use custodia_crypto::{BlindIndexer, DataKey, IndexKey, Keyring, SecretKey};
-use custodia_store::{Store, SubjectKeyRow};
+use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
 
 use crate::{SetupError, SubjectId, Timestamp, VaultError};
 
@@ -23,23 +23,41 @@ pub(crate) struct Keys {
     pub(crate) redaction: SecretKey,
 }
 
+/// The metadata value `meta`, storing `make()`'s first if absent (a concurrent node may win
+/// that race; every node then reads the winner).
+async fn meta_or_insert(
+    store: &Store,
+    meta: &'static str,
+    make: impl FnOnce() -> Result<Vec<u8>, SetupError>,
+) -> Result<Vec<u8>, SetupError> {
+    if let Some(value) = store.reader().await?.meta().get(meta).await? {
+        return Ok(value);
+    }
+    let value = make()?;
+    store
+        .write(move |mut tx| Box::pin(async move { tx.meta().insert(meta, &value).await }))
+        .await?;
+    store
+        .reader()
+        .await?
+        .meta()
+        .get(meta)
+        .await?
+        .ok_or_else(|| SetupError::Other(format!("{meta} vanished after being stored")))
+}
+
 /// Loads a wrapped key from the store's metadata, creating and storing it first if absent.
 async fn load_or_create(
-    store: &dyn Store,
+    store: &Store,
     keyring: &Keyring,
-    meta: &str,
+    meta: &'static str,
     label: &str,
 ) -> Result<SecretKey, SetupError> {
-    if store.get_meta(meta).await?.is_none() {
+    let wrapped = meta_or_insert(store, meta, || {
         let secret = SecretKey::generate()?;
-        let wrapped = keyring.wrap(label, b"", &secret)?;
-        // A concurrent node may win this race; both then read the winner below.
-        store.insert_meta(meta, &wrapped.0).await?;
-    }
-    let wrapped = store
-        .get_meta(meta)
-        .await?
-        .ok_or_else(|| SetupError::Other(format!("{meta} vanished after being stored")))?;
+        Ok(keyring.wrap(label, b"", &secret)?.0)
+    })
+    .await?;
     keyring
         .unwrap(label, b"", &wrapped)
         .map_err(|_| SetupError::KeyMismatch)
@@ -48,16 +66,8 @@ async fn load_or_create(
 impl Keys {
     /// Loads the index key from the store (creating it on first use) and checks that the
     /// root key is the one this database was initialised with.
-    pub(crate) async fn load(keyring: Keyring, store: &dyn Store) -> Result<Self, SetupError> {
-        if store.get_meta(INDEX_KEY_META).await?.is_none() {
-            let (_, wrapped) = IndexKey::generate(&keyring)?;
-            // A concurrent node may win this race; both then read the winner below.
-            store.insert_meta(INDEX_KEY_META, &wrapped.0).await?;
-        }
-        let wrapped = store
-            .get_meta(INDEX_KEY_META)
-            .await?
-            .ok_or_else(|| SetupError::Other("index key vanished after being stored".into()))?;
+    pub(crate) async fn load(keyring: Keyring, store: &Store) -> Result<Self, SetupError> {
+        let wrapped = meta_or_insert(store, INDEX_KEY_META, || Ok(IndexKey::generate(&keyring)?.1.0)).await?;
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
         let seed = load_or_create(store, &keyring, AUDIT_KEY_META, AUDIT_KEY_LABEL).await?;
         let audit_signer = Ed25519KeyPair::from_seed_unchecked(seed.expose())
@@ -71,15 +81,32 @@ impl Keys {
         })
     }
 
-    /// The data key of `subject`, if the subject has any data.
+    /// The data key of `subject` and its stored row, if the subject has any data.
     pub(crate) async fn subject_key(
         &self,
-        store: &dyn Store,
+        store: &Store,
         subject: &SubjectId,
-    ) -> Result<Option<DataKey>, VaultError> {
-        match store.subject_key(subject.as_str()).await? {
-            Some(row) => Ok(Some(self.unwrap(&row)?)),
+    ) -> Result<Option<(DataKey, SubjectKeyRow)>, VaultError> {
+        match store.reader().await?.subjects().key(subject.as_str()).await? {
+            Some(row) => Ok(Some((self.unwrap(&row)?, row))),
             None => Ok(None),
+        }
+    }
+
+    /// The key a write seals under: the subject's stored key, or a fresh one (`true`) when
+    /// the subject has none. The write's transaction checks it is still the stored key.
+    pub(crate) async fn sealing_key(
+        &self,
+        store: &Store,
+        subject: &SubjectId,
+        now: Timestamp,
+    ) -> Result<(DataKey, SubjectKeyRow, bool), VaultError> {
+        match self.subject_key(store, subject).await? {
+            Some((key, row)) => Ok((key, row, false)),
+            None => {
+                let (key, row) = self.new_subject_key(subject, now)?;
+                Ok((key, row, true))
+            }
         }
     }
 
@@ -92,27 +119,12 @@ impl Keys {
         let (key, wrapped) = DataKey::generate(&self.keyring, subject.as_str())?;
         let row = SubjectKeyRow {
             subject_id: subject.as_str().to_owned(),
+            key_class: DEFAULT_KEY_CLASS.to_owned(),
             key_version: key.version(),
             wrapped_key: wrapped.0,
             created_at: now.0,
         };
         Ok((key, row))
-    }
-
-    /// The data key of `subject`, created and stored first if the subject has none.
-    pub(crate) async fn subject_key_or_create(
-        &self,
-        store: &dyn Store,
-        subject: &SubjectId,
-        now: Timestamp,
-    ) -> Result<DataKey, VaultError> {
-        if let Some(key) = self.subject_key(store, subject).await? {
-            return Ok(key);
-        }
-        let (_, row) = self.new_subject_key(subject, now)?;
-        // Whatever was stored wins: ours, or a concurrent request's.
-        let stored = store.ensure_subject_key(&row).await?;
-        self.unwrap(&stored)
     }
 
     /// Unwraps a stored data key.

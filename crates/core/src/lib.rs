@@ -25,7 +25,7 @@ use std::sync::Arc;
 use custodia_registry::Registry;
 use custodia_store::Store;
 
-pub use audit::AuditFilter;
+pub use audit::{AuditFilter, audit_columns, audit_row_of};
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};
@@ -38,7 +38,7 @@ pub use tokens::MAX_TOKEN_BATCH;
 /// The vault: registry, store and keys, shared by every request.
 pub struct Vault {
     registry: Arc<Registry>,
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     keys: keys::Keys,
     policies: policy::Policies,
     principals: principal::PrincipalCache,
@@ -59,12 +59,12 @@ impl Vault {
     /// `policies` (file name, Cedar text) and loads (or creates) the blind index key.
     pub async fn new(
         registry: Registry,
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         keyring: custodia_crypto::Keyring,
         policies: &[(String, String)],
     ) -> Result<Self, SetupError> {
         let policies = policy::Policies::compile(&registry, policies).map_err(|e| SetupError::Other(e.0))?;
-        let keys = keys::Keys::load(keyring, &*store).await?;
+        let keys = keys::Keys::load(keyring, &store).await?;
         Ok(Self {
             registry: Arc::new(registry),
             store,
@@ -89,8 +89,8 @@ impl Vault {
 
     /// The store, for offline tools such as `custodia audit verify`.
     #[must_use]
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -138,7 +138,7 @@ impl Vault {
 
     /// Checks that the store answers.
     pub async fn health(&self) -> Result<(), VaultError> {
-        self.store.get_meta("index_key").await?;
+        self.store.reader().await?.meta().get("index_key").await?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
-use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, TokenRow};
+use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, Target, TokenRow};
 use custodia_types::{PrincipalInfo, Record, SearchMatch};
 use zeroize::Zeroizing;
 
@@ -26,7 +26,10 @@ impl Vault {
             None => {
                 let row = self
                     .store
-                    .principal_by_key_id(key_id)
+                    .reader()
+                    .await?
+                    .principals()
+                    .by_key_id(key_id)
                     .await?
                     .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
                 self.principals.put(row.clone());
@@ -84,19 +87,14 @@ impl Vault {
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let record_id = RecordId::generate()?;
         // A subject's first record carries its new data key, stored in the same transaction.
-        // If a concurrent first write stored another key, seal again under that one.
+        // If a concurrent first write stored another key, seal again under that one. A key
+        // that vanished under an existing subject was destroyed by an erasure: the write fails.
         for _ in 0..2 {
-            let (key, subject_key) = match self.keys.subject_key(&*self.store, subject).await? {
-                Some(key) => (key, None),
-                None => {
-                    let (key, row) = self.keys.new_subject_key(subject, now)?;
-                    (key, Some(row))
-                }
-            };
+            let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, subject, now).await?;
             let (set, index) = self.seal(&grant, &key, subject, &record_id, &checked)?;
             let record = NewRecord {
-                subject_key,
-                audit: Some(allow.clone()),
+                sealed_under,
+                fresh_key,
                 record_id: record_id.as_str().to_owned(),
                 subject_id: subject.as_str().to_owned(),
                 collection: collection.to_owned(),
@@ -104,8 +102,9 @@ impl Vault {
                 fields: set,
                 index,
             };
-            match self.store.insert_record(&record).await {
-                Err(custodia_store::StoreError::SubjectKeyConflict) => continue,
+            match self.store.insert_record(record, Some(allow.clone())).await {
+                Err(custodia_store::StoreError::SubjectKeyConflict) if fresh_key => continue,
+                Err(custodia_store::StoreError::SubjectKeyConflict) => return Err(subject_erased()),
                 other => other?,
             }
             return Ok(record_id);
@@ -148,7 +147,14 @@ impl Vault {
         let selected = select(&grant, requested)?;
         let names = field_names(&selected);
         self.subject_state(subject).await?.permits(grant.purpose)?;
-        let Some(found) = self.store.records(subject.as_str(), collection).await? else {
+        let Some(found) = self
+            .store
+            .reader()
+            .await?
+            .records()
+            .of_subject(subject.as_str(), collection)
+            .await?
+        else {
             return Ok((Vec::new(), names));
         };
         let key = self.keys.unwrap(&found.key)?;
@@ -158,7 +164,7 @@ impl Vault {
             .iter()
             .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
             .collect::<Result<Vec<_>, _>>()?;
-        self.vault_tokens(&tokens).await?;
+        self.vault_tokens(tokens).await?;
         Ok((records, names))
     }
 
@@ -202,13 +208,16 @@ impl Vault {
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let found = self
             .store
-            .record(subject.as_str(), collection, record_id.as_str())
+            .reader()
+            .await?
+            .records()
+            .one(target(subject, collection, record_id))
             .await?
             .ok_or_else(not_found)?;
         let stored = found.records.first().ok_or_else(not_found)?;
         let mut tokens = Vec::new();
         let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
-        self.vault_tokens(&tokens).await?;
+        self.vault_tokens(tokens).await?;
         Ok((record, field_names(&selected)))
     }
 
@@ -278,9 +287,9 @@ impl Vault {
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
-        let key = self
+        let (key, sealed_under) = self
             .keys
-            .subject_key(&*self.store, subject)
+            .subject_key(&self.store, subject)
             .await?
             .ok_or_else(not_found)?;
         let (set, index) = self.seal(&grant, &key, subject, record_id, &checked)?;
@@ -290,20 +299,35 @@ impl Vault {
             .map(|c| c.field.name.clone())
             .collect();
         let patch = RecordPatch {
-            audit: Some(allow),
             now: now.0,
             set,
             remove,
             index,
         };
-        if self
+        let (subject, collection, record_id) = owned_target(subject, collection, record_id);
+        let updated = self
             .store
-            .update_record(subject.as_str(), collection, record_id.as_str(), &patch)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(not_found())
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.subjects().seal_under(&sealed_under, false).await?;
+                    let t = Target {
+                        subject_id: &subject,
+                        collection: &collection,
+                        record_id: &record_id,
+                    };
+                    let found = tx.records().update(t, &patch).await?;
+                    if found {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(found)
+                })
+            })
+            .await;
+        match updated {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_found()),
+            Err(custodia_store::StoreError::SubjectKeyConflict) => Err(subject_erased()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -340,15 +364,26 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
-        if self
+        let allow = allow.clone();
+        let (subject, collection, record_id) = owned_target(subject, collection, record_id);
+        let deleted = self
             .store
-            .delete_record(subject.as_str(), collection, record_id.as_str(), Some(allow))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(not_found())
-        }
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let t = Target {
+                        subject_id: &subject,
+                        collection: &collection,
+                        record_id: &record_id,
+                    };
+                    let found = tx.records().delete(t).await?;
+                    if found {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(found)
+                })
+            })
+            .await?;
+        if deleted { Ok(()) } else { Err(not_found()) }
     }
 
     /// Finds the records whose searchable `field` equals `value` (after normalization).
@@ -409,7 +444,13 @@ impl Vault {
             field,
             &values::index_form(field_def.field_type, &normalized),
         )?;
-        let hits = self.store.find_by_index(collection, field, &digest).await?;
+        let hits = self
+            .store
+            .reader()
+            .await?
+            .records()
+            .find_by_index(collection, field, &digest)
+            .await?;
         // Only subjects whose ledger permits this purpose are found.
         let mut matches = Vec::with_capacity(hits.len());
         for (subject_id, record_id) in hits {
@@ -483,7 +524,17 @@ impl Vault {
         unique.sort();
         unique.dedup();
         let (row, key) = principal::new_principal(name, unique, now)?;
-        self.store.insert_principal(&row, audit).await.map_err(|e| match e {
+        let (stored, audit) = (row.clone(), audit.cloned());
+        let inserted = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.principals().insert(&stored).await?;
+                    tx.audit().append(audit.as_slice()).await
+                })
+            })
+            .await;
+        inserted.map_err(|e| match e {
             custodia_store::StoreError::Conflict(_) => VaultError::new(
                 crate::ErrorKind::Conflict,
                 "principal_exists",
@@ -505,7 +556,10 @@ impl Vault {
         gate::require_principal_admin(&self.registry, caller)?;
         Ok(self
             .store
+            .reader()
+            .await?
             .principals()
+            .all()
             .await?
             .into_iter()
             .map(|p| PrincipalInfo {
@@ -547,7 +601,20 @@ impl Vault {
                 "a principal cannot revoke its own key; ask another administrator",
             ));
         }
-        if self.store.revoke_principal(principal_id, now.0, Some(allow)).await? {
+        let (id, allow) = (principal_id.to_owned(), allow.clone());
+        let revoked = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let revoked = tx.principals().revoke(&id, now.0).await?;
+                    if revoked {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(revoked)
+                })
+            })
+            .await?;
+        if revoked {
             self.principals.forget_principal(principal_id);
             Ok(())
         } else {
@@ -689,9 +756,11 @@ impl Vault {
     }
 
     /// Stores the tokens a read handed out, so they can be detokenized later.
-    async fn vault_tokens(&self, tokens: &[TokenRow]) -> Result<(), VaultError> {
+    async fn vault_tokens(&self, tokens: Vec<TokenRow>) -> Result<(), VaultError> {
         if !tokens.is_empty() {
-            self.store.insert_tokens(tokens, None).await?;
+            self.store
+                .write(move |mut tx| Box::pin(async move { tx.tokens().insert(&tokens).await }))
+                .await?;
         }
         Ok(())
     }
@@ -700,6 +769,32 @@ impl Vault {
 /// The names of the fields a read selected: what its audit entry records.
 fn field_names(selected: &[(&Field, OutputForm)]) -> Vec<String> {
     selected.iter().map(|(f, _)| f.name.clone()).collect()
+}
+
+/// The store's name of a record, owned (for a write job).
+fn owned_target(subject: &SubjectId, collection: &str, record_id: &RecordId) -> (String, String, String) {
+    (
+        subject.as_str().to_owned(),
+        collection.to_owned(),
+        record_id.as_str().to_owned(),
+    )
+}
+
+fn target<'a>(subject: &'a SubjectId, collection: &'a str, record_id: &'a RecordId) -> Target<'a> {
+    Target {
+        subject_id: subject.as_str(),
+        collection,
+        record_id: record_id.as_str(),
+    }
+}
+
+/// A write sealed under a key that an erasure destroyed meanwhile.
+pub(crate) fn subject_erased() -> VaultError {
+    VaultError::new(
+        crate::ErrorKind::Conflict,
+        "subject_erased",
+        "the subject's data key was destroyed (erased) while this write was under way; nothing was written",
+    )
 }
 
 fn not_found() -> VaultError {

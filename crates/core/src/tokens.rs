@@ -264,7 +264,7 @@ impl Vault {
                         })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let key = self.keys.subject_key_or_create(&*self.store, &subject, now).await?;
+            let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, &subject, now).await?;
             let mut tokens = Vec::with_capacity(normalized.len());
             let mut rows = Vec::with_capacity(normalized.len());
             for value in &normalized {
@@ -281,8 +281,22 @@ impl Vault {
                 )?);
                 tokens.push(token);
             }
-            self.store.insert_tokens(&rows, Some(&allow)).await?;
-            Ok(tokens)
+            let allow = allow.clone();
+            let stored = self
+                .store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        tx.subjects().seal_under(&sealed_under, fresh_key).await?;
+                        tx.tokens().insert(&rows).await?;
+                        tx.audit().append(&[allow]).await
+                    })
+                })
+                .await;
+            match stored {
+                Ok(()) => Ok(tokens),
+                Err(custodia_store::StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased()),
+                Err(e) => Err(e.into()),
+            }
         }
         .await;
         self.audit_refusal(&event, now, result).await
@@ -310,7 +324,7 @@ impl Vault {
                 ),
             ));
         }
-        let rows = self.store.tokens(&req.tokens).await?;
+        let rows = self.store.reader().await?.tokens().get(&req.tokens).await?;
         let mut events = Vec::new();
         let mut found = std::collections::HashMap::new();
         for row in &rows {
@@ -332,7 +346,7 @@ impl Vault {
                     ));
                 }
                 self.subject_state(&subject).await?.permits(grant.purpose)?;
-                let key = self.keys.subject_key(&*self.store, &subject).await?.ok_or_else(|| {
+                let (key, _) = self.keys.subject_key(&self.store, &subject).await?.ok_or_else(|| {
                     VaultError::not_found("token_not_found", "the token's subject has no data any more")
                 })?;
                 let ctx = FieldContext {

@@ -557,6 +557,11 @@ pub(crate) struct AuditPage {
     principal: Option<String>,
     /// Only entries of this action, e.g. `record.read`.
     action: Option<String>,
+    /// Only entries under this purpose.
+    purpose: Option<String>,
+    /// Only entries with this decision.
+    #[param(pattern = "^(allow|deny)$")]
+    decision: Option<String>,
     /// Only entries at or after this time (Unix milliseconds).
     from: Option<i64>,
     /// Only entries before this time (Unix milliseconds).
@@ -586,10 +591,19 @@ pub(crate) async fn audit_events(
             "`after` must be 0 or more and `limit` from 1 to 1000",
         ));
     }
+    if q.decision.as_deref().is_some_and(|d| d != "allow" && d != "deny") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "`decision` must be `allow` or `deny`",
+        ));
+    }
     let filter = custodia_core::AuditFilter {
         subject_id: q.subject_id,
         principal: q.principal,
         action: q.action,
+        purpose: q.purpose,
+        decision: q.decision,
         from: q.from,
         to: q.to,
     };

@@ -4,6 +4,7 @@
 mod api;
 mod error;
 mod extract;
+pub mod jobs;
 mod openapi;
 mod pii;
 
@@ -55,30 +56,20 @@ fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, signing a checkpoint of the audit
-/// log every [`CHECKPOINT_EVERY`] while it grows, and a last one on the way out.
+/// Serves the API on `listener` until `shutdown` completes, running the periodic [`jobs`]
+/// (among them a checkpoint of the audit log every [`CHECKPOINT_EVERY`] while it grows), and
+/// signing a last checkpoint on the way out.
 pub async fn serve(
     vault: Vault,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = Arc::new(AppState::new(vault));
-    let checkpointer = tokio::spawn({
-        let state = Arc::clone(&state);
-        async move {
-            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.vault.checkpoint(custodia_core::Timestamp::now()).await {
-                    tracing::error!(error = %e, "audit checkpoint failed; will retry");
-                }
-            }
-        }
-    });
+    let runner = jobs::spawn(Arc::clone(&state));
     let served = axum::serve(listener, app(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)
         .await;
-    checkpointer.abort();
+    runner.abort();
     if let Err(e) = state.vault.checkpoint(custodia_core::Timestamp::now()).await {
         tracing::error!(error = %e, "final audit checkpoint failed");
     }

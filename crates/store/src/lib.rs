@@ -1,5 +1,9 @@
-//! Persistence for Custodia: the [`Store`] trait, its SQLite (embedded default) and
-//! PostgreSQL implementations. The conformance suite both must pass is `tests/it/conformance.rs`.
+//! Persistence for Custodia as a unit of work: [`Store::write`] runs a job against one
+//! transaction ([`Tx`]) offering typed repositories (meta, subjects and their keys, records,
+//! ledger, audit, tokens, principals); [`Store::reader`] hands out the same repositories
+//! read-only. Every SQL statement is written once (`repo/`), for SQLite (the embedded
+//! default) and PostgreSQL alike (`sql.rs` says how); the schema is described once
+//! (`schema.rs`). The conformance suite both must pass is `tests/it/conformance.rs`.
 //!
 //! The store only ever sees ciphertext, wrapped keys, blind-index digests and identifiers;
 //! it knows nothing of registries, purposes' meaning or HTTP. Times are Unix milliseconds
@@ -8,129 +12,166 @@
 mod error;
 mod model;
 mod postgres;
-mod rows;
+mod repo;
+mod schema;
+mod sql;
 mod sqlite;
+mod tx;
 
-use async_trait::async_trait;
+use std::path::Path;
 
 pub use error::StoreError;
 pub use model::{
-    AuditRow, CheckpointRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField,
-    StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
+    AuditColumns, AuditQuery, AuditRow, CheckpointRow, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, LedgerRow, NewRecord,
+    PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
 };
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
+pub use schema::SCHEMA_VERSION;
+pub use sql::Dialect;
+pub use tx::{BoxFuture, ReadOnly, ReadWrite, Reader, Tx};
 
-/// What the vault needs from a database. Every method that changes more than one row does
-/// so in one transaction: it happens whole or not at all.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// A database: SQLite or PostgreSQL behind one interface.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store named by `url`: `sqlite://PATH` or a path for SQLite,
+    /// `postgres://...` or `postgresql://...` for PostgreSQL. Runs pending migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_at_version(url, SCHEMA_VERSION).await
+    }
+
+    /// Opens the store, migrating no further than schema version `version`: for tests that
+    /// build a database as an older release left it. A server never runs on such a store.
+    #[doc(hidden)]
+    pub async fn open_at_version(url: &str, version: i64) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::Postgres::connect(url, version).await?)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Backend::Sqlite(sqlite::Sqlite::open(Path::new(path), version).await?)
+        };
+        Ok(Self { backend })
+    }
+
     /// `"sqlite"` or `"postgres"`.
-    fn backend(&self) -> &'static str;
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        self.dialect().name()
+    }
+
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
 
     /// Whether other processes may write to this store (several server nodes on one
     /// PostgreSQL). When false, this process sees every change, so it may cache derived state
     /// and invalidate it on its own writes.
-    fn shared(&self) -> bool;
+    #[must_use]
+    pub fn shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
 
-    /// A value of the key-value metadata table (schema facts, wrapped index key).
-    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Sets `key` if it is absent; returns whether this call set it.
-    async fn insert_meta(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
+    /// The one write entry point: runs `job` in a transaction, committed when the job returns
+    /// `Ok` and rolled back otherwise; returns once the outcome is durable. On SQLite the
+    /// job runs in a savepoint of the writer's next group-commit batch.
+    ///
+    /// ```ignore
+    /// store.write(move |mut tx| Box::pin(async move {
+    ///     let seq = tx.ledger().append(&entry).await?;
+    ///     tx.audit().append(&[audit]).await?;
+    ///     Ok(seq)
+    /// })).await?
+    /// ```
+    pub async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.write(job).await,
+            Backend::Postgres(p) => p.write(job).await,
+        }
+    }
 
-    /// The wrapped data key of a subject.
-    async fn subject_key(&self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError>;
+    /// Creates a record with its audit entry: the same as a [`Store::write`] job calling
+    /// [`Records::insert`] and [`Audit::append`], which SQLite's writer merges with the other
+    /// creations of its batch into a few multi-row statements.
+    pub async fn insert_record(&self, record: NewRecord, audit: Option<AuditRow>) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.insert_record(record, audit).await,
+            Backend::Postgres(p) => {
+                p.write(move |mut tx| {
+                    Box::pin(async move {
+                        tx.records().insert(&record).await?;
+                        tx.audit().append(audit.as_slice()).await
+                    })
+                })
+                .await
+            }
+        }
+    }
 
-    /// Stores a subject's wrapped data key unless it has one; returns the key now stored
-    /// (this one, or the one stored first).
-    async fn ensure_subject_key(&self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError>;
+    /// Appends audit entries on their own (reads, refusals); returns once they are durable.
+    /// SQLite's writer merges those of a batch into one statement.
+    pub async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.append_audit(rows).await,
+            Backend::Postgres(p) => {
+                p.write(move |mut tx| Box::pin(async move { tx.audit().append(&rows).await }))
+                    .await
+            }
+        }
+    }
 
-    /// Inserts a record with its sealed fields and blind-index entries (and the subject's
-    /// data key, for a first record; see [`NewRecord::subject_key`]).
-    async fn insert_record(&self, record: &NewRecord) -> Result<(), StoreError>;
-    /// A subject's data key and every record of it in a collection, oldest first; `None`
-    /// when the subject has no data at all.
-    async fn records(&self, subject_id: &str, collection: &str) -> Result<Option<SubjectRecords>, StoreError>;
-    /// A subject's data key and one record of it (`records` is empty when there is no such
-    /// record); `None` when the subject has no data at all.
-    async fn record(
+    /// A connection for reads.
+    pub async fn reader(&self) -> Result<Reader, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.reader().await,
+            Backend::Postgres(p) => p.reader().await,
+        }
+    }
+
+    /// Runs `work` unless another server node is running the job named `job` right now:
+    /// leadership per job on PostgreSQL (a transaction-scoped advisory lock); on SQLite this
+    /// process is the only one, so it always runs. `None` when another node leads.
+    pub async fn exclusively<T>(
         &self,
-        subject_id: &str,
-        collection: &str,
-        record_id: &str,
-    ) -> Result<Option<SubjectRecords>, StoreError>;
-    /// Applies a patch; returns false when no such record exists.
-    async fn update_record(
-        &self,
-        subject_id: &str,
-        collection: &str,
-        record_id: &str,
-        patch: &RecordPatch,
-    ) -> Result<bool, StoreError>;
-    /// Deletes a record, its fields and its index entries; returns false when absent.
-    /// With `audit`, the entry is appended in the same transaction (when the record exists).
-    async fn delete_record(
-        &self,
-        subject_id: &str,
-        collection: &str,
-        record_id: &str,
-        audit: Option<&AuditRow>,
-    ) -> Result<bool, StoreError>;
-    /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
-    async fn find_by_index(
-        &self,
-        collection: &str,
-        field: &str,
-        digest: &[u8],
-    ) -> Result<Vec<(String, String)>, StoreError>;
-
-    /// Appends an entry to the subject ledger; returns its sequence number. The ledger is
-    /// append-only: the schema refuses updates and deletes of its rows.
-    async fn append_ledger(&self, entry: &LedgerRow, audit: Option<&AuditRow>) -> Result<i64, StoreError>;
-
-    /// Appends audit entries; returns once they are durable.
-    async fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
-    /// Audit entries with `seq > after`, oldest first, at most `limit`.
-    async fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError>;
-    /// Stores a signed checkpoint (append-only; a second one for the same size conflicts).
-    async fn insert_checkpoint(&self, row: &CheckpointRow) -> Result<(), StoreError>;
-    /// Every checkpoint, smallest tree first.
-    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
-    /// Every ledger entry of a subject, oldest first.
-    async fn ledger(&self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError>;
-
-    /// Stores tokens (with `audit`, in the same transaction); a token already stored for the
-    /// same subject is kept as it is (deterministic tokens repeat).
-    async fn insert_tokens(&self, rows: &[TokenRow], audit: Option<&AuditRow>) -> Result<(), StoreError>;
-    /// The stored rows of the given tokens (any that exist).
-    async fn tokens(&self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError>;
-
-    /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
-    /// With `audit`, the entry is appended in the same transaction.
-    async fn insert_principal(&self, row: &PrincipalRow, audit: Option<&AuditRow>) -> Result<(), StoreError>;
-    /// The principal owning API key id `key_id` (revoked ones included).
-    async fn principal_by_key_id(&self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError>;
-    /// Every principal, oldest first.
-    async fn principals(&self) -> Result<Vec<PrincipalRow>, StoreError>;
-    /// Marks a principal revoked; returns false when absent or already revoked.
-    /// With `audit`, the entry is appended in the same transaction (when something was revoked).
-    async fn revoke_principal(
-        &self,
-        principal_id: &str,
-        now: i64,
-        audit: Option<&AuditRow>,
-    ) -> Result<bool, StoreError>;
+        job: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Some(work.await)),
+            Backend::Postgres(p) => p.exclusively(job_lock(job), work).await,
+        }
+    }
 }
 
-/// Opens the store named by `url`: `sqlite://PATH` or a path for SQLite,
-/// `postgres://...` or `postgresql://...` for PostgreSQL. Runs pending migrations.
-pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
-    } else {
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        Ok(std::sync::Arc::new(
-            SqliteStore::open(std::path::Path::new(path)).await?,
-        ))
+/// The advisory lock key of a job: FNV-1a of its name with the top byte `0x00` and the next
+/// `0xb0`, apart from the store's own locks (migration, audit sequencer), whose top bytes are
+/// ASCII letters.
+fn job_lock(job: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in job.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    let key = (h & 0x0000_ffff_ffff_ffff) | 0x00b0_0000_0000_0000;
+    i64::try_from(key).unwrap_or(i64::MAX)
 }

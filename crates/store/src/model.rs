@@ -1,9 +1,14 @@
 //! Rows as the store sees them: identifiers, ciphertext, digests and times. No plaintext.
 
-/// A subject's data key, wrapped by the root key.
+/// The key class of a subject's ordinary data: the key an erasure destroys.
+pub const DEFAULT_KEY_CLASS: &str = "default";
+
+/// A subject's data key of one class, wrapped by the root key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKeyRow {
     pub subject_id: String,
+    /// [`DEFAULT_KEY_CLASS`], or a retention class that outlives an erasure.
+    pub key_class: String,
     pub key_version: u32,
     pub wrapped_key: Vec<u8>,
     pub created_at: i64,
@@ -27,14 +32,16 @@ pub struct IndexEntry {
 /// A record to insert.
 #[derive(Debug, Clone)]
 pub struct NewRecord {
-    /// The subject's new data key, for its first record: stored in the same transaction
-    /// unless the subject already has a key. If the stored key is not this one (a
-    /// concurrent first write won), the insert fails with
+    /// The data key the fields are sealed under, checked inside the write's transaction: it
+    /// must be the subject's stored key of its class when the write happens. A fresh key (the
+    /// subject had none when the values were sealed) is stored first unless the subject has
+    /// one by then. Otherwise (a concurrent first write won, or an erasure destroyed the
+    /// key) the insert fails with
     /// [`StoreError::SubjectKeyConflict`](crate::StoreError::SubjectKeyConflict) and writes
     /// nothing, so no value is ever sealed under a key that was not kept.
-    pub subject_key: Option<SubjectKeyRow>,
-    /// The audit entry of this creation, written in the same transaction.
-    pub audit: Option<AuditRow>,
+    pub sealed_under: SubjectKeyRow,
+    /// Whether `sealed_under` was generated for this write (rather than read from the store).
+    pub fresh_key: bool,
     pub record_id: String,
     pub subject_id: String,
     pub collection: String,
@@ -47,8 +54,6 @@ pub struct NewRecord {
 /// entries of every field touched (old entries of those fields are dropped).
 #[derive(Debug, Clone, Default)]
 pub struct RecordPatch {
-    /// The audit entry of this change, written in the same transaction.
-    pub audit: Option<AuditRow>,
     pub now: i64,
     pub set: Vec<FieldValue>,
     pub remove: Vec<String>,
@@ -71,6 +76,8 @@ pub struct StoredField {
     pub field: String,
     pub ciphertext: Vec<u8>,
     pub purpose: String,
+    /// The class of the subject key it is sealed under.
+    pub key_class: String,
     pub updated_at: i64,
 }
 
@@ -124,6 +131,37 @@ pub struct AuditRow {
     /// The entry's RFC 6962 leaf hash, `SHA-256(0x00 || entry)`, stored so that a verifier can
     /// name an edited entry (the signed checkpoints catch an edit that also rewrote this).
     pub leaf: Vec<u8>,
+    /// Columns derived from `entry`, indexed for queries; `audit verify` checks they match it.
+    pub index: AuditColumns,
+}
+
+/// The indexed columns of an audit entry (absent in rows written before schema version 6
+/// whose text could not be read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditColumns {
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: Option<String>,
+    pub purpose: Option<String>,
+    /// The subject's keyed digest (hex), never its id.
+    pub subject: Option<String>,
+}
+
+/// Which audit entries a query selects; every condition given must hold. Answered from the
+/// indexed columns: by subject through `(subject, seq)`, by principal through `(principal, at)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Entries about any of these subject digests (empty: any subject).
+    pub subjects: Vec<String>,
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub purpose: Option<String>,
+    pub decision: Option<String>,
+    /// Unix milliseconds, inclusive.
+    pub from: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub to: Option<i64>,
 }
 
 /// A signed checkpoint of the audit log: the tree of its first `tree_size` entries has `root`.

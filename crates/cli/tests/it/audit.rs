@@ -277,7 +277,7 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
         .unwrap();
     let forged = entry.replace("\"deny\"", "\"allow\"");
     assert_ne!(forged, entry);
-    sqlx::query("UPDATE audit_log SET entry = ?, leaf = ? WHERE seq = 3")
+    sqlx::query("UPDATE audit_log SET entry = ?, leaf = ?, decision = 'allow' WHERE seq = 3")
         .bind(&forged)
         .bind(leaf(&forged))
         .execute(&db)
@@ -289,6 +289,20 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
         !ok && out.contains("does not match the entries") && out.contains("positions 1 to"),
         "{out}"
     );
+
+    // An edit of the indexed columns alone (re-attributing an entry in queries): the columns
+    // must say what the hashed text says.
+    for column in ["principal", "action", "decision", "purpose", "subject"] {
+        let copy = copy_of(vault.path());
+        let db = attacker(copy.path()).await;
+        sqlx::query(&format!("UPDATE audit_log SET {column} = 'forged' WHERE seq = 3"))
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+        let (ok, out) = verify(copy.path());
+        assert!(!ok && out.contains("entry 3 has indexed columns"), "{column}: {out}");
+    }
 
     // A deletion.
     let copy = copy_of(vault.path());
@@ -334,17 +348,13 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
         .execute(&db)
         .await
         .unwrap();
-    let (at, entry): (i64, String) = sqlx::query_as("SELECT at, entry FROM audit_log WHERE seq = 2")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO audit_log (seq, at, entry, leaf) VALUES (3, ?, ?, ?)")
-        .bind(at)
-        .bind(&entry)
-        .bind(leaf(&entry))
-        .execute(&db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, entry, leaf, principal, action, decision, purpose, subject) \
+         SELECT 3, at, entry, leaf, principal, action, decision, purpose, subject FROM audit_log WHERE seq = 2",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
     db.close().await;
     let (ok, out) = verify(copy.path());
     assert!(!ok && out.contains("does not match the entries"), "{out}");

@@ -4,25 +4,33 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod conformance;
+mod ops;
+mod schema;
 
-use std::sync::Arc;
+use custodia_store::Store;
 
-use custodia_store::{PostgresStore, SqliteStore, Store};
-
-/// Keeps a backend's scratch space alive for the length of a test.
-enum Scratch {
-    Dir(#[allow(dead_code, reason = "held for its Drop")] tempfile::TempDir),
-    None,
+/// A database for one test; keeps its scratch space alive for the length of the test.
+pub struct Db {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
-async fn sqlite() -> (Arc<dyn Store>, Scratch) {
+impl Db {
+    pub async fn open(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+}
+
+pub fn sqlite_db() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("custodia.db")).await.unwrap();
-    (Arc::new(store), Scratch::Dir(dir))
+    Db {
+        url: format!("sqlite://{}", dir.path().join("custodia.db").display()),
+        _dir: Some(dir),
+    }
 }
 
 /// A fresh database on the test PostgreSQL server, or `None` (skip) when there is none.
-async fn postgres() -> Option<(Arc<dyn Store>, Scratch)> {
+pub async fn postgres_db() -> Option<Db> {
     let Ok(url) = std::env::var("CUSTODIA_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("CI").is_err(),
@@ -39,8 +47,10 @@ async fn postgres() -> Option<(Arc<dyn Store>, Scratch)> {
         .unwrap();
     admin.close().await;
     let (base, _) = url.rsplit_once('/').unwrap();
-    let store = PostgresStore::connect(&format!("{base}/{db}")).await.unwrap();
-    Some((Arc::new(store), Scratch::None))
+    Some(Db {
+        url: format!("{base}/{db}"),
+        _dir: None,
+    })
 }
 
 fn custodia_store_test_id() -> String {
@@ -53,15 +63,16 @@ fn custodia_store_test_id() -> String {
     format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
 }
 
-macro_rules! conformance_suite {
-    ($($check:ident),* $(,)?) => {
+/// Runs each check against a fresh database of every backend. Checks take the `Db` (those
+/// that reopen it, or open it twice) or the opened `&Store`.
+macro_rules! backend_suite {
+    ($module:ident: $($check:ident),* $(,)?) => {
         mod sqlite_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let (store, _scratch) = super::sqlite().await;
-                    assert_eq!(store.backend(), "sqlite");
-                    super::conformance::$check(&*store).await;
+                    let db = crate::sqlite_db();
+                    super::$module::$check(&db).await;
                 }
             )*
         }
@@ -69,16 +80,30 @@ macro_rules! conformance_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    let Some((store, _scratch)) = super::postgres().await else { return };
-                    assert_eq!(store.backend(), "postgres");
-                    super::conformance::$check(&*store).await;
+                    let Some(db) = crate::postgres_db().await else { return };
+                    super::$module::$check(&db).await;
                 }
             )*
         }
     };
 }
 
-conformance_suite!(
+/// Adapts a check on an opened store to [`backend_suite`].
+macro_rules! on_store {
+    ($($check:ident),* $(,)?) => {
+        mod opened {
+            $(
+                pub async fn $check(db: &crate::Db) {
+                    let store = db.open().await;
+                    super::conformance::$check(&store).await;
+                }
+            )*
+        }
+        backend_suite!(opened: $($check),*);
+    };
+}
+
+on_store!(
     meta_is_set_once,
     subject_key_first_writer_wins,
     record_round_trip_and_order,
@@ -94,60 +119,22 @@ conformance_suite!(
     audit_entries_land_with_their_writes,
     tokens_and_subject_keys,
     checkpoints_are_stored_once_per_size,
+    a_failed_job_rolls_back_everything_it_did,
+    a_write_under_a_destroyed_key_fails,
+    audit_queries_use_the_indexed_columns,
 );
 
-#[tokio::test]
-async fn sqlite_reopen_keeps_data_and_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("custodia.db");
-    {
-        let store = SqliteStore::open(&path).await.unwrap();
-        assert!(store.insert_meta("k", b"v").await.unwrap());
-    }
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.get_meta("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-}
+mod db_checks {
+    use crate::schema as on_db;
 
-/// The ledger is append-only in the schema itself, not only in the code that uses it.
-#[tokio::test]
-async fn sqlite_ledger_and_audit_rows_cannot_be_changed_or_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("custodia.db");
-    let store = SqliteStore::open(&path).await.unwrap();
-    let entry = custodia_store::LedgerRow {
-        seq: 0,
-        subject_id: "s1".into(),
-        kind: "consent".into(),
-        purpose: Some("p".into()),
-        value: true,
-        notice_version: None,
-        method: "api".into(),
-        evidence: None,
-        principal_id: "p1".into(),
-        at: 1,
-    };
-    store.append_ledger(&entry, None).await.unwrap();
-    store
-        .append_audit(&[custodia_store::AuditRow {
-            seq: 0,
-            leaf: vec![7; 32],
-            at: 1,
-            entry: "{}".into(),
-        }])
-        .await
-        .unwrap();
-    drop(store);
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let update = sqlx::query("UPDATE subject_ledger SET value = 0").execute(&pool).await;
-    assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = sqlx::query("DELETE FROM subject_ledger").execute(&pool).await;
-    assert!(delete.unwrap_err().to_string().contains("append-only"));
-    for sql in ["UPDATE audit_log SET entry = 'x'", "DELETE FROM audit_log"] {
-        let refused = sqlx::query(sql).execute(&pool).await;
-        assert!(refused.unwrap_err().to_string().contains("append-only"), "{sql}");
-    }
+    backend_suite!(on_db:
+        reopen_keeps_data_and_schema,
+        append_only_tables_refuse_changes_in_the_schema_itself,
+        a_newer_schema_is_refused_untouched,
+        upgrade_from_v0_1_fills_the_new_columns,
+        two_stores_on_one_database_number_audit_entries_in_commit_order,
+        only_one_node_leads_a_job_at_a_time,
+    );
 }
 
 /// `secure_delete` is on: a deleted value's bytes do not linger in free pages of the file.
@@ -157,15 +144,16 @@ async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
     let path = dir.path().join("custodia.db");
     let canary = b"CANARY-CIPHERTEXT-7f3a9c-should-be-gone".to_vec();
     {
-        let store = SqliteStore::open(&path).await.unwrap();
+        let store = Store::open(&format!("sqlite://{}", path.display())).await.unwrap();
         let record = custodia_store::NewRecord {
-            subject_key: Some(custodia_store::SubjectKeyRow {
+            fresh_key: true,
+            sealed_under: custodia_store::SubjectKeyRow {
                 subject_id: "s1".into(),
+                key_class: custodia_store::DEFAULT_KEY_CLASS.into(),
                 key_version: 1,
                 wrapped_key: vec![1],
                 created_at: 1,
-            }),
-            audit: None,
+            },
             record_id: "r1".into(),
             subject_id: "s1".into(),
             collection: "customers".into(),
@@ -177,8 +165,8 @@ async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
             }],
             index: vec![],
         };
-        store.insert_record(&record).await.unwrap();
-        assert!(store.delete_record("s1", "customers", "r1", None).await.unwrap());
+        ops::insert_record(&store, &record).await.unwrap();
+        assert!(ops::delete_record(&store, "s1", "customers", "r1", None).await.unwrap());
     }
     // Fold the WAL into the file, as the server's checkpoints do.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))

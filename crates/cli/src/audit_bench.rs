@@ -1,0 +1,119 @@
+//! `custodia bench-audit-query`: the audit log's indexed queries on a large log. Appends N
+//! synthetic entries (spread over subjects, principals and 30 days) to a fresh store, then
+//! times "every entry of one subject" and "every read by one principal in one hour", the
+//! lookups that subject access reports and incident blast radius make, through the same
+//! store calls the API uses.
+
+use std::time::Instant;
+
+use custodia_store::{AuditQuery, Store};
+
+/// Entries per append.
+const BATCH: usize = 10_000;
+/// Distinct principals writing entries.
+const PRINCIPALS: usize = 50;
+/// The time the synthetic log spans, in milliseconds.
+const SPAN_MS: i64 = 30 * 24 * 3_600_000;
+
+fn entry(i: usize, entries: usize) -> custodia_store::AuditRow {
+    // About ten entries per subject; times spread evenly over the span.
+    let subject = format!("{:064x}", (i.wrapping_mul(2_654_435_761)) % (entries / 10).max(1));
+    let principal = format!("prn_{:024x}", i % PRINCIPALS);
+    let at = (i as i64) * SPAN_MS / (entries as i64).max(1);
+    let text = format!(
+        "{{\"v\":1,\"at\":{at},\"principal\":\"{principal}\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"order_fulfillment\",\"collection\":\"customers\",\"subject\":\"{subject}\",\"fields\":[\"email\"]}}"
+    );
+    custodia_core::audit_row_of(at, text)
+}
+
+pub async fn run(entries: usize, database_url: Option<&str>) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!(
+        "custodia-bench-audit-query-{}",
+        custodia_crypto::random_hex::<8>()?
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let url = match database_url {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", dir.join("custodia.db").display()),
+    };
+    let result = measure(&url, entries).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn measure(url: &str, entries: usize) -> anyhow::Result<()> {
+    let store = Store::open(url).await?;
+    println!("audit queries on {} with {entries} entries", store.backend());
+    let start = Instant::now();
+    let mut i = 0;
+    while i < entries {
+        let rows: Vec<_> = (i..(i + BATCH).min(entries)).map(|n| entry(n, entries)).collect();
+        i += rows.len();
+        store.append_audit(rows).await?;
+    }
+    let load = start.elapsed().as_secs_f64();
+    println!(
+        "  appended in {load:.1} s ({:.0} entries/s, with the indexes)",
+        entries as f64 / load
+    );
+
+    let subjects: Vec<String> = (0..200)
+        .map(|k| entry(k * 7919 % entries.max(1), entries))
+        .filter_map(|r| r.index.subject)
+        .collect();
+    let mut times = Vec::new();
+    let mut found = 0;
+    for s in &subjects {
+        let q = AuditQuery {
+            subjects: vec![s.clone()],
+            ..AuditQuery::default()
+        };
+        let t = Instant::now();
+        found += store.reader().await?.audit().query(&q, 0, 1000).await?.len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    report("every entry of one subject", &mut times, found, subjects.len());
+
+    let mut times = Vec::new();
+    let mut found = 0;
+    let queries = 200usize;
+    for k in 0..queries {
+        let from = (k as i64 * 7_919_000) % (SPAN_MS - 3_600_000);
+        let q = AuditQuery {
+            principal: Some(format!("prn_{:024x}", k % PRINCIPALS)),
+            action: Some("record.read".into()),
+            from: Some(from),
+            to: Some(from + 3_600_000),
+            ..AuditQuery::default()
+        };
+        let t = Instant::now();
+        let mut after = 0;
+        loop {
+            let page = store.reader().await?.audit().query(&q, after, 1000).await?;
+            found += page.len();
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = last.seq,
+                _ => break,
+            }
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    report("every read by one principal in one hour", &mut times, found, queries);
+    Ok(())
+}
+
+fn report(what: &str, times: &mut [f64], found: usize, queries: usize) {
+    times.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        times
+            .get(((times.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "  {what}: median {:.2} ms, p99 {:.2} ms ({queries} queries, {:.1} entries each on average)",
+        pick(0.5),
+        pick(0.99),
+        found as f64 / queries.max(1) as f64
+    );
+}

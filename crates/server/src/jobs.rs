@@ -1,0 +1,116 @@
+//! The server's periodic work. Each job is a function of the time it runs at (so tests move
+//! the clock instead of sleeping) and a period; the runner wakes every [`TICK`], runs each
+//! job that is due, and on PostgreSQL runs a job only if no other server node is running it
+//! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
+//!
+//! Jobs today: the audit checkpointer. The retention sweeper, deadline clocks and webhook
+//! deliveries join this list.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use custodia_core::{Timestamp, Vault, VaultError};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How often the runner looks for due jobs.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// A periodic job.
+pub struct Job {
+    /// Its name: the leadership lock and the logs name it.
+    pub name: &'static str,
+    pub every: Duration,
+    pub run: for<'a> fn(&'a Vault, Timestamp) -> BoxFuture<'a, Result<(), VaultError>>,
+}
+
+/// The server's jobs.
+#[must_use]
+pub fn jobs() -> Vec<Job> {
+    vec![Job {
+        name: "audit-checkpoint",
+        every: crate::CHECKPOINT_EVERY,
+        run: |vault, now| Box::pin(async move { vault.checkpoint(now).await.map(drop) }),
+    }]
+}
+
+/// When each job last ran, and which are due.
+#[derive(Debug, Default)]
+pub struct Schedule {
+    last: Vec<Option<Timestamp>>,
+}
+
+impl Schedule {
+    /// Indexes of the jobs due at `now` (never run, or their period has passed), marked as run.
+    pub fn due(&mut self, jobs: &[Job], now: Timestamp) -> Vec<usize> {
+        self.last.resize(jobs.len(), None);
+        let mut due = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let period = i64::try_from(job.every.as_millis()).unwrap_or(i64::MAX);
+            let ready = self.last[i].is_none_or(|last| now.0.saturating_sub(last.0) >= period);
+            if ready {
+                self.last[i] = Some(now);
+                due.push(i);
+            }
+        }
+        due
+    }
+}
+
+/// Runs the due jobs once at `now`; a job another node leads is skipped, a failing job is
+/// logged and retried at its next period. Returns the names of the jobs this node ran.
+pub async fn run_due(vault: &Vault, jobs: &[Job], schedule: &mut Schedule, now: Timestamp) -> Vec<&'static str> {
+    let mut ran = Vec::new();
+    for i in schedule.due(jobs, now) {
+        let job = &jobs[i];
+        match vault.store().exclusively(job.name, (job.run)(vault, now)).await {
+            Ok(Some(Ok(()))) => ran.push(job.name),
+            Ok(Some(Err(e))) => tracing::error!(job = job.name, error = %e, "job failed; will retry"),
+            Ok(None) => tracing::debug!(job = job.name, "another node runs this job now"),
+            Err(e) => tracing::error!(job = job.name, error = %e, "job leadership failed; will retry"),
+        }
+    }
+    ran
+}
+
+/// Starts the runner on the real clock.
+pub fn spawn(vault: Arc<crate::AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let jobs = jobs();
+        let mut schedule = Schedule::default();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            run_due(&vault.vault, &jobs, &mut schedule, Timestamp::now()).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &'static str, every_ms: u64) -> Job {
+        Job {
+            name,
+            every: Duration::from_millis(every_ms),
+            run: |_, _| Box::pin(async { Ok(()) }),
+        }
+    }
+
+    #[test]
+    fn jobs_fall_due_by_their_period_on_a_moved_clock() {
+        let jobs = [job("fast", 1_000), job("slow", 60_000)];
+        let mut schedule = Schedule::default();
+        assert_eq!(schedule.due(&jobs, Timestamp(0)), [0, 1], "every job runs at start");
+        assert!(schedule.due(&jobs, Timestamp(999)).is_empty());
+        assert_eq!(schedule.due(&jobs, Timestamp(1_000)), [0]);
+        assert_eq!(schedule.due(&jobs, Timestamp(1_500)), Vec::<usize>::new());
+        assert_eq!(schedule.due(&jobs, Timestamp(60_000)), [0, 1]);
+        // A clock moved back (an NTP step) does not make jobs run again early.
+        assert!(schedule.due(&jobs, Timestamp(59_000)).is_empty());
+    }
+}

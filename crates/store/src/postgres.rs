@@ -1,0 +1,76 @@
+//! PostgreSQL, for scale: several stateless server nodes share one database (or a
+//! PostgreSQL-compatible distributed engine). The SQL is the SQLite store's (`repo/`); here
+//! is only how connections and transactions are had.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::sql::{Conn, Stmt};
+use crate::tx::{BoxFuture, Reader, ReaderConn, Tx};
+use crate::{StoreError, schema};
+
+pub(crate) struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    /// Connects to `url` and migrates the schema (serialized across nodes by an advisory lock)
+    /// up to `target`.
+    pub(crate) async fn connect(url: &str, target: i64) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        let mut tx = pool.begin().await?;
+        schema::migrate(&mut Conn::Postgres(&mut tx), target).await?;
+        tx.commit().await?;
+        Ok(Self { pool })
+    }
+
+    /// Runs `job` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub(crate) async fn write<T>(
+        &self,
+        job: impl for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let result = job(Tx::new(Conn::Postgres(&mut tx))).await;
+        match result {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: ReaderConn::Postgres(self.pool.acquire().await?),
+        })
+    }
+
+    /// Runs `work` only if no other node runs the job `lock` now: a transaction-scoped advisory
+    /// lock, released when the transaction ends (also when this process dies).
+    pub(crate) async fn exclusively<T>(
+        &self,
+        lock: i64,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = Conn::Postgres(&mut tx)
+            .fetch_optional(Stmt::new("SELECT pg_try_advisory_xact_lock($1) AS leader").bind(lock))
+            .await?;
+        let leader = match row {
+            Some(crate::sql::DbRow::Postgres(r)) => sqlx::Row::try_get::<bool, _>(&r, "leader")?,
+            _ => false,
+        };
+        let out = if leader { Some(work.await) } else { None };
+        tx.commit().await?;
+        Ok(out)
+    }
+}

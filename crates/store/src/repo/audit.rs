@@ -1,0 +1,179 @@
+//! The append-only audit log and its signed checkpoints.
+//!
+//! Entries are numbered by the store in commit order. SQLite has one writer. On PostgreSQL
+//! every transaction that appends entries first takes an advisory lock (the sequencer) and
+//! holds it to commit, so no entry can commit with a number below one a checkpoint already
+//! covers. (A rolled-back transaction leaves a gap in the numbers; verification of a shared
+//! store does not require them to be contiguous.)
+
+use crate::sql::{Conn, DbRow, Dialect, Stmt, values_clause};
+use crate::{AuditColumns, AuditQuery, AuditRow, CheckpointRow, ReadWrite, StoreError};
+
+/// Advisory lock that serializes audit appends across PostgreSQL server nodes.
+const AUDIT_SEQUENCER_LOCK: i64 = 0x6175_6469_746c_6f67;
+
+/// The audit log.
+pub struct Audit<'a, A> {
+    conn: Conn<'a>,
+    /// Whether the transaction holds the sequencer already (None outside a transaction).
+    sequenced: Option<&'a mut bool>,
+    _access: std::marker::PhantomData<A>,
+}
+
+impl<'a, A> Audit<'a, A> {
+    pub(crate) fn new(conn: Conn<'a>, sequenced: Option<&'a mut bool>) -> Self {
+        Self {
+            conn,
+            sequenced,
+            _access: std::marker::PhantomData,
+        }
+    }
+}
+
+const ENTRY_COLUMNS: &str = "seq, at, entry, leaf, principal, action, decision, purpose, subject";
+
+fn audit_row(row: &DbRow) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        seq: row.int("seq")?,
+        at: row.int("at")?,
+        entry: row.text("entry")?,
+        leaf: row.opt_bytes("leaf")?.unwrap_or_default(),
+        index: AuditColumns {
+            principal: row.opt_text("principal")?,
+            action: row.opt_text("action")?,
+            decision: row.opt_text("decision")?,
+            purpose: row.opt_text("purpose")?,
+            subject: row.opt_text("subject")?,
+        },
+    })
+}
+
+fn checkpoint_row(row: &DbRow) -> Result<CheckpointRow, StoreError> {
+    Ok(CheckpointRow {
+        tree_size: row.int("tree_size")?,
+        root: row.bytes("root")?,
+        at: row.int("at")?,
+        note: row.text("note")?,
+    })
+}
+
+impl<A> Audit<'_, A> {
+    /// Entries with `seq > after`, oldest first, at most `limit`.
+    pub async fn entries(&mut self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = self.conn.fetch_all(Stmt::new(sql).bind(after).bind(limit)).await?;
+        rows.iter().map(audit_row).collect()
+    }
+
+    /// Entries with `seq > after` that `query` selects, oldest first, at most `limit`: index
+    /// lookups on the derived columns, not a scan of the log.
+    pub async fn query(&mut self, query: &AuditQuery, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if !query.subjects.is_empty() {
+            let list: Vec<String> = query.subjects.iter().map(|_| next()).collect();
+            sql.push_str(&format!(" AND subject IN ({})", list.join(", ")));
+        }
+        let optional = [
+            ("principal", query.principal.as_deref()),
+            ("action", query.action.as_deref()),
+            ("purpose", query.purpose.as_deref()),
+            ("decision", query.decision.as_deref()),
+        ];
+        for (column, value) in &optional {
+            if value.is_some() {
+                sql.push_str(&format!(" AND {column} = {}", next()));
+            }
+        }
+        if query.from.is_some() {
+            sql.push_str(&format!(" AND at >= {}", next()));
+        }
+        if query.to.is_some() {
+            sql.push_str(&format!(" AND at < {}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT {}", next()));
+        let mut stmt = Stmt::new(sql).bind(after);
+        for s in &query.subjects {
+            stmt.push(s);
+        }
+        for (_, value) in optional {
+            if let Some(v) = value {
+                stmt.push(v);
+            }
+        }
+        for t in [query.from, query.to].into_iter().flatten() {
+            stmt.push(t);
+        }
+        stmt.push(limit);
+        self.conn.fetch_all(stmt).await?.iter().map(audit_row).collect()
+    }
+
+    /// Every checkpoint, smallest tree first.
+    pub async fn checkpoints(&mut self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let stmt = Stmt::new("SELECT tree_size, root, at, note FROM audit_checkpoints ORDER BY tree_size");
+        self.conn.fetch_all(stmt).await?.iter().map(checkpoint_row).collect()
+    }
+
+    /// The newest checkpoint.
+    pub async fn latest_checkpoint(&mut self) -> Result<Option<CheckpointRow>, StoreError> {
+        let stmt = Stmt::new("SELECT tree_size, root, at, note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1");
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(checkpoint_row)
+            .transpose()
+    }
+}
+
+impl Audit<'_, ReadWrite> {
+    /// Appends entries in this transaction.
+    pub async fn append(&mut self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.conn.dialect() == Dialect::Postgres && !self.sequenced.as_deref().copied().unwrap_or(false) {
+            self.conn
+                .execute(Stmt::new("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_SEQUENCER_LOCK))
+                .await?;
+            if let Some(flag) = self.sequenced.as_deref_mut() {
+                *flag = true;
+            }
+        }
+        for chunk in rows.chunks(Dialect::MAX_PARAMETERS / 8) {
+            let sql = values_clause(
+                "INSERT INTO audit_log (at, entry, leaf, principal, action, decision, purpose, subject) VALUES ",
+                8,
+                chunk.len(),
+            );
+            let mut stmt = Stmt::new(sql);
+            for r in chunk {
+                stmt.push(r.at);
+                stmt.push(&r.entry);
+                stmt.push(&r.leaf);
+                stmt.push(r.index.principal.as_deref());
+                stmt.push(r.index.action.as_deref());
+                stmt.push(r.index.decision.as_deref());
+                stmt.push(r.index.purpose.as_deref());
+                stmt.push(r.index.subject.as_deref());
+            }
+            self.conn.execute(stmt).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a signed checkpoint (append-only; a second one for the same size conflicts).
+    pub async fn insert_checkpoint(&mut self, row: &CheckpointRow) -> Result<(), StoreError> {
+        let stmt = Stmt::new("INSERT INTO audit_checkpoints (tree_size, root, at, note) VALUES ($1, $2, $3, $4)")
+            .bind(row.tree_size)
+            .bind(&row.root)
+            .bind(row.at)
+            .bind(&row.note);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! The append-only subject ledger (consents, objections, opt-outs, restrictions).
+
+use crate::sql::{DbRow, Stmt};
+use crate::{LedgerRow, ReadWrite, StoreError};
+
+super::repository!(
+    /// Subjects' ledger entries.
+    Ledger
+);
+
+fn ledger_row(row: &DbRow) -> Result<LedgerRow, StoreError> {
+    Ok(LedgerRow {
+        seq: row.int("seq")?,
+        subject_id: row.text("subject_id")?,
+        kind: row.text("kind")?,
+        purpose: row.opt_text("purpose")?,
+        value: row.int("value")? != 0,
+        notice_version: row.opt_text("notice_version")?,
+        method: row.text("method")?,
+        evidence: row.opt_text("evidence")?,
+        principal_id: row.text("principal_id")?,
+        at: row.int("at")?,
+    })
+}
+
+impl<A> Ledger<'_, A> {
+    /// Every ledger entry of a subject, oldest first.
+    pub async fn of_subject(&mut self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM subject_ledger WHERE subject_id = $1 ORDER BY seq").bind(subject_id);
+        self.conn.fetch_all(stmt).await?.iter().map(ledger_row).collect()
+    }
+}
+
+impl Ledger<'_, ReadWrite> {
+    /// Appends an entry; returns its sequence number. The schema refuses updates and deletes.
+    pub async fn append(&mut self, e: &LedgerRow) -> Result<i64, StoreError> {
+        let stmt = Stmt::new(
+            "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, \
+             evidence, principal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+        )
+        .bind(&e.subject_id)
+        .bind(&e.kind)
+        .bind(e.purpose.as_deref())
+        .bind(i64::from(e.value))
+        .bind(e.notice_version.as_deref())
+        .bind(&e.method)
+        .bind(e.evidence.as_deref())
+        .bind(&e.principal_id)
+        .bind(e.at);
+        let row = self
+            .conn
+            .fetch_optional(stmt)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("an appended ledger entry has no number".into()))?;
+        row.int("seq")
+    }
+}

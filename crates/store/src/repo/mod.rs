@@ -1,0 +1,40 @@
+//! Typed repositories, one per table family, each written once for both backends over
+//! [`Conn`](crate::sql::Conn). Read methods exist on every access; write methods only on
+//! [`ReadWrite`](crate::ReadWrite), which only a [`Tx`](crate::Tx) hands out.
+
+mod audit;
+mod ledger;
+mod meta;
+mod principals;
+mod records;
+mod subjects;
+mod tokens;
+
+pub use audit::Audit;
+pub use ledger::Ledger;
+pub use meta::Meta;
+pub use principals::Principals;
+pub use records::{Records, Target};
+pub use subjects::Subjects;
+pub use tokens::Tokens;
+
+/// Declares a repository: a connection borrowed for its lifetime, and its access.
+macro_rules! repository {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name<'a, A> {
+            conn: crate::sql::Conn<'a>,
+            _access: std::marker::PhantomData<A>,
+        }
+
+        impl<'a, A> $name<'a, A> {
+            pub(crate) fn new(conn: crate::sql::Conn<'a>) -> Self {
+                Self {
+                    conn,
+                    _access: std::marker::PhantomData,
+                }
+            }
+        }
+    };
+}
+pub(crate) use repository;

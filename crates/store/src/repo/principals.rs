@@ -1,0 +1,80 @@
+//! Principals and the hashes of their API keys.
+
+use crate::model::{join_roles, split_roles};
+use crate::sql::{DbRow, Stmt};
+use crate::{PrincipalRow, ReadWrite, StoreError};
+
+super::repository!(
+    /// Principals (services and people).
+    Principals
+);
+
+fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
+    Ok(PrincipalRow {
+        principal_id: row.text("principal_id")?,
+        name: row.text("name")?,
+        roles: split_roles(&row.text("roles")?),
+        key_id: row.text("key_id")?,
+        key_hash: row.bytes("key_hash")?,
+        created_at: row.int("created_at")?,
+        revoked_at: row.opt_int("revoked_at")?,
+    })
+}
+
+impl<A> Principals<'_, A> {
+    /// The principal owning API key id `key_id` (revoked ones included).
+    pub async fn by_key_id(&mut self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM principals WHERE key_id = $1").bind(key_id);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(principal_row)
+            .transpose()
+    }
+
+    /// The principal with id `principal_id` (revoked ones included).
+    pub async fn by_id(&mut self, principal_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM principals WHERE principal_id = $1").bind(principal_id);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(principal_row)
+            .transpose()
+    }
+
+    /// Every principal, oldest first.
+    pub async fn all(&mut self) -> Result<Vec<PrincipalRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM principals ORDER BY created_at, principal_id");
+        self.conn.fetch_all(stmt).await?.iter().map(principal_row).collect()
+    }
+}
+
+impl Principals<'_, ReadWrite> {
+    /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
+    pub async fn insert(&mut self, row: &PrincipalRow) -> Result<(), StoreError> {
+        let roles = join_roles(&row.roles);
+        let stmt = Stmt::new(
+            "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.principal_id)
+        .bind(&row.name)
+        .bind(roles.as_str())
+        .bind(&row.key_id)
+        .bind(&row.key_hash)
+        .bind(row.created_at)
+        .bind(row.revoked_at);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
+    /// Marks a principal revoked; returns false when absent or already revoked.
+    pub async fn revoke(&mut self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
+        let stmt = Stmt::new("UPDATE principals SET revoked_at = $1 WHERE principal_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(principal_id);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
+}

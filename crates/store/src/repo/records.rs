@@ -1,0 +1,299 @@
+//! Records, their sealed fields and their blind-index entries.
+
+use crate::model::group_records;
+use crate::repo::subjects::{is_stored, key_row};
+use crate::sql::{DbRow, Dialect, Stmt, values_clause};
+use crate::{
+    DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError, StoredField,
+    StoredRecord, SubjectRecords,
+};
+
+super::repository!(
+    /// Records of subjects by collection.
+    Records
+);
+
+/// A subject's default-class key joined with its records in a collection and their fields;
+/// `{filter}` is the extra join condition of a single-record read.
+const SUBJECT_RECORDS: &str = "SELECT k.subject_id, k.key_class, k.key_version, k.wrapped_key, \
+     k.created_at, r.record_id, r.collection, r.created_at AS record_created_at, r.updated_at, \
+     f.field, f.ciphertext, f.purpose, f.key_class AS field_key_class, f.updated_at AS field_updated_at \
+     FROM subject_keys k \
+     LEFT JOIN records r ON r.subject_id = k.subject_id AND r.collection = $1 {filter} \
+     LEFT JOIN record_fields f ON f.record_id = r.record_id \
+     WHERE k.subject_id = $2 AND k.key_class = $3 ORDER BY r.created_at, r.record_id, f.field";
+
+fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
+    let Some(record_id) = row.opt_text("record_id")? else {
+        return Ok((None, None));
+    };
+    let record = StoredRecord {
+        record_id,
+        subject_id: row.text("subject_id")?,
+        collection: row.text("collection")?,
+        created_at: row.int("record_created_at")?,
+        updated_at: row.int("updated_at")?,
+        fields: Vec::new(),
+    };
+    let field = match row.opt_text("field")? {
+        Some(field) => Some(StoredField {
+            field,
+            ciphertext: row.bytes("ciphertext")?,
+            purpose: row.text("purpose")?,
+            key_class: row.text("field_key_class")?,
+            updated_at: row.int("field_updated_at")?,
+        }),
+        None => None,
+    };
+    Ok((Some(record), field))
+}
+
+fn subject_records(rows: &[DbRow]) -> Result<Option<SubjectRecords>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let key = key_row(first)?;
+    let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SubjectRecords {
+        key,
+        records: group_records(rows),
+    }))
+}
+
+/// Which record a change targets.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub subject_id: &'a str,
+    pub collection: &'a str,
+    pub record_id: &'a str,
+}
+
+impl<A> Records<'_, A> {
+    /// A subject's data key and every record of it in `collection`, oldest first; `None` when
+    /// the subject has no data at all. One query.
+    pub async fn of_subject(
+        &mut self,
+        subject_id: &str,
+        collection: &str,
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        let sql = SUBJECT_RECORDS.replace("{filter}", "");
+        let stmt = Stmt::new(sql).bind(collection).bind(subject_id).bind(DEFAULT_KEY_CLASS);
+        subject_records(&self.conn.fetch_all(stmt).await?)
+    }
+
+    /// A subject's data key and one record of it (`records` is empty when there is no such
+    /// record); `None` when the subject has no data at all.
+    pub async fn one(&mut self, target: Target<'_>) -> Result<Option<SubjectRecords>, StoreError> {
+        let sql = SUBJECT_RECORDS.replace("{filter}", "AND r.record_id = $4");
+        let stmt = Stmt::new(sql)
+            .bind(target.collection)
+            .bind(target.subject_id)
+            .bind(DEFAULT_KEY_CLASS)
+            .bind(target.record_id);
+        subject_records(&self.conn.fetch_all(stmt).await?)
+    }
+
+    /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
+    pub async fn find_by_index(
+        &mut self,
+        collection: &str,
+        field: &str,
+        digest: &[u8],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT subject_id, record_id FROM blind_index WHERE collection = $1 AND field = $2 AND digest = $3 \
+             ORDER BY subject_id, record_id",
+        )
+        .bind(collection)
+        .bind(field)
+        .bind(digest);
+        let rows = self.conn.fetch_all(stmt).await?;
+        rows.iter()
+            .map(|r| Ok((r.text("subject_id")?, r.text("record_id")?)))
+            .collect()
+    }
+
+    /// Whether the record exists; on PostgreSQL the row is locked for the transaction.
+    async fn lock(&mut self, t: Target<'_>) -> Result<bool, StoreError> {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let sql =
+            format!("SELECT record_id FROM records WHERE record_id = $1 AND subject_id = $2 AND collection = $3{lock}");
+        let stmt = Stmt::new(sql).bind(t.record_id).bind(t.subject_id).bind(t.collection);
+        Ok(self.conn.fetch_optional(stmt).await?.is_some())
+    }
+}
+
+impl Records<'_, ReadWrite> {
+    /// Inserts one record (see [`Records::insert_many`]).
+    pub async fn insert(&mut self, record: &NewRecord) -> Result<(), StoreError> {
+        self.insert_many(&[record])
+            .await?
+            .pop()
+            .unwrap_or(Err(StoreError::Corrupt("no result for an inserted record".into())))
+    }
+
+    /// Inserts records with a handful of multi-row statements. Returns one result per record:
+    /// `Err(SubjectKeyConflict)` for a record sealed under a key that is not its subject's
+    /// stored key (nothing of it is written); `Err` for the whole call when a statement fails.
+    pub async fn insert_many(&mut self, records: &[&NewRecord]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut subjects = crate::repo::Subjects::<ReadWrite>::new(self.conn.reborrow());
+        let fresh: Vec<_> = records
+            .iter()
+            .filter(|r| r.fresh_key)
+            .map(|r| &r.sealed_under)
+            .collect();
+        subjects.insert_keys(&fresh).await?;
+        let ids: Vec<&str> = records.iter().map(|r| r.subject_id.as_str()).collect();
+        let stored = subjects.keys_of(&ids).await?;
+        let accepted: Vec<bool> = records
+            .iter()
+            .map(|r| r.subject_id == r.sealed_under.subject_id && is_stored(&stored, &r.sealed_under))
+            .collect();
+        let kept: Vec<&NewRecord> = records
+            .iter()
+            .zip(&accepted)
+            .filter(|(_, ok)| **ok)
+            .map(|(r, _)| *r)
+            .collect();
+        for chunk in kept.chunks(Dialect::MAX_PARAMETERS / 5) {
+            let sql = values_clause(
+                "INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES ",
+                5,
+                chunk.len(),
+            );
+            let mut stmt = Stmt::new(sql);
+            for r in chunk {
+                stmt.push(&r.record_id);
+                stmt.push(&r.subject_id);
+                stmt.push(&r.collection);
+                stmt.push(r.now);
+                stmt.push(r.now);
+            }
+            self.conn.execute(stmt).await?;
+        }
+        let fields: Vec<_> = kept
+            .iter()
+            .flat_map(|r| r.fields.iter().map(move |f| (r.record_id.as_str(), r.now, f)))
+            .collect();
+        self.insert_fields(&fields, false).await?;
+        let index: Vec<_> = kept.iter().flat_map(|r| r.index.iter().map(move |i| (*r, i))).collect();
+        for chunk in index.chunks(Dialect::MAX_PARAMETERS / 5) {
+            let mut stmt = Stmt::new(index_insert(chunk.len()));
+            for (r, i) in chunk {
+                push_index(&mut stmt, &r.collection, i, &r.record_id, &r.subject_id);
+            }
+            self.conn.execute(stmt).await?;
+        }
+        Ok(accepted
+            .into_iter()
+            .map(|ok| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(StoreError::SubjectKeyConflict)
+                }
+            })
+            .collect())
+    }
+
+    /// Inserts sealed field values `(record, time, value)`; with `replace`, a value a field
+    /// already has is replaced (without, it is a conflict, as is one field given twice).
+    async fn insert_fields(&mut self, fields: &[(&str, i64, &FieldValue)], replace: bool) -> Result<(), StoreError> {
+        for chunk in fields.chunks(Dialect::MAX_PARAMETERS / 5) {
+            let mut sql = values_clause(
+                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ",
+                5,
+                chunk.len(),
+            );
+            if replace {
+                sql.push_str(
+                    " ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
+                     purpose = excluded.purpose, updated_at = excluded.updated_at",
+                );
+            }
+            let mut stmt = Stmt::new(sql);
+            for (record_id, now, f) in chunk {
+                stmt.push(*record_id);
+                stmt.push(&f.field);
+                stmt.push(&f.ciphertext);
+                stmt.push(&f.purpose);
+                stmt.push(*now);
+            }
+            self.conn.execute(stmt).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a patch; returns false when no such record exists.
+    pub async fn update(&mut self, t: Target<'_>, patch: &RecordPatch) -> Result<bool, StoreError> {
+        if !self.lock(t).await? {
+            return Ok(false);
+        }
+        for field in patch.touched_fields() {
+            let stmt = Stmt::new("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
+                .bind(t.record_id)
+                .bind(field);
+            self.conn.execute(stmt).await?;
+        }
+        for field in &patch.remove {
+            let stmt = Stmt::new("DELETE FROM record_fields WHERE record_id = $1 AND field = $2")
+                .bind(t.record_id)
+                .bind(field);
+            self.conn.execute(stmt).await?;
+        }
+        let set: Vec<_> = patch.set.iter().map(|f| (t.record_id, patch.now, f)).collect();
+        self.insert_fields(&set, true).await?;
+        if !patch.index.is_empty() {
+            let mut stmt = Stmt::new(index_insert(patch.index.len()));
+            for i in &patch.index {
+                push_index(&mut stmt, t.collection, i, t.record_id, t.subject_id);
+            }
+            self.conn.execute(stmt).await?;
+        }
+        let stmt = Stmt::new("UPDATE records SET updated_at = $1 WHERE record_id = $2")
+            .bind(patch.now)
+            .bind(t.record_id);
+        self.conn.execute(stmt).await?;
+        Ok(true)
+    }
+
+    /// Deletes a record, its fields and its index entries; returns false when absent.
+    pub async fn delete(&mut self, t: Target<'_>) -> Result<bool, StoreError> {
+        if !self.lock(t).await? {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM blind_index WHERE record_id = $1",
+            "DELETE FROM record_fields WHERE record_id = $1",
+            "DELETE FROM records WHERE record_id = $1",
+        ] {
+            self.conn.execute(Stmt::new(sql).bind(t.record_id)).await?;
+        }
+        Ok(true)
+    }
+}
+
+fn index_insert(rows: usize) -> String {
+    values_clause(
+        "INSERT INTO blind_index (collection, field, digest, record_id, subject_id) VALUES ",
+        5,
+        rows,
+    )
+}
+
+fn push_index<'a>(
+    stmt: &mut Stmt<'a>,
+    collection: &'a str,
+    i: &'a IndexEntry,
+    record_id: &'a str,
+    subject_id: &'a str,
+) {
+    stmt.push(collection);
+    stmt.push(&i.field);
+    stmt.push(&i.digest);
+    stmt.push(record_id);
+    stmt.push(subject_id);
+}

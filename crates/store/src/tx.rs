@@ -1,0 +1,117 @@
+//! The unit of work: a [`Tx`] is one transaction (on SQLite, one savepoint of a group-commit
+//! batch) offering typed repositories that read and write; a [`Reader`] is a connection
+//! offering the same repositories read-only. A repository's write methods exist only on
+//! [`ReadWrite`] access, so nothing can write outside a transaction.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Tokens};
+use crate::sql::{Conn, Dialect};
+
+/// A boxed future, as write jobs return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Read-only access: a [`Reader`]'s repositories.
+#[derive(Debug)]
+pub struct ReadOnly;
+/// Read and write access: a [`Tx`]'s repositories.
+#[derive(Debug)]
+pub struct ReadWrite;
+
+/// One transaction. Everything done through it commits together, or not at all: the
+/// store commits it after the job returns `Ok`, and rolls it back on `Err`.
+pub struct Tx<'c> {
+    pub(crate) conn: Conn<'c>,
+    /// Whether this transaction holds the audit sequencer (PostgreSQL; see `repo::audit`).
+    pub(crate) sequenced: bool,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn new(conn: Conn<'c>) -> Self {
+        Self { conn, sequenced: false }
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    pub fn meta(&mut self) -> Meta<'_, ReadWrite> {
+        Meta::new(self.conn.reborrow())
+    }
+
+    pub fn subjects(&mut self) -> Subjects<'_, ReadWrite> {
+        Subjects::new(self.conn.reborrow())
+    }
+
+    pub fn records(&mut self) -> Records<'_, ReadWrite> {
+        Records::new(self.conn.reborrow())
+    }
+
+    pub fn ledger(&mut self) -> Ledger<'_, ReadWrite> {
+        Ledger::new(self.conn.reborrow())
+    }
+
+    pub fn audit(&mut self) -> Audit<'_, ReadWrite> {
+        Audit::new(self.conn.reborrow(), Some(&mut self.sequenced))
+    }
+
+    pub fn tokens(&mut self) -> Tokens<'_, ReadWrite> {
+        Tokens::new(self.conn.reborrow())
+    }
+
+    pub fn principals(&mut self) -> Principals<'_, ReadWrite> {
+        Principals::new(self.conn.reborrow())
+    }
+}
+
+/// The connection a [`Reader`] holds.
+pub(crate) enum ReaderConn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+/// A pooled connection for reads (outside any transaction: each statement sees the data
+/// committed when it starts).
+pub struct Reader {
+    pub(crate) conn: ReaderConn,
+}
+
+impl Reader {
+    fn conn(&mut self) -> Conn<'_> {
+        match &mut self.conn {
+            ReaderConn::Sqlite(c) => Conn::Sqlite(c),
+            ReaderConn::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+
+    pub fn meta(&mut self) -> Meta<'_, ReadOnly> {
+        Meta::new(self.conn())
+    }
+
+    pub fn subjects(&mut self) -> Subjects<'_, ReadOnly> {
+        Subjects::new(self.conn())
+    }
+
+    pub fn records(&mut self) -> Records<'_, ReadOnly> {
+        Records::new(self.conn())
+    }
+
+    pub fn ledger(&mut self) -> Ledger<'_, ReadOnly> {
+        Ledger::new(self.conn())
+    }
+
+    pub fn audit(&mut self) -> Audit<'_, ReadOnly> {
+        Audit::new(self.conn(), None)
+    }
+
+    pub fn tokens(&mut self) -> Tokens<'_, ReadOnly> {
+        Tokens::new(self.conn())
+    }
+
+    pub fn principals(&mut self) -> Principals<'_, ReadOnly> {
+        Principals::new(self.conn())
+    }
+}

@@ -1,0 +1,280 @@
+//! Promises of the schema itself and of several stores on one database: append-only tables,
+//! the upgrade path from v0.1's schema, refusal of a newer schema, audit sequencing across
+//! nodes, job leadership.
+
+use custodia_store::{AuditColumns, AuditRow, Dialect, LedgerRow, SCHEMA_VERSION, Store, StoreError};
+
+use crate::Db;
+use crate::ops;
+
+/// Runs SQL on the database behind the store's back (as someone with the database would).
+async fn raw(db: &Db, sql: &str) -> Result<(), String> {
+    if db.url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let out = sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string());
+        pool.close().await;
+        out
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        let out = sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string());
+        pool.close().await;
+        out
+    }
+}
+
+fn ledger_entry(subject: &str) -> LedgerRow {
+    LedgerRow {
+        seq: 0,
+        subject_id: subject.into(),
+        kind: "consent".into(),
+        purpose: Some("p".into()),
+        value: true,
+        notice_version: None,
+        method: "api".into(),
+        evidence: None,
+        principal_id: "p1".into(),
+        at: 1,
+    }
+}
+
+fn audit(n: i64, principal: &str) -> AuditRow {
+    AuditRow {
+        seq: 0,
+        at: n,
+        entry: format!("{{\"n\":{n}}}"),
+        leaf: vec![7; 32],
+        index: AuditColumns {
+            principal: Some(principal.into()),
+            action: Some("record.read".into()),
+            decision: Some("allow".into()),
+            purpose: None,
+            subject: None,
+        },
+    }
+}
+
+pub async fn reopen_keeps_data_and_schema(db: &Db) {
+    {
+        let store = db.open().await;
+        assert!(ops::insert_meta(&store, "k", b"v").await.unwrap());
+    }
+    let store = db.open().await;
+    assert_eq!(ops::get_meta(&store, "k").await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+/// The ledger, the audit log and its checkpoints are append-only in the schema itself, not
+/// only in the code that uses it: UPDATE and DELETE (and TRUNCATE on PostgreSQL) are refused.
+pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
+    let store = db.open().await;
+    ops::append_ledger(&store, &ledger_entry("s1"), None).await.unwrap();
+    ops::append_audit(&store, &[audit(1, "p1")]).await.unwrap();
+    ops::insert_checkpoint(
+        &store,
+        &custodia_store::CheckpointRow {
+            tree_size: 1,
+            root: vec![1; 32],
+            at: 1,
+            note: "n".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let dialect = store.dialect();
+    drop(store);
+    let mut refused = vec![
+        "UPDATE subject_ledger SET value = 0",
+        "DELETE FROM subject_ledger",
+        "UPDATE audit_log SET entry = 'x'",
+        "UPDATE audit_log SET principal = 'someone else'",
+        "DELETE FROM audit_log",
+        "UPDATE audit_checkpoints SET note = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ];
+    if dialect == Dialect::Postgres {
+        refused.extend([
+            "TRUNCATE subject_ledger",
+            "TRUNCATE audit_log",
+            "TRUNCATE audit_checkpoints",
+        ]);
+    }
+    for sql in refused {
+        let err = raw(db, sql).await.expect_err(sql);
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    let store = db.open().await;
+    assert_eq!(ops::ledger(&store, "s1").await.unwrap().len(), 1);
+    assert_eq!(ops::audit_entries(&store, 0, 10).await.unwrap().len(), 1);
+}
+
+pub async fn a_newer_schema_is_refused_untouched(db: &Db) {
+    drop(Store::open_at_version(&db.url, 5).await.unwrap());
+    raw(db, "INSERT INTO schema_version (version) VALUES (999)")
+        .await
+        .unwrap();
+    let err = Store::open(&db.url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
+    assert!(err.to_string().contains("999"), "{err}");
+    assert!(
+        raw(db, "SELECT principal FROM audit_log").await.is_err(),
+        "no step after version 5 was applied"
+    );
+}
+
+/// A database as v0.1 left it (schema version 5, its rows) opens, is migrated in place, and
+/// keeps its data: keys become default-class keys, audit entries get their indexed columns.
+pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
+    drop(Store::open_at_version(&db.url, 5).await.unwrap());
+    let blob = |hex: &str| {
+        if db.url.starts_with("postgres") {
+            format!("'\\x{hex}'::bytea")
+        } else {
+            format!("X'{hex}'")
+        }
+    };
+    let v01 = format!(
+        "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES ('s1', 1, {k}, 10);
+         INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES ('r1', 's1', 'customers', 10, 10);
+         INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ('r1', 'email', {ct}, 'p', 10);
+         INSERT INTO audit_log (at, entry, leaf) VALUES (10, '{{\"v\":1,\"at\":10,\"principal\":\"prn_1\",\"action\":\"record.create\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"p\",\"collection\":\"customers\",\"subject\":\"abcd\",\"fields\":[\"email\"]}}', {leaf});
+         INSERT INTO audit_log (at, entry, leaf) VALUES (11, '{{\"v\":1,\"at\":11,\"principal\":\"prn_2\",\"action\":\"audit.read\",\"decision\":\"deny\",\"reason\":\"not_allowed\",\"purpose\":null,\"collection\":null,\"subject\":null,\"fields\":[]}}', {leaf});",
+        k = blob("0102"),
+        ct = blob("0a0b"),
+        leaf = blob("00"),
+    );
+    raw(db, &v01).await.unwrap();
+    let store = db.open().await;
+    let key = ops::subject_key(&store, "s1").await.unwrap().unwrap();
+    assert_eq!(
+        (key.key_class.as_str(), key.wrapped_key.as_slice()),
+        ("default", &[1u8, 2][..])
+    );
+    let rec = ops::record(&store, "s1", "customers", "r1").await.unwrap().unwrap();
+    assert_eq!(rec.records[0].fields[0].ciphertext, [10, 11]);
+    assert_eq!(rec.records[0].fields[0].key_class, "default");
+    let entries = ops::audit_entries(&store, 0, 10).await.unwrap();
+    let columns: Vec<_> = entries.iter().map(|e| e.index.clone()).collect();
+    assert_eq!(
+        columns,
+        [
+            AuditColumns {
+                principal: Some("prn_1".into()),
+                action: Some("record.create".into()),
+                decision: Some("allow".into()),
+                purpose: Some("p".into()),
+                subject: Some("abcd".into()),
+            },
+            AuditColumns {
+                principal: Some("prn_2".into()),
+                action: Some("audit.read".into()),
+                decision: Some("deny".into()),
+                purpose: None,
+                subject: None,
+            },
+        ]
+    );
+    let found = store
+        .reader()
+        .await
+        .unwrap()
+        .audit()
+        .query(
+            &custodia_store::AuditQuery {
+                subjects: vec!["abcd".into()],
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    // The guard lifted for the backfill is back.
+    drop(store);
+    let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
+    assert!(err.contains("append-only"), "{err}");
+    assert_eq!(SCHEMA_VERSION, 7, "this test builds the database of schema version 5");
+}
+
+/// Two stores (two server nodes) appending at once: an entry never becomes visible with a
+/// number below one a reader has already seen, so a checkpoint of what is visible can never
+/// be overtaken.
+pub async fn two_stores_on_one_database_number_audit_entries_in_commit_order(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let writers = |store: Store, who: &'static str| {
+        tokio::spawn(async move {
+            for i in 0..60 {
+                store.append_audit(vec![audit(i, who), audit(i, who)]).await.unwrap();
+            }
+        })
+    };
+    let (wa, wb) = (writers(a, "a"), writers(b, "b"));
+    let observer = db.open().await;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut max_seen = 0;
+    loop {
+        let done = wa.is_finished() && wb.is_finished();
+        let now: Vec<i64> = ops::audit_entries(&observer, 0, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        for seq in &now {
+            assert!(
+                *seq > max_seen || seen.contains(seq),
+                "entry {seq} appeared after entry {max_seen} was already visible"
+            );
+        }
+        seen.extend(now.iter().copied());
+        max_seen = now.last().copied().unwrap_or(0).max(max_seen);
+        if done {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    wa.await.unwrap();
+    wb.await.unwrap();
+    assert_eq!(seen.len(), 240);
+}
+
+/// On PostgreSQL one node at a time runs a given job; another job runs beside it. On SQLite
+/// the one process always leads.
+pub async fn only_one_node_leads_a_job_at_a_time(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let leader = tokio::spawn(async move {
+        a.exclusively("checkpoint", async move {
+            started_tx.send(()).unwrap();
+            go_rx.await.unwrap();
+            "a ran"
+        })
+        .await
+        .unwrap()
+    });
+    started_rx.await.unwrap();
+    let other = b.exclusively("checkpoint", async { "b ran" }).await.unwrap();
+    let beside = b.exclusively("sweeper", async { "b ran the sweeper" }).await.unwrap();
+    go_tx.send(()).unwrap();
+    assert_eq!(leader.await.unwrap(), Some("a ran"));
+    assert_eq!(beside, Some("b ran the sweeper"));
+    match b.dialect() {
+        Dialect::Postgres => {
+            assert_eq!(other, None, "a second node must not run a job another node runs");
+            assert_eq!(
+                b.exclusively("checkpoint", async { "b ran" }).await.unwrap(),
+                Some("b ran"),
+                "once the leader is done, another node may lead"
+            );
+        }
+        Dialect::Sqlite => assert_eq!(other, Some("b ran")),
+    }
+}
