@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
-use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, Target, TokenRow};
+use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target, TokenRow};
 use custodia_types::{PrincipalInfo, Record, SearchMatch};
 use zeroize::Zeroizing;
 
@@ -164,7 +164,7 @@ impl Vault {
             .iter()
             .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
             .collect::<Result<Vec<_>, _>>()?;
-        self.vault_tokens(tokens).await?;
+        self.vault_tokens(tokens, found.key).await?;
         Ok((records, names))
     }
 
@@ -217,7 +217,7 @@ impl Vault {
         let stored = found.records.first().ok_or_else(not_found)?;
         let mut tokens = Vec::new();
         let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
-        self.vault_tokens(tokens).await?;
+        self.vault_tokens(tokens, found.key).await?;
         Ok((record, field_names(&selected)))
     }
 
@@ -755,14 +755,25 @@ impl Vault {
         })
     }
 
-    /// Stores the tokens a read handed out, so they can be detokenized later.
-    async fn vault_tokens(&self, tokens: Vec<TokenRow>) -> Result<(), VaultError> {
-        if !tokens.is_empty() {
-            self.store
-                .write(move |mut tx| Box::pin(async move { tx.tokens().insert(&tokens).await }))
-                .await?;
+    /// Stores the tokens a read handed out, so they can be detokenized later, provided the
+    /// key they are sealed under is still the subject's (an erasure may have raced the read).
+    async fn vault_tokens(&self, tokens: Vec<TokenRow>, sealed_under: SubjectKeyRow) -> Result<(), VaultError> {
+        if tokens.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let stored = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.subjects().seal_under(&sealed_under, false).await?;
+                    tx.tokens().insert(&tokens).await
+                })
+            })
+            .await;
+        match stored {
+            Err(custodia_store::StoreError::SubjectKeyConflict) => Err(subject_erased()),
+            other => Ok(other?),
+        }
     }
 }
 
