@@ -178,6 +178,34 @@ impl Vault {
     }
 }
 
+/// A use of the PII scanner over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScannerUse {
+    /// `POST /v1/scan`.
+    Scan,
+    /// `POST /v1/redact`.
+    Redact,
+}
+
+impl Vault {
+    /// Refuses `principal` the PII scanner unless one of its roles holds `use_scanner`. The
+    /// decision is audited (allow and deny) before the scan runs; the scanned text never is.
+    pub async fn authorize_scanner(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        what: ScannerUse,
+    ) -> Result<(), VaultError> {
+        let action = match what {
+            ScannerUse::Scan => "pii.scan",
+            ScannerUse::Redact => "pii.redact",
+        };
+        let event = AuditEvent::new(action, principal);
+        let decision = crate::gate::require(&self.policies, principal, custodia_registry::Capability::UseScanner);
+        self.audit_read(&event, now, decision).await
+    }
+}
+
 /// Most audit entries one page returns.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
 /// Most entries one filtered read scans before it returns a page (and where to go on).

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
-use custodia_registry::{Field, OutputForm};
+use custodia_registry::{Capability, Field, OutputForm};
 use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, TokenRow};
 use custodia_types::{PrincipalInfo, Record, SearchMatch};
 use zeroize::Zeroizing;
@@ -339,7 +339,30 @@ impl Vault {
         allow: &AuditRow,
     ) -> Result<(), VaultError> {
         let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        grant.may_delete()?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
+        // Fields written under a purpose that survives erasure (tax records, say) stay: only a
+        // deletion under that very purpose may remove them.
+        let stored = self
+            .store
+            .record(subject.as_str(), collection, record_id.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        let retained = stored
+            .records
+            .iter()
+            .flat_map(|r| &r.fields)
+            .map(|f| f.purpose.as_str())
+            .find(|p| *p != purpose && self.registry.purpose(p).is_some_and(|p| p.survives_erasure));
+        if let Some(kept) = retained {
+            return Err(VaultError::new(
+                crate::ErrorKind::Conflict,
+                "record_retained",
+                format!(
+                    "the record holds fields written under purpose `{kept}`, which survives erasure; only a deletion under `{kept}` may remove them"
+                ),
+            ));
+        }
         if self
             .store
             .delete_record(subject.as_str(), collection, record_id.as_str(), Some(allow))
@@ -402,6 +425,7 @@ impl Vault {
             )
             .with_field(field));
         }
+        grant.may_search(field_def)?;
         let normalized =
             Zeroizing::new(values::normalize(field_def.field_type, value).map_err(|why| invalid(field, &why))?);
         let digest = self.keys.indexer.compute(
@@ -432,7 +456,11 @@ impl Vault {
         let event = AuditEvent::new("principal.create", caller).fields(roles);
         let allow = self.audit_row(&event, now, None)?;
         let result = async {
-            gate::require_principal_admin(&self.registry, caller)?;
+            gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+            // Unknown roles are refused by `add_principal` (422); known ones must be grantable.
+            for role in roles.iter().filter(|r| self.registry.role(r).is_some()) {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
             self.add_principal(now, name, roles, Some(&allow)).await
         }
         .await;
@@ -502,7 +530,7 @@ impl Vault {
     }
 
     async fn list_principals_inner(&self, caller: &Principal) -> Result<Vec<PrincipalInfo>, VaultError> {
-        gate::require_principal_admin(&self.registry, caller)?;
+        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
         Ok(self
             .store
             .principals()
@@ -538,7 +566,7 @@ impl Vault {
         principal_id: &str,
         allow: &AuditRow,
     ) -> Result<(), VaultError> {
-        gate::require_principal_admin(&self.registry, caller)?;
+        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
         if caller.id == principal_id {
             // An administrator locking themselves (perhaps the last one) out helps no one.
             return Err(VaultError::new(
@@ -546,6 +574,18 @@ impl Vault {
                 "cannot_revoke_self",
                 "a principal cannot revoke its own key; ask another administrator",
             ));
+        }
+        // Revoking is granting undone: the target's every role must be one the caller may grant.
+        let target = self
+            .store
+            .principals()
+            .await?
+            .into_iter()
+            .find(|p| p.principal_id == principal_id);
+        if let Some(target) = &target {
+            for role in &target.roles {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
         }
         if self.store.revoke_principal(principal_id, now.0, Some(allow)).await? {
             self.principals.forget_principal(principal_id);
