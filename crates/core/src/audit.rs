@@ -216,6 +216,34 @@ pub fn audit_row_of(at: i64, entry: String) -> AuditRow {
     }
 }
 
+/// A use of the PII scanner over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScannerUse {
+    /// `POST /v1/scan`.
+    Scan,
+    /// `POST /v1/redact`.
+    Redact,
+}
+
+impl Vault {
+    /// Refuses `principal` the PII scanner unless one of its roles holds `use_scanner`. The
+    /// decision is audited (allow and deny) before the scan runs; the scanned text never is.
+    pub async fn authorize_scanner(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        what: ScannerUse,
+    ) -> Result<(), VaultError> {
+        let action = match what {
+            ScannerUse::Scan => "pii.scan",
+            ScannerUse::Redact => "pii.redact",
+        };
+        let event = AuditEvent::new(action, principal);
+        let decision = crate::gate::require(&self.policies, principal, custodia_registry::Capability::UseScanner);
+        self.audit_read(&event, now, decision).await
+    }
+}
+
 /// Most audit entries one page returns.
 pub const MAX_AUDIT_PAGE: u32 = 1000;
 
@@ -257,7 +285,7 @@ impl Vault {
     ) -> Result<AuditEvents, VaultError> {
         let event = AuditEvent::new("audit.read", principal);
         let result = async {
-            self.require_audit_reader(principal)?;
+            crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             let subjects = match &filter.subject_id {
                 Some(id) => self.subject_digests(&SubjectId::parse(id)?)?,
                 None => Vec::new(),

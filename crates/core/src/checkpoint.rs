@@ -189,19 +189,7 @@ impl Vault {
     }
 
     pub(crate) fn require_audit_reader(&self, principal: &crate::Principal) -> Result<(), VaultError> {
-        let allowed = principal
-            .roles
-            .iter()
-            .filter_map(|r| self.registry().role(r))
-            .any(|r| r.read_audit);
-        if allowed {
-            Ok(())
-        } else {
-            Err(VaultError::forbidden(
-                "not_allowed",
-                "reading the audit log needs a role with read_audit = true",
-            ))
-        }
+        crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)
     }
 
     /// The newest checkpoint, for roles with `read_audit`; this read is itself audited.

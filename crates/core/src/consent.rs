@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use custodia_registry::{LegalBasis, Purpose};
+use custodia_registry::{Capability, LegalBasis, Purpose};
 use custodia_store::LedgerRow;
 use custodia_types::{
     ConsentRequest, ConsentState, EvidenceInput, LedgerEntry, ObjectionRequest, PrivacyState, RestrictionRequest,
@@ -272,7 +272,7 @@ impl Vault {
             subject,
         )?;
         let result = async {
-            gate::require_consent_manager(&self.registry, principal)?;
+            gate::require(&self.policies, principal, Capability::ManageConsent)?;
             let purpose = self.purpose_for_signal(&req.purpose)?;
             if purpose.legal_basis != LegalBasis::Consent {
                 return Err(VaultError::unprocessable(
@@ -332,7 +332,7 @@ impl Vault {
             subject,
         )?;
         let result = async {
-        gate::require_consent_manager(&self.registry, principal)?;
+        gate::require(&self.policies, principal, Capability::ManageConsent)?;
         let purpose = self.purpose_for_signal(&req.purpose)?;
         if !objection_applies(purpose) {
             return Err(VaultError::unprocessable(
@@ -369,7 +369,7 @@ impl Vault {
     ) -> Result<i64, VaultError> {
         let event = self.about(AuditEvent::new("sale_opt_out.record", principal), subject)?;
         let result = async {
-            gate::require_consent_manager(&self.registry, principal)?;
+            gate::require(&self.policies, principal, Capability::ManageConsent)?;
             let entry = Entry {
                 kind: KIND_SALE_OPT_OUT,
                 purpose: None,
@@ -394,7 +394,7 @@ impl Vault {
     ) -> Result<i64, VaultError> {
         let event = self.about(AuditEvent::new("restriction.record", principal), subject)?;
         let result = async {
-            gate::require_consent_manager(&self.registry, principal)?;
+            gate::require(&self.policies, principal, Capability::ManageConsent)?;
             let entry = Entry {
                 kind: KIND_RESTRICTION,
                 purpose: None,
@@ -450,7 +450,7 @@ impl Vault {
         principal: &Principal,
         subject: &SubjectId,
     ) -> Result<PrivacyState, VaultError> {
-        gate::require_consent_manager(&self.registry, principal)?;
+        gate::require(&self.policies, principal, Capability::ManageConsent)?;
         let entries = self.ledger_of(subject).await?;
         let state = SubjectState::from_ledger(&entries);
         Ok(PrivacyState {

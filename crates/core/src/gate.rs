@@ -1,10 +1,11 @@
 //! The access gate: the one place that decides whether a principal may act under a purpose
-//! on a collection, and in which form each field may leave the vault. Deny by default: a
-//! purpose no role of the principal lists, or a field the purpose does not declare, is refused.
+//! on a collection, and in which form each field may leave the vault, and whether it holds a
+//! capability. Deny by default: a purpose no role of the principal lists, or a field the
+//! purpose does not declare, is refused. Every decision is a Cedar decision (`policy.rs`).
 
-use custodia_registry::{Collection, Field, OutputForm, Purpose, Registry};
+use custodia_registry::{Capability, Collection, Field, OutputForm, Purpose, Registry};
 
-use crate::policy::{Action, Policies};
+use crate::policy::{Action, Policies, Resource};
 
 use crate::error::shown;
 use crate::{Principal, VaultError};
@@ -23,25 +24,15 @@ impl<'a> Grant<'a> {
     /// The most permissive output form the policies give any of the granting roles for
     /// `field` under this purpose.
     pub fn form(&self, field: &Field) -> OutputForm {
-        let target = Some((self.collection.name.as_str(), field.name.as_str()));
-        let purpose = self.purpose.name.as_str();
+        let target = self.target(field);
         self.roles
             .iter()
             .map(|role| {
-                if self
-                    .policies
-                    .allows(role, purpose, target, Action::ReadPlain, self.context)
-                {
+                if self.policies.allows(role, target, Action::ReadPlain, self.context) {
                     OutputForm::Plain
-                } else if self
-                    .policies
-                    .allows(role, purpose, target, Action::ReadMasked, self.context)
-                {
+                } else if self.policies.allows(role, target, Action::ReadMasked, self.context) {
                     OutputForm::Masked
-                } else if self
-                    .policies
-                    .allows(role, purpose, target, Action::ReadToken, self.context)
-                {
+                } else if self.policies.allows(role, target, Action::ReadToken, self.context) {
                     OutputForm::Token
                 } else {
                     OutputForm::Denied
@@ -51,23 +42,100 @@ impl<'a> Grant<'a> {
             .unwrap_or(OutputForm::Denied)
     }
 
-    /// Refuses a write of `field` that no granting role's policies permit.
-    pub fn may_write(&self, field: &Field) -> Result<(), VaultError> {
-        let target = Some((self.collection.name.as_str(), field.name.as_str()));
-        if self.roles.iter().any(|role| {
-            self.policies
-                .allows(role, &self.purpose.name, target, Action::Write, self.context)
-        }) {
+    fn target(&self, field: &'a Field) -> Resource<'a> {
+        Resource::Field(&self.purpose.name, &self.collection.name, &field.name)
+    }
+
+    /// Whether one granting role is permitted every one of `actions` on `field`.
+    fn one_role_may(&self, field: &'a Field, actions: &[Action]) -> bool {
+        let target = self.target(field);
+        self.roles.iter().any(|role| {
+            actions
+                .iter()
+                .all(|a| self.policies.allows(role, target, *a, self.context))
+        })
+    }
+
+    /// Refuses `actions` on `field` unless one granting role is permitted all of them.
+    fn require(&self, field: &'a Field, actions: &[Action], code: &'static str, what: &str) -> Result<(), VaultError> {
+        if self.one_role_may(field, actions) {
             Ok(())
         } else {
             Err(VaultError::forbidden(
-                "field_write_denied",
+                code,
                 format!(
-                    "a policy forbids your role to write field `{}.{}`",
-                    self.collection.name, field.name
+                    "your roles may not {what} field `{}.{}` under purpose `{}`",
+                    self.collection.name, field.name, self.purpose.name
                 ),
             )
             .with_field(field.name.as_str()))
+        }
+    }
+
+    /// Refuses a write of `field` that no granting role's policies permit (the registry grants
+    /// `write` per role and purpose).
+    pub fn may_write(&self, field: &'a Field) -> Result<(), VaultError> {
+        self.require(field, &[Action::Write], "field_write_denied", "write")
+    }
+
+    /// Refuses a search on `field` unless a role may search it and sees it plain: a role that
+    /// sees a field masked or as tokens could otherwise test guesses.
+    pub fn may_search(&self, field: &'a Field) -> Result<(), VaultError> {
+        self.require(
+            field,
+            &[Action::Search, Action::ReadPlain],
+            "search_not_allowed",
+            "search (it needs the plain form of)",
+        )
+    }
+
+    /// Refuses a tokenization of `field`; a deterministic one (stable per value, so an
+    /// equality oracle) also needs the plain form.
+    pub fn may_tokenize(&self, field: &'a Field, deterministic: bool) -> Result<(), VaultError> {
+        if deterministic {
+            self.require(
+                field,
+                &[Action::Tokenize, Action::ReadPlain],
+                "tokenize_not_allowed",
+                "make deterministic tokens (they need the plain form) of",
+            )
+        } else {
+            self.require(field, &[Action::Tokenize], "tokenize_not_allowed", "tokenize")
+        }
+    }
+
+    /// Refuses a detokenization of `field` unless a role may detokenize it and sees it plain.
+    pub fn may_detokenize(&self, field: &'a Field) -> Result<(), VaultError> {
+        if self.one_role_may(field, &[Action::Detokenize, Action::ReadPlain]) {
+            Ok(())
+        } else {
+            Err(VaultError::forbidden(
+                "detokenize_not_allowed",
+                format!(
+                    "your role does not see field `{}.{}` in plain form, so it may not detokenize it",
+                    self.collection.name, field.name
+                ),
+            ))
+        }
+    }
+
+    /// Refuses a deletion of whole records under this purpose unless a role has `delete` on it.
+    pub fn may_delete(&self) -> Result<(), VaultError> {
+        let purpose = Resource::Purpose(&self.purpose.name);
+        if self
+            .roles
+            .iter()
+            .any(|role| self.policies.allows(role, purpose, Action::Delete, self.context))
+        {
+            Ok(())
+        } else {
+            Err(VaultError::forbidden(
+                "delete_not_allowed",
+                format!(
+                    "none of your roles may delete records under purpose `{}` (the registry grants `delete` per role and purpose)",
+                    self.purpose.name
+                ),
+            ))
         }
     }
 
@@ -149,7 +217,7 @@ pub(crate) fn authorize<'a>(
         .roles
         .iter()
         .map(String::as_str)
-        .filter(|r| policies.allows(r, purpose, None, Action::Invoke, &principal.context))
+        .filter(|r| policies.allows(r, Resource::Purpose(purpose), Action::Invoke, &principal.context))
         .collect();
     if roles.is_empty() {
         return Err(VaultError::forbidden(
@@ -175,36 +243,41 @@ pub(crate) fn authorize<'a>(
     })
 }
 
-/// Whether `principal` has a role that may manage principals.
-pub(crate) fn require_principal_admin(registry: &Registry, principal: &Principal) -> Result<(), VaultError> {
-    let allowed = principal
-        .roles
-        .iter()
-        .filter_map(|r| registry.role(r))
-        .any(|r| r.manage_principals);
-    if allowed {
+/// Refuses `principal` unless one of its roles holds `capability`.
+pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Capability) -> Result<(), VaultError> {
+    if principal.roles.iter().any(|role| {
+        policies.allows(
+            role,
+            Resource::Vault,
+            Action::Capability(capability),
+            &principal.context,
+        )
+    }) {
         Ok(())
     } else {
         Err(VaultError::forbidden(
             "not_allowed",
-            "managing principals needs a role with manage_principals = true",
+            format!("this needs a role with the `{}` capability", capability.name()),
         ))
     }
 }
 
-/// Whether `principal` has a role that may record and read subjects' choices.
-pub(crate) fn require_consent_manager(registry: &Registry, principal: &Principal) -> Result<(), VaultError> {
-    let allowed = principal
+/// Refuses `principal` (who manages principals) unless one of its roles may grant `role`.
+pub(crate) fn require_grantable(policies: &Policies, principal: &Principal, role: &str) -> Result<(), VaultError> {
+    if principal
         .roles
         .iter()
-        .filter_map(|r| registry.role(r))
-        .any(|r| r.manage_consent);
-    if allowed {
+        .any(|r| policies.allows(r, Resource::Role(role), Action::Grant, &principal.context))
+    {
         Ok(())
     } else {
         Err(VaultError::forbidden(
-            "not_allowed",
-            "recording or reading consents needs a role with manage_consent = true",
-        ))
+            "role_not_grantable",
+            format!(
+                "none of your roles may grant role `{}` (a role grants itself, or its `grantable_roles`)",
+                crate::error::shown(role)
+            ),
+        )
+        .with_field("roles"))
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use custodia_registry::Registry;
 use custodia_store::Store;
 
-pub use audit::{AuditFilter, audit_columns, audit_row_of};
+pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};

@@ -1,24 +1,37 @@
 //! Roles as Cedar policies. The registry's roles compile to a Cedar policy set, checked
 //! against a schema generated from the registry; policy files an operator adds (in the data
 //! directory's `policies/` folder) join it and can only be validated in, never slip past it.
-//! Every permission decision of the gate is a Cedar decision; deny by default.
+//! Every permission decision of the vault is a Cedar decision; deny by default.
 //!
 //! ```text
 //! entity Role;                      one per registry role
 //! entity Purpose;                   one per purpose
 //! entity Field in [Purpose] { collection, field, category, field_type };
 //!                                   one per (purpose, declared field): "purpose/collection.field"
-//! action invoke                     Role -> Purpose
-//! action write, read_plain, read_masked, read_token      Role -> Field
+//! entity Vault;                     one, Vault::"vault": the resource of capabilities
+//! action invoke, delete             Role -> Purpose
+//! action write, read_plain, read_masked, read_token, search, tokenize, detokenize
+//!                                   Role -> Field
+//! action manage_principals, manage_consent, read_audit, use_scanner, fulfil_requests,
+//!        manage_retention, manage_incidents, manage_operators
+//!                                   Role -> Vault
+//! action grant                      Role -> Role (which roles a principal manager may give)
 //! ```
 //!
-//! A role whose output form for a field is `plain` is permitted `read_plain`, `read_masked`
-//! and `read_token` (each reveals no more than the one before); `masked` permits the last
-//! two; `token` the last. So a `forbid` on `read_plain` (say, "no plain card numbers, ever")
-//! leaves a role with the masked form instead of nothing.
+//! What the registry's roles compile to, and nothing more: `invoke` on the role's purposes;
+//! `write` on the fields of its `write` purposes; `delete` on its `delete` purposes; for each
+//! declared field of an invoked purpose, the read actions of the role's output form (`plain`
+//! permits `read_plain`, `read_masked`, `read_token` and `detokenize`; `masked` the two last
+//! reads; `token` the last), `tokenize`, and `search` where the field is searchable; each of its
+//! `capabilities`; and, for roles with `manage_principals`, `grant` on its `grantable_roles`.
+//! The gate asks for `read_plain` too before a search, a deterministic tokenization or a
+//! detokenization, so a `forbid` on `read_plain` (say, "no plain card numbers, ever") closes
+//! those and leaves a role with the masked form instead of nothing.
 //!
-//! Decisions depend only on role, purpose, field and action (the context is empty and the
-//! entities are fixed at start), so each is computed once and remembered.
+//! Role descriptions reach the policy text only as an escaped `@description` annotation.
+//!
+//! Decisions depend only on role, resource and action (the context is empty and the entities
+//! are fixed at start), so each is computed once and remembered.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -29,36 +42,83 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression, Schema,
     ValidationMode, Validator,
 };
-use custodia_registry::{OutputForm, Registry};
+use custodia_registry::{Capability, OutputForm, Registry};
 
 use crate::ContextValue;
 
-/// A field-level or purpose-level action.
+/// An action of the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Action {
     Invoke,
+    Delete,
     Write,
     ReadPlain,
     ReadMasked,
     ReadToken,
+    Search,
+    Tokenize,
+    Detokenize,
+    Grant,
+    Capability(Capability),
 }
 
 impl Action {
     fn name(self) -> &'static str {
         match self {
             Self::Invoke => "invoke",
+            Self::Delete => "delete",
             Self::Write => "write",
             Self::ReadPlain => "read_plain",
             Self::ReadMasked => "read_masked",
             Self::ReadToken => "read_token",
+            Self::Search => "search",
+            Self::Tokenize => "tokenize",
+            Self::Detokenize => "detokenize",
+            Self::Grant => "grant",
+            Self::Capability(c) => c.name(),
         }
     }
 }
+
+/// What an action is taken on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Resource<'a> {
+    Purpose(&'a str),
+    /// A purpose's declared field: (purpose, collection, field).
+    Field(&'a str, &'a str, &'a str),
+    /// The vault itself: the resource of capabilities.
+    Vault,
+    Role(&'a str),
+}
+
+impl Resource<'_> {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Purpose(_) => "Purpose",
+            Self::Field(..) => "Field",
+            Self::Vault => "Vault",
+            Self::Role(_) => "Role",
+        }
+    }
+
+    fn id(self) -> String {
+        match self {
+            Self::Purpose(p) | Self::Role(p) => p.to_owned(),
+            Self::Field(p, c, f) => field_id(p, c, f),
+            Self::Vault => VAULT.to_owned(),
+        }
+    }
+}
+
+const VAULT: &str = "vault";
 
 /// Why the policies could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PolicyError(pub String);
+
+/// A remembered decision's key: role, resource kind, resource id, action.
+type MemoKey = (String, &'static str, String, Action);
 
 /// The compiled policy set and its decision memo.
 pub struct Policies {
@@ -66,7 +126,7 @@ pub struct Policies {
     set: PolicySet,
     entities: Entities,
     authorizer: Authorizer,
-    memo: RwLock<HashMap<(String, String, String, Action), bool>>,
+    memo: RwLock<HashMap<MemoKey, bool>>,
 }
 
 impl std::fmt::Debug for Policies {
@@ -87,12 +147,17 @@ pub fn cedar_schema(registry: &Registry) -> String {
         .map(|(name, ty)| format!("\"{name}\"?: {}", ty.cedar_type()))
         .collect();
     let context = format!("{{ {} }}", context.join(", "));
+    let capabilities: Vec<String> = Capability::ALL.iter().map(|c| format!("\"{}\"", c.name())).collect();
     format!(
         "entity Role;\n\
          entity Purpose;\n\
          entity Field in [Purpose] = {{ collection: String, field: String, category: String, field_type: String }};\n\
-         action invoke appliesTo {{ principal: [Role], resource: [Purpose], context: {context} }};\n\
-         action write, read_plain, read_masked, read_token appliesTo {{ principal: [Role], resource: [Field], context: {context} }};\n"
+         entity Vault;\n\
+         action \"invoke\", \"delete\" appliesTo {{ principal: [Role], resource: [Purpose], context: {context} }};\n\
+         action \"write\", \"read_plain\", \"read_masked\", \"read_token\", \"search\", \"tokenize\", \"detokenize\" appliesTo {{ principal: [Role], resource: [Field], context: {context} }};\n\
+         action {} appliesTo {{ principal: [Role], resource: [Vault], context: {context} }};\n\
+         action \"grant\" appliesTo {{ principal: [Role], resource: [Role], context: {context} }};\n",
+        capabilities.join(", ")
     )
 }
 
@@ -105,21 +170,23 @@ fn field_id(purpose: &str, collection: &str, field: &str) -> String {
 pub fn role_policies(registry: &Registry) -> String {
     let mut out = String::new();
     for role in registry.roles.values() {
-        let _ = writeln!(out, "// role {}: {}", role.name, role.description.replace('\n', " "));
+        let mut policies: Vec<String> = Vec::new();
+        let who = format!("principal == Role::{}", quoted(&role.name));
         for purpose_name in &role.purposes {
             let Some(purpose) = registry.purpose(purpose_name) else {
                 continue;
             };
-            let _ = writeln!(
-                out,
-                "permit(principal == Role::\"{}\", action == Action::\"invoke\", resource == Purpose::\"{}\");",
-                role.name, purpose.name
-            );
-            let _ = writeln!(
-                out,
-                "permit(principal == Role::\"{}\", action == Action::\"write\", resource in Purpose::\"{}\");",
-                role.name, purpose.name
-            );
+            let on_purpose = format!("resource == Purpose::{}", quoted(&purpose.name));
+            policies.push(format!("permit({who}, action == Action::\"invoke\", {on_purpose});"));
+            if role.delete.contains(purpose_name) {
+                policies.push(format!("permit({who}, action == Action::\"delete\", {on_purpose});"));
+            }
+            if role.write.contains(purpose_name) {
+                policies.push(format!(
+                    "permit({who}, action == Action::\"write\", resource in Purpose::{});",
+                    quoted(&purpose.name)
+                ));
+            }
             for (collection_name, fields) in &purpose.fields {
                 let Some(collection) = registry.collection(collection_name) else {
                     continue;
@@ -128,25 +195,53 @@ pub fn role_policies(registry: &Registry) -> String {
                     let Some(field) = collection.fields.get(field_name) else {
                         continue;
                     };
-                    let actions: &[&str] = match role.output_form(collection, field) {
-                        OutputForm::Plain => &["read_plain", "read_masked", "read_token"],
-                        OutputForm::Masked => &["read_masked", "read_token"],
-                        OutputForm::Token => &["read_token"],
-                        OutputForm::Denied => &[],
+                    let mut actions: Vec<&str> = match role.output_form(collection, field) {
+                        OutputForm::Plain => vec!["read_plain", "read_masked", "read_token", "detokenize"],
+                        OutputForm::Masked => vec!["read_masked", "read_token"],
+                        OutputForm::Token => vec!["read_token"],
+                        OutputForm::Denied => vec![],
                     };
-                    if actions.is_empty() {
-                        continue;
+                    actions.push("tokenize");
+                    if field.searchable {
+                        actions.push("search");
                     }
                     let list: Vec<String> = actions.iter().map(|a| format!("Action::\"{a}\"")).collect();
-                    let _ = writeln!(
-                        out,
-                        "permit(principal == Role::\"{}\", action in [{}], resource == Field::\"{}\");",
-                        role.name,
+                    policies.push(format!(
+                        "permit({who}, action in [{}], resource == Field::{});",
                         list.join(", "),
-                        field_id(&purpose.name, collection_name, field_name)
-                    );
+                        quoted(&field_id(&purpose.name, collection_name, field_name))
+                    ));
                 }
             }
+        }
+        if !role.capabilities.is_empty() {
+            let list: Vec<String> = role
+                .capabilities
+                .iter()
+                .map(|c| format!("Action::\"{}\"", c.name()))
+                .collect();
+            policies.push(format!(
+                "permit({who}, action in [{}], resource == Vault::\"{VAULT}\");",
+                list.join(", ")
+            ));
+        }
+        if role.has(Capability::ManagePrincipals) {
+            for granted in &role.grantable_roles {
+                policies.push(format!(
+                    "permit({who}, action == Action::\"grant\", resource == Role::{});",
+                    quoted(granted)
+                ));
+            }
+        }
+        // The description is data, not policy: an escaped annotation on the role's policies.
+        let annotation = format!(
+            "@role({}) @description({})\n",
+            quoted(&role.name),
+            quoted(&role.description)
+        );
+        for policy in policies {
+            out.push_str(&annotation);
+            let _ = writeln!(out, "{policy}");
         }
     }
     out
@@ -156,8 +251,28 @@ fn uid(kind: &str, id: &str) -> Result<EntityUid, PolicyError> {
     EntityUid::from_str(&format!("{kind}::{}", quoted(id))).map_err(|e| PolicyError(format!("entity {kind} {id}: {e}")))
 }
 
+/// `s` as a Cedar string literal: quotes and backslashes escaped, and every control character
+/// (line breaks included) as an escape, so nothing in `s` can end the literal or the line.
 fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl Policies {
@@ -202,7 +317,7 @@ impl Policies {
     }
 
     fn entities(registry: &Registry) -> Result<Vec<Entity>, PolicyError> {
-        let mut out = Vec::new();
+        let mut out = vec![Entity::new_no_attrs(uid("Vault", VAULT)?, HashSet::new())];
         for role in registry.roles.keys() {
             out.push(Entity::new_no_attrs(uid("Role", role)?, HashSet::new()));
         }
@@ -245,32 +360,23 @@ impl Policies {
         Ok(out)
     }
 
-    /// Whether `role` may take `action` on a purpose (`field` None) or a purpose's field.
+    /// Whether `role` may take `action` on `resource`.
     pub(crate) fn allows(
         &self,
         role: &str,
-        purpose: &str,
-        field: Option<(&str, &str)>,
+        resource: Resource<'_>,
         action: Action,
         context: &BTreeMap<String, ContextValue>,
     ) -> bool {
-        let resource = match field {
-            Some((collection, field)) => field_id(purpose, collection, field),
-            None => purpose.to_owned(),
-        };
         if !context.is_empty() {
             // Decisions that depend on what the caller asserted are not remembered.
-            return self
-                .decide(role, field.is_some(), &resource, action, context)
-                .unwrap_or(false);
+            return self.decide(role, resource, action, context).unwrap_or(false);
         }
-        let key = (role.to_owned(), purpose.to_owned(), resource.clone(), action);
+        let key = (role.to_owned(), resource.kind(), resource.id(), action);
         if let Some(known) = self.memo.read().ok().and_then(|m| m.get(&key).copied()) {
             return known;
         }
-        let allowed = self
-            .decide(role, field.is_some(), &resource, action, context)
-            .unwrap_or(false);
+        let allowed = self.decide(role, resource, action, context).unwrap_or(false);
         if let Ok(mut memo) = self.memo.write() {
             memo.insert(key, allowed);
         }
@@ -281,14 +387,13 @@ impl Policies {
     fn decide(
         &self,
         role: &str,
-        is_field: bool,
-        resource: &str,
+        resource: Resource<'_>,
         action: Action,
         context: &BTreeMap<String, ContextValue>,
     ) -> Result<bool, PolicyError> {
         let principal = uid("Role", role)?;
         let action_uid = uid("Action", action.name())?;
-        let resource = uid(if is_field { "Field" } else { "Purpose" }, resource)?;
+        let resource = uid(resource.kind(), &resource.id())?;
         let pairs = context.iter().map(|(k, v)| {
             let value = match v {
                 ContextValue::Bool(b) => RestrictedExpression::new_bool(*b),
@@ -317,6 +422,10 @@ mod tests {
         BTreeMap::new()
     }
 
+    fn field<'a>(purpose: &'a str, name: &'a str) -> Resource<'a> {
+        Resource::Field(purpose, "customers", name)
+    }
+
     #[test]
     fn context_attributes_reach_policies() {
         let reg = example();
@@ -324,11 +433,26 @@ mod tests {
         let p = Policies::compile(&reg, &[("tickets.cedar".into(), rule.into())]).unwrap();
         let open = BTreeMap::from([("open_ticket".to_owned(), ContextValue::Bool(true))]);
         let closed = BTreeMap::from([("open_ticket".to_owned(), ContextValue::Bool(false))]);
-        assert!(!p.allows("support_agent", "customer_support", None, Action::Invoke, &none()));
-        assert!(!p.allows("support_agent", "customer_support", None, Action::Invoke, &closed));
-        assert!(p.allows("support_agent", "customer_support", None, Action::Invoke, &open));
+        assert!(!p.allows(
+            "support_agent",
+            Resource::Purpose("customer_support"),
+            Action::Invoke,
+            &none()
+        ));
+        assert!(!p.allows(
+            "support_agent",
+            Resource::Purpose("customer_support"),
+            Action::Invoke,
+            &closed
+        ));
+        assert!(p.allows(
+            "support_agent",
+            Resource::Purpose("customer_support"),
+            Action::Invoke,
+            &open
+        ));
         assert!(
-            p.allows("admin", "customer_support", None, Action::Invoke, &none()),
+            p.allows("admin", Resource::Purpose("customer_support"), Action::Invoke, &none()),
             "other roles are untouched"
         );
     }
@@ -341,24 +465,52 @@ mod tests {
     fn generated_policies_validate_and_decide_as_the_registry_says() {
         let reg = example();
         let p = Policies::compile(&reg, &[]).unwrap();
-        assert!(p.allows("support_agent", "customer_support", None, Action::Invoke, &none()));
-        assert!(!p.allows("support_agent", "order_fulfillment", None, Action::Invoke, &none()));
-        let card = Some(("customers", "card_number"));
-        assert!(!p.allows("support_agent", "customer_support", card, Action::ReadPlain, &none()));
-        assert!(p.allows("support_agent", "customer_support", card, Action::ReadMasked, &none()));
-        assert!(p.allows("admin", "customer_support", card, Action::ReadPlain, &none()));
+        assert!(p.allows(
+            "support_agent",
+            Resource::Purpose("customer_support"),
+            Action::Invoke,
+            &none()
+        ));
+        assert!(!p.allows(
+            "support_agent",
+            Resource::Purpose("order_fulfillment"),
+            Action::Invoke,
+            &none()
+        ));
+        assert!(!p.allows(
+            "support_agent",
+            field("customer_support", "card_number"),
+            Action::ReadPlain,
+            &none()
+        ));
+        assert!(p.allows(
+            "support_agent",
+            field("customer_support", "card_number"),
+            Action::ReadMasked,
+            &none()
+        ));
+        assert!(p.allows(
+            "admin",
+            field("customer_support", "card_number"),
+            Action::ReadPlain,
+            &none()
+        ));
         assert!(
             !p.allows(
                 "admin",
-                "customer_support",
-                Some(("customers", "birth_date")),
+                field("customer_support", "birth_date"),
                 Action::ReadMasked,
                 &none()
             ),
             "not declared"
         );
         assert!(
-            !p.allows("nobody", "customer_support", card, Action::ReadToken, &none()),
+            !p.allows(
+                "nobody",
+                field("customer_support", "card_number"),
+                Action::ReadToken,
+                &none()
+            ),
             "unknown roles are denied"
         );
     }
@@ -368,19 +520,12 @@ mod tests {
         let reg = example();
         let forbid = "forbid(principal, action == Action::\"read_plain\", resource) when { resource.field_type == \"card_number\" };";
         let p = Policies::compile(&reg, &[("no-plain-cards.cedar".into(), forbid.into())]).unwrap();
-        let card = Some(("customers", "card_number"));
-        assert!(!p.allows("admin", "payment", card, Action::ReadPlain, &none()));
+        assert!(!p.allows("admin", field("payment", "card_number"), Action::ReadPlain, &none()));
         assert!(
-            p.allows("admin", "payment", card, Action::ReadMasked, &none()),
+            p.allows("admin", field("payment", "card_number"), Action::ReadMasked, &none()),
             "the next form down stays"
         );
-        assert!(p.allows(
-            "admin",
-            "payment",
-            Some(("customers", "name")),
-            Action::ReadPlain,
-            &none()
-        ));
+        assert!(p.allows("admin", field("payment", "name"), Action::ReadPlain, &none()));
     }
 
     #[test]
@@ -398,5 +543,107 @@ mod tests {
                 .0
                 .contains("syntax.cedar")
         );
+    }
+
+    #[test]
+    fn grants_are_explicit() {
+        let reg = example();
+        let p = Policies::compile(&reg, &[]).unwrap();
+        let allows = |role: &str, r: Resource<'_>, a: Action| p.allows(role, r, a, &none());
+        // Writes only under `write` purposes; read-only roles write nothing.
+        assert!(allows(
+            "fulfillment_service",
+            field("order_fulfillment", "email"),
+            Action::Write
+        ));
+        assert!(!allows(
+            "support_agent",
+            field("customer_support", "email"),
+            Action::Write
+        ));
+        assert!(!allows("data_science", field("analytics", "email"), Action::Write));
+        // Deletes only under `delete` purposes.
+        assert!(!allows(
+            "fulfillment_service",
+            Resource::Purpose("order_fulfillment"),
+            Action::Delete
+        ));
+        assert!(allows("admin", Resource::Purpose("order_fulfillment"), Action::Delete));
+        // Search on searchable fields only; detokenize where the form is plain.
+        assert!(allows("data_science", field("analytics", "email"), Action::Search));
+        assert!(!allows("data_science", field("analytics", "email"), Action::ReadPlain));
+        assert!(!allows("admin", field("analytics", "birth_date"), Action::Search));
+        assert!(!allows("data_science", field("analytics", "email"), Action::Detokenize));
+        assert!(allows(
+            "payment_service",
+            field("payment", "card_number"),
+            Action::Detokenize
+        ));
+        assert!(!allows(
+            "support_agent",
+            field("customer_support", "card_number"),
+            Action::Detokenize
+        ));
+        assert!(allows("data_science", field("analytics", "email"), Action::Tokenize));
+        // Capabilities, and nothing else, from `capabilities`.
+        let cap = |role: &str, c: Capability| allows(role, Resource::Vault, Action::Capability(c));
+        assert!(cap("auditor", Capability::ReadAudit));
+        assert!(!cap("auditor", Capability::ManagePrincipals));
+        assert!(!cap("consent_service", Capability::ReadAudit));
+        assert!(cap("consent_service", Capability::ManageConsent));
+        assert!(!cap("fulfillment_service", Capability::UseScanner));
+        for c in Capability::ALL {
+            assert!(cap("admin", c), "{}", c.name());
+        }
+        // Roles to grant: the declared list, else none (only manage_principals roles grant).
+        assert!(allows(
+            "key_manager",
+            Resource::Role("fulfillment_service"),
+            Action::Grant
+        ));
+        assert!(!allows("key_manager", Resource::Role("admin"), Action::Grant));
+        assert!(!allows("key_manager", Resource::Role("key_manager"), Action::Grant));
+        assert!(allows("admin", Resource::Role("admin"), Action::Grant));
+        assert!(!allows("auditor", Resource::Role("auditor"), Action::Grant));
+    }
+
+    #[test]
+    fn a_role_managing_principals_grants_its_own_role_by_default() {
+        let text = EXAMPLE_REGISTRY.replacen(
+            "capabilities = [\"read_audit\"]",
+            "capabilities = [\"read_audit\", \"manage_principals\"]",
+            1,
+        );
+        let reg = Registry::parse("r", &text).unwrap();
+        let p = Policies::compile(&reg, &[]).unwrap();
+        assert!(p.allows("auditor", Resource::Role("auditor"), Action::Grant, &none()));
+        assert!(!p.allows("auditor", Resource::Role("admin"), Action::Grant, &none()));
+    }
+
+    #[test]
+    fn descriptions_are_escaped_annotations_never_policy_text() {
+        let mut reg = example();
+        let evil = "x\rpermit(principal, action, resource);\n);\npermit(principal, action, resource);\n// \"\\\" \u{1b}[2J \u{202e} é";
+        for role in reg.roles.values_mut() {
+            role.description = evil.to_owned();
+        }
+        let text = role_policies(&reg);
+        let set = PolicySet::from_str(&text).unwrap();
+        for policy in set.policies() {
+            assert_eq!(policy.annotation("description"), Some(evil), "round trip");
+        }
+        assert!(!text.contains('\r') && !text.contains('\u{1b}'));
+        // No policy grants everything: the description stayed inside its annotation.
+        let p = Policies::compile(&reg, &[]).unwrap();
+        assert!(!p.allows("auditor", field("payment", "card_number"), Action::ReadPlain, &none()));
+        assert!(!p.allows("auditor", Resource::Purpose("payment"), Action::Invoke, &none()));
+        assert!(!p.allows(
+            "auditor",
+            Resource::Vault,
+            Action::Capability(Capability::ManagePrincipals),
+            &none()
+        ));
+        let generated = text.lines().filter(|l| l.starts_with("permit(")).count();
+        assert_eq!(generated, set.policies().count(), "one policy per permit line");
     }
 }

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
-use custodia_registry::{Field, OutputForm};
-use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target, TokenRow};
+use custodia_registry::{Capability, Field, OutputForm};
+use custodia_store::{
+    AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target, TokenRow,
+};
 use custodia_types::{PrincipalInfo, Record, SearchMatch};
 use zeroize::Zeroizing;
 
@@ -363,10 +365,21 @@ impl Vault {
         allow: &AuditRow,
     ) -> Result<(), VaultError> {
         let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        grant.may_delete()?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
+        // Fields written under another purpose that survives erasure (tax records, say) stay:
+        // only a deletion under that very purpose may remove them. Checked inside the delete's
+        // transaction, so a write racing it cannot slip such a field in between.
+        let surviving: Vec<String> = self
+            .registry
+            .purposes
+            .values()
+            .filter(|p| p.survives_erasure && p.name != purpose)
+            .map(|p| p.name.clone())
+            .collect();
         let allow = allow.clone();
         let (subject, collection, record_id) = owned_target(subject, collection, record_id);
-        let deleted = self
+        let deletion = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
@@ -375,15 +388,29 @@ impl Vault {
                         collection: &collection,
                         record_id: &record_id,
                     };
-                    let found = tx.records().delete(t).await?;
-                    if found {
-                        tx.audit().append(&[allow]).await?;
+                    let Some(purposes) = tx.records().field_purposes(t).await? else {
+                        return Ok(Err(None));
+                    };
+                    if let Some(kept) = purposes.into_iter().find(|p| surviving.contains(p)) {
+                        return Ok(Err(Some(kept)));
                     }
-                    Ok(found)
+                    tx.records().delete(t).await?;
+                    tx.audit().append(&[allow]).await?;
+                    Ok(Ok(()))
                 })
             })
             .await?;
-        if deleted { Ok(()) } else { Err(not_found()) }
+        match deletion {
+            Ok(()) => Ok(()),
+            Err(None) => Err(not_found()),
+            Err(Some(kept)) => Err(VaultError::new(
+                crate::ErrorKind::Conflict,
+                "record_retained",
+                format!(
+                    "the record holds fields written under purpose `{kept}`, which survives erasure; only a deletion under `{kept}` may remove them"
+                ),
+            )),
+        }
     }
 
     /// Finds the records whose searchable `field` equals `value` (after normalization).
@@ -437,6 +464,7 @@ impl Vault {
             )
             .with_field(field));
         }
+        grant.may_search(field_def)?;
         let normalized =
             Zeroizing::new(values::normalize(field_def.field_type, value).map_err(|why| invalid(field, &why))?);
         let digest = self.keys.indexer.compute(
@@ -473,7 +501,11 @@ impl Vault {
         let event = AuditEvent::new("principal.create", caller).fields(roles);
         let allow = self.audit_row(&event, now, None)?;
         let result = async {
-            gate::require_principal_admin(&self.registry, caller)?;
+            gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+            // Unknown roles are refused by `add_principal` (422); known ones must be grantable.
+            for role in roles.iter().filter(|r| self.registry.role(r).is_some()) {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
             self.add_principal(now, name, roles, Some(&allow)).await
         }
         .await;
@@ -553,7 +585,7 @@ impl Vault {
     }
 
     async fn list_principals_inner(&self, caller: &Principal) -> Result<Vec<PrincipalInfo>, VaultError> {
-        gate::require_principal_admin(&self.registry, caller)?;
+        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
         Ok(self
             .store
             .reader()
@@ -592,7 +624,7 @@ impl Vault {
         principal_id: &str,
         allow: &AuditRow,
     ) -> Result<(), VaultError> {
-        gate::require_principal_admin(&self.registry, caller)?;
+        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
         if caller.id == principal_id {
             // An administrator locking themselves (perhaps the last one) out helps no one.
             return Err(VaultError::new(
@@ -600,6 +632,14 @@ impl Vault {
                 "cannot_revoke_self",
                 "a principal cannot revoke its own key; ask another administrator",
             ));
+        }
+        // Revoking is granting undone: the target's every role must be one the caller may grant.
+        // (A principal's roles never change, so reading them before the write is exact.)
+        let target = self.store.reader().await?.principals().by_id(principal_id).await?;
+        if let Some(target) = &target {
+            for role in &target.roles {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
         }
         let (id, allow) = (principal_id.to_owned(), allow.clone());
         let revoked = self

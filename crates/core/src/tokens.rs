@@ -9,7 +9,7 @@
 //!   value of the same field always gets the same token (tokens join across datasets).
 
 use custodia_crypto::{DataKey, FieldContext, random_array};
-use custodia_registry::{Field, FieldType, OutputForm};
+use custodia_registry::{Field, FieldType};
 use custodia_store::TokenRow;
 use custodia_types::{DetokenizeRequest, DetokenizeResponse, DetokenizedValue, TokenizeRequest};
 use zeroize::Zeroizing;
@@ -245,6 +245,7 @@ impl Vault {
             let grant = gate::authorize(&self.registry, &self.policies, principal, &req.purpose, &req.collection)?;
             let field = grant.declared_field(&req.field)?;
             let kind = TokenKind::parse(req.kind.as_deref())?;
+            grant.may_tokenize(field, kind == TokenKind::Deterministic)?;
             if req.values.is_empty() || req.values.len() > MAX_TOKEN_BATCH {
                 return Err(VaultError::bad_request(
                     "invalid_batch",
@@ -336,15 +337,7 @@ impl Vault {
             let decision = async {
                 let grant = gate::authorize(&self.registry, &self.policies, principal, &req.purpose, &row.collection)?;
                 let field = grant.declared_field(&row.field)?;
-                if grant.form(field) != OutputForm::Plain {
-                    return Err(VaultError::forbidden(
-                        "detokenize_not_allowed",
-                        format!(
-                            "your role does not see field `{}.{}` in plain form, so it may not detokenize it",
-                            row.collection, row.field
-                        ),
-                    ));
-                }
+                grant.may_detokenize(field)?;
                 self.subject_state(&subject).await?.permits(grant.purpose)?;
                 let (key, _) = self.keys.subject_key(&self.store, &subject).await?.ok_or_else(|| {
                     VaultError::not_found("token_not_found", "the token's subject has no data any more")

@@ -296,21 +296,81 @@ pub enum RecipientRole {
     JointController,
 }
 
-/// A set of permissions given to principals.
+/// A set of permissions given to principals. Nothing is implied: each permission is listed.
 #[derive(Debug, Clone)]
 pub struct Role {
     pub name: String,
     pub description: String,
-    /// Purposes principals of this role may invoke (`"*"` in the file expands to all).
+    /// Purposes principals of this role may invoke (`"*"` in the file expands to all); reads
+    /// under them return each declared field in the role's output form.
     pub purposes: BTreeSet<String>,
+    /// Purposes under which the role may create and change records (a subset of `purposes`).
+    pub write: BTreeSet<String>,
+    /// Purposes under which the role may delete whole records (a subset of `purposes`).
+    pub delete: BTreeSet<String>,
     /// Per `(collection, field)` output form; fields not named use the field's default.
     pub output: BTreeMap<String, BTreeMap<String, OutputForm>>,
-    /// May create, list and revoke principals.
-    pub manage_principals: bool,
-    /// May read the audit log.
-    pub read_audit: bool,
-    /// May record and read subjects' consents, objections, opt-outs and restrictions.
-    pub manage_consent: bool,
+    /// Vault-wide capabilities.
+    pub capabilities: BTreeSet<Capability>,
+    /// Roles a principal of this role may grant (and revoke) with `manage_principals`;
+    /// by default only this role itself.
+    pub grantable_roles: BTreeSet<String>,
+}
+
+/// A vault-wide permission, not tied to a purpose or field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// Create, list and revoke principals (of grantable roles).
+    ManagePrincipals,
+    /// Record and read subjects' consents, objections, opt-outs and restrictions.
+    ManageConsent,
+    /// Read the audit log, its checkpoints and proofs.
+    ReadAudit,
+    /// Use the PII scanner over HTTP (`/v1/scan`, `/v1/redact`).
+    UseScanner,
+    /// Fulfil data subject requests (reserved for the coming requests API).
+    FulfilRequests,
+    /// Manage retention (reserved).
+    ManageRetention,
+    /// Manage incidents (reserved).
+    ManageIncidents,
+    /// Manage operators (reserved).
+    ManageOperators,
+}
+
+impl Capability {
+    /// Every capability, in declaration order.
+    pub const ALL: [Self; 8] = [
+        Self::ManagePrincipals,
+        Self::ManageConsent,
+        Self::ReadAudit,
+        Self::UseScanner,
+        Self::FulfilRequests,
+        Self::ManageRetention,
+        Self::ManageIncidents,
+        Self::ManageOperators,
+    ];
+
+    /// The name used in the registry file and as the Cedar action.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ManagePrincipals => "manage_principals",
+            Self::ManageConsent => "manage_consent",
+            Self::ReadAudit => "read_audit",
+            Self::UseScanner => "use_scanner",
+            Self::FulfilRequests => "fulfil_requests",
+            Self::ManageRetention => "manage_retention",
+            Self::ManageIncidents => "manage_incidents",
+            Self::ManageOperators => "manage_operators",
+        }
+    }
+
+    /// The capability called `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
 }
 
 impl Role {
@@ -322,5 +382,11 @@ impl Role {
             .and_then(|fields| fields.get(&field.name))
             .copied()
             .unwrap_or(field.default_output)
+    }
+
+    /// Whether the role holds `capability`.
+    #[must_use]
+    pub fn has(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
     }
 }

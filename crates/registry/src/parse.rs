@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    Collection, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose, Recipient,
-    RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose,
+    Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 use crate::taxonomy::is_known_category;
 
@@ -66,7 +66,7 @@ struct RawRegistry {
 struct RawOrganization {
     name: Spanned<String>,
     contact: Spanned<String>,
-    dpo: Option<String>,
+    dpo: Option<Spanned<String>>,
     supervisory_authority: Spanned<String>,
     country: Spanned<String>,
 }
@@ -74,8 +74,7 @@ struct RawOrganization {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCollection {
-    #[serde(default)]
-    description: String,
+    description: Option<Spanned<String>>,
     #[serde(default)]
     fields: BTreeMap<Spanned<String>, RawField>,
 }
@@ -124,24 +123,44 @@ struct RawRecipient {
     name: Spanned<String>,
     country: Spanned<String>,
     role: Spanned<String>,
-    safeguard: Option<String>,
+    safeguard: Option<Spanned<String>>,
     webhook: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRole {
-    #[serde(default)]
-    description: String,
+    description: Option<Spanned<String>>,
     purposes: Spanned<Vec<Spanned<String>>>,
+    /// Purposes (of `purposes`) under which the role may create and change records.
+    #[serde(default)]
+    write: Vec<Spanned<String>>,
+    /// Purposes (of `purposes`) under which the role may delete whole records.
+    #[serde(default)]
+    delete: Vec<Spanned<String>>,
     #[serde(default)]
     output: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    capabilities: Vec<Spanned<String>>,
+    grantable_roles: Option<Vec<Spanned<String>>>,
+    // Short forms of the capabilities of the same names (registries written before
+    // `capabilities` existed use them).
     #[serde(default)]
     manage_principals: bool,
     #[serde(default)]
     read_audit: bool,
     #[serde(default)]
     manage_consent: bool,
+}
+
+/// Whether `ch` may not stand in registry text: control characters (`\r`, `\0`, escape, ...)
+/// and the bidirectional overrides that make text read differently from what it holds. Line
+/// breaks and tabs are allowed in descriptions only.
+fn forbidden_char(ch: char, multiline: bool) -> bool {
+    if multiline && (ch == '\n' || ch == '\t') {
+        return false;
+    }
+    ch.is_control() || matches!(ch, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Collects diagnostics with positions computed from byte offsets.
@@ -183,7 +202,32 @@ impl Checker<'_> {
         ok
     }
 
+    /// Refuses control characters in free text (`multiline`: descriptions, which may hold
+    /// line breaks and tabs).
+    fn text(&mut self, what: &str, value: &Spanned<String>, multiline: bool) -> String {
+        if let Some(ch) = value.get_ref().chars().find(|&ch| forbidden_char(ch, multiline)) {
+            self.at(
+                value.span().start,
+                format!(
+                    "{what} holds the control character U+{:04X}; registry text may not hold control characters{}",
+                    u32::from(ch),
+                    if multiline {
+                        " other than line breaks and tabs"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        value.get_ref().clone()
+    }
+
+    fn opt_text(&mut self, what: &str, value: Option<&Spanned<String>>, multiline: bool) -> Option<String> {
+        value.map(|v| self.text(what, v, multiline))
+    }
+
     fn non_empty(&mut self, what: &str, value: &Spanned<String>) -> String {
+        self.text(what, value, what.ends_with("description"));
         let v = value.get_ref().trim();
         if v.is_empty() {
             self.at(value.span().start, format!("{what} must not be empty"));
@@ -277,7 +321,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             Organization {
                 name: c.non_empty("organization.name", &o.name),
                 contact: c.non_empty("organization.contact", &o.contact),
-                dpo: o.dpo.clone(),
+                dpo: c.opt_text("organization.dpo", o.dpo.as_ref(), false),
                 supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
                 country: c.country("organization.country", &o.country),
             }
@@ -338,7 +382,9 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             name.get_ref().clone(),
             Collection {
                 name: name.get_ref().clone(),
-                description: rc.description.clone(),
+                description: c
+                    .opt_text("collection description", rc.description.as_ref(), true)
+                    .unwrap_or_default(),
                 fields,
             },
         );
@@ -374,8 +420,8 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 display_name: c.non_empty("recipient name", &rr.name),
                 country: c.country("recipient country", &rr.country),
                 role: role.unwrap_or(RecipientRole::Processor),
-                safeguard: rr.safeguard.clone(),
-                webhook: rr.webhook.as_ref().map(|h| h.get_ref().clone()),
+                safeguard: c.opt_text("recipient safeguard", rr.safeguard.as_ref(), false),
+                webhook: c.opt_text("recipient webhook", rr.webhook.as_ref(), false),
             },
         );
     }
@@ -470,40 +516,8 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
 
     let mut roles = BTreeMap::new();
     for (name, rr) in &raw.roles {
-        c.name("role", name);
-        let mut role_purposes = BTreeSet::new();
-        for p in rr.purposes.get_ref() {
-            if p.get_ref() == "*" {
-                role_purposes.extend(purposes.keys().cloned());
-            } else if purposes.contains_key(p.get_ref()) {
-                role_purposes.insert(p.get_ref().clone());
-            } else {
-                c.at(
-                    p.span().start,
-                    format!("unknown purpose `{}` in role `{}`", p.get_ref(), name.get_ref()),
-                );
-            }
-        }
-        let mut output: BTreeMap<String, BTreeMap<String, OutputForm>> = BTreeMap::new();
-        for (qualified, form) in &rr.output {
-            let resolved = resolve_field(c, &collections, qualified);
-            let form = c.one_of("output form", form, OutputForm::NAMES, OutputForm::from_name);
-            if let (Some((coll, field)), Some(form)) = (resolved, form) {
-                output.entry(coll).or_default().insert(field, form);
-            }
-        }
-        roles.insert(
-            name.get_ref().clone(),
-            Role {
-                name: name.get_ref().clone(),
-                description: rr.description.clone(),
-                purposes: role_purposes,
-                output,
-                manage_principals: rr.manage_principals,
-                read_audit: rr.read_audit,
-                manage_consent: rr.manage_consent,
-            },
-        );
+        let role = build_role(c, &purposes, &collections, &raw.roles, name, rr);
+        roles.insert(role.name.clone(), role);
     }
 
     let mut policy_context = BTreeMap::new();
@@ -527,6 +541,118 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         recipients,
         roles,
         policy_context,
+    }
+}
+
+fn build_role(
+    c: &mut Checker<'_>,
+    purposes: &BTreeMap<String, Purpose>,
+    collections: &BTreeMap<String, Collection>,
+    all_roles: &BTreeMap<Spanned<String>, RawRole>,
+    name: &Spanned<String>,
+    rr: &RawRole,
+) -> Role {
+    c.name("role", name);
+    let role_name = name.get_ref();
+    let mut role_purposes = BTreeSet::new();
+    for p in rr.purposes.get_ref() {
+        if p.get_ref() == "*" {
+            role_purposes.extend(purposes.keys().cloned());
+        } else if purposes.contains_key(p.get_ref()) {
+            role_purposes.insert(p.get_ref().clone());
+        } else {
+            c.at(
+                p.span().start,
+                format!("unknown purpose `{}` in role `{role_name}`", p.get_ref()),
+            );
+        }
+    }
+    // `write` and `delete` name purposes of the role's own (`"*"`: all of them).
+    let mut subset = |key: &str, list: &[Spanned<String>]| {
+        let mut out = BTreeSet::new();
+        for p in list {
+            if p.get_ref() == "*" {
+                out.extend(role_purposes.iter().cloned());
+            } else if role_purposes.contains(p.get_ref()) {
+                out.insert(p.get_ref().clone());
+            } else {
+                c.at(
+                    p.span().start,
+                    format!(
+                        "`{key}` names purpose `{}`, which role `{role_name}` may not invoke; list it in `purposes` too",
+                        p.get_ref()
+                    ),
+                );
+            }
+        }
+        out
+    };
+    let write = subset("write", &rr.write);
+    let delete = subset("delete", &rr.delete);
+    let mut output: BTreeMap<String, BTreeMap<String, OutputForm>> = BTreeMap::new();
+    for (qualified, form) in &rr.output {
+        let resolved = resolve_field(c, collections, qualified);
+        let form = c.one_of("output form", form, OutputForm::NAMES, OutputForm::from_name);
+        if let (Some((coll, field)), Some(form)) = (resolved, form) {
+            output.entry(coll).or_default().insert(field, form);
+        }
+    }
+    let names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+    let mut capabilities: BTreeSet<Capability> = rr
+        .capabilities
+        .iter()
+        .filter_map(|cap| c.one_of("capability", cap, &names, Capability::from_name))
+        .collect();
+    for (short, cap) in [
+        (rr.manage_principals, Capability::ManagePrincipals),
+        (rr.read_audit, Capability::ReadAudit),
+        (rr.manage_consent, Capability::ManageConsent),
+    ] {
+        if short {
+            capabilities.insert(cap);
+        }
+    }
+    let grantable_roles = match &rr.grantable_roles {
+        None => BTreeSet::from([role_name.clone()]),
+        Some(list) => {
+            if !capabilities.contains(&Capability::ManagePrincipals)
+                && let Some(first) = list.first()
+            {
+                c.at(
+                    first.span().start,
+                    format!("`grantable_roles` of role `{role_name}` needs the manage_principals capability"),
+                );
+            }
+            let mut out = BTreeSet::new();
+            for r in list {
+                if r.get_ref() == "*" {
+                    out.extend(all_roles.keys().map(|k| k.get_ref().clone()));
+                } else if all_roles.keys().any(|k| k.get_ref() == r.get_ref()) {
+                    out.insert(r.get_ref().clone());
+                } else {
+                    c.at(
+                        r.span().start,
+                        format!(
+                            "unknown role `{}` in `grantable_roles` of role `{role_name}`",
+                            r.get_ref()
+                        ),
+                    );
+                }
+            }
+            out
+        }
+    };
+    Role {
+        name: role_name.clone(),
+        description: c
+            .opt_text("role description", rr.description.as_ref(), true)
+            .unwrap_or_default(),
+        purposes: role_purposes,
+        write,
+        delete,
+        output,
+        capabilities,
+        grantable_roles,
     }
 }
 
@@ -647,7 +773,8 @@ mod tests {
                 1,
             );
         let e = errors(&text);
-        assert_eq!(e.len(), 6, "{e:#?}");
+        // The misspelt purpose is also refused in the role's `write` list.
+        assert_eq!(e.len(), 7, "{e:#?}");
         for needle in [
             "shiping_address",
             "because",
@@ -685,5 +812,80 @@ mod tests {
                 .any(|d| d.starts_with("r.toml:1:") && d.contains("`Customers`")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_line() {
+        for bad in ["\\r", "\\u0000", "\\u001b[2J", "\\u202e"] {
+            let text = EXAMPLE_REGISTRY.replacen(
+                "description = \"Auditors:",
+                &format!("description = \"{bad}permit(principal, action, resource);\\nAuditors:"),
+                1,
+            );
+            let e = errors(&text);
+            let line = text.lines().position(|l| l.contains("permit(principal")).unwrap() + 1;
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(
+                e[0].starts_with(&format!("r.toml:{line}:")) && e[0].contains("control character"),
+                "{bad}: {e:?}"
+            );
+        }
+        // Line breaks and tabs are fine in descriptions, not in one-line text.
+        let text = EXAMPLE_REGISTRY.replacen(
+            "description = \"Auditors:",
+            "description = \"Two\\n\\tlines. Auditors:",
+            1,
+        );
+        assert!(Registry::parse("r.toml", &text).is_ok());
+        let text = EXAMPLE_REGISTRY.replacen("name = \"Example Shop Ltd\"", "name = \"Example\\nShop\"", 1);
+        assert_eq!(errors(&text).len(), 1);
+    }
+
+    #[test]
+    fn grants_are_explicit_and_checked() {
+        let reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        let support = reg.role("support_agent").unwrap();
+        assert!(support.write.is_empty() && support.delete.is_empty(), "read-only");
+        let shipper = reg.role("fulfillment_service").unwrap();
+        assert!(shipper.write.contains("order_fulfillment") && shipper.delete.is_empty());
+        let admin = reg.role("admin").unwrap();
+        assert_eq!(admin.write, admin.purposes);
+        assert_eq!(admin.capabilities.len(), Capability::ALL.len());
+        assert_eq!(admin.grantable_roles.len(), reg.roles.len());
+        assert!(!reg.role("key_manager").unwrap().grantable_roles.contains("admin"));
+        assert_eq!(
+            reg.role("auditor").unwrap().grantable_roles,
+            BTreeSet::from(["auditor".to_owned()]),
+            "by default, only the role itself"
+        );
+
+        let text = EXAMPLE_REGISTRY
+            .replacen("write = [\"payment\"]", "write = [\"analytics\"]", 1)
+            .replacen("capabilities = [\"read_audit\"]", "capabilities = [\"read_audti\"]", 1)
+            .replacen("\"consent_service\"]", "\"consent_servic\"]", 1)
+            .replacen(
+                "capabilities = [\"manage_consent\"]",
+                "capabilities = [\"manage_consent\"]\ngrantable_roles = [\"auditor\"]",
+                1,
+            );
+        let e = errors(&text);
+        assert_eq!(e.len(), 4, "{e:#?}");
+        for needle in [
+            "write = [\"analytics",
+            "read_audti",
+            "consent_servic\"",
+            "grantable_roles = [\"auditor",
+        ] {
+            let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+            assert!(
+                e.iter().any(|d| d.starts_with(&format!("r.toml:{line}:"))),
+                "no error at line {line} ({needle}): {e:#?}"
+            );
+        }
+
+        // The short forms of older registries still grant their capabilities.
+        let text = EXAMPLE_REGISTRY.replacen("capabilities = [\"read_audit\"]", "read_audit = true", 1);
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert!(reg.role("auditor").unwrap().has(Capability::ReadAudit));
     }
 }

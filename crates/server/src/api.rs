@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use custodia_core::{RecordId, SubjectId, Timestamp};
+use custodia_core::{Principal, RecordId, SubjectId, Timestamp, Vault};
 use custodia_types::{
     AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, ConsistencyProof, CreatePrincipalRequest,
     CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse,
@@ -88,12 +88,7 @@ pub(crate) struct RequiredPurpose {
 }
 
 /// Records a Global Privacy Control signal as the subject's opt-out of sale and sharing.
-async fn honour_gpc(
-    state: &AppState,
-    caller: &custodia_core::Principal,
-    subject: &SubjectId,
-    gpc: bool,
-) -> AppResult<()> {
+async fn honour_gpc(state: &AppState, caller: &Principal, subject: &SubjectId, gpc: bool) -> AppResult<()> {
     if gpc {
         state.vault.honour_gpc(caller, Timestamp::now(), subject).await?;
     }
@@ -425,6 +420,54 @@ pub(crate) async fn revoke_principal(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A request that appends to a subject's ledger (consent, objection, opt-out, restriction).
+trait LedgerRequest {
+    async fn append(
+        &self,
+        vault: &Vault,
+        caller: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+    ) -> Result<i64, custodia_core::VaultError>;
+}
+
+macro_rules! ledger_requests {
+    ($($request:ty => $method:ident),* $(,)?) => {$(
+        impl LedgerRequest for $request {
+            async fn append(
+                &self,
+                vault: &Vault,
+                caller: &Principal,
+                now: Timestamp,
+                subject: &SubjectId,
+            ) -> Result<i64, custodia_core::VaultError> {
+                vault.$method(caller, now, subject, self).await
+            }
+        }
+    )*};
+}
+
+ledger_requests!(
+    ConsentRequest => record_consent,
+    ObjectionRequest => record_objection,
+    SaleOptOutRequest => record_sale_opt_out,
+    RestrictionRequest => record_restriction,
+);
+
+/// The one body of the ledger routes: append, then honour a GPC signal if the route takes one.
+async fn append_to_ledger(
+    state: &AppState,
+    caller: &Principal,
+    subject_id: &str,
+    request: &impl LedgerRequest,
+    gpc: bool,
+) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
+    let subject = SubjectId::parse(subject_id)?;
+    let seq = request.append(&state.vault, caller, Timestamp::now(), &subject).await?;
+    honour_gpc(state, caller, &subject, gpc).await?;
+    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+}
+
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/consents", tag = "consent",
     params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
     request_body = ConsentRequest,
@@ -441,13 +484,7 @@ pub(crate) async fn record_consent(
     ApiPath(subject_id): ApiPath<String>,
     ApiJson(body): ApiJson<ConsentRequest>,
 ) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
-    let subject = SubjectId::parse(&subject_id)?;
-    let seq = state
-        .vault
-        .record_consent(&caller, Timestamp::now(), &subject, &body)
-        .await?;
-    honour_gpc(&state, &caller, &subject, gpc).await?;
-    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+    append_to_ledger(&state, &caller, &subject_id, &body, gpc).await
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/consents", tag = "consent",
@@ -485,12 +522,7 @@ pub(crate) async fn record_objection(
     ApiPath(subject_id): ApiPath<String>,
     ApiJson(body): ApiJson<ObjectionRequest>,
 ) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
-    let subject = SubjectId::parse(&subject_id)?;
-    let seq = state
-        .vault
-        .record_objection(&caller, Timestamp::now(), &subject, &body)
-        .await?;
-    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+    append_to_ledger(&state, &caller, &subject_id, &body, false).await
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/sale-opt-out", tag = "consent",
@@ -507,12 +539,7 @@ pub(crate) async fn record_sale_opt_out(
     ApiPath(subject_id): ApiPath<String>,
     ApiJson(body): ApiJson<SaleOptOutRequest>,
 ) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
-    let subject = SubjectId::parse(&subject_id)?;
-    let seq = state
-        .vault
-        .record_sale_opt_out(&caller, Timestamp::now(), &subject, &body)
-        .await?;
-    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+    append_to_ledger(&state, &caller, &subject_id, &body, false).await
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/restriction", tag = "consent",
@@ -529,12 +556,7 @@ pub(crate) async fn record_restriction(
     ApiPath(subject_id): ApiPath<String>,
     ApiJson(body): ApiJson<RestrictionRequest>,
 ) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
-    let subject = SubjectId::parse(&subject_id)?;
-    let seq = state
-        .vault
-        .record_restriction(&caller, Timestamp::now(), &subject, &body)
-        .await?;
-    Ok((StatusCode::CREATED, Json(LedgerAppended { seq })))
+    append_to_ledger(&state, &caller, &subject_id, &body, false).await
 }
 
 /// Paging of the audit log.

@@ -1,6 +1,6 @@
-//! `POST /v1/scan` and `POST /v1/redact`: the PII scanner over HTTP. Scanning reads no vault
-//! data and writes no audit entry; `tokenize` goes through the vault (purpose, policy,
-//! audit) like `POST /v1/tokens`.
+//! `POST /v1/scan` and `POST /v1/redact`: the PII scanner over HTTP, for roles with the
+//! `use_scanner` capability (the decision is audited; the text never is). Scanning reads no
+//! vault data; `tokenize` goes through the vault (purpose, policy, audit) like `POST /v1/tokens`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use custodia_core::{Principal, Timestamp};
+use custodia_core::{Principal, ScannerUse, Timestamp};
 use custodia_pii::input::{Collect, Format, Located, scan_reader};
 use custodia_pii::redact::{Operator, RedactKey, Redactor};
 use custodia_pii::{DEFAULT_MIN_SCORE, Scanner};
@@ -108,13 +108,18 @@ async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Vec<Loca
     responses((status = 200, description = "Findings, in text order, with byte offsets", body = ScanResponse),
               (status = 400, description = "Malformed input or unknown entity type", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "The caller's roles lack the use_scanner capability", body = ErrorBody),
               (status = 413, description = "Body over 1 MiB", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn scan(
     State(state): State<Arc<AppState>>,
-    Caller(_caller): Caller,
+    Caller(caller): Caller,
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<Json<ScanResponse>, ApiError> {
+    state
+        .vault
+        .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Scan)
+        .await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
     let (_, found) = locate(scanner, body.text).await?;
     let mut counts = BTreeMap::new();
@@ -214,7 +219,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
     responses((status = 200, description = "The redacted text and each replacement", body = RedactResponse),
               (status = 400, description = "Malformed input, unknown entity type or operator", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "tokenize: the caller may not tokenize that field for that purpose", body = ErrorBody),
+              (status = 403, description = "No use_scanner capability, or (tokenize) the caller may not tokenize that field for that purpose", body = ErrorBody),
               (status = 413, description = "Body over 1 MiB", body = ErrorBody),
               (status = 422, description = "tokenize: a value is invalid for the field's type", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -223,6 +228,10 @@ pub(crate) async fn redact(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<RedactRequest>,
 ) -> Result<Json<RedactResponse>, ApiError> {
+    state
+        .vault
+        .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Redact)
+        .await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
     let mut ops = HashMap::new();
     let mut targets: HashMap<String, TokenTarget> = HashMap::new();

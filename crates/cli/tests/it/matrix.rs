@@ -92,6 +92,54 @@ async fn every_role_purpose_and_field_matches_the_registry() {
     }
     assert_eq!(checked, registry.roles.len() * registry.purposes.len() * VALUES.len());
 
+    // Writes and deletes: granted per role and purpose, never implied. Against a record that
+    // does not exist, a permitted call gets as far as the lookup (404); a refused one is a 403.
+    let missing = "rec_00000000000000000000000000000000";
+    for role in registry.roles.values() {
+        let key = admin
+            .principal(&format!("matrix-w-{}", role.name).replace('_', "-"), &[&role.name])
+            .await;
+        let mut client = server.client(&key).await;
+        for purpose in registry.purposes.values() {
+            let path = format!("/v1/subjects/m1/records/customers/{missing}?purpose={}", purpose.name);
+            let field = purpose.fields_of("customers").next().unwrap();
+            let value = VALUES.iter().find(|(f, _, _)| f == field).unwrap().1;
+            let code = |status: u16, v: &serde_json::Value| {
+                v["error"]["code"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or(status.to_string())
+            };
+            let expect = |granted: bool, refusal: &str| {
+                if !role.purposes.contains(&purpose.name) {
+                    "purpose_not_allowed".to_owned()
+                } else if granted {
+                    "record_not_found".to_owned()
+                } else {
+                    refusal.to_owned()
+                }
+            };
+            let (status, v) = client
+                .call("PATCH", &path, Some(json!({"fields": {field.as_str(): value}})))
+                .await;
+            assert_eq!(
+                code(status, &v),
+                expect(role.write.contains(&purpose.name), "field_write_denied"),
+                "write: {} x {}",
+                role.name,
+                purpose.name
+            );
+            let (status, v) = client.call("DELETE", &path, None).await;
+            assert_eq!(
+                code(status, &v),
+                expect(role.delete.contains(&purpose.name), "delete_not_allowed"),
+                "delete: {} x {}",
+                role.name,
+                purpose.name
+            );
+        }
+    }
+
     // Pinned rows, so a registry edit that changes them is noticed here too.
     let pins = [
         (

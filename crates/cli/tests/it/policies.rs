@@ -92,7 +92,18 @@ fn policies_prints_the_schema_and_the_compiled_roles() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("entity Field in [Purpose]"));
-    assert!(text.contains("permit(principal == Role::\"support_agent\", action in [Action::\"read_masked\", Action::\"read_token\"], resource == Field::\"customer_support/customers.card_number\");"), "{text}");
+    assert!(text.contains("permit(principal == Role::\"support_agent\", action in [Action::\"read_masked\", Action::\"read_token\", Action::\"tokenize\"], resource == Field::\"customer_support/customers.card_number\");"), "{text}");
+    assert!(
+        text.contains("entity Vault;") && text.contains("\"use_scanner\""),
+        "{text}"
+    );
+    assert!(text.contains("@role(\"auditor\") @description(\"Auditors: the audit log only, no personal data.\")\npermit(principal == Role::\"auditor\", action in [Action::\"read_audit\"], resource == Vault::\"vault\");"), "{text}");
+    assert!(text.contains("permit(principal == Role::\"admin\", action == Action::\"delete\", resource == Purpose::\"order_fulfillment\");"), "{text}");
+    assert!(
+        !text.contains("permit(principal == Role::\"fulfillment_service\", action == Action::\"delete\""),
+        "{text}"
+    );
+    assert!(!text.contains("// role"), "no comments: descriptions are annotations");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

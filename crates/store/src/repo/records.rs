@@ -113,6 +113,20 @@ impl<A> Records<'_, A> {
             .collect()
     }
 
+    /// The purposes the record's fields were written under (the record locked for the rest of
+    /// the transaction on PostgreSQL); `None` when there is no such record.
+    pub async fn field_purposes(&mut self, t: Target<'_>) -> Result<Option<Vec<String>>, StoreError> {
+        if !self.lock(t).await? {
+            return Ok(None);
+        }
+        let stmt = Stmt::new("SELECT DISTINCT purpose FROM record_fields WHERE record_id = $1").bind(t.record_id);
+        let rows = self.conn.fetch_all(stmt).await?;
+        rows.iter()
+            .map(|r| r.text("purpose"))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// Whether the record exists; on PostgreSQL the row is locked for the transaction.
     async fn lock(&mut self, t: Target<'_>) -> Result<bool, StoreError> {
         let lock = match self.conn.dialect() {
