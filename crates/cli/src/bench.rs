@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
-use custodia_core::{DataDir, Timestamp};
+use custodia_core::{Call, DataDir, Timestamp};
 use custodia_crypto::{DataKey, FieldContext, SecretKey, raw_aes_gcm_seal};
 
 use crate::http_client::Connection;
@@ -97,33 +97,33 @@ async fn gate_in(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
         ("phone".to_owned(), "+442079460958".to_owned()),
         ("shipping_address".to_owned(), "12 Analytical Row".to_owned()),
     ]);
-    let id = vault
-        .create_record(
-            &admin,
-            "order_fulfillment",
-            Timestamp::now(),
-            &subject,
-            "customers",
-            &fields,
-        )
-        .await?;
     let purpose = "order_fulfillment";
+    let call = |now| Call::new(&admin, purpose, now);
+    let id = vault
+        .create_record(&call(Timestamp::now()), &subject, "customers", &fields)
+        .await?;
     // Warm both paths (policy decisions are memoized; the ledger state is cached).
-    vault.check_access(&admin, purpose, &subject, "customers", None).await?;
     vault
-        .get_record(&admin, purpose, Timestamp::now(), &subject, "customers", &id, None)
+        .check_access(&call(Timestamp::now()), &subject, "customers", None)
+        .await?;
+    vault
+        .get_record(&call(Timestamp::now()), &subject, "customers", &id, None)
         .await?;
 
     let start = Instant::now();
     for _ in 0..n {
-        black_box(vault.check_access(&admin, purpose, &subject, "customers", None).await?);
+        black_box(
+            vault
+                .check_access(&call(Timestamp::now()), &subject, "customers", None)
+                .await?,
+        );
     }
     let gate_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     let start = Instant::now();
     for _ in 0..n {
         black_box(
             vault
-                .get_record(&admin, purpose, Timestamp::now(), &subject, "customers", &id, None)
+                .get_record(&call(Timestamp::now()), &subject, "customers", &id, None)
                 .await?,
         );
     }

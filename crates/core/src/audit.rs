@@ -120,11 +120,6 @@ impl Vault {
         })
     }
 
-    /// Appends a row now; an audit failure fails the request.
-    async fn append_audit_row(&self, row: AuditRow) -> Result<(), VaultError> {
-        self.append_audit_rows(&[row]).await
-    }
-
     /// Appends rows now; an audit failure fails the request.
     pub(crate) async fn append_audit_rows(&self, rows: &[AuditRow]) -> Result<(), VaultError> {
         self.store.append_audit(rows.to_vec()).await.map_err(|e| {
@@ -137,52 +132,89 @@ impl Vault {
         })
     }
 
-    /// Audits a refusal by the gate (a 403); other outcomes pass through untouched (allowed
-    /// writes carry their own entry in their transaction).
-    pub(crate) async fn audit_refusal<T>(
-        &self,
-        event: &AuditEvent,
-        now: Timestamp,
-        result: Result<T, VaultError>,
-    ) -> Result<T, VaultError> {
-        match result {
-            Err(e) if e.kind == ErrorKind::Forbidden => {
-                self.append_audit_row(self.audit_row(event, now, Some(&e))?).await?;
-                Err(e)
-            }
-            other => other,
-        }
-    }
-
-    /// Audits a read that reports which fields it selected: the allow entry names them (a read
-    /// that asked for no particular fields still records the ones it returned).
-    pub(crate) async fn audit_read_fields<T>(
+    /// The one audited path every use case takes: runs `work`, then writes the decision.
+    ///
+    /// - A refusal (403) gets a `deny` entry, durable before the refusal is answered: about
+    ///   the event, or about what [`Refused::about`] names (a subject found along the way).
+    /// - [`Allowed::Written`]: the use case committed its `allow` entry in its own write's
+    ///   transaction (built with [`Vault::audit_row`] before the work began).
+    /// - [`Allowed::Read`] / [`Allowed::ReadAbout`]: the `allow` entries (naming the fields
+    ///   returned, or one per subject touched) are durable before the value is handed back.
+    ///
+    /// Other failures (400, 404, 409, 422) are answered without an entry: nothing was decided.
+    /// If the audit log cannot be written, the request fails (fail closed).
+    pub(crate) async fn audited<T>(
         &self,
         event: AuditEvent,
         now: Timestamp,
-        result: Result<(T, Vec<String>), VaultError>,
+        work: impl std::future::Future<Output = Result<Allowed<T>, Refused>>,
     ) -> Result<T, VaultError> {
-        match result {
-            Ok((data, fields)) => self.audit_read(&event.fields(&fields), now, Ok(data)).await,
-            Err(e) => self.audit_read(&event, now, Err(e)).await,
+        match work.await {
+            Ok(Allowed::Written(value)) => Ok(value),
+            Ok(Allowed::Read(value, fields)) => {
+                let event = match fields {
+                    Some(fields) => event.fields(&fields),
+                    None => event,
+                };
+                self.append_audit_rows(&[self.audit_row(&event, now, None)?]).await?;
+                Ok(value)
+            }
+            Ok(Allowed::ReadAbout(value, events)) if events.is_empty() => {
+                self.append_audit_rows(&[self.audit_row(&event, now, None)?]).await?;
+                Ok(value)
+            }
+            Ok(Allowed::ReadAbout(value, events)) => {
+                let rows = events
+                    .iter()
+                    .map(|e| self.audit_row(e, now, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.append_audit_rows(&rows).await?;
+                Ok(value)
+            }
+            Err(Refused { error, about }) => {
+                if error.kind == ErrorKind::Forbidden {
+                    let event = about.as_ref().unwrap_or(&event);
+                    self.append_audit_rows(&[self.audit_row(event, now, Some(&error))?])
+                        .await?;
+                }
+                Err(error)
+            }
         }
     }
+}
 
-    /// Audits a read: the allow entry is durable before the data is handed back; a refusal is
-    /// audited as in [`Vault::audit_refusal`].
-    pub(crate) async fn audit_read<T>(
-        &self,
-        event: &AuditEvent,
-        now: Timestamp,
-        result: Result<T, VaultError>,
-    ) -> Result<T, VaultError> {
-        match result {
-            Ok(data) => {
-                self.append_audit_row(self.audit_row(event, now, None)?).await?;
-                Ok(data)
-            }
-            other => self.audit_refusal(event, now, other).await,
-        }
+/// How an allowed use case's `allow` entry is written (see [`Vault::audited`]).
+pub(crate) enum Allowed<T> {
+    /// Committed with the use case's own write.
+    Written(T),
+    /// A read; its entry names these fields (when given) and is appended now.
+    Read(T, Option<Vec<String>>),
+    /// A read touching several subjects: one entry each (the event's own when none).
+    ReadAbout(T, Vec<AuditEvent>),
+}
+
+/// A use case's failure, and (for a refusal about something more specific than the event,
+/// such as one token's subject) the event its `deny` entry describes.
+pub(crate) struct Refused {
+    pub error: VaultError,
+    pub about: Option<AuditEvent>,
+}
+
+impl From<VaultError> for Refused {
+    fn from(error: VaultError) -> Self {
+        Self { error, about: None }
+    }
+}
+
+impl From<custodia_store::StoreError> for Refused {
+    fn from(error: custodia_store::StoreError) -> Self {
+        VaultError::from(error).into()
+    }
+}
+
+impl From<custodia_crypto::CryptoError> for Refused {
+    fn from(error: custodia_crypto::CryptoError) -> Self {
+        VaultError::from(error).into()
     }
 }
 
@@ -239,8 +271,11 @@ impl Vault {
             ScannerUse::Redact => "pii.redact",
         };
         let event = AuditEvent::new(action, principal);
-        let decision = crate::gate::require(&self.policies, principal, custodia_registry::Capability::UseScanner);
-        self.audit_read(&event, now, decision).await
+        self.audited(event, now, async {
+            crate::gate::require(&self.policies, principal, custodia_registry::Capability::UseScanner)?;
+            Ok(Allowed::Read((), None))
+        })
+        .await
     }
 }
 
@@ -284,7 +319,7 @@ impl Vault {
         filter: &AuditFilter,
     ) -> Result<AuditEvents, VaultError> {
         let event = AuditEvent::new("audit.read", principal);
-        let result = async {
+        self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             let subjects = match &filter.subject_id {
                 Some(id) => self.subject_digests(&SubjectId::parse(id)?)?,
@@ -320,12 +355,12 @@ impl Vault {
                     })
                 })
                 .collect::<Result<Vec<_>, VaultError>>()?;
-            Ok(AuditEvents {
+            let page = AuditEvents {
                 events,
                 next_after: if full { last } else { None },
-            })
-        }
-        .await;
-        self.audit_read(&event, now, result).await
+            };
+            Ok(Allowed::Read(page, None))
+        })
+        .await
     }
 }

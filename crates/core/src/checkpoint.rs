@@ -23,6 +23,7 @@ use custodia_audit::{Hash, leaf_hash};
 use custodia_store::{AuditRow, CheckpointRow, Store, StoreError};
 use tokio::sync::Mutex;
 
+use crate::audit::Allowed;
 use crate::{Timestamp, Vault, VaultError};
 
 /// The origin line and signer name of Custodia audit checkpoints.
@@ -127,16 +128,15 @@ impl Vault {
         tree_size: u64,
     ) -> Result<(Hash, Vec<Hash>), VaultError> {
         let event = crate::audit::AuditEvent::new("audit.proof", principal);
-        let result = async {
-            self.require_audit_reader(principal)?;
+        self.audited(event, now, async {
+            crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             let leaves = self.leaves_up_to(tree_size).await?;
             let i = usize::try_from(index).unwrap_or(usize::MAX);
             let proof = custodia_audit::inclusion_proof(&leaves, i)
                 .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))?;
-            Ok((leaves[i], proof))
-        }
-        .await;
-        self.audit_read(&event, now, result).await
+            Ok(Allowed::Read((leaves[i], proof), None))
+        })
+        .await
     }
 
     /// A consistency proof between the trees of the first `from` and `to` entries.
@@ -148,20 +148,19 @@ impl Vault {
         to: u64,
     ) -> Result<Vec<Hash>, VaultError> {
         let event = crate::audit::AuditEvent::new("audit.proof", principal);
-        let result = async {
-            self.require_audit_reader(principal)?;
+        self.audited(event, now, async {
+            crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             if from == 0 || from > to {
-                return Err(VaultError::bad_request(
-                    "invalid_proof_request",
-                    "from must be 1 or more and at most to",
-                ));
+                return Err(
+                    VaultError::bad_request("invalid_proof_request", "from must be 1 or more and at most to").into(),
+                );
             }
             let leaves = self.leaves_up_to(to).await?;
-            custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
-                .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))
-        }
-        .await;
-        self.audit_read(&event, now, result).await
+            let proof = custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
+                .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))?;
+            Ok(Allowed::Read(proof, None))
+        })
+        .await
     }
 
     /// The first `size` leaves of the log, read from the store.
@@ -188,10 +187,6 @@ impl Vault {
         Ok(leaves)
     }
 
-    pub(crate) fn require_audit_reader(&self, principal: &crate::Principal) -> Result<(), VaultError> {
-        crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)
-    }
-
     /// The newest checkpoint, for roles with `read_audit`; this read is itself audited.
     pub async fn audit_checkpoint(
         &self,
@@ -199,8 +194,8 @@ impl Vault {
         now: Timestamp,
     ) -> Result<custodia_types::Checkpoint, VaultError> {
         let event = crate::audit::AuditEvent::new("audit.checkpoint", principal);
-        let result = async {
-            self.require_audit_reader(principal)?;
+        self.audited(event, now, async {
+            crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             let cp = self
                 .store
                 .reader()
@@ -209,15 +204,15 @@ impl Vault {
                 .latest_checkpoint()
                 .await?
                 .ok_or_else(|| VaultError::not_found("no_checkpoint", "the audit log has no checkpoint yet"))?;
-            Ok(custodia_types::Checkpoint {
+            let checkpoint = custodia_types::Checkpoint {
                 tree_size: cp.tree_size,
                 root: B64.encode(&cp.root),
                 at: Timestamp(cp.at).to_rfc3339(),
                 note: cp.note,
-            })
-        }
-        .await;
-        self.audit_read(&event, now, result).await
+            };
+            Ok(Allowed::Read(checkpoint, None))
+        })
+        .await
     }
 }
 

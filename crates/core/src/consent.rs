@@ -13,7 +13,7 @@ use custodia_types::{
     SaleOptOutRequest,
 };
 
-use crate::audit::AuditEvent;
+use crate::audit::{Allowed, AuditEvent};
 use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 const KIND_CONSENT: &str = "consent";
@@ -271,8 +271,7 @@ impl Vault {
             AuditEvent::new("consent.record", principal).purpose(&req.purpose),
             subject,
         )?;
-        let result = async {
-            gate::require(&self.policies, principal, Capability::ManageConsent)?;
+        self.record_signal(principal, now, subject, event, || {
             let purpose = self.purpose_for_signal(&req.purpose)?;
             if purpose.legal_basis != LegalBasis::Consent {
                 return Err(VaultError::unprocessable(
@@ -305,18 +304,16 @@ impl Vault {
                 }
                 (None, false) => None,
             };
-            let entry = Entry {
+            Ok(Entry {
                 kind: KIND_CONSENT,
                 purpose: Some(purpose.name.clone()),
                 value: req.granted,
                 notice_version,
                 method: method(&req.method, false)?,
                 evidence: self.evidence(req.evidence.as_ref())?,
-            };
-            self.append(principal, now, subject, entry, &event).await
-        }
-        .await;
-        self.audit_refusal(&event, now, result).await
+            })
+        })
+        .await
     }
 
     /// Records an objection (or its withdrawal) to a purpose.
@@ -331,32 +328,29 @@ impl Vault {
             AuditEvent::new("objection.record", principal).purpose(&req.purpose),
             subject,
         )?;
-        let result = async {
-        gate::require(&self.policies, principal, Capability::ManageConsent)?;
-        let purpose = self.purpose_for_signal(&req.purpose)?;
-        if !objection_applies(purpose) {
-            return Err(VaultError::unprocessable(
-                "objection_not_applicable",
-                format!(
-                    "purpose `{}` is based on {}; the right to object (Art. 21) covers legitimate interests, public tasks and direct marketing",
-                    purpose.name,
-                    purpose.legal_basis.name()
-                ),
-            )
-            .with_field("purpose"));
-        }
-        let entry = Entry {
-            kind: KIND_OBJECTION,
-            purpose: Some(purpose.name.clone()),
-            value: req.objected,
-            notice_version: None,
-            method: method(&req.method, false)?,
-            evidence: self.evidence(req.evidence.as_ref())?,
-        };
-        self.append(principal, now, subject, entry, &event).await
-        }
-        .await;
-        self.audit_refusal(&event, now, result).await
+        self.record_signal(principal, now, subject, event, || {
+            let purpose = self.purpose_for_signal(&req.purpose)?;
+            if !objection_applies(purpose) {
+                return Err(VaultError::unprocessable(
+                    "objection_not_applicable",
+                    format!(
+                        "purpose `{}` is based on {}; the right to object (Art. 21) covers legitimate interests, public tasks and direct marketing",
+                        purpose.name,
+                        purpose.legal_basis.name()
+                    ),
+                )
+                .with_field("purpose"));
+            }
+            Ok(Entry {
+                kind: KIND_OBJECTION,
+                purpose: Some(purpose.name.clone()),
+                value: req.objected,
+                notice_version: None,
+                method: method(&req.method, false)?,
+                evidence: self.evidence(req.evidence.as_ref())?,
+            })
+        })
+        .await
     }
 
     /// Records an opt-out of (or back into) sale and sharing.
@@ -368,20 +362,17 @@ impl Vault {
         req: &SaleOptOutRequest,
     ) -> Result<i64, VaultError> {
         let event = self.about(AuditEvent::new("sale_opt_out.record", principal), subject)?;
-        let result = async {
-            gate::require(&self.policies, principal, Capability::ManageConsent)?;
-            let entry = Entry {
+        self.record_signal(principal, now, subject, event, || {
+            Ok(Entry {
                 kind: KIND_SALE_OPT_OUT,
                 purpose: None,
                 value: req.opted_out,
                 notice_version: None,
                 method: method(&req.method, true)?,
                 evidence: self.evidence(req.evidence.as_ref())?,
-            };
-            self.append(principal, now, subject, entry, &event).await
-        }
-        .await;
-        self.audit_refusal(&event, now, result).await
+            })
+        })
+        .await
     }
 
     /// Restricts processing of a subject, or lifts the restriction.
@@ -393,20 +384,38 @@ impl Vault {
         req: &RestrictionRequest,
     ) -> Result<i64, VaultError> {
         let event = self.about(AuditEvent::new("restriction.record", principal), subject)?;
-        let result = async {
-            gate::require(&self.policies, principal, Capability::ManageConsent)?;
-            let entry = Entry {
+        self.record_signal(principal, now, subject, event, || {
+            Ok(Entry {
                 kind: KIND_RESTRICTION,
                 purpose: None,
                 value: req.restricted,
                 notice_version: None,
                 method: method(&req.method, false)?,
                 evidence: None,
-            };
-            self.append(principal, now, subject, entry, &event).await
-        }
-        .await;
-        self.audit_refusal(&event, now, result).await
+            })
+        })
+        .await
+    }
+
+    /// Records one ledger entry for a caller with `manage_consent`: `entry` validates the
+    /// request and builds it; the entry and its audit entry commit together.
+    async fn record_signal(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        event: AuditEvent,
+        entry: impl FnOnce() -> Result<Entry, VaultError>,
+    ) -> Result<i64, VaultError> {
+        let allowed = event.clone();
+        self.audited(event, now, async {
+            gate::require(&self.policies, principal, Capability::ManageConsent)?;
+            let entry = entry()?;
+            Ok(Allowed::Written(
+                self.append(principal, now, subject, entry, &allowed).await?,
+            ))
+        })
+        .await
     }
 
     /// Honours a Global Privacy Control signal sent with a request about `subject`: records an
@@ -441,8 +450,10 @@ impl Vault {
         subject: &SubjectId,
     ) -> Result<PrivacyState, VaultError> {
         let event = self.about(AuditEvent::new("ledger.read", principal), subject)?;
-        let result = self.privacy_state_inner(principal, subject).await;
-        self.audit_read(&event, now, result).await
+        self.audited(event, now, async {
+            Ok(Allowed::Read(self.privacy_state_inner(principal, subject).await?, None))
+        })
+        .await
     }
 
     async fn privacy_state_inner(

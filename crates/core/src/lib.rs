@@ -1,11 +1,17 @@
-//! The Custodia vault service: one method per use case, each taking the authenticated
-//! principal, the stated purpose, the time and the input.
+//! The Custodia vault service: one method per use case, each taking its call context (the
+//! authenticated principal, the stated purpose, the time: [`Call`]) and its input, grouped by
+//! capability: records (`records.rs`: write, read, search, values), subjects (`consent.rs`: the
+//! ledger; `keys.rs`: data keys), tokens (`tokens.rs`), audit (`audit.rs`: entries, queries and
+//! the one audited path; `checkpoint.rs`: checkpoints, proofs, verify), principals
+//! (`principal.rs`: authentication and management). Every use case runs through
+//! `Vault::audited`, which writes its allow or deny entry.
 //!
 //! Personal data leaves the vault only through the access gate in [`gate`]: it checks that
 //! the principal's roles may invoke the purpose, that the purpose declares each field, and
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
 mod audit;
+mod call;
 mod checkpoint;
 mod consent;
 mod datadir;
@@ -26,6 +32,7 @@ use custodia_registry::Registry;
 use custodia_store::Store;
 
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
+pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};

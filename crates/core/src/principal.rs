@@ -12,7 +12,12 @@ use custodia_crypto::{constant_time_eq, random_hex, sha256};
 use custodia_store::PrincipalRow;
 use zeroize::Zeroizing;
 
-use crate::{Timestamp, VaultError};
+use custodia_registry::Capability;
+use custodia_store::AuditRow;
+use custodia_types::PrincipalInfo;
+
+use crate::audit::{Allowed, AuditEvent};
+use crate::{Timestamp, Vault, VaultError, gate};
 
 /// How long a principal read from the store is trusted before it is read again. A key revoked
 /// through this server stops working at once; one revoked through another server node
@@ -147,6 +152,211 @@ pub(crate) fn new_principal(
         revoked_at: None,
     };
     Ok((row, key))
+}
+
+/// Principal management: authentication, creation, listing, revocation.
+impl Vault {
+    /// Authenticates a bearer token.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, VaultError> {
+        let (key_id, secret) = split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
+        let row = match self.principals.get(key_id) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .store
+                    .reader()
+                    .await?
+                    .principals()
+                    .by_key_id(key_id)
+                    .await?
+                    .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
+                self.principals.put(row.clone());
+                row
+            }
+        };
+        verify(&row, secret)
+    }
+
+    /// Creates a principal with `roles` and returns its id and API key (shown once).
+    pub async fn create_principal(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        let event = AuditEvent::new("principal.create", caller).fields(roles);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+            // Unknown roles are refused by `add_principal` (422); known ones must be grantable.
+            for role in roles.iter().filter(|r| self.registry.role(r).is_some()) {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
+            Ok(Allowed::Written(
+                self.add_principal(now, name, roles, Some(&allow)).await?,
+            ))
+        })
+        .await
+    }
+
+    /// Creates a principal without an authenticated caller: for `custodia init` and other
+    /// operator commands run on the server's own machine.
+    pub async fn insert_principal(
+        &self,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        self.add_principal(now, name, roles, None).await
+    }
+
+    /// Validates and stores a principal, with its audit entry in the same transaction.
+    async fn add_principal(
+        &self,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+        audit: Option<&AuditRow>,
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        check_name(name)?;
+        if roles.is_empty() {
+            return Err(VaultError::bad_request(
+                "no_roles",
+                "a principal needs at least one role",
+            ));
+        }
+        for role in roles {
+            if self.registry.role(role).is_none() {
+                let known: Vec<&str> = self.registry.roles.keys().map(String::as_str).collect();
+                return Err(VaultError::unprocessable(
+                    "unknown_role",
+                    format!(
+                        "no role `{}` in the registry; roles: {}",
+                        crate::error::shown(role),
+                        known.join(", ")
+                    ),
+                )
+                .with_field("roles"));
+            }
+        }
+        let mut unique = roles.to_vec();
+        unique.sort();
+        unique.dedup();
+        let (row, key) = new_principal(name, unique, now)?;
+        let (stored, audit) = (row.clone(), audit.cloned());
+        let inserted = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.principals().insert(&stored).await?;
+                    tx.audit().append(audit.as_slice()).await
+                })
+            })
+            .await;
+        inserted.map_err(|e| match e {
+            custodia_store::StoreError::Conflict(_) => VaultError::new(
+                crate::ErrorKind::Conflict,
+                "principal_exists",
+                format!("a principal named `{name}` already exists"),
+            ),
+            other => other.into(),
+        })?;
+        Ok((row.principal_id, key.token))
+    }
+
+    /// Every principal (never their keys).
+    pub async fn list_principals(&self, caller: &Principal, now: Timestamp) -> Result<Vec<PrincipalInfo>, VaultError> {
+        let event = AuditEvent::new("principal.list", caller);
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+            Ok(Allowed::Read(self.principal_infos().await?, None))
+        })
+        .await
+    }
+
+    async fn principal_infos(&self) -> Result<Vec<PrincipalInfo>, VaultError> {
+        Ok(self
+            .store
+            .reader()
+            .await?
+            .principals()
+            .all()
+            .await?
+            .into_iter()
+            .map(|p| PrincipalInfo {
+                principal_id: p.principal_id,
+                name: p.name,
+                roles: p.roles,
+                created_at: Timestamp(p.created_at).to_rfc3339(),
+                revoked_at: p.revoked_at.map(|t| Timestamp(t).to_rfc3339()),
+            })
+            .collect())
+    }
+
+    /// Revokes a principal's API key at once.
+    pub async fn revoke_principal(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        principal_id: &str,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::new("principal.revoke", caller).fields([&crate::error::shown(principal_id)]);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            self.revoke(caller, now, principal_id, allow).await?;
+            Ok(Allowed::Written(()))
+        })
+        .await
+    }
+
+    async fn revoke(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        principal_id: &str,
+        allow: AuditRow,
+    ) -> Result<(), VaultError> {
+        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+        if caller.id == principal_id {
+            // An administrator locking themselves (perhaps the last one) out helps no one.
+            return Err(VaultError::new(
+                crate::ErrorKind::Conflict,
+                "cannot_revoke_self",
+                "a principal cannot revoke its own key; ask another administrator",
+            ));
+        }
+        // Revoking is granting undone: the target's every role must be one the caller may grant.
+        // (A principal's roles never change, so reading them before the write is exact.)
+        let target = self.store.reader().await?.principals().by_id(principal_id).await?;
+        if let Some(target) = &target {
+            for role in &target.roles {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
+        }
+        let id = principal_id.to_owned();
+        let revoked = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let revoked = tx.principals().revoke(&id, now.0).await?;
+                    if revoked {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(revoked)
+                })
+            })
+            .await?;
+        if revoked {
+            self.principals.forget_principal(principal_id);
+            Ok(())
+        } else {
+            Err(VaultError::not_found(
+                "principal_not_found",
+                "no active principal with that id",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

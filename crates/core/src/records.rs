@@ -3,82 +3,55 @@
 use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
-use custodia_registry::{Capability, Field, OutputForm};
+use custodia_registry::{Field, OutputForm};
 use custodia_store::{
     AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target, TokenRow,
 };
-use custodia_types::{PrincipalInfo, Record, SearchMatch};
+use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
 
-use crate::audit::AuditEvent;
-use crate::gate::{self, Grant};
+use crate::audit::Allowed;
+use crate::call::Call;
+use crate::gate::Grant;
 use crate::tokens::TokenKind;
-use crate::{Principal, RecordId, SubjectId, Timestamp, Vault, VaultError, principal, values};
+use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 
 /// The most fields one read may name.
 const MAX_REQUESTED_FIELDS: usize = 64;
 
 impl Vault {
-    /// Authenticates a bearer token.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, VaultError> {
-        let (key_id, secret) =
-            principal::split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
-        let row = match self.principals.get(key_id) {
-            Some(row) => row,
-            None => {
-                let row = self
-                    .store
-                    .reader()
-                    .await?
-                    .principals()
-                    .by_key_id(key_id)
-                    .await?
-                    .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
-                self.principals.put(row.clone());
-                row
-            }
-        };
-        principal::verify(&row, secret)
-    }
-
-    /// Stores a new record of `subject` in `collection`, collected for `purpose`.
+    /// Stores a new record of `subject` in `collection`, collected for the call's purpose.
     #[tracing::instrument(skip_all)]
     pub async fn create_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         fields: &BTreeMap<String, String>,
     ) -> Result<RecordId, VaultError> {
-        let event = AuditEvent::new("record.create", principal)
-            .purpose(purpose)
-            .collection(collection)
-            .fields(fields.keys());
-        let event = self.about(event, subject)?;
-        let allow = self.audit_row(&event, now, None)?;
-        let result = self
-            .create_record_inner(principal, purpose, now, subject, collection, fields, allow)
-            .await;
-        self.audit_refusal(&event, now, result).await
+        let event = self.about(
+            call.event("record.create").collection(collection).fields(fields.keys()),
+            subject,
+        )?;
+        let allow = self.audit_row(&event, call.now, None)?;
+        self.audited(event, call.now, async {
+            Ok(Allowed::Written(
+                self.insert_new_record(call, subject, collection, fields, allow).await?,
+            ))
+        })
+        .await
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the public use case's arguments and its audit row"
-    )]
-    async fn create_record_inner(
+    async fn insert_new_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         fields: &BTreeMap<String, String>,
         allow: AuditRow,
     ) -> Result<RecordId, VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        let now = call.now;
+        let grant = self.authorize(call, collection)?;
         if fields.is_empty() {
             return Err(VaultError::bad_request(
                 "no_fields",
@@ -116,111 +89,76 @@ impl Vault {
         ))
     }
 
-    /// Every record of `subject` in `collection`, as `purpose` may see them.
+    /// Every record of `subject` in `collection`, as the call's purpose may see them.
     #[tracing::instrument(skip_all)]
     pub async fn list_records(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         requested: Option<&[String]>,
     ) -> Result<Vec<Record>, VaultError> {
-        let event = AuditEvent::new("record.list", principal)
-            .purpose(purpose)
-            .collection(collection);
+        let event = call.event("record.list").collection(collection);
         let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
-        let result = self
-            .list_records_inner(principal, purpose, subject, collection, requested)
-            .await;
-        self.audit_read_fields(event, now, result).await
+        self.audited(event, call.now, async {
+            let grant = self.authorize(call, collection)?;
+            let selected = select(&grant, requested)?;
+            let names = field_names(&selected);
+            self.subject_state(subject).await?.permits(grant.purpose)?;
+            let Some(found) = self
+                .store
+                .reader()
+                .await?
+                .records()
+                .of_subject(subject.as_str(), collection)
+                .await?
+            else {
+                return Ok(Allowed::Read(Vec::new(), Some(names)));
+            };
+            let key = self.keys.unwrap(&found.key)?;
+            let mut tokens = Vec::new();
+            let records = found
+                .records
+                .iter()
+                .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.vault_tokens(tokens, found.key).await?;
+            Ok(Allowed::Read(records, Some(names)))
+        })
+        .await
     }
 
-    async fn list_records_inner(
-        &self,
-        principal: &Principal,
-        purpose: &str,
-        subject: &SubjectId,
-        collection: &str,
-        requested: Option<&[String]>,
-    ) -> Result<(Vec<Record>, Vec<String>), VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
-        let selected = select(&grant, requested)?;
-        let names = field_names(&selected);
-        self.subject_state(subject).await?.permits(grant.purpose)?;
-        let Some(found) = self
-            .store
-            .reader()
-            .await?
-            .records()
-            .of_subject(subject.as_str(), collection)
-            .await?
-        else {
-            return Ok((Vec::new(), names));
-        };
-        let key = self.keys.unwrap(&found.key)?;
-        let mut tokens = Vec::new();
-        let records = found
-            .records
-            .iter()
-            .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.vault_tokens(tokens, found.key).await?;
-        Ok((records, names))
-    }
-
-    /// One record, as `purpose` may see it.
+    /// One record, as the call's purpose may see it.
     #[tracing::instrument(skip_all)]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "principal, purpose, time, then the use case's own input"
-    )]
     pub async fn get_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         record_id: &RecordId,
         requested: Option<&[String]>,
     ) -> Result<Record, VaultError> {
-        let event = AuditEvent::new("record.read", principal)
-            .purpose(purpose)
-            .collection(collection);
+        let event = call.event("record.read").collection(collection);
         let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
-        let result = self
-            .get_record_inner(principal, purpose, subject, collection, record_id, requested)
-            .await;
-        self.audit_read_fields(event, now, result).await
-    }
-
-    async fn get_record_inner(
-        &self,
-        principal: &Principal,
-        purpose: &str,
-        subject: &SubjectId,
-        collection: &str,
-        record_id: &RecordId,
-        requested: Option<&[String]>,
-    ) -> Result<(Record, Vec<String>), VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
-        let selected = select(&grant, requested)?;
-        self.subject_state(subject).await?.permits(grant.purpose)?;
-        let found = self
-            .store
-            .reader()
-            .await?
-            .records()
-            .one(target(subject, collection, record_id))
-            .await?
-            .ok_or_else(not_found)?;
-        let stored = found.records.first().ok_or_else(not_found)?;
-        let mut tokens = Vec::new();
-        let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
-        self.vault_tokens(tokens, found.key).await?;
-        Ok((record, field_names(&selected)))
+        self.audited(event, call.now, async {
+            let grant = self.authorize(call, collection)?;
+            let selected = select(&grant, requested)?;
+            self.subject_state(subject).await?.permits(grant.purpose)?;
+            let found = self
+                .store
+                .reader()
+                .await?
+                .records()
+                .one(target(subject, collection, record_id))
+                .await?
+                .ok_or_else(not_found)?;
+            let stored = found.records.first().ok_or_else(not_found)?;
+            let mut tokens = Vec::new();
+            let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
+            self.vault_tokens(tokens, found.key).await?;
+            Ok(Allowed::Read(record, Some(field_names(&selected))))
+        })
+        .await
     }
 
     /// The access gate alone: whether `principal` may read `requested` fields (or the
@@ -228,13 +166,12 @@ impl Vault {
     /// form, with nothing decrypted and nothing audited. For benchmarks and pre-checks.
     pub async fn check_access(
         &self,
-        principal: &Principal,
-        purpose: &str,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         requested: Option<&[String]>,
     ) -> Result<Vec<(String, OutputForm)>, VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        let grant = self.authorize(call, collection)?;
         let selected = select(&grant, requested)?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         Ok(selected.into_iter().map(|(f, form)| (f.name.clone(), form)).collect())
@@ -242,48 +179,38 @@ impl Vault {
 
     /// Changes fields of a record; a `None` value erases that field.
     #[tracing::instrument(skip_all)]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "principal, purpose, time, then the use case's own input"
-    )]
     pub async fn patch_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         record_id: &RecordId,
         fields: &BTreeMap<String, Option<String>>,
     ) -> Result<(), VaultError> {
-        let event = AuditEvent::new("record.update", principal)
-            .purpose(purpose)
-            .collection(collection)
-            .fields(fields.keys());
-        let event = self.about(event, subject)?;
-        let allow = self.audit_row(&event, now, None)?;
-        let result = self
-            .patch_record_inner(principal, purpose, now, subject, collection, record_id, fields, allow)
-            .await;
-        self.audit_refusal(&event, now, result).await
+        let event = self.about(
+            call.event("record.update").collection(collection).fields(fields.keys()),
+            subject,
+        )?;
+        let allow = self.audit_row(&event, call.now, None)?;
+        self.audited(event, call.now, async {
+            self.update_record(call, subject, collection, record_id, fields, allow)
+                .await?;
+            Ok(Allowed::Written(()))
+        })
+        .await
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the public use case's arguments and its audit row"
-    )]
-    async fn patch_record_inner(
+    async fn update_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         record_id: &RecordId,
         fields: &BTreeMap<String, Option<String>>,
         allow: AuditRow,
     ) -> Result<(), VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        let now = call.now;
+        let grant = self.authorize(call, collection)?;
         if fields.is_empty() {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
@@ -337,34 +264,30 @@ impl Vault {
     #[tracing::instrument(skip_all)]
     pub async fn delete_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         record_id: &RecordId,
     ) -> Result<(), VaultError> {
-        let event = AuditEvent::new("record.delete", principal)
-            .purpose(purpose)
-            .collection(collection);
-        let event = self.about(event, subject)?;
-        let allow = self.audit_row(&event, now, None)?;
-        let result = self
-            .delete_record_inner(principal, purpose, subject, collection, record_id, &allow)
-            .await;
-        self.audit_refusal(&event, now, result).await
+        let event = self.about(call.event("record.delete").collection(collection), subject)?;
+        let allow = self.audit_row(&event, call.now, None)?;
+        self.audited(event, call.now, async {
+            self.remove_record(call, subject, collection, record_id, allow).await?;
+            Ok(Allowed::Written(()))
+        })
+        .await
     }
 
-    async fn delete_record_inner(
+    async fn remove_record(
         &self,
-        principal: &Principal,
-        purpose: &str,
+        call: &Call<'_>,
         subject: &SubjectId,
         collection: &str,
         record_id: &RecordId,
-        allow: &AuditRow,
+        allow: AuditRow,
     ) -> Result<(), VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        let purpose = call.purpose;
+        let grant = self.authorize(call, collection)?;
         grant.may_delete()?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         // Fields written under another purpose that survives erasure (tax records, say) stay:
@@ -377,7 +300,6 @@ impl Vault {
             .filter(|p| p.survives_erasure && p.name != purpose)
             .map(|p| p.name.clone())
             .collect();
-        let allow = allow.clone();
         let (subject, collection, record_id) = owned_target(subject, collection, record_id);
         let deletion = self
             .store
@@ -417,45 +339,38 @@ impl Vault {
     #[tracing::instrument(skip_all)]
     pub async fn search(
         &self,
-        principal: &Principal,
-        purpose: &str,
-        now: Timestamp,
+        call: &Call<'_>,
         collection: &str,
         field: &str,
         value: &str,
     ) -> Result<Vec<SearchMatch>, VaultError> {
-        let event = AuditEvent::new("record.search", principal)
-            .purpose(purpose)
-            .collection(collection);
-        let event = event.fields([&field.to_owned()]);
-        let result = self.search_inner(principal, purpose, collection, field, value).await;
-        match result {
-            // One entry per subject found, so that "who touched subject X" finds searches too;
-            // all are durable before the matches are returned.
-            Ok(matches) if !matches.is_empty() => {
-                let mut subjects: Vec<&str> = matches.iter().map(|m| m.subject_id.as_str()).collect();
-                subjects.sort_unstable();
-                subjects.dedup();
-                let rows = subjects
-                    .into_iter()
-                    .map(|s| self.audit_row(&self.about(event.clone(), &SubjectId::parse(s)?)?, now, None))
-                    .collect::<Result<Vec<_>, VaultError>>()?;
-                self.append_audit_rows(&rows).await?;
-                Ok(matches)
-            }
-            other => self.audit_read(&event, now, other).await,
-        }
+        let event = call
+            .event("record.search")
+            .collection(collection)
+            .fields([&field.to_owned()]);
+        self.audited(event.clone(), call.now, async {
+            let matches = self.find(call, collection, field, value).await?;
+            // One entry per subject found, so that "who touched subject X" finds searches too.
+            let mut subjects: Vec<&str> = matches.iter().map(|m| m.subject_id.as_str()).collect();
+            subjects.sort_unstable();
+            subjects.dedup();
+            let about = subjects
+                .into_iter()
+                .map(|s| self.about(event.clone(), &SubjectId::parse(s)?))
+                .collect::<Result<Vec<_>, VaultError>>()?;
+            Ok(Allowed::ReadAbout(matches, about))
+        })
+        .await
     }
 
-    async fn search_inner(
+    async fn find(
         &self,
-        principal: &Principal,
-        purpose: &str,
+        call: &Call<'_>,
         collection: &str,
         field: &str,
         value: &str,
     ) -> Result<Vec<SearchMatch>, VaultError> {
-        let grant = gate::authorize(&self.registry, &self.policies, principal, purpose, collection)?;
+        let grant = self.authorize(call, collection)?;
         let field_def = grant.declared_field(field)?;
         if !field_def.searchable {
             return Err(VaultError::bad_request(
@@ -488,181 +403,6 @@ impl Vault {
             }
         }
         Ok(matches)
-    }
-
-    /// Creates a principal with `roles` and returns its id and API key (shown once).
-    pub async fn create_principal(
-        &self,
-        caller: &Principal,
-        now: Timestamp,
-        name: &str,
-        roles: &[String],
-    ) -> Result<(String, Zeroizing<String>), VaultError> {
-        let event = AuditEvent::new("principal.create", caller).fields(roles);
-        let allow = self.audit_row(&event, now, None)?;
-        let result = async {
-            gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
-            // Unknown roles are refused by `add_principal` (422); known ones must be grantable.
-            for role in roles.iter().filter(|r| self.registry.role(r).is_some()) {
-                gate::require_grantable(&self.policies, caller, role)?;
-            }
-            self.add_principal(now, name, roles, Some(&allow)).await
-        }
-        .await;
-        self.audit_refusal(&event, now, result).await
-    }
-
-    /// Creates a principal without an authenticated caller: for `custodia init` and other
-    /// operator commands run on the server's own machine.
-    pub async fn insert_principal(
-        &self,
-        now: Timestamp,
-        name: &str,
-        roles: &[String],
-    ) -> Result<(String, Zeroizing<String>), VaultError> {
-        self.add_principal(now, name, roles, None).await
-    }
-
-    /// Validates and stores a principal, with its audit entry in the same transaction.
-    async fn add_principal(
-        &self,
-        now: Timestamp,
-        name: &str,
-        roles: &[String],
-        audit: Option<&AuditRow>,
-    ) -> Result<(String, Zeroizing<String>), VaultError> {
-        principal::check_name(name)?;
-        if roles.is_empty() {
-            return Err(VaultError::bad_request(
-                "no_roles",
-                "a principal needs at least one role",
-            ));
-        }
-        for role in roles {
-            if self.registry.role(role).is_none() {
-                let known: Vec<&str> = self.registry.roles.keys().map(String::as_str).collect();
-                return Err(VaultError::unprocessable(
-                    "unknown_role",
-                    format!(
-                        "no role `{}` in the registry; roles: {}",
-                        crate::error::shown(role),
-                        known.join(", ")
-                    ),
-                )
-                .with_field("roles"));
-            }
-        }
-        let mut unique = roles.to_vec();
-        unique.sort();
-        unique.dedup();
-        let (row, key) = principal::new_principal(name, unique, now)?;
-        let (stored, audit) = (row.clone(), audit.cloned());
-        let inserted = self
-            .store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    tx.principals().insert(&stored).await?;
-                    tx.audit().append(audit.as_slice()).await
-                })
-            })
-            .await;
-        inserted.map_err(|e| match e {
-            custodia_store::StoreError::Conflict(_) => VaultError::new(
-                crate::ErrorKind::Conflict,
-                "principal_exists",
-                format!("a principal named `{name}` already exists"),
-            ),
-            other => other.into(),
-        })?;
-        Ok((row.principal_id, key.token))
-    }
-
-    /// Every principal (never their keys).
-    pub async fn list_principals(&self, caller: &Principal, now: Timestamp) -> Result<Vec<PrincipalInfo>, VaultError> {
-        let event = AuditEvent::new("principal.list", caller);
-        let result = self.list_principals_inner(caller).await;
-        self.audit_read(&event, now, result).await
-    }
-
-    async fn list_principals_inner(&self, caller: &Principal) -> Result<Vec<PrincipalInfo>, VaultError> {
-        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
-        Ok(self
-            .store
-            .reader()
-            .await?
-            .principals()
-            .all()
-            .await?
-            .into_iter()
-            .map(|p| PrincipalInfo {
-                principal_id: p.principal_id,
-                name: p.name,
-                roles: p.roles,
-                created_at: Timestamp(p.created_at).to_rfc3339(),
-                revoked_at: p.revoked_at.map(|t| Timestamp(t).to_rfc3339()),
-            })
-            .collect())
-    }
-
-    /// Revokes a principal's API key at once.
-    pub async fn revoke_principal(
-        &self,
-        caller: &Principal,
-        now: Timestamp,
-        principal_id: &str,
-    ) -> Result<(), VaultError> {
-        let event = AuditEvent::new("principal.revoke", caller).fields([&crate::error::shown(principal_id)]);
-        let allow = self.audit_row(&event, now, None)?;
-        let result = self.revoke_principal_inner(caller, now, principal_id, &allow).await;
-        self.audit_refusal(&event, now, result).await
-    }
-
-    async fn revoke_principal_inner(
-        &self,
-        caller: &Principal,
-        now: Timestamp,
-        principal_id: &str,
-        allow: &AuditRow,
-    ) -> Result<(), VaultError> {
-        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
-        if caller.id == principal_id {
-            // An administrator locking themselves (perhaps the last one) out helps no one.
-            return Err(VaultError::new(
-                crate::ErrorKind::Conflict,
-                "cannot_revoke_self",
-                "a principal cannot revoke its own key; ask another administrator",
-            ));
-        }
-        // Revoking is granting undone: the target's every role must be one the caller may grant.
-        // (A principal's roles never change, so reading them before the write is exact.)
-        let target = self.store.reader().await?.principals().by_id(principal_id).await?;
-        if let Some(target) = &target {
-            for role in &target.roles {
-                gate::require_grantable(&self.policies, caller, role)?;
-            }
-        }
-        let (id, allow) = (principal_id.to_owned(), allow.clone());
-        let revoked = self
-            .store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    let revoked = tx.principals().revoke(&id, now.0).await?;
-                    if revoked {
-                        tx.audit().append(&[allow]).await?;
-                    }
-                    Ok(revoked)
-                })
-            })
-            .await?;
-        if revoked {
-            self.principals.forget_principal(principal_id);
-            Ok(())
-        } else {
-            Err(VaultError::not_found(
-                "principal_not_found",
-                "no active principal with that id",
-            ))
-        }
     }
 
     /// Seals each present value and computes index entries for searchable fields.

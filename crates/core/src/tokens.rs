@@ -14,8 +14,9 @@ use custodia_store::TokenRow;
 use custodia_types::{DetokenizeRequest, DetokenizeResponse, DetokenizedValue, TokenizeRequest};
 use zeroize::Zeroizing;
 
-use crate::audit::AuditEvent;
-use crate::{SubjectId, Timestamp, Vault, VaultError, gate, values};
+use crate::audit::{Allowed, AuditEvent, Refused};
+use crate::call::Call;
+use crate::{SubjectId, Timestamp, Vault, VaultError, values};
 
 /// Most values or tokens in one request.
 pub const MAX_TOKEN_BATCH: usize = 1000;
@@ -241,8 +242,9 @@ impl Vault {
             .collection(&req.collection);
         let event = self.about(event.fields([&req.field]), &subject)?;
         let allow = self.audit_row(&event, now, None)?;
-        let result = async {
-            let grant = gate::authorize(&self.registry, &self.policies, principal, &req.purpose, &req.collection)?;
+        let call = Call::new(principal, &req.purpose, now);
+        self.audited(event, now, async {
+            let grant = self.authorize(&call, &req.collection)?;
             let field = grant.declared_field(&req.field)?;
             let kind = TokenKind::parse(req.kind.as_deref())?;
             grant.may_tokenize(field, kind == TokenKind::Deterministic)?;
@@ -250,7 +252,8 @@ impl Vault {
                 return Err(VaultError::bad_request(
                     "invalid_batch",
                     format!("values must hold 1 to {MAX_TOKEN_BATCH} items"),
-                ));
+                )
+                .into());
             }
             self.subject_state(&subject).await?.permits(grant.purpose)?;
             let normalized = req
@@ -282,7 +285,6 @@ impl Vault {
                 )?);
                 tokens.push(token);
             }
-            let allow = allow.clone();
             let stored = self
                 .store
                 .write(move |mut tx| {
@@ -294,93 +296,91 @@ impl Vault {
                 })
                 .await;
             match stored {
-                Ok(()) => Ok(tokens),
-                Err(custodia_store::StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased()),
+                Ok(()) => Ok(Allowed::Written(tokens)),
+                Err(custodia_store::StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased().into()),
                 Err(e) => Err(e.into()),
             }
-        }
-        .await;
-        self.audit_refusal(&event, now, result).await
+        })
+        .await
     }
 
     /// Returns the values behind tokens, for roles whose output form for their field is plain.
+    /// Every decision is audited: a refusal names the token's subject when one was found, and
+    /// an allowed batch writes one entry per token's subject before any value is returned.
     pub async fn detokenize(
         &self,
         principal: &crate::Principal,
         now: Timestamp,
         req: &DetokenizeRequest,
     ) -> Result<DetokenizeResponse, VaultError> {
-        if req.tokens.is_empty() || req.tokens.len() > MAX_TOKEN_BATCH {
-            return Err(VaultError::bad_request(
-                "invalid_batch",
-                format!("tokens must hold 1 to {MAX_TOKEN_BATCH} items"),
-            ));
-        }
-        if self.registry.purpose(&req.purpose).is_none() {
-            return Err(VaultError::forbidden(
-                "unknown_purpose",
-                format!(
-                    "no purpose `{}` is declared in the registry",
-                    crate::error::shown(&req.purpose)
-                ),
-            ));
-        }
-        let rows = self.store.reader().await?.tokens().get(&req.tokens).await?;
-        let mut events = Vec::new();
-        let mut found = std::collections::HashMap::new();
-        for row in &rows {
-            let subject = SubjectId::parse(&row.subject_id)?;
-            let event = AuditEvent::new("token.detokenize", principal)
-                .purpose(&req.purpose)
-                .collection(&row.collection);
-            let event = self.about(event.fields([&row.field]), &subject)?;
-            let decision = async {
-                let grant = gate::authorize(&self.registry, &self.policies, principal, &req.purpose, &row.collection)?;
-                let field = grant.declared_field(&row.field)?;
-                grant.may_detokenize(field)?;
-                self.subject_state(&subject).await?.permits(grant.purpose)?;
-                let (key, _) = self.keys.subject_key(&self.store, &subject).await?.ok_or_else(|| {
-                    VaultError::not_found("token_not_found", "the token's subject has no data any more")
+        let base = AuditEvent::new("token.detokenize", principal).purpose(&req.purpose);
+        let call = Call::new(principal, &req.purpose, now);
+        self.audited(base.clone(), now, async {
+            if req.tokens.is_empty() || req.tokens.len() > MAX_TOKEN_BATCH {
+                return Err(VaultError::bad_request(
+                    "invalid_batch",
+                    format!("tokens must hold 1 to {MAX_TOKEN_BATCH} items"),
+                )
+                .into());
+            }
+            if self.registry.purpose(&req.purpose).is_none() {
+                return Err(VaultError::forbidden(
+                    "unknown_purpose",
+                    format!(
+                        "no purpose `{}` is declared in the registry",
+                        crate::error::shown(&req.purpose)
+                    ),
+                )
+                .into());
+            }
+            let rows = self.store.reader().await?.tokens().get(&req.tokens).await?;
+            let mut about = Vec::with_capacity(rows.len());
+            let mut found = std::collections::HashMap::new();
+            for row in &rows {
+                let subject = SubjectId::parse(&row.subject_id)?;
+                let event = self.about(base.clone().collection(&row.collection).fields([&row.field]), &subject)?;
+                // Any refusal fails the whole batch.
+                let value = self.open_token(&call, row, &subject).await.map_err(|error| Refused {
+                    error,
+                    about: Some(event.clone()),
                 })?;
-                let ctx = FieldContext {
-                    collection: &row.collection,
-                    subject: &row.subject_id,
-                    record: &row.token,
-                    field: &row.field,
-                };
-                let plain = Zeroizing::new(key.open(&ctx, &row.ciphertext)?);
-                String::from_utf8(plain.to_vec()).map_err(|_| VaultError::internal(&"token value is not UTF-8"))
+                found.entry(row.token.clone()).or_insert(value);
+                about.push(event);
             }
-            .await;
-            match decision {
-                Ok(value) => {
-                    found.entry(row.token.clone()).or_insert(value);
-                    events.push(self.audit_row(&event, now, None)?);
-                }
-                Err(e) => {
-                    // Refusals are audited before they are answered; any refusal fails the batch.
-                    if e.kind == crate::ErrorKind::Forbidden {
-                        self.append_audit_rows(&[self.audit_row(&event, now, Some(&e))?])
-                            .await?;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        // The allow entries are durable before any value is returned.
-        if !events.is_empty() {
-            self.append_audit_rows(&events).await?;
-        }
-        Ok(DetokenizeResponse {
-            values: req
-                .tokens
-                .iter()
-                .map(|t| DetokenizedValue {
-                    token: t.clone(),
-                    value: found.get(t).cloned(),
-                })
-                .collect(),
+            let response = DetokenizeResponse {
+                values: req
+                    .tokens
+                    .iter()
+                    .map(|t| DetokenizedValue {
+                        token: t.clone(),
+                        value: found.get(t).cloned(),
+                    })
+                    .collect(),
+            };
+            Ok(Allowed::ReadAbout(response, about))
         })
+        .await
+    }
+
+    /// The value behind one stored token, if the call may see its field in plain form.
+    async fn open_token(&self, call: &Call<'_>, row: &TokenRow, subject: &SubjectId) -> Result<String, VaultError> {
+        let grant = self.authorize(call, &row.collection)?;
+        let field = grant.declared_field(&row.field)?;
+        grant.may_detokenize(field)?;
+        self.subject_state(subject).await?.permits(grant.purpose)?;
+        let (key, _) = self
+            .keys
+            .subject_key(&self.store, subject)
+            .await?
+            .ok_or_else(|| VaultError::not_found("token_not_found", "the token's subject has no data any more"))?;
+        let ctx = FieldContext {
+            collection: &row.collection,
+            subject: &row.subject_id,
+            record: &row.token,
+            field: &row.field,
+        };
+        let plain = Zeroizing::new(key.open(&ctx, &row.ciphertext)?);
+        String::from_utf8(plain.to_vec()).map_err(|_| VaultError::internal(&"token value is not UTF-8"))
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use custodia_core::{Principal, RecordId, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, Principal, RecordId, SubjectId, Timestamp, Vault};
 use custodia_types::{
     AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, ConsistencyProof, CreatePrincipalRequest,
     CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse,
@@ -174,9 +174,7 @@ pub(crate) async fn create_record(
     let id = state
         .vault
         .create_record(
-            &caller,
-            &body.purpose,
-            Timestamp::now(),
+            &Call::new(&caller, &body.purpose, Timestamp::now()),
             &subject,
             &collection,
             &body.fields,
@@ -213,9 +211,7 @@ pub(crate) async fn list_records(
     let records = state
         .vault
         .list_records(
-            &caller,
-            &purpose,
-            Timestamp::now(),
+            &Call::new(&caller, &purpose, Timestamp::now()),
             &subject,
             &collection,
             fields.as_deref(),
@@ -248,9 +244,7 @@ pub(crate) async fn get_record(
     let record = state
         .vault
         .get_record(
-            &caller,
-            &purpose,
-            Timestamp::now(),
+            &Call::new(&caller, &purpose, Timestamp::now()),
             &subject,
             &collection,
             &record_id,
@@ -292,9 +286,7 @@ pub(crate) async fn patch_record(
     state
         .vault
         .patch_record(
-            &caller,
-            &purpose,
-            Timestamp::now(),
+            &Call::new(&caller, &purpose, Timestamp::now()),
             &subject,
             &collection,
             &record_id,
@@ -325,7 +317,12 @@ pub(crate) async fn delete_record(
     let record_id = RecordId::parse(&record_id)?;
     state
         .vault
-        .delete_record(&caller, &purpose, Timestamp::now(), &subject, &collection, &record_id)
+        .delete_record(
+            &Call::new(&caller, &purpose, Timestamp::now()),
+            &subject,
+            &collection,
+            &record_id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -348,9 +345,7 @@ pub(crate) async fn search(
     let matches = state
         .vault
         .search(
-            &caller,
-            &purpose,
-            Timestamp::now(),
+            &Call::new(&caller, &purpose, Timestamp::now()),
             &body.collection,
             &body.field,
             &body.value,

@@ -93,6 +93,48 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
         (403, Some("detokenize_not_allowed")),
         "{v}"
     );
+
+    // Every refusal is audited, also one the gate makes before any token is looked up (an
+    // undeclared purpose), and a refusal of a found token names its subject.
+    let (status, v) = server
+        .client(&agent)
+        .await
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "no_such_purpose", "tokens": [fp]}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("unknown_purpose")),
+        "{v}"
+    );
+    let (_, log) = admin
+        .get("/v1/audit/events?action=token.detokenize&decision=deny")
+        .await;
+    let reasons: Vec<_> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["entry"]["reason"].as_str().unwrap().to_owned(),
+                e["entry"]["subject"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("detokenize_not_allowed".to_owned(), true),
+            ("unknown_purpose".to_owned(), false)
+        ],
+        "{log}"
+    );
+    let (_, about) = admin
+        .get("/v1/audit/events?action=token.detokenize&decision=deny&subject_id=cust_t")
+        .await;
+    assert_eq!(about["events"].as_array().unwrap().len(), 1, "{about}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
