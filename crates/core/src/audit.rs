@@ -76,9 +76,8 @@ impl AuditEvent {
 impl Vault {
     /// Adds the subject, as a keyed HMAC, to an event.
     pub(crate) fn about(&self, event: AuditEvent, subject: &SubjectId) -> Result<AuditEvent, VaultError> {
-        let digest = self.keys.indexer.compute("audit", "subject", subject.as_str())?;
         Ok(AuditEvent {
-            subject: Some(hex::encode(digest)),
+            subject: Some(self.keys.audit_subject(subject)?),
             ..event
         })
     }
@@ -197,9 +196,10 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
-    fn matches(&self, entry: &serde_json::Value, subject_hmac: Option<&str>) -> bool {
+    /// Whether `entry` passes the filter; its subject must be one of `subject_hmacs`, if given.
+    fn matches(&self, entry: &serde_json::Value, subject_hmacs: Option<&[String]>) -> bool {
         let at = entry["at"].as_i64().unwrap_or(0);
-        subject_hmac.is_none_or(|h| entry["subject"].as_str() == Some(h))
+        subject_hmacs.is_none_or(|hs| entry["subject"].as_str().is_some_and(|s| hs.iter().any(|h| h == s)))
             && self
                 .principal
                 .as_deref()
@@ -226,12 +226,12 @@ impl Vault {
         let event = AuditEvent::new("audit.read", principal);
         let result = async {
             self.require_audit_reader(principal)?;
-            let subject_hmac = match &filter.subject_id {
-                Some(id) => Some(hex::encode(self.keys.indexer.compute(
-                    "audit",
-                    "subject",
-                    SubjectId::parse(id)?.as_str(),
-                )?)),
+            // Entries written by v0.1 carry the legacy digest of the subject; match both.
+            let subject_hmacs = match &filter.subject_id {
+                Some(id) => {
+                    let id = SubjectId::parse(id)?;
+                    Some([self.keys.audit_subject(&id)?, self.keys.legacy_audit_subject(&id)?])
+                }
                 None => None,
             };
             let limit = limit.clamp(1, MAX_AUDIT_PAGE) as usize;
@@ -249,7 +249,7 @@ impl Vault {
                     scanned += 1;
                     let entry: serde_json::Value =
                         serde_json::from_str(&r.entry).map_err(|e| VaultError::internal(&e))?;
-                    if filter.matches(&entry, subject_hmac.as_deref()) {
+                    if filter.matches(&entry, subject_hmacs.as_ref().map(|h| h.as_slice())) {
                         events.push(AuditEventView {
                             seq: r.seq,
                             entry,
@@ -275,5 +275,24 @@ impl Vault {
         }
         .await;
         self.audit_read(&event, now, result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subject filter matches entries carrying either digest of the subject: the current one
+    /// and the one v0.1 wrote (`Keys::legacy_audit_subject`), and no other.
+    #[test]
+    fn subject_filter_matches_current_and_legacy_digests() {
+        let filter = AuditFilter::default();
+        let digests = ["new".to_owned(), "legacy".to_owned()];
+        let entry = |subject: &str| serde_json::json!({"at": 1, "subject": subject});
+        assert!(filter.matches(&entry("new"), Some(&digests)));
+        assert!(filter.matches(&entry("legacy"), Some(&digests)));
+        assert!(!filter.matches(&entry("other"), Some(&digests)));
+        assert!(!filter.matches(&serde_json::json!({"at": 1}), Some(&digests)));
+        assert!(filter.matches(&serde_json::json!({"at": 1}), None));
     }
 }
