@@ -76,9 +76,8 @@ impl AuditEvent {
 impl Vault {
     /// Adds the subject, as a keyed HMAC, to an event.
     pub(crate) fn about(&self, event: AuditEvent, subject: &SubjectId) -> Result<AuditEvent, VaultError> {
-        let digest = self.keys.indexer.compute("audit", "subject", subject.as_str())?;
         Ok(AuditEvent {
-            subject: Some(hex::encode(digest)),
+            subject: Some(self.keys.audit_subject(subject)?),
             ..event
         })
     }
@@ -300,12 +299,12 @@ pub struct AuditFilter {
 
 impl Vault {
     /// The digests entries about `subject` carry.
+    /// (Entries written by v0.1 carry the legacy digest; both are looked up.)
     fn subject_digests(&self, subject: &SubjectId) -> Result<Vec<String>, VaultError> {
-        Ok(vec![hex::encode(self.keys.indexer.compute(
-            "audit",
-            "subject",
-            subject.as_str(),
-        )?)])
+        Ok(vec![
+            self.keys.audit_subject(subject)?,
+            self.keys.legacy_audit_subject(subject)?,
+        ])
     }
 
     /// A page of the audit log, for roles with `read_audit`; this read is itself audited.
@@ -362,5 +361,52 @@ impl Vault {
             Ok(Allowed::Read(page, None))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subject filter finds entries carrying either digest of the subject: the current one
+    /// and the one v0.1 wrote (`Keys::legacy_audit_subject`), and no other subject's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subject_filter_finds_current_and_legacy_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        let admin = Principal {
+            id: "prn_admin".into(),
+            name: "admin".into(),
+            roles: vec!["admin".into()],
+            context: std::collections::BTreeMap::new(),
+        };
+        let (s1, s2) = (SubjectId::parse("s1").unwrap(), SubjectId::parse("s2").unwrap());
+        let entry = |n: i64, digest: String| {
+            audit_row_of(
+                n,
+                format!(
+                    "{{\"v\":1,\"at\":{n},\"principal\":\"p\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":null,\"collection\":null,\"subject\":\"{digest}\",\"fields\":[]}}"
+                ),
+            )
+        };
+        let rows = vec![
+            entry(10, vault.keys.legacy_audit_subject(&s1).unwrap()),
+            entry(11, vault.keys.audit_subject(&s1).unwrap()),
+            entry(12, vault.keys.audit_subject(&s2).unwrap()),
+            entry(13, vault.keys.legacy_audit_subject(&s2).unwrap()),
+        ];
+        vault.store.append_audit(rows).await.unwrap();
+        let filter = AuditFilter {
+            subject_id: Some("s1".into()),
+            ..AuditFilter::default()
+        };
+        let page = vault
+            .audit_events(&admin, Timestamp(20), 0, 100, &filter)
+            .await
+            .unwrap();
+        let ats: Vec<i64> = page.events.iter().map(|e| e.entry["at"].as_i64().unwrap()).collect();
+        assert_eq!(ats, [10, 11]);
     }
 }

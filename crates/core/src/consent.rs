@@ -202,8 +202,7 @@ impl Vault {
                 VaultError::bad_request("invalid_evidence", "evidence.ip is not an IP address")
                     .with_field("evidence.ip")
             })?;
-            let digest = self.keys.indexer.compute("ledger", "ip", &ip.to_string())?;
-            out.insert("ip_hash".into(), hex::encode(digest).into());
+            out.insert("ip_hash".into(), self.keys.ledger_ip(&ip)?.into());
         }
         if let Some(ua) = &input.user_agent {
             if ua.len() > MAX_USER_AGENT || ua.chars().any(char::is_control) {

@@ -1,8 +1,9 @@
-//! The vault's keys at run time: the root keyring, the blind indexer, and per-subject data
-//! keys fetched (or created) from the store and unwrapped on demand.
+//! The vault's keys at run time: the root keyring, the keyed digests under the index key
+//! (each with its own domain, named by a method here so no caller spells a label), and
+//! per-subject data keys fetched (or created) from the store and unwrapped on demand.
 
 use aws_lc_rs::signature::Ed25519KeyPair;
-use custodia_crypto::{BlindIndexer, DataKey, IndexKey, Keyring, SecretKey};
+use custodia_crypto::{BLIND_INDEX_LEN, BlindIndexer, DataKey, Domain, IndexKey, Keyring, SecretKey};
 use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
 
 use crate::{SetupError, SubjectId, Timestamp, VaultError};
@@ -15,11 +16,13 @@ const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
 
 pub(crate) struct Keys {
     keyring: Keyring,
-    pub(crate) indexer: BlindIndexer,
+    /// Keyed digests under the index key; reached through the domain methods below.
+    indexer: BlindIndexer,
     /// Signs audit log checkpoints (Ed25519); its seed is stored wrapped by the root key.
     pub(crate) audit_signer: Ed25519KeyPair,
     /// Keys the `hash` and `encrypt` operators of `/v1/redact` (stable across nodes and
-    /// restarts, so keyed hashes join); stored wrapped by the root key.
+    /// restarts, so keyed hashes join); stored wrapped by the root key. A key of its own,
+    /// random and unrelated to the index key, so no digest of one can match the other's.
     pub(crate) redaction: SecretKey,
 }
 
@@ -81,6 +84,55 @@ impl Keys {
         })
     }
 
+    /// The blind index of `collection.field` for a value already in its index form.
+    pub(crate) fn field_index(
+        &self,
+        collection: &str,
+        field: &str,
+        index_form: &str,
+    ) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
+        Ok(self.indexer.digest(Domain::Field { collection, field }, index_form)?)
+    }
+
+    /// The keyed digest (hex) that stands for `subject` in audit entries.
+    pub(crate) fn audit_subject(&self, subject: &SubjectId) -> Result<String, VaultError> {
+        Ok(hex::encode(
+            self.indexer.digest(Domain::AuditSubject, subject.as_str())?,
+        ))
+    }
+
+    /// The audit subject digest (hex) that v0.1 wrote: the blind index of a field `subject`
+    /// of a collection `audit`. Only for finding entries written before domains were separate.
+    pub(crate) fn legacy_audit_subject(&self, subject: &SubjectId) -> Result<String, VaultError> {
+        let domain = Domain::Field {
+            collection: "audit",
+            field: "subject",
+        };
+        Ok(hex::encode(self.indexer.digest(domain, subject.as_str())?))
+    }
+
+    /// The keyed digest (hex) of an IP address in consent ledger evidence.
+    pub(crate) fn ledger_ip(&self, ip: &std::net::IpAddr) -> Result<String, VaultError> {
+        Ok(hex::encode(self.indexer.digest(Domain::LedgerIp, &ip.to_string())?))
+    }
+
+    /// Block `counter` of the keyed byte stream a deterministic token of `value` in
+    /// `collection.field` is drawn from.
+    pub(crate) fn token_block(
+        &self,
+        collection: &str,
+        field: &str,
+        counter: u32,
+        value: &str,
+    ) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
+        let domain = Domain::DeterministicToken {
+            collection,
+            field,
+            counter,
+        };
+        Ok(self.indexer.digest(domain, value)?)
+    }
+
     /// The data key of `subject` and its stored row, if the subject has any data.
     pub(crate) async fn subject_key(
         &self,
@@ -135,5 +187,44 @@ impl Keys {
             row.key_version,
             &row.wrapped_key,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        let root = SecretKey::from_slice(&[9; 32]).unwrap();
+        Keys {
+            keyring: Keyring::from_keys(vec![(1, root)]).unwrap(),
+            indexer: BlindIndexer::new(IndexKey::from_secret(SecretKey::from_slice(&[1; 32]).unwrap())),
+            audit_signer: Ed25519KeyPair::from_seed_unchecked(&[2; 32]).unwrap(),
+            redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
+        }
+    }
+
+    /// Each named digest uses its own domain; the vectors are those of
+    /// `custodia_crypto`'s `blind_index::tests::known_answers` (index key `[0x01; 32]`).
+    #[test]
+    fn named_digests_use_their_domains() {
+        let keys = keys();
+        let id = SubjectId::parse("cus_123").unwrap();
+        assert_eq!(keys.audit_subject(&id).unwrap(), "80d6d9c7c52beb46069a715c73b90a23");
+        // What v0.1 wrote into audit entries, and what a field `audit.subject` indexes.
+        assert_eq!(
+            keys.legacy_audit_subject(&id).unwrap(),
+            "8db266054af9dce2b8eea038f846a863"
+        );
+        assert_eq!(
+            hex::encode(keys.field_index("audit", "subject", "cus_123").unwrap()),
+            "8db266054af9dce2b8eea038f846a863"
+        );
+        let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(keys.ledger_ip(&ip).unwrap(), "491a6b0234b3bc2cb0dbcd2d1b462751");
+        assert_eq!(
+            hex::encode(keys.token_block("customers", "email", 0, "alice@example.com").unwrap()),
+            "bcbd505399d8fa1eb965f4a77a9cdf80"
+        );
     }
 }

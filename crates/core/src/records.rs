@@ -382,7 +382,7 @@ impl Vault {
         grant.may_search(field_def)?;
         let normalized =
             Zeroizing::new(values::normalize(field_def.field_type, value).map_err(|why| invalid(field, &why))?);
-        let digest = self.keys.indexer.compute(
+        let digest = self.keys.field_index(
             collection,
             field,
             &values::index_form(field_def.field_type, &normalized),
@@ -432,7 +432,7 @@ impl Vault {
             });
             if c.field.searchable {
                 let form = Zeroizing::new(values::index_form(c.field.field_type, value));
-                let digest = self.keys.indexer.compute(collection, &c.field.name, &form)?;
+                let digest = self.keys.field_index(collection, &c.field.name, &form)?;
                 index.push(IndexEntry {
                     field: c.field.name.clone(),
                     digest: digest.to_vec(),

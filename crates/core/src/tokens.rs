@@ -89,8 +89,7 @@ impl Bytes<'_> {
                 counter,
             } => {
                 if *used == block.len() {
-                    let label = format!("token/{field}/{counter}");
-                    *block = vault.keys.indexer.compute(collection, &label, value)?;
+                    *block = vault.keys.token_block(collection, field, *counter, value)?;
                     *counter += 1;
                     *used = 0;
                 }

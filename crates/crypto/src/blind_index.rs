@@ -1,9 +1,43 @@
-//! Keyed blind indexes for equality search over encrypted fields.
+//! Keyed digests under the index key: blind indexes for equality search over encrypted
+//! fields, and the vault's internal keyed digests (audit subject, ledger IP hash,
+//! deterministic tokens).
 //!
-//! `index = HMAC-SHA256(HKDF-SHA256(index key, "collection\0field"), normalized value)`,
-//! truncated to 16 bytes. The per-field key means equal values in two fields do not share an
-//! index, and the index key is separate from every data key, so erasing a subject does not
-//! need to touch it.
+//! `digest = HMAC-SHA256(HKDF-SHA256(index key, salt, info(domain)), value)`, truncated to
+//! 16 bytes, where the salt is `custodia.blind-index.v1` and the HKDF `info` names the
+//! [`Domain`]:
+//!
+//! | domain                                   | info                                        |
+//! |------------------------------------------|---------------------------------------------|
+//! | blind index of `collection.field`        | `collection \0 field`                       |
+//! | audit entry subject                      | `custodia:audit-subject`                    |
+//! | consent ledger evidence IP               | `custodia:ledger-ip`                        |
+//! | deterministic token block `counter`      | `custodia:token:collection:field:counter`   |
+//!
+//! The per-field key means equal values in two fields do not share an index, and the index
+//! key is separate from every data key, so erasing a subject does not need to touch it. The
+//! field info is the one v0.1 used, so indexes written before stay searchable.
+//!
+//! # Disjointness
+//!
+//! No two domains derive the same HMAC key (the HKDF infos differ), so no digest of one
+//! domain can be replayed or matched as a digest of another:
+//!
+//! - Collection and field names are registry names, `[a-z][a-z0-9_]{0,62}` (checked again
+//!   here before a key is derived: [`CryptoError::InvalidDomain`] otherwise). They contain
+//!   neither `\0` nor `:`.
+//! - Every field info contains exactly one `\0`; no internal info contains a `\0` (their
+//!   parts are fixed text, registry names and a decimal counter). So no field info equals an
+//!   internal info, whatever the names, and in particular a registry that declares a field
+//!   `subject` in a collection `audit` gets the info `audit\0subject`, not the audit
+//!   subject's.
+//! - Two field infos are equal only for the same (collection, field): the `\0` splits the
+//!   info uniquely since names have none.
+//! - Internal infos all start with `custodia:`; what follows the prefix is `audit-subject`,
+//!   `ledger-ip` (fixed, and containing no `:`) or `token:` followed by three `:`-separated
+//!   parts. Split at `:`, a token info has five parts and the two fixed ones have two, and
+//!   names have no `:`, so equal token infos have equal collection, field and counter.
+//!
+//! The test `infos_are_disjoint` checks these properties over adversarial names.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -18,7 +52,65 @@ pub const BLIND_INDEX_LEN: usize = 16;
 const INDEX_KEY_LABEL: &str = "custodia.index-key.v1";
 const HKDF_SALT: &[u8] = b"custodia.blind-index.v1";
 
-/// The blind index root key. Stored wrapped by the root key.
+/// What a keyed digest is for. Each domain derives its own HMAC key from the index key; see
+/// the module documentation for the HKDF infos and why no two domains share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain<'a> {
+    /// The blind index of a searchable registry field (v0.1's only domain; unchanged).
+    Field { collection: &'a str, field: &'a str },
+    /// The subject of an audit entry (stored as a keyed HMAC, never in clear).
+    AuditSubject,
+    /// The IP address in consent ledger evidence.
+    LedgerIp,
+    /// Block `counter` of the keyed byte stream a deterministic token is drawn from.
+    DeterministicToken {
+        collection: &'a str,
+        field: &'a str,
+        counter: u32,
+    },
+}
+
+/// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
+fn is_registry_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+}
+
+impl Domain<'_> {
+    /// The HKDF info of this domain. Fails when a collection or field is not a registry name
+    /// (the disjointness argument depends on it).
+    fn info(&self) -> Result<Vec<u8>, CryptoError> {
+        let names = |collection: &str, field: &str| {
+            if is_registry_name(collection) && is_registry_name(field) {
+                Ok(())
+            } else {
+                Err(CryptoError::InvalidDomain)
+            }
+        };
+        Ok(match *self {
+            Self::Field { collection, field } => {
+                names(collection, field)?;
+                [collection.as_bytes(), b"\0", field.as_bytes()].concat()
+            }
+            Self::AuditSubject => b"custodia:audit-subject".to_vec(),
+            Self::LedgerIp => b"custodia:ledger-ip".to_vec(),
+            Self::DeterministicToken {
+                collection,
+                field,
+                counter,
+            } => {
+                names(collection, field)?;
+                format!("custodia:token:{collection}:{field}:{counter}").into_bytes()
+            }
+        })
+    }
+}
+
+/// The index root key. Stored wrapped by the root key.
 pub struct IndexKey(SecretKey);
 
 impl IndexKey {
@@ -41,10 +133,10 @@ impl IndexKey {
     }
 }
 
-/// Computes blind indexes, caching each field's derived HMAC key.
+/// Computes keyed digests, caching each domain's derived HMAC key.
 pub struct BlindIndexer {
     key: IndexKey,
-    field_keys: RwLock<HashMap<(String, String), hmac::Key>>,
+    domain_keys: RwLock<HashMap<Vec<u8>, hmac::Key>>,
 }
 
 impl BlindIndexer {
@@ -52,41 +144,36 @@ impl BlindIndexer {
     pub fn new(key: IndexKey) -> Self {
         Self {
             key,
-            field_keys: RwLock::new(HashMap::new()),
+            domain_keys: RwLock::new(HashMap::new()),
         }
     }
 
-    fn derive(&self, collection: &str, field: &str) -> Result<hmac::Key, CryptoError> {
-        let info = [collection.as_bytes(), b"\0", field.as_bytes()];
+    fn derive(&self, info: &[u8]) -> Result<hmac::Key, CryptoError> {
         let prk = Salt::new(HKDF_SHA256, HKDF_SALT).extract(self.key.0.expose());
+        let info = [info];
         let okm = prk
             .expand(&info, hmac::HMAC_SHA256)
             .map_err(|_| CryptoError::Primitive)?;
         Ok(hmac::Key::from(okm))
     }
 
-    /// The blind index of an already normalized value of `collection.field`.
-    pub fn compute(
-        &self,
-        collection: &str,
-        field: &str,
-        normalized: &str,
-    ) -> Result<[u8; BLIND_INDEX_LEN], CryptoError> {
+    /// The keyed digest of `value` in `domain` (for [`Domain::Field`], `value` is the
+    /// already normalized index form of the field's value).
+    pub fn digest(&self, domain: Domain<'_>, value: &str) -> Result<[u8; BLIND_INDEX_LEN], CryptoError> {
+        let info = domain.info()?;
         let tag = {
-            let cache = self.field_keys.read().map_err(|_| CryptoError::Primitive)?;
-            cache
-                .get(&(collection.to_owned(), field.to_owned()))
-                .map(|k| hmac::sign(k, normalized.as_bytes()))
+            let cache = self.domain_keys.read().map_err(|_| CryptoError::Primitive)?;
+            cache.get(&info).map(|k| hmac::sign(k, value.as_bytes()))
         };
         let tag = match tag {
             Some(tag) => tag,
             None => {
-                let key = self.derive(collection, field)?;
-                let tag = hmac::sign(&key, normalized.as_bytes());
-                self.field_keys
+                let key = self.derive(&info)?;
+                let tag = hmac::sign(&key, value.as_bytes());
+                self.domain_keys
                     .write()
                     .map_err(|_| CryptoError::Primitive)?
-                    .insert((collection.to_owned(), field.to_owned()), key);
+                    .insert(info, key);
                 tag
             }
         };
@@ -104,45 +191,171 @@ mod tests {
         BlindIndexer::new(IndexKey::from_secret(SecretKey::from_slice(&[byte; 32]).unwrap()))
     }
 
+    fn field<'a>(collection: &'a str, field: &'a str) -> Domain<'a> {
+        Domain::Field { collection, field }
+    }
+
+    fn hex_digest(domain: Domain<'_>, value: &str) -> String {
+        hex::encode(indexer(0x01).digest(domain, value).unwrap())
+    }
+
+    /// Pins every domain's digest for the index key `[0x01; 32]`, so that a change of
+    /// derivation cannot pass unnoticed (a changed field digest would make existing databases
+    /// unsearchable). Computed independently with Python 3's `hmac` and `hashlib`, HKDF
+    /// written out per RFC 5869:
+    ///
+    /// ```text
+    /// prk = HMAC-SHA256(key=b"custodia.blind-index.v1", msg=bytes([1]*32))
+    /// okm = HMAC-SHA256(key=prk, msg=info + b"\x01")          # 32 bytes, one block
+    /// hex(HMAC-SHA256(key=okm, msg=value.encode())[:16])
+    /// ```
     #[test]
-    /// Expected value computed independently (Python hmac + hashlib HKDF per RFC 5869).
-    fn known_answer() {
-        let idx = indexer(0x01)
-            .compute("customers", "email", "alice@example.com")
-            .unwrap();
-        assert_eq!(hex::encode(idx), "362fdc02162a6431afbb4e604151ae7f");
+    fn known_answers() {
+        // The v0.1 vector: the field derivation is unchanged.
+        assert_eq!(
+            hex_digest(field("customers", "email"), "alice@example.com"),
+            "362fdc02162a6431afbb4e604151ae7f"
+        );
+        // info b"audit\0subject": what v0.1 wrote as the audit subject (the legacy digest).
+        assert_eq!(
+            hex_digest(field("audit", "subject"), "cus_123"),
+            "8db266054af9dce2b8eea038f846a863"
+        );
+        // info b"custodia:audit-subject"
+        assert_eq!(
+            hex_digest(Domain::AuditSubject, "cus_123"),
+            "80d6d9c7c52beb46069a715c73b90a23"
+        );
+        // info b"custodia:ledger-ip"
+        assert_eq!(
+            hex_digest(Domain::LedgerIp, "203.0.113.7"),
+            "491a6b0234b3bc2cb0dbcd2d1b462751"
+        );
+        // info b"custodia:token:customers:email:0"
+        let token = Domain::DeterministicToken {
+            collection: "customers",
+            field: "email",
+            counter: 0,
+        };
+        assert_eq!(
+            hex_digest(token, "alice@example.com"),
+            "bcbd505399d8fa1eb965f4a77a9cdf80"
+        );
+    }
+
+    /// The internal domains never meet a field's, even one a registry names after them.
+    #[test]
+    fn internal_domains_differ_from_any_field() {
+        let a = indexer(1);
+        let id = "cus_123";
+        let subject = a.digest(Domain::AuditSubject, id).unwrap();
+        assert_ne!(subject, a.digest(field("audit", "subject"), id).unwrap());
+        assert_ne!(subject, a.digest(Domain::LedgerIp, id).unwrap());
+        let ip = "203.0.113.7";
+        assert_ne!(
+            a.digest(Domain::LedgerIp, ip).unwrap(),
+            a.digest(field("ledger", "ip"), ip).unwrap()
+        );
+        let token = Domain::DeterministicToken {
+            collection: "customers",
+            field: "email",
+            counter: 0,
+        };
+        assert_ne!(
+            a.digest(token, "x").unwrap(),
+            a.digest(field("customers", "email"), "x").unwrap()
+        );
+    }
+
+    /// The HKDF infos are pairwise distinct over names chosen to collide if separators or
+    /// prefixes were missing (see "Disjointness" in the module documentation).
+    #[test]
+    fn infos_are_disjoint() {
+        let names = [
+            "a", "a_", "a0", "audit", "subject", "ledger", "ip", "custodia", "token", "t0",
+        ];
+        let mut domains = vec![Domain::AuditSubject, Domain::LedgerIp];
+        for c in names {
+            for f in names {
+                domains.push(field(c, f));
+                for counter in [0, 1, 10] {
+                    domains.push(Domain::DeterministicToken {
+                        collection: c,
+                        field: f,
+                        counter,
+                    });
+                }
+            }
+        }
+        let mut seen = HashMap::new();
+        for d in &domains {
+            let info = d.info().unwrap();
+            let internal = !matches!(d, Domain::Field { .. });
+            assert_eq!(
+                info.iter().filter(|&&b| b == 0).count(),
+                usize::from(!internal),
+                "{d:?}: a field info has one NUL, an internal one none"
+            );
+            assert_eq!(internal, info.starts_with(b"custodia:"), "{d:?}");
+            if let Some(other) = seen.insert(info, *d) {
+                panic!("{d:?} and {other:?} share an HKDF info");
+            }
+        }
+    }
+
+    /// Names outside the registry's grammar cannot reach the derivation.
+    #[test]
+    fn non_registry_names_are_refused() {
+        let a = indexer(1);
+        for (c, f) in [
+            ("audit", "sub\0ject"),
+            ("customers", "token/email/0"),
+            ("", "f"),
+            ("c", "a:b"),
+            ("C", "f"),
+        ] {
+            assert!(
+                matches!(a.digest(field(c, f), "v"), Err(CryptoError::InvalidDomain)),
+                "{c:?}.{f:?}"
+            );
+            let token = Domain::DeterministicToken {
+                collection: c,
+                field: f,
+                counter: 0,
+            };
+            assert!(
+                matches!(a.digest(token, "v"), Err(CryptoError::InvalidDomain)),
+                "{c:?}.{f:?}"
+            );
+        }
+        let long = "a".repeat(64);
+        assert!(a.digest(field(&long, "f"), "v").is_err());
+        assert!(a.digest(field(&long[..63], "f"), "v").is_ok());
     }
 
     #[test]
     fn deterministic_per_field_and_key() {
         let a = indexer(1);
-        let x = a.compute("customers", "email", "a@b.co").unwrap();
-        assert_eq!(x, a.compute("customers", "email", "a@b.co").unwrap());
+        let d = |c, f, v| a.digest(field(c, f), v).unwrap();
+        let x = d("customers", "email", "a@b.co");
+        assert_eq!(x, d("customers", "email", "a@b.co"), "cached key gives the same digest");
+        assert_ne!(x, d("customers", "phone", "a@b.co"), "fields have separate keys");
+        assert_ne!(x, d("orders", "email", "a@b.co"), "collections have separate keys");
         assert_ne!(
             x,
-            a.compute("customers", "phone", "a@b.co").unwrap(),
-            "fields have separate keys"
-        );
-        assert_ne!(
-            x,
-            a.compute("orders", "email", "a@b.co").unwrap(),
-            "collections have separate keys"
-        );
-        assert_ne!(
-            x,
-            indexer(2).compute("customers", "email", "a@b.co").unwrap(),
+            indexer(2).digest(field("customers", "email"), "a@b.co").unwrap(),
             "index key matters"
         );
-        assert_ne!(x, a.compute("customers", "email", "a@b.cO").unwrap());
+        assert_ne!(x, d("customers", "email", "a@b.cO"));
     }
 
     #[test]
     fn index_key_wraps() {
         let ring = Keyring::from_keys(vec![(1, SecretKey::generate().unwrap())]).unwrap();
         let (key, wrapped) = IndexKey::generate(&ring).unwrap();
-        let before = BlindIndexer::new(key).compute("c", "f", "v").unwrap();
+        let before = BlindIndexer::new(key).digest(field("c", "f"), "v").unwrap();
         let after = BlindIndexer::new(IndexKey::unwrap(&ring, &wrapped.0).unwrap())
-            .compute("c", "f", "v")
+            .digest(field("c", "f"), "v")
             .unwrap();
         assert_eq!(before, after);
     }

@@ -23,6 +23,9 @@ pub enum CryptoError {
         #[source]
         source: std::io::Error,
     },
+    /// A keyed digest was asked for a collection or field that is not a registry name.
+    #[error("a keyed digest domain names a collection or field that is not a registry name")]
+    InvalidDomain,
     /// The system random generator or a primitive failed (should not happen).
     #[error("cryptographic primitive failed")]
     Primitive,

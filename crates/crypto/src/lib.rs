@@ -1,9 +1,11 @@
-//! Custodia's cryptography: the key hierarchy, field envelopes and blind indexes.
+//! Custodia's cryptography: the key hierarchy, field envelopes, blind indexes and keyed digests.
 //!
 //! ```text
 //! root key (KEK, versioned; key file or environment)
 //!   ├── wraps one data key (DEK) per data subject  ── seals that subject's field values
-//!   └── wraps the index key                        ── HKDF per field ── HMAC blind index
+//!   └── wraps the index key                        ── HKDF per domain ── HMAC keyed digests
+//!                                                     (blind index per field, audit subject,
+//!                                                      ledger IP, deterministic tokens)
 //! ```
 //!
 //! All primitives come from aws-lc-rs (AES-256-GCM, HMAC-SHA256, HKDF-SHA256). Key material
@@ -16,7 +18,7 @@ mod keyring;
 mod random;
 mod secret;
 
-pub use blind_index::{BLIND_INDEX_LEN, BlindIndexer, IndexKey};
+pub use blind_index::{BLIND_INDEX_LEN, BlindIndexer, Domain, IndexKey};
 pub use envelope::{DataKey, FieldContext, WrappedKey, raw_aes_gcm_seal};
 pub use error::CryptoError;
 pub use keyring::{KEY_FILE_NAME, Keyring, ROOT_KEY_ENV, RootKey};

@@ -676,3 +676,69 @@ async fn an_export_verifies_without_the_database() {
         );
     }
 }
+
+/// A registry may name a searchable field `subject` in a collection `audit`: its blind index
+/// and the audit log's subject HMAC are keyed in separate domains, so the digest of a value in
+/// that field never equals the audit digest of the subject with that id (in v0.1 they were
+/// the same HMAC), and search and the audit filter by subject both still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_field_audit_subject_does_not_share_the_audit_subject_digest() {
+    let vault = Vault::init();
+    let registry = vault.path().join("registry.toml");
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let fields = r#"fields = ["customers.email", "customers.name", "customers.phone", "customers.shipping_address"]"#;
+    assert!(text.contains(fields), "the example registry's order_fulfillment fields");
+    let text = text.replacen(fields, &fields.replacen('[', "[\"audit.subject\", ", 1), 1)
+        + "\n[collections.audit]\ndescription = \"Named like the audit log.\"\n\
+           [collections.audit.fields.subject]\ncategory = \"user.unique_id\"\ntype = \"string\"\nsearchable = true\n";
+    std::fs::write(&registry, text).unwrap();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+
+    let (status, v) = admin
+        .post(
+            "/v1/subjects/cust_dom/records/audit",
+            json!({"purpose": "order_fulfillment", "fields": {"subject": "cust_dom"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let record_id = v["record_id"].clone();
+    let (status, v) = admin
+        .post(
+            "/v1/search",
+            json!({"collection": "audit", "field": "subject", "value": "cust_dom", "purpose": "order_fulfillment"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["matches"],
+        json!([{"subject_id": "cust_dom", "record_id": record_id}])
+    );
+
+    // The audit entries of the subject: the write and the search, found by its HMAC.
+    let (status, v) = admin.get("/v1/audit/events?subject_id=cust_dom").await;
+    assert_eq!(status, 200, "{v}");
+    let events = v["events"].as_array().unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e["entry"]["action"].as_str().unwrap()).collect();
+    assert!(
+        actions.contains(&"record.create") && actions.contains(&"record.search"),
+        "{actions:?}"
+    );
+    let audit_digest = events[0]["entry"]["subject"].as_str().unwrap().to_owned();
+    assert!(events.iter().all(|e| e["entry"]["subject"] == audit_digest.as_str()));
+
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
+        .await
+        .unwrap();
+    let index: Vec<(String,)> =
+        sqlx::query_as("SELECT lower(hex(digest)) FROM blind_index WHERE collection = 'audit' AND field = 'subject'")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(index.len(), 1, "one blind index entry: {index:?}");
+    assert_eq!(index[0].0.len(), audit_digest.len(), "both are 16-byte digests in hex");
+    assert_ne!(
+        index[0].0, audit_digest,
+        "the field's blind index of the id and the audit subject digest of the id differ"
+    );
+}
