@@ -284,17 +284,10 @@ pub const MAX_AUDIT_PAGE: u32 = 1000;
 /// What an audit read selects; every given condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// Entries about this subject (matched by its keyed digest).
+    /// Entries about this subject (matched by its keyed digests; the log holds no ids).
     pub subject_id: Option<String>,
-    pub principal: Option<String>,
-    pub action: Option<String>,
-    pub purpose: Option<String>,
-    /// `allow` or `deny`.
-    pub decision: Option<String>,
-    /// Unix milliseconds, inclusive.
-    pub from: Option<i64>,
-    /// Unix milliseconds, exclusive.
-    pub to: Option<i64>,
+    /// The other conditions (its `subjects` are ignored: they come from `subject_id`).
+    pub conditions: AuditQuery,
 }
 
 impl Vault {
@@ -326,12 +319,7 @@ impl Vault {
             };
             let query = AuditQuery {
                 subjects,
-                principal: filter.principal.clone(),
-                action: filter.action.clone(),
-                purpose: filter.purpose.clone(),
-                decision: filter.decision.clone(),
-                from: filter.from,
-                to: filter.to,
+                ..filter.conditions.clone()
             };
             let limit = limit.clamp(1, MAX_AUDIT_PAGE);
             let rows = self

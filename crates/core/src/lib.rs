@@ -34,6 +34,7 @@ use custodia_store::Store;
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
+pub use custodia_store::AuditQuery;
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};

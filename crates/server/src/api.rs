@@ -617,12 +617,15 @@ pub(crate) async fn audit_events(
     }
     let filter = custodia_core::AuditFilter {
         subject_id: q.subject_id,
-        principal: q.principal,
-        action: q.action,
-        purpose: q.purpose,
-        decision: q.decision,
-        from: q.from,
-        to: q.to,
+        conditions: custodia_core::AuditQuery {
+            subjects: Vec::new(),
+            principal: q.principal,
+            action: q.action,
+            purpose: q.purpose,
+            decision: q.decision,
+            from: q.from,
+            to: q.to,
+        },
     };
     Ok(Json(
         state

@@ -24,24 +24,19 @@ fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
 impl<A> Principals<'_, A> {
     /// The principal owning API key id `key_id` (revoked ones included).
     pub async fn by_key_id(&mut self, key_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
-        let stmt = Stmt::new("SELECT * FROM principals WHERE key_id = $1").bind(key_id);
-        self.conn
-            .fetch_optional(stmt)
-            .await?
-            .as_ref()
-            .map(principal_row)
-            .transpose()
+        self.one_where("key_id", key_id).await
     }
 
     /// The principal with id `principal_id` (revoked ones included).
     pub async fn by_id(&mut self, principal_id: &str) -> Result<Option<PrincipalRow>, StoreError> {
-        let stmt = Stmt::new("SELECT * FROM principals WHERE principal_id = $1").bind(principal_id);
-        self.conn
-            .fetch_optional(stmt)
-            .await?
-            .as_ref()
-            .map(principal_row)
-            .transpose()
+        self.one_where("principal_id", principal_id).await
+    }
+
+    /// The principal whose unique `column` holds `value`.
+    async fn one_where(&mut self, column: &'static str, value: &str) -> Result<Option<PrincipalRow>, StoreError> {
+        let stmt = Stmt::new(format!("SELECT * FROM principals WHERE {column} = $1")).bind(value);
+        let row = self.conn.fetch_optional(stmt).await?;
+        row.as_ref().map(principal_row).transpose()
     }
 
     /// Every principal, oldest first.
