@@ -6,11 +6,15 @@
 #   read     read a subject's record back (list under a purpose)
 #   mixed    half creates, half reads
 # Usage: bench/custodia_wrk.sh [seconds] [connections]   (from the project root)
+#        BIN=/path/to/custodia bench/custodia_wrk.sh ...   measures that binary instead of
+#        building this tree (to compare two builds in one session)
 set -euo pipefail
 secs=${1:-10}; conns=${2:-16}
 command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
-cargo build --release -q -p custodia-cli
-bin=${CARGO_TARGET_DIR:-target}/release/custodia
+if [[ -z ${BIN:-} ]]; then
+    cargo build --release -q -p custodia-cli
+fi
+bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/custodia}
 work=$(mktemp -d /tmp/custodia-wrk.XXXXXX)
 "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/stdout" 2>"$work/server.log" &
 pid=$!
