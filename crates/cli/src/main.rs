@@ -396,6 +396,9 @@ fn check(file: Option<&Path>) -> ExitCode {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
+            for warning in reg.warnings() {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             let out = format!(
                 "{}: ok ({} collections, {} purposes, {} recipients, {} roles, {} policy files)",
                 path.display(),

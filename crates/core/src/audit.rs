@@ -217,19 +217,20 @@ impl From<custodia_crypto::CryptoError> for Refused {
     }
 }
 
-/// The indexed columns an entry's canonical text implies: what `audit verify` checks the
-/// stored columns against. `None` when the text is not an entry.
+/// The time and indexed columns an entry's canonical text implies: what `audit verify`
+/// checks the stored `at` and columns against. `None` when the text is not an entry.
 #[must_use]
-pub fn audit_columns(entry: &str) -> Option<AuditColumns> {
+pub fn audit_columns(entry: &str) -> Option<(Option<i64>, AuditColumns)> {
     let value: serde_json::Value = serde_json::from_str(entry).ok()?;
     let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    Some(AuditColumns {
+    let columns = AuditColumns {
         principal: text("principal"),
         action: text("action"),
         decision: text("decision"),
         purpose: text("purpose"),
         subject: text("subject"),
-    })
+    };
+    Some((value.get("at").and_then(serde_json::Value::as_i64), columns))
 }
 
 /// An audit row for a canonical entry text, its leaf hash and columns derived from it (for
@@ -237,7 +238,7 @@ pub fn audit_columns(entry: &str) -> Option<AuditColumns> {
 #[must_use]
 pub fn audit_row_of(at: i64, entry: String) -> AuditRow {
     let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
-    let index = audit_columns(&entry).unwrap_or_default();
+    let index = audit_columns(&entry).map(|(_, columns)| columns).unwrap_or_default();
     AuditRow {
         seq: 0,
         at,

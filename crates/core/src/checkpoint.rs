@@ -265,9 +265,9 @@ pub async fn verify_audit_log(store: &Store, public_key: &[u8], contiguous: bool
                     e.seq
                 ));
             }
-            if crate::audit::audit_columns(&e.entry).as_ref() != Some(&e.index) {
+            if crate::audit::audit_columns(&e.entry) != Some((Some(e.at), e.index.clone())) {
                 return Err(format!(
-                    "entry {} has indexed columns (principal, action, decision, purpose, subject) that do not match its content",
+                    "entry {} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content",
                     e.seq
                 ));
             }

@@ -201,6 +201,9 @@ impl DataDir {
     /// Opens the vault of this directory.
     pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
         let registry = Registry::load(&self.registry_path())?;
+        for warning in registry.warnings() {
+            tracing::warn!(registry = %self.registry_path().display(), "{warning}");
+        }
         let policies = self.policy_files()?;
         let keyring = self.keyring()?;
         let store = Arc::new(custodia_store::Store::open(&self.store_url(database_url)).await?);

@@ -274,7 +274,7 @@ pub(crate) fn require_grantable(policies: &Policies, principal: &Principal, role
         Err(VaultError::forbidden(
             "role_not_grantable",
             format!(
-                "none of your roles may grant role `{}` (a role grants itself, or its `grantable_roles`)",
+                "none of your roles may grant role `{}` (a role grants the roles its `grantable_roles` lists, or itself when it lists none)",
                 crate::error::shown(role)
             ),
         )

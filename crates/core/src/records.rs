@@ -233,6 +233,7 @@ impl Vault {
             remove,
             index,
         };
+        let surviving = self.surviving_purposes(call.purpose);
         let (subject, collection, record_id) = owned_target(subject, collection, record_id);
         let updated = self
             .store
@@ -244,17 +245,21 @@ impl Vault {
                         collection: &collection,
                         record_id: &record_id,
                     };
-                    let found = tx.records().update(t, &patch).await?;
-                    if found {
-                        tx.audit().append(&[allow]).await?;
+                    let Some(held) = tx.records().field_purposes(t).await? else {
+                        return Ok(Err(None));
+                    };
+                    let touched: Vec<&str> = patch.touched_fields().collect();
+                    if let Some(kept) = retained(&surviving, &held, Some(&touched)) {
+                        return Ok(Err(Some(kept)));
                     }
-                    Ok(found)
+                    tx.records().update(t, &patch).await?;
+                    tx.audit().append(&[allow]).await?;
+                    Ok(Ok(()))
                 })
             })
             .await;
         match updated {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(not_found()),
+            Ok(outcome) => outcome.map_err(kept_or_missing),
             Err(custodia_store::StoreError::SubjectKeyConflict) => Err(subject_erased()),
             Err(e) => Err(e.into()),
         }
@@ -286,20 +291,10 @@ impl Vault {
         record_id: &RecordId,
         allow: AuditRow,
     ) -> Result<(), VaultError> {
-        let purpose = call.purpose;
         let grant = self.authorize(call, collection)?;
         grant.may_delete()?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
-        // Fields written under another purpose that survives erasure (tax records, say) stay:
-        // only a deletion under that very purpose may remove them. Checked inside the delete's
-        // transaction, so a write racing it cannot slip such a field in between.
-        let surviving: Vec<String> = self
-            .registry
-            .purposes
-            .values()
-            .filter(|p| p.survives_erasure && p.name != purpose)
-            .map(|p| p.name.clone())
-            .collect();
+        let surviving = self.surviving_purposes(call.purpose);
         let (subject, collection, record_id) = owned_target(subject, collection, record_id);
         let deletion = self
             .store
@@ -310,10 +305,10 @@ impl Vault {
                         collection: &collection,
                         record_id: &record_id,
                     };
-                    let Some(purposes) = tx.records().field_purposes(t).await? else {
+                    let Some(held) = tx.records().field_purposes(t).await? else {
                         return Ok(Err(None));
                     };
-                    if let Some(kept) = purposes.into_iter().find(|p| surviving.contains(p)) {
+                    if let Some(kept) = retained(&surviving, &held, None) {
                         return Ok(Err(Some(kept)));
                     }
                     tx.records().delete(t).await?;
@@ -322,17 +317,18 @@ impl Vault {
                 })
             })
             .await?;
-        match deletion {
-            Ok(()) => Ok(()),
-            Err(None) => Err(not_found()),
-            Err(Some(kept)) => Err(VaultError::new(
-                crate::ErrorKind::Conflict,
-                "record_retained",
-                format!(
-                    "the record holds fields written under purpose `{kept}`, which survives erasure; only a deletion under `{kept}` may remove them"
-                ),
-            )),
-        }
+        deletion.map_err(kept_or_missing)
+    }
+
+    /// The purposes other than `purpose` whose data survives erasure (Art. 17(3), e.g. tax
+    /// records): fields written under them may be changed or removed only under them.
+    fn surviving_purposes(&self, purpose: &str) -> Vec<String> {
+        self.registry
+            .purposes
+            .values()
+            .filter(|p| p.survives_erasure && p.name != purpose)
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     /// Finds the records whose searchable `field` equals `value` (after normalization).
@@ -560,6 +556,31 @@ impl Vault {
 /// The names of the fields a read selected: what its audit entry records.
 fn field_names(selected: &[(&Field, OutputForm)]) -> Vec<String> {
     selected.iter().map(|(f, _)| f.name.clone()).collect()
+}
+
+/// The first purpose of `surviving` that holds one of the record's fields (`held`: field and
+/// purpose), among the `touched` fields when given (a patch), or any (a deletion).
+fn retained(surviving: &[String], held: &[(String, String)], touched: Option<&[&str]>) -> Option<String> {
+    held.iter()
+        .filter(|(field, _)| touched.is_none_or(|t| t.contains(&field.as_str())))
+        .map(|(_, purpose)| purpose)
+        .find(|p| surviving.contains(p))
+        .cloned()
+}
+
+/// The refusal of a change to a record: absent (`None`), or holding fields of a purpose that
+/// survives erasure.
+fn kept_or_missing(kept: Option<String>) -> VaultError {
+    match kept {
+        None => not_found(),
+        Some(kept) => VaultError::new(
+            crate::ErrorKind::Conflict,
+            "record_retained",
+            format!(
+                "the record holds fields written under purpose `{kept}`, which survives erasure; only a change under `{kept}` may remove or replace them"
+            ),
+        ),
+    }
 }
 
 /// The store's name of a record, owned (for a write job).

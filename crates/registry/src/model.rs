@@ -54,6 +54,31 @@ impl Registry {
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.get(name)
     }
+
+    /// Things that are valid but probably not what was meant, most likely a registry written
+    /// for v0.1, where every role could write under its purposes and an administrator could
+    /// grant any role. `custodia check` prints them and the server logs them at start.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.roles.is_empty() && self.roles.values().all(|r| r.write.is_empty()) {
+            out.push(
+                "no role may write under any purpose, so no record can be created: since v0.2 writing is granted \
+                 explicitly (`write = [...]` in a role, as registries for v0.1 implied it)"
+                    .to_owned(),
+            );
+        }
+        for role in self.roles.values() {
+            let only_itself = role.grantable_roles.len() == 1 && role.grantable_roles.contains(&role.name);
+            if role.capabilities.contains(&Capability::ManagePrincipals) && only_itself {
+                out.push(format!(
+                    "role `{}` manages principals but may grant no other role (`grantable_roles` names none): it may grant only `{}` itself",
+                    role.name, role.name
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// Who controls the data (GDPR Art. 13(1)(a)-(b)).

@@ -138,8 +138,10 @@ const STEPS: &[&[Part]] = &[
                 FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
              CREATE TRIGGER subject_ledger_no_truncate BEFORE TRUNCATE ON subject_ledger
                 FOR EACH STATEMENT EXECUTE FUNCTION subject_ledger_append_only();
+             CREATE OR REPLACE FUNCTION audit_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'audit_checkpoints is append-only'; END; $$;
              CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
-                FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();",
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_checkpoints_append_only();",
         ),
         Part::Common(
             "CREATE INDEX audit_by_subject ON audit_log (subject, seq);

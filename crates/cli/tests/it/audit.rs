@@ -292,10 +292,18 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
 
     // An edit of the indexed columns alone (re-attributing an entry in queries): the columns
     // must say what the hashed text says.
-    for column in ["principal", "action", "decision", "purpose", "subject"] {
+    for (column, value) in [
+        ("principal", "'forged'"),
+        ("action", "'forged'"),
+        ("decision", "'forged'"),
+        ("purpose", "'forged'"),
+        ("subject", "'forged'"),
+        ("principal", "NULL"),
+        ("at", "1000"),
+    ] {
         let copy = copy_of(vault.path());
         let db = attacker(copy.path()).await;
-        sqlx::query(&format!("UPDATE audit_log SET {column} = 'forged' WHERE seq = 3"))
+        sqlx::query(&format!("UPDATE audit_log SET {column} = {value} WHERE seq = 3"))
             .execute(&db)
             .await
             .unwrap();

@@ -42,8 +42,34 @@ fn check_accepts_the_example_and_reports_every_error_with_its_line() {
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        !String::from_utf8_lossy(&ok.stderr).contains("warning"),
+        "the example registry draws no warning: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     let text = std::fs::read_to_string(vault.path().join("registry.toml")).unwrap();
+
+    // A registry as v0.1 wrote them (no explicit write grants, an administrator without
+    // grantable roles) is valid, but `check` says what it no longer allows.
+    let v01: String = text
+        .lines()
+        .filter(|l| !l.starts_with("write") && !l.starts_with("delete") && !l.starts_with("grantable_roles"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = vault.path().join("v01.toml");
+    std::fs::write(&path, &v01).unwrap();
+    let out = custodia().arg("check").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: no role may write under any purpose"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("role `admin` manages principals but may grant no other role"),
+        "{stderr}"
+    );
     let bad = text.replacen("type = \"phone\"", "type = \"telephone\"", 1).replacen(
         "legal_basis = \"contract\"",
         "legal_basis = \"contact\"",

@@ -125,6 +125,23 @@ async fn deletes_and_writes_are_granted_per_purpose() {
     let (status, v) = admin.call("DELETE", &record, None).await;
     assert_eq!((status, code(&v)), (409, Some("record_retained")), "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("tax_records"), "{v}");
+    // Nor can a change under another purpose erase it, or re-tag it (rewriting the same value)
+    // so that a later deletion would take it; fields no surviving purpose holds stay writable.
+    for change in [
+        json!({"shipping_address": null}),
+        json!({"shipping_address": "1 High St"}),
+    ] {
+        let (status, v) = shipper.call("PATCH", &record, Some(json!({ "fields": change }))).await;
+        assert_eq!((status, code(&v)), (409, Some("record_retained")), "{change}: {v}");
+    }
+    let (status, v) = shipper
+        .call("PATCH", &record, Some(json!({"fields": {"name": "Del Boy"}})))
+        .await;
+    assert_eq!(status, 204, "{v}");
+    let (_, v) = admin.get(&format!("{CUSTOMERS}/{id}?purpose=tax_records")).await;
+    assert_eq!(v["fields"]["shipping_address"], "1 High St", "{v}");
+    let (status, v) = admin.call("DELETE", &record, None).await;
+    assert_eq!((status, code(&v)), (409, Some("record_retained")), "{v}");
     let (status, v) = admin
         .call("DELETE", &format!("{CUSTOMERS}/{id}?purpose=tax_records"), None)
         .await;

@@ -113,17 +113,18 @@ impl<A> Records<'_, A> {
             .collect()
     }
 
-    /// The purposes the record's fields were written under (the record locked for the rest of
-    /// the transaction on PostgreSQL); `None` when there is no such record.
-    pub async fn field_purposes(&mut self, t: Target<'_>) -> Result<Option<Vec<String>>, StoreError> {
+    /// `(field, purpose)` of each stored field of the record: the purpose it was written under
+    /// (the record locked for the rest of the transaction on PostgreSQL); `None` when there is
+    /// no such record.
+    pub async fn field_purposes(&mut self, t: Target<'_>) -> Result<Option<Vec<(String, String)>>, StoreError> {
         if !self.lock(t).await? {
             return Ok(None);
         }
-        let stmt = Stmt::new("SELECT DISTINCT purpose FROM record_fields WHERE record_id = $1").bind(t.record_id);
+        let stmt = Stmt::new("SELECT field, purpose FROM record_fields WHERE record_id = $1").bind(t.record_id);
         let rows = self.conn.fetch_all(stmt).await?;
         rows.iter()
-            .map(|r| r.text("purpose"))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|r| Ok((r.text("field")?, r.text("purpose")?)))
+            .collect::<Result<Vec<_>, StoreError>>()
             .map(Some)
     }
 
