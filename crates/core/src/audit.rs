@@ -221,16 +221,31 @@ impl From<custodia_crypto::CryptoError> for Refused {
 /// checks the stored `at` and columns against. `None` when the text is not an entry.
 #[must_use]
 pub fn audit_columns(entry: &str) -> Option<(Option<i64>, AuditColumns)> {
-    let value: serde_json::Value = serde_json::from_str(entry).ok()?;
-    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    /// The fields the columns come from, borrowed where the text has no escapes.
+    #[derive(serde::Deserialize)]
+    struct Indexed<'a> {
+        at: Option<i64>,
+        #[serde(borrow)]
+        principal: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        action: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        decision: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        purpose: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        subject: Option<std::borrow::Cow<'a, str>>,
+    }
+    let e: Indexed<'_> = serde_json::from_str(entry).ok()?;
+    let owned = |v: Option<std::borrow::Cow<'_, str>>| v.map(std::borrow::Cow::into_owned);
     let columns = AuditColumns {
-        principal: text("principal"),
-        action: text("action"),
-        decision: text("decision"),
-        purpose: text("purpose"),
-        subject: text("subject"),
+        principal: owned(e.principal),
+        action: owned(e.action),
+        decision: owned(e.decision),
+        purpose: owned(e.purpose),
+        subject: owned(e.subject),
     };
-    Some((value.get("at").and_then(serde_json::Value::as_i64), columns))
+    Some((e.at, columns))
 }
 
 /// An audit row for a canonical entry text, its leaf hash and columns derived from it (for

@@ -3,7 +3,7 @@
 //! job that is due, and on PostgreSQL runs a job only if no other server node is running it
 //! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
 //!
-//! Jobs today: the audit checkpointer. The retention sweeper, deadline clocks and webhook
+//! Jobs today: the audit checkpointer and the audit subject index. The retention sweeper, deadline clocks and webhook
 //! deliveries join this list.
 
 use std::future::Future;
@@ -29,11 +29,18 @@ pub struct Job {
 /// The server's jobs.
 #[must_use]
 pub fn jobs() -> Vec<Job> {
-    vec![Job {
-        name: "audit-checkpoint",
-        every: crate::CHECKPOINT_EVERY,
-        run: |vault, now| Box::pin(async move { vault.checkpoint(now).await.map(drop) }),
-    }]
+    vec![
+        Job {
+            name: "audit-checkpoint",
+            every: crate::CHECKPOINT_EVERY,
+            run: |vault, now| Box::pin(async move { vault.checkpoint(now).await.map(drop) }),
+        },
+        Job {
+            name: "audit-subject-index",
+            every: Duration::from_secs(1),
+            run: |vault, _| Box::pin(async move { vault.index_audit_subjects().await.map(drop) }),
+        },
+    ]
 }
 
 /// When each job last ran, and which are due.

@@ -143,9 +143,20 @@ const STEPS: &[&[Part]] = &[
              CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
                 FOR EACH STATEMENT EXECUTE FUNCTION audit_checkpoints_append_only();",
         ),
+        // By principal: an ordinary index (few principals, times increasing: appends stay at
+        // the right edge). By subject: subjects are random, so an ordinary index would dirty a
+        // page per entry in every commit; `audit_subject_index` is filled in batches by a job
+        // instead (`Audit::index_subjects`), and queries read the entries after its
+        // `audit_index_state.upto` from the log itself.
         Part::Common(
-            "CREATE INDEX audit_by_subject ON audit_log (subject, seq);
-             CREATE INDEX audit_by_principal ON audit_log (principal, at);",
+            "CREATE INDEX audit_by_principal ON audit_log (principal, at);
+             CREATE TABLE audit_subject_index (
+                subject TEXT NOT NULL,
+                seq {int} NOT NULL,
+                PRIMARY KEY (subject, seq)) {without_rowid};
+             CREATE TABLE audit_index_state (id {int} PRIMARY KEY, upto {int} NOT NULL);
+             INSERT INTO audit_subject_index (subject, seq) SELECT subject, seq FROM audit_log WHERE subject IS NOT NULL;
+             INSERT INTO audit_index_state (id, upto) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_log;",
         ),
     ],
     // 7: data keys by class. A subject has one key per class: `default` for its data, and one

@@ -150,9 +150,50 @@ pub(crate) enum Conn<'c> {
     Postgres(&'c mut PgConnection),
 }
 
+/// The statement text as SQLite should see it. SQLite treats `$N` as a *named* parameter and
+/// `?N` as a numbered one; sqlx asks the name of every parameter when it binds, and SQLite finds
+/// a numbered or named parameter's name by a linear search, so a multi-row insert with
+/// thousands of placeholders would bind in quadratic time. When the placeholders run `$1, $2,
+/// ...` in order, each once (every multi-row statement), they become anonymous `?`, which has
+/// no name to search for; otherwise (a few statements use one out of order) `?N`.
+fn sqlite_text(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let rewrite = |anonymous: bool| {
+        let mut out = String::with_capacity(sql.len());
+        let mut expected = 1u64;
+        let mut in_order = true;
+        let mut rest = sql;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                out.push('$');
+            } else {
+                in_order &= after[..digits].parse::<u64>().ok() == Some(expected);
+                expected += 1;
+                out.push('?');
+                if !anonymous {
+                    out.push_str(&after[..digits]);
+                }
+            }
+            rest = &after[digits..];
+        }
+        out.push_str(rest);
+        (out, in_order)
+    };
+    match rewrite(true) {
+        (anonymous, true) => std::borrow::Cow::Owned(anonymous),
+        _ => std::borrow::Cow::Owned(rewrite(false).0),
+    }
+}
+
+/// `$stmt`'s text (`$sql`, as the backend should see it) with its arguments bound.
 macro_rules! bound {
-    ($db:ty, $stmt:expr) => {{
-        let mut q = sqlx::query::<$db>(&$stmt.sql);
+    ($db:ty, $stmt:expr, $sql:expr) => {{
+        let mut q = sqlx::query::<$db>($sql);
         for arg in &$stmt.args {
             q = match *arg {
                 Arg::Text(v) => q.bind(v),
@@ -189,8 +230,14 @@ impl Conn<'_> {
     pub(crate) fn execute<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<u64, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => bound!(Sqlite, stmt).execute(&mut **c).await?.rows_affected(),
-                Self::Postgres(c) => bound!(Postgres, stmt).execute(&mut **c).await?.rows_affected(),
+                Self::Sqlite(c) => {
+                    let text = sqlite_text(&stmt.sql);
+                    bound!(Sqlite, stmt, &text).execute(&mut **c).await?.rows_affected()
+                }
+                Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected(),
             })
         })
     }
@@ -199,13 +246,16 @@ impl Conn<'_> {
     pub(crate) fn fetch_all<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<Vec<DbRow>, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => bound!(Sqlite, stmt)
-                    .fetch_all(&mut **c)
-                    .await?
-                    .into_iter()
-                    .map(DbRow::Sqlite)
-                    .collect(),
-                Self::Postgres(c) => bound!(Postgres, stmt)
+                Self::Sqlite(c) => {
+                    let text = sqlite_text(&stmt.sql);
+                    bound!(Sqlite, stmt, &text)
+                        .fetch_all(&mut **c)
+                        .await?
+                        .into_iter()
+                        .map(DbRow::Sqlite)
+                        .collect()
+                }
+                Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .fetch_all(&mut **c)
                     .await?
                     .into_iter()
@@ -219,8 +269,14 @@ impl Conn<'_> {
     pub(crate) fn fetch_optional<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<Option<DbRow>, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => bound!(Sqlite, stmt).fetch_optional(&mut **c).await?.map(DbRow::Sqlite),
-                Self::Postgres(c) => bound!(Postgres, stmt)
+                Self::Sqlite(c) => {
+                    let text = sqlite_text(&stmt.sql);
+                    bound!(Sqlite, stmt, &text)
+                        .fetch_optional(&mut **c)
+                        .await?
+                        .map(DbRow::Sqlite)
+                }
+                Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .fetch_optional(&mut **c)
                     .await?
                     .map(DbRow::Postgres),
@@ -285,6 +341,15 @@ impl DbRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_sees_numbered_placeholders() {
+        assert_eq!(
+            sqlite_text("SELECT $1, '$' || $12 FROM t"),
+            "SELECT ?1, '$' || ?12 FROM t"
+        );
+        assert!(matches!(sqlite_text("SELECT 1"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn values_clauses_number_placeholders_in_order() {

@@ -66,18 +66,36 @@ impl<A> Audit<'_, A> {
     }
 
     /// Entries with `seq > after` that `query` selects, oldest first, at most `limit`: index
-    /// lookups on the derived columns, not a scan of the log.
+    /// lookups, not a scan of the log. By subject, the sequence numbers come from
+    /// `audit_subject_index` and, for the entries the indexing job has not reached yet, from
+    /// the log's tail; by principal, from the `(principal, at)` index.
     pub async fn query(&mut self, query: &AuditQuery, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1");
+        let columns = ENTRY_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut n = 1;
         let mut next = || {
             n += 1;
             format!("${n}")
         };
-        if !query.subjects.is_empty() {
-            let list: Vec<String> = query.subjects.iter().map(|_| next()).collect();
-            sql.push_str(&format!(" AND subject IN ({})", list.join(", ")));
-        }
+        let mut sql = if query.subjects.is_empty() {
+            format!("SELECT {columns} FROM audit_log a WHERE a.seq > $1")
+        } else {
+            let indexed: Vec<String> = query.subjects.iter().map(|_| next()).collect();
+            let tail: Vec<String> = query.subjects.iter().map(|_| next()).collect();
+            format!(
+                "SELECT {columns} FROM (\
+                   SELECT seq FROM audit_subject_index WHERE subject IN ({}) AND seq > $1 \
+                   UNION ALL \
+                   SELECT seq FROM audit_log WHERE subject IN ({}) AND seq > $1 \
+                     AND seq > (SELECT upto FROM audit_index_state WHERE id = 1)\
+                 ) s JOIN audit_log a ON a.seq = s.seq WHERE a.seq > $1",
+                indexed.join(", "),
+                tail.join(", ")
+            )
+        };
         let optional = [
             ("principal", query.principal.as_deref()),
             ("action", query.action.as_deref()),
@@ -86,18 +104,18 @@ impl<A> Audit<'_, A> {
         ];
         for (column, value) in &optional {
             if value.is_some() {
-                sql.push_str(&format!(" AND {column} = {}", next()));
+                sql.push_str(&format!(" AND a.{column} = {}", next()));
             }
         }
         if query.from.is_some() {
-            sql.push_str(&format!(" AND at >= {}", next()));
+            sql.push_str(&format!(" AND a.at >= {}", next()));
         }
         if query.to.is_some() {
-            sql.push_str(&format!(" AND at < {}", next()));
+            sql.push_str(&format!(" AND a.at < {}", next()));
         }
-        sql.push_str(&format!(" ORDER BY seq LIMIT {}", next()));
+        sql.push_str(&format!(" ORDER BY a.seq LIMIT {}", next()));
         let mut stmt = Stmt::new(sql).bind(after);
-        for s in &query.subjects {
+        for s in query.subjects.iter().chain(&query.subjects) {
             stmt.push(s);
         }
         for (_, value) in optional {
@@ -164,6 +182,47 @@ impl Audit<'_, ReadWrite> {
             self.conn.execute(stmt).await?;
         }
         Ok(())
+    }
+
+    /// Adds the entries appended since the last call to `audit_subject_index`, in one batch;
+    /// returns how many. Entries commit in sequence order (one SQLite writer; the sequencer on
+    /// PostgreSQL), so every entry up to the highest visible number is there to be indexed.
+    pub async fn index_subjects(&mut self) -> Result<u64, StoreError> {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let state = self
+            .conn
+            .fetch_optional(Stmt::new(format!(
+                "SELECT upto FROM audit_index_state WHERE id = 1{lock}"
+            )))
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("audit_index_state has no row".into()))?;
+        let upto = state.int("upto")?;
+        let last = self
+            .conn
+            .fetch_optional(Stmt::new("SELECT COALESCE(MAX(seq), 0) AS last FROM audit_log"))
+            .await?
+            .map_or(Ok(upto), |r| r.int("last"))?;
+        if last <= upto {
+            return Ok(0);
+        }
+        let added = self
+            .conn
+            .execute(
+                Stmt::new(
+                    "INSERT INTO audit_subject_index (subject, seq) SELECT subject, seq FROM audit_log \
+                     WHERE seq > $1 AND seq <= $2 AND subject IS NOT NULL ORDER BY subject, seq",
+                )
+                .bind(upto)
+                .bind(last),
+            )
+            .await?;
+        self.conn
+            .execute(Stmt::new("UPDATE audit_index_state SET upto = $1 WHERE id = 1").bind(last))
+            .await?;
+        Ok(added)
     }
 
     /// Stores a signed checkpoint (append-only; a second one for the same size conflicts).

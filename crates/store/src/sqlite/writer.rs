@@ -102,8 +102,9 @@ impl Writer {
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), StoreError> {
-    Conn::Sqlite(conn).run(sql).await
+/// Runs a transaction-control statement (prepared once and cached, like every statement).
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
+    Conn::Sqlite(conn).execute(crate::sql::Stmt::new(sql)).await.map(drop)
 }
 
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
