@@ -6,7 +6,7 @@
 //! covers. (A rolled-back transaction leaves a gap in the numbers; verification of a shared
 //! store does not require them to be contiguous.)
 
-use crate::sql::{Conn, DbRow, Dialect, Stmt, values_clause};
+use crate::sql::{Conn, DbRow, Dialect, Stmt, placeholders, values_clause};
 use crate::{AuditColumns, AuditQuery, AuditRow, CheckpointRow, ReadWrite, StoreError};
 
 /// Advisory lock that serializes audit appends across PostgreSQL server nodes.
@@ -68,34 +68,88 @@ impl<A> Audit<'_, A> {
     /// Entries with `seq > after` that `query` selects, oldest first, at most `limit`: index
     /// lookups, not a scan of the log. By subject, the sequence numbers come from
     /// `audit_subject_index` and, for the entries the indexing job has not reached yet, from
-    /// the log's tail; by principal, from the `(principal, at)` index.
+    /// the log's tail, a chunk at a time; the other conditions then select among those rows.
+    /// Without a subject, the conditions run on the log (by principal through the
+    /// `(principal, at)` index).
     pub async fn query(&mut self, query: &AuditQuery, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let columns = ENTRY_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        if query.subjects.is_empty() {
+            return self.select(query, None, after, limit).await;
+        }
+        const CHUNK: i64 = 1000;
+        let upto = self
+            .conn
+            .fetch_optional(Stmt::new("SELECT upto FROM audit_index_state WHERE id = 1"))
+            .await?
+            .map_or(Ok(0), |r| r.int("upto"))?;
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let seqs = self.subject_seqs(&query.subjects, cursor, upto, CHUNK).await?;
+            let Some(&last) = seqs.last() else { break };
+            let wanted = limit - i64::try_from(out.len()).unwrap_or(limit);
+            out.extend(self.select(query, Some(&seqs), after, wanted).await?);
+            if i64::try_from(out.len()).unwrap_or(limit) >= limit || (seqs.len() as i64) < CHUNK {
+                break;
+            }
+            cursor = last;
+        }
+        Ok(out)
+    }
+
+    /// The first `n` sequence numbers above `cursor` of entries about any of `subjects`: from
+    /// the subject index, and from the log after the index's mark `upto`.
+    async fn subject_seqs(
+        &mut self,
+        subjects: &[String],
+        cursor: i64,
+        upto: i64,
+        n: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let list = placeholders(3, subjects.len());
+        let limit = subjects.len() + 3;
+        let mut seqs = Vec::new();
+        // Each statement bounds `seq` by one range, so the planner reads that range of the key.
+        let index = format!(
+            "SELECT seq FROM audit_subject_index WHERE subject IN ({list}) AND seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${limit}"
+        );
+        let tail = format!(
+            "SELECT seq FROM audit_log WHERE seq > $1 AND seq <= $2 AND subject IN ({list}) ORDER BY seq LIMIT ${limit}"
+        );
+        for (sql, low, high) in [(index, cursor, upto), (tail, cursor.max(upto), i64::MAX)] {
+            let mut stmt = Stmt::new(sql).bind(low).bind(high);
+            for s in subjects {
+                stmt.push(s);
+            }
+            stmt.push(n);
+            for row in self.conn.fetch_all(stmt).await? {
+                seqs.push(row.int("seq")?);
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs.truncate(usize::try_from(n).unwrap_or(0));
+        Ok(seqs)
+    }
+
+    /// Entries with `seq > after` (and among `seqs`, when given) meeting the query's
+    /// conditions other than the subject, oldest first, at most `limit`.
+    async fn select(
+        &mut self,
+        query: &AuditQuery,
+        seqs: Option<&[i64]>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1");
         let mut n = 1;
         let mut next = || {
             n += 1;
             format!("${n}")
         };
-        let mut sql = if query.subjects.is_empty() {
-            format!("SELECT {columns} FROM audit_log a WHERE a.seq > $1")
-        } else {
-            let indexed: Vec<String> = query.subjects.iter().map(|_| next()).collect();
-            let tail: Vec<String> = query.subjects.iter().map(|_| next()).collect();
-            format!(
-                "SELECT {columns} FROM (\
-                   SELECT seq FROM audit_subject_index WHERE subject IN ({}) AND seq > $1 \
-                   UNION ALL \
-                   SELECT seq FROM audit_log WHERE subject IN ({}) AND seq > $1 \
-                     AND seq > (SELECT upto FROM audit_index_state WHERE id = 1)\
-                 ) s JOIN audit_log a ON a.seq = s.seq WHERE a.seq > $1",
-                indexed.join(", "),
-                tail.join(", ")
-            )
-        };
+        if let Some(seqs) = seqs {
+            let list: Vec<String> = seqs.iter().map(|_| next()).collect();
+            sql.push_str(&format!(" AND seq IN ({})", list.join(", ")));
+        }
         let optional = [
             ("principal", query.principal.as_deref()),
             ("action", query.action.as_deref()),
@@ -104,19 +158,19 @@ impl<A> Audit<'_, A> {
         ];
         for (column, value) in &optional {
             if value.is_some() {
-                sql.push_str(&format!(" AND a.{column} = {}", next()));
+                sql.push_str(&format!(" AND {column} = {}", next()));
             }
         }
         if query.from.is_some() {
-            sql.push_str(&format!(" AND a.at >= {}", next()));
+            sql.push_str(&format!(" AND at >= {}", next()));
         }
         if query.to.is_some() {
-            sql.push_str(&format!(" AND a.at < {}", next()));
+            sql.push_str(&format!(" AND at < {}", next()));
         }
-        sql.push_str(&format!(" ORDER BY a.seq LIMIT {}", next()));
+        sql.push_str(&format!(" ORDER BY seq LIMIT {}", next()));
         let mut stmt = Stmt::new(sql).bind(after);
-        for s in query.subjects.iter().chain(&query.subjects) {
-            stmt.push(s);
+        for seq in seqs.unwrap_or_default() {
+            stmt.push(*seq);
         }
         for (_, value) in optional {
             if let Some(v) = value {
