@@ -338,6 +338,21 @@ pub async fn verify_audit_log(store: &Store, public_key: &[u8], contiguous: bool
         }
         previous = size;
     }
+    // The subject index must say what the log says, or subject lookups could hide entries.
+    let (missing, extra, beyond) = store
+        .reader()
+        .await
+        .map_err(|e| e.to_string())?
+        .audit()
+        .subject_index_faults()
+        .await
+        .map_err(|e| e.to_string())?;
+    if missing > 0 || extra > 0 || beyond {
+        return Err(format!(
+            "the audit subject index does not match the log ({missing} entries missing from it, {extra} rows no entry has{}): lookups by subject could hide entries",
+            if beyond { ", its mark beyond the log" } else { "" }
+        ));
+    }
     Ok(VerifyReport {
         entries: leaves.len(),
         checkpoints: checkpoints.len(),

@@ -234,17 +234,13 @@ impl Vault {
             index,
         };
         let surviving = self.surviving_purposes(call.purpose);
-        let (subject, collection, record_id) = owned_target(subject, collection, record_id);
+        let name = RecordName::new(subject, collection, record_id);
         let updated = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     tx.subjects().seal_under(&sealed_under, false).await?;
-                    let t = Target {
-                        subject_id: &subject,
-                        collection: &collection,
-                        record_id: &record_id,
-                    };
+                    let t = name.target();
                     let Some(held) = tx.records().field_purposes(t).await? else {
                         return Ok(Err(None));
                     };
@@ -295,16 +291,12 @@ impl Vault {
         grant.may_delete()?;
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let surviving = self.surviving_purposes(call.purpose);
-        let (subject, collection, record_id) = owned_target(subject, collection, record_id);
+        let name = RecordName::new(subject, collection, record_id);
         let deletion = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    let t = Target {
-                        subject_id: &subject,
-                        collection: &collection,
-                        record_id: &record_id,
-                    };
+                    let t = name.target();
                     let Some(held) = tx.records().field_purposes(t).await? else {
                         return Ok(Err(None));
                     };
@@ -583,13 +575,29 @@ fn kept_or_missing(kept: Option<String>) -> VaultError {
     }
 }
 
-/// The store's name of a record, owned (for a write job).
-fn owned_target(subject: &SubjectId, collection: &str, record_id: &RecordId) -> (String, String, String) {
-    (
-        subject.as_str().to_owned(),
-        collection.to_owned(),
-        record_id.as_str().to_owned(),
-    )
+/// The store's name of a record, owned (for a write job, which outlives the request's borrows).
+struct RecordName {
+    subject: String,
+    collection: String,
+    record_id: String,
+}
+
+impl RecordName {
+    fn new(subject: &SubjectId, collection: &str, record_id: &RecordId) -> Self {
+        Self {
+            subject: subject.as_str().to_owned(),
+            collection: collection.to_owned(),
+            record_id: record_id.as_str().to_owned(),
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target {
+            subject_id: &self.subject,
+            collection: &self.collection,
+            record_id: &self.record_id,
+        }
+    }
 }
 
 fn target<'a>(subject: &'a SubjectId, collection: &'a str, record_id: &'a RecordId) -> Target<'a> {

@@ -312,6 +312,38 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
         assert!(!ok && out.contains("entry 3 has indexed columns"), "{column}: {out}");
     }
 
+    // Rows taken out of (or slipped into) the subject index, or its mark moved past the log,
+    // would hide entries from lookups by subject: verify compares the index with the log.
+    for sql in [
+        "DELETE FROM audit_subject_index WHERE seq = (SELECT MIN(seq) FROM audit_subject_index)",
+        "INSERT INTO audit_subject_index (subject, seq) VALUES ('forged', 1)",
+        "UPDATE audit_index_state SET upto = 1000000",
+    ] {
+        let copy = copy_of(vault.path());
+        let db = attacker(copy.path()).await;
+        // The server's job fills the index; fill it here as the job would, so it has rows.
+        sqlx::query("UPDATE audit_index_state SET upto = (SELECT MAX(seq) FROM audit_log)")
+            .execute(&db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT OR IGNORE INTO audit_subject_index (subject, seq) SELECT subject, seq FROM audit_log \
+             WHERE subject IS NOT NULL AND seq <= (SELECT upto FROM audit_index_state)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        let (ok, out) = verify(copy.path());
+        assert!(ok, "an index the job filled verifies: {out}");
+        sqlx::query(sql).execute(&db).await.unwrap();
+        db.close().await;
+        let (ok, out) = verify(copy.path());
+        assert!(
+            !ok && out.contains("subject index does not match the log"),
+            "{sql}: {out}"
+        );
+    }
+
     // A deletion.
     let copy = copy_of(vault.path());
     let db = attacker(copy.path()).await;

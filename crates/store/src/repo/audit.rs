@@ -184,6 +184,39 @@ impl<A> Audit<'_, A> {
         self.conn.fetch_all(stmt).await?.iter().map(audit_row).collect()
     }
 
+    /// How far the subject index disagrees with the log: entries up to its mark that it lacks,
+    /// rows it holds that no entry has, and whether its mark lies beyond the log. An index
+    /// edited to hide entries from subject lookups shows here (`audit verify` checks it).
+    pub async fn subject_index_faults(&mut self) -> Result<(i64, i64, bool), StoreError> {
+        let count = |sql: &'static str| Stmt::new(sql);
+        let missing = self
+            .conn
+            .fetch_optional(count(
+                "SELECT COUNT(*) AS n FROM audit_log a WHERE a.subject IS NOT NULL \
+                 AND a.seq <= (SELECT upto FROM audit_index_state WHERE id = 1) \
+                 AND NOT EXISTS (SELECT 1 FROM audit_subject_index i WHERE i.subject = a.subject AND i.seq = a.seq)",
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))?;
+        let extra = self
+            .conn
+            .fetch_optional(count(
+                "SELECT COUNT(*) AS n FROM audit_subject_index i WHERE NOT EXISTS \
+                 (SELECT 1 FROM audit_log a WHERE a.seq = i.seq AND a.subject = i.subject)",
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))?;
+        let beyond = self
+            .conn
+            .fetch_optional(count(
+                "SELECT COUNT(*) AS n FROM audit_index_state \
+                 WHERE upto > (SELECT COALESCE(MAX(seq), 0) FROM audit_log)",
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))?;
+        Ok((missing, extra, beyond > 0))
+    }
+
     /// Every checkpoint, smallest tree first.
     pub async fn checkpoints(&mut self) -> Result<Vec<CheckpointRow>, StoreError> {
         let stmt = Stmt::new("SELECT tree_size, root, at, note FROM audit_checkpoints ORDER BY tree_size");
