@@ -5,6 +5,9 @@
 
 use aws_lc_rs::digest::{Context, SHA256};
 
+pub mod note;
+pub mod witness;
+
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
 

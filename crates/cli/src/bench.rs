@@ -87,7 +87,7 @@ async fn gate() -> anyhow::Result<()> {
 
 async fn gate_in(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
     let data = DataDir::new(dir);
-    let token = data.init(None, Timestamp::now()).await?;
+    let token = data.init(None, Timestamp::now()).await?.admin_token;
     let vault = data.open(None).await?;
     let admin = vault.authenticate(&token).await?;
     let subject = custodia_core::SubjectId::parse("bench-gate")?;
@@ -189,7 +189,13 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
 
     vault.checkpoint(Timestamp::now()).await?;
     let start = Instant::now();
-    let report = custodia_core::verify_audit_log(vault.store(), &vault.audit_public_key(), true)
+    let trust = custodia_core::AuditTrust {
+        key: vault.audit_verifier_key(),
+        trusted: Vec::new(),
+        max_unsigned_age: None,
+        contiguous: true,
+    };
+    let report = custodia_core::verify_audit_log(vault.store(), &trust)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let verify = report.entries as f64 / start.elapsed().as_secs_f64();
@@ -256,14 +262,19 @@ async fn http(duration: Duration, clients: usize) -> anyhow::Result<()> {
 
 async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> anyhow::Result<()> {
     let data = DataDir::new(dir);
-    let token = data.init(None, Timestamp::now()).await?.to_string();
+    let token = data.init(None, Timestamp::now()).await?.admin_token.to_string();
     let vault = data.open(None).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(custodia_server::serve(vault, listener, async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(custodia_server::serve(
+        vault,
+        custodia_server::Publisher::new(None, None),
+        listener,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     println!(
         "HTTP on SQLite (WAL, synchronous=FULL), {clients} keep-alive clients, {}s per phase, server and clients on this machine:",

@@ -2,6 +2,7 @@
 //! crates; `anyhow` lives only here, at the binary's edge.
 
 mod audit_bench;
+mod audit_cmd;
 mod bench;
 mod discover_db;
 mod http_client;
@@ -39,7 +40,7 @@ enum Command {
         /// Use this PostgreSQL database instead of SQLite in the data directory.
         #[arg(long, env = "CUSTODIA_DATABASE_URL")]
         database_url: Option<String>,
-        /// Print `{"admin_token": "..."}` instead of text.
+        /// Print `{"admin_token": "...", "audit_public_key": "..."}` instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -53,7 +54,12 @@ enum Command {
         /// Use this PostgreSQL database instead of SQLite in the data directory.
         #[arg(long, env = "CUSTODIA_DATABASE_URL")]
         database_url: Option<String>,
+        #[command(flatten)]
+        publish: audit_cmd::PublishArgs,
     },
+    /// An independent witness of vaults' audit logs: cosigns each checkpoint only if it
+    /// extends the last one it saw (C2SP tlog-witness). Run it on other hardware.
+    Witness(audit_cmd::WitnessArgs),
     /// Validate a registry file; prints every problem as file:line:column.
     Check {
         /// The registry file (default: custodia-data/registry.toml).
@@ -136,14 +142,10 @@ enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Recompute the whole audit log offline: every entry, every signed checkpoint. Exit 0
-    /// when intact; otherwise name the first bad entry (or checkpoint) and exit 1.
-    Verify {
-        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
-        data_dir: PathBuf,
-        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
-        database_url: Option<String>,
-    },
+    /// Recompute the whole audit log from the database (read-only, no root key): every entry,
+    /// every checkpoint, against the key pinned at init and checkpoints kept elsewhere. Exit 0
+    /// when intact; otherwise name the first problem and exit 1.
+    Verify(audit_cmd::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -197,18 +199,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let dir = DataDir::new(&data_dir);
-            let token = dir.init(database_url.as_deref(), Timestamp::now()).await?;
+            let made = dir.init(database_url.as_deref(), Timestamp::now()).await?;
             if json {
                 out!(
                     "{}",
                     serde_json::to_string(&custodia_types::InitOutput {
-                        admin_token: token.to_string()
+                        admin_token: made.admin_token.to_string(),
+                        audit_public_key: made.audit_public_key.clone(),
                     })?
                 );
             } else {
                 out!("Initialised {}.", data_dir.display());
                 out!("Bootstrap admin API key (shown once; store it in a secret manager):");
-                out!("{}", token.as_str());
+                out!("{}", made.admin_token.as_str());
+                out!(
+                    "Audit log checkpoint key (keep a copy outside the vault; `custodia audit verify --public-key` checks against it):"
+                );
+                out!("{}", made.audit_public_key);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -216,9 +223,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             listen,
             database_url,
+            publish,
         } => {
             init_logging();
-            serve(&data_dir, listen, database_url.as_deref()).await?;
+            serve(&data_dir, listen, database_url.as_deref(), &publish).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Witness(args) => {
+            init_logging();
+            audit_cmd::witness(args, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { file } => Ok(check(file.as_deref())),
@@ -249,29 +262,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
-            action: AuditCommand::Verify { data_dir, database_url },
-        } => {
-            let vault = DataDir::new(&data_dir)
-                .open(database_url.as_deref())
-                .await
-                .with_context(|| format!("opening {}", data_dir.display()))?;
-            let contiguous = !vault.store().shared();
-            match custodia_core::verify_audit_log(vault.store(), &vault.audit_public_key(), contiguous).await {
-                Ok(report) => {
-                    out!(
-                        "audit log intact: {} entries, {} signed checkpoints, {} entries after the last checkpoint",
-                        report.entries,
-                        report.checkpoints,
-                        report.unsigned_tail
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(problem) => {
-                    eprintln!("audit log NOT intact: {problem}");
-                    Ok(ExitCode::FAILURE)
-                }
+            action: AuditCommand::Verify(args),
+        } => match audit_cmd::verify(args).await {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                Ok(ExitCode::from(2))
             }
-        }
+        },
         Command::Policies { file } => {
             let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
             let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -327,24 +325,45 @@ fn init_logging() {
         .init();
 }
 
-async fn serve(data_dir: &Path, listen: SocketAddr, database_url: Option<&str>) -> anyhow::Result<()> {
+async fn serve(
+    data_dir: &Path,
+    listen: SocketAddr,
+    database_url: Option<&str>,
+    publish: &audit_cmd::PublishArgs,
+) -> anyhow::Result<()> {
     let dir = DataDir::new(data_dir);
     if !dir.is_initialised() {
-        let token = dir
+        let made = dir
             .init(database_url, Timestamp::now())
             .await
             .context("initialising the data directory")?;
-        let path = dir.write_admin_token(&token).context("writing the admin token")?;
+        let path = dir
+            .write_admin_token(&made.admin_token)
+            .context("writing the admin token")?;
         eprintln!("Initialised a new data directory at {}.", data_dir.display());
         eprintln!(
             "The bootstrap admin API key is in {} (readable only by you).",
             path.display()
+        );
+        eprintln!(
+            "Audit log checkpoint key (keep a copy outside the vault): {}",
+            made.audit_public_key
         );
     }
     let vault = dir
         .open(database_url)
         .await
         .with_context(|| format!("opening {}", data_dir.display()))?;
+    let publisher = publish.publisher(data_dir)?;
+    let report = custodia_server::resume(&vault, &publisher).await.map_err(|why| {
+        anyhow::anyhow!("the audit log does not match its checkpoints, so the server will not continue it: {why}")
+    })?;
+    tracing::info!(
+        entries = report.entries,
+        trusted = report.trusted,
+        key = %vault.audit_verifier_key(),
+        "audit log checked against its checkpoints"
+    );
     let backend = vault.backend();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -353,7 +372,7 @@ async fn serve(data_dir: &Path, listen: SocketAddr, database_url: Option<&str>) 
     // Tests and scripts read this line to find the port.
     out!("custodia listening on http://{addr} (store: {backend})");
     tracing::info!(%addr, backend, "listening");
-    custodia_server::serve(vault, listener, shutdown_signal()).await?;
+    custodia_server::serve(vault, publisher, listener, shutdown_signal()).await?;
     Ok(())
 }
 

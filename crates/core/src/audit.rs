@@ -148,6 +148,14 @@ impl Vault {
         now: Timestamp,
         work: impl std::future::Future<Output = Result<Allowed<T>, Refused>>,
     ) -> Result<T, VaultError> {
+        // A log that no longer matches its checkpoints takes no more entries: nothing is
+        // answered until an operator has looked (fail closed).
+        if self.log.diverged().is_some() {
+            return Err(VaultError::unavailable(
+                "audit_log_diverged",
+                "the audit log no longer matches its checkpoints; the vault stopped answering",
+            ));
+        }
         match work.await {
             Ok(Allowed::Written(value)) => Ok(value),
             Ok(Allowed::Read(value, fields)) => {

@@ -1,8 +1,8 @@
-//! Signed checkpoints of the audit log and its offline verification.
+//! Signed checkpoints of the audit log, and proofs against them.
 //!
 //! The audit log is an RFC 6962 Merkle tree whose leaves are the canonical entries in log
-//! order. A checkpoint commits to the tree's size and root in the C2SP signed-note format,
-//! signed with the vault's Ed25519 audit key:
+//! order. A checkpoint commits to the tree's size and root as a C2SP signed note (see
+//! `custodia_audit::note`), signed with the vault's Ed25519 audit key:
 //!
 //! ```text
 //! custodia-audit            origin
@@ -12,18 +12,20 @@
 //! — custodia-audit <base64(key id (4 bytes) || Ed25519 signature)>
 //! ```
 //!
-//! The key id is the first four bytes of SHA-256(name || "\n" || 0x01 || public key). Anyone
-//! with the entries and the public key can recompute every root and check every signature, so
-//! an edit, deletion, insertion or reordering of checkpointed entries cannot go unnoticed.
+//! The server resumes the log only after checking it against its own and outside
+//! checkpoints (`verify.rs`), keeps the tree's right edge in memory from then on, and before
+//! each new checkpoint checks that the database still holds the newest checkpoint and that
+//! the log still extends it. Once the log diverges the vault stops answering (fail closed).
 
-use aws_lc_rs::signature::{ED25519, KeyPair, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use custodia_audit::note::{Checkpoint, VerifierKey};
 use custodia_audit::{Hash, leaf_hash};
 use custodia_store::{AuditRow, CheckpointRow, Store, StoreError};
 use tokio::sync::Mutex;
 
 use crate::audit::Allowed;
+use crate::verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
 use crate::{Timestamp, Vault, VaultError};
 
 /// The origin line and signer name of Custodia audit checkpoints.
@@ -37,56 +39,141 @@ const PAGE: i64 = 10_000;
 pub(crate) struct LogState {
     range: custodia_audit::CompactRange,
     last_seq: i64,
-    checkpointed: u64,
+    /// The newest checkpoint this process signed or found the log to extend (size, root).
+    signed: Option<(u64, Hash)>,
+    resumed: bool,
 }
 
-/// The log state, behind an async lock (checkpoints are made one at a time).
+/// The log state, behind an async lock (checkpoints are made one at a time), and why the log
+/// stopped, once it has: set once, never cleared while the process runs.
 #[derive(Default)]
-pub(crate) struct LogTracker(Mutex<LogState>);
-
-fn key_id(public_key: &[u8]) -> [u8; 4] {
-    let mut data = Vec::with_capacity(CHECKPOINT_ORIGIN.len() + 2 + public_key.len());
-    data.extend_from_slice(CHECKPOINT_ORIGIN.as_bytes());
-    data.push(b'\n');
-    data.push(0x01);
-    data.extend_from_slice(public_key);
-    let digest = custodia_crypto::sha256(&data);
-    [digest[0], digest[1], digest[2], digest[3]]
+pub(crate) struct LogTracker {
+    state: Mutex<LogState>,
+    diverged: std::sync::OnceLock<String>,
 }
 
-/// The signed body of a checkpoint note.
-fn note_body(size: u64, root: &Hash) -> String {
-    format!("{CHECKPOINT_ORIGIN}\n{size}\n{}\n", B64.encode(root))
+impl LogTracker {
+    /// Why appends stopped, if they have.
+    pub(crate) fn diverged(&self) -> Option<&str> {
+        self.diverged.get().map(String::as_str)
+    }
+
+    fn stop(&self, why: String) -> VaultError {
+        tracing::error!(problem = %why, "the audit log no longer matches its checkpoints; the vault stops answering");
+        let _ = self.diverged.set(why);
+        VaultError::unavailable("audit_log_diverged", "the audit log no longer matches its checkpoints")
+    }
 }
 
 impl Vault {
+    /// The audit log's checkpoint key as a verifier key (`custodia-audit+<id>+<key>`): what
+    /// operators pin and witnesses are configured with.
+    #[must_use]
+    pub fn audit_verifier_key(&self) -> VerifierKey {
+        self.keys.audit_signer.verifier().clone()
+    }
+
     /// The audit log's public key (Ed25519, 32 bytes), for verifiers.
     #[must_use]
     pub fn audit_public_key(&self) -> Vec<u8> {
-        self.keys.audit_signer.public_key().as_ref().to_vec()
+        self.keys.audit_signer.verifier().public_key().to_vec()
+    }
+
+    /// Checks the whole log against the checkpoints in the database and `trusted` (from
+    /// outside it), signed by this vault's key, and resumes it from there. A server calls this
+    /// before it answers anything: an error means the log was tampered with (truncated,
+    /// rewritten, its checkpoints deleted) and the server must not start.
+    pub async fn resume_audit_log(&self, trusted: Vec<TrustedCheckpoint>) -> Result<VerifyReport, String> {
+        let mut state = self.log.state.lock().await;
+        let trust = AuditTrust {
+            key: self.audit_verifier_key(),
+            trusted,
+            max_unsigned_age: None,
+            contiguous: !self.store.shared(),
+        };
+        let report = verify_audit_log(&self.store, &trust).await?;
+        state.range = report.range.clone();
+        state.last_seq = report.last_seq;
+        state.signed = report.newest;
+        state.resumed = true;
+        Ok(report)
     }
 
     /// Reads entries appended since the last call and, if there are any, signs and stores a
-    /// checkpoint of the whole log. Returns the new checkpoint.
+    /// checkpoint of the whole log. Returns the new checkpoint. Before signing, checks that
+    /// the database still holds the newest checkpoint and that the log extends it; if not,
+    /// the vault stops answering.
     pub async fn checkpoint(&self, now: Timestamp) -> Result<Option<CheckpointRow>, VaultError> {
-        let mut state = self.log.0.lock().await;
-        self.read_new_leaves(&mut state).await?;
-        if state.range.size() == state.checkpointed {
-            return Ok(None);
+        if self.log.diverged().is_some() {
+            return Err(VaultError::unavailable(
+                "audit_log_diverged",
+                "the audit log no longer matches its checkpoints",
+            ));
+        }
+        if !self.log.state.lock().await.resumed {
+            self.resume_audit_log(Vec::new())
+                .await
+                .map_err(|why| self.log.stop(why))?;
+        }
+        let mut state = self.log.state.lock().await;
+        let latest = self.store.reader().await?.audit().latest_checkpoint().await?;
+        let signed_size = state.signed.map_or(0, |(size, _)| size);
+        // The newest stored checkpoint must be ours or a later one (another node's).
+        let watch = match &latest {
+            None if signed_size > 0 => {
+                return Err(self.log.stop(format!(
+                    "the database holds no checkpoint, but the log was checkpointed at size {signed_size}: checkpoints were deleted"
+                )));
+            }
+            None => None,
+            Some(cp) => {
+                let size = u64::try_from(cp.tree_size).unwrap_or(0);
+                let root: Option<Hash> = cp.root.as_slice().try_into().ok();
+                if size < signed_size {
+                    return Err(self.log.stop(format!(
+                        "the newest checkpoint in the database is at size {size}, but the log was checkpointed at size {signed_size}: checkpoints were deleted"
+                    )));
+                }
+                if size == signed_size && root != state.signed.map(|(_, r)| r) {
+                    return Err(self.log.stop(format!(
+                        "the checkpoint at size {size} in the database is not the one this server signed"
+                    )));
+                }
+                (size > state.range.size()).then_some((size, root))
+            }
+        };
+        let seen = self.read_new_leaves(&mut state, watch.map(|(size, _)| size)).await?;
+        if let Some((size, root)) = watch {
+            match seen {
+                Some(found) if Some(found) == root => state.signed = Some((size, found)),
+                Some(_) => {
+                    return Err(self.log.stop(format!(
+                        "the checkpoint at size {size} in the database does not match the log's entries"
+                    )));
+                }
+                None => {
+                    return Err(self.log.stop(format!(
+                        "the newest checkpoint covers {size} entries but the log holds only {}: entries were deleted",
+                        state.range.size()
+                    )));
+                }
+            }
         }
         let size = state.range.size();
+        if state.signed.is_some_and(|(s, _)| s == size) || size == 0 {
+            return Ok(None);
+        }
         let root = state.range.root();
-        let body = note_body(size as u64, &root);
-        let signature = self.keys.audit_signer.sign(body.as_bytes());
-        let public_key = self.audit_public_key();
-        let mut sig = key_id(&public_key).to_vec();
-        sig.extend_from_slice(signature.as_ref());
-        let note = format!("{body}\n\u{2014} {CHECKPOINT_ORIGIN} {}\n", B64.encode(&sig));
+        let note = self
+            .keys
+            .audit_signer
+            .sign(&Checkpoint::new(CHECKPOINT_ORIGIN, size, root).text())
+            .map_err(|e| VaultError::internal(&e))?;
         let row = CheckpointRow {
-            tree_size: size as i64,
+            tree_size: i64::try_from(size).unwrap_or(i64::MAX),
             root: root.to_vec(),
             at: now.0,
-            note,
+            note: note.to_text(),
         };
         let stored = row.clone();
         let inserted = self
@@ -98,7 +185,7 @@ impl Vault {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        state.checkpointed = size;
+        state.signed = Some((size, root));
         Ok(Some(row))
     }
 
@@ -111,20 +198,25 @@ impl Vault {
             .await?)
     }
 
-    /// Extends `state` with the leaves of entries appended since it was last read.
-    async fn read_new_leaves(&self, state: &mut LogState) -> Result<(), VaultError> {
+    /// Extends `state` with the leaves of entries appended since it was last read; returns the
+    /// root at size `watch` if the tree passed that size.
+    async fn read_new_leaves(&self, state: &mut LogState, watch: Option<u64>) -> Result<Option<Hash>, VaultError> {
+        let mut seen = None;
         loop {
             let page = entries(&self.store, state.last_seq, PAGE).await?;
             let Some(last) = page.last() else { break };
             state.last_seq = last.seq;
             for e in &page {
                 state.range.push(leaf_hash(e.entry.as_bytes()));
+                if watch == Some(state.range.size()) {
+                    seen = Some(state.range.root());
+                }
             }
             if (page.len() as i64) < PAGE {
                 break;
             }
         }
-        Ok(())
+        Ok(seen)
     }
 
     /// An inclusion proof of entry `index` (0-based position in the log) in the tree of the
@@ -170,6 +262,14 @@ impl Vault {
             Ok(Allowed::Read(proof, None))
         })
         .await
+    }
+
+    /// The consistency proof between the trees of the first `from` and `to` entries, for this
+    /// server's own use (publishing a checkpoint to its witness); not a route.
+    pub async fn consistency_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, VaultError> {
+        let leaves = self.leaves_up_to(to).await?;
+        custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
+            .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))
     }
 
     /// The first `size` leaves of the log, read from the store.
@@ -232,132 +332,6 @@ async fn entries(store: &Store, after: i64, limit: i64) -> Result<Vec<AuditRow>,
 
 async fn checkpoints_of(store: &Store) -> Result<Vec<CheckpointRow>, StoreError> {
     store.reader().await?.audit().checkpoints().await
-}
-
-/// What verification found in an intact log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    pub entries: usize,
-    pub checkpoints: usize,
-    /// Entries after the last checkpoint: intact as far as their leaf hashes go, but not yet
-    /// covered by a signature.
-    pub unsigned_tail: usize,
-}
-
-/// Recomputes the whole audit log offline: every entry's leaf hash, the order of entries, every
-/// checkpoint's signature and root. `contiguous` also requires sequence numbers without gaps
-/// (true for SQLite, whose one writer numbers entries in commit order). The error names the
-/// first bad entry, or the first checkpoint that no longer matches and the entries it covers.
-pub async fn verify_audit_log(store: &Store, public_key: &[u8], contiguous: bool) -> Result<VerifyReport, String> {
-    let mut leaves: Vec<Hash> = Vec::new();
-    // Read from the very start, so that an entry slipped in below 1 is seen too. (Entry times
-    // are not checked for order: concurrent requests may commit in another order than the one
-    // they were stamped in. The signed roots catch a reordering.)
-    let (mut after, mut last_seq) = (i64::MIN, 0i64);
-    loop {
-        let page = entries(store, after, PAGE).await.map_err(|e| e.to_string())?;
-        if let Some(last) = page.last() {
-            after = last.seq;
-        }
-        for e in &page {
-            if contiguous && e.seq != last_seq + 1 {
-                return Err(if e.seq > last_seq + 1 {
-                    format!("entry {} is missing (the next entry is {})", last_seq + 1, e.seq)
-                } else {
-                    format!("entry {} is out of sequence", e.seq)
-                });
-            }
-            let leaf = leaf_hash(e.entry.as_bytes());
-            if e.leaf.as_slice() != leaf.as_slice() {
-                return Err(format!(
-                    "entry {} was changed: its content does not match its leaf hash",
-                    e.seq
-                ));
-            }
-            if crate::audit::audit_columns(&e.entry) != Some((Some(e.at), e.index.clone())) {
-                return Err(format!(
-                    "entry {} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content",
-                    e.seq
-                ));
-            }
-            last_seq = e.seq;
-            leaves.push(leaf);
-        }
-        if (page.len() as i64) < PAGE {
-            break;
-        }
-    }
-    let checkpoints = checkpoints_of(store).await.map_err(|e| e.to_string())?;
-    // Roots at every checkpoint size, in one pass over the leaves.
-    let mut range = custodia_audit::CompactRange::default();
-    let mut roots_at = std::collections::HashMap::new();
-    let sizes: std::collections::HashSet<u64> = checkpoints
-        .iter()
-        .filter_map(|c| u64::try_from(c.tree_size).ok())
-        .collect();
-    for leaf in &leaves {
-        range.push(*leaf);
-        if sizes.contains(&range.size()) {
-            roots_at.insert(range.size(), range.root());
-        }
-    }
-    let verifier = UnparsedPublicKey::new(&ED25519, public_key);
-    let expected_id = key_id(public_key);
-    let mut previous = 0usize;
-    for cp in &checkpoints {
-        let size = usize::try_from(cp.tree_size).map_err(|_| format!("checkpoint size {} is invalid", cp.tree_size))?;
-        let bad = |why: &str| format!("checkpoint at size {size} {why}");
-        let (body, signature_line) = cp.note.split_once("\n\n").ok_or_else(|| bad("is not a signed note"))?;
-        let body = format!("{body}\n");
-        let sig_b64 = signature_line
-            .trim_end()
-            .strip_prefix(&format!("\u{2014} {CHECKPOINT_ORIGIN} "))
-            .ok_or_else(|| bad("has no signature by custodia-audit"))?;
-        let sig = B64.decode(sig_b64).map_err(|_| bad("has a malformed signature"))?;
-        if sig.len() != 4 + 64 || sig[..4] != expected_id {
-            return Err(bad("is signed by another key"));
-        }
-        verifier
-            .verify(body.as_bytes(), &sig[4..])
-            .map_err(|_| bad("has a signature that does not verify"))?;
-        let root_bytes: Hash = cp.root.as_slice().try_into().map_err(|_| bad("has a malformed root"))?;
-        if body != note_body(size as u64, &root_bytes) {
-            return Err(bad("does not match its signed note"));
-        }
-        if size > leaves.len() {
-            return Err(bad(&format!(
-                "covers {size} entries but the log holds only {}: entries were deleted",
-                leaves.len()
-            )));
-        }
-        if roots_at.get(&(size as u64)) != Some(&root_bytes) {
-            return Err(bad(&format!(
-                "does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
-                previous + 1
-            )));
-        }
-        previous = size;
-    }
-    // The subject index must say what the log says, or subject lookups could hide entries.
-    let (missing, extra, beyond) = store
-        .reader()
-        .await
-        .map_err(|e| e.to_string())?
-        .audit()
-        .subject_index_faults()
-        .await
-        .map_err(|e| e.to_string())?;
-    if missing > 0 || extra > 0 || beyond {
-        return Err(format!(
-            "the audit subject index does not match the log ({missing} entries missing from it, {extra} rows no entry has{}): lookups by subject could hide entries",
-            if beyond { ", its mark beyond the log" } else { "" }
-        ));
-    }
-    Ok(VerifyReport {
-        entries: leaves.len(),
-        checkpoints: checkpoints.len(),
-        unsigned_tail: leaves.len() - previous,
-    })
 }
 
 /// Writes the audit log up to its newest checkpoint as JSON lines that a third party can check

@@ -49,6 +49,22 @@ pub enum SetupError {
     Other(String),
 }
 
+/// What `init` made: the bootstrap administrator's API key (shown once) and the audit
+/// log's checkpoint key, which the operator pins (`audit verify --public-key`).
+pub struct Initialised {
+    pub admin_token: Zeroizing<String>,
+    /// `custodia-audit+<key id>+<base64 key>`.
+    pub audit_public_key: String,
+}
+
+impl std::fmt::Debug for Initialised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initialised")
+            .field("audit_public_key", &self.audit_public_key)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A data directory on disk.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -97,8 +113,9 @@ impl DataDir {
     }
 
     /// Creates the directory, the example registry, the root key (unless supplied by the
-    /// environment), the database and the bootstrap admin principal. Returns its API key.
-    pub async fn init(&self, database_url: Option<&str>, now: Timestamp) -> Result<Zeroizing<String>, SetupError> {
+    /// environment), the database and the bootstrap admin principal. Returns its API key and
+    /// the audit checkpoint key.
+    pub async fn init(&self, database_url: Option<&str>, now: Timestamp) -> Result<Initialised, SetupError> {
         if self.is_initialised() {
             return Err(SetupError::AlreadyInitialised(self.root.display().to_string()));
         }
@@ -131,7 +148,10 @@ impl DataDir {
             .await?;
         // Written last: its presence marks a complete initialisation.
         std::fs::write(self.registry_path(), EXAMPLE_REGISTRY).map_err(io(&self.registry_path()))?;
-        Ok(token)
+        Ok(Initialised {
+            admin_token: token,
+            audit_public_key: vault.audit_verifier_key().to_string(),
+        })
     }
 
     /// Writes the bootstrap token to `admin-token` (0600), for `serve`'s first-run convenience.

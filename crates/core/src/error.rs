@@ -18,8 +18,13 @@ pub enum ErrorKind {
     Conflict,
     /// 422: a field's value is invalid for its type, or the field is unknown.
     Unprocessable,
+    /// 429: too many requests of a rate-limited kind from this caller.
+    TooManyRequests,
     /// 500: our fault; details are logged, not returned.
     Internal,
+    /// 503: the vault stopped answering on purpose (the audit log no longer matches its
+    /// checkpoints), until an operator has looked.
+    Unavailable,
 }
 
 /// An error of a vault operation.
@@ -66,6 +71,14 @@ impl VaultError {
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unauthenticated, "unauthenticated", message)
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, code, message)
+    }
+
+    pub fn too_many_requests(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooManyRequests, code, message)
     }
 
     /// An internal failure. `detail` is logged; the caller sees a generic message.

@@ -2,7 +2,7 @@
 //! (each with its own domain, named by a method here so no caller spells a label), and
 //! per-subject data keys fetched (or created) from the store and unwrapped on demand.
 
-use aws_lc_rs::signature::Ed25519KeyPair;
+use custodia_audit::note::{ED25519_TYPE, NoteSigner};
 use custodia_crypto::{BLIND_INDEX_LEN, BlindIndexer, DataKey, Domain, IndexKey, Keyring, SecretKey};
 use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
 
@@ -11,6 +11,9 @@ use crate::{SetupError, SubjectId, Timestamp, VaultError};
 const INDEX_KEY_META: &str = "index_key";
 const AUDIT_KEY_META: &str = "audit_signing_key";
 const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
+/// The checkpoint key's public half as a verifier key, for `audit verify --trust-database-key`
+/// (which needs no root key); checked against the signing key at every start.
+pub const AUDIT_PUBLIC_KEY_META: &str = "audit_public_key";
 const REDACTION_KEY_META: &str = "redaction_key";
 const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
 
@@ -19,7 +22,7 @@ pub(crate) struct Keys {
     /// Keyed digests under the index key; reached through the domain methods below.
     indexer: BlindIndexer,
     /// Signs audit log checkpoints (Ed25519); its seed is stored wrapped by the root key.
-    pub(crate) audit_signer: Ed25519KeyPair,
+    pub(crate) audit_signer: NoteSigner,
     /// Keys the `hash` and `encrypt` operators of `/v1/redact` (stable across nodes and
     /// restarts, so keyed hashes join); stored wrapped by the root key. A key of its own,
     /// random and unrelated to the index key, so no digest of one can match the other's.
@@ -66,15 +69,41 @@ async fn load_or_create(
         .map_err(|_| SetupError::KeyMismatch)
 }
 
+/// The checkpoint signer. Created only with the log: a missing key next to a log that has
+/// entries or checkpoints means the row was deleted (a new key would sign whatever the log
+/// holds now), and a public key row that does not match means it was replaced.
+async fn load_audit_signer(store: &Store, keyring: &Keyring) -> Result<NoteSigner, SetupError> {
+    let reader = || async { store.reader().await };
+    if reader().await?.meta().get(AUDIT_KEY_META).await?.is_none() {
+        let mut r = reader().await?;
+        let used = !r.audit().entries(i64::MIN, 1).await?.is_empty() || r.audit().latest_checkpoint().await?.is_some();
+        if used {
+            return Err(SetupError::Other(
+                "the audit signing key is missing from the database, but its audit log has entries: the key row was deleted; refusing to sign the log with a new key".into(),
+            ));
+        }
+    }
+    let seed = load_or_create(store, keyring, AUDIT_KEY_META, AUDIT_KEY_LABEL).await?;
+    let signer = NoteSigner::from_seed(crate::CHECKPOINT_ORIGIN, ED25519_TYPE, seed.expose())
+        .map_err(|_| SetupError::Other("the audit signing key is malformed".into()))?;
+    let public = signer.verifier().to_string();
+    let stored = meta_or_insert(store, AUDIT_PUBLIC_KEY_META, || Ok(public.clone().into_bytes())).await?;
+    if stored != public.as_bytes() {
+        return Err(SetupError::Other(
+            "the audit public key stored in the database does not match the audit signing key: the row was replaced"
+                .into(),
+        ));
+    }
+    Ok(signer)
+}
+
 impl Keys {
     /// Loads the index key from the store (creating it on first use) and checks that the
     /// root key is the one this database was initialised with.
     pub(crate) async fn load(keyring: Keyring, store: &Store) -> Result<Self, SetupError> {
         let wrapped = meta_or_insert(store, INDEX_KEY_META, || Ok(IndexKey::generate(&keyring)?.1.0)).await?;
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
-        let seed = load_or_create(store, &keyring, AUDIT_KEY_META, AUDIT_KEY_LABEL).await?;
-        let audit_signer = Ed25519KeyPair::from_seed_unchecked(seed.expose())
-            .map_err(|_| SetupError::Other("the audit signing key is malformed".into()))?;
+        let audit_signer = load_audit_signer(store, &keyring).await?;
         let redaction = load_or_create(store, &keyring, REDACTION_KEY_META, REDACTION_KEY_LABEL).await?;
         Ok(Self {
             keyring,
@@ -199,7 +228,7 @@ mod tests {
         Keys {
             keyring: Keyring::from_keys(vec![(1, root)]).unwrap(),
             indexer: BlindIndexer::new(IndexKey::from_secret(SecretKey::from_slice(&[1; 32]).unwrap())),
-            audit_signer: Ed25519KeyPair::from_seed_unchecked(&[2; 32]).unwrap(),
+            audit_signer: NoteSigner::from_seed(crate::CHECKPOINT_ORIGIN, ED25519_TYPE, &[2; 32]).unwrap(),
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
         }
     }

@@ -25,6 +25,7 @@ mod records;
 mod time;
 mod tokens;
 pub mod values;
+mod verify;
 
 use std::sync::Arc;
 
@@ -33,15 +34,18 @@ use custodia_store::Store;
 
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use call::Call;
-pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
+pub use checkpoint::{CHECKPOINT_ORIGIN, export_audit_log};
+pub use custodia_audit::note::VerifierKey;
 pub use custodia_store::AuditQuery;
-pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
+pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, Initialised, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
+pub use keys::AUDIT_PUBLIC_KEY_META;
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
+pub use verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
 
 /// The vault: registry, store and keys, shared by every request.
 pub struct Vault {

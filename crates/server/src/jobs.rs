@@ -11,7 +11,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use custodia_core::{Timestamp, Vault, VaultError};
+use custodia_core::{Timestamp, VaultError};
+
+use crate::AppState;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -23,7 +25,7 @@ pub struct Job {
     /// Its name: the leadership lock and the logs name it.
     pub name: &'static str,
     pub every: Duration,
-    pub run: for<'a> fn(&'a Vault, Timestamp) -> BoxFuture<'a, Result<(), VaultError>>,
+    pub run: for<'a> fn(&'a AppState, Timestamp) -> BoxFuture<'a, Result<(), VaultError>>,
 }
 
 /// The server's jobs.
@@ -33,12 +35,19 @@ pub fn jobs() -> Vec<Job> {
         Job {
             name: "audit-checkpoint",
             every: crate::CHECKPOINT_EVERY,
-            run: |vault, now| Box::pin(async move { vault.checkpoint(now).await.map(drop) }),
+            run: |state, now| {
+                Box::pin(async move {
+                    if let Some(row) = state.vault.checkpoint(now).await? {
+                        state.publisher.publish(&state.vault, &row).await;
+                    }
+                    Ok(())
+                })
+            },
         },
         Job {
             name: "audit-subject-index",
             every: Duration::from_secs(1),
-            run: |vault, _| Box::pin(async move { vault.index_audit_subjects().await.map(drop) }),
+            run: |state, _| Box::pin(async move { state.vault.index_audit_subjects().await.map(drop) }),
         },
     ]
 }
@@ -68,11 +77,11 @@ impl Schedule {
 
 /// Runs the due jobs once at `now`; a job another node leads is skipped, a failing job is
 /// logged and retried at its next period. Returns the names of the jobs this node ran.
-pub async fn run_due(vault: &Vault, jobs: &[Job], schedule: &mut Schedule, now: Timestamp) -> Vec<&'static str> {
+pub async fn run_due(state: &AppState, jobs: &[Job], schedule: &mut Schedule, now: Timestamp) -> Vec<&'static str> {
     let mut ran = Vec::new();
     for i in schedule.due(jobs, now) {
         let job = &jobs[i];
-        match vault.store().exclusively(job.name, (job.run)(vault, now)).await {
+        match state.vault.store().exclusively(job.name, (job.run)(state, now)).await {
             Ok(Some(Ok(()))) => ran.push(job.name),
             Ok(Some(Err(e))) => tracing::error!(job = job.name, error = %e, "job failed; will retry"),
             Ok(None) => tracing::debug!(job = job.name, "another node runs this job now"),
@@ -91,7 +100,7 @@ pub fn spawn(vault: Arc<crate::AppState>) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            run_due(&vault.vault, &jobs, &mut schedule, Timestamp::now()).await;
+            run_due(&vault, &jobs, &mut schedule, Timestamp::now()).await;
         }
     })
 }

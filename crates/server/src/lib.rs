@@ -7,6 +7,8 @@ mod extract;
 pub mod jobs;
 mod openapi;
 mod pii;
+mod publish;
+pub mod witness;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,17 +26,36 @@ pub use openapi::openapi_json;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+pub use publish::Publisher;
+
 /// Shared state of every handler.
 pub struct AppState {
     pub vault: Vault,
     pub(crate) pii: pii::PiiState,
+    /// Where signed checkpoints go besides the database.
+    pub publisher: Publisher,
 }
 
 impl AppState {
-    fn new(vault: Vault) -> Self {
+    fn new(vault: Vault, publisher: Publisher) -> Self {
         let pii = pii::PiiState::new(vault.redaction_key().expose());
-        Self { vault, pii }
+        Self { vault, pii, publisher }
     }
+}
+
+/// Checks the vault's audit log against its checkpoints (in the database, in the checkpoint
+/// log, at the witness) before anything is served, and signs and publishes a checkpoint of
+/// whatever the log holds beyond them. An error names the first divergence: the server must
+/// not start on a log that was truncated or rewritten.
+pub async fn resume(vault: &Vault, publisher: &Publisher) -> Result<custodia_core::VerifyReport, String> {
+    let trusted = publisher.trusted(&vault.audit_verifier_key()).await?;
+    let report = vault.resume_audit_log(trusted).await?;
+    match vault.checkpoint(custodia_core::Timestamp::now()).await {
+        Ok(Some(row)) => publisher.publish(vault, &row).await,
+        Ok(None) => {}
+        Err(e) => return Err(format!("signing a checkpoint at start: {e}")),
+    }
+    Ok(report)
 }
 
 /// How often the audit log is checkpointed (when it has new entries).
@@ -42,7 +63,7 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs
 
 /// The application router.
 pub fn router(vault: Vault) -> Router {
-    app(Arc::new(AppState::new(vault)))
+    app(Arc::new(AppState::new(vault, Publisher::new(None, None))))
 }
 
 fn app(state: Arc<AppState>) -> Router {
@@ -61,17 +82,20 @@ fn app(state: Arc<AppState>) -> Router {
 /// signing a last checkpoint on the way out.
 pub async fn serve(
     vault: Vault,
+    publisher: Publisher,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState::new(vault));
+    let state = Arc::new(AppState::new(vault, publisher));
     let runner = jobs::spawn(Arc::clone(&state));
     let served = axum::serve(listener, app(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)
         .await;
     runner.abort();
-    if let Err(e) = state.vault.checkpoint(custodia_core::Timestamp::now()).await {
-        tracing::error!(error = %e, "final audit checkpoint failed");
+    match state.vault.checkpoint(custodia_core::Timestamp::now()).await {
+        Ok(Some(row)) => state.publisher.publish(&state.vault, &row).await,
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "final audit checkpoint failed"),
     }
     served
 }

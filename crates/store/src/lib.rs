@@ -53,6 +53,18 @@ impl Store {
         Self::open_at_version(url, SCHEMA_VERSION).await
     }
 
+    /// Opens the store named by `url` read-only: no migration, no write succeeds (the
+    /// database refuses them). For verifying the audit log without changing it.
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::Postgres::connect_read_only(url).await?)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            Backend::Sqlite(sqlite::Sqlite::open_read_only(Path::new(path)).await?)
+        };
+        Ok(Self { backend })
+    }
+
     /// Opens the store, migrating no further than schema version `version`: for tests that
     /// build a database as an older release left it. A server never runs on such a store.
     #[doc(hidden)]

@@ -29,6 +29,26 @@ impl Postgres {
         Ok(Self { pool })
     }
 
+    /// Connects to `url` with every transaction read-only (PostgreSQL refuses every write),
+    /// for verification. The schema must be current.
+    pub(crate) async fn connect_read_only(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        let mut conn = pool.acquire().await?;
+        schema::require_current(&mut Conn::Postgres(&mut conn)).await?;
+        drop(conn);
+        Ok(Self { pool })
+    }
+
     /// Runs `job` in a transaction: committed when it returns `Ok`, rolled back otherwise.
     pub(crate) async fn write<T>(
         &self,

@@ -265,6 +265,25 @@ pub(crate) async fn migrate(conn: &mut Conn<'_>, target: i64) -> Result<(), Stor
     Ok(())
 }
 
+/// Fails unless the database is at [`SCHEMA_VERSION`] (a read-only opening cannot migrate).
+pub(crate) async fn require_current(conn: &mut Conn<'_>) -> Result<(), StoreError> {
+    let current = current_version(conn).await.map_err(|_| {
+        StoreError::Schema("the database has no Custodia schema (run custodia init or serve first)".into())
+    })?;
+    if current == SCHEMA_VERSION {
+        Ok(())
+    } else {
+        Err(StoreError::Schema(format!(
+            "the database schema is version {current} and this binary reads version {SCHEMA_VERSION}; {}",
+            if current < SCHEMA_VERSION {
+                "start the server once to migrate it"
+            } else {
+                "upgrade custodia"
+            }
+        )))
+    }
+}
+
 /// The schema version a database is at (0 when new).
 pub(crate) async fn current_version(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     let row = conn

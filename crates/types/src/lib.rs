@@ -151,6 +151,9 @@ pub struct Health {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitOutput {
     pub admin_token: String,
+    /// The audit log's checkpoint key (`custodia-audit+<key id>+<base64 key>`): keep a copy
+    /// outside the vault and give it to `custodia audit verify --public-key`.
+    pub audit_public_key: String,
 }
 
 /// Evidence of how a choice was made (GDPR Art. 7(1)). The IP address is stored only as a

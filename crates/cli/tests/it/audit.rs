@@ -162,7 +162,7 @@ async fn requests_fail_closed_when_the_audit_log_cannot_be_written() {
 }
 
 /// A copy of a data directory, to tamper with.
-fn copy_of(dir: &std::path::Path) -> tempfile::TempDir {
+pub fn copy_of(dir: &std::path::Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("cp")
         .arg("-a")
@@ -174,10 +174,12 @@ fn copy_of(dir: &std::path::Path) -> tempfile::TempDir {
     copy
 }
 
-fn verify(dir: &std::path::Path) -> (bool, String) {
+/// `custodia audit verify` with the pinned key and `extra` arguments.
+pub fn verify_with(dir: &std::path::Path, key: &str, extra: &[&str]) -> (bool, String) {
     let out = crate::support::custodia()
-        .args(["audit", "verify", "--data-dir"])
+        .args(["audit", "verify", "--public-key", key, "--data-dir"])
         .arg(dir)
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -191,7 +193,7 @@ fn verify(dir: &std::path::Path) -> (bool, String) {
 }
 
 /// Opens a data directory's database as an attacker with file access would: triggers dropped.
-async fn attacker(dir: &std::path::Path) -> sqlx::SqlitePool {
+pub async fn attacker(dir: &std::path::Path) -> sqlx::SqlitePool {
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("custodia.db").display()))
         .await
         .unwrap();
@@ -201,7 +203,7 @@ async fn attacker(dir: &std::path::Path) -> sqlx::SqlitePool {
     db
 }
 
-fn leaf(entry: &str) -> Vec<u8> {
+pub fn leaf(entry: &str) -> Vec<u8> {
     custodia_audit::leaf_hash(entry.as_bytes()).to_vec()
 }
 
@@ -250,6 +252,7 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
     drop(admin);
     server.terminate();
 
+    let verify = |dir: &std::path::Path| verify_with(dir, &vault.audit_key, &[]);
     let (ok, out) = verify(vault.path());
     assert!(ok, "{out}");
     assert!(

@@ -47,6 +47,8 @@ pub struct Vault {
     pub dir: tempfile::TempDir,
     pub token: String,
     pub database_url: Option<String>,
+    /// The audit checkpoint key init printed (what an operator pins).
+    pub audit_key: String,
 }
 
 impl Vault {
@@ -69,10 +71,12 @@ impl Vault {
         );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let token = v["admin_token"].as_str().unwrap().to_owned();
+        let audit_key = v["audit_public_key"].as_str().unwrap().to_owned();
         Self {
             dir,
             token,
             database_url,
+            audit_key,
         }
     }
 
@@ -95,14 +99,35 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        Self::try_start(data_dir, database_url, &[]).unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
+    /// Starts `custodia serve` with `extra` arguments; `Err` holds what it printed when it
+    /// refused to start.
+    pub fn try_start(data_dir: &Path, database_url: Option<&str>, extra: &[&str]) -> Result<Self, String> {
         let mut cmd = custodia();
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
+            .arg(data_dir)
+            .args(extra);
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
-        // stderr goes to the test's own output, so a failing test shows the server log.
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // stderr goes on to the test's own output, so a failing test shows the server log.
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                eprint!("{}", String::from_utf8_lossy(&buf[..n]));
+                all.extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&all).into_owned());
+        });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
@@ -114,13 +139,14 @@ impl Server {
         let Some(Ok(addr)) = addr else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("server did not start; it printed: {line:?}");
+            let printed = rx.recv().unwrap_or_default();
+            return Err(format!("{line}{printed}"));
         };
-        Self {
+        Ok(Self {
             child,
             addr,
             _stdout: stdout,
-        }
+        })
     }
 
     /// Asks the process to stop (SIGTERM) and waits: a graceful shutdown.

@@ -93,6 +93,33 @@ impl Sqlite {
         })
     }
 
+    /// Opens the database file at `path` read-only (SQLite refuses every write): for
+    /// verification, which must not change what it verifies. The schema must be current.
+    pub(crate) async fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Schema(format!("{} does not exist", path.display())));
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("mmap_size", "268435456")
+            .pragma("cache_size", "-16384");
+        let mut conn = options.connect().await?;
+        schema::require_current(&mut Conn::Sqlite(&mut conn)).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            writer: Writer::start(conn),
+            reader,
+            checkpointer: tokio::spawn(async {}),
+        })
+    }
+
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             conn: ReaderConn::Sqlite(self.reader.acquire().await?),

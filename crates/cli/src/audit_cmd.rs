@@ -1,0 +1,254 @@
+//! `custodia audit verify|export`, `custodia witness`, and the checkpoint publishing options
+//! of `serve`.
+//!
+//! Verification opens the database read-only and needs no root key: the trust comes from the
+//! checkpoint key the operator pinned at `init` and from checkpoints kept outside the
+//! database, never from the database alone.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use custodia_audit::note::{COSIGNATURE_TYPE, NoteSigner};
+use custodia_core::{AuditTrust, DataDir, Timestamp, TrustedCheckpoint, VerifierKey};
+use custodia_server::Publisher;
+use custodia_server::witness::{WitnessClient, WitnessService};
+
+/// The default checkpoint log, in the data directory (point it at other storage).
+pub const CHECKPOINT_LOG_FILE: &str = "audit-checkpoints.log";
+/// The witness's signing key, in its state directory.
+const WITNESS_KEY_FILE: &str = "witness.key";
+
+/// A verifier key given on the command line, or the path of a file holding one.
+fn key_arg(value: &str, what: &str) -> anyhow::Result<VerifierKey> {
+    if let Ok(key) = VerifierKey::parse(value) {
+        return Ok(key);
+    }
+    let text = std::fs::read_to_string(value)
+        .with_context(|| format!("{what}: `{value}` is neither a key (name+id+key) nor a readable file"))?;
+    VerifierKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{what} in {value}: {e}"))
+}
+
+/// A duration such as `90s`, `10m`, `2h` or `1d`, in milliseconds.
+fn duration_ms(text: &str) -> Result<i64, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 90s, 10m, 2h or 1d"))?;
+    let unit_ms = match unit {
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{text}` is not a duration such as 90s, 10m, 2h or 1d")),
+    };
+    n.checked_mul(unit_ms).ok_or_else(|| format!("`{text}` is too long"))
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+    data_dir: PathBuf,
+    #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The checkpoint key `init` printed (`custodia-audit+<id>+<key>`), or a file holding it.
+    #[arg(long, env = "CUSTODIA_AUDIT_PUBLIC_KEY")]
+    public_key: Option<String>,
+    /// Use the database's own copy of the key instead (anyone who can write the database can
+    /// replace it, and re-sign a rewritten log with their own key).
+    #[arg(long, conflicts_with = "public_key")]
+    trust_database_key: bool,
+    /// A checkpoint obtained earlier (a signed note, or a checkpoint log whose newest line is
+    /// taken): the log must extend it. Repeat for several.
+    #[arg(long = "trusted-checkpoint")]
+    trusted_checkpoints: Vec<PathBuf>,
+    /// Entries older than this must be covered by a checkpoint (the server signs one every
+    /// second while the log grows, and one when it stops).
+    #[arg(long, default_value = "60s", value_parser = duration_ms)]
+    max_unsigned_age: i64,
+}
+
+/// `custodia audit verify`: exit 0 when intact, 1 when not (naming the first problem), 2 when
+/// it cannot run.
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let url = DataDir::new(&args.data_dir).store_url(args.database_url.as_deref());
+    let store = custodia_store::Store::open_read_only(&url)
+        .await
+        .with_context(|| format!("opening {} read-only", args.data_dir.display()))?;
+    let key = match (&args.public_key, args.trust_database_key) {
+        (Some(value), _) => key_arg(value, "--public-key")?,
+        (None, true) => {
+            eprintln!(
+                "warning: trusting the database's own copy of the checkpoint key: whoever can write the database can replace it; pin the key init printed with --public-key"
+            );
+            let stored = store
+                .reader()
+                .await?
+                .meta()
+                .get(custodia_core::AUDIT_PUBLIC_KEY_META)
+                .await?
+                .context("the database holds no audit public key")?;
+            VerifierKey::parse(&String::from_utf8_lossy(&stored))
+                .map_err(|e| anyhow::anyhow!("the database's audit public key: {e}"))?
+        }
+        (None, false) => anyhow::bail!(
+            "name the checkpoint key you pinned at init: --public-key KEY|FILE (or --trust-database-key to use the database's own copy, which anyone who can write the database can replace)"
+        ),
+    };
+    let mut trusted = Vec::new();
+    for path in &args.trusted_checkpoints {
+        match TrustedCheckpoint::from_file(path, &key).map_err(|e| anyhow::anyhow!(e))? {
+            Some(t) => trusted.push(t),
+            None => anyhow::bail!("{} holds no checkpoint", path.display()),
+        }
+    }
+    let trust = AuditTrust {
+        key,
+        trusted,
+        max_unsigned_age: Some((args.max_unsigned_age, Timestamp::now())),
+        contiguous: !store.shared(),
+    };
+    match custodia_core::verify_audit_log(&store, &trust).await {
+        Ok(report) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "audit log intact: {} entries, {} signed checkpoints, {} trusted checkpoints extended, {} entries after the last checkpoint",
+                report.entries, report.checkpoints, report.trusted, report.unsigned_tail
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problem) => {
+            eprintln!("audit log NOT intact: {problem}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The checkpoint publishing options of `serve`.
+#[derive(Args)]
+pub struct PublishArgs {
+    /// Append every signed checkpoint to this file (default: audit-checkpoints.log in the
+    /// data directory; place it on other storage). At start the log must extend its newest.
+    #[arg(long, env = "CUSTODIA_CHECKPOINT_LOG")]
+    checkpoint_log: Option<PathBuf>,
+    /// Keep no checkpoint log.
+    #[arg(long, conflicts_with = "checkpoint_log")]
+    no_checkpoint_log: bool,
+    /// A witness (`custodia witness`) to cosign every checkpoint: http://host:port.
+    #[arg(long, env = "CUSTODIA_WITNESS_URL", requires = "witness_key")]
+    witness: Option<String>,
+    /// The witness's key, as `custodia witness` prints it (or a file holding it).
+    #[arg(long, env = "CUSTODIA_WITNESS_KEY", requires = "witness")]
+    witness_key: Option<String>,
+}
+
+impl PublishArgs {
+    pub fn publisher(&self, data_dir: &Path) -> anyhow::Result<Publisher> {
+        let log = if self.no_checkpoint_log {
+            None
+        } else {
+            Some(
+                self.checkpoint_log
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join(CHECKPOINT_LOG_FILE)),
+            )
+        };
+        let witness = match (&self.witness, &self.witness_key) {
+            (Some(url), Some(key)) => Some(
+                WitnessClient::new(url, key_arg(key, "--witness-key")?)
+                    .map_err(|e| anyhow::anyhow!("--witness: {e}"))?,
+            ),
+            _ => None,
+        };
+        Ok(Publisher::new(log, witness))
+    }
+}
+
+#[derive(Args)]
+pub struct WitnessArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8300")]
+    listen: SocketAddr,
+    /// Where the witness keeps its key and the newest checkpoint of each log (created 0700).
+    #[arg(long, default_value = "custodia-witness")]
+    state_dir: PathBuf,
+    /// The checkpoint key of a vault to witness (as its init printed it, or a file); repeat
+    /// for several vaults.
+    #[arg(long = "log-key", required = true)]
+    log_keys: Vec<String>,
+    /// The witness's name in its cosignatures.
+    #[arg(long, default_value = "custodia-witness")]
+    name: String,
+}
+
+/// Loads the witness's seed from its state directory, creating it (0600) the first time.
+fn witness_seed(dir: &Path) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    let path = dir.join(WITNESS_KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 32 => Ok(zeroize::Zeroizing::new(bytes)),
+        Ok(_) => anyhow::bail!("{} is not a 32-byte key", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = zeroize::Zeroizing::new(vec![0u8; 32]);
+            aws_lc_rs::rand::fill(&mut seed).map_err(|_| anyhow::anyhow!("no randomness for the witness key"))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(&seed)?;
+            file.sync_all()?;
+            Ok(seed)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// `custodia witness`: serves until interrupted.
+pub async fn witness(
+    args: WitnessArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.state_dir).with_context(|| format!("creating {}", args.state_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&args.state_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let seed = witness_seed(&args.state_dir)?;
+    let signer =
+        NoteSigner::from_seed(&args.name, COSIGNATURE_TYPE, &seed).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let logs = args
+        .log_keys
+        .iter()
+        .map(|k| key_arg(k, "--log-key"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(bad) = logs.iter().find(|k| k.is_cosigner()) {
+        anyhow::bail!("--log-key {} is a witness key, not a log's checkpoint key", bad.name());
+    }
+    let service = Arc::new(WitnessService::open(signer, logs, &args.state_dir).map_err(|e| anyhow::anyhow!(e))?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        // Tests and scripts read these lines.
+        let _ = writeln!(out, "witness key: {}", service.verifier_key());
+        let _ = writeln!(out, "custodia witness listening on http://{addr}");
+    }
+    axum::serve(listener, custodia_server::witness::router(service))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

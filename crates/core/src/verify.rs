@@ -1,0 +1,276 @@
+//! Verification of the audit log against trust held outside the database: the checkpoint key
+//! the operator pinned at `init`, and checkpoints obtained earlier (a checkpoint log on other
+//! storage, a witness, a note saved by hand). The database's own checkpoints are checked too,
+//! but alone they prove nothing against someone who can write the database: they can be
+//! deleted with the entries they cover.
+//!
+//! One pass over the log, O(log n) memory: every entry's leaf hash and indexed columns, the
+//! order of entries, then the tree's root at the size of every checkpoint, database and
+//! trusted alike, each signature checked with the pinned key. The server runs the same pass
+//! when it starts, and refuses to continue a log that fails it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use custodia_audit::note::{Checkpoint, Note, VerifierKey};
+use custodia_audit::{CompactRange, Hash, leaf_hash};
+use custodia_store::Store;
+
+use crate::Timestamp;
+use crate::checkpoint::CHECKPOINT_ORIGIN;
+
+/// Entries read from the store per page.
+const PAGE: i64 = 10_000;
+
+/// A checkpoint obtained outside the database, with where it came from (named in errors).
+#[derive(Debug, Clone)]
+pub struct TrustedCheckpoint {
+    pub source: String,
+    pub checkpoint: Checkpoint,
+}
+
+impl TrustedCheckpoint {
+    /// A signed note, checked against the pinned key.
+    pub fn from_note(source: &str, text: &str, key: &VerifierKey) -> Result<Self, String> {
+        let bad = |e: custodia_audit::note::NoteError| format!("the checkpoint from {source}: {e}");
+        let note = Note::parse(text).map_err(bad)?;
+        key.verify(&note).map_err(bad)?;
+        let checkpoint = Checkpoint::parse(note.text()).map_err(bad)?;
+        if checkpoint.origin != CHECKPOINT_ORIGIN {
+            return Err(format!(
+                "the checkpoint from {source} is of another log (origin `{}`)",
+                checkpoint.origin.escape_default()
+            ));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            checkpoint,
+        })
+    }
+
+    /// The newest checkpoint in `path`: a file holding one signed note, or a checkpoint log
+    /// (one JSON object per line with a `note`, newest last, as `serve --checkpoint-log`
+    /// writes it). `None` for an empty checkpoint log.
+    pub fn from_file(path: &Path, key: &VerifierKey) -> Result<Option<Self>, String> {
+        let source = path.display().to_string();
+        let text = read_tail(path).map_err(|e| format!("{source}: {e}"))?;
+        if text.trim_start().starts_with('{') || text.trim().is_empty() {
+            let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+                return Ok(None);
+            };
+            let entry: serde_json::Value = serde_json::from_str(line)
+                .map_err(|_| format!("{source}: the last line is not a checkpoint log entry"))?;
+            let note = entry["note"]
+                .as_str()
+                .ok_or_else(|| format!("{source}: the last line has no note"))?;
+            Self::from_note(&source, note, key).map(Some)
+        } else {
+            Self::from_note(&source, &text, key).map(Some)
+        }
+    }
+}
+
+/// The end of a file (its last 64 KiB, from the first whole line): a checkpoint log grows by a
+/// line per checkpoint, and only its newest line matters.
+fn read_tail(path: &Path) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    if start > 0 {
+        let first_newline = bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1);
+        bytes.drain(..first_newline);
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// What verification trusts, and how strict it is.
+#[derive(Debug, Clone)]
+pub struct AuditTrust {
+    /// The checkpoint key, pinned by the operator (or, told so explicitly, the database's).
+    pub key: VerifierKey,
+    /// Checkpoints from outside the database; each must be a prefix of today's log.
+    pub trusted: Vec<TrustedCheckpoint>,
+    /// Entries older than this many milliseconds at the given time must be covered by a
+    /// checkpoint, and a log with entries must have one. `None` when the server starts (it
+    /// signs the tail of a log it stopped without signing).
+    pub max_unsigned_age: Option<(i64, Timestamp)>,
+    /// Sequence numbers without gaps (SQLite's one writer numbers entries in commit order).
+    pub contiguous: bool,
+}
+
+/// What verification found in an intact log.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub entries: u64,
+    /// Signed checkpoints in the database.
+    pub checkpoints: usize,
+    /// Checkpoints from outside the database that the log extends.
+    pub trusted: usize,
+    /// Entries after the newest checkpoint (intact as far as their leaf hashes go, not yet
+    /// covered by a signature).
+    pub unsigned_tail: u64,
+    /// The newest checkpoint the log was found to extend (size, root).
+    pub(crate) newest: Option<(u64, Hash)>,
+    /// The tree's right edge and the last sequence number read, for a server resuming the log.
+    pub(crate) range: CompactRange,
+    pub(crate) last_seq: i64,
+}
+
+/// Recomputes the whole audit log: every entry's leaf hash and indexed columns, the order of
+/// entries, every database checkpoint's signature, and the root at the size of every
+/// checkpoint (database and trusted). The error names the first bad entry, or the first
+/// checkpoint the entries no longer match (with its source and the entries it covers).
+pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<VerifyReport, String> {
+    let stored = store
+        .reader()
+        .await
+        .map_err(|e| e.to_string())?
+        .audit()
+        .checkpoints()
+        .await
+        .map_err(|e| e.to_string())?;
+    // Every size some checkpoint commits to, with its root and where it came from.
+    let mut targets: BTreeMap<u64, (Hash, String)> = BTreeMap::new();
+    let mut add = |size: u64, root: Hash, source: String| -> Result<(), String> {
+        match targets.get(&size) {
+            Some((other, first)) if *other != root => Err(format!(
+                "the checkpoints at size {size} from {first} and from {source} have different roots: the log was forked"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                targets.insert(size, (root, source));
+                Ok(())
+            }
+        }
+    };
+    for row in &stored {
+        let bad = |why: String| format!("checkpoint at size {} in the database {why}", row.tree_size);
+        let note = Note::parse(&row.note).map_err(|e| bad(format!("is not a signed note ({e})")))?;
+        trust.key.verify(&note).map_err(|e| match e {
+            custodia_audit::note::NoteError::NotSigned(_) => bad("is signed by another key".into()),
+            _ => bad("has a signature that does not verify".into()),
+        })?;
+        let cp = Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
+        if cp.origin != CHECKPOINT_ORIGIN
+            || Some(cp.size) != u64::try_from(row.tree_size).ok()
+            || cp.root.as_slice() != row.root
+        {
+            return Err(bad("does not match its signed note".into()));
+        }
+        add(cp.size, cp.root, "the database".into())?;
+    }
+    for t in &trust.trusted {
+        add(t.checkpoint.size, t.checkpoint.root, t.source.clone())?;
+    }
+    let covered = targets.keys().next_back().copied().unwrap_or(0);
+
+    let mut range = CompactRange::default();
+    let (mut after, mut last_seq) = (i64::MIN, 0i64);
+    let mut previous = 0u64;
+    let mut newest = None;
+    let mut next_target = targets.iter().peekable();
+    loop {
+        let page = store
+            .reader()
+            .await
+            .map_err(|e| e.to_string())?
+            .audit()
+            .entries(after, PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(last) = page.last() {
+            after = last.seq;
+        }
+        for e in &page {
+            if trust.contiguous && e.seq != last_seq + 1 {
+                return Err(if e.seq > last_seq + 1 {
+                    format!("entry {} is missing (the next entry is {})", last_seq + 1, e.seq)
+                } else {
+                    format!("entry {} is out of sequence", e.seq)
+                });
+            }
+            let leaf = leaf_hash(e.entry.as_bytes());
+            if e.leaf.as_slice() != leaf.as_slice() {
+                return Err(format!(
+                    "entry {} was changed: its content does not match its leaf hash",
+                    e.seq
+                ));
+            }
+            if crate::audit::audit_columns(&e.entry) != Some((Some(e.at), e.index.clone())) {
+                return Err(format!(
+                    "entry {} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content",
+                    e.seq
+                ));
+            }
+            if range.size() >= covered
+                && let Some((max_age, now)) = trust.max_unsigned_age
+                && now.0.saturating_sub(e.at) > max_age
+            {
+                return Err(format!(
+                    "entry {} is older than {} s and no checkpoint covers it: checkpoints were deleted, or the server stopped without signing its last entries (start it to sign them)",
+                    e.seq,
+                    max_age / 1000
+                ));
+            }
+            last_seq = e.seq;
+            range.push(leaf);
+            if let Some(&(&size, (root, source))) = next_target.peek()
+                && size == range.size()
+            {
+                if range.root() != *root {
+                    return Err(format!(
+                        "checkpoint at size {size} from {source} does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
+                        previous + 1
+                    ));
+                }
+                previous = size;
+                newest = Some((size, *root));
+                next_target.next();
+            }
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    if let Some(&(&size, (_, source))) = next_target.peek() {
+        return Err(format!(
+            "checkpoint at size {size} from {source} covers {size} entries but the log holds only {}: entries were deleted",
+            range.size()
+        ));
+    }
+    if trust.max_unsigned_age.is_some() && range.size() > 0 && targets.is_empty() {
+        return Err(format!(
+            "the log has {} entries and no checkpoint: its checkpoints were deleted, or the server never signed it",
+            range.size()
+        ));
+    }
+    // The subject index must say what the log says, or subject lookups could hide entries.
+    let (missing, extra, beyond) = store
+        .reader()
+        .await
+        .map_err(|e| e.to_string())?
+        .audit()
+        .subject_index_faults()
+        .await
+        .map_err(|e| e.to_string())?;
+    if missing > 0 || extra > 0 || beyond {
+        return Err(format!(
+            "the audit subject index does not match the log ({missing} entries missing from it, {extra} rows no entry has{}): lookups by subject could hide entries",
+            if beyond { ", its mark beyond the log" } else { "" }
+        ));
+    }
+    Ok(VerifyReport {
+        entries: range.size(),
+        checkpoints: stored.len(),
+        trusted: trust.trusted.len(),
+        unsigned_tail: range.size() - covered,
+        newest,
+        range,
+        last_seq,
+    })
+}

@@ -1,0 +1,136 @@
+//! Every signed checkpoint leaves the database: appended to the checkpoint log (a file the
+//! operator can place on other storage) and sent to the witness, whose cosignature is
+//! appended too. At start the newest of each comes back as a trusted checkpoint: the server
+//! refuses a log that does not extend them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use custodia_audit::witness::AddCheckpoint;
+use custodia_core::{TrustedCheckpoint, Vault, VerifierKey};
+use custodia_store::CheckpointRow;
+use tokio::sync::Mutex;
+
+use crate::witness::WitnessClient;
+
+/// Where checkpoints are published, and what the witness last cosigned.
+pub struct Publisher {
+    checkpoint_log: Option<PathBuf>,
+    witness: Option<WitnessClient>,
+    /// The size of the witness's newest checkpoint, as far as this server knows.
+    witnessed: Mutex<Option<u64>>,
+}
+
+impl Publisher {
+    #[must_use]
+    pub fn new(checkpoint_log: Option<PathBuf>, witness: Option<WitnessClient>) -> Self {
+        Self {
+            checkpoint_log,
+            witness,
+            witnessed: Mutex::new(None),
+        }
+    }
+
+    /// The checkpoints from outside the database a starting server must find its log
+    /// extending: the checkpoint log's newest line and the witness's newest cosigned one.
+    pub async fn trusted(&self, key: &VerifierKey) -> Result<Vec<TrustedCheckpoint>, String> {
+        let mut trusted = Vec::new();
+        if let Some(path) = &self.checkpoint_log
+            && path.exists()
+            && let Some(t) = TrustedCheckpoint::from_file(path, key)?
+        {
+            trusted.push(t);
+        }
+        if let Some(witness) = &self.witness {
+            match witness.latest(key).await {
+                Ok(Some(note)) => {
+                    let t = TrustedCheckpoint::from_note(&format!("the witness at {}", witness.url()), &note, key)?;
+                    *self.witnessed.lock().await = Some(t.checkpoint.size);
+                    trusted.push(t);
+                }
+                Ok(None) => *self.witnessed.lock().await = Some(0),
+                // An unreachable witness does not stop the vault; it is retried with every
+                // checkpoint, and the checkpoint log still binds the start.
+                Err(e) => tracing::warn!(error = %e, "cannot reach the witness at start"),
+            }
+        }
+        Ok(trusted)
+    }
+
+    /// Publishes a checkpoint the vault just signed.
+    pub async fn publish(&self, vault: &Vault, row: &CheckpointRow) {
+        let mut note = row.note.clone();
+        if let Some(witness) = &self.witness {
+            match self.witness(vault, witness, row).await {
+                Ok(line) => note.push_str(&line),
+                Err(e) => tracing::warn!(error = %e, tree_size = row.tree_size, "checkpoint not witnessed; will retry"),
+            }
+        }
+        if let Some(path) = &self.checkpoint_log
+            && let Err(e) = append_line(path, row, &note)
+        {
+            tracing::error!(error = %e, path = %path.display(), "cannot append to the checkpoint log");
+        }
+    }
+
+    /// Sends the checkpoint to the witness with a consistency proof from the witness's size,
+    /// learning that size from a 409 if this server does not know it.
+    async fn witness(&self, vault: &Vault, witness: &WitnessClient, row: &CheckpointRow) -> Result<String, String> {
+        let size = u64::try_from(row.tree_size).map_err(|_| "a negative tree size".to_owned())?;
+        let mut witnessed = self.witnessed.lock().await;
+        for _ in 0..2 {
+            let old = witnessed.unwrap_or(0).min(size);
+            let proof = if old == 0 || old == size {
+                Vec::new()
+            } else {
+                vault
+                    .consistency_hashes(old, size)
+                    .await
+                    .map_err(|e| format!("consistency proof: {e}"))?
+            };
+            let request = AddCheckpoint {
+                old_size: old,
+                proof,
+                note: row.note.clone(),
+            };
+            match witness.submit(&request).await? {
+                Ok(line) => {
+                    let verified = custodia_audit::note::Note::parse(&format!("{}{line}", row.note))
+                        .map_err(|e| e.to_string())
+                        .and_then(|n| witness.key.verify(&n).map_err(|e| e.to_string()));
+                    if let Err(e) = verified {
+                        return Err(format!("the witness's cosignature does not verify: {e}"));
+                    }
+                    *witnessed = Some(size);
+                    return Ok(line);
+                }
+                Err(theirs) if theirs > size => {
+                    return Err(format!(
+                        "the witness holds a checkpoint at size {theirs}, beyond this log's {size}: the log was truncated"
+                    ));
+                }
+                Err(theirs) => *witnessed = Some(theirs),
+            }
+        }
+        Err("the witness keeps changing its size".into())
+    }
+}
+
+/// Appends one JSON line (size, time, note) to the checkpoint log and syncs it.
+fn append_line(path: &Path, row: &CheckpointRow, note: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    let line = serde_json::json!({
+        "tree_size": row.tree_size,
+        "at": custodia_core::Timestamp(row.at).to_rfc3339(),
+        "note": note,
+    });
+    writeln!(file, "{line}")?;
+    file.sync_data()
+}
