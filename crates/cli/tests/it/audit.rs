@@ -198,7 +198,10 @@ pub async fn attacker(dir: &std::path::Path) -> sqlx::SqlitePool {
         .await
         .unwrap();
     for t in ["audit_log_no_update", "audit_log_no_delete"] {
-        sqlx::query(&format!("DROP TRIGGER {t}")).execute(&db).await.unwrap();
+        sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
+            .execute(&db)
+            .await
+            .unwrap();
     }
     db
 }

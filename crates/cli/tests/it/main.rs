@@ -15,4 +15,5 @@ mod permissions;
 mod policies;
 mod scan;
 mod support;
+mod tamper;
 mod tokens;

@@ -193,6 +193,24 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of any HTTP server (a witness), without a key.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        Self {
+            conn: Connection::open(addr).await.unwrap(),
+            token: None,
+        }
+    }
+
+    /// A request with a text body; the answer as text.
+    pub async fn text(&mut self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let reply = self
+            .conn
+            .send(method, path, self.token.as_deref(), Some(body.as_bytes().to_vec()), &[])
+            .await
+            .unwrap();
+        (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+    }
+
     pub async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let body = body.map(|b| serde_json::to_vec(&b).unwrap());
         self.raw(method, path, body).await

@@ -1,0 +1,406 @@
+//! An insider with the database file alone (no root key) tries to hide what they did: tail
+//! truncation, every checkpoint deleted, a rewrite with recomputed leaf hashes, a swapped
+//! public key row, a deleted signing key. `audit verify` with the pinned key or a trusted
+//! checkpoint catches each, and the server refuses to start on each. The witness refuses a
+//! checkpoint inconsistent with the last one it cosigned.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::Stdio;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use custodia_audit::note::{Checkpoint, ED25519_TYPE, NoteSigner};
+use serde_json::{Value, json};
+
+use crate::audit::{attacker, copy_of, leaf, verify_with};
+use crate::support::{Server, Vault};
+
+/// Traffic with allows and denies from two principals; returns the auditor's key.
+async fn traffic(server: &Server, token: &str, from: usize, to: usize) {
+    let mut admin = server.client(token).await;
+    for i in from..to {
+        let path = format!("/v1/subjects/cust_{i}/records/customers");
+        let body = json!({"purpose": "order_fulfillment", "fields": {"name": format!("N{i}")}});
+        assert_eq!(admin.post(&path, body).await.0, 201);
+        assert_eq!(admin.get(&format!("{path}?purpose=order_fulfillment")).await.0, 200);
+        assert_eq!(admin.get(&format!("{path}?purpose=marketing_email")).await.0, 403);
+    }
+}
+
+/// The newest checkpoint once it covers at least `size` entries (the server signs every second).
+async fn checkpoint_of_at_least(server: &Server, token: &str, size: i64) -> Value {
+    let mut admin = server.client(token).await;
+    for _ in 0..100 {
+        let (status, v) = admin.get("/v1/audit/checkpoint").await;
+        if status == 200 && v["tree_size"].as_i64().unwrap() >= size {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint of {size} entries");
+}
+
+async fn sql(dir: &Path, statements: &[&str]) {
+    let db = attacker(dir).await;
+    for s in statements {
+        sqlx::query(s).execute(&db).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    db.close().await;
+}
+
+/// Triggers an attacker drops first (the append-only guards of the log and its checkpoints).
+const DROP_CHECKPOINT_GUARDS: &str = "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete";
+
+fn refuses_to_start(dir: &Path, extra: &[&str]) -> String {
+    match Server::try_start(dir, None, extra) {
+        Ok(_) => panic!("the server started on a tampered log"),
+        Err(printed) => printed,
+    }
+}
+
+fn file_digest(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["custodia.db", "custodia.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend(custodia_audit::leaf_hash(&bytes));
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_start() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 3).await;
+    checkpoint_of_at_least(&server, &vault.token, 9).await;
+    traffic(&server, &vault.token, 3, 6).await;
+    // A checkpoint obtained before the attack, kept by the operator elsewhere.
+    let before_attack = checkpoint_of_at_least(&server, &vault.token, 18).await;
+    let trusted = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(trusted.path(), before_attack["note"].as_str().unwrap()).unwrap();
+    let trusted_path = trusted.path().to_str().unwrap();
+    server.terminate();
+    let key = vault.audit_key.as_str();
+
+    // Verify needs a key from outside the database, never writes, and passes on the real log.
+    let out = crate::support::custodia()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "verify without a pinned key must refuse to run"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public-key"));
+    let before = file_digest(vault.path());
+    let (ok, out) = verify_with(vault.path(), key, &["--trusted-checkpoint", trusted_path]);
+    assert!(ok && out.contains("1 trusted checkpoints extended"), "{out}");
+    assert_eq!(file_digest(vault.path()), before, "verify wrote to the database");
+    let out = crate::support::custodia()
+        .args(["audit", "verify", "--trust-database-key", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+
+    // 1. Tail truncation: every entry and checkpoint after the first checkpoint deleted, the
+    //    sequence reset. The database alone now looks whole; the trusted checkpoint, the
+    //    checkpoint log and the server's start check do not agree.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    let first: i64 = sqlx::query_scalar("SELECT MIN(tree_size) FROM audit_checkpoints")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            &format!("DELETE FROM audit_log WHERE seq > {first}"),
+            &format!("DELETE FROM audit_checkpoints WHERE tree_size > {first}"),
+            &format!("UPDATE sqlite_sequence SET seq = {first} WHERE name = 'audit_log'"),
+            &format!("DELETE FROM audit_subject_index WHERE seq > {first}"),
+            &format!("UPDATE audit_index_state SET upto = MIN(upto, {first})"),
+        ],
+    )
+    .await;
+    let (ok, out) = verify_with(copy.path(), key, &["--trusted-checkpoint", trusted_path]);
+    assert!(!ok && out.contains("entries were deleted"), "truncation: {out}");
+    let log = copy.path().join("audit-checkpoints.log");
+    let (ok, out) = verify_with(copy.path(), key, &["--trusted-checkpoint", log.to_str().unwrap()]);
+    assert!(!ok && out.contains("entries were deleted"), "truncation: {out}");
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("entries were deleted"), "{printed}");
+
+    // 2. A deny entry deleted, another principal's read re-attributed with its leaf hash
+    //    recomputed, the rest renumbered, every checkpoint deleted.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    let deny: i64 = sqlx::query_scalar("SELECT MIN(seq) FROM audit_log WHERE decision = 'deny'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let (seq, entry): (i64, String) =
+        sqlx::query_as("SELECT seq, entry FROM audit_log WHERE decision = 'allow' AND action = 'record.list' LIMIT 1")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let principal = serde_json::from_str::<Value>(&entry).unwrap()["principal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = entry.replace(&principal, "prn_someone_else");
+    sqlx::query("UPDATE audit_log SET entry = ?, leaf = ?, principal = 'prn_someone_else' WHERE seq = ?")
+        .bind(&forged)
+        .bind(leaf(&forged))
+        .bind(seq)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            &format!("DELETE FROM audit_log WHERE seq = {deny}"),
+            &format!("UPDATE audit_log SET seq = -(seq - 1) WHERE seq > {deny}"),
+            "UPDATE audit_log SET seq = -seq WHERE seq < 0",
+            "DELETE FROM audit_checkpoints",
+            "DELETE FROM audit_subject_index",
+            "UPDATE audit_index_state SET upto = 0",
+        ],
+    )
+    .await;
+    let (ok, out) = verify_with(copy.path(), key, &[]);
+    assert!(
+        !ok && out.contains("no checkpoint"),
+        "rewrite without checkpoints: {out}"
+    );
+    let (ok, out) = verify_with(copy.path(), key, &["--trusted-checkpoint", trusted_path]);
+    assert!(!ok && out.contains("does not match the entries"), "rewrite: {out}");
+    // The checkpoint log's newest covers one entry more than the log now holds.
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("entries were deleted"), "{printed}");
+
+    // 3. The public key row swapped for the attacker's, and the rewritten log re-signed with
+    //    the attacker's key: the pinned key does not sign it, the server sees the swap.
+    let attacker_key = NoteSigner::from_seed("custodia-audit", ED25519_TYPE, &[66; 32]).unwrap();
+    let db = attacker(copy.path()).await;
+    let leaves: Vec<Vec<u8>> = sqlx::query_scalar("SELECT leaf FROM audit_log ORDER BY seq")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let mut range = custodia_audit::CompactRange::default();
+    for l in &leaves {
+        range.push(l.as_slice().try_into().unwrap());
+    }
+    let note = attacker_key
+        .sign(&Checkpoint::new("custodia-audit", range.size(), range.root()).text())
+        .unwrap()
+        .to_text();
+    sqlx::query("INSERT INTO audit_checkpoints (tree_size, root, at, note) VALUES (?, ?, 1, ?)")
+        .bind(range.size() as i64)
+        .bind(range.root().to_vec())
+        .bind(&note)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE meta SET value = ? WHERE key = 'audit_public_key'")
+        .bind(attacker_key.verifier().to_string().into_bytes())
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let out = crate::support::custodia()
+        .args(["audit", "verify", "--trust-database-key", "--data-dir"])
+        .arg(copy.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the database's own key is the attacker's: only a pinned key can tell"
+    );
+    let (ok, out) = verify_with(copy.path(), key, &[]);
+    assert!(!ok && out.contains("signed by another key"), "swapped key: {out}");
+    let printed = refuses_to_start(copy.path(), &["--no-checkpoint-log"]);
+    assert!(printed.contains("does not match the audit signing key"), "{printed}");
+
+    // 4. The signing key row deleted: the server will not make a new key for an old log.
+    let copy = copy_of(vault.path());
+    sql(copy.path(), &["DELETE FROM meta WHERE key = 'audit_signing_key'"]).await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("audit signing key is missing"), "{printed}");
+
+    // 5. An unsigned tail older than the bound fails verification (the server signs its last
+    //    entries when it stops; a tail left unsigned means checkpoints were deleted).
+    let copy = copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            "DELETE FROM audit_checkpoints WHERE tree_size > (SELECT MIN(tree_size) FROM audit_checkpoints)",
+        ],
+    )
+    .await;
+    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h"]);
+    assert!(ok, "a fresh unsigned tail within the bound: {out}");
+    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "0s"]);
+    assert!(!ok && out.contains("no checkpoint covers it"), "{out}");
+
+    // The untouched directory still starts.
+    let server = Server::try_start(vault.path(), None, &[]).unwrap();
+    server.terminate();
+}
+
+/// A `custodia witness` process; killed on drop.
+struct Witness {
+    child: std::process::Child,
+    url: String,
+    key: String,
+    _state: tempfile::TempDir,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn witness(log_key: &str) -> Witness {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = crate::support::custodia()
+        .args([
+            "witness",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "test-witness",
+            "--log-key",
+            log_key,
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut key, mut listening) = (String::new(), String::new());
+    stdout.read_line(&mut key).unwrap();
+    stdout.read_line(&mut listening).unwrap();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {}
+    });
+    Witness {
+        child,
+        url: listening.split_whitespace().last().unwrap().to_owned(),
+        key: key.trim().strip_prefix("witness key: ").unwrap().to_owned(),
+        _state: state,
+    }
+}
+
+/// The newest line of a checkpoint log once it carries the witness's cosignature.
+async fn cosigned_line(path: &Path) -> Value {
+    for _ in 0..100 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Some(line) = text.lines().rev().find(|l| l.contains("test-witness"))
+        {
+            return serde_json::from_str(line).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no cosigned checkpoint in {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_witness_cosigns_a_growing_log_and_holds_the_line_against_a_rewrite() {
+    let vault = Vault::init();
+    let w = witness(&vault.audit_key);
+    let args = ["--witness", w.url.as_str(), "--witness-key", w.key.as_str()];
+    let server = Server::try_start(vault.path(), None, &args).unwrap();
+    traffic(&server, &vault.token, 0, 4).await;
+    let log = vault.path().join("audit-checkpoints.log");
+    let line = cosigned_line(&log).await;
+    assert!(line["note"].as_str().unwrap().contains("\n\u{2014} test-witness "));
+    server.terminate();
+
+    // The witness serves the newest cosigned checkpoint; it is what the vault checks at start.
+    let mut http = crate::support::Client::connect(w.url.strip_prefix("http://").unwrap().parse().unwrap()).await;
+    let (status, _) = http.text("POST", "/add-checkpoint", "not a request").await;
+    assert_eq!(status, 400);
+
+    // The insider rewrites an entry (leaf recomputed), deletes every checkpoint and the
+    // checkpoint log (they have the whole data directory). The witness still knows.
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    let entry: String = sqlx::query_scalar("SELECT entry FROM audit_log WHERE decision = 'deny' LIMIT 1")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let forged = entry.replace("\"deny\"", "\"allow\"");
+    sqlx::query("UPDATE audit_log SET entry = ?, leaf = ?, decision = 'allow' WHERE entry = ?")
+        .bind(&forged)
+        .bind(leaf(&forged))
+        .bind(&entry)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    sql(copy.path(), &[DROP_CHECKPOINT_GUARDS, "DELETE FROM audit_checkpoints"]).await;
+    std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
+    let printed = refuses_to_start(copy.path(), &args);
+    assert!(
+        printed.contains("the witness at") && printed.contains("does not match the entries"),
+        "{printed}"
+    );
+
+    // Tail truncation is caught by the witness too.
+    let copy = copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            "DELETE FROM audit_log WHERE seq > 3",
+            "DELETE FROM audit_checkpoints",
+            "DELETE FROM audit_subject_index",
+            "UPDATE audit_index_state SET upto = 0",
+        ],
+    )
+    .await;
+    std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
+    let printed = refuses_to_start(copy.path(), &args);
+    assert!(printed.contains("entries were deleted"), "{printed}");
+
+    // A checkpoint the witness did not see extend its own is refused with 422; the log's
+    // own, with the right proof, is cosigned (the untouched vault starts and goes on).
+    let note = line["note"].as_str().unwrap();
+    let body = note.split("\n\n").next().unwrap();
+    let size: u64 = body.lines().nth(1).unwrap().parse().unwrap();
+    let fake_root = B64.encode([9u8; 32]);
+    let forged_cp = format!("custodia-audit\n{}\n{fake_root}\n", size + 1);
+    // Signed by a stranger: 403 (not the log's key).
+    let stranger = NoteSigner::from_seed("custodia-audit", ED25519_TYPE, &[5; 32]).unwrap();
+    let request = format!(
+        "old {size}\n{fake_root}\n\n{}",
+        stranger.sign(&forged_cp).unwrap().to_text()
+    );
+    assert_eq!(http.text("POST", "/add-checkpoint", &request).await.0, 403);
+    let (status, body) = http.text("POST", "/add-checkpoint", &format!("old 1\n\n{note}")).await;
+    assert_eq!((status, body.trim()), (409, size.to_string().as_str()));
+    let server = Server::try_start(vault.path(), None, &args).unwrap();
+    traffic(&server, &vault.token, 4, 6).await;
+    server.terminate();
+    let (ok, out) = verify_with(
+        vault.path(),
+        &vault.audit_key,
+        &["--trusted-checkpoint", log.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+}
