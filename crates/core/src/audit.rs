@@ -27,6 +27,11 @@ pub(crate) struct AuditEvent {
     collection: Option<String>,
     subject: Option<String>,
     fields: Vec<String>,
+    /// Named facts beyond the columns (a query's filter, a count of attempts): names fixed in
+    /// code, values identifiers, numbers or digests, never personal data.
+    detail: std::collections::BTreeMap<&'static str, String>,
+    /// A refusal the event records by itself (an unknown token probed), not through an error.
+    refusal: Option<&'static str>,
 }
 
 /// The canonical encoding of an entry: a fixed key order, names only, never values.
@@ -42,6 +47,9 @@ struct Entry<'a> {
     collection: Option<&'a str>,
     subject: Option<&'a str>,
     fields: &'a [String],
+    /// Absent when empty, so entries without detail keep the encoding they always had.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    detail: &'a std::collections::BTreeMap<&'static str, String>,
 }
 
 impl AuditEvent {
@@ -53,7 +61,36 @@ impl AuditEvent {
             collection: None,
             subject: None,
             fields: Vec::new(),
+            detail: std::collections::BTreeMap::new(),
+            refusal: None,
         }
+    }
+
+    /// An event of no authenticated principal (a failed authentication): `principal` names
+    /// who was claimed, as far as that is known.
+    pub(crate) fn unauthenticated(action: &'static str, principal: String) -> Self {
+        Self {
+            action,
+            principal,
+            purpose: None,
+            collection: None,
+            subject: None,
+            fields: Vec::new(),
+            detail: std::collections::BTreeMap::new(),
+            refusal: None,
+        }
+    }
+
+    /// Adds a named fact; `value` must hold no personal data (names, numbers, digests).
+    pub(crate) fn detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.detail.insert(name, value.into());
+        self
+    }
+
+    /// Records the event as a refusal with this reason, without an error being answered.
+    pub(crate) fn refused(mut self, reason: &'static str) -> Self {
+        self.refusal = Some(reason);
+        self
     }
 
     pub(crate) fn purpose(mut self, purpose: &str) -> Self {
@@ -94,12 +131,17 @@ impl Vault {
             at: now.0,
             principal: &event.principal,
             action: event.action,
-            decision: if denied.is_some() { "deny" } else { "allow" },
-            reason: denied.map(|e| e.code),
+            decision: if denied.is_some() || event.refusal.is_some() {
+                "deny"
+            } else {
+                "allow"
+            },
+            reason: denied.map(|e| e.code).or(event.refusal),
             purpose: event.purpose.as_deref(),
             collection: event.collection.as_deref(),
             subject: event.subject.as_deref(),
             fields: &event.fields,
+            detail: &event.detail,
         };
         let index = AuditColumns {
             principal: Some(entry.principal.to_owned()),
@@ -334,11 +376,39 @@ impl Vault {
         limit: u32,
         filter: &AuditFilter,
     ) -> Result<AuditEvents, VaultError> {
-        let event = AuditEvent::new("audit.read", principal);
+        // The filter is part of the entry, so "who looked up subject X" is itself answered by
+        // a lookup of X (the subject as its keyed digest, like every entry about X).
+        let subject = filter.subject_id.as_deref().map(SubjectId::parse).transpose()?;
+        let mut event = AuditEvent::new("audit.read", principal);
+        if let Some(subject) = &subject {
+            event = self.about(event, subject)?;
+        }
+        let c = &filter.conditions;
+        for (name, value) in [
+            ("principal", &c.principal),
+            ("action", &c.action),
+            ("purpose", &c.purpose),
+            ("decision", &c.decision),
+        ] {
+            if let Some(v) = value {
+                // Action names are dotted identifiers (`record.read`).
+                let dotted = v.split('.').all(|part| shown(part) == part);
+                event = event.detail(name, if dotted { v.clone() } else { shown(v) });
+            }
+        }
+        for (name, value) in [
+            ("from", c.from),
+            ("to", c.to),
+            ("after", Some(after).filter(|a| *a > 0)),
+        ] {
+            if let Some(v) = value {
+                event = event.detail(name, v.to_string());
+            }
+        }
         self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
-            let subjects = match &filter.subject_id {
-                Some(id) => self.subject_digests(&SubjectId::parse(id)?)?,
+            let subjects = match &subject {
+                Some(subject) => self.subject_digests(subject)?,
                 None => Vec::new(),
             };
             let query = AuditQuery {

@@ -10,6 +10,7 @@
 //! the principal's roles may invoke the purpose, that the purpose declares each field, and
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
+mod attempts;
 mod audit;
 mod call;
 mod checkpoint;
@@ -56,6 +57,7 @@ pub struct Vault {
     principals: principal::PrincipalCache,
     ledger_cache: consent::LedgerCache,
     log: checkpoint::LogTracker,
+    auth_failures: attempts::AuthFailures,
 }
 
 impl std::fmt::Debug for Vault {
@@ -85,6 +87,7 @@ impl Vault {
             principals: principal::PrincipalCache::default(),
             ledger_cache: consent::LedgerCache::default(),
             log: checkpoint::LogTracker::default(),
+            auth_failures: attempts::AuthFailures::default(),
         })
     }
 

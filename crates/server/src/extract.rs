@@ -125,7 +125,26 @@ pub(crate) struct Caller(pub Principal);
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
+    /// Every 401 is noted for the audit log by the key id presented (never the secret).
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let caller = Self::authenticate(parts, state).await;
+        if let Err(e) = &caller
+            && e.status == StatusCode::UNAUTHORIZED
+        {
+            let presented = parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .map(|h| h.to_str().unwrap_or_default().trim_start_matches("Bearer ").trim());
+            state
+                .vault
+                .authentication_failed(presented, custodia_core::Timestamp::now());
+        }
+        caller
+    }
+}
+
+impl Caller {
+    async fn authenticate(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,

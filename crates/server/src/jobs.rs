@@ -3,7 +3,7 @@
 //! job that is due, and on PostgreSQL runs a job only if no other server node is running it
 //! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
 //!
-//! Jobs today: the audit checkpointer and the audit subject index. The retention sweeper, deadline clocks and webhook
+//! Jobs today: the audit checkpointer, the failed-authentication counts and the audit subject index. The retention sweeper, deadline clocks and webhook
 //! deliveries join this list.
 
 use std::future::Future;
@@ -16,6 +16,9 @@ use custodia_core::{Timestamp, VaultError};
 use crate::AppState;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Failed authentications are written as one entry per key id per window this long.
+pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 
 /// How often the runner looks for due jobs.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -43,6 +46,11 @@ pub fn jobs() -> Vec<Job> {
                     Ok(())
                 })
             },
+        },
+        Job {
+            name: "audit-auth-failures",
+            every: AUTH_FAILURE_WINDOW,
+            run: |state, now| Box::pin(async move { state.vault.flush_authentication_failures(now).await.map(drop) }),
         },
         Job {
             name: "audit-subject-index",

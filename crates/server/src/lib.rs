@@ -92,6 +92,13 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     runner.abort();
+    if let Err(e) = state
+        .vault
+        .flush_authentication_failures(custodia_core::Timestamp::now())
+        .await
+    {
+        tracing::error!(error = %e, "writing the last failed authentications failed");
+    }
     match state.vault.checkpoint(custodia_core::Timestamp::now()).await {
         Ok(Some(row)) => state.publisher.publish(&state.vault, &row).await,
         Ok(None) => {}

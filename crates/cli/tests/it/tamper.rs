@@ -404,3 +404,59 @@ async fn the_witness_cosigns_a_growing_log_and_holds_the_line_against_a_rewrite(
     );
     assert!(ok, "{out}");
 }
+
+/// Invalid access attempts are in the log: 401s by key id (aggregated, never the secret), and
+/// audit queries with their filter, so "who looked up subject X" is answered by X's lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_and_audit_lookups_are_audited() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let bad_secret = format!("cst_00000000000000aa_{}", "ab".repeat(32));
+    for _ in 0..40 {
+        assert_eq!(server.client(&bad_secret).await.get("/v1/principals").await.0, 401);
+    }
+    assert_eq!(server.client("not-a-key").await.get("/v1/principals").await.0, 401);
+    assert_eq!(server.anonymous().await.get("/v1/principals").await.0, 401);
+    let mut admin = server.client(&vault.token).await;
+    let (status, _) = admin
+        .get("/v1/audit/events?subject_id=cust_looked_up&action=record.read")
+        .await;
+    assert_eq!(status, 200);
+    // Failed authentications are written per window and when the server stops.
+    server.terminate();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (_, v) = admin.get("/v1/audit/events?action=auth.failed").await;
+    let entries: Vec<&Value> = v["events"].as_array().unwrap().iter().map(|e| &e["entry"]).collect();
+    let by_key = |id: &str| {
+        entries
+            .iter()
+            .find(|e| e["detail"]["key_id"] == id)
+            .unwrap_or_else(|| panic!("no auth.failed for {id}: {entries:#?}"))
+    };
+    let flood = by_key("00000000000000aa");
+    assert_eq!(
+        (flood["decision"].as_str(), flood["detail"]["count"].as_str()),
+        (Some("deny"), Some("40"))
+    );
+    assert_eq!(by_key("malformed")["detail"]["count"], "1");
+    assert_eq!(by_key("none")["detail"]["count"], "1");
+    assert!(
+        !v.to_string().contains(&"ab".repeat(32)),
+        "the secret half of a key is never logged"
+    );
+    // The lookup of a subject is found by looking that subject up.
+    let (_, v) = admin.get("/v1/audit/events?subject_id=cust_looked_up").await;
+    let lookup = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["entry"])
+        .find(|e| e["action"] == "audit.read")
+        .unwrap_or_else(|| panic!("the audit lookup is not in the subject's trail: {v}"));
+    assert_eq!(lookup["detail"]["action"], "record.read");
+    assert!(
+        !v.to_string().contains("cust_looked_up"),
+        "subject ids never enter the log"
+    );
+}
