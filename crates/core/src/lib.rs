@@ -22,6 +22,7 @@ mod keys;
 mod policy;
 mod principal;
 mod records;
+mod service_role;
 mod time;
 mod tokens;
 pub mod values;
@@ -40,6 +41,7 @@ pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal};
+pub use service_role::{ServiceRole, provision_service_role};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
 

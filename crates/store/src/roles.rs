@@ -13,9 +13,18 @@ use crate::StoreError;
 use crate::schema::{self, TableGrant};
 use crate::sql::{Conn, Stmt};
 
+/// What [`grant_service_role`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceGrants {
+    /// Whether the role's password was set (a new role, or a reset).
+    pub password_set: bool,
+    /// The privileges granted, table by table.
+    pub tables: Vec<TableGrant>,
+}
+
 /// Creates the service role `role` (LOGIN, `password`) or, when it exists, makes it a login
-/// role (with `password` when given), then sets its privileges on every table of the current
-/// schema. `password` is passed as PostgreSQL's `PASSWORD` takes it: a SCRAM-SHA-256 verifier
+/// role (setting `password` only when `reset_password`), then sets its privileges on every
+/// table of the current schema. `password` is passed as PostgreSQL's `PASSWORD` takes it: a SCRAM-SHA-256 verifier
 /// keeps the password itself off the wire and out of the server's logs.
 ///
 /// Refused when a table has no grant decision, and when the role could act as the owner of
@@ -24,8 +33,9 @@ use crate::sql::{Conn, Stmt};
 pub(crate) async fn grant_service_role(
     conn: &mut Conn<'_>,
     role: &str,
-    password: Option<&str>,
-) -> Result<Vec<TableGrant>, StoreError> {
+    password: &str,
+    reset_password: bool,
+) -> Result<ServiceGrants, StoreError> {
     check_role_name(role)?;
     let grants = schema::service_grants(&schema::tables(conn).await?)?;
     let exists = conn
@@ -54,15 +64,12 @@ pub(crate) async fn grant_service_role(
         }
     }
     let quoted = quote_ident(role);
-    let password = password.map(|p| format!(" PASSWORD '{}'", p.replace('\'', "''")));
-    let create = match (exists, password) {
-        (false, Some(password)) => format!("CREATE ROLE {quoted} LOGIN{password}"),
-        (false, None) => {
-            return Err(StoreError::Schema(format!(
-                "the database role {role} does not exist: `custodia init --service-role {role}` creates it"
-            )));
-        }
-        (true, password) => format!("ALTER ROLE {quoted} LOGIN{}", password.unwrap_or_default()),
+    let password_set = reset_password || !exists;
+    let password = format!(" PASSWORD '{}'", password.replace('\'', "''"));
+    let create = match (exists, password_set) {
+        (false, _) => format!("CREATE ROLE {quoted} LOGIN{password}"),
+        (true, true) => format!("ALTER ROLE {quoted} LOGIN{password}"),
+        (true, false) => format!("ALTER ROLE {quoted} LOGIN"),
     };
     conn.run(&create).await?;
     let row = conn
@@ -84,7 +91,10 @@ pub(crate) async fn grant_service_role(
         ));
     }
     conn.run(&sql).await?;
-    Ok(grants)
+    Ok(ServiceGrants {
+        password_set,
+        tables: grants,
+    })
 }
 
 /// Role names are plain identifiers: lower-case letters, digits and `_`, not starting with a

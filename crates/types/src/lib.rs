@@ -151,6 +151,10 @@ pub struct Health {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitOutput {
     pub admin_token: String,
+    /// With `--service-role`: the service role's connection URL, with its password (shown
+    /// once), for `custodia serve --database-url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_database_url: Option<String>,
 }
 
 /// Evidence of how a choice was made (GDPR Art. 7(1)). The IP address is stored only as a

@@ -91,10 +91,11 @@ pub async fn postgres_service_db_at(version: i64) -> Option<Db> {
     };
     let owner_url = as_role(&owner);
     let store = Store::open_at_version(&owner_url, version).await.unwrap();
-    store
-        .grant_service_role(&service, Some("unchecked-under-trust-auth"))
+    let granted = store
+        .grant_service_role(&service, "unchecked-under-trust-auth", false)
         .await
         .unwrap();
+    assert!(granted.password_set, "a new role gets its password");
     drop(store);
     Some(Db {
         url: as_role(&service),

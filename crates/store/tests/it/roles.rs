@@ -171,14 +171,18 @@ pub async fn a_schema_behind_is_refused_to_the_service_role_naming_the_command()
         };
         assert_eq!(at, version, "nothing was migrated");
         let store = Store::open(owner(&db)).await.unwrap();
-        store.grant_service_role(&role_of(&db.url), None).await.unwrap();
+        store
+            .grant_service_role(&role_of(&db.url), "unused", false)
+            .await
+            .unwrap();
         drop(store);
         fill(&db.open().await).await;
     }
 }
 
 /// Granting again (after an upgrade, or someone's manual GRANT) leaves the service role with
-/// exactly the decided privileges on every table: no more, no fewer.
+/// exactly the decided privileges on every table, no more, no fewer, and keeps its password
+/// unless told to reset it.
 pub async fn granting_again_keeps_the_privileges_exact() {
     let Some(db) = postgres_service_db().await else { return };
     let service = role_of(&db.url);
@@ -196,8 +200,40 @@ pub async fn granting_again_keeps_the_privileges_exact() {
         async move { count_as(&url, &sql).await == 1 }
     };
     assert!(has("audit_log", "TRUNCATE").await, "the manual grant took");
+    let admin = std::env::var("CUSTODIA_TEST_POSTGRES_URL").unwrap();
+    let password_of = |admin: String, role: String| async move {
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        let verifier: Option<String> = sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+            .bind(role)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        verifier.unwrap()
+    };
+    let before = password_of(admin.clone(), service.clone()).await;
     let store = Store::open(owner(&db)).await.unwrap();
-    let grants = store.grant_service_role(&service, None).await.unwrap();
+    let granted = store.grant_service_role(&service, "another", false).await.unwrap();
+    assert!(!granted.password_set);
+    assert_eq!(
+        password_of(admin.clone(), service.clone()).await,
+        before,
+        "the password is kept"
+    );
+    let verifier = "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$zHCdol2044/ZyWzPLi7oxApCkamKw9Z+E4U/QApd/5Y=:dd5peBOitVnLNFu7VmwP+HiDaaw4OUCv396eVCWhYiE=";
+    assert!(
+        store
+            .grant_service_role(&service, verifier, true)
+            .await
+            .unwrap()
+            .password_set
+    );
+    assert_eq!(
+        password_of(admin, service.clone()).await,
+        verifier,
+        "a SCRAM verifier is stored as given, never as a password"
+    );
+    let grants = granted.tables;
     assert!(!grants.is_empty());
     for grant in &grants {
         if grant.append_only {
@@ -234,7 +270,7 @@ pub async fn a_role_that_acts_as_the_owner_is_refused_as_service_role() {
         .unwrap();
     let store = Store::open(owner(&db)).await.unwrap();
     for role in [owner_role.clone(), member.clone(), role_of(&admin)] {
-        let err = store.grant_service_role(&role, None).await.unwrap_err();
+        let err = store.grant_service_role(&role, "unused", true).await.unwrap_err();
         assert!(err.to_string().contains("could drop"), "{role}: {err}");
     }
     assert_eq!(
