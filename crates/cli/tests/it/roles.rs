@@ -72,6 +72,18 @@ async fn init_creates_a_service_role_the_server_runs_as() {
     assert_eq!((status, v["store"].as_str()), (200, Some("postgres")));
     crate::http::record_life_cycle(&mut server.client(&token).await).await;
     server.terminate();
+    let out = custodia()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .args(["--database-url", &service_url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audit verify as the service role: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Someone with the service credential cannot cut the audit log or lift its guards.
     for sql in [
