@@ -40,9 +40,27 @@ enum Command {
         /// Use this PostgreSQL database instead of SQLite in the data directory.
         #[arg(long, env = "CUSTODIA_DATABASE_URL")]
         database_url: Option<String>,
-        /// Print `{"admin_token": "...", "audit_public_key": "..."}` instead of text.
+        /// PostgreSQL: also create this service role (LOGIN, a random password) or update its
+        /// grants, for servers to log in as; `--database-url` is then the owner role's, which
+        /// migrates the schema and owns the tables. Prints the service role's URL.
+        #[arg(long, requires = "database_url")]
+        service_role: Option<String>,
+        /// Print `{"admin_token", "audit_public_key", "service_database_url"?}` as JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Migrate a database's schema to this version of custodia, as the role that owns it; with
+    /// `--service-role`, set that role's privileges again (an upgrade may add tables).
+    Migrate {
+        /// The database, logged in as the owner role.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: String,
+        /// The service role whose privileges to set (created with a random password if new).
+        #[arg(long)]
+        service_role: Option<String>,
+        /// Also give the service role a new random password (prints its URL).
+        #[arg(long, requires = "service_role")]
+        new_password: bool,
     },
     /// Serve the HTTP API (initialising the data directory first if it is new).
     Serve {
@@ -196,16 +214,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init {
             data_dir,
             database_url,
+            service_role,
             json,
         } => {
             let dir = DataDir::new(&data_dir);
             let made = dir.init(database_url.as_deref(), Timestamp::now()).await?;
+            let service = match (&service_role, &database_url) {
+                (Some(role), Some(url)) => Some(
+                    custodia_core::provision_service_role(url, role, true)
+                        .await
+                        .with_context(|| {
+                            format!("creating the service role {role} (the vault is initialised: `custodia migrate --service-role {role} --new-password` retries this)")
+                        })?,
+                ),
+                _ => None,
+            };
+            let service_url = service.as_ref().and_then(|s| s.database_url.as_deref());
             if json {
                 out!(
                     "{}",
                     serde_json::to_string(&custodia_types::InitOutput {
                         admin_token: made.admin_token.to_string(),
                         audit_public_key: made.audit_public_key.clone(),
+                        service_database_url: service_url.map(ToString::to_string),
                     })?
                 );
             } else {
@@ -216,6 +247,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "Audit log checkpoint key (keep a copy outside the vault; `custodia audit verify --public-key` checks against it):"
                 );
                 out!("{}", made.audit_public_key);
+                if let (Some(role), Some(url)) = (&service_role, service_url) {
+                    out!(
+                        "Service role {role}: serve with this database URL (shown once; store it in a secret manager):"
+                    );
+                    out!("{url}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate {
+            database_url,
+            service_role,
+            new_password,
+        } => {
+            let store = custodia_store::Store::open(&database_url)
+                .await
+                .context("migrating the database (as its owner role)")?;
+            drop(store);
+            out!("Database schema at version {}.", custodia_store::SCHEMA_VERSION);
+            if let Some(role) = service_role {
+                let service = custodia_core::provision_service_role(&database_url, &role, new_password).await?;
+                let append_only: Vec<&str> = service
+                    .grants
+                    .iter()
+                    .filter(|g| g.append_only)
+                    .map(|g| g.table.as_str())
+                    .collect();
+                out!(
+                    "Service role {role}: privileges set on {} tables (append-only: {}).",
+                    service.grants.len(),
+                    append_only.join(", ")
+                );
+                if let Some(url) = service.database_url {
+                    out!("Its new password is in this database URL (shown once; store it in a secret manager):");
+                    out!("{}", url.as_str());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

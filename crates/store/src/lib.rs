@@ -13,6 +13,7 @@ mod error;
 mod model;
 mod postgres;
 mod repo;
+mod roles;
 mod schema;
 mod sql;
 mod sqlite;
@@ -26,7 +27,8 @@ pub use model::{
     PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
 };
 pub use repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
-pub use schema::SCHEMA_VERSION;
+pub use roles::ServiceGrants;
+pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
 pub use sql::Dialect;
 pub use tx::{BoxFuture, ReadOnly, ReadWrite, Reader, Tx};
 
@@ -150,6 +152,39 @@ impl Store {
                     .await
             }
         }
+    }
+
+    /// The service role's privileges on each table of this database (see
+    /// [`Store::grant_service_role`]); an error names every table the schema's grant decisions
+    /// leave out.
+    pub async fn service_grants(&self) -> Result<Vec<TableGrant>, StoreError> {
+        let mut reader = self.reader().await?;
+        let tables = schema::tables(&mut reader.conn()).await?;
+        schema::service_grants(&tables)
+    }
+
+    /// PostgreSQL: creates the service role `role` (`LOGIN`, `password`: a SCRAM-SHA-256
+    /// verifier or a password), or updates it (its password only when `reset_password`), and
+    /// sets its privileges to exactly [`Store::service_grants`]: the DML the server needs, no
+    /// DDL, no `TRUNCATE`, no `UPDATE` or `DELETE` on append-only tables. Run as the owner role
+    /// (the one that migrated the schema; it needs `CREATEROLE`), in one transaction. Refused
+    /// on SQLite, and for a role that is a superuser or acts as the tables' owner.
+    pub async fn grant_service_role(
+        &self,
+        role: &str,
+        password: &str,
+        reset_password: bool,
+    ) -> Result<ServiceGrants, StoreError> {
+        let Backend::Postgres(p) = &self.backend else {
+            return Err(StoreError::Schema(
+                "database roles are for PostgreSQL; a SQLite database is a file of the data directory".into(),
+            ));
+        };
+        let (role, password) = (role.to_owned(), password.to_owned());
+        p.write(move |mut tx| {
+            Box::pin(async move { roles::grant_service_role(&mut tx.conn, &role, &password, reset_password).await })
+        })
+        .await
     }
 
     /// A connection for reads.

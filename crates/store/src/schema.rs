@@ -112,7 +112,9 @@ const STEPS: &[&[Part]] = &[
     // 6: audit entries get indexed columns derived from their canonical text (the text and
     // its leaf hash stay the source of truth; `audit verify` checks the columns against it).
     // Existing entries are filled from their text, with the append-only guard lifted for
-    // that one statement inside this step's transaction.
+    // that one statement inside this step's transaction. On PostgreSQL the append-only tables
+    // of databases made before this step get their `BEFORE TRUNCATE` triggers here (newer
+    // databases had them from `Part::AppendOnly`, so each is replaced).
     &[
         Part::Common(
             "ALTER TABLE audit_log ADD COLUMN principal TEXT;
@@ -134,12 +136,15 @@ const STEPS: &[&[Part]] = &[
                 decision = entry::jsonb->>'decision', purpose = entry::jsonb->>'purpose',
                 subject = entry::jsonb->>'subject';
              ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change;
-             CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
-                FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
-             CREATE TRIGGER subject_ledger_no_truncate BEFORE TRUNCATE ON subject_ledger
-                FOR EACH STATEMENT EXECUTE FUNCTION subject_ledger_append_only();
              CREATE OR REPLACE FUNCTION audit_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION 'audit_checkpoints is append-only'; END; $$;
+             DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log;
+             CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+                FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+             DROP TRIGGER IF EXISTS subject_ledger_no_truncate ON subject_ledger;
+             CREATE TRIGGER subject_ledger_no_truncate BEFORE TRUNCATE ON subject_ledger
+                FOR EACH STATEMENT EXECUTE FUNCTION subject_ledger_append_only();
+             DROP TRIGGER IF EXISTS audit_checkpoints_no_truncate ON audit_checkpoints;
              CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
                 FOR EACH STATEMENT EXECUTE FUNCTION audit_checkpoints_append_only();",
         ),
@@ -209,7 +214,9 @@ impl Dialect {
                 "CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
                     BEGIN RAISE EXCEPTION '{table} is append-only'; END; $$;
                  CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table}
-                    FOR EACH ROW EXECUTE FUNCTION {table}_append_only();"
+                    FOR EACH ROW EXECUTE FUNCTION {table}_append_only();
+                 CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                    FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only();"
             ),
         }
     }
@@ -239,19 +246,36 @@ const MIGRATION_LOCK: i64 = 0x6375_7374_6f64_6961;
 
 /// Brings the schema to [`SCHEMA_VERSION`] inside the transaction `conn` is in (the caller
 /// begins and commits it), up to `target` steps (tests stop early to build old databases).
+///
+/// A current schema is only read, never touched: the server's own PostgreSQL role (the
+/// service role, see `roles.rs`) may not change the schema, and opens a current database
+/// without needing to. A schema that is behind is refused to a role that may not migrate it,
+/// naming the command that does.
 pub(crate) async fn migrate(conn: &mut Conn<'_>, target: i64) -> Result<(), StoreError> {
     let dialect = conn.dialect();
     if dialect == Dialect::Postgres {
         conn.execute(Stmt::new("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK))
             .await?;
     }
-    conn.run(&dialect.ddl("CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL)"))
-        .await?;
     let current = current_version(conn).await?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::Schema(format!(
             "database schema version {current} is newer than this binary knows ({SCHEMA_VERSION}); upgrade custodia"
         )));
+    }
+    if current >= target {
+        return Ok(());
+    }
+    if !may_migrate(conn).await? {
+        return Err(StoreError::Schema(format!(
+            "the database schema is at version {current} and this binary needs version {target}, but this \
+             database role may not change the schema (it is the service role): run `custodia migrate \
+             --database-url <the owner role's URL>` first (`custodia init` for a new database)"
+        )));
+    }
+    if current == 0 {
+        conn.run(&dialect.ddl("CREATE TABLE IF NOT EXISTS schema_version (version {int} NOT NULL)"))
+            .await?;
     }
     for (i, parts) in STEPS.iter().enumerate() {
         let version = i as i64 + 1;
@@ -286,8 +310,161 @@ pub(crate) async fn require_current(conn: &mut Conn<'_>) -> Result<(), StoreErro
 
 /// The schema version a database is at (0 when new).
 pub(crate) async fn current_version(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    if !tables(conn).await?.iter().any(|t| t == "schema_version") {
+        return Ok(0);
+    }
     let row = conn
         .fetch_optional(Stmt::new("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version"))
         .await?;
     row.map_or(Ok(0), |r| r.int("v"))
+}
+
+/// The tables of the schema the store uses (PostgreSQL: the connection's current schema).
+pub(crate) async fn tables(conn: &mut Conn<'_>) -> Result<Vec<String>, StoreError> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name"
+        }
+        Dialect::Postgres => {
+            "SELECT tablename::text AS name FROM pg_catalog.pg_tables WHERE schemaname = current_schema() ORDER BY name"
+        }
+    };
+    conn.fetch_all(Stmt::new(sql))
+        .await?
+        .iter()
+        .map(|row| row.text("name"))
+        .collect()
+}
+
+/// Whether this connection's role may change the schema: on PostgreSQL, create tables in the
+/// schema and act as the owner of every table already in it; on SQLite, whoever can write
+/// the file can.
+async fn may_migrate(conn: &mut Conn<'_>) -> Result<bool, StoreError> {
+    if conn.dialect() == Dialect::Sqlite {
+        return Ok(true);
+    }
+    let row = conn
+        .fetch_optional(Stmt::new(
+            "SELECT CASE WHEN has_schema_privilege(current_schema(), 'CREATE') AND NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema()
+                AND NOT pg_has_role(tableowner, 'USAGE')) THEN 1 ELSE 0 END::BIGINT AS may",
+        ))
+        .await?;
+    Ok(row.map(|r| r.int("may")).transpose()?.unwrap_or(0) == 1)
+}
+
+/// The tables whose rows are never changed or deleted: those of the `Part::AppendOnly` steps.
+pub(crate) fn append_only_tables() -> impl Iterator<Item = &'static str> {
+    STEPS
+        .iter()
+        .flat_map(|parts| parts.iter())
+        .filter_map(|part| match part {
+            Part::AppendOnly(table) => Some(*table),
+            _ => None,
+        })
+}
+
+/// What the service role (the server's own PostgreSQL role, see `roles.rs`) may do with each
+/// table that is not append-only: the statements the repositories run on it, no more. An
+/// append-only table gets `SELECT, INSERT` ([`APPEND_ONLY_PRIVILEGES`]); no table gets
+/// `TRUNCATE`, `REFERENCES` or `TRIGGER`, and the role owns nothing, so it cannot change the
+/// schema or its triggers. A new table needs a line here: granting refuses a schema with a
+/// table this list does not decide (and the store's tests check the list against the schema).
+const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
+    ("schema_version", "SELECT"),
+    // Keys and settings are written once (`INSERT ... ON CONFLICT DO NOTHING`).
+    ("meta", "SELECT, INSERT"),
+    // Erasure deletes a subject's key; a key is never changed.
+    ("subject_keys", "SELECT, INSERT, DELETE"),
+    // `UPDATE` also for `SELECT ... FOR UPDATE`, which locks a record for its change.
+    ("records", "SELECT, INSERT, UPDATE, DELETE"),
+    ("record_fields", "SELECT, INSERT, UPDATE, DELETE"),
+    ("blind_index", "SELECT, INSERT, DELETE"),
+    // Revocation sets `revoked_at`; principals are never deleted.
+    ("principals", "SELECT, INSERT, UPDATE"),
+    ("tokens", "SELECT, INSERT"),
+    // The subject index is appended to by its job, and its one state row moved forward.
+    ("audit_subject_index", "SELECT, INSERT"),
+    ("audit_index_state", "SELECT, UPDATE"),
+];
+
+/// The service role's privileges on an append-only table.
+pub const APPEND_ONLY_PRIVILEGES: &str = "SELECT, INSERT";
+
+/// The service role's privileges on one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableGrant {
+    pub table: String,
+    /// A privilege list as `GRANT` takes it, e.g. `SELECT, INSERT`.
+    pub privileges: &'static str,
+    /// Whether the schema makes the table append-only (triggers refuse UPDATE, DELETE and,
+    /// on PostgreSQL, TRUNCATE, whoever asks).
+    pub append_only: bool,
+}
+
+/// The grant decision for each of `tables`; an error names every table without one.
+pub(crate) fn service_grants(tables: &[String]) -> Result<Vec<TableGrant>, StoreError> {
+    let mut undecided = Vec::new();
+    let mut grants = Vec::with_capacity(tables.len());
+    for table in tables {
+        let append_only = append_only_tables().any(|t| t == table);
+        let privileges = if append_only {
+            Some(APPEND_ONLY_PRIVILEGES)
+        } else {
+            SERVICE_PRIVILEGES.iter().find(|(t, _)| t == table).map(|(_, p)| *p)
+        };
+        match privileges {
+            Some(privileges) => grants.push(TableGrant {
+                table: table.clone(),
+                privileges,
+                append_only,
+            }),
+            None => undecided.push(table.as_str()),
+        }
+    }
+    if undecided.is_empty() {
+        Ok(grants)
+    } else {
+        Err(StoreError::Schema(format!(
+            "no service-role privileges are decided for table(s) {} (crates/store/src/schema.rs, SERVICE_PRIVILEGES)",
+            undecided.join(", ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_table_is_both_append_only_and_in_the_service_list() {
+        for table in append_only_tables() {
+            assert!(
+                SERVICE_PRIVILEGES.iter().all(|(t, _)| *t != table),
+                "{table} is append-only: its privileges come from APPEND_ONLY_PRIVILEGES"
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_without_a_decision_is_refused_by_name() {
+        let tables = vec!["audit_log".to_owned(), "records".to_owned(), "new_table".to_owned()];
+        let err = service_grants(&tables).unwrap_err().to_string();
+        assert!(err.contains("new_table") && !err.contains("records"), "{err}");
+        let grants = service_grants(&tables[..2]).unwrap();
+        assert_eq!(grants[0].privileges, APPEND_ONLY_PRIVILEGES);
+        assert!(grants[0].append_only && !grants[1].append_only);
+    }
+
+    #[test]
+    fn the_service_role_never_gets_schema_or_trigger_privileges() {
+        for (table, privileges) in SERVICE_PRIVILEGES {
+            for privilege in privileges.split(", ") {
+                assert!(
+                    ["SELECT", "INSERT", "UPDATE", "DELETE"].contains(&privilege),
+                    "{table}: {privilege}"
+                );
+            }
+        }
+    }
 }

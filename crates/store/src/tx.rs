@@ -80,7 +80,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    fn conn(&mut self) -> Conn<'_> {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
         match &mut self.conn {
             ReaderConn::Sqlite(c) => Conn::Sqlite(c),
             ReaderConn::Postgres(c) => Conn::Postgres(c),

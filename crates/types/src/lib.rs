@@ -154,6 +154,10 @@ pub struct InitOutput {
     /// The audit log's checkpoint key (`custodia-audit+<key id>+<base64 key>`): keep a copy
     /// outside the vault and give it to `custodia audit verify --public-key`.
     pub audit_public_key: String,
+    /// With `--service-role`: the service role's connection URL, with its password (shown
+    /// once), for `custodia serve --database-url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_database_url: Option<String>,
 }
 
 /// Evidence of how a choice was made (GDPR Art. 7(1)). The IP address is stored only as a

@@ -16,7 +16,7 @@ fn order_fields() -> Value {
 }
 
 /// The whole record life cycle; run against each backend.
-async fn record_life_cycle(admin: &mut Client) {
+pub(crate) async fn record_life_cycle(admin: &mut Client) {
     let (status, v) = admin
         .post(
             CUSTOMERS,

@@ -13,6 +13,7 @@ mod http;
 mod matrix;
 mod permissions;
 mod policies;
+mod roles;
 mod scan;
 mod support;
 mod tamper;

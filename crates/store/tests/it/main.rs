@@ -5,6 +5,7 @@
 
 mod conformance;
 mod ops;
+mod roles;
 mod schema;
 
 use custodia_store::Store;
@@ -12,6 +13,9 @@ use custodia_store::Store;
 /// A database for one test; keeps its scratch space alive for the length of the test.
 pub struct Db {
     pub url: String,
+    /// When `url` logs in as the service role: the URL of the owner role, which migrated
+    /// the schema and granted the service role its privileges.
+    pub owner_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -25,6 +29,7 @@ pub fn sqlite_db() -> Db {
     let dir = tempfile::tempdir().unwrap();
     Db {
         url: format!("sqlite://{}", dir.path().join("custodia.db").display()),
+        owner_url: None,
         _dir: Some(dir),
     }
 }
@@ -49,8 +54,61 @@ pub async fn postgres_db() -> Option<Db> {
     let (base, _) = url.rsplit_once('/').unwrap();
     Some(Db {
         url: format!("{base}/{db}"),
+        owner_url: None,
         _dir: None,
     })
+}
+
+/// A fresh database on the test PostgreSQL server owned by a new owner role (LOGIN,
+/// CREATEROLE, no superuser) that migrates it and creates a new service role with
+/// [`Store::grant_service_role`]; `url` logs in as the service role, `owner_url` as the owner.
+/// `None` (skip) when there is no server, as [`postgres_db`]. Role names are global to the
+/// PostgreSQL server, so each test makes its own. The test server trusts local connections
+/// (no password is checked), so the password given here is never verified: these tests
+/// check privileges, not authentication.
+pub async fn postgres_service_db() -> Option<Db> {
+    postgres_service_db_at(custodia_store::SCHEMA_VERSION).await
+}
+
+/// [`postgres_service_db`] with the schema migrated only to `version` (0: not at all).
+pub async fn postgres_service_db_at(version: i64) -> Option<Db> {
+    let db = postgres_db().await?;
+    let id = custodia_store_test_id();
+    let (owner, service) = (format!("custodia_owner_{id}"), format!("custodia_service_{id}"));
+    let (base, name) = db.url.rsplit_once('/').unwrap();
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE {owner} LOGIN CREATEROLE; ALTER DATABASE {name} OWNER TO {owner};"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+    let as_role = |role: &str| {
+        let (scheme, rest) = base.split_once("://").unwrap();
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{role}@{host}/{name}")
+    };
+    let owner_url = as_role(&owner);
+    let store = Store::open_at_version(&owner_url, version).await.unwrap();
+    let granted = store
+        .grant_service_role(&service, "unchecked-under-trust-auth", false)
+        .await
+        .unwrap();
+    assert!(granted.password_set, "a new role gets its password");
+    drop(store);
+    Some(Db {
+        url: as_role(&service),
+        owner_url: Some(owner_url),
+        _dir: None,
+    })
+}
+
+/// The role name a PostgreSQL URL logs in as.
+pub fn role_of(url: &str) -> String {
+    let (_, rest) = url.split_once("://").unwrap();
+    let (user, _) = rest.rsplit_once('@').unwrap();
+    user.split(':').next().unwrap().to_owned()
 }
 
 fn custodia_store_test_id() -> String {
@@ -100,6 +158,17 @@ macro_rules! on_store {
             )*
         }
         backend_suite!(opened: $($check),*);
+        /// The same contracts on PostgreSQL, logged in as the service role: every statement
+        /// the server runs is within the privileges it is granted.
+        mod postgres_service_role {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(db) = crate::postgres_service_db().await else { return };
+                    super::opened::$check(&db).await;
+                }
+            )*
+        }
     };
 }
 
@@ -134,7 +203,50 @@ mod db_checks {
         upgrade_from_v0_1_fills_the_new_columns,
         two_stores_on_one_database_number_audit_entries_in_commit_order,
         only_one_node_leads_a_job_at_a_time,
+        every_table_has_a_service_grant_decision,
     );
+}
+
+/// The two PostgreSQL roles: what the service role may not do, and what it still can.
+mod service_role {
+    macro_rules! on_service_role {
+        ($($check:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    crate::roles::$check().await;
+                }
+            )*
+        };
+    }
+
+    on_service_role!(
+        the_service_role_cannot_change_the_schema_or_cut_the_append_only_tables,
+        the_service_role_opens_a_current_schema_without_ddl,
+        a_schema_behind_is_refused_to_the_service_role_naming_the_command,
+        granting_again_keeps_the_privileges_exact,
+        a_role_that_acts_as_the_owner_is_refused_as_service_role,
+    );
+
+    mod several_nodes {
+        use crate::schema as on_db;
+        macro_rules! on_service_db {
+            ($($check:ident),* $(,)?) => {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $check() {
+                        let Some(db) = crate::postgres_service_db().await else { return };
+                        on_db::$check(&db).await;
+                    }
+                )*
+            };
+        }
+        on_service_db!(
+            reopen_keeps_data_and_schema,
+            two_stores_on_one_database_number_audit_entries_in_commit_order,
+            only_one_node_leads_a_job_at_a_time,
+        );
+    }
 }
 
 /// `secure_delete` is on: a deleted value's bytes do not linger in free pages of the file.

@@ -279,3 +279,34 @@ pub async fn only_one_node_leads_a_job_at_a_time(db: &Db) {
         Dialect::Sqlite => assert_eq!(other, Some("b ran")),
     }
 }
+
+/// Every table of the migrated schema has a grant decision for the service role (a table
+/// added without one fails here, and granting refuses it), and every append-only table the
+/// schema declares refuses TRUNCATE on PostgreSQL by its own trigger, even to its owner.
+pub async fn every_table_has_a_service_grant_decision(db: &Db) {
+    let store = db.open().await;
+    let grants = store.service_grants().await.unwrap();
+    for table in [
+        "audit_log",
+        "subject_ledger",
+        "audit_checkpoints",
+        "records",
+        "schema_version",
+    ] {
+        assert!(grants.iter().any(|g| g.table == table), "{table} is decided");
+    }
+    for table in ["audit_log", "subject_ledger", "audit_checkpoints"] {
+        assert!(
+            grants.iter().any(|g| g.table == table && g.append_only),
+            "{table} is append-only"
+        );
+    }
+    let dialect = store.dialect();
+    drop(store);
+    if dialect == Dialect::Postgres {
+        for grant in grants.iter().filter(|g| g.append_only) {
+            let err = raw(db, &format!("TRUNCATE {}", grant.table)).await.unwrap_err();
+            assert!(err.contains(&format!("{} is append-only", grant.table)), "{err}");
+        }
+    }
+}
