@@ -1,12 +1,16 @@
 //! Merkle trees as RFC 6962 / RFC 9162 define them (Certificate Transparency), for the audit log:
 //! leaf and node hashing with domain separation (0x00 leaf, 0x01 node, SHA-256), tree roots,
 //! and inclusion and consistency proofs with their verification. Pure functions over leaf
-//! hashes: storage, signing and checkpoints live elsewhere.
+//! hashes: storage, signing and checkpoints live elsewhere. [`tiles`] computes the same proofs
+//! from stored tiles, reading O(log n) hashes.
 
 use aws_lc_rs::digest::{Context, SHA256};
 
 pub mod note;
+pub mod tiles;
 pub mod witness;
+
+pub use tiles::{FullTile, HashRead, Plan, TileBuilder, TileError, TileId};
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -55,13 +59,9 @@ pub fn empty_root() -> Hash {
     finish(Context::new(&SHA256))
 }
 
-/// The largest power of two smaller than `n` (n > 1).
-fn split(n: usize) -> usize {
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
+/// The largest power of two smaller than `n` (n > 1): where RFC 6962 splits a tree of `n` leaves.
+fn split(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
 }
 
 /// The Merkle Tree Hash of the leaves (given as leaf hashes).
@@ -71,7 +71,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
         0 => empty_root(),
         1 => leaves[0],
         n => {
-            let k = split(n);
+            let k = split(n as u64) as usize;
             node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
         }
     }
@@ -95,7 +95,7 @@ fn path(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
     if n <= 1 {
         return;
     }
-    let k = split(n);
+    let k = split(n as u64) as usize;
     if m < k {
         path(&leaves[..k], m, out);
         out.push(root(&leaves[k..]));
@@ -128,7 +128,7 @@ fn subproof(leaves: &[Hash], m: usize, whole: bool, out: &mut Vec<Hash>) {
         }
         return;
     }
-    let k = split(n);
+    let k = split(n as u64) as usize;
     if m <= k {
         subproof(&leaves[..k], m, whole, out);
         out.push(root(&leaves[k..]));
