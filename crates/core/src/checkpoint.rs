@@ -20,8 +20,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use custodia_audit::note::{Checkpoint, VerifierKey};
-use custodia_audit::{Hash, leaf_hash};
-use custodia_store::{AuditRow, CheckpointRow, Store, StoreError};
+use custodia_audit::tiles::{HashRead, Plan, TileBuilder, tile_bytes, tile_hashes};
+use custodia_audit::{FullTile, Hash, leaf_hash};
+use custodia_store::{AuditRow, CheckpointRow, Store, StoreError, TileRow};
 use tokio::sync::Mutex;
 
 use crate::audit::Allowed;
@@ -34,10 +35,13 @@ pub const CHECKPOINT_ORIGIN: &str = "custodia-audit";
 const PAGE: i64 = 10_000;
 
 /// How far this process has read the log, and how far it is checkpointed. Only the tree's
-/// right edge is kept (O(log n) memory); proofs read the leaves they need from the store.
+/// right edge is kept (O(log n) memory: the tile builder's pending hashes); the full tiles it
+/// cuts are stored with the next checkpoint, and proofs read those.
 #[derive(Default)]
 pub(crate) struct LogState {
-    range: custodia_audit::CompactRange,
+    tiles: TileBuilder,
+    /// Tiles cut but not yet stored (they go in the next checkpoint's transaction).
+    pending: Vec<TileRow>,
     last_seq: i64,
     /// The newest checkpoint this process signed or found the log to extend (size, root).
     signed: Option<(u64, Hash)>,
@@ -92,11 +96,57 @@ impl Vault {
             contiguous: !self.store.shared(),
         };
         let report = verify_audit_log(&self.store, &trust).await?;
-        state.range = report.range.clone();
+        let (tiles, pending) = self.catch_up_tiles(report.last_seq).await.map_err(|e| e.to_string())?;
+        if tiles.size() != report.range.size() || tiles.root() != report.range.root() {
+            return Err(format!(
+                "the stored audit tiles do not match the log ({} leaves tiled and the root differs): they were changed",
+                tiles.size()
+            ));
+        }
+        state.tiles = tiles;
+        state.pending = pending;
         state.last_seq = report.last_seq;
         state.signed = report.newest;
         state.resumed = true;
         Ok(report)
+    }
+
+    /// The tile builder resumed from the stored tiles and brought up to the entry `upto`:
+    /// the leaves after the last stored level-0 tile are read from the log (all of them, once,
+    /// for a log from before tiles). Tiles completed on the way are stored in batches; the
+    /// last few, if any, are returned to go with the next checkpoint.
+    async fn catch_up_tiles(&self, upto: i64) -> Result<(TileBuilder, Vec<TileRow>), VaultError> {
+        let last = self.store.reader().await?.audit().last_leaf_tile().await?;
+        let (size, mut after) = match last {
+            Some((idx, seq)) => (u64::try_from(idx + 1).unwrap_or(0) * 256, seq),
+            None => (0, i64::MIN),
+        };
+        let reads = custodia_audit::tiles::edge_reads(size);
+        let answers = self.read_hashes(&reads).await?;
+        let mut tiles = TileBuilder::resume(size, &answers).map_err(|e| VaultError::internal(&e))?;
+        let mut pending = Vec::new();
+        while after < upto {
+            let page = self.store.reader().await?.audit().leaves(after, PAGE).await?;
+            let Some(&(last_seq, _)) = page.last() else { break };
+            for (seq, leaf) in page.iter().take_while(|(seq, _)| *seq <= upto) {
+                let leaf: Hash = leaf
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| VaultError::internal(&"an audit entry without a leaf hash"))?;
+                pending.extend(tiles.push(leaf).into_iter().map(|t| tile_row(t, *seq)));
+            }
+            after = last_seq;
+            if pending.len() >= 1000 {
+                let batch = std::mem::take(&mut pending);
+                self.store
+                    .write(move |mut tx| Box::pin(async move { tx.audit().insert_tiles(&batch).await }))
+                    .await?;
+            }
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
+        Ok((tiles, pending))
     }
 
     /// Reads entries appended since the last call and, if there are any, signs and stores a
@@ -139,7 +189,7 @@ impl Vault {
                         "the checkpoint at size {size} in the database is not the one this server signed"
                     )));
                 }
-                (size > state.range.size()).then_some((size, root))
+                (size > state.tiles.size()).then_some((size, root))
             }
         };
         let seen = self.read_new_leaves(&mut state, watch.map(|(size, _)| size)).await?;
@@ -154,16 +204,16 @@ impl Vault {
                 None => {
                     return Err(self.log.stop(format!(
                         "the newest checkpoint covers {size} entries but the log holds only {}: entries were deleted",
-                        state.range.size()
+                        state.tiles.size()
                     )));
                 }
             }
         }
-        let size = state.range.size();
+        let size = state.tiles.size();
         if state.signed.is_some_and(|(s, _)| s == size) || size == 0 {
             return Ok(None);
         }
-        let root = state.range.root();
+        let root = state.tiles.root();
         let note = self
             .keys
             .audit_signer
@@ -175,16 +225,31 @@ impl Vault {
             at: now.0,
             note: note.to_text(),
         };
+        // The tiles the new entries completed go with the checkpoint: the stored tiles then
+        // always cover the newest checkpoint, which is what proofs are planned against.
+        let tiles = state.pending.clone();
         let stored = row.clone();
         let inserted = self
             .store
-            .write(move |mut tx| Box::pin(async move { tx.audit().insert_checkpoint(&stored).await }))
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.audit().insert_tiles(&tiles).await?;
+                    tx.audit().insert_checkpoint(&stored).await
+                })
+            })
             .await;
         match inserted {
-            // Another server node checkpointed the same size first: fine.
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Ok(()) => {}
+            // Another server node checkpointed the same size first: store the tiles alone.
+            Err(StoreError::Conflict(_)) => {
+                let tiles = state.pending.clone();
+                self.store
+                    .write(move |mut tx| Box::pin(async move { tx.audit().insert_tiles(&tiles).await }))
+                    .await?;
+            }
             Err(e) => return Err(e.into()),
         }
+        state.pending.clear();
         state.signed = Some((size, root));
         Ok(Some(row))
     }
@@ -207,9 +272,10 @@ impl Vault {
             let Some(last) = page.last() else { break };
             state.last_seq = last.seq;
             for e in &page {
-                state.range.push(leaf_hash(e.entry.as_bytes()));
-                if watch == Some(state.range.size()) {
-                    seen = Some(state.range.root());
+                let done = state.tiles.push(leaf_hash(e.entry.as_bytes()));
+                state.pending.extend(done.into_iter().map(|t| tile_row(t, e.seq)));
+                if watch == Some(state.tiles.size()) {
+                    seen = Some(state.tiles.root());
                 }
             }
             if (page.len() as i64) < PAGE {
@@ -221,6 +287,7 @@ impl Vault {
 
     /// An inclusion proof of entry `index` (0-based position in the log) in the tree of the
     /// first `tree_size` entries, with that entry's leaf hash; for roles with `read_audit`.
+    /// Reads O(log n) stored tiles, whatever the log's size.
     pub async fn inclusion_proof(
         &self,
         principal: &crate::Principal,
@@ -228,14 +295,23 @@ impl Vault {
         index: u64,
         tree_size: u64,
     ) -> Result<(Hash, Vec<Hash>), VaultError> {
-        let event = crate::audit::AuditEvent::new("audit.proof", principal);
+        let event = crate::audit::AuditEvent::new("audit.proof", principal)
+            .detail("index", index.to_string())
+            .detail("tree_size", tree_size.to_string());
         self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
-            let leaves = self.leaves_up_to(tree_size).await?;
-            let i = usize::try_from(index).unwrap_or(usize::MAX);
-            let proof = custodia_audit::inclusion_proof(&leaves, i)
-                .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))?;
-            Ok(Allowed::Read((leaves[i], proof), None))
+            let stored = self.proof_bound(tree_size).await?;
+            let plan = Plan::inclusion(index, tree_size, stored).map_err(bad_proof_request)?;
+            let proof = plan
+                .assemble(&self.read_hashes(plan.reads()).await?)
+                .map_err(|e| VaultError::internal(&e))?;
+            let leaf = self
+                .read_leaves(index, index + 1)
+                .await?
+                .first()
+                .copied()
+                .ok_or_else(|| VaultError::internal(&"the entry's leaf is missing"))?;
+            Ok(Allowed::Read((leaf, proof), None))
         })
         .await
     }
@@ -248,7 +324,9 @@ impl Vault {
         from: u64,
         to: u64,
     ) -> Result<Vec<Hash>, VaultError> {
-        let event = crate::audit::AuditEvent::new("audit.proof", principal);
+        let event = crate::audit::AuditEvent::new("audit.proof", principal)
+            .detail("from", from.to_string())
+            .detail("to", to.to_string());
         self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             if from == 0 || from > to {
@@ -256,44 +334,109 @@ impl Vault {
                     VaultError::bad_request("invalid_proof_request", "from must be 1 or more and at most to").into(),
                 );
             }
-            let leaves = self.leaves_up_to(to).await?;
-            let proof = custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
-                .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))?;
-            Ok(Allowed::Read(proof, None))
+            Ok(Allowed::Read(self.consistency_hashes(from, to).await?, None))
         })
         .await
     }
 
-    /// The consistency proof between the trees of the first `from` and `to` entries, for this
-    /// server's own use (publishing a checkpoint to its witness); not a route.
+    /// The consistency proof between the trees of the first `from` and `to` entries (both
+    /// at most the newest checkpoint's size), from the stored tiles.
     pub async fn consistency_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, VaultError> {
-        let leaves = self.leaves_up_to(to).await?;
-        custodia_audit::consistency_proof(&leaves, usize::try_from(from).unwrap_or(usize::MAX))
-            .map_err(|e| VaultError::bad_request("invalid_proof_request", e.to_string()))
+        let stored = self.proof_bound(to).await?;
+        let plan = Plan::consistency(from, to, stored).map_err(bad_proof_request)?;
+        plan.assemble(&self.read_hashes(plan.reads()).await?)
+            .map_err(|e| VaultError::internal(&e))
     }
 
-    /// The first `size` leaves of the log, read from the store.
-    async fn leaves_up_to(&self, size: u64) -> Result<Vec<Hash>, VaultError> {
-        let wanted = usize::try_from(size).unwrap_or(usize::MAX);
-        let mut leaves = Vec::new();
-        let mut after = 0i64;
-        while leaves.len() < wanted {
-            let page = entries(&self.store, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            leaves.extend(
-                page.iter()
-                    .take(wanted - leaves.len())
-                    .map(|e| leaf_hash(e.entry.as_bytes())),
-            );
-        }
-        if size == 0 || leaves.len() < wanted {
+    /// The size proofs are planned against: the newest checkpoint's (the stored tiles cover
+    /// it). A proof for a larger tree is refused: there is no signed root to check it with.
+    async fn proof_bound(&self, tree_size: u64) -> Result<u64, VaultError> {
+        let stored = self
+            .store
+            .reader()
+            .await?
+            .audit()
+            .latest_checkpoint()
+            .await?
+            .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+        if tree_size == 0 || tree_size > stored {
             return Err(VaultError::bad_request(
                 "invalid_proof_request",
-                format!("tree_size must be from 1 to the log's size ({})", leaves.len()),
+                format!("tree_size must be from 1 to the newest checkpoint's size ({stored})"),
             ));
         }
-        Ok(leaves)
+        Ok(stored)
+    }
+
+    /// Answers a plan's reads from the store: full tiles, tile roots, and leaves past the
+    /// last full level-0 tile.
+    async fn read_hashes(&self, reads: &[HashRead]) -> Result<Vec<Vec<Hash>>, VaultError> {
+        let mut answers = Vec::with_capacity(reads.len());
+        for read in reads {
+            let hashes = match *read {
+                HashRead::Tile(id) => {
+                    let bytes = self
+                        .store
+                        .reader()
+                        .await?
+                        .audit()
+                        .tile(i64::from(id.level()), i64::try_from(id.index()).unwrap_or(i64::MAX))
+                        .await?
+                        .ok_or_else(|| VaultError::internal(&format_args!("audit tile {id} is missing")))?;
+                    tile_hashes(&bytes).map_err(|e| VaultError::internal(&e))?
+                }
+                HashRead::Roots { level, start, end } => self
+                    .store
+                    .reader()
+                    .await?
+                    .audit()
+                    .tile_roots(i64::from(level), as_i64(start), as_i64(end))
+                    .await?
+                    .iter()
+                    .map(|r| Hash::try_from(r.as_slice()).map_err(|_| VaultError::internal(&"a malformed tile root")))
+                    .collect::<Result<Vec<_>, _>>()?,
+                HashRead::Leaves { start, end } => self.read_leaves(start, end).await?,
+            };
+            answers.push(hashes);
+        }
+        Ok(answers)
+    }
+
+    /// The leaf hashes of entries `start..end` (within one level-0 tile's span): from the
+    /// stored tile when it is full, else from the log after the previous tile's last entry.
+    async fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Hash>, VaultError> {
+        let tile = start / 256;
+        let (from, count) = (
+            usize::try_from(start % 256).unwrap_or(0),
+            usize::try_from(end - start).unwrap_or(0),
+        );
+        let mut reader = self.store.reader().await?;
+        let hashes = if let Some(bytes) = reader.audit().tile(0, as_i64(tile)).await? {
+            tile_hashes(&bytes).map_err(|e| VaultError::internal(&e))?
+        } else {
+            let after = if tile == 0 {
+                i64::MIN
+            } else {
+                reader
+                    .audit()
+                    .tile_last_seq(as_i64(tile - 1))
+                    .await?
+                    .ok_or_else(|| VaultError::internal(&"an audit tile is missing"))?
+            };
+            reader
+                .audit()
+                .leaves(after, as_i64(end - tile * 256))
+                .await?
+                .into_iter()
+                .map(|(_, leaf)| Hash::try_from(leaf.as_slice()).map_err(|_| VaultError::internal(&"a malformed leaf")))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let wanted: Vec<Hash> = hashes.into_iter().skip(from).take(count).collect();
+        if wanted.len() == count {
+            Ok(wanted)
+        } else {
+            Err(VaultError::internal(&"the log holds fewer leaves than its tiles say"))
+        }
     }
 
     /// The newest checkpoint, for roles with `read_audit`; this read is itself audited.
@@ -322,6 +465,25 @@ impl Vault {
             Ok(Allowed::Read(checkpoint, None))
         })
         .await
+    }
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn bad_proof_request(e: custodia_audit::TileError) -> VaultError {
+    VaultError::bad_request("invalid_proof_request", e.to_string())
+}
+
+/// The row of a tile the builder cut; `seq` is the entry whose leaf completed it.
+fn tile_row(tile: FullTile, seq: i64) -> TileRow {
+    TileRow {
+        level: i64::from(tile.id.level()),
+        idx: as_i64(tile.id.index()),
+        hashes: tile_bytes(&tile.hashes),
+        root: tile.root.to_vec(),
+        last_seq: if tile.id.level() == 0 { seq } else { 0 },
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::Path;
 pub use error::StoreError;
 pub use model::{
     AuditColumns, AuditQuery, AuditRow, CheckpointRow, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, LedgerRow, NewRecord,
-    PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TokenRow,
+    PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow,
 };
 pub use repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
 pub use roles::ServiceGrants;

@@ -164,6 +164,19 @@ pub struct AuditQuery {
     pub to: Option<i64>,
 }
 
+/// A full tile of the audit log's Merkle tree (C2SP tlog-tiles): 256 hashes of tree level
+/// `8 * level` nodes, from node `256 * idx`, and their root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileRow {
+    pub level: i64,
+    pub idx: i64,
+    /// 256 hashes of 32 bytes.
+    pub hashes: Vec<u8>,
+    pub root: Vec<u8>,
+    /// Level 0: the sequence number of the tile's last entry; 0 above.
+    pub last_seq: i64,
+}
+
 /// A signed checkpoint of the audit log: the tree of its first `tree_size` entries has `root`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointRow {

@@ -186,6 +186,21 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::Common("ALTER TABLE record_fields ADD COLUMN key_class TEXT NOT NULL DEFAULT 'default';"),
     ],
+    // 8: the audit log's tiles (C2SP tlog-tiles, height 8), full tiles only: each its 256
+    // hashes, its root, and for level 0 the sequence number of its last entry (the leaves
+    // after it are read from the log). Proofs read O(log n) of them instead of every leaf.
+    &[
+        Part::Common(
+            "CREATE TABLE audit_tiles (
+                level {int} NOT NULL,
+                idx {int} NOT NULL,
+                hashes {blob} NOT NULL,
+                root {blob} NOT NULL,
+                last_seq {int} NOT NULL,
+                PRIMARY KEY (level, idx));",
+        ),
+        Part::AppendOnly("audit_tiles"),
+    ],
 ];
 
 impl Dialect {

@@ -428,19 +428,26 @@ async fn failed_authentications_and_audit_lookups_are_audited() {
     let mut admin = server.client(&vault.token).await;
     let (_, v) = admin.get("/v1/audit/events?action=auth.failed").await;
     let entries: Vec<&Value> = v["events"].as_array().unwrap().iter().map(|e| &e["entry"]).collect();
-    let by_key = |id: &str| {
+    // One entry per key id and window (a window may have closed between requests): the
+    // counts add up to the attempts.
+    let attempts = |id: &str| -> u64 {
         entries
             .iter()
-            .find(|e| e["detail"]["key_id"] == id)
-            .unwrap_or_else(|| panic!("no auth.failed for {id}: {entries:#?}"))
+            .filter(|e| e["detail"]["key_id"] == id)
+            .inspect(|e| assert_eq!(e["decision"], "deny"))
+            .map(|e| e["detail"]["count"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum()
     };
-    let flood = by_key("00000000000000aa");
-    assert_eq!(
-        (flood["decision"].as_str(), flood["detail"]["count"].as_str()),
-        (Some("deny"), Some("40"))
+    assert_eq!(attempts("00000000000000aa"), 40, "{entries:#?}");
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["detail"]["key_id"] == "00000000000000aa")
+            .count()
+            <= 3
     );
-    assert_eq!(by_key("malformed")["detail"]["count"], "1");
-    assert_eq!(by_key("none")["detail"]["count"], "1");
+    assert_eq!(attempts("malformed"), 1);
+    assert_eq!(attempts("none"), 1);
     assert!(
         !v.to_string().contains(&"ab".repeat(32)),
         "the secret half of a key is never logged"

@@ -7,7 +7,7 @@
 //! store does not require them to be contiguous.)
 
 use crate::sql::{Conn, DbRow, Dialect, Stmt, placeholders, values_clause};
-use crate::{AuditColumns, AuditQuery, AuditRow, CheckpointRow, ReadWrite, StoreError};
+use crate::{AuditColumns, AuditQuery, AuditRow, CheckpointRow, ReadWrite, StoreError, TileRow};
 
 /// Advisory lock that serializes audit appends across PostgreSQL server nodes.
 const AUDIT_SEQUENCER_LOCK: i64 = 0x6175_6469_746c_6f67;
@@ -223,6 +223,66 @@ impl<A> Audit<'_, A> {
         self.conn.fetch_all(stmt).await?.iter().map(checkpoint_row).collect()
     }
 
+    /// The hashes of the full tile at `level`, `idx`.
+    pub async fn tile(&mut self, level: i64, idx: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let stmt = Stmt::new("SELECT hashes FROM audit_tiles WHERE level = $1 AND idx = $2")
+            .bind(level)
+            .bind(idx);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .map(|r| r.bytes("hashes"))
+            .transpose()
+    }
+
+    /// The roots of the full tiles at `level` with `start <= idx < end`, in order.
+    pub async fn tile_roots(&mut self, level: i64, start: i64, end: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let stmt = Stmt::new("SELECT root FROM audit_tiles WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx")
+            .bind(level)
+            .bind(start)
+            .bind(end);
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| r.bytes("root"))
+            .collect()
+    }
+
+    /// The newest full level-0 tile: its index and the sequence number of its last entry.
+    pub async fn last_leaf_tile(&mut self) -> Result<Option<(i64, i64)>, StoreError> {
+        let stmt = Stmt::new("SELECT idx, last_seq FROM audit_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1");
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .map(|r| Ok((r.int("idx")?, r.int("last_seq")?)))
+            .transpose()
+    }
+
+    /// The sequence number of the last entry of the full level-0 tile `idx`.
+    pub async fn tile_last_seq(&mut self, idx: i64) -> Result<Option<i64>, StoreError> {
+        let stmt = Stmt::new("SELECT last_seq FROM audit_tiles WHERE level = 0 AND idx = $1").bind(idx);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .map(|r| r.int("last_seq"))
+            .transpose()
+    }
+
+    /// Sequence numbers and stored leaf hashes of the entries with `seq > after`, oldest
+    /// first, at most `limit`.
+    pub async fn leaves(&mut self, after: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let stmt = Stmt::new("SELECT seq, leaf FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(limit);
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| Ok((r.int("seq")?, r.opt_bytes("leaf")?.unwrap_or_default())))
+            .collect()
+    }
+
     /// The newest checkpoint.
     pub async fn latest_checkpoint(&mut self) -> Result<Option<CheckpointRow>, StoreError> {
         let stmt = Stmt::new("SELECT tree_size, root, at, note FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1");
@@ -310,6 +370,33 @@ impl Audit<'_, ReadWrite> {
             .execute(Stmt::new("UPDATE audit_index_state SET upto = $1 WHERE id = 1").bind(last))
             .await?;
         Ok(added)
+    }
+
+    /// Stores full tiles; one already stored (by another node) is left as it is.
+    pub async fn insert_tiles(&mut self, tiles: &[TileRow]) -> Result<(), StoreError> {
+        for chunk in tiles.chunks(Dialect::MAX_PARAMETERS / 5) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "{} ON CONFLICT (level, idx) DO NOTHING",
+                values_clause(
+                    "INSERT INTO audit_tiles (level, idx, hashes, root, last_seq) VALUES ",
+                    5,
+                    chunk.len()
+                )
+            );
+            let mut stmt = Stmt::new(sql);
+            for t in chunk {
+                stmt.push(t.level);
+                stmt.push(t.idx);
+                stmt.push(&t.hashes);
+                stmt.push(&t.root);
+                stmt.push(t.last_seq);
+            }
+            self.conn.execute(stmt).await?;
+        }
+        Ok(())
     }
 
     /// Stores a signed checkpoint (append-only; a second one for the same size conflicts).
