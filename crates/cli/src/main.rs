@@ -126,6 +126,13 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Time the server's start, `audit verify` and audit proofs on a vault whose log holds N
+    /// synthetic entries (a temporary SQLite data directory).
+    BenchAuditLog {
+        /// Entries in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+    },
     /// Find personal data in files, directories, standard input or a database (--db).
     Scan(scan_cmd::ScanArgs),
     /// Redact personal data from a file or standard input (to standard output).
@@ -354,6 +361,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crypto_only,
         } => {
             bench::run(seconds, clients, crypto_only).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchAuditLog { entries } => {
+            audit_bench::run_log(entries.max(2)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchAuditQuery { entries, database_url } => {
