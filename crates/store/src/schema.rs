@@ -181,6 +181,29 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::Common("ALTER TABLE record_fields ADD COLUMN key_class TEXT NOT NULL DEFAULT 'default';"),
     ],
+    // 8: tokens unique across the vault. A token is stored under a keyed digest of itself
+    // (its name), never in clear; `token_names` holds one row per name: its field and, for a
+    // deterministic token, a keyed digest of the value it stands for (`binding`, NULL for a
+    // token that belongs to one subject's value alone), so that a token drawn for another
+    // value is seen as taken inside the transaction that draws it. `token_values` seals the
+    // value under each subject's data key. The tokens of v0.1 to 7, stored in clear and
+    // keyed by (token, subject), stay readable in `tokens_v1` and are no longer written.
+    &[Part::Common(
+        "ALTER TABLE tokens RENAME TO tokens_v1;
+         CREATE TABLE token_names (
+            name {blob} PRIMARY KEY,
+            collection TEXT NOT NULL,
+            field TEXT NOT NULL,
+            binding {blob}) {without_rowid};
+         CREATE TABLE token_values (
+            name {blob} NOT NULL REFERENCES token_names (name),
+            subject_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ciphertext {blob} NOT NULL,
+            created_at {int} NOT NULL,
+            PRIMARY KEY (name, subject_id)) {without_rowid};
+         CREATE INDEX token_values_by_subject ON token_values (subject_id);",
+    )],
 ];
 
 impl Dialect {
