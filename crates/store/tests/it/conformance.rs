@@ -483,7 +483,10 @@ pub async fn tokens_and_subject_keys(s: &Store) {
     };
     // The first claim of a token stores it, with the audit entry of its write.
     let r1 = token_row("t1", "s9", None, 1);
-    assert_eq!(claim_tokens(s, &[r1.clone()], Some(&audit)).await.unwrap(), [true]);
+    assert_eq!(
+        claim_tokens(s, std::slice::from_ref(&r1), Some(&audit)).await.unwrap(),
+        [true]
+    );
     // A random token is one subject's value's alone: another subject, the same subject
     // again, a deterministic row or another field cannot have it.
     let refused = [
