@@ -2,6 +2,8 @@
 //! (each with its own domain, named by a method here so no caller spells a label), and
 //! per-subject data keys fetched (or created) from the store and unwrapped on demand.
 
+use std::sync::Arc;
+
 use custodia_audit::note::{ED25519_TYPE, NoteSigner};
 use custodia_crypto::{BLIND_INDEX_LEN, BlindIndexer, DataKey, Domain, IndexKey, Keyring, SecretKey};
 use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
@@ -20,7 +22,7 @@ const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
 pub(crate) struct Keys {
     keyring: Keyring,
     /// Keyed digests under the index key; reached through the domain methods below.
-    indexer: BlindIndexer,
+    indexer: Arc<BlindIndexer>,
     /// Signs audit log checkpoints (Ed25519); its seed is stored wrapped by the root key.
     pub(crate) audit_signer: NoteSigner,
     /// Keys the `hash` and `encrypt` operators of `/v1/redact` (stable across nodes and
@@ -107,7 +109,7 @@ impl Keys {
         let redaction = load_or_create(store, &keyring, REDACTION_KEY_META, REDACTION_KEY_LABEL).await?;
         Ok(Self {
             keyring,
-            indexer: BlindIndexer::new(index_key),
+            indexer: Arc::new(BlindIndexer::new(index_key)),
             audit_signer,
             redaction,
         })
@@ -145,21 +147,9 @@ impl Keys {
         Ok(hex::encode(self.indexer.digest(Domain::LedgerIp, &ip.to_string())?))
     }
 
-    /// Block `counter` of the keyed byte stream a deterministic token of `value` in
-    /// `collection.field` is drawn from.
-    pub(crate) fn token_block(
-        &self,
-        collection: &str,
-        field: &str,
-        counter: u32,
-        value: &str,
-    ) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
-        let domain = Domain::DeterministicToken {
-            collection,
-            field,
-            counter,
-        };
-        Ok(self.indexer.digest(domain, value)?)
+    /// The keyed digests of tokens, owned (a write job draws tokens with them).
+    pub(crate) fn tokens(&self) -> TokenKeys {
+        TokenKeys(Arc::clone(&self.indexer))
     }
 
     /// The data key of `subject` and its stored row, if the subject has any data.
@@ -219,15 +209,51 @@ impl Keys {
     }
 }
 
+/// The keyed digests tokens are made of, each in its own domain.
+#[derive(Clone)]
+pub(crate) struct TokenKeys(Arc<BlindIndexer>);
+
+impl TokenKeys {
+    /// Block `counter` of the keyed byte stream a deterministic token of `value` in
+    /// `collection.field` is drawn from.
+    pub(crate) fn block(
+        &self,
+        collection: &str,
+        field: &str,
+        counter: u32,
+        value: &str,
+    ) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
+        let domain = Domain::DeterministicToken {
+            collection,
+            field,
+            counter,
+        };
+        Ok(self.0.digest(domain, value)?)
+    }
+
+    /// The name a token is stored and looked up under (the token itself is not stored).
+    pub(crate) fn name(&self, token: &str) -> Result<Vec<u8>, VaultError> {
+        Ok(self.0.digest(Domain::TokenName, token)?.to_vec())
+    }
+
+    /// What binds a deterministic token of `collection.field` to `value`: only rows with the
+    /// same binding may share the token.
+    pub(crate) fn binding(&self, collection: &str, field: &str, value: &str) -> Result<Vec<u8>, VaultError> {
+        Ok(self.0.digest(Domain::TokenValue { collection, field }, value)?.to_vec())
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn keys() -> Keys {
+    pub(crate) fn keys() -> Keys {
         let root = SecretKey::from_slice(&[9; 32]).unwrap();
         Keys {
             keyring: Keyring::from_keys(vec![(1, root)]).unwrap(),
-            indexer: BlindIndexer::new(IndexKey::from_secret(SecretKey::from_slice(&[1; 32]).unwrap())),
+            indexer: Arc::new(BlindIndexer::new(IndexKey::from_secret(
+                SecretKey::from_slice(&[1; 32]).unwrap(),
+            ))),
             audit_signer: NoteSigner::from_seed(crate::CHECKPOINT_ORIGIN, ED25519_TYPE, &[2; 32]).unwrap(),
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
         }
@@ -251,9 +277,18 @@ mod tests {
         );
         let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
         assert_eq!(keys.ledger_ip(&ip).unwrap(), "491a6b0234b3bc2cb0dbcd2d1b462751");
+        let tokens = keys.tokens();
         assert_eq!(
-            hex::encode(keys.token_block("customers", "email", 0, "alice@example.com").unwrap()),
+            hex::encode(tokens.block("customers", "email", 0, "alice@example.com").unwrap()),
             "bcbd505399d8fa1eb965f4a77a9cdf80"
+        );
+        assert_eq!(
+            hex::encode(tokens.name("Xqvbmrtkelzpdawn").unwrap()),
+            "88f703a81ee68a3d2dc04dbff68faff3"
+        );
+        assert_eq!(
+            hex::encode(tokens.binding("customers", "email", "alice@example.com").unwrap()),
+            "298a39b181d30927e5c9eb6e9a71624a"
         );
     }
 }

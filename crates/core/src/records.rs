@@ -4,16 +4,14 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
-use custodia_store::{
-    AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target, TokenRow,
-};
+use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target};
 use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
 
 use crate::audit::Allowed;
 use crate::call::Call;
 use crate::gate::Grant;
-use crate::tokens::TokenKind;
+use crate::tokens::{Minter, Pending, TokenKind};
 use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 
 /// The most fields one read may name.
@@ -117,12 +115,14 @@ impl Vault {
             };
             let key = self.keys.unwrap(&found.key)?;
             let mut tokens = Vec::new();
-            let records = found
+            let mut records = found
                 .records
                 .iter()
-                .map(|r| self.open_record(&grant, &key, r, &selected, &mut tokens))
+                .enumerate()
+                .map(|(i, r)| self.open_record(&grant, &key, r, &selected, (i, &mut tokens)))
                 .collect::<Result<Vec<_>, _>>()?;
-            self.vault_tokens(tokens, found.key).await?;
+            self.vault_tokens(call, subject, key, found.key, tokens, &mut records)
+                .await?;
             Ok(Allowed::Read(records, Some(names)))
         })
         .await
@@ -153,9 +153,13 @@ impl Vault {
                 .await?
                 .ok_or_else(not_found)?;
             let stored = found.records.first().ok_or_else(not_found)?;
+            let key = self.keys.unwrap(&found.key)?;
             let mut tokens = Vec::new();
-            let record = self.open_record(&grant, &self.keys.unwrap(&found.key)?, stored, &selected, &mut tokens)?;
-            self.vault_tokens(tokens, found.key).await?;
+            let record = self.open_record(&grant, &key, stored, &selected, (0, &mut tokens))?;
+            let mut records = [record];
+            self.vault_tokens(call, subject, key, found.key, tokens, &mut records)
+                .await?;
+            let [record] = records;
             Ok(Allowed::Read(record, Some(field_names(&selected))))
         })
         .await
@@ -468,15 +472,15 @@ fn select<'a>(grant: &Grant<'a>, requested: Option<&[String]>) -> Result<Vec<(&'
 
 impl Vault {
     /// Decrypts the selected fields of a stored record and applies each field's output form;
-    /// token-form fields add the rows that vault their tokens to `tokens`. Fields not selected
-    /// are never decrypted.
+    /// a token-form field is left for [`Vault::vault_tokens`] to fill in, its value added to
+    /// `tokens` (with the record's place `slot`). Fields not selected are never decrypted.
     fn open_record(
         &self,
         grant: &Grant<'_>,
         key: &DataKey,
         stored: &StoredRecord,
         selected: &[(&Field, OutputForm)],
-        tokens: &mut Vec<TokenRow>,
+        (slot, tokens): (usize, &mut Vec<(usize, String, Pending)>),
     ) -> Result<Record, VaultError> {
         let collection = grant.collection.name.as_str();
         let mut fields = BTreeMap::new();
@@ -496,20 +500,9 @@ impl Vault {
                 OutputForm::Plain => text.to_owned(),
                 OutputForm::Masked => values::mask(field.field_type, text),
                 OutputForm::Token => {
-                    let token = self.make_token(TokenKind::Deterministic, collection, field, text, false)?;
-                    let now = Timestamp(stored.updated_at);
-                    let row = Self::token_row(
-                        key,
-                        &stored.subject_id,
-                        collection,
-                        &field.name,
-                        TokenKind::Deterministic,
-                        &token,
-                        text,
-                        now,
-                    )?;
-                    tokens.push(row);
-                    token
+                    let pending = Pending::new(collection, field, TokenKind::Deterministic, false, text);
+                    tokens.push((slot, field.name.clone(), pending));
+                    continue;
                 }
                 OutputForm::Denied => continue,
             };
@@ -523,25 +516,33 @@ impl Vault {
         })
     }
 
-    /// Stores the tokens a read handed out, so they can be detokenized later, provided the
-    /// key they are sealed under is still the subject's (an erasure may have raced the read).
-    async fn vault_tokens(&self, tokens: Vec<TokenRow>, sealed_under: SubjectKeyRow) -> Result<(), VaultError> {
-        if tokens.is_empty() {
-            return Ok(());
+    /// Stores the deterministic tokens a read hands out (so they can be detokenized later) and
+    /// puts them into `records`, provided the key they are sealed under is still the
+    /// subject's (an erasure may have raced the read).
+    async fn vault_tokens(
+        &self,
+        call: &Call<'_>,
+        subject: &SubjectId,
+        key: DataKey,
+        sealed_under: SubjectKeyRow,
+        tokens: Vec<(usize, String, Pending)>,
+        records: &mut [Record],
+    ) -> Result<(), VaultError> {
+        let (places, pending): (Vec<_>, Vec<_>) = tokens.into_iter().map(|(slot, field, p)| ((slot, field), p)).unzip();
+        let minter = Minter {
+            keys: self.keys.tokens(),
+            key,
+            subject: subject.as_str().to_owned(),
+            now: call.now,
+            pending,
+        };
+        let drawn = self.store_tokens(minter, sealed_under, false, None).await?;
+        for ((slot, field), token) in places.into_iter().zip(drawn) {
+            if let Some(record) = records.get_mut(slot) {
+                record.fields.insert(field, token);
+            }
         }
-        let stored = self
-            .store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    tx.subjects().seal_under(&sealed_under, false).await?;
-                    tx.tokens().insert(&tokens).await
-                })
-            })
-            .await;
-        match stored {
-            Err(custodia_store::StoreError::SubjectKeyConflict) => Err(subject_erased()),
-            other => Ok(other?),
-        }
+        Ok(())
     }
 }
 

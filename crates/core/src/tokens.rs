@@ -2,24 +2,45 @@
 //! value sealed under its subject's data key (bound to the token), so erasing the subject
 //! kills its tokens too. Kinds:
 //! - `random`: `tok_` and 32 random hex digits;
-//! - `format_preserving`: same length and character classes (digits stay digits, letters
-//!   stay letters of the same case, the rest is kept), optionally the last four kept, and
-//!   Luhn-valid for card numbers;
-//! - `deterministic`: format-preserving, drawn from a keyed HMAC of the value, so the same
-//!   value of the same field always gets the same token (tokens join across datasets).
+//! - `format_preserving`: a random token in the format of the field's type (see [`shaped`]):
+//!   digits for card numbers (Luhn-valid, optionally the last four kept), phone numbers and
+//!   dates, an IBAN with valid check digits, an address at `token.invalid` for emails, and 16
+//!   letters for any text. Nothing of the value is copied into it (but the last four digits of
+//!   a card number when asked): not its letters, its script, its punctuation or the lengths
+//!   of its words;
+//! - `deterministic`: the same format, drawn from a keyed HMAC stream of the value, so the
+//!   same value of the same field always gets the same token (tokens join across datasets).
+//!
+//! A token is unique across the vault: it is claimed inside the transaction that stores it
+//! (`Tokens::claim`), a random token for one subject's value alone, a deterministic one for
+//! every subject's rows of the same value (a keyed digest of the value binds it). A token that
+//! is taken is drawn again (a deterministic one re-derived from the next block of its stream)
+//! in the same transaction, and a token is returned only once its row is stored. Tokens are
+//! stored under a keyed digest of themselves, never in clear.
 
 use custodia_crypto::{DataKey, FieldContext, random_array};
 use custodia_registry::{Field, FieldType};
-use custodia_store::TokenRow;
+use custodia_store::{StoreError, SubjectKeyRow, TokenRow, Tx};
 use custodia_types::{DetokenizeRequest, DetokenizeResponse, DetokenizedValue, TokenizeRequest};
 use zeroize::Zeroizing;
 
 use crate::audit::{Allowed, AuditEvent, Refused};
 use crate::call::Call;
+use crate::error::ErrorKind;
+use crate::keys::TokenKeys;
 use crate::{SubjectId, Timestamp, Vault, VaultError, values};
 
 /// Most values or tokens in one request.
 pub const MAX_TOKEN_BATCH: usize = 1000;
+
+/// Draws of a token for one value before its tokenization gives up (each draw taken already).
+const MAX_DRAWS: u32 = 16;
+
+/// Text tokens are this many letters, whatever the value's length.
+const TEXT_TOKEN_LEN: usize = 16;
+
+/// The domain of every format-preserving email token: reserved (RFC 2606), never delivered.
+const EMAIL_TOKEN_DOMAIN: &str = "@token.invalid";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -51,24 +72,54 @@ impl TokenKind {
     }
 }
 
-/// Where a token's randomness comes from.
+/// Where a token's characters come from.
 enum Bytes<'a> {
     Random {
         pool: [u8; 64],
         used: usize,
     },
+    /// The keyed stream of a deterministic token: draw `attempt` of `value` reads blocks
+    /// `attempt << 8 | keep_last4 << 7 | i` for i = 0, 1, ... (at most 128 blocks a draw).
     Keyed {
-        vault: &'a Vault,
+        keys: &'a TokenKeys,
         collection: &'a str,
         field: &'a str,
         value: &'a str,
+        base: u32,
         block: [u8; 16],
         used: usize,
-        counter: u32,
+        next: u32,
     },
 }
 
-impl Bytes<'_> {
+impl<'a> Bytes<'a> {
+    fn random() -> Self {
+        Self::Random {
+            pool: [0; 64],
+            used: 64,
+        }
+    }
+
+    fn keyed(
+        keys: &'a TokenKeys,
+        collection: &'a str,
+        field: &'a str,
+        value: &'a str,
+        attempt: u32,
+        keep_last4: bool,
+    ) -> Self {
+        Self::Keyed {
+            keys,
+            collection,
+            field,
+            value,
+            base: (attempt << 8) | (u32::from(keep_last4) << 7),
+            block: [0; 16],
+            used: 16,
+            next: 0,
+        }
+    }
+
     fn next(&mut self) -> Result<u8, VaultError> {
         match self {
             Self::Random { pool, used } => {
@@ -80,17 +131,21 @@ impl Bytes<'_> {
                 Ok(pool[*used - 1])
             }
             Self::Keyed {
-                vault,
+                keys,
                 collection,
                 field,
                 value,
+                base,
                 block,
                 used,
-                counter,
+                next,
             } => {
                 if *used == block.len() {
-                    *block = vault.keys.token_block(collection, field, *counter, value)?;
-                    *counter += 1;
+                    if *next >= 128 {
+                        return Err(VaultError::internal(&"a deterministic token ran out of stream"));
+                    }
+                    *block = keys.block(collection, field, *base | *next, value)?;
+                    *next += 1;
                     *used = 0;
                 }
                 *used += 1;
@@ -99,45 +154,75 @@ impl Bytes<'_> {
         }
     }
 
-    /// A uniform number below `n` (n <= 26), by rejection sampling.
-    fn below(&mut self, n: u8) -> Result<u8, VaultError> {
-        let limit = 256 - (256 % u16::from(n));
+    /// A uniform number below `n` (1 <= n <= 256), by rejection sampling.
+    fn below(&mut self, n: u16) -> Result<u8, VaultError> {
+        let limit = 256 - (256 % n);
         loop {
             let b = self.next()?;
             if u16::from(b) < limit {
-                return Ok(b % n);
+                return Ok((u16::from(b) % n) as u8);
             }
         }
     }
+
+    fn digit(&mut self) -> Result<char, VaultError> {
+        Ok(char::from(b'0' + self.below(10)?))
+    }
+
+    fn letter(&mut self, base: u8) -> Result<char, VaultError> {
+        Ok(char::from(base + self.below(26)?))
+    }
 }
 
-/// A token of the same shape as `value`.
-fn format_preserving(value: &str, keep_last4: bool, luhn: bool, bytes: &mut Bytes<'_>) -> Result<String, VaultError> {
-    let chars: Vec<char> = value.chars().collect();
-    let keep_from = if keep_last4 {
-        chars.len().saturating_sub(4)
-    } else {
-        chars.len()
-    };
+/// A token in the format of `ty`, drawn from `bytes`, sharing nothing with `value` but its
+/// type's fixed characters (`+`, `-`, `@token.invalid`) and, with `keep_last4` (card numbers
+/// only), its last four digits. Lengths follow the value only where the type fixes them
+/// within a narrow range (card, phone and IBAN digits); text and email tokens have one length.
+fn shaped(ty: FieldType, value: &str, keep_last4: bool, bytes: &mut Bytes<'_>) -> Result<String, VaultError> {
+    let n = value.chars().count();
     for _attempt in 0..16 {
-        let mut out = Vec::with_capacity(chars.len());
-        for (i, &c) in chars.iter().enumerate() {
-            out.push(if i >= keep_from {
-                c
-            } else if c.is_ascii_digit() {
-                char::from(b'0' + bytes.below(10)?)
-            } else if c.is_ascii_uppercase() {
-                char::from(b'A' + bytes.below(26)?)
-            } else if c.is_ascii_lowercase() {
-                char::from(b'a' + bytes.below(26)?)
-            } else {
-                c
-            });
-        }
-        if luhn {
-            fix_luhn(&mut out, keep_from);
-        }
-        let token: String = out.into_iter().collect();
+        let token: String = match ty {
+            FieldType::CardNumber => {
+                let keep_from = if keep_last4 { n.saturating_sub(4) } else { n };
+                let mut out = (0..keep_from).map(|_| bytes.digit()).collect::<Result<Vec<_>, _>>()?;
+                out.extend(value.chars().skip(keep_from));
+                fix_luhn(&mut out, keep_from);
+                out.into_iter().collect()
+            }
+            FieldType::Phone => {
+                let mut out = String::from("+");
+                out.push(char::from(b'1' + bytes.below(9)?));
+                for _ in 2..n {
+                    out.push(bytes.digit()?);
+                }
+                out
+            }
+            FieldType::Date => {
+                let year = (1 + u32::from(bytes.below(9)?)) * 1000
+                    + u32::from(bytes.below(100)?) * 10
+                    + u32::from(bytes.below(10)?);
+                let month = 1 + bytes.below(12)?;
+                let day = 1 + bytes.below(28)?;
+                format!("{year:04}-{month:02}-{day:02}")
+            }
+            FieldType::Iban => iban_token(value, bytes)?,
+            FieldType::Email => {
+                const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                let mut out = (0..TEXT_TOKEN_LEN)
+                    .map(|_| Ok(char::from(ALPHABET[usize::from(bytes.below(36)?)])))
+                    .collect::<Result<String, VaultError>>()?;
+                out.push_str(EMAIL_TOKEN_DOMAIN);
+                out
+            }
+            FieldType::String | FieldType::Text => {
+                let mut out = String::with_capacity(TEXT_TOKEN_LEN);
+                out.push(bytes.letter(b'A')?);
+                for _ in 1..TEXT_TOKEN_LEN {
+                    out.push(bytes.letter(b'a')?);
+                }
+                out
+            }
+        };
         if token != value {
             return Ok(token);
         }
@@ -146,6 +231,38 @@ fn format_preserving(value: &str, keep_last4: bool, luhn: bool, bytes: &mut Byte
         "untokenizable",
         "this value has too few characters to replace with a distinct token",
     ))
+}
+
+/// An IBAN-shaped token: a letter for every letter of `value`, a digit for every digit, and
+/// check digits that pass mod-97 (so it still reads as an IBAN).
+fn iban_token(value: &str, bytes: &mut Bytes<'_>) -> Result<String, VaultError> {
+    let mut out = value
+        .bytes()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                bytes.digit()
+            } else {
+                bytes.letter(b'A')
+            }
+        })
+        .collect::<Result<Vec<char>, _>>()?;
+    if out.len() < 4 {
+        return Ok(out.into_iter().collect());
+    }
+    out[2] = '0';
+    out[3] = '0';
+    let mut rem = 0u32;
+    for c in out[4..].iter().chain(&out[..4]) {
+        rem = match c.to_digit(36) {
+            Some(d) if d < 10 => (rem * 10 + d) % 97,
+            Some(d) => (rem * 100 + d) % 97,
+            None => rem,
+        };
+    }
+    let check = 98 - rem;
+    out[2] = char::from(b'0' + (check / 10) as u8);
+    out[3] = char::from(b'0' + (check % 10) as u8);
+    Ok(out.into_iter().collect())
 }
 
 /// Makes the digits of `out` pass the Luhn check by choosing the last replaced digit.
@@ -162,70 +279,183 @@ fn fix_luhn(out: &mut [char], keep_from: usize) {
     }
 }
 
-impl Vault {
-    /// A token for a value of `field`, per `kind`.
-    pub(crate) fn make_token(
-        &self,
-        kind: TokenKind,
-        collection: &str,
-        field: &Field,
-        value: &str,
-        keep_last4: bool,
-    ) -> Result<String, VaultError> {
-        let luhn = field.field_type == FieldType::CardNumber;
-        match kind {
-            TokenKind::Random => Ok(format!("tok_{}", custodia_crypto::random_hex::<16>()?)),
-            TokenKind::FormatPreserving => format_preserving(
-                value,
-                keep_last4,
-                luhn,
-                &mut Bytes::Random {
-                    pool: [0; 64],
-                    used: 64,
-                },
-            ),
-            TokenKind::Deterministic => {
-                let mut bytes = Bytes::Keyed {
-                    vault: self,
-                    collection,
-                    field: &field.name,
-                    value,
-                    block: [0; 16],
-                    used: 16,
-                    counter: keep_last4.into(),
-                };
-                format_preserving(value, keep_last4, luhn, &mut bytes)
-            }
+/// A value waiting for its token.
+pub(crate) struct Pending {
+    pub(crate) collection: String,
+    pub(crate) field: String,
+    pub(crate) field_type: FieldType,
+    pub(crate) kind: TokenKind,
+    pub(crate) keep_last4: bool,
+    pub(crate) value: Zeroizing<String>,
+}
+
+impl Pending {
+    pub(crate) fn new(collection: &str, field: &Field, kind: TokenKind, keep_last4: bool, value: &str) -> Self {
+        Self {
+            collection: collection.to_owned(),
+            field: field.name.clone(),
+            field_type: field.field_type,
+            kind,
+            keep_last4,
+            value: Zeroizing::new(value.to_owned()),
         }
     }
+}
 
-    /// The row that vaults `value` under `token`.
-    #[expect(clippy::too_many_arguments, reason = "every part of the row and its binding")]
-    pub(crate) fn token_row(
-        key: &DataKey,
-        subject: &str,
-        collection: &str,
-        field: &str,
-        kind: TokenKind,
-        token: &str,
-        value: &str,
-        now: Timestamp,
-    ) -> Result<TokenRow, VaultError> {
+/// Draws the tokens of a batch: draw `attempt` of the token for value `i`, and the row that
+/// vaults it. Owned, so that the write job that claims the tokens can draw again.
+pub(crate) trait Draw: Send + Sync + 'static {
+    fn len(&self) -> usize;
+    fn draw(&self, i: usize, attempt: u32) -> Result<(String, TokenRow), VaultError>;
+}
+
+/// Draws tokens for one subject's values and seals each under the subject's data key.
+pub(crate) struct Minter {
+    pub(crate) keys: TokenKeys,
+    pub(crate) key: DataKey,
+    pub(crate) subject: String,
+    pub(crate) now: Timestamp,
+    pub(crate) pending: Vec<Pending>,
+}
+
+impl Minter {
+    /// Draw `attempt` of the token for `p`, with the binding of a deterministic one.
+    fn token(&self, p: &Pending, attempt: u32) -> Result<(String, Option<Vec<u8>>), VaultError> {
+        let (collection, field, value) = (p.collection.as_str(), p.field.as_str(), p.value.as_str());
+        Ok(match p.kind {
+            TokenKind::Random => (format!("tok_{}", custodia_crypto::random_hex::<16>()?), None),
+            TokenKind::FormatPreserving => (shaped(p.field_type, value, p.keep_last4, &mut Bytes::random())?, None),
+            TokenKind::Deterministic => {
+                let mut bytes = Bytes::keyed(&self.keys, collection, field, value, attempt, p.keep_last4);
+                let token = shaped(p.field_type, value, p.keep_last4, &mut bytes)?;
+                (token, Some(self.keys.binding(collection, field, value)?))
+            }
+        })
+    }
+
+    /// The row that vaults `p`'s value under `token`: stored under the token's keyed name,
+    /// the value sealed under the subject's key and bound to the token.
+    pub(crate) fn row(&self, p: &Pending, token: &str, binding: Option<Vec<u8>>) -> Result<TokenRow, VaultError> {
         let ctx = FieldContext {
-            collection,
-            subject,
+            collection: &p.collection,
+            subject: &self.subject,
             record: token,
-            field,
+            field: &p.field,
         };
         Ok(TokenRow {
-            token: token.to_owned(),
-            subject_id: subject.to_owned(),
-            collection: collection.to_owned(),
-            field: field.to_owned(),
-            kind: kind.name().to_owned(),
-            ciphertext: key.seal(&ctx, value.as_bytes())?,
-            created_at: now.0,
+            name: self.keys.name(token)?,
+            subject_id: self.subject.clone(),
+            collection: p.collection.clone(),
+            field: p.field.clone(),
+            kind: p.kind.name().to_owned(),
+            binding,
+            ciphertext: self.key.seal(&ctx, p.value.as_bytes())?,
+            created_at: self.now.0,
         })
+    }
+
+    fn pending(&self, i: usize) -> Result<&Pending, VaultError> {
+        self.pending
+            .get(i)
+            .ok_or_else(|| VaultError::internal(&"no such pending token"))
+    }
+}
+
+impl Draw for Minter {
+    fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn draw(&self, i: usize, attempt: u32) -> Result<(String, TokenRow), VaultError> {
+        let p = self.pending(i)?;
+        let (token, binding) = self.token(p, attempt)?;
+        let row = self.row(p, &token, binding)?;
+        Ok((token, row))
+    }
+}
+
+/// Inside a write: claims a token for every value of `draw`, drawing again those taken (up to
+/// [`MAX_DRAWS`] each; then the job fails with [`StoreError::Conflict`] and nothing is
+/// stored). Returns the tokens in order, every one stored.
+pub(crate) async fn claim(tx: &mut Tx<'_>, draw: &impl Draw) -> Result<Vec<String>, StoreError> {
+    let drawn = |i: usize, attempt: u32| draw.draw(i, attempt).map_err(|e| StoreError::Aborted(e.to_string()));
+    let mut tokens: Vec<Option<String>> = vec![None; draw.len()];
+    let mut open: Vec<(usize, u32)> = (0..draw.len()).map(|i| (i, 0)).collect();
+    while !open.is_empty() {
+        let mut rows = Vec::with_capacity(open.len());
+        let mut texts = Vec::with_capacity(open.len());
+        for &(i, attempt) in &open {
+            let (token, row) = drawn(i, attempt)?;
+            texts.push(token);
+            rows.push(row);
+        }
+        let stored = tx.tokens().claim(&rows).await?;
+        let mut again = Vec::new();
+        for ((&(i, attempt), token), ok) in open.iter().zip(texts).zip(stored) {
+            if ok {
+                tokens[i] = Some(token);
+            } else if attempt + 1 < MAX_DRAWS {
+                again.push((i, attempt + 1));
+            } else {
+                return Err(StoreError::Conflict("token_names: every token drawn is taken".into()));
+            }
+        }
+        open = again;
+    }
+    tokens
+        .into_iter()
+        .map(|t| t.ok_or_else(|| StoreError::Aborted("a token was not drawn".into())))
+        .collect()
+}
+
+/// Whether the rows of one token may stand for one value: they are of one field, and either
+/// one row or all deterministic (whose values are then compared once opened). Tokens issued
+/// before schema version 8 could be shared by several subjects' values; since then a random or
+/// format-preserving token has one row, and a deterministic one the rows of one value.
+fn may_stand_for_one_value(rows: &[TokenRow]) -> bool {
+    let Some(first) = rows.first() else { return false };
+    let one_field = rows
+        .iter()
+        .all(|r| r.collection == first.collection && r.field == first.field);
+    let shared = rows.iter().all(|r| r.kind == TokenKind::Deterministic.name());
+    one_field && (rows.len() == 1 || shared)
+}
+
+impl Vault {
+    /// Stores the tokens of `minter`'s values, with `audit` (the write's entry), provided the
+    /// key they are sealed under is still the subject's (`fresh_key`: or it is new). Returns
+    /// the tokens, in order.
+    pub(crate) async fn store_tokens(
+        &self,
+        minter: impl Draw,
+        sealed_under: SubjectKeyRow,
+        fresh_key: bool,
+        audit: Option<custodia_store::AuditRow>,
+    ) -> Result<Vec<String>, VaultError> {
+        if minter.len() == 0 {
+            return Ok(Vec::new());
+        }
+        let stored = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.subjects().seal_under(&sealed_under, fresh_key).await?;
+                    let tokens = claim(&mut tx, &minter).await?;
+                    tx.audit().append(audit.as_slice()).await?;
+                    Ok(tokens)
+                })
+            })
+            .await;
+        match stored {
+            Ok(tokens) => Ok(tokens),
+            Err(StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased()),
+            Err(StoreError::Conflict(_)) => Err(VaultError::new(
+                ErrorKind::Conflict,
+                "token_space_exhausted",
+                format!("every token drawn for a value was taken ({MAX_DRAWS} draws); use kind random"),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Tokenizes values of one subject's field.
@@ -254,51 +484,42 @@ impl Vault {
                 )
                 .into());
             }
+            if req.keep_last4 && (kind == TokenKind::Random || field.field_type != FieldType::CardNumber) {
+                return Err(VaultError::bad_request(
+                    "invalid_keep_last4",
+                    "keep_last4 applies to format_preserving and deterministic tokens of card numbers only",
+                )
+                .with_field("keep_last4")
+                .into());
+            }
             self.subject_state(&subject).await?.permits(grant.purpose)?;
-            let normalized = req
+            let pending = req
                 .values
                 .iter()
                 .map(|v| {
-                    values::normalize(field.field_type, v)
-                        .map(Zeroizing::new)
-                        .map_err(|why| {
-                            VaultError::unprocessable("invalid_field", format!("field `{}`: {why}", field.name))
-                                .with_field(&field.name)
-                        })
+                    let value = Zeroizing::new(values::normalize(field.field_type, v).map_err(|why| {
+                        VaultError::unprocessable("invalid_field", format!("field `{}`: {why}", field.name))
+                            .with_field(&field.name)
+                    })?);
+                    Ok(Pending::new(
+                        &grant.collection.name,
+                        field,
+                        kind,
+                        req.keep_last4,
+                        &value,
+                    ))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, VaultError>>()?;
             let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, &subject, now).await?;
-            let mut tokens = Vec::with_capacity(normalized.len());
-            let mut rows = Vec::with_capacity(normalized.len());
-            for value in &normalized {
-                let token = self.make_token(kind, &grant.collection.name, field, value, req.keep_last4)?;
-                rows.push(Self::token_row(
-                    &key,
-                    subject.as_str(),
-                    &grant.collection.name,
-                    &field.name,
-                    kind,
-                    &token,
-                    value,
-                    now,
-                )?);
-                tokens.push(token);
-            }
-            let stored = self
-                .store
-                .write(move |mut tx| {
-                    Box::pin(async move {
-                        tx.subjects().seal_under(&sealed_under, fresh_key).await?;
-                        tx.tokens().insert(&rows).await?;
-                        tx.audit().append(&[allow]).await
-                    })
-                })
-                .await;
-            match stored {
-                Ok(()) => Ok(Allowed::Written(tokens)),
-                Err(custodia_store::StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased().into()),
-                Err(e) => Err(e.into()),
-            }
+            let minter = Minter {
+                keys: self.keys.tokens(),
+                key,
+                subject: subject.as_str().to_owned(),
+                now,
+                pending,
+            };
+            let tokens = self.store_tokens(minter, sealed_under, fresh_key, Some(allow)).await?;
+            Ok(Allowed::Written(tokens))
         })
         .await
     }
@@ -332,19 +553,56 @@ impl Vault {
                 )
                 .into());
             }
-            let rows = self.store.reader().await?.tokens().get(&req.tokens).await?;
-            let mut about = Vec::with_capacity(rows.len());
+            let keys = self.keys.tokens();
+            let mut by_name = std::collections::HashMap::new();
+            for token in &req.tokens {
+                by_name.insert(keys.name(token)?, token.as_str());
+            }
+            let names: Vec<Vec<u8>> = by_name.keys().cloned().collect();
+            let mut reader = self.store.reader().await?;
+            let mut rows: std::collections::BTreeMap<&str, Vec<TokenRow>> = std::collections::BTreeMap::new();
+            for row in reader.tokens().get(&names).await? {
+                if let Some(token) = by_name.get(&row.name) {
+                    rows.entry(token).or_default().push(row);
+                }
+            }
+            let older: Vec<&str> = by_name.values().copied().filter(|t| !rows.contains_key(t)).collect();
+            let owned: Vec<String> = older.iter().map(|t| (*t).to_owned()).collect();
+            for row in reader.tokens().get_v1(&owned).await? {
+                if let Some(&token) = older.iter().find(|t| t.as_bytes() == row.name.as_slice()) {
+                    rows.entry(token).or_default().push(row);
+                }
+            }
+            drop(reader);
+            let mut about = Vec::new();
             let mut found = std::collections::HashMap::new();
-            for row in &rows {
-                let subject = SubjectId::parse(&row.subject_id)?;
-                let event = self.about(base.clone().collection(&row.collection).fields([&row.field]), &subject)?;
-                // Any refusal fails the whole batch.
-                let value = self.open_token(&call, row, &subject).await.map_err(|error| Refused {
-                    error,
-                    about: Some(event.clone()),
-                })?;
-                found.entry(row.token.clone()).or_insert(value);
-                about.push(event);
+            for (&token, rows) in &rows {
+                if !may_stand_for_one_value(rows) {
+                    continue;
+                }
+                let mut value: Option<String> = None;
+                let mut agreed = true;
+                for row in rows {
+                    let subject = SubjectId::parse(&row.subject_id)?;
+                    let event = self.about(base.clone().collection(&row.collection).fields([&row.field]), &subject)?;
+                    // Any refusal fails the whole batch.
+                    let opened = self
+                        .open_token(&call, token, row, &subject)
+                        .await
+                        .map_err(|error| Refused {
+                            error,
+                            about: Some(event.clone()),
+                        })?;
+                    about.push(event);
+                    match &value {
+                        Some(v) if *v != opened => agreed = false,
+                        Some(_) => {}
+                        None => value = Some(opened),
+                    }
+                }
+                if let (true, Some(v)) = (agreed, value) {
+                    found.insert(token, v);
+                }
             }
             let response = DetokenizeResponse {
                 values: req
@@ -352,7 +610,7 @@ impl Vault {
                     .iter()
                     .map(|t| DetokenizedValue {
                         token: t.clone(),
-                        value: found.get(t).cloned(),
+                        value: found.get(t.as_str()).cloned(),
                     })
                     .collect(),
             };
@@ -361,8 +619,14 @@ impl Vault {
         .await
     }
 
-    /// The value behind one stored token, if the call may see its field in plain form.
-    async fn open_token(&self, call: &Call<'_>, row: &TokenRow, subject: &SubjectId) -> Result<String, VaultError> {
+    /// The value behind one stored row of `token`, if the call may see its field in plain form.
+    async fn open_token(
+        &self,
+        call: &Call<'_>,
+        token: &str,
+        row: &TokenRow,
+        subject: &SubjectId,
+    ) -> Result<String, VaultError> {
         let grant = self.authorize(call, &row.collection)?;
         let field = grant.declared_field(&row.field)?;
         grant.may_detokenize(field)?;
@@ -375,7 +639,7 @@ impl Vault {
         let ctx = FieldContext {
             collection: &row.collection,
             subject: &row.subject_id,
-            record: &row.token,
+            record: token,
             field: &row.field,
         };
         let plain = Zeroizing::new(key.open(&ctx, &row.ciphertext)?);
@@ -384,48 +648,4 @@ impl Vault {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn random() -> Bytes<'static> {
-        Bytes::Random {
-            pool: [0; 64],
-            used: 64,
-        }
-    }
-
-    #[test]
-    fn format_preserving_keeps_shape_and_last4() {
-        for _ in 0..200 {
-            let t = format_preserving("4242 4242 4242 4242", true, true, &mut random()).unwrap();
-            assert_eq!(t.len(), 19);
-            assert!(t.ends_with("4242"));
-            assert_eq!(t.chars().filter(|c| *c == ' ').count(), 3);
-            let digits: String = t.chars().filter(char::is_ascii_digit).collect();
-            assert!(values::luhn(&digits), "{t} is not Luhn-valid");
-            assert_ne!(t, "4242 4242 4242 4242");
-        }
-        let t = format_preserving("Ab-12.cd", false, false, &mut random()).unwrap();
-        let shape = |s: &str| {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_digit() {
-                        'd'
-                    } else if c.is_ascii_uppercase() {
-                        'U'
-                    } else if c.is_ascii_lowercase() {
-                        'l'
-                    } else {
-                        c
-                    }
-                })
-                .collect::<String>()
-        };
-        assert_eq!(shape(&t), shape("Ab-12.cd"));
-    }
-
-    #[test]
-    fn tiny_values_cannot_hide() {
-        assert!(format_preserving("-", false, false, &mut random()).is_err());
-    }
-}
+mod tests;

@@ -12,6 +12,8 @@
 //! | audit entry subject                      | `custodia:audit-subject`                    |
 //! | consent ledger evidence IP               | `custodia:ledger-ip`                        |
 //! | deterministic token block `counter`      | `custodia:token:collection:field:counter`   |
+//! | a token's stored name (any field)        | `custodia:token-name`                       |
+//! | the value a deterministic token binds    | `custodia:token-value:collection:field`     |
 //!
 //! The per-field key means equal values in two fields do not share an index, and the index
 //! key is separate from every data key, so erasing a subject does not need to touch it. The
@@ -33,9 +35,11 @@
 //! - Two field infos are equal only for the same (collection, field): the `\0` splits the
 //!   info uniquely since names have none.
 //! - Internal infos all start with `custodia:`; what follows the prefix is `audit-subject`,
-//!   `ledger-ip` (fixed, and containing no `:`) or `token:` followed by three `:`-separated
-//!   parts. Split at `:`, a token info has five parts and the two fixed ones have two, and
-//!   names have no `:`, so equal token infos have equal collection, field and counter.
+//!   `ledger-ip`, `token-name` (fixed, and containing no `:`), `token:` followed by three
+//!   `:`-separated parts, or `token-value:` followed by two. Split at `:`, a token info has
+//!   five parts, a token value info four and the fixed ones two, and names have no `:`, so
+//!   equal token infos have equal collection, field and counter, and equal token value infos
+//!   equal collection and field.
 //!
 //! The test `infos_are_disjoint` checks these properties over adversarial names.
 
@@ -68,6 +72,12 @@ pub enum Domain<'a> {
         field: &'a str,
         counter: u32,
     },
+    /// The name a token is stored under (the token itself is not stored): one domain for
+    /// every field, since a token is looked up without its field.
+    TokenName,
+    /// The value a deterministic token of `collection.field` stands for, stored beside the
+    /// token so that a token derived for another value is recognised as taken.
+    TokenValue { collection: &'a str, field: &'a str },
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -105,6 +115,11 @@ impl Domain<'_> {
             } => {
                 names(collection, field)?;
                 format!("custodia:token:{collection}:{field}:{counter}").into_bytes()
+            }
+            Self::TokenName => b"custodia:token-name".to_vec(),
+            Self::TokenValue { collection, field } => {
+                names(collection, field)?;
+                format!("custodia:token-value:{collection}:{field}").into_bytes()
             }
         })
     }
@@ -241,6 +256,20 @@ mod tests {
             hex_digest(token, "alice@example.com"),
             "bcbd505399d8fa1eb965f4a77a9cdf80"
         );
+        // info b"custodia:token-name"
+        assert_eq!(
+            hex_digest(Domain::TokenName, "Xqvbmrtkelzpdawn"),
+            "88f703a81ee68a3d2dc04dbff68faff3"
+        );
+        // info b"custodia:token-value:customers:email"
+        let value = Domain::TokenValue {
+            collection: "customers",
+            field: "email",
+        };
+        assert_eq!(
+            hex_digest(value, "alice@example.com"),
+            "298a39b181d30927e5c9eb6e9a71624a"
+        );
     }
 
     /// The internal domains never meet a field's, even one a registry names after them.
@@ -274,10 +303,14 @@ mod tests {
         let names = [
             "a", "a_", "a0", "audit", "subject", "ledger", "ip", "custodia", "token", "t0",
         ];
-        let mut domains = vec![Domain::AuditSubject, Domain::LedgerIp];
+        let mut domains = vec![Domain::AuditSubject, Domain::LedgerIp, Domain::TokenName];
         for c in names {
             for f in names {
                 domains.push(field(c, f));
+                domains.push(Domain::TokenValue {
+                    collection: c,
+                    field: f,
+                });
                 for counter in [0, 1, 10] {
                     domains.push(Domain::DeterministicToken {
                         collection: c,
@@ -325,6 +358,14 @@ mod tests {
             };
             assert!(
                 matches!(a.digest(token, "v"), Err(CryptoError::InvalidDomain)),
+                "{c:?}.{f:?}"
+            );
+            let value = Domain::TokenValue {
+                collection: c,
+                field: f,
+            };
+            assert!(
+                matches!(a.digest(value, "v"), Err(CryptoError::InvalidDomain)),
                 "{c:?}.{f:?}"
             );
         }

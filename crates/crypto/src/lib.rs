@@ -5,7 +5,7 @@
 //!   ├── wraps one data key (DEK) per data subject  ── seals that subject's field values
 //!   └── wraps the index key                        ── HKDF per domain ── HMAC keyed digests
 //!                                                     (blind index per field, audit subject,
-//!                                                      ledger IP, deterministic tokens)
+//!                                                      ledger IP, tokens)
 //! ```
 //!
 //! All primitives come from aws-lc-rs (AES-256-GCM, HMAC-SHA256, HKDF-SHA256). Key material

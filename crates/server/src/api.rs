@@ -642,6 +642,7 @@ pub(crate) async fn audit_events(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Purpose, field or subject's choices do not allow it", body = ErrorBody),
               (status = 404, description = "Unknown collection", body = ErrorBody),
+              (status = 409, description = "token_space_exhausted: every token drawn for a value was taken", body = ErrorBody),
               (status = 422, description = "Unknown field or invalid value", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn tokenize(

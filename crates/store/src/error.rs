@@ -18,6 +18,10 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Backend(String),
+    /// A job given to [`Store::write`](crate::Store::write) gave up for a reason of its own
+    /// (named without values); everything it wrote was rolled back.
+    #[error("write aborted: {0}")]
+    Aborted(String),
 }
 
 impl From<sqlx::Error> for StoreError {

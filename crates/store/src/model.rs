@@ -188,15 +188,19 @@ pub struct CheckpointRow {
 }
 
 /// A vaulted token: the value it stands for, sealed under its subject's data key, so that
-/// erasing the subject kills its tokens too.
+/// erasing the subject kills its tokens too. The token itself is not stored: `name` is a
+/// keyed digest of it (rows read from the v0.1 table `tokens_v1` carry the token's text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
-    pub token: String,
+    pub name: Vec<u8>,
     pub subject_id: String,
     pub collection: String,
     pub field: String,
     /// `random`, `format_preserving` or `deterministic`.
     pub kind: String,
+    /// A deterministic token: a keyed digest of the value, the same in every subject's row of
+    /// that value. `None`: the token belongs to this row alone.
+    pub binding: Option<Vec<u8>>,
     pub ciphertext: Vec<u8>,
     pub created_at: i64,
 }

@@ -186,7 +186,30 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::Common("ALTER TABLE record_fields ADD COLUMN key_class TEXT NOT NULL DEFAULT 'default';"),
     ],
-    // 8: the audit log's tiles (C2SP tlog-tiles, height 8), full tiles only: each its 256
+    // 8: tokens unique across the vault. A token is stored under a keyed digest of itself
+    // (its name), never in clear; `token_names` holds one row per name: its field and, for a
+    // deterministic token, a keyed digest of the value it stands for (`binding`, NULL for a
+    // token that belongs to one subject's value alone), so that a token drawn for another
+    // value is seen as taken inside the transaction that draws it. `token_values` seals the
+    // value under each subject's data key. The tokens of v0.1 to 7, stored in clear and
+    // keyed by (token, subject), stay readable in `tokens_v1` and are no longer written.
+    &[Part::Common(
+        "ALTER TABLE tokens RENAME TO tokens_v1;
+         CREATE TABLE token_names (
+            name {blob} PRIMARY KEY,
+            collection TEXT NOT NULL,
+            field TEXT NOT NULL,
+            binding {blob}) {without_rowid};
+         CREATE TABLE token_values (
+            name {blob} NOT NULL REFERENCES token_names (name),
+            subject_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ciphertext {blob} NOT NULL,
+            created_at {int} NOT NULL,
+            PRIMARY KEY (name, subject_id)) {without_rowid};
+         CREATE INDEX token_values_by_subject ON token_values (subject_id);",
+    )],
+    // 9: the audit log's tiles (C2SP tlog-tiles, height 8), full tiles only: each its 256
     // hashes, its root, and for level 0 the sequence number of its last entry (the leaves
     // after it are read from the log). Proofs read O(log n) of them instead of every leaf.
     &[
@@ -397,7 +420,13 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     ("blind_index", "SELECT, INSERT, DELETE"),
     // Revocation sets `revoked_at`; principals are never deleted.
     ("principals", "SELECT, INSERT, UPDATE"),
+    // Tokens of schema versions before 8 are only read; a token's name and each subject's
+    // sealed value under it are written once.
+    ("tokens_v1", "SELECT"),
+    // Its name before schema version 8 (a database granted before it is migrated).
     ("tokens", "SELECT, INSERT"),
+    ("token_names", "SELECT, INSERT"),
+    ("token_values", "SELECT, INSERT"),
     // The subject index is appended to by its job, and its one state row moved forward.
     ("audit_subject_index", "SELECT, INSERT"),
     ("audit_index_state", "SELECT, UPDATE"),

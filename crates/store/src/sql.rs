@@ -46,6 +46,7 @@ pub(crate) enum Arg<'a> {
     Int(i64),
     OptInt(Option<i64>),
     Bytes(&'a [u8]),
+    OptBytes(Option<&'a [u8]>),
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -87,6 +88,12 @@ impl<'a> From<&'a [u8]> for Arg<'a> {
 impl<'a> From<&'a Vec<u8>> for Arg<'a> {
     fn from(v: &'a Vec<u8>) -> Self {
         Self::Bytes(v)
+    }
+}
+
+impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
+    fn from(v: Option<&'a [u8]>) -> Self {
+        Self::OptBytes(v)
     }
 }
 
@@ -201,6 +208,7 @@ macro_rules! bound {
                 Arg::Int(v) => q.bind(v),
                 Arg::OptInt(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
+                Arg::OptBytes(v) => q.bind(v),
             };
         }
         q

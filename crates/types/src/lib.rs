@@ -326,12 +326,15 @@ pub struct TokenizeRequest {
     /// The values (at most 1000), validated by the field's type.
     #[schema(min_items = 1, max_items = 1000)]
     pub values: Vec<String>,
-    /// `random` (`tok_` and 32 hex digits), `format_preserving` (same length and character
-    /// classes; Luhn-valid for card numbers) or `deterministic` (format-preserving and the
-    /// same for the same value of this field, so tokens join). Default `random`.
+    /// `random` (`tok_` and 32 hex digits), `format_preserving` (a random valid value of the
+    /// field's type sharing nothing with the value: digits for card numbers, Luhn-valid, phone
+    /// numbers and dates, an IBAN with valid check digits, `...@token.invalid` for emails, 16
+    /// letters for text) or `deterministic` (the same formats, and the same token for the same
+    /// value of this field, so tokens join). Default `random`.
     #[serde(default)]
     pub kind: Option<String>,
-    /// Keep the last four characters (format-preserving and deterministic kinds).
+    /// Keep the last four digits (format-preserving and deterministic tokens of card numbers
+    /// only).
     #[serde(default)]
     pub keep_last4: bool,
 }

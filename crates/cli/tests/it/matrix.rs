@@ -78,8 +78,8 @@ async fn every_role_purpose_and_field_matches_the_registry() {
                 };
                 let got = if status == 200 {
                     let value = v["fields"][*field].as_str().unwrap_or("<missing>");
-                    // A token has the value's shape but not its content.
-                    let is_token = value != *plain && value != *masked && value.len() == plain.len();
+                    // A token is neither the value nor its mask, and holds nothing of it.
+                    let is_token = value != *masked && value != "<missing>" && !value.contains(plain);
                     Ok(if is_token { "<a token>" } else { value })
                 } else {
                     assert_eq!(status, 403, "{} x {} x {field}: {v}", role.name, purpose.name);

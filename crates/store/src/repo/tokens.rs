@@ -1,4 +1,9 @@
-//! Vaulted tokens, sealed under their subject's data key.
+//! Vaulted tokens, sealed under their subject's data key. A token is unique across the vault:
+//! `token_names` holds one row per token (by a keyed digest of it, its name), and a
+//! deterministic token's row binds the value it stands for, so that only rows of that value
+//! may share it.
+
+use std::collections::{HashMap, HashSet};
 
 use crate::sql::{DbRow, Dialect, Stmt, placeholders, values_clause};
 use crate::{ReadWrite, StoreError, TokenRow};
@@ -10,25 +15,55 @@ super::repository!(
 
 fn token_row(row: &DbRow) -> Result<TokenRow, StoreError> {
     Ok(TokenRow {
-        token: row.text("token")?,
+        name: row.bytes("name")?,
         subject_id: row.text("subject_id")?,
         collection: row.text("collection")?,
         field: row.text("field")?,
         kind: row.text("kind")?,
+        binding: row.opt_bytes("binding")?,
         ciphertext: row.bytes("ciphertext")?,
         created_at: row.int("created_at")?,
     })
 }
 
+/// The owner of a token name: its field and the value it binds, if any.
+#[derive(PartialEq, Eq)]
+struct Owner {
+    collection: String,
+    field: String,
+    binding: Option<Vec<u8>>,
+}
+
+impl Owner {
+    fn of(row: &TokenRow) -> Self {
+        Self {
+            collection: row.collection.clone(),
+            field: row.field.clone(),
+            binding: row.binding.clone(),
+        }
+    }
+
+    /// Whether `row` may share this owner's token: only a deterministic row of the same field
+    /// bound to the same value.
+    fn admits(&self, row: &TokenRow) -> bool {
+        row.binding.is_some() && *self == Self::of(row)
+    }
+}
+
 impl<A> Tokens<'_, A> {
-    /// The stored rows of the given tokens (any that exist).
-    pub async fn get(&mut self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError> {
+    /// The stored rows of the tokens with these names (any that exist): one row per subject
+    /// that holds the token.
+    pub async fn get(&mut self, names: &[Vec<u8>]) -> Result<Vec<TokenRow>, StoreError> {
         let mut out = Vec::new();
-        for chunk in tokens.chunks(Dialect::MAX_PARAMETERS) {
-            let sql = format!("SELECT * FROM tokens WHERE token IN ({})", placeholders(1, chunk.len()));
+        for chunk in names.chunks(Dialect::MAX_PARAMETERS) {
+            let sql = format!(
+                "SELECT n.name, n.collection, n.field, n.binding, v.subject_id, v.kind, v.ciphertext, v.created_at
+                 FROM token_names n JOIN token_values v ON v.name = n.name WHERE n.name IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut stmt = Stmt::new(sql);
-            for t in chunk {
-                stmt.push(t);
+            for n in chunk {
+                stmt.push(n);
             }
             for row in self.conn.fetch_all(stmt).await? {
                 out.push(token_row(&row)?);
@@ -36,30 +71,132 @@ impl<A> Tokens<'_, A> {
         }
         Ok(out)
     }
+
+    /// Rows of tokens issued before schema version 8 (stored in clear, keyed by token and
+    /// subject, so one token may have rows of several subjects and values): `name` is the
+    /// token's text and `binding` is `None`.
+    pub async fn get_v1(&mut self, tokens: &[String]) -> Result<Vec<TokenRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in tokens.chunks(Dialect::MAX_PARAMETERS) {
+            let sql = format!(
+                "SELECT token, subject_id, collection, field, kind, ciphertext, created_at
+                 FROM tokens_v1 WHERE token IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut stmt = Stmt::new(sql);
+            for t in chunk {
+                stmt.push(t);
+            }
+            for row in self.conn.fetch_all(stmt).await? {
+                out.push(TokenRow {
+                    name: row.text("token")?.into_bytes(),
+                    subject_id: row.text("subject_id")?,
+                    collection: row.text("collection")?,
+                    field: row.text("field")?,
+                    kind: row.text("kind")?,
+                    binding: None,
+                    ciphertext: row.bytes("ciphertext")?,
+                    created_at: row.int("created_at")?,
+                });
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Tokens<'_, ReadWrite> {
-    /// Stores tokens; a token already stored for the same subject is kept as it is
-    /// (deterministic tokens repeat).
-    pub async fn insert(&mut self, rows: &[TokenRow]) -> Result<(), StoreError> {
-        for chunk in rows.chunks(Dialect::MAX_PARAMETERS / 7) {
+    /// Stores each row whose token is free, or (a deterministic row) held by rows of the same
+    /// field bound to the same value; says for each row whether it was stored. A row whose
+    /// token is taken (by another value, another field or a random token) is not stored: its
+    /// caller draws another token. Within `rows`, the first row of a token claims it first.
+    /// A subject's row of a deterministic token it already holds is kept as it was.
+    pub async fn claim(&mut self, rows: &[TokenRow]) -> Result<Vec<bool>, StoreError> {
+        // The first row of each name tries to insert it; a name it did not insert is
+        // someone's already (committed, or, on PostgreSQL, waited for until committed).
+        let mut first: HashMap<&[u8], usize> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            first.entry(r.name.as_slice()).or_insert(i);
+        }
+        let mut fresh: Vec<&TokenRow> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| first.get(r.name.as_slice()) == Some(i))
+            .map(|(_, r)| r)
+            .collect();
+        fresh.sort_by(|a, b| a.name.cmp(&b.name)); // one lock order for concurrent claims
+        let mut inserted: HashSet<Vec<u8>> = HashSet::new();
+        for chunk in fresh.chunks(Dialect::MAX_PARAMETERS / 4) {
             let sql = values_clause(
-                "INSERT INTO tokens (token, subject_id, collection, field, kind, ciphertext, created_at) VALUES ",
-                7,
+                "INSERT INTO token_names (name, collection, field, binding) VALUES ",
+                4,
                 chunk.len(),
-            ) + " ON CONFLICT (token, subject_id) DO NOTHING";
+            ) + " ON CONFLICT (name) DO NOTHING RETURNING name";
             let mut stmt = Stmt::new(sql);
             for r in chunk {
-                stmt.push(&r.token);
-                stmt.push(&r.subject_id);
+                stmt.push(&r.name);
                 stmt.push(&r.collection);
                 stmt.push(&r.field);
+                stmt.push(r.binding.as_deref());
+            }
+            for row in self.conn.fetch_all(stmt).await? {
+                inserted.insert(row.bytes("name")?);
+            }
+        }
+        let held: Vec<&[u8]> = fresh
+            .iter()
+            .map(|r| r.name.as_slice())
+            .filter(|n| !inserted.contains(*n))
+            .collect();
+        let mut owners: HashMap<Vec<u8>, Owner> = HashMap::new();
+        for chunk in held.chunks(Dialect::MAX_PARAMETERS) {
+            let sql = format!(
+                "SELECT name, collection, field, binding FROM token_names WHERE name IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut stmt = Stmt::new(sql);
+            for n in chunk {
+                stmt.push(*n);
+            }
+            for row in self.conn.fetch_all(stmt).await? {
+                let owner = Owner {
+                    collection: row.text("collection")?,
+                    field: row.text("field")?,
+                    binding: row.opt_bytes("binding")?,
+                };
+                owners.insert(row.bytes("name")?, owner);
+            }
+        }
+        let mut stored = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let claimed = match first.get(r.name.as_slice()) {
+                Some(&f) if inserted.contains(&r.name) => f == i || Owner::of(&rows[f]).admits(r),
+                _ => owners.get(&r.name).is_some_and(|o| o.admits(r)),
+            };
+            stored.push(claimed);
+        }
+        let mut seen = HashSet::new();
+        let keep: Vec<&TokenRow> = rows
+            .iter()
+            .zip(&stored)
+            .filter(|(r, s)| **s && seen.insert((r.name.as_slice(), r.subject_id.as_str())))
+            .map(|(r, _)| r)
+            .collect();
+        for chunk in keep.chunks(Dialect::MAX_PARAMETERS / 5) {
+            let sql = values_clause(
+                "INSERT INTO token_values (name, subject_id, kind, ciphertext, created_at) VALUES ",
+                5,
+                chunk.len(),
+            ) + " ON CONFLICT (name, subject_id) DO NOTHING";
+            let mut stmt = Stmt::new(sql);
+            for r in chunk {
+                stmt.push(&r.name);
+                stmt.push(&r.subject_id);
                 stmt.push(&r.kind);
                 stmt.push(&r.ciphertext);
                 stmt.push(r.created_at);
             }
             self.conn.execute(stmt).await?;
         }
-        Ok(())
+        Ok(stored)
     }
 }

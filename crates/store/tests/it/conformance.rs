@@ -474,15 +474,6 @@ pub async fn tokens_and_subject_keys(s: &Store) {
         ..key.clone()
     };
     assert_eq!(ensure_subject_key(s, &other).await.unwrap(), key, "the first key stays");
-    let token = |t: &str, subject: &str, ct: u8| TokenRow {
-        token: t.into(),
-        subject_id: subject.into(),
-        collection: "customers".into(),
-        field: "email".into(),
-        kind: "deterministic".into(),
-        ciphertext: vec![ct],
-        created_at: 5,
-    };
     let audit = AuditRow {
         seq: 0,
         leaf: vec![7; 32],
@@ -490,26 +481,114 @@ pub async fn tokens_and_subject_keys(s: &Store) {
         entry: "{}".into(),
         index: AuditColumns::default(),
     };
-    insert_tokens(s, &[token("t1", "s9", 1), token("t2", "s9", 2)], Some(&audit))
-        .await
-        .unwrap();
-    // The same token for the same subject again is kept as it was; for another subject, added.
-    insert_tokens(s, &[token("t1", "s9", 9), token("t1", "s8", 3)], None)
-        .await
-        .unwrap();
-    let mut rows = tokens(s, &["t1".into(), "t2".into(), "nope".into()]).await.unwrap();
-    rows.sort_by(|a, b| (&a.token, &a.subject_id).cmp(&(&b.token, &b.subject_id)));
+    // The first claim of a token stores it, with the audit entry of its write.
+    let r1 = token_row("t1", "s9", None, 1);
+    assert_eq!(
+        claim_tokens(s, std::slice::from_ref(&r1), Some(&audit)).await.unwrap(),
+        [true]
+    );
+    // A random token is one subject's value's alone: another subject, the same subject
+    // again, a deterministic row or another field cannot have it.
+    let refused = [
+        token_row("t1", "s8", None, 2),
+        token_row("t1", "s9", None, 3),
+        token_row("t1", "s8", Some(b"v"), 4),
+        TokenRow {
+            field: "phone".into(),
+            ..token_row("t1", "s8", None, 5)
+        },
+    ];
+    assert_eq!(
+        claim_tokens(s, &refused, None).await.unwrap(),
+        [false; 4],
+        "a taken token is not stored"
+    );
+    // A deterministic token is shared by the rows bound to its value, and by no other.
+    let d = |subject: &str, binding: &[u8], ct: u8| token_row("t2", subject, Some(binding), ct);
+    assert_eq!(
+        claim_tokens(s, &[d("s9", b"v", 6), d("s8", b"v", 7), d("s7", b"w", 8)], None)
+            .await
+            .unwrap(),
+        [true, true, false]
+    );
+    assert_eq!(
+        claim_tokens(s, &[d("s9", b"v", 9), d("s6", b"w", 10)], None)
+            .await
+            .unwrap(),
+        [true, false],
+        "a subject's row of a token it holds is kept as it was"
+    );
+    // Within one batch the first row of a token claims it first.
+    let batch = [
+        token_row("t3", "s9", None, 11),
+        token_row("t3", "s9", None, 12),
+        token_row("t4", "s9", Some(b"x"), 13),
+        token_row("t4", "s9", Some(b"x"), 14),
+        token_row("t4", "s8", Some(b"y"), 15),
+    ];
+    assert_eq!(
+        claim_tokens(s, &batch, None).await.unwrap(),
+        [true, false, true, true, false]
+    );
+
+    let names: Vec<Vec<u8>> = ["t1", "t2", "t3", "t4", "nope"]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+    let mut rows = tokens(s, &names).await.unwrap();
+    rows.sort_by(|a, b| (&a.name, &a.subject_id).cmp(&(&b.name, &b.subject_id)));
     let got: Vec<_> = rows
         .iter()
-        .map(|r| (r.token.as_str(), r.subject_id.as_str(), r.ciphertext[0]))
+        .map(|r| {
+            (
+                std::str::from_utf8(&r.name).unwrap(),
+                r.subject_id.as_str(),
+                r.ciphertext[0],
+            )
+        })
         .collect();
-    assert_eq!(got, [("t1", "s8", 3), ("t1", "s9", 1), ("t2", "s9", 2)]);
-    assert_eq!(rows[1], token("t1", "s9", 1));
+    assert_eq!(
+        got,
+        [
+            ("t1", "s9", 1),
+            ("t2", "s8", 7),
+            ("t2", "s9", 6),
+            ("t3", "s9", 11),
+            ("t4", "s9", 13)
+        ]
+    );
+    assert_eq!(rows[0], r1);
+    assert_eq!(rows[2], d("s9", b"v", 6));
     assert_eq!(
         audit_entries(s, 0, 10).await.unwrap().len(),
         1,
         "the audit entry came with the tokens"
     );
+}
+
+fn token_row(name: &str, subject: &str, binding: Option<&[u8]>, ct: u8) -> TokenRow {
+    TokenRow {
+        name: name.as_bytes().to_vec(),
+        subject_id: subject.into(),
+        collection: "customers".into(),
+        field: "email".into(),
+        kind: if binding.is_some() { "deterministic" } else { "random" }.into(),
+        binding: binding.map(<[u8]>::to_vec),
+        ciphertext: vec![ct],
+        created_at: 5,
+    }
+}
+
+/// Claims of one token by two subjects at once (two nodes on PostgreSQL): one is stored.
+pub async fn racing_claims_of_one_token_store_one(s: &Store) {
+    for round in 0..20u8 {
+        let name = format!("race{round}");
+        let (one, two) = ([token_row(&name, "s1", None, 1)], [token_row(&name, "s2", None, 2)]);
+        let (a, b) = tokio::join!(claim_tokens(s, &one, None), claim_tokens(s, &two, None));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(usize::from(a[0]) + usize::from(b[0]), 1, "round {round}: {a:?} {b:?}");
+        assert_eq!(tokens(s, &[name.into_bytes()]).await.unwrap().len(), 1);
+    }
 }
 
 pub async fn checkpoints_are_stored_once_per_size(s: &Store) {

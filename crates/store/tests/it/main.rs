@@ -187,6 +187,7 @@ on_store!(
     ledger_appends_in_order_and_refuses_changes,
     audit_entries_land_with_their_writes,
     tokens_and_subject_keys,
+    racing_claims_of_one_token_store_one,
     checkpoints_are_stored_once_per_size,
     a_failed_job_rolls_back_everything_it_did,
     a_write_under_a_destroyed_key_fails,

@@ -143,19 +143,24 @@ pub async fn audit_entries(s: &Store, after: i64, limit: i64) -> R<Vec<AuditRow>
     s.reader().await?.audit().entries(after, limit).await
 }
 
-pub async fn insert_tokens(s: &Store, rows: &[TokenRow], audit: Option<&AuditRow>) -> R<()> {
+pub async fn claim_tokens(s: &Store, rows: &[TokenRow], audit: Option<&AuditRow>) -> R<Vec<bool>> {
     let (rows, audit) = (rows.to_vec(), audit.cloned());
     s.write(move |mut tx| {
         Box::pin(async move {
-            tx.tokens().insert(&rows).await?;
-            tx.audit().append(audit.as_slice()).await
+            let stored = tx.tokens().claim(&rows).await?;
+            tx.audit().append(audit.as_slice()).await?;
+            Ok(stored)
         })
     })
     .await
 }
 
-pub async fn tokens(s: &Store, tokens: &[String]) -> R<Vec<TokenRow>> {
-    s.reader().await?.tokens().get(tokens).await
+pub async fn tokens(s: &Store, names: &[Vec<u8>]) -> R<Vec<TokenRow>> {
+    s.reader().await?.tokens().get(names).await
+}
+
+pub async fn tokens_v1(s: &Store, tokens: &[String]) -> R<Vec<TokenRow>> {
+    s.reader().await?.tokens().get_v1(tokens).await
 }
 
 pub async fn insert_principal(s: &Store, row: &PrincipalRow, audit: Option<&AuditRow>) -> R<()> {

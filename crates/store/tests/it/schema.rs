@@ -145,7 +145,9 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
          INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES ('r1', 's1', 'customers', 10, 10);
          INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ('r1', 'email', {ct}, 'p', 10);
          INSERT INTO audit_log (at, entry, leaf) VALUES (10, '{{\"v\":1,\"at\":10,\"principal\":\"prn_1\",\"action\":\"record.create\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"p\",\"collection\":\"customers\",\"subject\":\"abcd\",\"fields\":[\"email\"]}}', {leaf});
-         INSERT INTO audit_log (at, entry, leaf) VALUES (11, '{{\"v\":1,\"at\":11,\"principal\":\"prn_2\",\"action\":\"audit.read\",\"decision\":\"deny\",\"reason\":\"not_allowed\",\"purpose\":null,\"collection\":null,\"subject\":null,\"fields\":[]}}', {leaf});",
+         INSERT INTO audit_log (at, entry, leaf) VALUES (11, '{{\"v\":1,\"at\":11,\"principal\":\"prn_2\",\"action\":\"audit.read\",\"decision\":\"deny\",\"reason\":\"not_allowed\",\"purpose\":null,\"collection\":null,\"subject\":null,\"fields\":[]}}', {leaf});
+         INSERT INTO tokens (token, subject_id, collection, field, kind, ciphertext, created_at) VALUES ('Jv', 's1', 'customers', 'name', 'format_preserving', {ct}, 10);
+         INSERT INTO tokens (token, subject_id, collection, field, kind, ciphertext, created_at) VALUES ('Jv', 's2', 'customers', 'name', 'format_preserving', {leaf}, 10);",
         k = blob("0102"),
         ct = blob("0a0b"),
         leaf = blob("00"),
@@ -197,11 +199,37 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
+    // Tokens issued before version 8 stay readable, every row of a token (the caller tells
+    // a token two subjects' values shared from one that was never issued twice).
+    let mut v1 = ops::tokens_v1(&store, &["Jv".into(), "nope".into()]).await.unwrap();
+    v1.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
+    let v1: Vec<_> = v1
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_slice(),
+                r.subject_id.as_str(),
+                r.ciphertext.as_slice(),
+                r.binding.is_none(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        v1,
+        [
+            (&b"Jv"[..], "s1", &[10u8, 11][..], true),
+            (&b"Jv"[..], "s2", &[0u8][..], true)
+        ]
+    );
+    assert!(
+        ops::tokens(&store, &[b"Jv".to_vec()]).await.unwrap().is_empty(),
+        "not in the new tables"
+    );
     // The guard lifted for the backfill is back.
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 7, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 9, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
