@@ -604,6 +604,16 @@ impl Vault {
                     found.insert(token, v);
                 }
             }
+            // Tokens that open to nothing (unknown, or not one value) are a probe as far as the
+            // log can tell: one deny entry counts them (the tokens themselves are not logged).
+            let unknown = req.tokens.iter().filter(|t| !found.contains_key(t.as_str())).count();
+            if unknown > 0 {
+                about.push(
+                    base.clone()
+                        .refused("unknown_token")
+                        .detail("count", unknown.to_string()),
+                );
+            }
             let response = DetokenizeResponse {
                 values: req
                     .tokens

@@ -467,3 +467,30 @@ async fn failed_authentications_and_audit_lookups_are_audited() {
         "subject ids never enter the log"
     );
 }
+
+/// Detokenizing tokens that open to nothing leaves a deny entry counting them (a probe), and
+/// the tokens themselves are not logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_token_probes_are_audited() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let probes = ["tok_probe1probe1probe1", "tok_probe2probe2probe2", "4111111111111111"];
+    let (status, v) = admin
+        .post("/v1/tokens/detokenize", json!({"purpose": "payment", "tokens": probes}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["values"].as_array().unwrap().iter().all(|x| x["value"].is_null()));
+    let (_, v) = admin
+        .get("/v1/audit/events?action=token.detokenize&decision=deny")
+        .await;
+    let entries: Vec<&Value> = v["events"].as_array().unwrap().iter().map(|e| &e["entry"]).collect();
+    let probe = entries
+        .iter()
+        .find(|e| e["reason"] == "unknown_token")
+        .unwrap_or_else(|| panic!("no probe entry: {entries:#?}"));
+    assert_eq!(probe["detail"]["count"], "3");
+    for p in probes {
+        assert!(!v.to_string().contains(p), "a probed token is in the log");
+    }
+}
