@@ -188,7 +188,10 @@ impl Vault {
         self.registry().purpose(name).ok_or_else(|| {
             VaultError::unprocessable(
                 "unknown_purpose",
-                format!("no purpose `{}` is declared in the registry", crate::error::shown(name)),
+                format!(
+                    "no purpose {} is declared in the registry",
+                    crate::error::quoted_name(name, false)
+                ),
             )
             .with_field("purpose")
         })

@@ -36,7 +36,7 @@ pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
 pub use custodia_store::AuditQuery;
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
-pub use error::{ErrorKind, VaultError};
+pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal};
@@ -120,8 +120,8 @@ impl Vault {
         for (name, v) in object {
             let declared = self.registry.policy_context.get(name).ok_or_else(|| {
                 bad(format!(
-                    "context attribute `{}` is not declared in the registry's [policy_context]",
-                    error::shown(name)
+                    "context attribute {} is not declared in the registry's [policy_context]",
+                    crate::error::quoted_name(name, false)
                 ))
             })?;
             let parsed = match (declared, v) {

@@ -78,10 +78,21 @@ impl PiiState {
         if entities.is_some() {
             b = b.entities(names.clone());
         }
-        let scanner = Arc::new(
-            b.build()
-                .map_err(|e| bad("unknown_entity", e.to_string(), "entities"))?,
-        );
+        let scanner = Arc::new(b.build().map_err(|e| match e {
+            custodia_pii::Error::UnknownEntity(name) => bad(
+                "unknown_entity",
+                format!(
+                    "entities names {}, which is not an entity type (see `custodia scan --list-entities`)",
+                    custodia_core::quoted_name(&name, false)
+                ),
+                "entities",
+            ),
+            _ => bad(
+                "invalid_entities",
+                "the scanner could not be built for these entities",
+                "entities",
+            ),
+        })?);
         if let Ok(mut cache) = self.scanners.lock() {
             if cache.len() >= MAX_CACHED_SCANNERS {
                 cache.clear();
@@ -174,7 +185,16 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
         "mask" => Operator::Mask {
             keep_last: spec.keep_last.unwrap_or(0).min(64) as usize,
         },
-        other => Operator::parse(other).map_err(|e| bad("invalid_operator", e.to_string(), &field("type")))?,
+        other => Operator::parse(other).map_err(|_| {
+            bad(
+                "invalid_operator",
+                format!(
+                    "operator {} is not one of mask, mask:N, replace, hash, encrypt, tokenize, keep",
+                    custodia_core::quoted_name(other, false)
+                ),
+                &field("type"),
+            )
+        })?,
     };
     if spec.keep_last.is_some() && !matches!(op, Operator::Mask { .. }) {
         return Err(bad(
@@ -239,7 +259,10 @@ pub(crate) async fn redact(
         if !scanner.entities().iter().any(|e| **e == **entity) {
             return Err(bad(
                 "unknown_entity",
-                format!("operators names `{entity}`, which this scan does not look for"),
+                format!(
+                    "operators names {}, which this scan does not look for",
+                    custodia_core::quoted_name(entity, false)
+                ),
                 "operators",
             ));
         }

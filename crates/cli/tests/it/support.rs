@@ -83,6 +83,12 @@ impl Vault {
     pub fn serve(&self) -> Server {
         Server::start(self.path(), self.database_url.as_deref())
     }
+
+    /// A server whose log (stderr, at `CUSTODIA_LOG=filter`) goes to `log`.
+    pub fn serve_logged(&self, log: &Path, filter: &str) -> Server {
+        let file = std::fs::File::create(log).unwrap();
+        Server::start_with(self.path(), self.database_url.as_deref(), Stdio::from(file), filter)
+    }
 }
 
 /// A `custodia serve` process; killed on drop.
@@ -95,14 +101,19 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        // stderr goes to the test's own output, so a failing test shows the server log.
+        Self::start_with(data_dir, database_url, Stdio::inherit(), "info")
+    }
+
+    fn start_with(data_dir: &Path, database_url: Option<&str>, stderr: Stdio, filter: &str) -> Self {
         let mut cmd = custodia();
+        cmd.env("CUSTODIA_LOG", filter);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir);
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
-        // stderr goes to the test's own output, so a failing test shows the server log.
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
