@@ -14,7 +14,7 @@ use custodia_types::{
 };
 
 use crate::audit::{Allowed, AuditEvent};
-use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
+use crate::{Call, Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 const KIND_CONSENT: &str = "consent";
 const KIND_OBJECTION: &str = "objection";
@@ -420,14 +420,42 @@ impl Vault {
         .await
     }
 
-    /// Honours a Global Privacy Control signal sent with a request about `subject`: records an
-    /// opt-out of sale and sharing (method `gpc`) unless one is already in force.
+    /// Honours a Global Privacy Control signal sent with a request about `subject` by a caller
+    /// trusted with the subject's ledger whatever the request's fate: a role that may
+    /// `manage_consent`, or one the registry marks `forward_user_agent` (a front end relaying
+    /// the customer's browser). From anyone else it does nothing here: a data call records
+    /// the signal only once it has passed the gate ([`Call::with_gpc`]).
     pub async fn honour_gpc(
         &self,
         principal: &Principal,
         now: Timestamp,
         subject: &SubjectId,
     ) -> Result<(), VaultError> {
+        let trusted = [Capability::ManageConsent, Capability::ForwardUserAgent]
+            .into_iter()
+            .any(|c| gate::require(&self.policies, principal, c).is_ok());
+        if trusted {
+            self.record_gpc(principal, now, subject).await?;
+        }
+        Ok(())
+    }
+
+    /// The ledger check of a call that has passed the gate: records the call's GPC signal
+    /// first (so the call itself is held to it), then refuses what the ledger does not permit.
+    pub(crate) async fn ledger_permits(
+        &self,
+        call: &Call<'_>,
+        subject: &SubjectId,
+        purpose: &Purpose,
+    ) -> Result<(), VaultError> {
+        if call.gpc {
+            self.record_gpc(call.principal, call.now, subject).await?;
+        }
+        self.subject_state(subject).await?.permits(purpose)
+    }
+
+    /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.
+    async fn record_gpc(&self, principal: &Principal, now: Timestamp, subject: &SubjectId) -> Result<(), VaultError> {
         if self.subject_state(subject).await?.sale_opt_out {
             return Ok(());
         }

@@ -361,11 +361,17 @@ pub enum Capability {
     ManageIncidents,
     /// Manage operators (reserved).
     ManageOperators,
+    /// Relay the customer's own user agent (a web front end): a `Sec-GPC: 1` it forwards is
+    /// recorded for the request's subject even when the request itself is refused.
+    ForwardUserAgent,
+    /// Assert `Custodia-Context` attributes about a request unsigned (otherwise they must be
+    /// signed by a `[context_signers]` system).
+    AssertContext,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::ManagePrincipals,
         Self::ManageConsent,
         Self::ReadAudit,
@@ -374,6 +380,8 @@ impl Capability {
         Self::ManageRetention,
         Self::ManageIncidents,
         Self::ManageOperators,
+        Self::ForwardUserAgent,
+        Self::AssertContext,
     ];
 
     /// The name used in the registry file and as the Cedar action.
@@ -388,6 +396,8 @@ impl Capability {
             Self::ManageRetention => "manage_retention",
             Self::ManageIncidents => "manage_incidents",
             Self::ManageOperators => "manage_operators",
+            Self::ForwardUserAgent => "forward_user_agent",
+            Self::AssertContext => "assert_context",
         }
     }
 
