@@ -14,6 +14,19 @@ pub struct Registry {
     /// Request attributes a caller may assert (header `Custodia-Context`) for Cedar policies
     /// to test, by name.
     pub policy_context: BTreeMap<String, ContextType>,
+    /// Systems that may sign `Custodia-Context` assertions (with a key derived for each by
+    /// name), by name.
+    pub context_signers: BTreeMap<String, ContextSigner>,
+}
+
+/// A system that knows facts about requests (a ticketing system knows which tickets are
+/// open) and signs them for callers to send in `Custodia-Context`.
+#[derive(Debug, Clone)]
+pub struct ContextSigner {
+    pub name: String,
+    pub description: String,
+    /// The `[policy_context]` attributes it may assert.
+    pub attributes: BTreeSet<String>,
 }
 
 /// The type of a policy context attribute.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use custodia_core::Principal;
@@ -180,14 +180,40 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             })?;
         let mut principal = state.vault.authenticate(token).await?;
         if let Some(context) = parts.headers.get("custodia-context") {
-            let text = context.to_str().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_context",
-                    "Custodia-Context must be a JSON object",
+            let text = |name: &str, v: &axum::http::HeaderValue| {
+                v.to_str().map(str::to_owned).map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_context",
+                        format!("{name} must be printable ASCII"),
+                    )
+                })
+            };
+            let context = text("Custodia-Context", context)?;
+            let signature = match parts.headers.get("custodia-context-signature") {
+                Some(v) => Some(text("Custodia-Context-Signature", v)?),
+                None => None,
+            };
+            // A signed context is bound to the subject in the route's path.
+            let subject = RawPathParams::from_request_parts(parts, state)
+                .await
+                .ok()
+                .and_then(|params| {
+                    params
+                        .iter()
+                        .find(|(k, _)| *k == "subject_id")
+                        .map(|(_, v)| v.to_owned())
+                });
+            principal.context = state
+                .vault
+                .accept_context(
+                    &principal,
+                    custodia_core::Timestamp::now(),
+                    &context,
+                    signature.as_deref(),
+                    subject.as_deref(),
                 )
-            })?;
-            principal.context = state.vault.parse_context(text)?;
+                .await?;
         }
         Ok(Self(principal))
     }
