@@ -146,6 +146,21 @@ pub(crate) fn shown(name: &str) -> String {
     }
 }
 
+/// A name a schema knows (an entity type of the scanner, say), checked against the rule's
+/// other half anyway: upper-case identifiers pass too, nothing else.
+pub(crate) fn shown_known(name: &str) -> String {
+    let upper_identifier = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if nameable(name, upper_identifier) {
+        name.to_owned()
+    } else {
+        UNKNOWN_FIELD.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

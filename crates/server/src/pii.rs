@@ -285,8 +285,18 @@ pub(crate) async fn redact(
             (op, None) => op,
         },
     };
-    let redactor = Redactor::new(ops, default, Some(Arc::clone(&state.pii.key)))
-        .map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+    let key = match &body.key_id {
+        None => Arc::clone(&state.pii.key),
+        Some(id) => Arc::new(
+            state
+                .pii
+                .key
+                .for_dataset(id)
+                .map_err(|e| bad("invalid_key_id", e.to_string(), "key_id"))?,
+        ),
+    };
+    let redactor =
+        Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     let (text, located) = locate(scanner, body.text).await?;
     let found: Vec<_> = located.into_iter().map(|l| l.finding).collect();
 
@@ -323,6 +333,19 @@ pub(crate) async fn redact(
     let (out, applied) = redactor
         .redact(text.as_bytes(), &found, Some(&mut take))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    // Keyed operators are audited (operator and entity type, never a value) before the
+    // redacted text leaves.
+    let keyed: std::collections::BTreeSet<(&'static str, String)> = applied
+        .iter()
+        .filter(|a| redactor.operator_for(&a.entity_type).needs_key())
+        .map(|a| (a.operator, a.entity_type.clone()))
+        .collect();
+    if !keyed.is_empty() {
+        state
+            .vault
+            .audit_keyed_redaction(&caller, Timestamp::now(), &keyed, body.key_id.as_deref())
+            .await?;
+    }
     Ok(Json(RedactResponse {
         text: String::from_utf8_lossy(&out).into_owned(),
         redactions: applied
