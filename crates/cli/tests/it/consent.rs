@@ -138,6 +138,12 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
             "{} holds the raw IP address",
             file.display()
         );
+        // The user agent is sealed under the subject's data key: an erasure shreds it.
+        assert!(
+            !text.contains("Mozilla/5.0 (test)"),
+            "{} holds the user agent in clear",
+            file.display()
+        );
     }
 }
 
