@@ -778,6 +778,22 @@ mod tests {
             .collect()
     }
 
+    /// A context signer signs only declared attributes, and names at least one.
+    #[test]
+    fn context_signers_sign_declared_attributes() {
+        let reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        let ticketing = &reg.context_signers["ticketing"];
+        assert!(ticketing.attributes.contains("open_ticket"));
+        let text = EXAMPLE_REGISTRY.replacen("attributes = [\"open_ticket\"]", "attributes = [\"vip\"]", 1);
+        let e = errors(&text);
+        assert!(
+            e.iter().any(|m| m.contains("`vip`") && m.contains("[policy_context]")),
+            "{e:?}"
+        );
+        let text = EXAMPLE_REGISTRY.replacen("attributes = [\"open_ticket\"]", "attributes = []", 1);
+        assert!(errors(&text).iter().any(|m| m.contains("must name the attributes")));
+    }
+
     #[test]
     fn syntax_error_has_a_line() {
         let e = errors("[organization]\nname = \"x\"\ncontact = \n");
