@@ -99,6 +99,17 @@ enum Command {
         #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Print the key a system of the registry's [context_signers] signs `Custodia-Context`
+    /// with (64 hex digits): give it to that system alone.
+    ContextKey {
+        /// The signer's name in the registry.
+        signer: String,
+        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL database instead of SQLite in the data directory.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Print the Cedar schema and the policies the registry's roles compile to.
     Policies {
         /// The registry file (default: custodia-data/registry.toml).
@@ -344,6 +355,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
+        Command::ContextKey {
+            signer,
+            data_dir,
+            database_url,
+        } => {
+            let vault = DataDir::new(&data_dir)
+                .open(database_url.as_deref())
+                .await
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let key = vault.context_signer_key(&signer).map_err(|e| anyhow::anyhow!("{e}"))?;
+            out!("{}", key.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Policies { file } => {
             let path = file.unwrap_or_else(|| DataDir::new("custodia-data").registry_path());
             let registry = Registry::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;

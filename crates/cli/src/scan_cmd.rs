@@ -229,6 +229,10 @@ pub struct RedactArgs {
     /// File holding the key (64 hex digits) for hash and encrypt.
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Use the key of this dataset (a release, an export), derived from the key and this id
+    /// (a-z, 0-9, _): datasets redacted under different ids cannot be joined.
+    #[arg(long)]
+    key_id: Option<String>,
     /// Write here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -264,7 +268,11 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(std::io::stdout().lock(), "{}", RedactKey::generate_hex()?.as_str());
         return Ok(ExitCode::SUCCESS);
     }
-    let key = load_key(args.key_file.as_ref())?;
+    let key = match (load_key(args.key_file.as_ref())?, &args.key_id) {
+        (Some(key), Some(id)) => Some(key.for_dataset(id)?),
+        (None, Some(_)) => anyhow::bail!("--key-id needs the key (--key-file or CUSTODIA_REDACT_KEY)"),
+        (key, None) => key,
+    };
     let input = if args.input.as_os_str() == "-" {
         Input::Stdin
     } else {

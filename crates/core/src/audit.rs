@@ -103,6 +103,12 @@ impl AuditEvent {
         self
     }
 
+    /// Names the vault itself vouches for (no request text): logged as given.
+    fn known_fields(mut self, names: Vec<String>) -> Self {
+        self.fields = names;
+        self
+    }
+
     /// Names of the fields involved; names that are not identifiers are not logged as given.
     pub(crate) fn fields<'a>(mut self, names: impl IntoIterator<Item = &'a String>) -> Self {
         self.fields = names.into_iter().map(|n| shown(n)).collect();
@@ -341,6 +347,30 @@ impl Vault {
             Ok(Allowed::Read((), None))
         })
         .await
+    }
+}
+
+impl Vault {
+    /// Records that a redaction used a keyed operator (`hash`, `encrypt`): one `pii.redact.keyed`
+    /// entry naming each `operator:ENTITY_TYPE` applied and the dataset key id (`key_id:id`, or
+    /// none for the server's own key), never a value. Durable before the redacted text is
+    /// returned (fail closed). `keyed` holds the scanner's entity type names only.
+    pub async fn audit_keyed_redaction(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        keyed: &std::collections::BTreeSet<(&'static str, String)>,
+        key_id: Option<&str>,
+    ) -> Result<(), VaultError> {
+        let mut names: Vec<String> = keyed
+            .iter()
+            .map(|(op, entity)| format!("{op}:{}", crate::error::shown_known(entity)))
+            .collect();
+        if let Some(id) = key_id {
+            names.push(format!("key_id:{}", crate::error::shown(id)));
+        }
+        let event = AuditEvent::new("pii.redact.keyed", principal).known_fields(names);
+        self.audited(event, now, async { Ok(Allowed::Read((), None)) }).await
     }
 }
 

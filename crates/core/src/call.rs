@@ -6,12 +6,14 @@ use crate::audit::AuditEvent;
 use crate::gate::{self, Grant};
 use crate::{Principal, Timestamp, Vault, VaultError};
 
-/// A data call: principal, purpose, time.
+/// A data call: principal, purpose, time, and whether the request carried a Global Privacy
+/// Control signal (`Sec-GPC: 1`), recorded once the call has passed the gate.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
     pub principal: &'a Principal,
     pub purpose: &'a str,
     pub now: Timestamp,
+    pub gpc: bool,
 }
 
 impl<'a> Call<'a> {
@@ -21,7 +23,14 @@ impl<'a> Call<'a> {
             principal,
             purpose,
             now,
+            gpc: false,
         }
+    }
+
+    /// The same call, carrying a GPC signal when `gpc`.
+    #[must_use]
+    pub fn with_gpc(self, gpc: bool) -> Self {
+        Self { gpc, ..self }
     }
 
     /// The audit event of `action` by this call, before the decision.

@@ -6,15 +6,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use custodia_crypto::FieldContext;
 use custodia_registry::{Capability, LegalBasis, Purpose};
-use custodia_store::LedgerRow;
+use custodia_store::{LedgerRow, SubjectKeyRow};
 use custodia_types::{
     ConsentRequest, ConsentState, EvidenceInput, LedgerEntry, ObjectionRequest, PrivacyState, RestrictionRequest,
     SaleOptOutRequest,
 };
+use zeroize::Zeroizing;
 
 use crate::audit::{Allowed, AuditEvent};
-use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
+use crate::{Call, Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 const KIND_CONSENT: &str = "consent";
 const KIND_OBJECTION: &str = "objection";
@@ -188,21 +192,26 @@ impl Vault {
         self.registry().purpose(name).ok_or_else(|| {
             VaultError::unprocessable(
                 "unknown_purpose",
-                format!("no purpose `{}` is declared in the registry", crate::error::shown(name)),
+                format!(
+                    "no purpose {} is declared in the registry",
+                    crate::error::quoted_name(name, false)
+                ),
             )
             .with_field("purpose")
         })
     }
 
-    fn evidence(&self, input: Option<&EvidenceInput>) -> Result<Option<String>, VaultError> {
-        let Some(input) = input else { return Ok(None) };
-        let mut out = serde_json::Map::new();
+    /// Checks request evidence: the IP address becomes a keyed hash; the user agent is kept
+    /// only to be sealed under the subject's data key when the entry is appended.
+    fn evidence(&self, input: Option<&EvidenceInput>) -> Result<Evidence, VaultError> {
+        let mut out = Evidence::default();
+        let Some(input) = input else { return Ok(out) };
         if let Some(ip) = &input.ip {
             let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| {
                 VaultError::bad_request("invalid_evidence", "evidence.ip is not an IP address")
                     .with_field("evidence.ip")
             })?;
-            out.insert("ip_hash".into(), self.keys.ledger_ip(&ip)?.into());
+            out.ip_hash = Some(self.keys.ledger_ip(&ip)?);
         }
         if let Some(ua) = &input.user_agent {
             if ua.len() > MAX_USER_AGENT || ua.chars().any(char::is_control) {
@@ -214,12 +223,58 @@ impl Vault {
                 )
                 .with_field("evidence.user_agent"));
             }
-            out.insert("user_agent".into(), ua.clone().into());
+            out.user_agent = Some(Zeroizing::new(ua.clone()));
         }
-        Ok((!out.is_empty()).then(|| serde_json::Value::Object(out).to_string()))
+        Ok(out)
     }
 
-    /// Appends `entry` with its audit entry in the same transaction.
+    /// The stored text of `evidence`: the IP hash in clear, the user agent sealed under the
+    /// subject's data key (so an erasure, destroying the key, shreds it), with the key it
+    /// was sealed under when there is one.
+    async fn seal_evidence(
+        &self,
+        subject: &SubjectId,
+        now: Timestamp,
+        evidence: &Evidence,
+    ) -> Result<(Option<String>, Option<(SubjectKeyRow, bool)>), VaultError> {
+        let mut out = serde_json::Map::new();
+        if let Some(hash) = &evidence.ip_hash {
+            out.insert("ip_hash".into(), hash.clone().into());
+        }
+        let mut sealed_under = None;
+        if let Some(ua) = &evidence.user_agent {
+            let (key, row, fresh) = self.keys.sealing_key(&self.store, subject, now).await?;
+            let sealed = key.seal(&user_agent_context(subject), ua.as_bytes())?;
+            out.insert(SEALED_USER_AGENT.into(), B64.encode(sealed).into());
+            sealed_under = Some((row, fresh));
+        }
+        let text = (!out.is_empty()).then(|| serde_json::Value::Object(out).to_string());
+        Ok((text, sealed_under))
+    }
+
+    /// Stored evidence as shown to a reader: the user agent opened with the subject's key, or
+    /// left out when that key is gone (erased).
+    async fn shown_evidence(&self, subject: &SubjectId, text: &str) -> Result<Option<serde_json::Value>, VaultError> {
+        let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(text) else {
+            return Ok(None);
+        };
+        if let Some(sealed) = map.remove(SEALED_USER_AGENT) {
+            let key = self.keys.subject_key(&self.store, subject).await?;
+            let opened = sealed
+                .as_str()
+                .and_then(|b| B64.decode(b).ok())
+                .zip(key)
+                .and_then(|(bytes, (key, _))| key.open(&user_agent_context(subject), &bytes).ok())
+                .and_then(|plain| String::from_utf8(plain).ok());
+            if let Some(ua) = opened {
+                map.insert("user_agent".into(), ua.into());
+            }
+        }
+        Ok(Some(serde_json::Value::Object(map)))
+    }
+
+    /// Appends `entry` with its audit entry in the same transaction (sealing its evidence
+    /// first; a first key for the subject is stored in that transaction too).
     async fn append(
         &self,
         principal: &Principal,
@@ -228,34 +283,50 @@ impl Vault {
         entry: Entry,
         event: &AuditEvent,
     ) -> Result<i64, VaultError> {
-        let row = LedgerRow {
-            seq: 0,
-            subject_id: subject.as_str().to_owned(),
-            kind: entry.kind.to_owned(),
-            purpose: entry.purpose,
-            value: entry.value,
-            notice_version: entry.notice_version,
-            method: entry.method,
-            evidence: entry.evidence,
-            principal_id: principal.id.clone(),
-            at: now.0,
-        };
         let audit = self.audit_row(event, now, None)?;
-        // Invalidate before and after: a read that raced this append cannot re-insert what
-        // it read before the append (see `LedgerCache::put`).
-        self.ledger_cache.invalidate(subject.as_str());
-        let appended = self
-            .store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    let seq = tx.ledger().append(&row).await?;
-                    tx.audit().append(&[audit]).await?;
-                    Ok(seq)
+        for _ in 0..2 {
+            let (evidence, sealed_under) = self.seal_evidence(subject, now, &entry.evidence).await?;
+            let fresh = sealed_under.as_ref().is_some_and(|(_, fresh)| *fresh);
+            let row = LedgerRow {
+                seq: 0,
+                subject_id: subject.as_str().to_owned(),
+                kind: entry.kind.to_owned(),
+                purpose: entry.purpose.clone(),
+                value: entry.value,
+                notice_version: entry.notice_version.clone(),
+                method: entry.method.clone(),
+                evidence,
+                principal_id: principal.id.clone(),
+                at: now.0,
+            };
+            let audit = audit.clone();
+            // Invalidate before and after: a read that raced this append cannot re-insert what
+            // it read before the append (see `LedgerCache::put`).
+            self.ledger_cache.invalidate(subject.as_str());
+            let appended = self
+                .store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        if let Some((key, fresh)) = &sealed_under {
+                            tx.subjects().seal_under(key, *fresh).await?;
+                        }
+                        let seq = tx.ledger().append(&row).await?;
+                        tx.audit().append(&[audit]).await?;
+                        Ok(seq)
+                    })
                 })
-            })
-            .await;
-        self.ledger_cache.invalidate(subject.as_str());
-        Ok(appended?)
+                .await;
+            self.ledger_cache.invalidate(subject.as_str());
+            match appended {
+                // A concurrent first write stored another key: seal again under that one.
+                Err(custodia_store::StoreError::SubjectKeyConflict) if fresh => continue,
+                Err(custodia_store::StoreError::SubjectKeyConflict) => return Err(crate::records::subject_erased()),
+                other => return Ok(other?),
+            }
+        }
+        Err(VaultError::internal(
+            &"the subject's data key kept changing during a ledger append",
+        ))
     }
 
     /// Records that `subject` gave or withdrew consent to a consent-based purpose.
@@ -390,7 +461,7 @@ impl Vault {
                 value: req.restricted,
                 notice_version: None,
                 method: method(&req.method, false)?,
-                evidence: None,
+                evidence: Evidence::default(),
             })
         })
         .await
@@ -417,14 +488,42 @@ impl Vault {
         .await
     }
 
-    /// Honours a Global Privacy Control signal sent with a request about `subject`: records an
-    /// opt-out of sale and sharing (method `gpc`) unless one is already in force.
+    /// Honours a Global Privacy Control signal sent with a request about `subject` by a caller
+    /// trusted with the subject's ledger whatever the request's fate: a role that may
+    /// `manage_consent`, or one the registry marks `forward_user_agent` (a front end relaying
+    /// the customer's browser). From anyone else it does nothing here: a data call records
+    /// the signal only once it has passed the gate ([`Call::with_gpc`]).
     pub async fn honour_gpc(
         &self,
         principal: &Principal,
         now: Timestamp,
         subject: &SubjectId,
     ) -> Result<(), VaultError> {
+        let trusted = [Capability::ManageConsent, Capability::ForwardUserAgent]
+            .into_iter()
+            .any(|c| gate::require(&self.policies, principal, c).is_ok());
+        if trusted {
+            self.record_gpc(principal, now, subject).await?;
+        }
+        Ok(())
+    }
+
+    /// The ledger check of a call that has passed the gate: records the call's GPC signal
+    /// first (so the call itself is held to it), then refuses what the ledger does not permit.
+    pub(crate) async fn ledger_permits(
+        &self,
+        call: &Call<'_>,
+        subject: &SubjectId,
+        purpose: &Purpose,
+    ) -> Result<(), VaultError> {
+        if call.gpc {
+            self.record_gpc(call.principal, call.now, subject).await?;
+        }
+        self.subject_state(subject).await?.permits(purpose)
+    }
+
+    /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.
+    async fn record_gpc(&self, principal: &Principal, now: Timestamp, subject: &SubjectId) -> Result<(), VaultError> {
         if self.subject_state(subject).await?.sale_opt_out {
             return Ok(());
         }
@@ -434,7 +533,7 @@ impl Vault {
             value: true,
             notice_version: None,
             method: "gpc".into(),
-            evidence: None,
+            evidence: Evidence::default(),
         };
         let event = self.about(AuditEvent::new("gpc.opt_out", principal), subject)?;
         self.append(principal, now, subject, entry, &event).await?;
@@ -463,6 +562,24 @@ impl Vault {
         gate::require(&self.policies, principal, Capability::ManageConsent)?;
         let entries = self.ledger_of(subject).await?;
         let state = SubjectState::from_ledger(&entries);
+        let mut history = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let evidence = match &e.evidence {
+                Some(text) => self.shown_evidence(subject, text).await?,
+                None => None,
+            };
+            history.push(LedgerEntry {
+                seq: e.seq,
+                kind: e.kind.clone(),
+                purpose: e.purpose.clone(),
+                value: e.value,
+                notice_version: e.notice_version.clone(),
+                method: e.method.clone(),
+                principal_id: e.principal_id.clone(),
+                at: Timestamp(e.at).to_rfc3339(),
+                evidence,
+            });
+        }
         Ok(PrivacyState {
             subject_id: subject.as_str().to_owned(),
             consents: state
@@ -479,20 +596,7 @@ impl Vault {
             objections: state.objections.iter().cloned().collect(),
             sale_opt_out: state.sale_opt_out,
             restricted: state.restricted,
-            history: entries
-                .into_iter()
-                .map(|e| LedgerEntry {
-                    seq: e.seq,
-                    kind: e.kind,
-                    purpose: e.purpose,
-                    value: e.value,
-                    notice_version: e.notice_version,
-                    method: e.method,
-                    principal_id: e.principal_id,
-                    at: Timestamp(e.at).to_rfc3339(),
-                    evidence: e.evidence.and_then(|text| serde_json::from_str(&text).ok()),
-                })
-                .collect(),
+            history,
         })
     }
 }
@@ -503,7 +607,27 @@ struct Entry {
     value: bool,
     notice_version: Option<String>,
     method: String,
-    evidence: Option<String>,
+    evidence: Evidence,
+}
+
+/// Checked request evidence, before it is stored.
+#[derive(Default)]
+struct Evidence {
+    ip_hash: Option<String>,
+    user_agent: Option<Zeroizing<String>>,
+}
+
+/// The key in stored evidence of the sealed user agent.
+const SEALED_USER_AGENT: &str = "user_agent_sealed";
+
+/// Where a sealed user agent lives: bound to its subject's ledger evidence.
+fn user_agent_context(subject: &SubjectId) -> FieldContext<'_> {
+    FieldContext {
+        collection: "custodia:ledger",
+        subject: subject.as_str(),
+        record: "evidence",
+        field: "user_agent",
+    }
 }
 
 #[cfg(test)]
@@ -556,6 +680,50 @@ mod tests {
         cache.put("s3", read_at, Arc::clone(&stale));
         assert!(cache.get("s3").is_none());
         assert_eq!(cache.get("s1").as_deref(), Some(&*fresh));
+    }
+
+    /// The user agent in consent evidence is sealed under the subject's data key: once the
+    /// key is destroyed (an erasure) it can no longer be read; the IP hash stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn destroying_the_subject_key_shreds_the_user_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        let admin = Principal {
+            id: "prn_admin".into(),
+            name: "admin".into(),
+            roles: vec!["admin".into()],
+            context: BTreeMap::new(),
+        };
+        let subject = SubjectId::parse("s1").unwrap();
+        let req = ConsentRequest {
+            purpose: "marketing_email".into(),
+            granted: true,
+            notice_version: Some("v1".into()),
+            method: "web_form".into(),
+            evidence: Some(EvidenceInput {
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (shred me)".into()),
+            }),
+        };
+        vault
+            .record_consent(&admin, Timestamp(2), &subject, &req)
+            .await
+            .unwrap();
+        let evidence = |state: PrivacyState| state.history[0].evidence.clone().unwrap();
+        let before = evidence(vault.privacy_state(&admin, Timestamp(3), &subject).await.unwrap());
+        assert_eq!(before["user_agent"], "Mozilla/5.0 (shred me)");
+        let stored = vault.ledger_of(&subject).await.unwrap()[0].evidence.clone().unwrap();
+        assert!(!stored.contains("shred me"), "{stored}");
+        vault
+            .store
+            .write(|mut tx| Box::pin(async move { tx.subjects().destroy_key("s1", "default").await }))
+            .await
+            .unwrap();
+        let after = evidence(vault.privacy_state(&admin, Timestamp(4), &subject).await.unwrap());
+        assert!(after.get("user_agent").is_none(), "{after}");
+        assert_eq!(after["ip_hash"], before["ip_hash"]);
     }
 
     fn code(r: Result<(), VaultError>) -> Option<&'static str> {

@@ -113,18 +113,89 @@ impl From<custodia_crypto::CryptoError> for VaultError {
     }
 }
 
-/// A name from the request, fit to repeat in an error message: registry names are short
-/// identifiers, so anything else (which could be personal data pasted in the wrong place)
-/// is not echoed back.
+/// What stands in a message, log line or audit entry for a name from a request that may
+/// not be repeated (see [`nameable`]).
+pub const UNKNOWN_FIELD: &str = "an unknown field";
+
+/// Whether `name` has the shape of a registry name: a lower-case identifier
+/// `[a-z][a-z0-9_]{0,62}`, such as `favourite_colour`.
+#[must_use]
+pub fn name_shaped(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+}
+
+/// The one rule for names taken from a request (keys, query parameters, operator and entity
+/// names) before they are written into an error message, a log line or an audit entry: a
+/// name the registry or a schema knows (`known`), or one shaped like a registry name, may be
+/// repeated; anything else could be personal data sent in the wrong place (a card number as
+/// a key, an email as a query parameter) and is never repeated: it is [`UNKNOWN_FIELD`].
+#[must_use]
+pub fn nameable(name: &str, known: bool) -> bool {
+    known || name_shaped(name)
+}
+
+/// `name` quoted for a message when [`nameable`], else [`UNKNOWN_FIELD`].
+#[must_use]
+pub fn quoted_name(name: &str, known: bool) -> String {
+    if nameable(name, known) {
+        format!("`{name}`")
+    } else {
+        UNKNOWN_FIELD.to_owned()
+    }
+}
+
+/// A name from the request as an audit entry or a message holds it: itself when
+/// [`nameable`] (not otherwise known), else [`UNKNOWN_FIELD`].
 pub(crate) fn shown(name: &str) -> String {
-    let identifier = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if identifier {
+    if nameable(name, false) {
         name.to_owned()
     } else {
-        "<not a valid name>".to_owned()
+        UNKNOWN_FIELD.to_owned()
+    }
+}
+
+/// A name a schema knows (an entity type of the scanner, say), checked against the rule's
+/// other half anyway: upper-case identifiers pass too, nothing else.
+pub(crate) fn shown_known(name: &str) -> String {
+    let upper_identifier = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if nameable(name, upper_identifier) {
+        name.to_owned()
+    } else {
+        UNKNOWN_FIELD.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_are_repeated() {
+        for name in ["favourite_colour", "email", "a", "customers2"] {
+            assert_eq!(shown(name), name);
+        }
+        for value in [
+            "alice.secret@example.com",
+            "4111 1111 1111 1111",
+            "4111111111111111",
+            "Alice",
+            "",
+            "_x",
+            "x-y",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(shown(value), UNKNOWN_FIELD, "{value:?}");
+        }
+        assert!(nameable("EMAIL_ADDRESS", true), "a name the schema knows is named");
+        assert_eq!(quoted_name("4111111111111111", false), UNKNOWN_FIELD);
     }
 }

@@ -144,7 +144,11 @@ impl<'a> Grant<'a> {
         let field = self.collection.fields.get(name).ok_or_else(|| {
             VaultError::unprocessable(
                 "unknown_field",
-                format!("collection `{}` has no field `{}`", self.collection.name, shown(name)),
+                format!(
+                    "collection `{}` has no field {}",
+                    self.collection.name,
+                    crate::error::quoted_name(name, false)
+                ),
             )
             .with_field(shown(name))
         })?;
@@ -204,13 +208,19 @@ pub(crate) fn authorize<'a>(
     let purpose_def = registry.purpose(purpose).ok_or_else(|| {
         VaultError::forbidden(
             "unknown_purpose",
-            format!("no purpose `{}` is declared in the registry", shown(purpose)),
+            format!(
+                "no purpose {} is declared in the registry",
+                crate::error::quoted_name(purpose, false)
+            ),
         )
     })?;
     let collection_def = registry.collection(collection).ok_or_else(|| {
         VaultError::not_found(
             "unknown_collection",
-            format!("no collection `{}` is declared in the registry", shown(collection)),
+            format!(
+                "no collection {} is declared in the registry",
+                crate::error::quoted_name(collection, false)
+            ),
         )
     })?;
     let roles: Vec<&str> = principal
@@ -274,8 +284,8 @@ pub(crate) fn require_grantable(policies: &Policies, principal: &Principal, role
         Err(VaultError::forbidden(
             "role_not_grantable",
             format!(
-                "none of your roles may grant role `{}` (a role grants the roles its `grantable_roles` lists, or itself when it lists none)",
-                crate::error::shown(role)
+                "none of your roles may grant role {} (a role grants the roles its `grantable_roles` lists, or itself when it lists none)",
+crate::error::quoted_name(role, false)
             ),
         )
         .with_field("roles"))

@@ -152,6 +152,11 @@ impl Keys {
         TokenKeys(Arc::clone(&self.indexer))
     }
 
+    /// The key registry context signer `signer` signs `Custodia-Context` with.
+    pub(crate) fn context_signer(&self, signer: &str) -> Result<SecretKey, VaultError> {
+        Ok(self.indexer.derived_key(Domain::ContextSigner { signer })?)
+    }
+
     /// The data key of `subject` and its stored row, if the subject has any data.
     pub(crate) async fn subject_key(
         &self,

@@ -15,6 +15,7 @@ mod audit;
 mod call;
 mod checkpoint;
 mod consent;
+mod context;
 mod datadir;
 mod error;
 mod gate;
@@ -37,10 +38,11 @@ use custodia_store::Store;
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, export_audit_log};
+pub use context::{MAX_CONTEXT_SKEW_SECS, context_signing_input};
 pub use custodia_audit::note::VerifierKey;
 pub use custodia_store::AuditQuery;
 pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, Initialised, POLICIES_DIR, REGISTRY_FILE, SetupError};
-pub use error::{ErrorKind, VaultError};
+pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
 pub use keys::AUDIT_PUBLIC_KEY_META;
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
@@ -114,43 +116,6 @@ impl Vault {
     #[must_use]
     pub fn backend(&self) -> &'static str {
         self.store.backend()
-    }
-
-    /// Parses a caller's `Custodia-Context` header (a JSON object) against the registry's
-    /// `[policy_context]` declarations.
-    pub fn parse_context(&self, header: &str) -> Result<std::collections::BTreeMap<String, ContextValue>, VaultError> {
-        let bad = |msg: String| VaultError::bad_request("invalid_context", msg);
-        let value: serde_json::Value =
-            serde_json::from_str(header).map_err(|_| bad("Custodia-Context must be a JSON object".into()))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad("Custodia-Context must be a JSON object".into()))?;
-        let mut out = std::collections::BTreeMap::new();
-        for (name, v) in object {
-            let declared = self.registry.policy_context.get(name).ok_or_else(|| {
-                bad(format!(
-                    "context attribute `{}` is not declared in the registry's [policy_context]",
-                    error::shown(name)
-                ))
-            })?;
-            let parsed = match (declared, v) {
-                (custodia_registry::ContextType::Bool, serde_json::Value::Bool(b)) => ContextValue::Bool(*b),
-                (custodia_registry::ContextType::String, serde_json::Value::String(s)) if s.len() <= 256 => {
-                    ContextValue::String(s.clone())
-                }
-                (custodia_registry::ContextType::Long, serde_json::Value::Number(n)) if n.is_i64() => {
-                    ContextValue::Long(n.as_i64().unwrap_or_default())
-                }
-                _ => {
-                    return Err(bad(format!(
-                        "context attribute `{name}` must be a {}",
-                        declared.cedar_type()
-                    )));
-                }
-            };
-            out.insert(name.clone(), parsed);
-        }
-        Ok(out)
     }
 
     /// Checks that the store answers.

@@ -13,7 +13,7 @@
 //! action write, read_plain, read_masked, read_token, search, tokenize, detokenize
 //!                                   Role -> Field
 //! action manage_principals, manage_consent, read_audit, use_scanner, fulfil_requests,
-//!        manage_retention, manage_incidents, manage_operators
+//!        manage_retention, manage_incidents, manage_operators, forward_user_agent, assert_context
 //!                                   Role -> Vault
 //! action grant                      Role -> Role (which roles a principal manager may give)
 //! ```

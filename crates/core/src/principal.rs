@@ -232,8 +232,8 @@ impl Vault {
                 return Err(VaultError::unprocessable(
                     "unknown_role",
                     format!(
-                        "no role `{}` in the registry; roles: {}",
-                        crate::error::shown(role),
+                        "no role {} in the registry; roles: {}",
+                        crate::error::quoted_name(role, false),
                         known.join(", ")
                     ),
                 )

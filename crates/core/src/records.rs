@@ -57,7 +57,7 @@ impl Vault {
             ));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
-        self.subject_state(subject).await?.permits(grant.purpose)?;
+        self.ledger_permits(call, subject, grant.purpose).await?;
         let record_id = RecordId::generate()?;
         // A subject's first record carries its new data key, stored in the same transaction.
         // If a concurrent first write stored another key, seal again under that one. A key
@@ -102,7 +102,7 @@ impl Vault {
             let grant = self.authorize(call, collection)?;
             let selected = select(&grant, requested)?;
             let names = field_names(&selected);
-            self.subject_state(subject).await?.permits(grant.purpose)?;
+            self.ledger_permits(call, subject, grant.purpose).await?;
             let Some(found) = self
                 .store
                 .reader()
@@ -143,7 +143,7 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let selected = select(&grant, requested)?;
-            self.subject_state(subject).await?.permits(grant.purpose)?;
+            self.ledger_permits(call, subject, grant.purpose).await?;
             let found = self
                 .store
                 .reader()
@@ -219,7 +219,7 @@ impl Vault {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
-        self.subject_state(subject).await?.permits(grant.purpose)?;
+        self.ledger_permits(call, subject, grant.purpose).await?;
         let (key, sealed_under) = self
             .keys
             .subject_key(&self.store, subject)
@@ -293,7 +293,7 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let grant = self.authorize(call, collection)?;
         grant.may_delete()?;
-        self.subject_state(subject).await?.permits(grant.purpose)?;
+        self.ledger_permits(call, subject, grant.purpose).await?;
         let surviving = self.surviving_purposes(call.purpose);
         let name = RecordName::new(subject, collection, record_id);
         let deletion = self

@@ -547,8 +547,8 @@ impl Vault {
                 return Err(VaultError::forbidden(
                     "unknown_purpose",
                     format!(
-                        "no purpose `{}` is declared in the registry",
-                        crate::error::shown(&req.purpose)
+                        "no purpose {} is declared in the registry",
+                        crate::error::quoted_name(&req.purpose, false)
                     ),
                 )
                 .into());

@@ -14,6 +14,10 @@
 //! | deterministic token block `counter`      | `custodia:token:collection:field:counter`   |
 //! | a token's stored name (any field)        | `custodia:token-name`                       |
 //! | the value a deterministic token binds    | `custodia:token-value:collection:field`     |
+//! | key of `Custodia-Context` signer `name`  | `custodia:context-signer:name`              |
+//!
+//! A context signer's key is the derived HMAC key itself ([`BlindIndexer::derived_key`]),
+//! handed to the system that signs; every other domain's key never leaves the vault.
 //!
 //! The per-field key means equal values in two fields do not share an index, and the index
 //! key is separate from every data key, so erasing a subject does not need to touch it. The
@@ -40,6 +44,9 @@
 //!   five parts, a token value info four and the fixed ones two, and names have no `:`, so
 //!   equal token infos have equal collection, field and counter, and equal token value infos
 //!   equal collection and field.
+//!   A context signer info has three parts, the second `context-signer`, and the third a
+//!   registry name (checked), so it equals no other info and two are equal only for the
+//!   same signer.
 //!
 //! The test `infos_are_disjoint` checks these properties over adversarial names.
 
@@ -78,6 +85,9 @@ pub enum Domain<'a> {
     /// The value a deterministic token of `collection.field` stands for, stored beside the
     /// token so that a token derived for another value is recognised as taken.
     TokenValue { collection: &'a str, field: &'a str },
+    /// The key a system named in the registry's `[context_signers]` signs
+    /// `Custodia-Context` assertions with.
+    ContextSigner { signer: &'a str },
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -120,6 +130,12 @@ impl Domain<'_> {
             Self::TokenValue { collection, field } => {
                 names(collection, field)?;
                 format!("custodia:token-value:{collection}:{field}").into_bytes()
+            }
+            Self::ContextSigner { signer } => {
+                if !is_registry_name(signer) {
+                    return Err(CryptoError::InvalidDomain);
+                }
+                format!("custodia:context-signer:{signer}").into_bytes()
             }
         })
     }
@@ -170,6 +186,20 @@ impl BlindIndexer {
             .expand(&info, hmac::HMAC_SHA256)
             .map_err(|_| CryptoError::Primitive)?;
         Ok(hmac::Key::from(okm))
+    }
+
+    /// The HMAC-SHA256 key of `domain` itself (32 bytes), for a key that is handed out: a
+    /// context signer's. The same key [`BlindIndexer::digest`] would use in that domain.
+    pub fn derived_key(&self, domain: Domain<'_>) -> Result<SecretKey, CryptoError> {
+        let info = domain.info()?;
+        let info = [info.as_slice()];
+        let prk = Salt::new(HKDF_SHA256, HKDF_SALT).extract(self.key.0.expose());
+        let okm = prk.expand(&info, HKDF_SHA256).map_err(|_| CryptoError::Primitive)?;
+        let mut out = [0u8; 32];
+        okm.fill(&mut out).map_err(|_| CryptoError::Primitive)?;
+        let key = SecretKey::from_slice(&out);
+        zeroize::Zeroize::zeroize(&mut out);
+        key
     }
 
     /// The keyed digest of `value` in `domain` (for [`Domain::Field`], `value` is the
@@ -272,6 +302,23 @@ mod tests {
         );
     }
 
+    /// A context signer's handed-out key is the HMAC key of its domain, and refuses names
+    /// outside the registry's grammar.
+    #[test]
+    fn a_derived_key_is_its_domains_hmac_key() {
+        let a = indexer(1);
+        let domain = Domain::ContextSigner { signer: "ticketing" };
+        let key = a.derived_key(domain).unwrap();
+        let by_hand = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key.expose()), b"v");
+        assert_eq!(&by_hand.as_ref()[..BLIND_INDEX_LEN], a.digest(domain, "v").unwrap());
+        let other = a.derived_key(Domain::ContextSigner { signer: "billing" }).unwrap();
+        assert_ne!(key.expose(), other.expose());
+        assert!(matches!(
+            a.derived_key(Domain::ContextSigner { signer: "a:b" }),
+            Err(CryptoError::InvalidDomain)
+        ));
+    }
+
     /// The internal domains never meet a field's, even one a registry names after them.
     #[test]
     fn internal_domains_differ_from_any_field() {
@@ -304,6 +351,9 @@ mod tests {
             "a", "a_", "a0", "audit", "subject", "ledger", "ip", "custodia", "token", "t0",
         ];
         let mut domains = vec![Domain::AuditSubject, Domain::LedgerIp, Domain::TokenName];
+        for signer in names {
+            domains.push(Domain::ContextSigner { signer });
+        }
         for c in names {
             for f in names {
                 domains.push(field(c, f));

@@ -1,8 +1,11 @@
 //! Redaction operators, chosen per entity type:
 //! - `mask` (or `mask:N`): letters and digits become `*`, separators stay, the last N stay;
 //! - `replace`: the entity label, `<EMAIL_ADDRESS>`;
-//! - `hash`: `<EMAIL_ADDRESS:1f0c…>`, a keyed HMAC-SHA256 of the value, stable across records
-//!   and runs with the same key (so redacted datasets still join), unlike a random salt;
+//! - `hash`: `<EMAIL_ADDRESS:1f0c…>`, the full keyed HMAC-SHA256 (64 hex digits) of the
+//!   value's normal form ([`normal_form`]: emails trimmed and lower-cased, card numbers, SSNs
+//!   and phone numbers as their digits), stable across records and runs with the same key (so
+//!   redacted datasets still join), unlike a random salt; [`RedactKey::for_dataset`] gives
+//!   each release a key of its own, so two releases join only if they share a key id;
 //! - `encrypt`: `[enc:EMAIL_ADDRESS:…]`, AES-256-GCM under the key, reversible with
 //!   [`reveal`] and the same key;
 //! - `tokenize`: a vault token, from a tokenizer the caller supplies (the server's vault);
@@ -66,13 +69,17 @@ impl Operator {
         }
     }
 
-    fn needs_key(&self) -> bool {
+    /// Whether the operator uses the redaction key (`hash`, `encrypt`).
+    #[must_use]
+    pub fn needs_key(&self) -> bool {
         matches!(self, Self::Hash | Self::Encrypt)
     }
 }
 
 /// A 256-bit redaction key. Zeroized on drop; never printed.
 pub struct RedactKey {
+    /// The key as given, from which dataset keys are derived.
+    master: hmac::Key,
     hash: hmac::Key,
     encrypt: Zeroizing<[u8; 32]>,
 }
@@ -98,9 +105,35 @@ impl RedactKey {
         let mut encrypt = Zeroizing::new([0u8; 32]);
         encrypt.copy_from_slice(&hmac::sign(&master, b"custodia redact v1 encrypt").as_ref()[..32]);
         Self {
+            master,
             hash: hmac::Key::new(hmac::HMAC_SHA256, &hash_key),
             encrypt,
         }
+    }
+
+    /// The key of one dataset (a release, an export): derived from this key and `key_id`, so
+    /// hashes and ciphertexts of two datasets with different ids cannot be joined or opened
+    /// with each other's key; the same id gives the same key again. `key_id` is a lower-case
+    /// identifier (`[a-z][a-z0-9_]{0,62}`), which keeps the derivation input unambiguous.
+    pub fn for_dataset(&self, key_id: &str) -> Result<Self> {
+        let b = key_id.as_bytes();
+        let valid = !b.is_empty()
+            && b.len() <= 63
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+        if !valid {
+            return Err(Error::Invalid(
+                "key_id must be 1-63 characters of a-z, 0-9 and _, starting with a letter".into(),
+            ));
+        }
+        // Labels of the hash and encrypt keys hold no NUL, so no key id reaches them.
+        let mut ctx = hmac::Context::with_key(&self.master);
+        ctx.update(b"custodia redact v1 dataset\0");
+        ctx.update(b);
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(ctx.sign().as_ref());
+        Ok(Self::from_array(&bytes))
     }
 
     fn aead(&self) -> Result<LessSafeKey> {
@@ -127,8 +160,8 @@ impl RedactKey {
         let mut ctx = hmac::Context::with_key(&self.hash);
         ctx.update(entity.as_bytes());
         ctx.update(&[0]);
-        ctx.update(value);
-        hex::encode(&ctx.sign().as_ref()[..8])
+        ctx.update(normal_form(entity, value).as_bytes());
+        hex::encode(ctx.sign().as_ref())
     }
 
     fn encrypt(&self, entity: &str, value: &[u8]) -> Result<String> {
@@ -165,6 +198,47 @@ impl RedactKey {
             .open_in_place(nonce, Aad::from(entity.as_bytes()), &mut buf)
             .map_err(|_| fail())?;
         Ok(plain.to_vec())
+    }
+}
+
+/// The form of a value that `hash` digests, so that one value written two ways hashes alike:
+/// emails trimmed and lower-cased; card, social security, tax and phone numbers and bank
+/// accounts as their digits; IBANs as upper-case letters and digits; anything else trimmed,
+/// with runs of white space as one space, lower-cased.
+#[must_use]
+pub fn normal_form(entity: &str, value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let digits_only = matches!(
+        entity,
+        "CREDIT_CARD"
+            | "US_SSN"
+            | "US_ITIN"
+            | "PHONE_NUMBER"
+            | "US_BANK_NUMBER"
+            | "UK_NHS"
+            | "UK_NINO"
+            | "SG_NRIC_FIN"
+            | "AU_TFN"
+            | "AU_MEDICARE"
+            | "AU_ABN"
+            | "AU_ACN"
+            | "IN_AADHAAR"
+    );
+    if entity == "EMAIL_ADDRESS" {
+        text.trim().to_lowercase()
+    } else if entity == "IBAN_CODE" {
+        text.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    } else if digits_only && text.chars().any(|c| c.is_ascii_digit()) {
+        let keep_letters = matches!(entity, "UK_NINO" | "SG_NRIC_FIN");
+        text.chars()
+            .filter(|c| c.is_ascii_digit() || (keep_letters && c.is_ascii_alphabetic()))
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    } else {
+        text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
     }
 }
 
@@ -393,7 +467,7 @@ mod tests {
         assert_eq!(applied.len(), 3);
         // keyed hashes are stable
         let (again, _) = r.redact(text, &found, None)?;
-        let h = |s: &str| s.split("<EMAIL_ADDRESS:").nth(1).map(|x| x[..16].to_owned());
+        let h = |s: &str| s.split("<EMAIL_ADDRESS:").nth(1).map(|x| x[..64].to_owned());
         assert_eq!(h(&out_s), h(&String::from_utf8_lossy(&again)));
         // encryption is reversible with the key and only with it
         assert_eq!(
@@ -406,6 +480,44 @@ mod tests {
                 .into_bytes()
         );
         assert!(reveal(&out, &RedactKey::from_hex(&"cd".repeat(32))?).is_err());
+        Ok(())
+    }
+
+    /// `hash` digests the normal form with the whole HMAC, and each dataset key differs.
+    #[test]
+    fn hashes_are_whole_normalized_and_per_dataset() -> Result<()> {
+        let k = key()?;
+        let h = |k: &RedactKey, e: &str, v: &str| k.keyed_hash(e, v.as_bytes());
+        assert_eq!(h(&k, "EMAIL_ADDRESS", "x@y.co").len(), 64, "all 256 bits");
+        assert_eq!(
+            h(&k, "EMAIL_ADDRESS", " Bob@Example.COM "),
+            h(&k, "EMAIL_ADDRESS", "bob@example.com")
+        );
+        assert_eq!(
+            h(&k, "CREDIT_CARD", "4111 1111-1111 1111"),
+            h(&k, "CREDIT_CARD", "4111111111111111")
+        );
+        assert_eq!(h(&k, "US_SSN", "078-05-1120"), h(&k, "US_SSN", "078 05 1120"));
+        assert_eq!(
+            h(&k, "PHONE_NUMBER", "(212) 555-0100"),
+            h(&k, "PHONE_NUMBER", "212.555.0100")
+        );
+        assert_eq!(
+            h(&k, "IBAN_CODE", "gb82 west 1234 5698 7654 32"),
+            h(&k, "IBAN_CODE", "GB82WEST12345698765432")
+        );
+        assert_ne!(h(&k, "US_SSN", "078-05-1120"), h(&k, "US_SSN", "078-05-1121"));
+        let (a, b) = (k.for_dataset("release_a")?, k.for_dataset("release_b")?);
+        let v = "bob@example.com";
+        assert_ne!(h(&a, "EMAIL_ADDRESS", v), h(&b, "EMAIL_ADDRESS", v));
+        assert_ne!(h(&a, "EMAIL_ADDRESS", v), h(&k, "EMAIL_ADDRESS", v));
+        assert_eq!(
+            h(&a, "EMAIL_ADDRESS", v),
+            h(&k.for_dataset("release_a")?, "EMAIL_ADDRESS", v)
+        );
+        let sealed = a.encrypt("EMAIL_ADDRESS", v.as_bytes())?;
+        assert!(b.decrypt("EMAIL_ADDRESS", &sealed).is_err());
+        assert!(k.for_dataset("Release A").is_err() && k.for_dataset("").is_err());
         Ok(())
     }
 

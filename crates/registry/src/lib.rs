@@ -12,8 +12,8 @@ mod taxonomy;
 
 pub use example::EXAMPLE_REGISTRY;
 pub use model::{
-    Capability, Collection, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose,
-    Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextSigner, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
+    Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 pub use parse::{Diagnostic, RegistryError};
 pub use taxonomy::is_known_category;

@@ -14,6 +14,19 @@ pub struct Registry {
     /// Request attributes a caller may assert (header `Custodia-Context`) for Cedar policies
     /// to test, by name.
     pub policy_context: BTreeMap<String, ContextType>,
+    /// Systems that may sign `Custodia-Context` assertions (with a key derived for each by
+    /// name), by name.
+    pub context_signers: BTreeMap<String, ContextSigner>,
+}
+
+/// A system that knows facts about requests (a ticketing system knows which tickets are
+/// open) and signs them for callers to send in `Custodia-Context`.
+#[derive(Debug, Clone)]
+pub struct ContextSigner {
+    pub name: String,
+    pub description: String,
+    /// The `[policy_context]` attributes it may assert.
+    pub attributes: BTreeSet<String>,
 }
 
 /// The type of a policy context attribute.
@@ -361,11 +374,17 @@ pub enum Capability {
     ManageIncidents,
     /// Manage operators (reserved).
     ManageOperators,
+    /// Relay the customer's own user agent (a web front end): a `Sec-GPC: 1` it forwards is
+    /// recorded for the request's subject even when the request itself is refused.
+    ForwardUserAgent,
+    /// Assert `Custodia-Context` attributes about a request unsigned (otherwise they must be
+    /// signed by a `[context_signers]` system).
+    AssertContext,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::ManagePrincipals,
         Self::ManageConsent,
         Self::ReadAudit,
@@ -374,6 +393,8 @@ impl Capability {
         Self::ManageRetention,
         Self::ManageIncidents,
         Self::ManageOperators,
+        Self::ForwardUserAgent,
+        Self::AssertContext,
     ];
 
     /// The name used in the registry file and as the Cedar action.
@@ -388,6 +409,8 @@ impl Capability {
             Self::ManageRetention => "manage_retention",
             Self::ManageIncidents => "manage_incidents",
             Self::ManageOperators => "manage_operators",
+            Self::ForwardUserAgent => "forward_user_agent",
+            Self::AssertContext => "assert_context",
         }
     }
 

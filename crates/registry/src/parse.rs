@@ -7,8 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    Capability, Collection, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period, Purpose,
-    Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextSigner, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
+    Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 use crate::taxonomy::is_known_category;
 
@@ -59,6 +59,15 @@ struct RawRegistry {
     roles: BTreeMap<Spanned<String>, RawRole>,
     #[serde(default)]
     policy_context: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    context_signers: BTreeMap<Spanned<String>, RawContextSigner>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContextSigner {
+    description: Option<Spanned<String>>,
+    attributes: Spanned<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -534,6 +543,43 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         }
     }
 
+    let mut context_signers = BTreeMap::new();
+    for (name, raw_signer) in &raw.context_signers {
+        c.name("context signer", name);
+        let mut attributes = BTreeSet::new();
+        for a in raw_signer.attributes.get_ref() {
+            if policy_context.contains_key(a.get_ref()) {
+                attributes.insert(a.get_ref().clone());
+            } else {
+                c.at(
+                    a.span().start,
+                    format!(
+                        "context signer `{}` names attribute `{}`, which [policy_context] does not declare",
+                        name.get_ref(),
+                        a.get_ref()
+                    ),
+                );
+            }
+        }
+        if raw_signer.attributes.get_ref().is_empty() {
+            c.at(
+                raw_signer.attributes.span().start,
+                format!(
+                    "context signer `{}` must name the attributes it may sign",
+                    name.get_ref()
+                ),
+            );
+        }
+        let signer = ContextSigner {
+            name: name.get_ref().clone(),
+            description: c
+                .opt_text("context signer description", raw_signer.description.as_ref(), true)
+                .unwrap_or_default(),
+            attributes,
+        };
+        context_signers.insert(signer.name.clone(), signer);
+    }
+
     Registry {
         organization,
         collections,
@@ -541,6 +587,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         recipients,
         roles,
         policy_context,
+        context_signers,
     }
 }
 
@@ -729,6 +776,22 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// A context signer signs only declared attributes, and names at least one.
+    #[test]
+    fn context_signers_sign_declared_attributes() {
+        let reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        let ticketing = &reg.context_signers["ticketing"];
+        assert!(ticketing.attributes.contains("open_ticket"));
+        let text = EXAMPLE_REGISTRY.replacen("attributes = [\"open_ticket\"]", "attributes = [\"vip\"]", 1);
+        let e = errors(&text);
+        assert!(
+            e.iter().any(|m| m.contains("`vip`") && m.contains("[policy_context]")),
+            "{e:?}"
+        );
+        let text = EXAMPLE_REGISTRY.replacen("attributes = [\"open_ticket\"]", "attributes = []", 1);
+        assert!(errors(&text).iter().any(|m| m.contains("must name the attributes")));
     }
 
     #[test]

@@ -87,7 +87,8 @@ pub(crate) struct RequiredPurpose {
     purpose: String,
 }
 
-/// Records a Global Privacy Control signal as the subject's opt-out of sale and sharing.
+/// A Global Privacy Control signal from a caller trusted with the subject's ledger (see
+/// `Vault::honour_gpc`); data calls carry it in their `Call` and record it past the gate.
 async fn honour_gpc(state: &AppState, caller: &Principal, subject: &SubjectId, gpc: bool) -> AppResult<()> {
     if gpc {
         state.vault.honour_gpc(caller, Timestamp::now(), subject).await?;
@@ -174,7 +175,7 @@ pub(crate) async fn create_record(
     let id = state
         .vault
         .create_record(
-            &Call::new(&caller, &body.purpose, Timestamp::now()),
+            &Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc),
             &subject,
             &collection,
             &body.fields,
@@ -211,7 +212,7 @@ pub(crate) async fn list_records(
     let records = state
         .vault
         .list_records(
-            &Call::new(&caller, &purpose, Timestamp::now()),
+            &Call::new(&caller, &purpose, Timestamp::now()).with_gpc(gpc),
             &subject,
             &collection,
             fields.as_deref(),
@@ -244,7 +245,7 @@ pub(crate) async fn get_record(
     let record = state
         .vault
         .get_record(
-            &Call::new(&caller, &purpose, Timestamp::now()),
+            &Call::new(&caller, &purpose, Timestamp::now()).with_gpc(gpc),
             &subject,
             &collection,
             &record_id,
@@ -286,7 +287,7 @@ pub(crate) async fn patch_record(
     state
         .vault
         .patch_record(
-            &Call::new(&caller, &purpose, Timestamp::now()),
+            &Call::new(&caller, &purpose, Timestamp::now()).with_gpc(gpc),
             &subject,
             &collection,
             &record_id,
@@ -318,7 +319,7 @@ pub(crate) async fn delete_record(
     state
         .vault
         .delete_record(
-            &Call::new(&caller, &purpose, Timestamp::now()),
+            &Call::new(&caller, &purpose, Timestamp::now()).with_gpc(gpc),
             &subject,
             &collection,
             &record_id,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use custodia_core::Principal;
@@ -57,27 +57,51 @@ fn json_error(e: &serde_json::Error) -> String {
         Category::Syntax | Category::Eof | Category::Io => {
             format!("malformed JSON at line {} column {}", e.line(), e.column())
         }
-        // Data errors read like "unknown field `x`, expected one of ..." or
-        // "invalid type: integer `5`, expected a string"; drop any quoted input after
-        // "invalid value"/"invalid type" to keep values out of messages.
         Category::Data => {
+            // serde_json appends " at line L column C" to data errors.
             let msg = e.to_string();
-            if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
-                let expected = msg
-                    .split(", expected ")
-                    .nth(1)
-                    .and_then(|rest| rest.split(" at line ").next())
-                    .unwrap_or("another type");
-                format!(
-                    "wrong type at line {} column {}: expected {expected}",
-                    e.line(),
-                    e.column()
-                )
-            } else {
-                msg
-            }
+            let what = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(what, _)| what);
+            format!("{} at line {} column {}", serde_message(what), e.line(), e.column())
         }
     }
+}
+
+/// A serde data error's message that repeats no input: an unknown key or variant is named
+/// only by the one rule of [`custodia_core::quoted_name`] (a lower-case identifier, else "an
+/// unknown field"), and the values of "invalid type" and "invalid value" are dropped. The
+/// "expected ..." part comes from the schema. Anything else is a fixed text.
+fn serde_message(msg: &str) -> String {
+    // The expected part is the text after the last ", expected ": input comes before it.
+    let expected = |rest: &str| {
+        rest.rsplit_once(", expected ")
+            .map(|(_, expected)| format!("; expected {expected}"))
+            .unwrap_or_default()
+    };
+    for (prefix, what) in [("unknown field `", "field"), ("unknown variant `", "variant")] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let name = rest
+                .rsplit_once("`, expected ")
+                .map_or(rest.trim_end_matches('`'), |(n, _)| n);
+            let shown = if custodia_core::nameable(name, false) {
+                format!("unknown {what} `{name}`")
+            } else if what == "field" {
+                custodia_core::UNKNOWN_FIELD.to_owned()
+            } else {
+                "an unknown variant".to_owned()
+            };
+            return format!("{shown}{}", expected(rest));
+        }
+    }
+    if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
+        let expected = msg.rsplit_once(", expected ").map_or("another type", |(_, e)| e);
+        return format!("wrong type: expected {expected}");
+    }
+    // Messages that hold only schema names and numbers.
+    let schema_only = ["missing field `", "duplicate field `", "invalid length "];
+    if schema_only.iter().any(|p| msg.starts_with(p)) {
+        return msg.to_owned();
+    }
+    "a value does not fit the expected shape".to_owned()
 }
 
 /// Path parameters, with a JSON error when they cannot be decoded.
@@ -90,7 +114,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| Self(v))
-            .map_err(|e: PathRejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
+            // The rejection's text can quote the path; it is not repeated.
+            .map_err(|_: PathRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", "the path could not be decoded")
+            })
     }
 }
 
@@ -105,7 +132,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|Query(v)| Self(v))
             .map_err(|e: QueryRejection| {
-                let text = e.body_text();
+                // "Failed to deserialize query string: <serde's message>"
+                let body = e.body_text();
+                let text = serde_message(body.split_once(": ").map_or("", |(_, m)| m));
                 if text.contains("missing field `purpose`") {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
@@ -113,7 +142,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                         "every data call must name a purpose (`purpose` query parameter)",
                     )
                 } else {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", text)
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_query",
+                        format!("invalid query: {text}"),
+                    )
                 }
             })
     }
@@ -166,14 +199,40 @@ impl Caller {
             })?;
         let mut principal = state.vault.authenticate(token).await?;
         if let Some(context) = parts.headers.get("custodia-context") {
-            let text = context.to_str().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_context",
-                    "Custodia-Context must be a JSON object",
+            let text = |name: &str, v: &axum::http::HeaderValue| {
+                v.to_str().map(str::to_owned).map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_context",
+                        format!("{name} must be printable ASCII"),
+                    )
+                })
+            };
+            let context = text("Custodia-Context", context)?;
+            let signature = match parts.headers.get("custodia-context-signature") {
+                Some(v) => Some(text("Custodia-Context-Signature", v)?),
+                None => None,
+            };
+            // A signed context is bound to the subject in the route's path.
+            let subject = RawPathParams::from_request_parts(parts, state)
+                .await
+                .ok()
+                .and_then(|params| {
+                    params
+                        .iter()
+                        .find(|(k, _)| *k == "subject_id")
+                        .map(|(_, v)| v.to_owned())
+                });
+            principal.context = state
+                .vault
+                .accept_context(
+                    &principal,
+                    custodia_core::Timestamp::now(),
+                    &context,
+                    signature.as_deref(),
+                    subject.as_deref(),
                 )
-            })?;
-            principal.context = state.vault.parse_context(text)?;
+                .await?;
         }
         Ok(Self(principal))
     }

@@ -78,10 +78,21 @@ impl PiiState {
         if entities.is_some() {
             b = b.entities(names.clone());
         }
-        let scanner = Arc::new(
-            b.build()
-                .map_err(|e| bad("unknown_entity", e.to_string(), "entities"))?,
-        );
+        let scanner = Arc::new(b.build().map_err(|e| match e {
+            custodia_pii::Error::UnknownEntity(name) => bad(
+                "unknown_entity",
+                format!(
+                    "entities names {}, which is not an entity type (see `custodia scan --list-entities`)",
+                    custodia_core::quoted_name(&name, false)
+                ),
+                "entities",
+            ),
+            _ => bad(
+                "invalid_entities",
+                "the scanner could not be built for these entities",
+                "entities",
+            ),
+        })?);
         if let Ok(mut cache) = self.scanners.lock() {
             if cache.len() >= MAX_CACHED_SCANNERS {
                 cache.clear();
@@ -174,7 +185,16 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
         "mask" => Operator::Mask {
             keep_last: spec.keep_last.unwrap_or(0).min(64) as usize,
         },
-        other => Operator::parse(other).map_err(|e| bad("invalid_operator", e.to_string(), &field("type")))?,
+        other => Operator::parse(other).map_err(|_| {
+            bad(
+                "invalid_operator",
+                format!(
+                    "operator {} is not one of mask, mask:N, replace, hash, encrypt, tokenize, keep",
+                    custodia_core::quoted_name(other, false)
+                ),
+                &field("type"),
+            )
+        })?,
     };
     if spec.keep_last.is_some() && !matches!(op, Operator::Mask { .. }) {
         return Err(bad(
@@ -239,7 +259,10 @@ pub(crate) async fn redact(
         if !scanner.entities().iter().any(|e| **e == **entity) {
             return Err(bad(
                 "unknown_entity",
-                format!("operators names `{entity}`, which this scan does not look for"),
+                format!(
+                    "operators names {}, which this scan does not look for",
+                    custodia_core::quoted_name(entity, false)
+                ),
                 "operators",
             ));
         }
@@ -262,8 +285,18 @@ pub(crate) async fn redact(
             (op, None) => op,
         },
     };
-    let redactor = Redactor::new(ops, default, Some(Arc::clone(&state.pii.key)))
-        .map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+    let key = match &body.key_id {
+        None => Arc::clone(&state.pii.key),
+        Some(id) => Arc::new(
+            state
+                .pii
+                .key
+                .for_dataset(id)
+                .map_err(|e| bad("invalid_key_id", e.to_string(), "key_id"))?,
+        ),
+    };
+    let redactor =
+        Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     let (text, located) = locate(scanner, body.text).await?;
     let found: Vec<_> = located.into_iter().map(|l| l.finding).collect();
 
@@ -300,6 +333,19 @@ pub(crate) async fn redact(
     let (out, applied) = redactor
         .redact(text.as_bytes(), &found, Some(&mut take))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    // Keyed operators are audited (operator and entity type, never a value) before the
+    // redacted text leaves.
+    let keyed: std::collections::BTreeSet<(&'static str, String)> = applied
+        .iter()
+        .filter(|a| redactor.operator_for(&a.entity_type).needs_key())
+        .map(|a| (a.operator, a.entity_type.clone()))
+        .collect();
+    if !keyed.is_empty() {
+        state
+            .vault
+            .audit_keyed_redaction(&caller, Timestamp::now(), &keyed, body.key_id.as_deref())
+            .await?;
+    }
     Ok(Json(RedactResponse {
         text: String::from_utf8_lossy(&out).into_owned(),
         redactions: applied

@@ -506,6 +506,12 @@ pub struct RedactRequest {
     /// Operator for the other entity types; default `replace`.
     #[serde(default)]
     pub default_operator: Option<RedactOperator>,
+    /// The dataset (a release, an export) whose key `hash` and `encrypt` use: a key derived
+    /// from the vault's redaction key by this id (`[a-z][a-z0-9_]{0,62}`), so two datasets
+    /// redacted under different ids cannot be joined. Default: the vault's own key.
+    #[serde(default)]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub key_id: Option<String>,
 }
 
 /// One replacement, with offsets into the original text.

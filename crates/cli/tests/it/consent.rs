@@ -138,6 +138,12 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
             "{} holds the raw IP address",
             file.display()
         );
+        // The user agent is sealed under the subject's data key: an erasure shreds it.
+        assert!(
+            !text.contains("Mozilla/5.0 (test)"),
+            "{} holds the user agent in clear",
+            file.display()
+        );
     }
 }
 
@@ -266,4 +272,45 @@ async fn objection_and_restriction_stop_processing() {
         .await;
     assert_eq!(status, 201);
     assert_eq!(admin.get(&format!("{RECORDS}?purpose=order_fulfillment")).await.0, 200);
+}
+
+/// GPC is recorded only for a request that passes the gate for its subject (or from a role
+/// trusted with the ledger): a refused request from any key writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpc_is_recorded_only_past_the_gate() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let victim = "/v1/subjects/victim-42/records/customers";
+    let (status, v) = admin
+        .post(victim, json!({"purpose": "order_fulfillment", "fields": {"name": "V"}}))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (_, before) = admin.get("/v1/subjects/victim-42/consents").await;
+    assert_eq!(before["sale_opt_out"], false);
+
+    let auditor = admin.principal("auditor-gpc", &["auditor"]).await;
+    let mut auditor = server.client(&auditor).await;
+    let (status, v) = auditor
+        .get_with_headers(&format!("{victim}?purpose=analytics"), &[("Sec-GPC", "1")])
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("purpose_not_allowed")),
+        "{v}"
+    );
+    let (_, after) = admin.get("/v1/subjects/victim-42/consents").await;
+    assert_eq!(after, before, "a refused request changed the victim's ledger");
+
+    // A service whose call passes the gate records it.
+    let shop = admin.principal("warehouse", &["fulfillment_service"]).await;
+    let mut shop = server.client(&shop).await;
+    let (status, v) = shop
+        .get_with_headers(&format!("{victim}?purpose=order_fulfillment"), &[("Sec-GPC", "1")])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, after) = admin.get("/v1/subjects/victim-42/consents").await;
+    assert_eq!(after["sale_opt_out"], true, "{after}");
+    let last = after["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["method"], "gpc");
 }

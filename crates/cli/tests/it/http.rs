@@ -120,7 +120,7 @@ async fn record_life_cycle_on_postgres() {
     server.terminate();
     // The audit log verifies against PostgreSQL too, offline.
     let out = crate::support::custodia()
-        .args(["audit", "verify", "--data-dir"])
+        .args(["audit", "verify", "--public-key", &vault.audit_key, "--data-dir"])
         .arg(vault.path())
         .args(["--database-url", vault.database_url.as_deref().unwrap()])
         .output()

@@ -11,6 +11,7 @@ mod cli;
 mod consent;
 mod http;
 mod matrix;
+mod no_echo;
 mod permissions;
 mod policies;
 mod roles;

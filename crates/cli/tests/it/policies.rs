@@ -116,6 +116,14 @@ async fn a_context_attribute_gates_support_agents() {
          forbid(principal == Role::\"support_agent\", action, resource)\n  unless { context has open_ticket && context.open_ticket };\n",
     )
     .unwrap();
+    let out = custodia()
+        .args(["context-key", "ticketing", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(key.len(), 32);
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
     let (status, _) = admin
@@ -134,15 +142,64 @@ async fn a_context_attribute_gates_support_agents() {
         (403, Some("purpose_not_allowed")),
         "{v}"
     );
+    // The agent cannot assert the ticket itself: the policy would mean nothing.
+    let open = r#"{"open_ticket": true}"#;
+    let (status, v) = agent.get_with_headers(path, &[("Custodia-Context", open)]).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("context_not_allowed")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("assert_context"),
+        "{v}"
+    );
+    // The ticketing system signs it for the subject, and the agent passes it on.
+    let now = unix_now();
+    let signed = |t: i64, subject: &str| format!("signer=ticketing, t={t}, sig={}", sign(&key, t, subject, open));
+    let good = signed(now, "t1");
     let (status, v) = agent
-        .get_with_headers(path, &[("Custodia-Context", r#"{"open_ticket": true}"#)])
+        .get_with_headers(
+            path,
+            &[("Custodia-Context", open), ("Custodia-Context-Signature", &good)],
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["records"][0]["fields"]["name"], "T");
-    let (status, _) = agent
+    // Not for another subject, not stale, not with another context, not from another signer.
+    let refused = [
+        (open.to_owned(), signed(now, "t2")),
+        (open.to_owned(), signed(now - 301, "t1")),
+        (r#"{"open_ticket":true}"#.to_owned(), good.clone()),
+        (open.to_owned(), good.replace("signer=ticketing", "signer=billing")),
+    ];
+    for (context, signature) in refused {
+        let (status, v) = agent
+            .get_with_headers(
+                path,
+                &[
+                    ("Custodia-Context", &context),
+                    ("Custodia-Context-Signature", &signature),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (403, Some("context_not_allowed")),
+            "{signature}: {v}"
+        );
+    }
+    // Every refusal is audited, naming the attribute, never its value.
+    let (_, page) = admin.get("/v1/audit/events?action=context.assert&decision=deny").await;
+    let denied = page["events"].as_array().unwrap();
+    assert_eq!(denied.len(), 5, "{page}");
+    assert_eq!(denied[0]["entry"]["fields"], json!(["open_ticket"]));
+    // A role trusted to assert it (the admin holds assert_context) sends it unsigned.
+    let (status, v) = admin
         .get_with_headers(path, &[("Custodia-Context", r#"{"open_ticket": false}"#)])
         .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 200, "{v}");
+    let mut agent = admin;
     let (status, v) = agent
         .get_with_headers(path, &[("Custodia-Context", r#"{"open_ticket": "yes"}"#)])
         .await;
@@ -151,4 +208,18 @@ async fn a_context_attribute_gates_support_agents() {
         .get_with_headers(path, &[("Custodia-Context", r#"{"vip": true}"#)])
         .await;
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_context")));
+}
+
+fn unix_now() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_secs()).unwrap()
+}
+
+/// What the ticketing system computes (README, "Policies").
+fn sign(key: &[u8], t: i64, subject: &str, context: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let input = format!("custodia-context-v1\n{t}\n{subject}\n{context}");
+    hex::encode(aws_lc_rs::hmac::sign(&key, input.as_bytes()).as_ref())
 }

@@ -557,7 +557,7 @@ async fn scan_and_redact_over_http() {
         .unwrap();
     assert_eq!(token["entity_type"], "CREDIT_CARD");
     let (_, again) = admin.post("/v1/redact", json!({"text": text, "operators": ops})).await;
-    let hash = |t: &str| t.split("<EMAIL_ADDRESS:").nth(1).map(|s| s[..16].to_owned());
+    let hash = |t: &str| t.split("<EMAIL_ADDRESS:").nth(1).map(|s| s[..64].to_owned());
     assert_eq!(
         hash(out),
         hash(again["text"].as_str().unwrap()),
@@ -595,4 +595,70 @@ async fn scan_and_redact_over_http() {
         "collection": "customers", "field": "card_number", "purpose": "marketing_email"}}});
     let (status, v) = admin.post("/v1/redact", bad_purpose).await;
     assert!(status == 403 || status == 422 || status == 400, "{status} {v}");
+}
+
+/// Keyed operators are audited (operator and entity type, never a value), hash the normal
+/// form with the whole HMAC, and take a key per dataset: releases under two key ids do not join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_redaction_is_audited_normalized_and_keyed_per_dataset() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let agent = admin.principal("agent", &["support_agent"]).await;
+    let mut agent = server.client(&agent).await;
+    let ops = json!({"EMAIL_ADDRESS": {"type": "hash"}, "US_SSN": {"type": "encrypt"}});
+    let mut redact = async |text: &str, key_id: Option<&str>| {
+        let mut body = json!({"text": text, "operators": ops});
+        if let Some(id) = key_id {
+            body["key_id"] = json!(id);
+        }
+        let (status, v) = agent.post("/v1/redact", body).await;
+        assert_eq!(status, 200, "{v}");
+        let out = v["text"].as_str().unwrap().to_owned();
+        let hash = out
+            .split("<EMAIL_ADDRESS:")
+            .nth(1)
+            .unwrap()
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
+        (out, hash)
+    };
+    let (out, plain) = redact("mail bob@example.com, ssn 078-05-1123.", None).await;
+    assert!(!out.contains("078-05-1123") && !out.contains("bob@"), "{out}");
+    assert_eq!(plain.len(), 64, "the whole HMAC-SHA256: {out}");
+    let (_, same) = redact("mail  Bob@Example.COM  today", None).await;
+    assert_eq!(same, plain, "emails are hashed in their normal form");
+    let (_, a) = redact("mail bob@example.com", Some("release_2026_q1")).await;
+    let (_, a2) = redact("mail bob@example.com", Some("release_2026_q1")).await;
+    let (_, b) = redact("mail bob@example.com", Some("release_2026_q2")).await;
+    assert_eq!(a, a2, "one dataset joins with itself");
+    assert!(a != b && a != plain, "two datasets do not join");
+    let (status, v) = agent
+        .post(
+            "/v1/redact",
+            json!({"text": "mail bob@example.com", "operators": ops, "key_id": "Release 1"}),
+        )
+        .await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("key_id")), "{v}");
+
+    let (_, page) = admin.get("/v1/audit/events?action=pii.redact.keyed").await;
+    let entries: Vec<Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"].clone())
+        .collect();
+    assert_eq!(entries.len(), 5, "{page}");
+    assert_eq!(entries[0]["fields"], json!(["encrypt:US_SSN", "hash:EMAIL_ADDRESS"]));
+    assert_eq!(
+        entries[2]["fields"],
+        json!(["hash:EMAIL_ADDRESS", "key_id:release_2026_q1"])
+    );
+    let (_, all) = admin.get("/v1/audit/events?limit=1000").await;
+    assert!(
+        !all.to_string().to_lowercase().contains("bob@example.com"),
+        "no value in the log"
+    );
 }

@@ -87,6 +87,13 @@ impl Vault {
     pub fn serve(&self) -> Server {
         Server::start(self.path(), self.database_url.as_deref())
     }
+
+    /// A server whose log (stderr, at `CUSTODIA_LOG=filter`) goes to `log`.
+    pub fn serve_logged(&self, log: &Path, filter: &str) -> Server {
+        let file = std::fs::File::create(log).unwrap();
+        Server::start_with(self.path(), self.database_url.as_deref(), &[], Box::new(file), filter)
+            .unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
 }
 
 /// A `custodia serve` process; killed on drop.
@@ -103,9 +110,21 @@ impl Server {
     }
 
     /// Starts `custodia serve` with `extra` arguments; `Err` holds what it printed when it
-    /// refused to start.
+    /// refused to start. Its log goes on to the test's own output, so a failing test shows it.
     pub fn try_start(data_dir: &Path, database_url: Option<&str>, extra: &[&str]) -> Result<Self, String> {
+        Self::start_with(data_dir, database_url, extra, Box::new(std::io::stderr()), "info")
+    }
+
+    /// Starts `custodia serve`, its log (at `filter`) copied to `log`.
+    fn start_with(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        extra: &[&str],
+        mut log: Box<dyn std::io::Write + Send>,
+        filter: &str,
+    ) -> Result<Self, String> {
         let mut cmd = custodia();
+        cmd.env("CUSTODIA_LOG", filter);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra);
@@ -113,7 +132,6 @@ impl Server {
             cmd.args(["--database-url", url]);
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // stderr goes on to the test's own output, so a failing test shows the server log.
         let mut stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -123,7 +141,8 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                eprint!("{}", String::from_utf8_lossy(&buf[..n]));
+                let _ = log.write_all(&buf[..n]);
+                let _ = log.flush();
                 all.extend_from_slice(&buf[..n]);
             }
             let _ = tx.send(String::from_utf8_lossy(&all).into_owned());
