@@ -35,7 +35,7 @@ pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
 pub use custodia_store::AuditQuery;
-pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, POLICIES_DIR, REGISTRY_FILE, SetupError};
+pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, LOCK_FILE, POLICIES_DIR, REGISTRY_FILE, SetupError};
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
@@ -52,6 +52,8 @@ pub struct Vault {
     principals: principal::PrincipalCache,
     ledger_cache: consent::LedgerCache,
     log: checkpoint::LogTracker,
+    /// The data directory's lock, held as long as the vault (SQLite only).
+    _dir_lock: Option<datadir::DirLock>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -81,6 +83,7 @@ impl Vault {
             principals: principal::PrincipalCache::default(),
             ledger_cache: consent::LedgerCache::default(),
             log: checkpoint::LogTracker::default(),
+            _dir_lock: None,
         })
     }
 

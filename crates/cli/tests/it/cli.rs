@@ -33,6 +33,53 @@ fn init_prints_a_token_once_and_refuses_to_run_twice() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
 }
 
+/// Two servers on one SQLite data directory would each trust their own caches (a consent
+/// withdrawn through one was ignored by the other): the second refuses to start, naming the
+/// first's pid; once the first stops, the directory can be opened again.
+#[test]
+fn a_second_serve_on_one_data_directory_exits_naming_the_holder() {
+    let vault = Vault::init();
+    let first = vault.serve();
+    let mut second = custodia()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(vault.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A generous deadline: a second server that starts never exits by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second server started on a data directory already in use");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("in use by another custodia process") && stderr.contains(&format!("(pid {})", first.pid())),
+        "{stderr}"
+    );
+    // The offline tools refuse too, while the server runs.
+    let verify = custodia()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stderr).contains(&format!("(pid {})", first.pid())));
+    first.terminate();
+    let again = vault.serve();
+    again.terminate();
+}
+
 #[test]
 fn check_accepts_the_example_and_reports_every_error_with_its_line() {
     let vault = Vault::init();
