@@ -11,6 +11,7 @@
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
 mod audit;
+mod cache;
 mod call;
 mod checkpoint;
 mod consent;
@@ -32,6 +33,7 @@ use custodia_registry::Registry;
 use custodia_store::Store;
 
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
+pub use cache::CACHE_TTL;
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, VerifyReport, export_audit_log, verify_audit_log};
 pub use custodia_store::AuditQuery;
@@ -49,8 +51,9 @@ pub struct Vault {
     store: Arc<Store>,
     keys: keys::Keys,
     policies: policy::Policies,
-    principals: principal::PrincipalCache,
-    ledger_cache: consent::LedgerCache,
+    caches: Arc<cache::Caches>,
+    /// Applies other nodes' changes to `caches` (PostgreSQL); aborted when the vault drops.
+    follower: Option<tokio::task::JoinHandle<()>>,
     log: checkpoint::LogTracker,
     /// The data directory's lock, held as long as the vault (SQLite only).
     _dir_lock: Option<datadir::DirLock>,
@@ -61,6 +64,14 @@ impl std::fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("store", &self.store.backend())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
     }
 }
 
@@ -75,13 +86,18 @@ impl Vault {
     ) -> Result<Self, SetupError> {
         let policies = policy::Policies::compile(&registry, policies).map_err(|e| SetupError::Other(e.0))?;
         let keys = keys::Keys::load(keyring, &store).await?;
+        let caches = Arc::new(cache::Caches::default());
+        let follower = store
+            .changes()
+            .await?
+            .map(|changes| Arc::clone(&caches).follow(changes));
         Ok(Self {
             registry: Arc::new(registry),
             store,
             keys,
             policies,
-            principals: principal::PrincipalCache::default(),
-            ledger_cache: consent::LedgerCache::default(),
+            caches,
+            follower,
             log: checkpoint::LogTracker::default(),
             _dir_lock: None,
         })

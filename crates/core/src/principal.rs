@@ -4,9 +4,7 @@
 //! SHA-256 of the secret; a 256-bit random secret needs no slow hash. Comparison is
 //! constant-time.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use custodia_crypto::{constant_time_eq, random_hex, sha256};
 use custodia_store::PrincipalRow;
@@ -18,42 +16,6 @@ use custodia_types::PrincipalInfo;
 
 use crate::audit::{Allowed, AuditEvent};
 use crate::{Timestamp, Vault, VaultError, gate};
-
-/// How long a principal read from the store is trusted before it is read again. A key revoked
-/// through this server stops working at once; one revoked through another server node
-/// sharing the database stops working within this time.
-pub const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(5);
-const PRINCIPAL_CACHE_MAX: usize = 10_000;
-
-/// Recently read principals by API key id, so that authenticating a request does not cost
-/// a database query. Holds key hashes, never keys.
-#[derive(Default)]
-pub(crate) struct PrincipalCache {
-    entries: Mutex<HashMap<String, (PrincipalRow, Instant)>>,
-}
-
-impl PrincipalCache {
-    pub(crate) fn get(&self, key_id: &str) -> Option<PrincipalRow> {
-        let entries = self.entries.lock().ok()?;
-        let (row, fetched) = entries.get(key_id)?;
-        (fetched.elapsed() < PRINCIPAL_CACHE_TTL).then(|| row.clone())
-    }
-
-    pub(crate) fn put(&self, row: PrincipalRow) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= PRINCIPAL_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(row.key_id.clone(), (row, Instant::now()));
-        }
-    }
-
-    pub(crate) fn forget_principal(&self, principal_id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (row, _)| row.principal_id != principal_id);
-        }
-    }
-}
 
 /// An authenticated caller, with the request attributes it asserts for Cedar policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,9 +121,10 @@ impl Vault {
     /// Authenticates a bearer token.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, VaultError> {
         let (key_id, secret) = split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
-        let row = match self.principals.get(key_id) {
+        let row = match self.caches.principals.get(key_id) {
             Some(row) => row,
             None => {
+                let generation = self.caches.principals.generation();
                 let row = self
                     .store
                     .reader()
@@ -170,7 +133,7 @@ impl Vault {
                     .by_key_id(key_id)
                     .await?
                     .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
-                self.principals.put(row.clone());
+                self.caches.principals.put(key_id, generation, row.clone());
                 row
             }
         };
@@ -348,7 +311,7 @@ impl Vault {
             })
             .await?;
         if revoked {
-            self.principals.forget_principal(principal_id);
+            self.caches.forget_principal(principal_id);
             Ok(())
         } else {
             Err(VaultError::not_found(

@@ -1,5 +1,6 @@
 //! Principals and the hashes of their API keys.
 
+use crate::changes::{Change, announce};
 use crate::model::{join_roles, split_roles};
 use crate::sql::{DbRow, Stmt};
 use crate::{PrincipalRow, ReadWrite, StoreError};
@@ -65,11 +66,16 @@ impl Principals<'_, ReadWrite> {
         Ok(())
     }
 
-    /// Marks a principal revoked; returns false when absent or already revoked.
+    /// Marks a principal revoked; returns false when absent or already revoked. Other nodes
+    /// hear of it when the transaction commits ([`Change::Principal`]).
     pub async fn revoke(&mut self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
         let stmt = Stmt::new("UPDATE principals SET revoked_at = $1 WHERE principal_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(principal_id);
-        Ok(self.conn.execute(stmt).await? == 1)
+        let revoked = self.conn.execute(stmt).await? == 1;
+        if revoked {
+            announce(&mut self.conn, &Change::Principal(principal_id.to_owned())).await?;
+        }
+        Ok(revoked)
     }
 }

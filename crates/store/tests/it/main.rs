@@ -134,6 +134,7 @@ mod db_checks {
         upgrade_from_v0_1_fills_the_new_columns,
         two_stores_on_one_database_number_audit_entries_in_commit_order,
         only_one_node_leads_a_job_at_a_time,
+        committed_changes_are_announced_to_every_node,
     );
 }
 

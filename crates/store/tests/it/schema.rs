@@ -2,7 +2,7 @@
 //! the upgrade path from v0.1's schema, refusal of a newer schema, audit sequencing across
 //! nodes, job leadership.
 
-use custodia_store::{AuditColumns, AuditRow, Dialect, LedgerRow, SCHEMA_VERSION, Store, StoreError};
+use custodia_store::{AuditColumns, AuditRow, Change, Dialect, LedgerRow, SCHEMA_VERSION, Store, StoreError};
 
 use crate::Db;
 use crate::ops;
@@ -278,4 +278,39 @@ pub async fn only_one_node_leads_a_job_at_a_time(db: &Db) {
         }
         Dialect::Sqlite => assert_eq!(other, Some("b ran")),
     }
+}
+
+/// Ledger appends and principal revocations are announced to every node listening, when (and
+/// only if) their transaction commits; SQLite, with one process, has no announcements.
+pub async fn committed_changes_are_announced_to_every_node(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let Some(mut changes) = b.changes().await.unwrap() else {
+        assert_eq!(b.dialect(), Dialect::Sqlite);
+        return;
+    };
+    // Rolled back: never announced.
+    let entry = ledger_entry("rolled_back");
+    let failed = a
+        .write(move |mut tx| {
+            Box::pin(async move {
+                tx.ledger().append(&entry).await?;
+                Err::<(), _>(StoreError::Conflict("rolled back".into()))
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    ops::append_ledger(&a, &ledger_entry("s1"), None).await.unwrap();
+    assert_eq!(changes.next().await, Change::Ledger("s1".into()));
+    let principal = custodia_store::PrincipalRow {
+        principal_id: "p1".into(),
+        name: "svc".into(),
+        roles: vec!["r".into()],
+        key_id: "k1".into(),
+        key_hash: vec![1; 32],
+        created_at: 1,
+        revoked_at: None,
+    };
+    ops::insert_principal(&a, &principal, None).await.unwrap();
+    assert!(ops::revoke_principal(&a, "p1", 2, None).await.unwrap());
+    assert_eq!(changes.next().await, Change::Principal("p1".into()));
 }
