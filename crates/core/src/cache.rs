@@ -161,6 +161,7 @@ mod tests {
             key_hash: vec![0; 32],
             created_at: 0,
             revoked_at: None,
+            expires_at: None,
         }
     }
 
@@ -265,7 +266,7 @@ mod tests {
             node.caches.principals.set_ttl(Duration::from_secs(3600));
         }
         let now = Timestamp(2);
-        let admin = a.authenticate(&admin_token).await.unwrap();
+        let admin = a.authenticate(&admin_token, now).await.unwrap();
 
         // Consent given through A; B reads (and caches) the subject's state.
         let subject = SubjectId::parse("cust_1").unwrap();
@@ -295,8 +296,8 @@ mod tests {
             .insert_principal(now, "svc", &["support_agent".to_owned()])
             .await
             .unwrap();
-        b.authenticate(&token).await.unwrap();
+        b.authenticate(&token, now).await.unwrap();
         a.revoke_principal(&admin, now, &id).await.unwrap();
-        eventually("the revocation", async || b.authenticate(&token).await.is_err()).await;
+        eventually("the revocation", async || b.authenticate(&token, now).await.is_err()).await;
     }
 }

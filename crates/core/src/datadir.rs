@@ -52,6 +52,11 @@ pub enum SetupError {
          data directory's SQLite database; stop that process first (several server nodes need PostgreSQL)"
     )]
     Locked { dir: String, pid: String },
+    #[error(
+        "{dir} is writable by its group or others (mode {mode:o}): anyone who can write there can \
+         replace the registry, the policies or the database; make it private (chmod 700)"
+    )]
+    LooseDirectory { dir: String, mode: u32 },
     #[error("{0}")]
     Vault(#[from] VaultError),
     #[error("{0}")]
@@ -271,8 +276,31 @@ impl DataDir {
         Ok(files)
     }
 
-    /// Opens the vault of this directory.
+    /// Refuses a directory that its group or others may write to.
+    fn check_private(&self) -> Result<(), SetupError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.root)
+                .map_err(|source| SetupError::Io {
+                    path: self.root.display().to_string(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o022 != 0 {
+                return Err(SetupError::LooseDirectory {
+                    dir: self.root.display().to_string(),
+                    mode: mode & 0o7777,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the vault of this directory (refusing one its group or others may write to).
     pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
+        self.check_private()?;
         let registry = Registry::load(&self.registry_path())?;
         for warning in registry.warnings() {
             tracing::warn!(registry = %self.registry_path().display(), "{warning}");

@@ -41,7 +41,7 @@ pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, LOCK_FILE, POLICI
 pub use error::{ErrorKind, VaultError};
 pub use ids::{RecordId, SubjectId};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
-pub use principal::{ContextValue, Principal};
+pub use principal::{ContextValue, Principal, parse_expiry};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
 

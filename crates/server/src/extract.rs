@@ -145,7 +145,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     "the Authorization header must be `Bearer <api key>`",
                 )
             })?;
-        let mut principal = state.vault.authenticate(token).await?;
+        let mut principal = state.vault.authenticate(token, custodia_core::Timestamp::now()).await?;
         if let Some(context) = parts.headers.get("custodia-context") {
             let text = context.to_str().map_err(|_| {
                 ApiError::new(

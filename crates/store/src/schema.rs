@@ -181,6 +181,8 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::Common("ALTER TABLE record_fields ADD COLUMN key_class TEXT NOT NULL DEFAULT 'default';"),
     ],
+    // 8: API keys may expire (Unix milliseconds; none when null).
+    &[Part::Common("ALTER TABLE principals ADD COLUMN expires_at {int};")],
 ];
 
 impl Dialect {
