@@ -165,7 +165,7 @@ async fn measure_log(dir: &std::path::Path, entries: usize) -> anyhow::Result<()
     let data = DataDir::new(dir);
     let made = data.init(None, Timestamp::now()).await?;
     let vault = data.open(None).await?;
-    let admin = vault.authenticate(&made.admin_token).await?;
+    let admin = vault.authenticate(&made.admin_token, Timestamp::now()).await?;
     println!("audit log of {entries} entries on sqlite");
     let start = Instant::now();
     let mut i = 0;

@@ -89,7 +89,7 @@ async fn gate_in(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
     let data = DataDir::new(dir);
     let token = data.init(None, Timestamp::now()).await?.admin_token;
     let vault = data.open(None).await?;
-    let admin = vault.authenticate(&token).await?;
+    let admin = vault.authenticate(&token, Timestamp::now()).await?;
     let subject = custodia_core::SubjectId::parse("bench-gate")?;
     let fields = std::collections::BTreeMap::from([
         ("email".to_owned(), "ada@example.com".to_owned()),

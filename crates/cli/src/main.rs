@@ -193,11 +193,64 @@ enum PrincipalCommand {
         /// A registry role; repeat for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        #[command(flatten)]
+        expiry: Expiry,
     },
     /// List principals (never their keys).
     List,
     /// Revoke a principal's key at once.
     Revoke { principal_id: String },
+    /// Give a principal a new API key (printed once); its old key stops working at once.
+    Rotate {
+        /// A principal id (`prn_...`) or a key id (the 16 hex digits after `cst_`).
+        id: String,
+        #[command(flatten)]
+        expiry: Expiry,
+    },
+}
+
+/// When a new API key stops working (default: never).
+#[derive(clap::Args)]
+struct Expiry {
+    /// A lifetime from now: a number and a unit, `d`, `h`, `m` or `s` (e.g. `90d`).
+    #[arg(long, conflicts_with = "expires_at", value_parser = parse_lifetime)]
+    expires_in: Option<std::time::Duration>,
+    /// A time, RFC 3339 (e.g. `2027-01-31T00:00:00Z`).
+    #[arg(long)]
+    expires_at: Option<String>,
+}
+
+impl Expiry {
+    /// The `expires_at` to send, if any.
+    fn expires_at(&self) -> anyhow::Result<Option<String>> {
+        match (&self.expires_at, self.expires_in) {
+            (Some(at), _) => Ok(Some(at.clone())),
+            (None, Some(lifetime)) => {
+                let ms = i64::try_from(lifetime.as_millis()).context("--expires-in is too long")?;
+                let at = Timestamp::now().0.checked_add(ms).context("--expires-in is too long")?;
+                Ok(Some(Timestamp(at).to_rfc3339()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// `90d`, `12h`, `30m`, `45s`.
+fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a lifetime such as 90d, 12h, 30m or 45s");
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = (text.get(..split).ok_or_else(bad)?, text.get(split..).ok_or_else(bad)?);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .filter(|s| *s > 0)
+    .ok_or_else(bad)?;
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Prints a line to standard output. A closed pipe (`custodia policies | head`) is not an
@@ -568,10 +621,21 @@ async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
     let (method, path, body) = match action {
-        PrincipalCommand::Create { name, roles } => (
+        PrincipalCommand::Create { name, roles, expiry } => (
             "POST",
             "/v1/principals".to_owned(),
-            Some(serde_json::to_vec(&serde_json::json!({"name": name, "roles": roles}))?),
+            Some(serde_json::to_vec(&custodia_types::CreatePrincipalRequest {
+                name,
+                roles,
+                expires_at: expiry.expires_at()?,
+            })?),
+        ),
+        PrincipalCommand::Rotate { id, expiry } => (
+            "POST",
+            format!("/v1/principals/{id}/rotate"),
+            Some(serde_json::to_vec(&custodia_types::RotateKeyRequest {
+                expires_at: expiry.expires_at()?,
+            })?),
         ),
         PrincipalCommand::List => ("GET", "/v1/principals".to_owned(), None),
         PrincipalCommand::Revoke { principal_id } => ("DELETE", format!("/v1/principals/{principal_id}"), None),

@@ -2,9 +2,8 @@
 //! and sale/sharing opt-outs (CCPA/CPRA, Global Privacy Control), as an append-only history,
 //! and the legal-basis check every read and write of personal data passes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -27,45 +26,9 @@ const KIND_RESTRICTION: &str = "restriction";
 const METHODS: &[&str] = &["web_form", "api", "import", "email", "in_person", "gpc"];
 const MAX_USER_AGENT: usize = 512;
 
-/// Most subjects whose ledger state is cached.
-const LEDGER_CACHE_MAX: usize = 100_000;
-
-/// Ledger states by subject, for stores no other process writes to. Every append bumps a
-/// generation counter; a state read from the store is cached only if no append happened
-/// while it was being read, so a stale state can never be cached after its invalidation.
-#[derive(Default)]
-pub(crate) struct LedgerCache {
-    generation: AtomicU64,
-    states: Mutex<HashMap<String, Arc<SubjectState>>>,
-}
-
-impl LedgerCache {
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    fn get(&self, subject: &str) -> Option<Arc<SubjectState>> {
-        self.states.lock().ok()?.get(subject).cloned()
-    }
-
-    fn put(&self, subject: &str, read_at_generation: u64, state: Arc<SubjectState>) {
-        if let Ok(mut states) = self.states.lock()
-            && self.generation() == read_at_generation
-        {
-            if states.len() >= LEDGER_CACHE_MAX {
-                states.clear();
-            }
-            states.insert(subject.to_owned(), state);
-        }
-    }
-
-    fn invalidate(&self, subject: &str) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut states) = self.states.lock() {
-            states.remove(subject);
-        }
-    }
-}
+/// Ledger states by subject (see `cache.rs` for how they stay true).
+#[cfg(test)]
+type LedgerCache = crate::cache::Cache<Arc<SubjectState>>;
 
 /// What a subject's ledger currently says, folded from its entries in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -168,18 +131,14 @@ fn method(m: &str, allow_gpc: bool) -> Result<String, VaultError> {
 }
 
 impl Vault {
-    /// The ledger state of `subject`.
-    /// The ledger state of `subject`, from the cache when the store is this process's alone.
+    /// The ledger state of `subject`, cached (see `cache.rs`).
     pub(crate) async fn subject_state(&self, subject: &SubjectId) -> Result<Arc<SubjectState>, VaultError> {
-        if self.store.shared() {
-            return Ok(Arc::new(SubjectState::from_ledger(&self.ledger_of(subject).await?)));
-        }
-        if let Some(state) = self.ledger_cache.get(subject.as_str()) {
+        if let Some(state) = self.caches.ledger.get(subject.as_str()) {
             return Ok(state);
         }
-        let generation = self.ledger_cache.generation();
+        let generation = self.caches.ledger.generation();
         let state = Arc::new(SubjectState::from_ledger(&self.ledger_of(subject).await?));
-        self.ledger_cache.put(subject.as_str(), generation, Arc::clone(&state));
+        self.caches.ledger.put(subject.as_str(), generation, Arc::clone(&state));
         Ok(state)
     }
 
@@ -302,7 +261,7 @@ impl Vault {
             let audit = audit.clone();
             // Invalidate before and after: a read that raced this append cannot re-insert what
             // it read before the append (see `LedgerCache::put`).
-            self.ledger_cache.invalidate(subject.as_str());
+            self.caches.ledger.invalidate(subject.as_str());
             let appended = self
                 .store
                 .write(move |mut tx| {
@@ -316,7 +275,7 @@ impl Vault {
                     })
                 })
                 .await;
-            self.ledger_cache.invalidate(subject.as_str());
+            self.caches.ledger.invalidate(subject.as_str());
             match appended {
                 // A concurrent first write stored another key: seal again under that one.
                 Err(custodia_store::StoreError::SubjectKeyConflict) if fresh => continue,

@@ -6,6 +6,8 @@
 //!   root.key              the root key (0600), unless CUSTODIA_ROOT_KEY is set
 //!   custodia.db           SQLite (WAL), unless a PostgreSQL URL is given
 //!   admin-token           only when `serve` initialised the directory itself (0600)
+//!   lock                  held (an OS file lock) by the one process using the SQLite
+//!                         database; it holds that process's pid
 //!   policies/*.cedar      the operator's own Cedar policies (optional)
 //! ```
 
@@ -22,6 +24,8 @@ use crate::{Timestamp, Vault, VaultError};
 pub const REGISTRY_FILE: &str = "registry.toml";
 pub const DB_FILE: &str = "custodia.db";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The lock file of the one process writing the directory's SQLite database.
+pub const LOCK_FILE: &str = "lock";
 /// Folder of the operator's own Cedar policies, added to those the roles compile to.
 pub const POLICIES_DIR: &str = "policies";
 /// Name and role of the principal `init` creates.
@@ -43,6 +47,16 @@ pub enum SetupError {
     AlreadyInitialised(String),
     #[error("the root key does not match this database (it was initialised with another key)")]
     KeyMismatch,
+    #[error(
+        "{dir} is in use by another custodia process (pid {pid}): one process at a time may open a \
+         data directory's SQLite database; stop that process first (several server nodes need PostgreSQL)"
+    )]
+    Locked { dir: String, pid: String },
+    #[error(
+        "{dir} is writable by its group or others (mode {mode:o}): anyone who can write there can \
+         replace the registry, the policies or the database; make it private (chmod 700)"
+    )]
+    LooseDirectory { dir: String, mode: u32 },
     #[error("{0}")]
     Vault(#[from] VaultError),
     #[error("{0}")]
@@ -63,6 +77,13 @@ impl std::fmt::Debug for Initialised {
             .field("audit_public_key", &self.audit_public_key)
             .finish_non_exhaustive()
     }
+}
+
+/// The exclusive lock of a data directory's SQLite database, held while this value lives (the
+/// operating system releases it when the process ends, however it ends).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
 }
 
 /// A data directory on disk.
@@ -106,6 +127,59 @@ impl DataDir {
         )
     }
 
+    /// Takes the directory's exclusive lock (`lock`, an OS file lock) and writes this
+    /// process's id into it; refuses, naming the holder's pid, when another process holds it.
+    pub fn lock(&self) -> Result<DirLock, SetupError> {
+        use std::io::{Read, Seek, Write};
+        let path = self.root.join(LOCK_FILE);
+        let io = |source| SetupError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                // The holder may not have written its pid yet; "unknown" then.
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                let pid = if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                    pid.to_owned()
+                } else {
+                    "unknown".to_owned()
+                };
+                return Err(SetupError::Locked {
+                    dir: self.root.display().to_string(),
+                    pid,
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(DirLock { _file: file })
+    }
+
+    /// The directory's lock when the store is its SQLite file; none for PostgreSQL, which
+    /// several nodes share (each with a data directory of its own, or one in common).
+    fn lock_for(&self, database_url: Option<&str>) -> Result<Option<DirLock>, SetupError> {
+        if database_url.is_some() {
+            Ok(None)
+        } else {
+            self.lock().map(Some)
+        }
+    }
+
     /// Whether `init` has run here (the registry exists).
     #[must_use]
     pub fn is_initialised(&self) -> bool {
@@ -128,6 +202,10 @@ impl DataDir {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700)).map_err(io(&self.root))?;
+        }
+        let _lock = self.lock_for(database_url)?;
+        if self.is_initialised() {
+            return Err(SetupError::AlreadyInitialised(self.root.display().to_string()));
         }
         let keyring = match std::env::var(ROOT_KEY_ENV) {
             Ok(value) => Keyring::parse_env(&value)?,
@@ -218,15 +296,41 @@ impl DataDir {
         Ok(files)
     }
 
-    /// Opens the vault of this directory.
+    /// Refuses a directory that its group or others may write to.
+    fn check_private(&self) -> Result<(), SetupError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.root)
+                .map_err(|source| SetupError::Io {
+                    path: self.root.display().to_string(),
+                    source,
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o022 != 0 {
+                return Err(SetupError::LooseDirectory {
+                    dir: self.root.display().to_string(),
+                    mode: mode & 0o7777,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the vault of this directory (refusing one its group or others may write to).
     pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
+        self.check_private()?;
         let registry = Registry::load(&self.registry_path())?;
         for warning in registry.warnings() {
             tracing::warn!(registry = %self.registry_path().display(), "{warning}");
         }
         let policies = self.policy_files()?;
         let keyring = self.keyring()?;
+        let lock = self.lock_for(database_url)?;
         let store = Arc::new(custodia_store::Store::open(&self.store_url(database_url)).await?);
-        Vault::new(registry, store, keyring, &policies).await
+        let mut vault = Vault::new(registry, store, keyring, &policies).await?;
+        vault._dir_lock = lock;
+        Ok(vault)
     }
 }

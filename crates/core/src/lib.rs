@@ -12,6 +12,7 @@
 
 mod attempts;
 mod audit;
+mod cache;
 mod call;
 mod checkpoint;
 mod consent;
@@ -36,17 +37,20 @@ use custodia_registry::Registry;
 use custodia_store::Store;
 
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
+pub use cache::CACHE_TTL;
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, export_audit_log};
 pub use context::{MAX_CONTEXT_SKEW_SECS, context_signing_input};
 pub use custodia_audit::note::VerifierKey;
 pub use custodia_store::AuditQuery;
-pub use datadir::{ADMIN_TOKEN_FILE, DB_FILE, DataDir, Initialised, POLICIES_DIR, REGISTRY_FILE, SetupError};
+pub use datadir::{
+    ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, Initialised, LOCK_FILE, POLICIES_DIR, REGISTRY_FILE, SetupError,
+};
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
 pub use keys::AUDIT_PUBLIC_KEY_META;
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
-pub use principal::{ContextValue, Principal};
+pub use principal::{ContextValue, Principal, parse_expiry};
 pub use service_role::{ServiceRole, provision_service_role};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
@@ -58,10 +62,13 @@ pub struct Vault {
     store: Arc<Store>,
     keys: keys::Keys,
     policies: policy::Policies,
-    principals: principal::PrincipalCache,
-    ledger_cache: consent::LedgerCache,
+    caches: Arc<cache::Caches>,
+    /// Applies other nodes' changes to `caches` (PostgreSQL); aborted when the vault drops.
+    follower: Option<tokio::task::JoinHandle<()>>,
     log: checkpoint::LogTracker,
     auth_failures: attempts::AuthFailures,
+    /// The data directory's lock, held as long as the vault (SQLite only).
+    _dir_lock: Option<datadir::DirLock>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -69,6 +76,14 @@ impl std::fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("store", &self.store.backend())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
     }
 }
 
@@ -83,15 +98,21 @@ impl Vault {
     ) -> Result<Self, SetupError> {
         let policies = policy::Policies::compile(&registry, policies).map_err(|e| SetupError::Other(e.0))?;
         let keys = keys::Keys::load(keyring, &store).await?;
+        let caches = Arc::new(cache::Caches::default());
+        let follower = store
+            .changes()
+            .await?
+            .map(|changes| Arc::clone(&caches).follow(changes));
         Ok(Self {
             registry: Arc::new(registry),
             store,
             keys,
             policies,
-            principals: principal::PrincipalCache::default(),
-            ledger_cache: consent::LedgerCache::default(),
+            caches,
+            follower,
             log: checkpoint::LogTracker::default(),
             auth_failures: attempts::AuthFailures::default(),
+            _dir_lock: None,
         })
     }
 

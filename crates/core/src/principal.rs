@@ -4,9 +4,7 @@
 //! SHA-256 of the secret; a 256-bit random secret needs no slow hash. Comparison is
 //! constant-time.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use custodia_crypto::{constant_time_eq, random_hex, sha256};
 use custodia_store::PrincipalRow;
@@ -18,42 +16,6 @@ use custodia_types::PrincipalInfo;
 
 use crate::audit::{Allowed, AuditEvent};
 use crate::{Timestamp, Vault, VaultError, gate};
-
-/// How long a principal read from the store is trusted before it is read again. A key revoked
-/// through this server stops working at once; one revoked through another server node
-/// sharing the database stops working within this time.
-pub const PRINCIPAL_CACHE_TTL: Duration = Duration::from_secs(5);
-const PRINCIPAL_CACHE_MAX: usize = 10_000;
-
-/// Recently read principals by API key id, so that authenticating a request does not cost
-/// a database query. Holds key hashes, never keys.
-#[derive(Default)]
-pub(crate) struct PrincipalCache {
-    entries: Mutex<HashMap<String, (PrincipalRow, Instant)>>,
-}
-
-impl PrincipalCache {
-    pub(crate) fn get(&self, key_id: &str) -> Option<PrincipalRow> {
-        let entries = self.entries.lock().ok()?;
-        let (row, fetched) = entries.get(key_id)?;
-        (fetched.elapsed() < PRINCIPAL_CACHE_TTL).then(|| row.clone())
-    }
-
-    pub(crate) fn put(&self, row: PrincipalRow) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= PRINCIPAL_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(row.key_id.clone(), (row, Instant::now()));
-        }
-    }
-
-    pub(crate) fn forget_principal(&self, principal_id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (row, _)| row.principal_id != principal_id);
-        }
-    }
-}
 
 /// An authenticated caller, with the request attributes it asserts for Cedar policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,14 +63,17 @@ pub(crate) fn split_token(token: &str) -> Option<(&str, &str)> {
     (hex(key_id, 16) && hex(secret, 64)).then_some((key_id, secret))
 }
 
-/// Checks a presented secret against a stored principal.
-pub(crate) fn verify(row: &PrincipalRow, secret: &str) -> Result<Principal, VaultError> {
+/// Checks a presented secret against a stored principal, at `now`.
+pub(crate) fn verify(row: &PrincipalRow, secret: &str, now: Timestamp) -> Result<Principal, VaultError> {
     let matches = constant_time_eq(&sha256(secret.as_bytes()), &row.key_hash);
     if !matches {
         return Err(VaultError::unauthenticated("invalid API key"));
     }
     if row.revoked_at.is_some() {
         return Err(VaultError::unauthenticated("this API key has been revoked"));
+    }
+    if row.expires_at.is_some_and(|at| now.0 >= at) {
+        return Err(VaultError::unauthenticated("this API key has expired"));
     }
     Ok(Principal {
         id: row.principal_id.clone(),
@@ -135,11 +100,38 @@ pub(crate) fn check_name(name: &str) -> Result<(), VaultError> {
     }
 }
 
+/// An API key's expiry as a request gives it (RFC 3339), if any.
+pub fn parse_expiry(text: Option<&str>) -> Result<Option<Timestamp>, VaultError> {
+    text.map(|t| {
+        Timestamp::parse_rfc3339(t).ok_or_else(|| {
+            VaultError::bad_request(
+                "invalid_expires_at",
+                "expires_at must be an RFC 3339 time such as 2027-01-31T00:00:00Z",
+            )
+            .with_field("expires_at")
+        })
+    })
+    .transpose()
+}
+
+/// Refuses an expiry that is not in the future.
+fn check_expiry(expires_at: Option<Timestamp>, now: Timestamp) -> Result<(), VaultError> {
+    match expires_at {
+        Some(at) if at <= now => Err(VaultError::unprocessable(
+            "expiry_in_the_past",
+            "expires_at must be in the future",
+        )
+        .with_field("expires_at")),
+        _ => Ok(()),
+    }
+}
+
 /// A new principal row and its key.
 pub(crate) fn new_principal(
     name: &str,
     roles: Vec<String>,
     now: Timestamp,
+    expires_at: Option<Timestamp>,
 ) -> Result<(PrincipalRow, IssuedKey), VaultError> {
     let key = issue_key()?;
     let row = PrincipalRow {
@@ -150,18 +142,20 @@ pub(crate) fn new_principal(
         key_hash: key.secret_hash.clone(),
         created_at: now.0,
         revoked_at: None,
+        expires_at: expires_at.map(|t| t.0),
     };
     Ok((row, key))
 }
 
 /// Principal management: authentication, creation, listing, revocation.
 impl Vault {
-    /// Authenticates a bearer token.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, VaultError> {
+    /// Authenticates a bearer token at `now` (an expired key is refused).
+    pub async fn authenticate(&self, token: &str, now: Timestamp) -> Result<Principal, VaultError> {
         let (key_id, secret) = split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
-        let row = match self.principals.get(key_id) {
+        let row = match self.caches.principals.get(key_id) {
             Some(row) => row,
             None => {
+                let generation = self.caches.principals.generation();
                 let row = self
                     .store
                     .reader()
@@ -170,20 +164,22 @@ impl Vault {
                     .by_key_id(key_id)
                     .await?
                     .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
-                self.principals.put(row.clone());
+                self.caches.principals.put(key_id, generation, row.clone());
                 row
             }
         };
-        verify(&row, secret)
+        verify(&row, secret, now)
     }
 
-    /// Creates a principal with `roles` and returns its id and API key (shown once).
+    /// Creates a principal with `roles` and returns its id and API key (shown once); the key
+    /// stops working at `expires_at`, if given.
     pub async fn create_principal(
         &self,
         caller: &Principal,
         now: Timestamp,
         name: &str,
         roles: &[String],
+        expires_at: Option<Timestamp>,
     ) -> Result<(String, Zeroizing<String>), VaultError> {
         let event = AuditEvent::new("principal.create", caller).fields(roles);
         let allow = self.audit_row(&event, now, None)?;
@@ -194,7 +190,7 @@ impl Vault {
                 gate::require_grantable(&self.policies, caller, role)?;
             }
             Ok(Allowed::Written(
-                self.add_principal(now, name, roles, Some(&allow)).await?,
+                self.add_principal(now, name, roles, expires_at, Some(&allow)).await?,
             ))
         })
         .await
@@ -208,7 +204,7 @@ impl Vault {
         name: &str,
         roles: &[String],
     ) -> Result<(String, Zeroizing<String>), VaultError> {
-        self.add_principal(now, name, roles, None).await
+        self.add_principal(now, name, roles, None, None).await
     }
 
     /// Validates and stores a principal, with its audit entry in the same transaction.
@@ -217,9 +213,11 @@ impl Vault {
         now: Timestamp,
         name: &str,
         roles: &[String],
+        expires_at: Option<Timestamp>,
         audit: Option<&AuditRow>,
     ) -> Result<(String, Zeroizing<String>), VaultError> {
         check_name(name)?;
+        check_expiry(expires_at, now)?;
         if roles.is_empty() {
             return Err(VaultError::bad_request(
                 "no_roles",
@@ -243,7 +241,7 @@ impl Vault {
         let mut unique = roles.to_vec();
         unique.sort();
         unique.dedup();
-        let (row, key) = new_principal(name, unique, now)?;
+        let (row, key) = new_principal(name, unique, now, expires_at)?;
         let (stored, audit) = (row.clone(), audit.cloned());
         let inserted = self
             .store
@@ -290,6 +288,7 @@ impl Vault {
                 roles: p.roles,
                 created_at: Timestamp(p.created_at).to_rfc3339(),
                 revoked_at: p.revoked_at.map(|t| Timestamp(t).to_rfc3339()),
+                expires_at: p.expires_at.map(|t| Timestamp(t).to_rfc3339()),
             })
             .collect())
     }
@@ -308,6 +307,79 @@ impl Vault {
             Ok(Allowed::Written(()))
         })
         .await
+    }
+
+    /// Gives a principal a new API key (shown once) and makes its old key stop working at
+    /// once, on every node. `id` is a principal id (`prn_...`) or the key id of its current
+    /// key (the 16 hex digits after `cst_`). Needs `manage_principals`, and for another
+    /// principal's key `grant` on each of its roles (as revoking does): a new key of a role is
+    /// that role's powers handed out. The new key expires at `expires_at` if given, else never.
+    pub async fn rotate_key(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        id: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        let event = AuditEvent::new("principal.rotate", caller).fields([&crate::error::shown(id)]);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            Ok(Allowed::Written(self.rotate(caller, now, id, expires_at, allow).await?))
+        })
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        id: &str,
+        expires_at: Option<Timestamp>,
+        allow: AuditRow,
+    ) -> Result<(String, Zeroizing<String>), VaultError> {
+        let not_found = || VaultError::not_found("principal_not_found", "no active principal with that id");
+        let mut reader = self.store.reader().await?;
+        let target = if id.starts_with("prn_") {
+            reader.principals().by_id(id).await?
+        } else {
+            reader.principals().by_key_id(id).await?
+        };
+        drop(reader);
+        let target = target.filter(|t| t.revoked_at.is_none());
+        gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+        for role in target
+            .iter()
+            .filter(|t| t.principal_id != caller.id)
+            .flat_map(|t| &t.roles)
+        {
+            gate::require_grantable(&self.policies, caller, role)?;
+        }
+        let target = target.ok_or_else(not_found)?;
+        check_expiry(expires_at, now)?;
+        let key = issue_key()?;
+        let principal_id = target.principal_id;
+        let (stored_id, key_id, key_hash) = (principal_id.clone(), key.key_id.clone(), key.secret_hash.clone());
+        let rotated = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let rotated = tx
+                        .principals()
+                        .rotate(&stored_id, &key_id, &key_hash, expires_at.map(|t| t.0))
+                        .await?;
+                    if rotated {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(rotated)
+                })
+            })
+            .await?;
+        self.caches.forget_principal(&principal_id);
+        if rotated {
+            Ok((principal_id, key.token))
+        } else {
+            Err(not_found())
+        }
     }
 
     async fn revoke(
@@ -348,7 +420,7 @@ impl Vault {
             })
             .await?;
         if revoked {
-            self.principals.forget_principal(principal_id);
+            self.caches.forget_principal(principal_id);
             Ok(())
         } else {
             Err(VaultError::not_found(
@@ -365,18 +437,27 @@ mod tests {
 
     #[test]
     fn issued_keys_verify_and_others_do_not() {
-        let (row, key) = new_principal("svc", vec!["admin".into()], Timestamp(1)).unwrap();
+        let (row, key) = new_principal("svc", vec!["admin".into()], Timestamp(1), None).unwrap();
         let (id, secret) = split_token(&key.token).unwrap();
         assert_eq!(id, row.key_id);
-        assert_eq!(verify(&row, secret).unwrap().name, "svc");
+        assert_eq!(verify(&row, secret, Timestamp(2)).unwrap().name, "svc");
         let mut wrong = secret.to_owned();
         wrong.replace_range(0..1, if wrong.starts_with('0') { "1" } else { "0" });
-        assert!(verify(&row, &wrong).is_err());
+        assert!(verify(&row, &wrong, Timestamp(2)).is_err());
         let revoked = PrincipalRow {
             revoked_at: Some(2),
+            ..row.clone()
+        };
+        assert!(verify(&revoked, secret, Timestamp(2)).is_err());
+        // An expiring key works until its expiry, and not from then on.
+        let expiring = PrincipalRow {
+            expires_at: Some(1000),
             ..row
         };
-        assert!(verify(&revoked, secret).is_err());
+        assert!(verify(&expiring, secret, Timestamp(999)).is_ok());
+        let err = verify(&expiring, secret, Timestamp(1000)).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::Unauthenticated);
+        assert!(err.message.contains("expired"), "{}", err.message);
     }
 
     #[test]

@@ -11,8 +11,8 @@ use custodia_types::{
     AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, ConsistencyProof, CreatePrincipalRequest,
     CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse,
     ErrorBody, Health, InclusionProof, LedgerAppended, ObjectionRequest, PatchRecordRequest, PrincipalList,
-    PrivacyState, Record, RecordList, RestrictionRequest, SaleOptOutRequest, SearchRequest, SearchResponse,
-    TokenizeRequest, TokenizeResponse,
+    PrivacyState, Record, RecordList, RestrictionRequest, RotateKeyRequest, SaleOptOutRequest, SearchRequest,
+    SearchResponse, TokenizeRequest, TokenizeResponse,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -53,6 +53,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/tokens/detokenize", post(detokenize))
         .route("/v1/principals", post(create_principal).get(list_principals))
         .route("/v1/principals/{principal_id}", delete(revoke_principal))
+        .route("/v1/principals/{principal_id}/rotate", post(rotate_principal_key))
 }
 
 /// Query parameters of reads.
@@ -362,16 +363,17 @@ pub(crate) async fn search(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage principals", body = ErrorBody),
               (status = 409, description = "Name taken", body = ErrorBody),
-              (status = 422, description = "Unknown role", body = ErrorBody)),
+              (status = 422, description = "Unknown role, or an expiry not in the future", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_principal(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<CreatePrincipalRequest>,
 ) -> AppResult<(StatusCode, Json<CreatePrincipalResponse>)> {
+    let expires_at = custodia_core::parse_expiry(body.expires_at.as_deref())?;
     let (principal_id, key) = state
         .vault
-        .create_principal(&caller, Timestamp::now(), &body.name, &body.roles)
+        .create_principal(&caller, Timestamp::now(), &body.name, &body.roles, expires_at)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -414,6 +416,32 @@ pub(crate) async fn revoke_principal(
         .revoke_principal(&caller, Timestamp::now(), &principal_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/principals/{principal_id}/rotate", tag = "principals",
+    params(("principal_id" = String, Path, description = "A principal id (`prn_...`) or the key id of its API key")),
+    request_body = RotateKeyRequest,
+    responses((status = 200, description = "A new API key, shown once; the old one no longer works", body = CreatePrincipalResponse),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage this principal", body = ErrorBody),
+              (status = 404, description = "No such active principal", body = ErrorBody),
+              (status = 422, description = "An expiry not in the future", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn rotate_principal_key(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RotateKeyRequest>,
+) -> AppResult<Json<CreatePrincipalResponse>> {
+    let expires_at = custodia_core::parse_expiry(body.expires_at.as_deref())?;
+    let (principal_id, key) = state
+        .vault
+        .rotate_key(&caller, Timestamp::now(), &id, expires_at)
+        .await?;
+    Ok(Json(CreatePrincipalResponse {
+        principal_id,
+        api_key: key.to_string(),
+    }))
 }
 
 /// A request that appends to a subject's ledger (consent, objection, opt-out, restriction).

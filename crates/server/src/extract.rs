@@ -197,7 +197,7 @@ impl Caller {
                     "the Authorization header must be `Bearer <api key>`",
                 )
             })?;
-        let mut principal = state.vault.authenticate(token).await?;
+        let mut principal = state.vault.authenticate(token, custodia_core::Timestamp::now()).await?;
         if let Some(context) = parts.headers.get("custodia-context") {
             let text = |name: &str, v: &axum::http::HeaderValue| {
                 v.to_str().map(str::to_owned).map_err(|_| {

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use custodia_types::{
     CreatePrincipalRequest, CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, ErrorBody, ErrorDetail,
-    Health, PatchRecordRequest, PrincipalInfo, PrincipalList, Record, RecordList, SearchMatch, SearchRequest,
-    SearchResponse,
+    Health, PatchRecordRequest, PrincipalInfo, PrincipalList, Record, RecordList, RotateKeyRequest, SearchMatch,
+    SearchRequest, SearchResponse,
 };
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,12 +18,12 @@ use crate::api;
     paths(
         api::healthz, api::openapi, api::create_record, api::list_records, api::get_record, api::patch_record,
         api::delete_record, api::search, api::record_consent, api::privacy_state, api::record_objection,
-        api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal,
+        api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal, api::rotate_principal_key,
         crate::pii::scan, crate::pii::redact,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
-        SearchRequest, SearchMatch, SearchResponse, CreatePrincipalRequest, CreatePrincipalResponse, PrincipalInfo,
+        SearchRequest, SearchMatch, SearchResponse, CreatePrincipalRequest, CreatePrincipalResponse, RotateKeyRequest, PrincipalInfo,
         PrincipalList, Health, custodia_types::EvidenceInput, custodia_types::ConsentRequest,
         custodia_types::ObjectionRequest, custodia_types::SaleOptOutRequest, custodia_types::RestrictionRequest,
         custodia_types::LedgerAppended, custodia_types::LedgerEntry, custodia_types::ConsentState,

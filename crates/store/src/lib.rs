@@ -9,6 +9,7 @@
 //! it knows nothing of registries, purposes' meaning or HTTP. Times are Unix milliseconds
 //! passed in by the caller.
 
+mod changes;
 mod error;
 mod model;
 mod postgres;
@@ -21,6 +22,7 @@ mod tx;
 
 use std::path::Path;
 
+pub use changes::{Change, Changes};
 pub use error::StoreError;
 pub use model::{
     AuditColumns, AuditQuery, AuditRow, CheckpointRow, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, LedgerRow, NewRecord,
@@ -100,6 +102,15 @@ impl Store {
     #[must_use]
     pub fn shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The change notifications of every node sharing this store (PostgreSQL), subscribed
+    /// before this returns; `None` on SQLite, whose one process sees every change itself.
+    pub async fn changes(&self) -> Result<Option<Changes>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(p) => Ok(Some(Changes::subscribe(p.pool().clone()).await?)),
+        }
     }
 
     /// The one write entry point: runs `job` in a transaction, committed when the job returns

@@ -215,6 +215,8 @@ pub struct PrincipalRow {
     pub key_hash: Vec<u8>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When its API key stops working; never when `None`.
+    pub expires_at: Option<i64>,
 }
 
 impl std::fmt::Debug for PrincipalRow {
@@ -225,6 +227,7 @@ impl std::fmt::Debug for PrincipalRow {
             .field("roles", &self.roles)
             .field("key_id", &self.key_id)
             .field("revoked_at", &self.revoked_at)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }

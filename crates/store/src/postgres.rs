@@ -68,6 +68,10 @@ impl Postgres {
         }
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             conn: ReaderConn::Postgres(self.pool.acquire().await?),

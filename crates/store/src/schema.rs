@@ -224,6 +224,8 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::AppendOnly("audit_tiles"),
     ],
+    // 10: API keys may expire (Unix milliseconds; none when null).
+    &[Part::Common("ALTER TABLE principals ADD COLUMN expires_at {int};")],
 ];
 
 impl Dialect {

@@ -113,6 +113,18 @@ pub struct CreatePrincipalRequest {
     /// Role names from the registry.
     #[schema(min_items = 1)]
     pub roles: Vec<String>,
+    /// When the API key stops working (RFC 3339, in the future); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// Body of `POST /v1/principals/{principal_id}/rotate`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    /// When the new API key stops working (RFC 3339, in the future); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// Answer to a principal creation. The API key is shown here once and never again.
@@ -131,6 +143,9 @@ pub struct PrincipalInfo {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// When its API key stops working; never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// Answer to `GET /v1/principals`.

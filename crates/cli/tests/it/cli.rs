@@ -33,6 +33,60 @@ fn init_prints_a_token_once_and_refuses_to_run_twice() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
 }
 
+/// Two servers on one SQLite data directory would each trust their own caches (a consent
+/// withdrawn through one was ignored by the other): the second refuses to start, naming the
+/// first's pid; once the first stops, the directory can be opened again.
+#[test]
+fn a_second_serve_on_one_data_directory_exits_naming_the_holder() {
+    let vault = Vault::init();
+    let first = vault.serve();
+    let mut second = custodia()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(vault.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A generous deadline: a second server that starts never exits by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second server started on a data directory already in use");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("in use by another custodia process") && stderr.contains(&format!("(pid {})", first.pid())),
+        "{stderr}"
+    );
+    // A tool that opens the vault refuses too, while the server runs; verification opens the
+    // database read-only and runs beside it.
+    let export = custodia()
+        .args(["audit", "export", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(!export.status.success());
+    assert!(String::from_utf8_lossy(&export.stderr).contains(&format!("(pid {})", first.pid())));
+    let verify = custodia()
+        .args(["audit", "verify", "--public-key", &vault.audit_key, "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    first.terminate();
+    let again = vault.serve();
+    again.terminate();
+}
+
 #[test]
 fn check_accepts_the_example_and_reports_every_error_with_its_line() {
     let vault = Vault::init();
@@ -179,4 +233,153 @@ fn principal_commands_wrap_the_api() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+/// The database and its WAL files are the owner's alone, also when an older release left them
+/// readable by others; a data directory its group or others may write to is refused.
+#[cfg(unix)]
+#[test]
+fn database_files_are_private_and_a_loose_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let vault = Vault::init();
+    let db = vault.path().join("custodia.db");
+    assert_eq!(mode(&db), 0o600);
+    // As v0.1 left it: readable by everyone.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = vault.serve();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = server.client(&vault.token).await;
+        let (status, v) = c
+            .post(
+                "/v1/subjects/s1/records/customers",
+                serde_json::json!({"purpose": "order_fulfillment", "fields": {"name": "Ada"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+    });
+    for file in ["custodia.db", "custodia.db-wal", "custodia.db-shm", "lock"] {
+        assert_eq!(mode(&vault.path().join(file)), 0o600, "{file}");
+    }
+    server.terminate();
+
+    std::fs::set_permissions(vault.path(), std::fs::Permissions::from_mode(0o770)).unwrap();
+    for args in [&["serve", "--listen", "127.0.0.1:0"][..], &["audit", "export"][..]] {
+        let out = custodia()
+            .args(args)
+            .arg("--data-dir")
+            .arg(vault.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("writable by its group or others (mode 770)"),
+            "{stderr}"
+        );
+    }
+    std::fs::set_permissions(vault.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    vault.serve().terminate();
+}
+
+/// Any key rotates, the bootstrap administrator's included: the new key is printed once and
+/// carries the same rights, the old one stops working at once, and the rotation is audited.
+/// Keys may expire; the expiry is listed.
+#[test]
+fn keys_rotate_and_may_expire() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let url = format!("http://{}", server.addr);
+    let run = |token: &str, args: &[&str]| {
+        let out = custodia()
+            .arg("principal")
+            .args(args)
+            .args(["--url", &url])
+            .env("CUSTODIA_TOKEN", token)
+            .output()
+            .unwrap();
+        let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.success(),
+            value,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The bootstrap key, by its key id.
+    let key_id = vault.token.split('_').nth(1).unwrap();
+    let (ok, rotated, err) = run(&vault.token, &["rotate", key_id]);
+    assert!(ok, "{err}");
+    let admin = rotated["api_key"].as_str().unwrap().to_owned();
+    assert_ne!(admin, vault.token);
+    let (ok, _, err) = run(&vault.token, &["list"]);
+    assert!(!ok && err.contains("401"), "the old key stops working: {err}");
+    let (ok, list, err) = run(&admin, &["list"]);
+    assert!(ok, "{err}");
+    assert_eq!(list["principals"][0]["principal_id"], rotated["principal_id"]);
+
+    // Another principal's key, by principal id, with an expiry.
+    let (ok, created, err) = run(
+        &admin,
+        &[
+            "create",
+            "--name",
+            "desk",
+            "--role",
+            "support_agent",
+            "--expires-in",
+            "90d",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, list, _) = run(&admin, &["list"]);
+    assert!(ok);
+    let desk = list["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "desk")
+        .unwrap()
+        .clone();
+    assert!(desk["expires_at"].as_str().is_some(), "{desk}");
+    let id = created["principal_id"].as_str().unwrap();
+    let (ok, desk_rotated, err) = run(&admin, &["rotate", id, "--expires-at", "2099-01-01T00:00:00Z"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(created["api_key"].as_str().unwrap(), &["list"]);
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["list"]);
+    assert!(
+        !ok && err.contains("403"),
+        "the new key works, with the desk's rights only: {err}"
+    );
+    // An expiry in the past is refused; a desk key may not rotate keys.
+    let (ok, _, err) = run(
+        &admin,
+        &[
+            "create",
+            "--name",
+            "late",
+            "--role",
+            "support_agent",
+            "--expires-at",
+            "2001-01-01T00:00:00Z",
+        ],
+    );
+    assert!(!ok && err.contains("expiry_in_the_past"), "{err}");
+    let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["rotate", id]);
+    assert!(!ok && err.contains("403"), "{err}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = server.client(&admin).await;
+        let (status, v) = c.get("/v1/audit/events?action=principal.rotate&limit=100").await;
+        assert_eq!(status, 200, "{v}");
+        let decisions: Vec<&str> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["entry"]["decision"].as_str().unwrap())
+            .collect();
+        assert_eq!(decisions, ["allow", "allow", "deny"], "{v}");
+    });
 }

@@ -168,6 +168,11 @@ impl Server {
         })
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Asks the process to stop (SIGTERM) and waits: a graceful shutdown.
     pub fn terminate(mut self) {
         let _ = Command::new("kill")

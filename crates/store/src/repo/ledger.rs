@@ -1,5 +1,6 @@
 //! The append-only subject ledger (consents, objections, opt-outs, restrictions).
 
+use crate::changes::{Change, announce};
 use crate::sql::{DbRow, Stmt};
 use crate::{LedgerRow, ReadWrite, StoreError};
 
@@ -33,6 +34,7 @@ impl<A> Ledger<'_, A> {
 
 impl Ledger<'_, ReadWrite> {
     /// Appends an entry; returns its sequence number. The schema refuses updates and deletes.
+    /// Other nodes hear of it when the transaction commits ([`Change::Ledger`]).
     pub async fn append(&mut self, e: &LedgerRow) -> Result<i64, StoreError> {
         let stmt = Stmt::new(
             "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, \
@@ -52,6 +54,8 @@ impl Ledger<'_, ReadWrite> {
             .fetch_optional(stmt)
             .await?
             .ok_or_else(|| StoreError::Corrupt("an appended ledger entry has no number".into()))?;
-        row.int("seq")
+        let seq = row.int("seq")?;
+        announce(&mut self.conn, &Change::Ledger(e.subject_id.clone())).await?;
+        Ok(seq)
     }
 }

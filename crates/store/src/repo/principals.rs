@@ -1,5 +1,6 @@
 //! Principals and the hashes of their API keys.
 
+use crate::changes::{Change, announce};
 use crate::model::{join_roles, split_roles};
 use crate::sql::{DbRow, Stmt};
 use crate::{PrincipalRow, ReadWrite, StoreError};
@@ -18,6 +19,7 @@ fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
         key_hash: row.bytes("key_hash")?,
         created_at: row.int("created_at")?,
         revoked_at: row.opt_int("revoked_at")?,
+        expires_at: row.opt_int("expires_at")?,
     })
 }
 
@@ -51,8 +53,8 @@ impl Principals<'_, ReadWrite> {
     pub async fn insert(&mut self, row: &PrincipalRow) -> Result<(), StoreError> {
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
-            "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&row.principal_id)
         .bind(&row.name)
@@ -60,16 +62,47 @@ impl Principals<'_, ReadWrite> {
         .bind(&row.key_id)
         .bind(&row.key_hash)
         .bind(row.created_at)
-        .bind(row.revoked_at);
+        .bind(row.revoked_at)
+        .bind(row.expires_at);
         self.conn.execute(stmt).await?;
         Ok(())
     }
 
-    /// Marks a principal revoked; returns false when absent or already revoked.
+    /// Replaces an active principal's API key (its id, hash and expiry): the old key stops
+    /// working. Returns false when absent or revoked. Other nodes hear of it when the
+    /// transaction commits ([`Change::Principal`]).
+    pub async fn rotate(
+        &mut self,
+        principal_id: &str,
+        key_id: &str,
+        key_hash: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE principals SET key_id = $1, key_hash = $2, expires_at = $3 \
+             WHERE principal_id = $4 AND revoked_at IS NULL",
+        )
+        .bind(key_id)
+        .bind(key_hash)
+        .bind(expires_at)
+        .bind(principal_id);
+        let rotated = self.conn.execute(stmt).await? == 1;
+        if rotated {
+            announce(&mut self.conn, &Change::Principal(principal_id.to_owned())).await?;
+        }
+        Ok(rotated)
+    }
+
+    /// Marks a principal revoked; returns false when absent or already revoked. Other nodes
+    /// hear of it when the transaction commits ([`Change::Principal`]).
     pub async fn revoke(&mut self, principal_id: &str, now: i64) -> Result<bool, StoreError> {
         let stmt = Stmt::new("UPDATE principals SET revoked_at = $1 WHERE principal_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(principal_id);
-        Ok(self.conn.execute(stmt).await? == 1)
+        let revoked = self.conn.execute(stmt).await? == 1;
+        if revoked {
+            announce(&mut self.conn, &Change::Principal(principal_id.to_owned())).await?;
+        }
+        Ok(revoked)
     }
 }

@@ -50,9 +50,43 @@ async fn checkpointer(mut conn: SqliteConnection) {
     }
 }
 
+/// Makes the database file readable and writable by its owner only (0600), creating it so if
+/// it is new; SQLite creates its `-wal` and `-shm` files with the database file's mode. Files
+/// a looser release left behind are tightened.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files.iter().filter(|f| f.exists()) {
+            let mode = std::fs::metadata(file).map_err(io)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Sqlite {
-    /// Opens (creating if needed) the database file at `path` and migrates it up to `target`.
+    /// Opens (creating if needed, mode 0600) the database file at `path` and migrates it up to
+    /// `target`.
     pub(crate) async fn open(path: &Path, target: i64) -> Result<Self, StoreError> {
+        make_private(path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)

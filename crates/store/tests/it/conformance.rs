@@ -255,6 +255,7 @@ pub async fn principals_lifecycle(s: &Store) {
         key_hash: vec![7; 32],
         created_at: 1,
         revoked_at: None,
+        expires_at: Some(100),
     };
     let audit = AuditRow {
         seq: 0,
@@ -276,7 +277,18 @@ pub async fn principals_lifecycle(s: &Store) {
     assert_eq!(principal_by_key_id(s, "k1").await.unwrap(), Some(p.clone()));
     assert_eq!(principal_by_key_id(s, "k2").await.unwrap(), None);
     assert_eq!(principals(s).await.unwrap(), std::slice::from_ref(&p));
+    // A rotation replaces the key: the old key id finds nothing, the new one the principal.
+    assert!(rotate_principal(s, "p1", "k1b", None).await.unwrap());
+    assert_eq!(principal_by_key_id(s, "k1").await.unwrap(), None);
+    let rotated = principal_by_key_id(s, "k1b").await.unwrap().unwrap();
+    assert_eq!((rotated.key_hash, rotated.expires_at), (vec![9; 32], None));
+    assert!(!rotate_principal(s, "nope", "k9", None).await.unwrap());
+    assert!(rotate_principal(s, "p1", "k1", Some(100)).await.unwrap());
     assert!(revoke_principal(s, "p1", 9, Some(&audit)).await.unwrap());
+    assert!(
+        !rotate_principal(s, "p1", "k1c", None).await.unwrap(),
+        "a revoked principal gets no new key"
+    );
     assert!(
         !revoke_principal(s, "p1", 10, Some(&audit)).await.unwrap(),
         "revoking twice changes nothing"

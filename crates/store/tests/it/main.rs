@@ -205,6 +205,7 @@ mod db_checks {
         two_stores_on_one_database_number_audit_entries_in_commit_order,
         only_one_node_leads_a_job_at_a_time,
         every_table_has_a_service_grant_decision,
+        committed_changes_are_announced_to_every_node,
     );
 }
 

@@ -2,7 +2,7 @@
 //! the upgrade path from v0.1's schema, refusal of a newer schema, audit sequencing across
 //! nodes, job leadership.
 
-use custodia_store::{AuditColumns, AuditRow, Dialect, LedgerRow, SCHEMA_VERSION, Store, StoreError};
+use custodia_store::{AuditColumns, AuditRow, Change, Dialect, LedgerRow, SCHEMA_VERSION, Store, StoreError};
 
 use crate::Db;
 use crate::ops;
@@ -144,6 +144,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
         "INSERT INTO subject_keys (subject_id, key_version, wrapped_key, created_at) VALUES ('s1', 1, {k}, 10);
          INSERT INTO records (record_id, subject_id, collection, created_at, updated_at) VALUES ('r1', 's1', 'customers', 10, 10);
          INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ('r1', 'email', {ct}, 'p', 10);
+         INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at) VALUES ('prn_1', 'svc', 'admin', 'k1', {k}, 10);
          INSERT INTO audit_log (at, entry, leaf) VALUES (10, '{{\"v\":1,\"at\":10,\"principal\":\"prn_1\",\"action\":\"record.create\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"p\",\"collection\":\"customers\",\"subject\":\"abcd\",\"fields\":[\"email\"]}}', {leaf});
          INSERT INTO audit_log (at, entry, leaf) VALUES (11, '{{\"v\":1,\"at\":11,\"principal\":\"prn_2\",\"action\":\"audit.read\",\"decision\":\"deny\",\"reason\":\"not_allowed\",\"purpose\":null,\"collection\":null,\"subject\":null,\"fields\":[]}}', {leaf});
          INSERT INTO tokens (token, subject_id, collection, field, kind, ciphertext, created_at) VALUES ('Jv', 's1', 'customers', 'name', 'format_preserving', {ct}, 10);
@@ -162,6 +163,11 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     let rec = ops::record(&store, "s1", "customers", "r1").await.unwrap().unwrap();
     assert_eq!(rec.records[0].fields[0].ciphertext, [10, 11]);
     assert_eq!(rec.records[0].fields[0].key_class, "default");
+    let principal = ops::principal_by_key_id(&store, "k1").await.unwrap().unwrap();
+    assert_eq!(
+        principal.expires_at, None,
+        "keys issued before expiry existed never expire"
+    );
     let entries = ops::audit_entries(&store, 0, 10).await.unwrap();
     let columns: Vec<_> = entries.iter().map(|e| e.index.clone()).collect();
     assert_eq!(
@@ -229,7 +235,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 9, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 10, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
@@ -337,4 +343,40 @@ pub async fn every_table_has_a_service_grant_decision(db: &Db) {
             assert!(err.contains(&format!("{} is append-only", grant.table)), "{err}");
         }
     }
+}
+
+/// Ledger appends and principal revocations are announced to every node listening, when (and
+/// only if) their transaction commits; SQLite, with one process, has no announcements.
+pub async fn committed_changes_are_announced_to_every_node(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let Some(mut changes) = b.changes().await.unwrap() else {
+        assert_eq!(b.dialect(), Dialect::Sqlite);
+        return;
+    };
+    // Rolled back: never announced.
+    let entry = ledger_entry("rolled_back");
+    let failed = a
+        .write(move |mut tx| {
+            Box::pin(async move {
+                tx.ledger().append(&entry).await?;
+                Err::<(), _>(StoreError::Conflict("rolled back".into()))
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    ops::append_ledger(&a, &ledger_entry("s1"), None).await.unwrap();
+    assert_eq!(changes.next().await, Change::Ledger("s1".into()));
+    let principal = custodia_store::PrincipalRow {
+        principal_id: "p1".into(),
+        name: "svc".into(),
+        roles: vec!["r".into()],
+        key_id: "k1".into(),
+        key_hash: vec![1; 32],
+        created_at: 1,
+        revoked_at: None,
+        expires_at: None,
+    };
+    ops::insert_principal(&a, &principal, None).await.unwrap();
+    assert!(ops::revoke_principal(&a, "p1", 2, None).await.unwrap());
+    assert_eq!(changes.next().await, Change::Principal("p1".into()));
 }
