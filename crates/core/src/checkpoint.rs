@@ -33,6 +33,9 @@ use crate::{Timestamp, Vault, VaultError};
 pub const CHECKPOINT_ORIGIN: &str = "custodia-audit";
 /// Entries read from the store per page.
 const PAGE: i64 = 10_000;
+/// Audit proofs an API key may ask for, per second on average and at once.
+pub(crate) const PROOFS_PER_SECOND: f64 = 20.0;
+pub(crate) const PROOF_BURST: f64 = 100.0;
 
 /// How far this process has read the log, and how far it is checkpointed. Only the tree's
 /// right edge is kept (O(log n) memory: the tile builder's pending hashes); the full tiles it
@@ -295,6 +298,7 @@ impl Vault {
         index: u64,
         tree_size: u64,
     ) -> Result<(Hash, Vec<Hash>), VaultError> {
+        self.proof_limit.take(&principal.id, now, "audit proofs")?;
         let event = crate::audit::AuditEvent::new("audit.proof", principal)
             .detail("index", index.to_string())
             .detail("tree_size", tree_size.to_string());
@@ -324,6 +328,7 @@ impl Vault {
         from: u64,
         to: u64,
     ) -> Result<Vec<Hash>, VaultError> {
+        self.proof_limit.take(&principal.id, now, "audit proofs")?;
         let event = crate::audit::AuditEvent::new("audit.proof", principal)
             .detail("from", from.to_string())
             .detail("to", to.to_string());

@@ -22,6 +22,7 @@ mod error;
 mod gate;
 mod ids;
 mod keys;
+mod limit;
 mod policy;
 mod principal;
 mod records;
@@ -67,6 +68,8 @@ pub struct Vault {
     follower: Option<tokio::task::JoinHandle<()>>,
     log: checkpoint::LogTracker,
     auth_failures: attempts::AuthFailures,
+    /// Audit proofs per API key (each reads tiles and writes an audit entry).
+    proof_limit: limit::RateLimit,
     /// The data directory's lock, held as long as the vault (SQLite only).
     _dir_lock: Option<datadir::DirLock>,
 }
@@ -112,6 +115,7 @@ impl Vault {
             follower,
             log: checkpoint::LogTracker::default(),
             auth_failures: attempts::AuthFailures::default(),
+            proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST),
             _dir_lock: None,
         })
     }

@@ -759,7 +759,8 @@ fn b64(h: &[u8]) -> String {
     responses((status = 200, description = "RFC 6962 inclusion proof", body = InclusionProof),
               (status = 400, description = "Index or size out of range", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody),
+              (status = 429, description = "Too many proofs from this API key (20 a second, bursts of 100)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn inclusion_proof(
     State(state): State<Arc<AppState>>,
@@ -782,7 +783,8 @@ pub(crate) async fn inclusion_proof(
     responses((status = 200, description = "RFC 6962 consistency proof", body = ConsistencyProof),
               (status = 400, description = "Sizes out of range or order", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody),
+              (status = 429, description = "Too many proofs from this API key (20 a second, bursts of 100)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn consistency_proof(
     State(state): State<Arc<AppState>>,

@@ -494,3 +494,37 @@ async fn unknown_token_probes_are_audited() {
         assert!(!v.to_string().contains(p), "a probed token is in the log");
     }
 }
+
+/// Proofs are rate-limited per API key (each reads tiles and writes an audit entry): a rapid
+/// run of them gets 429s in the JSON error shape, and another key is not held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_proofs_are_rate_limited_per_key() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 2).await;
+    let cp = checkpoint_of_at_least(&server, &vault.token, 6).await;
+    let size = cp["tree_size"].as_i64().unwrap();
+    let mut admin = server.client(&vault.token).await;
+    let auditor_key = admin.principal("the-auditor", &["auditor"]).await;
+    let mut statuses = Vec::new();
+    for i in 0..300 {
+        let (status, v) = admin
+            .get(&format!(
+                "/v1/audit/proof/inclusion?index={}&tree_size={size}",
+                i % size
+            ))
+            .await;
+        if status == 429 {
+            assert_eq!(v["error"]["code"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses[..50].iter().all(|s| *s == 200), "a burst is allowed");
+    assert!(statuses.contains(&429), "300 proofs at once are not");
+    let (status, _) = server
+        .client(&auditor_key)
+        .await
+        .get(&format!("/v1/audit/proof/consistency?from=1&to={size}"))
+        .await;
+    assert_eq!(status, 200, "another key has its own allowance");
+}
