@@ -528,3 +528,49 @@ async fn audit_proofs_are_rate_limited_per_key() {
         .await;
     assert_eq!(status, 200, "another key has its own allowance");
 }
+
+/// On PostgreSQL the owner (or a superuser) can lift the guards and TRUNCATE the log and its
+/// checkpoints: the checkpoint log outside the database catches it, in `verify` and at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_on_postgres_is_caught_by_outside_checkpoints() {
+    let Some(url) = crate::support::postgres_url() else {
+        assert!(std::env::var("CI").is_err(), "CI must run the PostgreSQL tests");
+        return;
+    };
+    let database = crate::support::fresh_postgres_database(&url);
+    let vault = Vault::init_with(Some(database.clone()));
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 3).await;
+    checkpoint_of_at_least(&server, &vault.token, 9).await;
+    server.terminate();
+    let log = vault.path().join("audit-checkpoints.log");
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["--database-url", database.as_str()];
+        args.extend_from_slice(extra);
+        verify_with(vault.path(), &vault.audit_key, &args)
+    };
+    let (ok, out) = verify(&["--trusted-checkpoint", log.to_str().unwrap()]);
+    assert!(ok, "{out}");
+
+    let db = sqlx::PgPool::connect(&database).await.unwrap();
+    for sql in [
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "ALTER TABLE audit_checkpoints DISABLE TRIGGER ALL",
+        "ALTER TABLE audit_tiles DISABLE TRIGGER ALL",
+        "TRUNCATE audit_log, audit_checkpoints, audit_tiles, audit_subject_index",
+        "UPDATE audit_index_state SET upto = 0",
+    ] {
+        sqlx::query(sql)
+            .execute(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    db.close().await;
+    let (ok, out) = verify(&["--trusted-checkpoint", log.to_str().unwrap()]);
+    assert!(!ok && out.contains("entries were deleted"), "{out}");
+    let printed = match Server::try_start(vault.path(), Some(&database), &[]) {
+        Ok(_) => panic!("the server started on a truncated log"),
+        Err(printed) => printed,
+    };
+    assert!(printed.contains("entries were deleted"), "{printed}");
+}
