@@ -54,20 +54,11 @@ struct Entry<'a> {
 
 impl AuditEvent {
     pub(crate) fn new(action: &'static str, principal: &Principal) -> Self {
-        Self {
-            action,
-            principal: principal.id.clone(),
-            purpose: None,
-            collection: None,
-            subject: None,
-            fields: Vec::new(),
-            detail: std::collections::BTreeMap::new(),
-            refusal: None,
-        }
+        Self::unauthenticated(action, principal.id.clone())
     }
 
-    /// An event of no authenticated principal (a failed authentication): `principal` names
-    /// who was claimed, as far as that is known.
+    /// An event named by a principal id alone; for a failed authentication, the principal
+    /// that was claimed, as far as that is known.
     pub(crate) fn unauthenticated(action: &'static str, principal: String) -> Self {
         Self {
             action,

@@ -169,7 +169,7 @@ impl Vault {
                 .map_err(|why| self.log.stop(why))?;
         }
         let mut state = self.log.state.lock().await;
-        let latest = self.store.reader().await?.audit().latest_checkpoint().await?;
+        let latest = self.newest_checkpoint().await?;
         let signed_size = state.signed.map_or(0, |(size, _)| size);
         // The newest stored checkpoint must be ours or a later one (another node's).
         let watch = match &latest {
@@ -353,15 +353,16 @@ impl Vault {
             .map_err(|e| VaultError::internal(&e))
     }
 
+    /// The newest stored checkpoint.
+    async fn newest_checkpoint(&self) -> Result<Option<CheckpointRow>, VaultError> {
+        Ok(self.store.reader().await?.audit().latest_checkpoint().await?)
+    }
+
     /// The size proofs are planned against: the newest checkpoint's (the stored tiles cover
     /// it). A proof for a larger tree is refused: there is no signed root to check it with.
     async fn proof_bound(&self, tree_size: u64) -> Result<u64, VaultError> {
         let stored = self
-            .store
-            .reader()
-            .await?
-            .audit()
-            .latest_checkpoint()
+            .newest_checkpoint()
             .await?
             .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
         if tree_size == 0 || tree_size > stored {
@@ -454,11 +455,7 @@ impl Vault {
         self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             let cp = self
-                .store
-                .reader()
-                .await?
-                .audit()
-                .latest_checkpoint()
+                .newest_checkpoint()
                 .await?
                 .ok_or_else(|| VaultError::not_found("no_checkpoint", "the audit log has no checkpoint yet"))?;
             let checkpoint = custodia_types::Checkpoint {
