@@ -422,6 +422,7 @@ pub(crate) async fn revoke_principal(
     params(("principal_id" = String, Path, description = "A principal id (`prn_...`) or the key id of its API key")),
     request_body = RotateKeyRequest,
     responses((status = 200, description = "A new API key, shown once; the old one no longer works", body = CreatePrincipalResponse),
+              (status = 400, description = "Malformed body (send `{}` for a key without expiry)", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage this principal", body = ErrorBody),
               (status = 404, description = "No such active principal", body = ErrorBody),
