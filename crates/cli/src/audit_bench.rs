@@ -191,6 +191,7 @@ async fn measure_log(dir: &std::path::Path, entries: usize) -> anyhow::Result<()
     let trust = custodia_core::AuditTrust {
         key: vault.audit_verifier_key(),
         trusted: Vec::new(),
+        now: Timestamp::now(),
         max_unsigned_age: None,
         contiguous: true,
     };

@@ -101,7 +101,19 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let mut trusted = Vec::new();
-    for path in &args.trusted_checkpoints {
+    let mut sources = args.trusted_checkpoints.clone();
+    // The server's default checkpoint log is checked too when it is there.
+    let default_log = args.data_dir.join(CHECKPOINT_LOG_FILE);
+    if sources.is_empty() && default_log.is_file() {
+        eprintln!("checking against the checkpoint log {}", default_log.display());
+        sources.push(default_log);
+    }
+    if sources.is_empty() {
+        eprintln!(
+            "warning: no checkpoint from outside the database: a log cut back to one of its own checkpoints cannot be told from a whole one (give --trusted-checkpoint FILE: a checkpoint log or a saved checkpoint)"
+        );
+    }
+    for path in &sources {
         match TrustedCheckpoint::from_file(path, &key).map_err(|e| anyhow::anyhow!(e))? {
             Some(t) => trusted.push(t),
             None => anyhow::bail!("{} holds no checkpoint", path.display()),
@@ -110,7 +122,8 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let trust = AuditTrust {
         key,
         trusted,
-        max_unsigned_age: Some((args.max_unsigned_age, Timestamp::now())),
+        now: Timestamp::now(),
+        max_unsigned_age: Some(args.max_unsigned_age),
         contiguous: !store.shared(),
     };
     match custodia_core::verify_audit_log(&store, &trust).await {

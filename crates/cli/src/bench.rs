@@ -192,6 +192,7 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
     let trust = custodia_core::AuditTrust {
         key: vault.audit_verifier_key(),
         trusted: Vec::new(),
+        now: Timestamp::now(),
         max_unsigned_age: None,
         contiguous: true,
     };

@@ -414,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
         } => {
             let vault = DataDir::new(&data_dir)
-                .open(database_url.as_deref())
+                .open_read_only(database_url.as_deref())
                 .await
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             let key = vault.context_signer_key(&signer).map_err(|e| anyhow::anyhow!("{e}"))?;

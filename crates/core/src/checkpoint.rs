@@ -86,6 +86,12 @@ impl Vault {
         self.keys.audit_signer.verifier().public_key().to_vec()
     }
 
+    /// Stops the audit log for good in this process (fail closed: nothing is answered any
+    /// more): for evidence found outside the vault, such as a witness refusing the log.
+    pub fn stop_audit_log(&self, why: String) {
+        let _ = self.log.stop(why);
+    }
+
     /// Checks the whole log against the checkpoints in the database and `trusted` (from
     /// outside it), signed by this vault's key, and resumes it from there. A server calls this
     /// before it answers anything: an error means the log was tampered with (truncated,
@@ -95,6 +101,7 @@ impl Vault {
         let trust = AuditTrust {
             key: self.audit_verifier_key(),
             trusted,
+            now: Timestamp::now(),
             max_unsigned_age: None,
             contiguous: !self.store.shared(),
         };

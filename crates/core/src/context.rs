@@ -11,9 +11,10 @@
 //! sig = HMAC-SHA256(key, "custodia-context-v1\n" + t + "\n" + subject_id + "\n" + context)
 //! ```
 //!
-//! `context` is the header's text exactly as sent; a signature is good for
-//! [`MAX_CONTEXT_SKEW_SECS`] either side of the server's clock, and only on a route with that
-//! subject in its path.
+//! `context` is the header's text exactly as sent; a signature is good from
+//! [`MAX_CONTEXT_AHEAD_SECS`] before its time to [`MAX_CONTEXT_SKEW_SECS`] after it (by the
+//! server's clock), and only on a route with that subject in its path. It is not bound to the
+//! calling principal: within that window any key whose role the policies allow may reuse it.
 
 use std::collections::BTreeMap;
 
@@ -24,8 +25,11 @@ use crate::audit::{Allowed, AuditEvent};
 use crate::error::quoted_name;
 use crate::{ContextValue, Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
-/// How far a signed context's time may be from the server's clock, either way.
+/// How far behind the server's clock a signed context's time may be.
 pub const MAX_CONTEXT_SKEW_SECS: i64 = 300;
+/// How far ahead of the server's clock a signature's time may be (clocks differ a little; a
+/// time far ahead would stretch a signature's life past the skew window).
+pub const MAX_CONTEXT_AHEAD_SECS: i64 = 30;
 
 const SIGNATURE_LABEL: &str = "custodia-context-v1";
 
@@ -127,9 +131,10 @@ impl Vault {
                 signer.name
             )));
         }
-        if (now.0.div_euclid(1000) - sig.at).abs() > MAX_CONTEXT_SKEW_SECS {
+        let age = now.0.div_euclid(1000) - sig.at;
+        if age > MAX_CONTEXT_SKEW_SECS || -age > MAX_CONTEXT_AHEAD_SECS {
             return Err(not_allowed(format!(
-                "the context signature's time is more than {MAX_CONTEXT_SKEW_SECS} s from the server's clock"
+                "the context signature's time is more than {MAX_CONTEXT_SKEW_SECS} s behind or {MAX_CONTEXT_AHEAD_SECS} s ahead of the server's clock"
             )));
         }
         let subject = subject.ok_or_else(|| {

@@ -173,10 +173,10 @@ impl DataDir {
     /// The directory's lock when the store is its SQLite file; none for PostgreSQL, which
     /// several nodes share (each with a data directory of its own, or one in common).
     fn lock_for(&self, database_url: Option<&str>) -> Result<Option<DirLock>, SetupError> {
-        if database_url.is_some() {
-            Ok(None)
-        } else {
-            self.lock().map(Some)
+        // Only PostgreSQL is shared by design; a `sqlite://` URL is one process's file too.
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(None),
+            _ => self.lock().map(Some),
         }
     }
 
@@ -320,6 +320,17 @@ impl DataDir {
 
     /// Opens the vault of this directory (refusing one its group or others may write to).
     pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
+        self.open_as(database_url, false).await
+    }
+
+    /// Opens the vault of this directory over a read-only store and without the directory's
+    /// lock, beside a running server: for tools that only read (`custodia context-key`). Any
+    /// write is refused by the database.
+    pub async fn open_read_only(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
+        self.open_as(database_url, true).await
+    }
+
+    async fn open_as(&self, database_url: Option<&str>, read_only: bool) -> Result<Vault, SetupError> {
         self.check_private()?;
         let registry = Registry::load(&self.registry_path())?;
         for warning in registry.warnings() {
@@ -327,9 +338,13 @@ impl DataDir {
         }
         let policies = self.policy_files()?;
         let keyring = self.keyring()?;
-        let lock = self.lock_for(database_url)?;
-        let store = Arc::new(custodia_store::Store::open(&self.store_url(database_url)).await?);
-        let mut vault = Vault::new(registry, store, keyring, &policies).await?;
+        let url = self.store_url(database_url);
+        let (lock, store) = if read_only {
+            (None, custodia_store::Store::open_read_only(&url).await?)
+        } else {
+            (self.lock_for(database_url)?, custodia_store::Store::open(&url).await?)
+        };
+        let mut vault = Vault::new(registry, Arc::new(store), keyring, &policies).await?;
         vault._dir_lock = lock;
         Ok(vault)
     }

@@ -356,6 +356,14 @@ impl Vault {
         }
         let target = target.ok_or_else(not_found)?;
         check_expiry(expires_at, now)?;
+        // A rotation never extends a key's life: a key that expires keeps at most its expiry
+        // (else a key could renew itself past what its grantor set). A longer life is a new
+        // principal, made by whoever may grant its roles.
+        let expires_at = match (target.expires_at, expires_at) {
+            (Some(current), Some(asked)) => Some(Timestamp(current.min(asked.0))),
+            (Some(current), None) => Some(Timestamp(current)),
+            (None, asked) => asked,
+        };
         let key = issue_key()?;
         let principal_id = target.principal_id;
         let (stored_id, key_id, key_hash) = (principal_id.clone(), key.key_id.clone(), key.secret_hash.clone());

@@ -56,7 +56,13 @@ impl TrustedCheckpoint {
         let text = read_tail(path).map_err(|e| format!("{source}: {e}"))?;
         if text.trim_start().starts_with('{') || text.trim().is_empty() {
             let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
-                return Ok(None);
+                // Empty: nothing was ever published. A file with bytes but no whole line in
+                // its tail is not that.
+                return if std::fs::metadata(path).map_err(|e| format!("{source}: {e}"))?.len() == 0 {
+                    Ok(None)
+                } else {
+                    Err(format!("{source}: its last line is not a checkpoint log entry"))
+                };
             };
             let entry: serde_json::Value = serde_json::from_str(line)
                 .map_err(|_| format!("{source}: the last line is not a checkpoint log entry"))?;
@@ -80,7 +86,8 @@ fn read_tail(path: &Path) -> std::io::Result<String> {
     let start = len.saturating_sub(TAIL);
     file.seek(SeekFrom::Start(start))?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    // At most the tail: a device or a growing file is not read without end.
+    file.take(TAIL).read_to_end(&mut bytes)?;
     if start > 0 {
         let first_newline = bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1);
         bytes.drain(..first_newline);
@@ -95,10 +102,13 @@ pub struct AuditTrust {
     pub key: VerifierKey,
     /// Checkpoints from outside the database; each must be a prefix of today's log.
     pub trusted: Vec<TrustedCheckpoint>,
-    /// Entries older than this many milliseconds at the given time must be covered by a
-    /// checkpoint, and a log with entries must have one. `None` when the server starts (it
-    /// signs the tail of a log it stopped without signing).
-    pub max_unsigned_age: Option<(i64, Timestamp)>,
+    /// The time verification runs at. Entries no checkpoint covers may not be dated in the
+    /// future, nor long after the newest checkpoint ([`UNSIGNED_TAIL_SPAN_MS`]).
+    pub now: Timestamp,
+    /// Entries older than this many milliseconds must be covered by a checkpoint, and a log
+    /// with entries must have one. `None` when the server starts (it signs the tail of a log
+    /// it stopped without signing).
+    pub max_unsigned_age: Option<i64>,
     /// Sequence numbers without gaps (SQLite's one writer numbers entries in commit order).
     pub contiguous: bool,
 }
@@ -119,6 +129,40 @@ pub struct VerifyReport {
     /// The tree's right edge and the last sequence number read, for a server resuming the log.
     pub(crate) range: CompactRange,
     pub(crate) last_seq: i64,
+}
+
+/// How far an unsigned entry may be dated after the newest checkpoint, or ahead of the clock.
+/// The server signs every second while the log grows, so a genuine unsigned tail (a crash
+/// before the next checkpoint) spans seconds; a tail rewritten by someone without the key
+/// would otherwise stay unsigned forever, or hide behind dates in the future.
+pub const UNSIGNED_TAIL_SPAN_MS: i64 = 5 * 60 * 1000;
+
+/// The rules for an entry no checkpoint covers (when `trust` asks for them): not older than
+/// the bound, not dated in the future, not dated long after the newest checkpoint.
+fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, newest_signed_at: Option<i64>) -> Result<(), String> {
+    let now = trust.now;
+    if let Some(max_age) = trust.max_unsigned_age
+        && now.0.saturating_sub(at) > max_age
+    {
+        return Err(format!(
+            "entry {seq} is older than {} s and no checkpoint covers it: checkpoints were deleted, or the server stopped without signing its last entries (start it to sign them)",
+            max_age / 1000
+        ));
+    }
+    if at.saturating_sub(now.0) > UNSIGNED_TAIL_SPAN_MS {
+        return Err(format!(
+            "entry {seq} is dated in the future and no checkpoint covers it: the log's tail was rewritten"
+        ));
+    }
+    if let Some(signed_at) = newest_signed_at
+        && at.saturating_sub(signed_at) > UNSIGNED_TAIL_SPAN_MS
+    {
+        return Err(format!(
+            "entry {seq} is dated more than {} s after the newest checkpoint and no checkpoint covers it: checkpoints were deleted or the tail rewritten",
+            UNSIGNED_TAIL_SPAN_MS / 1000
+        ));
+    }
+    Ok(())
 }
 
 /// Recomputes the whole audit log: every entry's leaf hash and indexed columns, the order of
@@ -168,6 +212,9 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
         add(t.checkpoint.size, t.checkpoint.root, t.source.clone())?;
     }
     let covered = targets.keys().next_back().copied().unwrap_or(0);
+    // When the newest checkpoint was signed: the entries after it were appended after it, and
+    // the server signs every second while the log grows, so an unsigned tail spans seconds.
+    let newest_signed_at = stored.iter().map(|c| c.at).max();
 
     let mut range = CompactRange::default();
     let (mut after, mut last_seq) = (i64::MIN, 0i64);
@@ -207,15 +254,8 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
                     e.seq
                 ));
             }
-            if range.size() >= covered
-                && let Some((max_age, now)) = trust.max_unsigned_age
-                && now.0.saturating_sub(e.at) > max_age
-            {
-                return Err(format!(
-                    "entry {} is older than {} s and no checkpoint covers it: checkpoints were deleted, or the server stopped without signing its last entries (start it to sign them)",
-                    e.seq,
-                    max_age / 1000
-                ));
+            if range.size() >= covered {
+                unsigned_tail_rule(trust, e.seq, e.at, newest_signed_at)?;
             }
             last_seq = e.seq;
             range.push(leaf);

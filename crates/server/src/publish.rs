@@ -11,7 +11,7 @@ use custodia_core::{TrustedCheckpoint, Vault, VerifierKey};
 use custodia_store::CheckpointRow;
 use tokio::sync::Mutex;
 
-use crate::witness::WitnessClient;
+use crate::witness::{WitnessClient, WitnessFailure};
 
 /// Where checkpoints are published, and what the witness last cosigned.
 pub struct Publisher {
@@ -42,6 +42,9 @@ impl Publisher {
             trusted.push(t);
         }
         if let Some(witness) = &self.witness {
+            // A configured witness must answer at start (fail closed: a log truncated while
+            // the witness is away must not be continued); run without `--witness` to start
+            // without it.
             match witness.latest(key).await {
                 Ok(Some(note)) => {
                     let t = TrustedCheckpoint::from_note(&format!("the witness at {}", witness.url()), &note, key)?;
@@ -49,9 +52,12 @@ impl Publisher {
                     trusted.push(t);
                 }
                 Ok(None) => *self.witnessed.lock().await = Some(0),
-                // An unreachable witness does not stop the vault; it is retried with every
-                // checkpoint, and the checkpoint log still binds the start.
-                Err(e) => tracing::warn!(error = %e, "cannot reach the witness at start"),
+                Err(WitnessFailure::Unreachable(e)) => {
+                    return Err(format!(
+                        "{e}: the witness must be reachable when the server starts (start without --witness to run without it)"
+                    ));
+                }
+                Err(WitnessFailure::Refused(e)) => return Err(e),
             }
         }
         Ok(trusted)
@@ -63,7 +69,11 @@ impl Publisher {
         if let Some(witness) = &self.witness {
             match self.witness(vault, witness, row).await {
                 Ok(line) => note.push_str(&line),
-                Err(e) => tracing::warn!(error = %e, tree_size = row.tree_size, "checkpoint not witnessed; will retry"),
+                // The witness holds a checkpoint this log does not extend: stop (fail closed).
+                Err(WitnessFailure::Refused(why)) => vault.stop_audit_log(why),
+                Err(WitnessFailure::Unreachable(e)) => {
+                    tracing::warn!(error = %e, tree_size = row.tree_size, "checkpoint not witnessed; will retry");
+                }
             }
         }
         if let Some(path) = &self.checkpoint_log
@@ -75,8 +85,14 @@ impl Publisher {
 
     /// Sends the checkpoint to the witness with a consistency proof from the witness's size,
     /// learning that size from a 409 if this server does not know it.
-    async fn witness(&self, vault: &Vault, witness: &WitnessClient, row: &CheckpointRow) -> Result<String, String> {
-        let size = u64::try_from(row.tree_size).map_err(|_| "a negative tree size".to_owned())?;
+    async fn witness(
+        &self,
+        vault: &Vault,
+        witness: &WitnessClient,
+        row: &CheckpointRow,
+    ) -> Result<String, WitnessFailure> {
+        let size =
+            u64::try_from(row.tree_size).map_err(|_| WitnessFailure::Unreachable("a negative tree size".to_owned()))?;
         let mut witnessed = self.witnessed.lock().await;
         for _ in 0..2 {
             let old = witnessed.unwrap_or(0).min(size);
@@ -86,7 +102,7 @@ impl Publisher {
                 vault
                     .consistency_hashes(old, size)
                     .await
-                    .map_err(|e| format!("consistency proof: {e}"))?
+                    .map_err(|e| WitnessFailure::Unreachable(format!("consistency proof: {e}")))?
             };
             let request = AddCheckpoint {
                 old_size: old,
@@ -99,20 +115,24 @@ impl Publisher {
                         .map_err(|e| e.to_string())
                         .and_then(|n| witness.key.verify(&n).map_err(|e| e.to_string()));
                     if let Err(e) = verified {
-                        return Err(format!("the witness's cosignature does not verify: {e}"));
+                        return Err(WitnessFailure::Unreachable(format!(
+                            "the witness's cosignature does not verify: {e}"
+                        )));
                     }
                     *witnessed = Some(size);
                     return Ok(line);
                 }
                 Err(theirs) if theirs > size => {
-                    return Err(format!(
+                    return Err(WitnessFailure::Refused(format!(
                         "the witness holds a checkpoint at size {theirs}, beyond this log's {size}: the log was truncated"
-                    ));
+                    )));
                 }
                 Err(theirs) => *witnessed = Some(theirs),
             }
         }
-        Err("the witness keeps changing its size".into())
+        Err(WitnessFailure::Unreachable(
+            "the witness keeps changing its size".into(),
+        ))
     }
 }
 

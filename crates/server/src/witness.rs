@@ -10,7 +10,8 @@
 //!   witness's size (`text/x.tlog.size`), 422 inconsistent, 403 not signed by a known log,
 //!   404 unknown log, 400 malformed.
 //! - `GET /checkpoint/{key id}`: the newest checkpoint cosigned for the log whose key id
-//!   (8 hex digits) is given, as a cosigned note (a vault reads it when it starts).
+//!   (8 hex digits) is given, as a cosigned note (a vault reads it when it starts); 204 when
+//!   there is none yet, 404 when the witness has no log with that key.
 //!
 //! Also the vault's side: [`WitnessClient`] submits checkpoints and fetches the newest.
 
@@ -102,10 +103,15 @@ impl WitnessService {
         Ok(line)
     }
 
-    /// The newest cosigned checkpoint of the log with this key id.
-    pub async fn latest(&self, key_id: &str) -> Option<String> {
-        let log = self.logs.iter().find(|k| hex_id(k) == key_id)?;
-        self.state.lock().await.get(&log.to_string()).map(|w| w.note.clone())
+    /// The newest cosigned checkpoint of the log with this key id: `Err` when no configured
+    /// log has that key, `Ok(None)` when it has none yet.
+    pub async fn latest(&self, key_id: &str) -> Result<Option<String>, WitnessError> {
+        let log = self
+            .logs
+            .iter()
+            .find(|k| hex_id(k) == key_id)
+            .ok_or(WitnessError::UnknownLog)?;
+        Ok(self.state.lock().await.get(&log.to_string()).map(|w| w.note.clone()))
     }
 }
 
@@ -194,11 +200,12 @@ async fn add(State(service): State<Arc<WitnessService>>, body: String) -> Respon
 
 async fn latest(State(service): State<Arc<WitnessService>>, UrlPath(key_id): UrlPath<String>) -> Response {
     match service.latest(&key_id).await {
-        Some(note) => text(StatusCode::OK, "text/plain; charset=utf-8", note),
-        None => text(
+        Ok(Some(note)) => text(StatusCode::OK, "text/plain; charset=utf-8", note),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
-            "no checkpoint witnessed for that log\n".into(),
+            "this witness does not witness a log with that key\n".into(),
         ),
     }
 }
@@ -276,43 +283,74 @@ impl WitnessClient {
 
     /// The newest checkpoint the witness cosigned for the log `log_key`, checked: signed by
     /// the log and cosigned by the witness. `None` when it has none yet.
-    pub async fn latest(&self, log_key: &VerifierKey) -> Result<Option<String>, String> {
+    pub async fn latest(&self, log_key: &VerifierKey) -> Result<Option<String>, WitnessFailure> {
         let (status, body) = self
             .send("GET", &format!("/checkpoint/{}", hex_id(log_key)), String::new())
-            .await?;
+            .await
+            .map_err(WitnessFailure::Unreachable)?;
         match status {
             200 => {
-                let note =
-                    custodia_audit::note::Note::parse(&body).map_err(|e| format!("witness {}: {e}", self.url))?;
-                log_key
-                    .verify(&note)
-                    .map_err(|e| format!("witness {}: {e}", self.url))?;
-                self.key
-                    .verify(&note)
-                    .map_err(|e| format!("witness {}: {e}", self.url))?;
+                let bad =
+                    |e: custodia_audit::note::NoteError| WitnessFailure::Refused(format!("witness {}: {e}", self.url));
+                let note = custodia_audit::note::Note::parse(&body).map_err(bad)?;
+                log_key.verify(&note).map_err(bad)?;
+                self.key.verify(&note).map_err(bad)?;
                 Ok(Some(body))
             }
-            404 => Ok(None),
-            other => Err(format!("witness {} answered {other}", self.url)),
+            204 => Ok(None),
+            404 => Err(WitnessFailure::Refused(format!(
+                "the witness at {} does not witness a log with this vault's key ({log_key}): the signing key changed, or the witness is configured for another vault",
+                self.url
+            ))),
+            other => Err(WitnessFailure::Unreachable(format!(
+                "witness {} answered {other}",
+                self.url
+            ))),
         }
     }
 
     /// Submits a checkpoint. `Ok(Ok(line))`: cosigned; `Ok(Err(size))`: the witness is at
     /// another size (retry with a proof from there); `Err`: refused or unreachable.
-    pub async fn submit(&self, request: &AddCheckpoint) -> Result<Result<String, u64>, String> {
-        let (status, body) = self.send("POST", "/add-checkpoint", request.to_text()).await?;
+    pub async fn submit(&self, request: &AddCheckpoint) -> Result<Result<String, u64>, WitnessFailure> {
+        let (status, body) = self
+            .send("POST", "/add-checkpoint", request.to_text())
+            .await
+            .map_err(WitnessFailure::Unreachable)?;
         match status {
             200 => Ok(Ok(body)),
-            409 => body
-                .trim()
-                .parse::<u64>()
-                .map(Err)
-                .map_err(|_| format!("witness {} answered 409 without its size", self.url)),
-            422 => Err(format!(
-                "witness {} refused the checkpoint: it is not consistent with the checkpoint the witness holds (the log was rewritten or truncated)",
+            409 => body.trim().parse::<u64>().map(Err).map_err(|_| {
+                WitnessFailure::Unreachable(format!("witness {} answered 409 without its size", self.url))
+            }),
+            422 => Err(WitnessFailure::Refused(format!(
+                "the witness at {} refused the checkpoint: it is not consistent with the checkpoint the witness holds (the log was rewritten or truncated)",
                 self.url
-            )),
-            other => Err(format!("witness {} answered {other}: {}", self.url, body.trim())),
+            ))),
+            403 | 404 => Err(WitnessFailure::Refused(format!(
+                "the witness at {} does not accept this vault's checkpoints ({status}): the signing key changed, or the witness is configured for another vault",
+                self.url
+            ))),
+            other => Err(WitnessFailure::Unreachable(format!(
+                "witness {} answered {other}: {}",
+                self.url,
+                body.trim().chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+}
+
+/// Why a witness exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WitnessFailure {
+    /// The witness could not be asked (network, timeout, a 5xx): try again later.
+    Unreachable(String),
+    /// The witness answered that the log is not the one it witnessed: evidence of tampering.
+    Refused(String),
+}
+
+impl std::fmt::Display for WitnessFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable(why) | Self::Refused(why) => f.write_str(why),
         }
     }
 }

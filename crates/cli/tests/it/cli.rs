@@ -345,6 +345,16 @@ fn keys_rotate_and_may_expire() {
     let id = created["principal_id"].as_str().unwrap();
     let (ok, desk_rotated, err) = run(&admin, &["rotate", id, "--expires-at", "2099-01-01T00:00:00Z"]);
     assert!(ok, "{err}");
+    // A rotation never extends a key's life: the 90-day expiry stays.
+    let (_, list, _) = run(&admin, &["list"]);
+    let after = list["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "desk")
+        .unwrap()
+        .clone();
+    assert_eq!(after["expires_at"], desk["expires_at"], "{after}");
     let (ok, _, err) = run(created["api_key"].as_str().unwrap(), &["list"]);
     assert!(!ok && err.contains("401"), "{err}");
     let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["list"]);

@@ -177,11 +177,19 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
         ],
     )
     .await;
+    // The database alone (its checkpoint log moved away): a log with no checkpoint fails.
+    let log = copy.path().join("audit-checkpoints.log");
+    let moved = copy.path().join("elsewhere.log");
+    std::fs::rename(&log, &moved).unwrap();
     let (ok, out) = verify_with(copy.path(), key, &[]);
     assert!(
         !ok && out.contains("no checkpoint"),
         "rewrite without checkpoints: {out}"
     );
+    std::fs::rename(&moved, &log).unwrap();
+    // verify reads the data directory's checkpoint log by default.
+    let (ok, out) = verify_with(copy.path(), key, &[]);
+    assert!(!ok && out.contains("audit-checkpoints.log"), "{out}");
     let (ok, out) = verify_with(copy.path(), key, &["--trusted-checkpoint", trusted_path]);
     assert!(!ok && out.contains("does not match the entries"), "rewrite: {out}");
     // The checkpoint log's newest covers one entry more than the log now holds.
@@ -217,15 +225,24 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
         .await
         .unwrap();
     db.close().await;
-    let out = crate::support::custodia()
-        .args(["audit", "verify", "--trust-database-key", "--data-dir"])
-        .arg(copy.path())
-        .output()
-        .unwrap();
+    let trusting = || {
+        crate::support::custodia()
+            .args(["audit", "verify", "--trust-database-key", "--data-dir"])
+            .arg(copy.path())
+            .output()
+            .unwrap()
+    };
+    // The checkpoint log beside it was signed by the real key: even the database's key fails it.
+    assert!(!trusting().status.success());
+    // Without it, the database's own key is the attacker's: only a pinned key can tell.
+    let log = copy.path().join("audit-checkpoints.log");
+    let kept = std::fs::read(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
     assert!(
-        out.status.success(),
-        "the database's own key is the attacker's: only a pinned key can tell"
+        trusting().status.success(),
+        "the attacker's key signs the attacker's log"
     );
+    std::fs::write(&log, kept).unwrap();
     let (ok, out) = verify_with(copy.path(), key, &[]);
     assert!(!ok && out.contains("signed by another key"), "swapped key: {out}");
     let printed = refuses_to_start(copy.path(), &["--no-checkpoint-log"]);
@@ -248,10 +265,35 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
         ],
     )
     .await;
+    std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
     let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h"]);
-    assert!(ok, "a fresh unsigned tail within the bound: {out}");
+    assert!(
+        ok && out.contains("warning: no checkpoint from outside"),
+        "a fresh unsigned tail within the bound: {out}"
+    );
     let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "0s"]);
     assert!(!ok && out.contains("no checkpoint covers it"), "{out}");
+    // A tail rewritten with dates in the future (so that it would never age) fails too.
+    let db = attacker(copy.path()).await;
+    let (seq, entry): (i64, String) = sqlx::query_as("SELECT seq, entry FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let mut moved: Value = serde_json::from_str(&entry).unwrap();
+    let at = moved["at"].as_i64().unwrap() + 86_400_000;
+    moved["at"] = json!(at);
+    let forged = serde_json::to_string(&moved).unwrap();
+    sqlx::query("UPDATE audit_log SET entry = ?, leaf = ?, at = ? WHERE seq = ?")
+        .bind(&forged)
+        .bind(leaf(&forged))
+        .bind(at)
+        .bind(seq)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h"]);
+    assert!(!ok && out.contains("in the future"), "{out}");
 
     // The untouched directory still starts.
     let server = Server::try_start(vault.path(), None, &[]).unwrap();
@@ -573,4 +615,59 @@ async fn truncate_on_postgres_is_caught_by_outside_checkpoints() {
         Err(printed) => printed,
     };
     assert!(printed.contains("entries were deleted"), "{printed}");
+}
+
+/// A fork (two copies of one vault both appending) is caught by the witness: the copy whose
+/// checkpoint the witness refuses stops answering (503), and a server does not start while
+/// its witness cannot be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_vault_stops_when_its_witness_refuses_it() {
+    let vault = Vault::init();
+    let mut w = witness(&vault.audit_key);
+    let args = ["--witness", w.url.as_str(), "--witness-key", w.key.as_str()];
+    let server = Server::try_start(vault.path(), None, &args).unwrap();
+    traffic(&server, &vault.token, 0, 1).await;
+    server.terminate();
+    let fork = copy_of(vault.path());
+    let (a, b) = (
+        Server::try_start(vault.path(), None, &args).unwrap(),
+        Server::try_start(fork.path(), None, &args).unwrap(),
+    );
+    traffic(&a, &vault.token, 1, 4).await;
+    // The witness sees a's longer log first (a cosigned line of 12 entries or more), then b
+    // appends a history of its own.
+    let log = vault.path().join("audit-checkpoints.log");
+    let mut witnessed = false;
+    for _ in 0..100 {
+        witnessed = std::fs::read_to_string(&log).unwrap_or_default().lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["tree_size"].as_i64().unwrap() >= 12 && v["note"].as_str().unwrap().contains("test-witness")
+        });
+        if witnessed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(witnessed, "a's log was never witnessed at 12 entries");
+    let mut b_client = b.client(&vault.token).await;
+    let path = "/v1/subjects/cust_fork/records/customers";
+    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "F"}});
+    let mut stopped = false;
+    for _ in 0..100 {
+        let (status, v) = b_client.raw_unchecked("POST", path, Some(body.clone())).await;
+        if status == 503 {
+            assert_eq!(v["error"]["code"], "audit_log_diverged");
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "the forked copy went on after its witness refused it");
+    a.terminate();
+    drop(b);
+    // The witness away: a server configured with it does not start.
+    let _ = w.child.kill();
+    let _ = w.child.wait();
+    let printed = refuses_to_start(vault.path(), &args);
+    assert!(printed.contains("must be reachable"), "{printed}");
 }
