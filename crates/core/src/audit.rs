@@ -7,9 +7,11 @@
 //! is durable before any data is returned; a refusal's entry is durable before the refusal is
 //! answered. If the audit log cannot be written, the request fails.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
-use custodia_store::{AuditColumns, AuditQuery, AuditRow};
+use custodia_store::{AuditColumns, AuditColumnsRef, AuditQuery, AuditRow};
 use custodia_types::{AuditEventView, AuditEvents};
 
 use crate::error::shown;
@@ -268,23 +270,8 @@ impl From<custodia_crypto::CryptoError> for Refused {
 /// checks the stored `at` and columns against. `None` when the text is not an entry.
 #[must_use]
 pub fn audit_columns(entry: &str) -> Option<(Option<i64>, AuditColumns)> {
-    /// The fields the columns come from, borrowed where the text has no escapes.
-    #[derive(serde::Deserialize)]
-    struct Indexed<'a> {
-        at: Option<i64>,
-        #[serde(borrow)]
-        principal: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        action: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        decision: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        purpose: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        subject: Option<std::borrow::Cow<'a, str>>,
-    }
-    let e: Indexed<'_> = serde_json::from_str(entry).ok()?;
-    let owned = |v: Option<std::borrow::Cow<'_, str>>| v.map(std::borrow::Cow::into_owned);
+    let e = Indexed::of(entry)?;
+    let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
     let columns = AuditColumns {
         principal: owned(e.principal),
         action: owned(e.action),
@@ -293,6 +280,170 @@ pub fn audit_columns(entry: &str) -> Option<(Option<i64>, AuditColumns)> {
         subject: owned(e.subject),
     };
     Some((e.at, columns))
+}
+
+/// Whether the stored time and indexed columns of an entry are those its text implies
+/// ([`audit_columns`], without copying them).
+pub(crate) fn columns_match(entry: &str, at: i64, columns: &AuditColumnsRef<'_>) -> bool {
+    Indexed::of(entry).is_some_and(|e| {
+        e.at == Some(at)
+            && e.principal.as_deref() == columns.principal
+            && e.action.as_deref() == columns.action
+            && e.decision.as_deref() == columns.decision
+            && e.purpose.as_deref() == columns.purpose
+            && e.subject.as_deref() == columns.subject
+    })
+}
+
+/// The fields the columns come from, borrowed where the text has no escapes.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+struct Indexed<'a> {
+    at: Option<i64>,
+    #[serde(borrow)]
+    principal: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    decision: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    purpose: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    subject: Option<Cow<'a, str>>,
+}
+
+impl<'a> Indexed<'a> {
+    /// What serde reads from `entry`, read directly when the text is laid out as [`Entry`]
+    /// writes it (the keys in order, no whitespace, strings without escapes), else by serde.
+    fn of(entry: &'a str) -> Option<Self> {
+        match Self::canonical(entry) {
+            Some(e) => Some(e),
+            None => serde_json::from_str(entry).ok(),
+        }
+    }
+
+    /// `entry` read as [`Entry`] lays it out, or `None` for any other text (serde then
+    /// decides). Accepts only texts serde reads the same way: an object with exactly these
+    /// keys, once each, in order; strings with no escape and no control character; integers
+    /// without a leading zero, `at` within 18 digits.
+    fn canonical(entry: &'a str) -> Option<Self> {
+        let mut c = Canonical { text: entry, at: 0 };
+        c.literal("{\"v\":")?;
+        c.natural()?;
+        c.literal(",\"at\":")?;
+        let at = if c.eat("null") { None } else { Some(c.integer()?) };
+        c.literal(",\"principal\":")?;
+        let principal = c.optional_string()?;
+        c.literal(",\"action\":")?;
+        let action = c.optional_string()?;
+        c.literal(",\"decision\":")?;
+        let decision = c.optional_string()?;
+        c.literal(",\"reason\":")?;
+        c.optional_string()?;
+        c.literal(",\"purpose\":")?;
+        let purpose = c.optional_string()?;
+        c.literal(",\"collection\":")?;
+        c.optional_string()?;
+        c.literal(",\"subject\":")?;
+        let subject = c.optional_string()?;
+        c.literal(",\"fields\":[")?;
+        if !c.eat("]") {
+            loop {
+                c.string()?;
+                if c.eat("]") {
+                    break;
+                }
+                c.literal(",")?;
+            }
+        }
+        if c.eat(",\"detail\":{") && !c.eat("}") {
+            loop {
+                c.string()?;
+                c.literal(":")?;
+                c.string()?;
+                if c.eat("}") {
+                    break;
+                }
+                c.literal(",")?;
+            }
+        }
+        c.literal("}")?;
+        (c.at == entry.len()).then_some(Self {
+            at,
+            principal: principal.map(Cow::Borrowed),
+            action: action.map(Cow::Borrowed),
+            decision: decision.map(Cow::Borrowed),
+            purpose: purpose.map(Cow::Borrowed),
+            subject: subject.map(Cow::Borrowed),
+        })
+    }
+}
+
+/// A reader of the canonical entry layout ([`Indexed::canonical`]).
+struct Canonical<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Canonical<'a> {
+    fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.at..).unwrap_or_default()
+    }
+
+    /// Whether `s` comes next (and if so, steps over it).
+    fn eat(&mut self, s: &str) -> bool {
+        let found = self.rest().starts_with(s.as_bytes());
+        if found {
+            self.at += s.len();
+        }
+        found
+    }
+
+    fn literal(&mut self, s: &str) -> Option<()> {
+        self.eat(s).then_some(())
+    }
+
+    /// Digits without a leading zero (or `0`); how many.
+    fn natural(&mut self) -> Option<usize> {
+        let digits = self.rest().iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || (digits > 1 && self.rest().first() == Some(&b'0')) {
+            return None;
+        }
+        self.at += digits;
+        Some(digits)
+    }
+
+    /// An integer of at most 18 digits (so within `i64`); not `-0`.
+    fn integer(&mut self) -> Option<i64> {
+        let start = self.at;
+        self.eat("-");
+        let digits = self.natural()?;
+        let text = self.text.get(start..self.at)?;
+        if digits > 18 || text == "-0" {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    /// A string without escapes or control characters: its text.
+    fn string(&mut self) -> Option<&'a str> {
+        self.literal("\"")?;
+        let start = self.at;
+        let len = self.rest().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + len;
+        if self.text.as_bytes().get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at = end + 1;
+        self.text.get(start..end)
+    }
+
+    fn optional_string(&mut self) -> Option<Option<&'a str>> {
+        if self.eat("null") {
+            Some(None)
+        } else {
+            self.string().map(Some)
+        }
+    }
 }
 
 /// An audit row for a canonical entry text, its leaf hash and columns derived from it (for
@@ -470,6 +621,113 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What serde reads from `text`: the reference [`Indexed::of`] must agree with.
+    fn by_serde(text: &str) -> Option<Indexed<'_>> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// Strings of every kind an entry may hold: identifiers, any Unicode, and the characters
+    /// JSON escapes.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_.0-9]{0,12}",
+            any::<String>(),
+            "[\\x00-\\x1f\"\\\\\\u{7f}é\\u{1F600}a]{0,6}",
+        ]
+    }
+
+    proptest! {
+        /// The direct reading of the canonical layout derives exactly what serde derives, for
+        /// entries as [`Entry`] writes them and for the same texts with one character changed
+        /// or removed (which it must leave to serde, or read the same way).
+        #[test]
+        fn the_direct_reading_derives_what_serde_derives(
+            at in prop_oneof![any::<i64>(), -1000i64..1000],
+            principal in text(),
+            action in text(),
+            decision in text(),
+            reason in proptest::option::of(text()),
+            purpose in proptest::option::of(text()),
+            collection in proptest::option::of(text()),
+            subject in proptest::option::of(text()),
+            fields in proptest::collection::vec(text(), 0..3),
+            detail in proptest::collection::btree_map(
+                prop::sample::select(vec!["filter", "count", "from", "to"]), text(), 0..3),
+            at_char in any::<prop::sample::Index>(),
+            replacement in prop_oneof![Just(None), any::<char>().prop_map(Some), Just(Some(' ')), Just(Some('"'))],
+        ) {
+            let entry = Entry {
+                v: ENTRY_VERSION,
+                at,
+                principal: &principal,
+                action: &action,
+                decision: &decision,
+                reason: reason.as_deref(),
+                purpose: purpose.as_deref(),
+                collection: collection.as_deref(),
+                subject: subject.as_deref(),
+                fields: &fields,
+                detail: &detail,
+            };
+            let text = serde_json::to_string(&entry).unwrap();
+            prop_assert_eq!(Indexed::of(&text), by_serde(&text));
+            prop_assert!(by_serde(&text).is_some());
+            // Without escapes, the direct reading is the one taken.
+            let plain = |s: &str| !s.contains(['"', '\\']) && !s.chars().any(|c| c < ' ');
+            let all_plain = [&principal, &action, &decision].iter().all(|s| plain(s))
+                && [&reason, &purpose, &collection, &subject].iter().all(|s| s.as_deref().is_none_or(plain))
+                && fields.iter().all(|s| plain(s))
+                && detail.values().all(|s| plain(s))
+                && at.unsigned_abs() < 10u64.pow(18);
+            prop_assert_eq!(Indexed::canonical(&text).is_some(), all_plain);
+
+            let mut chars: Vec<char> = text.chars().collect();
+            let i = at_char.index(chars.len());
+            match replacement {
+                Some(c) => chars[i] = c,
+                None => {
+                    chars.remove(i);
+                }
+            }
+            let changed: String = chars.into_iter().collect();
+            prop_assert_eq!(Indexed::of(&changed), by_serde(&changed));
+        }
+    }
+
+    /// Texts near the canonical layout that serde reads differently or refuses: the direct
+    /// reading leaves each to serde, or reads it as serde does.
+    #[test]
+    fn near_canonical_texts_are_read_as_serde_reads_them() {
+        let tail = r#","principal":"p","action":"a","decision":"allow","reason":null,"purpose":null,"collection":null,"subject":"s","fields":[]}"#;
+        for head in [
+            r#"{"v":1,"at":5"#,
+            r#"{"v":1,"at":-0"#,
+            r#"{"v":1,"at":05"#,
+            r#"{"v":01,"at":5"#,
+            r#"{"v":1,"at":5.0"#,
+            r#"{"v":1,"at":null"#,
+            r#"{"v":1,"at":9223372036854775807"#,
+            r#"{"v":1,"at":99999999999999999999"#,
+            r#"{"v":1, "at":5"#,
+            r#"{"v":1,"at":5,"at":6"#,
+            r#"{"v":1,"at":5"#,
+        ] {
+            let text = format!("{head}{tail}");
+            assert_eq!(Indexed::of(&text), by_serde(&text), "{text}");
+        }
+        for text in [
+            r#"{"v":1,"at":5,"principal":"p","action":"a","decision":"allow","reason":null,"purpose":null,"collection":null,"subject":"s","fields":[]} "#,
+            r#"{"v":1,"at":5,"principal":"p","action":"a","decision":"allow","reason":null,"purpose":null,"collection":null,"subject":"s","fields":[],"detail":{"a":"b","a":"c"}}"#,
+            r#"{"v":1,"at":5,"principal":"p","action":"a","decision":"allow","reason":null,"purpose":null,"collection":null,"subject":"s","fields":[],"detail":{}}"#,
+            r#"{"v":1,"at":5,"principal":"p","action":"a","decision":"allow","reason":null,"purpose":null,"collection":null,"subject":"s","fields":[],"principal":"q"}"#,
+            r#"{"v":1,"at":5,"principal":"p\u0000","action":"a","decision":"allow","reason":null,"purpose":null,"collection":null,"subject":"s","fields":[]}"#,
+            "{\"v\":1,\"at\":5,\"principal\":\"p\u{1e}\",\"action\":\"a\",\"decision\":\"allow\",\"reason\":null,\"purpose\":null,\"collection\":null,\"subject\":\"s\",\"fields\":[]}",
+        ] {
+            assert_eq!(Indexed::of(text), by_serde(text), "{text}");
+        }
+    }
 
     /// A subject filter finds entries carrying either digest of the subject: the current one
     /// and the one v0.1 wrote (`Keys::legacy_audit_subject`), and no other subject's.

@@ -14,13 +14,13 @@ use std::path::Path;
 
 use custodia_audit::note::{Checkpoint, Note, VerifierKey};
 use custodia_audit::{CompactRange, Hash, leaf_hash};
-use custodia_store::Store;
+use custodia_store::{AuditRowRef, Store};
 
 use crate::Timestamp;
 use crate::checkpoint::CHECKPOINT_ORIGIN;
 
-/// Entries read from the store per page.
-const PAGE: i64 = 10_000;
+/// Sequence numbers per chunk, the entries read as one row (see `AuditChunk`).
+const CHUNK: i64 = 8192;
 
 /// A checkpoint obtained outside the database, with where it came from (named in errors).
 #[derive(Debug, Clone)]
@@ -215,69 +215,79 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
     // When the newest checkpoint was signed: the entries after it were appended after it, and
     // the server signs every second while the log grows, so an unsigned tail spans seconds.
     let newest_signed_at = stored.iter().map(|c| c.at).max();
+    let targets: Vec<(u64, Hash, String)> = targets
+        .into_iter()
+        .map(|(size, (root, source))| (size, root, source))
+        .collect();
+    let mut walk = Walk {
+        contiguous: trust.contiguous,
+        trust,
+        newest_signed_at,
+        covered,
+        targets: &targets,
+        next_target: 0,
+        range: CompactRange::default(),
+        last_seq: 0,
+        previous: 0,
+        newest: None,
+    };
 
-    let mut range = CompactRange::default();
-    let (mut after, mut last_seq) = (i64::MIN, 0i64);
-    let mut previous = 0u64;
-    let mut newest = None;
-    let mut next_target = targets.iter().peekable();
-    loop {
-        let page = store
-            .reader()
-            .await
-            .map_err(|e| e.to_string())?
-            .audit()
-            .entries(after, PAGE)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(last) = page.last() {
-            after = last.seq;
+    // The log is read a chunk (one row) per range of sequence numbers, by several connections
+    // at once; each round's chunks are checked on blocking threads while the next round is
+    // read, and the results are walked in order. Memory stays a few chunks.
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut after = i64::MIN;
+    let mut bounds = seq_bounds(store, after).await?;
+    while let Some((low, high)) = bounds {
+        let mut ranges = Vec::with_capacity(readers);
+        let mut lo = after.max(low.saturating_sub(1));
+        while ranges.len() < readers && lo < high {
+            let hi = lo.saturating_add(CHUNK).min(high);
+            ranges.push((lo, hi));
+            lo = hi;
         }
-        for e in &page {
-            if trust.contiguous && e.seq != last_seq + 1 {
-                return Err(if e.seq > last_seq + 1 {
-                    format!("entry {} is missing (the next entry is {})", last_seq + 1, e.seq)
-                } else {
-                    format!("entry {} is out of sequence", e.seq)
-                });
-            }
-            let leaf = leaf_hash(e.entry.as_bytes());
-            if e.leaf.as_slice() != leaf.as_slice() {
-                return Err(format!(
-                    "entry {} was changed: its content does not match its leaf hash",
-                    e.seq
-                ));
-            }
-            if crate::audit::audit_columns(&e.entry) != Some((Some(e.at), e.index.clone())) {
-                return Err(format!(
-                    "entry {} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content",
-                    e.seq
-                ));
-            }
-            if range.size() >= covered {
-                unsigned_tail_rule(trust, e.seq, e.at, newest_signed_at)?;
-            }
-            last_seq = e.seq;
-            range.push(leaf);
-            if let Some(&(&size, (root, source))) = next_target.peek()
-                && size == range.size()
-            {
-                if range.root() != *root {
-                    return Err(format!(
-                        "checkpoint at size {size} from {source} does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
-                        previous + 1
-                    ));
-                }
-                previous = size;
-                newest = Some((size, *root));
-                next_target.next();
-            }
+        let chunks = join_all(
+            ranges
+                .iter()
+                .map(|&(lo, hi)| async move { store.reader().await?.audit().chunk(lo, hi).await })
+                .collect(),
+        )
+        .await;
+        for p in pending.drain(..) {
+            walk.apply(p.finish(store).await?)?;
         }
-        if (page.len() as i64) < PAGE {
-            break;
+        // A range with fewer entries than numbers holds a gap: look for where entries resume
+        // rather than stepping through it.
+        let mut gap = false;
+        for (&(lo, hi), chunk) in ranges.iter().zip(chunks) {
+            gap |= chunk
+                .as_ref()
+                .map_or(true, |c| i64::try_from(c.len()).ok() != Some(hi - lo));
+            pending.push(Pending {
+                after: lo,
+                upto: hi,
+                checked: chunk
+                    .ok()
+                    .map(|c| tokio::task::spawn_blocking(move || c.rows().map(|rows| check(&rows)))),
+            });
+        }
+        after = lo;
+        if gap || after >= high {
+            bounds = seq_bounds(store, after).await?;
         }
     }
-    if let Some(&(&size, (_, source))) = next_target.peek() {
+    for p in pending.drain(..) {
+        walk.apply(p.finish(store).await?)?;
+    }
+    let Walk {
+        range,
+        last_seq,
+        newest,
+        next_target,
+        ..
+    } = walk;
+    if let Some((size, _, source)) = targets.get(next_target) {
         return Err(format!(
             "checkpoint at size {size} from {source} covers {size} entries but the log holds only {}: entries were deleted",
             range.size()
@@ -313,4 +323,159 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
         range,
         last_seq,
     })
+}
+
+async fn seq_bounds(store: &Store, after: i64) -> Result<Option<(i64, i64)>, String> {
+    let mut reader = store.reader().await.map_err(|e| e.to_string())?;
+    reader.audit().seq_bounds(after).await.map_err(|e| e.to_string())
+}
+
+/// What checking a run of entries found: each entry's sequence number, time and leaf hash, up
+/// to the first entry whose leaf hash or columns do not match its text (its sequence number,
+/// and what is wrong).
+struct Checked {
+    entries: Vec<(i64, i64, Hash)>,
+    fault: Option<(i64, String)>,
+}
+
+/// Checks every entry's leaf hash and indexed columns against its text.
+fn check(rows: &[AuditRowRef<'_>]) -> Checked {
+    let mut entries = Vec::with_capacity(rows.len());
+    for e in rows {
+        let leaf = leaf_hash(e.entry.as_bytes());
+        let fault = if e.leaf != leaf.as_slice() {
+            format!("entry {} was changed: its content does not match its leaf hash", e.seq)
+        } else if !crate::audit::columns_match(e.entry, e.at, &e.index) {
+            format!(
+                "entry {} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content",
+                e.seq
+            )
+        } else {
+            entries.push((e.seq, e.at, leaf));
+            continue;
+        };
+        return Checked {
+            entries,
+            fault: Some((e.seq, fault)),
+        };
+    }
+    Checked { entries, fault: None }
+}
+
+/// A chunk being checked: the range of sequence numbers it holds, and its check (`None` when
+/// it could not be read as a chunk).
+struct Pending {
+    after: i64,
+    upto: i64,
+    checked: Option<tokio::task::JoinHandle<Option<Checked>>>,
+}
+
+impl Pending {
+    /// The check's result; a chunk that could not be read or split with certainty is read
+    /// again a row per entry, and checked the same way.
+    async fn finish(self, store: &Store) -> Result<Checked, String> {
+        if let Some(handle) = self.checked
+            && let Some(checked) = handle.await.map_err(|e| e.to_string())?
+        {
+            return Ok(checked);
+        }
+        let limit = self.upto.saturating_sub(self.after);
+        let mut reader = store.reader().await.map_err(|e| e.to_string())?;
+        let mut rows = reader
+            .audit()
+            .entries(self.after, limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.retain(|r| r.seq <= self.upto);
+        Ok(check(
+            &rows.iter().map(custodia_store::AuditRow::as_ref).collect::<Vec<_>>(),
+        ))
+    }
+}
+
+/// The walk through the log in order: sequence numbers, the unsigned tail's age, and the
+/// tree at every checkpoint's size.
+struct Walk<'t> {
+    contiguous: bool,
+    /// For the rules of the unsigned tail.
+    trust: &'t AuditTrust,
+    /// When the newest checkpoint in the database was signed.
+    newest_signed_at: Option<i64>,
+    /// The size of the largest checkpoint.
+    covered: u64,
+    /// Every checkpoint's size, root and source, smallest first; the next one to reach.
+    targets: &'t [(u64, Hash, String)],
+    next_target: usize,
+    range: CompactRange,
+    last_seq: i64,
+    /// The size of the last checkpoint reached.
+    previous: u64,
+    newest: Option<(u64, Hash)>,
+}
+
+impl Walk<'_> {
+    fn apply(&mut self, checked: Checked) -> Result<(), String> {
+        for &(seq, at, leaf) in &checked.entries {
+            self.sequence(seq)?;
+            if self.range.size() >= self.covered {
+                unsigned_tail_rule(self.trust, seq, at, self.newest_signed_at)?;
+            }
+            self.last_seq = seq;
+            self.range.push(leaf);
+            if let Some((size, root, source)) = self.targets.get(self.next_target)
+                && *size == self.range.size()
+            {
+                if self.range.root() != *root {
+                    return Err(format!(
+                        "checkpoint at size {size} from {source} does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
+                        self.previous + 1
+                    ));
+                }
+                self.previous = *size;
+                self.newest = Some((*size, *root));
+                self.next_target += 1;
+            }
+        }
+        match checked.fault {
+            Some((seq, fault)) => {
+                self.sequence(seq)?;
+                Err(fault)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Entries follow each other without gaps (when the log must be contiguous).
+    fn sequence(&self, seq: i64) -> Result<(), String> {
+        let last = self.last_seq;
+        if self.contiguous && seq != last + 1 {
+            return Err(if seq > last + 1 {
+                format!("entry {} is missing (the next entry is {seq})", last + 1)
+            } else {
+                format!("entry {seq} is out of sequence")
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Runs `futures` concurrently; their outputs, in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

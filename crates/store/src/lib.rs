@@ -25,10 +25,11 @@ use std::path::Path;
 pub use changes::{Change, Changes};
 pub use error::StoreError;
 pub use model::{
-    AuditColumns, AuditQuery, AuditRow, CheckpointRow, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, LedgerRow, NewRecord,
-    PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow,
+    AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, DEFAULT_KEY_CLASS, FieldValue,
+    IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
+    SubjectRecords, TileRow, TokenRow,
 };
-pub use repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
+pub use repo::{Audit, AuditChunk, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
 pub use sql::Dialect;

@@ -148,6 +148,52 @@ pub struct AuditColumns {
     pub subject: Option<String>,
 }
 
+impl AuditColumns {
+    #[must_use]
+    pub fn as_ref(&self) -> AuditColumnsRef<'_> {
+        AuditColumnsRef {
+            principal: self.principal.as_deref(),
+            action: self.action.as_deref(),
+            decision: self.decision.as_deref(),
+            purpose: self.purpose.as_deref(),
+            subject: self.subject.as_deref(),
+        }
+    }
+}
+
+/// [`AuditColumns`], borrowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditColumnsRef<'a> {
+    pub principal: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub purpose: Option<&'a str>,
+    pub subject: Option<&'a str>,
+}
+
+/// [`AuditRow`], borrowed (from the row, or from an [`AuditChunk`](crate::AuditChunk)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditRowRef<'a> {
+    pub seq: i64,
+    pub at: i64,
+    pub entry: &'a str,
+    pub leaf: &'a [u8],
+    pub index: AuditColumnsRef<'a>,
+}
+
+impl AuditRow {
+    #[must_use]
+    pub fn as_ref(&self) -> AuditRowRef<'_> {
+        AuditRowRef {
+            seq: self.seq,
+            at: self.at,
+            entry: &self.entry,
+            leaf: &self.leaf,
+            index: self.index.as_ref(),
+        }
+    }
+}
+
 /// Which audit entries a query selects; every condition given must hold. Answered from the
 /// indexed columns: by subject through `(subject, seq)`, by principal through `(principal, at)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -350,6 +350,35 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
         );
     }
 
+    // Verification reads the log a chunk of entries per row, their texts joined by a
+    // separator no canonical entry holds. An entry made to hold it (with its leaf hash
+    // recomputed), here with a second entry after it, is reported, not split into two; and a
+    // column turned into a BLOB (which lookups by that column would not find) is refused.
+    for sql in [
+        "UPDATE audit_log SET entry = entry || char(30) || entry, leaf = NULL WHERE seq = 3",
+        "UPDATE audit_log SET subject = CAST(subject AS BLOB) WHERE seq = 3",
+        "UPDATE audit_log SET at = CAST(CAST(at AS TEXT) AS BLOB) WHERE seq = 3",
+    ] {
+        let copy = copy_of(vault.path());
+        let db = attacker(copy.path()).await;
+        sqlx::query(sql).execute(&db).await.unwrap();
+        let entry: String = sqlx::query_scalar("SELECT CAST(entry AS TEXT) FROM audit_log WHERE seq = 3")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET leaf = ? WHERE seq = 3")
+            .bind(leaf(&entry))
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+        let (ok, out) = verify(copy.path());
+        assert!(!ok, "{sql}: {out}");
+        if sql.contains("char(30)") {
+            assert!(out.contains("entry 3 has indexed columns"), "{sql}: {out}");
+        }
+    }
+
     // A deletion.
     let copy = copy_of(vault.path());
     let db = attacker(copy.path()).await;

@@ -7,7 +7,9 @@
 //! store does not require them to be contiguous.)
 
 use crate::sql::{Conn, DbRow, Dialect, Stmt, placeholders, values_clause};
-use crate::{AuditColumns, AuditQuery, AuditRow, CheckpointRow, ReadWrite, StoreError, TileRow};
+use crate::{
+    AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, ReadWrite, StoreError, TileRow,
+};
 
 /// Advisory lock that serializes audit appends across PostgreSQL server nodes.
 const AUDIT_SEQUENCER_LOCK: i64 = 0x6175_6469_746c_6f67;
@@ -48,6 +50,113 @@ fn audit_row(row: &DbRow) -> Result<AuditRow, StoreError> {
     })
 }
 
+/// Separates the values of one column in a chunk. Canonical entries never hold it (JSON
+/// escapes control characters); a value that does (written by someone else) is found by
+/// counting separators, never mistaken for a boundary.
+const SEPARATOR: u8 = 0x1e;
+/// Stands for NULL in a chunk's indexed columns; a value that is this mark itself is counted as
+/// odd, so the two are never confused.
+const NULL_MARK: &str = "\u{1d}";
+/// The indexed columns, in [`AuditChunk::columns`] order.
+const INDEXED: [&str; 5] = ["principal", "action", "decision", "purpose", "subject"];
+
+/// Consecutive audit entries read as one row ([`Audit::chunk`]): a count, the first and last
+/// sequence numbers, and each column's values joined in sequence order (times by `,`, leaf
+/// hashes end to end, texts by a separator no canonical entry holds, NULL as a mark). Reading
+/// the log a row per entry costs more than verifying it; a chunk costs one row per thousands.
+///
+/// The database is not trusted to hold only canonical values: [`AuditChunk::rows`] splits
+/// the chunk only when every boundary is certain, and otherwise says so, and the caller reads
+/// the same entries a row each ([`Audit::entries`]).
+#[derive(Debug, Clone, Default)]
+pub struct AuditChunk {
+    count: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+    /// Rows the aggregates cannot carry exactly: a NULL entry, time or leaf, a leaf that is
+    /// not 32 bytes, a column holding the NULL mark, a value of the wrong type (SQLite).
+    odd: i64,
+    ats: String,
+    leaves: Vec<u8>,
+    columns: [String; 5],
+    entries: String,
+}
+
+impl AuditChunk {
+    /// The number of entries in the chunk.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::try_from(self.count).unwrap_or(0)
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The highest sequence number in the chunk.
+    #[must_use]
+    pub fn last(&self) -> Option<i64> {
+        self.last
+    }
+
+    /// The entries, oldest first; `None` when the chunk cannot be split with certainty: its
+    /// sequence numbers have gaps, a row is odd, or a value holds a separator (the counts of
+    /// separators do not match the count of entries). Read such a chunk a row at a time.
+    #[must_use]
+    pub fn rows<'a>(&'a self) -> Option<Vec<AuditRowRef<'a>>> {
+        let n = self.len();
+        if n == 0 {
+            return Some(Vec::new());
+        }
+        let (first, last) = (self.first?, self.last?);
+        if self.odd != 0 || last.checked_sub(first)?.checked_add(1)? != self.count || self.leaves.len() != n * 32 {
+            return None;
+        }
+        // A value holding a separator shows as one separator too many.
+        let split = |text: &'a str, separator: u8| {
+            (text.bytes().filter(|&b| b == separator).count() == n - 1).then(|| text.split(char::from(separator)))
+        };
+        let mut ats = split(&self.ats, b',')?;
+        let mut entries = split(&self.entries, SEPARATOR)?;
+        let [p, a, d, u, s] = &self.columns;
+        let [mut p, mut a, mut d, mut u, mut s] = [
+            split(p, SEPARATOR)?,
+            split(a, SEPARATOR)?,
+            split(d, SEPARATOR)?,
+            split(u, SEPARATOR)?,
+            split(s, SEPARATOR)?,
+        ];
+        let value = |v: &'a str| (v != NULL_MARK).then_some(v);
+        let mut rows = Vec::with_capacity(n);
+        for (seq, leaf) in (first..=last).zip(self.leaves.chunks_exact(32)) {
+            rows.push(AuditRowRef {
+                seq,
+                at: strict_int(ats.next()?)?,
+                entry: entries.next()?,
+                leaf,
+                index: AuditColumnsRef {
+                    principal: value(p.next()?),
+                    action: value(a.next()?),
+                    decision: value(d.next()?),
+                    purpose: value(u.next()?),
+                    subject: value(s.next()?),
+                },
+            });
+        }
+        Some(rows)
+    }
+}
+
+/// An integer as SQL writes one: an optional `-` and digits.
+fn strict_int(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 fn checkpoint_row(row: &DbRow) -> Result<CheckpointRow, StoreError> {
     Ok(CheckpointRow {
         tree_size: row.int("tree_size")?,
@@ -63,6 +172,77 @@ impl<A> Audit<'_, A> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = self.conn.fetch_all(Stmt::new(sql).bind(after).bind(limit)).await?;
         rows.iter().map(audit_row).collect()
+    }
+
+    /// The entries with `after < seq <= upto` as one row: what verification reads, a chunk
+    /// of consecutive entries at a time, instead of a row per entry (see [`AuditChunk`]).
+    pub async fn chunk(&mut self, after: i64, upto: i64) -> Result<AuditChunk, StoreError> {
+        // The aggregates join values in sequence order. PostgreSQL is told so in each one.
+        // SQLite aggregates rows in the order it reads them, here a range of its rowid
+        // (`seq` is the rowid), in order; an `ORDER BY` inside its aggregates would copy every
+        // value through a sorter, which costs more than all the rest. (Were the order ever
+        // different, the entries would meet the wrong leaves and checkpoints: verification
+        // would fail, never pass.)
+        let (concat, blob, order) = match self.conn.dialect() {
+            Dialect::Sqlite => ("group_concat", "BLOB", ""),
+            Dialect::Postgres => ("string_agg", "BYTEA", " ORDER BY seq"),
+        };
+        let (separator, null) = (char::from(SEPARATOR), NULL_MARK);
+        let mut odd = String::new();
+        let mut columns = String::new();
+        for c in INDEXED {
+            odd.push_str(&format!(" OR {c} = '{null}'"));
+            columns.push_str(&format!(
+                "{concat}(COALESCE({c}, '{null}'), '{separator}'{order}) AS {c}, "
+            ));
+        }
+        // A SQLite column takes a value of any type. A BLOB would pass here for the text it
+        // holds, yet no query by that column finds it (and reading it as a row fails), so a
+        // BLOB (the only values that sort at or above the empty BLOB) is odd too.
+        if self.conn.dialect() == Dialect::Sqlite {
+            for c in ["entry", "at"].iter().chain(&INDEXED) {
+                odd.push_str(&format!(" OR {c} >= X''"));
+            }
+        }
+        let sql = format!(
+            "SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last, \
+             SUM(CASE WHEN entry IS NULL OR at IS NULL OR leaf IS NULL OR length(leaf) <> 32{odd} THEN 1 ELSE 0 END) AS odd, \
+             {concat}(CAST(at AS TEXT), ','{order}) AS ats, \
+             {concat}(leaf, CAST('' AS {blob}){order}) AS leaves, {columns}\
+             {concat}(entry, '{separator}'{order}) AS entries \
+             FROM audit_log WHERE seq > $1 AND seq <= $2"
+        );
+        let row = self
+            .conn
+            .fetch_optional(Stmt::new(sql).bind(after).bind(upto))
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))?;
+        let text = |c: &str| row.opt_text(c).map(Option::unwrap_or_default);
+        Ok(AuditChunk {
+            count: row.int("n")?,
+            first: row.opt_int("first")?,
+            last: row.opt_int("last")?,
+            odd: row.opt_int("odd")?.unwrap_or(0),
+            ats: text("ats")?,
+            leaves: row.opt_bytes("leaves")?.unwrap_or_default(),
+            columns: [
+                text(INDEXED[0])?,
+                text(INDEXED[1])?,
+                text(INDEXED[2])?,
+                text(INDEXED[3])?,
+                text(INDEXED[4])?,
+            ],
+            entries: text("entries")?,
+        })
+    }
+
+    /// The lowest and highest sequence numbers above `after`, if any.
+    pub async fn seq_bounds(&mut self, after: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        let stmt = Stmt::new("SELECT MIN(seq) AS low, MAX(seq) AS high FROM audit_log WHERE seq > $1").bind(after);
+        let Some(row) = self.conn.fetch_optional(stmt).await? else {
+            return Ok(None);
+        };
+        Ok(row.opt_int("low")?.zip(row.opt_int("high")?))
     }
 
     /// Entries with `seq > after` that `query` selects, oldest first, at most `limit`: index

@@ -10,7 +10,7 @@ mod records;
 mod subjects;
 mod tokens;
 
-pub use audit::Audit;
+pub use audit::{Audit, AuditChunk};
 pub use ledger::Ledger;
 pub use meta::Meta;
 pub use principals::Principals;

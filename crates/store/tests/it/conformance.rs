@@ -897,3 +897,95 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     out.extend(results.into_iter().flatten());
     out
 }
+
+/// A chunk ([`custodia_store::AuditChunk`]) carries every entry exactly as a row does: NULL
+/// and empty columns apart, texts in any script, in sequence order. Values it cannot carry
+/// with certainty (as an attacker with the database could write them) make it refuse to split
+/// rather than split wrongly: a value holding the separator or the NULL mark, a leaf that is
+/// not 32 bytes, a gap in the sequence numbers.
+pub async fn audit_chunks_carry_entries_exactly(s: &Store) {
+    let row = |at: i64, entry: &str, principal: Option<&str>, purpose: Option<&str>| AuditRow {
+        seq: 0,
+        at,
+        entry: entry.into(),
+        leaf: vec![u8::try_from(at.rem_euclid(256)).unwrap(); 32],
+        index: AuditColumns {
+            principal: principal.map(Into::into),
+            action: Some("record.read".into()),
+            decision: Some(String::new()),
+            purpose: purpose.map(Into::into),
+            subject: None,
+        },
+    };
+    let fine = [
+        row(1, "{\"at\":1}", Some("alice"), None),
+        row(-2, "", Some(""), Some("")),
+        row(3, "ünïcødé \u{1F600} \"quoted\" \\ back,slash", None, Some("x,y")),
+        row(i64::MAX, "{}", Some("bob"), Some("support")),
+    ];
+    append_audit(s, &fine).await.unwrap();
+    let entries = audit_entries(s, 0, 100).await.unwrap();
+    let chunk =
+        |after: i64, upto: i64| async move { s.reader().await.unwrap().audit().chunk(after, upto).await.unwrap() };
+    let all = chunk(0, 100).await;
+    let expected: Vec<_> = entries.iter().map(AuditRow::as_ref).collect();
+    assert_eq!(all.rows().unwrap(), expected);
+    assert_eq!((all.len(), all.last()), (4, Some(entries[3].seq)));
+    let middle = chunk(entries[0].seq, entries[2].seq).await;
+    assert_eq!(middle.rows().unwrap(), expected[1..3]);
+    let empty = chunk(1000, 2000).await;
+    assert_eq!((empty.rows().unwrap(), empty.last()), (Vec::new(), None));
+
+    // Each hostile row, appended after a fine one, spoils its chunk and only its chunk.
+    let separator = "\u{1e}";
+    let mut spliced = row(5, "{\"at\":5}", Some("p"), None);
+    spliced.entry = format!("{{\"at\":5}}{separator}{{\"at\":6}}");
+    let mut marked = row(5, "{\"at\":5}", Some("p"), None);
+    marked.index.subject = Some("\u{1d}".into());
+    let mut in_column = row(5, "{\"at\":5}", Some("p"), None);
+    in_column.index.principal = Some(format!("a{separator}b"));
+    let mut short_leaf = row(5, "{\"at\":5}", Some("p"), None);
+    short_leaf.leaf.pop();
+    let mut no_leaf = row(5, "{\"at\":5}", Some("p"), None);
+    no_leaf.leaf = Vec::new();
+    for hostile in [spliced, marked, in_column, short_leaf, no_leaf] {
+        let before = audit_entries(s, 0, 1000).await.unwrap().last().unwrap().seq;
+        append_audit(s, &[hostile.clone(), row(7, "{}", None, None)])
+            .await
+            .unwrap();
+        let whole = chunk(before, before + 2).await;
+        assert_eq!(whole.len(), 2);
+        assert!(whole.rows().is_none(), "{hostile:?} was split");
+        let next = chunk(before + 1, before + 2).await;
+        assert_eq!(next.rows().unwrap().len(), 1, "{hostile:?} spoils only its own chunk");
+    }
+
+    // A gap in the sequence numbers (a rolled-back append on PostgreSQL; a deletion).
+    let gap = audit_entries(s, 0, 1000).await.unwrap().last().unwrap().seq;
+    let result = s
+        .write(|mut tx| {
+            Box::pin(async move {
+                tx.audit()
+                    .append(&[AuditRow {
+                        seq: 0,
+                        at: 8,
+                        entry: "{}".into(),
+                        leaf: vec![0; 32],
+                        index: AuditColumns::default(),
+                    }])
+                    .await?;
+                Err::<(), _>(StoreError::Corrupt("roll back".into()))
+            })
+        })
+        .await;
+    assert!(result.is_err());
+    append_audit(s, &[row(9, "{}", None, None)]).await.unwrap();
+    let after_gap = chunk(gap - 1, gap + 10).await;
+    assert_eq!(after_gap.len(), 2);
+    let last = audit_entries(s, gap, 10).await.unwrap()[0].seq;
+    assert_eq!(
+        after_gap.rows().is_some(),
+        last == gap + 1,
+        "a chunk splits exactly when its numbers run without a gap"
+    );
+}

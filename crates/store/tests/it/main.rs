@@ -192,6 +192,7 @@ on_store!(
     a_failed_job_rolls_back_everything_it_did,
     a_write_under_a_destroyed_key_fails,
     audit_queries_use_the_indexed_columns,
+    audit_chunks_carry_entries_exactly,
 );
 
 mod db_checks {
