@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use custodia_audit::note::{Checkpoint, Note, VerifierKey};
-use custodia_audit::{CompactRange, Hash, leaf_hash};
+use custodia_audit::tiles::{TileBuilder, tile_bytes};
+use custodia_audit::{FullTile, Hash, leaf_hash};
 use custodia_store::{AuditRowRef, Store};
 
 use crate::Timestamp;
@@ -127,8 +128,36 @@ pub struct VerifyReport {
     /// The newest checkpoint the log was found to extend (size, root).
     pub(crate) newest: Option<(u64, Hash)>,
     /// The tree's right edge and the last sequence number read, for a server resuming the log.
-    pub(crate) range: CompactRange,
+    pub(crate) range: TileBuilder,
     pub(crate) last_seq: i64,
+}
+
+/// Compares the tiles the walk cut with the stored ones (tiles not stored yet are skipped: the
+/// server stores them with its next checkpoint). A stored tile is derived data, but proofs are
+/// read from it: one that disagrees with the log would hand out proofs that fail.
+async fn check_tiles(store: &Store, cut: &mut Vec<FullTile>) -> Result<(), String> {
+    for tile in cut.drain(..) {
+        let (level, idx) = (
+            i64::from(tile.id.level()),
+            i64::try_from(tile.id.index()).unwrap_or(i64::MAX),
+        );
+        let stored = store
+            .reader()
+            .await
+            .map_err(|e| e.to_string())?
+            .audit()
+            .tile_and_root(level, idx)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some((hashes, root)) = stored
+            && (hashes != tile_bytes(&tile.hashes) || root != tile.root)
+        {
+            return Err(format!(
+                "the stored audit tile at level {level}, index {idx} does not match the log: proofs read from it would not verify"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How far an unsigned entry may be dated after the newest checkpoint, or ahead of the clock.
@@ -226,7 +255,8 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
         covered,
         targets: &targets,
         next_target: 0,
-        range: CompactRange::default(),
+        range: TileBuilder::new(),
+        cut: Vec::new(),
         last_seq: 0,
         previous: 0,
         newest: None,
@@ -256,6 +286,7 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
         .await;
         for p in pending.drain(..) {
             walk.apply(p.finish(store).await?)?;
+            check_tiles(store, &mut walk.cut).await?;
         }
         // A range with fewer entries than numbers holds a gap: look for where entries resume
         // rather than stepping through it.
@@ -279,6 +310,7 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
     }
     for p in pending.drain(..) {
         walk.apply(p.finish(store).await?)?;
+        check_tiles(store, &mut walk.cut).await?;
     }
     let Walk {
         range,
@@ -406,7 +438,9 @@ struct Walk<'t> {
     /// Every checkpoint's size, root and source, smallest first; the next one to reach.
     targets: &'t [(u64, Hash, String)],
     next_target: usize,
-    range: CompactRange,
+    range: TileBuilder,
+    /// Full tiles the walk has cut, to compare with the stored ones.
+    cut: Vec<FullTile>,
     last_seq: i64,
     /// The size of the last checkpoint reached.
     previous: u64,
@@ -421,7 +455,7 @@ impl Walk<'_> {
                 unsigned_tail_rule(self.trust, seq, at, self.newest_signed_at)?;
             }
             self.last_seq = seq;
-            self.range.push(leaf);
+            self.cut.extend(self.range.push(leaf));
             if let Some((size, root, source)) = self.targets.get(self.next_target)
                 && *size == self.range.size()
             {

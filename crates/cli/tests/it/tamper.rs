@@ -671,3 +671,29 @@ async fn a_forked_vault_stops_when_its_witness_refuses_it() {
     let printed = refuses_to_start(vault.path(), &args);
     assert!(printed.contains("must be reachable"), "{printed}");
 }
+
+/// Stored tiles are what proofs are read from: a tile edited in the database is caught by
+/// `verify` and stops the server's start (proofs from it would not verify).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_tile_is_caught() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 90).await;
+    checkpoint_of_at_least(&server, &vault.token, 260).await;
+    server.terminate();
+    let (ok, out) = verify_with(vault.path(), &vault.audit_key, &[]);
+    assert!(ok, "{out}");
+    let copy = copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            "DROP TRIGGER IF EXISTS audit_tiles_no_update",
+            "UPDATE audit_tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 0 AND idx = 0",
+        ],
+    )
+    .await;
+    let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
+    assert!(!ok && out.contains("audit tile at level 0, index 0"), "{out}");
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("audit tile at level 0, index 0"), "{printed}");
+}

@@ -415,6 +415,18 @@ impl<A> Audit<'_, A> {
             .transpose()
     }
 
+    /// The hashes and root of the full tile at `level`, `idx`.
+    pub async fn tile_and_root(&mut self, level: i64, idx: i64) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let stmt = Stmt::new("SELECT hashes, root FROM audit_tiles WHERE level = $1 AND idx = $2")
+            .bind(level)
+            .bind(idx);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .map(|r| Ok((r.bytes("hashes")?, r.bytes("root")?)))
+            .transpose()
+    }
+
     /// The roots of the full tiles at `level` with `start <= idx < end`, in order.
     pub async fn tile_roots(&mut self, level: i64, start: i64, end: i64) -> Result<Vec<Vec<u8>>, StoreError> {
         let stmt = Stmt::new("SELECT root FROM audit_tiles WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx")
