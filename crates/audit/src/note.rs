@@ -129,6 +129,12 @@ impl VerifierKey {
         self.id
     }
 
+    /// The key id as 8 hex digits, as the verifier key text and witness routes write it.
+    #[must_use]
+    pub fn key_id_hex(&self) -> String {
+        hex_id(self.id)
+    }
+
     #[must_use]
     pub fn public_key(&self) -> &[u8; 32] {
         &self.public

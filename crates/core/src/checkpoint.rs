@@ -230,7 +230,7 @@ impl Vault {
             .sign(&Checkpoint::new(CHECKPOINT_ORIGIN, size, root).text())
             .map_err(|e| VaultError::internal(&e))?;
         let row = CheckpointRow {
-            tree_size: i64::try_from(size).unwrap_or(i64::MAX),
+            tree_size: as_i64(size),
             root: root.to_vec(),
             at: now.0,
             note: note.to_text(),
@@ -393,7 +393,7 @@ impl Vault {
                         .reader()
                         .await?
                         .audit()
-                        .tile(i64::from(id.level()), i64::try_from(id.index()).unwrap_or(i64::MAX))
+                        .tile(i64::from(id.level()), as_i64(id.index()))
                         .await?
                         .ok_or_else(|| VaultError::internal(&format_args!("audit tile {id} is missing")))?;
                     tile_hashes(&bytes).map_err(|e| VaultError::internal(&e))?
@@ -477,7 +477,7 @@ impl Vault {
     }
 }
 
-fn as_i64(n: u64) -> i64 {
+pub(crate) fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

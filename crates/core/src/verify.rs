@@ -137,10 +137,7 @@ pub struct VerifyReport {
 /// read from it: one that disagrees with the log would hand out proofs that fail.
 async fn check_tiles(store: &Store, cut: &mut Vec<FullTile>) -> Result<(), String> {
     for tile in cut.drain(..) {
-        let (level, idx) = (
-            i64::from(tile.id.level()),
-            i64::try_from(tile.id.index()).unwrap_or(i64::MAX),
-        );
+        let (level, idx) = (i64::from(tile.id.level()), crate::checkpoint::as_i64(tile.id.index()));
         let stored = store
             .reader()
             .await

@@ -46,10 +46,6 @@ pub struct WitnessService {
     state: Mutex<BTreeMap<String, Witnessed>>,
 }
 
-fn hex_id(key: &VerifierKey) -> String {
-    key.key_id().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl WitnessService {
     /// Loads the witness's state from `dir` (empty when new).
     pub fn open(signer: NoteSigner, logs: Vec<VerifierKey>, dir: &Path) -> Result<Self, String> {
@@ -109,7 +105,7 @@ impl WitnessService {
         let log = self
             .logs
             .iter()
-            .find(|k| hex_id(k) == key_id)
+            .find(|k| k.key_id_hex() == key_id)
             .ok_or(WitnessError::UnknownLog)?;
         Ok(self.state.lock().await.get(&log.to_string()).map(|w| w.note.clone()))
     }
@@ -285,7 +281,7 @@ impl WitnessClient {
     /// the log and cosigned by the witness. `None` when it has none yet.
     pub async fn latest(&self, log_key: &VerifierKey) -> Result<Option<String>, WitnessFailure> {
         let (status, body) = self
-            .send("GET", &format!("/checkpoint/{}", hex_id(log_key)), String::new())
+            .send("GET", &format!("/checkpoint/{}", log_key.key_id_hex()), String::new())
             .await
             .map_err(WitnessFailure::Unreachable)?;
         match status {

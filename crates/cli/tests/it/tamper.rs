@@ -697,3 +697,31 @@ async fn an_edited_tile_is_caught() {
     let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("audit tile at level 0, index 0"), "{printed}");
 }
+
+/// Checkpoints deleted from the database while the server runs: before its next checkpoint the
+/// server sees its own last one gone and stops answering (fail closed), instead of signing on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_stops_when_its_checkpoints_vanish() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 2).await;
+    checkpoint_of_at_least(&server, &vault.token, 6).await;
+    sql(vault.path(), &[DROP_CHECKPOINT_GUARDS, "DELETE FROM audit_checkpoints"]).await;
+    let mut admin = server.client(&vault.token).await;
+    let path = "/v1/subjects/cust_after/records/customers";
+    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "A"}});
+    let mut stopped = false;
+    for _ in 0..100 {
+        let (status, v) = admin.raw_unchecked("POST", path, Some(body.clone())).await;
+        if status == 503 {
+            assert_eq!(v["error"]["code"], "audit_log_diverged");
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        stopped,
+        "the server went on signing a log whose checkpoints were deleted"
+    );
+}
