@@ -3,14 +3,25 @@
 //! One TOML file declares the organization, the collections and their fields, the purposes
 //! (each with a legal basis, the fields it needs, retention and recipients), the recipients
 //! and the roles. [`Registry::parse`] turns it into typed values or returns every problem it
-//! found, each with `file:line:column`.
+//! found, each with `file:line:column`. Data subject requests' deadlines are rules as data:
+//! built-in jurisdictions (`gdpr`, `ccpa`) and holiday calendars that the registry may extend
+//! or override ([`Jurisdiction::deadlines`], [`Registry::deadlines`]).
 
+pub mod calendar;
 mod example;
+mod jurisdiction;
 mod model;
 mod parse;
+mod rules;
 mod taxonomy;
 
+pub use calendar::{Date, DateError, Weekday};
+
 pub use example::EXAMPLE_REGISTRY;
+pub use jurisdiction::{
+    BUILTIN_HOLIDAYS, BUILTIN_JURISDICTIONS, Deadlines, HolidaySource, Holidays, Jurisdiction, RequestType, Rule,
+    TimeLimit, TimeLimitError, TimeUnit, UnknownRequestType,
+};
 pub use model::{
     Capability, Collection, ContextSigner, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
     Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,

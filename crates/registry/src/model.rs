@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::jurisdiction::{HolidaySource, Holidays, Jurisdiction};
+
 /// The whole registry, validated.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -17,6 +19,12 @@ pub struct Registry {
     /// Systems that may sign `Custodia-Context` assertions (with a key derived for each by
     /// name), by name.
     pub context_signers: BTreeMap<String, ContextSigner>,
+    /// The rules of data subject requests by law, e.g. `gdpr`, `ccpa`: the built-in rows
+    /// (`jurisdictions.toml`) with the registry's `[jurisdictions.*]` added or replacing them.
+    pub jurisdictions: BTreeMap<String, Jurisdiction>,
+    /// Public holiday calendars by name, e.g. `GB`, `US-CA`: the built-in ones
+    /// (`holidays.toml`) with the registry's `[holidays.*]` dates added.
+    pub holidays: BTreeMap<String, Holidays>,
 }
 
 /// A system that knows facts about requests (a ticketing system knows which tickets are
@@ -80,6 +88,21 @@ impl Registry {
                  explicitly (`write = [...]` in a role, as registries for v0.1 implied it)"
                     .to_owned(),
             );
+        }
+        // Once per country: the jurisdictions counting the controller's holidays.
+        let counting_controller = self
+            .jurisdictions
+            .values()
+            .filter(|j| j.holidays == HolidaySource::Controller && !j.calendar.is_empty())
+            .filter(|j| !self.holidays.contains_key(&j.calendar));
+        let mut named = BTreeSet::new();
+        for j in counting_controller {
+            if named.insert(&j.calendar) {
+                out.push(format!(
+                    "there is no holiday calendar for the controller's country `{}` ([organization] country), which jurisdiction `{}` counts: its deadlines skip only Saturdays and Sundays; list the public holidays as [holidays.{}] dates = [\"YYYY-MM-DD\", ...]",
+                    j.calendar, j.name, j.calendar
+                ));
+            }
         }
         for role in self.roles.values() {
             let only_itself = role.grantable_roles.len() == 1 && role.grantable_roles.contains(&role.name);

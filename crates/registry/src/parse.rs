@@ -10,6 +10,7 @@ use crate::model::{
     Capability, Collection, ContextSigner, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
     Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
+use crate::rules::{RawHolidays, RawJurisdiction, build_rules};
 use crate::taxonomy::is_known_category;
 
 /// One problem in a registry file, at `file:line:column`.
@@ -61,6 +62,10 @@ struct RawRegistry {
     policy_context: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     context_signers: BTreeMap<Spanned<String>, RawContextSigner>,
+    #[serde(default)]
+    jurisdictions: BTreeMap<Spanned<String>, RawJurisdiction>,
+    #[serde(default)]
+    holidays: BTreeMap<Spanned<String>, RawHolidays>,
 }
 
 #[derive(Deserialize)]
@@ -173,14 +178,23 @@ fn forbidden_char(ch: char, multiline: bool) -> bool {
 }
 
 /// Collects diagnostics with positions computed from byte offsets.
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     file: &'a str,
     text: &'a str,
-    diagnostics: Vec<Diagnostic>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
-impl Checker<'_> {
-    fn at(&mut self, offset: usize, message: impl Into<String>) {
+impl<'a> Checker<'a> {
+    /// A checker of `text`, named `file` in diagnostics.
+    pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
+        Self {
+            file,
+            text,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub(crate) fn at(&mut self, offset: usize, message: impl Into<String>) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -192,7 +206,7 @@ impl Checker<'_> {
         });
     }
 
-    fn name<T>(&mut self, kind: &str, name: &Spanned<T>) -> bool
+    pub(crate) fn name<T>(&mut self, kind: &str, name: &Spanned<T>) -> bool
     where
         T: AsRef<str>,
     {
@@ -213,7 +227,7 @@ impl Checker<'_> {
 
     /// Refuses control characters in free text (`multiline`: descriptions, which may hold
     /// line breaks and tabs).
-    fn text(&mut self, what: &str, value: &Spanned<String>, multiline: bool) -> String {
+    pub(crate) fn text(&mut self, what: &str, value: &Spanned<String>, multiline: bool) -> String {
         if let Some(ch) = value.get_ref().chars().find(|&ch| forbidden_char(ch, multiline)) {
             self.at(
                 value.span().start,
@@ -231,11 +245,11 @@ impl Checker<'_> {
         value.get_ref().clone()
     }
 
-    fn opt_text(&mut self, what: &str, value: Option<&Spanned<String>>, multiline: bool) -> Option<String> {
+    pub(crate) fn opt_text(&mut self, what: &str, value: Option<&Spanned<String>>, multiline: bool) -> Option<String> {
         value.map(|v| self.text(what, v, multiline))
     }
 
-    fn non_empty(&mut self, what: &str, value: &Spanned<String>) -> String {
+    pub(crate) fn non_empty(&mut self, what: &str, value: &Spanned<String>) -> String {
         self.text(what, value, what.ends_with("description"));
         let v = value.get_ref().trim();
         if v.is_empty() {
@@ -255,7 +269,7 @@ impl Checker<'_> {
         v.clone()
     }
 
-    fn one_of<T>(
+    pub(crate) fn one_of<T>(
         &mut self,
         what: &str,
         value: &Spanned<String>,
@@ -280,11 +294,7 @@ impl Checker<'_> {
 impl Registry {
     /// Parses and validates registry `text`; `file` names it in diagnostics.
     pub fn parse(file: &str, text: &str) -> Result<Self, RegistryError> {
-        let mut c = Checker {
-            file,
-            text,
-            diagnostics: Vec::new(),
-        };
+        let mut c = Checker::new(file, text);
         let raw: RawRegistry = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
@@ -580,6 +590,8 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         context_signers.insert(signer.name.clone(), signer);
     }
 
+    let (jurisdictions, holidays) = build_rules(c, &raw.jurisdictions, &raw.holidays, &organization.country);
+
     Registry {
         organization,
         collections,
@@ -588,6 +600,8 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         roles,
         policy_context,
         context_signers,
+        jurisdictions,
+        holidays,
     }
 }
 
