@@ -6,6 +6,7 @@ mod audit_cmd;
 mod bench;
 mod discover_db;
 mod http_client;
+mod requests_cmd;
 mod scan_bench;
 mod scan_cmd;
 
@@ -99,6 +100,43 @@ enum Command {
         #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Data subject requests (access, erasure, ...) through a running server's API: the work
+    /// queue and its steps.
+    Requests {
+        #[command(subcommand)]
+        action: requests_cmd::RequestsCommand,
+        #[command(flatten)]
+        api: requests_cmd::ApiArgs,
+    },
+    /// Write a consistent copy of the SQLite database (beside a running server). The root key
+    /// is not in it: back that up apart. The tombstone log stays outside it.
+    Backup {
+        #[arg(long, default_value = "custodia-data")]
+        data_dir: PathBuf,
+        /// The backup file to create (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the data directory's SQLite database with a backup (stop the server first),
+    /// then erase again every subject erased since (from the tombstone log).
+    Restore {
+        #[arg(long, default_value = "custodia-data")]
+        data_dir: PathBuf,
+        /// The backup file (`custodia backup`).
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Erasures: re-apply the tombstone log to a database (after restoring PostgreSQL with
+    /// its own tools, or any time: erased subjects have nothing left to erase).
+    Erasures {
+        #[command(subcommand)]
+        action: ErasuresCommand,
+    },
+    /// Erasure receipts: print the key that signs them, or check one.
+    Receipt {
+        #[command(subcommand)]
+        action: ReceiptCommand,
+    },
     /// Print the key a system of the registry's [context_signers] signs `Custodia-Context`
     /// with (64 hex digits): give it to that system alone.
     ContextKey {
@@ -185,6 +223,39 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Print the public key erasure receipts are signed with (pin it where receipts are checked).
+    Key {
+        #[arg(long, default_value = "custodia-data")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL database instead of SQLite in the data directory.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Check an erasure receipt (the signed note, or the JSON the server answered) against a
+    /// pinned key; prints what it lists. Exit 1 if it does not verify.
+    Verify {
+        /// The receipt key (`custodia-erasure-receipts+...`) or a file holding it.
+        #[arg(long)]
+        public_key: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum ErasuresCommand {
+    /// Erase again every subject of the database that the tombstone log (or the database's own
+    /// list) names.
+    Reapply {
+        #[arg(long, default_value = "custodia-data")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL database instead of SQLite in the data directory.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(clap::Subcommand)]
 enum PrincipalCommand {
     /// Create a principal; prints its id and API key (shown once).
     Create {
@@ -374,6 +445,73 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { file } => Ok(check(file.as_deref())),
         Command::Principal { action, url, token } => principal(action, &url, token).await,
+        Command::Requests { action, api } => requests_cmd::run(action, api).await,
+        Command::Backup { data_dir, out } => {
+            DataDir::new(&data_dir)
+                .backup(None, &out)
+                .await
+                .with_context(|| format!("backing up {}", data_dir.display()))?;
+            eprintln!(
+                "wrote {} (keep the root key apart from it; restore with `custodia restore --from`)",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { data_dir, from } => {
+            let report = DataDir::new(&data_dir)
+                .restore(&from, Timestamp::now())
+                .await
+                .with_context(|| format!("restoring {} from {}", data_dir.display(), from.display()))?;
+            out!(
+                "restored {} from {}; {} tombstones known, {} subjects erased again",
+                data_dir.display(),
+                from.display(),
+                report.reapplied.tombstones,
+                report.reapplied.erased
+            );
+            match report.audit_entries_adopted {
+                Some(n) => out!("the audit log is whole: {n} entries since the backup carried over"),
+                None => eprintln!(
+                    "warning: there was no database to carry the audit log over from: the audit log is the backup's, \
+                     shorter than the checkpoints published since; `serve` will refuse it (see the README, \
+                     \"Backups\")"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Erasures {
+            action: ErasuresCommand::Reapply { data_dir, database_url },
+        } => {
+            let dir = DataDir::new(&data_dir);
+            let vault = dir
+                .open(database_url.as_deref())
+                .await
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let log = custodia_core::read_tombstones(&dir.tombstone_path()).map_err(|e| anyhow::anyhow!(e))?;
+            let report = vault
+                .reapply_erasures(&log, Timestamp::now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            out!(
+                "{} tombstones known, {} subjects erased again",
+                report.tombstones,
+                report.erased
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Receipt {
+            action: ReceiptCommand::Verify { public_key, file },
+        } => requests_cmd::verify_receipt(&public_key, &file),
+        Command::Receipt {
+            action: ReceiptCommand::Key { data_dir, database_url },
+        } => {
+            let vault = DataDir::new(&data_dir)
+                .open_read_only(database_url.as_deref())
+                .await
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            out!("{}", vault.receipt_public_key());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             action:
                 AuditCommand::Export {
@@ -599,6 +737,48 @@ fn check(file: Option<&Path>) -> ExitCode {
 
 /// Runs a principal command against the server's API and prints the JSON answer.
 async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -> anyhow::Result<ExitCode> {
+    let (method, path, body) = match action {
+        PrincipalCommand::Create { name, roles, expiry } => (
+            "POST",
+            "/v1/principals".to_owned(),
+            Some(serde_json::to_vec(&custodia_types::CreatePrincipalRequest {
+                name,
+                roles,
+                expires_at: expiry.expires_at()?,
+            })?),
+        ),
+        PrincipalCommand::Rotate { id, expiry } => (
+            "POST",
+            format!("/v1/principals/{id}/rotate"),
+            Some(serde_json::to_vec(&custodia_types::RotateKeyRequest {
+                expires_at: expiry.expires_at()?,
+            })?),
+        ),
+        PrincipalCommand::List => ("GET", "/v1/principals".to_owned(), None),
+        PrincipalCommand::Revoke { principal_id } => ("DELETE", format!("/v1/principals/{principal_id}"), None),
+    };
+    let reply = api_call(url, token, method, &path, body).await?;
+    let text = String::from_utf8_lossy(&reply.body);
+    if (200..300).contains(&reply.status) {
+        if !text.is_empty() {
+            out!("{text}");
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: the server answered {}: {text}", reply.status);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One call to a running server's API with an API key (`token`, default: the data
+/// directory's admin token).
+async fn api_call(
+    url: &str,
+    token: Option<String>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> anyhow::Result<http_client::Reply> {
     let token = match token {
         Some(t) => t,
         None => {
@@ -620,38 +800,7 @@ async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -
     let mut conn = http_client::Connection::open(addr)
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
-    let (method, path, body) = match action {
-        PrincipalCommand::Create { name, roles, expiry } => (
-            "POST",
-            "/v1/principals".to_owned(),
-            Some(serde_json::to_vec(&custodia_types::CreatePrincipalRequest {
-                name,
-                roles,
-                expires_at: expiry.expires_at()?,
-            })?),
-        ),
-        PrincipalCommand::Rotate { id, expiry } => (
-            "POST",
-            format!("/v1/principals/{id}/rotate"),
-            Some(serde_json::to_vec(&custodia_types::RotateKeyRequest {
-                expires_at: expiry.expires_at()?,
-            })?),
-        ),
-        PrincipalCommand::List => ("GET", "/v1/principals".to_owned(), None),
-        PrincipalCommand::Revoke { principal_id } => ("DELETE", format!("/v1/principals/{principal_id}"), None),
-    };
-    let reply = conn
-        .send(method, &path, Some(&token), body, &[])
+    conn.send(method, path, Some(&token), body, &[])
         .await
-        .with_context(|| format!("{method} {path}"))?;
-    let text = String::from_utf8_lossy(&reply.body);
-    if (200..300).contains(&reply.status) {
-        if !text.is_empty() {
-            out!("{text}");
-        }
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("error: the server answered {}: {text}", reply.status);
-        Ok(ExitCode::FAILURE)
-    }
+        .with_context(|| format!("{method} {path}"))
 }

@@ -80,6 +80,12 @@ impl AuditEvent {
         self
     }
 
+    /// Names the subject by its keyed digest (as stored beside a request).
+    pub(crate) fn about_digest(mut self, digest: String) -> Self {
+        self.subject = Some(digest);
+        self
+    }
+
     /// Records the event as a refusal with this reason, without an error being answered.
     pub(crate) fn refused(mut self, reason: &'static str) -> Self {
         self.refusal = Some(reason);

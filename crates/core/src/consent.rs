@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use custodia_crypto::FieldContext;
 use custodia_registry::{Capability, LegalBasis, Purpose};
-use custodia_store::{LedgerRow, SubjectKeyRow};
+use custodia_store::{DEFAULT_KEY_CLASS, LedgerRow, SubjectKeyRow};
 use custodia_types::{
     ConsentRequest, ConsentState, EvidenceInput, LedgerEntry, ObjectionRequest, PrivacyState, RestrictionRequest,
     SaleOptOutRequest,
@@ -23,6 +23,10 @@ const KIND_CONSENT: &str = "consent";
 const KIND_OBJECTION: &str = "objection";
 const KIND_SALE_OPT_OUT: &str = "sale_opt_out";
 const KIND_RESTRICTION: &str = "restriction";
+/// A limit on the use of sensitive personal information (CPRA §1798.121, §7027).
+const KIND_LIMIT_SENSITIVE: &str = "limit_sensitive";
+/// The method of ledger entries a fulfilled subject request appends.
+const METHOD_REQUEST: &str = "request";
 const METHODS: &[&str] = &["web_form", "api", "import", "email", "in_person", "gpc"];
 const MAX_USER_AGENT: usize = 512;
 
@@ -38,6 +42,7 @@ pub(crate) struct SubjectState {
     objections: BTreeSet<String>,
     sale_opt_out: bool,
     restricted: bool,
+    limit_sensitive: bool,
 }
 
 impl SubjectState {
@@ -57,6 +62,7 @@ impl SubjectState {
                 }
                 KIND_SALE_OPT_OUT => state.sale_opt_out = e.value,
                 KIND_RESTRICTION => state.restricted = e.value,
+                KIND_LIMIT_SENSITIVE => state.limit_sensitive = e.value,
                 _ => {}
             }
         }
@@ -104,6 +110,22 @@ impl SubjectState {
             ));
         }
         Ok(())
+    }
+}
+
+impl SubjectState {
+    /// Whether `field` is kept from `purpose` for this subject: the subject limited the use of
+    /// its sensitive personal information (CPRA §1798.121), the field's category is sensitive,
+    /// and the purpose is not one the limit leaves (§7027(m): providing what the subject
+    /// asked for, complying with the law, protecting life; in registry terms a `contract`,
+    /// `legal_obligation` or `vital_interests` basis).
+    pub(crate) fn hides(&self, purpose: &Purpose, field: &custodia_registry::Field) -> bool {
+        self.limit_sensitive
+            && custodia_registry::is_sensitive_category(&field.category)
+            && !matches!(
+                purpose.legal_basis,
+                LegalBasis::Contract | LegalBasis::LegalObligation | LegalBasis::VitalInterests
+            )
     }
 }
 
@@ -202,7 +224,10 @@ impl Vault {
         }
         let mut sealed_under = None;
         if let Some(ua) = &evidence.user_agent {
-            let (key, row, fresh) = self.keys.sealing_key(&self.store, subject, now).await?;
+            let (key, row, fresh) = self
+                .keys
+                .sealing_key(&self.store, subject, DEFAULT_KEY_CLASS, now)
+                .await?;
             let sealed = key.seal(&user_agent_context(subject), ua.as_bytes())?;
             out.insert(SEALED_USER_AGENT.into(), B64.encode(sealed).into());
             sealed_under = Some((row, fresh));
@@ -218,7 +243,7 @@ impl Vault {
             return Ok(None);
         };
         if let Some(sealed) = map.remove(SEALED_USER_AGENT) {
-            let key = self.keys.subject_key(&self.store, subject).await?;
+            let key = self.keys.subject_key(&self.store, subject, DEFAULT_KEY_CLASS).await?;
             let opened = sealed
                 .as_str()
                 .and_then(|b| B64.decode(b).ok())
@@ -447,6 +472,65 @@ impl Vault {
         .await
     }
 
+    /// The ledger entries that fulfil a subject request of `kind` (restriction, objection,
+    /// opt-out of sale/sharing, limit on sensitive data), appended by the request's own
+    /// transaction. An objection covers `purposes` (each must be one an objection applies to:
+    /// legitimate interests, public task, direct marketing), or every such purpose when none
+    /// is named.
+    pub(crate) fn request_ledger_entries(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        kind: custodia_registry::RequestType,
+        purposes: &[String],
+    ) -> Result<Vec<LedgerRow>, VaultError> {
+        use custodia_registry::RequestType;
+        let row = |kind: &str, purpose: Option<String>| LedgerRow {
+            seq: 0,
+            subject_id: subject.as_str().to_owned(),
+            kind: kind.to_owned(),
+            purpose,
+            value: true,
+            notice_version: None,
+            method: METHOD_REQUEST.to_owned(),
+            evidence: None,
+            principal_id: principal.id.clone(),
+            at: now.0,
+        };
+        Ok(match kind {
+            RequestType::Restriction => vec![row(KIND_RESTRICTION, None)],
+            RequestType::OptOutSale => vec![row(KIND_SALE_OPT_OUT, None)],
+            RequestType::LimitSensitive => vec![row(KIND_LIMIT_SENSITIVE, None)],
+            RequestType::Objection if purposes.is_empty() => self
+                .registry
+                .purposes
+                .values()
+                .filter(|p| objection_applies(p))
+                .map(|p| row(KIND_OBJECTION, Some(p.name.clone())))
+                .collect(),
+            RequestType::Objection => purposes
+                .iter()
+                .map(|name| match self.registry.purposes.get(name) {
+                    Some(p) if objection_applies(p) => Ok(row(KIND_OBJECTION, Some(p.name.clone()))),
+                    Some(_) => Err(VaultError::unprocessable(
+                        "objection_not_applicable",
+                        format!(
+                            "purpose `{name}` is not based on legitimate interests or a public task and is not direct marketing: an objection (Art. 21) does not apply"
+                        ),
+                    )
+                    .with_field("purposes")),
+                    None => Err(VaultError::unprocessable(
+                        "unknown_purpose",
+                        format!("purpose {} is not in the registry", crate::error::quoted_name(name, false)),
+                    )
+                    .with_field("purposes")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        })
+    }
+
     /// Honours a Global Privacy Control signal sent with a request about `subject` by a caller
     /// trusted with the subject's ledger whatever the request's fate: a role that may
     /// `manage_consent`, or one the registry marks `forward_user_agent` (a front end relaying
@@ -555,6 +639,7 @@ impl Vault {
             objections: state.objections.iter().cloned().collect(),
             sale_opt_out: state.sale_opt_out,
             restricted: state.restricted,
+            limit_sensitive: state.limit_sensitive,
             history,
         })
     }

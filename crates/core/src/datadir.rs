@@ -6,6 +6,8 @@
 //!   root.key              the root key (0600), unless CUSTODIA_ROOT_KEY is set
 //!   custodia.db           SQLite (WAL), unless a PostgreSQL URL is given
 //!   admin-token           only when `serve` initialised the directory itself (0600)
+//!   erasures.log          the tombstone log: every erased subject's keyed digest, kept
+//!                         outside the database so a restored backup is erased again
 //!   lock                  held (an OS file lock) by the one process using the SQLite
 //!                         database; it holds that process's pid
 //!   policies/*.cedar      the operator's own Cedar policies (optional)
@@ -346,6 +348,131 @@ impl DataDir {
         };
         let mut vault = Vault::new(registry, Arc::new(store), keyring, &policies).await?;
         vault._dir_lock = lock;
+        vault.tombstone_log = Some(self.tombstone_path());
         Ok(vault)
     }
+
+    /// The tombstone log (see `tombstones.rs`).
+    #[must_use]
+    pub fn tombstone_path(&self) -> PathBuf {
+        self.root.join(crate::TOMBSTONE_FILE)
+    }
+
+    /// Writes a consistent copy of the directory's database to `out` (created 0600; refused if
+    /// it exists), beside a running server. The copy holds no key: the root key is backed up
+    /// apart from it, and the tombstone log stays outside it.
+    pub async fn backup(&self, database_url: Option<&str>, out: &Path) -> Result<(), SetupError> {
+        self.check_private()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options.open(out).map_err(|source| SetupError::Io {
+            path: out.display().to_string(),
+            source,
+        })?;
+        let store = custodia_store::Store::open_read_only(&self.store_url(database_url)).await?;
+        let written = store.backup_into(out).await;
+        if written.is_err() {
+            let _ = std::fs::remove_file(out);
+        }
+        Ok(written?)
+    }
+
+    /// Replaces the directory's SQLite database with the backup `from` (no server may be
+    /// running), after checking that the backup is this vault's (it opens with this root key)
+    /// and carrying over the audit log of the database it replaces (the backup's must be a
+    /// prefix of it: the log stays whole, and its checkpoints and witness still agree), then
+    /// erases again every subject a tombstone names.
+    pub async fn restore(&self, from: &Path, now: Timestamp) -> Result<Restored, SetupError> {
+        self.check_private()?;
+        let lock = self.lock_for(None)?;
+        let db = self.root.join(DB_FILE);
+        let staging = self.root.join(format!("{DB_FILE}.restoring"));
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| SetupError::Io { path, source }
+        };
+        remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;
+        std::fs::copy(from, &staging).map_err(io(from))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600)).map_err(io(&staging))?;
+        }
+        let current = db.exists().then_some(db.as_path());
+        let adopted = match self.check_backup(&staging, current).await {
+            Ok(adopted) => adopted,
+            Err(e) => {
+                let _ = remove_database_files(&staging, ALL_FILES);
+                return Err(e);
+            }
+        };
+        // The old database's log must not be applied to the new file; the rename replaces the
+        // database file itself atomically.
+        remove_database_files(&db, &["-wal", "-shm"]).map_err(io(&db))?;
+        std::fs::rename(&staging, &db).map_err(io(&db))?;
+        remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;
+        drop(lock);
+        let vault = self.open(None).await?;
+        let log = crate::tombstones::read(&self.tombstone_path()).map_err(SetupError::Other)?;
+        let reapplied = vault
+            .reapply_erasures(&log, now)
+            .await
+            .map_err(|e| SetupError::Other(e.message))?;
+        Ok(Restored {
+            reapplied,
+            audit_entries_adopted: adopted,
+        })
+    }
+
+    /// Opens a copy of a database as this directory's vault (which checks it was made with
+    /// this root key), brings its schema up to date, appends the audit log of `current` beyond
+    /// its own (returning how many entries), and leaves its WAL empty.
+    async fn check_backup(&self, path: &Path, current: Option<&Path>) -> Result<Option<u64>, SetupError> {
+        let store = Arc::new(custodia_store::Store::open(&format!("sqlite://{}", path.display())).await?);
+        let adopted = match current {
+            Some(current) => Some(store.adopt_audit_log(current).await?),
+            None => None,
+        };
+        let registry = Registry::load(&self.registry_path())?;
+        let vault = Vault::new(registry, Arc::clone(&store), self.keyring()?, &self.policy_files()?).await?;
+        drop(vault);
+        if !store.purge_wal().await? {
+            return Err(SetupError::Other(format!(
+                "{}: its write-ahead log could not be emptied",
+                path.display()
+            )));
+        }
+        Ok(adopted)
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub reapplied: crate::Reapplied,
+    /// Audit entries carried over from the database the backup replaced (`None`: there was
+    /// none, so the audit log is the backup's, and the checkpoints published since are ahead
+    /// of it: `serve` refuses it until they are dealt with, see the README).
+    pub audit_entries_adopted: Option<u64>,
+}
+
+/// A SQLite database's files: the database, its log and its shared memory.
+const ALL_FILES: &[&str] = &["", "-wal", "-shm"];
+
+/// Removes those of a SQLite database's files (by suffix) that exist.
+fn remove_database_files(path: &Path, suffixes: &[&str]) -> std::io::Result<()> {
+    for suffix in suffixes {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }

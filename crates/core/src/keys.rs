@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use custodia_audit::note::{ED25519_TYPE, NoteSigner};
 use custodia_crypto::{BLIND_INDEX_LEN, BlindIndexer, DataKey, Domain, IndexKey, Keyring, SecretKey};
+use custodia_registry::Purpose;
 use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
 
 use crate::{SetupError, SubjectId, Timestamp, VaultError};
@@ -18,6 +19,27 @@ const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
 pub const AUDIT_PUBLIC_KEY_META: &str = "audit_public_key";
 const REDACTION_KEY_META: &str = "redaction_key";
 const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
+const RECEIPT_KEY_META: &str = "erasure_receipt_key";
+const RECEIPT_KEY_LABEL: &str = "custodia.erasure-receipt-key.v1";
+/// The name of the key that signs erasure receipts (the first part of its verifier key).
+pub const RECEIPT_KEY_NAME: &str = "custodia-erasure-receipts";
+
+/// The class of subject key a value written under `purpose` is sealed under: `default`
+/// (destroyed by an erasure) or, for a purpose whose data survives erasure (Art. 17(3)), a
+/// class of its own, `purpose:<name>` (no registry name contains a colon, so no purpose's
+/// class is `default`).
+pub(crate) fn key_class(purpose: &Purpose) -> String {
+    if purpose.survives_erasure {
+        format!("purpose:{}", purpose.name)
+    } else {
+        DEFAULT_KEY_CLASS.to_owned()
+    }
+}
+
+/// The purpose whose data a key class holds, when it is not `default`.
+pub(crate) fn class_purpose(class: &str) -> Option<&str> {
+    class.strip_prefix("purpose:")
+}
 
 pub(crate) struct Keys {
     keyring: Keyring,
@@ -29,6 +51,9 @@ pub(crate) struct Keys {
     /// restarts, so keyed hashes join); stored wrapped by the root key. A key of its own,
     /// random and unrelated to the index key, so no digest of one can match the other's.
     pub(crate) redaction: SecretKey,
+    /// Signs erasure receipts (Ed25519; a key of its own, so a receipt can never pass for a
+    /// checkpoint); its seed is stored wrapped by the root key.
+    pub(crate) receipt_signer: Arc<NoteSigner>,
 }
 
 /// The metadata value `meta`, storing `make()`'s first if absent (a concurrent node may win
@@ -107,11 +132,15 @@ impl Keys {
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
         let audit_signer = load_audit_signer(store, &keyring).await?;
         let redaction = load_or_create(store, &keyring, REDACTION_KEY_META, REDACTION_KEY_LABEL).await?;
+        let receipt_seed = load_or_create(store, &keyring, RECEIPT_KEY_META, RECEIPT_KEY_LABEL).await?;
+        let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
+            .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
         Ok(Self {
             keyring,
             indexer: Arc::new(BlindIndexer::new(index_key)),
             audit_signer,
             redaction,
+            receipt_signer: Arc::new(receipt_signer),
         })
     }
 
@@ -157,45 +186,50 @@ impl Keys {
         Ok(self.indexer.derived_key(Domain::ContextSigner { signer })?)
     }
 
-    /// The data key of `subject` and its stored row, if the subject has any data.
+    /// The data key of `subject` of `class` and its stored row, if the subject has one.
     pub(crate) async fn subject_key(
         &self,
         store: &Store,
         subject: &SubjectId,
+        class: &str,
     ) -> Result<Option<(DataKey, SubjectKeyRow)>, VaultError> {
-        match store.reader().await?.subjects().key(subject.as_str()).await? {
+        match store.reader().await?.subjects().key(subject.as_str(), class).await? {
             Some(row) => Ok(Some((self.unwrap(&row)?, row))),
             None => Ok(None),
         }
     }
 
-    /// The key a write seals under: the subject's stored key, or a fresh one (`true`) when
-    /// the subject has none. The write's transaction checks it is still the stored key.
+    /// The key a write seals under: the subject's stored key of `class`, or a fresh one
+    /// (`true`) when the subject has none. The write's transaction checks it is still the
+    /// stored key.
     pub(crate) async fn sealing_key(
         &self,
         store: &Store,
         subject: &SubjectId,
+        class: &str,
         now: Timestamp,
     ) -> Result<(DataKey, SubjectKeyRow, bool), VaultError> {
-        match self.subject_key(store, subject).await? {
+        match self.subject_key(store, subject, class).await? {
             Some((key, row)) => Ok((key, row, false)),
             None => {
-                let (key, row) = self.new_subject_key(subject, now)?;
+                let (key, row) = self.new_subject_key(subject, class, now)?;
                 Ok((key, row, true))
             }
         }
     }
 
-    /// A new data key for `subject`'s first record, and its row to store with that record.
+    /// A new data key of `class` for `subject`, and its row to store with the first value
+    /// sealed under it.
     pub(crate) fn new_subject_key(
         &self,
         subject: &SubjectId,
+        class: &str,
         now: Timestamp,
     ) -> Result<(DataKey, SubjectKeyRow), VaultError> {
         let (key, wrapped) = DataKey::generate(&self.keyring, subject.as_str())?;
         let row = SubjectKeyRow {
             subject_id: subject.as_str().to_owned(),
-            key_class: DEFAULT_KEY_CLASS.to_owned(),
+            key_class: class.to_owned(),
             key_version: key.version(),
             wrapped_key: wrapped.0,
             created_at: now.0,
@@ -261,6 +295,7 @@ pub(crate) mod tests {
             ))),
             audit_signer: NoteSigner::from_seed(crate::CHECKPOINT_ORIGIN, ED25519_TYPE, &[2; 32]).unwrap(),
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
+            receipt_signer: Arc::new(NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, &[4; 32]).unwrap()),
         }
     }
 

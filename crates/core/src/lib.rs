@@ -18,6 +18,7 @@ mod checkpoint;
 mod consent;
 mod context;
 mod datadir;
+mod erasure;
 mod error;
 mod gate;
 mod ids;
@@ -26,9 +27,11 @@ mod limit;
 mod policy;
 mod principal;
 mod records;
+mod rights;
 mod service_role;
 mod time;
 mod tokens;
+mod tombstones;
 pub mod values;
 mod verify;
 
@@ -45,16 +48,20 @@ pub use context::{MAX_CONTEXT_SKEW_SECS, context_signing_input};
 pub use custodia_audit::note::VerifierKey;
 pub use custodia_store::AuditQuery;
 pub use datadir::{
-    ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, Initialised, LOCK_FILE, POLICIES_DIR, REGISTRY_FILE, SetupError,
+    ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, Initialised, LOCK_FILE, POLICIES_DIR, REGISTRY_FILE, Restored,
+    SetupError,
 };
+pub use erasure::RECEIPT_HEADER;
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
-pub use keys::AUDIT_PUBLIC_KEY_META;
+pub use keys::{AUDIT_PUBLIC_KEY_META, RECEIPT_KEY_NAME};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal, parse_expiry};
+pub use rights::Fulfilled;
 pub use service_role::{ServiceRole, provision_service_role};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
+pub use tombstones::{Reapplied, TOMBSTONE_FILE, read as read_tombstones};
 pub use verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
 
 /// The vault: registry, store and keys, shared by every request.
@@ -70,6 +77,9 @@ pub struct Vault {
     auth_failures: attempts::AuthFailures,
     /// Audit proofs per API key (each reads tiles and writes an audit entry).
     proof_limit: limit::RateLimit,
+    /// Where erasures are logged outside the database (the data directory's tombstone log);
+    /// none for a vault opened without a data directory.
+    tombstone_log: Option<std::path::PathBuf>,
     /// The data directory's lock, held as long as the vault (SQLite only).
     _dir_lock: Option<datadir::DirLock>,
 }
@@ -116,6 +126,7 @@ impl Vault {
             log: checkpoint::LogTracker::default(),
             auth_failures: attempts::AuthFailures::default(),
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST),
+            tombstone_log: None,
             _dir_lock: None,
         })
     }

@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
-use custodia_store::{AuditRow, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target};
+use custodia_store::{
+    AuditRow, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target,
+};
 use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
 
 use crate::audit::Allowed;
 use crate::call::Call;
 use crate::gate::Grant;
+use crate::keys::{class_purpose, key_class};
 use crate::tokens::{Minter, Pending, TokenKind};
 use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 
@@ -58,13 +61,15 @@ impl Vault {
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
         self.ledger_permits(call, subject, grant.purpose).await?;
+        self.refuse_limited(subject, &grant, &checked).await?;
         let record_id = RecordId::generate()?;
         // A subject's first record carries its new data key, stored in the same transaction.
         // If a concurrent first write stored another key, seal again under that one. A key
         // that vanished under an existing subject was destroyed by an erasure: the write fails.
+        let class = key_class(grant.purpose);
         for _ in 0..2 {
-            let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, subject, now).await?;
-            let (set, index) = self.seal(&grant, &key, subject, &record_id, &checked)?;
+            let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
+            let (set, index) = self.seal(&grant, (&key, &class), subject, &record_id, &checked)?;
             let record = NewRecord {
                 sealed_under,
                 fresh_key,
@@ -100,9 +105,10 @@ impl Vault {
         let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
-            let selected = select(&grant, requested)?;
-            let names = field_names(&selected);
+            let mut selected = select(&grant, requested)?;
             self.ledger_permits(call, subject, grant.purpose).await?;
+            self.hide_limited(subject, &grant, &mut selected).await?;
+            let names = field_names(&selected);
             let Some(found) = self
                 .store
                 .reader()
@@ -113,16 +119,17 @@ impl Vault {
             else {
                 return Ok(Allowed::Read(Vec::new(), Some(names)));
             };
-            let key = self.keys.unwrap(&found.key)?;
+            let mut keys = OpenKeys::new(self, &grant, &found.keys);
             let mut tokens = Vec::new();
             let mut records = found
                 .records
                 .iter()
                 .enumerate()
-                .map(|(i, r)| self.open_record(&grant, &key, r, &selected, (i, &mut tokens)))
+                .map(|(i, r)| self.open_record(&grant, &mut keys, r, &selected, (i, &mut tokens)))
                 .collect::<Result<Vec<_>, _>>()?;
-            self.vault_tokens(call, subject, key, found.key, tokens, &mut records)
-                .await?;
+            // An erased subject's records that kept no value this purpose may see are gone.
+            records.retain(|r| !(keys.erased() && r.fields.is_empty()));
+            self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             Ok(Allowed::Read(records, Some(names)))
         })
         .await
@@ -142,8 +149,9 @@ impl Vault {
         let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
-            let selected = select(&grant, requested)?;
+            let mut selected = select(&grant, requested)?;
             self.ledger_permits(call, subject, grant.purpose).await?;
+            self.hide_limited(subject, &grant, &mut selected).await?;
             let found = self
                 .store
                 .reader()
@@ -153,12 +161,14 @@ impl Vault {
                 .await?
                 .ok_or_else(not_found)?;
             let stored = found.records.first().ok_or_else(not_found)?;
-            let key = self.keys.unwrap(&found.key)?;
+            let mut keys = OpenKeys::new(self, &grant, &found.keys);
             let mut tokens = Vec::new();
-            let record = self.open_record(&grant, &key, stored, &selected, (0, &mut tokens))?;
+            let record = self.open_record(&grant, &mut keys, stored, &selected, (0, &mut tokens))?;
+            if keys.erased() && record.fields.is_empty() {
+                return Err(not_found().into());
+            }
             let mut records = [record];
-            self.vault_tokens(call, subject, key, found.key, tokens, &mut records)
-                .await?;
+            self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             let [record] = records;
             Ok(Allowed::Read(record, Some(field_names(&selected))))
         })
@@ -220,12 +230,10 @@ impl Vault {
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
         self.ledger_permits(call, subject, grant.purpose).await?;
-        let (key, sealed_under) = self
-            .keys
-            .subject_key(&self.store, subject)
-            .await?
-            .ok_or_else(not_found)?;
-        let (set, index) = self.seal(&grant, &key, subject, record_id, &checked)?;
+        self.refuse_limited(subject, &grant, &checked).await?;
+        let class = key_class(grant.purpose);
+        let (key, sealed_under, fresh) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
+        let (set, index) = self.seal(&grant, (&key, &class), subject, record_id, &checked)?;
         let remove = checked
             .iter()
             .filter(|c| c.value.is_none())
@@ -243,11 +251,11 @@ impl Vault {
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    tx.subjects().seal_under(&sealed_under, false).await?;
                     let t = name.target();
                     let Some(held) = tx.records().field_purposes(t).await? else {
                         return Ok(Err(None));
                     };
+                    tx.subjects().seal_under(&sealed_under, fresh).await?;
                     let touched: Vec<&str> = patch.touched_fields().collect();
                     if let Some(kept) = retained(&surviving, &held, Some(&touched)) {
                         return Ok(Err(Some(kept)));
@@ -390,18 +398,52 @@ impl Vault {
         let mut matches = Vec::with_capacity(hits.len());
         for (subject_id, record_id) in hits {
             let subject = SubjectId::parse(&subject_id)?;
-            if self.subject_state(&subject).await?.permits(grant.purpose).is_ok() {
+            let state = self.subject_state(&subject).await?;
+            if state.permits(grant.purpose).is_ok() && !state.hides(grant.purpose, field_def) {
                 matches.push(SearchMatch { subject_id, record_id });
             }
         }
         Ok(matches)
     }
 
+    /// Drops from a read the sensitive fields the subject's limit keeps from this purpose.
+    async fn hide_limited(
+        &self,
+        subject: &SubjectId,
+        grant: &Grant<'_>,
+        selected: &mut Vec<(&Field, OutputForm)>,
+    ) -> Result<(), VaultError> {
+        let state = self.subject_state(subject).await?;
+        selected.retain(|(field, _)| !state.hides(grant.purpose, field));
+        Ok(())
+    }
+
+    /// Refuses a write of a sensitive field the subject's limit keeps from this purpose.
+    async fn refuse_limited(
+        &self,
+        subject: &SubjectId,
+        grant: &Grant<'_>,
+        checked: &[CheckedValue<'_>],
+    ) -> Result<(), VaultError> {
+        let state = self.subject_state(subject).await?;
+        match checked.iter().find(|c| state.hides(grant.purpose, c.field)) {
+            Some(c) => Err(VaultError::forbidden(
+                "sensitive_use_limited",
+                format!(
+                    "the subject limited the use of its sensitive personal information; purpose `{}` may not use field `{}`",
+                    grant.purpose.name, c.field.name
+                ),
+            )
+            .with_field(c.field.name.as_str())),
+            None => Ok(()),
+        }
+    }
+
     /// Seals each present value and computes index entries for searchable fields.
     fn seal(
         &self,
         grant: &Grant<'_>,
-        key: &DataKey,
+        (key, class): (&DataKey, &str),
         subject: &SubjectId,
         record_id: &RecordId,
         checked: &[CheckedValue<'_>],
@@ -421,6 +463,7 @@ impl Vault {
                 field: c.field.name.clone(),
                 ciphertext: key.seal(&ctx, value.as_bytes())?,
                 purpose: grant.purpose.name.clone(),
+                key_class: class.to_owned(),
             });
             if c.field.searchable {
                 let form = Zeroizing::new(values::index_form(c.field.field_type, value));
@@ -477,7 +520,7 @@ impl Vault {
     fn open_record(
         &self,
         grant: &Grant<'_>,
-        key: &DataKey,
+        keys: &mut OpenKeys<'_, '_>,
         stored: &StoredRecord,
         selected: &[(&Field, OutputForm)],
         (slot, tokens): (usize, &mut Vec<(usize, String, Pending)>),
@@ -486,6 +529,9 @@ impl Vault {
         let mut fields = BTreeMap::new();
         for (field, form) in selected {
             let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else {
+                continue;
+            };
+            let Some(key) = keys.opening(&sf.key_class)? else {
                 continue;
             };
             let ctx = FieldContext {
@@ -499,6 +545,7 @@ impl Vault {
             let out = match form {
                 OutputForm::Plain => text.to_owned(),
                 OutputForm::Masked => values::mask(field.field_type, text),
+                OutputForm::Token if keys.erased() => continue,
                 OutputForm::Token => {
                     let pending = Pending::new(collection, field, TokenKind::Deterministic, false, text);
                     tokens.push((slot, field.name.clone(), pending));
@@ -523,11 +570,16 @@ impl Vault {
         &self,
         call: &Call<'_>,
         subject: &SubjectId,
-        key: DataKey,
-        sealed_under: SubjectKeyRow,
+        keys: OpenKeys<'_, '_>,
         tokens: Vec<(usize, String, Pending)>,
         records: &mut [Record],
     ) -> Result<(), VaultError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let Some((key, sealed_under)) = keys.into_default()? else {
+            return Ok(());
+        };
         let (places, pending): (Vec<_>, Vec<_>) = tokens.into_iter().map(|(slot, field, p)| ((slot, field), p)).unzip();
         let minter = Minter {
             keys: self.keys.tokens(),
@@ -543,6 +595,63 @@ impl Vault {
             }
         }
         Ok(())
+    }
+}
+
+/// The keys a read opens values with: the subject's stored keys by class, each unwrapped on
+/// first use. A value under a class whose key is gone (erased) is left out; so is a value of
+/// a class that outlives an erasure (`purpose:<name>`) once the subject is erased (no
+/// `default` key), except under that purpose: Art. 17(3) keeps it for that purpose alone.
+struct OpenKeys<'v, 'k> {
+    vault: &'v Vault,
+    purpose: &'v str,
+    stored: &'k [SubjectKeyRow],
+    opened: Vec<(&'k str, DataKey)>,
+}
+
+impl<'v, 'k> OpenKeys<'v, 'k> {
+    fn new(vault: &'v Vault, grant: &Grant<'v>, stored: &'k [SubjectKeyRow]) -> Self {
+        Self {
+            vault,
+            purpose: grant.purpose.name.as_str(),
+            stored,
+            opened: Vec::new(),
+        }
+    }
+
+    /// Whether the subject was erased: it has keys or records but no `default` key.
+    fn erased(&self) -> bool {
+        !self.stored.iter().any(|k| k.key_class == DEFAULT_KEY_CLASS)
+    }
+
+    /// The key to open a value of `class` with, if this read may.
+    fn opening(&mut self, class: &str) -> Result<Option<&DataKey>, VaultError> {
+        if class != DEFAULT_KEY_CLASS && self.erased() && class_purpose(class) != Some(self.purpose) {
+            return Ok(None);
+        }
+        let Some(row) = self.stored.iter().find(|k| k.key_class == class) else {
+            return Ok(None);
+        };
+        let at = match self.opened.iter().position(|(c, _)| *c == class) {
+            Some(at) => at,
+            None => {
+                self.opened.push((row.key_class.as_str(), self.vault.keys.unwrap(row)?));
+                self.opened.len() - 1
+            }
+        };
+        Ok(self.opened.get(at).map(|(_, key)| key))
+    }
+
+    /// The `default` key and its row (what tokens handed out by a read are sealed under).
+    fn into_default(mut self) -> Result<Option<(DataKey, SubjectKeyRow)>, VaultError> {
+        let Some(row) = self.stored.iter().find(|k| k.key_class == DEFAULT_KEY_CLASS) else {
+            return Ok(None);
+        };
+        let key = match self.opened.iter().position(|(c, _)| *c == DEFAULT_KEY_CLASS) {
+            Some(at) => self.opened.swap_remove(at).1,
+            None => self.vault.keys.unwrap(row)?,
+        };
+        Ok(Some((key, row.clone())))
     }
 }
 

@@ -20,7 +20,7 @@
 
 use custodia_crypto::{DataKey, FieldContext, random_array};
 use custodia_registry::{Field, FieldType};
-use custodia_store::{StoreError, SubjectKeyRow, TokenRow, Tx};
+use custodia_store::{DEFAULT_KEY_CLASS, StoreError, SubjectKeyRow, TokenRow, Tx};
 use custodia_types::{DetokenizeRequest, DetokenizeResponse, DetokenizedValue, TokenizeRequest};
 use zeroize::Zeroizing;
 
@@ -510,7 +510,10 @@ impl Vault {
                     ))
                 })
                 .collect::<Result<Vec<_>, VaultError>>()?;
-            let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, &subject, now).await?;
+            let (key, sealed_under, fresh_key) = self
+                .keys
+                .sealing_key(&self.store, &subject, DEFAULT_KEY_CLASS, now)
+                .await?;
             let minter = Minter {
                 keys: self.keys.tokens(),
                 key,
@@ -643,7 +646,7 @@ impl Vault {
         self.subject_state(subject).await?.permits(grant.purpose)?;
         let (key, _) = self
             .keys
-            .subject_key(&self.store, subject)
+            .subject_key(&self.store, subject, DEFAULT_KEY_CLASS)
             .await?
             .ok_or_else(|| VaultError::not_found("token_not_found", "the token's subject has no data any more"))?;
         let ctx = FieldContext {

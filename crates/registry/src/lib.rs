@@ -27,4 +27,4 @@ pub use model::{
     Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 pub use parse::{Diagnostic, RegistryError};
-pub use taxonomy::is_known_category;
+pub use taxonomy::{is_known_category, is_sensitive_category};

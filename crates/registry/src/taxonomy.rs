@@ -128,3 +128,43 @@ mod tests {
         assert!(!is_known_category("user.nom"), "inner nodes take no custom children");
     }
 }
+
+/// Sensitive personal information as CPRA defines it (Cal. Civ. Code §1798.140(ae)), in
+/// taxonomy terms: government identifiers, account credentials, financial accounts and cards,
+/// precise geolocation, racial or ethnic origin, religious beliefs, sexual orientation, the
+/// contents of private communications, genetic, biometric and health data. A category under
+/// any of these counts.
+pub fn is_sensitive_category(category: &str) -> bool {
+    const SENSITIVE: &[&str] = &[
+        "user.government_id",
+        "user.authorization.credentials",
+        "user.authorization.password",
+        "user.authorization.biometric",
+        "user.financial",
+        "user.location.precise",
+        "user.demographic.race_ethnicity",
+        "user.demographic.religious_belief",
+        "user.demographic.sexual_orientation",
+        "user.content.private",
+        "user.health_and_medical",
+        "user.biometric",
+    ];
+    SENSITIVE
+        .iter()
+        .any(|s| category == *s || category.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
+}
+
+#[cfg(test)]
+mod sensitive_tests {
+    use super::is_sensitive_category;
+
+    #[test]
+    fn sensitive_categories_and_their_children() {
+        assert!(is_sensitive_category("user.financial.credit_card"));
+        assert!(is_sensitive_category("user.government_id"));
+        assert!(is_sensitive_category("user.health_and_medical.genetic"));
+        assert!(!is_sensitive_category("user.contact.email"));
+        assert!(!is_sensitive_category("user.financialx"));
+        assert!(!is_sensitive_category("user.location.imprecise"));
+    }
+}

@@ -20,34 +20,55 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("request body is larger than {} bytes", crate::MAX_BODY_BYTES),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    "the request body could not be read",
-                )
-            }
-        })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = T::deserialize(&mut de)
-            .and_then(|v| de.end().map(|()| v))
-            .map_err(|e| {
-                // serde_json's message names the key or type at fault and the position, not values.
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    format!("invalid JSON body: {}", json_error(&e)),
-                )
-            })?;
-        Ok(Self(value))
+        Ok(Self(parse_json(&body_bytes(req, state).await?)?))
     }
+}
+
+/// A JSON body that may be left out (no body, or only white space): then `T::default()`.
+pub(crate) struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        Ok(Self(parse_json(&bytes)?))
+    }
+}
+
+/// The request body, at most `MAX_BODY_BYTES`.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the request body could not be read",
+            )
+        }
+    })
+}
+
+/// One JSON value of type `T`; malformed JSON, wrong types and unknown keys are 400s.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    T::deserialize(&mut de).and_then(|v| de.end().map(|()| v)).map_err(|e| {
+        // serde_json's message names the key or type at fault and the position, not values.
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid JSON body: {}", json_error(&e)),
+        )
+    })
 }
 
 /// A message for a JSON error that never echoes input values.

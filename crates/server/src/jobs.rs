@@ -3,8 +3,9 @@
 //! job that is due, and on PostgreSQL runs a job only if no other server node is running it
 //! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
 //!
-//! Jobs today: the audit checkpointer, the failed-authentication counts and the audit subject index. The retention sweeper, deadline clocks and webhook
-//! deliveries join this list.
+//! Jobs today: the audit checkpointer, the failed-authentication counts, the audit subject
+//! index and the purge of request records past their keeping time (24 months after they
+//! close). The retention sweeper and webhook deliveries join this list.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -51,6 +52,11 @@ pub fn jobs() -> Vec<Job> {
             name: "audit-auth-failures",
             every: AUTH_FAILURE_WINDOW,
             run: |state, now| Box::pin(async move { state.vault.flush_authentication_failures(now).await.map(drop) }),
+        },
+        Job {
+            name: "requests-purge",
+            every: Duration::from_secs(3600),
+            run: |state, now| Box::pin(async move { state.vault.purge_requests(now).await.map(drop) }),
         },
         Job {
             name: "audit-subject-index",

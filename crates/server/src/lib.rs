@@ -6,8 +6,10 @@ mod error;
 mod extract;
 pub mod jobs;
 mod openapi;
+mod package;
 mod pii;
 mod publish;
+mod requests;
 pub mod witness;
 
 use std::future::Future;
@@ -68,6 +70,7 @@ pub fn router(vault: Vault) -> Router {
 
 fn app(state: Arc<AppState>) -> Router {
     api::routes()
+        .merge(requests::routes())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

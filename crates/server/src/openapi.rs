@@ -20,6 +20,9 @@ use crate::api;
         api::delete_record, api::search, api::record_consent, api::privacy_state, api::record_objection,
         api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal, api::rotate_principal_key,
         crate::pii::scan, crate::pii::redact,
+        crate::requests::create_request, crate::requests::list_requests, crate::requests::get_request,
+        crate::requests::verify_request, crate::requests::extend_request, crate::requests::deny_request,
+        crate::requests::fulfil_request,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -33,6 +36,11 @@ use crate::api;
         custodia_types::DetokenizedValue, custodia_types::ScanRequest, custodia_types::ScanResponse,
         custodia_types::ScanFinding, custodia_types::ScanEvidence, custodia_types::RedactRequest,
         custodia_types::RedactOperator, custodia_types::RedactResponse, custodia_types::Redaction,
+        custodia_types::NewSubjectRequest, custodia_types::VerifyRequest, custodia_types::ReasonRequest,
+        custodia_types::FulfilRequest, custodia_types::Correction, custodia_types::SubjectRequestView,
+        custodia_types::SubjectRequestList, custodia_types::Extension, custodia_types::Verification,
+        custodia_types::Denial, custodia_types::RecipientNotice, custodia_types::ErasureReceipt,
+        custodia_types::ErasedCounts, custodia_types::KeptData,
     )),
     modifiers(&BearerAuth),
 )]

@@ -25,11 +25,14 @@ use std::path::Path;
 pub use changes::{Change, Changes};
 pub use error::StoreError;
 pub use model::{
-    AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, DEFAULT_KEY_CLASS, FieldValue,
-    IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
-    SubjectRecords, TileRow, TokenRow,
+    AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, DEFAULT_KEY_CLASS, ErasedRows,
+    ErasureRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, RequestRow, StoredField,
+    StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow,
 };
-pub use repo::{Audit, AuditChunk, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
+pub use repo::{
+    Audit, AuditChunk, Erasures, HeldValues, Ledger, Meta, Principals, Records, RequestQuery, Requests, Subjects,
+    Target, Tokens,
+};
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
 pub use sql::Dialect;
@@ -204,6 +207,48 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.reader().await,
             Backend::Postgres(p) => p.reader().await,
+        }
+    }
+
+    /// Empties SQLite's write-ahead log into the database file and truncates it, so that
+    /// pages deleted before this call (an erased subject's key, a rectified value's old
+    /// ciphertext) no longer sit in the log; `secure_delete` has zeroed them in the database
+    /// file. Returns whether the log was emptied (readers may hold it for a while; the caller
+    /// says so rather than waits forever). PostgreSQL: its WAL and archives are the
+    /// operator's (see the README on backups); returns true.
+    pub async fn purge_wal(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.purge_wal().await,
+            Backend::Postgres(_) => Ok(true),
+        }
+    }
+
+    /// Writes a consistent copy of the SQLite database to `out` (`VACUUM INTO`: a snapshot,
+    /// taken beside running writers; `out` must be absent or an empty file). PostgreSQL has its
+    /// own tools (`pg_dump`, base backups and WAL archiving): refused here, naming them.
+    pub async fn backup_into(&self, out: &Path) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let target = out.to_str().ok_or_else(|| {
+                    StoreError::Backend(format!("{}: the backup path must be UTF-8", out.display()))
+                })?;
+                let mut reader = self.reader().await?;
+                reader.conn().execute(sql::Stmt::new("VACUUM INTO $1").bind(target)).await?;
+                Ok(())
+            }
+            Backend::Postgres(_) => Err(StoreError::Backend(
+                "back up PostgreSQL with its own tools (pg_dump, or base backups with WAL archiving); after a restore, run `custodia erasures reapply`".into(),
+            )),
+        }
+    }
+
+    /// Restoring a SQLite backup keeps the audit log whole: appends to this (restored)
+    /// database's log what the database file `current` (the one it replaces) holds beyond it,
+    /// provided this log is a prefix of that one. Returns the entries appended.
+    pub async fn adopt_audit_log(&self, current: &Path) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.adopt_audit_log(current).await,
+            Backend::Postgres(_) => Err(StoreError::Backend("only a SQLite database adopts an audit log".into())),
         }
     }
 

@@ -14,12 +14,14 @@ pub struct SubjectKeyRow {
     pub created_at: i64,
 }
 
-/// One sealed field value and the purpose it was collected for.
+/// One sealed field value, the purpose it was collected for and the class of the subject
+/// key it is sealed under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldValue {
     pub field: String,
     pub ciphertext: Vec<u8>,
     pub purpose: String,
+    pub key_class: String,
 }
 
 /// One blind-index digest of a field.
@@ -92,12 +94,20 @@ pub struct StoredRecord {
     pub fields: Vec<StoredField>,
 }
 
-/// A subject's data key with the records a read asked for: everything a read needs, fetched
-/// in one query.
+/// A subject's data keys (of every class it has) with the records a read asked for:
+/// everything a read needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectRecords {
-    pub key: SubjectKeyRow,
+    pub keys: Vec<SubjectKeyRow>,
     pub records: Vec<StoredRecord>,
+}
+
+impl SubjectRecords {
+    /// The subject's stored key of `class`; `None` once it was destroyed (or never made).
+    #[must_use]
+    pub fn key(&self, class: &str) -> Option<&SubjectKeyRow> {
+        self.keys.iter().find(|k| k.key_class == class)
+    }
 }
 
 /// One entry of the append-only subject ledger: a consent given or withdrawn, an objection,
@@ -303,4 +313,72 @@ pub(crate) fn group_records(rows: Vec<(Option<StoredRecord>, Option<StoredField>
         }
     }
     out
+}
+
+/// A data subject request (GDPR Art. 12-22, CCPA) and where it stands. Times are Unix
+/// milliseconds; the free texts (how it was received and verified, reasons) are the
+/// operator's words, never values from the vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    pub request_id: String,
+    /// Cleared when the subject is erased; `subject_digest` stays.
+    pub subject_id: Option<String>,
+    /// The subject's keyed digest, as in the audit log.
+    pub subject_digest: String,
+    /// `access`, `portability`, `rectification`, `erasure`, `restriction`, `objection`,
+    /// `opt_out_sale` or `limit_sensitive`.
+    pub kind: String,
+    pub jurisdiction: String,
+    pub received_via: String,
+    /// `received`, `verifying`, `in_progress`, `extended`, `completed` or `denied`.
+    pub status: String,
+    pub received_at: i64,
+    pub acknowledge_by: Option<i64>,
+    /// The deadline in force (moved when the request is extended).
+    pub due_at: i64,
+    pub extended_at: Option<i64>,
+    pub extension_reason: Option<String>,
+    /// How the requester's identity was verified, by whom (a principal id), when.
+    pub verified_via: Option<String>,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<i64>,
+    pub denial_reason: Option<String>,
+    /// What fulfilling it did (JSON, no personal data), e.g. an erasure's signed receipt.
+    pub outcome: Option<String>,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+    /// When the request record itself is deleted (CCPA §7101: 24 months).
+    pub keep_until: i64,
+}
+
+/// What erasing part of a subject's data deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErasedRows {
+    /// Records deleted whole.
+    pub records: u64,
+    /// Field values deleted (with their ciphertext).
+    pub fields: u64,
+    /// Blind-index entries deleted.
+    pub index_entries: u64,
+    /// Token values deleted (the token names stay reserved).
+    pub token_values: u64,
+}
+
+impl ErasedRows {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: Self) {
+        self.records += other.records;
+        self.fields += other.fields;
+        self.index_entries += other.index_entries;
+        self.token_values += other.token_values;
+    }
+}
+
+/// A tombstone: an erased subject, by keyed digest only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRow {
+    pub subject_digest: String,
+    pub request_id: Option<String>,
+    pub at: i64,
 }

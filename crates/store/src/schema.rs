@@ -226,6 +226,47 @@ const STEPS: &[&[Part]] = &[
     ],
     // 10: API keys may expire (Unix milliseconds; none when null).
     &[Part::Common("ALTER TABLE principals ADD COLUMN expires_at {int};")],
+    // 11: data subject requests (GDPR Art. 12-22, CCPA), kept 24 months after they close
+    // (`keep_until`); the subject id is cleared when the subject is erased (the keyed digest
+    // stays, as in the audit log). `erasures` is the tombstone list: the keyed digest of every
+    // erased subject, append-only, re-applied when an older backup is restored. Field values
+    // record the class of key they are sealed under, so erasing needs an index by subject on
+    // token values' legacy table too.
+    &[
+        Part::Common(
+            "CREATE TABLE requests (
+                request_id TEXT PRIMARY KEY,
+                subject_id TEXT,
+                subject_digest TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                jurisdiction TEXT NOT NULL,
+                received_via TEXT NOT NULL,
+                status TEXT NOT NULL,
+                received_at {int} NOT NULL,
+                acknowledge_by {int},
+                due_at {int} NOT NULL,
+                extended_at {int},
+                extension_reason TEXT,
+                verified_via TEXT,
+                verified_by TEXT,
+                verified_at {int},
+                denial_reason TEXT,
+                outcome TEXT,
+                created_by TEXT NOT NULL,
+                updated_at {int} NOT NULL,
+                closed_at {int},
+                keep_until {int} NOT NULL);
+             CREATE INDEX requests_by_status ON requests (status, due_at);
+             CREATE INDEX requests_by_subject ON requests (subject_digest);
+             CREATE INDEX requests_by_keep_until ON requests (keep_until);
+             CREATE TABLE erasures (
+                seq {serial},
+                subject_digest TEXT NOT NULL,
+                request_id TEXT,
+                at {int} NOT NULL);",
+        ),
+        Part::AppendOnly("erasures"),
+    ],
 ];
 
 impl Dialect {
@@ -424,11 +465,14 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     ("principals", "SELECT, INSERT, UPDATE"),
     // Tokens of schema versions before 8 are only read; a token's name and each subject's
     // sealed value under it are written once.
-    ("tokens_v1", "SELECT"),
+    ("tokens_v1", "SELECT, DELETE"),
     // Its name before schema version 8 (a database granted before it is migrated).
     ("tokens", "SELECT, INSERT"),
     ("token_names", "SELECT, INSERT"),
-    ("token_values", "SELECT, INSERT"),
+    // Erasure deletes a subject's token values (names stay reserved).
+    ("token_values", "SELECT, INSERT, DELETE"),
+    // Requests change state until they close and are deleted 24 months later.
+    ("requests", "SELECT, INSERT, UPDATE, DELETE"),
     // The subject index is appended to by its job, and its one state row moved forward.
     ("audit_subject_index", "SELECT, INSERT"),
     ("audit_index_state", "SELECT, UPDATE"),

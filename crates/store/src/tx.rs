@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Tokens};
+use crate::repo::{Audit, Erasures, Ledger, Meta, Principals, Records, Requests, Subjects, Tokens};
 use crate::sql::{Conn, Dialect};
 
 /// A boxed future, as write jobs return.
@@ -65,6 +65,14 @@ impl<'c> Tx<'c> {
     pub fn principals(&mut self) -> Principals<'_, ReadWrite> {
         Principals::new(self.conn.reborrow())
     }
+
+    pub fn requests(&mut self) -> Requests<'_, ReadWrite> {
+        Requests::new(self.conn.reborrow())
+    }
+
+    pub fn erasures(&mut self) -> Erasures<'_, ReadWrite> {
+        Erasures::new(self.conn.reborrow())
+    }
 }
 
 /// The connection a [`Reader`] holds.
@@ -113,5 +121,13 @@ impl Reader {
 
     pub fn principals(&mut self) -> Principals<'_, ReadOnly> {
         Principals::new(self.conn())
+    }
+
+    pub fn requests(&mut self) -> Requests<'_, ReadOnly> {
+        Requests::new(self.conn())
+    }
+
+    pub fn erasures(&mut self) -> Erasures<'_, ReadOnly> {
+        Erasures::new(self.conn())
     }
 }

@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod requests;
+pub use requests::{
+    Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,
+    ReasonRequest, RecipientNotice, SubjectRequestList, SubjectRequestView, Verification, VerifyRequest,
+};
+
 /// The one JSON error shape: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -299,6 +305,9 @@ pub struct PrivacyState {
     pub sale_opt_out: bool,
     /// Processing restricted (GDPR Art. 18).
     pub restricted: bool,
+    /// Use of sensitive personal information limited (CPRA §1798.121).
+    #[serde(default)]
+    pub limit_sensitive: bool,
     /// Every entry, oldest first. Withdrawals never rewrite history.
     pub history: Vec<LedgerEntry>,
 }

@@ -137,7 +137,10 @@ async fn tokenize_crowded(
 ) -> Result<String, VaultError> {
     let subject = SubjectId::parse(subject).unwrap();
     let field = vault.registry.collections["customers"].fields["name"].clone();
-    let (key, sealed_under, fresh) = vault.keys.sealing_key(&vault.store, &subject, Timestamp(2)).await?;
+    let (key, sealed_under, fresh) = vault
+        .keys
+        .sealing_key(&vault.store, &subject, custodia_store::DEFAULT_KEY_CLASS, Timestamp(2))
+        .await?;
     let minter = Minter {
         keys: vault.keys.tokens(),
         key,

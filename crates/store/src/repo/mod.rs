@@ -3,18 +3,22 @@
 //! [`ReadWrite`](crate::ReadWrite), which only a [`Tx`](crate::Tx) hands out.
 
 mod audit;
+mod erasures;
 mod ledger;
 mod meta;
 mod principals;
 mod records;
+mod requests;
 mod subjects;
 mod tokens;
 
 pub use audit::{Audit, AuditChunk};
+pub use erasures::Erasures;
 pub use ledger::Ledger;
 pub use meta::Meta;
 pub use principals::Principals;
-pub use records::{Records, Target};
+pub use records::{HeldValues, Records, Target};
+pub use requests::{RequestQuery, Requests};
 pub use subjects::Subjects;
 pub use tokens::Tokens;
 

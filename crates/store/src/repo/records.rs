@@ -1,10 +1,10 @@
 //! Records, their sealed fields and their blind-index entries.
 
 use crate::model::group_records;
-use crate::repo::subjects::{is_stored, key_row};
+use crate::repo::subjects::is_stored;
 use crate::sql::{DbRow, Dialect, Stmt, values_clause};
 use crate::{
-    DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError, StoredField,
+    DEFAULT_KEY_CLASS, ErasedRows, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError, StoredField,
     StoredRecord, SubjectRecords,
 };
 
@@ -13,22 +13,16 @@ super::repository!(
     Records
 );
 
-/// A subject's default-class key joined with its records in a collection and their fields;
-/// `{filter}` is the extra join condition of a single-record read.
-const SUBJECT_RECORDS: &str = "SELECT k.subject_id, k.key_class, k.key_version, k.wrapped_key, \
-     k.created_at, r.record_id, r.collection, r.created_at AS record_created_at, r.updated_at, \
-     f.field, f.ciphertext, f.purpose, f.key_class AS field_key_class, f.updated_at AS field_updated_at \
-     FROM subject_keys k \
-     LEFT JOIN records r ON r.subject_id = k.subject_id AND r.collection = $1 {filter} \
-     LEFT JOIN record_fields f ON f.record_id = r.record_id \
-     WHERE k.subject_id = $2 AND k.key_class = $3 ORDER BY r.created_at, r.record_id, f.field";
+/// A subject's records in a collection with their fields; `{filter}` is the extra condition
+/// of a single-record read.
+const SUBJECT_RECORDS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at AS record_created_at, \
+     r.updated_at, f.field, f.ciphertext, f.purpose, f.key_class AS field_key_class, f.updated_at AS field_updated_at \
+     FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id \
+     WHERE r.subject_id = $1 AND r.collection = $2 {filter} ORDER BY r.created_at, r.record_id, f.field";
 
 fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
-    let Some(record_id) = row.opt_text("record_id")? else {
-        return Ok((None, None));
-    };
     let record = StoredRecord {
-        record_id,
+        record_id: row.text("record_id")?,
         subject_id: row.text("subject_id")?,
         collection: row.text("collection")?,
         created_at: row.int("record_created_at")?,
@@ -48,16 +42,15 @@ fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>)
     Ok((Some(record), field))
 }
 
-fn subject_records(rows: &[DbRow]) -> Result<Option<SubjectRecords>, StoreError> {
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let key = key_row(first)?;
-    let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(SubjectRecords {
-        key,
-        records: group_records(rows),
-    }))
+/// How many values of one field, written under one purpose and sealed under one key class,
+/// a subject holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldValues {
+    pub collection: String,
+    pub field: String,
+    pub purpose: String,
+    pub key_class: String,
+    pub values: u64,
 }
 
 /// Which record a change targets.
@@ -69,28 +62,68 @@ pub struct Target<'a> {
 }
 
 impl<A> Records<'_, A> {
-    /// A subject's data key and every record of it in `collection`, oldest first; `None` when
-    /// the subject has no data at all. One query.
+    /// A subject's data keys and every record of it in `collection`, oldest first; `None`
+    /// when the subject has neither keys nor records there.
     pub async fn of_subject(
         &mut self,
         subject_id: &str,
         collection: &str,
     ) -> Result<Option<SubjectRecords>, StoreError> {
         let sql = SUBJECT_RECORDS.replace("{filter}", "");
-        let stmt = Stmt::new(sql).bind(collection).bind(subject_id).bind(DEFAULT_KEY_CLASS);
-        subject_records(&self.conn.fetch_all(stmt).await?)
+        self.subject_records(Stmt::new(sql).bind(subject_id).bind(collection), subject_id)
+            .await
     }
 
-    /// A subject's data key and one record of it (`records` is empty when there is no such
-    /// record); `None` when the subject has no data at all.
+    /// A subject's data keys and one record of it (`records` is empty when there is no such
+    /// record); `None` when the subject has neither keys nor that record.
     pub async fn one(&mut self, target: Target<'_>) -> Result<Option<SubjectRecords>, StoreError> {
-        let sql = SUBJECT_RECORDS.replace("{filter}", "AND r.record_id = $4");
+        let sql = SUBJECT_RECORDS.replace("{filter}", "AND r.record_id = $3");
         let stmt = Stmt::new(sql)
-            .bind(target.collection)
             .bind(target.subject_id)
-            .bind(DEFAULT_KEY_CLASS)
+            .bind(target.collection)
             .bind(target.record_id);
-        subject_records(&self.conn.fetch_all(stmt).await?)
+        self.subject_records(stmt, target.subject_id).await
+    }
+
+    async fn subject_records(
+        &mut self,
+        records: Stmt<'_>,
+        subject_id: &str,
+    ) -> Result<Option<SubjectRecords>, StoreError> {
+        let rows = self.conn.fetch_all(records).await?;
+        let records = group_records(rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?);
+        let mut subjects = crate::repo::Subjects::<A>::new(self.conn.reborrow());
+        let mut keys: Vec<_> = subjects.keys_of(&[subject_id]).await?.into_values().collect();
+        keys.sort_by(|a, b| a.key_class.cmp(&b.key_class));
+        if keys.is_empty() && records.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(SubjectRecords { keys, records }))
+    }
+
+    /// What a subject still holds, by `(collection, field, purpose, key class)`, with the
+    /// number of values of each: after an erasure, what survived it.
+    pub async fn held_values(&mut self, subject_id: &str) -> Result<Vec<HeldValues>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT r.collection, f.field, f.purpose, f.key_class, COUNT(*) AS n FROM records r \
+             JOIN record_fields f ON f.record_id = r.record_id WHERE r.subject_id = $1 \
+             GROUP BY r.collection, f.field, f.purpose, f.key_class ORDER BY f.purpose, r.collection, f.field",
+        )
+        .bind(subject_id);
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(HeldValues {
+                    collection: row.text("collection")?,
+                    field: row.text("field")?,
+                    purpose: row.text("purpose")?,
+                    key_class: row.text("key_class")?,
+                    values: u64::try_from(row.int("n")?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
@@ -217,16 +250,16 @@ impl Records<'_, ReadWrite> {
     /// Inserts sealed field values `(record, time, value)`; with `replace`, a value a field
     /// already has is replaced (without, it is a conflict, as is one field given twice).
     async fn insert_fields(&mut self, fields: &[(&str, i64, &FieldValue)], replace: bool) -> Result<(), StoreError> {
-        for chunk in fields.chunks(Dialect::MAX_PARAMETERS / 5) {
+        for chunk in fields.chunks(Dialect::MAX_PARAMETERS / 6) {
             let mut sql = values_clause(
-                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, updated_at) VALUES ",
-                5,
+                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, key_class, updated_at) VALUES ",
+                6,
                 chunk.len(),
             );
             if replace {
                 sql.push_str(
                     " ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
-                     purpose = excluded.purpose, updated_at = excluded.updated_at",
+                     purpose = excluded.purpose, key_class = excluded.key_class, updated_at = excluded.updated_at",
                 );
             }
             let mut stmt = Stmt::new(sql);
@@ -235,6 +268,7 @@ impl Records<'_, ReadWrite> {
                 stmt.push(&f.field);
                 stmt.push(&f.ciphertext);
                 stmt.push(&f.purpose);
+                stmt.push(&f.key_class);
                 stmt.push(*now);
             }
             self.conn.execute(stmt).await?;
@@ -288,6 +322,68 @@ impl Records<'_, ReadWrite> {
             self.conn.execute(Stmt::new(sql).bind(t.record_id)).await?;
         }
         Ok(true)
+    }
+
+    /// Erases up to `limit` records of a subject, in record id order after `after`: their
+    /// blind-index entries and their values sealed under the `default` key go; a record left
+    /// with no value goes too (values under another class, which outlive an erasure, stay).
+    /// Returns what was deleted and the last record id seen (`None` when there were none
+    /// left), so that a large subject is erased in short transactions.
+    pub async fn erase_batch(
+        &mut self,
+        subject_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<(ErasedRows, Option<String>), StoreError> {
+        let stmt = Stmt::new(
+            "SELECT record_id FROM records WHERE subject_id = $1 AND record_id > $2 ORDER BY record_id LIMIT $3",
+        )
+        .bind(subject_id)
+        .bind(after)
+        .bind(limit);
+        let ids = self
+            .conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| r.text("record_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut erased = ErasedRows::default();
+        for chunk in ids.chunks(Dialect::MAX_PARAMETERS - 1) {
+            let marks = crate::sql::placeholders(2, chunk.len());
+            let statements = [
+                (
+                    format!("DELETE FROM blind_index WHERE subject_id = $1 AND record_id IN ({marks})"),
+                    subject_id,
+                ),
+                (
+                    format!("DELETE FROM record_fields WHERE key_class = $1 AND record_id IN ({marks})"),
+                    DEFAULT_KEY_CLASS,
+                ),
+                (
+                    format!(
+                        "DELETE FROM records WHERE subject_id = $1 AND record_id IN ({marks}) AND NOT EXISTS \
+                         (SELECT 1 FROM record_fields f WHERE f.record_id = records.record_id)"
+                    ),
+                    subject_id,
+                ),
+            ];
+            let mut counts = [0; 3];
+            for ((sql, first), count) in statements.iter().zip(&mut counts) {
+                let mut stmt = Stmt::new(sql.as_str()).bind(*first);
+                for id in chunk {
+                    stmt.push(id);
+                }
+                *count = self.conn.execute(stmt).await?;
+            }
+            erased.add(ErasedRows {
+                index_entries: counts[0],
+                fields: counts[1],
+                records: counts[2],
+                token_values: 0,
+            });
+        }
+        Ok((erased, ids.last().cloned()))
     }
 }
 

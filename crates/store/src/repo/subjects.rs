@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::sql::{DbRow, Dialect, Stmt, placeholders, values_clause};
-use crate::{DEFAULT_KEY_CLASS, ReadWrite, StoreError, SubjectKeyRow};
+use crate::{ReadWrite, StoreError, SubjectKeyRow};
 
 super::repository!(
     /// Subjects and their wrapped data keys.
@@ -28,14 +28,30 @@ pub(crate) fn key_row(row: &DbRow) -> Result<SubjectKeyRow, StoreError> {
 pub(crate) type StoredKeys = HashMap<(String, String), SubjectKeyRow>;
 
 impl<A> Subjects<'_, A> {
-    /// The subject's data key of the default class.
-    pub async fn key(&mut self, subject_id: &str) -> Result<Option<SubjectKeyRow>, StoreError> {
+    /// The subject's data key of `class`.
+    pub async fn key(&mut self, subject_id: &str, class: &str) -> Result<Option<SubjectKeyRow>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM subject_keys WHERE subject_id = $1 AND key_class = $2");
         let row = self
             .conn
-            .fetch_optional(Stmt::new(sql).bind(subject_id).bind(DEFAULT_KEY_CLASS))
+            .fetch_optional(Stmt::new(sql).bind(subject_id).bind(class))
             .await?;
         row.as_ref().map(key_row).transpose()
+    }
+
+    /// Every subject id the store holds anything of (keys, records, token values, open
+    /// requests), sorted.
+    pub async fn all_ids(&mut self) -> Result<Vec<String>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT subject_id FROM subject_keys UNION SELECT subject_id FROM records \
+             UNION SELECT subject_id FROM token_values UNION SELECT subject_id FROM tokens_v1 \
+             UNION SELECT subject_id FROM requests WHERE subject_id IS NOT NULL ORDER BY 1",
+        );
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| r.text("subject_id"))
+            .collect()
     }
 
     /// The stored keys of every class of these subjects.

@@ -105,6 +105,39 @@ impl<A> Tokens<'_, A> {
 }
 
 impl Tokens<'_, ReadWrite> {
+    /// Deletes a subject's token values of one field (a rectified value's old tokens must not
+    /// detokenize to it); returns how many.
+    pub async fn erase_field(&mut self, subject_id: &str, collection: &str, field: &str) -> Result<u64, StoreError> {
+        let stmt = Stmt::new(
+            "DELETE FROM token_values WHERE subject_id = $1 AND name IN \
+             (SELECT name FROM token_names WHERE collection = $2 AND field = $3)",
+        )
+        .bind(subject_id)
+        .bind(collection)
+        .bind(field);
+        let mut n = self.conn.execute(stmt).await?;
+        let legacy = Stmt::new("DELETE FROM tokens_v1 WHERE subject_id = $1 AND collection = $2 AND field = $3")
+            .bind(subject_id)
+            .bind(collection)
+            .bind(field);
+        n += self.conn.execute(legacy).await?;
+        Ok(n)
+    }
+
+    /// Deletes every token value of a subject (and its tokens of schema versions before 8);
+    /// returns how many. The token names stay reserved, so no token is ever reissued to
+    /// another value.
+    pub async fn erase_subject(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM token_values WHERE subject_id = $1",
+            "DELETE FROM tokens_v1 WHERE subject_id = $1",
+        ] {
+            n += self.conn.execute(Stmt::new(sql).bind(subject_id)).await?;
+        }
+        Ok(n)
+    }
+
     /// Stores each row whose token is free, or (a deterministic row) held by rows of the same
     /// field bound to the same value; says for each row whether it was stored. A row whose
     /// token is taken (by another value, another field or a random token) is not stored: its

@@ -24,6 +24,8 @@ pub(crate) use writer::Writer;
 pub(crate) struct Sqlite {
     pub(crate) writer: Writer,
     reader: SqlitePool,
+    /// How to open another connection (for a truncating checkpoint); boxed, it is large.
+    options: Box<SqliteConnectOptions>,
     checkpointer: tokio::task::JoinHandle<()>,
 }
 
@@ -32,6 +34,11 @@ impl Drop for Sqlite {
         self.checkpointer.abort();
     }
 }
+
+/// How many times a truncating checkpoint is tried (50 ms apart) before giving up.
+const PURGE_ATTEMPTS: usize = 10;
+/// How long one attempt waits for readers to leave the log.
+const PURGE_WAIT: Duration = Duration::from_millis(200);
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
@@ -46,6 +53,66 @@ async fn checkpointer(mut conn: SqliteConnection) {
         tick.tick().await;
         if let Err(e) = Conn::Sqlite(&mut conn).run("PRAGMA wal_checkpoint(PASSIVE)").await {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+}
+
+/// The body of [`Sqlite::adopt_audit_log`], on a connection with `cur` attached.
+async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
+    use crate::sql::Stmt;
+    let last = c
+        .fetch_optional(Stmt::new("SELECT seq, leaf FROM audit_log ORDER BY seq DESC LIMIT 1"))
+        .await?;
+    let (seq, leaf) = match &last {
+        Some(row) => (row.int("seq")?, row.opt_bytes("leaf")?),
+        None => (0, None),
+    };
+    if seq > 0 {
+        let there = c
+            .fetch_optional(Stmt::new("SELECT leaf FROM cur.audit_log WHERE seq = $1").bind(seq))
+            .await?;
+        let same = match there {
+            Some(row) => row.opt_bytes("leaf")? == leaf,
+            None => false,
+        };
+        if !same {
+            return Err(StoreError::Schema(
+                "the backup's audit log is not a prefix of the current database's: not the same vault's history".into(),
+            ));
+        }
+    }
+    c.run("BEGIN IMMEDIATE").await?;
+    let copied = async {
+        let n = c
+            .execute(
+                Stmt::new(
+                    "INSERT INTO audit_log (seq, at, entry, leaf, principal, action, decision, purpose, subject) \
+                     SELECT seq, at, entry, leaf, principal, action, decision, purpose, subject FROM cur.audit_log \
+                     WHERE seq > $1 ORDER BY seq",
+                )
+                .bind(seq),
+            )
+            .await?;
+        c.run(
+            "INSERT INTO audit_checkpoints (tree_size, root, at, note) SELECT tree_size, root, at, note \
+             FROM cur.audit_checkpoints WHERE tree_size > (SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints) \
+             ORDER BY tree_size;
+             INSERT INTO audit_tiles (level, idx, hashes, root, last_seq) SELECT level, idx, hashes, root, last_seq \
+             FROM cur.audit_tiles c WHERE NOT EXISTS \
+             (SELECT 1 FROM audit_tiles t WHERE t.level = c.level AND t.idx = c.idx);",
+        )
+        .await?;
+        Ok::<u64, StoreError>(n)
+    }
+    .await;
+    match copied {
+        Ok(n) => {
+            c.run("COMMIT").await?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = c.run("ROLLBACK").await;
+            Err(e)
         }
     }
 }
@@ -118,11 +185,12 @@ impl Sqlite {
             // A local file does not drop connections: skip the ping (a round trip to the
             // connection's thread) that would otherwise precede every query.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(Self {
             writer,
             reader,
+            options: Box::new(options),
             checkpointer,
         })
     }
@@ -145,13 +213,52 @@ impl Sqlite {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(Self {
             writer: Writer::start(conn),
             reader,
+            options: Box::new(options),
             checkpointer: tokio::spawn(async {}),
         })
+    }
+
+    /// Appends to this database's audit log (entries, checkpoints, tiles) what the database
+    /// file `current` holds beyond it, provided this log is a prefix of that one (its last
+    /// entry is the same there); returns the entries appended. The subject index is left to
+    /// its job, which indexes every entry after its mark.
+    pub(crate) async fn adopt_audit_log(&self, current: &Path) -> Result<u64, StoreError> {
+        let path = current
+            .to_str()
+            .ok_or_else(|| StoreError::Backend(format!("{}: the path must be UTF-8", current.display())))?;
+        let mut conn = self.options.connect().await?;
+        let mut c = Conn::Sqlite(&mut conn);
+        c.execute(crate::sql::Stmt::new("ATTACH DATABASE $1 AS cur").bind(path))
+            .await?;
+        let adopted = adopt(&mut c).await;
+        let detached = c.run("DETACH DATABASE cur").await;
+        let n = adopted?;
+        detached?;
+        Ok(n)
+    }
+
+    /// A `TRUNCATE` checkpoint, tried a few times while readers still use the log.
+    pub(crate) async fn purge_wal(&self) -> Result<bool, StoreError> {
+        // A short busy timeout: a truncating checkpoint holds the write lock while it waits
+        // for readers, so each attempt may stall writers only this long.
+        let mut conn = (*self.options).clone().busy_timeout(PURGE_WAIT).connect().await?;
+        for _ in 0..PURGE_ATTEMPTS {
+            let row = Conn::Sqlite(&mut conn)
+                .fetch_optional(crate::sql::Stmt::new("PRAGMA wal_checkpoint(TRUNCATE)"))
+                .await?;
+            // The first column is 1 when the checkpoint could not finish (a reader or writer
+            // was busy).
+            if row.as_ref().map(|r| r.int("busy")).transpose()? == Some(0) {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(false)
     }
 
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {

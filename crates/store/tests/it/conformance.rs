@@ -1,8 +1,8 @@
 //! One behaviour contract, every backend.
 
 use custodia_store::{
-    AuditColumns, AuditRow, CheckpointRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch,
-    Store, StoreError, StoredRecord, SubjectKeyRow, TokenRow,
+    AuditColumns, AuditRow, CheckpointRow, ErasureRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow,
+    RecordPatch, RequestQuery, RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow, Target, TokenRow,
 };
 
 use crate::ops::*;
@@ -12,6 +12,7 @@ fn field(name: &str, ct: &[u8]) -> FieldValue {
         field: name.into(),
         ciphertext: ct.to_vec(),
         purpose: "p".into(),
+        key_class: "default".into(),
     }
 }
 
@@ -45,7 +46,11 @@ fn key_of(subject: &str) -> SubjectKeyRow {
 /// One record, or `None`.
 async fn one(s: &Store, subject: &str, collection: &str, id: &str) -> Option<StoredRecord> {
     let found = record(s, subject, collection, id).await.unwrap()?;
-    assert_eq!(found.key, key_of(subject), "a read returns the subject's key");
+    assert_eq!(
+        found.key("default"),
+        Some(&key_of(subject)),
+        "a read returns the subject's key"
+    );
     assert!(found.records.len() <= 1);
     found.records.into_iter().next()
 }
@@ -682,8 +687,11 @@ pub async fn a_write_under_a_destroyed_key_fails(s: &Store) {
         .unwrap();
     assert!(destroyed);
     assert!(
-        records(s, "s1", "customers").await.unwrap().is_none(),
-        "no key, no data"
+        records(s, "s1", "customers")
+            .await
+            .unwrap()
+            .is_some_and(|f| f.keys.is_empty()),
+        "no key: the ciphertext left is the erasure's to delete, and nothing opens it"
     );
     let mut late = new_record("r2", "s1", 2);
     late.fresh_key = false;
@@ -988,4 +996,205 @@ pub async fn audit_chunks_carry_entries_exactly(s: &Store) {
         last == gap + 1,
         "a chunk splits exactly when its numbers run without a gap"
     );
+}
+
+fn request(id: &str, status: &str, due_at: i64) -> RequestRow {
+    RequestRow {
+        request_id: id.into(),
+        subject_id: Some("s1".into()),
+        subject_digest: "d1".into(),
+        kind: "erasure".into(),
+        jurisdiction: "gdpr".into(),
+        received_via: "api".into(),
+        status: status.into(),
+        received_at: 1,
+        acknowledge_by: None,
+        due_at,
+        extended_at: None,
+        extension_reason: None,
+        verified_via: None,
+        verified_by: None,
+        verified_at: None,
+        denial_reason: None,
+        outcome: None,
+        created_by: "prn_1".into(),
+        updated_at: 1,
+        closed_at: None,
+        keep_until: 1000,
+    }
+}
+
+/// Requests: stored whole, listed by status and deadline (soonest first), changed only from
+/// the state a step expects, their subject id forgotten on erasure, purged after keeping.
+pub async fn requests_queue_and_steps(s: &Store) {
+    let rows = [
+        request("req_b", "received", 30),
+        request("req_a", "in_progress", 20),
+        request("req_c", "completed", 10),
+    ];
+    let stored = rows.clone();
+    s.write(move |mut tx| {
+        Box::pin(async move {
+            for r in &stored {
+                tx.requests().insert(r).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    let dup = rows[0].clone();
+    let again: Result<(), StoreError> = s
+        .write(move |mut tx| Box::pin(async move { tx.requests().insert(&dup).await }))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let mut reader = s.reader().await.unwrap();
+    assert_eq!(reader.requests().get("req_a").await.unwrap().as_ref(), Some(&rows[1]));
+    let open = RequestQuery {
+        statuses: vec!["received".into(), "in_progress".into()],
+        limit: 10,
+        ..RequestQuery::default()
+    };
+    let ids = |v: Vec<RequestRow>| v.into_iter().map(|r| r.request_id).collect::<Vec<_>>();
+    assert_eq!(ids(reader.requests().list(&open).await.unwrap()), ["req_a", "req_b"]);
+    let soon = RequestQuery {
+        due_before: Some(25),
+        ..open.clone()
+    };
+    assert_eq!(ids(reader.requests().list(&soon).await.unwrap()), ["req_a"]);
+    let any = RequestQuery {
+        limit: 2,
+        ..RequestQuery::default()
+    };
+    assert_eq!(ids(reader.requests().list(&any).await.unwrap()), ["req_c", "req_a"]);
+    drop(reader);
+
+    let mut done = rows[1].clone();
+    done.status = "completed".into();
+    done.outcome = Some("{}".into());
+    let (first, second) = (done.clone(), done.clone());
+    let changed: (bool, bool) = s
+        .write(move |mut tx| {
+            Box::pin(async move {
+                let a = tx.requests().update(&first, "in_progress").await?;
+                let b = tx.requests().update(&second, "in_progress").await?;
+                Ok((a, b))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed, (true, false), "a step applies only to the state it expects");
+    let forgotten: u64 = s
+        .write(|mut tx| Box::pin(async move { tx.requests().forget_subject("s1").await }))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 3);
+    let got = s
+        .reader()
+        .await
+        .unwrap()
+        .requests()
+        .get("req_a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.subject_id, got.status.as_str(), got.subject_digest.as_str()),
+        (None, "completed", "d1")
+    );
+    let purged: u64 = s
+        .write(|mut tx| Box::pin(async move { tx.requests().purge(1001).await }))
+        .await
+        .unwrap();
+    assert_eq!(purged, 3);
+}
+
+/// Erasing deletes a subject's default-class values, its index entries, its emptied records
+/// and its token values, batch by batch, keeping values of other classes; the tombstone list
+/// only grows.
+pub async fn erasure_deletes_what_the_default_key_sealed(s: &Store) {
+    for i in 0..5 {
+        insert_record(s, &new_record(&format!("r{i}"), "s1", i)).await.unwrap();
+    }
+    insert_record(s, &new_record("other", "s2", 9)).await.unwrap();
+    // r0 also holds a value of a class that outlives an erasure.
+    let survivor = SubjectKeyRow {
+        key_class: "purpose:tax".into(),
+        ..key_of("s1")
+    };
+    let patch = RecordPatch {
+        now: 10,
+        set: vec![FieldValue {
+            key_class: "purpose:tax".into(),
+            purpose: "tax".into(),
+            ..field("address", b"ct-address")
+        }],
+        remove: vec![],
+        index: vec![],
+    };
+    s.write(move |mut tx| {
+        Box::pin(async move {
+            tx.subjects().seal_under(&survivor, true).await?;
+            let t = Target {
+                subject_id: "s1",
+                collection: "customers",
+                record_id: "r0",
+            };
+            assert!(tx.records().update(t, &patch).await?);
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    let ids = s.reader().await.unwrap().subjects().all_ids().await.unwrap();
+    assert_eq!(ids, ["s1", "s2"]);
+
+    let mut total = custodia_store::ErasedRows::default();
+    let mut after = String::new();
+    let mut batches = 0;
+    loop {
+        let from = after.clone();
+        let (rows, last) = s
+            .write(move |mut tx| Box::pin(async move { tx.records().erase_batch("s1", &from, 2).await }))
+            .await
+            .unwrap();
+        total.add(rows);
+        batches += 1;
+        match last {
+            Some(last) => after = last,
+            None => break,
+        }
+    }
+    assert_eq!(batches, 4, "5 records in batches of 2, then an empty one");
+    assert_eq!((total.records, total.fields, total.index_entries), (4, 10, 5));
+    let held = s.reader().await.unwrap().records().held_values("s1").await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        (held[0].field.as_str(), held[0].key_class.as_str(), held[0].values),
+        ("address", "purpose:tax", 1)
+    );
+    let left = all(s, "s1", "customers").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].fields.len(), 1);
+    assert_eq!(all(s, "s2", "customers").await.len(), 1, "another subject is untouched");
+    let hits = s
+        .reader()
+        .await
+        .unwrap()
+        .records()
+        .find_by_index("customers", "email", &[1; 16])
+        .await
+        .unwrap();
+    assert_eq!(hits, [("s2".to_owned(), "other".to_owned())]);
+
+    let tombstone = ErasureRow {
+        subject_digest: "d1".into(),
+        request_id: Some("req_a".into()),
+        at: 5,
+    };
+    let t = tombstone.clone();
+    s.write(move |mut tx| Box::pin(async move { tx.erasures().append(&t).await }))
+        .await
+        .unwrap();
+    assert_eq!(s.reader().await.unwrap().erasures().all().await.unwrap(), [tombstone]);
 }

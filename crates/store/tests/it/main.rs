@@ -193,6 +193,8 @@ on_store!(
     a_write_under_a_destroyed_key_fails,
     audit_queries_use_the_indexed_columns,
     audit_chunks_carry_entries_exactly,
+    requests_queue_and_steps,
+    erasure_deletes_what_the_default_key_sealed,
 );
 
 mod db_checks {
@@ -277,6 +279,7 @@ async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
                 field: "name".into(),
                 ciphertext: canary.clone(),
                 purpose: "p".into(),
+                key_class: "default".into(),
             }],
             index: vec![],
         };

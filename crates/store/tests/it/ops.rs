@@ -29,7 +29,7 @@ pub async fn insert_meta(s: &Store, key: &str, value: &[u8]) -> R<bool> {
 }
 
 pub async fn subject_key(s: &Store, subject: &str) -> R<Option<SubjectKeyRow>> {
-    s.reader().await?.subjects().key(subject).await
+    s.reader().await?.subjects().key(subject, "default").await
 }
 
 pub async fn ensure_subject_key(s: &Store, row: &SubjectKeyRow) -> R<SubjectKeyRow> {

@@ -1,0 +1,783 @@
+//! Data subject requests through HTTP: the work queue and its deadlines, verification,
+//! erasure by crypto-shredding with its signed receipt, rectification, restriction and the
+//! other ledger rights, and who may do any of it.
+
+use serde_json::{Value, json};
+
+use crate::support::{Client, Vault, custodia, files_under};
+
+const CUST: &str = "/v1/subjects/cust_e/records/customers";
+
+/// Opens a request; returns its view.
+async fn open(admin: &mut Client, subject: &str, kind: &str, jurisdiction: &str, extra: Value) -> Value {
+    let mut body = json!({"subject_id": subject, "type": kind, "jurisdiction": jurisdiction});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (status, v) = admin.post("/v1/requests", body).await;
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+async fn fulfil(admin: &mut Client, id: &str, body: Value) -> (u16, Value) {
+    admin.post(&format!("/v1/requests/{id}/fulfil"), body).await
+}
+
+/// Every byte of every file of the data directory.
+fn all_bytes(vault: &Vault) -> Vec<(String, Vec<u8>)> {
+    files_under(vault.path())
+        .into_iter()
+        .filter_map(|f| Some((f.display().to_string(), std::fs::read(&f).ok()?)))
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The subject's stored data key of `class` and the ciphertexts of its values, read from the
+/// database file (read-only) before an erasure.
+async fn stored_secrets(vault: &Vault, subject: &str) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let url = format!("sqlite://{}?mode=ro", vault.path().join("custodia.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let key: Vec<u8> =
+        sqlx::query_scalar("SELECT wrapped_key FROM subject_keys WHERE subject_id = ? AND key_class = 'default'")
+            .bind(subject)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let values: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT f.field, f.ciphertext FROM record_fields f JOIN records r ON r.record_id = f.record_id \
+         WHERE r.subject_id = ? AND f.key_class = 'default'",
+    )
+    .bind(subject)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    (key, values)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, created) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "erin@example.com", "name": "Erin Eraseme", "phone": "+44 20 7946 0958"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let order = created["record_id"].as_str().unwrap().to_owned();
+    let (s, tax) = admin
+        .post(
+            CUST,
+            json!({"purpose": "tax_records", "fields": {"name": "Erin Eraseme", "shipping_address": "1 Shred Lane"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{tax}");
+    let tax = tax["record_id"].as_str().unwrap().to_owned();
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_e/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "v1", "method": "web_form",
+                   "evidence": {"user_agent": "EraseAgent/1.0"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust_e", "collection": "customers", "field": "email", "purpose": "order_fulfillment",
+                   "values": ["erin@example.com"], "kind": "deterministic"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["tokens"][0].as_str().unwrap().to_owned();
+    // Another subject, untouched by the erasure.
+    let (s, _) = admin
+        .post(
+            "/v1/subjects/cust_keep/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "kept@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+
+    let request = open(
+        &mut admin,
+        "cust_e",
+        "erasure",
+        "gdpr",
+        json!({"verified_by": "signed-in account"}),
+    )
+    .await;
+    assert_eq!(request["status"], "in_progress", "{request}");
+    let id = request["request_id"].as_str().unwrap().to_owned();
+    let (key, ciphertexts) = stored_secrets(&vault, "cust_e").await;
+    assert!(
+        ciphertexts.len() >= 3,
+        "the order record's values are under the default key"
+    );
+
+    let (status, receipt) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["destroyed_keys"], json!(["default"]), "{receipt}");
+    assert!(receipt["deleted"]["records"].as_u64() >= Some(1), "{receipt}");
+    assert!(receipt["deleted"]["index_entries"].as_u64() >= Some(2), "{receipt}");
+    assert!(receipt["deleted"]["token_values"].as_u64() >= Some(1), "{receipt}");
+    assert_eq!(receipt["wal_purged"], true, "{receipt}");
+    let kept = &receipt["kept"][0];
+    assert_eq!(kept["purpose"], "tax_records", "{receipt}");
+    assert_eq!(kept["legal_basis"], "legal_obligation");
+    assert_eq!(
+        kept["fields"],
+        json!(["customers.name", "customers.shipping_address"]),
+        "{receipt}"
+    );
+
+    // Every later read finds nothing, except the tax record under its own purpose.
+    let (s, v) = admin.get(&format!("{CUST}?purpose=order_fulfillment")).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    let (s, v) = admin.get(&format!("{CUST}/{order}?purpose=order_fulfillment")).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = admin.get(&format!("{CUST}/{tax}?purpose=order_fulfillment")).await;
+    assert_eq!(s, 404, "the tax record is not readable under another purpose: {v}");
+    let (s, v) = admin.get(&format!("{CUST}/{tax}?purpose=tax_records")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["fields"]["shipping_address"], "1 Shred Lane", "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/search",
+            json!({"collection": "customers", "field": "email", "value": "erin@example.com", "purpose": "order_fulfillment"}),
+        )
+        .await;
+    assert_eq!((s, v["matches"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "order_fulfillment", "tokens": [token]}),
+        )
+        .await;
+    assert!(
+        s != 200 || v["values"][0].get("value").is_none(),
+        "an erased subject's token no longer stands for anything: {v}"
+    );
+    let (s, v) = admin.get("/v1/subjects/cust_e/consents").await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        !v.to_string().contains("EraseAgent"),
+        "the sealed user agent is shredded: {v}"
+    );
+    let (s, v) = admin
+        .get("/v1/subjects/cust_keep/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(v["records"][0]["fields"]["email"], "kept@example.com", "{s} {v}");
+
+    // The request is closed; its subject is known only by digest; it cannot run again.
+    let (s, v) = admin.get(&format!("/v1/requests/{id}")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
+    assert!(v.get("subject_id").is_none(), "{v}");
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
+
+    // Neither the destroyed key nor the deleted ciphertext is left in any file (WAL included);
+    // no plaintext ever was.
+    for (file, bytes) in all_bytes(&vault) {
+        assert!(!contains(&bytes, &key), "{file} still holds the destroyed data key");
+        for (field, ct) in &ciphertexts {
+            assert!(
+                !contains(&bytes, ct),
+                "{file} still holds the deleted ciphertext of {field}"
+            );
+        }
+        for plain in ["erin@example.com", "Erin Eraseme", "EraseAgent"] {
+            assert!(!contains(&bytes, plain.as_bytes()), "{file} holds {plain}");
+        }
+    }
+
+    // The receipt verifies against the receipt key, and a doctored one does not.
+    let out = custodia()
+        .args(["receipt", "key", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let receipt_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(receipt["public_key"], receipt_key.as_str());
+    let file = vault.path().join("receipt.json");
+    std::fs::write(&file, receipt.to_string()).unwrap();
+    let out = custodia()
+        .args(["receipt", "verify", "--public-key", &receipt_key])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("deleted records"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let forged = receipt["signed_note"]
+        .as_str()
+        .unwrap()
+        .replace("deleted records", "deleted  records");
+    std::fs::write(&file, forged).unwrap();
+    let out = custodia()
+        .args(["receipt", "verify", "--public-key", &receipt_key])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "an edited receipt is refused");
+
+    // The audit log still verifies.
+    server.terminate();
+    let out = custodia()
+        .args(["audit", "verify", "--public-key", &vault.audit_key, "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_queue_verification_extension_and_denial() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+
+    // GDPR: one month, clamped to the month's end (31 March -> 30 April), moved past weekends
+    // and holidays (31 January -> Saturday 28 February -> Monday 2 March).
+    let v = open(
+        &mut admin,
+        "cust_d",
+        "access",
+        "gdpr",
+        json!({"received_at": "2026-03-31T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(v["due_at"], "2026-04-30T23:59:59.999Z", "{v}");
+    let v = open(
+        &mut admin,
+        "cust_d",
+        "access",
+        "gdpr",
+        json!({"received_at": "2026-01-31T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(v["due_at"], "2026-03-02T23:59:59.999Z", "{v}");
+    assert!(
+        v.get("extendable_until").is_none(),
+        "an extension is long too late: {v}"
+    );
+    assert_eq!(v["status"], "received");
+    assert_eq!(v["overdue"], true, "{v}");
+    let old = v["request_id"].as_str().unwrap().to_owned();
+    // CCPA: acknowledge within 10 business days (Thanksgiving and the day after are
+    // California holidays), respond within 45 calendar days.
+    let v = open(
+        &mut admin,
+        "cust_d",
+        "access",
+        "ccpa",
+        json!({"received_at": "2026-11-20T09:00:00Z"}),
+    )
+    .await;
+    assert_eq!(v["acknowledge_by"], "2026-12-08T23:59:59.999Z", "{v}");
+    assert_eq!(v["due_at"], "2027-01-04T23:59:59.999Z", "{v}");
+    let ccpa = v["request_id"].as_str().unwrap().to_owned();
+    // Opt-out of sale: 15 business days.
+    let v = open(
+        &mut admin,
+        "cust_d",
+        "opt_out_sale",
+        "ccpa",
+        json!({"received_at": "2026-11-20T09:00:00Z"}),
+    )
+    .await;
+    assert_eq!(v["due_at"], "2026-12-15T23:59:59.999Z", "{v}");
+
+    // The queue: open requests, soonest due first; due_before narrows it.
+    let (s, v) = admin.get("/v1/requests?status=open").await;
+    assert_eq!(s, 200, "{v}");
+    let ids: Vec<&str> = v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.first(), Some(&old.as_str()), "{v}");
+    let (s, v) = admin.get("/v1/requests?due_before=2026-04-01T00:00:00Z").await;
+    assert_eq!((s, v["requests"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+
+    // No fulfilment before verification; verification is recorded, by whom and how.
+    let (s, v) = fulfil(&mut admin, &ccpa, json!({})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("request_not_verified")),
+        "{v}"
+    );
+    let (s, v) = admin
+        .post(
+            &format!("/v1/requests/{ccpa}/verify"),
+            json!({"verified_by": "matched two data points", "pending": true}),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("verifying")), "{v}");
+    let (s, v) = fulfil(&mut admin, &ccpa, json!({})).await;
+    assert_eq!(s, 409, "pending verification is not verification: {v}");
+
+    // CCPA extension: once, within the first 45 days, 45 more days.
+    let (s, v) = admin
+        .post(
+            &format!("/v1/requests/{ccpa}/extend"),
+            json!({"reason": "We need to search archived order systems."}),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("extended")), "{v}");
+    assert_eq!(v["due_at"], "2027-02-18T23:59:59.999Z", "{v}");
+    let (s, v) = admin
+        .post(&format!("/v1/requests/{ccpa}/extend"), json!({"reason": "again"}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_extended")), "{v}");
+    // GDPR: the extension must be notified within the first month; long past here.
+    let (s, v) = admin
+        .post(&format!("/v1/requests/{old}/extend"), json!({"reason": "complex"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("extension_too_late")),
+        "{v}"
+    );
+
+    // Denial names the reason and where to complain.
+    let (s, v) = admin
+        .post(
+            &format!("/v1/requests/{old}/deny"),
+            json!({"reason": "Identity could not be verified."}),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("denied")), "{v}");
+    assert!(v["denial"]["complain_to"].as_str().unwrap().contains("ICO"), "{v}");
+    assert_eq!(v["overdue"], false, "a closed request is not overdue");
+    let (s, v) = admin
+        .post(&format!("/v1/requests/{old}/verify"), json!({"verified_by": "late"}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
+
+    // Bad input: clear 4xx naming what is wrong.
+    for (body, code) in [
+        (
+            json!({"subject_id": "cust_d", "type": "delete_everything", "jurisdiction": "gdpr"}),
+            "invalid_request_type",
+        ),
+        (
+            json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "mars"}),
+            "unknown_jurisdiction",
+        ),
+        (
+            json!({"subject_id": "a@b", "type": "access", "jurisdiction": "gdpr"}),
+            "invalid_subject_id",
+        ),
+        (
+            json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "received_at": "2999-01-01T00:00:00Z"}),
+            "invalid_received_at",
+        ),
+        (
+            json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "received_via": "pigeon"}),
+            "invalid_received_via",
+        ),
+        (
+            json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "verified_by": ""}),
+            "invalid_text",
+        ),
+    ] {
+        let (s, v) = admin.post("/v1/requests", body).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (400, Some(code)), "{v}");
+    }
+    let (s, v) = admin.get("/v1/requests/req_nope").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("request_not_found")),
+        "{v}"
+    );
+    let (s, v) = admin.get("/v1/requests?status=everything").await;
+    assert_eq!(s, 400, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_fulfil_requests_roles_touch_requests_and_refusals_are_audited() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let v = open(&mut admin, "cust_r", "erasure", "gdpr", json!({})).await;
+    let id = v["request_id"].as_str().unwrap().to_owned();
+    let support = admin.principal("desk", &["support_agent"]).await;
+    let mut support = server.client(&support).await;
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/requests".to_owned(),
+            Some(json!({"subject_id": "cust_r", "type": "access", "jurisdiction": "gdpr"})),
+        ),
+        ("GET", "/v1/requests".to_owned(), None),
+        ("GET", format!("/v1/requests/{id}"), None),
+        (
+            "POST",
+            format!("/v1/requests/{id}/verify"),
+            Some(json!({"verified_by": "trust me"})),
+        ),
+        ("POST", format!("/v1/requests/{id}/fulfil"), Some(json!({}))),
+        ("POST", format!("/v1/requests/{id}/deny"), Some(json!({"reason": "no"}))),
+    ] {
+        let (s, v) = support.call(method, &path, body).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (403, Some("not_allowed")),
+            "{method} {path}: {v}"
+        );
+    }
+    let (_, v) = admin.get("/v1/audit/events?decision=deny&action=request.fulfil").await;
+    let entries = v["events"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{v}");
+    assert!(
+        entries[0]["entry"]["subject"].is_string(),
+        "the refusal names the subject's digest: {v}"
+    );
+    // Nothing happened to the request.
+    let (_, v) = admin.get(&format!("/v1/requests/{id}")).await;
+    assert_eq!(v["status"], "received", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rectification_replaces_values_and_kills_old_tokens_and_index_entries() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "old@example.com", "name": "Old Name"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let record = v["record_id"].as_str().unwrap().to_owned();
+    let (_, v) = admin
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust_e", "collection": "customers", "field": "email", "purpose": "order_fulfillment",
+                   "values": ["old@example.com"], "kind": "deterministic"}),
+        )
+        .await;
+    let old_token = v["tokens"][0].as_str().unwrap().to_owned();
+    let (_, old_ct) = stored_secrets(&vault, "cust_e").await;
+    let id = open(
+        &mut admin,
+        "cust_e",
+        "rectification",
+        "gdpr",
+        json!({"verified_by": "signed-in account"}),
+    )
+    .await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Bad corrections change nothing.
+    for (body, status, code) in [
+        (json!({}), 400, "no_corrections"),
+        (
+            json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"phone": "+44 20 7946 0000"}}]}),
+            409,
+            "field_not_held",
+        ),
+        (
+            json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"email": "not an email"}}]}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"shoe_size": "9"}}]}),
+            422,
+            "unknown_field",
+        ),
+    ] {
+        let (s, v) = fulfil(&mut admin, &id, body).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{v}");
+    }
+    let (s, v) = fulfil(
+        &mut admin,
+        &id,
+        json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"email": "new@example.com"}}]}),
+    )
+    .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
+
+    let (_, v) = admin.get(&format!("{CUST}/{record}?purpose=order_fulfillment")).await;
+    assert_eq!(v["fields"]["email"], "new@example.com", "{v}");
+    assert_eq!(v["fields"]["name"], "Old Name", "{v}");
+    let search = |value: &str| json!({"collection": "customers", "field": "email", "value": value, "purpose": "order_fulfillment"});
+    let (_, v) = admin.post("/v1/search", search("old@example.com")).await;
+    assert_eq!(v["matches"].as_array().map(Vec::len), Some(0), "{v}");
+    let (_, v) = admin.post("/v1/search", search("new@example.com")).await;
+    assert_eq!(v["matches"].as_array().map(Vec::len), Some(1), "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "order_fulfillment", "tokens": [old_token]}),
+        )
+        .await;
+    assert!(
+        s != 200 || v["values"][0].get("value").is_none(),
+        "the old value's token no longer detokenizes: {v}"
+    );
+    // The email's old ciphertext is gone from every file (WAL included); the name's, not
+    // corrected, is still there (the check can see ciphertext).
+    let files = all_bytes(&vault);
+    for (field, ct) in &old_ct {
+        let found = files.iter().any(|(_, bytes)| contains(bytes, ct));
+        assert_eq!(found, field == "name", "ciphertext of {field} found: {found}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restriction_objection_and_limits_take_effect_when_fulfilled() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "customer_support", "fields": {"email": "lim@example.com", "card_number": "4242 4242 4242 4242"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let support = admin.principal("desk", &["support_agent"]).await;
+    let mut support = server.client(&support).await;
+    let (_, v) = support.get(&format!("{CUST}?purpose=customer_support")).await;
+    assert!(v["records"][0]["fields"]["card_number"].is_string(), "{v}");
+
+    // A limit on sensitive data needs no verification (CCPA §7027) and hides card numbers
+    // from a legitimate-interests purpose; the payment purpose (contract) still sees them.
+    let id = open(&mut admin, "cust_e", "limit_sensitive", "ccpa", json!({})).await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
+    let (_, v) = support.get(&format!("{CUST}?purpose=customer_support")).await;
+    assert!(v["records"][0]["fields"].get("card_number").is_none(), "{v}");
+    assert_eq!(v["records"][0]["fields"]["email"], "lim@example.com", "{v}");
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "customer_support", "fields": {"card_number": "5555 5555 5555 4444"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("sensitive_use_limited")),
+        "{v}"
+    );
+    let (s, _) = admin.get(&format!("{CUST}?purpose=payment")).await;
+    assert_eq!(s, 200);
+
+    // An objection to a legitimate-interests purpose stops it; objecting to a contract
+    // purpose is refused by name.
+    let id = open(
+        &mut admin,
+        "cust_e",
+        "objection",
+        "gdpr",
+        json!({"verified_by": "email reply"}),
+    )
+    .await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({"purposes": ["payment"]})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("objection_not_applicable")),
+        "{v}"
+    );
+    let (s, v) = fulfil(&mut admin, &id, json!({"purposes": ["customer_support"]})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = support.get(&format!("{CUST}?purpose=customer_support")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("subject_objected")), "{v}");
+
+    // A restriction stops everything but the purposes allowed during one.
+    let id = open(
+        &mut admin,
+        "cust_e",
+        "restriction",
+        "gdpr",
+        json!({"verified_by": "email reply"}),
+    )
+    .await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = admin.get(&format!("{CUST}?purpose=order_fulfillment")).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("subject_restricted")),
+        "{v}"
+    );
+    let (s, v) = admin.get(&format!("{CUST}?purpose=tax_records")).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = admin.get("/v1/subjects/cust_e/consents").await;
+    assert_eq!(
+        (v["restricted"].as_bool(), v["limit_sensitive"].as_bool()),
+        (Some(true), Some(true)),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_back() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for (subject, email) in [("cust_gone", "gone@example.com"), ("cust_stays", "stays@example.com")] {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/subjects/{subject}/records/customers"),
+                json!({"purpose": "order_fulfillment", "fields": {"email": email, "name": "Backed Up"}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    // An online backup, taken while the server runs.
+    let backup = vault.path().join("before-erasure.db");
+    let out = custodia()
+        .args(["backup", "--data-dir"])
+        .arg(vault.path())
+        .arg("--out")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = custodia()
+        .args(["backup", "--data-dir"])
+        .arg(vault.path())
+        .arg("--out")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an existing backup file is never overwritten");
+
+    let id = open(
+        &mut admin,
+        "cust_gone",
+        "erasure",
+        "gdpr",
+        json!({"verified_by": "account"}),
+    )
+    .await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let log = std::fs::read_to_string(vault.path().join("erasures.log")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        !log.contains("cust_gone"),
+        "the tombstone log holds digests, never ids: {log}"
+    );
+
+    // Restoring needs the server stopped.
+    let out = custodia()
+        .args(["restore", "--data-dir"])
+        .arg(vault.path())
+        .arg("--from")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "restore refuses while the server holds the directory"
+    );
+    server.terminate();
+    let out = custodia()
+        .args(["restore", "--data-dir"])
+        .arg(vault.path())
+        .arg("--from")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 subjects erased again"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .get("/v1/subjects/cust_gone/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    let (_, v) = admin
+        .post(
+            "/v1/search",
+            json!({"collection": "customers", "field": "email", "value": "gone@example.com", "purpose": "order_fulfillment"}),
+        )
+        .await;
+    assert_eq!(v["matches"].as_array().map(Vec::len), Some(0), "{v}");
+    let (_, v) = admin
+        .get("/v1/subjects/cust_stays/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(v["records"][0]["fields"]["email"], "stays@example.com", "{v}");
+    // A backup of another vault (another root key) is refused, and the database is untouched.
+    let other = Vault::init();
+    let foreign = other.path().join("other.db");
+    let out = custodia()
+        .args(["backup", "--data-dir"])
+        .arg(other.path())
+        .arg("--out")
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    server.terminate();
+    let out = custodia()
+        .args(["restore", "--data-dir"])
+        .arg(vault.path())
+        .arg("--from")
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a foreign backup is refused");
+    let server = vault.serve();
+    let (_, v) = server
+        .client(&vault.token)
+        .await
+        .get("/v1/subjects/cust_stays/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(v["records"][0]["fields"]["email"], "stays@example.com", "{v}");
+    // The audit log stayed whole across the restore: it verifies against the pinned key and
+    // the checkpoints published before it.
+    server.terminate();
+    let out = custodia()
+        .args(["audit", "verify", "--public-key", &vault.audit_key, "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

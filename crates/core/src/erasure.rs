@@ -1,0 +1,492 @@
+//! Erasure (GDPR Art. 17, CCPA deletion) and rectification (Art. 16), as fulfilments of a
+//! subject's request.
+//!
+//! Erasure deletes the subject's records, field values, blind-index entries and token values,
+//! and destroys its `default` data key (crypto-shredding: every copy of its ciphertext, in the
+//! WAL, replicas and backups, becomes unreadable without that key; the ledger's sealed
+//! evidence with it). Values written under a purpose that survives erasure (Art. 17(3)) are
+//! sealed under a key of their own class and stay, readable only under that purpose. Records
+//! go in batches of [`ERASE_BATCH`], each its own short transaction, so that erasing a large
+//! subject does not hold up other writes; the last transaction deletes what was written
+//! meanwhile, destroys the key, appends the tombstone and closes the request with its signed
+//! receipt and audit entry. The SQLite WAL is then emptied, so no page of the destroyed key
+//! stays in it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use custodia_crypto::FieldContext;
+use custodia_registry::Registry;
+use custodia_store::{
+    AuditRow, DEFAULT_KEY_CLASS, ErasedRows, ErasureRow, HeldValues, RecordPatch, RequestRow, StoreError, Target,
+};
+use custodia_types::{Correction, ErasedCounts, ErasureReceipt, KeptData};
+use zeroize::Zeroizing;
+
+use crate::keys::{class_purpose, key_class};
+use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
+
+/// The principal audit entries of re-applied erasures name.
+pub(crate) const RESTORE_PRINCIPAL: &str = "custodia:restore";
+
+/// An erasure request to close with the erasure.
+struct Closing {
+    done: RequestRow,
+    expected: String,
+}
+
+/// Records erased per transaction.
+const ERASE_BATCH: i64 = 500;
+/// The first line of an erasure receipt's signed text.
+pub const RECEIPT_HEADER: &str = "custodia erasure receipt v1";
+
+impl Vault {
+    /// The key erasure receipts are signed with, as a verifier key
+    /// (`custodia-erasure-receipts+<id>+<key>`).
+    #[must_use]
+    pub fn receipt_public_key(&self) -> String {
+        self.keys.receipt_signer.verifier().to_string()
+    }
+
+    /// Erases `subject` and closes its erasure request `done` (expected in state `expected`)
+    /// with `audit`; returns the signed receipt.
+    pub(crate) async fn erase(
+        &self,
+        subject: &SubjectId,
+        done: RequestRow,
+        expected: &str,
+        audit: AuditRow,
+        now: Timestamp,
+    ) -> Result<ErasureReceipt, VaultError> {
+        let tombstone = ErasureRow {
+            subject_digest: done.subject_digest.clone(),
+            request_id: Some(done.request_id.clone()),
+            at: now.0,
+        };
+        let closing = Closing {
+            done,
+            expected: expected.to_owned(),
+        };
+        self.erase_subject(subject, tombstone, audit, Some(closing), now).await
+    }
+
+    /// Erases `subject` again: a tombstone found after a restore names it (`tombstone`, already
+    /// in the tombstone log; appended to the database's list when it lacks it).
+    pub(crate) async fn erase_again(
+        &self,
+        subject: &SubjectId,
+        tombstone: ErasureRow,
+        now: Timestamp,
+    ) -> Result<ErasureReceipt, VaultError> {
+        let event = self.about(
+            crate::audit::AuditEvent::unauthenticated("subject.erase", RESTORE_PRINCIPAL.to_owned())
+                .detail("reason", "tombstone re-applied after a restore"),
+            subject,
+        )?;
+        let audit = self.audit_row(&event, now, None)?;
+        self.erase_subject(subject, tombstone, audit, None, now).await
+    }
+
+    /// The erasure: batches of records, then one transaction that finishes the deletion,
+    /// destroys the key, records the tombstone, signs the receipt and (for a request) closes it.
+    async fn erase_subject(
+        &self,
+        subject: &SubjectId,
+        tombstone: ErasureRow,
+        audit: AuditRow,
+        closing: Option<Closing>,
+        now: Timestamp,
+    ) -> Result<ErasureReceipt, VaultError> {
+        // The tombstone goes to the log outside the database first: should the erasure fail
+        // after this, a restore erases the subject (whose erasure was asked for) anyway.
+        if let Some(log) = &self.tombstone_log {
+            crate::tombstones::append(log, &tombstone)?;
+        }
+        let mut deleted = ErasedRows::default();
+        let mut after = String::new();
+        loop {
+            let (id, from) = (subject.as_str().to_owned(), after.clone());
+            let (rows, last) = self
+                .store
+                .write(move |mut tx| Box::pin(async move { tx.records().erase_batch(&id, &from, ERASE_BATCH).await }))
+                .await?;
+            deleted.add(rows);
+            match last {
+                Some(last) => after = last,
+                None => break,
+            }
+        }
+        let kept_rules = kept_rules(&self.registry);
+        let signer = Arc::clone(&self.keys.receipt_signer);
+        let id = subject.as_str().to_owned();
+        let closed = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let mut after = String::new();
+                    loop {
+                        let (rows, last) = tx.records().erase_batch(&id, &after, ERASE_BATCH).await?;
+                        deleted.add(rows);
+                        match last {
+                            Some(last) => after = last,
+                            None => break,
+                        }
+                    }
+                    deleted.token_values += tx.tokens().erase_subject(&id).await?;
+                    let destroyed = tx.subjects().destroy_key(&id, DEFAULT_KEY_CLASS).await?;
+                    let held = tx.records().held_values(&id).await?;
+                    let listed = tx.erasures().all().await?;
+                    if !listed
+                        .iter()
+                        .any(|e| e.subject_digest == tombstone.subject_digest && e.at >= tombstone.at)
+                    {
+                        tx.erasures().append(&tombstone).await?;
+                    }
+                    tx.requests().forget_subject(&id).await?;
+                    let request_id = closing.as_ref().map(|c| c.done.request_id.as_str());
+                    let receipt = receipt(
+                        request_id,
+                        &tombstone.subject_digest,
+                        now,
+                        destroyed,
+                        deleted,
+                        kept(&held, &kept_rules),
+                        &signer,
+                    )
+                    .map_err(StoreError::Corrupt)?;
+                    if let Some(Closing { mut done, expected }) = closing {
+                        done.subject_id = None;
+                        done.outcome = Some(outcome_of(&receipt));
+                        if !tx.requests().update(&done, &expected).await? {
+                            // Rolls the erasure's last step back: another step closed the
+                            // request meanwhile.
+                            return Err(StoreError::Conflict("request".into()));
+                        }
+                    }
+                    tx.audit().append(&[audit]).await?;
+                    Ok(receipt)
+                })
+            })
+            .await;
+        let mut receipt = match closed {
+            Ok(receipt) => receipt,
+            Err(StoreError::Conflict(_)) => {
+                return Err(VaultError::new(
+                    crate::ErrorKind::Conflict,
+                    "request_changed",
+                    "the request changed while it was being fulfilled; read it again",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        receipt.wal_purged = self.purge_wal().await;
+        Ok(receipt)
+    }
+
+    /// Replaces values of the subject's records with corrected ones (Art. 16) and closes the
+    /// rectification request `done` with `audit`, in one transaction. The old ciphertext is
+    /// overwritten (and zeroed on SQLite, whose WAL is emptied afterwards); tokens handed out
+    /// for the old values are deleted, so they no longer detokenize.
+    pub(crate) async fn rectify(
+        &self,
+        subject: &SubjectId,
+        mut done: RequestRow,
+        expected: &str,
+        audit: AuditRow,
+        corrections: &[Correction],
+        now: Timestamp,
+    ) -> Result<(), VaultError> {
+        if corrections.is_empty() {
+            return Err(VaultError::bad_request(
+                "no_corrections",
+                "a rectification needs `corrections`: the records and fields to correct, with their values",
+            )
+            .with_field("corrections"));
+        }
+        let mut changes = Vec::with_capacity(corrections.len());
+        let mut corrected = Vec::with_capacity(corrections.len());
+        for c in corrections {
+            let (patch, keys) = self.correction(subject, c, now).await?;
+            corrected.push(serde_json::json!({
+                "collection": c.collection,
+                "record_id": c.record_id,
+                "fields": c.fields.keys().collect::<Vec<_>>(),
+            }));
+            changes.push((c.collection.clone(), c.record_id.clone(), patch, keys));
+        }
+        done.outcome = Some(serde_json::json!({ "corrected": corrected }).to_string());
+        let id = subject.as_str().to_owned();
+        let expected = expected.to_owned();
+        let written = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    for (collection, record_id, patch, keys) in &changes {
+                        for key in keys {
+                            tx.subjects().seal_under(key, false).await?;
+                        }
+                        let t = Target {
+                            subject_id: &id,
+                            collection,
+                            record_id,
+                        };
+                        if !tx.records().update(t, patch).await? {
+                            return Err(StoreError::Conflict("record".into()));
+                        }
+                        for field in patch.touched_fields() {
+                            tx.tokens().erase_field(&id, collection, field).await?;
+                        }
+                    }
+                    if !tx.requests().update(&done, &expected).await? {
+                        return Err(StoreError::Conflict("request".into()));
+                    }
+                    tx.audit().append(&[audit]).await
+                })
+            })
+            .await;
+        match written {
+            Ok(()) => {
+                self.purge_wal().await;
+                Ok(())
+            }
+            Err(StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased()),
+            Err(StoreError::Conflict(what)) if what == "record" => Err(VaultError::not_found(
+                "record_not_found",
+                "a record to correct was deleted meanwhile",
+            )),
+            Err(StoreError::Conflict(_)) => Err(VaultError::new(
+                crate::ErrorKind::Conflict,
+                "request_changed",
+                "the request changed while it was being fulfilled; read it again",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One record's corrected values, checked (the collection, the record, each field held
+    /// and valid for its type) and sealed under the key class of the purpose each value was
+    /// written under, with the keys they were sealed under.
+    async fn correction(
+        &self,
+        subject: &SubjectId,
+        c: &Correction,
+        now: Timestamp,
+    ) -> Result<(RecordPatch, Vec<custodia_store::SubjectKeyRow>), VaultError> {
+        let collection = self.registry.collections.get(&c.collection).ok_or_else(|| {
+            VaultError::unprocessable(
+                "unknown_collection",
+                format!(
+                    "collection {} is not in the registry",
+                    crate::error::quoted_name(&c.collection, false)
+                ),
+            )
+            .with_field("collection")
+        })?;
+        let record_id = RecordId::parse(&c.record_id)?;
+        if c.fields.is_empty() {
+            return Err(
+                VaultError::bad_request("no_fields", "a correction needs at least one field").with_field("fields"),
+            );
+        }
+        let target = Target {
+            subject_id: subject.as_str(),
+            collection: &c.collection,
+            record_id: record_id.as_str(),
+        };
+        let found = self.store.reader().await?.records().one(target).await?;
+        let (Some(found), true) = (found.as_ref(), found.as_ref().is_some_and(|f| !f.records.is_empty())) else {
+            return Err(VaultError::not_found(
+                "record_not_found",
+                "no such record for this subject in this collection",
+            ));
+        };
+        let stored = found
+            .records
+            .first()
+            .ok_or_else(|| VaultError::internal(&"a found record vanished"))?;
+        let mut patch = RecordPatch {
+            now: now.0,
+            ..RecordPatch::default()
+        };
+        let mut keys: Vec<custodia_store::SubjectKeyRow> = Vec::new();
+        for (name, value) in &c.fields {
+            let field = collection.fields.get(name).ok_or_else(|| {
+                VaultError::unprocessable(
+                    "unknown_field",
+                    format!(
+                        "collection `{}` has no field {}",
+                        c.collection,
+                        crate::error::quoted_name(name, false)
+                    ),
+                )
+                .with_field(crate::error::shown(name))
+            })?;
+            let held = stored.fields.iter().find(|f| &f.field == name).ok_or_else(|| {
+                VaultError::new(
+                    crate::ErrorKind::Conflict,
+                    "field_not_held",
+                    format!("field `{name}` holds no value in this record; rectification corrects values held"),
+                )
+                .with_field(name.as_str())
+            })?;
+            let normalized = Zeroizing::new(values::normalize(field.field_type, value).map_err(|why| {
+                VaultError::unprocessable("invalid_field", format!("field `{name}`: {why}")).with_field(name.as_str())
+            })?);
+            let class = self
+                .registry
+                .purposes
+                .get(&held.purpose)
+                .map_or_else(|| held.key_class.clone(), key_class);
+            let row = found.key(&class).ok_or_else(crate::records::subject_erased)?;
+            let key = self.keys.unwrap(row)?;
+            if !keys.iter().any(|k| k.key_class == row.key_class) {
+                keys.push(row.clone());
+            }
+            let ctx = FieldContext {
+                collection: &c.collection,
+                subject: subject.as_str(),
+                record: record_id.as_str(),
+                field: name,
+            };
+            patch.set.push(custodia_store::FieldValue {
+                field: name.clone(),
+                ciphertext: key.seal(&ctx, normalized.as_bytes())?,
+                purpose: held.purpose.clone(),
+                key_class: class,
+            });
+            if field.searchable {
+                let form = Zeroizing::new(values::index_form(field.field_type, &normalized));
+                patch.index.push(custodia_store::IndexEntry {
+                    field: name.clone(),
+                    digest: self.keys.field_index(&c.collection, name, &form)?.to_vec(),
+                });
+            }
+        }
+        Ok((patch, keys))
+    }
+
+    /// Empties SQLite's WAL after a deletion; a failure is logged, and reported as `false`.
+    async fn purge_wal(&self) -> bool {
+        match self.store.purge_wal().await {
+            Ok(purged) => purged,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not empty the WAL after a deletion");
+                false
+            }
+        }
+    }
+}
+
+/// Why and how long each purpose keeps data past an erasure: legal basis and retention.
+fn kept_rules(registry: &Registry) -> BTreeMap<String, (String, String)> {
+    registry
+        .purposes
+        .values()
+        .filter(|p| p.survives_erasure)
+        .map(|p| {
+            let from = match p.retention.from {
+                custodia_registry::RetentionStart::Collection => "collection",
+                custodia_registry::RetentionStart::LastUpdate => "last update",
+            };
+            (
+                p.name.clone(),
+                (
+                    p.legal_basis.name().to_owned(),
+                    format!("{} from {from}", p.retention.period),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// What survived, by purpose.
+fn kept(held: &[HeldValues], rules: &BTreeMap<String, (String, String)>) -> Vec<KeptData> {
+    let mut out: Vec<KeptData> = Vec::new();
+    for h in held {
+        let purpose = class_purpose(&h.key_class).unwrap_or(&h.purpose).to_owned();
+        let (basis, retention) = rules.get(&purpose).cloned().unwrap_or_default();
+        let name = format!("{}.{}", h.collection, h.field);
+        match out.iter_mut().find(|k| k.purpose == purpose) {
+            Some(k) => {
+                if !k.fields.contains(&name) {
+                    k.fields.push(name);
+                }
+                k.values += h.values;
+            }
+            None => out.push(KeptData {
+                purpose,
+                legal_basis: basis,
+                fields: vec![name],
+                values: h.values,
+                retention,
+            }),
+        }
+    }
+    out
+}
+
+/// The receipt and its signed text.
+fn receipt(
+    request_id: Option<&str>,
+    subject_digest: &str,
+    now: Timestamp,
+    destroyed: bool,
+    deleted: ErasedRows,
+    kept: Vec<KeptData>,
+    signer: &custodia_audit::note::NoteSigner,
+) -> Result<ErasureReceipt, String> {
+    let destroyed_keys = if destroyed {
+        vec![DEFAULT_KEY_CLASS.to_owned()]
+    } else {
+        Vec::new()
+    };
+    let mut text = format!(
+        "{RECEIPT_HEADER}\nrequest {}\nsubject {}\nerased-at {}\ndestroyed-keys {}\n\
+         deleted records {}\ndeleted values {}\ndeleted index-entries {}\ndeleted token-values {}\n",
+        request_id.unwrap_or("none"),
+        subject_digest,
+        now.to_rfc3339(),
+        if destroyed_keys.is_empty() {
+            "none".to_owned()
+        } else {
+            destroyed_keys.join(",")
+        },
+        deleted.records,
+        deleted.fields,
+        deleted.index_entries,
+        deleted.token_values,
+    );
+    for k in &kept {
+        text.push_str(&format!(
+            "kept {} {} {} values {} retention {}\n",
+            k.purpose,
+            k.legal_basis,
+            k.fields.join(","),
+            k.values,
+            k.retention.replace(' ', "_")
+        ));
+    }
+    let note = signer.sign(&text).map_err(|e| e.to_string())?;
+    Ok(ErasureReceipt {
+        request_id: request_id.unwrap_or_default().to_owned(),
+        status: crate::rights::COMPLETED.to_owned(),
+        subject_digest: subject_digest.to_owned(),
+        erased_at: now.to_rfc3339(),
+        destroyed_keys,
+        deleted: ErasedCounts {
+            records: deleted.records,
+            values: deleted.fields,
+            index_entries: deleted.index_entries,
+            token_values: deleted.token_values,
+        },
+        kept,
+        wal_purged: false,
+        signed_note: note.to_text(),
+        public_key: signer.verifier().to_string(),
+    })
+}
+
+/// The receipt as the request's stored outcome.
+fn outcome_of(receipt: &ErasureReceipt) -> String {
+    serde_json::json!({ "receipt": receipt }).to_string()
+}

@@ -1,0 +1,702 @@
+//! Data subject requests (GDPR Art. 12-22, CCPA/CPRA): the work queue with legal deadlines,
+//! identity verification, extension, denial and fulfilment. Every step needs the
+//! `fulfil_requests` capability and is audited (allow and deny) with the subject as its keyed
+//! digest; a step commits with its audit entry in one transaction.
+//!
+//! ```text
+//!  received ──verify(pending)──▶ verifying ──verify──▶ in_progress ──fulfil──▶ completed
+//!     │                              │                    │  ▲
+//!     └──────────verify──────────────┴────────────────────┘  └─extend─▶ extended ─fulfil─▶ completed
+//!  any open state ──deny──▶ denied (with the reason and the authority to complain to)
+//! ```
+//!
+//! Fulfilling needs a verified identity, except an opt-out of sale/sharing or a limit on
+//! sensitive data (CCPA §7026(d), §7027(e): no verification may be required for those).
+
+use custodia_registry::{Capability, Date, Jurisdiction, RequestType};
+use custodia_store::{RequestQuery, RequestRow};
+use custodia_types::{
+    Denial, Extension, FulfilRequest, NewSubjectRequest, SubjectRequestList, SubjectRequestView, Verification,
+    VerifyRequest,
+};
+
+use crate::audit::{Allowed, AuditEvent};
+use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
+
+pub(crate) const RECEIVED: &str = "received";
+pub(crate) const VERIFYING: &str = "verifying";
+pub(crate) const IN_PROGRESS: &str = "in_progress";
+pub(crate) const EXTENDED: &str = "extended";
+pub(crate) const COMPLETED: &str = "completed";
+pub(crate) const DENIED: &str = "denied";
+const STATUSES: &[&str] = &[RECEIVED, VERIFYING, IN_PROGRESS, EXTENDED, COMPLETED, DENIED];
+
+/// How a request may arrive.
+const RECEIVED_VIA: &[&str] = &[
+    "api",
+    "web_form",
+    "email",
+    "phone",
+    "toll_free",
+    "mail",
+    "in_person",
+    "portal",
+];
+
+/// The longest free text a step takes (a reason, how identity was verified).
+const MAX_TEXT: usize = 1000;
+/// The most requests one listing returns.
+const MAX_LISTED: i64 = 1000;
+/// How long a request record is kept after it closes (CCPA §7101: 24 months), when the
+/// jurisdiction's rule does not say.
+const KEEP_MONTHS: i64 = 24;
+/// How far back a request may say it was received.
+const MAX_BACKDATE_MS: i64 = 366 * 86_400_000;
+
+/// What fulfilling a request produced.
+#[derive(Debug)]
+pub enum Fulfilled {
+    /// The request as it now stands (rectification, restriction, objection, opt-outs).
+    Request(SubjectRequestView),
+    /// An erasure's signed receipt.
+    Erasure(custodia_types::ErasureReceipt),
+    /// Access or portability: the subject whose package the adapter renders now (the
+    /// request is completed and the disclosure audited).
+    Package(SubjectId, SubjectRequestView),
+}
+
+impl Vault {
+    /// Opens a request: computes its deadlines from the jurisdiction's rules and the day it
+    /// was received; with `verified_by`, records the caller's verification too.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        req: &NewSubjectRequest,
+    ) -> Result<SubjectRequestView, VaultError> {
+        let subject = SubjectId::parse(&req.subject_id)?;
+        let event = self.about(AuditEvent::new("request.create", principal), &subject)?;
+        let event_for_row = event.clone();
+        self.audited(event, now, async {
+            gate::require(&self.policies, principal, Capability::FulfilRequests)?;
+            let kind = request_type(&req.kind)?;
+            let jurisdiction = self.jurisdiction(&req.jurisdiction)?;
+            if !jurisdiction.grants(kind) {
+                return Err(VaultError::unprocessable(
+                    "right_not_granted",
+                    format!(
+                        "jurisdiction `{}` grants no `{}` requests",
+                        jurisdiction.name,
+                        kind.as_str()
+                    ),
+                )
+                .with_field("type")
+                .into());
+            }
+            let via = match &req.received_via {
+                Some(v) if RECEIVED_VIA.contains(&v.as_str()) => v.clone(),
+                Some(_) => {
+                    return Err(VaultError::bad_request(
+                        "invalid_received_via",
+                        format!("received_via must be one of: {}", RECEIVED_VIA.join(", ")),
+                    )
+                    .with_field("received_via")
+                    .into());
+                }
+                None => "api".to_owned(),
+            };
+            let received = match &req.received_at {
+                None => now,
+                Some(text) => received_at(text, now)?,
+            };
+            let verified = req.verified_by.as_deref().map(|v| text("verified_by", v)).transpose()?;
+            let due = self.deadlines(jurisdiction, kind, received)?;
+            let request_id = format!("req_{}", custodia_crypto::random_hex::<16>()?);
+            let row = RequestRow {
+                request_id: request_id.clone(),
+                subject_id: Some(subject.as_str().to_owned()),
+                subject_digest: self.keys.audit_subject(&subject)?,
+                kind: kind.as_str().to_owned(),
+                jurisdiction: jurisdiction.name.clone(),
+                received_via: via,
+                status: if verified.is_some() { IN_PROGRESS } else { RECEIVED }.to_owned(),
+                received_at: received.0,
+                acknowledge_by: due.acknowledge_by,
+                due_at: due.respond_by,
+                extended_at: None,
+                extension_reason: None,
+                verified_by: verified.as_ref().map(|_| principal.id.clone()),
+                verified_at: verified.as_ref().map(|_| now.0),
+                verified_via: verified,
+                denial_reason: None,
+                outcome: None,
+                created_by: principal.id.clone(),
+                updated_at: now.0,
+                closed_at: None,
+                keep_until: keep_until(due.respond_by, jurisdiction),
+            };
+            let audit = self.audit_row(&request_event(event_for_row, &row), now, None)?;
+            let stored = row.clone();
+            self.store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        tx.requests().insert(&stored).await?;
+                        tx.audit().append(&[audit]).await
+                    })
+                })
+                .await?;
+            Ok(Allowed::Written(self.request_view(&row, now).await?))
+        })
+        .await
+    }
+
+    /// One request.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        request_id: &str,
+    ) -> Result<SubjectRequestView, VaultError> {
+        let event = AuditEvent::new("request.read", principal).detail("request", shown_id(request_id));
+        self.audited(event, now, async {
+            gate::require(&self.policies, principal, Capability::FulfilRequests)?;
+            let row = self.request_row(request_id).await?;
+            Ok(Allowed::Read(self.request_view(&row, now).await?, None))
+        })
+        .await
+    }
+
+    /// The work queue: requests in `status` (default: every open one), due before
+    /// `due_before` when given, soonest due first.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_requests(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        status: Option<&str>,
+        due_before: Option<Timestamp>,
+    ) -> Result<SubjectRequestList, VaultError> {
+        let mut event = AuditEvent::new("request.list", principal);
+        if let Some(s) = status.filter(|s| STATUSES.contains(s)) {
+            event = event.detail("status", s);
+        }
+        self.audited(event, now, async {
+            gate::require(&self.policies, principal, Capability::FulfilRequests)?;
+            let statuses = match status {
+                None => vec![RECEIVED, VERIFYING, IN_PROGRESS, EXTENDED],
+                Some("open") => vec![RECEIVED, VERIFYING, IN_PROGRESS, EXTENDED],
+                Some(s) if STATUSES.contains(&s) => vec![s],
+                Some(_) => {
+                    return Err(VaultError::bad_request(
+                        "invalid_status",
+                        format!("status must be open or one of: {}", STATUSES.join(", ")),
+                    )
+                    .with_field("status")
+                    .into());
+                }
+            };
+            let query = RequestQuery {
+                statuses: statuses.into_iter().map(str::to_owned).collect(),
+                due_before: due_before.map(|t| t.0),
+                subject_digest: None,
+                limit: MAX_LISTED,
+            };
+            let rows = self.store.reader().await?.requests().list(&query).await?;
+            let mut requests = Vec::with_capacity(rows.len());
+            for row in &rows {
+                requests.push(self.request_view(row, now).await?);
+            }
+            Ok(Allowed::Read(SubjectRequestList { requests }, None))
+        })
+        .await
+    }
+
+    /// Records how the requester's identity was verified (or that verification started).
+    #[tracing::instrument(skip_all)]
+    pub async fn verify_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        request_id: &str,
+        req: &VerifyRequest,
+    ) -> Result<SubjectRequestView, VaultError> {
+        self.request_step(principal, now, request_id, "request.verify", |row| {
+            open(row)?;
+            if row.verified_at.is_some() {
+                return Err(conflict(
+                    "request_verified",
+                    "the requester's identity is already verified",
+                ));
+            }
+            row.verified_via = Some(text("verified_by", &req.verified_by)?);
+            row.verified_by = Some(principal.id.clone());
+            if req.pending {
+                row.status = VERIFYING.to_owned();
+            } else {
+                row.verified_at = Some(now.0);
+                row.status = IN_PROGRESS.to_owned();
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Extends the deadline once, with the reason told to the requester, while the
+    /// jurisdiction still allows it (GDPR: within the first month; CCPA: within 45 days).
+    #[tracing::instrument(skip_all)]
+    pub async fn extend_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        request_id: &str,
+        reason: &str,
+    ) -> Result<SubjectRequestView, VaultError> {
+        self.request_step(principal, now, request_id, "request.extend", |row| {
+            open(row)?;
+            if row.extended_at.is_some() {
+                return Err(conflict("request_extended", "the deadline was already extended once"));
+            }
+            let jurisdiction = self.jurisdiction(&row.jurisdiction)?;
+            let due = self.deadlines(jurisdiction, request_type(&row.kind)?, Timestamp(row.received_at))?;
+            let (Some(extended), Some(notice_by)) = (due.extended_respond_by, due.extend_notice_by) else {
+                return Err(conflict(
+                    "not_extendable",
+                    format!(
+                        "jurisdiction `{}` allows no extension for this type of request",
+                        jurisdiction.name
+                    ),
+                ));
+            };
+            if now.0 > notice_by {
+                return Err(conflict(
+                    "extension_too_late",
+                    format!(
+                        "an extension must be notified by {}; that time has passed",
+                        Timestamp(notice_by).to_rfc3339()
+                    ),
+                ));
+            }
+            row.extension_reason = Some(text("reason", reason)?);
+            row.extended_at = Some(now.0);
+            row.due_at = extended;
+            row.keep_until = keep_until(extended, jurisdiction);
+            row.status = EXTENDED.to_owned();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Denies a request, with the reason; the requester may complain to the authority the
+    /// registry names.
+    #[tracing::instrument(skip_all)]
+    pub async fn deny_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        request_id: &str,
+        reason: &str,
+    ) -> Result<SubjectRequestView, VaultError> {
+        self.request_step(principal, now, request_id, "request.deny", |row| {
+            open(row)?;
+            row.denial_reason = Some(text("reason", reason)?);
+            row.status = DENIED.to_owned();
+            row.closed_at = Some(now.0);
+            row.keep_until = keep_until(now.0, self.jurisdiction(&row.jurisdiction)?);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Carries a request out (see [`Fulfilled`]).
+    #[tracing::instrument(skip_all)]
+    pub async fn fulfil_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        request_id: &str,
+        req: &FulfilRequest,
+    ) -> Result<Fulfilled, VaultError> {
+        let event = AuditEvent::new("request.fulfil", principal).detail("request", shown_id(request_id));
+        let mut about = event.clone();
+        let row = match self.request_row(request_id).await {
+            Ok(row) => {
+                about = about
+                    .detail("type", row.kind.clone())
+                    .about_digest(row.subject_digest.clone());
+                Some(row)
+            }
+            Err(_) => None,
+        };
+        self.audited(about.clone(), now, async {
+            gate::require(&self.policies, principal, Capability::FulfilRequests)?;
+            let Some(row) = row else {
+                return Err(request_not_found().into());
+            };
+            let kind = request_type(&row.kind)?;
+            let repeat = row.status == COMPLETED && matches!(kind, RequestType::Access | RequestType::Portability);
+            if !repeat {
+                open(&row)?;
+            }
+            if row.verified_at.is_none() && !matches!(kind, RequestType::OptOutSale | RequestType::LimitSensitive) {
+                return Err(conflict(
+                    "request_not_verified",
+                    "the requester's identity must be verified first (POST /v1/requests/{id}/verify)",
+                )
+                .into());
+            }
+            let subject = row
+                .subject_id
+                .as_deref()
+                .map(SubjectId::parse)
+                .transpose()?
+                .ok_or_else(|| conflict("subject_erased", "the subject of this request was erased"))?;
+            let mut done = row.clone();
+            done.status = COMPLETED.to_owned();
+            done.updated_at = now.0;
+            done.closed_at = Some(row.closed_at.unwrap_or(now.0));
+            done.keep_until = keep_until(now.0, self.jurisdiction(&row.jurisdiction)?);
+            let audit = self.audit_row(&about, now, None)?;
+            let fulfilled = match kind {
+                RequestType::Access | RequestType::Portability => {
+                    self.close_request(done.clone(), &row.status, audit, Vec::new()).await?;
+                    Fulfilled::Package(subject, self.request_view(&done, now).await?)
+                }
+                RequestType::Erasure => Fulfilled::Erasure(self.erase(&subject, done, &row.status, audit, now).await?),
+                RequestType::Rectification => {
+                    self.rectify(&subject, done.clone(), &row.status, audit, &req.corrections, now)
+                        .await?;
+                    Fulfilled::Request(self.request_view(&done, now).await?)
+                }
+                RequestType::Restriction
+                | RequestType::Objection
+                | RequestType::OptOutSale
+                | RequestType::LimitSensitive => {
+                    let entries = self.request_ledger_entries(principal, now, &subject, kind, &req.purposes)?;
+                    let outcome = serde_json::json!({ "ledger_entries": entries.len() });
+                    done.outcome = Some(outcome.to_string());
+                    self.caches.ledger.invalidate(subject.as_str());
+                    let closed = self.close_request(done.clone(), &row.status, audit, entries).await;
+                    self.caches.ledger.invalidate(subject.as_str());
+                    closed?;
+                    Fulfilled::Request(self.request_view(&done, now).await?)
+                }
+            };
+            Ok(Allowed::Written(fulfilled))
+        })
+        .await
+    }
+
+    /// Writes a fulfilled request, its audit entry and any ledger entries in one transaction.
+    async fn close_request(
+        &self,
+        done: RequestRow,
+        expected: &str,
+        audit: custodia_store::AuditRow,
+        ledger: Vec<custodia_store::LedgerRow>,
+    ) -> Result<(), VaultError> {
+        let expected = expected.to_owned();
+        let written = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    if !tx.requests().update(&done, &expected).await? {
+                        return Ok(false);
+                    }
+                    for entry in &ledger {
+                        tx.ledger().append(entry).await?;
+                    }
+                    tx.audit().append(&[audit]).await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        if written { Ok(()) } else { Err(request_changed()) }
+    }
+
+    /// One step of a request: `change` validates and changes the stored request, which is
+    /// written with the step's audit entry, provided no other step changed it meanwhile.
+    async fn request_step(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        request_id: &str,
+        action: &'static str,
+        change: impl FnOnce(&mut RequestRow) -> Result<(), VaultError>,
+    ) -> Result<SubjectRequestView, VaultError> {
+        let mut event = AuditEvent::new(action, principal).detail("request", shown_id(request_id));
+        let found = self.request_row(request_id).await;
+        if let Ok(row) = &found {
+            event = event
+                .detail("type", row.kind.clone())
+                .about_digest(row.subject_digest.clone());
+        }
+        let allowed = event.clone();
+        self.audited(event, now, async {
+            gate::require(&self.policies, principal, Capability::FulfilRequests)?;
+            let before = found?;
+            let mut row = before.clone();
+            change(&mut row)?;
+            row.updated_at = now.0;
+            let audit = self.audit_row(&allowed, now, None)?;
+            let stored = row.clone();
+            let expected = before.status.clone();
+            let written = self
+                .store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        if !tx.requests().update(&stored, &expected).await? {
+                            return Ok(false);
+                        }
+                        tx.audit().append(&[audit]).await?;
+                        Ok(true)
+                    })
+                })
+                .await?;
+            if !written {
+                return Err(request_changed().into());
+            }
+            Ok(Allowed::Written(self.request_view(&row, now).await?))
+        })
+        .await
+    }
+
+    async fn request_row(&self, request_id: &str) -> Result<RequestRow, VaultError> {
+        if !is_request_id(request_id) {
+            return Err(request_not_found());
+        }
+        self.store
+            .reader()
+            .await?
+            .requests()
+            .get(request_id)
+            .await?
+            .ok_or_else(request_not_found)
+    }
+
+    /// The jurisdiction's rules, by name.
+    pub(crate) fn jurisdiction(&self, name: &str) -> Result<&Jurisdiction, VaultError> {
+        self.registry.jurisdiction(name).ok_or_else(|| {
+            VaultError::bad_request(
+                "unknown_jurisdiction",
+                format!(
+                    "jurisdiction {} is not one of the registry's: {}",
+                    crate::error::quoted_name(name, false),
+                    self.registry
+                        .jurisdictions
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with_field("jurisdiction")
+        })
+    }
+
+    /// The deadlines of a request of `kind` received at `received`, as Unix milliseconds
+    /// (the end of each due day, UTC).
+    fn deadlines(
+        &self,
+        jurisdiction: &Jurisdiction,
+        kind: RequestType,
+        received: Timestamp,
+    ) -> Result<Due, VaultError> {
+        let received = Date::of_millis(received.0);
+        let d = jurisdiction.deadlines(kind, received, self.registry.holidays_of(jurisdiction));
+        Ok(Due {
+            acknowledge_by: d.acknowledge_by.map(|d| d.end_of_day_millis()),
+            respond_by: d.respond_by.end_of_day_millis(),
+            extended_respond_by: d.extended_respond_by.map(|d| d.end_of_day_millis()),
+            extend_notice_by: d.extend_notice_by.map(|d| d.end_of_day_millis()),
+        })
+    }
+
+    /// A request as the API shows it.
+    pub(crate) async fn request_view(
+        &self,
+        row: &RequestRow,
+        now: Timestamp,
+    ) -> Result<SubjectRequestView, VaultError> {
+        let open = !matches!(row.status.as_str(), COMPLETED | DENIED);
+        let extendable_until = match (
+            open && row.extended_at.is_none(),
+            self.registry.jurisdiction(&row.jurisdiction),
+        ) {
+            (true, Some(j)) => request_type(&row.kind)
+                .ok()
+                .and_then(|kind| self.deadlines(j, kind, Timestamp(row.received_at)).ok())
+                .and_then(|d| d.extend_notice_by.zip(d.extended_respond_by))
+                .filter(|(by, _)| *by >= now.0)
+                .map(|(by, _)| Timestamp(by).to_rfc3339()),
+            _ => None,
+        };
+        let notifications = self.notification_status(&row.request_id).await?;
+        Ok(SubjectRequestView {
+            request_id: row.request_id.clone(),
+            subject_id: row.subject_id.clone(),
+            kind: row.kind.clone(),
+            jurisdiction: row.jurisdiction.clone(),
+            status: row.status.clone(),
+            received_via: row.received_via.clone(),
+            received_at: Timestamp(row.received_at).to_rfc3339(),
+            acknowledge_by: row.acknowledge_by.map(|t| Timestamp(t).to_rfc3339()),
+            due_at: Timestamp(row.due_at).to_rfc3339(),
+            overdue: open && now.0 > row.due_at,
+            extendable_until,
+            extension: row
+                .extended_at
+                .zip(row.extension_reason.clone())
+                .map(|(at, reason)| Extension {
+                    at: Timestamp(at).to_rfc3339(),
+                    reason,
+                }),
+            verification: row.verified_via.clone().map(|via| Verification {
+                via,
+                by: row.verified_by.clone().unwrap_or_default(),
+                at: row.verified_at.map(|t| Timestamp(t).to_rfc3339()),
+            }),
+            denial: row.denial_reason.clone().map(|reason| Denial {
+                reason,
+                complain_to: self.complaint_authority(&row.jurisdiction),
+            }),
+            outcome: row.outcome.as_deref().and_then(|o| serde_json::from_str(o).ok()),
+            notifications,
+            created_by: row.created_by.clone(),
+            updated_at: Timestamp(row.updated_at).to_rfc3339(),
+            closed_at: row.closed_at.map(|t| Timestamp(t).to_rfc3339()),
+            keep_until: Timestamp(row.keep_until).to_rfc3339(),
+        })
+    }
+
+    /// Where a requester may complain: the jurisdiction's authority when its rule names one,
+    /// else the registry's supervisory authority.
+    fn complaint_authority(&self, jurisdiction: &str) -> String {
+        match self.registry.jurisdiction(jurisdiction) {
+            Some(j) => j.complaint_authority(&self.registry.organization).to_owned(),
+            None => self.registry.organization.supervisory_authority.clone(),
+        }
+    }
+
+    /// Deletes request records whose keeping time has ended (a job).
+    pub async fn purge_requests(&self, now: Timestamp) -> Result<u64, VaultError> {
+        Ok(self
+            .store
+            .write(move |mut tx| Box::pin(async move { tx.requests().purge(now.0).await }))
+            .await?)
+    }
+}
+
+/// A request's deadlines in Unix milliseconds.
+struct Due {
+    acknowledge_by: Option<i64>,
+    respond_by: i64,
+    extended_respond_by: Option<i64>,
+    extend_notice_by: Option<i64>,
+}
+
+/// The event with the request's identity and type (what every step's entry names).
+fn request_event(event: AuditEvent, row: &RequestRow) -> AuditEvent {
+    event
+        .detail("request", row.request_id.clone())
+        .detail("type", row.kind.clone())
+        .detail("jurisdiction", row.jurisdiction.clone())
+}
+
+fn request_type(name: &str) -> Result<RequestType, VaultError> {
+    name.parse::<RequestType>().map_err(|_| {
+        let names: Vec<&str> = RequestType::ALL.iter().map(|t| t.as_str()).collect();
+        VaultError::bad_request(
+            "invalid_request_type",
+            format!("type must be one of: {}", names.join(", ")),
+        )
+        .with_field("type")
+    })
+}
+
+/// Request records are kept 24 months (or the jurisdiction's period) after they close; an
+/// open request is kept at least that long after its deadline.
+fn keep_until(from: i64, jurisdiction: &Jurisdiction) -> i64 {
+    let from = Date::of_millis(from);
+    let until = match jurisdiction.retain_records {
+        Some(limit) => limit.end(from, &custodia_registry::Holidays::weekends_only(String::new())),
+        None => from.add_months(KEEP_MONTHS),
+    };
+    until.end_of_day_millis()
+}
+
+fn received_at(text: &str, now: Timestamp) -> Result<Timestamp, VaultError> {
+    let bad = |why: &str| VaultError::bad_request("invalid_received_at", why.to_owned()).with_field("received_at");
+    let at = Timestamp::parse_rfc3339(text).ok_or_else(|| bad("received_at must be an RFC 3339 time"))?;
+    if at.0 > now.0 + 60_000 {
+        return Err(bad("received_at is in the future"));
+    }
+    if now.0 - at.0 > MAX_BACKDATE_MS {
+        return Err(bad("received_at is more than a year ago"));
+    }
+    Ok(at)
+}
+
+/// A free text of a step: trimmed, not empty, at most [`MAX_TEXT`] characters, no control
+/// characters.
+fn text(field: &'static str, value: &str) -> Result<String, VaultError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
+        return Err(VaultError::bad_request(
+            "invalid_text",
+            format!("{field} must be 1-{MAX_TEXT} characters without control characters"),
+        )
+        .with_field(field));
+    }
+    Ok(value.to_owned())
+}
+
+/// Refuses a step on a closed request.
+fn open(row: &RequestRow) -> Result<(), VaultError> {
+    if matches!(row.status.as_str(), COMPLETED | DENIED) {
+        return Err(conflict(
+            "request_closed",
+            format!("the request is {}; it cannot change any more", row.status),
+        ));
+    }
+    Ok(())
+}
+
+fn is_request_id(id: &str) -> bool {
+    id.len() == 36 && id.starts_with("req_") && id.bytes().skip(4).all(|b| b.is_ascii_hexdigit())
+}
+
+/// A request id as an audit entry may show it (anything else is not logged as given).
+fn shown_id(id: &str) -> String {
+    if is_request_id(id) {
+        id.to_owned()
+    } else {
+        "(invalid request id)".to_owned()
+    }
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> VaultError {
+    VaultError::new(crate::ErrorKind::Conflict, code, message)
+}
+
+fn request_changed() -> VaultError {
+    conflict(
+        "request_changed",
+        "the request changed while this step ran; read it again and retry",
+    )
+}
+
+fn request_not_found() -> VaultError {
+    VaultError::not_found(
+        "request_not_found",
+        "no such request (request ids look like req_ and 32 hex digits)",
+    )
+}
+
+impl Vault {
+    /// Placeholder until the outbox lands (replaced at merge).
+    async fn notification_status(&self, _request_id: &str) -> Result<Vec<custodia_types::RecipientNotice>, VaultError> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,137 @@
+//! The tombstone log: every erased subject, by keyed digest only, one JSON line each, in a
+//! file of the data directory beside (not inside) the database. A backup is a copy of the
+//! database; restoring an older one re-applies every tombstone logged since (and those the
+//! backup's own list holds), so an erased customer never comes back.
+//!
+//! ```text
+//! {"subject_digest":"80d6d9c7c52beb46069a715c73b90a23","request_id":"req_…","at":1796200000000}
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use custodia_store::ErasureRow;
+use serde::{Deserialize, Serialize};
+
+use crate::{SubjectId, Timestamp, Vault, VaultError};
+
+/// The tombstone log's file name in the data directory.
+pub const TOMBSTONE_FILE: &str = "erasures.log";
+
+#[derive(Serialize, Deserialize)]
+struct Line {
+    subject_digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    at: i64,
+}
+
+/// Appends a tombstone and syncs it to disk (the file is created 0600).
+pub(crate) fn append(path: &Path, row: &ErasureRow) -> Result<(), VaultError> {
+    let line = serde_json::to_string(&Line {
+        subject_digest: row.subject_digest.clone(),
+        request_id: row.request_id.clone(),
+        at: row.at,
+    })
+    .map_err(|e| VaultError::internal(&e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let failed = |e: std::io::Error| {
+        tracing::error!(path = %path.display(), error = %e, "the tombstone log cannot be written; refusing the erasure");
+        VaultError::internal(&"the tombstone log cannot be written")
+    };
+    let mut file = options.open(path).map_err(failed)?;
+    file.write_all(format!("{line}\n").as_bytes()).map_err(failed)?;
+    file.sync_all().map_err(failed)
+}
+
+/// Every tombstone of the log (none when there is no log yet). A line that is not a tombstone
+/// is an error naming its number: a damaged log must not quietly forget an erasure.
+pub fn read(path: &Path) -> Result<Vec<ErasureRow>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let line: Line =
+                serde_json::from_str(l).map_err(|_| format!("{}:{}: not a tombstone line", path.display(), i + 1))?;
+            Ok(ErasureRow {
+                subject_digest: line.subject_digest,
+                request_id: line.request_id,
+                at: line.at,
+            })
+        })
+        .collect()
+}
+
+/// What re-applying the tombstones did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reapplied {
+    /// Tombstones known (the log's and the database's, by subject).
+    pub tombstones: usize,
+    /// Subjects found in the database and erased again.
+    pub erased: usize,
+}
+
+impl Vault {
+    /// Erases again every subject of the database that a tombstone names: those of the
+    /// tombstone log (`log`, kept outside the database) and of the database's own list. Run
+    /// after restoring a backup; safe to run any time (a subject erased already has nothing
+    /// left to erase).
+    pub async fn reapply_erasures(&self, log: &[ErasureRow], now: Timestamp) -> Result<Reapplied, VaultError> {
+        let mut latest: BTreeMap<String, ErasureRow> = BTreeMap::new();
+        let listed = self.store.reader().await?.erasures().all().await?;
+        for row in log.iter().chain(&listed) {
+            latest.entry(row.subject_digest.clone()).or_insert_with(|| row.clone());
+        }
+        let mut report = Reapplied {
+            tombstones: latest.len(),
+            erased: 0,
+        };
+        if latest.is_empty() {
+            return Ok(report);
+        }
+        let subjects = self.store.reader().await?.subjects().all_ids().await?;
+        for id in subjects {
+            let subject = SubjectId::parse(&id)?;
+            let digest = self.keys.audit_subject(&subject)?;
+            if let Some(tombstone) = latest.get(&digest) {
+                if !self.holds_erasable(&id).await? {
+                    continue;
+                }
+                self.erase_again(&subject, tombstone.clone(), now).await?;
+                report.erased += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether a subject still has anything an erasure destroys.
+    async fn holds_erasable(&self, subject_id: &str) -> Result<bool, VaultError> {
+        let mut reader = self.store.reader().await?;
+        if reader
+            .subjects()
+            .key(subject_id, custodia_store::DEFAULT_KEY_CLASS)
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        Ok(reader
+            .records()
+            .held_values(subject_id)
+            .await?
+            .iter()
+            .any(|h| h.key_class == custodia_store::DEFAULT_KEY_CLASS))
+    }
+}

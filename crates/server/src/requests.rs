@@ -1,0 +1,214 @@
+//! Routes of data subject requests: the work queue and its steps (`custodia_core::rights`).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custodia_core::{Fulfilled, Timestamp};
+use custodia_types::{
+    ErasureReceipt, ErrorBody, FulfilRequest, NewSubjectRequest, ReasonRequest, SubjectRequestList, SubjectRequestView,
+    VerifyRequest,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, OptionalJson};
+use crate::package::PackageFormat;
+use crate::{ApiError, AppState};
+
+type AppResult<T> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/requests", post(create_request).get(list_requests))
+        .route("/v1/requests/{request_id}", get(get_request))
+        .route("/v1/requests/{request_id}/verify", post(verify_request))
+        .route("/v1/requests/{request_id}/extend", post(extend_request))
+        .route("/v1/requests/{request_id}/deny", post(deny_request))
+        .route("/v1/requests/{request_id}/fulfil", post(fulfil_request))
+}
+
+#[utoipa::path(post, path = "/v1/requests", tag = "requests",
+    request_body = NewSubjectRequest,
+    responses((status = 201, description = "Opened, with its deadlines", body = SubjectRequestView),
+              (status = 400, description = "Malformed input: unknown type or jurisdiction, a bad date or text", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_request(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<NewSubjectRequest>,
+) -> AppResult<(StatusCode, Json<SubjectRequestView>)> {
+    let view = state.vault.create_request(&caller, Timestamp::now(), &body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The work queue's filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct QueueQuery {
+    /// `open` (default: received, verifying, in_progress, extended) or one status.
+    #[param(pattern = "^(open|received|verifying|in_progress|extended|completed|denied)$")]
+    status: Option<String>,
+    /// Only requests due before this time (RFC 3339).
+    due_before: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/requests", tag = "requests",
+    params(QueueQuery),
+    responses((status = 200, description = "Requests, soonest due first; `overdue` flags those past their deadline", body = SubjectRequestList),
+              (status = 400, description = "Malformed filter", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_requests(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> AppResult<Json<SubjectRequestList>> {
+    let due_before = match q.due_before.as_deref() {
+        None => None,
+        Some(text) => Some(Timestamp::parse_rfc3339(text).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "`due_before` must be an RFC 3339 time",
+            )
+        })?),
+    };
+    Ok(Json(
+        state
+            .vault
+            .list_requests(&caller, Timestamp::now(), q.status.as_deref(), due_before)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/requests/{request_id}", tag = "requests",
+    params(("request_id" = String, Path)),
+    responses((status = 200, description = "The request, its deadlines, verification and notices", body = SubjectRequestView),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
+              (status = 404, description = "No such request", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_request(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<SubjectRequestView>> {
+    Ok(Json(state.vault.get_request(&caller, Timestamp::now(), &id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/requests/{request_id}/verify", tag = "requests",
+    params(("request_id" = String, Path)),
+    request_body = VerifyRequest,
+    responses((status = 200, description = "Verification recorded", body = SubjectRequestView),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
+              (status = 404, description = "No such request", body = ErrorBody),
+              (status = 409, description = "Closed, or already verified", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn verify_request(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> AppResult<Json<SubjectRequestView>> {
+    Ok(Json(
+        state
+            .vault
+            .verify_request(&caller, Timestamp::now(), &id, &body)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/requests/{request_id}/extend", tag = "requests",
+    params(("request_id" = String, Path)),
+    request_body = ReasonRequest,
+    responses((status = 200, description = "Deadline extended", body = SubjectRequestView),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
+              (status = 404, description = "No such request", body = ErrorBody),
+              (status = 409, description = "Closed, already extended, not extendable, or too late", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn extend_request(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ReasonRequest>,
+) -> AppResult<Json<SubjectRequestView>> {
+    Ok(Json(
+        state
+            .vault
+            .extend_request(&caller, Timestamp::now(), &id, &body.reason)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/requests/{request_id}/deny", tag = "requests",
+    params(("request_id" = String, Path)),
+    request_body = ReasonRequest,
+    responses((status = 200, description = "Denied; the view names the authority to complain to", body = SubjectRequestView),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
+              (status = 404, description = "No such request", body = ErrorBody),
+              (status = 409, description = "Closed", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn deny_request(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ReasonRequest>,
+) -> AppResult<Json<SubjectRequestView>> {
+    Ok(Json(
+        state
+            .vault
+            .deny_request(&caller, Timestamp::now(), &id, &body.reason)
+            .await?,
+    ))
+}
+
+/// How an access or portability package is rendered.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FulfilQuery {
+    /// `json` (default; portability, Art. 20) or `html` (a readable page).
+    #[param(pattern = "^(json|html)$")]
+    format: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/requests/{request_id}/fulfil", tag = "requests",
+    params(("request_id" = String, Path), FulfilQuery),
+    request_body(content = FulfilRequest, description = "Rectification: `corrections`; objection: `purposes` (optional). Others: `{}` or no body."),
+    responses((status = 200, description = "Access/portability: the subject's package (JSON or HTML); erasure: the signed receipt (ErasureReceipt); others: the request", body = SubjectRequestView),
+              (status = 400, description = "Malformed input", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
+              (status = 404, description = "No such request, or a record to correct", body = ErrorBody),
+              (status = 409, description = "Closed, not verified, or the subject was erased", body = ErrorBody),
+              (status = 422, description = "A correction names an unknown field or an invalid value", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn fulfil_request(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FulfilQuery>,
+    OptionalJson(body): OptionalJson<FulfilRequest>,
+) -> AppResult<Response> {
+    let format = PackageFormat::parse(q.format.as_deref().unwrap_or("json"))?;
+    let now = Timestamp::now();
+    Ok(match state.vault.fulfil_request(&caller, now, &id, &body).await? {
+        Fulfilled::Request(view) => Json(view).into_response(),
+        Fulfilled::Erasure(receipt) => Json::<ErasureReceipt>(receipt).into_response(),
+        Fulfilled::Package(subject, _) => crate::package::package_response(&state.vault, &subject, format, now).await?,
+    })
+}

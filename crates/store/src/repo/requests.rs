@@ -1,0 +1,175 @@
+//! Data subject requests: the work queue of the rights the law gives customers.
+
+use crate::sql::{DbRow, Stmt};
+use crate::{ReadWrite, RequestRow, StoreError};
+
+super::repository!(
+    /// Data subject requests.
+    Requests
+);
+
+const COLUMNS: &str = "request_id, subject_id, subject_digest, kind, jurisdiction, received_via, status, \
+     received_at, acknowledge_by, due_at, extended_at, extension_reason, verified_via, verified_by, verified_at, \
+     denial_reason, outcome, created_by, updated_at, closed_at, keep_until";
+
+fn request_row(row: &DbRow) -> Result<RequestRow, StoreError> {
+    Ok(RequestRow {
+        request_id: row.text("request_id")?,
+        subject_id: row.opt_text("subject_id")?,
+        subject_digest: row.text("subject_digest")?,
+        kind: row.text("kind")?,
+        jurisdiction: row.text("jurisdiction")?,
+        received_via: row.text("received_via")?,
+        status: row.text("status")?,
+        received_at: row.int("received_at")?,
+        acknowledge_by: row.opt_int("acknowledge_by")?,
+        due_at: row.int("due_at")?,
+        extended_at: row.opt_int("extended_at")?,
+        extension_reason: row.opt_text("extension_reason")?,
+        verified_via: row.opt_text("verified_via")?,
+        verified_by: row.opt_text("verified_by")?,
+        verified_at: row.opt_int("verified_at")?,
+        denial_reason: row.opt_text("denial_reason")?,
+        outcome: row.opt_text("outcome")?,
+        created_by: row.text("created_by")?,
+        updated_at: row.int("updated_at")?,
+        closed_at: row.opt_int("closed_at")?,
+        keep_until: row.int("keep_until")?,
+    })
+}
+
+/// Which requests a listing selects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestQuery {
+    /// Only requests in these states (empty: any).
+    pub statuses: Vec<String>,
+    /// Only requests due before this time (Unix milliseconds, exclusive).
+    pub due_before: Option<i64>,
+    /// Only requests about this subject digest.
+    pub subject_digest: Option<String>,
+    /// At most this many, soonest due first.
+    pub limit: i64,
+}
+
+impl<A> Requests<'_, A> {
+    /// One request.
+    pub async fn get(&mut self, request_id: &str) -> Result<Option<RequestRow>, StoreError> {
+        let stmt = Stmt::new(format!("SELECT {COLUMNS} FROM requests WHERE request_id = $1")).bind(request_id);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(request_row)
+            .transpose()
+    }
+
+    /// The requests `query` selects, soonest due first.
+    pub async fn list(&mut self, query: &RequestQuery) -> Result<Vec<RequestRow>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM requests WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if !query.statuses.is_empty() {
+            let marks: Vec<String> = query.statuses.iter().map(|_| format!("${}", next())).collect();
+            sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+        }
+        if query.due_before.is_some() {
+            sql.push_str(&format!(" AND due_at < ${}", next()));
+        }
+        if query.subject_digest.is_some() {
+            sql.push_str(&format!(" AND subject_digest = ${}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY due_at, request_id LIMIT ${}", next()));
+        let mut stmt = Stmt::new(sql);
+        for s in &query.statuses {
+            stmt.push(s);
+        }
+        if let Some(due) = query.due_before {
+            stmt.push(due);
+        }
+        if let Some(digest) = &query.subject_digest {
+            stmt.push(digest);
+        }
+        stmt.push(query.limit);
+        self.conn.fetch_all(stmt).await?.iter().map(request_row).collect()
+    }
+}
+
+impl Requests<'_, ReadWrite> {
+    /// Adds a request. Fails with [`StoreError::Conflict`] if its id is taken.
+    pub async fn insert(&mut self, r: &RequestRow) -> Result<(), StoreError> {
+        let stmt = Stmt::new(format!(
+            "INSERT INTO requests ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17, $18, $19, $20, $21)"
+        ));
+        self.conn.execute(bind_all(stmt, r)).await?;
+        Ok(())
+    }
+
+    /// Writes a request's new state, provided it is still in state `expected` (a step racing
+    /// another sees `false` and changes nothing). The id, subject digest, kind, jurisdiction,
+    /// receipt and creator never change.
+    pub async fn update(&mut self, r: &RequestRow, expected: &str) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE requests SET subject_id = $2, status = $3, acknowledge_by = $4, due_at = $5, extended_at = $6, \
+             extension_reason = $7, verified_via = $8, verified_by = $9, verified_at = $10, denial_reason = $11, \
+             outcome = $12, updated_at = $13, closed_at = $14, keep_until = $15 \
+             WHERE request_id = $1 AND status = $16",
+        )
+        .bind(&r.request_id)
+        .bind(r.subject_id.as_deref())
+        .bind(&r.status)
+        .bind(r.acknowledge_by)
+        .bind(r.due_at)
+        .bind(r.extended_at)
+        .bind(r.extension_reason.as_deref())
+        .bind(r.verified_via.as_deref())
+        .bind(r.verified_by.as_deref())
+        .bind(r.verified_at)
+        .bind(r.denial_reason.as_deref())
+        .bind(r.outcome.as_deref())
+        .bind(r.updated_at)
+        .bind(r.closed_at)
+        .bind(r.keep_until)
+        .bind(expected);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
+
+    /// Clears the subject id of every request about an erased subject (their digest stays).
+    pub async fn forget_subject(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+        let stmt = Stmt::new("UPDATE requests SET subject_id = NULL WHERE subject_id = $1").bind(subject_id);
+        self.conn.execute(stmt).await
+    }
+
+    /// Deletes the requests whose keeping time ended before `now`; returns how many.
+    pub async fn purge(&mut self, now: i64) -> Result<u64, StoreError> {
+        let stmt = Stmt::new("DELETE FROM requests WHERE keep_until < $1").bind(now);
+        self.conn.execute(stmt).await
+    }
+}
+
+fn bind_all<'a>(stmt: Stmt<'a>, r: &'a RequestRow) -> Stmt<'a> {
+    stmt.bind(&r.request_id)
+        .bind(r.subject_id.as_deref())
+        .bind(&r.subject_digest)
+        .bind(&r.kind)
+        .bind(&r.jurisdiction)
+        .bind(&r.received_via)
+        .bind(&r.status)
+        .bind(r.received_at)
+        .bind(r.acknowledge_by)
+        .bind(r.due_at)
+        .bind(r.extended_at)
+        .bind(r.extension_reason.as_deref())
+        .bind(r.verified_via.as_deref())
+        .bind(r.verified_by.as_deref())
+        .bind(r.verified_at)
+        .bind(r.denial_reason.as_deref())
+        .bind(r.outcome.as_deref())
+        .bind(&r.created_by)
+        .bind(r.updated_at)
+        .bind(r.closed_at)
+        .bind(r.keep_until)
+}
