@@ -159,10 +159,14 @@ impl Vault {
         now: Timestamp,
         request_id: &str,
     ) -> Result<SubjectRequestView, VaultError> {
-        let event = AuditEvent::new("request.read", principal).detail("request", shown_id(request_id));
+        let mut event = AuditEvent::new("request.read", principal).detail("request", shown_id(request_id));
+        let found = self.request_row(request_id).await;
+        if let Ok(row) = &found {
+            event = event.about_digest(row.subject_digest.clone());
+        }
         self.audited(event, now, async {
             gate::require(&self.policies, principal, Capability::FulfilRequests)?;
-            let row = self.request_row(request_id).await?;
+            let row = found?;
             Ok(Allowed::Read(self.request_view(&row, now).await?, None))
         })
         .await
@@ -346,18 +350,28 @@ impl Vault {
                 )
                 .into());
             }
-            let subject = row
-                .subject_id
-                .as_deref()
-                .map(SubjectId::parse)
-                .transpose()?
-                .ok_or_else(|| conflict("subject_erased", "the subject of this request was erased"))?;
             let mut done = row.clone();
             done.status = COMPLETED.to_owned();
             done.updated_at = now.0;
             done.closed_at = Some(row.closed_at.unwrap_or(now.0));
             done.keep_until = keep_until(now.0, self.jurisdiction(&row.jurisdiction)?);
             let audit = self.audit_row(&about, now, None)?;
+            let Some(subject) = row.subject_id.as_deref().map(SubjectId::parse).transpose()? else {
+                // Erased meanwhile (by another request): an erasure has nothing left to do;
+                // anything else can only be denied.
+                if kind == RequestType::Erasure {
+                    done.outcome = Some(serde_json::json!({ "already_erased": true }).to_string());
+                    self.close_request(done.clone(), &row.status, audit, Vec::new()).await?;
+                    return Ok(Allowed::Written(Fulfilled::Request(
+                        self.request_view(&done, now).await?,
+                    )));
+                }
+                return Err(conflict(
+                    "subject_erased",
+                    "the subject of this request was erased; deny it, naming the erasure",
+                )
+                .into());
+            };
             let fulfilled = match kind {
                 RequestType::Access | RequestType::Portability => {
                     self.close_request(done.clone(), &row.status, audit, Vec::new()).await?;

@@ -781,3 +781,54 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_on_postgres_and_a_second_erasure_request_closes_as_already_done() {
+    let Some(url) = crate::support::postgres_url() else {
+        assert!(std::env::var("CI").is_err(), "CI must run the PostgreSQL tests");
+        return;
+    };
+    let vault = Vault::init_with(Some(crate::support::fresh_postgres_database(&url)));
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "pg@example.com", "name": "Pg Erased"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "tax_records", "fields": {"name": "Pg Erased", "shipping_address": "2 Ledger Row"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let first = open(
+        &mut admin,
+        "cust_e",
+        "erasure",
+        "gdpr",
+        json!({"verified_by": "account"}),
+    )
+    .await;
+    let second = open(
+        &mut admin,
+        "cust_e",
+        "erasure",
+        "ccpa",
+        json!({"verified_by": "account"}),
+    )
+    .await;
+    let (s, receipt) = fulfil(&mut admin, first["request_id"].as_str().unwrap(), json!({})).await;
+    assert_eq!(s, 200, "{receipt}");
+    assert_eq!(receipt["kept"][0]["purpose"], "tax_records", "{receipt}");
+    let (s, v) = admin.get(&format!("{CUST}?purpose=order_fulfillment")).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    let (s, v) = admin.get(&format!("{CUST}?purpose=tax_records")).await;
+    assert_eq!(v["records"][0]["fields"]["shipping_address"], "2 Ledger Row", "{s} {v}");
+    let (s, v) = fulfil(&mut admin, second["request_id"].as_str().unwrap(), json!({})).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
+    assert_eq!(v["outcome"]["already_erased"], true, "{v}");
+}
