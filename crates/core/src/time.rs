@@ -1,5 +1,8 @@
 //! Time as a value. The vault never reads the clock itself: callers pass `now`, so tests
-//! can move time instead of sleeping.
+//! can move time instead of sleeping. Calendar arithmetic is the registry's
+//! ([`custodia_registry::Date`]), written once for timestamps and legal deadlines.
+
+use custodia_registry::Date;
 
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,13 +21,11 @@ impl Timestamp {
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T10:31:15.123Z`.
     #[must_use]
     pub fn to_rfc3339(self) -> String {
-        let secs = self.0.div_euclid(1000);
         let millis = self.0.rem_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        let rem = self.0.div_euclid(1000).rem_euclid(86_400);
         format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            "{}T{:02}:{:02}:{:02}.{millis:03}Z",
+            Date::of_millis(self.0),
             rem / 3600,
             (rem % 3600) / 60,
             rem % 60
@@ -56,14 +57,8 @@ impl Timestamp {
             num(14, 2)?,
             num(17, 2)?,
         );
-        let days_in_month = match mo {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-            2 => 28,
-            _ => return None,
-        };
-        if d < 1 || d > days_in_month || h > 23 || mi > 59 || s > 59 {
+        let date = Date::new(y, u32::try_from(mo).ok()?, u32::try_from(d).ok()?)?;
+        if h > 23 || mi > 59 || s > 59 {
             return None;
         }
         let mut at = 19;
@@ -93,34 +88,9 @@ impl Timestamp {
             }
             _ => return None,
         };
-        let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset * 60;
+        let secs = date.days_since_epoch() * 86_400 + h * 3600 + mi * 60 + s - offset * 60;
         Some(Self(secs * 1000 + millis))
     }
-}
-
-/// (year, month, day), proleptic Gregorian, to days since 1970-01-01 (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
