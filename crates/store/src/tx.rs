@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::repo::{Audit, Ledger, Meta, Principals, Records, Subjects, Tokens};
+use crate::repo::{Audit, Ledger, Meta, Notifications, Principals, Records, Subjects, Tokens};
 use crate::sql::{Conn, Dialect};
 
 /// A boxed future, as write jobs return.
@@ -65,6 +65,10 @@ impl<'c> Tx<'c> {
     pub fn principals(&mut self) -> Principals<'_, ReadWrite> {
         Principals::new(self.conn.reborrow())
     }
+
+    pub fn notifications(&mut self) -> Notifications<'_, ReadWrite> {
+        Notifications::new(self.conn.reborrow())
+    }
 }
 
 /// The connection a [`Reader`] holds.
@@ -113,5 +117,9 @@ impl Reader {
 
     pub fn principals(&mut self) -> Principals<'_, ReadOnly> {
         Principals::new(self.conn())
+    }
+
+    pub fn notifications(&mut self) -> Notifications<'_, ReadOnly> {
+        Notifications::new(self.conn())
     }
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod ledger;
 mod meta;
+mod notifications;
 mod principals;
 mod records;
 mod subjects;
@@ -13,6 +14,7 @@ mod tokens;
 pub use audit::{Audit, AuditChunk};
 pub use ledger::Ledger;
 pub use meta::Meta;
+pub use notifications::Notifications;
 pub use principals::Principals;
 pub use records::{Records, Target};
 pub use subjects::Subjects;

@@ -193,6 +193,7 @@ on_store!(
     a_write_under_a_destroyed_key_fails,
     audit_queries_use_the_indexed_columns,
     audit_chunks_carry_entries_exactly,
+    notifications_are_queued_attempted_and_logged,
 );
 
 mod db_checks {
