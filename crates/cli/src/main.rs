@@ -148,6 +148,17 @@ enum Command {
         #[arg(long, env = "CUSTODIA_DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Print the secret (64 hex digits) Art. 19 notifications to a registry recipient are
+    /// signed with: give it to that recipient alone, to verify `Custodia-Signature`.
+    WebhookSecret {
+        /// The recipient's name in the registry's [recipients].
+        recipient: String,
+        #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL database instead of SQLite in the data directory.
+        #[arg(long, env = "CUSTODIA_DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Print the Cedar schema and the policies the registry's roles compile to.
     Policies {
         /// The registry file (default: custodia-data/registry.toml).
@@ -557,6 +568,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             let key = vault.context_signer_key(&signer).map_err(|e| anyhow::anyhow!("{e}"))?;
             out!("{}", key.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::WebhookSecret {
+            recipient,
+            data_dir,
+            database_url,
+        } => {
+            let vault = DataDir::new(&data_dir)
+                .open_read_only(database_url.as_deref())
+                .await
+                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let secret = vault.webhook_secret(&recipient).map_err(|e| anyhow::anyhow!("{e}"))?;
+            out!("{}", secret.as_str());
             Ok(ExitCode::SUCCESS)
         }
         Command::Policies { file } => {

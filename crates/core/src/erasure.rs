@@ -33,6 +33,8 @@ pub(crate) const RESTORE_PRINCIPAL: &str = "custodia:restore";
 struct Closing {
     done: RequestRow,
     expected: String,
+    /// Its Art. 19 notices, queued with it.
+    notices: Vec<custodia_store::NewNotification>,
 }
 
 /// Records erased per transaction.
@@ -56,6 +58,7 @@ impl Vault {
         done: RequestRow,
         expected: &str,
         audit: AuditRow,
+        notices: Vec<custodia_store::NewNotification>,
         now: Timestamp,
     ) -> Result<ErasureReceipt, VaultError> {
         let tombstone = ErasureRow {
@@ -66,6 +69,7 @@ impl Vault {
         let closing = Closing {
             done,
             expected: expected.to_owned(),
+            notices,
         };
         self.erase_subject(subject, tombstone, audit, Some(closing), now).await
     }
@@ -154,13 +158,21 @@ impl Vault {
                         &signer,
                     )
                     .map_err(StoreError::Corrupt)?;
-                    if let Some(Closing { mut done, expected }) = closing {
+                    if let Some(Closing {
+                        mut done,
+                        expected,
+                        notices,
+                    }) = closing
+                    {
                         done.subject_id = None;
                         done.outcome = Some(outcome_of(&receipt));
                         if !tx.requests().update(&done, &expected).await? {
                             // Rolls the erasure's last step back: another step closed the
                             // request meanwhile.
                             return Err(StoreError::Conflict("request".into()));
+                        }
+                        if !notices.is_empty() {
+                            tx.notifications().enqueue(&notices).await?;
                         }
                     }
                     tx.audit().append(&[audit]).await?;
@@ -205,8 +217,13 @@ impl Vault {
         }
         let mut changes = Vec::with_capacity(corrections.len());
         let mut corrected = Vec::with_capacity(corrections.len());
+        let (mut purposes, mut fields) = (Vec::new(), Vec::new());
         for c in corrections {
             let (patch, keys) = self.correction(subject, c, now).await?;
+            for f in &patch.set {
+                purposes.push(f.purpose.clone());
+                fields.push(format!("{}.{}", c.collection, f.field));
+            }
             corrected.push(serde_json::json!({
                 "collection": c.collection,
                 "record_id": c.record_id,
@@ -215,6 +232,8 @@ impl Vault {
             changes.push((c.collection.clone(), c.record_id.clone(), patch, keys));
         }
         done.outcome = Some(serde_json::json!({ "corrected": corrected }).to_string());
+        let purposes: Vec<&str> = purposes.iter().map(String::as_str).collect();
+        let notices = self.art19_notifications(&done.request_id, "rectification", subject, &purposes, &fields, now)?;
         let id = subject.as_str().to_owned();
         let expected = expected.to_owned();
         let written = self
@@ -239,6 +258,9 @@ impl Vault {
                     }
                     if !tx.requests().update(&done, &expected).await? {
                         return Err(StoreError::Conflict("request".into()));
+                    }
+                    if !notices.is_empty() {
+                        tx.notifications().enqueue(&notices).await?;
                     }
                     tx.audit().append(&[audit]).await
                 })

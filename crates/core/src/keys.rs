@@ -186,6 +186,11 @@ impl Keys {
         Ok(self.indexer.derived_key(Domain::ContextSigner { signer })?)
     }
 
+    /// The secret Art. 19 notifications to registry recipient `recipient` are signed with.
+    pub(crate) fn webhook_secret(&self, recipient: &str) -> Result<SecretKey, VaultError> {
+        Ok(self.indexer.derived_key(Domain::WebhookSecret { recipient })?)
+    }
+
     /// The data key of `subject` of `class` and its stored row, if the subject has one.
     pub(crate) async fn subject_key(
         &self,
@@ -329,6 +334,15 @@ pub(crate) mod tests {
         assert_eq!(
             hex::encode(tokens.binding("customers", "email", "alice@example.com").unwrap()),
             "298a39b181d30927e5c9eb6e9a71624a"
+        );
+        // The handed-out keys: `custodia_crypto`'s `derived_key_known_answers`.
+        assert_eq!(
+            hex::encode(keys.context_signer("ticketing").unwrap().expose()),
+            "1f01493027bee2cfd11f0f8cf481715a74395b690908d4ac579d009f47ec3536"
+        );
+        assert_eq!(
+            hex::encode(keys.webhook_secret("parcel_carrier").unwrap().expose()),
+            "0a8a3d24a4a5393c731e13e417c83de7f2984b7270a3b24e5e6750a7dfd69ef5"
         );
     }
 }

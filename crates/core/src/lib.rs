@@ -24,6 +24,7 @@ mod gate;
 mod ids;
 mod keys;
 mod limit;
+mod notify;
 mod policy;
 mod principal;
 mod records;
@@ -55,6 +56,10 @@ pub use erasure::RECEIPT_HEADER;
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
 pub use keys::{AUDIT_PUBLIC_KEY_META, RECEIPT_KEY_NAME};
+pub use notify::{
+    DeliveryReport, MAX_ATTEMPTS, NOTICE_TYPE, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, SignatureError,
+    Webhook, WebhookSender, retry_delay, signature_header, verify_signature,
+};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use rights::Fulfilled;

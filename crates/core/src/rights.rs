@@ -361,7 +361,8 @@ impl Vault {
                 // anything else can only be denied.
                 if kind == RequestType::Erasure {
                     done.outcome = Some(serde_json::json!({ "already_erased": true }).to_string());
-                    self.close_request(done.clone(), &row.status, audit, Vec::new()).await?;
+                    self.close_request(done.clone(), &row.status, audit, Vec::new(), Vec::new())
+                        .await?;
                     return Ok(Allowed::Written(Fulfilled::Request(
                         self.request_view(&done, now).await?,
                     )));
@@ -374,10 +375,14 @@ impl Vault {
             };
             let fulfilled = match kind {
                 RequestType::Access | RequestType::Portability => {
-                    self.close_request(done.clone(), &row.status, audit, Vec::new()).await?;
+                    self.close_request(done.clone(), &row.status, audit, Vec::new(), Vec::new())
+                        .await?;
                     Fulfilled::Package(subject, self.request_view(&done, now).await?)
                 }
-                RequestType::Erasure => Fulfilled::Erasure(self.erase(&subject, done, &row.status, audit, now).await?),
+                RequestType::Erasure => {
+                    let notices = self.notices_of_held(&row.request_id, "erasure", &subject, now).await?;
+                    Fulfilled::Erasure(self.erase(&subject, done, &row.status, audit, notices, now).await?)
+                }
                 RequestType::Rectification => {
                     self.rectify(&subject, done.clone(), &row.status, audit, &req.corrections, now)
                         .await?;
@@ -390,8 +395,17 @@ impl Vault {
                     let entries = self.request_ledger_entries(principal, now, &subject, kind, &req.purposes)?;
                     let outcome = serde_json::json!({ "ledger_entries": entries.len() });
                     done.outcome = Some(outcome.to_string());
+                    // Art. 19: a restriction is told to every recipient of the subject's data.
+                    let notices = if kind == RequestType::Restriction {
+                        self.notices_of_held(&row.request_id, "restriction", &subject, now)
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
                     self.caches.ledger.invalidate(subject.as_str());
-                    let closed = self.close_request(done.clone(), &row.status, audit, entries).await;
+                    let closed = self
+                        .close_request(done.clone(), &row.status, audit, entries, notices)
+                        .await;
                     self.caches.ledger.invalidate(subject.as_str());
                     closed?;
                     Fulfilled::Request(self.request_view(&done, now).await?)
@@ -402,13 +416,15 @@ impl Vault {
         .await
     }
 
-    /// Writes a fulfilled request, its audit entry and any ledger entries in one transaction.
+    /// Writes a fulfilled request, its audit entry, any ledger entries and Art. 19 notices in
+    /// one transaction.
     async fn close_request(
         &self,
         done: RequestRow,
         expected: &str,
         audit: custodia_store::AuditRow,
         ledger: Vec<custodia_store::LedgerRow>,
+        notices: Vec<custodia_store::NewNotification>,
     ) -> Result<(), VaultError> {
         let expected = expected.to_owned();
         let written = self
@@ -421,12 +437,41 @@ impl Vault {
                     for entry in &ledger {
                         tx.ledger().append(entry).await?;
                     }
+                    if !notices.is_empty() {
+                        tx.notifications().enqueue(&notices).await?;
+                    }
                     tx.audit().append(&[audit]).await?;
                     Ok(true)
                 })
             })
             .await?;
         if written { Ok(()) } else { Err(request_changed()) }
+    }
+
+    /// The Art. 19 notices of `action` on everything the subject holds under the `default`
+    /// key (what an erasure destroys, a restriction holds back): one per recipient of those
+    /// purposes, naming the fields.
+    async fn notices_of_held(
+        &self,
+        request_id: &str,
+        action: &str,
+        subject: &SubjectId,
+        now: Timestamp,
+    ) -> Result<Vec<custodia_store::NewNotification>, VaultError> {
+        let held = self
+            .store
+            .reader()
+            .await?
+            .records()
+            .held_values(subject.as_str())
+            .await?;
+        let held: Vec<_> = held
+            .iter()
+            .filter(|h| h.key_class == custodia_store::DEFAULT_KEY_CLASS || action == "restriction")
+            .collect();
+        let purposes: Vec<&str> = held.iter().map(|h| h.purpose.as_str()).collect();
+        let fields: Vec<String> = held.iter().map(|h| format!("{}.{}", h.collection, h.field)).collect();
+        self.art19_notifications(request_id, action, subject, &purposes, &fields, now)
     }
 
     /// One step of a request: `change` validates and changes the stored request, which is
@@ -706,11 +751,4 @@ fn request_not_found() -> VaultError {
         "request_not_found",
         "no such request (request ids look like req_ and 32 hex digits)",
     )
-}
-
-impl Vault {
-    /// Placeholder until the outbox lands (replaced at merge).
-    async fn notification_status(&self, _request_id: &str) -> Result<Vec<custodia_types::RecipientNotice>, VaultError> {
-        Ok(Vec::new())
-    }
 }

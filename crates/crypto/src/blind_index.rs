@@ -15,9 +15,11 @@
 //! | a token's stored name (any field)        | `custodia:token-name`                       |
 //! | the value a deterministic token binds    | `custodia:token-value:collection:field`     |
 //! | key of `Custodia-Context` signer `name`  | `custodia:context-signer:name`              |
+//! | Art. 19 webhook secret of recipient `name` | `custodia:webhook-secret:name`            |
 //!
-//! A context signer's key is the derived HMAC key itself ([`BlindIndexer::derived_key`]),
-//! handed to the system that signs; every other domain's key never leaves the vault.
+//! A context signer's key and a recipient's webhook secret are the derived HMAC key itself
+//! ([`BlindIndexer::derived_key`]), handed to the system that signs or verifies; every other
+//! domain's key never leaves the vault.
 //!
 //! The per-field key means equal values in two fields do not share an index, and the index
 //! key is separate from every data key, so erasing a subject does not need to touch it. The
@@ -46,7 +48,8 @@
 //!   equal collection and field.
 //!   A context signer info has three parts, the second `context-signer`, and the third a
 //!   registry name (checked), so it equals no other info and two are equal only for the
-//!   same signer.
+//!   same signer. A webhook secret info is the same with `webhook-secret` as its second
+//!   part, so it equals neither a context signer's nor any other.
 //!
 //! The test `infos_are_disjoint` checks these properties over adversarial names.
 
@@ -88,6 +91,9 @@ pub enum Domain<'a> {
     /// The key a system named in the registry's `[context_signers]` signs
     /// `Custodia-Context` assertions with.
     ContextSigner { signer: &'a str },
+    /// The secret Art. 19 notifications to registry recipient `recipient` are signed with
+    /// (HMAC-SHA256), which the recipient holds to verify them.
+    WebhookSecret { recipient: &'a str },
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -136,6 +142,12 @@ impl Domain<'_> {
                     return Err(CryptoError::InvalidDomain);
                 }
                 format!("custodia:context-signer:{signer}").into_bytes()
+            }
+            Self::WebhookSecret { recipient } => {
+                if !is_registry_name(recipient) {
+                    return Err(CryptoError::InvalidDomain);
+                }
+                format!("custodia:webhook-secret:{recipient}").into_bytes()
             }
         })
     }
@@ -189,7 +201,8 @@ impl BlindIndexer {
     }
 
     /// The HMAC-SHA256 key of `domain` itself (32 bytes), for a key that is handed out: a
-    /// context signer's. The same key [`BlindIndexer::digest`] would use in that domain.
+    /// context signer's or a recipient's webhook secret. The same key [`BlindIndexer::digest`]
+    /// would use in that domain.
     pub fn derived_key(&self, domain: Domain<'_>) -> Result<SecretKey, CryptoError> {
         let info = domain.info()?;
         let info = [info.as_slice()];
@@ -317,6 +330,36 @@ mod tests {
             a.derived_key(Domain::ContextSigner { signer: "a:b" }),
             Err(CryptoError::InvalidDomain)
         ));
+        let secret = a.derived_key(Domain::WebhookSecret { recipient: "ticketing" }).unwrap();
+        assert_ne!(
+            key.expose(),
+            secret.expose(),
+            "a recipient named like a signer gets another key"
+        );
+        assert!(matches!(
+            a.derived_key(Domain::WebhookSecret { recipient: "a:b" }),
+            Err(CryptoError::InvalidDomain)
+        ));
+    }
+
+    /// Pins the handed-out keys for the index key `[0x01; 32]` (computed as in
+    /// [`known_answers`], the key being `okm` itself).
+    #[test]
+    fn derived_key_known_answers() {
+        let a = indexer(0x01);
+        let hex_key = |domain| hex::encode(a.derived_key(domain).unwrap().expose());
+        // info b"custodia:context-signer:ticketing"
+        assert_eq!(
+            hex_key(Domain::ContextSigner { signer: "ticketing" }),
+            "1f01493027bee2cfd11f0f8cf481715a74395b690908d4ac579d009f47ec3536"
+        );
+        // info b"custodia:webhook-secret:parcel_carrier"
+        assert_eq!(
+            hex_key(Domain::WebhookSecret {
+                recipient: "parcel_carrier"
+            }),
+            "0a8a3d24a4a5393c731e13e417c83de7f2984b7270a3b24e5e6750a7dfd69ef5"
+        );
     }
 
     /// The internal domains never meet a field's, even one a registry names after them.
@@ -353,6 +396,7 @@ mod tests {
         let mut domains = vec![Domain::AuditSubject, Domain::LedgerIp, Domain::TokenName];
         for signer in names {
             domains.push(Domain::ContextSigner { signer });
+            domains.push(Domain::WebhookSecret { recipient: signer });
         }
         for c in names {
             for f in names {

@@ -4,8 +4,8 @@
 //! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
 //!
 //! Jobs today: the audit checkpointer, the failed-authentication counts, the audit subject
-//! index and the purge of request records past their keeping time (24 months after they
-//! close). The retention sweeper and webhook deliveries join this list.
+//! index, the Art. 19 notification deliveries and the purge of request records past their
+//! keeping time (24 months after they close). The retention sweeper joins this list.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +20,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Failed authentications are written as one entry per key id per window this long.
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+
+/// The job that sends due Art. 19 notifications, and how often it looks for them.
+pub const NOTIFICATIONS_JOB: &str = "notifications";
+pub const NOTIFICATIONS_EVERY: Duration = Duration::from_secs(2);
 
 /// How often the runner looks for due jobs.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -62,6 +66,16 @@ pub fn jobs() -> Vec<Job> {
             name: "audit-subject-index",
             every: Duration::from_secs(1),
             run: |state, _| Box::pin(async move { state.vault.index_audit_subjects().await.map(drop) }),
+        },
+        Job {
+            name: NOTIFICATIONS_JOB,
+            every: NOTIFICATIONS_EVERY,
+            run: |state, now| {
+                Box::pin(async move {
+                    let sender = std::sync::Arc::new(crate::notify::HttpSender);
+                    state.vault.deliver_notifications(now, sender).await.map(drop)
+                })
+            },
         },
     ]
 }

@@ -5,6 +5,7 @@ mod api;
 mod error;
 mod extract;
 pub mod jobs;
+pub mod notify;
 mod openapi;
 mod package;
 mod pii;

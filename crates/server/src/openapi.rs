@@ -39,7 +39,7 @@ use crate::api;
         custodia_types::NewSubjectRequest, custodia_types::VerifyRequest, custodia_types::ReasonRequest,
         custodia_types::FulfilRequest, custodia_types::Correction, custodia_types::SubjectRequestView,
         custodia_types::SubjectRequestList, custodia_types::Extension, custodia_types::Verification,
-        custodia_types::Denial, custodia_types::RecipientNotice, custodia_types::ErasureReceipt,
+        custodia_types::Denial, custodia_types::NotificationStatus, custodia_types::ErasureReceipt,
         custodia_types::ErasedCounts, custodia_types::KeptData,
     )),
     modifiers(&BearerAuth),

@@ -1,6 +1,6 @@
 //! Persistence for Custodia as a unit of work: [`Store::write`] runs a job against one
 //! transaction ([`Tx`]) offering typed repositories (meta, subjects and their keys, records,
-//! ledger, audit, tokens, principals); [`Store::reader`] hands out the same repositories
+//! ledger, audit, tokens, principals, notifications); [`Store::reader`] hands out the same repositories
 //! read-only. Every SQL statement is written once (`repo/`), for SQLite (the embedded
 //! default) and PostgreSQL alike (`sql.rs` says how); the schema is described once
 //! (`schema.rs`). The conformance suite both must pass is `tests/it/conformance.rs`.
@@ -25,13 +25,14 @@ use std::path::Path;
 pub use changes::{Change, Changes};
 pub use error::StoreError;
 pub use model::{
-    AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, DEFAULT_KEY_CLASS, ErasedRows,
-    ErasureRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, RequestRow, StoredField,
-    StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow,
+    AttemptRow, AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, DEFAULT_KEY_CLASS,
+    DeliveryAttempt, DeliveryState, ErasedRows, ErasureRow, FieldValue, IndexEntry, LedgerRow, NewNotification,
+    NewRecord, NotificationRow, PrincipalRow, RecordPatch, RequestRow, StoredField, StoredRecord, SubjectKeyRow,
+    SubjectRecords, TileRow, TokenRow,
 };
 pub use repo::{
-    Audit, AuditChunk, Erasures, HeldValues, Ledger, Meta, Principals, Records, RequestQuery, Requests, Subjects,
-    Target, Tokens,
+    Audit, AuditChunk, Erasures, HeldValues, Ledger, Meta, Notifications, Principals, Records, RequestQuery, Requests,
+    Subjects, Target, Tokens,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -382,3 +382,104 @@ pub struct ErasureRow {
     pub request_id: Option<String>,
     pub at: i64,
 }
+
+/// Where an Art. 19 notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// To be sent at its `next_attempt_at`.
+    Pending,
+    /// A receiver answered 2xx (final).
+    Delivered,
+    /// Given up after the last attempt (final).
+    Failed,
+    /// The recipient has no webhook: nothing is sent (final from the start).
+    NoWebhook,
+}
+
+impl DeliveryState {
+    /// Its name in the `notifications.status` column and on the wire.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::NoWebhook => "no_webhook",
+        }
+    }
+
+    /// The state named `name`, if it is one.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed, Self::NoWebhook]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
+    /// Whether nothing more happens to a notification in this state.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+/// A notification to add to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub request_id: String,
+    pub recipient: String,
+    /// `rectification`, `erasure` or `restriction`.
+    pub action: String,
+    /// The JSON body to send; `None` when nothing will be sent ([`DeliveryState::NoWebhook`]).
+    pub payload: Option<String>,
+    /// [`DeliveryState::Pending`] (first attempt due at `created_at`) or
+    /// [`DeliveryState::NoWebhook`].
+    pub state: DeliveryState,
+    pub created_at: i64,
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub request_id: String,
+    pub recipient: String,
+    pub action: String,
+    /// The body, until the notification is final (it names the subject).
+    pub payload: Option<String>,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<i64>,
+    /// The last failure: an HTTP status or an error class, never a body.
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// The outcome of one delivery attempt and where it leaves the notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub notification_id: i64,
+    pub at: i64,
+    /// `delivered` or an error class (`http_status`, `timeout`, `connection`, ...).
+    pub outcome: String,
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<i64>,
+    /// The notification's state after this attempt.
+    pub state: DeliveryState,
+    /// When the next attempt is due ([`DeliveryState::Pending`] only).
+    pub next_attempt_at: Option<i64>,
+    /// The failure recorded as the notification's `last_error` (`None` when delivered).
+    pub error: Option<String>,
+}
+
+/// One entry of the append-only delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub seq: i64,
+    pub notification_id: i64,
+    pub at: i64,
+    pub outcome: String,
+    pub http_status: Option<i64>,
+}

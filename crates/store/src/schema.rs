@@ -229,9 +229,7 @@ const STEPS: &[&[Part]] = &[
     // 11: data subject requests (GDPR Art. 12-22, CCPA), kept 24 months after they close
     // (`keep_until`); the subject id is cleared when the subject is erased (the keyed digest
     // stays, as in the audit log). `erasures` is the tombstone list: the keyed digest of every
-    // erased subject, append-only, re-applied when an older backup is restored. Field values
-    // record the class of key they are sealed under, so erasing needs an index by subject on
-    // token values' legacy table too.
+    // erased subject, append-only, re-applied when an older backup is restored.
     &[
         Part::Common(
             "CREATE TABLE requests (
@@ -266,6 +264,36 @@ const STEPS: &[&[Part]] = &[
                 at {int} NOT NULL);",
         ),
         Part::AppendOnly("erasures"),
+    ],
+    // 12: the Art. 19 outbox. A notification's body names the subject, so it is cleared when
+    // the notification is final (delivered, failed); `last_error` holds an HTTP status or an
+    // error class, never a receiver's answer. Every attempt is logged, append-only (ids and
+    // outcomes only, no personal data).
+    &[
+        Part::Common(
+            "CREATE TABLE notifications (
+                id {serial},
+                request_id TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                action TEXT NOT NULL,
+                payload TEXT,
+                status TEXT NOT NULL,
+                attempts {int} NOT NULL,
+                next_attempt_at {int},
+                last_error TEXT,
+                created_at {int} NOT NULL,
+                delivered_at {int});
+             CREATE INDEX notifications_by_request ON notifications (request_id, id);
+             CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE status = 'pending';
+             CREATE TABLE notification_attempts (
+                seq {serial},
+                notification_id {int} NOT NULL,
+                at {int} NOT NULL,
+                outcome TEXT NOT NULL,
+                http_status {int});
+             CREATE INDEX notification_attempts_by_notification ON notification_attempts (notification_id, seq);",
+        ),
+        Part::AppendOnly("notification_attempts"),
     ],
 ];
 
@@ -476,6 +504,9 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     // The subject index is appended to by its job, and its one state row moved forward.
     ("audit_subject_index", "SELECT, INSERT"),
     ("audit_index_state", "SELECT, UPDATE"),
+    // Queued in a request's transaction, moved along by the delivery job (its body cleared
+    // when final); never deleted. Their attempts are append-only.
+    ("notifications", "SELECT, INSERT, UPDATE"),
 ];
 
 /// The service role's privileges on an append-only table.

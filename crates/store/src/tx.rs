@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::repo::{Audit, Erasures, Ledger, Meta, Principals, Records, Requests, Subjects, Tokens};
+use crate::repo::{Audit, Erasures, Ledger, Meta, Notifications, Principals, Records, Requests, Subjects, Tokens};
 use crate::sql::{Conn, Dialect};
 
 /// A boxed future, as write jobs return.
@@ -73,6 +73,10 @@ impl<'c> Tx<'c> {
     pub fn erasures(&mut self) -> Erasures<'_, ReadWrite> {
         Erasures::new(self.conn.reborrow())
     }
+
+    pub fn notifications(&mut self) -> Notifications<'_, ReadWrite> {
+        Notifications::new(self.conn.reborrow())
+    }
 }
 
 /// The connection a [`Reader`] holds.
@@ -129,5 +133,9 @@ impl Reader {
 
     pub fn erasures(&mut self) -> Erasures<'_, ReadOnly> {
         Erasures::new(self.conn())
+    }
+
+    pub fn notifications(&mut self) -> Notifications<'_, ReadOnly> {
+        Notifications::new(self.conn())
     }
 }

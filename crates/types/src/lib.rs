@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 mod requests;
 pub use requests::{
     Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,
-    ReasonRequest, RecipientNotice, SubjectRequestList, SubjectRequestView, Verification, VerifyRequest,
+    ReasonRequest, SubjectRequestList, SubjectRequestView, Verification, VerifyRequest,
 };
 
 /// The one JSON error shape: `{"error": {"code": "...", "message": "..."}}`.
@@ -552,4 +552,21 @@ pub struct Redaction {
 pub struct RedactResponse {
     pub text: String,
     pub redactions: Vec<Redaction>,
+}
+
+/// Where the Art. 19 notification of one recipient stands (part of a request's view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationStatus {
+    /// The recipient's name in the registry.
+    pub recipient: String,
+    /// `pending`, `delivered`, `failed` (given up after the last attempt) or `no_webhook`
+    /// (the registry gives the recipient no webhook: not notified).
+    pub status: String,
+    /// Delivery attempts made.
+    pub attempts: u32,
+    /// The last failure: an HTTP status (`HTTP 500`) or an error class (`timeout`,
+    /// `connection`, ...); never the receiver's answer.
+    pub last_error: Option<String>,
+    /// When the recipient acknowledged it (RFC 3339).
+    pub delivered_at: Option<String>,
 }

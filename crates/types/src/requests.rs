@@ -109,7 +109,7 @@ pub struct SubjectRequestView {
     pub outcome: Option<serde_json::Value>,
     /// Art. 19 notices to recipients, one per recipient.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<RecipientNotice>,
+    pub notifications: Vec<crate::NotificationStatus>,
     pub created_by: String,
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,19 +139,6 @@ pub struct Verification {
 pub struct Denial {
     pub reason: String,
     pub complain_to: String,
-}
-
-/// An Art. 19 notice to one recipient and where its delivery stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct RecipientNotice {
-    pub recipient: String,
-    /// `pending`, `delivered`, `failed` or `no_webhook`.
-    pub status: String,
-    pub attempts: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivered_at: Option<String>,
 }
 
 /// `GET /v1/requests`: the work queue, soonest due first.

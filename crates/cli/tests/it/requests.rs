@@ -832,3 +832,128 @@ async fn erasure_on_postgres_and_a_second_erasure_request_closes_as_already_done
     assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
     assert_eq!(v["outcome"]["already_erased"], true, "{v}");
 }
+
+/// A webhook receiver: what it was sent.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+async fn start_receiver() -> (String, Received) {
+    let got: Received = Received::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/hooks/art19", listener.local_addr().unwrap().port());
+    let store = std::sync::Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hooks/art19",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let store = std::sync::Arc::clone(&store);
+            async move {
+                store.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_get_a_signed_art19_notice_of_an_erasure() {
+    let (url, got) = start_receiver().await;
+    let vault = Vault::init();
+    let registry = vault.path().join("registry.toml");
+    let text = std::fs::read_to_string(&registry).unwrap().replace(
+        "[recipients.parcel_carrier]\nname = \"Parcel Carrier Ltd\"",
+        &format!("[recipients.parcel_carrier]\nname = \"Parcel Carrier Ltd\"\nwebhook = \"{url}\""),
+    );
+    assert!(text.contains(&url), "the example registry names the parcel carrier");
+    std::fs::write(&registry, text).unwrap();
+    let out = custodia()
+        .args(["webhook-secret", "parcel_carrier", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "hook@example.com", "name": "Hooked"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "payment", "fields": {"card_number": "4242 4242 4242 4242"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = open(
+        &mut admin,
+        "cust_e",
+        "erasure",
+        "gdpr",
+        json!({"verified_by": "account"}),
+    )
+    .await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The notifications job delivers it within a few of its runs.
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        view = admin.get(&format!("/v1/requests/{id}")).await.1;
+        let delivered = view["notifications"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|n| n["recipient"] == "parcel_carrier" && n["status"] == "delivered")
+        });
+        if delivered {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let notices = view["notifications"].as_array().cloned().unwrap_or_default();
+    let status = |name: &str| {
+        notices
+            .iter()
+            .find(|n| n["recipient"] == name)
+            .map(|n| n["status"].clone())
+    };
+    assert_eq!(status("parcel_carrier"), Some(json!("delivered")), "{view}");
+    assert_eq!(
+        status("payment_processor"),
+        Some(json!("no_webhook")),
+        "a recipient without a webhook is listed as not notified: {view}"
+    );
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one notice, to the one recipient with a webhook");
+    let (headers, body) = &got[0];
+    let notice: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (
+            notice["action"].as_str(),
+            notice["subject_id"].as_str(),
+            notice["request_id"].as_str()
+        ),
+        (Some("erasure"), Some("cust_e"), Some(id.as_str())),
+        "{notice}"
+    );
+    assert!(!body.contains("hook@example.com"), "names, never values: {body}");
+    let signature = headers.get("custodia-signature").unwrap().to_str().unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    custodia_core::verify_signature(&secret, signature, body.as_bytes(), now, 300).unwrap();
+    let mut forged = body.clone();
+    forged.push(' ');
+    assert!(custodia_core::verify_signature(&secret, signature, forged.as_bytes(), now, 300).is_err());
+}

@@ -1,8 +1,9 @@
 //! One behaviour contract, every backend.
 
 use custodia_store::{
-    AuditColumns, AuditRow, CheckpointRow, ErasureRow, FieldValue, IndexEntry, LedgerRow, NewRecord, PrincipalRow,
-    RecordPatch, RequestQuery, RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow, Target, TokenRow,
+    AuditColumns, AuditRow, CheckpointRow, DeliveryAttempt, DeliveryState, ErasureRow, FieldValue, IndexEntry,
+    LedgerRow, NewNotification, NewRecord, NotificationRow, PrincipalRow, RecordPatch, RequestQuery, RequestRow, Store,
+    StoreError, StoredRecord, SubjectKeyRow, Target, TokenRow,
 };
 
 use crate::ops::*;
@@ -1197,4 +1198,181 @@ pub async fn erasure_deletes_what_the_default_key_sealed(s: &Store) {
         .await
         .unwrap();
     assert_eq!(s.reader().await.unwrap().erasures().all().await.unwrap(), [tombstone]);
+}
+
+fn notice(request: &str, recipient: &str, state: custodia_store::DeliveryState, at: i64) -> NewNotification {
+    NewNotification {
+        request_id: request.into(),
+        recipient: recipient.into(),
+        action: "erasure".into(),
+        payload: (state == DeliveryState::Pending).then(|| format!("{{\"to\":\"{recipient}\"}}")),
+        state,
+        created_at: at,
+    }
+}
+
+fn attempt(id: i64, at: i64, state: DeliveryState, next: Option<i64>, status: Option<i64>) -> DeliveryAttempt {
+    DeliveryAttempt {
+        notification_id: id,
+        at,
+        outcome: if state == DeliveryState::Delivered {
+            "delivered".into()
+        } else {
+            "http_status".into()
+        },
+        http_status: status,
+        state,
+        next_attempt_at: next,
+        error: (state != DeliveryState::Delivered).then(|| "HTTP 500".into()),
+    }
+}
+
+async fn record_attempt(s: &Store, a: DeliveryAttempt) -> bool {
+    s.write(move |mut tx| Box::pin(async move { tx.notifications().record_attempt(&a).await }))
+        .await
+        .unwrap()
+}
+
+/// The outbox: queued notifications fall due, move through their attempts (each logged, the
+/// body cleared once final), and are listed per request; a final one takes no more attempts.
+pub async fn notifications_are_queued_attempted_and_logged(s: &Store) {
+    use DeliveryState::{Delivered, Failed, NoWebhook, Pending};
+    let queued = vec![
+        notice("req_1", "parcel_carrier", Pending, 100),
+        notice("req_1", "ad_partner", NoWebhook, 100),
+        notice("req_1", "email_provider", Pending, 100),
+        notice("req_2", "parcel_carrier", Pending, 200),
+    ];
+    let rows = queued.clone();
+    let ids = s
+        .write(move |mut tx| Box::pin(async move { tx.notifications().enqueue(&rows).await }))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+    let (carrier, no_hook, mail, other) = (ids[0], ids[1], ids[2], ids[3]);
+
+    let due = |now: i64, limit: i64| async move {
+        let rows = s.reader().await.unwrap().notifications().due(now, limit).await.unwrap();
+        rows.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert!(due(99, 10).await.is_empty(), "nothing is due before it was queued");
+    assert_eq!(due(100, 10).await, [carrier, mail], "a no_webhook notice is never due");
+    assert_eq!(due(200, 1).await, [carrier], "the limit holds, soonest first");
+    assert_eq!(due(200, 10).await, [carrier, mail, other]);
+
+    let of_request = |request: &'static str| async move {
+        s.reader()
+            .await
+            .unwrap()
+            .notifications()
+            .of_request(request)
+            .await
+            .unwrap()
+    };
+    let first = of_request("req_1").await;
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), [carrier, no_hook, mail]);
+    assert_eq!(
+        first[0],
+        NotificationRow {
+            id: carrier,
+            request_id: "req_1".into(),
+            recipient: "parcel_carrier".into(),
+            action: "erasure".into(),
+            payload: Some("{\"to\":\"parcel_carrier\"}".into()),
+            state: Pending,
+            attempts: 0,
+            next_attempt_at: Some(100),
+            last_error: None,
+            created_at: 100,
+            delivered_at: None,
+        }
+    );
+    assert_eq!(
+        (first[1].state, first[1].payload.as_deref(), first[1].next_attempt_at),
+        (NoWebhook, None, None)
+    );
+
+    // A failed attempt: still pending, body kept, due again at its next time.
+    assert!(record_attempt(s, attempt(carrier, 150, Pending, Some(180), Some(500))).await);
+    let row = of_request("req_1").await.remove(0);
+    assert_eq!(
+        (row.state, row.attempts, row.next_attempt_at, row.last_error.as_deref()),
+        (Pending, 1, Some(180), Some("HTTP 500"))
+    );
+    assert!(row.payload.is_some());
+    assert_eq!(due(179, 10).await, [mail]);
+    assert_eq!(due(180, 10).await, [mail, carrier]);
+
+    // Delivered: final, the body gone, the error cleared; no more attempts are taken.
+    assert!(record_attempt(s, attempt(carrier, 181, Delivered, None, Some(204))).await);
+    let row = of_request("req_1").await.remove(0);
+    assert_eq!(
+        (row.state, row.attempts, row.delivered_at, row.payload, row.last_error),
+        (Delivered, 2, Some(181), None, None)
+    );
+    assert!(!record_attempt(s, attempt(carrier, 182, Failed, None, Some(500))).await);
+    assert!(
+        !record_attempt(s, attempt(no_hook, 182, Failed, None, None)).await,
+        "a no_webhook notice takes none"
+    );
+    assert!(
+        !record_attempt(s, attempt(9_999_999, 182, Failed, None, None)).await,
+        "nor an absent one"
+    );
+
+    // Failed for good: final, the body gone.
+    assert!(record_attempt(s, attempt(mail, 190, Failed, None, Some(503))).await);
+    let row = of_request("req_1").await.remove(2);
+    assert_eq!((row.state, row.payload, row.delivered_at), (Failed, None, None));
+    assert_eq!(due(1_000, 10).await, [other]);
+
+    // The delivery log holds each attempt taken, in order, and nothing else.
+    let log = s
+        .reader()
+        .await
+        .unwrap()
+        .notifications()
+        .attempts(carrier)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|a| (a.notification_id, a.at, a.outcome.as_str(), a.http_status))
+            .collect::<Vec<_>>(),
+        [
+            (carrier, 150, "http_status", Some(500)),
+            (carrier, 181, "delivered", Some(204))
+        ]
+    );
+    assert!(log[0].seq < log[1].seq);
+    let none = s
+        .reader()
+        .await
+        .unwrap()
+        .notifications()
+        .attempts(no_hook)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    // The row's change and its log entry commit together or not at all.
+    let failed = s
+        .write(move |mut tx| {
+            Box::pin(async move {
+                assert!(
+                    tx.notifications()
+                        .record_attempt(&attempt(other, 300, Delivered, None, Some(200)))
+                        .await?
+                );
+                Err::<(), _>(StoreError::Aborted("rolled back".into()))
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    let row = of_request("req_2").await.remove(0);
+    assert_eq!((row.state, row.attempts), (Pending, 0));
+    let log = s.reader().await.unwrap().notifications().attempts(other).await.unwrap();
+    assert!(log.is_empty());
+    assert!(of_request("req_3").await.is_empty());
 }

@@ -195,6 +195,7 @@ on_store!(
     audit_chunks_carry_entries_exactly,
     requests_queue_and_steps,
     erasure_deletes_what_the_default_key_sealed,
+    notifications_are_queued_attempted_and_logged,
 );
 
 mod db_checks {

@@ -87,9 +87,12 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
     )
     .await
     .unwrap();
+    notification_attempt(&store).await;
     let dialect = store.dialect();
     drop(store);
     let mut refused = vec![
+        "UPDATE notification_attempts SET outcome = 'delivered'",
+        "DELETE FROM notification_attempts",
         "UPDATE subject_ledger SET value = 0",
         "DELETE FROM subject_ledger",
         "UPDATE audit_log SET entry = 'x'",
@@ -103,6 +106,7 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
             "TRUNCATE subject_ledger",
             "TRUNCATE audit_log",
             "TRUNCATE audit_checkpoints",
+            "TRUNCATE notification_attempts",
         ]);
     }
     for sql in refused {
@@ -235,7 +239,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 11, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 12, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
@@ -379,4 +383,36 @@ pub async fn committed_changes_are_announced_to_every_node(db: &Db) {
     ops::insert_principal(&a, &principal, None).await.unwrap();
     assert!(ops::revoke_principal(&a, "p1", 2, None).await.unwrap());
     assert_eq!(changes.next().await, Change::Principal("p1".into()));
+}
+
+/// A notification and one logged attempt at delivering it.
+async fn notification_attempt(store: &Store) {
+    store
+        .write(|mut tx| {
+            Box::pin(async move {
+                let ids = tx
+                    .notifications()
+                    .enqueue(&[custodia_store::NewNotification {
+                        request_id: "req_1".into(),
+                        recipient: "r".into(),
+                        action: "erasure".into(),
+                        payload: Some("{}".into()),
+                        state: custodia_store::DeliveryState::Pending,
+                        created_at: 1,
+                    }])
+                    .await?;
+                let attempt = custodia_store::DeliveryAttempt {
+                    notification_id: ids[0],
+                    at: 2,
+                    outcome: "timeout".into(),
+                    http_status: None,
+                    state: custodia_store::DeliveryState::Pending,
+                    next_attempt_at: Some(3),
+                    error: Some("timeout".into()),
+                };
+                tx.notifications().record_attempt(&attempt).await.map(drop)
+            })
+        })
+        .await
+        .unwrap();
 }
