@@ -516,10 +516,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Receipt {
             action: ReceiptCommand::Key { data_dir, database_url },
         } => {
-            let vault = DataDir::new(&data_dir)
-                .open_read_only(database_url.as_deref())
-                .await
-                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let vault = read_only_vault(&data_dir, database_url.as_deref()).await?;
             out!("{}", vault.receipt_public_key());
             Ok(ExitCode::SUCCESS)
         }
@@ -562,10 +559,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             database_url,
         } => {
-            let vault = DataDir::new(&data_dir)
-                .open_read_only(database_url.as_deref())
-                .await
-                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let vault = read_only_vault(&data_dir, database_url.as_deref()).await?;
             let key = vault.context_signer_key(&signer).map_err(|e| anyhow::anyhow!("{e}"))?;
             out!("{}", key.as_str());
             Ok(ExitCode::SUCCESS)
@@ -575,10 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             database_url,
         } => {
-            let vault = DataDir::new(&data_dir)
-                .open_read_only(database_url.as_deref())
-                .await
-                .with_context(|| format!("opening {}", data_dir.display()))?;
+            let vault = read_only_vault(&data_dir, database_url.as_deref()).await?;
             let secret = vault.webhook_secret(&recipient).map_err(|e| anyhow::anyhow!("{e}"))?;
             out!("{}", secret.as_str());
             Ok(ExitCode::SUCCESS)
@@ -827,4 +818,13 @@ async fn api_call(
     conn.send(method, path, Some(&token), body, &[])
         .await
         .with_context(|| format!("{method} {path}"))
+}
+
+/// The data directory's vault opened read-only, beside a running server (for commands that
+/// print a key derived from the vault's).
+async fn read_only_vault(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<custodia_core::Vault> {
+    DataDir::new(data_dir)
+        .open_read_only(database_url)
+        .await
+        .with_context(|| format!("opening {}", data_dir.display()))
 }

@@ -112,28 +112,14 @@ impl Requests<'_, ReadWrite> {
     /// another sees `false` and changes nothing). The id, subject digest, kind, jurisdiction,
     /// receipt and creator never change.
     pub async fn update(&mut self, r: &RequestRow, expected: &str) -> Result<bool, StoreError> {
+        // The columns' placeholders are those of `bind_all`, the insert's; `$22` is `expected`.
         let stmt = Stmt::new(
-            "UPDATE requests SET subject_id = $2, status = $3, acknowledge_by = $4, due_at = $5, extended_at = $6, \
-             extension_reason = $7, verified_via = $8, verified_by = $9, verified_at = $10, denial_reason = $11, \
-             outcome = $12, updated_at = $13, closed_at = $14, keep_until = $15 \
-             WHERE request_id = $1 AND status = $16",
-        )
-        .bind(&r.request_id)
-        .bind(r.subject_id.as_deref())
-        .bind(&r.status)
-        .bind(r.acknowledge_by)
-        .bind(r.due_at)
-        .bind(r.extended_at)
-        .bind(r.extension_reason.as_deref())
-        .bind(r.verified_via.as_deref())
-        .bind(r.verified_by.as_deref())
-        .bind(r.verified_at)
-        .bind(r.denial_reason.as_deref())
-        .bind(r.outcome.as_deref())
-        .bind(r.updated_at)
-        .bind(r.closed_at)
-        .bind(r.keep_until)
-        .bind(expected);
+            "UPDATE requests SET subject_id = $2, status = $7, acknowledge_by = $9, due_at = $10, \
+             extended_at = $11, extension_reason = $12, verified_via = $13, verified_by = $14, verified_at = $15, \
+             denial_reason = $16, outcome = $17, updated_at = $19, closed_at = $20, keep_until = $21 \
+             WHERE request_id = $1 AND status = $22",
+        );
+        let stmt = bind_all(stmt, r).bind(expected);
         Ok(self.conn.execute(stmt).await? == 1)
     }
 
