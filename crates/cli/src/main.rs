@@ -5,6 +5,7 @@ mod audit_bench;
 mod audit_cmd;
 mod bench;
 mod discover_db;
+mod erasure_bench;
 mod http_client;
 mod requests_cmd;
 mod scan_bench;
@@ -192,6 +193,13 @@ enum Command {
         /// Entries in the log.
         #[arg(long, default_value_t = 1_000_000)]
         entries: usize,
+    },
+    /// Time the erasure of a subject with N records while another subject is read (a
+    /// temporary SQLite data directory): the erasure's time and the reads' latencies.
+    BenchErasure {
+        /// Records of the erased subject.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
     },
     /// Find personal data in files, directories, standard input or a database (--db).
     Scan(scan_cmd::ScanArgs),
@@ -595,6 +603,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::BenchAuditLog { entries } => {
             audit_bench::run_log(entries.max(2)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchErasure { records } => {
+            erasure_bench::run(records).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchAuditQuery { entries, database_url } => {
