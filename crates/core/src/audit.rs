@@ -531,7 +531,7 @@ pub struct AuditFilter {
 impl Vault {
     /// The digests entries about `subject` carry.
     /// (Entries written by v0.1 carry the legacy digest; both are looked up.)
-    fn subject_digests(&self, subject: &SubjectId) -> Result<Vec<String>, VaultError> {
+    pub(crate) fn subject_digests(&self, subject: &SubjectId) -> Result<Vec<String>, VaultError> {
         Ok(vec![
             self.keys.audit_subject(subject)?,
             self.keys.legacy_audit_subject(subject)?,

@@ -23,6 +23,7 @@ mod gate;
 mod ids;
 mod keys;
 mod limit;
+mod package;
 mod policy;
 mod principal;
 mod records;
@@ -50,6 +51,7 @@ pub use datadir::{
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
 pub use keys::AUDIT_PUBLIC_KEY_META;
+pub use package::{PACKAGE_ACCESS_PAGE, PACKAGE_RECORD_PAGE, PROVIDED_BY_YOU, PackagePart, PackageReader};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use service_role::{ServiceRole, provision_service_role};

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 pub mod jobs;
 mod openapi;
+pub mod package;
 mod pii;
 mod publish;
 pub mod witness;

@@ -29,7 +29,7 @@ pub use model::{
     IndexEntry, LedgerRow, NewRecord, PrincipalRow, RecordPatch, StoredField, StoredRecord, SubjectKeyRow,
     SubjectRecords, TileRow, TokenRow,
 };
-pub use repo::{Audit, AuditChunk, Ledger, Meta, Principals, Records, Subjects, Target, Tokens};
+pub use repo::{Audit, AuditChunk, Ledger, Meta, Principals, RecordCursor, Records, Subjects, Target, Tokens};
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
 pub use sql::Dialect;

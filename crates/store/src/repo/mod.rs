@@ -14,7 +14,7 @@ pub use audit::{Audit, AuditChunk};
 pub use ledger::Ledger;
 pub use meta::Meta;
 pub use principals::Principals;
-pub use records::{Records, Target};
+pub use records::{RecordCursor, Records, Target};
 pub use subjects::Subjects;
 pub use tokens::Tokens;
 
