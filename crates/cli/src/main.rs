@@ -684,6 +684,25 @@ async fn serve(
         key = %vault.audit_verifier_key(),
         "audit log checked against its checkpoints"
     );
+    // An erasure the database does not list (its last transaction never committed, or the
+    // database was restored by other means) is carried out before anything is answered.
+    let log = custodia_core::read_tombstones(&dir.tombstone_path())
+        .map_err(|e| anyhow::anyhow!("the tombstone log cannot be read, so erasures cannot be vouched for: {e}"))?;
+    let missing = vault
+        .tombstones_missing(&log)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !missing.is_empty() {
+        let done = vault
+            .reapply_erasures(&missing, Timestamp::now())
+            .await
+            .map_err(|e| anyhow::anyhow!("re-applying erasures: {e}"))?;
+        tracing::warn!(
+            tombstones = missing.len(),
+            erased = done.erased,
+            "the tombstone log named erasures the database did not list; they were carried out"
+        );
+    }
     let backend = vault.backend();
     let listener = tokio::net::TcpListener::bind(listen)
         .await

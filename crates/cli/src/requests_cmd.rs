@@ -176,7 +176,7 @@ pub async fn run(action: RequestsCommand, api: ApiArgs) -> anyhow::Result<ExitCo
             format!("/v1/requests/{}/fulfil?format={}", encode(request_id), encode(format)),
             Some(serde_json::to_vec(&custodia_types::FulfilRequest {
                 corrections: parse_corrections(corrections)?,
-                purposes: purposes.clone(),
+                purposes: (!purposes.is_empty()).then(|| purposes.clone()),
             })?),
         ),
     };
@@ -373,15 +373,26 @@ pub fn verify_receipt(public_key: &str, file: &std::path::Path) -> anyhow::Resul
     };
     let key = VerifierKey::parse(&key_text).map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let note_text = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(value) => value
+    let json = serde_json::from_str::<serde_json::Value>(&text).ok();
+    let note_text = match &json {
+        Some(value) => value
             .get("signed_note")
             .and_then(|n| n.as_str())
             .context("the JSON has no signed_note")?
             .to_owned(),
-        Err(_) => text,
+        None => text,
     };
     let note = custodia_audit::note::Note::parse(&note_text).map_err(|e| anyhow::anyhow!("not a signed note: {e}"))?;
+    if let Some(json) = &json {
+        let unsigned = unsigned_claims(json, note.text());
+        if !unsigned.is_empty() {
+            eprintln!(
+                "error: the receipt's JSON says what its signed note does not ({}): trust only the note",
+                unsigned.join(", ")
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     if !note.text().starts_with(custodia_core::RECEIPT_HEADER) {
         eprintln!("error: the note is not an erasure receipt");
         return Ok(ExitCode::FAILURE);
@@ -398,4 +409,66 @@ pub fn verify_receipt(public_key: &str, file: &std::path::Path) -> anyhow::Resul
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The fields of a receipt's JSON whose values its signed text does not state.
+fn unsigned_claims(json: &serde_json::Value, signed: &str) -> Vec<&'static str> {
+    let lines: Vec<&str> = signed.lines().collect();
+    let says = |line: String| lines.contains(&line.as_str());
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let count = |key: &str| {
+        json["deleted"]
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(u64::MAX)
+    };
+    let mut wrong = Vec::new();
+    let request = text("request_id");
+    if !says(format!(
+        "request {}",
+        if request.is_empty() { "none" } else { &request }
+    )) {
+        wrong.push("request_id");
+    }
+    if !says(format!("subject {}", text("subject_digest"))) {
+        wrong.push("subject_digest");
+    }
+    if !says(format!("erased-at {}", text("erased_at"))) {
+        wrong.push("erased_at");
+    }
+    for (key, line) in [
+        ("records", "records"),
+        ("values", "values"),
+        ("index_entries", "index-entries"),
+        ("token_values", "token-values"),
+    ] {
+        if !says(format!("deleted {line} {}", count(key))) {
+            wrong.push("deleted");
+            break;
+        }
+    }
+    let kept = json["kept"].as_array().map_or(0, Vec::len);
+    let kept_lines = lines.iter().filter(|l| l.starts_with("kept ")).count();
+    let kept_match = kept == kept_lines
+        && json["kept"].as_array().into_iter().flatten().all(|k| {
+            let purpose = k["purpose"].as_str().unwrap_or_default();
+            let fields: Vec<&str> = k["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str())
+                .collect();
+            lines.iter().any(|l| {
+                l.starts_with(&format!("kept {purpose} "))
+                    && l.contains(&format!(
+                        " {} values {} ",
+                        fields.join(","),
+                        k["values"].as_u64().unwrap_or(u64::MAX)
+                    ))
+            })
+        });
+    if !kept_match {
+        wrong.push("kept");
+    }
+    wrong
 }

@@ -80,6 +80,12 @@ impl AuditEvent {
         self
     }
 
+    /// The same event under another action name.
+    pub(crate) fn renamed(mut self, action: &'static str) -> Self {
+        self.action = action;
+        self
+    }
+
     /// Names the subject by its keyed digest (as stored beside a request).
     pub(crate) fn about_digest(mut self, digest: String) -> Self {
         self.subject = Some(digest);
@@ -537,7 +543,7 @@ pub struct AuditFilter {
 impl Vault {
     /// The digests entries about `subject` carry.
     /// (Entries written by v0.1 carry the legacy digest; both are looked up.)
-    fn subject_digests(&self, subject: &SubjectId) -> Result<Vec<String>, VaultError> {
+    pub(crate) fn subject_digests(&self, subject: &SubjectId) -> Result<Vec<String>, VaultError> {
         Ok(vec![
             self.keys.audit_subject(subject)?,
             self.keys.legacy_audit_subject(subject)?,

@@ -27,6 +27,8 @@ const KIND_RESTRICTION: &str = "restriction";
 const KIND_LIMIT_SENSITIVE: &str = "limit_sensitive";
 /// The method of ledger entries a fulfilled subject request appends.
 const METHOD_REQUEST: &str = "request";
+/// The method of the consent withdrawals an erasure appends.
+const METHOD_ERASURE: &str = "erasure";
 const METHODS: &[&str] = &["web_form", "api", "import", "email", "in_person", "gpc"];
 const MAX_USER_AGENT: usize = 512;
 
@@ -114,6 +116,31 @@ impl SubjectState {
 }
 
 impl SubjectState {
+    /// Ledger entries withdrawing every consent still given (an erasure ends them).
+    pub(crate) fn consent_withdrawals(
+        &self,
+        subject: &SubjectId,
+        principal_id: &str,
+        now: Timestamp,
+    ) -> Vec<LedgerRow> {
+        self.consents
+            .iter()
+            .filter(|(_, e)| e.value)
+            .map(|(purpose, _)| LedgerRow {
+                seq: 0,
+                subject_id: subject.as_str().to_owned(),
+                kind: KIND_CONSENT.to_owned(),
+                purpose: Some(purpose.clone()),
+                value: false,
+                notice_version: None,
+                method: METHOD_ERASURE.to_owned(),
+                evidence: None,
+                principal_id: principal_id.to_owned(),
+                at: now.0,
+            })
+            .collect()
+    }
+
     /// Whether `field` is kept from `purpose` for this subject: the subject limited the use of
     /// its sensitive personal information (CPRA §1798.121), the field's category is sensitive,
     /// and the purpose is not one the limit leaves (§7027(m): providing what the subject
@@ -475,15 +502,15 @@ impl Vault {
     /// The ledger entries that fulfil a subject request of `kind` (restriction, objection,
     /// opt-out of sale/sharing, limit on sensitive data), appended by the request's own
     /// transaction. An objection covers `purposes` (each must be one an objection applies to:
-    /// legitimate interests, public task, direct marketing), or every such purpose when none
-    /// is named.
+    /// legitimate interests, public task, direct marketing; duplicates count once), or every
+    /// such purpose when they are left out.
     pub(crate) fn request_ledger_entries(
         &self,
         principal: &Principal,
         now: Timestamp,
         subject: &SubjectId,
         kind: custodia_registry::RequestType,
-        purposes: &[String],
+        purposes: Option<&[String]>,
     ) -> Result<Vec<LedgerRow>, VaultError> {
         use custodia_registry::RequestType;
         let row = |kind: &str, purpose: Option<String>| LedgerRow {
@@ -502,7 +529,14 @@ impl Vault {
             RequestType::Restriction => vec![row(KIND_RESTRICTION, None)],
             RequestType::OptOutSale => vec![row(KIND_SALE_OPT_OUT, None)],
             RequestType::LimitSensitive => vec![row(KIND_LIMIT_SENSITIVE, None)],
-            RequestType::Objection if purposes.is_empty() => self
+            RequestType::Objection if purposes.is_some_and(<[String]>::is_empty) => {
+                return Err(VaultError::bad_request(
+                    "no_purposes",
+                    "`purposes` names no purpose; leave it out to object to every purpose an objection applies to",
+                )
+                .with_field("purposes"));
+            }
+            RequestType::Objection if purposes.is_none() => self
                 .registry
                 .purposes
                 .values()
@@ -510,7 +544,10 @@ impl Vault {
                 .map(|p| row(KIND_OBJECTION, Some(p.name.clone())))
                 .collect(),
             RequestType::Objection => purposes
+                .unwrap_or_default()
                 .iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
                 .map(|name| match self.registry.purposes.get(name) {
                     Some(p) if objection_applies(p) => Ok(row(KIND_OBJECTION, Some(p.name.clone()))),
                     Some(_) => Err(VaultError::unprocessable(

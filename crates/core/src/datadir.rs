@@ -384,9 +384,10 @@ impl DataDir {
 
     /// Replaces the directory's SQLite database with the backup `from` (no server may be
     /// running), after checking that the backup is this vault's (it opens with this root key)
-    /// and carrying over the audit log of the database it replaces (the backup's must be a
-    /// prefix of it: the log stays whole, and its checkpoints and witness still agree), then
-    /// erases again every subject a tombstone names.
+    /// and carrying over the audit log and the tombstones of the database it replaces (the
+    /// backup's log must be a prefix of it: the log stays whole, and its checkpoints and
+    /// witness still agree), then erases again every subject a tombstone names (the log's,
+    /// the backup's and the replaced database's).
     pub async fn restore(&self, from: &Path, now: Timestamp) -> Result<Restored, SetupError> {
         self.check_private()?;
         let lock = self.lock_for(None)?;
@@ -396,6 +397,9 @@ impl DataDir {
             let path = path.display().to_string();
             move |source| SetupError::Io { path, source }
         };
+        // The tombstone log is read first: a damaged one stops the restore before anything
+        // changed.
+        let log = crate::tombstones::read(&self.tombstone_path()).map_err(SetupError::Other)?;
         remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;
         std::fs::copy(from, &staging).map_err(io(from))?;
         #[cfg(unix)]
@@ -418,7 +422,6 @@ impl DataDir {
         remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;
         drop(lock);
         let vault = self.open(None).await?;
-        let log = crate::tombstones::read(&self.tombstone_path()).map_err(SetupError::Other)?;
         let reapplied = vault
             .reapply_erasures(&log, now)
             .await

@@ -32,10 +32,12 @@ pub(crate) const RESTORE_PRINCIPAL: &str = "custodia:restore";
 /// An erasure request to close with the erasure.
 struct Closing {
     done: RequestRow,
-    expected: String,
     /// Its Art. 19 notices, queued with it.
     notices: Vec<custodia_store::NewNotification>,
 }
+
+/// The most records one rectification corrects.
+const MAX_CORRECTIONS: usize = 100;
 
 /// Records erased per transaction.
 const ERASE_BATCH: i64 = 500;
@@ -50,13 +52,13 @@ impl Vault {
         self.keys.receipt_signer.verifier().to_string()
     }
 
-    /// Erases `subject` and closes its erasure request `done` (expected in state `expected`)
-    /// with `audit`; returns the signed receipt.
+    /// Erases `subject` for `principal` and closes its (claimed) erasure request `done` with
+    /// `audit` and its Art. 19 `notices`; returns the signed receipt.
     pub(crate) async fn erase(
         &self,
         subject: &SubjectId,
+        principal: &crate::Principal,
         done: RequestRow,
-        expected: &str,
         audit: AuditRow,
         notices: Vec<custodia_store::NewNotification>,
         now: Timestamp,
@@ -66,12 +68,9 @@ impl Vault {
             request_id: Some(done.request_id.clone()),
             at: now.0,
         };
-        let closing = Closing {
-            done,
-            expected: expected.to_owned(),
-            notices,
-        };
-        self.erase_subject(subject, tombstone, audit, Some(closing), now).await
+        let closing = Closing { done, notices };
+        self.erase_subject(subject, &principal.id, tombstone, audit, Some(closing), now)
+            .await
     }
 
     /// Erases `subject` again: a tombstone found after a restore names it (`tombstone`, already
@@ -88,7 +87,8 @@ impl Vault {
             subject,
         )?;
         let audit = self.audit_row(&event, now, None)?;
-        self.erase_subject(subject, tombstone, audit, None, now).await
+        self.erase_subject(subject, RESTORE_PRINCIPAL, tombstone, audit, None, now)
+            .await
     }
 
     /// The erasure: batches of records, then one transaction that finishes the deletion,
@@ -96,6 +96,7 @@ impl Vault {
     async fn erase_subject(
         &self,
         subject: &SubjectId,
+        principal_id: &str,
         tombstone: ErasureRow,
         audit: AuditRow,
         closing: Option<Closing>,
@@ -123,6 +124,13 @@ impl Vault {
         let kept_rules = kept_rules(&self.registry);
         let signer = Arc::clone(&self.keys.receipt_signer);
         let id = subject.as_str().to_owned();
+        // Consent given before the erasure ends with it: withdrawn in the ledger (which keeps
+        // the history, the proof that past processing was lawful).
+        let withdrawals = self
+            .subject_state(subject)
+            .await?
+            .consent_withdrawals(subject, principal_id, now);
+        self.caches.ledger.invalidate(subject.as_str());
         let closed = self
             .store
             .write(move |mut tx| {
@@ -146,7 +154,9 @@ impl Vault {
                     {
                         tx.erasures().append(&tombstone).await?;
                     }
-                    tx.requests().forget_subject(&id).await?;
+                    for withdrawal in &withdrawals {
+                        tx.ledger().append(withdrawal).await?;
+                    }
                     let request_id = closing.as_ref().map(|c| c.done.request_id.as_str());
                     let receipt = receipt(
                         request_id,
@@ -158,15 +168,19 @@ impl Vault {
                         &signer,
                     )
                     .map_err(StoreError::Corrupt)?;
-                    if let Some(Closing {
-                        mut done,
-                        expected,
-                        notices,
-                    }) = closing
-                    {
+                    if let Some(Closing { mut done, notices }) = closing {
                         done.subject_id = None;
+                        for text in [
+                            &mut done.verified_via,
+                            &mut done.extension_reason,
+                            &mut done.denial_reason,
+                        ] {
+                            if text.is_some() {
+                                *text = Some(custodia_store::FORGOTTEN_TEXT.to_owned());
+                            }
+                        }
                         done.outcome = Some(outcome_of(&receipt));
-                        if !tx.requests().update(&done, &expected).await? {
+                        if !tx.requests().update(&done).await? {
                             // Rolls the erasure's last step back: another step closed the
                             // request meanwhile.
                             return Err(StoreError::Conflict("request".into()));
@@ -175,11 +189,14 @@ impl Vault {
                             tx.notifications().enqueue(&notices).await?;
                         }
                     }
+                    // After the request's own change: its other requests lose the id too.
+                    tx.requests().forget_subject(&id).await?;
                     tx.audit().append(&[audit]).await?;
                     Ok(receipt)
                 })
             })
             .await;
+        self.caches.ledger.invalidate(subject.as_str());
         let mut receipt = match closed {
             Ok(receipt) => receipt,
             Err(StoreError::Conflict(_)) => {
@@ -203,7 +220,6 @@ impl Vault {
         &self,
         subject: &SubjectId,
         mut done: RequestRow,
-        expected: &str,
         audit: AuditRow,
         corrections: &[Correction],
         now: Timestamp,
@@ -212,6 +228,27 @@ impl Vault {
             return Err(VaultError::bad_request(
                 "no_corrections",
                 "a rectification needs `corrections`: the records and fields to correct, with their values",
+            )
+            .with_field("corrections"));
+        }
+        if corrections.len() > MAX_CORRECTIONS {
+            return Err(VaultError::bad_request(
+                "too_many_corrections",
+                format!("a rectification corrects at most {MAX_CORRECTIONS} records"),
+            )
+            .with_field("corrections"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(c) = corrections
+            .iter()
+            .find(|c| !seen.insert((c.collection.as_str(), c.record_id.as_str())))
+        {
+            return Err(VaultError::bad_request(
+                "duplicate_correction",
+                format!(
+                    "a record of collection {} is corrected twice; give each record once, with all its fields",
+                    crate::error::quoted_name(&c.collection, false)
+                ),
             )
             .with_field("corrections"));
         }
@@ -235,7 +272,6 @@ impl Vault {
         let purposes: Vec<&str> = purposes.iter().map(String::as_str).collect();
         let notices = self.art19_notifications(&done.request_id, "rectification", subject, &purposes, &fields, now)?;
         let id = subject.as_str().to_owned();
-        let expected = expected.to_owned();
         let written = self
             .store
             .write(move |mut tx| {
@@ -256,7 +292,7 @@ impl Vault {
                             tx.tokens().erase_field(&id, collection, field).await?;
                         }
                     }
-                    if !tx.requests().update(&done, &expected).await? {
+                    if !tx.requests().update(&done).await? {
                         return Err(StoreError::Conflict("request".into()));
                     }
                     if !notices.is_empty() {

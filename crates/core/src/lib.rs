@@ -25,6 +25,7 @@ mod ids;
 mod keys;
 mod limit;
 mod notify;
+mod package;
 mod policy;
 mod principal;
 mod records;
@@ -60,6 +61,7 @@ pub use notify::{
     DeliveryReport, MAX_ATTEMPTS, NOTICE_TYPE, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, SignatureError,
     Webhook, WebhookSender, retry_delay, signature_header, verify_signature,
 };
+pub use package::{PACKAGE_ACCESS_PAGE, PACKAGE_RECORD_PAGE, PROVIDED_BY_YOU, PackagePart, PackageReader};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use rights::Fulfilled;

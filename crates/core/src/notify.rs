@@ -258,6 +258,8 @@ impl Vault {
                     fields: fields
                         .iter()
                         .filter(|f| theirs.iter().any(|p| declared_by(p, f)))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
                         .cloned()
                         .collect(),
                     at: now.to_rfc3339(),

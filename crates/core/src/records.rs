@@ -127,8 +127,10 @@ impl Vault {
                 .enumerate()
                 .map(|(i, r)| self.open_record(&grant, &mut keys, r, &selected, (i, &mut tokens)))
                 .collect::<Result<Vec<_>, _>>()?;
-            // An erased subject's records that kept no value this purpose may see are gone.
-            records.retain(|r| !(keys.erased() && r.fields.is_empty()));
+            // A record whose values this purpose may never open (erased, or kept for another
+            // purpose alone) is not shown at all.
+            let mut shown = found.records.iter().map(|r| keys.may_see(r));
+            records.retain(|_| shown.next().unwrap_or(false));
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             Ok(Allowed::Read(records, Some(names)))
         })
@@ -164,7 +166,7 @@ impl Vault {
             let mut keys = OpenKeys::new(self, &grant, &found.keys);
             let mut tokens = Vec::new();
             let record = self.open_record(&grant, &mut keys, stored, &selected, (0, &mut tokens))?;
-            if keys.erased() && record.fields.is_empty() {
+            if !keys.may_see(stored) {
                 return Err(not_found().into());
             }
             let mut records = [record];
@@ -600,8 +602,9 @@ impl Vault {
 
 /// The keys a read opens values with: the subject's stored keys by class, each unwrapped on
 /// first use. A value under a class whose key is gone (erased) is left out; so is a value of
-/// a class that outlives an erasure (`purpose:<name>`) once the subject is erased (no
-/// `default` key), except under that purpose: Art. 17(3) keeps it for that purpose alone.
+/// a class that outlives an erasure (`purpose:<name>`) under any purpose but its own: it is
+/// kept for that purpose alone (Art. 5(1)(b), 17(3)), before an erasure and after it, even
+/// once the subject comes back and gets a new `default` key.
 struct OpenKeys<'v, 'k> {
     vault: &'v Vault,
     purpose: &'v str,
@@ -624,9 +627,21 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
         !self.stored.iter().any(|k| k.key_class == DEFAULT_KEY_CLASS)
     }
 
+    /// Whether this read may open values of `class`: its key is stored, and a class that
+    /// outlives an erasure is its own purpose's.
+    fn may_open(&self, class: &str) -> bool {
+        (class == DEFAULT_KEY_CLASS || class_purpose(class) == Some(self.purpose))
+            && self.stored.iter().any(|k| k.key_class == class)
+    }
+
+    /// Whether a record is shown at all: it has no value, or one this read may open.
+    fn may_see(&self, record: &StoredRecord) -> bool {
+        record.fields.is_empty() || record.fields.iter().any(|f| self.may_open(&f.key_class))
+    }
+
     /// The key to open a value of `class` with, if this read may.
     fn opening(&mut self, class: &str) -> Result<Option<&DataKey>, VaultError> {
-        if class != DEFAULT_KEY_CLASS && self.erased() && class_purpose(class) != Some(self.purpose) {
+        if !self.may_open(class) {
             return Ok(None);
         }
         let Some(row) = self.stored.iter().find(|k| k.key_class == class) else {

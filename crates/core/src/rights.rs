@@ -75,7 +75,7 @@ impl Vault {
         now: Timestamp,
         req: &NewSubjectRequest,
     ) -> Result<SubjectRequestView, VaultError> {
-        let subject = SubjectId::parse(&req.subject_id)?;
+        let subject = SubjectId::parse(&req.subject_id).map_err(|e| e.with_field("subject_id"))?;
         let event = self.about(AuditEvent::new("request.create", principal), &subject)?;
         let event_for_row = event.clone();
         self.audited(event, now, async {
@@ -135,6 +135,7 @@ impl Vault {
                 updated_at: now.0,
                 closed_at: None,
                 keep_until: keep_until(due.respond_by, jurisdiction),
+                version: 0,
             };
             let audit = self.audit_row(&request_event(event_for_row, &row), now, None)?;
             let stored = row.clone();
@@ -237,10 +238,14 @@ impl Vault {
             row.verified_via = Some(text("verified_by", &req.verified_by)?);
             row.verified_by = Some(principal.id.clone());
             if req.pending {
-                row.status = VERIFYING.to_owned();
+                if row.status != EXTENDED {
+                    row.status = VERIFYING.to_owned();
+                }
             } else {
                 row.verified_at = Some(now.0);
-                row.status = IN_PROGRESS.to_owned();
+                if row.status != EXTENDED {
+                    row.status = IN_PROGRESS.to_owned();
+                }
             }
             Ok(())
         })
@@ -361,8 +366,7 @@ impl Vault {
                 // anything else can only be denied.
                 if kind == RequestType::Erasure {
                     done.outcome = Some(serde_json::json!({ "already_erased": true }).to_string());
-                    self.close_request(done.clone(), &row.status, audit, Vec::new(), Vec::new())
-                        .await?;
+                    self.close_request(done.clone(), audit, Vec::new(), Vec::new()).await?;
                     return Ok(Allowed::Written(Fulfilled::Request(
                         self.request_view(&done, now).await?,
                     )));
@@ -375,24 +379,31 @@ impl Vault {
             };
             let fulfilled = match kind {
                 RequestType::Access | RequestType::Portability => {
-                    self.close_request(done.clone(), &row.status, audit, Vec::new(), Vec::new())
-                        .await?;
+                    self.close_request(done.clone(), audit, Vec::new(), Vec::new()).await?;
                     Fulfilled::Package(subject, self.request_view(&done, now).await?)
                 }
                 RequestType::Erasure => {
+                    // Claimed first (its audit entry with the claim), so that no other step
+                    // changes the request while its data goes in batches.
+                    let claimed = self.claim(&row, audit, now).await?;
+                    done.version = claimed.version;
+                    done.outcome = None;
                     let notices = self.notices_of_held(&row.request_id, "erasure", &subject, now).await?;
-                    Fulfilled::Erasure(self.erase(&subject, done, &row.status, audit, notices, now).await?)
+                    let erase = self.audit_row(&about_erasure(&about), now, None)?;
+                    Fulfilled::Erasure(self.erase(&subject, principal, done, erase, notices, now).await?)
                 }
                 RequestType::Rectification => {
-                    self.rectify(&subject, done.clone(), &row.status, audit, &req.corrections, now)
+                    self.rectify(&subject, done.clone(), audit, &req.corrections, now)
                         .await?;
+                    done.version += 1;
                     Fulfilled::Request(self.request_view(&done, now).await?)
                 }
                 RequestType::Restriction
                 | RequestType::Objection
                 | RequestType::OptOutSale
                 | RequestType::LimitSensitive => {
-                    let entries = self.request_ledger_entries(principal, now, &subject, kind, &req.purposes)?;
+                    let entries =
+                        self.request_ledger_entries(principal, now, &subject, kind, req.purposes.as_deref())?;
                     let outcome = serde_json::json!({ "ledger_entries": entries.len() });
                     done.outcome = Some(outcome.to_string());
                     // Art. 19: a restriction is told to every recipient of the subject's data.
@@ -403,9 +414,7 @@ impl Vault {
                         Vec::new()
                     };
                     self.caches.ledger.invalidate(subject.as_str());
-                    let closed = self
-                        .close_request(done.clone(), &row.status, audit, entries, notices)
-                        .await;
+                    let closed = self.close_request(done.clone(), audit, entries, notices).await;
                     self.caches.ledger.invalidate(subject.as_str());
                     closed?;
                     Fulfilled::Request(self.request_view(&done, now).await?)
@@ -421,17 +430,15 @@ impl Vault {
     async fn close_request(
         &self,
         done: RequestRow,
-        expected: &str,
         audit: custodia_store::AuditRow,
         ledger: Vec<custodia_store::LedgerRow>,
         notices: Vec<custodia_store::NewNotification>,
     ) -> Result<(), VaultError> {
-        let expected = expected.to_owned();
         let written = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    if !tx.requests().update(&done, &expected).await? {
+                    if !tx.requests().update(&done).await? {
                         return Ok(false);
                     }
                     for entry in &ledger {
@@ -446,6 +453,43 @@ impl Vault {
             })
             .await?;
         if written { Ok(()) } else { Err(request_changed()) }
+    }
+
+    /// Claims a request for a fulfilment that takes several transactions (an erasure): marks
+    /// it (`outcome` names the claim's time) with the fulfilment's audit entry, so that other
+    /// steps refuse it meanwhile (409 `request_being_fulfilled`) and a second fulfilment does
+    /// not run beside it. A claim older than [`STALE_CLAIM_MS`] (its server stopped midway)
+    /// may be taken over: erasing again is harmless. Returns the claimed row.
+    async fn claim(
+        &self,
+        row: &RequestRow,
+        audit: custodia_store::AuditRow,
+        now: Timestamp,
+    ) -> Result<RequestRow, VaultError> {
+        if claimed_since(row).is_some_and(|since| now.0 - since < STALE_CLAIM_MS) {
+            return Err(being_fulfilled());
+        }
+        let mut claim = row.clone();
+        claim.outcome = Some(serde_json::json!({ CLAIM_MARK: now.0 }).to_string());
+        claim.updated_at = now.0;
+        let stored = claim.clone();
+        let written = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    if !tx.requests().update(&stored).await? {
+                        return Ok(false);
+                    }
+                    tx.audit().append(&[audit]).await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !written {
+            return Err(being_fulfilled());
+        }
+        claim.version += 1;
+        Ok(claim)
     }
 
     /// The Art. 19 notices of `action` on everything the subject holds under the `default`
@@ -494,18 +538,17 @@ impl Vault {
         let allowed = event.clone();
         self.audited(event, now, async {
             gate::require(&self.policies, principal, Capability::FulfilRequests)?;
-            let before = found?;
-            let mut row = before.clone();
+            let mut row = found?;
+            idle(&row)?;
             change(&mut row)?;
             row.updated_at = now.0;
             let audit = self.audit_row(&allowed, now, None)?;
             let stored = row.clone();
-            let expected = before.status.clone();
             let written = self
                 .store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        if !tx.requests().update(&stored, &expected).await? {
+                        if !tx.requests().update(&stored).await? {
                             return Ok(false);
                         }
                         tx.audit().append(&[audit]).await?;
@@ -516,6 +559,7 @@ impl Vault {
             if !written {
                 return Err(request_changed().into());
             }
+            row.version += 1;
             Ok(Allowed::Written(self.request_view(&row, now).await?))
         })
         .await
@@ -701,14 +745,51 @@ fn received_at(text: &str, now: Timestamp) -> Result<Timestamp, VaultError> {
 /// characters.
 fn text(field: &'static str, value: &str) -> Result<String, VaultError> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(char::is_control) {
+    if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(|c| c.is_control() || is_format(c)) {
         return Err(VaultError::bad_request(
             "invalid_text",
-            format!("{field} must be 1-{MAX_TEXT} characters without control characters"),
+            format!("{field} must be 1-{MAX_TEXT} characters without control or invisible formatting characters"),
         )
         .with_field(field));
     }
     Ok(value.to_owned())
+}
+
+/// The key of the claim mark in a request's `outcome` while a fulfilment runs.
+const CLAIM_MARK: &str = "fulfilling_since";
+/// After this long a claim is taken to belong to a fulfilment that stopped (10 minutes).
+const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// When the request was claimed by a running fulfilment, if it is.
+fn claimed_since(row: &RequestRow) -> Option<i64> {
+    let outcome: serde_json::Value = serde_json::from_str(row.outcome.as_deref()?).ok()?;
+    outcome.get(CLAIM_MARK)?.as_i64()
+}
+
+/// Refuses a step while a fulfilment runs.
+fn idle(row: &RequestRow) -> Result<(), VaultError> {
+    if claimed_since(row).is_some() && !matches!(row.status.as_str(), COMPLETED | DENIED) {
+        return Err(being_fulfilled());
+    }
+    Ok(())
+}
+
+fn being_fulfilled() -> VaultError {
+    conflict(
+        "request_being_fulfilled",
+        "the request is being fulfilled; no other step may change it until that ends",
+    )
+}
+
+/// The audit entry of the erasure itself (the fulfilment's own was written with its claim).
+fn about_erasure(fulfil: &AuditEvent) -> AuditEvent {
+    fulfil.clone().renamed("subject.erase")
+}
+
+/// Invisible formatting characters (zero-width, bidirectional overrides and isolates, the
+/// byte order mark): they can make a text read as something else on an operator's screen.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 /// Refuses a step on a closed request.
@@ -751,4 +832,76 @@ fn request_not_found() -> VaultError {
         "request_not_found",
         "no such request (request ids look like req_ and 32 hex digits)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, outcome: Option<&str>) -> RequestRow {
+        RequestRow {
+            request_id: "req_00000000000000000000000000000000".into(),
+            subject_id: Some("s".into()),
+            subject_digest: "d".into(),
+            kind: "erasure".into(),
+            jurisdiction: "gdpr".into(),
+            received_via: "api".into(),
+            status: status.into(),
+            received_at: 0,
+            acknowledge_by: None,
+            due_at: 0,
+            extended_at: None,
+            extension_reason: None,
+            verified_via: None,
+            verified_by: None,
+            verified_at: None,
+            denial_reason: None,
+            outcome: outcome.map(str::to_owned),
+            created_by: "p".into(),
+            updated_at: 0,
+            closed_at: None,
+            keep_until: 0,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn a_claimed_request_refuses_other_steps_until_it_closes() {
+        let claimed = format!("{{\"{CLAIM_MARK}\":1000}}");
+        assert_eq!(claimed_since(&row(IN_PROGRESS, Some(&claimed))), Some(1000));
+        assert_eq!(claimed_since(&row(IN_PROGRESS, None)), None);
+        assert_eq!(claimed_since(&row(COMPLETED, Some("{\"receipt\":{}}"))), None);
+        assert_eq!(
+            idle(&row(IN_PROGRESS, Some(&claimed))).map_err(|e| e.code),
+            Err("request_being_fulfilled")
+        );
+        assert!(idle(&row(IN_PROGRESS, None)).is_ok());
+    }
+
+    #[test]
+    fn free_text_refuses_control_and_invisible_characters() {
+        assert_eq!(
+            text("reason", "  ID checked at the desk ").unwrap(),
+            "ID checked at the desk"
+        );
+        for bad in [
+            "",
+            "   ",
+            "a\u{0007}b",
+            "\u{202e}evil",
+            "zero\u{200b}width",
+            &"x".repeat(MAX_TEXT + 1),
+        ] {
+            assert!(text("reason", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_checked_before_they_reach_a_query_or_a_log() {
+        assert!(is_request_id("req_0123456789abcdef0123456789abcdef"));
+        for bad in ["req_nope", "../req", "req_0123456789abcdef0123456789abcdeg", ""] {
+            assert!(!is_request_id(bad), "{bad}");
+            assert_eq!(shown_id(bad), "(invalid request id)");
+        }
+    }
 }

@@ -86,14 +86,11 @@ pub struct Reapplied {
 impl Vault {
     /// Erases again every subject of the database that a tombstone names: those of the
     /// tombstone log (`log`, kept outside the database) and of the database's own list. Run
-    /// after restoring a backup; safe to run any time (a subject erased already has nothing
-    /// left to erase).
+    /// after restoring a backup; safe to run any time: a subject erased already has nothing
+    /// left to erase, and one that came back after its erasure keeps what it gave since.
     pub async fn reapply_erasures(&self, log: &[ErasureRow], now: Timestamp) -> Result<Reapplied, VaultError> {
-        let mut latest: BTreeMap<String, ErasureRow> = BTreeMap::new();
         let listed = self.store.reader().await?.erasures().all().await?;
-        for row in log.iter().chain(&listed) {
-            latest.entry(row.subject_digest.clone()).or_insert_with(|| row.clone());
-        }
+        let latest = latest(log.iter().chain(&listed));
         let mut report = Reapplied {
             tombstones: latest.len(),
             erased: 0,
@@ -106,7 +103,7 @@ impl Vault {
             let subject = SubjectId::parse(&id)?;
             let digest = self.keys.audit_subject(&subject)?;
             if let Some(tombstone) = latest.get(&digest) {
-                if !self.holds_erasable(&id).await? {
+                if !self.holds_erased_data(&id, tombstone.at).await? {
                     continue;
                 }
                 self.erase_again(&subject, tombstone.clone(), now).await?;
@@ -116,16 +113,17 @@ impl Vault {
         Ok(report)
     }
 
-    /// Whether a subject still has anything an erasure destroys.
-    async fn holds_erasable(&self, subject_id: &str) -> Result<bool, VaultError> {
+    /// Whether a subject holds data from before its erasure at `erased_at`: a `default` key
+    /// made before then (after it, the subject came back and gave new data, which the erasure
+    /// did not cover), or values under `default` while there is no key at all.
+    async fn holds_erased_data(&self, subject_id: &str, erased_at: i64) -> Result<bool, VaultError> {
         let mut reader = self.store.reader().await?;
-        if reader
+        if let Some(key) = reader
             .subjects()
             .key(subject_id, custodia_store::DEFAULT_KEY_CLASS)
             .await?
-            .is_some()
         {
-            return Ok(true);
+            return Ok(key.created_at <= erased_at);
         }
         Ok(reader
             .records()
@@ -134,4 +132,30 @@ impl Vault {
             .iter()
             .any(|h| h.key_class == custodia_store::DEFAULT_KEY_CLASS))
     }
+
+    /// The tombstones of `log` that the database's own list lacks (an erasure whose last
+    /// transaction never committed, or a database restored by other means): what `serve`
+    /// re-applies before it answers.
+    pub async fn tombstones_missing(&self, log: &[ErasureRow]) -> Result<Vec<ErasureRow>, VaultError> {
+        let listed = self.store.reader().await?.erasures().all().await?;
+        let known = latest(listed.iter());
+        Ok(latest(log.iter())
+            .into_values()
+            .filter(|t| known.get(&t.subject_digest).is_none_or(|k| k.at < t.at))
+            .collect())
+    }
+}
+
+/// The latest tombstone of each subject.
+fn latest<'a>(rows: impl Iterator<Item = &'a ErasureRow>) -> BTreeMap<String, ErasureRow> {
+    let mut latest: BTreeMap<String, ErasureRow> = BTreeMap::new();
+    for row in rows {
+        match latest.get(&row.subject_digest) {
+            Some(known) if known.at >= row.at => {}
+            _ => {
+                latest.insert(row.subject_digest.clone(), row.clone());
+            }
+        }
+    }
+    latest
 }

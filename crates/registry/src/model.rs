@@ -287,6 +287,9 @@ pub struct Purpose {
     pub allowed_during_restriction: bool,
     /// Direct marketing: an objection to it is absolute (GDPR Art. 21(2)-(3)).
     pub direct_marketing: bool,
+    /// Where the data comes from when not from the subject (GDPR Art. 14(2)(f)), e.g. "a
+    /// credit reference agency"; `None`: the subject provided it.
+    pub source: Option<String>,
 }
 
 impl Purpose {

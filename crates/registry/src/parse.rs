@@ -122,6 +122,7 @@ struct RawPurpose {
     allowed_during_restriction: bool,
     #[serde(default)]
     direct_marketing: bool,
+    source: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -529,6 +530,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 survives_erasure: rp.survives_erasure,
                 allowed_during_restriction: rp.allowed_during_restriction,
                 direct_marketing: rp.direct_marketing,
+                source: rp.source.as_ref().map(|s| c.non_empty("purpose source", s)),
             },
         );
     }
@@ -866,6 +868,33 @@ mod tests {
                     .any(|d| d.contains(needle) && d.starts_with(&format!("r.toml:{line}:"))),
                 "no error naming {needle} at line {line}: {e:#?}"
             );
+        }
+    }
+
+    /// A purpose may name where its data comes from (Art. 14(2)(f)); without it, the subject
+    /// provided the data. The text is one line, not empty.
+    #[test]
+    fn purpose_source_is_optional_one_line_text() {
+        let reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        assert_eq!(reg.purposes["payment"].source, None);
+        let text = EXAMPLE_REGISTRY.replacen(
+            "survives_erasure = true",
+            "survives_erasure = true\nsource = \"Our payment processor's settlement reports\"",
+            1,
+        );
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert_eq!(
+            reg.purposes["tax_records"].source.as_deref(),
+            Some("Our payment processor's settlement reports")
+        );
+        for bad in ["\"\"", "\"two\\nlines\""] {
+            let text = EXAMPLE_REGISTRY.replacen(
+                "survives_erasure = true",
+                &format!("survives_erasure = true\nsource = {bad}"),
+                1,
+            );
+            let e = errors(&text);
+            assert!(e.iter().any(|d| d.contains("purpose source")), "{bad}: {e:?}");
         }
     }
 

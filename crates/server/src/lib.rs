@@ -7,7 +7,7 @@ mod extract;
 pub mod jobs;
 pub mod notify;
 mod openapi;
-mod package;
+pub mod package;
 mod pii;
 mod publish;
 mod requests;

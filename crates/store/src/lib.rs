@@ -31,8 +31,8 @@ pub use model::{
     SubjectRecords, TileRow, TokenRow,
 };
 pub use repo::{
-    Audit, AuditChunk, Erasures, HeldValues, Ledger, Meta, Notifications, Principals, Records, RequestQuery, Requests,
-    Subjects, Target, Tokens,
+    Audit, AuditChunk, Erasures, FORGOTTEN_TEXT, HeldValues, Ledger, Meta, Notifications, Principals, RecordCursor,
+    Records, RequestQuery, Requests, Subjects, Target, Tokens,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
@@ -243,9 +243,10 @@ impl Store {
         }
     }
 
-    /// Restoring a SQLite backup keeps the audit log whole: appends to this (restored)
-    /// database's log what the database file `current` (the one it replaces) holds beyond it,
-    /// provided this log is a prefix of that one. Returns the entries appended.
+    /// Restoring a SQLite backup keeps the audit log whole and forgets no erasure: appends to
+    /// this (restored) database's log what the database file `current` (the one it replaces)
+    /// holds beyond it, provided this log is a prefix of that one, and the tombstones it
+    /// lacks. Returns the audit entries appended.
     pub async fn adopt_audit_log(&self, current: &Path) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.adopt_audit_log(current).await,

@@ -350,6 +350,8 @@ pub struct RequestRow {
     pub closed_at: Option<i64>,
     /// When the request record itself is deleted (CCPA §7101: 24 months).
     pub keep_until: i64,
+    /// How many times it changed; a change applies only to the version it read.
+    pub version: i64,
 }
 
 /// What erasing part of a subject's data deleted.

@@ -228,7 +228,8 @@ const STEPS: &[&[Part]] = &[
     &[Part::Common("ALTER TABLE principals ADD COLUMN expires_at {int};")],
     // 11: data subject requests (GDPR Art. 12-22, CCPA), kept 24 months after they close
     // (`keep_until`); the subject id is cleared when the subject is erased (the keyed digest
-    // stays, as in the audit log). `erasures` is the tombstone list: the keyed digest of every
+    // stays, as in the audit log); `version` counts changes, each of which expects the version
+    // it read (optimistic locking). `erasures` is the tombstone list: the keyed digest of every
     // erased subject, append-only, re-applied when an older backup is restored.
     &[
         Part::Common(
@@ -253,7 +254,8 @@ const STEPS: &[&[Part]] = &[
                 created_by TEXT NOT NULL,
                 updated_at {int} NOT NULL,
                 closed_at {int},
-                keep_until {int} NOT NULL);
+                keep_until {int} NOT NULL,
+                version {int} NOT NULL);
              CREATE INDEX requests_by_status ON requests (status, due_at);
              CREATE INDEX requests_by_subject ON requests (subject_digest);
              CREATE INDEX requests_by_keep_until ON requests (keep_until);

@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+mod package;
+pub use package::*;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -37,7 +37,7 @@ pub struct NewSubjectRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// How the requester's identity was (or is being) verified.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 1000)]
     pub verified_by: String,
     /// `true`: verification has started but is not complete (status `verifying`).
     #[serde(default)]
@@ -56,12 +56,13 @@ pub struct ReasonRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FulfilRequest {
-    /// Rectification: the corrected values.
+    /// Rectification: the corrected values (at most 100 records).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub corrections: Vec<Correction>,
-    /// Objection: the purposes objected to (default: every purpose an objection applies to).
-    #[serde(default)]
-    pub purposes: Vec<String>,
+    /// Objection: the purposes objected to (left out: every purpose an objection applies to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purposes: Option<Vec<String>>,
 }
 
 /// One record's corrected values.

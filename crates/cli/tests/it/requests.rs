@@ -110,7 +110,7 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         "cust_e",
         "erasure",
         "gdpr",
-        json!({"verified_by": "signed-in account"}),
+        json!({"verified_by": "passport of Erin Eraseme"}),
     )
     .await;
     assert_eq!(request["status"], "in_progress", "{request}");
@@ -170,6 +170,7 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         !v.to_string().contains("EraseAgent"),
         "the sealed user agent is shredded: {v}"
     );
+    assert_eq!(v["consents"][0]["granted"], false, "consent ends with the erasure: {v}");
     let (s, v) = admin
         .get("/v1/subjects/cust_keep/records/customers?purpose=order_fulfillment")
         .await;
@@ -179,6 +180,10 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
     let (s, v) = admin.get(&format!("/v1/requests/{id}")).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
     assert!(v.get("subject_id").is_none(), "{v}");
+    assert!(
+        !v.to_string().contains("Erin"),
+        "what the operator wrote about the person goes too: {v}"
+    );
     let (s, v) = fulfil(&mut admin, &id, json!({})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
 
@@ -219,6 +224,19 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let mut doctored = receipt.clone();
+    doctored["deleted"]["records"] = json!(300);
+    std::fs::write(&file, doctored.to_string()).unwrap();
+    let out = custodia()
+        .args(["receipt", "verify", "--public-key", &receipt_key])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "JSON that says more than its note is refused"
+    );
     let forged = receipt["signed_note"]
         .as_str()
         .unwrap()
@@ -230,6 +248,24 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "an edited receipt is refused");
+
+    // The subject comes back: its tax records stay readable only under tax_records.
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "back@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, v) = admin.get(&format!("{CUST}?purpose=order_fulfillment")).await;
+    assert_eq!(
+        v["records"].as_array().map(Vec::len),
+        Some(1),
+        "only the new record: {v}"
+    );
+    assert!(!v.to_string().contains("Shred Lane"), "{v}");
+    let (s, v) = admin.get(&format!("{CUST}/{tax}?purpose=order_fulfillment")).await;
+    assert_eq!(s, 404, "{v}");
 
     // The audit log still verifies.
     server.terminate();
@@ -601,6 +637,8 @@ async fn restriction_objection_and_limits_take_effect_when_fulfilled() {
         .as_str()
         .unwrap()
         .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({"purposes": []})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("no_purposes")), "{v}");
     let (s, v) = fulfil(&mut admin, &id, json!({"purposes": ["payment"]})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -695,6 +733,14 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         "the tombstone log holds digests, never ids: {log}"
     );
 
+    // The subject comes back after its erasure; the backup taken before is restored below.
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_gone/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "returned@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     // Restoring needs the server stopped.
     let out = custodia()
         .args(["restore", "--data-dir"])
@@ -708,6 +754,25 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         "restore refuses while the server holds the directory"
     );
     server.terminate();
+    // A damaged tombstone log stops the restore before anything changed.
+    let log_path = vault.path().join("erasures.log");
+    std::fs::write(&log_path, "garbage\n").unwrap();
+    let db_before = std::fs::read(vault.path().join("custodia.db")).unwrap();
+    let out = custodia()
+        .args(["restore", "--data-dir"])
+        .arg(vault.path())
+        .arg("--from")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a damaged tombstone log refuses the restore");
+    assert_eq!(
+        std::fs::read(vault.path().join("custodia.db")).unwrap(),
+        db_before,
+        "untouched"
+    );
+    // Without the log, the tombstones of the database being replaced still count.
+    std::fs::remove_file(&log_path).unwrap();
     let out = custodia()
         .args(["restore", "--data-dir"])
         .arg(vault.path())
@@ -728,6 +793,31 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         .get("/v1/subjects/cust_gone/records/customers?purpose=order_fulfillment")
         .await;
     assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    // Re-applying on a database holding what the subject gave after its erasure keeps that.
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_gone/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "returned@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    server.terminate();
+    let out = custodia()
+        .args(["erasures", "reapply", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("0 subjects erased again"),
+        "{text}"
+    );
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (_, v) = admin
+        .get("/v1/subjects/cust_gone/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(v["records"][0]["fields"]["email"], "returned@example.com", "{v}");
     let (_, v) = admin
         .post(
             "/v1/search",
@@ -956,4 +1046,106 @@ async fn recipients_get_a_signed_art19_notice_of_an_erasure() {
     let mut forged = body.clone();
     forged.push(' ');
     assert!(custodia_core::verify_signature(&secret, signature, forged.as_bytes(), now, 300).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_request_returns_the_subjects_data_purposes_consents_and_access_history() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "acc@example.com", "name": "<script>alert(1)</script>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_e/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "v1", "method": "web_form"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let desk = admin.principal("desk", &["support_agent"]).await;
+    let (s, _) = server
+        .client(&desk)
+        .await
+        .get(&format!("{CUST}?purpose=customer_support"))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = admin
+        .post(
+            "/v1/subjects/someone_else/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "other@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+
+    let id = open(&mut admin, "cust_e", "access", "gdpr", json!({})).await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("request_not_verified")),
+        "{v}"
+    );
+    let (s, _) = admin
+        .post(
+            &format!("/v1/requests/{id}/verify"),
+            json!({"verified_by": "signed-in account"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, package) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!(s, 200, "{package}");
+    let text = package.to_string();
+    assert_eq!(package["subject_id"], "cust_e");
+    assert!(text.contains("acc@example.com"), "the subject's values: {package}");
+    assert!(
+        !text.contains("other@example.com"),
+        "never another subject's: {package}"
+    );
+    let purposes: Vec<&str> = package["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        purposes.contains(&"order_fulfillment") && purposes.contains(&"marketing_email"),
+        "{purposes:?}"
+    );
+    assert!(
+        text.contains("contract") && text.contains("Parcel Carrier Ltd"),
+        "legal basis and recipients: {package}"
+    );
+    assert_eq!(package["consent_history"][0]["purpose"], "marketing_email", "{package}");
+    let accessed = package["access_history"].as_array().unwrap();
+    assert!(
+        accessed
+            .iter()
+            .any(|a| a["principal"] == "desk" && a["purpose"] == "customer_support"),
+        "who read the data, under which purpose: {package}"
+    );
+    // The readable page escapes every value.
+    let (s, page) = admin
+        .text("POST", &format!("/v1/requests/{id}/fulfil?format=html"), "{}")
+        .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("&lt;script&gt;") && !page.contains("<script>alert"),
+        "values are escaped"
+    );
+    let (s, v) = admin
+        .post(&format!("/v1/requests/{id}/fulfil?format=pdf"), json!({}))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    // The disclosure is audited, about the subject.
+    let (_, v) = admin
+        .get("/v1/audit/events?action=request.fulfil&subject_id=cust_e")
+        .await;
+    assert!(v["events"].as_array().is_some_and(|e| e.len() >= 2), "{v}");
 }

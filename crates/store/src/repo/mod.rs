@@ -19,8 +19,8 @@ pub use ledger::Ledger;
 pub use meta::Meta;
 pub use notifications::Notifications;
 pub use principals::Principals;
-pub use records::{HeldValues, Records, Target};
-pub use requests::{RequestQuery, Requests};
+pub use records::{HeldValues, RecordCursor, Records, Target};
+pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use subjects::Subjects;
 pub use tokens::Tokens;
 

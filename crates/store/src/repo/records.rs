@@ -53,6 +53,37 @@ pub struct HeldValues {
     pub values: u64,
 }
 
+/// A page of a subject's records in every collection with their fields, in keyset order
+/// `(collection, created_at, record_id)`; `{after}` is the cursor condition of pages after
+/// the first.
+const SUBJECT_RECORD_PAGE: &str = "SELECT r.record_id, r.subject_id, r.collection, \
+     r.created_at AS record_created_at, r.updated_at, f.field, f.ciphertext, f.purpose, \
+     f.key_class AS field_key_class, f.updated_at AS field_updated_at \
+     FROM (SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
+     WHERE subject_id = $1 {after} ORDER BY collection, created_at, record_id LIMIT $2) r \
+     LEFT JOIN record_fields f ON f.record_id = r.record_id \
+     ORDER BY r.collection, r.created_at, r.record_id, f.field";
+
+/// Where a page of [`Records::page_of_subject`] ended: its last record's keyset position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCursor {
+    pub collection: String,
+    pub created_at: i64,
+    pub record_id: String,
+}
+
+impl RecordCursor {
+    /// The position of `record`, to read the page after it.
+    #[must_use]
+    pub fn after(record: &StoredRecord) -> Self {
+        Self {
+            collection: record.collection.clone(),
+            created_at: record.created_at,
+            record_id: record.record_id.clone(),
+        }
+    }
+}
+
 /// Which record a change targets.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -74,6 +105,33 @@ impl<A> Records<'_, A> {
             .await
     }
 
+    /// At most `limit` records of a subject in every collection, with their fields (sorted
+    /// by name), in the order `(collection, created_at, record_id)`, from the start or after
+    /// the cursor `after` (keyset pagination: a record written or deleted meanwhile does not
+    /// shift the pages; each record read appears once). The subject's keys are not read.
+    pub async fn page_of_subject(
+        &mut self,
+        subject_id: &str,
+        after: Option<&RecordCursor>,
+        limit: i64,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let cursor = match after {
+            Some(_) => "AND (collection, created_at, record_id) > ($3, $4, $5)",
+            None => "",
+        };
+        let mut stmt = Stmt::new(SUBJECT_RECORD_PAGE.replace("{after}", cursor))
+            .bind(subject_id)
+            .bind(limit);
+        if let Some(c) = after {
+            stmt.push(c.collection.as_str());
+            stmt.push(c.created_at);
+            stmt.push(c.record_id.as_str());
+        }
+        let rows = self.conn.fetch_all(stmt).await?;
+        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(group_records(rows))
+    }
+
     /// A subject's data keys and one record of it (`records` is empty when there is no such
     /// record); `None` when the subject has neither keys nor that record.
     pub async fn one(&mut self, target: Target<'_>) -> Result<Option<SubjectRecords>, StoreError> {
@@ -92,9 +150,9 @@ impl<A> Records<'_, A> {
     ) -> Result<Option<SubjectRecords>, StoreError> {
         let rows = self.conn.fetch_all(records).await?;
         let records = group_records(rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?);
-        let mut subjects = crate::repo::Subjects::<A>::new(self.conn.reborrow());
-        let mut keys: Vec<_> = subjects.keys_of(&[subject_id]).await?.into_values().collect();
-        keys.sort_by(|a, b| a.key_class.cmp(&b.key_class));
+        let keys = crate::repo::Subjects::<A>::new(self.conn.reborrow())
+            .keys(subject_id)
+            .await?;
         if keys.is_empty() && records.is_empty() {
             return Ok(None);
         }

@@ -8,9 +8,12 @@ super::repository!(
     Requests
 );
 
+/// What an erased subject's requests say where an operator's free text was.
+pub const FORGOTTEN_TEXT: &str = "(cleared when the subject was erased)";
+
 const COLUMNS: &str = "request_id, subject_id, subject_digest, kind, jurisdiction, received_via, status, \
      received_at, acknowledge_by, due_at, extended_at, extension_reason, verified_via, verified_by, verified_at, \
-     denial_reason, outcome, created_by, updated_at, closed_at, keep_until";
+     denial_reason, outcome, created_by, updated_at, closed_at, keep_until, version";
 
 fn request_row(row: &DbRow) -> Result<RequestRow, StoreError> {
     Ok(RequestRow {
@@ -35,6 +38,7 @@ fn request_row(row: &DbRow) -> Result<RequestRow, StoreError> {
         updated_at: row.int("updated_at")?,
         closed_at: row.opt_int("closed_at")?,
         keep_until: row.int("keep_until")?,
+        version: row.int("version")?,
     })
 }
 
@@ -102,30 +106,40 @@ impl Requests<'_, ReadWrite> {
     pub async fn insert(&mut self, r: &RequestRow) -> Result<(), StoreError> {
         let stmt = Stmt::new(format!(
             "INSERT INTO requests ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21)"
+             $15, $16, $17, $18, $19, $20, $21, $22)"
         ));
         self.conn.execute(bind_all(stmt, r)).await?;
         Ok(())
     }
 
-    /// Writes a request's new state, provided it is still in state `expected` (a step racing
-    /// another sees `false` and changes nothing). The id, subject digest, kind, jurisdiction,
-    /// receipt and creator never change.
-    pub async fn update(&mut self, r: &RequestRow, expected: &str) -> Result<bool, StoreError> {
-        // The columns' placeholders are those of `bind_all`, the insert's; `$22` is `expected`.
+    /// Writes a request's new state, provided no other change came since it was read: the
+    /// stored version must still be `r.version` (it becomes `r.version + 1`); `false` when
+    /// another change won. The id, subject digest, kind, jurisdiction, receipt and creator
+    /// never change.
+    pub async fn update(&mut self, r: &RequestRow) -> Result<bool, StoreError> {
+        // The columns' placeholders are those of `bind_all`, the insert's.
         let stmt = Stmt::new(
             "UPDATE requests SET subject_id = $2, status = $7, acknowledge_by = $9, due_at = $10, \
              extended_at = $11, extension_reason = $12, verified_via = $13, verified_by = $14, verified_at = $15, \
-             denial_reason = $16, outcome = $17, updated_at = $19, closed_at = $20, keep_until = $21 \
-             WHERE request_id = $1 AND status = $22",
+             denial_reason = $16, outcome = $17, updated_at = $19, closed_at = $20, keep_until = $21, \
+             version = $22 + 1 WHERE request_id = $1 AND version = $22",
         );
-        let stmt = bind_all(stmt, r).bind(expected);
-        Ok(self.conn.execute(stmt).await? == 1)
+        Ok(self.conn.execute(bind_all(stmt, r)).await? == 1)
     }
 
-    /// Clears the subject id of every request about an erased subject (their digest stays).
+    /// Forgets an erased subject in its requests: the id, and the free texts operators wrote
+    /// about it (how the requester was verified, reasons), which may name the person; the
+    /// digest and the request's facts stay.
     pub async fn forget_subject(&mut self, subject_id: &str) -> Result<u64, StoreError> {
-        let stmt = Stmt::new("UPDATE requests SET subject_id = NULL WHERE subject_id = $1").bind(subject_id);
+        let stmt = Stmt::new(
+            "UPDATE requests SET subject_id = NULL, version = version + 1, \
+             verified_via = CASE WHEN verified_via IS NULL THEN NULL ELSE $2 END, \
+             extension_reason = CASE WHEN extension_reason IS NULL THEN NULL ELSE $2 END, \
+             denial_reason = CASE WHEN denial_reason IS NULL THEN NULL ELSE $2 END \
+             WHERE subject_id = $1",
+        )
+        .bind(subject_id)
+        .bind(FORGOTTEN_TEXT);
         self.conn.execute(stmt).await
     }
 
@@ -158,4 +172,5 @@ fn bind_all<'a>(stmt: Stmt<'a>, r: &'a RequestRow) -> Stmt<'a> {
         .bind(r.updated_at)
         .bind(r.closed_at)
         .bind(r.keep_until)
+        .bind(r.version)
 }

@@ -54,6 +54,13 @@ impl<A> Subjects<'_, A> {
             .collect()
     }
 
+    /// The subject's stored keys of every class, by class.
+    pub async fn keys(&mut self, subject_id: &str) -> Result<Vec<SubjectKeyRow>, StoreError> {
+        let mut keys: Vec<_> = self.keys_of(&[subject_id]).await?.into_values().collect();
+        keys.sort_by(|a, b| a.key_class.cmp(&b.key_class));
+        Ok(keys)
+    }
+
     /// The stored keys of every class of these subjects.
     pub(crate) async fn keys_of(&mut self, subjects: &[&str]) -> Result<StoredKeys, StoreError> {
         let mut stored = HashMap::with_capacity(subjects.len());

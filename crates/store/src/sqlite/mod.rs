@@ -99,7 +99,10 @@ async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
              ORDER BY tree_size;
              INSERT INTO audit_tiles (level, idx, hashes, root, last_seq) SELECT level, idx, hashes, root, last_seq \
              FROM cur.audit_tiles c WHERE NOT EXISTS \
-             (SELECT 1 FROM audit_tiles t WHERE t.level = c.level AND t.idx = c.idx);",
+             (SELECT 1 FROM audit_tiles t WHERE t.level = c.level AND t.idx = c.idx);
+             INSERT INTO erasures (subject_digest, request_id, at) SELECT subject_digest, request_id, at \
+             FROM cur.erasures c WHERE NOT EXISTS (SELECT 1 FROM erasures e \
+             WHERE e.subject_digest = c.subject_digest AND e.at = c.at) ORDER BY seq;",
         )
         .await?;
         Ok::<u64, StoreError>(n)
@@ -225,8 +228,9 @@ impl Sqlite {
 
     /// Appends to this database's audit log (entries, checkpoints, tiles) what the database
     /// file `current` holds beyond it, provided this log is a prefix of that one (its last
-    /// entry is the same there); returns the entries appended. The subject index is left to
-    /// its job, which indexes every entry after its mark.
+    /// entry is the same there), and the tombstones it lacks; returns the audit entries
+    /// appended. The subject index is left to its job, which indexes every entry after its
+    /// mark.
     pub(crate) async fn adopt_audit_log(&self, current: &Path) -> Result<u64, StoreError> {
         let path = current
             .to_str()

@@ -2,8 +2,8 @@
 
 use custodia_store::{
     AuditColumns, AuditRow, CheckpointRow, DeliveryAttempt, DeliveryState, ErasureRow, FieldValue, IndexEntry,
-    LedgerRow, NewNotification, NewRecord, NotificationRow, PrincipalRow, RecordPatch, RequestQuery, RequestRow, Store,
-    StoreError, StoredRecord, SubjectKeyRow, Target, TokenRow,
+    LedgerRow, NewNotification, NewRecord, NotificationRow, PrincipalRow, RecordCursor, RecordPatch, RequestQuery,
+    RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow, Target, TokenRow,
 };
 
 use crate::ops::*;
@@ -143,6 +143,80 @@ pub async fn record_round_trip_and_order(s: &Store) {
     );
     assert!(
         find_by_index(s, "customers", "phone", &[1; 16])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A subject's records in every collection, read a page at a time: in the order (collection,
+/// created_at, record_id), each once, with their fields, none of another subject's; a
+/// record written before the cursor while paging does not shift the pages.
+pub async fn subject_records_page_by_keyset(s: &Store) {
+    let mut rows = vec![
+        new_record("c3", "s1", 300),
+        new_record("c2b", "s1", 200),
+        new_record("c1", "s1", 100),
+        new_record("c2a", "s1", 200),
+        new_record("o1", "s1", 50),
+        new_record("x1", "s2", 150),
+    ];
+    rows[4].collection = "orders".into();
+    rows[0].fields.clear();
+    rows[0].index.clear();
+    for r in &rows {
+        insert_record(s, r).await.unwrap();
+    }
+    let page = |after: Option<RecordCursor>| async move {
+        s.reader()
+            .await
+            .unwrap()
+            .records()
+            .page_of_subject("s1", after.as_ref(), 2)
+            .await
+            .unwrap()
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let records = page(after.clone()).await;
+        assert!(records.len() <= 2, "a page holds at most its limit");
+        let Some(last) = records.last() else { break };
+        after = Some(RecordCursor::after(last));
+        if seen.is_empty() {
+            // Written behind the cursor: later pages do not show it, and nothing shifts.
+            insert_record(s, &new_record("c0", "s1", 10)).await.unwrap();
+        }
+        seen.extend(records);
+        assert!(seen.len() <= 5, "pages repeat records");
+    }
+    let ids: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|r| (r.collection.as_str(), r.record_id.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("customers", "c1"),
+            ("customers", "c2a"),
+            ("customers", "c2b"),
+            ("customers", "c3"),
+            ("orders", "o1"),
+        ]
+    );
+    assert!(seen.iter().all(|r| r.subject_id == "s1"));
+    let names: Vec<&str> = seen[0].fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(names, ["email", "name"]);
+    assert_eq!(seen[0].fields[0].ciphertext, b"ct-email");
+    assert_eq!(seen[0].fields[0].purpose, "p");
+    assert_eq!(seen[0].fields[0].key_class, "default");
+    assert!(seen[3].fields.is_empty(), "a record without fields is still listed");
+    assert!(
+        s.reader()
+            .await
+            .unwrap()
+            .records()
+            .page_of_subject("s3", None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -1022,6 +1096,7 @@ fn request(id: &str, status: &str, due_at: i64) -> RequestRow {
         updated_at: 1,
         closed_at: None,
         keep_until: 1000,
+        version: 0,
     }
 }
 
@@ -1077,14 +1152,14 @@ pub async fn requests_queue_and_steps(s: &Store) {
     let changed: (bool, bool) = s
         .write(move |mut tx| {
             Box::pin(async move {
-                let a = tx.requests().update(&first, "in_progress").await?;
-                let b = tx.requests().update(&second, "in_progress").await?;
+                let a = tx.requests().update(&first).await?;
+                let b = tx.requests().update(&second).await?;
                 Ok((a, b))
             })
         })
         .await
         .unwrap();
-    assert_eq!(changed, (true, false), "a step applies only to the state it expects");
+    assert_eq!(changed, (true, false), "a change applies only to the version it read");
     let forgotten: u64 = s
         .write(|mut tx| Box::pin(async move { tx.requests().forget_subject("s1").await }))
         .await
@@ -1100,8 +1175,14 @@ pub async fn requests_queue_and_steps(s: &Store) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (got.subject_id, got.status.as_str(), got.subject_digest.as_str()),
-        (None, "completed", "d1")
+        (
+            got.subject_id,
+            got.status.as_str(),
+            got.subject_digest.as_str(),
+            got.version
+        ),
+        (None, "completed", "d1", 2),
+        "forgetting the subject is a change too"
     );
     let purged: u64 = s
         .write(|mut tx| Box::pin(async move { tx.requests().purge(1001).await }))
