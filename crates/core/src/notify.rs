@@ -381,7 +381,11 @@ impl Vault {
 
     /// The signed request of a due notice; `None` when its recipient has no webhook now.
     fn webhook_of(&self, row: &NotificationRow, now: Timestamp) -> Result<Option<Webhook>, VaultError> {
-        let url = self.registry.recipients.get(&row.recipient).and_then(|r| r.webhook.clone());
+        let url = self
+            .registry
+            .recipients
+            .get(&row.recipient)
+            .and_then(|r| r.webhook.clone());
         let (Some(url), Some(payload)) = (url, row.payload.as_deref()) else {
             return Ok(None);
         };

@@ -331,7 +331,11 @@ mod tests {
             Err(CryptoError::InvalidDomain)
         ));
         let secret = a.derived_key(Domain::WebhookSecret { recipient: "ticketing" }).unwrap();
-        assert_ne!(key.expose(), secret.expose(), "a recipient named like a signer gets another key");
+        assert_ne!(
+            key.expose(),
+            secret.expose(),
+            "a recipient named like a signer gets another key"
+        );
         assert!(matches!(
             a.derived_key(Domain::WebhookSecret { recipient: "a:b" }),
             Err(CryptoError::InvalidDomain)

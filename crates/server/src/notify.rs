@@ -81,7 +81,11 @@ fn target(url: &str) -> Option<Target<'_>> {
 /// One POST, without a time limit (the caller sets it).
 async fn post(hook: Webhook) -> SendOutcome {
     let (authority, connect, path) = match target(&hook.url) {
-        Some(Target::Local { authority, connect, path }) => (authority, connect, path),
+        Some(Target::Local {
+            authority,
+            connect,
+            path,
+        }) => (authority, connect, path),
         Some(Target::Tls) => return SendOutcome::Failed("tls_unavailable"),
         None => return SendOutcome::Failed("invalid_url"),
     };

@@ -60,7 +60,10 @@ fn a_stale_timestamp_is_refused() {
         verify_signature(SECRET, &header, body, 1_301, 300),
         Err(SignatureError::Stale)
     );
-    assert_eq!(verify_signature(SECRET, &header, body, 699, 300), Err(SignatureError::Stale));
+    assert_eq!(
+        verify_signature(SECRET, &header, body, 699, 300),
+        Err(SignatureError::Stale)
+    );
 }
 
 #[test]
@@ -120,12 +123,23 @@ fn an_attempt_delivers_retries_or_gives_up() {
     let now = Timestamp(1_000_000);
     let ok = attempt_of(&row(0), SendOutcome::Status(204), now);
     assert_eq!(
-        (ok.state, ok.outcome.as_str(), ok.http_status, ok.error, ok.next_attempt_at),
+        (
+            ok.state,
+            ok.outcome.as_str(),
+            ok.http_status,
+            ok.error,
+            ok.next_attempt_at
+        ),
         (DeliveryState::Delivered, "delivered", Some(204), None, None)
     );
     let first = attempt_of(&row(0), SendOutcome::Status(500), now);
     assert_eq!(
-        (first.state, first.outcome.as_str(), first.error.as_deref(), first.next_attempt_at),
+        (
+            first.state,
+            first.outcome.as_str(),
+            first.error.as_deref(),
+            first.next_attempt_at
+        ),
         (DeliveryState::Pending, "http_status", Some("HTTP 500"), Some(1_030_000))
     );
     let redirect = attempt_of(&row(0), SendOutcome::Status(302), now);
@@ -219,8 +233,19 @@ async fn one_notice_per_recipient_of_the_purposes_with_what_it_received() {
             "req_1",
             "rectification",
             &subject,
-            &["payment", "order_fulfillment", "marketing_email", "payment", "no_such_purpose"],
-            &fields(&["customers.name", "customers.card_number", "shipping_address", "customers.email"]),
+            &[
+                "payment",
+                "order_fulfillment",
+                "marketing_email",
+                "payment",
+                "no_such_purpose",
+            ],
+            &fields(&[
+                "customers.name",
+                "customers.card_number",
+                "shipping_address",
+                "customers.email",
+            ]),
             now,
         )
         .unwrap();
@@ -235,7 +260,10 @@ async fn one_notice_per_recipient_of_the_purposes_with_what_it_received() {
         "one per distinct recipient, a recipient without a webhook marked so"
     );
     assert!(rows[0].payload.is_none());
-    assert!(rows.iter().all(|r| r.request_id == "req_1" && r.action == "rectification" && r.created_at == now.0));
+    assert!(
+        rows.iter()
+            .all(|r| r.request_id == "req_1" && r.action == "rectification" && r.created_at == now.0)
+    );
     let body: serde_json::Value = serde_json::from_str(rows[1].payload.as_deref().unwrap()).unwrap();
     assert_eq!(
         body,
@@ -252,7 +280,10 @@ async fn one_notice_per_recipient_of_the_purposes_with_what_it_received() {
     );
     let body: serde_json::Value = serde_json::from_str(rows[2].payload.as_deref().unwrap()).unwrap();
     assert_eq!(body["purposes"], serde_json::json!(["payment"]));
-    assert_eq!(body["fields"], serde_json::json!(["customers.name", "customers.card_number"]));
+    assert_eq!(
+        body["fields"],
+        serde_json::json!(["customers.name", "customers.card_number"])
+    );
 
     assert!(
         vault
@@ -280,11 +311,20 @@ async fn notices_are_signed_retried_on_a_moved_clock_and_audited_when_final() {
     // The receiver fails once, then acknowledges.
     let sender = Scripted::new(&[SendOutcome::Status(500), SendOutcome::Status(200)]);
     let report = vault.deliver_notifications(t0, sender.clone()).await.unwrap();
-    assert_eq!(report, DeliveryReport { retrying: 1, ..DeliveryReport::default() });
+    assert_eq!(
+        report,
+        DeliveryReport {
+            retrying: 1,
+            ..DeliveryReport::default()
+        }
+    );
     let got = sender.got();
     assert_eq!(got.len(), 1);
     let hook = &got[0];
-    assert_eq!((hook.url.as_str(), hook.notification_id), ("http://127.0.0.1:9/carrier", ids[0]));
+    assert_eq!(
+        (hook.url.as_str(), hook.notification_id),
+        ("http://127.0.0.1:9/carrier", ids[0])
+    );
     let secret = hex::decode(vault.webhook_secret("parcel_carrier").unwrap().as_str()).unwrap();
     let t0_secs = t0.0 / 1000;
     assert_eq!(
@@ -307,12 +347,21 @@ async fn notices_are_signed_retried_on_a_moved_clock_and_audited_when_final() {
     );
 
     // Not due again before the backoff has passed.
-    let early = vault.deliver_notifications(Timestamp(t0.0 + 29_999), sender.clone()).await.unwrap();
+    let early = vault
+        .deliver_notifications(Timestamp(t0.0 + 29_999), sender.clone())
+        .await
+        .unwrap();
     assert_eq!(early, DeliveryReport::default());
     assert!(sender.got().is_empty());
     let t1 = Timestamp(t0.0 + 30_000);
     let report = vault.deliver_notifications(t1, sender.clone()).await.unwrap();
-    assert_eq!(report, DeliveryReport { delivered: 1, ..DeliveryReport::default() });
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 1,
+            ..DeliveryReport::default()
+        }
+    );
     let got = sender.got();
     assert_eq!(
         verify_signature(&secret, &got[0].signature, got[0].body.as_bytes(), t1.0 / 1000, 300),
@@ -321,16 +370,39 @@ async fn notices_are_signed_retried_on_a_moved_clock_and_audited_when_final() {
     );
     let status = vault.notification_status("req_1").await.unwrap();
     assert_eq!(
-        (status[0].status.as_str(), status[0].attempts, status[0].last_error.as_deref()),
+        (
+            status[0].status.as_str(),
+            status[0].attempts,
+            status[0].last_error.as_deref()
+        ),
         ("delivered", 2, None)
     );
     assert_eq!(status[0].delivered_at.as_deref(), Some("2026-01-01T00:00:30.000Z"));
-    let stored = vault.store.reader().await.unwrap().notifications().of_request("req_1").await.unwrap();
+    let stored = vault
+        .store
+        .reader()
+        .await
+        .unwrap()
+        .notifications()
+        .of_request("req_1")
+        .await
+        .unwrap();
     assert_eq!(stored[0].payload, None, "the body naming the subject is gone");
 
     // One audit entry, for the final outcome, with no personal data.
-    let entries = vault.store.reader().await.unwrap().audit().entries(0, 100).await.unwrap();
-    let delivered: Vec<_> = entries.iter().filter(|e| e.entry.contains("notification.deliver")).collect();
+    let entries = vault
+        .store
+        .reader()
+        .await
+        .unwrap()
+        .audit()
+        .entries(0, 100)
+        .await
+        .unwrap();
+    let delivered: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.contains("notification.deliver"))
+        .collect();
     assert_eq!(delivered.len(), 1);
     let entry: serde_json::Value = serde_json::from_str(&delivered[0].entry).unwrap();
     assert_eq!(entry["principal"], "system:notifications");
@@ -347,7 +419,10 @@ async fn notices_are_signed_retried_on_a_moved_clock_and_audited_when_final() {
     );
     assert!(!delivered[0].entry.contains("cus_42"));
     // Nothing is due any more.
-    let after = vault.deliver_notifications(Timestamp(t1.0 + 3_600_000), sender.clone()).await.unwrap();
+    let after = vault
+        .deliver_notifications(Timestamp(t1.0 + 3_600_000), sender.clone())
+        .await
+        .unwrap();
     assert_eq!(after, DeliveryReport::default());
 }
 
@@ -364,9 +439,15 @@ async fn a_notice_is_given_up_after_the_last_attempt() {
     for attempt in 1..=MAX_ATTEMPTS {
         let report = vault.deliver_notifications(now, sender.clone()).await.unwrap();
         let expected = if attempt < MAX_ATTEMPTS {
-            DeliveryReport { retrying: 1, ..DeliveryReport::default() }
+            DeliveryReport {
+                retrying: 1,
+                ..DeliveryReport::default()
+            }
         } else {
-            DeliveryReport { failed: 1, ..DeliveryReport::default() }
+            DeliveryReport {
+                failed: 1,
+                ..DeliveryReport::default()
+            }
         };
         assert_eq!(report, expected, "attempt {attempt}");
         now = Timestamp(now.0 + i64::try_from(retry_delay(attempt).as_millis()).unwrap());
@@ -374,16 +455,49 @@ async fn a_notice_is_given_up_after_the_last_attempt() {
     assert_eq!(sender.got().len(), usize::try_from(MAX_ATTEMPTS).unwrap());
     let status = vault.notification_status("req_9").await.unwrap();
     assert_eq!(
-        (status[0].status.as_str(), status[0].attempts, status[0].last_error.as_deref()),
+        (
+            status[0].status.as_str(),
+            status[0].attempts,
+            status[0].last_error.as_deref()
+        ),
         ("failed", 10, Some("timeout"))
     );
-    let log = vault.store.reader().await.unwrap().notifications().attempts(1).await.unwrap();
+    let log = vault
+        .store
+        .reader()
+        .await
+        .unwrap()
+        .notifications()
+        .attempts(1)
+        .await
+        .unwrap();
     assert_eq!(log.len(), 10);
-    let entries = vault.store.reader().await.unwrap().audit().entries(0, 100).await.unwrap();
-    let failed: Vec<_> = entries.iter().filter(|e| e.entry.contains("notification.deliver")).collect();
+    let entries = vault
+        .store
+        .reader()
+        .await
+        .unwrap()
+        .audit()
+        .entries(0, 100)
+        .await
+        .unwrap();
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.contains("notification.deliver"))
+        .collect();
     assert_eq!(failed.len(), 1, "only the final outcome is audited");
-    assert!(failed[0].entry.contains("\"outcome\":\"failed\""), "{}", failed[0].entry);
-    assert!(vault.deliver_notifications(Timestamp(i64::MAX / 2), sender.clone()).await.unwrap() == DeliveryReport::default());
+    assert!(
+        failed[0].entry.contains("\"outcome\":\"failed\""),
+        "{}",
+        failed[0].entry
+    );
+    assert!(
+        vault
+            .deliver_notifications(Timestamp(i64::MAX / 2), sender.clone())
+            .await
+            .unwrap()
+            == DeliveryReport::default()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +507,10 @@ async fn the_webhook_secret_is_per_recipient_and_only_for_known_ones() {
     let b = vault.webhook_secret("ad_partner").unwrap();
     assert_eq!(a.len(), 64);
     assert_ne!(*a, *b);
-    assert_eq!(*a, hex::encode(vault.keys.webhook_secret("parcel_carrier").unwrap().expose()));
+    assert_eq!(
+        *a,
+        hex::encode(vault.keys.webhook_secret("parcel_carrier").unwrap().expose())
+    );
     let err = vault.webhook_secret("nobody").unwrap_err();
     assert_eq!(err.code, "unknown_recipient");
 }

@@ -1103,8 +1103,14 @@ pub async fn notifications_are_queued_attempted_and_logged(s: &Store) {
         (Delivered, 2, Some(181), None, None)
     );
     assert!(!record_attempt(s, attempt(carrier, 182, Failed, None, Some(500))).await);
-    assert!(!record_attempt(s, attempt(no_hook, 182, Failed, None, None)).await, "a no_webhook notice takes none");
-    assert!(!record_attempt(s, attempt(9_999_999, 182, Failed, None, None)).await, "nor an absent one");
+    assert!(
+        !record_attempt(s, attempt(no_hook, 182, Failed, None, None)).await,
+        "a no_webhook notice takes none"
+    );
+    assert!(
+        !record_attempt(s, attempt(9_999_999, 182, Failed, None, None)).await,
+        "nor an absent one"
+    );
 
     // Failed for good: final, the body gone.
     assert!(record_attempt(s, attempt(mail, 190, Failed, None, Some(503))).await);
@@ -1113,15 +1119,32 @@ pub async fn notifications_are_queued_attempted_and_logged(s: &Store) {
     assert_eq!(due(1_000, 10).await, [other]);
 
     // The delivery log holds each attempt taken, in order, and nothing else.
-    let log = s.reader().await.unwrap().notifications().attempts(carrier).await.unwrap();
+    let log = s
+        .reader()
+        .await
+        .unwrap()
+        .notifications()
+        .attempts(carrier)
+        .await
+        .unwrap();
     assert_eq!(
         log.iter()
             .map(|a| (a.notification_id, a.at, a.outcome.as_str(), a.http_status))
             .collect::<Vec<_>>(),
-        [(carrier, 150, "http_status", Some(500)), (carrier, 181, "delivered", Some(204))]
+        [
+            (carrier, 150, "http_status", Some(500)),
+            (carrier, 181, "delivered", Some(204))
+        ]
     );
     assert!(log[0].seq < log[1].seq);
-    let none = s.reader().await.unwrap().notifications().attempts(no_hook).await.unwrap();
+    let none = s
+        .reader()
+        .await
+        .unwrap()
+        .notifications()
+        .attempts(no_hook)
+        .await
+        .unwrap();
     assert!(none.is_empty());
 
     // The row's change and its log entry commit together or not at all.
