@@ -39,6 +39,8 @@ pub const NOTICE_TYPE: &str = "custodia.art19";
 const DELIVERY_BATCH: i64 = 64;
 /// The principal of the delivery job's audit entries.
 const DELIVERY_PRINCIPAL: &str = "system:notifications";
+/// Failures no later attempt can mend: the notice is given up at once.
+const GIVEN_UP_AT_ONCE: [&str; 2] = ["no_webhook", "invalid_payload"];
 /// The changes that are notified (Art. 19: rectification, erasure, restriction).
 const ACTIONS: [&str; 3] = ["rectification", "erasure", "restriction"];
 
@@ -308,7 +310,8 @@ impl Vault {
     /// Sends the notices due at `now` (at most a batch, concurrently) through `sender` and
     /// records each attempt: a 2xx answer delivers the notice; any other outcome schedules
     /// the next attempt after [`retry_delay`], or gives the notice up after [`MAX_ATTEMPTS`]
-    /// (or at once when the registry no longer gives its recipient a webhook). Each final
+    /// (or at once when the registry no longer gives its recipient a webhook, or the stored
+    /// body is not a notice). Each final
     /// outcome is audited (`notification.deliver`, naming recipient, outcome and request, and
     /// the subject as its keyed digest) in the transaction that records it.
     pub async fn deliver_notifications(
@@ -332,12 +335,12 @@ impl Vault {
         let mut sends = tokio::task::JoinSet::new();
         let mut outcomes = Vec::with_capacity(due.len());
         for (i, row) in due.iter().enumerate() {
-            match self.webhook_of(row, now)? {
-                Some(hook) => {
+            match self.webhook_of(row, now) {
+                Ok(hook) => {
                     let sent = sender.send(hook);
                     sends.spawn(async move { (i, sent.await) });
                 }
-                None => outcomes.push((i, SendOutcome::Failed("no_webhook"))),
+                Err(class) => outcomes.push((i, SendOutcome::Failed(class))),
             }
         }
         while let Some(done) = sends.join_next().await {
@@ -377,27 +380,24 @@ impl Vault {
         Ok(report)
     }
 
-    /// The signed request of a due notice; `None` when its recipient has no webhook now.
-    fn webhook_of(&self, row: &NotificationRow, now: Timestamp) -> Result<Option<Webhook>, VaultError> {
-        let url = self
-            .registry
-            .recipients
-            .get(&row.recipient)
-            .and_then(|r| r.webhook.clone());
-        let (Some(url), Some(payload)) = (url, row.payload.as_deref()) else {
-            return Ok(None);
-        };
-        let mut notice: Notice = serde_json::from_str(payload).map_err(|e| VaultError::internal(&e))?;
+    /// The signed request of a due notice, or why it cannot be sent ([`GIVEN_UP_AT_ONCE`]):
+    /// its recipient has no webhook now, or its stored body is not a notice. A bad row fails
+    /// alone; it never holds up the others.
+    fn webhook_of(&self, row: &NotificationRow, now: Timestamp) -> Result<Webhook, &'static str> {
+        let recipient = self.registry.recipients.get(&row.recipient);
+        let url = recipient.and_then(|r| r.webhook.clone()).ok_or("no_webhook")?;
+        let payload = row.payload.as_deref().ok_or("invalid_payload")?;
+        let mut notice: Notice = serde_json::from_str(payload).map_err(|_| "invalid_payload")?;
         notice.notification_id = Some(row.id);
-        let body = serde_json::to_string(&notice).map_err(|e| VaultError::internal(&e))?;
-        let secret = self.keys.webhook_secret(&row.recipient)?;
+        let body = serde_json::to_string(&notice).map_err(|_| "invalid_payload")?;
+        let secret = self.keys.webhook_secret(&row.recipient).map_err(|_| "no_webhook")?;
         let signature = signature_header(secret.expose(), now.0.div_euclid(1000), body.as_bytes());
-        Ok(Some(Webhook {
+        Ok(Webhook {
             url,
             notification_id: row.id,
             signature,
             body,
-        }))
+        })
     }
 
     /// The `notification.deliver` entry of a notice's final attempt: no personal data (the
@@ -439,7 +439,7 @@ fn attempt_of(row: &NotificationRow, outcome: SendOutcome, now: Timestamp) -> De
     };
     let (state, next_attempt_at) = if error.is_none() {
         (DeliveryState::Delivered, None)
-    } else if attempts >= MAX_ATTEMPTS || outcome == "no_webhook" {
+    } else if attempts >= MAX_ATTEMPTS || GIVEN_UP_AT_ONCE.contains(&outcome) {
         (DeliveryState::Failed, None)
     } else {
         let delay = i64::try_from(retry_delay(attempts).as_millis()).unwrap_or(i64::MAX);

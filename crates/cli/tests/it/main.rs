@@ -14,6 +14,7 @@ mod matrix;
 mod no_echo;
 mod permissions;
 mod policies;
+mod recipients;
 mod requests;
 mod roles;
 mod scan;

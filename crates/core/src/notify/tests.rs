@@ -153,6 +153,12 @@ fn an_attempt_delivers_retries_or_gives_up() {
     assert_eq!((last.state, last.next_attempt_at), (DeliveryState::Failed, None));
     let gone = attempt_of(&row(0), SendOutcome::Failed("no_webhook"), now);
     assert_eq!(gone.state, DeliveryState::Failed, "no webhook: given up at once");
+    let bad = attempt_of(&row(0), SendOutcome::Failed("invalid_payload"), now);
+    assert_eq!(
+        bad.state,
+        DeliveryState::Failed,
+        "a body that is not a notice: given up at once"
+    );
 }
 
 // --- The vault ---
@@ -273,16 +279,16 @@ async fn one_notice_per_recipient_of_the_purposes_with_what_it_received() {
             "action": "rectification",
             "subject_id": "cus_42",
             "purposes": ["order_fulfillment"],
-            "fields": ["customers.name", "shipping_address", "customers.email"],
+            "fields": ["customers.email", "customers.name", "shipping_address"],
             "at": "2026-01-01T00:00:00.000Z",
         }),
-        "the carrier hears of its own purpose's fields only"
+        "the carrier hears of its own purpose's fields only, each once, sorted"
     );
     let body: serde_json::Value = serde_json::from_str(rows[2].payload.as_deref().unwrap()).unwrap();
     assert_eq!(body["purposes"], serde_json::json!(["payment"]));
     assert_eq!(
         body["fields"],
-        serde_json::json!(["customers.name", "customers.card_number"])
+        serde_json::json!(["customers.card_number", "customers.name"])
     );
 
     assert!(
@@ -513,4 +519,55 @@ async fn the_webhook_secret_is_per_recipient_and_only_for_known_ones() {
     );
     let err = vault.webhook_secret("nobody").unwrap_err();
     assert_eq!(err.code, "unknown_recipient");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_row_fails_alone_and_a_recipient_without_webhook_is_given_up() {
+    let (_dir, vault) = vault().await;
+    let now = Timestamp(5_000);
+    let row = |recipient: &str, payload: &str| NewNotification {
+        request_id: "req_3".into(),
+        recipient: recipient.into(),
+        action: "erasure".into(),
+        payload: Some(payload.into()),
+        state: DeliveryState::Pending,
+        created_at: now.0,
+    };
+    let good = vault
+        .art19_notifications(
+            "req_3",
+            "erasure",
+            &SubjectId::parse("s").unwrap(),
+            &["payment"],
+            &[],
+            now,
+        )
+        .unwrap();
+    let mut rows = vec![row("parcel_carrier", "not json"), row("ad_partner", "{}")];
+    rows.extend(good);
+    enqueue(&vault, rows).await;
+    let sender = Scripted::new(&[SendOutcome::Status(200)]);
+    let report = vault.deliver_notifications(now, sender.clone()).await.unwrap();
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 1,
+            failed: 2,
+            ..DeliveryReport::default()
+        }
+    );
+    assert_eq!(sender.got().len(), 1, "only the good notice went out");
+    let status = vault.notification_status("req_3").await.unwrap();
+    let got: Vec<_> = status
+        .iter()
+        .map(|s| (s.recipient.as_str(), s.status.as_str(), s.last_error.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("parcel_carrier", "failed", Some("invalid_payload")),
+            ("ad_partner", "failed", Some("no_webhook")),
+            ("payment_processor", "delivered", None),
+        ]
+    );
 }
