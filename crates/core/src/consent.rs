@@ -595,11 +595,13 @@ impl Vault {
         call: &Call<'_>,
         subject: &SubjectId,
         purpose: &Purpose,
-    ) -> Result<(), VaultError> {
+    ) -> Result<Arc<SubjectState>, VaultError> {
         if call.gpc {
             self.record_gpc(call.principal, call.now, subject).await?;
         }
-        self.subject_state(subject).await?.permits(purpose)
+        let state = self.subject_state(subject).await?;
+        state.permits(purpose)?;
+        Ok(state)
     }
 
     /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.

@@ -60,8 +60,8 @@ impl Vault {
             ));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
-        self.ledger_permits(call, subject, grant.purpose).await?;
-        self.refuse_limited(subject, &grant, &checked).await?;
+        let state = self.ledger_permits(call, subject, grant.purpose).await?;
+        refuse_limited(&state, &grant, &checked)?;
         let record_id = RecordId::generate()?;
         // A subject's first record carries its new data key, stored in the same transaction.
         // If a concurrent first write stored another key, seal again under that one. A key
@@ -106,8 +106,8 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let mut selected = select(&grant, requested)?;
-            self.ledger_permits(call, subject, grant.purpose).await?;
-            self.hide_limited(subject, &grant, &mut selected).await?;
+            let state = self.ledger_permits(call, subject, grant.purpose).await?;
+            selected.retain(|(field, _)| !state.hides(grant.purpose, field));
             let names = field_names(&selected);
             let Some(found) = self
                 .store
@@ -152,8 +152,8 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let mut selected = select(&grant, requested)?;
-            self.ledger_permits(call, subject, grant.purpose).await?;
-            self.hide_limited(subject, &grant, &mut selected).await?;
+            let state = self.ledger_permits(call, subject, grant.purpose).await?;
+            selected.retain(|(field, _)| !state.hides(grant.purpose, field));
             let found = self
                 .store
                 .reader()
@@ -231,8 +231,8 @@ impl Vault {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
-        self.ledger_permits(call, subject, grant.purpose).await?;
-        self.refuse_limited(subject, &grant, &checked).await?;
+        let state = self.ledger_permits(call, subject, grant.purpose).await?;
+        refuse_limited(&state, &grant, &checked)?;
         let class = key_class(grant.purpose);
         let (key, sealed_under, fresh) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
         let (set, index) = self.seal(&grant, (&key, &class), subject, record_id, &checked)?;
@@ -406,39 +406,6 @@ impl Vault {
             }
         }
         Ok(matches)
-    }
-
-    /// Drops from a read the sensitive fields the subject's limit keeps from this purpose.
-    async fn hide_limited(
-        &self,
-        subject: &SubjectId,
-        grant: &Grant<'_>,
-        selected: &mut Vec<(&Field, OutputForm)>,
-    ) -> Result<(), VaultError> {
-        let state = self.subject_state(subject).await?;
-        selected.retain(|(field, _)| !state.hides(grant.purpose, field));
-        Ok(())
-    }
-
-    /// Refuses a write of a sensitive field the subject's limit keeps from this purpose.
-    async fn refuse_limited(
-        &self,
-        subject: &SubjectId,
-        grant: &Grant<'_>,
-        checked: &[CheckedValue<'_>],
-    ) -> Result<(), VaultError> {
-        let state = self.subject_state(subject).await?;
-        match checked.iter().find(|c| state.hides(grant.purpose, c.field)) {
-            Some(c) => Err(VaultError::forbidden(
-                "sensitive_use_limited",
-                format!(
-                    "the subject limited the use of its sensitive personal information; purpose `{}` may not use field `{}`",
-                    grant.purpose.name, c.field.name
-                ),
-            )
-            .with_field(c.field.name.as_str())),
-            None => Ok(()),
-        }
     }
 
     /// Seals each present value and computes index entries for searchable fields.
@@ -667,6 +634,25 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
             None => self.vault.keys.unwrap(row)?,
         };
         Ok(Some((key, row.clone())))
+    }
+}
+
+/// Refuses a write of a sensitive field the subject's limit keeps from this purpose.
+fn refuse_limited(
+    state: &crate::consent::SubjectState,
+    grant: &Grant<'_>,
+    checked: &[CheckedValue<'_>],
+) -> Result<(), VaultError> {
+    match checked.iter().find(|c| state.hides(grant.purpose, c.field)) {
+        Some(c) => Err(VaultError::forbidden(
+            "sensitive_use_limited",
+            format!(
+                "the subject limited the use of its sensitive personal information; purpose `{}` may not use field `{}`",
+                grant.purpose.name, c.field.name
+            ),
+        )
+        .with_field(c.field.name.as_str())),
+        None => Ok(()),
     }
 }
 
