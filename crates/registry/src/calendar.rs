@@ -189,16 +189,22 @@ impl Date {
     /// stops at [`Date::MIN`] or [`Date::MAX`].
     #[must_use]
     pub fn add_months(self, n: i64) -> Self {
+        self.checked_add_months(n)
+            .unwrap_or(if n < 0 { Self::MIN } else { Self::MAX })
+    }
+
+    /// As [`Date::add_months`], but `None` when the day falls past either end, so that a
+    /// caller can tell a real last day from one that only stopped there.
+    #[must_use]
+    pub fn checked_add_months(self, n: i64) -> Option<Self> {
         let (y, m, d) = self.civil();
-        let Some(index) = (y * 12 + i64::from(m) - 1).checked_add(n) else {
-            return if n < 0 { Self::MIN } else { Self::MAX };
-        };
+        let index = (y * 12 + i64::from(m) - 1).checked_add(n)?;
         let (year, month) = (
             index.div_euclid(12),
             u32::try_from(index.rem_euclid(12) + 1).unwrap_or(1),
         );
         let day = d.min(days_in_month(year, month).unwrap_or(28));
-        Self::new(year, month, day).unwrap_or(if n < 0 { Self::MIN } else { Self::MAX })
+        Self::new(year, month, day)
     }
 
     /// Parses `YYYY-MM-DD` (four-digit year).
@@ -336,6 +342,11 @@ mod tests {
         assert_eq!(Date::MAX.add_months(1), Date::MAX);
         assert_eq!(Date::MIN.add_months(-1), Date::MIN);
         assert_eq!(Date::MIN.add_days(i64::MIN), Date::MIN);
+        assert_eq!(Date::MAX.checked_add_months(1), None);
+        assert_eq!(Date::MIN.checked_add_months(-1), None);
+        assert_eq!(Date::MIN.checked_add_months(i64::MIN), None);
+        assert_eq!(Date::MAX.checked_add_months(i64::MAX), None);
+        assert_eq!(d("2024-02-29").checked_add_months(12), Some(d("2025-02-28")));
     }
 
     #[test]

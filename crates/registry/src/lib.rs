@@ -1,11 +1,12 @@
 //! The registry: Custodia's single declarative source of truth (privacy as code).
 //!
 //! One TOML file declares the organization, the collections and their fields, the purposes
-//! (each with a legal basis, the fields it needs, retention and recipients), the recipients
-//! and the roles. [`Registry::parse`] turns it into typed values or returns every problem it
-//! found, each with `file:line:column`. Data subject requests' deadlines are rules as data:
-//! built-in jurisdictions (`gdpr`, `ccpa`) and holiday calendars that the registry may extend
-//! or override ([`Jurisdiction::deadlines`], [`Registry::deadlines`]).
+//! (each with a legal basis, the fields it needs, retention, recipients and the purposes
+//! whose values it may also read, [`Registry::may_use`]), the recipients and the roles.
+//! [`Registry::parse`] turns it into typed values or returns every problem it found, each
+//! with `file:line:column`. Data subject requests' deadlines are rules as data: built-in
+//! jurisdictions (`gdpr`, `ccpa`) and holiday calendars that the registry may extend or
+//! override ([`Jurisdiction::deadlines`], [`Registry::deadlines`]).
 
 pub mod calendar;
 mod example;

@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::calendar::Date;
 use crate::jurisdiction::{HolidaySource, Holidays, Jurisdiction};
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// The whole registry, validated.
 #[derive(Debug, Clone)]
@@ -76,6 +79,19 @@ impl Registry {
         self.roles.get(name)
     }
 
+    /// Whether a caller invoking purpose `reader` may use values held for purpose `holder`:
+    /// its own, or those of a purpose it declares itself compatible with (GDPR Art. 6(4)).
+    /// Compatibility is explicit and not transitive: `a` compatible with `b` and `b` with
+    /// `c` does not let `a` use what `c` holds.
+    #[must_use]
+    pub fn may_use(&self, reader: &str, holder: &str) -> bool {
+        reader == holder
+            || self
+                .purposes
+                .get(reader)
+                .is_some_and(|p| p.compatible_with.contains(holder))
+    }
+
     /// Things that are valid but probably not what was meant, most likely a registry written
     /// for v0.1, where every role could write under its purposes and an administrator could
     /// grant any role. `custodia check` prints them and the server logs them at start.
@@ -111,6 +127,41 @@ impl Registry {
                     "role `{}` manages principals but may grant no other role (`grantable_roles` names none): it may grant only `{}` itself",
                     role.name, role.name
                 ));
+            }
+        }
+        for p in self.purposes.values() {
+            if p.retention.is_none() {
+                out.push(format!(
+                    "purpose `{}` has no retention rule: its values are kept until a withdrawal, objection, opt-out or erasure ends them, never by time; GDPR Art. 13(2)(a) and the CCPA (Cal. Civ. Code §1798.100(a)(3)) ask for a retention period, or the criteria for one; add retention = {{ period = \"...\", from = \"...\" }}",
+                    p.name
+                ));
+            }
+        }
+        out.extend(self.compatibility_warnings());
+        out
+    }
+
+    /// Compatibility declarations that are valid but do nothing or should not be made.
+    fn compatibility_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for reader in self.purposes.values() {
+            for holder in reader.compatible_with.iter().filter_map(|h| self.purposes.get(h)) {
+                if reader.sale_or_sharing && !holder.sale_or_sharing {
+                    out.push(format!(
+                        "purpose `{}` is a sale or sharing (`sale_or_sharing = true`) but is compatible with `{}`, which is not: a consumer does not reasonably expect what they gave for `{}` to be sold or shared (CCPA regulations §7002); collect it for `{}` under its own notice instead",
+                        reader.name, holder.name, holder.name, reader.name
+                    ));
+                }
+                let shares_a_field = reader
+                    .fields
+                    .iter()
+                    .any(|(coll, fields)| fields.iter().any(|f| holder.declares(coll, f)));
+                if !shares_a_field {
+                    out.push(format!(
+                        "purpose `{}` is compatible with `{}` but declares none of its fields, so the declaration changes nothing: a purpose reads only the fields it declares",
+                        reader.name, holder.name
+                    ));
+                }
             }
         }
         out
@@ -277,7 +328,13 @@ pub struct Purpose {
     pub legal_basis: LegalBasis,
     /// Collection name to the fields of it this purpose needs.
     pub fields: BTreeMap<String, BTreeSet<String>>,
-    pub retention: Retention,
+    /// How long its values are kept; `None`: until a withdrawal, objection, opt-out or
+    /// erasure ends them, never by time (valid, but [`Registry::warnings`] says so).
+    pub retention: Option<Retention>,
+    /// Purposes whose values this one may also read (GDPR Art. 6(4), a compatible further
+    /// purpose), e.g. support reading what was collected to fulfil orders. Never itself,
+    /// never one based on consent; see [`Registry::may_use`].
+    pub compatible_with: BTreeSet<String>,
     pub recipients: Vec<String>,
     /// A CCPA "sale" or "sharing" (cross-context behavioural advertising).
     pub sale_or_sharing: bool,
@@ -312,6 +369,46 @@ pub struct Retention {
     pub from: RetentionStart,
 }
 
+impl Retention {
+    /// The rule in short, as the registry spells it: `2y from last_update`, `13m from
+    /// collection`, `30d after consent is withdrawn`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self.from {
+            RetentionStart::ConsentWithdrawn => format!("{} after consent is withdrawn", self.period),
+            from => format!("{} from {}", self.period, from.name()),
+        }
+    }
+}
+
+impl Period {
+    /// The instant this period after `millis` (milliseconds since the Unix epoch, UTC).
+    ///
+    /// Days are 86 400 000 ms each (UTC has no daylight saving; leap seconds are not
+    /// counted). Months and years move the calendar date and keep the time of day; a day
+    /// the target month lacks becomes its last (31 January + 1 month = 28 or 29 February,
+    /// 29 February + 1 year = 28 February). An instant past what an `i64` holds is
+    /// `i64::MAX`: a period never ends before it started, and never panics.
+    #[must_use]
+    pub fn after(self, millis: i64) -> i64 {
+        let months = match self {
+            Self::Days(n) => return millis.saturating_add(i64::from(n).saturating_mul(MILLIS_PER_DAY)),
+            Self::Months(n) => i64::from(n),
+            Self::Years(n) => i64::from(n).saturating_mul(12),
+        };
+        let start = Date::of_millis(millis);
+        match start.checked_add_months(months) {
+            // The same time of day, `days` later: exact, even on the first (partial) day
+            // an `i64` names, whose midnight it cannot hold.
+            Some(end) => {
+                let days = end.days_since_epoch() - start.days_since_epoch();
+                millis.saturating_add(days.saturating_mul(MILLIS_PER_DAY))
+            }
+            None => i64::MAX,
+        }
+    }
+}
+
 /// A retention period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -337,6 +434,39 @@ pub enum RetentionStart {
     Collection,
     /// The value's last update.
     LastUpdate,
+    /// The subject's last activity (e.g. the last order or support contact): a customer who
+    /// keeps coming back is not forgotten while the relationship lasts.
+    LastActivity,
+    /// The withdrawal of the subject's consent: the value is kept while consent lasts and
+    /// for the period after it is withdrawn (a grace period, e.g. to honour the withdrawal
+    /// in every system). Only for purposes whose legal basis is consent.
+    ConsentWithdrawn,
+}
+
+impl RetentionStart {
+    pub(crate) const NAMES: &'static [&'static str] =
+        &["collection", "last_update", "last_activity", "consent_withdrawn"];
+
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "collection" => Self::Collection,
+            "last_update" => Self::LastUpdate,
+            "last_activity" => Self::LastActivity,
+            "consent_withdrawn" => Self::ConsentWithdrawn,
+            _ => return None,
+        })
+    }
+
+    /// The name used in the registry file (`from = "..."`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Collection => "collection",
+            Self::LastUpdate => "last_update",
+            Self::LastActivity => "last_activity",
+            Self::ConsentWithdrawn => "consent_withdrawn",
+        }
+    }
 }
 
 /// Someone data is disclosed to (GDPR Art. 13(1)(e), 30(1)(d)).
@@ -462,5 +592,212 @@ impl Role {
     #[must_use]
     pub fn has(&self, capability: Capability) -> bool {
         self.capabilities.contains(&capability)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EXAMPLE_REGISTRY;
+
+    /// Milliseconds of `YYYY-MM-DD` plus a time of day.
+    fn at(date: &str, time_of_day: i64) -> i64 {
+        Date::parse(date).unwrap().start_of_day_millis() + time_of_day
+    }
+
+    const HALF_PAST_TEN: i64 = 37_800_000;
+
+    #[test]
+    fn days_are_whole_utc_days() {
+        assert_eq!(Period::Days(1).after(-1), 86_399_999, "1969-12-31T23:59:59.999 + 1d");
+        assert_eq!(Period::Days(30).after(0), 30 * 86_400_000);
+        assert_eq!(
+            Period::Days(1).after(at("2024-02-28", HALF_PAST_TEN)),
+            at("2024-02-29", HALF_PAST_TEN)
+        );
+        assert_eq!(Period::Days(1).after(at("2023-02-28", 0)), at("2023-03-01", 0));
+        assert_eq!(
+            Period::Days(u32::MAX).after(0),
+            i64::from(u32::MAX) * 86_400_000,
+            "about 11.8 million years, still in range"
+        );
+        assert_eq!(Period::Days(0).after(123), 123);
+    }
+
+    #[test]
+    fn months_and_years_move_the_calendar_date_and_keep_the_time_of_day() {
+        // Known instants: 2024-01-31T10:30Z and 2024-02-29T10:30Z.
+        assert_eq!(at("2024-01-31", HALF_PAST_TEN), 1_706_697_000_000);
+        assert_eq!(Period::Months(1).after(1_706_697_000_000), 1_709_202_600_000);
+        // The month's last day when the target month is shorter.
+        assert_eq!(
+            Period::Months(1).after(at("2023-01-31", HALF_PAST_TEN)),
+            1_677_580_200_000,
+            "2023-02-28T10:30Z"
+        );
+        assert_eq!(
+            Period::Months(1).after(at("2026-03-31", 86_399_999)),
+            at("2026-04-30", 86_399_999)
+        );
+        assert_eq!(Period::Months(13).after(at("2025-01-15", 5)), at("2026-02-15", 5));
+        assert_eq!(Period::Months(12).after(at("2026-12-31", 0)), at("2027-12-31", 0));
+        // Leap days: a year later is 28 February; four years later, 29 February again.
+        assert_eq!(Period::Years(1).after(at("2024-02-29", 0)), 1_740_700_800_000);
+        assert_eq!(Period::Years(4).after(at("2024-02-29", 0)), 1_835_395_200_000);
+        assert_eq!(Period::Years(100).after(at("2000-02-29", 0)), at("2100-02-28", 0));
+        assert_eq!(Period::Years(400).after(at("2000-02-29", 0)), at("2400-02-29", 0));
+        assert_eq!(Period::Years(10).after(at("2026-06-30", 7)), at("2036-06-30", 7));
+        // Before the epoch: the time of day counts from that day's midnight too.
+        assert_eq!(Period::Months(1).after(-1), at("1970-01-31", 86_399_999));
+        assert_eq!(Period::Years(1).after(at("1900-03-01", 1)), at("1901-03-01", 1));
+        assert_eq!(Period::Months(0).after(-5), -5);
+    }
+
+    #[test]
+    fn periods_saturate_at_the_ends_of_time() {
+        for p in [
+            Period::Days(1),
+            Period::Months(1),
+            Period::Years(1),
+            Period::Years(u32::MAX),
+            Period::Months(u32::MAX),
+        ] {
+            assert_eq!(p.after(i64::MAX), i64::MAX, "{p}");
+            assert_eq!(p.after(i64::MAX - 1), i64::MAX, "{p}");
+            assert!(p.after(i64::MIN) > i64::MIN, "{p}: later than it started");
+        }
+        // Far past the last year an i64 names.
+        assert_eq!(Period::Years(u32::MAX).after(0), i64::MAX);
+        assert_eq!(Period::Months(u32::MAX).after(0), i64::MAX);
+        assert_eq!(Period::Years(1200).after(i64::MAX - 86_400_000 * 400), i64::MAX);
+        // From the first instant, exact: the time of day is kept although the day's
+        // midnight is before what an i64 holds.
+        assert_eq!(Period::Days(1).after(i64::MIN), i64::MIN + 86_400_000);
+        let first = Date::of_millis(i64::MIN);
+        let month_later = Period::Months(1).after(i64::MIN);
+        assert_eq!(Date::of_millis(month_later), first.add_months(1));
+        assert_eq!(
+            month_later - i64::MIN,
+            (first.add_months(1).days_since_epoch() - first.days_since_epoch()) * 86_400_000
+        );
+        assert_eq!(month_later.rem_euclid(86_400_000), i64::MIN.rem_euclid(86_400_000));
+        // Up to the last whole day, still exact.
+        let last_midnight = Date::MAX.start_of_day_millis();
+        assert_eq!(Period::Days(1).after(last_midnight - 86_400_000), last_midnight);
+        assert_eq!(
+            Period::Months(1).after(Date::MAX.add_months(-1).start_of_day_millis()),
+            Date::MAX.add_months(-1).add_months(1).start_of_day_millis()
+        );
+    }
+
+    #[test]
+    fn retention_rules_describe_themselves_as_the_file_spells_them() {
+        let r = |period, from| Retention { period, from }.describe();
+        assert_eq!(r(Period::Years(2), RetentionStart::LastUpdate), "2y from last_update");
+        assert_eq!(r(Period::Months(13), RetentionStart::Collection), "13m from collection");
+        assert_eq!(
+            r(Period::Years(1), RetentionStart::LastActivity),
+            "1y from last_activity"
+        );
+        assert_eq!(
+            r(Period::Days(30), RetentionStart::ConsentWithdrawn),
+            "30d after consent is withdrawn"
+        );
+        for name in RetentionStart::NAMES {
+            assert_eq!(RetentionStart::from_name(name).map(RetentionStart::name), Some(*name));
+        }
+        assert_eq!(RetentionStart::from_name("last update"), None);
+    }
+
+    #[test]
+    fn a_purpose_uses_its_own_values_and_those_it_declares_compatible() {
+        let reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        assert!(reg.may_use("order_fulfillment", "order_fulfillment"));
+        assert!(reg.may_use("customer_support", "order_fulfillment"));
+        assert!(reg.may_use("customer_support", "payment"));
+        assert!(reg.may_use("tax_records", "payment"));
+        // One way: what support holds is not the order's.
+        assert!(!reg.may_use("order_fulfillment", "customer_support"));
+        assert!(!reg.may_use("customer_support", "tax_records"));
+        // Never into a sale or sharing, never out of consent.
+        assert!(!reg.may_use("analytics", "order_fulfillment"));
+        assert!(!reg.may_use("customer_support", "marketing_email"));
+        assert!(!reg.may_use("nonexistent", "payment"));
+
+        // Not transitive: a purpose compatible with support does not reach the orders.
+        let text = EXAMPLE_REGISTRY.replacen(
+            "compatible_with = [\"order_fulfillment\", \"payment\"]\nretention = { period = \"10y\"",
+            "compatible_with = [\"customer_support\"]\nretention = { period = \"10y\"",
+            1,
+        );
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert!(reg.may_use("tax_records", "customer_support"));
+        assert!(!reg.may_use("tax_records", "order_fulfillment"));
+    }
+
+    #[test]
+    fn a_purpose_without_retention_is_valid_with_a_warning() {
+        let text = EXAMPLE_REGISTRY.replacen("retention = { period = \"13m\", from = \"collection\" }\n", "", 1);
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert_eq!(reg.purposes["payment"].retention, None);
+        let w = reg.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("purpose `payment` has no retention rule")
+                && w[0].contains("never by time")
+                && w[0].contains("retention = { period"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn compatibility_that_sells_or_changes_nothing_is_warned_about() {
+        // Analytics (a sale or sharing) reading what was given for orders: CCPA §7002.
+        let text = EXAMPLE_REGISTRY.replacen(
+            "sale_or_sharing = true\n",
+            "sale_or_sharing = true\ncompatible_with = [\"order_fulfillment\"]\n",
+            1,
+        );
+        let w = Registry::parse("r.toml", &text).unwrap().warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("purpose `analytics` is a sale or sharing")
+                && w[0].contains("`order_fulfillment`, which is not")
+                && w[0].contains("§7002"),
+            "{w:?}"
+        );
+
+        // Payment (name, card number) declares nothing tax records hold... once tax records
+        // keep only the address.
+        let text = EXAMPLE_REGISTRY
+            .replacen(
+                "fields = [\"customers.name\", \"customers.shipping_address\"]",
+                "fields = [\"customers.shipping_address\"]",
+                1,
+            )
+            .replacen(
+                "compatible_with = [\"order_fulfillment\", \"payment\"]\nretention = { period = \"10y\"",
+                "compatible_with = [\"payment\"]\nretention = { period = \"10y\"",
+                1,
+            );
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert_eq!(
+            reg.purposes["tax_records"].compatible_with,
+            BTreeSet::from(["payment".to_owned()])
+        );
+        let w = reg.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("purpose `tax_records` is compatible with `payment` but declares none of its fields"),
+            "{w:?}"
+        );
+
+        // A sale or sharing purpose may read another one's values without a warning.
+        let mut reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        let orders = reg.purposes.get_mut("order_fulfillment").unwrap();
+        orders.sale_or_sharing = true;
+        let analytics = reg.purposes.get_mut("analytics").unwrap();
+        analytics.compatible_with.insert("order_fulfillment".to_owned());
+        assert!(reg.warnings().is_empty(), "{:?}", reg.warnings());
     }
 }

@@ -111,7 +111,10 @@ struct RawPurpose {
     legal_basis: Spanned<String>,
     legitimate_interest: Option<Spanned<String>>,
     fields: Spanned<Vec<Spanned<String>>>,
-    retention: Spanned<RawRetention>,
+    retention: Option<Spanned<RawRetention>>,
+    /// Purposes whose values this one may also read (GDPR Art. 6(4)).
+    #[serde(default)]
+    compatible_with: Vec<Spanned<String>>,
     #[serde(default)]
     recipients: Vec<Spanned<String>>,
     #[serde(default)]
@@ -447,6 +450,9 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
     }
 
     let mut purposes = BTreeMap::new();
+    // Purposes whose legal basis is misspelt (already reported): checks that depend on the
+    // basis skip them rather than repeat the error in other words.
+    let mut basis_unknown = BTreeSet::new();
     for (name, rp) in &raw.purposes {
         c.name("purpose", name);
         let description = c.non_empty("purpose description", &rp.description);
@@ -461,6 +467,9 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             }),
             _ => None,
         });
+        if basis.is_none() {
+            basis_unknown.insert(name.get_ref().clone());
+        }
         let legal_basis = match (basis, &rp.legitimate_interest) {
             (Some(LegalBasis::LegitimateInterests { .. }), Some(interest)) => LegalBasis::LegitimateInterests {
                 interest: c.non_empty("legitimate_interest", interest),
@@ -504,7 +513,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 );
             }
         }
-        let retention = parse_retention(c, rp.retention.get_ref());
+        let retention = rp.retention.as_ref().map(|r| {
+            let basis = (!basis_unknown.contains(name.get_ref())).then_some(&legal_basis);
+            parse_retention(c, name.get_ref(), basis, r.get_ref())
+        });
         for r in &rp.recipients {
             if !recipients.contains_key(r.get_ref()) {
                 c.at(
@@ -525,6 +537,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 legal_basis,
                 fields,
                 retention,
+                compatible_with: BTreeSet::new(),
                 recipients: rp.recipients.iter().map(|r| r.get_ref().clone()).collect(),
                 sale_or_sharing: rp.sale_or_sharing,
                 survives_erasure: rp.survives_erasure,
@@ -533,6 +546,14 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 source: rp.source.as_ref().map(|s| c.non_empty("purpose source", s)),
             },
         );
+    }
+
+    // Every purpose's basis is known only now.
+    for (name, rp) in &raw.purposes {
+        let compatible = compatible_purposes(c, &purposes, &basis_unknown, name.get_ref(), &rp.compatible_with);
+        if let Some(p) = purposes.get_mut(name.get_ref()) {
+            p.compatible_with = compatible;
+        }
     }
 
     let mut roles = BTreeMap::new();
@@ -751,7 +772,60 @@ fn resolve_field(
     Some((coll.to_owned(), field.to_owned()))
 }
 
-fn parse_retention(c: &mut Checker<'_>, raw: &RawRetention) -> Retention {
+/// The purposes `reader` declares itself compatible with (GDPR Art. 6(4)): each must be
+/// another declared purpose, listed once, whose legal basis is not consent (not checked for
+/// the purposes of `basis_unknown`, whose basis is misspelt).
+fn compatible_purposes(
+    c: &mut Checker<'_>,
+    purposes: &BTreeMap<String, Purpose>,
+    basis_unknown: &BTreeSet<String>,
+    reader: &str,
+    list: &[Spanned<String>],
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for item in list {
+        let holder = item.get_ref();
+        let at = item.span().start;
+        if !seen.insert(holder) {
+            c.at(
+                at,
+                format!("purpose `{holder}` is listed twice in `compatible_with` of purpose `{reader}`"),
+            );
+        } else if holder == reader {
+            c.at(
+                at,
+                format!(
+                    "purpose `{reader}` lists itself in `compatible_with`; a purpose always reads its own values, so list only others"
+                ),
+            );
+        } else if let Some(p) = purposes.get(holder) {
+            if p.legal_basis == LegalBasis::Consent && !basis_unknown.contains(holder) {
+                c.at(
+                    at,
+                    format!(
+                        "purpose `{reader}` may not be compatible with `{holder}`, whose legal basis is `consent`: data given on consent covers that purpose alone (GDPR Art. 6(4) assesses compatibility only for processing not based on consent; EDPB Guidelines 05/2020 on consent: a controller cannot swap the lawful basis); collect it for `{reader}` on its own basis instead"
+                    ),
+                );
+            } else {
+                out.insert(holder.clone());
+            }
+        } else {
+            let known: Vec<&str> = purposes.keys().map(String::as_str).collect();
+            c.at(
+                at,
+                format!(
+                    "unknown purpose `{holder}` in `compatible_with` of purpose `{reader}`; the purposes are: {}",
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// `basis`: the purpose's legal basis, `None` when it is misspelt (and reported).
+fn parse_retention(c: &mut Checker<'_>, purpose: &str, basis: Option<&LegalBasis>, raw: &RawRetention) -> Retention {
     let p = raw.period.get_ref().trim();
     let (digits, unit) = p.split_at(p.len().saturating_sub(1));
     let n = digits.parse::<u32>().ok().filter(|n| (1..=1200).contains(n));
@@ -767,13 +841,20 @@ fn parse_retention(c: &mut Checker<'_>, raw: &RawRetention) -> Retention {
     let from = c.one_of(
         "retention start",
         &raw.from,
-        &["collection", "last_update"],
-        |s| match s {
-            "collection" => Some(RetentionStart::Collection),
-            "last_update" => Some(RetentionStart::LastUpdate),
-            _ => None,
-        },
+        RetentionStart::NAMES,
+        RetentionStart::from_name,
     );
+    if let (Some(RetentionStart::ConsentWithdrawn), Some(basis)) = (from, basis)
+        && *basis != LegalBasis::Consent
+    {
+        c.at(
+            raw.from.span().start,
+            format!(
+                "retention from `consent_withdrawn` needs legal basis `consent`, but purpose `{purpose}` has `{}`: there is no consent to withdraw; use `collection`, `last_update` or `last_activity`",
+                basis.name()
+            ),
+        );
+    }
     Retention {
         period: period.unwrap_or(Period::Days(1)),
         from: from.unwrap_or(RetentionStart::Collection),
@@ -993,5 +1074,110 @@ mod tests {
         let text = EXAMPLE_REGISTRY.replacen("capabilities = [\"read_audit\"]", "read_audit = true", 1);
         let reg = Registry::parse("r.toml", &text).unwrap();
         assert!(reg.role("auditor").unwrap().has(Capability::ReadAudit));
+    }
+
+    /// `r.toml:line:column: ` of the first `needle` after `marker` in `text`, as a diagnostic
+    /// there starts.
+    fn position(text: &str, marker: &str, needle: &str) -> String {
+        let start = text.find(marker).unwrap();
+        let offset = start + text[start..].find(needle).unwrap();
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap().chars().count() + 1;
+        format!("r.toml:{line}:{column}: ")
+    }
+
+    #[test]
+    fn retention_runs_from_one_of_four_starts() {
+        let reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        let from = |p: &str| reg.purposes[p].retention.unwrap().from;
+        assert_eq!(from("customer_support"), RetentionStart::LastActivity);
+        assert_eq!(from("marketing_email"), RetentionStart::ConsentWithdrawn);
+        let text = EXAMPLE_REGISTRY.replacen("from = \"last_activity\"", "from = \"last_login\"", 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(&position(&text, "[purposes.customer_support]", "\"last_login\""))
+                && e[0].ends_with("expected one of: collection, last_update, last_activity, consent_withdrawn"),
+            "{e:?}"
+        );
+    }
+
+    /// A grace period after consent is withdrawn needs a consent to withdraw.
+    #[test]
+    fn consent_withdrawn_needs_legal_basis_consent() {
+        let text = EXAMPLE_REGISTRY.replacen("from = \"last_activity\"", "from = \"consent_withdrawn\"", 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        let at = position(&text, "[purposes.customer_support]", "\"consent_withdrawn\"");
+        assert!(
+            e[0].starts_with(&at)
+                && e[0].contains("purpose `customer_support`")
+                && e[0].contains("has `legitimate_interests`")
+                && e[0].contains("needs legal basis `consent`"),
+            "{e:?} at {at}"
+        );
+        // A misspelt basis is reported once, not again as a retention error.
+        let text = EXAMPLE_REGISTRY.replacen("legal_basis = \"consent\"", "legal_basis = \"consnet\"", 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("consnet"), "{e:?}");
+    }
+
+    #[test]
+    fn retention_is_optional() {
+        let text = EXAMPLE_REGISTRY.replacen("retention = { period = \"10y\", from = \"collection\" }\n", "", 1);
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert_eq!(reg.purposes["tax_records"].retention, None);
+        assert_eq!(
+            reg.purposes["payment"].retention,
+            Some(Retention {
+                period: Period::Months(13),
+                from: RetentionStart::Collection
+            })
+        );
+    }
+
+    /// Each wrong `compatible_with` item is refused at its own line and column.
+    #[test]
+    fn compatible_with_names_other_purposes_not_based_on_consent_once() {
+        let list = "compatible_with = [\"order_fulfillment\", \"payment\"]\nretention = { period = \"1y\"";
+        let bad = "compatible_with = [\"order_fulfilment\", \"customer_support\", \"marketing_email\", \"payment\", \"payment\"]\nretention = { period = \"1y\"";
+        let text = EXAMPLE_REGISTRY.replacen(list, bad, 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 4, "{e:#?}");
+        let at = |needle: &str| position(&text, "[purposes.customer_support]", needle);
+        let line = text.lines().position(|l| l.contains("\"order_fulfilment\"")).unwrap() + 1;
+        assert!(e.iter().all(|d| d.starts_with(&format!("r.toml:{line}:"))), "{e:#?}");
+        assert!(
+            e[0].starts_with(&at("\"order_fulfilment\""))
+                && e[0]
+                    .contains("unknown purpose `order_fulfilment` in `compatible_with` of purpose `customer_support`")
+                && e[0]
+                    .contains("analytics, customer_support, marketing_email, order_fulfillment, payment, tax_records"),
+            "{e:#?}"
+        );
+        assert!(
+            e[1].starts_with(&at("\"customer_support\"")) && e[1].contains("lists itself"),
+            "{e:#?}"
+        );
+        assert!(
+            e[2].starts_with(&at("\"marketing_email\""))
+                && e[2].contains("`customer_support` may not be compatible with `marketing_email`")
+                && e[2].contains("legal basis is `consent`")
+                && e[2].contains("Art. 6(4)"),
+            "{e:#?}"
+        );
+        assert!(
+            e[3].starts_with(&position(&text, "\"payment\", ", "\"payment\"]"))
+                && e[3].contains("`payment` is listed twice"),
+            "{e:#?}"
+        );
+
+        // A holder with a misspelt basis: that one error, no guess about consent.
+        let text = EXAMPLE_REGISTRY.replacen("legal_basis = \"contract\"", "legal_basis = \"contact\"", 1);
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("contact"), "{e:?}");
     }
 }
