@@ -442,17 +442,13 @@ fn kept_rules(registry: &Registry) -> BTreeMap<String, (String, String)> {
         .values()
         .filter(|p| p.survives_erasure)
         .map(|p| {
-            let from = match p.retention.from {
-                custodia_registry::RetentionStart::Collection => "collection",
-                custodia_registry::RetentionStart::LastUpdate => "last update",
-            };
-            (
-                p.name.clone(),
-                (
-                    p.legal_basis.name().to_owned(),
-                    format!("{} from {from}", p.retention.period),
-                ),
-            )
+            // `10y from collection`, `2y from last update`; the receipt's signed text joins
+            // the words with `_`.
+            let retention = p.retention.map_or_else(
+                || "no retention period declared".to_owned(),
+                |r| r.describe().replace('_', " "),
+            );
+            (p.name.clone(), (p.legal_basis.name().to_owned(), retention))
         })
         .collect()
 }

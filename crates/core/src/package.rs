@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use custodia_crypto::{DataKey, FieldContext};
-use custodia_registry::{LegalBasis, RecipientRole, Registry, RetentionStart};
+use custodia_registry::{LegalBasis, RecipientRole, Registry};
 use custodia_store::{AuditQuery, LedgerRow, RecordCursor, Store, StoredRecord};
 use custodia_types::{
     PackageAccess, PackageConsent, PackageController, PackageField, PackagePurpose, PackageRecipient, PackageRecord,
@@ -272,14 +272,18 @@ impl PackageReader {
                     LegalBasis::LegitimateInterests { interest } => Some(interest.clone()),
                     _ => None,
                 },
-                retention: PackageRetention {
-                    period: p.retention.period.to_string(),
-                    from: match p.retention.from {
-                        RetentionStart::Collection => "collection",
-                        RetentionStart::LastUpdate => "last_update",
-                    }
-                    .to_owned(),
-                },
+                // No retention rule declared: both empty (kept until a withdrawal,
+                // objection, opt-out or erasure ends the values, never by time).
+                retention: p.retention.map_or_else(
+                    || PackageRetention {
+                        period: String::new(),
+                        from: String::new(),
+                    },
+                    |r| PackageRetention {
+                        period: r.period.to_string(),
+                        from: r.from.name().to_owned(),
+                    },
+                ),
                 recipients: p
                     .recipients
                     .iter()

@@ -506,6 +506,10 @@ fn legal_basis(name: &str, interest: Option<&str>) -> String {
 }
 
 fn retention(period: &str, from: &str) -> String {
+    if period.is_empty() {
+        return "No retention period declared: until you withdraw consent, object, opt out or ask us to erase it"
+            .to_owned();
+    }
     let (n, unit) = period.split_at(period.len().saturating_sub(1));
     let unit = match (unit, n == "1") {
         ("d", true) => "day",
@@ -519,6 +523,8 @@ fn retention(period: &str, from: &str) -> String {
     let from = match from {
         "collection" => "from when it was collected",
         "last_update" => "from its last change",
+        "last_activity" => "from your last activity with us",
+        "consent_withdrawn" => return format!("While you consent, and {n} {unit} after you withdraw your consent"),
         other => other,
     };
     format!("{n} {unit} {from}")
@@ -781,5 +787,20 @@ mod tests {
             (e.status, e.code, e.field.as_deref()),
             (StatusCode::BAD_REQUEST, "invalid_format", Some("format"))
         );
+    }
+
+    #[test]
+    fn retention_in_words() {
+        assert_eq!(retention("2y", "last_update"), "2 years from its last change");
+        assert_eq!(retention("1m", "collection"), "1 month from when it was collected");
+        assert_eq!(
+            retention("1y", "last_activity"),
+            "1 year from your last activity with us"
+        );
+        assert_eq!(
+            retention("30d", "consent_withdrawn"),
+            "While you consent, and 30 days after you withdraw your consent"
+        );
+        assert!(retention("", "").starts_with("No retention period declared"));
     }
 }
