@@ -41,8 +41,10 @@ type LedgerCache = crate::cache::Cache<Arc<SubjectState>>;
 pub(crate) struct SubjectState {
     /// Purpose to the entry that last decided consent for it.
     consents: BTreeMap<String, LedgerRow>,
-    objections: BTreeSet<String>,
-    sale_opt_out: bool,
+    /// Purpose to when the subject objected to it.
+    objections: BTreeMap<String, i64>,
+    /// When the subject opted out of sale and sharing.
+    sale_opt_out: Option<i64>,
     restricted: bool,
     limit_sensitive: bool,
 }
@@ -57,12 +59,15 @@ impl SubjectState {
                     state.consents.insert(purpose, e.clone());
                 }
                 KIND_OBJECTION if e.value => {
-                    state.objections.insert(purpose);
+                    state.objections.entry(purpose).or_insert(e.at);
                 }
                 KIND_OBJECTION => {
                     state.objections.remove(&purpose);
                 }
-                KIND_SALE_OPT_OUT => state.sale_opt_out = e.value,
+                KIND_SALE_OPT_OUT if e.value => {
+                    state.sale_opt_out.get_or_insert(e.at);
+                }
+                KIND_SALE_OPT_OUT => state.sale_opt_out = None,
                 KIND_RESTRICTION => state.restricted = e.value,
                 KIND_LIMIT_SENSITIVE => state.limit_sensitive = e.value,
                 _ => {}
@@ -87,7 +92,7 @@ impl SubjectState {
                 ),
             ));
         }
-        if purpose.sale_or_sharing && self.sale_opt_out {
+        if purpose.sale_or_sharing && self.sale_opt_out.is_some() {
             return Err(VaultError::forbidden(
                 "sale_opted_out",
                 format!(
@@ -105,7 +110,7 @@ impl SubjectState {
                 ),
             ));
         }
-        if self.objections.contains(&purpose.name) && objection_applies(purpose) {
+        if self.objections.contains_key(&purpose.name) && objection_applies(purpose) {
             return Err(VaultError::forbidden(
                 "subject_objected",
                 format!("the subject objected to purpose `{}` (GDPR Art. 21)", purpose.name),
@@ -116,6 +121,33 @@ impl SubjectState {
 }
 
 impl SubjectState {
+    /// When the ledger ended what `purpose` may hold of this subject, and why: a consent
+    /// withdrawn (or never given: the time is `None` then, and the binding's own start
+    /// counts), an objection that applies, a sale/sharing opt-out. `None` while nothing did.
+    pub(crate) fn ended(&self, purpose: &Purpose) -> Option<(Option<i64>, crate::retention::Cause)> {
+        use crate::retention::Cause;
+        let mut ends = Vec::new();
+        if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
+            ends.push((self.consents.get(&purpose.name).map(|e| e.at), Cause::ConsentWithdrawn));
+        }
+        if objection_applies(purpose)
+            && let Some(at) = self.objections.get(&purpose.name)
+        {
+            ends.push((Some(*at), Cause::Objection));
+        }
+        if purpose.sale_or_sharing
+            && let Some(at) = self.sale_opt_out
+        {
+            ends.push((Some(at), Cause::SaleOptOut));
+        }
+        ends.into_iter().min_by_key(|(at, _)| at.unwrap_or(i64::MIN))
+    }
+
+    /// Whether the subject restricted processing (GDPR Art. 18): its data is kept, not swept.
+    pub(crate) fn restricted(&self) -> bool {
+        self.restricted
+    }
+
     /// Ledger entries withdrawing every consent still given (an erasure ends them).
     pub(crate) fn consent_withdrawals(
         &self,
@@ -311,6 +343,7 @@ impl Vault {
                 at: now.0,
             };
             let audit = audit.clone();
+            let registry = Arc::clone(&self.registry);
             // Invalidate before and after: a read that raced this append cannot re-insert what
             // it read before the append (see `LedgerCache::put`).
             self.caches.ledger.invalidate(subject.as_str());
@@ -322,6 +355,10 @@ impl Vault {
                             tx.subjects().seal_under(key, *fresh).await?;
                         }
                         let seq = tx.ledger().append(&row).await?;
+                        // A withdrawal, an objection or an opt-out ends the bindings it
+                        // concerns (a consent given again revives them): the subject's
+                        // bindings are timed again in the same transaction.
+                        crate::retention::retime_subject(&mut tx, &registry, &row.subject_id).await?;
                         tx.audit().append(&[audit]).await?;
                         Ok(seq)
                     })
@@ -606,7 +643,7 @@ impl Vault {
 
     /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.
     async fn record_gpc(&self, principal: &Principal, now: Timestamp, subject: &SubjectId) -> Result<(), VaultError> {
-        if self.subject_state(subject).await?.sale_opt_out {
+        if self.subject_state(subject).await?.sale_opt_out.is_some() {
             return Ok(());
         }
         let entry = Entry {
@@ -675,8 +712,8 @@ impl Vault {
                     at: Timestamp(e.at).to_rfc3339(),
                 })
                 .collect(),
-            objections: state.objections.iter().cloned().collect(),
-            sale_opt_out: state.sale_opt_out,
+            objections: state.objections.keys().cloned().collect(),
+            sale_opt_out: state.sale_opt_out.is_some(),
             restricted: state.restricted,
             limit_sensitive: state.limit_sensitive,
             history,

@@ -23,7 +23,7 @@ use custodia_store::{
 use custodia_types::{Correction, ErasedCounts, ErasureReceipt, KeptData};
 use zeroize::Zeroizing;
 
-use crate::keys::{class_purpose, key_class};
+use crate::keys::class_purpose;
 use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 
 /// The principal audit entries of re-applied erasures name.
@@ -107,13 +107,22 @@ impl Vault {
         if let Some(log) = &self.tombstone_log {
             crate::tombstones::append(log, &tombstone)?;
         }
+        let surviving: Vec<String> = self
+            .registry
+            .purposes
+            .values()
+            .filter(|p| p.survives_erasure)
+            .map(|p| p.name.clone())
+            .collect();
         let mut deleted = ErasedRows::default();
         let mut after = String::new();
         loop {
-            let (id, from) = (subject.as_str().to_owned(), after.clone());
+            let (id, from, kept) = (subject.as_str().to_owned(), after.clone(), surviving.clone());
             let (rows, last) = self
                 .store
-                .write(move |mut tx| Box::pin(async move { tx.records().erase_batch(&id, &from, ERASE_BATCH).await }))
+                .write(move |mut tx| {
+                    Box::pin(async move { tx.records().erase_batch(&id, &from, ERASE_BATCH, &kept).await })
+                })
                 .await?;
             deleted.add(rows);
             match last {
@@ -122,6 +131,7 @@ impl Vault {
             }
         }
         let kept_rules = kept_rules(&self.registry);
+        let registry = Arc::clone(&self.registry);
         let signer = Arc::clone(&self.keys.receipt_signer);
         let id = subject.as_str().to_owned();
         // Consent given before the erasure ends with it: withdrawn in the ledger (which keeps
@@ -137,7 +147,7 @@ impl Vault {
                 Box::pin(async move {
                     let mut after = String::new();
                     loop {
-                        let (rows, last) = tx.records().erase_batch(&id, &after, ERASE_BATCH).await?;
+                        let (rows, last) = tx.records().erase_batch(&id, &after, ERASE_BATCH, &surviving).await?;
                         deleted.add(rows);
                         match last {
                             Some(last) => after = last,
@@ -157,6 +167,7 @@ impl Vault {
                     for withdrawal in &withdrawals {
                         tx.ledger().append(withdrawal).await?;
                     }
+                    crate::retention::retime_subject(&mut tx, &registry, &id).await?;
                     let request_id = closing.as_ref().map(|c| c.done.request_id.as_str());
                     let receipt = receipt(
                         request_id,
@@ -256,9 +267,9 @@ impl Vault {
         let mut corrected = Vec::with_capacity(corrections.len());
         let (mut purposes, mut fields) = (Vec::new(), Vec::new());
         for c in corrections {
-            let (patch, keys) = self.correction(subject, c, now).await?;
+            let (patch, keys, held_for) = self.correction(subject, c, now).await?;
+            purposes.extend(held_for);
             for f in &patch.set {
-                purposes.push(f.purpose.clone());
                 fields.push(format!("{}.{}", c.collection, f.field));
             }
             corrected.push(serde_json::json!({
@@ -285,11 +296,11 @@ impl Vault {
                             collection,
                             record_id,
                         };
-                        if !tx.records().update(t, patch).await? {
+                        if tx.records().update(t, patch).await?.is_none() {
                             return Err(StoreError::Conflict("record".into()));
                         }
-                        for field in patch.touched_fields() {
-                            tx.tokens().erase_field(&id, collection, field).await?;
+                        for f in &patch.set {
+                            tx.tokens().erase_field(&id, collection, &f.field).await?;
                         }
                     }
                     if !tx.requests().update(&done).await? {
@@ -322,14 +333,14 @@ impl Vault {
     }
 
     /// One record's corrected values, checked (the collection, the record, each field held
-    /// and valid for its type) and sealed under the key class of the purpose each value was
-    /// written under, with the keys they were sealed under.
+    /// and valid for its type) and sealed under the key class of the value they correct (held
+    /// for the same purposes), with the keys they were sealed under and those purposes.
     async fn correction(
         &self,
         subject: &SubjectId,
         c: &Correction,
         now: Timestamp,
-    ) -> Result<(RecordPatch, Vec<custodia_store::SubjectKeyRow>), VaultError> {
+    ) -> Result<(RecordPatch, Vec<custodia_store::SubjectKeyRow>, Vec<String>), VaultError> {
         let collection = self.registry.collections.get(&c.collection).ok_or_else(|| {
             VaultError::unprocessable(
                 "unknown_collection",
@@ -367,6 +378,7 @@ impl Vault {
             ..RecordPatch::default()
         };
         let mut keys: Vec<custodia_store::SubjectKeyRow> = Vec::new();
+        let mut purposes = Vec::new();
         for (name, value) in &c.fields {
             let field = collection.fields.get(name).ok_or_else(|| {
                 VaultError::unprocessable(
@@ -390,11 +402,8 @@ impl Vault {
             let normalized = Zeroizing::new(values::normalize(field.field_type, value).map_err(|why| {
                 VaultError::unprocessable("invalid_field", format!("field `{name}`: {why}")).with_field(name.as_str())
             })?);
-            let class = self
-                .registry
-                .purposes
-                .get(&held.purpose)
-                .map_or_else(|| held.key_class.clone(), key_class);
+            // The corrected value stays under its key class, held for the same purposes.
+            let class = held.key_class.clone();
             let row = found.key(&class).ok_or_else(crate::records::subject_erased)?;
             let key = self.keys.unwrap(row)?;
             if !keys.iter().any(|k| k.key_class == row.key_class) {
@@ -406,11 +415,12 @@ impl Vault {
                 record: record_id.as_str(),
                 field: name,
             };
+            purposes.extend(held.bindings.iter().map(|b| b.purpose.clone()));
             patch.set.push(custodia_store::FieldValue {
                 field: name.clone(),
                 ciphertext: key.seal(&ctx, normalized.as_bytes())?,
-                purpose: held.purpose.clone(),
                 key_class: class,
+                binding: None,
             });
             if field.searchable {
                 let form = Zeroizing::new(values::index_form(field.field_type, &normalized));
@@ -420,11 +430,11 @@ impl Vault {
                 });
             }
         }
-        Ok((patch, keys))
+        Ok((patch, keys, purposes))
     }
 
     /// Empties SQLite's WAL after a deletion; a failure is logged, and reported as `false`.
-    async fn purge_wal(&self) -> bool {
+    pub(crate) async fn purge_wal(&self) -> bool {
         match self.store.purge_wal().await {
             Ok(purged) => purged,
             Err(e) => {

@@ -249,7 +249,12 @@ impl PackageReader {
         }
         let mut out = Vec::with_capacity(page.len());
         for stored in &page {
-            self.purposes.extend(stored.fields.iter().map(|f| f.purpose.clone()));
+            self.purposes.extend(
+                stored
+                    .fields
+                    .iter()
+                    .flat_map(|f| f.bindings.iter().map(|b| b.purpose.clone())),
+            );
             out.push(open_record(&self.registry, &self.keys, stored)?);
         }
         Ok(out)
@@ -407,7 +412,7 @@ fn open_record(
                 .and_then(|c| c.fields.get(&f.field))
                 .map(|d| d.category.clone()),
             value,
-            purpose: f.purpose.clone(),
+            purposes: f.bindings.iter().map(|b| b.purpose.clone()).collect(),
         });
     }
     Ok(PackageRecord {
@@ -640,7 +645,7 @@ mod tests {
                         (
                             f.name.as_str(),
                             f.value.as_str(),
-                            f.purpose.as_str(),
+                            f.purposes.first().map_or("", String::as_str),
                             f.category.as_deref(),
                         )
                     })

@@ -1,11 +1,13 @@
 //! Record use cases: create, list, get, patch, delete, search, and principal management.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
 use custodia_store::{
-    AuditRow, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredRecord, SubjectKeyRow, Target,
+    Activity, AuditRow, Binding, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredField,
+    StoredRecord, SubjectKeyRow, Target,
 };
 use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
@@ -13,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::audit::Allowed;
 use crate::call::Call;
 use crate::gate::Grant;
-use crate::keys::{class_purpose, key_class};
+use crate::keys::key_class;
 use crate::tokens::{Minter, Pending, TokenKind};
 use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 
@@ -62,6 +64,8 @@ impl Vault {
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, Some(v))))?;
         let state = self.ledger_permits(call, subject, grant.purpose).await?;
         refuse_limited(&state, &grant, &checked)?;
+        let binding = crate::retention::new_binding(grant.purpose, now.0, now.0, &state);
+        let activity = self.activity(subject, now);
         let record_id = RecordId::generate()?;
         // A subject's first record carries its new data key, stored in the same transaction.
         // If a concurrent first write stored another key, seal again under that one. A key
@@ -69,7 +73,7 @@ impl Vault {
         let class = key_class(grant.purpose);
         for _ in 0..2 {
             let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
-            let (set, index) = self.seal(&grant, (&key, &class), subject, &record_id, &checked)?;
+            let (set, index) = self.seal(&grant, (&key, &class), subject, &record_id, &checked, &binding)?;
             let record = NewRecord {
                 sealed_under,
                 fresh_key,
@@ -79,6 +83,7 @@ impl Vault {
                 now: now.0,
                 fields: set,
                 index,
+                activity: Some(activity.clone()),
             };
             match self.store.insert_record(record, Some(allow.clone())).await {
                 Err(custodia_store::StoreError::SubjectKeyConflict) if fresh_key => continue,
@@ -119,7 +124,7 @@ impl Vault {
             else {
                 return Ok(Allowed::Read(Vec::new(), Some(names)));
             };
-            let mut keys = OpenKeys::new(self, &grant, &found.keys);
+            let mut keys = OpenKeys::new(self, &grant, &found.keys, &state, call.now);
             let mut tokens = Vec::new();
             let mut records = found
                 .records
@@ -127,8 +132,8 @@ impl Vault {
                 .enumerate()
                 .map(|(i, r)| self.open_record(&grant, &mut keys, r, &selected, (i, &mut tokens)))
                 .collect::<Result<Vec<_>, _>>()?;
-            // A record whose values this purpose may never open (erased, or kept for another
-            // purpose alone) is not shown at all.
+            // A record holding no value this purpose may use (erased, or held for other
+            // purposes alone) is not shown at all.
             let mut shown = found.records.iter().map(|r| keys.may_see(r));
             records.retain(|_| shown.next().unwrap_or(false));
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
@@ -163,7 +168,7 @@ impl Vault {
                 .await?
                 .ok_or_else(not_found)?;
             let stored = found.records.first().ok_or_else(not_found)?;
-            let mut keys = OpenKeys::new(self, &grant, &found.keys);
+            let mut keys = OpenKeys::new(self, &grant, &found.keys, &state, call.now);
             let mut tokens = Vec::new();
             let record = self.open_record(&grant, &mut keys, stored, &selected, (0, &mut tokens))?;
             if !keys.may_see(stored) {
@@ -235,43 +240,83 @@ impl Vault {
         refuse_limited(&state, &grant, &checked)?;
         let class = key_class(grant.purpose);
         let (key, sealed_under, fresh) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
-        let (set, index) = self.seal(&grant, (&key, &class), subject, record_id, &checked)?;
-        let remove = checked
-            .iter()
-            .filter(|c| c.value.is_none())
-            .map(|c| c.field.name.clone())
-            .collect();
-        let patch = RecordPatch {
+        let binding = crate::retention::new_binding(grant.purpose, now.0, now.0, &state);
+        let (set, index) = self.seal(&grant, (&key, &class), subject, record_id, &checked, &binding)?;
+        // The subject's keys, to tell a value written again unchanged from a new one.
+        let opened = self.subject_keys(subject).await?;
+        let change = Change {
+            purpose: Arc::clone(&self.registry),
+            purpose_name: grant.purpose.name.clone(),
+            state,
             now: now.0,
             set,
-            remove,
             index,
+            unbind: checked
+                .iter()
+                .filter(|c| c.value.is_none())
+                .map(|c| c.field.name.clone())
+                .collect(),
+            keys: opened,
+            class,
         };
-        let surviving = self.surviving_purposes(call.purpose);
+        let activity = self.activity(subject, now);
         let name = RecordName::new(subject, collection, record_id);
         let updated = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     let t = name.target();
-                    let Some(held) = tx.records().field_purposes(t).await? else {
-                        return Ok(Err(None));
+                    let Some(held) = tx.records().fields_for_change(t).await? else {
+                        return Ok(Err(Refusal::Missing));
                     };
                     tx.subjects().seal_under(&sealed_under, fresh).await?;
-                    let touched: Vec<&str> = patch.touched_fields().collect();
-                    if let Some(kept) = retained(&surviving, &held, Some(&touched)) {
-                        return Ok(Err(Some(kept)));
+                    if !change.unbind.is_empty()
+                        && !tx.retention().holds_on(t.subject_id, &[t.collection]).await?.is_empty()
+                    {
+                        return Ok(Err(Refusal::Held));
                     }
+                    let patch = match change.patch(&name, &held) {
+                        Ok(patch) => patch,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
                     tx.records().update(t, &patch).await?;
+                    tx.retention().record_activity(&activity).await?;
                     tx.audit().append(&[allow]).await?;
                     Ok(Ok(()))
                 })
             })
             .await;
         match updated {
-            Ok(outcome) => outcome.map_err(kept_or_missing),
+            Ok(outcome) => outcome.map_err(Refusal::into_error),
             Err(custodia_store::StoreError::SubjectKeyConflict) => Err(subject_erased()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The subject's stored keys, unwrapped, by class.
+    async fn subject_keys(&self, subject: &SubjectId) -> Result<Vec<(String, DataKey)>, VaultError> {
+        let rows = self.store.reader().await?.subjects().keys(subject.as_str()).await?;
+        rows.iter()
+            .map(|row| Ok((row.key_class.clone(), self.keys.unwrap(row)?)))
+            .collect()
+    }
+
+    /// The subject's activity at `now`: the rules that run from it start again.
+    pub(crate) fn activity(&self, subject: &SubjectId, now: Timestamp) -> Activity {
+        let renew = self
+            .registry
+            .purposes
+            .values()
+            .filter_map(|p| {
+                let r = p.retention?;
+                (r.from == custodia_registry::RetentionStart::LastActivity)
+                    .then(|| (p.name.clone(), r.period.after(now.0)))
+            })
+            .collect();
+        Activity {
+            subject_id: subject.as_str().to_owned(),
+            at: now.0,
+            renew,
         }
     }
 
@@ -304,37 +349,41 @@ impl Vault {
         let grant = self.authorize(call, collection)?;
         grant.may_delete()?;
         self.ledger_permits(call, subject, grant.purpose).await?;
-        let surviving = self.surviving_purposes(call.purpose);
+        let purpose = grant.purpose.name.clone();
         let name = RecordName::new(subject, collection, record_id);
         let deletion = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     let t = name.target();
-                    let Some(held) = tx.records().field_purposes(t).await? else {
-                        return Ok(Err(None));
+                    let Some(held) = tx.records().fields_for_change(t).await? else {
+                        return Ok(Err(Refusal::Missing));
                     };
-                    if let Some(kept) = retained(&surviving, &held, None) {
-                        return Ok(Err(Some(kept)));
+                    // The purpose lets go of every value it holds in the record; values other
+                    // purposes hold stay for them.
+                    let unbind: Vec<(String, String)> = held
+                        .iter()
+                        .filter(|f| f.bindings.iter().any(|b| b.purpose == purpose))
+                        .map(|f| (f.field.clone(), purpose.clone()))
+                        .collect();
+                    if unbind.is_empty() {
+                        return Ok(Err(Refusal::Missing));
                     }
-                    tx.records().delete(t).await?;
+                    if !tx.retention().holds_on(t.subject_id, &[t.collection]).await?.is_empty() {
+                        return Ok(Err(Refusal::Held));
+                    }
+                    let patch = custodia_store::RecordPatch {
+                        now: allow.at,
+                        unbind,
+                        ..custodia_store::RecordPatch::default()
+                    };
+                    tx.records().update(t, &patch).await?;
                     tx.audit().append(&[allow]).await?;
                     Ok(Ok(()))
                 })
             })
             .await?;
-        deletion.map_err(kept_or_missing)
-    }
-
-    /// The purposes other than `purpose` whose data survives erasure (Art. 17(3), e.g. tax
-    /// records): fields written under them may be changed or removed only under them.
-    fn surviving_purposes(&self, purpose: &str) -> Vec<String> {
-        self.registry
-            .purposes
-            .values()
-            .filter(|p| p.survives_erasure && p.name != purpose)
-            .map(|p| p.name.clone())
-            .collect()
+        deletion.map_err(Refusal::into_error)
     }
 
     /// Finds the records whose searchable `field` equals `value` (after normalization).
@@ -396,12 +445,22 @@ impl Vault {
             .records()
             .find_by_index(collection, field, &digest)
             .await?;
-        // Only subjects whose ledger permits this purpose are found.
+        // Only values this purpose may use are found: the subject's ledger permits the
+        // purpose, and a binding it may use holds the value (else a search would tell what a
+        // read would not).
         let mut matches = Vec::with_capacity(hits.len());
         for (subject_id, record_id) in hits {
             let subject = SubjectId::parse(&subject_id)?;
             let state = self.subject_state(&subject).await?;
-            if state.permits(grant.purpose).is_ok() && !state.hides(grant.purpose, field_def) {
+            if state.permits(grant.purpose).is_err() || state.hides(grant.purpose, field_def) {
+                continue;
+            }
+            let bound = self.store.reader().await?.retention().of_records(&[&record_id]).await?;
+            let usable = bound.iter().any(|v| {
+                v.field == field_def.name
+                    && crate::retention::usable(&self.registry, grant.purpose, &v.binding, &state, call.now.0)
+            });
+            if usable {
                 matches.push(SearchMatch { subject_id, record_id });
             }
         }
@@ -416,6 +475,7 @@ impl Vault {
         subject: &SubjectId,
         record_id: &RecordId,
         checked: &[CheckedValue<'_>],
+        binding: &Binding,
     ) -> Result<(Vec<FieldValue>, Vec<IndexEntry>), VaultError> {
         let collection = grant.collection.name.as_str();
         let mut set = Vec::with_capacity(checked.len());
@@ -431,8 +491,8 @@ impl Vault {
             set.push(FieldValue {
                 field: c.field.name.clone(),
                 ciphertext: key.seal(&ctx, value.as_bytes())?,
-                purpose: grant.purpose.name.clone(),
                 key_class: class.to_owned(),
+                binding: Some(binding.clone()),
             });
             if c.field.searchable {
                 let form = Zeroizing::new(values::index_form(c.field.field_type, value));
@@ -500,7 +560,7 @@ impl Vault {
             let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else {
                 continue;
             };
-            let Some(key) = keys.opening(&sf.key_class)? else {
+            let Some(key) = keys.opening(sf)? else {
                 continue;
             };
             let ctx = FieldContext {
@@ -567,23 +627,34 @@ impl Vault {
     }
 }
 
-/// The keys a read opens values with: the subject's stored keys by class, each unwrapped on
-/// first use. A value under a class whose key is gone (erased) is left out; so is a value of
-/// a class that outlives an erasure (`purpose:<name>`) under any purpose but its own: it is
-/// kept for that purpose alone (Art. 5(1)(b), 17(3)), before an erasure and after it, even
-/// once the subject comes back and gets a new `default` key.
+/// What a read may open: a value some binding lets the read's purpose use now (its own, or
+/// one of a purpose it is declared compatible with, not ended by the subject's ledger, not
+/// expired; see `retention::usable`), under the subject's stored key of the value's class,
+/// unwrapped on first use. A value whose key is gone (erased) is left out, and so is one held
+/// only for other purposes (Art. 5(1)(b)): after an erasure only the purposes that survive it
+/// hold anything, so a subject that comes back with a new `default` key sees none of it.
 struct OpenKeys<'v, 'k> {
     vault: &'v Vault,
-    purpose: &'v str,
+    purpose: &'v custodia_registry::Purpose,
+    state: &'k crate::consent::SubjectState,
+    now: i64,
     stored: &'k [SubjectKeyRow],
     opened: Vec<(&'k str, DataKey)>,
 }
 
 impl<'v, 'k> OpenKeys<'v, 'k> {
-    fn new(vault: &'v Vault, grant: &Grant<'v>, stored: &'k [SubjectKeyRow]) -> Self {
+    fn new(
+        vault: &'v Vault,
+        grant: &Grant<'v>,
+        stored: &'k [SubjectKeyRow],
+        state: &'k crate::consent::SubjectState,
+        now: Timestamp,
+    ) -> Self {
         Self {
             vault,
-            purpose: grant.purpose.name.as_str(),
+            purpose: grant.purpose,
+            state,
+            now: now.0,
             stored,
             opened: Vec::new(),
         }
@@ -594,23 +665,27 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
         !self.stored.iter().any(|k| k.key_class == DEFAULT_KEY_CLASS)
     }
 
-    /// Whether this read may open values of `class`: its key is stored, and a class that
-    /// outlives an erasure is its own purpose's.
-    fn may_open(&self, class: &str) -> bool {
-        (class == DEFAULT_KEY_CLASS || class_purpose(class) == Some(self.purpose))
-            && self.stored.iter().any(|k| k.key_class == class)
+    /// Whether this read may open `field`: a binding lets its purpose use it, and the key of
+    /// its class is stored.
+    fn may_open(&self, field: &StoredField) -> bool {
+        field
+            .bindings
+            .iter()
+            .any(|b| crate::retention::usable(&self.vault.registry, self.purpose, b, self.state, self.now))
+            && self.stored.iter().any(|k| k.key_class == field.key_class)
     }
 
-    /// Whether a record is shown at all: it has no value, or one this read may open.
+    /// Whether a record is shown at all: it has a value this read may open.
     fn may_see(&self, record: &StoredRecord) -> bool {
-        record.fields.is_empty() || record.fields.iter().any(|f| self.may_open(&f.key_class))
+        record.fields.iter().any(|f| self.may_open(f))
     }
 
-    /// The key to open a value of `class` with, if this read may.
-    fn opening(&mut self, class: &str) -> Result<Option<&DataKey>, VaultError> {
-        if !self.may_open(class) {
+    /// The key to open `field` with, if this read may.
+    fn opening(&mut self, field: &StoredField) -> Result<Option<&DataKey>, VaultError> {
+        if !self.may_open(field) {
             return Ok(None);
         }
+        let class = field.key_class.as_str();
         let Some(row) = self.stored.iter().find(|k| k.key_class == class) else {
             return Ok(None);
         };
@@ -661,29 +736,136 @@ fn field_names(selected: &[(&Field, OutputForm)]) -> Vec<String> {
     selected.iter().map(|(f, _)| f.name.clone()).collect()
 }
 
-/// The first purpose of `surviving` that holds one of the record's fields (`held`: field and
-/// purpose), among the `touched` fields when given (a patch), or any (a deletion).
-fn retained(surviving: &[String], held: &[(String, String)], touched: Option<&[&str]>) -> Option<String> {
-    held.iter()
-        .filter(|(field, _)| touched.is_none_or(|t| t.contains(&field.as_str())))
-        .map(|(_, purpose)| purpose)
-        .find(|p| surviving.contains(p))
-        .cloned()
+/// A patch as decided before its transaction: the values sealed for the writing purpose, and
+/// what is needed to tell, against the record as the transaction finds it, a value written
+/// again unchanged (its binding renewed) from a new one (it replaces the old value and its
+/// bindings).
+struct Change {
+    purpose: Arc<custodia_registry::Registry>,
+    purpose_name: String,
+    state: Arc<crate::consent::SubjectState>,
+    now: i64,
+    /// Each value sent, sealed under the writing purpose's key class, bound to it.
+    set: Vec<FieldValue>,
+    index: Vec<IndexEntry>,
+    /// Fields the purpose lets go of (sent as `null`).
+    unbind: Vec<String>,
+    /// The subject's keys by class, to open stored values.
+    keys: Vec<(String, DataKey)>,
+    /// The writing purpose's key class.
+    class: String,
 }
 
-/// The refusal of a change to a record: absent (`None`), or holding fields of a purpose that
-/// survives erasure.
-fn kept_or_missing(kept: Option<String>) -> VaultError {
-    match kept {
-        None => not_found(),
-        Some(kept) => VaultError::new(
-            crate::ErrorKind::Conflict,
-            "record_retained",
-            format!(
-                "the record holds fields written under purpose `{kept}`, which survives erasure; only a change under `{kept}` may remove or replace them"
+/// Why a change to a record was refused.
+enum Refusal {
+    Missing,
+    /// A value held by another purpose that survives erasure would be replaced.
+    Retained(String),
+    /// A legal hold covers the subject or the collection.
+    Held,
+}
+
+impl Refusal {
+    fn into_error(self) -> VaultError {
+        match self {
+            Self::Missing => not_found(),
+            Self::Retained(kept) => VaultError::new(
+                crate::ErrorKind::Conflict,
+                "record_retained",
+                format!(
+                    "the record holds a value kept for purpose `{kept}`, which survives erasure; only a change under `{kept}` may replace it"
+                ),
             ),
-        ),
+            Self::Held => crate::holds::held_error(),
+        }
     }
+}
+
+impl Change {
+    /// The store patch for the record whose stored fields are `held`.
+    fn patch(mut self, name: &RecordName, held: &[StoredField]) -> Result<RecordPatch, Refusal> {
+        let registry = Arc::clone(&self.purpose);
+        let Some(purpose) = registry.purpose(&self.purpose_name) else {
+            return Err(Refusal::Missing);
+        };
+        let mut patch = RecordPatch {
+            now: self.now,
+            ..RecordPatch::default()
+        };
+        let mut new_fields = std::collections::BTreeSet::new();
+        for value in std::mem::take(&mut self.set) {
+            let Some(stored) = held.iter().find(|f| f.field == value.field) else {
+                new_fields.insert(value.field.clone());
+                patch.set.push(value);
+                continue;
+            };
+            if self.same_value(name, stored, &value) {
+                let existing = stored.bindings.iter().find(|b| b.purpose == purpose.name);
+                let bound_at = existing.map_or(self.now, |b| b.bound_at);
+                let binding = crate::retention::new_binding(purpose, bound_at, self.now, &self.state);
+                // A purpose that survives erasure keeps the value under its own key class.
+                let resealed = (purpose.survives_erasure && stored.key_class != self.class)
+                    .then(|| (value.ciphertext.clone(), value.key_class.clone()));
+                patch.renew.push(custodia_store::Renewal {
+                    field: value.field,
+                    binding,
+                    resealed,
+                });
+                continue;
+            }
+            let kept = stored.bindings.iter().find(|b| {
+                b.purpose != purpose.name && registry.purpose(&b.purpose).is_some_and(|p| p.survives_erasure)
+            });
+            if let Some(kept) = kept {
+                return Err(Refusal::Retained(kept.purpose.clone()));
+            }
+            new_fields.insert(value.field.clone());
+            patch.set.push(value);
+        }
+        patch.index = std::mem::take(&mut self.index)
+            .into_iter()
+            .filter(|i| new_fields.contains(&i.field))
+            .collect();
+        patch.unbind = std::mem::take(&mut self.unbind)
+            .into_iter()
+            .filter(|f| {
+                held.iter()
+                    .any(|s| s.field == *f && s.bindings.iter().any(|b| b.purpose == purpose.name))
+            })
+            .map(|f| (f, purpose.name.clone()))
+            .collect();
+        Ok(patch)
+    }
+
+    /// Whether `stored` holds the value `value` seals (opened with the subject's key of its
+    /// class; a value whose key is gone is not the same).
+    fn same_value(&self, name: &RecordName, stored: &StoredField, value: &FieldValue) -> bool {
+        let ctx = FieldContext {
+            collection: &name.collection,
+            subject: &name.subject,
+            record: &name.record_id,
+            field: &value.field,
+        };
+        let open = |ciphertext: &[u8], class: &str| {
+            self.keys
+                .iter()
+                .find(|(c, _)| c == class)
+                .and_then(|(_, key)| key.open(&ctx, ciphertext).ok())
+                .map(Zeroizing::new)
+        };
+        match (
+            open(&stored.ciphertext, &stored.key_class),
+            open(&value.ciphertext, &value.key_class),
+        ) {
+            (Some(old), Some(new)) => constant_time_eq(&old, &new),
+            _ => false,
+        }
+    }
+}
+
+/// Equality that takes the same time for every pair of equal-length inputs.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The store's name of a record, owned (for a write job, which outlives the request's borrows).

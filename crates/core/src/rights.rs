@@ -19,6 +19,7 @@ use custodia_types::{
     Denial, Extension, FulfilRequest, NewSubjectRequest, SubjectRequestList, SubjectRequestView, Verification,
     VerifyRequest,
 };
+use std::sync::Arc;
 
 use crate::audit::{Allowed, AuditEvent};
 use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
@@ -383,6 +384,9 @@ impl Vault {
                     Fulfilled::Package(subject, self.request_view(&done, now).await?)
                 }
                 RequestType::Erasure => {
+                    // A legal hold keeps the subject's data: the erasure waits for its release
+                    // (or is denied, Art. 17(3)(e)).
+                    self.refuse_held_subject(&subject).await?;
                     // Claimed first (its audit entry with the claim), so that no other step
                     // changes the request while its data goes in batches.
                     let claimed = self.claim(&row, audit, now).await?;
@@ -434,6 +438,7 @@ impl Vault {
         ledger: Vec<custodia_store::LedgerRow>,
         notices: Vec<custodia_store::NewNotification>,
     ) -> Result<(), VaultError> {
+        let registry = Arc::clone(&self.registry);
         let written = self
             .store
             .write(move |mut tx| {
@@ -443,6 +448,12 @@ impl Vault {
                     }
                     for entry in &ledger {
                         tx.ledger().append(entry).await?;
+                    }
+                    // What the entries end (an objection, an opt-out) ends for the sweeper too.
+                    let subjects: std::collections::BTreeSet<&str> =
+                        ledger.iter().map(|e| e.subject_id.as_str()).collect();
+                    for subject in subjects {
+                        crate::retention::retime_subject(&mut tx, &registry, subject).await?;
                     }
                     if !notices.is_empty() {
                         tx.notifications().enqueue(&notices).await?;
@@ -743,7 +754,7 @@ fn received_at(text: &str, now: Timestamp) -> Result<Timestamp, VaultError> {
 
 /// A free text of a step: trimmed, not empty, at most [`MAX_TEXT`] characters, no control
 /// characters.
-fn text(field: &'static str, value: &str) -> Result<String, VaultError> {
+pub(crate) fn text(field: &'static str, value: &str) -> Result<String, VaultError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(|c| c.is_control() || is_format(c)) {
         return Err(VaultError::bad_request(

@@ -362,7 +362,7 @@ fn html_record(r: &PackageRecord, out: &mut String) {
     }
     out.push_str(
         "<table>\n<thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Value</th>\
-         <th scope=\"col\">Kind of data</th><th scope=\"col\">Collected for (purpose)</th></tr></thead>\n<tbody>\n",
+         <th scope=\"col\">Kind of data</th><th scope=\"col\">Held for (purposes)</th></tr></thead>\n<tbody>\n",
     );
     for f in &r.fields {
         let _ = writeln!(
@@ -371,7 +371,7 @@ fn html_record(r: &PackageRecord, out: &mut String) {
             esc(&f.name),
             esc(&f.value),
             esc(f.category.as_deref().unwrap_or("")),
-            esc(&f.purpose),
+            esc(&f.purposes.join(", ")),
         );
     }
     out.push_str("</tbody>\n</table>\n");

@@ -25,14 +25,15 @@ use std::path::Path;
 pub use changes::{Change, Changes};
 pub use error::StoreError;
 pub use model::{
-    AttemptRow, AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, DEFAULT_KEY_CLASS,
-    DeliveryAttempt, DeliveryState, ErasedRows, ErasureRow, FieldValue, IndexEntry, LedgerRow, NewNotification,
-    NewRecord, NotificationRow, PrincipalRow, RecordPatch, RequestRow, StoredField, StoredRecord, SubjectKeyRow,
-    SubjectRecords, TileRow, TokenRow,
+    Activity, AttemptRow, AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, Binding, CheckpointRow,
+    DEFAULT_KEY_CLASS, DeliveryAttempt, DeliveryState, ErasedRows, ErasureRow, FieldValue, IndexEntry, LedgerRow,
+    NewNotification, NewRecord, NotificationRow, PrincipalRow, RecordPatch, Renewal, RequestRow, StoredField,
+    StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow,
 };
 pub use repo::{
-    Audit, AuditChunk, Erasures, FORGOTTEN_TEXT, HeldValues, Ledger, Meta, Notifications, Principals, RecordCursor,
-    Records, RequestQuery, Requests, Subjects, Target, Tokens,
+    Audit, AuditChunk, BindingTimes, BoundValue, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount, HeldValues,
+    HoldRow, Ledger, Meta, Notifications, Principals, RecordCursor, Records, RequestQuery, Requests, Retention,
+    Subjects, Target, Tokens,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

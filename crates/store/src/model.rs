@@ -14,14 +14,40 @@ pub struct SubjectKeyRow {
     pub created_at: i64,
 }
 
-/// One sealed field value, the purpose it was collected for and the class of the subject
-/// key it is sealed under.
+/// A purpose's hold on a stored value: the value is kept (and readable under that purpose and
+/// the purposes compatible with it) while some binding justifies it. Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub purpose: String,
+    /// When the value was first bound to the purpose (collected for it).
+    pub bound_at: i64,
+    /// When the value was last written under the purpose.
+    pub renewed_at: i64,
+    /// When the subject's ledger ended the binding (a withdrawal, an objection, an opt-out).
+    pub ended_at: Option<i64>,
+    /// When the binding stops justifying the value; `None`: never by time.
+    pub expires_at: Option<i64>,
+}
+
+/// One sealed field value and the class of the subject key it is sealed under; with
+/// `binding`, the value is held for that purpose alone (a new value), without it the field
+/// keeps the bindings it has (a corrected value: Art. 16 changes the value, not why it is held).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldValue {
     pub field: String,
     pub ciphertext: Vec<u8>,
-    pub purpose: String,
     pub key_class: String,
+    pub binding: Option<Binding>,
+}
+
+/// A value written again, unchanged, under a purpose: its binding to that purpose is made or
+/// renewed; `resealed` replaces the ciphertext (sealed under the class of a purpose that
+/// survives erasure, so that the value outlives one) and its key class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    pub field: String,
+    pub binding: Binding,
+    pub resealed: Option<(Vec<u8>, String)>,
 }
 
 /// One blind-index digest of a field.
@@ -50,26 +76,33 @@ pub struct NewRecord {
     pub now: i64,
     pub fields: Vec<FieldValue>,
     pub index: Vec<IndexEntry>,
+    /// The subject's activity the write counts as.
+    pub activity: Option<Activity>,
 }
 
-/// A change to a record: values set (replacing old ones), values removed, and the index
-/// entries of every field touched (old entries of those fields are dropped).
+/// A subject was active at `at` (a write of its data, or an activity reported): its last
+/// activity moves there, and each binding of a purpose whose retention runs from the last
+/// activity (`renew`: purpose and its new expiry) expires that much later, unless the ledger
+/// ended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub subject_id: String,
+    pub at: i64,
+    pub renew: Vec<(String, i64)>,
+}
+
+/// A change to a record: values set (replacing old ones and their bindings), values written
+/// again unchanged (their binding renewed), fields a purpose lets go of (`unbind`: its binding
+/// ends; a value left with none is destroyed), and the index entries of the fields set (their
+/// old entries are dropped).
 #[derive(Debug, Clone, Default)]
 pub struct RecordPatch {
     pub now: i64,
     pub set: Vec<FieldValue>,
-    pub remove: Vec<String>,
+    pub renew: Vec<Renewal>,
+    /// `(field, purpose)` bindings to end.
+    pub unbind: Vec<(String, String)>,
     pub index: Vec<IndexEntry>,
-}
-
-impl RecordPatch {
-    /// Names of every field this patch touches.
-    pub fn touched_fields(&self) -> impl Iterator<Item = &str> {
-        self.set
-            .iter()
-            .map(|f| f.field.as_str())
-            .chain(self.remove.iter().map(String::as_str))
-    }
 }
 
 /// A stored field.
@@ -77,10 +110,11 @@ impl RecordPatch {
 pub struct StoredField {
     pub field: String,
     pub ciphertext: Vec<u8>,
-    pub purpose: String,
     /// The class of the subject key it is sealed under.
     pub key_class: String,
     pub updated_at: i64,
+    /// The purposes holding it, by name.
+    pub bindings: Vec<Binding>,
 }
 
 /// A stored record with its sealed fields (sorted by field name).
@@ -297,14 +331,21 @@ pub(crate) fn split_roles(s: &str) -> Vec<String> {
     s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
 }
 
-/// Groups joined `(record columns, field columns)` rows into records, keeping order; rows
-/// without a record (a subject with none) are skipped.
+/// Groups joined `(record columns, field columns)` rows, one per binding of a field (rows of
+/// one field adjacent), into records, keeping order; rows without a record (a subject with
+/// none) are skipped.
 pub(crate) fn group_records(rows: Vec<(Option<StoredRecord>, Option<StoredField>)>) -> Vec<StoredRecord> {
     let mut out: Vec<StoredRecord> = Vec::new();
     for (rec, field) in rows {
         let Some(rec) = rec else { continue };
         match out.last_mut() {
-            Some(last) if last.record_id == rec.record_id => last.fields.extend(field),
+            Some(last) if last.record_id == rec.record_id => {
+                let Some(field) = field else { continue };
+                match last.fields.last_mut() {
+                    Some(same) if same.field == field.field => same.bindings.extend(field.bindings),
+                    _ => last.fields.push(field),
+                }
+            }
             _ => {
                 let mut rec = rec;
                 rec.fields.extend(field);

@@ -297,6 +297,60 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::AppendOnly("notification_attempts"),
     ],
+    // 13: purpose bindings (GDPR Art. 5(1)(b),(c),(e)). Every stored value is held for the
+    // purposes bound to it, each with its own times: first bound (`bound_at`, its collection
+    // under that purpose), last written under it (`renewed_at`), ended by the subject's ledger
+    // (`ended_at`: a withdrawal, an objection, an opt-out) and when it stops justifying the
+    // value (`expires_at`, NULL: never by time); a value with no binding left is destroyed.
+    // `expires_at` is the sweeper's index (its cost grows with what expires, not with what is
+    // stored). The single `purpose` of a field, overwritten by its last writer and never read,
+    // goes: each field's bindings start from it (from its last write, the conservative time).
+    // `retention_rules` remembers the rule each purpose's expiry times were computed with (a
+    // changed rule recomputes them); `subject_activity` the subject's last activity (rules
+    // running from it); `legal_holds` the holds that keep a subject or a collection from the
+    // sweeper and from erasure.
+    &[
+        Part::Common(
+            "CREATE TABLE field_bindings (
+                record_id TEXT NOT NULL,
+                field TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                subject_id TEXT NOT NULL,
+                collection TEXT NOT NULL,
+                bound_at {int} NOT NULL,
+                renewed_at {int} NOT NULL,
+                ended_at {int},
+                expires_at {int},
+                PRIMARY KEY (record_id, field, purpose),
+                FOREIGN KEY (record_id, field) REFERENCES record_fields (record_id, field)) {without_rowid};
+             CREATE INDEX field_bindings_by_expiry ON field_bindings (expires_at, record_id, field, purpose)
+                WHERE expires_at IS NOT NULL;
+             CREATE INDEX field_bindings_by_subject ON field_bindings (subject_id, purpose);
+             CREATE INDEX field_bindings_by_purpose ON field_bindings (purpose, record_id, field);
+             INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at)
+                SELECT f.record_id, f.field, f.purpose, r.subject_id, r.collection, f.updated_at, f.updated_at
+                FROM record_fields f JOIN records r ON r.record_id = f.record_id;
+             ALTER TABLE record_fields DROP COLUMN purpose;
+             CREATE TABLE retention_rules (
+                purpose TEXT PRIMARY KEY,
+                rule TEXT NOT NULL,
+                applied_at {int} NOT NULL);
+             CREATE TABLE subject_activity (
+                subject_id TEXT PRIMARY KEY,
+                last_active_at {int} NOT NULL);
+             CREATE TABLE legal_holds (
+                hold_id TEXT PRIMARY KEY,
+                subject_id TEXT,
+                collection TEXT,
+                reason TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at {int} NOT NULL,
+                released_at {int},
+                released_by TEXT,
+                release_reason TEXT);
+             CREATE INDEX legal_holds_active ON legal_holds (subject_id, collection) WHERE released_at IS NULL;",
+        ),
+    ],
 ];
 
 impl Dialect {
@@ -509,6 +563,14 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     // Queued in a request's transaction, moved along by the delivery job (its body cleared
     // when final); never deleted. Their attempts are append-only.
     ("notifications", "SELECT, INSERT, UPDATE"),
+    // Bound, renewed, re-timed and ended as writes, the ledger and the sweeper go.
+    ("field_bindings", "SELECT, INSERT, UPDATE, DELETE"),
+    // Rewritten when a purpose's rule changes.
+    ("retention_rules", "SELECT, INSERT, UPDATE"),
+    // Moved forward by writes and reports; deleted with a subject that has nothing left.
+    ("subject_activity", "SELECT, INSERT, UPDATE, DELETE"),
+    // Placed and released, never deleted (the list of holds is evidence).
+    ("legal_holds", "SELECT, INSERT, UPDATE"),
 ];
 
 /// The service role's privileges on an append-only table.

@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::repo::{Audit, Erasures, Ledger, Meta, Notifications, Principals, Records, Requests, Subjects, Tokens};
+use crate::repo::{
+    Audit, Erasures, Ledger, Meta, Notifications, Principals, Records, Requests, Retention, Subjects, Tokens,
+};
 use crate::sql::{Conn, Dialect};
 
 /// A boxed future, as write jobs return.
@@ -77,6 +79,10 @@ impl<'c> Tx<'c> {
     pub fn notifications(&mut self) -> Notifications<'_, ReadWrite> {
         Notifications::new(self.conn.reborrow())
     }
+
+    pub fn retention(&mut self) -> Retention<'_, ReadWrite> {
+        Retention::new(self.conn.reborrow())
+    }
 }
 
 /// The connection a [`Reader`] holds.
@@ -137,5 +143,9 @@ impl Reader {
 
     pub fn notifications(&mut self) -> Notifications<'_, ReadOnly> {
         Notifications::new(self.conn())
+    }
+
+    pub fn retention(&mut self) -> Retention<'_, ReadOnly> {
+        Retention::new(self.conn())
     }
 }

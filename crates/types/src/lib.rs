@@ -11,6 +11,12 @@ pub use package::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod retention;
+pub use retention::{
+    ActivityReport, ExpiringWindow, HeldLine, Hold, HoldList, NewHold, ReleaseHold, RetentionReport, SweepLine,
+    SweepReport,
+};
+
 mod requests;
 pub use requests::{
     Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,

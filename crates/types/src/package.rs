@@ -66,8 +66,8 @@ pub struct PackageField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub value: String,
-    /// The purpose the value was collected under.
-    pub purpose: String,
+    /// The purposes the value is held for (each one bound to it).
+    pub purposes: Vec<String>,
 }
 
 /// A purpose, as the registry declares it.

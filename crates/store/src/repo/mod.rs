@@ -10,6 +10,7 @@ mod notifications;
 mod principals;
 mod records;
 mod requests;
+mod retention;
 mod subjects;
 mod tokens;
 
@@ -21,6 +22,7 @@ pub use notifications::Notifications;
 pub use principals::Principals;
 pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
+pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
 pub use subjects::Subjects;
 pub use tokens::Tokens;
 

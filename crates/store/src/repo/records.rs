@@ -4,8 +4,8 @@ use crate::model::group_records;
 use crate::repo::subjects::is_stored;
 use crate::sql::{DbRow, Dialect, Stmt, values_clause};
 use crate::{
-    DEFAULT_KEY_CLASS, ErasedRows, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError, StoredField,
-    StoredRecord, SubjectRecords,
+    Binding, DEFAULT_KEY_CLASS, ErasedRows, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError,
+    StoredField, StoredRecord, SubjectRecords,
 };
 
 super::repository!(
@@ -16,9 +16,34 @@ super::repository!(
 /// A subject's records in a collection with their fields; `{filter}` is the extra condition
 /// of a single-record read.
 const SUBJECT_RECORDS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at AS record_created_at, \
-     r.updated_at, f.field, f.ciphertext, f.purpose, f.key_class AS field_key_class, f.updated_at AS field_updated_at \
-     FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id \
-     WHERE r.subject_id = $1 AND r.collection = $2 {filter} ORDER BY r.created_at, r.record_id, f.field";
+     r.updated_at, f.field, f.ciphertext, f.key_class AS field_key_class, f.updated_at AS field_updated_at, \
+     {binding_columns} FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
+     WHERE r.subject_id = $1 AND r.collection = $2 {filter} ORDER BY r.created_at, r.record_id, f.field, b.purpose";
+
+/// The columns of a field's binding, from `b` (one row per binding of a field).
+const BINDING_COLUMNS: &str = "b.purpose, b.bound_at, b.renewed_at, b.ended_at, b.expires_at";
+/// Joins each field's bindings as `b`.
+const JOIN_BINDINGS: &str = "LEFT JOIN field_bindings b ON b.record_id = f.record_id AND b.field = f.field";
+
+/// A query text with the binding columns and join filled in.
+fn with_bindings(sql: &str) -> String {
+    sql.replace("{binding_columns}", BINDING_COLUMNS)
+        .replace("{join_bindings}", JOIN_BINDINGS)
+}
+
+/// The binding on a joined row, if it has one.
+pub(crate) fn binding_of(row: &DbRow) -> Result<Option<Binding>, StoreError> {
+    let Some(purpose) = row.opt_text("purpose")? else {
+        return Ok(None);
+    };
+    Ok(Some(Binding {
+        purpose,
+        bound_at: row.int("bound_at")?,
+        renewed_at: row.int("renewed_at")?,
+        ended_at: row.opt_int("ended_at")?,
+        expires_at: row.opt_int("expires_at")?,
+    }))
+}
 
 fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
     let record = StoredRecord {
@@ -33,17 +58,17 @@ fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>)
         Some(field) => Some(StoredField {
             field,
             ciphertext: row.bytes("ciphertext")?,
-            purpose: row.text("purpose")?,
             key_class: row.text("field_key_class")?,
             updated_at: row.int("field_updated_at")?,
+            bindings: binding_of(row)?.into_iter().collect(),
         }),
         None => None,
     };
     Ok((Some(record), field))
 }
 
-/// How many values of one field, written under one purpose and sealed under one key class,
-/// a subject holds.
+/// How many values of one field, held for one purpose and sealed under one key class, a
+/// subject holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldValues {
     pub collection: String,
@@ -57,12 +82,12 @@ pub struct HeldValues {
 /// `(collection, created_at, record_id)`; `{after}` is the cursor condition of pages after
 /// the first.
 const SUBJECT_RECORD_PAGE: &str = "SELECT r.record_id, r.subject_id, r.collection, \
-     r.created_at AS record_created_at, r.updated_at, f.field, f.ciphertext, f.purpose, \
-     f.key_class AS field_key_class, f.updated_at AS field_updated_at \
+     r.created_at AS record_created_at, r.updated_at, f.field, f.ciphertext, \
+     f.key_class AS field_key_class, f.updated_at AS field_updated_at, {binding_columns} \
      FROM (SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
      WHERE subject_id = $1 {after} ORDER BY collection, created_at, record_id LIMIT $2) r \
-     LEFT JOIN record_fields f ON f.record_id = r.record_id \
-     ORDER BY r.collection, r.created_at, r.record_id, f.field";
+     LEFT JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
+     ORDER BY r.collection, r.created_at, r.record_id, f.field, b.purpose";
 
 /// Where a page of [`Records::page_of_subject`] ended: its last record's keyset position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +125,7 @@ impl<A> Records<'_, A> {
         subject_id: &str,
         collection: &str,
     ) -> Result<Option<SubjectRecords>, StoreError> {
-        let sql = SUBJECT_RECORDS.replace("{filter}", "");
+        let sql = with_bindings(SUBJECT_RECORDS).replace("{filter}", "");
         self.subject_records(Stmt::new(sql).bind(subject_id).bind(collection), subject_id)
             .await
     }
@@ -119,7 +144,7 @@ impl<A> Records<'_, A> {
             Some(_) => "AND (collection, created_at, record_id) > ($3, $4, $5)",
             None => "",
         };
-        let mut stmt = Stmt::new(SUBJECT_RECORD_PAGE.replace("{after}", cursor))
+        let mut stmt = Stmt::new(with_bindings(SUBJECT_RECORD_PAGE).replace("{after}", cursor))
             .bind(subject_id)
             .bind(limit);
         if let Some(c) = after {
@@ -135,7 +160,7 @@ impl<A> Records<'_, A> {
     /// A subject's data keys and one record of it (`records` is empty when there is no such
     /// record); `None` when the subject has neither keys nor that record.
     pub async fn one(&mut self, target: Target<'_>) -> Result<Option<SubjectRecords>, StoreError> {
-        let sql = SUBJECT_RECORDS.replace("{filter}", "AND r.record_id = $3");
+        let sql = with_bindings(SUBJECT_RECORDS).replace("{filter}", "AND r.record_id = $3");
         let stmt = Stmt::new(sql)
             .bind(target.subject_id)
             .bind(target.collection)
@@ -160,12 +185,12 @@ impl<A> Records<'_, A> {
     }
 
     /// What a subject still holds, by `(collection, field, purpose, key class)`, with the
-    /// number of values of each: after an erasure, what survived it.
+    /// number of values of each held for that purpose: after an erasure, what survived it.
     pub async fn held_values(&mut self, subject_id: &str) -> Result<Vec<HeldValues>, StoreError> {
         let stmt = Stmt::new(
-            "SELECT r.collection, f.field, f.purpose, f.key_class, COUNT(*) AS n FROM records r \
-             JOIN record_fields f ON f.record_id = r.record_id WHERE r.subject_id = $1 \
-             GROUP BY r.collection, f.field, f.purpose, f.key_class ORDER BY f.purpose, r.collection, f.field",
+            "SELECT b.collection, b.field, b.purpose, f.key_class, COUNT(*) AS n FROM field_bindings b \
+             JOIN record_fields f ON f.record_id = b.record_id AND f.field = b.field WHERE b.subject_id = $1 \
+             GROUP BY b.collection, b.field, b.purpose, f.key_class ORDER BY b.purpose, b.collection, b.field",
         )
         .bind(subject_id);
         self.conn
@@ -204,19 +229,23 @@ impl<A> Records<'_, A> {
             .collect()
     }
 
-    /// `(field, purpose)` of each stored field of the record: the purpose it was written under
-    /// (the record locked for the rest of the transaction on PostgreSQL); `None` when there is
-    /// no such record.
-    pub async fn field_purposes(&mut self, t: Target<'_>) -> Result<Option<Vec<(String, String)>>, StoreError> {
+    /// The stored fields of the record with their bindings, for a change to decide on (the
+    /// record locked for the rest of the transaction on PostgreSQL); `None` when there is no
+    /// such record.
+    pub async fn fields_for_change(&mut self, t: Target<'_>) -> Result<Option<Vec<StoredField>>, StoreError> {
         if !self.lock(t).await? {
             return Ok(None);
         }
-        let stmt = Stmt::new("SELECT field, purpose FROM record_fields WHERE record_id = $1").bind(t.record_id);
+        let stmt = Stmt::new(with_bindings(
+            "SELECT r.record_id, r.subject_id, r.collection, r.created_at AS record_created_at, r.updated_at, \
+             f.field, f.ciphertext, f.key_class AS field_key_class, f.updated_at AS field_updated_at, \
+             {binding_columns} FROM records r JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
+             WHERE r.record_id = $1 ORDER BY f.field, b.purpose",
+        ))
+        .bind(t.record_id);
         let rows = self.conn.fetch_all(stmt).await?;
-        rows.iter()
-            .map(|r| Ok((r.text("field")?, r.text("purpose")?)))
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map(Some)
+        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(group_records(rows).pop().map(|r| r.fields).unwrap_or_default()))
     }
 
     /// Whether the record exists; on PostgreSQL the row is locked for the transaction.
@@ -282,9 +311,23 @@ impl Records<'_, ReadWrite> {
         }
         let fields: Vec<_> = kept
             .iter()
-            .flat_map(|r| r.fields.iter().map(move |f| (r.record_id.as_str(), r.now, f)))
+            .flat_map(|r| {
+                let t = Target {
+                    subject_id: &r.subject_id,
+                    collection: &r.collection,
+                    record_id: &r.record_id,
+                };
+                r.fields.iter().map(move |f| (t, r.now, f))
+            })
             .collect();
         self.insert_fields(&fields, false).await?;
+        for r in &kept {
+            if let Some(activity) = &r.activity {
+                crate::repo::Retention::<ReadWrite>::new(self.conn.reborrow())
+                    .record_activity(activity)
+                    .await?;
+            }
+        }
         let index: Vec<_> = kept.iter().flat_map(|r| r.index.iter().map(move |i| (*r, i))).collect();
         for chunk in index.chunks(Dialect::MAX_PARAMETERS / 5) {
             let mut stmt = Stmt::new(index_insert(chunk.len()));
@@ -305,54 +348,117 @@ impl Records<'_, ReadWrite> {
             .collect())
     }
 
-    /// Inserts sealed field values `(record, time, value)`; with `replace`, a value a field
-    /// already has is replaced (without, it is a conflict, as is one field given twice).
-    async fn insert_fields(&mut self, fields: &[(&str, i64, &FieldValue)], replace: bool) -> Result<(), StoreError> {
-        for chunk in fields.chunks(Dialect::MAX_PARAMETERS / 6) {
+    /// Inserts sealed field values `(record, time, value)` with their bindings; with
+    /// `replace`, a value a field already has is replaced (without, it is a conflict, as is one
+    /// field given twice): a value with a binding replaces the field's bindings with it, one
+    /// without keeps them.
+    async fn insert_fields(
+        &mut self,
+        fields: &[(Target<'_>, i64, &FieldValue)],
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        for chunk in fields.chunks(Dialect::MAX_PARAMETERS / 5) {
             let mut sql = values_clause(
-                "INSERT INTO record_fields (record_id, field, ciphertext, purpose, key_class, updated_at) VALUES ",
-                6,
+                "INSERT INTO record_fields (record_id, field, ciphertext, key_class, updated_at) VALUES ",
+                5,
                 chunk.len(),
             );
             if replace {
                 sql.push_str(
                     " ON CONFLICT (record_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, \
-                     purpose = excluded.purpose, key_class = excluded.key_class, updated_at = excluded.updated_at",
+                     key_class = excluded.key_class, updated_at = excluded.updated_at",
                 );
             }
             let mut stmt = Stmt::new(sql);
-            for (record_id, now, f) in chunk {
-                stmt.push(*record_id);
+            for (t, now, f) in chunk {
+                stmt.push(t.record_id);
                 stmt.push(&f.field);
                 stmt.push(&f.ciphertext);
-                stmt.push(&f.purpose);
                 stmt.push(&f.key_class);
                 stmt.push(*now);
+            }
+            self.conn.execute(stmt).await?;
+        }
+        let bound: Vec<(Target<'_>, &str, &Binding)> = fields
+            .iter()
+            .filter_map(|(t, _, f)| f.binding.as_ref().map(|b| (*t, f.field.as_str(), b)))
+            .collect();
+        if replace {
+            for (t, field, _) in &bound {
+                let stmt = Stmt::new("DELETE FROM field_bindings WHERE record_id = $1 AND field = $2")
+                    .bind(t.record_id)
+                    .bind(*field);
+                self.conn.execute(stmt).await?;
+            }
+        }
+        self.upsert_bindings(&bound).await
+    }
+
+    /// Stores bindings `(record, field, binding)`, replacing one of the same purpose.
+    async fn upsert_bindings(&mut self, bindings: &[(Target<'_>, &str, &Binding)]) -> Result<(), StoreError> {
+        for chunk in bindings.chunks(Dialect::MAX_PARAMETERS / 9) {
+            let mut sql = values_clause(
+                "INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at, \
+                 ended_at, expires_at) VALUES ",
+                9,
+                chunk.len(),
+            );
+            sql.push_str(
+                " ON CONFLICT (record_id, field, purpose) DO UPDATE SET renewed_at = excluded.renewed_at, \
+                 ended_at = excluded.ended_at, expires_at = excluded.expires_at",
+            );
+            let mut stmt = Stmt::new(sql);
+            for (t, field, b) in chunk {
+                stmt.push(t.record_id);
+                stmt.push(*field);
+                stmt.push(&b.purpose);
+                stmt.push(t.subject_id);
+                stmt.push(t.collection);
+                stmt.push(b.bound_at);
+                stmt.push(b.renewed_at);
+                stmt.push(b.ended_at);
+                stmt.push(b.expires_at);
             }
             self.conn.execute(stmt).await?;
         }
         Ok(())
     }
 
-    /// Applies a patch; returns false when no such record exists.
-    pub async fn update(&mut self, t: Target<'_>, patch: &RecordPatch) -> Result<bool, StoreError> {
+    /// Applies a patch; returns what it destroyed (values left with no binding, and the record
+    /// itself when it was left with no value), or `None` when no such record exists.
+    pub async fn update(&mut self, t: Target<'_>, patch: &RecordPatch) -> Result<Option<ErasedRows>, StoreError> {
         if !self.lock(t).await? {
-            return Ok(false);
+            return Ok(None);
         }
-        for field in patch.touched_fields() {
+        for f in &patch.set {
             let stmt = Stmt::new("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
                 .bind(t.record_id)
-                .bind(field);
+                .bind(&f.field);
             self.conn.execute(stmt).await?;
         }
-        for field in &patch.remove {
-            let stmt = Stmt::new("DELETE FROM record_fields WHERE record_id = $1 AND field = $2")
-                .bind(t.record_id)
-                .bind(field);
-            self.conn.execute(stmt).await?;
-        }
-        let set: Vec<_> = patch.set.iter().map(|f| (t.record_id, patch.now, f)).collect();
+        let set: Vec<_> = patch.set.iter().map(|f| (t, patch.now, f)).collect();
         self.insert_fields(&set, true).await?;
+        for r in &patch.renew {
+            if let Some((ciphertext, class)) = &r.resealed {
+                let stmt = Stmt::new(
+                    "UPDATE record_fields SET ciphertext = $1, key_class = $2 WHERE record_id = $3 AND field = $4",
+                )
+                .bind(ciphertext)
+                .bind(class)
+                .bind(t.record_id)
+                .bind(&r.field);
+                self.conn.execute(stmt).await?;
+            }
+        }
+        let renewed: Vec<_> = patch.renew.iter().map(|r| (t, r.field.as_str(), &r.binding)).collect();
+        self.upsert_bindings(&renewed).await?;
+        for (field, purpose) in &patch.unbind {
+            let stmt = Stmt::new("DELETE FROM field_bindings WHERE record_id = $1 AND field = $2 AND purpose = $3")
+                .bind(t.record_id)
+                .bind(field)
+                .bind(purpose);
+            self.conn.execute(stmt).await?;
+        }
         if !patch.index.is_empty() {
             let mut stmt = Stmt::new(index_insert(patch.index.len()));
             for i in &patch.index {
@@ -364,34 +470,60 @@ impl Records<'_, ReadWrite> {
             .bind(patch.now)
             .bind(t.record_id);
         self.conn.execute(stmt).await?;
-        Ok(true)
+        self.destroy_unbound(&[t.record_id]).await.map(Some)
     }
 
-    /// Deletes a record, its fields and its index entries; returns false when absent.
-    pub async fn delete(&mut self, t: Target<'_>) -> Result<bool, StoreError> {
-        if !self.lock(t).await? {
-            return Ok(false);
+    /// The one destruction path of values (expiry, unbinding, erasure): in `records`, deletes
+    /// every value no binding holds (with its blind-index entries), then every record left
+    /// with no value.
+    pub async fn destroy_unbound(&mut self, records: &[&str]) -> Result<ErasedRows, StoreError> {
+        let mut erased = ErasedRows::default();
+        for chunk in records.chunks(Dialect::MAX_PARAMETERS) {
+            let marks = crate::sql::placeholders(1, chunk.len());
+            let unbound = "NOT EXISTS (SELECT 1 FROM field_bindings b WHERE b.record_id = record_fields.record_id \
+                           AND b.field = record_fields.field)";
+            let statements = [
+                format!(
+                    "DELETE FROM blind_index WHERE record_id IN ({marks}) AND EXISTS (SELECT 1 FROM record_fields \
+                     WHERE record_fields.record_id = blind_index.record_id AND record_fields.field = blind_index.field \
+                     AND {unbound})"
+                ),
+                format!("DELETE FROM record_fields WHERE record_id IN ({marks}) AND {unbound}"),
+                format!(
+                    "DELETE FROM records WHERE record_id IN ({marks}) AND NOT EXISTS \
+                     (SELECT 1 FROM record_fields f WHERE f.record_id = records.record_id)"
+                ),
+            ];
+            let mut counts = [0; 3];
+            for (sql, count) in statements.iter().zip(&mut counts) {
+                let mut stmt = Stmt::new(sql.as_str());
+                for id in chunk {
+                    stmt.push(*id);
+                }
+                *count = self.conn.execute(stmt).await?;
+            }
+            erased.add(ErasedRows {
+                index_entries: counts[0],
+                fields: counts[1],
+                records: counts[2],
+                token_values: 0,
+            });
         }
-        for sql in [
-            "DELETE FROM blind_index WHERE record_id = $1",
-            "DELETE FROM record_fields WHERE record_id = $1",
-            "DELETE FROM records WHERE record_id = $1",
-        ] {
-            self.conn.execute(Stmt::new(sql).bind(t.record_id)).await?;
-        }
-        Ok(true)
+        Ok(erased)
     }
 
     /// Erases up to `limit` records of a subject, in record id order after `after`: their
-    /// blind-index entries and their values sealed under the `default` key go; a record left
-    /// with no value goes too (values under another class, which outlive an erasure, stay).
-    /// Returns what was deleted and the last record id seen (`None` when there were none
-    /// left), so that a large subject is erased in short transactions.
+    /// blind-index entries go, and so does every binding of a purpose not in `surviving` (the
+    /// purposes whose data outlives an erasure) and every binding of a value sealed under the
+    /// `default` key (which the erasure destroys); values and records left with nothing holding
+    /// them go with them. Returns what was deleted and the last record id seen (`None` when
+    /// there were none left), so that a large subject is erased in short transactions.
     pub async fn erase_batch(
         &mut self,
         subject_id: &str,
         after: &str,
         limit: i64,
+        surviving: &[String],
     ) -> Result<(ErasedRows, Option<String>), StoreError> {
         let stmt = Stmt::new(
             "SELECT record_id FROM records WHERE subject_id = $1 AND record_id > $2 ORDER BY record_id LIMIT $3",
@@ -407,39 +539,41 @@ impl Records<'_, ReadWrite> {
             .map(|r| r.text("record_id"))
             .collect::<Result<Vec<_>, _>>()?;
         let mut erased = ErasedRows::default();
-        for chunk in ids.chunks(Dialect::MAX_PARAMETERS - 1) {
-            let marks = crate::sql::placeholders(2, chunk.len());
-            let statements = [
-                (
-                    format!("DELETE FROM blind_index WHERE subject_id = $1 AND record_id IN ({marks})"),
-                    subject_id,
-                ),
-                (
-                    format!("DELETE FROM record_fields WHERE key_class = $1 AND record_id IN ({marks})"),
-                    DEFAULT_KEY_CLASS,
-                ),
-                (
-                    format!(
-                        "DELETE FROM records WHERE subject_id = $1 AND record_id IN ({marks}) AND NOT EXISTS \
-                         (SELECT 1 FROM record_fields f WHERE f.record_id = records.record_id)"
-                    ),
-                    subject_id,
-                ),
-            ];
-            let mut counts = [0; 3];
-            for ((sql, first), count) in statements.iter().zip(&mut counts) {
-                let mut stmt = Stmt::new(sql.as_str()).bind(*first);
-                for id in chunk {
-                    stmt.push(id);
-                }
-                *count = self.conn.execute(stmt).await?;
+        for chunk in ids.chunks(Dialect::MAX_PARAMETERS - surviving.len().max(1) - 2) {
+            let mut stmt = Stmt::new(format!(
+                "DELETE FROM blind_index WHERE subject_id = $1 AND record_id IN ({})",
+                crate::sql::placeholders(2, chunk.len())
+            ))
+            .bind(subject_id);
+            for id in chunk {
+                stmt.push(id.as_str());
             }
-            erased.add(ErasedRows {
-                index_entries: counts[0],
-                fields: counts[1],
-                records: counts[2],
-                token_values: 0,
-            });
+            let index_entries = self.conn.execute(stmt).await?;
+            // $1 the subject, $2 the default class, then the purposes that survive, then ids.
+            let ending = if surviving.is_empty() {
+                "1 = 1".to_owned()
+            } else {
+                format!("purpose NOT IN ({})", crate::sql::placeholders(3, surviving.len()))
+            };
+            let mut stmt = Stmt::new(format!(
+                "DELETE FROM field_bindings WHERE subject_id = $1 AND record_id IN ({}) AND ({ending} OR EXISTS \
+                 (SELECT 1 FROM record_fields f WHERE f.record_id = field_bindings.record_id \
+                 AND f.field = field_bindings.field AND f.key_class = $2))",
+                crate::sql::placeholders(3 + surviving.len(), chunk.len())
+            ))
+            .bind(subject_id)
+            .bind(DEFAULT_KEY_CLASS);
+            for p in surviving {
+                stmt.push(p.as_str());
+            }
+            for id in chunk {
+                stmt.push(id.as_str());
+            }
+            self.conn.execute(stmt).await?;
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let mut rows = self.destroy_unbound(&ids).await?;
+            rows.index_entries += index_entries;
+            erased.add(rows);
         }
         Ok((erased, ids.last().cloned()))
     }

@@ -1,0 +1,605 @@
+//! Storage and purpose limitation (GDPR Art. 5(1)(b),(c),(e), Art. 25(2); CPRA retention per
+//! category): every stored value is held by the purposes bound to it, each binding with its own
+//! times, and a value no binding holds is destroyed.
+//!
+//! - A binding's times are a pure function ([`times`]) of the purpose's registry rule (from
+//!   collection, from the last update, from the subject's last activity, or while consent
+//!   lasts plus a grace period), the binding's own times and the subject's ledger (a consent
+//!   withdrawn, an objection, an opt-out end the binding). Every change of an input computes
+//!   the subject's bindings again in the change's own transaction ([`retime_subject`]), so the
+//!   stored `expires_at` is the sweeper's index; a read does not trust it alone ([`usable`]).
+//! - A read under purpose Q returns a value only if a binding of Q, or of a purpose Q is
+//!   declared compatible with (`compatible_with`, Art. 6(4)), is usable now.
+//! - The sweeper ([`Vault::sweep`]) walks the expiry index in batches, judges each due binding
+//!   again, and in one transaction per batch ends the due ones, destroys what no binding holds
+//!   any more (the destruction path erasure uses, `Records::destroy_unbound`), removes subjects
+//!   left with nothing (their data keys too) and audits each destruction with the rule that
+//!   caused it. A legal hold, or the subject's restriction (Art. 18), keeps data from it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use custodia_registry::{Purpose, Registry, RetentionStart};
+use custodia_store::{
+    AuditRow, Binding, BindingTimes, BoundValue, DueCursor, Ending, ErasedRows, HoldRow, StoreError, Tx,
+};
+use custodia_types::{SweepLine, SweepReport};
+
+use crate::audit::AuditEvent;
+use crate::consent::SubjectState;
+use crate::{SubjectId, Timestamp, Vault, VaultError};
+
+/// The principal audit entries of the sweeper name.
+pub const SWEEPER_PRINCIPAL: &str = "custodia:sweeper";
+/// Due bindings judged per batch (each batch one transaction).
+pub const SWEEP_BATCH: i64 = 1000;
+/// Bindings computed again per transaction when a purpose's rule changed.
+const RETIME_BATCH: i64 = 1000;
+
+/// What ends a binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Cause {
+    /// The purpose's retention period ran out.
+    Rule,
+    /// The subject withdrew consent (or never gave it).
+    ConsentWithdrawn,
+    /// The subject objected (GDPR Art. 21).
+    Objection,
+    /// The subject opted out of sale and sharing (CCPA/CPRA).
+    SaleOptOut,
+}
+
+impl Cause {
+    /// The rule as an audit entry and a report name it.
+    fn describe(self, purpose: &Purpose) -> String {
+        let grace = purpose
+            .retention
+            .filter(|r| r.from == RetentionStart::ConsentWithdrawn)
+            .map(|r| format!(" + {}", r.period));
+        match self {
+            Self::Rule => purpose.retention.map_or_else(|| "no rule".to_owned(), |r| r.describe()),
+            Self::ConsentWithdrawn => format!("consent withdrawn{}", grace.unwrap_or_default()),
+            Self::Objection => "objection".to_owned(),
+            Self::SaleOptOut => "sale/sharing opt-out".to_owned(),
+        }
+    }
+}
+
+/// A binding's times as the rules make them now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Times {
+    pub(crate) ended_at: Option<i64>,
+    pub(crate) expires_at: Option<i64>,
+    /// What `expires_at` comes from.
+    pub(crate) cause: Cause,
+}
+
+/// The times of binding `b` of `purpose`, from the purpose's rule, the subject's ledger
+/// `state` and its last activity. The earlier of the rule's expiry and the ledger's end
+/// counts; a consent withdrawn under a `consent_withdrawn` rule ends the binding after the
+/// grace period, any other end at once.
+pub(crate) fn times(purpose: &Purpose, b: &Binding, state: &SubjectState, last_activity: Option<i64>) -> Times {
+    let rule = rule_expiry(purpose, b, last_activity);
+    let ledger = state.ended(purpose).map(|(at, cause)| {
+        let ended = at.unwrap_or(b.bound_at);
+        let grace = purpose
+            .retention
+            .filter(|r| r.from == RetentionStart::ConsentWithdrawn && cause == Cause::ConsentWithdrawn);
+        (ended, grace.map_or(ended, |r| r.period.after(ended)), cause)
+    });
+    match (rule, ledger) {
+        (Some(r), Some((ended, _, _))) if r < ended => Times {
+            ended_at: Some(ended),
+            expires_at: Some(r),
+            cause: Cause::Rule,
+        },
+        (Some(r), Some((ended, end, cause))) => Times {
+            ended_at: Some(ended),
+            expires_at: Some(end.min(r)),
+            cause: if end <= r { cause } else { Cause::Rule },
+        },
+        (None, Some((ended, end, cause))) => Times {
+            ended_at: Some(ended),
+            expires_at: Some(end),
+            cause,
+        },
+        (rule, None) => Times {
+            ended_at: None,
+            expires_at: rule,
+            cause: Cause::Rule,
+        },
+    }
+}
+
+/// When the purpose's retention rule alone ends binding `b` (`None`: never by time, or only
+/// with consent); a rule running from the last activity counts `last_activity`.
+fn rule_expiry(purpose: &Purpose, b: &Binding, last_activity: Option<i64>) -> Option<i64> {
+    let r = purpose.retention?;
+    let from = match r.from {
+        RetentionStart::Collection => b.bound_at,
+        RetentionStart::LastUpdate => b.renewed_at,
+        RetentionStart::LastActivity => last_activity.unwrap_or(b.renewed_at).max(b.renewed_at),
+        RetentionStart::ConsentWithdrawn => return None,
+    };
+    Some(r.period.after(from))
+}
+
+/// Whether a read under `reader` may use a value through binding `b` at `now`: the binding's
+/// purpose is the reader's or one the reader is declared compatible with, the ledger has not
+/// ended it, and it has not expired (by its stored expiry, and by the purpose's rule as the
+/// registry says it now, should the stored time be stale).
+pub(crate) fn usable(registry: &Registry, reader: &Purpose, b: &Binding, state: &SubjectState, now: i64) -> bool {
+    if !registry.may_use(&reader.name, &b.purpose) {
+        return false;
+    }
+    let Some(holder) = registry.purpose(&b.purpose) else {
+        return false;
+    };
+    if state.ended(holder).is_some() || b.expires_at.is_some_and(|e| now >= e) {
+        return false;
+    }
+    // The activity is not read here: a rule running from it is judged by the stored expiry.
+    holder.retention.is_some_and(|r| r.from == RetentionStart::LastActivity)
+        || rule_expiry(holder, b, None).is_none_or(|e| now < e)
+}
+
+/// The rule text a purpose's stored expiry times were computed with: everything [`times`]
+/// reads from the registry.
+fn rule_text(p: &Purpose) -> String {
+    format!(
+        "v1 basis={} sale_or_sharing={} direct_marketing={} retention={}",
+        p.legal_basis.name(),
+        p.sale_or_sharing,
+        p.direct_marketing,
+        p.retention.map_or_else(|| "none".to_owned(), |r| r.describe())
+    )
+}
+
+/// The bindings of `bound` whose stored times differ from what the rules make them now.
+fn retimed(
+    registry: &Registry,
+    bound: &[BoundValue],
+    state: &SubjectState,
+    last_activity: Option<i64>,
+) -> Vec<BindingTimes> {
+    bound
+        .iter()
+        .filter_map(|v| {
+            let purpose = registry.purpose(&v.binding.purpose)?;
+            let t = times(purpose, &v.binding, state, last_activity);
+            (t.ended_at != v.binding.ended_at || t.expires_at != v.binding.expires_at).then(|| BindingTimes {
+                record_id: v.record_id.clone(),
+                field: v.field.clone(),
+                purpose: v.binding.purpose.clone(),
+                ended_at: t.ended_at,
+                expires_at: t.expires_at,
+            })
+        })
+        .collect()
+}
+
+/// Computes a subject's bindings again inside a transaction that changed its ledger or its
+/// activity (after the change), so the expiry index stays true.
+pub(crate) async fn retime_subject(tx: &mut Tx<'_>, registry: &Registry, subject: &str) -> Result<(), StoreError> {
+    let entries = tx.ledger().of_subject(subject).await?;
+    let state = SubjectState::from_ledger(&entries);
+    let last = tx.retention().last_activity(subject).await?;
+    let bound = tx.retention().of_subject(subject).await?;
+    let changed = retimed(registry, &bound, &state, last);
+    tx.retention().set_times(&changed).await?;
+    Ok(())
+}
+
+/// A new binding of `purpose` made at `now` (the subject active at `now`).
+pub(crate) fn new_binding(purpose: &Purpose, bound_at: i64, now: i64, state: &SubjectState) -> Binding {
+    let mut b = Binding {
+        purpose: purpose.name.clone(),
+        bound_at,
+        renewed_at: now,
+        ended_at: None,
+        expires_at: None,
+    };
+    let t = times(purpose, &b, state, Some(now));
+    b.ended_at = t.ended_at;
+    b.expires_at = t.expires_at;
+    b
+}
+
+/// How one run goes.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepOptions {
+    /// The instant the rules are evaluated at (a rehearsal may move it).
+    pub as_of: Timestamp,
+    /// The real time (written beside rules computed again).
+    pub now: Timestamp,
+    /// Judge and report only; destroy nothing.
+    pub dry_run: bool,
+    /// Due bindings per batch (one transaction each).
+    pub batch: i64,
+}
+
+/// One batch judged: what to end, destroy and audit.
+#[derive(Default)]
+struct Plan {
+    endings: Vec<Ending>,
+    retimes: Vec<BindingTimes>,
+    /// Records that may lose values (the destruction path looks at them).
+    records: BTreeSet<String>,
+    /// `(subject, collection, field)` of values destroyed: their tokens go too.
+    destroyed_fields: BTreeSet<(String, String, String)>,
+    /// Subjects that lose a whole record: removed if nothing is left (with the audit entry
+    /// that says so).
+    subjects: BTreeMap<String, AuditRow>,
+    /// Records that lose every value, by subject.
+    dead_records: BTreeMap<String, BTreeSet<String>>,
+    audit: Vec<AuditRow>,
+    /// The plan's counts (values, records and subjects are counted when applied).
+    counts: SweepReport,
+}
+
+impl Vault {
+    /// Runs the sweeper: every binding due at `opts.as_of` is judged again and, unless a legal
+    /// hold or the subject's restriction keeps it, ended; values no binding holds any more are
+    /// destroyed, records left empty and subjects left with nothing (their keys, tokens and
+    /// activity) go with them, each batch in one transaction with its audit entries, so a run
+    /// stopped half-way leaves nothing half-done and the next run carries on. `progress` is
+    /// called after each batch. Rules changed since the last run are applied first.
+    #[tracing::instrument(skip_all)]
+    pub async fn sweep(
+        &self,
+        opts: &SweepOptions,
+        progress: &mut (dyn FnMut(&SweepReport) + Send),
+    ) -> Result<SweepReport, VaultError> {
+        if !opts.dry_run {
+            self.reconcile_retention(opts.now).await?;
+        }
+        let mut report = SweepReport {
+            as_of: opts.as_of.to_rfc3339(),
+            dry_run: opts.dry_run,
+            ..SweepReport::default()
+        };
+        let mut lines: BTreeMap<(String, String, String, String), SweepLine> = BTreeMap::new();
+        // In a dry run, each subject's records destroyed so far (the subject goes when all do).
+        let mut dry_records: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut cursor: Option<DueCursor> = None;
+        loop {
+            let page = self
+                .store
+                .reader()
+                .await?
+                .retention()
+                .due(opts.as_of.0, cursor.as_ref(), opts.batch.max(1))
+                .await?;
+            let Some(last) = page.last() else {
+                report.complete = true;
+                break;
+            };
+            cursor = Some(DueCursor::after(last));
+            let mut attempt = 0;
+            let counts = loop {
+                let mut plan = self.plan(&page, opts.as_of.0).await?;
+                if opts.dry_run {
+                    plan.counts.subjects_removed = self.count_removed(&plan, &mut dry_records).await?;
+                    break plan.counts;
+                }
+                let mut counts = std::mem::take(&mut plan.counts);
+                match self.apply(plan).await {
+                    Ok((erased, removed)) => {
+                        counts.values_destroyed = erased.fields;
+                        counts.records_destroyed = erased.records;
+                        counts.subjects_removed = removed;
+                        break counts;
+                    }
+                    // A binding changed between the plan and its transaction: judge again.
+                    Err(StoreError::Conflict(_)) if attempt < 2 => attempt += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            add(&mut report, &mut lines, counts);
+            report.by_rule = lines.values().cloned().collect();
+            progress(&report);
+        }
+        if !opts.dry_run && report.values_destroyed > 0 {
+            self.purge_wal().await;
+        }
+        Ok(report)
+    }
+
+    /// Judges one page of due bindings.
+    async fn plan(&self, page: &[BoundValue], as_of: i64) -> Result<Plan, VaultError> {
+        let mut reader = self.store.reader().await?;
+        let mut subjects: HashMap<&str, (SubjectState, Option<i64>, Vec<HoldRow>)> = HashMap::new();
+        for v in page {
+            if subjects.contains_key(v.subject_id.as_str()) {
+                continue;
+            }
+            let entries = reader.ledger().of_subject(&v.subject_id).await?;
+            let last = reader.retention().last_activity(&v.subject_id).await?;
+            let collections: BTreeSet<&str> = page
+                .iter()
+                .filter(|o| o.subject_id == v.subject_id)
+                .map(|o| o.collection.as_str())
+                .collect();
+            let collections: Vec<&str> = collections.into_iter().collect();
+            let holds = reader.retention().holds_on(&v.subject_id, &collections).await?;
+            subjects.insert(&v.subject_id, (SubjectState::from_ledger(&entries), last, holds));
+        }
+        let mut plan = Plan::default();
+        let report = &mut plan.counts;
+        // (subject, collection, purpose, cause) -> fields, bindings, values
+        let mut groups: BTreeMap<(&str, &str, &str, Cause), (BTreeSet<&str>, u64, u64)> = BTreeMap::new();
+        let mut ending: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+        let (mut retimes, mut endings, mut records) = (Vec::new(), Vec::new(), BTreeSet::new());
+        let mut causes: Vec<(&BoundValue, Cause)> = Vec::new();
+        for v in page {
+            let Some(purpose) = self.registry.purpose(&v.binding.purpose) else {
+                report.kept_unknown_purpose += 1;
+                continue;
+            };
+            let Some((state, last, holds)) = subjects.get(v.subject_id.as_str()) else {
+                continue;
+            };
+            let t = times(purpose, &v.binding, state, *last);
+            if t.expires_at.is_none_or(|e| e > as_of) {
+                if t.ended_at != v.binding.ended_at || t.expires_at != v.binding.expires_at {
+                    report.retimed += 1;
+                    retimes.push(BindingTimes {
+                        record_id: v.record_id.clone(),
+                        field: v.field.clone(),
+                        purpose: v.binding.purpose.clone(),
+                        ended_at: t.ended_at,
+                        expires_at: t.expires_at,
+                    });
+                }
+                continue;
+            }
+            let held = holds.iter().any(|h| {
+                h.subject_id.as_deref() == Some(v.subject_id.as_str())
+                    || h.collection.as_deref() == Some(v.collection.as_str())
+            });
+            if held {
+                report.kept_by_hold += 1;
+                continue;
+            }
+            if state.restricted() {
+                report.kept_by_restriction += 1;
+                continue;
+            }
+            ending.insert((&v.record_id, &v.field, &v.binding.purpose));
+            causes.push((v, t.cause));
+            endings.push(Ending {
+                record_id: v.record_id.clone(),
+                field: v.field.clone(),
+                purpose: v.binding.purpose.clone(),
+                renewed_at: v.binding.renewed_at,
+                expires_at: v.binding.expires_at,
+            });
+            records.insert(v.record_id.clone());
+        }
+        plan.retimes = retimes;
+        plan.endings = endings;
+        plan.records = records;
+        let report = &mut plan.counts;
+        // Which values lose their last binding, and which records their last value.
+        let ids: Vec<&str> = plan.records.iter().map(String::as_str).collect();
+        let all = reader.retention().of_records(&ids).await?;
+        let mut fields: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+        for b in &all {
+            let ends = ending.contains(&(b.record_id.as_str(), b.field.as_str(), b.binding.purpose.as_str()));
+            let dies = fields.entry((&b.record_id, &b.field)).or_insert(true);
+            *dies &= ends;
+        }
+        let mut record_dies: BTreeMap<&str, bool> = BTreeMap::new();
+        for ((record, _), dies) in &fields {
+            *record_dies.entry(record).or_insert(true) &= *dies;
+        }
+        let mut bound_values: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for (v, cause) in &causes {
+            let Some(purpose) = self.registry.purpose(&v.binding.purpose) else {
+                continue;
+            };
+            // The binding that destroys a value is counted once, with the first rule seen.
+            let destroys = fields.get(&(v.record_id.as_str(), v.field.as_str())) == Some(&true)
+                && bound_values.insert((&v.record_id, &v.field));
+            let group = groups
+                .entry((&v.subject_id, &v.collection, &v.binding.purpose, *cause))
+                .or_default();
+            group.0.insert(&v.field);
+            group.1 += 1;
+            if destroys {
+                group.2 += 1;
+                plan.destroyed_fields
+                    .insert((v.subject_id.clone(), v.collection.clone(), v.field.clone()));
+            }
+            report.by_rule.push(SweepLine {
+                collection: v.collection.clone(),
+                field: v.field.clone(),
+                purpose: purpose.name.clone(),
+                rule: cause.describe(purpose),
+                bindings_ended: 1,
+                values_destroyed: u64::from(destroys),
+            });
+            report.bindings_ended += 1;
+            report.values_destroyed += u64::from(destroys);
+            if record_dies.get(v.record_id.as_str()) == Some(&true) {
+                plan.dead_records
+                    .entry(v.subject_id.clone())
+                    .or_default()
+                    .insert(v.record_id.clone());
+            }
+            if record_dies.get(v.record_id.as_str()) == Some(&true) && !plan.subjects.contains_key(&v.subject_id) {
+                let subject = SubjectId::parse(&v.subject_id)?;
+                let event = self.about(
+                    AuditEvent::unauthenticated("retention.subject_removed", SWEEPER_PRINCIPAL.to_owned())
+                        .detail("reason", "nothing left to hold"),
+                    &subject,
+                )?;
+                plan.subjects
+                    .insert(v.subject_id.clone(), self.audit_row(&event, Timestamp(as_of), None)?);
+            }
+        }
+        plan.counts.records_destroyed = plan.dead_records.values().map(|r| r.len() as u64).sum();
+        for ((subject, collection, purpose, cause), (names, bindings, values)) in groups {
+            let Some(p) = self.registry.purpose(purpose) else {
+                continue;
+            };
+            let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+            let event = AuditEvent::unauthenticated("retention.expire", SWEEPER_PRINCIPAL.to_owned())
+                .purpose(purpose)
+                .collection(collection)
+                .fields(names.iter())
+                .detail("rule", cause.describe(p))
+                .detail("bindings_ended", bindings.to_string())
+                .detail("values_destroyed", values.to_string());
+            let event = self.about(event, &SubjectId::parse(subject)?)?;
+            plan.audit.push(self.audit_row(&event, Timestamp(as_of), None)?);
+        }
+        Ok(plan)
+    }
+
+    /// In a dry run, the subjects a plan would leave with nothing: all their records
+    /// destroyed, in this plan or an earlier one of the run (`destroyed`). Also counts the
+    /// plan's records.
+    async fn count_removed(
+        &self,
+        plan: &Plan,
+        destroyed: &mut HashMap<String, BTreeSet<String>>,
+    ) -> Result<u64, VaultError> {
+        let mut removed = 0;
+        let mut reader = self.store.reader().await?;
+        for (subject, records) in &plan.dead_records {
+            let all = destroyed.entry(subject.clone()).or_default();
+            let before = all.len();
+            all.extend(records.iter().cloned());
+            let held = reader.retention().record_count(subject).await?;
+            if (before as u64) < held && all.len() as u64 >= held {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Applies a plan in one transaction: ends its bindings (all still as read, or nothing:
+    /// `Conflict`), destroys what nothing holds, removes subjects left with nothing, appends
+    /// the audit entries. Returns what was destroyed and how many subjects went.
+    async fn apply(&self, plan: Plan) -> Result<(ErasedRows, u64), StoreError> {
+        self.store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.retention().set_times(&plan.retimes).await?;
+                    let ended = tx.retention().end(&plan.endings).await?;
+                    if ended.iter().any(|ok| !ok) {
+                        return Err(StoreError::Conflict("binding".into()));
+                    }
+                    let records: Vec<&str> = plan.records.iter().map(String::as_str).collect();
+                    let mut erased = tx.records().destroy_unbound(&records).await?;
+                    for (subject, collection, field) in &plan.destroyed_fields {
+                        erased.token_values += tx.tokens().erase_field(subject, collection, field).await?;
+                    }
+                    let mut audit = plan.audit;
+                    let mut removed = 0;
+                    for (subject, row) in plan.subjects {
+                        if tx.retention().subject_has_records(&subject).await? {
+                            continue;
+                        }
+                        for key in tx.subjects().keys(&subject).await? {
+                            tx.subjects().destroy_key(&subject, &key.key_class).await?;
+                        }
+                        erased.token_values += tx.tokens().erase_subject(&subject).await?;
+                        tx.retention().forget_activity(&subject).await?;
+                        audit.push(row);
+                        removed += 1;
+                    }
+                    tx.audit().append(&audit).await?;
+                    Ok((erased, removed))
+                })
+            })
+            .await
+    }
+
+    /// Computes again the stored times of every binding of a purpose whose rule (or legal
+    /// basis, or sale/sharing or direct-marketing mark) changed since they were computed, so
+    /// the expiry index matches the registry; returns how many bindings changed.
+    pub async fn reconcile_retention(&self, now: Timestamp) -> Result<u64, VaultError> {
+        let stored: BTreeMap<String, String> = self
+            .store
+            .reader()
+            .await?
+            .retention()
+            .rules()
+            .await?
+            .into_iter()
+            .collect();
+        let mut changed = 0;
+        for purpose in self.registry.purposes.values() {
+            let rule = rule_text(purpose);
+            if stored.get(&purpose.name) == Some(&rule) {
+                continue;
+            }
+            let mut after: Option<(String, String)> = None;
+            loop {
+                let page = self
+                    .store
+                    .reader()
+                    .await?
+                    .retention()
+                    .of_purpose(
+                        &purpose.name,
+                        after.as_ref().map(|(r, f)| (r.as_str(), f.as_str())),
+                        RETIME_BATCH,
+                    )
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some((last.record_id.clone(), last.field.clone()));
+                let mut states: HashMap<&str, (SubjectState, Option<i64>)> = HashMap::new();
+                let mut reader = self.store.reader().await?;
+                let mut times_now = Vec::new();
+                for v in &page {
+                    if !states.contains_key(v.subject_id.as_str()) {
+                        let entries = reader.ledger().of_subject(&v.subject_id).await?;
+                        let last = reader.retention().last_activity(&v.subject_id).await?;
+                        states.insert(&v.subject_id, (SubjectState::from_ledger(&entries), last));
+                    }
+                    if let Some((state, last)) = states.get(v.subject_id.as_str()) {
+                        times_now.extend(retimed(&self.registry, std::slice::from_ref(v), state, *last));
+                    }
+                }
+                drop(reader);
+                changed += times_now.len() as u64;
+                self.store
+                    .write(move |mut tx| Box::pin(async move { tx.retention().set_times(&times_now).await }))
+                    .await?;
+            }
+            let name = purpose.name.clone();
+            self.store
+                .write(move |mut tx| Box::pin(async move { tx.retention().set_rule(&name, &rule, now.0).await }))
+                .await?;
+        }
+        Ok(changed)
+    }
+}
+
+/// Adds one batch's counts to a run's report; lines of the same field, purpose and rule merge.
+fn add(
+    report: &mut SweepReport,
+    lines: &mut BTreeMap<(String, String, String, String), SweepLine>,
+    batch: SweepReport,
+) {
+    report.bindings_ended += batch.bindings_ended;
+    report.values_destroyed += batch.values_destroyed;
+    report.records_destroyed += batch.records_destroyed;
+    report.subjects_removed += batch.subjects_removed;
+    report.kept_by_hold += batch.kept_by_hold;
+    report.kept_by_restriction += batch.kept_by_restriction;
+    report.kept_unknown_purpose += batch.kept_unknown_purpose;
+    report.retimed += batch.retimed;
+    for l in batch.by_rule {
+        let key = (l.collection.clone(), l.field.clone(), l.purpose.clone(), l.rule.clone());
+        let line = lines.entry(key).or_insert(SweepLine {
+            bindings_ended: 0,
+            values_destroyed: 0,
+            ..l.clone()
+        });
+        line.bindings_ended += l.bindings_ended;
+        line.values_destroyed += l.values_destroyed;
+    }
+}
