@@ -1,9 +1,10 @@
 //! One behaviour contract, every backend.
 
 use custodia_store::{
-    AuditColumns, AuditRow, CheckpointRow, DeliveryAttempt, DeliveryState, ErasureRow, FieldValue, IndexEntry,
-    LedgerRow, NewNotification, NewRecord, NotificationRow, PrincipalRow, RecordCursor, RecordPatch, RequestQuery,
-    RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow, Target, TokenRow,
+    Activity, AuditColumns, AuditRow, Binding, BindingTimes, CheckpointRow, DeliveryAttempt, DeliveryState, Ending,
+    ErasureRow, FieldValue, HoldRow, IndexEntry, LedgerRow, NewNotification, NewRecord, NotificationRow, PrincipalRow,
+    RecordCursor, RecordPatch, RequestQuery, RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow, Target,
+    TokenRow,
 };
 
 use crate::ops::*;
@@ -12,8 +13,18 @@ fn field(name: &str, ct: &[u8]) -> FieldValue {
     FieldValue {
         field: name.into(),
         ciphertext: ct.to_vec(),
-        purpose: "p".into(),
         key_class: "default".into(),
+        binding: Some(binding("p", 0, None)),
+    }
+}
+
+fn binding(purpose: &str, at: i64, expires_at: Option<i64>) -> Binding {
+    Binding {
+        purpose: purpose.into(),
+        bound_at: at,
+        renewed_at: at,
+        ended_at: None,
+        expires_at,
     }
 }
 
@@ -30,6 +41,7 @@ fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
             field: "email".into(),
             digest: vec![1; 16],
         }],
+        activity: None,
     }
 }
 
@@ -128,7 +140,7 @@ pub async fn record_round_trip_and_order(s: &Store) {
     let names: Vec<_> = first.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(names, ["email", "name"], "fields come sorted by name");
     assert_eq!(first.fields[0].ciphertext, b"ct-email");
-    assert_eq!(first.fields[0].purpose, "p");
+    assert_eq!(first.fields[0].bindings, [binding("p", 0, None)]);
 
     let every = all(s, "s1", "customers").await;
     let ids: Vec<_> = every.iter().map(|r| r.record_id.as_str()).collect();
@@ -208,7 +220,7 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
     let names: Vec<&str> = seen[0].fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(names, ["email", "name"]);
     assert_eq!(seen[0].fields[0].ciphertext, b"ct-email");
-    assert_eq!(seen[0].fields[0].purpose, "p");
+    assert_eq!(seen[0].fields[0].bindings[0].purpose, "p");
     assert_eq!(seen[0].fields[0].key_class, "default");
     assert!(seen[3].fields.is_empty(), "a record without fields is still listed");
     assert!(
@@ -235,7 +247,7 @@ pub async fn records_are_scoped_to_subject_and_collection(s: &Store) {
     assert!(!delete_record(s, "s2", "customers", "r1", None).await.unwrap());
     let patch = RecordPatch {
         now: 5,
-        remove: vec!["name".into()],
+        unbind: vec![("name".into(), "p".into())],
         ..RecordPatch::default()
     };
     assert!(!update_record(s, "s1", "orders", "r1", &patch).await.unwrap());
@@ -251,7 +263,7 @@ pub async fn update_sets_removes_and_reindexes(s: &Store) {
     let patch = RecordPatch {
         now: 50,
         set: vec![field("email", b"ct-email-2"), field("phone", b"ct-phone")],
-        remove: vec!["name".into()],
+        unbind: vec![("name".into(), "p".into())],
         index: vec![
             IndexEntry {
                 field: "email".into(),
@@ -262,6 +274,7 @@ pub async fn update_sets_removes_and_reindexes(s: &Store) {
                 digest: vec![3; 16],
             },
         ],
+        ..RecordPatch::default()
     };
     assert!(update_record(s, "s1", "customers", "r1", &patch).await.unwrap());
     let rec = one(s, "s1", "customers", "r1").await.unwrap();
@@ -513,7 +526,7 @@ pub async fn audit_entries_land_with_their_writes(s: &Store) {
         .unwrap();
     let patch = RecordPatch {
         now: 2,
-        remove: vec!["name".into()],
+        unbind: vec![("name".into(), "p".into())],
         ..RecordPatch::default()
     };
     assert!(
@@ -1208,11 +1221,10 @@ pub async fn erasure_deletes_what_the_default_key_sealed(s: &Store) {
         now: 10,
         set: vec![FieldValue {
             key_class: "purpose:tax".into(),
-            purpose: "tax".into(),
+            binding: Some(binding("tax", 10, None)),
             ..field("address", b"ct-address")
         }],
-        remove: vec![],
-        index: vec![],
+        ..RecordPatch::default()
     };
     s.write(move |mut tx| {
         Box::pin(async move {
@@ -1222,7 +1234,7 @@ pub async fn erasure_deletes_what_the_default_key_sealed(s: &Store) {
                 collection: "customers",
                 record_id: "r0",
             };
-            assert!(tx.records().update(t, &patch).await?);
+            assert!(tx.records().update(t, &patch).await?.is_some());
             Ok(())
         })
     })
@@ -1237,7 +1249,9 @@ pub async fn erasure_deletes_what_the_default_key_sealed(s: &Store) {
     loop {
         let from = after.clone();
         let (rows, last) = s
-            .write(move |mut tx| Box::pin(async move { tx.records().erase_batch("s1", &from, 2).await }))
+            .write(move |mut tx| {
+                Box::pin(async move { tx.records().erase_batch("s1", &from, 2, &["tax".to_owned()]).await })
+            })
             .await
             .unwrap();
         total.add(rows);
@@ -1456,4 +1470,334 @@ pub async fn notifications_are_queued_attempted_and_logged(s: &Store) {
     let log = s.reader().await.unwrap().notifications().attempts(other).await.unwrap();
     assert!(log.is_empty());
     assert!(of_request("req_3").await.is_empty());
+}
+
+/// The bindings of one field of record `r` of subject `s`.
+async fn bindings_of(s: &Store, subject: &str, record: &str, field: &str) -> Vec<Binding> {
+    one(s, subject, "customers", record)
+        .await
+        .map(|r| {
+            r.fields
+                .into_iter()
+                .filter(|f| f.field == field)
+                .flat_map(|f| f.bindings)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A value stays while some purpose holds it: a renewal adds a binding (and may re-seal the
+/// value), unbinding one purpose keeps the value for the other, and the last unbinding
+/// destroys it with its index entry, and the record with its last value.
+pub async fn bindings_hold_values_until_the_last_goes(s: &Store) {
+    insert_record(s, &new_record("r1", "s1", 1)).await.unwrap();
+    let renew = RecordPatch {
+        now: 20,
+        renew: vec![custodia_store::Renewal {
+            field: "email".into(),
+            binding: binding("q", 20, Some(500)),
+            resealed: Some((b"ct-email-q".to_vec(), "default".into())),
+        }],
+        ..RecordPatch::default()
+    };
+    assert!(update_record(s, "s1", "customers", "r1", &renew).await.unwrap());
+    let held = bindings_of(s, "s1", "r1", "email").await;
+    assert_eq!(held, [binding("p", 0, None), binding("q", 20, Some(500))]);
+    let rec = one(s, "s1", "customers", "r1").await.unwrap();
+    assert_eq!(rec.fields[0].ciphertext, b"ct-email-q", "re-sealed");
+    assert_eq!(rec.fields.len(), 2, "one field per value, whatever its bindings");
+
+    // Renewing again moves the renewal time, keeps when it was first bound.
+    let mut again = renew.clone();
+    again.renew[0].binding = Binding {
+        renewed_at: 30,
+        expires_at: Some(600),
+        ..binding("q", 20, None)
+    };
+    again.renew[0].resealed = None;
+    assert!(update_record(s, "s1", "customers", "r1", &again).await.unwrap());
+    let q = bindings_of(s, "s1", "r1", "email").await.pop().unwrap();
+    assert_eq!((q.bound_at, q.renewed_at, q.expires_at), (20, 30, Some(600)));
+
+    let unbind = |field: &str, purpose: &str| RecordPatch {
+        now: 40,
+        unbind: vec![(field.into(), purpose.into())],
+        ..RecordPatch::default()
+    };
+    assert!(
+        update_record(s, "s1", "customers", "r1", &unbind("email", "p"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        bindings_of(s, "s1", "r1", "email").await,
+        [again.renew[0].binding.clone()]
+    );
+    assert_eq!(find_by_index(s, "customers", "email", &[1; 16]).await.unwrap().len(), 1);
+    assert!(
+        update_record(s, "s1", "customers", "r1", &unbind("email", "q"))
+            .await
+            .unwrap()
+    );
+    let rec = one(s, "s1", "customers", "r1").await.unwrap();
+    assert_eq!(
+        rec.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
+        ["name"]
+    );
+    assert!(
+        find_by_index(s, "customers", "email", &[1; 16])
+            .await
+            .unwrap()
+            .is_empty(),
+        "its index entry went with it"
+    );
+    // A value set anew replaces the field's bindings with its own.
+    let set = RecordPatch {
+        now: 50,
+        set: vec![FieldValue {
+            binding: Some(binding("q", 50, None)),
+            ..field("name", b"ct-name-2")
+        }],
+        ..RecordPatch::default()
+    };
+    assert!(update_record(s, "s1", "customers", "r1", &set).await.unwrap());
+    assert_eq!(bindings_of(s, "s1", "r1", "name").await, [binding("q", 50, None)]);
+    // A corrected value (no binding) keeps the bindings it had.
+    let correct = RecordPatch {
+        now: 60,
+        set: vec![FieldValue {
+            binding: None,
+            ..field("name", b"ct-name-3")
+        }],
+        ..RecordPatch::default()
+    };
+    assert!(update_record(s, "s1", "customers", "r1", &correct).await.unwrap());
+    assert_eq!(bindings_of(s, "s1", "r1", "name").await, [binding("q", 50, None)]);
+    assert!(
+        update_record(s, "s1", "customers", "r1", &unbind("name", "q"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        one(s, "s1", "customers", "r1").await.is_none(),
+        "the record went with its last value"
+    );
+    assert_eq!(
+        s.reader().await.unwrap().retention().of_subject("s1").await.unwrap(),
+        []
+    );
+}
+
+/// The expiry index: due bindings in expiry order, page by page; a binding without an expiry
+/// is never due; an ending applies only to a binding still as it was read.
+pub async fn due_bindings_come_by_expiry_and_end_only_as_read(s: &Store) {
+    for (i, expiry) in [Some(300), None, Some(100), Some(200), Some(900)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut r = new_record(&format!("r{i}"), &format!("s{i}"), 1);
+        r.sealed_under = key_of(&format!("s{i}"));
+        r.fields = vec![FieldValue {
+            binding: Some(binding("p", 1, expiry)),
+            ..field("email", b"ct")
+        }];
+        r.index.clear();
+        insert_record(s, &r).await.unwrap();
+    }
+    let mut reader = s.reader().await.unwrap();
+    assert_eq!(reader.retention().count_due(300).await.unwrap(), 3);
+    let first = reader.retention().due(300, None, 2).await.unwrap();
+    let ids: Vec<_> = first.iter().map(|v| v.record_id.as_str()).collect();
+    assert_eq!(ids, ["r2", "r3"]);
+    assert_eq!(
+        (first[0].subject_id.as_str(), first[0].collection.as_str()),
+        ("s2", "customers")
+    );
+    let next = reader
+        .retention()
+        .due(300, Some(&custodia_store::DueCursor::after(&first[1])), 2)
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(|v| v.record_id.as_str()).collect::<Vec<_>>(), ["r0"]);
+    drop(reader);
+
+    let stale = Ending {
+        record_id: "r2".into(),
+        field: "email".into(),
+        purpose: "p".into(),
+        renewed_at: 0,
+        expires_at: Some(100),
+    };
+    let current = Ending {
+        renewed_at: 1,
+        ..stale.clone()
+    };
+    let ended = s
+        .write(move |mut tx| Box::pin(async move { tx.retention().end(&[stale, current]).await }))
+        .await
+        .unwrap();
+    assert_eq!(ended, [false, true]);
+    // Times computed again move a binding in the index.
+    let times = BindingTimes {
+        record_id: "r3".into(),
+        field: "email".into(),
+        purpose: "p".into(),
+        ended_at: Some(150),
+        expires_at: Some(1000),
+    };
+    s.write(move |mut tx| Box::pin(async move { tx.retention().set_times(&[times]).await }))
+        .await
+        .unwrap();
+    let mut reader = s.reader().await.unwrap();
+    let due: Vec<_> = reader.retention().due(i64::MAX, None, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|v| v.record_id.as_str()).collect::<Vec<_>>(),
+        ["r0", "r4", "r3"]
+    );
+    assert_eq!(due[2].binding.ended_at, Some(150));
+    let ended_only = reader.retention().held_only_by_ended().await.unwrap();
+    assert_eq!(ended_only.len(), 1);
+    assert_eq!((ended_only[0].field.as_str(), ended_only[0].values), ("email", 1));
+    let held = reader.retention().held_counts().await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].purpose.as_str(), held[0].values, held[0].ended), ("p", 4, 1));
+}
+
+/// A subject's activity moves forward only, and moves the expiry of the bindings of the
+/// purposes that run from it, unless the ledger ended them.
+pub async fn activity_moves_forward_and_renews(s: &Store) {
+    let mut r = new_record("r1", "s1", 1);
+    r.fields = vec![
+        FieldValue {
+            binding: Some(binding("support", 1, Some(100))),
+            ..field("email", b"ct")
+        },
+        FieldValue {
+            binding: Some(Binding {
+                ended_at: Some(5),
+                ..binding("support", 1, Some(50))
+            }),
+            ..field("name", b"ct")
+        },
+        FieldValue {
+            binding: Some(binding("orders", 1, Some(100))),
+            ..field("phone", b"ct")
+        },
+    ];
+    r.index.clear();
+    r.activity = Some(Activity {
+        subject_id: "s1".into(),
+        at: 10,
+        renew: vec![],
+    });
+    insert_record(s, &r).await.unwrap();
+    let activity = |at: i64, expires: i64| Activity {
+        subject_id: "s1".into(),
+        at,
+        renew: vec![("support".into(), expires)],
+    };
+    for a in [activity(40, 400), activity(20, 200)] {
+        s.write(move |mut tx| Box::pin(async move { tx.retention().record_activity(&a).await }))
+            .await
+            .unwrap();
+    }
+    let mut reader = s.reader().await.unwrap();
+    assert_eq!(
+        reader.retention().last_activity("s1").await.unwrap(),
+        Some(40),
+        "never back"
+    );
+    drop(reader);
+    let expiry = |field: &'static str| async move { bindings_of(s, "s1", "r1", field).await[0].expires_at };
+    assert_eq!(expiry("email").await, Some(400), "never earlier either");
+    assert_eq!(expiry("name").await, Some(50), "an ended binding keeps its end");
+    assert_eq!(
+        expiry("phone").await,
+        Some(100),
+        "another purpose's binding is untouched"
+    );
+    s.write(|mut tx| Box::pin(async move { tx.retention().forget_activity("s1").await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.reader().await.unwrap().retention().last_activity("s1").await.unwrap(),
+        None
+    );
+}
+
+/// Holds: placed, found by subject or collection while in force, released once, all listed.
+pub async fn legal_holds_are_placed_found_and_released(s: &Store) {
+    let hold = |id: &str, subject: Option<&str>, collection: Option<&str>| HoldRow {
+        hold_id: id.into(),
+        subject_id: subject.map(Into::into),
+        collection: collection.map(Into::into),
+        reason: "case 1".into(),
+        created_by: "prn_1".into(),
+        created_at: 5,
+        released_at: None,
+        released_by: None,
+        release_reason: None,
+    };
+    let (a, b) = (hold("h1", Some("s1"), None), hold("h2", None, Some("orders")));
+    s.write(move |mut tx| {
+        Box::pin(async move {
+            tx.retention().place_hold(&a).await?;
+            tx.retention().place_hold(&b).await
+        })
+    })
+    .await
+    .unwrap();
+    let mut reader = s.reader().await.unwrap();
+    let on = |subject: &'static str, collections: &'static [&'static str]| async move {
+        s.reader()
+            .await
+            .unwrap()
+            .retention()
+            .holds_on(subject, collections)
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.hold_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on("s1", &["customers"]).await, ["h1"]);
+    assert_eq!(on("s2", &["customers", "orders"]).await, ["h2"]);
+    assert!(on("s2", &[]).await.is_empty());
+    assert_eq!(reader.retention().active_holds().await.unwrap().len(), 2);
+    drop(reader);
+    let release = |id: &'static str| async move {
+        s.write(move |mut tx| Box::pin(async move { tx.retention().release_hold(id, "prn_2", 9, "settled").await }))
+            .await
+            .unwrap()
+    };
+    assert!(release("h1").await);
+    assert!(!release("h1").await, "released once");
+    assert!(!release("nope").await);
+    assert!(on("s1", &["customers"]).await.is_empty());
+    let mut reader = s.reader().await.unwrap();
+    let all = reader.retention().all_holds().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (
+            all[0].released_at,
+            all[0].released_by.as_deref(),
+            all[0].release_reason.as_deref()
+        ),
+        (Some(9), Some("prn_2"), Some("settled"))
+    );
+    assert_eq!(
+        reader.retention().hold("h2").await.unwrap().unwrap(),
+        hold("h2", None, Some("orders"))
+    );
+    // Rules are remembered per purpose, replaced when they change.
+    drop(reader);
+    for rule in ["r1", "r2"] {
+        s.write(move |mut tx| Box::pin(async move { tx.retention().set_rule("p", rule, 1).await }))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.reader().await.unwrap().retention().rules().await.unwrap(),
+        [("p".to_owned(), "r2".to_owned())]
+    );
 }

@@ -197,6 +197,10 @@ on_store!(
     requests_queue_and_steps,
     erasure_deletes_what_the_default_key_sealed,
     notifications_are_queued_attempted_and_logged,
+    bindings_hold_values_until_the_last_goes,
+    due_bindings_come_by_expiry_and_end_only_as_read,
+    activity_moves_forward_and_renews,
+    legal_holds_are_placed_found_and_released,
 );
 
 mod db_checks {
@@ -280,10 +284,17 @@ async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
             fields: vec![custodia_store::FieldValue {
                 field: "name".into(),
                 ciphertext: canary.clone(),
-                purpose: "p".into(),
                 key_class: "default".into(),
+                binding: Some(custodia_store::Binding {
+                    purpose: "p".into(),
+                    bound_at: 1,
+                    renewed_at: 1,
+                    ended_at: None,
+                    expires_at: None,
+                }),
             }],
             index: vec![],
+            activity: None,
         };
         ops::insert_record(&store, &record).await.unwrap();
         assert!(ops::delete_record(&store, "s1", "customers", "r1", None).await.unwrap());

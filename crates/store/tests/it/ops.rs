@@ -87,7 +87,11 @@ async fn update(
     let (subject, collection, id, patch) = (subject.to_owned(), collection.to_owned(), id.to_owned(), patch.clone());
     s.write(move |mut tx| {
         Box::pin(async move {
-            let found = tx.records().update(target(&subject, &collection, &id), &patch).await?;
+            let found = tx
+                .records()
+                .update(target(&subject, &collection, &id), &patch)
+                .await?
+                .is_some();
             if found {
                 tx.audit().append(audit.as_slice()).await?;
             }
@@ -101,7 +105,21 @@ pub async fn delete_record(s: &Store, subject: &str, collection: &str, id: &str,
     let (subject, collection, id, audit) = (subject.to_owned(), collection.to_owned(), id.to_owned(), audit.cloned());
     s.write(move |mut tx| {
         Box::pin(async move {
-            let found = tx.records().delete(target(&subject, &collection, &id)).await?;
+            // Every purpose lets go of every value: the record goes with its last value.
+            let t = target(&subject, &collection, &id);
+            let Some(fields) = tx.records().fields_for_change(t).await? else {
+                return Ok(false);
+            };
+            let unbind = fields
+                .iter()
+                .flat_map(|f| f.bindings.iter().map(|b| (f.field.clone(), b.purpose.clone())))
+                .collect();
+            let patch = RecordPatch {
+                now: 0,
+                unbind,
+                ..RecordPatch::default()
+            };
+            let found = tx.records().update(t, &patch).await?.is_some();
             if found {
                 tx.audit().append(audit.as_slice()).await?;
             }

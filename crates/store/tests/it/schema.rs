@@ -167,6 +167,17 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     let rec = ops::record(&store, "s1", "customers", "r1").await.unwrap().unwrap();
     assert_eq!(rec.records[0].fields[0].ciphertext, [10, 11]);
     assert_eq!(rec.records[0].fields[0].key_class, "default");
+    assert_eq!(
+        rec.records[0].fields[0].bindings,
+        [custodia_store::Binding {
+            purpose: "p".into(),
+            bound_at: 10,
+            renewed_at: 10,
+            ended_at: None,
+            expires_at: None,
+        }],
+        "the field's one purpose becomes its binding, from its last write (times computed by the core)"
+    );
     let principal = ops::principal_by_key_id(&store, "k1").await.unwrap().unwrap();
     assert_eq!(
         principal.expires_at, None,
@@ -239,7 +250,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 12, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 13, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
