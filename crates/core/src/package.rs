@@ -603,8 +603,15 @@ mod tests {
         )
         .await;
         consent(&bob, "analytics", 35).await;
+        // Bob's order data read by support (a purpose compatible with orders).
         vault
-            .get_record(&Call::new(admin, "analytics", at(55)), &bob, "customers", &bobs, None)
+            .get_record(
+                &Call::new(admin, "customer_support", at(55)),
+                &bob,
+                "customers",
+                &bobs,
+                None,
+            )
             .await
             .unwrap();
         (alice, bob)

@@ -603,3 +603,205 @@ fn add(
         line.values_destroyed += l.values_destroyed;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custodia_registry::{EXAMPLE_REGISTRY, Period};
+    use custodia_store::LedgerRow;
+
+    const DAY: i64 = 86_400_000;
+    /// 2026-01-15T00:00:00Z.
+    const T0: i64 = 1_768_435_200_000;
+
+    fn registry() -> Registry {
+        Registry::parse("example.toml", EXAMPLE_REGISTRY).unwrap()
+    }
+
+    fn entry(kind: &str, purpose: Option<&str>, value: bool, at: i64) -> LedgerRow {
+        LedgerRow {
+            seq: 0,
+            subject_id: "s".into(),
+            kind: kind.into(),
+            purpose: purpose.map(Into::into),
+            value,
+            notice_version: None,
+            method: "api".into(),
+            evidence: None,
+            principal_id: "p".into(),
+            at,
+        }
+    }
+
+    fn state(entries: &[LedgerRow]) -> SubjectState {
+        SubjectState::from_ledger(entries)
+    }
+
+    fn bound(purpose: &str, bound_at: i64, renewed_at: i64) -> Binding {
+        Binding {
+            purpose: purpose.into(),
+            bound_at,
+            renewed_at,
+            ended_at: None,
+            expires_at: None,
+        }
+    }
+
+    /// Each rule kind, with known answers recomputed by hand from the calendar.
+    #[test]
+    fn each_rule_kind_runs_from_its_own_time() {
+        let reg = registry();
+        let p = |n: &str| reg.purpose(n).unwrap();
+        let none = state(&[]);
+        // payment: 13m from collection. 2026-01-15 + 13 months = 2027-02-15.
+        let t = times(p("payment"), &bound("payment", T0, T0 + 100 * DAY), &none, None);
+        assert_eq!(t.expires_at, Some(T0 + 396 * DAY));
+        assert_eq!((t.ended_at, t.cause), (None, Cause::Rule));
+        // order_fulfillment: 2y from the last update. 2026-03-01 + 2y = 2028-03-01 (2028 is a
+        // leap year: 731 days).
+        let march = T0 + 45 * DAY;
+        let t = times(
+            p("order_fulfillment"),
+            &bound("order_fulfillment", T0, march),
+            &none,
+            None,
+        );
+        assert_eq!(t.expires_at, Some(march + 731 * DAY));
+        // customer_support: 1y from the subject's last activity (or the binding's last write,
+        // whichever is later).
+        let support = bound("customer_support", T0, T0);
+        let t = times(p("customer_support"), &support, &none, Some(T0 + 10 * DAY));
+        assert_eq!(t.expires_at, Some(T0 + 10 * DAY + 365 * DAY));
+        let t = times(p("customer_support"), &support, &none, Some(T0 - 10 * DAY));
+        assert_eq!(
+            t.expires_at,
+            Some(T0 + 365 * DAY),
+            "an older activity does not shorten it"
+        );
+        // tax_records: 10y from collection.
+        let t = times(p("tax_records"), &bound("tax_records", T0, T0), &none, None);
+        assert_eq!(t.expires_at, Some(Period::Years(10).after(T0)));
+    }
+
+    /// A consent-based purpose keeps a value while consent lasts; withdrawn, the binding ends
+    /// at the withdrawal and expires after the grace period; given again, it is live again.
+    #[test]
+    fn consent_withdrawal_ends_after_the_grace_period_and_revives_with_consent() {
+        let reg = registry();
+        let marketing = reg.purpose("marketing_email").unwrap();
+        let b = bound("marketing_email", T0, T0);
+        let given = state(&[entry("consent", Some("marketing_email"), true, T0 - DAY)]);
+        let t = times(marketing, &b, &given, None);
+        assert_eq!((t.ended_at, t.expires_at), (None, None), "while consent lasts: no end");
+        let w = T0 + 40 * DAY;
+        let withdrawn = state(&[
+            entry("consent", Some("marketing_email"), true, T0 - DAY),
+            entry("consent", Some("marketing_email"), false, w),
+        ]);
+        let t = times(marketing, &b, &withdrawn, None);
+        assert_eq!(
+            (t.ended_at, t.expires_at, t.cause),
+            (Some(w), Some(w + DAY), Cause::ConsentWithdrawn)
+        );
+        assert!(!usable(&reg, marketing, &b, &withdrawn, w + DAY), "unusable at once");
+        let again = state(&[
+            entry("consent", Some("marketing_email"), true, T0 - DAY),
+            entry("consent", Some("marketing_email"), false, w),
+            entry("consent", Some("marketing_email"), true, w + DAY),
+        ]);
+        assert_eq!(times(marketing, &b, &again, None).expires_at, None);
+        assert!(usable(&reg, marketing, &b, &again, w + 2 * DAY));
+        // analytics (consent, 13m from collection): a withdrawal ends it at once.
+        let analytics = reg.purpose("analytics").unwrap();
+        let a = bound("analytics", T0, T0);
+        let off = state(&[entry("consent", Some("analytics"), false, w)]);
+        let t = times(analytics, &a, &off, None);
+        assert_eq!((t.expires_at, t.cause), (Some(w), Cause::ConsentWithdrawn));
+        // A value bound to a consent purpose that never had consent ends from its binding.
+        assert_eq!(times(analytics, &a, &state(&[]), None).expires_at, Some(T0));
+    }
+
+    /// An objection ends what it applies to, an opt-out the sale/sharing purposes; whichever
+    /// comes first (the rule's own expiry included) counts.
+    #[test]
+    fn objections_and_opt_outs_end_what_they_concern() {
+        let reg = registry();
+        let support = reg.purpose("customer_support").unwrap();
+        let b = bound("customer_support", T0, T0);
+        let objected = state(&[entry("objection", Some("customer_support"), true, T0 + 5 * DAY)]);
+        let t = times(support, &b, &objected, None);
+        assert_eq!((t.expires_at, t.cause), (Some(T0 + 5 * DAY), Cause::Objection));
+        // An objection does not reach a contract purpose.
+        let orders = reg.purpose("order_fulfillment").unwrap();
+        let o = bound("order_fulfillment", T0, T0);
+        let objected_orders = state(&[entry("objection", Some("order_fulfillment"), true, T0)]);
+        assert_eq!(times(orders, &o, &objected_orders, None).ended_at, None);
+        let analytics = reg.purpose("analytics").unwrap();
+        let a = bound("analytics", T0, T0);
+        let opted = state(&[
+            entry("consent", Some("analytics"), true, T0),
+            entry("sale_opt_out", None, true, T0 + 3 * DAY),
+        ]);
+        let t = times(analytics, &a, &opted, None);
+        assert_eq!((t.expires_at, t.cause), (Some(T0 + 3 * DAY), Cause::SaleOptOut));
+        // An end later than the rule's expiry leaves the rule's.
+        let late = state(&[
+            entry("consent", Some("analytics"), true, T0),
+            entry("sale_opt_out", None, true, T0 + 500 * DAY),
+        ]);
+        let t = times(analytics, &a, &late, None);
+        assert_eq!((t.expires_at, t.cause), (Some(T0 + 396 * DAY), Cause::Rule));
+        assert_eq!(t.ended_at, Some(T0 + 500 * DAY));
+    }
+
+    /// Art. 6(4): a purpose reads what it holds, and what a purpose it is declared compatible
+    /// with holds; never what an unrelated one holds, nor an expired or ended binding.
+    #[test]
+    fn reads_need_a_usable_binding_of_the_purpose_or_a_compatible_one() {
+        let reg = registry();
+        let p = |n: &str| reg.purpose(n).unwrap();
+        let live = state(&[entry("consent", Some("analytics"), true, T0)]);
+        let orders = Binding {
+            expires_at: Some(T0 + 700 * DAY),
+            ..bound("order_fulfillment", T0, T0)
+        };
+        let now = T0 + DAY;
+        assert!(usable(&reg, p("order_fulfillment"), &orders, &live, now));
+        assert!(
+            usable(&reg, p("customer_support"), &orders, &live, now),
+            "declared compatible"
+        );
+        assert!(
+            !usable(&reg, p("analytics"), &orders, &live, now),
+            "collected for orders, not analytics"
+        );
+        assert!(!usable(&reg, p("marketing_email"), &orders, &live, now));
+        assert!(
+            !usable(&reg, p("order_fulfillment"), &orders, &live, T0 + 700 * DAY),
+            "expired"
+        );
+        // A stale stored expiry (the rule became shorter) is not trusted.
+        let stale = Binding {
+            expires_at: Some(T0 + 5000 * DAY),
+            ..orders.clone()
+        };
+        assert!(!usable(&reg, p("order_fulfillment"), &stale, &live, T0 + 800 * DAY));
+        // A binding of a purpose the registry no longer declares holds nothing readable.
+        let gone = bound("retired_purpose", T0, T0);
+        assert!(!usable(&reg, p("order_fulfillment"), &gone, &live, now));
+    }
+
+    /// The rule text changes with everything `times` reads from the registry.
+    #[test]
+    fn the_rule_text_names_what_the_times_depend_on() {
+        let reg = registry();
+        let mut p = reg.purpose("marketing_email").unwrap().clone();
+        let before = rule_text(&p);
+        assert!(before.contains("basis=consent") && before.contains("1d"), "{before}");
+        p.retention = None;
+        assert_ne!(rule_text(&p), before);
+        let mut q = reg.purpose("marketing_email").unwrap().clone();
+        q.direct_marketing = !q.direct_marketing;
+        assert_ne!(rule_text(&q), before);
+    }
+}

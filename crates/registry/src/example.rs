@@ -44,7 +44,7 @@ mod tests {
         for (purpose, expected) in [
             ("order_fulfillment", "2y from last_update"),
             ("payment", "13m from collection"),
-            ("marketing_email", "30d after consent is withdrawn"),
+            ("marketing_email", "1d after consent is withdrawn"),
             ("customer_support", "1y from last_activity"),
             ("tax_records", "10y from collection"),
             ("analytics", "13m from collection"),
