@@ -167,6 +167,9 @@ impl Vault {
                     for withdrawal in &withdrawals {
                         tx.ledger().append(withdrawal).await?;
                     }
+                    // The relationship ends: no activity to run from, no id on released holds.
+                    tx.retention().forget_activity(&id).await?;
+                    tx.retention().forget_subject_in_holds(&id).await?;
                     crate::retention::retime_subject(&mut tx, &registry, &id).await?;
                     let request_id = closing.as_ref().map(|c| c.done.request_id.as_str());
                     let receipt = receipt(

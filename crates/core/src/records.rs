@@ -258,6 +258,10 @@ impl Vault {
                 .collect(),
             keys: opened,
             class,
+            plain: checked
+                .iter()
+                .filter_map(|c| Some((c.field.name.clone(), c.value.clone()?)))
+                .collect(),
         };
         let activity = self.activity(subject, now);
         let name = RecordName::new(subject, collection, record_id);
@@ -754,6 +758,8 @@ struct Change {
     keys: Vec<(String, DataKey)>,
     /// The writing purpose's key class.
     class: String,
+    /// Each value sent, normalized, by field: what a stored value is compared with.
+    plain: BTreeMap<String, Zeroizing<String>>,
 }
 
 /// Why a change to a record was refused.
@@ -837,8 +843,8 @@ impl Change {
         Ok(patch)
     }
 
-    /// Whether `stored` holds the value `value` seals (opened with the subject's key of its
-    /// class; a value whose key is gone is not the same).
+    /// Whether `stored` holds the value sent for `value`'s field (opened with the subject's
+    /// key of its class; a value whose key is gone is not the same).
     fn same_value(&self, name: &RecordName, stored: &StoredField, value: &FieldValue) -> bool {
         let ctx = FieldContext {
             collection: &name.collection,
@@ -846,18 +852,14 @@ impl Change {
             record: &name.record_id,
             field: &value.field,
         };
-        let open = |ciphertext: &[u8], class: &str| {
-            self.keys
-                .iter()
-                .find(|(c, _)| c == class)
-                .and_then(|(_, key)| key.open(&ctx, ciphertext).ok())
-                .map(Zeroizing::new)
-        };
-        match (
-            open(&stored.ciphertext, &stored.key_class),
-            open(&value.ciphertext, &value.key_class),
-        ) {
-            (Some(old), Some(new)) => constant_time_eq(&old, &new),
+        let old = self
+            .keys
+            .iter()
+            .find(|(c, _)| *c == stored.key_class)
+            .and_then(|(_, key)| key.open(&ctx, &stored.ciphertext).ok())
+            .map(Zeroizing::new);
+        match (old, self.plain.get(&value.field)) {
+            (Some(old), Some(new)) => constant_time_eq(&old, new.as_bytes()),
             _ => false,
         }
     }

@@ -249,9 +249,9 @@ impl Vault {
         opts: &SweepOptions,
         progress: &mut (dyn FnMut(&SweepReport) + Send),
     ) -> Result<SweepReport, VaultError> {
-        if !opts.dry_run {
-            self.reconcile_retention(opts.now).await?;
-        }
+        // Times only (nothing is destroyed), so a dry run brings them up to date too: what it
+        // reports is what a run would do.
+        self.reconcile_retention(opts.now).await?;
         let mut report = SweepReport {
             as_of: opts.as_of.to_rfc3339(),
             dry_run: opts.dry_run,
@@ -276,7 +276,7 @@ impl Vault {
             cursor = Some(DueCursor::after(last));
             let mut attempt = 0;
             let counts = loop {
-                let mut plan = self.plan(&page, opts.as_of.0).await?;
+                let mut plan = self.plan(&page, opts).await?;
                 if opts.dry_run {
                     plan.counts.subjects_removed = self.count_removed(&plan, &mut dry_records).await?;
                     break plan.counts;
@@ -305,7 +305,8 @@ impl Vault {
     }
 
     /// Judges one page of due bindings.
-    async fn plan(&self, page: &[BoundValue], as_of: i64) -> Result<Plan, VaultError> {
+    async fn plan(&self, page: &[BoundValue], opts: &SweepOptions) -> Result<Plan, VaultError> {
+        let as_of = opts.as_of.0;
         let mut reader = self.store.reader().await?;
         let mut subjects: HashMap<&str, (SubjectState, Option<i64>, Vec<HoldRow>)> = HashMap::new();
         for v in page {
@@ -450,8 +451,8 @@ impl Vault {
                 .detail("rule", cause.describe(p))
                 .detail("bindings_ended", bindings.to_string())
                 .detail("values_destroyed", values.to_string());
-            let event = self.about(event, &SubjectId::parse(subject)?)?;
-            plan.audit.push(self.audit_row(&event, Timestamp(as_of), None)?);
+            let event = self.about(as_of_detail(event, opts), &SubjectId::parse(subject)?)?;
+            plan.audit.push(self.audit_row(&event, opts.now, None)?);
         }
         Ok(plan)
     }
@@ -575,6 +576,16 @@ impl Vault {
                 .await?;
         }
         Ok(changed)
+    }
+}
+
+/// An entry of a run whose rules were evaluated at another instant than the entry's own time
+/// (a rehearsal with `--as-of`) names that instant.
+fn as_of_detail(event: AuditEvent, opts: &SweepOptions) -> AuditEvent {
+    if opts.as_of == opts.now {
+        event
+    } else {
+        event.detail("as_of", opts.as_of.to_rfc3339())
     }
 }
 

@@ -71,6 +71,16 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         .await;
     assert_eq!(status, 201, "{v}");
 
+    // Collected for orders, the email is not the newsletter's until it is written for it.
+    let (status, v) = marketing.get(&read).await;
+    assert_eq!((status, &v["records"]), (200, &json!([])), "{v}");
+    let (status, v) = marketing
+        .post(
+            RECORDS,
+            json!({"purpose": "marketing_email", "fields": {"email": "kim@example.com"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
     let (status, v) = marketing.get(&read).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["records"][0]["fields"]["email"], "kim@example.com");

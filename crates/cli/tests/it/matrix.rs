@@ -40,17 +40,16 @@ async fn every_role_purpose_and_field_matches_the_registry() {
         .await;
     assert_eq!(status, 201, "{v}");
     let id = v["record_id"].as_str().unwrap().to_owned();
+    // Every purpose declaring a field holds its value (the same value written under each binds
+    // it to each), so every read below is decided by the role alone.
     for (field, value, _) in VALUES {
-        let purpose = registry
-            .purposes
-            .values()
-            .find(|p| p.declares("customers", field))
-            .unwrap();
-        let path = format!("/v1/subjects/m1/records/customers/{id}?purpose={}", purpose.name);
-        let (status, v) = admin
-            .call("PATCH", &path, Some(json!({"fields": {*field: value}})))
-            .await;
-        assert_eq!(status, 204, "{field}: {v}");
+        for purpose in registry.purposes.values().filter(|p| p.declares("customers", field)) {
+            let path = format!("/v1/subjects/m1/records/customers/{id}?purpose={}", purpose.name);
+            let (status, v) = admin
+                .call("PATCH", &path, Some(json!({"fields": {*field: value}})))
+                .await;
+            assert_eq!(status, 204, "{field} under {}: {v}", purpose.name);
+        }
     }
 
     let mut checked = 0;

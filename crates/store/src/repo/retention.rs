@@ -412,6 +412,15 @@ impl Retention<'_, ReadWrite> {
         Ok(())
     }
 
+    /// Clears an erased subject's id from the holds released on it (a hold in force forbids
+    /// the erasure); the rows stay, as evidence that the holds were.
+    pub async fn forget_subject_in_holds(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+        let stmt =
+            Stmt::new("UPDATE legal_holds SET subject_id = NULL WHERE subject_id = $1 AND released_at IS NOT NULL")
+                .bind(subject_id);
+        self.conn.execute(stmt).await
+    }
+
     /// Records the rule a purpose's expiry times are now computed with.
     pub async fn set_rule(&mut self, purpose: &str, rule: &str, at: i64) -> Result<(), StoreError> {
         let stmt = Stmt::new(
