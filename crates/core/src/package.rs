@@ -509,7 +509,7 @@ fn rights(registry: &Registry) -> PackageRights {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use custodia_types::ConsentRequest;

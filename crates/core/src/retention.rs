@@ -815,4 +815,342 @@ mod tests {
         q.direct_marketing = !q.direct_marketing;
         assert_ne!(rule_text(&q), before);
     }
+
+    mod sweeping {
+        use std::collections::BTreeMap;
+
+        use custodia_types::{ConsentRequest, NewHold, RestrictionRequest};
+
+        use super::*;
+        use crate::package::tests::vault;
+        use crate::{Call, Principal, RecordId};
+
+        fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        }
+
+        async fn create(
+            vault: &Vault,
+            admin: &Principal,
+            s: &SubjectId,
+            purpose: &str,
+            at: i64,
+            v: &[(&str, &str)],
+        ) -> RecordId {
+            vault
+                .create_record(&Call::new(admin, purpose, Timestamp(at)), s, "customers", &values(v))
+                .await
+                .unwrap()
+        }
+
+        async fn patch(
+            vault: &Vault,
+            admin: &Principal,
+            s: &SubjectId,
+            id: &RecordId,
+            purpose: &str,
+            at: i64,
+            v: &[(&str, &str)],
+        ) {
+            let v = v
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+                .collect();
+            vault
+                .patch_record(&Call::new(admin, purpose, Timestamp(at)), s, "customers", id, &v)
+                .await
+                .unwrap();
+        }
+
+        async fn consent(vault: &Vault, admin: &Principal, s: &SubjectId, purpose: &str, granted: bool, at: i64) {
+            let req = ConsentRequest {
+                purpose: purpose.into(),
+                granted,
+                notice_version: granted.then(|| "2026-01".into()),
+                method: "web_form".into(),
+                evidence: None,
+            };
+            vault.record_consent(admin, Timestamp(at), s, &req).await.unwrap();
+        }
+
+        async fn run(vault: &Vault, as_of: i64, dry_run: bool) -> SweepReport {
+            let opts = SweepOptions {
+                as_of: Timestamp(as_of),
+                now: Timestamp(T0 + DAY),
+                dry_run,
+                batch: 2,
+            };
+            vault.sweep(&opts, &mut |_| {}).await.unwrap()
+        }
+
+        /// The fields a purpose reads of a record (`None`: the record is not shown).
+        async fn read(
+            vault: &Vault,
+            admin: &Principal,
+            s: &SubjectId,
+            id: &RecordId,
+            purpose: &str,
+            at: i64,
+        ) -> Option<Vec<String>> {
+            vault
+                .get_record(&Call::new(admin, purpose, Timestamp(at)), s, "customers", id, None)
+                .await
+                .ok()
+                .map(|r| r.fields.into_keys().collect())
+        }
+
+        /// The scenario on a moved clock: consent withdrawn ends the marketing binding
+        /// (a marketing-only value goes after the grace day, the same email held for orders
+        /// stays); five years on the order data is gone and the tax fields stay; a held subject
+        /// and a restricted one are kept; a subject with nothing left loses its keys.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_sweeper_destroys_what_no_purpose_justifies_and_keeps_the_rest() {
+            let (_dir, vault, admin) = vault().await;
+            let (a, b, c, d) = (
+                SubjectId::parse("a").unwrap(),
+                SubjectId::parse("b").unwrap(),
+                SubjectId::parse("c").unwrap(),
+                SubjectId::parse("d").unwrap(),
+            );
+            let order = [
+                ("email", "a@example.com"),
+                ("name", "Ann"),
+                ("shipping_address", "1 Road"),
+            ];
+            let a_order = create(&vault, &admin, &a, "order_fulfillment", T0, &order).await;
+            consent(&vault, &admin, &a, "marketing_email", true, T0).await;
+            patch(
+                &vault,
+                &admin,
+                &a,
+                &a_order,
+                "marketing_email",
+                T0,
+                &[("email", "a@example.com")],
+            )
+            .await;
+            patch(
+                &vault,
+                &admin,
+                &a,
+                &a_order,
+                "tax_records",
+                T0,
+                &[("name", "Ann"), ("shipping_address", "1 Road")],
+            )
+            .await;
+            let a_news = create(
+                &vault,
+                &admin,
+                &a,
+                "marketing_email",
+                T0,
+                &[("email", "a+news@example.com")],
+            )
+            .await;
+            // b: orders only; c: orders, held; d: orders, restricted.
+            let b_order = create(&vault, &admin, &b, "order_fulfillment", T0, &order).await;
+            let c_order = create(&vault, &admin, &c, "order_fulfillment", T0, &order).await;
+            let d_order = create(&vault, &admin, &d, "order_fulfillment", T0, &order).await;
+            let hold = NewHold {
+                subject_id: Some("c".into()),
+                collection: None,
+                reason: "case 42".into(),
+            };
+            vault.place_hold(&admin, Timestamp(T0), &hold).await.unwrap();
+            let restrict = RestrictionRequest {
+                restricted: true,
+                method: "email".into(),
+            };
+            vault
+                .record_restriction(&admin, Timestamp(T0), &d, &restrict)
+                .await
+                .unwrap();
+
+            // Nothing is due the next day.
+            let w = T0 + 10 * DAY;
+            consent(&vault, &admin, &a, "marketing_email", false, w).await;
+            let report = run(&vault, w + DAY / 2, false).await;
+            assert_eq!(report.bindings_ended, 0, "{report:?}");
+            assert_eq!(
+                read(&vault, &admin, &a, &a_news, "marketing_email", w + 1).await,
+                None,
+                "unusable at once"
+            );
+
+            // The grace day over: the marketing bindings end; the newsletter-only email goes,
+            // the order email stays for orders.
+            let dry = run(&vault, w + 2 * DAY, true).await;
+            let report = run(&vault, w + 2 * DAY, false).await;
+            assert_eq!(
+                (report.bindings_ended, report.values_destroyed, report.records_destroyed),
+                (2, 1, 1),
+                "{report:?}"
+            );
+            assert_eq!(
+                (
+                    dry.bindings_ended,
+                    dry.values_destroyed,
+                    dry.records_destroyed,
+                    dry.subjects_removed
+                ),
+                (
+                    report.bindings_ended,
+                    report.values_destroyed,
+                    report.records_destroyed,
+                    report.subjects_removed
+                ),
+                "the dry run said exactly what the run did"
+            );
+            assert!(
+                report
+                    .by_rule
+                    .iter()
+                    .all(|l| l.purpose == "marketing_email" && l.rule == "consent withdrawn + 1d"),
+                "{report:?}"
+            );
+            assert_eq!(
+                read(&vault, &admin, &a, &a_order, "order_fulfillment", w + 3 * DAY)
+                    .await
+                    .unwrap(),
+                ["email", "name", "shipping_address"]
+            );
+            assert_eq!(
+                read(&vault, &admin, &a, &a_news, "order_fulfillment", w + 3 * DAY).await,
+                None
+            );
+
+            // Five years on: order data gone but for what tax keeps; held and restricted kept.
+            let five = Period::Years(5).after(T0);
+            let report = run(&vault, five, false).await;
+            assert_eq!(report.kept_by_hold, 3, "{report:?}");
+            assert_eq!(report.kept_by_restriction, 3, "{report:?}");
+            assert_eq!(report.subjects_removed, 1, "b had nothing else: {report:?}");
+            assert_eq!(
+                read(&vault, &admin, &a, &a_order, "tax_records", five).await.unwrap(),
+                ["name", "shipping_address"]
+            );
+            assert_eq!(
+                read(&vault, &admin, &a, &a_order, "order_fulfillment", five).await,
+                None
+            );
+            let mut reader = vault.store.reader().await.unwrap();
+            assert!(
+                reader.subjects().keys("b").await.unwrap().is_empty(),
+                "b's keys went with its data"
+            );
+            assert_eq!(reader.retention().record_count("b").await.unwrap(), 0);
+            assert_eq!(reader.retention().record_count("c").await.unwrap(), 1);
+            assert_eq!(reader.retention().record_count("d").await.unwrap(), 1);
+            assert!(!reader.subjects().keys("a").await.unwrap().is_empty());
+            drop(reader);
+            let _ = (b_order, c_order, d_order);
+            // Eleven years on the tax fields go too, and a with them.
+            let report = run(&vault, Period::Years(11).after(T0), false).await;
+            assert_eq!(report.subjects_removed, 1, "{report:?}");
+            assert!(
+                vault
+                    .store
+                    .reader()
+                    .await
+                    .unwrap()
+                    .subjects()
+                    .keys("a")
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // Every destruction was audited with its rule, by the sweeper, at the real time.
+            let entries = vault
+                .store
+                .reader()
+                .await
+                .unwrap()
+                .audit()
+                .entries(0, 10_000)
+                .await
+                .unwrap();
+            let expiries: Vec<&str> = entries
+                .iter()
+                .filter(|e| e.index.action.as_deref() == Some("retention.expire"))
+                .map(|e| e.entry.as_str())
+                .collect();
+            assert!(
+                expiries.iter().any(|e| e.contains("\"rule\":\"2y from last_update\"")),
+                "{expiries:?}"
+            );
+            assert!(
+                expiries.iter().any(|e| e.contains("\"rule\":\"10y from collection\"")),
+                "{expiries:?}"
+            );
+            assert!(
+                expiries
+                    .iter()
+                    .all(|e| e.contains(SWEEPER_PRINCIPAL) && e.contains("\"as_of\"") && !e.contains("example.com"))
+            );
+            let removed = entries
+                .iter()
+                .filter(|e| e.index.action.as_deref() == Some("retention.subject_removed"))
+                .count();
+            assert_eq!(removed, 2);
+        }
+
+        /// A run stopped between batches (here: its later batches not run yet) leaves whole
+        /// batches done; the next run finishes the rest, and nothing is destroyed twice.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_run_resumes_where_a_stopped_one_left_off() {
+            let (_dir, vault, admin) = vault().await;
+            for i in 0..7 {
+                let s = SubjectId::parse(&format!("p{i}")).unwrap();
+                create(
+                    &vault,
+                    &admin,
+                    &s,
+                    "payment",
+                    T0,
+                    &[("name", "Pat"), ("card_number", "4242424242424242")],
+                )
+                .await;
+            }
+            let as_of = T0 + 400 * DAY;
+            let mut batches = 0;
+            let opts = SweepOptions {
+                as_of: Timestamp(as_of),
+                now: Timestamp(as_of),
+                dry_run: false,
+                batch: 4,
+            };
+            // The first batch is applied before progress is told; a panic there stands for a
+            // process killed after it.
+            let vault = std::sync::Arc::new(vault);
+            let v = std::sync::Arc::clone(&vault);
+            let killed =
+                tokio::spawn(async move { v.sweep(&opts, &mut |_| panic!("killed after the first batch")).await })
+                    .await;
+            assert!(killed.is_err());
+            let mut reader = vault.store.reader().await.unwrap();
+            let left = reader.retention().count_due(as_of).await.unwrap();
+            assert_eq!(left, 10, "two of fourteen bindings per record, four ended: {left}");
+            drop(reader);
+            let report = vault.sweep(&opts, &mut |_| batches += 1).await.unwrap();
+            assert_eq!(
+                (report.bindings_ended, report.values_destroyed, report.subjects_removed),
+                (10, 10, 5)
+            );
+            assert_eq!(batches, 3);
+            assert_eq!(
+                vault
+                    .store
+                    .reader()
+                    .await
+                    .unwrap()
+                    .retention()
+                    .count_due(i64::MAX)
+                    .await
+                    .unwrap(),
+                0
+            );
+        }
+    }
 }

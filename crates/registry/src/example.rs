@@ -54,7 +54,7 @@ mod tests {
         assert_eq!(
             reg.purpose("marketing_email").unwrap().retention,
             Some(Retention {
-                period: Period::Days(30),
+                period: Period::Days(1),
                 from: RetentionStart::ConsentWithdrawn
             })
         );
