@@ -204,6 +204,10 @@ pub(crate) fn new_binding(purpose: &Purpose, bound_at: i64, now: i64, state: &Su
     b
 }
 
+/// The bindings of one subject, collection, purpose and cause a batch ends: the fields named,
+/// how many bindings ended and how many values went with them.
+type Group<'a> = (BTreeSet<&'a str>, u64, u64);
+
 /// How one run goes.
 #[derive(Debug, Clone, Copy)]
 pub struct SweepOptions {
@@ -327,7 +331,7 @@ impl Vault {
         let mut plan = Plan::default();
         let report = &mut plan.counts;
         // (subject, collection, purpose, cause) -> fields, bindings, values
-        let mut groups: BTreeMap<(&str, &str, &str, Cause), (BTreeSet<&str>, u64, u64)> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str, &str, Cause), Group<'_>> = BTreeMap::new();
         let mut ending: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
         let (mut retimes, mut endings, mut records) = (Vec::new(), Vec::new(), BTreeSet::new());
         let mut causes: Vec<(&BoundValue, Cause)> = Vec::new();
