@@ -244,6 +244,7 @@ impl Vault {
         let (set, index) = self.seal(&grant, (&key, &class), subject, record_id, &checked, &binding)?;
         // The subject's keys, to tell a value written again unchanged from a new one.
         let opened = self.subject_keys(subject).await?;
+        let opened_default = opened.iter().any(|(class, _)| class == DEFAULT_KEY_CLASS);
         let change = Change {
             purpose: Arc::clone(&self.registry),
             purpose_name: grant.purpose.name.clone(),
@@ -262,6 +263,7 @@ impl Vault {
                 .iter()
                 .filter_map(|c| Some((c.field.name.clone(), c.value.clone()?)))
                 .collect(),
+            fresh_default: !opened_default,
         };
         let activity = self.activity(subject, now);
         let name = RecordName::new(subject, collection, record_id);
@@ -274,16 +276,15 @@ impl Vault {
                         return Ok(Err(Refusal::Missing));
                     };
                     tx.subjects().seal_under(&sealed_under, fresh).await?;
-                    if !change.unbind.is_empty()
-                        && !tx.retention().holds_on(t.subject_id, &[t.collection]).await?.is_empty()
-                    {
-                        return Ok(Err(Refusal::Held));
-                    }
-                    let patch = match change.patch(&name, &held) {
+                    let on_hold = !tx.retention().holds_on(t.subject_id, &[t.collection]).await?.is_empty();
+                    let (patch, destroyed) = match change.patch(&name, &held, on_hold) {
                         Ok(patch) => patch,
                         Err(refusal) => return Ok(Err(refusal)),
                     };
                     tx.records().update(t, &patch).await?;
+                    for field in &destroyed {
+                        tx.tokens().erase_field(t.subject_id, t.collection, field).await?;
+                    }
                     tx.retention().record_activity(&activity).await?;
                     tx.audit().append(&[allow]).await?;
                     Ok(Ok(()))
@@ -375,6 +376,14 @@ impl Vault {
                     }
                     if !tx.retention().holds_on(t.subject_id, &[t.collection]).await?.is_empty() {
                         return Ok(Err(Refusal::Held));
+                    }
+                    let destroyed: Vec<&str> = held
+                        .iter()
+                        .filter(|f| f.bindings.len() == 1 && f.bindings.iter().all(|b| b.purpose == purpose))
+                        .map(|f| f.field.as_str())
+                        .collect();
+                    for field in destroyed {
+                        tx.tokens().erase_field(t.subject_id, t.collection, field).await?;
                     }
                     let patch = custodia_store::RecordPatch {
                         now: allow.at,
@@ -620,6 +629,7 @@ impl Vault {
             subject: subject.as_str().to_owned(),
             now: call.now,
             pending,
+            purpose: call.purpose.to_owned(),
         };
         let drawn = self.store_tokens(minter, sealed_under, false, None).await?;
         for ((slot, field), token) in places.into_iter().zip(drawn) {
@@ -760,6 +770,8 @@ struct Change {
     class: String,
     /// Each value sent, normalized, by field: what a stored value is compared with.
     plain: BTreeMap<String, Zeroizing<String>>,
+    /// Whether the subject had no `default` key before this write.
+    fresh_default: bool,
 }
 
 /// Why a change to a record was refused.
@@ -769,6 +781,8 @@ enum Refusal {
     Retained(String),
     /// A legal hold covers the subject or the collection.
     Held,
+    /// A new value for a field whose value only other purposes hold.
+    HeldByOthers(String),
 }
 
 impl Refusal {
@@ -783,13 +797,28 @@ impl Refusal {
                 ),
             ),
             Self::Held => crate::holds::held_error(),
+            Self::HeldByOthers(field) => VaultError::new(
+                crate::ErrorKind::Conflict,
+                "value_held",
+                format!(
+                    "field `{field}` holds a value other purposes hold and this purpose does not: it may not replace it (write the same value to hold it too, or change it under a purpose that holds it)"
+                ),
+            )
+            .with_field(field.as_str()),
         }
     }
 }
 
 impl Change {
-    /// The store patch for the record whose stored fields are `held`.
-    fn patch(mut self, name: &RecordName, held: &[StoredField]) -> Result<RecordPatch, Refusal> {
+    /// The store patch for the record whose stored fields are `held` (`on_hold`: a legal hold
+    /// covers the subject or the collection), and the fields whose old values it destroys
+    /// (their tokens go too).
+    fn patch(
+        mut self,
+        name: &RecordName,
+        held: &[StoredField],
+        on_hold: bool,
+    ) -> Result<(RecordPatch, Vec<String>), Refusal> {
         let registry = Arc::clone(&self.purpose);
         let Some(purpose) = registry.purpose(&self.purpose_name) else {
             return Err(Refusal::Missing);
@@ -798,6 +827,7 @@ impl Change {
             now: self.now,
             ..RecordPatch::default()
         };
+        let mut destroyed = Vec::new();
         let mut new_fields = std::collections::BTreeSet::new();
         for value in std::mem::take(&mut self.set) {
             let Some(stored) = held.iter().find(|f| f.field == value.field) else {
@@ -805,9 +835,16 @@ impl Change {
                 patch.set.push(value);
                 continue;
             };
-            if self.same_value(name, stored, &value) {
-                let existing = stored.bindings.iter().find(|b| b.purpose == purpose.name);
-                let bound_at = existing.map_or(self.now, |b| b.bound_at);
+            let own = stored.bindings.iter().find(|b| b.purpose == purpose.name);
+            // A subject that had no `default` key before this write was erased (or never had
+            // ordinary data): what survived the erasure is kept for its own purposes alone,
+            // so no other purpose gains it by writing the same value.
+            let survivor_of_erasure = self.fresh_default && stored.key_class != DEFAULT_KEY_CLASS && own.is_none();
+            if !survivor_of_erasure && self.same_value(name, stored, &value) {
+                // A live binding is renewed; an expired or ended one starts again (this write
+                // collects the value again).
+                let live = own.filter(|b| crate::retention::usable(&registry, purpose, b, &self.state, self.now));
+                let bound_at = live.map_or(self.now, |b| b.bound_at);
                 let binding = crate::retention::new_binding(purpose, bound_at, self.now, &self.state);
                 // A purpose that survives erasure keeps the value under its own key class.
                 let resealed = (purpose.survives_erasure && stored.key_class != self.class)
@@ -819,28 +856,57 @@ impl Change {
                 });
                 continue;
             }
-            let kept = stored.bindings.iter().find(|b| {
-                b.purpose != purpose.name && registry.purpose(&b.purpose).is_some_and(|p| p.survives_erasure)
-            });
-            if let Some(kept) = kept {
-                return Err(Refusal::Retained(kept.purpose.clone()));
+            // A new value: only a purpose holding the old one may replace it, never one kept
+            // by a purpose that survives erasure, and nothing under a legal hold.
+            let others: Vec<&str> = stored
+                .bindings
+                .iter()
+                .filter(|b| b.purpose != purpose.name)
+                .map(|b| b.purpose.as_str())
+                .collect();
+            if let Some(kept) = others
+                .iter()
+                .find(|p| registry.purpose(p).is_some_and(|p| p.survives_erasure))
+            {
+                return Err(Refusal::Retained((*kept).to_owned()));
             }
+            if own.is_none() {
+                return Err(Refusal::HeldByOthers(value.field.clone()));
+            }
+            if on_hold {
+                return Err(Refusal::Held);
+            }
+            // The other purposes keep their bindings (the field is the same datum of the
+            // subject); this purpose's starts again with the new value.
+            destroyed.push(value.field.clone());
             new_fields.insert(value.field.clone());
-            patch.set.push(value);
+            patch.renew.push(custodia_store::Renewal {
+                field: value.field.clone(),
+                binding: crate::retention::new_binding(purpose, self.now, self.now, &self.state),
+                resealed: None,
+            });
+            patch.set.push(FieldValue { binding: None, ..value });
         }
         patch.index = std::mem::take(&mut self.index)
             .into_iter()
             .filter(|i| new_fields.contains(&i.field))
             .collect();
-        patch.unbind = std::mem::take(&mut self.unbind)
-            .into_iter()
-            .filter(|f| {
-                held.iter()
-                    .any(|s| s.field == *f && s.bindings.iter().any(|b| b.purpose == purpose.name))
-            })
-            .map(|f| (f, purpose.name.clone()))
-            .collect();
-        Ok(patch)
+        for field in std::mem::take(&mut self.unbind) {
+            let Some(stored) = held.iter().find(|s| s.field == field) else {
+                continue;
+            };
+            if !stored.bindings.iter().any(|b| b.purpose == purpose.name) {
+                continue;
+            }
+            if on_hold {
+                return Err(Refusal::Held);
+            }
+            if stored.bindings.len() == 1 {
+                destroyed.push(field.clone());
+            }
+            patch.unbind.push((field, purpose.name.clone()));
+        }
+        Ok((patch, destroyed))
     }
 
     /// Whether `stored` holds the value sent for `value`'s field (opened with the subject's

@@ -134,12 +134,19 @@ pub(crate) fn usable(registry: &Registry, reader: &Purpose, b: &Binding, state: 
     let Some(holder) = registry.purpose(&b.purpose) else {
         return false;
     };
-    if state.ended(holder).is_some() || b.expires_at.is_some_and(|e| now >= e) {
+    if !ledger_allows(holder, state) || b.expires_at.is_some_and(|e| now >= e) {
         return false;
     }
     // The activity is not read here: a rule running from it is judged by the stored expiry.
     holder.retention.is_some_and(|r| r.from == RetentionStart::LastActivity)
         || rule_expiry(holder, b, None).is_none_or(|e| now < e)
+}
+
+/// Whether the subject's ledger lets `holder` hold its values for use: nothing ended its
+/// bindings (a withdrawal, an objection, an opt-out), and a restriction (Art. 18) leaves only
+/// purposes exempt from it in use, whoever reads through them.
+pub(crate) fn ledger_allows(holder: &Purpose, state: &SubjectState) -> bool {
+    state.ended(holder).is_none() && (!state.restricted() || holder.allowed_during_restriction)
 }
 
 /// The rule text a purpose's stored expiry times were computed with: everything [`times`]
@@ -1154,6 +1161,138 @@ mod tests {
                     .await
                     .unwrap(),
                 0
+            );
+        }
+
+        /// The holes a hostile review found stay closed: a token handed out under one purpose
+        /// does not detokenize under another; a purpose holding nothing of a value cannot
+        /// replace it (nor destroy it through two calls); a hold keeps values from being
+        /// replaced; what survived an erasure gains no binding from a guess; a restriction
+        /// leaves only exempt purposes' values in use; an expired binding written again starts
+        /// again; a destroyed value's tokens go with it.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn hostile_review_holes_stay_closed() {
+            use custodia_types::{DetokenizeRequest, TokenizeRequest};
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("h1").unwrap();
+            let now = T0;
+            // 1. An analytics token does not open under orders or support.
+            consent(&vault, &admin, &s, "analytics", true, now).await;
+            let id = create(&vault, &admin, &s, "analytics", now, &[("email", "h@example.com")]).await;
+            let req = TokenizeRequest {
+                subject_id: "h1".into(),
+                collection: "customers".into(),
+                field: "email".into(),
+                purpose: "analytics".into(),
+                values: vec!["h@example.com".into()],
+                kind: Some("random".into()),
+                keep_last4: false,
+            };
+            let token = vault.tokenize(&admin, Timestamp(now), &req).await.unwrap().remove(0);
+            for purpose in ["order_fulfillment", "customer_support"] {
+                let req = DetokenizeRequest {
+                    purpose: purpose.into(),
+                    tokens: vec![token.clone()],
+                };
+                let err = vault.detokenize(&admin, Timestamp(now), &req).await.unwrap_err();
+                assert_eq!(err.code, "token_purpose_not_usable", "{purpose}");
+            }
+            let own = DetokenizeRequest {
+                purpose: "analytics".into(),
+                tokens: vec![token.clone()],
+            };
+            let opened = vault.detokenize(&admin, Timestamp(now), &own).await.unwrap();
+            assert_eq!(opened.values[0].value.as_deref(), Some("h@example.com"));
+            // 2. A deletion that destroys the value takes the subject's tokens of that field.
+            vault
+                .delete_record(&Call::new(&admin, "analytics", Timestamp(now)), &s, "customers", &id)
+                .await
+                .unwrap();
+            let opened = vault.detokenize(&admin, Timestamp(now), &own).await.unwrap();
+            assert_eq!(opened.values[0].value, None, "the token went with its value");
+
+            // 3. Marketing holds nothing of the order email: it may not replace it.
+            let order = create(
+                &vault,
+                &admin,
+                &s,
+                "order_fulfillment",
+                now,
+                &[("email", "o@example.com"), ("name", "Ho")],
+            )
+            .await;
+            consent(&vault, &admin, &s, "marketing_email", true, now).await;
+            let junk = values(&[("email", "junk@example.com")])
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
+            let err = vault
+                .patch_record(
+                    &Call::new(&admin, "marketing_email", Timestamp(now)),
+                    &s,
+                    "customers",
+                    &order,
+                    &junk,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, "value_held");
+            assert_eq!(
+                read(&vault, &admin, &s, &order, "order_fulfillment", now)
+                    .await
+                    .unwrap(),
+                ["email", "name"]
+            );
+            // 4. Under a hold even the holder may not replace a value.
+            let hold = NewHold {
+                subject_id: Some("h1".into()),
+                collection: None,
+                reason: "case 7".into(),
+            };
+            let placed = vault.place_hold(&admin, Timestamp(now), &hold).await.unwrap();
+            let new_name = values(&[("name", "Other")])
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
+            let err = vault
+                .patch_record(
+                    &Call::new(&admin, "order_fulfillment", Timestamp(now)),
+                    &s,
+                    "customers",
+                    &order,
+                    &new_name,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, "legal_hold");
+            vault
+                .release_hold(&admin, Timestamp(now), &placed.hold_id, "settled")
+                .await
+                .unwrap();
+
+            // 6. Restricted: tax reads only what tax holds, not the orders' values.
+            let r = SubjectId::parse("h2").unwrap();
+            let rid = create(&vault, &admin, &r, "order_fulfillment", now, &[("name", "Hal")]).await;
+            let restrict = RestrictionRequest {
+                restricted: true,
+                method: "email".into(),
+            };
+            vault
+                .record_restriction(&admin, Timestamp(now), &r, &restrict)
+                .await
+                .unwrap();
+            assert_eq!(read(&vault, &admin, &r, &rid, "tax_records", now).await, None);
+
+            // 7. An expired binding written again starts again.
+            let p = SubjectId::parse("h3").unwrap();
+            let pay = [("name", "Pay"), ("card_number", "4242424242424242")];
+            let pid = create(&vault, &admin, &p, "payment", now, &pay).await;
+            let later = now + 400 * DAY;
+            assert_eq!(read(&vault, &admin, &p, &pid, "payment", later).await, None, "expired");
+            patch(&vault, &admin, &p, &pid, "payment", later, &pay).await;
+            assert_eq!(
+                read(&vault, &admin, &p, &pid, "payment", later).await.unwrap(),
+                ["card_number", "name"]
             );
         }
     }

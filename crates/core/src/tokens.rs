@@ -316,6 +316,8 @@ pub(crate) struct Minter {
     pub(crate) subject: String,
     pub(crate) now: Timestamp,
     pub(crate) pending: Vec<Pending>,
+    /// The purpose the tokens are handed out under.
+    pub(crate) purpose: String,
 }
 
 impl Minter {
@@ -351,6 +353,7 @@ impl Minter {
             binding,
             ciphertext: self.key.seal(&ctx, p.value.as_bytes())?,
             created_at: self.now.0,
+            purpose: Some(self.purpose.clone()),
         })
     }
 
@@ -520,6 +523,7 @@ impl Vault {
                 subject: subject.as_str().to_owned(),
                 now,
                 pending,
+                purpose: call.purpose.to_owned(),
             };
             let tokens = self.store_tokens(minter, sealed_under, fresh_key, Some(allow)).await?;
             Ok(Allowed::Written(tokens))
@@ -643,7 +647,25 @@ impl Vault {
         let grant = self.authorize(call, &row.collection)?;
         let field = grant.declared_field(&row.field)?;
         grant.may_detokenize(field)?;
-        self.subject_state(subject).await?.permits(grant.purpose)?;
+        let state = self.subject_state(subject).await?;
+        state.permits(grant.purpose)?;
+        // A token stands for a value held for the purpose it was handed out under: only that
+        // purpose, or one declared compatible with it, may turn it back, and only while the
+        // subject's ledger lets that purpose hold it (as a read would).
+        if let Some(issued) = &row.purpose {
+            let holder = self.registry.purpose(issued);
+            let usable = self.registry.may_use(&grant.purpose.name, issued)
+                && holder.is_some_and(|h| crate::retention::ledger_allows(h, &state));
+            if !usable {
+                return Err(VaultError::forbidden(
+                    "token_purpose_not_usable",
+                    format!(
+                        "the token was handed out under another purpose, which purpose `{}` may not use",
+                        grant.purpose.name
+                    ),
+                ));
+            }
+        }
         let (key, _) = self
             .keys
             .subject_key(&self.store, subject, DEFAULT_KEY_CLASS)

@@ -293,6 +293,9 @@ pub struct TokenRow {
     pub binding: Option<Vec<u8>>,
     pub ciphertext: Vec<u8>,
     pub created_at: i64,
+    /// The purpose the token was handed out under (`None`: a token of schema versions before
+    /// 13). A subject's row of a deterministic token keeps the purpose of its first issue.
+    pub purpose: Option<String>,
 }
 
 /// A principal (a service or person) and the hash of its API key secret.

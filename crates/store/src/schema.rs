@@ -308,7 +308,8 @@ const STEPS: &[&[Part]] = &[
     // `retention_rules` remembers the rule each purpose's expiry times were computed with (a
     // changed rule recomputes them); `subject_activity` the subject's last activity (rules
     // running from it); `legal_holds` the holds that keep a subject or a collection from the
-    // sweeper and from erasure.
+    // sweeper and from erasure. A token value names the purpose it was handed out under, so
+    // that detokenizing answers only a purpose that may use what that purpose holds.
     &[
         Part::Common(
             "CREATE TABLE field_bindings (
@@ -348,7 +349,8 @@ const STEPS: &[&[Part]] = &[
                 released_at {int},
                 released_by TEXT,
                 release_reason TEXT);
-             CREATE INDEX legal_holds_active ON legal_holds (subject_id, collection) WHERE released_at IS NULL;",
+             CREATE INDEX legal_holds_active ON legal_holds (subject_id, collection) WHERE released_at IS NULL;
+             ALTER TABLE token_values ADD COLUMN purpose TEXT;",
         ),
     ],
 ];

@@ -147,6 +147,7 @@ async fn tokenize_crowded(
         subject: subject.as_str().to_owned(),
         now: Timestamp(2),
         pending: vec![Pending::new("customers", &field, kind, false, value)],
+        purpose: "payment".into(),
     };
     let draw = Crowded { minter, space };
     let mut tokens = vault.store_tokens(draw, sealed_under, fresh, None).await?;

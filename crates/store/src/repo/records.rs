@@ -404,8 +404,8 @@ impl Records<'_, ReadWrite> {
                 chunk.len(),
             );
             sql.push_str(
-                " ON CONFLICT (record_id, field, purpose) DO UPDATE SET renewed_at = excluded.renewed_at, \
-                 ended_at = excluded.ended_at, expires_at = excluded.expires_at",
+                " ON CONFLICT (record_id, field, purpose) DO UPDATE SET bound_at = excluded.bound_at, \
+                 renewed_at = excluded.renewed_at, ended_at = excluded.ended_at, expires_at = excluded.expires_at",
             );
             let mut stmt = Stmt::new(sql);
             for (t, field, b) in chunk {

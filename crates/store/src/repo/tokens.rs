@@ -23,6 +23,7 @@ fn token_row(row: &DbRow) -> Result<TokenRow, StoreError> {
         binding: row.opt_bytes("binding")?,
         ciphertext: row.bytes("ciphertext")?,
         created_at: row.int("created_at")?,
+        purpose: row.opt_text("purpose")?,
     })
 }
 
@@ -57,7 +58,7 @@ impl<A> Tokens<'_, A> {
         let mut out = Vec::new();
         for chunk in names.chunks(Dialect::MAX_PARAMETERS) {
             let sql = format!(
-                "SELECT n.name, n.collection, n.field, n.binding, v.subject_id, v.kind, v.ciphertext, v.created_at
+                "SELECT n.name, n.collection, n.field, n.binding, v.subject_id, v.kind, v.ciphertext, v.created_at, v.purpose
                  FROM token_names n JOIN token_values v ON v.name = n.name WHERE n.name IN ({})",
                 placeholders(1, chunk.len())
             );
@@ -97,6 +98,7 @@ impl<A> Tokens<'_, A> {
                     binding: None,
                     ciphertext: row.bytes("ciphertext")?,
                     created_at: row.int("created_at")?,
+                    purpose: None,
                 });
             }
         }
@@ -214,10 +216,10 @@ impl Tokens<'_, ReadWrite> {
             .filter(|(r, s)| **s && seen.insert((r.name.as_slice(), r.subject_id.as_str())))
             .map(|(r, _)| r)
             .collect();
-        for chunk in keep.chunks(Dialect::MAX_PARAMETERS / 5) {
+        for chunk in keep.chunks(Dialect::MAX_PARAMETERS / 6) {
             let sql = values_clause(
-                "INSERT INTO token_values (name, subject_id, kind, ciphertext, created_at) VALUES ",
-                5,
+                "INSERT INTO token_values (name, subject_id, kind, ciphertext, created_at, purpose) VALUES ",
+                6,
                 chunk.len(),
             ) + " ON CONFLICT (name, subject_id) DO NOTHING";
             let mut stmt = Stmt::new(sql);
@@ -227,6 +229,7 @@ impl Tokens<'_, ReadWrite> {
                 stmt.push(&r.kind);
                 stmt.push(&r.ciphertext);
                 stmt.push(r.created_at);
+                stmt.push(r.purpose.as_deref());
             }
             self.conn.execute(stmt).await?;
         }

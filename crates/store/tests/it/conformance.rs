@@ -681,6 +681,7 @@ fn token_row(name: &str, subject: &str, binding: Option<&[u8]>, ct: u8) -> Token
         binding: binding.map(<[u8]>::to_vec),
         ciphertext: vec![ct],
         created_at: 5,
+        purpose: Some("payment".into()),
     }
 }
 
