@@ -315,6 +315,12 @@ impl Vault {
         Ok(report)
     }
 
+    /// How many bindings the expiry index says are due at `as_of`: what a run will judge (a
+    /// progress bar's whole; a run may find some renewed meanwhile).
+    pub async fn due_count(&self, as_of: Timestamp) -> Result<u64, VaultError> {
+        Ok(self.store.reader().await?.retention().count_due(as_of.0).await?)
+    }
+
     /// Judges one page of due bindings.
     async fn plan(&self, page: &[BoundValue], opts: &SweepOptions) -> Result<Plan, VaultError> {
         let as_of = opts.as_of.0;

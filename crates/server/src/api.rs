@@ -264,6 +264,7 @@ pub(crate) async fn get_record(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
               (status = 404, description = "No such record", body = ErrorBody),
+              (status = 409, description = "A value would be replaced that other purposes hold and this one does not (`value_held`) or that a purpose keeps past erasure (`record_retained`), or a value replaced or removed under a legal hold (`legal_hold`)", body = ErrorBody),
               (status = 422, description = "Unknown field or invalid value", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn patch_record(
@@ -304,7 +305,8 @@ pub(crate) async fn patch_record(
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Purpose not allowed", body = ErrorBody),
-              (status = 404, description = "No such record", body = ErrorBody)),
+              (status = 404, description = "No such record", body = ErrorBody),
+              (status = 409, description = "A legal hold covers the subject or the collection (`legal_hold`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn delete_record(
     State(state): State<Arc<AppState>>,

@@ -4,8 +4,10 @@
 //! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
 //!
 //! Jobs today: the audit checkpointer, the failed-authentication counts, the audit subject
-//! index, the Art. 19 notification deliveries and the purge of request records past their
-//! keeping time (24 months after they close). The retention sweeper joins this list.
+//! index, the Art. 19 notification deliveries, the purge of request records past their
+//! keeping time (24 months after they close) and the retention sweeper ([`RETENTION_JOB`]:
+//! ends the purpose bindings that are due and destroys what no purpose holds any more; the
+//! same work as `custodia retention run`, at the job's time).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +26,11 @@ pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 /// The job that sends due Art. 19 notifications, and how often it looks for them.
 pub const NOTIFICATIONS_JOB: &str = "notifications";
 pub const NOTIFICATIONS_EVERY: Duration = Duration::from_secs(2);
+
+/// The retention sweeper, and how often it runs. Its cost grows with what is due (it walks
+/// the expiry index), so a short period keeps each run small; expiry is a matter of days.
+pub const RETENTION_JOB: &str = "retention-sweep";
+pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the runner looks for due jobs.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -77,7 +84,44 @@ pub fn jobs() -> Vec<Job> {
                 })
             },
         },
+        Job {
+            name: RETENTION_JOB,
+            every: RETENTION_EVERY,
+            run: |state, now| Box::pin(sweep(state, now)),
+        },
     ]
+}
+
+/// One run of the sweeper at `now`, in batches of [`custodia_core::SWEEP_BATCH`]. Only
+/// counts are logged (never subjects, records or values): they are what an operator watches.
+async fn sweep(state: &AppState, now: Timestamp) -> Result<(), VaultError> {
+    let opts = custodia_core::SweepOptions {
+        as_of: now,
+        now,
+        dry_run: false,
+        batch: custodia_core::SWEEP_BATCH,
+    };
+    let report = state.vault.sweep(&opts, &mut |_| {}).await?;
+    if report.bindings_ended > 0 || report.values_destroyed > 0 {
+        tracing::info!(
+            job = RETENTION_JOB,
+            bindings_ended = report.bindings_ended,
+            values_destroyed = report.values_destroyed,
+            records_destroyed = report.records_destroyed,
+            subjects_removed = report.subjects_removed,
+            kept_by_hold = report.kept_by_hold,
+            kept_by_restriction = report.kept_by_restriction,
+            "retention sweep"
+        );
+    }
+    if report.kept_unknown_purpose > 0 {
+        tracing::warn!(
+            job = RETENTION_JOB,
+            bindings = report.kept_unknown_purpose,
+            "values bound to purposes the registry no longer declares are kept: see `custodia retention report`"
+        );
+    }
+    Ok(())
 }
 
 /// When each job last ran, and which are due.
@@ -143,6 +187,13 @@ mod tests {
             every: Duration::from_millis(every_ms),
             run: |_, _| Box::pin(async { Ok(()) }),
         }
+    }
+
+    #[test]
+    fn the_sweeper_is_a_job_every_ten_minutes() {
+        let sweeper: Vec<Job> = jobs().into_iter().filter(|j| j.name == RETENTION_JOB).collect();
+        assert_eq!(sweeper.len(), 1);
+        assert_eq!(sweeper[0].every, Duration::from_secs(600));
     }
 
     #[test]

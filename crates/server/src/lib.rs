@@ -11,6 +11,7 @@ pub mod package;
 mod pii;
 mod publish;
 mod requests;
+mod retention;
 pub mod witness;
 
 use std::future::Future;
@@ -72,6 +73,7 @@ pub fn router(vault: Vault) -> Router {
 fn app(state: Arc<AppState>) -> Router {
     api::routes()
         .merge(requests::routes())
+        .merge(retention::routes())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

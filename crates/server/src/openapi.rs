@@ -23,6 +23,8 @@ use crate::api;
         crate::requests::create_request, crate::requests::list_requests, crate::requests::get_request,
         crate::requests::verify_request, crate::requests::extend_request, crate::requests::deny_request,
         crate::requests::fulfil_request,
+        crate::retention::place_hold, crate::retention::list_holds, crate::retention::release_hold,
+        crate::retention::retention_report, crate::retention::report_activity,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -41,6 +43,9 @@ use crate::api;
         custodia_types::SubjectRequestList, custodia_types::Extension, custodia_types::Verification,
         custodia_types::Denial, custodia_types::NotificationStatus, custodia_types::ErasureReceipt,
         custodia_types::ErasedCounts, custodia_types::KeptData,
+        custodia_types::NewHold, custodia_types::ReleaseHold, custodia_types::Hold, custodia_types::HoldList,
+        custodia_types::ActivityReport, custodia_types::RetentionReport, custodia_types::HeldLine,
+        custodia_types::ExpiringWindow, custodia_types::SweepReport, custodia_types::SweepLine,
     )),
     modifiers(&BearerAuth),
 )]

@@ -194,7 +194,7 @@ pub(crate) struct FulfilQuery {
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request, or a record to correct", body = ErrorBody),
-              (status = 409, description = "Closed, not verified, or the subject was erased", body = ErrorBody),
+              (status = 409, description = "Closed, not verified, the subject was erased, or a legal hold keeps the subject from erasure (`legal_hold`)", body = ErrorBody),
               (status = 422, description = "A correction names an unknown field or an invalid value", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn fulfil_request(
