@@ -8,6 +8,7 @@ mod discover_db;
 mod erasure_bench;
 mod http_client;
 mod requests_cmd;
+mod retention_cmd;
 mod scan_bench;
 mod scan_cmd;
 
@@ -109,6 +110,14 @@ enum Command {
         #[command(flatten)]
         api: requests_cmd::ApiArgs,
     },
+    /// Retention: the sweeper (`run`), the review report, legal holds, subject activity.
+    Retention {
+        #[command(subcommand)]
+        action: retention_cmd::RetentionCommand,
+    },
+    /// Record that a subject was active (logged in, ordered) under a purpose, through a
+    /// running server's API: what its purposes keep from its last activity is kept from now.
+    Activity(retention_cmd::ActivityArgs),
     /// Write a consistent copy of the SQLite database (beside a running server). The root key
     /// is not in it: back that up apart. The tombstone log stays outside it.
     Backup {
@@ -465,6 +474,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => Ok(check(file.as_deref())),
         Command::Principal { action, url, token } => principal(action, &url, token).await,
         Command::Requests { action, api } => requests_cmd::run(action, api).await,
+        Command::Retention { action } => retention_cmd::run(action).await,
+        Command::Activity(args) => retention_cmd::activity(args).await,
         Command::Backup { data_dir, out } => {
             DataDir::new(&data_dir)
                 .backup(None, &out)
