@@ -16,6 +16,7 @@ mod permissions;
 mod policies;
 mod recipients;
 mod requests;
+mod retention;
 mod roles;
 mod scan;
 mod support;
