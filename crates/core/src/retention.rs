@@ -1300,6 +1300,16 @@ mod tests {
                 read(&vault, &admin, &p, &pid, "payment", later).await.unwrap(),
                 ["card_number", "name"]
             );
+
+            // Activity reported for a subject with no data leaves nothing behind.
+            let ghost = SubjectId::parse("ghost").unwrap();
+            vault
+                .report_activity(&Call::new(&admin, "order_fulfillment", Timestamp(later)), &ghost)
+                .await
+                .unwrap();
+            let mut reader = vault.store.reader().await.unwrap();
+            assert_eq!(reader.retention().last_activity("ghost").await.unwrap(), None);
+            assert_eq!(reader.retention().last_activity("h3").await.unwrap(), Some(later));
         }
     }
 }

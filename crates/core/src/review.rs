@@ -148,7 +148,11 @@ impl Vault {
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        tx.retention().record_activity(&activity).await?;
+                        // A subject with no data has nothing to keep longer: no row is made
+                        // for it (the answer is the same, so it tells nothing of who exists).
+                        if tx.retention().subject_has_records(&activity.subject_id).await? {
+                            tx.retention().record_activity(&activity).await?;
+                        }
                         tx.audit().append(&[allow]).await
                     })
                 })
