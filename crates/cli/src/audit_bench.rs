@@ -133,7 +133,7 @@ fn report(what: &str, times: &mut [f64], found: usize, queries: usize) {
 }
 
 /// Resident and peak memory of this process, in MiB (Linux `/proc/self/status`).
-fn memory_mib() -> (f64, f64) {
+pub(crate) fn memory_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status

@@ -8,6 +8,7 @@ mod discover_db;
 mod erasure_bench;
 mod http_client;
 mod requests_cmd;
+mod retention_bench;
 mod retention_cmd;
 mod scan_bench;
 mod scan_cmd;
@@ -209,6 +210,23 @@ enum Command {
         /// Records of the erased subject.
         #[arg(long, default_value_t = 10_000)]
         records: usize,
+    },
+    /// Time the retention sweeper on a store of N values of which M are due, while records
+    /// are read (a fresh SQLite data directory): the sweep's time and rate, the reads'
+    /// latencies before and during it, memory; checks exactly the M values are destroyed.
+    BenchRetention {
+        /// Values stored.
+        #[arg(long, default_value_t = 1_000_000)]
+        values: usize,
+        /// Of those, values due at the sweep.
+        #[arg(long, default_value_t = 100_000)]
+        expiring: usize,
+        /// Concurrent readers during the sweep.
+        #[arg(long, default_value_t = 8)]
+        readers: usize,
+        /// Build the data here (new or empty; kept afterwards) instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Find personal data in files, directories, standard input or a database (--db).
     Scan(scan_cmd::ScanArgs),
@@ -618,6 +636,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::BenchErasure { records } => {
             erasure_bench::run(records).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchRetention {
+            values,
+            expiring,
+            readers,
+            data_dir,
+        } => {
+            retention_bench::run(retention_bench::Options {
+                values,
+                expiring,
+                readers,
+                data_dir,
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchAuditQuery { entries, database_url } => {
