@@ -55,7 +55,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     match &opts.data_dir {
         Some(dir) => {
             if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-                bail!("{} is not empty: the benchmark needs a fresh data directory", dir.display());
+                bail!(
+                    "{} is not empty: the benchmark needs a fresh data directory",
+                    dir.display()
+                );
             }
             measure(dir, &opts).await
         }
@@ -220,7 +223,12 @@ impl Item {
                 if !card_only {
                     fields.insert("name".into(), format!("Customer {customer}"));
                 }
-                (Subject::Customer(customer).id(), "payment", clock.late + i64::from(n), fields)
+                (
+                    Subject::Customer(customer).id(),
+                    "payment",
+                    clock.late + i64::from(n),
+                    fields,
+                )
             }
         }
     }
@@ -318,7 +326,12 @@ async fn measure(dir: &Path, opts: &Options) -> anyhow::Result<()> {
     report("reads before the sweep", &baseline);
 
     let readers = {
-        let (vault, admin, orders, stop) = (Arc::clone(&vault), admin.clone(), Arc::clone(&orders), Arc::clone(&stop));
+        let (vault, admin, orders, stop) = (
+            Arc::clone(&vault),
+            admin.clone(),
+            Arc::clone(&orders),
+            Arc::clone(&stop),
+        );
         let n = opts.readers;
         tokio::spawn(async move { read_for(&vault, &admin, &orders, n, &stop, None).await })
     };
@@ -388,8 +401,16 @@ async fn measure(dir: &Path, opts: &Options) -> anyhow::Result<()> {
     let checks = [
         ("values destroyed (database)", before.values - after.values, expiring),
         ("bindings ended (database)", before.bindings - after.bindings, expiring),
-        ("values destroyed (report)", i64::try_from(swept.values_destroyed)?, expiring),
-        ("bindings ended (report)", i64::try_from(swept.bindings_ended)?, expiring),
+        (
+            "values destroyed (report)",
+            i64::try_from(swept.values_destroyed)?,
+            expiring,
+        ),
+        (
+            "bindings ended (report)",
+            i64::try_from(swept.bindings_ended)?,
+            expiring,
+        ),
         (
             "records destroyed (database)",
             before.records - after.records,
@@ -400,7 +421,11 @@ async fn measure(dir: &Path, opts: &Options) -> anyhow::Result<()> {
             before.subject_keys - after.subject_keys,
             i64::try_from(plan.lapsed)?,
         ),
-        ("subjects removed (report)", i64::try_from(swept.subjects_removed)?, i64::try_from(plan.lapsed)?),
+        (
+            "subjects removed (report)",
+            i64::try_from(swept.subjects_removed)?,
+            i64::try_from(plan.lapsed)?,
+        ),
         ("due after the sweep", i64::try_from(due_after)?, 0),
     ];
     let wrong: Vec<String> = checks
