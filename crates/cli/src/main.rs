@@ -862,6 +862,27 @@ async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -
 
 /// One call to a running server's API with an API key (`token`, default: the data
 /// directory's admin token).
+/// [`api_call`], with any answer outside 2xx printed to standard error as the server gave it:
+/// `Err` holds the exit code to return then.
+async fn api_success(
+    url: &str,
+    token: Option<String>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> anyhow::Result<Result<http_client::Reply, ExitCode>> {
+    let reply = api_call(url, token, method, path, body).await?;
+    if (200..300).contains(&reply.status) {
+        return Ok(Ok(reply));
+    }
+    eprintln!(
+        "error: the server answered {}: {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    Ok(Err(ExitCode::FAILURE))
+}
+
 async fn api_call(
     url: &str,
     token: Option<String>,

@@ -180,15 +180,10 @@ pub async fn run(action: RequestsCommand, api: ApiArgs) -> anyhow::Result<ExitCo
             })?),
         ),
     };
-    let reply = crate::api_call(&api.url, api.token, method, &path, body).await?;
-    if !(200..300).contains(&reply.status) {
-        eprintln!(
-            "error: the server answered {}: {}",
-            reply.status,
-            String::from_utf8_lossy(&reply.body)
-        );
-        return Ok(ExitCode::FAILURE);
-    }
+    let reply = match crate::api_success(&api.url, api.token, method, &path, body).await? {
+        Ok(reply) => reply,
+        Err(code) => return Ok(code),
+    };
     if let RequestsCommand::Fulfil { out: Some(path), .. } = &action {
         std::fs::write(path, &reply.body).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());

@@ -213,15 +213,10 @@ async fn call(
     body: Option<Vec<u8>>,
     readable: impl FnOnce(&mut dyn Write, &[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    let reply = crate::api_call(&api.url, api.token.clone(), method, &path, body).await?;
-    if !(200..300).contains(&reply.status) {
-        eprintln!(
-            "error: the server answered {}: {}",
-            reply.status,
-            String::from_utf8_lossy(&reply.body)
-        );
-        return Ok(ExitCode::FAILURE);
-    }
+    let reply = match crate::api_success(&api.url, api.token.clone(), method, &path, body).await? {
+        Ok(reply) => reply,
+        Err(code) => return Ok(code),
+    };
     let mut stdout = std::io::stdout().lock();
     if api.json {
         stdout.write_all(&reply.body)?;

@@ -751,11 +751,16 @@ fn user_agent_context(subject: &SubjectId) -> FieldContext<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use custodia_registry::{EXAMPLE_REGISTRY, Registry};
 
     fn row(kind: &str, purpose: Option<&str>, value: bool) -> LedgerRow {
+        row_at(kind, purpose, value, 0)
+    }
+
+    /// A ledger entry of subject `s` appended at `at`.
+    pub(crate) fn row_at(kind: &str, purpose: Option<&str>, value: bool, at: i64) -> LedgerRow {
         LedgerRow {
             seq: 0,
             subject_id: "s".into(),
@@ -766,7 +771,7 @@ mod tests {
             method: "api".into(),
             evidence: None,
             principal_id: "p".into(),
-            at: 0,
+            at,
         }
     }
 

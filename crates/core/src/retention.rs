@@ -647,18 +647,7 @@ mod tests {
     }
 
     fn entry(kind: &str, purpose: Option<&str>, value: bool, at: i64) -> LedgerRow {
-        LedgerRow {
-            seq: 0,
-            subject_id: "s".into(),
-            kind: kind.into(),
-            purpose: purpose.map(Into::into),
-            value,
-            notice_version: None,
-            method: "api".into(),
-            evidence: None,
-            principal_id: "p".into(),
-            at,
-        }
+        crate::consent::tests::row_at(kind, purpose, value, at)
     }
 
     fn state(entries: &[LedgerRow]) -> SubjectState {
