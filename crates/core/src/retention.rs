@@ -87,11 +87,6 @@ pub(crate) fn times(purpose: &Purpose, b: &Binding, state: &SubjectState, last_a
         (ended, grace.map_or(ended, |r| r.period.after(ended)), cause)
     });
     match (rule, ledger) {
-        (Some(r), Some((ended, _, _))) if r < ended => Times {
-            ended_at: Some(ended),
-            expires_at: Some(r),
-            cause: Cause::Rule,
-        },
         (Some(r), Some((ended, end, cause))) => Times {
             ended_at: Some(ended),
             expires_at: Some(end.min(r)),
@@ -242,6 +237,9 @@ struct Plan {
     subjects: BTreeMap<String, AuditRow>,
     /// Records that lose every value, by subject.
     dead_records: BTreeMap<String, BTreeSet<String>>,
+    /// `(subject, collection)` of every binding it ends: a hold placed on one of them after
+    /// the plan was made sends the batch back to be judged again.
+    covered: BTreeSet<(String, String)>,
     audit: Vec<AuditRow>,
     /// The plan's counts (values, records and subjects are counted when applied).
     counts: SweepReport,
@@ -347,6 +345,7 @@ impl Vault {
         let mut groups: BTreeMap<(&str, &str, &str, Cause), Group<'_>> = BTreeMap::new();
         let mut ending: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
         let (mut retimes, mut endings, mut records) = (Vec::new(), Vec::new(), BTreeSet::new());
+        let mut covered = BTreeSet::new();
         let mut causes: Vec<(&BoundValue, Cause)> = Vec::new();
         for v in page {
             let Some(purpose) = self.registry.purpose(&v.binding.purpose) else {
@@ -384,6 +383,7 @@ impl Vault {
             }
             ending.insert((&v.record_id, &v.field, &v.binding.purpose));
             causes.push((v, t.cause));
+            covered.insert((v.subject_id.clone(), v.collection.clone()));
             endings.push(Ending {
                 record_id: v.record_id.clone(),
                 field: v.field.clone(),
@@ -395,6 +395,7 @@ impl Vault {
         }
         plan.retimes = retimes;
         plan.endings = endings;
+        plan.covered = covered;
         plan.records = records;
         let report = &mut plan.counts;
         // Which values lose their last binding, and which records their last value.
@@ -504,6 +505,17 @@ impl Vault {
             .write(move |mut tx| {
                 Box::pin(async move {
                     tx.retention().set_times(&plan.retimes).await?;
+                    // A hold placed since the plan was made wins: judge the batch again.
+                    let holds = tx.retention().active_holds().await?;
+                    let newly_held = holds.iter().any(|h| {
+                        plan.covered.iter().any(|(subject, collection)| {
+                            h.subject_id.as_deref() == Some(subject.as_str())
+                                || h.collection.as_deref() == Some(collection.as_str())
+                        })
+                    });
+                    if newly_held {
+                        return Err(StoreError::Conflict("hold".into()));
+                    }
                     let ended = tx.retention().end(&plan.endings).await?;
                     if ended.iter().any(|ok| !ok) {
                         return Err(StoreError::Conflict("binding".into()));
@@ -1156,6 +1168,63 @@ mod tests {
                     .await
                     .unwrap(),
                 0
+            );
+        }
+
+        /// A hold placed after a batch was planned wins: the batch's transaction refuses the
+        /// plan (to be judged again), and the next judgement keeps the held subject.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_hold_placed_after_the_plan_keeps_the_batch() {
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("late").unwrap();
+            create(
+                &vault,
+                &admin,
+                &s,
+                "payment",
+                T0,
+                &[("name", "Lee"), ("card_number", "4242424242424242")],
+            )
+            .await;
+            let as_of = T0 + 400 * DAY;
+            let opts = SweepOptions {
+                as_of: Timestamp(as_of),
+                now: Timestamp(as_of),
+                dry_run: false,
+                batch: 10,
+            };
+            let page = vault
+                .store
+                .reader()
+                .await
+                .unwrap()
+                .retention()
+                .due(as_of, None, 10)
+                .await
+                .unwrap();
+            assert_eq!(page.len(), 2);
+            let plan = vault.plan(&page, &opts).await.unwrap();
+            assert_eq!(plan.endings.len(), 2);
+            let hold = NewHold {
+                subject_id: Some("late".into()),
+                collection: None,
+                reason: "case 9".into(),
+            };
+            vault.place_hold(&admin, Timestamp(as_of), &hold).await.unwrap();
+            assert!(matches!(vault.apply(plan).await, Err(StoreError::Conflict(_))));
+            let report = vault.sweep(&opts, &mut |_| {}).await.unwrap();
+            assert_eq!((report.bindings_ended, report.kept_by_hold), (0, 2), "{report:?}");
+            assert_eq!(
+                vault
+                    .store
+                    .reader()
+                    .await
+                    .unwrap()
+                    .retention()
+                    .record_count("late")
+                    .await
+                    .unwrap(),
+                1
             );
         }
 
