@@ -138,6 +138,41 @@ impl Registry {
             }
         }
         out.extend(self.compatibility_warnings());
+        out.extend(self.transparency_warnings());
+        out
+    }
+
+    /// What the privacy notice (GDPR Art. 13/14, CCPA §1798.100) or the record of processing
+    /// (Art. 30(1)) would have to leave out or leave vague.
+    fn transparency_warnings(&self) -> Vec<String> {
+        let org = &self.organization;
+        let mut out = Vec::new();
+        if org.dpo.is_none() {
+            out.push(
+                "[organization] names no `dpo`: where a data protection officer is designated (GDPR Art. 37), the notice and the record of processing must give their contact (Art. 13(1)(b), 30(1)(a)); add dpo = \"...\""
+                    .to_owned(),
+            );
+        }
+        if org.security_measures.is_none() {
+            out.push(
+                "[organization] has no `security_measures`: the record of processing describes the technical and organisational security measures (GDPR Art. 30(1)(g)); Custodia lists its own technical ones, add the organisational ones (training, access reviews, ...) as security_measures = \"...\""
+                    .to_owned(),
+            );
+        }
+        for c in self.collections.values().filter(|c| c.description.trim().is_empty()) {
+            out.push(format!(
+                "collection `{}` has no description: the record of processing describes the categories of data subjects from it (GDPR Art. 30(1)(c)), e.g. description = \"People who buy from the shop.\"",
+                c.name
+            ));
+        }
+        for r in self.recipients.values() {
+            if self.transfer_to(r) == crate::Transfer::Unprotected {
+                out.push(format!(
+                    "recipient `{}` is in {}, a third country seen from {} without an adequacy decision, and names no `safeguard`: the notice must say how the transfer is protected (GDPR Art. 13(1)(f), 46; Art. 30(1)(e)), e.g. safeguard = \"EU Standard Contractual Clauses (2021/914)\"",
+                    r.name, r.country, org.country
+                ));
+            }
+        }
         out
     }
 
@@ -177,7 +212,19 @@ pub struct Organization {
     pub supervisory_authority: String,
     /// ISO 3166-1 alpha-2 country of establishment.
     pub country: String,
+    /// The language the privacy notice and the preference center speak (a tag such as `en`
+    /// or `de`; [`DEFAULT_LANGUAGE`] when the file names none). The registry's own texts
+    /// (descriptions) are written in it.
+    pub language: String,
+    /// The controller's representative in the Union (GDPR Art. 27), when it has one.
+    pub representative: Option<String>,
+    /// The organisational security measures, in general terms (GDPR Art. 30(1)(g), with the
+    /// technical measures Custodia itself applies).
+    pub security_measures: Option<String>,
 }
+
+/// The language of notices and pages when the registry names none.
+pub const DEFAULT_LANGUAGE: &str = "en";
 
 /// A set of records of one shape, e.g. `customers`.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
+    DEFAULT_LANGUAGE,
     Capability, Collection, ContextSigner, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
     Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
@@ -83,6 +84,9 @@ struct RawOrganization {
     dpo: Option<Spanned<String>>,
     supervisory_authority: Spanned<String>,
     country: Spanned<String>,
+    language: Option<Spanned<String>>,
+    representative: Option<Spanned<String>>,
+    security_measures: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -262,6 +266,23 @@ impl<'a> Checker<'a> {
         v.to_owned()
     }
 
+    /// A language tag as the notice and the preference center are written in: `en`, `de`,
+    /// `pt-BR` (two or three lowercase letters, optionally a hyphen and a region).
+    fn language(&mut self, what: &str, value: &Spanned<String>) -> String {
+        let v = value.get_ref();
+        let (lang, region) = v.split_once('-').unwrap_or((v, ""));
+        let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
+        let region_ok = region.is_empty() && !v.contains('-')
+            || region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase());
+        if !lang_ok || !region_ok {
+            self.at(
+                value.span().start,
+                format!("{what} must be a language tag such as `en`, `de` or `pt-BR`, got `{v}`"),
+            );
+        }
+        v.clone()
+    }
+
     fn country(&mut self, what: &str, value: &Spanned<String>) -> String {
         let v = value.get_ref();
         if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -347,6 +368,12 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: c.opt_text("organization.dpo", o.dpo.as_ref(), false),
                 supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
                 country: c.country("organization.country", &o.country),
+                language: o
+                    .language
+                    .as_ref()
+                    .map_or_else(|| DEFAULT_LANGUAGE.to_owned(), |l| c.language("organization.language", l)),
+                representative: c.opt_text("organization.representative", o.representative.as_ref(), false),
+                security_measures: c.opt_text("organization.security_measures", o.security_measures.as_ref(), true),
             }
         }
         None => {
@@ -360,6 +387,9 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: None,
                 supervisory_authority: String::new(),
                 country: String::new(),
+                language: DEFAULT_LANGUAGE.to_owned(),
+                representative: None,
+                security_measures: None,
             }
         }
     };

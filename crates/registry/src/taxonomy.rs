@@ -154,6 +154,26 @@ pub fn is_sensitive_category(category: &str) -> bool {
         .any(|s| category == *s || category.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
 }
 
+/// Special categories of personal data (GDPR Art. 9(1)) and data on criminal convictions
+/// (Art. 10), in taxonomy terms: racial or ethnic origin, political opinions, religious
+/// beliefs, genetic, biometric and health data, sex life or sexual orientation, criminal
+/// history. Their processing needs an Art. 9(2) condition besides a legal basis.
+pub fn is_special_category(category: &str) -> bool {
+    const SPECIAL: &[&str] = &[
+        "user.demographic.race_ethnicity",
+        "user.demographic.political_opinion",
+        "user.demographic.religious_belief",
+        "user.demographic.sexual_orientation",
+        "user.health_and_medical",
+        "user.biometric",
+        "user.authorization.biometric",
+        "user.criminal_history",
+    ];
+    SPECIAL
+        .iter()
+        .any(|s| category == *s || category.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
+}
+
 #[cfg(test)]
 mod sensitive_tests {
     use super::is_sensitive_category;
@@ -166,5 +186,17 @@ mod sensitive_tests {
         assert!(!is_sensitive_category("user.contact.email"));
         assert!(!is_sensitive_category("user.financialx"));
         assert!(!is_sensitive_category("user.location.imprecise"));
+    }
+
+    #[test]
+    fn special_categories_are_those_of_article_9_and_10() {
+        use super::is_special_category;
+        assert!(is_special_category("user.health_and_medical.genetic"));
+        assert!(is_special_category("user.demographic.political_opinion"));
+        assert!(is_special_category("user.criminal_history"));
+        // Sensitive under the CPRA, but not an Art. 9 category.
+        assert!(!is_special_category("user.financial.credit_card"));
+        assert!(!is_special_category("user.government_id.passport_number"));
+        assert!(!is_special_category("user.demographic.political_opinions"));
     }
 }

@@ -1,0 +1,344 @@
+//! The words of the notice and the pages, one file per language (`locales/<language>.toml`),
+//! so that a second language is a file, not a code change. English is built in; a registry
+//! in another language brings its file beside it (`<registry dir>/locales/<language>.toml`),
+//! and that file may also replace the built-in English one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The built-in English words.
+pub const ENGLISH: &str = include_str!("../locales/en.toml");
+
+/// The words of one language, every key present (a missing or unknown key is an error
+/// naming it, at load).
+#[derive(Debug, Clone)]
+pub struct Locale {
+    /// The language tag, e.g. `en`.
+    pub language: String,
+    pub strings: Strings,
+    /// SHA-256 of the file's text: the notice's version covers its wording too.
+    pub digest: [u8; 32],
+}
+
+/// Every string, by section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strings {
+    pub notice: NoticeStrings,
+    pub legal_basis: LegalBasisStrings,
+    pub recipient_role: RecipientRoleStrings,
+    pub retention: RetentionStrings,
+    pub rights: RightsStrings,
+    pub portal: PortalStrings,
+    pub receipt: ReceiptStrings,
+    /// Plain names of data categories; others are shown by the last part of their name.
+    #[serde(default)]
+    pub categories: std::collections::BTreeMap<String, String>,
+}
+
+impl Strings {
+    /// The plain name of a data category (`user.contact.email` is "Email address"; one
+    /// not listed, by its last part: `user.contact.fax_number` is "Fax number").
+    #[must_use]
+    pub fn category(&self, category: &str) -> String {
+        if let Some(label) = self.categories.get(category) {
+            return label.clone();
+        }
+        let last = category.rsplit('.').next().unwrap_or(category).replace('_', " ");
+        let mut chars = last.chars();
+        chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeStrings {
+    pub title: String,
+    pub intro: String,
+    pub version: String,
+    pub controller_heading: String,
+    pub controller: String,
+    pub contact: String,
+    pub dpo: String,
+    pub representative: String,
+    pub purposes_heading: String,
+    pub legal_basis: String,
+    pub legitimate_interest: String,
+    pub categories: String,
+    pub recipients: String,
+    pub no_recipients: String,
+    pub retention: String,
+    pub source: String,
+    pub provided_by_you: String,
+    pub survives_erasure: String,
+    pub withdraw: String,
+    pub categories_heading: String,
+    pub category: String,
+    pub used_for: String,
+    pub kept_for: String,
+    pub recipients_heading: String,
+    pub recipient_role: String,
+    pub country: String,
+    pub transfer: String,
+    pub transfer_none: String,
+    pub transfer_adequacy: String,
+    pub transfer_unprotected: String,
+    pub rights_heading: String,
+    pub rights_intro: String,
+    pub answered_within: String,
+    pub how_to_use_rights: String,
+    pub complaint: String,
+    pub sale_heading: String,
+    pub sells: String,
+    pub sells_not: String,
+    pub sensitive_heading: String,
+    pub sensitive: String,
+    pub sensitive_none: String,
+    pub special: String,
+    pub markdown_note: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalBasisStrings {
+    pub consent: String,
+    pub contract: String,
+    pub legal_obligation: String,
+    pub vital_interests: String,
+    pub public_task: String,
+    pub legitimate_interests: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientRoleStrings {
+    pub processor: String,
+    pub controller: String,
+    pub joint_controller: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionStrings {
+    pub collection: String,
+    pub last_update: String,
+    pub last_activity: String,
+    pub consent_withdrawn: String,
+    pub none: String,
+    pub days: String,
+    pub day: String,
+    pub months: String,
+    pub month: String,
+    pub years: String,
+    pub year: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RightsStrings {
+    pub access: String,
+    pub portability: String,
+    pub rectification: String,
+    pub erasure: String,
+    pub restriction: String,
+    pub objection: String,
+    pub opt_out_sale: String,
+    pub limit_sensitive: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalStrings {
+    pub title: String,
+    pub intro: String,
+    pub expires: String,
+    pub held_heading: String,
+    pub held_none: String,
+    pub held_for: String,
+    pub choices_heading: String,
+    pub consent_intro: String,
+    pub no_consents: String,
+    pub sale_opt_out: String,
+    pub gpc_on: String,
+    pub save: String,
+    pub saved: String,
+    pub unchanged: String,
+    pub receipt_heading: String,
+    pub receipt_json: String,
+    pub receipt_html: String,
+    pub requests_heading: String,
+    pub request_access: String,
+    pub request_rectification: String,
+    pub request_erasure: String,
+    pub rectification_details: String,
+    pub request_sent: String,
+    pub notice_link: String,
+    pub link_invalid: String,
+    pub link_expired: String,
+    pub error_title: String,
+    pub form_expired: String,
+    pub bad_form: String,
+    pub on: String,
+    pub off: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptStrings {
+    pub title: String,
+    pub intro: String,
+    pub issued: String,
+    pub purpose: String,
+    pub state: String,
+    pub given: String,
+    pub withdrawn: String,
+    pub not_asked: String,
+    pub when: String,
+    pub how: String,
+    pub notice: String,
+    pub sale: String,
+    pub opted_out: String,
+    pub opted_in: String,
+}
+
+/// Why a language's words cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LocaleError {
+    #[error(
+        "there are no words for language `{language}`: English is built in; write {} with the keys of the English file (README, \"Languages\")",
+        path.display()
+    )]
+    Missing { language: String, path: PathBuf },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Locale {
+    /// Parses a locale file's `text` (named `path` in errors) for `language`.
+    pub fn parse(language: &str, path: &Path, text: &str) -> Result<Self, LocaleError> {
+        let strings: Strings = toml::from_str(text).map_err(|e| LocaleError::Invalid {
+            path: path.to_owned(),
+            message: one_line(&e.to_string()),
+        })?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+        let mut bytes = [0; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        Ok(Self {
+            language: language.to_owned(),
+            strings,
+            digest: bytes,
+        })
+    }
+
+    /// The built-in English words.
+    pub fn english() -> Result<Self, LocaleError> {
+        Self::parse("en", Path::new("(built-in)/locales/en.toml"), ENGLISH)
+    }
+
+    /// The words for `language`: `<dir>/locales/<language>.toml` when it exists (`dir` is the
+    /// registry's directory), else the built-in English ones for `en`.
+    pub fn load(dir: &Path, language: &str) -> Result<Self, LocaleError> {
+        let path = Self::path(dir, language);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(language, &path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && language == "en" => Self::english(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LocaleError::Missing {
+                language: language.to_owned(),
+                path,
+            }),
+            Err(e) => Err(LocaleError::Invalid {
+                path,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+
+    /// Where the words for `language` live beside a registry in `dir`.
+    #[must_use]
+    pub fn path(dir: &Path, language: &str) -> PathBuf {
+        dir.join("locales").join(format!("{language}.toml"))
+    }
+}
+
+/// A TOML error's message on one line (its source excerpt dropped): `line N, column M: ...`.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().filter(|l| !l.trim().is_empty());
+    let head = lines.next().unwrap_or_default().trim_start_matches("TOML parse error at ");
+    let reason = message.lines().last().unwrap_or_default().trim();
+    if reason == head { head.to_owned() } else { format!("{head}: {reason}") }
+}
+
+/// `template` with each `{name}` replaced by its value, in one pass (a value is never read
+/// for placeholders itself). Unknown names stay as written.
+#[must_use]
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after
+            .find('}')
+            .and_then(|close| values.iter().find(|(n, _)| *n == &after[..close]).map(|(_, v)| (close, v)));
+        match value {
+            Some((close, v)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_is_complete_and_a_missing_or_unknown_key_is_named() {
+        let en = Locale::english().unwrap();
+        assert_eq!(en.strings.portal.save, "Save my choices");
+        let missing = ENGLISH.replacen("save = \"Save my choices\"\n", "", 1);
+        let e = Locale::parse("en", Path::new("x/en.toml"), &missing).unwrap_err().to_string();
+        assert!(e.starts_with("x/en.toml: ") && e.contains("missing field `save`"), "{e}");
+        let extra = ENGLISH.replacen("[portal]\n", "[portal]\nsav = \"typo\"\n", 1);
+        let e = Locale::parse("en", Path::new("x/en.toml"), &extra).unwrap_err().to_string();
+        assert!(e.contains("line ") && e.contains("unknown field `sav`"), "{e}");
+    }
+
+    #[test]
+    fn a_second_language_is_a_file_beside_the_registry() {
+        let dir = tempdir();
+        let e = Locale::load(&dir, "de").unwrap_err().to_string();
+        assert!(e.contains("no words for language `de`") && e.contains("locales/de.toml"), "{e}");
+        std::fs::create_dir_all(dir.join("locales")).unwrap();
+        let german = ENGLISH.replacen("save = \"Save my choices\"", "save = \"Meine Auswahl speichern\"", 1);
+        std::fs::write(dir.join("locales/de.toml"), &german).unwrap();
+        let de = Locale::load(&dir, "de").unwrap();
+        assert_eq!(de.language, "de");
+        assert_eq!(de.strings.portal.save, "Meine Auswahl speichern");
+        assert_ne!(de.digest, Locale::english().unwrap().digest, "the wording is part of the version");
+        assert_eq!(Locale::load(&dir, "en").unwrap().digest, Locale::english().unwrap().digest);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn placeholders_are_filled_by_name() {
+        assert_eq!(fill("{a} and {b}, {c}", &[("a", "1"), ("b", "{a}")]), "1 and {a}, {c}");
+        assert_eq!(fill("{b}{a}", &[("a", "{b}"), ("b", "x")]), "x{b}");
+        assert_eq!(fill("{ {a", &[("a", "1")]), "{ {a");
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("custodia-locale-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
