@@ -265,12 +265,14 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
     let data = DataDir::new(dir);
     let token = data.init(None, Timestamp::now()).await?.admin_token.to_string();
     let vault = data.open(None).await?;
+    let web = custodia_server::Web::english(vault.registry()).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(custodia_server::serve(
         vault,
         custodia_server::Publisher::new(None, None),
+        web,
         listener,
         async {
             let _ = stop_rx.await;

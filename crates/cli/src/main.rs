@@ -12,6 +12,7 @@ mod retention_bench;
 mod retention_cmd;
 mod scan_bench;
 mod scan_cmd;
+mod transparency_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -78,7 +79,17 @@ enum Command {
         database_url: Option<String>,
         #[command(flatten)]
         publish: audit_cmd::PublishArgs,
+        /// The address customers reach this server at (e.g. https://privacy.example.com):
+        /// preference center links are made with it. Default: the address the caller used.
+        #[arg(long, env = "CUSTODIA_PUBLIC_URL")]
+        public_url: Option<String>,
     },
+    /// The privacy notice generated from a registry (GDPR Art. 13/14, CCPA §1798.100):
+    /// Markdown for your website, HTML (as `/privacy-notice` serves it) or JSON.
+    Notice(transparency_cmd::NoticeArgs),
+    /// The record of processing activities (GDPR Art. 30(1)) generated from a registry, as
+    /// CSV or JSON.
+    Ropa(transparency_cmd::RopaArgs),
     /// An independent witness of vaults' audit logs: cosigns each checkpoint only if it
     /// extends the last one it saw (C2SP tlog-witness). Run it on other hardware.
     Witness(audit_cmd::WitnessArgs),
@@ -479,11 +490,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             database_url,
             publish,
+            public_url,
         } => {
             init_logging();
-            serve(&data_dir, listen, database_url.as_deref(), &publish).await?;
+            serve(&data_dir, listen, database_url.as_deref(), &publish, public_url).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Notice(args) => transparency_cmd::notice(&args).map(|()| ExitCode::SUCCESS),
+        Command::Ropa(args) => transparency_cmd::ropa(&args).map(|()| ExitCode::SUCCESS),
         Command::Witness(args) => {
             init_logging();
             audit_cmd::witness(args, shutdown_signal()).await?;
@@ -694,7 +708,13 @@ async fn serve(
     listen: SocketAddr,
     database_url: Option<&str>,
     publish: &audit_cmd::PublishArgs,
+    public_url: Option<String>,
 ) -> anyhow::Result<()> {
+    if let Some(url) = &public_url {
+        let ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        anyhow::ensure!(ok, "--public-url must be an http:// or https:// address, got `{url}`");
+    }
     let dir = DataDir::new(data_dir);
     if !dir.is_initialised() {
         let made = dir
@@ -718,6 +738,8 @@ async fn serve(
         .open(database_url)
         .await
         .with_context(|| format!("opening {}", data_dir.display()))?;
+    let locale = transparency_cmd::locale_beside(&dir.registry_path(), vault.registry())?;
+    let web = custodia_server::Web::new(vault.registry(), locale, public_url).map_err(anyhow::Error::msg)?;
     let publisher = publish.publisher(data_dir)?;
     let report = custodia_server::resume(&vault, &publisher).await.map_err(|why| {
         anyhow::anyhow!("the audit log does not match its checkpoints, so the server will not continue it: {why}")
@@ -755,7 +777,7 @@ async fn serve(
     // Tests and scripts read this line to find the port.
     out!("custodia listening on http://{addr} (store: {backend})");
     tracing::info!(%addr, backend, "listening");
-    custodia_server::serve(vault, publisher, listener, shutdown_signal()).await?;
+    custodia_server::serve(vault, publisher, web, listener, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -795,6 +817,11 @@ fn check(file: Option<&Path>) -> ExitCode {
                 }
             };
             if let Err(e) = custodia_core::Policies::compile(&reg, &policies) {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+            // The notice and the preference center speak the registry's language.
+            if let Err(e) = transparency_cmd::locale_beside(&path, &reg) {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
             }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use custodia_crypto::FieldContext;
 use custodia_registry::{Capability, LegalBasis, Purpose};
-use custodia_store::{DEFAULT_KEY_CLASS, LedgerRow, SubjectKeyRow};
+use custodia_store::{DEFAULT_KEY_CLASS, LedgerRow};
 use custodia_types::{
     ConsentRequest, ConsentState, EvidenceInput, LedgerEntry, ObjectionRequest, PrivacyState, RestrictionRequest,
     SaleOptOutRequest,
@@ -19,9 +19,9 @@ use zeroize::Zeroizing;
 use crate::audit::{Allowed, AuditEvent};
 use crate::{Call, Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
-const KIND_CONSENT: &str = "consent";
+pub(crate) const KIND_CONSENT: &str = "consent";
 const KIND_OBJECTION: &str = "objection";
-const KIND_SALE_OPT_OUT: &str = "sale_opt_out";
+pub(crate) const KIND_SALE_OPT_OUT: &str = "sale_opt_out";
 const KIND_RESTRICTION: &str = "restriction";
 /// A limit on the use of sensitive personal information (CPRA §1798.121, §7027).
 const KIND_LIMIT_SENSITIVE: &str = "limit_sensitive";
@@ -243,7 +243,7 @@ impl Vault {
 
     /// Checks request evidence: the IP address becomes a keyed hash; the user agent is kept
     /// only to be sealed under the subject's data key when the entry is appended.
-    fn evidence(&self, input: Option<&EvidenceInput>) -> Result<Evidence, VaultError> {
+    pub(crate) fn evidence(&self, input: Option<&EvidenceInput>) -> Result<Evidence, VaultError> {
         let mut out = Evidence::default();
         let Some(input) = input else { return Ok(out) };
         if let Some(ip) = &input.ip {
@@ -268,31 +268,22 @@ impl Vault {
         Ok(out)
     }
 
-    /// The stored text of `evidence`: the IP hash in clear, the user agent sealed under the
-    /// subject's data key (so an erasure, destroying the key, shreds it), with the key it
-    /// was sealed under when there is one.
-    async fn seal_evidence(
-        &self,
+    /// The stored text of `evidence`: the IP hash in clear, the user agent sealed under
+    /// `key`, the subject's data key (so an erasure, destroying the key, shreds it).
+    fn seal_evidence(
         subject: &SubjectId,
-        now: Timestamp,
         evidence: &Evidence,
-    ) -> Result<(Option<String>, Option<(SubjectKeyRow, bool)>), VaultError> {
+        key: Option<&custodia_crypto::DataKey>,
+    ) -> Result<Option<String>, VaultError> {
         let mut out = serde_json::Map::new();
         if let Some(hash) = &evidence.ip_hash {
             out.insert("ip_hash".into(), hash.clone().into());
         }
-        let mut sealed_under = None;
-        if let Some(ua) = &evidence.user_agent {
-            let (key, row, fresh) = self
-                .keys
-                .sealing_key(&self.store, subject, DEFAULT_KEY_CLASS, now)
-                .await?;
+        if let (Some(ua), Some(key)) = (&evidence.user_agent, key) {
             let sealed = key.seal(&user_agent_context(subject), ua.as_bytes())?;
             out.insert(SEALED_USER_AGENT.into(), B64.encode(sealed).into());
-            sealed_under = Some((row, fresh));
         }
-        let text = (!out.is_empty()).then(|| serde_json::Value::Object(out).to_string());
-        Ok((text, sealed_under))
+        Ok((!out.is_empty()).then(|| serde_json::Value::Object(out).to_string()))
     }
 
     /// Stored evidence as shown to a reader: the user agent opened with the subject's key, or
@@ -316,32 +307,48 @@ impl Vault {
         Ok(Some(serde_json::Value::Object(map)))
     }
 
-    /// Appends `entry` with its audit entry in the same transaction (sealing its evidence
-    /// first; a first key for the subject is stored in that transaction too).
-    async fn append(
+    /// Appends `entries`, in order, with the audit entry of `event` in the same transaction
+    /// (sealing their evidence first; a first key for the subject is stored in that
+    /// transaction too). Returns the last entry's sequence number.
+    pub(crate) async fn append(
         &self,
         principal: &Principal,
         now: Timestamp,
         subject: &SubjectId,
-        entry: Entry,
+        entries: &[Entry],
         event: &AuditEvent,
     ) -> Result<i64, VaultError> {
         let audit = self.audit_row(event, now, None)?;
+        let sealing = entries.iter().any(|e| e.evidence.user_agent.is_some());
         for _ in 0..2 {
-            let (evidence, sealed_under) = self.seal_evidence(subject, now, &entry.evidence).await?;
-            let fresh = sealed_under.as_ref().is_some_and(|(_, fresh)| *fresh);
-            let row = LedgerRow {
-                seq: 0,
-                subject_id: subject.as_str().to_owned(),
-                kind: entry.kind.to_owned(),
-                purpose: entry.purpose.clone(),
-                value: entry.value,
-                notice_version: entry.notice_version.clone(),
-                method: entry.method.clone(),
-                evidence,
-                principal_id: principal.id.clone(),
-                at: now.0,
+            let key = if sealing {
+                Some(
+                    self.keys
+                        .sealing_key(&self.store, subject, DEFAULT_KEY_CLASS, now)
+                        .await?,
+                )
+            } else {
+                None
             };
+            let fresh = key.as_ref().is_some_and(|(_, _, fresh)| *fresh);
+            let rows = entries
+                .iter()
+                .map(|entry| {
+                    Ok(LedgerRow {
+                        seq: 0,
+                        subject_id: subject.as_str().to_owned(),
+                        kind: entry.kind.to_owned(),
+                        purpose: entry.purpose.clone(),
+                        value: entry.value,
+                        notice_version: entry.notice_version.clone(),
+                        method: entry.method.clone(),
+                        evidence: Self::seal_evidence(subject, &entry.evidence, key.as_ref().map(|(k, _, _)| k))?,
+                        principal_id: principal.id.clone(),
+                        at: now.0,
+                    })
+                })
+                .collect::<Result<Vec<_>, VaultError>>()?;
+            let sealed_under = key.map(|(_, row, fresh)| (row, fresh));
             let audit = audit.clone();
             let registry = Arc::clone(&self.registry);
             // Invalidate before and after: a read that raced this append cannot re-insert what
@@ -354,11 +361,16 @@ impl Vault {
                         if let Some((key, fresh)) = &sealed_under {
                             tx.subjects().seal_under(key, *fresh).await?;
                         }
-                        let seq = tx.ledger().append(&row).await?;
+                        let mut seq = 0;
+                        for row in &rows {
+                            seq = tx.ledger().append(row).await?;
+                        }
                         // A withdrawal, an objection or an opt-out ends the bindings it
                         // concerns (a consent given again revives them): the subject's
                         // bindings are timed again in the same transaction.
-                        crate::retention::retime_subject(&mut tx, &registry, &row.subject_id).await?;
+                        if let Some(row) = rows.first() {
+                            crate::retention::retime_subject(&mut tx, &registry, &row.subject_id).await?;
+                        }
                         tx.audit().append(&[audit]).await?;
                         Ok(seq)
                     })
@@ -530,7 +542,7 @@ impl Vault {
             gate::require(&self.policies, principal, Capability::ManageConsent)?;
             let entry = entry()?;
             Ok(Allowed::Written(
-                self.append(principal, now, subject, entry, &allowed).await?,
+                self.append(principal, now, subject, &[entry], &allowed).await?,
             ))
         })
         .await
@@ -642,7 +654,12 @@ impl Vault {
     }
 
     /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.
-    async fn record_gpc(&self, principal: &Principal, now: Timestamp, subject: &SubjectId) -> Result<(), VaultError> {
+    pub(crate) async fn record_gpc(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+    ) -> Result<(), VaultError> {
         if self.subject_state(subject).await?.sale_opt_out.is_some() {
             return Ok(());
         }
@@ -655,7 +672,7 @@ impl Vault {
             evidence: Evidence::default(),
         };
         let event = self.about(AuditEvent::new("gpc.opt_out", principal), subject)?;
-        self.append(principal, now, subject, entry, &event).await?;
+        self.append(principal, now, subject, &[entry], &event).await?;
         Ok(())
     }
 
@@ -721,18 +738,18 @@ impl Vault {
     }
 }
 
-struct Entry {
-    kind: &'static str,
-    purpose: Option<String>,
-    value: bool,
-    notice_version: Option<String>,
-    method: String,
-    evidence: Evidence,
+pub(crate) struct Entry {
+    pub(crate) kind: &'static str,
+    pub(crate) purpose: Option<String>,
+    pub(crate) value: bool,
+    pub(crate) notice_version: Option<String>,
+    pub(crate) method: String,
+    pub(crate) evidence: Evidence,
 }
 
 /// Checked request evidence, before it is stored.
 #[derive(Default)]
-struct Evidence {
+pub(crate) struct Evidence {
     ip_hash: Option<String>,
     user_agent: Option<Zeroizing<String>>,
 }

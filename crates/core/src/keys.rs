@@ -191,6 +191,17 @@ impl Keys {
         Ok(self.indexer.derived_key(Domain::WebhookSecret { recipient })?)
     }
 
+    /// The key preference center links are sealed with.
+    pub(crate) fn portal_link_key(&self) -> Result<custodia_crypto::DataKey, VaultError> {
+        let secret = self.indexer.derived_key(Domain::PortalLink)?;
+        Ok(custodia_crypto::DataKey::from_secret(0, &secret)?)
+    }
+
+    /// The CSRF token (hex) of the forms of preference center link `link_id`.
+    pub(crate) fn portal_csrf(&self, link_id: &str) -> Result<String, VaultError> {
+        Ok(hex::encode(self.indexer.digest(Domain::PortalCsrf, link_id)?))
+    }
+
     /// The data key of `subject` of `class` and its stored row, if the subject has one.
     pub(crate) async fn subject_key(
         &self,

@@ -28,6 +28,7 @@ mod limit;
 mod notify;
 mod package;
 mod policy;
+mod portal;
 mod principal;
 mod records;
 mod retention;
@@ -37,6 +38,7 @@ mod service_role;
 mod time;
 mod tokens;
 mod tombstones;
+mod transparency;
 pub mod values;
 mod verify;
 
@@ -66,6 +68,10 @@ pub use notify::{
 };
 pub use package::{PACKAGE_ACCESS_PAGE, PACKAGE_RECORD_PAGE, PROVIDED_BY_YOU, PackagePart, PackageReader};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
+pub use portal::{
+    ConsentChoice, PORTAL_LINK_DEFAULT_TTL_SECONDS, PORTAL_LINK_MAX_TTL_SECONDS, PORTAL_REQUESTS, PortalChanges,
+    PortalLink, PortalSession, PortalState, SaleChoice,
+};
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use retention::{SWEEP_BATCH, SWEEPER_PRINCIPAL, SweepOptions};
 pub use rights::Fulfilled;

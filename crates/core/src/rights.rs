@@ -21,7 +21,7 @@ use custodia_types::{
 };
 use std::sync::Arc;
 
-use crate::audit::{Allowed, AuditEvent};
+use crate::audit::{Allowed, AuditEvent, Refused};
 use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 pub(crate) const RECEIVED: &str = "received";
@@ -81,76 +81,93 @@ impl Vault {
         let event_for_row = event.clone();
         self.audited(event, now, async {
             gate::require(&self.policies, principal, Capability::FulfilRequests)?;
-            let kind = request_type(&req.kind)?;
-            let jurisdiction = self.jurisdiction(&req.jurisdiction)?;
-            if !jurisdiction.grants(kind) {
-                return Err(VaultError::unprocessable(
-                    "right_not_granted",
-                    format!(
-                        "jurisdiction `{}` grants no `{}` requests",
-                        jurisdiction.name,
-                        kind.as_str()
-                    ),
-                )
-                .with_field("type")
-                .into());
-            }
-            let via = match &req.received_via {
-                Some(v) if RECEIVED_VIA.contains(&v.as_str()) => v.clone(),
-                Some(_) => {
-                    return Err(VaultError::bad_request(
-                        "invalid_received_via",
-                        format!("received_via must be one of: {}", RECEIVED_VIA.join(", ")),
-                    )
-                    .with_field("received_via")
-                    .into());
-                }
-                None => "api".to_owned(),
-            };
-            let received = match &req.received_at {
-                None => now,
-                Some(text) => received_at(text, now)?,
-            };
-            let verified = req.verified_by.as_deref().map(|v| text("verified_by", v)).transpose()?;
-            let due = self.deadlines(jurisdiction, kind, received)?;
-            let request_id = format!("req_{}", custodia_crypto::random_hex::<16>()?);
-            let row = RequestRow {
-                request_id: request_id.clone(),
-                subject_id: Some(subject.as_str().to_owned()),
-                subject_digest: self.keys.audit_subject(&subject)?,
-                kind: kind.as_str().to_owned(),
-                jurisdiction: jurisdiction.name.clone(),
-                received_via: via,
-                status: if verified.is_some() { IN_PROGRESS } else { RECEIVED }.to_owned(),
-                received_at: received.0,
-                acknowledge_by: due.acknowledge_by,
-                due_at: due.respond_by,
-                extended_at: None,
-                extension_reason: None,
-                verified_by: verified.as_ref().map(|_| principal.id.clone()),
-                verified_at: verified.as_ref().map(|_| now.0),
-                verified_via: verified,
-                denial_reason: None,
-                outcome: None,
-                created_by: principal.id.clone(),
-                updated_at: now.0,
-                closed_at: None,
-                keep_until: keep_until(due.respond_by, jurisdiction),
-                version: 0,
-            };
-            let audit = self.audit_row(&request_event(event_for_row, &row), now, None)?;
-            let stored = row.clone();
-            self.store
-                .write(move |mut tx| {
-                    Box::pin(async move {
-                        tx.requests().insert(&stored).await?;
-                        tx.audit().append(&[audit]).await
-                    })
-                })
-                .await?;
-            Ok(Allowed::Written(self.request_view(&row, now).await?))
+            Ok(Allowed::Written(
+                self.insert_request(principal, now, &subject, req, event_for_row)
+                    .await?,
+            ))
         })
         .await
+    }
+
+    /// Validates and stores a new request about `subject` for a caller already allowed to
+    /// open it (a `fulfil_requests` role, or the subject through a preference center link),
+    /// with its audit entry `event` in the same transaction.
+    pub(crate) async fn insert_request(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        req: &NewSubjectRequest,
+        event_for_row: AuditEvent,
+    ) -> Result<SubjectRequestView, Refused> {
+        let kind = request_type(&req.kind)?;
+        let jurisdiction = self.jurisdiction(&req.jurisdiction)?;
+        if !jurisdiction.grants(kind) {
+            return Err(VaultError::unprocessable(
+                "right_not_granted",
+                format!(
+                    "jurisdiction `{}` grants no `{}` requests",
+                    jurisdiction.name,
+                    kind.as_str()
+                ),
+            )
+            .with_field("type")
+            .into());
+        }
+        let via = match &req.received_via {
+            Some(v) if RECEIVED_VIA.contains(&v.as_str()) => v.clone(),
+            Some(_) => {
+                return Err(VaultError::bad_request(
+                    "invalid_received_via",
+                    format!("received_via must be one of: {}", RECEIVED_VIA.join(", ")),
+                )
+                .with_field("received_via")
+                .into());
+            }
+            None => "api".to_owned(),
+        };
+        let received = match &req.received_at {
+            None => now,
+            Some(text) => received_at(text, now)?,
+        };
+        let verified = req.verified_by.as_deref().map(|v| text("verified_by", v)).transpose()?;
+        let due = self.deadlines(jurisdiction, kind, received)?;
+        let request_id = format!("req_{}", custodia_crypto::random_hex::<16>()?);
+        let row = RequestRow {
+            request_id: request_id.clone(),
+            subject_id: Some(subject.as_str().to_owned()),
+            subject_digest: self.keys.audit_subject(subject)?,
+            kind: kind.as_str().to_owned(),
+            jurisdiction: jurisdiction.name.clone(),
+            received_via: via,
+            status: if verified.is_some() { IN_PROGRESS } else { RECEIVED }.to_owned(),
+            received_at: received.0,
+            acknowledge_by: due.acknowledge_by,
+            due_at: due.respond_by,
+            extended_at: None,
+            extension_reason: None,
+            verified_by: verified.as_ref().map(|_| principal.id.clone()),
+            verified_at: verified.as_ref().map(|_| now.0),
+            verified_via: verified,
+            denial_reason: None,
+            outcome: None,
+            created_by: principal.id.clone(),
+            updated_at: now.0,
+            closed_at: None,
+            keep_until: keep_until(due.respond_by, jurisdiction),
+            version: 0,
+        };
+        let audit = self.audit_row(&request_event(event_for_row, &row), now, None)?;
+        let stored = row.clone();
+        self.store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.requests().insert(&stored).await?;
+                    tx.audit().append(&[audit]).await
+                })
+            })
+            .await?;
+        Ok(self.request_view(&row, now).await?)
     }
 
     /// One request.

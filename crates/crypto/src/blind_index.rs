@@ -94,6 +94,11 @@ pub enum Domain<'a> {
     /// The secret Art. 19 notifications to registry recipient `recipient` are signed with
     /// (HMAC-SHA256), which the recipient holds to verify them.
     WebhookSecret { recipient: &'a str },
+    /// The key preference center links are sealed with (AES-256-GCM): a link names its
+    /// subject and expiry, readable and forgeable only with this key.
+    PortalLink,
+    /// The CSRF token of a preference center link's forms, a digest of the link's id.
+    PortalCsrf,
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -149,6 +154,8 @@ impl Domain<'_> {
                 }
                 format!("custodia:webhook-secret:{recipient}").into_bytes()
             }
+            Self::PortalLink => b"custodia:portal-link".to_vec(),
+            Self::PortalCsrf => b"custodia:portal-csrf".to_vec(),
         })
     }
 }
@@ -393,7 +400,13 @@ mod tests {
         let names = [
             "a", "a_", "a0", "audit", "subject", "ledger", "ip", "custodia", "token", "t0",
         ];
-        let mut domains = vec![Domain::AuditSubject, Domain::LedgerIp, Domain::TokenName];
+        let mut domains = vec![
+            Domain::AuditSubject,
+            Domain::LedgerIp,
+            Domain::TokenName,
+            Domain::PortalLink,
+            Domain::PortalCsrf,
+        ];
         for signer in names {
             domains.push(Domain::ContextSigner { signer });
             domains.push(Domain::WebhookSecret { recipient: signer });

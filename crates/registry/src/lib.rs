@@ -25,9 +25,9 @@ pub use jurisdiction::{
     TimeLimit, TimeLimitError, TimeUnit, UnknownRequestType,
 };
 pub use model::{
-    Capability, Collection, ContextSigner, ContextType, DEFAULT_LANGUAGE, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
-    Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextSigner, ContextType, DEFAULT_LANGUAGE, Field, FieldType, LegalBasis, Organization,
+    OutputForm, Period, Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 pub use parse::{Diagnostic, RegistryError};
-pub use transfer::Transfer;
 pub use taxonomy::{is_known_category, is_sensitive_category, is_special_category};
+pub use transfer::Transfer;

@@ -7,9 +7,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    DEFAULT_LANGUAGE,
-    Capability, Collection, ContextSigner, ContextType, Field, FieldType, LegalBasis, Organization, OutputForm, Period,
-    Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextSigner, ContextType, DEFAULT_LANGUAGE, Field, FieldType, LegalBasis, Organization,
+    OutputForm, Period, Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
 };
 use crate::rules::{RawHolidays, RawJurisdiction, build_rules};
 use crate::taxonomy::is_known_category;
@@ -368,10 +367,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: c.opt_text("organization.dpo", o.dpo.as_ref(), false),
                 supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
                 country: c.country("organization.country", &o.country),
-                language: o
-                    .language
-                    .as_ref()
-                    .map_or_else(|| DEFAULT_LANGUAGE.to_owned(), |l| c.language("organization.language", l)),
+                language: o.language.as_ref().map_or_else(
+                    || DEFAULT_LANGUAGE.to_owned(),
+                    |l| c.language("organization.language", l),
+                ),
                 representative: c.opt_text("organization.representative", o.representative.as_ref(), false),
                 security_measures: c.opt_text("organization.security_measures", o.security_measures.as_ref(), true),
             }

@@ -7,15 +7,17 @@ use crate::model::{Recipient, Registry};
 /// The European Economic Area: the EU member states, Iceland, Liechtenstein and Norway.
 /// Data moves freely inside it.
 const EEA: &[&str] = &[
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
-    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT",
+    "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
 ];
 
 /// Countries with an adequacy decision of the European Commission (Art. 45) that covers
 /// transfers in general, as of 2026. The EU-US Data Privacy Framework covers only certified
 /// organisations, so the United States is not listed: name the safeguard (`safeguard = "EU-US
 /// Data Privacy Framework certification"`, or the SCCs) on the recipient instead.
-const ADEQUATE: &[&str] = &["AD", "AR", "CA", "FO", "GB", "GG", "IL", "IM", "JE", "JP", "KR", "NZ", "CH", "UY"];
+const ADEQUATE: &[&str] = &[
+    "AD", "AR", "CA", "FO", "GB", "GG", "IL", "IM", "JE", "JP", "KR", "NZ", "CH", "UY",
+];
 
 /// What disclosing data to a recipient means across borders.
 #[derive(Debug, Clone, PartialEq, Eq)]

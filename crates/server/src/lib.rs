@@ -12,6 +12,7 @@ mod pii;
 mod publish;
 mod requests;
 mod retention;
+mod web;
 pub mod witness;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub use openapi::openapi_json;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub use publish::Publisher;
+pub use web::Web;
 
 /// Shared state of every handler.
 pub struct AppState {
@@ -38,12 +40,19 @@ pub struct AppState {
     pub(crate) pii: pii::PiiState,
     /// Where signed checkpoints go besides the database.
     pub publisher: Publisher,
+    /// The privacy notice and the preference center's words.
+    pub(crate) web: Web,
 }
 
 impl AppState {
-    fn new(vault: Vault, publisher: Publisher) -> Self {
+    fn new(vault: Vault, publisher: Publisher, web: Web) -> Self {
         let pii = pii::PiiState::new(vault.redaction_key().expose());
-        Self { vault, pii, publisher }
+        Self {
+            vault,
+            pii,
+            publisher,
+            web,
+        }
     }
 }
 
@@ -65,15 +74,17 @@ pub async fn resume(vault: &Vault, publisher: &Publisher) -> Result<custodia_cor
 /// How often the audit log is checkpointed (when it has new entries).
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The application router.
-pub fn router(vault: Vault) -> Router {
-    app(Arc::new(AppState::new(vault, Publisher::new(None, None))))
+/// The application router, its pages in English (the built-in words).
+pub fn router(vault: Vault) -> Result<Router, String> {
+    let web = Web::english(vault.registry())?;
+    Ok(app(Arc::new(AppState::new(vault, Publisher::new(None, None), web))))
 }
 
 fn app(state: Arc<AppState>) -> Router {
     api::routes()
         .merge(requests::routes())
         .merge(retention::routes())
+        .merge(web::routes())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -99,10 +110,11 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 pub async fn serve(
     vault: Vault,
     publisher: Publisher,
+    web: Web,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState::new(vault, publisher));
+    let state = Arc::new(AppState::new(vault, publisher, web));
     let runner = jobs::spawn(Arc::clone(&state));
     let served = axum::serve(listener, app(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)

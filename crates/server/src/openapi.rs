@@ -25,6 +25,7 @@ use crate::api;
         crate::requests::fulfil_request,
         crate::retention::place_hold, crate::retention::list_holds, crate::retention::release_hold,
         crate::retention::retention_report, crate::retention::report_activity,
+        crate::web::notice_json, crate::web::ropa, crate::web::create_portal_link,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -46,6 +47,7 @@ use crate::api;
         custodia_types::NewHold, custodia_types::ReleaseHold, custodia_types::Hold, custodia_types::HoldList,
         custodia_types::ActivityReport, custodia_types::RetentionReport, custodia_types::HeldLine,
         custodia_types::ExpiringWindow, custodia_types::SweepReport, custodia_types::SweepLine,
+        custodia_types::PortalLinkRequest, custodia_types::PortalLinkResponse,
     )),
     modifiers(&BearerAuth),
 )]

@@ -204,4 +204,3 @@ pub fn message_page(language: &str, title: &str, id: &str, message: &str) -> Res
     }
     .render()
 }
-

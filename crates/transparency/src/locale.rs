@@ -47,7 +47,9 @@ impl Strings {
         }
         let last = category.rsplit('.').next().unwrap_or(category).replace('_', " ");
         let mut chars = last.chars();
-        chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+        chars
+            .next()
+            .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
     }
 }
 
@@ -264,9 +266,16 @@ impl Locale {
 /// A TOML error's message on one line (its source excerpt dropped): `line N, column M: ...`.
 fn one_line(message: &str) -> String {
     let mut lines = message.lines().filter(|l| !l.trim().is_empty());
-    let head = lines.next().unwrap_or_default().trim_start_matches("TOML parse error at ");
+    let head = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("TOML parse error at ");
     let reason = message.lines().last().unwrap_or_default().trim();
-    if reason == head { head.to_owned() } else { format!("{head}: {reason}") }
+    if reason == head {
+        head.to_owned()
+    } else {
+        format!("{head}: {reason}")
+    }
 }
 
 /// `template` with each `{name}` replaced by its value, in one pass (a value is never read
@@ -278,9 +287,12 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let value = after
-            .find('}')
-            .and_then(|close| values.iter().find(|(n, _)| *n == &after[..close]).map(|(_, v)| (close, v)));
+        let value = after.find('}').and_then(|close| {
+            values
+                .iter()
+                .find(|(n, _)| *n == &after[..close])
+                .map(|(_, v)| (close, v))
+        });
         match value {
             Some((close, v)) => {
                 out.push_str(v);
@@ -305,10 +317,17 @@ mod tests {
         let en = Locale::english().unwrap();
         assert_eq!(en.strings.portal.save, "Save my choices");
         let missing = ENGLISH.replacen("save = \"Save my choices\"\n", "", 1);
-        let e = Locale::parse("en", Path::new("x/en.toml"), &missing).unwrap_err().to_string();
-        assert!(e.starts_with("x/en.toml: ") && e.contains("missing field `save`"), "{e}");
+        let e = Locale::parse("en", Path::new("x/en.toml"), &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x/en.toml: ") && e.contains("missing field `save`"),
+            "{e}"
+        );
         let extra = ENGLISH.replacen("[portal]\n", "[portal]\nsav = \"typo\"\n", 1);
-        let e = Locale::parse("en", Path::new("x/en.toml"), &extra).unwrap_err().to_string();
+        let e = Locale::parse("en", Path::new("x/en.toml"), &extra)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line ") && e.contains("unknown field `sav`"), "{e}");
     }
 
@@ -316,15 +335,25 @@ mod tests {
     fn a_second_language_is_a_file_beside_the_registry() {
         let dir = tempdir();
         let e = Locale::load(&dir, "de").unwrap_err().to_string();
-        assert!(e.contains("no words for language `de`") && e.contains("locales/de.toml"), "{e}");
+        assert!(
+            e.contains("no words for language `de`") && e.contains("locales/de.toml"),
+            "{e}"
+        );
         std::fs::create_dir_all(dir.join("locales")).unwrap();
         let german = ENGLISH.replacen("save = \"Save my choices\"", "save = \"Meine Auswahl speichern\"", 1);
         std::fs::write(dir.join("locales/de.toml"), &german).unwrap();
         let de = Locale::load(&dir, "de").unwrap();
         assert_eq!(de.language, "de");
         assert_eq!(de.strings.portal.save, "Meine Auswahl speichern");
-        assert_ne!(de.digest, Locale::english().unwrap().digest, "the wording is part of the version");
-        assert_eq!(Locale::load(&dir, "en").unwrap().digest, Locale::english().unwrap().digest);
+        assert_ne!(
+            de.digest,
+            Locale::english().unwrap().digest,
+            "the wording is part of the version"
+        );
+        assert_eq!(
+            Locale::load(&dir, "en").unwrap().digest,
+            Locale::english().unwrap().digest
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -336,7 +365,11 @@ mod tests {
     }
 
     fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("custodia-locale-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "custodia-locale-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use custodia_registry::{
-    LegalBasis, Period, RecipientRole, Registry, RequestType, Retention, Transfer,
-    is_sensitive_category, is_special_category,
+    LegalBasis, Period, RecipientRole, Registry, RequestType, Retention, Transfer, is_sensitive_category,
+    is_special_category,
 };
 use serde::Serialize;
 
@@ -172,7 +172,11 @@ impl RetentionRule {
             Period::Months(n) => (&r.month, &r.months, n),
             Period::Years(n) => (&r.year, &r.years, n),
         };
-        let period = if n == 1 { one.clone() } else { fill(many, &[("n", &n.to_string())]) };
+        let period = if n == 1 {
+            one.clone()
+        } else {
+            fill(many, &[("n", &n.to_string())])
+        };
         let template = match rule.from {
             "collection" => &r.collection,
             "last_update" => &r.last_update,
@@ -258,7 +262,12 @@ impl Notice {
     #[must_use]
     pub fn build(registry: &Registry, locale: &Locale) -> Self {
         let org = &registry.organization;
-        let display = |id: &String| registry.recipients.get(id).map_or_else(|| id.clone(), |r| r.display_name.clone());
+        let display = |id: &String| {
+            registry
+                .recipients
+                .get(id)
+                .map_or_else(|| id.clone(), |r| r.display_name.clone())
+        };
         let purposes: Vec<NoticePurpose> = registry
             .purposes
             .values()
@@ -370,7 +379,11 @@ impl Notice {
             .map(|c| c.category.clone())
             .collect();
         let sensitive = Sensitive {
-            special_categories: categories.iter().filter(|c| c.special).map(|c| c.category.clone()).collect(),
+            special_categories: categories
+                .iter()
+                .filter(|c| c.special)
+                .map(|c| c.category.clone())
+                .collect(),
             purposes: purposes
                 .iter()
                 .filter(|p| p.categories.iter().any(|c| sensitive_categories.contains(c)))
@@ -427,7 +440,10 @@ mod tests {
     use custodia_registry::EXAMPLE_REGISTRY;
 
     fn example() -> (Registry, Locale) {
-        (Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap(), Locale::english().unwrap())
+        (
+            Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap(),
+            Locale::english().unwrap(),
+        )
     }
 
     /// Each element GDPR Art. 13(1)-(2) (14(2)(f) for the source) and CCPA §1798.100 ask for,
@@ -445,7 +461,12 @@ mod tests {
         assert_eq!(purposes.len(), reg.purposes.len());
         let support = purposes.iter().find(|p| p["name"] == "customer_support").unwrap();
         assert_eq!(support["legal_basis"], "legitimate_interests");
-        assert!(support["legitimate_interest"].as_str().unwrap().starts_with("Helping customers"));
+        assert!(
+            support["legitimate_interest"]
+                .as_str()
+                .unwrap()
+                .starts_with("Helping customers")
+        );
         let payment = purposes.iter().find(|p| p["name"] == "payment").unwrap();
         assert_eq!(payment["legitimate_interest"], serde_json::Value::Null);
         assert_eq!(
@@ -457,19 +478,57 @@ mod tests {
         let mail = recipients.iter().find(|r| r["name"] == "Mail Sender Inc.").unwrap();
         assert_eq!(mail["country"], "US");
         assert_eq!(mail["transfer"], "safeguard");
-        assert!(mail["safeguard"].as_str().unwrap().contains("Standard Contractual Clauses"));
+        assert!(
+            mail["safeguard"]
+                .as_str()
+                .unwrap()
+                .contains("Standard Contractual Clauses")
+        );
         assert_eq!(mail["purposes"], serde_json::json!(["marketing_email"]));
         let cards = recipients.iter().find(|r| r["name"] == "Card Payments Ltd").unwrap();
         assert_eq!(cards["transfer"], "adequacy_decision", "IE seen from GB");
         // Art. 13(2)(a): retention per purpose and per category.
-        assert_eq!(payment["retention"], serde_json::json!({"period": "13m", "from": "collection"}));
-        let email = n["categories"].as_array().unwrap().iter().find(|c| c["category"] == "user.contact.email").unwrap();
-        let kept: Vec<&str> = email["retention"].as_array().unwrap().iter().map(|r| r["purpose"].as_str().unwrap()).collect();
-        assert_eq!(kept, ["analytics", "customer_support", "marketing_email", "order_fulfillment"]);
+        assert_eq!(
+            payment["retention"],
+            serde_json::json!({"period": "13m", "from": "collection"})
+        );
+        let email = n["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["category"] == "user.contact.email")
+            .unwrap();
+        let kept: Vec<&str> = email["retention"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["purpose"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kept,
+            ["analytics", "customer_support", "marketing_email", "order_fulfillment"]
+        );
         // (b): the rights and their deadlines; (c) withdrawal of consent; (d) complaint.
-        let gdpr = n["rights"].as_array().unwrap().iter().find(|r| r["jurisdiction"] == "gdpr").unwrap();
-        let kinds: Vec<&str> = gdpr["rights"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
-        for right in ["access", "rectification", "erasure", "restriction", "objection", "portability"] {
+        let gdpr = n["rights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["jurisdiction"] == "gdpr")
+            .unwrap();
+        let kinds: Vec<&str> = gdpr["rights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap())
+            .collect();
+        for right in [
+            "access",
+            "rectification",
+            "erasure",
+            "restriction",
+            "objection",
+            "portability",
+        ] {
             assert!(kinds.contains(&right), "{right}: {kinds:?}");
         }
         assert_eq!(gdpr["rights"][0]["respond_within"], "1 month");
@@ -483,8 +542,14 @@ mod tests {
             n["sale_or_sharing"]["categories"],
             serde_json::json!(["user.contact.email", "user.demographic.date_of_birth"])
         );
-        assert_eq!(n["sensitive"]["categories"], serde_json::json!(["user.financial.credit_card"]));
-        assert_eq!(n["sensitive"]["purposes"], serde_json::json!(["customer_support", "payment"]));
+        assert_eq!(
+            n["sensitive"]["categories"],
+            serde_json::json!(["user.financial.credit_card"])
+        );
+        assert_eq!(
+            n["sensitive"]["purposes"],
+            serde_json::json!(["customer_support", "payment"])
+        );
         // Art. 14(2)(f): the source, when the subject did not provide the data.
         assert_eq!(payment["source"], serde_json::Value::Null);
         assert_eq!(n["language"], "en");
@@ -516,10 +581,25 @@ mod tests {
     #[test]
     fn retention_reads_as_plain_words() {
         let t = Locale::english().unwrap().strings;
-        let rule = |period, from| RetentionRule { period: PeriodText(period), from };
-        assert_eq!(RetentionRule::describe(Some(&rule(Period::Years(2), "last_update")), &t), "2 years from its last update");
-        assert_eq!(RetentionRule::describe(Some(&rule(Period::Days(1), "consent_withdrawn")), &t), "While you consent, and 1 day after you withdraw");
-        assert_eq!(RetentionRule::describe(Some(&rule(Period::Months(13), "collection")), &t), "13 months from when we collected it");
-        assert_eq!(RetentionRule::describe(None, &t), "Until you withdraw, object or ask us to erase it");
+        let rule = |period, from| RetentionRule {
+            period: PeriodText(period),
+            from,
+        };
+        assert_eq!(
+            RetentionRule::describe(Some(&rule(Period::Years(2), "last_update")), &t),
+            "2 years from its last update"
+        );
+        assert_eq!(
+            RetentionRule::describe(Some(&rule(Period::Days(1), "consent_withdrawn")), &t),
+            "While you consent, and 1 day after you withdraw"
+        );
+        assert_eq!(
+            RetentionRule::describe(Some(&rule(Period::Months(13), "collection")), &t),
+            "13 months from when we collected it"
+        );
+        assert_eq!(
+            RetentionRule::describe(None, &t),
+            "Until you withdraw, object or ask us to erase it"
+        );
     }
 }

@@ -115,9 +115,19 @@ impl Ropa {
                         .fields
                         .keys()
                         .filter_map(|c| registry.collection(c))
-                        .map(|c| if c.description.is_empty() { c.name.clone() } else { c.description.clone() })
+                        .map(|c| {
+                            if c.description.is_empty() {
+                                c.name.clone()
+                            } else {
+                                c.description.clone()
+                            }
+                        })
                         .collect(),
-                    special_categories: data_categories.iter().filter(|c| is_special_category(c)).cloned().collect(),
+                    special_categories: data_categories
+                        .iter()
+                        .filter(|c| is_special_category(c))
+                        .cloned()
+                        .collect(),
                     data_categories,
                     recipients: recipients
                         .iter()
@@ -225,7 +235,9 @@ impl Ropa {
                         .map(|t| t.safeguard.clone().unwrap_or_else(|| t.basis.to_owned()))
                         .collect::<Vec<_>>()
                         .join("; "),
-                    a.retention.clone().unwrap_or_else(|| "until withdrawal, objection or erasure".to_owned()),
+                    a.retention
+                        .clone()
+                        .unwrap_or_else(|| "until withdrawal, objection or erasure".to_owned()),
                     a.security_measures.technical.join("; "),
                     opt(&a.security_measures.organisational),
                     a.source.clone().unwrap_or_else(|| "the data subject".to_owned()),
@@ -246,7 +258,11 @@ fn push_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
         if i > 0 {
             out.push(',');
         }
-        let cell = if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell };
+        let cell = if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{cell}")
+        } else {
+            cell
+        };
         if cell.contains([',', '"', '\n', '\r']) {
             out.push('"');
             out.push_str(&cell.replace('"', "\"\""));
@@ -281,7 +297,10 @@ mod tests {
         assert!(a["description"].as_str().unwrap().starts_with("To send you news"));
         // (c)
         assert_eq!(a["data_subjects"], serde_json::json!(["People who buy from the shop."]));
-        assert_eq!(a["data_categories"], serde_json::json!(["user.contact.email", "user.name"]));
+        assert_eq!(
+            a["data_categories"],
+            serde_json::json!(["user.contact.email", "user.name"])
+        );
         // (d)-(e)
         assert_eq!(a["recipients"][0]["name"], "Mail Sender Inc.");
         assert_eq!(a["recipients"][0]["role"], "processor");
@@ -290,8 +309,16 @@ mod tests {
         // (f)
         assert_eq!(a["retention"], "1d after consent is withdrawn");
         // (g)
-        assert_eq!(a["security_measures"]["technical"].as_array().unwrap().len(), TECHNICAL_MEASURES.len());
-        assert!(a["security_measures"]["organisational"].as_str().unwrap().contains("trained"));
+        assert_eq!(
+            a["security_measures"]["technical"].as_array().unwrap().len(),
+            TECHNICAL_MEASURES.len()
+        );
+        assert!(
+            a["security_measures"]["organisational"]
+                .as_str()
+                .unwrap()
+                .contains("trained")
+        );
         // A domestic recipient is no transfer.
         let orders = acts.iter().find(|a| a["purpose"] == "order_fulfillment").unwrap();
         assert_eq!(orders["transfers"], serde_json::json!([]));
@@ -301,7 +328,12 @@ mod tests {
         assert_eq!(lines.len(), 1 + reg.purposes.len());
         assert_eq!(lines[0], Ropa::CSV_COLUMNS.join(","));
         let row = lines.iter().find(|l| l.contains(",marketing_email,")).unwrap();
-        for expected in ["Mail Sender Inc. (processor, US)", "1d after consent is withdrawn", "AES-256-GCM", "user.contact.email; user.name"] {
+        for expected in [
+            "Mail Sender Inc. (processor, US)",
+            "1d after consent is withdrawn",
+            "AES-256-GCM",
+            "user.contact.email; user.name",
+        ] {
             assert!(row.contains(expected), "{expected} in {row}");
         }
     }
@@ -309,7 +341,20 @@ mod tests {
     #[test]
     fn csv_cells_are_quoted_and_never_formulas() {
         let mut out = String::new();
-        push_row(&mut out, ["a,b".to_owned(), "say \"hi\"".to_owned(), "=HYPERLINK(\"x\")".to_owned(), "-1".to_owned(), "two\nlines".to_owned(), "plain".to_owned()]);
-        assert_eq!(out, "\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",'-1,\"two\nlines\",plain\r\n");
+        push_row(
+            &mut out,
+            [
+                "a,b".to_owned(),
+                "say \"hi\"".to_owned(),
+                "=HYPERLINK(\"x\")".to_owned(),
+                "-1".to_owned(),
+                "two\nlines".to_owned(),
+                "plain".to_owned(),
+            ],
+        );
+        assert_eq!(
+            out,
+            "\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",'-1,\"two\nlines\",plain\r\n"
+        );
     }
 }

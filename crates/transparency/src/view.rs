@@ -83,10 +83,17 @@ impl NoticeText {
                     facts.push((s.legitimate_interest.clone(), interest.clone()));
                 }
                 facts.push((s.categories.clone(), categories_of(&p.categories)));
-                let recipients = if p.recipients.is_empty() { s.no_recipients.clone() } else { p.recipients.join(", ") };
+                let recipients = if p.recipients.is_empty() {
+                    s.no_recipients.clone()
+                } else {
+                    p.recipients.join(", ")
+                };
                 facts.push((s.recipients.clone(), recipients));
                 facts.push((s.retention.clone(), RetentionRule::describe(p.retention.as_ref(), t)));
-                facts.push((s.source.clone(), p.source.clone().unwrap_or_else(|| s.provided_by_you.clone())));
+                facts.push((
+                    s.source.clone(),
+                    p.source.clone().unwrap_or_else(|| s.provided_by_you.clone()),
+                ));
                 let mut notes = Vec::new();
                 if p.legal_basis == "consent" {
                     notes.push(s.withdraw.clone());
@@ -102,7 +109,10 @@ impl NoticeText {
                 }
             })
             .collect();
-        let description_of = |name: &str| n.purpose(name).map_or_else(|| name.to_owned(), |p| p.description.clone());
+        let description_of = |name: &str| {
+            n.purpose(name)
+                .map_or_else(|| name.to_owned(), |p| p.description.clone())
+        };
         let categories = Table {
             headers: vec![s.category.clone(), s.used_for.clone(), s.kept_for.clone()],
             rows: n
@@ -112,7 +122,11 @@ impl NoticeText {
                 .map(|c| {
                     vec![
                         t.category(&c.category),
-                        c.purposes.iter().map(|p| description_of(p)).collect::<Vec<_>>().join(" "),
+                        c.purposes
+                            .iter()
+                            .map(|p| description_of(p))
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         c.retention
                             .iter()
                             .map(|r| RetentionRule::describe(r.retention.as_ref(), t))
@@ -221,7 +235,13 @@ impl NoticeText {
     pub fn to_markdown(&self, note: &str) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let _ = writeln!(out, "# {}\n\n{}\n\n_{}_\n", md(&self.title), md(&self.intro), md(&self.version));
+        let _ = writeln!(
+            out,
+            "# {}\n\n{}\n\n_{}_\n",
+            md(&self.title),
+            md(&self.intro),
+            md(&self.version)
+        );
         let _ = writeln!(out, "## {}\n", md(&self.controller_heading));
         for line in &self.controller {
             let _ = writeln!(out, "- {}", md(line));
@@ -279,7 +299,8 @@ fn md(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+' | '-' | '!' | '|' | '~' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+' | '-' | '!' | '|'
+            | '~' => {
                 out.push('\\');
                 out.push(ch);
             }

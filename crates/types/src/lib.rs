@@ -17,6 +17,8 @@ pub use retention::{
     SweepReport,
 };
 
+mod transparency;
+pub use transparency::{PortalLinkRequest, PortalLinkResponse};
 mod requests;
 pub use requests::{
     Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,

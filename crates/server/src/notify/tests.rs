@@ -106,7 +106,8 @@ async fn state(carrier_url: &str) -> (tempfile::TempDir, AppState) {
         );
     std::fs::write(&path, text).unwrap();
     let vault = data.open(None).await.unwrap();
-    (dir, AppState::new(vault, crate::Publisher::new(None, None)))
+    let web = crate::Web::english(vault.registry()).unwrap();
+    (dir, AppState::new(vault, crate::Publisher::new(None, None), web))
 }
 
 /// Queues notices of `req_1` (an erasure of `cus_42`) for `recipients`, through the store.

@@ -1,0 +1,489 @@
+//! The preference center's side of the vault: links a business's backend asks for a
+//! customer (`POST /v1/subjects/{id}/portal-links`, `manage_consent`), and what the customer
+//! holding one may do: see which categories of their data are held and why, change their
+//! consents and their opt-out of sale and sharing (ledger entries, method `web_form`, with
+//! the notice version they were shown), and open access, rectification and erasure requests.
+//!
+//! A link is its own credential: `cp1_` and base64url of the link's facts (subject, expiry,
+//! jurisdiction, link id, issuer) sealed with AES-256-GCM under a key derived from the index
+//! key ([`Domain::PortalLink`](custodia_crypto::Domain)). Nothing is stored per link; a
+//! changed byte fails the seal, and the expiry is checked on every use. The customer acts as
+//! principal `portal:<link id>`, which holds no role: the methods here are the only things
+//! it can do, each audited about the subject.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use custodia_crypto::FieldContext;
+use custodia_registry::{Capability, LegalBasis, RequestType};
+use custodia_store::RequestQuery;
+use custodia_types::{EvidenceInput, NewSubjectRequest, SubjectRequestView};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Allowed, AuditEvent};
+use crate::consent::{Entry, KIND_CONSENT, KIND_SALE_OPT_OUT};
+use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
+
+/// How long a link lasts when the caller does not say.
+pub const PORTAL_LINK_DEFAULT_TTL_SECONDS: u64 = 15 * 60;
+/// The longest a link may last: a day.
+pub const PORTAL_LINK_MAX_TTL_SECONDS: u64 = 24 * 60 * 60;
+/// The prefix of every link token (its format version).
+const TOKEN_PREFIX: &str = "cp1_";
+/// The longest token accepted (a subject id of 128 characters makes about 420).
+const MAX_TOKEN: usize = 1024;
+/// The requests a customer may open from the page.
+pub const PORTAL_REQUESTS: [RequestType; 3] = [RequestType::Access, RequestType::Rectification, RequestType::Erasure];
+/// The ledger method of what the page records.
+const METHOD_WEB_FORM: &str = "web_form";
+/// The longest user agent kept as evidence (longer ones are cut).
+const MAX_USER_AGENT: usize = 512;
+
+/// What a link says, sealed inside it.
+#[derive(Serialize, Deserialize)]
+struct LinkFacts {
+    /// The subject.
+    s: String,
+    /// The link's id (random), the customer's principal id is `portal:<l>`.
+    l: String,
+    /// Expiry, Unix milliseconds.
+    e: i64,
+    /// The jurisdiction requests are opened under.
+    j: String,
+    /// The principal that asked for the link.
+    i: String,
+}
+
+/// A link made for a subject.
+#[derive(Debug, Clone)]
+pub struct PortalLink {
+    /// The credential, for the path `/portal/{token}`.
+    pub token: String,
+    pub link_id: String,
+    pub expires_at: Timestamp,
+}
+
+/// A checked link: who the customer is and until when.
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    pub subject: SubjectId,
+    pub link_id: String,
+    pub expires_at: Timestamp,
+    pub jurisdiction: String,
+    principal: Principal,
+}
+
+impl PortalSession {
+    /// The principal the customer acts as (`portal:<link id>`, no roles).
+    #[must_use]
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// One consent-based purpose as the subject's ledger holds it.
+#[derive(Debug, Clone)]
+pub struct ConsentChoice {
+    pub purpose: String,
+    /// `None`: never given nor withdrawn.
+    pub granted: Option<bool>,
+    pub at: Option<Timestamp>,
+    pub method: Option<String>,
+    pub notice_version: Option<String>,
+    pub seq: Option<i64>,
+}
+
+/// The opt-out of sale and sharing as the ledger holds it.
+#[derive(Debug, Clone)]
+pub struct SaleChoice {
+    pub opted_out: bool,
+    pub at: Option<Timestamp>,
+    pub method: Option<String>,
+}
+
+/// What the page shows a subject.
+#[derive(Debug, Clone)]
+pub struct PortalState {
+    pub subject: SubjectId,
+    /// Data category to the purposes holding values of it.
+    pub held: BTreeMap<String, BTreeSet<String>>,
+    /// Every consent-based purpose of the registry.
+    pub consents: Vec<ConsentChoice>,
+    /// `None` when no purpose sells or shares.
+    pub sale: Option<SaleChoice>,
+    /// The last ledger entry's sequence number (the receipt's position).
+    pub last_seq: Option<i64>,
+}
+
+/// What the customer submitted.
+#[derive(Debug, Clone, Default)]
+pub struct PortalChanges {
+    /// Consent wanted, for each purpose the page showed.
+    pub consents: BTreeMap<String, bool>,
+    /// The opt-out wanted, when the page showed it.
+    pub sale_opt_out: Option<bool>,
+    /// The browser sent `Sec-GPC: 1`.
+    pub gpc: bool,
+    pub user_agent: Option<String>,
+}
+
+impl Vault {
+    /// A link to the preference center of `subject`, lasting `ttl_seconds` (default 15
+    /// minutes, at most a day), whose requests are opened under `jurisdiction` (default
+    /// `gdpr` when the registry has it, else its first). Needs `manage_consent`.
+    pub async fn issue_portal_link(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        subject: &SubjectId,
+        ttl_seconds: Option<u64>,
+        jurisdiction: Option<&str>,
+    ) -> Result<PortalLink, VaultError> {
+        let link_id = custodia_crypto::random_hex::<16>()?;
+        let event = self.about(AuditEvent::new("portal.link", principal), subject)?;
+        self.audited(event.clone(), now, async {
+            gate::require(&self.policies, principal, Capability::ManageConsent)?;
+            let ttl = ttl_seconds.unwrap_or(PORTAL_LINK_DEFAULT_TTL_SECONDS);
+            if ttl == 0 || ttl > PORTAL_LINK_MAX_TTL_SECONDS {
+                return Err(VaultError::bad_request(
+                    "invalid_ttl",
+                    format!("ttl_seconds must be 1 to {PORTAL_LINK_MAX_TTL_SECONDS} (a day)"),
+                )
+                .with_field("ttl_seconds")
+                .into());
+            }
+            let jurisdiction = match jurisdiction {
+                Some(name) => self.jurisdiction(name).map_err(|e| e.with_field("jurisdiction"))?,
+                None => self
+                    .registry
+                    .jurisdiction("gdpr")
+                    .or_else(|| self.registry.jurisdictions.values().next())
+                    .ok_or_else(|| VaultError::unprocessable("no_jurisdiction", "the registry has no jurisdiction"))?,
+            };
+            let expires_at = Timestamp(now.0.saturating_add(i64::try_from(ttl * 1000).unwrap_or(i64::MAX)));
+            let facts = LinkFacts {
+                s: subject.as_str().to_owned(),
+                l: link_id.clone(),
+                e: expires_at.0,
+                j: jurisdiction.name.clone(),
+                i: principal.id.clone(),
+            };
+            let plain = serde_json::to_vec(&facts).map_err(|e| VaultError::internal(&e))?;
+            let sealed = self.keys.portal_link_key()?.seal(&LINK_CONTEXT, &plain)?;
+            let token = format!("{TOKEN_PREFIX}{}", B64URL.encode(sealed));
+            let audit = self.audit_row(
+                &event
+                    .detail("link", link_id.clone())
+                    .detail("expires_at", expires_at.to_rfc3339()),
+                now,
+                None,
+            )?;
+            self.append_audit_rows(&[audit]).await?;
+            Ok(Allowed::Written(PortalLink {
+                token,
+                link_id: link_id.clone(),
+                expires_at,
+            }))
+        })
+        .await
+    }
+
+    /// Checks a link: 403 `portal_link_invalid` for anything not sealed by this vault (or
+    /// changed by a single bit), 403 `portal_link_expired` once its time is over.
+    pub fn open_portal(&self, token: &str, now: Timestamp) -> Result<PortalSession, VaultError> {
+        let invalid = || {
+            VaultError::forbidden(
+                "portal_link_invalid",
+                "this preference center link is not valid; ask for a new one",
+            )
+        };
+        let body = token
+            .strip_prefix(TOKEN_PREFIX)
+            .filter(|_| token.len() <= MAX_TOKEN)
+            .ok_or_else(invalid)?;
+        let sealed = B64URL.decode(body).map_err(|_| invalid())?;
+        let plain = self
+            .keys
+            .portal_link_key()?
+            .open(&LINK_CONTEXT, &sealed)
+            .map_err(|_| invalid())?;
+        let facts: LinkFacts = serde_json::from_slice(&plain).map_err(|_| invalid())?;
+        if now.0 >= facts.e {
+            return Err(VaultError::forbidden(
+                "portal_link_expired",
+                "this preference center link has expired; ask for a new one",
+            ));
+        }
+        let subject = SubjectId::parse(&facts.s).map_err(|_| invalid())?;
+        Ok(PortalSession {
+            principal: Principal {
+                id: format!("portal:{}", facts.l),
+                name: "preference-center".to_owned(),
+                roles: Vec::new(),
+                context: BTreeMap::new(),
+            },
+            subject,
+            link_id: facts.l,
+            expires_at: Timestamp(facts.e),
+            jurisdiction: facts.j,
+        })
+    }
+
+    /// The token a link's forms carry against cross-site request forgery: a keyed digest of
+    /// the link's id, so only a page served for this link has it.
+    pub fn portal_csrf_token(&self, session: &PortalSession) -> Result<String, VaultError> {
+        self.keys.portal_csrf(&session.link_id)
+    }
+
+    /// Refuses a form whose CSRF token is not the link's (compared in constant time).
+    pub fn check_portal_csrf(&self, session: &PortalSession, given: &str) -> Result<(), VaultError> {
+        let expected = self.portal_csrf_token(session)?;
+        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), given.as_bytes()).is_ok() {
+            Ok(())
+        } else {
+            Err(VaultError::forbidden(
+                "csrf_token_mismatch",
+                "the form was not sent from this link's page, or has expired; open the page again",
+            ))
+        }
+    }
+
+    /// What the page shows (`action`: `portal.view`, or `portal.receipt` for a receipt),
+    /// audited about the subject. A `Sec-GPC: 1` from the customer's browser (`gpc`) is
+    /// recorded first as an opt-out of sale and sharing (method `gpc`), unless one is in force.
+    pub async fn portal_state(
+        &self,
+        session: &PortalSession,
+        now: Timestamp,
+        gpc: bool,
+        receipt: bool,
+    ) -> Result<PortalState, VaultError> {
+        let action = if receipt { "portal.receipt" } else { "portal.view" };
+        let event = self.about(AuditEvent::new(action, &session.principal), &session.subject)?;
+        self.audited(event, now, async {
+            if gpc && self.registry.purposes.values().any(|p| p.sale_or_sharing) {
+                self.record_gpc(&session.principal, now, &session.subject).await?;
+            }
+            Ok(Allowed::Read(self.portal_state_inner(&session.subject).await?, None))
+        })
+        .await
+    }
+
+    async fn portal_state_inner(&self, subject: &SubjectId) -> Result<PortalState, VaultError> {
+        let mut reader = self.store.reader().await?;
+        let bindings = reader.retention().of_subject(subject.as_str()).await?;
+        let ledger = reader.ledger().of_subject(subject.as_str()).await?;
+        drop(reader);
+        let mut held: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for b in &bindings {
+            let category = self
+                .registry
+                .collection(&b.collection)
+                .and_then(|c| c.fields.get(&b.field))
+                .map(|f| f.category.clone());
+            if let Some(category) = category {
+                let purposes = held.entry(category).or_default();
+                if b.binding.ended_at.is_none() {
+                    purposes.insert(b.binding.purpose.clone());
+                }
+            }
+        }
+        let last = |kind: &str, purpose: Option<&str>| {
+            ledger
+                .iter()
+                .rev()
+                .find(|e| e.kind == kind && e.purpose.as_deref() == purpose)
+        };
+        let consents = self
+            .registry
+            .purposes
+            .values()
+            .filter(|p| p.legal_basis == LegalBasis::Consent)
+            .map(|p| {
+                let entry = last(KIND_CONSENT, Some(&p.name));
+                ConsentChoice {
+                    purpose: p.name.clone(),
+                    granted: entry.map(|e| e.value),
+                    at: entry.map(|e| Timestamp(e.at)),
+                    method: entry.map(|e| e.method.clone()),
+                    notice_version: entry.and_then(|e| e.notice_version.clone()),
+                    seq: entry.map(|e| e.seq),
+                }
+            })
+            .collect();
+        let sale = self.registry.purposes.values().any(|p| p.sale_or_sharing).then(|| {
+            let entry = last(KIND_SALE_OPT_OUT, None);
+            SaleChoice {
+                opted_out: entry.is_some_and(|e| e.value),
+                at: entry.map(|e| Timestamp(e.at)),
+                method: entry.map(|e| e.method.clone()),
+            }
+        });
+        Ok(PortalState {
+            subject: subject.clone(),
+            held,
+            consents,
+            sale,
+            last_seq: ledger.last().map(|e| e.seq),
+        })
+    }
+
+    /// Records what the customer chose on the page: one ledger entry (method `web_form`, the
+    /// notice version `shown`) per consent that changed and for a changed opt-out, all in
+    /// one transaction with one audit entry. A purpose not based on consent, or unknown, is
+    /// refused (422) and nothing is recorded. With GPC on, the opt-out stays in force (an
+    /// opt-in is ignored). Returns how many entries were appended.
+    pub async fn portal_choose(
+        &self,
+        session: &PortalSession,
+        now: Timestamp,
+        changes: &PortalChanges,
+        notice_version: &str,
+    ) -> Result<usize, VaultError> {
+        let event = self.about(AuditEvent::new("portal.choices", &session.principal), &session.subject)?;
+        let audited_event = event.clone();
+        self.audited(event, now, async {
+            for name in changes.consents.keys() {
+                match self.registry.purpose(name) {
+                    Some(p) if p.legal_basis == LegalBasis::Consent => {}
+                    _ => {
+                        return Err(VaultError::unprocessable(
+                            "consent_not_applicable",
+                            format!(
+                                "{} is not a purpose based on consent",
+                                crate::error::quoted_name(name, false)
+                            ),
+                        )
+                        .with_field("consent")
+                        .into());
+                    }
+                }
+            }
+            let state = self.portal_state_inner(&session.subject).await?;
+            let user_agent = changes.user_agent.as_ref().map(|ua| {
+                let clean: String = ua.chars().filter(|c| !c.is_control()).collect();
+                clean.chars().take(MAX_USER_AGENT).collect::<String>()
+            });
+            let evidence = || {
+                self.evidence(Some(&EvidenceInput {
+                    ip: None,
+                    user_agent: user_agent.clone(),
+                }))
+            };
+            let mut entries = Vec::new();
+            for c in &state.consents {
+                let Some(&wanted) = changes.consents.get(&c.purpose) else {
+                    continue;
+                };
+                if c.granted.unwrap_or(false) != wanted {
+                    entries.push(Entry {
+                        kind: KIND_CONSENT,
+                        purpose: Some(c.purpose.clone()),
+                        value: wanted,
+                        notice_version: Some(notice_version.to_owned()),
+                        method: METHOD_WEB_FORM.to_owned(),
+                        evidence: evidence()?,
+                    });
+                }
+            }
+            if let Some(sale) = &state.sale {
+                // GPC holds the opt-out on whatever the form says (CCPA regs §7025).
+                let wanted = if changes.gpc { Some(true) } else { changes.sale_opt_out };
+                if let Some(wanted) = wanted.filter(|w| *w != sale.opted_out) {
+                    entries.push(Entry {
+                        kind: KIND_SALE_OPT_OUT,
+                        purpose: None,
+                        value: wanted,
+                        notice_version: None,
+                        method: if changes.gpc { "gpc" } else { METHOD_WEB_FORM }.to_owned(),
+                        evidence: evidence()?,
+                    });
+                }
+            }
+            if entries.is_empty() {
+                return Ok(Allowed::Read(0, None));
+            }
+            let count = entries.len();
+            let event = audited_event.detail("entries", count.to_string());
+            self.append(&session.principal, now, &session.subject, &entries, &event)
+                .await?;
+            Ok(Allowed::Written(count))
+        })
+        .await
+    }
+
+    /// Opens a request of `kind` (`access`, `rectification` or `erasure`) for the link's
+    /// subject under the link's jurisdiction, received via `portal` and not verified (the
+    /// business verifies it before fulfilling). An open request of the same kind from before
+    /// is returned instead of a second one (`true`: it already existed).
+    pub async fn portal_request(
+        &self,
+        session: &PortalSession,
+        now: Timestamp,
+        kind: &str,
+    ) -> Result<(SubjectRequestView, bool), VaultError> {
+        let event = self.about(AuditEvent::new("request.create", &session.principal), &session.subject)?;
+        let for_row = event.clone();
+        self.audited(event, now, async {
+            let kind: RequestType = kind.parse().map_err(|_| {
+                VaultError::bad_request(
+                    "invalid_request_type",
+                    "type must be one of: access, rectification, erasure",
+                )
+                .with_field("type")
+            })?;
+            if !PORTAL_REQUESTS.contains(&kind) {
+                return Err(VaultError::bad_request(
+                    "invalid_request_type",
+                    "type must be one of: access, rectification, erasure",
+                )
+                .with_field("type")
+                .into());
+            }
+            let open = self
+                .store
+                .reader()
+                .await?
+                .requests()
+                .list(&RequestQuery {
+                    statuses: [
+                        crate::rights::RECEIVED,
+                        crate::rights::VERIFYING,
+                        crate::rights::IN_PROGRESS,
+                        crate::rights::EXTENDED,
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
+                    due_before: None,
+                    subject_digest: Some(self.keys.audit_subject(&session.subject)?),
+                    limit: 1000,
+                })
+                .await?;
+            if let Some(existing) = open.iter().find(|r| r.kind == kind.as_str()) {
+                return Ok(Allowed::Read((self.request_view(existing, now).await?, true), None));
+            }
+            let req = NewSubjectRequest {
+                subject_id: session.subject.as_str().to_owned(),
+                kind: kind.as_str().to_owned(),
+                jurisdiction: session.jurisdiction.clone(),
+                received_via: Some("portal".to_owned()),
+                received_at: None,
+                verified_by: None,
+            };
+            let view = self
+                .insert_request(&session.principal, now, &session.subject, &req, for_row)
+                .await?;
+            Ok(Allowed::Written((view, false)))
+        })
+        .await
+    }
+}
+
+/// Where a link's facts are sealed: no subject or record of its own.
+const LINK_CONTEXT: FieldContext<'static> = FieldContext {
+    collection: "custodia:portal",
+    subject: "",
+    record: "link",
+    field: "v1",
+};

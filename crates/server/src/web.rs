@@ -1,0 +1,573 @@
+//! The pages people see (`custodia_transparency` renders them): the privacy notice
+//! (`/privacy-notice`, `.md`, and `/v1/notice` as JSON), the record of processing
+//! (`/v1/ropa`, `read_audit`), and the preference center a customer reaches through a link
+//! the business's backend asks for (`POST /v1/subjects/{id}/portal-links`).
+//!
+//! The preference center works without JavaScript: plain forms, posted to the link's own
+//! path, each with the link's CSRF token; a post from another site (`Sec-Fetch-Site`,
+//! `Origin`) is refused before the token is looked at. Every page is sent with a strict
+//! Content-Security-Policy (own stylesheet only, no script), `no-referrer` (the link is a
+//! credential) and, for the customer's pages, `no-store`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custodia_core::{PortalChanges, PortalSession, PortalState, SubjectId, Timestamp, Vault, VaultError};
+use custodia_registry::Registry;
+use custodia_transparency::html::{
+    self, ConsentToggle, HeldCategory, PortalView, Receipt, ReceiptConsent, ReceiptSale, RequestButton, SaleToggle,
+};
+use custodia_transparency::{Locale, Notice, NoticeText, Ropa, fill};
+use custodia_types::{ErrorBody, PortalLinkRequest, PortalLinkResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc};
+use crate::{ApiError, AppState};
+
+type AppResult<T> = Result<T, ApiError>;
+
+/// The longest form body the preference center reads.
+const MAX_FORM: usize = 16 * 1024;
+
+/// What the pages need that does not change while the server runs: the words, the notice
+/// (rendered once), and the address links are made with.
+pub struct Web {
+    locale: Locale,
+    notice: Notice,
+    notice_html: String,
+    notice_markdown: String,
+    /// `https://privacy.example.com`: the base of preference center links. Without it, links
+    /// are made from the `Host` the (authenticated) caller used.
+    public_url: Option<String>,
+}
+
+impl Web {
+    /// The pages of `registry` in the words of `locale`.
+    pub fn new(registry: &Registry, locale: Locale, public_url: Option<String>) -> Result<Self, String> {
+        let notice = Notice::build(registry, &locale);
+        let notice_text = NoticeText::new(&notice, &locale.strings);
+        let notice_html = html::notice_page(&notice_text).map_err(|e| format!("rendering the privacy notice: {e}"))?;
+        let notice_markdown = notice_text.to_markdown(&locale.strings.notice.markdown_note);
+        Ok(Self {
+            locale,
+            notice,
+            notice_html,
+            notice_markdown,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+        })
+    }
+
+    /// The pages in English, the built-in words (tests, and a registry in English).
+    pub fn english(registry: &Registry) -> Result<Self, String> {
+        let locale = Locale::english().map_err(|e| e.to_string())?;
+        Self::new(registry, locale, None)
+    }
+
+    /// The notice's version: what consents given on the page refer to.
+    #[must_use]
+    pub fn notice_version(&self) -> &str {
+        &self.notice.version
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/privacy-notice", get(notice_page))
+        .route("/privacy-notice.md", get(notice_markdown))
+        .route("/v1/notice", get(notice_json))
+        .route("/v1/ropa", get(ropa))
+        .route("/v1/subjects/{subject_id}/portal-links", post(create_portal_link))
+        .route("/assets/custodia.css", get(stylesheet))
+        .route("/portal/{token}", get(portal_page))
+        .route("/portal/{token}/choices", post(portal_choices))
+        .route("/portal/{token}/requests", post(portal_request))
+        .route("/portal/{token}/receipt", get(portal_receipt_page))
+        .route("/portal/{token}/receipt.json", get(portal_receipt_json))
+}
+
+/// The Content-Security-Policy of every page: nothing but this server's stylesheet, forms
+/// posted only here, never framed.
+const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A page with the security headers; `private` pages (a customer's) are never stored.
+fn page(status: StatusCode, content_type: &'static str, body: String, private: bool) -> Response {
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    let cache = if private { "no-store" } else { "no-cache" };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+async fn notice_page(State(state): State<Arc<AppState>>) -> Response {
+    page(StatusCode::OK, HTML, state.web.notice_html.clone(), false)
+}
+
+async fn notice_markdown(State(state): State<Arc<AppState>>) -> Response {
+    page(
+        StatusCode::OK,
+        "text/markdown; charset=utf-8",
+        state.web.notice_markdown.clone(),
+        false,
+    )
+}
+
+#[utoipa::path(get, path = "/v1/notice", tag = "transparency",
+    responses((status = 200, description = "The privacy notice as data (GDPR Art. 13/14, CCPA §1798.100): controller, purposes with legal bases, categories, recipients and transfers, retention, rights, sale/sharing, sensitive data; `version` is what consents refer to. Public, as the notice is.", content_type = "application/json")))]
+pub(crate) async fn notice_json(State(state): State<Arc<AppState>>) -> Response {
+    Json(&state.web.notice).into_response()
+}
+
+/// The format of the record of processing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RopaQuery {
+    /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/ropa", tag = "transparency",
+    params(RopaQuery),
+    responses((status = 200, description = "The record of processing activities (GDPR Art. 30(1) a-g), one activity per purpose, as JSON or CSV", content_type = "application/json"),
+              (status = 400, description = "Unknown format", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log (`read_audit`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn ropa(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(q): ApiQuery<RopaQuery>,
+) -> AppResult<Response> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(VaultError::bad_request("invalid_format", "format must be json or csv")
+                .with_field("format")
+                .into());
+        }
+    };
+    state.vault.read_record_of_processing(&caller, Timestamp::now()).await?;
+    let record = Ropa::build(state.vault.registry(), state.web.notice_version());
+    Ok(if csv {
+        let mut r = (StatusCode::OK, record.to_csv()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        r.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"record-of-processing.csv\""),
+        );
+        r
+    } else {
+        Json(record).into_response()
+    })
+}
+
+#[utoipa::path(post, path = "/v1/subjects/{subject_id}/portal-links", tag = "transparency",
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    request_body = PortalLinkRequest,
+    responses((status = 201, description = "A signed, short-lived link to the subject's preference center", body = PortalLinkResponse),
+              (status = 400, description = "Malformed input: bad subject id, ttl out of range, unknown jurisdiction", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody),
+              (status = 422, description = "The registry has no jurisdiction", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_portal_link(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(subject_id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PortalLinkRequest>,
+) -> AppResult<(StatusCode, Json<PortalLinkResponse>)> {
+    let subject = SubjectId::parse(&subject_id)?;
+    let link = state
+        .vault
+        .issue_portal_link(
+            &caller,
+            Timestamp::now(),
+            &subject,
+            body.ttl_seconds,
+            body.jurisdiction.as_deref(),
+        )
+        .await?;
+    let base = match &state.web.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(PortalLinkResponse {
+            url: format!("{base}/portal/{}", link.token),
+            expires_at: link.expires_at.to_rfc3339(),
+        }),
+    ))
+}
+
+async fn stylesheet() -> Response {
+    let mut r = page(
+        StatusCode::OK,
+        "text/css; charset=utf-8",
+        html::STYLESHEET.to_owned(),
+        false,
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+/// A refusal or an error as a page in the registry's language (the customer's pages speak
+/// HTML, not the API's JSON).
+fn error_page(web: &Web, e: &ApiError) -> Response {
+    let p = &web.locale.strings.portal;
+    let (id, message) = match e.code {
+        "portal_link_invalid" => ("link-error", p.link_invalid.clone()),
+        "portal_link_expired" => ("link-error", p.link_expired.clone()),
+        "csrf_token_mismatch" | "cross_site_form" | "notice_changed" => ("form-error", p.form_expired.clone()),
+        _ if e.status.is_client_error() => ("form-error", fill(&p.bad_form, &[("reason", &e.message)])),
+        _ => ("server-error", e.message.clone()),
+    };
+    match html::message_page(&web.locale.language, &p.error_title, id, &message) {
+        Ok(body) => page(e.status, HTML, body, true),
+        Err(_) => page(e.status, "text/plain; charset=utf-8", message, true),
+    }
+}
+
+/// Runs a page handler, turning its error into an error page.
+fn or_error_page(web: &Web, result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|e| error_page(web, &e))
+}
+
+fn render(result: Result<String, html::RenderError>) -> Result<String, ApiError> {
+    result.map_err(|e| ApiError::from(VaultError::internal(&e)))
+}
+
+fn open(vault: &Vault, token: &str) -> Result<PortalSession, ApiError> {
+    Ok(vault.open_portal(token, Timestamp::now())?)
+}
+
+/// What the page says after a change (`?saved=N`) or a request.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    saved: Option<u32>,
+}
+
+async fn portal_page(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(q): Query<PageQuery>,
+    Gpc(gpc): Gpc,
+) -> Response {
+    let web = &state.web;
+    let status = q.saved.map(|n| {
+        if n == 0 {
+            web.locale.strings.portal.unchanged.clone()
+        } else {
+            web.locale.strings.portal.saved.clone()
+        }
+    });
+    or_error_page(web, show_portal(&state, &token, gpc, status).await)
+}
+
+async fn show_portal(state: &AppState, token: &str, gpc: bool, status: Option<String>) -> Result<Response, ApiError> {
+    let session = open(&state.vault, token)?;
+    let portal = state.vault.portal_state(&session, Timestamp::now(), gpc, false).await?;
+    let view = portal_view(state, &session, &portal, token, gpc, status)?;
+    let body = render(html::portal_page(
+        &view,
+        &state.vault.registry().organization.name,
+        &state.web.locale.language,
+        &state.web.locale.strings,
+    ))?;
+    Ok(page(StatusCode::OK, HTML, body, true))
+}
+
+fn portal_view(
+    state: &AppState,
+    session: &PortalSession,
+    portal: &PortalState,
+    token: &str,
+    gpc: bool,
+    status: Option<String>,
+) -> Result<PortalView, ApiError> {
+    let registry = state.vault.registry();
+    let t = &state.web.locale.strings;
+    let description = |purpose: &str| {
+        registry
+            .purpose(purpose)
+            .map_or_else(|| purpose.to_owned(), |p| p.description.clone())
+    };
+    let jurisdiction = registry.jurisdiction(&session.jurisdiction);
+    Ok(PortalView {
+        base: format!("/portal/{token}"),
+        csrf: state.vault.portal_csrf_token(session)?,
+        notice_version: state.web.notice_version().to_owned(),
+        expires_at: session.expires_at.to_rfc3339(),
+        held: portal
+            .held
+            .iter()
+            .map(|(category, purposes)| HeldCategory {
+                label: t.category(category),
+                purposes: purposes.iter().map(|p| description(p)).collect(),
+            })
+            .collect(),
+        consents: portal
+            .consents
+            .iter()
+            .map(|c| ConsentToggle {
+                purpose: c.purpose.clone(),
+                description: description(&c.purpose),
+                granted: c.granted.unwrap_or(false),
+            })
+            .collect(),
+        sale: portal.sale.as_ref().map(|s| SaleToggle {
+            opted_out: s.opted_out,
+            gpc,
+        }),
+        status,
+        receipt: portal.last_seq.is_some(),
+        requests: custodia_core::PORTAL_REQUESTS
+            .iter()
+            .filter(|k| jurisdiction.is_some_and(|j| j.grants(**k)))
+            .map(|k| RequestButton {
+                kind: k.as_str(),
+                label: match k.as_str() {
+                    "access" => t.portal.request_access.clone(),
+                    "rectification" => t.portal.request_rectification.clone(),
+                    _ => t.portal.request_erasure.clone(),
+                },
+            })
+            .collect(),
+    })
+}
+
+/// A form post: refuses one sent from another site (the browser says so in
+/// `Sec-Fetch-Site`, or its `Origin` is not this host) and one without the link's CSRF token,
+/// then returns the form's fields in order.
+fn read_form(
+    vault: &Vault,
+    session: &PortalSession,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let cross_site = || {
+        ApiError::from(VaultError::forbidden(
+            "cross_site_form",
+            "the form was sent from another site",
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
+            return Err(cross_site());
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).map(HeaderValue::as_bytes).unwrap_or_default();
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest.as_bytes());
+        if origin_host != Some(host) {
+            return Err(cross_site());
+        }
+    }
+    if body.len() > MAX_FORM {
+        return Err(VaultError::bad_request("form_too_large", "the form is too large").into());
+    }
+    let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let csrf = fields.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+    vault.check_portal_csrf(session, csrf)?;
+    Ok(fields)
+}
+
+async fn portal_choices(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Gpc(gpc): Gpc,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let web = &state.web;
+    or_error_page(web, save_choices(&state, &token, gpc, &headers, &body).await)
+}
+
+async fn save_choices(
+    state: &AppState,
+    token: &str,
+    gpc: bool,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let session = open(&state.vault, token)?;
+    let fields = read_form(&state.vault, &session, headers, body)?;
+    let values = |name: &'static str| fields.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str());
+    // The version the customer was shown must be the one in force: a notice that changed
+    // while the page was open is shown again before anything is recorded.
+    if values("notice_version").next() != Some(state.web.notice_version()) {
+        return Err(VaultError::new(
+            custodia_core::ErrorKind::Conflict,
+            "notice_changed",
+            "the privacy notice changed since the page was shown; open the page again",
+        )
+        .into());
+    }
+    let checked: std::collections::BTreeSet<&str> = values("consent").collect();
+    let mut changes = PortalChanges {
+        gpc,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ..PortalChanges::default()
+    };
+    for shown in values("shown") {
+        changes.consents.insert(shown.to_owned(), checked.contains(shown));
+    }
+    if let Some(unshown) = checked.iter().find(|c| !changes.consents.contains_key(**c)) {
+        return Err(VaultError::bad_request(
+            "invalid_form",
+            format!(
+                "consent `{}` was not offered on the page",
+                unshown.chars().take(64).collect::<String>()
+            ),
+        )
+        .into());
+    }
+    if values("sale_shown").next().is_some() {
+        changes.sale_opt_out = Some(values("sale_opt_out").next().is_some());
+    }
+    let saved = state
+        .vault
+        .portal_choose(&session, Timestamp::now(), &changes, state.web.notice_version())
+        .await?;
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    let location = HeaderValue::from_str(&format!("/portal/{token}?saved={saved}"))
+        .map_err(|e| ApiError::from(VaultError::internal(&e)))?;
+    r.headers_mut().insert(header::LOCATION, location);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(r)
+}
+
+async fn portal_request(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let web = &state.web;
+    or_error_page(web, open_request(&state, &token, &headers, &body).await)
+}
+
+async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let session = open(&state.vault, token)?;
+    let fields = read_form(&state.vault, &session, headers, body)?;
+    let kind = fields.iter().find(|(k, _)| k == "type").map_or("", |(_, v)| v.as_str());
+    let (request, _existing) = state.vault.portal_request(&session, Timestamp::now(), kind).await?;
+    let p = &state.web.locale.strings.portal;
+    let kind_label = match request.kind.as_str() {
+        "access" => &p.request_access,
+        "rectification" => &p.request_rectification,
+        _ => &p.request_erasure,
+    };
+    let status = fill(
+        &p.request_sent,
+        &[
+            ("kind", kind_label),
+            ("request_id", &request.request_id),
+            ("due", &request.due_at),
+        ],
+    );
+    show_portal(state, token, false, Some(status)).await
+}
+
+/// The receipt of the link's subject.
+async fn receipt(state: &AppState, token: &str) -> Result<Receipt, ApiError> {
+    let session = open(&state.vault, token)?;
+    let now = Timestamp::now();
+    let portal = state.vault.portal_state(&session, now, false, true).await?;
+    let registry = state.vault.registry();
+    let org = &registry.organization;
+    Ok(Receipt {
+        receipt_id: format!("rcpt-{}", portal.last_seq.unwrap_or(0)),
+        controller: org.name.clone(),
+        controller_contact: org.contact.clone(),
+        subject_id: portal.subject.as_str().to_owned(),
+        issued_at: now.to_rfc3339(),
+        notice_version: state.web.notice_version().to_owned(),
+        consents: portal
+            .consents
+            .iter()
+            .map(|c| ReceiptConsent {
+                purpose: c.purpose.clone(),
+                description: registry
+                    .purpose(&c.purpose)
+                    .map_or_else(String::new, |p| p.description.clone()),
+                granted: c.granted,
+                at: c.at.map(Timestamp::to_rfc3339),
+                method: c.method.clone(),
+                notice_version: c.notice_version.clone(),
+                ledger_seq: c.seq,
+            })
+            .collect(),
+        sale_opt_out: portal.sale.as_ref().map(|s| ReceiptSale {
+            opted_out: s.opted_out,
+            at: s.at.map(Timestamp::to_rfc3339),
+            method: s.method.clone(),
+        }),
+    })
+}
+
+async fn portal_receipt_page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    let web = &state.web;
+    let result = async {
+        let r = receipt(&state, &token).await?;
+        let body = render(html::receipt_page(&r, &web.locale.language, &web.locale.strings))?;
+        Ok(page(StatusCode::OK, HTML, body, true))
+    }
+    .await;
+    or_error_page(web, result)
+}
+
+async fn portal_receipt_json(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    let web = &state.web;
+    let result = async {
+        let r = receipt(&state, &token).await?;
+        let body = serde_json::to_string_pretty(&r).map_err(|e| ApiError::from(VaultError::internal(&e)))?;
+        let mut response = page(StatusCode::OK, "application/json", body, true);
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"consent-receipt.json\""),
+        );
+        Ok(response)
+    }
+    .await;
+    or_error_page(web, result)
+}
