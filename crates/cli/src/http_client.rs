@@ -17,6 +17,8 @@ pub struct Connection {
 /// A response: status and body bytes.
 pub struct Reply {
     pub status: u16,
+    #[allow(dead_code, reason = "read by the integration tests (the web pages' headers)")]
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 
@@ -61,12 +63,13 @@ impl Connection {
         self.sender.ready().await.map_err(std::io::Error::other)?;
         let response = self.sender.send_request(request).await.map_err(std::io::Error::other)?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(std::io::Error::other)?
             .to_bytes();
-        Ok(Reply { status, body })
+        Ok(Reply { status, headers, body })
     }
 }

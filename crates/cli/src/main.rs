@@ -739,6 +739,11 @@ async fn serve(
         .await
         .with_context(|| format!("opening {}", data_dir.display()))?;
     let locale = transparency_cmd::locale_beside(&dir.registry_path(), vault.registry())?;
+    if public_url.is_none() {
+        tracing::warn!(
+            "no --public-url: preference center links are made with http:// and the address the caller used; set --public-url (CUSTODIA_PUBLIC_URL) to the https address customers reach"
+        );
+    }
     let web = custodia_server::Web::new(vault.registry(), locale, public_url).map_err(anyhow::Error::msg)?;
     let publisher = publish.publisher(data_dir)?;
     let report = custodia_server::resume(&vault, &publisher).await.map_err(|why| {

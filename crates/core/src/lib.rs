@@ -79,6 +79,7 @@ pub use service_role::{ServiceRole, provision_service_role};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
 pub use tombstones::{Reapplied, TOMBSTONE_FILE, read as read_tombstones};
+pub use transparency::NoticeRow;
 pub use verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
 
 /// The vault: registry, store and keys, shared by every request.

@@ -53,6 +53,8 @@ struct LinkFacts {
     j: String,
     /// The principal that asked for the link.
     i: String,
+    /// When the link was made, Unix milliseconds.
+    t: i64,
 }
 
 /// A link made for a subject.
@@ -131,7 +133,8 @@ pub struct PortalChanges {
 impl Vault {
     /// A link to the preference center of `subject`, lasting `ttl_seconds` (default 15
     /// minutes, at most a day), whose requests are opened under `jurisdiction` (default
-    /// `gdpr` when the registry has it, else its first). Needs `manage_consent`.
+    /// `gdpr` when the registry has it, else its first). Needs `issue_portal_links`: the
+    /// link's holder acts as the subject on the page.
     pub async fn issue_portal_link(
         &self,
         principal: &Principal,
@@ -143,7 +146,7 @@ impl Vault {
         let link_id = custodia_crypto::random_hex::<16>()?;
         let event = self.about(AuditEvent::new("portal.link", principal), subject)?;
         self.audited(event.clone(), now, async {
-            gate::require(&self.policies, principal, Capability::ManageConsent)?;
+            gate::require(&self.policies, principal, Capability::IssuePortalLinks)?;
             let ttl = ttl_seconds.unwrap_or(PORTAL_LINK_DEFAULT_TTL_SECONDS);
             if ttl == 0 || ttl > PORTAL_LINK_MAX_TTL_SECONDS {
                 return Err(VaultError::bad_request(
@@ -168,6 +171,7 @@ impl Vault {
                 e: expires_at.0,
                 j: jurisdiction.name.clone(),
                 i: principal.id.clone(),
+                t: now.0,
             };
             let plain = serde_json::to_vec(&facts).map_err(|e| VaultError::internal(&e))?;
             let sealed = self.keys.portal_link_key()?.seal(&LINK_CONTEXT, &plain)?;
@@ -190,8 +194,10 @@ impl Vault {
     }
 
     /// Checks a link: 403 `portal_link_invalid` for anything not sealed by this vault (or
-    /// changed by a single bit), 403 `portal_link_expired` once its time is over.
-    pub fn open_portal(&self, token: &str, now: Timestamp) -> Result<PortalSession, VaultError> {
+    /// changed by a single bit), 403 `portal_link_expired` once its time is over, and 403
+    /// `portal_link_revoked` when its issuer was revoked or lost `issue_portal_links`, or the
+    /// subject was erased after it was made.
+    pub async fn open_portal(&self, token: &str, now: Timestamp) -> Result<PortalSession, VaultError> {
         let invalid = || {
             VaultError::forbidden(
                 "portal_link_invalid",
@@ -216,6 +222,25 @@ impl Vault {
             ));
         }
         let subject = SubjectId::parse(&facts.s).map_err(|_| invalid())?;
+        let mut reader = self.store.reader().await?;
+        let issuer = reader.principals().by_id(&facts.i).await?;
+        let erased_at = reader.erasures().last_of(&self.keys.audit_subject(&subject)?).await?;
+        drop(reader);
+        let issuer_may = issuer.filter(|p| p.revoked_at.is_none()).is_some_and(|p| {
+            let issuer = Principal {
+                id: p.principal_id,
+                name: p.name,
+                roles: p.roles,
+                context: BTreeMap::new(),
+            };
+            gate::require(&self.policies, &issuer, Capability::IssuePortalLinks).is_ok()
+        });
+        if !issuer_may || erased_at.is_some_and(|at| at >= facts.t) {
+            return Err(VaultError::forbidden(
+                "portal_link_revoked",
+                "this preference center link was withdrawn; ask for a new one",
+            ));
+        }
         Ok(PortalSession {
             principal: Principal {
                 id: format!("portal:{}", facts.l),
@@ -236,17 +261,33 @@ impl Vault {
         self.keys.portal_csrf(&session.link_id)
     }
 
-    /// Refuses a form whose CSRF token is not the link's (compared in constant time).
-    pub fn check_portal_csrf(&self, session: &PortalSession, given: &str) -> Result<(), VaultError> {
-        let expected = self.portal_csrf_token(session)?;
-        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), given.as_bytes()).is_ok() {
-            Ok(())
-        } else {
-            Err(VaultError::forbidden(
-                "csrf_token_mismatch",
-                "the form was not sent from this link's page, or has expired; open the page again",
-            ))
-        }
+    /// Checks a form posted to the link's page: refuses (403, audited as `portal.form`) one
+    /// the browser says came from another site (`cross_site`) and one whose CSRF token is not
+    /// the link's (compared in constant time). An accepted form writes nothing here: what it
+    /// does is audited by itself.
+    pub async fn check_portal_form(
+        &self,
+        session: &PortalSession,
+        now: Timestamp,
+        csrf: &str,
+        cross_site: bool,
+    ) -> Result<(), VaultError> {
+        let event = self.about(AuditEvent::new("portal.form", &session.principal), &session.subject)?;
+        self.audited(event, now, async {
+            if cross_site {
+                return Err(VaultError::forbidden("cross_site_form", "the form was sent from another site").into());
+            }
+            let expected = self.portal_csrf_token(session)?;
+            if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), csrf.as_bytes()).is_err() {
+                return Err(VaultError::forbidden(
+                    "csrf_token_mismatch",
+                    "the form was not sent from this link's page, or has expired; open the page again",
+                )
+                .into());
+            }
+            Ok(Allowed::Written(()))
+        })
+        .await
     }
 
     /// What the page shows (`action`: `portal.view`, or `portal.receipt` for a receipt),
@@ -350,10 +391,7 @@ impl Vault {
                     _ => {
                         return Err(VaultError::unprocessable(
                             "consent_not_applicable",
-                            format!(
-                                "{} is not a purpose based on consent",
-                                crate::error::quoted_name(name, false)
-                            ),
+                            "the form names a purpose that is not one based on consent",
                         )
                         .with_field("consent")
                         .into());
@@ -441,27 +479,8 @@ impl Vault {
                 .with_field("type")
                 .into());
             }
-            let open = self
-                .store
-                .reader()
-                .await?
-                .requests()
-                .list(&RequestQuery {
-                    statuses: [
-                        crate::rights::RECEIVED,
-                        crate::rights::VERIFYING,
-                        crate::rights::IN_PROGRESS,
-                        crate::rights::EXTENDED,
-                    ]
-                    .map(str::to_owned)
-                    .to_vec(),
-                    due_before: None,
-                    subject_digest: Some(self.keys.audit_subject(&session.subject)?),
-                    limit: 1000,
-                })
-                .await?;
-            if let Some(existing) = open.iter().find(|r| r.kind == kind.as_str()) {
-                return Ok(Allowed::Read((self.request_view(existing, now).await?, true), None));
+            if let Some(existing) = self.open_portal_request(session, kind).await? {
+                return Ok(Allowed::Read((self.request_view(&existing, now).await?, true), None));
             }
             let req = NewSubjectRequest {
                 subject_id: session.subject.as_str().to_owned(),
@@ -471,12 +490,50 @@ impl Vault {
                 received_at: None,
                 verified_by: None,
             };
-            let view = self
+            match self
                 .insert_request(&session.principal, now, &session.subject, &req, for_row)
-                .await?;
-            Ok(Allowed::Written((view, false)))
+                .await
+            {
+                Ok(view) => Ok(Allowed::Written((view, false))),
+                // A request of the same kind opened meanwhile (the schema keeps one open per
+                // subject and kind from the page): that one is the answer.
+                Err(e) => match self.open_portal_request(session, kind).await? {
+                    Some(existing) => Ok(Allowed::Read((self.request_view(&existing, now).await?, true), None)),
+                    None => Err(e),
+                },
+            }
         })
         .await
+    }
+
+    /// The subject's open request of `kind` opened from the preference center, if any.
+    async fn open_portal_request(
+        &self,
+        session: &PortalSession,
+        kind: RequestType,
+    ) -> Result<Option<custodia_store::RequestRow>, VaultError> {
+        let open = self
+            .store
+            .reader()
+            .await?
+            .requests()
+            .list(&RequestQuery {
+                statuses: [
+                    crate::rights::RECEIVED,
+                    crate::rights::VERIFYING,
+                    crate::rights::IN_PROGRESS,
+                    crate::rights::EXTENDED,
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                due_before: None,
+                subject_digest: Some(self.keys.audit_subject(&session.subject)?),
+                limit: 1000,
+            })
+            .await?;
+        Ok(open
+            .into_iter()
+            .find(|r| r.kind == kind.as_str() && r.received_via == "portal"))
     }
 }
 

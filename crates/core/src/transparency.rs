@@ -17,3 +17,27 @@ impl Vault {
         .await
     }
 }
+
+/// A privacy notice version as stored: what it said (`notice`, JSON) and the page (`html`).
+pub use custodia_store::NoticeRow;
+
+impl Vault {
+    /// Records the notice version the server shows from now on, unless it is known (each
+    /// version is kept for good: consents refer to it). Returns whether it is new.
+    pub async fn publish_notice(&self, row: NoticeRow) -> Result<bool, VaultError> {
+        Ok(self
+            .store
+            .write(move |mut tx| Box::pin(async move { tx.notices().publish(&row).await }))
+            .await?)
+    }
+
+    /// A notice version that was shown, if it was.
+    pub async fn notice_version(&self, version: &str) -> Result<Option<NoticeRow>, VaultError> {
+        Ok(self.store.reader().await?.notices().get(version).await?)
+    }
+
+    /// Every notice version shown, first published first, without their texts.
+    pub async fn notice_versions(&self) -> Result<Vec<NoticeRow>, VaultError> {
+        Ok(self.store.reader().await?.notices().list().await?)
+    }
+}

@@ -159,6 +159,12 @@ impl Registry {
                     .to_owned(),
             );
         }
+        if org.automated_decisions.is_none() {
+            out.push(
+                "[organization] has no `automated_decisions`: the notice must say whether decisions about people are made by automated means alone, profiling included, and if so how and with what consequences (GDPR Art. 13(2)(f), 22), e.g. automated_decisions = \"We make no decisions about you by automated means alone.\""
+                    .to_owned(),
+            );
+        }
         for c in self.collections.values().filter(|c| c.description.trim().is_empty()) {
             out.push(format!(
                 "collection `{}` has no description: the record of processing describes the categories of data subjects from it (GDPR Art. 30(1)(c)), e.g. description = \"People who buy from the shop.\"",
@@ -221,6 +227,9 @@ pub struct Organization {
     /// The organisational security measures, in general terms (GDPR Art. 30(1)(g), with the
     /// technical measures Custodia itself applies).
     pub security_measures: Option<String>,
+    /// Whether decisions about people are made by automated means alone, profiling included,
+    /// and if so the logic and its consequences (GDPR Art. 13(2)(f), 22), in plain words.
+    pub automated_decisions: Option<String>,
 }
 
 /// The language of notices and pages when the registry names none.
@@ -583,11 +592,16 @@ pub enum Capability {
     /// Assert `Custodia-Context` attributes about a request unsigned (otherwise they must be
     /// signed by a `[context_signers]` system).
     AssertContext,
+    /// Give customers preference center links (`POST /v1/subjects/{id}/portal-links`): the
+    /// holder of a link sees which categories of the subject's data are held and why, changes
+    /// the subject's consents and opt-out, and opens access, rectification and erasure
+    /// requests for the business to verify. For the system that has signed the customer in.
+    IssuePortalLinks,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::ManagePrincipals,
         Self::ManageConsent,
         Self::ReadAudit,
@@ -598,6 +612,7 @@ impl Capability {
         Self::ManageOperators,
         Self::ForwardUserAgent,
         Self::AssertContext,
+        Self::IssuePortalLinks,
     ];
 
     /// The name used in the registry file and as the Cedar action.
@@ -614,6 +629,7 @@ impl Capability {
             Self::ManageOperators => "manage_operators",
             Self::ForwardUserAgent => "forward_user_agent",
             Self::AssertContext => "assert_context",
+            Self::IssuePortalLinks => "issue_portal_links",
         }
     }
 

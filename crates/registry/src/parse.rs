@@ -86,6 +86,7 @@ struct RawOrganization {
     language: Option<Spanned<String>>,
     representative: Option<Spanned<String>>,
     security_measures: Option<Spanned<String>>,
+    automated_decisions: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -373,6 +374,11 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 ),
                 representative: c.opt_text("organization.representative", o.representative.as_ref(), false),
                 security_measures: c.opt_text("organization.security_measures", o.security_measures.as_ref(), true),
+                automated_decisions: c.opt_text(
+                    "organization.automated_decisions",
+                    o.automated_decisions.as_ref(),
+                    true,
+                ),
             }
         }
         None => {
@@ -389,6 +395,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 language: DEFAULT_LANGUAGE.to_owned(),
                 representative: None,
                 security_measures: None,
+                automated_decisions: None,
             }
         }
     };
@@ -1080,8 +1087,8 @@ mod tests {
             .replacen("capabilities = [\"read_audit\"]", "capabilities = [\"read_audti\"]", 1)
             .replacen("\"consent_service\"]", "\"consent_servic\"]", 1)
             .replacen(
-                "capabilities = [\"manage_consent\"]",
-                "capabilities = [\"manage_consent\"]\ngrantable_roles = [\"auditor\"]",
+                "capabilities = [\"manage_consent\", \"issue_portal_links\"]",
+                "capabilities = [\"manage_consent\", \"issue_portal_links\"]\ngrantable_roles = [\"auditor\"]",
                 1,
             );
         let e = errors(&text);

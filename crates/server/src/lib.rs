@@ -114,6 +114,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The notice shown from now on is kept for good, before anyone can consent under it.
+    let notice = web
+        .notice_row(custodia_core::Timestamp::now())
+        .map_err(std::io::Error::other)?;
+    if let Err(e) = vault.publish_notice(notice).await {
+        return Err(std::io::Error::other(format!("recording the privacy notice: {e}")));
+    }
     let state = Arc::new(AppState::new(vault, publisher, web));
     let runner = jobs::spawn(Arc::clone(&state));
     let served = axum::serve(listener, app(Arc::clone(&state)))

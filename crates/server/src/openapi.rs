@@ -25,7 +25,7 @@ use crate::api;
         crate::requests::fulfil_request,
         crate::retention::place_hold, crate::retention::list_holds, crate::retention::release_hold,
         crate::retention::retention_report, crate::retention::report_activity,
-        crate::web::notice_json, crate::web::ropa, crate::web::create_portal_link,
+        crate::web::notice_json, crate::web::notice_versions, crate::web::notice_version_json, crate::web::ropa, crate::web::create_portal_link,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -48,6 +48,7 @@ use crate::api;
         custodia_types::ActivityReport, custodia_types::RetentionReport, custodia_types::HeldLine,
         custodia_types::ExpiringWindow, custodia_types::SweepReport, custodia_types::SweepLine,
         custodia_types::PortalLinkRequest, custodia_types::PortalLinkResponse,
+        custodia_types::NoticeVersion, custodia_types::NoticeVersions,
     )),
     modifiers(&BearerAuth),
 )]

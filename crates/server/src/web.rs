@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use custodia_transparency::html::{
     self, ConsentToggle, HeldCategory, PortalView, Receipt, ReceiptConsent, ReceiptSale, RequestButton, SaleToggle,
 };
 use custodia_transparency::{Locale, Notice, NoticeText, Ropa, fill};
-use custodia_types::{ErrorBody, PortalLinkRequest, PortalLinkResponse};
+use custodia_types::{ErrorBody, NoticeVersion, NoticeVersions, PortalLinkRequest, PortalLinkResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -44,6 +44,8 @@ pub struct Web {
     /// `https://privacy.example.com`: the base of preference center links. Without it, links
     /// are made from the `Host` the (authenticated) caller used.
     public_url: Option<String>,
+    /// The origin (`scheme://host[:port]`) of `public_url`: forms posted from it are ours.
+    public_origin: Option<String>,
 }
 
 impl Web {
@@ -58,6 +60,7 @@ impl Web {
             notice,
             notice_html,
             notice_markdown,
+            public_origin: public_url.as_deref().and_then(origin_of),
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
         })
     }
@@ -68,6 +71,17 @@ impl Web {
         Self::new(registry, locale, None)
     }
 
+    /// The notice in force as it is kept for good (`custodia_core::Vault::publish_notice`).
+    pub fn notice_row(&self, now: Timestamp) -> Result<custodia_core::NoticeRow, String> {
+        Ok(custodia_core::NoticeRow {
+            version: self.notice.version.clone(),
+            language: self.locale.language.clone(),
+            published_at: now.0,
+            notice: serde_json::to_string(&self.notice).map_err(|e| e.to_string())?,
+            html: self.notice_html.clone(),
+        })
+    }
+
     /// The notice's version: what consents given on the page refer to.
     #[must_use]
     pub fn notice_version(&self) -> &str {
@@ -75,11 +89,21 @@ impl Web {
     }
 }
 
+/// The origin of an absolute URL: its scheme and authority, lowercased, without a path.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}").to_ascii_lowercase())
+}
+
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/privacy-notice", get(notice_page))
         .route("/privacy-notice.md", get(notice_markdown))
         .route("/v1/notice", get(notice_json))
+        .route("/v1/notice/versions", get(notice_versions))
+        .route("/v1/notice/{version}", get(notice_version_json))
+        .route("/privacy-notice/{version}", get(notice_version_page))
         .route("/v1/ropa", get(ropa))
         .route("/v1/subjects/{subject_id}/portal-links", post(create_portal_link))
         .route("/assets/custodia.css", get(stylesheet))
@@ -130,6 +154,64 @@ async fn notice_markdown(State(state): State<Arc<AppState>>) -> Response {
     responses((status = 200, description = "The privacy notice as data (GDPR Art. 13/14, CCPA §1798.100): controller, purposes with legal bases, categories, recipients and transfers, retention, rights, sale/sharing, sensitive data; `version` is what consents refer to. Public, as the notice is.", content_type = "application/json")))]
 pub(crate) async fn notice_json(State(state): State<Arc<AppState>>) -> Response {
     Json(&state.web.notice).into_response()
+}
+
+#[utoipa::path(get, path = "/v1/notice/versions", tag = "transparency",
+    responses((status = 200, description = "Every version of the notice this vault has shown, first published first (public)", body = NoticeVersions)))]
+pub(crate) async fn notice_versions(State(state): State<Arc<AppState>>) -> AppResult<Json<NoticeVersions>> {
+    let rows = state.vault.notice_versions().await?;
+    Ok(Json(NoticeVersions {
+        versions: rows
+            .into_iter()
+            .map(|r| NoticeVersion {
+                version: r.version,
+                language: r.language,
+                published_at: Timestamp(r.published_at).to_rfc3339(),
+            })
+            .collect(),
+    }))
+}
+
+/// A stored notice version named by `version` (`sha256-` and 32 hex digits), or 404.
+async fn stored_notice(state: &AppState, version: &str) -> AppResult<custodia_core::NoticeRow> {
+    let well_formed = version.len() == 39
+        && version
+            .strip_prefix("sha256-")
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    let row = if well_formed {
+        state.vault.notice_version(version).await?
+    } else {
+        None
+    };
+    row.ok_or_else(|| {
+        VaultError::not_found(
+            "notice_version_not_found",
+            "no notice of that version was shown by this vault (versions look like sha256- and 32 hex digits; GET /v1/notice/versions lists them)",
+        )
+        .into()
+    })
+}
+
+#[utoipa::path(get, path = "/v1/notice/{version}", tag = "transparency",
+    params(("version" = String, Path, description = "A notice version", pattern = "^sha256-[0-9a-f]{32}$")),
+    responses((status = 200, description = "That version of the notice, as data, as it was shown (public)", content_type = "application/json"),
+              (status = 404, description = "No such version was shown", body = ErrorBody)))]
+pub(crate) async fn notice_version_json(
+    State(state): State<Arc<AppState>>,
+    ApiPath(version): ApiPath<String>,
+) -> AppResult<Response> {
+    let row = stored_notice(&state, &version).await?;
+    let mut r = (StatusCode::OK, row.notice).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+async fn notice_version_page(State(state): State<Arc<AppState>>, Path(version): Path<String>) -> Response {
+    match stored_notice(&state, &version).await {
+        Ok(row) => page(StatusCode::OK, HTML, row.html, false),
+        Err(e) => error_page(&state.web, &e),
+    }
 }
 
 /// The format of the record of processing.
@@ -187,7 +269,7 @@ pub(crate) async fn ropa(
     responses((status = 201, description = "A signed, short-lived link to the subject's preference center", body = PortalLinkResponse),
               (status = 400, description = "Malformed input: bad subject id, ttl out of range, unknown jurisdiction", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not manage consent", body = ErrorBody),
+              (status = 403, description = "Caller may not issue portal links (`issue_portal_links`)", body = ErrorBody),
               (status = 422, description = "The registry has no jurisdiction", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_portal_link(
@@ -247,6 +329,7 @@ fn error_page(web: &Web, e: &ApiError) -> Response {
     let (id, message) = match e.code {
         "portal_link_invalid" => ("link-error", p.link_invalid.clone()),
         "portal_link_expired" => ("link-error", p.link_expired.clone()),
+        "portal_link_revoked" => ("link-error", p.link_revoked.clone()),
         "csrf_token_mismatch" | "cross_site_form" | "notice_changed" => ("form-error", p.form_expired.clone()),
         _ if e.status.is_client_error() => ("form-error", fill(&p.bad_form, &[("reason", &e.message)])),
         _ => ("server-error", e.message.clone()),
@@ -266,24 +349,22 @@ fn render(result: Result<String, html::RenderError>) -> Result<String, ApiError>
     result.map_err(|e| ApiError::from(VaultError::internal(&e)))
 }
 
-fn open(vault: &Vault, token: &str) -> Result<PortalSession, ApiError> {
-    Ok(vault.open_portal(token, Timestamp::now())?)
-}
-
-/// What the page says after a change (`?saved=N`) or a request.
-#[derive(Debug, Default, Deserialize)]
-struct PageQuery {
-    saved: Option<u32>,
+async fn open(vault: &Vault, token: &str) -> Result<PortalSession, ApiError> {
+    Ok(vault.open_portal(token, Timestamp::now()).await?)
 }
 
 async fn portal_page(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
-    Query(q): Query<PageQuery>,
+    RawQuery(query): RawQuery,
     Gpc(gpc): Gpc,
 ) -> Response {
     let web = &state.web;
-    let status = q.saved.map(|n| {
+    // `?saved=N` after a change (N entries recorded); anything else in the query is ignored.
+    let saved = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "saved")
+        .and_then(|(_, v)| v.parse::<u32>().ok());
+    let status = saved.map(|n| {
         if n == 0 {
             web.locale.strings.portal.unchanged.clone()
         } else {
@@ -294,7 +375,7 @@ async fn portal_page(
 }
 
 async fn show_portal(state: &AppState, token: &str, gpc: bool, status: Option<String>) -> Result<Response, ApiError> {
-    let session = open(&state.vault, token)?;
+    let session = open(&state.vault, token).await?;
     let portal = state.vault.portal_state(&session, Timestamp::now(), gpc, false).await?;
     let view = portal_view(state, &session, &portal, token, gpc, status)?;
     let body = render(html::portal_page(
@@ -326,7 +407,7 @@ fn portal_view(
         base: format!("/portal/{token}"),
         csrf: state.vault.portal_csrf_token(session)?,
         notice_version: state.web.notice_version().to_owned(),
-        expires_at: session.expires_at.to_rfc3339(),
+        expires_at: readable_time(session.expires_at),
         held: portal
             .held
             .iter()
@@ -365,43 +446,54 @@ fn portal_view(
     })
 }
 
+/// An instant as people read it: `2026-12-02 15:39 UTC`.
+fn readable_time(t: Timestamp) -> String {
+    let text = t.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => text,
+    }
+}
+
 /// A form post: refuses one sent from another site (the browser says so in
-/// `Sec-Fetch-Site`, or its `Origin` is not this host) and one without the link's CSRF token,
-/// then returns the form's fields in order.
-fn read_form(
+/// `Sec-Fetch-Site`, or its `Origin` is not the page's) or without the link's CSRF token (both
+/// audited), then returns the form's fields in order.
+async fn read_form(
+    web: &Web,
     vault: &Vault,
     session: &PortalSession,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let cross_site = || {
-        ApiError::from(VaultError::forbidden(
-            "cross_site_form",
-            "the form was sent from another site",
-        ))
-    };
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Err(cross_site());
+    let fetched_cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"));
+    // The page's own origin: the public address, or (without one, or behind a proxy that
+    // keeps it) the host the browser asked for.
+    // `Origin: null` is what a browser sends from a page with `Referrer-Policy: no-referrer`
+    // (ours): it says nothing, and `Sec-Fetch-Site` and the CSRF token decide.
+    let foreign_origin = headers.get(header::ORIGIN).is_some_and(|origin| {
+        let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
+        if origin == "null" {
+            return false;
         }
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).map(HeaderValue::as_bytes).unwrap_or_default();
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, rest)| rest.as_bytes());
-        if origin_host != Some(host) {
-            return Err(cross_site());
-        }
-    }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let same_host = origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+        !same_host && web.public_origin.as_deref() != Some(origin.as_str())
+    });
     if body.len() > MAX_FORM {
         return Err(VaultError::bad_request("form_too_large", "the form is too large").into());
     }
     let fields: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let csrf = fields.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
-    vault.check_portal_csrf(session, csrf)?;
+    vault
+        .check_portal_form(session, Timestamp::now(), csrf, fetched_cross_site || foreign_origin)
+        .await?;
     Ok(fields)
 }
 
@@ -423,8 +515,8 @@ async fn save_choices(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let session = open(&state.vault, token)?;
-    let fields = read_form(&state.vault, &session, headers, body)?;
+    let session = open(&state.vault, token).await?;
+    let fields = read_form(&state.web, &state.vault, &session, headers, body).await?;
     let values = |name: &'static str| fields.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str());
     // The version the customer was shown must be the one in force: a notice that changed
     // while the page was open is shown again before anything is recorded.
@@ -487,8 +579,8 @@ async fn portal_request(
 }
 
 async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
-    let session = open(&state.vault, token)?;
-    let fields = read_form(&state.vault, &session, headers, body)?;
+    let session = open(&state.vault, token).await?;
+    let fields = read_form(&state.web, &state.vault, &session, headers, body).await?;
     let kind = fields.iter().find(|(k, _)| k == "type").map_or("", |(_, v)| v.as_str());
     let (request, _existing) = state.vault.portal_request(&session, Timestamp::now(), kind).await?;
     let p = &state.web.locale.strings.portal;
@@ -502,7 +594,7 @@ async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: 
         &[
             ("kind", kind_label),
             ("request_id", &request.request_id),
-            ("due", &request.due_at),
+            ("due", &request.due_at.get(..10).unwrap_or(&request.due_at)),
         ],
     );
     show_portal(state, token, false, Some(status)).await
@@ -510,13 +602,13 @@ async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: 
 
 /// The receipt of the link's subject.
 async fn receipt(state: &AppState, token: &str) -> Result<Receipt, ApiError> {
-    let session = open(&state.vault, token)?;
+    let session = open(&state.vault, token).await?;
     let now = Timestamp::now();
     let portal = state.vault.portal_state(&session, now, false, true).await?;
     let registry = state.vault.registry();
     let org = &registry.organization;
     Ok(Receipt {
-        receipt_id: format!("rcpt-{}", portal.last_seq.unwrap_or(0)),
+        receipt_id: Receipt::id_for(portal.subject.as_str(), portal.last_seq.unwrap_or(0)),
         controller: org.name.clone(),
         controller_contact: org.contact.clone(),
         subject_id: portal.subject.as_str().to_owned(),
@@ -534,7 +626,6 @@ async fn receipt(state: &AppState, token: &str) -> Result<Receipt, ApiError> {
                 at: c.at.map(Timestamp::to_rfc3339),
                 method: c.method.clone(),
                 notice_version: c.notice_version.clone(),
-                ledger_seq: c.seq,
             })
             .collect(),
         sale_opt_out: portal.sale.as_ref().map(|s| ReceiptSale {

@@ -32,8 +32,8 @@ pub use model::{
 };
 pub use repo::{
     Audit, AuditChunk, BindingTimes, BoundValue, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount, HeldValues,
-    HoldRow, Ledger, Meta, Notifications, Principals, RecordCursor, Records, RequestQuery, Requests, Retention,
-    Subjects, Target, Tokens,
+    HoldRow, Ledger, Meta, NoticeRow, Notices, Notifications, Principals, RecordCursor, Records, RequestQuery,
+    Requests, Retention, Subjects, Target, Tokens,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -353,6 +353,26 @@ const STEPS: &[&[Part]] = &[
              ALTER TABLE token_values ADD COLUMN purpose TEXT;",
         ),
     ],
+    // 14: every version of the privacy notice the server has shown, as data (JSON) and as the
+    // page people read (HTML), kept for good: a consent names the notice version the subject
+    // was shown (GDPR Art. 7(1)), and what that version said must stay answerable. Erasures
+    // are found by subject (a preference center link dies with its subject's erasure). A
+    // subject has at most one open request of each kind from the preference center (a double
+    // click opens one).
+    &[
+        Part::Common(
+            "CREATE TABLE notices (
+                version TEXT PRIMARY KEY,
+                language TEXT NOT NULL,
+                published_at {int} NOT NULL,
+                notice TEXT NOT NULL,
+                html TEXT NOT NULL);
+             CREATE INDEX erasures_by_subject ON erasures (subject_digest, at);
+             CREATE UNIQUE INDEX requests_one_open_from_portal ON requests (subject_digest, kind)
+                WHERE received_via = 'portal' AND status IN ('received', 'verifying', 'in_progress', 'extended');",
+        ),
+        Part::AppendOnly("notices"),
+    ],
 ];
 
 impl Dialect {

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::repo::{
-    Audit, Erasures, Ledger, Meta, Notifications, Principals, Records, Requests, Retention, Subjects, Tokens,
+    Audit, Erasures, Ledger, Meta, Notices, Notifications, Principals, Records, Requests, Retention, Subjects, Tokens,
 };
 use crate::sql::{Conn, Dialect};
 
@@ -83,6 +83,10 @@ impl<'c> Tx<'c> {
     pub fn retention(&mut self) -> Retention<'_, ReadWrite> {
         Retention::new(self.conn.reborrow())
     }
+
+    pub fn notices(&mut self) -> Notices<'_, ReadWrite> {
+        Notices::new(self.conn.reborrow())
+    }
 }
 
 /// The connection a [`Reader`] holds.
@@ -147,5 +151,9 @@ impl Reader {
 
     pub fn retention(&mut self) -> Retention<'_, ReadOnly> {
         Retention::new(self.conn())
+    }
+
+    pub fn notices(&mut self) -> Notices<'_, ReadOnly> {
+        Notices::new(self.conn())
     }
 }

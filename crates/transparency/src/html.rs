@@ -127,7 +127,8 @@ pub fn portal_page(view: &PortalView, controller: &str, language: &str, t: &Stri
 /// The JSON download is this value.
 #[derive(Debug, Clone, Serialize)]
 pub struct Receipt {
-    /// `rcpt-` and the subject's ledger position it describes: the same choices give the same id.
+    /// `rcpt-` and a digest of the subject and the ledger position it describes: the same
+    /// choices give the same id.
     pub receipt_id: String,
     pub controller: String,
     pub controller_contact: String,
@@ -137,6 +138,19 @@ pub struct Receipt {
     pub notice_version: String,
     pub consents: Vec<ReceiptConsent>,
     pub sale_opt_out: Option<ReceiptSale>,
+}
+
+impl Receipt {
+    /// The id of the receipt of `subject`'s ledger up to entry `last_seq`: the same choices
+    /// give the same id, and the ledger's vault-wide numbering does not show through.
+    #[must_use]
+    pub fn id_for(subject: &str, last_seq: i64) -> String {
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            format!("custodia receipt\n{subject}\n{last_seq}").as_bytes(),
+        );
+        format!("rcpt-{}", hex::encode(&digest.as_ref()[..12]))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,8 +163,6 @@ pub struct ReceiptConsent {
     pub method: Option<String>,
     /// The notice version the subject was shown when they decided.
     pub notice_version: Option<String>,
-    /// The ledger entry that decided it.
-    pub ledger_seq: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -80,6 +80,13 @@ pub struct NoticeStrings {
     pub used_for: String,
     pub kept_for: String,
     pub recipients_heading: String,
+    pub safeguards_copy: String,
+    pub required: String,
+    pub required_contract: String,
+    pub required_law: String,
+    pub required_consent: String,
+    pub required_other: String,
+    pub automated_heading: String,
     pub recipient_role: String,
     pub country: String,
     pub transfer: String,
@@ -157,10 +164,12 @@ pub struct PortalStrings {
     pub expires: String,
     pub held_heading: String,
     pub held_none: String,
+    pub held_ending: String,
     pub held_for: String,
     pub choices_heading: String,
     pub consent_intro: String,
     pub no_consents: String,
+    pub sale_legend: String,
     pub sale_opt_out: String,
     pub gpc_on: String,
     pub save: String,
@@ -178,6 +187,7 @@ pub struct PortalStrings {
     pub notice_link: String,
     pub link_invalid: String,
     pub link_expired: String,
+    pub link_revoked: String,
     pub error_title: String,
     pub form_expired: String,
     pub bad_form: String,
@@ -223,6 +233,10 @@ impl Locale {
             path: path.to_owned(),
             message: one_line(&e.to_string()),
         })?;
+        check_placeholders(text).map_err(|message| LocaleError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
         let mut bytes = [0; 32];
         bytes.copy_from_slice(digest.as_ref());
@@ -261,6 +275,56 @@ impl Locale {
     pub fn path(dir: &Path, language: &str) -> PathBuf {
         dir.join("locales").join(format!("{language}.toml"))
     }
+}
+
+/// The `{name}` placeholders of `text`.
+fn placeholders(text: &str) -> std::collections::BTreeSet<&str> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(close) = rest.find('}') {
+            let name = &rest[..close];
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// Refuses a file whose strings do not fill in exactly what the English ones do: a word
+/// dropped or misspelt in braces would leave the notice without a period or a name.
+fn check_placeholders(text: &str) -> Result<(), String> {
+    let parse = |t: &str| t.parse::<toml::Table>().map_err(|e| one_line(&e.to_string()));
+    let (theirs, english) = (parse(text)?, parse(ENGLISH)?);
+    for (section, table) in &english {
+        let (Some(table), Some(their_table)) = (table.as_table(), theirs.get(section).and_then(toml::Value::as_table))
+        else {
+            continue;
+        };
+        for (key, value) in table {
+            let (Some(want), Some(got)) = (value.as_str(), their_table.get(key).and_then(toml::Value::as_str)) else {
+                continue;
+            };
+            let (want, got) = (placeholders(want), placeholders(got));
+            if want != got {
+                let list = |s: &std::collections::BTreeSet<&str>| {
+                    if s.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        s.iter().map(|n| format!("{{{n}}}")).collect::<Vec<_>>().join(", ")
+                    }
+                };
+                return Err(format!(
+                    "[{section}] {key} must fill in {} (as the English words do), not {}",
+                    list(&want),
+                    list(&got)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A TOML error's message on one line (its source excerpt dropped): `line N, column M: ...`.
@@ -355,6 +419,37 @@ mod tests {
             Locale::english().unwrap().digest
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_must_fill_in_what_english_does() {
+        let dropped = ENGLISH.replacen(
+            "collection = \"{period} from when we collected it\"",
+            "collection = \"from when we collected it\"",
+            1,
+        );
+        let e = Locale::parse("de", Path::new("de.toml"), &dropped)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[retention] collection must fill in {period}") && e.contains("not none"),
+            "{e}"
+        );
+        let misspelt = ENGLISH.replacen("answered within {period}", "answered within {perod}", 1);
+        let e = Locale::parse("de", Path::new("de.toml"), &misspelt)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[notice] answered_within must fill in {period}") && e.contains("not {perod}"),
+            "{e}"
+        );
+        // Order and repetition are the language's business.
+        let reordered = ENGLISH.replacen(
+            "request_sent = \"We received your request ({kind}). Reference {request_id}; we answer by {due}.\"",
+            "request_sent = \"Bis {due}: {kind} ({request_id}), {kind}.\"",
+            1,
+        );
+        assert!(Locale::parse("de", Path::new("de.toml"), &reordered).is_ok());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Notice {
     pub sensitive: Sensitive,
     /// Where to complain (Art. 13(2)(d)).
     pub complaint_authority: String,
+    /// Automated decision-making, profiling included (Art. 13(2)(f)), as the registry says it.
+    pub automated_decisions: Option<String>,
 }
 
 /// Art. 13(1)(a)-(b).
@@ -203,7 +205,7 @@ pub fn legal_basis_text<'a>(name: &str, t: &'a Strings) -> &'a str {
 
 /// The plain words of a right.
 #[must_use]
-pub fn right_text<'a>(kind: RequestType, t: &'a Strings) -> &'a str {
+pub fn right_text(kind: RequestType, t: &Strings) -> &str {
     let r = &t.rights;
     match kind {
         RequestType::Access => &r.access,
@@ -410,6 +412,7 @@ impl Notice {
             sale_or_sharing,
             sensitive,
             complaint_authority: org.supervisory_authority.clone(),
+            automated_decisions: org.automated_decisions.clone(),
         };
         notice.version = version_of(&notice, locale);
         notice

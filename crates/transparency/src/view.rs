@@ -47,6 +47,7 @@ pub struct NoticeText {
     pub categories: Table,
     pub recipients_heading: String,
     pub recipients: Table,
+    pub safeguards_copy: String,
     pub rights_heading: String,
     pub rights_intro: String,
     pub rights: Vec<RightsText>,
@@ -55,6 +56,8 @@ pub struct NoticeText {
     pub sale: String,
     pub sensitive_heading: String,
     pub sensitive: Vec<String>,
+    pub automated_heading: String,
+    pub automated: Option<String>,
 }
 
 impl NoticeText {
@@ -166,7 +169,7 @@ impl NoticeText {
             .rights
             .iter()
             .map(|j| RightsText {
-                title: j.title.clone(),
+                title: j.jurisdiction.to_uppercase(),
                 items: j
                     .rights
                     .iter()
@@ -175,7 +178,7 @@ impl NoticeText {
                         format!(
                             "{} ({})",
                             right_text(k, t),
-                            fill(&s.answered_within, &[("period", &r.respond_within)])
+                            fill(&s.answered_within, &[("period", &r.respond_within.replace('_', " "))])
                         )
                     })
                     .collect(),
@@ -218,6 +221,7 @@ impl NoticeText {
             categories,
             recipients_heading: s.recipients_heading.clone(),
             recipients,
+            safeguards_copy: fill(&s.safeguards_copy, &[("contact", &c.contact)]),
             rights_heading: s.rights_heading.clone(),
             rights_intro: s.rights_intro.clone(),
             rights,
@@ -226,6 +230,8 @@ impl NoticeText {
             sale,
             sensitive_heading: s.sensitive_heading.clone(),
             sensitive,
+            automated_heading: s.automated_heading.clone(),
+            automated: n.automated_decisions.clone(),
         }
     }
 
@@ -261,6 +267,7 @@ impl NoticeText {
         md_table(&mut out, &self.categories);
         let _ = writeln!(out, "## {}\n", md(&self.recipients_heading));
         md_table(&mut out, &self.recipients);
+        let _ = writeln!(out, "{}\n", md(&self.safeguards_copy));
         let _ = writeln!(out, "## {}\n\n{}\n", md(&self.rights_heading), md(&self.rights_intro));
         for r in &self.rights {
             let _ = writeln!(out, "### {}\n", md(&r.title));
@@ -274,6 +281,9 @@ impl NoticeText {
         let _ = writeln!(out, "## {}\n", md(&self.sensitive_heading));
         for line in &self.sensitive {
             let _ = writeln!(out, "{}\n", md(line));
+        }
+        if let Some(automated) = &self.automated {
+            let _ = writeln!(out, "## {}\n\n{}\n", md(&self.automated_heading), md(automated));
         }
         let _ = writeln!(out, "<!-- {} -->", note.replace("--", "- -"));
         out
@@ -306,6 +316,11 @@ fn md(text: &str) -> String {
             }
             '\n' | '\r' | '\t' => out.push(' '),
             '&' => out.push_str("&amp;"),
+            // `:` and `.` break the autolinks of GitHub Markdown (`https://...`, `www...`).
+            ':' | '.' => {
+                out.push('\\');
+                out.push(ch);
+            }
             _ => out.push(ch),
         }
     }
@@ -318,9 +333,13 @@ mod tests {
 
     #[test]
     fn markdown_escapes_what_would_format_or_link() {
-        assert_eq!(md("[x](javascript:alert(1))"), "\\[x\\]\\(javascript:alert\\(1\\)\\)");
+        assert_eq!(md("[x](javascript:alert(1))"), "\\[x\\]\\(javascript\\:alert\\(1\\)\\)");
         assert_eq!(md("<img src=x>"), "\\<img src=x\\>");
         assert_eq!(md("a\n# b"), "a \\# b");
         assert_eq!(md("&lt;"), "&amp;lt;");
+        assert_eq!(
+            md("see https://evil.example or www.evil.example"),
+            "see https\\://evil\\.example or www\\.evil\\.example"
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use retention::{
 };
 
 mod transparency;
-pub use transparency::{PortalLinkRequest, PortalLinkResponse};
+pub use transparency::{NoticeVersion, NoticeVersions, PortalLinkRequest, PortalLinkResponse};
 mod requests;
 pub use requests::{
     Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,

@@ -25,3 +25,20 @@ pub struct PortalLinkResponse {
     /// RFC 3339.
     pub expires_at: String,
 }
+
+/// One version of the privacy notice that was shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NoticeVersion {
+    /// `sha256-` and 32 hex digits: what consents name as `notice_version`.
+    pub version: String,
+    pub language: String,
+    /// When this server first showed it (RFC 3339).
+    pub published_at: String,
+}
+
+/// `GET /v1/notice/versions`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NoticeVersions {
+    /// First published first; the last is the one in force.
+    pub versions: Vec<NoticeVersion>,
+}

@@ -7,6 +7,7 @@
 mod http_client;
 
 mod audit;
+mod browser;
 mod cli;
 mod consent;
 mod http;
@@ -22,3 +23,4 @@ mod scan;
 mod support;
 mod tamper;
 mod tokens;
+mod transparency;

@@ -289,6 +289,34 @@ impl Client {
         (reply.status, serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
     }
 
+    /// A request with any body and headers; the answer's status, headers and text (for the
+    /// web pages).
+    pub async fn page(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, hyper::HeaderMap, String) {
+        let reply = self
+            .conn
+            .send(
+                method,
+                path,
+                self.token.as_deref(),
+                body.map(|b| b.as_bytes().to_vec()),
+                headers,
+            )
+            .await
+            .unwrap();
+        assert!(reply.status < 500, "{method} {path} answered {}", reply.status);
+        (
+            reply.status,
+            reply.headers,
+            String::from_utf8_lossy(&reply.body).into_owned(),
+        )
+    }
+
     pub async fn get(&mut self, path: &str) -> (u16, Value) {
         self.call("GET", path, None).await
     }

@@ -29,6 +29,19 @@ impl<A> Erasures<'_, A> {
     }
 }
 
+impl<A> Erasures<'_, A> {
+    /// When the subject of `subject_digest` was last erased, if ever.
+    pub async fn last_of(&mut self, subject_digest: &str) -> Result<Option<i64>, StoreError> {
+        let stmt = Stmt::new("SELECT at FROM erasures WHERE subject_digest = $1 ORDER BY at DESC LIMIT 1")
+            .bind(subject_digest);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .map(|row| row.int("at"))
+            .transpose()
+    }
+}
+
 impl Erasures<'_, ReadWrite> {
     /// Appends a tombstone. The schema refuses updates and deletes.
     pub async fn append(&mut self, e: &ErasureRow) -> Result<(), StoreError> {

@@ -1802,3 +1802,45 @@ pub async fn legal_holds_are_placed_found_and_released(s: &Store) {
         [("p".to_owned(), "r2".to_owned())]
     );
 }
+
+/// Notice versions are kept once each, the first publication's time winning, and listed
+/// without their texts.
+pub async fn notice_versions_are_kept_once_each(s: &Store) {
+    let row = |version: &str, at: i64, html: &str| custodia_store::NoticeRow {
+        version: version.into(),
+        language: "en".into(),
+        published_at: at,
+        notice: format!("{{\"version\":\"{version}\"}}"),
+        html: html.into(),
+    };
+    let publish = |r: custodia_store::NoticeRow| async move {
+        s.write(move |mut tx| Box::pin(async move { tx.notices().publish(&r).await }))
+            .await
+            .unwrap()
+    };
+    assert!(publish(row("sha256-b", 10, "<p>b</p>")).await);
+    assert!(
+        !publish(row("sha256-b", 99, "<p>changed</p>")).await,
+        "a known version is kept as first shown"
+    );
+    assert!(publish(row("sha256-a", 20, "<p>a</p>")).await);
+    let mut reader = s.reader().await.unwrap();
+    let b = reader.notices().get("sha256-b").await.unwrap().unwrap();
+    assert_eq!(b, row("sha256-b", 10, "<p>b</p>"));
+    assert_eq!(reader.notices().get("sha256-c").await.unwrap(), None);
+    let listed: Vec<(String, i64, String)> = reader
+        .notices()
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.version, r.published_at, r.html))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("sha256-b".to_owned(), 10, String::new()),
+            ("sha256-a".to_owned(), 20, String::new())
+        ]
+    );
+}

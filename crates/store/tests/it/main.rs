@@ -201,6 +201,7 @@ on_store!(
     due_bindings_come_by_expiry_and_end_only_as_read,
     activity_moves_forward_and_renews,
     legal_holds_are_placed_found_and_released,
+    notice_versions_are_kept_once_each,
 );
 
 mod db_checks {

@@ -88,6 +88,17 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
     .await
     .unwrap();
     notification_attempt(&store).await;
+    let notice = custodia_store::NoticeRow {
+        version: "sha256-1".into(),
+        language: "en".into(),
+        published_at: 1,
+        notice: "{}".into(),
+        html: "<p>".into(),
+    };
+    store
+        .write(move |mut tx| Box::pin(async move { tx.notices().publish(&notice).await }))
+        .await
+        .unwrap();
     let dialect = store.dialect();
     drop(store);
     let mut refused = vec![
@@ -100,6 +111,8 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
         "DELETE FROM audit_log",
         "UPDATE audit_checkpoints SET note = 'x'",
         "DELETE FROM audit_checkpoints",
+        "UPDATE notices SET html = '<p>changed'",
+        "DELETE FROM notices",
     ];
     if dialect == Dialect::Postgres {
         refused.extend([
@@ -107,11 +120,14 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
             "TRUNCATE audit_log",
             "TRUNCATE audit_checkpoints",
             "TRUNCATE notification_attempts",
+            "TRUNCATE notices",
         ]);
     }
     for sql in refused {
         let err = raw(db, sql).await.expect_err(sql);
-        let table = sql.split_whitespace().find(|w| w.contains('_')).unwrap_or_default();
+        // The table is the word after UPDATE or TRUNCATE, or after DELETE FROM.
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        let table = if words[0] == "DELETE" { words[2] } else { words[1] };
         assert!(err.contains(&format!("{table} is append-only")), "{sql}: {err}");
     }
     let store = db.open().await;
@@ -250,7 +266,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 13, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 14, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
