@@ -326,7 +326,12 @@ impl Vault {
             if let Some(category) = category {
                 let purposes = held.entry(category).or_default();
                 if b.binding.ended_at.is_none() {
-                    purposes.insert(b.binding.purpose.clone());
+                    // Why it is held: the purpose it was collected for, and every purpose that
+                    // may use it as compatible with that one (GDPR Art. 6(4)).
+                    let readers = self.registry.purposes.values().filter(|r| {
+                        self.registry.may_use(&r.name, &b.binding.purpose) && r.declares(&b.collection, &b.field)
+                    });
+                    purposes.extend(readers.map(|r| r.name.clone()));
                 }
             }
         }

@@ -594,7 +594,7 @@ async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: 
         &[
             ("kind", kind_label),
             ("request_id", &request.request_id),
-            ("due", &request.due_at.get(..10).unwrap_or(&request.due_at)),
+            ("due", request.due_at.get(..10).unwrap_or(&request.due_at)),
         ],
     );
     show_portal(state, token, false, Some(status)).await
