@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use custodia_crypto::{DataKey, FieldContext};
-use custodia_registry::{LegalBasis, RecipientRole, Registry};
+use custodia_registry::{RecipientRole, Registry};
 use custodia_store::{AuditQuery, LedgerRow, RecordCursor, Store, StoredRecord};
 use custodia_types::{
     PackageAccess, PackageConsent, PackageController, PackageField, PackagePurpose, PackageRecipient, PackageRecord,
@@ -273,10 +273,7 @@ impl PackageReader {
                 name: p.name.clone(),
                 description: p.description.clone(),
                 legal_basis: p.legal_basis.name().to_owned(),
-                legitimate_interest: match &p.legal_basis {
-                    LegalBasis::LegitimateInterests { interest } => Some(interest.clone()),
-                    _ => None,
-                },
+                legitimate_interest: p.legal_basis.interest().map(str::to_owned),
                 // No retention rule declared: both empty (kept until a withdrawal,
                 // objection, opt-out or erasure ends the values, never by time).
                 retention: p.retention.map_or_else(

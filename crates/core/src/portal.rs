@@ -195,7 +195,8 @@ impl Vault {
 
     /// Checks a link: 403 `portal_link_invalid` for anything not sealed by this vault (or
     /// changed by a single bit), 403 `portal_link_expired` once its time is over, and 403
-    /// `portal_link_revoked` when its issuer was revoked or lost `issue_portal_links`, or the
+    /// `portal_link_revoked` when its issuer was revoked, its key expired or it lost
+    /// `issue_portal_links` (checked on every use: a capability given back re-arms its links), or the
     /// subject was erased after it was made.
     pub async fn open_portal(&self, token: &str, now: Timestamp) -> Result<PortalSession, VaultError> {
         let invalid = || {
@@ -226,7 +227,10 @@ impl Vault {
         let issuer = reader.principals().by_id(&facts.i).await?;
         let erased_at = reader.erasures().last_of(&self.keys.audit_subject(&subject)?).await?;
         drop(reader);
-        let issuer_may = issuer.filter(|p| p.revoked_at.is_none()).is_some_and(|p| {
+        // An issuer whose key was revoked or has expired vouches for nothing any more.
+        let live =
+            |p: &custodia_store::PrincipalRow| p.revoked_at.is_none() && p.expires_at.is_none_or(|at| now.0 < at);
+        let issuer_may = issuer.filter(live).is_some_and(|p| {
             let issuer = Principal {
                 id: p.principal_id,
                 name: p.name,
@@ -549,3 +553,109 @@ const LINK_CONTEXT: FieldContext<'static> = FieldContext {
     record: "link",
     field: "v1",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::tests::vault;
+
+    const T0: i64 = 1_800_000_000_000;
+
+    fn subject(s: &str) -> SubjectId {
+        SubjectId::parse(s).unwrap()
+    }
+
+    /// Time is moved, never slept: a link lasts exactly its ttl, and dies with its issuer's
+    /// key (expired or revoked) and with its subject's erasure.
+    #[tokio::test]
+    async fn a_link_lasts_its_ttl_and_no_longer_than_its_issuer() {
+        let (_dir, vault, admin) = vault().await;
+        let (_, key) = vault
+            .create_principal(
+                &admin,
+                Timestamp(T0),
+                "account-pages",
+                &["consent_service".to_owned()],
+                Some(Timestamp(T0 + 3_600_000)),
+            )
+            .await
+            .unwrap();
+        let pages = vault.authenticate(&key, Timestamp(T0)).await.unwrap();
+        let link = vault
+            .issue_portal_link(&pages, Timestamp(T0), &subject("c1"), Some(600), None)
+            .await
+            .unwrap();
+        assert_eq!(link.expires_at, Timestamp(T0 + 600_000));
+        let code = |r: Result<PortalSession, VaultError>| r.err().map(|e| e.code);
+        let session = vault.open_portal(&link.token, Timestamp(T0 + 599_999)).await.unwrap();
+        assert_eq!(
+            (session.subject.as_str(), session.jurisdiction.as_str()),
+            ("c1", "gdpr")
+        );
+        assert!(session.principal().id.starts_with("portal:") && session.principal().roles.is_empty());
+        assert_eq!(
+            code(vault.open_portal(&link.token, Timestamp(T0 + 600_000)).await),
+            Some("portal_link_expired")
+        );
+
+        // A day-long link outlives nothing: the issuer's key expires after an hour.
+        let long = vault
+            .issue_portal_link(&pages, Timestamp(T0), &subject("c1"), Some(86_400), Some("ccpa"))
+            .await
+            .unwrap();
+        assert!(vault.open_portal(&long.token, Timestamp(T0 + 3_599_999)).await.is_ok());
+        assert_eq!(
+            code(vault.open_portal(&long.token, Timestamp(T0 + 3_600_000)).await),
+            Some("portal_link_revoked")
+        );
+
+        // Roles without issue_portal_links, bad ttls and jurisdictions are refused.
+        let (_, agent) = vault
+            .create_principal(&admin, Timestamp(T0), "agent", &["support_agent".to_owned()], None)
+            .await
+            .unwrap();
+        let agent = vault.authenticate(&agent, Timestamp(T0)).await.unwrap();
+        let refused = vault
+            .issue_portal_link(&agent, Timestamp(T0), &subject("c1"), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "not_allowed");
+        for (ttl, jurisdiction, expected) in [
+            (Some(0), None, "invalid_ttl"),
+            (Some(86_401), None, "invalid_ttl"),
+            (None, Some("atlantis"), "unknown_jurisdiction"),
+        ] {
+            let e = vault
+                .issue_portal_link(&admin, Timestamp(T0), &subject("c1"), ttl, jurisdiction)
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_byte_of_a_link_is_checked() {
+        let (_dir, vault, admin) = vault().await;
+        let link = vault
+            .issue_portal_link(&admin, Timestamp(T0), &subject("c1"), None, None)
+            .await
+            .unwrap();
+        let body = link.token.strip_prefix(TOKEN_PREFIX).unwrap();
+        let sealed = B64URL.decode(body).unwrap();
+        for i in 0..sealed.len() {
+            let mut flipped = sealed.clone();
+            flipped[i] ^= 0x01;
+            let token = format!("{TOKEN_PREFIX}{}", B64URL.encode(&flipped));
+            let e = vault.open_portal(&token, Timestamp(T0)).await.unwrap_err();
+            assert_eq!(e.code, "portal_link_invalid", "byte {i}");
+        }
+        // A link of another vault (another index key) does not open here.
+        let (_dir2, other, other_admin) = crate::package::tests::vault().await;
+        let foreign = other
+            .issue_portal_link(&other_admin, Timestamp(T0), &subject("c1"), None, None)
+            .await
+            .unwrap();
+        let e = vault.open_portal(&foreign.token, Timestamp(T0)).await.unwrap_err();
+        assert_eq!(e.code, "portal_link_invalid");
+    }
+}

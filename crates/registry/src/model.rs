@@ -361,6 +361,15 @@ impl LegalBasis {
         "legitimate_interests",
     ];
 
+    /// The interest pursued, when the basis is legitimate interests (Art. 13(1)(d)).
+    #[must_use]
+    pub fn interest(&self) -> Option<&str> {
+        match self {
+            Self::LegitimateInterests { interest } => Some(interest),
+            _ => None,
+        }
+    }
+
     /// The name used in the registry file.
     #[must_use]
     pub fn name(&self) -> &'static str {

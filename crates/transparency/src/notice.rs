@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use custodia_registry::{
-    LegalBasis, Period, RecipientRole, Registry, RequestType, Retention, Transfer, is_sensitive_category,
-    is_special_category,
+    Period, RecipientRole, Registry, RequestType, Retention, Transfer, is_sensitive_category, is_special_category,
 };
 use serde::Serialize;
 
@@ -277,10 +276,7 @@ impl Notice {
                 name: p.name.clone(),
                 description: p.description.clone(),
                 legal_basis: p.legal_basis.name().to_owned(),
-                legitimate_interest: match &p.legal_basis {
-                    LegalBasis::LegitimateInterests { interest } => Some(interest.clone()),
-                    _ => None,
-                },
+                legitimate_interest: p.legal_basis.interest().map(str::to_owned),
                 categories: purpose_categories(registry, p),
                 recipients: p.recipients.iter().map(display).collect(),
                 retention: p.retention.as_ref().map(RetentionRule::of),

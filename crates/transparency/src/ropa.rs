@@ -4,7 +4,7 @@
 //! recipients, (e) transfers to third countries and their safeguards, (f) the time limits for
 //! erasure, (g) the technical and organisational security measures. As JSON and as CSV.
 
-use custodia_registry::{LegalBasis, Registry, Transfer, is_special_category};
+use custodia_registry::{Registry, Transfer, is_special_category};
 use serde::Serialize;
 
 use crate::notice::purpose_categories;
@@ -107,10 +107,7 @@ impl Ropa {
                     purpose: p.name.clone(),
                     description: p.description.clone(),
                     legal_basis: p.legal_basis.name().to_owned(),
-                    legitimate_interest: match &p.legal_basis {
-                        LegalBasis::LegitimateInterests { interest } => Some(interest.clone()),
-                        _ => None,
-                    },
+                    legitimate_interest: p.legal_basis.interest().map(str::to_owned),
                     data_subjects: p
                         .fields
                         .keys()

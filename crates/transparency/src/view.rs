@@ -97,6 +97,14 @@ impl NoticeText {
                     s.source.clone(),
                     p.source.clone().unwrap_or_else(|| s.provided_by_you.clone()),
                 ));
+                // Art. 13(2)(e): whether the data must be given, and what follows if not.
+                let required = match p.legal_basis.as_str() {
+                    "contract" => &s.required_contract,
+                    "legal_obligation" => &s.required_law,
+                    "consent" => &s.required_consent,
+                    _ => &s.required_other,
+                };
+                facts.push((s.required.clone(), required.clone()));
                 let mut notes = Vec::new();
                 if p.legal_basis == "consent" {
                     notes.push(s.withdraw.clone());
@@ -112,9 +120,10 @@ impl NoticeText {
                 }
             })
             .collect();
+        // Descriptions are sentences; inside another sentence they lose their full stop.
         let description_of = |name: &str| {
             n.purpose(name)
-                .map_or_else(|| name.to_owned(), |p| p.description.clone())
+                .map_or_else(|| name.to_owned(), |p| p.description.trim_end_matches('.').to_owned())
         };
         let categories = Table {
             headers: vec![s.category.clone(), s.used_for.clone(), s.kept_for.clone()],
@@ -129,10 +138,17 @@ impl NoticeText {
                             .iter()
                             .map(|p| description_of(p))
                             .collect::<Vec<_>>()
-                            .join(" "),
+                            .join("; "),
+                        // Each period with the use it is for.
                         c.retention
                             .iter()
-                            .map(|r| RetentionRule::describe(r.retention.as_ref(), t))
+                            .map(|r| {
+                                format!(
+                                    "{} ({})",
+                                    RetentionRule::describe(r.retention.as_ref(), t),
+                                    description_of(&r.purpose)
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join("; "),
                     ]
@@ -190,7 +206,7 @@ impl NoticeText {
             fill(
                 &s.sells,
                 &[
-                    ("purposes", &purposes.join(" ")),
+                    ("purposes", &purposes.join("; ")),
                     ("categories", &categories_of(&n.sale_or_sharing.categories)),
                 ],
             )
@@ -285,7 +301,9 @@ impl NoticeText {
         if let Some(automated) = &self.automated {
             let _ = writeln!(out, "## {}\n\n{}\n", md(&self.automated_heading), md(automated));
         }
-        let _ = writeln!(out, "<!-- {} -->", note.replace("--", "- -"));
+        // A comment the note cannot close or open anything in.
+        let note: String = note.chars().filter(|c| !matches!(c, '-' | '<' | '>')).collect();
+        let _ = writeln!(out, "<!-- {note} -->");
         out
     }
 }

@@ -88,6 +88,7 @@ async fn the_notice_says_what_the_law_asks_and_the_cli_agrees_with_the_server() 
         "{csp}"
     );
     assert!(!html.contains("<script"), "no script on the page");
+    assert!(!html.contains(".."), "sentences joined without doubled full stops");
     // Each element of GDPR Art. 13 and CCPA §1798.100, as a reader finds it.
     for expected in [
         "<html lang=\"en\">",
@@ -112,6 +113,13 @@ async fn the_notice_says_what_the_law_asks_and_the_cli_agrees_with_the_server() 
         "Global Privacy Control",
         "Payment card number",
         "Kept even after an erasure request",
+        "Do you have to give it?",
+        "Yes, to enter into or carry out our contract with you",
+        "No, it is up to you.",
+        "Yes, the law requires it.",
+        "We make no decisions about you by automated means alone",
+        "we will not treat you differently for using them",
+        "For a copy of the safeguards that protect a transfer, write to privacy@shop.example.",
     ] {
         assert!(html.contains(expected), "`{expected}` missing from the notice");
     }
