@@ -413,7 +413,11 @@ fn portal_view(
             .iter()
             .map(|(category, purposes)| HeldCategory {
                 label: t.category(category),
-                purposes: purposes.iter().map(|p| description(p)).collect(),
+                // Listed in one sentence: each without its full stop.
+                purposes: purposes
+                    .iter()
+                    .map(|p| description(p).trim_end_matches('.').to_owned())
+                    .collect(),
             })
             .collect(),
         consents: portal
