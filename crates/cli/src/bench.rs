@@ -273,6 +273,7 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
         vault,
         custodia_server::Publisher::new(None, None),
         web,
+        None,
         listener,
         async {
             let _ = stop_rx.await;

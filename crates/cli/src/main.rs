@@ -12,6 +12,7 @@ mod retention_bench;
 mod retention_cmd;
 mod scan_bench;
 mod scan_cmd;
+mod tls_cmd;
 mod transparency_cmd;
 
 use std::io::{IsTerminal, Write};
@@ -53,6 +54,10 @@ enum Command {
         /// Print `{"admin_token", "audit_public_key", "service_database_url"?}` as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also make a self-signed certificate for localhost in the data directory
+        /// (`tls/cert.pem`, `tls/key.pem`): `serve` then speaks HTTPS only. For development.
+        #[arg(long)]
+        dev_tls: bool,
     },
     /// Migrate a database's schema to this version of custodia, as the role that owns it; with
     /// `--service-role`, set that role's privileges again (an upgrade may add tables).
@@ -79,6 +84,14 @@ enum Command {
         database_url: Option<String>,
         #[command(flatten)]
         publish: audit_cmd::PublishArgs,
+        /// Serve HTTPS only, with this PEM certificate chain (with --tls-key); the files are
+        /// watched and a renewed pair is served without a restart. Default: the data
+        /// directory's `tls/cert.pem` and `tls/key.pem` when `init --dev-tls` made them.
+        #[arg(long, env = "CUSTODIA_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "CUSTODIA_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// The address customers reach this server at (e.g. https://privacy.example.com):
         /// preference center links are made with it. Default: the address the caller used.
         #[arg(long, env = "CUSTODIA_PUBLIC_URL")]
@@ -415,9 +428,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
             service_role,
             json,
+            dev_tls,
         } => {
             let dir = DataDir::new(&data_dir);
             let made = dir.init(database_url.as_deref(), Timestamp::now()).await?;
+            if dev_tls {
+                let files = tls_cmd::make_dev_pair(&data_dir)?;
+                eprintln!(
+                    "A self-signed TLS certificate for localhost is in {} (trust it in your client for development): serve speaks HTTPS only.",
+                    files.cert.display()
+                );
+            }
             let service = match (&service_role, &database_url) {
                 (Some(role), Some(url)) => Some(
                     custodia_core::provision_service_role(url, role, true)
@@ -491,9 +512,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
             publish,
             public_url,
+            tls_cert,
+            tls_key,
         } => {
             init_logging();
-            serve(&data_dir, listen, database_url.as_deref(), &publish, public_url).await?;
+            let tls = tls_cmd::certificates(&data_dir, tls_cert, tls_key)?;
+            serve(&data_dir, listen, database_url.as_deref(), &publish, public_url, tls).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Notice(args) => transparency_cmd::notice(&args).map(|()| ExitCode::SUCCESS),
@@ -709,6 +733,7 @@ async fn serve(
     database_url: Option<&str>,
     publish: &audit_cmd::PublishArgs,
     public_url: Option<String>,
+    tls: Option<std::sync::Arc<custodia_server::tls::Certificates>>,
 ) -> anyhow::Result<()> {
     if let Some(url) = &public_url {
         let ok = (url.starts_with("https://") || url.starts_with("http://"))
@@ -741,10 +766,12 @@ async fn serve(
     let locale = transparency_cmd::locale_beside(&dir.registry_path(), vault.registry())?;
     if public_url.is_none() {
         tracing::warn!(
-            "no --public-url: preference center links are made with http:// and the address the caller used; set --public-url (CUSTODIA_PUBLIC_URL) to the https address customers reach"
+            "no --public-url: preference center links are made with the address the caller used; set --public-url (CUSTODIA_PUBLIC_URL) to the https address customers reach"
         );
     }
-    let web = custodia_server::Web::new(vault.registry(), locale, public_url).map_err(anyhow::Error::msg)?;
+    let web = custodia_server::Web::new(vault.registry(), locale, public_url)
+        .map_err(anyhow::Error::msg)?
+        .over_https(tls.is_some());
     let publisher = publish.publisher(data_dir)?;
     let report = custodia_server::resume(&vault, &publisher).await.map_err(|why| {
         anyhow::anyhow!("the audit log does not match its checkpoints, so the server will not continue it: {why}")
@@ -780,9 +807,10 @@ async fn serve(
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
-    out!("custodia listening on http://{addr} (store: {backend})");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    out!("custodia listening on {scheme}://{addr} (store: {backend})");
     tracing::info!(%addr, backend, "listening");
-    custodia_server::serve(vault, publisher, web, listener, shutdown_signal()).await?;
+    custodia_server::serve(vault, publisher, web, tls, listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod pii;
 mod publish;
 mod requests;
 mod retention;
+pub mod tls;
 mod web;
 pub mod witness;
 
@@ -77,10 +78,13 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs
 /// The application router, its pages in English (the built-in words).
 pub fn router(vault: Vault) -> Result<Router, String> {
     let web = Web::english(vault.registry())?;
-    Ok(app(Arc::new(AppState::new(vault, Publisher::new(None, None), web))))
+    Ok(app(
+        Arc::new(AppState::new(vault, Publisher::new(None, None), web)),
+        false,
+    ))
 }
 
-fn app(state: Arc<AppState>) -> Router {
+fn app(state: Arc<AppState>, https: bool) -> Router {
     api::routes()
         .merge(requests::routes())
         .merge(retention::routes())
@@ -91,7 +95,88 @@ fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn(error::refuse_announced_oversize))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(axum::middleware::map_response(move |r| security_headers(r, https)))
         .with_state(state)
+}
+
+/// The headers every answer carries unless its route set its own: answers may hold personal
+/// data, so nothing stores them, sniffs them, frames them or loads anything from them; under
+/// TLS, browsers are told to come back only over HTTPS.
+async fn security_headers(mut response: axum::response::Response, https: bool) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = response.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in defaults {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+/// Serves `app` over TLS only (a plain-HTTP request gets no answer), reloading the certificate
+/// when its files change, until `shutdown`; connections in flight then get a few seconds to end.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    certificates: Arc<tls::Certificates>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use std::time::Duration;
+    let config = certificates.server_config().map_err(std::io::Error::other)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let reloader = tokio::spawn(async move {
+        let mut every = tokio::time::interval(tls::RELOAD_EVERY);
+        loop {
+            every.tick().await;
+            certificates.reload_if_changed();
+        }
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    // A handshake that does not finish in time (or is not TLS) is dropped.
+                    let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+                        return;
+                    };
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection).await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    reloader.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    Ok(())
 }
 
 /// A request's log span: the method and the route's template, never the URI itself (its
@@ -111,6 +196,7 @@ pub async fn serve(
     vault: Vault,
     publisher: Publisher,
     web: Web,
+    tls: Option<Arc<tls::Certificates>>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -123,9 +209,14 @@ pub async fn serve(
     }
     let state = Arc::new(AppState::new(vault, publisher, web));
     let runner = jobs::spawn(Arc::clone(&state));
-    let served = axum::serve(listener, app(Arc::clone(&state)))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = match tls {
+        None => {
+            axum::serve(listener, app(Arc::clone(&state), false))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(certificates) => serve_tls(listener, app(Arc::clone(&state), true), certificates, shutdown).await,
+    };
     runner.abort();
     if let Err(e) = state
         .vault

@@ -46,6 +46,8 @@ pub struct Web {
     public_url: Option<String>,
     /// The origin (`scheme://host[:port]`) of `public_url`: forms posted from it are ours.
     public_origin: Option<String>,
+    /// The server speaks HTTPS: links made from the caller's host use it.
+    https: bool,
 }
 
 impl Web {
@@ -62,7 +64,15 @@ impl Web {
             notice_markdown,
             public_origin: public_url.as_deref().and_then(origin_of),
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            https: false,
         })
+    }
+
+    /// The same, for a server that speaks HTTPS.
+    #[must_use]
+    pub fn over_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
     }
 
     /// The pages in English, the built-in words (tests, and a registry in English).
@@ -298,7 +308,8 @@ pub(crate) async fn create_portal_link(
                 .and_then(|h| h.to_str().ok())
                 .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
                 .unwrap_or("localhost");
-            format!("http://{host}")
+            let scheme = if state.web.https { "https" } else { "http" };
+            format!("{scheme}://{host}")
         }
     };
     Ok((

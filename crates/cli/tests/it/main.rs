@@ -22,5 +22,6 @@ mod roles;
 mod scan;
 mod support;
 mod tamper;
+mod tls;
 mod tokens;
 mod transparency;

@@ -151,7 +151,7 @@ impl Server {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .map(str::parse);

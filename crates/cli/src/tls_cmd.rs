@@ -1,0 +1,77 @@
+//! HTTPS for `serve`: the certificate files it uses (`--tls-cert`/`--tls-key`, or the pair
+//! `init --dev-tls` made in the data directory) and that development pair itself.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use custodia_server::tls::{Certificates, TlsFiles};
+
+/// The development pair's place in a data directory.
+pub(crate) fn dev_files(data_dir: &Path) -> TlsFiles {
+    TlsFiles {
+        cert: data_dir.join("tls").join("cert.pem"),
+        key: data_dir.join("tls").join("key.pem"),
+    }
+}
+
+/// Makes a self-signed certificate for `localhost`, `127.0.0.1` and `::1` and its key in the
+/// data directory (the key readable only by its owner). For development and tests only: no
+/// browser or client trusts it unless told to. Refuses to replace an existing pair.
+pub(crate) fn make_dev_pair(data_dir: &Path) -> anyhow::Result<TlsFiles> {
+    let files = dev_files(data_dir);
+    anyhow::ensure!(
+        !files.cert.exists() && !files.key.exists(),
+        "{} already holds a TLS pair; remove it to make a new one",
+        data_dir.join("tls").display()
+    );
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let pair = rcgen::generate_simple_self_signed(names).context("making a self-signed certificate")?;
+    let dir = data_dir.join("tls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_new(&files.cert, pair.cert.pem().as_bytes(), 0o644)?;
+    write_new(&files.key, pair.key_pair.serialize_pem().as_bytes(), 0o600)?;
+    Ok(files)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The certificates `serve` uses: the files named on the command line, else the data
+/// directory's development pair if it has one, else none (plain HTTP).
+pub(crate) fn certificates(
+    data_dir: &Path,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<Arc<Certificates>>> {
+    let files = match (cert, key) {
+        (Some(cert), Some(key)) => TlsFiles { cert, key },
+        (None, None) => {
+            let dev = dev_files(data_dir);
+            if !dev.cert.exists() && !dev.key.exists() {
+                return Ok(None);
+            }
+            dev
+        }
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
+    Certificates::load(files)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("loading the TLS certificate: {e}"))
+}

@@ -1,0 +1,157 @@
+//! HTTPS: `init --dev-tls` and `serve` speaking TLS only, with the security headers, and a
+//! renewed certificate served without a restart.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Server, custodia};
+
+fn init_dev_tls(dir: &Path) {
+    let out = custodia()
+        .args(["init", "--json", "--dev-tls", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A TLS client that trusts only the certificate in `cert`.
+fn client_trusting(cert: &Path) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    // Every connection a full handshake: a resumed session would not show the certificate.
+    config.resumption = rustls::client::Resumption::disabled();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// `GET /healthz` over TLS as `localhost`; the raw answer, or the handshake's error.
+async fn get_healthz(connector: &tokio_rustls::TlsConnector, addr: std::net::SocketAddr) -> Result<String, String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn dev_tls_serves_https_only_and_a_renewed_certificate_without_a_restart() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    init_dev_tls(a.path());
+    init_dev_tls(b.path());
+    let (cert_a, key_a) = (a.path().join("tls/cert.pem"), a.path().join("tls/key.pem"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the key is its owner's alone");
+    }
+    // A second --dev-tls does not replace a pair.
+    let again = custodia()
+        .args(["init", "--json", "--dev-tls", "--data-dir"])
+        .arg(a.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let server = Server::try_start(a.path(), None, &[]).unwrap();
+    let trusts_a = client_trusting(&cert_a);
+    let answer = get_healthz(&trusts_a, server.addr).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    for header in [
+        "strict-transport-security: max-age=31536000",
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+        "content-security-policy: default-src 'none'",
+    ] {
+        assert!(lower.contains(header), "{header} in {answer}");
+    }
+
+    // Plain HTTP on the same port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut got)).await;
+    assert!(!got.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&got));
+
+    // The files are renewed (here: b's pair written over a's): new connections get the new
+    // certificate within a few seconds, the server never stops.
+    std::fs::write(&key_a, std::fs::read(b.path().join("tls/key.pem")).unwrap()).unwrap();
+    std::fs::write(&cert_a, std::fs::read(b.path().join("tls/cert.pem")).unwrap()).unwrap();
+    let trusts_b = client_trusting(&b.path().join("tls/cert.pem"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if get_healthz(&trusts_b, server.addr).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the renewed certificate was never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let err = get_healthz(&trusts_a, server.addr).await.unwrap_err();
+    assert!(err.to_ascii_lowercase().contains("certificate"), "{err}");
+
+    // A broken pair written over it is refused and the last good one kept.
+    std::fs::write(&cert_a, b"not a certificate").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(get_healthz(&trusts_b, server.addr).await.is_ok());
+}
+
+#[test]
+fn tls_flags_go_together_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = custodia()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent.pem",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-key"), "{err}");
+    let out = custodia()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent-cert.pem",
+            "--tls-key",
+            "/nonexistent-key.pem",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("loading the TLS certificate") && err.contains("nonexistent-cert.pem"),
+        "{err}"
+    );
+}

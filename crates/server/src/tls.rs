@@ -1,0 +1,108 @@
+//! HTTPS: `serve` terminates TLS itself with rustls (aws-lc-rs), from a certificate chain and
+//! a private key in PEM files. The files are watched: a renewed certificate (a new pair written
+//! over the old, e.g. by an ACME client) is served to new connections within
+//! [`RELOAD_EVERY`], with no restart; a pair that does not load is logged and the last good
+//! one kept.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::ServerConfig;
+use rustls::crypto::aws_lc_rs::sign::any_supported_type;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+/// How often the certificate files are looked at for a change.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+/// Where the certificate chain and its key are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The pair in force, replaced when the files change.
+#[derive(Debug)]
+pub struct Certificates {
+    files: TlsFiles,
+    current: RwLock<(Arc<CertifiedKey>, Option<SystemTime>, Option<SystemTime>)>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Loads a PEM certificate chain and private key (PKCS#8, PKCS#1 or SEC1), checking that the
+/// key is the certificate's.
+pub fn load_pair(files: &TlsFiles) -> Result<CertifiedKey, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", files.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| format!("{}: {e}", files.key.display()))?;
+    let signing = any_supported_type(&key).map_err(|e| format!("{}: {e}", files.key.display()))?;
+    let pair = CertifiedKey::new(chain, signing);
+    pair.keys_match()
+        .map_err(|e| format!("{} does not go with {}: {e}", files.key.display(), files.cert.display()))?;
+    Ok(pair)
+}
+
+impl Certificates {
+    /// The pair in `files`, loaded now (an error names the file at fault).
+    pub fn load(files: TlsFiles) -> Result<Arc<Self>, String> {
+        let pair = load_pair(&files)?;
+        let stamps = (modified(&files.cert), modified(&files.key));
+        Ok(Arc::new(Self {
+            current: RwLock::new((Arc::new(pair), stamps.0, stamps.1)),
+            files,
+        }))
+    }
+
+    /// Loads the files again if either changed since the last load; returns whether a new
+    /// pair is now in force.
+    pub fn reload_if_changed(&self) -> bool {
+        let stamps = (modified(&self.files.cert), modified(&self.files.key));
+        let changed = self.current.read().map(|c| (c.1, c.2) != stamps).unwrap_or(false);
+        if !changed {
+            return false;
+        }
+        match load_pair(&self.files) {
+            Ok(pair) => {
+                if let Ok(mut c) = self.current.write() {
+                    *c = (Arc::new(pair), stamps.0, stamps.1);
+                }
+                tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded");
+                true
+            }
+            Err(e) => {
+                // Half-written files are common while a renewal runs: the next look may succeed.
+                tracing::warn!(error = %e, "the TLS certificate files changed but do not load; the last good pair is kept");
+                false
+            }
+        }
+    }
+
+    /// A rustls server configuration serving the pair in force (HTTP/1.1, TLS 1.2 and 1.3).
+    pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, String> {
+        let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| Arc::clone(&c.0))
+    }
+}
