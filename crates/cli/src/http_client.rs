@@ -10,7 +10,8 @@ use hyper_util::rt::TokioIo;
 
 /// One persistent connection to the server.
 pub struct Connection {
-    addr: SocketAddr,
+    /// What the `Host` header says.
+    host: String,
     sender: SendRequest<Full<Bytes>>,
 }
 
@@ -26,13 +27,35 @@ impl Connection {
     pub async fn open(addr: SocketAddr) -> std::io::Result<Self> {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
+        Self::over(stream, addr.to_string()).await
+    }
+
+    /// A connection over TLS to `addr`, whose certificate must name `host` (`authority` is
+    /// what the `Host` header says: the host and its port).
+    pub async fn open_tls(
+        addr: SocketAddr,
+        host: &str,
+        authority: &str,
+        connector: &tokio_rustls::TlsConnector,
+    ) -> std::io::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
+        let tls = connector.connect(name, stream).await?;
+        Self::over(tls, authority.to_owned()).await
+    }
+
+    async fn over<S>(stream: S, host: String) -> std::io::Result<Self>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(std::io::Error::other)?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Self { addr, sender })
+        Ok(Self { host, sender })
     }
 
     /// Sends one request; `body` is sent as JSON when present.
@@ -47,7 +70,7 @@ impl Connection {
         let mut builder = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header("host", self.addr.to_string());
+            .header("host", self.host.as_str());
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }

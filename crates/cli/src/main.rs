@@ -960,17 +960,30 @@ async fn api_call(
                 .to_owned()
         }
     };
-    let authority = url
-        .strip_prefix("http://")
-        .context("--url must be an http:// URL (TLS is terminated in front of custodia)")?;
-    let addr: SocketAddr = tokio::net::lookup_host(authority.trim_end_matches('/'))
+    let (https, authority) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => anyhow::bail!("--url must be an http:// or https:// URL, got `{url}`"),
+    };
+    let authority = authority.trim_end_matches('/');
+    let addr: SocketAddr = tokio::net::lookup_host(authority)
         .await
         .with_context(|| format!("cannot resolve {authority}"))?
         .next()
         .with_context(|| format!("{authority} has no address"))?;
-    let mut conn = http_client::Connection::open(addr)
-        .await
-        .with_context(|| format!("cannot connect to {url}"))?;
+    let mut conn = if https {
+        // The host the certificate must name: the authority without its port (or brackets).
+        let host = authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(authority, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        http_client::Connection::open_tls(addr, host, authority, &tls_cmd::client()?).await
+    } else {
+        http_client::Connection::open(addr).await
+    }
+    .with_context(|| format!("cannot connect to {url}"))?;
     conn.send(method, path, Some(&token), body, &[])
         .await
         .with_context(|| format!("{method} {path}"))

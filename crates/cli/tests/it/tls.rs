@@ -117,6 +117,36 @@ async fn dev_tls_serves_https_only_and_a_renewed_certificate_without_a_restart()
 }
 
 #[test]
+fn the_cli_speaks_https_trusting_custodia_cacert() {
+    let dir = tempfile::tempdir().unwrap();
+    init_dev_tls(dir.path());
+    let server = Server::try_start(dir.path(), None, &[]).unwrap();
+    let url = format!("https://localhost:{}", server.addr.port());
+    let list = |cacert: Option<&Path>| {
+        let mut cmd = custodia();
+        cmd.args(["principal", "list", "--url", &url, "--token", "cst_not_a_key"]);
+        if let Some(c) = cacert {
+            cmd.env("CUSTODIA_CACERT", c);
+        }
+        cmd.output().unwrap()
+    };
+    // Trusting the dev certificate: the TLS session works and the server answers (401: the
+    // key is made up), so the CLI reached it over HTTPS.
+    let out = list(Some(&dir.path().join("tls/cert.pem")));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("unauthenticated") || text.contains("401"), "{text}");
+    // Without it, the system's roots do not vouch for a self-signed certificate.
+    let out = list(None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect") || err.contains("certificate"), "{err}");
+}
+
+#[test]
 fn tls_flags_go_together_and_bad_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = custodia()
