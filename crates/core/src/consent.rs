@@ -25,6 +25,8 @@ pub(crate) const KIND_SALE_OPT_OUT: &str = "sale_opt_out";
 const KIND_RESTRICTION: &str = "restriction";
 /// A limit on the use of sensitive personal information (CPRA §1798.121, §7027).
 const KIND_LIMIT_SENSITIVE: &str = "limit_sensitive";
+/// Why an append decided from an older ledger was not written.
+pub(crate) const LEDGER_MOVED: &str = "ledger_moved";
 /// The method of ledger entries a fulfilled subject request appends.
 const METHOD_REQUEST: &str = "request";
 /// The method of the consent withdrawals an erasure appends.
@@ -309,7 +311,10 @@ impl Vault {
 
     /// Appends `entries`, in order, with the audit entry of `event` in the same transaction
     /// (sealing their evidence first; a first key for the subject is stored in that
-    /// transaction too). Returns the last entry's sequence number.
+    /// transaction too). Returns the last entry's sequence number. With `expect_last`, the
+    /// entries were decided from the ledger as it stood at that entry (`None`: empty): if the
+    /// subject's ledger has moved since, nothing is written and the answer is 409
+    /// `ledger_moved` (decide again).
     pub(crate) async fn append(
         &self,
         principal: &Principal,
@@ -317,6 +322,7 @@ impl Vault {
         subject: &SubjectId,
         entries: &[Entry],
         event: &AuditEvent,
+        expect_last: Option<Option<i64>>,
     ) -> Result<i64, VaultError> {
         let audit = self.audit_row(event, now, None)?;
         let sealing = entries.iter().any(|e| e.evidence.user_agent.is_some());
@@ -351,6 +357,7 @@ impl Vault {
             let sealed_under = key.map(|(_, row, fresh)| (row, fresh));
             let audit = audit.clone();
             let registry = Arc::clone(&self.registry);
+            let subject_id = subject.as_str().to_owned();
             // Invalidate before and after: a read that raced this append cannot re-insert what
             // it read before the append (see `LedgerCache::put`).
             self.caches.ledger.invalidate(subject.as_str());
@@ -360,6 +367,16 @@ impl Vault {
                     Box::pin(async move {
                         if let Some((key, fresh)) = &sealed_under {
                             tx.subjects().seal_under(key, *fresh).await?;
+                        }
+                        if let Some(expected) = expect_last {
+                            // The audit entry first: on PostgreSQL it takes the audit
+                            // sequencer, which every audited write takes, so the ledger read
+                            // next sees every write committed before this one (SQLite has
+                            // one writer at a time anyway).
+                            tx.audit().append(std::slice::from_ref(&audit)).await?;
+                            if tx.ledger().last_seq(&subject_id).await? != expected {
+                                return Err(custodia_store::StoreError::Aborted(LEDGER_MOVED.to_owned()));
+                            }
                         }
                         let mut seq = 0;
                         for row in &rows {
@@ -371,7 +388,9 @@ impl Vault {
                         if let Some(row) = rows.first() {
                             crate::retention::retime_subject(&mut tx, &registry, &row.subject_id).await?;
                         }
-                        tx.audit().append(&[audit]).await?;
+                        if expect_last.is_none() {
+                            tx.audit().append(&[audit]).await?;
+                        }
                         Ok(seq)
                     })
                 })
@@ -381,6 +400,13 @@ impl Vault {
                 // A concurrent first write stored another key: seal again under that one.
                 Err(custodia_store::StoreError::SubjectKeyConflict) if fresh => continue,
                 Err(custodia_store::StoreError::SubjectKeyConflict) => return Err(crate::records::subject_erased()),
+                Err(custodia_store::StoreError::Aborted(reason)) if reason == LEDGER_MOVED => {
+                    return Err(VaultError::new(
+                        crate::ErrorKind::Conflict,
+                        LEDGER_MOVED,
+                        "the subject's choices changed meanwhile; decide again",
+                    ));
+                }
                 other => return Ok(other?),
             }
         }
@@ -542,7 +568,7 @@ impl Vault {
             gate::require(&self.policies, principal, Capability::ManageConsent)?;
             let entry = entry()?;
             Ok(Allowed::Written(
-                self.append(principal, now, subject, &[entry], &allowed).await?,
+                self.append(principal, now, subject, &[entry], &allowed, None).await?,
             ))
         })
         .await
@@ -672,7 +698,7 @@ impl Vault {
             evidence: Evidence::default(),
         };
         let event = self.about(AuditEvent::new("gpc.opt_out", principal), subject)?;
-        self.append(principal, now, subject, &[entry], &event).await?;
+        self.append(principal, now, subject, &[entry], &event, None).await?;
         Ok(())
     }
 

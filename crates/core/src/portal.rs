@@ -407,7 +407,6 @@ impl Vault {
                     }
                 }
             }
-            let state = self.portal_state_inner(&session.subject).await?;
             let user_agent = changes.user_agent.as_ref().map(|ua| {
                 let clean: String = ua.chars().filter(|c| !c.is_control()).collect();
                 clean.chars().take(MAX_USER_AGENT).collect::<String>()
@@ -418,44 +417,62 @@ impl Vault {
                     user_agent: user_agent.clone(),
                 }))
             };
-            let mut entries = Vec::new();
-            for c in &state.consents {
-                let Some(&wanted) = changes.consents.get(&c.purpose) else {
-                    continue;
-                };
-                if c.granted.unwrap_or(false) != wanted {
-                    entries.push(Entry {
-                        kind: KIND_CONSENT,
-                        purpose: Some(c.purpose.clone()),
-                        value: wanted,
-                        notice_version: Some(notice_version.to_owned()),
-                        method: METHOD_WEB_FORM.to_owned(),
-                        evidence: evidence()?,
-                    });
+            // Decided from the ledger as it stands, written only if it still stands so: a
+            // second click racing the first finds the first's entries and adds none.
+            for attempt in 1..=3 {
+                let state = self.portal_state_inner(&session.subject).await?;
+                let mut entries = Vec::new();
+                for c in &state.consents {
+                    let Some(&wanted) = changes.consents.get(&c.purpose) else {
+                        continue;
+                    };
+                    if c.granted.unwrap_or(false) != wanted {
+                        entries.push(Entry {
+                            kind: KIND_CONSENT,
+                            purpose: Some(c.purpose.clone()),
+                            value: wanted,
+                            notice_version: Some(notice_version.to_owned()),
+                            method: METHOD_WEB_FORM.to_owned(),
+                            evidence: evidence()?,
+                        });
+                    }
+                }
+                if let Some(sale) = &state.sale {
+                    // GPC holds the opt-out on whatever the form says (CCPA regs §7025).
+                    let wanted = if changes.gpc { Some(true) } else { changes.sale_opt_out };
+                    if let Some(wanted) = wanted.filter(|w| *w != sale.opted_out) {
+                        entries.push(Entry {
+                            kind: KIND_SALE_OPT_OUT,
+                            purpose: None,
+                            value: wanted,
+                            notice_version: None,
+                            method: if changes.gpc { "gpc" } else { METHOD_WEB_FORM }.to_owned(),
+                            evidence: evidence()?,
+                        });
+                    }
+                }
+                if entries.is_empty() {
+                    return Ok(Allowed::Read(0, None));
+                }
+                let count = entries.len();
+                let event = audited_event.clone().detail("entries", count.to_string());
+                match self
+                    .append(
+                        &session.principal,
+                        now,
+                        &session.subject,
+                        &entries,
+                        &event,
+                        Some(state.last_seq),
+                    )
+                    .await
+                {
+                    Err(e) if e.code == crate::consent::LEDGER_MOVED && attempt < 3 => {}
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => return Ok(Allowed::Written(count)),
                 }
             }
-            if let Some(sale) = &state.sale {
-                // GPC holds the opt-out on whatever the form says (CCPA regs §7025).
-                let wanted = if changes.gpc { Some(true) } else { changes.sale_opt_out };
-                if let Some(wanted) = wanted.filter(|w| *w != sale.opted_out) {
-                    entries.push(Entry {
-                        kind: KIND_SALE_OPT_OUT,
-                        purpose: None,
-                        value: wanted,
-                        notice_version: None,
-                        method: if changes.gpc { "gpc" } else { METHOD_WEB_FORM }.to_owned(),
-                        evidence: evidence()?,
-                    });
-                }
-            }
-            if entries.is_empty() {
-                return Ok(Allowed::Read(0, None));
-            }
-            let count = entries.len();
-            let event = audited_event.detail("entries", count.to_string());
-            self.append(&session.principal, now, &session.subject, &entries, &event)
-                .await?;
-            Ok(Allowed::Written(count))
+            Err(VaultError::internal(&"the ledger kept moving").into())
         })
         .await
     }

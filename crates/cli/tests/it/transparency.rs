@@ -677,6 +677,26 @@ async fn refused_forms_are_audited_and_a_double_click_opens_one_request() {
     for click in clicks {
         assert_eq!(click.await.unwrap(), 200);
     }
+    // Ten saves of the same choice at once: one ledger entry.
+    let before = history(&mut admin, SUBJECT).await.len();
+    let form = format!(
+        "csrf={csrf}&notice_version={}&shown=marketing_email",
+        hidden(&page, "notice_version")
+    );
+    let saves = (0..10).map(|_| {
+        let (path, form) = (path.clone(), form.clone());
+        tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            post_form(&mut c, &format!("{path}/choices"), &form, &[]).await.0
+        })
+    });
+    for save in saves {
+        assert_eq!(save.await.unwrap(), 303);
+    }
+    let after = history(&mut admin, SUBJECT).await;
+    assert_eq!(after.len(), before + 1, "{:?}", &after[before..]);
+    assert_eq!(after[before]["value"], false);
+
     let (_, list) = admin.get("/v1/requests").await;
     let erasures = list["requests"]
         .as_array()

@@ -25,6 +25,13 @@ fn ledger_row(row: &DbRow) -> Result<LedgerRow, StoreError> {
 }
 
 impl<A> Ledger<'_, A> {
+    /// The sequence number of the subject's last entry, if it has one.
+    pub async fn last_seq(&mut self, subject_id: &str) -> Result<Option<i64>, StoreError> {
+        let stmt = Stmt::new("SELECT seq FROM subject_ledger WHERE subject_id = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(subject_id);
+        self.conn.fetch_optional(stmt).await?.map(|r| r.int("seq")).transpose()
+    }
+
     /// Every ledger entry of a subject, oldest first.
     pub async fn of_subject(&mut self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
         let stmt = Stmt::new("SELECT * FROM subject_ledger WHERE subject_id = $1 ORDER BY seq").bind(subject_id);

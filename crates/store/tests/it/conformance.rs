@@ -499,6 +499,11 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &Store) {
         .await
         .unwrap();
     assert!(a < b && b < c, "sequence numbers grow: {a} {b} {c}");
+    let mut reader = s.reader().await.unwrap();
+    assert_eq!(reader.ledger().last_seq("s1").await.unwrap(), Some(c));
+    assert_eq!(reader.ledger().last_seq("s2").await.unwrap(), Some(b));
+    assert_eq!(reader.ledger().last_seq("nobody").await.unwrap(), None);
+    drop(reader);
     let history = ledger(s, "s1").await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!((history[0].seq, history[0].value, history[0].at), (a, true, 10));
