@@ -78,6 +78,16 @@ impl SubjectState {
         state
     }
 
+    /// The entry that last decided consent to `purpose`, if any did.
+    pub(crate) fn consent_entry(&self, purpose: &str) -> Option<&LedgerRow> {
+        self.consents.get(purpose)
+    }
+
+    /// Whether an opt-out of sale and sharing is in force.
+    pub(crate) fn sale_opted_out(&self) -> bool {
+        self.sale_opt_out.is_some()
+    }
+
     fn consent_live(&self, purpose: &str) -> bool {
         self.consents.get(purpose).is_some_and(|e| e.value)
     }

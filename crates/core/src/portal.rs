@@ -22,7 +22,7 @@ use custodia_types::{EvidenceInput, NewSubjectRequest, SubjectRequestView};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Allowed, AuditEvent};
-use crate::consent::{Entry, KIND_CONSENT, KIND_SALE_OPT_OUT};
+use crate::consent::{Entry, KIND_CONSENT, KIND_SALE_OPT_OUT, SubjectState};
 use crate::{Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 /// How long a link lasts when the caller does not say.
@@ -62,7 +62,6 @@ struct LinkFacts {
 pub struct PortalLink {
     /// The credential, for the path `/portal/{token}`.
     pub token: String,
-    pub link_id: String,
     pub expires_at: Timestamp,
 }
 
@@ -93,7 +92,6 @@ pub struct ConsentChoice {
     pub at: Option<Timestamp>,
     pub method: Option<String>,
     pub notice_version: Option<String>,
-    pub seq: Option<i64>,
 }
 
 /// The opt-out of sale and sharing as the ledger holds it.
@@ -184,11 +182,7 @@ impl Vault {
                 None,
             )?;
             self.append_audit_rows(&[audit]).await?;
-            Ok(Allowed::Written(PortalLink {
-                token,
-                link_id: link_id.clone(),
-                expires_at,
-            }))
+            Ok(Allowed::Written(PortalLink { token, expires_at }))
         })
         .await
     }
@@ -339,33 +333,29 @@ impl Vault {
                 }
             }
         }
-        let last = |kind: &str, purpose: Option<&str>| {
-            ledger
-                .iter()
-                .rev()
-                .find(|e| e.kind == kind && e.purpose.as_deref() == purpose)
-        };
+        // The ledger folded as every access check folds it.
+        let folded = SubjectState::from_ledger(&ledger);
         let consents = self
             .registry
             .purposes
             .values()
             .filter(|p| p.legal_basis == LegalBasis::Consent)
             .map(|p| {
-                let entry = last(KIND_CONSENT, Some(&p.name));
+                let entry = folded.consent_entry(&p.name);
                 ConsentChoice {
                     purpose: p.name.clone(),
                     granted: entry.map(|e| e.value),
                     at: entry.map(|e| Timestamp(e.at)),
                     method: entry.map(|e| e.method.clone()),
                     notice_version: entry.and_then(|e| e.notice_version.clone()),
-                    seq: entry.map(|e| e.seq),
                 }
             })
             .collect();
         let sale = self.registry.purposes.values().any(|p| p.sale_or_sharing).then(|| {
-            let entry = last(KIND_SALE_OPT_OUT, None);
+            // When and how the opt-out was last set or lifted.
+            let entry = ledger.iter().rev().find(|e| e.kind == KIND_SALE_OPT_OUT);
             SaleChoice {
-                opted_out: entry.is_some_and(|e| e.value),
+                opted_out: folded.sale_opted_out(),
                 at: entry.map(|e| Timestamp(e.at)),
                 method: entry.map(|e| e.method.clone()),
             }

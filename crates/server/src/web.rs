@@ -129,14 +129,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// A page with the security headers; `private` pages (a customer's) are never stored.
+/// A page with the headers of pages; `private` pages (a customer's) are never stored. The
+/// defaults of every answer (nosniff, no-referrer, HSTS) come from `security_headers`.
 fn page(status: StatusCode, content_type: &'static str, body: String, private: bool) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
@@ -382,13 +381,23 @@ async fn portal_page(
             web.locale.strings.portal.saved.clone()
         }
     });
-    or_error_page(web, show_portal(&state, &token, gpc, status).await)
+    let shown = async {
+        let session = open(&state.vault, &token).await?;
+        show_portal(&state, &session, &token, gpc, status).await
+    };
+    or_error_page(web, shown.await)
 }
 
-async fn show_portal(state: &AppState, token: &str, gpc: bool, status: Option<String>) -> Result<Response, ApiError> {
-    let session = open(&state.vault, token).await?;
-    let portal = state.vault.portal_state(&session, Timestamp::now(), gpc, false).await?;
-    let view = portal_view(state, &session, &portal, token, gpc, status)?;
+/// The page of an opened link.
+async fn show_portal(
+    state: &AppState,
+    session: &PortalSession,
+    token: &str,
+    gpc: bool,
+    status: Option<String>,
+) -> Result<Response, ApiError> {
+    let portal = state.vault.portal_state(session, Timestamp::now(), gpc, false).await?;
+    let view = portal_view(state, session, &portal, token, gpc, status)?;
     let body = render(html::portal_page(
         &view,
         &state.vault.registry().organization.name,
@@ -612,7 +621,7 @@ async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: 
             ("due", request.due_at.get(..10).unwrap_or(&request.due_at)),
         ],
     );
-    show_portal(state, token, false, Some(status)).await
+    show_portal(state, &session, token, false, Some(status)).await
 }
 
 /// The receipt of the link's subject.

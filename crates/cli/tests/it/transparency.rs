@@ -127,6 +127,28 @@ async fn the_notice_says_what_the_law_asks_and_the_cli_agrees_with_the_server() 
     assert_eq!(s, 200);
     let version = notice["version"].as_str().unwrap().to_owned();
     assert!(html.contains(&version), "the page shows its version");
+    // Every version shown stays answerable, the one in force among them.
+    let (s, versions) = anon.get("/v1/notice/versions").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        versions["versions"].as_array().unwrap().last().unwrap()["version"],
+        version.as_str()
+    );
+    let (s, stored) = anon.get(&format!("/v1/notice/{version}")).await;
+    assert_eq!((s, &stored), (200, &notice));
+    let (s, _, stored_html) = anon.page("GET", &format!("/privacy-notice/{version}"), None, &[]).await;
+    assert_eq!((s, stored_html.as_str()), (200, html.as_str()));
+    let (s, v) = anon.get("/v1/notice/sha256-00000000000000000000000000000000").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("notice_version_not_found"))
+    );
+    let (s, v) = anon.get("/v1/notice/..%2Fetc").await;
+    assert_eq!(s, 404, "{v}");
+    // Plain HTTP: the answer's defaults, never HSTS.
+    let (_, headers, _) = anon.page("GET", "/v1/notice", None, &[]).await;
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.get("strict-transport-security").is_none());
     let (s, _, markdown) = anon.page("GET", "/privacy-notice.md", None, &[]).await;
     assert_eq!(s, 200);
     assert!(
@@ -243,6 +265,20 @@ async fn links_are_made_by_consent_managers_only_and_checked_on_every_use() {
     assert_eq!(s, 200, "{page}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for part in [
+        "default-src 'none'",
+        "style-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(
+        !page.contains("<script") && !page.contains("javascript:"),
+        "the page needs no script"
+    );
     assert!(
         page.contains("Email address")
             && page.contains("To deliver what you ordered")
