@@ -58,7 +58,9 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(chromedriver: &Path, log: &Path) -> Self {
+    /// Starts chromedriver; it and its browsers keep their temporary files in `tmp` (their
+    /// `TMPDIR`), apart from the other tests' temporary directories.
+    fn start(chromedriver: &Path, log: &Path, tmp: &Path) -> Self {
         use std::os::unix::process::CommandExt;
 
         let port = TcpListener::bind("127.0.0.1:0")
@@ -68,6 +70,7 @@ impl Driver {
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
+            .env("TMPDIR", tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -109,6 +112,18 @@ impl Drop for Driver {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // SIGKILL is delivered, not awaited: wait until the group is gone, so that nothing of
+        // it outlives the test's temporary files or overlaps the next tests.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline
+            && Command::new("kill")
+                .args(["-0", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -183,7 +198,7 @@ async fn preference_center_in_a_real_browser() {
 
     // The profile outlives the driver (dropped in reverse order): Chromium is gone before it is.
     let profile = tempfile::tempdir().unwrap();
-    let driver = Driver::start(&chromedriver, &artifacts.join("chromedriver.log"));
+    let driver = Driver::start(&chromedriver, &artifacts.join("chromedriver.log"), profile.path());
     let browser = open_browser(&driver, &chromium, profile.path()).await;
 
     // The scenario runs in its own task so that the session is closed even when it panics;
