@@ -7,6 +7,8 @@ mod bench;
 mod discover_db;
 mod erasure_bench;
 mod http_client;
+mod keys_cmd;
+mod operator_cmd;
 mod requests_cmd;
 mod retention_bench;
 mod retention_cmd;
@@ -126,6 +128,19 @@ enum Command {
         /// An API key of a role with manage_principals (default: custodia-data/admin-token).
         #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
         token: Option<String>,
+    },
+    /// Operators (people): create, enrol with password + TOTP, list, attest training, disable.
+    Operator {
+        #[command(subcommand)]
+        action: operator_cmd::OperatorCommand,
+    },
+    /// Log in as an operator (password + TOTP code); prints a session token for
+    /// `CUSTODIA_TOKEN` / `--token`.
+    Login(operator_cmd::LoginArgs),
+    /// The root key: status, rotation, retirement of unused versions.
+    Keys {
+        #[command(subcommand)]
+        action: keys_cmd::KeysCommand,
     },
     /// Data subject requests (access, erasure, ...) through a running server's API: the work
     /// queue and its steps.
@@ -530,6 +545,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => Ok(check(file.as_deref())),
         Command::Principal { action, url, token } => principal(action, &url, token).await,
         Command::Requests { action, api } => requests_cmd::run(action, api).await,
+        Command::Operator { action } => operator_cmd::run(action).await,
+        Command::Login(args) => operator_cmd::login(args).await,
+        Command::Keys { action } => keys_cmd::run(action).await,
         Command::Retention { action } => retention_cmd::run(action).await,
         Command::Activity(args) => retention_cmd::activity(args).await,
         Command::Backup { data_dir, out } => {
@@ -960,6 +978,17 @@ async fn api_call(
                 .to_owned()
         }
     };
+    api_request(url, Some(&token), method, path, body).await
+}
+
+/// One call to a running server's API, with `token` as the bearer credential if given.
+async fn api_request(
+    url: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> anyhow::Result<http_client::Reply> {
     let (https, authority) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
         (Some(rest), _) => (true, rest),
         (None, Some(rest)) => (false, rest),
@@ -984,7 +1013,7 @@ async fn api_call(
         http_client::Connection::open(addr).await
     }
     .with_context(|| format!("cannot connect to {url}"))?;
-    conn.send(method, path, Some(&token), body, &[])
+    conn.send(method, path, token, body, &[])
         .await
         .with_context(|| format!("{method} {path}"))
 }

@@ -206,7 +206,7 @@ pub async fn activity(args: ActivityArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One API call; prints the answer with `readable` (or as it came with `--json`).
-async fn call(
+pub(crate) async fn call(
     api: &ApiArgs,
     method: &str,
     path: String,
@@ -227,7 +227,7 @@ async fn call(
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)?;
     writeln!(stdout)?;

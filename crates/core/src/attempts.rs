@@ -63,8 +63,16 @@ impl Vault {
     pub fn authentication_failed(&self, presented: Option<&str>, now: Timestamp) {
         let label = match presented {
             None => NO_KEY,
-            Some(token) => crate::principal::split_token(token).map_or(MALFORMED, |(key_id, _)| key_id),
+            Some(token) => crate::principal::split_token(token)
+                .or_else(|| crate::operators::split_session_token(token))
+                .map_or(MALFORMED, |(key_id, _)| key_id),
         };
+        self.auth_failures.record(label, now);
+    }
+
+    /// Notes a failed login or enrolment that names no known operator (`label`: what was
+    /// tried, e.g. `operator`), counted like a bad key.
+    pub(crate) fn auth_failed_label(&self, label: &'static str, now: Timestamp) {
         self.auth_failures.record(label, now);
     }
 

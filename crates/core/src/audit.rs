@@ -55,8 +55,19 @@ struct Entry<'a> {
 }
 
 impl AuditEvent {
+    /// An operator's entries name the session and carry the reason they gave.
     pub(crate) fn new(action: &'static str, principal: &Principal) -> Self {
-        Self::unauthenticated(action, principal.id.clone())
+        let event = Self::unauthenticated(action, principal.id.clone());
+        match &principal.operator {
+            None => event,
+            Some(session) => {
+                let event = event.detail("session", session.session_id.clone());
+                match &session.justification {
+                    Some(reason) => event.detail("justification", reason.clone()),
+                    None => event,
+                }
+            }
+        }
     }
 
     /// An event named by a principal id alone; for a failed authentication, the principal
@@ -754,6 +765,7 @@ mod tests {
             name: "admin".into(),
             roles: vec!["admin".into()],
             context: std::collections::BTreeMap::new(),
+            operator: None,
         };
         let (s1, s2) = (SubjectId::parse("s1").unwrap(), SubjectId::parse("s2").unwrap());
         let entry = |n: i64, digest: String| {

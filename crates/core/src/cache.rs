@@ -162,6 +162,7 @@ mod tests {
             created_at: 0,
             revoked_at: None,
             expires_at: None,
+            last_used_at: None,
         }
     }
 

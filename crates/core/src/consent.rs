@@ -873,6 +873,7 @@ pub(crate) mod tests {
             name: "admin".into(),
             roles: vec!["admin".into()],
             context: BTreeMap::new(),
+            operator: None,
         };
         let subject = SubjectId::parse("s1").unwrap();
         let req = ConsentRequest {

@@ -255,9 +255,16 @@ impl DataDir {
 
     /// Loads the root key: from `CUSTODIA_ROOT_KEY` when set, else from the key file.
     pub fn keyring(&self) -> Result<Keyring, SetupError> {
-        match std::env::var(ROOT_KEY_ENV) {
-            Ok(value) => Ok(Keyring::parse_env(&value)?),
-            Err(_) => Ok(Keyring::load_file(&self.key_path())?),
+        Ok(self.key_provider().load()?)
+    }
+
+    /// Where the root key comes from: `CUSTODIA_ROOT_KEY` when set, else the key file.
+    #[must_use]
+    pub fn key_provider(&self) -> Arc<dyn custodia_crypto::KeyProvider> {
+        if std::env::var_os(ROOT_KEY_ENV).is_some() {
+            Arc::new(custodia_crypto::EnvProvider)
+        } else {
+            Arc::new(custodia_crypto::FileProvider(self.key_path()))
         }
     }
 
@@ -347,6 +354,7 @@ impl DataDir {
             (self.lock_for(database_url)?, custodia_store::Store::open(&url).await?)
         };
         let mut vault = Vault::new(registry, Arc::new(store), keyring, &policies).await?;
+        vault.set_key_provider(self.key_provider());
         vault._dir_lock = lock;
         vault.tombstone_log = Some(self.tombstone_path());
         Ok(vault)

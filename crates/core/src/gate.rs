@@ -204,6 +204,8 @@ pub(crate) fn authorize<'a>(
     purpose: &str,
     collection: &str,
 ) -> Result<Grant<'a>, VaultError> {
+    // An operator (a person) needs current training and a stated reason for personal data.
+    crate::operators::may_see_personal_data(principal, true)?;
     // An undeclared purpose is refused like any purpose the caller may not invoke.
     let purpose_def = registry.purpose(purpose).ok_or_else(|| {
         VaultError::forbidden(
@@ -253,8 +255,20 @@ pub(crate) fn authorize<'a>(
     })
 }
 
+/// Whether a capability reaches personal data (a subject's consents, requests and their
+/// fulfilment, a subject's preference page): an operator needs current training for it.
+fn reaches_personal_data(capability: Capability) -> bool {
+    matches!(
+        capability,
+        Capability::ManageConsent | Capability::FulfilRequests | Capability::IssuePortalLinks
+    )
+}
+
 /// Refuses `principal` unless one of its roles holds `capability`.
 pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Capability) -> Result<(), VaultError> {
+    if reaches_personal_data(capability) {
+        crate::operators::may_see_personal_data(principal, false)?;
+    }
     if principal.roles.iter().any(|role| {
         policies.allows(
             role,

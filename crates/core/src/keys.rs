@@ -11,16 +11,16 @@ use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
 
 use crate::{SetupError, SubjectId, Timestamp, VaultError};
 
-const INDEX_KEY_META: &str = "index_key";
-const AUDIT_KEY_META: &str = "audit_signing_key";
-const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
+pub(crate) const INDEX_KEY_META: &str = "index_key";
+pub(crate) const AUDIT_KEY_META: &str = "audit_signing_key";
+pub(crate) const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
 /// The checkpoint key's public half as a verifier key, for `audit verify --trust-database-key`
 /// (which needs no root key); checked against the signing key at every start.
 pub const AUDIT_PUBLIC_KEY_META: &str = "audit_public_key";
-const REDACTION_KEY_META: &str = "redaction_key";
-const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
-const RECEIPT_KEY_META: &str = "erasure_receipt_key";
-const RECEIPT_KEY_LABEL: &str = "custodia.erasure-receipt-key.v1";
+pub(crate) const REDACTION_KEY_META: &str = "redaction_key";
+pub(crate) const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
+pub(crate) const RECEIPT_KEY_META: &str = "erasure_receipt_key";
+pub(crate) const RECEIPT_KEY_LABEL: &str = "custodia.erasure-receipt-key.v1";
 /// The name of the key that signs erasure receipts (the first part of its verifier key).
 pub const RECEIPT_KEY_NAME: &str = "custodia-erasure-receipts";
 
@@ -42,7 +42,12 @@ pub(crate) fn class_purpose(class: &str) -> Option<&str> {
 }
 
 pub(crate) struct Keys {
-    keyring: Keyring,
+    /// The root keyring; replaced whole when a rotation adds a version or a retirement
+    /// removes one (here, or on another node: see [`Keys::unwrap`]).
+    keyring: std::sync::RwLock<Arc<Keyring>>,
+    /// Where the keyring comes from; `None` for a vault given a keyring directly (tests,
+    /// tools), which cannot rotate.
+    pub(crate) provider: Option<Arc<dyn custodia_crypto::KeyProvider>>,
     /// Keyed digests under the index key; reached through the domain methods below.
     indexer: Arc<BlindIndexer>,
     /// Signs audit log checkpoints (Ed25519); its seed is stored wrapped by the root key.
@@ -136,7 +141,8 @@ impl Keys {
         let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
             .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
         Ok(Self {
-            keyring,
+            keyring: std::sync::RwLock::new(Arc::new(keyring)),
+            provider: None,
             indexer: Arc::new(BlindIndexer::new(index_key)),
             audit_signer,
             redaction,
@@ -197,6 +203,12 @@ impl Keys {
         Ok(custodia_crypto::DataKey::from_secret(0, &secret)?)
     }
 
+    /// The key operators' TOTP secrets are sealed with.
+    pub(crate) fn operator_totp_key(&self) -> Result<custodia_crypto::DataKey, VaultError> {
+        let secret = self.indexer.derived_key(Domain::OperatorTotp)?;
+        Ok(custodia_crypto::DataKey::from_secret(0, &secret)?)
+    }
+
     /// The CSRF token (hex) of the forms of preference center link `link_id`.
     pub(crate) fn portal_csrf(&self, link_id: &str) -> Result<String, VaultError> {
         Ok(hex::encode(self.indexer.digest(Domain::PortalCsrf, link_id)?))
@@ -242,25 +254,62 @@ impl Keys {
         class: &str,
         now: Timestamp,
     ) -> Result<(DataKey, SubjectKeyRow), VaultError> {
-        let (key, wrapped) = DataKey::generate(&self.keyring, subject.as_str())?;
+        let (key, wrapped) = DataKey::generate(&self.keyring(), subject.as_str())?;
         let row = SubjectKeyRow {
             subject_id: subject.as_str().to_owned(),
             key_class: class.to_owned(),
             key_version: key.version(),
             wrapped_key: wrapped.0,
             created_at: now.0,
+            first_wrap: None,
         };
         Ok((key, row))
     }
 
-    /// Unwraps a stored data key.
+    /// Unwraps a stored data key. A key wrapped under a version this keyring lacks was
+    /// re-wrapped by a rotation elsewhere (another node, or the CLI): the keyring is loaded
+    /// again from its source once, and the unwrap retried.
     pub(crate) fn unwrap(&self, row: &SubjectKeyRow) -> Result<DataKey, VaultError> {
-        Ok(DataKey::unwrap(
-            &self.keyring,
-            &row.subject_id,
-            row.key_version,
-            &row.wrapped_key,
-        )?)
+        let open = |keyring: &Keyring| DataKey::unwrap(keyring, &row.subject_id, row.key_version, &row.wrapped_key);
+        match open(&self.keyring()) {
+            Err(custodia_crypto::CryptoError::UnknownKeyVersion(_)) if self.reload()? => Ok(open(&self.keyring())?),
+            other => Ok(other?),
+        }
+    }
+
+    /// The root keyring in force.
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
+        match self.keyring.read() {
+            Ok(ring) => Arc::clone(&ring),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `keyring` in force.
+    pub(crate) fn replace_keyring(&self, keyring: Keyring) {
+        let mut slot = match self.keyring.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(keyring);
+    }
+
+    /// Loads the keyring again from its source; returns whether it now has a version the
+    /// one in force lacked.
+    fn reload(&self) -> Result<bool, VaultError> {
+        let Some(provider) = &self.provider else {
+            return Ok(false);
+        };
+        let fresh = provider.load()?;
+        let grew = fresh.current_version() > self.keyring().current_version();
+        if grew {
+            tracing::info!(
+                version = fresh.current_version(),
+                "root key: a newer version was loaded"
+            );
+            self.replace_keyring(fresh);
+        }
+        Ok(grew)
     }
 }
 
@@ -305,7 +354,8 @@ pub(crate) mod tests {
     pub(crate) fn keys() -> Keys {
         let root = SecretKey::from_slice(&[9; 32]).unwrap();
         Keys {
-            keyring: Keyring::from_keys(vec![(1, root)]).unwrap(),
+            keyring: std::sync::RwLock::new(Arc::new(Keyring::from_keys(vec![(1, root)]).unwrap())),
+            provider: None,
             indexer: Arc::new(BlindIndexer::new(IndexKey::from_secret(
                 SecretKey::from_slice(&[1; 32]).unwrap(),
             ))),

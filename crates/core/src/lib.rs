@@ -26,6 +26,7 @@ mod ids;
 mod keys;
 mod limit;
 mod notify;
+mod operators;
 mod package;
 mod policy;
 mod portal;
@@ -34,6 +35,7 @@ mod records;
 mod retention;
 mod review;
 mod rights;
+mod rotation;
 mod service_role;
 mod time;
 mod tokens;
@@ -66,6 +68,9 @@ pub use notify::{
     DeliveryReport, MAX_ATTEMPTS, NOTICE_TYPE, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, SignatureError,
     Webhook, WebhookSender, retry_delay, signature_header, verify_signature,
 };
+pub use operators::{
+    CreatedOperator, LOCAL_CREATOR, MAX_JUSTIFICATION_CHARS, OpenedSession, OperatorSession, check_justification,
+};
 pub use package::{PACKAGE_ACCESS_PAGE, PACKAGE_RECORD_PAGE, PROVIDED_BY_YOU, PackagePart, PackageReader};
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use portal::{
@@ -75,6 +80,7 @@ pub use portal::{
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use retention::{SWEEP_BATCH, SWEEPER_PRINCIPAL, SweepOptions};
 pub use rights::Fulfilled;
+pub use rotation::{REWRAP_BATCH, RewrapBatch};
 pub use service_role::{ServiceRole, provision_service_role};
 pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
@@ -93,6 +99,8 @@ pub struct Vault {
     follower: Option<tokio::task::JoinHandle<()>>,
     log: checkpoint::LogTracker,
     auth_failures: attempts::AuthFailures,
+    /// When each API key's use was last noted.
+    key_use: principal::KeyUse,
     /// Audit proofs per API key (each reads tiles and writes an audit entry).
     proof_limit: limit::RateLimit,
     /// Where erasures are logged outside the database (the data directory's tombstone log);
@@ -143,6 +151,7 @@ impl Vault {
             follower,
             log: checkpoint::LogTracker::default(),
             auth_failures: attempts::AuthFailures::default(),
+            key_use: principal::KeyUse::default(),
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST),
             tombstone_log: None,
             _dir_lock: None,

@@ -230,6 +230,7 @@ impl Vault {
                 name: p.name,
                 roles: p.roles,
                 context: BTreeMap::new(),
+                operator: None,
             };
             gate::require(&self.policies, &issuer, Capability::IssuePortalLinks).is_ok()
         });
@@ -245,6 +246,7 @@ impl Vault {
                 name: "preference-center".to_owned(),
                 roles: Vec::new(),
                 context: BTreeMap::new(),
+                operator: None,
             },
             subject,
             link_id: facts.l,

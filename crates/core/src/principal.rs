@@ -26,6 +26,9 @@ pub struct Principal {
     /// Attributes declared in the registry's `[policy_context]`, asserted by the caller for
     /// this request (e.g. `open_ticket`); policies read them as `context.<name>`.
     pub context: BTreeMap<String, ContextValue>,
+    /// Set when the caller is an operator (a person) signed in with a session, not a
+    /// service's API key.
+    pub operator: Option<crate::operators::OperatorSession>,
 }
 
 /// A policy context attribute's value.
@@ -80,7 +83,33 @@ pub(crate) fn verify(row: &PrincipalRow, secret: &str, now: Timestamp) -> Result
         name: row.name.clone(),
         roles: row.roles.clone(),
         context: BTreeMap::new(),
+        operator: None,
     })
+}
+
+/// When each key's use was last written down (`principals.last_used_at`, to the hour): once
+/// an hour per key, not once per request.
+#[derive(Default)]
+pub(crate) struct KeyUse(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl KeyUse {
+    /// The hour to write for `principal_id` at `now`, if its last written hour is older.
+    fn due(&self, row: &PrincipalRow, now: Timestamp) -> Option<i64> {
+        let hour = now.0 - now.0.rem_euclid(HOUR_MS);
+        let mut seen = self.0.lock().ok()?;
+        let last = seen
+            .get(&row.principal_id)
+            .copied()
+            .or(row.last_used_at)
+            .unwrap_or(i64::MIN);
+        if last >= hour {
+            return None;
+        }
+        seen.insert(row.principal_id.clone(), hour);
+        Some(hour)
+    }
 }
 
 /// Validates a principal's name: a label such as `checkout-service`.
@@ -143,6 +172,7 @@ pub(crate) fn new_principal(
         created_at: now.0,
         revoked_at: None,
         expires_at: expires_at.map(|t| t.0),
+        last_used_at: None,
     };
     Ok((row, key))
 }
@@ -151,6 +181,9 @@ pub(crate) fn new_principal(
 impl Vault {
     /// Authenticates a bearer token at `now` (an expired key is refused).
     pub async fn authenticate(&self, token: &str, now: Timestamp) -> Result<Principal, VaultError> {
+        if token.starts_with("css_") {
+            return self.authenticate_session(token, now).await;
+        }
         let (key_id, secret) = split_token(token).ok_or_else(|| VaultError::unauthenticated("malformed API key"))?;
         let row = match self.caches.principals.get(key_id) {
             Some(row) => row,
@@ -168,7 +201,19 @@ impl Vault {
                 row
             }
         };
-        verify(&row, secret, now)
+        let principal = verify(&row, secret, now)?;
+        if let Some(hour) = self.key_use.due(&row, now) {
+            let id = row.principal_id.clone();
+            // Best effort: a key's last use is for access reviews, not for authentication.
+            if let Err(e) = self
+                .store
+                .write(move |mut tx| Box::pin(async move { tx.principals().touch(&id, hour).await }))
+                .await
+            {
+                tracing::warn!(error = %e, "could not note an API key's last use");
+            }
+        }
+        Ok(principal)
     }
 
     /// Creates a principal with `roles` and returns its id and API key (shown once); the key
@@ -289,6 +334,7 @@ impl Vault {
                 created_at: Timestamp(p.created_at).to_rfc3339(),
                 revoked_at: p.revoked_at.map(|t| Timestamp(t).to_rfc3339()),
                 expires_at: p.expires_at.map(|t| Timestamp(t).to_rfc3339()),
+                last_used_at: p.last_used_at.map(|t| Timestamp(t).to_rfc3339()),
             })
             .collect())
     }

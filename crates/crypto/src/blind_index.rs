@@ -99,6 +99,8 @@ pub enum Domain<'a> {
     PortalLink,
     /// The CSRF token of a preference center link's forms, a digest of the link's id.
     PortalCsrf,
+    /// The key operators' TOTP secrets are sealed with (AES-256-GCM) before they are stored.
+    OperatorTotp,
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -156,6 +158,7 @@ impl Domain<'_> {
             }
             Self::PortalLink => b"custodia:portal-link".to_vec(),
             Self::PortalCsrf => b"custodia:portal-csrf".to_vec(),
+            Self::OperatorTotp => b"custodia:operator-totp".to_vec(),
         })
     }
 }
@@ -174,6 +177,11 @@ impl IndexKey {
     /// Unwraps a stored index key. Fails when the root key is not the one that wrapped it.
     pub fn unwrap(keyring: &Keyring, wrapped: &[u8]) -> Result<Self, CryptoError> {
         Ok(Self(keyring.unwrap(INDEX_KEY_LABEL, b"", wrapped)?))
+    }
+
+    /// A stored index key wrapped again under the keyring's current version.
+    pub fn rewrap(keyring: &Keyring, wrapped: &[u8]) -> Result<WrappedKey, CryptoError> {
+        keyring.rewrap(INDEX_KEY_LABEL, b"", wrapped)
     }
 
     /// From raw bytes (tests and known-answer vectors).
@@ -406,6 +414,7 @@ mod tests {
             Domain::TokenName,
             Domain::PortalLink,
             Domain::PortalCsrf,
+            Domain::OperatorTotp,
         ];
         for signer in names {
             domains.push(Domain::ContextSigner { signer });

@@ -90,6 +90,11 @@ impl DataKey {
         Self::from_secret(version, &secret)
     }
 
+    /// A stored data key of `subject` wrapped again under the keyring's current version.
+    pub fn rewrap(keyring: &Keyring, subject: &str, wrapped: &[u8]) -> Result<WrappedKey, CryptoError> {
+        keyring.rewrap(DEK_LABEL, subject.as_bytes(), wrapped)
+    }
+
     /// This data key's version (raised by a data key rotation).
     #[must_use]
     pub fn version(&self) -> u32 {

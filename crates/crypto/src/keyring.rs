@@ -28,6 +28,8 @@ const WRAP_HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 pub struct RootKey {
     version: u32,
     aead: LessSafeKey,
+    /// When it was made (Unix seconds), if its source says.
+    created: Option<i64>,
 }
 
 impl RootKey {
@@ -36,6 +38,7 @@ impl RootKey {
         Ok(Self {
             version,
             aead: LessSafeKey::new(unbound),
+            created: None,
         })
     }
 
@@ -62,12 +65,19 @@ impl std::fmt::Debug for Keyring {
 impl Keyring {
     /// A keyring holding the given versions. At least one is required.
     pub fn from_keys(keys: Vec<(u32, SecretKey)>) -> Result<Self, CryptoError> {
+        Self::from_dated_keys(keys.into_iter().map(|(v, k)| (v, k, None)).collect())
+    }
+
+    /// A keyring holding the given versions, each with the time it was made if known.
+    fn from_dated_keys(keys: Vec<(u32, SecretKey, Option<i64>)>) -> Result<Self, CryptoError> {
         let mut map = BTreeMap::new();
-        for (version, key) in keys {
+        for (version, key, created) in keys {
             if version == 0 {
                 return Err(CryptoError::InvalidRootKey("key versions start at 1".into()));
             }
-            if map.insert(version, RootKey::new(version, &key)?).is_some() {
+            let mut root = RootKey::new(version, &key)?;
+            root.created = created;
+            if map.insert(version, root).is_some() {
                 return Err(CryptoError::InvalidRootKey(format!("version {version} appears twice")));
             }
         }
@@ -83,13 +93,21 @@ impl Keyring {
         self.keys.keys().next_back().copied().unwrap_or(0)
     }
 
+    /// Every loaded version, oldest first, with the time it was made if known.
+    #[must_use]
+    pub fn versions(&self) -> Vec<(u32, Option<i64>)> {
+        self.keys.values().map(|k| (k.version, k.created)).collect()
+    }
+
     /// Generates a fresh version-1 root key and writes it to `path` with mode 0600.
     /// Refuses to overwrite an existing file.
     pub fn create_file(path: &Path) -> Result<Self, CryptoError> {
         let key = SecretKey::generate()?;
         let body = Zeroizing::new(format!(
             "# Custodia root key. Anyone holding this file and the database can read every value.\n\
-             # Back it up apart from the database; losing it loses the data.\n{FILE_HEADER}\n1 {}\n",
+             # Back it up apart from the database; losing it loses the data.\n\
+             # One line per version: VERSION BASE64 [CREATED (Unix seconds)]; the newest wraps.\n\
+             {FILE_HEADER}\n1 {}\n",
             B64.encode(key.expose())
         ));
         let io = |source| CryptoError::Io {
@@ -111,24 +129,7 @@ impl Keyring {
 
     /// Loads a key file. Refuses a file that group or others may read.
     pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
-        let io = |source| CryptoError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(CryptoError::InvalidRootKey(format!(
-                    "{} is readable by group or others (mode {:o}); run chmod 600 on it",
-                    path.display(),
-                    mode & 0o777
-                )));
-            }
-        }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        Self::parse_file(&text)
+        Self::parse_file(&read_private(path)?)
     }
 
     fn parse_file(text: &str) -> Result<Self, CryptoError> {
@@ -143,12 +144,71 @@ impl Keyring {
         }
         let mut keys = Vec::new();
         for line in lines {
-            let (version, b64) = line
-                .split_once(' ')
-                .ok_or_else(|| CryptoError::InvalidRootKey("each key line is `VERSION BASE64`".into()))?;
-            keys.push((parse_version(version)?, decode_key(b64)?));
+            let mut parts = line.split_whitespace();
+            let (Some(version), Some(b64)) = (parts.next(), parts.next()) else {
+                return Err(CryptoError::InvalidRootKey(
+                    "each key line is `VERSION BASE64 [CREATED]`".into(),
+                ));
+            };
+            let created = parts
+                .next()
+                .map(|c| {
+                    c.parse::<i64>()
+                        .map_err(|_| CryptoError::InvalidRootKey(format!("`{c}` is not a time in Unix seconds")))
+                })
+                .transpose()?;
+            if parts.next().is_some() {
+                return Err(CryptoError::InvalidRootKey(
+                    "each key line is `VERSION BASE64 [CREATED]`".into(),
+                ));
+            }
+            keys.push((parse_version(version)?, decode_key(b64)?, created));
         }
-        Self::from_keys(keys)
+        Self::from_dated_keys(keys)
+    }
+
+    /// Adds a fresh version (one above the newest) to the key file at `path`, made at
+    /// `now_secs`, and returns the new keyring. The file is replaced atomically (written
+    /// beside it with mode 0600, synced, renamed): a crash leaves the old file or the new.
+    pub fn add_version_to_file(path: &Path, now_secs: i64) -> Result<Self, CryptoError> {
+        let text = read_private(path)?;
+        let current = Self::parse_file(&text)?;
+        let version = current
+            .current_version()
+            .checked_add(1)
+            .ok_or_else(|| CryptoError::InvalidRootKey("no version number is left".into()))?;
+        let key = SecretKey::generate()?;
+        let mut body = Zeroizing::new(text.trim_end().to_owned());
+        body.push_str(&format!("\n{version} {} {now_secs}\n", B64.encode(key.expose())));
+        let updated = Self::parse_file(&body)?;
+        replace_private(path, &body)?;
+        Ok(updated)
+    }
+
+    /// Removes `version` from the key file at `path` (never the newest, which wraps) and
+    /// returns the new keyring. The caller must know that nothing is wrapped under it.
+    pub fn remove_version_from_file(path: &Path, version: u32) -> Result<Self, CryptoError> {
+        let text = read_private(path)?;
+        let current = Self::parse_file(&text)?;
+        if !current.keys.contains_key(&version) {
+            return Err(CryptoError::UnknownKeyVersion(version));
+        }
+        if version == current.current_version() {
+            return Err(CryptoError::InvalidRootKey(format!(
+                "version {version} is the newest, which wraps every new key; rotate first"
+            )));
+        }
+        let mut body = Zeroizing::new(String::with_capacity(text.len()));
+        for line in text.lines() {
+            let named = line.split_whitespace().next().and_then(|v| v.parse::<u32>().ok());
+            if named != Some(version) || line.trim_start().starts_with('#') {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        let updated = Self::parse_file(&body)?;
+        replace_private(path, &body)?;
+        Ok(updated)
     }
 
     /// Parses the `CUSTODIA_ROOT_KEY` value: `BASE64` or `V:BASE64[,V:BASE64...]`.
@@ -182,6 +242,13 @@ impl Keyring {
         Ok(WrappedKey(out))
     }
 
+    /// The same key wrapped again under the current version (a root key rotation): the key
+    /// itself does not change, so nothing sealed under it needs touching.
+    pub fn rewrap(&self, label: &str, context: &[u8], wrapped: &[u8]) -> Result<WrappedKey, CryptoError> {
+        let secret = self.unwrap(label, context, wrapped)?;
+        self.wrap(label, context, &secret)
+    }
+
     /// Unwraps a key wrapped by [`Keyring::wrap`] with the same `label` and `context`.
     pub fn unwrap(&self, label: &str, context: &[u8], wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
         if wrapped.len() < WRAP_HEADER_LEN + 16 {
@@ -202,6 +269,61 @@ impl Keyring {
             .map_err(|_| CryptoError::Decrypt)?;
         SecretKey::from_slice(plain)
     }
+}
+
+/// The text of a key file, refused when group or others may read it.
+fn read_private(path: &Path) -> Result<Zeroizing<String>, CryptoError> {
+    let io = |source| CryptoError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(CryptoError::InvalidRootKey(format!(
+                "{} is readable by group or others (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    Ok(Zeroizing::new(std::fs::read_to_string(path).map_err(io)?))
+}
+
+/// Replaces the file at `path` with `body` atomically: a new file (mode 0600) beside it,
+/// synced, renamed over it, and the directory synced.
+fn replace_private(path: &Path, body: &str) -> Result<(), CryptoError> {
+    let io = |source| CryptoError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".new");
+    let temp = path.with_file_name(name);
+    // A leftover of an interrupted replacement is ours to overwrite.
+    let _ = std::fs::remove_file(&temp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temp).map_err(io)?;
+    file.write_all(body.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Associated data of a key wrap: header, then the label and context, each length-prefixed.
@@ -300,6 +422,48 @@ mod tests {
                 "a world-readable key file is refused"
             );
         }
+    }
+
+    #[test]
+    fn versions_are_added_and_removed_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        let one = Keyring::create_file(&path).unwrap();
+        let wrapped_v1 = one.wrap("dek", b"s", &SecretKey::generate().unwrap()).unwrap();
+        let two = Keyring::add_version_to_file(&path, 1_764_700_000).unwrap();
+        assert_eq!(two.current_version(), 2);
+        assert_eq!(two.versions(), vec![(1, None), (2, Some(1_764_700_000))]);
+        assert!(
+            two.unwrap("dek", b"s", &wrapped_v1.0).is_ok(),
+            "old versions still unwrap"
+        );
+        let loaded = Keyring::load_file(&path).unwrap();
+        assert_eq!(loaded.versions(), two.versions());
+        let rewrapped = loaded
+            .wrap("dek", b"s", &loaded.unwrap("dek", b"s", &wrapped_v1.0).unwrap())
+            .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        // The newest version cannot go; an older one can, and then nothing under it opens.
+        assert!(Keyring::remove_version_from_file(&path, 2).is_err());
+        assert!(matches!(
+            Keyring::remove_version_from_file(&path, 7),
+            Err(CryptoError::UnknownKeyVersion(7))
+        ));
+        let retired = Keyring::remove_version_from_file(&path, 1).unwrap();
+        assert_eq!(retired.versions(), vec![(2, Some(1_764_700_000))]);
+        assert!(matches!(
+            retired.unwrap("dek", b"s", &wrapped_v1.0),
+            Err(CryptoError::UnknownKeyVersion(1))
+        ));
+        assert!(retired.unwrap("dek", b"s", &rewrapped.0).is_ok());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# Custodia root key."), "comments are kept");
+        assert!(!dir.path().join("root.key.new").exists());
+        assert_eq!(Keyring::add_version_to_file(&path, 5).unwrap().current_version(), 3);
     }
 
     #[test]

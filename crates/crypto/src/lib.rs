@@ -15,15 +15,23 @@ mod blind_index;
 mod envelope;
 mod error;
 mod keyring;
+mod password;
+mod provider;
 mod random;
 mod secret;
+mod totp;
 
 pub use blind_index::{BLIND_INDEX_LEN, BlindIndexer, Domain, IndexKey};
 pub use envelope::{DataKey, FieldContext, WrappedKey, raw_aes_gcm_seal};
 pub use error::CryptoError;
 pub use keyring::{KEY_FILE_NAME, Keyring, ROOT_KEY_ENV, RootKey};
+pub use password::{
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password, hash_password, verify_nobody, verify_password,
+};
+pub use provider::{EnvProvider, FileProvider, KeyProvider};
 pub use random::{random_array, random_hex};
 pub use secret::{KEY_LEN, SecretKey};
+pub use totp::{TOTP_DIGITS, TOTP_STEP_SECS, TotpRefusal, TotpSecret, totp_step};
 
 /// Constant-time equality of two byte strings (secret comparisons, e.g. API key hashes).
 #[must_use]

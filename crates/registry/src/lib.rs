@@ -25,8 +25,9 @@ pub use jurisdiction::{
     TimeLimit, TimeLimitError, TimeUnit, UnknownRequestType,
 };
 pub use model::{
-    Capability, Collection, ContextSigner, ContextType, DEFAULT_LANGUAGE, Field, FieldType, LegalBasis, Organization,
-    OutputForm, Period, Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextSigner, ContextType, Course, DEFAULT_LANGUAGE, DEFAULT_REMIND_DAYS, Field,
+    FieldType, LegalBasis, OperatorRules, Organization, OutputForm, Period, Purpose, Recipient, RecipientRole,
+    Registry, Retention, RetentionStart, Role,
 };
 pub use parse::{Diagnostic, RegistryError};
 pub use taxonomy::{is_known_category, is_sensitive_category, is_special_category};

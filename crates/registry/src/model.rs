@@ -28,6 +28,48 @@ pub struct Registry {
     /// Public holiday calendars by name, e.g. `GB`, `US-CA`: the built-in ones
     /// (`holidays.toml`) with the registry's `[holidays.*]` dates added.
     pub holidays: BTreeMap<String, Holidays>,
+    /// How operators (people) sign in: `[operators]`.
+    pub operators: OperatorRules,
+    /// The courses every operator must have completed, and recently enough, to see personal
+    /// data: `[training.<course>]`, by name.
+    pub training: BTreeMap<String, Course>,
+}
+
+/// The rules of operator sign-in (`[operators]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperatorRules {
+    /// How long a session lasts from login (5..=720 minutes; default 60).
+    pub session_minutes: u32,
+    /// Consecutive failed logins before the account locks, for a time that doubles with each
+    /// further failure (3..=20; default 5).
+    pub max_failed_logins: u32,
+    /// The longest break-glass access one request may take (5..=240 minutes; default 60).
+    pub break_glass_minutes: u32,
+}
+
+impl Default for OperatorRules {
+    fn default() -> Self {
+        Self {
+            session_minutes: 60,
+            max_failed_logins: 5,
+            break_glass_minutes: 60,
+        }
+    }
+}
+
+/// Days before a completion lapses that reminders start, unless a course says otherwise.
+pub const DEFAULT_REMIND_DAYS: u32 = 30;
+
+/// A required course (`[training.<name>]`): a completion counts for `valid_days`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course {
+    pub name: String,
+    pub description: String,
+    /// How long a completion stays valid (1..=3650 days).
+    pub valid_days: u32,
+    /// How many days before it lapses the operator is reminded (default 30, at most
+    /// `valid_days`).
+    pub remind_days: u32,
 }
 
 /// A system that knows facts about requests (a ticketing system knows which tickets are
@@ -606,11 +648,14 @@ pub enum Capability {
     /// the subject's consents and opt-out, and opens access, rectification and erasure
     /// requests for the business to verify. For the system that has signed the customer in.
     IssuePortalLinks,
+    /// Manage the root key: see its versions and what each wraps, rotate it (every subject's
+    /// data key re-wrapped under a new version) and retire versions nothing uses.
+    ManageKeys,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::ManagePrincipals,
         Self::ManageConsent,
         Self::ReadAudit,
@@ -622,6 +667,7 @@ impl Capability {
         Self::ForwardUserAgent,
         Self::AssertContext,
         Self::IssuePortalLinks,
+        Self::ManageKeys,
     ];
 
     /// The name used in the registry file and as the Cedar action.
@@ -639,6 +685,7 @@ impl Capability {
             Self::ForwardUserAgent => "forward_user_agent",
             Self::AssertContext => "assert_context",
             Self::IssuePortalLinks => "issue_portal_links",
+            Self::ManageKeys => "manage_keys",
         }
     }
 

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{
-    Capability, Collection, ContextSigner, ContextType, DEFAULT_LANGUAGE, Field, FieldType, LegalBasis, Organization,
-    OutputForm, Period, Purpose, Recipient, RecipientRole, Registry, Retention, RetentionStart, Role,
+    Capability, Collection, ContextSigner, ContextType, Course, DEFAULT_LANGUAGE, DEFAULT_REMIND_DAYS, Field,
+    FieldType, LegalBasis, OperatorRules, Organization, OutputForm, Period, Purpose, Recipient, RecipientRole,
+    Registry, Retention, RetentionStart, Role,
 };
 use crate::rules::{RawHolidays, RawJurisdiction, build_rules};
 use crate::taxonomy::is_known_category;
@@ -66,6 +67,25 @@ struct RawRegistry {
     jurisdictions: BTreeMap<Spanned<String>, RawJurisdiction>,
     #[serde(default)]
     holidays: BTreeMap<Spanned<String>, RawHolidays>,
+    operators: Option<Spanned<RawOperators>>,
+    #[serde(default)]
+    training: BTreeMap<Spanned<String>, RawCourse>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperators {
+    session_minutes: Option<Spanned<i64>>,
+    max_failed_logins: Option<Spanned<i64>>,
+    break_glass_minutes: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCourse {
+    description: Spanned<String>,
+    valid_days: Spanned<i64>,
+    remind_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +275,21 @@ impl<'a> Checker<'a> {
 
     pub(crate) fn opt_text(&mut self, what: &str, value: Option<&Spanned<String>>, multiline: bool) -> Option<String> {
         value.map(|v| self.text(what, v, multiline))
+    }
+
+    /// A whole number in `lo..=hi`.
+    pub(crate) fn within(&mut self, what: &str, value: &Spanned<i64>, lo: u32, hi: u32) -> u32 {
+        let v = *value.get_ref();
+        match u32::try_from(v) {
+            Ok(n) if (lo..=hi).contains(&n) => n,
+            _ => {
+                self.at(
+                    value.span().start,
+                    format!("{what} must be between {lo} and {hi}, got {v}"),
+                );
+                lo
+            }
+        }
     }
 
     pub(crate) fn non_empty(&mut self, what: &str, value: &Spanned<String>) -> String {
@@ -650,6 +685,27 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
     }
 
     let (jurisdictions, holidays) = build_rules(c, &raw.jurisdictions, &raw.holidays, &organization.country);
+    let operators = build_operators(c, raw.operators.as_ref());
+    let mut training = BTreeMap::new();
+    for (name, rc) in &raw.training {
+        c.name("course", name);
+        let valid_days = c.within("training valid_days", &rc.valid_days, 1, 3650);
+        let remind_days = rc
+            .remind_days
+            .as_ref()
+            .map_or(DEFAULT_REMIND_DAYS.min(valid_days), |d| {
+                c.within("training remind_days", d, 0, valid_days)
+            });
+        training.insert(
+            name.get_ref().clone(),
+            Course {
+                name: name.get_ref().clone(),
+                description: c.non_empty("course description", &rc.description),
+                valid_days,
+                remind_days,
+            },
+        );
+    }
 
     Registry {
         organization,
@@ -661,6 +717,44 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         context_signers,
         jurisdictions,
         holidays,
+        operators,
+        training,
+    }
+}
+
+fn build_operators(c: &mut Checker<'_>, raw: Option<&Spanned<RawOperators>>) -> OperatorRules {
+    let defaults = OperatorRules::default();
+    let Some(raw) = raw.map(Spanned::get_ref) else {
+        return defaults;
+    };
+    let pick = |c: &mut Checker<'_>, what, v: &Option<Spanned<i64>>, lo, hi, default| {
+        v.as_ref().map_or(default, |v| c.within(what, v, lo, hi))
+    };
+    OperatorRules {
+        session_minutes: pick(
+            c,
+            "operators.session_minutes",
+            &raw.session_minutes,
+            5,
+            720,
+            defaults.session_minutes,
+        ),
+        max_failed_logins: pick(
+            c,
+            "operators.max_failed_logins",
+            &raw.max_failed_logins,
+            3,
+            20,
+            defaults.max_failed_logins,
+        ),
+        break_glass_minutes: pick(
+            c,
+            "operators.break_glass_minutes",
+            &raw.break_glass_minutes,
+            5,
+            240,
+            defaults.break_glass_minutes,
+        ),
     }
 }
 

@@ -219,6 +219,11 @@ impl Caller {
                 )
             })?;
         let mut principal = state.vault.authenticate(token, custodia_core::Timestamp::now()).await?;
+        if let Some(session) = principal.operator.as_mut()
+            && let Some(value) = parts.headers.get("custodia-justification")
+        {
+            session.justification = Some(justification(state, value)?);
+        }
         if let Some(context) = parts.headers.get("custodia-context") {
             let text = |name: &str, v: &axum::http::HeaderValue| {
                 v.to_str().map(str::to_owned).map_err(|_| {
@@ -257,6 +262,27 @@ impl Caller {
         }
         Ok(Self(principal))
     }
+}
+
+/// An operator's `Custodia-Justification`: one printable line of at most 200 characters
+/// that holds no personal data (the audit log keeps it; a ticket number, not a name).
+fn justification(state: &AppState, value: &axum::http::HeaderValue) -> Result<String, ApiError> {
+    let text = value.to_str().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_justification",
+            "Custodia-Justification must be printable ASCII",
+        )
+    })?;
+    let text = custodia_core::check_justification(text)?;
+    if state.pii.holds_personal_data(&text) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "justification_has_personal_data",
+            "the justification holds personal data, and the audit log keeps it: give a reference (a ticket number) instead",
+        ));
+    }
+    Ok(text)
 }
 
 /// Whether the request carries a Global Privacy Control signal (`Sec-GPC: 1`).

@@ -7,6 +7,7 @@ mod extract;
 pub mod jobs;
 pub mod notify;
 mod openapi;
+mod operators;
 pub mod package;
 mod pii;
 mod publish;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub publisher: Publisher,
     /// The privacy notice and the preference center's words.
     pub(crate) web: Web,
+    /// The root key rotation this server runs, if any.
+    pub(crate) rotation: operators::Rotation,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             pii,
             publisher,
             web,
+            rotation: operators::Rotation::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ fn app(state: Arc<AppState>, https: bool) -> Router {
     api::routes()
         .merge(requests::routes())
         .merge(retention::routes())
+        .merge(operators::routes())
         .merge(web::routes())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)

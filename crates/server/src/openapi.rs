@@ -26,6 +26,10 @@ use crate::api;
         crate::retention::place_hold, crate::retention::list_holds, crate::retention::release_hold,
         crate::retention::retention_report, crate::retention::report_activity,
         crate::web::notice_json, crate::web::notice_versions, crate::web::notice_version_json, crate::web::ropa, crate::web::create_portal_link,
+        crate::operators::create_operator, crate::operators::list_operators, crate::operators::enrol,
+        crate::operators::confirm_enrolment, crate::operators::login, crate::operators::logout,
+        crate::operators::record_training, crate::operators::disable_operator, crate::operators::key_status,
+        crate::operators::rotate_keys, crate::operators::retire_key_version,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -49,6 +53,11 @@ use crate::api;
         custodia_types::ExpiringWindow, custodia_types::SweepReport, custodia_types::SweepLine,
         custodia_types::PortalLinkRequest, custodia_types::PortalLinkResponse,
         custodia_types::NoticeVersion, custodia_types::NoticeVersions,
+        custodia_types::CreateOperatorRequest, custodia_types::CreateOperatorResponse, custodia_types::EnrolRequest,
+        custodia_types::EnrolResponse, custodia_types::ConfirmEnrolmentRequest, custodia_types::LoginRequest,
+        custodia_types::LoginResponse, custodia_types::TrainingRequest, custodia_types::CourseStatus,
+        custodia_types::OperatorInfo, custodia_types::OperatorList, custodia_types::KeyStatus,
+        custodia_types::KeyVersionStatus, custodia_types::RotationProgress,
     )),
     modifiers(&BearerAuth),
 )]

@@ -28,12 +28,13 @@ pub use model::{
     Activity, AttemptRow, AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, Binding, CheckpointRow,
     DEFAULT_KEY_CLASS, DeliveryAttempt, DeliveryState, ErasedRows, ErasureRow, FieldValue, IndexEntry, LedgerRow,
     NewNotification, NewRecord, NotificationRow, PrincipalRow, RecordPatch, Renewal, RequestRow, StoredField,
-    StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow,
+    StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow, root_version_of,
 };
 pub use repo::{
     Audit, AuditChunk, BindingTimes, BoundValue, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount, HeldValues,
-    HoldRow, Ledger, Meta, NoticeRow, Notices, Notifications, Principals, RecordCursor, Records, RequestQuery,
-    Requests, Retention, Subjects, Target, Tokens,
+    HoldRow, KeyCursor, Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals,
+    RecordCursor, Records, RequestQuery, Requests, Retention, SessionRow, SessionsOf, Subjects, Target, Tokens,
+    TrainingRow,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -12,6 +12,32 @@ pub struct SubjectKeyRow {
     pub key_version: u32,
     pub wrapped_key: Vec<u8>,
     pub created_at: i64,
+    /// The key's first wrapped form, once a root key rotation has re-wrapped it (`None`
+    /// before): what stays the same across re-wraps, so a write can tell its key from one
+    /// made after an erasure (see [`SubjectKeyRow::identity`]).
+    pub first_wrap: Option<Vec<u8>>,
+}
+
+impl SubjectKeyRow {
+    /// What names this data key across root key rotations: its first wrapped form. A key
+    /// destroyed by an erasure and a later one of the same subject and class never share it.
+    #[must_use]
+    pub fn identity(&self) -> &[u8] {
+        self.first_wrap.as_deref().unwrap_or(&self.wrapped_key)
+    }
+
+    /// The root key version this key is wrapped under (from the wrapped form's header).
+    #[must_use]
+    pub fn root_version(&self) -> Option<u32> {
+        root_version_of(&self.wrapped_key)
+    }
+}
+
+/// The root key version a wrapped key names: bytes 1..5 of its header (format 1).
+#[must_use]
+pub fn root_version_of(wrapped: &[u8]) -> Option<u32> {
+    (wrapped.len() >= 5 && wrapped[0] == 0x01)
+        .then(|| u32::from_be_bytes([wrapped[1], wrapped[2], wrapped[3], wrapped[4]]))
 }
 
 /// A purpose's hold on a stored value: the value is kept (and readable under that purpose and
@@ -310,6 +336,9 @@ pub struct PrincipalRow {
     pub revoked_at: Option<i64>,
     /// When its API key stops working; never when `None`.
     pub expires_at: Option<i64>,
+    /// When its key last authenticated a request, to the hour (`None`: never, or before
+    /// schema version 15).
+    pub last_used_at: Option<i64>,
 }
 
 impl std::fmt::Debug for PrincipalRow {
@@ -321,6 +350,7 @@ impl std::fmt::Debug for PrincipalRow {
             .field("key_id", &self.key_id)
             .field("revoked_at", &self.revoked_at)
             .field("expires_at", &self.expires_at)
+            .field("last_used_at", &self.last_used_at)
             .finish_non_exhaustive()
     }
 }

@@ -373,6 +373,50 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::AppendOnly("notices"),
     ],
+    // 15: people and keys. Operators (people, apart from service principals) with an
+    // Argon2id password, a sealed TOTP secret and the last step a code was accepted for (a
+    // code never works twice), consecutive failures and the lockout they earned; their
+    // sessions (the secret's hash only); their training completions, each attested by
+    // someone, kept for good. API keys note when they were last used (access reviews). A
+    // subject key re-wrapped by a root key rotation keeps its first wrapped form, which
+    // names it across rotations.
+    &[
+        Part::Common(
+            "CREATE TABLE operators (
+                operator_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                roles TEXT NOT NULL,
+                password_hash TEXT,
+                totp_sealed {blob},
+                totp_confirmed_at {int},
+                totp_last_step {int},
+                enrol_hash {blob},
+                enrol_expires_at {int},
+                failed_logins {int} NOT NULL DEFAULT 0,
+                locked_until {int},
+                created_at {int} NOT NULL,
+                created_by TEXT NOT NULL,
+                disabled_at {int});
+             CREATE TABLE operator_sessions (
+                session_id TEXT PRIMARY KEY,
+                secret_hash {blob} NOT NULL,
+                operator_id TEXT NOT NULL,
+                created_at {int} NOT NULL,
+                expires_at {int} NOT NULL,
+                revoked_at {int});
+             CREATE INDEX operator_sessions_by_operator ON operator_sessions (operator_id);
+             CREATE TABLE training_completions (
+                operator_id TEXT NOT NULL,
+                course TEXT NOT NULL,
+                completed_at {int} NOT NULL,
+                attested_by TEXT NOT NULL,
+                recorded_at {int} NOT NULL);
+             CREATE INDEX training_by_operator ON training_completions (operator_id, course, completed_at);
+             ALTER TABLE principals ADD COLUMN last_used_at {int};
+             ALTER TABLE subject_keys ADD COLUMN first_wrap {blob};",
+        ),
+        Part::AppendOnly("training_completions"),
+    ],
 ];
 
 impl Dialect {
@@ -560,9 +604,11 @@ pub(crate) fn append_only_tables() -> impl Iterator<Item = &'static str> {
 const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     ("schema_version", "SELECT"),
     // Keys and settings are written once (`INSERT ... ON CONFLICT DO NOTHING`).
-    ("meta", "SELECT, INSERT"),
-    // Erasure deletes a subject's key; a key is never changed.
-    ("subject_keys", "SELECT, INSERT, DELETE"),
+    // A root key rotation re-wraps the wrapped service keys (`UPDATE ... WHERE value = old`).
+    ("meta", "SELECT, INSERT, UPDATE"),
+    // Erasure deletes a subject's key; a root key rotation re-wraps it (the data key itself
+    // never changes).
+    ("subject_keys", "SELECT, INSERT, UPDATE, DELETE"),
     // `UPDATE` also for `SELECT ... FOR UPDATE`, which locks a record for its change.
     ("records", "SELECT, INSERT, UPDATE, DELETE"),
     ("record_fields", "SELECT, INSERT, UPDATE, DELETE"),
@@ -593,6 +639,10 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     ("subject_activity", "SELECT, INSERT, UPDATE, DELETE"),
     // Placed and released, never deleted (the list of holds is evidence).
     ("legal_holds", "SELECT, INSERT, UPDATE"),
+    // Enrolled, locked, unlocked and disabled, never deleted (their ids stay in the audit log).
+    ("operators", "SELECT, INSERT, UPDATE"),
+    // Opened at login, revoked at logout or by an administrator; never deleted.
+    ("operator_sessions", "SELECT, INSERT, UPDATE"),
 ];
 
 /// The service role's privileges on an append-only table.

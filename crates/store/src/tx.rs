@@ -7,7 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::repo::{
-    Audit, Erasures, Ledger, Meta, Notices, Notifications, Principals, Records, Requests, Retention, Subjects, Tokens,
+    Audit, Erasures, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests, Retention,
+    Subjects, Tokens,
 };
 use crate::sql::{Conn, Dialect};
 
@@ -84,6 +85,10 @@ impl<'c> Tx<'c> {
         Retention::new(self.conn.reborrow())
     }
 
+    pub fn operators(&mut self) -> Operators<'_, ReadWrite> {
+        Operators::new(self.conn.reborrow())
+    }
+
     pub fn notices(&mut self) -> Notices<'_, ReadWrite> {
         Notices::new(self.conn.reborrow())
     }
@@ -151,6 +156,10 @@ impl Reader {
 
     pub fn retention(&mut self) -> Retention<'_, ReadOnly> {
         Retention::new(self.conn())
+    }
+
+    pub fn operators(&mut self) -> Operators<'_, ReadOnly> {
+        Operators::new(self.conn())
     }
 
     pub fn notices(&mut self) -> Notices<'_, ReadOnly> {

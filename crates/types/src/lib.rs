@@ -17,6 +17,12 @@ pub use retention::{
     SweepReport,
 };
 
+mod operators;
+pub use operators::{
+    ConfirmEnrolmentRequest, CourseStatus, CreateOperatorRequest, CreateOperatorResponse, EnrolRequest, EnrolResponse,
+    KeyStatus, KeyVersionStatus, LoginRequest, LoginResponse, OperatorInfo, OperatorList, RotationProgress,
+    TrainingRequest,
+};
 mod transparency;
 pub use transparency::{NoticeVersion, NoticeVersions, PortalLinkRequest, PortalLinkResponse};
 mod requests;
@@ -163,6 +169,9 @@ pub struct PrincipalInfo {
     /// When its API key stops working; never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// When its API key last authenticated a request (to the hour); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
 }
 
 /// Answer to `GET /v1/principals`.

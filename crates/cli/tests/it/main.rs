@@ -13,6 +13,7 @@ mod consent;
 mod http;
 mod matrix;
 mod no_echo;
+mod operators;
 mod permissions;
 mod policies;
 mod recipients;

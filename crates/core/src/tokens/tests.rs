@@ -88,6 +88,7 @@ fn admin() -> Principal {
         name: "admin".into(),
         roles: vec!["admin".into()],
         context: BTreeMap::new(),
+        operator: None,
     }
 }
 

@@ -27,4 +27,14 @@ impl Meta<'_, ReadWrite> {
             .bind(value);
         Ok(self.conn.execute(stmt).await? == 1)
     }
+
+    /// Replaces `key`'s value if it is still `old` (a wrapped key re-wrapped under a new root
+    /// key version); returns whether it was.
+    pub async fn replace(&mut self, key: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+        let stmt = Stmt::new("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+            .bind(new)
+            .bind(key)
+            .bind(old);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
 }

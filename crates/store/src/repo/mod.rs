@@ -8,6 +8,7 @@ mod ledger;
 mod meta;
 mod notices;
 mod notifications;
+mod operators;
 mod principals;
 mod records;
 mod requests;
@@ -21,11 +22,12 @@ pub use ledger::Ledger;
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};
 pub use notifications::Notifications;
+pub use operators::{OperatorRow, Operators, SessionRow, SessionsOf, TrainingRow};
 pub use principals::Principals;
 pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
-pub use subjects::Subjects;
+pub use subjects::{KeyCursor, Subjects};
 pub use tokens::Tokens;
 
 /// Declares a repository: a connection borrowed for its lifetime, and its access.

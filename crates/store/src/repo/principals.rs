@@ -20,6 +20,7 @@ fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
         created_at: row.int("created_at")?,
         revoked_at: row.opt_int("revoked_at")?,
         expires_at: row.opt_int("expires_at")?,
+        last_used_at: row.opt_int("last_used_at")?,
     })
 }
 
@@ -91,6 +92,16 @@ impl Principals<'_, ReadWrite> {
             announce(&mut self.conn, &Change::Principal(principal_id.to_owned())).await?;
         }
         Ok(rotated)
+    }
+
+    /// Notes that `principal_id`'s key authenticated a request at `now` (callers write it
+    /// at most once an hour per key, not per request).
+    pub async fn touch(&mut self, principal_id: &str, now: i64) -> Result<(), StoreError> {
+        let stmt = Stmt::new("UPDATE principals SET last_used_at = $1 WHERE principal_id = $2")
+            .bind(now)
+            .bind(principal_id);
+        self.conn.execute(stmt).await?;
+        Ok(())
     }
 
     /// Marks a principal revoked; returns false when absent or already revoked. Other nodes

@@ -11,7 +11,7 @@ super::repository!(
     Subjects
 );
 
-const KEY_COLUMNS: &str = "subject_id, key_class, key_version, wrapped_key, created_at";
+const KEY_COLUMNS: &str = "subject_id, key_class, key_version, wrapped_key, created_at, first_wrap";
 
 pub(crate) fn key_row(row: &DbRow) -> Result<SubjectKeyRow, StoreError> {
     Ok(SubjectKeyRow {
@@ -21,6 +21,7 @@ pub(crate) fn key_row(row: &DbRow) -> Result<SubjectKeyRow, StoreError> {
             .map_err(|_| StoreError::Corrupt("subject key version out of range".into()))?,
         wrapped_key: row.bytes("wrapped_key")?,
         created_at: row.int("created_at")?,
+        first_wrap: row.opt_bytes("first_wrap")?,
     })
 }
 
@@ -52,6 +53,41 @@ impl<A> Subjects<'_, A> {
             .iter()
             .map(|r| r.text("subject_id"))
             .collect()
+    }
+
+    /// How many subject keys each root key version wraps, oldest version first (read from
+    /// each wrapped form's header, bytes 1..5; a key of another format counts under 0).
+    pub async fn count_by_root_version(&mut self) -> Result<Vec<(u32, i64)>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT substr(wrapped_key, 1, 5) AS head, COUNT(*) AS n FROM subject_keys GROUP BY substr(wrapped_key, 1, 5)",
+        );
+        let mut counts = std::collections::BTreeMap::<u32, i64>::new();
+        for row in self.conn.fetch_all(stmt).await? {
+            let version = crate::model::root_version_of(&row.bytes("head")?).unwrap_or(0);
+            *counts.entry(version).or_default() += row.int("n")?;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    /// Up to `limit` subject keys after `after` in `(subject, class)` order, with the cursor
+    /// of the last one: a walk over every key that a restart can resume.
+    pub async fn keys_after(&mut self, after: &KeyCursor, limit: usize) -> Result<Vec<SubjectKeyRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let stmt = match after {
+            None => Stmt::new(format!(
+                "SELECT {KEY_COLUMNS} FROM subject_keys ORDER BY subject_id, key_class LIMIT $1"
+            ))
+            .bind(limit),
+            Some((subject, class)) => Stmt::new(format!(
+                "SELECT {KEY_COLUMNS} FROM subject_keys WHERE subject_id > $1 OR (subject_id = $2 AND key_class > $3) \
+                 ORDER BY subject_id, key_class LIMIT $4"
+            ))
+            .bind(subject.as_str())
+            .bind(subject.as_str())
+            .bind(class.as_str())
+            .bind(limit),
+        };
+        self.conn.fetch_all(stmt).await?.iter().map(key_row).collect()
     }
 
     /// The subject's stored keys of every class, by class.
@@ -86,8 +122,11 @@ impl<A> Subjects<'_, A> {
 pub(crate) fn is_stored(stored: &StoredKeys, key: &SubjectKeyRow) -> bool {
     stored
         .get(&(key.subject_id.clone(), key.key_class.clone()))
-        .is_some_and(|s| s.wrapped_key == key.wrapped_key)
+        .is_some_and(|s| s.identity() == key.identity())
 }
+
+/// Where a walk over every subject key goes on from: the last `(subject, class)` seen.
+pub type KeyCursor = Option<(String, String)>;
 
 impl Subjects<'_, ReadWrite> {
     /// Stores a subject's key unless it has one of that class; returns the key now stored
@@ -116,10 +155,10 @@ impl Subjects<'_, ReadWrite> {
 
     /// Stores each key unless its subject has one of that class (first writer wins).
     pub(crate) async fn insert_keys(&mut self, keys: &[&SubjectKeyRow]) -> Result<(), StoreError> {
-        for chunk in keys.chunks(Dialect::MAX_PARAMETERS / 5) {
+        for chunk in keys.chunks(Dialect::MAX_PARAMETERS / 6) {
             let sql = values_clause(
                 &format!("INSERT INTO subject_keys ({KEY_COLUMNS}) VALUES "),
-                5,
+                6,
                 chunk.len(),
             ) + " ON CONFLICT (subject_id, key_class) DO NOTHING";
             let mut insert = Stmt::new(sql);
@@ -129,10 +168,27 @@ impl Subjects<'_, ReadWrite> {
                 insert.push(i64::from(k.key_version));
                 insert.push(&k.wrapped_key);
                 insert.push(k.created_at);
+                insert.push(k.first_wrap.as_deref());
             }
             self.conn.execute(insert).await?;
         }
         Ok(())
+    }
+
+    /// Replaces `key`'s wrapped form with `rewrapped` (the same data key under another root
+    /// key version) if it is still stored as read; returns whether it was. Its identity
+    /// stays: the first wrapped form is kept beside the new one.
+    pub async fn rewrap(&mut self, key: &SubjectKeyRow, rewrapped: &[u8]) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE subject_keys SET wrapped_key = $1, first_wrap = $2 \
+             WHERE subject_id = $3 AND key_class = $4 AND wrapped_key = $5",
+        )
+        .bind(rewrapped)
+        .bind(key.identity())
+        .bind(key.subject_id.as_str())
+        .bind(key.key_class.as_str())
+        .bind(key.wrapped_key.as_slice());
+        Ok(self.conn.execute(stmt).await? == 1)
     }
 
     /// Destroys a subject's key of one class (crypto-shredding); returns whether it existed.

@@ -53,6 +53,7 @@ fn key_of(subject: &str) -> SubjectKeyRow {
         key_version: 1,
         wrapped_key: subject.as_bytes().to_vec(),
         created_at: 0,
+        first_wrap: None,
     }
 }
 
@@ -92,6 +93,7 @@ pub async fn subject_key_first_writer_wins(s: &Store) {
         key_version: 1,
         wrapped_key: vec![1, 2, 3],
         created_at: 10,
+        first_wrap: None,
     };
     let mut rec = new_record("r1", "s1", 10);
     rec.sealed_under = first.clone();
@@ -106,6 +108,7 @@ pub async fn subject_key_first_writer_wins(s: &Store) {
     other.sealed_under = SubjectKeyRow {
         wrapped_key: vec![9, 9],
         created_at: 12,
+        first_wrap: None,
         ..first.clone()
     };
     let err = insert_record(s, &other).await.unwrap_err();
@@ -349,6 +352,7 @@ pub async fn principals_lifecycle(s: &Store) {
         created_at: 1,
         revoked_at: None,
         expires_at: Some(100),
+        last_used_at: None,
     };
     let audit = AuditRow {
         seq: 0,
@@ -406,6 +410,7 @@ pub async fn racing_first_writes_keep_one_key(s: &Store) {
             key_version: 1,
             wrapped_key: vec![u8::try_from(i).unwrap()],
             created_at: i,
+            first_wrap: None,
         };
         tasks.push(async move { insert_record(s, &rec).await });
     }
@@ -577,6 +582,7 @@ pub async fn tokens_and_subject_keys(s: &Store) {
         key_version: 1,
         wrapped_key: vec![1],
         created_at: 1,
+        first_wrap: None,
     };
     assert_eq!(ensure_subject_key(s, &key).await.unwrap(), key);
     let other = SubjectKeyRow {

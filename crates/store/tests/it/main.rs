@@ -277,6 +277,7 @@ async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
                 key_version: 1,
                 wrapped_key: vec![1],
                 created_at: 1,
+                first_wrap: None,
             },
             record_id: "r1".into(),
             subject_id: "s1".into(),

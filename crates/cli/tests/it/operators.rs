@@ -1,0 +1,422 @@
+//! Operators and keys end to end, as the "done when" reads: an operator enrols with
+//! the CLI (password, TOTP from the QR code's secret), logs in with password + code, reads
+//! masked data for a purpose with a justification, is refused once training lapses; a
+//! replayed code is refused; repeated failures lock the account. The root key is rotated
+//! through the API while reads go on, `keys status` then shows the old version unused, and
+//! it is retired. No password, TOTP secret or session secret is left in the data directory.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+
+use custodia_crypto::{TotpSecret, totp_step};
+use serde_json::{Value, json};
+
+use crate::support::{Client, Server, Vault, custodia, files_under};
+
+const PASSWORD: &str = "Tr0ub4dor & 3 horses";
+
+/// The TOTP code of `secret` (base32) for the step before now: a code the server accepts
+/// (one step of drift) while leaving the current step for the next use, so the test never
+/// waits for the clock.
+fn code(secret: &str, steps_from_now: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    TotpSecret::from_base32(secret)
+        .unwrap()
+        .code_at_step(totp_step(now) + steps_from_now)
+}
+
+fn url(server: &Server) -> String {
+    format!("http://{}", server.addr)
+}
+
+/// `custodia operator create NAME --role ROLE` through the API; the enrolment code.
+fn create(vault: &Vault, server: &Server, name: &str, role: &str) -> String {
+    let out = custodia()
+        .args([
+            "operator",
+            "create",
+            name,
+            "--role",
+            role,
+            "--json",
+            "--url",
+            &url(server),
+            "--token",
+            &vault.token,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["operator_id"].as_str().unwrap().starts_with("opr_"), "{v}");
+    v["enrolment_code"].as_str().unwrap().to_owned()
+}
+
+/// `custodia operator enrol NAME`, answering its prompts; the TOTP secret it showed.
+fn enrol(server: &Server, name: &str, enrolment_code: &str) -> String {
+    let mut child = custodia()
+        .args(["operator", "enrol", name, "--url", &url(server)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{enrolment_code}\n{PASSWORD}").unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut shown = String::new();
+    let secret = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "enrol ended early: {shown}");
+        shown.push_str(&line);
+        if let Some(secret) = line.strip_prefix("or enter the secret by hand: ") {
+            break secret.trim().to_owned();
+        }
+    };
+    assert!(
+        shown.contains('█') || shown.contains('▀'),
+        "a QR code is drawn: {shown}"
+    );
+    // The confirming code is the previous step's: the current one stays for the login.
+    writeln!(stdin, "{}", code(&secret, -1)).unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "enrol failed: {err}");
+    assert!(rest.contains("Enrolled."), "{rest}");
+    assert!(
+        !err.contains(PASSWORD) && !rest.contains(PASSWORD),
+        "the password is never echoed"
+    );
+    secret
+}
+
+/// `custodia login NAME` with password and `totp`; the session token, or the error text.
+fn login(server: &Server, name: &str, password: &str, totp: &str) -> Result<String, String> {
+    let mut child = custodia()
+        .args(["login", name, "--url", &url(server)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}\n{totp}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() {
+        assert!(stdout.starts_with("css_"), "{stdout}");
+        Ok(stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn train(vault: &Vault, server: &Server, name: &str, course: &str, completed_at: Option<&str>) {
+    let mut cmd = custodia();
+    cmd.args([
+        "operator",
+        "train",
+        name,
+        course,
+        "--url",
+        &url(server),
+        "--token",
+        &vault.token,
+    ]);
+    if let Some(at) = completed_at {
+        cmd.args(["--completed-at", at]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn as_operator(server: &Server, token: &str) -> Client {
+    server.client(token).await
+}
+
+const SUBJECT: &str = "cus_ops1";
+
+#[tokio::test]
+async fn an_operator_enrols_logs_in_with_totp_reads_masked_with_a_reason_and_is_refused_once_training_lapses() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            &format!("/v1/subjects/{SUBJECT}/records/customers"),
+            json!({"purpose": "payment", "fields": {"card_number": "4242424242424242"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+
+    let enrolment = create(&vault, &server, "ana", "support_agent");
+    let secret = enrol(&server, "ana", &enrolment);
+    // The enrolment code is spent.
+    let mut anon = server.anonymous().await;
+    let (s, _) = anon
+        .post(
+            "/v1/operators/enrol",
+            json!({"name": "ana", "enrolment_code": enrolment, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 401);
+
+    // Password + TOTP: a session. The same code again is a replay, refused.
+    let now_code = code(&secret, 0);
+    let token = login(&server, "ana", PASSWORD, &now_code).unwrap();
+    let replay = login(&server, "ana", PASSWORD, &now_code).unwrap_err();
+    assert!(
+        replay.contains("401") && replay.contains("invalid name, password or code"),
+        "{replay}"
+    );
+    assert!(login(&server, "ana", "wrong password here", &code(&secret, 1)).is_err());
+
+    let records = format!("/v1/subjects/{SUBJECT}/records/customers?purpose=customer_support");
+    let mut ana = as_operator(&server, &token).await;
+    // No training attested yet: personal data stays closed, non-personal functions work.
+    let (s, v) = ana
+        .get_with_headers(&records, &[("custodia-justification", "ticket 4411")])
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("training_expired")), "{v}");
+    let (s, v) = ana.post("/v1/scan", json!({"text": "nothing here"})).await;
+    assert_eq!(s, 200, "{v}");
+    // Nor may an operator attest their own training, or manage others, or keys.
+    let (s, _) = ana
+        .post("/v1/operators/ana/training", json!({"course": "privacy_basics"}))
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = ana
+        .post("/v1/operators", json!({"name": "eve", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = ana.post("/v1/keys/rotate", json!({})).await;
+    assert_eq!(s, 403);
+
+    train(&vault, &server, "ana", "privacy_basics", None);
+    train(&vault, &server, "ana", "security_awareness", None);
+    // Without a reason: refused. With personal data in the reason: refused (the log keeps it).
+    let (s, v) = ana.get(&records).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("justification_required")),
+        "{v}"
+    );
+    let (s, v) = ana
+        .get_with_headers(
+            &records,
+            &[(
+                "custodia-justification",
+                "call from olga.customer@example.com re 4242424242424242",
+            )],
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("justification_has_personal_data")),
+        "{v}"
+    );
+    let (s, v) = ana
+        .get_with_headers(&records, &[("custodia-justification", "ticket 4411")])
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let card = v["records"][0]["fields"]["card_number"].as_str().unwrap();
+    assert!(card.contains('*') && card.ends_with("4242"), "masked: {card}");
+
+    // The audit log names the session and the reason.
+    let (s, v) = admin.get("/v1/audit/events?action=record.list").await;
+    assert_eq!(s, 200, "{v}");
+    let entries = v["events"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["entry"]["detail"]["justification"] == "ticket 4411" && e["entry"]["decision"] == "allow"),
+        "{v}"
+    );
+
+    // Training that lapsed: bo's completions are a year and two days old.
+    let bo_code = create(&vault, &server, "bo", "support_agent");
+    let bo_secret = enrol(&server, "bo", &bo_code);
+    let year_ago = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 367 * 86_400;
+        custodia_core::Timestamp(secs * 1000).to_rfc3339()
+    };
+    train(&vault, &server, "bo", "privacy_basics", Some(&year_ago));
+    train(&vault, &server, "bo", "security_awareness", Some(&year_ago));
+    let bo_token = login(&server, "bo", PASSWORD, &code(&bo_secret, 0)).unwrap();
+    let mut bo = as_operator(&server, &bo_token).await;
+    let (s, v) = bo
+        .get_with_headers(&records, &[("custodia-justification", "ticket 9")])
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("training_expired")), "{v}");
+    let (s, v) = admin.get("/v1/operators").await;
+    assert_eq!(s, 200, "{v}");
+    let bo_row = v["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "bo")
+        .unwrap();
+    assert_eq!(bo_row["training"][0]["status"], "expired", "{v}");
+
+    // Logging out ends the session at once.
+    let (s, _) = ana.post("/v1/logout", json!({})).await;
+    assert_eq!(s, 204);
+    let (s, _) = ana
+        .get_with_headers(&records, &[("custodia-justification", "ticket 4411")])
+        .await;
+    assert_eq!(s, 401);
+
+    // Five wrong passwords lock the account; then even the right ones answer 429.
+    for _ in 0..5 {
+        let (s, _) = anon
+            .post(
+                "/v1/login",
+                json!({"name": "bo", "password": "not it at all", "code": "000000"}),
+            )
+            .await;
+        assert_eq!(s, 401);
+    }
+    let (s, v) = anon
+        .post(
+            "/v1/login",
+            json!({"name": "bo", "password": PASSWORD, "code": code(&bo_secret, 1)}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("login_locked")), "{v}");
+    // An unknown name answers as a wrong password does.
+    let (s, v) = anon
+        .post(
+            "/v1/login",
+            json!({"name": "mallory", "password": PASSWORD, "code": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["message"].as_str()),
+        (401, Some("invalid name, password or code"))
+    );
+
+    // Nothing secret is left in the data directory: no password, TOTP secret or session secret.
+    drop(server);
+    let session_secret = token.rsplit('_').next().unwrap().to_owned();
+    for file in files_under(vault.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in [
+            PASSWORD,
+            secret.as_str(),
+            bo_secret.as_str(),
+            session_secret.as_str(),
+            enrolment.as_str(),
+        ] {
+            assert!(!text.contains(needle), "{} holds a secret", file.display());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_retired() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    const SUBJECTS: usize = 1_200;
+    for i in 0..SUBJECTS {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/subjects/cus_{i:05}/records/customers"),
+                json!({"purpose": "order_fulfillment", "fields": {"email": format!("c{i}@example.com")}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, before) = admin.get("/v1/keys").await;
+    assert_eq!(s, 200, "{before}");
+    assert_eq!(before["current_version"], 1);
+    assert_eq!(before["versions"][0]["subject_keys"], SUBJECTS as i64);
+
+    let (s, started) = admin.post("/v1/keys/rotate", json!({})).await;
+    assert_eq!(s, 202, "{started}");
+    assert_eq!(started["current_version"], 2);
+    // Reads of every subject keep working while the server re-wraps.
+    let mut reader = server.client(&vault.token).await;
+    let mut i = 0;
+    let status = loop {
+        let subject = i % SUBJECTS;
+        let (s, v) = reader
+            .get(&format!(
+                "/v1/subjects/cus_{subject:05}/records/customers?purpose=order_fulfillment"
+            ))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["records"][0]["fields"]["email"], format!("c{subject}@example.com"));
+        i += 37;
+        let (_, status) = admin.get("/v1/keys").await;
+        if status["rotation"]["state"] != "running" {
+            break status;
+        }
+    };
+    assert_eq!(status["rotation"]["state"], "done", "{status}");
+    assert_eq!(status["rotation"]["rewrapped"], SUBJECTS as i64, "{status}");
+    assert_eq!(status["pending"], 0, "{status}");
+
+    // `keys status` shows version 1 unused; `keys retire 1` removes it.
+    let out = custodia()
+        .args(["keys", "status", "--url", &url(&server), "--token", &vault.token])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("1 ") && l.contains("unused")),
+        "{text}"
+    );
+    let out = custodia()
+        .args(["keys", "retire", "2", "--url", &url(&server), "--token", &vault.token])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the current version cannot be retired");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key_version_current"));
+    let out = custodia()
+        .args(["keys", "retire", "1", "--url", &url(&server), "--token", &vault.token])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // After a restart (only version 2 in the key file) every value still reads.
+    drop(server);
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    for subject in [0, SUBJECTS / 2, SUBJECTS - 1] {
+        let (s, v) = admin
+            .get(&format!(
+                "/v1/subjects/cus_{subject:05}/records/customers?purpose=order_fulfillment"
+            ))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["records"][0]["fields"]["email"], format!("c{subject}@example.com"));
+    }
+    drop(server);
+    // Locally (server stopped), a second rotation runs with its progress bar and finishes.
+    let out = custodia()
+        .args(["keys", "rotate", "--json", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (status["current_version"].as_i64(), status["pending"].as_i64()),
+        (Some(3), Some(0)),
+        "{status}"
+    );
+}

@@ -1,0 +1,1183 @@
+//! Operators: the people who work with the vault, apart from the services' API keys.
+//!
+//! ```text
+//! create (manage_operators) ── enrolment code, shown once, 72 h
+//!   └─ enrol (code + password) ── TOTP secret (otpauth URI), sealed, not yet trusted
+//!        └─ confirm (code + a TOTP code) ── enrolled; the enrolment code is spent
+//!             └─ login (name + password + TOTP code) ── session token `css_<id>_<secret>`
+//! ```
+//!
+//! Passwords are Argon2id; TOTP codes work once each (the last accepted step is stored and
+//! compared in the login's own transaction, so two racing uses of one code cannot both
+//! pass); consecutive failures lock the account for a time that doubles with each further
+//! one; every login, failed or not, is in the audit log. A session authenticates as a
+//! [`Principal`] carrying [`OperatorSession`]: the gate refuses it personal data while a
+//! required course is missing or lapsed (403 `training_expired`) and, for purpose-bound
+//! calls, without a justification (403 `justification_required`), which every audit entry of
+//! the request then carries.
+
+use std::collections::BTreeMap;
+
+use custodia_crypto::{FieldContext, TotpRefusal, TotpSecret, constant_time_eq, random_hex, sha256};
+use custodia_registry::{Capability, Course};
+use custodia_store::{OperatorRow, SessionRow, SessionsOf, TrainingRow};
+use custodia_types::{CourseStatus, OperatorInfo};
+use zeroize::Zeroizing;
+
+use crate::audit::{Allowed, AuditEvent};
+use crate::{ErrorKind, Principal, Timestamp, Vault, VaultError, gate};
+
+/// How long an enrolment code works.
+const ENROLMENT_MS: i64 = 72 * 3_600_000;
+/// The longest lockout, however many failures.
+const MAX_LOCKOUT_MS: i64 = 24 * 3_600_000;
+/// The issuer an authenticator app shows beside the account.
+const TOTP_ISSUER: &str = "Custodia";
+/// Where a TOTP secret is sealed: bound to its operator.
+const TOTP_FIELD: &str = "totp_secret";
+/// Longest justification kept (characters).
+pub const MAX_JUSTIFICATION_CHARS: usize = 200;
+/// Who created an operator from the server's own machine (`custodia operator create
+/// --data-dir`).
+pub const LOCAL_CREATOR: &str = "local";
+
+/// What an operator's session adds to a principal.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorSession {
+    pub session_id: String,
+    /// Required courses missing or lapsed when the request was authenticated.
+    pub training_due: Vec<String>,
+    /// The reason given for this request (`Custodia-Justification`).
+    pub justification: Option<String>,
+}
+
+impl std::fmt::Debug for OperatorSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorSession")
+            .field("session_id", &self.session_id)
+            .field("training_due", &self.training_due)
+            .field("justified", &self.justification.is_some())
+            .finish()
+    }
+}
+
+/// A new operator and the code they enrol with (shown once).
+pub struct CreatedOperator {
+    pub operator_id: String,
+    pub enrolment_code: Zeroizing<String>,
+    pub enrolment_expires_at: Timestamp,
+}
+
+/// A session opened by a login.
+pub struct OpenedSession {
+    pub operator_id: String,
+    pub token: Zeroizing<String>,
+    pub expires_at: Timestamp,
+    pub training_due: Vec<String>,
+}
+
+/// Checks a justification's shape: 1-200 characters, one line, no control characters.
+pub fn check_justification(text: &str) -> Result<String, VaultError> {
+    let text = text.trim();
+    let bad = |message: &str| VaultError::bad_request("invalid_justification", message.to_owned());
+    if text.is_empty() {
+        return Err(bad("the justification must not be empty"));
+    }
+    if text.chars().count() > MAX_JUSTIFICATION_CHARS {
+        return Err(bad("the justification must be at most 200 characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(bad("the justification must be one line without control characters"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Refuses an operator personal data while a required course is missing or lapsed, and, for
+/// a purpose-bound call, without a justification. Service principals pass.
+pub(crate) fn may_see_personal_data(principal: &Principal, purpose_bound: bool) -> Result<(), VaultError> {
+    let Some(session) = &principal.operator else {
+        return Ok(());
+    };
+    if !session.training_due.is_empty() {
+        return Err(VaultError::forbidden(
+            "training_expired",
+            format!(
+                "your training is missing or has lapsed ({}); personal data stays closed until a completion is attested",
+                session.training_due.join(", ")
+            ),
+        ));
+    }
+    if purpose_bound && session.justification.is_none() {
+        return Err(VaultError::forbidden(
+            "justification_required",
+            "an operator must say why with every personal-data request: send a Custodia-Justification header (e.g. a ticket number)",
+        ));
+    }
+    Ok(())
+}
+
+/// Each required course's state for one operator at `now`, from their completions.
+pub(crate) fn course_statuses(
+    courses: &BTreeMap<String, Course>,
+    completions: &[TrainingRow],
+    now: Timestamp,
+) -> Vec<CourseStatus> {
+    courses
+        .values()
+        .map(|course| {
+            let latest = completions
+                .iter()
+                .filter(|t| t.course == course.name)
+                .max_by_key(|t| t.completed_at);
+            match latest {
+                None => CourseStatus {
+                    course: course.name.clone(),
+                    status: "missing".into(),
+                    completed_at: None,
+                    valid_until: None,
+                    attested_by: None,
+                },
+                Some(t) => {
+                    let day = 86_400_000;
+                    let until = t.completed_at.saturating_add(i64::from(course.valid_days) * day);
+                    let remind_from = until.saturating_sub(i64::from(course.remind_days) * day);
+                    let status = if now.0 >= until {
+                        "expired"
+                    } else if now.0 >= remind_from {
+                        "due_soon"
+                    } else {
+                        "current"
+                    };
+                    CourseStatus {
+                        course: course.name.clone(),
+                        status: status.into(),
+                        completed_at: Some(Timestamp(t.completed_at).to_rfc3339()),
+                        valid_until: Some(Timestamp(until).to_rfc3339()),
+                        attested_by: Some(t.attested_by.clone()),
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// The courses that keep personal data closed: missing or expired.
+fn due(statuses: &[CourseStatus]) -> Vec<String> {
+    statuses
+        .iter()
+        .filter(|s| matches!(s.status.as_str(), "missing" | "expired"))
+        .map(|s| s.course.clone())
+        .collect()
+}
+
+/// The lockout `failed` consecutive failures earn: none below `max`, then one minute,
+/// doubling with each further failure, at most a day.
+pub(crate) fn lockout_ms(failed: i64, max: u32) -> Option<i64> {
+    let over = failed - i64::from(max);
+    (over >= 0).then(|| 60_000i64.saturating_mul(1i64 << over.min(20)).min(MAX_LOCKOUT_MS))
+}
+
+/// Splits a session token `css_<16 hex>_<64 hex>` into id and secret.
+pub(crate) fn split_session_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("css_")?;
+    let (id, secret) = rest.split_once('_')?;
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(id, 16) && hex(secret, 64)).then_some((id, secret))
+}
+
+fn invalid_login() -> VaultError {
+    VaultError::unauthenticated("invalid name, password or code")
+}
+
+fn totp_context(operator_id: &str) -> FieldContext<'_> {
+    FieldContext {
+        collection: "operators",
+        subject: operator_id,
+        record: operator_id,
+        field: TOTP_FIELD,
+    }
+}
+
+/// Runs an Argon2id verification off the async threads.
+async fn verify_password(password: Zeroizing<String>, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => custodia_crypto::verify_password(&password, &stored),
+        None => {
+            custodia_crypto::verify_nobody(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+impl Vault {
+    /// Creates an operator with `roles` and returns the enrolment code (shown once). Needs
+    /// `manage_operators` and `grant` on each role.
+    pub async fn create_operator(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+    ) -> Result<CreatedOperator, VaultError> {
+        let event = AuditEvent::new("operator.create", caller).fields(roles);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManageOperators)?;
+            for role in roles.iter().filter(|r| self.registry.role(r).is_some()) {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
+            Ok(Allowed::Written(
+                self.add_operator(now, name, roles, &caller.id, Some(allow)).await?,
+            ))
+        })
+        .await
+    }
+
+    /// Creates an operator without an authenticated caller: `custodia operator create
+    /// --data-dir` on the server's own machine.
+    pub async fn insert_operator(
+        &self,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+    ) -> Result<CreatedOperator, VaultError> {
+        self.add_operator(now, name, roles, LOCAL_CREATOR, None).await
+    }
+
+    async fn add_operator(
+        &self,
+        now: Timestamp,
+        name: &str,
+        roles: &[String],
+        created_by: &str,
+        audit: Option<custodia_store::AuditRow>,
+    ) -> Result<CreatedOperator, VaultError> {
+        crate::principal::check_name(name)?;
+        let roles = self.known_roles(roles)?;
+        let code = Zeroizing::new(random_hex::<16>()?);
+        let row = OperatorRow {
+            operator_id: format!("opr_{}", random_hex::<12>()?),
+            name: name.to_owned(),
+            roles,
+            password_hash: None,
+            totp_sealed: None,
+            totp_confirmed_at: None,
+            totp_last_step: None,
+            enrol_hash: Some(sha256(code.as_bytes()).to_vec()),
+            enrol_expires_at: Some(now.0 + ENROLMENT_MS),
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now.0,
+            created_by: created_by.to_owned(),
+            disabled_at: None,
+        };
+        let stored = row.clone();
+        self.store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.operators().insert(&stored).await?;
+                    tx.audit().append(audit.as_slice()).await
+                })
+            })
+            .await
+            .map_err(|e| match e {
+                custodia_store::StoreError::Conflict(_) => VaultError::new(
+                    ErrorKind::Conflict,
+                    "operator_exists",
+                    format!("an operator named `{name}` already exists"),
+                ),
+                other => other.into(),
+            })?;
+        Ok(CreatedOperator {
+            operator_id: row.operator_id,
+            enrolment_code: code,
+            enrolment_expires_at: Timestamp(now.0 + ENROLMENT_MS),
+        })
+    }
+
+    /// Roles as given, each known to the registry, sorted and without repeats.
+    fn known_roles(&self, roles: &[String]) -> Result<Vec<String>, VaultError> {
+        if roles.is_empty() {
+            return Err(VaultError::bad_request(
+                "no_roles",
+                "an operator needs at least one role",
+            ));
+        }
+        for role in roles {
+            if self.registry.role(role).is_none() {
+                return Err(VaultError::unprocessable(
+                    "unknown_role",
+                    format!("no role {} in the registry", crate::error::quoted_name(role, false)),
+                )
+                .with_field("roles"));
+            }
+        }
+        let mut unique = roles.to_vec();
+        unique.sort();
+        unique.dedup();
+        Ok(unique)
+    }
+
+    /// The operator still enrolling as `name` with `code`, or 401.
+    async fn enrolling(&self, name: &str, code: &str, now: Timestamp) -> Result<OperatorRow, VaultError> {
+        let invalid = || VaultError::unauthenticated("invalid name or enrolment code, or the code has expired");
+        let row = self.store.reader().await?.operators().by_name(name).await?;
+        let Some(row) = row else {
+            self.auth_failed_label("enrolment", now);
+            return Err(invalid());
+        };
+        let matches = row
+            .enrol_hash
+            .as_deref()
+            .is_some_and(|h| constant_time_eq(h, &sha256(code.trim().as_bytes())));
+        let live = row.enrol_expires_at.is_some_and(|at| now.0 < at) && row.disabled_at.is_none();
+        if matches && live && row.totp_confirmed_at.is_none() {
+            Ok(row)
+        } else {
+            self.auth_failed_label("enrolment", now);
+            Err(invalid())
+        }
+    }
+
+    /// First enrolment step: sets the password and returns a fresh TOTP secret as an
+    /// `otpauth://` URI and in base32. Repeating it (before confirming) starts over.
+    pub async fn enrol_operator(
+        &self,
+        now: Timestamp,
+        name: &str,
+        code: &str,
+        password: Zeroizing<String>,
+    ) -> Result<(Zeroizing<String>, Zeroizing<String>), VaultError> {
+        let row = self.enrolling(name, code, now).await?;
+        custodia_crypto::check_new_password(&password, &row.name)
+            .map_err(|m| VaultError::unprocessable("weak_password", m).with_field("password"))?;
+        let hash = tokio::task::spawn_blocking(move || custodia_crypto::hash_password(&password))
+            .await
+            .map_err(|e| VaultError::internal(&e))??;
+        let secret = TotpSecret::generate()?;
+        let sealed = self
+            .keys
+            .operator_totp_key()?
+            .seal(&totp_context(&row.operator_id), secret.expose())?;
+        let event = AuditEvent::unauthenticated("operator.enrol", row.operator_id.clone());
+        let allow = self.audit_row(&event, now, None)?;
+        let (id, enrol_hash) = (row.operator_id.clone(), row.enrol_hash.clone().unwrap_or_default());
+        let enrolled = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let enrolled = tx.operators().enrol(&id, &enrol_hash, &hash, &sealed).await?;
+                    if enrolled {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(enrolled)
+                })
+            })
+            .await?;
+        if !enrolled {
+            return Err(VaultError::unauthenticated(
+                "invalid name or enrolment code, or the code has expired",
+            ));
+        }
+        Ok((secret.otpauth_uri(TOTP_ISSUER, &row.name), secret.to_base32()))
+    }
+
+    /// Second enrolment step: a code from the authenticator proves it holds the secret;
+    /// the operator may log in from then on.
+    pub async fn confirm_enrolment(
+        &self,
+        now: Timestamp,
+        name: &str,
+        code: &str,
+        totp: &str,
+    ) -> Result<(), VaultError> {
+        let row = self.enrolling(name, code, now).await?;
+        let secret = self.totp_secret(&row)?.ok_or_else(|| {
+            VaultError::new(
+                ErrorKind::Conflict,
+                "enrolment_not_started",
+                "set a password first (POST /v1/operators/enrol)",
+            )
+        })?;
+        let step = secret.verify(totp, now.0.div_euclid(1000), None).map_err(|_| {
+            self.auth_failed_label("enrolment", now);
+            VaultError::unauthenticated("the code does not match the authenticator's secret")
+        })?;
+        let event = AuditEvent::unauthenticated("operator.enrol.confirm", row.operator_id.clone());
+        let allow = self.audit_row(&event, now, None)?;
+        let (id, enrol_hash) = (row.operator_id.clone(), row.enrol_hash.clone().unwrap_or_default());
+        let confirmed = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let confirmed = tx.operators().confirm(&id, &enrol_hash, step, now.0).await?;
+                    if confirmed {
+                        tx.audit().append(&[allow]).await?;
+                    }
+                    Ok(confirmed)
+                })
+            })
+            .await?;
+        if confirmed {
+            Ok(())
+        } else {
+            Err(VaultError::unauthenticated(
+                "invalid name or enrolment code, or the code has expired",
+            ))
+        }
+    }
+
+    /// The operator's TOTP secret, unsealed, if enrolment has set one.
+    fn totp_secret(&self, row: &OperatorRow) -> Result<Option<TotpSecret>, VaultError> {
+        let Some(sealed) = &row.totp_sealed else {
+            return Ok(None);
+        };
+        let plain = Zeroizing::new(
+            self.keys
+                .operator_totp_key()?
+                .open(&totp_context(&row.operator_id), sealed)?,
+        );
+        Ok(Some(TotpSecret::from_bytes(&plain)))
+    }
+
+    /// Logs an operator in with password and TOTP code: a session token (shown once). A
+    /// wrong password or code, a reused code, a locked, disabled or unenrolled account all
+    /// answer the same 401 (a lockout answers 429 with its end); each attempt on a known
+    /// operator is an `operator.login` entry naming the reason, and failures lock the
+    /// account after `[operators] max_failed_logins`.
+    pub async fn login(
+        &self,
+        now: Timestamp,
+        name: &str,
+        password: Zeroizing<String>,
+        totp: &str,
+    ) -> Result<OpenedSession, VaultError> {
+        let row = self.store.reader().await?.operators().by_name(name).await?;
+        let Some(row) = row else {
+            // As slow as a wrong password, so timing does not tell which names exist.
+            verify_password(password, None).await;
+            self.auth_failed_label("operator", now);
+            return Err(invalid_login());
+        };
+        if let Some(until) = row.locked_until.filter(|until| now.0 < *until) {
+            self.login_refused(&row, now, "locked", false).await?;
+            return Err(VaultError::too_many_requests(
+                "login_locked",
+                format!(
+                    "too many failed logins; try again after {}",
+                    Timestamp(until).to_rfc3339()
+                ),
+            ));
+        }
+        let password_ok = verify_password(password, row.password_hash.clone()).await;
+        let reason = if !password_ok {
+            Some("invalid_password")
+        } else if row.disabled_at.is_some() {
+            Some("operator_disabled")
+        } else if row.totp_confirmed_at.is_none() {
+            Some("not_enrolled")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.login_refused(&row, now, reason, true).await?;
+            return Err(invalid_login());
+        }
+        let Some(secret) = self.totp_secret(&row)? else {
+            self.login_refused(&row, now, "not_enrolled", true).await?;
+            return Err(invalid_login());
+        };
+        let step = match secret.verify(totp, now.0.div_euclid(1000), row.totp_last_step) {
+            Ok(step) => step,
+            Err(refusal) => {
+                let reason = match refusal {
+                    TotpRefusal::Reused => "totp_reused",
+                    TotpRefusal::Malformed | TotpRefusal::Wrong => "invalid_totp",
+                };
+                self.login_refused(&row, now, reason, true).await?;
+                return Err(invalid_login());
+            }
+        };
+        let session_id = random_hex::<8>()?;
+        let secret_part = Zeroizing::new(random_hex::<32>()?);
+        let token = Zeroizing::new(format!("css_{session_id}_{}", secret_part.as_str()));
+        let expires_at = Timestamp(now.0 + i64::from(self.registry.operators.session_minutes) * 60_000);
+        let session = SessionRow {
+            session_id: session_id.clone(),
+            secret_hash: sha256(secret_part.as_bytes()).to_vec(),
+            operator_id: row.operator_id.clone(),
+            created_at: now.0,
+            expires_at: expires_at.0,
+            revoked_at: None,
+        };
+        let event =
+            AuditEvent::unauthenticated("operator.login", row.operator_id.clone()).detail("session", &session_id);
+        let allow = self.audit_row(&event, now, None)?;
+        let replayed = self.audit_row(&event.clone().refused("totp_reused"), now, None)?;
+        let id = row.operator_id.clone();
+        let opened = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    // The step is checked again here: of two logins racing with one code,
+                    // only the first to commit gets a session.
+                    if tx.operators().login_succeeded(&id, step).await? {
+                        tx.operators().open_session(&session).await?;
+                        tx.audit().append(&[allow]).await?;
+                        Ok(true)
+                    } else {
+                        tx.audit().append(&[replayed]).await?;
+                        Ok(false)
+                    }
+                })
+            })
+            .await?;
+        if !opened {
+            return Err(invalid_login());
+        }
+        let completions = self
+            .store
+            .reader()
+            .await?
+            .operators()
+            .training(Some(&row.operator_id))
+            .await?;
+        Ok(OpenedSession {
+            operator_id: row.operator_id,
+            token,
+            expires_at,
+            training_due: due(&course_statuses(&self.registry.training, &completions, now)),
+        })
+    }
+
+    /// Writes a refused login's entry and, when it `counts`, the failure (and any lockout).
+    async fn login_refused(
+        &self,
+        row: &OperatorRow,
+        now: Timestamp,
+        reason: &'static str,
+        counts: bool,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::unauthenticated("operator.login", row.operator_id.clone()).refused(reason);
+        let entry = self.audit_row(&event, now, None)?;
+        let id = row.operator_id.clone();
+        let max = self.registry.operators.max_failed_logins;
+        self.store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    if counts {
+                        tx.operators()
+                            .login_failed(&id, |failed| lockout_ms(failed, max).map(|ms| now.0 + ms))
+                            .await?;
+                    }
+                    tx.audit().append(&[entry]).await
+                })
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Authenticates a session token at `now`.
+    pub(crate) async fn authenticate_session(&self, token: &str, now: Timestamp) -> Result<Principal, VaultError> {
+        let (session_id, secret) =
+            split_session_token(token).ok_or_else(|| VaultError::unauthenticated("malformed session token"))?;
+        let invalid = || VaultError::unauthenticated("invalid or expired session; log in again");
+        let mut reader = self.store.reader().await?;
+        let session = reader.operators().session(session_id).await?.ok_or_else(invalid)?;
+        if !constant_time_eq(&sha256(secret.as_bytes()), &session.secret_hash)
+            || session.revoked_at.is_some()
+            || now.0 >= session.expires_at
+        {
+            return Err(invalid());
+        }
+        let operator = reader
+            .operators()
+            .by_id(&session.operator_id)
+            .await?
+            .filter(|o| o.disabled_at.is_none())
+            .ok_or_else(invalid)?;
+        let completions = reader.operators().training(Some(&operator.operator_id)).await?;
+        Ok(Principal {
+            id: operator.operator_id,
+            name: operator.name,
+            roles: operator.roles,
+            context: BTreeMap::new(),
+            operator: Some(OperatorSession {
+                session_id: session.session_id,
+                training_due: due(&course_statuses(&self.registry.training, &completions, now)),
+                justification: None,
+            }),
+        })
+    }
+
+    /// Ends the caller's session (an operator's; a service key has none).
+    pub async fn logout(&self, caller: &Principal, now: Timestamp) -> Result<(), VaultError> {
+        let Some(session) = &caller.operator else {
+            return Err(VaultError::bad_request(
+                "not_a_session",
+                "only an operator's session can log out; API keys are revoked instead",
+            ));
+        };
+        let event = AuditEvent::new("operator.logout", caller);
+        let allow = self.audit_row(&event, now, None)?;
+        let id = session.session_id.clone();
+        self.store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.operators().revoke_sessions(SessionsOf::Session(&id), now.0).await?;
+                    tx.audit().append(&[allow]).await
+                })
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Every operator with their training state. Needs `manage_operators`.
+    pub async fn list_operators(&self, caller: &Principal, now: Timestamp) -> Result<Vec<OperatorInfo>, VaultError> {
+        let event = AuditEvent::new("operator.list", caller);
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManageOperators)?;
+            Ok(Allowed::Read(self.operator_infos(now).await?, None))
+        })
+        .await
+    }
+
+    /// Every operator with their training state, for local tools.
+    pub async fn operator_infos(&self, now: Timestamp) -> Result<Vec<OperatorInfo>, VaultError> {
+        let mut reader = self.store.reader().await?;
+        let operators = reader.operators().all().await?;
+        let training = reader.operators().training(None).await?;
+        Ok(operators
+            .into_iter()
+            .map(|o| {
+                let mine: Vec<TrainingRow> = training
+                    .iter()
+                    .filter(|t| t.operator_id == o.operator_id)
+                    .cloned()
+                    .collect();
+                OperatorInfo {
+                    enrolled: o.totp_confirmed_at.is_some(),
+                    training: course_statuses(&self.registry.training, &mine, now),
+                    operator_id: o.operator_id,
+                    name: o.name,
+                    roles: o.roles,
+                    created_at: Timestamp(o.created_at).to_rfc3339(),
+                    locked_until: o.locked_until.filter(|t| *t > now.0).map(|t| Timestamp(t).to_rfc3339()),
+                    disabled_at: o.disabled_at.map(|t| Timestamp(t).to_rfc3339()),
+                }
+            })
+            .collect())
+    }
+
+    /// Records that operator `id` (an `opr_` id or a name) completed `course` at
+    /// `completed_at`, attested by the caller. Needs `manage_operators`; nobody attests their
+    /// own training.
+    pub async fn record_training(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        id: &str,
+        course: &str,
+        completed_at: Option<Timestamp>,
+    ) -> Result<OperatorInfo, VaultError> {
+        let event = AuditEvent::new("operator.training", caller).fields([&crate::error::shown(course)]);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManageOperators)?;
+            Ok(Allowed::Written(
+                self.add_training(&caller.id, now, id, course, completed_at, Some(allow))
+                    .await?,
+            ))
+        })
+        .await
+    }
+
+    /// [`Vault::record_training`] from the server's own machine, attested by `attested_by`.
+    pub async fn insert_training(
+        &self,
+        attested_by: &str,
+        now: Timestamp,
+        id: &str,
+        course: &str,
+        completed_at: Option<Timestamp>,
+    ) -> Result<OperatorInfo, VaultError> {
+        self.add_training(attested_by, now, id, course, completed_at, None)
+            .await
+    }
+
+    async fn add_training(
+        &self,
+        attested_by: &str,
+        now: Timestamp,
+        id: &str,
+        course: &str,
+        completed_at: Option<Timestamp>,
+        audit: Option<custodia_store::AuditRow>,
+    ) -> Result<OperatorInfo, VaultError> {
+        if !self.registry.training.contains_key(course) {
+            let known: Vec<&str> = self.registry.training.keys().map(String::as_str).collect();
+            return Err(VaultError::unprocessable(
+                "unknown_course",
+                format!(
+                    "no course {} in the registry's [training]; courses: {}",
+                    crate::error::quoted_name(course, false),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+            .with_field("course"));
+        }
+        let completed_at = completed_at.unwrap_or(now);
+        if completed_at > now {
+            return Err(VaultError::unprocessable(
+                "completion_in_the_future",
+                "completed_at must not be in the future",
+            )
+            .with_field("completed_at"));
+        }
+        let operator = self.operator_by(id).await?;
+        if operator.operator_id == attested_by {
+            return Err(VaultError::forbidden(
+                "self_attestation",
+                "an operator cannot attest their own training; ask another administrator",
+            ));
+        }
+        let row = TrainingRow {
+            operator_id: operator.operator_id.clone(),
+            course: course.to_owned(),
+            completed_at: completed_at.0,
+            attested_by: attested_by.to_owned(),
+            recorded_at: now.0,
+        };
+        self.store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    tx.operators().record_training(&row).await?;
+                    tx.audit().append(audit.as_slice()).await
+                })
+            })
+            .await?;
+        self.operator_infos(now)
+            .await?
+            .into_iter()
+            .find(|o| o.operator_id == operator.operator_id)
+            .ok_or_else(|| VaultError::internal(&"an operator vanished after its training was recorded"))
+    }
+
+    /// The operator with id (`opr_...`) or name `id`, or 404.
+    async fn operator_by(&self, id: &str) -> Result<OperatorRow, VaultError> {
+        let mut reader = self.store.reader().await?;
+        let row = if id.starts_with("opr_") {
+            reader.operators().by_id(id).await?
+        } else {
+            reader.operators().by_name(id).await?
+        };
+        row.ok_or_else(|| VaultError::not_found("operator_not_found", "no operator with that id or name"))
+    }
+
+    /// Disables an operator and ends their sessions at once. Needs `manage_operators` and
+    /// `grant` on each of their roles.
+    pub async fn disable_operator(&self, caller: &Principal, now: Timestamp, id: &str) -> Result<(), VaultError> {
+        let event = AuditEvent::new("operator.disable", caller).fields([&crate::error::shown(id)]);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManageOperators)?;
+            let operator = self.operator_by(id).await?;
+            for role in &operator.roles {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
+            let target = operator.operator_id.clone();
+            let disabled = self
+                .store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        let disabled = tx.operators().disable(&target, now.0).await?;
+                        tx.operators()
+                            .revoke_sessions(SessionsOf::Operator(&target), now.0)
+                            .await?;
+                        if disabled {
+                            tx.audit().append(&[allow]).await?;
+                        }
+                        Ok(disabled)
+                    })
+                })
+                .await?;
+            if disabled {
+                Ok(Allowed::Written(()))
+            } else {
+                Err(VaultError::new(
+                    ErrorKind::Conflict,
+                    "operator_disabled",
+                    "the operator is already disabled",
+                )
+                .into())
+            }
+        })
+        .await
+    }
+
+    /// Courses lapsing within their reminder period (or lapsed), per enrolled, active
+    /// operator: what the reminder job sends.
+    pub async fn training_reminders(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(OperatorInfo, Vec<CourseStatus>)>, VaultError> {
+        Ok(self
+            .operator_infos(now)
+            .await?
+            .into_iter()
+            .filter(|o| o.disabled_at.is_none())
+            .filter_map(|o| {
+                let pending: Vec<CourseStatus> = o.training.iter().filter(|c| c.status != "current").cloned().collect();
+                (!pending.is_empty()).then_some((o, pending))
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn course(name: &str, valid_days: u32, remind_days: u32) -> (String, Course) {
+        (
+            name.to_owned(),
+            Course {
+                name: name.to_owned(),
+                description: "d".into(),
+                valid_days,
+                remind_days,
+            },
+        )
+    }
+
+    #[test]
+    fn course_states_follow_the_clock() {
+        let day = 86_400_000;
+        let courses: BTreeMap<_, _> = [course("a", 10, 3), course("b", 10, 3)].into_iter().collect();
+        let done = |at| TrainingRow {
+            operator_id: "opr_1".into(),
+            course: "a".into(),
+            completed_at: at,
+            attested_by: "prn_x".into(),
+            recorded_at: at,
+        };
+        let rows = [done(0), done(day)];
+        let at = |d: i64| course_statuses(&courses, &rows, Timestamp(d * day));
+        let states = |d| at(d).into_iter().map(|s| s.status).collect::<Vec<_>>();
+        // The latest completion counts: valid from day 1 to day 11, reminders from day 8.
+        assert_eq!(states(5), ["current", "missing"]);
+        assert_eq!(states(8), ["due_soon", "missing"]);
+        assert_eq!(states(11), ["expired", "missing"]);
+        assert_eq!(due(&at(8)), ["b"]);
+        assert_eq!(due(&at(11)), ["a", "b"]);
+        assert_eq!(at(5)[0].valid_until.as_deref(), Some("1970-01-12T00:00:00.000Z"));
+    }
+
+    #[test]
+    fn lockout_doubles_and_is_capped() {
+        assert_eq!(lockout_ms(4, 5), None);
+        assert_eq!(lockout_ms(5, 5), Some(60_000));
+        assert_eq!(lockout_ms(6, 5), Some(120_000));
+        assert_eq!(lockout_ms(9, 5), Some(16 * 60_000));
+        assert_eq!(lockout_ms(500, 5), Some(MAX_LOCKOUT_MS));
+    }
+
+    #[test]
+    fn justifications_and_tokens_are_checked() {
+        assert_eq!(check_justification("  ticket 4411 ").unwrap(), "ticket 4411");
+        for bad in ["", "   ", "two\nlines", &"x".repeat(201)] {
+            assert!(check_justification(bad).is_err(), "{bad:?}");
+        }
+        let token = format!("css_{}_{}", "a".repeat(16), "b".repeat(64));
+        assert!(split_session_token(&token).is_some());
+        for bad in [
+            "css_",
+            "cst_0123456789abcdef_00",
+            &format!("css_{}_{}", "a".repeat(15), "b".repeat(64)),
+        ] {
+            assert!(split_session_token(bad).is_none(), "{bad}");
+        }
+    }
+
+    const DAY: i64 = 86_400_000;
+    /// A fixed start, on a TOTP step boundary.
+    const T0: i64 = 1_800_000_010_000 - 1_800_000_010_000 % 30_000;
+
+    fn admin() -> Principal {
+        Principal {
+            id: "prn_admin".into(),
+            name: "admin".into(),
+            roles: vec!["admin".into()],
+            context: BTreeMap::new(),
+            operator: None,
+        }
+    }
+
+    async fn vault() -> (tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        (dir, vault)
+    }
+
+    fn code_at(secret: &str, at: i64) -> String {
+        let secret = TotpSecret::from_base32(secret).unwrap();
+        secret.code_at_step(custodia_crypto::totp_step(at.div_euclid(1000)))
+    }
+
+    /// Enrols `name` (support_agent) at T0 and returns its base32 TOTP secret.
+    async fn enrolled(vault: &Vault, name: &str) -> String {
+        let created = vault
+            .create_operator(&admin(), Timestamp(T0), name, &["support_agent".into()])
+            .await
+            .unwrap();
+        let code = created.enrolment_code.to_string();
+        let pw = || Zeroizing::new("correct horse battery staple".to_owned());
+        // A wrong enrolment code and a weak password are refused.
+        assert_eq!(
+            vault
+                .enrol_operator(Timestamp(T0), name, "0".repeat(32).as_str(), pw())
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::Unauthenticated
+        );
+        let weak = vault
+            .enrol_operator(Timestamp(T0), name, &code, Zeroizing::new("short".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(weak.code, "weak_password");
+        let (uri, secret) = vault.enrol_operator(Timestamp(T0), name, &code, pw()).await.unwrap();
+        assert!(uri.starts_with("otpauth://totp/Custodia:"), "{}", uri.as_str());
+        // Not enrolled until a code confirms the authenticator.
+        let early = vault.login(Timestamp(T0), name, pw(), &code_at(&secret, T0)).await;
+        assert_eq!(early.err().map(|e| e.kind), Some(ErrorKind::Unauthenticated));
+        vault
+            .confirm_enrolment(Timestamp(T0 + 30_000), name, &code, &code_at(&secret, T0 + 30_000))
+            .await
+            .unwrap();
+        // The enrolment code is spent.
+        assert!(
+            vault
+                .enrol_operator(Timestamp(T0 + 60_000), name, &code, pw())
+                .await
+                .is_err()
+        );
+        secret.to_string()
+    }
+
+    #[tokio::test]
+    async fn an_operator_enrols_logs_in_reads_with_a_reason_and_loses_access_when_training_lapses() {
+        let (_dir, vault) = vault().await;
+        let secret = enrolled(&vault, "ana").await;
+        let pw = || Zeroizing::new("correct horse battery staple".to_owned());
+        // The confirming code (step T0+30 s) cannot log in; the next step's can, once.
+        let t1 = T0 + 60_000;
+        let replay = vault
+            .login(Timestamp(t1), "ana", pw(), &code_at(&secret, T0 + 30_000))
+            .await;
+        assert!(replay.is_err(), "the confirmation code is spent");
+        let session = vault
+            .login(Timestamp(t1), "ana", pw(), &code_at(&secret, t1))
+            .await
+            .unwrap();
+        assert_eq!(session.training_due, ["privacy_basics", "security_awareness"]);
+        let again = vault
+            .login(Timestamp(t1 + 1000), "ana", pw(), &code_at(&secret, t1))
+            .await;
+        assert_eq!(
+            again.err().map(|e| e.kind),
+            Some(ErrorKind::Unauthenticated),
+            "a code works once"
+        );
+
+        let subject = crate::SubjectId::parse("cus_1").unwrap();
+        let fields: BTreeMap<String, String> = [("card_number".to_owned(), "4242424242424242".to_owned())]
+            .into_iter()
+            .collect();
+        vault
+            .create_record(
+                &crate::Call::new(&admin(), "payment", Timestamp(t1)),
+                &subject,
+                "customers",
+                &fields,
+            )
+            .await
+            .unwrap();
+
+        let mut ana = vault.authenticate(&session.token, Timestamp(t1 + 1000)).await.unwrap();
+        let read = |p: &Principal, at: i64| {
+            let p = p.clone();
+            let vault = &vault;
+            let subject = subject.clone();
+            async move {
+                vault
+                    .list_records(
+                        &crate::Call::new(&p, "customer_support", Timestamp(at)),
+                        &subject,
+                        "customers",
+                        None,
+                    )
+                    .await
+            }
+        };
+        assert_eq!(read(&ana, t1 + 1000).await.unwrap_err().code, "training_expired");
+        // Nobody attests their own training; an administrator does.
+        let own = vault
+            .record_training(&ana, Timestamp(t1), "ana", "privacy_basics", None)
+            .await
+            .unwrap_err();
+        assert_eq!(own.kind, ErrorKind::Forbidden);
+        for course in ["privacy_basics", "security_awareness"] {
+            vault
+                .record_training(&admin(), Timestamp(t1), "ana", course, Some(Timestamp(t1)))
+                .await
+                .unwrap();
+        }
+        ana = vault.authenticate(&session.token, Timestamp(t1 + 2000)).await.unwrap();
+        assert_eq!(read(&ana, t1 + 2000).await.unwrap_err().code, "justification_required");
+        if let Some(s) = ana.operator.as_mut() {
+            s.justification = Some("ticket 4411".into());
+        }
+        let records = read(&ana, t1 + 2000).await.unwrap();
+        let card = &records[0].fields["card_number"];
+        assert!(
+            card.ends_with("4242") && card.contains('*'),
+            "support agents see cards masked: {records:?}"
+        );
+        // The read's audit entry names the session and carries the reason.
+        let mut reader = vault.store.reader().await.unwrap();
+        let entries = reader.audit().entries(i64::MIN, 10_000).await.unwrap();
+        let last = entries.iter().rev().find(|e| e.entry.contains("record.list")).unwrap();
+        assert!(
+            last.entry.contains("\"justification\":\"ticket 4411\""),
+            "{}",
+            last.entry
+        );
+        assert!(!last.entry.contains("4242424242424242"), "no value in the log");
+
+        // A year and a day later (sessions last an hour, so a new login), training has lapsed.
+        let later = t1 + 366 * DAY;
+        let session = vault
+            .login(Timestamp(later), "ana", pw(), &code_at(&secret, later))
+            .await
+            .unwrap();
+        assert_eq!(session.training_due, ["privacy_basics", "security_awareness"]);
+        let mut lapsed = vault.authenticate(&session.token, Timestamp(later)).await.unwrap();
+        if let Some(s) = lapsed.operator.as_mut() {
+            s.justification = Some("ticket 4412".into());
+        }
+        assert_eq!(read(&lapsed, later).await.unwrap_err().code, "training_expired");
+        // Non-personal functions stay: the scanner capability needs no training.
+        assert!(crate::gate::require(&vault.policies, &lapsed, Capability::UseScanner).is_ok());
+        // The old session expired long ago; logging out ends the new one.
+        assert!(
+            vault
+                .authenticate(&session.token, Timestamp(later + 61 * 60_000))
+                .await
+                .is_err()
+        );
+        vault.logout(&lapsed, Timestamp(later)).await.unwrap();
+        assert!(vault.authenticate(&session.token, Timestamp(later + 1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn failures_lock_the_account_with_backoff_and_every_attempt_is_audited() {
+        let (_dir, vault) = vault().await;
+        let secret = enrolled(&vault, "bo").await;
+        let t = T0 + 120_000;
+        for i in 0..5 {
+            let wrong = vault
+                .login(
+                    Timestamp(t + i),
+                    "bo",
+                    Zeroizing::new("not the password!".into()),
+                    "000000",
+                )
+                .await;
+            assert_eq!(wrong.err().map(|e| e.kind), Some(ErrorKind::Unauthenticated));
+        }
+        // Locked for a minute: even the right password and code are refused (429).
+        let pw = Zeroizing::new("correct horse battery staple".to_owned());
+        let locked = vault
+            .login(Timestamp(t + 10), "bo", pw.clone(), &code_at(&secret, t + 10))
+            .await;
+        assert_eq!(locked.err().map(|e| e.code), Some("login_locked"));
+        // A minute later the right ones work, and the count starts again.
+        let after = t + 61_000;
+        assert!(
+            vault
+                .login(Timestamp(after), "bo", pw.clone(), &code_at(&secret, after))
+                .await
+                .is_ok()
+        );
+        let mut reader = vault.store.reader().await.unwrap();
+        let entries = reader.audit().entries(i64::MIN, 10_000).await.unwrap();
+        let logins: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.entry.contains("\"operator.login\""))
+            .map(|e| e.entry.as_str())
+            .collect();
+        assert_eq!(
+            logins.len(),
+            8,
+            "one before enrolment was confirmed, five failures, one refused while locked, one success"
+        );
+        assert!(logins[0].contains("not_enrolled"));
+        assert!(logins[1].contains("invalid_password"));
+        assert!(logins[6].contains("\"locked\""));
+        assert!(logins[7].contains("\"allow\""));
+        assert!(
+            !entries.iter().any(|e| e.entry.contains("horse")),
+            "no password in the log"
+        );
+        // An unknown name answers like a wrong password.
+        let nobody = vault.login(Timestamp(after), "nobody", pw, "123456").await;
+        assert_eq!(nobody.err().map(|e| e.message), Some(invalid_login().message));
+    }
+
+    #[test]
+    fn operators_need_training_and_a_reason() {
+        let mut p = Principal {
+            id: "opr_1".into(),
+            name: "ana".into(),
+            roles: vec!["support_agent".into()],
+            context: BTreeMap::new(),
+            operator: Some(OperatorSession {
+                session_id: "s".into(),
+                training_due: vec!["privacy_basics".into()],
+                justification: Some("ticket 1".into()),
+            }),
+        };
+        assert_eq!(may_see_personal_data(&p, false).unwrap_err().code, "training_expired");
+        if let Some(s) = p.operator.as_mut() {
+            s.training_due.clear();
+            s.justification = None;
+        }
+        assert!(may_see_personal_data(&p, false).is_ok());
+        assert_eq!(
+            may_see_personal_data(&p, true).unwrap_err().code,
+            "justification_required"
+        );
+        p.operator = None;
+        assert!(may_see_personal_data(&p, true).is_ok(), "service keys need neither");
+        assert!(
+            !format!(
+                "{:?}",
+                OperatorSession {
+                    session_id: "s".into(),
+                    training_due: vec![],
+                    justification: Some("secret reason".into()),
+                }
+            )
+            .contains("secret reason")
+        );
+    }
+}

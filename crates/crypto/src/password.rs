@@ -1,0 +1,99 @@
+//! Operator passwords: Argon2id (RFC 9106) in PHC string form, with the parameters OWASP
+//! recommends (19 MiB, 2 passes, 1 lane). The string carries its parameters and salt, so a
+//! stronger setting later still verifies every stored hash.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use zeroize::Zeroizing;
+
+use crate::{CryptoError, random_array};
+
+/// Shortest password accepted (NIST SP 800-63B asks for at least 8; an operator who can read
+/// personal data gets more).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest password accepted (longer ones are refused, not truncated).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn hasher() -> Result<Argon2<'static>, CryptoError> {
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(|_| CryptoError::Primitive)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// The PHC string of `password` under a fresh salt.
+pub fn hash_password(password: &str) -> Result<String, CryptoError> {
+    let salt_bytes = random_array::<16>()?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| CryptoError::Primitive)?;
+    let hash = hasher()?
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|_| CryptoError::Primitive)?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (false for a malformed string, so a
+/// damaged row refuses rather than fails open). Only Argon2id strings are accepted.
+#[must_use]
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return false;
+    }
+    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+}
+
+/// Spends the time of one verification, for a login naming nobody: the answer then takes
+/// as long as a wrong password, so timing does not tell which names exist.
+pub fn verify_nobody(password: &str) {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(stored) = DUMMY.get_or_init(|| hash_password("custodia-no-such-operator").ok()) {
+        let _ = verify_password(password, stored);
+    }
+}
+
+/// Checks a new password's shape: length in characters and bytes, no control characters.
+pub fn check_new_password(password: &Zeroizing<String>, name: &str) -> Result<(), &'static str> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err("the password is longer than 1024 bytes");
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err("the password must have at least 12 characters");
+    }
+    if password.chars().any(char::is_control) {
+        return Err("the password must not contain control characters");
+    }
+    if password.eq_ignore_ascii_case(name) {
+        return Err("the password must not be the operator's name");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_differ() {
+        let a = hash_password("correct horse battery").unwrap();
+        let b = hash_password("correct horse battery").unwrap();
+        assert_ne!(a, b, "a fresh salt each time");
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert!(verify_password("correct horse battery", &a));
+        assert!(!verify_password("correct horse batterz", &a));
+        assert!(!verify_password("correct horse battery", "not a phc string"));
+        // A PHC string of another algorithm is refused even if it would verify.
+        let argon2i = a.replacen("$argon2id$", "$argon2i$", 1);
+        assert!(!verify_password("correct horse battery", &argon2i));
+        verify_nobody("anything");
+    }
+
+    #[test]
+    fn new_password_rules() {
+        let pw = |s: &str| Zeroizing::new(s.to_owned());
+        assert!(check_new_password(&pw("short"), "ana").is_err());
+        assert!(check_new_password(&pw("twelve chars"), "ana").is_ok());
+        assert!(check_new_password(&pw("with\ttabs in it"), "ana").is_err());
+        assert!(check_new_password(&pw("Operator-Anabel"), "operator-anabel").is_err());
+        assert!(check_new_password(&pw(&"x".repeat(1025)), "ana").is_err());
+    }
+}

@@ -1,0 +1,349 @@
+//! Operators (people who sign in with a password and a TOTP code), their sessions and their
+//! training completions. Secrets are stored only as hashes (passwords: Argon2id PHC strings;
+//! session and enrolment secrets: SHA-256) or sealed (TOTP secrets, by the vault).
+
+use crate::model::{join_roles, split_roles};
+use crate::sql::{DbRow, Stmt};
+use crate::{ReadWrite, StoreError};
+
+super::repository!(
+    /// Operators, sessions and training completions.
+    Operators
+);
+
+/// An operator. Unix milliseconds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorRow {
+    pub operator_id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    /// Argon2id PHC string; `None` until the operator enrols.
+    pub password_hash: Option<String>,
+    /// The TOTP secret, sealed by the vault; `None` until the operator enrols.
+    pub totp_sealed: Option<Vec<u8>>,
+    /// When the operator proved the authenticator works (enrolment is complete).
+    pub totp_confirmed_at: Option<i64>,
+    /// The last TOTP step a code was accepted for: no code of it or before works again.
+    pub totp_last_step: Option<i64>,
+    /// SHA-256 of the one-time enrolment code; `None` once enrolled.
+    pub enrol_hash: Option<Vec<u8>>,
+    pub enrol_expires_at: Option<i64>,
+    /// Failed logins since the last success.
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    /// The principal (or `local`, the CLI on the server's machine) that created it.
+    pub created_by: String,
+    pub disabled_at: Option<i64>,
+}
+
+impl std::fmt::Debug for OperatorRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorRow")
+            .field("operator_id", &self.operator_id)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("totp_confirmed_at", &self.totp_confirmed_at)
+            .field("failed_logins", &self.failed_logins)
+            .field("locked_until", &self.locked_until)
+            .field("disabled_at", &self.disabled_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An operator's session: the bearer token's public id and its secret's hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub secret_hash: Vec<u8>,
+    pub operator_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("session_id", &self.session_id)
+            .field("operator_id", &self.operator_id)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One completion of a course by an operator, as someone attested it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingRow {
+    pub operator_id: String,
+    pub course: String,
+    pub completed_at: i64,
+    /// The principal or operator who attested the completion.
+    pub attested_by: String,
+    pub recorded_at: i64,
+}
+
+fn operator_row(r: &DbRow) -> Result<OperatorRow, StoreError> {
+    Ok(OperatorRow {
+        operator_id: r.text("operator_id")?,
+        name: r.text("name")?,
+        roles: split_roles(&r.text("roles")?),
+        password_hash: r.opt_text("password_hash")?,
+        totp_sealed: r.opt_bytes("totp_sealed")?,
+        totp_confirmed_at: r.opt_int("totp_confirmed_at")?,
+        totp_last_step: r.opt_int("totp_last_step")?,
+        enrol_hash: r.opt_bytes("enrol_hash")?,
+        enrol_expires_at: r.opt_int("enrol_expires_at")?,
+        failed_logins: r.int("failed_logins")?,
+        locked_until: r.opt_int("locked_until")?,
+        created_at: r.int("created_at")?,
+        created_by: r.text("created_by")?,
+        disabled_at: r.opt_int("disabled_at")?,
+    })
+}
+
+fn session_row(r: &DbRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        session_id: r.text("session_id")?,
+        secret_hash: r.bytes("secret_hash")?,
+        operator_id: r.text("operator_id")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+    })
+}
+
+fn training_row(r: &DbRow) -> Result<TrainingRow, StoreError> {
+    Ok(TrainingRow {
+        operator_id: r.text("operator_id")?,
+        course: r.text("course")?,
+        completed_at: r.int("completed_at")?,
+        attested_by: r.text("attested_by")?,
+        recorded_at: r.int("recorded_at")?,
+    })
+}
+
+impl<A> Operators<'_, A> {
+    /// The operator called `name`.
+    pub async fn by_name(&mut self, name: &str) -> Result<Option<OperatorRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM operators WHERE name = $1").bind(name);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(operator_row)
+            .transpose()
+    }
+
+    /// The operator with id `operator_id`.
+    pub async fn by_id(&mut self, operator_id: &str) -> Result<Option<OperatorRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM operators WHERE operator_id = $1").bind(operator_id);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(operator_row)
+            .transpose()
+    }
+
+    /// Every operator, oldest first.
+    pub async fn all(&mut self) -> Result<Vec<OperatorRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM operators ORDER BY created_at, operator_id");
+        self.conn.fetch_all(stmt).await?.iter().map(operator_row).collect()
+    }
+
+    /// The session with public id `session_id`.
+    pub async fn session(&mut self, session_id: &str) -> Result<Option<SessionRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM operator_sessions WHERE session_id = $1").bind(session_id);
+        self.conn
+            .fetch_optional(stmt)
+            .await?
+            .as_ref()
+            .map(session_row)
+            .transpose()
+    }
+
+    /// Every training completion of `operator_id` (all operators when `None`), by operator,
+    /// course and completion time.
+    pub async fn training(&mut self, operator_id: Option<&str>) -> Result<Vec<TrainingRow>, StoreError> {
+        let stmt = match operator_id {
+            Some(id) => Stmt::new(
+                "SELECT * FROM training_completions WHERE operator_id = $1 ORDER BY operator_id, course, completed_at",
+            )
+            .bind(id),
+            None => Stmt::new("SELECT * FROM training_completions ORDER BY operator_id, course, completed_at"),
+        };
+        self.conn.fetch_all(stmt).await?.iter().map(training_row).collect()
+    }
+}
+
+impl Operators<'_, ReadWrite> {
+    /// Adds an operator. Fails with [`StoreError::Conflict`] if the name is taken.
+    pub async fn insert(&mut self, row: &OperatorRow) -> Result<(), StoreError> {
+        let roles = join_roles(&row.roles);
+        let stmt = Stmt::new(
+            "INSERT INTO operators (operator_id, name, roles, password_hash, totp_sealed, totp_confirmed_at, \
+             totp_last_step, enrol_hash, enrol_expires_at, failed_logins, locked_until, created_at, created_by, \
+             disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(row.operator_id.as_str())
+        .bind(row.name.as_str())
+        .bind(roles.as_str())
+        .bind(row.password_hash.as_deref())
+        .bind(row.totp_sealed.as_deref())
+        .bind(row.totp_confirmed_at)
+        .bind(row.totp_last_step)
+        .bind(row.enrol_hash.as_deref())
+        .bind(row.enrol_expires_at)
+        .bind(row.failed_logins)
+        .bind(row.locked_until)
+        .bind(row.created_at)
+        .bind(row.created_by.as_str())
+        .bind(row.disabled_at);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
+    /// Sets the password and (unconfirmed) TOTP secret of an operator still enrolling with
+    /// the enrolment code whose hash is `enrol_hash`; returns whether it was.
+    pub async fn enrol(
+        &mut self,
+        operator_id: &str,
+        enrol_hash: &[u8],
+        password_hash: &str,
+        totp_sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE operators SET password_hash = $1, totp_sealed = $2 \
+             WHERE operator_id = $3 AND enrol_hash = $4 AND totp_confirmed_at IS NULL",
+        )
+        .bind(password_hash)
+        .bind(totp_sealed)
+        .bind(operator_id)
+        .bind(enrol_hash);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
+
+    /// Completes an enrolment: the authenticator gave a code of `step`. The enrolment code
+    /// stops working. Returns whether the operator was still enrolling with `enrol_hash`.
+    pub async fn confirm(
+        &mut self,
+        operator_id: &str,
+        enrol_hash: &[u8],
+        step: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE operators SET totp_confirmed_at = $1, totp_last_step = $2, enrol_hash = NULL, \
+             enrol_expires_at = NULL, failed_logins = 0, locked_until = NULL \
+             WHERE operator_id = $3 AND enrol_hash = $4 AND totp_confirmed_at IS NULL AND totp_sealed IS NOT NULL",
+        )
+        .bind(now)
+        .bind(step)
+        .bind(operator_id)
+        .bind(enrol_hash);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
+
+    /// Records a successful login with a code of `step`, unless a code of that step or a
+    /// later one was accepted meanwhile (a replay racing the first use): returns whether it
+    /// was recorded. Failures are forgiven.
+    pub async fn login_succeeded(&mut self, operator_id: &str, step: i64) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE operators SET totp_last_step = $1, failed_logins = 0, locked_until = NULL \
+             WHERE operator_id = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)",
+        )
+        .bind(step)
+        .bind(operator_id)
+        .bind(step);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
+
+    /// Counts a failed login and sets the lockout it earns (`None`: not yet); returns the
+    /// failures counted so far.
+    pub async fn login_failed(
+        &mut self,
+        operator_id: &str,
+        lockout: impl FnOnce(i64) -> Option<i64> + Send,
+    ) -> Result<i64, StoreError> {
+        let stmt = Stmt::new("UPDATE operators SET failed_logins = failed_logins + 1 WHERE operator_id = $1")
+            .bind(operator_id);
+        self.conn.execute(stmt).await?;
+        let failed = self
+            .conn
+            .fetch_optional(Stmt::new("SELECT failed_logins FROM operators WHERE operator_id = $1").bind(operator_id))
+            .await?
+            .map(|r| r.int("failed_logins"))
+            .transpose()?
+            .unwrap_or(0);
+        if let Some(until) = lockout(failed) {
+            let stmt = Stmt::new("UPDATE operators SET locked_until = $1 WHERE operator_id = $2")
+                .bind(until)
+                .bind(operator_id);
+            self.conn.execute(stmt).await?;
+        }
+        Ok(failed)
+    }
+
+    /// Disables an operator (no login, no session works); returns whether it was active.
+    pub async fn disable(&mut self, operator_id: &str, now: i64) -> Result<bool, StoreError> {
+        let stmt = Stmt::new("UPDATE operators SET disabled_at = $1 WHERE operator_id = $2 AND disabled_at IS NULL")
+            .bind(now)
+            .bind(operator_id);
+        Ok(self.conn.execute(stmt).await? == 1)
+    }
+
+    /// Opens a session.
+    pub async fn open_session(&mut self, row: &SessionRow) -> Result<(), StoreError> {
+        let stmt = Stmt::new(
+            "INSERT INTO operator_sessions (session_id, secret_hash, operator_id, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.session_id.as_str())
+        .bind(row.secret_hash.as_slice())
+        .bind(row.operator_id.as_str())
+        .bind(row.created_at)
+        .bind(row.expires_at)
+        .bind(row.revoked_at);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
+    /// Revokes one session (`session_id`) or every open session of `operator_id`; returns
+    /// how many were open.
+    pub async fn revoke_sessions(&mut self, which: SessionsOf<'_>, now: i64) -> Result<u64, StoreError> {
+        let (column, value) = match which {
+            SessionsOf::Session(id) => ("session_id", id),
+            SessionsOf::Operator(id) => ("operator_id", id),
+        };
+        let stmt = Stmt::new(format!(
+            "UPDATE operator_sessions SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
+        ))
+        .bind(now)
+        .bind(value);
+        self.conn.execute(stmt).await
+    }
+
+    /// Records a training completion.
+    pub async fn record_training(&mut self, row: &TrainingRow) -> Result<(), StoreError> {
+        let stmt = Stmt::new(
+            "INSERT INTO training_completions (operator_id, course, completed_at, attested_by, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(row.operator_id.as_str())
+        .bind(row.course.as_str())
+        .bind(row.completed_at)
+        .bind(row.attested_by.as_str())
+        .bind(row.recorded_at);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+}
+
+/// Which sessions [`Operators::revoke_sessions`] ends.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionsOf<'a> {
+    Session(&'a str),
+    Operator(&'a str),
+}
