@@ -141,7 +141,7 @@ async fn reads(
     Ok(latencies)
 }
 
-fn report(what: &str, latencies: &[Duration]) {
+pub(crate) fn report(what: &str, latencies: &[Duration]) {
     let mut sorted = latencies.to_vec();
     sorted.sort_unstable();
     let at = |q: f64| {

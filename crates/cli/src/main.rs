@@ -12,6 +12,7 @@ mod operator_cmd;
 mod requests_cmd;
 mod retention_bench;
 mod retention_cmd;
+mod rotation_bench;
 mod scan_bench;
 mod scan_cmd;
 mod tls_cmd;
@@ -137,6 +138,12 @@ enum Command {
     /// Log in as an operator (password + TOTP code); prints a session token for
     /// `CUSTODIA_TOKEN` / `--token`.
     Login(operator_cmd::LoginArgs),
+    /// Break-glass: take an emergency role for minutes by stating a reason (an operator's
+    /// session; loud: flagged in the audit log and listed in access reviews).
+    BreakGlass(operator_cmd::BreakGlassArgs),
+    /// Access review: per principal, what it touched in a period, its denials and break-glass
+    /// uses, permissions it never used, keys unused for 90 days.
+    AccessReview(operator_cmd::ReviewArgs),
     /// The root key: status, rotation, retirement of unused versions.
     Keys {
         #[command(subcommand)]
@@ -249,6 +256,13 @@ enum Command {
         /// Records of the erased subject.
         #[arg(long, default_value_t = 10_000)]
         records: usize,
+    },
+    /// Time a root key rotation over N subjects while their records are read (a fresh
+    /// SQLite data directory): the rotation's rate, the reads' latencies before and during.
+    BenchRotation {
+        /// Subjects (one record and one data key each).
+        #[arg(long, default_value_t = 100_000)]
+        subjects: usize,
     },
     /// Time the retention sweeper on a store of N values of which M are due, while records
     /// are read (a fresh SQLite data directory): the sweep's time and rate, the reads'
@@ -547,6 +561,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Requests { action, api } => requests_cmd::run(action, api).await,
         Command::Operator { action } => operator_cmd::run(action).await,
         Command::Login(args) => operator_cmd::login(args).await,
+        Command::BreakGlass(args) => operator_cmd::break_glass(args).await,
+        Command::AccessReview(args) => operator_cmd::access_review(args).await,
         Command::Keys { action } => keys_cmd::run(action).await,
         Command::Retention { action } => retention_cmd::run(action).await,
         Command::Activity(args) => retention_cmd::activity(args).await,
@@ -692,6 +708,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::BenchErasure { records } => {
             erasure_bench::run(records).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchRotation { subjects } => {
+            rotation_bench::run(subjects).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchRetention {

@@ -388,3 +388,152 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     writeln!(std::io::stdout().lock(), "{}", session.token)?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `custodia access-review`.
+#[derive(clap::Args)]
+pub struct ReviewArgs {
+    /// Start of the period, RFC 3339 (default: 30 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the period, RFC 3339, exclusive (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// `custodia break-glass`.
+#[derive(clap::Args)]
+pub struct BreakGlassArgs {
+    /// One of the registry's `[operators] break_glass_roles`.
+    pub role: String,
+    /// Why (kept in the audit log: a reference, no personal data).
+    #[arg(long)]
+    pub reason: String,
+    /// How long, in minutes (default and most: `[operators] break_glass_minutes`).
+    #[arg(long)]
+    pub minutes: Option<u32>,
+    /// The server and your session token (`custodia login`).
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+pub async fn break_glass(args: BreakGlassArgs) -> anyhow::Result<ExitCode> {
+    let body = serde_json::to_vec(&custodia_types::BreakGlassRequest {
+        role: args.role,
+        reason: args.reason,
+        minutes: args.minutes,
+    })?;
+    call(&args.api, "POST", "/v1/break-glass".to_owned(), Some(body), |out, body| {
+        let grant: custodia_types::BreakGlassGrant =
+            serde_json::from_slice(body).context("reading the server's answer")?;
+        writeln!(
+            out,
+            "Break-glass {}: role {} until {}. Every call is flagged in the audit log and listed in access reviews.",
+            grant.grant_id, grant.role, grant.expires_at
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn access_review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let review = match &args.target.data_dir {
+        Some(dir) => {
+            let now = Timestamp::now();
+            let at = |name: &str, t: &Option<String>| {
+                t.as_deref()
+                    .map(|t| Timestamp::parse_rfc3339(t).with_context(|| format!("--{name} `{t}` is not RFC 3339")))
+                    .transpose()
+            };
+            let to = at("to", &args.to)?.unwrap_or(now);
+            let from = at("from", &args.from)?.unwrap_or(Timestamp(to.0 - 30 * 86_400_000));
+            args.target
+                .open(dir)
+                .await?
+                .review_access(now, from, to)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        None => {
+            let mut query = Vec::new();
+            if let Some(f) = &args.from {
+                query.push(format!("from={}", encode(f)));
+            }
+            if let Some(t) = &args.to {
+                query.push(format!("to={}", encode(t)));
+            }
+            let path = format!("/v1/access-review?{}", query.join("&"));
+            match crate::api_success(&args.target.api.url, args.target.api.token.clone(), "GET", &path, None).await? {
+                Ok(reply) => serde_json::from_slice(&reply.body).context("reading the server's answer")?,
+                Err(code) => return Ok(code),
+            }
+        }
+    };
+    if args.target.api.json {
+        print_json(&serde_json::to_value(&review)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_review(&mut std::io::stdout().lock(), &review)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_review(out: &mut dyn Write, review: &custodia_types::AccessReview) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "Access review {} to {} ({} audit entries)",
+        review.from, review.to, review.entries
+    )?;
+    let counts = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    };
+    for p in &review.principals {
+        writeln!(
+            out,
+            "\n{} {} ({}) roles: {}",
+            p.kind,
+            p.name,
+            p.principal_id,
+            p.roles.join(", ")
+        )?;
+        writeln!(
+            out,
+            "  {} allowed, {} denied; {} subjects touched",
+            p.allowed, p.denied, p.subjects
+        )?;
+        if !p.purposes.is_empty() {
+            writeln!(out, "  purposes: {}", counts(&p.purposes))?;
+        }
+        if !p.collections.is_empty() {
+            writeln!(out, "  collections: {}", counts(&p.collections))?;
+        }
+        if !p.denial_reasons.is_empty() {
+            writeln!(out, "  denials: {}", counts(&p.denial_reasons))?;
+        }
+        for g in &p.break_glass {
+            writeln!(
+                out,
+                "  BREAK-GLASS {}: role {} from {} to {}: {}",
+                g.grant_id, g.role, g.started_at, g.expires_at, g.reason
+            )?;
+        }
+        if p.break_glass_calls > 0 {
+            writeln!(out, "  calls under break-glass: {}", p.break_glass_calls)?;
+        }
+        if !p.unused_purposes.is_empty() {
+            writeln!(
+                out,
+                "  never used (least-privilege candidates): {}",
+                p.unused_purposes.join(", ")
+            )?;
+        }
+        if p.stale_key {
+            writeln!(
+                out,
+                "  STALE KEY: not used for 90 days (last used {})",
+                p.last_used_at.as_deref().unwrap_or("never")
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -61,7 +61,10 @@ impl AuditEvent {
         match &principal.operator {
             None => event,
             Some(session) => {
-                let event = event.detail("session", session.session_id.clone());
+                let mut event = event.detail("session", session.session_id.clone());
+                if let Some(grant) = &session.break_glass {
+                    event = event.detail("break_glass", grant.clone());
+                }
                 match &session.justification {
                     Some(reason) => event.detail("justification", reason.clone()),
                     None => event,

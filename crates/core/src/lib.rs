@@ -10,6 +10,7 @@
 //! the principal's roles may invoke the purpose, that the purpose declares each field, and
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
+mod access_review;
 mod attempts;
 mod audit;
 mod cache;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use custodia_registry::Registry;
 use custodia_store::Store;
 
+pub use access_review::STALE_KEY_MS;
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use cache::CACHE_TTL;
 pub use call::Call;

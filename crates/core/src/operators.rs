@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{FieldContext, TotpRefusal, TotpSecret, constant_time_eq, random_hex, sha256};
 use custodia_registry::{Capability, Course};
-use custodia_store::{OperatorRow, SessionRow, SessionsOf, TrainingRow};
+use custodia_store::{BreakGlassRow, OperatorRow, SessionRow, SessionsOf, TrainingRow};
 use custodia_types::{CourseStatus, OperatorInfo};
 use zeroize::Zeroizing;
 
@@ -49,6 +49,8 @@ pub struct OperatorSession {
     pub training_due: Vec<String>,
     /// The reason given for this request (`Custodia-Justification`).
     pub justification: Option<String>,
+    /// The break-glass grant in force for this session, if any (its roles are added).
+    pub break_glass: Option<String>,
 }
 
 impl std::fmt::Debug for OperatorSession {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for OperatorSession {
             .field("session_id", &self.session_id)
             .field("training_due", &self.training_due)
             .field("justified", &self.justification.is_some())
+            .field("break_glass", &self.break_glass)
             .finish()
     }
 }
@@ -599,17 +602,118 @@ impl Vault {
             .filter(|o| o.disabled_at.is_none())
             .ok_or_else(invalid)?;
         let completions = reader.operators().training(Some(&operator.operator_id)).await?;
+        let grants = reader.operators().break_glass_of_session(&session.session_id).await?;
+        let mut roles = operator.roles;
+        let mut break_glass = None;
+        // A grant counts while it lasts and while the registry still allows its role.
+        for grant in grants.iter().filter(|g| now.0 < g.expires_at) {
+            if self.registry.operators.break_glass_roles.contains(&grant.role) {
+                roles.push(grant.role.clone());
+                break_glass = Some(grant.grant_id.clone());
+            }
+        }
+        roles.sort();
+        roles.dedup();
         Ok(Principal {
             id: operator.operator_id,
             name: operator.name,
-            roles: operator.roles,
+            roles,
             context: BTreeMap::new(),
             operator: Some(OperatorSession {
                 session_id: session.session_id,
                 training_due: due(&course_statuses(&self.registry.training, &completions, now)),
                 justification: None,
+                break_glass,
             }),
         })
+    }
+
+    /// Break-glass: the caller (an operator's session) takes `role`, one of the registry's
+    /// `[operators] break_glass_roles`, for `minutes` (at most `break_glass_minutes`) by
+    /// stating `reason`. Loud: the grant's own entry is flagged, every entry of the session
+    /// while it lasts names it, an error-level log line goes out, and access reviews list it.
+    pub async fn break_glass(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        role: &str,
+        reason: &str,
+        minutes: Option<u32>,
+    ) -> Result<BreakGlassRow, VaultError> {
+        let event = AuditEvent::new("break_glass.start", caller)
+            .fields([&crate::error::shown(role)])
+            .detail("flag", "break_glass");
+        self.audited(event.clone(), now, async {
+            let Some(session) = &caller.operator else {
+                return Err(VaultError::forbidden(
+                    "break_glass_for_operators",
+                    "break-glass is for an operator's session (a person), not an API key",
+                )
+                .into());
+            };
+            let rules = &self.registry.operators;
+            if !rules.break_glass_roles.iter().any(|r| r == role) {
+                return Err(VaultError::forbidden(
+                    "break_glass_role_not_allowed",
+                    format!(
+                        "role {} is not one the registry's [operators] break_glass_roles allows ({})",
+                        crate::error::quoted_name(role, false),
+                        if rules.break_glass_roles.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            rules.break_glass_roles.join(", ")
+                        }
+                    ),
+                )
+                .into());
+            }
+            let minutes = minutes.unwrap_or(rules.break_glass_minutes);
+            if minutes == 0 || minutes > rules.break_glass_minutes {
+                return Err(VaultError::unprocessable(
+                    "invalid_minutes",
+                    format!("minutes must be between 1 and {}", rules.break_glass_minutes),
+                )
+                .with_field("minutes")
+                .into());
+            }
+            let reason = check_justification(reason)?;
+            let row = BreakGlassRow {
+                grant_id: format!("bg_{}", random_hex::<12>()?),
+                operator_id: caller.id.clone(),
+                session_id: session.session_id.clone(),
+                role: role.to_owned(),
+                reason: reason.clone(),
+                started_at: now.0,
+                expires_at: now.0 + i64::from(minutes) * 60_000,
+            };
+            let entry = self.audit_row(
+                &event
+                    .clone()
+                    .detail("break_glass", row.grant_id.clone())
+                    .detail("reason", reason)
+                    .detail("minutes", minutes.to_string()),
+                now,
+                None,
+            )?;
+            let stored = row.clone();
+            self.store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        tx.operators().open_break_glass(&stored).await?;
+                        tx.audit().append(&[entry]).await
+                    })
+                })
+                .await?;
+            tracing::error!(
+                operator = %row.operator_id,
+                grant = %row.grant_id,
+                role = %row.role,
+                minutes,
+                "BREAK-GLASS: an operator took an emergency role"
+            );
+            Ok(Allowed::Written(row))
+        })
+        .await
     }
 
     /// Ends the caller's session (an operator's; a service key has none).
@@ -1154,6 +1258,7 @@ mod tests {
                 session_id: "s".into(),
                 training_due: vec!["privacy_basics".into()],
                 justification: Some("ticket 1".into()),
+                break_glass: None,
             }),
         };
         assert_eq!(may_see_personal_data(&p, false).unwrap_err().code, "training_expired");
@@ -1175,6 +1280,7 @@ mod tests {
                     session_id: "s".into(),
                     training_due: vec![],
                     justification: Some("secret reason".into()),
+                    break_glass: None,
                 }
             )
             .contains("secret reason")

@@ -36,7 +36,7 @@ pub struct Registry {
 }
 
 /// The rules of operator sign-in (`[operators]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorRules {
     /// How long a session lasts from login (5..=720 minutes; default 60).
     pub session_minutes: u32,
@@ -45,6 +45,9 @@ pub struct OperatorRules {
     pub max_failed_logins: u32,
     /// The longest break-glass access one request may take (5..=240 minutes; default 60).
     pub break_glass_minutes: u32,
+    /// The roles an operator may take in an emergency by stating a reason (none by default:
+    /// no break-glass).
+    pub break_glass_roles: Vec<String>,
 }
 
 impl Default for OperatorRules {
@@ -53,6 +56,7 @@ impl Default for OperatorRules {
             session_minutes: 60,
             max_failed_logins: 5,
             break_glass_minutes: 60,
+            break_glass_roles: Vec::new(),
         }
     }
 }

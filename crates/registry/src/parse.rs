@@ -78,6 +78,8 @@ struct RawOperators {
     session_minutes: Option<Spanned<i64>>,
     max_failed_logins: Option<Spanned<i64>>,
     break_glass_minutes: Option<Spanned<i64>>,
+    #[serde(default)]
+    break_glass_roles: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -685,7 +687,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
     }
 
     let (jurisdictions, holidays) = build_rules(c, &raw.jurisdictions, &raw.holidays, &organization.country);
-    let operators = build_operators(c, raw.operators.as_ref());
+    let operators = build_operators(c, raw.operators.as_ref(), &roles);
     let mut training = BTreeMap::new();
     for (name, rc) in &raw.training {
         c.name("course", name);
@@ -722,7 +724,11 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
     }
 }
 
-fn build_operators(c: &mut Checker<'_>, raw: Option<&Spanned<RawOperators>>) -> OperatorRules {
+fn build_operators(
+    c: &mut Checker<'_>,
+    raw: Option<&Spanned<RawOperators>>,
+    roles: &BTreeMap<String, Role>,
+) -> OperatorRules {
     let defaults = OperatorRules::default();
     let Some(raw) = raw.map(Spanned::get_ref) else {
         return defaults;
@@ -755,6 +761,24 @@ fn build_operators(c: &mut Checker<'_>, raw: Option<&Spanned<RawOperators>>) -> 
             240,
             defaults.break_glass_minutes,
         ),
+        break_glass_roles: raw
+            .break_glass_roles
+            .iter()
+            .filter(|r| {
+                let known = roles.contains_key(r.get_ref());
+                if !known {
+                    c.at(
+                        r.span().start,
+                        format!(
+                            "operators.break_glass_roles names `{}`, which is not a role",
+                            r.get_ref()
+                        ),
+                    );
+                }
+                known
+            })
+            .map(|r| r.get_ref().clone())
+            .collect(),
     }
 }
 

@@ -275,14 +275,23 @@ fn justification(state: &AppState, value: &axum::http::HeaderValue) -> Result<St
         )
     })?;
     let text = custodia_core::check_justification(text)?;
-    if state.pii.holds_personal_data(&text) {
+    free_of_personal_data(state, &text, "justification")?;
+    Ok(text)
+}
+
+/// Refuses a reason an operator gives (`what`: `justification`, `reason`) that holds
+/// personal data: the audit log keeps it.
+pub(crate) fn free_of_personal_data(state: &AppState, text: &str, what: &str) -> Result<(), ApiError> {
+    if state.pii.holds_personal_data(text) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "justification_has_personal_data",
-            "the justification holds personal data, and the audit log keeps it: give a reference (a ticket number) instead",
+            "reason_has_personal_data",
+            format!(
+                "the {what} holds personal data, and the audit log keeps it: give a reference (a ticket number) instead"
+            ),
         ));
     }
-    Ok(text)
+    Ok(())
 }
 
 /// Whether the request carries a Global Privacy Control signal (`Sec-GPC: 1`).

@@ -29,7 +29,8 @@ use crate::api;
         crate::operators::create_operator, crate::operators::list_operators, crate::operators::enrol,
         crate::operators::confirm_enrolment, crate::operators::login, crate::operators::logout,
         crate::operators::record_training, crate::operators::disable_operator, crate::operators::key_status,
-        crate::operators::rotate_keys, crate::operators::retire_key_version,
+        crate::operators::rotate_keys, crate::operators::retire_key_version, crate::operators::break_glass,
+        crate::operators::access_review,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,
@@ -57,7 +58,8 @@ use crate::api;
         custodia_types::EnrolResponse, custodia_types::ConfirmEnrolmentRequest, custodia_types::LoginRequest,
         custodia_types::LoginResponse, custodia_types::TrainingRequest, custodia_types::CourseStatus,
         custodia_types::OperatorInfo, custodia_types::OperatorList, custodia_types::KeyStatus,
-        custodia_types::KeyVersionStatus, custodia_types::RotationProgress,
+        custodia_types::KeyVersionStatus, custodia_types::RotationProgress, custodia_types::BreakGlassRequest,
+        custodia_types::BreakGlassGrant, custodia_types::AccessReview, custodia_types::PrincipalReview,
     )),
     modifiers(&BearerAuth),
 )]

@@ -10,12 +10,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use custodia_core::Timestamp;
 use custodia_types::{
-    ConfirmEnrolmentRequest, CreateOperatorRequest, CreateOperatorResponse, EnrolRequest, EnrolResponse, ErrorBody,
-    KeyStatus, LoginRequest, LoginResponse, OperatorInfo, OperatorList, RotationProgress, TrainingRequest,
+    AccessReview, BreakGlassGrant, BreakGlassRequest, ConfirmEnrolmentRequest, CreateOperatorRequest,
+    CreateOperatorResponse, EnrolRequest, EnrolResponse, ErrorBody, KeyStatus, LoginRequest, LoginResponse,
+    OperatorInfo, OperatorList, RotationProgress, TrainingRequest,
 };
 use zeroize::Zeroizing;
 
-use crate::extract::{ApiJson, ApiPath, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -28,6 +29,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/operators/{operator_id}/training", post(record_training))
         .route("/v1/operators/{operator_id}/disable", post(disable_operator))
         .route("/v1/login", post(login))
+        .route("/v1/break-glass", post(break_glass))
+        .route("/v1/access-review", get(access_review))
         .route("/v1/logout", post(logout))
         .route("/v1/keys", get(key_status))
         .route("/v1/keys/rotate", post(rotate_keys))
@@ -230,6 +233,85 @@ pub(crate) async fn disable_operator(
         .disable_operator(&caller, Timestamp::now(), &operator_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/break-glass", tag = "operators", request_body = BreakGlassRequest,
+    responses((status = 201, description = "The role is the session's until `expires_at`; loud: flagged in the audit log and in access reviews", body = BreakGlassGrant),
+              (status = 400, description = "Malformed body or reason", body = ErrorBody),
+              (status = 401, description = "No valid credentials", body = ErrorBody),
+              (status = 403, description = "Not an operator's session, or a role the registry does not allow for break-glass", body = ErrorBody),
+              (status = 422, description = "Minutes out of range, or a reason holding personal data", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn break_glass(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<BreakGlassRequest>,
+) -> AppResult<(StatusCode, Json<BreakGlassGrant>)> {
+    crate::extract::free_of_personal_data(&state, &body.reason, "reason")?;
+    let row = state
+        .vault
+        .break_glass(&caller, Timestamp::now(), &body.role, &body.reason, body.minutes)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BreakGlassGrant {
+            grant_id: row.grant_id,
+            operator_id: row.operator_id,
+            role: row.role,
+            reason: row.reason,
+            started_at: Timestamp(row.started_at).to_rfc3339(),
+            expires_at: Timestamp(row.expires_at).to_rfc3339(),
+        }),
+    ))
+}
+
+/// The period of an access review.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReviewPeriod {
+    /// Start, RFC 3339 (default: 30 days before `to`).
+    from: Option<String>,
+    /// End, RFC 3339, exclusive (default: now).
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/access-review", tag = "operators", params(ReviewPeriod),
+    responses((status = 200, description = "Per principal: purposes, collections, subjects, denials, break-glass, unused permissions, stale keys", body = AccessReview),
+              (status = 400, description = "Malformed period", body = ErrorBody),
+              (status = 401, description = "No valid credentials", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn access_review(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(period): ApiQuery<ReviewPeriod>,
+) -> AppResult<Json<AccessReview>> {
+    let now = Timestamp::now();
+    let (from, to) = review_period(period.from.as_deref(), period.to.as_deref(), now)?;
+    Ok(Json(state.vault.access_review(&caller, now, from, to).await?))
+}
+
+/// An access review's period from optional RFC 3339 bounds: by default the 30 days to now.
+pub(crate) fn review_period(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let parse = |name: &str, text: Option<&str>| {
+        text.map(|t| {
+            Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_period",
+                    format!("`{name}` must be an RFC 3339 time such as 2026-11-01T00:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+    };
+    let to = parse("to", to)?.unwrap_or(now);
+    let from = parse("from", from)?.unwrap_or(Timestamp(to.0 - 30 * 86_400_000));
+    Ok((from, to))
 }
 
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",

@@ -377,7 +377,8 @@ const STEPS: &[&[Part]] = &[
     // Argon2id password, a sealed TOTP secret and the last step a code was accepted for (a
     // code never works twice), consecutive failures and the lockout they earned; their
     // sessions (the secret's hash only); their training completions, each attested by
-    // someone, kept for good. API keys note when they were last used (access reviews). A
+    // someone, and their break-glass grants (an emergency role for minutes, with the reason),
+    // both kept for good. API keys note when they were last used (access reviews). A
     // subject key re-wrapped by a root key rotation keeps its first wrapped form, which
     // names it across rotations.
     &[
@@ -412,10 +413,21 @@ const STEPS: &[&[Part]] = &[
                 attested_by TEXT NOT NULL,
                 recorded_at {int} NOT NULL);
              CREATE INDEX training_by_operator ON training_completions (operator_id, course, completed_at);
+             CREATE TABLE break_glass (
+                grant_id TEXT PRIMARY KEY,
+                operator_id TEXT NOT NULL,
+                session_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                started_at {int} NOT NULL,
+                expires_at {int} NOT NULL);
+             CREATE INDEX break_glass_by_session ON break_glass (session_id);
+             CREATE INDEX break_glass_by_time ON break_glass (started_at);
              ALTER TABLE principals ADD COLUMN last_used_at {int};
              ALTER TABLE subject_keys ADD COLUMN first_wrap {blob};",
         ),
         Part::AppendOnly("training_completions"),
+        Part::AppendOnly("break_glass"),
     ],
 ];
 

@@ -19,9 +19,9 @@ pub use retention::{
 
 mod operators;
 pub use operators::{
-    ConfirmEnrolmentRequest, CourseStatus, CreateOperatorRequest, CreateOperatorResponse, EnrolRequest, EnrolResponse,
-    KeyStatus, KeyVersionStatus, LoginRequest, LoginResponse, OperatorInfo, OperatorList, RotationProgress,
-    TrainingRequest,
+    AccessReview, BreakGlassGrant, BreakGlassRequest, ConfirmEnrolmentRequest, CourseStatus, CreateOperatorRequest,
+    CreateOperatorResponse, EnrolRequest, EnrolResponse, KeyStatus, KeyVersionStatus, LoginRequest, LoginResponse,
+    OperatorInfo, OperatorList, PrincipalReview, RotationProgress, TrainingRequest,
 };
 mod transparency;
 pub use transparency::{NoticeVersion, NoticeVersions, PortalLinkRequest, PortalLinkResponse};

@@ -214,3 +214,69 @@ pub struct RotationProgress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// Body of `POST /v1/break-glass`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassRequest {
+    /// One of the registry's `[operators] break_glass_roles`.
+    pub role: String,
+    /// Why (1-200 characters, one line, no personal data: it is kept in the audit log).
+    pub reason: String,
+    /// How long (default and most: `[operators] break_glass_minutes`).
+    #[serde(default)]
+    pub minutes: Option<u32>,
+}
+
+/// A break-glass grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BreakGlassGrant {
+    pub grant_id: String,
+    pub operator_id: String,
+    pub role: String,
+    pub reason: String,
+    pub started_at: String,
+    pub expires_at: String,
+}
+
+/// What one principal (service key or operator) did in a review's period, and what it may
+/// do but did not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PrincipalReview {
+    pub principal_id: String,
+    pub name: String,
+    /// `service` (an API key), `operator` (a person) or `unknown` (only in the log).
+    pub kind: String,
+    pub roles: Vec<String>,
+    /// Allowed calls by purpose.
+    pub purposes: std::collections::BTreeMap<String, u64>,
+    /// Allowed calls by collection.
+    pub collections: std::collections::BTreeMap<String, u64>,
+    /// Distinct subjects its allowed calls touched.
+    pub subjects: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    /// Denials by reason code.
+    pub denial_reasons: std::collections::BTreeMap<String, u64>,
+    /// Calls made under a break-glass grant.
+    pub break_glass_calls: u64,
+    pub break_glass: Vec<BreakGlassGrant>,
+    /// Purposes its roles may invoke that it never used in the period: candidates for least
+    /// privilege.
+    pub unused_purposes: Vec<String>,
+    /// When its API key last authenticated a request (services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    /// An active API key not used for 90 days (or never, and older than that).
+    pub stale_key: bool,
+}
+
+/// Answer to `GET /v1/access-review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccessReview {
+    pub from: String,
+    pub to: String,
+    /// Audit entries read.
+    pub entries: u64,
+    pub principals: Vec<PrincipalReview>,
+}

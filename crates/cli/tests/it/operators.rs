@@ -218,7 +218,7 @@ async fn an_operator_enrols_logs_in_with_totp_reads_masked_with_a_reason_and_is_
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
-        (422, Some("justification_has_personal_data")),
+        (422, Some("reason_has_personal_data")),
         "{v}"
     );
     let (s, v) = ana
@@ -418,5 +418,155 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
         (status["current_version"].as_i64(), status["pending"].as_i64()),
         (Some(3), Some(0)),
         "{status}"
+    );
+}
+
+#[tokio::test]
+async fn break_glass_is_time_limited_flagged_and_listed_in_the_access_review() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            &format!("/v1/subjects/{SUBJECT}/records/customers"),
+            json!({"purpose": "order_fulfillment", "fields": {"email": "olga.customer@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let enrolment = create(&vault, &server, "cy", "support_agent");
+    let secret = enrol(&server, "cy", &enrolment);
+    train(&vault, &server, "cy", "privacy_basics", None);
+    train(&vault, &server, "cy", "security_awareness", None);
+    let token = login(&server, "cy", PASSWORD, &code(&secret, 0)).unwrap();
+    let mut cy = as_operator(&server, &token).await;
+    let orders = format!("/v1/subjects/{SUBJECT}/records/customers?purpose=order_fulfillment");
+    let why = [("custodia-justification", "incident 77")];
+    let (s, v) = cy.get_with_headers(&orders, &why).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("purpose_not_allowed")),
+        "{v}"
+    );
+
+    // Only roles the registry lists, only for people, never longer than allowed.
+    let (s, v) = cy
+        .post(
+            "/v1/break-glass",
+            json!({"role": "payment_service", "reason": "incident 77"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("break_glass_role_not_allowed")),
+        "{v}"
+    );
+    let (s, v) = cy
+        .post(
+            "/v1/break-glass",
+            json!({"role": "admin", "reason": "incident 77", "minutes": 61}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("invalid_minutes")), "{v}");
+    let (s, v) = cy
+        .post(
+            "/v1/break-glass",
+            json!({"role": "admin", "reason": "customer olga.customer@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("reason_has_personal_data")),
+        "{v}"
+    );
+    let service = admin.principal("orders-svc", &["fulfillment_service"]).await;
+    let mut svc = server.client(&service).await;
+    let (s, v) = svc
+        .post("/v1/break-glass", json!({"role": "admin", "reason": "incident 77"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("break_glass_for_operators")),
+        "{v}"
+    );
+
+    let out = custodia()
+        .args([
+            "break-glass",
+            "admin",
+            "--reason",
+            "incident 77",
+            "--minutes",
+            "15",
+            "--url",
+            &url(&server),
+            "--token",
+            &token,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let grant = said.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
+    assert!(grant.starts_with("bg_"), "{said}");
+    // The emergency role works, still with a justification, and every entry names the grant.
+    let (s, v) = cy.get_with_headers(&orders, &why).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = admin.get("/v1/audit/events?action=record.list").await;
+    assert_eq!(s, 200);
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["entry"]["detail"]["break_glass"] == grant.as_str() && e["entry"]["decision"] == "allow"),
+        "{v}"
+    );
+
+    // The access review lists the grant, the calls under it, and what each key never used.
+    let out = custodia()
+        .args([
+            "access-review",
+            "--json",
+            "--url",
+            &url(&server),
+            "--token",
+            &vault.token,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let who = |name: &str| {
+        review["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {review}"))
+            .clone()
+    };
+    let cy_row = who("cy");
+    assert_eq!(cy_row["kind"], "operator");
+    assert_eq!(cy_row["break_glass"][0]["grant_id"], grant.as_str(), "{cy_row}");
+    assert_eq!(cy_row["break_glass"][0]["reason"], "incident 77");
+    assert!(cy_row["break_glass_calls"].as_u64().unwrap() >= 1, "{cy_row}");
+    assert!(
+        cy_row["denial_reasons"]["purpose_not_allowed"].as_u64().unwrap() >= 1,
+        "{cy_row}"
+    );
+    let svc_row = who("orders-svc");
+    assert_eq!(svc_row["unused_purposes"], json!(["order_fulfillment"]), "{svc_row}");
+    assert_eq!(svc_row["stale_key"], false);
+    // A key that can only read its own purpose may not run reviews.
+    let (s, _) = svc.get("/v1/access-review").await;
+    assert_eq!(s, 403);
+    let out = custodia()
+        .args(["access-review", "--url", &url(&server), "--token", &vault.token])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("BREAK-GLASS") && text.contains("least-privilege candidates"),
+        "{text}"
     );
 }

@@ -84,6 +84,30 @@ pub struct TrainingRow {
     pub recorded_at: i64,
 }
 
+/// An emergency grant of a role to one operator session, for minutes, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassRow {
+    pub grant_id: String,
+    pub operator_id: String,
+    pub session_id: String,
+    pub role: String,
+    pub reason: String,
+    pub started_at: i64,
+    pub expires_at: i64,
+}
+
+fn break_glass_row(r: &DbRow) -> Result<BreakGlassRow, StoreError> {
+    Ok(BreakGlassRow {
+        grant_id: r.text("grant_id")?,
+        operator_id: r.text("operator_id")?,
+        session_id: r.text("session_id")?,
+        role: r.text("role")?,
+        reason: r.text("reason")?,
+        started_at: r.int("started_at")?,
+        expires_at: r.int("expires_at")?,
+    })
+}
+
 fn operator_row(r: &DbRow) -> Result<OperatorRow, StoreError> {
     Ok(OperatorRow {
         operator_id: r.text("operator_id")?,
@@ -178,7 +202,41 @@ impl<A> Operators<'_, A> {
     }
 }
 
+impl<A> Operators<'_, A> {
+    /// The break-glass grants of a session, oldest first.
+    pub async fn break_glass_of_session(&mut self, session_id: &str) -> Result<Vec<BreakGlassRow>, StoreError> {
+        let stmt = Stmt::new("SELECT * FROM break_glass WHERE session_id = $1 ORDER BY started_at").bind(session_id);
+        self.conn.fetch_all(stmt).await?.iter().map(break_glass_row).collect()
+    }
+
+    /// The break-glass grants started in `[from, to)`, oldest first.
+    pub async fn break_glass_between(&mut self, from: i64, to: i64) -> Result<Vec<BreakGlassRow>, StoreError> {
+        let stmt =
+            Stmt::new("SELECT * FROM break_glass WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at")
+                .bind(from)
+                .bind(to);
+        self.conn.fetch_all(stmt).await?.iter().map(break_glass_row).collect()
+    }
+}
+
 impl Operators<'_, ReadWrite> {
+    /// Records a break-glass grant.
+    pub async fn open_break_glass(&mut self, row: &BreakGlassRow) -> Result<(), StoreError> {
+        let stmt = Stmt::new(
+            "INSERT INTO break_glass (grant_id, operator_id, session_id, role, reason, started_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(row.grant_id.as_str())
+        .bind(row.operator_id.as_str())
+        .bind(row.session_id.as_str())
+        .bind(row.role.as_str())
+        .bind(row.reason.as_str())
+        .bind(row.started_at)
+        .bind(row.expires_at);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
     /// Adds an operator. Fails with [`StoreError::Conflict`] if the name is taken.
     pub async fn insert(&mut self, row: &OperatorRow) -> Result<(), StoreError> {
         let roles = join_roles(&row.roles);
