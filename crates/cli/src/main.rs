@@ -209,7 +209,11 @@ enum Command {
     /// signed with: give it to that recipient alone, to verify `Custodia-Signature`.
     WebhookSecret {
         /// The recipient's name in the registry's [recipients].
-        recipient: String,
+        #[arg(required_unless_present = "alerts")]
+        recipient: Option<String>,
+        /// The secret of alerts to `[operators] alert_webhook` instead.
+        #[arg(long, conflicts_with = "recipient")]
+        alerts: bool,
         #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
         data_dir: PathBuf,
         /// Use this PostgreSQL database instead of SQLite in the data directory.
@@ -675,11 +679,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::WebhookSecret {
             recipient,
+            alerts,
             data_dir,
             database_url,
         } => {
             let vault = read_only_vault(&data_dir, database_url.as_deref()).await?;
-            let secret = vault.webhook_secret(&recipient).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let secret = match (&recipient, alerts) {
+                (Some(recipient), false) => vault.webhook_secret(recipient),
+                _ => vault.alert_secret(),
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             out!("{}", secret.as_str());
             Ok(ExitCode::SUCCESS)
         }

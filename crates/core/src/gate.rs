@@ -255,18 +255,17 @@ pub(crate) fn authorize<'a>(
     })
 }
 
-/// Whether a capability reaches personal data (a subject's consents, requests and their
-/// fulfilment, a subject's preference page): an operator needs current training for it.
-fn reaches_personal_data(capability: Capability) -> bool {
-    matches!(
-        capability,
-        Capability::ManageConsent | Capability::FulfilRequests | Capability::IssuePortalLinks
-    )
+/// Whether an operator needs current training for a capability: every one that reaches
+/// personal data (a subject's consents, requests, preference page, retention) or hands out
+/// access (principals and their keys, operators, the root key). Only reading the audit log
+/// (which holds no personal data) and the scanner (on text the caller brings) do not.
+fn needs_training(capability: Capability) -> bool {
+    !matches!(capability, Capability::ReadAudit | Capability::UseScanner)
 }
 
 /// Refuses `principal` unless one of its roles holds `capability`.
 pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Capability) -> Result<(), VaultError> {
-    if reaches_personal_data(capability) {
+    if needs_training(capability) {
         crate::operators::may_see_personal_data(principal, false)?;
     }
     if principal.roles.iter().any(|role| {

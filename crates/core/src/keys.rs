@@ -203,6 +203,11 @@ impl Keys {
         Ok(custodia_crypto::DataKey::from_secret(0, &secret)?)
     }
 
+    /// The secret alerts to `[operators] alert_webhook` are signed with.
+    pub(crate) fn alert_secret(&self) -> Result<SecretKey, VaultError> {
+        Ok(self.indexer.derived_key(Domain::AlertSecret)?)
+    }
+
     /// The key operators' TOTP secrets are sealed with.
     pub(crate) fn operator_totp_key(&self) -> Result<custodia_crypto::DataKey, VaultError> {
         let secret = self.indexer.derived_key(Domain::OperatorTotp)?;

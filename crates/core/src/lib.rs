@@ -11,6 +11,7 @@
 //! which output form (plain, masked, denied) applies, before anything is decrypted.
 
 mod access_review;
+mod alerts;
 mod attempts;
 mod audit;
 mod cache;
@@ -103,6 +104,8 @@ pub struct Vault {
     auth_failures: attempts::AuthFailures,
     /// When each API key's use was last noted.
     key_use: principal::KeyUse,
+    /// Failed logins of names that are no operator's.
+    phantom_logins: operators::PhantomLogins,
     /// Audit proofs per API key (each reads tiles and writes an audit entry).
     proof_limit: limit::RateLimit,
     /// Where erasures are logged outside the database (the data directory's tombstone log);
@@ -154,6 +157,7 @@ impl Vault {
             log: checkpoint::LogTracker::default(),
             auth_failures: attempts::AuthFailures::default(),
             key_use: principal::KeyUse::default(),
+            phantom_logins: operators::PhantomLogins::default(),
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST),
             tombstone_log: None,
             _dir_lock: None,

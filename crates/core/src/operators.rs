@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use custodia_crypto::{FieldContext, TotpRefusal, TotpSecret, constant_time_eq, random_hex, sha256};
 use custodia_registry::{Capability, Course};
-use custodia_store::{BreakGlassRow, OperatorRow, SessionRow, SessionsOf, TrainingRow};
+use custodia_store::{Attempt, BreakGlassRow, OperatorRow, SessionRow, SessionsOf, TrainingRow};
 use custodia_types::{CourseStatus, OperatorInfo};
 use zeroize::Zeroizing;
 
@@ -30,7 +30,9 @@ use crate::{ErrorKind, Principal, Timestamp, Vault, VaultError, gate};
 /// How long an enrolment code works.
 const ENROLMENT_MS: i64 = 72 * 3_600_000;
 /// The longest lockout, however many failures.
-const MAX_LOCKOUT_MS: i64 = 24 * 3_600_000;
+const MAX_LOCKOUT_MS: i64 = 3_600_000;
+/// Unknown names whose failed logins are remembered (beyond it, the memory starts again).
+const MAX_PHANTOMS: usize = 10_000;
 /// The issuer an authenticator app shows beside the account.
 const TOTP_ISSUER: &str = "Custodia";
 /// Where a TOTP secret is sealed: bound to its operator.
@@ -105,7 +107,7 @@ pub(crate) fn may_see_personal_data(principal: &Principal, purpose_bound: bool) 
         return Err(VaultError::forbidden(
             "training_expired",
             format!(
-                "your training is missing or has lapsed ({}); personal data stays closed until a completion is attested",
+                "your training is missing or has lapsed ({}); personal data and administration stay closed until a completion is attested",
                 session.training_due.join(", ")
             ),
         ));
@@ -188,6 +190,41 @@ pub(crate) fn split_session_token(token: &str) -> Option<(&str, &str)> {
     (hex(id, 16) && hex(secret, 64)).then_some((id, secret))
 }
 
+fn locked(until: i64) -> VaultError {
+    VaultError::too_many_requests(
+        "login_locked",
+        format!(
+            "too many failed logins; try again after {}",
+            Timestamp(until).to_rfc3339()
+        ),
+    )
+}
+
+/// Failed logins of names that are no operator's, counted and locked like an operator's, so
+/// that a lockout does not tell which names exist: name to (failures, locked until).
+#[derive(Default)]
+pub(crate) struct PhantomLogins(std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>);
+
+impl PhantomLogins {
+    /// Counts an attempt on `name` as an operator's is counted (and locks as it would);
+    /// `Err(until)` while it is locked.
+    fn begin(&self, name: &str, now: Timestamp, max: u32) -> Result<(), i64> {
+        let Ok(mut names) = self.0.lock() else { return Ok(()) };
+        if names.len() >= MAX_PHANTOMS && !names.contains_key(name) {
+            names.clear();
+        }
+        let (failures, until) = names.entry(name.to_owned()).or_insert((0, 0));
+        if now.0 < *until {
+            return Err(*until);
+        }
+        *failures += 1;
+        if let Some(ms) = lockout_ms(*failures, max) {
+            *until = now.0 + ms;
+        }
+        Ok(())
+    }
+}
+
 fn invalid_login() -> VaultError {
     VaultError::unauthenticated("invalid name, password or code")
 }
@@ -258,6 +295,24 @@ impl Vault {
         audit: Option<custodia_store::AuditRow>,
     ) -> Result<CreatedOperator, VaultError> {
         crate::principal::check_name(name)?;
+        if ["opr_", "prn_"]
+            .iter()
+            .any(|p| name.to_ascii_lowercase().starts_with(p))
+        {
+            return Err(VaultError::bad_request(
+                "invalid_name",
+                "an operator's name must not look like an id (opr_..., prn_...)",
+            ));
+        }
+        // Names differing only in case would be told apart by nobody reading a log.
+        let taken = self.store.reader().await?.operators().all().await?;
+        if taken.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
+            return Err(VaultError::new(
+                ErrorKind::Conflict,
+                "operator_exists",
+                format!("an operator named `{name}` (in some case) already exists"),
+            ));
+        }
         let roles = self.known_roles(roles)?;
         let code = Zeroizing::new(random_hex::<16>()?);
         let row = OperatorRow {
@@ -446,10 +501,12 @@ impl Vault {
     }
 
     /// Logs an operator in with password and TOTP code: a session token (shown once). A
-    /// wrong password or code, a reused code, a locked, disabled or unenrolled account all
-    /// answer the same 401 (a lockout answers 429 with its end); each attempt on a known
-    /// operator is an `operator.login` entry naming the reason, and failures lock the
-    /// account after `[operators] max_failed_logins`.
+    /// wrong password or code, a reused code, a disabled or unenrolled account all answer
+    /// the same 401; each attempt on a known operator is an `operator.login` entry naming the
+    /// reason. Every attempt is counted before it is checked (a success forgives it), so of
+    /// racing attempts no more are checked than `[operators] max_failed_logins`; beyond it the
+    /// account locks (429 `login_locked`) for a minute, doubling per further failure, at most
+    /// an hour. Unknown names are counted and locked alike, in memory.
     pub async fn login(
         &self,
         now: Timestamp,
@@ -457,22 +514,24 @@ impl Vault {
         password: Zeroizing<String>,
         totp: &str,
     ) -> Result<OpenedSession, VaultError> {
+        let max = self.registry.operators.max_failed_logins;
         let row = self.store.reader().await?.operators().by_name(name).await?;
         let Some(row) = row else {
+            self.phantom_logins.begin(name, now, max).map_err(locked)?;
             // As slow as a wrong password, so timing does not tell which names exist.
             verify_password(password, None).await;
             self.auth_failed_label("operator", now);
             return Err(invalid_login());
         };
-        if let Some(until) = row.locked_until.filter(|until| now.0 < *until) {
-            self.login_refused(&row, now, "locked", false).await?;
-            return Err(VaultError::too_many_requests(
-                "login_locked",
-                format!(
-                    "too many failed logins; try again after {}",
-                    Timestamp(until).to_rfc3339()
-                ),
-            ));
+        let id = row.operator_id.clone();
+        let lockout = move |n| lockout_ms(n, max).map(|ms| now.0 + ms);
+        let attempt = self
+            .store
+            .write(move |mut tx| Box::pin(async move { tx.operators().begin_attempt(&id, now.0, lockout).await }))
+            .await?;
+        if let Attempt::Locked(until) = attempt {
+            self.login_refused(&row, now, "locked").await?;
+            return Err(locked(until));
         }
         let password_ok = verify_password(password, row.password_hash.clone()).await;
         let reason = if !password_ok {
@@ -485,11 +544,11 @@ impl Vault {
             None
         };
         if let Some(reason) = reason {
-            self.login_refused(&row, now, reason, true).await?;
+            self.login_refused(&row, now, reason).await?;
             return Err(invalid_login());
         }
         let Some(secret) = self.totp_secret(&row)? else {
-            self.login_refused(&row, now, "not_enrolled", true).await?;
+            self.login_refused(&row, now, "not_enrolled").await?;
             return Err(invalid_login());
         };
         let step = match secret.verify(totp, now.0.div_euclid(1000), row.totp_last_step) {
@@ -499,7 +558,7 @@ impl Vault {
                     TotpRefusal::Reused => "totp_reused",
                     TotpRefusal::Malformed | TotpRefusal::Wrong => "invalid_totp",
                 };
-                self.login_refused(&row, now, reason, true).await?;
+                self.login_refused(&row, now, reason).await?;
                 return Err(invalid_login());
             }
         };
@@ -555,31 +614,10 @@ impl Vault {
         })
     }
 
-    /// Writes a refused login's entry and, when it `counts`, the failure (and any lockout).
-    async fn login_refused(
-        &self,
-        row: &OperatorRow,
-        now: Timestamp,
-        reason: &'static str,
-        counts: bool,
-    ) -> Result<(), VaultError> {
+    /// Writes a refused login's entry.
+    async fn login_refused(&self, row: &OperatorRow, now: Timestamp, reason: &'static str) -> Result<(), VaultError> {
         let event = AuditEvent::unauthenticated("operator.login", row.operator_id.clone()).refused(reason);
-        let entry = self.audit_row(&event, now, None)?;
-        let id = row.operator_id.clone();
-        let max = self.registry.operators.max_failed_logins;
-        self.store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    if counts {
-                        tx.operators()
-                            .login_failed(&id, |failed| lockout_ms(failed, max).map(|ms| now.0 + ms))
-                            .await?;
-                    }
-                    tx.audit().append(&[entry]).await
-                })
-            })
-            .await?;
-        Ok(())
+        self.append_audit_rows(&[self.audit_row(&event, now, None)?]).await
     }
 
     /// Authenticates a session token at `now`.
@@ -845,10 +883,10 @@ impl Vault {
             .with_field("completed_at"));
         }
         let operator = self.operator_by(id).await?;
-        if operator.operator_id == attested_by {
+        if self.made_by(attested_by, &operator.operator_id).await? {
             return Err(VaultError::forbidden(
                 "self_attestation",
-                "an operator cannot attest their own training; ask another administrator",
+                "an operator cannot attest their own training, nor can an account they created (directly or through others); ask another administrator",
             ));
         }
         let row = TrainingRow {
@@ -871,6 +909,23 @@ impl Vault {
             .into_iter()
             .find(|o| o.operator_id == operator.operator_id)
             .ok_or_else(|| VaultError::internal(&"an operator vanished after its training was recorded"))
+    }
+
+    /// Whether `account` is `operator`, or was created by it, directly or through a chain of
+    /// operators it created: such an account may act for it.
+    async fn made_by(&self, account: &str, operator: &str) -> Result<bool, VaultError> {
+        let mut reader = self.store.reader().await?;
+        let mut current = account.to_owned();
+        for _ in 0..64 {
+            if current == operator {
+                return Ok(true);
+            }
+            match reader.operators().by_id(&current).await? {
+                Some(row) => current = row.created_by,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
     }
 
     /// The operator with id (`opr_...`) or name `id`, or 404.
@@ -1192,6 +1247,40 @@ mod tests {
         assert!(vault.authenticate(&session.token, Timestamp(later + 1)).await.is_err());
     }
 
+    /// Runs futures at once on this task, as racing requests would arrive.
+    async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut set = Vec::new();
+        for f in futures {
+            set.push(Box::pin(f));
+        }
+        let mut out = Vec::with_capacity(set.len());
+        // Polled together: each yields at its awaits, so their store work interleaves.
+        let mut pending: Vec<_> = set.into_iter().map(Some).collect();
+        let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut all = true;
+            for (i, slot) in pending.iter_mut().enumerate() {
+                if let Some(f) = slot {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => {
+                            results[i] = Some(v);
+                            *slot = None;
+                        }
+                        std::task::Poll::Pending => all = false,
+                    }
+                }
+            }
+            if all {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        out.extend(results.into_iter().flatten());
+        out
+    }
+
     #[tokio::test]
     async fn failures_lock_the_account_with_backoff_and_every_attempt_is_audited() {
         let (_dir, vault) = vault().await;
@@ -1242,9 +1331,27 @@ mod tests {
             !entries.iter().any(|e| e.entry.contains("horse")),
             "no password in the log"
         );
-        // An unknown name answers like a wrong password.
-        let nobody = vault.login(Timestamp(after), "nobody", pw, "123456").await;
-        assert_eq!(nobody.err().map(|e| e.message), Some(invalid_login().message));
+        // Twenty attempts racing each other: five are checked, the rest find the lock.
+        let race = Timestamp(after + 1_000);
+        let attempts = (0..20).map(|_| vault.login(race, "bo", Zeroizing::new("a wrong password".into()), "000000"));
+        let outcomes = futures_join_all(attempts).await;
+        let codes: Vec<&str> = outcomes
+            .iter()
+            .map(|o| o.as_ref().err().map_or("ok", |e| e.code))
+            .collect();
+        assert_eq!(
+            codes.iter().filter(|c| **c == "unauthenticated").count(),
+            5,
+            "{codes:?}"
+        );
+        assert_eq!(codes.iter().filter(|c| **c == "login_locked").count(), 15, "{codes:?}");
+        // An unknown name answers like a wrong password, and locks like a known one.
+        for i in 0..5 {
+            let nobody = vault.login(Timestamp(after + i), "nobody", pw.clone(), "123456").await;
+            assert_eq!(nobody.err().map(|e| e.message), Some(invalid_login().message));
+        }
+        let nobody = vault.login(Timestamp(after + 10), "nobody", pw, "123456").await;
+        assert_eq!(nobody.err().map(|e| e.code), Some("login_locked"));
     }
 
     #[test]

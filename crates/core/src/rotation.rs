@@ -163,11 +163,27 @@ impl Vault {
         Ok((target, resumed))
     }
 
-    /// [`Vault::begin_rotation`] for a caller with `manage_keys`.
-    pub async fn start_rotation(&self, caller: &Principal, now: Timestamp) -> Result<(u32, bool), VaultError> {
+    /// [`Vault::begin_rotation`] for a caller with `manage_keys`. `claim` runs once the
+    /// caller is allowed, before anything changes: the server's claim on its one rotation slot
+    /// (false: one is running, 409 `rotation_running`), so a caller without the capability
+    /// can neither take the slot nor learn that it is taken.
+    pub async fn start_rotation(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        claim: impl FnOnce() -> bool,
+    ) -> Result<(u32, bool), VaultError> {
         let event = AuditEvent::new("keys.rotate.request", caller);
         self.audited(event, now, async {
             gate::require(&self.policies, caller, Capability::ManageKeys)?;
+            if !claim() {
+                return Err(VaultError::new(
+                    ErrorKind::Conflict,
+                    "rotation_running",
+                    "a rotation is running; follow it with GET /v1/keys",
+                )
+                .into());
+            }
             Ok(Allowed::Written(self.begin_rotation(&caller.id, now).await?))
         })
         .await
@@ -401,6 +417,28 @@ mod tests {
             Some("1970-01-01T00:33:20.000Z")
         );
 
+        // Nothing stored is under version 1 any more, not even the digest kept to name a key
+        // across re-wraps (a retired key must open nothing).
+        let rows = vault
+            .store
+            .reader()
+            .await
+            .unwrap()
+            .subjects()
+            .keys_after(&None, 10_000)
+            .await
+            .unwrap();
+        for row in &rows {
+            assert_eq!(row.root_version(), Some(2));
+            if let Some(first) = &row.first_wrap {
+                assert_eq!(first.len(), 32, "a SHA-256 digest, not a wrapped key");
+            }
+        }
+        assert_eq!(
+            rows.iter().filter(|r| r.first_wrap.is_some()).count(),
+            2 * REWRAP_BATCH + 7
+        );
+
         // Version 1 can go; every value still reads, in this process and in a new one.
         let retired = vault
             .retire_key_version("local", Timestamp(3_000_000), 1)
@@ -440,10 +478,13 @@ mod tests {
             vault.read_key_status(&auditor, Timestamp(5)).await.unwrap_err().kind,
             ErrorKind::Forbidden
         );
-        assert_eq!(
-            vault.start_rotation(&auditor, Timestamp(5)).await.unwrap_err().kind,
-            ErrorKind::Forbidden
-        );
+        let claimed = std::cell::Cell::new(false);
+        let refused = vault.start_rotation(&auditor, Timestamp(5), || {
+            claimed.set(true);
+            true
+        });
+        assert_eq!(refused.await.unwrap_err().kind, ErrorKind::Forbidden);
+        assert!(!claimed.get(), "the slot is claimed only once the caller is allowed");
         assert_eq!(
             vault.retire_key(&auditor, Timestamp(5), 1).await.unwrap_err().kind,
             ErrorKind::Forbidden

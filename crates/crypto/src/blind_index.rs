@@ -101,6 +101,8 @@ pub enum Domain<'a> {
     PortalCsrf,
     /// The key operators' TOTP secrets are sealed with (AES-256-GCM) before they are stored.
     OperatorTotp,
+    /// The secret alerts to `[operators] alert_webhook` are signed with (HMAC-SHA256).
+    AlertSecret,
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -159,6 +161,7 @@ impl Domain<'_> {
             Self::PortalLink => b"custodia:portal-link".to_vec(),
             Self::PortalCsrf => b"custodia:portal-csrf".to_vec(),
             Self::OperatorTotp => b"custodia:operator-totp".to_vec(),
+            Self::AlertSecret => b"custodia:alert-secret".to_vec(),
         })
     }
 }
@@ -415,6 +418,7 @@ mod tests {
             Domain::PortalLink,
             Domain::PortalCsrf,
             Domain::OperatorTotp,
+            Domain::AlertSecret,
         ];
         for signer in names {
             domains.push(Domain::ContextSigner { signer });

@@ -62,8 +62,12 @@ pub fn check_new_password(password: &Zeroizing<String>, name: &str) -> Result<()
     if password.chars().any(char::is_control) {
         return Err("the password must not contain control characters");
     }
-    if password.eq_ignore_ascii_case(name) {
-        return Err("the password must not be the operator's name");
+    if password.to_lowercase().contains(&name.to_lowercase()) {
+        return Err("the password must not contain the operator's name");
+    }
+    let distinct: std::collections::BTreeSet<char> = password.chars().collect();
+    if distinct.len() < 6 {
+        return Err("the password must use at least 6 different characters");
     }
     Ok(())
 }
@@ -94,6 +98,18 @@ mod tests {
         assert!(check_new_password(&pw("twelve chars"), "ana").is_ok());
         assert!(check_new_password(&pw("with\ttabs in it"), "ana").is_err());
         assert!(check_new_password(&pw("Operator-Anabel"), "operator-anabel").is_err());
+        assert!(
+            check_new_password(&pw("unconfunconf"), "unconf").is_err(),
+            "the name repeated"
+        );
+        assert!(
+            check_new_password(&pw("aaaaaaaaaaaa"), "ana").is_err(),
+            "one letter repeated"
+        );
+        assert!(
+            check_new_password(&pw("abcabcabcabc"), "ana").is_err(),
+            "three letters repeated"
+        );
         assert!(check_new_password(&pw(&"x".repeat(1025)), "ana").is_err());
     }
 }

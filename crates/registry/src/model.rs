@@ -48,6 +48,9 @@ pub struct OperatorRules {
     /// The roles an operator may take in an emergency by stating a reason (none by default:
     /// no break-glass).
     pub break_glass_roles: Vec<String>,
+    /// Where alerts go (break-glass taken, training about to lapse): a signed JSON POST, as
+    /// Art. 19 notices are (`custodia webhook-secret --alerts` prints the secret).
+    pub alert_webhook: Option<String>,
 }
 
 impl Default for OperatorRules {
@@ -57,6 +60,7 @@ impl Default for OperatorRules {
             max_failed_logins: 5,
             break_glass_minutes: 60,
             break_glass_roles: Vec::new(),
+            alert_webhook: None,
         }
     }
 }

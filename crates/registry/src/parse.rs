@@ -80,6 +80,7 @@ struct RawOperators {
     break_glass_minutes: Option<Spanned<i64>>,
     #[serde(default)]
     break_glass_roles: Vec<Spanned<String>>,
+    alert_webhook: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -277,6 +278,17 @@ impl<'a> Checker<'a> {
 
     pub(crate) fn opt_text(&mut self, what: &str, value: Option<&Spanned<String>>, multiline: bool) -> Option<String> {
         value.map(|v| self.text(what, v, multiline))
+    }
+
+    /// A webhook URL: `https://`, or `http://` to the local host only.
+    pub(crate) fn webhook(&mut self, what: &str, value: &Spanned<String>) {
+        let h = value.get_ref();
+        if !(h.starts_with("https://") || h.starts_with("http://localhost") || h.starts_with("http://127.0.0.1")) {
+            self.at(
+                value.span().start,
+                format!("{what} must be an https:// URL (http:// only for localhost)"),
+            );
+        }
     }
 
     /// A whole number in `lo..=hi`.
@@ -501,13 +513,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             },
         );
         if let Some(hook) = &rr.webhook {
-            let h = hook.get_ref();
-            if !(h.starts_with("https://") || h.starts_with("http://localhost") || h.starts_with("http://127.0.0.1")) {
-                c.at(
-                    hook.span().start,
-                    "webhook must be an https:// URL (http:// only for localhost)",
-                );
-            }
+            c.webhook("webhook", hook);
         }
         recipients.insert(
             name.get_ref().clone(),
@@ -733,6 +739,9 @@ fn build_operators(
     let Some(raw) = raw.map(Spanned::get_ref) else {
         return defaults;
     };
+    if let Some(hook) = &raw.alert_webhook {
+        c.webhook("operators.alert_webhook", hook);
+    }
     let pick = |c: &mut Checker<'_>, what, v: &Option<Spanned<i64>>, lo, hi, default| {
         v.as_ref().map_or(default, |v| c.within(what, v, lo, hi))
     };
@@ -779,6 +788,7 @@ fn build_operators(
             })
             .map(|r| r.get_ref().clone())
             .collect(),
+        alert_webhook: raw.alert_webhook.as_ref().map(|h| h.get_ref().clone()),
     }
 }
 

@@ -30,6 +30,8 @@ pub const NOTIFICATIONS_EVERY: Duration = Duration::from_secs(2);
 /// The retention sweeper, and how often it runs. Its cost grows with what is due (it walks
 /// the expiry index), so a short period keeps each run small; expiry is a matter of days.
 pub const RETENTION_JOB: &str = "retention-sweep";
+/// The job that reminds operators (and the alert webhook) of training about to lapse, daily.
+pub const TRAINING_REMINDERS_JOB: &str = "training-reminders";
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the runner looks for due jobs.
@@ -63,6 +65,18 @@ pub fn jobs() -> Vec<Job> {
             name: "audit-auth-failures",
             every: AUTH_FAILURE_WINDOW,
             run: |state, now| Box::pin(async move { state.vault.flush_authentication_failures(now).await.map(drop) }),
+        },
+        Job {
+            name: TRAINING_REMINDERS_JOB,
+            every: Duration::from_secs(86_400),
+            run: |state, now| {
+                Box::pin(async move {
+                    for alert in state.vault.remind_training(now).await? {
+                        crate::operators::send_alert(alert);
+                    }
+                    Ok(())
+                })
+            },
         },
         Job {
             name: "requests-purge",

@@ -248,10 +248,24 @@ pub(crate) async fn break_glass(
     ApiJson(body): ApiJson<BreakGlassRequest>,
 ) -> AppResult<(StatusCode, Json<BreakGlassGrant>)> {
     crate::extract::free_of_personal_data(&state, &body.reason, "reason")?;
+    let now = Timestamp::now();
     let row = state
         .vault
-        .break_glass(&caller, Timestamp::now(), &body.role, &body.reason, body.minutes)
+        .break_glass(&caller, now, &body.role, &body.reason, body.minutes)
         .await?;
+    let alert = serde_json::json!({
+        "kind": "break_glass",
+        "grant_id": row.grant_id,
+        "operator_id": row.operator_id,
+        "operator": caller.name,
+        "role": row.role,
+        "reason": row.reason,
+        "expires_at": Timestamp(row.expires_at).to_rfc3339(),
+        "at": now.to_rfc3339(),
+    });
+    if let Some(hook) = state.vault.alert(now, &alert)? {
+        send_alert(hook);
+    }
     Ok((
         StatusCode::CREATED,
         Json(BreakGlassGrant {
@@ -263,6 +277,18 @@ pub(crate) async fn break_glass(
             expires_at: Timestamp(row.expires_at).to_rfc3339(),
         }),
     ))
+}
+
+/// Sends an alert in the background (best effort: the audit log holds the record); a failure
+/// is logged.
+pub(crate) fn send_alert(hook: custodia_core::Webhook) {
+    use custodia_core::WebhookSender;
+    tokio::spawn(async move {
+        match crate::notify::HttpSender.send(hook).await {
+            custodia_core::SendOutcome::Status(status) if (200..300).contains(&status) => {}
+            outcome => tracing::error!(?outcome, "an alert could not be delivered to [operators] alert_webhook"),
+        }
+    });
 }
 
 /// The period of an access review.
@@ -349,16 +375,17 @@ pub(crate) async fn rotate_keys(
         started_at: now.to_rfc3339(),
         error: None,
     };
-    if !state.rotation.claim(placeholder) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "rotation_running",
-            "a rotation is running; follow it with GET /v1/keys",
-        ));
-    }
-    let started = state.vault.start_rotation(&caller, now).await;
+    let started = state
+        .vault
+        .start_rotation(&caller, now, || state.rotation.claim(placeholder))
+        .await;
     let (version, _) = match started {
         Ok(v) => v,
+        // Refused before the slot was claimed (403), or the slot was taken (409): the running
+        // rotation's progress stays as it is.
+        Err(e) if e.code == "rotation_running" || e.kind == custodia_core::ErrorKind::Forbidden => {
+            return Err(e.into());
+        }
         Err(e) => {
             state.rotation.update(|p| {
                 p.state = "failed".into();

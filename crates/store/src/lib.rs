@@ -31,8 +31,8 @@ pub use model::{
     StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow, root_version_of,
 };
 pub use repo::{
-    Audit, AuditChunk, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount,
-    HeldValues, HoldRow, KeyCursor, Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators,
+    Attempt, Audit, AuditChunk, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT,
+    HeldCount, HeldValues, HoldRow, KeyCursor, Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators,
     Principals, RecordCursor, Records, RequestQuery, Requests, Retention, SessionRow, SessionsOf, Subjects, Target,
     Tokens, TrainingRow,
 };

@@ -12,18 +12,25 @@ pub struct SubjectKeyRow {
     pub key_version: u32,
     pub wrapped_key: Vec<u8>,
     pub created_at: i64,
-    /// The key's first wrapped form, once a root key rotation has re-wrapped it (`None`
-    /// before): what stays the same across re-wraps, so a write can tell its key from one
-    /// made after an erasure (see [`SubjectKeyRow::identity`]).
+    /// SHA-256 of the key's first wrapped form, once a root key rotation has re-wrapped it
+    /// (`None` before): what stays the same across re-wraps, so a write can tell its key from
+    /// one made after an erasure (see [`SubjectKeyRow::identity`]). A digest, never the old
+    /// wrap itself, which a retired root key version could still open.
     pub first_wrap: Option<Vec<u8>>,
 }
 
 impl SubjectKeyRow {
-    /// What names this data key across root key rotations: its first wrapped form. A key
-    /// destroyed by an erasure and a later one of the same subject and class never share it.
+    /// What names this data key across root key rotations: SHA-256 of its first wrapped
+    /// form. A key destroyed by an erasure and a later one of the same subject and class never
+    /// share it.
     #[must_use]
-    pub fn identity(&self) -> &[u8] {
-        self.first_wrap.as_deref().unwrap_or(&self.wrapped_key)
+    pub fn identity(&self) -> Vec<u8> {
+        match &self.first_wrap {
+            Some(digest) => digest.clone(),
+            None => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.wrapped_key)
+                .as_ref()
+                .to_vec(),
+        }
     }
 
     /// The root key version this key is wrapped under (from the wrapped form's header).

@@ -421,9 +421,23 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
     );
 }
 
-#[tokio::test]
-async fn break_glass_is_time_limited_flagged_and_listed_in_the_access_review() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_review() {
+    let (hook, alerts) = crate::requests::start_receiver().await;
     let vault = Vault::init();
+    let registry = vault.path().join("registry.toml");
+    let text = std::fs::read_to_string(&registry)
+        .unwrap()
+        .replace("[operators]\n", &format!("[operators]\nalert_webhook = \"{hook}\"\n"));
+    assert!(text.contains(&hook));
+    std::fs::write(&registry, text).unwrap();
+    let out = custodia()
+        .args(["webhook-secret", "--alerts", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let alert_secret = hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
     let (s, v) = admin
@@ -508,6 +522,32 @@ async fn break_glass_is_time_limited_flagged_and_listed_in_the_access_review() {
     let said = String::from_utf8_lossy(&out.stdout);
     let grant = said.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
     assert!(grant.starts_with("bg_"), "{said}");
+    // The alert webhook heard of it at once, signed.
+    let mut alert = None;
+    for _ in 0..100 {
+        if let Some((headers, body)) = alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, b)| b.contains("\"break_glass\""))
+            .cloned()
+        {
+            alert = Some((headers, body));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (headers, body) = alert.expect("a break-glass alert");
+    let signature = headers["custodia-signature"].to_str().unwrap();
+    let now = custodia_core::Timestamp::now().0 / 1000;
+    custodia_core::verify_signature(&alert_secret, signature, body.as_bytes(), now, 300).unwrap();
+    let alert: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (alert["grant_id"].as_str(), alert["role"].as_str()),
+        (Some(grant.as_str()), Some("admin")),
+        "{alert}"
+    );
+
     // The emergency role works, still with a justification, and every entry names the grant.
     let (s, v) = cy.get_with_headers(&orders, &why).await;
     assert_eq!(s, 200, "{v}");
@@ -569,4 +609,118 @@ async fn break_glass_is_time_limited_flagged_and_listed_in_the_access_review() {
         text.contains("BREAK-GLASS") && text.contains("least-privilege candidates"),
         "{text}"
     );
+
+    // Reminders go out daily (and at start) for training missing, lapsed or about to lapse.
+    create(&vault, &server, "dee", "support_agent");
+    drop(server);
+    let _server = vault.serve();
+    let mut reminder = None;
+    for _ in 0..100 {
+        reminder = alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, b)| b.contains("training_reminder") && b.contains("\"dee\""))
+            .cloned();
+        if reminder.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, body) = reminder.expect("a training reminder for dee");
+    let reminder: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reminder["courses"][0]["status"], "missing", "{reminder}");
+    assert!(
+        !alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, b)| b.contains("training_reminder") && b.contains("\"cy\"")),
+        "cy's training is current: no reminder for cy"
+    );
+}
+
+/// Enrols `name` through the API; its TOTP secret.
+async fn enrol_http(anon: &mut Client, name: &str, enrolment_code: &str) -> String {
+    let (s, v) = anon
+        .post(
+            "/v1/operators/enrol",
+            json!({"name": name, "enrolment_code": enrolment_code, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let secret = v["secret"].as_str().unwrap().to_owned();
+    let (s, v) = anon
+        .post(
+            "/v1/operators/enrol/confirm",
+            json!({"name": name, "enrolment_code": enrolment_code, "code": code(&secret, -1)}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    secret
+}
+
+#[tokio::test]
+async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let mut anon = server.anonymous().await;
+    let boss_code = create(&vault, &server, "boss", "admin");
+    let boss_secret = enrol_http(&mut anon, "boss", &boss_code).await;
+    let boss_token = login(&server, "boss", PASSWORD, &code(&boss_secret, 0)).unwrap();
+    let mut boss = as_operator(&server, &boss_token).await;
+    // Untrained: no keys minted, no operators made, no keys rotated; the audit log stays open.
+    for (path, body) in [
+        ("/v1/principals", json!({"name": "backdoor", "roles": ["admin"]})),
+        ("/v1/operators", json!({"name": "puppet", "roles": ["admin"]})),
+        ("/v1/keys/rotate", json!({})),
+    ] {
+        let (s, v) = boss.post(path, body).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (403, Some("training_expired")),
+            "{path}: {v}"
+        );
+    }
+    let (s, _) = boss.get("/v1/audit/events").await;
+    assert_eq!(s, 200);
+
+    train(&vault, &server, "boss", "privacy_basics", None);
+    train(&vault, &server, "boss", "security_awareness", None);
+    let boss_token = login(&server, "boss", PASSWORD, &code(&boss_secret, 1)).unwrap();
+    let mut boss = as_operator(&server, &boss_token).await;
+    let (s, v) = boss
+        .post("/v1/operators", json!({"name": "puppet", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let puppet_secret = enrol_http(&mut anon, "puppet", v["enrolment_code"].as_str().unwrap()).await;
+    for course in ["privacy_basics", "security_awareness"] {
+        train(&vault, &server, "puppet", course, None);
+    }
+    let puppet_token = login(&server, "puppet", PASSWORD, &code(&puppet_secret, 0)).unwrap();
+    let mut puppet = as_operator(&server, &puppet_token).await;
+    // An account boss made cannot vouch for boss.
+    let (s, v) = puppet
+        .post("/v1/operators/boss/training", json!({"course": "privacy_basics"}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("self_attestation")), "{v}");
+    // Names that only differ in case, or look like ids, are refused.
+    let (s, _) = admin
+        .post("/v1/operators", json!({"name": "BOSS", "roles": ["auditor"]}))
+        .await;
+    assert_eq!(s, 409);
+    let (s, _) = admin
+        .post("/v1/operators", json!({"name": "opr_0123", "roles": ["auditor"]}))
+        .await;
+    assert_eq!(s, 400);
+
+    // A key without manage_keys can neither rotate nor disturb what GET /v1/keys reports.
+    let auditor = admin.principal("auditor-key", &["auditor"]).await;
+    let mut auditor = server.client(&auditor).await;
+    let (s, _) = auditor.post("/v1/keys/rotate", json!({})).await;
+    assert_eq!(s, 403);
+    let (s, v) = admin.get("/v1/keys").await;
+    assert_eq!(s, 200);
+    assert!(v.get("rotation").is_none(), "no rotation was started: {v}");
 }

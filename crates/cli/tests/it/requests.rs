@@ -924,9 +924,9 @@ async fn erasure_on_postgres_and_a_second_erasure_request_closes_as_already_done
 }
 
 /// A webhook receiver: what it was sent.
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+pub(crate) type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
 
-async fn start_receiver() -> (String, Received) {
+pub(crate) async fn start_receiver() -> (String, Received) {
     let got: Received = Received::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}/hooks/art19", listener.local_addr().unwrap().port());

@@ -22,7 +22,7 @@ pub use ledger::Ledger;
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};
 pub use notifications::Notifications;
-pub use operators::{BreakGlassRow, OperatorRow, Operators, SessionRow, SessionsOf, TrainingRow};
+pub use operators::{Attempt, BreakGlassRow, OperatorRow, Operators, SessionRow, SessionsOf, TrainingRow};
 pub use principals::Principals;
 pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};

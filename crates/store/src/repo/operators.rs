@@ -318,30 +318,51 @@ impl Operators<'_, ReadWrite> {
         Ok(self.conn.execute(stmt).await? == 1)
     }
 
-    /// Counts a failed login and sets the lockout it earns (`None`: not yet); returns the
-    /// failures counted so far.
-    pub async fn login_failed(
+    /// Counts a login attempt as failed before it is checked (a success forgives it), unless
+    /// the account is locked at `now`, and sets the lockout the count earns (`lockout`: the
+    /// lock's end for `n` failures, if any) at once: attempts racing each other are counted
+    /// one by one in this transaction, so none is checked once the allowance is spent,
+    /// whichever node it reaches.
+    pub async fn begin_attempt(
         &mut self,
         operator_id: &str,
+        now: i64,
         lockout: impl FnOnce(i64) -> Option<i64> + Send,
-    ) -> Result<i64, StoreError> {
-        let stmt = Stmt::new("UPDATE operators SET failed_logins = failed_logins + 1 WHERE operator_id = $1")
-            .bind(operator_id);
-        self.conn.execute(stmt).await?;
-        let failed = self
+    ) -> Result<Attempt, StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE operators SET failed_logins = failed_logins + 1 \
+             WHERE operator_id = $1 AND (locked_until IS NULL OR locked_until <= $2)",
+        )
+        .bind(operator_id)
+        .bind(now);
+        let counted = self.conn.execute(stmt).await? == 1;
+        let row = self
             .conn
-            .fetch_optional(Stmt::new("SELECT failed_logins FROM operators WHERE operator_id = $1").bind(operator_id))
+            .fetch_optional(
+                Stmt::new("SELECT failed_logins, locked_until FROM operators WHERE operator_id = $1").bind(operator_id),
+            )
             .await?
-            .map(|r| r.int("failed_logins"))
-            .transpose()?
-            .unwrap_or(0);
-        if let Some(until) = lockout(failed) {
-            let stmt = Stmt::new("UPDATE operators SET locked_until = $1 WHERE operator_id = $2")
-                .bind(until)
-                .bind(operator_id);
-            self.conn.execute(stmt).await?;
+            .ok_or_else(|| StoreError::Corrupt("an operator vanished during a login".into()))?;
+        if !counted {
+            return Ok(Attempt::Locked(row.opt_int("locked_until")?.unwrap_or(now)));
         }
-        Ok(failed)
+        let failures = row.int("failed_logins")?;
+        if let Some(until) = lockout(failures) {
+            self.lock(operator_id, until).await?;
+        }
+        Ok(Attempt::Counted(failures))
+    }
+
+    /// Locks an operator's logins until `until` (never shortening a longer lock).
+    pub async fn lock(&mut self, operator_id: &str, until: i64) -> Result<(), StoreError> {
+        let stmt = Stmt::new(
+            "UPDATE operators SET locked_until = $1 WHERE operator_id = $2 AND (locked_until IS NULL OR locked_until < $3)",
+        )
+        .bind(until)
+        .bind(operator_id)
+        .bind(until);
+        self.conn.execute(stmt).await?;
+        Ok(())
     }
 
     /// Disables an operator (no login, no session works); returns whether it was active.
@@ -397,6 +418,15 @@ impl Operators<'_, ReadWrite> {
         self.conn.execute(stmt).await?;
         Ok(())
     }
+}
+
+/// A login attempt, as [`Operators::begin_attempt`] counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted: the failures (this attempt included) since the last success.
+    Counted(i64),
+    /// Not counted: the account is locked until this time.
+    Locked(i64),
 }
 
 /// Which sessions [`Operators::revoke_sessions`] ends.

@@ -177,14 +177,15 @@ impl Subjects<'_, ReadWrite> {
 
     /// Replaces `key`'s wrapped form with `rewrapped` (the same data key under another root
     /// key version) if it is still stored as read; returns whether it was. Its identity
-    /// stays: the first wrapped form is kept beside the new one.
+    /// stays: the digest of its first wrapped form is kept beside the new one.
     pub async fn rewrap(&mut self, key: &SubjectKeyRow, rewrapped: &[u8]) -> Result<bool, StoreError> {
+        let identity = key.identity();
         let stmt = Stmt::new(
             "UPDATE subject_keys SET wrapped_key = $1, first_wrap = $2 \
              WHERE subject_id = $3 AND key_class = $4 AND wrapped_key = $5",
         )
         .bind(rewrapped)
-        .bind(key.identity())
+        .bind(identity.as_slice())
         .bind(key.subject_id.as_str())
         .bind(key.key_class.as_str())
         .bind(key.wrapped_key.as_slice());
