@@ -57,36 +57,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
 /// `CUSTODIA_CACERT` names (as `VAULT_CACERT` does for Vault's CLI; e.g. a data directory's
 /// `tls/cert.pem` from `init --dev-tls`), else the system's roots.
 pub(crate) fn client() -> anyhow::Result<tokio_rustls::TlsConnector> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match std::env::var_os("CUSTODIA_CACERT") {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            for cert in
-                CertificateDer::pem_file_iter(&path).with_context(|| format!("CUSTODIA_CACERT: {}", path.display()))?
-            {
-                let cert = cert.with_context(|| format!("CUSTODIA_CACERT: {}", path.display()))?;
-                roots
-                    .add(cert)
-                    .with_context(|| format!("CUSTODIA_CACERT: {}", path.display()))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    anyhow::ensure!(
-        !roots.is_empty(),
-        "no certificate to trust: set CUSTODIA_CACERT to the server's CA (PEM), e.g. custodia-data/tls/cert.pem"
-    );
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    custodia_server::tls::client_connector("CUSTODIA_CACERT").map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The certificates `serve` uses: the files named on the command line, else the data

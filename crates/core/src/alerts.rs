@@ -12,6 +12,8 @@ use crate::{Timestamp, Vault, VaultError};
 
 /// Who writes the reminder entries.
 const REMINDER_PRINCIPAL: &str = "training-reminders";
+/// Reminders go out at most this often (a little under a day, so a daily job is never early).
+const REMIND_EVERY_MS: i64 = 20 * 3_600_000;
 
 impl Vault {
     /// The secret (64 hex digits) alerts are signed with, for the receiver.
@@ -30,9 +32,11 @@ impl Vault {
             now.0.div_euclid(1000),
             body.as_bytes(),
         );
+        // A fresh id each, so a receiver that drops repeats drops only true repeats.
+        let id = i64::from_be_bytes(custodia_crypto::random_array::<8>()?) & i64::MAX;
         Ok(Some(Webhook {
             url,
-            notification_id: 0,
+            notification_id: id,
             signature,
             body,
         }))
@@ -42,6 +46,23 @@ impl Vault {
     /// within its reminder period (or lapsed, or missing), a `training.reminder` audit entry
     /// and an alert (when a webhook is set). Run once a day.
     pub async fn remind_training(&self, now: Timestamp) -> Result<Vec<Webhook>, VaultError> {
+        // Once a day, however often the server starts.
+        let recent = custodia_store::AuditQuery {
+            action: Some("training.reminder".to_owned()),
+            from: Some(now.0 - REMIND_EVERY_MS),
+            ..custodia_store::AuditQuery::default()
+        };
+        if !self
+            .store
+            .reader()
+            .await?
+            .audit()
+            .query(&recent, 0, 1)
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
         let mut rows = Vec::new();
         let mut alerts = Vec::new();
         for (operator, courses) in self.training_reminders(now).await? {

@@ -163,6 +163,7 @@ mod tests {
             revoked_at: None,
             expires_at: None,
             last_used_at: None,
+            created_by: None,
         }
     }
 

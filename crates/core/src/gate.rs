@@ -268,14 +268,23 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
     if needs_training(capability) {
         crate::operators::may_see_personal_data(principal, false)?;
     }
-    if principal.roles.iter().any(|role| {
-        policies.allows(
-            role,
-            Resource::Vault,
-            Action::Capability(capability),
-            &principal.context,
-        )
-    }) {
+    let hands_out_access = matches!(
+        capability,
+        Capability::ManagePrincipals | Capability::ManageOperators | Capability::ManageKeys
+    );
+    if principal
+        .roles
+        .iter()
+        .filter(|r| !hands_out_access || !from_break_glass(principal, r))
+        .any(|role| {
+            policies.allows(
+                role,
+                Resource::Vault,
+                Action::Capability(capability),
+                &principal.context,
+            )
+        })
+    {
         Ok(())
     } else {
         Err(VaultError::forbidden(
@@ -285,11 +294,22 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
     }
 }
 
+/// Whether `role` is one a break-glass grant added to the principal's session: a grant's
+/// roles reach data for minutes, and never hand out access that would outlive the grant (API
+/// keys, operators, key rotations).
+fn from_break_glass(principal: &Principal, role: &str) -> bool {
+    principal
+        .operator
+        .as_ref()
+        .is_some_and(|s| s.glass_roles.iter().any(|r| r == role))
+}
+
 /// Refuses `principal` (who manages principals) unless one of its roles may grant `role`.
 pub(crate) fn require_grantable(policies: &Policies, principal: &Principal, role: &str) -> Result<(), VaultError> {
     if principal
         .roles
         .iter()
+        .filter(|r| !from_break_glass(principal, r))
         .any(|r| policies.allows(r, Resource::Role(role), Action::Grant, &principal.context))
     {
         Ok(())

@@ -84,7 +84,7 @@ pub struct Webhook {
 pub enum SendOutcome {
     /// The receiver answered with this HTTP status.
     Status(u16),
-    /// No answer; the error's class (`timeout`, `connection`, `tls_unavailable`, ...), a
+    /// No answer; the error's class (`timeout`, `connection`, `tls`, ...), a
     /// fixed name, never a receiver's text.
     Failed(&'static str),
 }

@@ -53,6 +53,9 @@ pub struct OperatorSession {
     pub justification: Option<String>,
     /// The break-glass grant in force for this session, if any (its roles are added).
     pub break_glass: Option<String>,
+    /// The roles the grant added (not the operator's own): they reach data, never the
+    /// capabilities that hand out access (principals, operators, keys).
+    pub glass_roles: Vec<String>,
 }
 
 impl std::fmt::Debug for OperatorSession {
@@ -83,16 +86,31 @@ pub struct OpenedSession {
 
 /// Checks a justification's shape: 1-200 characters, one line, no control characters.
 pub fn check_justification(text: &str) -> Result<String, VaultError> {
+    check_reason(text, "invalid_justification", "the justification")
+}
+
+/// Characters that change how text is laid out without being seen (line and paragraph
+/// separators, bidirectional overrides and isolates, zero-width marks): a reason shown to a
+/// reviewer must read as it was written.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A free-text reason an operator gives (`what`): trimmed, 1-200 characters, one visible line.
+fn check_reason(text: &str, code: &'static str, what: &str) -> Result<String, VaultError> {
     let text = text.trim();
-    let bad = |message: &str| VaultError::bad_request("invalid_justification", message.to_owned());
+    let bad = |message: String| VaultError::bad_request(code, message);
     if text.is_empty() {
-        return Err(bad("the justification must not be empty"));
+        return Err(bad(format!("{what} must not be empty")));
     }
     if text.chars().count() > MAX_JUSTIFICATION_CHARS {
-        return Err(bad("the justification must be at most 200 characters"));
+        return Err(bad(format!("{what} must be at most 200 characters")));
     }
-    if text.chars().any(char::is_control) {
-        return Err(bad("the justification must be one line without control characters"));
+    if text.chars().any(invisible) {
+        return Err(bad(format!(
+            "{what} must be one line without control, layout or invisible characters"
+        )));
     }
     Ok(text.to_owned())
 }
@@ -643,9 +661,13 @@ impl Vault {
         let grants = reader.operators().break_glass_of_session(&session.session_id).await?;
         let mut roles = operator.roles;
         let mut break_glass = None;
+        let mut glass_roles = Vec::new();
         // A grant counts while it lasts and while the registry still allows its role.
         for grant in grants.iter().filter(|g| now.0 < g.expires_at) {
             if self.registry.operators.break_glass_roles.contains(&grant.role) {
+                if !roles.contains(&grant.role) {
+                    glass_roles.push(grant.role.clone());
+                }
                 roles.push(grant.role.clone());
                 break_glass = Some(grant.grant_id.clone());
             }
@@ -662,6 +684,7 @@ impl Vault {
                 training_due: due(&course_statuses(&self.registry.training, &completions, now)),
                 justification: None,
                 break_glass,
+                glass_roles,
             }),
         })
     }
@@ -689,6 +712,16 @@ impl Vault {
                 )
                 .into());
             };
+            // Emergencies do not excuse training, and one grant at a time.
+            may_see_personal_data(caller, false)?;
+            if session.break_glass.is_some() {
+                return Err(VaultError::new(
+                    ErrorKind::Conflict,
+                    "break_glass_active",
+                    "this session already holds a break-glass grant; it must expire first",
+                )
+                .into());
+            }
             let rules = &self.registry.operators;
             if !rules.break_glass_roles.iter().any(|r| r == role) {
                 return Err(VaultError::forbidden(
@@ -714,7 +747,7 @@ impl Vault {
                 .with_field("minutes")
                 .into());
             }
-            let reason = check_justification(reason)?;
+            let reason = check_reason(reason, "invalid_reason", "the reason")?;
             let row = BreakGlassRow {
                 grant_id: format!("bg_{}", random_hex::<12>()?),
                 operator_id: caller.id.clone(),
@@ -912,7 +945,7 @@ impl Vault {
     }
 
     /// Whether `account` is `operator`, or was created by it, directly or through a chain of
-    /// operators it created: such an account may act for it.
+    /// operators and API keys it created: such an account may act for it.
     async fn made_by(&self, account: &str, operator: &str) -> Result<bool, VaultError> {
         let mut reader = self.store.reader().await?;
         let mut current = account.to_owned();
@@ -920,8 +953,13 @@ impl Vault {
             if current == operator {
                 return Ok(true);
             }
-            match reader.operators().by_id(&current).await? {
-                Some(row) => current = row.created_by,
+            let creator = if current.starts_with("prn_") {
+                reader.principals().by_id(&current).await?.and_then(|p| p.created_by)
+            } else {
+                reader.operators().by_id(&current).await?.map(|o| o.created_by)
+            };
+            match creator {
+                Some(creator) => current = creator,
                 None => return Ok(false),
             }
         }
@@ -1050,7 +1088,15 @@ mod tests {
     #[test]
     fn justifications_and_tokens_are_checked() {
         assert_eq!(check_justification("  ticket 4411 ").unwrap(), "ticket 4411");
-        for bad in ["", "   ", "two\nlines", &"x".repeat(201)] {
+        for bad in [
+            "",
+            "   ",
+            "two\nlines",
+            &"x".repeat(201),
+            "a\u{2028}b",
+            "x \u{202E}live",
+            "zero\u{200B}width",
+        ] {
             assert!(check_justification(bad).is_err(), "{bad:?}");
         }
         let token = format!("css_{}_{}", "a".repeat(16), "b".repeat(64));
@@ -1366,6 +1412,7 @@ mod tests {
                 training_due: vec!["privacy_basics".into()],
                 justification: Some("ticket 1".into()),
                 break_glass: None,
+                glass_roles: vec![],
             }),
         };
         assert_eq!(may_see_personal_data(&p, false).unwrap_err().code, "training_expired");
@@ -1388,6 +1435,7 @@ mod tests {
                     training_due: vec![],
                     justification: Some("secret reason".into()),
                     break_glass: None,
+                    glass_roles: vec![],
                 }
             )
             .contains("secret reason")

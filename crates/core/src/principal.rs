@@ -161,6 +161,7 @@ pub(crate) fn new_principal(
     roles: Vec<String>,
     now: Timestamp,
     expires_at: Option<Timestamp>,
+    created_by: Option<&str>,
 ) -> Result<(PrincipalRow, IssuedKey), VaultError> {
     let key = issue_key()?;
     let row = PrincipalRow {
@@ -173,6 +174,7 @@ pub(crate) fn new_principal(
         revoked_at: None,
         expires_at: expires_at.map(|t| t.0),
         last_used_at: None,
+        created_by: created_by.map(str::to_owned),
     };
     Ok((row, key))
 }
@@ -235,7 +237,8 @@ impl Vault {
                 gate::require_grantable(&self.policies, caller, role)?;
             }
             Ok(Allowed::Written(
-                self.add_principal(now, name, roles, expires_at, Some(&allow)).await?,
+                self.add_principal(now, name, roles, expires_at, Some(&allow), Some(&caller.id))
+                    .await?,
             ))
         })
         .await
@@ -249,7 +252,7 @@ impl Vault {
         name: &str,
         roles: &[String],
     ) -> Result<(String, Zeroizing<String>), VaultError> {
-        self.add_principal(now, name, roles, None, None).await
+        self.add_principal(now, name, roles, None, None, None).await
     }
 
     /// Validates and stores a principal, with its audit entry in the same transaction.
@@ -260,6 +263,7 @@ impl Vault {
         roles: &[String],
         expires_at: Option<Timestamp>,
         audit: Option<&AuditRow>,
+        created_by: Option<&str>,
     ) -> Result<(String, Zeroizing<String>), VaultError> {
         check_name(name)?;
         check_expiry(expires_at, now)?;
@@ -286,7 +290,7 @@ impl Vault {
         let mut unique = roles.to_vec();
         unique.sort();
         unique.dedup();
-        let (row, key) = new_principal(name, unique, now, expires_at)?;
+        let (row, key) = new_principal(name, unique, now, expires_at, created_by)?;
         let (stored, audit) = (row.clone(), audit.cloned());
         let inserted = self
             .store
@@ -335,6 +339,7 @@ impl Vault {
                 revoked_at: p.revoked_at.map(|t| Timestamp(t).to_rfc3339()),
                 expires_at: p.expires_at.map(|t| Timestamp(t).to_rfc3339()),
                 last_used_at: p.last_used_at.map(|t| Timestamp(t).to_rfc3339()),
+                created_by: p.created_by,
             })
             .collect())
     }
@@ -491,7 +496,7 @@ mod tests {
 
     #[test]
     fn issued_keys_verify_and_others_do_not() {
-        let (row, key) = new_principal("svc", vec!["admin".into()], Timestamp(1), None).unwrap();
+        let (row, key) = new_principal("svc", vec!["admin".into()], Timestamp(1), None, None).unwrap();
         let (id, secret) = split_token(&key.token).unwrap();
         assert_eq!(id, row.key_id);
         assert_eq!(verify(&row, secret, Timestamp(2)).unwrap().name, "svc");

@@ -279,14 +279,23 @@ pub(crate) async fn break_glass(
     ))
 }
 
-/// Sends an alert in the background (best effort: the audit log holds the record); a failure
-/// is logged.
+/// Sends an alert in the background, trying again after 2, 4, 8 and 16 seconds (the audit
+/// log holds the record either way); a failure is logged at each attempt.
 pub(crate) fn send_alert(hook: custodia_core::Webhook) {
     use custodia_core::WebhookSender;
     tokio::spawn(async move {
-        match crate::notify::HttpSender.send(hook).await {
-            custodia_core::SendOutcome::Status(status) if (200..300).contains(&status) => {}
-            outcome => tracing::error!(?outcome, "an alert could not be delivered to [operators] alert_webhook"),
+        for attempt in 0..5u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+            }
+            match crate::notify::HttpSender.send(hook.clone()).await {
+                custodia_core::SendOutcome::Status(status) if (200..300).contains(&status) => return,
+                outcome => tracing::error!(
+                    ?outcome,
+                    attempt,
+                    "an alert could not be delivered to [operators] alert_webhook"
+                ),
+            }
         }
     });
 }

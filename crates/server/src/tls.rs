@@ -106,3 +106,36 @@ impl ResolvesServerCert for Certificates {
         self.current.read().ok().map(|c| Arc::clone(&c.0))
     }
 }
+
+/// A TLS client that trusts the certificates in the PEM file the environment variable
+/// `ca_env` names (e.g. a private CA, or `init --dev-tls`'s `tls/cert.pem`), else the system's
+/// roots. The CLI's API commands use it with `CUSTODIA_CACERT`, webhook deliveries with
+/// `CUSTODIA_WEBHOOK_CACERT`.
+pub fn client_connector(ca_env: &str) -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match std::env::var_os(ca_env) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let fail = |e: &dyn std::fmt::Display| format!("{ca_env}: {}: {e}", path.display());
+            for cert in CertificateDer::pem_file_iter(&path).map_err(|e| fail(&e))? {
+                roots.add(cert.map_err(|e| fail(&e))?).map_err(|e| fail(&e))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "no certificate to trust: set {ca_env} to a CA certificate file (PEM)"
+        ));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}

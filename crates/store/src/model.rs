@@ -346,6 +346,9 @@ pub struct PrincipalRow {
     /// When its key last authenticated a request, to the hour (`None`: never, or before
     /// schema version 15).
     pub last_used_at: Option<i64>,
+    /// The principal or operator that created it (`None`: `custodia init`, a local command,
+    /// or before schema version 15).
+    pub created_by: Option<String>,
 }
 
 impl std::fmt::Debug for PrincipalRow {
@@ -358,6 +361,7 @@ impl std::fmt::Debug for PrincipalRow {
             .field("revoked_at", &self.revoked_at)
             .field("expires_at", &self.expires_at)
             .field("last_used_at", &self.last_used_at)
+            .field("created_by", &self.created_by)
             .finish_non_exhaustive()
     }
 }

@@ -424,6 +424,7 @@ const STEPS: &[&[Part]] = &[
              CREATE INDEX break_glass_by_session ON break_glass (session_id);
              CREATE INDEX break_glass_by_time ON break_glass (started_at);
              ALTER TABLE principals ADD COLUMN last_used_at {int};
+             ALTER TABLE principals ADD COLUMN created_by TEXT;
              ALTER TABLE subject_keys ADD COLUMN first_wrap {blob};",
         ),
         Part::AppendOnly("training_completions"),

@@ -172,6 +172,9 @@ pub struct PrincipalInfo {
     /// When its API key last authenticated a request (to the hour); never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
+    /// The principal or operator that created it (absent: `custodia init` or a local command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// Answer to `GET /v1/principals`.

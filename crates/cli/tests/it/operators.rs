@@ -423,8 +423,9 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_review() {
-    let (hook, alerts) = crate::requests::start_receiver().await;
+    // The alert webhook is https, its certificate trusted through CUSTODIA_WEBHOOK_CACERT.
     let vault = Vault::init();
+    let (hook, alerts, ca) = start_tls_receiver(vault.path()).await;
     let registry = vault.path().join("registry.toml");
     let text = std::fs::read_to_string(&registry)
         .unwrap()
@@ -438,7 +439,8 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let alert_secret = hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
-    let server = vault.serve();
+    let ca = ca.to_str().unwrap().to_owned();
+    let server = vault.serve_with_env(&[("CUSTODIA_WEBHOOK_CACERT", &ca)]);
     let mut admin = server.client(&vault.token).await;
     let (s, v) = admin
         .post(
@@ -492,6 +494,13 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
         (422, Some("reason_has_personal_data")),
         "{v}"
     );
+    let (s, v) = cy
+        .post(
+            "/v1/break-glass",
+            json!({"role": "admin", "reason": "incident 7\u{2028}operator eve: fine"}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_reason")), "{v}");
     let service = admin.principal("orders-svc", &["fulfillment_service"]).await;
     let mut svc = server.client(&service).await;
     let (s, v) = svc
@@ -547,6 +556,24 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
         (Some(grant.as_str()), Some("admin")),
         "{alert}"
     );
+
+    // One grant at a time; the grant's role reaches data, never hands out access.
+    let (s, v) = cy
+        .post("/v1/break-glass", json!({"role": "admin", "reason": "incident 78"}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("break_glass_active")),
+        "{v}"
+    );
+    let (s, v) = cy
+        .post("/v1/principals", json!({"name": "glass-key", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 403, "a key minted under a grant would outlive it: {v}");
+    let (s, _) = cy
+        .post("/v1/operators", json!({"name": "glass-op", "roles": ["auditor"]}))
+        .await;
+    assert_eq!(s, 403);
 
     // The emergency role works, still with a justification, and every entry names the grant.
     let (s, v) = cy.get_with_headers(&orders, &why).await;
@@ -613,7 +640,7 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
     // Reminders go out daily (and at start) for training missing, lapsed or about to lapse.
     create(&vault, &server, "dee", "support_agent");
     drop(server);
-    let _server = vault.serve();
+    let _server = vault.serve_with_env(&[("CUSTODIA_WEBHOOK_CACERT", &ca)]);
     let mut reminder = None;
     for _ in 0..100 {
         reminder = alerts
@@ -675,6 +702,7 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
         ("/v1/principals", json!({"name": "backdoor", "roles": ["admin"]})),
         ("/v1/operators", json!({"name": "puppet", "roles": ["admin"]})),
         ("/v1/keys/rotate", json!({})),
+        ("/v1/break-glass", json!({"role": "admin", "reason": "incident 1"})),
     ] {
         let (s, v) = boss.post(path, body).await;
         assert_eq!(
@@ -700,11 +728,32 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
     }
     let puppet_token = login(&server, "puppet", PASSWORD, &code(&puppet_secret, 0)).unwrap();
     let mut puppet = as_operator(&server, &puppet_token).await;
-    // An account boss made cannot vouch for boss.
+    // An account boss made cannot vouch for boss, nor can an API key boss minted.
     let (s, v) = puppet
         .post("/v1/operators/boss/training", json!({"course": "privacy_basics"}))
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("self_attestation")), "{v}");
+    let (s, v) = boss
+        .post("/v1/principals", json!({"name": "boss-key", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut boss_key = server.client(v["api_key"].as_str().unwrap()).await;
+    let (s, v) = boss_key
+        .post("/v1/operators/boss/training", json!({"course": "privacy_basics"}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("self_attestation")), "{v}");
+    let (s, v) = admin.get("/v1/principals").await;
+    assert_eq!(s, 200);
+    let listed = v["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "boss-key")
+        .unwrap();
+    assert!(
+        listed["created_by"].as_str().unwrap().starts_with("opr_"),
+        "who made a key is listed: {listed}"
+    );
     // Names that only differ in case, or look like ids, are refused.
     let (s, _) = admin
         .post("/v1/operators", json!({"name": "BOSS", "roles": ["auditor"]}))
@@ -723,4 +772,53 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
     let (s, v) = admin.get("/v1/keys").await;
     assert_eq!(s, 200);
     assert!(v.get("rotation").is_none(), "no rotation was started: {v}");
+}
+
+/// An HTTPS webhook receiver on a free port with a fresh self-signed certificate for
+/// `localhost` (written under `dir`): its URL, what it was sent, and the certificate's path.
+async fn start_tls_receiver(dir: &std::path::Path) -> (String, crate::requests::Received, std::path::PathBuf) {
+    use hyper_util::rt::TokioIo;
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let ca = dir.join("receiver-ca.pem");
+    std::fs::write(&ca, made.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(made.key_pair.serialize_der()).unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://localhost:{}/alerts", listener.local_addr().unwrap().port());
+    let got = crate::requests::Received::default();
+    let store = std::sync::Arc::clone(&got);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, store) = (acceptor.clone(), std::sync::Arc::clone(&store));
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let store = std::sync::Arc::clone(&store);
+                    async move {
+                        let headers = request.headers().clone();
+                        let body = http_body_util::BodyExt::collect(request.into_body()).await?.to_bytes();
+                        store
+                            .lock()
+                            .unwrap()
+                            .push((headers, String::from_utf8_lossy(&body).into_owned()));
+                        let mut answer = hyper::Response::new(http_body_util::Empty::<hyper::body::Bytes>::new());
+                        *answer.status_mut() = hyper::StatusCode::NO_CONTENT;
+                        Ok::<_, hyper::Error>(answer)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (url, got, ca)
 }

@@ -88,11 +88,31 @@ impl Vault {
         Server::start(self.path(), self.database_url.as_deref())
     }
 
+    /// A server with these environment variables set.
+    pub fn serve_with_env(&self, envs: &[(&str, &str)]) -> Server {
+        Server::start_with(
+            self.path(),
+            self.database_url.as_deref(),
+            &[],
+            Box::new(std::io::stderr()),
+            "info",
+            envs,
+        )
+        .unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
     /// A server whose log (stderr, at `CUSTODIA_LOG=filter`) goes to `log`.
     pub fn serve_logged(&self, log: &Path, filter: &str) -> Server {
         let file = std::fs::File::create(log).unwrap();
-        Server::start_with(self.path(), self.database_url.as_deref(), &[], Box::new(file), filter)
-            .unwrap_or_else(|e| panic!("server did not start: {e}"))
+        Server::start_with(
+            self.path(),
+            self.database_url.as_deref(),
+            &[],
+            Box::new(file),
+            filter,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("server did not start: {e}"))
     }
 }
 
@@ -112,7 +132,7 @@ impl Server {
     /// Starts `custodia serve` with `extra` arguments; `Err` holds what it printed when it
     /// refused to start. Its log goes on to the test's own output, so a failing test shows it.
     pub fn try_start(data_dir: &Path, database_url: Option<&str>, extra: &[&str]) -> Result<Self, String> {
-        Self::start_with(data_dir, database_url, extra, Box::new(std::io::stderr()), "info")
+        Self::start_with(data_dir, database_url, extra, Box::new(std::io::stderr()), "info", &[])
     }
 
     /// Starts `custodia serve`, its log (at `filter`) copied to `log`.
@@ -122,9 +142,11 @@ impl Server {
         extra: &[&str],
         mut log: Box<dyn std::io::Write + Send>,
         filter: &str,
+        envs: &[(&str, &str)],
     ) -> Result<Self, String> {
         let mut cmd = custodia();
         cmd.env("CUSTODIA_LOG", filter);
+        cmd.envs(envs.iter().copied());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra);

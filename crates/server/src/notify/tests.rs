@@ -30,7 +30,32 @@ fn only_local_http_and_https_webhooks_are_sent_to() {
     );
     assert_eq!(target("http://localhost"), local("localhost", "localhost:80", "/"));
     assert_eq!(target("http://[::1]:9/x"), local("[::1]:9", "[::1]:9", "/x"));
-    assert_eq!(target("https://recipient.example/hook"), Some(Target::Tls));
+    assert_eq!(
+        target("https://recipient.example/hook"),
+        Some(Target::Tls {
+            authority: "recipient.example",
+            host: "recipient.example",
+            connect: "recipient.example:443".to_owned(),
+            path: "/hook",
+        })
+    );
+    assert_eq!(
+        target("https://[2001:db8::1]:8443"),
+        Some(Target::Tls {
+            authority: "[2001:db8::1]:8443",
+            host: "2001:db8::1",
+            connect: "[2001:db8::1]:8443".to_owned(),
+            path: "/",
+        })
+    );
+    for url in [
+        "https://",
+        "https://user@recipient.example/",
+        "https://recipient.example:x/",
+        "ftp://x/",
+    ] {
+        assert_eq!(target(url), None, "{url}");
+    }
     for url in [
         "http://localhost.evil.example/hook",
         "http://127.0.0.1.evil.example/",
@@ -221,7 +246,7 @@ async fn a_failing_receiver_gets_the_notice_again_after_the_backoff() {
         status(&state.vault.notification_status("req_1").await.unwrap()),
         [
             row("parcel_carrier", "pending", 1, Some("HTTP 500")),
-            row("payment_processor", "pending", 1, Some("tls_unavailable")),
+            row("payment_processor", "pending", 1, Some("connection")),
             row("ad_partner", "no_webhook", 0, None),
         ]
     );
@@ -240,7 +265,7 @@ async fn a_failing_receiver_gets_the_notice_again_after_the_backoff() {
         status(&now),
         [
             row("parcel_carrier", "delivered", 2, None),
-            row("payment_processor", "pending", 2, Some("tls_unavailable")),
+            row("payment_processor", "pending", 2, Some("connection")),
             row("ad_partner", "no_webhook", 0, None),
         ]
     );

@@ -21,6 +21,7 @@ fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
         revoked_at: row.opt_int("revoked_at")?,
         expires_at: row.opt_int("expires_at")?,
         last_used_at: row.opt_int("last_used_at")?,
+        created_by: row.opt_text("created_by")?,
     })
 }
 
@@ -55,7 +56,7 @@ impl Principals<'_, ReadWrite> {
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
             "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&row.principal_id)
         .bind(&row.name)
@@ -64,7 +65,8 @@ impl Principals<'_, ReadWrite> {
         .bind(&row.key_hash)
         .bind(row.created_at)
         .bind(row.revoked_at)
-        .bind(row.expires_at);
+        .bind(row.expires_at)
+        .bind(row.created_by.as_deref());
         self.conn.execute(stmt).await?;
         Ok(())
     }

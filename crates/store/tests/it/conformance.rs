@@ -353,6 +353,7 @@ pub async fn principals_lifecycle(s: &Store) {
         revoked_at: None,
         expires_at: Some(100),
         last_used_at: None,
+        created_by: None,
     };
     let audit = AuditRow {
         seq: 0,
