@@ -209,11 +209,7 @@ impl DataDir {
         if self.is_initialised() {
             return Err(SetupError::AlreadyInitialised(self.root.display().to_string()));
         }
-        let keyring = match std::env::var(ROOT_KEY_ENV) {
-            Ok(value) => Keyring::parse_env(&value)?,
-            Err(_) if self.key_path().exists() => Keyring::load_file(&self.key_path())?,
-            Err(_) => Keyring::create_file(&self.key_path())?,
-        };
+        let keyring = self.key_provider()?.load_or_create(now.0.div_euclid(1000))?;
         let registry = Registry::parse(REGISTRY_FILE, EXAMPLE_REGISTRY)?;
         let store = Arc::new(custodia_store::Store::open(&self.store_url(database_url)).await?);
         if !store.reader().await?.principals().all().await?.is_empty() {
@@ -255,17 +251,22 @@ impl DataDir {
 
     /// Loads the root key: from `CUSTODIA_ROOT_KEY` when set, else from the key file.
     pub fn keyring(&self) -> Result<Keyring, SetupError> {
-        Ok(self.key_provider().load()?)
+        Ok(self.key_provider()?.load()?)
     }
 
-    /// Where the root key comes from: `CUSTODIA_ROOT_KEY` when set, else the key file.
-    #[must_use]
-    pub fn key_provider(&self) -> Arc<dyn custodia_crypto::KeyProvider> {
-        if std::env::var_os(ROOT_KEY_ENV).is_some() {
+    /// Where the root key comes from: `CUSTODIA_ROOT_KEY` when set; else OpenBao's transit
+    /// engine when `CUSTODIA_OPENBAO_ADDR` is set (the sealed versions in `root.key.bao`);
+    /// else the key file.
+    pub fn key_provider(&self) -> Result<Arc<dyn custodia_crypto::KeyProvider>, SetupError> {
+        Ok(if std::env::var_os(ROOT_KEY_ENV).is_some() {
             Arc::new(custodia_crypto::EnvProvider)
+        } else if std::env::var_os(crate::openbao::OPENBAO_ADDR_ENV).is_some() {
+            Arc::new(crate::openbao::OpenBaoProvider::from_env(
+                self.root.join(crate::openbao::OPENBAO_KEY_FILE),
+            )?)
         } else {
             Arc::new(custodia_crypto::FileProvider(self.key_path()))
-        }
+        })
     }
 
     /// The operator's Cedar policy files: every `*.cedar` file in `policies/`, by name.
@@ -354,7 +355,7 @@ impl DataDir {
             (self.lock_for(database_url)?, custodia_store::Store::open(&url).await?)
         };
         let mut vault = Vault::new(registry, Arc::new(store), keyring, &policies).await?;
-        vault.set_key_provider(self.key_provider());
+        vault.set_key_provider(self.key_provider()?);
         vault._dir_lock = lock;
         vault.tombstone_log = Some(self.tombstone_path());
         Ok(vault)

@@ -28,6 +28,7 @@ mod ids;
 mod keys;
 mod limit;
 mod notify;
+mod openbao;
 mod operators;
 mod package;
 mod policy;
@@ -71,6 +72,7 @@ pub use notify::{
     DeliveryReport, MAX_ATTEMPTS, NOTICE_TYPE, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, SignatureError,
     Webhook, WebhookSender, retry_delay, signature_header, verify_signature,
 };
+pub use openbao::{OPENBAO_ADDR_ENV, OPENBAO_KEY_FILE};
 pub use operators::{
     CreatedOperator, LOCAL_CREATOR, MAX_JUSTIFICATION_CHARS, OpenedSession, OperatorSession, check_justification,
 };

@@ -243,6 +243,10 @@ impl PhantomLogins {
     }
 }
 
+fn invalid_enrolment() -> VaultError {
+    VaultError::unauthenticated("invalid name or enrolment code, or the code has expired")
+}
+
 fn invalid_login() -> VaultError {
     VaultError::unauthenticated("invalid name, password or code")
 }
@@ -398,11 +402,10 @@ impl Vault {
 
     /// The operator still enrolling as `name` with `code`, or 401.
     async fn enrolling(&self, name: &str, code: &str, now: Timestamp) -> Result<OperatorRow, VaultError> {
-        let invalid = || VaultError::unauthenticated("invalid name or enrolment code, or the code has expired");
         let row = self.store.reader().await?.operators().by_name(name).await?;
         let Some(row) = row else {
             self.auth_failed_label("enrolment", now);
-            return Err(invalid());
+            return Err(invalid_enrolment());
         };
         let matches = row
             .enrol_hash
@@ -413,7 +416,7 @@ impl Vault {
             Ok(row)
         } else {
             self.auth_failed_label("enrolment", now);
-            Err(invalid())
+            Err(invalid_enrolment())
         }
     }
 
@@ -453,9 +456,7 @@ impl Vault {
             })
             .await?;
         if !enrolled {
-            return Err(VaultError::unauthenticated(
-                "invalid name or enrolment code, or the code has expired",
-            ));
+            return Err(invalid_enrolment());
         }
         Ok((secret.otpauth_uri(TOTP_ISSUER, &row.name), secret.to_base32()))
     }
@@ -496,13 +497,7 @@ impl Vault {
                 })
             })
             .await?;
-        if confirmed {
-            Ok(())
-        } else {
-            Err(VaultError::unauthenticated(
-                "invalid name or enrolment code, or the code has expired",
-            ))
-        }
+        if confirmed { Ok(()) } else { Err(invalid_enrolment()) }
     }
 
     /// The operator's TOTP secret, unsealed, if enrolment has set one.
@@ -1114,15 +1109,7 @@ mod tests {
     /// A fixed start, on a TOTP step boundary.
     const T0: i64 = 1_800_000_010_000 - 1_800_000_010_000 % 30_000;
 
-    fn admin() -> Principal {
-        Principal {
-            id: "prn_admin".into(),
-            name: "admin".into(),
-            roles: vec!["admin".into()],
-            context: BTreeMap::new(),
-            operator: None,
-        }
-    }
+    use crate::principal::tests::admin;
 
     async fn vault() -> (tempfile::TempDir, Vault) {
         let dir = tempfile::tempdir().unwrap();

@@ -491,8 +491,19 @@ impl Vault {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// An administrator (the example registry's `admin` role), as tests call the vault.
+    pub(crate) fn admin() -> Principal {
+        Principal {
+            id: "prn_admin".into(),
+            name: "admin".into(),
+            roles: vec!["admin".into()],
+            context: BTreeMap::new(),
+            operator: None,
+        }
+    }
 
     #[test]
     fn issued_keys_verify_and_others_do_not() {

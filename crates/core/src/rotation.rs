@@ -327,15 +327,7 @@ mod tests {
     use super::*;
     use crate::{Call, DataDir, SubjectId};
 
-    fn admin() -> Principal {
-        Principal {
-            id: "prn_admin".into(),
-            name: "admin".into(),
-            roles: vec!["admin".into()],
-            context: BTreeMap::new(),
-            operator: None,
-        }
-    }
+    use crate::principal::tests::admin;
 
     async fn write(vault: &Vault, subject: &str, email: &str) {
         let fields: BTreeMap<String, String> = [("email".to_owned(), email.to_owned())].into_iter().collect();

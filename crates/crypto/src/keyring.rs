@@ -69,7 +69,7 @@ impl Keyring {
     }
 
     /// A keyring holding the given versions, each with the time it was made if known.
-    fn from_dated_keys(keys: Vec<(u32, SecretKey, Option<i64>)>) -> Result<Self, CryptoError> {
+    pub fn from_dated_keys(keys: Vec<(u32, SecretKey, Option<i64>)>) -> Result<Self, CryptoError> {
         let mut map = BTreeMap::new();
         for (version, key, created) in keys {
             if version == 0 {
@@ -272,7 +272,7 @@ impl Keyring {
 }
 
 /// The text of a key file, refused when group or others may read it.
-fn read_private(path: &Path) -> Result<Zeroizing<String>, CryptoError> {
+pub fn read_private(path: &Path) -> Result<Zeroizing<String>, CryptoError> {
     let io = |source| CryptoError::Io {
         path: path.display().to_string(),
         source,
@@ -294,7 +294,7 @@ fn read_private(path: &Path) -> Result<Zeroizing<String>, CryptoError> {
 
 /// Replaces the file at `path` with `body` atomically: a new file (mode 0600) beside it,
 /// synced, renamed over it, and the directory synced.
-fn replace_private(path: &Path, body: &str) -> Result<(), CryptoError> {
+pub fn replace_private(path: &Path, body: &str) -> Result<(), CryptoError> {
     let io = |source| CryptoError::Io {
         path: path.display().to_string(),
         source,

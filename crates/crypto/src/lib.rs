@@ -24,7 +24,7 @@ mod totp;
 pub use blind_index::{BLIND_INDEX_LEN, BlindIndexer, Domain, IndexKey};
 pub use envelope::{DataKey, FieldContext, WrappedKey, raw_aes_gcm_seal};
 pub use error::CryptoError;
-pub use keyring::{KEY_FILE_NAME, Keyring, ROOT_KEY_ENV, RootKey};
+pub use keyring::{KEY_FILE_NAME, Keyring, ROOT_KEY_ENV, RootKey, read_private, replace_private};
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password, hash_password, verify_nobody, verify_password,
 };

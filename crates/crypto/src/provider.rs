@@ -20,6 +20,11 @@ pub trait KeyProvider: Send + Sync {
     fn add_version(&self, now_secs: i64) -> Result<Keyring, CryptoError>;
     /// Removes `version` (never the newest) and returns the keyring.
     fn remove_version(&self, version: u32) -> Result<Keyring, CryptoError>;
+    /// The keyring, making its first version at `now_secs` when the source has none yet
+    /// (`custodia init`). Sources custodia cannot write only load.
+    fn load_or_create(&self, _now_secs: i64) -> Result<Keyring, CryptoError> {
+        self.load()
+    }
 }
 
 /// The key file in the data directory.
@@ -41,6 +46,14 @@ impl KeyProvider for FileProvider {
 
     fn remove_version(&self, version: u32) -> Result<Keyring, CryptoError> {
         Keyring::remove_version_from_file(&self.0, version)
+    }
+
+    fn load_or_create(&self, _now_secs: i64) -> Result<Keyring, CryptoError> {
+        if self.0.exists() {
+            Keyring::load_file(&self.0)
+        } else {
+            Keyring::create_file(&self.0)
+        }
     }
 }
 

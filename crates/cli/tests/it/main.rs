@@ -13,6 +13,7 @@ mod consent;
 mod http;
 mod matrix;
 mod no_echo;
+mod openbao;
 mod operators;
 mod permissions;
 mod policies;

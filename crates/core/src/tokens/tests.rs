@@ -1,9 +1,9 @@
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::{DataDir, Principal};
+use crate::DataDir;
 
 fn random_token(ty: FieldType, value: &str, keep_last4: bool) -> String {
     shaped(ty, value, keep_last4, &mut Bytes::random()).unwrap()
@@ -82,15 +82,7 @@ fn text_tokens_leave_no_letter_script_or_word_length() {
 
 // --- The vault: tokens claimed in the store, detokenized through the vault. ---
 
-fn admin() -> Principal {
-    Principal {
-        id: "prn_admin".into(),
-        name: "admin".into(),
-        roles: vec!["admin".into()],
-        context: BTreeMap::new(),
-        operator: None,
-    }
-}
+use crate::principal::tests::admin;
 
 async fn vault() -> (tempfile::TempDir, Vault) {
     let dir = tempfile::tempdir().unwrap();
