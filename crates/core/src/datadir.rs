@@ -254,12 +254,18 @@ impl DataDir {
         Ok(self.key_provider()?.load()?)
     }
 
-    /// Where the root key comes from: `CUSTODIA_ROOT_KEY` when set; else OpenBao's transit
+    /// Where the root key comes from: `CUSTODIA_ROOT_KEY` when set; else the passphrase-sealed
+    /// `root.key.sealed` when `CUSTODIA_ROOT_KEY_PASSPHRASE` is set; else OpenBao's transit
     /// engine when `CUSTODIA_OPENBAO_ADDR` is set (the sealed versions in `root.key.bao`);
     /// else the key file.
     pub fn key_provider(&self) -> Result<Arc<dyn custodia_crypto::KeyProvider>, SetupError> {
         Ok(if std::env::var_os(ROOT_KEY_ENV).is_some() {
             Arc::new(custodia_crypto::EnvProvider)
+        } else if let Ok(passphrase) = std::env::var(custodia_crypto::ROOT_KEY_PASSPHRASE_ENV) {
+            Arc::new(custodia_crypto::PassphraseProvider::new(
+                self.root.join(custodia_crypto::PASSPHRASE_KEY_FILE),
+                Zeroizing::new(passphrase),
+            )?)
         } else if std::env::var_os(crate::openbao::OPENBAO_ADDR_ENV).is_some() {
             Arc::new(crate::openbao::OpenBaoProvider::from_env(
                 self.root.join(crate::openbao::OPENBAO_KEY_FILE),

@@ -28,7 +28,9 @@ pub use keyring::{KEY_FILE_NAME, Keyring, ROOT_KEY_ENV, RootKey, read_private, r
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password, hash_password, verify_nobody, verify_password,
 };
-pub use provider::{EnvProvider, FileProvider, KeyProvider};
+pub use provider::{
+    EnvProvider, FileProvider, KeyProvider, PASSPHRASE_KEY_FILE, PassphraseProvider, ROOT_KEY_PASSPHRASE_ENV,
+};
 pub use random::{random_array, random_hex};
 pub use secret::{KEY_LEN, SecretKey};
 pub use totp::{TOTP_DIGITS, TOTP_STEP_SECS, TotpRefusal, TotpSecret, totp_step};

