@@ -95,6 +95,10 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "CUSTODIA_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Ask clients for a certificate issued by a CA in this PEM file (mTLS): API keys bound
+        /// to a certificate (`custodia principal bind-cert`) then work only with theirs.
+        #[arg(long, env = "CUSTODIA_TLS_CLIENT_CA")]
+        tls_client_ca: Option<PathBuf>,
         /// The address customers reach this server at (e.g. https://privacy.example.com):
         /// preference center links are made with it. Default: the address the caller used.
         #[arg(long, env = "CUSTODIA_PUBLIC_URL")]
@@ -372,6 +376,15 @@ enum PrincipalCommand {
     },
     /// List principals (never their keys).
     List,
+    /// Bind a principal's key to a client certificate: it then works only over TLS with that
+    /// certificate (mTLS; the server needs --tls-client-ca).
+    BindCert {
+        /// The principal id (`prn_...`).
+        principal_id: String,
+        /// The client certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+    },
     /// Revoke a principal's key at once.
     Revoke { principal_id: String },
     /// Give a principal a new API key (printed once); its old key stops working at once.
@@ -547,9 +560,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             public_url,
             tls_cert,
             tls_key,
+            tls_client_ca,
         } => {
             init_logging();
             let tls = tls_cmd::certificates(&data_dir, tls_cert, tls_key)?;
+            if let Some(ca) = &tls_client_ca {
+                let certificates = tls
+                    .as_ref()
+                    .context("--tls-client-ca needs HTTPS (--tls-cert and --tls-key, or init --dev-tls)")?;
+                certificates
+                    .ask_client_certificates(ca)
+                    .map_err(|e| anyhow::anyhow!("--tls-client-ca: {e}"))?;
+            }
             serve(&data_dir, listen, database_url.as_deref(), &publish, public_url, tls).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -952,6 +974,13 @@ async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -
             })?),
         ),
         PrincipalCommand::List => ("GET", "/v1/principals".to_owned(), None),
+        PrincipalCommand::BindCert { principal_id, cert } => (
+            "POST",
+            format!("/v1/principals/{principal_id}/client-cert"),
+            Some(serde_json::to_vec(&custodia_types::BindClientCertRequest {
+                sha256: tls_cmd::certificate_sha256(&cert)?,
+            })?),
+        ),
         PrincipalCommand::Revoke { principal_id } => ("DELETE", format!("/v1/principals/{principal_id}"), None),
     };
     let reply = api_call(url, token, method, &path, body).await?;

@@ -60,6 +60,18 @@ pub(crate) fn client() -> anyhow::Result<tokio_rustls::TlsConnector> {
     custodia_server::tls::client_connector("CUSTODIA_CACERT").map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// SHA-256 (hex) of the first certificate in a PEM file, as `principal bind-cert` binds it.
+pub(crate) fn certificate_sha256(path: &Path) -> anyhow::Result<String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("{}", path.display()))?
+        .next()
+        .with_context(|| format!("{}: no PEM certificate in it", path.display()))?
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(hex::encode(custodia_crypto::sha256(cert.as_ref())))
+}
+
 /// The certificates `serve` uses: the files named on the command line, else the data
 /// directory's development pair if it has one, else none (plain HTTP).
 pub(crate) fn certificates(

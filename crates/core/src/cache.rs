@@ -164,6 +164,7 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             created_by: None,
+            client_cert: None,
         }
     }
 

@@ -66,11 +66,25 @@ pub(crate) fn split_token(token: &str) -> Option<(&str, &str)> {
     (hex(key_id, 16) && hex(secret, 64)).then_some((key_id, secret))
 }
 
-/// Checks a presented secret against a stored principal, at `now`.
-pub(crate) fn verify(row: &PrincipalRow, secret: &str, now: Timestamp) -> Result<Principal, VaultError> {
+/// Checks a presented secret against a stored principal, at `now`, over a connection that
+/// presented the client certificate `client_cert` (its SHA-256), if any.
+pub(crate) fn verify(
+    row: &PrincipalRow,
+    secret: &str,
+    now: Timestamp,
+    client_cert: Option<&[u8; 32]>,
+) -> Result<Principal, VaultError> {
     let matches = constant_time_eq(&sha256(secret.as_bytes()), &row.key_hash);
     if !matches {
         return Err(VaultError::unauthenticated("invalid API key"));
+    }
+    if let Some(bound) = &row.client_cert {
+        let presented = client_cert.is_some_and(|c| constant_time_eq(c, bound));
+        if !presented {
+            return Err(VaultError::unauthenticated(
+                "this API key works only over TLS with its client certificate (mTLS)",
+            ));
+        }
     }
     if row.revoked_at.is_some() {
         return Err(VaultError::unauthenticated("this API key has been revoked"));
@@ -175,14 +189,28 @@ pub(crate) fn new_principal(
         expires_at: expires_at.map(|t| t.0),
         last_used_at: None,
         created_by: created_by.map(str::to_owned),
+        client_cert: None,
     };
     Ok((row, key))
 }
 
 /// Principal management: authentication, creation, listing, revocation.
 impl Vault {
-    /// Authenticates a bearer token at `now` (an expired key is refused).
+    /// Authenticates a bearer token at `now` (an expired key is refused) on a connection
+    /// without a client certificate.
     pub async fn authenticate(&self, token: &str, now: Timestamp) -> Result<Principal, VaultError> {
+        self.authenticate_over(token, now, None).await
+    }
+
+    /// Authenticates a bearer token at `now` on a connection that presented the client
+    /// certificate whose SHA-256 is `client_cert` (mTLS), if any: a key bound to a certificate
+    /// works only with it.
+    pub async fn authenticate_over(
+        &self,
+        token: &str,
+        now: Timestamp,
+        client_cert: Option<&[u8; 32]>,
+    ) -> Result<Principal, VaultError> {
         if token.starts_with("css_") {
             return self.authenticate_session(token, now).await;
         }
@@ -203,7 +231,7 @@ impl Vault {
                 row
             }
         };
-        let principal = verify(&row, secret, now)?;
+        let principal = verify(&row, secret, now, client_cert)?;
         if let Some(hour) = self.key_use.due(&row, now) {
             let id = row.principal_id.clone();
             // Best effort: a key's last use is for access reviews, not for authentication.
@@ -342,6 +370,57 @@ impl Vault {
                 created_by: p.created_by,
             })
             .collect())
+    }
+
+    /// Binds principal `principal_id`'s key to a client certificate (`sha256_hex`: SHA-256 of
+    /// its DER, 64 hex digits): from then on the key works only over TLS with that certificate.
+    /// Needs `manage_principals` and `grant` on each of the principal's roles.
+    pub async fn bind_client_cert(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        principal_id: &str,
+        sha256_hex: &str,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::new("principal.bind_cert", caller).fields([&crate::error::shown(principal_id)]);
+        let allow = self.audit_row(&event, now, None)?;
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+            let target = self.store.reader().await?.principals().by_id(principal_id).await?;
+            for role in target.iter().flat_map(|t| &t.roles) {
+                gate::require_grantable(&self.policies, caller, role)?;
+            }
+            let digest = hex::decode(sha256_hex.trim())
+                .ok()
+                .filter(|d| d.len() == 32)
+                .ok_or_else(|| {
+                    VaultError::bad_request(
+                        "invalid_certificate_digest",
+                        "sha256 must be the certificate's SHA-256 (of its DER form) in 64 hex digits",
+                    )
+                    .with_field("sha256")
+                })?;
+            let id = principal_id.to_owned();
+            let bound = self
+                .store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        let bound = tx.principals().bind_client_cert(&id, &digest).await?;
+                        if bound {
+                            tx.audit().append(&[allow]).await?;
+                        }
+                        Ok(bound)
+                    })
+                })
+                .await?;
+            self.caches.forget_principal(principal_id);
+            if bound {
+                Ok(Allowed::Written(()))
+            } else {
+                Err(VaultError::not_found("principal_not_found", "no active principal with that id").into())
+            }
+        })
+        .await
     }
 
     /// Revokes a principal's API key at once.
@@ -510,22 +589,30 @@ pub(crate) mod tests {
         let (row, key) = new_principal("svc", vec!["admin".into()], Timestamp(1), None, None).unwrap();
         let (id, secret) = split_token(&key.token).unwrap();
         assert_eq!(id, row.key_id);
-        assert_eq!(verify(&row, secret, Timestamp(2)).unwrap().name, "svc");
+        assert_eq!(verify(&row, secret, Timestamp(2), None).unwrap().name, "svc");
         let mut wrong = secret.to_owned();
         wrong.replace_range(0..1, if wrong.starts_with('0') { "1" } else { "0" });
-        assert!(verify(&row, &wrong, Timestamp(2)).is_err());
+        assert!(verify(&row, &wrong, Timestamp(2), None).is_err());
         let revoked = PrincipalRow {
             revoked_at: Some(2),
             ..row.clone()
         };
-        assert!(verify(&revoked, secret, Timestamp(2)).is_err());
+        assert!(verify(&revoked, secret, Timestamp(2), None).is_err());
         // An expiring key works until its expiry, and not from then on.
         let expiring = PrincipalRow {
             expires_at: Some(1000),
             ..row
         };
-        assert!(verify(&expiring, secret, Timestamp(999)).is_ok());
-        let err = verify(&expiring, secret, Timestamp(1000)).unwrap_err();
+        assert!(verify(&expiring, secret, Timestamp(999), None).is_ok());
+        // A key bound to a client certificate works only with that certificate.
+        let bound = PrincipalRow {
+            client_cert: Some(vec![7; 32]),
+            ..expiring.clone()
+        };
+        assert!(verify(&bound, secret, Timestamp(2), None).is_err());
+        assert!(verify(&bound, secret, Timestamp(2), Some(&[8; 32])).is_err());
+        assert!(verify(&bound, secret, Timestamp(2), Some(&[7; 32])).is_ok());
+        let err = verify(&expiring, secret, Timestamp(1000), None).unwrap_err();
         assert_eq!(err.kind, crate::ErrorKind::Unauthenticated);
         assert!(err.message.contains("expired"), "{}", err.message);
     }

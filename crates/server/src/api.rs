@@ -54,6 +54,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/principals", post(create_principal).get(list_principals))
         .route("/v1/principals/{principal_id}", delete(revoke_principal))
         .route("/v1/principals/{principal_id}/rotate", post(rotate_principal_key))
+        .route("/v1/principals/{principal_id}/client-cert", post(bind_client_cert))
 }
 
 /// Query parameters of reads.
@@ -384,6 +385,28 @@ pub(crate) async fn create_principal(
             api_key: key.to_string(),
         }),
     ))
+}
+
+#[utoipa::path(post, path = "/v1/principals/{principal_id}/client-cert", tag = "principals",
+    request_body = custodia_types::BindClientCertRequest,
+    params(("principal_id" = String, Path, description = "Principal id (`prn_...`)")),
+    responses((status = 204, description = "Bound: the key works only over TLS with this client certificate"),
+              (status = 400, description = "Malformed body or digest", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 403, description = "Caller may not manage this principal", body = ErrorBody),
+              (status = 404, description = "No active principal with that id", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn bind_client_cert(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiPath(principal_id): ApiPath<String>,
+    ApiJson(body): ApiJson<custodia_types::BindClientCertRequest>,
+) -> AppResult<StatusCode> {
+    state
+        .vault
+        .bind_client_cert(&caller, Timestamp::now(), &principal_id, &body.sha256)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/v1/principals", tag = "principals",

@@ -173,6 +173,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// SHA-256 of the client certificate the request's TLS connection presented (mTLS).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientCert(pub [u8; 32]);
+
 /// The authenticated caller, from `Authorization: Bearer <api key>`.
 pub(crate) struct Caller(pub Principal);
 
@@ -218,7 +222,16 @@ impl Caller {
                     "the Authorization header must be `Bearer <api key>`",
                 )
             })?;
-        let mut principal = state.vault.authenticate(token, custodia_core::Timestamp::now()).await?;
+        let presented = parts
+            .extensions
+            .get::<Option<ClientCert>>()
+            .copied()
+            .flatten()
+            .map(|c| c.0);
+        let mut principal = state
+            .vault
+            .authenticate_over(token, custodia_core::Timestamp::now(), presented.as_ref())
+            .await?;
         if let Some(session) = principal.operator.as_mut()
             && let Some(value) = parts.headers.get("custodia-justification")
         {

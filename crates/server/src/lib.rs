@@ -164,13 +164,22 @@ async fn serve_tls(
                     }
                 };
                 let acceptor = acceptor.clone();
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let app = app.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     // A handshake that does not finish in time (or is not TLS) is dropped.
                     let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
                         return;
                     };
+                    // The client certificate the connection presented (verified against the
+                    // client CAs by the handshake), for every request on it.
+                    let presented = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|cert| extract::ClientCert(sha256_of(cert.as_ref())));
+                    let service = hyper_util::service::TowerToHyperService::new(app.layer(axum::Extension(presented)));
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                     let _ = watcher.watch(connection).await;
@@ -182,6 +191,14 @@ async fn serve_tls(
     reloader.abort();
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
     Ok(())
+}
+
+/// SHA-256 of a DER certificate.
+fn sha256_of(der: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 /// A request's log span: the method and the route's template, never the URI itself (its

@@ -18,7 +18,7 @@ use crate::api;
     paths(
         api::healthz, api::openapi, api::create_record, api::list_records, api::get_record, api::patch_record,
         api::delete_record, api::search, api::record_consent, api::privacy_state, api::record_objection,
-        api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal, api::rotate_principal_key,
+        api::record_sale_opt_out, api::record_restriction, api::audit_events, api::audit_checkpoint, api::audit_public_key, api::inclusion_proof, api::consistency_proof, api::tokenize, api::detokenize, api::create_principal, api::list_principals, api::revoke_principal, api::rotate_principal_key, api::bind_client_cert,
         crate::pii::scan, crate::pii::redact,
         crate::requests::create_request, crate::requests::list_requests, crate::requests::get_request,
         crate::requests::verify_request, crate::requests::extend_request, crate::requests::deny_request,
@@ -58,7 +58,7 @@ use crate::api;
         custodia_types::EnrolResponse, custodia_types::ConfirmEnrolmentRequest, custodia_types::LoginRequest,
         custodia_types::LoginResponse, custodia_types::TrainingRequest, custodia_types::CourseStatus,
         custodia_types::OperatorInfo, custodia_types::OperatorList, custodia_types::KeyStatus,
-        custodia_types::KeyVersionStatus, custodia_types::RotationProgress, custodia_types::BreakGlassRequest,
+        custodia_types::KeyVersionStatus, custodia_types::RotationProgress, custodia_types::BindClientCertRequest, custodia_types::BreakGlassRequest,
         custodia_types::BreakGlassGrant, custodia_types::AccessReview, custodia_types::PrincipalReview,
     )),
     modifiers(&BearerAuth),

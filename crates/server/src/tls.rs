@@ -30,6 +30,9 @@ pub struct TlsFiles {
 pub struct Certificates {
     files: TlsFiles,
     current: RwLock<(Arc<CertifiedKey>, Option<SystemTime>, Option<SystemTime>)>,
+    /// The CAs whose client certificates are asked for (mTLS), if any: a connection may then
+    /// present one, and keys bound to a certificate work only with theirs.
+    client_cas: std::sync::OnceLock<Arc<rustls::RootCertStore>>,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -62,7 +65,24 @@ impl Certificates {
         Ok(Arc::new(Self {
             current: RwLock::new((Arc::new(pair), stamps.0, stamps.1)),
             files,
+            client_cas: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Asks clients for a certificate issued by one of the CAs in the PEM file `path`
+    /// (optional for the client: keys not bound to a certificate work without one).
+    pub fn ask_client_certificates(&self, path: &Path) -> Result<(), String> {
+        let mut roots = rustls::RootCertStore::empty();
+        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| fail(&e))? {
+            roots.add(cert.map_err(|e| fail(&e))?).map_err(|e| fail(&e))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{}: no PEM certificate in it", path.display()));
+        }
+        self.client_cas
+            .set(Arc::new(roots))
+            .map_err(|_| "client CAs are set once".to_owned())
     }
 
     /// Loads the files again if either changed since the last load; returns whether a new
@@ -91,11 +111,21 @@ impl Certificates {
 
     /// A rustls server configuration serving the pair in force (HTTP/1.1, TLS 1.2 and 1.3).
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, String> {
-        let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
+            .map_err(|e| e.to_string())?;
+        let builder = match self.client_cas.get() {
+            Some(roots) => {
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::clone(roots), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }

@@ -349,6 +349,9 @@ pub struct PrincipalRow {
     /// The principal or operator that created it (`None`: `custodia init`, a local command,
     /// or before schema version 15).
     pub created_by: Option<String>,
+    /// SHA-256 of the DER client certificate its key must come with (mTLS); `None`: any
+    /// connection.
+    pub client_cert: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PrincipalRow {

@@ -425,6 +425,7 @@ const STEPS: &[&[Part]] = &[
              CREATE INDEX break_glass_by_time ON break_glass (started_at);
              ALTER TABLE principals ADD COLUMN last_used_at {int};
              ALTER TABLE principals ADD COLUMN created_by TEXT;
+             ALTER TABLE principals ADD COLUMN client_cert {blob};
              ALTER TABLE subject_keys ADD COLUMN first_wrap {blob};",
         ),
         Part::AppendOnly("training_completions"),

@@ -141,6 +141,17 @@ pub struct CreatePrincipalRequest {
     pub expires_at: Option<String>,
 }
 
+/// Body of `POST /v1/principals/{principal_id}/client-cert`: the key then works only over TLS
+/// with this client certificate (mTLS).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindClientCertRequest {
+    /// SHA-256 of the certificate's DER form, 64 hex digits
+    /// (`openssl x509 -in client.pem -outform der | sha256sum`).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub sha256: String,
+}
+
 /// Body of `POST /v1/principals/{principal_id}/rotate`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -185,3 +185,170 @@ fn tls_flags_go_together_and_bad_files_are_named() {
         "{err}"
     );
 }
+
+/// A client CA and a client certificate it issued, written under `dir`: (CA path, client
+/// certificate path, the client's chain and key for rustls).
+fn client_ca(
+    dir: &Path,
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Vec<CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} CA"));
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![format!("{name}.example")]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let (ca_path, cert_path) = (dir.join(format!("{name}-ca.pem")), dir.join(format!("{name}.pem")));
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    (ca_path, cert_path, vec![cert.der().clone()], der)
+}
+
+/// A TLS client trusting `server_cert`, presenting `client` (chain and key) if given.
+fn mtls_client(
+    server_cert: &Path,
+    client: Option<(Vec<CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>)>,
+) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(server_cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// `GET /v1/principals` with `token` over `connector`; the status.
+async fn list_principals(connector: &tokio_rustls::TlsConnector, addr: std::net::SocketAddr, token: &str) -> u16 {
+    let mut conn =
+        crate::http_client::Connection::open_tls(addr, "localhost", &format!("localhost:{}", addr.port()), connector)
+            .await
+            .unwrap();
+    conn.send("GET", "/v1/principals", Some(token), None, &[])
+        .await
+        .unwrap()
+        .status
+}
+
+#[tokio::test]
+async fn a_key_bound_to_a_client_certificate_works_only_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = custodia()
+        .args(["init", "--json", "--dev-tls", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let admin = admin["admin_token"].as_str().unwrap().to_owned();
+    let (ca, cert, chain, key) = client_ca(dir.path(), "checkout");
+    let (_, _, other_chain, other_key) = client_ca(dir.path(), "intruder");
+    let server_cert = data.join("tls/cert.pem");
+    let server = Server::try_start(&data, None, &["--tls-client-ca", ca.to_str().unwrap()]).unwrap();
+    let url = format!("https://localhost:{}", server.addr.port());
+
+    // An admin key (not bound) works with or without a client certificate.
+    let plain = mtls_client(&server_cert, None);
+    let with_cert = mtls_client(&server_cert, Some((chain.clone(), key.clone_key())));
+    assert_eq!(list_principals(&plain, server.addr, &admin).await, 200);
+    assert_eq!(list_principals(&with_cert, server.addr, &admin).await, 200);
+
+    // A key bound to the checkout certificate works only over a connection presenting it.
+    let cacert = [("CUSTODIA_CACERT", server_cert.to_str().unwrap())];
+    let out = custodia()
+        .envs(cacert)
+        .args([
+            "principal",
+            "create",
+            "--name",
+            "checkout",
+            "--role",
+            "key_manager",
+            "--url",
+            &url,
+            "--token",
+            &admin,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, key_token) = (
+        created["principal_id"].as_str().unwrap(),
+        created["api_key"].as_str().unwrap(),
+    );
+    let out = custodia()
+        .envs(cacert)
+        .args([
+            "principal",
+            "bind-cert",
+            id,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--url",
+            &url,
+            "--token",
+            &admin,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(list_principals(&with_cert, server.addr, key_token).await, 200);
+    assert_eq!(
+        list_principals(&plain, server.addr, key_token).await,
+        401,
+        "no certificate"
+    );
+    // A certificate from another CA fails the handshake; the key never gets a hearing.
+    let intruder = mtls_client(&server_cert, Some((other_chain, other_key)));
+    let refused = crate::http_client::Connection::open_tls(
+        server.addr,
+        "localhost",
+        &format!("localhost:{}", server.addr.port()),
+        &intruder,
+    )
+    .await;
+    let status = match refused {
+        Err(_) => None,
+        Ok(mut conn) => conn
+            .send("GET", "/v1/principals", Some(key_token), None, &[])
+            .await
+            .ok()
+            .map(|r| r.status),
+    };
+    assert_ne!(status, Some(200), "a certificate of an unknown CA is refused");
+    // Binding needs manage_principals; a malformed digest is a 400.
+    let mut conn = crate::http_client::Connection::open_tls(server.addr, "localhost", "localhost", &plain)
+        .await
+        .unwrap();
+    let reply = conn
+        .send(
+            "POST",
+            &format!("/v1/principals/{id}/client-cert"),
+            Some(&admin),
+            Some(br#"{"sha256": "zz"}"#.to_vec()),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 400);
+}

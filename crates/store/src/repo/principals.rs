@@ -22,6 +22,7 @@ fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
         expires_at: row.opt_int("expires_at")?,
         last_used_at: row.opt_int("last_used_at")?,
         created_by: row.opt_text("created_by")?,
+        client_cert: row.opt_bytes("client_cert")?,
     })
 }
 
@@ -94,6 +95,20 @@ impl Principals<'_, ReadWrite> {
             announce(&mut self.conn, &Change::Principal(principal_id.to_owned())).await?;
         }
         Ok(rotated)
+    }
+
+    /// Binds an active principal's key to a client certificate (its SHA-256): from then on the
+    /// key works only over a TLS connection that presented it. Returns false when absent or
+    /// revoked. Other nodes hear of it when the transaction commits.
+    pub async fn bind_client_cert(&mut self, principal_id: &str, sha256: &[u8]) -> Result<bool, StoreError> {
+        let stmt = Stmt::new("UPDATE principals SET client_cert = $1 WHERE principal_id = $2 AND revoked_at IS NULL")
+            .bind(sha256)
+            .bind(principal_id);
+        let bound = self.conn.execute(stmt).await? == 1;
+        if bound {
+            announce(&mut self.conn, &Change::Principal(principal_id.to_owned())).await?;
+        }
+        Ok(bound)
     }
 
     /// Notes that `principal_id`'s key authenticated a request at `now` (callers write it

@@ -354,6 +354,7 @@ pub async fn principals_lifecycle(s: &Store) {
         expires_at: Some(100),
         last_used_at: None,
         created_by: None,
+        client_cert: None,
     };
     let audit = AuditRow {
         seq: 0,

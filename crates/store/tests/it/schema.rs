@@ -408,6 +408,7 @@ pub async fn committed_changes_are_announced_to_every_node(db: &Db) {
         expires_at: None,
         last_used_at: None,
         created_by: None,
+        client_cert: None,
     };
     ops::insert_principal(&a, &principal, None).await.unwrap();
     assert!(ops::revoke_principal(&a, "p1", 2, None).await.unwrap());
