@@ -259,6 +259,18 @@ impl DataDir {
     /// engine when `CUSTODIA_OPENBAO_ADDR` is set (the sealed versions in `root.key.bao`);
     /// else the key file.
     pub fn key_provider(&self) -> Result<Arc<dyn custodia_crypto::KeyProvider>, SetupError> {
+        let sources = [
+            ROOT_KEY_ENV,
+            custodia_crypto::ROOT_KEY_PASSPHRASE_ENV,
+            crate::openbao::OPENBAO_ADDR_ENV,
+        ];
+        let set: Vec<&str> = sources.into_iter().filter(|v| std::env::var_os(v).is_some()).collect();
+        if set.len() > 1 {
+            return Err(SetupError::Other(format!(
+                "{} are all set: set one, so that it is clear where the root key comes from",
+                set.join(" and ")
+            )));
+        }
         Ok(if std::env::var_os(ROOT_KEY_ENV).is_some() {
             Arc::new(custodia_crypto::EnvProvider)
         } else if let Ok(passphrase) = std::env::var(custodia_crypto::ROOT_KEY_PASSPHRASE_ENV) {

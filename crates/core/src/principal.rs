@@ -368,6 +368,7 @@ impl Vault {
                 expires_at: p.expires_at.map(|t| Timestamp(t).to_rfc3339()),
                 last_used_at: p.last_used_at.map(|t| Timestamp(t).to_rfc3339()),
                 created_by: p.created_by,
+                client_cert_sha256: p.client_cert.as_deref().map(hex::encode),
             })
             .collect())
     }
@@ -497,13 +498,22 @@ impl Vault {
         let key = issue_key()?;
         let principal_id = target.principal_id;
         let (stored_id, key_id, key_hash) = (principal_id.clone(), key.key_id.clone(), key.secret_hash.clone());
+        // Whoever rotates another principal's key holds the new one: it is theirs, as a key
+        // they created would be (an operator may not attest their training with it).
+        let issued_by = (principal_id != caller.id).then(|| caller.id.clone());
         let rotated = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     let rotated = tx
                         .principals()
-                        .rotate(&stored_id, &key_id, &key_hash, expires_at.map(|t| t.0))
+                        .rotate(
+                            &stored_id,
+                            &key_id,
+                            &key_hash,
+                            expires_at.map(|t| t.0),
+                            issued_by.as_deref(),
+                        )
                         .await?;
                     if rotated {
                         tx.audit().append(&[allow]).await?;

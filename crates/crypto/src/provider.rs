@@ -122,9 +122,10 @@ type SealedLines = (Vec<u8>, Vec<(u32, Vec<u8>, Option<i64>)>);
 impl PassphraseProvider {
     /// A provider over `file`, opened with `passphrase` (at least 12 characters).
     pub fn new(file: PathBuf, passphrase: zeroize::Zeroizing<String>) -> Result<Self, CryptoError> {
-        if passphrase.chars().count() < 12 {
+        let distinct: std::collections::BTreeSet<char> = passphrase.chars().filter(|c| !c.is_whitespace()).collect();
+        if passphrase.chars().count() < 12 || distinct.len() < 6 {
             return Err(CryptoError::InvalidRootKey(format!(
-                "{ROOT_KEY_PASSPHRASE_ENV} must have at least 12 characters"
+                "{ROOT_KEY_PASSPHRASE_ENV} must have at least 12 characters, 6 of them different and not spaces"
             )));
         }
         Ok(Self { file, passphrase })
@@ -142,16 +143,26 @@ impl PassphraseProvider {
         Ok(aws_lc_rs::aead::LessSafeKey::new(unbound))
     }
 
-    fn aad(version: u32) -> Vec<u8> {
-        format!("custodia-root-key:v{version}").into_bytes()
+    /// What a sealed version is bound to: its number and the time it was made (so neither
+    /// can be edited in the file).
+    fn aad(version: u32, created: Option<i64>) -> Vec<u8> {
+        match created {
+            Some(t) => format!("custodia-root-key:v{version}:{t}").into_bytes(),
+            None => format!("custodia-root-key:v{version}").into_bytes(),
+        }
     }
 
-    fn seal(kek: &aws_lc_rs::aead::LessSafeKey, version: u32, key: &SecretKey) -> Result<Vec<u8>, CryptoError> {
+    fn seal(
+        kek: &aws_lc_rs::aead::LessSafeKey,
+        version: u32,
+        created: Option<i64>,
+        key: &SecretKey,
+    ) -> Result<Vec<u8>, CryptoError> {
         let nonce = crate::random_array::<12>()?;
         let mut body = key.expose().to_vec();
         kek.seal_in_place_append_tag(
             aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-            aws_lc_rs::aead::Aad::from(Self::aad(version)),
+            aws_lc_rs::aead::Aad::from(Self::aad(version, created)),
             &mut body,
         )
         .map_err(|_| CryptoError::Primitive)?;
@@ -160,7 +171,12 @@ impl PassphraseProvider {
         Ok(out)
     }
 
-    fn open(kek: &aws_lc_rs::aead::LessSafeKey, version: u32, sealed: &[u8]) -> Result<SecretKey, CryptoError> {
+    fn open(
+        kek: &aws_lc_rs::aead::LessSafeKey,
+        version: u32,
+        created: Option<i64>,
+        sealed: &[u8],
+    ) -> Result<SecretKey, CryptoError> {
         if sealed.len() < 12 + 16 {
             return Err(CryptoError::Format("a sealed root key is truncated".into()));
         }
@@ -168,10 +184,10 @@ impl PassphraseProvider {
             aws_lc_rs::aead::Nonce::try_assume_unique_for_key(&sealed[..12]).map_err(|_| CryptoError::Primitive)?;
         let mut body = zeroize::Zeroizing::new(sealed[12..].to_vec());
         let plain = kek
-            .open_in_place(nonce, aws_lc_rs::aead::Aad::from(Self::aad(version)), &mut body)
+            .open_in_place(nonce, aws_lc_rs::aead::Aad::from(Self::aad(version, created)), &mut body)
             .map_err(|_| {
                 CryptoError::InvalidRootKey(format!(
-                    "the passphrase ({ROOT_KEY_PASSPHRASE_ENV}) does not open the root key file"
+                    "the passphrase ({ROOT_KEY_PASSPHRASE_ENV}) does not open version {version} of the root key file (a wrong passphrase, or the file was edited)"
                 ))
             })?;
         SecretKey::from_slice(plain)
@@ -231,7 +247,7 @@ impl PassphraseProvider {
         let kek = self.kek(salt)?;
         let opened = keys
             .iter()
-            .map(|(version, sealed, created)| Ok((*version, Self::open(&kek, *version, sealed)?, *created)))
+            .map(|(version, sealed, created)| Ok((*version, Self::open(&kek, *version, *created, sealed)?, *created)))
             .collect::<Result<Vec<_>, CryptoError>>()?;
         Keyring::from_dated_keys(opened)
     }
@@ -256,7 +272,7 @@ impl KeyProvider for PassphraseProvider {
             .ok_or_else(|| CryptoError::InvalidRootKey("no version number is left".into()))?;
         keys.push((
             version,
-            Self::seal(&self.kek(&salt)?, version, &SecretKey::generate()?)?,
+            Self::seal(&self.kek(&salt)?, version, Some(now_secs), &SecretKey::generate()?)?,
             Some(now_secs),
         ));
         let updated = self.keyring(&salt, &keys)?;
@@ -288,7 +304,7 @@ impl KeyProvider for PassphraseProvider {
         let salt = crate::random_array::<16>()?.to_vec();
         let keys = vec![(
             1,
-            Self::seal(&self.kek(&salt)?, 1, &SecretKey::generate()?)?,
+            Self::seal(&self.kek(&salt)?, 1, Some(now_secs), &SecretKey::generate()?)?,
             Some(now_secs),
         )];
         let keyring = self.keyring(&salt, &keys)?;
@@ -327,6 +343,12 @@ mod tests {
             provider.load().is_err(),
             "a sealed key moved to another version does not open"
         );
+        let redated = text.replacen(" 200\n", " 100\n", 1);
+        assert_ne!(redated, text);
+        std::fs::write(&file, redated).unwrap();
+        assert!(provider.load().is_err(), "a version's time is bound to it too");
+        assert!(PassphraseProvider::new(file.clone(), pass("aaaaaaaaaaaaaaa")).is_err());
+        assert!(PassphraseProvider::new(file.clone(), pass("            ")).is_err());
         std::fs::write(&file, &text).unwrap();
         #[cfg(unix)]
         {

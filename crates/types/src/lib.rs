@@ -183,9 +183,13 @@ pub struct PrincipalInfo {
     /// When its API key last authenticated a request (to the hour); never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
-    /// The principal or operator that created it (absent: `custodia init` or a local command).
+    /// Who holds its current key: the principal or operator that created or last rotated it
+    /// (absent: `custodia init` or a local command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// SHA-256 (hex) of the client certificate its key works with only (mTLS), if bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_sha256: Option<String>,
 }
 
 /// Answer to `GET /v1/principals`.

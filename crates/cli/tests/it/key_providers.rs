@@ -242,6 +242,19 @@ fn a_passphrase_sealed_root_key_opens_only_with_its_passphrase() {
         (Some("passphrase"), Some(2), Some(0)),
         "{status}"
     );
+    // Two sources at once are refused: it must be clear where the root key comes from.
+    let both = with("a long passphrase, 5 words")
+        .env("CUSTODIA_ROOT_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+        .args(["keys", "status", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("set one"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
     for (passphrase, says) in [
         ("a long passphrase, 5 wordz", "does not open"),
         ("short", "at least 12"),

@@ -754,6 +754,19 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
         listed["created_by"].as_str().unwrap().starts_with("opr_"),
         "who made a key is listed: {listed}"
     );
+    // Nor a key boss took over by rotating someone else's: the new key is boss's.
+    let (s, v) = admin
+        .post("/v1/principals", json!({"name": "adm3", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let adm3 = v["principal_id"].as_str().unwrap().to_owned();
+    let (s, v) = boss.post(&format!("/v1/principals/{adm3}/rotate"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let mut taken = server.client(v["api_key"].as_str().unwrap()).await;
+    let (s, v) = taken
+        .post("/v1/operators/boss/training", json!({"course": "privacy_basics"}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("self_attestation")), "{v}");
     // Names that only differ in case, or look like ids, are refused.
     let (s, _) = admin
         .post("/v1/operators", json!({"name": "BOSS", "roles": ["auditor"]}))

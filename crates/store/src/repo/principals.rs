@@ -75,20 +75,24 @@ impl Principals<'_, ReadWrite> {
     /// Replaces an active principal's API key (its id, hash and expiry): the old key stops
     /// working. Returns false when absent or revoked. Other nodes hear of it when the
     /// transaction commits ([`Change::Principal`]).
+    /// `issued_by`: who now holds the new key (the rotator, when it is not the principal
+    /// itself), recorded as `created_by`.
     pub async fn rotate(
         &mut self,
         principal_id: &str,
         key_id: &str,
         key_hash: &[u8],
         expires_at: Option<i64>,
+        issued_by: Option<&str>,
     ) -> Result<bool, StoreError> {
         let stmt = Stmt::new(
-            "UPDATE principals SET key_id = $1, key_hash = $2, expires_at = $3 \
-             WHERE principal_id = $4 AND revoked_at IS NULL",
+            "UPDATE principals SET key_id = $1, key_hash = $2, expires_at = $3, created_by = COALESCE($4, created_by) \
+             WHERE principal_id = $5 AND revoked_at IS NULL",
         )
         .bind(key_id)
         .bind(key_hash)
         .bind(expires_at)
+        .bind(issued_by)
         .bind(principal_id);
         let rotated = self.conn.execute(stmt).await? == 1;
         if rotated {

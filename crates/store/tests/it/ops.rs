@@ -216,8 +216,10 @@ pub async fn revoke_principal(s: &Store, id: &str, now: i64, audit: Option<&Audi
 
 pub async fn rotate_principal(s: &Store, id: &str, key_id: &str, expires_at: Option<i64>) -> R<bool> {
     let (id, key_id) = (id.to_owned(), key_id.to_owned());
-    s.write(move |mut tx| Box::pin(async move { tx.principals().rotate(&id, &key_id, &[9; 32], expires_at).await }))
-        .await
+    s.write(move |mut tx| {
+        Box::pin(async move { tx.principals().rotate(&id, &key_id, &[9; 32], expires_at, None).await })
+    })
+    .await
 }
 
 pub async fn insert_checkpoint(s: &Store, row: &CheckpointRow) -> R<()> {
