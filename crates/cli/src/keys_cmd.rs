@@ -26,6 +26,26 @@ pub enum KeysCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Split the data directory's root key file into shares (Shamir, any THRESHOLD of
+    /// SHARES give it back), one per line on standard output, for several people to keep.
+    /// With --remove the key file is then deleted: the vault opens only after `keys combine`.
+    Split {
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 5)]
+        shares: u8,
+        #[arg(long, default_value_t = 3)]
+        threshold: u8,
+        /// Delete the key file once the shares are printed.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Write the data directory's root key file back from shares of `keys split`, read from
+    /// standard input, one per line (each person pastes theirs).
+    Combine {
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
     /// Remove a version from the key source; refused while anything is wrapped under it.
     Retire {
         version: u32,
@@ -36,6 +56,13 @@ pub enum KeysCommand {
 
 pub async fn run(action: KeysCommand) -> anyhow::Result<ExitCode> {
     match action {
+        KeysCommand::Split {
+            data_dir,
+            shares,
+            threshold,
+            remove,
+        } => split(&data_dir, shares, threshold, remove),
+        KeysCommand::Combine { data_dir } => combine(&data_dir),
         KeysCommand::Status { target } => {
             let status = match &target.data_dir {
                 Some(dir) => target
@@ -212,4 +239,56 @@ async fn rotate_remote(target: &Target) -> anyhow::Result<ExitCode> {
     };
     bar.finish_and_clear();
     show(target, &status)
+}
+
+/// The data directory's plain root key file (shares are of it; other key sources keep their
+/// key elsewhere).
+fn key_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join(custodia_crypto::KEY_FILE_NAME)
+}
+
+fn split(data_dir: &std::path::Path, shares: u8, threshold: u8, remove: bool) -> anyhow::Result<ExitCode> {
+    let path = key_file(data_dir);
+    let text = custodia_crypto::read_private(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Only a file that loads is split: shares of a damaged file would give it back damaged.
+    custodia_crypto::Keyring::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parts =
+        custodia_crypto::shamir::split(text.as_bytes(), threshold, shares).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = std::io::stdout().lock();
+    for share in &parts {
+        writeln!(out, "{}", share.as_str())?;
+    }
+    out.flush()?;
+    eprintln!(
+        "{shares} shares of {}; any {threshold} give it back (`custodia keys combine`). Give each to one person.",
+        path.display()
+    );
+    if remove {
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        eprintln!(
+            "{} removed: the vault opens once {threshold} people have combined their shares.",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn combine(data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let path = key_file(data_dir);
+    anyhow::ensure!(!path.exists(), "{} exists already; nothing to combine", path.display());
+    let mut lines = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = zeroize::Zeroizing::new(line?);
+        if !line.trim().is_empty() {
+            lines.push(line);
+        }
+    }
+    let shares: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+    let secret = custodia_crypto::shamir::combine(&shares).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = std::str::from_utf8(&secret).context("the combined key file is not text")?;
+    custodia_crypto::replace_private(&path, text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    custodia_crypto::Keyring::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("{} written from {} shares.", path.display(), shares.len());
+    Ok(ExitCode::SUCCESS)
 }

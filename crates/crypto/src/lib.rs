@@ -19,6 +19,7 @@ mod password;
 mod provider;
 mod random;
 mod secret;
+pub mod shamir;
 mod totp;
 
 pub use blind_index::{BLIND_INDEX_LEN, BlindIndexer, Domain, IndexKey};

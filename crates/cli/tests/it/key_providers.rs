@@ -272,3 +272,76 @@ fn a_passphrase_sealed_root_key_opens_only_with_its_passphrase() {
         );
     }
 }
+
+#[test]
+fn the_root_key_split_among_several_people_comes_back_from_any_three() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = custodia()
+        .args(["init", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = std::fs::read_to_string(dir.path().join("root.key")).unwrap();
+    let out = custodia()
+        .args([
+            "keys",
+            "split",
+            "--shares",
+            "5",
+            "--threshold",
+            "3",
+            "--remove",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shares: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(shares.len(), 5);
+    assert!(
+        !dir.path().join("root.key").exists(),
+        "the key lives only in the shares"
+    );
+    let status = || {
+        custodia()
+            .args(["keys", "status", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    assert!(!status().status.success(), "no key, no vault");
+    let combine = |picked: &[&String]| {
+        let mut child = custodia()
+            .args(["keys", "combine", "--data-dir"])
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for share in picked {
+            writeln!(stdin, "{share}").unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let two = combine(&[&shares[0], &shares[3]]);
+    assert!(!two.status.success());
+    assert!(
+        String::from_utf8_lossy(&two.stderr).contains("needs 3"),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    let three = combine(&[&shares[4], &shares[1], &shares[3]]);
+    assert!(three.status.success(), "{}", String::from_utf8_lossy(&three.stderr));
+    assert_eq!(std::fs::read_to_string(dir.path().join("root.key")).unwrap(), before);
+    assert!(status().status.success());
+}
