@@ -274,6 +274,7 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
         custodia_server::Publisher::new(None, None),
         web,
         None,
+        custodia_server::assess::Deployment::default(),
         listener,
         async {
             let _ = stop_rx.await;

@@ -1,12 +1,14 @@
 //! `custodia`: the vault server and its operator commands. A thin layer over the library
 //! crates; `anyhow` lives only here, at the binary's edge.
 
+mod assess_cmd;
 mod audit_bench;
 mod audit_cmd;
 mod bench;
 mod discover_db;
 mod erasure_bench;
 mod http_client;
+mod incident_cmd;
 mod keys_cmd;
 mod operator_cmd;
 mod requests_cmd;
@@ -161,6 +163,15 @@ enum Command {
         #[command(flatten)]
         api: requests_cmd::ApiArgs,
     },
+    /// Incident response through a running server's API: the breach register, the blast
+    /// radius from the audit log, notification duties with their countdowns and drafts,
+    /// containment.
+    Incident {
+        #[command(subcommand)]
+        action: incident_cmd::IncidentCommand,
+        #[command(flatten)]
+        api: requests_cmd::ApiArgs,
+    },
     /// Retention: the sweeper (`run`), the review report, legal holds, subject activity.
     Retention {
         #[command(subcommand)]
@@ -170,7 +181,8 @@ enum Command {
     /// running server's API: what its purposes keep from its last activity is kept from now.
     Activity(retention_cmd::ActivityArgs),
     /// Write a consistent copy of the SQLite database (beside a running server). The root key
-    /// is not in it: back that up apart. The tombstone log stays outside it.
+    /// is not in it: back that up apart. The tombstone log stays outside it. Each backup is
+    /// recorded in the data directory's backups.log (`custodia assess` looks for a recent one).
     Backup {
         #[arg(long, default_value = "custodia-data")]
         data_dir: PathBuf,
@@ -289,6 +301,9 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Posture self-assessment of a data directory (read-only, beside a running server):
+    /// scored checks with remediations; exit 1 when a failed check is at least --fail-on.
+    Assess(assess_cmd::AssessArgs),
     /// Find personal data in files, directories, standard input or a database (--db).
     Scan(scan_cmd::ScanArgs),
     /// Redact personal data from a file or standard input (to standard output).
@@ -585,6 +600,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => Ok(check(file.as_deref())),
         Command::Principal { action, url, token } => principal(action, &url, token).await,
         Command::Requests { action, api } => requests_cmd::run(action, api).await,
+        Command::Incident { action, api } => incident_cmd::run(action, api).await,
         Command::Operator { action } => operator_cmd::run(action).await,
         Command::Login(args) => operator_cmd::login(args).await,
         Command::BreakGlass(args) => operator_cmd::break_glass(args).await,
@@ -764,6 +780,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             audit_bench::run(entries, database_url.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
+        // Errors exit with 2 here: 1 means "a failed check at least --fail-on severe".
+        Command::Assess(args) => Ok(assess_cmd::assess(args).await.unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        })),
         // Errors exit with 2 here: 1 means "findings that --fail-on names".
         Command::Scan(args) => Ok(scan_cmd::scan(args).await.unwrap_or_else(|e| {
             eprintln!("error: {e:#}");
@@ -879,7 +900,9 @@ async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     out!("custodia listening on {scheme}://{addr} (store: {backend})");
     tracing::info!(%addr, backend, "listening");
-    custodia_server::serve(vault, publisher, web, tls, listener, shutdown_signal()).await?;
+    let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let deployment = custodia_server::assess::Deployment::new(Some(absolute), Vec::new());
+    custodia_server::serve(vault, publisher, web, tls, deployment, listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -233,6 +233,20 @@ impl Vault {
                 self.append_audit_rows(&[self.audit_row(&event, now, None)?]).await?;
                 Ok(value)
             }
+            Ok(Allowed::Shown(value, shown)) => {
+                let mut event = event.fields(&shown.fields);
+                if !shown.masked.is_empty() {
+                    event = event.detail("masked", shown.masked.join(","));
+                }
+                if !shown.tokens.is_empty() {
+                    event = event.detail("tokens", shown.tokens.join(","));
+                }
+                if let Some(n) = shown.records {
+                    event = event.detail("records", n.to_string());
+                }
+                self.append_audit_rows(&[self.audit_row(&event, now, None)?]).await?;
+                Ok(value)
+            }
             Ok(Allowed::ReadAbout(value, events)) if events.is_empty() => {
                 self.append_audit_rows(&[self.audit_row(&event, now, None)?]).await?;
                 Ok(value)
@@ -265,6 +279,18 @@ pub(crate) enum Allowed<T> {
     Read(T, Option<Vec<String>>),
     /// A read touching several subjects: one entry each (the event's own when none).
     ReadAbout(T, Vec<AuditEvent>),
+    /// A read of records; its entry says what was returned (see [`Shown`]).
+    Shown(T, Shown),
+}
+
+/// What a read of records returned, for its entry: the fields (names), those returned
+/// masked or as tokens (the others left the vault readable), and how many records a list
+/// returned. Names and a count only.
+pub(crate) struct Shown {
+    pub fields: Vec<String>,
+    pub masked: Vec<String>,
+    pub tokens: Vec<String>,
+    pub records: Option<usize>,
 }
 
 /// A use case's failure, and (for a refusal about something more specific than the event,

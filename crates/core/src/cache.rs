@@ -112,7 +112,12 @@ pub(crate) struct Caches {
     pub(crate) ledger: Cache<Arc<SubjectState>>,
     /// Principals by API key id (key hashes, never keys).
     pub(crate) principals: Cache<PrincipalRow>,
+    /// The collections in read-only mode (one entry, key [`READ_ONLY_KEY`]).
+    pub(crate) read_only: Cache<Arc<std::collections::BTreeSet<String>>>,
 }
+
+/// The key of the one entry of [`Caches::read_only`].
+pub(crate) const READ_ONLY_KEY: &str = "";
 
 impl Caches {
     /// Forgets whatever a change makes stale.
@@ -120,13 +125,16 @@ impl Caches {
         match change {
             Change::Ledger(subject) => self.ledger.invalidate(subject),
             Change::Principal(id) => self.forget_principal(id),
+            Change::ReadOnly => self.read_only.invalidate(READ_ONLY_KEY),
             Change::Down => {
                 self.ledger.reset(false);
                 self.principals.reset(false);
+                self.read_only.reset(false);
             }
             Change::Resumed => {
                 self.ledger.reset(true);
                 self.principals.reset(true);
+                self.read_only.reset(true);
             }
         }
     }

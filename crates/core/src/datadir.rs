@@ -8,6 +8,7 @@
 //!   admin-token           only when `serve` initialised the directory itself (0600)
 //!   erasures.log          the tombstone log: every erased subject's keyed digest, kept
 //!                         outside the database so a restored backup is erased again
+//!   backups.log           one JSON line per `custodia backup` (time, absolute path, bytes)
 //!   lock                  held (an OS file lock) by the one process using the SQLite
 //!                         database; it holds that process's pid
 //!   policies/*.cedar      the operator's own Cedar policies (optional)
@@ -30,8 +31,11 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const LOCK_FILE: &str = "lock";
 /// Folder of the operator's own Cedar policies, added to those the roles compile to.
 pub const POLICIES_DIR: &str = "policies";
+/// Folder of the business's own incident notification templates (`authority.md`,
+/// `subject.md`; `custodia incident templates` writes the built-in ones to start from).
+pub const INCIDENT_TEMPLATES_DIR: &str = "incident-templates";
 /// Name and role of the principal `init` creates.
-const BOOTSTRAP_NAME: &str = "bootstrap-admin";
+const BOOTSTRAP_NAME: &str = crate::assess::BOOTSTRAP_PRINCIPAL;
 const BOOTSTRAP_ROLE: &str = "admin";
 
 /// Why the vault could not be initialised or opened.
@@ -376,6 +380,7 @@ impl DataDir {
         vault.set_key_provider(self.key_provider()?);
         vault._dir_lock = lock;
         vault.tombstone_log = Some(self.tombstone_path());
+        vault.incident_templates = Some(self.path().join(INCIDENT_TEMPLATES_DIR));
         Ok(vault)
     }
 
@@ -387,7 +392,8 @@ impl DataDir {
 
     /// Writes a consistent copy of the directory's database to `out` (created 0600; refused if
     /// it exists), beside a running server. The copy holds no key: the root key is backed up
-    /// apart from it, and the tombstone log stays outside it.
+    /// apart from it, and the tombstone log stays outside it. Once the copy is on disk, a line
+    /// `{"at", "path", "bytes"}` is appended to `backups.log` (0600) for the assessment.
     pub async fn backup(&self, database_url: Option<&str>, out: &Path) -> Result<(), SetupError> {
         self.check_private()?;
         let mut options = std::fs::OpenOptions::new();
@@ -406,7 +412,34 @@ impl DataDir {
         if written.is_err() {
             let _ = std::fs::remove_file(out);
         }
-        Ok(written?)
+        written?;
+        self.log_backup(out, Timestamp::now())
+    }
+
+    /// Syncs the backup `out` to disk and appends its line to `backups.log` (0600).
+    fn log_backup(&self, out: &Path, now: Timestamp) -> Result<(), SetupError> {
+        use std::io::Write;
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| SetupError::Io { path, source }
+        };
+        let file = std::fs::File::open(out).map_err(io(out))?;
+        file.sync_all().map_err(io(out))?;
+        let bytes = file.metadata().map_err(io(out))?.len();
+        let path = std::fs::canonicalize(out).map_err(io(out))?;
+        let line = serde_json::json!({"at": now.0, "path": path.display().to_string(), "bytes": bytes});
+        let log = self.root.join(crate::BACKUP_LOG_FILE);
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&log).map_err(io(&log))?;
+        file.write_all(format!("{line}\n").as_bytes()).map_err(io(&log))?;
+        file.sync_all().map_err(io(&log))?;
+        Ok(())
     }
 
     /// Replaces the directory's SQLite database with the backup `from` (no server may be

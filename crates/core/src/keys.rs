@@ -214,6 +214,12 @@ impl Keys {
         Ok(custodia_crypto::DataKey::from_secret(0, &secret)?)
     }
 
+    /// The key incident texts and timelines are sealed with.
+    pub(crate) fn incident_key(&self) -> Result<custodia_crypto::DataKey, VaultError> {
+        let secret = self.indexer.derived_key(Domain::IncidentText)?;
+        Ok(custodia_crypto::DataKey::from_secret(0, &secret)?)
+    }
+
     /// The CSRF token (hex) of the forms of preference center link `link_id`.
     pub(crate) fn portal_csrf(&self, link_id: &str) -> Result<String, VaultError> {
         Ok(hex::encode(self.indexer.digest(Domain::PortalCsrf, link_id)?))

@@ -12,6 +12,7 @@
 
 mod access_review;
 mod alerts;
+mod assess;
 mod attempts;
 mod audit;
 mod cache;
@@ -25,6 +26,7 @@ mod error;
 mod gate;
 mod holds;
 mod ids;
+mod incidents;
 mod keys;
 mod limit;
 mod notify;
@@ -53,6 +55,10 @@ use custodia_registry::Registry;
 use custodia_store::Store;
 
 pub use access_review::STALE_KEY_MS;
+pub use assess::{
+    AuditSources, BACKUP_LOG_FILE, BOOTSTRAP_PRINCIPAL, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS,
+    Environment as AssessEnvironment, KeyFacts, TlsFacts, assess_store,
+};
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use cache::CACHE_TTL;
 pub use call::Call;
@@ -61,12 +67,13 @@ pub use context::{MAX_CONTEXT_SKEW_SECS, context_signing_input};
 pub use custodia_audit::note::VerifierKey;
 pub use custodia_store::AuditQuery;
 pub use datadir::{
-    ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, Initialised, LOCK_FILE, POLICIES_DIR, REGISTRY_FILE, Restored,
-    SetupError,
+    ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, INCIDENT_TEMPLATES_DIR, Initialised, LOCK_FILE, POLICIES_DIR,
+    REGISTRY_FILE, Restored, SetupError,
 };
 pub use erasure::RECEIPT_HEADER;
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
+pub use incidents::{AUTHORITY_TEMPLATE, Draft, PHASES, PLACEHOLDERS, SUBJECT_TEMPLATE};
 pub use keys::{AUDIT_PUBLIC_KEY_META, RECEIPT_KEY_NAME};
 pub use notify::{
     DeliveryReport, MAX_ATTEMPTS, NOTICE_TYPE, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, SignatureError,
@@ -113,6 +120,9 @@ pub struct Vault {
     /// Where erasures are logged outside the database (the data directory's tombstone log);
     /// none for a vault opened without a data directory.
     tombstone_log: Option<std::path::PathBuf>,
+    /// Where the business's own incident notification templates are (`authority.md`,
+    /// `subject.md`; the built-in ones otherwise): the data directory's `incident-templates`.
+    incident_templates: Option<std::path::PathBuf>,
     /// The data directory's lock, held as long as the vault (SQLite only).
     _dir_lock: Option<datadir::DirLock>,
 }
@@ -162,6 +172,7 @@ impl Vault {
             phantom_logins: operators::PhantomLogins::default(),
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST),
             tombstone_log: None,
+            incident_templates: None,
             _dir_lock: None,
         })
     }

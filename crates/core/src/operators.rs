@@ -962,7 +962,7 @@ impl Vault {
     }
 
     /// The operator with id (`opr_...`) or name `id`, or 404.
-    async fn operator_by(&self, id: &str) -> Result<OperatorRow, VaultError> {
+    pub(crate) async fn operator_by(&self, id: &str) -> Result<OperatorRow, VaultError> {
         let mut reader = self.store.reader().await?;
         let row = if id.starts_with("opr_") {
             reader.operators().by_id(id).await?

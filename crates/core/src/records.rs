@@ -12,7 +12,7 @@ use custodia_store::{
 use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
 
-use crate::audit::Allowed;
+use crate::audit::{Allowed, Shown};
 use crate::call::Call;
 use crate::gate::Grant;
 use crate::keys::key_class;
@@ -55,6 +55,7 @@ impl Vault {
     ) -> Result<RecordId, VaultError> {
         let now = call.now;
         let grant = self.authorize(call, collection)?;
+        self.refuse_if_read_only(collection).await?;
         if fields.is_empty() {
             return Err(VaultError::bad_request(
                 "no_fields",
@@ -113,7 +114,6 @@ impl Vault {
             let mut selected = select(&grant, requested)?;
             let state = self.ledger_permits(call, subject, grant.purpose).await?;
             selected.retain(|(field, _)| !state.hides(grant.purpose, field));
-            let names = field_names(&selected);
             let Some(found) = self
                 .store
                 .reader()
@@ -122,7 +122,7 @@ impl Vault {
                 .of_subject(subject.as_str(), collection)
                 .await?
             else {
-                return Ok(Allowed::Read(Vec::new(), Some(names)));
+                return Ok(Allowed::Shown(Vec::new(), shown(&selected, Some(0))));
             };
             let mut keys = OpenKeys::new(self, &grant, &found.keys, &state, call.now);
             let mut tokens = Vec::new();
@@ -134,10 +134,11 @@ impl Vault {
                 .collect::<Result<Vec<_>, _>>()?;
             // A record holding no value this purpose may use (erased, or held for other
             // purposes alone) is not shown at all.
-            let mut shown = found.records.iter().map(|r| keys.may_see(r));
-            records.retain(|_| shown.next().unwrap_or(false));
+            let mut visible = found.records.iter().map(|r| keys.may_see(r));
+            records.retain(|_| visible.next().unwrap_or(false));
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
-            Ok(Allowed::Read(records, Some(names)))
+            let count = records.len();
+            Ok(Allowed::Shown(records, shown(&selected, Some(count))))
         })
         .await
     }
@@ -177,7 +178,7 @@ impl Vault {
             let mut records = [record];
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             let [record] = records;
-            Ok(Allowed::Read(record, Some(field_names(&selected))))
+            Ok(Allowed::Shown(record, shown(&selected, None)))
         })
         .await
     }
@@ -232,6 +233,7 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let now = call.now;
         let grant = self.authorize(call, collection)?;
+        self.refuse_if_read_only(collection).await?;
         if fields.is_empty() {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
@@ -352,6 +354,7 @@ impl Vault {
         allow: AuditRow,
     ) -> Result<(), VaultError> {
         let grant = self.authorize(call, collection)?;
+        self.refuse_if_read_only(collection).await?;
         grant.may_delete()?;
         self.ledger_permits(call, subject, grant.purpose).await?;
         let purpose = grant.purpose.name.clone();
@@ -415,12 +418,13 @@ impl Vault {
         self.audited(event.clone(), call.now, async {
             let matches = self.find(call, collection, field, value).await?;
             // One entry per subject found, so that "who touched subject X" finds searches too.
-            let mut subjects: Vec<&str> = matches.iter().map(|m| m.subject_id.as_str()).collect();
-            subjects.sort_unstable();
-            subjects.dedup();
+            let mut subjects: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+            for m in &matches {
+                *subjects.entry(m.subject_id.as_str()).or_default() += 1;
+            }
             let about = subjects
                 .into_iter()
-                .map(|s| self.about(event.clone(), &SubjectId::parse(s)?))
+                .map(|(s, n)| self.about(event.clone().detail("records", n.to_string()), &SubjectId::parse(s)?))
                 .collect::<Result<Vec<_>, VaultError>>()?;
             Ok(Allowed::ReadAbout(matches, about))
         })
@@ -748,6 +752,24 @@ fn refuse_limited(
 /// The names of the fields a read selected: what its audit entry records.
 fn field_names(selected: &[(&Field, OutputForm)]) -> Vec<String> {
     selected.iter().map(|(f, _)| f.name.clone()).collect()
+}
+
+/// What a read's entry says it returned: the fields, those masked or as tokens (so a blast
+/// radius can tell what left the vault readable), and how many records when a list.
+fn shown(selected: &[(&Field, OutputForm)], records: Option<usize>) -> Shown {
+    let named = |form: OutputForm| -> Vec<String> {
+        selected
+            .iter()
+            .filter(|(_, f)| *f == form)
+            .map(|(field, _)| field.name.clone())
+            .collect()
+    };
+    Shown {
+        fields: field_names(selected),
+        masked: named(OutputForm::Masked),
+        tokens: named(OutputForm::Token),
+        records,
+    }
 }
 
 /// A patch as decided before its transaction: the values sealed for the writing purpose, and

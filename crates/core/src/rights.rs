@@ -816,7 +816,7 @@ fn about_erasure(fulfil: &AuditEvent) -> AuditEvent {
 
 /// Invisible formatting characters (zero-width, bidirectional overrides and isolates, the
 /// byte order mark): they can make a text read as something else on an operator's screen.
-fn is_format(c: char) -> bool {
+pub(crate) fn is_format(c: char) -> bool {
     matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 

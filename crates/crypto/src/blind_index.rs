@@ -103,6 +103,9 @@ pub enum Domain<'a> {
     OperatorTotp,
     /// The secret alerts to `[operators] alert_webhook` are signed with (HMAC-SHA256).
     AlertSecret,
+    /// The key what incident responders write (titles, descriptions, timelines) is sealed
+    /// with (AES-256-GCM) before it is stored: a breach record may name people.
+    IncidentText,
 }
 
 /// Whether `name` is a registry name: `[a-z][a-z0-9_]{0,62}` (see `custodia-registry`).
@@ -162,6 +165,7 @@ impl Domain<'_> {
             Self::PortalCsrf => b"custodia:portal-csrf".to_vec(),
             Self::OperatorTotp => b"custodia:operator-totp".to_vec(),
             Self::AlertSecret => b"custodia:alert-secret".to_vec(),
+            Self::IncidentText => b"custodia:incident-text".to_vec(),
         })
     }
 }
@@ -419,6 +423,7 @@ mod tests {
             Domain::PortalCsrf,
             Domain::OperatorTotp,
             Domain::AlertSecret,
+            Domain::IncidentText,
         ];
         for signer in names {
             domains.push(Domain::ContextSigner { signer });

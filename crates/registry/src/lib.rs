@@ -8,6 +8,7 @@
 //! jurisdictions (`gdpr`, `ccpa`) and holiday calendars that the registry may extend or
 //! override ([`Jurisdiction::deadlines`], [`Registry::deadlines`]).
 
+pub mod breach;
 pub mod calendar;
 mod example;
 mod jurisdiction;

@@ -33,6 +33,11 @@ pub struct Registry {
     /// The courses every operator must have completed, and recently enough, to see personal
     /// data: `[training.<course>]`, by name.
     pub training: BTreeMap<String, Course>,
+    /// Breach notification laws by name: the built-in ones (`breach_rules.toml`) with the
+    /// registry's `[breach_laws.*]` added or replacing them.
+    pub breach_laws: BTreeMap<String, crate::breach::BreachLaw>,
+    /// `[incidents]`: the breach laws the organization is under.
+    pub incidents: crate::breach::IncidentRules,
 }
 
 /// The rules of operator sign-in (`[operators]`).

@@ -70,6 +70,9 @@ struct RawRegistry {
     operators: Option<Spanned<RawOperators>>,
     #[serde(default)]
     training: BTreeMap<Spanned<String>, RawCourse>,
+    #[serde(default)]
+    breach_laws: BTreeMap<Spanned<String>, crate::breach::RawBreachLaw>,
+    incidents: Option<crate::breach::RawIncidents>,
 }
 
 #[derive(Deserialize)]
@@ -694,6 +697,12 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
 
     let (jurisdictions, holidays) = build_rules(c, &raw.jurisdictions, &raw.holidays, &organization.country);
     let operators = build_operators(c, raw.operators.as_ref(), &roles);
+    let (breach_laws, incidents) = crate::breach::build_breach_laws(
+        c,
+        &raw.breach_laws,
+        raw.incidents.as_ref(),
+        &organization.supervisory_authority,
+    );
     let mut training = BTreeMap::new();
     for (name, rc) in &raw.training {
         c.name("course", name);
@@ -727,6 +736,8 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         holidays,
         operators,
         training,
+        breach_laws,
+        incidents,
     }
 }
 

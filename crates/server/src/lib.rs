@@ -2,8 +2,10 @@
 //! shape, bearer-token authentication and an OpenAPI document of every route.
 
 mod api;
+pub mod assess;
 mod error;
 mod extract;
+mod incidents;
 pub mod jobs;
 pub mod notify;
 mod openapi;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub(crate) web: Web,
     /// The root key rotation this server runs, if any.
     pub(crate) rotation: operators::Rotation,
+    /// Its data directory and TLS, for the posture self-assessment.
+    pub(crate) deployment: assess::Deployment,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             publisher,
             web,
             rotation: operators::Rotation::default(),
+            deployment: assess::Deployment::default(),
         }
     }
 }
@@ -93,6 +98,8 @@ fn app(state: Arc<AppState>, https: bool) -> Router {
         .merge(requests::routes())
         .merge(retention::routes())
         .merge(operators::routes())
+        .merge(assess::routes())
+        .merge(incidents::routes())
         .merge(web::routes())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
@@ -213,12 +220,14 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// Serves the API on `listener` until `shutdown` completes, running the periodic [`jobs`]
 /// (among them a checkpoint of the audit log every [`CHECKPOINT_EVERY`] while it grows), and
-/// signing a last checkpoint on the way out.
+/// signing a last checkpoint on the way out. `deployment` is where it runs, for the
+/// assessment (`GET /v1/assessment`).
 pub async fn serve(
     vault: Vault,
     publisher: Publisher,
     web: Web,
     tls: Option<Arc<tls::Certificates>>,
+    mut deployment: assess::Deployment,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -229,7 +238,10 @@ pub async fn serve(
     if let Err(e) = vault.publish_notice(notice).await {
         return Err(std::io::Error::other(format!("recording the privacy notice: {e}")));
     }
-    let state = Arc::new(AppState::new(vault, publisher, web));
+    deployment.tls = tls.as_ref().map(|c| c.files().clone());
+    let mut state = AppState::new(vault, publisher, web);
+    state.deployment = deployment;
+    let state = Arc::new(state);
     let runner = jobs::spawn(Arc::clone(&state));
     let served = match tls {
         None => {

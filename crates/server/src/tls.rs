@@ -58,6 +58,12 @@ pub fn load_pair(files: &TlsFiles) -> Result<CertifiedKey, String> {
 }
 
 impl Certificates {
+    /// The files the pair is loaded from.
+    #[must_use]
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+
     /// The pair in `files`, loaded now (an error names the file at fault).
     pub fn load(files: TlsFiles) -> Result<Arc<Self>, String> {
         let pair = load_pair(&files)?;

@@ -131,7 +131,7 @@ const CSP: &str =
 
 /// A page with the headers of pages; `private` pages (a customer's) are never stored. The
 /// defaults of every answer (nosniff, no-referrer, HSTS) come from `security_headers`.
-fn page(status: StatusCode, content_type: &'static str, body: String, private: bool) -> Response {
+pub(crate) fn page(status: StatusCode, content_type: &'static str, body: String, private: bool) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -24,6 +24,8 @@ pub enum Change {
     Ledger(String),
     /// This principal was revoked, or its key rotated.
     Principal(String),
+    /// A collection was put in read-only mode or taken out of it.
+    ReadOnly,
     /// The listener lost its subscription: notifications may be missed until [`Change::Resumed`];
     /// nothing read meanwhile may be cached.
     Down,
@@ -37,6 +39,7 @@ impl Change {
         match self {
             Self::Ledger(subject) => Some(format!("ledger:{subject}")),
             Self::Principal(id) => Some(format!("principal:{id}")),
+            Self::ReadOnly => Some("read_only:".to_owned()),
             Self::Down | Self::Resumed => None,
         }
     }
@@ -46,6 +49,7 @@ impl Change {
         match kind {
             "ledger" => Some(Self::Ledger(key.to_owned())),
             "principal" => Some(Self::Principal(key.to_owned())),
+            "read_only" => Some(Self::ReadOnly),
             _ => None,
         }
     }

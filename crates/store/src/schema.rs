@@ -431,6 +431,39 @@ const STEPS: &[&[Part]] = &[
         Part::AppendOnly("training_completions"),
         Part::AppendOnly("break_glass"),
     ],
+    // 16: incidents. The breach register (GDPR Art. 33(5)): every incident, notified or not,
+    // kept for good; what responders wrote (title, description, notes) is sealed by the
+    // vault, the columns hold only times, names of phases and risks, and principal ids. The
+    // timeline is append-only. Collections put in read-only mode while an incident is
+    // contained.
+    &[
+        Part::Common(
+            "CREATE TABLE incidents (
+                incident_id TEXT PRIMARY KEY,
+                opened_at {int} NOT NULL,
+                opened_by TEXT NOT NULL,
+                aware_at {int} NOT NULL,
+                sealed {blob} NOT NULL,
+                phase TEXT NOT NULL,
+                risk TEXT NOT NULL,
+                updated_at {int} NOT NULL);
+             CREATE INDEX incidents_by_aware ON incidents (aware_at);
+             CREATE TABLE incident_entries (
+                entry_id {serial},
+                incident_id TEXT NOT NULL,
+                at {int} NOT NULL,
+                by_principal TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                sealed {blob} NOT NULL);
+             CREATE INDEX incident_entries_by_incident ON incident_entries (incident_id, entry_id);
+             CREATE TABLE read_only_collections (
+                collection TEXT PRIMARY KEY,
+                since {int} NOT NULL,
+                incident_id TEXT NOT NULL,
+                set_by TEXT NOT NULL);",
+        ),
+        Part::AppendOnly("incident_entries"),
+    ],
 ];
 
 impl Dialect {
@@ -657,6 +690,10 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     ("operators", "SELECT, INSERT, UPDATE"),
     // Opened at login, revoked at logout or by an administrator; never deleted.
     ("operator_sessions", "SELECT, INSERT, UPDATE"),
+    // Incidents move through phases and risk assessments; never deleted (the breach register).
+    ("incidents", "SELECT, INSERT, UPDATE"),
+    // A collection is put in read-only mode and taken out of it again.
+    ("read_only_collections", "SELECT, INSERT, DELETE"),
 ];
 
 /// The service role's privileges on an append-only table.

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::repo::{
-    Audit, Erasures, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests, Retention,
-    Subjects, Tokens,
+    Audit, Erasures, Incidents, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests,
+    Retention, Subjects, Tokens,
 };
 use crate::sql::{Conn, Dialect};
 
@@ -92,6 +92,10 @@ impl<'c> Tx<'c> {
     pub fn notices(&mut self) -> Notices<'_, ReadWrite> {
         Notices::new(self.conn.reborrow())
     }
+
+    pub fn incidents(&mut self) -> Incidents<'_, ReadWrite> {
+        Incidents::new(self.conn.reborrow())
+    }
 }
 
 /// The connection a [`Reader`] holds.
@@ -164,5 +168,9 @@ impl Reader {
 
     pub fn notices(&mut self) -> Notices<'_, ReadOnly> {
         Notices::new(self.conn())
+    }
+
+    pub fn incidents(&mut self) -> Incidents<'_, ReadOnly> {
+        Incidents::new(self.conn())
     }
 }

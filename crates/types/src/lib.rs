@@ -23,8 +23,16 @@ pub use operators::{
     CreateOperatorResponse, EnrolRequest, EnrolResponse, KeyStatus, KeyVersionStatus, LoginRequest, LoginResponse,
     OperatorInfo, OperatorList, PrincipalReview, RotationProgress, TrainingRequest,
 };
+mod incidents;
+pub use incidents::{
+    ContainmentRequest, ContainmentResponse, Exposure, Incident, IncidentEntryRequest, IncidentPhaseRequest,
+    IncidentRegister, IncidentRiskRequest, IncidentSummary, IncidentTask, NotificationDuty, NotificationSentRequest,
+    OpenIncidentRequest, OpenIncidentResponse, Scope, ScopeRequest, ScopeSummary, TimelineEntry,
+};
 mod transparency;
 pub use transparency::{NoticeVersion, NoticeVersions, PortalLinkRequest, PortalLinkResponse};
+pub mod assess;
+pub use assess::{Assessment, AssessmentCheck, Severity};
 mod requests;
 pub use requests::{
     Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,

@@ -6,11 +6,13 @@
 #[allow(dead_code, reason = "shared with the bench; tests use part of it")]
 mod http_client;
 
+mod assess;
 mod audit;
 mod browser;
 mod cli;
 mod consent;
 mod http;
+mod incidents;
 mod key_providers;
 mod matrix;
 mod no_echo;

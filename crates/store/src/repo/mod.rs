@@ -4,6 +4,7 @@
 
 mod audit;
 mod erasures;
+mod incidents;
 mod ledger;
 mod meta;
 mod notices;
@@ -18,6 +19,7 @@ mod tokens;
 
 pub use audit::{Audit, AuditChunk};
 pub use erasures::Erasures;
+pub use incidents::{IncidentEntryRow, IncidentRow, Incidents, ReadOnlyRow};
 pub use ledger::Ledger;
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};

@@ -389,12 +389,16 @@ impl Operators<'_, ReadWrite> {
         Ok(())
     }
 
-    /// Revokes one session (`session_id`) or every open session of `operator_id`; returns
-    /// how many were open.
+    /// Revokes one session (`session_id`), every open session of `operator_id`, or every
+    /// open session; returns how many were open.
     pub async fn revoke_sessions(&mut self, which: SessionsOf<'_>, now: i64) -> Result<u64, StoreError> {
         let (column, value) = match which {
             SessionsOf::Session(id) => ("session_id", id),
             SessionsOf::Operator(id) => ("operator_id", id),
+            SessionsOf::All => {
+                let stmt = Stmt::new("UPDATE operator_sessions SET revoked_at = $1 WHERE revoked_at IS NULL").bind(now);
+                return self.conn.execute(stmt).await;
+            }
         };
         let stmt = Stmt::new(format!(
             "UPDATE operator_sessions SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
@@ -434,4 +438,6 @@ pub enum Attempt {
 pub enum SessionsOf<'a> {
     Session(&'a str),
     Operator(&'a str),
+    /// Every operator's.
+    All,
 }

@@ -1857,3 +1857,125 @@ pub async fn notice_versions_are_kept_once_each(s: &Store) {
         ]
     );
 }
+
+/// Incidents: the register keeps every incident with its state, the timeline keeps its
+/// order and refuses changes, a collection goes into read-only mode once and comes out once,
+/// and sessions end for one operator or for all.
+pub async fn incidents_timelines_and_read_only_collections(s: &Store) {
+    use custodia_store::{IncidentEntryRow, IncidentRow, ReadOnlyRow};
+    let incident = |id: &str, aware: i64| IncidentRow {
+        incident_id: id.into(),
+        opened_at: aware + 5,
+        opened_by: "prn_admin".into(),
+        aware_at: aware,
+        sealed: vec![1, 2, 3],
+        phase: "detect".into(),
+        risk: "unassessed".into(),
+        updated_at: aware + 5,
+    };
+    let entry = |id: &str, at: i64, kind: &str| IncidentEntryRow {
+        entry_id: 0,
+        incident_id: id.into(),
+        at,
+        by_principal: "prn_admin".into(),
+        kind: kind.into(),
+        sealed: vec![at as u8],
+    };
+    let (a, b) = (incident("inc_a", 100), incident("inc_b", 200));
+    let (a2, b2) = (a.clone(), b.clone());
+    s.write(move |mut tx| {
+        Box::pin(async move {
+            tx.incidents().insert(&a2).await?;
+            tx.incidents().insert(&b2).await?;
+            tx.incidents().append(&entry("inc_a", 110, "opened")).await?;
+            tx.incidents().append(&entry("inc_b", 210, "opened")).await?;
+            tx.incidents().append(&entry("inc_a", 120, "note")).await
+        })
+    })
+    .await
+    .unwrap();
+    let taken = a.clone();
+    let again = s
+        .write(move |mut tx| Box::pin(async move { tx.incidents().insert(&taken).await }))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let moved = s
+        .write(|mut tx| {
+            Box::pin(async move {
+                let found = tx.incidents().set_state("inc_a", "contain", "high_risk", 130).await?;
+                let missing = tx.incidents().set_state("inc_zz", "contain", "risk", 130).await?;
+                Ok((found, missing))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, (true, false));
+    let mut reader = s.reader().await.unwrap();
+    let register: Vec<String> = reader
+        .incidents()
+        .all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.incident_id)
+        .collect();
+    assert_eq!(register, ["inc_b", "inc_a"], "the most recently discovered first");
+    let got = reader.incidents().get("inc_a").await.unwrap().unwrap();
+    assert_eq!(
+        (got.phase.as_str(), got.risk.as_str(), got.updated_at),
+        ("contain", "high_risk", 130)
+    );
+    assert_eq!(got.sealed, a.sealed);
+    let timeline: Vec<(i64, String)> = reader
+        .incidents()
+        .entries("inc_a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.at, e.kind))
+        .collect();
+    assert_eq!(timeline, [(110, "opened".to_owned()), (120, "note".to_owned())]);
+    drop(reader);
+
+    let mode = |c: &str| ReadOnlyRow {
+        collection: c.into(),
+        since: 140,
+        incident_id: "inc_a".into(),
+        set_by: "prn_admin".into(),
+    };
+    let (m1, m2) = (mode("customers"), mode("customers"));
+    let set = s
+        .write(move |mut tx| {
+            Box::pin(async move {
+                let first = tx.incidents().set_read_only(&m1).await?;
+                let second = tx.incidents().set_read_only(&m2).await?;
+                Ok((first, second))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(set, (true, false));
+    let listed = s.reader().await.unwrap().incidents().read_only().await.unwrap();
+    assert_eq!(listed, [mode("customers")]);
+    let cleared = s
+        .write(|mut tx| {
+            Box::pin(async move {
+                let first = tx.incidents().clear_read_only("customers").await?;
+                let second = tx.incidents().clear_read_only("customers").await?;
+                Ok((first, second))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(cleared, (true, false));
+    assert!(
+        s.reader()
+            .await
+            .unwrap()
+            .incidents()
+            .read_only()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -202,6 +202,7 @@ on_store!(
     activity_moves_forward_and_renews,
     legal_holds_are_placed_found_and_released,
     notice_versions_are_kept_once_each,
+    incidents_timelines_and_read_only_collections,
 );
 
 mod db_checks {

@@ -99,6 +99,18 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
         .write(move |mut tx| Box::pin(async move { tx.notices().publish(&notice).await }))
         .await
         .unwrap();
+    let entry = custodia_store::IncidentEntryRow {
+        entry_id: 0,
+        incident_id: "inc_1".into(),
+        at: 1,
+        by_principal: "p1".into(),
+        kind: "note".into(),
+        sealed: vec![1],
+    };
+    store
+        .write(move |mut tx| Box::pin(async move { tx.incidents().append(&entry).await }))
+        .await
+        .unwrap();
     let dialect = store.dialect();
     drop(store);
     let mut refused = vec![
@@ -113,6 +125,8 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
         "DELETE FROM audit_checkpoints",
         "UPDATE notices SET html = '<p>changed'",
         "DELETE FROM notices",
+        "UPDATE incident_entries SET kind = 'x'",
+        "DELETE FROM incident_entries",
     ];
     if dialect == Dialect::Postgres {
         refused.extend([
@@ -121,6 +135,7 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
             "TRUNCATE audit_checkpoints",
             "TRUNCATE notification_attempts",
             "TRUNCATE notices",
+            "TRUNCATE incident_entries",
         ]);
     }
     for sql in refused {
@@ -266,7 +281,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 15, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 16, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a

@@ -1,0 +1,338 @@
+//! The posture self-assessment, as the "done when" reads: `custodia assess` on a fresh
+//! development install flags its weaknesses (plain HTTP, the root key beside the database,
+//! the admin token file, the bootstrap key, no backup) and passes each once fixed the way its
+//! remediation says. Personal data planted beside the vault is found and named by file, line
+//! and type, never repeated; what the privacy notice publishes is no finding. And
+//! `GET /v1/assessment` needs `read_audit`, answers JSON or an HTML page, and is audited.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::{Server, Vault, custodia};
+
+/// `custodia assess --data-dir DIR --format json` with `args` and `envs`: its exit code, the
+/// report and the raw output.
+fn assess(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> (i32, Value, String) {
+    let mut cmd = custodia();
+    cmd.args(["assess", "--format", "json", "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .envs(envs.iter().copied());
+    let out: Output = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("not JSON: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), report, text)
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+fn passed(report: &Value, id: &str) -> bool {
+    check(report, id)["passed"].as_bool().unwrap()
+}
+
+const DEV_WEAKNESSES: [&str; 5] = [
+    "tls_enabled",
+    "root_key_location",
+    "admin_token_file",
+    "bootstrap_admin_revoked",
+    "backups_recent",
+];
+
+#[cfg(unix)]
+fn private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[tokio::test]
+async fn a_fresh_dev_install_fails_the_dev_weaknesses_and_passes_them_once_fixed() {
+    let holder = tempfile::tempdir().unwrap();
+    let data = holder.path().join("data");
+    // `serve` initialises a new directory itself, leaving the bootstrap key in admin-token.
+    let server = Server::start(&data, None);
+    let token = std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    server.terminate();
+
+    let (code, report, _) = assess(&data, &[], &[]);
+    assert_eq!(code, 1, "a critical check fails: {report:#}");
+    for id in DEV_WEAKNESSES {
+        let c = check(&report, id);
+        assert!(
+            !c["passed"].as_bool().unwrap(),
+            "{id} should fail on a dev install: {c}"
+        );
+        assert!(c["remediation"].as_str().unwrap().len() > 20, "{c}");
+        assert!(c["severity"].is_string() && c["title"].is_string() && c["detail"].is_string());
+    }
+    assert_eq!(check(&report, "tls_enabled")["severity"], "critical");
+    assert!(report["score"].as_u64().unwrap() < 100);
+    // The other checks of a fresh vault hold.
+    for id in [
+        "audit_verified",
+        "audit_checkpoint_recent",
+        "operators_mfa",
+        "pii_outside_vault",
+        "data_dir_private",
+    ] {
+        assert!(passed(&report, id), "{id}: {}", check(&report, id));
+    }
+
+    // The bootstrap key is revoked in favour of a named administrator's.
+    let server = Server::start(&data, None);
+    let mut bootstrap = server.client(&token).await;
+    let (status, list) = bootstrap.get("/v1/principals").await;
+    assert_eq!(status, 200, "{list}");
+    let bootstrap_id = list["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bootstrap-admin")
+        .unwrap()["principal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let named = bootstrap.principal("ana-admin", &["admin"]).await;
+    let mut ana = server.client(&named).await;
+    let (status, v) = ana
+        .call("DELETE", &format!("/v1/principals/{bootstrap_id}"), None)
+        .await;
+    assert!((200..300).contains(&status), "{status} {v}");
+    server.terminate();
+
+    // A backup, recorded in backups.log.
+    let out = custodia()
+        .args(["backup", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(holder.path().join("backup.db"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::read_to_string(data.join("backups.log")).unwrap();
+    let line: Value = serde_json::from_str(log.trim()).unwrap();
+    assert!(line["path"].as_str().unwrap().ends_with("backup.db") && line["bytes"].as_u64().unwrap() > 0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("backups.log"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The root key moves to the environment (from a secret manager), its file goes.
+    let key_file = std::fs::read_to_string(data.join("root.key")).unwrap();
+    let version_1 = key_file
+        .lines()
+        .find_map(|l| l.strip_prefix("1 "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let root_key = format!("1:{version_1}");
+    std::fs::remove_file(data.join("root.key")).unwrap();
+
+    // The admin token is kept in a secret manager, not the data directory.
+    std::fs::remove_file(data.join("admin-token")).unwrap();
+
+    // A certificate that is not the development pair.
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (holder.path().join("vault.pem"), holder.path().join("vault.key"));
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.key_pair.serialize_pem()).unwrap();
+    #[cfg(unix)]
+    private(&key);
+
+    let tls = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
+    let (code, report, _) = assess(&data, &tls, &[("CUSTODIA_ROOT_KEY", &root_key)]);
+    for id in DEV_WEAKNESSES
+        .into_iter()
+        .chain(["tls_not_self_signed_dev", "root_key_age"])
+    {
+        assert!(
+            passed(&report, id),
+            "{id} should pass once fixed: {}",
+            check(&report, id)
+        );
+    }
+    assert_eq!(code, 0, "nothing high or critical fails any more: {report:#}");
+    // The vault still opens with its key from the environment.
+    let out = custodia()
+        .env("CUSTODIA_ROOT_KEY", &root_key)
+        .args(["keys", "status", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The development pair is named as such; --fail-on medium then fails.
+    let dev = custodia()
+        .args(["init", "--dev-tls", "--json", "--data-dir"])
+        .arg(holder.path().join("dev"))
+        .output()
+        .unwrap();
+    assert!(dev.status.success());
+    let (code, report, _) = assess(&holder.path().join("dev"), &["--fail-on", "critical"], &[]);
+    assert!(passed(&report, "tls_enabled"));
+    assert!(!passed(&report, "tls_not_self_signed_dev"));
+    assert_eq!(code, 0, "nothing critical fails");
+    let (code, _, _) = assess(&holder.path().join("dev"), &["--fail-on", "medium"], &[]);
+    assert_eq!(code, 1);
+    // Usage and I/O errors exit with 2.
+    let out = custodia()
+        .args(["assess", "--data-dir"])
+        .arg(holder.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = custodia()
+        .args(["assess", "--fail-on", "severe", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn personal_data_beside_the_vault_is_found_by_place_and_type_and_never_repeated() {
+    let vault = Vault::init();
+    // The server records the notice it shows in the database (before it answers anything):
+    // the registry's contact address is there in clear, published on purpose.
+    let server = vault.serve();
+    assert_eq!(server.anonymous().await.get("/v1/notice").await.0, 200);
+    server.terminate();
+    let mut stored = Vec::new();
+    for name in ["custodia.db", "custodia.db-wal"] {
+        stored.extend(std::fs::read(vault.path().join(name)).unwrap_or_default());
+    }
+    let contact = b"privacy@shop.example";
+    assert!(
+        stored.windows(contact.len()).any(|w| w == contact),
+        "the test needs the notice's contact in the database"
+    );
+
+    let export = vault.path().join("export.csv");
+    std::fs::write(
+        &export,
+        "name,email,card\nJane Roe,jane.roe@mail.example,4111 1111 1111 1111\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    private(&export);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    std::fs::write(&log, "INFO started\nWARN call me on phone +44 20 7946 0958 please\n").unwrap();
+
+    let (code, report, text) = assess(vault.path(), &["--scan", log.to_str().unwrap()], &[]);
+    assert_eq!(code, 1);
+    let pii = check(&report, "pii_outside_vault");
+    assert!(!pii["passed"].as_bool().unwrap());
+    assert_eq!(pii["severity"], "high");
+    let detail = pii["detail"].as_str().unwrap();
+    assert!(detail.contains("export.csv line 2: EMAIL_ADDRESS"), "{detail}");
+    assert!(detail.contains("export.csv line 2: CREDIT_CARD"), "{detail}");
+    assert!(
+        detail.contains(&format!("{} line 2: PHONE_NUMBER", log.display())),
+        "{detail}"
+    );
+    // The database (holding the notice) and the registry are not findings.
+    assert!(
+        !detail.contains("custodia.db") && !detail.contains("registry.toml"),
+        "{detail}"
+    );
+    for planted in ["jane.roe", "mail.example", "4111", "1111 1111", "7946", "shop.example"] {
+        assert!(!text.contains(planted), "{planted} in the output");
+    }
+
+    // Gone, the check passes.
+    std::fs::remove_file(&export).unwrap();
+    std::fs::write(&log, "INFO started\n").unwrap();
+    let (_, report, _) = assess(vault.path(), &["--scan", log.to_str().unwrap()], &[]);
+    assert!(
+        passed(&report, "pii_outside_vault"),
+        "{}",
+        check(&report, "pii_outside_vault")
+    );
+}
+
+#[tokio::test]
+async fn the_assessment_route_needs_read_audit_and_answers_json_or_html() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut anonymous = server.anonymous().await;
+    assert_eq!(anonymous.get("/v1/assessment").await.0, 401);
+    let mut admin = server.client(&vault.token).await;
+    let shipping = admin.principal("shipping", &["fulfillment_service"]).await;
+    let mut shipping = server.client(&shipping).await;
+    let (status, v) = shipping.get("/v1/assessment").await;
+    assert_eq!(status, 403, "{v}");
+
+    let (status, report) = admin.get("/v1/assessment").await;
+    assert_eq!(status, 200, "{report}");
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    for id in DEV_WEAKNESSES.into_iter().chain([
+        "audit_verified",
+        "pii_outside_vault",
+        "data_dir_private",
+        "requests_deadlines",
+    ]) {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for c in report["checks"].as_array().unwrap() {
+        assert!(
+            c["passed"].is_boolean() && c["severity"].is_string() && c["remediation"].is_string(),
+            "{c}"
+        );
+    }
+    // Plain HTTP, and the data directory it was given (the scan ran over it).
+    assert!(!passed(&report, "tls_enabled"));
+    assert!(
+        passed(&report, "pii_outside_vault"),
+        "{}",
+        check(&report, "pii_outside_vault")
+    );
+    assert!(report["score"].as_u64().unwrap() <= 100 && report["generated_at"].is_string());
+
+    let (status, headers, page) = admin.page("GET", "/v1/assessment?format=html", None, &[]).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert!(page.contains("Posture self-assessment") && page.contains("tls_enabled"));
+    assert!(!page.contains("<script"));
+    assert_eq!(admin.get("/v1/assessment?format=xml").await.0, 400);
+
+    // Each reading is audited, the refusal too.
+    let (_, events) = admin.get("/v1/audit/events?action=assessment.read&limit=100").await;
+    let decisions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["decision"].as_str().unwrap())
+        .collect();
+    assert!(decisions.contains(&"allow") && decisions.contains(&"deny"), "{events}");
+}

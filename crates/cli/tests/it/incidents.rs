@@ -1,0 +1,486 @@
+//! Incident response end to end on a seeded vault: one API key leaks; the incident's scope
+//! lists exactly the subjects that key read in the window (checked against what the test
+//! made it read, with reads by other keys and outside the window as traps), the 72-hour
+//! countdown and the duties follow the risk, the drafts say what was read, containment
+//! (revoking the key, read-only collections) takes effect and is on the timeline, and what
+//! responders wrote is not in the database files in clear.
+
+use std::collections::BTreeSet;
+
+use custodia_core::Timestamp;
+use serde_json::{Value, json};
+
+use crate::support::{Client, Vault, custodia, files_under};
+
+const HOUR_MS: i64 = 3_600_000;
+/// Text only the incident's description holds: it must not be in the database in clear.
+const SECRET_DESCRIPTION: &str = "Support key pasted into ticket ZX-48213 by Quentin Marlowe";
+
+fn records(subject: &str) -> String {
+    format!("/v1/subjects/{subject}/records/customers")
+}
+
+async fn principal(admin: &mut Client, name: &str, roles: &[&str]) -> (String, String) {
+    let (s, v) = admin
+        .post("/v1/principals", json!({"name": name, "roles": roles}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    (
+        v["principal_id"].as_str().unwrap().to_owned(),
+        v["api_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn create(client: &mut Client, subject: &str, purpose: &str, fields: Value) -> String {
+    let (s, v) = client
+        .post(&records(subject), json!({"purpose": purpose, "fields": fields}))
+        .await;
+    assert_eq!(s, 201, "create under {purpose}: {v}");
+    v["record_id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the clock has moved past `t` (audit entries carry milliseconds).
+async fn past(t: Timestamp) {
+    while Timestamp::now().0 <= t.0 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+fn subjects(scope: &Value) -> BTreeSet<String> {
+    scope["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn duty<'a>(incident: &'a Value, law: &str, to: &str) -> &'a Value {
+    incident["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["law"] == law && d["to"] == to)
+        .unwrap_or_else(|| panic!("no {law} duty to {to}: {incident}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_key_s_blast_radius_duties_drafts_and_containment() {
+    incident_scenario(Vault::init()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_key_s_blast_radius_on_postgres() {
+    let Some(url) = crate::support::postgres_url() else {
+        eprintln!("skipping: CUSTODIA_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    incident_scenario(Vault::init_with(Some(crate::support::fresh_postgres_database(&url)))).await;
+}
+
+async fn incident_scenario(vault: Vault) {
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (_, warehouse_key) = principal(&mut admin, "warehouse", &["fulfillment_service"]).await;
+    let (support_id, support_key) = principal(&mut admin, "support-desk", &["support_agent"]).await;
+    let (_, auditor_key) = principal(&mut admin, "auditor", &["auditor"]).await;
+    let mut warehouse = server.client(&warehouse_key).await;
+    let mut support = server.client(&support_key).await;
+
+    // Seed: six customers with delivery details, three of them with a card.
+    for n in 1..=6 {
+        let subject = format!("cust-{n}");
+        create(
+            &mut warehouse,
+            &subject,
+            "order_fulfillment",
+            json!({"email": format!("person{n}@example.com"), "name": format!("Person {n}"),
+                   "phone": "+44 20 7946 0958", "shipping_address": "1 High Street"}),
+        )
+        .await;
+        if n % 2 == 0 {
+            create(
+                &mut admin,
+                &subject,
+                "payment",
+                json!({"card_number": "4111 1111 1111 1111"}),
+            )
+            .await;
+        }
+    }
+    // Before the window: the leaked key reads cust-5 (not in the scope).
+    let (s, _) = support
+        .get(&format!("{}?purpose=customer_support", records("cust-5")))
+        .await;
+    assert_eq!(s, 200);
+    let before = Timestamp::now();
+    past(before).await;
+    let from = Timestamp::now();
+    // In the window: the leaked key lists cust-2's records (email, name, phone, card masked),
+    // reads one field of cust-4, and finds cust-3 by email; the warehouse reads cust-1.
+    let (s, list) = support
+        .get(&format!("{}?purpose=customer_support", records("cust-2")))
+        .await;
+    assert_eq!(s, 200, "{list}");
+    let (s, list4) = support
+        .get(&format!("{}?purpose=customer_support", records("cust-4")))
+        .await;
+    assert_eq!(s, 200, "{list4}");
+    let rec4 = list4["records"][0]["record_id"].as_str().unwrap().to_owned();
+    let (s, v) = support
+        .get(&format!(
+            "{}/{rec4}?purpose=customer_support&fields=email",
+            records("cust-4")
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = support
+        .post(
+            "/v1/search",
+            json!({"purpose": "customer_support", "collection": "customers", "field": "email", "value": "person3@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["matches"].as_array().unwrap().len(), 1, "{v}");
+    let (s, _) = warehouse
+        .get(&format!("{}?purpose=order_fulfillment", records("cust-1")))
+        .await;
+    assert_eq!(s, 200);
+    // A refused read is no exposure.
+    let (s, _) = support.get(&format!("{}?purpose=payment", records("cust-6"))).await;
+    assert_eq!(s, 403);
+    let to = Timestamp::now();
+    past(to).await;
+    // After the window: cust-6 read by the leaked key, outside the scope asked for.
+    let (s, _) = support
+        .get(&format!("{}?purpose=customer_support", records("cust-6")))
+        .await;
+    assert_eq!(s, 200);
+
+    // Open the incident: aware an hour ago, so 71 hours are left to tell the authority.
+    let aware = Timestamp(Timestamp::now().0 - HOUR_MS);
+    let aware_text = aware.to_rfc3339();
+    let (s, opened) = admin
+        .post(
+            "/v1/incidents",
+            json!({"title": "Support API key leaked", "description": SECRET_DESCRIPTION,
+                   "aware_at": aware_text, "source": "secret scanning alert", "systems": ["help desk"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{opened}");
+    let id = opened["incident_id"].as_str().unwrap().to_owned();
+    let aware_ms = Timestamp::parse_rfc3339(opened["aware_at"].as_str().unwrap())
+        .unwrap()
+        .0;
+    let deadline = Timestamp::parse_rfc3339(opened["authority_deadline"].as_str().unwrap()).unwrap();
+    assert_eq!(deadline.0, aware_ms + 72 * HOUR_MS, "{opened}");
+
+    // Who may not: an auditor (read_audit only), the leaked key itself, no key at all.
+    for key in [&auditor_key, &support_key] {
+        let mut c = server.client(key).await;
+        let (s, v) = c.get("/v1/incidents").await;
+        assert_eq!(s, 403, "{v}");
+        let (s, v) = c
+            .post(
+                &format!("/v1/incidents/{id}/scope"),
+                json!({"principals": [support_id], "from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(s, 403, "{v}");
+    }
+    let mut anonymous = server.anonymous().await;
+    let (s, _) = anonymous.get(&format!("/v1/incidents/{id}")).await;
+    assert_eq!(s, 401);
+
+    // The blast radius: exactly the subjects the leaked key read in the window.
+    let (s, scope) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"principals": [support_id], "from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{scope}");
+    let expected: BTreeSet<String> = ["cust-2", "cust-3", "cust-4"].iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(subjects(&scope), expected, "{scope}");
+    assert_eq!(scope["subjects_affected"], 3);
+    // cust-2's list (its order and payment records: support may read payment's as
+    // compatible), cust-4's list (2) and one of its records, cust-3 found (1).
+    assert_eq!(scope["records"], 6, "{scope}");
+    assert_eq!(scope["entries"], 4, "{scope}");
+    let categories: BTreeSet<&str> = scope["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "user.contact.email",
+        "user.name",
+        "user.contact.phone_number",
+        "user.financial.credit_card",
+    ] {
+        assert!(categories.contains(c), "{c} missing: {scope}");
+    }
+    assert!(
+        !categories.contains("user.contact.address"),
+        "support never sees addresses: {scope}"
+    );
+    assert_eq!(
+        scope["exposure"]["masked"],
+        json!(["user.financial.credit_card"]),
+        "{scope}"
+    );
+    assert!(
+        scope["exposure"]["plaintext"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user.contact.email"))
+    );
+    assert_eq!(scope["unintelligible"], false);
+    assert_eq!(scope["jurisdictions"], json!({"unknown": 3}), "{scope}");
+    assert_eq!(scope["affected_by_law"]["gdpr"], 3, "{scope}");
+    // A window with nothing of the key's: nobody.
+    let (s, empty) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"principals": [support_id], "from": Timestamp(from.0 - 10 * HOUR_MS).to_rfc3339(), "to": Timestamp(from.0 - 9 * HOUR_MS).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{empty}");
+    assert_eq!(empty["subjects"], json!([]));
+    // The scope again, so that the latest is the real one.
+    let (s, _) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"principals": [support_id], "from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // The countdown: the GDPR authority duty, provisionally owed until the risk is assessed.
+    let (s, incident) = admin.get(&format!("/v1/incidents/{id}")).await;
+    assert_eq!(s, 200, "{incident}");
+    let authority = duty(&incident, "gdpr", "authority");
+    assert_eq!(authority["owed"], "provisionally", "{authority}");
+    assert_eq!(authority["due"], opened["authority_deadline"]);
+    let left = authority["remaining_seconds"].as_i64().unwrap();
+    assert!((70 * 3600..=71 * 3600).contains(&left), "{authority}");
+    assert!(
+        authority["countdown"].as_str().unwrap().ends_with("left"),
+        "{authority}"
+    );
+    assert_eq!(duty(&incident, "gdpr", "subjects")["owed"], "provisionally");
+    let ca = duty(&incident, "us_ca", "subjects");
+    assert_eq!(ca["due"], Timestamp(aware_ms + 30 * 24 * HOUR_MS).to_rfc3339(), "{ca}");
+    // 3 people is under California's 500 for the attorney general.
+    assert_eq!(duty(&incident, "us_ca", "attorney_general")["owed"], "no");
+
+    // A high risk: the people must be told too (their emails were read in clear).
+    let (s, incident) = admin
+        .post(
+            &format!("/v1/incidents/{id}/risk"),
+            json!({"risk": "high_risk", "reason": "Contact details usable for phishing (Zorblax kit) were read in clear."}),
+        )
+        .await;
+    assert_eq!(s, 200, "{incident}");
+    assert_eq!(duty(&incident, "gdpr", "authority")["owed"], "yes");
+    assert_eq!(duty(&incident, "gdpr", "subjects")["owed"], "yes");
+    assert_eq!(duty(&incident, "gdpr", "subjects")["due"], Value::Null);
+
+    // Drafts: the authority's with the Art. 33(3) contents, a letter to one person affected.
+    let (s, draft) = admin
+        .text("GET", &format!("/v1/incidents/{id}/drafts/authority"), "")
+        .await;
+    assert_eq!(s, 200, "{draft}");
+    for part in [
+        "Information Commissioner's Office (ICO)",
+        "Example Shop Ltd",
+        "dpo@shop.example",
+        "Approximate number of people concerned: 3",
+        "records concerned: 6",
+        "credit card",
+        "phishing",
+        opened["authority_deadline"].as_str().unwrap(),
+        "within the deadline",
+    ] {
+        assert!(draft.contains(part), "{part:?} missing from:\n{draft}");
+    }
+    assert!(!draft.contains("cust-2"), "the authority's draft names no one: {draft}");
+    let (s, letter) = admin
+        .text("GET", &format!("/v1/incidents/{id}/drafts/subjects/cust-2"), "")
+        .await;
+    assert_eq!(s, 200, "{letter}");
+    assert!(letter.contains("credit card") && letter.contains("email"), "{letter}");
+    let (s, letter) = admin
+        .text("GET", &format!("/v1/incidents/{id}/drafts/subjects/cust-3"), "")
+        .await;
+    assert_eq!(s, 200, "{letter}");
+    // cust-3 was only found by its email.
+    assert!(letter.contains("involved.** email\n"), "{letter}");
+    let (s, v) = admin.get(&format!("/v1/incidents/{id}/drafts/subjects/cust-1")).await;
+    assert_eq!(s, 404, "cust-1 was read by another key: {v}");
+
+    // Containment: the leaked key stops working, and the collection can be frozen.
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/containment"),
+            json!({"action": "revoke_principal", "target": support_id}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = support
+        .get(&format!("{}?purpose=customer_support", records("cust-2")))
+        .await;
+    assert_eq!(s, 401, "the revoked key still reads");
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/containment"),
+            json!({"action": "read_only", "target": "customers"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = warehouse
+        .post(
+            &records("cust-9"),
+            json!({"purpose": "order_fulfillment", "fields": {"email": "late@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "collection_read_only");
+    let (s, _) = warehouse
+        .get(&format!("{}?purpose=order_fulfillment", records("cust-1")))
+        .await;
+    assert_eq!(s, 200, "reads go on while writes are frozen");
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/containment"),
+            json!({"action": "read_only", "target": "customers"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/containment"),
+            json!({"action": "read_write", "target": "customers"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    create(
+        &mut warehouse,
+        "cust-9",
+        "order_fulfillment",
+        json!({"email": "late@example.com"}),
+    )
+    .await;
+
+    // Notified: the log of what was sent, in the register.
+    let (s, incident) = admin
+        .post(
+            &format!("/v1/incidents/{id}/notifications"),
+            json!({"law": "gdpr", "to": "authority", "reference": "ICO case 123"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{incident}");
+    let authority = duty(&incident, "gdpr", "authority");
+    assert!(authority["sent_at"].is_string(), "{authority}");
+    assert!(
+        authority["countdown"].as_str().unwrap().starts_with("sent"),
+        "{authority}"
+    );
+    let kinds: Vec<&str> = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["opened", "scope", "risk", "containment", "notification_sent"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "containment").count(),
+        3,
+        "revoke, read-only, read-write: {kinds:?}"
+    );
+    let (s, register) = admin.get("/v1/incidents").await;
+    assert_eq!(s, 200);
+    assert_eq!(register["incidents"][0]["incident_id"], id.as_str());
+    assert_eq!(register["incidents"][0]["notified"], json!(["gdpr:authority"]));
+
+    // Bad input: clear 4xx, nothing written.
+    for (body, code) in [
+        (json!({"title": "", "description": "x", "aware_at": aware_text}), 400),
+        (json!({"title": "t", "description": "x", "aware_at": "yesterday"}), 400),
+        (
+            json!({"title": "t", "description": "x", "aware_at": Timestamp(Timestamp::now().0 + HOUR_MS).to_rfc3339()}),
+            400,
+        ),
+        (
+            json!({"title": "t\u{202e}", "description": "x", "aware_at": aware_text}),
+            400,
+        ),
+    ] {
+        let (s, v) = admin.post("/v1/incidents", body.clone()).await;
+        assert_eq!(s, code, "{body}: {v}");
+    }
+    let (s, _) = admin.get("/v1/incidents/inc_0123").await;
+    assert_eq!(s, 404);
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"collections": ["nope"], "from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/notifications"),
+            json!({"law": "hipaa", "to": "media"}),
+        )
+        .await;
+    assert_eq!(s, 422, "hipaa is not among the organization's laws: {v}");
+    let (s, register_after) = admin.get("/v1/incidents").await;
+    assert_eq!(s, 200);
+    assert_eq!(register_after["incidents"].as_array().unwrap().len(), 1);
+
+    // The CLI shows the same incident.
+    let out = custodia()
+        .args([
+            "incident",
+            "show",
+            &id,
+            "--url",
+            &format!("http://{}", server.addr),
+            "--token",
+            &vault.token,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("gdpr") && text.contains("sent") && text.contains("3 people"),
+        "{text}"
+    );
+
+    // What responders wrote is sealed: not in any file of the data directory in clear.
+    server.terminate();
+    if vault.database_url.is_none() {
+        for file in files_under(vault.path()) {
+            let bytes = std::fs::read(&file).unwrap();
+            for needle in [SECRET_DESCRIPTION, "Quentin Marlowe", "Zorblax"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle:?} in clear in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+}

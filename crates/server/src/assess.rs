@@ -1,0 +1,726 @@
+//! The posture self-assessment: `GET /v1/assessment` (`read_audit`, audited as
+//! `assessment.read`), and the parts `custodia assess` shares with it: the checks that look
+//! outside the vault (the data directory's permissions, personal data in files beside it or in
+//! the server's logs), the report with its score, and its HTML page.
+//!
+//! The vault's own checks are `custodia_core`'s (`Vault::assessment`, `assess_store`).
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use custodia_core::{
+    AssessEnvironment, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS, Timestamp, TlsFacts, VaultError,
+};
+use custodia_pii::Scanner;
+use custodia_pii::input::{Format, Located, Sink, looks_binary, scan_reader};
+use custodia_pii::walk::{self, Input};
+use custodia_types::{Assessment, AssessmentCheck, ErrorBody, Severity};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::extract::{ApiQuery, Caller};
+use crate::tls::TlsFiles;
+use crate::{ApiError, AppState};
+
+/// Identifier entities looked for outside the vault: the ones a checksum, a number plan or a
+/// strict shape makes certain (names, places, dates and network addresses are left out:
+/// logs are full of them without any person in sight).
+pub const SCANNED_ENTITIES: &[&str] = &[
+    "EMAIL_ADDRESS",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "US_ITIN",
+    "PHONE_NUMBER",
+    "UK_NHS",
+    "UK_NINO",
+    "ES_NIF",
+    "ES_NIE",
+    "IT_FISCAL_CODE",
+    "PL_PESEL",
+    "FI_PERSONAL_IDENTITY_CODE",
+];
+/// Findings scoring under this are not reported.
+pub const MIN_SCORE: f32 = 0.8;
+/// Findings named in the detail; the rest are counted.
+const MAX_LISTED: usize = 20;
+
+/// Where the server runs, as `serve` knows it: its data directory and paths to scan besides
+/// (its log files).
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    pub data_dir: Option<PathBuf>,
+    pub scan: Vec<PathBuf>,
+    /// The certificate files it serves HTTPS with (set by `serve`).
+    pub(crate) tls: Option<TlsFiles>,
+}
+
+impl Deployment {
+    /// A server of the data directory `data_dir` that also scans `scan` (its log files).
+    #[must_use]
+    pub fn new(data_dir: Option<PathBuf>, scan: Vec<PathBuf>) -> Self {
+        Self {
+            data_dir,
+            scan,
+            tls: None,
+        }
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/v1/assessment", get(assessment))
+}
+
+/// The format of the assessment.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AssessmentQuery {
+    /// `json` (default) or `html`.
+    #[param(pattern = "^(json|html)$")]
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/assessment", tag = "operators", params(AssessmentQuery),
+    responses((status = 200, description = "The posture self-assessment: scored checks (TLS, the root key, keys, operators, the registry, consents, the audit log, backups, request deadlines, personal data outside the vault), each with its remediation; JSON, or an HTML report with ?format=html",
+                content((Assessment = "application/json"), (String = "text/html"))),
+              (status = 400, description = "Unknown format", body = ErrorBody),
+              (status = 401, description = "No valid credentials", body = ErrorBody),
+              (status = 403, description = "Caller may not read the audit log (`read_audit`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn assessment(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    ApiQuery(q): ApiQuery<AssessmentQuery>,
+) -> Result<Response, ApiError> {
+    let html = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(_) => {
+            return Err(VaultError::bad_request("invalid_format", "format must be json or html")
+                .with_field("format")
+                .into());
+        }
+    };
+    let now = Timestamp::now();
+    let deployment = &state.deployment;
+    let env = AssessEnvironment {
+        data_dir: deployment.data_dir.clone(),
+        tls: tls_facts(deployment.data_dir.as_deref(), deployment.tls.as_ref()),
+        key_max_age_days: DEFAULT_KEY_MAX_AGE_DAYS,
+        backup_max_age_days: DEFAULT_BACKUP_MAX_AGE_DAYS,
+    };
+    let outside = async {
+        let trusted = state.publisher.trusted(&state.vault.audit_verifier_key()).await;
+        let (dir, scan) = (deployment.data_dir.clone(), deployment.scan.clone());
+        let checks = tokio::task::spawn_blocking(move || outside_checks(dir.as_deref(), &scan))
+            .await
+            .unwrap_or_else(|e| stopped(&e.to_string()));
+        (trusted, checks)
+    };
+    let checks = state.vault.assessment(&caller, now, &env, outside).await?;
+    let report = report(checks, now);
+    Ok(if html {
+        crate::web::page(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            render_html(&report, false),
+            true,
+        )
+    } else {
+        let mut r = Json(report).into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    })
+}
+
+/// The checks outside the vault, failed, when their work could not finish.
+fn stopped(why: &str) -> Vec<AssessmentCheck> {
+    let fail = |id: &str, title: &str| AssessmentCheck {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        passed: false,
+        severity: Severity::High,
+        detail: format!("the check stopped: {why}"),
+        remediation: "Run `custodia assess` on the server's machine to see why.".to_owned(),
+    };
+    vec![
+        fail("data_dir_private", "The data directory is private"),
+        fail("pii_outside_vault", "No personal data outside the vault"),
+    ]
+}
+
+/// A severity named on the command line (`critical`, `high`, `medium`, `low`, `info`).
+#[must_use]
+pub fn parse_severity(text: &str) -> Option<Severity> {
+    Some(match text {
+        "critical" => Severity::Critical,
+        "high" => Severity::High,
+        "medium" => Severity::Medium,
+        "low" => Severity::Low,
+        "info" => Severity::Info,
+        _ => return None,
+    })
+}
+
+/// A severity's name.
+#[must_use]
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Info => "info",
+    }
+}
+
+/// What a check of a severity weighs in the score.
+fn weight(s: Severity) -> u64 {
+    match s {
+        Severity::Critical => 10,
+        Severity::High => 5,
+        Severity::Medium => 3,
+        Severity::Low => 1,
+        Severity::Info => 0,
+    }
+}
+
+/// The report: the checks with their counts and score (the passed checks' weight over all
+/// checks', 0-100; 100 when nothing weighs).
+#[must_use]
+pub fn report(checks: Vec<AssessmentCheck>, now: Timestamp) -> Assessment {
+    let total: u64 = checks.iter().map(|c| weight(c.severity)).sum();
+    let passed_weight: u64 = checks.iter().filter(|c| c.passed).map(|c| weight(c.severity)).sum();
+    let score = (passed_weight * 100)
+        .checked_div(total)
+        .map_or(100, |s| u32::try_from(s).unwrap_or(100));
+    let passed = checks.iter().filter(|c| c.passed).count();
+    Assessment {
+        generated_at: now.to_rfc3339(),
+        score,
+        passed: u32::try_from(passed).unwrap_or(u32::MAX),
+        failed: u32::try_from(checks.len() - passed).unwrap_or(u32::MAX),
+        checks,
+    }
+}
+
+/// Whether any failed check is at least `severity` (the CLI's exit code 1).
+#[must_use]
+pub fn fails_at(report: &Assessment, severity: Severity) -> bool {
+    report.checks.iter().any(|c| !c.passed && c.severity >= severity)
+}
+
+/// The TLS facts of a server serving with `files` (none: plain HTTP) beside `data_dir`: the
+/// pair must load, and the development pair of `init --dev-tls` is named as such.
+#[must_use]
+pub fn tls_facts(data_dir: Option<&Path>, files: Option<&TlsFiles>) -> TlsFacts {
+    let Some(files) = files else {
+        return TlsFacts::Off;
+    };
+    if let Err(reason) = crate::tls::load_pair(files) {
+        return TlsFacts::Broken { reason };
+    }
+    let dev = data_dir.is_some_and(|dir| {
+        let dev_cert = dir.join("tls").join("cert.pem");
+        let same_file = matches!(
+            (std::fs::canonicalize(&files.cert), std::fs::canonicalize(&dev_cert)),
+            (Ok(a), Ok(b)) if a == b
+        );
+        same_file || first_certificate(&files.cert).is_some_and(|c| first_certificate(&dev_cert) == Some(c))
+    });
+    TlsFacts::On {
+        certificate: files.cert.display().to_string(),
+        dev,
+    }
+}
+
+/// The DER of the first certificate in a PEM file.
+fn first_certificate(path: &Path) -> Option<Vec<u8>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_file_iter(path)
+        .ok()?
+        .next()?
+        .ok()
+        .map(|c| c.as_ref().to_vec())
+}
+
+/// The checks outside the vault: the data directory's permissions, and personal data in its
+/// files (the database read as strings) and in `scan`. Blocking: it reads every file.
+#[must_use]
+pub fn outside_checks(data_dir: Option<&Path>, scan: &[PathBuf]) -> Vec<AssessmentCheck> {
+    vec![data_dir_private(data_dir), pii_outside_vault(data_dir, scan)]
+}
+
+fn data_dir_private(data_dir: Option<&Path>) -> AssessmentCheck {
+    let (passed, detail, fix) = match data_dir {
+        None => (
+            false,
+            "the data directory is not known to this server".to_owned(),
+            "Run `custodia assess --data-dir DATA_DIR` on the server's machine.".to_owned(),
+        ),
+        Some(dir) => {
+            let fix = format!("`chmod 700 {0} && chmod -R go= {0}`", dir.display());
+            match loose_permissions(dir) {
+                Err(e) => (false, format!("the permissions could not be read: {e}"), fix),
+                Ok(loose) if loose.is_empty() => (
+                    true,
+                    format!("{} and everything in it is private to its owner", dir.display()),
+                    fix,
+                ),
+                Ok(loose) => (
+                    false,
+                    format!("{} entries others may read or write: {}", loose.len(), listed(&loose)),
+                    fix,
+                ),
+            }
+        }
+    };
+    AssessmentCheck {
+        id: "data_dir_private".to_owned(),
+        title: "The data directory is private (0700, files 0600)".to_owned(),
+        passed,
+        severity: Severity::High,
+        detail,
+        remediation: fix,
+    }
+}
+
+/// Files of the data directory that are public by design: readable by others is fine.
+fn public_file(relative: &Path) -> bool {
+    relative == Path::new(custodia_core::REGISTRY_FILE)
+        || relative.starts_with("locales")
+        || relative == Path::new("tls").join("cert.pem")
+}
+
+/// Entries of `dir` (itself included) that group or others may enter, read or write; a
+/// public file (the registry, the certificate) may be read.
+#[cfg(unix)]
+fn loose_permissions(dir: &Path) -> std::io::Result<Vec<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let relative = path.strip_prefix(dir).unwrap_or(&path);
+        let name = if relative.as_os_str().is_empty() {
+            dir.display().to_string()
+        } else {
+            relative.display().to_string()
+        };
+        if meta.is_dir() {
+            if mode & 0o077 != 0 {
+                out.push(format!("{name} (directory, mode {mode:o})"));
+            }
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&path)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<_>>()?;
+            children.sort();
+            stack.extend(children.into_iter().rev());
+        } else if meta.is_file() {
+            let allowed = if public_file(relative) { 0o044 } else { 0 };
+            if mode & 0o077 & !allowed != 0 {
+                out.push(format!("{name} (mode {mode:o})"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(not(unix))]
+fn loose_permissions(_dir: &Path) -> std::io::Result<Vec<String>> {
+    Err(std::io::Error::other("file modes are checked on Unix only"))
+}
+
+/// A finding for the detail: where, and of what type; never the text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Place {
+    file: String,
+    /// `line N` (text) or `byte N` (binary files, read as strings).
+    at: String,
+    entity: String,
+}
+
+/// A matched text reduced to compare with the public ones: letters and digits (lower case)
+/// and `@`, so `+44 20 7946 0000` and `+442079460000` are one.
+fn normalized(text: &[u8]) -> String {
+    text.iter()
+        .filter(|b| b.is_ascii_alphanumeric() || **b == b'@')
+        .map(|b| char::from(b.to_ascii_lowercase()))
+        .collect()
+}
+
+/// Collects one input's findings that are not public, by place; the text is compared with
+/// the public set and dropped.
+struct Findings<'a> {
+    public: &'a HashSet<String>,
+    /// Whether each finding of the last block was public, in order.
+    pending: VecDeque<bool>,
+    binary: bool,
+    found: Vec<(String, String)>,
+}
+
+impl Sink for Findings<'_> {
+    fn block(&mut self, bytes: &[u8], found: &[custodia_pii::Finding]) -> std::io::Result<()> {
+        self.pending.clear();
+        for f in found {
+            let text = bytes.get(f.start..f.end).unwrap_or_default();
+            self.pending.push_back(self.public.contains(&normalized(text)));
+        }
+        Ok(())
+    }
+
+    fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
+        for l in found {
+            if self.pending.pop_front().unwrap_or(false) {
+                continue;
+            }
+            let at = if self.binary {
+                format!("byte {}", l.finding.start)
+            } else {
+                format!("line {}", l.line)
+            };
+            self.found.push((at, l.finding.entity_type.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// A binary file as text: every byte that is not printable ASCII (or a tab) becomes a line
+/// break, so the strings in it are scanned where they are (offsets stay the file's).
+struct Strings<R>(R);
+
+impl<R: Read> Read for Strings<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        for b in buf.iter_mut().take(n) {
+            if !(b.is_ascii_graphic() || *b == b' ' || *b == b'\t') {
+                *b = b'\n';
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn scanner() -> Result<Scanner, String> {
+    Scanner::builder()
+        .entities(SCANNED_ENTITIES.iter().copied())
+        .min_score(MIN_SCORE)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Whatever the public texts (the registry, the notice's words) hold: what the privacy notice
+/// publishes on purpose (the organisation's contact, the DPO, recipients) is no finding.
+fn public_texts(scanner: &Scanner, data_dir: &Path) -> HashSet<String> {
+    let mut files = vec![data_dir.join(custodia_core::REGISTRY_FILE)];
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("locales")) {
+        files.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+    }
+    let mut public = HashSet::new();
+    for path in files {
+        if let Ok(text) = std::fs::read(&path) {
+            for f in scanner.scan(&text) {
+                public.insert(normalized(text.get(f.start..f.end).unwrap_or_default()));
+            }
+        }
+    }
+    public
+}
+
+/// Scans one file (text as text, binary as its strings); the findings that are not public.
+fn scan_file(scanner: &Scanner, public: &HashSet<String>, path: &Path) -> Result<Vec<(String, String)>, String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = std::fs::File::open(path).map_err(fail)?;
+    let mut head = vec![0u8; 8192];
+    let n = file.read(&mut head).map_err(fail)?;
+    head.truncate(n);
+    let binary = !head.starts_with(&[0x1f, 0x8b]) && looks_binary(&head);
+    let rest = std::io::Cursor::new(head).chain(file);
+    let mut sink = Findings {
+        public,
+        pending: VecDeque::new(),
+        binary,
+        found: Vec::new(),
+    };
+    let scanned = if binary {
+        scan_reader(scanner, Strings(rest), Format::Text, &mut sink)
+    } else {
+        scan_reader(scanner, rest, Format::from_path(path), &mut sink)
+    };
+    scanned.map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(sink.found)
+}
+
+fn pii_outside_vault(data_dir: Option<&Path>, scan: &[PathBuf]) -> AssessmentCheck {
+    let (passed, detail) = match scan_outside(data_dir, scan) {
+        Err(e) => (false, e),
+        Ok((files, places, errors)) if places.is_empty() && errors.is_empty() => (
+            true,
+            format!(
+                "{files} files scanned (the database as strings) for {}: nothing outside what the privacy notice publishes",
+                SCANNED_ENTITIES.join(", ")
+            ),
+        ),
+        Ok((files, places, errors)) => {
+            let mut parts = Vec::new();
+            if !places.is_empty() {
+                let shown: Vec<String> = places
+                    .iter()
+                    .map(|p| format!("{} {}: {}", p.file, p.at, p.entity))
+                    .collect();
+                parts.push(format!(
+                    "{} findings in {files} files scanned: {}",
+                    places.len(),
+                    listed(&shown)
+                ));
+            }
+            if !errors.is_empty() {
+                parts.push(format!("could not be scanned: {}", listed(&errors)));
+            }
+            (false, parts.join("; "))
+        }
+    };
+    AssessmentCheck {
+        id: "pii_outside_vault".to_owned(),
+        title: "No personal data outside the vault".to_owned(),
+        passed,
+        severity: Severity::High,
+        detail,
+        remediation: "Delete or redact the listed files (`custodia redact FILE`), and stop what wrote personal data there (log levels, exports, copies); scan again with `custodia assess --scan PATH`.".to_owned(),
+    }
+}
+
+/// Scans the data directory and `scan`: how many files, the findings by place, and what
+/// could not be read.
+fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTreeSet<Place>, Vec<String>), String> {
+    let dir = data_dir.ok_or_else(|| "the data directory is not known to this server".to_owned())?;
+    let scanner = scanner()?;
+    let public = public_texts(&scanner, dir);
+    let mut roots = vec![dir.to_path_buf()];
+    roots.extend(scan.iter().cloned());
+    let (inputs, mut errors) = walk::collect(&roots, true);
+    let mut places = BTreeSet::new();
+    let mut files = 0;
+    for input in inputs {
+        let Input::File(path) = input else { continue };
+        let relative = path.strip_prefix(dir).ok();
+        // The public files themselves: what they hold is published.
+        if relative.is_some_and(|r| r == Path::new(custodia_core::REGISTRY_FILE) || r.starts_with("locales")) {
+            continue;
+        }
+        files += 1;
+        let shown = relative.map_or_else(|| path.display().to_string(), |r| r.display().to_string());
+        match scan_file(&scanner, &public, &path) {
+            Ok(found) => places.extend(found.into_iter().map(|(at, entity)| Place {
+                file: shown.clone(),
+                at,
+                entity,
+            })),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((files, places, errors))
+}
+
+fn listed(items: &[String]) -> String {
+    let mut out = items.iter().take(MAX_LISTED).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > MAX_LISTED {
+        out.push_str(&format!(" and {} more", items.len() - MAX_LISTED));
+    }
+    out
+}
+
+/// Escapes text for HTML (element content and quoted attributes).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The report as a page: plain semantic HTML, every text escaped, no script. The server links
+/// its stylesheet (its Content-Security-Policy allows only its own); a file written by the CLI
+/// carries it inline (`inline_style`), as no server is there to serve it.
+#[must_use]
+pub fn render_html(report: &Assessment, inline_style: bool) -> String {
+    let style = if inline_style {
+        format!("<style>\n{}</style>", custodia_transparency::html::STYLESHEET)
+    } else {
+        "<link rel=\"stylesheet\" href=\"/assets/custodia.css\">".to_owned()
+    };
+    let mut rows = String::new();
+    let mut ordered: Vec<&AssessmentCheck> = report.checks.iter().collect();
+    // Failures first, the gravest first; passes after, in their order.
+    ordered.sort_by_key(|c| {
+        (
+            c.passed,
+            std::cmp::Reverse(if c.passed { Severity::Info } else { c.severity }),
+        )
+    });
+    for c in ordered {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td><strong>{}</strong><br><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
+            if c.passed { "PASS" } else { "<strong>FAIL</strong>" },
+            severity_name(c.severity),
+            escape(&c.title),
+            escape(&c.id),
+            escape(&c.detail),
+            escape(&c.remediation),
+        ));
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<title>Custodia posture self-assessment</title>\n{style}\n</head>\n<body>\n<main>\n<h1>Posture self-assessment</h1>\n<p class=\"status\">Score <strong>{}</strong> of 100: {} checks passed, {} failed.</p>\n<p class=\"muted\">Generated {}. Each failed check names what fixes it.</p>\n<table>\n<thead><tr><th>Result</th><th>Severity</th><th>Check</th><th>Found</th><th>Remediation</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n</main>\n</body>\n</html>\n",
+        report.score,
+        report.passed,
+        report.failed,
+        escape(&report.generated_at),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(id: &str, passed: bool, severity: Severity) -> AssessmentCheck {
+        AssessmentCheck {
+            id: id.into(),
+            title: format!("<{id}>"),
+            passed,
+            severity,
+            detail: "a \"detail\" & more".into(),
+            remediation: "fix it".into(),
+        }
+    }
+
+    #[test]
+    fn the_score_weighs_checks_by_severity() {
+        let r = report(
+            vec![
+                check("a", true, Severity::Critical),
+                check("b", false, Severity::High),
+                check("c", true, Severity::Medium),
+                check("d", false, Severity::Info),
+            ],
+            Timestamp(0),
+        );
+        // (10 + 3) / (10 + 5 + 3 + 0)
+        assert_eq!((r.score, r.passed, r.failed), (72, 2, 2));
+        assert!(fails_at(&r, Severity::High) && !fails_at(&r, Severity::Critical));
+        assert!(fails_at(&r, Severity::Info));
+        assert_eq!(report(vec![], Timestamp(0)).score, 100);
+        assert_eq!(parse_severity("medium"), Some(Severity::Medium));
+        assert_eq!(parse_severity("severe"), None);
+    }
+
+    #[test]
+    fn the_page_escapes_every_text_and_has_no_script() {
+        let r = report(vec![check("x<script>", false, Severity::High)], Timestamp(0));
+        let page = render_html(&r, false);
+        assert!(!page.contains("<script") && page.contains("&lt;script&gt;"));
+        assert!(page.contains("&quot;detail&quot; &amp; more"));
+        assert!(page.contains("/assets/custodia.css") && !page.contains("<style>"));
+        assert!(render_html(&r, true).contains("<style>"));
+    }
+
+    #[test]
+    fn findings_name_file_line_and_type_never_the_text_and_skip_public_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join(custodia_core::REGISTRY_FILE),
+            "[organization]\ncontact = \"privacy@shop.example\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("notes.txt"),
+            "first line\nwrite to jane.roe@mail.example or privacy@shop.example\ncard 4111 1111 1111 1111\n",
+        )
+        .unwrap();
+        // A binary file: strings among other bytes, found by offset.
+        let mut db = vec![0u8, 1, 2, 3];
+        db.extend_from_slice(b"PRIVACY@shop.example\x00\x07bob.smith@mail.example\x00");
+        std::fs::write(d.join("custodia.db"), &db).unwrap();
+        let c = pii_outside_vault(Some(d), &[]);
+        assert!(!c.passed);
+        assert!(c.detail.contains("notes.txt line 2: EMAIL_ADDRESS"), "{}", c.detail);
+        assert!(c.detail.contains("notes.txt line 3: CREDIT_CARD"), "{}", c.detail);
+        assert!(c.detail.contains("custodia.db byte 26: EMAIL_ADDRESS"), "{}", c.detail);
+        assert!(c.detail.contains("3 findings"), "{}", c.detail);
+        for secret in ["jane", "bob", "4111", "shop.example"] {
+            assert!(!c.detail.contains(secret), "{secret} in {}", c.detail);
+        }
+        std::fs::remove_file(d.join("notes.txt")).unwrap();
+        std::fs::remove_file(d.join("custodia.db")).unwrap();
+        let c = pii_outside_vault(Some(d), &[]);
+        assert!(c.passed, "{}", c.detail);
+        // A path to scan that is not there fails the check (fail closed).
+        assert!(!pii_outside_vault(Some(d), &[d.join("missing.log")]).passed);
+    }
+
+    #[test]
+    fn digests_keys_and_certificates_are_not_findings() {
+        // What a data directory holds besides the database: hex digests (the tombstone log),
+        // base64 keys and notes (root key, checkpoint log), PEM certificates.
+        let scanner = scanner().unwrap();
+        let mut text = String::new();
+        let sha256 = |b: &[u8]| {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
+                .as_ref()
+                .to_vec()
+        };
+        for i in 0u32..20_000 {
+            let digest = sha256(&i.to_be_bytes());
+            text.push_str(&hex::encode(&digest));
+            text.push(' ');
+            use base64::Engine;
+            text.push_str(&base64::engine::general_purpose::STANDARD.encode(sha256(&digest)));
+            text.push('\n');
+        }
+        let found = scanner.scan(text.as_bytes());
+        assert!(found.is_empty(), "{:?}", found.first());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_files_and_directories_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        mode(d, 0o700);
+        std::fs::write(d.join(custodia_core::REGISTRY_FILE), "").unwrap();
+        mode(&d.join(custodia_core::REGISTRY_FILE), 0o644);
+        std::fs::write(d.join("custodia.db"), "").unwrap();
+        mode(&d.join("custodia.db"), 0o600);
+        assert!(data_dir_private(Some(d)).passed, "{}", data_dir_private(Some(d)).detail);
+        mode(&d.join("custodia.db"), 0o640);
+        mode(&d.join(custodia_core::REGISTRY_FILE), 0o664);
+        std::fs::create_dir(d.join("policies")).unwrap();
+        mode(&d.join("policies"), 0o755);
+        let c = data_dir_private(Some(d));
+        assert!(!c.passed);
+        assert!(c.detail.contains("custodia.db (mode 640)"), "{}", c.detail);
+        assert!(c.detail.contains("registry.toml (mode 664)"), "{}", c.detail);
+        assert!(c.detail.contains("policies (directory, mode 755)"), "{}", c.detail);
+        assert!(c.remediation.contains("chmod -R go="));
+    }
+}
