@@ -394,14 +394,16 @@ fn print_incident(out: &mut impl Write, i: &Incident) -> std::io::Result<()> {
 
 fn write_templates(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, text) in [
+    let files = [
         ("authority.md", custodia_core::AUTHORITY_TEMPLATE),
         ("subject.md", custodia_core::SUBJECT_TEMPLATE),
-    ] {
+    ];
+    // Nothing is written unless everything can be.
+    if let Some((name, _)) = files.iter().find(|(name, _)| dir.join(name).exists()) {
+        anyhow::bail!("{} exists: nothing written", dir.join(name).display());
+    }
+    for (name, text) in files {
         let path = dir.join(name);
-        if path.exists() {
-            anyhow::bail!("{} exists: not overwritten", path.display());
-        }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }

@@ -283,9 +283,9 @@ pub(crate) enum Allowed<T> {
     Shown(T, Shown),
 }
 
-/// What a read of records returned, for its entry: the fields (names), those returned
-/// masked or as tokens (the others left the vault readable), and how many records a list
-/// returned. Names and a count only.
+/// What a read of records returned, for its entry: the fields returned with a value (names),
+/// those of them masked or as tokens (the others left the vault readable), and how many
+/// records a list returned. Names and a count only.
 pub(crate) struct Shown {
     pub fields: Vec<String>,
     pub masked: Vec<String>,

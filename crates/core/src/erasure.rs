@@ -354,6 +354,7 @@ impl Vault {
             )
             .with_field("collection")
         })?;
+        self.refuse_if_read_only(&c.collection).await?;
         let record_id = RecordId::parse(&c.record_id)?;
         if c.fields.is_empty() {
             return Err(

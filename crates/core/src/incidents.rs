@@ -33,6 +33,10 @@ pub const AUTHORITY_TEMPLATE: &str = include_str!("incident_templates/authority.
 pub const SUBJECT_TEMPLATE: &str = include_str!("incident_templates/subject.md");
 /// Audit entries read per page while computing a scope.
 const PAGE: i64 = 10_000;
+/// The oldest awareness an incident may start from (ten years): older is a typo.
+const MAX_AWARE_AGE_MS: i64 = 10 * 366 * 86_400_000;
+/// Most systems an incident names when opened.
+const MAX_SYSTEMS: usize = 100;
 /// Most principals, subjects or collections one scope names.
 const MAX_SCOPE_NAMES: usize = 1_000;
 /// Longest title, and longest text of a description, note or reason.
@@ -112,8 +116,14 @@ fn is_incident_id(id: &str) -> bool {
 /// tabs where `multiline`, no invisible formatting characters.
 fn responder_text(field: &'static str, value: &str, max: usize, multiline: bool) -> Result<String, VaultError> {
     let value = value.trim();
-    let bad =
-        |c: char| (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r'))) || crate::rights::is_format(c);
+    let bad = |c: char| {
+        (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
+            || crate::rights::is_format(c)
+            || matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+            )
+    };
     if value.is_empty() || value.chars().count() > max || value.chars().any(bad) {
         return Err(VaultError::bad_request(
             "invalid_text",
@@ -153,8 +163,14 @@ fn countdown(remaining_ms: i64) -> String {
     }
 }
 
+/// The category of what an access package handed out: everything held.
+const PACKAGE: &str = "*";
+
 /// A category in words: its last segment (`user.contact.phone_number` -> `phone number`).
 fn category_words(category: &str) -> String {
+    if category == PACKAGE {
+        return "all the personal data we hold about you (a copy was handed out)".to_owned();
+    }
     category.rsplit('.').next().unwrap_or(category).replace('_', " ")
 }
 
@@ -247,12 +263,27 @@ impl Vault {
                 .as_deref()
                 .map(|s| responder_text("source", s, MAX_TITLE, false))
                 .transpose()?;
+            if req.systems.len() > MAX_SYSTEMS {
+                return Err(
+                    VaultError::bad_request("invalid_text", format!("systems may name at most {MAX_SYSTEMS}"))
+                        .with_field("systems")
+                        .into(),
+                );
+            }
             let systems = req
                 .systems
                 .iter()
                 .map(|s| responder_text("systems", s, MAX_TITLE, false))
                 .collect::<Result<Vec<_>, _>>()?;
             let aware_at = time_field("aware_at", &req.aware_at)?;
+            if aware_at.0 < now.0.saturating_sub(MAX_AWARE_AGE_MS) {
+                return Err(VaultError::bad_request(
+                    "invalid_time",
+                    "aware_at is more than ten years ago: it is when the organization became aware of the breach",
+                )
+                .with_field("aware_at")
+                .into());
+            }
             if aware_at > now {
                 return Err(VaultError::bad_request(
                     "invalid_time",
@@ -709,6 +740,22 @@ impl Vault {
                 self.keys.audit_subject(&subject)
             })
             .collect::<Result<BTreeSet<String>, _>>()?;
+        // A mistyped id would find nothing and look like a harmless key: refused, by position.
+        {
+            let mut reader = self.store.reader().await?;
+            for (i, id) in req.principals.iter().enumerate() {
+                let known = id.starts_with("portal:")
+                    || reader.principals().by_id(id).await?.is_some()
+                    || reader.operators().by_id(id).await?.is_some();
+                if !known {
+                    return Err(VaultError::unprocessable(
+                        "unknown_principal",
+                        format!("principals[{i}] is no API key's principal id nor operator id of this vault"),
+                    )
+                    .with_field("principals"));
+                }
+            }
+        }
         let principals: BTreeSet<&str> = req.principals.iter().map(String::as_str).collect();
         let collections: BTreeSet<&str> = req.collections.iter().map(String::as_str).collect();
         // The most selective index drives the reading; every named list filters.
@@ -797,8 +844,10 @@ impl Vault {
                     for j in js {
                         *jurisdictions.entry(j.clone()).or_default() += 1;
                     }
+                    // Counted under a law unless where the subject is known to be falls
+                    // outside it (a law naming no jurisdictions covers everyone).
                     for law in &laws {
-                        if law.jurisdictions.iter().any(|j| js.contains(j)) {
+                        if law.jurisdictions.is_empty() || law.jurisdictions.iter().any(|j| js.contains(j)) {
                             *affected_by_law.entry(law.name.clone()).or_default() += 1;
                         }
                     }
@@ -831,7 +880,8 @@ impl Vault {
             entries: tally.entries,
             collections: tally.collections,
             fields: tally.fields.into_iter().collect(),
-            unintelligible: exposure.plaintext.is_empty() && !tally.opaque,
+            unintelligible: tally.entries > 0 && exposure.plaintext.is_empty() && !tally.opaque,
+            packages: tally.packages,
             exposure,
             jurisdictions,
             affected_by_law,
@@ -983,10 +1033,7 @@ impl Vault {
             if self.registry.collection(collection).is_none() {
                 return Err(VaultError::unprocessable(
                     "unknown_collection",
-                    format!(
-                        "no collection {} is declared in the registry",
-                        crate::quoted_name(collection, false)
-                    ),
+                    "target names no collection of the registry",
                 )
                 .with_field("target")
                 .into());
@@ -1120,6 +1167,17 @@ impl Vault {
                     })?;
                     let words: Vec<String> = categories.iter().map(|c| category_words(c)).collect();
                     values.insert("your_categories", list_words(&words));
+                    // Containment entries name keys and collections: the letter says what the
+                    // responders decided, in their words.
+                    let decided: Vec<String> = view.decisions.iter().map(|d| format!("- {d}")).collect();
+                    values.insert(
+                        "measures",
+                        if decided.is_empty() {
+                            "- [describe what you have done, in plain words]".to_owned()
+                        } else {
+                            decided.join("\n")
+                        },
+                    );
                     render(template.unwrap_or(SUBJECT_TEMPLATE), &values)?
                 }
                 (Draft::Authority(law), _) => {
@@ -1173,9 +1231,14 @@ impl Vault {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => {
                 tracing::error!(error = %e, template = name, "incident template unreadable");
+                let why = if e.kind() == std::io::ErrorKind::InvalidData {
+                    "is not UTF-8 text"
+                } else {
+                    "cannot be read as a file"
+                };
                 Err(VaultError::unprocessable(
                     "invalid_template",
-                    format!("the incident template {name} in the data directory cannot be read as UTF-8 text"),
+                    format!("the incident template incident-templates/{name} in the data directory {why}"),
                 ))
             }
         }
@@ -1220,6 +1283,13 @@ impl Vault {
                 let words: Vec<String> = s.summary.categories.iter().map(|c| category_words(c)).collect();
                 v.insert("subjects_count", s.summary.subjects_affected.to_string());
                 v.insert("records_count", s.summary.records.to_string());
+                let mut words = words;
+                if s.summary.packages > 0 {
+                    words.push(format!(
+                        "everything held about the people whose access packages were handed out ({})",
+                        s.summary.packages
+                    ));
+                }
                 v.insert("categories", list_words(&words));
                 let e = &s.summary.exposure;
                 let words = |cs: &[String]| list_words(&cs.iter().map(|c| category_words(c)).collect::<Vec<_>>());
@@ -1279,11 +1349,14 @@ impl Vault {
             });
         }
         let laws = self.breach_laws();
+        let found = scope.filter(|s| s.summary.entries > 0);
         let facts = breach::Facts {
             aware_at: row.aware_at,
             risk,
-            affected: scope.map(|s| &s.summary.affected_by_law),
-            unintelligible: scope.map(|s| s.summary.unintelligible),
+            // A scope that found no read says nothing of the people a breach reached outside
+            // the vault's log: duties stay as they are without one.
+            affected: found.map(|s| &s.summary.affected_by_law),
+            unintelligible: found.map(|s| s.summary.unintelligible),
         };
         let computed = breach::duties(&laws, &facts);
         let duties = computed
@@ -1439,11 +1512,11 @@ struct Tally {
     entries: u64,
     /// Reads whose data cannot be told from the entry (an access package): not unintelligible.
     opaque: bool,
+    packages: u64,
 }
 
 impl Tally {
     fn add(&mut self, registry: &custodia_registry::Registry, e: &ReadEntry) {
-        self.entries += 1;
         let listed = |name: &str| -> BTreeSet<String> {
             e.detail
                 .get(name)
@@ -1452,6 +1525,17 @@ impl Tally {
         };
         let (masked, tokens) = (listed("masked"), listed("tokens"));
         let records = e.detail.get("records").and_then(|n| n.parse::<u64>().ok()).unwrap_or(1);
+        let package = e.action == "request.fulfil";
+        if package && !matches!(e.detail.get("type").map(String::as_str), Some("access" | "portability")) {
+            // An erasure or a rectification hands nothing out.
+            return;
+        }
+        if !package && (records == 0 || e.fields.is_empty()) {
+            // A read that returned no value (an empty list, a record with nothing this
+            // purpose may see): nothing left the vault.
+            return;
+        }
+        self.entries += 1;
         let mut categories = BTreeSet::new();
         if let Some(c) = &e.collection {
             *self.collections.entry(c.clone()).or_default() += records;
@@ -1475,9 +1559,11 @@ impl Tally {
                 *seen = (*seen).max(form);
                 categories.insert(category);
             }
-        } else if e.action == "request.fulfil" {
+        } else if package {
             // An access or portability package: everything held about the subject.
             self.opaque = true;
+            self.packages += 1;
+            categories.insert(PACKAGE.to_owned());
         }
         self.records += records;
         if let Some(s) = &e.subject {

@@ -122,7 +122,7 @@ impl Vault {
                 .of_subject(subject.as_str(), collection)
                 .await?
             else {
-                return Ok(Allowed::Shown(Vec::new(), shown(&selected, Some(0))));
+                return Ok(Allowed::Shown(Vec::new(), shown(&selected, &[], true)));
             };
             let mut keys = OpenKeys::new(self, &grant, &found.keys, &state, call.now);
             let mut tokens = Vec::new();
@@ -137,8 +137,8 @@ impl Vault {
             let mut visible = found.records.iter().map(|r| keys.may_see(r));
             records.retain(|_| visible.next().unwrap_or(false));
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
-            let count = records.len();
-            Ok(Allowed::Shown(records, shown(&selected, Some(count))))
+            let shown = shown(&selected, &records, true);
+            Ok(Allowed::Shown(records, shown))
         })
         .await
     }
@@ -178,7 +178,8 @@ impl Vault {
             let mut records = [record];
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             let [record] = records;
-            Ok(Allowed::Shown(record, shown(&selected, None)))
+            let shown = shown(&selected, std::slice::from_ref(&record), false);
+            Ok(Allowed::Shown(record, shown))
         })
         .await
     }
@@ -749,26 +750,24 @@ fn refuse_limited(
     }
 }
 
-/// The names of the fields a read selected: what its audit entry records.
-fn field_names(selected: &[(&Field, OutputForm)]) -> Vec<String> {
-    selected.iter().map(|(f, _)| f.name.clone()).collect()
-}
-
 /// What a read's entry says it returned: the fields, those masked or as tokens (so a blast
 /// radius can tell what left the vault readable), and how many records when a list.
-fn shown(selected: &[(&Field, OutputForm)], records: Option<usize>) -> Shown {
-    let named = |form: OutputForm| -> Vec<String> {
+fn shown(selected: &[(&Field, OutputForm)], records: &[Record], list: bool) -> Shown {
+    // Only fields some returned record has a value of: a field the purpose covers but the
+    // record does not hold was not read.
+    let held = |name: &str| records.iter().any(|r| r.fields.contains_key(name));
+    let named = |form: Option<OutputForm>| -> Vec<String> {
         selected
             .iter()
-            .filter(|(_, f)| *f == form)
+            .filter(|(field, f)| form.is_none_or(|form| *f == form) && held(&field.name))
             .map(|(field, _)| field.name.clone())
             .collect()
     };
     Shown {
-        fields: field_names(selected),
-        masked: named(OutputForm::Masked),
-        tokens: named(OutputForm::Token),
-        records,
+        fields: named(None),
+        masked: named(Some(OutputForm::Masked)),
+        tokens: named(Some(OutputForm::Token)),
+        records: list.then_some(records.len()),
     }
 }
 

@@ -477,6 +477,8 @@ impl Vault {
         let call = Call::new(principal, &req.purpose, now);
         self.audited(event, now, async {
             let grant = self.authorize(&call, &req.collection)?;
+            // A token stores its value for the subject: a write like any other.
+            self.refuse_if_read_only(&req.collection).await?;
             let field = grant.declared_field(&req.field)?;
             let kind = TokenKind::parse(req.kind.as_deref())?;
             grant.may_tokenize(field, kind == TokenKind::Deterministic)?;

@@ -233,18 +233,19 @@ fn owed(notice: &BreachNotice, facts: &Facts<'_>, affected: Option<u64>) -> Owed
     if notice.unless_unintelligible && facts.unintelligible == Some(true) {
         return Owed::No("the exposed data was unintelligible (encrypted, masked or tokenized)");
     }
-    match affected {
-        Some(n) if notice.min_affected > 0 && n < notice.min_affected => {
-            return Owed::No("fewer people affected than the law's threshold");
-        }
-        Some(0) => return Owed::No("no one the law covers is affected"),
-        _ => {}
+    // A count decides only thresholds: a breach may reach people the vault's log does not
+    // show (a lost laptop, a dump), so no count ever lifts a duty without one.
+    if let Some(n) = affected
+        && notice.min_affected > 0
+        && n < notice.min_affected
+    {
+        return Owed::No("fewer people affected than the law's threshold");
     }
     if notice.when != When::Always && facts.risk == Risk::Unassessed {
         return Owed::Provisionally("the risk is not assessed yet");
     }
-    if affected.is_none() {
-        return Owed::Provisionally("who is affected is not known yet (compute the scope)");
+    if affected.is_none() && notice.min_affected > 0 {
+        return Owed::Provisionally("how many people are affected is not known yet (compute the scope)");
     }
     if notice.unless_unintelligible && facts.unintelligible.is_none() {
         return Owed::Provisionally("whether the exposed data was intelligible is not known yet");
@@ -294,6 +295,7 @@ pub(crate) fn build_breach_laws(
     rows: &BTreeMap<Spanned<String>, RawBreachLaw>,
     incidents: Option<&RawIncidents>,
     authority: &str,
+    jurisdictions: &[&str],
 ) -> (BTreeMap<String, BreachLaw>, IncidentRules) {
     let mut own = Checker::new("breach_rules.toml (built in)", BUILTIN_BREACH_LAWS);
     let builtin = toml::from_str::<RawLaws>(BUILTIN_BREACH_LAWS).unwrap_or_else(|e| {
@@ -302,14 +304,14 @@ pub(crate) fn build_breach_laws(
     });
     let mut laws = BTreeMap::new();
     for (name, raw) in &builtin.breach_laws {
-        if let Some(law) = build_law(&mut own, name, raw, authority) {
+        if let Some(law) = build_law(&mut own, name, raw, authority, jurisdictions) {
             laws.insert(law.name.clone(), law);
         }
     }
     // A mistake in the built-in table is a bug of this crate; a test keeps it at zero.
     c.diagnostics.extend(own.diagnostics);
     for (name, raw) in rows {
-        if let Some(law) = build_law(c, name, raw, authority) {
+        if let Some(law) = build_law(c, name, raw, authority, jurisdictions) {
             laws.insert(law.name.clone(), law);
         }
     }
@@ -350,7 +352,13 @@ pub(crate) fn build_breach_laws(
     (laws, IncidentRules { laws: names })
 }
 
-fn build_law(c: &mut Checker<'_>, name: &Spanned<String>, raw: &RawBreachLaw, authority: &str) -> Option<BreachLaw> {
+fn build_law(
+    c: &mut Checker<'_>,
+    name: &Spanned<String>,
+    raw: &RawBreachLaw,
+    authority: &str,
+    known: &[&str],
+) -> Option<BreachLaw> {
     let mut failed = !c.name("breach law", name);
     let at = format!("breach law `{}`", name.get_ref());
     let title = c.non_empty("breach law title", &raw.title);
@@ -392,6 +400,14 @@ fn build_law(c: &mut Checker<'_>, name: &Spanned<String>, raw: &RawBreachLaw, au
             failed = true;
             continue;
         };
+        if notices.iter().any(|n: &BreachNotice| n.to == to) {
+            c.at(
+                n.to.span().start,
+                format!("{at}: a second notice to `{}`; one notice per recipient", to.as_str()),
+            );
+            failed = true;
+            continue;
+        }
         let name = named.unwrap_or_else(|| match to {
             NoticeTo::Authority => authority.to_owned(),
             NoticeTo::Subjects => "the people affected".to_owned(),
@@ -409,6 +425,19 @@ fn build_law(c: &mut Checker<'_>, name: &Spanned<String>, raw: &RawBreachLaw, au
             citation,
         });
     }
+    for j in &raw.jurisdictions {
+        if !known.contains(&j.get_ref().as_str()) {
+            c.at(
+                j.span().start,
+                format!(
+                    "{at}: unknown request jurisdiction `{}`; known: {}",
+                    j.get_ref(),
+                    known.join(", ")
+                ),
+            );
+            failed = true;
+        }
+    }
     let jurisdictions = raw.jurisdictions.iter().map(|j| j.get_ref().clone()).collect();
     (!failed).then(|| BreachLaw {
         name: name.get_ref().clone(),
@@ -424,7 +453,7 @@ mod tests {
 
     fn laws() -> BTreeMap<String, BreachLaw> {
         let mut c = Checker::new("test", "");
-        let (laws, rules) = build_breach_laws(&mut c, &BTreeMap::new(), None, "ICO");
+        let (laws, rules) = build_breach_laws(&mut c, &BTreeMap::new(), None, "ICO", &["gdpr", "ccpa"]);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         assert_eq!(rules.laws, ["gdpr"]);
         laws
@@ -494,21 +523,26 @@ mod tests {
         let d = duties(&tx, &facts(Risk::Risk, Some(false), Some(&enough)));
         assert_eq!(d[1].owed, Owed::Yes);
         assert_eq!(d[1].due, Some(AWARE + 30 * 86_400_000));
+        // Nobody found in the log lifts a threshold duty, never one without a threshold.
         let none = count(0);
         let d = duties(&tx, &facts(Risk::Risk, Some(false), Some(&none)));
-        assert!(d.iter().all(|d| matches!(d.owed, Owed::No(_))));
+        assert_eq!(d[0].owed, Owed::Yes);
+        assert!(matches!(d[1].owed, Owed::No(_)));
     }
 
     #[test]
     fn registry_laws_are_checked_with_their_line() {
-        let text = "[breach_laws.acme]\ntitle = \"x\"\n[[breach_laws.acme.notices]]\nto = \"press\"\nwithin = \"3 weeks\"\nwhen = \"always\"\ncitation = \"s. 1\"\n";
+        let text = "[breach_laws.acme]\ntitle = \"x\"\n[[breach_laws.acme.notices]]\nto = \"press\"\nwithin = \"3 weeks\"\nwhen = \"always\"\ncitation = \"s. 1\"\n\
+                    [breach_laws.twice]\ntitle = \"y\"\njurisdictions = [\"cppa\"]\n\
+                    [[breach_laws.twice.notices]]\nto = \"authority\"\nwithin = \"1 day\"\nwhen = \"always\"\ncitation = \"s. 2\"\n\
+                    [[breach_laws.twice.notices]]\nto = \"authority\"\nwithin = \"2 days\"\nwhen = \"always\"\ncitation = \"s. 3\"\n";
         let raw: RawLaws = toml::from_str(text).unwrap_or_default();
         let mut c = Checker::new("registry.toml", text);
         let incidents: RawIncidents =
             toml::from_str("laws = [\"acme\", \"nowhere\"]").unwrap_or_else(|_| RawIncidents {
                 laws: Spanned::new(0..0, Vec::new()),
             });
-        let (laws, _) = build_breach_laws(&mut c, &raw.breach_laws, Some(&incidents), "ICO");
+        let (laws, _) = build_breach_laws(&mut c, &raw.breach_laws, Some(&incidents), "ICO", &["gdpr"]);
         let messages: Vec<String> = c.diagnostics.iter().map(ToString::to_string).collect();
         assert!(
             messages
@@ -527,5 +561,18 @@ mod tests {
             "{messages:?}"
         );
         assert!(!laws.contains_key("acme"));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("registry.toml:10") && m.contains("`cppa`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("registry.toml:17") && m.contains("second notice")),
+            "{messages:?}"
+        );
+        assert!(!laws.contains_key("twice"));
     }
 }

@@ -702,6 +702,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         &raw.breach_laws,
         raw.incidents.as_ref(),
         &organization.supervisory_authority,
+        &jurisdictions.keys().map(String::as_str).collect::<Vec<_>>(),
     );
     let mut training = BTreeMap::new();
     for (name, rc) in &raw.training {

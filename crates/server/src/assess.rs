@@ -88,12 +88,16 @@ pub(crate) struct AssessmentQuery {
     format: Option<String>,
 }
 
+/// The assessment running on this server, if any.
+static ASSESSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 #[utoipa::path(get, path = "/v1/assessment", tag = "operators", params(AssessmentQuery),
     responses((status = 200, description = "The posture self-assessment: scored checks (TLS, the root key, keys, operators, the registry, consents, the audit log, backups, request deadlines, personal data outside the vault), each with its remediation; JSON, or an HTML report with ?format=html",
                 content((Assessment = "application/json"), (String = "text/html"))),
               (status = 400, description = "Unknown format", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
-              (status = 403, description = "Caller may not read the audit log (`read_audit`)", body = ErrorBody)),
+              (status = 403, description = "Caller may not read the audit log (`read_audit`)", body = ErrorBody),
+              (status = 429, description = "An assessment is running", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn assessment(
     State(state): State<Arc<AppState>>,
@@ -108,6 +112,15 @@ pub(crate) async fn assessment(
                 .with_field("format")
                 .into());
         }
+    };
+    // Each run verifies the whole audit log and scans the data directory: one at a time, so
+    // that a key with read_audit cannot pile them up.
+    let Ok(_running) = ASSESSING.try_acquire() else {
+        return Err(VaultError::too_many_requests(
+            "assessment_running",
+            "an assessment is running; ask again when it has finished",
+        )
+        .into());
     };
     let now = Timestamp::now();
     let deployment = &state.deployment;

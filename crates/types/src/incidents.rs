@@ -217,8 +217,11 @@ pub struct ScopeSummary {
     /// `collection.field` names read.
     pub fields: Vec<String>,
     pub exposure: Exposure,
-    /// Whether everything read left the vault masked or as tokens (GDPR Art. 34(3)(a)).
+    /// Whether everything read left the vault masked or as tokens (GDPR Art. 34(3)(a));
+    /// false when nothing was read.
     pub unintelligible: bool,
+    /// Access or portability packages handed out (everything held about their subjects).
+    pub packages: u64,
     /// Subjects by the jurisdiction their data subject requests named; `unknown` for the
     /// others (counted under every law the organization is under).
     pub jurisdictions: BTreeMap<String, u64>,

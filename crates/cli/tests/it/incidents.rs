@@ -146,6 +146,13 @@ async fn incident_scenario(vault: Vault) {
         .get(&format!("{}?purpose=order_fulfillment", records("cust-1")))
         .await;
     assert_eq!(s, 200);
+    // Lists of subjects with nothing are no exposure (a leaked key cannot inflate the count).
+    for ghost in ["ghost-1", "ghost-2"] {
+        let (s, v) = support
+            .get(&format!("{}?purpose=customer_support", records(ghost)))
+            .await;
+        assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    }
     // A refused read is no exposure.
     let (s, _) = support.get(&format!("{}?purpose=payment", records("cust-6"))).await;
     assert_eq!(s, 403);
@@ -248,6 +255,31 @@ async fn incident_scenario(vault: Vault) {
         .await;
     assert_eq!(s, 200, "{empty}");
     assert_eq!(empty["subjects"], json!([]));
+    assert_eq!(
+        empty["unintelligible"], false,
+        "nothing read is not 'unintelligible': {empty}"
+    );
+    // Finding no read in the log lifts no duty: a breach may reach people the log does not show.
+    let (s, incident) = admin.get(&format!("/v1/incidents/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        duty(&incident, "gdpr", "authority")["owed"],
+        "provisionally",
+        "{incident}"
+    );
+    assert_eq!(incident["authority_deadline"], opened["authority_deadline"]);
+    // A mistyped principal id is refused, not taken for a key that read nothing.
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"principals": [support_id, "prn_typo"], "from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("unknown_principal")),
+        "{v}"
+    );
     // The scope again, so that the latest is the real one.
     let (s, _) = admin
         .post(
@@ -347,6 +379,18 @@ async fn incident_scenario(vault: Vault) {
         .await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "collection_read_only");
+    let (s, v) = warehouse
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust-1", "collection": "customers", "field": "email",
+                   "purpose": "order_fulfillment", "values": ["other@example.com"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("collection_read_only")),
+        "{v}"
+    );
     let (s, _) = warehouse
         .get(&format!("{}?purpose=order_fulfillment", records("cust-1")))
         .await;
