@@ -254,8 +254,9 @@ async fn gather(store: &Store, keys: KeyFacts, sources: AuditSources, env: &Envi
         keys,
         vault_since,
         rotations: rotations(store).await,
-        root_key_file: dir.map(|d| d.join(custodia_crypto::KEY_FILE_NAME).exists()),
-        admin_token_file: dir.map(|d| d.join(crate::ADMIN_TOKEN_FILE).exists()),
+        // By content, not by name: a renamed copy is as much of a secret.
+        root_key_file: dir.map(|d| secret_file_in(d, holds_root_key)),
+        admin_token_file: dir.map(|d| secret_file_in(d, holds_api_key)),
         principals,
         operators: operators(store).await,
         consents: consents(store).await,
@@ -270,6 +271,58 @@ async fn gather(store: &Store, keys: KeyFacts, sources: AuditSources, env: &Envi
         },
         requests: requests(store, now).await,
     }
+}
+
+/// The largest file looked into for secrets (a key file or a token is a few hundred bytes).
+const SECRET_FILE_MAX: u64 = 1 << 20;
+
+/// Whether any regular file of `dir` (recursively; the database files, the sealed key and
+/// symbolic links excepted) holds what `holds` recognises.
+fn secret_file_in(dir: &std::path::Path, holds: fn(&[u8]) -> bool) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+            }
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !meta.is_file() || meta.len() > SECRET_FILE_MAX || name.starts_with(crate::DB_FILE) {
+            continue;
+        }
+        if std::fs::read(&path).is_ok_and(|bytes| holds(&bytes)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the file at `path` starts as an SQLite database does.
+fn sqlite_file(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"SQLite format 3\0")
+}
+
+/// A plaintext root key file: its header line.
+fn holds_root_key(bytes: &[u8]) -> bool {
+    bytes.windows(ROOT_KEY_HEADER.len()).any(|w| w == ROOT_KEY_HEADER)
+}
+
+/// The header of a plaintext root key file (`custodia_crypto`'s key file format).
+const ROOT_KEY_HEADER: &[u8] = b"custodia-root-key-v1";
+
+/// An API key in clear: `cst_`, 16 hex digits, `_`.
+fn holds_api_key(bytes: &[u8]) -> bool {
+    bytes
+        .windows(21)
+        .any(|w| w.starts_with(b"cst_") && w[4..20].iter().all(u8::is_ascii_hexdigit) && w[20] == b'_')
 }
 
 /// When each root key version was rotated in, from the `keys.rotate` audit entries.
@@ -437,7 +490,12 @@ fn read_backup_log(path: &Path) -> Result<BackupFacts, String> {
             .and_then(|v| Some((v["at"].as_i64()?, v["path"].as_str()?.to_owned(), v["bytes"].as_u64()?)));
         match parsed {
             Some((at, path, bytes)) => {
-                let found = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+                // Still there as written: a regular file of the size recorded that is an SQLite
+                // database (a line pointing at any file proves no backup).
+                let found = std::fs::metadata(&path)
+                    .ok()
+                    .filter(|m| m.is_file() && m.len() == bytes && sqlite_file(std::path::Path::new(&path)))
+                    .map(|m| m.len());
                 entries.push(BackupEntry { at, path, bytes, found });
             }
             None => bad_lines.push(i + 1),
@@ -588,7 +646,7 @@ fn root_key_location(f: &Facts, dir: &str) -> AssessmentCheck {
         (Ok(p), Some(true)) => (
             false,
             format!(
-                "the root key comes from the {p} source, but a plaintext {dir}/root.key is still in the data directory"
+                "the root key comes from the {p} source, but a plaintext root key file (root.key, or a copy of it) is still in {dir}"
             ),
         ),
         (Ok(p), None) if !matches!(p.as_str(), "environment" | "passphrase" | "openbao") => {
@@ -672,9 +730,9 @@ fn admin_token_file(f: &Facts, dir: &str) -> AssessmentCheck {
         ),
         Some(true) => (
             false,
-            format!("{dir}/admin-token holds the bootstrap administrator's API key in a file"),
+            format!("a file in {dir} (admin-token, or a copy of it) holds an API key in clear"),
         ),
-        Some(false) => (true, "no admin-token file in the data directory".to_owned()),
+        Some(false) => (true, "no API key in clear in the data directory".to_owned()),
     };
     check(
         "admin_token_file",
@@ -1059,7 +1117,7 @@ fn backups_recent(f: &Facts, dir: &str, now: Timestamp) -> AssessmentCheck {
             let newest_kept = entries.iter().filter(|e| e.found.is_some()).max_by_key(|e| e.at);
             let gone = entries.iter().filter(|e| e.at >= cutoff && e.found.is_none()).count();
             let gone = if gone > 0 {
-                format!("; {gone} recent backups are no longer where they were written")
+                format!("; {gone} recent backups are no longer there as written (missing, changed, or not a database)")
             } else {
                 String::new()
             };
@@ -1530,15 +1588,38 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_found_by_content_whatever_the_file_is_called() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!secret_file_in(dir.path(), holds_root_key));
+        assert!(!secret_file_in(dir.path(), holds_api_key));
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        std::fs::write(dir.path().join("old/.root.key.bak"), b"custodia-root-key-v1\n1 AAAA\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"token: cst_0123456789abcdef_s3cr3t\n").unwrap();
+        assert!(secret_file_in(dir.path(), holds_root_key));
+        assert!(secret_file_in(dir.path(), holds_api_key));
+        // The database files are not read (they hold no key in clear, and may be large).
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("custodia.db-wal"), b"cst_0123456789abcdef_x").unwrap();
+        assert!(!secret_file_in(other.path(), holds_api_key));
+        assert!(!holds_api_key(b"cst_0123456789abcdeg_x"));
+    }
+
+    #[test]
     fn backup_log_lines_are_read_and_bad_ones_counted() {
         let dir = tempfile::tempdir().unwrap();
         let kept = dir.path().join("kept.db");
-        std::fs::write(&kept, b"12345").unwrap();
+        std::fs::write(&kept, b"SQLite format 3\0 and pages").unwrap();
+        // Not a database, and a database whose size changed: neither proves a backup.
+        let passwd = dir.path().join("passwd");
+        std::fs::write(&passwd, b"root:x:0:0:root:/root:/bin/bash").unwrap();
         let log = dir.path().join(BACKUP_LOG_FILE);
         std::fs::write(
             &log,
             format!(
-                "{{\"at\": 5, \"path\": {:?}, \"bytes\": 5}}\nnot json\n{{\"at\": 6, \"path\": \"/nowhere/x.db\", \"bytes\": 1}}\n",
+                "{{\"at\": 5, \"path\": {:?}, \"bytes\": 26}}\nnot json\n{{\"at\": 6, \"path\": \"/nowhere/x.db\", \"bytes\": 1}}\n\
+                 {{\"at\": 7, \"path\": {:?}, \"bytes\": 31}}\n{{\"at\": 8, \"path\": {:?}, \"bytes\": 99}}\n",
+                kept.display().to_string(),
+                passwd.display().to_string(),
                 kept.display().to_string()
             ),
         )
@@ -1547,9 +1628,11 @@ mod tests {
             panic!("the log reads");
         };
         assert_eq!(bad_lines, [2]);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].found, Some(5));
-        assert_eq!(entries[1].found, None);
+        assert_eq!(entries.len(), 4);
+        assert_eq!(entries[0].found, Some(26));
+        assert_eq!(entries[1].found, None, "gone");
+        assert_eq!(entries[2].found, None, "not a database");
+        assert_eq!(entries[3].found, None, "not the size written");
         assert!(matches!(
             read_backup_log(&dir.path().join("none.log")),
             Ok(BackupFacts::Log { entries, .. }) if entries.is_empty()

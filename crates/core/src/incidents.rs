@@ -365,6 +365,21 @@ impl Vault {
         })
     }
 
+    /// The timeline entry of a containment action, `done` saying what was done.
+    fn containment_row(
+        &self,
+        incident_id: &str,
+        caller: &Principal,
+        now: Timestamp,
+        done: &str,
+    ) -> Result<IncidentEntryRow, VaultError> {
+        let body = Body {
+            text: done.to_owned(),
+            ..Body::default()
+        };
+        self.entry_row(incident_id, caller, now, "containment", &body)
+    }
+
     /// The breach register: every incident, notified or not (GDPR Art. 33(5)).
     #[tracing::instrument(skip_all)]
     pub async fn incident_register(&self, caller: &Principal, now: Timestamp) -> Result<IncidentRegister, VaultError> {
@@ -982,16 +997,7 @@ impl Vault {
                 Some(id) => format!("Ended every session of operator {id}: they must log in again"),
                 None => "Ended every operator session: everyone must log in again".to_owned(),
             };
-            let row = self.entry_row(
-                incident_id,
-                caller,
-                now,
-                "containment",
-                &Body {
-                    text: done.clone(),
-                    ..Body::default()
-                },
-            )?;
+            let row = self.containment_row(incident_id, caller, now, &done)?;
             let audit = self.audit_row(&event, now, None)?;
             let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
             self.store
@@ -1040,20 +1046,11 @@ impl Vault {
             }
             let opened = self.read_incident(incident_id).await?;
             let done = if read_only {
-                format!("Collection {collection} put in read-only mode: writes are refused until it is lifted")
+                format!("Collection {collection} put in read-only mode: record writes are refused until it is lifted")
             } else {
                 format!("Collection {collection} taken out of read-only mode")
             };
-            let row = self.entry_row(
-                incident_id,
-                caller,
-                now,
-                "containment",
-                &Body {
-                    text: done.clone(),
-                    ..Body::default()
-                },
-            )?;
+            let row = self.containment_row(incident_id, caller, now, &done)?;
             let audit = self.audit_row(&event, now, None)?;
             let mode = ReadOnlyRow {
                 collection: collection.to_owned(),

@@ -115,7 +115,7 @@ pub(crate) async fn assessment(
     };
     // Each run verifies the whole audit log and scans the data directory: one at a time, so
     // that a key with read_audit cannot pile them up.
-    let Ok(_running) = ASSESSING.try_acquire() else {
+    let Ok(running) = ASSESSING.try_acquire() else {
         return Err(VaultError::too_many_requests(
             "assessment_running",
             "an assessment is running; ask again when it has finished",
@@ -133,9 +133,14 @@ pub(crate) async fn assessment(
     let outside = async {
         let trusted = state.publisher.trusted(&state.vault.audit_verifier_key()).await;
         let (dir, scan) = (deployment.data_dir.clone(), deployment.scan.clone());
-        let checks = tokio::task::spawn_blocking(move || outside_checks(dir.as_deref(), &scan))
-            .await
-            .unwrap_or_else(|e| stopped(&e.to_string()));
+        // The permit goes with the scan: it runs on when the caller hangs up, and holds the
+        // slot until it is done.
+        let checks = tokio::task::spawn_blocking(move || {
+            let _running = running;
+            outside_checks(dir.as_deref(), &scan)
+        })
+        .await
+        .unwrap_or_else(|e| stopped(&e.to_string()));
         (trusted, checks)
     };
     let checks = state.vault.assessment(&caller, now, &env, outside).await?;
@@ -311,8 +316,13 @@ fn data_dir_private(data_dir: Option<&Path>) -> AssessmentCheck {
 /// Files of the data directory that are public by design: readable by others is fine.
 fn public_file(relative: &Path) -> bool {
     relative == Path::new(custodia_core::REGISTRY_FILE)
-        || relative.starts_with("locales")
+        || locale_file(relative)
         || relative == Path::new("tls").join("cert.pem")
+}
+
+/// A locale file of the notice's words (`locales/<language>.toml`): published on purpose.
+fn locale_file(relative: &Path) -> bool {
+    relative.parent() == Some(Path::new("locales")) && relative.extension().is_some_and(|e| e == "toml")
 }
 
 /// Entries of `dir` (itself included) that group or others may enter, read or write; a
@@ -438,7 +448,12 @@ fn scanner() -> Result<Scanner, String> {
 fn public_texts(scanner: &Scanner, data_dir: &Path) -> HashSet<String> {
     let mut files = vec![data_dir.join(custodia_core::REGISTRY_FILE)];
     if let Ok(entries) = std::fs::read_dir(data_dir.join("locales")) {
-        files.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+        files.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.strip_prefix(data_dir).is_ok_and(locale_file)),
+        );
     }
     let mut public = HashSet::new();
     for path in files {
@@ -522,18 +537,27 @@ fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTr
     let public = public_texts(&scanner, dir);
     let mut roots = vec![dir.to_path_buf()];
     roots.extend(scan.iter().cloned());
+    // A path named to be scanned that is no file or directory (a FIFO, a device) is not
+    // scanned, and says so.
+    let mut unscannable: Vec<String> = scan
+        .iter()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()))
+        .map(|p| format!("{}: not a regular file or a directory", p.display()))
+        .collect();
     let (inputs, mut errors) = walk::collect(&roots, true);
+    errors.append(&mut unscannable);
     let mut places = BTreeSet::new();
     let mut files = 0;
     for input in inputs {
         let Input::File(path) = input else { continue };
         let relative = path.strip_prefix(dir).ok();
         // The public files themselves: what they hold is published.
-        if relative.is_some_and(|r| r == Path::new(custodia_core::REGISTRY_FILE) || r.starts_with("locales")) {
+        if relative.is_some_and(|r| r == Path::new(custodia_core::REGISTRY_FILE) || locale_file(r)) {
             continue;
         }
         files += 1;
-        let shown = relative.map_or_else(|| path.display().to_string(), |r| r.display().to_string());
+        let name = relative.map_or_else(|| path.display().to_string(), |r| r.display().to_string());
+        let shown = shown_name(&scanner, &public, &name, files);
         match scan_file(&scanner, &public, &path) {
             Ok(found) => places.extend(found.into_iter().map(|(at, entity)| Place {
                 file: shown.clone(),
@@ -546,6 +570,20 @@ fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTr
     Ok((files, places, errors))
 }
 
+/// A file's name as a report shows it: withheld when the name itself holds personal data
+/// (an export named after a customer), escaped when it holds control characters.
+fn shown_name(scanner: &Scanner, public: &HashSet<String>, name: &str, n: usize) -> String {
+    let personal = scanner
+        .scan(name.as_bytes())
+        .iter()
+        .any(|f| !public.contains(&normalized(name.as_bytes().get(f.start..f.end).unwrap_or_default())));
+    if personal {
+        format!("[file {n}: its name holds personal data]")
+    } else {
+        name.escape_debug().to_string()
+    }
+}
+
 fn listed(items: &[String]) -> String {
     let mut out = items.iter().take(MAX_LISTED).cloned().collect::<Vec<_>>().join(", ");
     if items.len() > MAX_LISTED {
@@ -556,18 +594,7 @@ fn listed(items: &[String]) -> String {
 
 /// Escapes text for HTML (element content and quoted attributes).
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::package::esc(text)
 }
 
 /// The report as a page: plain semantic HTML, every text escaped, no script. The server links
@@ -622,6 +649,34 @@ mod tests {
             detail: "a \"detail\" & more".into(),
             remediation: "fix it".into(),
         }
+    }
+
+    #[test]
+    fn file_names_holding_personal_data_are_withheld_and_control_characters_escaped() {
+        let scanner = scanner().unwrap();
+        let public: HashSet<String> = [normalized(b"privacy@shop.example")].into_iter().collect();
+        let withheld = shown_name(&scanner, &public, "exports/eve.z@mail.example.csv", 7);
+        assert_eq!(withheld, "[file 7: its name holds personal data]");
+        assert_eq!(
+            shown_name(&scanner, &public, "exports/orders-2026.csv", 1),
+            "exports/orders-2026.csv"
+        );
+        // What the notice publishes may name a file.
+        assert_eq!(
+            shown_name(&scanner, &public, "privacy@shop.example", 1),
+            "privacy@shop.example"
+        );
+        assert_eq!(
+            shown_name(&scanner, &public, "bad\u{1b}[2Jname.log", 2),
+            "bad\\u{1b}[2Jname.log"
+        );
+    }
+
+    #[test]
+    fn only_locale_toml_files_are_public() {
+        assert!(locale_file(Path::new("locales/de.toml")));
+        assert!(!locale_file(Path::new("locales/dump.csv")));
+        assert!(!locale_file(Path::new("locales/x/de.toml")));
     }
 
     #[test]

@@ -298,7 +298,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, VaultError> {
 
 /// `text` with the five characters that mean something in HTML replaced by their entities:
 /// safe between tags and in quoted attribute values.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
