@@ -355,6 +355,10 @@ fn loose_permissions(dir: &Path) -> std::io::Result<Vec<String>> {
             if mode & 0o077 & !allowed != 0 {
                 out.push(format!("{name} (mode {mode:o})"));
             }
+        } else {
+            // A link, a FIFO, a socket: nothing of the vault's; what it leads to is neither
+            // checked nor scanned.
+            out.push(format!("{name} (not a regular file or directory)"));
         }
     }
     Ok(out)
@@ -790,5 +794,13 @@ mod tests {
         assert!(c.detail.contains("registry.toml (mode 664)"), "{}", c.detail);
         assert!(c.detail.contains("policies (directory, mode 755)"), "{}", c.detail);
         assert!(c.remediation.contains("chmod -R go="));
+        // A link out of the directory is named, not followed.
+        std::os::unix::fs::symlink("/etc/hostname", d.join("exports.csv")).unwrap();
+        let c = data_dir_private(Some(d));
+        assert!(
+            c.detail.contains("exports.csv (not a regular file or directory)"),
+            "{}",
+            c.detail
+        );
     }
 }
