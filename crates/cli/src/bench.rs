@@ -254,14 +254,58 @@ impl Phase {
     }
 }
 
-async fn http(duration: Duration, clients: usize) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("custodia-bench-{}", custodia_crypto::random_hex::<8>()?));
-    let result = http_in(&dir, duration, clients).await;
+/// A soak: `minutes` of mixed create/read load on one server, a line per minute with its
+/// throughput, p50/p99, the write-ahead log's size and the process's resident memory.
+pub async fn soak(minutes: u64, clients: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("custodia-soak-{}", custodia_crypto::random_hex::<8>()?));
+    let result = soak_in(&dir, minutes, clients).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> anyhow::Result<()> {
+async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow::Result<()> {
+    let (addr, token, stop, server) = start_server(dir).await?;
+    let wal = dir.join(format!("{}-wal", custodia_core::DB_FILE));
+    println!("soak on SQLite (WAL, synchronous=FULL), {clients} keep-alive clients, mixed 50% create / 50% read:");
+    let (_, subjects) = phase("seed", addr, &token, clients, Duration::from_secs(5), Mode::Create).await?;
+    for minute in 1..=minutes {
+        let (mut p, _) = phase(
+            "minute",
+            addr,
+            &token,
+            clients,
+            Duration::from_secs(60),
+            Mode::Mixed(subjects.clone()),
+        )
+        .await?;
+        let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
+        print!("  minute {minute:>3}: WAL {wal_mb:>7.1} MB   RSS {:>6.1} MB", rss_mb());
+        p.print();
+    }
+    let _ = stop.send(());
+    server.await.context("server task")??;
+    Ok(())
+}
+
+/// This process's resident memory (Linux), in MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// A server on a fresh data directory in `dir`, on a free port: its address, the bootstrap
+/// key, the sender that stops it and its task.
+async fn start_server(
+    dir: &std::path::Path,
+) -> anyhow::Result<(SocketAddr, String, tokio::sync::oneshot::Sender<()>, ServerTask)> {
     let data = DataDir::new(dir);
     let token = data.init(None, Timestamp::now()).await?.admin_token.to_string();
     let vault = data.open(None).await?;
@@ -280,6 +324,18 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
             let _ = stop_rx.await;
         },
     ));
+    Ok((addr, token, stop_tx, server))
+}
+
+async fn http(duration: Duration, clients: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("custodia-bench-{}", custodia_crypto::random_hex::<8>()?));
+    let result = http_in(&dir, duration, clients).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> anyhow::Result<()> {
+    let (addr, token, stop_tx, server) = start_server(dir).await?;
 
     println!(
         "HTTP on SQLite (WAL, synchronous=FULL), {clients} keep-alive clients, {}s per phase, server and clients on this machine:",

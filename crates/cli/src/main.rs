@@ -252,6 +252,11 @@ enum Command {
         /// Only the in-process crypto benchmark.
         #[arg(long)]
         crypto_only: bool,
+        /// Instead of the phases: this many minutes of mixed create/read load, printing each
+        /// minute's throughput, p50/p99, the SQLite write-ahead log's size and the resident
+        /// memory (they must stay flat).
+        #[arg(long)]
+        soak_minutes: Option<u64>,
     },
     /// Time the audit log's indexed queries (one subject's entries, one principal's reads in
     /// an hour) on a log of N synthetic entries in a fresh store.
@@ -745,8 +750,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seconds,
             clients,
             crypto_only,
+            soak_minutes,
         } => {
-            bench::run(seconds, clients, crypto_only).await?;
+            match soak_minutes {
+                Some(minutes) => bench::soak(minutes.max(1), clients.max(1)).await?,
+                None => bench::run(seconds, clients, crypto_only).await?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchAuditLog { entries } => {

@@ -171,15 +171,19 @@ impl Sqlite {
             .pragma("cache_size", "-16384")
             .pragma("temp_store", "MEMORY")
             // No connection checkpoints as part of a commit; the checkpointer task does it
-            // beside the writer (see `checkpointer`).
-            .pragma("wal_autocheckpoint", "0");
+            // beside the writer (see `checkpointer`), and the writer restarts the log when it
+            // grows (`writer::bound_wal`), truncating the file back to this size.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", writer::WAL_RESTART_BYTES.to_string());
         let mut conn = options.connect().await?;
         {
             let mut tx = conn.begin().await?;
             schema::migrate(&mut Conn::Sqlite(&mut tx), target).await?;
             tx.commit().await?;
         }
-        let writer = Writer::start(conn);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let writer = Writer::start(conn, Some(wal.into()));
         let checkpointer = tokio::spawn(checkpointer(options.connect().await?));
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8) * 2);
         let reader = SqlitePoolOptions::new()
@@ -219,7 +223,7 @@ impl Sqlite {
             .connect_with(options.clone())
             .await?;
         Ok(Self {
-            writer: Writer::start(conn),
+            writer: Writer::start(conn, None),
             reader,
             options: Box::new(options),
             checkpointer: tokio::spawn(async {}),

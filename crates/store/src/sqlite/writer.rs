@@ -9,6 +9,8 @@
 //! connection thread, and under load those round trips, not SQLite itself, bound how many
 //! writes one connection can make.
 
+use std::path::{Path, PathBuf};
+
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,6 +21,17 @@ use crate::{AuditRow, NewRecord, ReadWrite, StoreError};
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 512;
+
+/// The write-ahead log's size past which the writer restarts it (see [`bound_wal`]); also
+/// the size SQLite truncates the file back to when it restarts (`journal_size_limit`).
+pub(crate) const WAL_RESTART_BYTES: u64 = 64 << 20;
+/// How long a restart waits for readers to leave the old log before trying again later: the
+/// writes of that moment wait this long at most.
+const WAL_RESTART_WAIT_MS: u32 = 100;
+/// How long a connection waits on a lock otherwise (the connection's own setting).
+const BUSY_TIMEOUT_MS: u32 = 30_000;
+/// After a restart that could not finish, how many batches to commit before trying again.
+const WAL_RESTART_BACKOFF: u32 = 64;
 
 /// Answers a request once its batch's fate is known: `Some(error)` if the commit failed.
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
@@ -55,10 +68,11 @@ fn answer<T>(result: Result<T, StoreError>, commit_error: Option<&StoreError>) -
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`.
-    pub(crate) fn start(conn: SqliteConnection) -> Self {
+    /// Starts the writer task on `conn`; `wal` is the write-ahead log it keeps bounded (none
+    /// for a read-only store).
+    pub(crate) fn start(conn: SqliteConnection, wal: Option<PathBuf>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(conn, rx));
+        tokio::spawn(run(conn, rx, wal));
         Self { jobs }
     }
 
@@ -107,8 +121,9 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), Stor
     Conn::Sqlite(conn).execute(crate::sql::Stmt::new(sql)).await.map(drop)
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>, wal: Option<PathBuf>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut wait = 0u32;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut completions = Vec::with_capacity(batch.len());
         let outcome = run_batch(&mut conn, batch.drain(..), &mut completions).await;
@@ -122,6 +137,48 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>) {
         };
         for complete in completions {
             complete(error.as_ref());
+        }
+        if let Some(wal) = &wal {
+            wait = match wait.checked_sub(1) {
+                Some(left) => left,
+                None => bound_wal(&mut conn, wal).await,
+            };
+        }
+    }
+}
+
+/// Keeps the write-ahead log bounded under sustained load; returns how many batches to
+/// commit before looking again.
+///
+/// The background PASSIVE checkpoints copy the log into the database, but SQLite starts the
+/// log over only when a write begins with all of it copied and no reader on it, which never
+/// happens while writes and reads keep coming: the file grew without end (hundreds of MB a
+/// minute of audited reads). So when it passes [`WAL_RESTART_BYTES`], the writer, between
+/// batches (the requests of the last one already answered), runs a RESTART checkpoint: it
+/// copies what is left, waits at most [`WAL_RESTART_WAIT_MS`] for readers still on the old
+/// log (reads are short statements), and the next batch writes from the log's start, the
+/// file truncated back to the limit. If readers stay, it tries again a little later.
+async fn bound_wal(conn: &mut SqliteConnection, wal: &Path) -> u32 {
+    if std::fs::metadata(wal).map_or(true, |m| m.len() <= WAL_RESTART_BYTES) {
+        return 0;
+    }
+    let mut c = Conn::Sqlite(conn);
+    let restarted = async {
+        c.run(&format!("PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}")).await?;
+        let row = c
+            .fetch_optional(crate::sql::Stmt::new("PRAGMA wal_checkpoint(RESTART)"))
+            .await;
+        c.run(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")).await?;
+        // The first column is 1 when readers kept the log from being restarted.
+        Ok::<_, StoreError>(row?.map(|r| r.int("busy")).transpose()? == Some(0))
+    }
+    .await;
+    match restarted {
+        Ok(true) => 0,
+        Ok(false) => WAL_RESTART_BACKOFF,
+        Err(e) => {
+            tracing::warn!(error = %e, "restarting the write-ahead log failed; will retry");
+            WAL_RESTART_BACKOFF
         }
     }
 }

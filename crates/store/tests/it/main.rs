@@ -205,6 +205,15 @@ on_store!(
     incidents_timelines_and_read_only_collections,
 );
 
+/// What only the embedded SQLite store has to keep.
+mod sqlite_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_write_ahead_log_stays_bounded_under_sustained_reads_and_writes() {
+        let db = crate::sqlite_db();
+        crate::schema::the_write_ahead_log_stays_bounded_under_sustained_reads_and_writes(&db).await;
+    }
+}
+
 mod db_checks {
     use crate::schema as on_db;
 
