@@ -11,6 +11,7 @@ mod audit;
 mod browser;
 mod cli;
 mod consent;
+mod crash;
 mod http;
 mod incidents;
 mod key_providers;
