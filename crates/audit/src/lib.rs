@@ -6,6 +6,8 @@
 
 use aws_lc_rs::digest::{Context, SHA256};
 
+#[cfg(test)]
+mod fuzz;
 pub mod note;
 pub mod tiles;
 pub mod witness;

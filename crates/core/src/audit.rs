@@ -151,39 +151,7 @@ impl Vault {
         now: Timestamp,
         denied: Option<&VaultError>,
     ) -> Result<AuditRow, VaultError> {
-        let entry = Entry {
-            v: ENTRY_VERSION,
-            at: now.0,
-            principal: &event.principal,
-            action: event.action,
-            decision: if denied.is_some() || event.refusal.is_some() {
-                "deny"
-            } else {
-                "allow"
-            },
-            reason: denied.map(|e| e.code).or(event.refusal),
-            purpose: event.purpose.as_deref(),
-            collection: event.collection.as_deref(),
-            subject: event.subject.as_deref(),
-            fields: &event.fields,
-            detail: &event.detail,
-        };
-        let index = AuditColumns {
-            principal: Some(entry.principal.to_owned()),
-            action: Some(entry.action.to_owned()),
-            decision: Some(entry.decision.to_owned()),
-            purpose: entry.purpose.map(str::to_owned),
-            subject: entry.subject.map(str::to_owned),
-        };
-        let entry = serde_json::to_string(&entry).map_err(|e| VaultError::internal(&e))?;
-        let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
-        Ok(AuditRow {
-            seq: 0,
-            at: now.0,
-            entry,
-            leaf,
-            index,
-        })
+        event_row(event, now, denied.map(|e| e.code))
     }
 
     /// Appends rows now; an audit failure fails the request.
@@ -217,12 +185,7 @@ impl Vault {
     ) -> Result<T, VaultError> {
         // A log that no longer matches its checkpoints takes no more entries: nothing is
         // answered until an operator has looked (fail closed).
-        if self.log.diverged().is_some() {
-            return Err(VaultError::unavailable(
-                "audit_log_diverged",
-                "the audit log no longer matches its checkpoints; the vault stopped answering",
-            ));
-        }
+        self.log.accepting()?;
         match work.await {
             Ok(Allowed::Written(value)) => Ok(value),
             Ok(Allowed::Read(value, fields)) => {
@@ -269,6 +232,45 @@ impl Vault {
             }
         }
     }
+}
+
+/// The audit row of `event` at `now`, a refusal with the error code `denied` when given: the
+/// canonical entry text, its leaf hash and the indexed columns (which [`audit_columns`]
+/// derives again from the text).
+fn event_row(event: &AuditEvent, now: Timestamp, denied: Option<&'static str>) -> Result<AuditRow, VaultError> {
+    let entry = Entry {
+        v: ENTRY_VERSION,
+        at: now.0,
+        principal: &event.principal,
+        action: event.action,
+        decision: if denied.is_some() || event.refusal.is_some() {
+            "deny"
+        } else {
+            "allow"
+        },
+        reason: denied.or(event.refusal),
+        purpose: event.purpose.as_deref(),
+        collection: event.collection.as_deref(),
+        subject: event.subject.as_deref(),
+        fields: &event.fields,
+        detail: &event.detail,
+    };
+    let index = AuditColumns {
+        principal: Some(entry.principal.to_owned()),
+        action: Some(entry.action.to_owned()),
+        decision: Some(entry.decision.to_owned()),
+        purpose: entry.purpose.map(str::to_owned),
+        subject: entry.subject.map(str::to_owned),
+    };
+    let entry = serde_json::to_string(&entry).map_err(|e| VaultError::internal(&e))?;
+    let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
+    Ok(AuditRow {
+        seq: 0,
+        at: now.0,
+        entry,
+        leaf,
+        index,
+    })
 }
 
 /// How an allowed use case's `allow` entry is written (see [`Vault::audited`]).
@@ -822,5 +824,214 @@ mod tests {
             .unwrap();
         let ats: Vec<i64> = page.events.iter().map(|e| e.entry["at"].as_i64().unwrap()).collect();
         assert_eq!(ats, [10, 11]);
+    }
+}
+
+/// Fuzzing as plain tests (issue 17): the audit entry parser ([`audit_columns`],
+/// [`columns_match`], [`Indexed`]) over arbitrary text and mutations of entries, and entries
+/// as [`event_row`] writes them round-tripping to the columns stored beside them.
+/// `PROPTEST_CASES=20000 cargo test -p custodia-core audit::fuzz` fuzzes longer.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::*;
+
+    /// Cases per property: `default`, or `PROPTEST_CASES` when it is set.
+    fn cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// Strings of every kind an entry may hold: names, any Unicode, JSON's escapes.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_.0-9]{0,12}",
+            any::<String>(),
+            "[\\x00-\\x1f\"\\\\\\u{7f}é\\u{1F600}a]{0,6}",
+        ]
+    }
+
+    /// An event as the vault builds one: any claimed principal, any purpose, collection and
+    /// field names (through the builders, which withhold the ones that are not names), any
+    /// subject digest and detail values, a refusal or not.
+    fn event() -> impl Strategy<Value = AuditEvent> {
+        (
+            prop::sample::select(vec!["record.read", "record.create", "auth", "a\"b", "é\u{0}", ""]),
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::collection::vec(text(), 0..3),
+            proptest::collection::btree_map(
+                prop::sample::select(vec!["session", "justification", "filter", "count", "q\"uote"]),
+                text(),
+                0..3,
+            ),
+            proptest::option::of(prop::sample::select(vec!["unknown_token", "x\\y"])),
+        )
+            .prop_map(
+                |(action, principal, purpose, collection, subject, fields, detail, refusal)| {
+                    let mut event = AuditEvent::unauthenticated(action, principal).fields(&fields);
+                    if let Some(p) = purpose {
+                        event = event.purpose(&p);
+                    }
+                    if let Some(c) = collection {
+                        event = event.collection(&c);
+                    }
+                    if let Some(s) = subject {
+                        event = event.about_digest(s);
+                    }
+                    for (name, value) in detail {
+                        event = event.detail(name, value);
+                    }
+                    match refusal {
+                        Some(reason) => event.refused(reason),
+                        None => event,
+                    }
+                },
+            )
+    }
+
+    /// One change to an entry's text, by character.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Replace(Index, char),
+        Remove(Index, usize),
+        Insert(Index, String),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let json = prop::sample::select(vec![
+            "\"",
+            "\\",
+            ",",
+            ":",
+            "{",
+            "}",
+            "[",
+            "]",
+            " ",
+            "null",
+            "-",
+            "0",
+            "\\u0000",
+            "\"at\":1,",
+            "\u{0}",
+        ]);
+        prop_oneof![
+            (
+                any::<Index>(),
+                prop_oneof![
+                    any::<char>(),
+                    json.clone().prop_map(|s| s.chars().next().unwrap_or('"'))
+                ]
+            )
+                .prop_map(|(i, c)| Edit::Replace(i, c)),
+            (any::<Index>(), 1usize..10).prop_map(|(i, n)| Edit::Remove(i, n)),
+            (
+                any::<Index>(),
+                prop_oneof![json.prop_map(str::to_owned), any::<String>()]
+            )
+                .prop_map(|(i, s)| Edit::Insert(i, s)),
+        ]
+    }
+
+    fn apply(text: &str, edits: &[Edit]) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for edit in edits {
+            match edit {
+                Edit::Replace(i, c) if !chars.is_empty() => {
+                    let at = i.index(chars.len());
+                    chars[at] = *c;
+                }
+                Edit::Replace(..) => {}
+                Edit::Remove(i, n) => {
+                    let at = i.index(chars.len() + 1);
+                    let end = (at + n).min(chars.len());
+                    chars.drain(at..end);
+                }
+                Edit::Insert(i, s) => {
+                    let at = i.index(chars.len() + 1);
+                    chars.splice(at..at, s.chars());
+                }
+            }
+        }
+        chars.into_iter().collect()
+    }
+
+    /// What the two readers of an entry say, which must agree: [`columns_match`] holds for
+    /// exactly the time and columns [`audit_columns`] derives.
+    fn check_readers(text: &str) -> Result<(), TestCaseError> {
+        let derived = audit_columns(text);
+        prop_assert_eq!(Indexed::of(text), serde_json::from_str::<Indexed<'_>>(text).ok());
+        match &derived {
+            Some((Some(at), columns)) => {
+                prop_assert!(columns_match(text, *at, &columns.as_ref()));
+                prop_assert!(!columns_match(text, at.wrapping_add(1), &columns.as_ref()));
+                let other = AuditColumns {
+                    decision: Some("neither".into()),
+                    ..columns.clone()
+                };
+                prop_assert_eq!(
+                    columns_match(text, *at, &other.as_ref()),
+                    columns.decision == other.decision
+                );
+            }
+            Some((None, columns)) => prop_assert!(!columns_match(text, 0, &columns.as_ref())),
+            None => prop_assert!(!columns_match(text, 0, &AuditColumns::default().as_ref())),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+
+        /// Arbitrary text (and arbitrary bytes read as UTF-8) never makes the entry parser
+        /// panic, and its two readers agree with each other and with serde.
+        #[test]
+        fn arbitrary_entries_are_read_or_refused(
+            text in prop_oneof![
+                any::<String>(),
+                proptest::collection::vec(any::<u8>(), 0..200).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+                "\\{(\"[a-z]{1,9}\":(null|-?[0-9]{1,20}|\"[ -~]{0,6}\"|\\[\\]|\\{\\}),?){0,12}\\}",
+            ],
+        ) {
+            check_readers(&text)?;
+        }
+
+        /// Entries as the vault writes them give back, read from their text, exactly the time
+        /// and columns stored beside them, and their leaf hash is the text's.
+        #[test]
+        fn written_entries_give_back_their_columns(
+            event in event(),
+            at in prop_oneof![any::<i64>(), -1000i64..1000, Just(i64::MIN), Just(i64::MAX)],
+            denied in proptest::option::of(prop::sample::select(vec!["forbidden", "purpose_not_allowed"])),
+        ) {
+            let row = event_row(&event, Timestamp(at), denied).unwrap();
+            prop_assert_eq!(row.at, at);
+            prop_assert_eq!(audit_columns(&row.entry), Some((Some(at), row.index.clone())));
+            prop_assert!(columns_match(&row.entry, at, &row.index.as_ref()));
+            prop_assert_eq!(row.leaf, custodia_audit::leaf_hash(row.entry.as_bytes()).to_vec());
+            let deny = denied.is_some() || event.refusal.is_some();
+            prop_assert_eq!(row.index.decision.as_deref(), Some(if deny { "deny" } else { "allow" }));
+            prop_assert_eq!(audit_row_of(at, row.entry.clone()).index, row.index);
+            check_readers(&row.entry)?;
+        }
+
+        /// Mutations of written entries (characters replaced, removed, inserted) never make
+        /// the parser panic, and its readers still agree with each other and with serde.
+        #[test]
+        fn mutated_entries_are_read_as_serde_reads_them(
+            event in event(),
+            at in any::<i64>(),
+            edits in proptest::collection::vec(edit(), 1..4),
+        ) {
+            let row = event_row(&event, Timestamp(at), None).unwrap();
+            check_readers(&apply(&row.entry, &edits))?;
+        }
     }
 }

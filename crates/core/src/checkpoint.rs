@@ -65,6 +65,18 @@ impl LogTracker {
         self.diverged.get().map(String::as_str)
     }
 
+    /// `Ok` while the log takes entries; once it no longer matches its checkpoints, the
+    /// error every audited call answers until an operator has looked (fail closed).
+    pub(crate) fn accepting(&self) -> Result<(), VaultError> {
+        match self.diverged() {
+            Some(_) => Err(VaultError::unavailable(
+                "audit_log_diverged",
+                "the audit log no longer matches its checkpoints; the vault stopped answering",
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn stop(&self, why: String) -> VaultError {
         tracing::error!(problem = %why, "the audit log no longer matches its checkpoints; the vault stops answering");
         let _ = self.diverged.set(why);
@@ -164,12 +176,7 @@ impl Vault {
     /// the database still holds the newest checkpoint and that the log extends it; if not,
     /// the vault stops answering.
     pub async fn checkpoint(&self, now: Timestamp) -> Result<Option<CheckpointRow>, VaultError> {
-        if self.log.diverged().is_some() {
-            return Err(VaultError::unavailable(
-                "audit_log_diverged",
-                "the audit log no longer matches its checkpoints",
-            ));
-        }
+        self.log.accepting()?;
         if !self.log.state.lock().await.resumed {
             self.resume_audit_log(Vec::new())
                 .await

@@ -14,6 +14,8 @@
 mod blind_index;
 mod envelope;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod keyring;
 mod password;
 mod provider;

@@ -11,6 +11,8 @@
 pub mod breach;
 pub mod calendar;
 mod example;
+#[cfg(test)]
+mod fuzz;
 mod jurisdiction;
 mod model;
 mod parse;

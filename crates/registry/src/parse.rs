@@ -376,7 +376,13 @@ impl Registry {
             Ok(raw) => raw,
             Err(e) => {
                 let offset = e.span().map_or(0, |s| s.start);
-                c.at(offset, e.message().trim().to_owned());
+                // The TOML parser gives no message when the text ends where a value should
+                // be (`key =`, `key = [`, with nothing after them).
+                let message = match e.message().trim() {
+                    "" => "invalid TOML: the text ends where a value should be",
+                    m => m,
+                };
+                c.at(offset, message.to_owned());
                 return Err(RegistryError {
                     diagnostics: c.diagnostics,
                 });
@@ -1072,6 +1078,26 @@ mod tests {
         let e = errors("[organization]\nname = \"x\"\ncontact = \n");
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("r.toml:3:"), "{e:?}");
+    }
+
+    /// Found by fuzzing: `key =` at the very end of the text was reported with an empty
+    /// message (`r.toml:1:3: `): the TOML parser gives none there.
+    #[test]
+    fn a_key_without_a_value_at_the_end_is_explained() {
+        for text in ["A=", "a =", "[organization]\nname =", "a=1\nb=", "q = [ # comment"] {
+            let e = errors(text);
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert!(e[0].starts_with("r.toml:"), "{e:?}");
+            assert!(
+                e[0].ends_with(": invalid TOML: the text ends where a value should be"),
+                "{text:?}: {e:?}"
+            );
+        }
+        let e = errors("x");
+        assert!(
+            e[0].ends_with("expected `.`, `=`"),
+            "other errors keep their message: {e:?}"
+        );
     }
 
     #[test]

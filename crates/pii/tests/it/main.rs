@@ -1,5 +1,6 @@
-//! Integration tests of custodia-pii: Presidio's recognizer cases and hostile inputs.
+//! Integration tests of custodia-pii: Presidio's recognizer cases, hostile inputs and fuzzing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod cases;
+mod fuzz;
 mod hostile;
