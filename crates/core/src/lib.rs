@@ -15,6 +15,7 @@ mod alerts;
 mod assess;
 mod attempts;
 mod audit;
+mod batch;
 mod cache;
 mod call;
 mod checkpoint;
@@ -60,6 +61,7 @@ pub use assess::{
     Environment as AssessEnvironment, KeyFacts, TlsFacts, assess_store,
 };
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
+pub use batch::{BatchCreate, BatchRead, MAX_BATCH_ITEMS};
 pub use cache::CACHE_TTL;
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, export_audit_log};

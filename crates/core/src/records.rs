@@ -53,6 +53,38 @@ impl Vault {
         fields: &BTreeMap<String, String>,
         allow: AuditRow,
     ) -> Result<RecordId, VaultError> {
+        let record_id = RecordId::generate()?;
+        // If a concurrent first write stored another key, seal again under that one. A key
+        // that vanished under an existing subject was destroyed by an erasure: the write fails.
+        for _ in 0..2 {
+            let mut keys = SealingKeys::default();
+            let record = self
+                .new_record(call, subject, collection, fields, &record_id, &mut keys)
+                .await?;
+            match self.store.insert_record(record, Some(allow.clone())).await {
+                Err(custodia_store::StoreError::SubjectKeyConflict) if keys.any_fresh() => continue,
+                Err(custodia_store::StoreError::SubjectKeyConflict) => return Err(subject_erased()),
+                other => other?,
+            }
+            return Ok(record_id);
+        }
+        Err(VaultError::internal(
+            &"the subject's data key kept changing during a write",
+        ))
+    }
+
+    /// A new record of `subject` in `collection` for the call's purpose, checked against the
+    /// gate, the registry and the consent ledger, and sealed under the subject's key of the
+    /// purpose's class (from `keys`, which holds the keys of one call's records).
+    pub(crate) async fn new_record(
+        &self,
+        call: &Call<'_>,
+        subject: &SubjectId,
+        collection: &str,
+        fields: &BTreeMap<String, String>,
+        record_id: &RecordId,
+        keys: &mut SealingKeys,
+    ) -> Result<NewRecord, VaultError> {
         let now = call.now;
         let grant = self.authorize(call, collection)?;
         self.refuse_if_read_only(collection).await?;
@@ -66,36 +98,20 @@ impl Vault {
         let state = self.ledger_permits(call, subject, grant.purpose).await?;
         refuse_limited(&state, &grant, &checked)?;
         let binding = crate::retention::new_binding(grant.purpose, now.0, now.0, &state);
-        let activity = self.activity(subject, now);
-        let record_id = RecordId::generate()?;
-        // A subject's first record carries its new data key, stored in the same transaction.
-        // If a concurrent first write stored another key, seal again under that one. A key
-        // that vanished under an existing subject was destroyed by an erasure: the write fails.
         let class = key_class(grant.purpose);
-        for _ in 0..2 {
-            let (key, sealed_under, fresh_key) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
-            let (set, index) = self.seal(&grant, (&key, &class), subject, &record_id, &checked, &binding)?;
-            let record = NewRecord {
-                sealed_under,
-                fresh_key,
-                record_id: record_id.as_str().to_owned(),
-                subject_id: subject.as_str().to_owned(),
-                collection: collection.to_owned(),
-                now: now.0,
-                fields: set,
-                index,
-                activity: Some(activity.clone()),
-            };
-            match self.store.insert_record(record, Some(allow.clone())).await {
-                Err(custodia_store::StoreError::SubjectKeyConflict) if fresh_key => continue,
-                Err(custodia_store::StoreError::SubjectKeyConflict) => return Err(subject_erased()),
-                other => other?,
-            }
-            return Ok(record_id);
-        }
-        Err(VaultError::internal(
-            &"the subject's data key kept changing during a write",
-        ))
+        let (key, sealed_under, fresh_key) = keys.get(self, subject, &class, now).await?;
+        let (set, index) = self.seal(&grant, (key, &class), subject, record_id, &checked, &binding)?;
+        Ok(NewRecord {
+            sealed_under,
+            fresh_key,
+            record_id: record_id.as_str().to_owned(),
+            subject_id: subject.as_str().to_owned(),
+            collection: collection.to_owned(),
+            now: now.0,
+            fields: set,
+            index,
+            activity: Some(self.activity(subject, now)),
+        })
     }
 
     /// Every record of `subject` in `collection`, as the call's purpose may see them.
@@ -991,6 +1007,49 @@ fn target<'a>(subject: &'a SubjectId, collection: &'a str, record_id: &'a Record
 }
 
 /// A write sealed under a key that an erasure destroyed meanwhile.
+/// The data keys new records of one call are sealed under, by (subject, class): a subject's
+/// stored key, or a fresh one made for its first record, which the call's later records of
+/// that subject share (the first carries it into the store; the others find it there).
+#[derive(Default)]
+pub(crate) struct SealingKeys {
+    held: std::collections::HashMap<(String, String), (DataKey, SubjectKeyRow, bool)>,
+}
+
+impl SealingKeys {
+    /// The key to seal under, its row, and whether this record is the one to store it.
+    async fn get(
+        &mut self,
+        vault: &Vault,
+        subject: &SubjectId,
+        class: &str,
+        now: Timestamp,
+    ) -> Result<(&DataKey, SubjectKeyRow, bool), VaultError> {
+        use std::collections::hash_map::Entry;
+        match self.held.entry((subject.as_str().to_owned(), class.to_owned())) {
+            Entry::Occupied(held) => {
+                let (key, row, _) = held.into_mut();
+                Ok((key, row.clone(), false))
+            }
+            Entry::Vacant(slot) => {
+                let (key, row, fresh) = vault.keys.sealing_key(&vault.store, subject, class, now).await?;
+                let (key, row, _) = slot.insert((key, row, fresh));
+                Ok((key, row.clone(), fresh))
+            }
+        }
+    }
+
+    /// Whether a key was made by this call (a conflict then means another write stored the
+    /// subject's first key meanwhile: seal again, rather than an erasure).
+    pub(crate) fn any_fresh(&self) -> bool {
+        self.held.values().any(|(_, _, fresh)| *fresh)
+    }
+
+    /// Whether `subject`'s key used by this call was made by it.
+    pub(crate) fn made_for(&self, subject: &str) -> bool {
+        self.held.iter().any(|((s, _), (_, _, fresh))| s == subject && *fresh)
+    }
+}
+
 pub(crate) fn subject_erased() -> VaultError {
     VaultError::new(
         crate::ErrorKind::Conflict,

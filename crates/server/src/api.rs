@@ -91,7 +91,7 @@ pub(crate) struct RequiredPurpose {
 
 /// A Global Privacy Control signal from a caller trusted with the subject's ledger (see
 /// `Vault::honour_gpc`); data calls carry it in their `Call` and record it past the gate.
-async fn honour_gpc(state: &AppState, caller: &Principal, subject: &SubjectId, gpc: bool) -> AppResult<()> {
+pub(crate) async fn honour_gpc(state: &AppState, caller: &Principal, subject: &SubjectId, gpc: bool) -> AppResult<()> {
     if gpc {
         state.vault.honour_gpc(caller, Timestamp::now(), subject).await?;
     }

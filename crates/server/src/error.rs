@@ -48,17 +48,23 @@ impl From<VaultError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The status and the body's `error` (also one item's outcome in a batch).
+    pub(crate) fn detail(self) -> (StatusCode, ErrorDetail) {
+        let detail = ErrorDetail {
+            code: self.code.to_owned(),
+            message: self.message,
+            field: self.field,
+        };
+        (self.status, detail)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message,
-                field: self.field,
-            },
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let (status, error) = self.detail();
+        let mut response = (status, Json(ErrorBody { error })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),

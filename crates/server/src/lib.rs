@@ -3,6 +3,7 @@
 
 mod api;
 pub mod assess;
+mod batch;
 mod error;
 mod extract;
 mod incidents;
@@ -95,6 +96,7 @@ pub fn router(vault: Vault) -> Result<Router, String> {
 
 fn app(state: Arc<AppState>, https: bool) -> Router {
     api::routes()
+        .merge(batch::routes())
         .merge(requests::routes())
         .merge(retention::routes())
         .merge(operators::routes())

@@ -142,17 +142,42 @@ impl Store {
         }
     }
 
-    /// Creates a record with its audit entry: the same as a [`Store::write`] job calling
-    /// [`Records::insert`] and [`Audit::append`], which SQLite's writer merges with the other
-    /// creations of its batch into a few multi-row statements.
+    /// Creates a record with its audit entry (see [`Store::insert_records`]).
     pub async fn insert_record(&self, record: NewRecord, audit: Option<AuditRow>) -> Result<(), StoreError> {
+        self.insert_records(vec![(record, audit)], Vec::new())
+            .await?
+            .pop()
+            .unwrap_or(Err(StoreError::Corrupt("no result for an inserted record".into())))
+    }
+
+    /// Creates records, each with its audit entry, and appends `refusals` (the audit entries
+    /// of the same call's refused items), in one transaction: the same as a [`Store::write`]
+    /// job calling [`Records::insert_many`] and [`Audit::append`], which SQLite's writer
+    /// merges with the other creations of its batch into a few multi-row statements. Each
+    /// record's result says whether it was written (a record sealed under a key that is no
+    /// longer its subject's is not, and neither is its audit entry); an `Err` for the whole
+    /// call means nothing was.
+    pub async fn insert_records(
+        &self,
+        records: Vec<(NewRecord, Option<AuditRow>)>,
+        refusals: Vec<AuditRow>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         match &self.backend {
-            Backend::Sqlite(s) => s.writer.insert_record(record, audit).await,
+            Backend::Sqlite(s) => s.writer.insert_records(records, refusals).await,
             Backend::Postgres(p) => {
                 p.write(move |mut tx| {
                     Box::pin(async move {
-                        tx.records().insert(&record).await?;
-                        tx.audit().append(audit.as_slice()).await
+                        let new: Vec<&NewRecord> = records.iter().map(|(r, _)| r).collect();
+                        let results = tx.records().insert_many(&new).await?;
+                        let mut audit: Vec<AuditRow> = results
+                            .iter()
+                            .zip(&records)
+                            .filter(|(result, _)| result.is_ok())
+                            .filter_map(|(_, (_, audit))| audit.clone())
+                            .collect();
+                        audit.extend(refusals);
+                        tx.audit().append(&audit).await?;
+                        Ok(results)
                     })
                 })
                 .await

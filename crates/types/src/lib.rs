@@ -74,6 +74,92 @@ pub struct CreateRecordResponse {
     pub record_id: String,
 }
 
+/// Body of `POST /v1/batch/records`: records created for one purpose in one transaction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCreateRequest {
+    /// The purpose every item is collected for.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub purpose: String,
+    /// 1 to 1000 records to create.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub items: Vec<BatchCreateItem>,
+}
+
+/// One record of a [`BatchCreateRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCreateItem {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    pub subject_id: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub collection: String,
+    /// Field name to value, as for one record.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Answer to a batch creation: one result per item, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BatchCreateResponse {
+    pub results: Vec<BatchCreateResult>,
+}
+
+/// One item's outcome: `201` with its `record_id`, or the status and error the same record
+/// would have had alone.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BatchCreateResult {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// Body of `POST /v1/batch/records/read`: reads for one purpose, each audited on its own.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchReadRequest {
+    /// The purpose every read is for.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub purpose: String,
+    /// 1 to 1000 reads.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub items: Vec<BatchReadItem>,
+}
+
+/// One read of a [`BatchReadRequest`]: a record, or (without `record_id`) every record of the
+/// subject in the collection.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchReadItem {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    pub subject_id: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    pub collection: String,
+    #[serde(default)]
+    #[schema(pattern = "^rec_[0-9a-f]{32}$")]
+    pub record_id: Option<String>,
+    /// Only these fields (as the `fields` query parameter of one read).
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+}
+
+/// Answer to a batch read: one result per item, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BatchReadResponse {
+    pub results: Vec<BatchReadResult>,
+}
+
+/// One read's outcome: `200` with the records, or the status and error it would have had alone.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BatchReadResult {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<Record>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
 /// Body of `PATCH /v1/subjects/{subject_id}/records/{collection}/{record_id}`.
 ///
 /// A field set to `null` is erased from the record.

@@ -8,6 +8,7 @@ mod http_client;
 
 mod assess;
 mod audit;
+mod batch;
 mod browser;
 mod cli;
 mod consent;
@@ -16,6 +17,7 @@ mod http;
 mod incidents;
 mod key_providers;
 mod matrix;
+mod multinode;
 mod no_echo;
 mod operators;
 mod permissions;

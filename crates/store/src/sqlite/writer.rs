@@ -42,8 +42,10 @@ type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 /// A write waiting for the next batch.
 enum Op {
-    /// A record creation with its audit entry: batched with multi-row statements.
-    Insert(Box<NewRecord>, Option<AuditRow>, Reply),
+    /// Record creations with their audit entries, batched with multi-row statements, and
+    /// audit entries of refusals of the same call: all in one transaction.
+    /// The last reply answers once the batch committed, whatever the records' fate.
+    Inserts(Vec<(NewRecord, Option<AuditRow>, Reply)>, Vec<AuditRow>, Reply),
     /// Audit entries on their own (reads and refusals): all of a batch's go in one statement.
     Audit(Vec<AuditRow>, Reply),
     /// Any other write, run in its own savepoint.
@@ -80,11 +82,28 @@ impl Writer {
         self.jobs.send(op).await.map_err(|_| stopped())
     }
 
-    /// Inserts a record and its audit entry in the next batch; returns once it committed.
-    pub(crate) async fn insert_record(&self, record: NewRecord, audit: Option<AuditRow>) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Op::Insert(Box::new(record), audit, tx)).await?;
-        rx.await.map_err(|_| stopped())?
+    /// Inserts records with their audit entries, and `refusals` (audit entries on their own),
+    /// all in the next batch; returns each record's result once that batch committed.
+    pub(crate) async fn insert_records(
+        &self,
+        records: Vec<(NewRecord, Option<AuditRow>)>,
+        refusals: Vec<AuditRow>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let (items, answers): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .map(|(record, audit)| {
+                let (tx, rx) = oneshot::channel();
+                ((record, audit, tx), rx)
+            })
+            .unzip();
+        let (tx, committed) = oneshot::channel();
+        self.send(Op::Inserts(items, refusals, tx)).await?;
+        committed.await.map_err(|_| stopped())??;
+        let mut results = Vec::with_capacity(answers.len());
+        for rx in answers {
+            results.push(rx.await.map_err(|_| stopped())?);
+        }
+        Ok(results)
     }
 
     /// Appends audit entries in the next batch; returns once that batch has committed.
@@ -193,7 +212,13 @@ async fn run_batch(
     let mut audits = Vec::new();
     for op in ops {
         match op {
-            Op::Insert(record, audit, reply) => inserts.push((*record, audit, reply)),
+            Op::Inserts(records, refusals, reply) => {
+                inserts.extend(records);
+                audits.extend(refusals);
+                completions.push(Box::new(move |e: Option<&StoreError>| {
+                    let _ = reply.send(answer(Ok(()), e));
+                }));
+            }
             Op::Audit(rows, reply) => {
                 audits.extend(rows);
                 // Audit-only entries cannot fail one by one: they are plain appends. If the

@@ -1,0 +1,204 @@
+//! Batch creation and reads over HTTP: each item decided, answered and audited as if sent
+//! alone, so a batch is no way around the gate, the consent ledger or the audit log.
+
+use serde_json::{Value, json};
+
+use crate::support::{Client, Vault};
+
+/// The audit entries with `action` and `decision`.
+async fn entries(admin: &mut Client, action: &str, decision: &str) -> Vec<Value> {
+    let (status, v) = admin
+        .get(&format!(
+            "/v1/audit/events?action={action}&decision={decision}&limit=1000"
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+fn statuses(v: &Value) -> Vec<u64> {
+    v["results"]
+        .as_array()
+        .map(|r| r.iter().map(|i| i["status"].as_u64().unwrap_or(0)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_decide_answer_and_audit_each_item_as_if_alone() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let shipping_key = admin.principal("warehouse", &["fulfillment_service"]).await;
+    let support_key = admin.principal("helpdesk", &["support_agent"]).await;
+    let marketing_key = admin.principal("newsletter", &["marketing_service"]).await;
+    let mut shipping = server.client(&shipping_key).await;
+
+    // Two records of one new subject (they share its first data key), and three refusals of
+    // different kinds, each answered as it would be alone.
+    let (status, v) = shipping
+        .post(
+            "/v1/batch/records",
+            json!({"purpose": "order_fulfillment", "items": [
+                {"subject_id": "b-1", "collection": "customers", "fields": {"name": "Ada Byron", "email": "ada@example.org"}},
+                {"subject_id": "b-1", "collection": "customers", "fields": {"shipping_address": "12 Analytical Row"}},
+                {"subject_id": "b-2", "collection": "customers", "fields": {"card_number": "4242424242424242"}},
+                {"subject_id": "not an id", "collection": "customers", "fields": {"name": "X"}},
+                {"subject_id": "b-3", "collection": "customers", "fields": {"email": "not an email"}},
+                {"subject_id": "b-4", "collection": "customers", "fields": {"name": "Grace Hopper"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(statuses(&v), [201, 201, 403, 400, 422, 201], "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results[3]["error"]["code"], "invalid_subject_id");
+    assert!(results[2]["error"]["code"].is_string() && results[2]["record_id"].is_null());
+    let ids: Vec<&str> = [0, 1, 5]
+        .iter()
+        .map(|&i| results[i]["record_id"].as_str().unwrap())
+        .collect();
+    let text = v.to_string();
+    for value in ["Ada Byron", "ada@example.org", "4242424242424242", "not an email"] {
+        assert!(!text.contains(value), "an answer never echoes a value: {value}");
+    }
+
+    // What was written reads back exactly, one by one.
+    let (status, one) = shipping
+        .get(&format!(
+            "/v1/subjects/b-1/records/customers/{}?purpose=order_fulfillment",
+            ids[0]
+        ))
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["fields"], json!({"name": "Ada Byron", "email": "ada@example.org"}));
+    let (_, list) = shipping
+        .get("/v1/subjects/b-1/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(list["records"].as_array().map(Vec::len), Some(2), "{list}");
+    let (_, nothing) = shipping
+        .get("/v1/subjects/b-3/records/customers?purpose=order_fulfillment")
+        .await;
+    assert_eq!(nothing["records"], json!([]), "a refused item wrote nothing");
+
+    // One entry per item: an allow for each creation, a deny for the refusal; nothing for
+    // malformed input (nothing was decided).
+    assert_eq!(entries(&mut admin, "record.create", "allow").await.len(), 3);
+    let denied = entries(&mut admin, "record.create", "deny").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+
+    // A read-only role's batch is refused item by item and audited; a role needing consent
+    // the subject has not given gets nothing through a batch either.
+    let (status, v) = server
+        .client(&support_key)
+        .await
+        .post(
+            "/v1/batch/records",
+            json!({"purpose": "customer_support", "items": [
+                {"subject_id": "b-1", "collection": "customers", "fields": {"name": "Mallory"}},
+                {"subject_id": "b-9", "collection": "customers", "fields": {"name": "Mallory"}},
+            ]}),
+        )
+        .await;
+    assert_eq!((status, statuses(&v)), (200, vec![403, 403]), "{v}");
+    let (status, v) = server
+        .client(&marketing_key)
+        .await
+        .post(
+            "/v1/batch/records",
+            json!({"purpose": "marketing_email", "items": [
+                {"subject_id": "b-1", "collection": "customers", "fields": {"email": "ada@example.org"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["results"][0]["error"]["code"], "consent_required", "{v}");
+    let denied = entries(&mut admin, "record.create", "deny").await;
+    assert_eq!(denied.len(), 4, "{denied:#?}");
+    assert_eq!(entries(&mut admin, "record.create", "allow").await.len(), 3);
+
+    // Reads: a record, a subject's records, an unknown record, a subject with none, a
+    // malformed record id; each audited as its own read.
+    let reads_before = entries(&mut admin, "record.read", "allow").await.len()
+        + entries(&mut admin, "record.list", "allow").await.len();
+    let (status, v) = shipping
+        .post(
+            "/v1/batch/records/read",
+            json!({"purpose": "order_fulfillment", "items": [
+                {"subject_id": "b-1", "collection": "customers", "record_id": ids[1]},
+                {"subject_id": "b-1", "collection": "customers", "fields": ["name"]},
+                {"subject_id": "b-1", "collection": "customers", "record_id": "rec_00000000000000000000000000000000"},
+                {"subject_id": "b-4", "collection": "customers", "record_id": ids[0]},
+                {"subject_id": "b-7", "collection": "customers"},
+                {"subject_id": "b-1", "collection": "customers", "record_id": "../../etc"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(statuses(&v), [200, 200, 404, 404, 200, 404], "{v}");
+    assert_eq!(
+        v["results"][0]["records"][0]["fields"],
+        json!({"shipping_address": "12 Analytical Row"})
+    );
+    let listed = v["results"][1]["records"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|r| r["fields"].as_object().unwrap().keys().all(|k| k == "name")),
+        "only the fields asked for: {v}"
+    );
+    assert_eq!(
+        listed.iter().filter(|r| r["fields"]["name"] == "Ada Byron").count(),
+        1,
+        "{v}"
+    );
+    assert_eq!(v["results"][4]["records"], json!([]));
+    let reads_after = entries(&mut admin, "record.read", "allow").await.len()
+        + entries(&mut admin, "record.list", "allow").await.len();
+    assert_eq!(
+        reads_after - reads_before,
+        3,
+        "the record, the list and the empty list were each audited"
+    );
+
+    // A batch read by a role without the purpose is refused per item, with a deny entry each.
+    let (status, v) = server
+        .client(&support_key)
+        .await
+        .post(
+            "/v1/batch/records/read",
+            json!({"purpose": "order_fulfillment", "items": [
+                {"subject_id": "b-1", "collection": "customers"},
+                {"subject_id": "b-4", "collection": "customers"},
+            ]}),
+        )
+        .await;
+    assert_eq!((status, statuses(&v)), (200, vec![403, 403]), "{v}");
+    assert!(!v.to_string().contains("Ada"), "{v}");
+    assert_eq!(entries(&mut admin, "record.list", "deny").await.len(), 2);
+
+    // Malformed batches are refused whole, naming what is wrong.
+    for (body, code) in [
+        (json!({"purpose": "order_fulfillment", "items": []}), "batch_size"),
+        (
+            json!({"purpose": "order_fulfillment", "items": [], "extra": 1}),
+            "invalid_json",
+        ),
+    ] {
+        let (status, v) = shipping.raw_unchecked("POST", "/v1/batch/records", Some(body)).await;
+        assert_eq!(status, 400, "{v}");
+        if code == "batch_size" {
+            assert_eq!(v["error"]["code"], code, "{v}");
+        }
+    }
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"subject_id": format!("m-{i}"), "collection": "customers"}))
+        .collect();
+    let (status, v) = shipping
+        .raw_unchecked(
+            "POST",
+            "/v1/batch/records/read",
+            Some(json!({"purpose": "order_fulfillment", "items": many})),
+        )
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("batch_size")), "{v}");
+}

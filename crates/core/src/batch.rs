@@ -1,0 +1,163 @@
+//! Batches: many record creations or reads in one call, the way OpenBao's transit batch
+//! works. Each item is decided, answered and audited as if it came alone (its own `allow` or
+//! `deny` entry), so a batch grants nothing its items would not be granted one by one; the
+//! creations that pass are written in one transaction with their entries and those of the
+//! items refused.
+
+use std::collections::BTreeMap;
+
+use custodia_store::StoreError;
+use custodia_types::Record;
+
+use crate::call::Call;
+use crate::error::ErrorKind;
+use crate::records::{SealingKeys, subject_erased};
+use crate::{RecordId, SubjectId, Vault, VaultError};
+
+/// The most items one batch may hold.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// One record to create (ids as the caller gave them: each item's own are checked).
+#[derive(Debug)]
+pub struct BatchCreate {
+    pub subject_id: String,
+    pub collection: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One read: a record (`record_id`), or every record of the subject in the collection.
+#[derive(Debug)]
+pub struct BatchRead {
+    pub subject_id: String,
+    pub collection: String,
+    pub record_id: Option<String>,
+    pub fields: Option<Vec<String>>,
+}
+
+fn check_size(items: usize) -> Result<(), VaultError> {
+    if items == 0 || items > MAX_BATCH_ITEMS {
+        return Err(VaultError::bad_request(
+            "batch_size",
+            format!("a batch holds 1 to {MAX_BATCH_ITEMS} items; this one holds {items}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A creation that passed its checks, waiting for the batch's transaction.
+struct Ready {
+    item: usize,
+    subject: SubjectId,
+    record_id: RecordId,
+    /// Whether its subject's key was made for this batch (a conflict then means another
+    /// write stored the subject's first key meanwhile, not an erasure).
+    fresh_key: bool,
+}
+
+impl Vault {
+    /// Creates each item's record for the call's purpose. The answer has one result per item,
+    /// in order; an `Err` for the whole call (a batch too large, the audit log unavailable)
+    /// means nothing was written.
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn create_records(
+        &self,
+        call: &Call<'_>,
+        items: &[BatchCreate],
+    ) -> Result<Vec<Result<RecordId, VaultError>>, VaultError> {
+        check_size(items.len())?;
+        self.log.accepting()?;
+        let mut results: Vec<Option<Result<RecordId, VaultError>>> = Vec::with_capacity(items.len());
+        let mut keys = SealingKeys::default();
+        let mut ready = Vec::new();
+        let mut records = Vec::new();
+        let mut refusals = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let subject = match SubjectId::parse(&item.subject_id) {
+                Ok(subject) => subject,
+                Err(error) => {
+                    results.push(Some(Err(error)));
+                    continue;
+                }
+            };
+            let event = call
+                .event("record.create")
+                .collection(&item.collection)
+                .fields(item.fields.keys());
+            let event = self.about(event, &subject)?;
+            let record_id = RecordId::generate()?;
+            match self
+                .new_record(call, &subject, &item.collection, &item.fields, &record_id, &mut keys)
+                .await
+            {
+                Ok(record) => {
+                    records.push((record, Some(self.audit_row(&event, call.now, None)?)));
+                    ready.push(Ready {
+                        item: i,
+                        fresh_key: keys.made_for(subject.as_str()),
+                        subject,
+                        record_id,
+                    });
+                    results.push(None);
+                }
+                Err(error) => {
+                    if error.kind == ErrorKind::Forbidden {
+                        refusals.push(self.audit_row(&event, call.now, Some(&error))?);
+                    }
+                    results.push(Some(Err(error)));
+                }
+            }
+        }
+        let written = self
+            .store
+            .insert_records(records, refusals)
+            .await
+            .map_err(|e| match e {
+                StoreError::SubjectKeyConflict => subject_erased(),
+                e => VaultError::from(e),
+            })?;
+        for (done, outcome) in ready.into_iter().zip(written) {
+            let item = &items[done.item];
+            results[done.item] = Some(match outcome {
+                Ok(()) => Ok(done.record_id),
+                // Another write stored this subject's first key meanwhile: this item goes
+                // again on its own, sealed under that key.
+                Err(StoreError::SubjectKeyConflict) if done.fresh_key => {
+                    self.create_record(call, &done.subject, &item.collection, &item.fields)
+                        .await
+                }
+                Err(StoreError::SubjectKeyConflict) => Err(subject_erased()),
+                Err(e) => Err(e.into()),
+            });
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| VaultError::internal(&"a batch item was left without a result")))
+            .collect()
+    }
+
+    /// Reads each item for the call's purpose: one record, or all of a subject's records in a
+    /// collection. One result per item, in order; each read is audited as it would be alone.
+    #[tracing::instrument(skip_all, fields(items = items.len()))]
+    pub async fn read_records(
+        &self,
+        call: &Call<'_>,
+        items: &[BatchRead],
+    ) -> Result<Vec<Result<Vec<Record>, VaultError>>, VaultError> {
+        check_size(items.len())?;
+        self.log.accepting()?;
+        // Concurrently: the items' audit entries then reach the store together and are made
+        // durable by one commit.
+        Ok(futures_util::future::join_all(items.iter().map(|item| async move {
+            let subject = SubjectId::parse(&item.subject_id)?;
+            let fields = item.fields.as_deref();
+            match &item.record_id {
+                Some(id) => self
+                    .get_record(call, &subject, &item.collection, &RecordId::parse(id)?, fields)
+                    .await
+                    .map(|r| vec![r]),
+                None => self.list_records(call, &subject, &item.collection, fields).await,
+            }
+        }))
+        .await)
+    }
+}

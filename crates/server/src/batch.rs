@@ -1,0 +1,149 @@
+//! Batches over HTTP: `POST /v1/batch/records` creates many records for one purpose in one
+//! transaction; `POST /v1/batch/records/read` reads many. Each item is decided and audited as
+//! it would be alone (see `core/src/batch.rs`) and gets its own status; the call itself is
+//! `200` once the batch was processed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use custodia_core::{BatchCreate, BatchRead, Call, SubjectId, Timestamp, VaultError};
+use custodia_types::{
+    BatchCreateRequest, BatchCreateResponse, BatchCreateResult, BatchReadRequest, BatchReadResponse, BatchReadResult,
+    ErrorBody,
+};
+
+use crate::api::honour_gpc;
+use crate::extract::{ApiJson, Caller, Gpc};
+use crate::{ApiError, AppState};
+
+type AppResult<T> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/batch/records", post(create_records))
+        .route("/v1/batch/records/read", post(read_records))
+}
+
+/// A browser's Global Privacy Control signal is honoured for every subject of the batch, as
+/// it would be for each item sent alone.
+async fn honour_gpc_all<'a>(
+    state: &AppState,
+    caller: &custodia_core::Principal,
+    subjects: impl Iterator<Item = &'a str>,
+    gpc: bool,
+) -> AppResult<()> {
+    if gpc {
+        for subject in subjects.collect::<BTreeSet<_>>() {
+            if let Ok(subject) = SubjectId::parse(subject) {
+                honour_gpc(state, caller, &subject, gpc).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An item's status and error.
+fn failed(error: VaultError) -> (u16, custodia_types::ErrorDetail) {
+    let (status, detail) = ApiError::from(error).detail();
+    (status.as_u16(), detail)
+}
+
+#[utoipa::path(post, path = "/v1/batch/records", tag = "records",
+    request_body = BatchCreateRequest,
+    responses((status = 200, description = "One result per item, in order: 201 with its record id, or the error it would have had alone", body = BatchCreateResponse),
+              (status = 400, description = "Malformed input, or not 1 to 1000 items", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 503, description = "The audit log takes no entries", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_records(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    Gpc(gpc): Gpc,
+    ApiJson(body): ApiJson<BatchCreateRequest>,
+) -> AppResult<Json<BatchCreateResponse>> {
+    honour_gpc_all(&state, &caller, body.items.iter().map(|i| i.subject_id.as_str()), gpc).await?;
+    let items: Vec<BatchCreate> = body
+        .items
+        .into_iter()
+        .map(|i| BatchCreate {
+            subject_id: i.subject_id,
+            collection: i.collection,
+            fields: i.fields,
+        })
+        .collect();
+    let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
+    let results = state.vault.create_records(&call, &items).await?;
+    Ok(Json(BatchCreateResponse {
+        results: results
+            .into_iter()
+            .map(|r| match r {
+                Ok(id) => BatchCreateResult {
+                    status: 201,
+                    record_id: Some(id.as_str().to_owned()),
+                    error: None,
+                },
+                Err(e) => {
+                    let (status, error) = failed(e);
+                    BatchCreateResult {
+                        status,
+                        record_id: None,
+                        error: Some(error),
+                    }
+                }
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/batch/records/read", tag = "records",
+    request_body = BatchReadRequest,
+    responses((status = 200, description = "One result per item, in order: 200 with the records, or the error it would have had alone", body = BatchReadResponse),
+              (status = 400, description = "Malformed input, or not 1 to 1000 items", body = ErrorBody),
+              (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 503, description = "The audit log takes no entries", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn read_records(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    Gpc(gpc): Gpc,
+    ApiJson(body): ApiJson<BatchReadRequest>,
+) -> AppResult<Json<BatchReadResponse>> {
+    honour_gpc_all(&state, &caller, body.items.iter().map(|i| i.subject_id.as_str()), gpc).await?;
+    let items: Vec<BatchRead> = body
+        .items
+        .into_iter()
+        .map(|i| BatchRead {
+            subject_id: i.subject_id,
+            collection: i.collection,
+            record_id: i.record_id,
+            fields: i.fields,
+        })
+        .collect();
+    let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
+    let results = state.vault.read_records(&call, &items).await?;
+    Ok(Json(BatchReadResponse {
+        results: results
+            .into_iter()
+            .map(|r| match r {
+                Ok(records) => BatchReadResult {
+                    status: 200,
+                    records: Some(records),
+                    error: None,
+                },
+                Err(e) => {
+                    let (status, error) = failed(e);
+                    BatchReadResult {
+                        status,
+                        records: None,
+                        error: Some(error),
+                    }
+                }
+            })
+            .collect(),
+    }))
+}
