@@ -15,6 +15,7 @@ mod requests_cmd;
 mod retention_bench;
 mod retention_cmd;
 mod rotation_bench;
+mod scale_bench;
 mod scan_bench;
 mod scan_cmd;
 mod tls_cmd;
@@ -265,6 +266,27 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         entries: usize,
         /// A PostgreSQL database to fill instead of a temporary SQLite file (it must be empty).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Populate a fresh vault with N subjects of K records each through the create path, then
+    /// print the records/s, the database's size, resident memory (VmRSS, VmHWM) and the
+    /// latency of audited reads of random subjects, one at a time and 16 at once.
+    BenchScale {
+        /// Subjects (each with its own data key).
+        #[arg(long, default_value_t = 1_000_000)]
+        subjects: usize,
+        /// Records per subject (orders under order_fulfillment and payments, alternately).
+        #[arg(long, default_value_t = 5)]
+        records_per_subject: usize,
+        /// Build the data here (new or empty) instead of a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Leave the data directory in place at the end (it is removed otherwise).
+        #[arg(long)]
+        keep: bool,
+        /// A PostgreSQL database to fill instead of the data directory's SQLite file (it must
+        /// be empty; it is never emptied afterwards).
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -787,6 +809,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::BenchAuditQuery { entries, database_url } => {
             audit_bench::run(entries, database_url.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchScale {
+            subjects,
+            records_per_subject,
+            data_dir,
+            keep,
+            database_url,
+        } => {
+            scale_bench::run(scale_bench::Options {
+                subjects,
+                records_per_subject,
+                data_dir,
+                keep,
+                database_url,
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         // Errors exit with 2 here: 1 means "a failed check at least --fail-on severe".
