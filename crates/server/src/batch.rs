@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use custodia_core::{BatchCreate, BatchRead, Call, SubjectId, Timestamp, VaultError};
+use custodia_core::{BatchCreate, BatchRead, Call, RecordId, SubjectId, Timestamp, VaultError, name_shaped};
 use custodia_types::{
     BatchCreateRequest, BatchCreateResponse, BatchCreateResult, BatchReadRequest, BatchReadResponse, BatchReadResult,
     ErrorBody,
@@ -45,6 +45,36 @@ async fn honour_gpc_all<'a>(
     Ok(())
 }
 
+/// Input the API's schema refuses is refused whole (400, naming the item): only decisions
+/// (the gate, the registry, the ledger) are made item by item.
+fn check_shape<'a>(purpose: &str, items: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>) -> AppResult<()> {
+    let bad = |code, message: String| Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, message));
+    if !name_shaped(purpose) {
+        return bad(
+            "invalid_purpose",
+            "`purpose` must be a registry name (a-z, 0-9 and _, starting with a letter)".into(),
+        );
+    }
+    for (i, (subject, collection, record)) in items.enumerate() {
+        if let Err(e) = SubjectId::parse(subject) {
+            return bad(e.code, format!("items[{i}].subject_id: {}", e.message));
+        }
+        if !name_shaped(collection) {
+            return bad(
+                "invalid_collection",
+                format!("items[{i}].collection must be a registry name (a-z, 0-9 and _, starting with a letter)"),
+            );
+        }
+        if record.is_some_and(|r| RecordId::parse(r).is_err()) {
+            return bad(
+                "invalid_record_id",
+                format!("items[{i}].record_id must be rec_ and 32 hex digits"),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// An item's status and error.
 fn failed(error: VaultError) -> (u16, custodia_types::ErrorDetail) {
     let (status, detail) = ApiError::from(error).detail();
@@ -65,6 +95,12 @@ pub(crate) async fn create_records(
     Gpc(gpc): Gpc,
     ApiJson(body): ApiJson<BatchCreateRequest>,
 ) -> AppResult<Json<BatchCreateResponse>> {
+    check_shape(
+        &body.purpose,
+        body.items
+            .iter()
+            .map(|i| (i.subject_id.as_str(), i.collection.as_str(), None)),
+    )?;
     honour_gpc_all(&state, &caller, body.items.iter().map(|i| i.subject_id.as_str()), gpc).await?;
     let items: Vec<BatchCreate> = body
         .items
@@ -113,6 +149,12 @@ pub(crate) async fn read_records(
     Gpc(gpc): Gpc,
     ApiJson(body): ApiJson<BatchReadRequest>,
 ) -> AppResult<Json<BatchReadResponse>> {
+    check_shape(
+        &body.purpose,
+        body.items
+            .iter()
+            .map(|i| (i.subject_id.as_str(), i.collection.as_str(), i.record_id.as_deref())),
+    )?;
     honour_gpc_all(&state, &caller, body.items.iter().map(|i| i.subject_id.as_str()), gpc).await?;
     let items: Vec<BatchRead> = body
         .items
