@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use custodia_store::StoreError;
 use custodia_types::Record;
 
+use crate::audit::AuditEvent;
 use crate::call::Call;
 use crate::error::ErrorKind;
 use crate::records::{SealingKeys, subject_erased};
@@ -16,6 +17,14 @@ use crate::{RecordId, SubjectId, Vault, VaultError};
 
 /// The most items one batch may hold.
 pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// How much a batch read answers at most (the values' and names' bytes): the items after the
+/// one that passes it are not read, so one small request cannot make the server hold
+/// gigabytes (a subject's records listed a thousand times).
+pub const MAX_BATCH_READ_BYTES: usize = 16 << 20;
+
+/// How many of a batch's reads run at once.
+const READS_AT_ONCE: usize = 8;
 
 /// One record to create (ids as the caller gave them: each item's own are checked).
 #[derive(Debug)]
@@ -48,6 +57,7 @@ fn check_size(items: usize) -> Result<(), VaultError> {
 struct Ready {
     item: usize,
     subject: SubjectId,
+    event: AuditEvent,
     record_id: RecordId,
     /// Whether its subject's key was made for this batch (a conflict then means another
     /// write stored the subject's first key meanwhile, not an erasure).
@@ -93,6 +103,7 @@ impl Vault {
                     records.push((record, Some(self.audit_row(&event, call.now, None)?)));
                     ready.push(Ready {
                         item: i,
+                        event,
                         fresh_key: keys.made_for(subject.as_str()),
                         subject,
                         record_id,
@@ -107,6 +118,35 @@ impl Vault {
                 }
             }
         }
+        // The checks a concurrent change can overturn (the consent ledger, read-only
+        // collections) ran item by item while the batch was prepared: they are made again
+        // just before the write, so the gap is no longer than a single creation's.
+        let purpose = self.registry.purposes.get(call.purpose);
+        let mut kept = Vec::with_capacity(ready.len());
+        let mut kept_records = Vec::with_capacity(records.len());
+        for (done, record) in ready.into_iter().zip(records) {
+            let again = async {
+                self.refuse_if_read_only(&items[done.item].collection).await?;
+                if let Some(purpose) = purpose {
+                    self.subject_state(&done.subject).await?.permits(purpose)?;
+                }
+                Ok::<(), VaultError>(())
+            }
+            .await;
+            match again {
+                Ok(()) => {
+                    kept.push(done);
+                    kept_records.push(record);
+                }
+                Err(error) => {
+                    if error.kind == ErrorKind::Forbidden {
+                        refusals.push(self.audit_row(&done.event, call.now, Some(&error))?);
+                    }
+                    results[done.item] = Some(Err(error));
+                }
+            }
+        }
+        let (ready, records) = (kept, kept_records);
         let written = self
             .store
             .insert_records(records, refusals)
@@ -145,19 +185,50 @@ impl Vault {
     ) -> Result<Vec<Result<Vec<Record>, VaultError>>, VaultError> {
         check_size(items.len())?;
         self.log.accepting()?;
-        // Concurrently: the items' audit entries then reach the store together and are made
-        // durable by one commit.
-        Ok(futures_util::future::join_all(items.iter().map(|item| async move {
-            let subject = SubjectId::parse(&item.subject_id)?;
-            let fields = item.fields.as_deref();
-            match &item.record_id {
-                Some(id) => self
-                    .get_record(call, &subject, &item.collection, &RecordId::parse(id)?, fields)
-                    .await
-                    .map(|r| vec![r]),
-                None => self.list_records(call, &subject, &item.collection, fields).await,
+        let mut results = Vec::with_capacity(items.len());
+        let mut answered = 0usize;
+        for (n, chunk) in items.chunks(READS_AT_ONCE).enumerate() {
+            if answered > MAX_BATCH_READ_BYTES {
+                let first = n * READS_AT_ONCE;
+                results.extend(chunk.iter().map(|_| Err(too_large(first))));
+                continue;
             }
-        }))
-        .await)
+            // A chunk's reads run concurrently: their audit entries then reach the store
+            // together and are made durable by one commit.
+            for result in futures_util::future::join_all(chunk.iter().map(|item| self.read_one(call, item))).await {
+                answered += result.as_ref().map_or(0, |records| records.iter().map(size).sum());
+                results.push(result);
+            }
+        }
+        Ok(results)
     }
+}
+
+impl Vault {
+    /// One item of a batch read, as the single read it stands for.
+    async fn read_one(&self, call: &Call<'_>, item: &BatchRead) -> Result<Vec<Record>, VaultError> {
+        let subject = SubjectId::parse(&item.subject_id)?;
+        let fields = item.fields.as_deref();
+        match &item.record_id {
+            Some(id) => self
+                .get_record(call, &subject, &item.collection, &RecordId::parse(id)?, fields)
+                .await
+                .map(|r| vec![r]),
+            None => self.list_records(call, &subject, &item.collection, fields).await,
+        }
+    }
+}
+
+/// A record's weight in a batch's answer: its values' and names' bytes.
+fn size(record: &Record) -> usize {
+    record.record_id.len() + record.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+}
+
+fn too_large(from: usize) -> VaultError {
+    VaultError::bad_request(
+        "batch_answer_too_large",
+        format!(
+            "this batch's answers passed {MAX_BATCH_READ_BYTES} bytes before item {from}, which was not read; read the remaining items in another batch"
+        ),
+    )
 }

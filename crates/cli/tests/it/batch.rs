@@ -173,6 +173,33 @@ async fn batches_decide_answer_and_audit_each_item_as_if_alone() {
     assert!(!v.to_string().contains("Ada"), "{v}");
     assert_eq!(entries(&mut admin, "record.list", "deny").await.len(), 2);
 
+    // One small request cannot make the server hold gigabytes: a subject's records listed
+    // over and over stop being read once the answer passes its bound (16 MiB).
+    let big = "x".repeat(16_000);
+    let fill: Vec<Value> = (0..40)
+        .map(|_| json!({"subject_id": "b-big", "collection": "customers", "fields": {"shipping_address": big}}))
+        .collect();
+    let (status, v) = shipping
+        .post(
+            "/v1/batch/records",
+            json!({"purpose": "order_fulfillment", "items": fill}),
+        )
+        .await;
+    assert_eq!((status, statuses(&v).iter().filter(|s| **s == 201).count()), (200, 40));
+    let again: Vec<Value> = (0..40)
+        .map(|_| json!({"subject_id": "b-big", "collection": "customers"}))
+        .collect();
+    let (status, v) = shipping
+        .post(
+            "/v1/batch/records/read",
+            json!({"purpose": "order_fulfillment", "items": again}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(v.to_string().len() < 24 << 20, "the answer is bounded");
+    assert_eq!(v["results"][0]["status"], 200);
+    assert_eq!(v["results"][39]["error"]["code"], "batch_answer_too_large");
+
     // Input the schema refuses (ids, names) is refused whole, before anything is decided.
     let item = |subject: &str, collection: &str| json!({"subject_id": subject, "collection": collection, "fields": {"name": "Eve"}});
     for (path, body, code) in [
