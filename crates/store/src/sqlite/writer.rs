@@ -30,8 +30,9 @@ pub(crate) const WAL_RESTART_BYTES: u64 = 64 << 20;
 const WAL_RESTART_WAIT_MS: u32 = 100;
 /// How long a connection waits on a lock otherwise (the connection's own setting).
 const BUSY_TIMEOUT_MS: u32 = 30_000;
-/// After a restart that could not finish, how many batches to commit before trying again.
-const WAL_RESTART_BACKOFF: u32 = 64;
+/// After a restart that could not finish, how much more the log may grow before the next try:
+/// the log's growth stays bounded in bytes whatever the size of the batches.
+const WAL_RESTART_STEP: u64 = 4 << 20;
 
 /// Answers a request once its batch's fate is known: `Some(error)` if the commit failed.
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
@@ -142,7 +143,7 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), Stor
 
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>, wal: Option<PathBuf>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut wait = 0u32;
+    let mut next_try = WAL_RESTART_BYTES;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut completions = Vec::with_capacity(batch.len());
         let outcome = run_batch(&mut conn, batch.drain(..), &mut completions).await;
@@ -158,16 +159,13 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>, wal: Option
             complete(error.as_ref());
         }
         if let Some(wal) = &wal {
-            wait = match wait.checked_sub(1) {
-                Some(left) => left,
-                None => bound_wal(&mut conn, wal).await,
-            };
+            next_try = bound_wal(&mut conn, wal, next_try).await;
         }
     }
 }
 
-/// Keeps the write-ahead log bounded under sustained load; returns how many batches to
-/// commit before looking again.
+/// Keeps the write-ahead log bounded under sustained load: restarts it once it is larger than
+/// `next_try`; returns the size at which to look again.
 ///
 /// The background PASSIVE checkpoints copy the log into the database, but SQLite starts the
 /// log over only when a write begins with all of it copied and no reader on it, which never
@@ -176,10 +174,12 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Op>, wal: Option
 /// batches (the requests of the last one already answered), runs a RESTART checkpoint: it
 /// copies what is left, waits at most [`WAL_RESTART_WAIT_MS`] for readers still on the old
 /// log (reads are short statements), and the next batch writes from the log's start, the
-/// file truncated back to the limit. If readers stay, it tries again a little later.
-async fn bound_wal(conn: &mut SqliteConnection, wal: &Path) -> u32 {
-    if std::fs::metadata(wal).map_or(true, |m| m.len() <= WAL_RESTART_BYTES) {
-        return 0;
+/// file truncated back to the limit. If readers stay, it tries again once the log has grown
+/// another [`WAL_RESTART_STEP`].
+async fn bound_wal(conn: &mut SqliteConnection, wal: &Path, next_try: u64) -> u64 {
+    let size = std::fs::metadata(wal).map_or(0, |m| m.len());
+    if size <= next_try {
+        return next_try;
     }
     let mut c = Conn::Sqlite(conn);
     let restarted = async {
@@ -193,11 +193,11 @@ async fn bound_wal(conn: &mut SqliteConnection, wal: &Path) -> u32 {
     }
     .await;
     match restarted {
-        Ok(true) => 0,
-        Ok(false) => WAL_RESTART_BACKOFF,
+        Ok(true) => WAL_RESTART_BYTES,
+        Ok(false) => size + WAL_RESTART_STEP,
         Err(e) => {
             tracing::warn!(error = %e, "restarting the write-ahead log failed; will retry");
-            WAL_RESTART_BACKOFF
+            size + WAL_RESTART_STEP
         }
     }
 }
