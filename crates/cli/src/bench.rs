@@ -279,24 +279,15 @@ async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow:
         )
         .await?;
         let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
-        print!("  minute {minute:>3}: WAL {wal_mb:>7.1} MB   RSS {:>6.1} MB", rss_mb());
+        print!(
+            "  minute {minute:>3}: WAL {wal_mb:>7.1} MB   RSS {:>6.1} MiB",
+            crate::measure::memory().rss
+        );
         p.print();
     }
     let _ = stop.send(());
     server.await.context("server task")??;
     Ok(())
-}
-
-/// This process's resident memory (Linux), in MB.
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;

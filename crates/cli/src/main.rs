@@ -10,6 +10,7 @@ mod erasure_bench;
 mod http_client;
 mod incident_cmd;
 mod keys_cmd;
+mod measure;
 mod operator_cmd;
 mod requests_cmd;
 mod retention_bench;

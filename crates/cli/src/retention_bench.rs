@@ -30,6 +30,8 @@ use custodia_core::{Call, DataDir, Principal, RecordId, SubjectId, SweepOptions,
 use custodia_registry::Period;
 use sqlx::Connection;
 
+use crate::measure::{Reads, percentile, report};
+
 const COLLECTION: &str = "customers";
 /// Concurrent writers while loading (the store's writer commits what they send in groups).
 const LOADERS: usize = 64;
@@ -532,29 +534,4 @@ async fn read_for(
         elapsed: start.elapsed(),
         latencies,
     })
-}
-
-struct Reads {
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-/// The `q` quantile of sorted durations, in milliseconds.
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-fn report(what: &str, reads: &Reads) {
-    let mut sorted = reads.latencies.clone();
-    sorted.sort_unstable();
-    println!(
-        "  {what}: {} reads in {:.1} s ({:.0} reads/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        sorted.len(),
-        reads.elapsed.as_secs_f64(),
-        sorted.len() as f64 / reads.elapsed.as_secs_f64(),
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99),
-        percentile(&sorted, 1.0)
-    );
 }

@@ -22,6 +22,8 @@ use anyhow::{Context, bail};
 use custodia_core::{Call, DataDir, Principal, SubjectId, Timestamp, Vault};
 use sqlx::Connection;
 
+use crate::measure::{Reads, memory, report};
+
 const COLLECTION: &str = "customers";
 const ORDERS: &str = "order_fulfillment";
 const PAYMENTS: &str = "payment";
@@ -103,43 +105,6 @@ fn record(i: usize, k: usize) -> (&'static str, BTreeMap<String, String>) {
 /// Orders among a subject's `k` records (what a read under `order_fulfillment` shows).
 fn orders_of(k: usize) -> usize {
     k.div_ceil(2)
-}
-
-/// This process's memory (Linux `/proc/self/status`), in MiB.
-#[derive(Clone, Copy)]
-struct Memory {
-    rss: f64,
-    peak: f64,
-    anon: f64,
-    file: f64,
-}
-
-fn memory() -> Memory {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    Memory {
-        rss: field("VmRSS:"),
-        peak: field("VmHWM:"),
-        anon: field("RssAnon:"),
-        file: field("RssFile:"),
-    }
-}
-
-impl std::fmt::Display for Memory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "VmRSS {:.0} MiB (anonymous {:.0} MiB, file-backed {:.0} MiB), VmHWM {:.0} MiB",
-            self.rss, self.anon, self.file, self.peak
-        )
-    }
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -324,29 +289,4 @@ async fn concurrent_reads(vault: &Arc<Vault>, admin: &Principal, subjects: usize
         elapsed: start.elapsed(),
         latencies,
     })
-}
-
-struct Reads {
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-/// The `q` quantile of sorted durations, in milliseconds.
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-fn report(what: &str, reads: &Reads) {
-    let mut sorted = reads.latencies.clone();
-    sorted.sort_unstable();
-    println!(
-        "  {what}: {} reads in {:.1} s ({:.0} reads/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        sorted.len(),
-        reads.elapsed.as_secs_f64(),
-        sorted.len() as f64 / reads.elapsed.as_secs_f64(),
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99),
-        percentile(&sorted, 1.0)
-    );
 }

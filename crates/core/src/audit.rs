@@ -144,6 +144,20 @@ impl Vault {
         })
     }
 
+    /// The `deny` entry `error` gets about `event`: a refusal (403) was decided and is logged;
+    /// other failures (400, 404, 409, 422) decided nothing and get none.
+    pub(crate) fn refusal_row(
+        &self,
+        event: &AuditEvent,
+        now: Timestamp,
+        error: &VaultError,
+    ) -> Result<Option<AuditRow>, VaultError> {
+        if error.kind != ErrorKind::Forbidden {
+            return Ok(None);
+        }
+        self.audit_row(event, now, Some(error)).map(Some)
+    }
+
     /// The audit row of `event` with its decision.
     pub(crate) fn audit_row(
         &self,
@@ -223,10 +237,8 @@ impl Vault {
                 Ok(value)
             }
             Err(Refused { error, about }) => {
-                if error.kind == ErrorKind::Forbidden {
-                    let event = about.as_ref().unwrap_or(&event);
-                    self.append_audit_rows(&[self.audit_row(event, now, Some(&error))?])
-                        .await?;
+                if let Some(row) = self.refusal_row(about.as_ref().unwrap_or(&event), now, &error)? {
+                    self.append_audit_rows(&[row]).await?;
                 }
                 Err(error)
             }

@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use custodia_store::StoreError;
+use custodia_store::{AuditRow, NewRecord, StoreError};
 use custodia_types::Record;
 
 use crate::audit::AuditEvent;
 use crate::call::Call;
-use crate::error::ErrorKind;
 use crate::records::{SealingKeys, subject_erased};
 use crate::{RecordId, SubjectId, Vault, VaultError};
 
@@ -26,10 +25,10 @@ pub const MAX_BATCH_READ_BYTES: usize = 16 << 20;
 /// How many of a batch's reads run at once.
 const READS_AT_ONCE: usize = 8;
 
-/// One record to create (ids as the caller gave them: each item's own are checked).
+/// One record to create.
 #[derive(Debug)]
 pub struct BatchCreate {
-    pub subject_id: String,
+    pub subject: SubjectId,
     pub collection: String,
     pub fields: BTreeMap<String, String>,
 }
@@ -37,9 +36,9 @@ pub struct BatchCreate {
 /// One read: a record (`record_id`), or every record of the subject in the collection.
 #[derive(Debug)]
 pub struct BatchRead {
-    pub subject_id: String,
+    pub subject: SubjectId,
     pub collection: String,
-    pub record_id: Option<String>,
+    pub record_id: Option<RecordId>,
     pub fields: Option<Vec<String>>,
 }
 
@@ -56,12 +55,10 @@ fn check_size(items: usize) -> Result<(), VaultError> {
 /// A creation that passed its checks, waiting for the batch's transaction.
 struct Ready {
     item: usize,
-    subject: SubjectId,
     event: AuditEvent,
     record_id: RecordId,
-    /// Whether its subject's key was made for this batch (a conflict then means another
-    /// write stored the subject's first key meanwhile, not an erasure).
-    fresh_key: bool,
+    record: NewRecord,
+    allow: AuditRow,
 }
 
 impl Vault {
@@ -79,41 +76,38 @@ impl Vault {
         let mut results: Vec<Option<Result<RecordId, VaultError>>> = Vec::with_capacity(items.len());
         let mut keys = SealingKeys::default();
         let mut ready = Vec::new();
-        let mut records = Vec::new();
         let mut refusals = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let subject = match SubjectId::parse(&item.subject_id) {
-                Ok(subject) => subject,
-                Err(error) => {
-                    results.push(Some(Err(error)));
-                    continue;
-                }
-            };
             let event = call
                 .event("record.create")
                 .collection(&item.collection)
                 .fields(item.fields.keys());
-            let event = self.about(event, &subject)?;
+            let event = self.about(event, &item.subject)?;
             let record_id = RecordId::generate()?;
             match self
-                .new_record(call, &subject, &item.collection, &item.fields, &record_id, &mut keys)
+                .new_record(
+                    call,
+                    &item.subject,
+                    &item.collection,
+                    &item.fields,
+                    &record_id,
+                    &mut keys,
+                )
                 .await
             {
                 Ok(record) => {
-                    records.push((record, Some(self.audit_row(&event, call.now, None)?)));
+                    let allow = self.audit_row(&event, call.now, None)?;
                     ready.push(Ready {
                         item: i,
                         event,
-                        fresh_key: keys.made_for(subject.as_str()),
-                        subject,
                         record_id,
+                        record,
+                        allow,
                     });
                     results.push(None);
                 }
                 Err(error) => {
-                    if error.kind == ErrorKind::Forbidden {
-                        refusals.push(self.audit_row(&event, call.now, Some(&error))?);
-                    }
+                    refusals.extend(self.refusal_row(&event, call.now, &error)?);
                     results.push(Some(Err(error)));
                 }
             }
@@ -123,30 +117,34 @@ impl Vault {
         // just before the write, so the gap is no longer than a single creation's.
         let purpose = self.registry.purposes.get(call.purpose);
         let mut kept = Vec::with_capacity(ready.len());
-        let mut kept_records = Vec::with_capacity(records.len());
-        for (done, record) in ready.into_iter().zip(records) {
+        for done in ready {
+            let item = &items[done.item];
             let again = async {
-                self.refuse_if_read_only(&items[done.item].collection).await?;
+                self.refuse_if_read_only(&item.collection).await?;
                 if let Some(purpose) = purpose {
-                    self.subject_state(&done.subject).await?.permits(purpose)?;
+                    self.subject_state(&item.subject).await?.permits(purpose)?;
                 }
                 Ok::<(), VaultError>(())
             }
             .await;
             match again {
-                Ok(()) => {
-                    kept.push(done);
-                    kept_records.push(record);
-                }
+                Ok(()) => kept.push(done),
                 Err(error) => {
-                    if error.kind == ErrorKind::Forbidden {
-                        refusals.push(self.audit_row(&done.event, call.now, Some(&error))?);
-                    }
+                    refusals.extend(self.refusal_row(&done.event, call.now, &error)?);
                     results[done.item] = Some(Err(error));
                 }
             }
         }
-        let (ready, records) = (kept, kept_records);
+        // Whether a record's key was made for this batch (a conflict then means another write
+        // stored the subject's first key meanwhile, not an erasure).
+        let fresh: Vec<bool> = kept
+            .iter()
+            .map(|done| keys.made_for(&done.record.sealed_under))
+            .collect();
+        let (places, records): (Vec<_>, Vec<_>) = kept
+            .into_iter()
+            .map(|done| ((done.item, done.record_id), (done.record, Some(done.allow))))
+            .unzip();
         let written = self
             .store
             .insert_records(records, refusals)
@@ -155,14 +153,14 @@ impl Vault {
                 StoreError::SubjectKeyConflict => subject_erased(),
                 e => VaultError::from(e),
             })?;
-        for (done, outcome) in ready.into_iter().zip(written) {
-            let item = &items[done.item];
-            results[done.item] = Some(match outcome {
-                Ok(()) => Ok(done.record_id),
+        for (((i, record_id), outcome), fresh) in places.into_iter().zip(written).zip(fresh) {
+            let item = &items[i];
+            results[i] = Some(match outcome {
+                Ok(()) => Ok(record_id),
                 // Another write stored this subject's first key meanwhile: this item goes
                 // again on its own, sealed under that key.
-                Err(StoreError::SubjectKeyConflict) if done.fresh_key => {
-                    self.create_record(call, &done.subject, &item.collection, &item.fields)
+                Err(StoreError::SubjectKeyConflict) if fresh => {
+                    self.create_record(call, &item.subject, &item.collection, &item.fields)
                         .await
                 }
                 Err(StoreError::SubjectKeyConflict) => Err(subject_erased()),
@@ -174,7 +172,6 @@ impl Vault {
             .map(|r| r.ok_or_else(|| VaultError::internal(&"a batch item was left without a result")))
             .collect()
     }
-
     /// Reads each item for the call's purpose: one record, or all of a subject's records in a
     /// collection. One result per item, in order; each read is audited as it would be alone.
     #[tracing::instrument(skip_all, fields(items = items.len()))]
@@ -207,14 +204,13 @@ impl Vault {
 impl Vault {
     /// One item of a batch read, as the single read it stands for.
     async fn read_one(&self, call: &Call<'_>, item: &BatchRead) -> Result<Vec<Record>, VaultError> {
-        let subject = SubjectId::parse(&item.subject_id)?;
         let fields = item.fields.as_deref();
         match &item.record_id {
             Some(id) => self
-                .get_record(call, &subject, &item.collection, &RecordId::parse(id)?, fields)
+                .get_record(call, &item.subject, &item.collection, id, fields)
                 .await
                 .map(|r| vec![r]),
-            None => self.list_records(call, &subject, &item.collection, fields).await,
+            None => self.list_records(call, &item.subject, &item.collection, fields).await,
         }
     }
 }

@@ -1044,9 +1044,11 @@ impl SealingKeys {
         self.held.values().any(|(_, _, fresh)| *fresh)
     }
 
-    /// Whether `subject`'s key used by this call was made by it.
-    pub(crate) fn made_for(&self, subject: &str) -> bool {
-        self.held.iter().any(|((s, _), (_, _, fresh))| s == subject && *fresh)
+    /// Whether the key `row` holds was made by this call.
+    pub(crate) fn made_for(&self, row: &SubjectKeyRow) -> bool {
+        self.held
+            .get(&(row.subject_id.clone(), row.key_class.clone()))
+            .is_some_and(|(_, _, fresh)| *fresh)
     }
 }
 

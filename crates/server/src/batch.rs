@@ -3,7 +3,7 @@
 //! it would be alone (see `core/src/batch.rs`) and gets its own status; the call itself is
 //! `200` once the batch was processed.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -32,47 +32,46 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 async fn honour_gpc_all<'a>(
     state: &AppState,
     caller: &custodia_core::Principal,
-    subjects: impl Iterator<Item = &'a str>,
+    subjects: impl Iterator<Item = &'a SubjectId>,
     gpc: bool,
 ) -> AppResult<()> {
     if gpc {
-        for subject in subjects.collect::<BTreeSet<_>>() {
-            if let Ok(subject) = SubjectId::parse(subject) {
-                honour_gpc(state, caller, &subject, gpc).await?;
-            }
+        let distinct: BTreeMap<&str, &SubjectId> = subjects.map(|s| (s.as_str(), s)).collect();
+        for subject in distinct.into_values() {
+            honour_gpc(state, caller, subject, gpc).await?;
         }
     }
     Ok(())
 }
 
-/// Input the API's schema refuses is refused whole (400, naming the item): only decisions
-/// (the gate, the registry, the ledger) are made item by item.
-fn check_shape<'a>(purpose: &str, items: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>) -> AppResult<()> {
-    let bad = |code, message: String| Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, message));
+// Input the API's schema refuses is refused whole (400, naming the item): only decisions (the
+// gate, the registry, the ledger) are made item by item.
+
+fn bad(code: &'static str, message: String) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, message)
+}
+
+fn check_purpose(purpose: &str) -> AppResult<()> {
     if !name_shaped(purpose) {
-        return bad(
+        return Err(bad(
             "invalid_purpose",
             "`purpose` must be a registry name (a-z, 0-9 and _, starting with a letter)".into(),
-        );
-    }
-    for (i, (subject, collection, record)) in items.enumerate() {
-        if let Err(e) = SubjectId::parse(subject) {
-            return bad(e.code, format!("items[{i}].subject_id: {}", e.message));
-        }
-        if !name_shaped(collection) {
-            return bad(
-                "invalid_collection",
-                format!("items[{i}].collection must be a registry name (a-z, 0-9 and _, starting with a letter)"),
-            );
-        }
-        if record.is_some_and(|r| RecordId::parse(r).is_err()) {
-            return bad(
-                "invalid_record_id",
-                format!("items[{i}].record_id must be rec_ and 32 hex digits"),
-            );
-        }
+        ));
     }
     Ok(())
+}
+
+/// Item `i`'s subject, once its subject id and collection are well formed.
+fn item_subject(i: usize, subject: &str, collection: &str) -> AppResult<SubjectId> {
+    let subject =
+        SubjectId::parse(subject).map_err(|e| bad(e.code, format!("items[{i}].subject_id: {}", e.message)))?;
+    if !name_shaped(collection) {
+        return Err(bad(
+            "invalid_collection",
+            format!("items[{i}].collection must be a registry name (a-z, 0-9 and _, starting with a letter)"),
+        ));
+    }
+    Ok(subject)
 }
 
 /// An item's status and error.
@@ -95,22 +94,20 @@ pub(crate) async fn create_records(
     Gpc(gpc): Gpc,
     ApiJson(body): ApiJson<BatchCreateRequest>,
 ) -> AppResult<Json<BatchCreateResponse>> {
-    check_shape(
-        &body.purpose,
-        body.items
-            .iter()
-            .map(|i| (i.subject_id.as_str(), i.collection.as_str(), None)),
-    )?;
-    honour_gpc_all(&state, &caller, body.items.iter().map(|i| i.subject_id.as_str()), gpc).await?;
-    let items: Vec<BatchCreate> = body
+    check_purpose(&body.purpose)?;
+    let items = body
         .items
         .into_iter()
-        .map(|i| BatchCreate {
-            subject_id: i.subject_id,
-            collection: i.collection,
-            fields: i.fields,
+        .enumerate()
+        .map(|(n, i)| {
+            Ok(BatchCreate {
+                subject: item_subject(n, &i.subject_id, &i.collection)?,
+                collection: i.collection,
+                fields: i.fields,
+            })
         })
-        .collect();
+        .collect::<AppResult<Vec<_>>>()?;
+    honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.create_records(&call, &items).await?;
     Ok(Json(BatchCreateResponse {
@@ -149,23 +146,30 @@ pub(crate) async fn read_records(
     Gpc(gpc): Gpc,
     ApiJson(body): ApiJson<BatchReadRequest>,
 ) -> AppResult<Json<BatchReadResponse>> {
-    check_shape(
-        &body.purpose,
-        body.items
-            .iter()
-            .map(|i| (i.subject_id.as_str(), i.collection.as_str(), i.record_id.as_deref())),
-    )?;
-    honour_gpc_all(&state, &caller, body.items.iter().map(|i| i.subject_id.as_str()), gpc).await?;
-    let items: Vec<BatchRead> = body
+    check_purpose(&body.purpose)?;
+    let items = body
         .items
         .into_iter()
-        .map(|i| BatchRead {
-            subject_id: i.subject_id,
-            collection: i.collection,
-            record_id: i.record_id,
-            fields: i.fields,
+        .enumerate()
+        .map(|(n, i)| {
+            let record_id = match &i.record_id {
+                Some(id) => Some(RecordId::parse(id).map_err(|_| {
+                    bad(
+                        "invalid_record_id",
+                        format!("items[{n}].record_id must be rec_ and 32 hex digits"),
+                    )
+                })?),
+                None => None,
+            };
+            Ok(BatchRead {
+                subject: item_subject(n, &i.subject_id, &i.collection)?,
+                collection: i.collection,
+                record_id,
+                fields: i.fields,
+            })
         })
-        .collect();
+        .collect::<AppResult<Vec<_>>>()?;
+    honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.read_records(&call, &items).await?;
     Ok(Json(BatchReadResponse {

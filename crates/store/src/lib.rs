@@ -165,15 +165,16 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.writer.insert_records(records, refusals).await,
             Backend::Postgres(p) => {
+                let (records, audits): (Vec<NewRecord>, Vec<Option<AuditRow>>) = records.into_iter().unzip();
                 p.write(move |mut tx| {
                     Box::pin(async move {
-                        let new: Vec<&NewRecord> = records.iter().map(|(r, _)| r).collect();
+                        let new: Vec<&NewRecord> = records.iter().collect();
                         let results = tx.records().insert_many(&new).await?;
                         let mut audit: Vec<AuditRow> = results
                             .iter()
-                            .zip(&records)
+                            .zip(audits)
                             .filter(|(result, _)| result.is_ok())
-                            .filter_map(|(_, (_, audit))| audit.clone())
+                            .filter_map(|(_, audit)| audit)
                             .collect();
                         audit.extend(refusals);
                         tx.audit().append(&audit).await?;

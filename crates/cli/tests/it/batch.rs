@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Client, Vault};
+use crate::support::{Client, Vault, fresh_postgres_database, postgres_url};
 
 /// The audit entries with `action` and `decision`.
 async fn entries(admin: &mut Client, action: &str, decision: &str) -> Vec<Value> {
@@ -24,8 +24,20 @@ fn statuses(v: &Value) -> Vec<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_decide_answer_and_audit_each_item_as_if_alone() {
-    let vault = Vault::init();
+async fn batches_decide_answer_and_audit_each_item_as_if_alone_on_sqlite() {
+    batches_decide_answer_and_audit_each_item_as_if_alone(Vault::init()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_decide_answer_and_audit_each_item_as_if_alone_on_postgres() {
+    let Some(url) = postgres_url() else {
+        assert!(std::env::var("CI").is_err(), "CI must run the PostgreSQL tests");
+        return;
+    };
+    batches_decide_answer_and_audit_each_item_as_if_alone(Vault::init_with(Some(fresh_postgres_database(&url)))).await;
+}
+
+async fn batches_decide_answer_and_audit_each_item_as_if_alone(vault: Vault) {
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
     let shipping_key = admin.principal("warehouse", &["fulfillment_service"]).await;
@@ -255,4 +267,53 @@ async fn batches_decide_answer_and_audit_each_item_as_if_alone() {
         )
         .await;
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("batch_size")), "{v}");
+}
+
+/// A batch's creations commit together or not at all: when its transaction cannot commit (here
+/// the audit log refuses every entry, as a full disk would), no item is written and the call
+/// fails, whatever the items' own checks said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_cannot_commit_writes_nothing() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"subject_id": format!("c-{}", i % 3), "collection": "customers", "fields": {"name": format!("Name {i}")}}))
+        .collect();
+    let (status, v) = admin
+        .raw_unchecked(
+            "POST",
+            "/v1/batch/records",
+            Some(json!({"purpose": "order_fulfillment", "items": items})),
+        )
+        .await;
+    assert!(status >= 500, "{status} {v}");
+    assert!(!v.to_string().contains("Name "), "{v}");
+    sqlx::query("DROP TRIGGER injected_failure").execute(&db).await.unwrap();
+    let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let (keys,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM subject_keys")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!((records, keys), (0, 0), "nothing of the batch was written");
+    for subject in ["c-0", "c-1", "c-2"] {
+        let (_, list) = admin
+            .get(&format!(
+                "/v1/subjects/{subject}/records/customers?purpose=order_fulfillment"
+            ))
+            .await;
+        assert_eq!(list["records"], json!([]), "{subject}: {list}");
+    }
 }
