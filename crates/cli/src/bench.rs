@@ -255,7 +255,8 @@ impl Phase {
 }
 
 /// A soak: `minutes` of mixed create/read load on one server, a line per minute with its
-/// throughput, p50/p99, the write-ahead log's size and the process's resident memory.
+/// throughput, p50/p99, the write-ahead log's size, the process's resident memory and its
+/// open file descriptors (the server's and the clients' sockets, the database files).
 pub async fn soak(minutes: u64, clients: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("custodia-soak-{}", custodia_crypto::random_hex::<8>()?));
     let result = soak_in(&dir, minutes, clients).await;
@@ -280,8 +281,9 @@ async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow:
         .await?;
         let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
         print!(
-            "  minute {minute:>3}: WAL {wal_mb:>7.1} MB   RSS {:>6.1} MiB",
-            crate::measure::memory().rss
+            "  minute {minute:>3}: WAL {wal_mb:>7.1} MB   RSS {:>6.1} MiB   open files {:>4}",
+            crate::measure::memory().rss,
+            crate::measure::open_files().map_or_else(|| "?".to_owned(), |n| n.to_string())
         );
         p.print();
     }

@@ -11,6 +11,11 @@ pub(crate) struct Memory {
     pub(crate) file: f64,
 }
 
+/// How many file descriptors this process has open (Linux; `None` elsewhere).
+pub(crate) fn open_files() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(Iterator::count)
+}
+
 pub(crate) fn memory() -> Memory {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {

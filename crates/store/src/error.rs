@@ -37,3 +37,26 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &e {
+            rusqlite::Error::SqliteFailure(code, message)
+                if code.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || code.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                // SQLite's message names the columns ("UNIQUE constraint failed: t.c"), never
+                // the value.
+                let columns = message
+                    .as_deref()
+                    .and_then(|m| m.split_once(": "))
+                    .map_or("unique constraint", |(_, columns)| columns);
+                Self::Conflict(columns.to_owned())
+            }
+            // SQLite's messages name statements, tables and constraints; rusqlite binds
+            // values as parameters, which no message repeats.
+            _ => Self::Backend(e.to_string()),
+        }
+    }
+}

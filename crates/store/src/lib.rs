@@ -11,6 +11,7 @@
 
 mod changes;
 mod error;
+mod group_commit;
 mod model;
 mod postgres;
 mod repo;
@@ -152,8 +153,9 @@ impl Store {
 
     /// Creates records, each with its audit entry, and appends `refusals` (the audit entries
     /// of the same call's refused items), in one transaction: the same as a [`Store::write`]
-    /// job calling [`Records::insert_many`] and [`Audit::append`], which SQLite's writer
-    /// merges with the other creations of its batch into a few multi-row statements. Each
+    /// job calling [`Records::insert_many`] and [`Audit::append`], which the store's group
+    /// commit merges with the other creations and audit appends waiting at that moment into
+    /// one transaction of a few multi-row statements (on both backends). Each
     /// record's result says whether it was written (a record sealed under a key that is no
     /// longer its subject's is not, and neither is its audit entry); an `Err` for the whole
     /// call means nothing was.
@@ -164,37 +166,17 @@ impl Store {
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.writer.insert_records(records, refusals).await,
-            Backend::Postgres(p) => {
-                let (records, audits): (Vec<NewRecord>, Vec<Option<AuditRow>>) = records.into_iter().unzip();
-                p.write(move |mut tx| {
-                    Box::pin(async move {
-                        let new: Vec<&NewRecord> = records.iter().collect();
-                        let results = tx.records().insert_many(&new).await?;
-                        let mut audit: Vec<AuditRow> = results
-                            .iter()
-                            .zip(audits)
-                            .filter(|(result, _)| result.is_ok())
-                            .filter_map(|(_, audit)| audit)
-                            .collect();
-                        audit.extend(refusals);
-                        tx.audit().append(&audit).await?;
-                        Ok(results)
-                    })
-                })
-                .await
-            }
+            Backend::Postgres(p) => p.writer.insert_records(records, refusals).await,
         }
     }
 
     /// Appends audit entries on their own (reads, refusals); returns once they are durable.
-    /// SQLite's writer merges those of a batch into one statement.
+    /// Group-committed with the other appends and creations waiting at that moment (see
+    /// [`Store::insert_records`]).
     pub async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.writer.append_audit(rows).await,
-            Backend::Postgres(p) => {
-                p.write(move |mut tx| Box::pin(async move { tx.audit().append(&rows).await }))
-                    .await
-            }
+            Backend::Postgres(p) => p.writer.append_audit(rows).await,
         }
     }
 

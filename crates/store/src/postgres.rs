@@ -5,16 +5,56 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::sync::mpsc;
 
+use crate::group_commit::{self, MAX_BATCH, Op, Writer};
 use crate::sql::{Conn, Stmt};
 use crate::tx::{BoxFuture, Reader, ReaderConn, Tx};
 use crate::{StoreError, schema};
 
 pub(crate) struct Postgres {
     pool: PgPool,
+    /// Record creations and audit appends, group-committed ([`group_commit`]).
+    pub(crate) writer: Writer,
+    batcher: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.batcher.abort();
+    }
+}
+
+/// Commits the creations and audit appends waiting at each moment in one transaction on a
+/// connection of the pool: the audit sequencer (an advisory lock held through the commit) is
+/// then taken once per batch, not once per request.
+async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::error!(error = %e, "no PostgreSQL connection for a batch of writes");
+                // Dropping the batch answers each of its requests with an error.
+                batch.clear();
+                continue;
+            }
+        };
+        if let Err(e) = group_commit::commit(&mut Conn::Postgres(&mut conn), batch.drain(..)).await {
+            tracing::error!(error = %e, "PostgreSQL batch failed and was rolled back");
+            // The connection may be mid-transaction if the rollback failed: not reused.
+            conn.detach();
+        }
+    }
 }
 
 impl Postgres {
+    fn new(pool: PgPool) -> Self {
+        let (writer, rx) = Writer::channel();
+        let batcher = tokio::spawn(batcher(pool.clone(), rx));
+        Self { pool, writer, batcher }
+    }
+
     /// Connects to `url` and migrates the schema (serialized across nodes by an advisory lock)
     /// up to `target`.
     pub(crate) async fn connect(url: &str, target: i64) -> Result<Self, StoreError> {
@@ -26,7 +66,7 @@ impl Postgres {
         let mut tx = pool.begin().await?;
         schema::migrate(&mut Conn::Postgres(&mut tx), target).await?;
         tx.commit().await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 
     /// Connects to `url` with every transaction read-only (PostgreSQL refuses every write),
@@ -46,7 +86,7 @@ impl Postgres {
         let mut conn = pool.acquire().await?;
         schema::require_current(&mut Conn::Postgres(&mut conn)).await?;
         drop(conn);
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 
     /// Runs `job` in a transaction: committed when it returns `Ok`, rolled back otherwise.

@@ -1,8 +1,8 @@
 //! SQL written once for both backends.
 //!
 //! Every statement is one text with `$1`, `$2`, ... placeholders, numbered in order of first
-//! use: PostgreSQL reads them natively and sqlx's SQLite driver binds `$N` to the N-th
-//! argument. Upserts (`ON CONFLICT`), `RETURNING` and the types the statements bind (text,
+//! use: PostgreSQL reads them natively; the SQLite connection rewrites them to SQLite's
+//! numbered parameters (`sqlite::conn`). Upserts (`ON CONFLICT`), `RETURNING` and the types the statements bind (text,
 //! 64-bit integers, bytes, and their nulls) mean the same in both. What differs lives in
 //! [`Dialect`]: column type names in the schema, the append-only triggers, and how audit
 //! appends are sequenced.
@@ -11,10 +11,10 @@
 //! code (`repo/`) is written against these two alone.
 
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Decode, Postgres, Row, Sqlite, Type};
+use sqlx::{Decode, Postgres, Row, Type};
 
 use crate::StoreError;
+use crate::sqlite::conn as sqlite;
 use crate::tx::BoxFuture;
 
 /// The backend a connection speaks to.
@@ -153,48 +153,8 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 
 /// A borrowed connection of either backend.
 pub(crate) enum Conn<'c> {
-    Sqlite(&'c mut SqliteConnection),
+    Sqlite(&'c mut rusqlite::Connection),
     Postgres(&'c mut PgConnection),
-}
-
-/// The statement text as SQLite should see it. SQLite treats `$N` as a *named* parameter and
-/// `?N` as a numbered one; sqlx asks the name of every parameter when it binds, and SQLite finds
-/// a numbered or named parameter's name by a linear search, so a multi-row insert with
-/// thousands of placeholders would bind in quadratic time. When the placeholders run `$1, $2,
-/// ...` in order, each once (every multi-row statement), they become anonymous `?`, which has
-/// no name to search for; otherwise (a few statements use one out of order) `?N`.
-fn sqlite_text(sql: &str) -> std::borrow::Cow<'_, str> {
-    if !sql.contains('$') {
-        return std::borrow::Cow::Borrowed(sql);
-    }
-    let rewrite = |anonymous: bool| {
-        let mut out = String::with_capacity(sql.len());
-        let mut expected = 1u64;
-        let mut in_order = true;
-        let mut rest = sql;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            let after = &rest[at + 1..];
-            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                out.push('$');
-            } else {
-                in_order &= after[..digits].parse::<u64>().ok() == Some(expected);
-                expected += 1;
-                out.push('?');
-                if !anonymous {
-                    out.push_str(&after[..digits]);
-                }
-            }
-            rest = &after[digits..];
-        }
-        out.push_str(rest);
-        (out, in_order)
-    };
-    match rewrite(true) {
-        (anonymous, true) => std::borrow::Cow::Owned(anonymous),
-        _ => std::borrow::Cow::Owned(rewrite(false).0),
-    }
 }
 
 /// `$stmt`'s text (`$sql`, as the backend should see it) with its arguments bound.
@@ -238,10 +198,7 @@ impl Conn<'_> {
     pub(crate) fn execute<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<u64, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => {
-                    let text = sqlite_text(&stmt.sql);
-                    bound!(Sqlite, stmt, &text).execute(&mut **c).await?.rows_affected()
-                }
+                Self::Sqlite(c) => sqlite::execute(c, &stmt.sql, &stmt.args)?,
                 Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .execute(&mut **c)
                     .await?
@@ -254,15 +211,10 @@ impl Conn<'_> {
     pub(crate) fn fetch_all<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<Vec<DbRow>, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => {
-                    let text = sqlite_text(&stmt.sql);
-                    bound!(Sqlite, stmt, &text)
-                        .fetch_all(&mut **c)
-                        .await?
-                        .into_iter()
-                        .map(DbRow::Sqlite)
-                        .collect()
-                }
+                Self::Sqlite(c) => sqlite::fetch(c, &stmt.sql, &stmt.args, None)?
+                    .into_iter()
+                    .map(DbRow::Sqlite)
+                    .collect(),
                 Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .fetch_all(&mut **c)
                     .await?
@@ -277,13 +229,9 @@ impl Conn<'_> {
     pub(crate) fn fetch_optional<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<Option<DbRow>, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => {
-                    let text = sqlite_text(&stmt.sql);
-                    bound!(Sqlite, stmt, &text)
-                        .fetch_optional(&mut **c)
-                        .await?
-                        .map(DbRow::Sqlite)
-                }
+                Self::Sqlite(c) => sqlite::fetch(c, &stmt.sql, &stmt.args, Some(1))?
+                    .pop()
+                    .map(DbRow::Sqlite),
                 Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .fetch_optional(&mut **c)
                     .await?
@@ -296,7 +244,7 @@ impl Conn<'_> {
     pub(crate) fn run<'s>(&'s mut self, sql: &'s str) -> BoxFuture<'s, Result<(), StoreError>> {
         Box::pin(async move {
             match self {
-                Self::Sqlite(c) => sqlx::Executor::execute(&mut **c, sqlx::raw_sql(sql)).await.map(drop)?,
+                Self::Sqlite(c) => sqlite::run(c, sql)?,
                 Self::Postgres(c) => sqlx::Executor::execute(&mut **c, sqlx::raw_sql(sql)).await.map(drop)?,
             }
             Ok(())
@@ -306,58 +254,60 @@ impl Conn<'_> {
 
 /// A result row of either backend.
 pub(crate) enum DbRow {
-    Sqlite(SqliteRow),
+    Sqlite(sqlite::Row),
     Postgres(PgRow),
 }
 
+/// The error for a NULL where a value was required.
+fn null(column: &str) -> StoreError {
+    StoreError::Corrupt(format!("column {column} is null"))
+}
+
 impl DbRow {
-    fn get<T>(&self, column: &str) -> Result<T, StoreError>
+    fn pg<T>(row: &PgRow, column: &str) -> Result<T, StoreError>
     where
-        T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>,
+        T: for<'r> Decode<'r, Postgres> + Type<Postgres>,
     {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(column)?,
-            Self::Postgres(r) => r.try_get(column)?,
-        })
+        Ok(row.try_get(column)?)
     }
 
     pub(crate) fn text(&self, column: &str) -> Result<String, StoreError> {
-        self.get(column)
+        self.opt_text(column)?.ok_or_else(|| null(column))
     }
 
     pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        self.get(column)
+        match self {
+            Self::Sqlite(r) => r.opt_text(column),
+            Self::Postgres(r) => Self::pg(r, column),
+        }
     }
 
     pub(crate) fn int(&self, column: &str) -> Result<i64, StoreError> {
-        self.get(column)
+        self.opt_int(column)?.ok_or_else(|| null(column))
     }
 
     pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        self.get(column)
+        match self {
+            Self::Sqlite(r) => r.opt_int(column),
+            Self::Postgres(r) => Self::pg(r, column),
+        }
     }
 
     pub(crate) fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
-        self.get(column)
+        self.opt_bytes(column)?.ok_or_else(|| null(column))
     }
 
     pub(crate) fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(column)
+        match self {
+            Self::Sqlite(r) => r.opt_bytes(column),
+            Self::Postgres(r) => Self::pg(r, column),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlite_sees_numbered_placeholders() {
-        assert_eq!(
-            sqlite_text("SELECT $1, '$' || $12 FROM t"),
-            "SELECT ?1, '$' || ?12 FROM t"
-        );
-        assert!(matches!(sqlite_text("SELECT 1"), std::borrow::Cow::Borrowed(_)));
-    }
 
     #[test]
     fn values_clauses_number_placeholders_in_order() {

@@ -100,7 +100,7 @@ impl<'c> Tx<'c> {
 
 /// The connection a [`Reader`] holds.
 pub(crate) enum ReaderConn {
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Sqlite(crate::sqlite::conn::Pooled),
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
@@ -113,7 +113,7 @@ pub struct Reader {
 impl Reader {
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match &mut self.conn {
-            ReaderConn::Sqlite(c) => Conn::Sqlite(c),
+            ReaderConn::Sqlite(c) => Conn::Sqlite(c.conn()),
             ReaderConn::Postgres(c) => Conn::Postgres(c),
         }
     }

@@ -1,39 +1,34 @@
 //! The embedded default: one SQLite file in the data directory, WAL mode, `synchronous=FULL`
 //! (an acknowledged write survives power loss), `secure_delete` on (deleted ciphertext is
-//! overwritten, not left in free pages). One writer task owns the write connection and
+//! overwritten, not left in free pages). One writer thread owns the write connection and
 //! commits concurrent writes together ([`writer`]); a pool of readers runs beside it under WAL.
-//! The SQL is the PostgreSQL store's (`repo/`); here is only how connections are had.
+//! Connections are `rusqlite`'s, called without a thread hand-off ([`conn`]). The SQL is the
+//! PostgreSQL store's (`repo/`); here is only how connections are had.
 
+pub(crate) mod conn;
 mod writer;
 
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::mpsc;
 use std::time::Duration;
-
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection};
 
 use crate::sql::Conn;
 use crate::tx::{Reader, ReaderConn};
 use crate::{StoreError, schema};
 
-pub(crate) use writer::Writer;
+use crate::group_commit::Writer;
 
 pub(crate) struct Sqlite {
     pub(crate) writer: Writer,
-    reader: SqlitePool,
-    /// How to open another connection (for a truncating checkpoint); boxed, it is large.
-    options: Box<SqliteConnectOptions>,
-    checkpointer: tokio::task::JoinHandle<()>,
+    readers: conn::Pool,
+    /// How to open another connection (for a truncating checkpoint or an adoption).
+    options: conn::Options,
+    /// Dropped with the store, which stops the checkpointer thread.
+    _checkpointer: Option<mpsc::Sender<()>>,
 }
 
-impl Drop for Sqlite {
-    fn drop(&mut self) {
-        self.checkpointer.abort();
-    }
-}
+/// How long a connection waits for a lock held by another.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How many times a truncating checkpoint is tried (50 ms apart) before giving up.
 const PURGE_ATTEMPTS: usize = 10;
@@ -45,16 +40,22 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Copies the WAL into the database file in the background with PASSIVE checkpoints, which
 /// run beside the writer and readers instead of stalling a commit the way SQLite's automatic
-/// checkpoint (run by whichever connection commits past the threshold) does.
-async fn checkpointer(mut conn: SqliteConnection) {
-    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = Conn::Sqlite(&mut conn).run("PRAGMA wal_checkpoint(PASSIVE)").await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-        }
-    }
+/// checkpoint (run by whichever connection commits past the threshold) does. On a thread of
+/// its own: a checkpoint copies and syncs megabytes. Stops when `stop`'s sender is dropped.
+fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, StoreError> {
+    let conn = options.open()?;
+    let (tx, stop) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("custodia-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+                if let Err(e) = conn::run(&conn, "PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
+    Ok(tx)
 }
 
 /// The body of [`Sqlite::adopt_audit_log`], on a connection with `cur` attached.
@@ -157,48 +158,38 @@ impl Sqlite {
     /// `target`.
     pub(crate) async fn open(path: &Path, target: i64) -> Result<Self, StoreError> {
         make_private(path)?;
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true)
-            .pragma("secure_delete", "ON")
-            // Pages are read through a memory map and kept in a larger cache: under load the
-            // read and write syscalls of the default settings cost more than SQLite itself.
-            .pragma("mmap_size", "268435456")
-            .pragma("cache_size", "-16384")
-            .pragma("temp_store", "MEMORY")
-            // No connection checkpoints as part of a commit; the checkpointer task does it
-            // beside the writer (see `checkpointer`), and the writer restarts the log when it
-            // grows (`writer::bound_wal`), truncating the file back to this size.
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", writer::WAL_RESTART_BYTES.to_string());
-        let mut conn = options.connect().await?;
+        // Settings (`conn::Options::open`): WAL, synchronous=FULL, foreign keys, secure_delete,
+        // a memory map and a larger cache. No connection checkpoints as part of a commit
+        // (`wal_autocheckpoint=0`): the checkpointer thread does it beside the writer, and the
+        // writer restarts the log when it grows (`writer::bound_wal`), truncating the file
+        // back to `journal_size_limit`.
+        let options = conn::Options {
+            path: path.to_path_buf(),
+            mode: conn::Mode::ReadWrite,
+            busy_timeout: BUSY_TIMEOUT,
+        };
+        let mut conn = options.open()?;
         {
-            let mut tx = conn.begin().await?;
-            schema::migrate(&mut Conn::Sqlite(&mut tx), target).await?;
-            tx.commit().await?;
+            let mut c = Conn::Sqlite(&mut conn);
+            c.run("BEGIN IMMEDIATE").await?;
+            match schema::migrate(&mut c, target).await {
+                Ok(()) => c.run("COMMIT").await?,
+                Err(e) => {
+                    let _ = c.run("ROLLBACK").await;
+                    return Err(e);
+                }
+            }
         }
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        let writer = Writer::start(conn, Some(wal.into()));
-        let checkpointer = tokio::spawn(checkpointer(options.connect().await?));
+        let writer = writer::start(conn, Some(wal.into()))?;
+        let checkpointer = start_checkpointer(&options)?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8) * 2);
-        let reader = SqlitePoolOptions::new()
-            .max_connections(u32::try_from(readers).unwrap_or(4))
-            .acquire_timeout(Duration::from_secs(60))
-            // A local file does not drop connections: skip the ping (a round trip to the
-            // connection's thread) that would otherwise precede every query.
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
         Ok(Self {
             writer,
-            reader,
-            options: Box::new(options),
-            checkpointer,
+            readers: conn::Pool::open(&options, readers)?,
+            options,
+            _checkpointer: Some(checkpointer),
         })
     }
 
@@ -208,25 +199,18 @@ impl Sqlite {
         if !path.exists() {
             return Err(StoreError::Schema(format!("{} does not exist", path.display())));
         }
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .read_only(true)
-            .create_if_missing(false)
-            .busy_timeout(Duration::from_secs(30))
-            .pragma("mmap_size", "268435456")
-            .pragma("cache_size", "-16384");
-        let mut conn = options.connect().await?;
+        let options = conn::Options {
+            path: path.to_path_buf(),
+            mode: conn::Mode::ReadOnly,
+            busy_timeout: BUSY_TIMEOUT,
+        };
+        let mut conn = options.open()?;
         schema::require_current(&mut Conn::Sqlite(&mut conn)).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
         Ok(Self {
-            writer: Writer::start(conn, None),
-            reader,
-            options: Box::new(options),
-            checkpointer: tokio::spawn(async {}),
+            writer: writer::start(conn, None)?,
+            readers: conn::Pool::open(&options, 4)?,
+            options,
+            _checkpointer: None,
         })
     }
 
@@ -239,7 +223,7 @@ impl Sqlite {
         let path = current
             .to_str()
             .ok_or_else(|| StoreError::Backend(format!("{}: the path must be UTF-8", current.display())))?;
-        let mut conn = self.options.connect().await?;
+        let mut conn = self.options.open()?;
         let mut c = Conn::Sqlite(&mut conn);
         c.execute(crate::sql::Stmt::new("ATTACH DATABASE $1 AS cur").bind(path))
             .await?;
@@ -250,28 +234,35 @@ impl Sqlite {
         Ok(n)
     }
 
-    /// A `TRUNCATE` checkpoint, tried a few times while readers still use the log.
+    /// A `TRUNCATE` checkpoint, tried a few times while readers still use the log; on a
+    /// blocking thread, as it waits.
     pub(crate) async fn purge_wal(&self) -> Result<bool, StoreError> {
         // A short busy timeout: a truncating checkpoint holds the write lock while it waits
         // for readers, so each attempt may stall writers only this long.
-        let mut conn = (*self.options).clone().busy_timeout(PURGE_WAIT).connect().await?;
-        for _ in 0..PURGE_ATTEMPTS {
-            let row = Conn::Sqlite(&mut conn)
-                .fetch_optional(crate::sql::Stmt::new("PRAGMA wal_checkpoint(TRUNCATE)"))
-                .await?;
-            // The first column is 1 when the checkpoint could not finish (a reader or writer
-            // was busy).
-            if row.as_ref().map(|r| r.int("busy")).transpose()? == Some(0) {
-                return Ok(true);
+        let options = conn::Options {
+            busy_timeout: PURGE_WAIT,
+            ..self.options.clone()
+        };
+        tokio::task::spawn_blocking(move || {
+            let conn = options.open()?;
+            for _ in 0..PURGE_ATTEMPTS {
+                let rows = conn::fetch(&conn, "PRAGMA wal_checkpoint(TRUNCATE)", &[], Some(1))?;
+                // The first column is 1 when the checkpoint could not finish (a reader or
+                // writer was busy).
+                if rows.first().map(|r| r.opt_int("busy")).transpose()?.flatten() == Some(0) {
+                    return Ok(true);
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(false)
+            Ok(false)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("the WAL purge stopped: {e}")))?
     }
 
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
-            conn: ReaderConn::Sqlite(self.reader.acquire().await?),
+            conn: ReaderConn::Sqlite(self.readers.acquire().await?),
         })
     }
 }
