@@ -22,27 +22,9 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do grep -q "listening on" "$work/stdout" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/stdout")
 tok=$(cat "$work/data/admin-token")
-rec='{"purpose":"order_fulfillment","fields":{"email":"ada.lovelace@example.org","name":"Ada Lovelace","phone":"+442079460958","shipping_address":"12 Analytical Row, London"}}'
-curl -fs -X POST -H "Authorization: Bearer $tok" -d "$rec" "$addr/v1/subjects/cust-1/records/customers" >/dev/null
-cat >"$work/create.lua" <<LUA
-request = function()
-  return wrk.format("POST", "/v1/subjects/cust-" .. math.random(1, 1000000000) .. "/records/customers",
-    {["Authorization"] = "Bearer $tok", ["Content-Type"] = "application/json"}, '$rec')
-end
-LUA
-printf 'wrk.method = "GET"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$tok" >"$work/read.lua"
-cat >"$work/mixed.lua" <<LUA
-local n = 0
-request = function()
-  n = n + 1
-  if n % 2 == 0 then
-    return wrk.format("GET", "/v1/subjects/cust-1/records/customers?purpose=order_fulfillment",
-      {["Authorization"] = "Bearer $tok"})
-  end
-  return wrk.format("POST", "/v1/subjects/cust-" .. math.random(1, 1000000000) .. "/records/customers",
-    {["Authorization"] = "Bearer $tok", ["Content-Type"] = "application/json"}, '$rec')
-end
-LUA
+. "$(dirname "$0")/workloads.sh"
+seed_read "$addr" "$tok"
+write_workloads "$work" "$tok"
 run() { # name url
   local out; out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/$1.lua" "$2")
   printf '%-12s %10s req/s  p50 %8s  p99 %8s  non-2xx %s\n' "$1" \
@@ -51,5 +33,5 @@ run() { # name url
 }
 echo "Custodia $("$bin" --version | awk '{print $2}'), SQLite WAL synchronous=FULL, ${secs}s, $conns connections"
 run create "$addr"
-run read "$addr/v1/subjects/cust-1/records/customers?purpose=order_fulfillment"
+run read "$addr$CUSTODIA_READ_PATH"
 run mixed "$addr"

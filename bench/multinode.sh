@@ -70,7 +70,7 @@ trap cleanup EXIT
     start >/dev/null
 pg="postgres://custodia@127.0.0.1:$pg_port"
 
-rec='{"purpose":"order_fulfillment","fields":{"email":"ada.lovelace@example.org","name":"Ada Lovelace","phone":"+442079460958","shipping_address":"12 Analytical Row, London"}}'
+. "$(dirname "$0")/workloads.sh"
 
 # Starts `n` nodes on a fresh database; sets addrs[] and tok.
 start_nodes() { # n round
@@ -96,14 +96,8 @@ start_nodes() { # n round
         addrs+=("$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$dir/n$i.stdout")")
         [[ -n ${addrs[-1]} ]] || { echo "node $i did not start:" >&2; cat "$dir/n$i.log" >&2; exit 1; }
     done
-    curl -fs -X POST -H "Authorization: Bearer $tok" -d "$rec" "${addrs[0]}/v1/subjects/cust-1/records/customers" >/dev/null
-    cat >"$dir/create.lua" <<LUA
-request = function()
-  return wrk.format("POST", "/v1/subjects/cust-" .. math.random(1, 1000000000) .. "/records/customers",
-    {["Authorization"] = "Bearer $tok", ["Content-Type"] = "application/json"}, '$rec')
-end
-LUA
-    printf 'wrk.method = "GET"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$tok" >"$dir/read.lua"
+    seed_read "${addrs[0]}" "$tok"
+    write_workloads "$dir" "$tok"
 }
 
 # Milliseconds from wrk's latency notation (850.00us, 1.23ms, 1.02s, 2.00m).
@@ -137,7 +131,7 @@ run() { # n workload round
     local n=$1 w=$2 round=$3 dir="$work/r$3" i c path outs=() base rest sum p50 p99 worst non2xx adv busy
     base=$((conns / n)); rest=$((conns % n))
     path=""
-    [[ $w == read ]] && path="/v1/subjects/cust-1/records/customers?purpose=order_fulfillment"
+    [[ $w == read ]] && path=$CUSTODIA_READ_PATH
     : >"$dir/$w.samples"
     sample "$dir/$w.samples"
     local wrks=()

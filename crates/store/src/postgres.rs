@@ -14,15 +14,11 @@ use crate::{StoreError, schema};
 
 pub(crate) struct Postgres {
     pool: PgPool,
-    /// Record creations and audit appends, group-committed ([`group_commit`]).
+    /// Record creations and audit appends, group-committed ([`group_commit`]). Its batcher
+    /// task ends when this is dropped, after the batch in hand: never aborted mid-batch,
+    /// which would hand a connection back to the pool inside a transaction (holding the
+    /// audit sequencer, on every node's way).
     pub(crate) writer: Writer,
-    batcher: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        self.batcher.abort();
-    }
 }
 
 /// Commits the creations and audit appends waiting at each moment in one transaction on a
@@ -51,8 +47,8 @@ async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>) {
 impl Postgres {
     fn new(pool: PgPool) -> Self {
         let (writer, rx) = Writer::channel();
-        let batcher = tokio::spawn(batcher(pool.clone(), rx));
-        Self { pool, writer, batcher }
+        tokio::spawn(batcher(pool.clone(), rx));
+        Self { pool, writer }
     }
 
     /// Connects to `url` and migrates the schema (serialized across nodes by an advisory lock)

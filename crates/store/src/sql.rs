@@ -101,6 +101,8 @@ impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
 pub(crate) struct Stmt<'a> {
     sql: std::borrow::Cow<'a, str>,
     args: Vec<Arg<'a>>,
+    /// Whether it may read a large part of a table (see [`Stmt::scan`]).
+    scan: bool,
 }
 
 impl<'a> Stmt<'a> {
@@ -108,7 +110,16 @@ impl<'a> Stmt<'a> {
         Self {
             sql: sql.into(),
             args: Vec::new(),
+            scan: false,
         }
+    }
+
+    /// Marks a statement that may read a large part of a table (verification, counts, sweeps,
+    /// audit queries): SQLite runs it off the runtime's threads, as a point read would not be
+    /// worth the hand-off. Unmarked statements run where they are awaited.
+    pub(crate) fn scan(mut self) -> Self {
+        self.scan = true;
+        self
     }
 
     /// Binds the next placeholder.
@@ -198,7 +209,7 @@ impl Conn<'_> {
     pub(crate) fn execute<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<u64, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => sqlite::execute(c, &stmt.sql, &stmt.args)?,
+                Self::Sqlite(c) => sqlite::off_runtime_if(stmt.scan, || sqlite::execute(c, &stmt.sql, &stmt.args))?,
                 Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .execute(&mut **c)
                     .await?
@@ -211,7 +222,7 @@ impl Conn<'_> {
     pub(crate) fn fetch_all<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<Vec<DbRow>, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => sqlite::fetch(c, &stmt.sql, &stmt.args, None)?
+                Self::Sqlite(c) => sqlite::off_runtime_if(stmt.scan, || sqlite::fetch(c, &stmt.sql, &stmt.args, None))?
                     .into_iter()
                     .map(DbRow::Sqlite)
                     .collect(),
@@ -229,9 +240,11 @@ impl Conn<'_> {
     pub(crate) fn fetch_optional<'s>(&'s mut self, stmt: Stmt<'s>) -> BoxFuture<'s, Result<Option<DbRow>, StoreError>> {
         Box::pin(async move {
             Ok(match self {
-                Self::Sqlite(c) => sqlite::fetch(c, &stmt.sql, &stmt.args, Some(1))?
-                    .pop()
-                    .map(DbRow::Sqlite),
+                Self::Sqlite(c) => {
+                    sqlite::off_runtime_if(stmt.scan, || sqlite::fetch(c, &stmt.sql, &stmt.args, Some(1)))?
+                        .pop()
+                        .map(DbRow::Sqlite)
+                }
                 Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
                     .fetch_optional(&mut **c)
                     .await?

@@ -170,7 +170,10 @@ impl<A> Audit<'_, A> {
     /// Entries with `seq > after`, oldest first, at most `limit`.
     pub async fn entries(&mut self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = self.conn.fetch_all(Stmt::new(sql).bind(after).bind(limit)).await?;
+        let rows = self
+            .conn
+            .fetch_all(Stmt::new(sql).bind(after).bind(limit).scan())
+            .await?;
         rows.iter().map(audit_row).collect()
     }
 
@@ -214,7 +217,7 @@ impl<A> Audit<'_, A> {
         );
         let row = self
             .conn
-            .fetch_optional(Stmt::new(sql).bind(after).bind(upto))
+            .fetch_optional(Stmt::new(sql).bind(after).bind(upto).scan())
             .await?
             .ok_or_else(|| StoreError::Corrupt("an aggregate returned no row".into()))?;
         let text = |c: &str| row.opt_text(c).map(Option::unwrap_or_default);
@@ -296,7 +299,7 @@ impl<A> Audit<'_, A> {
             "SELECT seq FROM audit_log WHERE seq > $1 AND seq <= $2 AND subject IN ({list}) ORDER BY seq LIMIT ${limit}"
         );
         for (sql, low, high) in [(index, cursor, upto), (tail, cursor.max(upto), i64::MAX)] {
-            let mut stmt = Stmt::new(sql).bind(low).bind(high);
+            let mut stmt = Stmt::new(sql).bind(low).bind(high).scan();
             for s in subjects {
                 stmt.push(s);
             }
@@ -348,7 +351,7 @@ impl<A> Audit<'_, A> {
             sql.push_str(&format!(" AND at < {}", next()));
         }
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", next()));
-        let mut stmt = Stmt::new(sql).bind(after);
+        let mut stmt = Stmt::new(sql).bind(after).scan();
         for seq in seqs.unwrap_or_default() {
             stmt.push(*seq);
         }
@@ -368,7 +371,7 @@ impl<A> Audit<'_, A> {
     /// rows it holds that no entry has, and whether its mark lies beyond the log. An index
     /// edited to hide entries from subject lookups shows here (`audit verify` checks it).
     pub async fn subject_index_faults(&mut self) -> Result<(i64, i64, bool), StoreError> {
-        let count = |sql: &'static str| Stmt::new(sql);
+        let count = |sql: &'static str| Stmt::new(sql).scan();
         let missing = self
             .conn
             .fetch_optional(count(
@@ -466,7 +469,8 @@ impl<A> Audit<'_, A> {
     pub async fn leaves(&mut self, after: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let stmt = Stmt::new("SELECT seq, leaf FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after)
-            .bind(limit);
+            .bind(limit)
+            .scan();
         self.conn
             .fetch_all(stmt)
             .await?

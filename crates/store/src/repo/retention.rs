@@ -142,7 +142,8 @@ impl<A> Retention<'_, A> {
              {cursor} ORDER BY b.expires_at, b.record_id, b.field, b.purpose LIMIT $2"
         ))
         .bind(as_of)
-        .bind(limit);
+        .bind(limit)
+        .scan();
         if let Some(c) = after {
             stmt.push(c.expires_at);
             stmt.push(c.record_id.as_str());
@@ -157,7 +158,8 @@ impl<A> Retention<'_, A> {
     pub async fn count_due(&mut self, as_of: i64) -> Result<u64, StoreError> {
         let stmt =
             Stmt::new("SELECT COUNT(*) AS n FROM field_bindings WHERE expires_at IS NOT NULL AND expires_at <= $1")
-                .bind(as_of);
+                .bind(as_of)
+                .scan();
         match self.conn.fetch_optional(stmt).await? {
             Some(row) => count(&row, "n"),
             None => Ok(0),
@@ -260,7 +262,8 @@ impl<A> Retention<'_, A> {
         let stmt = Stmt::new(
             "SELECT collection, field, purpose, COUNT(*) AS n, COUNT(ended_at) AS ended FROM field_bindings \
              GROUP BY collection, field, purpose ORDER BY collection, field, purpose",
-        );
+        )
+        .scan();
         self.held(stmt).await
     }
 
@@ -273,7 +276,8 @@ impl<A> Retention<'_, A> {
              WHERE b.ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM field_bindings o WHERE \
              o.record_id = b.record_id AND o.field = b.field AND o.ended_at IS NULL) \
              GROUP BY b.collection, b.field, b.purpose ORDER BY b.collection, b.field, b.purpose",
-        );
+        )
+        .scan();
         self.held(stmt).await
     }
 

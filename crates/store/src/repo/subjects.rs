@@ -46,7 +46,8 @@ impl<A> Subjects<'_, A> {
             "SELECT subject_id FROM subject_keys UNION SELECT subject_id FROM records \
              UNION SELECT subject_id FROM token_values UNION SELECT subject_id FROM tokens_v1 \
              UNION SELECT subject_id FROM requests WHERE subject_id IS NOT NULL ORDER BY 1",
-        );
+        )
+        .scan();
         self.conn
             .fetch_all(stmt)
             .await?
@@ -60,7 +61,8 @@ impl<A> Subjects<'_, A> {
     pub async fn count_by_root_version(&mut self) -> Result<Vec<(u32, i64)>, StoreError> {
         let stmt = Stmt::new(
             "SELECT substr(wrapped_key, 1, 5) AS head, COUNT(*) AS n FROM subject_keys GROUP BY substr(wrapped_key, 1, 5)",
-        );
+        )
+        .scan();
         let mut counts = std::collections::BTreeMap::<u32, i64>::new();
         for row in self.conn.fetch_all(stmt).await? {
             let version = crate::model::root_version_of(&row.bytes("head")?).unwrap_or(0);

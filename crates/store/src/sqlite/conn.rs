@@ -4,8 +4,10 @@
 //! channel: two thread hand-offs per statement, which under load cost more CPU than SQLite
 //! itself (an audited read is several statements). Here a statement runs where it is asked
 //! for: the writer on its own thread ([`super::writer`]), readers on the request's task.
-//! Reads are short indexed statements on a memory-mapped, cached file, so they block a
-//! runtime thread for microseconds, less than a hand-off would cost.
+//! Most reads are short indexed statements on a memory-mapped, cached file, so they block a
+//! runtime thread for microseconds, less than a hand-off would cost; statements that may read
+//! much of a table are marked (`Stmt::scan`) and run off the runtime's threads
+//! ([`off_runtime_if`]), so that a verification or a sweep does not hold up other requests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +105,19 @@ pub(crate) fn sqlite_text(sql: &str) -> std::borrow::Cow<'_, str> {
     match rewrite(true) {
         (anonymous, true) => std::borrow::Cow::Owned(anonymous),
         _ => std::borrow::Cow::Owned(rewrite(false).0),
+    }
+}
+
+/// Runs `work` where it is called, or, when `scan` and on a multi-threaded runtime, with the
+/// runtime told that this thread blocks (`block_in_place`: its other tasks move to another
+/// thread meanwhile). On a single-threaded runtime (the writer's, tests') it runs in place.
+pub(crate) fn off_runtime_if<T>(scan: bool, work: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if scan && multi_threaded {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
     }
 }
 
@@ -284,6 +299,9 @@ impl Pooled {
     }
 }
 
+/// How long a read waits for a free reader before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Reader connections: a fixed set opened with the store, one permit each.
 pub(crate) struct Pool {
     conns: Vec<Arc<tokio::sync::Mutex<Connection>>>,
@@ -301,11 +319,11 @@ impl Pool {
         })
     }
 
-    /// A free connection, waiting for one if all are in use.
+    /// A free connection, waiting for one if all are in use, at most [`ACQUIRE_TIMEOUT`].
     pub(crate) async fn acquire(&self) -> Result<Pooled, StoreError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
             .await
+            .map_err(|_| StoreError::Backend("no SQLite reader became free in time".into()))?
             .map_err(|_| StoreError::Backend("the SQLite reader pool is closed".into()))?;
         self.conns
             .iter()
@@ -371,6 +389,45 @@ mod tests {
             execute(&conn, "SELECT $1, $2", &[Arg::Int(1)]),
             Err(StoreError::Backend(_))
         ));
+        Ok(())
+    }
+
+    /// A scan must not hold up the runtime's other tasks: on a runtime of one worker thread,
+    /// a task spawned beside a blocking scan runs while the scan is still under way.
+    #[test]
+    fn scans_leave_the_runtime_to_other_tasks() -> Result<(), Box<dyn std::error::Error>> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let seen = |scan: bool| -> Result<bool, Box<dyn std::error::Error>> {
+            let other_ran = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&other_ran);
+            let saw = runtime.block_on(async move {
+                let scan_task = tokio::spawn(async move {
+                    off_runtime_if(scan, || {
+                        // Stands for a long statement: while it runs, has the other task run?
+                        for _ in 0..200 {
+                            if flag.load(Ordering::SeqCst) {
+                                return true;
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        false
+                    })
+                });
+                tokio::task::yield_now().await;
+                let other = tokio::spawn(async move { other_ran.store(true, Ordering::SeqCst) });
+                let saw = scan_task.await;
+                let _ = other.await;
+                saw
+            })?;
+            Ok(saw)
+        };
+        assert!(seen(true)?, "a scan kept the only worker thread");
+        // The check itself can fail: a statement run in place does keep it.
+        assert!(!seen(false)?);
         Ok(())
     }
 
