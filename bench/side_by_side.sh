@@ -12,7 +12,7 @@
 #   mixed      Custodia: half creates, half reads (no peer workload)
 # For each connection count, each server is started fresh; its peak resident memory (VmHWM)
 # is read while it runs. Results go to a CSV (one line per system, workload and connection
-# count) that bench/plot_side_by_side.py turns into an SVG.
+# count) that bench/report_side_by_side.py turns into a Markdown table and an SVG plot.
 # Usage: bench/side_by_side.sh [seconds] [connection counts...]      (from the project root)
 #   BIN=/path/to/custodia  measure that binary instead of building this tree
 #   OUT=file.csv           where the CSV goes (default bench/results/side_by_side.csv)
@@ -30,15 +30,27 @@ mkdir -p "$(dirname "$out")"
 command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
 work=$(mktemp -d /tmp/custodia-sbs.XXXXXX)
 pid=""
-trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# On any exit: stop the server and every background job (the memory samplers), then clean up.
+cleanup() {
+    [[ -n $pid ]] && kill "$pid" 2>/dev/null
+    local jobs; jobs=$(jobs -p)
+    [[ -n $jobs ]] && kill $jobs 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
 # wrk refuses fewer connections than threads, and the peer's script always asks for two
 # threads: this wrapper asks for one thread when there is one connection.
 real_wrk=$(command -v wrk)
 mkdir -p "$work/bin"
 cat >"$work/bin/wrk" <<SH
 #!/usr/bin/env bash
-args=("\$@")
-if [[ " \${args[*]} " == *" -c1 "* ]]; then args=("\${args[@]/-t2/-t1}"); fi
+one=0
+for a in "\$@"; do [[ \$a == -c1 ]] && one=1; done
+args=()
+for a in "\$@"; do
+    if [[ \$one == 1 && \$a == -t2 ]]; then args+=(-t1); else args+=("\$a"); fi
+done
 exec "$real_wrk" "\${args[@]}"
 SH
 chmod +x "$work/bin/wrk"

@@ -237,20 +237,25 @@ struct Phase {
 }
 
 impl Phase {
-    fn print(&mut self) {
+    /// Throughput and latency: "N req/s   p50 ...   p99 ...   (n requests)".
+    fn figures(&mut self) -> String {
         self.latencies_us.sort_unstable();
         let pct = |p: f64| {
             let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
             f64::from(self.latencies_us.get(i).copied().unwrap_or(0)) / 1000.0
         };
-        println!(
-            "  {:<28} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests)",
-            self.name,
+        format!(
+            "{:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests)",
             self.requests as f64 / self.elapsed.as_secs_f64(),
             pct(0.50),
             pct(0.99),
             self.requests
-        );
+        )
+    }
+
+    fn print(&mut self) {
+        let figures = self.figures();
+        println!("  {:<28} {figures}", self.name);
     }
 }
 
@@ -280,12 +285,12 @@ async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow:
         )
         .await?;
         let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
-        print!(
-            "  minute {minute:>3}: WAL {wal_mb:>7.1} MB   RSS {:>6.1} MiB   open files {:>4}",
+        println!(
+            "  minute {minute:>3}: {}   WAL {wal_mb:>6.1} MB   RSS {:>6.1} MiB   open files {:>4}",
+            p.figures(),
             crate::measure::memory().rss,
             crate::measure::open_files().map_or_else(|| "?".to_owned(), |n| n.to_string())
         );
-        p.print();
     }
     let _ = stop.send(());
     server.await.context("server task")??;

@@ -239,9 +239,15 @@ impl<A> Audit<'_, A> {
         })
     }
 
-    /// The lowest and highest sequence numbers above `after`, if any.
+    /// The lowest and highest sequence numbers above `after`, if any. Each bound is a query of
+    /// its own: SQLite answers a lone `MIN` or `MAX` from one end of the key, but both in one
+    /// query read every entry in between (the whole log).
     pub async fn seq_bounds(&mut self, after: i64) -> Result<Option<(i64, i64)>, StoreError> {
-        let stmt = Stmt::new("SELECT MIN(seq) AS low, MAX(seq) AS high FROM audit_log WHERE seq > $1").bind(after);
+        let stmt = Stmt::new(
+            "SELECT (SELECT MIN(seq) FROM audit_log WHERE seq > $1) AS low, \
+             (SELECT MAX(seq) FROM audit_log WHERE seq > $1) AS high",
+        )
+        .bind(after);
         let Some(row) = self.conn.fetch_optional(stmt).await? else {
             return Ok(None);
         };
