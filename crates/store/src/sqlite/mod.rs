@@ -49,8 +49,15 @@ fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, Store
         .name("custodia-sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
-                if let Err(e) = conn::run(&conn, "PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                let started = std::time::Instant::now();
+                match conn::fetch(&conn, "PRAGMA wal_checkpoint(PASSIVE)", &[], Some(1)) {
+                    Ok(rows) => tracing::debug!(
+                        took_us = started.elapsed().as_micros(),
+                        frames = rows.first().and_then(|r| r.opt_int("log").ok().flatten()),
+                        copied = rows.first().and_then(|r| r.opt_int("checkpointed").ok().flatten()),
+                        "WAL checkpoint"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
                 }
             }
         })

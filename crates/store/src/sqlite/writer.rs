@@ -47,12 +47,22 @@ async fn run(mut conn: Connection, mut rx: mpsc::Receiver<Op>, wal: Option<PathB
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut next_try = WAL_RESTART_BYTES;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Timings at debug level (`CUSTODIA_LOG=custodia_store=debug`): where the writes'
+        // latency goes, batch by batch (counts and durations only).
+        let (ops, started) = (batch.len(), std::time::Instant::now());
         if let Err(e) = group_commit::commit(&mut Conn::Sqlite(&mut conn), batch.drain(..)).await {
             tracing::error!(error = %e, "SQLite batch failed and was rolled back");
         }
+        let committed = started.elapsed();
         if let Some(wal) = &wal {
             next_try = bound_wal(&mut conn, wal, next_try).await;
         }
+        tracing::debug!(
+            ops,
+            commit_us = committed.as_micros(),
+            wal_us = started.elapsed().saturating_sub(committed).as_micros(),
+            "SQLite batch"
+        );
     }
 }
 
