@@ -114,15 +114,7 @@ async fn requests_fail_closed_when_the_audit_log_cannot_be_written() {
     assert_eq!(status, 201, "{v}");
 
     // Break the audit log from outside, as a full disk or a broken replica would.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER injected_failure BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'injected'); END;",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let db = vault.break_audit_log().await;
 
     let reply = admin
         .raw_unchecked("GET", &format!("{RECORDS}?purpose=order_fulfillment"), None)
@@ -146,7 +138,7 @@ async fn requests_fail_closed_when_the_audit_log_cannot_be_written() {
         .await;
     assert_eq!(reply.0, 500, "a refusal that cannot be audited fails too: {}", reply.1);
 
-    sqlx::query("DROP TRIGGER injected_failure").execute(&db).await.unwrap();
+    Vault::mend_audit_log(&db).await;
     let (status, v) = admin.get(&format!("{RECORDS}?purpose=order_fulfillment")).await;
     assert_eq!(status, 200);
     let names: Vec<_> = v["records"]

@@ -277,15 +277,7 @@ async fn a_batch_that_cannot_commit_writes_nothing() {
     let vault = Vault::init();
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER injected_failure BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'injected'); END;",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let db = vault.break_audit_log().await;
     let items: Vec<Value> = (0..20)
         .map(|i| json!({"subject_id": format!("c-{}", i % 3), "collection": "customers", "fields": {"name": format!("Name {i}")}}))
         .collect();
@@ -298,7 +290,7 @@ async fn a_batch_that_cannot_commit_writes_nothing() {
         .await;
     assert!(status >= 500, "{status} {v}");
     assert!(!v.to_string().contains("Name "), "{v}");
-    sqlx::query("DROP TRIGGER injected_failure").execute(&db).await.unwrap();
+    Vault::mend_audit_log(&db).await;
     let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records")
         .fetch_one(&db)
         .await

@@ -84,6 +84,27 @@ impl Vault {
         self.dir.path()
     }
 
+    /// Makes the SQLite audit log refuse every entry, from outside the server (as a full disk
+    /// or a broken replica would), until `mend_audit_log`; returns the connection used, for
+    /// the test's own queries.
+    pub async fn break_audit_log(&self) -> sqlx::SqlitePool {
+        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.path().join("custodia.db").display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        db
+    }
+
+    /// Undoes [`Vault::break_audit_log`].
+    pub async fn mend_audit_log(db: &sqlx::SqlitePool) {
+        sqlx::query("DROP TRIGGER injected_failure").execute(db).await.unwrap();
+    }
+
     pub fn serve(&self) -> Server {
         Server::start(self.path(), self.database_url.as_deref())
     }
