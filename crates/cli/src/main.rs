@@ -780,6 +780,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crypto_only,
             soak_minutes,
         } => {
+            // The server inside logs only when asked (`CUSTODIA_LOG=custodia_store=debug` shows
+            // each write batch's commit and write-ahead-log times): the figures stay on stdout.
+            if std::env::var_os("CUSTODIA_LOG").is_some() {
+                init_logging();
+            }
             match soak_minutes {
                 Some(minutes) => bench::soak(minutes.max(1), clients.max(1)).await?,
                 None => bench::run(seconds, clients, crypto_only).await?,

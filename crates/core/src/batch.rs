@@ -83,7 +83,7 @@ impl Vault {
                 .collection(&item.collection)
                 .fields(item.fields.keys());
             let event = self.about(event, &item.subject)?;
-            let record_id = RecordId::generate()?;
+            let record_id = RecordId::generate(call.now)?;
             match self
                 .new_record(
                     call,

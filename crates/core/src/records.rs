@@ -53,7 +53,7 @@ impl Vault {
         fields: &BTreeMap<String, String>,
         allow: AuditRow,
     ) -> Result<RecordId, VaultError> {
-        let record_id = RecordId::generate()?;
+        let record_id = RecordId::generate(call.now)?;
         // If a concurrent first write stored another key, seal again under that one. A key
         // that vanished under an existing subject was destroyed by an erasure: the write fails.
         for _ in 0..2 {
