@@ -112,6 +112,11 @@ enum Command {
         /// preference center links are made with it. Default: the address the caller used.
         #[arg(long, env = "CUSTODIA_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Also serve `GET /metrics` (Prometheus) without authentication on this address, for
+        /// the monitoring network only. Without it, `/metrics` is on the API address for a key
+        /// whose role has `read_metrics`.
+        #[arg(long, env = "CUSTODIA_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// The privacy notice generated from a registry (GDPR Art. 13/14, CCPA §1798.100):
     /// Markdown for your website, HTML (as `/privacy-notice` serves it) or JSON.
@@ -137,7 +142,7 @@ enum Command {
         #[command(subcommand)]
         action: PrincipalCommand,
         /// The server's base URL.
-        #[arg(long, global = true, default_value = "http://127.0.0.1:8200", env = "CUSTODIA_URL")]
+        #[arg(long, global = true, default_value = crate::requests_cmd::DEFAULT_ADDR, env = crate::requests_cmd::ADDR_ENV)]
         url: String,
         /// An API key of a role with manage_principals (default: custodia-data/admin-token).
         #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
@@ -609,6 +614,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_cert,
             tls_key,
             tls_client_ca,
+            metrics_listen,
         } => {
             init_logging();
             let tls = tls_cmd::certificates(&data_dir, tls_cert, tls_key)?;
@@ -620,7 +626,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .ask_client_certificates(ca)
                     .map_err(|e| anyhow::anyhow!("--tls-client-ca: {e}"))?;
             }
-            serve(&data_dir, listen, database_url.as_deref(), &publish, public_url, tls).await?;
+            serve(
+                &data_dir,
+                (listen, metrics_listen),
+                database_url.as_deref(),
+                &publish,
+                public_url,
+                tls,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Notice(args) => transparency_cmd::notice(&args).map(|()| ExitCode::SUCCESS),
@@ -878,7 +892,7 @@ fn init_logging() {
 
 async fn serve(
     data_dir: &Path,
-    listen: SocketAddr,
+    (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
     database_url: Option<&str>,
     publish: &audit_cmd::PublishArgs,
     public_url: Option<String>,
@@ -959,9 +973,24 @@ async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     out!("custodia listening on {scheme}://{addr} (store: {backend})");
     tracing::info!(%addr, backend, "listening");
+    let metrics = match metrics_listen {
+        None => None,
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding --metrics-listen {at}"))?;
+            let addr = listener.local_addr()?;
+            out!("custodia metrics on http://{addr}/metrics (unauthenticated)");
+            Some(tokio::spawn(custodia_server::metrics::serve_metrics_only(listener)))
+        }
+    };
     let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let deployment = custodia_server::assess::Deployment::new(Some(absolute), Vec::new());
-    custodia_server::serve(vault, publisher, web, tls, deployment, listener, shutdown_signal()).await?;
+    let served = custodia_server::serve(vault, publisher, web, tls, deployment, listener, shutdown_signal()).await;
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    served?;
     Ok(())
 }
 

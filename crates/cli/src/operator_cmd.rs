@@ -65,7 +65,7 @@ pub enum OperatorCommand {
         /// Your login name.
         name: String,
         /// The server's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8200", env = "CUSTODIA_URL")]
+        #[arg(long, default_value = crate::requests_cmd::DEFAULT_ADDR, env = crate::requests_cmd::ADDR_ENV)]
         url: String,
     },
     /// Operators with their enrolment and training state.
@@ -100,7 +100,7 @@ pub struct LoginArgs {
     /// Your login name.
     pub name: String,
     /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8200", env = "CUSTODIA_URL")]
+    #[arg(long, default_value = crate::requests_cmd::DEFAULT_ADDR, env = crate::requests_cmd::ADDR_ENV)]
     pub url: String,
 }
 

@@ -12,10 +12,16 @@ use custodia_types::{ErasureReceipt, SubjectRequestList, SubjectRequestView};
 use crate::http_client::Reply;
 
 /// Where the server is and who asks.
+/// The environment variable every command that talks to a server reads its address from,
+/// as `VAULT_ADDR` is for Vault and OpenBao (`--url` overrides it).
+pub const ADDR_ENV: &str = "CUSTODIA_ADDR";
+/// The address `custodia serve` listens on by default.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8200";
+
 #[derive(clap::Args)]
 pub struct ApiArgs {
     /// The server's base URL.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8200", env = "CUSTODIA_URL")]
+    #[arg(long, global = true, default_value = crate::requests_cmd::DEFAULT_ADDR, env = crate::requests_cmd::ADDR_ENV)]
     pub url: String,
     /// An API key (default: custodia-data/admin-token).
     #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]

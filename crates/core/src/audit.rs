@@ -165,7 +165,19 @@ impl Vault {
         now: Timestamp,
         denied: Option<&VaultError>,
     ) -> Result<AuditRow, VaultError> {
-        event_row(event, now, denied.map(|e| e.code))
+        let row = event_row(event, now, denied.map(|e| e.code))?;
+        custodia_metrics::gate_decision(
+            event.action,
+            self.purpose_label(event.purpose.as_deref()),
+            denied.is_none() && event.refusal.is_none(),
+        );
+        Ok(row)
+    }
+
+    /// A purpose as a metrics label: its name if the registry declares it, else `other`
+    /// (a caller's text never becomes a label).
+    pub(crate) fn purpose_label(&self, purpose: Option<&str>) -> custodia_metrics::Purpose {
+        custodia_metrics::Purpose::checked(purpose, |p| self.registry.purpose(p).is_some())
     }
 
     /// Appends rows now; an audit failure fails the request.

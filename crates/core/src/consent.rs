@@ -417,7 +417,17 @@ impl Vault {
                         "the subject's choices changed meanwhile; decide again",
                     ));
                 }
-                other => return Ok(other?),
+                other => {
+                    let seq = other?;
+                    for entry in entries {
+                        custodia_metrics::consent_change(
+                            entry.kind,
+                            self.purpose_label(entry.purpose.as_deref()),
+                            entry.value,
+                        );
+                    }
+                    return Ok(seq);
+                }
             }
         }
         Err(VaultError::internal(

@@ -258,9 +258,13 @@ pub(crate) fn authorize<'a>(
 /// Whether an operator needs current training for a capability: every one that reaches
 /// personal data (a subject's consents, requests, preference page, retention) or hands out
 /// access (principals and their keys, operators, the root key). Only reading the audit log
-/// (which holds no personal data) and the scanner (on text the caller brings) do not.
+/// and the metrics (which hold no personal data) and the scanner (on text the caller brings)
+/// do not.
 fn needs_training(capability: Capability) -> bool {
-    !matches!(capability, Capability::ReadAudit | Capability::UseScanner)
+    !matches!(
+        capability,
+        Capability::ReadAudit | Capability::ReadMetrics | Capability::UseScanner
+    )
 }
 
 /// Refuses `principal` unless one of its roles holds `capability`.

@@ -30,6 +30,7 @@ mod ids;
 mod incidents;
 mod keys;
 mod limit;
+mod metrics;
 mod notify;
 mod openbao;
 mod operators;

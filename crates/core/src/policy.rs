@@ -13,7 +13,8 @@
 //! action write, read_plain, read_masked, read_token, search, tokenize, detokenize
 //!                                   Role -> Field
 //! action manage_principals, manage_consent, read_audit, use_scanner, fulfil_requests,
-//!        manage_retention, manage_incidents, manage_operators, forward_user_agent, assert_context
+//!        manage_retention, manage_incidents, manage_operators, forward_user_agent, assert_context,
+//!        issue_portal_links, manage_keys, read_metrics
 //!                                   Role -> Vault
 //! action grant                      Role -> Role (which roles a principal manager may give)
 //! ```

@@ -664,11 +664,14 @@ pub enum Capability {
     /// Manage the root key: see its versions and what each wraps, rotate it (every subject's
     /// data key re-wrapped under a new version) and retire versions nothing uses.
     ManageKeys,
+    /// Read the operational metrics (`GET /metrics`): counts and latencies by route,
+    /// purpose, decision and entity; no personal data.
+    ReadMetrics,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::ManagePrincipals,
         Self::ManageConsent,
         Self::ReadAudit,
@@ -681,6 +684,7 @@ impl Capability {
         Self::AssertContext,
         Self::IssuePortalLinks,
         Self::ManageKeys,
+        Self::ReadMetrics,
     ];
 
     /// The name used in the registry file and as the Cedar action.
@@ -699,6 +703,7 @@ impl Capability {
             Self::AssertContext => "assert_context",
             Self::IssuePortalLinks => "issue_portal_links",
             Self::ManageKeys => "manage_keys",
+            Self::ReadMetrics => "read_metrics",
         }
     }
 

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod incidents;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 mod openapi;
 mod operators;
@@ -103,11 +104,13 @@ fn app(state: Arc<AppState>, https: bool) -> Router {
         .merge(assess::routes())
         .merge(incidents::routes())
         .merge(web::routes())
+        .merge(metrics::routes())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::refuse_announced_oversize))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .layer(axum::middleware::map_response(move |r| security_headers(r, https)))
         .with_state(state)

@@ -36,6 +36,7 @@ use crate::api;
         crate::incidents::add_entry, crate::incidents::set_phase, crate::incidents::assess_risk,
         crate::incidents::scope, crate::incidents::notification_sent, crate::incidents::contain,
         crate::incidents::authority_draft, crate::incidents::subject_draft,
+        crate::metrics::read_metrics,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, CreateRecordRequest, CreateRecordResponse, PatchRecordRequest, Record, RecordList,

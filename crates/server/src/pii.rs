@@ -114,6 +114,7 @@ async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Vec<Loca
     tokio::task::spawn_blocking(move || {
         let mut sink = Collect::default();
         let result = scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink);
+        custodia_metrics::scanned(text.len(), sink.0.iter().map(|l| &*l.finding.entity_type));
         result.map(|_| (text, sink.0))
     })
     .await

@@ -128,11 +128,17 @@ async fn exec(conn: &mut Conn<'_>, sql: &'static str) -> Result<(), StoreError> 
 /// rolling back if it failed (`Err` then names what failed, for the log).
 pub(crate) async fn commit(conn: &mut Conn<'_>, ops: impl Iterator<Item = Op>) -> Result<(), StoreError> {
     let mut completions = Vec::with_capacity(ops.size_hint().0);
+    let started = std::time::Instant::now();
     let outcome = run_batch(conn, ops, &mut completions).await;
     let rolled_back = match &outcome {
         Ok(()) => Ok(()),
         Err(_) => exec(conn, "ROLLBACK").await,
     };
+    let backend = match conn.dialect() {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
+    };
+    custodia_metrics::commit_batch(backend, completions.len(), started.elapsed().as_secs_f64());
     for complete in completions {
         complete(outcome.as_ref().err());
     }

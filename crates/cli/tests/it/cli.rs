@@ -212,7 +212,15 @@ fn principal_commands_wrap_the_api() {
     assert!(created["api_key"].as_str().unwrap().starts_with("cst_"));
     let id = created["principal_id"].as_str().unwrap().to_owned();
 
-    let out = run(&["list"]);
+    // The address and the key from the environment alone (like VAULT_ADDR / VAULT_TOKEN):
+    // the server is on a free port, so the default address would not reach it.
+    let out = custodia()
+        .args(["principal", "list"])
+        .env("CUSTODIA_ADDR", &url)
+        .env("CUSTODIA_TOKEN", &vault.token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         list["principals"]

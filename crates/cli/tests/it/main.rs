@@ -17,6 +17,7 @@ mod http;
 mod incidents;
 mod key_providers;
 mod matrix;
+mod metrics;
 mod multinode;
 mod no_echo;
 mod operators;

@@ -211,6 +211,13 @@ impl Server {
         })
     }
 
+    /// The next line the server printed after its address (e.g. a second listener's).
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self._stdout.read_line(&mut line).unwrap();
+        line
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()

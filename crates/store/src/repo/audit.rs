@@ -530,6 +530,7 @@ impl Audit<'_, ReadWrite> {
             }
             self.conn.execute(stmt).await?;
         }
+        custodia_metrics::audit_appended(rows.len());
         Ok(())
     }
 
