@@ -46,10 +46,26 @@ use custodia_registry::Registry;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The log's format on standard error, for commands that log (serve, witness): `text`
+    /// for people, `json` (one object per line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CUSTODIA_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a completion script for a shell: `custodia completions bash > /etc/bash_completion.d/custodia`,
+    /// `custodia completions zsh > "${fpath[1]}/_custodia"`, `custodia completions fish > ~/.config/fish/completions/custodia.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Create a data directory: example registry, root key, database and bootstrap admin key.
     Init {
         /// The data directory to create.
@@ -521,6 +537,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let log_format = cli.log_format;
     match cli.command {
         Command::Init {
             data_dir,
@@ -616,7 +633,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_client_ca,
             metrics_listen,
         } => {
-            init_logging();
+            init_logging(log_format);
             let tls = tls_cmd::certificates(&data_dir, tls_cert, tls_key)?;
             if let Some(ca) = &tls_client_ca {
                 let certificates = tls
@@ -640,11 +657,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notice(args) => transparency_cmd::notice(&args).map(|()| ExitCode::SUCCESS),
         Command::Ropa(args) => transparency_cmd::ropa(&args).map(|()| ExitCode::SUCCESS),
         Command::Witness(args) => {
-            init_logging();
+            init_logging(log_format);
             audit_cmd::witness(args, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { file } => Ok(check(file.as_deref())),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "custodia", &mut std::io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Principal { action, url, token } => principal(action, &url, token).await,
         Command::Requests { action, api } => requests_cmd::run(action, api).await,
         Command::Incident { action, api } => incident_cmd::run(action, api).await,
@@ -797,7 +819,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The server inside logs only when asked (`CUSTODIA_LOG=custodia_store=debug` shows
             // each write batch's commit and write-ahead-log times): the figures stay on stdout.
             if std::env::var_os("CUSTODIA_LOG").is_some() {
-                init_logging();
+                init_logging(log_format);
             }
             match soak_minutes {
                 Some(minutes) => bench::soak(minutes.max(1), clients.max(1)).await?,
@@ -880,14 +902,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => log.json().flatten_event(true).with_current_span(false).init(),
+    }
 }
 
 async fn serve(

@@ -401,3 +401,57 @@ fn keys_rotate_and_may_expire() {
         assert_eq!(decisions, ["allow", "allow", "deny"], "{v}");
     });
 }
+
+#[test]
+fn completions_are_printed_for_each_shell_and_an_unknown_shell_is_refused() {
+    for (shell, mark) in [
+        ("bash", "_custodia()"),
+        ("zsh", "#compdef custodia"),
+        ("fish", "complete -c custodia"),
+    ] {
+        let out = custodia().args(["completions", shell]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(mark), "{shell}: {script}");
+        // Subcommands and their flags are completed.
+        assert!(script.contains("serve") && script.contains("metrics-listen"), "{shell}");
+    }
+    let out = custodia().args(["completions", "tcsh"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tcsh"));
+}
+
+#[test]
+fn serve_logs_one_json_object_per_line_with_log_format_json() {
+    use std::io::BufRead as _;
+    let vault = Vault::init();
+    let mut child = custodia()
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(vault.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+    }
+    assert!(lines.iter().any(|l| l.contains(r#""message":"listening""#)), "{log}");
+}
