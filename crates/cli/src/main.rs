@@ -519,6 +519,16 @@ macro_rules! out {
 }
 
 fn main() -> ExitCode {
+    // The address variable was CUSTODIA_URL before it became CUSTODIA_ADDR: a command that
+    // still finds only the old one would quietly talk to the default address instead, with
+    // the key or password it was given. Refuse instead.
+    if std::env::var_os("CUSTODIA_URL").is_some() && std::env::var_os(requests_cmd::ADDR_ENV).is_none() {
+        eprintln!(
+            "error: CUSTODIA_URL is no longer read: the server's address is {} now (like VAULT_ADDR); rename the variable",
+            requests_cmd::ADDR_ENV
+        );
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -165,16 +165,16 @@ impl Vault {
         now: Timestamp,
         denied: Option<&VaultError>,
     ) -> Result<AuditRow, VaultError> {
-        let row = event_row(event, now, denied.map(|e| e.code))?;
-        custodia_metrics::gate_decision(
+        let mut row = event_row(event, now, denied.map(|e| e.code))?;
+        row.metric = Some(custodia_metrics::Decision::new(
             event.action,
             self.purpose_label(event.purpose.as_deref()),
             denied.is_none() && event.refusal.is_none(),
-        );
+        ));
         Ok(row)
     }
 
-    /// A purpose as a metrics label: its name if the registry declares it, else `other`
+    /// A purpose as a metrics label: its name if the registry declares it, else `(other)`
     /// (a caller's text never becomes a label).
     pub(crate) fn purpose_label(&self, purpose: Option<&str>) -> custodia_metrics::Purpose {
         custodia_metrics::Purpose::checked(purpose, |p| self.registry.purpose(p).is_some())
@@ -294,6 +294,7 @@ fn event_row(event: &AuditEvent, now: Timestamp, denied: Option<&'static str>) -
         entry,
         leaf,
         index,
+        metric: None,
     })
 }
 
@@ -536,6 +537,7 @@ pub fn audit_row_of(at: i64, entry: String) -> AuditRow {
         entry,
         leaf,
         index,
+        metric: None,
     }
 }
 

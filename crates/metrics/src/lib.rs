@@ -7,9 +7,9 @@
 //! What a label may hold, and nothing else: an HTTP method and status, a route's *template*
 //! (`/v1/subjects/{subject_id}/records/{collection}`, never the path itself), an action name
 //! or a scanner entity fixed in code, a decision, a storage backend, and a purpose that the
-//! caller checked against the registry (anything else is `other`). Every label type below is
-//! `&'static str` except the route and the purpose, which are built only by [`route_label`] and
-//! [`Purpose`]: a subject id, a value, a key or a principal cannot reach a label, so no scrape
+//! caller checked against the registry (anything else is `(other)`). Every label type below is
+//! `&'static str` except the route, the purpose and the entity, built only by [`route_label`],
+//! [`Purpose`] and the scanner's own entity names: a subject id, a value, a key or a principal cannot reach a label, so no scrape
 //! can reveal one, and a caller cannot grow the series without bound.
 
 use std::sync::LazyLock;
@@ -30,13 +30,14 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub struct Purpose(String);
 
 impl Purpose {
-    /// `name` if `declared` says the registry has it (the caller's check), else `other`.
+    /// `name` if `declared` says the registry has it (the caller's check), else `(other)`;
+    /// `(none)` for no purpose. The parentheses keep both apart from any registry name.
     #[must_use]
     pub fn checked(name: Option<&str>, declared: impl Fn(&str) -> bool) -> Self {
         match name {
-            None => Self("none".to_owned()),
+            None => Self("(none)".to_owned()),
             Some(n) if declared(n) => Self(n.to_owned()),
-            Some(_) => Self("other".to_owned()),
+            Some(_) => Self("(other)".to_owned()),
         }
     }
 }
@@ -60,11 +61,26 @@ struct RouteLabels {
     route: String,
 }
 
+/// An access decision as the metrics count it, made with its audit entry and counted when
+/// that entry is written (a decision built but never logged, say an `allow` prepared
+/// before a check that then refuses, is not counted).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DecisionLabels {
+pub struct Decision {
     action: &'static str,
     purpose: Purpose,
     decision: &'static str,
+}
+
+impl Decision {
+    /// `action` is a name fixed in code; `purpose` checked against the registry.
+    #[must_use]
+    pub fn new(action: &'static str, purpose: Purpose, allowed: bool) -> Self {
+        Self {
+            action,
+            purpose,
+            decision: if allowed { "allow" } else { "deny" },
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -93,7 +109,7 @@ struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     request_seconds: HistogramFamily<RouteLabels>,
-    decisions: Family<DecisionLabels, Counter>,
+    decisions: Family<Decision, Counter>,
     consent_changes: Family<ConsentLabels, Counter>,
     audit_appends: Counter,
     checkpoint_age: Gauge<f64, AtomicU64>,
@@ -103,6 +119,8 @@ struct Metrics {
     batch_seconds: HistogramFamily<BackendLabels>,
     scanned_bytes: Counter,
     findings: Family<EntityLabels, Counter>,
+    /// One rendering at a time: each sets the checkpoint age for its own `now` first.
+    rendering: std::sync::Mutex<()>,
 }
 
 /// Seconds, from 0.25 ms to about 8 s.
@@ -190,6 +208,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         batch_seconds,
         scanned_bytes,
         findings,
+        rendering: std::sync::Mutex::new(()),
     }
 });
 
@@ -208,9 +227,16 @@ pub fn route_label(template: Option<&str>) -> String {
     template.unwrap_or("(no route)").to_owned()
 }
 
-/// An answered HTTP request.
+/// An answered HTTP request. A method the route does not serve (405) is counted under one
+/// route label, `(method not allowed)`: otherwise anyone could make a series for every
+/// method of every route.
 pub fn http_request(method: &str, route: String, status: u16, seconds: f64) {
     let method = method_label(method);
+    let route = if status == 405 {
+        "(method not allowed)".to_owned()
+    } else {
+        route
+    };
     METRICS
         .request_seconds
         .get_or_create(&RouteLabels {
@@ -224,17 +250,12 @@ pub fn http_request(method: &str, route: String, status: u16, seconds: f64) {
         .inc();
 }
 
-/// An access decision written to the audit log.
-pub fn gate_decision(action: &'static str, purpose: Purpose, allowed: bool) {
-    let decision = if allowed { "allow" } else { "deny" };
-    METRICS
-        .decisions
-        .get_or_create(&DecisionLabels {
-            action,
-            purpose,
-            decision,
-        })
-        .inc();
+/// Audit entries written: `n` of them, with the decisions among them.
+pub fn audit_written<'a>(n: usize, decisions: impl IntoIterator<Item = &'a Decision>) {
+    METRICS.audit_appends.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+    for decision in decisions {
+        METRICS.decisions.get_or_create(decision).inc();
+    }
 }
 
 /// A consent ledger entry of `kind` (a name fixed in code) appended.
@@ -244,11 +265,6 @@ pub fn consent_change(kind: &'static str, purpose: Purpose, on: bool) {
         .consent_changes
         .get_or_create(&ConsentLabels { kind, purpose, state })
         .inc();
-}
-
-/// `n` audit entries written.
-pub fn audit_appended(n: usize) {
-    METRICS.audit_appends.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
 }
 
 /// At `at_ms` (milliseconds since the epoch) every audit entry this process knows of was
@@ -280,6 +296,11 @@ pub fn scanned<'a>(bytes: usize, findings: impl IntoIterator<Item = &'a str>) {
 /// Every family in the text format, the checkpoint age computed for `now_ms`.
 #[must_use]
 pub fn render(now_ms: i64) -> String {
+    // A poisoned lock only means another rendering panicked; the counters are intact.
+    let _one_at_a_time = METRICS
+        .rendering
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let last = METRICS.last_checkpoint_ms.load(Ordering::Relaxed);
     let age = if last > 0 {
         (now_ms.saturating_sub(last) as f64 / 1000.0).max(0.0)
@@ -305,8 +326,8 @@ mod tests {
             Purpose::checked(Some("order_fulfillment"), declared).0,
             "order_fulfillment"
         );
-        assert_eq!(Purpose::checked(Some("alice@example.com"), declared).0, "other");
-        assert_eq!(Purpose::checked(None, declared).0, "none");
+        assert_eq!(Purpose::checked(Some("alice@example.com"), declared).0, "(other)");
+        assert_eq!(Purpose::checked(None, declared).0, "(none)");
         assert_eq!(method_label("GET"), "GET");
         assert_eq!(method_label("X-ALICE"), "other");
         assert_eq!(route_label(None), "(no route)");
@@ -315,9 +336,15 @@ mod tests {
     #[test]
     fn every_family_renders() {
         http_request("GET", route_label(Some("/v1/health")), 200, 0.001);
-        gate_decision("record.read", Purpose::checked(Some("p"), |_| true), true);
+        audit_written(
+            3,
+            &[Decision::new(
+                "record.read",
+                Purpose::checked(Some("p"), |_| true),
+                true,
+            )],
+        );
         consent_change("consent", Purpose::checked(Some("p"), |_| true), false);
-        audit_appended(3);
         commit_batch("sqlite", 4, 0.002);
         scanned(100, ["EMAIL_ADDRESS"]);
         let before = render(1_000);
@@ -345,7 +372,7 @@ mod tests {
     #[test]
     fn the_dashboard_names_only_rendered_series() {
         http_request("GET", route_label(None), 404, 0.001);
-        gate_decision("x", Purpose::checked(None, |_| false), false);
+        audit_written(1, &[Decision::new("x", Purpose::checked(None, |_| false), false)]);
         consent_change("consent", Purpose::checked(None, |_| false), true);
         commit_batch("sqlite", 1, 0.001);
         scanned(1, ["EMAIL_ADDRESS"]);

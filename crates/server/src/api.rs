@@ -138,10 +138,10 @@ pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> AppResult<Jso
 
 #[utoipa::path(get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json")))]
-pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
+pub(crate) async fn openapi(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        crate::openapi_json(),
+        state.openapi.clone(),
     )
 }
 

@@ -52,12 +52,20 @@ pub struct AppState {
     pub(crate) rotation: operators::Rotation,
     /// Its data directory and TLS, for the posture self-assessment.
     pub(crate) deployment: assess::Deployment,
+    /// The OpenAPI document it serves, told what its registry declares.
+    pub(crate) openapi: String,
 }
 
 impl AppState {
     fn new(vault: Vault, publisher: Publisher, web: Web) -> Self {
         let pii = pii::PiiState::new(vault.redaction_key().expose());
+        let entities = pii.entity_names();
+        let openapi = openapi::for_registry(
+            vault.registry(),
+            &entities.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
         Self {
+            openapi,
             vault,
             pii,
             publisher,

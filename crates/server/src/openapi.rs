@@ -109,3 +109,231 @@ pub fn openapi_json() -> String {
     })
     .clone()
 }
+
+/// The document a server serves: [`openapi_json`]'s, told what its registry declares, so
+/// that a request valid by the schema is one the server can accept. Parameters and
+/// request-body properties named after a registry vocabulary get its names as an `enum`
+/// (`collection`, `purpose`, `field`, `jurisdiction`, `law`, `course`, and the arrays
+/// `purposes`, `roles`, `entities`); request times get `format: date-time`. Response schemas
+/// are left as they are, and so are the audit log's filters: answers and the log may name
+/// what the registry no longer declares (an old entry's purpose is still a valid filter).
+pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: &[&str]) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&openapi_json()) else {
+        return openapi_json();
+    };
+    let fields: std::collections::BTreeSet<&String> =
+        registry.collections.values().flat_map(|c| c.fields.keys()).collect();
+    let names = |it: Vec<&str>| it.into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let vocabulary = Vocabulary {
+        scalar: vec![
+            (
+                "collection",
+                names(registry.collections.keys().map(String::as_str).collect()),
+            ),
+            ("purpose", names(registry.purposes.keys().map(String::as_str).collect())),
+            ("field", names(fields.iter().map(|f| f.as_str()).collect())),
+            (
+                "jurisdiction",
+                names(registry.jurisdictions.keys().map(String::as_str).collect()),
+            ),
+            (
+                "law",
+                names(registry.incidents.laws.iter().map(String::as_str).collect()),
+            ),
+            ("course", names(registry.training.keys().map(String::as_str).collect())),
+        ],
+        list: vec![
+            (
+                "purposes",
+                names(registry.purposes.keys().map(String::as_str).collect()),
+            ),
+            ("roles", names(registry.roles.keys().map(String::as_str).collect())),
+            ("entities", names(entities.to_vec())),
+        ],
+    };
+    annotate(&mut doc, &vocabulary);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| openapi_json())
+}
+
+/// The names a property or parameter may hold, by its name.
+struct Vocabulary {
+    scalar: Vec<(&'static str, Vec<String>)>,
+    list: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Vocabulary {
+    fn scalar(&self, name: &str) -> Option<&[String]> {
+        self.scalar.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())
+    }
+
+    fn list(&self, name: &str) -> Option<&[String]> {
+        self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+fn annotate(doc: &mut serde_json::Value, vocabulary: &Vocabulary) {
+    use serde_json::Value;
+    // The component schemas request bodies use, directly or through other schemas.
+    let mut requested = std::collections::BTreeSet::new();
+    let mut pending: Vec<String> = Vec::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            let history = path.starts_with("/v1/audit/");
+            for operation in item.values_mut().filter_map(Value::as_object_mut) {
+                for parameter in operation
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = parameter
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    if history {
+                        continue;
+                    }
+                    if let Some(schema) = parameter.get_mut("schema") {
+                        constrain(schema, &name, vocabulary);
+                    }
+                }
+                if let Some(body) = operation.get("requestBody") {
+                    collect_refs(body, &mut pending);
+                }
+            }
+        }
+    }
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else {
+        return;
+    };
+    while let Some(name) = pending.pop() {
+        if !requested.insert(name.clone()) {
+            continue;
+        }
+        if let Some(schema) = schemas.get(&name) {
+            collect_refs(schema, &mut pending);
+        }
+    }
+    for name in &requested {
+        let Some(properties) = schemas
+            .get_mut(name)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (property, schema) in properties.iter_mut() {
+            constrain(schema, property, vocabulary);
+        }
+    }
+}
+
+/// The names of the component schemas `value` refers to.
+fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref")
+                && let Some(name) = r.strip_prefix("#/components/schemas/")
+            {
+                out.push(name.to_owned());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Adds to the schema of the parameter or property `name` what the vocabulary says of it.
+fn constrain(schema: &mut serde_json::Value, name: &str, vocabulary: &Vocabulary) {
+    use serde_json::{Value, json};
+    let Some(object) = schema.as_object_mut() else { return };
+    let types: Vec<&str> = match object.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return,
+    };
+    let nullable = types.contains(&"null");
+    if types.contains(&"string") {
+        if let Some(names) = vocabulary.scalar(name) {
+            let mut choices: Vec<Value> = names.iter().cloned().map(Value::String).collect();
+            if nullable {
+                choices.push(Value::Null);
+            }
+            object.insert("enum".into(), Value::Array(choices));
+        } else if name.ends_with("_at") || name == "due_before" {
+            object.insert("format".into(), json!("date-time"));
+        }
+    } else if types.contains(&"array")
+        && let Some(names) = vocabulary.list(name)
+    {
+        object.insert("items".into(), json!({"type": "string", "enum": names}));
+        object.insert("minItems".into(), json!(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served() -> serde_json::Value {
+        let registry = custodia_registry::Registry::parse("registry.toml", custodia_registry::EXAMPLE_REGISTRY)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        serde_json::from_str(&for_registry(&registry, &["EMAIL_ADDRESS", "PHONE_NUMBER"])).unwrap()
+    }
+
+    fn parameter<'a>(doc: &'a serde_json::Value, path: &str, method: &str, name: &str) -> &'a serde_json::Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no {name}"))
+    }
+
+    #[test]
+    fn requests_carry_the_registry_and_answers_do_not() {
+        let doc = served();
+        let records = "/v1/subjects/{subject_id}/records/{collection}";
+        assert_eq!(
+            parameter(&doc, records, "post", "collection")["schema"]["enum"],
+            serde_json::json!(["customers"])
+        );
+        let purposes = &parameter(&doc, records, "get", "purpose")["schema"]["enum"];
+        assert!(
+            purposes.as_array().unwrap().contains(&"order_fulfillment".into()),
+            "{purposes}"
+        );
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["CreateRecordRequest"]["properties"]["purpose"]["enum"],
+            *purposes
+        );
+        let roles = &schemas["CreatePrincipalRequest"]["properties"]["roles"];
+        assert!(
+            roles["items"]["enum"].as_array().unwrap().contains(&"admin".into()),
+            "{roles}"
+        );
+        assert_eq!(roles["minItems"], 1);
+        let entities = &schemas["ScanRequest"]["properties"]["entities"];
+        assert_eq!(
+            entities["items"]["enum"],
+            serde_json::json!(["EMAIL_ADDRESS", "PHONE_NUMBER"])
+        );
+        assert_eq!(
+            schemas["OpenIncidentRequest"]["properties"]["aware_at"]["format"],
+            "date-time"
+        );
+        // Reached through another schema: the items of a batch.
+        assert_eq!(
+            schemas["BatchCreateItem"]["properties"]["collection"]["enum"],
+            serde_json::json!(["customers"])
+        );
+        // Answers and the audit log's filters keep any name.
+        assert!(!schemas["AuditEventView"].to_string().contains("\"enum\""));
+        assert!(parameter(&doc, "/v1/audit/events", "get", "purpose")["schema"]["enum"].is_null());
+    }
+}

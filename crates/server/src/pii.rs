@@ -43,6 +43,13 @@ impl PiiState {
         }
     }
 
+    /// Every entity type the scanner knows.
+    pub(crate) fn entity_names(&self) -> Vec<String> {
+        self.scanner(None, None)
+            .map(|s| s.entities().iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether the default scanner finds personal data in `text` (an operator's
     /// justification, which the audit log keeps and so must hold none).
     pub(crate) fn holds_personal_data(&self, text: &str) -> bool {

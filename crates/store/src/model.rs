@@ -210,6 +210,9 @@ pub struct AuditRow {
     pub leaf: Vec<u8>,
     /// Columns derived from `entry`, indexed for queries; `audit verify` checks they match it.
     pub index: AuditColumns,
+    /// The decision the metrics count once this entry is written (none for rows read back or
+    /// made outside a decision). Not stored.
+    pub metric: Option<custodia_metrics::Decision>,
 }
 
 /// The indexed columns of an audit entry (absent in rows written before schema version 6

@@ -222,6 +222,17 @@ fn principal_commands_wrap_the_api() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The old name alone is refused, not ignored: ignoring it would send the key to the
+    // default address.
+    let out = custodia()
+        .args(["principal", "list"])
+        .env("CUSTODIA_URL", &url)
+        .env_remove("CUSTODIA_ADDR")
+        .env("CUSTODIA_TOKEN", &vault.token)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CUSTODIA_ADDR"));
     assert!(
         list["principals"]
             .as_array()

@@ -53,6 +53,21 @@ async fn metrics_show_the_families_to_read_metrics_and_nothing_personal() {
     let mut shipper = server.client(&shipper_key).await;
     let (status, v) = shipper.get(&format!("{records}?purpose=analytics")).await;
     assert_eq!(status, 403, "{v}");
+    // Refused and failed requests count no `allow`: the decision counted is the one written.
+    let (status, v) = shipper
+        .post("/v1/principals", json!({"name": "mallory", "roles": ["admin"]}))
+        .await;
+    assert_eq!(status, 403, "{v}");
+    let (status, v) = admin
+        .post(
+            "/v1/principals",
+            json!({"name": "shipper", "roles": ["fulfillment_service"]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    // A method a route does not serve is counted under one label, whatever the route.
+    assert_eq!(admin.text("DELETE", "/v1/scan", "").await.0, 405);
+    assert_eq!(admin.text("PUT", "/v1/search", "").await.0, 405);
 
     // Only read_metrics: none without a key, a JSON 403 for a role without it.
     let (status, v) = server.anonymous().await.get("/metrics").await;
@@ -77,9 +92,13 @@ async fn metrics_show_the_families_to_read_metrics_and_nothing_personal() {
         r#"custodia_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/v1/scan"} 1"#,
         r#"custodia_gate_decisions_total{action="record.create",purpose="order_fulfillment",decision="allow"} 1"#,
         r#"custodia_gate_decisions_total{action="record.list",purpose="analytics",decision="deny"} 1"#,
-        // The undeclared purpose is counted, under `other`.
-        r#"custodia_gate_decisions_total{action="record.list",purpose="other",decision="deny"} 1"#,
-        r#"custodia_gate_decisions_total{action="metrics.read",purpose="none",decision="deny"} 1"#,
+        // The undeclared purpose is counted, under `(other)`.
+        r#"custodia_gate_decisions_total{action="record.list",purpose="(other)",decision="deny"} 1"#,
+        r#"custodia_gate_decisions_total{action="metrics.read",purpose="(none)",decision="deny"} 1"#,
+        r#"custodia_gate_decisions_total{action="principal.create",purpose="(none)",decision="allow"} 1"#,
+        r#"custodia_gate_decisions_total{action="principal.create",purpose="(none)",decision="deny"} 1"#,
+        r#"custodia_http_requests_total{method="DELETE",route="(method not allowed)",status="405"} 1"#,
+        r#"custodia_http_requests_total{method="PUT",route="(method not allowed)",status="405"} 1"#,
         r#"custodia_consent_changes_total{kind="consent",purpose="analytics",state="on"} 1"#,
         "custodia_audit_appends_total ",
         "custodia_audit_checkpoint_age_seconds ",
@@ -90,6 +109,10 @@ async fn metrics_show_the_families_to_read_metrics_and_nothing_personal() {
     ] {
         assert!(text.contains(family), "{family} missing from:\n{text}");
     }
+    assert!(
+        !text.contains(r#"action="record.list",purpose="analytics",decision="allow""#),
+        "a refused read counted as allowed:\n{text}"
+    );
     let audit_appends: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("custodia_audit_appends_total "))

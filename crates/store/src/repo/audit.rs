@@ -47,6 +47,7 @@ fn audit_row(row: &DbRow) -> Result<AuditRow, StoreError> {
             purpose: row.opt_text("purpose")?,
             subject: row.opt_text("subject")?,
         },
+        metric: None,
     })
 }
 
@@ -530,7 +531,7 @@ impl Audit<'_, ReadWrite> {
             }
             self.conn.execute(stmt).await?;
         }
-        custodia_metrics::audit_appended(rows.len());
+        custodia_metrics::audit_written(rows.len(), rows.iter().filter_map(|r| r.metric.as_ref()));
         Ok(())
     }
 

@@ -362,6 +362,7 @@ pub async fn principals_lifecycle(s: &Store) {
         entry: "{}".into(),
         leaf: vec![0; 32],
         index: AuditColumns::default(),
+        metric: None,
     };
     insert_principal(s, &p, Some(&audit)).await.unwrap();
     let dup = PrincipalRow {
@@ -532,6 +533,7 @@ pub async fn audit_entries_land_with_their_writes(s: &Store) {
         at: n,
         entry: format!("{{\"n\":{n}}}"),
         index: AuditColumns::default(),
+        metric: None,
     };
     insert_record_audited(s, &new_record("r1", "s1", 1), audit(1))
         .await
@@ -598,6 +600,7 @@ pub async fn tokens_and_subject_keys(s: &Store) {
         at: 5,
         entry: "{}".into(),
         index: AuditColumns::default(),
+        metric: None,
     };
     // The first claim of a token stores it, with the audit entry of its write.
     let r1 = token_row("t1", "s9", None, 1);
@@ -754,6 +757,7 @@ pub async fn a_failed_job_rolls_back_everything_it_did(s: &Store) {
         entry: "{}".into(),
         leaf: vec![0; 32],
         index: AuditColumns::default(),
+        metric: None,
     };
     let result: Result<(), StoreError> = s
         .write(move |mut tx| {
@@ -830,6 +834,7 @@ pub async fn audit_queries_use_the_indexed_columns(s: &Store) {
             purpose: Some("support".into()),
             subject: subject.map(Into::into),
         },
+        metric: None,
     };
     append_audit(
         s,
@@ -1026,6 +1031,7 @@ pub async fn audit_chunks_carry_entries_exactly(s: &Store) {
             purpose: purpose.map(Into::into),
             subject: None,
         },
+        metric: None,
     };
     let fine = [
         row(1, "{\"at\":1}", Some("alice"), None),
@@ -1082,6 +1088,7 @@ pub async fn audit_chunks_carry_entries_exactly(s: &Store) {
                         entry: "{}".into(),
                         leaf: vec![0; 32],
                         index: AuditColumns::default(),
+                        metric: None,
                     }])
                     .await?;
                 Err::<(), _>(StoreError::Corrupt("roll back".into()))

@@ -58,6 +58,7 @@ fn audit(n: i64, principal: &str) -> AuditRow {
             purpose: None,
             subject: None,
         },
+        metric: None,
     }
 }
 
