@@ -137,12 +137,26 @@ pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> AppResult<Jso
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "system",
-    responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json")))]
-pub(crate) async fn openapi(State(state): State<Arc<AppState>>) -> impl axum::response::IntoResponse {
-    (
+    responses((status = 200, description = "This API's OpenAPI 3.1 document, with the registry's purposes and jurisdictions as enums; with a valid API key, its collections and fields too", content_type = "application/json"),
+              (status = 401, description = "An API key was presented and is not valid", body = ErrorBody)))]
+pub(crate) async fn openapi(
+    State(state): State<Arc<AppState>>,
+    mut parts: axum::http::request::Parts,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    use axum::extract::FromRequestParts as _;
+    // A caller with a valid key gets the registry's collections and fields too; anyone else
+    // what the privacy notice publishes (see `openapi::for_registry`). A key that is
+    // presented must be valid: a wrong one is refused like anywhere else.
+    let document = if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+        Caller::from_request_parts(&mut parts, &state).await?;
+        &state.openapi.for_clients
+    } else {
+        &state.openapi.public
+    };
+    Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        state.openapi.clone(),
-    )
+        document.clone(),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",

@@ -60,6 +60,15 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 
 /// One JSON value of type `T`; malformed JSON, wrong types and unknown keys are 400s.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object. serde would also fill a struct from an array, field by field
+    // in order (`[null, null]`), which the documented schema does not allow.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "invalid JSON body: it must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     T::deserialize(&mut de).and_then(|v| de.end().map(|()| v)).map_err(|e| {
         // serde_json's message names the key or type at fault and the position, not values.

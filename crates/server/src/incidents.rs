@@ -246,6 +246,7 @@ pub(crate) async fn contain(
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DraftQuery {
     /// The breach law whose authority is notified (default: the first of the
     /// organization's laws with one).

@@ -52,8 +52,8 @@ pub struct AppState {
     pub(crate) rotation: operators::Rotation,
     /// Its data directory and TLS, for the posture self-assessment.
     pub(crate) deployment: assess::Deployment,
-    /// The OpenAPI document it serves, told what its registry declares.
-    pub(crate) openapi: String,
+    /// The OpenAPI documents it serves, told what its registry declares.
+    pub(crate) openapi: openapi::Documents,
 }
 
 impl AppState {

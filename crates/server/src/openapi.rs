@@ -110,52 +110,61 @@ pub fn openapi_json() -> String {
     .clone()
 }
 
-/// The document a server serves: [`openapi_json`]'s, told what its registry declares, so
+/// The documents a server serves: [`openapi_json`]'s, told what its registry declares, so
 /// that a request valid by the schema is one the server can accept. Parameters and
-/// request-body properties named after a registry vocabulary get its names as an `enum`
-/// (`collection`, `purpose`, `field`, `jurisdiction`, `law`, `course`, and the arrays
-/// `purposes`, `roles`, `entities`); request times get `format: date-time`. Response schemas
-/// are left as they are, and so are the audit log's filters: answers and the log may name
-/// what the registry no longer declares (an old entry's purpose is still a valid filter).
-pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: &[&str]) -> String {
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&openapi_json()) else {
-        return openapi_json();
+/// request-body properties named after a vocabulary get its names as an `enum`, and request
+/// times get `format: date-time`. Response schemas are left as they are, and so are the audit
+/// log's filters: answers and the log may name what the registry no longer declares (an old
+/// entry's purpose is still a valid filter).
+///
+/// Two documents, because not every name is public. Anyone may read what the privacy notice
+/// already publishes (purposes, jurisdictions) and the scanner's entity types (`public`);
+/// the collections and fields, which tell what personal data is kept and how it is named,
+/// go only to a caller with a valid key (`for_clients`). Roles, breach laws and training
+/// courses are in neither: a service key has no need to list them.
+pub(crate) struct Documents {
+    pub(crate) public: String,
+    pub(crate) for_clients: String,
+}
+
+pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: &[&str]) -> Documents {
+    let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
+    let public = Vocabulary {
+        scalar: vec![
+            ("purpose", names(&mut registry.purposes.keys())),
+            ("jurisdiction", names(&mut registry.jurisdictions.keys())),
+        ],
+        list: vec![
+            ("purposes", names(&mut registry.purposes.keys())),
+            ("entities", entities.iter().map(|e| (*e).to_owned()).collect()),
+        ],
     };
     let fields: std::collections::BTreeSet<&String> =
         registry.collections.values().flat_map(|c| c.fields.keys()).collect();
-    let names = |it: Vec<&str>| it.into_iter().map(str::to_owned).collect::<Vec<_>>();
-    let vocabulary = Vocabulary {
-        scalar: vec![
-            (
-                "collection",
-                names(registry.collections.keys().map(String::as_str).collect()),
-            ),
-            ("purpose", names(registry.purposes.keys().map(String::as_str).collect())),
-            ("field", names(fields.iter().map(|f| f.as_str()).collect())),
-            (
-                "jurisdiction",
-                names(registry.jurisdictions.keys().map(String::as_str).collect()),
-            ),
-            (
-                "law",
-                names(registry.incidents.laws.iter().map(String::as_str).collect()),
-            ),
-            ("course", names(registry.training.keys().map(String::as_str).collect())),
-        ],
-        list: vec![
-            (
-                "purposes",
-                names(registry.purposes.keys().map(String::as_str).collect()),
-            ),
-            ("roles", names(registry.roles.keys().map(String::as_str).collect())),
-            ("entities", names(entities.to_vec())),
-        ],
+    let mut clients = Vocabulary {
+        scalar: public.scalar.clone(),
+        list: public.list.clone(),
     };
-    annotate(&mut doc, &vocabulary);
+    clients
+        .scalar
+        .push(("collection", names(&mut registry.collections.keys())));
+    clients.scalar.push(("field", names(&mut fields.into_iter())));
+    Documents {
+        public: annotated(&public),
+        for_clients: annotated(&clients),
+    }
+}
+
+fn annotated(vocabulary: &Vocabulary) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&openapi_json()) else {
+        return openapi_json();
+    };
+    annotate(&mut doc, vocabulary);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| openapi_json())
 }
 
 /// The names a property or parameter may hold, by its name.
+#[derive(Clone)]
 struct Vocabulary {
     scalar: Vec<(&'static str, Vec<String>)>,
     list: Vec<(&'static str, Vec<String>)>,
@@ -279,10 +288,44 @@ fn constrain(schema: &mut serde_json::Value, name: &str, vocabulary: &Vocabulary
 mod tests {
     use super::*;
 
-    fn served() -> serde_json::Value {
+    fn documents() -> (serde_json::Value, serde_json::Value) {
         let registry = custodia_registry::Registry::parse("registry.toml", custodia_registry::EXAMPLE_REGISTRY)
             .unwrap_or_else(|e| panic!("{e:?}"));
-        serde_json::from_str(&for_registry(&registry, &["EMAIL_ADDRESS", "PHONE_NUMBER"])).unwrap()
+        let docs = for_registry(&registry, &["EMAIL_ADDRESS", "PHONE_NUMBER"]);
+        (
+            serde_json::from_str(&docs.public).unwrap(),
+            serde_json::from_str(&docs.for_clients).unwrap(),
+        )
+    }
+
+    fn served() -> serde_json::Value {
+        documents().1
+    }
+
+    #[test]
+    fn anyone_sees_only_what_the_notice_publishes() {
+        let (public, _) = documents();
+        let text = public.to_string();
+        // Field, collection, role, course and law names stay out of the public document.
+        for internal in [
+            "\"birth_date\"",
+            "\"customers\"",
+            "\"key_manager\"",
+            "\"privacy_basics\"",
+            "\"us_ca\"",
+        ] {
+            assert!(!text.contains(internal), "{internal} in the public document");
+        }
+        let purposes = &parameter(
+            &public,
+            "/v1/subjects/{subject_id}/records/{collection}",
+            "get",
+            "purpose",
+        )["schema"]["enum"];
+        assert!(
+            purposes.as_array().unwrap().contains(&"order_fulfillment".into()),
+            "{purposes}"
+        );
     }
 
     fn parameter<'a>(doc: &'a serde_json::Value, path: &str, method: &str, name: &str) -> &'a serde_json::Value {
@@ -312,17 +355,14 @@ mod tests {
             schemas["CreateRecordRequest"]["properties"]["purpose"]["enum"],
             *purposes
         );
-        let roles = &schemas["CreatePrincipalRequest"]["properties"]["roles"];
-        assert!(
-            roles["items"]["enum"].as_array().unwrap().contains(&"admin".into()),
-            "{roles}"
-        );
-        assert_eq!(roles["minItems"], 1);
+        // Role names are in neither document.
+        assert!(schemas["CreatePrincipalRequest"]["properties"]["roles"]["items"]["enum"].is_null());
         let entities = &schemas["ScanRequest"]["properties"]["entities"];
         assert_eq!(
             entities["items"]["enum"],
             serde_json::json!(["EMAIL_ADDRESS", "PHONE_NUMBER"])
         );
+        assert_eq!(entities["minItems"], 1);
         assert_eq!(
             schemas["OpenIncidentRequest"]["properties"]["aware_at"]["format"],
             "date-time"

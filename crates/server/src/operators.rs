@@ -303,6 +303,7 @@ pub(crate) fn send_alert(hook: custodia_core::Webhook) {
 /// The period of an access review.
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReviewPeriod {
     /// Start, RFC 3339 (default: 30 days before `to`).
     from: Option<String>,

@@ -36,7 +36,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     responses((status = 201, description = "Opened, with its deadlines", body = SubjectRequestView),
               (status = 400, description = "Malformed input: unknown type or jurisdiction, a bad date or text", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody)),
+              (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
+              (status = 422, description = "The jurisdiction grants no request of this type (`right_not_granted`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_request(
     State(state): State<Arc<AppState>>,

@@ -235,7 +235,8 @@ pub(crate) struct RopaQuery {
 
 #[utoipa::path(get, path = "/v1/ropa", tag = "transparency",
     params(RopaQuery),
-    responses((status = 200, description = "The record of processing activities (GDPR Art. 30(1) a-g), one activity per purpose, as JSON or CSV", content_type = "application/json"),
+    responses((status = 200, description = "The record of processing activities (GDPR Art. 30(1) a-g), one activity per purpose, as JSON or (`?format=csv`) CSV",
+                content((serde_json::Value = "application/json"), (String = "text/csv"))),
               (status = 400, description = "Unknown format", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not read the audit log (`read_audit`)", body = ErrorBody)),

@@ -477,6 +477,14 @@ async fn openapi_describes_every_route_and_health_answers() {
     );
     let (status, doc) = c.get("/openapi.json").await;
     assert_eq!(status, 200);
+    // Anyone sees the purposes (the notice publishes them), not the fields; a key holder both.
+    let public = doc.to_string();
+    assert!(public.contains("\"order_fulfillment\"") && !public.contains("\"birth_date\""));
+    let (status, for_clients) = server.client(&vault.token).await.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(for_clients.to_string().contains("\"birth_date\""));
+    let (status, v) = server.client("cst_wrong_key").await.get("/openapi.json").await;
+    assert_eq!(status, 401, "{v}");
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [
         ("/healthz", &["get"][..]),

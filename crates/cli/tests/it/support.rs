@@ -367,6 +367,19 @@ impl Client {
         )
     }
 
+    /// The decisions (`allow`, `deny`) of the audit log's latest 100 entries of `action`,
+    /// read with this client's key (which needs `read_audit`).
+    pub async fn audit_decisions(&mut self, action: &str) -> Vec<String> {
+        let (status, events) = self.get(&format!("/v1/audit/events?action={action}&limit=100")).await;
+        assert_eq!(status, 200, "{events}");
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["entry"]["decision"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     pub async fn get(&mut self, path: &str) -> (u16, Value) {
         self.call("GET", path, None).await
     }
