@@ -224,6 +224,25 @@ fn method(m: &str, allow_gpc: bool) -> Result<String, VaultError> {
 }
 
 impl Vault {
+    /// Counts written ledger entries for the metrics (`custodia_consent_changes_total`),
+    /// whichever path wrote them: the API, the preference center, a fulfilled request or an
+    /// erasure's withdrawals.
+    pub(crate) fn count_ledger_entries(&self, rows: &[LedgerRow]) {
+        const KINDS: [&str; 5] = [
+            KIND_CONSENT,
+            KIND_OBJECTION,
+            KIND_SALE_OPT_OUT,
+            KIND_RESTRICTION,
+            KIND_LIMIT_SENSITIVE,
+        ];
+        for row in rows {
+            let kind = KINDS.into_iter().find(|k| *k == row.kind).unwrap_or("(other)");
+            custodia_metrics::consent_change(kind, self.purpose_label(row.purpose.as_deref()), row.value);
+        }
+    }
+}
+
+impl Vault {
     /// The ledger state of `subject`, cached (see `cache.rs`).
     pub(crate) async fn subject_state(&self, subject: &SubjectId) -> Result<Arc<SubjectState>, VaultError> {
         if let Some(state) = self.caches.ledger.get(subject.as_str()) {
@@ -368,6 +387,7 @@ impl Vault {
             let audit = audit.clone();
             let registry = Arc::clone(&self.registry);
             let subject_id = subject.as_str().to_owned();
+            let counted = rows.clone();
             // Invalidate before and after: a read that raced this append cannot re-insert what
             // it read before the append (see `LedgerCache::put`).
             self.caches.ledger.invalidate(subject.as_str());
@@ -419,13 +439,7 @@ impl Vault {
                 }
                 other => {
                     let seq = other?;
-                    for entry in entries {
-                        custodia_metrics::consent_change(
-                            entry.kind,
-                            self.purpose_label(entry.purpose.as_deref()),
-                            entry.value,
-                        );
-                    }
+                    self.count_ledger_entries(&counted);
                     return Ok(seq);
                 }
             }

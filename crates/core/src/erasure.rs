@@ -140,6 +140,7 @@ impl Vault {
             .subject_state(subject)
             .await?
             .consent_withdrawals(subject, principal_id, now);
+        let counted = withdrawals.clone();
         self.caches.ledger.invalidate(subject.as_str());
         let closed = self
             .store
@@ -212,7 +213,10 @@ impl Vault {
             .await;
         self.caches.ledger.invalidate(subject.as_str());
         let mut receipt = match closed {
-            Ok(receipt) => receipt,
+            Ok(receipt) => {
+                self.count_ledger_entries(&counted);
+                receipt
+            }
             Err(StoreError::Conflict(_)) => {
                 return Err(VaultError::new(
                     crate::ErrorKind::Conflict,

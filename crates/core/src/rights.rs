@@ -456,6 +456,7 @@ impl Vault {
         notices: Vec<custodia_store::NewNotification>,
     ) -> Result<(), VaultError> {
         let registry = Arc::clone(&self.registry);
+        let counted = ledger.clone();
         let written = self
             .store
             .write(move |mut tx| {
@@ -480,7 +481,12 @@ impl Vault {
                 })
             })
             .await?;
-        if written { Ok(()) } else { Err(request_changed()) }
+        if written {
+            self.count_ledger_entries(&counted);
+            Ok(())
+        } else {
+            Err(request_changed())
+        }
     }
 
     /// Claims a request for a fulfilment that takes several transactions (an erasure): marks

@@ -42,6 +42,24 @@ async fn metrics_show_the_families_to_read_metrics_and_nothing_personal() {
         admin.post(&format!("/v1/subjects/{SUBJECT}/consents"), consent).await.0,
         201
     );
+    // A ledger entry written by fulfilling a request is a consent change too.
+    let (status, v) = admin
+        .post(
+            "/v1/requests",
+            json!({"subject_id": SUBJECT, "type": "opt_out_sale", "jurisdiction": "ccpa"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let request = v["request_id"].as_str().unwrap().to_owned();
+    let (status, v) = admin
+        .post(
+            &format!("/v1/requests/{request}/verify"),
+            json!({"verified_by": "signed-in account"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = admin.post(&format!("/v1/requests/{request}/fulfil"), json!({})).await;
+    assert_eq!(status, 200, "{v}");
     let scanned = format!("write to {} today", VALUES[0]);
     let (status, v) = admin.post("/v1/scan", json!({ "text": scanned })).await;
     assert_eq!(status, 200, "{v}");
@@ -100,6 +118,7 @@ async fn metrics_show_the_families_to_read_metrics_and_nothing_personal() {
         r#"custodia_http_requests_total{method="DELETE",route="(method not allowed)",status="405"} 1"#,
         r#"custodia_http_requests_total{method="PUT",route="(method not allowed)",status="405"} 1"#,
         r#"custodia_consent_changes_total{kind="consent",purpose="analytics",state="on"} 1"#,
+        r#"custodia_consent_changes_total{kind="sale_opt_out",purpose="(none)",state="on"} 1"#,
         "custodia_audit_appends_total ",
         "custodia_audit_checkpoint_age_seconds ",
         r#"custodia_store_commit_batch_size_count{backend="sqlite"}"#,
