@@ -237,16 +237,16 @@ pub fn http_request(method: &str, route: String, status: u16, seconds: f64) {
     } else {
         route
     };
-    METRICS
-        .request_seconds
-        .get_or_create(&RouteLabels {
-            method,
-            route: route.clone(),
-        })
-        .observe(seconds);
+    // Each request: one label allocation (the route), read-locked lookups of existing series.
+    let labels = RouteLabels { method, route };
+    METRICS.request_seconds.get_or_create(&labels).observe(seconds);
     METRICS
         .requests
-        .get_or_create(&RequestLabels { method, route, status })
+        .get_or_create(&RequestLabels {
+            method,
+            route: labels.route,
+            status,
+        })
         .inc();
 }
 

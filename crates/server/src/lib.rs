@@ -59,11 +59,7 @@ pub struct AppState {
 impl AppState {
     fn new(vault: Vault, publisher: Publisher, web: Web) -> Self {
         let pii = pii::PiiState::new(vault.redaction_key().expose());
-        let entities = pii.entity_names();
-        let openapi = openapi::for_registry(
-            vault.registry(),
-            &entities.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
+        let openapi = openapi::for_registry(vault.registry(), pii.entity_names());
         Self {
             openapi,
             vault,

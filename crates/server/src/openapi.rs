@@ -127,7 +127,7 @@ pub(crate) struct Documents {
     pub(crate) for_clients: String,
 }
 
-pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: &[&str]) -> Documents {
+pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: Vec<String>) -> Documents {
     let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
     let public = Vocabulary {
         scalar: vec![
@@ -136,15 +136,12 @@ pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: &[&
         ],
         list: vec![
             ("purposes", names(&mut registry.purposes.keys())),
-            ("entities", entities.iter().map(|e| (*e).to_owned()).collect()),
+            ("entities", entities),
         ],
     };
     let fields: std::collections::BTreeSet<&String> =
         registry.collections.values().flat_map(|c| c.fields.keys()).collect();
-    let mut clients = Vocabulary {
-        scalar: public.scalar.clone(),
-        list: public.list.clone(),
-    };
+    let mut clients = public.clone();
     clients
         .scalar
         .push(("collection", names(&mut registry.collections.keys())));
@@ -291,7 +288,7 @@ mod tests {
     fn documents() -> (serde_json::Value, serde_json::Value) {
         let registry = custodia_registry::Registry::parse("registry.toml", custodia_registry::EXAMPLE_REGISTRY)
             .unwrap_or_else(|e| panic!("{e:?}"));
-        let docs = for_registry(&registry, &["EMAIL_ADDRESS", "PHONE_NUMBER"]);
+        let docs = for_registry(&registry, vec!["EMAIL_ADDRESS".into(), "PHONE_NUMBER".into()]);
         (
             serde_json::from_str(&docs.public).unwrap(),
             serde_json::from_str(&docs.for_clients).unwrap(),

@@ -134,11 +134,11 @@ pub(crate) async fn commit(conn: &mut Conn<'_>, ops: impl Iterator<Item = Op>) -
         Ok(()) => Ok(()),
         Err(_) => exec(conn, "ROLLBACK").await,
     };
-    let backend = match conn.dialect() {
-        Dialect::Sqlite => "sqlite",
-        Dialect::Postgres => "postgres",
-    };
-    custodia_metrics::commit_batch(backend, completions.len(), started.elapsed().as_secs_f64());
+    custodia_metrics::commit_batch(
+        conn.dialect().name(),
+        completions.len(),
+        started.elapsed().as_secs_f64(),
+    );
     for complete in completions {
         complete(outcome.as_ref().err());
     }

@@ -526,6 +526,14 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &Store) {
     assert!(ledger(s, "nobody").await.unwrap().is_empty());
 }
 
+/// A series' value in the process's metrics (0 before its first sample).
+fn counter(series: &str) -> f64 {
+    custodia_metrics::render(0)
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 pub async fn audit_entries_land_with_their_writes(s: &Store) {
     let audit = |n: i64| AuditRow {
         seq: 0,
@@ -548,7 +556,12 @@ pub async fn audit_entries_land_with_their_writes(s: &Store) {
             .await
             .unwrap()
     );
+    // Group commit and audit appends are counted for the metrics, on every backend.
+    let batches = format!("custodia_store_commit_batch_size_count{{backend=\"{}\"}}", s.backend());
+    let (batches_before, appends_before) = (counter(&batches), counter("custodia_audit_appends_total"));
     append_audit(s, &[audit(3), audit(4)]).await.unwrap();
+    assert!(counter(&batches) > batches_before, "{batches}");
+    assert!(counter("custodia_audit_appends_total") >= appends_before + 2.0);
     assert!(
         delete_record(s, "s1", "customers", "r1", Some(&audit(5)))
             .await
