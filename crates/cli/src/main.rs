@@ -12,6 +12,7 @@ mod audit_cmd;
 mod bench;
 mod discover_db;
 mod erasure_bench;
+mod fides_cmd;
 mod http_client;
 mod incident_cmd;
 mod keys_cmd;
@@ -60,6 +61,11 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fides interop: the registry as fideslang manifests, and manifests as a registry.
+    Fides {
+        #[command(subcommand)]
+        action: fides_cmd::FidesCommand,
+    },
     /// Print a completion script for a shell: `custodia completions bash > /etc/bash_completion.d/custodia`,
     /// `custodia completions zsh > "${fpath[1]}/_custodia"`, `custodia completions fish > ~/.config/fish/completions/custodia.fish`.
     Completions {
@@ -672,6 +678,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { file } => Ok(check(file.as_deref())),
+        Command::Fides { action } => Ok(fides_cmd::run(action)),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "custodia", &mut std::io::stdout().lock());

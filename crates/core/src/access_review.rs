@@ -78,7 +78,10 @@ impl Vault {
         to: Timestamp,
     ) -> Result<AccessReview, VaultError> {
         if from >= to {
-            return Err(VaultError::bad_request("invalid_period", "`from` must be before `to`"));
+            return Err(VaultError::unprocessable(
+                "invalid_period",
+                "`from` must be before `to`",
+            ));
         }
         let query = AuditQuery {
             from: Some(from.0),

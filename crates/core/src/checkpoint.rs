@@ -352,9 +352,11 @@ impl Vault {
         self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, custodia_registry::Capability::ReadAudit)?;
             if from == 0 || from > to {
-                return Err(
-                    VaultError::bad_request("invalid_proof_request", "from must be 1 or more and at most to").into(),
-                );
+                return Err(VaultError::unprocessable(
+                    "invalid_proof_request",
+                    "from must be 1 or more and at most to",
+                )
+                .into());
             }
             Ok(Allowed::Read(self.consistency_hashes(from, to).await?, None))
         })
@@ -383,7 +385,7 @@ impl Vault {
             .await?
             .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
         if tree_size == 0 || tree_size > stored {
-            return Err(VaultError::bad_request(
+            return Err(VaultError::unprocessable(
                 "invalid_proof_request",
                 format!("tree_size must be from 1 to the newest checkpoint's size ({stored})"),
             ));
@@ -492,7 +494,7 @@ pub(crate) fn as_i64(n: u64) -> i64 {
 }
 
 fn bad_proof_request(e: custodia_audit::TileError) -> VaultError {
-    VaultError::bad_request("invalid_proof_request", e.to_string())
+    VaultError::unprocessable("invalid_proof_request", e.to_string())
 }
 
 /// The row of a tile the builder cut; `seq` is the entry whose leaf completed it.

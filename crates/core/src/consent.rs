@@ -31,7 +31,6 @@ pub(crate) const LEDGER_MOVED: &str = "ledger_moved";
 const METHOD_REQUEST: &str = "request";
 /// The method of the consent withdrawals an erasure appends.
 const METHOD_ERASURE: &str = "erasure";
-const METHODS: &[&str] = &["web_form", "api", "import", "email", "in_person", "gpc"];
 const MAX_USER_AGENT: usize = 512;
 
 /// Ledger states by subject (see `cache.rs` for how they stay true).
@@ -122,7 +121,7 @@ impl SubjectState {
                 ),
             ));
         }
-        if self.objections.contains_key(&purpose.name) && objection_applies(purpose) {
+        if self.objections.contains_key(&purpose.name) && purpose.objectable() {
             return Err(VaultError::forbidden(
                 "subject_objected",
                 format!("the subject objected to purpose `{}` (GDPR Art. 21)", purpose.name),
@@ -142,7 +141,7 @@ impl SubjectState {
         if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
             ends.push((self.consents.get(&purpose.name).map(|e| e.at), Cause::ConsentWithdrawn));
         }
-        if objection_applies(purpose)
+        if purpose.objectable()
             && let Some(at) = self.objections.get(&purpose.name)
         {
             ends.push((Some(*at), Cause::Objection));
@@ -200,27 +199,13 @@ impl SubjectState {
     }
 }
 
-/// Art. 21 covers processing based on legitimate interests or a public task, and any direct
-/// marketing, where an objection is absolute.
-fn objection_applies(purpose: &Purpose) -> bool {
-    purpose.direct_marketing
-        || matches!(
-            purpose.legal_basis,
-            LegalBasis::LegitimateInterests { .. } | LegalBasis::PublicTask
-        )
-}
-
 fn method(m: &str, allow_gpc: bool) -> Result<String, VaultError> {
-    if METHODS.contains(&m) && (allow_gpc || m != "gpc") {
-        Ok(m.to_owned())
+    let names = if allow_gpc {
+        crate::vocabulary::OPT_OUT_METHODS
     } else {
-        let allowed: Vec<&str> = METHODS.iter().copied().filter(|x| allow_gpc || *x != "gpc").collect();
-        Err(VaultError::bad_request(
-            "invalid_method",
-            format!("method must be one of: {}", allowed.join(", ")),
-        )
-        .with_field("method"))
-    }
+        crate::vocabulary::CHOICE_METHODS
+    };
+    crate::vocabulary::one_of(names, m, "method", "invalid_method").map(str::to_owned)
 }
 
 impl Vault {
@@ -520,7 +505,7 @@ impl Vault {
         )?;
         self.record_signal(principal, now, subject, event, || {
             let purpose = self.purpose_for_signal(&req.purpose)?;
-            if !objection_applies(purpose) {
+            if !purpose.objectable() {
                 return Err(VaultError::unprocessable(
                     "objection_not_applicable",
                     format!(
@@ -649,7 +634,7 @@ impl Vault {
                 .registry
                 .purposes
                 .values()
-                .filter(|p| objection_applies(p))
+                .filter(|p| p.objectable())
                 .map(|p| row(KIND_OBJECTION, Some(p.name.clone())))
                 .collect(),
             RequestType::Objection => purposes
@@ -658,7 +643,7 @@ impl Vault {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .map(|name| match self.registry.purposes.get(name) {
-                    Some(p) if objection_applies(p) => Ok(row(KIND_OBJECTION, Some(p.name.clone()))),
+                    Some(p) if p.objectable() => Ok(row(KIND_OBJECTION, Some(p.name.clone()))),
                     Some(_) => Err(VaultError::unprocessable(
                         "objection_not_applicable",
                         format!(

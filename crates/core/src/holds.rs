@@ -81,7 +81,7 @@ impl Vault {
                     .into());
                 }
                 _ => {
-                    return Err(VaultError::bad_request(
+                    return Err(VaultError::unprocessable(
                         "invalid_hold",
                         "a hold covers either a subject (`subject_id`) or a collection (`collection`): give exactly one",
                     )

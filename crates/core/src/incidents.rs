@@ -23,10 +23,9 @@ use custodia_types::{
 
 use crate::audit::{Allowed, AuditEvent};
 use crate::cache::READ_ONLY_KEY;
+use crate::vocabulary::{CONTAINMENT_ACTIONS, ENTRY_KINDS, PHASES, RISKS};
 use crate::{ErrorKind, Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
-/// The phases of an incident (NIST SP 800-61), in order.
-pub const PHASES: [&str; 6] = ["detect", "analyse", "contain", "eradicate", "recover", "post_incident"];
 /// The built-in template of the notification to an authority (`{{name}}` placeholders).
 pub const AUTHORITY_TEMPLATE: &str = include_str!("incident_templates/authority.md");
 /// The built-in template of the letter to each person affected.
@@ -125,7 +124,8 @@ fn responder_text(field: &'static str, value: &str, max: usize, multiline: bool)
             )
     };
     if value.is_empty() || value.chars().count() > max || value.chars().any(bad) {
-        return Err(VaultError::bad_request(
+        // 422, like `rights::text`.
+        return Err(VaultError::unprocessable(
             "invalid_text",
             format!(
                 "{field} must be 1-{max} characters without control{} or invisible formatting characters",
@@ -277,7 +277,7 @@ impl Vault {
                 .collect::<Result<Vec<_>, _>>()?;
             let aware_at = time_field("aware_at", &req.aware_at)?;
             if aware_at.0 < now.0.saturating_sub(MAX_AWARE_AGE_MS) {
-                return Err(VaultError::bad_request(
+                return Err(VaultError::unprocessable(
                     "invalid_time",
                     "aware_at is more than ten years ago: it is when the organization became aware of the breach",
                 )
@@ -285,7 +285,7 @@ impl Vault {
                 .into());
             }
             if aware_at > now {
-                return Err(VaultError::bad_request(
+                return Err(VaultError::unprocessable(
                     "invalid_time",
                     "aware_at is in the future: it is when the organization became aware of the breach",
                 )
@@ -462,20 +462,7 @@ impl Vault {
         incident_id: &str,
         req: &IncidentEntryRequest,
     ) -> Result<Incident, VaultError> {
-        let kind = match req.kind.as_str() {
-            "note" => "note",
-            "task" => "task",
-            "task_done" => "task_done",
-            "system" => "system",
-            "decision" => "decision",
-            _ => {
-                return Err(VaultError::bad_request(
-                    "invalid_entry",
-                    "kind must be one of: note, task, task_done, system, decision",
-                )
-                .with_field("kind"));
-            }
-        };
+        let kind = crate::vocabulary::one_of(ENTRY_KINDS, &req.kind, "kind", "invalid_entry")?;
         self.change_incident(caller, now, incident_id, kind, |opened| {
             if kind == "task_done" {
                 let tasks = tasks(&opened.entries);
@@ -528,13 +515,7 @@ impl Vault {
         incident_id: &str,
         req: &IncidentPhaseRequest,
     ) -> Result<Incident, VaultError> {
-        let Some(phase) = PHASES.iter().find(|p| **p == req.phase) else {
-            return Err(VaultError::bad_request(
-                "invalid_phase",
-                format!("phase must be one of: {}", PHASES.join(", ")),
-            )
-            .with_field("phase"));
-        };
+        let phase = crate::vocabulary::one_of(&PHASES, &req.phase, "phase", "invalid_phase")?;
         let note = req
             .note
             .as_deref()
@@ -565,12 +546,9 @@ impl Vault {
         incident_id: &str,
         req: &IncidentRiskRequest,
     ) -> Result<Incident, VaultError> {
-        let risk = Risk::parse(&req.risk)
-            .filter(|r| *r != Risk::Unassessed)
-            .ok_or_else(|| {
-                VaultError::bad_request("invalid_risk", "risk must be one of: unlikely, risk, high_risk")
-                    .with_field("risk")
-            })?;
+        let risk = crate::vocabulary::one_of(RISKS, &req.risk, "risk", "invalid_risk")
+            .map(Risk::parse)?
+            .ok_or_else(|| VaultError::internal(&"a listed risk did not parse"))?;
         let reason = responder_text("reason", &req.reason, MAX_TEXT, true)?;
         self.change_incident(caller, now, incident_id, "risk", |opened| {
             Ok((
@@ -620,7 +598,7 @@ impl Vault {
             None => now,
         };
         if sent_at > now {
-            return Err(VaultError::bad_request("invalid_time", "sent_at is in the future").with_field("sent_at"));
+            return Err(VaultError::unprocessable("invalid_time", "sent_at is in the future").with_field("sent_at"));
         }
         let reference = req
             .reference
@@ -714,7 +692,10 @@ impl Vault {
         let from = time_field("from", &req.from)?;
         let to = time_field("to", &req.to)?;
         if from >= to {
-            return Err(VaultError::bad_request("invalid_period", "`from` must be before `to`"));
+            return Err(VaultError::unprocessable(
+                "invalid_period",
+                "`from` must be before `to`",
+            ));
         }
         if req.principals.is_empty() && req.subjects.is_empty() && req.collections.is_empty() {
             return Err(VaultError::bad_request(
@@ -940,12 +921,9 @@ impl Vault {
                     "rotate_root_key is started by the server (POST /v1/incidents/{id}/containment)",
                 ));
             }
-            _ => {
-                return Err(VaultError::bad_request(
-                    "invalid_action",
-                    "action must be one of: revoke_principal, end_operator_sessions, rotate_root_key, read_only, read_write",
-                )
-                .with_field("action"));
+            other => {
+                crate::vocabulary::one_of(CONTAINMENT_ACTIONS, other, "action", "invalid_action")?;
+                return Err(VaultError::internal(&"a listed containment action has no handler"));
             }
         };
         if matches!(req.action.as_str(), "revoke_principal") {
@@ -1439,7 +1417,7 @@ fn context<'a>(incident_id: &'a str, part: &'a str) -> custodia_crypto::FieldCon
 }
 
 fn needs_target(action: &str, what: &str) -> VaultError {
-    VaultError::bad_request("invalid_action", format!("{action} needs a target: {what}")).with_field("target")
+    VaultError::unprocessable("invalid_action", format!("{action} needs a target: {what}")).with_field("target")
 }
 
 /// The earliest fixed deadline to tell an authority that is owed (or may be).

@@ -50,6 +50,7 @@ mod tombstones;
 mod transparency;
 pub mod values;
 mod verify;
+pub mod vocabulary;
 
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ pub use datadir::{
 pub use erasure::RECEIPT_HEADER;
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
-pub use incidents::{AUTHORITY_TEMPLATE, Draft, PHASES, PLACEHOLDERS, SUBJECT_TEMPLATE};
+pub use incidents::{AUTHORITY_TEMPLATE, Draft, PLACEHOLDERS, SUBJECT_TEMPLATE};
 pub use keys::{AUDIT_PUBLIC_KEY_META, RECEIPT_KEY_NAME};
 pub use notify::{
     DeliveryReport, MAX_ATTEMPTS, NOTICE_TYPE, NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, SignatureError,
@@ -102,6 +103,7 @@ pub use tokens::MAX_TOKEN_BATCH;
 pub use tombstones::{Reapplied, TOMBSTONE_FILE, read as read_tombstones};
 pub use transparency::NoticeRow;
 pub use verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
+pub use vocabulary::PHASES;
 
 /// The vault: registry, store and keys, shared by every request.
 pub struct Vault {

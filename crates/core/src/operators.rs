@@ -785,7 +785,7 @@ impl Vault {
     /// Ends the caller's session (an operator's; a service key has none).
     pub async fn logout(&self, caller: &Principal, now: Timestamp) -> Result<(), VaultError> {
         let Some(session) = &caller.operator else {
-            return Err(VaultError::bad_request(
+            return Err(VaultError::unprocessable(
                 "not_a_session",
                 "only an operator's session can log out; API keys are revoked instead",
             ));

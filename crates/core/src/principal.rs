@@ -387,6 +387,15 @@ impl Vault {
         let allow = self.audit_row(&event, now, None)?;
         self.audited(event, now, async {
             gate::require(&self.policies, caller, Capability::ManagePrincipals)?;
+            if principal_id == caller.id {
+                // Bound, the key is refused on every connection without that certificate,
+                // this one included: another key with manage_principals binds it.
+                return Err(VaultError::unprocessable(
+                    "own_key",
+                    "a key cannot bind a certificate to itself; another key with manage_principals can",
+                )
+                .into());
+            }
             let target = self.store.reader().await?.principals().by_id(principal_id).await?;
             for role in target.iter().flat_map(|t| &t.roles) {
                 gate::require_grantable(&self.policies, caller, role)?;

@@ -458,7 +458,7 @@ impl Vault {
         let grant = self.authorize(call, collection)?;
         let field_def = grant.declared_field(field)?;
         if !field_def.searchable {
-            return Err(VaultError::bad_request(
+            return Err(VaultError::unprocessable(
                 "field_not_searchable",
                 format!("field `{collection}.{field}` is not searchable (set searchable = true in the registry)"),
             )

@@ -32,17 +32,7 @@ pub(crate) const COMPLETED: &str = "completed";
 pub(crate) const DENIED: &str = "denied";
 const STATUSES: &[&str] = &[RECEIVED, VERIFYING, IN_PROGRESS, EXTENDED, COMPLETED, DENIED];
 
-/// How a request may arrive.
-const RECEIVED_VIA: &[&str] = &[
-    "api",
-    "web_form",
-    "email",
-    "phone",
-    "toll_free",
-    "mail",
-    "in_person",
-    "portal",
-];
+use crate::vocabulary::RECEIVED_VIA;
 
 /// The longest free text a step takes (a reason, how identity was verified).
 const MAX_TEXT: usize = 1000;
@@ -115,15 +105,7 @@ impl Vault {
             .into());
         }
         let via = match &req.received_via {
-            Some(v) if RECEIVED_VIA.contains(&v.as_str()) => v.clone(),
-            Some(_) => {
-                return Err(VaultError::bad_request(
-                    "invalid_received_via",
-                    format!("received_via must be one of: {}", RECEIVED_VIA.join(", ")),
-                )
-                .with_field("received_via")
-                .into());
-            }
+            Some(v) => crate::vocabulary::one_of(RECEIVED_VIA, v, "received_via", "invalid_received_via")?.to_owned(),
             None => "api".to_owned(),
         };
         let received = match &req.received_at {
@@ -743,10 +725,9 @@ fn request_event(event: AuditEvent, row: &RequestRow) -> AuditEvent {
 
 fn request_type(name: &str) -> Result<RequestType, VaultError> {
     name.parse::<RequestType>().map_err(|_| {
-        let names: Vec<&str> = RequestType::ALL.iter().map(|t| t.as_str()).collect();
         VaultError::bad_request(
             "invalid_request_type",
-            format!("type must be one of: {}", names.join(", ")),
+            format!("type must be one of: {}", crate::vocabulary::request_types().join(", ")),
         )
         .with_field("type")
     })
@@ -764,13 +745,17 @@ fn keep_until(from: i64, jurisdiction: &Jurisdiction) -> i64 {
 }
 
 fn received_at(text: &str, now: Timestamp) -> Result<Timestamp, VaultError> {
-    let bad = |why: &str| VaultError::bad_request("invalid_received_at", why.to_owned()).with_field("received_at");
-    let at = Timestamp::parse_rfc3339(text).ok_or_else(|| bad("received_at must be an RFC 3339 time"))?;
+    let at = Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        VaultError::bad_request("invalid_received_at", "received_at must be an RFC 3339 time").with_field("received_at")
+    })?;
+    // A well-formed time the server refuses for when it is: 422, as no schema can say "now".
+    let refused =
+        |why: &str| VaultError::unprocessable("invalid_received_at", why.to_owned()).with_field("received_at");
     if at.0 > now.0 + 60_000 {
-        return Err(bad("received_at is in the future"));
+        return Err(refused("received_at is in the future"));
     }
     if now.0 - at.0 > MAX_BACKDATE_MS {
-        return Err(bad("received_at is more than a year ago"));
+        return Err(refused("received_at is more than a year ago"));
     }
     Ok(at)
 }
@@ -780,7 +765,9 @@ fn received_at(text: &str, now: Timestamp) -> Result<Timestamp, VaultError> {
 pub(crate) fn text(field: &'static str, value: &str) -> Result<String, VaultError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(|c| c.is_control() || is_format(c)) {
-        return Err(VaultError::bad_request(
+        // 422: the body is well-formed; its text is refused (no schema can say "no invisible
+        // characters").
+        return Err(VaultError::unprocessable(
             "invalid_text",
             format!("{field} must be 1-{MAX_TEXT} characters without control or invisible formatting characters"),
         )

@@ -51,15 +51,11 @@ pub(crate) enum TokenKind {
 
 impl TokenKind {
     fn parse(kind: Option<&str>) -> Result<Self, VaultError> {
-        match kind.unwrap_or("random") {
-            "random" => Ok(Self::Random),
+        let name = kind.unwrap_or("random");
+        match crate::vocabulary::one_of(crate::vocabulary::TOKEN_KINDS, name, "kind", "invalid_kind")? {
             "format_preserving" => Ok(Self::FormatPreserving),
             "deterministic" => Ok(Self::Deterministic),
-            _ => Err(VaultError::bad_request(
-                "invalid_kind",
-                "kind must be random, format_preserving or deterministic",
-            )
-            .with_field("kind")),
+            _ => Ok(Self::Random),
         }
     }
 
@@ -490,7 +486,7 @@ impl Vault {
                 .into());
             }
             if req.keep_last4 && (kind == TokenKind::Random || field.field_type != FieldType::CardNumber) {
-                return Err(VaultError::bad_request(
+                return Err(VaultError::unprocessable(
                     "invalid_keep_last4",
                     "keep_last4 applies to format_preserving and deterministic tokens of card numbers only",
                 )

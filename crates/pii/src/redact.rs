@@ -35,6 +35,9 @@ pub enum Operator {
 }
 
 impl Operator {
+    /// The operators by name (`mask:N` aside: the API says `keep_last`).
+    pub const NAMES: &'static [&'static str] = &["mask", "replace", "hash", "encrypt", "tokenize", "keep"];
+
     /// `mask`, `mask:4`, `replace`, `hash`, `encrypt`, `tokenize` or `keep`.
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {

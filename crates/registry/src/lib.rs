@@ -33,5 +33,8 @@ pub use model::{
     Registry, Retention, RetentionStart, Role,
 };
 pub use parse::{Diagnostic, RegistryError};
-pub use taxonomy::{is_known_category, is_sensitive_category, is_special_category};
+pub use taxonomy::{
+    DATA_USES, NOT_IN_FIDESLANG, is_fideslang_category, is_known_category, is_known_data_use, is_sensitive_category,
+    is_special_category,
+};
 pub use transfer::Transfer;

@@ -387,6 +387,17 @@ impl OutputForm {
             _ => return None,
         })
     }
+
+    /// The name used in the registry file.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Masked => "masked",
+            Self::Token => "token",
+            Self::Denied => "denied",
+        }
+    }
 }
 
 /// GDPR Art. 6(1) legal bases.
@@ -467,6 +478,9 @@ pub struct Purpose {
     /// Where the data comes from when not from the subject (GDPR Art. 14(2)(f)), e.g. "a
     /// credit reference agency"; `None`: the subject provided it.
     pub source: Option<String>,
+    /// The Fides data use (a key of fideslang's taxonomy, e.g. `essential.service`): what
+    /// `custodia fides export` declares the purpose to be.
+    pub data_use: Option<String>,
 }
 
 impl Purpose {
@@ -479,6 +493,18 @@ impl Purpose {
     /// The fields of `collection` this purpose declares (empty if none).
     pub fn fields_of<'a>(&'a self, collection: &str) -> impl Iterator<Item = &'a String> + 'a {
         self.fields.get(collection).into_iter().flatten()
+    }
+
+    /// Whether a data subject may object to it (GDPR Art. 21): processing based on
+    /// legitimate interests or a public task, and any direct marketing, where an objection
+    /// is absolute.
+    #[must_use]
+    pub fn objectable(&self) -> bool {
+        self.direct_marketing
+            || matches!(
+                self.legal_basis,
+                LegalBasis::LegitimateInterests { .. } | LegalBasis::PublicTask
+            )
     }
 }
 
@@ -608,6 +634,18 @@ pub enum RecipientRole {
     Processor,
     Controller,
     JointController,
+}
+
+impl RecipientRole {
+    /// The name used in the registry file (`role = "..."`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Processor => "processor",
+            Self::Controller => "controller",
+            Self::JointController => "joint_controller",
+        }
+    }
 }
 
 /// A set of permissions given to principals. Nothing is implied: each permission is listed.

@@ -156,6 +156,8 @@ struct RawPurpose {
     #[serde(default)]
     direct_marketing: bool,
     source: Option<Spanned<String>>,
+    /// The Fides data use (fideslang's taxonomy) this purpose is, for `custodia fides export`.
+    data_use: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -605,6 +607,17 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
             let basis = (!basis_unknown.contains(name.get_ref())).then_some(&legal_basis);
             parse_retention(c, name.get_ref(), basis, r.get_ref())
         });
+        if let Some(data_use) = &rp.data_use
+            && !crate::taxonomy::is_known_data_use(data_use.get_ref())
+        {
+            c.at(
+                data_use.span().start,
+                format!(
+                    "`{}` is not a Fides data use (e.g. essential.service, marketing.communications.email, analytics.reporting)",
+                    data_use.get_ref()
+                ),
+            );
+        }
         for r in &rp.recipients {
             if !recipients.contains_key(r.get_ref()) {
                 c.at(
@@ -632,6 +645,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 allowed_during_restriction: rp.allowed_during_restriction,
                 direct_marketing: rp.direct_marketing,
                 source: rp.source.as_ref().map(|s| c.non_empty("purpose source", s)),
+                data_use: rp.data_use.as_ref().map(|d| d.get_ref().clone()),
             },
         );
     }

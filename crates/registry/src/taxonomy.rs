@@ -1,5 +1,5 @@
-//! Data categories of the Fides taxonomy (fideslang), so the registry speaks the same
-//! vocabulary as the privacy tools people already use. A registry may use a listed category
+//! Data categories and data uses of the Fides taxonomy (fideslang 3.1.4's defaults), so the
+//! registry speaks the same vocabulary as the privacy tools people already use. A registry may use a listed category
 //! or its own sub-category of a listed leaf (e.g. `user.contact.email.work`); sub-categories
 //! of inner nodes are refused so that a typo such as `user.contact.emails` is caught.
 
@@ -73,6 +73,9 @@ const CATEGORIES: &[&str] = &[
     "user.government_id.vehicle_registration",
     "user.health_and_medical",
     "user.health_and_medical.genetic",
+    "user.health_and_medical.insurance_beneficiary_id",
+    "user.health_and_medical.record_id",
+    "user.job_title",
     "user.location",
     "user.location.imprecise",
     "user.location.precise",
@@ -83,10 +86,88 @@ const CATEGORIES: &[&str] = &[
     "user.privacy_preferences",
     "user.sensor",
     "user.social",
+    "user.telemetry",
     "user.unique_id",
     "user.unique_id.pseudonymous",
+    "user.user_sensor",
     "user.workplace",
 ];
+
+/// Categories this list has that fideslang's default taxonomy does not: a Fides export
+/// declares them (and any custom sub-category) as its own `data_category` resources.
+pub const NOT_IN_FIDESLANG: &[&str] = &["user.device.telemetry", "user.government_id.military"];
+
+/// Whether fideslang's default taxonomy has `category` itself.
+#[must_use]
+pub fn is_fideslang_category(category: &str) -> bool {
+    CATEGORIES.contains(&category) && !NOT_IN_FIDESLANG.contains(&category)
+}
+
+/// The data uses of fideslang's default taxonomy (`personalize.profiling`, deprecated since
+/// fideslang 2.1.1, left out: `personalize.content.profiling` replaces it).
+pub const DATA_USES: &[&str] = &[
+    "analytics",
+    "analytics.reporting",
+    "analytics.reporting.ad_performance",
+    "analytics.reporting.campaign_insights",
+    "analytics.reporting.content_performance",
+    "analytics.reporting.system",
+    "analytics.reporting.system.performance",
+    "collect",
+    "employment",
+    "employment.recruitment",
+    "essential",
+    "essential.fraud_detection",
+    "essential.legal_obligation",
+    "essential.service",
+    "essential.service.authentication",
+    "essential.service.notifications",
+    "essential.service.notifications.email",
+    "essential.service.notifications.sms",
+    "essential.service.operations",
+    "essential.service.operations.improve",
+    "essential.service.operations.support",
+    "essential.service.payment_processing",
+    "essential.service.security",
+    "essential.service.upgrades",
+    "finance",
+    "functional",
+    "functional.service",
+    "functional.service.improve",
+    "functional.storage",
+    "functional.storage.privacy_preferences",
+    "marketing",
+    "marketing.advertising",
+    "marketing.advertising.first_party",
+    "marketing.advertising.first_party.contextual",
+    "marketing.advertising.first_party.targeted",
+    "marketing.advertising.frequency_capping",
+    "marketing.advertising.negative_targeting",
+    "marketing.advertising.profiling",
+    "marketing.advertising.serving",
+    "marketing.advertising.third_party",
+    "marketing.advertising.third_party.targeted",
+    "marketing.communications",
+    "marketing.communications.email",
+    "marketing.communications.sms",
+    "operations",
+    "personalize",
+    "personalize.content",
+    "personalize.content.limited",
+    "personalize.content.profiled",
+    "personalize.content.profiling",
+    "personalize.system",
+    "sales",
+    "third_party_sharing",
+    "third_party_sharing.legal_obligation",
+    "train_ai_system",
+];
+
+/// Whether `data_use` is one of [`DATA_USES`].
+#[must_use]
+pub fn is_known_data_use(data_use: &str) -> bool {
+    DATA_USES.contains(&data_use)
+}
 
 /// Whether `category` is a Fides data category or a sub-category of one.
 #[must_use]

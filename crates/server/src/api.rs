@@ -183,7 +183,7 @@ pub(crate) async fn create_record(
     honour_gpc(&state, &caller, &subject, gpc).await?;
     if q.purpose.as_ref().is_some_and(|p| *p != body.purpose) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "purpose_mismatch",
             "the query and the body name different purposes",
         ));
@@ -294,7 +294,7 @@ pub(crate) async fn patch_record(
     honour_gpc(&state, &caller, &subject, gpc).await?;
     if body.purpose.as_ref().is_some_and(|p| *p != q.purpose) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "purpose_mismatch",
             "the query and the body name different purposes",
         ));
@@ -407,6 +407,7 @@ pub(crate) async fn create_principal(
     responses((status = 204, description = "Bound: the key works only over TLS with this client certificate"),
               (status = 400, description = "Malformed body or digest", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 422, description = "The caller's own key (`own_key`)", body = ErrorBody),
               (status = 403, description = "Caller may not manage this principal", body = ErrorBody),
               (status = 404, description = "No active principal with that id", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -797,8 +798,9 @@ fn b64(h: &[u8]) -> String {
 
 #[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
     responses((status = 200, description = "RFC 6962 inclusion proof", body = InclusionProof),
-              (status = 400, description = "Index or size out of range", body = ErrorBody),
+              (status = 400, description = "Malformed index or size", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 422, description = "Index not below the size, or a size past the newest checkpoint's", body = ErrorBody),
               (status = 403, description = "Caller may not read the audit log", body = ErrorBody),
               (status = 429, description = "Too many proofs from this API key (20 a second, bursts of 100)", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -821,8 +823,9 @@ pub(crate) async fn inclusion_proof(
 
 #[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
     responses((status = 200, description = "RFC 6962 consistency proof", body = ConsistencyProof),
-              (status = 400, description = "Sizes out of range or order", body = ErrorBody),
+              (status = 400, description = "Malformed sizes", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
+              (status = 422, description = "Sizes out of order, or past the newest checkpoint's", body = ErrorBody),
               (status = 403, description = "Caller may not read the audit log", body = ErrorBody),
               (status = 429, description = "Too many proofs from this API key (20 a second, bursts of 100)", body = ErrorBody)),
     security(("bearer" = [])))]

@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     responses((status = 201, description = "Opened; the notification clocks run from `aware_at`", body = OpenIncidentResponse),
               (status = 400, description = "Malformed body, text or time", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
+              (status = 422, description = "`aware_at` in the future or more than ten years ago", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn open_incident(
@@ -93,7 +94,8 @@ pub(crate) async fn incident(
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
               (status = 404, description = "No such incident or task", body = ErrorBody),
-              (status = 409, description = "The task is already done", body = ErrorBody)),
+              (status = 409, description = "The task is already done", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn add_entry(
     State(state): State<Arc<AppState>>,
@@ -114,7 +116,8 @@ pub(crate) async fn add_entry(
               (status = 400, description = "Unknown phase", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
-              (status = 404, description = "No such incident", body = ErrorBody)),
+              (status = 404, description = "No such incident", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn set_phase(
     State(state): State<Arc<AppState>>,
@@ -135,7 +138,8 @@ pub(crate) async fn set_phase(
               (status = 400, description = "Unknown risk or missing reason", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
-              (status = 404, description = "No such incident", body = ErrorBody)),
+              (status = 404, description = "No such incident", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn assess_risk(
     State(state): State<Arc<AppState>>,

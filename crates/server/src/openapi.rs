@@ -118,34 +118,76 @@ pub fn openapi_json() -> String {
 /// entry's purpose is still a valid filter).
 ///
 /// Two documents, because not every name is public. Anyone may read what the privacy notice
-/// already publishes (purposes, jurisdictions) and the scanner's entity types (`public`);
-/// the collections and fields, which tell what personal data is kept and how it is named,
-/// go only to a caller with a valid key (`for_clients`). Roles, breach laws and training
-/// courses are in neither: a service key has no need to list them.
+/// already publishes (purposes, jurisdictions), the scanner's entity types and the fixed
+/// vocabularies of [`custodia_core::vocabulary`] (`public`); the collections and fields,
+/// which tell what personal data is kept and how it is named, go only to a caller with a
+/// valid key (`for_clients`). Roles, breach laws and training courses are in neither: a
+/// service key has no need to list them, and a request naming an unknown one is a 422.
 pub(crate) struct Documents {
     pub(crate) public: String,
     pub(crate) for_clients: String,
 }
 
 pub(crate) fn for_registry(registry: &custodia_registry::Registry, entities: Vec<String>) -> Documents {
-    let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
-    let public = Vocabulary {
-        scalar: vec![
-            ("purpose", names(&mut registry.purposes.keys())),
-            ("jurisdiction", names(&mut registry.jurisdictions.keys())),
-        ],
-        list: vec![
-            ("purposes", names(&mut registry.purposes.keys())),
-            ("entities", entities),
-        ],
+    use custodia_core::vocabulary as fixed;
+    use custodia_registry::LegalBasis;
+    let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let purposes = |keep: &dyn Fn(&custodia_registry::Purpose) -> bool| {
+        registry
+            .purposes
+            .values()
+            .filter(|p| keep(p))
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
     };
+    let mut public = Vocabulary::default();
+    public.scalar(None, "purpose", purposes(&|_| true));
+    public.scalar(None, "jurisdiction", registry.jurisdictions.keys().cloned().collect());
+    public.list(None, "purposes", purposes(&|_| true));
+    public.list(None, "entities", entities.clone());
+    public.scalar(
+        Some("ConsentRequest"),
+        "purpose",
+        purposes(&|p| p.legal_basis == LegalBasis::Consent),
+    );
+    public.scalar(Some("ObjectionRequest"), "purpose", purposes(&|p| p.objectable()));
+    for schema in ["ConsentRequest", "ObjectionRequest", "RestrictionRequest"] {
+        public.scalar(Some(schema), "method", owned(fixed::CHOICE_METHODS));
+    }
+    public.scalar(Some("SaleOptOutRequest"), "method", owned(fixed::OPT_OUT_METHODS));
+    public.scalar(Some("NewSubjectRequest"), "type", owned(&fixed::request_types()));
+    public.scalar(Some("NewSubjectRequest"), "received_via", owned(fixed::RECEIVED_VIA));
+    public.scalar(Some("IncidentEntryRequest"), "kind", owned(fixed::ENTRY_KINDS));
+    public.scalar(Some("IncidentPhaseRequest"), "phase", owned(&fixed::PHASES));
+    public.scalar(Some("IncidentRiskRequest"), "risk", owned(fixed::RISKS));
+    public.scalar(Some("ContainmentRequest"), "action", owned(fixed::CONTAINMENT_ACTIONS));
+    public.scalar(Some("TokenizeRequest"), "kind", owned(fixed::TOKEN_KINDS));
+    public.scalar(Some("RedactOperator"), "token_kind", owned(fixed::TOKEN_KINDS));
+    public.scalar(
+        Some("RedactOperator"),
+        "type",
+        owned(custodia_pii::redact::Operator::NAMES),
+    );
+    public.keys(Some("RedactRequest"), "operators", entities);
+
     let fields: std::collections::BTreeSet<&String> =
         registry.collections.values().flat_map(|c| c.fields.keys()).collect();
+    let searchable: std::collections::BTreeSet<&String> = registry
+        .collections
+        .values()
+        .flat_map(|c| c.fields.iter().filter(|(_, f)| f.searchable).map(|(name, _)| name))
+        .collect();
+    let fields: Vec<String> = fields.into_iter().cloned().collect();
     let mut clients = public.clone();
-    clients
-        .scalar
-        .push(("collection", names(&mut registry.collections.keys())));
-    clients.scalar.push(("field", names(&mut fields.into_iter())));
+    clients.scalar(None, "collection", registry.collections.keys().cloned().collect());
+    clients.scalar(None, "field", fields.clone());
+    clients.keys(Some("CreateRecordRequest"), "fields", fields.clone());
+    clients.keys(Some("PatchRecordRequest"), "fields", fields);
+    clients.scalar(
+        Some("SearchRequest"),
+        "field",
+        searchable.into_iter().cloned().collect(),
+    );
     Documents {
         public: annotated(&public),
         for_clients: annotated(&clients),
@@ -160,22 +202,53 @@ fn annotated(vocabulary: &Vocabulary) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| openapi_json())
 }
 
-/// The names a property or parameter may hold, by its name.
-#[derive(Clone)]
+/// What a name may be: one string, each item of a list, or each key of a map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Scalar,
+    List,
+    Keys,
+}
+
+/// The names a property or parameter may hold: by its name in one schema (`Some(schema)`),
+/// else by its name wherever it appears (`None`: parameters and every request schema).
+#[derive(Clone, Default)]
 struct Vocabulary {
-    scalar: Vec<(&'static str, Vec<String>)>,
-    list: Vec<(&'static str, Vec<String>)>,
+    rules: Vec<(Option<&'static str>, &'static str, Shape, Vec<String>)>,
 }
 
 impl Vocabulary {
-    fn scalar(&self, name: &str) -> Option<&[String]> {
-        self.scalar.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())
+    fn scalar(&mut self, schema: Option<&'static str>, name: &'static str, names: Vec<String>) {
+        self.rules.push((schema, name, Shape::Scalar, names));
     }
 
-    fn list(&self, name: &str) -> Option<&[String]> {
-        self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_slice())
+    fn list(&mut self, schema: Option<&'static str>, name: &'static str, names: Vec<String>) {
+        self.rules.push((schema, name, Shape::List, names));
+    }
+
+    fn keys(&mut self, schema: Option<&'static str>, name: &'static str, names: Vec<String>) {
+        self.rules.push((schema, name, Shape::Keys, names));
+    }
+
+    /// The names for `name` in `schema`: its own rule first, else the general one. An empty
+    /// list (a registry with no purpose based on consent, say) constrains nothing: an `enum`
+    /// must have a member, and the server's 422 says why.
+    fn names(&self, schema: Option<&str>, name: &str, shape: Shape) -> Option<&[String]> {
+        let find = |scope: Option<&str>| {
+            self.rules
+                .iter()
+                .find(|(s, n, sh, _)| *s == scope && *n == name && *sh == shape)
+                .map(|(_, _, _, names)| names.as_slice())
+        };
+        schema
+            .and_then(|s| find(Some(s)))
+            .or_else(|| find(None))
+            .filter(|names| !names.is_empty())
     }
 }
+
+/// Maps a request must not send empty (utoipa has no `min_properties` on a field).
+const NON_EMPTY_MAPS: &[(&str, &str)] = &[("CreateRecordRequest", "fields"), ("PatchRecordRequest", "fields")];
 
 fn annotate(doc: &mut serde_json::Value, vocabulary: &Vocabulary) {
     use serde_json::Value;
@@ -202,7 +275,7 @@ fn annotate(doc: &mut serde_json::Value, vocabulary: &Vocabulary) {
                         continue;
                     }
                     if let Some(schema) = parameter.get_mut("schema") {
-                        constrain(schema, &name, vocabulary);
+                        constrain(schema, None, &name, vocabulary);
                     }
                 }
                 if let Some(body) = operation.get("requestBody") {
@@ -222,6 +295,15 @@ fn annotate(doc: &mut serde_json::Value, vocabulary: &Vocabulary) {
             collect_refs(schema, &mut pending);
         }
     }
+    for (schema, property) in NON_EMPTY_MAPS {
+        if let Some(map) = schemas
+            .get_mut(*schema)
+            .and_then(|s| s.pointer_mut(&format!("/properties/{property}")))
+            .and_then(Value::as_object_mut)
+        {
+            map.insert("minProperties".into(), 1.into());
+        }
+    }
     for name in &requested {
         let Some(properties) = schemas
             .get_mut(name)
@@ -231,7 +313,7 @@ fn annotate(doc: &mut serde_json::Value, vocabulary: &Vocabulary) {
             continue;
         };
         for (property, schema) in properties.iter_mut() {
-            constrain(schema, property, vocabulary);
+            constrain(schema, Some(name), property, vocabulary);
         }
     }
 }
@@ -253,8 +335,9 @@ fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// Adds to the schema of the parameter or property `name` what the vocabulary says of it.
-fn constrain(schema: &mut serde_json::Value, name: &str, vocabulary: &Vocabulary) {
+/// Adds to the schema of the parameter or property `name` (of `schema_name`, for a
+/// property) what the vocabulary says of it.
+fn constrain(schema: &mut serde_json::Value, schema_name: Option<&str>, name: &str, vocabulary: &Vocabulary) {
     use serde_json::{Value, json};
     let Some(object) = schema.as_object_mut() else { return };
     let types: Vec<&str> = match object.get("type") {
@@ -264,7 +347,7 @@ fn constrain(schema: &mut serde_json::Value, name: &str, vocabulary: &Vocabulary
     };
     let nullable = types.contains(&"null");
     if types.contains(&"string") {
-        if let Some(names) = vocabulary.scalar(name) {
+        if let Some(names) = vocabulary.names(schema_name, name, Shape::Scalar) {
             let mut choices: Vec<Value> = names.iter().cloned().map(Value::String).collect();
             if nullable {
                 choices.push(Value::Null);
@@ -274,10 +357,14 @@ fn constrain(schema: &mut serde_json::Value, name: &str, vocabulary: &Vocabulary
             object.insert("format".into(), json!("date-time"));
         }
     } else if types.contains(&"array")
-        && let Some(names) = vocabulary.list(name)
+        && let Some(names) = vocabulary.names(schema_name, name, Shape::List)
     {
         object.insert("items".into(), json!({"type": "string", "enum": names}));
         object.insert("minItems".into(), json!(1));
+    } else if types.contains(&"object")
+        && let Some(names) = vocabulary.names(schema_name, name, Shape::Keys)
+    {
+        object.insert("propertyNames".into(), json!({"enum": names}));
     }
 }
 

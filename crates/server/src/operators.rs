@@ -171,8 +171,8 @@ pub(crate) async fn login(
 
 #[utoipa::path(post, path = "/v1/logout", tag = "operators",
     responses((status = 204, description = "The session ended"),
-              (status = 400, description = "The caller is an API key, not a session", body = ErrorBody),
-              (status = 401, description = "No valid credentials", body = ErrorBody)),
+              (status = 401, description = "No valid credentials", body = ErrorBody),
+              (status = 422, description = "The caller is an API key, not a session (`not_a_session`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn logout(State(state): State<Arc<AppState>>, Caller(caller): Caller) -> AppResult<StatusCode> {
     state.vault.logout(&caller, Timestamp::now()).await?;
@@ -306,8 +306,10 @@ pub(crate) fn send_alert(hook: custodia_core::Webhook) {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ReviewPeriod {
     /// Start, RFC 3339 (default: 30 days before `to`).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// End, RFC 3339, exclusive (default: now).
+    #[param(format = DateTime)]
     to: Option<String>,
 }
 
@@ -315,6 +317,7 @@ pub(crate) struct ReviewPeriod {
     responses((status = 200, description = "Per principal: purposes, collections, subjects, denials, break-glass, unused permissions, stale keys", body = AccessReview),
               (status = 400, description = "Malformed period", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
+              (status = 422, description = "`from` not before `to`", body = ErrorBody),
               (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn access_review(

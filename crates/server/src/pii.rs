@@ -35,6 +35,14 @@ fn bad(code: &'static str, message: impl Into<String>, field: &str) -> ApiError 
     e
 }
 
+/// A well-formed request whose parts do not go together (an option of another operator, a
+/// tokenize without its target): 422.
+fn unfit(code: &'static str, message: impl Into<String>, field: &str) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+    e.field = Some(field.to_owned());
+    e
+}
+
 impl PiiState {
     pub(crate) fn new(redaction_key: &[u8; 32]) -> Self {
         Self {
@@ -212,7 +220,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
         })?,
     };
     if spec.keep_last.is_some() && !matches!(op, Operator::Mask { .. }) {
-        return Err(bad(
+        return Err(unfit(
             "invalid_operator",
             "keep_last applies to mask only",
             &field("keep_last"),
@@ -227,7 +235,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
     ];
     if op != Operator::Tokenize {
         if tokenize_only.iter().any(|v| v.is_some()) {
-            return Err(bad(
+            return Err(unfit(
                 "invalid_operator",
                 "subject_id, collection, field, purpose and token_kind apply to tokenize only",
                 at,
@@ -237,7 +245,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
     }
     let need = |v: &Option<String>, name: &str| {
         v.clone()
-            .ok_or_else(|| bad("invalid_operator", format!("tokenize needs {name}"), &field(name)))
+            .ok_or_else(|| unfit("invalid_operator", format!("tokenize needs {name}"), &field(name)))
     };
     let target = TokenTarget {
         subject_id: need(&spec.subject_id, "subject_id")?,
@@ -272,14 +280,18 @@ pub(crate) async fn redact(
     let mut targets: HashMap<String, TokenTarget> = HashMap::new();
     for (entity, spec) in &body.operators {
         if !scanner.entities().iter().any(|e| **e == **entity) {
-            return Err(bad(
+            // Schema-valid (an entity type) but not one this scan looks for: 422.
+            let known = state.pii.entity_names().contains(entity);
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_entity",
                 format!(
                     "operators names {}, which this scan does not look for",
-                    custodia_core::quoted_name(entity, false)
+                    custodia_core::quoted_name(entity, known)
                 ),
-                "operators",
-            ));
+            );
+            e.field = Some("operators".to_owned());
+            return Err(e);
         }
         let (op, target) = operator(spec, &format!("operators.{entity}"))?;
         if let Some(t) = target {
@@ -291,7 +303,7 @@ pub(crate) async fn redact(
         None => Operator::Replace,
         Some(spec) => match operator(spec, "default_operator")? {
             (_, Some(_)) => {
-                return Err(bad(
+                return Err(unfit(
                     "invalid_operator",
                     "tokenize needs a field: give it per entity type",
                     "default_operator",

@@ -113,7 +113,8 @@ pub(crate) async fn get_request(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request", body = ErrorBody),
-              (status = 409, description = "Closed, or already verified", body = ErrorBody)),
+              (status = 409, description = "Closed, or already verified", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn verify_request(
     State(state): State<Arc<AppState>>,
@@ -137,7 +138,8 @@ pub(crate) async fn verify_request(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request", body = ErrorBody),
-              (status = 409, description = "Closed, already extended, not extendable, or too late", body = ErrorBody)),
+              (status = 409, description = "Closed, already extended, not extendable, or too late", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn extend_request(
     State(state): State<Arc<AppState>>,
@@ -161,7 +163,8 @@ pub(crate) async fn extend_request(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request", body = ErrorBody),
-              (status = 409, description = "Closed", body = ErrorBody)),
+              (status = 409, description = "Closed", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn deny_request(
     State(state): State<Arc<AppState>>,

@@ -79,7 +79,8 @@ pub(crate) async fn list_holds(
               (status = 400, description = "Malformed input: an empty or oversized reason", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage retention", body = ErrorBody),
-              (status = 404, description = "No hold in force by that id (unknown, or released already)", body = ErrorBody)),
+              (status = 404, description = "No hold in force by that id (unknown, or released already)", body = ErrorBody),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn release_hold(
     State(state): State<Arc<AppState>>,

@@ -22,6 +22,7 @@ pub struct OpenIncidentRequest {
     pub source: Option<String>,
     /// Systems affected, as known so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100)]
     pub systems: Vec<String>,
 }
 

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateOperatorRequest {
     /// Login name: 1-64 characters of A-Z, a-z, 0-9, `_ - .`
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<String>,
 }
 

@@ -616,10 +616,10 @@ async fn proofs_from_the_api_verify_independently() {
         .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (400, Some("invalid_proof_request"))
+        (422, Some("invalid_proof_request"))
     );
     let (status, _) = admin.get("/v1/audit/proof/consistency?from=9&to=3").await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

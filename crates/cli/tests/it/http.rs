@@ -266,7 +266,7 @@ async fn minimization_and_bad_input_are_refused_naming_the_field() {
         .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (400, Some("field_not_searchable"))
+        (422, Some("field_not_searchable"))
     );
 
     // Nothing of the refused writes was stored.

@@ -450,17 +450,18 @@ async fn incident_scenario(vault: Vault) {
     assert_eq!(register["incidents"][0]["incident_id"], id.as_str());
     assert_eq!(register["incidents"][0]["notified"], json!(["gdpr:authority"]));
 
-    // Bad input: clear 4xx, nothing written.
+    // Bad input: clear 4xx, nothing written. Malformed: 400; well-formed but refused (an
+    // empty or invisible text, a time in the future): 422.
     for (body, code) in [
-        (json!({"title": "", "description": "x", "aware_at": aware_text}), 400),
+        (json!({"title": "", "description": "x", "aware_at": aware_text}), 422),
         (json!({"title": "t", "description": "x", "aware_at": "yesterday"}), 400),
         (
             json!({"title": "t", "description": "x", "aware_at": Timestamp(Timestamp::now().0 + HOUR_MS).to_rfc3339()}),
-            400,
+            422,
         ),
         (
             json!({"title": "t\u{202e}", "description": "x", "aware_at": aware_text}),
-            400,
+            422,
         ),
     ] {
         let (s, v) = admin.post("/v1/incidents", body.clone()).await;

@@ -408,34 +408,40 @@ async fn deadlines_queue_verification_extension_and_denial() {
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
 
     // Bad input: clear 4xx naming what is wrong.
-    for (body, code) in [
+    for (body, status, code) in [
         (
             json!({"subject_id": "cust_d", "type": "delete_everything", "jurisdiction": "gdpr"}),
+            400,
             "invalid_request_type",
         ),
         (
             json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "mars"}),
+            400,
             "unknown_jurisdiction",
         ),
         (
             json!({"subject_id": "a@b", "type": "access", "jurisdiction": "gdpr"}),
+            400,
             "invalid_subject_id",
         ),
         (
             json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "received_at": "2999-01-01T00:00:00Z"}),
+            422,
             "invalid_received_at",
         ),
         (
             json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "received_via": "pigeon"}),
+            400,
             "invalid_received_via",
         ),
         (
             json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "verified_by": ""}),
+            422,
             "invalid_text",
         ),
     ] {
         let (s, v) = admin.post("/v1/requests", body).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (400, Some(code)), "{v}");
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{v}");
     }
     let (s, v) = admin.get("/v1/requests/req_nope").await;
     assert_eq!(

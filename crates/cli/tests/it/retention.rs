@@ -744,11 +744,11 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
     for (body, status, code, names) in [
         (
             json!({"subject_id": "cust_dee", "collection": "customers", "reason": "x"}),
-            400,
+            422,
             "invalid_hold",
             "subject_id",
         ),
-        (json!({"reason": "x"}), 400, "invalid_hold", "collection"),
+        (json!({"reason": "x"}), 422, "invalid_hold", "collection"),
         (
             json!({"collection": "nope", "reason": "x"}),
             422,
@@ -757,19 +757,19 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
         ),
         (
             json!({"subject_id": "cust_dee", "reason": ""}),
-            400,
+            422,
             "invalid_text",
             "reason",
         ),
         (
             json!({"subject_id": "cust_dee", "reason": "  \t "}),
-            400,
+            422,
             "invalid_text",
             "reason",
         ),
         (
             json!({"subject_id": "cust_dee", "reason": long}),
-            400,
+            422,
             "invalid_text",
             "reason",
         ),
@@ -813,7 +813,7 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
     let (s, v) = admin.post(&release("not-a-hold"), json!({"reason": "x"})).await;
     assert_eq!(s, 404, "{v}");
     let (s, v) = admin.post(&release(&hold_id), json!({"reason": ""})).await;
-    assert_eq!((s, v["error"]["field"].as_str()), (400, Some("reason")), "{v}");
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("reason")), "{v}");
     let (s, v) = admin.post(&release(&hold_id), json!({})).await;
     assert_eq!(s, 400, "{v}");
 

@@ -272,7 +272,7 @@ async fn tokens_keep_no_letter_script_or_word_length_of_the_value() {
         .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (400, Some("invalid_keep_last4")),
+        (422, Some("invalid_keep_last4")),
         "{v}"
     );
     // Tokens are stored under a keyed digest: no file of the data directory holds one.

@@ -1,0 +1,208 @@
+//! Fides export and import: the example registry round-trips, third-party manifests are
+//! inferred with a report, and bad manifests are refused naming the file and line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+use custodia_fides::{ImportError, ImportOptions, Source, export, import};
+use custodia_registry::{EXAMPLE_REGISTRY, Registry};
+
+fn example() -> Registry {
+    Registry::parse("registry.toml", EXAMPLE_REGISTRY).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sources(manifests: &[custodia_fides::Manifest]) -> Vec<Source> {
+    manifests
+        .iter()
+        .map(|m| Source {
+            name: m.file.clone(),
+            text: m.text.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_registry_round_trips() {
+    let original = example();
+    let manifests = export(&original).unwrap_or_else(|e| panic!("{e}"));
+    let files: Vec<&str> = manifests.iter().map(|m| m.file.as_str()).collect();
+    assert_eq!(files, ["organization.yml", "dataset_customers.yml", "system.yml"]);
+    // Deterministic: the same registry, the same bytes.
+    assert_eq!(export(&original).unwrap_or_else(|e| panic!("{e}")), manifests);
+
+    let imported = import(&sources(&manifests), &ImportOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    let back = Registry::parse("back.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        format!("{:?}", back.organization),
+        format!("{:?}", original.organization)
+    );
+    assert_eq!(format!("{:?}", back.collections), format!("{:?}", original.collections));
+    assert_eq!(format!("{:?}", back.purposes), format!("{:?}", original.purposes));
+    assert_eq!(format!("{:?}", back.recipients), format!("{:?}", original.recipients));
+    // Only what Fides has no place for is lost, and the report says so.
+    assert!(back.roles.is_empty());
+    assert_eq!(imported.report.len(), 1, "{:?}", imported.report);
+    assert!(imported.report[0].starts_with("roles: none"), "{:?}", imported.report);
+}
+
+#[test]
+fn the_export_speaks_fideslang() {
+    let manifests = export(&example()).unwrap_or_else(|e| panic!("{e}"));
+    let system = &manifests[2].text;
+    for expected in [
+        "data_use: \"essential.service.payment_processing\"",
+        "legal_basis_for_processing: \"Legitimate interests\"",
+        "legal_basis_for_processing: \"Legal obligations\"",
+        "flexible_legal_basis_for_processing: false",
+        // 2y from last update, in days; 13m rounded up.
+        "retention_period: \"730\"",
+        "retention_period: \"396\"",
+        "legal_basis_for_transfers: [\"Adequacy Decision\", \"SCCs\"]",
+        "fides_key: \"custodia_recipient_ad_partner\"",
+    ] {
+        assert!(system.contains(expected), "{expected} missing from\n{system}");
+    }
+    // Counted from consent's withdrawal, a period is no total: none is written.
+    let marketing = system
+        .split("- name: ")
+        .find(|d| d.starts_with("\"marketing_email\""))
+        .unwrap_or_else(|| panic!("no marketing_email declaration"));
+    assert!(!marketing.contains("retention_period"), "{marketing}");
+}
+
+#[test]
+fn a_purpose_without_a_data_use_is_named() {
+    let text = EXAMPLE_REGISTRY.replacen("data_use = \"finance\"\n", "", 1);
+    let registry = Registry::parse("registry.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let e = export(&registry).err().unwrap_or_else(|| panic!("exported"));
+    assert!(e.to_string().contains("tax_records"), "{e}");
+}
+
+/// Manifests written by hand for Fides, with no `meta.custodia`.
+const THIRD_PARTY: &str = r#"
+organization:
+- fides_key: default_organization
+  name: Acme Corp
+  controller:
+    email: privacy@acme.example
+  security_policy: https://acme.example/security
+dataset:
+- fides_key: crm
+  name: CRM
+  collections:
+  - name: contacts
+    description: People we talk to.
+    fields:
+    - name: email
+      data_categories: [user.contact.email]
+    - name: phone
+      data_categories: [user.contact.phone_number]
+    - name: address
+      fields:
+      - name: street
+        data_categories: [user.contact.address.street]
+system:
+- fides_key: crm_system
+  name: CRM
+  system_type: Service
+  vendor_id: gvl.42
+  egress:
+  - fides_key: mailer
+    type: system
+  privacy_declarations:
+  - name: Newsletter
+    data_use: marketing.communications.email
+    data_categories: [user.contact.email]
+    data_subjects: [customer]
+    legal_basis_for_processing: Consent
+    retention_period: "30"
+    egress: [mailer]
+- fides_key: mailer
+  name: Mailer Inc
+  system_type: Third Party
+  responsibility: [Processor]
+  privacy_declarations: []
+"#;
+
+#[test]
+fn third_party_manifests_are_inferred_and_reported() {
+    let options = ImportOptions {
+        country: Some("DE".into()),
+        supervisory_authority: Some("BfDI".into()),
+    };
+    let sources = [Source {
+        name: "acme.yml".into(),
+        text: THIRD_PARTY.into(),
+    }];
+    let imported = import(&sources, &options).unwrap_or_else(|e| panic!("{e:?}"));
+    let registry = Registry::parse("acme.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    let newsletter = &registry.purposes["newsletter"];
+    assert_eq!(newsletter.data_use.as_deref(), Some("marketing.communications.email"));
+    assert!(newsletter.direct_marketing);
+    assert_eq!(newsletter.recipients, ["mailer"]);
+    assert_eq!(newsletter.fields["contacts"].iter().collect::<Vec<_>>(), ["email"]);
+    assert_eq!(registry.recipients["mailer"].country, "DE");
+    assert_eq!(registry.collections["contacts"].fields.len(), 2);
+    let report = imported.report.join("\n");
+    for expected in [
+        "acme.yml:7: organization: `security_policy` has no equivalent",
+        "`vendor_id` has no equivalent",
+        "field `address`: nested fields are not imported",
+        "fields inferred from its data categories: contacts.email",
+        "retention 30 days counted from collection",
+        "recipient `mailer`: fideslang has no country; assumed `DE`",
+        "type `email` guessed",
+    ] {
+        assert!(report.contains(expected), "{expected} not in\n{report}");
+    }
+}
+
+fn errors(text: &str, options: &ImportOptions) -> String {
+    let sources = [Source {
+        name: "bad.yml".into(),
+        text: text.into(),
+    }];
+    match import(&sources, options) {
+        Ok(i) => panic!("imported:\n{}", i.registry_toml),
+        Err(e) => e.iter().map(ImportError::to_string).collect::<Vec<_>>().join("\n"),
+    }
+}
+
+#[test]
+fn bad_manifests_are_refused_naming_file_and_line() {
+    let options = ImportOptions {
+        country: Some("DE".into()),
+        supervisory_authority: Some("BfDI".into()),
+    };
+    let unknown_basis = THIRD_PARTY.replace(
+        "legal_basis_for_processing: Consent",
+        "legal_basis_for_processing: Because",
+    );
+    let line = unknown_basis
+        .lines()
+        .position(|l| l.contains("Because"))
+        .map_or(0, |i| i + 1);
+    let e = errors(&unknown_basis, &options);
+    assert!(
+        e.contains(&format!(
+            "bad.yml:{line}: declaration `Newsletter`: legal basis `Because`"
+        )),
+        "{e}"
+    );
+
+    let e = errors("organization: [\n  - name: x\n", &options);
+    assert!(e.starts_with("bad.yml:"), "{e}");
+    assert!(e.contains("not a YAML mapping"), "{e}");
+
+    let e = errors("system: nope\n", &options);
+    assert!(e.contains("bad.yml:1: `system` must be a list of resources"), "{e}");
+
+    // Anchors and aliases (the billion laughs) are refused by the reader.
+    let e = errors("a: &x [1]\nb: *x\n", &options);
+    assert!(e.contains("not a YAML mapping"), "{e}");
+
+    // What fideslang cannot say must be given.
+    let e = errors(THIRD_PARTY, &ImportOptions::default());
+    assert!(
+        e.contains("--country CC") && e.contains("--supervisory-authority"),
+        "{e}"
+    );
+}
