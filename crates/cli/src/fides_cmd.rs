@@ -77,6 +77,36 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
     let registry = Registry::load(&path).map_err(|e| e.to_string())?;
     let manifests = custodia_fides::export(&registry).map_err(|e| format!("{}: {e}", path.display()))?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    // The directory is the export: an older export's files (a collection since removed) or
+    // other manifests would be read with it by `fides push` or an import.
+    let ours = |name: &str| {
+        name == "organization.yml"
+            || name == "system.yml"
+            || name == "data_category.yml"
+            || name.starts_with("dataset_") && name.ends_with(".yml")
+    };
+    let mut stale = Vec::new();
+    for entry in manifest_files(out)? {
+        let name = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if entry.parent() != Some(out) || !ours(&name) {
+            return Err(format!(
+                "{}: holds other manifests ({}); export into a directory of its own",
+                out.display(),
+                entry.display()
+            ));
+        }
+        if !manifests.iter().any(|m| m.file == name) {
+            stale.push(entry);
+        }
+    }
+    for file in &stale {
+        std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        eprintln!("removed {} (from an older export)", file.display());
+    }
     for m in &manifests {
         let file = out.join(&m.file);
         std::fs::write(&file, &m.text).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -92,25 +122,32 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn import(inputs: &[PathBuf], out: &Path, options: custodia_fides::ImportOptions) -> Result<(), String> {
-    if out.exists() {
-        return Err(format!(
-            "{}: exists; give another --out (nothing is overwritten)",
-            out.display()
-        ));
+/// The `.yml`/`.yaml` files under `dir`, in every subdirectory (as `fides` reads them), sorted.
+fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let path = entry.map_err(|e| format!("{}: {e}", d.display()))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                found.push(path);
+            }
+        }
     }
+    found.sort();
+    Ok(found)
+}
+
+fn import(inputs: &[PathBuf], out: &Path, options: custodia_fides::ImportOptions) -> Result<(), String> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| format!("{}: {e}", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-                .collect();
+            let found = manifest_files(input)?;
             if found.is_empty() {
                 return Err(format!("{}: no .yml or .yaml files", input.display()));
             }
-            found.sort();
             files.extend(found);
         } else {
             files.push(input.clone());
@@ -118,7 +155,18 @@ fn import(inputs: &[PathBuf], out: &Path, options: custodia_fides::ImportOptions
     }
     let mut sources = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let size = std::fs::metadata(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .len();
+        if size > custodia_fides::MAX_MANIFEST_BYTES as u64 || !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+            return Err(format!(
+                "{}: not a manifest file of at most {} MiB",
+                file.display(),
+                custodia_fides::MAX_MANIFEST_BYTES >> 20
+            ));
+        }
+        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", file.display()))?;
         sources.push(custodia_fides::Source {
             name: file.display().to_string(),
             text,
@@ -126,7 +174,19 @@ fn import(inputs: &[PathBuf], out: &Path, options: custodia_fides::ImportOptions
     }
     let imported = custodia_fides::import(&sources, &options)
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
-    std::fs::write(out, &imported.registry_toml).map_err(|e| format!("{}: {e}", out.display()))?;
+    // Created, never replaced: not an existing file, nor through a symlink left there.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!("{}: exists; give another --out (nothing is overwritten)", out.display())
+            }
+            _ => format!("{}: {e}", out.display()),
+        })?;
+    std::io::Write::write_all(&mut file, imported.registry_toml.as_bytes())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     for line in &imported.report {
         eprintln!("note: {line}");
     }

@@ -114,6 +114,13 @@ pub fn export(registry: &Registry) -> Result<Vec<Manifest>, ExportError> {
     Ok(out)
 }
 
+/// `meta: {custodia: {format, ...entries}}`: what fideslang cannot hold, read back by import.
+fn custodia_meta(entries: Map) -> Value {
+    let mut all = Map::new().with("format", Value::str(META_FORMAT));
+    all.extend(entries);
+    Map::new().with("custodia", all.build()).build()
+}
+
 /// "Name, email@example" -> (name, email): the first word with an `@` is the address.
 fn person(text: &str) -> Value {
     let email = text
@@ -177,16 +184,11 @@ fn dataset(collection: &custodia_registry::Collection) -> Value {
         .with("description", Value::str(&collection.description))
         .with(
             "meta",
-            Map::new()
-                .with(
-                    "custodia",
-                    Map::new()
-                        .with("format", Value::str(META_FORMAT))
-                        .with("collection", Value::str(&collection.name))
-                        .with("fields", meta_fields.build())
-                        .build(),
-                )
-                .build(),
+            custodia_meta(
+                Map::new()
+                    .with("collection", Value::str(&collection.name))
+                    .with("fields", meta_fields.build()),
+            ),
         )
         .with(
             "collections",
@@ -263,13 +265,18 @@ fn vault(registry: &Registry) -> Value {
         purposes_meta.put(&purpose.name, purpose_meta(purpose));
     }
     let mut transfers = BTreeSet::new();
+    let mut international = false;
     for r in registry.recipients.values() {
         match registry.transfer_to(r) {
-            Transfer::Domestic | Transfer::Unprotected => {}
+            Transfer::Domestic => {}
+            // A transfer all the same, with no basis to name (`custodia check` warns).
+            Transfer::Unprotected => international = true,
             Transfer::Adequacy => {
+                international = true;
                 transfers.insert("Adequacy Decision");
             }
             Transfer::Safeguard(s) => {
+                international = true;
                 let s = s.to_lowercase();
                 transfers.insert(if s.contains("contractual clauses") || s.contains("scc") {
                     "SCCs"
@@ -316,7 +323,7 @@ fn vault(registry: &Registry) -> Value {
     if let Some(s) = &org.security_measures {
         m.put("data_security_practices", Value::str(s));
     }
-    m.put("does_international_transfers", Value::Bool(!transfers.is_empty()));
+    m.put("does_international_transfers", Value::Bool(international));
     if !transfers.is_empty() {
         m.put("legal_basis_for_transfers", Value::strs(transfers));
     }
@@ -353,16 +360,11 @@ fn vault(registry: &Registry) -> Value {
     m.put("privacy_declarations", Value::List(declarations));
     m.put(
         "meta",
-        Map::new()
-            .with(
-                "custodia",
-                Map::new()
-                    .with("format", Value::str(META_FORMAT))
-                    .with("organization", org_meta.build())
-                    .with("purposes", purposes_meta.build())
-                    .build(),
-            )
-            .build(),
+        custodia_meta(
+            Map::new()
+                .with("organization", org_meta.build())
+                .with("purposes", purposes_meta.build()),
+        ),
     );
     m.build()
 }
@@ -420,7 +422,6 @@ fn recipient(registry: &Registry, r: &custodia_registry::Recipient) -> Value {
         _ => "Controller",
     };
     let mut meta = Map::new()
-        .with("format", Value::str(META_FORMAT))
         .with("recipient", Value::str(&r.name))
         .with("country", Value::str(&r.country))
         .with("role", Value::str(r.role.name()));
@@ -455,7 +456,7 @@ fn recipient(registry: &Registry, r: &custodia_registry::Recipient) -> Value {
                     .build(),
             ]),
         )
-        .with("meta", Map::new().with("custodia", meta.build()).build())
+        .with("meta", custodia_meta(meta))
         .build()
 }
 

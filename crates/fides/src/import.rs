@@ -57,14 +57,32 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
     };
     let mut docs = Vec::new();
     for (i, source) in sources.iter().enumerate() {
-        match marked_yaml::parse_yaml(i, &source.text) {
+        let text = source.text.strip_prefix('\u{feff}').unwrap_or(&source.text);
+        if let Err((line, message)) = shape_limits(text) {
+            cx.errors.push(ImportError::At {
+                file: source.name.clone(),
+                line,
+                message,
+            });
+            continue;
+        }
+        let options = marked_yaml::LoaderOptions::default()
+            .error_on_duplicate_keys(true)
+            // Quoted scalars are strings: only plain ones may read as null or a boolean.
+            .prevent_coercion(true)
+            .toplevel_mapping();
+        match marked_yaml::parse_yaml_with_options(i, text, options) {
             Ok(node) => docs.push(node),
             Err(e) => cx.errors.push(ImportError::At {
                 file: source.name.clone(),
                 line: load_error_line(&e),
-                message: format!("not a YAML mapping: {}", strip_marker(&e.to_string())),
+                message: format!("not a manifest: {}", load_error_text(&e)),
             }),
         }
+    }
+    // A file that is not YAML says nothing: stop before reporting what it lacks.
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
     }
     let mut organizations = Vec::new();
     let mut datasets = Vec::new();
@@ -113,6 +131,46 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
     for system in &systems {
         let key = text(system, "fides_key").unwrap_or("?").to_owned();
         leftovers(&mut cx, &format!("system `{key}`"), system, SYSTEM_KEYS);
+        lists(&mut cx, system, &["privacy_declarations", "egress", "responsibility"]);
+        for d in system
+            .get_sequence("privacy_declarations")
+            .into_iter()
+            .flat_map(|l| l.iter())
+        {
+            match d.as_mapping() {
+                Some(d) => lists(
+                    &mut cx,
+                    d,
+                    &["data_categories", "data_subjects", "dataset_references", "egress"],
+                ),
+                None => cx.error(d.span(), "a privacy declaration must be a mapping".into()),
+            }
+        }
+    }
+    for dataset in &datasets {
+        lists(&mut cx, dataset, &["collections", "data_categories"]);
+        for c in dataset.get_sequence("collections").into_iter().flat_map(|l| l.iter()) {
+            match c.as_mapping() {
+                Some(c) => {
+                    lists(&mut cx, c, &["fields", "data_categories"]);
+                    for f in c.get_sequence("fields").into_iter().flat_map(|l| l.iter()) {
+                        match f.as_mapping() {
+                            Some(f) => lists(&mut cx, f, &["data_categories", "fields"]),
+                            None => cx.error(f.span(), "a field must be a mapping".into()),
+                        }
+                    }
+                }
+                None => cx.error(c.span(), "a collection must be a mapping".into()),
+            }
+        }
+    }
+    if organizations.len() > 1 {
+        for extra in &organizations[1..] {
+            cx.note(extra.span(), "a second organization: only the first is imported".into());
+        }
+    }
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
     }
     let mut registry = toml::Table::new();
     let vault_meta = systems
@@ -149,7 +207,7 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
     let mut out = String::from("# Registry imported from Fides manifests (custodia fides import).\n");
     for line in &cx.report {
         out.push_str("# - ");
-        out.push_str(&line.replace('\n', " "));
+        out.push_str(&comment_safe(line));
         out.push('\n');
     }
     out.push('\n');
@@ -180,29 +238,91 @@ impl Cx<'_> {
 
     fn error(&mut self, span: &Span, message: String) {
         let (file, line) = self.place(span);
-        self.errors.push(ImportError::At { file, line, message });
+        self.errors.push(ImportError::At {
+            file,
+            line,
+            message: comment_safe(&message),
+        });
     }
 
     fn note(&mut self, span: &Span, message: String) {
         let (file, line) = self.place(span);
-        self.report.push(format!("{file}:{line}: {message}"));
+        self.report.push(comment_safe(&format!("{file}:{line}: {message}")));
+    }
+}
+
+/// The largest manifest read, and the deepest block nesting (the reader recurses per level:
+/// a few kilobytes of `- - - ...` would exhaust the stack).
+pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+const MAX_NESTING: usize = 128;
+
+/// Refuses what the reader should not be given: too large, or nested too deeply (counted
+/// from each line's indentation and block indicators; flow nesting the reader limits itself).
+fn shape_limits(text: &str) -> Result<(), (usize, String)> {
+    if text.len() > MAX_MANIFEST_BYTES {
+        return Err((0, format!("larger than {} MiB", MAX_MANIFEST_BYTES >> 20)));
+    }
+    let mut content = false;
+    for (i, line) in text.lines().enumerate() {
+        // The reader takes the first document only: a second would be lost unseen.
+        let marker = line == "---" || line.starts_with("--- ") || line == "...";
+        if marker && content {
+            return Err((
+                i + 1,
+                "several YAML documents in one file: give each its own file".into(),
+            ));
+        }
+        content |= !marker && !line.trim().is_empty() && !line.trim_start().starts_with('#');
+        let prefix = line
+            .chars()
+            .take_while(|c| matches!(c, ' ' | '-' | '?' | ':' | '\t'))
+            .count();
+        if prefix > 2 * MAX_NESTING {
+            return Err((i + 1, format!("nested more than {MAX_NESTING} levels deep")));
+        }
+    }
+    Ok(())
+}
+
+fn load_error_marker(e: &marked_yaml::LoadError) -> Option<marked_yaml::Marker> {
+    use marked_yaml::LoadError as E;
+    match e {
+        E::TopLevelMustBeMapping(m)
+        | E::TopLevelMustBeSequence(m)
+        | E::UnexpectedAnchor(m)
+        | E::MappingKeyMustBeScalar(m)
+        | E::UnexpectedTag(m)
+        | E::ScanError(m, _) => Some(*m),
+        E::DuplicateKey(inner) => inner.key.span().start().copied(),
     }
 }
 
 fn load_error_line(e: &marked_yaml::LoadError) -> usize {
-    let text = e.to_string();
-    // "source:line:column: message"
-    text.split(':').nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or(0)
+    load_error_marker(e).map_or(0, |m| m.line())
 }
 
-fn strip_marker(text: &str) -> String {
-    text.splitn(4, ':').nth(3).unwrap_or(text).trim().to_owned()
+/// The reader's message without its own position (the caller names file and line).
+fn load_error_text(e: &marked_yaml::LoadError) -> String {
+    use marked_yaml::LoadError as E;
+    match e {
+        E::TopLevelMustBeMapping(_) => "the top level must be a mapping of resource types to lists".to_owned(),
+        E::UnexpectedAnchor(_) => "anchors and aliases are not accepted".to_owned(),
+        E::UnexpectedTag(_) => "YAML tags are not accepted".to_owned(),
+        E::MappingKeyMustBeScalar(_) => "a mapping key must be a plain value".to_owned(),
+        E::DuplicateKey(inner) => format!("key `{}` appears twice", inner.key.as_str()),
+        E::ScanError(_, s) => s.info().to_owned(),
+        other => other.to_string(),
+    }
 }
 
+/// A scalar's text; `None` when absent, empty or a plain `null`/`~` (a quoted "null" is
+/// the word).
 fn text<'a>(m: &'a MarkedMappingNode, key: &str) -> Option<&'a str> {
-    m.get_scalar(key)
-        .map(MarkedScalarNode::as_str)
-        .filter(|s| !s.trim().is_empty() && *s != "null" && *s != "~")
+    m.get_scalar(key).filter(|s| !is_null(s)).map(MarkedScalarNode::as_str)
+}
+
+fn is_null(s: &MarkedScalarNode) -> bool {
+    s.as_str().trim().is_empty() || s.may_coerce() && matches!(s.as_str(), "null" | "Null" | "NULL" | "~")
 }
 
 fn strings(m: &MarkedMappingNode, key: &str) -> Vec<String> {
@@ -224,11 +344,24 @@ fn meta(resource: &MarkedMappingNode) -> Option<&MarkedMappingNode> {
     resource.get_mapping("meta")?.get_mapping("custodia")
 }
 
+/// Refuses a key of `m` that is present and not a list, naming it (fideslang refuses it
+/// too; read as absent, it would drop what it holds).
+fn lists(cx: &mut Cx<'_>, m: &MarkedMappingNode, keys: &[&str]) {
+    for key in keys {
+        if let Some(node) = m.get_node(key)
+            && node.as_sequence().is_none()
+            && !node.as_scalar().is_some_and(is_null)
+        {
+            cx.error(node.span(), format!("`{key}` must be a list"));
+        }
+    }
+}
+
 /// Reports the keys of `resource` that nothing read.
 fn leftovers(cx: &mut Cx<'_>, what: &str, resource: &MarkedMappingNode, read: &[&str]) {
     for (key, value) in resource.iter() {
         let set = match value {
-            Node::Scalar(s) => !matches!(s.as_str(), "" | "null" | "~" | "false"),
+            Node::Scalar(s) => !(is_null(s) || s.may_coerce() && s.as_str() == "false"),
             Node::Sequence(s) => !s.is_empty(),
             Node::Mapping(m) => !m.is_empty(),
         };
@@ -239,6 +372,22 @@ fn leftovers(cx: &mut Cx<'_>, what: &str, resource: &MarkedMappingNode, read: &[
             );
         }
     }
+}
+
+/// `text` fit for one comment line: no line breaks, controls or direction overrides (which
+/// could end the comment or reorder what a reader sees).
+fn comment_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// A registry name made of `raw`: lower case, `[a-z0-9_]`, starting with a letter.
@@ -258,6 +407,23 @@ fn registry_name(raw: &str) -> String {
         name.insert_str(0, "p_");
     }
     name.truncate(63);
+    name
+}
+
+/// [`registry_name`] of `raw`, made unique among `taken` (`_2`, `_3`, ...); a note says so
+/// whenever the name is not `raw` itself, so two Fides names never silently become one.
+fn unique_name(cx: &mut Cx<'_>, span: &Span, what: &str, raw: &str, taken: &dyn Fn(&str) -> bool) -> String {
+    let base = registry_name(raw);
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken(&name) {
+        let suffix = format!("_{n}");
+        name = format!("{}{suffix}", &base[..base.len().min(63 - suffix.len())]);
+        n += 1;
+    }
+    if name != raw {
+        cx.note(span, format!("{what} `{raw}` imported as `{name}`"));
+    }
     name
 }
 
@@ -323,11 +489,32 @@ fn organization(
             ],
         );
     }
-    if let Some(c) = &options.country {
-        t.insert("country".into(), c.clone().into());
+    if from_meta.is_some()
+        && let Some(fides_name) = org.and_then(|o| text(o, "name"))
+        && t.get("name").and_then(toml::Value::as_str) != Some(fides_name)
+    {
+        if let Some(o) = org {
+            cx.note(
+                o.span(),
+                format!("organization: name `{fides_name}` from Fides (changed there since the export)"),
+            );
+        }
+        t.insert("name".into(), fides_name.into());
     }
-    if let Some(a) = &options.supervisory_authority {
-        t.insert("supervisory_authority".into(), a.clone().into());
+    for (key, given) in [
+        ("country", &options.country),
+        ("supervisory_authority", &options.supervisory_authority),
+    ] {
+        if let Some(v) = given {
+            if let Some(old) = t.get(key).and_then(toml::Value::as_str)
+                && old != v
+            {
+                cx.report.push(format!(
+                    "organization: {key} `{v}` given replaces `{old}` of the manifests"
+                ));
+            }
+            t.insert(key.into(), v.clone().into());
+        }
     }
     for (key, what, flag) in [
         (
@@ -429,14 +616,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                 .and_then(|m| text(m, "collection"))
                 .or(text(c, "name"))
                 .unwrap_or("collection");
-            let mut name = registry_name(raw);
-            if out.contains_key(&name) {
-                name = registry_name(&format!("{dataset_key}_{raw}"));
-                cx.note(
-                    c.span(),
-                    format!("collection `{raw}` of `{dataset_key}` imported as `{name}` (the name was taken)"),
-                );
-            }
+            let name = unique_name(cx, c.span(), "collection", raw, &|n| out.contains_key(n));
             let description = text(c, "description")
                 .or(text(dataset, "description"))
                 .map(str::to_owned)
@@ -480,7 +660,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                         format!("field `{fname}`: several categories; `{category}` kept"),
                     );
                 }
-                let key = registry_name(fname);
+                let key = unique_name(cx, f.span(), "field", fname, &|n| fields.contains_key(n));
                 let mut ft = toml::Table::new();
                 ft.insert("category".into(), category.clone().into());
                 let fmeta = meta_fields.and_then(|m| m.get_mapping(fname));
@@ -565,10 +745,10 @@ fn recipients(cx: &mut Cx<'_>, systems: &[&MarkedMappingNode], registry: &toml::
         if !egress.contains(key) && m.and_then(|m| text(m, "recipient")).is_none() {
             continue;
         }
-        let name = registry_name(
-            m.and_then(|m| text(m, "recipient"))
-                .unwrap_or_else(|| key.strip_prefix(RECIPIENT_PREFIX).unwrap_or(key)),
-        );
+        let raw = m
+            .and_then(|m| text(m, "recipient"))
+            .unwrap_or_else(|| key.strip_prefix(RECIPIENT_PREFIX).unwrap_or(key));
+        let name = unique_name(cx, system.span(), "recipient", raw, &|n| out.contains_key(n));
         let mut t = toml::Table::new();
         t.insert(
             "name".into(),
@@ -658,6 +838,60 @@ const SYSTEM_KEYS: &[&str] = &[
     "organization_fides_key",
 ];
 
+/// A period of `days` as the registry writes it: in days up to 1200, else in whole years or
+/// months when exact, else in months rounded up (noted).
+fn days_period(cx: &mut Cx<'_>, d: &MarkedMappingNode, name: &str, days: &str) -> Option<String> {
+    let Ok(n) = days.parse::<u64>() else {
+        cx.note(
+            d.span(),
+            format!("purpose `{name}`: retention_period `{days}` is not a number of days; left out"),
+        );
+        return None;
+    };
+    match n {
+        0 => {
+            cx.note(
+                d.span(),
+                format!("purpose `{name}`: a retention of 0 days is none; left out"),
+            );
+            None
+        }
+        1..=1200 => Some(format!("{n}d")),
+        _ if n % 365 == 0 && n / 365 <= 100 => Some(format!("{}y", n / 365)),
+        _ if (n * 12) % 365 == 0 && n * 12 / 365 <= 1200 => Some(format!("{}m", n * 12 / 365)),
+        _ if (n * 12).div_ceil(365) <= 1200 => {
+            let months = (n * 12).div_ceil(365);
+            cx.note(
+                d.span(),
+                format!("purpose `{name}`: {n} days rounded up to {months} months"),
+            );
+            Some(format!("{months}m"))
+        }
+        _ => {
+            cx.note(
+                d.span(),
+                format!(
+                    "purpose `{name}`: a retention of {n} days is more than a registry holds (100 years); left out"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The days an export writes for a registry period, to tell an edit in Fides.
+fn days_text(period: &str) -> Option<String> {
+    let (n, unit) = period.split_at(period.len().checked_sub(1)?);
+    let n: u32 = n.parse().ok()?;
+    let period = match unit {
+        "d" => custodia_registry::Period::Days(n),
+        "m" => custodia_registry::Period::Months(n),
+        "y" => custodia_registry::Period::Years(n),
+        _ => return None,
+    };
+    Some(crate::export::period_days(period).to_string())
+}
+
 const DECLARATION_KEYS: &[&str] = &[
     "name",
     "data_use",
@@ -689,19 +923,17 @@ fn purposes(
             continue;
         }
         let system_key = text(system, "fides_key").unwrap_or("?").to_owned();
+        if recipients.values().any(|r| r.system == system_key) {
+            cx.note(
+                system.span(),
+                format!("system `{system_key}` is a recipient: its own privacy declarations are its processing, not imported"),
+            );
+            continue;
+        }
         let purposes_meta = meta(system).and_then(|m| m.get_mapping("purposes"));
         for d in list.iter().filter_map(Node::as_mapping) {
             let raw = text(d, "name").or(text(d, "data_use")).unwrap_or("purpose");
-            let mut name = registry_name(raw);
-            while out.contains_key(&name) {
-                name.push('_');
-            }
-            if name != raw {
-                cx.note(
-                    d.span(),
-                    format!("declaration `{raw}` of `{system_key}` imported as purpose `{name}`"),
-                );
-            }
+            let name = unique_name(cx, d.span(), "declaration", raw, &|n| out.contains_key(n));
             leftovers(cx, &format!("declaration `{raw}`"), d, DECLARATION_KEYS);
             let pm = purposes_meta.and_then(|m| m.get_mapping(raw));
             let mut t = toml::Table::new();
@@ -747,10 +979,33 @@ fn purposes(
                 });
                 t.insert("legitimate_interest".into(), interest.into());
             }
+            let cats = strings(d, "data_categories");
+            let in_declaration = |category: &str| {
+                cats.iter()
+                    .any(|d| category == d || category.starts_with(&format!("{d}.")))
+            };
             let fields: Vec<String> = match pm.map(|m| strings(m, "fields")).filter(|f| !f.is_empty()) {
-                Some(f) => f,
+                // An export: its fields, less any whose category was taken off the
+                // declaration in Fides since.
+                Some(listed) => listed
+                    .into_iter()
+                    .filter(|f| {
+                        let category = f
+                            .split_once('.')
+                            .and_then(|(c, f)| collections.get(c)?.categories.get(f));
+                        let keep = category.is_none_or(|c| in_declaration(c));
+                        if !keep {
+                            cx.note(
+                                d.span(),
+                                format!(
+                                    "purpose `{name}`: `{f}` left out: its category is no longer declared in Fides"
+                                ),
+                            );
+                        }
+                        keep
+                    })
+                    .collect(),
                 None => {
-                    let cats = strings(d, "data_categories");
                     let refs = strings(d, "dataset_references");
                     let f: Vec<String> = collections
                         .iter()
@@ -758,48 +1013,82 @@ fn purposes(
                         .flat_map(|(cname, c)| {
                             c.categories
                                 .iter()
-                                .filter(|(_, cat)| cats.iter().any(|d| *cat == d || cat.starts_with(&format!("{d}."))))
+                                .filter(|(_, cat)| in_declaration(cat))
                                 .map(move |(f, _)| format!("{cname}.{f}"))
                         })
                         .collect();
-                    cx.note(
-                        d.span(),
-                        format!(
-                            "purpose `{name}`: fields inferred from its data categories: {}",
-                            if f.is_empty() { "none".to_owned() } else { f.join(", ") }
-                        ),
-                    );
+                    if !f.is_empty() {
+                        cx.note(
+                            d.span(),
+                            format!(
+                                "purpose `{name}`: fields inferred from its data categories: {}",
+                                f.join(", ")
+                            ),
+                        );
+                    }
                     f
                 }
             };
+            if fields.is_empty() {
+                cx.note(
+                    d.span(),
+                    format!("declaration `{raw}`: no field of the datasets has its data categories; not imported"),
+                );
+                continue;
+            }
             t.insert(
                 "fields".into(),
                 toml::Value::Array(fields.into_iter().map(Into::into).collect()),
             );
-            let retention = pm.and_then(|m| m.get_mapping("retention"));
-            match retention.and_then(|r| Some((text(r, "period")?, text(r, "from")?))) {
-                Some((period, from)) => {
-                    let mut r = toml::Table::new();
-                    r.insert("period".into(), period.into());
-                    r.insert("from".into(), from.into());
-                    t.insert("retention".into(), r.into());
+            let from_meta = pm
+                .and_then(|m| m.get_mapping("retention"))
+                .and_then(|r| Some((text(r, "period")?, text(r, "from")?)));
+            let fides_days = text(d, "retention_period");
+            let retention = match (from_meta, fides_days) {
+                // Fides holds no period counted from consent's withdrawal: meta's stands.
+                (Some((period, "consent_withdrawn")), _) => Some((period.to_owned(), "consent_withdrawn".to_owned())),
+                (Some((period, from)), Some(days)) if days_text(period).as_deref() != Some(days) => {
+                    cx.note(d.span(), format!("purpose `{name}`: retention changed in Fides to {days} days (was {period}); counted from {from}"));
+                    days_period(cx, d, &name, days).map(|p| (p, from.to_owned()))
                 }
-                None => {
-                    match text(d, "retention_period") {
-                        Some(days) if days.bytes().all(|b| b.is_ascii_digit()) => {
-                            let mut r = toml::Table::new();
-                            r.insert("period".into(), format!("{days}d").into());
-                            r.insert("from".into(), "collection".into());
-                            t.insert("retention".into(), r.into());
-                            cx.note(d.span(), format!("purpose `{name}`: retention {days} days counted from collection (Fides says no start)"));
-                        }
-                        Some(other) => cx.note(
+                (Some((period, from)), _) => Some((period.to_owned(), from.to_owned())),
+                (None, Some(days)) => {
+                    let period = days_period(cx, d, &name, days);
+                    if period.is_some() {
+                        cx.note(
                             d.span(),
-                            format!("purpose `{name}`: retention_period `{other}` is not a number of days; left out"),
-                        ),
-                        None => {}
+                            format!(
+                                "purpose `{name}`: retention {days} days counted from collection (Fides says no start)"
+                            ),
+                        );
                     }
+                    period.map(|p| (p, "collection".to_owned()))
                 }
+                (None, None) => None,
+            };
+            if let Some((period, from)) = retention {
+                let mut r = toml::Table::new();
+                r.insert("period".into(), period.into());
+                r.insert("from".into(), from.into());
+                t.insert("retention".into(), r.into());
+            }
+            let subjects = strings(d, "data_subjects");
+            if subjects.iter().any(|s| s != "customer") {
+                cx.note(d.span(), format!("purpose `{name}`: data subjects {} imported as customers (a registry's records are customers')", subjects.join(", ")));
+            }
+            if flag(d, "flexible_legal_basis_for_processing") {
+                cx.note(d.span(), format!("purpose `{name}`: a flexible legal basis becomes a fixed one (Custodia never lets a notice override it)"));
+            }
+            for target in strings(d, "egress") {
+                if !recipients.values().any(|r| r.system == target) {
+                    cx.note(d.span(), format!("purpose `{name}`: egress to `{target}`, a system not in the manifests: no recipient imported for it"));
+                }
+            }
+            if text(d, "third_parties").is_some() && strings(d, "egress").is_empty() {
+                cx.note(
+                    d.span(),
+                    format!("purpose `{name}`: `third_parties` is free text; name the recipients in the registry"),
+                );
             }
             if let Some(m) = pm {
                 let compatible = strings(m, "compatible_with");

@@ -7,7 +7,7 @@ mod import;
 mod yaml;
 
 pub use export::{ExportError, Manifest, export};
-pub use import::{ImportError, ImportOptions, Imported, Source, import};
+pub use import::{ImportError, ImportOptions, Imported, MAX_MANIFEST_BYTES, Source, import};
 
 /// The vault's system key in an export.
 pub const VAULT_KEY: &str = "custodia";

@@ -44,14 +44,42 @@ impl Map {
         self.0.push((key.to_owned(), value));
     }
 
+    pub(crate) fn extend(&mut self, other: Map) {
+        self.0.extend(other.0);
+    }
+
     pub(crate) fn build(self) -> Value {
         Value::Map(self.0)
     }
 }
 
+/// A double-quoted scalar: JSON's escapes, plus `\u` for what YAML may not hold raw (C1
+/// controls, U+FFFE/U+FFFF) or folds (line and paragraph separators, next line).
+fn quoted(s: &str) -> String {
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    json.chars()
+        .map(|c| match c {
+            '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}' => {
+                format!("\\u{:04x}", u32::from(c))
+            }
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A key as written: plain when it can only be read as that string, else quoted (`yes`, `on`,
+/// `null` are not strings to PyYAML).
+fn key(k: &str) -> String {
+    const WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
+    let plain = k.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !WORDS.contains(&k.to_ascii_lowercase().as_str());
+    if plain { k.to_owned() } else { quoted(k) }
+}
+
 fn scalar(value: &Value) -> String {
     match value {
-        Value::Str(s) => serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()),
+        Value::Str(s) => quoted(s),
         Value::Bool(b) => b.to_string(),
         Value::List(items) if items.is_empty() => "[]".to_owned(),
         Value::Map(entries) if entries.is_empty() => "{}".to_owned(),
@@ -90,7 +118,7 @@ fn write_map(out: &mut String, entries: &[(String, Value)], indent: usize, first
         if !(first_inline && i == 0) {
             out.push_str(&" ".repeat(indent));
         }
-        out.push_str(key);
+        out.push_str(&self::key(key));
         out.push(':');
         if inline(value) {
             out.push(' ');

@@ -280,18 +280,18 @@ pub(crate) async fn redact(
     let mut targets: HashMap<String, TokenTarget> = HashMap::new();
     for (entity, spec) in &body.operators {
         if !scanner.entities().iter().any(|e| **e == **entity) {
-            // Schema-valid (an entity type) but not one this scan looks for: 422.
+            // Not an entity type at all: 400 (the document lists them); one this scan does
+            // not look for: 422.
             let known = state.pii.entity_names().contains(entity);
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_entity",
-                format!(
-                    "operators names {}, which this scan does not look for",
-                    custodia_core::quoted_name(entity, known)
-                ),
+            let message = format!(
+                "operators names {}, which this scan does not look for",
+                custodia_core::quoted_name(entity, known)
             );
-            e.field = Some("operators".to_owned());
-            return Err(e);
+            return Err(if known {
+                unfit("unknown_entity", message, "operators")
+            } else {
+                bad("unknown_entity", message, "operators")
+            });
         }
         let (op, target) = operator(spec, &format!("operators.{entity}"))?;
         if let Some(t) = target {

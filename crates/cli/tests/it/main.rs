@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod consent;
 mod crash;
+mod fides;
 mod http;
 mod incidents;
 mod key_providers;

@@ -569,31 +569,37 @@ async fn scan_and_redact_over_http() {
         "keyed hashes are stable"
     );
 
-    for (body, field) in [
+    // Malformed (400), or well-formed parts that do not go together (422).
+    for (body, status, field) in [
         (
             json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "shred"}}}),
+            400,
             "operators.EMAIL_ADDRESS.type",
         ),
         (
             json!({"text": text, "operators": {"NOPE": {"type": "mask"}}}),
+            400,
             "operators",
         ),
         (
             json!({"text": text, "operators": {"CREDIT_CARD": {"type": "tokenize"}}}),
+            422,
             "operators.CREDIT_CARD.subject_id",
         ),
         (
             json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "hash", "keep_last": 2}}}),
+            422,
             "operators.EMAIL_ADDRESS.keep_last",
         ),
         (
             json!({"text": text, "operators": {"EMAIL_ADDRESS": {"type": "mask", "keep_last": 65}}}),
+            400,
             "operators.EMAIL_ADDRESS.keep_last",
         ),
-        (json!({"text": text, "entities": []}), "entities"),
+        (json!({"text": text, "entities": []}), 400, "entities"),
     ] {
-        let (status, v) = admin.post("/v1/redact", body).await;
-        assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{v}");
+        let (status_got, v) = admin.post("/v1/redact", body).await;
+        assert_eq!((status_got, v["error"]["field"].as_str()), (status, Some(field)), "{v}");
     }
     // tokenization is purpose-bound like POST /v1/tokens
     let bad_purpose = json!({"text": text, "operators": {"CREDIT_CARD": {"type": "tokenize", "subject_id": "cust_r",

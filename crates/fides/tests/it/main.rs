@@ -190,14 +190,14 @@ fn bad_manifests_are_refused_naming_file_and_line() {
 
     let e = errors("organization: [\n  - name: x\n", &options);
     assert!(e.starts_with("bad.yml:"), "{e}");
-    assert!(e.contains("not a YAML mapping"), "{e}");
+    assert!(e.contains("not a manifest"), "{e}");
 
     let e = errors("system: nope\n", &options);
     assert!(e.contains("bad.yml:1: `system` must be a list of resources"), "{e}");
 
     // Anchors and aliases (the billion laughs) are refused by the reader.
     let e = errors("a: &x [1]\nb: *x\n", &options);
-    assert!(e.contains("not a YAML mapping"), "{e}");
+    assert!(e.contains("anchors and aliases are not accepted"), "{e}");
 
     // What fideslang cannot say must be given.
     let e = errors(THIRD_PARTY, &ImportOptions::default());
@@ -205,4 +205,151 @@ fn bad_manifests_are_refused_naming_file_and_line() {
         e.contains("--country CC") && e.contains("--supervisory-authority"),
         "{e}"
     );
+}
+
+#[test]
+fn hostile_text_survives_the_round_trip() {
+    // Names and texts YAML readers take for something else, a quoted "null", characters YAML
+    // may not hold raw, a purpose named like a boolean.
+    let text = EXAMPLE_REGISTRY
+        .replace(
+            "description = \"People who buy from the shop.\"",
+            "description = \"NO ~ null #1 \\\"q\\\" \\uFFFE\\u2028 2024-01-01\"",
+        )
+        .replace(
+            "[collections.customers.fields.name]",
+            "[collections.customers.fields.null]",
+        )
+        .replace("\"customers.name\"", "\"customers.null\"")
+        .replace("[purposes.payment]", "[purposes.yes]")
+        .replace("\"payment\"", "\"yes\"")
+        .replace("contact = \"privacy@shop.example\"", "contact = \"~\"");
+    let original = Registry::parse("registry.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let manifests = export(&original).unwrap_or_else(|e| panic!("{e}"));
+    let imported = import(&sources(&manifests), &ImportOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    let back = Registry::parse("back.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        format!("{:?}", back.organization),
+        format!("{:?}", original.organization)
+    );
+    assert_eq!(format!("{:?}", back.collections), format!("{:?}", original.collections));
+    assert_eq!(format!("{:?}", back.purposes), format!("{:?}", original.purposes));
+    let dataset = &manifests[1].text;
+    assert!(dataset.contains("\\ufffe") && dataset.contains("\\u2028"), "{dataset}");
+    assert!(
+        manifests[2].text.contains("\"yes\":"),
+        "a key PyYAML reads as true is quoted"
+    );
+}
+
+#[test]
+fn names_that_collide_are_kept_apart_and_noted() {
+    let manifest = r#"
+organization:
+- fides_key: default_organization
+  name: Acme
+  controller: {email: privacy@acme.example}
+dataset:
+- fides_key: crm
+  collections:
+  - name: users
+    description: A
+    fields:
+    - {name: email, data_categories: [user.contact.email]}
+    - {name: Email, data_categories: [user.contact.email.work]}
+  - name: Users
+    description: B
+    fields:
+    - {name: phone, data_categories: [user.contact.phone_number]}
+system:
+- fides_key: crm_system
+  name: CRM
+  system_type: Service
+  egress: [{fides_key: acme-inc, type: system}, {fides_key: acme_inc, type: system}]
+  privacy_declarations:
+  - name: support
+    data_use: essential.service.operations.support
+    data_categories: [user.contact]
+    data_subjects: [customer, employee]
+    legal_basis_for_processing: Contract
+    retention_period: "3650"
+    egress: [acme-inc, acme_inc, nowhere]
+- {fides_key: acme-inc, name: Acme Processor, system_type: x, responsibility: [Processor], privacy_declarations: []}
+- {fides_key: acme_inc, name: Acme Controller, system_type: x, responsibility: [Controller], privacy_declarations: []}
+"#;
+    let options = ImportOptions {
+        country: Some("DE".into()),
+        supervisory_authority: Some("BfDI".into()),
+    };
+    let sources = [Source {
+        name: "c.yml".into(),
+        text: manifest.into(),
+    }];
+    let imported = import(&sources, &options).unwrap_or_else(|e| panic!("{e:?}"));
+    let registry = Registry::parse("c.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(registry.collections.len(), 2);
+    assert_eq!(registry.collections["users"].fields.len(), 2);
+    assert_eq!(registry.recipients.len(), 2);
+    let support = &registry.purposes["support"];
+    assert_eq!(support.recipients.len(), 2);
+    assert_eq!(
+        support.retention.map(|r| r.describe()).as_deref(),
+        Some("10y from collection"),
+        "3650 days is ten years"
+    );
+    let report = imported.report.join("\n");
+    for expected in [
+        "field `Email` imported as `email_2`",
+        "collection `Users` imported as `users_2`",
+        "recipient `acme-inc` imported as `acme_inc`",
+        "recipient `acme_inc` imported as `acme_inc_2`",
+        "data subjects customer, employee imported as customers",
+        "egress to `nowhere`, a system not in the manifests",
+    ] {
+        assert!(report.contains(expected), "{expected} not in\n{report}");
+    }
+}
+
+#[test]
+fn shapes_the_reader_must_not_take_are_refused() {
+    let options = ImportOptions {
+        country: Some("DE".into()),
+        supervisory_authority: Some("BfDI".into()),
+    };
+    // Deep block nesting (the reader would recurse past the stack).
+    let e = errors(&format!("{}x\n", "- ".repeat(3000)), &options);
+    assert!(e.contains("bad.yml:1: nested more than"), "{e}");
+    let deep: String = (0..2000).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+    assert!(errors(&deep, &options).contains("nested more than"));
+    // A second document would be lost unseen.
+    let e = errors(&format!("{THIRD_PARTY}---\ndataset: []\n"), &options);
+    assert!(e.contains("several YAML documents"), "{e}");
+    // A list written as a mapping would drop what it holds.
+    let one = THIRD_PARTY.replace(
+        "  privacy_declarations:\n  - name: Newsletter",
+        "  privacy_declarations:\n    name: Newsletter",
+    );
+    let e = errors(&one, &options);
+    assert!(e.contains("`privacy_declarations` must be a list"), "{e}");
+    // Duplicate keys: the second would silently win.
+    let e = errors("organization: []\norganization: []\n", &options);
+    assert!(
+        e.contains("bad.yml:2: not a manifest: key `organization` appears twice"),
+        "{e}"
+    );
+    // A syntax error names its own line, and nothing else is reported.
+    let e = errors("organization:\n- name: [x\n", &options);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.starts_with("bad.yml:"), "{e}");
+}
+
+#[test]
+fn an_unprotected_transfer_is_still_a_transfer() {
+    let text = EXAMPLE_REGISTRY.replace(
+        "safeguard = \"EU Standard Contractual Clauses (2021/914) and the UK Addendum\"\n",
+        "",
+    );
+    let registry = Registry::parse("registry.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let system = &export(&registry).unwrap_or_else(|e| panic!("{e}"))[2].text;
+    assert!(system.contains("does_international_transfers: true"), "{system}");
 }

@@ -1,0 +1,125 @@
+//! `custodia fides export|import` as a user runs them: files, directories, refusals.
+
+use crate::support::custodia;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = custodia().args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn export_then_import_as_files_with_every_refusal_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.toml");
+    std::fs::write(&registry, custodia_registry::EXAMPLE_REGISTRY).unwrap();
+    let out = dir.path().join("fides");
+    let (ok, stdout, stderr) = run(&[
+        "fides",
+        "export",
+        registry.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("3 manifests"), "{stdout}");
+    assert!(out.join("dataset_customers.yml").is_file());
+
+    // A collection that went away takes its dataset with it on the next export.
+    std::fs::write(out.join("dataset_gone.yml"), "dataset: []\n").unwrap();
+    let (ok, _, stderr) = run(&[
+        "fides",
+        "export",
+        registry.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("dataset_gone.yml") && !out.join("dataset_gone.yml").exists(),
+        "{stderr}"
+    );
+    // Someone else's manifests in the directory: refused, nothing removed.
+    std::fs::write(out.join("theirs.yml"), "system: []\n").unwrap();
+    let (ok, _, stderr) = run(&[
+        "fides",
+        "export",
+        registry.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("holds other manifests"), "{stderr}");
+    assert!(out.join("theirs.yml").exists());
+    std::fs::remove_file(out.join("theirs.yml")).unwrap();
+
+    let back = dir.path().join("back.toml");
+    let (ok, stdout, stderr) = run(&[
+        "fides",
+        "import",
+        out.to_str().unwrap(),
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("registry written from 3 manifest files"), "{stdout}");
+    assert!(stderr.contains("note: roles: none"), "{stderr}");
+    let (ok, stdout, stderr) = run(&["check", back.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("6 purposes, 4 recipients"), "{stdout}");
+
+    // Never overwritten: an existing file, nor a file behind a dangling symlink.
+    let before = std::fs::read(&back).unwrap();
+    let (ok, _, stderr) = run(&[
+        "fides",
+        "import",
+        out.to_str().unwrap(),
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("exists"), "{stderr}");
+    assert_eq!(std::fs::read(&back).unwrap(), before);
+    let link = dir.path().join("link.toml");
+    let target = dir.path().join("elsewhere.toml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (ok, _, stderr) = run(&[
+        "fides",
+        "import",
+        out.to_str().unwrap(),
+        "--out",
+        link.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("exists"), "{stderr}");
+    assert!(!target.exists());
+
+    // A bad manifest: its file and line, exit non-zero, nothing written.
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "system:\n- fides_key: s\n  privacy_declarations:\n  - name: p\n    data_categories: [user.name]\n    legal_basis_for_processing: Whim\n").unwrap();
+    let never = dir.path().join("never.toml");
+    let (ok, _, stderr) = run(&[
+        "fides",
+        "import",
+        bad.to_str().unwrap(),
+        "--out",
+        never.to_str().unwrap(),
+        "--country",
+        "GB",
+        "--supervisory-authority",
+        "ICO",
+    ]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("bad.yml:6:") && stderr.contains("`Whim`"), "{stderr}");
+    assert!(!never.exists());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (ok, _, stderr) = run(&[
+        "fides",
+        "import",
+        empty.to_str().unwrap(),
+        "--out",
+        never.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("no .yml or .yaml files"), "{stderr}");
+}
