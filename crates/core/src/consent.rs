@@ -264,14 +264,14 @@ impl Vault {
         let Some(input) = input else { return Ok(out) };
         if let Some(ip) = &input.ip {
             let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| {
-                VaultError::bad_request("invalid_evidence", "evidence.ip is not an IP address")
+                VaultError::unprocessable("invalid_evidence", "evidence.ip is not an IP address")
                     .with_field("evidence.ip")
             })?;
             out.ip_hash = Some(self.keys.ledger_ip(&ip)?);
         }
         if let Some(ua) = &input.user_agent {
             if ua.len() > MAX_USER_AGENT || ua.chars().any(char::is_control) {
-                return Err(VaultError::bad_request(
+                return Err(VaultError::unprocessable(
                     "invalid_evidence",
                     format!(
                         "evidence.user_agent must be at most {MAX_USER_AGENT} characters without control characters"
@@ -460,18 +460,19 @@ impl Vault {
                 .with_field("purpose"));
             }
             let notice_version = match (&req.notice_version, req.granted) {
-                (Some(v), _) if !v.trim().is_empty() && v.len() <= 64 && !v.chars().any(char::is_control) => {
+                (Some(v), _) if !v.trim().is_empty() && v.chars().count() <= 64 && !v.chars().any(char::is_control) => {
                     Some(v.trim().to_owned())
                 }
                 (Some(_), _) => {
-                    return Err(VaultError::bad_request(
+                    // The document says 1-64 characters; blank or control characters: 422.
+                    return Err(VaultError::unprocessable(
                         "invalid_notice_version",
-                        "notice_version must be 1-64 characters",
+                        "notice_version must be 1-64 characters without control characters",
                     )
                     .with_field("notice_version"));
                 }
                 (None, true) => {
-                    return Err(VaultError::bad_request(
+                    return Err(VaultError::unprocessable(
                         "notice_version_required",
                         "giving consent needs the version of the notice the subject was shown (GDPR Art. 7(1))",
                     )

@@ -243,7 +243,7 @@ impl Vault {
         now: Timestamp,
     ) -> Result<(), VaultError> {
         if corrections.is_empty() {
-            return Err(VaultError::bad_request(
+            return Err(VaultError::unprocessable(
                 "no_corrections",
                 "a rectification needs `corrections`: the records and fields to correct, with their values",
             )

@@ -148,7 +148,19 @@ impl Vault {
                     tx.audit().append(&[audit]).await
                 })
             })
-            .await?;
+            .await
+            .map_err(|e| match VaultError::from(e) {
+                // One open request of a kind per subject from the preference center.
+                e if e.kind == crate::ErrorKind::Conflict => VaultError::new(
+                    crate::ErrorKind::Conflict,
+                    "request_open",
+                    format!(
+                        "a {} request from the portal is already open for this subject",
+                        row.kind
+                    ),
+                ),
+                e => e,
+            })?;
         Ok(self.request_view(&row, now).await?)
     }
 

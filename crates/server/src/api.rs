@@ -540,7 +540,7 @@ async fn append_to_ledger(
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage consent", body = ErrorBody),
-              (status = 422, description = "Unknown purpose, or one not based on consent", body = ErrorBody)),
+              (status = 422, description = "Unknown purpose, or one not based on consent; consent given without `notice_version`; evidence that is not an IP address or a user agent", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn record_consent(
     State(state): State<Arc<AppState>>,
@@ -579,7 +579,7 @@ pub(crate) async fn privacy_state(
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage consent", body = ErrorBody),
-              (status = 422, description = "Unknown purpose, or one the right to object does not cover", body = ErrorBody)),
+              (status = 422, description = "Unknown purpose, or one the right to object does not cover; evidence that is not an IP address or a user agent", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn record_objection(
     State(state): State<Arc<AppState>>,
@@ -596,7 +596,8 @@ pub(crate) async fn record_objection(
     responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not manage consent", body = ErrorBody)),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody),
+              (status = 422, description = "Evidence that is not an IP address or a user agent (`invalid_evidence`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn record_sale_opt_out(
     State(state): State<Arc<AppState>>,

@@ -70,7 +70,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    T::deserialize(&mut de).and_then(|v| de.end().map(|()| v)).map_err(|e| {
+    let first = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let first = match first {
+        // JSON has one number type: `3.0` is an integer to JSON Schema (and to the document),
+        // not to serde. A second reading with such numbers made integers, only on failure.
+        Err(e) if e.classify() == serde_json::error::Category::Data => integral_again(bytes).ok_or(e),
+        other => other,
+    };
+    first.map_err(|e| {
         // serde_json's message names the key or type at fault and the position, not values.
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -78,6 +85,33 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("invalid JSON body: {}", json_error(&e)),
         )
     })
+}
+
+/// The body read again with every integral float (`3.0`, `-0.0`) an integer; `None` if none
+/// was, or if it still does not fit `T`.
+fn integral_again<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn integral(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                    // Exact: below 2^53 every integer is a float and back.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = f as i64;
+                    *n = i.into();
+                    true
+                }
+                _ => false,
+            },
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |any, v| integral(v) | any),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |any, v| integral(v) | any),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !integral(&mut value) {
+        return None;
+    }
+    T::deserialize(value).ok()
 }
 
 /// A message for a JSON error that never echoes input values.
@@ -328,5 +362,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Gpc {
             .get("sec-gpc")
             .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
         Ok(Self(on))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+    use custodia_types::{ConsentRequest, IncidentEntryRequest};
+
+    #[test]
+    fn integral_floats_are_integers_and_nested_objects_are_objects() {
+        let entry: IncidentEntryRequest =
+            parse_json(br#"{"kind": "task_done", "task": 3.0}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(entry.task, Some(3));
+        assert!(parse_json::<IncidentEntryRequest>(br#"{"kind": "task_done", "task": 3.5}"#).is_err());
+        assert!(parse_json::<IncidentEntryRequest>(br#"{"kind": "task_done", "task": 1e300}"#).is_err());
+        let refused = parse_json::<ConsentRequest>(
+            br#"{"purpose": "x", "granted": false, "method": "api", "evidence": [null, null]}"#,
+        );
+        let message = format!("{:?}", refused.err());
+        assert!(message.contains("expected an object"), "{message}");
     }
 }

@@ -264,6 +264,7 @@ fn markdown(text: String) -> Response {
 #[utoipa::path(get, path = "/v1/incidents/{incident_id}/drafts/authority", tag = "incidents",
     params(("incident_id" = String, Path, description = "inc_ and 32 hex digits"), DraftQuery),
     responses((status = 200, description = "A draft of the notification to the authority (GDPR Art. 33(3) contents), Markdown, from the data directory's incident-templates/authority.md or the built-in one", content_type = "text/markdown"),
+              (status = 400, description = "Malformed query", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
               (status = 404, description = "No such incident", body = ErrorBody),
@@ -289,8 +290,9 @@ pub(crate) async fn authority_draft(
 
 #[utoipa::path(get, path = "/v1/incidents/{incident_id}/drafts/subjects/{subject_id}", tag = "incidents",
     params(("incident_id" = String, Path, description = "inc_ and 32 hex digits"),
-           ("subject_id" = String, Path, description = "A subject the latest scope found")),
+           ("subject_id" = String, Path, description = "A subject the latest scope found", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
     responses((status = 200, description = "A draft of the letter to one person affected (GDPR Art. 34(2), plain language), Markdown", content_type = "text/markdown"),
+              (status = 400, description = "Malformed subject id", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
               (status = 404, description = "No such incident, or the subject is not in its scope", body = ErrorBody),

@@ -51,7 +51,7 @@ use crate::api;
         custodia_types::ScanFinding, custodia_types::ScanEvidence, custodia_types::RedactRequest,
         custodia_types::RedactOperator, custodia_types::RedactResponse, custodia_types::Redaction,
         custodia_types::NewSubjectRequest, custodia_types::VerifyRequest, custodia_types::ReasonRequest,
-        custodia_types::FulfilRequest, custodia_types::Correction, custodia_types::SubjectRequestView,
+        custodia_types::FulfilRequest, custodia_types::FulfilAnswer, custodia_types::Correction, custodia_types::SubjectRequestView,
         custodia_types::SubjectRequestList, custodia_types::Extension, custodia_types::Verification,
         custodia_types::Denial, custodia_types::NotificationStatus, custodia_types::ErasureReceipt,
         custodia_types::ErasedCounts, custodia_types::KeptData,
@@ -456,6 +456,33 @@ mod tests {
             schemas["BatchCreateItem"]["properties"]["collection"]["enum"],
             serde_json::json!(["customers"])
         );
+        // Vocabularies per schema: what each request accepts, not every name.
+        let props = |schema: &str, property: &str| schemas[schema]["properties"][property].clone();
+        assert_eq!(
+            props("ConsentRequest", "purpose")["enum"],
+            serde_json::json!(["analytics", "marketing_email"]),
+            "consent only for purposes based on it"
+        );
+        assert_eq!(
+            props("ObjectionRequest", "purpose")["enum"],
+            serde_json::json!(["customer_support", "marketing_email"])
+        );
+        assert_eq!(
+            props("SearchRequest", "field")["enum"],
+            serde_json::json!(["email", "phone"]),
+            "only searchable fields"
+        );
+        assert!(!props("ConsentRequest", "method")["enum"].to_string().contains("gpc"));
+        assert!(props("SaleOptOutRequest", "method")["enum"].to_string().contains("gpc"));
+        assert_eq!(
+            props("IncidentPhaseRequest", "phase")["enum"],
+            serde_json::json!(custodia_core::PHASES)
+        );
+        assert_eq!(
+            props("RedactRequest", "operators")["propertyNames"]["enum"],
+            serde_json::json!(["EMAIL_ADDRESS", "PHONE_NUMBER"])
+        );
+        assert_eq!(props("CreateRecordRequest", "fields")["minProperties"], 1);
         // Answers and the audit log's filters keep any name.
         assert!(!schemas["AuditEventView"].to_string().contains("\"enum\""));
         assert!(parameter(&doc, "/v1/audit/events", "get", "purpose")["schema"]["enum"].is_null());

@@ -37,7 +37,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
               (status = 400, description = "Malformed input: unknown type or jurisdiction, a bad date or text", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
-              (status = 422, description = "The jurisdiction grants no request of this type (`right_not_granted`)", body = ErrorBody)),
+              (status = 409, description = "A request of this type from the portal is already open for the subject (`request_open`)", body = ErrorBody),
+              (status = 422, description = "The jurisdiction grants no request of this type (`right_not_granted`); a received_at in the future or more than a year ago; a text with invisible characters", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_request(
     State(state): State<Arc<AppState>>,
@@ -193,7 +194,8 @@ pub(crate) struct FulfilQuery {
 #[utoipa::path(post, path = "/v1/requests/{request_id}/fulfil", tag = "requests",
     params(("request_id" = String, Path), FulfilQuery),
     request_body(content = FulfilRequest, description = "Rectification: `corrections`; objection: `purposes` (optional). Others: `{}` or no body."),
-    responses((status = 200, description = "Access/portability: the subject's package (JSON or HTML); erasure: the signed receipt (ErasureReceipt); others: the request", body = SubjectRequestView),
+    responses((status = 200, description = "Access/portability: the subject's package (JSON or HTML); erasure: the signed receipt (ErasureReceipt); others: the request",
+                content((custodia_types::FulfilAnswer = "application/json"), (String = "text/html"))),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),

@@ -32,11 +32,12 @@ pub use incidents::{
 mod transparency;
 pub use transparency::{NoticeVersion, NoticeVersions, PortalLinkRequest, PortalLinkResponse};
 pub mod assess;
+pub mod object;
 pub use assess::{Assessment, AssessmentCheck, Severity};
 mod requests;
 pub use requests::{
-    Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilRequest, KeptData, NewSubjectRequest,
-    ReasonRequest, SubjectRequestList, SubjectRequestView, Verification, VerifyRequest,
+    Correction, Denial, ErasedCounts, ErasureReceipt, Extension, FulfilAnswer, FulfilRequest, KeptData,
+    NewSubjectRequest, ReasonRequest, SubjectRequestList, SubjectRequestView, Verification, VerifyRequest,
 };
 
 /// The one JSON error shape: `{"error": {"code": "...", "message": "..."}}`.
@@ -83,6 +84,7 @@ pub struct BatchCreateRequest {
     pub purpose: String,
     /// 1 to 1000 records to create.
     #[schema(min_items = 1, max_items = 1000)]
+    #[serde(deserialize_with = "object::list")]
     pub items: Vec<BatchCreateItem>,
 }
 
@@ -124,6 +126,7 @@ pub struct BatchReadRequest {
     pub purpose: String,
     /// 1 to 1000 reads.
     #[schema(min_items = 1, max_items = 1000)]
+    #[serde(deserialize_with = "object::list")]
     pub items: Vec<BatchReadItem>,
 }
 
@@ -337,10 +340,11 @@ pub struct ConsentRequest {
     pub granted: bool,
     /// The version of the privacy notice the subject was shown (required to give consent).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub notice_version: Option<String>,
     /// How the choice was made: `web_form`, `api`, `import`, `email`, `in_person`.
     pub method: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::option")]
     pub evidence: Option<EvidenceInput>,
 }
 
@@ -355,7 +359,7 @@ pub struct ObjectionRequest {
     #[serde(default = "yes")]
     pub objected: bool,
     pub method: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::option")]
     pub evidence: Option<EvidenceInput>,
 }
 
@@ -367,7 +371,7 @@ pub struct SaleOptOutRequest {
     #[serde(default = "yes")]
     pub opted_out: bool,
     pub method: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::option")]
     pub evidence: Option<EvidenceInput>,
 }
 
@@ -657,10 +661,10 @@ pub struct RedactRequest {
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_score: Option<f64>,
     /// Operator per entity type.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::map")]
     pub operators: std::collections::BTreeMap<String, RedactOperator>,
     /// Operator for the other entity types; default `replace`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object::option")]
     pub default_operator: Option<RedactOperator>,
     /// The dataset (a release, an export) whose key `hash` and `encrypt` use: a key derived
     /// from the vault's redaction key by this id (`[a-z][a-z0-9_]{0,62}`), so two datasets

@@ -57,7 +57,7 @@ pub struct ReasonRequest {
 #[serde(deny_unknown_fields)]
 pub struct FulfilRequest {
     /// Rectification: the corrected values (at most 100 records).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     #[schema(max_items = 100)]
     pub corrections: Vec<Correction>,
     /// Objection: the purposes objected to (left out: every purpose an objection applies to).
@@ -146,6 +146,19 @@ pub struct Denial {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubjectRequestList {
     pub requests: Vec<SubjectRequestView>,
+}
+
+/// The answer to fulfilling a request, by its type (for the OpenAPI document: the server
+/// sends one of these).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FulfilAnswer {
+    /// Rectification, restriction, objection, opt-outs: the request as it now stands.
+    Request(Box<SubjectRequestView>),
+    /// Erasure: the signed receipt.
+    Erasure(Box<ErasureReceipt>),
+    /// Access and portability (JSON): the subject's package.
+    Package(Box<crate::SubjectPackage>),
 }
 
 /// What an erasure destroyed and kept, signed: the response of fulfilling an erasure request.

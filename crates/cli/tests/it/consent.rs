@@ -60,7 +60,7 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
-        (400, Some("notice_version_required"))
+        (422, Some("notice_version_required"))
     );
     let (status, v) = prefs
         .post(

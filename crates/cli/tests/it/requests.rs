@@ -533,7 +533,7 @@ async fn rectification_replaces_values_and_kills_old_tokens_and_index_entries() 
 
     // Bad corrections change nothing.
     for (body, status, code) in [
-        (json!({}), 400, "no_corrections"),
+        (json!({}), 422, "no_corrections"),
         (
             json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"phone": "+44 20 7946 0000"}}]}),
             409,
