@@ -246,6 +246,7 @@ pub async fn run(action: IncidentCommand, api: ApiArgs) -> anyhow::Result<ExitCo
             ("GET", path, None)
         }
     };
+    let json = api.json();
     let reply = match crate::api_success(&api.url, api.token, method, &path, body).await? {
         Ok(reply) => reply,
         Err(code) => return Ok(code),
@@ -261,7 +262,7 @@ pub async fn run(action: IncidentCommand, api: ApiArgs) -> anyhow::Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if api.json {
+    if json {
         stdout.write_all(&reply.body)?;
         writeln!(stdout)?;
         return Ok(ExitCode::SUCCESS);

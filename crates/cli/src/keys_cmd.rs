@@ -114,7 +114,7 @@ async fn fetch_status(target: &Target) -> anyhow::Result<Result<KeyStatus, ExitC
 }
 
 fn show(target: &Target, status: &KeyStatus) -> anyhow::Result<ExitCode> {
-    if target.api.json {
+    if target.api.json() {
         print_json(&serde_json::to_value(status)?)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -169,6 +169,10 @@ enum Command {
         /// An API key of a role with manage_principals (default: custodia-data/admin-token).
         #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// `list`: `table` (default) or `json` (the server's answer). Create and rotate print
+        /// the new key's JSON either way.
+        #[arg(long, global = true, value_enum, default_value_t = requests_cmd::Output::Table, env = requests_cmd::OUTPUT_ENV)]
+        output: requests_cmd::Output,
     },
     /// Operators (people): create, enrol with password + TOTP, list, attest training, disable.
     Operator {
@@ -684,7 +688,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut Cli::command(), "custodia", &mut std::io::stdout().lock());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Principal { action, url, token } => principal(action, &url, token).await,
+        Command::Principal {
+            action,
+            url,
+            token,
+            output,
+        } => principal(action, &url, token, output).await,
         Command::Requests { action, api } => requests_cmd::run(action, api).await,
         Command::Incident { action, api } => incident_cmd::run(action, api).await,
         Command::Operator { action } => operator_cmd::run(action).await,
@@ -1107,7 +1116,13 @@ fn check(file: Option<&Path>) -> ExitCode {
 }
 
 /// Runs a principal command against the server's API and prints the JSON answer.
-async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -> anyhow::Result<ExitCode> {
+async fn principal(
+    action: PrincipalCommand,
+    url: &str,
+    token: Option<String>,
+    output: requests_cmd::Output,
+) -> anyhow::Result<ExitCode> {
+    let table = matches!(action, PrincipalCommand::List) && output == requests_cmd::Output::Table;
     let (method, path, body) = match action {
         PrincipalCommand::Create { name, roles, expiry } => (
             "POST",
@@ -1138,7 +1153,25 @@ async fn principal(action: PrincipalCommand, url: &str, token: Option<String>) -
     let reply = api_call(url, token, method, &path, body).await?;
     let text = String::from_utf8_lossy(&reply.body);
     if (200..300).contains(&reply.status) {
-        if !text.is_empty() {
+        if table {
+            let list: custodia_types::PrincipalList = serde_json::from_slice(&reply.body)?;
+            if list.principals.is_empty() {
+                out!("no principals");
+            }
+            for p in &list.principals {
+                out!(
+                    "{}  {:<24} {:<40} created {}{}",
+                    p.principal_id,
+                    p.name,
+                    p.roles.join(","),
+                    p.created_at,
+                    p.expires_at
+                        .as_deref()
+                        .map(|e| format!("  expires {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        } else if !text.is_empty() {
             out!("{text}");
         }
         Ok(ExitCode::SUCCESS)

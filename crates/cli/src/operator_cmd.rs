@@ -158,7 +158,7 @@ async fn create(name: String, roles: Vec<String>, target: Target) -> anyhow::Res
             serde_json::from_slice(&reply.body).context("reading the server's answer")?
         }
     };
-    if target.api.json {
+    if target.api.json() {
         print_json(&serde_json::to_value(&created)?)?;
     } else {
         let mut out = std::io::stdout().lock();
@@ -195,7 +195,7 @@ async fn list(target: Target) -> anyhow::Result<ExitCode> {
                 .operators
         }
     };
-    if target.api.json {
+    if target.api.json() {
         print_json(&serde_json::to_value(OperatorList { operators })?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -268,7 +268,7 @@ async fn train(
             serde_json::from_slice(&reply.body).context("reading the server's answer")?
         }
     };
-    if target.api.json {
+    if target.api.json() {
         print_json(&serde_json::to_value(&info)?)?;
     } else {
         print_operator(&mut std::io::stdout().lock(), &info)?;
@@ -470,7 +470,7 @@ pub async fn access_review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    if args.target.api.json {
+    if args.target.api.json() {
         print_json(&serde_json::to_value(&review)?)?;
         return Ok(ExitCode::SUCCESS);
     }

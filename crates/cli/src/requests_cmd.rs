@@ -26,9 +26,33 @@ pub struct ApiArgs {
     /// An API key (default: custodia-data/admin-token).
     #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Print the server's JSON instead of a readable summary.
+    /// `table` (default): a readable summary; `json`: the server's JSON as it answered (for
+    /// scripts and `jq`).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table, env = OUTPUT_ENV)]
+    pub output: Output,
+    /// Same as `--output json`.
     #[arg(long, global = true)]
-    pub json: bool,
+    json: bool,
+}
+
+/// How a command that reads prints its answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// A readable summary.
+    #[default]
+    Table,
+    /// The server's JSON, unchanged.
+    Json,
+}
+
+/// The environment variable that sets `--output` for every command.
+pub const OUTPUT_ENV: &str = "CUSTODIA_OUTPUT";
+
+impl ApiArgs {
+    /// Whether to print the server's JSON (`--output json` or `--json`).
+    pub fn json(&self) -> bool {
+        self.json || self.output == Output::Json
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -186,6 +210,7 @@ pub async fn run(action: RequestsCommand, api: ApiArgs) -> anyhow::Result<ExitCo
             })?),
         ),
     };
+    let json = api.json();
     let reply = match crate::api_success(&api.url, api.token, method, &path, body).await? {
         Ok(reply) => reply,
         Err(code) => return Ok(code),
@@ -195,7 +220,7 @@ pub async fn run(action: RequestsCommand, api: ApiArgs) -> anyhow::Result<ExitCo
         eprintln!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
-    print_reply(&action, &reply, api.json)?;
+    print_reply(&action, &reply, json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -120,7 +120,7 @@ pub async fn run(action: RetentionCommand) -> anyhow::Result<ExitCode> {
                 .review(Timestamp::now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if api.json {
+            if api.json() {
                 print_json(&serde_json::to_value(&report)?)?;
             } else {
                 print_report(&mut std::io::stdout().lock(), &report)?;
@@ -218,7 +218,7 @@ pub(crate) async fn call(
         Err(code) => return Ok(code),
     };
     let mut stdout = std::io::stdout().lock();
-    if api.json {
+    if api.json() {
         stdout.write_all(&reply.body)?;
         writeln!(stdout)?;
     } else {

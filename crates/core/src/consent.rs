@@ -199,6 +199,16 @@ impl SubjectState {
     }
 }
 
+/// A notice version as the API takes it (`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`): what the
+/// preference center publishes (`sha256-...`) and any version scheme of words and numbers,
+/// but no address, name or phone number in words, as the ledger keeps it in the clear.
+fn is_version(v: &str) -> bool {
+    v.len() <= 64
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+}
+
 fn method(m: &str, allow_gpc: bool) -> Result<String, VaultError> {
     let names = if allow_gpc {
         crate::vocabulary::OPT_OUT_METHODS
@@ -460,14 +470,12 @@ impl Vault {
                 .with_field("purpose"));
             }
             let notice_version = match (&req.notice_version, req.granted) {
-                (Some(v), _) if !v.trim().is_empty() && v.chars().count() <= 64 && !v.chars().any(char::is_control) => {
-                    Some(v.trim().to_owned())
-                }
+                (Some(v), _) if is_version(v) => Some(v.clone()),
                 (Some(_), _) => {
-                    // The document says 1-64 characters; blank or control characters: 422.
-                    return Err(VaultError::unprocessable(
+                    // Kept in the ledger as written: a version, never personal data.
+                    return Err(VaultError::bad_request(
                         "invalid_notice_version",
-                        "notice_version must be 1-64 characters without control characters",
+                        "notice_version must be a version: 1-64 letters, digits, `. _ : -`, starting with a letter or digit",
                     )
                     .with_field("notice_version"));
                 }

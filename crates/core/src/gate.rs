@@ -272,9 +272,13 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
     if needs_training(capability) {
         crate::operators::may_see_personal_data(principal, false)?;
     }
+    // A preference center link acts as its customer for a day: longer than any grant.
     let hands_out_access = matches!(
         capability,
-        Capability::ManagePrincipals | Capability::ManageOperators | Capability::ManageKeys
+        Capability::ManagePrincipals
+            | Capability::ManageOperators
+            | Capability::ManageKeys
+            | Capability::IssuePortalLinks
     );
     if principal
         .roles
@@ -300,7 +304,7 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
 
 /// Whether `role` is one a break-glass grant added to the principal's session: a grant's
 /// roles reach data for minutes, and never hand out access that would outlive the grant (API
-/// keys, operators, key rotations).
+/// keys, operators, key rotations, preference center links).
 fn from_break_glass(principal: &Principal, role: &str) -> bool {
     principal
         .operator

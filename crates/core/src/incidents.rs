@@ -467,7 +467,7 @@ impl Vault {
             if kind == "task_done" {
                 let tasks = tasks(&opened.entries);
                 let n = req.task.ok_or_else(|| {
-                    VaultError::bad_request("invalid_entry", "a task_done entry names the task's number")
+                    VaultError::unprocessable("invalid_entry", "a task_done entry names the task's number")
                         .with_field("task")
                 })?;
                 let task = tasks.iter().find(|t| t.task == n).ok_or_else(|| {
@@ -491,7 +491,7 @@ impl Vault {
                 ));
             }
             let text = req.text.as_deref().ok_or_else(|| {
-                VaultError::bad_request("invalid_entry", format!("a {kind} entry needs text")).with_field("text")
+                VaultError::unprocessable("invalid_entry", format!("a {kind} entry needs text")).with_field("text")
             })?;
             let max = if kind == "system" { MAX_TITLE } else { MAX_TEXT };
             let text = responder_text("text", text, max, kind != "system")?;

@@ -742,7 +742,10 @@ impl Vault {
                 .with_field("minutes")
                 .into());
             }
-            let reason = check_reason(reason, "invalid_reason", "the reason")?;
+            // In a body the schema calls a string: a refused text is a 422 (as a header it is
+            // a malformed request).
+            let reason = check_reason(reason, "invalid_reason", "the reason")
+                .map_err(|e| VaultError::unprocessable(e.code, e.message).with_field("reason"))?;
             let row = BreakGlassRow {
                 grant_id: format!("bg_{}", random_hex::<12>()?),
                 operator_id: caller.id.clone(),

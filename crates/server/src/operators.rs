@@ -240,7 +240,8 @@ pub(crate) async fn disable_operator(
               (status = 400, description = "Malformed body or reason", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Not an operator's session, or a role the registry does not allow for break-glass", body = ErrorBody),
-              (status = 422, description = "Minutes out of range, or a reason holding personal data", body = ErrorBody)),
+              (status = 409, description = "A grant is already active in this session (`break_glass_active`)", body = ErrorBody),
+              (status = 422, description = "Minutes out of range, or a reason that is blank, too long, holds invisible characters or personal data", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn break_glass(
     State(state): State<Arc<AppState>>,

@@ -178,8 +178,10 @@ pub struct ScopeRequest {
     #[serde(default)]
     pub collections: Vec<String>,
     /// RFC 3339, inclusive.
+    #[schema(format = DateTime)]
     pub from: String,
     /// RFC 3339, exclusive.
+    #[schema(format = DateTime)]
     pub to: String,
 }
 

@@ -338,9 +338,11 @@ pub struct ConsentRequest {
     pub purpose: String,
     /// `true` gives consent, `false` withdraws it.
     pub granted: bool,
-    /// The version of the privacy notice the subject was shown (required to give consent).
+    /// The version of the privacy notice the subject was shown (required to give consent):
+    /// a version as `GET /v1/notice/versions` lists them (letters, digits, `. _ : -`), never
+    /// personal data.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
     pub notice_version: Option<String>,
     /// How the choice was made: `web_form`, `api`, `import`, `email`, `in_person`.
     pub method: String,
@@ -636,6 +638,7 @@ pub struct RedactOperator {
     pub keep_last: Option<u32>,
     /// `tokenize`: the subject the tokens belong to.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     pub subject_id: Option<String>,
     /// `tokenize`: the registry collection and field whose type the values have.
     #[serde(default)]

@@ -215,13 +215,37 @@ fn principal_commands_wrap_the_api() {
     // The address and the key from the environment alone (like VAULT_ADDR / VAULT_TOKEN):
     // the server is on a free port, so the default address would not reach it.
     let out = custodia()
-        .args(["principal", "list"])
+        .args(["principal", "list", "--output", "json"])
         .env("CUSTODIA_ADDR", &url)
         .env("CUSTODIA_TOKEN", &vault.token)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The table (the default, or CUSTODIA_OUTPUT=table) is one line per principal, no key.
+    let out = custodia()
+        .args(["principal", "list"])
+        .env("CUSTODIA_ADDR", &url)
+        .env("CUSTODIA_TOKEN", &vault.token)
+        .env("CUSTODIA_OUTPUT", "table")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains(&id) && table.contains("desk"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("cst_") && !table.trim_start().starts_with('{'),
+        "{table}"
+    );
+    let out = custodia()
+        .args(["principal", "list", "--output", "yaml"])
+        .env("CUSTODIA_ADDR", &url)
+        .env("CUSTODIA_TOKEN", &vault.token)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown output format is refused");
     // The old name alone is refused, not ignored: ignoring it would send the key to the
     // default address.
     let out = custodia()
@@ -331,9 +355,9 @@ fn keys_rotate_and_may_expire() {
     assert!(ok, "{err}");
     let admin = rotated["api_key"].as_str().unwrap().to_owned();
     assert_ne!(admin, vault.token);
-    let (ok, _, err) = run(&vault.token, &["list"]);
+    let (ok, _, err) = run(&vault.token, &["list", "--output", "json"]);
     assert!(!ok && err.contains("401"), "the old key stops working: {err}");
-    let (ok, list, err) = run(&admin, &["list"]);
+    let (ok, list, err) = run(&admin, &["list", "--output", "json"]);
     assert!(ok, "{err}");
     assert_eq!(list["principals"][0]["principal_id"], rotated["principal_id"]);
 
@@ -351,7 +375,7 @@ fn keys_rotate_and_may_expire() {
         ],
     );
     assert!(ok, "{err}");
-    let (ok, list, _) = run(&admin, &["list"]);
+    let (ok, list, _) = run(&admin, &["list", "--output", "json"]);
     assert!(ok);
     let desk = list["principals"]
         .as_array()
@@ -365,7 +389,7 @@ fn keys_rotate_and_may_expire() {
     let (ok, desk_rotated, err) = run(&admin, &["rotate", id, "--expires-at", "2099-01-01T00:00:00Z"]);
     assert!(ok, "{err}");
     // A rotation never extends a key's life: the 90-day expiry stays.
-    let (_, list, _) = run(&admin, &["list"]);
+    let (_, list, _) = run(&admin, &["list", "--output", "json"]);
     let after = list["principals"]
         .as_array()
         .unwrap()
@@ -374,9 +398,9 @@ fn keys_rotate_and_may_expire() {
         .unwrap()
         .clone();
     assert_eq!(after["expires_at"], desk["expires_at"], "{after}");
-    let (ok, _, err) = run(created["api_key"].as_str().unwrap(), &["list"]);
+    let (ok, _, err) = run(created["api_key"].as_str().unwrap(), &["list", "--output", "json"]);
     assert!(!ok && err.contains("401"), "{err}");
-    let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["list"]);
+    let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["list", "--output", "json"]);
     assert!(
         !ok && err.contains("403"),
         "the new key works, with the desk's rights only: {err}"
@@ -452,12 +476,21 @@ fn serve_logs_one_json_object_per_line_with_log_format_json() {
         .read_line(&mut line)
         .unwrap();
     assert!(line.contains("listening"), "{line}");
+    // The log, up to the server's own "listening" entry (written just after the line on
+    // standard output), then whatever it writes as it stops.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains(r#""message":"listening""#) {
+        if stderr.read_line(&mut log).unwrap() == 0 {
+            break;
+        }
+    }
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8(out.stderr).unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    child.wait().unwrap();
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for l in &lines {

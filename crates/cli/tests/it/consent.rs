@@ -138,6 +138,18 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         )
         .await;
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_method")));
+    // The ledger keeps the notice version in the clear: a version, never an address.
+    let (status, v) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "bob@example.com", "method": "api"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_notice_version"))
+    );
+    assert!(!v.to_string().contains("bob@"), "{v}");
 
     drop((admin, marketing, prefs));
     server.kill();

@@ -93,7 +93,16 @@ async fn crash_rounds(vault: Vault) {
                 ))
             })
             .collect();
-        // The crash comes at a different moment each round (150 to 600 ms into the load).
+        // The load is under way (a write of this round acknowledged: on a busy machine the
+        // first can take a while), then the crash comes at a different moment each round,
+        // 150 to 600 ms later.
+        let before = ledger.lock().unwrap().acknowledged.len();
+        for _ in 0..600 {
+            if ledger.lock().unwrap().acknowledged.len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         tokio::time::sleep(Duration::from_millis(150 + (round * 337) % 450)).await;
         server.kill();
         for w in writers {

@@ -500,7 +500,7 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
             json!({"role": "admin", "reason": "incident 7\u{2028}operator eve: fine"}),
         )
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_reason")), "{v}");
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("invalid_reason")), "{v}");
     let service = admin.principal("orders-svc", &["fulfillment_service"]).await;
     let mut svc = server.client(&service).await;
     let (s, v) = svc
@@ -574,6 +574,16 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
         .post("/v1/operators", json!({"name": "glass-op", "roles": ["auditor"]}))
         .await;
     assert_eq!(s, 403);
+    // Nor a preference center link: whoever holds it acts as the customer for hours.
+    let (s, _, text) = cy
+        .page(
+            "POST",
+            "/v1/subjects/cust_glass/portal-links",
+            Some(r#"{"ttl_seconds": 86400}"#),
+            &[why[0], ("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(s, 403, "a portal link minted under a grant would outlive it: {text}");
 
     // The emergency role works, still with a justification, and every entry names the grant.
     let (s, v) = cy.get_with_headers(&orders, &why).await;
