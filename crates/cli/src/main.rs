@@ -73,6 +73,9 @@ enum Command {
         shell: clap_complete::Shell,
     },
     /// Create a data directory: example registry, root key, database and bootstrap admin key.
+    #[command(
+        after_help = "Examples:\n  custodia init --data-dir custodia-data\n  custodia init --data-dir custodia-data --json | jq -r .admin_token"
+    )]
     Init {
         /// The data directory to create.
         #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
@@ -107,6 +110,9 @@ enum Command {
         new_password: bool,
     },
     /// Serve the HTTP API (initialising the data directory first if it is new).
+    #[command(
+        after_help = "Examples:\n  custodia serve\n  custodia serve --data-dir /var/lib/custodia --listen 0.0.0.0:8200 --metrics-listen 127.0.0.1:9200\n  CUSTODIA_LOG_FORMAT=json custodia serve"
+    )]
     Serve {
         #[arg(long, default_value = "custodia-data", env = "CUSTODIA_DATA_DIR")]
         data_dir: PathBuf,
@@ -150,16 +156,23 @@ enum Command {
     /// extends the last one it saw (C2SP tlog-witness). Run it on other hardware.
     Witness(audit_cmd::WitnessArgs),
     /// Validate a registry file; prints every problem as file:line:column.
+    #[command(after_help = "Examples:\n  custodia check\n  custodia check my-registry.toml")]
     Check {
         /// The registry file (default: custodia-data/registry.toml).
         file: Option<PathBuf>,
     },
     /// The tamper-evident audit log.
+    #[command(
+        after_help = "Examples:\n  custodia audit verify --public-key \"$(cat audit-public-key.txt)\"\n  custodia audit export --help"
+    )]
     Audit {
         #[command(subcommand)]
         action: AuditCommand,
     },
     /// Manage principals (API keys) through a running server's API.
+    #[command(
+        after_help = "Examples:\n  custodia principal create --name checkout --role payment_service --expires-in 90d\n  custodia principal list\n  custodia principal list --output json | jq -r '.principals[].name'\n  custodia principal rotate prn_0123456789abcdef01234567"
+    )]
     Principal {
         #[command(subcommand)]
         action: PrincipalCommand,
@@ -189,12 +202,16 @@ enum Command {
     /// uses, permissions it never used, keys unused for 90 days.
     AccessReview(operator_cmd::ReviewArgs),
     /// The root key: status, rotation, retirement of unused versions.
+    #[command(after_help = "Examples:\n  custodia keys status\n  custodia keys status --output json")]
     Keys {
         #[command(subcommand)]
         action: keys_cmd::KeysCommand,
     },
     /// Data subject requests (access, erasure, ...) through a running server's API: the work
     /// queue and its steps.
+    #[command(
+        after_help = "Examples:\n  custodia requests create --subject cust_42 --type erasure --jurisdiction gdpr --received-via email\n  custodia requests list\n  custodia requests list --output json | jq '.requests[] | select(.overdue)'"
+    )]
     Requests {
         #[command(subcommand)]
         action: requests_cmd::RequestsCommand,
@@ -204,6 +221,9 @@ enum Command {
     /// Incident response through a running server's API: the breach register, the blast
     /// radius from the audit log, notification duties with their countdowns and drafts,
     /// containment.
+    #[command(
+        after_help = "Examples:\n  custodia incident open --title \"Leaked support key\" --description \"Found in a public repository\" --aware-at 2026-12-01T09:00:00Z\n  custodia incident list\n  custodia incident show inc_0123456789abcdef0123456789abcdef --output json"
+    )]
     Incident {
         #[command(subcommand)]
         action: incident_cmd::IncidentCommand,
@@ -211,6 +231,9 @@ enum Command {
         api: requests_cmd::ApiArgs,
     },
     /// Retention: the sweeper (`run`), the review report, legal holds, subject activity.
+    #[command(
+        after_help = "Examples:\n  custodia retention run --dry-run\n  custodia retention run --as-of 2031-01-31T00:00:00Z --dry-run --json\n  custodia retention report"
+    )]
     Retention {
         #[command(subcommand)]
         action: retention_cmd::RetentionCommand,
@@ -1268,4 +1291,62 @@ async fn read_only_vault(data_dir: &Path, database_url: Option<&str>) -> anyhow:
         .open_read_only(database_url)
         .await
         .with_context(|| format!("opening {}", data_dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    /// A shell line's words (quotes grouped, `$(...)` taken as one word), up to a pipe.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '|') => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, ' ') => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                (_, c) => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every `Examples:` line of every command's help parses as a command line: the help
+    /// cannot drift from the flags.
+    #[test]
+    fn help_examples_parse() {
+        let mut pending = vec![super::Cli::command()];
+        let mut seen = 0;
+        while let Some(command) = pending.pop() {
+            if let Some(help) = command.get_after_help() {
+                for line in help.to_string().lines().map(str::trim) {
+                    let Some(rest) = line.strip_prefix("custodia ") else {
+                        continue;
+                    };
+                    let rest = rest.trim_start_matches(|c: char| c.is_ascii_uppercase() || c == '_' || c == '=');
+                    let mut argv = vec!["custodia".to_owned()];
+                    argv.extend(words(rest));
+                    if argv.iter().any(|w| w == "--help") {
+                        continue;
+                    }
+                    seen += 1;
+                    if let Err(e) = super::Cli::try_parse_from(&argv) {
+                        panic!("{line}: {e}");
+                    }
+                }
+            }
+            pending.extend(command.get_subcommands().cloned());
+        }
+        assert!(seen >= 20, "only {seen} examples found");
+    }
 }
