@@ -2,6 +2,13 @@
 
 use crate::support::custodia;
 
+/// `custodia fides VERB INPUT --out OUT [EXTRA...]`.
+fn fides(verb: &str, input: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec!["fides", verb, input.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = custodia().args(args).output().unwrap();
     (
@@ -17,26 +24,14 @@ fn export_then_import_as_files_with_every_refusal_clear() {
     let registry = dir.path().join("registry.toml");
     std::fs::write(&registry, custodia_registry::EXAMPLE_REGISTRY).unwrap();
     let out = dir.path().join("fides");
-    let (ok, stdout, stderr) = run(&[
-        "fides",
-        "export",
-        registry.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stdout, stderr) = fides("export", &registry, &out, &[]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("3 manifests"), "{stdout}");
     assert!(out.join("dataset_customers.yml").is_file());
 
     // A collection that went away takes its dataset with it on the next export.
     std::fs::write(out.join("dataset_gone.yml"), "dataset: []\n").unwrap();
-    let (ok, _, stderr) = run(&[
-        "fides",
-        "export",
-        registry.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = fides("export", &registry, &out, &[]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("dataset_gone.yml") && !out.join("dataset_gone.yml").exists(),
@@ -44,25 +39,13 @@ fn export_then_import_as_files_with_every_refusal_clear() {
     );
     // Someone else's manifests in the directory: refused, nothing removed.
     std::fs::write(out.join("theirs.yml"), "system: []\n").unwrap();
-    let (ok, _, stderr) = run(&[
-        "fides",
-        "export",
-        registry.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = fides("export", &registry, &out, &[]);
     assert!(!ok && stderr.contains("holds other manifests"), "{stderr}");
     assert!(out.join("theirs.yml").exists());
     std::fs::remove_file(out.join("theirs.yml")).unwrap();
 
     let back = dir.path().join("back.toml");
-    let (ok, stdout, stderr) = run(&[
-        "fides",
-        "import",
-        out.to_str().unwrap(),
-        "--out",
-        back.to_str().unwrap(),
-    ]);
+    let (ok, stdout, stderr) = fides("import", &out, &back, &[]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("registry written from 3 manifest files"), "{stdout}");
     assert!(stderr.contains("note: roles: none"), "{stderr}");
@@ -72,25 +55,13 @@ fn export_then_import_as_files_with_every_refusal_clear() {
 
     // Never overwritten: an existing file, nor a file behind a dangling symlink.
     let before = std::fs::read(&back).unwrap();
-    let (ok, _, stderr) = run(&[
-        "fides",
-        "import",
-        out.to_str().unwrap(),
-        "--out",
-        back.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = fides("import", &out, &back, &[]);
     assert!(!ok && stderr.contains("exists"), "{stderr}");
     assert_eq!(std::fs::read(&back).unwrap(), before);
     let link = dir.path().join("link.toml");
     let target = dir.path().join("elsewhere.toml");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let (ok, _, stderr) = run(&[
-        "fides",
-        "import",
-        out.to_str().unwrap(),
-        "--out",
-        link.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = fides("import", &out, &link, &[]);
     assert!(!ok && stderr.contains("exists"), "{stderr}");
     assert!(!target.exists());
 
@@ -98,28 +69,17 @@ fn export_then_import_as_files_with_every_refusal_clear() {
     let bad = dir.path().join("bad.yml");
     std::fs::write(&bad, "system:\n- fides_key: s\n  privacy_declarations:\n  - name: p\n    data_categories: [user.name]\n    legal_basis_for_processing: Whim\n").unwrap();
     let never = dir.path().join("never.toml");
-    let (ok, _, stderr) = run(&[
-        "fides",
+    let (ok, _, stderr) = fides(
         "import",
-        bad.to_str().unwrap(),
-        "--out",
-        never.to_str().unwrap(),
-        "--country",
-        "GB",
-        "--supervisory-authority",
-        "ICO",
-    ]);
+        &bad,
+        &never,
+        &["--country", "GB", "--supervisory-authority", "ICO"],
+    );
     assert!(!ok, "{stderr}");
     assert!(stderr.contains("bad.yml:6:") && stderr.contains("`Whim`"), "{stderr}");
     assert!(!never.exists());
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let (ok, _, stderr) = run(&[
-        "fides",
-        "import",
-        empty.to_str().unwrap(),
-        "--out",
-        never.to_str().unwrap(),
-    ]);
+    let (ok, _, stderr) = fides("import", &empty, &never, &[]);
     assert!(!ok && stderr.contains("no .yml or .yaml files"), "{stderr}");
 }

@@ -9,6 +9,14 @@ fn example() -> Registry {
     Registry::parse("registry.toml", EXAMPLE_REGISTRY).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// What a third-party manifest cannot say, given on the command line.
+fn given() -> ImportOptions {
+    ImportOptions {
+        country: Some("DE".into()),
+        supervisory_authority: Some("BfDI".into()),
+    }
+}
+
 fn sources(manifests: &[custodia_fides::Manifest]) -> Vec<Source> {
     manifests
         .iter()
@@ -124,10 +132,7 @@ system:
 
 #[test]
 fn third_party_manifests_are_inferred_and_reported() {
-    let options = ImportOptions {
-        country: Some("DE".into()),
-        supervisory_authority: Some("BfDI".into()),
-    };
+    let options = given();
     let sources = [Source {
         name: "acme.yml".into(),
         text: THIRD_PARTY.into(),
@@ -168,10 +173,7 @@ fn errors(text: &str, options: &ImportOptions) -> String {
 
 #[test]
 fn bad_manifests_are_refused_naming_file_and_line() {
-    let options = ImportOptions {
-        country: Some("DE".into()),
-        supervisory_authority: Some("BfDI".into()),
-    };
+    let options = given();
     let unknown_basis = THIRD_PARTY.replace(
         "legal_basis_for_processing: Consent",
         "legal_basis_for_processing: Because",
@@ -277,10 +279,7 @@ system:
 - {fides_key: acme-inc, name: Acme Processor, system_type: x, responsibility: [Processor], privacy_declarations: []}
 - {fides_key: acme_inc, name: Acme Controller, system_type: x, responsibility: [Controller], privacy_declarations: []}
 "#;
-    let options = ImportOptions {
-        country: Some("DE".into()),
-        supervisory_authority: Some("BfDI".into()),
-    };
+    let options = given();
     let sources = [Source {
         name: "c.yml".into(),
         text: manifest.into(),
@@ -312,10 +311,7 @@ system:
 
 #[test]
 fn shapes_the_reader_must_not_take_are_refused() {
-    let options = ImportOptions {
-        country: Some("DE".into()),
-        supervisory_authority: Some("BfDI".into()),
-    };
+    let options = given();
     // Deep block nesting (the reader would recurse past the stack).
     let e = errors(&format!("{}x\n", "- ".repeat(3000)), &options);
     assert!(e.contains("bad.yml:1: nested more than"), "{e}");
