@@ -153,11 +153,21 @@ fn make_private(path: &Path) -> Result<(), StoreError> {
             name.push(suffix);
             files.push(name.into());
         }
-        for file in files.iter().filter(|f| f.exists()) {
-            let mode = std::fs::metadata(file).map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-            }
+        // The `-wal` and `-shm` files come and go (SQLite removes them when the last
+        // connection of another store closes): one that is gone needs no tightening.
+        let gone = |r: std::io::Result<()>| match r {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        };
+        for file in &files {
+            gone(std::fs::metadata(file).and_then(|m| {
+                if m.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                } else {
+                    Ok(())
+                }
+            }))
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?;
         }
     }
     Ok(())
