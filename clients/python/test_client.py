@@ -91,17 +91,21 @@ def read(client: AuthenticatedClient, subject: str, purpose: ListRecordsPurpose)
     return list_records.sync_detailed(subject, ListRecordsCollection.CUSTOMERS, client=client, purpose=purpose)
 
 
-def test_create_and_read_back_under_a_purpose(admin: AuthenticatedClient) -> None:
-    subject = unique("cust")
-    created = create_record.sync_detailed(
+def create_ada(client: AuthenticatedClient, subject: str) -> Response[CreateRecordResponse | ErrorBody]:
+    return create_record.sync_detailed(
         subject,
         CreateRecordCollection.CUSTOMERS,
-        client=admin,
+        client=client,
         body=CreateRecordRequest(
             purpose=CreateRecordRequestPurpose.ORDER_FULFILLMENT,
             fields=CreateRecordRequestFields.from_dict(ADA),
         ),
     )
+
+
+def test_create_and_read_back_under_a_purpose(admin: AuthenticatedClient) -> None:
+    subject = unique("cust")
+    created = create_ada(admin, subject)
     assert created.status_code == HTTPStatus.CREATED, created.content
     assert isinstance(created.parsed, CreateRecordResponse)
     record_id = created.parsed.record_id
@@ -206,15 +210,7 @@ def test_consent_is_recorded_read_back_and_enforced(admin: AuthenticatedClient) 
 
 def test_a_weaker_role_gets_a_typed_403(admin: AuthenticatedClient) -> None:
     subject = unique("cust")
-    created = create_record.sync_detailed(
-        subject,
-        CreateRecordCollection.CUSTOMERS,
-        client=admin,
-        body=CreateRecordRequest(
-            purpose=CreateRecordRequestPurpose.ORDER_FULFILLMENT,
-            fields=CreateRecordRequestFields.from_dict(ADA),
-        ),
-    )
+    created = create_ada(admin, subject)
     assert created.status_code == HTTPStatus.CREATED, created.content
 
     issued = create_principal.sync_detailed(

@@ -123,13 +123,15 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
 }
 
 /// The `.yml`/`.yaml` files under `dir`, in every subdirectory (as `fides` reads them), sorted.
+/// A symlinked subdirectory is not entered: a link to a parent would never end.
 fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
-            let path = entry.map_err(|e| format!("{}: {e}", d.display()))?.path();
-            if path.is_dir() {
+            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 pending.push(path);
             } else if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
                 found.push(path);

@@ -184,19 +184,20 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
     let collections = collections(&mut cx, &datasets);
     let recipients = recipients(&mut cx, &systems, &registry);
     let purposes = purposes(&mut cx, &systems, &collections, &recipients);
-    registry.insert("collections".into(), to_table(&collections).into());
+    registry.insert(
+        "collections".into(),
+        toml::Value::Table(collections.into_iter().map(|(k, c)| (k, c.table.into())).collect()),
+    );
     if !purposes.is_empty() {
-        registry.insert("purposes".into(), to_table(&purposes).into());
+        registry.insert(
+            "purposes".into(),
+            toml::Value::Table(purposes.into_iter().map(|(k, p)| (k, p.into())).collect()),
+        );
     }
     if !recipients.is_empty() {
         registry.insert(
             "recipients".into(),
-            toml::Value::Table(
-                recipients
-                    .iter()
-                    .map(|(k, r)| (k.clone(), r.table.clone().into()))
-                    .collect(),
-            ),
+            toml::Value::Table(recipients.into_iter().map(|(k, r)| (k, r.table.into())).collect()),
         );
     }
     cx.report
@@ -560,29 +561,6 @@ struct Collected {
     table: toml::Table,
     categories: BTreeMap<String, String>,
     dataset: String,
-}
-
-fn to_table<T: Tabled>(items: &BTreeMap<String, T>) -> toml::Table {
-    items
-        .iter()
-        .map(|(k, v)| (k.clone(), toml::Value::Table(v.table().clone())))
-        .collect()
-}
-
-trait Tabled {
-    fn table(&self) -> &toml::Table;
-}
-
-impl Tabled for Collected {
-    fn table(&self) -> &toml::Table {
-        &self.table
-    }
-}
-
-impl Tabled for toml::Table {
-    fn table(&self) -> &toml::Table {
-        self
-    }
 }
 
 fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<String, Collected> {

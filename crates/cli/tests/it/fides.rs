@@ -44,6 +44,8 @@ fn export_then_import_as_files_with_every_refusal_clear() {
     assert!(out.join("theirs.yml").exists());
     std::fs::remove_file(out.join("theirs.yml")).unwrap();
 
+    // A link back to the directory is not walked into (it would never end).
+    std::os::unix::fs::symlink(&out, out.join("loop")).unwrap();
     let back = dir.path().join("back.toml");
     let (ok, stdout, stderr) = fides("import", &out, &back, &[]);
     assert!(ok, "{stderr}");

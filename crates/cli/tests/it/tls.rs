@@ -351,4 +351,42 @@ async fn a_key_bound_to_a_client_certificate_works_only_with_it() {
         .await
         .unwrap();
     assert_eq!(reply.status, 400);
+    // A key cannot bind a certificate to itself: it would lock itself out of this very
+    // connection (a schemathesis run did so to the bootstrap key).
+    let list = conn
+        .send("GET", "/v1/principals", Some(&admin), None, &[])
+        .await
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.body).unwrap();
+    let own = list["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bootstrap-admin")
+        .unwrap()["principal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let digest = format!(r#"{{"sha256": "{}"}}"#, "ab".repeat(32));
+    let reply = conn
+        .send(
+            "POST",
+            &format!("/v1/principals/{own}/client-cert"),
+            Some(&admin),
+            Some(digest.into_bytes()),
+            &[],
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        (reply.status, v["error"]["code"].as_str()),
+        (422, Some("own_key")),
+        "{v}"
+    );
+    let still = conn
+        .send("GET", "/v1/principals", Some(&admin), None, &[])
+        .await
+        .unwrap();
+    assert_eq!(still.status, 200, "the key still works");
 }
