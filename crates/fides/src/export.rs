@@ -5,7 +5,8 @@
 //! field types, a recipient's country...): that part travels in the free-form
 //! `meta.custodia` of the systems and datasets, which Fides keeps and ignores, so that
 //! `custodia fides import` of an export gives the registry back. Roles, operators, training,
-//! incidents, jurisdictions and policy context are not exported (Fides has no equivalent).
+//! incidents, jurisdictions and policy context are not exported (Fides has no equivalent),
+//! nor recipients' webhook URLs (one may carry a credential).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -428,9 +429,8 @@ fn recipient(registry: &Registry, r: &custodia_registry::Recipient) -> Value {
     if let Some(s) = &r.safeguard {
         meta.put("safeguard", Value::str(s));
     }
-    if let Some(w) = &r.webhook {
-        meta.put("webhook", Value::str(w));
-    }
+    // No webhook: its URL may carry a credential, and the Art. 19 notices it receives are
+    // the vault's business, not the data map's.
     Map::new()
         .with("fides_key", Value::str(format!("{RECIPIENT_PREFIX}{}", r.name)))
         .with("name", Value::str(&r.display_name))

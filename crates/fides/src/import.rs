@@ -767,10 +767,8 @@ fn recipients(cx: &mut Cx<'_>, systems: &[&MarkedMappingNode], registry: &toml::
                 t.insert("country".into(), home.clone().into());
             }
         }
-        for k in ["safeguard", "webhook"] {
-            if let Some(v) = m.and_then(|m| text(m, k)) {
-                t.insert(k.into(), v.into());
-            }
+        if let Some(v) = m.and_then(|m| text(m, "safeguard")) {
+            t.insert("safeguard".into(), v.into());
         }
         out.insert(
             name,

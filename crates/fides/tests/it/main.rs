@@ -340,6 +340,19 @@ fn shapes_the_reader_must_not_take_are_refused() {
 }
 
 #[test]
+fn a_webhook_url_stays_in_the_vault() {
+    let text = EXAMPLE_REGISTRY.replace(
+        "[recipients.parcel_carrier]\n",
+        "[recipients.parcel_carrier]\nwebhook = \"https://carrier.example/art19?token=s3cret\"\n",
+    );
+    let registry = Registry::parse("registry.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(registry.recipients["parcel_carrier"].webhook.is_some());
+    for m in export(&registry).unwrap_or_else(|e| panic!("{e}")) {
+        assert!(!m.text.contains("s3cret") && !m.text.contains("webhook"), "{}", m.file);
+    }
+}
+
+#[test]
 fn an_unprotected_transfer_is_still_a_transfer() {
     let text = EXAMPLE_REGISTRY.replace(
         "safeguard = \"EU Standard Contractual Clauses (2021/914) and the UK Addendum\"\n",
