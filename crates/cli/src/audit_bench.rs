@@ -196,7 +196,7 @@ async fn measure_log(dir: &std::path::Path, entries: usize) -> anyhow::Result<()
         contiguous: true,
     };
     let start = Instant::now();
-    let verified = custodia_core::verify_audit_log(vault.store(), &trust)
+    let verified = custodia_core::verify_audit_log(vault.store(), &trust, &())
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let seconds = start.elapsed().as_secs_f64();

@@ -71,6 +71,10 @@ pub struct VerifyArgs {
     /// second while the log grows, and one when it stops).
     #[arg(long, default_value = "60s", value_parser = duration_ms)]
     max_unsigned_age: i64,
+    /// With JSON: `{"intact": true, "entries", "signed_checkpoints", "trusted_checkpoints",
+    /// "unsigned_tail"}` or `{"intact": false, "problem"}`.
+    #[command(flatten)]
+    output: crate::requests_cmd::OutputArgs,
 }
 
 /// `custodia audit verify`: exit 0 when intact, 1 when not (naming the first problem), 2 when
@@ -126,17 +130,34 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         max_unsigned_age: Some(args.max_unsigned_age),
         contiguous: !store.shared(),
     };
-    match custodia_core::verify_audit_log(&store, &trust).await {
+    let bar = crate::progress::Bar::new("verifying the audit log", "entries");
+    let verified = custodia_core::verify_audit_log(&store, &trust, &bar).await;
+    bar.finish();
+    let mut out = std::io::stdout().lock();
+    match verified {
+        Ok(report) if args.output.json() => {
+            let json = serde_json::json!({
+                "intact": true,
+                "entries": report.entries,
+                "signed_checkpoints": report.checkpoints,
+                "trusted_checkpoints": report.trusted,
+                "unsigned_tail": report.unsigned_tail,
+            });
+            writeln!(out, "{json}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(report) => {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(
+            writeln!(
                 out,
                 "audit log intact: {} entries, {} signed checkpoints, {} trusted checkpoints extended, {} entries after the last checkpoint",
                 report.entries, report.checkpoints, report.trusted, report.unsigned_tail
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {
+            if args.output.json() {
+                writeln!(out, "{}", serde_json::json!({"intact": false, "problem": problem}))?;
+            }
             eprintln!("audit log NOT intact: {problem}");
             Ok(ExitCode::FAILURE)
         }

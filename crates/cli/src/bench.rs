@@ -196,7 +196,7 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
         max_unsigned_age: None,
         contiguous: true,
     };
-    let report = custodia_core::verify_audit_log(vault.store(), &trust)
+    let report = custodia_core::verify_audit_log(vault.store(), &trust, &())
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let verify = report.entries as f64 / start.elapsed().as_secs_f64();

@@ -11,6 +11,8 @@ use custodia_pii::discover::{ColumnReport, category_for, classify_column, regist
 use custodia_pii::report::OutputFormat;
 use sqlx::{Connection, Row};
 
+use crate::progress::Bar;
+
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
@@ -33,7 +35,7 @@ where
         .collect()
 }
 
-async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
+async fn sample_sqlite(path: &str, n: u32, bar: &Bar) -> anyhow::Result<Vec<Table>> {
     if !std::path::Path::new(path).is_file() {
         bail!("{path}: no such SQLite file");
     }
@@ -47,8 +49,10 @@ async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
     .fetch_all(&mut conn)
     .await
     .context("listing tables (is it a SQLite database?)")?;
+    bar.set_total(u64::try_from(tables.len()).unwrap_or(0));
     let mut out = Vec::new();
     for t in tables {
+        bar.inc(1);
         let cols: Vec<String> = sqlx::query(&format!("PRAGMA table_info({})", quote(&t)))
             .fetch_all(&mut conn)
             .await?
@@ -69,7 +73,7 @@ async fn sample_sqlite(path: &str, n: u32) -> anyhow::Result<Vec<Table>> {
     Ok(out)
 }
 
-async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
+async fn sample_postgres(url: &str, n: u32, bar: &Bar) -> anyhow::Result<Vec<Table>> {
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .context("connecting to PostgreSQL")?;
@@ -81,8 +85,10 @@ async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
     .fetch_all(&mut conn)
     .await
     .context("listing tables")?;
+    bar.set_total(u64::try_from(tables.len()).unwrap_or(0));
     let mut out = Vec::new();
     for (schema, t) in tables {
+        bar.inc(1);
         let cols: Vec<String> = sqlx::query_scalar(
             "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
         )
@@ -110,17 +116,24 @@ async fn sample_postgres(url: &str, n: u32) -> anyhow::Result<Vec<Table>> {
     Ok(out)
 }
 
-pub async fn run(scanner: &Scanner, url: &str, sample: u32, format: OutputFormat) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    scanner: &Scanner,
+    url: &str,
+    sample: u32,
+    format: OutputFormat,
+    bar: &Bar,
+) -> anyhow::Result<ExitCode> {
     if sample == 0 {
         bail!("--sample must be at least 1");
     }
     let tables = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        sample_sqlite(path, sample).await?
+        sample_sqlite(path, sample, bar).await?
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        sample_postgres(url, sample).await?
+        sample_postgres(url, sample, bar).await?
     } else {
         bail!("--db takes sqlite:PATH or a postgres:// URL");
     };
+    bar.finish();
     let mut reports: Vec<ColumnReport> = Vec::new();
     for (table, cols, rows) in &tables {
         for (i, col) in cols.iter().enumerate() {

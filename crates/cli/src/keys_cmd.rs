@@ -159,13 +159,9 @@ fn show(target: &Target, status: &KeyStatus) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("re-wrapping {bar:40} {pos}/{len} keys  {per_sec}  eta {eta}")
-    {
-        bar.set_style(style);
-    }
+fn bar(total: u64) -> crate::progress::Bar {
+    let bar = crate::progress::Bar::new("re-wrapping", "keys");
+    bar.set_total(total);
     bar
 }
 
@@ -191,7 +187,7 @@ async fn rotate_local(target: &Target, dir: &std::path::Path) -> anyhow::Result<
         .rewrap_all(|batch| bar.inc(batch.seen))
         .await
         .map_err(|e| anyhow::anyhow!("{e} (run `custodia keys rotate` again to resume)"))?;
-    bar.finish_and_clear();
+    bar.finish();
     eprintln!("Re-wrapped {rewrapped} subject key(s).");
     let status = vault
         .key_status(Timestamp::now())
@@ -226,7 +222,7 @@ async fn rotate_remote(target: &Target) -> anyhow::Result<ExitCode> {
         match status.rotation.as_ref().map(|r| r.state.as_str()) {
             Some("running") => tokio::time::sleep(Duration::from_millis(200)).await,
             Some("failed") => {
-                bar.abandon();
+                bar.finish();
                 let why = status
                     .rotation
                     .as_ref()
@@ -237,7 +233,7 @@ async fn rotate_remote(target: &Target) -> anyhow::Result<ExitCode> {
             _ => break status,
         }
     };
-    bar.finish_and_clear();
+    bar.finish();
     show(target, &status)
 }
 

@@ -18,6 +18,7 @@ mod incident_cmd;
 mod keys_cmd;
 mod measure;
 mod operator_cmd;
+mod progress;
 mod requests_cmd;
 mod retention_bench;
 mod retention_cmd;
@@ -182,10 +183,10 @@ enum Command {
         /// An API key of a role with manage_principals (default: custodia-data/admin-token).
         #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// `list`: `table` (default) or `json` (the server's answer). Create and rotate print
-        /// the new key's JSON either way.
-        #[arg(long, global = true, value_enum, default_value_t = requests_cmd::Output::Table, env = requests_cmd::OUTPUT_ENV)]
-        output: requests_cmd::Output,
+        /// `list` prints a table unless JSON is asked for; create and rotate print the new
+        /// key's JSON either way.
+        #[command(flatten)]
+        output: requests_cmd::OutputArgs,
     },
     /// Operators (people): create, enrol with password + TOTP, list, attest training, disable.
     Operator {
@@ -768,10 +769,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             let log = custodia_core::read_tombstones(&dir.tombstone_path()).map_err(|e| anyhow::anyhow!(e))?;
+            let bar = progress::Bar::new("erasing again", "subjects");
             let report = vault
-                .reapply_erasures(&log, Timestamp::now())
+                .reapply_erasures(&log, Timestamp::now(), &bar)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish();
             out!(
                 "{} tombstones known, {} subjects erased again",
                 report.tombstones,
@@ -807,9 +810,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let written = custodia_core::export_audit_log(vault.store(), &vault.audit_public_key(), &mut *sink)
+            let bar = progress::Bar::new("exporting the audit log", "steps");
+            let written = custodia_core::export_audit_log(vault.store(), &vault.audit_public_key(), &mut *sink, &bar)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
+            bar.finish();
             sink.flush()?;
             eprintln!("exported {written} entries with their inclusion proofs");
             Ok(ExitCode::SUCCESS)
@@ -1028,7 +1033,7 @@ async fn serve(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if !missing.is_empty() {
         let done = vault
-            .reapply_erasures(&missing, Timestamp::now())
+            .reapply_erasures(&missing, Timestamp::now(), &())
             .await
             .map_err(|e| anyhow::anyhow!("re-applying erasures: {e}"))?;
         tracing::warn!(
@@ -1143,9 +1148,9 @@ async fn principal(
     action: PrincipalCommand,
     url: &str,
     token: Option<String>,
-    output: requests_cmd::Output,
+    output: requests_cmd::OutputArgs,
 ) -> anyhow::Result<ExitCode> {
-    let table = matches!(action, PrincipalCommand::List) && output == requests_cmd::Output::Table;
+    let table = matches!(action, PrincipalCommand::List) && !output.json();
     let (method, path, body) = match action {
         PrincipalCommand::Create { name, roles, expiry } => (
             "POST",

@@ -26,13 +26,28 @@ pub struct ApiArgs {
     /// An API key (default: custodia-data/admin-token).
     #[arg(long, global = true, env = "CUSTODIA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// `table` (default): a readable summary; `json`: the server's JSON as it answered (for
-    /// scripts and `jq`).
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `--output table|json` (and `--json`, and `CUSTODIA_OUTPUT`): every command that reads
+/// takes them.
+#[derive(clap::Args)]
+pub struct OutputArgs {
+    /// `table` (default): a readable summary; `json`: JSON (a server's answer as it came),
+    /// for scripts and `jq`.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table, env = OUTPUT_ENV)]
-    pub output: Output,
+    output: Output,
     /// Same as `--output json`.
     #[arg(long, global = true)]
     json: bool,
+}
+
+impl OutputArgs {
+    /// Whether to print JSON (`--output json` or `--json`).
+    pub fn json(&self) -> bool {
+        self.json || self.output == Output::Json
+    }
 }
 
 /// How a command that reads prints its answer.
@@ -51,7 +66,7 @@ pub const OUTPUT_ENV: &str = "CUSTODIA_OUTPUT";
 impl ApiArgs {
     /// Whether to print the server's JSON (`--output json` or `--json`).
     pub fn json(&self) -> bool {
-        self.json || self.output == Output::Json
+        self.output.json()
     }
 }
 

@@ -2,7 +2,7 @@
 //! data directory or through the API), legal holds and subject activity through a running
 //! server's API.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -85,9 +85,8 @@ pub struct RunArgs {
     /// Due bindings judged per batch (one transaction each).
     #[arg(long, default_value_t = custodia_core::SWEEP_BATCH, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     batch: i64,
-    /// Print the sweep report as JSON instead of a summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::requests_cmd::OutputArgs,
 }
 
 /// `custodia activity` / `custodia retention activity`.
@@ -263,8 +262,17 @@ async fn sweep(args: RunArgs) -> anyhow::Result<ExitCode> {
         })?;
     }
     let due = vault.due_count(as_of).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut bar = Progress::new(due);
-    let result = vault.sweep(&opts, &mut |r| bar.show(r)).await;
+    // Off a terminal too, a line at each tenth: a cron job's log shows how far a killed run got.
+    let bar = crate::progress::Bar::new("sweeping", "due bindings judged").lines();
+    bar.set_total(due);
+    let result = vault
+        .sweep(&opts, &mut |r| {
+            // Every binding judged ends up in one of these counts.
+            bar.set_position(
+                r.bindings_ended + r.kept_by_hold + r.kept_by_restriction + r.kept_unknown_purpose + r.retimed,
+            );
+        })
+        .await;
     bar.finish();
     let report = result.map_err(|e| anyhow::anyhow!("sweeping: {e} (what was done so far is kept; run again)"))?;
     if !args.dry_run {
@@ -276,7 +284,7 @@ async fn sweep(args: RunArgs) -> anyhow::Result<ExitCode> {
             Err(e) => anyhow::bail!("signing a checkpoint of the audit log after the sweep: {e}"),
         }
     }
-    if args.json {
+    if args.output.json() {
         print_json(&serde_json::to_value(&report)?)?;
     } else {
         print_sweep(&mut std::io::stdout().lock(), &report)?;
@@ -289,52 +297,6 @@ async fn sweep(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn checkpoint_log(data_dir: &Path) -> custodia_server::Publisher {
     let log = data_dir.join(crate::audit_cmd::CHECKPOINT_LOG_FILE);
     custodia_server::Publisher::new(log.is_file().then_some(log), None)
-}
-
-/// A progress line on standard error: rewritten in place on a terminal, otherwise one line
-/// per tenth of the work.
-struct Progress {
-    due: u64,
-    terminal: bool,
-    /// Tenths reported so far (not on a terminal).
-    tenths: u64,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(due: u64) -> Self {
-        Self {
-            due,
-            terminal: std::io::stderr().is_terminal(),
-            tenths: 0,
-            shown: false,
-        }
-    }
-
-    fn show(&mut self, r: &SweepReport) {
-        // Every binding judged ends up in one of these counts.
-        let judged = r.bindings_ended + r.kept_by_hold + r.kept_by_restriction + r.kept_unknown_purpose + r.retimed;
-        let due = self.due.max(judged);
-        let line = format!("sweeping: {judged} of {due} due bindings judged");
-        let mut err = std::io::stderr().lock();
-        if self.terminal {
-            let _ = write!(err, "\r{line}");
-            let _ = err.flush();
-            self.shown = true;
-        } else {
-            let tenths = (judged * 10).checked_div(due).unwrap_or(10);
-            if tenths > self.tenths {
-                self.tenths = tenths;
-                let _ = writeln!(err, "{line}");
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if self.shown {
-            let _ = writeln!(std::io::stderr().lock());
-        }
-    }
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {

@@ -17,6 +17,8 @@ use custodia_pii::redact::{Operator, RedactKey, Redactor};
 use custodia_pii::report::{OutputFormat, Reporter};
 use custodia_pii::walk::{self, Input};
 
+use crate::progress::Bar;
+
 #[derive(Args)]
 pub struct ScannerArgs {
     /// Only these entity types (comma-separated Presidio names, e.g. EMAIL_ADDRESS,US_SSN).
@@ -125,8 +127,15 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let format = output_format(args.format.as_deref())?;
+    // Off a terminal, `--progress` writes a line at each tenth.
+    let shown = |bar: Bar| match (args.progress, args.no_progress) {
+        (_, true) => bar.hidden(),
+        (true, false) => bar.lines(),
+        (false, false) => bar,
+    };
     if let Some(url) = &args.db {
-        return crate::discover_db::run(&scanner, url, args.sample, format).await;
+        let bar = shown(Bar::new("sampling", "tables"));
+        return crate::discover_db::run(&scanner, url, args.sample, format, &bar).await;
     }
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(if std::io::stdin().is_terminal() { "." } else { "-" })]
@@ -146,7 +155,10 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             Input::Stdin => None,
         })
         .sum();
-    let show_progress = (args.progress || std::io::stderr().is_terminal()) && !args.no_progress;
+    let bar = shown(Bar::bytes("scanning"));
+    if total > 0 {
+        bar.set_total(total);
+    }
     let stdout = std::io::stdout().lock();
     let mut reporter = Reporter::new(std::io::BufWriter::new(stdout), format, args.fail_on.clone());
     reporter.summary.errors.extend(walk_errors);
@@ -155,13 +167,12 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     // the scan is CPU work on its own threads; keep it off the async runtime's workers
     tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
-            if show_progress {
-                s.spawn(|| progress_line(&read, total, &done));
-            }
+            s.spawn(|| follow(&read, &bar, &done));
             walk::scan_all(&scanner, &inputs, input_format, threads, &read, &mut reporter);
             done.store(true, Ordering::Relaxed);
         })
     });
+    bar.finish();
     let mut stderr = std::io::stderr().lock();
     let failed_so_far = reporter.failed;
     let (summary, failed) = match reporter.finish(&mut stderr) {
@@ -185,32 +196,11 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn progress_line(read: &AtomicU64, total: u64, done: &AtomicBool) {
-    let mb = |b: u64| b as f64 / 1e6;
-    let started = std::time::Instant::now();
-    let mut shown = false;
+/// Moves the bar with the bytes the scanning threads have read, until they are done.
+fn follow(read: &AtomicU64, bar: &Bar, done: &AtomicBool) {
     while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(200));
-        let r = read.load(Ordering::Relaxed);
-        // only worth a line on inputs that take a while
-        if started.elapsed() < Duration::from_millis(500) {
-            continue;
-        }
-        let rate = mb(r) / started.elapsed().as_secs_f64().max(1e-3);
-        if total > 0 {
-            eprint!(
-                "\rscanned {:.1} of {:.1} MB ({:.0}%, {rate:.1} MB/s)   ",
-                mb(r),
-                mb(total),
-                100.0 * r as f64 / total as f64
-            );
-        } else {
-            eprint!("\rscanned {:.1} MB ({rate:.1} MB/s)   ", mb(r));
-        }
-        shown = true;
-    }
-    if shown {
-        eprintln!();
+        std::thread::sleep(Duration::from_millis(100));
+        bar.set_position(read.load(Ordering::Relaxed));
     }
 }
 

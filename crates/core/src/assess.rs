@@ -436,7 +436,7 @@ async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFac
                 max_unsigned_age: None,
                 contiguous: !store.shared(),
             };
-            verify_audit_log(store, &trust).await.map(|r| VerifiedLog {
+            verify_audit_log(store, &trust, &()).await.map(|r| VerifiedLog {
                 entries: r.entries,
                 checkpoints: r.checkpoints,
                 trusted: r.trusted,

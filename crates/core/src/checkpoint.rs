@@ -26,6 +26,7 @@ use custodia_store::{AuditRow, CheckpointRow, Store, StoreError, TileRow};
 use tokio::sync::Mutex;
 
 use crate::audit::Allowed;
+use crate::progress::Progress;
 use crate::verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
 use crate::{Timestamp, Vault, VaultError};
 
@@ -117,7 +118,7 @@ impl Vault {
             max_unsigned_age: None,
             contiguous: !self.store.shared(),
         };
-        let report = verify_audit_log(&self.store, &trust).await?;
+        let report = verify_audit_log(&self.store, &trust, &()).await?;
         let (tiles, pending) = self.catch_up_tiles(report.last_seq).await.map_err(|e| e.to_string())?;
         if tiles.size() != report.range.size() || tiles.root() != report.range.root() {
             return Err(format!(
@@ -521,19 +522,29 @@ async fn checkpoints_of(store: &Store) -> Result<Vec<CheckpointRow>, StoreError>
 /// without database access: first the checkpoint (signed note and public key), then every
 /// entry it covers with its leaf hash and inclusion proof against that checkpoint's root.
 /// Returns how many entries were written.
-pub async fn export_audit_log(store: &Store, public_key: &[u8], out: &mut dyn std::io::Write) -> Result<usize, String> {
+///
+/// `progress` hears the number of entries, then each page read and each entry written (an
+/// entry counts twice: the reading and the proofs are about equal halves of the work).
+pub async fn export_audit_log(
+    store: &Store,
+    public_key: &[u8],
+    out: &mut dyn std::io::Write,
+    progress: &dyn Progress,
+) -> Result<usize, String> {
     let checkpoint = checkpoints_of(store)
         .await
         .map_err(|e| e.to_string())?
         .pop()
         .ok_or("the audit log has no checkpoint yet (the server signs one every second and at shutdown)")?;
     let size = usize::try_from(checkpoint.tree_size).map_err(|_| "checkpoint size is invalid".to_owned())?;
+    progress.total(u64::try_from(size).unwrap_or(0).saturating_mul(2));
     let mut all = Vec::with_capacity(size);
     let mut after = i64::MIN;
     while all.len() < size {
         let page = entries(store, after, PAGE).await.map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };
         after = last.seq;
+        progress.advance(u64::try_from(page.len()).unwrap_or(0));
         all.extend(page);
     }
     all.truncate(size);
@@ -565,6 +576,7 @@ pub async fn export_audit_log(store: &Store, public_key: &[u8], out: &mut dyn st
             "proof": proof.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
         });
         writeln!(out, "{line}").map_err(io)?;
+        progress.advance(1);
     }
     Ok(size)
 }

@@ -483,7 +483,7 @@ impl DataDir {
         drop(lock);
         let vault = self.open(None).await?;
         let reapplied = vault
-            .reapply_erasures(&log, now)
+            .reapply_erasures(&log, now, &())
             .await
             .map_err(|e| SetupError::Other(e.message))?;
         Ok(Restored {

@@ -38,6 +38,7 @@ mod package;
 mod policy;
 mod portal;
 mod principal;
+mod progress;
 mod records;
 mod retention;
 mod review;
@@ -94,6 +95,7 @@ pub use portal::{
     PortalLink, PortalSession, PortalState, SaleChoice,
 };
 pub use principal::{ContextValue, Principal, parse_expiry};
+pub use progress::Progress;
 pub use retention::{SWEEP_BATCH, SWEEPER_PRINCIPAL, SweepOptions};
 pub use rights::Fulfilled;
 pub use rotation::{REWRAP_BATCH, RewrapBatch};

@@ -14,6 +14,7 @@ use std::path::Path;
 use custodia_store::ErasureRow;
 use serde::{Deserialize, Serialize};
 
+use crate::progress::Progress;
 use crate::{SubjectId, Timestamp, Vault, VaultError};
 
 /// The tombstone log's file name in the data directory.
@@ -88,7 +89,14 @@ impl Vault {
     /// tombstone log (`log`, kept outside the database) and of the database's own list. Run
     /// after restoring a backup; safe to run any time: a subject erased already has nothing
     /// left to erase, and one that came back after its erasure keeps what it gave since.
-    pub async fn reapply_erasures(&self, log: &[ErasureRow], now: Timestamp) -> Result<Reapplied, VaultError> {
+    ///
+    /// `progress` hears the number of subjects, then each one looked at.
+    pub async fn reapply_erasures(
+        &self,
+        log: &[ErasureRow],
+        now: Timestamp,
+        progress: &dyn Progress,
+    ) -> Result<Reapplied, VaultError> {
         let listed = self.store.reader().await?.erasures().all().await?;
         let latest = latest(log.iter().chain(&listed));
         let mut report = Reapplied {
@@ -99,7 +107,9 @@ impl Vault {
             return Ok(report);
         }
         let subjects = self.store.reader().await?.subjects().all_ids().await?;
+        progress.total(u64::try_from(subjects.len()).unwrap_or(0));
         for id in subjects {
+            progress.advance(1);
             let subject = SubjectId::parse(&id)?;
             let digest = self.keys.audit_subject(&subject)?;
             if let Some(tombstone) = latest.get(&digest) {

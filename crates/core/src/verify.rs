@@ -19,6 +19,7 @@ use custodia_store::{AuditRowRef, Store};
 
 use crate::Timestamp;
 use crate::checkpoint::CHECKPOINT_ORIGIN;
+use crate::progress::Progress;
 
 /// Sequence numbers per chunk, the entries read as one row (see `AuditChunk`).
 const CHUNK: i64 = 8192;
@@ -195,7 +196,13 @@ fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, newest_signed_at: O
 /// entries, every database checkpoint's signature, and the root at the size of every
 /// checkpoint (database and trusted). The error names the first bad entry, or the first
 /// checkpoint the entries no longer match (with its source and the entries it covers).
-pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<VerifyReport, String> {
+///
+/// `progress` hears the number of entries once known, and each chunk checked.
+pub async fn verify_audit_log(
+    store: &Store,
+    trust: &AuditTrust,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, String> {
     let stored = store
         .reader()
         .await
@@ -266,6 +273,9 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
     let mut pending: Vec<Pending> = Vec::new();
     let mut after = i64::MIN;
     let mut bounds = seq_bounds(store, after).await?;
+    if let Some((low, high)) = bounds {
+        progress.total(u64::try_from(high.saturating_sub(low).saturating_add(1)).unwrap_or(0));
+    }
     while let Some((low, high)) = bounds {
         let mut ranges = Vec::with_capacity(readers);
         let mut lo = after.max(low.saturating_sub(1));
@@ -282,7 +292,7 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
         )
         .await;
         for p in pending.drain(..) {
-            walk.apply(p.finish(store).await?)?;
+            walk.apply(p.finish(store).await?, progress)?;
             check_tiles(store, &mut walk.cut).await?;
         }
         // A range with fewer entries than numbers holds a gap: look for where entries resume
@@ -306,7 +316,7 @@ pub async fn verify_audit_log(store: &Store, trust: &AuditTrust) -> Result<Verif
         }
     }
     for p in pending.drain(..) {
-        walk.apply(p.finish(store).await?)?;
+        walk.apply(p.finish(store).await?, progress)?;
         check_tiles(store, &mut walk.cut).await?;
     }
     let Walk {
@@ -445,7 +455,8 @@ struct Walk<'t> {
 }
 
 impl Walk<'_> {
-    fn apply(&mut self, checked: Checked) -> Result<(), String> {
+    fn apply(&mut self, checked: Checked, progress: &dyn Progress) -> Result<(), String> {
+        progress.advance(u64::try_from(checked.entries.len()).unwrap_or(0));
         for &(seq, at, leaf) in &checked.entries {
             self.sequence(seq)?;
             if self.range.size() >= self.covered {

@@ -267,6 +267,37 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
     let (ok, out) = verify(copy.path());
     assert!(!ok && out.contains("entry 3 was changed"), "{out}");
 
+    // `--output json`: one object on standard output, for scripts, whole or not.
+    let json_of = |dir: &std::path::Path| {
+        let out = crate::support::custodia()
+            .args([
+                "audit",
+                "verify",
+                "--output",
+                "json",
+                "--public-key",
+                &vault.audit_key,
+                "--data-dir",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        (out.status.code(), serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    };
+    let (code, whole) = json_of(vault.path());
+    assert_eq!(code, Some(0), "{whole}");
+    assert_eq!(whole["intact"], true, "{whole}");
+    assert!(whole["entries"].as_u64().unwrap() >= 18, "{whole}");
+    assert_eq!(whole["unsigned_tail"], 0, "{whole}");
+    assert!(whole["signed_checkpoints"].as_u64().unwrap() >= 1, "{whole}");
+    let (code, broken) = json_of(copy.path());
+    assert_eq!(code, Some(1), "{broken}");
+    assert_eq!(broken["intact"], false, "{broken}");
+    assert!(
+        broken["problem"].as_str().unwrap().contains("entry 3 was changed"),
+        "{broken}"
+    );
+
     // An edit that also rewrites the leaf hash: the signed checkpoint catches it.
     let copy = copy_of(vault.path());
     let db = attacker(copy.path()).await;
