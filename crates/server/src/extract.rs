@@ -24,6 +24,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The free texts of a body that are kept in the clear, outside any subject's encryption (a
+/// request's record, a legal hold, the audit log): an operator's words, which must name no
+/// one. Each is `(field, text)`.
+pub(crate) trait KeptTexts {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)>;
+}
+
+/// A JSON body ([`ApiJson`]) whose kept texts hold no personal data that the scanner finds
+/// (422 `text_has_personal_data`, naming the field, never echoing the text).
+pub(crate) struct TextJson<T>(pub T);
+
+impl<T: DeserializeOwned + KeptTexts> FromRequest<Arc<AppState>> for TextJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let ApiJson(body) = ApiJson::<T>::from_request(req, state).await?;
+        for (field, text) in body.kept_texts() {
+            free_of_personal_data(state, text, field)?;
+        }
+        Ok(Self(body))
+    }
+}
+
 /// A JSON body that may be left out (no body, or only white space): then `T::default()`.
 pub(crate) struct OptionalJson<T>(pub T);
 
@@ -335,17 +358,19 @@ fn justification(state: &AppState, value: &axum::http::HeaderValue) -> Result<St
     Ok(text)
 }
 
-/// Refuses a reason an operator gives (`what`: `justification`, `reason`) that holds
-/// personal data: the audit log keeps it.
-pub(crate) fn free_of_personal_data(state: &AppState, text: &str, what: &str) -> Result<(), ApiError> {
+/// Refuses a text an operator gives (`what`: `justification`, `reason`, `verified_by`)
+/// that holds personal data: it is kept in the clear (the audit log, a request's record).
+fn free_of_personal_data(state: &AppState, text: &str, what: &str) -> Result<(), ApiError> {
     if state.pii.holds_personal_data(text) {
-        return Err(ApiError::new(
+        let mut e = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "reason_has_personal_data",
+            "text_has_personal_data",
             format!(
-                "the {what} holds personal data, and the audit log keeps it: give a reference (a ticket number) instead"
+                "the {what} holds personal data (a name, an email address, a number...), and it is kept in the clear: give a reference (a ticket number) or a description instead"
             ),
-        ));
+        );
+        e.field = Some(what.to_owned());
+        return Err(e);
     }
     Ok(())
 }

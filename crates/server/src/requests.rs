@@ -15,7 +15,7 @@ use custodia_types::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, OptionalJson};
+use crate::extract::{ApiPath, ApiQuery, Caller, KeptTexts, OptionalJson, TextJson};
 use crate::package::PackageFormat;
 use crate::{ApiError, AppState};
 
@@ -38,12 +38,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 409, description = "A request of this type from the portal is already open for the subject (`request_open`)", body = ErrorBody),
-              (status = 422, description = "The jurisdiction grants no request of this type (`right_not_granted`); a received_at in the future or more than a year ago; a text with invisible characters", body = ErrorBody)),
+              (status = 422, description = "The jurisdiction grants no request of this type (`right_not_granted`); a received_at in the future or more than a year ago; a text with invisible characters; a text that holds personal data (`text_has_personal_data`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_request(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
-    ApiJson(body): ApiJson<NewSubjectRequest>,
+    TextJson(body): TextJson<NewSubjectRequest>,
 ) -> AppResult<(StatusCode, Json<SubjectRequestView>)> {
     let view = state.vault.create_request(&caller, Timestamp::now(), &body).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -115,13 +115,13 @@ pub(crate) async fn get_request(
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request", body = ErrorBody),
               (status = 409, description = "Closed, or already verified", body = ErrorBody),
-              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`), or one that holds personal data (`text_has_personal_data`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn verify_request(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<VerifyRequest>,
+    TextJson(body): TextJson<VerifyRequest>,
 ) -> AppResult<Json<SubjectRequestView>> {
     Ok(Json(
         state
@@ -140,13 +140,13 @@ pub(crate) async fn verify_request(
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request", body = ErrorBody),
               (status = 409, description = "Closed, already extended, not extendable, or too late", body = ErrorBody),
-              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`), or one that holds personal data (`text_has_personal_data`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn extend_request(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<ReasonRequest>,
+    TextJson(body): TextJson<ReasonRequest>,
 ) -> AppResult<Json<SubjectRequestView>> {
     Ok(Json(
         state
@@ -165,13 +165,13 @@ pub(crate) async fn extend_request(
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request", body = ErrorBody),
               (status = 409, description = "Closed", body = ErrorBody),
-              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`), or one that holds personal data (`text_has_personal_data`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn deny_request(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<ReasonRequest>,
+    TextJson(body): TextJson<ReasonRequest>,
 ) -> AppResult<Json<SubjectRequestView>> {
     Ok(Json(
         state
@@ -217,4 +217,23 @@ pub(crate) async fn fulfil_request(
         Fulfilled::Erasure(receipt) => Json::<ErasureReceipt>(receipt).into_response(),
         Fulfilled::Package(subject, _) => crate::package::package_response(&state.vault, &subject, format, now).await?,
     })
+}
+
+impl KeptTexts for NewSubjectRequest {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)> {
+        self.verified_by.iter().map(|v| ("verified_by", v.as_str())).collect()
+    }
+}
+
+impl KeptTexts for VerifyRequest {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![("verified_by", &self.verified_by)]
+    }
+}
+
+/// Extension and denial reasons are told to the requester and kept with the request.
+impl KeptTexts for ReasonRequest {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![("reason", &self.reason)]
+    }
 }

@@ -13,7 +13,7 @@ use custodia_types::{ActivityReport, ErrorBody, Hold, HoldList, NewHold, Release
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, KeptTexts, TextJson};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -32,12 +32,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
               (status = 400, description = "Malformed input: both or neither of `subject_id` and `collection`, a bad subject id or reason", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage retention", body = ErrorBody),
-              (status = 422, description = "Unknown collection", body = ErrorBody)),
+              (status = 422, description = "Unknown collection, or a reason that holds personal data (`text_has_personal_data`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn place_hold(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
-    ApiJson(body): ApiJson<NewHold>,
+    TextJson(body): TextJson<NewHold>,
 ) -> AppResult<(StatusCode, Json<Hold>)> {
     let hold = state.vault.place_hold(&caller, Timestamp::now(), &body).await?;
     Ok((StatusCode::CREATED, Json(hold)))
@@ -80,13 +80,13 @@ pub(crate) async fn list_holds(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage retention", body = ErrorBody),
               (status = 404, description = "No hold in force by that id (unknown, or released already)", body = ErrorBody),
-              (status = 422, description = "A text with control or invisible characters (`invalid_text`)", body = ErrorBody)),
+              (status = 422, description = "A text with control or invisible characters (`invalid_text`), or one that holds personal data (`text_has_personal_data`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn release_hold(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(hold_id): ApiPath<String>,
-    ApiJson(body): ApiJson<ReleaseHold>,
+    TextJson(body): TextJson<ReleaseHold>,
 ) -> AppResult<Json<Hold>> {
     Ok(Json(
         state
@@ -138,4 +138,17 @@ pub(crate) async fn report_activity(
         .report_activity(&Call::new(&caller, &body.purpose, Timestamp::now()), &subject)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A hold's reasons (a case or matter reference) are kept with it, in the clear.
+impl KeptTexts for NewHold {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![("reason", &self.reason)]
+    }
+}
+
+impl KeptTexts for ReleaseHold {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)> {
+        vec![("reason", &self.reason)]
+    }
 }

@@ -218,7 +218,7 @@ async fn an_operator_enrols_logs_in_with_totp_reads_masked_with_a_reason_and_is_
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
-        (422, Some("reason_has_personal_data")),
+        (422, Some("text_has_personal_data")),
         "{v}"
     );
     let (s, v) = ana
@@ -491,7 +491,7 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
-        (422, Some("reason_has_personal_data")),
+        (422, Some("text_has_personal_data")),
         "{v}"
     );
     let (s, v) = cy

@@ -110,7 +110,7 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         "cust_e",
         "erasure",
         "gdpr",
-        json!({"verified_by": "passport of Erin Eraseme"}),
+        json!({"verified_by": "passport checked at the desk"}),
     )
     .await;
     assert_eq!(request["status"], "in_progress", "{request}");
@@ -392,6 +392,22 @@ async fn deadlines_queue_verification_extension_and_denial() {
         "{v}"
     );
 
+    // Reasons are told to the requester and kept with the request, in the clear: no one is
+    // named in them.
+    for path in ["extend", "deny"] {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/requests/{old}/{path}"),
+                json!({"reason": "Call Mr Henry Higgins on +44 20 7946 0958."}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+            (422, Some("text_has_personal_data"), Some("reason")),
+            "{v}"
+        );
+    }
+
     // Denial names the reason and where to complain.
     let (s, v) = admin
         .post(
@@ -408,6 +424,7 @@ async fn deadlines_queue_verification_extension_and_denial() {
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
 
     // Bad input: clear 4xx naming what is wrong.
+    let (_, before) = admin.get("/v1/requests").await;
     for (body, status, code) in [
         (
             json!({"subject_id": "cust_d", "type": "delete_everything", "jurisdiction": "gdpr"}),
@@ -439,10 +456,28 @@ async fn deadlines_queue_verification_extension_and_denial() {
             422,
             "invalid_text",
         ),
+        // How the requester was verified is kept in the clear with the request: it must name
+        // no one.
+        (
+            json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "verified_by": "passport of Diana Prince"}),
+            422,
+            "text_has_personal_data",
+        ),
+        (
+            json!({"subject_id": "cust_d", "type": "access", "jurisdiction": "gdpr", "verified_by": "replied from diana@example.com"}),
+            422,
+            "text_has_personal_data",
+        ),
     ] {
         let (s, v) = admin.post("/v1/requests", body).await;
         assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{v}");
+        assert!(
+            !v.to_string().to_lowercase().contains("diana"),
+            "the error echoes no text: {v}"
+        );
     }
+    let (_, after) = admin.get("/v1/requests").await;
+    assert_eq!(after, before, "no refused request was opened");
     let (s, v) = admin.get("/v1/requests/req_nope").await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),

@@ -774,6 +774,13 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
             "reason",
         ),
         (json!({"subject_id": "cust_dee"}), 400, "invalid_json", "reason"),
+        // The reason is kept in the clear: it must name no one.
+        (
+            json!({"subject_id": "cust_dee", "reason": "claim by Dee Dawson, dee.dawson@example.com"}),
+            422,
+            "text_has_personal_data",
+            "reason",
+        ),
         (
             json!({"subject_id": "a b", "reason": "x"}),
             400,
@@ -789,6 +796,7 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
     ] {
         let (s, v) = admin.post("/v1/retention/holds", body.clone()).await;
         assert_eq!(s, status, "{body}: {v}");
+        assert!(!v.to_string().contains("dawson"), "the error echoes no text: {v}");
         let message = v["error"]["message"].as_str().unwrap();
         assert!(
             v["error"]["code"] == code || (code == "invalid_subject_id" && v["error"]["field"] == "subject_id"),
