@@ -339,8 +339,10 @@ pub struct ConsentRequest {
     /// `true` gives consent, `false` withdraws it.
     pub granted: bool,
     /// The version of the privacy notice the subject was shown (required to give consent):
-    /// a version as `GET /v1/notice/versions` lists them (letters, digits, `. _ : -`), never
-    /// personal data.
+    /// letters, digits, `. _ : -`, never personal data. The notices this server showed are
+    /// listed by `GET /v1/notice/versions`; a version it never showed (a notice on the
+    /// controller's own site, consents imported from before the vault) is accepted and listed
+    /// by the posture assessment's `consent_notice_version` check.
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
     pub notice_version: Option<String>,
