@@ -139,13 +139,17 @@ pub fn nameable(name: &str, known: bool) -> bool {
     known || name_shaped(name)
 }
 
-/// `name` quoted for a message when [`nameable`], else [`UNKNOWN_FIELD`].
+/// What stands in a message for a name that may not be repeated, where the message names
+/// what kind of name it is ("no role (name withheld) in the registry").
+pub const WITHHELD_NAME: &str = "(name withheld)";
+
+/// `name` quoted for a message when [`nameable`], else [`WITHHELD_NAME`].
 #[must_use]
 pub fn quoted_name(name: &str, known: bool) -> String {
     if nameable(name, known) {
         format!("`{name}`")
     } else {
-        UNKNOWN_FIELD.to_owned()
+        WITHHELD_NAME.to_owned()
     }
 }
 
@@ -196,6 +200,7 @@ mod tests {
             assert_eq!(shown(value), UNKNOWN_FIELD, "{value:?}");
         }
         assert!(nameable("EMAIL_ADDRESS", true), "a name the schema knows is named");
-        assert_eq!(quoted_name("4111111111111111", false), UNKNOWN_FIELD);
+        assert_eq!(quoted_name("4111111111111111", false), WITHHELD_NAME);
+        assert_eq!(quoted_name("favourite_colour", false), "`favourite_colour`");
     }
 }

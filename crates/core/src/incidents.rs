@@ -624,7 +624,19 @@ impl Vault {
             sent_at: Some(sent_at.0),
             ..Body::default()
         };
-        self.change_incident(caller, now, incident_id, "notification_sent", |_| {
+        self.change_incident(caller, now, incident_id, "notification_sent", |opened| {
+            // A breach is notified once known: a notice dated earlier is a typing error that
+            // would make a late notification look timely.
+            if sent_at.0 < opened.row.aware_at {
+                return Err(VaultError::unprocessable(
+                    "invalid_time",
+                    format!(
+                        "sent_at is before the organization became aware of the breach ({})",
+                        Timestamp(opened.row.aware_at).to_rfc3339()
+                    ),
+                )
+                .with_field("sent_at"));
+            }
             Ok((vec![body], None))
         })
         .await

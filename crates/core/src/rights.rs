@@ -360,6 +360,21 @@ impl Vault {
             if !repeat {
                 open(&row)?;
             }
+            // A body meant for another type of request is refused, not ignored: corrections
+            // sent with an erasure would otherwise vanish without a word.
+            for (given, field, only) in [
+                (!req.corrections.is_empty(), "corrections", RequestType::Rectification),
+                (req.purposes.is_some(), "purposes", RequestType::Objection),
+            ] {
+                if given && kind != only {
+                    return Err(VaultError::unprocessable(
+                        "not_for_this_type",
+                        format!("`{field}` is for {} requests only", only.as_str()),
+                    )
+                    .with_field(field)
+                    .into());
+                }
+            }
             if row.verified_at.is_none() && !matches!(kind, RequestType::OptOutSale | RequestType::LimitSensitive) {
                 return Err(conflict(
                     "request_not_verified",

@@ -184,7 +184,7 @@ pub(crate) async fn scope(
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
               (status = 404, description = "No such incident", body = ErrorBody),
-              (status = 422, description = "Not a law of the organization, or nobody that law notifies", body = ErrorBody)),
+              (status = 422, description = "Not a law of the organization, or nobody that law notifies; sent_at in the future or before aware_at (`invalid_time`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn notification_sent(
     State(state): State<Arc<AppState>>,

@@ -201,7 +201,7 @@ pub(crate) struct FulfilQuery {
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request, or a record to correct", body = ErrorBody),
               (status = 409, description = "Closed, not verified, the subject was erased, or a legal hold keeps the subject from erasure (`legal_hold`)", body = ErrorBody),
-              (status = 422, description = "A correction names an unknown field or an invalid value", body = ErrorBody)),
+              (status = 422, description = "A correction names an unknown field or an invalid value; `corrections` or `purposes` given for another type of request (`not_for_this_type`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn fulfil_request(
     State(state): State<Arc<AppState>>,

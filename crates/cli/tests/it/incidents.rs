@@ -490,6 +490,19 @@ async fn incident_scenario(vault: Vault) {
         )
         .await;
     assert_eq!(s, 422, "hipaa is not among the organization's laws: {v}");
+    // A notification dated before the organization knew of the breach is a typing error.
+    let before = Timestamp(aware_ms - HOUR_MS).to_rfc3339();
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/notifications"),
+            json!({"law": "gdpr", "to": "subjects", "sent_at": before}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+        (422, Some("invalid_time"), Some("sent_at")),
+        "{v}"
+    );
     let (s, register_after) = admin.get("/v1/incidents").await;
     assert_eq!(s, 200);
     assert_eq!(register_after["incidents"].as_array().unwrap().len(), 1);

@@ -121,6 +121,20 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         "the order record's values are under the default key"
     );
 
+    // A body meant for another type is refused, not ignored, and nothing is erased.
+    for body in [
+        json!({"corrections": [{"collection": "customers", "record_id": "rec_x", "fields": {"email": "e@example.com"}}]}),
+        json!({"purposes": ["analytics"]}),
+    ] {
+        let (status, v) = fulfil(&mut admin, &id, body.clone()).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (422, Some("not_for_this_type")),
+            "{body}: {v}"
+        );
+    }
+    assert_eq!(stored_secrets(&vault, "cust_e").await.1.len(), ciphertexts.len());
+
     let (status, receipt) = fulfil(&mut admin, &id, json!({})).await;
     assert_eq!(status, 200, "{receipt}");
     assert_eq!(receipt["destroyed_keys"], json!(["default"]), "{receipt}");
