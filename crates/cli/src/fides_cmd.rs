@@ -18,8 +18,9 @@ pub(crate) enum FidesCommand {
     Export {
         /// The registry file (default: custodia-data/registry.toml).
         registry: Option<PathBuf>,
-        /// The directory to write the manifests into (created if missing; files of the same
-        /// names are replaced).
+        /// The directory to write the manifests into (created if missing). Only an earlier
+        /// export's own files are replaced or removed; a directory holding anything else
+        /// that `fides` would read is refused.
         #[arg(long)]
         out: PathBuf,
     },
@@ -78,27 +79,22 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
     let manifests = custodia_fides::export(&registry).map_err(|e| format!("{}: {e}", path.display()))?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     // The directory is the export: an older export's files (a collection since removed) or
-    // other manifests would be read with it by `fides push` or an import.
-    let ours = |name: &str| {
-        name == "organization.yml"
-            || name == "system.yml"
-            || name == "data_category.yml"
-            || name.starts_with("dataset_") && name.ends_with(".yml")
-    };
+    // other manifests would be read with it by `fides push` or an import. Only files an
+    // export wrote (its first line says so) are replaced or removed; anything else, or a
+    // symlink, stops the export before a file is touched.
     let mut stale = Vec::new();
     for entry in manifest_files(out)? {
-        let name = entry
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if entry.parent() != Some(out) || !ours(&name) {
+        let ours = entry.parent() == Some(out)
+            && std::fs::symlink_metadata(&entry).is_ok_and(|m| m.file_type().is_file())
+            && first_line(&entry).is_some_and(|line| line == custodia_fides::EXPORT_MARK);
+        if !ours {
             return Err(format!(
-                "{}: holds other manifests ({}); export into a directory of its own",
+                "{}: holds {}, which no export wrote (or a symlink); export into a directory of its own",
                 out.display(),
                 entry.display()
             ));
         }
+        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if !manifests.iter().any(|m| m.file == name) {
             stale.push(entry);
         }
@@ -108,10 +104,9 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
         eprintln!("removed {} (from an older export)", file.display());
     }
     for m in &manifests {
-        let file = out.join(&m.file);
-        std::fs::write(&file, &m.text).map_err(|e| format!("{}: {e}", file.display()))?;
+        replace(&out.join(&m.file), &m.text)?;
     }
-    println!(
+    out!(
         "{}: {} manifests ({} datasets, {} purposes as privacy declarations, {} recipients); not exported (no Fides equivalent): roles, operators, training, incidents, jurisdictions, policy context",
         out.display(),
         manifests.len(),
@@ -120,6 +115,32 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
         registry.recipients.len()
     );
     Ok(())
+}
+
+/// The first line of a file (at most 4 KiB read), if it can be read.
+fn first_line(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path).ok()?.take(4096).read_to_end(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head);
+    Some(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Writes `path` whole or not at all: a new file beside it, renamed over it (a symlink at
+/// `path` is replaced, never written through).
+fn replace(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let tmp = path.with_extension("yml.partial");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The `.yml`/`.yaml` files under `dir`, in every subdirectory (as `fides` reads them), sorted.
@@ -192,7 +213,7 @@ fn import(inputs: &[PathBuf], out: &Path, options: custodia_fides::ImportOptions
     for line in &imported.report {
         eprintln!("note: {line}");
     }
-    println!(
+    out!(
         "{}: registry written from {} manifest files ({} notes above; check it with `custodia check {}`)",
         out.display(),
         files.len(),

@@ -6,6 +6,17 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A line on standard output. A closed pipe (`custodia policies | head`) is not an error
+/// worth a panic (`println!` would panic): the reader has what it wanted, so the rest is
+/// dropped quietly. Defined before the modules so that every command uses it.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, $($arg)*);
+    }};
+}
+
 mod assess_cmd;
 mod audit_bench;
 mod audit_cmd;
@@ -543,15 +554,6 @@ fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
-/// Prints a line to standard output. A closed pipe (`custodia policies | head`) is not an
-/// error worth a panic: the reader has what it wanted, so the rest is dropped quietly.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, $($arg)*);
-    }};
-}
-
 fn main() -> ExitCode {
     // The address variable was CUSTODIA_URL before it became CUSTODIA_ADDR: a command that
     // still finds only the old one would quietly talk to the default address instead, with
@@ -709,7 +711,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fides { action } => Ok(fides_cmd::run(action)),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
-            clap_complete::generate(shell, &mut Cli::command(), "custodia", &mut std::io::stdout().lock());
+            // Into a buffer first: `generate` panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "custodia", &mut script);
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
             Ok(ExitCode::SUCCESS)
         }
         Command::Principal {

@@ -15,6 +15,11 @@ use custodia_registry::{LegalBasis, Period, Registry, RetentionStart, Transfer};
 use crate::yaml::{Map, Value, document};
 use crate::{DATASET_PREFIX, META_FORMAT, RECIPIENT_PREFIX, VAULT_KEY};
 
+/// The first line of every exported manifest: how the next export knows a file as its own
+/// (it replaces or removes only such files).
+pub const EXPORT_MARK: &str =
+    "# Written by `custodia fides export`: the next export replaces it (edit the registry, not this file).";
+
 /// One manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {

@@ -6,7 +6,7 @@ mod export;
 mod import;
 mod yaml;
 
-pub use export::{ExportError, Manifest, export};
+pub use export::{EXPORT_MARK, ExportError, Manifest, export};
 pub use import::{ImportError, ImportOptions, Imported, MAX_MANIFEST_BYTES, Source, import};
 
 /// The vault's system key in an export.

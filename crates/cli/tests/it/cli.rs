@@ -461,6 +461,41 @@ fn completions_are_printed_for_each_shell_and_an_unknown_shell_is_refused() {
 }
 
 #[test]
+fn a_reader_that_goes_away_is_not_a_crash() {
+    // `custodia completions bash | head -0`: the pipe is closed before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.toml");
+    std::fs::write(&registry, custodia_registry::EXAMPLE_REGISTRY).unwrap();
+    let fides = dir.path().join("fides");
+    for args in [
+        vec!["completions", "bash"],
+        vec![
+            "fides",
+            "export",
+            registry.to_str().unwrap(),
+            "--out",
+            fides.to_str().unwrap(),
+        ],
+        vec!["policies", registry.to_str().unwrap()],
+    ] {
+        let mut child = custodia()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() != Some(101) && !stderr.contains("panicked"),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
+}
+
+#[test]
 fn serve_logs_one_json_object_per_line_with_log_format_json() {
     use std::io::BufRead as _;
     let vault = Vault::init();

@@ -30,19 +30,51 @@ fn export_then_import_as_files_with_every_refusal_clear() {
     assert!(out.join("dataset_customers.yml").is_file());
 
     // A collection that went away takes its dataset with it on the next export.
-    std::fs::write(out.join("dataset_gone.yml"), "dataset: []\n").unwrap();
+    let older = format!("{}\ndataset: []\n", custodia_fides::EXPORT_MARK);
+    std::fs::write(out.join("dataset_gone.yml"), older).unwrap();
     let (ok, _, stderr) = fides("export", &registry, &out, &[]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("dataset_gone.yml") && !out.join("dataset_gone.yml").exists(),
         "{stderr}"
     );
-    // Someone else's manifests in the directory: refused, nothing removed.
-    std::fs::write(out.join("theirs.yml"), "system: []\n").unwrap();
-    let (ok, _, stderr) = fides("export", &registry, &out, &[]);
-    assert!(!ok && stderr.contains("holds other manifests"), "{stderr}");
-    assert!(out.join("theirs.yml").exists());
-    std::fs::remove_file(out.join("theirs.yml")).unwrap();
+    // Someone else's manifests in the directory, even under an export's names, or a symlink
+    // where an export writes: refused, nothing removed, replaced or written through.
+    let exported = std::fs::read(out.join("system.yml")).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    for (name, write) in [
+        ("theirs.yml", None),
+        ("dataset_orders.yml", None),
+        ("system.yml", None),
+        ("system.yml", Some(&victim)),
+    ] {
+        let path = out.join(name);
+        let kept = if path.exists() {
+            Some(std::fs::read(&path).unwrap())
+        } else {
+            None
+        };
+        let _ = std::fs::remove_file(&path);
+        match write {
+            None => std::fs::write(&path, "system: []\n").unwrap(),
+            Some(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
+        }
+        let (ok, _, stderr) = fides("export", &registry, &out, &[]);
+        assert!(!ok && stderr.contains("which no export wrote"), "{name}: {stderr}");
+        assert!(path.exists(), "{name}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        std::fs::remove_file(&path).unwrap();
+        if let Some(kept) = kept {
+            std::fs::write(&path, kept).unwrap();
+        }
+    }
+    assert_eq!(std::fs::read(out.join("system.yml")).unwrap(), exported);
+    assert!(
+        std::fs::read_to_string(out.join("system.yml"))
+            .unwrap()
+            .starts_with(custodia_fides::EXPORT_MARK)
+    );
 
     // A link back to the directory is not walked into (it would never end).
     std::os::unix::fs::symlink(&out, out.join("loop")).unwrap();
