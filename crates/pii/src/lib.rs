@@ -18,6 +18,7 @@ mod recognizers;
 pub mod redact;
 pub mod report;
 mod scanner;
+pub mod screen;
 pub mod validate;
 pub mod walk;
 

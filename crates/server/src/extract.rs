@@ -366,7 +366,7 @@ fn free_of_personal_data(state: &AppState, text: &str, what: &str) -> Result<(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "text_has_personal_data",
             format!(
-                "the {what} holds personal data (a name, an email address, a number...), and it is kept in the clear: give a reference (a ticket number) or a description instead"
+                "the {what} holds personal data (a name, an email address, a number..., or letters of several scripts in one word), and it is kept in the clear: give a reference (a ticket number) or a description instead"
             ),
         );
         e.field = Some(what.to_owned());

@@ -58,11 +58,13 @@ impl PiiState {
             .unwrap_or_default()
     }
 
-    /// Whether the default scanner finds personal data in `text` (an operator's
-    /// justification, which the audit log keeps and so must hold none).
+    /// Whether the default scanner finds personal data in any reading of `text` (an
+    /// operator's justification or reason, kept in the clear and so to hold none); see
+    /// [`custodia_pii::screen`]. Without a scanner, every text is refused.
     pub(crate) fn holds_personal_data(&self, text: &str) -> bool {
-        self.scanner(None, None)
-            .map_or(true, |scanner| !scanner.scan(text.as_bytes()).is_empty())
+        self.scanner(None, None).map_or(true, |scanner| {
+            custodia_pii::screen::holds_personal_data(&scanner, text)
+        })
     }
 
     fn scanner(&self, entities: Option<&[String]>, min_score: Option<f64>) -> Result<Arc<Scanner>, ApiError> {

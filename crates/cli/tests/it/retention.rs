@@ -781,6 +781,38 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
             "text_has_personal_data",
             "reason",
         ),
+        // Nor written to slip past the scanner: two spaces, lower case, full-width signs,
+        // spelled out, a Cyrillic letter among Latin ones.
+        (
+            json!({"subject_id": "cust_dee", "reason": "Dee  Dawson"}),
+            422,
+            "text_has_personal_data",
+            "reason",
+        ),
+        (
+            json!({"subject_id": "cust_dee", "reason": "dee dawson"}),
+            422,
+            "text_has_personal_data",
+            "reason",
+        ),
+        (
+            json!({"subject_id": "cust_dee", "reason": "dee.dawson＠example．com"}),
+            422,
+            "text_has_personal_data",
+            "reason",
+        ),
+        (
+            json!({"subject_id": "cust_dee", "reason": "dee dot dawson at example dot com"}),
+            422,
+            "text_has_personal_data",
+            "reason",
+        ),
+        (
+            json!({"subject_id": "cust_dee", "reason": "D\u{435}e Dawson"}),
+            422,
+            "text_has_personal_data",
+            "reason",
+        ),
         (
             json!({"subject_id": "a b", "reason": "x"}),
             400,
