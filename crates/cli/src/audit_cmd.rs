@@ -164,6 +164,40 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The audit log as a command that writes with the server stopped (a sweep, a key
+/// rotation, erasing again) continues it: checked against its checkpoints first, as a
+/// server does before it writes, and signed after, so that `audit verify` finds the new
+/// entries covered however long the server stays stopped.
+pub struct OfflineLog {
+    publisher: Publisher,
+}
+
+impl OfflineLog {
+    /// Checks the log before `what` writes to it.
+    pub async fn resume(vault: &custodia_core::Vault, data_dir: &Path, what: &str) -> anyhow::Result<Self> {
+        // The data directory's default checkpoint log, if the server keeps one there (a
+        // server publishing elsewhere finds the checkpoint in the database).
+        let log = data_dir.join(CHECKPOINT_LOG_FILE);
+        let publisher = Publisher::new(log.is_file().then_some(log), None);
+        custodia_server::resume(vault, &publisher).await.map_err(|why| {
+            anyhow::anyhow!("the audit log does not match its checkpoints, so {what} will not continue it: {why}")
+        })?;
+        Ok(Self { publisher })
+    }
+
+    /// Signs (and publishes) a checkpoint of what was written.
+    pub async fn sign(&self, vault: &custodia_core::Vault) -> anyhow::Result<()> {
+        match vault.checkpoint(Timestamp::now()).await {
+            Ok(Some(row)) => {
+                self.publisher.publish(vault, &row).await;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => anyhow::bail!("signing a checkpoint of the audit log: {e}"),
+        }
+    }
+}
+
 /// The checkpoint publishing options of `serve`.
 #[derive(Args)]
 pub struct PublishArgs {

@@ -167,6 +167,7 @@ fn bar(total: u64) -> crate::progress::Bar {
 
 async fn rotate_local(target: &Target, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let vault = target.open(dir).await?;
+    let log = crate::audit_cmd::OfflineLog::resume(&vault, dir, "the rotation").await?;
     let now = Timestamp::now();
     let before = vault.key_status(now).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let (version, resumed) = vault
@@ -183,11 +184,10 @@ async fn rotate_local(target: &Target, dir: &std::path::Path) -> anyhow::Result<
     }
     let total: i64 = before.versions.iter().map(|v| v.subject_keys).sum();
     let bar = bar(u64::try_from(total).unwrap_or(0));
-    let rewrapped = vault
-        .rewrap_all(|batch| bar.inc(batch.seen))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e} (run `custodia keys rotate` again to resume)"))?;
+    let rewrapped = vault.rewrap_all(|batch| bar.inc(batch.seen)).await;
     bar.finish();
+    log.sign(&vault).await?;
+    let rewrapped = rewrapped.map_err(|e| anyhow::anyhow!("{e} (run `custodia keys rotate` again to resume)"))?;
     eprintln!("Re-wrapped {rewrapped} subject key(s).");
     let status = vault
         .key_status(Timestamp::now())

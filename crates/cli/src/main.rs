@@ -774,12 +774,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             let log = custodia_core::read_tombstones(&dir.tombstone_path()).map_err(|e| anyhow::anyhow!(e))?;
+            let audit = audit_cmd::OfflineLog::resume(&vault, &data_dir, "erasing again").await?;
             let bar = progress::Bar::new("erasing again", "subjects");
-            let report = vault
-                .reapply_erasures(&log, Timestamp::now(), &bar)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = vault.reapply_erasures(&log, Timestamp::now(), &bar).await;
             bar.finish();
+            audit.sign(&vault).await?;
+            let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
             out!(
                 "{} tombstones known, {} subjects erased again",
                 report.tombstones,

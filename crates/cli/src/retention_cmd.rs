@@ -3,7 +3,7 @@
 //! server's API.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -254,13 +254,11 @@ async fn sweep(args: RunArgs) -> anyhow::Result<ExitCode> {
         .open(args.database_url.as_deref())
         .await
         .with_context(|| format!("opening {}", args.data_dir.display()))?;
-    let publisher = checkpoint_log(&args.data_dir);
-    if !args.dry_run {
-        // As a server does before it writes: the log must match its checkpoints.
-        custodia_server::resume(&vault, &publisher).await.map_err(|why| {
-            anyhow::anyhow!("the audit log does not match its checkpoints, so the sweeper will not continue it: {why}")
-        })?;
-    }
+    let log = if args.dry_run {
+        None
+    } else {
+        Some(crate::audit_cmd::OfflineLog::resume(&vault, &args.data_dir, "the sweeper").await?)
+    };
     let due = vault.due_count(as_of).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // Off a terminal too, a line at each tenth: a cron job's log shows how far a killed run got.
     let bar = crate::progress::Bar::new("sweeping", "due bindings judged").lines();
@@ -274,29 +272,17 @@ async fn sweep(args: RunArgs) -> anyhow::Result<ExitCode> {
         })
         .await;
     bar.finish();
-    let report = result.map_err(|e| anyhow::anyhow!("sweeping: {e} (what was done so far is kept; run again)"))?;
-    if !args.dry_run {
-        // The entries just written are signed, so that the log's tail stays covered however
-        // long the server stays stopped.
-        match vault.checkpoint(Timestamp::now()).await {
-            Ok(Some(row)) => publisher.publish(&vault, &row).await,
-            Ok(None) => {}
-            Err(e) => anyhow::bail!("signing a checkpoint of the audit log after the sweep: {e}"),
-        }
+    // What was written is signed, a sweep cut short included.
+    if let Some(log) = &log {
+        log.sign(&vault).await?;
     }
+    let report = result.map_err(|e| anyhow::anyhow!("sweeping: {e} (what was done so far is kept; run again)"))?;
     if args.output.json() {
         print_json(&serde_json::to_value(&report)?)?;
     } else {
         print_sweep(&mut std::io::stdout().lock(), &report)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The data directory's default checkpoint log, if the server keeps one there (a server
-/// publishing elsewhere finds the sweeper's checkpoint in the database).
-fn checkpoint_log(data_dir: &Path) -> custodia_server::Publisher {
-    let log = data_dir.join(crate::audit_cmd::CHECKPOINT_LOG_FILE);
-    custodia_server::Publisher::new(log.is_file().then_some(log), None)
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {

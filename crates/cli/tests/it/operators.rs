@@ -419,6 +419,10 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
         (Some(3), Some(0)),
         "{status}"
     );
+    // What it wrote to the audit log is signed at once: the log verifies with no unsigned
+    // tail allowed, the server still stopped.
+    let (ok, out) = crate::audit::verify_with(vault.path(), &vault.audit_key, &["--max-unsigned-age", "0s"]);
+    assert!(ok && out.contains("0 entries after the last checkpoint"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
