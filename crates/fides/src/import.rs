@@ -54,6 +54,7 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
         sources,
         errors: Vec::new(),
         report: Vec::new(),
+        suffixes: std::collections::HashMap::new(),
     };
     let mut docs = Vec::new();
     for (i, source) in sources.iter().enumerate() {
@@ -226,6 +227,9 @@ struct Cx<'a> {
     sources: &'a [Source],
     errors: Vec<ImportError>,
     report: Vec<String>,
+    /// The next suffix to try for a name made unique ([`unique_name`]), by scope and name:
+    /// many copies of one name cost one step each, not a search from `_2` every time.
+    suffixes: std::collections::HashMap<String, usize>,
 }
 
 impl Cx<'_> {
@@ -411,16 +415,31 @@ fn registry_name(raw: &str) -> String {
     name
 }
 
+/// Whether a fideslang data use is a sale or sharing of personal data (CCPA/CPRA): targeted
+/// advertising and sharing with third parties, a legal obligation apart.
+fn sold_or_shared(use_: &str) -> bool {
+    use_.starts_with("marketing.advertising.first_party.targeted")
+        || use_.starts_with("marketing.advertising.third_party.targeted")
+        || (use_.starts_with("third_party_sharing") && !use_.starts_with("third_party_sharing.legal_obligation"))
+}
+
 /// [`registry_name`] of `raw`, made unique among `taken` (`_2`, `_3`, ...); a note says so
 /// whenever the name is not `raw` itself, so two Fides names never silently become one.
-fn unique_name(cx: &mut Cx<'_>, span: &Span, what: &str, raw: &str, taken: &dyn Fn(&str) -> bool) -> String {
+/// `scope` tells apart the places where a name must be unique (a collection's fields).
+fn unique_name(
+    cx: &mut Cx<'_>,
+    span: &Span,
+    (what, scope): (&str, &str),
+    raw: &str,
+    taken: &dyn Fn(&str) -> bool,
+) -> String {
     let base = registry_name(raw);
     let mut name = base.clone();
-    let mut n = 2;
+    let next = cx.suffixes.entry(format!("{what}\0{scope}\0{base}")).or_insert(2);
     while taken(&name) {
-        let suffix = format!("_{n}");
+        let suffix = format!("_{next}");
         name = format!("{}{suffix}", &base[..base.len().min(63 - suffix.len())]);
-        n += 1;
+        *next += 1;
     }
     if name != raw {
         cx.note(span, format!("{what} `{raw}` imported as `{name}`"));
@@ -594,7 +613,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                 .and_then(|m| text(m, "collection"))
                 .or(text(c, "name"))
                 .unwrap_or("collection");
-            let name = unique_name(cx, c.span(), "collection", raw, &|n| out.contains_key(n));
+            let name = unique_name(cx, c.span(), ("collection", ""), raw, &|n| out.contains_key(n));
             let description = text(c, "description")
                 .or(text(dataset, "description"))
                 .map(str::to_owned)
@@ -638,7 +657,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                         format!("field `{fname}`: several categories; `{category}` kept"),
                     );
                 }
-                let key = unique_name(cx, f.span(), "field", fname, &|n| fields.contains_key(n));
+                let key = unique_name(cx, f.span(), ("field", &name), fname, &|n| fields.contains_key(n));
                 let mut ft = toml::Table::new();
                 ft.insert("category".into(), category.clone().into());
                 let fmeta = meta_fields.and_then(|m| m.get_mapping(fname));
@@ -726,7 +745,7 @@ fn recipients(cx: &mut Cx<'_>, systems: &[&MarkedMappingNode], registry: &toml::
         let raw = m
             .and_then(|m| text(m, "recipient"))
             .unwrap_or_else(|| key.strip_prefix(RECIPIENT_PREFIX).unwrap_or(key));
-        let name = unique_name(cx, system.span(), "recipient", raw, &|n| out.contains_key(n));
+        let name = unique_name(cx, system.span(), ("recipient", ""), raw, &|n| out.contains_key(n));
         let mut t = toml::Table::new();
         t.insert(
             "name".into(),
@@ -909,7 +928,7 @@ fn purposes(
         let purposes_meta = meta(system).and_then(|m| m.get_mapping("purposes"));
         for d in list.iter().filter_map(Node::as_mapping) {
             let raw = text(d, "name").or(text(d, "data_use")).unwrap_or("purpose");
-            let name = unique_name(cx, d.span(), "declaration", raw, &|n| out.contains_key(n));
+            let name = unique_name(cx, d.span(), ("declaration", ""), raw, &|n| out.contains_key(n));
             leftovers(cx, &format!("declaration `{raw}`"), d, DECLARATION_KEYS);
             let pm = purposes_meta.and_then(|m| m.get_mapping(raw));
             let mut t = toml::Table::new();
@@ -1022,7 +1041,12 @@ fn purposes(
             let fides_days = text(d, "retention_period");
             let retention = match (from_meta, fides_days) {
                 // Fides holds no period counted from consent's withdrawal: meta's stands.
-                (Some((period, "consent_withdrawn")), _) => Some((period.to_owned(), "consent_withdrawn".to_owned())),
+                (Some((period, "consent_withdrawn")), days) => {
+                    if let Some(days) = days {
+                        cx.note(d.span(), format!("purpose `{name}`: retention_period {days} in Fides not imported: the registry counts {period} from consent's withdrawal, which Fides cannot say (change it in the registry)"));
+                    }
+                    Some((period.to_owned(), "consent_withdrawn".to_owned()))
+                }
                 (Some((period, from)), Some(days)) if days_text(period).as_deref() != Some(days) => {
                     cx.note(d.span(), format!("purpose `{name}`: retention changed in Fides to {days} days (was {period}); counted from {from}"));
                     days_period(cx, d, &name, days).map(|p| (p, from.to_owned()))
@@ -1087,15 +1111,31 @@ fn purposes(
                 if let Some(s) = text(m, "source") {
                     t.insert("source".into(), s.into());
                 }
-            } else if let Some(u) = text(d, "data_use") {
-                if u.starts_with("marketing.advertising.first_party.targeted")
-                    || u.starts_with("marketing.advertising.third_party.targeted")
-                    || (u.starts_with("third_party_sharing") && !u.starts_with("third_party_sharing.legal_obligation"))
-                {
-                    t.insert("sale_or_sharing".into(), true.into());
+                // A category declared in Fides since the export brings no field: meta's list
+                // of fields stands, and the user hears of it.
+                for c in &cats {
+                    let covered = t.get("fields").and_then(toml::Value::as_array).is_some_and(|fs| {
+                        fs.iter().filter_map(toml::Value::as_str).any(|f| {
+                            f.split_once('.')
+                                .and_then(|(col, f)| collections.get(col)?.categories.get(f))
+                                .is_some_and(|fc| fc == c || fc.starts_with(&format!("{c}.")) || c.starts_with(&format!("{fc}.")))
+                        })
+                    });
+                    if !covered {
+                        cx.note(d.span(), format!("purpose `{name}`: data category `{c}` is declared in Fides but no field of the purpose holds it: add the fields in the registry"));
+                    }
                 }
-                if u.starts_with("marketing.communications") {
-                    t.insert("direct_marketing".into(), true.into());
+            }
+            // What the data use says is not for meta.custodia to take back: a purpose whose
+            // use is selling, sharing or marketing is treated as such (its opt-out enforced).
+            if let Some(u) = text(d, "data_use") {
+                for (k, implied) in [("sale_or_sharing", sold_or_shared(u)), ("direct_marketing", u.starts_with("marketing.communications"))] {
+                    if implied && !t.contains_key(k) {
+                        if pm.is_some() {
+                            cx.note(d.span(), format!("purpose `{name}`: data use `{u}` makes it `{k}` (meta.custodia did not say so)"));
+                        }
+                        t.insert(k.into(), true.into());
+                    }
                 }
             }
             let to: Vec<String> = recipients

@@ -362,3 +362,66 @@ fn an_unprotected_transfer_is_still_a_transfer() {
     let system = &export(&registry).unwrap_or_else(|e| panic!("{e}"))[2].text;
     assert!(system.contains("does_international_transfers: true"), "{system}");
 }
+
+#[test]
+fn many_copies_of_one_name_each_get_the_next_suffix_in_their_own_scope() {
+    // 3,000 fields all named `a` (the review's 20,000 took minutes when each copy searched
+    // from `_2`), then a second collection whose copies start at `_2` again.
+    let mut manifest = String::from(
+        "organization:\n- fides_key: default_organization\n  name: Acme\n  controller: {email: privacy@acme.example}\ndataset:\n- fides_key: crm\n  collections:\n",
+    );
+    for (collection, copies) in [("one", 3000), ("two", 3)] {
+        manifest.push_str(&format!("  - name: {collection}\n    fields:\n"));
+        for _ in 0..copies {
+            manifest.push_str("    - {name: a, data_categories: [user.contact.email]}\n");
+        }
+    }
+    let sources = [Source {
+        name: "many.yml".into(),
+        text: manifest,
+    }];
+    let imported = import(&sources, &given()).unwrap_or_else(|e| panic!("{e:?}"));
+    let registry = Registry::parse("many.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    let one = &registry.collections["one"].fields;
+    assert_eq!(one.len(), 3000);
+    assert!(one.contains_key("a") && one.contains_key("a_2") && one.contains_key("a_3000"));
+    let two: Vec<&String> = registry.collections["two"].fields.keys().collect();
+    assert_eq!(two, ["a", "a_2", "a_3"]);
+}
+
+#[test]
+fn edits_made_in_fides_to_an_export_are_applied_or_reported_never_dropped() {
+    let mut manifests = export(&example()).unwrap_or_else(|e| panic!("{e}"));
+    let system = &mut manifests[2].text;
+    for (from, to) in [
+        // Support turned into targeted advertising: a sale or sharing from now on.
+        (
+            "data_use: \"essential.service.operations.support\"",
+            "data_use: \"marketing.advertising.third_party.targeted\"",
+        ),
+        // A category declared without a field to hold it.
+        (
+            "data_categories: [\"user.contact.email\", \"user.contact.phone_number\", \"user.financial.credit_card\", \"user.name\"]",
+            "data_categories: [\"user.contact.email\", \"user.contact.phone_number\", \"user.financial.credit_card\", \"user.name\", \"user.demographic.gender\"]",
+        ),
+        // A period in days on a purpose counted from consent's withdrawal.
+        (
+            "    flexible_legal_basis_for_processing: false\n    egress: [\"custodia_recipient_email_provider\"]",
+            "    flexible_legal_basis_for_processing: false\n    retention_period: \"30\"\n    egress: [\"custodia_recipient_email_provider\"]",
+        ),
+    ] {
+        assert_eq!(system.matches(from).count(), 1, "{from}");
+        *system = system.replace(from, to);
+    }
+    let imported = import(&sources(&manifests), &ImportOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    let back = Registry::parse("back.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert!(back.purposes["customer_support"].sale_or_sharing);
+    let report = imported.report.join("\n");
+    for expected in [
+        "purpose `customer_support`: data use `marketing.advertising.third_party.targeted` makes it `sale_or_sharing`",
+        "purpose `customer_support`: data category `user.demographic.gender` is declared in Fides but no field",
+        "purpose `marketing_email`: retention_period 30 in Fides not imported",
+    ] {
+        assert!(report.contains(expected), "{expected}\n{report}");
+    }
+}
