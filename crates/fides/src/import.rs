@@ -215,7 +215,7 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
     out.push('\n');
     out.push_str(&toml::to_string(&registry).map_err(|e| vec![ImportError::Missing(e.to_string())])?);
     if let Err(errors) = custodia_registry::Registry::parse("imported registry", &out) {
-        return Err(vec![ImportError::Registry(errors.to_string())]);
+        return Err(vec![ImportError::Registry(explain(&out, &errors))]);
     }
     Ok(Imported {
         registry_toml: out,
@@ -413,6 +413,35 @@ fn registry_name(raw: &str) -> String {
     }
     name.truncate(63);
     name
+}
+
+/// A refusal of the registry the manifests make, told by what in the manifests it came from
+/// (the table it falls in: the organization, a collection's dataset, a purpose's declaration,
+/// a recipient's system), with the line of the registry that was refused.
+fn explain(registry: &str, errors: &custodia_registry::RegistryError) -> String {
+    let lines: Vec<&str> = registry.lines().collect();
+    let mut out = Vec::new();
+    for d in &errors.diagnostics {
+        let at = d.line.saturating_sub(1).min(lines.len().saturating_sub(1));
+        let table = lines
+            .get(..=at)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find(|l| l.starts_with('['))
+            .map_or("", |l| l.trim_matches(|c| c == '[' || c == ']'));
+        let mut parts = table.split('.');
+        let origin = match (parts.next(), parts.next()) {
+            (Some("organization"), _) => "the organization (organization.yml, or the vault system's meta.custodia)".to_owned(),
+            (Some("collections"), Some(c)) => format!("collection `{c}` (its dataset)"),
+            (Some("purposes"), Some(p)) => format!("purpose `{p}` (its privacy declaration)"),
+            (Some("recipients"), Some(r)) => format!("recipient `{r}` (its system)"),
+            _ => "the manifests".to_owned(),
+        };
+        let line = lines.get(at).map_or("", |l| l.trim());
+        out.push(format!("{origin}: {} (registry line `{line}`)", d.message));
+    }
+    out.join("\n")
 }
 
 /// Whether a fideslang data use is a sale or sharing of personal data (CCPA/CPRA): targeted

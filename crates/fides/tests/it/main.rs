@@ -425,3 +425,15 @@ fn edits_made_in_fides_to_an_export_are_applied_or_reported_never_dropped() {
         assert!(report.contains(expected), "{expected}\n{report}");
     }
 }
+
+#[test]
+fn a_registry_the_manifests_make_but_cannot_hold_is_refused_naming_what_it_came_from() {
+    // The vault's system without its dataset: its purposes name fields of no collection.
+    let manifests = export(&example()).unwrap_or_else(|e| panic!("{e}"));
+    let only_system: Vec<_> = manifests.into_iter().filter(|m| m.file == "system.yml").collect();
+    let errors = import(&sources(&only_system), &ImportOptions::default()).expect_err("refused");
+    let text = format!("{errors:?}");
+    assert!(text.contains("purpose `analytics` (its privacy declaration)"), "{text}");
+    assert!(text.contains("registry line `"), "{text}");
+    assert!(!text.contains("imported registry:"), "{text}");
+}
