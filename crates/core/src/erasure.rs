@@ -261,7 +261,7 @@ impl Vault {
             .iter()
             .find(|c| !seen.insert((c.collection.as_str(), c.record_id.as_str())))
         {
-            return Err(VaultError::bad_request(
+            return Err(VaultError::unprocessable(
                 "duplicate_correction",
                 format!(
                     "a record of collection {} is corrected twice; give each record once, with all its fields",

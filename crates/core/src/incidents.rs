@@ -710,7 +710,7 @@ impl Vault {
             ));
         }
         if req.principals.is_empty() && req.subjects.is_empty() && req.collections.is_empty() {
-            return Err(VaultError::bad_request(
+            return Err(VaultError::unprocessable(
                 "invalid_scope",
                 "name what was compromised: principals, subjects or collections (at least one)",
             ));

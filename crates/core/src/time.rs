@@ -35,7 +35,9 @@ impl Timestamp {
 
 impl Timestamp {
     /// Parses RFC 3339 (`2027-01-31T00:00:00Z`, fractions of a second and a `+hh:mm` or
-    /// `-hh:mm` offset allowed); `None` if it is not one.
+    /// `-hh:mm` offset allowed); `None` if it is not one. As JSON Schema's `date-time` reads
+    /// it: `T` (or `t`) between date and time, never a space; a leap second (`:60`) is the
+    /// last millisecond of its minute (Unix time has no leap seconds).
     #[must_use]
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let b = text.as_bytes();
@@ -46,7 +48,7 @@ impl Timestamp {
                 .try_fold(0i64, |n, d| d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0')))
         };
         let sep = |at: usize, chars: &[u8]| b.get(at).is_some_and(|c| chars.contains(c));
-        if b.len() < 20 || !sep(4, b"-") || !sep(7, b"-") || !sep(10, b"Tt ") || !sep(13, b":") || !sep(16, b":") {
+        if b.len() < 20 || !sep(4, b"-") || !sep(7, b"-") || !sep(10, b"Tt") || !sep(13, b":") || !sep(16, b":") {
             return None;
         }
         let (y, mo, d, h, mi, s) = (
@@ -58,9 +60,11 @@ impl Timestamp {
             num(17, 2)?,
         );
         let date = Date::new(y, u32::try_from(mo).ok()?, u32::try_from(d).ok()?)?;
-        if h > 23 || mi > 59 || s > 59 {
+        if h > 23 || mi > 59 || s > 60 {
             return None;
         }
+        let leap = s == 60;
+        let s = s.min(59);
         let mut at = 19;
         let mut millis = 0;
         if sep(at, b".") {
@@ -89,7 +93,7 @@ impl Timestamp {
             _ => return None,
         };
         let secs = date.days_since_epoch() * 86_400 + h * 3600 + mi * 60 + s - offset * 60;
-        Some(Self(secs * 1000 + millis))
+        Some(Self(secs * 1000 + if leap { 999 } else { millis }))
     }
 }
 
@@ -119,6 +123,11 @@ mod tests {
             Timestamp::parse_rfc3339("2026-11-29T10:31:15.1Z"),
             Some(Timestamp(1_795_948_275_100))
         );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2016-12-31T23:59:60Z"),
+            Timestamp::parse_rfc3339("2016-12-31T23:59:59.999Z"),
+            "a leap second"
+        );
         for bad in [
             "",
             "2026-11-29",
@@ -128,6 +137,8 @@ mod tests {
             "2026-11-29T10:31:15.Z",
             "2026-11-29T10:31:15+2:00",
             "２026-11-29T10:31:15Z",
+            "2026-11-29 10:31:15Z",
+            "2026-11-29T10:31:61Z",
         ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }

@@ -432,7 +432,9 @@ fn explain(registry: &str, errors: &custodia_registry::RegistryError) -> String 
             .map_or("", |l| l.trim_matches(|c| c == '[' || c == ']'));
         let mut parts = table.split('.');
         let origin = match (parts.next(), parts.next()) {
-            (Some("organization"), _) => "the organization (organization.yml, or the vault system's meta.custodia)".to_owned(),
+            (Some("organization"), _) => {
+                "the organization (organization.yml, or the vault system's meta.custodia)".to_owned()
+            }
             (Some("collections"), Some(c)) => format!("collection `{c}` (its dataset)"),
             (Some("purposes"), Some(p)) => format!("purpose `{p}` (its privacy declaration)"),
             (Some("recipients"), Some(r)) => format!("recipient `{r}` (its system)"),
@@ -1147,7 +1149,9 @@ fn purposes(
                         fs.iter().filter_map(toml::Value::as_str).any(|f| {
                             f.split_once('.')
                                 .and_then(|(col, f)| collections.get(col)?.categories.get(f))
-                                .is_some_and(|fc| fc == c || fc.starts_with(&format!("{c}.")) || c.starts_with(&format!("{fc}.")))
+                                .is_some_and(|fc| {
+                                    fc == c || fc.starts_with(&format!("{c}.")) || c.starts_with(&format!("{fc}."))
+                                })
                         })
                     });
                     if !covered {
@@ -1158,10 +1162,18 @@ fn purposes(
             // What the data use says is not for meta.custodia to take back: a purpose whose
             // use is selling, sharing or marketing is treated as such (its opt-out enforced).
             if let Some(u) = text(d, "data_use") {
-                for (k, implied) in [("sale_or_sharing", sold_or_shared(u)), ("direct_marketing", u.starts_with("marketing.communications"))] {
+                for (k, implied) in [
+                    ("sale_or_sharing", sold_or_shared(u)),
+                    ("direct_marketing", u.starts_with("marketing.communications")),
+                ] {
                     if implied && !t.contains_key(k) {
                         if pm.is_some() {
-                            cx.note(d.span(), format!("purpose `{name}`: data use `{u}` makes it `{k}` (meta.custodia did not say so)"));
+                            cx.note(
+                                d.span(),
+                                format!(
+                                    "purpose `{name}`: data use `{u}` makes it `{k}` (meta.custodia did not say so)"
+                                ),
+                            );
                         }
                         t.insert(k.into(), true.into());
                     }

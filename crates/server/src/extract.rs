@@ -184,7 +184,12 @@ fn serde_message(msg: &str) -> String {
         return format!("wrong type: expected {expected}");
     }
     // Messages that hold only schema names and numbers.
-    let schema_only = ["missing field `", "duplicate field `", "invalid length "];
+    let schema_only = [
+        "missing field `",
+        "duplicate field `",
+        "invalid length ",
+        "a key is given twice",
+    ];
     if schema_only.iter().any(|p| msg.starts_with(p)) {
         return msg.to_owned();
     }

@@ -248,7 +248,11 @@ impl Vocabulary {
 }
 
 /// Maps a request must not send empty (utoipa has no `min_properties` on a field).
-const NON_EMPTY_MAPS: &[(&str, &str)] = &[("CreateRecordRequest", "fields"), ("PatchRecordRequest", "fields")];
+const NON_EMPTY_MAPS: &[(&str, &str)] = &[
+    ("CreateRecordRequest", "fields"),
+    ("PatchRecordRequest", "fields"),
+    ("Correction", "fields"),
+];
 
 fn annotate(doc: &mut serde_json::Value, vocabulary: &Vocabulary) {
     use serde_json::Value;
@@ -483,6 +487,7 @@ mod tests {
             serde_json::json!(["EMAIL_ADDRESS", "PHONE_NUMBER"])
         );
         assert_eq!(props("CreateRecordRequest", "fields")["minProperties"], 1);
+        assert_eq!(props("Correction", "fields")["minProperties"], 1);
         // Answers and the audit log's filters keep any name.
         assert!(!schemas["AuditEventView"].to_string().contains("\"enum\""));
         assert!(parameter(&doc, "/v1/audit/events", "get", "purpose")["schema"]["enum"].is_null());

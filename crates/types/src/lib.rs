@@ -66,6 +66,7 @@ pub struct CreateRecordRequest {
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub purpose: String,
     /// Field name to value. Every field must belong to the collection and the purpose.
+    #[serde(deserialize_with = "object::unique")]
     pub fields: BTreeMap<String, String>,
 }
 
@@ -97,6 +98,7 @@ pub struct BatchCreateItem {
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub collection: String,
     /// Field name to value, as for one record.
+    #[serde(deserialize_with = "object::unique")]
     pub fields: BTreeMap<String, String>,
 }
 
@@ -174,6 +176,7 @@ pub struct PatchRecordRequest {
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub purpose: Option<String>,
     /// Field name to new value, or `null` to erase that field's value.
+    #[serde(deserialize_with = "object::unique")]
     pub fields: BTreeMap<String, Option<String>>,
 }
 

@@ -44,6 +44,29 @@ pub fn map<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<BTree
         .collect()
 }
 
+/// A map whose keys are each given once: JSON allows `{"email": "a", "email": "b"}`, and
+/// serde would keep the last silently. The error names no key (a key may be personal data
+/// sent in the wrong place).
+pub fn unique<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<String, V>, D::Error> {
+    struct Unique<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((key, value)) = access.next_entry::<String, V>()? {
+                if out.insert(key, value).is_some() {
+                    return Err(A::Error::custom("a key is given twice in one object"));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize, Debug)]
@@ -69,5 +92,23 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.starts_with("invalid type: sequence, expected an object"), "{e}");
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Fields {
+        #[serde(deserialize_with = "super::unique")]
+        fields: std::collections::BTreeMap<String, String>,
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_without_naming_it() {
+        let parse = |s: &str| serde_json::from_str::<Fields>(s);
+        assert!(parse(r#"{"fields": {"email": "a", "name": "b"}}"#).is_ok_and(|f| f.fields.len() == 2));
+        let e = parse(r#"{"fields": {"a@example.com": "a", "a@example.com": "b"}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("a key is given twice") && !e.contains("example"), "{e}");
+        assert!(parse(r#"{"fields": [["email", "a"]]}"#).is_err());
     }
 }

@@ -29,6 +29,7 @@ pub struct NewSubjectRequest {
     /// How the caller verified the requester's identity (e.g. "logged-in session"): recorded,
     /// and the request may be fulfilled at once.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 1000)]
     pub verified_by: Option<String>,
 }
 
@@ -72,6 +73,7 @@ pub struct Correction {
     pub collection: String,
     pub record_id: String,
     /// Field name to its corrected value (the field must hold a value already).
+    #[serde(deserialize_with = "crate::object::unique")]
     pub fields: BTreeMap<String, String>,
 }
 

@@ -253,6 +253,19 @@ async fn minimization_and_bad_input_are_refused_naming_the_field() {
 
     let (status, v) = c.raw("POST", CUSTOMERS, Some(b"{\"purpose\": ".to_vec())).await;
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_json")));
+    // A field given twice: refused, not the last one kept, and the key is not repeated.
+    let twice = br#"{"purpose": "order_fulfillment", "fields": {"email": "a@b.co", "email": "c@d.co"}}"#;
+    let (status, v) = c.raw("POST", CUSTOMERS, Some(twice.to_vec())).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("twice") && !message.contains("email") && !message.contains("b.co"),
+        "{v}"
+    );
     let answer = announce_large_body(server.addr, &vault.token);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("payload_too_large"), "{answer}");
