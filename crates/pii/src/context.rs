@@ -60,6 +60,92 @@ pub(crate) fn find<'a>(text: &[u8], start: usize, end: usize, list: &'a [String]
     None
 }
 
+/// Labels that name a number as something other than personal data: a build, an order, an
+/// invoice, a product, a version, a ticket, in the languages the context words cover.
+const LABELS: &[&str] = &[
+    "build",
+    "order",
+    "ordernumber",
+    "ticket",
+    "invoice",
+    "ref",
+    "reference",
+    "sku",
+    "version",
+    "ver",
+    "v",
+    "release",
+    "tracking",
+    "case",
+    "incident",
+    "job",
+    "batch",
+    "serial",
+    "item",
+    "part",
+    "pid",
+    "port",
+    "issue",
+    "pr",
+    "sha",
+    "commit",
+    "id",
+    "txn",
+    "transaction",
+    "receipt",
+    "booking",
+    "confirmation",
+    "bestellung",
+    "bestellnummer",
+    "auftrag",
+    "auftragsnummer",
+    "rechnung",
+    "rechnungsnummer",
+    "artikel",
+    "kundennummer",
+    "vorgang",
+    "commande",
+    "facture",
+    "dossier",
+    "pedido",
+    "factura",
+    "ordine",
+    "fattura",
+    "pratica",
+    "bestelling",
+    "factuur",
+    "bestelnummer",
+    "referentie",
+];
+
+/// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a
+/// label of [`LABELS`], compared case-insensitively.
+pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
+    let mut i = start;
+    let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(');
+    for _ in 0..2 {
+        while i > 0 && skip(text[i - 1]) {
+            i -= 1;
+        }
+        let e = i;
+        while i > 0 && (text[i - 1].is_ascii_alphanumeric() || text[i - 1] >= 0x80) {
+            i -= 1;
+        }
+        let word = &text[i..e];
+        if LABELS.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
+            return true;
+        }
+        // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it
+        let number_sign = ["n°", "no", "nr", "nº", "num", "number", "nummer", "numéro", "numero"]
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
+        if !number_sign || word.is_empty() {
+            return false;
+        }
+    }
+    false
+}
+
 /// Words of a field name (`customer_email`, `phoneNumber`, `ssn`) for comparison with context words.
 pub(crate) fn field_words(name: &str) -> Vec<String> {
     let mut out = Vec::new();

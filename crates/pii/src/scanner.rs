@@ -214,6 +214,9 @@ impl Scanner {
     }
 
     fn score(&self, text: &[u8], r: &dyn Recognizer, mut h: Hit, field_words: &[String], out: &mut Vec<Finding>) {
+        if r.meta().label_veto && context::labelled(text, h.start) {
+            return;
+        }
         let ctx = r.context();
         let near = context::find(text, h.start, h.end, ctx);
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
@@ -319,6 +322,69 @@ mod tests {
         assert!(got.iter().any(|(e, _)| e == "ABA_ROUTING_NUMBER"), "{got:?}");
         let got = entities("the value 121000358")?;
         assert!(!got.iter().any(|(e, _)| e == "ABA_ROUTING_NUMBER"), "{got:?}");
+        Ok(())
+    }
+
+    fn found(text: &str, entity: &str) -> Result<Vec<String>> {
+        Ok(entities(text)?
+            .into_iter()
+            .filter(|(e, _)| e == entity)
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    #[test]
+    fn phones_as_people_write_them() -> Result<()> {
+        for (text, phone) in [
+            // extensions
+            ("call 206.269.0743x9150 today", "206.269.0743x9150"),
+            ("tel. +1-780-563-6083 ext.77", "+1-780-563-6083 ext.77"),
+            // an extension word after a space is left out of the span, the number found
+            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083"),
+            ("Telefon 030 1234567 Durchwahl 12", "030 1234567"),
+            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00"),
+            // ranges the plan leaves unassigned or reserves for fiction, written as numbers
+            ("+44 1632 960 668", "+44 1632 960 668"),
+            ("call (558)817-9360x729", "(558)817-9360x729"),
+            ("Rückruf unter +49(0) 729830887", "+49(0) 729830887"),
+            // national, bare, with a context word of its language
+            ("Merci de contacter Luc au 0371569023", "0371569023"),
+            ("cliente Letizia Giusti, cellulare 3292175135", "3292175135"),
+        ] {
+            assert_eq!(found(text, "PHONE_NUMBER")?, [phone], "{text}");
+        }
+        // numbers that a label names as something else
+        for text in [
+            "build 932196-3168",
+            "order #48213-9921",
+            "invoice 3079/244026",
+            "SKU 633-1912-845",
+            "Bestellnummer 8485789333",
+            "commande n° 0371569023",
+            "ticket: +44 1632 960 668",
+            // the middle of a longer run of groups
+            "3511 1648 0652 7107",
+        ] {
+            assert_eq!(found(text, "PHONE_NUMBER")?, Vec::<String>::new(), "{text}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn cards_outside_the_issuers_ranges_need_a_payment_word() -> Result<()> {
+        // Luhn-valid, 35 but outside JCB's 3528-3589
+        for text in [
+            "Payment failed for NAME using 3597-9349-0148-7937;",
+            "Die Karte 3597 9349 0148 7937 wurde abgelehnt.",
+            "Le paiement par carte 3597934901487937 a été refusé",
+        ] {
+            assert_eq!(found(text, "CREDIT_CARD")?.len(), 1, "{text}");
+        }
+        assert!(found("ref 3597934901487937", "CREDIT_CARD")?.is_empty());
+        assert!(
+            found("tracking 4111111111111111", "CREDIT_CARD")?.is_empty(),
+            "a label says what it is"
+        );
         Ok(())
     }
 

@@ -46,6 +46,9 @@ pub(crate) struct Meta {
     pub(crate) entity: Arc<str>,
     pub(crate) tier: Tier,
     pub(crate) context: Vec<String>,
+    /// Whether a label just before a match (`build`, `order #`, `invoice`, `SKU`) says it
+    /// is some other number ([`crate::context::labelled`]).
+    pub(crate) label_veto: bool,
 }
 
 impl Meta {
@@ -54,7 +57,13 @@ impl Meta {
             entity: Arc::from(entity),
             tier,
             context,
+            label_veto: false,
         }
+    }
+
+    pub(crate) fn vetoed_by_labels(mut self) -> Self {
+        self.label_veto = true;
+        self
     }
 }
 

@@ -26,10 +26,13 @@ impl CardRecognizer {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             run: compile("CREDIT_CARD", r"(?-u)[0-9]+(?:[ -][0-9]+)*")?,
+            // Card and payment words: outside the issuers' ranges a Luhn-valid number is a
+            // card only beside one of these.
             meta: Meta::new(
                 "CREDIT_CARD",
                 Tier::Identifier,
                 words(&[
+                    // English
                     "credit",
                     "card",
                     "visa",
@@ -42,8 +45,44 @@ impl CardRecognizer {
                     "maestro",
                     "debit",
                     "payment",
+                    "pay",
+                    "paid",
+                    "charge",
+                    "charged",
+                    "checkout",
+                    "cardholder",
+                    // German
+                    "karte",
+                    "kreditkarte",
+                    "kartennummer",
+                    "zahlung",
+                    "bezahlt",
+                    "bezahlung",
+                    "belastet",
+                    // French
+                    "carte",
+                    "paiement",
+                    "payé",
+                    "débit",
+                    // Spanish
+                    "tarjeta",
+                    "pago",
+                    "pagado",
+                    "cobro",
+                    // Italian
+                    "carta",
+                    "pagamento",
+                    "pagato",
+                    "addebito",
+                    // Dutch
+                    "kaart",
+                    "kaartnummer",
+                    "betaling",
+                    "betaald",
+                    "creditcard",
                 ]),
-            ),
+            )
+            .vetoed_by_labels(),
         })
     }
 }
@@ -224,7 +263,7 @@ pub(crate) struct PhoneRecognizer {
     regions: Vec<&'static phone_plan::Plan>,
 }
 
-pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "IN", "IL", "CA", "BR"];
+pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "IL", "CA", "BR"];
 
 impl PhoneRecognizer {
     pub(crate) fn new(regions: &[String]) -> Result<Self> {
@@ -241,13 +280,14 @@ impl PhoneRecognizer {
         Ok(Self {
             shape: compile(
                 "PHONE_NUMBER",
-                r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?: ?(?:x|ext\.? ?|#)[0-9]{1,6})?",
+                r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?: ?(?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?) ?[0-9]{1,6})?",
             )?,
             regions: plans,
             meta: Meta::new(
                 "PHONE_NUMBER",
                 Tier::Identifier,
                 words(&[
+                    // English
                     "phone",
                     "telephone",
                     "tel",
@@ -261,13 +301,57 @@ impl PhoneRecognizer {
                     "reached",
                     "dial",
                     "contact",
+                    "callback",
+                    // German
+                    "telefon",
+                    "telefonnummer",
+                    "rufnummer",
+                    "handy",
+                    "mobil",
+                    "mobilnummer",
+                    "festnetz",
+                    "anrufen",
+                    "erreichbar",
+                    "rückruf",
+                    "durchwahl",
+                    // French
+                    "téléphone",
+                    "tél",
+                    "portable",
+                    "mobile",
+                    "appeler",
+                    "contacter",
+                    "joindre",
+                    "fixe",
+                    // Spanish
+                    "teléfono",
+                    "telefono",
+                    "móvil",
+                    "movil",
+                    "celular",
+                    "llamar",
+                    "contactar",
+                    // Italian
+                    "cellulare",
+                    "chiamare",
+                    "contattare",
+                    "numero",
+                    // Dutch
+                    "telefoon",
+                    "telefoonnummer",
+                    "mobiel",
+                    "bellen",
+                    "gsm",
                 ]),
-            ),
+            )
+            .vetoed_by_labels(),
         })
     }
 
-    /// The region whose plan holds `candidate` (its digits and punctuation), if any.
-    fn valid_in(&self, candidate: &[u8]) -> Option<&'static str> {
+    /// The region whose plan holds `candidate` (its digits and punctuation), if any, and
+    /// whether the number is valid there or only of a possible length (an unassigned or
+    /// reserved range, written as numbers are).
+    fn judge(&self, candidate: &[u8]) -> Option<(&'static str, Plan)> {
         let digits: String = candidate
             .iter()
             .filter(|b| b.is_ascii_digit())
@@ -276,18 +360,25 @@ impl PhoneRecognizer {
         if !(7..=15).contains(&digits.len()) {
             return None;
         }
-        if candidate.first() == Some(&b'+') {
-            return phone_plan::international(&digits);
-        }
-        if let Some(rest) = digits.strip_prefix("00") {
-            return phone_plan::international(rest);
+        let international = if candidate.first() == Some(&b'+') {
+            Some(digits.as_str())
+        } else {
+            digits.strip_prefix("00")
+        };
+        if let Some(digits) = international {
+            return phone_plan::international(digits)
+                .map(|r| (r, Plan::Valid))
+                .or_else(|| phone_plan::international_possible(digits).map(|r| (r, Plan::Possible)));
         }
         let mut nanp_reader = false;
         for p in &self.regions {
             if p.is_valid_national(&digits) {
-                return Some(p.region.as_str());
+                return Some((p.region.as_str(), Plan::Valid));
             }
             nanp_reader |= p.country_code() == 1;
+        }
+        if let Some(p) = self.regions.iter().find(|p| p.is_possible_national(&digits)) {
+            return Some((p.region.as_str(), Plan::Possible));
         }
         // The NANP spans 25 countries (+1 284 is the British Virgin Islands) and a US or
         // Canadian reader writes them all alike. Every NANP number is NXX-NXX-XXXX (N: 2-9):
@@ -299,10 +390,22 @@ impl PhoneRecognizer {
         };
         let b = national.as_bytes();
         if nanp_reader && b[0] >= b'2' && b[3] >= b'2' {
-            return phone_plan::international(&format!("1{national}"));
+            return Some(match phone_plan::international(&format!("1{national}")) {
+                Some(region) => (region, Plan::Valid),
+                None => ("US", Plan::Possible),
+            });
         }
         None
     }
+}
+
+/// How a number fits its country's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// In an assigned range.
+    Valid,
+    /// Of a length the plan allows only.
+    Possible,
 }
 
 /// Groups of one digit: numbers are written in groups of two or more, bar a country or
@@ -333,16 +436,17 @@ impl Recognizer for PhoneRecognizer {
         while let Some((s, mut e)) = self.shape.find_at(hay, pos) {
             pos = next_start(hay, s, Boundary::Number);
             let window = &hay[s..e];
-            if window
+            // an extension stays in the span but not in the number
+            let ext_at = window.iter().position(|&b| b.is_ascii_alphabetic() || b == b'#');
+            let digits_part = &window[..ext_at.unwrap_or(window.len())];
+            if digits_part
                 .windows(2)
                 .any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
                 || !bounded(hay, s, e, Boundary::Number)
-                || single_digit_groups(window) > 2
+                || single_digit_groups(digits_part) > 2
             {
                 continue;
             }
-            // an extension stays in the span but not in the number
-            let ext_at = window.iter().position(|&b| b == b'x' || b == b'e' || b == b'#');
             let number_end = ext_at.map_or(e, |i| {
                 let mut j = s + i;
                 while j > s && hay[j - 1] == b' ' {
@@ -355,9 +459,9 @@ impl Recognizer for PhoneRecognizer {
             loop {
                 let cand = &hay[s..end];
                 if !looks_like_date_or_ip(cand)
-                    && let Some(region) = self.valid_in(cand)
+                    && let Some(judged) = self.judge(cand)
                 {
-                    found = Some(region);
+                    found = Some(judged);
                     break;
                 }
                 // drop the last space-separated group and try again
@@ -371,20 +475,45 @@ impl Recognizer for PhoneRecognizer {
                     _ => break,
                 }
             }
-            if let Some(region) = found {
+            if let Some((region, plan)) = found {
                 if end < number_end {
                     e = end;
                 }
                 // a bare digit string that happens to fit a plan is weaker than a number
-                // written the way numbers are (`+`, parentheses, separators)
-                let formatted = hay[s..e].iter().any(|b| !b.is_ascii_digit());
+                // written the way numbers are (`+`, parentheses, separators); a number of a
+                // possible length only is weaker still, and a bare one needs a context word
+                let number = &hay[s..e];
+                let formatted = number.iter().any(|b| !b.is_ascii_digit());
+                let grouped = number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
+                let score = match (plan, formatted) {
+                    (Plan::Valid, true) => 0.75,
+                    (Plan::Valid, false) => 0.35,
+                    (Plan::Possible, true) if number[0] == b'+' || grouped => 0.5,
+                    (Plan::Possible, _) => 0.1,
+                };
+                // A number stands alone: not a stretch of a longer run of digit groups
+                // (`3511 [1648 0652] 7107`, a card's middle or its first groups).
+                let continues = |sep: Option<u8>, digit: Option<u8>| {
+                    matches!(sep, Some(b' ' | b'-')) && digit.is_some_and(|d| d.is_ascii_digit())
+                };
+                if continues(hay.get(e).copied(), hay.get(e + 1).copied())
+                    || (plan == Plan::Possible
+                        && continues(s.checked_sub(1).map(|i| hay[i]), s.checked_sub(2).map(|i| hay[i])))
+                {
+                    pos = e;
+                    continue;
+                }
+                let kind = match plan {
+                    Plan::Valid => "number_plan",
+                    Plan::Possible => "possible_length",
+                };
                 out.push(Hit::new(
                     s,
                     e,
-                    if formatted { 0.75 } else { 0.35 },
+                    score,
                     vec![
                         Evidence::new(EvidenceKind::Pattern, "phone_number"),
-                        Evidence::new(EvidenceKind::Checksum, format!("number_plan:{region}")),
+                        Evidence::new(EvidenceKind::Checksum, format!("{kind}:{region}")),
                     ],
                 ));
                 pos = e;

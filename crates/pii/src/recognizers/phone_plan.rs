@@ -74,6 +74,27 @@ impl Plan {
             && self.types.iter().any(|(re, lens)| len_ok(lens) && re.is_match(nsn))
     }
 
+    /// Whether `nsn` has a length the plan allows, whatever its range (unassigned and
+    /// reserved ranges included: numbers for fiction, `+44 1632 960...`, are still written
+    /// as phone numbers).
+    pub(crate) fn is_possible(&self, nsn: &str) -> bool {
+        let n = nsn.len() as u16;
+        // The general description's lengths, or (where the metadata leaves them out) those
+        // of the number types
+        !nsn.is_empty()
+            && (self.general.1.contains(&n)
+                || (self.general.1.is_empty() && self.types.iter().any(|(_, lens)| lens.contains(&n))))
+    }
+
+    /// Whether a number written nationally with its trunk prefix (`0371 569023`) has a
+    /// possible length.
+    pub(crate) fn is_possible_national(&self, digits: &str) -> bool {
+        self.national_prefix
+            .as_deref()
+            .and_then(|p| digits.strip_prefix(p))
+            .is_some_and(|rest| self.is_possible(rest))
+    }
+
     /// Whether a number written nationally (or with the country code but no `+`) is valid.
     pub(crate) fn is_valid_national(&self, digits: &str) -> bool {
         // Written without the trunk prefix: the norm in the NANP (the `1` is optional) and
@@ -107,6 +128,24 @@ pub(crate) fn plan(region: &str) -> Option<&'static Plan> {
         .get(region)?
         .get_or_init(|| DATABASE.by_id(region).and_then(Plan::from_metadata))
         .as_ref()
+}
+
+/// The region of an international number (digits after `+` or `00`) whose length its
+/// country's plan allows, if any.
+pub(crate) fn international_possible(digits: &str) -> Option<&'static str> {
+    for cc_len in 1..=3 {
+        let (cc, nsn) = (digits.get(..cc_len)?, digits.get(cc_len..)?);
+        let Ok(code) = cc.parse::<u16>() else { continue };
+        let Some(regions) = DATABASE.by_code(&code) else {
+            continue;
+        };
+        return regions
+            .iter()
+            .filter_map(|m| plan(m.id()))
+            .find(|p| p.is_possible(nsn))
+            .map(|p| p.region.as_str());
+    }
+    None
 }
 
 /// The region of an international number (digits after `+` or `00`), if it is valid.
@@ -149,6 +188,14 @@ mod tests {
         assert_eq!(international("442071234567"), Some("GB"));
         assert_eq!(international("5511984565666"), Some("BR"));
         assert_eq!(international("999123"), None);
+        // Reserved for fiction, so not valid, but written as a British number is.
+        assert_eq!(international("441632960668"), None);
+        assert_eq!(international_possible("441632960668"), Some("GB"));
+        assert!(plan("DE").is_some_and(|p| p.is_possible_national("0371569023")));
+        assert!(
+            !plan("DE").is_some_and(|p| p.is_possible_national("371569023")),
+            "no trunk prefix"
+        );
         assert!(plan("XX").is_none());
     }
 }
