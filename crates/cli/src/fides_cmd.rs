@@ -82,6 +82,13 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
     // other manifests would be read with it by `fides push` or an import. Only files an
     // export wrote (its first line says so) are replaced or removed; anything else, or a
     // symlink, stops the export before a file is touched.
+    if let Some(link) = symlink_under(out)? {
+        return Err(format!(
+            "{}: holds the symlink {}, which `fides` would follow; export into a directory of its own",
+            out.display(),
+            link.display()
+        ));
+    }
     let mut stale = Vec::new();
     for entry in manifest_files(out)? {
         let ours = entry.parent() == Some(out)
@@ -99,12 +106,25 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
             stale.push(entry);
         }
     }
+    // Every manifest written beside first: a failure leaves the older export whole.
+    let mut written = Vec::new();
+    for m in &manifests {
+        match write_beside(out, &m.text) {
+            Ok(tmp) => written.push((tmp, out.join(&m.file))),
+            Err(e) => {
+                for (tmp, _) in &written {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
+        }
+    }
+    for (tmp, path) in &written {
+        std::fs::rename(tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     for file in &stale {
         std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
         eprintln!("removed {} (from an older export)", file.display());
-    }
-    for m in &manifests {
-        replace(&out.join(&m.file), &m.text)?;
     }
     out!(
         "{}: {} manifests ({} datasets, {} purposes as privacy declarations, {} recipients); not exported (no Fides equivalent): roles, operators, training, incidents, jurisdictions, policy context",
@@ -126,21 +146,48 @@ fn first_line(path: &Path) -> Option<String> {
     Some(text.lines().next().unwrap_or_default().to_owned())
 }
 
-/// Writes `path` whole or not at all: a new file beside it, renamed over it (a symlink at
-/// `path` is replaced, never written through).
-fn replace(path: &Path, text: &str) -> Result<(), String> {
+/// Writes `text` to a new file of a fresh name in `dir` (created, never opened if there:
+/// no one's file is replaced, no symlink written through), synced; renamed into place after.
+fn write_beside(dir: &Path, text: &str) -> Result<PathBuf, String> {
     use std::io::Write;
-    let tmp = path.with_extension("yml.partial");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    for _ in 0..8 {
+        let mut random = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| "no randomness for a file name".to_owned())?;
+        let tmp = dir.join(format!(".custodia-export-{}.tmp", hex::encode(random)));
+        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", tmp.display())),
+        };
+        return match file.write_all(text.as_bytes()).and_then(|()| file.sync_all()) {
+            Ok(()) => Ok(tmp),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(format!("{}: {e}", tmp.display()))
+            }
+        };
+    }
+    Err(format!("{}: no fresh file name", dir.display()))
+}
+
+/// The first symlink under `dir` (at any depth), if any: `fides` follows them.
+fn symlink_under(dir: &Path) -> Result<Option<PathBuf>, String> {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            if kind.is_symlink() {
+                return Ok(Some(entry.path()));
+            }
+            if kind.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The `.yml`/`.yaml` files under `dir`, in every subdirectory (as `fides` reads them), sorted.

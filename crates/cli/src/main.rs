@@ -13,8 +13,20 @@ macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, $($arg)*);
+        if let Err(e) = writeln!(stdout, $($arg)*).and_then(|()| stdout.flush()) {
+            crate::stdout_failed(&e);
+        }
     }};
+}
+
+/// A write to standard output failed: a reader that went away is no error (the rest is
+/// dropped); anything else (a full disk behind `> file`) ends the command with exit 2, so
+/// that a secret printed to a file is never lost silently.
+fn stdout_failed(e: &std::io::Error) {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(2);
+    }
 }
 
 mod assess_cmd;
@@ -714,7 +726,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Into a buffer first: `generate` panics when its writer fails (`| head`).
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "custodia", &mut script);
-            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) =
+                std::io::Write::write_all(&mut stdout, &script).and_then(|()| std::io::Write::flush(&mut stdout))
+            {
+                stdout_failed(&e);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Principal {

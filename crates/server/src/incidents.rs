@@ -161,7 +161,7 @@ pub(crate) async fn assess_risk(
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage incidents", body = ErrorBody),
               (status = 404, description = "No such incident", body = ErrorBody),
-              (status = 422, description = "Unknown collection", body = ErrorBody)),
+              (status = 422, description = "Unknown collection, unknown principal, or nothing named (`invalid_scope`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn scope(
     State(state): State<Arc<AppState>>,

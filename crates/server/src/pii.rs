@@ -25,6 +25,8 @@ use crate::{ApiError, AppState};
 pub(crate) struct PiiState {
     scanners: Mutex<HashMap<String, Arc<Scanner>>>,
     key: Arc<RedactKey>,
+    /// The scanner operators' free texts are screened with ([`custodia_pii::screen`]).
+    screen: std::sync::OnceLock<Option<Scanner>>,
 }
 
 const MAX_CACHED_SCANNERS: usize = 64;
@@ -48,6 +50,7 @@ impl PiiState {
         Self {
             scanners: Mutex::new(HashMap::new()),
             key: Arc::new(RedactKey::from_array(redaction_key)),
+            screen: std::sync::OnceLock::new(),
         }
     }
 
@@ -62,9 +65,10 @@ impl PiiState {
     /// operator's justification or reason, kept in the clear and so to hold none); see
     /// [`custodia_pii::screen`]. Without a scanner, every text is refused.
     pub(crate) fn holds_personal_data(&self, text: &str) -> bool {
-        self.scanner(None, None).map_or(true, |scanner| {
-            custodia_pii::screen::holds_personal_data(&scanner, text)
-        })
+        self.screen
+            .get_or_init(|| custodia_pii::screen::scanner().ok())
+            .as_ref()
+            .is_none_or(|scanner| custodia_pii::screen::holds_personal_data(scanner, text))
     }
 
     fn scanner(&self, entities: Option<&[String]>, min_score: Option<f64>) -> Result<Arc<Scanner>, ApiError> {

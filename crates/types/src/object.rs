@@ -5,43 +5,42 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{DeserializeOwned, Error, Unexpected};
+use serde::de::Error;
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 
-fn one<T: DeserializeOwned, E: Error>(value: Value) -> Result<T, E> {
-    if !value.is_object() {
-        let got = match &value {
-            Value::Array(_) => Unexpected::Seq,
-            Value::String(_) => Unexpected::Other("a string"),
-            Value::Number(_) => Unexpected::Other("a number"),
-            Value::Bool(b) => Unexpected::Bool(*b),
-            _ => Unexpected::Unit,
-        };
-        return Err(E::invalid_type(got, &"an object"));
+/// A nested object, read as one (a map), never from an array; read straight from the
+/// request, so that a key given twice inside it is seen ([`unique`] refuses it).
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, access: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(access))
+            }
+        }
+        d.deserialize_map(Only(std::marker::PhantomData)).map(Object)
     }
-    T::deserialize(value).map_err(E::custom)
 }
 
 /// An optional nested object (`null` or absent: `None`).
-pub fn option<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => one(value).map(Some),
-    }
+pub fn option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(Option::<Object<T>>::deserialize(d)?.map(|o| o.0))
 }
 
 /// A list of nested objects.
-pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
-    Vec::<Value>::deserialize(d)?.into_iter().map(one).collect()
+pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Vec::<Object<T>>::deserialize(d)?.into_iter().map(|o| o.0).collect())
 }
 
 /// A map of nested objects.
-pub fn map<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<BTreeMap<String, T>, D::Error> {
-    BTreeMap::<String, Value>::deserialize(d)?
-        .into_iter()
-        .map(|(k, v)| Ok((k, one(v)?)))
-        .collect()
+pub fn map<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<BTreeMap<String, T>, D::Error> {
+    Ok(unique::<D, Object<T>>(d)?.into_iter().map(|(k, o)| (k, o.0)).collect())
 }
 
 /// A map whose keys are each given once: JSON allows `{"email": "a", "email": "b"}`, and
@@ -110,5 +109,22 @@ mod tests {
             .unwrap_or_default();
         assert!(e.starts_with("a key is given twice") && !e.contains("example"), "{e}");
         assert!(parse(r#"{"fields": [["email", "a"]]}"#).is_err());
+    }
+
+    #[test]
+    fn a_key_given_twice_inside_a_nested_object_is_seen() {
+        let body = r#"{"corrections": [{"collection": "customers", "record_id": "rec_1",
+            "fields": {"name": "First", "name": "Second"}}]}"#;
+        let e = serde_json::from_str::<crate::FulfilRequest>(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("a key is given twice"), "{e}");
+        let body = r#"{"corrections": [{"collection": "customers", "record_id": "rec_1", "record_id": "rec_2",
+            "fields": {"name": "First"}}]}"#;
+        assert!(
+            serde_json::from_str::<crate::FulfilRequest>(body).is_err(),
+            "a field given twice"
+        );
     }
 }

@@ -61,7 +61,12 @@ fn export_then_import_as_files_with_every_refusal_clear() {
             Some(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
         }
         let (ok, _, stderr) = fides("export", &registry, &out, &[]);
-        assert!(!ok && stderr.contains("which no export wrote"), "{name}: {stderr}");
+        let why = if write.is_some() {
+            "holds the symlink"
+        } else {
+            "which no export wrote"
+        };
+        assert!(!ok && stderr.contains(why), "{name}: {stderr}");
         assert!(path.exists(), "{name}");
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         std::fs::remove_file(&path).unwrap();
@@ -70,6 +75,22 @@ fn export_then_import_as_files_with_every_refusal_clear() {
         }
     }
     assert_eq!(std::fs::read(out.join("system.yml")).unwrap(), exported);
+    // A symlinked subdirectory (fides would read what it holds) is refused too.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("rogue.yml"), "system: []\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("sub")).unwrap();
+    let (ok, _, stderr) = fides("export", &registry, &out, &[]);
+    assert!(!ok && stderr.contains("holds the symlink"), "{stderr}");
+    std::fs::remove_file(out.join("sub")).unwrap();
+    // Nothing of the export's own is left behind beside the manifests.
+    let (ok, _, stderr) = fides("export", &registry, &out, &[]);
+    assert!(ok, "{stderr}");
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with(".yml")), "{names:?}");
     assert!(
         std::fs::read_to_string(out.join("system.yml"))
             .unwrap()

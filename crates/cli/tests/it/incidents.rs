@@ -475,7 +475,7 @@ async fn incident_scenario(vault: Vault) {
             json!({"from": from.to_rfc3339(), "to": to.to_rfc3339()}),
         )
         .await;
-    assert_eq!(s, 400, "{v}");
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("invalid_scope")), "{v}");
     let (s, v) = admin
         .post(
             &format!("/v1/incidents/{id}/scope"),
