@@ -84,12 +84,15 @@ pub async fn run(action: KeysCommand) -> anyhow::Result<ExitCode> {
         },
         KeysCommand::Retire { version, target } => {
             let status = match &target.data_dir {
-                Some(dir) => target
-                    .open(dir)
-                    .await?
-                    .retire_key_version(custodia_core::LOCAL_CREATOR, Timestamp::now(), version)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                Some(dir) => {
+                    let vault = target.open(dir).await?;
+                    let log = crate::audit_cmd::OfflineLog::resume(&vault, dir, "retiring a key").await?;
+                    let retired = vault
+                        .retire_key_version(custodia_core::LOCAL_CREATOR, Timestamp::now(), version)
+                        .await;
+                    log.sign(&vault).await?;
+                    retired.map_err(|e| anyhow::anyhow!("{e}"))?
+                }
                 None => {
                     let path = format!("/v1/keys/versions/{version}/retire");
                     match crate::api_success(&target.api.url, target.api.token.clone(), "POST", &path, None).await? {

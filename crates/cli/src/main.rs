@@ -772,6 +772,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.reapplied.tombstones,
                 report.reapplied.erased
             );
+            // Erasing again wrote to the audit log: signed now, as any offline writer does.
+            if report.audit_entries_adopted.is_some() && report.reapplied.erased > 0 {
+                let vault = DataDir::new(&data_dir).open(None).await?;
+                audit_cmd::OfflineLog::resume(&vault, &data_dir, "the restore")
+                    .await?
+                    .sign(&vault)
+                    .await?;
+            }
             match report.audit_entries_adopted {
                 Some(n) => out!("the audit log is whole: {n} entries since the backup carried over"),
                 None => eprintln!(

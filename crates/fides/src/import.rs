@@ -974,6 +974,10 @@ fn purposes(
                 Some(u) if custodia_registry::is_known_data_use(u) => {
                     t.insert("data_use".into(), u.into());
                 }
+                Some("personalize.profiling") => cx.note(
+                    d.span(),
+                    format!("purpose `{name}`: data use `personalize.profiling` is deprecated in fideslang (since 2.1.1); left out: give it `personalize.content.profiling` in the registry"),
+                ),
                 Some(u) => cx.note(
                     d.span(),
                     format!("purpose `{name}`: data use `{u}` is not one of fideslang's; left out"),
@@ -1082,6 +1086,10 @@ fn purposes(
                     cx.note(d.span(), format!("purpose `{name}`: retention changed in Fides to {days} days (was {period}); counted from {from}"));
                     days_period(cx, d, &name, days).map(|p| (p, from.to_owned()))
                 }
+                (Some((period, from)), None) => {
+                    cx.note(d.span(), format!("purpose `{name}`: no retention_period in Fides, but the export said {period} from {from}: kept (remove it in the registry if that is what was meant)"));
+                    Some((period.to_owned(), from.to_owned()))
+                }
                 (Some((period, from)), _) => Some((period.to_owned(), from.to_owned())),
                 (None, Some(days)) => {
                     let period = days_period(cx, d, &name, days);
@@ -1176,6 +1184,10 @@ fn purposes(
                             );
                         }
                         t.insert(k.into(), true.into());
+                    } else if !implied && t.contains_key(k) {
+                        // Kept: taking an opt-out's enforcement away takes a decision in the
+                        // registry, not an edit in Fides.
+                        cx.note(d.span(), format!("purpose `{name}`: still `{k}` as meta.custodia says, though data use `{u}` does not imply it (change it in the registry if it no longer applies)"));
                     }
                 }
             }

@@ -841,6 +841,12 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The erasure made again is in the audit log, signed: the log verifies at once.
+    let (ok, verified) = crate::audit::verify_with(vault.path(), &vault.audit_key, &["--max-unsigned-age", "0s"]);
+    assert!(
+        ok && verified.contains("0 entries after the last checkpoint"),
+        "{verified}"
+    );
 
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;

@@ -409,6 +409,13 @@ fn edits_made_in_fides_to_an_export_are_applied_or_reported_never_dropped() {
             "    flexible_legal_basis_for_processing: false\n    egress: [\"custodia_recipient_email_provider\"]",
             "    flexible_legal_basis_for_processing: false\n    retention_period: \"30\"\n    egress: [\"custodia_recipient_email_provider\"]",
         ),
+        // Analytics no longer sold or shared, by its data use: the flag stays, noted.
+        (
+            "name: \"analytics\"\n    data_use: \"marketing.advertising.third_party.targeted\"",
+            "name: \"analytics\"\n    data_use: \"analytics.reporting\"",
+        ),
+        // Support's retention taken away in Fides: kept, noted.
+        ("    retention_period: \"365\"\n", ""),
     ] {
         assert_eq!(system.matches(from).count(), 1, "{from}");
         *system = system.replace(from, to);
@@ -421,6 +428,8 @@ fn edits_made_in_fides_to_an_export_are_applied_or_reported_never_dropped() {
         "purpose `customer_support`: data use `marketing.advertising.third_party.targeted` makes it `sale_or_sharing`",
         "purpose `customer_support`: data category `user.demographic.gender` is declared in Fides but no field",
         "purpose `marketing_email`: retention_period 30 in Fides not imported",
+        "purpose `analytics`: still `sale_or_sharing` as meta.custodia says",
+        "purpose `customer_support`: no retention_period in Fides",
     ] {
         assert!(report.contains(expected), "{expected}\n{report}");
     }
