@@ -130,10 +130,10 @@ async fn create(name: String, roles: Vec<String>, target: Target) -> anyhow::Res
     let created = match &target.data_dir {
         Some(dir) => {
             let vault = target.open(dir).await?;
-            let created = vault
-                .insert_operator(Timestamp::now(), &name, &roles)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let log = crate::audit_cmd::OfflineLog::resume(&vault, dir, "creating an operator").await?;
+            let created = vault.insert_operator(Timestamp::now(), &name, &roles).await;
+            log.sign(&vault).await?;
+            let created = created.map_err(|e| anyhow::anyhow!("{e}"))?;
             CreateOperatorResponse {
                 operator_id: created.operator_id,
                 name,
@@ -250,12 +250,13 @@ async fn train(
                 .transpose()?;
             // From the server's machine, the attestation is by whoever runs the command.
             let by = format!("local:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-            target
-                .open(dir)
-                .await?
+            let vault = target.open(dir).await?;
+            let log = crate::audit_cmd::OfflineLog::resume(&vault, dir, "recording training").await?;
+            let info = vault
                 .insert_training(&by, Timestamp::now(), &operator, &course, when)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .await;
+            log.sign(&vault).await?;
+            info.map_err(|e| anyhow::anyhow!("{e}"))?
         }
         None => {
             let body = serde_json::to_vec(&TrainingRequest { course, completed_at })?;

@@ -298,14 +298,17 @@ impl Vault {
     }
 
     /// Creates an operator without an authenticated caller: `custodia operator create
-    /// --data-dir` on the server's own machine.
+    /// --data-dir` on the server's own machine. Audited as the API's creation is, by
+    /// [`LOCAL_CREATOR`].
     pub async fn insert_operator(
         &self,
         now: Timestamp,
         name: &str,
         roles: &[String],
     ) -> Result<CreatedOperator, VaultError> {
-        self.add_operator(now, name, roles, LOCAL_CREATOR, None).await
+        let event = AuditEvent::unauthenticated("operator.create", LOCAL_CREATOR.to_owned()).fields(roles);
+        let allow = self.audit_row(&event, now, None)?;
+        self.add_operator(now, name, roles, LOCAL_CREATOR, Some(allow)).await
     }
 
     async fn add_operator(
@@ -876,7 +879,10 @@ impl Vault {
         course: &str,
         completed_at: Option<Timestamp>,
     ) -> Result<OperatorInfo, VaultError> {
-        self.add_training(attested_by, now, id, course, completed_at, None)
+        let event = AuditEvent::unauthenticated("operator.training", attested_by.to_owned())
+            .fields([&crate::error::shown(course)]);
+        let allow = self.audit_row(&event, now, None)?;
+        self.add_training(attested_by, now, id, course, completed_at, Some(allow))
             .await
     }
 

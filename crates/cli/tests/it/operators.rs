@@ -849,3 +849,41 @@ async fn start_tls_receiver(dir: &std::path::Path) -> (String, crate::requests::
     });
     (url, got, ca)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_created_and_trained_on_the_servers_machine_are_audited_and_signed() {
+    let vault = Vault::init();
+    for args in [
+        vec!["operator", "create", "bob", "--role", "support_agent", "--json"],
+        vec!["operator", "train", "bob", "privacy_basics"],
+    ] {
+        let out = custodia()
+            .args(&args)
+            .arg("--data-dir")
+            .arg(vault.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let db = crate::audit::attacker(vault.path()).await;
+    let local: Vec<(String, String)> =
+        sqlx::query_as("SELECT action, principal FROM audit_log WHERE action LIKE 'operator.%' ORDER BY seq")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    db.close().await;
+    let by = format!("local:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    assert_eq!(
+        local,
+        [
+            ("operator.create".to_owned(), "local".to_owned()),
+            ("operator.training".to_owned(), by)
+        ]
+    );
+    let (ok, out) = crate::audit::verify_with(vault.path(), &vault.audit_key, &["--max-unsigned-age", "0s"]);
+    assert!(ok && out.contains("0 entries after the last checkpoint"), "{out}");
+}
