@@ -117,6 +117,10 @@ pub fn export(registry: &Registry) -> Result<Vec<Manifest>, ExportError> {
             ),
         });
     }
+    // Marked, so that the next export knows the files as its own.
+    for m in &mut out {
+        m.text.insert_str(0, &format!("{EXPORT_MARK}\n"));
+    }
     Ok(out)
 }
 

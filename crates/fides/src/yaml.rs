@@ -101,8 +101,6 @@ fn inline(value: &Value) -> bool {
 /// The document: `comment` lines (each prefixed `# `), then `value` (a mapping).
 pub(crate) fn document(comment: &[&str], value: &Value) -> String {
     let mut out = String::new();
-    out.push_str(crate::export::EXPORT_MARK);
-    out.push('\n');
     for line in comment {
         out.push_str("# ");
         out.push_str(line);
