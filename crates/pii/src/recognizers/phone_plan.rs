@@ -130,9 +130,9 @@ pub(crate) fn plan(region: &str) -> Option<&'static Plan> {
         .as_ref()
 }
 
-/// The region of an international number (digits after `+` or `00`) whose length its
-/// country's plan allows, if any.
-pub(crate) fn international_possible(digits: &str) -> Option<&'static str> {
+/// The region of an international number (digits after `+` or `00`) whose national
+/// number `fits` its plan, if any.
+fn international_where(digits: &str, fits: impl Fn(&Plan, &str) -> bool) -> Option<&'static str> {
     for cc_len in 1..=3 {
         let (cc, nsn) = (digits.get(..cc_len)?, digits.get(cc_len..)?);
         let Ok(code) = cc.parse::<u16>() else { continue };
@@ -142,7 +142,7 @@ pub(crate) fn international_possible(digits: &str) -> Option<&'static str> {
         return regions
             .iter()
             .filter_map(|m| plan(m.id()))
-            .find(|p| p.is_possible(nsn))
+            .find(|p| fits(p, nsn))
             .map(|p| p.region.as_str());
     }
     None
@@ -150,22 +150,12 @@ pub(crate) fn international_possible(digits: &str) -> Option<&'static str> {
 
 /// The region of an international number (digits after `+` or `00`), if it is valid.
 pub(crate) fn international(digits: &str) -> Option<&'static str> {
-    for cc_len in 1..=3 {
-        let (cc, nsn) = (digits.get(..cc_len)?, digits.get(cc_len..)?);
-        let Ok(code) = cc.parse::<u16>() else { continue };
-        let Some(regions) = DATABASE.by_code(&code) else {
-            continue;
-        };
-        for m in regions {
-            if let Some(p) = plan(m.id())
-                && p.is_valid(nsn)
-            {
-                return Some(p.region.as_str());
-            }
-        }
-        return None;
-    }
-    None
+    international_where(digits, Plan::is_valid)
+}
+
+/// The region of an international number whose length its country's plan allows, if any.
+pub(crate) fn international_possible(digits: &str) -> Option<&'static str> {
+    international_where(digits, Plan::is_possible)
 }
 
 #[cfg(test)]
