@@ -89,7 +89,6 @@ const LABELS: &[&str] = &[
     "pr",
     "sha",
     "commit",
-    "id",
     "txn",
     "transaction",
     "receipt",

@@ -371,6 +371,19 @@ mod tests {
     }
 
     #[test]
+    fn a_label_names_a_number_as_no_national_id() -> Result<()> {
+        assert_eq!(found("order #18682-5510 SSN 196-21-5512", "US_SSN")?, ["196-21-5512"]);
+        assert!(found("Bestellnummer 9367493282", "UK_NHS")?.is_empty());
+        assert!(found("commande n° 313466824, SSN on file", "US_SSN")?.is_empty());
+        assert_eq!(
+            found("NHS number 936 749 3282", "UK_NHS")?.len(),
+            1,
+            "unlabelled, found"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn cards_outside_the_issuers_ranges_need_a_payment_word() -> Result<()> {
         // Luhn-valid, 35 but outside JCB's 3528-3589
         for text in [

@@ -81,7 +81,13 @@ fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             required,
         }),
         boundary: spec.boundary,
-        meta: Meta::new(spec.entity, Tier::Identifier, words(spec.context)),
+        // a number after `order #`, `invoice` or `SKU` is that, not a national id
+        meta: match spec.entity {
+            "EMAIL_ADDRESS" | "CRYPTO" | "MAC_ADDRESS" | "DATE_TIME" => {
+                Meta::new(spec.entity, Tier::Identifier, words(spec.context))
+            }
+            _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
+        },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
     }))
 }
