@@ -47,7 +47,8 @@ impl<T: DeserializeOwned + KeptTexts> FromRequest<Arc<AppState>> for TextJson<T>
     }
 }
 
-/// A JSON body that may be left out (no body, or only white space): then `T::default()`.
+/// A JSON body that may be left out (no body, only white space, or `null`, as the document
+/// says of an optional body): then `T::default()`.
 pub(crate) struct OptionalJson<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
@@ -55,7 +56,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(Self(T::default()));
         }
         Ok(Self(parse_json(&bytes)?))

@@ -391,6 +391,19 @@ mod tests {
     }
 
     #[test]
+    fn bodies_that_may_be_left_out_are_not_required() {
+        let doc = served();
+        let fulfil = &doc["paths"]["/v1/requests/{request_id}/fulfil"]["post"]["requestBody"];
+        assert!(fulfil.is_object(), "{fulfil}");
+        assert_ne!(
+            fulfil["required"], true,
+            "fulfil takes no body for most types: {fulfil}"
+        );
+        let create = &doc["paths"]["/v1/requests"]["post"]["requestBody"];
+        assert_eq!(create["required"], true, "{create}");
+    }
+
+    #[test]
     fn anyone_sees_only_what_the_notice_publishes() {
         let (public, _) = documents();
         let text = public.to_string();

@@ -193,7 +193,7 @@ pub(crate) struct FulfilQuery {
 
 #[utoipa::path(post, path = "/v1/requests/{request_id}/fulfil", tag = "requests",
     params(("request_id" = String, Path), FulfilQuery),
-    request_body(content = FulfilRequest, description = "Rectification: `corrections`; objection: `purposes` (optional). Others: `{}` or no body."),
+    request_body(content = Option<FulfilRequest>, description = "Rectification: `corrections`; objection: `purposes` (optional). Others: `{}` or no body."),
     responses((status = 200, description = "Access/portability: the subject's package (JSON or HTML); erasure: the signed receipt (ErasureReceipt); others: the request",
                 content((custodia_types::FulfilAnswer = "application/json"), (String = "text/html"))),
               (status = 400, description = "Malformed input", body = ErrorBody),
