@@ -263,7 +263,7 @@ pub(crate) struct PhoneRecognizer {
     regions: Vec<&'static phone_plan::Plan>,
 }
 
-pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "IL", "CA", "BR"];
+pub const DEFAULT_PHONE_REGIONS: &[&str] = &["US", "GB", "DE", "FR", "IT", "NL", "IN", "IL", "CA", "BR"];
 
 impl PhoneRecognizer {
     pub(crate) fn new(regions: &[String]) -> Result<Self> {
@@ -481,7 +481,7 @@ impl Recognizer for PhoneRecognizer {
                 }
                 // a bare digit string that happens to fit a plan is weaker than a number
                 // written the way numbers are (`+`, parentheses, separators); a number of a
-                // possible length only is weaker still, and a bare one needs a context word
+                // possible length only is weaker still, and never bare
                 let number = &hay[s..e];
                 let formatted = number.iter().any(|b| !b.is_ascii_digit());
                 let grouped = number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
@@ -489,7 +489,12 @@ impl Recognizer for PhoneRecognizer {
                     (Plan::Valid, true) => 0.75,
                     (Plan::Valid, false) => 0.35,
                     (Plan::Possible, true) if number[0] == b'+' || grouped => 0.5,
-                    (Plan::Possible, _) => 0.1,
+                    // bare digits of a possible length only: too weak even beside a context
+                    // word (`reached at ... Passport number 951109670`)
+                    (Plan::Possible, _) => {
+                        pos = e;
+                        continue;
+                    }
                 };
                 // A number stands alone: not a stretch of a longer run of digit groups
                 // (`3511 [1648 0652] 7107`, a card's middle or its first groups).
