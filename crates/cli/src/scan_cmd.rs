@@ -69,9 +69,13 @@ pub struct ScanArgs {
     /// Files and directories to scan (directories recursively, honouring .gitignore); `-`
     /// is standard input. Default: standard input when it is piped, else `.`.
     paths: Vec<PathBuf>,
-    /// table (default on a terminal), json (one finding a line; the default otherwise) or sarif.
+    /// table (default on a terminal), json (one finding a line; the default otherwise), sarif,
+    /// or github (GitHub Actions annotations on the lines of a pull request).
     #[arg(long)]
     format: Option<String>,
+    /// Write at most N findings per file (all are counted; the summary says how many more).
+    #[arg(long, value_name = "N")]
+    max_per_file: Option<u64>,
     /// Exit with 1 when any finding of these entity types (comma-separated) or `any` is reported.
     #[arg(long, value_delimiter = ',')]
     fail_on: Vec<String>,
@@ -108,7 +112,8 @@ fn output_format(arg: Option<&str>) -> anyhow::Result<OutputFormat> {
         Some("table") => OutputFormat::Table,
         Some("json") | Some("jsonl") => OutputFormat::Json,
         Some("sarif") => OutputFormat::Sarif,
-        Some(other) => bail!("unknown output format `{other}` (table, json, sarif)"),
+        Some("github") => OutputFormat::Github,
+        Some(other) => bail!("unknown output format `{other}` (table, json, sarif, github)"),
     })
 }
 
@@ -161,6 +166,9 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let stdout = std::io::stdout().lock();
     let mut reporter = Reporter::new(std::io::BufWriter::new(stdout), format, args.fail_on.clone());
+    if let Some(n) = args.max_per_file {
+        reporter = reporter.max_per_file(n);
+    }
     reporter.summary.errors.extend(walk_errors);
     let read = AtomicU64::new(0);
     let done = AtomicBool::new(false);

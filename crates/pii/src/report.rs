@@ -1,6 +1,6 @@
-//! Output formats: a readable table, JSON lines (one finding a line) and SARIF 2.1.0, plus a
-//! summary (findings per entity and per file, and what each CSV column holds). No output
-//! carries the matched values: offsets say where they are.
+//! Output formats: a readable table, JSON lines (one finding a line), SARIF 2.1.0 and GitHub
+//! Actions annotations, plus a summary (findings per entity and per file, and what each CSV
+//! column holds). No output carries the matched values: offsets say where they are.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +16,9 @@ pub enum OutputFormat {
     Table,
     Json,
     Sarif,
+    /// GitHub Actions workflow commands (`::error file=...,line=...::...`), one a finding: a
+    /// CI job shows them on the lines of the pull request.
+    Github,
 }
 
 /// Counts for the summary.
@@ -42,6 +45,10 @@ pub struct Reporter<W: Write> {
     pub failed: bool,
     sarif_results: Vec<serde_json::Value>,
     write_error: Option<std::io::Error>,
+    /// At most this many findings written per file (all are counted).
+    max_per_file: Option<u64>,
+    /// Findings counted but not written, per file.
+    held_back: BTreeMap<String, u64>,
 }
 
 #[derive(Serialize)]
@@ -61,7 +68,17 @@ impl<W: Write> Reporter<W> {
             failed: false,
             sarif_results: Vec::new(),
             write_error: None,
+            max_per_file: None,
+            held_back: BTreeMap::new(),
         }
+    }
+
+    /// Writes at most `n` findings per file; the rest are counted, and the summary says how
+    /// many were not shown.
+    #[must_use]
+    pub fn max_per_file(mut self, n: u64) -> Self {
+        self.max_per_file = Some(n);
+        self
     }
 
     fn write_finding(&mut self, path: &str, l: &Located) -> std::io::Result<()> {
@@ -92,6 +109,26 @@ impl<W: Write> Reporter<W> {
                     l.finding.start,
                     l.finding.end,
                     evidence.join(",")
+                )
+            }
+            OutputFormat::Github => {
+                // Workflow command escaping: `%`, CR and LF everywhere; `:` and `,` also in
+                // the properties.
+                let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+                let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+                let level = if l.finding.score >= 0.8 { "error" } else { "warning" };
+                let entity = &*l.finding.entity_type;
+                writeln!(
+                    self.out,
+                    "::{level} file={},line={},col={},title={}::{}",
+                    property(path.strip_prefix("./").unwrap_or(path)),
+                    l.line,
+                    l.column,
+                    property(&format!("Personal data: {entity}")),
+                    data(&format!(
+                        "{entity} (score {:.2}), bytes {}..{}: move it into the vault or redact it",
+                        l.finding.score, l.finding.start, l.finding.end
+                    ))
                 )
             }
             OutputFormat::Sarif => {
@@ -157,6 +194,11 @@ impl<W: Write> Reporter<W> {
             });
             serde_json::to_writer_pretty(&mut self.out, &doc)?;
             self.out.write_all(b"\n")?;
+        }
+        for (file, n) in &self.held_back {
+            self.summary
+                .notes
+                .push(format!("{file}: {n} more finding(s) not shown (--max-per-file)"));
         }
         let s = &self.summary;
         let target: &mut dyn Write = if self.format == OutputFormat::Table {
@@ -236,9 +278,15 @@ impl<W: Write> Consumer for Reporter<W> {
                 .by_entity
                 .entry(l.finding.entity_type.to_string())
                 .or_default() += 1;
-            *self.summary.by_file.entry(path.clone()).or_default() += 1;
+            let in_file = self.summary.by_file.entry(path.clone()).or_default();
+            *in_file += 1;
+            let shown = self.max_per_file.is_none_or(|max| *in_file <= max);
             if self.fail_on.iter().any(|f| f == "any" || **f == *l.finding.entity_type) {
                 self.failed = true;
+            }
+            if !shown {
+                *self.held_back.entry(path.clone()).or_default() += 1;
+                continue;
             }
             if self.write_error.is_none()
                 && let Err(e) = self.write_finding(&path, l)

@@ -673,3 +673,40 @@ async fn keyed_redaction_is_audited_normalized_and_keyed_per_dataset() {
         "no value in the log"
     );
 }
+
+#[test]
+fn github_annotations_and_a_cap_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let emails = "ann@example.com\nbob@example.com\ncid@example.com\n";
+    std::fs::write(dir.path().join("a,b:c.txt"), emails).unwrap();
+    let (code, out, err) = scan(
+        dir.path(),
+        &[
+            "a,b:c.txt",
+            "--format",
+            "github",
+            "--max-per-file",
+            "2",
+            "--fail-on",
+            "any",
+        ],
+    );
+    assert_eq!(code, 1, "a finding not shown still fails the run: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!(
+                "::error file=a%2Cb%3Ac.txt,line={},col=1,title=Personal data%3A EMAIL_ADDRESS::EMAIL_ADDRESS",
+                i + 1
+            )),
+            "{line}"
+        );
+        assert!(!line.contains("example.com"), "no value in an annotation: {line}");
+    }
+    assert!(
+        err.contains("a,b:c.txt: 1 more finding(s) not shown (--max-per-file)"),
+        "{err}"
+    );
+    assert!(err.contains("3 finding(s)"), "every finding counted: {err}");
+}
