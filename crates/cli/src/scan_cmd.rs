@@ -14,7 +14,7 @@ use clap::Args;
 use custodia_pii::Scanner;
 use custodia_pii::input::Format;
 use custodia_pii::redact::{Operator, RedactKey, Redactor};
-use custodia_pii::report::{OutputFormat, Reporter};
+use custodia_pii::report::{Baseline, OutputFormat, Reporter};
 use custodia_pii::walk::{self, Input};
 
 use crate::progress::Bar;
@@ -76,6 +76,13 @@ pub struct ScanArgs {
     /// Write at most N findings per file (all are counted; the summary says how many more).
     #[arg(long, value_name = "N")]
     max_per_file: Option<u64>,
+    /// Pass over the findings this baseline (`--write-baseline`) knows: a CI gate on new
+    /// findings only. Findings are known by file, entity type, place and rank, never by value.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write the fingerprints of this scan's findings (those of --baseline included) to FILE.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
     /// Exit with 1 when any finding of these entity types (comma-separated) or `any` is reported.
     #[arg(long, value_delimiter = ',')]
     fail_on: Vec<String>,
@@ -169,6 +176,14 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.max_per_file {
         reporter = reporter.max_per_file(n);
     }
+    if let Some(path) = &args.baseline {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let known = Baseline::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        reporter = reporter.baseline(known);
+    }
+    if args.write_baseline.is_some() {
+        reporter = reporter.record_fingerprints();
+    }
     reporter.summary.errors.extend(walk_errors);
     let read = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -195,6 +210,15 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context("writing the report")),
     };
+    if let Some(path) = &args.write_baseline {
+        std::fs::write(path, Baseline::render(&summary.fingerprints))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "baseline of {} finding(s) written to {}",
+            summary.fingerprints.len(),
+            path.display()
+        );
+    }
     Ok(if !summary.errors.is_empty() {
         ExitCode::from(2)
     } else if failed {

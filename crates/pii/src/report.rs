@@ -33,6 +33,51 @@ pub struct Summary {
     pub by_file: BTreeMap<String, u64>,
     pub columns: BTreeMap<String, Vec<ColumnSummary>>,
     pub notes: Vec<String>,
+    /// Findings a baseline knows: neither written nor counted above.
+    pub known: u64,
+    /// Every finding's fingerprint, when asked for ([`Reporter::record_fingerprints`]).
+    #[serde(skip)]
+    pub fingerprints: Vec<String>,
+}
+
+/// A finding's fingerprint: a digest of its file, entity type, place (JSON pointer or CSV
+/// column) and rank among the findings of that entity and place in the file. Never of its
+/// value: a baseline committed to a repository must not let anyone test guesses of it.
+fn fingerprint(path: &str, entity: &str, place: &str, rank: u64) -> String {
+    let text = format!("custodia-scan-fingerprint-v1\0{path}\0{entity}\0{place}\0{rank}");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    hex::encode(&digest.as_ref()[..16])
+}
+
+/// Known findings (`custodia scan --baseline FILE`): `{"version": 1, "fingerprints": [...]}`.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub version: u32,
+    pub fingerprints: std::collections::BTreeSet<String>,
+}
+
+impl Baseline {
+    /// Reads a baseline file's text; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let b: Self = serde_json::from_str(text).map_err(|e| format!("not a baseline: {e}"))?;
+        if b.version != 1 {
+            return Err(format!(
+                "baseline version {} (this scanner writes version 1)",
+                b.version
+            ));
+        }
+        Ok(b)
+    }
+
+    /// The baseline of these fingerprints, as JSON.
+    pub fn render(fingerprints: &[String]) -> String {
+        let b = Self {
+            version: 1,
+            fingerprints: fingerprints.iter().cloned().collect(),
+        };
+        serde_json::to_string_pretty(&b).unwrap_or_default()
+    }
 }
 
 /// Writes findings as they arrive and the summary at the end.
@@ -49,6 +94,11 @@ pub struct Reporter<W: Write> {
     max_per_file: Option<u64>,
     /// Findings counted but not written, per file.
     held_back: BTreeMap<String, u64>,
+    /// Fingerprints of known findings, passed over.
+    baseline: Option<Baseline>,
+    record: bool,
+    /// Findings so far per (file, entity, place): the next one's rank.
+    ranks: std::collections::HashMap<(String, String, String), u64>,
 }
 
 #[derive(Serialize)]
@@ -70,7 +120,25 @@ impl<W: Write> Reporter<W> {
             write_error: None,
             max_per_file: None,
             held_back: BTreeMap::new(),
+            baseline: None,
+            record: false,
+            ranks: std::collections::HashMap::new(),
         }
+    }
+
+    /// Passes over the findings `baseline` knows: neither written, nor counted, nor failing
+    /// the run (the summary says how many).
+    #[must_use]
+    pub fn baseline(mut self, baseline: Baseline) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+
+    /// Keeps every finding's fingerprint in the summary (to write a baseline).
+    #[must_use]
+    pub fn record_fingerprints(mut self) -> Self {
+        self.record = true;
+        self
     }
 
     /// Writes at most `n` findings per file; the rest are counted, and the summary says how
@@ -195,6 +263,12 @@ impl<W: Write> Reporter<W> {
             serde_json::to_writer_pretty(&mut self.out, &doc)?;
             self.out.write_all(b"\n")?;
         }
+        if self.summary.known > 0 {
+            let known = self.summary.known;
+            self.summary
+                .notes
+                .push(format!("{known} known finding(s) passed over (--baseline)"));
+        }
         for (file, n) in &self.held_back {
             self.summary
                 .notes
@@ -272,6 +346,23 @@ impl<W: Write> Consumer for Reporter<W> {
     fn findings(&mut self, input: &Input, found: Vec<Located>) {
         let path = input.name();
         for l in &found {
+            if self.baseline.is_some() || self.record {
+                let place = l.pointer.clone().or_else(|| l.field.clone()).unwrap_or_default();
+                let key = (path.clone(), l.finding.entity_type.to_string(), place);
+                let rank = self.ranks.entry(key.clone()).or_default();
+                let print = fingerprint(&key.0, &key.1, &key.2, *rank);
+                *rank += 1;
+                if self.baseline.as_ref().is_some_and(|b| b.fingerprints.contains(&print)) {
+                    self.summary.known += 1;
+                    if self.record {
+                        self.summary.fingerprints.push(print);
+                    }
+                    continue;
+                }
+                if self.record {
+                    self.summary.fingerprints.push(print);
+                }
+            }
             self.summary.findings += 1;
             *self
                 .summary

@@ -710,3 +710,46 @@ fn github_annotations_and_a_cap_per_file() {
     );
     assert!(err.contains("3 finding(s)"), "every finding counted: {err}");
 }
+
+#[test]
+fn a_baseline_passes_over_known_findings_and_holds_no_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fixtures.txt");
+    std::fs::write(&file, "ann@example.com\nbob@example.com\n").unwrap();
+    let (code, _, err) = scan(dir.path(), &["fixtures.txt", "--write-baseline", "known.json"]);
+    assert_eq!(code, 0, "{err}");
+    let baseline = std::fs::read_to_string(dir.path().join("known.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&baseline).unwrap();
+    assert_eq!(parsed["fingerprints"].as_array().map(Vec::len), Some(2), "{baseline}");
+    assert!(
+        !baseline.contains("example") && !baseline.contains("fixtures"),
+        "{baseline}"
+    );
+
+    // Nothing new: the gate passes, nothing written.
+    let gate = [
+        "fixtures.txt",
+        "--format",
+        "json",
+        "--baseline",
+        "known.json",
+        "--fail-on",
+        "any",
+    ];
+    let (code, out, err) = scan(dir.path(), &gate);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("2 known finding(s) passed over (--baseline)"), "{err}");
+
+    // One more: only it is reported, and it fails the gate.
+    std::fs::write(&file, "ann@example.com\nbob@example.com\ncid@example.com\n").unwrap();
+    let (code, out, err) = scan(dir.path(), &gate);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("\"line\":3"), "{out}");
+
+    // A baseline that is not one is an error naming the file.
+    std::fs::write(dir.path().join("bad.json"), "[]").unwrap();
+    let (code, _, err) = scan(dir.path(), &["fixtures.txt", "--baseline", "bad.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.json") && err.contains("not a baseline"), "{err}");
+}
