@@ -44,6 +44,8 @@ pub struct Summary {
 /// column) and rank among the findings of that entity and place in the file. Never of its
 /// value: a baseline committed to a repository must not let anyone test guesses of it.
 fn fingerprint(path: &str, entity: &str, place: &str, rank: u64) -> String {
+    // `./a.txt` and `a.txt` are one file: a baseline written from `scan .` serves `scan a.txt`
+    let path = path.trim_start_matches("./");
     let text = format!("custodia-scan-fingerprint-v1\0{path}\0{entity}\0{place}\0{rank}");
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     hex::encode(&digest.as_ref()[..16])

@@ -739,6 +739,11 @@ fn a_baseline_passes_over_known_findings_and_holds_no_value() {
     let (code, out, err) = scan(dir.path(), &gate);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert!(err.contains("2 known finding(s) passed over (--baseline)"), "{err}");
+    // The file named as `./fixtures.txt` is the same file.
+    let mut dotted = gate;
+    dotted[0] = "./fixtures.txt";
+    let (code, out, err) = scan(dir.path(), &dotted);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
 
     // One more: only it is reported, and it fails the gate.
     std::fs::write(&file, "ann@example.com\nbob@example.com\ncid@example.com\n").unwrap();
