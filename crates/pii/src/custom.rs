@@ -153,6 +153,7 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
                 spec.context.into_iter().map(|c| c.to_lowercase()).collect(),
             ),
             neighbors: true,
+            sources: Vec::new(),
         }));
     }
     Ok(out)

@@ -9,6 +9,7 @@ use crate::custom;
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind, Finding};
 use crate::lexer::HotBuffer;
+use crate::recognizers::joint::Joint;
 use crate::recognizers::numbers::DEFAULT_PHONE_REGIONS;
 use crate::recognizers::{Hit, Recognizer, Tier, builtin};
 
@@ -114,9 +115,10 @@ impl ScannerBuilder {
             }
         }
         let (identifier, language): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
-        let (wide, tight) = identifier.into_iter().partition(|r| r.needs_neighbors());
+        let (wide, tight): (Vec<_>, Vec<_>) = identifier.into_iter().partition(|r| r.needs_neighbors());
         let words = language.iter().any(|r| r.uses_words());
         Ok(Scanner {
+            joints: [Together::new(&tight)?, Together::new(&wide)?],
             by_buffer: [tight, wide],
             language,
             words,
@@ -131,6 +133,8 @@ pub struct Scanner {
     /// Identifier recognizers by the buffer they read: hot tokens alone, then hot tokens
     /// with their neighbouring words.
     by_buffer: [Vec<Box<dyn Recognizer>>; 2],
+    /// For each buffer, its built-in pattern recognizers run as one automaton.
+    joints: [Together; 2],
     language: Vec<Box<dyn Recognizer>>,
     /// Whether a language recognizer reads words (the text is then split once for all).
     words: bool,
@@ -174,7 +178,7 @@ impl Scanner {
         // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
         // only if a recognizer needs it
         let mut hot = HotBuffer::default();
-        for (neighbors, users) in [false, true].into_iter().zip(&self.by_buffer) {
+        for ((neighbors, users), joint) in [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints) {
             if users.is_empty() {
                 continue;
             }
@@ -182,9 +186,13 @@ impl Scanner {
             if hot.buf.is_empty() {
                 continue;
             }
-            for r in users {
+            let mut together = joint.find(&hot.buf, users);
+            for (i, r) in users.iter().enumerate() {
                 hits.clear();
-                r.find(&hot.buf, &mut hits);
+                match joint.member(i) {
+                    Some(m) => hits.append(&mut together[m]),
+                    None => r.find(&hot.buf, &mut hits),
+                }
                 for h in hits.drain(..) {
                     if let Some((s, e)) = hot.to_text(h.start, h.end) {
                         self.score(
@@ -237,6 +245,47 @@ impl Scanner {
                 score: (h.score * 100.0).round() / 100.0,
                 evidence: h.evidence,
             });
+        }
+    }
+}
+
+/// The joinable recognizers of one buffer and their [`Joint`] automaton.
+struct Together {
+    joint: Option<Joint>,
+    /// For each recognizer of the buffer, its place among the joint's members.
+    member: Vec<Option<usize>>,
+}
+
+impl Together {
+    fn new(users: &[Box<dyn Recognizer>]) -> Result<Self> {
+        let mut member = Vec::with_capacity(users.len());
+        let mut members = Vec::new();
+        for r in users {
+            member.push(r.as_joinable().map(|p| {
+                members.push(p);
+                members.len() - 1
+            }));
+        }
+        let joint = if members.is_empty() {
+            None
+        } else {
+            Some(Joint::new(&members)?)
+        };
+        Ok(Self { joint, member })
+    }
+
+    fn member(&self, i: usize) -> Option<usize> {
+        self.member.get(i).copied().flatten()
+    }
+
+    /// The members' hits, by member.
+    fn find(&self, hay: &[u8], users: &[Box<dyn Recognizer>]) -> Vec<Vec<Hit>> {
+        match &self.joint {
+            Some(joint) => {
+                let members: Vec<_> = users.iter().filter_map(|r| r.as_joinable()).collect();
+                joint.find(hay, &members)
+            }
+            None => Vec::new(),
         }
     }
 }

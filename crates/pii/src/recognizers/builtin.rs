@@ -43,18 +43,18 @@ pub const BUILTIN_ENTITIES: &[&str] = &[
 const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
 /// (name, test, score when it passes, checksum?, required?)
-type CheckSpec = (&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool);
+pub(crate) type CheckSpec = (&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool);
 
-struct Spec {
-    entity: &'static str,
-    boundary: Boundary,
-    patterns: Vec<(&'static str, String, f32)>,
+pub(crate) struct Spec {
+    pub(crate) entity: &'static str,
+    pub(crate) boundary: Boundary,
+    pub(crate) patterns: Vec<(&'static str, String, f32)>,
     /// (name, test, score when it passes, checksum?, required?)
-    check: Option<CheckSpec>,
-    context: &'static [&'static str],
+    pub(crate) check: Option<CheckSpec>,
+    pub(crate) context: &'static [&'static str],
 }
 
-fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
+pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
     // a prefilter only pays for a rare literal; digit classes make it stop everywhere
     let sources: Vec<&str> = spec.patterns.iter().map(|(_, re, _)| re.as_str()).collect();
     let prefilter = sources.iter().all(|re| re.contains('@'));
@@ -89,10 +89,16 @@ fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
+        // an email's local part starts anywhere: it keeps its own search
+        sources: if spec.boundary == Boundary::None {
+            Vec::new()
+        } else {
+            sources.iter().map(|s| (*s).to_owned()).collect()
+        },
     }))
 }
 
-fn p(name: &'static str, re: &str, score: f32) -> (&'static str, String, f32) {
+pub(crate) fn p(name: &'static str, re: &str, score: f32) -> (&'static str, String, f32) {
     (name, re.to_owned(), score)
 }
 
@@ -307,7 +313,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
         },
     ];
     let mut out: Vec<Box<dyn Recognizer>> = Vec::new();
-    for spec in specs {
+    for spec in specs.into_iter().chain(super::national::specs()) {
         out.push(build(spec)?);
     }
     out.push(Box::new(MonthRecognizer::new()));

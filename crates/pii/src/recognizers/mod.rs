@@ -7,7 +7,9 @@ use crate::finding::{Evidence, EvidenceKind};
 use crate::re::Re;
 
 pub(crate) mod builtin;
+pub(crate) mod joint;
 pub(crate) mod language;
+pub(crate) mod national;
 pub(crate) mod network;
 pub(crate) mod numbers;
 pub(crate) mod phone_plan;
@@ -92,6 +94,10 @@ pub(crate) trait Recognizer: Send + Sync {
     fn find_with_words(&self, text: &[u8], _words: &[language::Word], out: &mut Vec<Hit>) {
         self.find(text, out);
     }
+    /// The recognizer, if its patterns can run in a [`joint::Joint`] automaton.
+    fn as_joinable(&self) -> Option<&PatternRecognizer> {
+        None
+    }
 }
 
 /// What must not touch a match on either side.
@@ -158,6 +164,9 @@ pub(crate) struct PatternRecognizer {
     pub(crate) check: Option<Check>,
     pub(crate) boundary: Boundary,
     pub(crate) neighbors: bool,
+    /// The patterns' sources when they may join a [`joint::Joint`] automaton (ASCII, and
+    /// matches start where words or digits start); empty otherwise.
+    pub(crate) sources: Vec<String>,
 }
 
 impl Recognizer for PatternRecognizer {
@@ -167,6 +176,10 @@ impl Recognizer for PatternRecognizer {
 
     fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    fn as_joinable(&self) -> Option<&PatternRecognizer> {
+        (!self.sources.is_empty()).then_some(self)
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
@@ -202,7 +215,9 @@ impl Recognizer for PatternRecognizer {
 }
 
 impl PatternRecognizer {
-    fn accept(&self, hay: &[u8], s: usize, e: usize, index: usize) -> Option<Hit> {
+    /// The hit of pattern `index` matching `hay[s..e]`, if the boundary rule and the
+    /// validator accept it.
+    pub(crate) fn accept(&self, hay: &[u8], s: usize, e: usize, index: usize) -> Option<Hit> {
         let p = self.patterns.get(index)?;
         if !bounded(hay, s, e, self.boundary) {
             return None;
