@@ -433,6 +433,9 @@ enum Command {
         /// Also time each entity type alone.
         #[arg(long)]
         per_entity: bool,
+        /// Time only these entity types (comma-separated) and stop: no accuracy figures.
+        #[arg(long, value_delimiter = ',')]
+        entities: Vec<String>,
     },
 }
 
@@ -978,9 +981,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seconds,
             threads,
             per_entity,
+            entities,
         } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            scan_bench::run(&corpus, seconds, threads, per_entity)?;
+            if entities.is_empty() {
+                scan_bench::run(&corpus, seconds, threads, per_entity)?;
+            } else {
+                scan_bench::time_only(&corpus, seconds, &entities)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -84,6 +84,20 @@ fn compatible(gold: &str, pred: &str) -> bool {
     gold == pred || (gold == "ADDRESS" && pred == "LOCATION")
 }
 
+/// Throughput of a scanner of these entity types alone, on one core.
+pub fn time_only(corpus: &Path, seconds: u64, entities: &[String]) -> anyhow::Result<()> {
+    let docs = load(corpus)?;
+    let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+    println!("corpus {} docs={} bytes={bytes}", corpus.display(), docs.len());
+    let scanner = Scanner::builder().entities(entities).build()?;
+    println!(
+        "{}, 1 core: {:8.1} MB/s",
+        entities.join(","),
+        throughput(&scanner, &docs, Duration::from_secs(seconds.max(1)))
+    );
+    Ok(())
+}
+
 pub fn run(corpus: &Path, seconds: u64, threads: usize, per_entity: bool) -> anyhow::Result<()> {
     let docs = load(corpus)?;
     let bytes: usize = docs.iter().map(|d| d.text.len()).sum();

@@ -1,5 +1,8 @@
 //! Context words: whole words within a few words before or after a finding raise its score.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 /// Words looked at before a finding.
 const BEFORE: usize = 5;
 /// Words looked at after a finding.
@@ -14,50 +17,160 @@ fn is_word(b: u8) -> bool {
 }
 
 /// The first context word of `list` found near `[start, end)`, compared case-insensitively.
-pub(crate) fn find<'a>(text: &[u8], start: usize, end: usize, list: &'a [String]) -> Option<&'a str> {
-    if list.is_empty() {
-        return None;
+#[cfg(test)]
+pub(crate) fn find(text: &[u8], start: usize, end: usize, list: &[String]) -> Option<String> {
+    let mut vocabulary = Vocabulary::default();
+    let set = vocabulary.add(list);
+    Window::default()
+        .find(text, start, end, &vocabulary, &set)
+        .map(str::to_owned)
+}
+
+/// Every context word of a scanner's recognizers, numbered, so that the words around a span
+/// are looked up once and each recognizer's list is a set of numbers.
+#[derive(Debug, Default)]
+pub(crate) struct Vocabulary {
+    ids: HashMap<Box<[u8]>, u32>,
+    /// Each number's word, as the first list that held it wrote it.
+    words: Vec<Arc<str>>,
+}
+
+/// The longest context word looked up (longer words in the text cannot be one).
+const LONGEST: usize = 48;
+
+impl Vocabulary {
+    /// Numbers the words of `list` (compared case-insensitively in ASCII) and returns
+    /// their set.
+    pub(crate) fn add(&mut self, list: &[String]) -> WordSet {
+        let mut set = WordSet::default();
+        for w in list {
+            if w.is_empty() || w.len() > LONGEST {
+                continue;
+            }
+            let key: Box<[u8]> = w.as_bytes().to_ascii_lowercase().into_boxed_slice();
+            let next = self.words.len() as u32;
+            let id = *self.ids.entry(key).or_insert_with(|| {
+                self.words.push(Arc::from(w.as_str()));
+                next
+            });
+            set.insert(id);
+        }
+        set
     }
-    let matches = |w: &[u8]| {
-        list.iter()
-            .find(|c| c.as_bytes().eq_ignore_ascii_case(w))
-            .map(String::as_str)
-    };
-    // backwards
-    let mut i = start;
-    for _ in 0..BEFORE {
-        while i > 0 && !is_word(text[i - 1]) {
-            i -= 1;
+
+    fn id(&self, word: &[u8]) -> Option<u32> {
+        if word.len() > LONGEST || self.ids.is_empty() {
+            return None;
         }
-        if i == 0 {
-            break;
+        let mut buf = [0u8; LONGEST];
+        let key = &mut buf[..word.len()];
+        key.copy_from_slice(word);
+        key.make_ascii_lowercase();
+        self.ids.get(&*key).copied()
+    }
+}
+
+/// One recognizer's context words, as numbers of a [`Vocabulary`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WordSet(Vec<u64>);
+
+impl WordSet {
+    fn insert(&mut self, id: u32) {
+        let (i, bit) = (id as usize / 64, id % 64);
+        if self.0.len() <= i {
+            self.0.resize(i + 1, 0);
         }
-        let e = i;
-        while i > 0 && is_word(text[i - 1]) {
-            i -= 1;
+        self.0[i] |= 1 << bit;
+    }
+
+    fn contains(&self, id: u32) -> bool {
+        self.0.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+}
+
+/// The words around one span, looked up once for every recognizer with a hit there (on
+/// text dense with numbers several recognizers find the same number), and whether a label
+/// stands before it.
+#[derive(Debug, Default)]
+pub(crate) struct Window {
+    span: Option<(usize, usize)>,
+    /// The words before (nearest first), then those after (nearest first), as context
+    /// word numbers (`None`: no recognizer's context word).
+    words: Vec<Option<u32>>,
+    label: Option<(usize, bool)>,
+}
+
+impl Window {
+    /// The first word of `set` near `[start, end)`: the words before, nearest first, then
+    /// those after.
+    pub(crate) fn find<'v>(
+        &mut self,
+        text: &[u8],
+        start: usize,
+        end: usize,
+        vocabulary: &'v Vocabulary,
+        set: &WordSet,
+    ) -> Option<&'v str> {
+        if set.0.is_empty() {
+            return None;
         }
-        if let Some(w) = matches(&text[i..e]) {
-            return Some(w);
+        if self.span != Some((start, end)) {
+            self.read(text, start, end, vocabulary);
+        }
+        self.words
+            .iter()
+            .flatten()
+            .find(|&&id| set.contains(id))
+            .and_then(|&id| vocabulary.words.get(id as usize))
+            .map(|w| &**w)
+    }
+
+    /// [`labelled`], remembered for the last start asked about.
+    pub(crate) fn labelled(&mut self, text: &[u8], start: usize) -> bool {
+        match self.label {
+            Some((at, yes)) if at == start => yes,
+            _ => {
+                let yes = labelled(text, start);
+                self.label = Some((start, yes));
+                yes
+            }
         }
     }
-    // forwards
-    let mut j = end;
-    for _ in 0..AFTER {
-        while j < text.len() && !is_word(text[j]) {
-            j += 1;
+
+    fn read(&mut self, text: &[u8], start: usize, end: usize, vocabulary: &Vocabulary) {
+        self.span = Some((start, end));
+        self.words.clear();
+        // backwards
+        let mut i = start;
+        for _ in 0..BEFORE {
+            while i > 0 && !is_word(text[i - 1]) {
+                i -= 1;
+            }
+            if i == 0 {
+                break;
+            }
+            let e = i;
+            while i > 0 && is_word(text[i - 1]) {
+                i -= 1;
+            }
+            self.words.push(vocabulary.id(&text[i..e]));
         }
-        if j >= text.len() {
-            break;
-        }
-        let s = j;
-        while j < text.len() && is_word(text[j]) {
-            j += 1;
-        }
-        if let Some(w) = matches(&text[s..j]) {
-            return Some(w);
+        // forwards
+        let mut j = end;
+        for _ in 0..AFTER {
+            while j < text.len() && !is_word(text[j]) {
+                j += 1;
+            }
+            if j >= text.len() {
+                break;
+            }
+            let s = j;
+            while j < text.len() && is_word(text[j]) {
+                j += 1;
+            }
+            self.words.push(vocabulary.id(&text[s..j]));
         }
     }
-    None
 }
 
 /// Labels that name a number as something other than personal data: a build, an order, an
@@ -178,13 +291,13 @@ mod tests {
     fn whole_words_before_and_after() {
         let list = vec!["card".to_owned(), "ssn".to_owned()];
         let t = b"my credit card: 4111";
-        assert_eq!(find(t, 16, 20, &list), Some("card"));
+        assert_eq!(find(t, 16, 20, &list).as_deref(), Some("card"));
         let t = b"discard 4111";
         assert_eq!(find(t, 8, 12, &list), None, "a word inside another word is not context");
         let t = b"078-05-1123 is my SSN";
-        assert_eq!(find(t, 0, 11, &list), Some("ssn"));
+        assert_eq!(find(t, 0, 11, &list).as_deref(), Some("ssn"));
         let t = b"a b c d e f card g 4111";
-        assert_eq!(find(t, 19, 23, &list), Some("card"));
+        assert_eq!(find(t, 19, 23, &list).as_deref(), Some("card"));
         let t = b"card a b c d e f 4111";
         assert_eq!(find(t, 17, 21, &list), None, "too far");
     }

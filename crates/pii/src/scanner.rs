@@ -117,7 +117,17 @@ impl ScannerBuilder {
         let (identifier, language): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
         let (wide, tight): (Vec<_>, Vec<_>) = identifier.into_iter().partition(|r| r.needs_neighbors());
         let words = language.iter().any(|r| r.uses_words());
+        // context word sets in the order `scan_field` numbers the recognizers
+        let mut vocabulary = context::Vocabulary::default();
+        let context_sets = tight
+            .iter()
+            .chain(&wide)
+            .chain(&language)
+            .map(|r| vocabulary.add(r.context()))
+            .collect();
         Ok(Scanner {
+            vocabulary,
+            context_sets,
             joints: [Together::new(&tight)?, Together::new(&wide)?],
             by_buffer: [tight, wide],
             language,
@@ -135,6 +145,10 @@ pub struct Scanner {
     by_buffer: [Vec<Box<dyn Recognizer>>; 2],
     /// For each buffer, its built-in pattern recognizers run as one automaton.
     joints: [Together; 2],
+    /// Every recognizer's context words, numbered.
+    vocabulary: context::Vocabulary,
+    /// Each recognizer's context words (tight, wide, then language recognizers).
+    context_sets: Vec<context::WordSet>,
     language: Vec<Box<dyn Recognizer>>,
     /// Whether a language recognizer reads words (the text is then split once for all).
     words: bool,
@@ -173,17 +187,20 @@ impl Scanner {
     /// Findings in the value of a field (a CSV column, a JSON key) whose name is context.
     pub fn scan_field(&self, text: &[u8], field: Option<&str>) -> Vec<Finding> {
         let field_words = field.map(context::field_words).unwrap_or_default();
-        let mut found = Vec::new();
+        // every recognizer's hits in the text's coordinates, with the recognizer's place
+        let mut pending: Vec<(usize, &dyn Recognizer, Hit)> = Vec::new();
         let mut hits: Vec<Hit> = Vec::new();
         // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
         // only if a recognizer needs it
         let mut hot = HotBuffer::default();
+        let mut place = 0;
         for ((neighbors, users), joint) in [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints) {
             if users.is_empty() {
                 continue;
             }
             hot.build(text, neighbors);
             if hot.buf.is_empty() {
+                place += users.len();
                 continue;
             }
             let mut together = joint.find(&hot.buf, users);
@@ -195,15 +212,10 @@ impl Scanner {
                 }
                 for h in hits.drain(..) {
                     if let Some((s, e)) = hot.to_text(h.start, h.end) {
-                        self.score(
-                            text,
-                            r.as_ref(),
-                            Hit { start: s, end: e, ..h },
-                            &field_words,
-                            &mut found,
-                        );
+                        pending.push((place, r.as_ref(), Hit { start: s, end: e, ..h }));
                     }
                 }
+                place += 1;
             }
         }
         let words = if self.words {
@@ -214,19 +226,37 @@ impl Scanner {
         for r in &self.language {
             hits.clear();
             r.find_with_words(text, &words, &mut hits);
-            for h in hits.drain(..) {
-                self.score(text, r.as_ref(), h, &field_words, &mut found);
-            }
+            pending.extend(hits.drain(..).map(|h| (place, r.as_ref(), h)));
+            place += 1;
+        }
+        // in the order of the text, so that the hits of several recognizers on one span
+        // read its context words once; ties in the recognizers' order
+        pending.sort_by_key(|(place, _, h)| (h.start, h.end, *place));
+        let mut window = context::Window::default();
+        let mut found = Vec::with_capacity(pending.len());
+        for (place, r, h) in pending {
+            self.score(text, (r, place), h, &field_words, &mut window, &mut found);
         }
         resolve(found)
     }
 
-    fn score(&self, text: &[u8], r: &dyn Recognizer, mut h: Hit, field_words: &[String], out: &mut Vec<Finding>) {
-        if r.meta().label_veto && context::labelled(text, h.start) {
+    fn score(
+        &self,
+        text: &[u8],
+        (r, place): (&dyn Recognizer, usize),
+        mut h: Hit,
+        field_words: &[String],
+        window: &mut context::Window,
+        out: &mut Vec<Finding>,
+    ) {
+        if r.meta().label_veto && window.labelled(text, h.start) {
             return;
         }
         let ctx = r.context();
-        let near = context::find(text, h.start, h.end, ctx);
+        let near = self
+            .context_sets
+            .get(place)
+            .and_then(|set| window.find(text, h.start, h.end, &self.vocabulary, set));
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
         if near.is_some() || field.is_some() {
             h.score = (h.score + context::BOOST).clamp(context::MIN_WITH_CONTEXT, 1.0);
@@ -447,6 +477,18 @@ mod tests {
             found("tracking 4111111111111111", "CREDIT_CARD")?.is_empty(),
             "a label says what it is"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn context_words_are_written_in_lower_case() -> Result<()> {
+        // a context word's evidence is written as the first list holding it wrote it
+        let regions = [String::from("US")];
+        for r in builtin::all(&regions)? {
+            for w in r.context() {
+                assert_eq!(*w, w.to_ascii_lowercase(), "{}", r.entity());
+            }
+        }
         Ok(())
     }
 

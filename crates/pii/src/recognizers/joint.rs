@@ -14,6 +14,7 @@
 
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;
+use regex_automata::util::primitives::StateID;
 use regex_automata::util::{start, syntax};
 use regex_automata::{Anchored, MatchKind};
 
@@ -27,6 +28,9 @@ pub(crate) struct Joint {
     first: Vec<usize>,
     /// Whether a match can start with this byte (the others are skipped without a walk).
     starts: [bool; 256],
+    /// The start state, when no pattern looks behind its start (so it is the same for
+    /// every byte before).
+    start: Option<StateID>,
 }
 
 impl std::fmt::Debug for Joint {
@@ -69,7 +73,18 @@ impl Joint {
             let next = dfa.next_state(sid, b as u8);
             *live = !dfa.is_dead_state(next);
         }
-        Ok(Self { dfa, first, starts })
+        let same_after_any = [Some(b' '), Some(b'a'), Some(b'0'), Some(b'\n'), Some(0x80)]
+            .into_iter()
+            .all(|behind| {
+                dfa.start_state(&start::Config::new().anchored(Anchored::Yes).look_behind(behind))
+                    .is_ok_and(|other| other == sid)
+            });
+        Ok(Self {
+            start: same_after_any.then_some(sid),
+            dfa,
+            first,
+            starts,
+        })
     }
 
     /// Every member's hits in `hay`, by member.
@@ -118,11 +133,17 @@ impl Joint {
 
     /// Walks the automaton from `s`, recording each pattern's longest match.
     fn walk(&self, hay: &[u8], s: usize, ends: &mut [usize], matched: &mut Vec<usize>) {
-        let config = start::Config::new()
-            .anchored(Anchored::Yes)
-            .look_behind(s.checked_sub(1).map(|i| hay[i]));
-        let Ok(mut sid) = self.dfa.start_state(&config) else {
-            return;
+        let mut sid = match self.start {
+            Some(sid) => sid,
+            None => {
+                let config = start::Config::new()
+                    .anchored(Anchored::Yes)
+                    .look_behind(s.checked_sub(1).map(|i| hay[i]));
+                match self.dfa.start_state(&config) {
+                    Ok(sid) => sid,
+                    Err(_) => return,
+                }
+            }
         };
         let mut record = |sid, end: usize| {
             for k in 0..self.dfa.match_len(sid) {
