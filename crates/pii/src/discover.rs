@@ -82,9 +82,23 @@ pub fn category_for(entity: &str, column: &str) -> Option<(&'static str, &'stati
         | "ES_NIE"
         | "IT_FISCAL_CODE"
         | "PL_PESEL"
-        | "FI_PERSONAL_IDENTITY_CODE" => ("user.government_id.national_identification_number", "string"),
-        "US_PASSPORT" => ("user.government_id.passport_number", "string"),
-        "US_DRIVER_LICENSE" => ("user.government_id.drivers_license_number", "string"),
+        | "FI_PERSONAL_IDENTITY_CODE"
+        | "DE_TAX_ID"
+        | "FR_NIR"
+        | "NL_BSN"
+        | "BE_NATIONAL_NUMBER"
+        | "SE_PERSONNUMMER"
+        | "DK_CPR"
+        | "IN_AADHAAR"
+        | "IN_PAN"
+        | "AU_TFN"
+        | "AU_ABN"
+        | "AU_MEDICARE"
+        | "SG_NRIC_FIN"
+        | "KR_RRN" => ("user.government_id.national_identification_number", "string"),
+        "US_PASSPORT" | "DE_PASSPORT" | "UK_PASSPORT" => ("user.government_id.passport_number", "string"),
+        "US_DRIVER_LICENSE" | "UK_DRIVING_LICENCE" => ("user.government_id.drivers_license_number", "string"),
+        "MEDICAL_LICENSE" => ("user.government_id", "string"),
         "IP_ADDRESS" => ("user.device.ip_address", "string"),
         "MAC_ADDRESS" => ("user.device.device_id", "string"),
         "URL" => ("user.contact.url", "string"),

@@ -38,6 +38,23 @@ pub const BUILTIN_ENTITIES: &[&str] = &[
     "IT_FISCAL_CODE",
     "PL_PESEL",
     "FI_PERSONAL_IDENTITY_CODE",
+    "DE_TAX_ID",
+    "DE_PASSPORT",
+    "FR_NIR",
+    "NL_BSN",
+    "BE_NATIONAL_NUMBER",
+    "SE_PERSONNUMMER",
+    "DK_CPR",
+    "IN_AADHAAR",
+    "IN_PAN",
+    "AU_TFN",
+    "AU_ABN",
+    "AU_MEDICARE",
+    "SG_NRIC_FIN",
+    "KR_RRN",
+    "UK_PASSPORT",
+    "UK_DRIVING_LICENCE",
+    "MEDICAL_LICENSE",
 ];
 
 const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";

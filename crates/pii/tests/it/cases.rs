@@ -31,6 +31,16 @@ const CLAIMED: &[&str] = &[
     "IT_FISCAL_CODE",
     "PL_PESEL",
     "FI_PERSONAL_IDENTITY_CODE",
+    "DE_PASSPORT",
+    "SE_PERSONNUMMER",
+    "AU_TFN",
+    "AU_ABN",
+    "AU_MEDICARE",
+    "KR_RRN",
+    "UK_PASSPORT",
+    "UK_DRIVING_LICENCE",
+    "MEDICAL_LICENSE",
+    "IN_AADHAAR",
 ];
 
 /// The case's entity as Custodia reads it. The extraction labelled every case of the NER
@@ -115,7 +125,9 @@ fn presidio_cases_agree() {
             }
             (s, e)
         };
-        let ok = found.len() == expected_len && spans.iter().all(|s| found.contains(&trim(*s)));
+        // Presidio's tests compare spans only when they expect findings (some cases that
+        // expect none still carry a span)
+        let ok = found.len() == expected_len && (expected_len == 0 || spans.iter().all(|s| found.contains(&trim(*s))));
         let o = by_entity.entry(entity).or_insert(Outcome {
             pass: 0,
             total: 0,
