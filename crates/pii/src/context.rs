@@ -258,6 +258,59 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
     false
 }
 
+/// A table written as text (a CSV or TSV export pasted into a ticket, a log, a text file):
+/// its header's words by column, so that a value reads its column's header as a field name,
+/// as it does when the file is read as CSV. A header is a first line of at least three
+/// cells, none over 40 bytes or holding a digit, and the next line has as many cells.
+#[derive(Debug)]
+pub(crate) struct TextTable {
+    delimiter: u8,
+    /// Where the header line ends (`None`: in an earlier block of the same file).
+    header_end: Option<usize>,
+    columns: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    pub(crate) fn sniff(text: &[u8]) -> Option<Self> {
+        let header_end = text.iter().position(|&b| b == b'\n')?;
+        let header = text[..header_end].strip_suffix(b"\r").unwrap_or(&text[..header_end]);
+        let rest = &text[header_end + 1..];
+        let next = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        [b',', b';', b'\t', b'|'].into_iter().find_map(|delimiter| {
+            let cells: Vec<&[u8]> = header.split(|&b| b == delimiter).collect();
+            let named = |c: &&[u8]| {
+                let c = c.trim_ascii();
+                !c.is_empty() && c.len() <= 40 && !c.iter().any(u8::is_ascii_digit)
+            };
+            let fits =
+                cells.len() >= 3 && cells.iter().all(named) && next.split(|&b| b == delimiter).count() == cells.len();
+            fits.then(|| Self {
+                delimiter,
+                header_end: Some(header_end),
+                columns: cells
+                    .iter()
+                    .map(|c| field_words(&String::from_utf8_lossy(c.trim_ascii()).replace('"', "")))
+                    .collect(),
+            })
+        })
+    }
+
+    /// The same table in the next block of a file (cut at a line end): every line a row.
+    pub(crate) fn continued(&mut self) {
+        self.header_end = None;
+    }
+
+    /// The header's words of the column `pos` is in (none on the header line).
+    pub(crate) fn words_at(&self, text: &[u8], pos: usize) -> &[String] {
+        if self.header_end.is_some_and(|end| pos <= end) {
+            return &[];
+        }
+        let line_start = text[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = text[line_start..pos].iter().filter(|&&b| b == self.delimiter).count();
+        self.columns.get(column).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Words of a field name (`customer_email`, `phoneNumber`, `ssn`) for comparison with context words.
 pub(crate) fn field_words(name: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -300,6 +353,30 @@ mod tests {
         assert_eq!(find(t, 19, 23, &list).as_deref(), Some("card"));
         let t = b"card a b c d e f 4111";
         assert_eq!(find(t, 17, 21, &list), None, "too far");
+    }
+
+    #[test]
+    fn a_table_in_text_names_its_columns() {
+        let text = b"Name;E-Mail;Telefon;Kartennummer\nJo Beck;jo@example.com;0285361092;4111\nA;b;c;d";
+        let table = TextTable::sniff(text);
+        let at = |needle: &[u8]| text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
+        assert_eq!(
+            table.as_ref().map(|t| t.words_at(text, at(b"0285361092"))),
+            Some(&["telefon".to_owned()][..])
+        );
+        assert_eq!(
+            table.as_ref().map(|t| t.words_at(text, 2)),
+            Some(&[][..]),
+            "the header itself"
+        );
+        for prose in [
+            &b"Hello, my name is Jo, and I live here\nsecond line"[..],
+            b"a,b,c\nonly, two",
+            b"id,2fa,phone\n1,2,3",
+            b"no newline, at all, here",
+        ] {
+            assert!(TextTable::sniff(prose).is_none(), "{}", String::from_utf8_lossy(prose));
+        }
     }
 
     #[test]

@@ -180,13 +180,23 @@ impl Scanner {
     }
 
     /// Findings in `text`, ordered by start offset.
+    /// A table written as text (its first line a header) reads each column's header as
+    /// the field name of the values under it.
     pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
-        self.scan_field(text, None)
+        self.scan_table(text, context::TextTable::sniff(text).as_ref())
+    }
+
+    /// Findings in a block of a text whose columns `table` names.
+    pub(crate) fn scan_table(&self, text: &[u8], table: Option<&context::TextTable>) -> Vec<Finding> {
+        self.scan_with(text, Vec::new(), table)
     }
 
     /// Findings in the value of a field (a CSV column, a JSON key) whose name is context.
     pub fn scan_field(&self, text: &[u8], field: Option<&str>) -> Vec<Finding> {
-        let field_words = field.map(context::field_words).unwrap_or_default();
+        self.scan_with(text, field.map(context::field_words).unwrap_or_default(), None)
+    }
+
+    fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTable>) -> Vec<Finding> {
         // every recognizer's hits in the text's coordinates, with the recognizer's place
         let mut pending: Vec<(usize, &dyn Recognizer, Hit)> = Vec::new();
         let mut hits: Vec<Hit> = Vec::new();
@@ -235,7 +245,11 @@ impl Scanner {
         let mut window = context::Window::default();
         let mut found = Vec::with_capacity(pending.len());
         for (place, r, h) in pending {
-            self.score(text, (r, place), h, &field_words, &mut window, &mut found);
+            let field_words = match table {
+                Some(t) => t.words_at(text, h.start),
+                None => &field_words,
+            };
+            self.score(text, (r, place), h, field_words, &mut window, &mut found);
         }
         resolve(found)
     }
@@ -426,6 +440,13 @@ mod tests {
             ("+44 1632 960 668", "+44 1632 960 668"),
             ("call (558)817-9360x729", "(558)817-9360x729"),
             ("Rückruf unter +49(0) 729830887", "+49(0) 729830887"),
+            ("mobile: +44(0)115 496 0092, email", "+44(0)115 496 0092"),
+            ("klant Mika, mobiel (016)-6514261, e-mail", "(016)-6514261"),
+            // a table as text: the column's header is the context
+            (
+                "Name;E-Mail;Telefon;Karte\nJo Beck;jo@example.com;0285361092;4111",
+                "0285361092",
+            ),
             // national, bare, with a context word of its language
             ("Merci de contacter Luc au 0371569023", "0371569023"),
             ("cliente Letizia Giusti, cellulare 3292175135", "3292175135"),

@@ -96,7 +96,7 @@ pub(crate) fn scan(
                 pointer: None,
             })
             .collect();
-        let found = scan_block(scanner, &record, offset, line, segments, sink)?;
+        let found = scan_block(scanner, &record, offset, line, segments, None, sink)?;
         if first {
             // Header names are context and appear in the output; a cell that holds personal
             // data (a file without a header row) is named by its position instead.

@@ -262,7 +262,7 @@ pub(crate) fn scan_lines(
                 }
             }
         };
-        scan_block(scanner, &line_buf, stats.bytes, line, segs, sink)?;
+        scan_block(scanner, &line_buf, stats.bytes, line, segs, None, sink)?;
         stats.bytes += line_buf.len() as u64;
         line += 1;
         sink.progress(stats.bytes);
@@ -296,7 +296,7 @@ pub(crate) fn scan_document(
             whole(&doc)
         }
     };
-    scan_block(scanner, &doc, 0, 1, segs, sink)?;
+    scan_block(scanner, &doc, 0, 1, segs, None, sink)?;
     sink.progress(stats.bytes);
     Ok(stats)
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::context::TextTable;
 use crate::finding::Finding;
 use crate::scanner::Scanner;
 
@@ -138,11 +139,17 @@ pub(crate) fn scan_block(
     base_offset: u64,
     base_line: u64,
     segments: Vec<Segment>,
+    table: Option<&TextTable>,
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
     let mut rel: Vec<(Finding, Option<String>, Option<String>)> = Vec::new();
     for seg in segments {
-        for mut f in scanner.scan_field(&block[seg.start..seg.end], seg.field.as_deref()) {
+        let text = &block[seg.start..seg.end];
+        let found = match (&seg.field, table) {
+            (None, Some(table)) => scanner.scan_table(text, Some(table)),
+            (field, _) => scanner.scan_field(text, field.as_deref()),
+        };
+        for mut f in found {
             f.start += seg.start;
             f.end += seg.start;
             rel.push((f, seg.pointer.clone(), seg.field.as_deref().map(str::to_owned)));
@@ -264,6 +271,26 @@ mod tests {
             && &text[l.finding.start..l.finding.end] == "bob@example.com"));
         let ssn = found.iter().find(|l| &*l.finding.entity_type == "US_SSN");
         assert!(ssn.is_some_and(|l| l.line == 3 && l.column == 9), "{found:?}");
+    }
+
+    #[test]
+    fn a_table_in_a_text_file_names_its_columns_in_every_block() {
+        // a bare national phone number is reported beside its column's header, in the
+        // first block and in the later ones
+        let mut text = String::from("Name;E-Mail;Telefon;Karte\n");
+        let row = "Jo Beck;jo@example.com;0285361092;x\n";
+        while text.len() < text::BLOCK + 100 {
+            text.push_str(row);
+        }
+        let (found, _) = scan_str(&text, Format::Text);
+        let phones: Vec<usize> = found
+            .iter()
+            .filter(|l| &*l.finding.entity_type == "PHONE_NUMBER")
+            .map(|l| l.finding.start)
+            .collect();
+        let rows = text.lines().count() - 1;
+        assert_eq!(phones.len(), rows);
+        assert!(phones.last().is_some_and(|&p| p > text::BLOCK), "a later block");
     }
 
     #[test]

@@ -442,10 +442,17 @@ impl PhoneRecognizer {
     /// whether the number is valid there or only of a possible length (an unassigned or
     /// reserved range, written as numbers are).
     fn judge(&self, candidate: &[u8]) -> Option<(&'static str, Plan)> {
+        // `+44 (0)116 ...`: the trunk prefix in parentheses is not dialled from abroad
+        let trunk = if candidate.first() == Some(&b'+') {
+            candidate.windows(3).position(|w| w == b"(0)").map(|i| i + 1)
+        } else {
+            None
+        };
         let digits: String = candidate
             .iter()
-            .filter(|b| b.is_ascii_digit())
-            .map(|&b| b as char)
+            .enumerate()
+            .filter(|&(i, b)| b.is_ascii_digit() && Some(i) != trunk)
+            .map(|(_, &b)| b as char)
             .collect();
         if !(7..=15).contains(&digits.len()) {
             return None;
@@ -529,10 +536,9 @@ impl Recognizer for PhoneRecognizer {
             // an extension stays in the span but not in the number
             let ext_at = window.iter().position(|&b| b.is_ascii_alphabetic() || b == b'#');
             let digits_part = &window[..ext_at.unwrap_or(window.len())];
-            if digits_part
-                .windows(2)
-                .any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b"+ " | b" ("))
-                || !bounded(hay, s, e, Boundary::Number)
+            if digits_part.windows(2).any(|w| {
+                !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b")-" | b"+ " | b" (")
+            }) || !bounded(hay, s, e, Boundary::Number)
                 || single_digit_groups(digits_part) > 2
             {
                 continue;
