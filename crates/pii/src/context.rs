@@ -260,8 +260,9 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
 
 /// A table written as text (a CSV or TSV export pasted into a ticket, a log, a text file):
 /// its header's words by column, so that a value reads its column's header as a field name,
-/// as it does when the file is read as CSV. A header is a first line of at least three
-/// cells, none over 40 bytes or holding a digit, and the next line has as many cells.
+/// as it does when the file is read as CSV. A header is a line (among the first 100) of at
+/// least three cells, none over 40 bytes or holding a digit, followed by a line of as many
+/// cells; a row is any later line of as many cells.
 #[derive(Debug)]
 pub(crate) struct TextTable {
     delimiter: u8,
@@ -270,12 +271,26 @@ pub(crate) struct TextTable {
     columns: Vec<Vec<String>>,
 }
 
+/// Lines looked at for a header.
+const HEADER_WITHIN: usize = 100;
+
 impl TextTable {
     pub(crate) fn sniff(text: &[u8]) -> Option<Self> {
-        let header_end = text.iter().position(|&b| b == b'\n')?;
-        let header = text[..header_end].strip_suffix(b"\r").unwrap_or(&text[..header_end]);
-        let rest = &text[header_end + 1..];
-        let next = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        let mut lines = text.split(|&b| b == b'\n').take(HEADER_WITHIN + 1).peekable();
+        let mut at = 0;
+        while let Some(line) = lines.next() {
+            let header_end = at + line.len();
+            at = header_end + 1;
+            let next = lines.peek()?;
+            let header = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(table) = Self::header(header, next, header_end) {
+                return Some(table);
+            }
+        }
+        None
+    }
+
+    fn header(header: &[u8], next: &[u8], header_end: usize) -> Option<Self> {
         [b',', b';', b'\t', b'|'].into_iter().find_map(|delimiter| {
             let cells: Vec<&[u8]> = header.split(|&b| b == delimiter).collect();
             let named = |c: &&[u8]| {
@@ -295,17 +310,30 @@ impl TextTable {
         })
     }
 
-    /// The same table in the next block of a file (cut at a line end): every line a row.
+    /// The same table in the next block of a file (cut at a line end).
     pub(crate) fn continued(&mut self) {
         self.header_end = None;
     }
 
-    /// The header's words of the column `pos` is in (none on the header line).
+    /// The header's words of the column `pos` is in, on a row after the header (none
+    /// elsewhere).
     pub(crate) fn words_at(&self, text: &[u8], pos: usize) -> &[String] {
         if self.header_end.is_some_and(|end| pos <= end) {
             return &[];
         }
         let line_start = text[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line_end = text[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |i| pos + i);
+        let cells = text[line_start..line_end]
+            .iter()
+            .filter(|&&b| b == self.delimiter)
+            .count()
+            + 1;
+        if cells != self.columns.len() {
+            return &[];
+        }
         let column = text[line_start..pos].iter().filter(|&&b| b == self.delimiter).count();
         self.columns.get(column).map_or(&[], Vec::as_slice)
     }
@@ -369,9 +397,22 @@ mod tests {
             Some(&[][..]),
             "the header itself"
         );
+        // a header after other lines; rows of another shape are no rows
+        let text = b"{\"telefono\": \"041017445\"}\nnome;email;telefono\nA;a@b.it;3406586511\nlog line; 123";
+        let at = |needle: &[u8]| text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
+        let table = TextTable::sniff(text);
+        assert_eq!(
+            table.as_ref().map(|t| t.words_at(text, at(b"3406586511"))),
+            Some(&["telefono".to_owned()][..])
+        );
+        assert_eq!(table.as_ref().map(|t| t.words_at(text, at(b"123"))), Some(&[][..]));
+        assert_eq!(
+            table.as_ref().map(|t| t.words_at(text, at(b"041017445"))),
+            Some(&[][..])
+        );
         for prose in [
             &b"Hello, my name is Jo, and I live here\nsecond line"[..],
-            b"a,b,c\nonly, two",
+            b"a,b,c\nonly, two\n",
             b"id,2fa,phone\n1,2,3",
             b"no newline, at all, here",
         ] {

@@ -442,6 +442,7 @@ mod tests {
             ("Rückruf unter +49(0) 729830887", "+49(0) 729830887"),
             ("mobile: +44(0)115 496 0092, email", "+44(0)115 496 0092"),
             ("klant Mika, mobiel (016)-6514261, e-mail", "(016)-6514261"),
+            ("Rückruf erbeten unter +49(0)3147759091. (2021", "+49(0)3147759091"),
             // a table as text: the column's header is the context
             (
                 "Name;E-Mail;Telefon;Karte\nJo Beck;jo@example.com;0285361092;4111",

@@ -537,7 +537,7 @@ impl Recognizer for PhoneRecognizer {
             let ext_at = window.iter().position(|&b| b.is_ascii_alphabetic() || b == b'#');
             let digits_part = &window[..ext_at.unwrap_or(window.len())];
             if digits_part.windows(2).any(|w| {
-                !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b")-" | b"+ " | b" (")
+                !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b")-" | b"+ " | b"+(" | b" (")
             }) || !bounded(hay, s, e, Boundary::Number)
                 || single_digit_groups(digits_part) > 2
             {
