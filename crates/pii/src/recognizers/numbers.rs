@@ -532,15 +532,22 @@ impl Recognizer for PhoneRecognizer {
         let mut pos = 0;
         while let Some((s, mut e)) = phone_shape(hay, pos) {
             pos = next_start(hay, s, Boundary::Number);
-            let window = &hay[s..e];
             // an extension stays in the span but not in the number
-            let ext_at = window.iter().position(|&b| b.is_ascii_alphabetic() || b == b'#');
-            let digits_part = &window[..ext_at.unwrap_or(window.len())];
-            if digits_part.windows(2).any(|w| {
+            let mut ext_at = hay[s..e].iter().position(|&b| b.is_ascii_alphabetic() || b == b'#');
+            // two separators in a row end the number (`... 3147759091. (2021`: a sentence
+            // goes on), bar those that numbers are written with
+            let two_separators = |w: &[u8]| {
                 !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b")-" | b"+ " | b"+(" | b" (")
-            }) || !bounded(hay, s, e, Boundary::Number)
-                || single_digit_groups(digits_part) > 2
-            {
+            };
+            if let Some(i) = hay[s..s + ext_at.unwrap_or(e - s)].windows(2).position(two_separators) {
+                e = s + i;
+                while e > s && !(hay[e - 1].is_ascii_digit() || hay[e - 1] == b')') {
+                    e -= 1;
+                }
+                ext_at = None;
+            }
+            let digits_part = &hay[s..s + ext_at.unwrap_or(e - s)];
+            if e == s || !bounded(hay, s, e, Boundary::Number) || single_digit_groups(digits_part) > 2 {
                 continue;
             }
             let number_end = ext_at.map_or(e, |i| {
