@@ -48,7 +48,11 @@ pub(crate) fn specs() -> Vec<Spec> {
                 "reisepassnummer",
                 "passnummer",
                 "pass",
-                "passport",
+                // not `passport` alone: beside it a US passport's letter and eight digits
+                // pass the ICAO check one time in ten
+                "german",
+                "deutscher",
+                "deutschen",
                 "dokumentennummer",
                 "ausweisdokument",
                 "mrz",
