@@ -26,6 +26,8 @@ pub(crate) struct Joint {
     /// The members' patterns: member `m` owns automaton patterns `first[m]..first[m + 1]`,
     /// in its priority order.
     first: Vec<usize>,
+    /// Each pattern's member.
+    owner: Vec<usize>,
     /// Whether a match can start with this byte (the others are skipped without a walk).
     starts: [bool; 256],
     /// The start state, when no pattern looks behind its start (so it is the same for
@@ -79,7 +81,11 @@ impl Joint {
                 dfa.start_state(&start::Config::new().anchored(Anchored::Yes).look_behind(behind))
                     .is_ok_and(|other| other == sid)
             });
+        let owner = (0..members.len())
+            .flat_map(|m| std::iter::repeat_n(m, first[m + 1] - first[m]))
+            .collect();
         Ok(Self {
+            owner,
             start: same_after_any.then_some(sid),
             dfa,
             first,
@@ -111,15 +117,16 @@ impl Joint {
             if matched.is_empty() {
                 continue;
             }
-            for (m, member) in members.iter().enumerate() {
-                if next[m] > s {
+            // the members with a match here, each with its matching patterns in its
+            // priority order (pattern numbers run member by member)
+            matched.sort_unstable();
+            for group in matched.chunk_by(|&a, &b| self.owner[a] == self.owner[b]) {
+                let m = self.owner[group[0]];
+                let Some(member) = members.get(m).filter(|_| next[m] <= s) else {
                     continue;
-                }
-                let (lo, hi) = (self.first[m], self.first[m + 1]);
-                let hit = (lo..hi)
-                    .filter(|&p| ends[p] > s)
-                    .find_map(|p| member.accept(hay, s, ends[p], p - lo));
-                if let Some(hit) = hit {
+                };
+                let lo = self.first[m];
+                if let Some(hit) = group.iter().find_map(|&p| member.accept(hay, s, ends[p], p - lo)) {
                     next[m] = hit.end;
                     out[m].push(hit);
                 }
