@@ -325,7 +325,9 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             entity: "FI_PERSONAL_IDENTITY_CODE",
             boundary: Boundary::NoDigits,
             patterns: vec![p("henkilotunnus", r"[0-9]{6}[-+A-FU-Ya-fu-y][0-9]{3}[0-9A-Ya-y]", 0.5)],
-            check: Some(("hetu_mod31", validate::fi_pic, Some(1.0), true, true)),
+            // 0.9, not 1.0: a Swedish personnummer (`140206-3372`) passes mod 31 one time in 31,
+            // and beside `personnummer` it should stay Swedish
+            check: Some(("hetu_mod31", validate::fi_pic, Some(0.9), true, true)),
             context: &["hetu", "henkilötunnus", "henkilotunnus", "personal", "identity", "code"],
         },
     ];

@@ -34,29 +34,25 @@ pub(crate) fn specs() -> Vec<Spec> {
                 "tax",
             ],
         },
+        // The printed number (9 characters) carries no check digit; the machine-readable
+        // zone adds one after it (`C01X00T478` for the specimen `C01X00T47`).
         Spec {
             entity: "DE_PASSPORT",
             boundary: Boundary::Word,
             patterns: vec![p(
-                "reisepass",
-                r"(?i)[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{7}[0-9]",
-                0.3,
+                "reisepass_mrz",
+                r"(?i)[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}[0-9]",
+                0.5,
             )],
             check: Some(("icao_check_digit", de_passport, None, true, true)),
-            context: &[
-                "reisepass",
-                "reisepassnummer",
-                "passnummer",
-                "pass",
-                // not `passport` alone: beside it a US passport's letter and eight digits
-                // pass the ICAO check one time in ten
-                "german",
-                "deutscher",
-                "deutschen",
-                "dokumentennummer",
-                "ausweisdokument",
-                "mrz",
-            ],
+            context: DE_PASSPORT_CONTEXT,
+        },
+        Spec {
+            entity: "DE_PASSPORT",
+            boundary: Boundary::Word,
+            patterns: vec![p("reisepass", r"(?i)[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}", 0.1)],
+            check: Some(("passport_letters", de_passport_number, None, false, true)),
+            context: DE_PASSPORT_CONTEXT,
         },
         Spec {
             entity: "FR_NIR",
@@ -72,7 +68,7 @@ pub(crate) fn specs() -> Vec<Spec> {
                     r"[1-478][0-9]{4}(?:[0-9]{2}|2[ABab])[0-9]{6} [0-9]{2}",
                     0.6,
                 ),
-                p("nir_digits", r"[1-478][0-9]{4}(?:[0-9]{2}|2[ABab])[0-9]{8}", 0.5),
+                p("nir_digits", r"[1-478][0-9]{4}(?:[0-9]{2}|2[ABab])[0-9]{8}", 0.3),
             ],
             check: Some(("nir_mod97", fr_nir, None, true, true)),
             context: &[
@@ -435,24 +431,48 @@ pub(crate) fn de_tax_id(s: &[u8]) -> bool {
     (11 - product) % 10 == check
 }
 
-/// German passport number: 9 characters of the letters C F G H J K L M N P R T V W X Y Z
-/// and digits, the first a letter, the last an ICAO 9303 check digit (letters counted A = 10
-/// to Z = 35, weights 7, 3, 1 over the first eight, mod 10).
-pub(crate) fn de_passport(s: &[u8]) -> bool {
-    const LETTERS: &[u8] = b"CFGHJKLMNPRTVWXYZ";
+/// Context words of a German passport number: not `passport` alone (beside it a US
+/// passport's letter and eight digits take the German shape), nor `pass` (a gate pass).
+const DE_PASSPORT_CONTEXT: &[&str] = &[
+    "reisepass",
+    "reisepassnummer",
+    "passnummer",
+    "german",
+    "deutscher",
+    "deutschen",
+    "dokumentennummer",
+    "ausweisdokument",
+    "mrz",
+];
+
+/// The letters of German passport numbers (no vowels, no B, D, Q, S).
+const DE_PASSPORT_LETTERS: &[u8] = b"CFGHJKLMNPRTVWXYZ";
+
+/// A German passport number as printed: 9 characters of [`DE_PASSPORT_LETTERS`] and digits,
+/// the first a letter. It has no check digit.
+pub(crate) fn de_passport_number(s: &[u8]) -> bool {
     let u: Vec<u8> = s.iter().map(u8::to_ascii_uppercase).collect();
-    let [first, body @ .., check] = u.as_slice() else {
+    u.len() == 9
+        && u.first().is_some_and(|c| DE_PASSPORT_LETTERS.contains(c))
+        && u.iter().all(|c| c.is_ascii_digit() || DE_PASSPORT_LETTERS.contains(c))
+}
+
+/// A German passport number with the check digit the machine-readable zone adds: the 9
+/// characters of [`de_passport_number`], then an ICAO 9303 check digit over them (letters
+/// counted A = 10 to Z = 35, weights 7, 3, 1, mod 10).
+pub(crate) fn de_passport(s: &[u8]) -> bool {
+    let u: Vec<u8> = s.iter().map(u8::to_ascii_uppercase).collect();
+    let [number @ .., check] = u.as_slice() else {
         return false;
     };
-    if u.len() != 9 || !LETTERS.contains(first) || !check.is_ascii_digit() {
+    if u.len() != 10 || !de_passport_number(number) || !check.is_ascii_digit() {
         return false;
     }
     let mut sum = 0u32;
-    for (i, &c) in std::iter::once(first).chain(body).enumerate() {
+    for (i, &c) in number.iter().enumerate() {
         let value = match c {
             b'0'..=b'9' => u32::from(c - b'0'),
-            _ if LETTERS.contains(&c) => u32::from(c - b'A') + 10,
-            _ => return false,
+            _ => u32::from(c - b'A') + 10,
         };
         sum += value * [7, 3, 1][i % 3];
     }
@@ -803,6 +823,7 @@ mod tests {
     const ALL: &[(&str, Validator)] = &[
         ("de_tax_id", de_tax_id),
         ("de_passport", de_passport),
+        ("de_passport_number", de_passport_number),
         ("fr_nir", fr_nir),
         ("nl_bsn", nl_bsn),
         ("be_national_number", be_national_number),
@@ -882,23 +903,29 @@ mod tests {
 
     #[test]
     fn german_passport() {
+        // the specimen C01X00T47 and its machine-readable form C01X00T478
         for ok in [
-            "C01X00T41",
-            "F20400481",
-            "C01234565",
-            "c01234565",
-            "L01X00T44",
-            "G00000002",
+            "C01X00T478",
+            "F204004812",
+            "C012345650",
+            "c012345650",
+            "L01X00T448",
+            "G000000024",
+            "CZ6311T036",
         ] {
             assert!(de_passport(ok.as_bytes()), "{ok}");
         }
-        each_digit_changed_fails(de_passport, "C01X00T41", &[]);
-        lengths_fail(de_passport, "C01X00T41");
+        each_digit_changed_fails(de_passport, "C01X00T478", &[]);
+        lengths_fail(de_passport, "C01X00T478");
         assert!(
-            !de_passport(b"C01234567") && !de_passport(b"A01234565"),
+            !de_passport(b"C012345651") && !de_passport(b"A012345650"),
             "check digit, letter set"
         );
-        assert!(!de_passport(b"901234567"));
+        assert!(!de_passport(b"9012345670"));
+        assert!(de_passport_number(b"C01X00T47") && de_passport_number(b"cz6311t03"));
+        assert!(
+            !de_passport_number(b"A01X00T47") && !de_passport_number(b"C01X00T4") && !de_passport_number(b"C01A00T47")
+        );
     }
 
     #[test]
@@ -1116,7 +1143,7 @@ mod tests {
             ("AU_TFN", "value 876543210 ok", "my TFN is 876 543 210"),
             ("IN_AADHAAR", "value 312345678909 ok", "Aadhaar 3123 4567 8909"),
             ("AU_MEDICARE", "value 2123456701 ok", "Medicare card 2123 45670 1"),
-            ("DE_PASSPORT", "value C01X00T41 ok", "Reisepass C01X00T41"),
+            ("DE_PASSPORT", "value C01X00T47 ok", "Reisepass C01X00T47"),
             ("UK_PASSPORT", "value AB1234567 ok", "passport AB1234567"),
             ("MEDICAL_LICENSE", "value BB1388568 ok", "DEA number BB1388568"),
             ("DK_CPR", "value 010170-1234 ok", "CPR-nr. 010170-1234"),

@@ -31,7 +31,6 @@ const CLAIMED: &[&str] = &[
     "IT_FISCAL_CODE",
     "PL_PESEL",
     "FI_PERSONAL_IDENTITY_CODE",
-    "DE_PASSPORT",
     "SE_PERSONNUMMER",
     "AU_TFN",
     "AU_ABN",
