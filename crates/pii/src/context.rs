@@ -230,11 +230,48 @@ const LABELS: &[&str] = &[
     "referentie",
 ];
 
+/// Names of identifiers that are not phone numbers: a number written after one (`CPR-nummer
+/// 091291-5185`, `SSN: ...`) is that identifier, whatever number plan it also fits.
+pub(crate) const IDENTIFIER_NAMES: &[&str] = &[
+    "cpr",
+    "personnummer",
+    "ssn",
+    "bsn",
+    "burgerservicenummer",
+    "nir",
+    "insee",
+    "aadhaar",
+    "tfn",
+    "abn",
+    "rrn",
+    "nric",
+    "pesel",
+    "hetu",
+    "henkilötunnus",
+    "idnr",
+    "steuer-idnr",
+    "steueridentifikationsnummer",
+    "nino",
+    "nhs",
+    "iban",
+    "dni",
+    "nie",
+    "medicare",
+    "passport",
+    "reisepass",
+    "rijksregisternummer",
+];
+
 /// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a
 /// label of [`LABELS`], compared case-insensitively.
 pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
+    labelled_by(text, start, LABELS)
+}
+
+/// Whether the word just before `start` (as [`labelled`]) is one of `labels`.
+pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
     let mut i = start;
-    let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(');
+    let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(' | b'-');
     for _ in 0..2 {
         while i > 0 && skip(text[i - 1]) {
             i -= 1;
@@ -244,7 +281,7 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
             i -= 1;
         }
         let word = &text[i..e];
-        if LABELS.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
+        if labels.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
             return true;
         }
         // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it

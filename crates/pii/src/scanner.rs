@@ -263,7 +263,10 @@ impl Scanner {
         window: &mut context::Window,
         out: &mut Vec<Finding>,
     ) {
-        if r.meta().label_veto && window.labelled(text, h.start) {
+        let meta = r.meta();
+        if (meta.label_veto && window.labelled(text, h.start))
+            || (!meta.not_after.is_empty() && context::labelled_by(text, h.start, meta.not_after))
+        {
             return;
         }
         let ctx = r.context();
@@ -443,6 +446,8 @@ mod tests {
             ("mobile: +44(0)115 496 0092, email", "+44(0)115 496 0092"),
             ("klant Mika, mobiel (016)-6514261, e-mail", "(016)-6514261"),
             ("Rückruf erbeten unter +49(0)3147759091. (2021", "+49(0)3147759091"),
+            ("tel. 089 / 123 456 78", "089 / 123 456 78"),
+            ("Handy 0171-1234567 bitte", "0171-1234567"),
             // a table as text: the column's header is the context
             (
                 "Name;E-Mail;Telefon;Karte\nJo Beck;jo@example.com;0285361092;4111",
@@ -465,6 +470,15 @@ mod tests {
             "ticket: +44 1632 960 668",
             // the middle of a longer run of groups
             "3511 1648 0652 7107",
+            // ranges, decimals, coordinates, amounts
+            "pages 38113-47753",
+            "Location 52.520008, 13.404954",
+            "took 18.785075 s",
+            "Summe 362.975.591,42 EUR",
+            "Total 12.345.678,90 EUR",
+            // another identifier's name
+            "CPR-nummer 091291-5185",
+            "SSN: 078-05-1123",
         ] {
             assert_eq!(found(text, "PHONE_NUMBER")?, Vec::<String>::new(), "{text}");
         }

@@ -51,6 +51,9 @@ pub(crate) struct Meta {
     /// Whether a label just before a match (`build`, `order #`, `invoice`, `SKU`) says it
     /// is some other number ([`crate::context::labelled`]).
     pub(crate) label_veto: bool,
+    /// Words that, just before a match, say it is something else too (a phone number's:
+    /// [`crate::context::IDENTIFIER_NAMES`]).
+    pub(crate) not_after: &'static [&'static str],
 }
 
 impl Meta {
@@ -60,11 +63,17 @@ impl Meta {
             tier,
             context,
             label_veto: false,
+            not_after: &[],
         }
     }
 
     pub(crate) fn vetoed_by_labels(mut self) -> Self {
         self.label_veto = true;
+        self
+    }
+
+    pub(crate) fn not_after(mut self, words: &'static [&'static str]) -> Self {
+        self.not_after = words;
         self
     }
 }

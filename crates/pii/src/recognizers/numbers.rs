@@ -434,7 +434,8 @@ impl PhoneRecognizer {
                     "gsm",
                 ]),
             )
-            .vetoed_by_labels(),
+            .vetoed_by_labels()
+            .not_after(crate::context::IDENTIFIER_NAMES),
         })
     }
 
@@ -505,6 +506,23 @@ enum Plan {
     Possible,
 }
 
+/// The first digit group of a number and the characters between its groups.
+fn shape_of(number: &[u8]) -> (&[u8], Vec<u8>) {
+    let start = number.iter().position(u8::is_ascii_digit).unwrap_or(number.len());
+    let len = number[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let separators = number[start + len..]
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_digit())
+        .collect();
+    (&number[start..start + len], separators)
+}
+
+/// Whether a comma and a digit follow `e` (`12.345.678,90`: a German amount).
+fn decimal_comma(hay: &[u8], e: usize) -> bool {
+    hay.get(e) == Some(&b',') && hay.get(e + 1).is_some_and(u8::is_ascii_digit)
+}
+
 /// Groups of one digit: numbers are written in groups of two or more, bar a country or
 /// trunk code (`+33 1 42 68 53 00`); `1 1 1 1 1 1 1` is not a phone number.
 fn single_digit_groups(c: &[u8]) -> usize {
@@ -537,7 +555,9 @@ impl Recognizer for PhoneRecognizer {
             // two separators in a row end the number (`... 3147759091. (2021`: a sentence
             // goes on), bar those that numbers are written with
             let two_separators = |w: &[u8]| {
-                !w[0].is_ascii_digit() && !w[1].is_ascii_digit() && !matches!(w, b") " | b")-" | b"+ " | b"+(" | b" (")
+                !w[0].is_ascii_digit()
+                    && !w[1].is_ascii_digit()
+                    && !matches!(w, b") " | b")-" | b"+ " | b"+(" | b" (" | b" /" | b"/ ")
             };
             if let Some(i) = hay[s..s + ext_at.unwrap_or(e - s)].windows(2).position(two_separators) {
                 e = s + i;
@@ -586,8 +606,19 @@ impl Recognizer for PhoneRecognizer {
                 // written the way numbers are (`+`, parentheses, separators); a number of a
                 // possible length only is weaker still, and never bare
                 let number = &hay[s..e];
-                let formatted = number.iter().any(|b| !b.is_ascii_digit());
-                let grouped = number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
+                let (first_group, separators) = shape_of(number);
+                // a decimal (`13.404954`, `18.785075 s`) or an amount (`362.975.591,42`)
+                let decimal = separators == [b'.'] || number.contains(&b'.') && decimal_comma(hay, e);
+                if decimal {
+                    pos = e;
+                    continue;
+                }
+                // two groups and one dash, the first of five digits or more and no trunk
+                // prefix: a range (`pages 38113-47753`) or a reference as often as a number,
+                // so no stronger than bare digits
+                let range_like = separators == [b'-'] && first_group.len() >= 5 && !first_group.starts_with(b"0");
+                let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like;
+                let grouped = !range_like && number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
                 let score = match (plan, formatted) {
                     (Plan::Valid, true) => 0.75,
                     (Plan::Valid, false) => 0.35,
