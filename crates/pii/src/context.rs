@@ -295,84 +295,153 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
     false
 }
 
-/// A table written as text (a CSV or TSV export pasted into a ticket, a log, a text file):
-/// its header's words by column, so that a value reads its column's header as a field name,
-/// as it does when the file is read as CSV. A header is a line (among the first 100) of at
-/// least three cells, none over 40 bytes or holding a digit, followed by a line of as many
-/// cells; a row is any later line of as many cells.
-#[derive(Debug)]
-pub(crate) struct TextTable {
-    delimiter: u8,
-    /// Where the header line ends (`None`: in an earlier block of the same file).
-    header_end: Option<usize>,
-    columns: Vec<Vec<String>>,
+/// Tables written as text (a CSV or TSV export pasted into a ticket, a log, a text file):
+/// the header's words of each column, so that a value reads its column's header as a field
+/// name, as it does when the file is read as CSV. A header is a line of at least three cells
+/// (split by `,`, `;`, tab or `|`), none empty, over 40 bytes or holding a digit, followed by a
+/// line of as many cells; the table's rows are the lines after it of as many cells, up to the
+/// first line of another shape (a blank line, prose, a log line). Delimiters inside double
+/// quotes do not split cells.
+#[derive(Debug, Default)]
+pub(crate) struct TextTables {
+    /// In text order.
+    regions: Vec<Region>,
+    /// Whether the last region runs to the end of the text (a file's next block goes on
+    /// with it).
+    open_at_end: bool,
 }
 
-/// Lines looked at for a header.
-const HEADER_WITHIN: usize = 100;
+/// A table's shape: its delimiter and the words of each column's header.
+#[derive(Debug, Clone)]
+pub(crate) struct TableShape {
+    delimiter: u8,
+    columns: Arc<Vec<Vec<String>>>,
+}
 
-impl TextTable {
-    pub(crate) fn sniff(text: &[u8]) -> Option<Self> {
-        let mut lines = text.split(|&b| b == b'\n').take(HEADER_WITHIN + 1).peekable();
-        let mut at = 0;
-        while let Some(line) = lines.next() {
-            let header_end = at + line.len();
-            at = header_end + 1;
-            let next = lines.peek()?;
-            let header = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(table) = Self::header(header, next, header_end) {
-                return Some(table);
-            }
+#[derive(Debug)]
+struct Region {
+    /// From the first row's start to the last row's end.
+    rows: (usize, usize),
+    shape: TableShape,
+}
+
+/// Cells of a line split by `delimiter`, delimiters inside double quotes not counted.
+fn cells(line: &[u8], delimiter: u8) -> usize {
+    let mut quoted = false;
+    let mut n = 1;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if b == delimiter && !quoted {
+            n += 1;
         }
-        None
     }
+    n
+}
 
-    fn header(header: &[u8], next: &[u8], header_end: usize) -> Option<Self> {
+impl TableShape {
+    /// The shape a header line gives, if `line` is one and `next` a row of it.
+    fn of_header(line: &[u8], next: &[u8]) -> Option<Self> {
+        if line.iter().any(u8::is_ascii_digit) {
+            return None;
+        }
         [b',', b';', b'\t', b'|'].into_iter().find_map(|delimiter| {
-            let cells: Vec<&[u8]> = header.split(|&b| b == delimiter).collect();
+            let names: Vec<&[u8]> = line.split(|&b| b == delimiter).collect();
             let named = |c: &&[u8]| {
                 let c = c.trim_ascii();
-                !c.is_empty() && c.len() <= 40 && !c.iter().any(u8::is_ascii_digit)
+                !c.is_empty() && c.len() <= 40
             };
-            let fits =
-                cells.len() >= 3 && cells.iter().all(named) && next.split(|&b| b == delimiter).count() == cells.len();
+            let fits = names.len() >= 3
+                && names.iter().all(named)
+                && cells(line, delimiter) == names.len()
+                && cells(next, delimiter) == names.len();
             fits.then(|| Self {
                 delimiter,
-                header_end: Some(header_end),
-                columns: cells
-                    .iter()
-                    .map(|c| field_words(&String::from_utf8_lossy(c.trim_ascii()).replace('"', "")))
-                    .collect(),
+                columns: Arc::new(
+                    names
+                        .iter()
+                        .map(|c| field_words(&String::from_utf8_lossy(c.trim_ascii()).replace('"', "")))
+                        .collect(),
+                ),
             })
         })
     }
+}
 
-    /// The same table in the next block of a file (cut at a line end).
-    pub(crate) fn continued(&mut self) {
-        self.header_end = None;
+impl TextTables {
+    /// The tables of `text`; `carried`: a table the previous block of the same file ended in
+    /// (its rows go on from this block's first line).
+    pub(crate) fn sniff(text: &[u8], carried: Option<TableShape>) -> Self {
+        let mut tables = Self::default();
+        let mut lines = Vec::new();
+        let mut at = 0;
+        for line in text.split(|&b| b == b'\n') {
+            let end = at + line.len();
+            lines.push((at, end - usize::from(line.ends_with(b"\r"))));
+            at = end + 1;
+        }
+        // a text ending in a line end has no line after it
+        if text.ends_with(b"\n") {
+            lines.pop();
+        }
+        // the open table: its shape, where its rows start and end
+        let mut open: Option<(TableShape, usize, usize)> = carried.map(|shape| (shape, 0, 0));
+        for (k, &(s, e)) in lines.iter().enumerate() {
+            let line = &text[s..e];
+            if let Some((shape, start, end)) = open.take() {
+                if cells(line, shape.delimiter) == shape.columns.len() {
+                    open = Some((shape, start, e));
+                    continue;
+                }
+                if end > start {
+                    tables.regions.push(Region {
+                        rows: (start, end),
+                        shape,
+                    });
+                }
+            }
+            if let Some(&(ns, ne)) = lines.get(k + 1)
+                && let Some(shape) = TableShape::of_header(line, &text[ns..ne])
+            {
+                open = Some((shape, ns, ns));
+            }
+        }
+        if let Some((shape, start, end)) = open {
+            tables.open_at_end = true;
+            tables.regions.push(Region {
+                rows: (start, end.max(start)),
+                shape,
+            });
+        }
+        tables
     }
 
-    /// The header's words of the column `pos` is in, on a row after the header (none
-    /// elsewhere).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    /// The table the text ends in, for the file's next block.
+    pub(crate) fn open_at_end(&self) -> Option<TableShape> {
+        self.regions
+            .last()
+            .filter(|_| self.open_at_end)
+            .map(|r| r.shape.clone())
+    }
+
+    /// The header's words of the column `pos` is in, if `pos` is in a row of a table.
     pub(crate) fn words_at(&self, text: &[u8], pos: usize) -> &[String] {
-        if self.header_end.is_some_and(|end| pos <= end) {
+        let Some(region) = self
+            .regions
+            .partition_point(|r| r.rows.0 <= pos)
+            .checked_sub(1)
+            .and_then(|i| self.regions.get(i))
+            .filter(|r| pos < r.rows.1)
+        else {
             return &[];
-        }
+        };
         let line_start = text[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let line_end = text[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(text.len(), |i| pos + i);
-        let cells = text[line_start..line_end]
-            .iter()
-            .filter(|&&b| b == self.delimiter)
-            .count()
-            + 1;
-        if cells != self.columns.len() {
-            return &[];
-        }
-        let column = text[line_start..pos].iter().filter(|&&b| b == self.delimiter).count();
-        self.columns.get(column).map_or(&[], Vec::as_slice)
+        let column = cells(&text[line_start..pos], region.shape.delimiter) - 1;
+        region.shape.columns.get(column).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -422,38 +491,51 @@ mod tests {
 
     #[test]
     fn a_table_in_text_names_its_columns() {
+        fn words<'a>(tables: &'a TextTables, text: &[u8], needle: &[u8]) -> &'a [String] {
+            let at = text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
+            tables.words_at(text, at)
+        }
+        let phone = ["telefon".to_owned()];
         let text = b"Name;E-Mail;Telefon;Kartennummer\nJo Beck;jo@example.com;0285361092;4111\nA;b;c;d";
-        let table = TextTable::sniff(text);
-        let at = |needle: &[u8]| text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
+        let tables = TextTables::sniff(text, None);
+        assert_eq!(words(&tables, text, b"0285361092"), phone);
+        assert!(tables.words_at(text, 2).is_empty(), "the header itself");
+        // a header after other lines, anywhere; rows of another shape end the table
+        let mut text = b"{\"telefono\": \"041017445\"}\n".repeat(300);
+        text.extend_from_slice(b"nome;email;telefono\nA;a@b.it;3406586511\n\"x; y\";b;3406586512\nlog line; 123\n");
+        text.extend_from_slice(b"\nC;c@d.it;3406586513\n");
+        let tables = TextTables::sniff(&text, None);
+        assert_eq!(words(&tables, &text, b"3406586511"), ["telefono".to_owned()]);
         assert_eq!(
-            table.as_ref().map(|t| t.words_at(text, at(b"0285361092"))),
-            Some(&["telefon".to_owned()][..])
+            words(&tables, &text, b"3406586512"),
+            ["telefono".to_owned()],
+            "a quoted delimiter splits no cell"
         );
-        assert_eq!(
-            table.as_ref().map(|t| t.words_at(text, 2)),
-            Some(&[][..]),
-            "the header itself"
-        );
-        // a header after other lines; rows of another shape are no rows
-        let text = b"{\"telefono\": \"041017445\"}\nnome;email;telefono\nA;a@b.it;3406586511\nlog line; 123";
-        let at = |needle: &[u8]| text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
-        let table = TextTable::sniff(text);
-        assert_eq!(
-            table.as_ref().map(|t| t.words_at(text, at(b"3406586511"))),
-            Some(&["telefono".to_owned()][..])
-        );
-        assert_eq!(table.as_ref().map(|t| t.words_at(text, at(b"123"))), Some(&[][..]));
-        assert_eq!(
-            table.as_ref().map(|t| t.words_at(text, at(b"041017445"))),
-            Some(&[][..])
-        );
+        for outside in [&b"123"[..], b"041017445", b"3406586513"] {
+            assert!(
+                words(&tables, &text, outside).is_empty(),
+                "{}",
+                String::from_utf8_lossy(outside)
+            );
+        }
+        // a file's next block goes on with a table its previous block ended in
+        let first = b"a;b;Telefon\nx;y;0285361092\n";
+        let tables = TextTables::sniff(first, None);
+        let next = b"x;y;0285361093\nprose now, 0285361094 here\n";
+        let tables = TextTables::sniff(next, tables.open_at_end());
+        assert_eq!(words(&tables, next, b"0285361093"), phone);
+        assert!(words(&tables, next, b"0285361094").is_empty());
         for prose in [
             &b"Hello, my name is Jo, and I live here\nsecond line"[..],
             b"a,b,c\nonly, two\n",
             b"id,2fa,phone\n1,2,3",
             b"no newline, at all, here",
         ] {
-            assert!(TextTable::sniff(prose).is_none(), "{}", String::from_utf8_lossy(prose));
+            assert!(
+                TextTables::sniff(prose, None).is_empty(),
+                "{}",
+                String::from_utf8_lossy(prose)
+            );
         }
     }
 

@@ -183,11 +183,12 @@ impl Scanner {
     /// A table written as text (its first line a header) reads each column's header as
     /// the field name of the values under it.
     pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
-        self.scan_table(text, context::TextTable::sniff(text).as_ref())
+        let tables = context::TextTables::sniff(text, None);
+        self.scan_table(text, Some(&tables).filter(|t| !t.is_empty()))
     }
 
     /// Findings in a block of a text whose columns `table` names.
-    pub(crate) fn scan_table(&self, text: &[u8], table: Option<&context::TextTable>) -> Vec<Finding> {
+    pub(crate) fn scan_table(&self, text: &[u8], table: Option<&context::TextTables>) -> Vec<Finding> {
         self.scan_with(text, Vec::new(), table)
     }
 
@@ -196,7 +197,7 @@ impl Scanner {
         self.scan_with(text, field.map(context::field_words).unwrap_or_default(), None)
     }
 
-    fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTable>) -> Vec<Finding> {
+    fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
         // every recognizer's hits in the text's coordinates, with the recognizer's place
         let mut pending: Vec<(usize, &dyn Recognizer, Hit)> = Vec::new();
         let mut hits: Vec<Hit> = Vec::new();

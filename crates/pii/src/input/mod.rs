@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::context::TextTable;
+use crate::context::TextTables;
 use crate::finding::Finding;
 use crate::scanner::Scanner;
 
@@ -139,7 +139,7 @@ pub(crate) fn scan_block(
     base_offset: u64,
     base_line: u64,
     segments: Vec<Segment>,
-    table: Option<&TextTable>,
+    table: Option<&TextTables>,
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
     let mut rel: Vec<(Finding, Option<String>, Option<String>)> = Vec::new();

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use super::{InputStats, Segment, Sink, scan_block};
-use crate::context::TextTable;
+use crate::context::{TableShape, TextTables};
 use crate::scanner::Scanner;
 
 /// Block size. A value longer than this without whitespace may be split.
@@ -16,8 +16,8 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
     let mut offset = 0u64;
     let mut line = 1u64;
     let mut eof = false;
-    // a table written as text: its header, read in the first block, names the columns of all
-    let mut table: Option<TextTable> = None;
+    // a table written as text that a block ends in goes on in the next
+    let mut carried: Option<TableShape> = None;
     while !eof || !buf.is_empty() {
         while !eof && buf.len() < BLOCK {
             let chunk = reader.fill_buf()?;
@@ -44,12 +44,10 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
             field: None,
             pointer: None,
         }];
-        match table.as_mut() {
-            Some(t) => t.continued(),
-            None if offset == 0 => table = TextTable::sniff(block),
-            None => {}
-        }
-        scan_block(scanner, block, offset, line, segments, table.as_ref(), sink)?;
+        let tables = TextTables::sniff(block, carried.take());
+        carried = tables.open_at_end();
+        let tables = Some(&tables).filter(|t| !t.is_empty());
+        scan_block(scanner, block, offset, line, segments, tables, sink)?;
         line += memchr::memchr_iter(b'\n', block).count() as u64;
         offset += cut as u64;
         stats.bytes += cut as u64;
