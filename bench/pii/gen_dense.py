@@ -12,6 +12,7 @@ gen_corpus.py writes, so `custodia bench-scan` scores it the same way.
 Usage: python gen_dense.py [target_bytes] [seed] > dense.jsonl   (needs `faker`)
 """
 import json
+import datetime
 import random
 import sys
 
@@ -21,6 +22,15 @@ TARGET = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 7
 random.seed(SEED)
 Faker.seed(SEED)
+
+# Timestamps from a fixed span, not relative to today (faker's default), so that a seed gives
+# the same corpus on every run.
+EPOCH = datetime.datetime(2020, 1, 1)
+
+
+def moment(fake):
+    return fake.date_time_between_dates(EPOCH, EPOCH + datetime.timedelta(days=2000)).isoformat()
+
 
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL"]
 FAKE = {loc: Faker(loc) for loc in LOCALES}
@@ -174,7 +184,7 @@ def values(loc):
         "iban": (fake.iban(), "IBAN_CODE"),
         "ip": (random.choice([fake.ipv4_public, fake.ipv6])(), "IP_ADDRESS"),
         "ssn": (FAKE["en_US"].ssn(), "US_SSN"),
-        "ts": (fake.iso8601(), None),
+        "ts": (moment(fake), None),
         "order": (str(random.randint(10_000, 99_999_999)), None),
     }
     for kind in ("phone", "card", "iban", "email", "name"):
@@ -224,7 +234,7 @@ def json_obj(doc, loc):
 def log(doc, loc):
     fake = FAKE[loc]
     v = values(loc)
-    doc.add(f"{fake.iso8601()}Z INFO req={random.randint(10**7, 10**8)} user=")
+    doc.add(f"{moment(fake)}Z INFO req={random.randint(10**7, 10**8)} user=")
     doc.add(*v["email"])
     doc.add(" ip=")
     doc.add(*v["ip"])
