@@ -5,7 +5,7 @@
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use super::{ColumnSummary, InputStats, Segment, Sink, scan_block};
+use super::{BlockStart, ColumnSummary, InputStats, Segment, Sink, scan_block};
 use crate::scanner::Scanner;
 
 /// A record (or, with an unbalanced quote, the run of lines it swallows) longer than this
@@ -96,7 +96,7 @@ pub(crate) fn scan(
                 pointer: None,
             })
             .collect();
-        let found = scan_block(scanner, &record, offset, line, segments, None, sink)?;
+        let found = scan_block(scanner, &record, BlockStart::line(offset, line), segments, None, sink)?;
         if first {
             // Header names are context and appear in the output; a cell that holds personal
             // data (a file without a header row) is named by its position instead.

@@ -5,7 +5,7 @@
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use super::{InputStats, Segment, Sink, scan_block};
+use super::{BlockStart, InputStats, Segment, Sink, scan_block};
 use crate::scanner::Scanner;
 
 /// Longest NDJSON line parsed as JSON.
@@ -262,7 +262,14 @@ pub(crate) fn scan_lines(
                 }
             }
         };
-        scan_block(scanner, &line_buf, stats.bytes, line, segs, None, sink)?;
+        scan_block(
+            scanner,
+            &line_buf,
+            BlockStart::line(stats.bytes, line),
+            segs,
+            None,
+            sink,
+        )?;
         stats.bytes += line_buf.len() as u64;
         line += 1;
         sink.progress(stats.bytes);
@@ -296,7 +303,7 @@ pub(crate) fn scan_document(
             whole(&doc)
         }
     };
-    scan_block(scanner, &doc, 0, 1, segs, None, sink)?;
+    scan_block(scanner, &doc, BlockStart::line(0, 1), segs, None, sink)?;
     sink.progress(stats.bytes);
     Ok(stats)
 }

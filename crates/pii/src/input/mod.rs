@@ -132,12 +132,30 @@ impl Sink for Collect {
     }
 }
 
+/// Where a block starts in its input: byte offset, line, and column (characters; 1 unless
+/// the block starts inside a line longer than a block).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockStart {
+    pub(crate) offset: u64,
+    pub(crate) line: u64,
+    pub(crate) column: u64,
+}
+
+impl BlockStart {
+    pub(crate) fn line(offset: u64, line: u64) -> Self {
+        Self {
+            offset,
+            line,
+            column: 1,
+        }
+    }
+}
+
 /// Scans the segments of a block and hands the results to the sink.
 pub(crate) fn scan_block(
     scanner: &Scanner,
     block: &[u8],
-    base_offset: u64,
-    base_line: u64,
+    start: BlockStart,
     segments: Vec<Segment>,
     table: Option<&TextTables>,
     sink: &mut dyn Sink,
@@ -158,12 +176,14 @@ pub(crate) fn scan_block(
     rel.sort_by_key(|(f, _, _)| f.start);
     // lines and columns, walking the block once (columns counted from the previous finding
     // on the same line, so a long line with many findings stays linear)
-    let mut line = base_line;
+    let BlockStart {
+        offset: base_offset,
+        line: mut line,
+        column: mut column,
+    } = start;
     let mut at = 0usize;
-    let mut column = 1u64;
     let mut located = Vec::with_capacity(rel.len());
     let mut block_findings = Vec::with_capacity(rel.len());
-    let chars = |b: &[u8]| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count() as u64;
     for (f, pointer, field) in rel {
         let gap = &block[at..f.start];
         match memchr::memrchr(b'\n', gap) {
@@ -189,6 +209,11 @@ pub(crate) fn scan_block(
     sink.block(block, &block_findings)?;
     sink.findings(located)?;
     Ok(block_findings)
+}
+
+/// Characters (not bytes) in UTF-8 text.
+pub(crate) fn chars(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| (c & 0xC0) != 0x80).count() as u64
 }
 
 /// Scans a reader. Gzip is recognized by its magic bytes.
@@ -291,6 +316,25 @@ mod tests {
         let rows = text.lines().count() - 1;
         assert_eq!(phones.len(), rows);
         assert!(phones.last().is_some_and(|&p| p > text::BLOCK), "a later block");
+    }
+
+    #[test]
+    fn columns_go_on_in_a_line_longer_than_a_block() {
+        // a line longer than a block is cut at whitespace; the email after the cut is
+        // still on line 2 at its column
+        let mut text = String::from("first\n");
+        while text.len() < text::BLOCK + 10 {
+            text.push_str("word ");
+        }
+        let column = text.len() - "first\n".len() + 1;
+        text.push_str("bob@example.com\n");
+        let (found, _) = scan_str(&text, Format::Text);
+        let email = found.iter().find(|l| &*l.finding.entity_type == "EMAIL_ADDRESS");
+        assert!(
+            email.is_some_and(|l| l.line == 2 && l.column == column as u64),
+            "{:?}",
+            email.map(|l| (l.line, l.column))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use super::{InputStats, Segment, Sink, scan_block};
+use super::{BlockStart, InputStats, Segment, Sink, chars, scan_block};
 use crate::context::{TableShape, TextTables};
 use crate::scanner::Scanner;
 
@@ -15,6 +15,7 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
     let mut offset = 0u64;
     let mut line = 1u64;
+    let mut column = 1u64;
     let mut eof = false;
     // a table written as text that a block ends in goes on in the next
     let mut carried: Option<TableShape> = None;
@@ -47,8 +48,14 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
         let tables = TextTables::sniff(block, carried.take());
         carried = tables.open_at_end();
         let tables = Some(&tables).filter(|t| !t.is_empty());
-        scan_block(scanner, block, offset, line, segments, tables, sink)?;
+        let start = BlockStart { offset, line, column };
+        scan_block(scanner, block, start, segments, tables, sink)?;
         line += memchr::memchr_iter(b'\n', block).count() as u64;
+        // a block cut inside a line longer than a block: the next goes on with its columns
+        column = match memchr::memrchr(b'\n', block) {
+            Some(last) => 1 + chars(&block[last + 1..]),
+            None => column + chars(block),
+        };
         offset += cut as u64;
         stats.bytes += cut as u64;
         sink.progress(stats.bytes);
