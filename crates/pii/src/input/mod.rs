@@ -178,8 +178,8 @@ pub(crate) fn scan_block(
     // on the same line, so a long line with many findings stays linear)
     let BlockStart {
         offset: base_offset,
-        line: mut line,
-        column: mut column,
+        mut line,
+        mut column,
     } = start;
     let mut at = 0usize;
     let mut located = Vec::with_capacity(rel.len());
