@@ -490,6 +490,10 @@ mod tests {
     fn a_label_names_a_number_as_no_national_id() -> Result<()> {
         assert_eq!(found("order #18682-5510 SSN 196-21-5512", "US_SSN")?, ["196-21-5512"]);
         assert!(found("Bestellnummer 9367493282", "UK_NHS")?.is_empty());
+        // weak checksums need their word
+        assert!(found("ref 936 749 3282", "UK_NHS")?.is_empty());
+        assert!(found("Rufnummer 00452386891 erreichbar", "PL_PESEL")?.is_empty());
+        assert_eq!(found("numer PESEL 44051401359", "PL_PESEL")?.len(), 1);
         assert!(found("commande n° 313466824, SSN on file", "US_SSN")?.is_empty());
         assert_eq!(
             found("NHS number 936 749 3282", "UK_NHS")?.len(),

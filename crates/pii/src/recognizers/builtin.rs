@@ -178,7 +178,9 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             entity: "UK_NHS",
             boundary: Boundary::Number,
             patterns: vec![p("nhs", r"[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}", 0.3)],
-            check: Some(("nhs_mod11", validate::nhs, Some(0.4), true, true)),
+            // mod 11 passes one ten-digit number in eleven: not reported without a context
+            // word (`NHS`, `patient`) or a field name
+            check: Some(("nhs_mod11", validate::nhs, Some(0.35), true, true)),
             context: &["national", "health", "service", "nhs", "medical", "patient"],
         },
         Spec {
@@ -317,8 +319,10 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
         Spec {
             entity: "PL_PESEL",
             boundary: Boundary::Number,
-            patterns: vec![p("pesel", r"[0-9]{11}", 0.4)],
-            check: Some(("pesel_checksum", validate::pl_pesel, Some(0.5), true, true)),
+            // the checksum and the birth date pass one eleven-digit number in about thirty
+            // (phone numbers with a country code among them): not reported without `PESEL`
+            patterns: vec![p("pesel", r"[0-9]{11}", 0.2)],
+            check: Some(("pesel_checksum", validate::pl_pesel, Some(0.35), true, true)),
             context: &["pesel"],
         },
         Spec {
