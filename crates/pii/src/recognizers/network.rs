@@ -58,7 +58,12 @@ impl Recognizer for IpRecognizer {
                 out.push(Hit::new(s, e, 0.6, vec![Evidence::new(EvidenceKind::Pattern, "ipv4")]));
                 pos = e;
             } else {
+                // every later start in this run of digits and dots has a digit or a dot
+                // before it: skip the run (`1.1.1.1.1...` was one search per digit)
                 pos = next_char(hay, s);
+                while pos < hay.len() && (hay[pos].is_ascii_digit() || hay[pos] == b'.') {
+                    pos += 1;
+                }
             }
         }
         // IPv6: grow a run of hex digits, colons and dots around each "::" or ':' and let
@@ -265,6 +270,8 @@ mod tests {
         assert_eq!(ips("fe80::1%eth0 up"), vec!["fe80::1%eth0"]);
         assert_eq!(ips("std::cout MyClass::x 12:34:56"), Vec::<&str>::new());
         assert_eq!(ips("[2001:db8::1]:8080"), vec!["2001:db8::1"]);
+        assert_eq!(ips("x1.2.3.4 999.1.1.1.5 then 8.8.4.4"), vec!["8.8.4.4"]);
+        assert_eq!(ips(&"1.".repeat(50_000))[..1], ["1.1.1.1"]);
     }
 
     fn urls(text: &str) -> Vec<&str> {
