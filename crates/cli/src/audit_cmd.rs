@@ -72,14 +72,29 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "60s", value_parser = duration_ms)]
     max_unsigned_age: i64,
     /// With JSON: `{"intact": true, "entries", "signed_checkpoints", "trusted_checkpoints",
-    /// "unsigned_tail"}` or `{"intact": false, "problem"}`.
+    /// "unsigned_tail"}`, `{"intact": false, "problem"}`, or `{"intact": null, "error"}` when
+    /// it cannot run.
     #[command(flatten)]
     output: crate::requests_cmd::OutputArgs,
 }
 
 /// `custodia audit verify`: exit 0 when intact, 1 when not (naming the first problem), 2 when
-/// it cannot run.
+/// it cannot run (with JSON, `{"intact": null, "error"}` on standard output too, so that a
+/// script reading it always gets an object).
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let json = args.output.json();
+    let verified = verify_log(args).await;
+    if json && let Err(e) = &verified {
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::json!({"intact": null, "error": format!("{e:#}")})
+        )?;
+    }
+    verified
+}
+
+async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let url = DataDir::new(&args.data_dir).store_url(args.database_url.as_deref());
     let store = custodia_store::Store::open_read_only(&url)
         .await

@@ -293,6 +293,14 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
     let (code, broken) = json_of(copy.path());
     assert_eq!(code, Some(1), "{broken}");
     assert_eq!(broken["intact"], false, "{broken}");
+    // and when it cannot run, still one object, naming why
+    let nowhere = copy.path().join("no-such-data-dir");
+    let (code, failed) = json_of(&nowhere);
+    assert_eq!(code, Some(2), "{failed}");
+    assert!(
+        failed["intact"].is_null() && failed["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{failed}"
+    );
     assert!(
         broken["problem"].as_str().unwrap().contains("entry 3 was changed"),
         "{broken}"
