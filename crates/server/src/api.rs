@@ -765,6 +765,7 @@ pub(crate) async fn audit_public_key(State(state): State<Arc<AppState>>) -> Json
         algorithm: "ed25519".into(),
         name: custodia_core::CHECKPOINT_ORIGIN.into(),
         public_key: base64::engine::general_purpose::STANDARD.encode(key),
+        verifier_key: state.vault.audit_verifier_key().to_string(),
     })
 }
 

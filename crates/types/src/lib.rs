@@ -558,6 +558,9 @@ pub struct AuditPublicKey {
     pub name: String,
     /// The raw 32-byte public key, base64.
     pub public_key: String,
+    /// The same key as `custodia audit verify --public-key` takes it (`name+id+key`, the
+    /// signed-note verifier key form).
+    pub verifier_key: String,
 }
 
 /// Answer to `GET /v1/audit/proof/inclusion`.

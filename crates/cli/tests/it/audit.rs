@@ -226,6 +226,8 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
     // The server signs checkpoints as the log grows; the public key is published.
     let (status, key) = server.anonymous().await.get("/v1/audit/public-key").await;
     assert_eq!((status, key["algorithm"].as_str()), (200, Some("ed25519")));
+    // in the form `audit verify --public-key` takes: the one init printed
+    assert_eq!(key["verifier_key"].as_str(), Some(vault.audit_key.as_str()), "{key}");
     let mut checkpoint = json!(null);
     for _ in 0..50 {
         let (status, v) = admin.get("/v1/audit/checkpoint").await;
