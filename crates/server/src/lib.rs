@@ -151,6 +151,40 @@ async fn security_headers(mut response: axum::response::Response, https: bool) -
 
 /// Serves `app` over TLS only (a plain-HTTP request gets no answer), reloading the certificate
 /// when its files change, until `shutdown`; connections in flight then get a few seconds to end.
+/// How long open connections may go on once shutdown is asked for: a client that keeps one
+/// open (a request it never finishes sending) must not keep the server from stopping and
+/// signing its last checkpoint.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves plain HTTP until `shutdown`, then lets open connections finish for at most
+/// [`DRAIN`].
+async fn serve_plain(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let serving = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let deadline = async move {
+        match stopped.await {
+            Ok(()) => tokio::time::sleep(DRAIN).await,
+            // the server stopped by itself
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = serving => served,
+        () = deadline => {
+            tracing::warn!(seconds = DRAIN.as_secs(), "connections still open at shutdown: closed");
+            Ok(())
+        }
+    }
+}
+
 async fn serve_tls(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -205,7 +239,7 @@ async fn serve_tls(
         }
     }
     reloader.abort();
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
     Ok(())
 }
 
@@ -253,11 +287,7 @@ pub async fn serve(
     let state = Arc::new(state);
     let runner = jobs::spawn(Arc::clone(&state));
     let served = match tls {
-        None => {
-            axum::serve(listener, app(Arc::clone(&state), false))
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => serve_plain(listener, app(Arc::clone(&state), false), shutdown).await,
         Some(certificates) => serve_tls(listener, app(Arc::clone(&state), true), certificates, shutdown).await,
     };
     runner.abort();

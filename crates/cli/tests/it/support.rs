@@ -232,6 +232,25 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Asks the process to stop (SIGTERM) and waits at most `limit`: whether it stopped
+    /// (it is killed if not).
+    pub fn terminate_within(mut self, limit: std::time::Duration) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
     /// Ends the process with SIGKILL, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();
