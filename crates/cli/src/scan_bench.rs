@@ -2,12 +2,12 @@
 //! shared/bench/pii/gen_corpus.py, scored by the same rules as Presidio's timing script
 //! (presidio_time.py) so the figures stand side by side.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use custodia_pii::{Finding, Scanner};
+use custodia_pii::Scanner;
+use custodia_pii::accuracy::{Tally, ratio};
 
 struct Doc {
     text: String,
@@ -80,10 +80,6 @@ fn throughput_parallel(scanner: &Scanner, docs: &[Doc], min: Duration, threads: 
     (bytes * rounds) as f64 / 1e6 / start.elapsed().as_secs_f64()
 }
 
-fn compatible(gold: &str, pred: &str) -> bool {
-    gold == pred || (gold == "ADDRESS" && pred == "LOCATION")
-}
-
 /// Throughput of a scanner of these entity types alone, on one core.
 pub fn time_only(corpus: &Path, seconds: u64, entities: &[String]) -> anyhow::Result<()> {
     let docs = load(corpus)?;
@@ -133,42 +129,17 @@ pub fn run(corpus: &Path, seconds: u64, threads: usize, per_entity: bool) -> any
     );
 
     // accuracy, at the default minimum score
-    let mut tp: BTreeMap<String, usize> = BTreeMap::new();
-    let mut fn_: BTreeMap<String, usize> = BTreeMap::new();
-    let mut pc: BTreeMap<String, usize> = BTreeMap::new();
-    let mut pw: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tally = Tally::default();
     for d in &docs {
-        let found: Vec<Finding> = full.scan(d.text.as_bytes());
-        let to_char = |b: usize| d.text[..b].chars().count();
-        let preds: Vec<(usize, usize, &str)> = found
-            .iter()
-            .map(|f| (to_char(f.start), to_char(f.end), &*f.entity_type))
-            .collect();
-        for (s, e, lab) in &d.spans {
-            let hit = preds.iter().any(|(ps, pe, pl)| ps < e && s < pe && compatible(lab, pl));
-            *(if hit { &mut tp } else { &mut fn_ }).entry(lab.clone()).or_default() += 1;
-        }
-        for (ps, pe, pl) in &preds {
-            let good = d
-                .spans
-                .iter()
-                .any(|(s, e, lab)| ps < e && s < pe && compatible(lab, pl));
-            *(if good { &mut pc } else { &mut pw })
-                .entry((*pl).to_owned())
-                .or_default() += 1;
-        }
+        tally.add(&full, &d.text, &d.spans);
     }
     println!("recall per gold label:");
-    let labels: std::collections::BTreeSet<&String> = tp.keys().chain(fn_.keys()).collect();
-    for l in labels {
-        let (a, b) = (tp.get(l).copied().unwrap_or(0), fn_.get(l).copied().unwrap_or(0));
-        println!("  {l:<14} {a:5}/{:<5} = {:.3}", a + b, a as f64 / (a + b).max(1) as f64);
+    for (l, &(a, b)) in &tally.recall {
+        println!("  {l:<14} {a:5}/{:<5} = {:.3}", a + b, ratio((a, b)));
     }
     println!("precision per predicted type (correct/predicted):");
-    let types: std::collections::BTreeSet<&String> = pc.keys().chain(pw.keys()).collect();
-    for t in types {
-        let (a, b) = (pc.get(t).copied().unwrap_or(0), pw.get(t).copied().unwrap_or(0));
-        println!("  {t:<17} {a:5}/{:<5} = {:.3}", a + b, a as f64 / (a + b).max(1) as f64);
+    for (t, &(a, b)) in &tally.precision {
+        println!("  {t:<17} {a:5}/{:<5} = {:.3}", a + b, ratio((a, b)));
     }
     Ok(())
 }

@@ -373,6 +373,11 @@ impl TextTables {
     /// (its rows go on from this block's first line).
     pub(crate) fn sniff(text: &[u8], carried: Option<TableShape>) -> Self {
         let mut tables = Self::default();
+        // a header needs a row after it: one line (a JSON string, a free text) holds no
+        // table, unless a previous block's goes on in it
+        if carried.is_none() && !text.contains(&b'\n') {
+            return tables;
+        }
         let mut lines = Vec::new();
         let mut at = 0;
         for line in text.split(|&b| b == b'\n') {

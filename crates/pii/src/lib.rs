@@ -6,6 +6,7 @@
 //! offsets, a score in [0, 1] and the evidence that raised it (pattern, checksum, context
 //! word, dictionary, field name).
 
+pub mod accuracy;
 mod context;
 mod custom;
 pub mod discover;

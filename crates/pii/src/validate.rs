@@ -13,7 +13,11 @@ fn digit_vec(s: &[u8]) -> Vec<u32> {
 
 /// Luhn (ISO/IEC 7812-1) check digit: card numbers, IMEIs, Canadian SINs.
 pub fn luhn(s: &[u8]) -> bool {
-    let d = digit_vec(s);
+    luhn_digits(&digit_vec(s))
+}
+
+/// Luhn over digits, the last one the check digit (at least two).
+pub(crate) fn luhn_digits(d: &[u32]) -> bool {
     if d.len() < 2 {
         return false;
     }
@@ -337,7 +341,7 @@ pub fn fi_pic(s: &[u8]) -> bool {
     let day = u32::from(u[0] - b'0') * 10 + u32::from(u[1] - b'0');
     let month = u32::from(u[2] - b'0') * 10 + u32::from(u[3] - b'0');
     let year = u32::from(u[4] - b'0') * 10 + u32::from(u[5] - b'0');
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(month, year) {
+    if !is_date(None, year, month, day) {
         return false;
     }
     let n = u[..6]
@@ -347,14 +351,25 @@ pub fn fi_pic(s: &[u8]) -> bool {
     b"0123456789ABCDEFHJKLMNPRSTUVWXY".get((n % 31) as usize) == Some(&u[10])
 }
 
-/// Days in a month; a two-digit year counts as a leap year when divisible by 4.
-fn days_in_month(month: u32, year: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) => 29,
-        2 => 28,
+fn is_leap(year: u32) -> bool {
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+}
+
+/// Whether `day`.`month` is a date of `year` (`None`: a year of an unknown century, given
+/// by its last two digits `yy`, where 29 February passes when `yy` is a multiple of 4).
+pub(crate) fn is_date(year: Option<u32>, yy: u32, month: u32, day: u32) -> bool {
+    let leap = match year {
+        Some(y) => is_leap(y),
+        None => yy.is_multiple_of(4),
+    };
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
 }
 
 /// Italian codice fiscale: 16 characters, odd/even tables and the control letter.

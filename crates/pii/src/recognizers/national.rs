@@ -9,6 +9,7 @@
 
 use super::Boundary;
 use super::builtin::{Spec, p};
+use crate::validate::{is_date, luhn_digits};
 
 /// The specs of the national identifiers (see [`super::builtin::all`]).
 pub(crate) fn specs() -> Vec<Spec> {
@@ -356,42 +357,6 @@ fn number(d: &[u32]) -> u64 {
         .fold(0u64, |a, &x| a.wrapping_mul(10).wrapping_add(u64::from(x)))
 }
 
-fn is_leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-/// Whether `day`.`month` is a date of `year` (`None`: a year of an unknown century, given
-/// by its last two digits `yy`, where 29 February passes when `yy` is a multiple of 4).
-fn is_date(year: Option<u32>, yy: u32, month: u32, day: u32) -> bool {
-    let leap = match year {
-        Some(y) => is_leap(y),
-        None => yy.is_multiple_of(4),
-    };
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
-}
-
-/// Luhn over digits (the last one the check digit).
-fn luhn(d: &[u32]) -> bool {
-    let sum: u32 = d
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &x)| match (i % 2, x * 2) {
-            (1, y) if y > 9 => y - 9,
-            (1, y) => y,
-            _ => x,
-        })
-        .sum();
-    !d.is_empty() && sum.is_multiple_of(10)
-}
-
 /// German tax identification number (Steuerliche Identifikationsnummer): 11 digits, the
 /// first not 0; in the first ten, exactly one digit occurs twice or three times (three
 /// times never in a row) and the others at most once; ISO 7064 MOD 11,10 check digit.
@@ -583,7 +548,7 @@ pub(crate) fn se_personnummer(s: &[u8]) -> bool {
         day @ 61..=91 => day - 60,
         day => day,
     };
-    is_date(year, y1 * 10 + y2, m1 * 10 + m2, day) && luhn(ten)
+    is_date(year, y1 * 10 + y2, m1 * 10 + m2, day) && luhn_digits(ten)
 }
 
 /// Danish CPR number: DDMMYY-SSSS with a date that exists in the century the seventh digit

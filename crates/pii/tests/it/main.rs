@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
 mod cases;
+mod corpora;
 mod fuzz;
 mod hostile;
