@@ -1,5 +1,6 @@
 //! Context words: whole words within a few words before or after a finding raise its score.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -450,6 +451,59 @@ impl TextTables {
     }
 }
 
+/// Where a value's field name comes from: the column of a table written as text, the field a
+/// structured value was read from, or (in text) the key of a JSON object written in it
+/// (`{"Telefon": "0371 569023"}` in a log line or a ticket).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fields<'a> {
+    pub(crate) table: Option<&'a TextTables>,
+    pub(crate) field: &'a [String],
+}
+
+impl<'a> Fields<'a> {
+    /// The words of the field name of the value at `pos`, if any.
+    pub(crate) fn at(&self, text: &[u8], pos: usize) -> Cow<'a, [String]> {
+        if let Some(words) = self.table.map(|t| t.words_at(text, pos)).filter(|w| !w.is_empty()) {
+            return Cow::Borrowed(words);
+        }
+        if !self.field.is_empty() {
+            return Cow::Borrowed(self.field);
+        }
+        match json_key_before(text, pos) {
+            Some(key) => Cow::Owned(field_words(key)),
+            None => Cow::Borrowed(&[]),
+        }
+    }
+}
+
+/// The longest JSON key read as a field name in text.
+const LONGEST_KEY: usize = 64;
+
+/// The key of the JSON member whose value starts at `pos` (`"key": "value` or `"key": 42`).
+fn json_key_before(text: &[u8], pos: usize) -> Option<&str> {
+    let mut i = pos;
+    if i > 0 && text[i - 1] == b'"' {
+        i -= 1;
+    }
+    let skip_spaces = |mut i: usize| {
+        while i > 0 && matches!(text[i - 1], b' ' | b'\t') {
+            i -= 1;
+        }
+        i
+    };
+    i = skip_spaces(i);
+    i = i.checked_sub(1).filter(|&j| text[j] == b':')?;
+    i = skip_spaces(i);
+    let key_end = i.checked_sub(1).filter(|&j| text[j] == b'"')?;
+    let from = key_end.saturating_sub(LONGEST_KEY);
+    let key_start = text[from..key_end].iter().rposition(|&b| b == b'"')? + from + 1;
+    let key = &text[key_start..key_end];
+    if key.is_empty() || key.iter().any(|&b| b == b'\n' || b == b'\\') {
+        return None;
+    }
+    std::str::from_utf8(key).ok()
+}
+
 /// Words of a field name (`customer_email`, `phoneNumber`, `ssn`) for comparison with context words.
 pub(crate) fn field_words(name: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -542,6 +596,28 @@ mod tests {
                 String::from_utf8_lossy(prose)
             );
         }
+    }
+
+    #[test]
+    fn json_keys_in_text_are_field_names() {
+        let text = br#"{"Telefon": "0371 569023", "age": 42, "note": "see \"x\": y", "a":"b"}"#;
+        let at = |needle: &[u8]| {
+            let pos = text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
+            Fields::default().at(text, pos).into_owned()
+        };
+        assert_eq!(at(b"0371"), vec!["telefon"]);
+        assert_eq!(at(b"42"), vec!["age"]);
+        assert_eq!(at(b"b\"}"), vec!["a"]);
+        // not a value: a key, the inside of a string
+        assert!(at(b"Telefon").is_empty());
+        assert!(at(b"y\"").is_empty());
+        // a table's column or a structured field comes first
+        let field = vec!["name".to_owned()];
+        let fields = Fields {
+            table: None,
+            field: &field,
+        };
+        assert_eq!(fields.at(text, 12).into_owned(), vec!["name"]);
     }
 
     #[test]

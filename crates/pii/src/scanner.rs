@@ -234,9 +234,13 @@ impl Scanner {
         } else {
             Vec::new()
         };
+        let fields = context::Fields {
+            table,
+            field: &field_words,
+        };
         for r in &self.language {
             hits.clear();
-            r.find_with_words(text, &words, &mut hits);
+            r.find_with_words(text, &words, &fields, &mut hits);
             pending.extend(hits.drain(..).map(|h| (place, r.as_ref(), h)));
             place += 1;
         }
@@ -246,11 +250,8 @@ impl Scanner {
         let mut window = context::Window::default();
         let mut found = Vec::with_capacity(pending.len());
         for (place, r, h) in pending {
-            let field_words = match table {
-                Some(t) => t.words_at(text, h.start),
-                None => &field_words,
-            };
-            self.score(text, (r, place), h, field_words, &mut window, &mut found);
+            let field_words = fields.at(text, h.start);
+            self.score(text, (r, place), h, &field_words, &mut window, &mut found);
         }
         resolve(found)
     }
@@ -409,6 +410,31 @@ mod tests {
         assert!(
             !got.iter().any(|(e, _)| e == "URL"),
             "an email's domain is not a URL: {got:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn names_stand_in_name_columns_keys_and_fields() -> Result<()> {
+        // made-up names of no list: only where they stand says they are names
+        let table =
+            "nombre;correo;ciudad\nZorbak Quintel;zq@example.com;Madrid\nQuintel Zorbak;qz@example.com;Sevilla\n";
+        assert_eq!(found(table, "PERSON")?, vec!["Zorbak Quintel", "Quintel Zorbak"]);
+        let things =
+            "producto;correo;ciudad\nZorbak Quintel;zq@example.com;Madrid\nQuintel Zorbak;qz@example.com;Sevilla\n";
+        assert!(found(things, "PERSON")?.is_empty());
+        let json = r#"{"Name": "Zorbak Quintel", "company": "Quintel Zorbak"}"#;
+        assert_eq!(found(json, "PERSON")?, vec!["Zorbak Quintel"]);
+        let s = Scanner::builder().build()?;
+        let person = |field| {
+            s.scan_field(b"Zorbak Quintel", Some(field))
+                .iter()
+                .filter(|f| &*f.entity_type == "PERSON")
+                .count()
+        };
+        assert_eq!(
+            (person("customer_name"), person("company_name"), person("notes")),
+            (1, 0, 0)
         );
         Ok(())
     }

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer, PersonRecognizer};
+use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer};
 use super::network::{IpRecognizer, UrlRecognizer};
 use super::numbers::{CardRecognizer, IbanRecognizer, PhoneRecognizer};
+use super::person::PersonRecognizer;
 use super::{Boundary, Check, Meta, Pattern, PatternRecognizer, Recognizer, Tier, words};
 use crate::error::{Error, Result};
 use crate::re::Re;

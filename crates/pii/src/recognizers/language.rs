@@ -9,19 +9,16 @@ use std::sync::LazyLock;
 use regex::bytes::Regex;
 
 use super::{Hit, Meta, Recognizer, Tier, words};
+use crate::context::Fields;
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 
-fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
+pub(super) fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-static FIRST_NAMES: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| list(include_str!("../../data/first_names.txt")).collect());
-static LAST_NAMES: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| list(include_str!("../../data/last_names.txt")).collect());
 /// Places by their first word; each entry is the place's words.
 static PLACES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLock::new(|| {
     let mut map: HashMap<&'static str, Vec<Vec<&'static str>>> = HashMap::new();
@@ -150,142 +147,6 @@ const PLACE_ANCHORS: &[&str] = &[
     "Dublin",
 ];
 
-/// First names that are also everyday words: alone they prove nothing.
-const AMBIGUOUS_FIRST: &[&str] = &[
-    "Will",
-    "May",
-    "June",
-    "April",
-    "August",
-    "Mark",
-    "Bill",
-    "Hope",
-    "Grant",
-    "Rose",
-    "Joy",
-    "Faith",
-    "Art",
-    "Pat",
-    "Don",
-    "Ray",
-    "Guy",
-    "Jack",
-    "Frank",
-    "Gene",
-    "Chase",
-    "Reed",
-    "Price",
-    "Rich",
-    "Summer",
-    "Dawn",
-    "Miles",
-    "Max",
-    "Lane",
-    "Page",
-    "Ward",
-    "Young",
-    "Long",
-    "Bell",
-    "King",
-    "Major",
-    "Sterling",
-    "Christian",
-    "China",
-    "Paris",
-    "Georgia",
-    "Virginia",
-    "Carolina",
-    "Florida",
-    "Dakota",
-    "Austin",
-    "Houston",
-    "Jackson",
-    "Lincoln",
-    "Washington",
-    "Sunny",
-    "Star",
-    "Crystal",
-    "Ruby",
-    "Pearl",
-    "Amber",
-    "Ivy",
-    "Iris",
-    "Lily",
-    "Daisy",
-    "Holly",
-    "Olive",
-    "Angel",
-    "Buck",
-    "Bud",
-    "Cliff",
-    "Clay",
-    "Dale",
-    "Glen",
-    "Heath",
-    "Drew",
-    "Lou",
-    "Norm",
-    "Sandy",
-    "Stone",
-    "Wade",
-    "Penny",
-    "Kit",
-    "Cherry",
-    "Honey",
-    "Candy",
-    "Misty",
-    "Storm",
-    "Precious",
-    "Else",
-    "Said",
-    "Love",
-    "Ok",
-    "An",
-    "In",
-    "Bee",
-    "See",
-    "Ma",
-    "My",
-    "So",
-    "Le",
-    "La",
-    "Do",
-    "Tom",
-    "Hunter",
-    "Carter",
-    "Parker",
-    "Taylor",
-    "Tyler",
-    "Jordan",
-    "Morgan",
-    "Madison",
-    "Mason",
-    "Cooper",
-    "Sky",
-    "Autumn",
-    "Winter",
-    "Spring",
-    "Harmony",
-    "Marine",
-    "Lady",
-    "Royal",
-    "Noble",
-    "Wanda",
-    "Hannah",
-    "Early",
-    "Sharon",
-    "Sun",
-    "Can",
-    "Her",
-    "His",
-    "Lee",
-    "Jean",
-];
-
-const TITLES: &[&str] = &[
-    "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame", "Lord", "Lady",
-];
-const NAME_SUFFIXES: &[&str] = &["Jr", "Sr", "II", "III", "IV", "MD", "DDS", "PhD", "DVM", "Esq"];
 const PREPOSITIONS: &[&str] = &[
     "in", "to", "from", "at", "near", "of", "via", "visiting", "leaving", "around", "outside",
 ];
@@ -301,8 +162,8 @@ const PLACE_SUFFIXES: &[&str] = &[
 /// A word of the text: byte span.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Word {
-    s: usize,
-    e: usize,
+    pub(super) s: usize,
+    pub(super) e: usize,
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -328,18 +189,19 @@ pub(crate) fn words_of(text: &[u8]) -> Vec<Word> {
     out
 }
 
-fn as_str(text: &[u8], w: Word) -> &str {
+pub(super) fn as_str(text: &[u8], w: Word) -> &str {
     std::str::from_utf8(&text[w.s..w.e]).unwrap_or("")
 }
 
-/// `Capitalized` (an upper-case ASCII letter then at least one lower-case letter).
-fn capitalized(t: &str) -> bool {
-    let b = t.as_bytes();
-    b.len() >= 2 && b[0].is_ascii_uppercase() && b[1..].iter().any(u8::is_ascii_lowercase)
+/// `Capitalized`: an upper-case letter, then at least one lower-case letter (`Müller`,
+/// `Élodie`, `Ölçer`).
+pub(super) fn capitalized(t: &str) -> bool {
+    let mut chars = t.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
 }
 
 /// Whether only "sep" (one space, or ". " after an initial) stands between two words.
-fn joined(text: &[u8], a: Word, b: Word) -> bool {
+pub(super) fn joined(text: &[u8], a: Word, b: Word) -> bool {
     let gap = &text[a.e..b.s];
     gap == b" " || (a.e - a.s == 1 && gap == b". ")
 }
@@ -348,110 +210,6 @@ fn preceded_by(text: &[u8], words: &[Word], i: usize, set: &[&str]) -> bool {
     i > 0 && {
         let p = as_str(text, words[i - 1]).to_ascii_lowercase();
         set.contains(&p.as_str()) && text[words[i - 1].e..words[i].s].iter().all(|&b| b == b' ')
-    }
-}
-
-pub(crate) struct PersonRecognizer {
-    meta: Meta,
-}
-
-impl PersonRecognizer {
-    pub(crate) fn new() -> Self {
-        Self {
-            meta: Meta::new(
-                "PERSON",
-                Tier::Language,
-                words(&[
-                    "name", "named", "mr", "mrs", "ms", "dr", "customer", "patient", "client", "called", "contact",
-                    "user", "employee", "dear", "hi", "hello", "signed", "by", "from", "attn",
-                ]),
-            ),
-        }
-    }
-}
-
-impl Recognizer for PersonRecognizer {
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
-        self.find_with_words(text, &words_of(text), out);
-    }
-
-    fn uses_words(&self) -> bool {
-        true
-    }
-
-    fn find_with_words(&self, text: &[u8], ws: &[Word], out: &mut Vec<Hit>) {
-        let mut i = 0;
-        while i < ws.len() {
-            let t = as_str(text, ws[i]);
-            let titled = TITLES.contains(&t) && i + 1 < ws.len() && {
-                let gap = &text[ws[i].e..ws[i + 1].s];
-                gap == b". " || gap == b" "
-            };
-            let start = if titled { i + 1 } else { i };
-            let Some(first) = ws.get(start).map(|&w| as_str(text, w)) else {
-                break;
-            };
-            if !capitalized(first) || TITLES.contains(&first) {
-                i += 1;
-                continue;
-            }
-            let is_first = FIRST_NAMES.contains(first);
-            if !titled && !is_first {
-                i += 1;
-                continue;
-            }
-            // extend over initials and capitalized words
-            let mut end = start;
-            while end + 1 < ws.len() && end - start < 3 {
-                let next = as_str(text, ws[end + 1]);
-                let initial = next.len() == 1
-                    && next.as_bytes()[0].is_ascii_uppercase()
-                    && text.get(ws[end + 1].e) == Some(&b'.');
-                if joined(text, ws[end], ws[end + 1])
-                    && (capitalized(next) || initial)
-                    && !NAME_SUFFIXES.contains(&next)
-                    && !TITLES.contains(&next)
-                {
-                    end += 1;
-                } else {
-                    break;
-                }
-            }
-            let last = as_str(text, ws[end]);
-            let mut evidence = Vec::new();
-            let score = if end > start {
-                if is_first {
-                    evidence.push(Evidence::new(EvidenceKind::Dictionary, "first_names"));
-                }
-                if LAST_NAMES.contains(last) {
-                    evidence.push(Evidence::new(EvidenceKind::Dictionary, "last_names"));
-                }
-                if titled {
-                    evidence.push(Evidence::new(EvidenceKind::Pattern, "title"));
-                }
-                match (is_first || titled, LAST_NAMES.contains(last)) {
-                    (true, true) => 0.85,
-                    _ if AMBIGUOUS_FIRST.contains(&first) && !titled => 0.0,
-                    _ => 0.6,
-                }
-            } else if titled {
-                evidence.push(Evidence::new(EvidenceKind::Pattern, "title"));
-                0.7
-            } else if AMBIGUOUS_FIRST.contains(&first) {
-                0.0
-            } else {
-                evidence.push(Evidence::new(EvidenceKind::Dictionary, "first_names"));
-                0.3
-            };
-            if score > 0.0 {
-                out.push(Hit::new(ws[start].s, ws[end].e, score, evidence));
-            }
-            i = end + 1;
-        }
     }
 }
 
@@ -479,14 +237,14 @@ impl Recognizer for LocationRecognizer {
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
-        self.find_with_words(text, &words_of(text), out);
+        self.find_with_words(text, &words_of(text), &Fields::default(), out);
     }
 
     fn uses_words(&self) -> bool {
         true
     }
 
-    fn find_with_words(&self, text: &[u8], ws: &[Word], out: &mut Vec<Hit>) {
+    fn find_with_words(&self, text: &[u8], ws: &[Word], _fields: &Fields<'_>, out: &mut Vec<Hit>) {
         let mut i = 0;
         while i < ws.len() {
             let t = as_str(text, ws[i]);
@@ -590,14 +348,14 @@ impl Recognizer for MonthRecognizer {
     }
 
     fn find(&self, text: &[u8], out: &mut Vec<Hit>) {
-        self.find_with_words(text, &words_of(text), out);
+        self.find_with_words(text, &words_of(text), &Fields::default(), out);
     }
 
     fn uses_words(&self) -> bool {
         true
     }
 
-    fn find_with_words(&self, text: &[u8], ws: &[Word], out: &mut Vec<Hit>) {
+    fn find_with_words(&self, text: &[u8], ws: &[Word], _fields: &Fields<'_>, out: &mut Vec<Hit>) {
         for i in 1..ws.len() {
             let t = as_str(text, ws[i]);
             let digit_follows = text[ws[i].e..]
@@ -698,15 +456,6 @@ mod tests {
         let mut out = Vec::new();
         r.find(text.as_bytes(), &mut out);
         out.iter().map(|h| text[h.start..h.end].to_owned()).collect()
-    }
-
-    #[test]
-    fn people() {
-        let r = PersonRecognizer::new();
-        assert_eq!(run(&r, "John Oliver is a comedian."), vec!["John Oliver"]);
-        assert_eq!(run(&r, "Richard M. Nixon"), vec!["Richard M. Nixon"]);
-        assert_eq!(run(&r, "They call me Mr. Mayers"), vec!["Mayers"]);
-        assert!(run(&r, "Will you mark the May report?").is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub(crate) mod language;
 pub(crate) mod national;
 pub(crate) mod network;
 pub(crate) mod numbers;
+pub(crate) mod person;
 pub(crate) mod phone_plan;
 
 /// A candidate before context scoring, in the coordinates of the haystack it was found in.
@@ -100,7 +101,13 @@ pub(crate) trait Recognizer: Send + Sync {
         false
     }
     /// `find`, given the text's words.
-    fn find_with_words(&self, text: &[u8], _words: &[language::Word], out: &mut Vec<Hit>) {
+    fn find_with_words(
+        &self,
+        text: &[u8],
+        _words: &[language::Word],
+        _fields: &crate::context::Fields<'_>,
+        out: &mut Vec<Hit>,
+    ) {
         self.find(text, out);
     }
     /// The recognizer, if its patterns can run in a [`joint::Joint`] automaton.
