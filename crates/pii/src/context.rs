@@ -1,8 +1,9 @@
 //! Context words: whole words within a few words before or after a finding raise its score.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// Words looked at before a finding.
 const BEFORE: usize = 5;
@@ -31,7 +32,7 @@ pub(crate) fn find(text: &[u8], start: usize, end: usize, list: &[String]) -> Op
 /// are looked up once and each recognizer's list is a set of numbers.
 #[derive(Debug, Default)]
 pub(crate) struct Vocabulary {
-    ids: HashMap<Box<[u8]>, u32>,
+    ids: FxHashMap<Box<[u8]>, u32>,
     /// Each number's word, as the first list that held it wrote it.
     words: Vec<Arc<str>>,
 }

@@ -3,10 +3,10 @@
 //! shapes of names and places (titles, initials, toponymic prefixes and suffixes) and the
 //! words around them. See `data/` for sources and licences.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::bytes::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Hit, Meta, Recognizer, Tier, words};
 use crate::context::Fields;
@@ -20,8 +20,8 @@ pub(super) fn list(text: &'static str) -> impl Iterator<Item = &'static str> {
 }
 
 /// Places by their first word; each entry is the place's words.
-static PLACES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLock::new(|| {
-    let mut map: HashMap<&'static str, Vec<Vec<&'static str>>> = HashMap::new();
+static PLACES: LazyLock<FxHashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLock::new(|| {
+    let mut map: FxHashMap<&'static str, Vec<Vec<&'static str>>> = FxHashMap::default();
     for place in list(include_str!("../../data/places.txt")) {
         let parts: Vec<&'static str> = place.split(' ').collect();
         if let Some(first) = parts.first() {
@@ -33,7 +33,7 @@ static PLACES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLoc
     }
     map
 });
-static COUNTRIES_AND_STATES: LazyLock<HashSet<&'static str>> =
+static COUNTRIES_AND_STATES: LazyLock<FxHashSet<&'static str>> =
     LazyLock::new(|| PLACE_ANCHORS.iter().copied().collect());
 
 /// Countries, US states and world cities so well known that they need no preposition.

@@ -13,8 +13,9 @@
 //!   Quintanilla;...`, `{"naam": "Fabiënne van Brenen"}`), unless the field names a thing
 //!   (`company_name`, `file name`).
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
+
+use rustc_hash::FxHashSet;
 
 use super::language::{Word, as_str, capitalized, joined, list, words_of};
 use super::{Hit, Meta, Recognizer, Tier, words};
@@ -23,19 +24,19 @@ use crate::finding::{Evidence, EvidenceKind};
 
 /// First names of the US census and common Arabic ones: the lists whose names are rarely
 /// words too, so that one alone is a (weak) finding.
-static US_FIRST_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+static US_FIRST_NAMES: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
     list(include_str!("../../data/first_names.txt"))
         .chain(ARABIC_FIRST.iter().copied())
         .collect()
 });
 /// Every first name.
-static FIRST_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+static FIRST_NAMES: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
     list(include_str!("../../data/first_names.txt"))
         .chain(list(include_str!("../../data/intl_first_names.txt")))
         .chain(ARABIC_FIRST.iter().copied())
         .collect()
 });
-static LAST_NAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+static LAST_NAMES: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
     list(include_str!("../../data/last_names.txt"))
         .chain(list(include_str!("../../data/intl_last_names.txt")))
         .chain(ARABIC_LAST.iter().copied())

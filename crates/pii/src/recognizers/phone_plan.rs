@@ -1,39 +1,49 @@
 //! National number plans from libphonenumber's metadata (the `phonenumber` crate ships it),
-//! compiled once per region into one anchored regular expression per number type. The
-//! crate's own parser goes through an LRU cache of 100 regexes shared behind a mutex, which
-//! made number-plan checks most of a scan's time; this keeps the data and drops the cache.
+//! compiled once per region into one anchored automaton that tells, in one walk over a
+//! number's digits, which of the plan's descriptions (the general one and each number type)
+//! it matches. The crate's own parser goes through an LRU cache of 100 regexes shared behind
+//! a mutex, which made number-plan checks most of a scan's time; one regex per description
+//! (the next step) still cost a regex search each, up to 30 per candidate number.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 
 use phonenumber::metadata::{DATABASE, Metadata};
-use regex::Regex;
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::util::{start, syntax};
+use regex_automata::{Anchored, MatchKind};
 
 /// A region's plan: its valid national significant numbers.
 pub(crate) struct Plan {
     pub(crate) region: String,
     country_code: u16,
+    /// The country code as written (`49`).
+    calling_code: String,
     national_prefix: Option<String>,
-    /// (pattern, possible lengths) of the general description
-    general: (Regex, Vec<u16>),
-    /// (pattern, possible lengths) of each number type (fixed line, mobile, toll free, ...)
-    types: Vec<(Regex, Vec<u16>)>,
+    /// The descriptions' patterns: 0 is the general description, then each number type
+    /// (fixed line, mobile, toll free, ...), each matched only by a whole number.
+    dfa: dense::DFA<Vec<u32>>,
+    /// Possible lengths of each description, in pattern order (empty: any).
+    lengths: Vec<Vec<u16>>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan").field("region", &self.region).finish()
+    }
 }
 
 /// The metadata's patterns are laid out over several lines; the whitespace is not part of them.
-fn anchored(src: &str) -> Option<Regex> {
+fn whole(src: &str) -> String {
     let src: String = src.chars().filter(|c| !c.is_whitespace()).collect();
-    Regex::new(&format!("^(?:{src})$")).ok()
+    format!("(?:{src})$")
 }
 
 impl Plan {
     fn from_metadata(m: &Metadata) -> Option<Self> {
         let d = m.descriptors();
-        let general = (
-            anchored(d.general().national_number().as_str())?,
-            d.general().possible_length().to_vec(),
-        );
-        let mut types = Vec::new();
+        let mut sources = vec![whole(d.general().national_number().as_str())];
+        let mut lengths = vec![d.general().possible_length().to_vec()];
         for desc in [
             d.fixed_line(),
             d.mobile(),
@@ -49,19 +59,48 @@ impl Plan {
         .into_iter()
         .flatten()
         {
-            if let Some(re) = anchored(desc.national_number().as_str()) {
-                types.push((re, desc.possible_length().to_vec()));
-            }
+            sources.push(whole(desc.national_number().as_str()));
+            lengths.push(desc.possible_length().to_vec());
         }
+        let dfa = dense::Builder::new()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .configure(
+                dense::DFA::config()
+                    .match_kind(MatchKind::All)
+                    .start_kind(StartKind::Anchored),
+            )
+            .build_many(&sources)
+            .ok()?;
         Some(Self {
             region: m.id().to_owned(),
             country_code: m.country_code(),
+            calling_code: m.country_code().to_string(),
             national_prefix: m.national_prefix().map(str::to_owned),
-            general,
-            types,
+            dfa,
+            lengths,
         })
     }
 
+    /// Which descriptions the whole of `nsn` matches, as a bit set by pattern number.
+    fn descriptions(&self, nsn: &str) -> u64 {
+        let Ok(mut sid) = self.dfa.start_state(&start::Config::new().anchored(Anchored::Yes)) else {
+            return 0;
+        };
+        for &b in nsn.as_bytes() {
+            sid = self.dfa.next_state(sid, b);
+            if self.dfa.is_dead_state(sid) {
+                return 0;
+            }
+        }
+        sid = self.dfa.next_eoi_state(sid);
+        let mut set = 0u64;
+        if self.dfa.is_match_state(sid) {
+            for k in 0..self.dfa.match_len(sid) {
+                set |= 1u64.checked_shl(self.dfa.match_pattern(sid, k).as_u32()).unwrap_or(0);
+            }
+        }
+        set
+    }
     pub(crate) fn country_code(&self) -> u16 {
         self.country_code
     }
@@ -69,9 +108,17 @@ impl Plan {
     /// Whether `nsn` (digits only, no prefix) is a valid number of this region.
     pub(crate) fn is_valid(&self, nsn: &str) -> bool {
         let len_ok = |lens: &[u16]| lens.is_empty() || lens.contains(&(nsn.len() as u16));
-        len_ok(&self.general.1)
-            && self.general.0.is_match(nsn)
-            && self.types.iter().any(|(re, lens)| len_ok(lens) && re.is_match(nsn))
+        if !self.lengths.first().is_some_and(|general| len_ok(general)) {
+            return false;
+        }
+        let matched = self.descriptions(nsn);
+        matched & 1 != 0
+            && self
+                .lengths
+                .iter()
+                .enumerate()
+                .skip(1)
+                .any(|(i, lens)| matched & (1u64.checked_shl(i as u32).unwrap_or(0)) != 0 && len_ok(lens))
     }
 
     /// Whether `nsn` has a length the plan allows, whatever its range (unassigned and
@@ -81,9 +128,10 @@ impl Plan {
         let n = nsn.len() as u16;
         // The general description's lengths, or (where the metadata leaves them out) those
         // of the number types
+        let general = self.lengths.first().map_or(&[][..], Vec::as_slice);
         !nsn.is_empty()
-            && (self.general.1.contains(&n)
-                || (self.general.1.is_empty() && self.types.iter().any(|(_, lens)| lens.contains(&n))))
+            && (general.contains(&n)
+                || (general.is_empty() && self.lengths.iter().skip(1).any(|lens| lens.contains(&n))))
     }
 
     /// Whether a number written nationally with its trunk prefix (`0371 569023`) has a
@@ -114,8 +162,8 @@ impl Plan {
         {
             return true;
         }
-        let cc = self.country_code.to_string();
-        digits.len() > cc.len() + 6 && digits.strip_prefix(cc.as_str()).is_some_and(|rest| self.is_valid(rest))
+        let cc = self.calling_code.as_str();
+        digits.len() > cc.len() + 6 && digits.strip_prefix(cc).is_some_and(|rest| self.is_valid(rest))
     }
 }
 
@@ -187,5 +235,109 @@ mod tests {
             "no trunk prefix"
         );
         assert!(plan("XX").is_none());
+    }
+
+    /// The plan's answer as the metadata states it: the general description and one number
+    /// type match the whole number (each its own regex), both of a possible length.
+    fn valid_by_regexes(descriptions: &[(regex::Regex, Vec<u16>)], nsn: &str) -> bool {
+        let len_ok = |lens: &[u16]| lens.is_empty() || lens.contains(&(nsn.len() as u16));
+        descriptions
+            .first()
+            .is_some_and(|(re, lens)| len_ok(lens) && re.is_match(nsn))
+            && descriptions[1..]
+                .iter()
+                .any(|(re, lens)| len_ok(lens) && re.is_match(nsn))
+    }
+
+    fn regexes(m: &Metadata) -> Vec<(regex::Regex, Vec<u16>)> {
+        m.descriptions_for_test()
+            .into_iter()
+            .filter_map(|(src, lens)| {
+                let src: String = src.chars().filter(|c| !c.is_whitespace()).collect();
+                Some((regex::Regex::new(&format!("^(?:{src})$")).ok()?, lens))
+            })
+            .collect()
+    }
+
+    trait Descriptions {
+        fn descriptions_for_test(&self) -> Vec<(String, Vec<u16>)>;
+    }
+
+    impl Descriptions for Metadata {
+        fn descriptions_for_test(&self) -> Vec<(String, Vec<u16>)> {
+            let d = self.descriptors();
+            std::iter::once(d.general())
+                .chain(
+                    [
+                        d.fixed_line(),
+                        d.mobile(),
+                        d.toll_free(),
+                        d.premium_rate(),
+                        d.shared_cost(),
+                        d.personal_number(),
+                        d.voip(),
+                        d.pager(),
+                        d.uan(),
+                        d.voicemail(),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                )
+                .map(|desc| {
+                    (
+                        desc.national_number().as_str().to_owned(),
+                        desc.possible_length().to_vec(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn one_automaton_answers_as_the_regexes_do() {
+        // numbers drawn from a fixed generator, with prefixes that reach assigned ranges
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let regions = [
+            "US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "BR", "AU", "CH", "PL", "SE", "JP",
+        ];
+        let prefixes = [
+            "", "1", "2", "3", "4", "6", "7", "8", "9", "15", "17", "20", "30", "61", "79", "212", "415",
+        ];
+        let (mut valid, mut total) = (0, 0);
+        let mut by_region = HashMap::new();
+        for _ in 0..20_000 {
+            let region = regions[next(regions.len() as u64) as usize];
+            let len = 3 + next(10) as usize;
+            let rest: String = (0..len).map(|_| char::from(b'0' + next(10) as u8)).collect();
+            let nsn = format!("{}{rest}", prefixes[next(prefixes.len() as u64) as usize]);
+            let (Some(m), Some(p)) = (DATABASE.by_id(region), plan(region)) else {
+                panic!("no plan for {region}");
+            };
+            let want = valid_by_regexes(by_region.entry(region).or_insert_with(|| regexes(m)), &nsn);
+            assert_eq!(p.is_valid(&nsn), want, "{region} {nsn}");
+            valid += usize::from(want);
+            total += 1;
+        }
+        assert!(
+            valid * 20 > total,
+            "only {valid} of {total} numbers valid: the test proves little"
+        );
+    }
+
+    #[test]
+    fn every_region_of_the_metadata_has_a_plan() {
+        let mut missing = Vec::new();
+        for m in DATABASE.iter() {
+            if plan(m.id()).is_none() && m.descriptors().general().national_number().as_str() != "NA" {
+                missing.push(m.id().to_owned());
+            }
+        }
+        assert!(missing.is_empty(), "no plan for {missing:?}");
     }
 }
