@@ -204,12 +204,14 @@ impl Scanner {
         // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
         // only if a recognizer needs it
         let mut hot = HotBuffer::default();
+        let mut tokens = Vec::new();
+        crate::lexer::hot_tokens(text, &mut tokens);
         let mut place = 0;
         for ((neighbors, users), joint) in [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints) {
             if users.is_empty() {
                 continue;
             }
-            hot.build(text, neighbors);
+            hot.build(text, &tokens, neighbors);
             if hot.buf.is_empty() {
                 place += users.len();
                 continue;
