@@ -30,15 +30,33 @@ pub(crate) fn find(text: &[u8], start: usize, end: usize, list: &[String]) -> Op
 
 /// Every context word of a scanner's recognizers, numbered, so that the words around a span
 /// are looked up once and each recognizer's list is a set of numbers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Vocabulary {
     ids: FxHashMap<Box<[u8]>, u32>,
+    /// By length, the first bytes (lower case, modulo 64) of the words: most words of a text
+    /// (numbers, identifiers, other words) are told apart without hashing.
+    shapes: [u64; LONGEST + 1],
     /// Each number's word, as the first list that held it wrote it.
     words: Vec<Arc<str>>,
 }
 
 /// The longest context word looked up (longer words in the text cannot be one).
 const LONGEST: usize = 48;
+
+impl Default for Vocabulary {
+    fn default() -> Self {
+        Self {
+            ids: FxHashMap::default(),
+            shapes: [0; LONGEST + 1],
+            words: Vec::new(),
+        }
+    }
+}
+
+/// A word's bit in [`Vocabulary::shapes`].
+fn shape_bit(first: u8) -> u64 {
+    1 << (first.to_ascii_lowercase() & 63)
+}
 
 impl Vocabulary {
     /// Numbers the words of `list` (compared case-insensitively in ASCII) and returns
@@ -50,6 +68,7 @@ impl Vocabulary {
                 continue;
             }
             let key: Box<[u8]> = w.as_bytes().to_ascii_lowercase().into_boxed_slice();
+            self.shapes[key.len()] |= shape_bit(key[0]);
             let next = self.words.len() as u32;
             let id = *self.ids.entry(key).or_insert_with(|| {
                 self.words.push(Arc::from(w.as_str()));
@@ -61,7 +80,12 @@ impl Vocabulary {
     }
 
     fn id(&self, word: &[u8]) -> Option<u32> {
-        if word.len() > LONGEST || self.ids.is_empty() {
+        let first = *word.first()?;
+        if self
+            .shapes
+            .get(word.len())
+            .is_none_or(|shapes| shapes & shape_bit(first) == 0)
+        {
             return None;
         }
         let mut buf = [0u8; LONGEST];

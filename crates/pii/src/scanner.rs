@@ -251,9 +251,15 @@ impl Scanner {
         pending.sort_by_key(|(place, _, h)| (h.start, h.end, *place));
         let mut window = context::Window::default();
         let mut found = Vec::with_capacity(pending.len());
+        // hits in text order: those at one place (several recognizers find the same number)
+        // read its field name once
+        let mut field_at: Option<(usize, std::borrow::Cow<'_, [String]>)> = None;
         for (place, r, h) in pending {
-            let field_words = fields.at(text, h.start);
-            self.score(text, (r, place), h, &field_words, &mut window, &mut found);
+            if field_at.as_ref().is_none_or(|(at, _)| *at != h.start) {
+                field_at = Some((h.start, fields.at(text, h.start)));
+            }
+            let field_words = field_at.as_ref().map_or(&[][..], |(_, words)| &**words);
+            self.score(text, (r, place), h, field_words, &mut window, &mut found);
         }
         resolve(found)
     }
