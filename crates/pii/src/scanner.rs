@@ -205,7 +205,9 @@ impl Scanner {
         // only if a recognizer needs it
         let mut hot = HotBuffer::default();
         let mut tokens = Vec::new();
-        crate::lexer::hot_tokens(text, &mut tokens);
+        if self.by_buffer.iter().any(|users| !users.is_empty()) {
+            crate::lexer::hot_tokens(text, &mut tokens);
+        }
         let mut place = 0;
         for ((neighbors, users), joint) in [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints) {
             if users.is_empty() {
@@ -285,7 +287,13 @@ impl Scanner {
             .get(place)
             .and_then(|set| window.find(text, h.start, h.end, &self.vocabulary, set));
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
-        if near.is_some() || field.is_some() {
+        // a recognizer that read the context itself (a name after `cliente`, in a `nombre`
+        // column) has counted it already
+        let counted = h
+            .evidence
+            .iter()
+            .any(|e| matches!(e.kind, EvidenceKind::Context | EvidenceKind::FieldName));
+        if !counted && (near.is_some() || field.is_some()) {
             h.score = (h.score + context::BOOST).clamp(context::MIN_WITH_CONTEXT, 1.0);
             if let Some(w) = near {
                 h.evidence.push(Evidence::new(EvidenceKind::Context, w));
@@ -426,16 +434,16 @@ mod tests {
     fn names_stand_in_name_columns_keys_and_fields() -> Result<()> {
         // made-up names of no list: only where they stand says they are names
         let table =
-            "nombre;correo;ciudad\nZorbak Quintel;zq@example.com;Madrid\nQuintel Zorbak;qz@example.com;Sevilla\n";
-        assert_eq!(found(table, "PERSON")?, vec!["Zorbak Quintel", "Quintel Zorbak"]);
+            "nombre;correo;ciudad\nZorbak Müller;zq@example.com;Madrid\nQuintel Schmidt;qz@example.com;Sevilla\n";
+        assert_eq!(found(table, "PERSON")?, vec!["Zorbak Müller", "Quintel Schmidt"]);
         let things =
-            "producto;correo;ciudad\nZorbak Quintel;zq@example.com;Madrid\nQuintel Zorbak;qz@example.com;Sevilla\n";
+            "producto;correo;ciudad\nZorbak Müller;zq@example.com;Madrid\nQuintel Schmidt;qz@example.com;Sevilla\n";
         assert!(found(things, "PERSON")?.is_empty());
-        let json = r#"{"Name": "Zorbak Quintel", "company": "Quintel Zorbak"}"#;
-        assert_eq!(found(json, "PERSON")?, vec!["Zorbak Quintel"]);
+        let json = r#"{"Name": "Zorbak Müller", "company": "Quintel Schmidt"}"#;
+        assert_eq!(found(json, "PERSON")?, vec!["Zorbak Müller"]);
         let s = Scanner::builder().build()?;
         let person = |field| {
-            s.scan_field(b"Zorbak Quintel", Some(field))
+            s.scan_field("Zorbak Müller".as_bytes(), Some(field))
                 .iter()
                 .filter(|f| &*f.entity_type == "PERSON")
                 .count()

@@ -181,7 +181,12 @@ pub(crate) fn words_of(text: &[u8]) -> Vec<Word> {
             {
                 i += 1;
             }
-            out.push(Word { s, e: i });
+            // a closing quote is no part of the word (`user_name='Alan Turing'`)
+            let mut e = i;
+            while e > s + 1 && text[e - 1] == b'\'' {
+                e -= 1;
+            }
+            out.push(Word { s, e });
         } else {
             i += 1;
         }
