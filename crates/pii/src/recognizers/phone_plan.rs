@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 
-use phonenumber::metadata::{DATABASE, Metadata};
+use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::util::{start, syntax};
 use regex_automata::{Anchored, MatchKind};
@@ -39,12 +39,12 @@ fn whole(src: &str) -> String {
     format!("(?:{src})$")
 }
 
-impl Plan {
-    fn from_metadata(m: &Metadata) -> Option<Self> {
-        let d = m.descriptors();
-        let mut sources = vec![whole(d.general().national_number().as_str())];
-        let mut lengths = vec![d.general().possible_length().to_vec()];
-        for desc in [
+/// A region's descriptions of numbers: the general one, then each number type (fixed line,
+/// mobile, toll free, ...).
+fn descriptions(m: &Metadata) -> impl Iterator<Item = &Descriptor> {
+    let d = m.descriptors();
+    std::iter::once(d.general()).chain(
+        [
             d.fixed_line(),
             d.mobile(),
             d.toll_free(),
@@ -57,11 +57,15 @@ impl Plan {
             d.voicemail(),
         ]
         .into_iter()
-        .flatten()
-        {
-            sources.push(whole(desc.national_number().as_str()));
-            lengths.push(desc.possible_length().to_vec());
-        }
+        .flatten(),
+    )
+}
+
+impl Plan {
+    fn from_metadata(m: &Metadata) -> Option<Self> {
+        let (sources, lengths): (Vec<String>, Vec<Vec<u16>>) = descriptions(m)
+            .map(|desc| (whole(desc.national_number().as_str()), desc.possible_length().to_vec()))
+            .unzip();
         let dfa = dense::Builder::new()
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .configure(
@@ -250,47 +254,20 @@ mod tests {
     }
 
     fn regexes(m: &Metadata) -> Vec<(regex::Regex, Vec<u16>)> {
-        m.descriptions_for_test()
-            .into_iter()
-            .filter_map(|(src, lens)| {
-                let src: String = src.chars().filter(|c| !c.is_whitespace()).collect();
-                Some((regex::Regex::new(&format!("^(?:{src})$")).ok()?, lens))
+        descriptions(m)
+            .filter_map(|desc| {
+                let src: String = desc
+                    .national_number()
+                    .as_str()
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                Some((
+                    regex::Regex::new(&format!("^(?:{src})$")).ok()?,
+                    desc.possible_length().to_vec(),
+                ))
             })
             .collect()
-    }
-
-    trait Descriptions {
-        fn descriptions_for_test(&self) -> Vec<(String, Vec<u16>)>;
-    }
-
-    impl Descriptions for Metadata {
-        fn descriptions_for_test(&self) -> Vec<(String, Vec<u16>)> {
-            let d = self.descriptors();
-            std::iter::once(d.general())
-                .chain(
-                    [
-                        d.fixed_line(),
-                        d.mobile(),
-                        d.toll_free(),
-                        d.premium_rate(),
-                        d.shared_cost(),
-                        d.personal_number(),
-                        d.voip(),
-                        d.pager(),
-                        d.uan(),
-                        d.voicemail(),
-                    ]
-                    .into_iter()
-                    .flatten(),
-                )
-                .map(|desc| {
-                    (
-                        desc.national_number().as_str().to_owned(),
-                        desc.possible_length().to_vec(),
-                    )
-                })
-                .collect()
-        }
     }
 
     #[test]
