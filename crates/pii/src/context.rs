@@ -1,6 +1,7 @@
 //! Context words: whole words within a few words before or after a finding raise its score.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -460,7 +461,7 @@ impl TextTables {
     }
 
     /// The header's words of the column `pos` is in, if `pos` is in a row of a table.
-    pub(crate) fn words_at(&self, text: &[u8], pos: usize) -> &[String] {
+    pub(crate) fn words_at(&self, text: &[u8], pos: usize, cursor: &Cell<Option<Cursor>>) -> &[String] {
         let Some(region) = self
             .regions
             .partition_point(|r| r.rows.0 <= pos)
@@ -470,25 +471,69 @@ impl TextTables {
         else {
             return &[];
         };
-        let line_start = text[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = cells(&text[line_start..pos], region.shape.delimiter) - 1;
-        region.shape.columns.get(column).map_or(&[], Vec::as_slice)
+        let delimiter = region.shape.delimiter;
+        // on from the last lookup when it stood earlier on the same line (the values of a row
+        // are looked up in text order: counting each from the line's start was quadratic in a
+        // row of many cells)
+        let from = cursor
+            .get()
+            .filter(|c| c.delimiter == delimiter && c.pos <= pos && !text[c.pos..pos].contains(&b'\n'))
+            .unwrap_or_else(|| Cursor {
+                pos: text[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+                column: 0,
+                quoted: false,
+                delimiter,
+            });
+        let mut at = from;
+        for &b in &text[from.pos..pos] {
+            if b == b'"' {
+                at.quoted = !at.quoted;
+            } else if b == delimiter && !at.quoted {
+                at.column += 1;
+            }
+        }
+        at.pos = pos;
+        cursor.set(Some(at));
+        region.shape.columns.get(at.column).map_or(&[], Vec::as_slice)
     }
+}
+
+/// Where the last column lookup stood: its place, the column there (delimiters outside
+/// quotes since the line's start) and whether a quote was open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cursor {
+    pos: usize,
+    column: usize,
+    quoted: bool,
+    delimiter: u8,
 }
 
 /// Where a value's field name comes from: the column of a table written as text, the field a
 /// structured value was read from, or (in text) the key of a JSON object written in it
 /// (`{"Telefon": "0371 569023"}` in a log line or a ticket).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Fields<'a> {
-    pub(crate) table: Option<&'a TextTables>,
-    pub(crate) field: &'a [String],
+    table: Option<&'a TextTables>,
+    field: &'a [String],
+    cursor: Cell<Option<Cursor>>,
 }
 
 impl<'a> Fields<'a> {
+    pub(crate) fn new(table: Option<&'a TextTables>, field: &'a [String]) -> Self {
+        Self {
+            table,
+            field,
+            cursor: Cell::new(None),
+        }
+    }
+
     /// The words of the field name of the value at `pos`, if any.
     pub(crate) fn at(&self, text: &[u8], pos: usize) -> Cow<'a, [String]> {
-        if let Some(words) = self.table.map(|t| t.words_at(text, pos)).filter(|w| !w.is_empty()) {
+        if let Some(words) = self
+            .table
+            .map(|t| t.words_at(text, pos, &self.cursor))
+            .filter(|w| !w.is_empty())
+        {
             return Cow::Borrowed(words);
         }
         if !self.field.is_empty() {
@@ -574,16 +619,44 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_along_a_row_gives_the_columns_a_fresh_lookup_gives() {
+        let text = b"nom;email;tel;ville\nA \"x;y\" B;a@b.fr;0102;Paris\nC;c@d.fr;0304;Lyon\nD;\"e;f\";0506;Nice\n";
+        let tables = TextTables::sniff(text, None);
+        let fresh: Vec<Vec<String>> = (0..text.len())
+            .map(|p| tables.words_at(text, p, &Cell::new(None)).to_vec())
+            .collect();
+        // in text order, backwards, and jumping about: one cursor throughout
+        let cursor = Cell::new(None);
+        let orders: [Vec<usize>; 3] = [
+            (0..text.len()).collect(),
+            (0..text.len()).rev().collect(),
+            (0..text.len()).map(|i| (i * 37) % text.len()).collect(),
+        ];
+        for order in orders {
+            for p in order {
+                assert_eq!(tables.words_at(text, p, &cursor), fresh[p].as_slice(), "at {p}");
+            }
+        }
+        assert!(
+            fresh.iter().any(|w| w == &["ville".to_owned()]),
+            "the test reads the last column"
+        );
+    }
+
+    #[test]
     fn a_table_in_text_names_its_columns() {
         fn words<'a>(tables: &'a TextTables, text: &[u8], needle: &[u8]) -> &'a [String] {
             let at = text.windows(needle.len()).position(|w| w == needle).unwrap_or(0);
-            tables.words_at(text, at)
+            tables.words_at(text, at, &Cell::new(None))
         }
         let phone = ["telefon".to_owned()];
         let text = b"Name;E-Mail;Telefon;Kartennummer\nJo Beck;jo@example.com;0285361092;4111\nA;b;c;d";
         let tables = TextTables::sniff(text, None);
         assert_eq!(words(&tables, text, b"0285361092"), phone);
-        assert!(tables.words_at(text, 2).is_empty(), "the header itself");
+        assert!(
+            tables.words_at(text, 2, &Cell::new(None)).is_empty(),
+            "the header itself"
+        );
         // a header after other lines, anywhere; rows of another shape end the table
         let mut text = b"{\"telefono\": \"041017445\"}\n".repeat(300);
         text.extend_from_slice(b"nome;email;telefono\nA;a@b.it;3406586511\n\"x; y\";b;3406586512\nlog line; 123\n");
@@ -638,10 +711,7 @@ mod tests {
         assert!(at(b"y\"").is_empty());
         // a table's column or a structured field comes first
         let field = vec!["name".to_owned()];
-        let fields = Fields {
-            table: None,
-            field: &field,
-        };
+        let fields = Fields::new(None, &field);
         assert_eq!(fields.at(text, 12).into_owned(), vec!["name"]);
     }
 

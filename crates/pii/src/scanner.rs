@@ -238,10 +238,7 @@ impl Scanner {
         } else {
             Vec::new()
         };
-        let fields = context::Fields {
-            table,
-            field: &field_words,
-        };
+        let fields = context::Fields::new(table, &field_words);
         for r in &self.language {
             hits.clear();
             r.find_with_words(text, &words, &fields, &mut hits);

@@ -1280,10 +1280,7 @@ mod tests {
 
     fn in_field(text: &str, field: &str) -> Vec<String> {
         let words = crate::context::field_words(field);
-        let fields = Fields {
-            table: None,
-            field: &words,
-        };
+        let fields = Fields::new(None, &words);
         let mut out = Vec::new();
         PersonRecognizer::new().find_with_words(text.as_bytes(), &words_of(text.as_bytes()), &fields, &mut out);
         out.iter().map(|h| text[h.start..h.end].to_owned()).collect()
