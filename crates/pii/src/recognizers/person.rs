@@ -379,6 +379,7 @@ const TITLES: &[(&str, bool)] = &[
     ("Lady", false),
     // German
     ("Herr", true),
+    ("Herrn", true),
     ("Frau", true),
     ("Hr", false),
     ("Fr", false),
@@ -386,6 +387,9 @@ const TITLES: &[(&str, bool)] = &[
     ("Dipl", true),
     // French
     ("Mme", true),
+    ("Monsieur", true),
+    ("Madame", true),
+    ("Mademoiselle", true),
     ("Mlle", true),
     ("Mmes", true),
     ("M", false),
@@ -393,17 +397,23 @@ const TITLES: &[(&str, bool)] = &[
     // Spanish, Portuguese
     ("Sr", false),
     ("Sra", true),
+    ("Señor", true),
+    ("Señora", true),
     ("Srta", true),
     ("Dra", true),
     ("Doña", true),
     ("Dña", true),
     // Italian (`Sig.ra`, `Dott.ssa`: the suffix after the dot is read with the title)
     ("Sig", true),
+    ("Signor", true),
+    ("Signora", true),
     ("Sigg", true),
     ("Dott", true),
     ("Avv", true),
     // Dutch
     ("Dhr", true),
+    ("meneer", true),
+    ("Meneer", true),
     ("Mevr", true),
     ("heer", true),
     ("Heer", true),
@@ -1313,6 +1323,10 @@ mod tests {
             ("Johann Wolfgang von Goethe", "Johann Wolfgang von Goethe"),
             ("Herr Und Frau Müller", "Müller"),
             ("Frau Bundeskanzlerin Merkel", "Merkel"),
+            ("Bitte an Herrn Müller senden", "Müller"),
+            ("Monsieur Dupont a appelé", "Dupont"),
+            ("la Signora Bianchi", "Bianchi"),
+            ("Señora Fernández llamó", "Fernández"),
         ] {
             assert_eq!(run_on(text), vec![name], "{text}");
         }
