@@ -238,23 +238,23 @@ impl PatternRecognizer {
         if !bounded(hay, s, e, self.boundary) {
             return None;
         }
-        let mut evidence = vec![Evidence::new(EvidenceKind::Pattern, p.name.clone())];
+        // the evidence is made only for a candidate the validator keeps (most are refused)
+        let passed = self.check.as_ref().map(|check| (check.test)(&hay[s..e]));
+        if passed == Some(false) && self.check.as_ref().is_some_and(|c| c.required) {
+            return None;
+        }
+        let mut evidence = Vec::with_capacity(2);
+        evidence.push(Evidence::new(EvidenceKind::Pattern, p.name.clone()));
         let mut score = p.score;
-        if let Some(check) = &self.check {
-            let passed = (check.test)(&hay[s..e]);
-            if !passed && check.required {
-                return None;
-            }
-            if passed {
-                let kind = if check.checksum {
-                    EvidenceKind::Checksum
-                } else {
-                    EvidenceKind::Pattern
-                };
-                evidence.push(Evidence::new(kind, check.name.clone()));
-                if let Some(v) = check.score {
-                    score = v;
-                }
+        if let (Some(check), Some(true)) = (&self.check, passed) {
+            let kind = if check.checksum {
+                EvidenceKind::Checksum
+            } else {
+                EvidenceKind::Pattern
+            };
+            evidence.push(Evidence::new(kind, check.name.clone()));
+            if let Some(v) = check.score {
+                score = v;
             }
         }
         Some(Hit::new(s, e, score, evidence))

@@ -180,8 +180,7 @@ impl UrlRecognizer {
 }
 
 fn host_of(url: &[u8]) -> (&[u8], bool) {
-    let lower = url.to_ascii_lowercase();
-    let (rest, scheme) = match lower.windows(3).position(|w| w == b"://") {
+    let (rest, scheme) = match url.windows(3).position(|w| w == b"://") {
         Some(i) => (&url[i + 3..], true),
         None => (url, false),
     };
@@ -227,13 +226,15 @@ impl Recognizer for UrlRecognizer {
             let Some(tld) = host.rsplit(|&b| b == b'.').next().filter(|_| host.contains(&b'.')) else {
                 continue;
             };
-            let tld = String::from_utf8_lossy(tld).to_ascii_lowercase();
-            if !tld.bytes().all(|b| b.is_ascii_alphabetic()) && !tld.starts_with("xn--") {
+            // (compared without case and without a copy: most candidates are no URL)
+            let punycode = tld.len() >= 4 && tld[..4].eq_ignore_ascii_case(b"xn--");
+            if !tld.iter().all(u8::is_ascii_alphabetic) && !punycode {
                 continue;
             }
+            let listed = |list: &[&str]| list.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(tld));
             let www = host.len() > 4 && host[..4].eq_ignore_ascii_case(b"www.");
-            let generic = GENERIC_TLDS.contains(&tld.as_str());
-            let known = generic || (tld.len() == 2 && !FILE_EXTENSIONS.contains(&tld.as_str()));
+            let generic = listed(GENERIC_TLDS);
+            let known = generic || (tld.len() == 2 && !listed(FILE_EXTENSIONS));
             let (score, name) = if scheme {
                 if tld.len() < 2 {
                     continue;
@@ -294,5 +295,20 @@ mod tests {
             vec!["microsoft.com", "google.co.il"]
         );
         assert_eq!(urls("www.microsoft and main.rs"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn top_level_domains_in_any_case() {
+        assert_eq!(urls("Visit WWW.Example.COM today"), vec!["WWW.Example.COM"]);
+        assert_eq!(urls("see Shop.Example.De"), vec!["Shop.Example.De"]);
+        // a file extension is no country code, whatever its case; a punycode top-level
+        // domain counts with a scheme only
+        assert_eq!(urls("edit Main.RS and lib.Py"), Vec::<&str>::new());
+        assert_eq!(
+            urls("go HTTPS://Beispiel.XN--P1AI/a"),
+            vec!["HTTPS://Beispiel.XN--P1AI/a"]
+        );
+        assert_eq!(urls("go beispiel.xn--p1ai"), Vec::<&str>::new());
+        assert_eq!(urls("bad https://host.c0m/x"), Vec::<&str>::new());
     }
 }
