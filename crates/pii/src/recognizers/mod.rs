@@ -238,15 +238,16 @@ impl PatternRecognizer {
         if !bounded(hay, s, e, self.boundary) {
             return None;
         }
-        // the evidence is made only for a candidate the validator keeps (most are refused)
-        let passed = self.check.as_ref().map(|check| (check.test)(&hay[s..e]));
-        if passed == Some(false) && self.check.as_ref().is_some_and(|c| c.required) {
-            return None;
-        }
+        // the validator first: most candidates are refused, and those need no evidence
+        let passed = match &self.check {
+            Some(check) if (check.test)(&hay[s..e]) => Some(check),
+            Some(check) if check.required => return None,
+            _ => None,
+        };
         let mut evidence = Vec::with_capacity(2);
         evidence.push(Evidence::new(EvidenceKind::Pattern, p.name.clone()));
         let mut score = p.score;
-        if let (Some(check), Some(true)) = (&self.check, passed) {
+        if let Some(check) = passed {
             let kind = if check.checksum {
                 EvidenceKind::Checksum
             } else {

@@ -74,11 +74,12 @@ fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, Store
                 let started = std::time::Instant::now();
                 match conn::fetch(&conn, "PRAGMA wal_checkpoint(PASSIVE)", &[], Some(1)) {
                     Ok(rows) => {
-                        let frames = rows.first().and_then(|r| r.opt_int("log").ok().flatten());
+                        let column = |name| rows.first().and_then(|r| r.opt_int(name).ok().flatten());
+                        let frames = column("log");
                         tracing::debug!(
                             took_us = started.elapsed().as_micros(),
                             frames,
-                            copied = rows.first().and_then(|r| r.opt_int("checkpointed").ok().flatten()),
+                            copied = column("checkpointed"),
                             "WAL checkpoint"
                         );
                         wait = next_checkpoint(last, frames);
