@@ -272,21 +272,32 @@ pub async fn soak(minutes: u64, clients: usize) -> anyhow::Result<()> {
 async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow::Result<()> {
     let (addr, token, stop, server) = start_server(dir).await?;
     let wal = dir.join(format!("{}-wal", custodia_core::DB_FILE));
-    println!("soak on SQLite (WAL, synchronous=FULL), {clients} keep-alive clients, mixed 50% create / 50% read:");
-    let (_, subjects) = phase("seed", addr, &token, clients, Duration::from_secs(5), Mode::Create).await?;
+    println!(
+        "soak on SQLite (WAL, synchronous=FULL), {clients} keep-alive clients, mixed 50% create of a new subject / \
+         50% read of a random subject created before (each holds one record):"
+    );
+    let (_, mut subjects) = phase("seed", addr, &token, clients, Duration::from_secs(5), Mode::Create).await?;
     for minute in 1..=minutes {
-        let (mut p, _) = phase(
+        let read_from = std::sync::Arc::new(subjects);
+        let (mut p, created) = phase(
             "minute",
             addr,
             &token,
             clients,
             Duration::from_secs(60),
-            Mode::Mixed(subjects.clone()),
+            Mode::Mixed(read_from.clone()),
         )
         .await?;
+        // The reads of the next minute choose among every subject created so far: the
+        // working set grows with the database, as it would in service.
+        subjects = std::sync::Arc::try_unwrap(read_from).unwrap_or_else(|shared| (*shared).clone());
+        for (mine, new) in subjects.iter_mut().zip(created) {
+            mine.extend(new);
+        }
+        let held: usize = subjects.iter().map(Vec::len).sum();
         let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
         println!(
-            "  minute {minute:>3}: {}   WAL {wal_mb:>6.1} MB   RSS {:>6.1} MiB   open files {:>4}",
+            "  minute {minute:>3}: {}   subjects {held:>8}   WAL {wal_mb:>6.1} MB   RSS {:>6.1} MiB   open files {:>4}",
             p.figures(),
             crate::measure::memory().rss,
             crate::measure::open_files().map_or_else(|| "?".to_owned(), |n| n.to_string())
@@ -349,7 +360,7 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
     )
     .await?;
     create.0.print();
-    let subjects = create.1;
+    let subjects = std::sync::Arc::new(create.1);
     let mut read = phase(
         "read (list, 4 fields)",
         addr,
@@ -376,12 +387,19 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
     Ok(())
 }
 
+/// Subjects by client, shared by the clients of a phase.
+type Subjects = std::sync::Arc<Vec<Vec<String>>>;
+
 #[derive(Clone)]
 enum Mode {
     Create,
-    Read(Vec<Vec<String>>),
-    Mixed(Vec<Vec<String>>),
+    Read(Subjects),
+    Mixed(Subjects),
 }
+
+/// Phases run so far: a phase's creates name subjects no earlier phase created, so each
+/// subject holds one record and a read costs the same in the last minute as in the first.
+static PHASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 async fn phase(
     name: &'static str,
@@ -391,6 +409,7 @@ async fn phase(
     duration: Duration,
     mode: Mode,
 ) -> anyhow::Result<(Phase, Vec<Vec<String>>)> {
+    let run = PHASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(clients);
@@ -398,7 +417,7 @@ async fn phase(
         let token = token.to_owned();
         let mode = mode.clone();
         tasks.push(tokio::spawn(async move {
-            client_loop(addr, &token, client, deadline, mode).await
+            client_loop(addr, &token, (run, client), deadline, mode).await
         }));
     }
     let mut latencies = Vec::new();
@@ -423,7 +442,7 @@ async fn phase(
 async fn client_loop(
     addr: SocketAddr,
     token: &str,
-    client: usize,
+    (run, client): (usize, usize),
     deadline: Instant,
     mode: Mode,
 ) -> anyhow::Result<(Vec<u32>, Vec<String>)> {
@@ -456,7 +475,7 @@ async fn client_loop(
                 }
             }
             None => {
-                let subject = format!("bench-{client}-{i}");
+                let subject = format!("bench-{run}-{client}-{i}");
                 let body = serde_json::json!({
                     "purpose": "order_fulfillment",
                     "fields": {
