@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use custodia_registry::Capability;
 use custodia_registry::breach::{self, BreachLaw, NoticeTo, Owed, Risk};
-use custodia_store::{AuditQuery, IncidentEntryRow, IncidentRow, ReadOnlyRow, RequestQuery, SessionsOf};
+use custodia_store::{AuditQuery, IncidentEntryRow, IncidentRow, ReadOnlyRow, SessionsOf};
 use custodia_types::{
     ContainmentRequest, ContainmentResponse, Exposure, Incident, IncidentEntryRequest, IncidentPhaseRequest,
     IncidentRegister, IncidentRiskRequest, IncidentSummary, IncidentTask, NotificationDuty, NotificationSentRequest,
@@ -828,20 +828,9 @@ impl Vault {
         }
         // Jurisdictions: those the subject's requests named.
         let mut known: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let requests = self
-            .store
-            .reader()
-            .await?
-            .requests()
-            .list(&RequestQuery {
-                limit: i64::MAX,
-                ..RequestQuery::default()
-            })
-            .await?;
-        for r in requests {
-            if tally.subjects.contains_key(&r.subject_digest) {
-                known.entry(r.subject_digest).or_default().insert(r.jurisdiction);
-            }
+        let digests: Vec<&str> = tally.subjects.keys().map(String::as_str).collect();
+        for (digest, jurisdiction) in self.store.reader().await?.requests().jurisdictions_of(&digests).await? {
+            known.entry(digest).or_default().insert(jurisdiction);
         }
         let laws = self.breach_laws();
         let mut jurisdictions: BTreeMap<String, u64> = BTreeMap::new();

@@ -22,6 +22,47 @@ use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 /// The most fields one read may name.
 const MAX_REQUESTED_FIELDS: usize = 64;
 
+/// Which page of a search: the matches after record `after` (in record id order), at most
+/// `limit` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPage {
+    after: Option<String>,
+    limit: usize,
+}
+
+impl SearchPage {
+    /// Matches in a page when the caller names no limit.
+    pub const DEFAULT_LIMIT: u32 = 100;
+    /// The most matches in a page.
+    pub const MAX_LIMIT: u32 = 1000;
+
+    /// A page, checked: `after` must be a record id (the `next_after` of a previous page),
+    /// `limit` from 1 to [`Self::MAX_LIMIT`].
+    pub fn new(after: Option<&str>, limit: Option<u32>) -> Result<Self, VaultError> {
+        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(VaultError::bad_request(
+                "invalid_page",
+                format!("`limit` must be from 1 to {}", Self::MAX_LIMIT),
+            ));
+        }
+        let after = after
+            .map(|a| {
+                RecordId::parse(a).map(|id| id.as_str().to_owned()).map_err(|_| {
+                    VaultError::bad_request(
+                        "invalid_page",
+                        "`after` must be the `next_after` of a previous page (rec_ and 32 hex digits)",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            after,
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        })
+    }
+}
+
 impl Vault {
     /// Stores a new record of `subject` in `collection`, collected for the call's purpose.
     #[tracing::instrument(skip_all)]
@@ -419,7 +460,9 @@ impl Vault {
         deletion.map_err(Refusal::into_error)
     }
 
-    /// Finds the records whose searchable `field` equals `value` (after normalization).
+    /// Finds the records whose searchable `field` equals `value` (after normalization), a
+    /// page at a time in record id order: at most `page.limit` matches after `page.after`,
+    /// and the cursor of the next page when there are more.
     #[tracing::instrument(skip_all)]
     pub async fn search(
         &self,
@@ -427,13 +470,14 @@ impl Vault {
         collection: &str,
         field: &str,
         value: &str,
-    ) -> Result<Vec<SearchMatch>, VaultError> {
+        page: &SearchPage,
+    ) -> Result<(Vec<SearchMatch>, Option<String>), VaultError> {
         let event = call
             .event("record.search")
             .collection(collection)
             .fields([&field.to_owned()]);
         self.audited(event.clone(), call.now, async {
-            let matches = self.find(call, collection, field, value).await?;
+            let (matches, next) = self.find(call, collection, field, value, page).await?;
             // One entry per subject found, so that "who touched subject X" finds searches too.
             let mut subjects: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
             for m in &matches {
@@ -443,7 +487,7 @@ impl Vault {
                 .into_iter()
                 .map(|(s, n)| self.about(event.clone().detail("records", n.to_string()), &SubjectId::parse(s)?))
                 .collect::<Result<Vec<_>, VaultError>>()?;
-            Ok(Allowed::ReadAbout(matches, about))
+            Ok(Allowed::ReadAbout((matches, next), about))
         })
         .await
     }
@@ -454,7 +498,8 @@ impl Vault {
         collection: &str,
         field: &str,
         value: &str,
-    ) -> Result<Vec<SearchMatch>, VaultError> {
+        page: &SearchPage,
+    ) -> Result<(Vec<SearchMatch>, Option<String>), VaultError> {
         let grant = self.authorize(call, collection)?;
         let field_def = grant.declared_field(field)?;
         if !field_def.searchable {
@@ -472,33 +517,66 @@ impl Vault {
             field,
             &values::index_form(field_def.field_type, &normalized),
         )?;
-        let hits = self
-            .store
-            .reader()
-            .await?
-            .records()
-            .find_by_index(collection, field, &digest)
-            .await?;
         // Only values this purpose may use are found: the subject's ledger permits the
         // purpose, and a binding it may use holds the value (else a search would tell what a
-        // read would not).
-        let mut matches = Vec::with_capacity(hits.len());
-        for (subject_id, record_id) in hits {
-            let subject = SubjectId::parse(&subject_id)?;
-            let state = self.subject_state(&subject).await?;
-            if state.permits(grant.purpose).is_err() || state.hides(grant.purpose, field_def) {
-                continue;
+        // read would not). The index is read in chunks until the page and one more match are
+        // found, so that `next_after` is given only when a next page holds a match: a cursor
+        // never names, nor hints at, a record this purpose may not see.
+        let want = page.limit + 1;
+        let mut matches = Vec::with_capacity(want.min(128));
+        let mut cursor = page.after.clone();
+        loop {
+            let chunk = i64::try_from(want.max(64)).unwrap_or(i64::MAX);
+            let hits = self
+                .store
+                .reader()
+                .await?
+                .records()
+                .find_by_index(collection, field, &digest, cursor.as_deref(), chunk)
+                .await?;
+            let exhausted = hits.len() < want.max(64);
+            cursor = hits.last().map(|(_, record_id)| record_id.clone());
+            for (subject_id, record_id) in hits {
+                if self
+                    .searchable(call, &grant, field_def, &subject_id, &record_id)
+                    .await?
+                {
+                    matches.push(SearchMatch { subject_id, record_id });
+                    if matches.len() == want {
+                        break;
+                    }
+                }
             }
-            let bound = self.store.reader().await?.retention().of_records(&[&record_id]).await?;
-            let usable = bound.iter().any(|v| {
-                v.field == field_def.name
-                    && crate::retention::usable(&self.registry, grant.purpose, &v.binding, &state, call.now.0)
-            });
-            if usable {
-                matches.push(SearchMatch { subject_id, record_id });
+            if exhausted || matches.len() == want {
+                break;
             }
         }
-        Ok(matches)
+        let next = (matches.len() > page.limit).then(|| {
+            matches.truncate(page.limit);
+            matches.last().map(|m| m.record_id.clone())
+        });
+        Ok((matches, next.flatten()))
+    }
+
+    /// Whether the call's purpose may find this record by `field`.
+    async fn searchable(
+        &self,
+        call: &Call<'_>,
+        grant: &Grant<'_>,
+        field_def: &Field,
+        subject_id: &str,
+        record_id: &str,
+    ) -> Result<bool, VaultError> {
+        let subject = SubjectId::parse(subject_id)?;
+        let state = self.subject_state(&subject).await?;
+        if state.permits(grant.purpose).is_err() || state.hides(grant.purpose, field_def) {
+            return Ok(false);
+        }
+        let bound = self.store.reader().await?.retention().of_records(&[record_id]).await?;
+        Ok(bound.iter().any(|v| {
+            v.field == field_def.name
+                && crate::retention::usable(&self.registry, grant.purpose, &v.binding, &state, call.now.0)
+        }))
     }
 
     /// Seals each present value and computes index entries for searchable fields.

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use custodia_core::{Call, Principal, RecordId, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, Principal, RecordId, SearchPage, SubjectId, Timestamp, Vault};
 use custodia_types::{
     AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, ConsistencyProof, CreatePrincipalRequest,
     CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse,
@@ -348,8 +348,8 @@ pub(crate) async fn delete_record(
 
 #[utoipa::path(post, path = "/v1/search", tag = "records",
     request_body = SearchRequest,
-    responses((status = 200, description = "Records whose field equals the value", body = SearchResponse),
-              (status = 400, description = "Malformed input or field not searchable", body = ErrorBody),
+    responses((status = 200, description = "Records whose field equals the value, a page at a time in record id order", body = SearchResponse),
+              (status = 400, description = "Malformed input, a bad `after` or `limit`, or field not searchable", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
               (status = 404, description = "Unknown collection", body = ErrorBody),
@@ -361,16 +361,18 @@ pub(crate) async fn search(
     ApiJson(body): ApiJson<SearchRequest>,
 ) -> AppResult<Json<SearchResponse>> {
     let purpose = required_purpose(Some(body.purpose))?;
-    let matches = state
+    let page = SearchPage::new(body.after.as_deref(), body.limit)?;
+    let (matches, next_after) = state
         .vault
         .search(
             &Call::new(&caller, &purpose, Timestamp::now()),
             &body.collection,
             &body.field,
             &body.value,
+            &page,
         )
         .await?;
-    Ok(Json(SearchResponse { matches }))
+    Ok(Json(SearchResponse { matches, next_after }))
 }
 
 #[utoipa::path(post, path = "/v1/principals", tag = "principals",

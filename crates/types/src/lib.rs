@@ -211,6 +211,14 @@ pub struct SearchRequest {
     pub value: String,
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub purpose: String,
+    /// The `next_after` of the previous page: only records after it (in record id order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^rec_[0-9a-f]{32}$")]
+    pub after: Option<String>,
+    /// At most this many matches (1 to 1000; default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
 /// One record whose field matched a search.
@@ -220,10 +228,13 @@ pub struct SearchMatch {
     pub record_id: String,
 }
 
-/// Answer to a search.
+/// Answer to a search: the matches in record id order (the order records were created).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponse {
     pub matches: Vec<SearchMatch>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// Body of `POST /v1/principals`.

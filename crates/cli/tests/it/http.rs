@@ -133,6 +133,100 @@ async fn record_life_cycle_on_postgres() {
     );
 }
 
+/// Search answers a page at a time in record id order, and its cursor never names or hints
+/// at a record the purpose may not see: pages are filled past hidden records, and a last page
+/// followed only by hidden records has no `next_after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pages_without_telling_of_hidden_records() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let (status, v) = admin
+            .post(
+                &format!("/v1/subjects/pg_{i}/records/customers"),
+                json!({"purpose": "order_fulfillment", "fields": {"email": "Shared@Example.com"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        made.push((v["record_id"].as_str().unwrap().to_owned(), format!("pg_{i}")));
+    }
+    made.sort();
+    // Restricted subjects are hidden from order_fulfillment: the last record in id order and
+    // one in the middle.
+    let hidden = [made[6].clone(), made[3].clone()];
+    for (_, subject) in &hidden {
+        let (status, v) = admin
+            .post(
+                &format!("/v1/subjects/{subject}/restriction"),
+                json!({"restricted": true, "method": "email"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let visible: Vec<Value> = made
+        .iter()
+        .filter(|m| !hidden.contains(m))
+        .map(|(record, subject)| json!({"subject_id": subject, "record_id": record}))
+        .collect();
+    let search = |after: Option<&str>, limit: Option<u32>| {
+        let mut body = json!({"collection": "customers", "field": "email", "value": "shared@example.com",
+                              "purpose": "order_fulfillment"});
+        if let Some(a) = after {
+            body["after"] = json!(a);
+        }
+        if let Some(l) = limit {
+            body["limit"] = json!(l);
+        }
+        body
+    };
+
+    let (status, v) = admin.post("/v1/search", search(None, None)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v, json!({"matches": visible}), "one page when all fit, no cursor");
+    let (_, v) = admin.post("/v1/search", search(None, Some(5))).await;
+    assert_eq!(v, json!({"matches": visible}), "only hidden records follow: no cursor");
+
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let (status, v) = admin.post("/v1/search", search(after.as_deref(), Some(2))).await;
+        assert_eq!(status, 200, "{v}");
+        pages.push(v["matches"].as_array().unwrap().len());
+        for (record, _) in &hidden {
+            assert!(!v.to_string().contains(record.as_str()), "a hidden record in {v}");
+        }
+        match v["next_after"].as_str() {
+            Some(next) => {
+                assert_eq!(v["matches"].as_array().unwrap().last().unwrap()["record_id"], next);
+                after = Some(next.to_owned());
+            }
+            None => break,
+        }
+        assert!(pages.len() < 10, "pages never end");
+    }
+    assert_eq!(pages, [2, 2, 1]);
+
+    for (body, says) in [
+        (search(None, Some(0)), "limit"),
+        (search(None, Some(1001)), "limit"),
+        (search(Some("pg_1"), None), "after"),
+        (search(Some("rec_XYZ"), None), "after"),
+    ] {
+        let (status, v) = admin.post("/v1/search", body).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("invalid_page")),
+            "{v}"
+        );
+        assert!(v["error"]["message"].as_str().unwrap().contains(says), "{v}");
+    }
+    let end = format!("rec_{}", "f".repeat(32));
+    let (status, v) = admin.post("/v1/search", search(Some(&end), None)).await;
+    assert_eq!((status, &v), (200, &json!({"matches": []})), "a cursor past the end");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minimization_and_bad_input_are_refused_naming_the_field() {
     let vault = Vault::init();

@@ -164,6 +164,15 @@ async fn incident_scenario(vault: Vault) {
         .await;
     assert_eq!(s, 200);
 
+    // cust-3 is known to be Californian: a request of theirs named the CCPA.
+    let (s, v) = admin
+        .post(
+            "/v1/requests",
+            json!({"subject_id": "cust-3", "type": "access", "jurisdiction": "ccpa"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+
     // Open the incident: aware an hour ago, so 71 hours are left to tell the authority.
     let aware = Timestamp(Timestamp::now().0 - HOUR_MS);
     let aware_text = aware.to_rfc3339();
@@ -244,8 +253,11 @@ async fn incident_scenario(vault: Vault) {
             .contains(&json!("user.contact.email"))
     );
     assert_eq!(scope["unintelligible"], false);
-    assert_eq!(scope["jurisdictions"], json!({"unknown": 3}), "{scope}");
-    assert_eq!(scope["affected_by_law"]["gdpr"], 3, "{scope}");
+    assert_eq!(scope["jurisdictions"], json!({"ccpa": 1, "unknown": 2}), "{scope}");
+    // The GDPR does not reach a subject known to be Californian; California's law reaches
+    // them and, not knowing where the others live, them too.
+    assert_eq!(scope["affected_by_law"]["gdpr"], 2, "{scope}");
+    assert_eq!(scope["affected_by_law"]["us_ca"], 3, "{scope}");
     // A window with nothing of the key's: nobody.
     let (s, empty) = admin
         .post(

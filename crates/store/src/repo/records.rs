@@ -209,20 +209,26 @@ impl<A> Records<'_, A> {
             .collect()
     }
 
-    /// `(subject_id, record_id)` of every record whose `field` has blind index `digest`.
+    /// `(subject_id, record_id)` of the records whose `field` has blind index `digest`, in
+    /// record id order (creation order), those after record `after` only, at most `limit`.
     pub async fn find_by_index(
         &mut self,
         collection: &str,
         field: &str,
         digest: &[u8],
+        after: Option<&str>,
+        limit: i64,
     ) -> Result<Vec<(String, String)>, StoreError> {
+        // Ordered as the primary key is: a page is a range of it, never a sort of all matches.
         let stmt = Stmt::new(
             "SELECT subject_id, record_id FROM blind_index WHERE collection = $1 AND field = $2 AND digest = $3 \
-             ORDER BY subject_id, record_id",
+             AND record_id > $4 ORDER BY record_id LIMIT $5",
         )
         .bind(collection)
         .bind(field)
-        .bind(digest);
+        .bind(digest)
+        .bind(after.unwrap_or(""))
+        .bind(limit);
         let rows = self.conn.fetch_all(stmt).await?;
         rows.iter()
             .map(|r| Ok((r.text("subject_id")?, r.text("record_id")?)))

@@ -1,6 +1,6 @@
 //! Data subject requests: the work queue of the rights the law gives customers.
 
-use crate::sql::{DbRow, Stmt};
+use crate::sql::{DbRow, Stmt, placeholders};
 use crate::{ReadWrite, RequestRow, StoreError};
 
 super::repository!(
@@ -98,6 +98,28 @@ impl<A> Requests<'_, A> {
         }
         stmt.push(query.limit);
         self.conn.fetch_all(stmt).await?.iter().map(request_row).collect()
+    }
+
+    /// `(subject digest, jurisdiction)` of every jurisdiction the requests about these
+    /// subjects named, each pair once: read through the index by subject, never the whole queue.
+    pub async fn jurisdictions_of(&mut self, digests: &[&str]) -> Result<Vec<(String, String)>, StoreError> {
+        // Bounded statements: SQLite allows 32,766 parameters, a breach may touch millions.
+        const CHUNK: usize = 500;
+        let mut out = Vec::new();
+        for chunk in digests.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT DISTINCT subject_digest, jurisdiction FROM requests WHERE subject_digest IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut stmt = Stmt::new(sql);
+            for d in chunk {
+                stmt.push(*d);
+            }
+            for row in self.conn.fetch_all(stmt).await? {
+                out.push((row.text("subject_digest")?, row.text("jurisdiction")?));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -238,6 +238,47 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
     );
 }
 
+pub async fn blind_index_pages_in_record_order(s: &Store) {
+    // Five records of one digest over three subjects, ids not in subject order.
+    for (id, subject) in [("r3", "s1"), ("r1", "s2"), ("r5", "s1"), ("r2", "s3"), ("r4", "s2")] {
+        let mut r = new_record(id, subject, 1);
+        r.fresh_key = subject_is_new(s, subject).await;
+        insert_record(s, &r).await.unwrap();
+    }
+    let page = |after: Option<&'static str>, limit: i64| async move {
+        s.reader()
+            .await
+            .unwrap()
+            .records()
+            .find_by_index("customers", "email", &[1; 16], after, limit)
+            .await
+            .unwrap()
+    };
+    let ids = |hits: Vec<(String, String)>| hits.into_iter().map(|(_, r)| r).collect::<Vec<_>>();
+    assert_eq!(ids(page(None, 2).await), ["r1", "r2"]);
+    assert_eq!(ids(page(Some("r2"), 2).await), ["r3", "r4"]);
+    assert_eq!(page(Some("r4"), 2).await, [("s1".to_owned(), "r5".to_owned())]);
+    assert!(page(Some("r5"), 2).await.is_empty());
+    assert!(page(Some("zzz"), 2).await.is_empty(), "a cursor past the end");
+    assert_eq!(
+        ids(page(Some("r10"), 10).await),
+        ["r2", "r3", "r4", "r5"],
+        "a cursor between ids"
+    );
+}
+
+/// Whether `subject` has no data key yet (its first record brings one).
+async fn subject_is_new(s: &Store, subject: &str) -> bool {
+    s.reader()
+        .await
+        .unwrap()
+        .subjects()
+        .keys(subject)
+        .await
+        .unwrap()
+        .is_empty()
+}
+
 pub async fn records_are_scoped_to_subject_and_collection(s: &Store) {
     assert!(
         records(s, "s1", "customers").await.unwrap().is_none(),
@@ -1150,10 +1191,14 @@ fn request(id: &str, status: &str, due_at: i64) -> RequestRow {
 /// Requests: stored whole, listed by status and deadline (soonest first), changed only from
 /// the state a step expects, their subject id forgotten on erasure, purged after keeping.
 pub async fn requests_queue_and_steps(s: &Store) {
+    let mut elsewhere = request("req_d", "completed", 40);
+    (elsewhere.subject_id, elsewhere.subject_digest) = (Some("s2".into()), "d2".into());
+    (elsewhere.jurisdiction, elsewhere.keep_until) = ("ccpa".into(), 5000);
     let rows = [
         request("req_b", "received", 30),
         request("req_a", "in_progress", 20),
         request("req_c", "completed", 10),
+        elsewhere,
     ];
     let stored = rows.clone();
     s.write(move |mut tx| {
@@ -1190,6 +1235,15 @@ pub async fn requests_queue_and_steps(s: &Store) {
         ..RequestQuery::default()
     };
     assert_eq!(ids(reader.requests().list(&any).await.unwrap()), ["req_c", "req_a"]);
+    let mut named = reader.requests().jurisdictions_of(&["d1", "d2", "d3"]).await.unwrap();
+    named.sort();
+    let pair = |d: &str, j: &str| (d.to_owned(), j.to_owned());
+    assert_eq!(named, [pair("d1", "gdpr"), pair("d2", "ccpa")], "each pair once");
+    assert_eq!(
+        reader.requests().jurisdictions_of(&["d2"]).await.unwrap(),
+        [pair("d2", "ccpa")]
+    );
+    assert!(reader.requests().jurisdictions_of(&[]).await.unwrap().is_empty());
     drop(reader);
 
     let mut done = rows[1].clone();
@@ -1312,7 +1366,7 @@ pub async fn erasure_deletes_what_the_default_key_sealed(s: &Store) {
         .await
         .unwrap()
         .records()
-        .find_by_index("customers", "email", &[1; 16])
+        .find_by_index("customers", "email", &[1; 16], None, 10)
         .await
         .unwrap();
     assert_eq!(hits, [("s2".to_owned(), "other".to_owned())]);

@@ -133,7 +133,7 @@ pub async fn find_by_index(s: &Store, collection: &str, field: &str, digest: &[u
     s.reader()
         .await?
         .records()
-        .find_by_index(collection, field, digest)
+        .find_by_index(collection, field, digest, None, i64::MAX)
         .await
 }
 
