@@ -94,7 +94,7 @@ impl Postgres {
         let result = job(Tx::new(Conn::Postgres(&mut tx))).await;
         match result {
             Ok(value) => {
-                tx.commit().await?;
+                commit(tx).await?;
                 Ok(value)
             }
             Err(e) => {
@@ -130,7 +130,20 @@ impl Postgres {
             _ => false,
         };
         let out = if leader { Some(work.await) } else { None };
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(out)
     }
+}
+
+/// Commits `tx`, or fails if a statement of it failed. PostgreSQL answers `COMMIT` in a
+/// transaction that a failed statement aborted with a rollback, not an error, so a job that
+/// went on after a statement's error (deciding it did not matter) would be told its writes
+/// landed when none did. Any statement in such a transaction fails: one is asked first.
+async fn commit(mut tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
+    if let Err(e) = Conn::Postgres(&mut tx).execute(Stmt::new("SELECT 1")).await {
+        tx.rollback().await?;
+        return Err(e);
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -791,6 +791,35 @@ pub async fn checkpoints_are_stored_once_per_size(s: &Store) {
 }
 
 /// A job that fails after writing rolls back all it wrote, and its audit entry with it.
+/// A job that goes on after one of its statements failed is told the truth: either its write
+/// fails and nothing of it is stored, or it succeeds and the rest of it is stored (PostgreSQL
+/// answers `COMMIT` of a transaction a failed statement aborted with a silent rollback).
+pub async fn a_job_that_ignores_a_failed_statement_is_told_the_truth(s: &Store) {
+    insert_record(s, &new_record("r0", "s0", 1)).await.unwrap();
+    let mut again = new_record("r0", "s0", 2);
+    again.fresh_key = false;
+    let mut other = new_record("r1", "s1", 2);
+    other.fresh_key = true;
+    let result: Result<(), StoreError> = s
+        .write(move |mut tx| {
+            Box::pin(async move {
+                tx.records().insert(&other).await?;
+                let refused = tx.records().insert(&again).await;
+                assert!(refused.is_err(), "r0 is taken");
+                Ok(())
+            })
+        })
+        .await;
+    let stored = one(s, "s1", "customers", "r1").await.is_some();
+    assert_eq!(
+        stored,
+        result.is_ok(),
+        "the write says {result:?} but r1 is {}stored",
+        if stored { "" } else { "not " }
+    );
+    assert!(one(s, "s0", "customers", "r0").await.is_some(), "r0 untouched");
+}
+
 pub async fn a_failed_job_rolls_back_everything_it_did(s: &Store) {
     let record = new_record("r1", "s1", 1);
     let entry = LedgerRow {

@@ -192,6 +192,7 @@ on_store!(
     racing_claims_of_one_token_store_one,
     checkpoints_are_stored_once_per_size,
     a_failed_job_rolls_back_everything_it_did,
+    a_job_that_ignores_a_failed_statement_is_told_the_truth,
     a_write_under_a_destroyed_key_fails,
     audit_queries_use_the_indexed_columns,
     audit_chunks_carry_entries_exactly,
