@@ -514,10 +514,6 @@ async fn entries(store: &Store, after: i64, limit: i64) -> Result<Vec<AuditRow>,
     store.reader().await?.audit().entries(after, limit).await
 }
 
-async fn checkpoints_of(store: &Store) -> Result<Vec<CheckpointRow>, StoreError> {
-    store.reader().await?.audit().checkpoints().await
-}
-
 /// Writes the audit log up to its newest checkpoint as JSON lines that a third party can check
 /// without database access: first the checkpoint (signed note and public key), then every
 /// entry it covers with its leaf hash and inclusion proof against that checkpoint's root.
@@ -531,10 +527,9 @@ pub async fn export_audit_log(
     out: &mut dyn std::io::Write,
     progress: &dyn Progress,
 ) -> Result<usize, String> {
-    let checkpoint = checkpoints_of(store)
+    let checkpoint = async { store.reader().await?.audit().latest_checkpoint().await }
         .await
         .map_err(|e| e.to_string())?
-        .pop()
         .ok_or("the audit log has no checkpoint yet (the server signs one every second and at shutdown)")?;
     let size = usize::try_from(checkpoint.tree_size).map_err(|_| "checkpoint size is invalid".to_owned())?;
     progress.total(u64::try_from(size).unwrap_or(0).saturating_mul(2));

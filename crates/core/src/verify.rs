@@ -15,7 +15,7 @@ use std::path::Path;
 use custodia_audit::note::{Checkpoint, Note, VerifierKey};
 use custodia_audit::tiles::{TileBuilder, tile_bytes};
 use custodia_audit::{FullTile, Hash, leaf_hash};
-use custodia_store::{AuditRowRef, Store};
+use custodia_store::{AuditRowRef, CheckpointRow, Store};
 
 use crate::Timestamp;
 use crate::checkpoint::CHECKPOINT_ORIGIN;
@@ -203,62 +203,47 @@ pub async fn verify_audit_log(
     trust: &AuditTrust,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, String> {
-    let stored = store
-        .reader()
-        .await
-        .map_err(|e| e.to_string())?
-        .audit()
-        .checkpoints()
+    verify_paged(store, trust, progress, CHECKPOINT_PAGE).await
+}
+
+/// [`verify_audit_log`], reading the database's checkpoints `page` at a time.
+async fn verify_paged(
+    store: &Store,
+    trust: &AuditTrust,
+    progress: &dyn Progress,
+    page: i64,
+) -> Result<VerifyReport, String> {
+    let (stored, newest_signed_at) = async { store.reader().await?.audit().checkpoint_count().await }
         .await
         .map_err(|e| e.to_string())?;
-    // Every size some checkpoint commits to, with its root and where it came from.
-    let mut targets: BTreeMap<u64, (Hash, String)> = BTreeMap::new();
-    let mut add = |size: u64, root: Hash, source: String| -> Result<(), String> {
-        match targets.get(&size) {
-            Some((other, first)) if *other != root => Err(format!(
-                "the checkpoints at size {size} from {first} and from {source} have different roots: the log was forked"
-            )),
-            Some(_) => Ok(()),
-            None => {
-                targets.insert(size, (root, source));
-                Ok(())
-            }
-        }
+    let largest_stored = async { store.reader().await?.audit().latest_checkpoint().await }
+        .await
+        .map_err(|e| e.to_string())?
+        .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+    let mut targets = Targets {
+        store,
+        key: &trust.key,
+        ahead: BTreeMap::new(),
+        page,
+        read_upto: i64::MIN,
+        exhausted: false,
     };
-    for row in &stored {
-        let bad = |why: String| format!("checkpoint at size {} in the database {why}", row.tree_size);
-        let note = Note::parse(&row.note).map_err(|e| bad(format!("is not a signed note ({e})")))?;
-        trust.key.verify(&note).map_err(|e| match e {
-            custodia_audit::note::NoteError::NotSigned(_) => bad("is signed by another key".into()),
-            _ => bad("has a signature that does not verify".into()),
-        })?;
-        let cp = Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
-        if cp.origin != CHECKPOINT_ORIGIN
-            || Some(cp.size) != u64::try_from(row.tree_size).ok()
-            || cp.root.as_slice() != row.root
-        {
-            return Err(bad("does not match its signed note".into()));
-        }
-        add(cp.size, cp.root, "the database".into())?;
-    }
     for t in &trust.trusted {
-        add(t.checkpoint.size, t.checkpoint.root, t.source.clone())?;
+        targets.add(t.checkpoint.size, t.checkpoint.root, t.source.clone())?;
     }
-    let covered = targets.keys().next_back().copied().unwrap_or(0);
+    let covered = trust
+        .trusted
+        .iter()
+        .map(|t| t.checkpoint.size)
+        .fold(largest_stored, u64::max);
     // When the newest checkpoint was signed: the entries after it were appended after it, and
     // the server signs every second while the log grows, so an unsigned tail spans seconds.
-    let newest_signed_at = stored.iter().map(|c| c.at).max();
-    let targets: Vec<(u64, Hash, String)> = targets
-        .into_iter()
-        .map(|(size, (root, source))| (size, root, source))
-        .collect();
     let mut walk = Walk {
         contiguous: trust.contiguous,
         trust,
         newest_signed_at,
         covered,
-        targets: &targets,
-        next_target: 0,
+        targets,
         range: TileBuilder::new(),
         cut: Vec::new(),
         last_seq: 0,
@@ -292,8 +277,7 @@ pub async fn verify_audit_log(
         )
         .await;
         for p in pending.drain(..) {
-            walk.apply(p.finish(store).await?, progress)?;
-            check_tiles(store, &mut walk.cut).await?;
+            walk.take(p, store, progress).await?;
         }
         // A range with fewer entries than numbers holds a gap: look for where entries resume
         // rather than stepping through it.
@@ -316,23 +300,23 @@ pub async fn verify_audit_log(
         }
     }
     for p in pending.drain(..) {
-        walk.apply(p.finish(store).await?, progress)?;
-        check_tiles(store, &mut walk.cut).await?;
+        walk.take(p, store, progress).await?;
     }
     let Walk {
         range,
         last_seq,
         newest,
-        next_target,
+        mut targets,
         ..
     } = walk;
-    if let Some((size, _, source)) = targets.get(next_target) {
+    targets.read_upto(range.size().saturating_add(1)).await?;
+    if let Some((size, (_, source))) = targets.ahead.first_key_value() {
         return Err(format!(
             "checkpoint at size {size} from {source} covers {size} entries but the log holds only {}: entries were deleted",
             range.size()
         ));
     }
-    if trust.max_unsigned_age.is_some() && range.size() > 0 && targets.is_empty() {
+    if trust.max_unsigned_age.is_some() && range.size() > 0 && stored == 0 && trust.trusted.is_empty() {
         return Err(format!(
             "the log has {} entries and no checkpoint: its checkpoints were deleted, or the server never signed it",
             range.size()
@@ -355,7 +339,7 @@ pub async fn verify_audit_log(
     }
     Ok(VerifyReport {
         entries: range.size(),
-        checkpoints: stored.len(),
+        checkpoints: usize::try_from(stored).unwrap_or(0),
         trusted: trust.trusted.len(),
         unsigned_tail: range.size() - covered,
         newest,
@@ -432,6 +416,82 @@ impl Pending {
     }
 }
 
+/// A database checkpoint, checked: a signed note under the audit key that says what its row says.
+fn stored_checkpoint(row: &CheckpointRow, key: &VerifierKey) -> Result<Checkpoint, String> {
+    let bad = |why: String| format!("checkpoint at size {} in the database {why}", row.tree_size);
+    let note = Note::parse(&row.note).map_err(|e| bad(format!("is not a signed note ({e})")))?;
+    key.verify(&note).map_err(|e| match e {
+        custodia_audit::note::NoteError::NotSigned(_) => bad("is signed by another key".into()),
+        _ => bad("has a signature that does not verify".into()),
+    })?;
+    let cp = Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
+    if cp.origin != CHECKPOINT_ORIGIN
+        || Some(cp.size) != u64::try_from(row.tree_size).ok()
+        || cp.root.as_slice() != row.root
+    {
+        return Err(bad("does not match its signed note".into()));
+    }
+    Ok(cp)
+}
+
+/// Checkpoints read from the database at a time by [`verify_audit_log`].
+const CHECKPOINT_PAGE: i64 = 4096;
+
+/// The sizes some checkpoint commits to, with its root and where it came from, smallest first,
+/// for the walk to reach: the trusted ones (a few) from the start, the database's a page at a
+/// time as the walk nears them, each checked against its signature as it is read. The server
+/// signs one a second while the log grows: a year's would not fit in memory.
+struct Targets<'a> {
+    store: &'a Store,
+    key: &'a VerifierKey,
+    ahead: BTreeMap<u64, (Hash, String)>,
+    /// Checkpoints read from the database at a time.
+    page: i64,
+    /// The size of the last checkpoint read from the database.
+    read_upto: i64,
+    /// Whether the database has no checkpoint after `read_upto`.
+    exhausted: bool,
+}
+
+impl Targets<'_> {
+    /// Adds a checkpoint; two of one size with different roots are a forked log.
+    fn add(&mut self, size: u64, root: Hash, source: String) -> Result<(), String> {
+        match self.ahead.get(&size) {
+            Some((other, first)) if *other != root => Err(format!(
+                "the checkpoints at size {size} from {first} and from {source} have different roots: the log was forked"
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.ahead.insert(size, (root, source));
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the database's checkpoints up to size `size` at least (a page past it).
+    async fn read_upto(&mut self, size: u64) -> Result<(), String> {
+        while !self.exhausted && u64::try_from(self.read_upto).map_or(true, |read| read < size) {
+            let page = async {
+                self.store
+                    .reader()
+                    .await?
+                    .audit()
+                    .checkpoints_after(self.read_upto, self.page)
+                    .await
+            }
+            .await
+            .map_err(|e| e.to_string())?;
+            self.exhausted = page.len() < usize::try_from(self.page).unwrap_or(usize::MAX);
+            for row in &page {
+                let cp = stored_checkpoint(row, self.key)?;
+                self.add(cp.size, cp.root, "the database".into())?;
+                self.read_upto = row.tree_size;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The walk through the log in order: sequence numbers, the unsigned tail's age, and the
 /// tree at every checkpoint's size.
 struct Walk<'t> {
@@ -442,9 +502,8 @@ struct Walk<'t> {
     newest_signed_at: Option<i64>,
     /// The size of the largest checkpoint.
     covered: u64,
-    /// Every checkpoint's size, root and source, smallest first; the next one to reach.
-    targets: &'t [(u64, Hash, String)],
-    next_target: usize,
+    /// The checkpoints not reached yet.
+    targets: Targets<'t>,
     range: TileBuilder,
     /// Full tiles the walk has cut, to compare with the stored ones.
     cut: Vec<FullTile>,
@@ -455,6 +514,19 @@ struct Walk<'t> {
 }
 
 impl Walk<'_> {
+    /// Walks a checked chunk, the checkpoints it may reach read first, then compares the tiles
+    /// it completed with the stored ones.
+    async fn take(&mut self, p: Pending, store: &Store, progress: &dyn Progress) -> Result<(), String> {
+        let checked = p.finish(store).await?;
+        let reach = self
+            .range
+            .size()
+            .saturating_add(u64::try_from(checked.entries.len()).unwrap_or(u64::MAX));
+        self.targets.read_upto(reach).await?;
+        self.apply(checked, progress)?;
+        check_tiles(store, &mut self.cut).await
+    }
+
     fn apply(&mut self, checked: Checked, progress: &dyn Progress) -> Result<(), String> {
         progress.advance(u64::try_from(checked.entries.len()).unwrap_or(0));
         for &(seq, at, leaf) in &checked.entries {
@@ -464,18 +536,18 @@ impl Walk<'_> {
             }
             self.last_seq = seq;
             self.cut.extend(self.range.push(leaf));
-            if let Some((size, root, source)) = self.targets.get(self.next_target)
-                && *size == self.range.size()
+            if let Some(entry) = self.targets.ahead.first_entry()
+                && *entry.key() == self.range.size()
             {
-                if self.range.root() != *root {
+                let (size, (root, source)) = entry.remove_entry();
+                if self.range.root() != root {
                     return Err(format!(
                         "checkpoint at size {size} from {source} does not match the entries: one of entries at positions {} to {size} was changed, inserted, removed or moved",
                         self.previous + 1
                     ));
                 }
-                self.previous = *size;
-                self.newest = Some((*size, *root));
-                self.next_target += 1;
+                self.previous = size;
+                self.newest = Some((size, root));
             }
         }
         match checked.fault {
@@ -520,4 +592,66 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     outputs.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of eight records with a checkpoint after each, verified reading the checkpoints
+    /// two at a time: every one is reached; one forged past the log is caught by its note.
+    #[tokio::test]
+    async fn checkpoints_are_read_a_page_at_a_time() {
+        let (_dir, vault, admin) = crate::package::tests::vault().await;
+        for n in 0..8 {
+            let subject = crate::SubjectId::parse(&format!("s{n}")).unwrap();
+            let values = [("email".to_owned(), format!("p{n}@example.com"))].into();
+            let call = crate::Call::new(&admin, "order_fulfillment", Timestamp::now());
+            vault
+                .create_record(&call, &subject, "customers", &values)
+                .await
+                .unwrap();
+            vault.checkpoint(Timestamp::now()).await.unwrap();
+        }
+        let trust = AuditTrust {
+            key: vault.audit_verifier_key(),
+            trusted: Vec::new(),
+            now: Timestamp::now(),
+            max_unsigned_age: None,
+            contiguous: true,
+        };
+        let whole = verify_paged(vault.store(), &trust, &(), CHECKPOINT_PAGE).await.unwrap();
+        let paged = verify_paged(vault.store(), &trust, &(), 2).await.unwrap();
+        assert_eq!(paged.checkpoints, 8);
+        assert_eq!((paged.entries, paged.newest), (whole.entries, whole.newest));
+        assert_eq!(
+            paged.newest.map(|(size, _)| size),
+            Some(whole.entries),
+            "the last checkpoint is reached"
+        );
+
+        let mut forged = vault
+            .store()
+            .reader()
+            .await
+            .unwrap()
+            .audit()
+            .latest_checkpoint()
+            .await
+            .unwrap()
+            .unwrap();
+        forged.tree_size += 100;
+        forged.note = forged.note.replace("custodia-audit", "someone-else");
+        let row = forged.clone();
+        vault
+            .store()
+            .write(move |mut tx| Box::pin(async move { tx.audit().insert_checkpoint(&row).await }))
+            .await
+            .unwrap();
+        let err = verify_paged(vault.store(), &trust, &(), 2).await.unwrap_err();
+        assert!(
+            err.starts_with(&format!("checkpoint at size {} in the database", forged.tree_size)),
+            "{err}"
+        );
+    }
 }

@@ -407,10 +407,24 @@ impl<A> Audit<'_, A> {
         Ok((missing, extra, beyond > 0))
     }
 
-    /// Every checkpoint, smallest tree first.
-    pub async fn checkpoints(&mut self) -> Result<Vec<CheckpointRow>, StoreError> {
-        let stmt = Stmt::new("SELECT tree_size, root, at, note FROM audit_checkpoints ORDER BY tree_size");
+    /// The checkpoints of trees larger than `after`, smallest first, at most `limit` (the
+    /// server signs one a second while the log grows: a year's would not fit in memory).
+    pub async fn checkpoints_after(&mut self, after: i64, limit: i64) -> Result<Vec<CheckpointRow>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT tree_size, root, at, note FROM audit_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit);
         self.conn.fetch_all(stmt).await?.iter().map(checkpoint_row).collect()
+    }
+
+    /// How many checkpoints there are and when the last was signed (`None` when there is none).
+    pub async fn checkpoint_count(&mut self) -> Result<(i64, Option<i64>), StoreError> {
+        let stmt = Stmt::new("SELECT COUNT(*) AS n, MAX(at) AS newest FROM audit_checkpoints").scan();
+        match self.conn.fetch_optional(stmt).await? {
+            Some(row) => Ok((row.int("n")?, row.opt_int("newest")?)),
+            None => Ok((0, None)),
+        }
     }
 
     /// The hashes of the full tile at `level`, `idx`.

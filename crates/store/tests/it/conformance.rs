@@ -788,9 +788,15 @@ pub async fn checkpoints_are_stored_once_per_size(s: &Store) {
         .is_err()
     );
     assert_eq!(checkpoints(s).await.unwrap(), [cp(1), cp(2)]);
+    insert_checkpoint(s, &cp(7)).await.unwrap();
+    let mut reader = s.reader().await.unwrap();
+    let mut audit = reader.audit();
+    assert_eq!(audit.checkpoints_after(1, 1).await.unwrap(), [cp(2)], "a page");
+    assert_eq!(audit.checkpoints_after(2, 10).await.unwrap(), [cp(7)]);
+    assert!(audit.checkpoints_after(7, 10).await.unwrap().is_empty());
+    assert_eq!(audit.checkpoint_count().await.unwrap(), (3, Some(7)));
 }
 
-/// A job that fails after writing rolls back all it wrote, and its audit entry with it.
 /// A job that goes on after one of its statements failed is told the truth: either its write
 /// fails and nothing of it is stored, or it succeeds and the rest of it is stored (PostgreSQL
 /// answers `COMMIT` of a transaction a failed statement aborted with a silent rollback).
@@ -820,6 +826,7 @@ pub async fn a_job_that_ignores_a_failed_statement_is_told_the_truth(s: &Store) 
     assert!(one(s, "s0", "customers", "r0").await.is_some(), "r0 untouched");
 }
 
+/// A job that fails after writing rolls back all it wrote, and its audit entry with it.
 pub async fn a_failed_job_rolls_back_everything_it_did(s: &Store) {
     let record = new_record("r1", "s1", 1);
     let entry = LedgerRow {
