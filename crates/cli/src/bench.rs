@@ -296,10 +296,14 @@ async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow:
         }
         let held: usize = subjects.iter().map(Vec::len).sum();
         let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
+        // Resident memory in two parts: anonymous (the heap: caches, buffers) and file-backed
+        // (the database's memory map, bounded by its size).
+        let memory = crate::measure::memory();
         println!(
-            "  minute {minute:>3}: {}   subjects {held:>8}   WAL {wal_mb:>6.1} MB   RSS {:>6.1} MiB   open files {:>4}",
+            "  minute {minute:>3}: {}   subjects {held:>8}   WAL {wal_mb:>6.1} MB   RSS {:>6.1} MiB (anon {:>6.1})   open files {:>4}",
             p.figures(),
-            crate::measure::memory().rss,
+            memory.rss,
+            memory.anon,
             crate::measure::open_files().map_or_else(|| "?".to_owned(), |n| n.to_string())
         );
     }

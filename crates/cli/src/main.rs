@@ -488,6 +488,11 @@ enum ErasuresCommand {
         /// Use this PostgreSQL database instead of SQLite in the data directory.
         #[arg(long, env = "CUSTODIA_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// Another tombstone log to re-apply as well (repeatable): with several nodes on one
+        /// PostgreSQL each node logs the erasures it made in its own data directory, so pass
+        /// every other node's `erasures.log`.
+        #[arg(long = "tombstones", value_name = "FILE")]
+        tombstones: Vec<PathBuf>,
     },
 }
 
@@ -794,14 +799,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Erasures {
-            action: ErasuresCommand::Reapply { data_dir, database_url },
+            action:
+                ErasuresCommand::Reapply {
+                    data_dir,
+                    database_url,
+                    tombstones,
+                },
         } => {
             let dir = DataDir::new(&data_dir);
+            // Every log is read before anything opens: a damaged or missing one stops the run.
+            let mut log = custodia_core::read_tombstones(&dir.tombstone_path()).map_err(|e| anyhow::anyhow!(e))?;
+            for other in &tombstones {
+                if !other.is_file() {
+                    anyhow::bail!("{}: no such tombstone log", other.display());
+                }
+                log.extend(custodia_core::read_tombstones(other).map_err(|e| anyhow::anyhow!(e))?);
+            }
             let vault = dir
                 .open(database_url.as_deref())
                 .await
                 .with_context(|| format!("opening {}", data_dir.display()))?;
-            let log = custodia_core::read_tombstones(&dir.tombstone_path()).map_err(|e| anyhow::anyhow!(e))?;
             let audit = audit_cmd::OfflineLog::resume(&vault, &data_dir, "erasing again").await?;
             let bar = progress::Bar::new("erasing again", "subjects");
             let report = vault.reapply_erasures(&log, Timestamp::now(), &bar).await;

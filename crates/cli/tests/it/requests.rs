@@ -870,8 +870,41 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("0 subjects erased again"),
+        out.status.success() && text.contains("1 tombstones known, 0 subjects erased again"),
         "{text}"
+    );
+    // Another node's tombstone log joins this one's; a missing or damaged one stops the run.
+    let other_node = vault.path().join("other-node-erasures.log");
+    std::fs::write(
+        &other_node,
+        "{\"subject_digest\":\"00112233445566778899aabbccddeeff\",\"at\":1}\n",
+    )
+    .unwrap();
+    let reapply = |extra: &std::path::Path| {
+        custodia()
+            .args(["erasures", "reapply", "--data-dir"])
+            .arg(vault.path())
+            .arg("--tombstones")
+            .arg(extra)
+            .output()
+            .unwrap()
+    };
+    let out = reapply(&other_node);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("2 tombstones known, 0 subjects erased again"),
+        "{text}"
+    );
+    let out = reapply(&vault.path().join("no-such.log"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.log: no such tombstone log"));
+    std::fs::write(&other_node, "garbage\n").unwrap();
+    let out = reapply(&other_node);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("other-node-erasures.log:1: not a tombstone line"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
