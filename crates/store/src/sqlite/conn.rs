@@ -146,8 +146,21 @@ impl std::ops::DerefMut for Prepared<'_> {
     }
 }
 
+/// Refuses a text of several statements: SQLite prepares the first and ignores the rest
+/// without a word, so a second statement would never run. Such texts go through [`run`].
+fn one_statement(sql: &str) -> Result<(), StoreError> {
+    match sql.split_once(';') {
+        Some((first, rest)) if !rest.trim().is_empty() => Err(StoreError::Backend(format!(
+            "a statement text holds more than one statement (the first: {})",
+            first.trim()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `sql` prepared with `args` bound.
 fn prepare<'c>(conn: &'c Connection, sql: &str, args: &[Arg<'_>]) -> Result<Prepared<'c>, StoreError> {
+    one_statement(sql)?;
     let text = sqlite_text(sql);
     let mut stmt = if args.len() <= CACHED_PARAMETERS {
         Prepared::Cached(conn.prepare_cached(&text)?)
@@ -345,6 +358,22 @@ mod tests {
         );
         assert_eq!(sqlite_text("SELECT $1, $2"), "SELECT ?, ?");
         assert!(matches!(sqlite_text("SELECT 1"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_text_of_two_statements_is_refused_not_half_run() -> Result<(), StoreError> {
+        let conn = Connection::open_in_memory()?;
+        run(&conn, "CREATE TABLE t (a INTEGER)")?;
+        let both = execute(&conn, "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)", &[]);
+        assert!(matches!(both, Err(StoreError::Backend(_))), "{both:?}");
+        assert!(fetch(&conn, "SELECT a FROM t; DELETE FROM t", &[], None).is_err());
+        assert!(fetch(&conn, "SELECT a FROM t", &[], None)?.is_empty(), "nothing ran");
+        assert_eq!(
+            execute(&conn, "INSERT INTO t VALUES (3);  ", &[])?,
+            1,
+            "a closing `;` is one statement"
+        );
+        Ok(())
     }
 
     #[test]
