@@ -173,11 +173,11 @@ async fn audit_sources(store: &custodia_store::Store, root: &std::path::Path) ->
         Ok(key) if log.is_file() => TrustedCheckpoint::from_file(&log, key).map(|t| t.into_iter().collect()),
         _ => Ok(Vec::new()),
     };
-    AuditSources {
+    AuditSources::new(
         key,
-        key_source: "the database's copy of the checkpoint key (`custodia audit verify --public-key` checks against the pinned one)".to_owned(),
+        "the database's copy of the checkpoint key (`custodia audit verify --public-key` checks against the pinned one)".to_owned(),
         trusted,
-    }
+    )
 }
 
 /// One line per check (PASS/FAIL, severity, title, id), what was found and the remediation

@@ -88,6 +88,25 @@ pub struct AuditSources {
     /// Where the key came from, for the detail (e.g. "the server's own key").
     pub key_source: String,
     pub trusted: Result<Vec<TrustedCheckpoint>, String>,
+    /// A verification of the log to use instead of verifying it again (the server's, recent).
+    verified: Option<Result<VerifiedLog, String>>,
+}
+
+impl AuditSources {
+    /// The key, where it came from, and the checkpoints from outside the database.
+    #[must_use]
+    pub fn new(
+        key: Result<VerifierKey, String>,
+        key_source: String,
+        trusted: Result<Vec<TrustedCheckpoint>, String>,
+    ) -> Self {
+        Self {
+            key,
+            key_source,
+            trusted,
+            verified: None,
+        }
+    }
 }
 
 /// An operator as the checks see it.
@@ -127,7 +146,20 @@ struct VerifiedLog {
     checkpoints: usize,
     trusted: usize,
     unsigned_tail: u64,
+    /// When the log was read through (Unix ms).
+    at: i64,
 }
+
+/// How long the server's assessment reuses its last verification of the whole audit log.
+/// Verifying reads every entry (some 350,000 a second here, so minutes for a log of a busy
+/// day): a key holding `read_audit` must not make the server do that at every call.
+pub const VERIFICATION_REUSE_MS: i64 = 10 * 60 * 1000;
+
+/// The server's last verification of the audit log for the assessment and when it ran; the
+/// lock is held while one runs, so that callers at the same time wait for it instead of
+/// starting their own.
+#[derive(Debug, Default)]
+pub(crate) struct LastVerification(tokio::sync::Mutex<Option<(i64, Result<VerifiedLog, String>)>>);
 
 #[derive(Debug, Clone)]
 struct AuditFacts {
@@ -201,11 +233,22 @@ impl Vault {
         self.audited(event, now, async {
             gate::require(&self.policies, caller, Capability::ReadAudit)?;
             let (trusted, more) = outside.await;
-            let sources = AuditSources {
-                key: Ok(self.audit_verifier_key()),
-                key_source: "the server's checkpoint key".to_owned(),
+            let mut sources = AuditSources::new(
+                Ok(self.audit_verifier_key()),
+                "the server's checkpoint key".to_owned(),
                 trusted,
+            );
+            let mut last = self.last_verification.0.lock().await;
+            let verified = match &*last {
+                Some((at, verified)) if (0..VERIFICATION_REUSE_MS).contains(&(now.0 - at)) => verified.clone(),
+                _ => {
+                    let verified = verify_log(&self.store, &sources, now).await;
+                    *last = Some((now.0, verified.clone()));
+                    verified
+                }
             };
+            drop(last);
+            sources.verified = Some(verified);
             let keys = KeyFacts {
                 provider: Ok(self.key_provider().to_owned()),
                 versions: Ok(self.keys.keyring().versions()),
@@ -422,16 +465,17 @@ async fn consents(store: &Store) -> Result<ConsentFacts, String> {
     Ok(facts)
 }
 
-async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFacts {
-    let verified = match (sources.key, sources.trusted) {
+/// Verifies the whole audit log with the sources' key and checkpoints.
+async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Result<VerifiedLog, String> {
+    match (&sources.key, &sources.trusted) {
         (Err(e), _) => Err(format!("no checkpoint key to verify with: {e}")),
         (_, Err(e)) => Err(format!(
             "the checkpoints from outside the database could not be read: {e}"
         )),
         (Ok(key), Ok(trusted)) => {
             let trust = AuditTrust {
-                key,
-                trusted,
+                key: key.clone(),
+                trusted: trusted.clone(),
                 now,
                 max_unsigned_age: None,
                 contiguous: !store.shared(),
@@ -441,8 +485,16 @@ async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFac
                 checkpoints: r.checkpoints,
                 trusted: r.trusted,
                 unsigned_tail: r.unsigned_tail,
+                at: now.0,
             })
         }
+    }
+}
+
+async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFacts {
+    let verified = match sources.verified {
+        Some(verified) => verified,
+        None => verify_log(store, &sources, now).await,
     };
     let latest_checkpoint = async { store.reader().await?.audit().latest_checkpoint().await }
         .await
@@ -580,7 +632,7 @@ fn judge(registry: &Registry, f: &Facts, now: Timestamp) -> Vec<AssessmentCheck>
         purposes_retention(registry),
         purposes_legal_basis(registry),
         consent_notice_version(f),
-        audit_verified(f),
+        audit_verified(f, now),
         audit_checkpoint_recent(f),
         backups_recent(f, &dir, now),
         requests_deadlines(f, now),
@@ -1037,13 +1089,25 @@ fn consent_notice_version(f: &Facts) -> AssessmentCheck {
     )
 }
 
-fn audit_verified(f: &Facts) -> AssessmentCheck {
+fn audit_verified(f: &Facts, now: Timestamp) -> AssessmentCheck {
     let (passed, detail) = match &f.audit.verified {
         Ok(v) => (
             true,
             format!(
-                "{} entries verified against {} signed checkpoints and {} from outside the database, with {}",
-                v.entries, v.checkpoints, v.trusted, f.audit.key_source
+                "{} entries verified against {} signed checkpoints and {} from outside the database, with {}{}",
+                v.entries,
+                v.checkpoints,
+                v.trusted,
+                f.audit.key_source,
+                if v.at == now.0 {
+                    String::new()
+                } else {
+                    format!(
+                        " (read through at {}: the server verifies the whole log at most every {} minutes for this report)",
+                        Timestamp(v.at).to_rfc3339(),
+                        VERIFICATION_REUSE_MS / 60_000
+                    )
+                }
             ),
         ),
         Err(e) => (false, format!("the audit log does not verify: {e}")),
@@ -1286,6 +1350,7 @@ mod tests {
                     checkpoints: 2,
                     trusted: 1,
                     unsigned_tail: 0,
+                    at: NOW,
                 }),
                 latest_checkpoint: Ok(Some((10, NOW - 1000))),
                 newest_entry: Ok(Some((10, NOW - 2000))),
@@ -1547,6 +1612,7 @@ mod tests {
             checkpoints: 3,
             trusted: 0,
             unsigned_tail: 0,
+            at: NOW,
         });
         assert!(run(&f, "audit_checkpoint_recent", NOW).passed);
         f.audit.latest_checkpoint = Ok(None);

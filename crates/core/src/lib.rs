@@ -125,6 +125,8 @@ pub struct Vault {
     phantom_logins: operators::PhantomLogins,
     /// Audit proofs per API key (each reads tiles and writes an audit entry).
     proof_limit: limit::RateLimit,
+    /// The assessment's last verification of the whole audit log, reused for a while.
+    last_verification: assess::LastVerification,
     /// Where erasures are logged outside the database (the data directory's tombstone log);
     /// none for a vault opened without a data directory.
     tombstone_log: Option<std::path::PathBuf>,
@@ -179,6 +181,7 @@ impl Vault {
             key_use: principal::KeyUse::default(),
             phantom_logins: operators::PhantomLogins::default(),
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST),
+            last_verification: assess::LastVerification::default(),
             tombstone_log: None,
             incident_templates: None,
             _dir_lock: None,

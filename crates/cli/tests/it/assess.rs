@@ -312,6 +312,19 @@ async fn the_assessment_route_needs_read_audit_and_answers_json_or_html() {
         check(&report, "pii_outside_vault")
     );
     assert!(report["score"].as_u64().unwrap() <= 100 && report["generated_at"].is_string());
+    // The whole log was read through for this report; the next reuses that reading (a key
+    // holding read_audit cannot make the server read the whole log at each call), and says so.
+    let first = check(&report, "audit_verified")["detail"].as_str().unwrap().to_owned();
+    assert!(
+        passed(&report, "audit_verified") && !first.contains("read through at"),
+        "{first}"
+    );
+    let (_, again) = admin.get("/v1/assessment").await;
+    let reused = check(&again, "audit_verified")["detail"].as_str().unwrap().to_owned();
+    assert!(
+        reused.contains("read through at") && reused.contains("at most every 10 minutes"),
+        "{reused}"
+    );
 
     let (status, headers, page) = admin.page("GET", "/v1/assessment?format=html", None, &[]).await;
     assert_eq!(status, 200);
