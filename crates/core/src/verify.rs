@@ -136,7 +136,7 @@ pub struct VerifyReport {
 /// Compares the tiles the walk cut with the stored ones (tiles not stored yet are skipped: the
 /// server stores them with its next checkpoint). A stored tile is derived data, but proofs are
 /// read from it: one that disagrees with the log would hand out proofs that fail.
-async fn check_tiles(store: &Store, cut: &mut Vec<FullTile>) -> Result<(), String> {
+async fn check_tiles(store: &Store, cut: &mut Vec<FullTile>, last: &BTreeMap<i64, i64>) -> Result<(), String> {
     for tile in cut.drain(..) {
         let (level, idx) = (i64::from(tile.id.level()), crate::checkpoint::as_i64(tile.id.index()));
         let stored = store
@@ -147,26 +147,35 @@ async fn check_tiles(store: &Store, cut: &mut Vec<FullTile>) -> Result<(), Strin
             .tile_and_root(level, idx)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some((hashes, root)) = stored
-            && (hashes != tile_bytes(&tile.hashes) || root != tile.root)
-        {
-            return Err(format!(
-                "the stored audit tile at level {level}, index {idx} does not match the log: proofs read from it would not verify"
-            ));
+        match stored {
+            Some((hashes, root)) if hashes != tile_bytes(&tile.hashes) || root != tile.root => {
+                return Err(format!(
+                    "the stored audit tile at level {level}, index {idx} does not match the log: proofs read from it would not verify"
+                ));
+            }
+            // Tiles are stored in order: one missing below a stored one was deleted.
+            None if last.get(&level).is_some_and(|&l| idx < l) => {
+                return Err(format!(
+                    "the stored audit tile at level {level}, index {idx} is missing while later ones are stored: tiles were deleted"
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// How far an unsigned entry may be dated after the newest checkpoint, or ahead of the clock.
-/// The server signs every second while the log grows, so a genuine unsigned tail (a crash
-/// before the next checkpoint) spans seconds; a tail rewritten by someone without the key
-/// would otherwise stay unsigned forever, or hide behind dates in the future.
-pub const UNSIGNED_TAIL_SPAN_MS: i64 = 5 * 60 * 1000;
+/// How far an unsigned entry may be dated after the newest checkpoint (after the log's first
+/// entry when there is no checkpoint), or ahead of the clock. The server signs every second
+/// while the log grows, so a genuine unsigned tail (a crash before the next checkpoint) spans
+/// seconds; a tail rewritten by someone without the key would otherwise stay unsigned forever,
+/// hide behind dates in the future, or (checkpoints deleted) be signed again by the server at
+/// its next start. What is left to someone with the database alone is the last minute.
+pub const UNSIGNED_TAIL_SPAN_MS: i64 = 60 * 1000;
 
 /// The rules for an entry no checkpoint covers (when `trust` asks for them): not older than
 /// the bound, not dated in the future, not dated long after the newest checkpoint.
-fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, newest_signed_at: Option<i64>) -> Result<(), String> {
+fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, since: Option<(i64, &str)>) -> Result<(), String> {
     let now = trust.now;
     if let Some(max_age) = trust.max_unsigned_age
         && now.0.saturating_sub(at) > max_age
@@ -181,11 +190,11 @@ fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, newest_signed_at: O
             "entry {seq} is dated in the future and no checkpoint covers it: the log's tail was rewritten"
         ));
     }
-    if let Some(signed_at) = newest_signed_at
-        && at.saturating_sub(signed_at) > UNSIGNED_TAIL_SPAN_MS
+    if let Some((since, what)) = since
+        && at.saturating_sub(since) > UNSIGNED_TAIL_SPAN_MS
     {
         return Err(format!(
-            "entry {seq} is dated more than {} s after the newest checkpoint and no checkpoint covers it: checkpoints were deleted or the tail rewritten",
+            "entry {seq} is dated more than {} s after {what} and no checkpoint covers it: checkpoints were deleted or the tail rewritten",
             UNSIGNED_TAIL_SPAN_MS / 1000
         ));
     }
@@ -238,10 +247,17 @@ async fn verify_paged(
         .fold(largest_stored, u64::max);
     // When the newest checkpoint was signed: the entries after it were appended after it, and
     // the server signs every second while the log grows, so an unsigned tail spans seconds.
+    let last_tiles = async { store.reader().await?.audit().last_tiles().await }
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
     let mut walk = Walk {
         contiguous: trust.contiguous,
         trust,
         newest_signed_at,
+        first_unsigned: None,
+        last_tiles,
         covered,
         targets,
         range: TileBuilder::new(),
@@ -314,6 +330,16 @@ async fn verify_paged(
         return Err(format!(
             "checkpoint at size {size} from {source} covers {size} entries but the log holds only {}: entries were deleted",
             range.size()
+        ));
+    }
+    // The server stores each checkpoint before it publishes it: one published beyond the
+    // database's newest means the database lost checkpoints (deleted, or a backup restored).
+    if let Some(t) = trust.trusted.iter().max_by_key(|t| t.checkpoint.size)
+        && t.checkpoint.size > largest_stored
+    {
+        return Err(format!(
+            "the newest checkpoint in the database is at size {largest_stored}, but {} holds one at size {}: checkpoints were deleted from the database, or it was restored from a backup",
+            t.source, t.checkpoint.size
         ));
     }
     if trust.max_unsigned_age.is_some() && range.size() > 0 && stored == 0 && trust.trusted.is_empty() {
@@ -500,6 +526,10 @@ struct Walk<'t> {
     trust: &'t AuditTrust,
     /// When the newest checkpoint in the database was signed.
     newest_signed_at: Option<i64>,
+    /// With no checkpoint in the database, the time of the first entry (none covers it).
+    first_unsigned: Option<i64>,
+    /// The largest stored tile index of each level.
+    last_tiles: BTreeMap<i64, i64>,
     /// The size of the largest checkpoint.
     covered: u64,
     /// The checkpoints not reached yet.
@@ -524,7 +554,7 @@ impl Walk<'_> {
             .saturating_add(u64::try_from(checked.entries.len()).unwrap_or(u64::MAX));
         self.targets.read_upto(reach).await?;
         self.apply(checked, progress)?;
-        check_tiles(store, &mut self.cut).await
+        check_tiles(store, &mut self.cut, &self.last_tiles).await
     }
 
     fn apply(&mut self, checked: Checked, progress: &dyn Progress) -> Result<(), String> {
@@ -532,7 +562,11 @@ impl Walk<'_> {
         for &(seq, at, leaf) in &checked.entries {
             self.sequence(seq)?;
             if self.range.size() >= self.covered {
-                unsigned_tail_rule(self.trust, seq, at, self.newest_signed_at)?;
+                let since = match self.newest_signed_at {
+                    Some(signed) => (signed, "the newest checkpoint"),
+                    None => (*self.first_unsigned.get_or_insert(at), "the log's first entry"),
+                };
+                unsigned_tail_rule(self.trust, seq, at, Some(since))?;
             }
             self.last_seq = seq;
             self.cut.extend(self.range.push(leaf));

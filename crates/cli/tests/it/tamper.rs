@@ -698,6 +698,50 @@ async fn an_edited_tile_is_caught() {
     assert!(printed.contains("audit tile at level 0, index 0"), "{printed}");
 }
 
+/// A stored tile deleted below stored ones, and checkpoints deleted from the database while the
+/// checkpoint log beside it holds a later one: `verify` names each, and the server refuses to
+/// start naming the same (before, verify called both intact and the server refused the tile
+/// with an internal error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_tiles_and_checkpoints_are_named_by_verify_and_at_start() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 180).await;
+    checkpoint_of_at_least(&server, &vault.token, 520).await;
+    server.terminate();
+    let (ok, out) = verify_with(vault.path(), &vault.audit_key, &[]);
+    assert!(ok, "{out}");
+
+    let copy = copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            "DROP TRIGGER IF EXISTS audit_tiles_no_delete",
+            "DELETE FROM audit_tiles WHERE level = 0 AND idx = 0",
+        ],
+    )
+    .await;
+    let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
+    assert!(!ok && out.contains("tile at level 0, index 0 is missing"), "{out}");
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("tile at level 0, index 0 is missing"), "{printed}");
+
+    for deleted in [
+        "DELETE FROM audit_checkpoints WHERE tree_size = (SELECT MAX(tree_size) FROM audit_checkpoints)",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        let copy = copy_of(vault.path());
+        sql(copy.path(), &[DROP_CHECKPOINT_GUARDS, deleted]).await;
+        let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
+        assert!(
+            !ok && out.contains("checkpoints were deleted from the database"),
+            "{deleted}: {out}"
+        );
+        let printed = refuses_to_start(copy.path(), &[]);
+        assert!(printed.contains("checkpoints were deleted"), "{deleted}: {printed}");
+    }
+}
+
 /// Checkpoints deleted from the database while the server runs: before its next checkpoint the
 /// server sees its own last one gone and stops answering (fail closed), instead of signing on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -475,6 +475,17 @@ impl<A> Audit<'_, A> {
             .transpose()
     }
 
+    /// The largest stored tile index of each level, `(level, idx)`, lowest level first.
+    pub async fn last_tiles(&mut self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let stmt = Stmt::new("SELECT level, MAX(idx) AS idx FROM audit_tiles GROUP BY level ORDER BY level");
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| Ok((r.int("level")?, r.int("idx")?)))
+            .collect()
+    }
+
     /// The sequence number of the last entry of the full level-0 tile `idx`.
     pub async fn tile_last_seq(&mut self, idx: i64) -> Result<Option<i64>, StoreError> {
         let stmt = Stmt::new("SELECT last_seq FROM audit_tiles WHERE level = 0 AND idx = $1").bind(idx);
