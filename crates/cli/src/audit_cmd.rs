@@ -223,6 +223,11 @@ pub struct PublishArgs {
     /// Keep no checkpoint log.
     #[arg(long, conflicts_with = "checkpoint_log")]
     no_checkpoint_log: bool,
+    /// Begin the checkpoint log afresh although the database holds checkpoints: after moving
+    /// the old one aside on purpose (accepting what it no longer proves), or on its first use
+    /// at a new place. Without it, SQLite's server refuses to start on a missing log.
+    #[arg(long, conflicts_with = "no_checkpoint_log")]
+    new_checkpoint_log: bool,
     /// A witness (`custodia witness`) to cosign every checkpoint: http://host:port.
     #[arg(long, env = "CUSTODIA_WITNESS_URL", requires = "witness_key")]
     witness: Option<String>,
@@ -249,7 +254,7 @@ impl PublishArgs {
             ),
             _ => None,
         };
-        Ok(Publisher::new(log, witness))
+        Ok(Publisher::new(log, witness).begin_log_afresh(self.new_checkpoint_log))
     }
 }
 

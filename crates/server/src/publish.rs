@@ -16,6 +16,8 @@ use crate::witness::{WitnessClient, WitnessFailure};
 /// Where checkpoints are published, and what the witness last cosigned.
 pub struct Publisher {
     checkpoint_log: Option<PathBuf>,
+    /// Whether a missing checkpoint log may begin afresh while the database holds checkpoints.
+    afresh: bool,
     witness: Option<WitnessClient>,
     /// The size of the witness's newest checkpoint, as far as this server knows.
     witnessed: Mutex<Option<u64>>,
@@ -26,9 +28,24 @@ impl Publisher {
     pub fn new(checkpoint_log: Option<PathBuf>, witness: Option<WitnessClient>) -> Self {
         Self {
             checkpoint_log,
+            afresh: false,
             witness,
             witnessed: Mutex::new(None),
         }
+    }
+
+    /// Lets a missing checkpoint log begin afresh although the database holds checkpoints.
+    #[must_use]
+    pub fn begin_log_afresh(mut self, afresh: bool) -> Self {
+        self.afresh = afresh;
+        self
+    }
+
+    /// The checkpoint log, when it is kept but missing and may not begin afresh.
+    pub(crate) fn missing_log(&self) -> Option<&Path> {
+        self.checkpoint_log
+            .as_deref()
+            .filter(|path| !self.afresh && !path.exists())
     }
 
     /// The checkpoints from outside the database a starting server must find its log

@@ -740,6 +740,29 @@ async fn deleted_tiles_and_checkpoints_are_named_by_verify_and_at_start() {
         let printed = refuses_to_start(copy.path(), &[]);
         assert!(printed.contains("checkpoints were deleted"), "{deleted}: {printed}");
     }
+
+    // The checkpoint log deleted (with the checkpoints after the first, to rewrite what they
+    // covered): the server does not begin a new log over a database that has checkpoints.
+    let copy = copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            "DELETE FROM audit_checkpoints WHERE tree_size > (SELECT MIN(tree_size) FROM audit_checkpoints)",
+        ],
+    )
+    .await;
+    std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(
+        printed.contains("audit-checkpoints.log is missing, but the database holds checkpoints"),
+        "{printed}"
+    );
+    // An operator who moved it aside on purpose says so once, and the server goes on.
+    let server = Server::try_start(copy.path(), None, &["--new-checkpoint-log"]).unwrap();
+    server.terminate();
+    assert!(copy.path().join("audit-checkpoints.log").is_file(), "a new log begun");
+    Server::try_start(copy.path(), None, &[]).unwrap().terminate();
 }
 
 /// Checkpoints deleted from the database while the server runs: before its next checkpoint the
