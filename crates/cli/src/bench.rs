@@ -277,6 +277,8 @@ async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow:
          50% read of a random subject created before (each holds one record):"
     );
     let (_, mut subjects) = phase("seed", addr, &token, clients, Duration::from_secs(5), Mode::Create).await?;
+    // (The clients run in this process: they keep what they created as counts, not names, so
+    // that the resident memory printed is the server's.)
     for minute in 1..=minutes {
         let read_from = std::sync::Arc::new(subjects);
         let (mut p, created) = phase(
@@ -294,7 +296,7 @@ async fn soak_in(dir: &std::path::Path, minutes: u64, clients: usize) -> anyhow:
         for (mine, new) in subjects.iter_mut().zip(created) {
             mine.extend(new);
         }
-        let held: usize = subjects.iter().map(Vec::len).sum();
+        let held: usize = subjects.iter().flatten().map(|m| m.count).sum();
         let wal_mb = std::fs::metadata(&wal).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
         // Resident memory in two parts: anonymous (the heap: caches, buffers) and file-backed
         // (the database's memory map, bounded by its size).
@@ -391,8 +393,26 @@ async fn http_in(dir: &std::path::Path, duration: Duration, clients: usize) -> a
     Ok(())
 }
 
-/// Subjects by client, shared by the clients of a phase.
-type Subjects = std::sync::Arc<Vec<Vec<String>>>;
+/// The subjects a client created in one phase: `bench-{run}-{client}-{k}` for `k < count`.
+#[derive(Clone, Copy)]
+struct Made {
+    run: usize,
+    count: usize,
+}
+
+/// What each client created, by client, shared by the clients of a phase.
+type Subjects = std::sync::Arc<Vec<Vec<Made>>>;
+
+/// The `k`-th of the subjects `made` names (`k` below their total).
+fn nth_subject(made: &[Made], client: usize, mut k: usize) -> Option<String> {
+    for m in made {
+        if k < m.count {
+            return Some(format!("bench-{}-{client}-{k}", m.run));
+        }
+        k -= m.count;
+    }
+    None
+}
 
 #[derive(Clone)]
 enum Mode {
@@ -412,7 +432,7 @@ async fn phase(
     clients: usize,
     duration: Duration,
     mode: Mode,
-) -> anyhow::Result<(Phase, Vec<Vec<String>>)> {
+) -> anyhow::Result<(Phase, Vec<Vec<Made>>)> {
     let run = PHASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let start = Instant::now();
     let deadline = start + duration;
@@ -427,9 +447,9 @@ async fn phase(
     let mut latencies = Vec::new();
     let mut subjects = Vec::with_capacity(clients);
     for t in tasks {
-        let (lat, subs) = t.await.context("client task")??;
+        let (lat, count) = t.await.context("client task")??;
         latencies.extend(lat);
-        subjects.push(subs);
+        subjects.push(vec![Made { run, count }]);
     }
     let elapsed = start.elapsed();
     Ok((
@@ -449,10 +469,10 @@ async fn client_loop(
     (run, client): (usize, usize),
     deadline: Instant,
     mode: Mode,
-) -> anyhow::Result<(Vec<u32>, Vec<String>)> {
+) -> anyhow::Result<(Vec<u32>, usize)> {
     let mut conn = Connection::open(addr).await?;
     let mut latencies = Vec::new();
-    let mut created = Vec::new();
+    let mut created = 0usize;
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
     let mut i = 0usize;
     while Instant::now() < deadline {
@@ -464,10 +484,10 @@ async fn client_loop(
             Mode::Read(s) => s.get(client),
             Mode::Mixed(s) => (i % 2 == 1).then(|| s.get(client)).flatten(),
         };
+        let held = read_from.map_or(0, |made| made.iter().map(|m| m.count).sum::<usize>());
         let t = Instant::now();
-        match read_from.filter(|s| !s.is_empty()) {
-            Some(subjects) => {
-                let subject = &subjects[(rng as usize) % subjects.len()];
+        match read_from.and_then(|made| nth_subject(made, client, (rng as usize) % held.max(1))) {
+            Some(subject) => {
                 let path = format!("/v1/subjects/{subject}/records/customers?purpose=order_fulfillment");
                 let reply = conn.send("GET", &path, Some(token), None, &[]).await?;
                 if reply.status != 200 {
@@ -479,7 +499,7 @@ async fn client_loop(
                 }
             }
             None => {
-                let subject = format!("bench-{run}-{client}-{i}");
+                let subject = format!("bench-{run}-{client}-{created}");
                 let body = serde_json::json!({
                     "purpose": "order_fulfillment",
                     "fields": {
@@ -500,7 +520,7 @@ async fn client_loop(
                         String::from_utf8_lossy(&reply.body)
                     );
                 }
-                created.push(subject);
+                created += 1;
             }
         }
         latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
