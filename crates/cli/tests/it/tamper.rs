@@ -672,38 +672,23 @@ async fn a_forked_vault_stops_when_its_witness_refuses_it() {
     assert!(printed.contains("must be reachable"), "{printed}");
 }
 
-/// Stored tiles are what proofs are read from: a tile edited in the database is caught by
-/// `verify` and stops the server's start (proofs from it would not verify).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edited_tile_is_caught() {
-    let vault = Vault::init();
-    let server = vault.serve();
-    traffic(&server, &vault.token, 0, 90).await;
-    checkpoint_of_at_least(&server, &vault.token, 260).await;
-    server.terminate();
-    let (ok, out) = verify_with(vault.path(), &vault.audit_key, &[]);
-    assert!(ok, "{out}");
-    let copy = copy_of(vault.path());
-    sql(
-        copy.path(),
-        &[
-            "DROP TRIGGER IF EXISTS audit_tiles_no_update",
-            "UPDATE audit_tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 0 AND idx = 0",
-        ],
-    )
-    .await;
-    let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
-    assert!(!ok && out.contains("audit tile at level 0, index 0"), "{out}");
+/// A copy of `dir` tampered with by `statements`: `verify` fails and the server refuses to
+/// start, both saying `says`.
+async fn caught_by_verify_and_at_start(dir: &Path, key: &str, statements: &[&str], says: &str) {
+    let copy = copy_of(dir);
+    sql(copy.path(), statements).await;
+    let (ok, out) = verify_with(copy.path(), key, &[]);
+    assert!(!ok && out.contains(says), "{statements:?}: {out}");
     let printed = refuses_to_start(copy.path(), &[]);
-    assert!(printed.contains("audit tile at level 0, index 0"), "{printed}");
+    assert!(printed.contains(says), "{statements:?}: {printed}");
 }
 
-/// A stored tile deleted below stored ones, and checkpoints deleted from the database while the
-/// checkpoint log beside it holds a later one: `verify` names each, and the server refuses to
-/// start naming the same (before, verify called both intact and the server refused the tile
-/// with an internal error).
+/// Stored tiles are what proofs are read from: a tile edited or deleted (below stored ones),
+/// and checkpoints deleted from the database while the checkpoint log beside it holds a later
+/// one, are named by `verify` and stop the server's start (before, verify called a deleted
+/// tile or deleted checkpoints intact, and the server refused the tile with an internal error).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleted_tiles_and_checkpoints_are_named_by_verify_and_at_start() {
+async fn edited_or_deleted_tiles_and_deleted_checkpoints_are_named_by_verify_and_at_start() {
     let vault = Vault::init();
     let server = vault.serve();
     traffic(&server, &vault.token, 0, 180).await;
@@ -711,34 +696,38 @@ async fn deleted_tiles_and_checkpoints_are_named_by_verify_and_at_start() {
     server.terminate();
     let (ok, out) = verify_with(vault.path(), &vault.audit_key, &[]);
     assert!(ok, "{out}");
-
-    let copy = copy_of(vault.path());
-    sql(
-        copy.path(),
+    let (dir, key) = (vault.path(), vault.audit_key.as_str());
+    caught_by_verify_and_at_start(
+        dir,
+        key,
+        &[
+            "DROP TRIGGER IF EXISTS audit_tiles_no_update",
+            "UPDATE audit_tiles SET hashes = zeroblob(32) || substr(hashes, 33) WHERE level = 0 AND idx = 0",
+        ],
+        "audit tile at level 0, index 0 does not match",
+    )
+    .await;
+    caught_by_verify_and_at_start(
+        dir,
+        key,
         &[
             "DROP TRIGGER IF EXISTS audit_tiles_no_delete",
             "DELETE FROM audit_tiles WHERE level = 0 AND idx = 0",
         ],
+        "tile at level 0, index 0 is missing",
     )
     .await;
-    let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
-    assert!(!ok && out.contains("tile at level 0, index 0 is missing"), "{out}");
-    let printed = refuses_to_start(copy.path(), &[]);
-    assert!(printed.contains("tile at level 0, index 0 is missing"), "{printed}");
-
     for deleted in [
         "DELETE FROM audit_checkpoints WHERE tree_size = (SELECT MAX(tree_size) FROM audit_checkpoints)",
         "DELETE FROM audit_checkpoints",
     ] {
-        let copy = copy_of(vault.path());
-        sql(copy.path(), &[DROP_CHECKPOINT_GUARDS, deleted]).await;
-        let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
-        assert!(
-            !ok && out.contains("checkpoints were deleted from the database"),
-            "{deleted}: {out}"
-        );
-        let printed = refuses_to_start(copy.path(), &[]);
-        assert!(printed.contains("checkpoints were deleted"), "{deleted}: {printed}");
+        caught_by_verify_and_at_start(
+            dir,
+            key,
+            &[DROP_CHECKPOINT_GUARDS, deleted],
+            "checkpoints were deleted from the database",
+        )
+        .await;
     }
 
     // The checkpoint log deleted (with the checkpoints after the first, to rewrite what they
