@@ -76,7 +76,7 @@ pub use datadir::{
     REGISTRY_FILE, Restored, SetupError,
 };
 pub use erasure::RECEIPT_HEADER;
-pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, name_shaped, nameable, quoted_name};
+pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, WITHHELD_NAME, name_shaped, nameable, quoted_name};
 pub use ids::{RecordId, SubjectId};
 pub use incidents::{AUTHORITY_TEMPLATE, Draft, PLACEHOLDERS, SUBJECT_TEMPLATE};
 pub use keys::{AUDIT_PUBLIC_KEY_META, RECEIPT_KEY_NAME};

@@ -94,21 +94,54 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let first = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    // Read with the path to where it failed, so that the message names the place
+    // (`items[3].fields`), not only a line and column.
+    let first = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => de.end().map(|()| v).map_err(|e| (String::new(), e)),
+        Err(e) => Err((shown_path(e.path()), e.into_inner())),
+    };
     let first = match first {
         // JSON has one number type: `3.0` is an integer to JSON Schema (and to the document),
         // not to serde. A second reading with such numbers made integers, only on failure.
-        Err(e) if e.classify() == serde_json::error::Category::Data => integral_again(bytes).ok_or(e),
+        Err((path, e)) if e.classify() == serde_json::error::Category::Data => integral_again(bytes).ok_or((path, e)),
         other => other,
     };
-    first.map_err(|e| {
+    first.map_err(|(path, e)| {
         // serde_json's message names the key or type at fault and the position, not values.
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
-            format!("invalid JSON body: {}", json_error(&e)),
+            format!("invalid JSON body{at}: {}", json_error(&e)),
         )
     })
+}
+
+/// Where in a body a value is, as `items[3].fields.email`: keys only as the no-echo rule
+/// allows names ([`custodia_core::nameable`], else `(name withheld)`), indexes as they are.
+fn shown_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } if custodia_core::nameable(key, false) => key,
+            Segment::Map { .. } | Segment::Enum { .. } => custodia_core::WITHHELD_NAME,
+            Segment::Unknown => "?",
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(name);
+    }
+    out
 }
 
 /// The body read again with every integral float (`3.0`, `-0.0`) an integer; `None` if none
@@ -413,5 +446,38 @@ mod tests {
         );
         let message = format!("{:?}", refused.err());
         assert!(message.contains("expected an object"), "{message}");
+    }
+
+    /// A body's error names where it is, an item by its index, and withholds keys the no-echo
+    /// rule withholds.
+    #[test]
+    fn errors_name_the_place_without_echoing_keys() {
+        let message = |body: &str| match parse_json::<custodia_types::BatchCreateRequest>(body.as_bytes()) {
+            Ok(_) => panic!("{body} was accepted"),
+            Err(e) => format!("{e:?}"),
+        };
+        let item = r#"{"subject_id": "c1", "collection": "customers", "fields": {"email": "a@example.com"}}"#;
+        let m = message(&format!(
+            r#"{{"purpose": "p", "items": [{item}, {{"subject_id": "c2", "collection": "customers", "fields": {{"email": 5}}}}]}}"#
+        ));
+        assert!(m.contains("at `items[1].fields.email`: wrong type"), "{m}");
+        let m = message(&format!(
+            r#"{{"purpose": "p", "items": [{item}, {item}, {{"subject_id": "c3", "collection": "customers", "fields": {{}}, "nope": 1}}]}}"#
+        ));
+        assert!(m.contains("at `items[2].nope`: unknown field `nope`"), "{m}");
+        let m = message(
+            r#"{"purpose": "p", "items": [{"subject_id": "c1", "collection": "customers", "fields": {"Ada Lovelace": 7}}]}"#,
+        );
+        assert!(
+            m.contains("at `items[0].fields.(name withheld)`") && !m.contains("Ada"),
+            "{m}"
+        );
+        let m = match parse_json::<custodia_types::SearchRequest>(
+            br#"{"collection": "customers", "field": "email", "value": "x", "purpose": "p", "limit": "10"}"#,
+        ) {
+            Ok(_) => panic!("a string limit was accepted"),
+            Err(e) => format!("{e:?}"),
+        };
+        assert!(m.contains("at `limit`: wrong type"), "{m}");
     }
 }
