@@ -633,7 +633,7 @@ fn judge(registry: &Registry, f: &Facts, now: Timestamp) -> Vec<AssessmentCheck>
         purposes_legal_basis(registry),
         consent_notice_version(f),
         audit_verified(f, now),
-        audit_checkpoint_recent(f),
+        audit_checkpoint_recent(f, now),
         backups_recent(f, &dir, now),
         requests_deadlines(f, now),
         registry_check(registry),
@@ -1122,14 +1122,21 @@ fn audit_verified(f: &Facts, now: Timestamp) -> AssessmentCheck {
     )
 }
 
-fn audit_checkpoint_recent(f: &Facts) -> AssessmentCheck {
+fn audit_checkpoint_recent(f: &Facts, now: Timestamp) -> AssessmentCheck {
     let a = &f.audit;
     let (passed, detail) = match (&a.newest_entry, &a.latest_checkpoint) {
         (Err(e), _) | (_, Err(e)) => (false, format!("the audit log could not be read: {e}")),
         (Ok(None), _) => (true, "the audit log is empty".to_owned()),
         (Ok(Some((seq, _))), Ok(None)) => (false, format!("the log has entries (up to {seq}) and no checkpoint")),
         (Ok(Some((seq, entry_at))), Ok(Some((size, signed_at)))) => {
-            let tail = a.verified.as_ref().ok().map(|v| v.unsigned_tail);
+            // The tail of a verification made now: a reused one (the server's, up to 10 minutes
+            // old) says nothing of the entries appended since; the times below still do.
+            let tail = a
+                .verified
+                .as_ref()
+                .ok()
+                .filter(|v| v.at == now.0)
+                .map(|v| v.unsigned_tail);
             let lag = entry_at - signed_at;
             let covered = tail == Some(0);
             let detail = format!(
@@ -1615,6 +1622,8 @@ mod tests {
             at: NOW,
         });
         assert!(run(&f, "audit_checkpoint_recent", NOW).passed);
+        // Covered ten minutes ago is not covered now: a reused verification's tail is not read.
+        assert!(!run(&f, "audit_checkpoint_recent", NOW + 600_000).passed);
         f.audit.latest_checkpoint = Ok(None);
         assert!(!run(&f, "audit_checkpoint_recent", NOW).passed);
         f.audit.newest_entry = Ok(None);

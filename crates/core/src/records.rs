@@ -1,6 +1,6 @@
 //! Record use cases: create, list, get, patch, delete, search, and principal management.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use custodia_crypto::{DataKey, FieldContext};
@@ -523,25 +523,38 @@ impl Vault {
         // found, so that `next_after` is given only when a next page holds a match: a cursor
         // never names, nor hints at, a record this purpose may not see.
         let want = page.limit + 1;
+        let chunk = want.max(64);
         let mut matches = Vec::with_capacity(want.min(128));
         let mut cursor = page.after.clone();
         loop {
-            let chunk = i64::try_from(want.max(64)).unwrap_or(i64::MAX);
-            let hits = self
-                .store
-                .reader()
-                .await?
+            let mut reader = self.store.reader().await?;
+            let hits = reader
                 .records()
-                .find_by_index(collection, field, &digest, cursor.as_deref(), chunk)
+                .find_by_index(
+                    collection,
+                    field,
+                    &digest,
+                    cursor.as_deref(),
+                    i64::try_from(chunk).unwrap_or(i64::MAX),
+                )
                 .await?;
-            let exhausted = hits.len() < want.max(64);
+            // The bindings of the chunk's records, in one query.
+            let ids: Vec<&str> = hits.iter().map(|(_, record_id)| record_id.as_str()).collect();
+            let bound = reader.retention().of_records(&ids).await?;
+            drop(reader);
+            let mut bindings: HashMap<&str, Vec<&Binding>> = HashMap::new();
+            for v in bound.iter().filter(|v| v.field == field_def.name) {
+                bindings.entry(v.record_id.as_str()).or_default().push(&v.binding);
+            }
+            let exhausted = hits.len() < chunk;
             cursor = hits.last().map(|(_, record_id)| record_id.clone());
-            for (subject_id, record_id) in hits {
-                if self
-                    .searchable(call, &grant, field_def, &subject_id, &record_id)
-                    .await?
-                {
-                    matches.push(SearchMatch { subject_id, record_id });
+            for (subject_id, record_id) in &hits {
+                let held = bindings.get(record_id.as_str()).map_or(&[][..], Vec::as_slice);
+                if self.searchable(call, &grant, field_def, subject_id, held).await? {
+                    matches.push(SearchMatch {
+                        subject_id: subject_id.clone(),
+                        record_id: record_id.clone(),
+                    });
                     if matches.len() == want {
                         break;
                     }
@@ -558,25 +571,24 @@ impl Vault {
         Ok((matches, next.flatten()))
     }
 
-    /// Whether the call's purpose may find this record by `field`.
+    /// Whether the call's purpose may find a record of `subject_id` by `field`, whose value
+    /// there is held by `bindings`.
     async fn searchable(
         &self,
         call: &Call<'_>,
         grant: &Grant<'_>,
         field_def: &Field,
         subject_id: &str,
-        record_id: &str,
+        bindings: &[&Binding],
     ) -> Result<bool, VaultError> {
         let subject = SubjectId::parse(subject_id)?;
         let state = self.subject_state(&subject).await?;
         if state.permits(grant.purpose).is_err() || state.hides(grant.purpose, field_def) {
             return Ok(false);
         }
-        let bound = self.store.reader().await?.retention().of_records(&[record_id]).await?;
-        Ok(bound.iter().any(|v| {
-            v.field == field_def.name
-                && crate::retention::usable(&self.registry, grant.purpose, &v.binding, &state, call.now.0)
-        }))
+        Ok(bindings
+            .iter()
+            .any(|b| crate::retention::usable(&self.registry, grant.purpose, b, &state, call.now.0)))
     }
 
     /// Seals each present value and computes index entries for searchable fields.

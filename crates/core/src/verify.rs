@@ -105,7 +105,7 @@ pub struct AuditTrust {
     /// Checkpoints from outside the database; each must be a prefix of today's log.
     pub trusted: Vec<TrustedCheckpoint>,
     /// The time verification runs at. Entries no checkpoint covers may not be dated in the
-    /// future, nor long after the newest checkpoint ([`UNSIGNED_TAIL_SPAN_MS`]).
+    /// future, nor long after the first of them ([`UNSIGNED_TAIL_SPAN_MS`]).
     pub now: Timestamp,
     /// Entries older than this many milliseconds must be covered by a checkpoint, and a log
     /// with entries must have one. `None` when the server starts (it signs the tail of a log
@@ -165,17 +165,19 @@ async fn check_tiles(store: &Store, cut: &mut Vec<FullTile>, last: &BTreeMap<i64
     Ok(())
 }
 
-/// How far an unsigned entry may be dated after the newest checkpoint (after the log's first
-/// entry when there is no checkpoint), or ahead of the clock. The server signs every second
-/// while the log grows, so a genuine unsigned tail (a crash before the next checkpoint) spans
-/// seconds; a tail rewritten by someone without the key would otherwise stay unsigned forever,
-/// hide behind dates in the future, or (checkpoints deleted) be signed again by the server at
-/// its next start. What is left to someone with the database alone is the last minute.
+/// How far the entries no checkpoint covers may be dated after the first of them, or ahead of
+/// the clock. The server signs every second while the log grows, so a genuine unsigned tail (a
+/// crash before the next checkpoint, however long after the last one) spans seconds; a tail
+/// rewritten by someone without the key would otherwise stay unsigned forever, hide behind
+/// dates in the future, or (checkpoints deleted) be signed again by the server at its next
+/// start. Measured within the tail, not from a checkpoint row's time, which the database file
+/// alone could rewrite; the entries' own dates can be rewritten too (README: what the
+/// checkpoint log and the witness are for).
 pub const UNSIGNED_TAIL_SPAN_MS: i64 = 60 * 1000;
 
 /// The rules for an entry no checkpoint covers (when `trust` asks for them): not older than
-/// the bound, not dated in the future, not dated long after the newest checkpoint.
-fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, since: Option<(i64, &str)>) -> Result<(), String> {
+/// the bound, not dated in the future, not dated long after the first of them.
+fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, since: i64) -> Result<(), String> {
     let now = trust.now;
     if let Some(max_age) = trust.max_unsigned_age
         && now.0.saturating_sub(at) > max_age
@@ -190,11 +192,9 @@ fn unsigned_tail_rule(trust: &AuditTrust, seq: i64, at: i64, since: Option<(i64,
             "entry {seq} is dated in the future and no checkpoint covers it: the log's tail was rewritten"
         ));
     }
-    if let Some((since, what)) = since
-        && at.saturating_sub(since) > UNSIGNED_TAIL_SPAN_MS
-    {
+    if at.saturating_sub(since) > UNSIGNED_TAIL_SPAN_MS {
         return Err(format!(
-            "entry {seq} is dated more than {} s after {what} and no checkpoint covers it: checkpoints were deleted or the tail rewritten",
+            "entry {seq} is dated more than {} s after the first entry no checkpoint covers, and no checkpoint covers it either: checkpoints were deleted or the tail rewritten",
             UNSIGNED_TAIL_SPAN_MS / 1000
         ));
     }
@@ -222,7 +222,7 @@ async fn verify_paged(
     progress: &dyn Progress,
     page: i64,
 ) -> Result<VerifyReport, String> {
-    let (stored, newest_signed_at) = async { store.reader().await?.audit().checkpoint_count().await }
+    let stored = async { store.reader().await?.audit().checkpoint_count().await }
         .await
         .map_err(|e| e.to_string())?;
     let largest_stored = async { store.reader().await?.audit().latest_checkpoint().await }
@@ -245,8 +245,6 @@ async fn verify_paged(
         .iter()
         .map(|t| t.checkpoint.size)
         .fold(largest_stored, u64::max);
-    // When the newest checkpoint was signed: the entries after it were appended after it, and
-    // the server signs every second while the log grows, so an unsigned tail spans seconds.
     let last_tiles = async { store.reader().await?.audit().last_tiles().await }
         .await
         .map_err(|e| e.to_string())?
@@ -255,8 +253,7 @@ async fn verify_paged(
     let mut walk = Walk {
         contiguous: trust.contiguous,
         trust,
-        newest_signed_at,
-        first_unsigned: None,
+        tail_since: None,
         last_tiles,
         covered,
         targets,
@@ -524,10 +521,8 @@ struct Walk<'t> {
     contiguous: bool,
     /// For the rules of the unsigned tail.
     trust: &'t AuditTrust,
-    /// When the newest checkpoint in the database was signed.
-    newest_signed_at: Option<i64>,
-    /// With no checkpoint in the database, the time of the first entry (none covers it).
-    first_unsigned: Option<i64>,
+    /// The time of the first entry no checkpoint covers: the unsigned tail is measured from it.
+    tail_since: Option<i64>,
     /// The largest stored tile index of each level.
     last_tiles: BTreeMap<i64, i64>,
     /// The size of the largest checkpoint.
@@ -562,11 +557,8 @@ impl Walk<'_> {
         for &(seq, at, leaf) in &checked.entries {
             self.sequence(seq)?;
             if self.range.size() >= self.covered {
-                let since = match self.newest_signed_at {
-                    Some(signed) => (signed, "the newest checkpoint"),
-                    None => (*self.first_unsigned.get_or_insert(at), "the log's first entry"),
-                };
-                unsigned_tail_rule(self.trust, seq, at, Some(since))?;
+                let since = *self.tail_since.get_or_insert(at);
+                unsigned_tail_rule(self.trust, seq, at, since)?;
             }
             self.last_seq = seq;
             self.cut.extend(self.range.push(leaf));
@@ -632,19 +624,60 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 mod tests {
     use super::*;
 
+    async fn create_at(vault: &crate::Vault, admin: &crate::Principal, n: u32, at: i64) {
+        let subject = crate::SubjectId::parse(&format!("s{n}")).unwrap();
+        let values = [("email".to_owned(), format!("p{n}@example.com"))].into();
+        let call = crate::Call::new(admin, "order_fulfillment", Timestamp(at));
+        vault
+            .create_record(&call, &subject, "customers", &values)
+            .await
+            .unwrap();
+    }
+
+    async fn verify_at(vault: &crate::Vault, now: i64) -> Result<VerifyReport, String> {
+        let trust = AuditTrust {
+            key: vault.audit_verifier_key(),
+            trusted: Vec::new(),
+            now: Timestamp(now),
+            max_unsigned_age: None,
+            contiguous: true,
+        };
+        verify_audit_log(vault.store(), &trust, &()).await
+    }
+
+    /// The unsigned tail may span a minute from its first entry, however long after the last
+    /// checkpoint it begins (a crash after an idle hour); a tail spanning more is refused.
+    #[tokio::test]
+    async fn an_unsigned_tail_spans_at_most_a_minute_from_its_first_entry() {
+        let (_dir, vault, admin) = crate::package::tests::vault().await;
+        let t = Timestamp::now().0;
+        let later = t + 7_200_000;
+        vault.checkpoint(Timestamp(t)).await.unwrap();
+        create_at(&vault, &admin, 0, t + 10_000).await;
+        create_at(&vault, &admin, 1, t + 40_000).await;
+        verify_at(&vault, later).await.unwrap();
+        create_at(&vault, &admin, 2, t + 100_000).await;
+        let err = verify_at(&vault, later).await.unwrap_err();
+        assert!(
+            err.contains("more than 60 s after the first entry no checkpoint covers"),
+            "{err}"
+        );
+        vault.checkpoint(Timestamp(t + 200_000)).await.unwrap();
+        verify_at(&vault, later).await.unwrap();
+        // An hour idle, then entries a crash left unsigned: a tail of ten seconds.
+        create_at(&vault, &admin, 3, t + 3_600_000).await;
+        create_at(&vault, &admin, 4, t + 3_610_000).await;
+        let report = verify_at(&vault, later).await.unwrap();
+        assert!(report.unsigned_tail >= 2, "{}", report.unsigned_tail);
+    }
+
     /// A log of eight records with a checkpoint after each, verified reading the checkpoints
     /// two at a time: every one is reached; one forged past the log is caught by its note.
     #[tokio::test]
     async fn checkpoints_are_read_a_page_at_a_time() {
         let (_dir, vault, admin) = crate::package::tests::vault().await;
         for n in 0..8 {
-            let subject = crate::SubjectId::parse(&format!("s{n}")).unwrap();
-            let values = [("email".to_owned(), format!("p{n}@example.com"))].into();
-            let call = crate::Call::new(&admin, "order_fulfillment", Timestamp::now());
-            vault
-                .create_record(&call, &subject, "customers", &values)
-                .await
-                .unwrap();
+            create_at(&vault, &admin, n, Timestamp::now().0).await;
             vault.checkpoint(Timestamp::now()).await.unwrap();
         }
         let trust = AuditTrust {

@@ -41,11 +41,12 @@ impl Publisher {
         self
     }
 
-    /// The checkpoint log, when it is kept but missing and may not begin afresh.
-    pub(crate) fn missing_log(&self) -> Option<&Path> {
+    /// The checkpoint log when it is kept but missing, and whether it may begin afresh.
+    pub(crate) fn missing_log(&self) -> Option<(&Path, bool)> {
         self.checkpoint_log
             .as_deref()
-            .filter(|path| !self.afresh && !path.exists())
+            .filter(|path| !path.exists())
+            .map(|path| (path, self.afresh))
     }
 
     /// The checkpoints from outside the database a starting server must find its log

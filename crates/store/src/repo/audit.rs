@@ -418,13 +418,10 @@ impl<A> Audit<'_, A> {
         self.conn.fetch_all(stmt).await?.iter().map(checkpoint_row).collect()
     }
 
-    /// How many checkpoints there are and when the last was signed (`None` when there is none).
-    pub async fn checkpoint_count(&mut self) -> Result<(i64, Option<i64>), StoreError> {
-        let stmt = Stmt::new("SELECT COUNT(*) AS n, MAX(at) AS newest FROM audit_checkpoints").scan();
-        match self.conn.fetch_optional(stmt).await? {
-            Some(row) => Ok((row.int("n")?, row.opt_int("newest")?)),
-            None => Ok((0, None)),
-        }
+    /// How many checkpoints there are.
+    pub async fn checkpoint_count(&mut self) -> Result<i64, StoreError> {
+        let stmt = Stmt::new("SELECT COUNT(*) AS n FROM audit_checkpoints").scan();
+        self.conn.fetch_optional(stmt).await?.map_or(Ok(0), |row| row.int("n"))
     }
 
     /// The hashes of the full tile at `level`, `idx`.

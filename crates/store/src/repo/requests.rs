@@ -1,6 +1,6 @@
 //! Data subject requests: the work queue of the rights the law gives customers.
 
-use crate::sql::{DbRow, Stmt, placeholders};
+use crate::sql::{DbRow, Dialect, Stmt, placeholders};
 use crate::{ReadWrite, RequestRow, StoreError};
 
 super::repository!(
@@ -103,10 +103,8 @@ impl<A> Requests<'_, A> {
     /// `(subject digest, jurisdiction)` of every jurisdiction the requests about these
     /// subjects named, each pair once: read through the index by subject, never the whole queue.
     pub async fn jurisdictions_of(&mut self, digests: &[&str]) -> Result<Vec<(String, String)>, StoreError> {
-        // Bounded statements: SQLite allows 32,766 parameters, a breach may touch millions.
-        const CHUNK: usize = 500;
         let mut out = Vec::new();
-        for chunk in digests.chunks(CHUNK) {
+        for chunk in digests.chunks(Dialect::MAX_PARAMETERS) {
             let sql = format!(
                 "SELECT DISTINCT subject_digest, jurisdiction FROM requests WHERE subject_digest IN ({})",
                 placeholders(1, chunk.len())
