@@ -26,7 +26,7 @@ pub(crate) fn find(text: &[u8], start: usize, end: usize, list: &[String]) -> Op
     let set = vocabulary.add(list);
     Window::default()
         .find(text, start, end, &vocabulary, &set)
-        .map(str::to_owned)
+        .map(|w| w.to_string())
 }
 
 /// Every context word of a scanner's recognizers, numbered, so that the words around a span
@@ -137,7 +137,7 @@ impl Window {
         end: usize,
         vocabulary: &'v Vocabulary,
         set: &WordSet,
-    ) -> Option<&'v str> {
+    ) -> Option<&'v Arc<str>> {
         if set.0.is_empty() {
             return None;
         }
@@ -149,7 +149,6 @@ impl Window {
             .flatten()
             .find(|&&id| set.contains(id))
             .and_then(|&id| vocabulary.words.get(id as usize))
-            .map(|w| &**w)
     }
 
     /// [`labelled`], remembered for the last start asked about.

@@ -293,7 +293,7 @@ impl Scanner {
         if !counted && (near.is_some() || field.is_some()) {
             h.score = (h.score + context::BOOST).clamp(context::MIN_WITH_CONTEXT, 1.0);
             if let Some(w) = near {
-                h.evidence.push(Evidence::new(EvidenceKind::Context, w));
+                h.evidence.push(Evidence::new(EvidenceKind::Context, w.clone()));
             }
             if let Some(w) = field {
                 h.evidence.push(Evidence::new(EvidenceKind::FieldName, w.as_str()));
@@ -356,7 +356,8 @@ impl Together {
 /// inside a longer or better-scored one goes; equal spans with equal scores all stay.
 fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut out = Vec::with_capacity(found.len());
+    // which findings stay, in the order they are reported; then each is moved, not copied
+    let mut order = Vec::with_capacity(found.len());
     let mut i = 0;
     while i < found.len() {
         // a cluster of transitively overlapping findings
@@ -367,32 +368,43 @@ fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
             j += 1;
         }
         if j == i + 1 {
-            out.push(found[i].clone());
+            order.push(i);
         } else {
-            let mut cluster: Vec<&Finding> = found[i..j].iter().collect();
-            cluster.sort_by(|a, b| {
+            let mut cluster: Vec<usize> = (i..j).collect();
+            cluster.sort_by(|&a, &b| {
+                let (a, b) = (&found[a], &found[b]);
                 b.score
                     .total_cmp(&a.score)
                     .then(b.len().cmp(&a.len()))
                     .then(a.start.cmp(&b.start))
             });
-            let mut kept: Vec<&Finding> = Vec::new();
+            let mut kept: Vec<usize> = Vec::new();
             for f in cluster {
-                let beaten = kept.iter().any(|k| {
-                    k.overlaps(f)
-                        && (k.entity_type == f.entity_type
-                            || (k.start <= f.start && f.end <= k.end && (k.score > f.score || k.len() > f.len())))
+                let f_ = &found[f];
+                let beaten = kept.iter().map(|&k| &found[k]).any(|k| {
+                    k.overlaps(f_)
+                        && (k.entity_type == f_.entity_type
+                            || (k.start <= f_.start && f_.end <= k.end && (k.score > f_.score || k.len() > f_.len())))
                 });
                 if !beaten {
                     kept.push(f);
                 }
             }
-            kept.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
-            out.extend(kept.into_iter().cloned());
+            kept.sort_by(|&a, &b| {
+                found[a]
+                    .start
+                    .cmp(&found[b].start)
+                    .then(found[a].end.cmp(&found[b].end))
+            });
+            order.extend(kept);
         }
         i = j;
     }
-    out
+    let mut found: Vec<Option<Finding>> = found.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|k| found.get_mut(k).and_then(Option::take))
+        .collect()
 }
 
 #[cfg(test)]

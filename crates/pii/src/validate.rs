@@ -7,7 +7,8 @@ pub(crate) fn digits(s: &[u8]) -> impl Iterator<Item = u32> + '_ {
     s.iter().filter(|b| b.is_ascii_digit()).map(|b| u32::from(b - b'0'))
 }
 
-fn digit_vec(s: &[u8]) -> Vec<u32> {
+/// The digits of `s` (on the stack up to 24: identifiers are shorter).
+fn digit_vec(s: &[u8]) -> smallvec::SmallVec<[u32; 24]> {
     digits(s).collect()
 }
 

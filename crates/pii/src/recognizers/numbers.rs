@@ -1,6 +1,8 @@
 //! Recognizers whose candidates need more than one regular expression: card numbers in
 //! groups, IBANs in print form, and phone numbers checked against the national number plans.
 
+use std::sync::{Arc, LazyLock};
+
 use super::phone_plan;
 use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_start, words};
 use crate::error::{Error, Result};
@@ -102,6 +104,10 @@ impl CardRecognizer {
     }
 }
 
+/// A card's evidence, made once (not once per card found).
+static CARD_EVIDENCE: LazyLock<[Arc<str>; 3]> =
+    LazyLock::new(|| ["card_number", "luhn", "issuer_range"].map(Arc::from));
+
 impl Recognizer for CardRecognizer {
     fn meta(&self) -> &Meta {
         &self.meta
@@ -166,12 +172,12 @@ impl Recognizer for CardRecognizer {
                     Some((s, e, b, issued)) => {
                         // Luhn alone passes one number in ten: outside the issuers' ranges it
                         // takes a context word (`card`) to be reported
-                        let mut evidence = vec![
-                            Evidence::new(EvidenceKind::Pattern, "card_number"),
-                            Evidence::new(EvidenceKind::Checksum, "luhn"),
-                        ];
+                        let [number, luhn, range] = &*CARD_EVIDENCE;
+                        let mut evidence = Vec::with_capacity(3);
+                        evidence.push(Evidence::new(EvidenceKind::Pattern, number.clone()));
+                        evidence.push(Evidence::new(EvidenceKind::Checksum, luhn.clone()));
                         if issued {
-                            evidence.push(Evidence::new(EvidenceKind::Checksum, "issuer_range"));
+                            evidence.push(Evidence::new(EvidenceKind::Checksum, range.clone()));
                         }
                         out.push(Hit::new(s, e, if issued { 1.0 } else { 0.2 }, evidence));
                         a = b;
@@ -449,17 +455,22 @@ impl PhoneRecognizer {
         } else {
             None
         };
-        let digits: String = candidate
-            .iter()
-            .enumerate()
-            .filter(|&(i, b)| b.is_ascii_digit() && Some(i) != trunk)
-            .map(|(_, &b)| b as char)
-            .collect();
-        if !(7..=15).contains(&digits.len()) {
+        // at most 15 digits (E.164), gathered without allocating: this runs for every
+        // candidate of text dense with numbers
+        let mut buf = [0u8; 15];
+        let mut len = 0;
+        for (i, &b) in candidate.iter().enumerate() {
+            if b.is_ascii_digit() && Some(i) != trunk {
+                *buf.get_mut(len)? = b;
+                len += 1;
+            }
+        }
+        if len < 7 {
             return None;
         }
+        let digits = std::str::from_utf8(&buf[..len]).ok()?;
         let international = if candidate.first() == Some(&b'+') {
-            Some(digits.as_str())
+            Some(digits)
         } else {
             digits.strip_prefix("00")
         };
@@ -470,25 +481,28 @@ impl PhoneRecognizer {
         }
         let mut nanp_reader = false;
         for p in &self.regions {
-            if p.is_valid_national(&digits) {
+            if p.is_valid_national(digits) {
                 return Some((p.region.as_str(), Plan::Valid));
             }
             nanp_reader |= p.country_code() == 1;
         }
-        if let Some(p) = self.regions.iter().find(|p| p.is_possible_national(&digits)) {
+        if let Some(p) = self.regions.iter().find(|p| p.is_possible_national(digits)) {
             return Some((p.region.as_str(), Plan::Possible));
         }
         // The NANP spans 25 countries (+1 284 is the British Virgin Islands) and a US or
         // Canadian reader writes them all alike. Every NANP number is NXX-NXX-XXXX (N: 2-9):
         // anything else is refused before the plans are consulted.
         let national = match digits.len() {
-            10 => digits.as_str(),
+            10 => digits,
             11 if digits.starts_with('1') => &digits[1..],
             _ => return None,
         };
         let b = national.as_bytes();
         if nanp_reader && b[0] >= b'2' && b[3] >= b'2' {
-            return Some(match phone_plan::international(&format!("1{national}")) {
+            let mut with_code = [b'1'; 11];
+            with_code[1..].copy_from_slice(b);
+            let with_code = std::str::from_utf8(&with_code).ok()?;
+            return Some(match phone_plan::international(with_code) {
                 Some(region) => (region, Plan::Valid),
                 None => ("US", Plan::Possible),
             });
@@ -506,16 +520,17 @@ enum Plan {
     Possible,
 }
 
-/// The first digit group of a number and the characters between its groups.
-fn shape_of(number: &[u8]) -> (&[u8], Vec<u8>) {
+/// The first digit group of a number and, when one character only stands between its
+/// groups, that character (`38113-47753`, `13.404954`).
+fn shape_of(number: &[u8]) -> (&[u8], Option<u8>) {
     let start = number.iter().position(u8::is_ascii_digit).unwrap_or(number.len());
     let len = number[start..].iter().take_while(|b| b.is_ascii_digit()).count();
-    let separators = number[start + len..]
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_digit())
-        .collect();
-    (&number[start..start + len], separators)
+    let mut separators = number[start + len..].iter().copied().filter(|b| !b.is_ascii_digit());
+    let lone = match (separators.next(), separators.next()) {
+        (Some(b), None) => Some(b),
+        _ => None,
+    };
+    (&number[start..start + len], lone)
 }
 
 /// Whether a comma and a digit follow `e` (`12.345.678,90`: a German amount).
@@ -530,16 +545,25 @@ fn single_digit_groups(c: &[u8]) -> usize {
 }
 
 fn looks_like_date_or_ip(c: &[u8]) -> bool {
-    let groups: Vec<&[u8]> = c.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
-    let seps: Vec<u8> = c.iter().copied().filter(|b| !b.is_ascii_digit()).collect();
-    let dots = seps.iter().all(|&b| b == b'.');
-    let ssn_shape = groups.len() == 3 && groups[0].len() == 3 && groups[1].len() == 2 && groups[2].len() == 4;
+    // the lengths of the first four digit groups and how many there are, counted in place
+    let mut lens = [0usize; 4];
+    let mut groups = 0;
+    for g in c.split(|b| !b.is_ascii_digit()).filter(|g| !g.is_empty()) {
+        if let Some(l) = lens.get_mut(groups) {
+            *l = g.len();
+        }
+        groups += 1;
+    }
+    let dots = c.iter().all(|&b| b.is_ascii_digit() || b == b'.');
+    let ssn_shape = groups == 3 && lens[0] == 3 && lens[1] == 2 && lens[2] == 4;
     ssn_shape
-        || (dots && groups.len() == 4 && groups.iter().all(|g| g.len() <= 3))
-        || (groups.len() == 3
-            && ((groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2)
-                || (groups[0].len() <= 2 && groups[1].len() <= 2 && groups[2].len() == 4)))
+        || (dots && groups == 4 && lens.iter().all(|&l| l <= 3))
+        || (groups == 3
+            && ((lens[0] == 4 && lens[1] <= 2 && lens[2] <= 2) || (lens[0] <= 2 && lens[1] <= 2 && lens[2] == 4)))
 }
+
+/// A phone number's pattern evidence, made once.
+static PHONE_EVIDENCE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("phone_number"));
 
 impl Recognizer for PhoneRecognizer {
     fn meta(&self) -> &Meta {
@@ -606,9 +630,9 @@ impl Recognizer for PhoneRecognizer {
                 // written the way numbers are (`+`, parentheses, separators); a number of a
                 // possible length only is weaker still, and never bare
                 let number = &hay[s..e];
-                let (first_group, separators) = shape_of(number);
+                let (first_group, lone_separator) = shape_of(number);
                 // a decimal (`13.404954`, `18.785075 s`) or an amount (`362.975.591,42`)
-                let decimal = separators == [b'.'] || number.contains(&b'.') && decimal_comma(hay, e);
+                let decimal = lone_separator == Some(b'.') || number.contains(&b'.') && decimal_comma(hay, e);
                 if decimal {
                     pos = e;
                     continue;
@@ -616,7 +640,8 @@ impl Recognizer for PhoneRecognizer {
                 // two groups and one dash, the first of five digits or more and no trunk
                 // prefix: a range (`pages 38113-47753`) or a reference as often as a number,
                 // so no stronger than bare digits
-                let range_like = separators == [b'-'] && first_group.len() >= 5 && !first_group.starts_with(b"0");
+                let range_like =
+                    lone_separator == Some(b'-') && first_group.len() >= 5 && !first_group.starts_with(b"0");
                 let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like;
                 let grouped = !range_like && number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
                 let score = match (plan, formatted) {
@@ -642,17 +667,16 @@ impl Recognizer for PhoneRecognizer {
                     pos = e;
                     continue;
                 }
-                let kind = match plan {
-                    Plan::Valid => "number_plan",
-                    Plan::Possible => "possible_length",
-                };
                 out.push(Hit::new(
                     s,
                     e,
                     score,
                     vec![
-                        Evidence::new(EvidenceKind::Pattern, "phone_number"),
-                        Evidence::new(EvidenceKind::Checksum, format!("{kind}:{region}")),
+                        Evidence::new(EvidenceKind::Pattern, PHONE_EVIDENCE.clone()),
+                        Evidence::new(
+                            EvidenceKind::Checksum,
+                            phone_plan::evidence(region, plan == Plan::Valid),
+                        ),
                     ],
                 ));
                 pos = e;

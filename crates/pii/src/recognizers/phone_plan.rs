@@ -6,7 +6,7 @@
 //! (the next step) still cost a regex search each, up to 30 per candidate number.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use regex_automata::dfa::{Automaton, StartKind, dense};
@@ -180,6 +180,27 @@ pub(crate) fn plan(region: &str) -> Option<&'static Plan> {
         .get(region)?
         .get_or_init(|| DATABASE.by_id(region).and_then(Plan::from_metadata))
         .as_ref()
+}
+
+/// `number_plan:XX` and `possible_length:XX`, the evidence a phone number of region `XX`
+/// carries, made once for every region (not once per number found).
+static EVIDENCE: LazyLock<HashMap<&'static str, [Arc<str>; 2]>> = LazyLock::new(|| {
+    PLANS
+        .keys()
+        .map(|r| {
+            let made = [format!("number_plan:{r}"), format!("possible_length:{r}")].map(Arc::from);
+            (r.as_str(), made)
+        })
+        .collect()
+});
+
+/// The evidence of a number of `region`: valid there, or of a possible length only.
+pub(crate) fn evidence(region: &str, valid: bool) -> Arc<str> {
+    let kind = if valid { "number_plan" } else { "possible_length" };
+    match EVIDENCE.get(region) {
+        Some(made) => made[usize::from(!valid)].clone(),
+        None => Arc::from(format!("{kind}:{region}")),
+    }
 }
 
 /// The region of an international number (digits after `+` or `00`) whose national
