@@ -34,9 +34,9 @@ pub(crate) fn find(text: &[u8], start: usize, end: usize, list: &[String]) -> Op
 #[derive(Debug)]
 pub(crate) struct Vocabulary {
     ids: FxHashMap<Box<[u8]>, u32>,
-    /// By length, the first bytes (lower case, modulo 64) of the words: most words of a text
-    /// (numbers, identifiers, other words) are told apart without hashing.
-    shapes: [u64; LONGEST + 1],
+    /// A bit for each (length, first byte, last byte) of the words, lower case: most words
+    /// of a text (numbers, identifiers, other words) are told apart without hashing.
+    shapes: [u64; SHAPE_WORDS],
     /// Each number's word, as the first list that held it wrote it.
     words: Vec<Arc<str>>,
 }
@@ -48,15 +48,28 @@ impl Default for Vocabulary {
     fn default() -> Self {
         Self {
             ids: FxHashMap::default(),
-            shapes: [0; LONGEST + 1],
+            shapes: [0; SHAPE_WORDS],
             words: Vec::new(),
         }
     }
 }
 
-/// A word's bit in [`Vocabulary::shapes`].
-fn shape_bit(first: u8) -> u64 {
-    1 << (first.to_ascii_lowercase() & 63)
+/// The size of [`Vocabulary::shapes`] in 64-bit words (4,096 bits; a few hundred are set).
+const SHAPE_WORDS: usize = 64;
+
+/// A word's bit in [`Vocabulary::shapes`]: (word, bit) of its length, first and last byte.
+fn shape_bit(word: &[u8]) -> (usize, u64) {
+    let (first, last) = match word {
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+        [] => (0, 0),
+    };
+    let key = (word.len() as u32)
+        .wrapping_mul(0x9E37_79B9)
+        .wrapping_add(u32::from(first.to_ascii_lowercase()).wrapping_mul(0x85EB_CA6B))
+        .wrapping_add(u32::from(last.to_ascii_lowercase()).wrapping_mul(0xC2B2_AE35));
+    let bit = (key >> 20) as usize % (SHAPE_WORDS * 64);
+    (bit / 64, 1 << (bit % 64))
 }
 
 impl Vocabulary {
@@ -69,7 +82,8 @@ impl Vocabulary {
                 continue;
             }
             let key: Box<[u8]> = w.as_bytes().to_ascii_lowercase().into_boxed_slice();
-            self.shapes[key.len()] |= shape_bit(key[0]);
+            let (at, bit) = shape_bit(&key);
+            self.shapes[at] |= bit;
             let next = self.words.len() as u32;
             let id = *self.ids.entry(key).or_insert_with(|| {
                 self.words.push(Arc::from(w.as_str()));
@@ -81,12 +95,11 @@ impl Vocabulary {
     }
 
     fn id(&self, word: &[u8]) -> Option<u32> {
-        let first = *word.first()?;
-        if self
-            .shapes
-            .get(word.len())
-            .is_none_or(|shapes| shapes & shape_bit(first) == 0)
-        {
+        if word.is_empty() || word.len() > LONGEST {
+            return None;
+        }
+        let (at, bit) = shape_bit(word);
+        if self.shapes[at] & bit == 0 {
             return None;
         }
         let mut buf = [0u8; LONGEST];

@@ -9,7 +9,7 @@ use crate::custom;
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind, Finding};
 use crate::lexer::HotBuffer;
-use crate::recognizers::joint::Joint;
+use crate::recognizers::joint::{self, Joint};
 use crate::recognizers::numbers::DEFAULT_PHONE_REGIONS;
 use crate::recognizers::{Hit, Recognizer, Tier, builtin};
 
@@ -198,36 +198,60 @@ impl Scanner {
     }
 
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let found = self.scan_in(text, &field_words, table, &mut scratch);
+                scratch.trim();
+                found
+            }
+            // never taken (a scan does not scan), but a fresh scratch is always right
+            Err(_) => self.scan_in(text, &field_words, table, &mut Scratch::default()),
+        })
+    }
+
+    fn scan_in(
+        &self,
+        text: &[u8],
+        field_words: &[String],
+        table: Option<&context::TextTables>,
+        scratch: &mut Scratch,
+    ) -> Vec<Finding> {
+        let Scratch {
+            tokens,
+            hot,
+            hits,
+            pending,
+            joint: joint_scratch,
+        } = scratch;
         // every recognizer's hits in the text's coordinates, with the recognizer's place
-        let mut pending: Vec<(usize, &dyn Recognizer, Hit)> = Vec::new();
-        let mut hits: Vec<Hit> = Vec::new();
+        pending.clear();
+        hits.clear();
+        tokens.clear();
         // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
         // only if a recognizer needs it
-        let mut hot = HotBuffer::default();
-        let mut tokens = Vec::new();
         if self.by_buffer.iter().any(|users| !users.is_empty()) {
-            crate::lexer::hot_tokens(text, &mut tokens);
+            crate::lexer::hot_tokens(text, tokens);
         }
         let mut place = 0;
         for ((neighbors, users), joint) in [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints) {
             if users.is_empty() {
                 continue;
             }
-            hot.build(text, &tokens, neighbors);
+            hot.build(text, tokens, neighbors);
             if hot.buf.is_empty() {
                 place += users.len();
                 continue;
             }
-            let mut together = joint.find(&hot.buf, users);
+            joint.find(&hot.buf, users, joint_scratch);
             for (i, r) in users.iter().enumerate() {
                 hits.clear();
-                match joint.member(i) {
-                    Some(m) => hits.append(&mut together[m]),
-                    None => r.find(&hot.buf, &mut hits),
+                match joint.member(i).and_then(|m| joint_scratch.out.get_mut(m)) {
+                    Some(found) => hits.append(found),
+                    None => r.find(&hot.buf, hits),
                 }
                 for h in hits.drain(..) {
                     if let Some((s, e)) = hot.to_text(h.start, h.end) {
-                        pending.push((place, r.as_ref(), Hit { start: s, end: e, ..h }));
+                        pending.push((place, Hit { start: s, end: e, ..h }));
                     }
                 }
                 place += 1;
@@ -238,22 +262,25 @@ impl Scanner {
         } else {
             Vec::new()
         };
-        let fields = context::Fields::new(table, &field_words);
+        let fields = context::Fields::new(table, field_words);
         for r in &self.language {
             hits.clear();
-            r.find_with_words(text, &words, &fields, &mut hits);
-            pending.extend(hits.drain(..).map(|h| (place, r.as_ref(), h)));
+            r.find_with_words(text, &words, &fields, hits);
+            pending.extend(hits.drain(..).map(|h| (place, h)));
             place += 1;
         }
         // in the order of the text, so that the hits of several recognizers on one span
         // read its context words once; ties in the recognizers' order
-        pending.sort_by_key(|(place, _, h)| (h.start, h.end, *place));
+        pending.sort_by_key(|(place, h)| (h.start, h.end, *place));
         let mut window = context::Window::default();
         let mut found = Vec::with_capacity(pending.len());
         // hits in text order: those at one place (several recognizers find the same number)
         // read its field name once
         let mut field_at: Option<(usize, std::borrow::Cow<'_, [String]>)> = None;
-        for (place, r, h) in pending {
+        for (place, h) in pending.drain(..) {
+            let Some(r) = self.at_place(place) else {
+                continue;
+            };
             if field_at.as_ref().is_none_or(|(at, _)| *at != h.start) {
                 field_at = Some((h.start, fields.at(text, h.start)));
             }
@@ -261,6 +288,20 @@ impl Scanner {
             self.score(text, (r, place), h, field_words, &mut window, &mut found);
         }
         resolve(found)
+    }
+
+    /// The recognizer at `place` in the order [`Self::scan_in`] numbers them: the hot
+    /// tokens' recognizers, those of hot tokens with neighbours, then the language ones.
+    fn at_place(&self, place: usize) -> Option<&dyn Recognizer> {
+        let [tight, wide] = &self.by_buffer;
+        let r = match place.checked_sub(tight.len()) {
+            None => tight.get(place),
+            Some(p) => match p.checked_sub(wide.len()) {
+                None => wide.get(p),
+                Some(p) => self.language.get(p),
+            },
+        };
+        r.map(AsRef::as_ref)
     }
 
     fn score(
@@ -340,16 +381,44 @@ impl Together {
         self.member.get(i).copied().flatten()
     }
 
-    /// The members' hits, by member.
-    fn find(&self, hay: &[u8], users: &[Box<dyn Recognizer>]) -> Vec<Vec<Hit>> {
-        match &self.joint {
-            Some(joint) => {
-                let members: Vec<_> = users.iter().filter_map(|r| r.as_joinable()).collect();
-                joint.find(hay, &members)
-            }
-            None => Vec::new(),
+    /// The members' hits, by member, into `scratch.out`.
+    fn find(&self, hay: &[u8], users: &[Box<dyn Recognizer>], scratch: &mut joint::Scratch) {
+        scratch.out.iter_mut().for_each(Vec::clear);
+        if let Some(joint) = &self.joint {
+            let members: Vec<_> = users.iter().filter_map(|r| r.as_joinable()).collect();
+            joint.find(hay, &members, scratch);
         }
     }
+}
+
+/// What one scan writes as it goes, kept by each thread from one scan to the next: text
+/// dense with identifiers (documents of a few hundred bytes, each with dozens of numbers)
+/// spent a tenth of its time making these anew.
+#[derive(Default)]
+struct Scratch {
+    tokens: Vec<(usize, usize)>,
+    hot: HotBuffer,
+    hits: Vec<Hit>,
+    pending: Vec<(usize, Hit)>,
+    joint: joint::Scratch,
+}
+
+impl Scratch {
+    /// The most a thread keeps between scans (a scan of a large block grows the buffers).
+    const KEEP: usize = 4 << 20;
+
+    /// Drops the buffers if a large scan made them large.
+    fn trim(&mut self) {
+        if self.hot.buf.capacity() > Self::KEEP
+            || self.pending.capacity() * std::mem::size_of::<(usize, Hit)>() > Self::KEEP
+        {
+            *self = Self::default();
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// Overlaps: of one entity type the best finding stays; of different types a finding

@@ -41,6 +41,16 @@ impl std::fmt::Debug for Joint {
     }
 }
 
+/// What [`Joint::find`] writes as it goes, kept from one call to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The hits, by member.
+    pub(crate) out: Vec<Vec<Hit>>,
+    ends: Vec<usize>,
+    matched: Vec<usize>,
+    next: Vec<usize>,
+}
+
 impl Joint {
     /// One automaton of the members' patterns, in member order.
     pub(crate) fn new(members: &[&PatternRecognizer]) -> Result<Self> {
@@ -93,16 +103,25 @@ impl Joint {
         })
     }
 
-    /// Every member's hits in `hay`, by member.
-    pub(crate) fn find(&self, hay: &[u8], members: &[&PatternRecognizer]) -> Vec<Vec<Hit>> {
-        let mut out: Vec<Vec<Hit>> = members.iter().map(|_| Vec::new()).collect();
+    /// Every member's hits in `hay`, by member, into `scratch.out`.
+    pub(crate) fn find(&self, hay: &[u8], members: &[&PatternRecognizer], scratch: &mut Scratch) {
         let patterns = self.first.last().copied().unwrap_or(0);
+        let Scratch {
+            out,
+            ends,
+            matched,
+            next,
+        } = scratch;
+        out.iter_mut().for_each(Vec::clear);
+        out.resize_with(members.len(), Vec::new);
         // the longest end of each pattern at the current start (0: no match; no match ends
         // at 0 since none is empty), and the patterns that matched
-        let mut ends = vec![0usize; patterns];
-        let mut matched: Vec<usize> = Vec::new();
+        ends.clear();
+        ends.resize(patterns, 0);
+        matched.clear();
         // where each member's next match may start (its matches do not overlap)
-        let mut next = vec![0usize; members.len()];
+        next.clear();
+        next.resize(members.len(), 0);
         let mut prev: Option<u8> = None;
         for (s, &b) in hay.iter().enumerate() {
             let at_start = match prev {
@@ -113,7 +132,7 @@ impl Joint {
             if !at_start || !self.starts[usize::from(b)] {
                 continue;
             }
-            self.walk(hay, s, &mut ends, &mut matched);
+            self.walk(hay, s, ends, matched);
             if matched.is_empty() {
                 continue;
             }
@@ -135,7 +154,6 @@ impl Joint {
                 ends[p] = 0;
             }
         }
-        out
     }
 
     /// Walks the automaton from `s`, recording each pattern's longest match.
@@ -215,8 +233,9 @@ mod tests {
 
     fn both_ways(members: &[Box<dyn Recognizer>], joint: &Joint, text: &[u8]) -> std::result::Result<(), String> {
         let joinable: Vec<&PatternRecognizer> = members.iter().filter_map(|r| r.as_joinable()).collect();
-        let together = joint.find(text, &joinable);
-        for (r, got) in joinable.iter().zip(&together) {
+        let mut scratch = Scratch::default();
+        joint.find(text, &joinable, &mut scratch);
+        for (r, got) in joinable.iter().zip(&scratch.out) {
             let mut alone = Vec::new();
             r.find(text, &mut alone);
             if spans(&alone) != spans(got) {

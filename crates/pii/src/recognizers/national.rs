@@ -1181,7 +1181,9 @@ mod tests {
                 .map(|h| (h.start, h.end, format!("{:.2} {:?}", h.score, h.evidence)))
                 .collect()
         };
-        for (r, together) in members.iter().zip(joint.find(text, &members)) {
+        let mut scratch = crate::recognizers::joint::Scratch::default();
+        joint.find(text, &members, &mut scratch);
+        for (r, together) in members.iter().zip(scratch.out) {
             let mut alone = Vec::new();
             r.find(text, &mut alone);
             if spans(&alone) != spans(&together) {
