@@ -138,7 +138,13 @@ pub(crate) struct Window {
     /// word numbers (`None`: no recognizer's context word).
     words: Vec<Option<u32>>,
     label: Option<(usize, bool)>,
+    /// The words looked up lately, by place (start, end) in a table of [`MEMO`] slots: the
+    /// windows of neighbouring spans share most of their words.
+    memo: Vec<(usize, usize, Option<u32>)>,
 }
+
+/// Slots of [`Window::memo`].
+const MEMO: usize = 64;
 
 impl Window {
     /// The first word of `set` near `[start, end)`: the words before, nearest first, then
@@ -176,6 +182,24 @@ impl Window {
         }
     }
 
+    /// The context word number of `text[s..e]`, looked up once per window.
+    fn id(&mut self, text: &[u8], (s, e): (usize, usize), vocabulary: &Vocabulary) -> Option<u32> {
+        if self.memo.is_empty() {
+            self.memo = vec![(usize::MAX, 0, None); MEMO];
+        }
+        let slot = (s ^ e.wrapping_mul(31)) % MEMO;
+        match self.memo.get(slot) {
+            Some(&(ms, me, id)) if (ms, me) == (s, e) => id,
+            _ => {
+                let id = vocabulary.id(&text[s..e]);
+                if let Some(m) = self.memo.get_mut(slot) {
+                    *m = (s, e, id);
+                }
+                id
+            }
+        }
+    }
+
     fn read(&mut self, text: &[u8], start: usize, end: usize, vocabulary: &Vocabulary) {
         self.span = Some((start, end));
         self.words.clear();
@@ -192,7 +216,8 @@ impl Window {
             while i > 0 && is_word(text[i - 1]) {
                 i -= 1;
             }
-            self.words.push(vocabulary.id(&text[i..e]));
+            let id = self.id(text, (i, e), vocabulary);
+            self.words.push(id);
         }
         // forwards
         let mut j = end;
@@ -207,7 +232,8 @@ impl Window {
             while j < text.len() && is_word(text[j]) {
                 j += 1;
             }
-            self.words.push(vocabulary.id(&text[s..j]));
+            let id = self.id(text, (s, j), vocabulary);
+            self.words.push(id);
         }
     }
 }

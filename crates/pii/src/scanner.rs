@@ -488,6 +488,35 @@ mod tests {
             .collect())
     }
 
+    /// Each thread keeps a scan's buffers for the next: nothing of one text may reach the
+    /// findings of another (a finding of a previous document in this one would report, and
+    /// redact, bytes that are not there).
+    #[test]
+    fn a_scan_does_not_depend_on_the_scans_before_it() -> Result<()> {
+        let s = Scanner::builder().build()?;
+        let texts = [
+            "Customer Jennifer Smith (jsmith@example.com) paid with 4111 1111 1111 1111 from 203.0.113.7.",
+            "",
+            "IBAN DE89370400440532013000, ssn 078-05-1123, tel. +44 20 7946 0958",
+            "nothing to see",
+            "Telefon,Name\n0371 569023,Ulla\n",
+            "4111111111111111",
+        ];
+        // each alone, on a thread of its own
+        let alone: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = texts.iter().map(|t| scope.spawn(|| s.scan(t.as_bytes()))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        assert!(alone.iter().filter(|f| !f.is_empty()).count() >= 4, "{alone:?}");
+        // one after another on this thread, forwards and backwards
+        for order in [(0..texts.len()).collect::<Vec<_>>(), (0..texts.len()).rev().collect()] {
+            for i in order {
+                assert_eq!(s.scan(texts[i].as_bytes()), alone[i], "{}", texts[i]);
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn mixed_text() -> Result<()> {
         let got =
