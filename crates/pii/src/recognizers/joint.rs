@@ -14,6 +14,7 @@
 
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;
+use regex_automata::util::alphabet::ByteClasses;
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::{start, syntax};
 use regex_automata::{Anchored, MatchKind};
@@ -33,6 +34,12 @@ pub(crate) struct Joint {
     /// The start state, when no pattern looks behind its start (so it is the same for
     /// every byte before).
     start: Option<StateID>,
+    /// The state after a walk's first two bytes, by their byte classes (`None`: take them
+    /// one at a time): a walk is about six transitions, each a load from a table larger than
+    /// the L1 cache waiting on the one before, and the first two are one load here.
+    pairs: Vec<Option<StateID>>,
+    /// The automaton's byte classes (bytes that every state treats alike).
+    classes: ByteClasses,
 }
 
 impl std::fmt::Debug for Joint {
@@ -91,12 +98,17 @@ impl Joint {
                 dfa.start_state(&start::Config::new().anchored(Anchored::Yes).look_behind(behind))
                     .is_ok_and(|other| other == sid)
             });
+        let start = same_after_any.then_some(sid);
+        let classes = *dfa.byte_classes();
+        let pairs = start.map_or_else(Vec::new, |sid| two_byte_states(&dfa, &classes, sid));
         let owner = (0..members.len())
             .flat_map(|m| std::iter::repeat_n(m, first[m + 1] - first[m]))
             .collect();
         Ok(Self {
             owner,
-            start: same_after_any.then_some(sid),
+            start,
+            pairs,
+            classes,
             dfa,
             first,
             starts,
@@ -156,6 +168,14 @@ impl Joint {
         }
     }
 
+    /// The state after `hay[s]` and `hay[s + 1]` from the start, if [`Self::pairs`] has it.
+    fn after_two(&self, hay: &[u8], s: usize) -> Option<StateID> {
+        let (&b0, &b1) = (hay.get(s)?, hay.get(s + 1)?);
+        let n = self.classes.alphabet_len() - 1;
+        let at = usize::from(self.classes.get(b0)) * n + usize::from(self.classes.get(b1));
+        self.pairs.get(at).copied().flatten()
+    }
+
     /// Walks the automaton from `s`, recording each pattern's longest match.
     fn walk(&self, hay: &[u8], s: usize, ends: &mut [usize], matched: &mut Vec<usize>) {
         let mut sid = match self.start {
@@ -179,7 +199,20 @@ impl Joint {
                 ends[p] = end;
             }
         };
-        for (i, &b) in hay.iter().enumerate().skip(s) {
+        let mut from = s;
+        if let Some(after_two) = self.after_two(hay, s) {
+            // as the loop below would have found it at `s + 1`
+            if self.dfa.is_special_state(after_two) {
+                if self.dfa.is_match_state(after_two) {
+                    record(after_two, s + 1);
+                } else if self.dfa.is_dead_state(after_two) || self.dfa.is_quit_state(after_two) {
+                    return;
+                }
+            }
+            sid = after_two;
+            from = s + 2;
+        }
+        for (i, &b) in hay.iter().enumerate().skip(from) {
             sid = self.dfa.next_state(sid, b);
             if self.dfa.is_special_state(sid) {
                 if self.dfa.is_match_state(sid) {
@@ -195,6 +228,32 @@ impl Joint {
             record(sid, hay.len());
         }
     }
+}
+
+/// For each pair of byte classes, the state two transitions from `start`; `None` where the
+/// first transition ends in a special state (dead, or a match), which a walk must see.
+fn two_byte_states(dfa: &dense::DFA<Vec<u32>>, classes: &ByteClasses, start: StateID) -> Vec<Option<StateID>> {
+    // the last class of the alphabet is the end of input, not a byte
+    let n = classes.alphabet_len() - 1;
+    let mut sample = vec![0u8; n];
+    for b in 0..=255u8 {
+        if let Some(slot) = sample.get_mut(usize::from(classes.get(b))) {
+            *slot = b;
+        }
+    }
+    let mut pairs = vec![None; n * n];
+    for (c0, &b0) in sample.iter().enumerate() {
+        let one = dfa.next_state(start, b0);
+        if dfa.is_special_state(one) {
+            continue;
+        }
+        for (c1, &b1) in sample.iter().enumerate() {
+            if let Some(slot) = pairs.get_mut(c0 * n + c1) {
+                *slot = Some(dfa.next_state(one, b1));
+            }
+        }
+    }
+    pairs
 }
 
 #[cfg(test)]
