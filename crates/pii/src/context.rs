@@ -54,8 +54,10 @@ impl Default for Vocabulary {
     }
 }
 
-/// The size of [`Vocabulary::shapes`] in 64-bit words (4,096 bits; a few hundred are set).
-const SHAPE_WORDS: usize = 64;
+/// The bits of [`Vocabulary::shapes`]: 16,384, of which a few hundred are set, so that a
+/// word of prose is hashed about one time in thirty.
+const SHAPE_BITS: u32 = 14;
+const SHAPE_WORDS: usize = (1 << SHAPE_BITS) / 64;
 
 /// A word's bit in [`Vocabulary::shapes`]: (word, bit) of its length, first and last byte.
 fn shape_bit(word: &[u8]) -> (usize, u64) {
@@ -68,7 +70,7 @@ fn shape_bit(word: &[u8]) -> (usize, u64) {
         .wrapping_mul(0x9E37_79B9)
         .wrapping_add(u32::from(first.to_ascii_lowercase()).wrapping_mul(0x85EB_CA6B))
         .wrapping_add(u32::from(last.to_ascii_lowercase()).wrapping_mul(0xC2B2_AE35));
-    let bit = (key >> 20) as usize % (SHAPE_WORDS * 64);
+    let bit = (key >> (32 - SHAPE_BITS)) as usize % (SHAPE_WORDS * 64);
     (bit / 64, 1 << (bit % 64))
 }
 
