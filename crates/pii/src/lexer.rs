@@ -182,6 +182,14 @@ impl HotBuffer {
         }
     }
 
+    /// Zeroes the copied regions and empties the buffer: the buffer outlives the scan (each
+    /// thread keeps it for the next), and what it holds is the text's identifiers.
+    pub(crate) fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(self.buf.as_mut_slice());
+        self.buf.clear();
+        self.map.clear();
+    }
+
     fn push(&mut self, text: &[u8], (s, e): (usize, usize)) {
         self.map.push((self.buf.len(), s, e - s));
         self.buf.extend_from_slice(&text[s..e]);

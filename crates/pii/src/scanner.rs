@@ -198,14 +198,19 @@ impl Scanner {
     }
 
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
+        let run = |scratch: &mut Scratch| {
+            let found = self.scan_in(text, &field_words, table, scratch);
+            scratch.hot.wipe();
+            found
+        };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => {
-                let found = self.scan_in(text, &field_words, table, &mut scratch);
+                let found = run(&mut scratch);
                 scratch.trim();
                 found
             }
             // never taken (a scan does not scan), but a fresh scratch is always right
-            Err(_) => self.scan_in(text, &field_words, table, &mut Scratch::default()),
+            Err(_) => run(&mut Scratch::default()),
         })
     }
 
@@ -514,6 +519,19 @@ mod tests {
                 assert_eq!(s.scan(texts[i].as_bytes()), alone[i], "{}", texts[i]);
             }
         }
+        Ok(())
+    }
+
+    /// The kept hot buffer holds the last text's identifiers until the next scan unless it is
+    /// wiped: after a scan it is empty (and its bytes zeroed, by `HotBuffer::wipe`).
+    #[test]
+    fn no_text_stays_in_the_kept_buffers() -> Result<()> {
+        let s = Scanner::builder().build()?;
+        assert!(!s.scan(b"card 4111 1111 1111 1111, mail jsmith@example.com").is_empty());
+        SCRATCH.with(|cell| {
+            let scratch = cell.borrow();
+            assert!(scratch.hot.buf.is_empty() && scratch.hot.buf.capacity() > 0);
+        });
         Ok(())
     }
 
