@@ -337,6 +337,74 @@ mod tests {
         );
     }
 
+    /// A reader that hands over a few bytes at a time, as many as its pattern says.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        sizes: std::iter::Cycle<std::slice::Iter<'a, usize>>,
+        ready: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.fill_buf()?.len().min(out.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl std::io::BufRead for Trickle<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            if self.ready == 0 {
+                self.ready = self.sizes.next().copied().unwrap_or(1).min(self.data.len());
+            }
+            Ok(&self.data[..self.ready])
+        }
+        fn consume(&mut self, n: usize) {
+            self.data = &self.data[n..];
+            self.ready -= n;
+        }
+    }
+
+    /// The findings of a text read from a pipe do not depend on how its reads fall: blocks
+    /// end where the bytes say, not where a read did (a value's context word at a block's
+    /// edge was found in one run and not in the next).
+    #[test]
+    fn blocks_do_not_depend_on_how_the_reader_hands_bytes_over() -> std::result::Result<(), String> {
+        let mut text = String::new();
+        let mut k = 0u64;
+        while text.len() < 2 * text::BLOCK + 5000 {
+            k += 1;
+            // the context word of each number on the line after it, so that a block ending
+            // between the two lines changes the number's evidence; lines of several lengths
+            text.push_str(&format!(
+                "{} 4111 1111 1111 1111\ncard zz yy ww vv uu tt ss rr qq pp oo nn mm ll kk jj\n",
+                "x".repeat((k % 7) as usize)
+            ));
+        }
+        let scanner = Scanner::builder().build().map_err(|e| e.to_string())?;
+        let run = |sizes: &[usize]| -> std::result::Result<Vec<(usize, usize, String)>, String> {
+            let mut sink = Collect::default();
+            let reader = Trickle {
+                data: text.as_bytes(),
+                sizes: sizes.iter().cycle(),
+                ready: 0,
+            };
+            scan_reader(&scanner, reader, Format::Text, &mut sink).map_err(|e| e.to_string())?;
+            Ok(sink
+                .0
+                .iter()
+                .map(|l| (l.finding.start, l.finding.end, format!("{:?}", l.finding.evidence)))
+                .collect())
+        };
+        let whole = run(&[usize::MAX])?;
+        assert!(whole.len() > 1000);
+        for sizes in [&[8192][..], &[1, 4093, 65536, 17], &[3000, 5000, 700]] {
+            assert_eq!(run(sizes)?, whole, "reads of {sizes:?}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn gzip_is_decompressed() {
         use std::io::Write;

@@ -12,7 +12,7 @@ pub(crate) const BLOCK: usize = 1 << 20;
 
 pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
     let mut stats = InputStats::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
     let mut offset = 0u64;
     let mut line = 1u64;
     let mut column = 1u64;
@@ -26,7 +26,10 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
                 eof = true;
                 break;
             }
-            let take = chunk.len().min(BLOCK + 4096 - buf.len());
+            // exactly a block, however the reader hands the bytes over: where a block ends
+            // decides which words stand beside a value, and a pipe's reads vary from run
+            // to run
+            let take = chunk.len().min(BLOCK - buf.len());
             buf.extend_from_slice(&chunk[..take]);
             reader.consume(take);
         }
