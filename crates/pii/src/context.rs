@@ -143,6 +143,9 @@ pub(crate) struct Window {
     /// The words looked up lately, by place (start, end) in a table of [`MEMO`] slots: the
     /// windows of neighbouring spans share most of their words.
     memo: Vec<(usize, usize, Option<u32>)>,
+    /// Every word of the text (start, end, number), when [`Window::read_all`] read them
+    /// once: where spans stand close together each window read its words again.
+    all: Vec<(usize, usize, Option<u32>)>,
 }
 
 /// Slots of [`Window::memo`].
@@ -202,9 +205,76 @@ impl Window {
         }
     }
 
+    /// Reads every word of `text` once, for the windows of spans that stand close
+    /// together (text dense with identifiers: a window is then a lookup in this list).
+    pub(crate) fn read_all(&mut self, text: &[u8], vocabulary: &Vocabulary) {
+        self.all.clear();
+        let mut i = 0;
+        while i < text.len() {
+            if !is_word(text[i]) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < text.len() && is_word(text[i]) {
+                i += 1;
+            }
+            self.all.push((s, i, vocabulary.id(&text[s..i])));
+        }
+    }
+
     fn read(&mut self, text: &[u8], start: usize, end: usize, vocabulary: &Vocabulary) {
         self.span = Some((start, end));
         self.words.clear();
+        if self.all.is_empty() {
+            self.read_around(text, start, end, vocabulary);
+        } else {
+            self.read_listed(text, start, end, vocabulary);
+        }
+    }
+
+    /// [`Self::read_around`] from the list of every word: the same words, a word the span
+    /// cuts counted only up to the span (as the scan from the span's edge reads it).
+    fn read_listed(&mut self, text: &[u8], start: usize, end: usize, vocabulary: &Vocabulary) {
+        let all = std::mem::take(&mut self.all);
+        // before: the words that start before the span, nearest first
+        let mut k = all.partition_point(|w| w.0 < start);
+        let mut taken = 0;
+        if let Some(&(ws, we, _)) = k.checked_sub(1).and_then(|i| all.get(i))
+            && we > start
+        {
+            let id = self.id(text, (ws, start), vocabulary);
+            self.words.push(id);
+            taken = 1;
+            k -= 1;
+        }
+        while taken < BEFORE && k > 0 {
+            k -= 1;
+            self.words.extend(all.get(k).map(|w| w.2));
+            taken += 1;
+        }
+        // after: the words that end after the span, nearest first
+        let mut k = all.partition_point(|w| w.1 <= end);
+        let mut taken = 0;
+        if let Some(&(ws, we, _)) = all.get(k)
+            && ws < end
+        {
+            let id = self.id(text, (end, we), vocabulary);
+            self.words.push(id);
+            taken = 1;
+            k += 1;
+        }
+        while taken < AFTER && k < all.len() {
+            self.words.extend(all.get(k).map(|w| w.2));
+            taken += 1;
+            k += 1;
+        }
+        self.all = all;
+    }
+
+    /// The words around `[start, end)`, read from the text: [`BEFORE`] words back from
+    /// the span's start, [`AFTER`] words on from its end.
+    fn read_around(&mut self, text: &[u8], start: usize, end: usize, vocabulary: &Vocabulary) {
         // backwards
         let mut i = start;
         for _ in 0..BEFORE {
@@ -642,6 +712,37 @@ pub(crate) fn field_words(name: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// A window read from the list of every word holds the words a read from the
+        /// span's edges finds, spans cutting words included.
+        #[test]
+        fn the_listed_window_is_the_window_read_around(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec!["ab", "card", "tel", "a", "#", "12", " ", "  ", ".", "-", "\n", "é", ":", "x1"]),
+                0..40,
+            ),
+            spans in proptest::collection::vec((0usize..200, 0usize..12), 1..8),
+        ) {
+            let text = pieces.concat().into_bytes();
+            let mut vocabulary = Vocabulary::default();
+            vocabulary.add(&["card".to_owned(), "tel".to_owned(), "ab".to_owned(), "é".to_owned(), "a#".to_owned()]);
+            let mut around = Window::default();
+            let mut listed = Window::default();
+            listed.read_all(&text, &vocabulary);
+            for (at, len) in spans {
+                let start = at.min(text.len());
+                let end = (start + len).min(text.len());
+                around.read_around(&text, start, end, &vocabulary);
+                let by_scan = std::mem::take(&mut around.words);
+                listed.words.clear();
+                listed.read_listed(&text, start, end, &vocabulary);
+                proptest::prop_assert_eq!(&by_scan, &listed.words, "{:?} [{}, {})", String::from_utf8_lossy(&text), start, end);
+            }
+        }
+    }
 
     #[test]
     fn whole_words_before_and_after() {

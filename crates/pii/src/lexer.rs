@@ -182,6 +182,11 @@ impl HotBuffer {
         }
     }
 
+    /// The bytes the buffer holds on to.
+    pub(crate) fn held(&self) -> usize {
+        self.buf.capacity() + self.map.capacity() * std::mem::size_of::<(usize, usize, usize)>()
+    }
+
     /// Zeroes the copied regions and empties the buffer: the buffer outlives the scan (each
     /// thread keeps it for the next), and what it holds is the text's identifiers.
     pub(crate) fn wipe(&mut self) {

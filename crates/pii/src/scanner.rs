@@ -13,6 +13,14 @@ use crate::recognizers::joint::{self, Joint};
 use crate::recognizers::numbers::DEFAULT_PHONE_REGIONS;
 use crate::recognizers::{Hit, Recognizer, Tier, builtin};
 
+/// Spans at most this many bytes apart on average make a text dense: its words are read
+/// once for every window (see [`context::Window::read_all`]).
+const DENSE_SPAN_BYTES: usize = 40;
+
+/// The longest text whose words are listed so (the list takes about five times the text:
+/// a megabyte block on each of a server's threads at once would be too much).
+const LISTED_WORDS_TEXT: usize = 64 << 10;
+
 /// Score under which findings are not reported unless asked for (`--min-score`).
 pub const DEFAULT_MIN_SCORE: f32 = 0.4;
 
@@ -278,6 +286,14 @@ impl Scanner {
         // read its context words once; ties in the recognizers' order
         pending.sort_by_key(|(place, h)| (h.start, h.end, *place));
         let mut window = context::Window::default();
+        // spans close together (text dense with identifiers) share most of their words:
+        // then every word is read once, not once for each span near it
+        let spans = pending
+            .chunk_by(|(_, a), (_, b)| (a.start, a.end) == (b.start, b.end))
+            .count();
+        if text.len() <= LISTED_WORDS_TEXT && spans.saturating_mul(DENSE_SPAN_BYTES) >= text.len() {
+            window.read_all(text, &self.vocabulary);
+        }
         let mut found = Vec::with_capacity(pending.len());
         // hits in text order: those at one place (several recognizers find the same number)
         // read its field name once
@@ -409,14 +425,25 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// The most a thread keeps between scans (a scan of a large block grows the buffers).
-    const KEEP: usize = 4 << 20;
+    /// The most a thread keeps between scans, in bytes. Small: the server scans on a pool
+    /// of up to hundreds of threads, each of which keeps its own; a scan of a large text
+    /// makes its buffers anew (their cost is then small beside the scan's).
+    const KEEP: usize = 1 << 20;
+
+    /// The bytes the buffers hold on to.
+    fn held(&self) -> usize {
+        use std::mem::size_of;
+        let joint = &self.joint;
+        self.tokens.capacity() * size_of::<(usize, usize)>()
+            + self.hot.held()
+            + self.hits.capacity() * size_of::<Hit>()
+            + self.pending.capacity() * size_of::<(usize, Hit)>()
+            + joint.held()
+    }
 
     /// Drops the buffers if a large scan made them large.
     fn trim(&mut self) {
-        if self.hot.buf.capacity() > Self::KEEP
-            || self.pending.capacity() * std::mem::size_of::<(usize, Hit)>() > Self::KEEP
-        {
+        if self.held() > Self::KEEP {
             *self = Self::default();
         }
     }
@@ -532,6 +559,19 @@ mod tests {
             let scratch = cell.borrow();
             assert!(scratch.hot.buf.is_empty() && scratch.hot.buf.capacity() > 0);
         });
+        Ok(())
+    }
+
+    /// A thread keeps at most `Scratch::KEEP` bytes after a scan, whatever the text made
+    /// its buffers grow to (the server scans on a pool of many threads).
+    #[test]
+    fn a_large_scan_leaves_little_behind() -> Result<()> {
+        let s = Scanner::builder().build()?;
+        let text = "1 ".repeat(300_000) + "4111 1111 1111 1111";
+        assert!(!s.scan(text.as_bytes()).is_empty());
+        SCRATCH.with(|cell| assert!(cell.borrow().held() <= Scratch::KEEP));
+        assert!(!s.scan(b"card 4111 1111 1111 1111").is_empty());
+        SCRATCH.with(|cell| assert!(cell.borrow().held() > 0, "a small scan's buffers are kept"));
         Ok(())
     }
 

@@ -58,6 +58,16 @@ pub(crate) struct Scratch {
     next: Vec<usize>,
 }
 
+impl Scratch {
+    /// The bytes the tables hold on to.
+    pub(crate) fn held(&self) -> usize {
+        use std::mem::size_of;
+        let hits: usize = self.out.iter().map(|v| v.capacity() * size_of::<Hit>()).sum();
+        hits + self.out.capacity() * size_of::<Vec<Hit>>()
+            + (self.ends.capacity() + self.matched.capacity() + self.next.capacity()) * size_of::<usize>()
+    }
+}
+
 impl Joint {
     /// One automaton of the members' patterns, in member order.
     pub(crate) fn new(members: &[&PatternRecognizer]) -> Result<Self> {
