@@ -210,16 +210,9 @@ impl Window {
     pub(crate) fn read_all(&mut self, text: &[u8], vocabulary: &Vocabulary) {
         self.all.clear();
         let mut i = 0;
-        while i < text.len() {
-            if !is_word(text[i]) {
-                i += 1;
-                continue;
-            }
-            let s = i;
-            while i < text.len() && is_word(text[i]) {
-                i += 1;
-            }
-            self.all.push((s, i, vocabulary.id(&text[s..i])));
+        while let Some((s, e)) = word_from(text, i) {
+            self.all.push((s, e, vocabulary.id(&text[s..e])));
+            i = e;
         }
     }
 
@@ -294,20 +287,24 @@ impl Window {
         // forwards
         let mut j = end;
         for _ in 0..AFTER {
-            while j < text.len() && !is_word(text[j]) {
-                j += 1;
-            }
-            if j >= text.len() {
+            let Some((s, e)) = word_from(text, j) else {
                 break;
-            }
-            let s = j;
-            while j < text.len() && is_word(text[j]) {
-                j += 1;
-            }
-            let id = self.id(text, (s, j), vocabulary);
+            };
+            let id = self.id(text, (s, e), vocabulary);
             self.words.push(id);
+            j = e;
         }
     }
+}
+
+/// The first word (a run of [`is_word`] bytes) at or after `from`, as (start, end).
+fn word_from(text: &[u8], from: usize) -> Option<(usize, usize)> {
+    let s = from + text.get(from..)?.iter().position(|&b| is_word(b))?;
+    let e = text[s..]
+        .iter()
+        .position(|&b| !is_word(b))
+        .map_or(text.len(), |k| s + k);
+    Some((s, e))
 }
 
 /// Labels that name a number as something other than personal data: a build, an order, an

@@ -402,9 +402,9 @@ impl Together {
         self.member.get(i).copied().flatten()
     }
 
-    /// The members' hits, by member, into `scratch.out`.
+    /// The members' hits, by member, into `scratch.out` (which [`Joint::find`] clears;
+    /// without a joint no recognizer is a member, so it is not read).
     fn find(&self, hay: &[u8], users: &[Box<dyn Recognizer>], scratch: &mut joint::Scratch) {
-        scratch.out.iter_mut().for_each(Vec::clear);
         if let Some(joint) = &self.joint {
             let members: Vec<_> = users.iter().filter_map(|r| r.as_joinable()).collect();
             joint.find(hay, &members, scratch);
@@ -502,10 +502,13 @@ fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
         i = j;
     }
     let mut found: Vec<Option<Finding>> = found.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|k| found.get_mut(k).and_then(Option::take))
-        .collect()
+    let mut out = Vec::with_capacity(order.len());
+    out.extend(
+        order
+            .into_iter()
+            .filter_map(|k| found.get_mut(k).and_then(Option::take)),
+    );
+    out
 }
 
 #[cfg(test)]
