@@ -246,11 +246,18 @@ impl Scanner {
             crate::lexer::hot_tokens(text, tokens);
         }
         let mut place = 0;
-        for ((neighbors, users), joint) in [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints) {
+        let last_built = self.by_buffer.iter().rposition(|users| !users.is_empty());
+        let buffers = [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints);
+        for (k, ((neighbors, users), joint)) in buffers.enumerate() {
             if users.is_empty() {
                 continue;
             }
             hot.build(text, tokens, neighbors);
+            if Some(k) == last_built {
+                // the token list is read no more: a large one (a megabyte of short numbers
+                // makes eight of it) goes now, not after the recognizers made theirs beside it
+                Scratch::release(tokens);
+            }
             if hot.buf.is_empty() {
                 place += users.len();
                 continue;
@@ -439,6 +446,15 @@ impl Scratch {
             + self.hits.capacity() * size_of::<Hit>()
             + self.pending.capacity() * size_of::<(usize, Hit)>()
             + joint.held()
+    }
+
+    /// Drops a token list over [`Self::KEEP`], empties a smaller one.
+    fn release(tokens: &mut Vec<(usize, usize)>) {
+        if tokens.capacity() * std::mem::size_of::<(usize, usize)>() > Self::KEEP {
+            *tokens = Vec::new();
+        } else {
+            tokens.clear();
+        }
     }
 
     /// Drops the buffers if a large scan made them large.

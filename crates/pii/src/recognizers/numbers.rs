@@ -34,6 +34,28 @@ fn digit_group_run(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
     Some((s, i))
 }
 
+/// The digit groups from `at` (a group's start in the run of groups ending at `me`) that
+/// hold at most 19 digits in all (a card's most): (start, end) of each, none if the first
+/// holds more.
+fn groups_of_a_card(hay: &[u8], at: usize, me: usize) -> smallvec::SmallVec<[(usize, usize); 19]> {
+    let mut groups = smallvec::SmallVec::new();
+    let mut total = 0;
+    let mut i = at;
+    while i < me {
+        let s = i;
+        while i < me && hay[i].is_ascii_digit() {
+            i += 1;
+        }
+        total += i - s;
+        if total > 19 {
+            break;
+        }
+        groups.push((s, i));
+        i += 1; // the separator
+    }
+    groups
+}
+
 impl CardRecognizer {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
@@ -114,38 +136,24 @@ impl Recognizer for CardRecognizer {
             if me - ms < 12 {
                 continue;
             }
-            // groups: (start, end) of each digit run inside the match
+            // a card has 12 digits at least
             if hay[ms..me].iter().filter(|b| b.is_ascii_digit()).count() < 12 {
                 continue;
             }
-            let mut groups: Vec<(usize, usize)> = Vec::new();
-            let mut i = ms;
-            while i < me {
-                let s = i;
-                while i < me && hay[i].is_ascii_digit() {
-                    i += 1;
-                }
-                groups.push((s, i));
-                i += 1; // separator
-            }
-            let sep_after = |g: usize| hay.get(groups[g].1).copied();
-            let mut a = 0;
-            while a < groups.len() {
+            // from each group in turn, the groups of at most 19 digits in all that follow it
+            // (a run can be megabytes of digits: its groups are never listed whole)
+            let mut at = Some(ms);
+            while let Some(a) = at {
+                let groups = groups_of_a_card(hay, a, me);
                 let mut found = None;
-                // windows of at most 19 digits: the longest end first, never past it
-                let mut b = a;
-                let mut total = 0;
-                while b < groups.len() && total + (groups[b].1 - groups[b].0) <= 19 {
-                    total += groups[b].1 - groups[b].0;
-                    b += 1;
-                }
-                while b > a {
-                    let (s, e) = (groups[a].0, groups[b - 1].1);
-                    let digits: usize = groups[a..b].iter().map(|(x, y)| y - x).sum();
-                    let first_sep = sep_after(a);
-                    let one_sep = (a..b - 1).all(|g| sep_after(g) == first_sep);
-                    let split_ok =
-                        (a == 0 || hay[s - 1] == b' ') && (b == groups.len() || sep_after(b - 1) == Some(b' '));
+                // the longest end first, never past it
+                let mut b = groups.len();
+                while b > 0 {
+                    let (s, e) = (groups[0].0, groups[b - 1].1);
+                    let digits: usize = groups[..b].iter().map(|(x, y)| y - x).sum();
+                    let first_sep = hay.get(groups[0].1).copied();
+                    let one_sep = groups[..b - 1].iter().all(|g| hay.get(g.1).copied() == first_sep);
+                    let split_ok = (s == ms || hay[s - 1] == b' ') && (e == me || hay.get(e) == Some(&b' '));
                     if (12..=19).contains(&digits)
                         && one_sep
                         && split_ok
@@ -156,14 +164,14 @@ impl Recognizer for CardRecognizer {
                         // outside the known ranges only the usual shape: 16 digits from 3-6
                         let first = hay[s..e].iter().find(|c| c.is_ascii_digit()).copied().unwrap_or(b'0');
                         if issued || (digits == 16 && (b'3'..=b'6').contains(&first)) {
-                            found = Some((s, e, b, issued));
+                            found = Some((s, e, issued));
                             break;
                         }
                     }
                     b -= 1;
                 }
                 match found {
-                    Some((s, e, b, issued)) => {
+                    Some((s, e, issued)) => {
                         // Luhn alone passes one number in ten: outside the issuers' ranges it
                         // takes a context word (`card`) to be reported
                         let [number, luhn, range] = &*CARD_EVIDENCE;
@@ -174,9 +182,13 @@ impl Recognizer for CardRecognizer {
                             evidence.push(Evidence::new(EvidenceKind::Checksum, range.clone()));
                         }
                         out.push(Hit::new(s, e, if issued { 1.0 } else { 0.2 }, evidence));
-                        a = b;
+                        // the next group
+                        at = (e < me).then_some(e + 1);
                     }
-                    None => a += 1,
+                    None => {
+                        let first_end = a + hay[a..me].iter().take_while(|b| b.is_ascii_digit()).count();
+                        at = (first_end < me).then_some(first_end + 1);
+                    }
                 }
             }
         }
@@ -804,6 +816,19 @@ mod tests {
             "Mastercard 2-series"
         );
         assert!(run(&r, "4012-8888-8888-1882").is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_card_inside_a_long_run_of_groups() -> Result<()> {
+        // one run of 10,004 groups: each group is tried as a card's first, with the groups
+        // of at most 19 digits after it
+        let r = CardRecognizer::new()?;
+        let text = format!("{}4012 8888 8888 1881{}", "1 ".repeat(5000), " 7".repeat(5000));
+        let mut out = Vec::new();
+        r.find(text.as_bytes(), &mut out);
+        let spans: Vec<_> = out.iter().map(|h| (h.start, h.end)).collect();
+        assert_eq!(spans, [(10_000, 10_019)]);
         Ok(())
     }
 
