@@ -66,6 +66,16 @@ impl Re {
             .search(&Input::new(hay).range(pos..))
             .map(|m| (m.start(), m.end()))
     }
+
+    /// The leftmost match within `hay[pos..end]` (the bytes around count as look-around).
+    pub(crate) fn find_within(&self, hay: &[u8], pos: usize, end: usize) -> Option<(usize, usize)> {
+        if pos > end || end > hay.len() {
+            return None;
+        }
+        self.inner
+            .search(&Input::new(hay).range(pos..end))
+            .map(|m| (m.start(), m.end()))
+    }
 }
 
 #[cfg(test)]

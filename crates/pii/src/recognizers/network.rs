@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use memchr::memchr_iter;
+use memchr::{memchr, memchr_iter, memchr2};
 
 use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_char, words};
 use crate::error::{Error, Result};
@@ -49,9 +49,25 @@ impl Recognizer for IpRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        // IPv4: octets of at most 255; a letter or digit may not touch the address.
+        self.find_v4(hay, out, |mut pos| {
+            loop {
+                let (s, e) = dotted_digits(hay, pos)?;
+                match self.v4.find_within(hay, s, e) {
+                    Some(m) => return Some(m),
+                    None => pos = e,
+                }
+            }
+        });
+        self.find_v6(hay, out);
+    }
+}
+
+impl IpRecognizer {
+    /// IPv4: octets of at most 255; a letter or digit may not touch the address. `search`
+    /// gives the leftmost candidate starting at or after a place.
+    fn find_v4(&self, hay: &[u8], out: &mut Vec<Hit>, search: impl Fn(usize) -> Option<(usize, usize)>) {
         let mut pos = 0;
-        while let Some((s, e)) = self.v4.find_at(hay, pos) {
+        while let Some((s, e)) = search(pos) {
             let before_ok = s == 0 || !(is_alnum(hay[s - 1]) || hay[s - 1] == b'.');
             let after_ok = !hay.get(e).is_some_and(|&b| is_alnum(b));
             if before_ok && after_ok && v4_valid(&hay[s..e]) {
@@ -66,6 +82,9 @@ impl Recognizer for IpRecognizer {
                 }
             }
         }
+    }
+
+    fn find_v6(&self, hay: &[u8], out: &mut Vec<Hit>) {
         // IPv6: grow a run of hex digits, colons and dots around each "::" or ':' and let
         // the standard library's parser decide.
         let mut done_until = 0;
@@ -98,6 +117,31 @@ impl Recognizer for IpRecognizer {
                 start += 1;
             }
         }
+    }
+}
+
+/// The first run of digits and dots at or after `pos` that holds a digit, a dot and a digit
+/// (an IPv4 match is such a run or lies inside one), from `pos` at the earliest: the v4
+/// pattern is searched there only, not through the text between (on text dense with
+/// numbers the unanchored search stopped at every number).
+fn dotted_digits(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let mut from = pos;
+    loop {
+        let dot = from + memchr(b'.', hay.get(from..)?)?;
+        let digit_at = |i: usize| hay.get(i).is_some_and(u8::is_ascii_digit);
+        if dot > pos && digit_at(dot - 1) && digit_at(dot + 1) {
+            let numeric = |b: &u8| b.is_ascii_digit() || *b == b'.';
+            let start = hay[pos..dot]
+                .iter()
+                .rposition(|b| !numeric(b))
+                .map_or(pos, |i| pos + i + 1);
+            let end = hay[dot..]
+                .iter()
+                .position(|b| !numeric(b))
+                .map_or(hay.len(), |i| dot + i);
+            return Some((start, end));
+        }
+        from = dot + 1;
     }
 }
 
@@ -179,6 +223,32 @@ impl UrlRecognizer {
     }
 }
 
+/// The first run without whitespace at or after `pos` that holds a URL's anchor, from `pos`
+/// at the earliest. Every match of the URL pattern holds one (`://`, `www.`, or a dot between
+/// two labels' letters or digits) and no ASCII whitespace (the pattern's `\s`), so it
+/// lies in such a run: the pattern is searched there only, not through the text between.
+fn anchored_run(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
+    let mut from = pos;
+    loop {
+        let at = from + memchr2(b'.', b':', hay.get(from..)?)?;
+        let anchor = if hay[at] == b'.' {
+            let www = at >= pos + 3 && hay[at - 3..at].eq_ignore_ascii_case(b"www");
+            at > pos
+                && hay[at - 1].is_ascii_alphanumeric()
+                && (www || hay.get(at + 1).is_some_and(u8::is_ascii_alphanumeric))
+        } else {
+            hay.get(at + 1..at + 3) == Some(b"//")
+        };
+        if anchor {
+            let start = hay[pos..at].iter().rposition(space).map_or(pos, |i| pos + i + 1);
+            let end = hay[at..].iter().position(space).map_or(hay.len(), |i| at + i);
+            return Some((start, end));
+        }
+        from = at + 1;
+    }
+}
+
 fn host_of(url: &[u8]) -> (&[u8], bool) {
     let (rest, scheme) = match url.windows(3).position(|w| w == b"://") {
         Some(i) => (&url[i + 3..], true),
@@ -197,8 +267,23 @@ impl Recognizer for UrlRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        self.find_with(hay, out, |mut pos| {
+            loop {
+                let (s, e) = anchored_run(hay, pos)?;
+                match self.re.find_within(hay, s, e) {
+                    Some(m) => return Some(m),
+                    None => pos = e,
+                }
+            }
+        });
+    }
+}
+
+impl UrlRecognizer {
+    /// The URLs of `hay`; `search` gives the leftmost candidate starting at or after a place.
+    fn find_with(&self, hay: &[u8], out: &mut Vec<Hit>, search: impl Fn(usize) -> Option<(usize, usize)>) {
         let mut pos = 0;
-        while let Some((s, mut e)) = self.re.find_at(hay, pos) {
+        while let Some((s, mut e)) = search(pos) {
             // a "URL" of megabytes is a blob, not an address: report its first 2 KiB at most
             // (and keep the overlap resolution of what it contains linear)
             e = e.min(s + MAX_URL);
@@ -310,5 +395,41 @@ mod tests {
         );
         assert_eq!(urls("go beispiel.xn--p1ai"), Vec::<&str>::new());
         assert_eq!(urls("bad https://host.c0m/x"), Vec::<&str>::new());
+    }
+
+    fn spans(hits: &[Hit]) -> Vec<(usize, usize, f32)> {
+        hits.iter().map(|h| (h.start, h.end, h.score)).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Searching the pattern only in runs that hold an anchor finds what a search of
+        /// the whole text finds.
+        #[test]
+        fn runs_with_an_anchor_hold_every_match(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    6 => proptest::sample::select(b"0123456789".to_vec()),
+                    4 => proptest::sample::select(b"..:/-@".to_vec()),
+                    3 => proptest::sample::select(b" \t\n\x0b\x0c\r<>".to_vec()),
+                    4 => proptest::sample::select(b"abcowwwhtpsfWXe".to_vec()),
+                    1 => proptest::sample::select(vec![0xc3u8, 0xa9, 0x80]),
+                ],
+                0..80,
+            )
+        ) {
+            let ip = IpRecognizer::new().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let (mut whole, mut runs) = (Vec::new(), Vec::new());
+            ip.find_v4(&text, &mut whole, |pos| ip.v4.find_at(&text, pos));
+            ip.find(&text, &mut runs);
+            ip.find_v6(&text, &mut whole);
+            proptest::prop_assert_eq!(spans(&whole), spans(&runs));
+            let url = UrlRecognizer::new().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let (mut whole, mut runs) = (Vec::new(), Vec::new());
+            url.find_with(&text, &mut whole, |pos| url.re.find_at(&text, pos));
+            url.find(&text, &mut runs);
+            proptest::prop_assert_eq!(spans(&whole), spans(&runs));
+        }
     }
 }
