@@ -67,14 +67,26 @@ impl Re {
             .map(|m| (m.start(), m.end()))
     }
 
-    /// The leftmost match within `hay[pos..end]` (the bytes around count as look-around).
-    pub(crate) fn find_within(&self, hay: &[u8], pos: usize, end: usize) -> Option<(usize, usize)> {
-        if pos > end || end > hay.len() {
-            return None;
+    /// The leftmost match at or after `pos`, searched only in the runs of `hay` that `run`
+    /// gives (the first at or after a place, starting there at the earliest), which must
+    /// hold every match of the pattern: the text between runs is never searched.
+    pub(crate) fn find_in_runs(
+        &self,
+        hay: &[u8],
+        mut pos: usize,
+        run: impl Fn(&[u8], usize) -> Option<(usize, usize)>,
+    ) -> Option<(usize, usize)> {
+        loop {
+            let (s, e) = run(hay, pos)?;
+            if s > e || e > hay.len() {
+                return None;
+            }
+            match self.inner.search(&Input::new(hay).range(s..e)) {
+                Some(m) => return Some((m.start(), m.end())),
+                // runs end after the place they were asked from: this ends
+                None => pos = e.max(pos + 1),
+            }
         }
-        self.inner
-            .search(&Input::new(hay).range(pos..end))
-            .map(|m| (m.start(), m.end()))
     }
 }
 
@@ -93,6 +105,15 @@ mod tests {
         assert_eq!(many.find_any_at(b"x 123 45", 0), Some((2, 5, 1)));
         assert_eq!(many.find_pattern_at(b"x 123-45", 2, 1), Some(5));
         assert_eq!(many.find_pattern_at(b"x 12-45", 2, 1), None);
+        // runs of digits from a place: "12" holds no match, "3456" does
+        let digits = |hay: &[u8], pos: usize| {
+            let s = pos + hay.get(pos..)?.iter().position(u8::is_ascii_digit)?;
+            let e = s + hay[s..].iter().take_while(|b| b.is_ascii_digit()).count();
+            Some((s, e))
+        };
+        assert_eq!(re.find_in_runs(b"ab12cd3456", 0, digits), Some((6, 9)));
+        assert_eq!(re.find_in_runs(b"ab12cd3456", 7, digits), Some((7, 10)));
+        assert_eq!(re.find_in_runs(b"ab12cd34", 0, digits), None);
         let re = Re::new(r"(?i)a\xff?b", true)?;
         assert_eq!(re.find_at(b"xxA\xffb", 0), Some((2, 5)));
         Ok(())

@@ -49,15 +49,7 @@ impl Recognizer for IpRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        self.find_v4(hay, out, |mut pos| {
-            loop {
-                let (s, e) = dotted_digits(hay, pos)?;
-                match self.v4.find_within(hay, s, e) {
-                    Some(m) => return Some(m),
-                    None => pos = e,
-                }
-            }
-        });
+        self.find_v4(hay, out, |pos| self.v4.find_in_runs(hay, pos, dotted_digits));
         self.find_v6(hay, out);
     }
 }
@@ -267,15 +259,7 @@ impl Recognizer for UrlRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        self.find_with(hay, out, |mut pos| {
-            loop {
-                let (s, e) = anchored_run(hay, pos)?;
-                match self.re.find_within(hay, s, e) {
-                    Some(m) => return Some(m),
-                    None => pos = e,
-                }
-            }
-        });
+        self.find_with(hay, out, |pos| self.re.find_in_runs(hay, pos, anchored_run));
     }
 }
 
