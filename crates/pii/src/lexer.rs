@@ -102,35 +102,37 @@ fn previous_token(text: &[u8], s: usize) -> Option<usize> {
 
 /// The tokens (runs between whitespace) that identifiers can be in: with a digit, an `@` or
 /// a `:`, a dot inside (`example.com`), or a dash and at least 11 bytes (`AA-BB-CC-DD-EE-FF`).
-pub(crate) fn hot_tokens(text: &[u8], out: &mut Vec<(usize, usize)>) {
-    out.clear();
+fn hot_tokens(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut from = 0;
-    while let Some(p) = next_may_heat(text, from) {
-        let mut s = p;
-        while s > from && !is_space(text[s - 1]) {
-            s -= 1;
-        }
-        let mut flags = 0u8;
-        let mut inner_dot = false;
-        let mut prev = 0u8;
-        let mut i = s;
-        while i < text.len() {
-            let c = CLASS[usize::from(text[i])];
-            if c & WS != 0 {
-                break;
+    std::iter::from_fn(move || {
+        while let Some(p) = next_may_heat(text, from) {
+            let mut s = p;
+            while s > from && !is_space(text[s - 1]) {
+                s -= 1;
             }
-            if c & ALNUM != 0 && prev & DOT != 0 && i > s + 1 {
-                inner_dot = true;
+            let mut flags = 0u8;
+            let mut inner_dot = false;
+            let mut prev = 0u8;
+            let mut i = s;
+            while i < text.len() {
+                let c = CLASS[usize::from(text[i])];
+                if c & WS != 0 {
+                    break;
+                }
+                if c & ALNUM != 0 && prev & DOT != 0 && i > s + 1 {
+                    inner_dot = true;
+                }
+                flags |= c;
+                prev = c;
+                i += 1;
             }
-            flags |= c;
-            prev = c;
-            i += 1;
+            from = i;
+            if flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && i - s >= 11) {
+                return Some((s, i));
+            }
         }
-        if flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && i - s >= 11) {
-            out.push((s, i));
-        }
-        from = i;
-    }
+        None
+    })
 }
 
 /// Regions of a text copied into one buffer, each followed by `\n`.
@@ -141,45 +143,73 @@ pub(crate) struct HotBuffer {
     map: Vec<(usize, usize, usize)>,
 }
 
-impl HotBuffer {
-    /// The hot buffer of `text`, given its hot tokens ([`hot_tokens`]). `neighbors`: widen
-    /// each region by the tokens around it (for patterns that span words without digits,
-    /// `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`); without, regions are the hot tokens
-    /// alone (joined when only a little whitespace separates them).
-    pub(crate) fn build(&mut self, text: &[u8], hot: &[(usize, usize)], neighbors: bool) {
-        self.buf.clear();
-        self.map.clear();
-        let mut cur: Option<(usize, usize)> = None;
-        for (k, &(s, e)) in hot.iter().enumerate() {
-            let rs = match previous_token(text, s) {
-                Some(ps) if neighbors => ps,
-                _ => s,
-            };
-            let (cs, mut ce) = match cur {
-                Some((cs, ce)) if rs <= ce + JOIN_GAP => (cs, ce.max(e)),
-                Some(done) => {
-                    self.push(text, done);
-                    (rs, e)
-                }
-                None => (rs, e),
-            };
-            if neighbors {
-                // up to RIGHT_TOKENS tokens after, each close to the one before, short of
-                // the next hot token (which joins by itself)
-                let next_hot = hot.get(k + 1).map_or(usize::MAX, |&(ns, _)| ns);
-                for _ in 0..RIGHT_TOKENS {
-                    let ts = skip_space(text, ce);
-                    if ts >= text.len() || ts - ce > JOIN_GAP || ts >= next_hot {
-                        break;
-                    }
-                    ce = token_end(text, ts);
-                }
+/// The two hot buffers of a text: `[0]` of the hot tokens alone (joined when only a little
+/// whitespace separates them), `[1]` of each widened by the tokens around it (for patterns
+/// that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`). Both
+/// are built in one pass over the text's hot tokens, which are never listed (a megabyte of
+/// short numbers is half a million of them); only the `wanted` ones are built, the others
+/// are left empty.
+pub(crate) fn build_hot(text: &[u8], hot: &mut [HotBuffer; 2], wanted: [bool; 2]) {
+    for h in hot.iter_mut() {
+        h.buf.clear();
+        h.map.clear();
+    }
+    if wanted == [false, false] {
+        return;
+    }
+    // the region each buffer is growing
+    let mut open: [Option<(usize, usize)>; 2] = [None, None];
+    let mut tokens = hot_tokens(text).peekable();
+    while let Some(token) = tokens.next() {
+        let next_hot = tokens.peek().map_or(usize::MAX, |&(ns, _)| ns);
+        for (neighbors, (h, cur)) in [false, true].into_iter().zip(hot.iter_mut().zip(&mut open)) {
+            if wanted[usize::from(neighbors)] {
+                h.take(text, token, next_hot, neighbors, cur);
             }
-            cur = Some((cs, ce));
         }
+    }
+    for (h, cur) in hot.iter_mut().zip(open) {
         if let Some(done) = cur {
-            self.push(text, done);
+            h.push(text, done);
         }
+    }
+}
+
+impl HotBuffer {
+    /// Takes the hot token `(s, e)` into the region `cur`, or closes `cur` and opens the
+    /// next; `next_hot`: where the next hot token starts.
+    fn take(
+        &mut self,
+        text: &[u8],
+        (s, e): (usize, usize),
+        next_hot: usize,
+        neighbors: bool,
+        cur: &mut Option<(usize, usize)>,
+    ) {
+        let rs = match previous_token(text, s) {
+            Some(ps) if neighbors => ps,
+            _ => s,
+        };
+        let (cs, mut ce) = match *cur {
+            Some((cs, ce)) if rs <= ce + JOIN_GAP => (cs, ce.max(e)),
+            Some(done) => {
+                self.push(text, done);
+                (rs, e)
+            }
+            None => (rs, e),
+        };
+        if neighbors {
+            // up to RIGHT_TOKENS tokens after, each close to the one before, short of
+            // the next hot token (which joins by itself)
+            for _ in 0..RIGHT_TOKENS {
+                let ts = skip_space(text, ce);
+                if ts >= text.len() || ts - ce > JOIN_GAP || ts >= next_hot {
+                    break;
+                }
+                ce = token_end(text, ts);
+            }
+        }
+        *cur = Some((cs, ce));
     }
 
     /// The bytes the buffer holds on to.
@@ -214,11 +244,15 @@ mod tests {
     use super::*;
 
     fn built(text: &[u8], neighbors: bool) -> HotBuffer {
-        let mut tokens = Vec::new();
-        hot_tokens(text, &mut tokens);
-        let mut h = HotBuffer::default();
-        h.build(text, &tokens, neighbors);
-        h
+        let mut hot = [HotBuffer::default(), HotBuffer::default()];
+        build_hot(text, &mut hot, [!neighbors, neighbors]);
+        let [tight, wide] = hot;
+        assert!(if neighbors {
+            tight.buf.is_empty()
+        } else {
+            wide.buf.is_empty()
+        });
+        if neighbors { wide } else { tight }
     }
 
     fn regions(text: &str) -> Vec<String> {
@@ -326,13 +360,16 @@ mod tests {
         fn the_same_regions_as_the_byte_by_byte_lexer(
             text in proptest::collection::vec(proptest::sample::select(
                 b"aZ09 .-@:\n\t,x".to_vec()), 0..200),
-            neighbors in proptest::bool::ANY,
         ) {
-            let mut reference = HotBuffer::default();
-            reference.build_reference(&text, neighbors);
-            let fast = built(&text, neighbors);
-            proptest::prop_assert_eq!(&fast.buf, &reference.buf);
-            proptest::prop_assert_eq!(&fast.map, &reference.map);
+            // both buffers at once, each as the reference builds it alone
+            let mut both = [HotBuffer::default(), HotBuffer::default()];
+            build_hot(&text, &mut both, [true, true]);
+            for (neighbors, fast) in [false, true].into_iter().zip(&both) {
+                let mut reference = HotBuffer::default();
+                reference.build_reference(&text, neighbors);
+                proptest::prop_assert_eq!(&fast.buf, &reference.buf);
+                proptest::prop_assert_eq!(&fast.map, &reference.map);
+            }
         }
     }
 

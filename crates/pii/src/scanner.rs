@@ -208,7 +208,7 @@ impl Scanner {
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
         let run = |scratch: &mut Scratch| {
             let found = self.scan_in(text, &field_words, table, scratch);
-            scratch.hot.wipe();
+            scratch.hot.iter_mut().for_each(HotBuffer::wipe);
             found
         };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
@@ -230,7 +230,6 @@ impl Scanner {
         scratch: &mut Scratch,
     ) -> Vec<Finding> {
         let Scratch {
-            tokens,
             hot,
             hits,
             pending,
@@ -239,24 +238,13 @@ impl Scanner {
         // every recognizer's hits in the text's coordinates, with the recognizer's place
         pending.clear();
         hits.clear();
-        tokens.clear();
         // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
         // only if a recognizer needs it
-        if self.by_buffer.iter().any(|users| !users.is_empty()) {
-            crate::lexer::hot_tokens(text, tokens);
-        }
+        crate::lexer::build_hot(text, hot, self.by_buffer.each_ref().map(|users| !users.is_empty()));
         let mut place = 0;
-        let last_built = self.by_buffer.iter().rposition(|users| !users.is_empty());
-        let buffers = [false, true].into_iter().zip(&self.by_buffer).zip(&self.joints);
-        for (k, ((neighbors, users), joint)) in buffers.enumerate() {
+        for ((hot, users), joint) in hot.iter().zip(&self.by_buffer).zip(&self.joints) {
             if users.is_empty() {
                 continue;
-            }
-            hot.build(text, tokens, neighbors);
-            if Some(k) == last_built {
-                // the token list is read no more: a large one (a megabyte of short numbers
-                // makes eight of it) goes now, not after the recognizers made theirs beside it
-                Scratch::release(tokens);
             }
             if hot.buf.is_empty() {
                 place += users.len();
@@ -424,8 +412,8 @@ impl Together {
 /// spent a tenth of its time making these anew.
 #[derive(Default)]
 struct Scratch {
-    tokens: Vec<(usize, usize)>,
-    hot: HotBuffer,
+    /// The hot tokens alone, and with their neighbours.
+    hot: [HotBuffer; 2],
     hits: Vec<Hit>,
     pending: Vec<(usize, Hit)>,
     joint: joint::Scratch,
@@ -441,20 +429,10 @@ impl Scratch {
     fn held(&self) -> usize {
         use std::mem::size_of;
         let joint = &self.joint;
-        self.tokens.capacity() * size_of::<(usize, usize)>()
-            + self.hot.held()
+        self.hot.iter().map(HotBuffer::held).sum::<usize>()
             + self.hits.capacity() * size_of::<Hit>()
             + self.pending.capacity() * size_of::<(usize, Hit)>()
             + joint.held()
-    }
-
-    /// Drops a token list over [`Self::KEEP`], empties a smaller one.
-    fn release(tokens: &mut Vec<(usize, usize)>) {
-        if tokens.capacity() * std::mem::size_of::<(usize, usize)>() > Self::KEEP {
-            *tokens = Vec::new();
-        } else {
-            tokens.clear();
-        }
     }
 
     /// Drops the buffers if a large scan made them large.
@@ -568,15 +546,17 @@ mod tests {
         Ok(())
     }
 
-    /// The kept hot buffer holds the last text's identifiers until the next scan unless it is
-    /// wiped: after a scan it is empty (and its bytes zeroed, by `HotBuffer::wipe`).
+    /// The kept hot buffers hold the last text's identifiers until the next scan unless they
+    /// are wiped: after a scan they are empty (and their bytes zeroed, by `HotBuffer::wipe`).
     #[test]
     fn no_text_stays_in_the_kept_buffers() -> Result<()> {
         let s = Scanner::builder().build()?;
         assert!(!s.scan(b"card 4111 1111 1111 1111, mail jsmith@example.com").is_empty());
         SCRATCH.with(|cell| {
             let scratch = cell.borrow();
-            assert!(scratch.hot.buf.is_empty() && scratch.hot.buf.capacity() > 0);
+            for hot in &scratch.hot {
+                assert!(hot.buf.is_empty() && hot.buf.capacity() > 0);
+            }
         });
         Ok(())
     }
