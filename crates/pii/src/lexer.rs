@@ -139,8 +139,10 @@ fn hot_tokens(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
 #[derive(Debug, Default)]
 pub(crate) struct HotBuffer {
     pub(crate) buf: Vec<u8>,
-    /// (offset in `buf`, offset in the text, length)
-    map: Vec<(usize, usize, usize)>,
+    /// (offset in `buf`, offset in the text) of each region; a region ends a byte (its
+    /// `\n`) before the next one starts, or the buffer ends. A text of tokens standing apart
+    /// has a region for each, in both buffers at once: so no length is kept.
+    map: Vec<(usize, usize)>,
 }
 
 /// The two hot buffers of a text: `[0]` of the hot tokens alone (joined when only a little
@@ -214,7 +216,7 @@ impl HotBuffer {
 
     /// The bytes the buffer holds on to.
     pub(crate) fn held(&self) -> usize {
-        self.buf.capacity() + self.map.capacity() * std::mem::size_of::<(usize, usize, usize)>()
+        self.buf.capacity() + self.map.capacity() * std::mem::size_of::<(usize, usize)>()
     }
 
     /// Zeroes the copied regions and empties the buffer: the buffer outlives the scan (each
@@ -226,15 +228,17 @@ impl HotBuffer {
     }
 
     fn push(&mut self, text: &[u8], (s, e): (usize, usize)) {
-        self.map.push((self.buf.len(), s, e - s));
+        self.map.push((self.buf.len(), s));
         self.buf.extend_from_slice(&text[s..e]);
         self.buf.push(b'\n');
     }
 
     /// Maps a span of the buffer back to the text; `None` if it crosses regions.
     pub(crate) fn to_text(&self, start: usize, end: usize) -> Option<(usize, usize)> {
-        let idx = self.map.partition_point(|&(b, _, _)| b <= start).checked_sub(1)?;
-        let (b, t, len) = self.map[idx];
+        let idx = self.map.partition_point(|&(b, _)| b <= start).checked_sub(1)?;
+        let (b, t) = self.map[idx];
+        let next = self.map.get(idx + 1).map_or(self.buf.len(), |&(nb, _)| nb);
+        let len = next.checked_sub(b + 1)?;
         (end <= b + len).then(|| (t + start - b, t + end - b))
     }
 }
@@ -382,5 +386,13 @@ mod tests {
         let (s, e) = h.to_text(at, at + 5).unwrap_or((0, 0));
         assert_eq!(&text[s..e], "x@y.z");
         assert!(h.to_text(0, buf.len()).is_none());
+        // regions apart: each maps back up to its end, never across its line end
+        let text = "a 12    b    345";
+        let h = built(text.as_bytes(), false);
+        assert_eq!(h.buf, b"12\n345\n");
+        assert_eq!(h.to_text(0, 2), Some((2, 4)));
+        assert_eq!(h.to_text(0, 3), None);
+        assert_eq!(h.to_text(3, 6), Some((13, 16)));
+        assert_eq!(h.to_text(4, 7), None);
     }
 }
