@@ -47,8 +47,7 @@ fn may_heat(b: u8) -> bool {
 /// Whether `b`, followed by `next`, may heat a token: as [`may_heat`], bar a dot before
 /// whitespace (a sentence's end), which cannot be an inner dot; prose has one every sentence.
 fn heats(b: u8, next: u8) -> bool {
-    let space_next = matches!(next, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
-    may_heat(b) & !(b == b'.' && space_next)
+    may_heat(b) & !(b == b'.' && is_space(next))
 }
 
 /// The first byte at or after `from` that [`heats`] a token. Prose has few: it is skipped
@@ -66,7 +65,9 @@ fn next_may_heat(text: &[u8], from: usize) -> Option<usize> {
     (i..text.len()).find(|&k| heats(text[k], text.get(k + 1).copied().unwrap_or(b' ')))
 }
 
-fn is_space(b: u8) -> bool {
+/// ASCII whitespace, vertical tab included: the bytes that end a token here, and those of a
+/// byte pattern's `\s`.
+pub(crate) fn is_space(b: u8) -> bool {
     CLASS[usize::from(b)] & WS != 0
 }
 

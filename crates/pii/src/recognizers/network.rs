@@ -7,6 +7,7 @@ use memchr::{memchr, memchr_iter, memchr2};
 use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_char, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
+use crate::lexer::is_space;
 use crate::re::Re;
 
 pub(crate) struct IpRecognizer {
@@ -220,7 +221,6 @@ impl UrlRecognizer {
 /// two labels' letters or digits) and no ASCII whitespace (the pattern's `\s`), so it
 /// lies in such a run: the pattern is searched there only, not through the text between.
 fn anchored_run(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
     let mut from = pos;
     loop {
         let at = from + memchr2(b'.', b':', hay.get(from..)?)?;
@@ -233,8 +233,14 @@ fn anchored_run(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
             hay.get(at + 1..at + 3) == Some(b"//")
         };
         if anchor {
-            let start = hay[pos..at].iter().rposition(space).map_or(pos, |i| pos + i + 1);
-            let end = hay[at..].iter().position(space).map_or(hay.len(), |i| at + i);
+            let start = hay[pos..at]
+                .iter()
+                .rposition(|&b| is_space(b))
+                .map_or(pos, |i| pos + i + 1);
+            let end = hay[at..]
+                .iter()
+                .position(|&b| is_space(b))
+                .map_or(hay.len(), |i| at + i);
             return Some((start, end));
         }
         from = at + 1;
