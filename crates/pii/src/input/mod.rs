@@ -173,6 +173,17 @@ pub(crate) fn scan_block(
             rel.push((f, seg.pointer.clone(), seg.field.as_deref().map(str::to_owned)));
         }
     }
+    emit_block(block, start, rel, sink)
+}
+
+/// Hands a block's findings (offsets in the block, with their JSON pointer and field name)
+/// to the sink, located by line and column.
+pub(crate) fn emit_block(
+    block: &[u8],
+    start: BlockStart,
+    mut rel: Vec<(Finding, Option<String>, Option<String>)>,
+    sink: &mut dyn Sink,
+) -> std::io::Result<Vec<Finding>> {
     rel.sort_by_key(|(f, _, _)| f.start);
     // lines and columns, walking the block once (columns counted from the previous finding
     // on the same line, so a long line with many findings stays linear)
@@ -335,6 +346,89 @@ mod tests {
             "{:?}",
             email.map(|l| (l.line, l.column))
         );
+    }
+
+    /// A line longer than a block (a one-line SQL dump, a minified export) is cut where no
+    /// finding stands, with the words before the cut read again: its findings are those of
+    /// the whole line scanned at once, values written with spaces included (cut at the last
+    /// whitespace, `+44 20 | 7946 0958` was two numbers, or none, at every block's end).
+    #[test]
+    fn a_line_longer_than_a_block_is_not_cut_inside_a_value() -> std::result::Result<(), String> {
+        let scanner = Scanner::builder().build().map_err(|e| e.to_string())?;
+        // each record, and the least findings of the whole line (in the second, nothing:
+        // the groups after `xx4111` are no number; cut at whitespace, a block began with
+        // `1111 1111 x`, a phone number)
+        let records: [(&dyn Fn(u64) -> String, usize); 3] = [
+            (
+                &|k| format!("({k},'Jo Beck','+44 20 7946 0{:03}','4111 1111 1111 1111'),", k % 1000),
+                100_000,
+            ),
+            (&|_| "xx4111 1111 1111 1111 x ".to_owned(), 0),
+            (
+                &|k| format!("call {} 555 {:04} or mail {k}@example.com; ", 200 + k % 700, k % 10_000),
+                50_000,
+            ),
+        ];
+        for (record, least) in records {
+            let mut text = String::new();
+            let mut k = 0;
+            while text.len() < 2 * text::BLOCK + 3000 {
+                text.push_str(&record(k));
+                k += 1;
+            }
+            let mut sink = Collect::default();
+            scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink).map_err(|e| e.to_string())?;
+            let blocks: Vec<_> = sink.0.iter().map(|l| (l.finding.start, l.finding.end)).collect();
+            let whole: Vec<_> = scanner.scan(text.as_bytes()).iter().map(|f| (f.start, f.end)).collect();
+            assert!(whole.len() >= least, "{} findings in {:?}", whole.len(), record(0));
+            if blocks != whole {
+                let first = blocks.iter().zip(&whole).position(|(a, b)| a != b);
+                return Err(format!(
+                    "{:?}: {} findings in blocks, {} in the whole line; first difference at {first:?}",
+                    record(0),
+                    blocks.len(),
+                    whole.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Redaction rewrites the blocks the sink is handed: in lines longer than a block too,
+    /// every byte is handed over once, in order, and each finding lies inside its block.
+    #[test]
+    fn blocks_hand_every_byte_over_once() -> std::result::Result<(), String> {
+        #[derive(Default)]
+        struct Blocks {
+            bytes: Vec<u8>,
+            outside: usize,
+        }
+        impl Sink for Blocks {
+            fn findings(&mut self, _: Vec<Located>) -> std::io::Result<()> {
+                Ok(())
+            }
+            fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
+                self.outside += found.iter().filter(|f| f.start > f.end || f.end > bytes.len()).count();
+                self.bytes.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+        let scanner = Scanner::builder().build().map_err(|e| e.to_string())?;
+        let mut dump = String::from("INSERT INTO t VALUES ");
+        while dump.len() < 3 * text::BLOCK {
+            dump.push_str("(7,'Jo Beck','+44 20 7946 0958','jo@example.com'),");
+        }
+        // a URL longer than a block (the cut falls back to whitespace), a token of a
+        // megabyte and more without whitespace, lines of both kinds after one another
+        let url = format!("see https://example.com/{} now\n", "a".repeat(text::BLOCK + 500));
+        let blob = format!("{}\nshort line 555 0100\n{dump}", "Zm9v4111".repeat(text::BLOCK / 5));
+        for text in [dump.clone(), url, blob] {
+            let mut sink = Blocks::default();
+            scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink).map_err(|e| e.to_string())?;
+            assert_eq!(sink.outside, 0, "findings outside their block");
+            assert!(sink.bytes == text.as_bytes(), "the blocks are not the input");
+        }
+        Ok(())
     }
 
     /// A reader that hands over a few bytes at a time, as many as its pattern says.
