@@ -114,27 +114,26 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
 /// read as in the whole line. `None` if there is no such place in the block's second half
 /// (each block then reports half a block at least: a scan stays linear in the input).
 fn cut_in_line(buf: &[u8], lead: usize, found: &[Finding]) -> Option<usize> {
-    let least = lead + BLOCK / 2;
     let mut cut = buf.len().checked_sub(TAIL)?;
-    loop {
-        // not inside a character
-        while cut > least && buf.get(cut).is_some_and(|&b| b & 0xC0 == 0x80) {
-            cut -= 1;
-        }
-        if cut <= least {
-            return None;
-        }
-        // a finding that starts before the cut and ends after it: cut before it
-        match found
-            .iter()
-            .filter(|f| f.start < cut && f.end > cut)
-            .map(|f| f.start)
-            .min()
-        {
-            Some(start) => cut = start,
-            None => return Some(cut),
-        }
+    // not inside a character
+    while cut > lead && buf.get(cut).is_some_and(|&b| b & 0xC0 == 0x80) {
+        cut -= 1;
     }
+    // the findings before the cut merged into disjoint stretches: if the last one holds
+    // the cut, the cut goes to its start (which no other finding spans)
+    let mut last: Option<(usize, usize)> = None;
+    for f in found.iter().take_while(|f| f.start < cut) {
+        last = match last {
+            Some((s, e)) if f.start < e => Some((s, e.max(f.end))),
+            _ => Some((f.start, f.end)),
+        };
+    }
+    if let Some((s, e)) = last
+        && e > cut
+    {
+        cut = s;
+    }
+    (cut > lead + BLOCK / 2).then_some(cut)
 }
 
 /// The start of the words read again before `cut`: after the first whitespace of the
@@ -152,5 +151,57 @@ fn context_start(buf: &[u8], cut: usize) -> usize {
             .get(far..near)
             .and_then(|b| b.iter().rposition(u8::is_ascii_whitespace))
             .map_or(cut, |i| far + i + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start: usize, end: usize) -> Finding {
+        Finding {
+            entity_type: "X".into(),
+            start,
+            end,
+            score: 1.0,
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_cut_before_the_findings_that_span_its_place() {
+        let buf = vec![b'a'; BLOCK];
+        let limit = BLOCK - TAIL;
+        assert_eq!(cut_in_line(&buf, 0, &[]), Some(limit));
+        assert_eq!(cut_in_line(&buf, 0, &[at(10, 20), at(limit, limit + 5)]), Some(limit));
+        // findings overlapping one another across the place: before the first of them
+        let chain = [
+            at(10, 20),
+            at(limit - 50, limit - 10),
+            at(limit - 20, limit + 3),
+            at(limit + 1, limit + 9),
+        ];
+        assert_eq!(cut_in_line(&buf, 0, &chain), Some(limit - 50));
+        // not inside a character
+        let mut wide = buf.clone();
+        wide[limit - 1..limit + 2].copy_from_slice("€".as_bytes());
+        assert_eq!(cut_in_line(&wide, 0, &[]), Some(limit - 1));
+        // a finding over most of the block: no place, the caller falls back
+        assert_eq!(cut_in_line(&buf, 0, &[at(100, BLOCK)]), None);
+        assert_eq!(cut_in_line(&buf[..TAIL], 0, &[]), None);
+    }
+
+    #[test]
+    fn the_next_block_reads_the_words_before_the_cut_from_a_word_start() {
+        let text = b"aaaa bbbb cccc";
+        // the first word start within the lead: as many words as it holds
+        assert_eq!(context_start(text, 12), 5);
+        // no whitespace within the lead: the last one before it, back to the tail
+        let mut long = b"xy ".to_vec();
+        long.extend(std::iter::repeat_n(b'z', LEAD + 100));
+        assert_eq!(context_start(&long, long.len()), 3);
+        // a token longer than the tail: the cut itself
+        let blob = vec![b'z'; TAIL + LEAD];
+        assert_eq!(context_start(&blob, blob.len()), blob.len());
     }
 }
