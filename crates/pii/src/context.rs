@@ -15,7 +15,7 @@ pub(crate) const BOOST: f32 = 0.35;
 /// The least score a finding with context gets.
 pub(crate) const MIN_WITH_CONTEXT: f32 = 0.4;
 
-fn is_word(b: u8) -> bool {
+pub(crate) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80 || b == b'#'
 }
 

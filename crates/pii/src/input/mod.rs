@@ -358,7 +358,7 @@ mod tests {
         // each record, and the least findings of the whole line (in the second, nothing:
         // the groups after `xx4111` are no number; cut at whitespace, a block began with
         // `1111 1111 x`, a phone number)
-        let records: [(&dyn Fn(u64) -> String, usize); 3] = [
+        let records: [(&dyn Fn(usize) -> String, usize); 6] = [
             (
                 &|k| format!("({k},'Jo Beck','+44 20 7946 0{:03}','4111 1111 1111 1111'),", k % 1000),
                 100_000,
@@ -368,6 +368,17 @@ mod tests {
                 &|k| format!("call {} 555 {:04} or mail {k}@example.com; ", 200 + k % 700, k % 10_000),
                 50_000,
             ),
+            // context words with a long word between them and the value, before and after
+            (
+                &|k| format!("phone {} 020 7946 0{:03} ", "x".repeat(300 + (k % 7) * 700), k % 1000),
+                500,
+            ),
+            (
+                &|k| format!("020 7946 0{:03} {} phone ", k % 1000, "y".repeat(300 + (k % 7) * 700)),
+                500,
+            ),
+            // email addresses longer than the bytes read after a cut
+            (&|k| format!("{}@example.com ", "x".repeat(3000 + (k % 5) * 1500)), 200),
         ];
         for (record, least) in records {
             let mut text = String::new();
@@ -385,7 +396,7 @@ mod tests {
                 let first = blocks.iter().zip(&whole).position(|(a, b)| a != b);
                 return Err(format!(
                     "{:?}: {} findings in blocks, {} in the whole line; first difference at {first:?}",
-                    record(0),
+                    record(0).chars().take(60).collect::<String>(),
                     blocks.len(),
                     whole.len()
                 ));

@@ -6,25 +6,30 @@
 use std::io::BufRead;
 
 use super::{BlockStart, InputStats, Sink, chars, emit_block};
-use crate::context::{TableShape, TextTables};
+use crate::context::{TableShape, TextTables, is_word};
 use crate::finding::Finding;
 use crate::scanner::Scanner;
 
 /// Block size. A value longer than this without whitespace may be split.
 pub(crate) const BLOCK: usize = 1 << 20;
 
-/// In a line longer than a block, the bytes before the block's end that are scanned again
-/// with the next block: the cut is made before them, so that a finding near it was read
-/// whole, with the words after it.
+/// In a line longer than a block, the least bytes after the cut that the block reads: a
+/// finding that reaches past them is made of one token longer than them (a URL, an email
+/// address), and the cut falls at whitespace, never inside a token the block ends in.
 const TAIL: usize = 4 << 10;
 
-/// In a line longer than a block, about how many bytes before the cut the next block reads
-/// again as context (a value's context words are the five before it), from a whitespace.
-const LEAD: usize = 256;
+/// Words (runs of letters, digits, `#` or non-ASCII bytes, as context words are read) a
+/// value is read with on either side of a cut in a long line: five before and three after
+/// are its context, two before a label; twice as many for room.
+const WORDS_AROUND: usize = 16;
+
+/// How far back the next block reads those words at most (words longer than this are no
+/// context words).
+const CONTEXT_MAX: usize = 64 << 10;
 
 pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
     let mut stats = InputStats::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + LEAD);
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
     let mut offset = 0u64;
     let mut line = 1u64;
     let mut column = 1u64;
@@ -107,18 +112,20 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
     Ok(stats)
 }
 
-/// Where to cut a block that holds no line end: at least [`TAIL`] bytes before its end, at
-/// the last character that no finding spans (`found`: the block's findings in order of
-/// start). Not necessarily at whitespace: in a one-line dump every space may stand inside a
-/// value; the next block reads the words before the cut again, so a value just after it is
-/// read as in the whole line. `None` if there is no such place in the block's second half
-/// (each block then reports half a block at least: a scan stays linear in the input).
+/// Where to cut a block that holds no line end: at the last whitespace at least [`TAIL`]
+/// bytes and [`WORDS_AROUND`] words before its end, or, if a finding (`found`, in order of
+/// start) spans that place, at the start of the stretch of findings that does. So the
+/// findings before the cut were read whole, with the words after them, and the token the
+/// cut falls in ends inside the block. Not necessarily at whitespace: in a one-line dump
+/// every space may stand inside a value; the next block reads the words before the cut
+/// again ([`context_start`]), so a value just after it is read as in the whole line. `None`
+/// if there is no such place in the block's second half (each block then reports half a
+/// block at least: a scan stays linear in the input).
 fn cut_in_line(buf: &[u8], lead: usize, found: &[Finding]) -> Option<usize> {
-    let mut cut = buf.len().checked_sub(TAIL)?;
-    // not inside a character
-    while cut > lead && buf.get(cut).is_some_and(|&b| b & 0xC0 == 0x80) {
-        cut -= 1;
-    }
+    let floor = lead + BLOCK / 2;
+    let last_words = words_back(buf, buf.len(), WORDS_AROUND, floor);
+    let upto = buf.len().checked_sub(TAIL)?.min(last_words);
+    let mut cut = floor + buf.get(floor..upto)?.iter().rposition(u8::is_ascii_whitespace)?;
     // the findings before the cut merged into disjoint stretches: if the last one holds
     // the cut, the cut goes to its start (which no other finding spans)
     let mut last: Option<(usize, usize)> = None;
@@ -133,25 +140,32 @@ fn cut_in_line(buf: &[u8], lead: usize, found: &[Finding]) -> Option<usize> {
     {
         cut = s;
     }
-    (cut > lead + BLOCK / 2).then_some(cut)
+    (cut > floor).then_some(cut)
 }
 
-/// The start of the words read again before `cut`: after the first whitespace of the
-/// [`LEAD`] bytes before it, or else of the last before those (a token longer than them
-/// is read whole), back to [`TAIL`] bytes; the cut itself if there is none.
+/// Where the next block starts reading before `cut`: at the start of the token holding the
+/// [`WORDS_AROUND`]th word before it, back [`CONTEXT_MAX`] bytes at most.
 fn context_start(buf: &[u8], cut: usize) -> usize {
-    let near = cut.saturating_sub(LEAD);
-    let far = cut.saturating_sub(TAIL);
-    match buf
-        .get(near..cut)
-        .and_then(|b| b.iter().position(u8::is_ascii_whitespace))
-    {
-        Some(i) => near + i + 1,
-        None => buf
-            .get(far..near)
-            .and_then(|b| b.iter().rposition(u8::is_ascii_whitespace))
-            .map_or(cut, |i| far + i + 1),
+    let floor = cut.saturating_sub(CONTEXT_MAX);
+    let word = words_back(buf, cut, WORDS_AROUND, floor);
+    buf.get(floor..word)
+        .and_then(|back| back.iter().rposition(u8::is_ascii_whitespace))
+        .map_or(floor, |i| floor + i + 1)
+}
+
+/// The start of the `n`th word before `end`, or `floor` if it lies before.
+fn words_back(buf: &[u8], end: usize, n: usize, floor: usize) -> usize {
+    let word = |i: usize| buf.get(i).copied().is_some_and(is_word);
+    let mut i = end;
+    for _ in 0..n {
+        while i > floor && !word(i - 1) {
+            i -= 1;
+        }
+        while i > floor && word(i - 1) {
+            i -= 1;
+        }
     }
+    i
 }
 
 #[cfg(test)]
@@ -170,10 +184,15 @@ mod tests {
 
     #[test]
     fn a_long_line_is_cut_before_the_findings_that_span_its_place() {
-        let buf = vec![b'a'; BLOCK];
-        let limit = BLOCK - TAIL;
+        // words of four letters and a space
+        let buf: Vec<u8> = b"abc ".iter().copied().cycle().take(BLOCK).collect();
+        let limit = BLOCK - TAIL - 1;
+        assert_eq!(buf[limit], b' ');
         assert_eq!(cut_in_line(&buf, 0, &[]), Some(limit));
-        assert_eq!(cut_in_line(&buf, 0, &[at(10, 20), at(limit, limit + 5)]), Some(limit));
+        assert_eq!(
+            cut_in_line(&buf, 0, &[at(10, 20), at(limit + 1, limit + 5)]),
+            Some(limit)
+        );
         // findings overlapping one another across the place: before the first of them
         let chain = [
             at(10, 20),
@@ -182,26 +201,39 @@ mod tests {
             at(limit + 1, limit + 9),
         ];
         assert_eq!(cut_in_line(&buf, 0, &chain), Some(limit - 50));
-        // not inside a character
-        let mut wide = buf.clone();
-        wide[limit - 1..limit + 2].copy_from_slice("€".as_bytes());
-        assert_eq!(cut_in_line(&wide, 0, &[]), Some(limit - 1));
         // a finding over most of the block: no place, the caller falls back
         assert_eq!(cut_in_line(&buf, 0, &[at(100, BLOCK)]), None);
         assert_eq!(cut_in_line(&buf[..TAIL], 0, &[]), None);
+        // long words at the end: the cut leaves the last words to the block, however long
+        let mut long = buf.clone();
+        for _ in 0..WORDS_AROUND {
+            long.push(b' ');
+            long.extend(std::iter::repeat_n(b'w', 1000));
+        }
+        assert_eq!(cut_in_line(&long, 0, &[]), Some(BLOCK));
+        // no whitespace in the block's second half: none
+        let mut blob = buf[..BLOCK / 2].to_vec();
+        blob.resize(BLOCK, b'z');
+        assert_eq!(cut_in_line(&blob, 0, &[]), None);
     }
 
     #[test]
-    fn the_next_block_reads_the_words_before_the_cut_from_a_word_start() {
-        let text = b"aaaa bbbb cccc";
-        // the first word start within the lead: as many words as it holds
-        assert_eq!(context_start(text, 12), 5);
-        // no whitespace within the lead: the last one before it, back to the tail
-        let mut long = b"xy ".to_vec();
-        long.extend(std::iter::repeat_n(b'z', LEAD + 100));
-        assert_eq!(context_start(&long, long.len()), 3);
-        // a token longer than the tail: the cut itself
-        let blob = vec![b'z'; TAIL + LEAD];
-        assert_eq!(context_start(&blob, blob.len()), blob.len());
+    fn the_next_block_reads_the_words_before_the_cut_from_a_token_start() {
+        let text = b"aa bb-cc dd";
+        assert_eq!(context_start(text, text.len()), 0);
+        // the word before the cut sixteen words back, from the start of its token
+        let mut words = b"x-y ".repeat(20);
+        words.extend_from_slice(b"lead ");
+        words.extend_from_slice(&b"a b ".repeat(WORDS_AROUND / 2));
+        let cut = words.len();
+        assert_eq!(context_start(&words, cut), cut - WORDS_AROUND * 2);
+        // a long word between a context word and the cut is one word
+        let mut long = b"phone ".to_vec();
+        long.extend(std::iter::repeat_n(b'z', 5000));
+        long.push(b' ');
+        assert_eq!(context_start(&long, long.len()), 0);
+        // a token longer than the reach: from where the reach ends
+        let blob = vec![b'z'; CONTEXT_MAX + 10];
+        assert_eq!(context_start(&blob, blob.len()), 10);
     }
 }
