@@ -74,7 +74,10 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
                         .iter()
                         .rposition(u8::is_ascii_whitespace)
                         .map_or(buf.len(), |i| lead + i + 1);
-                    found = scanner.scan_table(&buf[..cut], tables);
+                    // (a block of one token is cut at its end: what was read stands)
+                    if cut < scanned {
+                        found = scanner.scan_table(&buf[..cut], tables);
+                    }
                     cut
                 }
             },
