@@ -364,8 +364,9 @@ const LABELS: &[&str] = &[
     "referentie",
 ];
 
-/// Names of identifiers that are not phone numbers: a number written after one (`CPR-nummer
-/// 091291-5185`, `SSN: ...`) is that identifier, whatever number plan it also fits.
+/// Names of identifiers that are neither phone nor card numbers: a number written after one
+/// (`CPR-nummer 091291-5185`, `SSN: ...`) or in a field named so is that identifier, whatever
+/// number plan or checksum it also fits.
 pub(crate) const IDENTIFIER_NAMES: &[&str] = &[
     "cpr",
     "personnummer",
@@ -394,6 +395,14 @@ pub(crate) const IDENTIFIER_NAMES: &[&str] = &[
     "passport",
     "reisepass",
     "rijksregisternummer",
+    // `Social Security No.`, `numéro de sécurité sociale`, a `steuerId` or `tax_id` field
+    "security",
+    "social",
+    "sociale",
+    "steuer",
+    "steuerid",
+    "steuernummer",
+    "tax",
 ];
 
 /// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a
@@ -402,11 +411,13 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
     labelled_by(text, start, LABELS)
 }
 
-/// Whether the word just before `start` (as [`labelled`]) is one of `labels`.
+/// Whether the word just before `start` (as [`labelled`]) is one of `labels`. A number sign
+/// (`no.`, `number`, `Nummer`) or a verb of naming (`is`, `ist`, `est`, `lautet`) between
+/// them is passed over (`NHS number is 970 222 0882`), as is `_` (`nhs_number=...`).
 pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
     let mut i = start;
-    let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(' | b'-');
-    for _ in 0..2 {
+    let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(' | b'-' | b'_');
+    for _ in 0..3 {
         while i > 0 && skip(text[i - 1]) {
             i -= 1;
         }
@@ -419,10 +430,13 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
             return true;
         }
         // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it
-        let number_sign = ["n°", "no", "nr", "nº", "num", "number", "nummer", "numéro", "numero"]
-            .iter()
-            .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
-        if !number_sign || word.is_empty() {
+        let passed_over = [
+            "n°", "no", "nr", "nº", "num", "number", "nummer", "numéro", "numero", "is", "ist", "est", "es", "è",
+            "lautet", "was",
+        ]
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
+        if !passed_over || word.is_empty() {
             return false;
         }
     }

@@ -330,9 +330,13 @@ impl Scanner {
         out: &mut Vec<Finding>,
     ) {
         let meta = r.meta();
-        if (meta.label_veto && window.labelled(text, h.start))
-            || (!meta.not_after.is_empty() && context::labelled_by(text, h.start, meta.not_after))
-        {
+        // a label just before the match, or a field named so (`nhs_number`, `"bsn"`), says
+        // it is some other number
+        let named_otherwise = || {
+            context::labelled_by(text, h.start, meta.not_after)
+                || field_words.iter().any(|w| meta.not_after.contains(&w.as_str()))
+        };
+        if (meta.label_veto && window.labelled(text, h.start)) || (!meta.not_after.is_empty() && named_otherwise()) {
             return;
         }
         let ctx = r.context();
@@ -341,6 +345,9 @@ impl Scanner {
             .get(place)
             .and_then(|set| window.find(text, h.start, h.end, &self.vocabulary, set));
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
+        if h.field_only && field.is_none() {
+            return;
+        }
         // a recognizer that read the context itself (a name after `cliente`, in a `nombre`
         // column) has counted it already
         let counted = h
@@ -636,6 +643,64 @@ mod tests {
             .collect())
     }
 
+    /// Each text's findings, as (entity, value), but dates, names and places.
+    fn identifiers(text: &str) -> Result<Vec<(String, String)>> {
+        Ok(entities(text)?
+            .into_iter()
+            .filter(|(e, _)| !["DATE_TIME", "PERSON", "LOCATION", "ADDRESS"].contains(&e.as_str()))
+            .collect())
+    }
+
+    #[test]
+    fn numbers_named_as_another_identifier_are_that_identifier() -> Result<()> {
+        let one = |e: &str, v: &str| vec![(e.to_owned(), v.to_owned())];
+        for (text, want) in [
+            // an NHS number that fits the US plan, named before it or by its field
+            ("your NHS number is 970 222 0882. Please", one("UK_NHS", "970 222 0882")),
+            ("nhs_number=772-944-2736 requested_by=x", one("UK_NHS", "772-944-2736")),
+            ("{\"nhsNumber\": \"321 691 3252\"}", one("UK_NHS", "321 691 3252")),
+            // a Luhn-valid NIR is no card after its name
+            (
+                "Numéro de sécurité sociale : 199093349508677",
+                one("FR_NIR", "199093349508677"),
+            ),
+            // the key before a value is no context of it when the value's own key names it
+            (
+                "{\"mobil\":\"+4915203787468\",\"steuerId\":\"32159046377\"}",
+                vec![
+                    ("PHONE_NUMBER".to_owned(), "+4915203787468".to_owned()),
+                    ("DE_TAX_ID".to_owned(), "32159046377".to_owned()),
+                ],
+            ),
+        ] {
+            assert_eq!(identifiers(text)?, want, "{text}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn lookalikes_of_addresses_and_numbers() -> Result<()> {
+        // the first four parts of an OID or a version are no address, nor a version a phone
+        for text in [
+            "snmp oid 1.3.6.1.4.1.41248.2.25 from",
+            "agent 10.0.19586.467 snmp",
+            "okhttp/1033.9.24.9301",
+        ] {
+            assert_eq!(identifiers(text)?, [], "{text}");
+        }
+        assert_eq!(found("from 10.0.0.1. Next", "IP_ADDRESS")?, ["10.0.0.1"]);
+        // a table written with pipes: the email is its own cell, the others stay theirs
+        assert_eq!(
+            identifiers("Jo Beck|+44 20 7946 0018|4111 1111 1111 1111|jo_beck@example.com")?,
+            [
+                ("PHONE_NUMBER".to_owned(), "+44 20 7946 0018".to_owned()),
+                ("CREDIT_CARD".to_owned(), "4111 1111 1111 1111".to_owned()),
+                ("EMAIL_ADDRESS".to_owned(), "jo_beck@example.com".to_owned()),
+            ]
+        );
+        Ok(())
+    }
+
     #[test]
     fn phones_as_people_write_them() -> Result<()> {
         for (text, phone) in [
@@ -663,6 +728,22 @@ mod tests {
             // national, bare, with a context word of its language
             ("Merci de contacter Luc au 0371569023", "0371569023"),
             ("cliente Letizia Giusti, cellulare 3292175135", "3292175135"),
+            // in a CSV row before a column of digits: no amount (`12.345.678,90`)
+            ("Jo Beck,jo@example.com,212.283.0460,2704 3214", "212.283.0460"),
+            ("phone 212.283.0460x757,4592522839972964", "212.283.0460x757"),
+            // bare digits of a possible length only (453 is no US area code), in a field
+            // named so
+            ("name,email,phone\nJo Beck,jo@example.com,4537229742\n", "4537229742"),
+            (
+                "{\"email\": \"jo@example.com\", \"phone\": \"4537229742\"}",
+                "4537229742",
+            ),
+            // before a log line's timestamp: no longer run of digit groups
+            (
+                "portable : +33 1 55 69 22 78 2023-04-19T05:07:14.674555Z INFO",
+                "+33 1 55 69 22 78",
+            ),
+            ("tel 020 7946 0018 10:30 today", "020 7946 0018"),
         ] {
             assert_eq!(found(text, "PHONE_NUMBER")?, [phone], "{text}");
         }
@@ -683,9 +764,17 @@ mod tests {
             "took 18.785075 s",
             "Summe 362.975.591,42 EUR",
             "Total 12.345.678,90 EUR",
+            "Summe 1.234.567,5",
             // another identifier's name
             "CPR-nummer 091291-5185",
             "SSN: 078-05-1123",
+            // bare digits of a possible length only: not even beside a context word, nor
+            // in a field of another name
+            "call 4537229742 now",
+            "name,email,account\nJo Beck,jo@example.com,4537229742\n",
+            "{\"phone_ext\": 12, \"order\": \"4537229742\"}",
+            // a card's first groups, its last glued to a word
+            "3511 1648 0652 7107abc",
         ] {
             assert_eq!(found(text, "PHONE_NUMBER")?, Vec::<String>::new(), "{text}");
         }

@@ -22,6 +22,9 @@ pub(crate) struct Hit {
     pub(crate) end: usize,
     pub(crate) score: f32,
     pub(crate) evidence: Vec<Evidence>,
+    /// Whether the hit stands only under a field name of its entity (a CSV header, a JSON
+    /// key): too weak alone or beside a context word in prose.
+    pub(crate) field_only: bool,
 }
 
 impl Hit {
@@ -31,6 +34,15 @@ impl Hit {
             end,
             score,
             evidence,
+            field_only: false,
+        }
+    }
+
+    /// This hit, standing only under a field name of its entity.
+    pub(crate) fn under_field_only(self) -> Self {
+        Self {
+            field_only: true,
+            ..self
         }
     }
 }

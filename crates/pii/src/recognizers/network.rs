@@ -15,6 +15,12 @@ pub(crate) struct IpRecognizer {
     v4: Re,
 }
 
+/// The number of dot-separated parts of the run of digits and dots starting at `s`.
+fn dotted_parts(hay: &[u8], s: usize) -> usize {
+    let run = hay[s..].iter().take_while(|&&b| b.is_ascii_digit() || b == b'.');
+    1 + run.filter(|&&b| b == b'.').count()
+}
+
 impl IpRecognizer {
     pub(crate) fn new() -> Result<Self> {
         let v4 =
@@ -62,7 +68,9 @@ impl IpRecognizer {
         let mut pos = 0;
         while let Some((s, e)) = search(pos) {
             let before_ok = s == 0 || !(is_alnum(hay[s - 1]) || hay[s - 1] == b'.');
-            let after_ok = !hay.get(e).is_some_and(|&b| is_alnum(b));
+            // nor the first four parts of a run of six or more (an OID, `1.3.6.1.4.1.41248`);
+            // `192.168.1.1.1` still holds one, as Presidio reads it
+            let after_ok = !hay.get(e).is_some_and(|&b| is_alnum(b)) && dotted_parts(hay, s) < 6;
             if before_ok && after_ok && v4_valid(&hay[s..e]) {
                 out.push(Hit::new(s, e, 0.6, vec![Evidence::new(EvidenceKind::Pattern, "ipv4")]));
                 pos = e;
@@ -347,7 +355,10 @@ mod tests {
         assert_eq!(ips("std::cout MyClass::x 12:34:56"), Vec::<&str>::new());
         assert_eq!(ips("[2001:db8::1]:8080"), vec!["2001:db8::1"]);
         assert_eq!(ips("x1.2.3.4 999.1.1.1.5 then 8.8.4.4"), vec!["8.8.4.4"]);
-        assert_eq!(ips(&"1.".repeat(50_000))[..1], ["1.1.1.1"]);
+        // a longer dotted run (an OID, a version) holds no address; read once, not from
+        // every digit
+        assert_eq!(ips("oid 1.3.6.1.4.1.41248 and 10.0.0.1.5"), vec!["10.0.0.1"]);
+        assert_eq!(ips(&"1.".repeat(50_000)), Vec::<&str>::new());
     }
 
     fn urls(text: &str) -> Vec<&str> {

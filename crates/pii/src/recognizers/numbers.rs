@@ -115,7 +115,9 @@ impl CardRecognizer {
                     "creditcard",
                 ]),
             )
-            .vetoed_by_labels(),
+            .vetoed_by_labels()
+            // a Luhn-valid 15-digit French NIR or a 12-digit Aadhaar after its name
+            .not_after(crate::context::IDENTIFIER_NAMES),
         })
     }
 }
@@ -553,9 +555,30 @@ fn shape_of(number: &[u8]) -> (&[u8], Option<u8>) {
     (&number[start..start + len], lone)
 }
 
-/// Whether a comma and a digit follow `e` (`12.345.678,90`: a German amount).
-fn decimal_comma(hay: &[u8], e: usize) -> bool {
-    hay.get(e) == Some(&b',') && hay.get(e + 1).is_some_and(u8::is_ascii_digit)
+/// Whether `number` ending at `e` is an amount written with dots between thousands and a
+/// decimal comma after it (`12.345.678,90`, German). Groups of three digits after the
+/// first, as amounts are written: a phone number in a CSV row before a column of digits
+/// (`881.283.0460,2704 ...`) is no amount.
+fn amount_with_decimal_comma(number: &[u8], hay: &[u8], e: usize) -> bool {
+    let digits = |g: &[u8]| g.iter().all(u8::is_ascii_digit);
+    let mut groups = number.split(|&b| b == b'.');
+    let thousands = groups.next().is_some_and(|g| (1..=3).contains(&g.len()) && digits(g))
+        && number.contains(&b'.')
+        && groups.all(|g| g.len() == 3 && digits(g));
+    thousands && hay.get(e) == Some(&b',') && hay.get(e + 1).is_some_and(u8::is_ascii_digit)
+}
+
+/// Whether the token at `at` is a date or a time (`2023-04-19T05:07:14Z`, `2023-04-19`,
+/// `10:30`, anything with a colon), not the next group of a run of digit groups: a log line's timestamp after a
+/// phone number does not make the number part of a longer one.
+fn date_or_time_follows(hay: &[u8], at: usize) -> bool {
+    let rest = hay.get(at..).unwrap_or_default();
+    let token = &rest[..rest
+        .iter()
+        .position(|&b| crate::lexer::is_space(b))
+        .unwrap_or(rest.len())];
+    let token = token.strip_suffix(b".").unwrap_or(token);
+    token.contains(&b':') || looks_like_date_or_ip(token)
 }
 
 /// Groups of one digit: numbers are written in groups of two or more, bar a country or
@@ -610,6 +633,17 @@ impl Recognizer for PhoneRecognizer {
                 }
                 ext_at = None;
             }
+            // the shape ran on into the next token (`020 7946 0018 10:30`, a time): the
+            // number ends before it
+            if ext_at.is_none()
+                && !bounded(hay, s, e, Boundary::Number)
+                && let Some(i) = hay[s..e].iter().rposition(|&b| b == b' ')
+            {
+                e = s + i;
+                while e > s && !(hay[e - 1].is_ascii_digit() || hay[e - 1] == b')') {
+                    e -= 1;
+                }
+            }
             let digits_part = &hay[s..s + ext_at.unwrap_or(e - s)];
             if e == s || !bounded(hay, s, e, Boundary::Number) || single_digit_groups(digits_part) > 2 {
                 continue;
@@ -652,7 +686,7 @@ impl Recognizer for PhoneRecognizer {
                 let number = &hay[s..e];
                 let (first_group, lone_separator) = shape_of(number);
                 // a decimal (`13.404954`, `18.785075 s`) or an amount (`362.975.591,42`)
-                let decimal = lone_separator == Some(b'.') || number.contains(&b'.') && decimal_comma(hay, e);
+                let decimal = lone_separator == Some(b'.') || amount_with_decimal_comma(number, hay, e);
                 if decimal {
                     pos = e;
                     continue;
@@ -664,30 +698,38 @@ impl Recognizer for PhoneRecognizer {
                     lone_separator == Some(b'-') && first_group.len() >= 5 && !first_group.starts_with(b"0");
                 let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like;
                 let grouped = !range_like && number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
-                let score = match (plan, formatted) {
-                    (Plan::Valid, true) => 0.75,
-                    (Plan::Valid, false) => 0.35,
-                    (Plan::Possible, true) if number[0] == b'+' || grouped => 0.5,
-                    // bare digits of a possible length only: too weak even beside a context
-                    // word (`reached at ... Passport number 951109670`)
-                    (Plan::Possible, _) => {
-                        pos = e;
-                        continue;
-                    }
+                // bare digits of a possible length only: too weak even beside a context word
+                // (`reached at ... Passport number 951109670`), a phone number only in a
+                // field named so (`"phone": "4537229742"`, a `Telefon` column)
+                // of a possible length only and dotted in groups no number is written in: a
+                // version (`10.0.19586.467`, `1033.9.24.9301`)
+                let version = plan == Plan::Possible
+                    && number.contains(&b'.')
+                    && number.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+                    && number.split(|&b| b == b'.').any(|g| g.len() == 1 || g.len() > 4);
+                if version {
+                    pos = e;
+                    continue;
+                }
+                let (score, field_only) = match (plan, formatted) {
+                    (Plan::Valid, true) => (0.75, false),
+                    (Plan::Valid, false) => (0.35, false),
+                    (Plan::Possible, true) if number[0] == b'+' || grouped => (0.5, false),
+                    (Plan::Possible, _) => (0.0, true),
                 };
                 // A number stands alone: not a stretch of a longer run of digit groups
                 // (`3511 [1648 0652] 7107`, a card's middle or its first groups).
                 let continues = |sep: Option<u8>, digit: Option<u8>| {
                     matches!(sep, Some(b' ' | b'-')) && digit.is_some_and(|d| d.is_ascii_digit())
                 };
-                if continues(hay.get(e).copied(), hay.get(e + 1).copied())
+                if (continues(hay.get(e).copied(), hay.get(e + 1).copied()) && !date_or_time_follows(hay, e + 1))
                     || (plan == Plan::Possible
                         && continues(s.checked_sub(1).map(|i| hay[i]), s.checked_sub(2).map(|i| hay[i])))
                 {
                     pos = e;
                     continue;
                 }
-                out.push(Hit::new(
+                let hit = Hit::new(
                     s,
                     e,
                     score,
@@ -698,7 +740,8 @@ impl Recognizer for PhoneRecognizer {
                             phone_plan::evidence(region, plan == Plan::Valid),
                         ),
                     ],
-                ));
+                );
+                out.push(if field_only { hit.under_field_only() } else { hit });
                 pos = e;
             }
         }
