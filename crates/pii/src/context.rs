@@ -405,6 +405,20 @@ pub(crate) const IDENTIFIER_NAMES: &[&str] = &[
     "tax",
 ];
 
+/// Words that say "number" (`no.`, `Nummer`): a label's word before them names the number.
+const NUMBER_SIGNS: &[&str] = &["n°", "no", "nr", "nº", "num", "number", "nummer", "numéro", "numero"];
+
+/// The word a field's name is about: its last (`customer_phone`), or the one before a
+/// number sign (`phone_number`, `Telefon-Nr`); `phone_ext` and `tel_count` are not phones.
+pub(crate) fn head_word(field_words: &[String]) -> Option<&str> {
+    let is_sign = |w: &str| NUMBER_SIGNS.iter().any(|n| n.eq_ignore_ascii_case(w));
+    let (last, before) = field_words.split_last()?;
+    match before.last() {
+        Some(head) if is_sign(last) => Some(head),
+        _ => Some(last),
+    }
+}
+
 /// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a
 /// label of [`LABELS`], compared case-insensitively.
 pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
@@ -430,12 +444,10 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
             return true;
         }
         // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it
-        let passed_over = [
-            "n°", "no", "nr", "nº", "num", "number", "nummer", "numéro", "numero", "is", "ist", "est", "es", "è",
-            "lautet", "was",
-        ]
-        .iter()
-        .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
+        let passed_over = NUMBER_SIGNS
+            .iter()
+            .chain(&["is", "ist", "est", "es", "è", "lautet", "was"])
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
         if !passed_over || word.is_empty() {
             return false;
         }

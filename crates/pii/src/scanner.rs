@@ -289,7 +289,10 @@ impl Scanner {
         if text.len() <= LISTED_WORDS_TEXT && spans.saturating_mul(DENSE_SPAN_BYTES) >= text.len() {
             window.read_all(text, &self.vocabulary);
         }
-        let mut found = Vec::with_capacity(pending.len());
+        let mut found = Scored {
+            found: Vec::with_capacity(pending.len()),
+            yielding: Vec::new(),
+        };
         // hits in text order: those at one place (several recognizers find the same number)
         // read its field name once
         let mut field_at: Option<(usize, std::borrow::Cow<'_, [String]>)> = None;
@@ -303,7 +306,7 @@ impl Scanner {
             let field_words = field_at.as_ref().map_or(&[][..], |(_, words)| &**words);
             self.score(text, (r, place), h, field_words, &mut window, &mut found);
         }
-        resolve(found)
+        found.resolve()
     }
 
     /// The recognizer at `place` in the order [`Self::scan_in`] numbers them: the hot
@@ -327,16 +330,10 @@ impl Scanner {
         mut h: Hit,
         field_words: &[String],
         window: &mut context::Window,
-        out: &mut Vec<Finding>,
+        out: &mut Scored,
     ) {
         let meta = r.meta();
-        // a label just before the match, or a field named so (`nhs_number`, `"bsn"`), says
-        // it is some other number
-        let named_otherwise = || {
-            context::labelled_by(text, h.start, meta.not_after)
-                || field_words.iter().any(|w| meta.not_after.contains(&w.as_str()))
-        };
-        if (meta.label_veto && window.labelled(text, h.start)) || (!meta.not_after.is_empty() && named_otherwise()) {
+        if meta.label_veto && window.labelled(text, h.start) {
             return;
         }
         let ctx = r.context();
@@ -345,9 +342,15 @@ impl Scanner {
             .get(place)
             .and_then(|set| window.find(text, h.start, h.end, &self.vocabulary, set));
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
-        if h.field_only && field.is_none() {
+        if h.field_only && !context::head_word(field_words).is_some_and(|head| ctx.iter().any(|c| c == head)) {
             return;
         }
+        // a name of another identifier just before the match, or a field named so and not
+        // by a word of this entity (`nhs_number`, `"bsn"`; not `security_phone`): the
+        // finding yields to that identifier's, if any overlaps it
+        let named_otherwise = !meta.not_after.is_empty()
+            && (context::labelled_by(text, h.start, meta.not_after)
+                || (field.is_none() && field_words.iter().any(|w| meta.not_after.contains(&w.as_str()))));
         // a recognizer that read the context itself (a name after `cliente`, in a `nombre`
         // column) has counted it already
         let counted = h
@@ -364,6 +367,11 @@ impl Scanner {
             }
         }
         if h.score > 0.0 && h.score >= self.min_score {
+            let out = if named_otherwise {
+                &mut out.yielding
+            } else {
+                &mut out.found
+            };
             out.push(Finding {
                 entity_type: r.entity().clone(),
                 start: h.start,
@@ -372,6 +380,30 @@ impl Scanner {
                 evidence: h.evidence,
             });
         }
+    }
+}
+
+/// A text's scored findings: those that stand, and those that yield to any other they
+/// overlap (a phone number after `NHS number is` is the NHS number the NHS recognizer finds
+/// there, else still a phone number: a finding is never lost to a name alone).
+struct Scored {
+    found: Vec<Finding>,
+    yielding: Vec<Finding>,
+}
+
+impl Scored {
+    fn resolve(self) -> Vec<Finding> {
+        let mut kept = resolve(self.found);
+        let standing = kept.len();
+        for y in resolve(self.yielding) {
+            if !kept[..standing].iter().any(|k| k.overlaps(&y)) {
+                kept.push(y);
+            }
+        }
+        if kept.len() > standing {
+            kept.sort_by_key(|f| (f.start, f.end));
+        }
+        kept
     }
 }
 
@@ -674,6 +706,42 @@ mod tests {
             ),
         ] {
             assert_eq!(identifiers(text)?, want, "{text}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_name_of_another_identifier_never_loses_a_finding() -> Result<()> {
+        // a phone or card named as another identifier that is not one stays what it is;
+        // a field named with a word of its own entity is its field
+        for (text, entity, value) in [
+            ("Campus Security: +1 212 555 0147", "PHONE_NUMBER", "+1 212 555 0147"),
+            ("Tax: +49 30 1234567", "PHONE_NUMBER", "+49 30 1234567"),
+            ("the NHS number is 020 7946 0018", "PHONE_NUMBER", "020 7946 0018"),
+            (
+                "social security number 4111 1111 1111 1111",
+                "CREDIT_CARD",
+                "4111 1111 1111 1111",
+            ),
+            ("id,security_phone\n1,020 7946 0018\n", "PHONE_NUMBER", "020 7946 0018"),
+            ("{\"taxCard\": \"5555555555554444\"}", "CREDIT_CARD", "5555555555554444"),
+        ] {
+            assert_eq!(found(text, entity)?, [value], "{text}");
+        }
+        // bare digits of a possible length only: a phone only in a field about phones
+        assert_eq!(
+            found("{\"phone_number\": \"4537229742\"}", "PHONE_NUMBER")?,
+            ["4537229742"]
+        );
+        for key in [
+            "phone_ext",
+            "phone_verified_at",
+            "tel_count",
+            "phone_country",
+            "telephone_id",
+        ] {
+            let text = format!("{{\"{key}\": \"4537229742\"}}");
+            assert_eq!(found(&text, "PHONE_NUMBER")?, Vec::<String>::new(), "{text}");
         }
         Ok(())
     }

@@ -15,10 +15,20 @@ pub(crate) struct IpRecognizer {
     v4: Re,
 }
 
-/// The number of dot-separated parts of the run of digits and dots starting at `s`.
+/// The number of parts of the run of digits, each dot between two, starting at `s` (a
+/// range `192.168.1.1..192.168.1.254` is two runs).
 fn dotted_parts(hay: &[u8], s: usize) -> usize {
-    let run = hay[s..].iter().take_while(|&&b| b.is_ascii_digit() || b == b'.');
-    1 + run.filter(|&&b| b == b'.').count()
+    let mut parts = 1;
+    let mut i = s;
+    while let Some(&b) = hay.get(i) {
+        if b == b'.' && hay.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            parts += 1;
+        } else if !b.is_ascii_digit() {
+            break;
+        }
+        i += 1;
+    }
+    parts
 }
 
 impl IpRecognizer {
@@ -358,6 +368,11 @@ mod tests {
         // a longer dotted run (an OID, a version) holds no address; read once, not from
         // every digit
         assert_eq!(ips("oid 1.3.6.1.4.1.41248 and 10.0.0.1.5"), vec!["10.0.0.1"]);
+        // a range's first address (the second has a dot before it, as before)
+        assert_eq!(
+            ips("range 192.168.1.1..192.168.1.254, 10.0.0.1...10.0.0.9"),
+            vec!["192.168.1.1", "10.0.0.1"]
+        );
         assert_eq!(ips(&"1.".repeat(50_000)), Vec::<&str>::new());
     }
 
