@@ -137,8 +137,8 @@ impl WordSet {
 pub(crate) struct Window {
     span: Option<(usize, usize)>,
     /// The words before (nearest first), then those after (nearest first), as context
-    /// word numbers (`None`: no recognizer's context word).
-    words: Vec<Option<u32>>,
+    /// word numbers (`None`: no recognizer's context word) and places.
+    words: Vec<(Option<u32>, usize, usize)>,
     label: Option<(usize, bool)>,
     /// The words looked up lately, by place (start, end) in a table of [`MEMO`] slots: the
     /// windows of neighbouring spans share most of their words.
@@ -170,9 +170,9 @@ impl Window {
         }
         self.words
             .iter()
-            .flatten()
-            .find(|&&id| set.contains(id))
-            .and_then(|&id| vocabulary.words.get(id as usize))
+            .find(|&&(id, s, e)| id.is_some_and(|id| set.contains(id)) && !in_address(text, s, e))
+            .and_then(|&(id, ..)| id)
+            .and_then(|id| vocabulary.words.get(id as usize))
     }
 
     /// [`labelled`], remembered for the last start asked about.
@@ -237,13 +237,13 @@ impl Window {
             && we > start
         {
             let id = self.id(text, (ws, start), vocabulary);
-            self.words.push(id);
+            self.words.push((id, ws, start));
             taken = 1;
             k -= 1;
         }
         while taken < BEFORE && k > 0 {
             k -= 1;
-            self.words.extend(all.get(k).map(|w| w.2));
+            self.words.extend(all.get(k).map(|&(s, e, id)| (id, s, e)));
             taken += 1;
         }
         // after: the words that end after the span, nearest first
@@ -253,12 +253,12 @@ impl Window {
             && ws < end
         {
             let id = self.id(text, (end, we), vocabulary);
-            self.words.push(id);
+            self.words.push((id, end, we));
             taken = 1;
             k += 1;
         }
         while taken < AFTER && k < all.len() {
-            self.words.extend(all.get(k).map(|w| w.2));
+            self.words.extend(all.get(k).map(|&(s, e, id)| (id, s, e)));
             taken += 1;
             k += 1;
         }
@@ -282,7 +282,7 @@ impl Window {
                 i -= 1;
             }
             let id = self.id(text, (i, e), vocabulary);
-            self.words.push(id);
+            self.words.push((id, i, e));
         }
         // forwards
         let mut j = end;
@@ -291,10 +291,57 @@ impl Window {
                 break;
             };
             let id = self.id(text, (s, e), vocabulary);
-            self.words.push(id);
+            self.words.push((id, s, e));
             j = e;
         }
     }
+}
+
+/// How far from a word an email's `@` is looked for: an address's local part and a
+/// domain's label are at most 64 bytes.
+const ADDRESS_REACH: usize = 64;
+
+/// Whether the word `text[s..e]` is part of an email address (`floor.bakker+bank@...`,
+/// `...@bank.example`): no context word then, as `bank` there says nothing of a number
+/// nearby. An `@` within [`ADDRESS_REACH`] bytes, nothing that ends an address between
+/// (`email:` and `user=` before an address stay words). Asked only of a word that is a
+/// context word; in prose the byte next to it ends the question.
+fn in_address(text: &[u8], s: usize, e: usize) -> bool {
+    fn reaches_at<'a>(bytes: impl Iterator<Item = &'a u8>) -> bool {
+        for b in bytes.take(ADDRESS_REACH) {
+            if *b == b'@' {
+                return true;
+            }
+            if ends_address(b) {
+                return false;
+            }
+        }
+        false
+    }
+    reaches_at(text.get(e..).unwrap_or_default().iter()) || reaches_at(text.get(..s).unwrap_or_default().iter().rev())
+}
+
+/// Bytes that end an email address in running text or a record.
+fn ends_address(b: &u8) -> bool {
+    crate::lexer::is_space(*b)
+        || matches!(
+            b,
+            b',' | b';'
+                | b'|'
+                | b'<'
+                | b'>'
+                | b'"'
+                | b'\''
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'='
+                | b':'
+                | b'/'
+        )
 }
 
 /// The first word (a run of [`is_word`] bytes) at or after `from`, as (start, end).
@@ -744,7 +791,7 @@ mod tests {
         #[test]
         fn the_listed_window_is_the_window_read_around(
             pieces in proptest::collection::vec(
-                proptest::sample::select(vec!["ab", "card", "tel", "a", "#", "12", " ", "  ", ".", "-", "\n", "é", ":", "x1"]),
+                proptest::sample::select(vec!["ab", "card", "tel", "a", "#", "12", " ", "  ", ".", "-", "\n", "é", ":", "x1", "@"]),
                 0..40,
             ),
             spans in proptest::collection::vec((0usize..200, 0usize..12), 1..8),

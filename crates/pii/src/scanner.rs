@@ -747,6 +747,26 @@ mod tests {
     }
 
     #[test]
+    fn references_and_times_are_no_national_numbers() -> Result<()> {
+        // a code's letters glued by a dash make a reference; an identifier's name does not
+        assert_eq!(identifiers("ticket SR-20250206-9293 closed")?, []);
+        assert_eq!(found("CPR-091291-5185", "DK_CPR")?, ["091291-5185"]);
+        // 14 digits that read as a calendar time are no bank account
+        assert_eq!(identifiers("at 20250122061735 using account jo")?, []);
+        assert_eq!(found("account 20251322061735", "US_BANK_NUMBER")?, ["20251322061735"]);
+        // a word inside an email address is no context word
+        assert_eq!(
+            identifiers("Jo\t2858991920666\tjo.beck+bank@example.com")?,
+            [("EMAIL_ADDRESS".to_owned(), "jo.beck+bank@example.com".to_owned())]
+        );
+        assert_eq!(
+            found("bank: 2858991920666 jo@example.com", "US_BANK_NUMBER")?,
+            ["2858991920666"]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn lookalikes_of_addresses_and_numbers() -> Result<()> {
         // the first four parts of an OID or a version are no address, nor a version a phone
         for text in [
@@ -757,6 +777,14 @@ mod tests {
             assert_eq!(identifiers(text)?, [], "{text}");
         }
         assert_eq!(found("from 10.0.0.1. Next", "IP_ADDRESS")?, ["10.0.0.1"]);
+        // a domain in Unicode
+        assert_eq!(
+            found(
+                "reply to hunter.patel@bücher.de. Or <siobhan@straße.berlin>",
+                "EMAIL_ADDRESS"
+            )?,
+            ["hunter.patel@bücher.de", "siobhan@straße.berlin"]
+        );
         // a table written with pipes: the email is its own cell, the others stay theirs
         assert_eq!(
             identifiers("Jo Beck|+44 20 7946 0018|4111 1111 1111 1111|jo_beck@example.com")?,
@@ -812,6 +840,12 @@ mod tests {
                 "+33 1 55 69 22 78",
             ),
             ("tel 020 7946 0018 10:30 today", "020 7946 0018"),
+            // Brazil's area code in parentheses, no trunk prefix
+            ("Telefone: (11) 2382-5540", "(11) 2382-5540"),
+            ("celular (21) 98765-4321", "(21) 98765-4321"),
+            // bare, valid, beside a word for calling
+            ("Can you ring me on 07407349067 after 5?", "07407349067"),
+            ("mi chiami al 3572406080", "3572406080"),
         ] {
             assert_eq!(found(text, "PHONE_NUMBER")?, [phone], "{text}");
         }

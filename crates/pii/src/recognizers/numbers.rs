@@ -420,6 +420,8 @@ impl PhoneRecognizer {
                     "dial",
                     "contact",
                     "callback",
+                    "ring",
+                    "whatsapp",
                     // German
                     "telefon",
                     "telefonnummer",
@@ -432,6 +434,7 @@ impl PhoneRecognizer {
                     "erreichbar",
                     "rückruf",
                     "durchwahl",
+                    "anruf",
                     // French
                     "téléphone",
                     "tél",
@@ -439,6 +442,7 @@ impl PhoneRecognizer {
                     "mobile",
                     "appeler",
                     "contacter",
+                    "appelez",
                     "joindre",
                     "fixe",
                     // Spanish
@@ -449,9 +453,15 @@ impl PhoneRecognizer {
                     "celular",
                     "llamar",
                     "contactar",
+                    "llame",
+                    "llámenos",
+                    "llámame",
                     // Italian
                     "cellulare",
                     "chiamare",
+                    "chiami",
+                    "chiamami",
+                    "chiamaci",
                     "contattare",
                     "numero",
                     // Dutch
@@ -459,6 +469,7 @@ impl PhoneRecognizer {
                     "telefoonnummer",
                     "mobiel",
                     "bellen",
+                    "bel",
                     "gsm",
                 ]),
             )
@@ -501,9 +512,11 @@ impl PhoneRecognizer {
                 .map(|r| (r, Plan::Valid))
                 .or_else(|| phone_plan::international_possible(digits).map(|r| (r, Plan::Possible)));
         }
+        // Brazilians write the area code in parentheses and no trunk prefix: `(11) 2382-5540`
+        let br_area_code = matches!(candidate, [b'(', b'1'..=b'9', b'1'..=b'9', b')', ..]);
         let mut nanp_reader = false;
         for p in &self.regions {
-            if p.is_valid_national(digits) {
+            if p.is_valid_national(digits) || (br_area_code && p.country_code() == 55 && p.is_valid(digits)) {
                 return Some((p.region.as_str(), Plan::Valid));
             }
             nanp_reader |= p.country_code() == 1;
