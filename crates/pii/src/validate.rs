@@ -141,27 +141,6 @@ pub fn nhs(s: &[u8]) -> bool {
     check != 10 && check == d[9]
 }
 
-/// Whether `s` is not a calendar timestamp written as 14 digits (`20250122061735`:
-/// YYYYMMDDhhmmss from 1900 to 2099), which a bank account number of that length almost
-/// never is.
-pub fn not_digit_timestamp(s: &[u8]) -> bool {
-    let [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1] = *s else {
-        return true;
-    };
-    let n = |a: u8, b: u8| u32::from(a.wrapping_sub(b'0')) * 10 + u32::from(b.wrapping_sub(b'0'));
-    if !s.iter().all(u8::is_ascii_digit) {
-        return true;
-    }
-    let year = n(y0, y1) * 100 + n(y2, y3);
-    let timestamp = (1900..2100).contains(&year)
-        && (1..=12).contains(&n(mo0, mo1))
-        && (1..=31).contains(&n(d0, d1))
-        && n(h0, h1) < 24
-        && n(mi0, mi1) < 60
-        && n(s0, s1) < 60;
-    !timestamp
-}
-
 /// US Social Security Number rules: no area 000, 666 or 900-999, no group 00, no serial
 /// 0000, one kind of separator, and not a number known to be void (the Woolworth wallet
 /// card, the advertising sample 219-09-9999, all one digit).
@@ -480,22 +459,6 @@ pub const VALIDATOR_NAMES: &[&str] = &[
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn fourteen_digit_times_are_told_apart() {
-        assert!(!not_digit_timestamp(b"20250122061735"));
-        assert!(!not_digit_timestamp(b"19991231235959"));
-        for other in [
-            &b"20251322061735"[..],
-            b"20250132061735",
-            b"20250122246000",
-            b"21000122061735",
-            b"2025012206173",
-            b"2025012206173x",
-        ] {
-            assert!(not_digit_timestamp(other), "{:?}", std::str::from_utf8(other));
-        }
-    }
 
     use super::*;
 

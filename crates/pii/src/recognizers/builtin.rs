@@ -147,7 +147,8 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             boundary: Boundary::None,
             // RFC 5322's local part bar `|`: legal, unseen in addresses, and the delimiter of
             // tables written as text (`Jo|0361 8225|jo@example.com` is one address, not three
-            // cells); a domain's labels in UTF-8 too (`jo@bücher.de`, IDNA's Unicode form)
+            // cells); a domain's labels in UTF-8 too (`jo@bücher.de`, IDNA's Unicode form;
+            // not the local part: a byte pattern cannot tell a letter from `«` or `、`)
             patterns: vec![p(
                 "email",
                 r"[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+)*@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b",
@@ -198,8 +199,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             entity: "US_BANK_NUMBER",
             boundary: Boundary::Number,
             patterns: vec![p("bank_account_digits", r"[0-9]{8,17}", 0.05)],
-            // a log line's `20250122061735 ... account`: a time, not an account
-            check: Some(("not_a_timestamp", validate::not_digit_timestamp, None, false, true)),
+            check: None,
             context: &["bank", "account", "acct", "checking", "savings", "debit"],
         },
         Spec {

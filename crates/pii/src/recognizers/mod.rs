@@ -147,41 +147,17 @@ pub(crate) fn is_alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80
 }
 
-/// Whether the digits at `s` are glued by a dash to a code's letters (`SR-20250206-9293`,
-/// `BE-469735294`): a reference, not a number standing alone. An identifier's own name
-/// (`CPR-091291-5185`, `BSN-...`) is no such code.
-fn code_prefix(hay: &[u8], s: usize) -> bool {
-    if s < 2 || hay[s - 1] != b'-' || !hay.get(s).is_some_and(u8::is_ascii_digit) {
-        return false;
-    }
-    let letters = hay[..s - 1]
-        .iter()
-        .rev()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .count();
-    let start = s - 1 - letters;
-    let code = &hay[start..s - 1];
-    (1..=4).contains(&letters)
-        && !start.checked_sub(1).is_some_and(|i| is_alnum(hay[i]))
-        && !crate::context::IDENTIFIER_NAMES
-            .iter()
-            .any(|n| n.as_bytes().eq_ignore_ascii_case(code))
-}
-
 pub(crate) fn bounded(hay: &[u8], s: usize, e: usize, boundary: Boundary) -> bool {
     let before = s.checked_sub(1).map(|i| hay[i]);
     let after = hay.get(e).copied();
     match boundary {
         Boundary::None => true,
-        Boundary::NoDigits => {
-            !before.is_some_and(|b| b.is_ascii_digit()) && !code_prefix(hay, s) && !after.is_some_and(is_alnum)
-        }
+        Boundary::NoDigits => !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(is_alnum),
         Boundary::Word => !before.is_some_and(is_alnum) && !after.is_some_and(is_alnum),
         Boundary::Number => {
             let joins = |b: u8| matches!(b, b'.' | b'-' | b'/' | b':' | b',');
-            let before_bad = code_prefix(hay, s)
-                || before
-                    .is_some_and(|b| is_alnum(b) || (joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b','));
+            let before_bad =
+                before.is_some_and(|b| is_alnum(b) || (joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b','));
             let after_bad = after.is_some_and(|b| {
                 is_alnum(b) || (joins(b) && hay.get(e + 1).is_some_and(u8::is_ascii_digit) && b != b',')
             });

@@ -420,7 +420,6 @@ impl PhoneRecognizer {
                     "dial",
                     "contact",
                     "callback",
-                    "ring",
                     "whatsapp",
                     // German
                     "telefon",
@@ -464,12 +463,16 @@ impl PhoneRecognizer {
                     "chiamaci",
                     "contattare",
                     "numero",
+                    // Portuguese (Brazil is among the default regions)
+                    "telefone",
+                    "contato",
+                    "ligar",
+                    "ligue",
                     // Dutch
                     "telefoon",
                     "telefoonnummer",
                     "mobiel",
                     "bellen",
-                    "bel",
                     "gsm",
                 ]),
             )
@@ -512,17 +515,24 @@ impl PhoneRecognizer {
                 .map(|r| (r, Plan::Valid))
                 .or_else(|| phone_plan::international_possible(digits).map(|r| (r, Plan::Possible)));
         }
-        // Brazilians write the area code in parentheses and no trunk prefix: `(11) 2382-5540`
-        let br_area_code = matches!(candidate, [b'(', b'1'..=b'9', b'1'..=b'9', b')', ..]);
         let mut nanp_reader = false;
         for p in &self.regions {
-            if p.is_valid_national(digits) || (br_area_code && p.country_code() == 55 && p.is_valid(digits)) {
+            if p.is_valid_national(digits) {
                 return Some((p.region.as_str(), Plan::Valid));
             }
             nanp_reader |= p.country_code() == 1;
         }
         if let Some(p) = self.regions.iter().find(|p| p.is_possible_national(digits)) {
             return Some((p.region.as_str(), Plan::Possible));
+        }
+        // Brazilians write the area code in parentheses and no trunk prefix: `(11) 2382-5540`
+        if matches!(candidate, [b'(', b'1'..=b'9', b'1'..=b'9', b')', ..])
+            && let Some(p) = self
+                .regions
+                .iter()
+                .find(|p| p.country_code() == 55 && p.is_valid(digits))
+        {
+            return Some((p.region.as_str(), Plan::Valid));
         }
         // The NANP spans 25 countries (+1 284 is the British Virgin Islands) and a US or
         // Canadian reader writes them all alike. Every NANP number is NXX-NXX-XXXX (N: 2-9):
@@ -709,7 +719,10 @@ impl Recognizer for PhoneRecognizer {
                 // so no stronger than bare digits
                 let range_like =
                     lone_separator == Some(b'-') && first_group.len() >= 5 && !first_group.starts_with(b"0");
-                let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like;
+                // a Brazilian area code in parentheses is a shape many other numbers have
+                // (`(12) 3456-7890 items`): a bare number's score, wanting a context word
+                let br_parens = region == "BR" && number.first() == Some(&b'(') && !number.starts_with(b"(0");
+                let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like && !br_parens;
                 let grouped = !range_like && number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
                 // bare digits of a possible length only: too weak even beside a context word
                 // (`reached at ... Passport number 951109670`), a phone number only in a
