@@ -474,7 +474,8 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
 
 /// Whether the word just before `start` (as [`labelled`]) is one of `labels`. A number sign
 /// (`no.`, `number`, `Nummer`) or a verb of naming (`is`, `ist`, `est`, `lautet`) between
-/// them is passed over (`NHS number is 970 222 0882`), as is `_` (`nhs_number=...`).
+/// them is passed over (`NHS number is 970 222 0882`), as is `_` (`nhs_number=...`), and a
+/// key's words joined by `_` are read together (`ssn_spouse=...`).
 pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
     let mut i = start;
     let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(' | b'-' | b'_');
@@ -495,7 +496,9 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
             .iter()
             .chain(&["is", "ist", "est", "es", "è", "lautet", "was"])
             .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
-        if !passed_over || word.is_empty() {
+        // a key's words joined by `_` name it together (`ssn_spouse=...`)
+        let in_key = i > 0 && text[i - 1] == b'_';
+        if !(passed_over || in_key) || word.is_empty() {
             return false;
         }
     }
