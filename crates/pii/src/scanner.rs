@@ -699,10 +699,11 @@ mod tests {
             ("your NHS number is 970 222 0882. Please", one("UK_NHS", "970 222 0882")),
             ("nhs_number=772-944-2736 requested_by=x", one("UK_NHS", "772-944-2736")),
             (
-                "itin=921-54-3735 ssn_spouse=099306647 x",
+                "itin=921-54-3735 ssn_spouse=099306647 phone=(201) 340-0805 ref",
                 vec![
                     ("US_ITIN".to_owned(), "921-54-3735".to_owned()),
                     ("US_SSN".to_owned(), "099306647".to_owned()),
+                    ("PHONE_NUMBER".to_owned(), "(201) 340-0805".to_owned()),
                 ],
             ),
             ("{\"nhsNumber\": \"321 691 3252\"}", one("UK_NHS", "321 691 3252")),
