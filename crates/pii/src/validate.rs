@@ -459,7 +459,6 @@ pub const VALIDATOR_NAMES: &[&str] = &[
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     #[test]

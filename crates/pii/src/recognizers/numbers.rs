@@ -592,8 +592,8 @@ fn amount_with_decimal_comma(number: &[u8], hay: &[u8], e: usize) -> bool {
 }
 
 /// Whether the token at `at` is a date or a time (`2023-04-19T05:07:14Z`, `2023-04-19`,
-/// `10:30`, anything with a colon), not the next group of a run of digit groups: a log line's timestamp after a
-/// phone number does not make the number part of a longer one.
+/// `10:30`, anything with a colon), not the next group of a run of digit groups: a log
+/// line's timestamp after a phone number does not make the number part of a longer one.
 fn date_or_time_follows(hay: &[u8], at: usize) -> bool {
     let rest = hay.get(at..).unwrap_or_default();
     let token = &rest[..rest
@@ -724,9 +724,6 @@ impl Recognizer for PhoneRecognizer {
                 let br_parens = region == "BR" && number.first() == Some(&b'(') && !number.starts_with(b"(0");
                 let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like && !br_parens;
                 let grouped = !range_like && number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
-                // bare digits of a possible length only: too weak even beside a context word
-                // (`reached at ... Passport number 951109670`), a phone number only in a
-                // field named so (`"phone": "4537229742"`, a `Telefon` column)
                 // of a possible length only and dotted in groups no number is written in: a
                 // version (`10.0.19586.467`, `1033.9.24.9301`)
                 let version = plan == Plan::Possible
@@ -737,6 +734,9 @@ impl Recognizer for PhoneRecognizer {
                     pos = e;
                     continue;
                 }
+                // bare digits of a possible length only: too weak even beside a context word
+                // (`reached at ... Passport number 951109670`), a phone number only in a
+                // field named so (`"phone": "4537229742"`, a `Telefon` column)
                 let (score, field_only) = match (plan, formatted) {
                     (Plan::Valid, true) => (0.75, false),
                     (Plan::Valid, false) => (0.35, false),
