@@ -123,21 +123,19 @@ impl ScannerBuilder {
             }
         }
         let (identifier, language): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
-        let (wide, tight): (Vec<_>, Vec<_>) = identifier.into_iter().partition(|r| r.needs_neighbors());
         let words = language.iter().any(|r| r.uses_words());
         // context word sets in the order `scan_field` numbers the recognizers
         let mut vocabulary = context::Vocabulary::default();
-        let context_sets = tight
+        let context_sets = identifier
             .iter()
-            .chain(&wide)
             .chain(&language)
             .map(|r| vocabulary.add(r.context()))
             .collect();
         Ok(Scanner {
             vocabulary,
             context_sets,
-            joints: [Together::new(&tight)?, Together::new(&wide)?],
-            by_buffer: [tight, wide],
+            joint: Together::new(&identifier)?,
+            identifier,
             language,
             words,
             min_score: self.min_score,
@@ -148,14 +146,13 @@ impl ScannerBuilder {
 
 /// Finds personal data in bytes. Cheap to share between threads (`&Scanner` is `Sync`).
 pub struct Scanner {
-    /// Identifier recognizers by the buffer they read: hot tokens alone, then hot tokens
-    /// with their neighbouring words.
-    by_buffer: [Vec<Box<dyn Recognizer>>; 2],
-    /// For each buffer, its built-in pattern recognizers run as one automaton.
-    joints: [Together; 2],
+    /// Identifier recognizers: they read the hot buffer.
+    identifier: Vec<Box<dyn Recognizer>>,
+    /// The built-in pattern recognizers among them, run as one automaton.
+    joint: Together,
     /// Every recognizer's context words, numbered.
     vocabulary: context::Vocabulary,
-    /// Each recognizer's context words (tight, wide, then language recognizers).
+    /// Each recognizer's context words (identifier, then language recognizers).
     context_sets: Vec<context::WordSet>,
     language: Vec<Box<dyn Recognizer>>,
     /// Whether a language recognizer reads words (the text is then split once for all).
@@ -208,7 +205,7 @@ impl Scanner {
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
         let run = |scratch: &mut Scratch| {
             let found = self.scan_in(text, &field_words, table, scratch);
-            scratch.hot.iter_mut().for_each(HotBuffer::wipe);
+            scratch.hot.wipe();
             found
         };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
@@ -238,22 +235,14 @@ impl Scanner {
         // every recognizer's hits in the text's coordinates, with the recognizer's place
         pending.clear();
         hits.clear();
-        // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
-        // only if a recognizer needs it
-        crate::lexer::build_hot(text, hot, self.by_buffer.each_ref().map(|users| !users.is_empty()));
-        let mut place = 0;
-        for ((hot, users), joint) in hot.iter().zip(&self.by_buffer).zip(&self.joints) {
-            if users.is_empty() {
-                continue;
-            }
-            if hot.buf.is_empty() {
-                place += users.len();
-                continue;
-            }
-            joint.find(&hot.buf, users, joint_scratch);
-            for (i, r) in users.iter().enumerate() {
+        if !self.identifier.is_empty() {
+            crate::lexer::build_hot(text, hot);
+        }
+        if !hot.buf.is_empty() {
+            self.joint.find(&hot.buf, &self.identifier, joint_scratch);
+            for (place, r) in self.identifier.iter().enumerate() {
                 hits.clear();
-                match joint.member(i).and_then(|m| joint_scratch.out.get_mut(m)) {
+                match self.joint.member(place).and_then(|m| joint_scratch.out.get_mut(m)) {
                     Some(found) => hits.append(found),
                     None => r.find(&hot.buf, hits),
                 }
@@ -262,7 +251,6 @@ impl Scanner {
                         pending.push((place, Hit { start: s, end: e, ..h }));
                     }
                 }
-                place += 1;
             }
         }
         let words = if self.words {
@@ -271,11 +259,11 @@ impl Scanner {
             Vec::new()
         };
         let fields = context::Fields::new(table, field_words);
-        for r in &self.language {
+        // the language recognizers' places follow the identifier recognizers'
+        for (place, r) in (self.identifier.len()..).zip(&self.language) {
             hits.clear();
             r.find_with_words(text, &words, &fields, hits);
             pending.extend(hits.drain(..).map(|h| (place, h)));
-            place += 1;
         }
         // in the order of the text, so that the hits of several recognizers on one span
         // read its context words once; ties in the recognizers' order
@@ -309,16 +297,12 @@ impl Scanner {
         found.resolve()
     }
 
-    /// The recognizer at `place` in the order [`Self::scan_in`] numbers them: the hot
-    /// tokens' recognizers, those of hot tokens with neighbours, then the language ones.
+    /// The recognizer at `place` in the order [`Self::scan_in`] numbers them: the
+    /// identifier recognizers, then the language ones.
     fn at_place(&self, place: usize) -> Option<&dyn Recognizer> {
-        let [tight, wide] = &self.by_buffer;
-        let r = match place.checked_sub(tight.len()) {
-            None => tight.get(place),
-            Some(p) => match p.checked_sub(wide.len()) {
-                None => wide.get(p),
-                Some(p) => self.language.get(p),
-            },
+        let r = match place.checked_sub(self.identifier.len()) {
+            None => self.identifier.get(place),
+            Some(p) => self.language.get(p),
         };
         r.map(AsRef::as_ref)
     }
@@ -459,8 +443,8 @@ impl Together {
 /// spent a tenth of its time making these anew.
 #[derive(Default)]
 struct Scratch {
-    /// The hot tokens alone, and with their neighbours.
-    hot: [HotBuffer; 2],
+    /// The hot tokens with their neighbours.
+    hot: HotBuffer,
     hits: Vec<Hit>,
     pending: Vec<(usize, Hit)>,
     joint: joint::Scratch,
@@ -476,7 +460,7 @@ impl Scratch {
     fn held(&self) -> usize {
         use std::mem::size_of;
         let joint = &self.joint;
-        self.hot.iter().map(HotBuffer::held).sum::<usize>()
+        self.hot.held()
             + self.hits.capacity() * size_of::<Hit>()
             + self.pending.capacity() * size_of::<(usize, Hit)>()
             + joint.held()
@@ -593,7 +577,7 @@ mod tests {
         Ok(())
     }
 
-    /// The kept hot buffers hold the last text's identifiers until the next scan unless they
+    /// The kept hot buffer holds the last text's identifiers until the next scan unless they
     /// are wiped: after a scan they are empty (and their bytes zeroed, by `HotBuffer::wipe`).
     #[test]
     fn no_text_stays_in_the_kept_buffers() -> Result<()> {
@@ -601,9 +585,7 @@ mod tests {
         assert!(!s.scan(b"card 4111 1111 1111 1111, mail jsmith@example.com").is_empty());
         SCRATCH.with(|cell| {
             let scratch = cell.borrow();
-            for hot in &scratch.hot {
-                assert!(hot.buf.is_empty() && hot.buf.capacity() > 0);
-            }
+            assert!(scratch.hot.buf.is_empty() && scratch.hot.buf.capacity() > 0);
         });
         Ok(())
     }
@@ -836,10 +818,11 @@ mod tests {
             // extensions
             ("call 206.269.0743x9150 today", "206.269.0743x9150"),
             ("tel. +1-780-563-6083 ext.77", "+1-780-563-6083 ext.77"),
-            // an extension word after a space is left out of the span, the number found
-            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083"),
-            ("Telefon 030 1234567 Durchwahl 12", "030 1234567"),
-            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00"),
+            // an extension word after a space too (its digits are no year nor NHS number)
+            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083 ext. 77"),
+            ("Telefon 030 1234567 Durchwahl 12", "030 1234567 Durchwahl 12"),
+            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00 poste 4"),
+            ("chiamare 02 1211 8915 int. 1804.", "02 1211 8915 int. 1804"),
             // ranges the plan leaves unassigned or reserves for fiction, written as numbers
             ("+44 1632 960 668", "+44 1632 960 668"),
             ("call (558)817-9360x729", "(558)817-9360x729"),

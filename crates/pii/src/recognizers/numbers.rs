@@ -240,10 +240,6 @@ fn alnum_run(hay: &[u8], from: usize) -> usize {
 }
 
 impl Recognizer for IbanRecognizer {
-    fn needs_neighbors(&self) -> bool {
-        true
-    }
-
     fn meta(&self) -> &Meta {
         &self.meta
     }
