@@ -25,6 +25,14 @@ pub(crate) struct Plan {
     dfa: dense::DFA<Vec<u32>>,
     /// Possible lengths of each description, in pattern order (empty: any).
     lengths: Vec<Vec<u16>>,
+    /// Bit `n`: a national significant number of `n` digits may be valid (of a general
+    /// length and of one of a number type's).
+    valid_lengths: u64,
+    /// Bit `n`: a digit string of `n` digits may be a national number, with or without the
+    /// trunk prefix or the country code (see [`length_sets`]). Most candidates of a scan
+    /// are refused by this alone: a number of text dense with numbers was checked against
+    /// every region's plan up to four ways, once for each digit group dropped.
+    national_lengths: u64,
 }
 
 impl std::fmt::Debug for Plan {
@@ -75,14 +83,30 @@ impl Plan {
             )
             .build_many(&sources)
             .ok()?;
+        let calling_code = m.country_code().to_string();
+        let national_prefix = m.national_prefix().map(str::to_owned);
+        let (valid_lengths, national_lengths) = length_sets(&lengths, national_prefix.as_deref(), &calling_code);
         Some(Self {
             region: m.id().to_owned(),
             country_code: m.country_code(),
-            calling_code: m.country_code().to_string(),
-            national_prefix: m.national_prefix().map(str::to_owned),
+            valid_lengths,
+            national_lengths,
+            calling_code,
+            national_prefix,
             dfa,
             lengths,
         })
+    }
+
+    /// Whether a digit string of `n` digits may pass [`Self::is_valid_national`] or
+    /// [`Self::is_possible_national`].
+    fn may_be_national(&self, n: usize) -> bool {
+        n >= 64 || self.national_lengths & (1 << n) != 0
+    }
+
+    /// Whether a national significant number of `n` digits may pass [`Self::is_valid`].
+    fn may_be_valid(&self, n: usize) -> bool {
+        n >= 64 || self.valid_lengths & (1 << n) != 0
     }
 
     /// Which descriptions the whole of `nsn` matches, as a bit set by pattern number.
@@ -112,7 +136,8 @@ impl Plan {
     /// Whether `nsn` (digits only, no prefix) is a valid number of this region.
     pub(crate) fn is_valid(&self, nsn: &str) -> bool {
         let len_ok = |lens: &[u16]| lens.is_empty() || lens.contains(&(nsn.len() as u16));
-        if !self.lengths.first().is_some_and(|general| len_ok(general)) {
+        // of a general length and of some type's: the walk below only for those
+        if !self.may_be_valid(nsn.len()) {
             return false;
         }
         let matched = self.descriptions(nsn);
@@ -141,14 +166,19 @@ impl Plan {
     /// Whether a number written nationally with its trunk prefix (`0371 569023`) has a
     /// possible length.
     pub(crate) fn is_possible_national(&self, digits: &str) -> bool {
-        self.national_prefix
-            .as_deref()
-            .and_then(|p| digits.strip_prefix(p))
-            .is_some_and(|rest| self.is_possible(rest))
+        self.may_be_national(digits.len())
+            && self
+                .national_prefix
+                .as_deref()
+                .and_then(|p| digits.strip_prefix(p))
+                .is_some_and(|rest| self.is_possible(rest))
     }
 
     /// Whether a number written nationally (or with the country code but no `+`) is valid.
     pub(crate) fn is_valid_national(&self, digits: &str) -> bool {
+        if !self.may_be_national(digits.len()) {
+            return false;
+        }
         // Written without the trunk prefix: the norm in the NANP (the `1` is optional) and
         // for Indian mobiles (10 digits from 6-9); elsewhere a national number starts with
         // its prefix, so a bare digit string is not taken for one.
@@ -172,6 +202,37 @@ impl Plan {
 }
 
 /// Plans by region id, compiled on first use.
+/// For a plan whose descriptions have these possible `lengths` (the general one first, then
+/// each type's; empty: any): the lengths of a valid number ([`Plan::is_valid`]: of a general
+/// length and of one of a type's), and those of digit strings that may be a national number
+/// (valid bare, after the trunk prefix or after the country code, or of a possible length
+/// ([`Plan::is_possible`]) after the trunk prefix). Supersets: the checks themselves decide.
+fn length_sets(lengths: &[Vec<u16>], national_prefix: Option<&str>, calling_code: &str) -> (u64, u64) {
+    let of = |lens: &[u16]| {
+        lens.iter()
+            .fold(0u64, |m, &l| m | 1u64.checked_shl(u32::from(l)).unwrap_or(0))
+    };
+    let any_if_empty = |lens: &[u16]| if lens.is_empty() { u64::MAX } else { of(lens) };
+    let (general, types) = match lengths {
+        [general, types @ ..] => (general.as_slice(), types),
+        [] => (&[][..], &[][..]),
+    };
+    let valid = any_if_empty(general) & types.iter().fold(0, |m, lens| m | any_if_empty(lens));
+    let possible = if general.is_empty() {
+        types.iter().fold(0, |m, lens| m | of(lens))
+    } else {
+        of(general)
+    };
+    let shifted = |set: u64, by: usize| u32::try_from(by).map_or(0, |by| set.checked_shl(by).unwrap_or(0));
+    let prefix = national_prefix.map_or(0, str::len);
+    let after_prefix = if national_prefix.is_some() {
+        shifted(valid | possible, prefix)
+    } else {
+        0
+    };
+    (valid, valid | after_prefix | shifted(valid, calling_code.len()))
+}
+
 static PLANS: LazyLock<HashMap<String, OnceLock<Option<Plan>>>> =
     LazyLock::new(|| DATABASE.iter().map(|m| (m.id().to_owned(), OnceLock::new())).collect());
 
@@ -326,6 +387,48 @@ mod tests {
             valid * 20 > total,
             "only {valid} of {total} numbers valid: the test proves little"
         );
+    }
+
+    /// The length filter refuses no number that the checks themselves would take, written
+    /// bare, after the trunk prefix or after the country code; and it refuses many.
+    #[test]
+    fn the_length_filter_refuses_only_what_the_plan_refuses() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let (mut taken, mut refused) = (0, 0);
+        for region in [
+            "US", "GB", "DE", "FR", "IT", "NL", "IN", "IL", "CA", "BR", "AU", "JP", "SE",
+        ] {
+            let Some(p) = plan(region) else {
+                panic!("no plan for {region}");
+            };
+            let prefixes = [
+                String::new(),
+                p.national_prefix.clone().unwrap_or_default(),
+                p.calling_code.clone(),
+            ];
+            for _ in 0..5_000 {
+                let len = 2 + next(14) as usize;
+                let rest: String = (0..len).map(|_| char::from(b'0' + next(10) as u8)).collect();
+                let digits = format!("{}{rest}", prefixes[next(3) as usize]);
+                let after = |cut: Option<&str>| cut.and_then(|c| digits.strip_prefix(c));
+                let prefix = p.national_prefix.as_deref();
+                let unfiltered = p.is_valid(&digits)
+                    || after(prefix).is_some_and(|r| p.is_valid(r) || p.is_possible(r))
+                    || after(Some(p.calling_code.as_str())).is_some_and(|r| p.is_valid(r));
+                if unfiltered {
+                    assert!(p.may_be_national(digits.len()), "{region} {digits}");
+                    taken += 1;
+                }
+                refused += usize::from(!p.may_be_national(digits.len()));
+            }
+        }
+        assert!(taken > 5_000 && refused > 20_000, "taken {taken}, refused {refused}");
     }
 
     #[test]
