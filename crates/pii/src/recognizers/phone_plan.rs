@@ -352,16 +352,21 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn one_automaton_answers_as_the_regexes_do() {
-        // numbers drawn from a fixed generator, with prefixes that reach assigned ranges
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
+    /// A fixed generator (xorshift): `next(n)` draws a number below `n`.
+    fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
+        move |n| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state % n
-        };
+        }
+    }
+
+    #[test]
+    fn one_automaton_answers_as_the_regexes_do() {
+        // numbers drawn from a fixed generator, with prefixes that reach assigned ranges
+        let mut next = draws(0x2545_f491_4f6c_dd1d);
         let regions = [
             "US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "BR", "AU", "CH", "PL", "SE", "JP",
         ];
@@ -393,13 +398,7 @@ mod tests {
     /// bare, after the trunk prefix or after the country code; and it refuses many.
     #[test]
     fn the_length_filter_refuses_only_what_the_plan_refuses() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = draws(0x9e37_79b9_7f4a_7c15);
         let (mut taken, mut refused) = (0, 0);
         for region in [
             "US", "GB", "DE", "FR", "IT", "NL", "IN", "IL", "CA", "BR", "AU", "JP", "SE",
