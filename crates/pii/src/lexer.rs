@@ -165,8 +165,8 @@ pub(crate) struct HotBuffer {
 }
 
 /// The hot buffer of a text: its hot tokens, each widened by the tokens around it (for
-/// patterns that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`,
-/// `555 0100 ext. 12`), joined when only a little whitespace separates them. Built in one
+/// patterns that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`),
+/// joined when only a little whitespace separates them. Built in one
 /// pass over the text's hot tokens, which are never listed (a megabyte of short numbers is
 /// half a million of them).
 ///

@@ -818,11 +818,16 @@ mod tests {
             // extensions
             ("call 206.269.0743x9150 today", "206.269.0743x9150"),
             ("tel. +1-780-563-6083 ext.77", "+1-780-563-6083 ext.77"),
-            // an extension word after a space too (its digits are no year nor NHS number)
-            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083 ext. 77"),
-            ("Telefon 030 1234567 Durchwahl 12", "030 1234567 Durchwahl 12"),
-            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00 poste 4"),
-            ("chiamare 02 1211 8915 int. 1804.", "02 1211 8915 int. 1804"),
+            ("call 415-555-2671 x 12 now", "415-555-2671 x 12"),
+            // an extension word standing apart is left out of the span, the number found
+            // (and so when what follows is another number, an amount or a longer code)
+            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083"),
+            ("Telefon 030 1234567 Durchwahl 12", "030 1234567"),
+            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00"),
+            ("chiamare 02 1211 8915 int. 1804.", "02 1211 8915"),
+            ("Call 415-555-2671 ext. 77 34 today", "415-555-2671"),
+            ("415-555-2671 ext. 1234567", "415-555-2671"),
+            ("415-555-2671 ext. 77a", "415-555-2671"),
             // ranges the plan leaves unassigned or reserves for fiction, written as numbers
             ("+44 1632 960 668", "+44 1632 960 668"),
             ("call (558)817-9360x729", "(558)817-9360x729"),
@@ -865,6 +870,10 @@ mod tests {
         ] {
             assert_eq!(found(text, "PHONE_NUMBER")?, [phone], "{text}");
         }
+        assert_eq!(
+            found("Main 415-555-2671 ext. 12 415-555-2672 ext. 13", "PHONE_NUMBER")?,
+            ["415-555-2671", "415-555-2672"]
+        );
         // numbers that a label names as something else
         for text in [
             "build 932196-3168",

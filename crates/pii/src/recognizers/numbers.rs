@@ -305,7 +305,7 @@ pub(crate) struct PhoneRecognizer {
 /// hand: that search, run over text dense with numbers, stopped at every one and searched
 /// backwards for its start, and was most of a phone scan's time.
 #[cfg(test)]
-const PHONE_SHAPE: &str = r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?: ?(?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?) ?[0-9]{1,6})?";
+const PHONE_SHAPE: &str = r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?:(?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?) ?[0-9]{1,6}| (?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?)[0-9]{1,6}| [x#] [0-9]{1,6})?";
 
 /// Extension words, in the order the shape tries them.
 const EXTENSION_WORDS: &[&[u8]] = &[
@@ -362,20 +362,25 @@ fn phone_shape(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// The end of an extension (`x12`, ` ext. 12`, ` poste 4`) starting at `e`, if one does.
+/// The end of an extension starting at `e`, if one does: written close to the number, glued
+/// to it or to its digits (`x12`, ` ext.77`, `2671ext. 77`), or a word of one character
+/// between spaces (` x 12`, ` # 12`). A word standing apart (` ext. 77`, ` poste 4`) is left
+/// out of the span, the number found without it: what follows such a word is as often
+/// another number (`ext. 77 34`), and an extension of more than six digits or glued to more
+/// (`ext. 77a`) would cost the number itself.
 fn extension_end(hay: &[u8], e: usize) -> Option<usize> {
-    let mut p = e;
-    if hay.get(p) == Some(&b' ') {
-        p += 1;
-    }
+    let spaced_before = hay.get(e) == Some(&b' ');
+    let p = e + usize::from(spaced_before);
     EXTENSION_WORDS.iter().find_map(|w| {
         let mut q = p + w.len();
         if hay.get(p..q) != Some(*w) {
             return None;
         }
-        if hay.get(q) == Some(&b' ') {
-            q += 1;
+        let spaced_after = hay.get(q) == Some(&b' ');
+        if spaced_before && spaced_after && w.len() > 1 {
+            return None;
         }
+        q += usize::from(spaced_after);
         let digits = hay.get(q..)?.iter().take(6).take_while(|b| b.is_ascii_digit()).count();
         (digits > 0).then_some(q + digits)
     })
