@@ -166,14 +166,13 @@ pub(crate) struct HotBuffer {
 
 /// The hot buffer of a text: its hot tokens, each widened by the tokens around it (for
 /// patterns that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`),
-/// joined when only a little whitespace separates them. Built in one
-/// pass over the text's hot tokens, which are never listed (a megabyte of short numbers is
-/// half a million of them).
+/// joined when only a little whitespace separates them. Built in one pass over the text's
+/// hot tokens, which are never listed (a megabyte of short numbers is half a million of them).
 ///
-/// One buffer serves every identifier recognizer. There were two, the second without the
-/// neighbours, for the recognizers whose matches have digits at both ends; on text dense
-/// with identifiers both were most of the text, and building and walking the second cost
-/// a tenth of a scan.
+/// One buffer serves every identifier recognizer. There were two: the hot tokens alone for
+/// most recognizers, and this one for those whose matches take in words without digits. On
+/// text dense with identifiers both were most of the text, and building and walking the
+/// first cost a tenth of a scan.
 pub(crate) fn build_hot(text: &[u8], hot: &mut HotBuffer) {
     hot.buf.clear();
     hot.map.clear();
