@@ -152,6 +152,7 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
                 Tier::Language,
                 spec.context.into_iter().map(|c| c.to_lowercase()).collect(),
             ),
+            neighbors: true,
             sources: Vec::new(),
         }));
     }

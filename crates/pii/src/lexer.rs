@@ -160,39 +160,57 @@ pub(crate) struct HotBuffer {
     pub(crate) buf: Vec<u8>,
     /// (offset in `buf`, offset in the text) of each region; a region ends a byte (its
     /// `\n`) before the next one starts, or the buffer ends. A text of tokens standing apart
-    /// has a region for each: so no length is kept.
+    /// has a region for each, in both buffers at once: so no length is kept.
     map: Vec<(usize, usize)>,
 }
 
-/// The hot buffer of a text: its hot tokens, each widened by the tokens around it (for
-/// patterns that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`),
-/// joined when only a little whitespace separates them. Built in one pass over the text's
-/// hot tokens, which are never listed (a megabyte of short numbers is half a million of them).
-///
-/// One buffer serves every identifier recognizer. There were two: the hot tokens alone for
-/// most recognizers, and this one for those whose matches take in words without digits. On
-/// text dense with identifiers both were most of the text, and building and walking the
-/// first cost a tenth of a scan.
-pub(crate) fn build_hot(text: &[u8], hot: &mut HotBuffer) {
-    hot.buf.clear();
-    hot.map.clear();
-    // the region the buffer is growing
-    let mut open: Option<(usize, usize)> = None;
+/// The two hot buffers of a text: `[0]` of the hot tokens alone (joined when only a little
+/// whitespace separates them), `[1]` of each widened by the tokens around it (for patterns
+/// that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`). Both
+/// are built in one pass over the text's hot tokens, which are never listed (a megabyte of
+/// short numbers is half a million of them); only the `wanted` ones are built, the others
+/// are left empty.
+pub(crate) fn build_hot(text: &[u8], hot: &mut [HotBuffer; 2], wanted: [bool; 2]) {
+    for h in hot.iter_mut() {
+        h.buf.clear();
+        h.map.clear();
+    }
+    if wanted == [false, false] {
+        return;
+    }
+    // the region each buffer is growing
+    let mut open: [Option<(usize, usize)>; 2] = [None, None];
     let mut tokens = hot_tokens(text).peekable();
     while let Some(token) = tokens.next() {
         let next_hot = tokens.peek().map_or(usize::MAX, |&(ns, _)| ns);
-        hot.take(text, token, next_hot, &mut open);
+        for (neighbors, (h, cur)) in [false, true].into_iter().zip(hot.iter_mut().zip(&mut open)) {
+            if wanted[usize::from(neighbors)] {
+                h.take(text, token, next_hot, neighbors, cur);
+            }
+        }
     }
-    if let Some(done) = open {
-        hot.push(text, done);
+    for (h, cur) in hot.iter_mut().zip(open) {
+        if let Some(done) = cur {
+            h.push(text, done);
+        }
     }
 }
 
 impl HotBuffer {
     /// Takes the hot token `(s, e)` into the region `cur`, or closes `cur` and opens the
     /// next; `next_hot`: where the next hot token starts.
-    fn take(&mut self, text: &[u8], (s, e): (usize, usize), next_hot: usize, cur: &mut Option<(usize, usize)>) {
-        let rs = previous_token(text, s).unwrap_or(s);
+    fn take(
+        &mut self,
+        text: &[u8],
+        (s, e): (usize, usize),
+        next_hot: usize,
+        neighbors: bool,
+        cur: &mut Option<(usize, usize)>,
+    ) {
+        let rs = match previous_token(text, s) {
+            Some(ps) if neighbors => ps,
+            _ => s,
+        };
         let (cs, mut ce) = match *cur {
             Some((cs, ce)) if rs <= ce + JOIN_GAP => (cs, ce.max(e)),
             Some(done) => {
@@ -201,14 +219,16 @@ impl HotBuffer {
             }
             None => (rs, e),
         };
-        // up to RIGHT_TOKENS tokens after, each close to the one before, short of the next
-        // hot token (which joins by itself)
-        for _ in 0..RIGHT_TOKENS {
-            let ts = skip_space(text, ce);
-            if ts >= text.len() || ts - ce > JOIN_GAP || ts >= next_hot {
-                break;
+        if neighbors {
+            // up to RIGHT_TOKENS tokens after, each close to the one before, short of
+            // the next hot token (which joins by itself)
+            for _ in 0..RIGHT_TOKENS {
+                let ts = skip_space(text, ce);
+                if ts >= text.len() || ts - ce > JOIN_GAP || ts >= next_hot {
+                    break;
+                }
+                ce = token_end(text, ts);
             }
-            ce = token_end(text, ts);
         }
         *cur = Some((cs, ce));
     }
@@ -246,14 +266,20 @@ impl HotBuffer {
 mod tests {
     use super::*;
 
-    fn built(text: &[u8]) -> HotBuffer {
-        let mut hot = HotBuffer::default();
-        build_hot(text, &mut hot);
-        hot
+    fn built(text: &[u8], neighbors: bool) -> HotBuffer {
+        let mut hot = [HotBuffer::default(), HotBuffer::default()];
+        build_hot(text, &mut hot, [!neighbors, neighbors]);
+        let [tight, wide] = hot;
+        assert!(if neighbors {
+            tight.buf.is_empty()
+        } else {
+            wide.buf.is_empty()
+        });
+        if neighbors { wide } else { tight }
     }
 
     fn regions(text: &str) -> Vec<String> {
-        let h = built(text.as_bytes());
+        let h = built(text.as_bytes(), true);
         String::from_utf8(h.buf)
             .unwrap_or_default()
             .lines()
@@ -282,16 +308,17 @@ mod tests {
         );
         assert_eq!(regions("mac AA-BB-CC-DD-EE-FF"), vec!["mac AA-BB-CC-DD-EE-FF"]);
         assert_eq!(regions("see microsoft.com. End."), vec!["see microsoft.com. End."]);
-        assert_eq!(
-            regions("call 555 0100 ext. 12 or 555 0199 x9 now"),
-            vec!["call 555 0100 ext. 12 or 555 0199 x9 now"]
-        );
+        let h = built(b"on May 1st, 1977 call 555 0100 now", false);
+        assert_eq!(String::from_utf8_lossy(&h.buf), "1st, 1977\n555 0100\n");
     }
 
     impl HotBuffer {
         /// The one-pass lexer this module had, byte by byte over every token: the reference
         /// the faster one is held to.
-        fn build_reference(&mut self, text: &[u8]) {
+        /// `neighbors`: widen each region by the tokens around it (for patterns that span words
+        /// without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`); without, regions are
+        /// the hot tokens alone (joined when only a little whitespace separates them).
+        fn build_reference(&mut self, text: &[u8], neighbors: bool) {
             self.buf.clear();
             self.map.clear();
             let mut cur: Option<(usize, usize)> = None;
@@ -327,6 +354,7 @@ mod tests {
                 let hot = flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && e - s >= 11);
                 if hot {
                     let rs = match prev_tok {
+                        _ if !neighbors => s,
                         Some((ps, pe)) if s - pe <= JOIN_GAP => ps,
                         _ => s,
                     };
@@ -338,7 +366,7 @@ mod tests {
                         }
                         None => (rs, e),
                     });
-                    pending_right = RIGHT_TOKENS;
+                    pending_right = if neighbors { RIGHT_TOKENS } else { 0 };
                 } else if pending_right > 0 {
                     match cur {
                         Some((cs, ce)) if s - ce <= JOIN_GAP => {
@@ -363,18 +391,22 @@ mod tests {
             text in proptest::collection::vec(proptest::sample::select(
                 b"aZ09 .-@:\n\t,x".to_vec()), 0..200),
         ) {
-            let fast = built(&text);
-            let mut reference = HotBuffer::default();
-            reference.build_reference(&text);
-            proptest::prop_assert_eq!(&fast.buf, &reference.buf);
-            proptest::prop_assert_eq!(&fast.map, &reference.map);
+            // both buffers at once, each as the reference builds it alone
+            let mut both = [HotBuffer::default(), HotBuffer::default()];
+            build_hot(&text, &mut both, [true, true]);
+            for (neighbors, fast) in [false, true].into_iter().zip(&both) {
+                let mut reference = HotBuffer::default();
+                reference.build_reference(&text, neighbors);
+                proptest::prop_assert_eq!(&fast.buf, &reference.buf);
+                proptest::prop_assert_eq!(&fast.map, &reference.map);
+            }
         }
     }
 
     #[test]
     fn spans_map_back() {
         let text = "word 12 word word word x@y.z";
-        let h = built(text.as_bytes());
+        let h = built(text.as_bytes(), true);
         let buf = String::from_utf8(h.buf.clone()).unwrap_or_default();
         let at = buf.find("x@y.z").unwrap_or(0);
         let (s, e) = h.to_text(at, at + 5).unwrap_or((0, 0));
@@ -382,11 +414,11 @@ mod tests {
         assert!(h.to_text(0, buf.len()).is_none());
         // regions apart: each maps back up to its end, never across its line end
         let text = "a 12    b    345";
-        let h = built(text.as_bytes());
-        assert_eq!(h.buf, b"a 12\n345\n");
-        assert_eq!(h.to_text(2, 4), Some((2, 4)));
-        assert_eq!(h.to_text(2, 5), None);
-        assert_eq!(h.to_text(5, 8), Some((13, 16)));
-        assert_eq!(h.to_text(6, 9), None);
+        let h = built(text.as_bytes(), false);
+        assert_eq!(h.buf, b"12\n345\n");
+        assert_eq!(h.to_text(0, 2), Some((2, 4)));
+        assert_eq!(h.to_text(0, 3), None);
+        assert_eq!(h.to_text(3, 6), Some((13, 16)));
+        assert_eq!(h.to_text(4, 7), None);
     }
 }

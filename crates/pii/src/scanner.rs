@@ -123,19 +123,21 @@ impl ScannerBuilder {
             }
         }
         let (identifier, language): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.tier() == Tier::Identifier);
+        let (wide, tight): (Vec<_>, Vec<_>) = identifier.into_iter().partition(|r| r.needs_neighbors());
         let words = language.iter().any(|r| r.uses_words());
         // context word sets in the order `scan_field` numbers the recognizers
         let mut vocabulary = context::Vocabulary::default();
-        let context_sets = identifier
+        let context_sets = tight
             .iter()
+            .chain(&wide)
             .chain(&language)
             .map(|r| vocabulary.add(r.context()))
             .collect();
         Ok(Scanner {
             vocabulary,
             context_sets,
-            joint: Together::new(&identifier)?,
-            identifier,
+            joints: [Together::new(&tight)?, Together::new(&wide)?],
+            by_buffer: [tight, wide],
             language,
             words,
             min_score: self.min_score,
@@ -146,13 +148,14 @@ impl ScannerBuilder {
 
 /// Finds personal data in bytes. Cheap to share between threads (`&Scanner` is `Sync`).
 pub struct Scanner {
-    /// Identifier recognizers: they read the hot buffer.
-    identifier: Vec<Box<dyn Recognizer>>,
-    /// The built-in pattern recognizers among them, run as one automaton.
-    joint: Together,
+    /// Identifier recognizers by the buffer they read: hot tokens alone, then hot tokens
+    /// with their neighbouring words.
+    by_buffer: [Vec<Box<dyn Recognizer>>; 2],
+    /// For each buffer, its built-in pattern recognizers run as one automaton.
+    joints: [Together; 2],
     /// Every recognizer's context words, numbered.
     vocabulary: context::Vocabulary,
-    /// Each recognizer's context words (identifier, then language recognizers).
+    /// Each recognizer's context words (tight, wide, then language recognizers).
     context_sets: Vec<context::WordSet>,
     language: Vec<Box<dyn Recognizer>>,
     /// Whether a language recognizer reads words (the text is then split once for all).
@@ -205,7 +208,7 @@ impl Scanner {
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
         let run = |scratch: &mut Scratch| {
             let found = self.scan_in(text, &field_words, table, scratch);
-            scratch.hot.wipe();
+            scratch.hot.iter_mut().for_each(HotBuffer::wipe);
             found
         };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
@@ -235,14 +238,22 @@ impl Scanner {
         // every recognizer's hits in the text's coordinates, with the recognizer's place
         pending.clear();
         hits.clear();
-        if !self.identifier.is_empty() {
-            crate::lexer::build_hot(text, hot);
-        }
-        if !hot.buf.is_empty() {
-            self.joint.find(&hot.buf, &self.identifier, joint_scratch);
-            for (place, r) in self.identifier.iter().enumerate() {
+        // two buffers: hot tokens alone, and hot tokens with their neighbours, each built
+        // only if a recognizer needs it
+        crate::lexer::build_hot(text, hot, self.by_buffer.each_ref().map(|users| !users.is_empty()));
+        let mut place = 0;
+        for ((hot, users), joint) in hot.iter().zip(&self.by_buffer).zip(&self.joints) {
+            if users.is_empty() {
+                continue;
+            }
+            if hot.buf.is_empty() {
+                place += users.len();
+                continue;
+            }
+            joint.find(&hot.buf, users, joint_scratch);
+            for (i, r) in users.iter().enumerate() {
                 hits.clear();
-                match self.joint.member(place).and_then(|m| joint_scratch.out.get_mut(m)) {
+                match joint.member(i).and_then(|m| joint_scratch.out.get_mut(m)) {
                     Some(found) => hits.append(found),
                     None => r.find(&hot.buf, hits),
                 }
@@ -251,6 +262,7 @@ impl Scanner {
                         pending.push((place, Hit { start: s, end: e, ..h }));
                     }
                 }
+                place += 1;
             }
         }
         let words = if self.words {
@@ -259,11 +271,11 @@ impl Scanner {
             Vec::new()
         };
         let fields = context::Fields::new(table, field_words);
-        // the language recognizers' places follow the identifier recognizers'
-        for (place, r) in (self.identifier.len()..).zip(&self.language) {
+        for r in &self.language {
             hits.clear();
             r.find_with_words(text, &words, &fields, hits);
             pending.extend(hits.drain(..).map(|h| (place, h)));
+            place += 1;
         }
         // in the order of the text, so that the hits of several recognizers on one span
         // read its context words once; ties in the recognizers' order
@@ -297,12 +309,16 @@ impl Scanner {
         found.resolve()
     }
 
-    /// The recognizer at `place` in the order [`Self::scan_in`] numbers them: the
-    /// identifier recognizers, then the language ones.
+    /// The recognizer at `place` in the order [`Self::scan_in`] numbers them: the hot
+    /// tokens' recognizers, those of hot tokens with neighbours, then the language ones.
     fn at_place(&self, place: usize) -> Option<&dyn Recognizer> {
-        let r = match place.checked_sub(self.identifier.len()) {
-            None => self.identifier.get(place),
-            Some(p) => self.language.get(p),
+        let [tight, wide] = &self.by_buffer;
+        let r = match place.checked_sub(tight.len()) {
+            None => tight.get(place),
+            Some(p) => match p.checked_sub(wide.len()) {
+                None => wide.get(p),
+                Some(p) => self.language.get(p),
+            },
         };
         r.map(AsRef::as_ref)
     }
@@ -443,8 +459,8 @@ impl Together {
 /// spent a tenth of its time making these anew.
 #[derive(Default)]
 struct Scratch {
-    /// The hot tokens with their neighbours.
-    hot: HotBuffer,
+    /// The hot tokens alone, and with their neighbours.
+    hot: [HotBuffer; 2],
     hits: Vec<Hit>,
     pending: Vec<(usize, Hit)>,
     joint: joint::Scratch,
@@ -460,7 +476,7 @@ impl Scratch {
     fn held(&self) -> usize {
         use std::mem::size_of;
         let joint = &self.joint;
-        self.hot.held()
+        self.hot.iter().map(HotBuffer::held).sum::<usize>()
             + self.hits.capacity() * size_of::<Hit>()
             + self.pending.capacity() * size_of::<(usize, Hit)>()
             + joint.held()
@@ -577,7 +593,7 @@ mod tests {
         Ok(())
     }
 
-    /// The kept hot buffer holds the last text's identifiers until the next scan unless they
+    /// The kept hot buffers hold the last text's identifiers until the next scan unless they
     /// are wiped: after a scan they are empty (and their bytes zeroed, by `HotBuffer::wipe`).
     #[test]
     fn no_text_stays_in_the_kept_buffers() -> Result<()> {
@@ -585,7 +601,9 @@ mod tests {
         assert!(!s.scan(b"card 4111 1111 1111 1111, mail jsmith@example.com").is_empty());
         SCRATCH.with(|cell| {
             let scratch = cell.borrow();
-            assert!(scratch.hot.buf.is_empty() && scratch.hot.buf.capacity() > 0);
+            for hot in &scratch.hot {
+                assert!(hot.buf.is_empty() && hot.buf.capacity() > 0);
+            }
         });
         Ok(())
     }

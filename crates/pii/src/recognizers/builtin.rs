@@ -106,6 +106,7 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             }
             _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
         },
+        neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
         // an email's local part starts anywhere: it keeps its own search
         sources: if spec.boundary == Boundary::None {
             Vec::new()

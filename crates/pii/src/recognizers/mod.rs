@@ -103,6 +103,11 @@ pub(crate) trait Recognizer: Send + Sync {
         &self.meta().context
     }
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>);
+    /// Whether its matches can take in words without digits around the identifier (see
+    /// `HotBuffer::build`).
+    fn needs_neighbors(&self) -> bool {
+        false
+    }
     /// Whether it reads the text as words (then the scanner splits the text once for all).
     fn uses_words(&self) -> bool {
         false
@@ -186,12 +191,17 @@ pub(crate) struct PatternRecognizer {
     pub(crate) patterns: Vec<Pattern>,
     pub(crate) check: Option<Check>,
     pub(crate) boundary: Boundary,
+    pub(crate) neighbors: bool,
     /// The patterns' sources when they may join a [`joint::Joint`] automaton (ASCII, and
     /// matches start where words or digits start); empty otherwise.
     pub(crate) sources: Vec<String>,
 }
 
 impl Recognizer for PatternRecognizer {
+    fn needs_neighbors(&self) -> bool {
+        self.neighbors
+    }
+
     fn meta(&self) -> &Meta {
         &self.meta
     }

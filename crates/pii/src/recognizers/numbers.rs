@@ -240,6 +240,10 @@ fn alnum_run(hay: &[u8], from: usize) -> usize {
 }
 
 impl Recognizer for IbanRecognizer {
+    fn needs_neighbors(&self) -> bool {
+        true
+    }
+
     fn meta(&self) -> &Meta {
         &self.meta
     }
