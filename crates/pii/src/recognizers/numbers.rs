@@ -487,9 +487,26 @@ impl PhoneRecognizer {
     }
 
     /// The region whose plan holds `candidate` (its digits and punctuation), if any, and
-    /// whether the number is valid there or only of a possible length (an unassigned or
-    /// reserved range, written as numbers are).
+    /// whether the number is valid there (in a shape of its own, or one that other numbers
+    /// share) or only of a possible length (an unassigned or reserved range, written as
+    /// numbers are).
     fn judge(&self, candidate: &[u8]) -> Option<(&'static str, Plan)> {
+        let (region, plan) = self.plan_of(candidate)?;
+        // a Brazilian area code in parentheses is a shape many other numbers have
+        // (`(12) 3456-7890 items`): valid, but wanting a context word as bare digits do
+        let br_parens = region == "BR" && candidate.first() == Some(&b'(') && !candidate.starts_with(b"(0");
+        Some((
+            region,
+            if plan == Plan::Valid && br_parens {
+                Plan::ValidAsBare
+            } else {
+                plan
+            },
+        ))
+    }
+
+    /// [`Self::judge`]'s region and plan, before the way the number is written weighs in.
+    fn plan_of(&self, candidate: &[u8]) -> Option<(&'static str, Plan)> {
         // `+44 (0)116 ...`: the trunk prefix in parentheses is not dialled from abroad
         let trunk = if candidate.first() == Some(&b'+') {
             candidate.windows(3).position(|w| w == b"(0)").map(|i| i + 1)
@@ -566,6 +583,9 @@ impl PhoneRecognizer {
 enum Plan {
     /// In an assigned range.
     Valid,
+    /// In an assigned range, but written in a shape other numbers share: scored as bare
+    /// digits.
+    ValidAsBare,
     /// Of a length the plan allows only.
     Possible,
 }
@@ -724,10 +744,7 @@ impl Recognizer for PhoneRecognizer {
                 // so no stronger than bare digits
                 let range_like =
                     lone_separator == Some(b'-') && first_group.len() >= 5 && !first_group.starts_with(b"0");
-                // a Brazilian area code in parentheses is a shape many other numbers have
-                // (`(12) 3456-7890 items`): a bare number's score, wanting a context word
-                let br_parens = region == "BR" && number.first() == Some(&b'(') && !number.starts_with(b"(0");
-                let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like && !br_parens;
+                let formatted = number.iter().any(|b| !b.is_ascii_digit()) && !range_like;
                 let grouped = !range_like && number.iter().any(|b| matches!(b, b' ' | b'-' | b'.' | b'(' | b'/'));
                 // of a possible length only and dotted in groups no number is written in: a
                 // version (`10.0.19586.467`, `1033.9.24.9301`)
@@ -744,7 +761,7 @@ impl Recognizer for PhoneRecognizer {
                 // field named so (`"phone": "4537229742"`, a `Telefon` column)
                 let (score, field_only) = match (plan, formatted) {
                     (Plan::Valid, true) => (0.75, false),
-                    (Plan::Valid, false) => (0.35, false),
+                    (Plan::Valid, false) | (Plan::ValidAsBare, _) => (0.35, false),
                     (Plan::Possible, true) if number[0] == b'+' || grouped => (0.5, false),
                     (Plan::Possible, _) => (0.0, true),
                 };
@@ -768,7 +785,7 @@ impl Recognizer for PhoneRecognizer {
                         Evidence::new(EvidenceKind::Pattern, PHONE_EVIDENCE.clone()),
                         Evidence::new(
                             EvidenceKind::Checksum,
-                            phone_plan::evidence(region, plan == Plan::Valid),
+                            phone_plan::evidence(region, plan != Plan::Possible),
                         ),
                     ],
                 );
