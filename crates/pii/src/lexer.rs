@@ -96,62 +96,39 @@ fn skip_space(text: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn token_end(text: &[u8], mut i: usize) -> usize {
-    while i < text.len() && !is_space(text[i]) {
+/// The token (run between whitespace) starting at `s`: its end, and whether identifiers can
+/// be in it: with a digit, an `@` or a `:`, a dot inside (`example.com`), or a dash and at
+/// least 11 bytes (`AA-BB-CC-DD-EE-FF`).
+fn lex_token(text: &[u8], s: usize) -> (usize, bool) {
+    let mut flags = 0u8;
+    let mut inner_dot = false;
+    let mut prev = 0u8;
+    let mut i = s;
+    while let Some(&b) = text.get(i) {
+        let c = CLASS[usize::from(b)];
+        if c & WS != 0 {
+            break;
+        }
+        inner_dot |= (c & ALNUM != 0) & (prev & DOT != 0) & (i > s + 1);
+        flags |= c;
+        prev = c;
         i += 1;
     }
-    i
+    let hot = flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && i - s >= 11);
+    (i, hot)
 }
 
-/// The start of the token before the one starting at `s`, if at most [`JOIN_GAP`] whitespace
-/// separates them.
-fn previous_token(text: &[u8], s: usize) -> Option<usize> {
-    let mut i = s;
-    while i > 0 && is_space(text[i - 1]) {
-        i -= 1;
+/// The token before `s` (a token's start), if any.
+fn previous_token(text: &[u8], s: usize) -> Option<(usize, usize)> {
+    let mut e = s;
+    while e > 0 && is_space(text[e - 1]) {
+        e -= 1;
     }
-    if i == 0 || s - i > JOIN_GAP {
-        return None;
+    let mut ps = e;
+    while ps > 0 && !is_space(text[ps - 1]) {
+        ps -= 1;
     }
-    while i > 0 && !is_space(text[i - 1]) {
-        i -= 1;
-    }
-    Some(i)
-}
-
-/// The tokens (runs between whitespace) that identifiers can be in: with a digit, an `@` or
-/// a `:`, a dot inside (`example.com`), or a dash and at least 11 bytes (`AA-BB-CC-DD-EE-FF`).
-fn hot_tokens(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        while let Some(p) = next_may_heat(text, from) {
-            let mut s = p;
-            while s > from && !is_space(text[s - 1]) {
-                s -= 1;
-            }
-            let mut flags = 0u8;
-            let mut inner_dot = false;
-            let mut prev = 0u8;
-            let mut i = s;
-            while i < text.len() {
-                let c = CLASS[usize::from(text[i])];
-                if c & WS != 0 {
-                    break;
-                }
-                if c & ALNUM != 0 && prev & DOT != 0 && i > s + 1 {
-                    inner_dot = true;
-                }
-                flags |= c;
-                prev = c;
-                i += 1;
-            }
-            from = i;
-            if flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && i - s >= 11) {
-                return Some((s, i));
-            }
-        }
-        None
-    })
+    (ps < e).then_some((ps, e))
 }
 
 /// Regions of a text copied into one buffer, each followed by `\n`.
@@ -167,9 +144,10 @@ pub(crate) struct HotBuffer {
 /// The two hot buffers of a text: `[0]` of the hot tokens alone (joined when only a little
 /// whitespace separates them), `[1]` of each widened by the tokens around it (for patterns
 /// that span words without digits, `5 May 2021`, `AA 12 34 56 B`, `... 90AB CDEF G`). Both
-/// are built in one pass over the text's hot tokens, which are never listed (a megabyte of
-/// short numbers is half a million of them); only the `wanted` ones are built, the others
-/// are left empty.
+/// are built in one pass over the text's tokens, each read once; runs of tokens that cannot
+/// be hot are skipped 32 bytes at a time ([`next_may_heat`]). Tokens are never listed (a
+/// megabyte of short numbers is half a million of them); only the `wanted` buffers are
+/// built, the others are left empty.
 pub(crate) fn build_hot(text: &[u8], hot: &mut [HotBuffer; 2], wanted: [bool; 2]) {
     for h in hot.iter_mut() {
         h.buf.clear();
@@ -180,13 +158,59 @@ pub(crate) fn build_hot(text: &[u8], hot: &mut [HotBuffer; 2], wanted: [bool; 2]
     }
     // the region each buffer is growing
     let mut open: [Option<(usize, usize)>; 2] = [None, None];
-    let mut tokens = hot_tokens(text).peekable();
-    while let Some(token) = tokens.next() {
-        let next_hot = tokens.peek().map_or(usize::MAX, |&(ns, _)| ns);
-        for (neighbors, (h, cur)) in [false, true].into_iter().zip(hot.iter_mut().zip(&mut open)) {
-            if wanted[usize::from(neighbors)] {
-                h.take(text, token, next_hot, neighbors, cur);
+    // the token before the current one, and how many more tokens without digits the wide
+    // region takes after its last hot token
+    let mut prev_tok: Option<(usize, usize)> = None;
+    let mut right = 0u8;
+    let mut i = 0;
+    loop {
+        let s = skip_space(text, i);
+        if s >= text.len() {
+            break;
+        }
+        let (e, is_hot) = lex_token(text, s);
+        i = e;
+        if is_hot {
+            for (neighbors, (h, cur)) in [false, true].into_iter().zip(hot.iter_mut().zip(&mut open)) {
+                if !wanted[usize::from(neighbors)] {
+                    continue;
+                }
+                let rs = match prev_tok {
+                    Some((ps, pe)) if neighbors && s - pe <= JOIN_GAP => ps,
+                    _ => s,
+                };
+                *cur = Some(match *cur {
+                    Some((cs, ce)) if rs <= ce + JOIN_GAP => (cs, ce.max(e)),
+                    Some(done) => {
+                        h.push(text, done);
+                        (rs, e)
+                    }
+                    None => (rs, e),
+                });
             }
+            right = if wanted[1] { RIGHT_TOKENS } else { 0 };
+        } else if right > 0 {
+            match open[1] {
+                Some((cs, ce)) if s - ce <= JOIN_GAP => {
+                    open[1] = Some((cs, e));
+                    right -= 1;
+                }
+                _ => right = 0,
+            }
+        }
+        prev_tok = Some((s, e));
+        if !is_hot && right == 0 {
+            // nothing to widen: the tokens up to the next that can heat change nothing but
+            // which token stands before it, so they are skipped (prose is mostly these)
+            let Some(p) = next_may_heat(text, i) else {
+                break;
+            };
+            let mut ts = p;
+            while ts > i && !is_space(text[ts - 1]) {
+                ts -= 1;
+            }
+            prev_tok = previous_token(text, ts);
+            i = ts;
         }
     }
     for (h, cur) in hot.iter_mut().zip(open) {
@@ -197,42 +221,6 @@ pub(crate) fn build_hot(text: &[u8], hot: &mut [HotBuffer; 2], wanted: [bool; 2]
 }
 
 impl HotBuffer {
-    /// Takes the hot token `(s, e)` into the region `cur`, or closes `cur` and opens the
-    /// next; `next_hot`: where the next hot token starts.
-    fn take(
-        &mut self,
-        text: &[u8],
-        (s, e): (usize, usize),
-        next_hot: usize,
-        neighbors: bool,
-        cur: &mut Option<(usize, usize)>,
-    ) {
-        let rs = match previous_token(text, s) {
-            Some(ps) if neighbors => ps,
-            _ => s,
-        };
-        let (cs, mut ce) = match *cur {
-            Some((cs, ce)) if rs <= ce + JOIN_GAP => (cs, ce.max(e)),
-            Some(done) => {
-                self.push(text, done);
-                (rs, e)
-            }
-            None => (rs, e),
-        };
-        if neighbors {
-            // up to RIGHT_TOKENS tokens after, each close to the one before, short of
-            // the next hot token (which joins by itself)
-            for _ in 0..RIGHT_TOKENS {
-                let ts = skip_space(text, ce);
-                if ts >= text.len() || ts - ce > JOIN_GAP || ts >= next_hot {
-                    break;
-                }
-                ce = token_end(text, ts);
-            }
-        }
-        *cur = Some((cs, ce));
-    }
-
     /// The bytes the buffer holds on to.
     pub(crate) fn held(&self) -> usize {
         self.buf.capacity() + self.map.capacity() * std::mem::size_of::<(usize, usize)>()
@@ -384,21 +372,37 @@ mod tests {
         }
     }
 
+    /// Text with a digit, `@`, `:`, `.` or `-` once in `rarity` bytes or so: dense with
+    /// identifiers at 1, prose (whose runs without any are skipped) at 40.
+    fn text_of_rarity() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        (1u32..40).prop_flat_map(|rarity| {
+            proptest::collection::vec(
+                prop_oneof![
+                    rarity => proptest::sample::select(b"aZx ,\n\t  ".to_vec()),
+                    1 => proptest::sample::select(b"09.-@:".to_vec()),
+                ],
+                0..400,
+            )
+        })
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
         #[test]
-        fn the_same_regions_as_the_byte_by_byte_lexer(
-            text in proptest::collection::vec(proptest::sample::select(
-                b"aZ09 .-@:\n\t,x".to_vec()), 0..200),
-        ) {
-            // both buffers at once, each as the reference builds it alone
-            let mut both = [HotBuffer::default(), HotBuffer::default()];
-            build_hot(&text, &mut both, [true, true]);
-            for (neighbors, fast) in [false, true].into_iter().zip(&both) {
-                let mut reference = HotBuffer::default();
-                reference.build_reference(&text, neighbors);
-                proptest::prop_assert_eq!(&fast.buf, &reference.buf);
-                proptest::prop_assert_eq!(&fast.map, &reference.map);
+        fn the_same_regions_as_the_byte_by_byte_lexer(text in text_of_rarity()) {
+            // both buffers at once, and each alone, as the reference builds it
+            for wanted in [[true, true], [true, false], [false, true]] {
+                let mut built = [HotBuffer::default(), HotBuffer::default()];
+                build_hot(&text, &mut built, wanted);
+                for (neighbors, fast) in [false, true].into_iter().zip(&built) {
+                    let mut reference = HotBuffer::default();
+                    if wanted[usize::from(neighbors)] {
+                        reference.build_reference(&text, neighbors);
+                    }
+                    proptest::prop_assert_eq!(&fast.buf, &reference.buf);
+                    proptest::prop_assert_eq!(&fast.map, &reference.map);
+                }
             }
         }
     }
