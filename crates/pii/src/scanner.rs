@@ -268,7 +268,7 @@ impl Scanner {
         let words = if self.words {
             crate::recognizers::language::words_of(text)
         } else {
-            Vec::new()
+            crate::recognizers::language::Words::default()
         };
         let fields = context::Fields::new(table, field_words);
         for r in &self.language {

@@ -170,7 +170,41 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphabetic() || b >= 0x80 || b == b'\''
 }
 
-pub(crate) fn words_of(text: &[u8]) -> Vec<Word> {
+/// A text's words, and the text as UTF-8 when it is: then a word's text is a slice of it,
+/// not checked again (each word is read several times, and checking each alone cost more
+/// than finding the names).
+#[derive(Debug, Default)]
+pub(crate) struct Words<'t> {
+    list: Vec<Word>,
+    bytes: &'t [u8],
+    text: Option<&'t str>,
+}
+
+impl std::ops::Deref for Words<'_> {
+    type Target = [Word];
+
+    fn deref(&self) -> &[Word] {
+        &self.list
+    }
+}
+
+impl<'t> Words<'t> {
+    /// The text of `w`; empty if it is not UTF-8. Words start and end on character
+    /// boundaries of a UTF-8 text (every byte of a multi-byte character is a word byte), so
+    /// the slice is the word as checked alone.
+    pub(super) fn str(&self, w: Word) -> &'t str {
+        match self.text {
+            Some(text) => text.get(w.s..w.e).unwrap_or(""),
+            None => self
+                .bytes
+                .get(w.s..w.e)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+        }
+    }
+}
+
+pub(crate) fn words_of(text: &[u8]) -> Words<'_> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < text.len() {
@@ -191,11 +225,11 @@ pub(crate) fn words_of(text: &[u8]) -> Vec<Word> {
             i += 1;
         }
     }
-    out
-}
-
-pub(super) fn as_str(text: &[u8], w: Word) -> &str {
-    std::str::from_utf8(&text[w.s..w.e]).unwrap_or("")
+    Words {
+        list: out,
+        bytes: text,
+        text: std::str::from_utf8(text).ok(),
+    }
 }
 
 /// `Capitalized`: an upper-case letter, then at least one lower-case letter (`Müller`,
@@ -211,9 +245,9 @@ pub(super) fn joined(text: &[u8], a: Word, b: Word) -> bool {
     gap == b" " || (a.e - a.s == 1 && gap == b". ")
 }
 
-fn preceded_by(text: &[u8], words: &[Word], i: usize, set: &[&str]) -> bool {
+fn preceded_by(text: &[u8], words: &Words<'_>, i: usize, set: &[&str]) -> bool {
     i > 0 && {
-        let p = as_str(text, words[i - 1]).to_ascii_lowercase();
+        let p = words.str(words[i - 1]).to_ascii_lowercase();
         set.contains(&p.as_str()) && text[words[i - 1].e..words[i].s].iter().all(|&b| b == b' ')
     }
 }
@@ -249,10 +283,10 @@ impl Recognizer for LocationRecognizer {
         true
     }
 
-    fn find_with_words(&self, text: &[u8], ws: &[Word], _fields: &Fields<'_>, out: &mut Vec<Hit>) {
+    fn find_with_words(&self, text: &[u8], ws: &Words<'_>, _fields: &Fields<'_>, out: &mut Vec<Hit>) {
         let mut i = 0;
         while i < ws.len() {
-            let t = as_str(text, ws[i]);
+            let t = ws.str(ws[i]);
             if !capitalized(t) {
                 i += 1;
                 continue;
@@ -264,9 +298,8 @@ impl Recognizer for LocationRecognizer {
                 for cand in cands {
                     let n = cand.len();
                     if i + n <= ws.len()
-                        && (0..n).all(|k| {
-                            as_str(text, ws[i + k]) == cand[k] && (k == 0 || joined(text, ws[i + k - 1], ws[i + k]))
-                        })
+                        && (0..n)
+                            .all(|k| ws.str(ws[i + k]) == cand[k] && (k == 0 || joined(text, ws[i + k - 1], ws[i + k])))
                     {
                         let anchor = COUNTRIES_AND_STATES.contains(t) && n == 1;
                         let score = if n > 1 || anchor || after_prep { 0.6 } else { 0.0 };
@@ -279,8 +312,7 @@ impl Recognizer for LocationRecognizer {
             }
             // shape: toponymic prefix + capitalized word, or a word with a toponymic suffix
             if hit.is_none() {
-                let next_cap =
-                    i + 1 < ws.len() && joined(text, ws[i], ws[i + 1]) && capitalized(as_str(text, ws[i + 1]));
+                let next_cap = i + 1 < ws.len() && joined(text, ws[i], ws[i + 1]) && capitalized(ws.str(ws[i + 1]));
                 if PLACE_PREFIXES.contains(&t) && next_cap && after_prep {
                     hit = Some((i + 1, 0.5, "place_prefix"));
                 } else if after_prep && PLACE_SUFFIXES.iter().any(|s| t.len() >= s.len() + 3 && t.ends_with(s)) {
@@ -298,7 +330,7 @@ impl Recognizer for LocationRecognizer {
                     if after_prep {
                         evidence.push(Evidence::new(
                             EvidenceKind::Context,
-                            as_str(text, ws[i - 1]).to_ascii_lowercase(),
+                            ws.str(ws[i - 1]).to_ascii_lowercase(),
                         ));
                     }
                     out.push(Hit::new(ws[i].s, ws[end].e, score, evidence));
@@ -360,7 +392,7 @@ impl Recognizer for MonthRecognizer {
         true
     }
 
-    fn find_with_words(&self, text: &[u8], ws: &[Word], _fields: &Fields<'_>, out: &mut Vec<Hit>) {
+    fn find_with_words(&self, text: &[u8], ws: &Words<'_>, _fields: &Fields<'_>, out: &mut Vec<Hit>) {
         for i in 1..ws.len() {
             // bytes, not text: a month name is ASCII, and most words are none (checking each
             // for UTF-8 first cost more than the rest of the search)
@@ -461,6 +493,30 @@ impl Recognizer for AddressRecognizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// A word read as a slice of the whole text is the word checked alone, in UTF-8 text
+        /// and in text that is not (a stray byte, a character cut short).
+        #[test]
+        fn a_words_text_is_the_word_checked_alone(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"Anna"[..], b" ", b"-", b"'", b"M\xc3\xbcller", b"\xc3", b"\xbc", b"\xff",
+                    b"\xe6\x9d\x8e", b"x", b"1", b".", b"O'Neil",
+                ]),
+                0..30,
+            )
+        ) {
+            let text = pieces.concat();
+            let words = words_of(&text);
+            for &w in words.iter() {
+                let alone = std::str::from_utf8(&text[w.s..w.e]).unwrap_or("");
+                proptest::prop_assert_eq!(words.str(w), alone);
+            }
+        }
+    }
 
     fn run(r: &dyn Recognizer, text: &str) -> Vec<String> {
         let mut out = Vec::new();

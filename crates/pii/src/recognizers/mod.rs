@@ -116,7 +116,7 @@ pub(crate) trait Recognizer: Send + Sync {
     fn find_with_words(
         &self,
         text: &[u8],
-        _words: &[language::Word],
+        _words: &language::Words<'_>,
         _fields: &crate::context::Fields<'_>,
         out: &mut Vec<Hit>,
     ) {

@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxHashSet;
 
-use super::language::{Word, as_str, capitalized, joined, list, words_of};
+use super::language::{Words, capitalized, joined, list, words_of};
 use super::{Hit, Meta, Recognizer, Tier, words};
 use crate::context::Fields;
 use crate::finding::{Evidence, EvidenceKind};
@@ -965,7 +965,7 @@ fn is_particle(word: &[u8]) -> bool {
 
 /// The title or introducing word that word `i` is, and the index of the word after it
 /// (`Dr. `, `Frau `, `Sig.ra `, `Herr Minister `, `cliente `, `Name: `).
-fn lead(text: &[u8], ws: &[Word], i: usize) -> Option<(Lead, usize)> {
+fn lead(text: &[u8], ws: &Words<'_>, i: usize) -> Option<(Lead, usize)> {
     let after = *ws.get(i + 1)?;
     let gap = &text[ws[i].e..after.s];
     // a name starts with a capital or a particle (most words of a text are followed by a
@@ -1042,7 +1042,7 @@ fn listed(t: &str) -> bool {
 /// lead a name only after a title or in a name field (`Herr van der Berg`; `von Paul Klein` in
 /// prose is `Paul Klein`). `need_first`: none unless its first name word is a listed first
 /// name.
-fn run(text: &[u8], ws: &[Word], start: usize, need_first: bool, particles_lead: bool) -> Option<Run> {
+fn run(text: &[u8], ws: &Words<'_>, start: usize, need_first: bool, particles_lead: bool) -> Option<Run> {
     let word = |k: usize| &text[ws[k].s..ws[k].e];
     // most words of a text are lower case: not read as UTF-8
     let lower = |k: usize| word(k)[0].is_ascii_lowercase();
@@ -1054,15 +1054,15 @@ fn run(text: &[u8], ws: &[Word], start: usize, need_first: bool, particles_lead:
         && is_particle(word(first))
         // `der`, `den` only after `van`, `von` (`Herr Der Ringe` is no name)
         && !(first == start && [&b"der"[..], b"den"].iter().any(|a| a.eq_ignore_ascii_case(word(first))))
-        && (lower(first) || !FIRST_NAMES.contains(as_str(text, ws[first])))
+        && (lower(first) || !FIRST_NAMES.contains(ws.str(ws[first])))
         && ws.get(first + 1).is_some_and(|&w| joined(text, ws[first], w))
     {
         first += 1;
     }
-    if first >= ws.len() || lower(first) || !name_word(as_str(text, ws[first])) {
+    if first >= ws.len() || lower(first) || !name_word(ws.str(ws[first])) {
         return None;
     }
-    let head = as_str(text, ws[first]);
+    let head = ws.str(ws[first]);
     // most capitalized words start no name: when it must start with a first name, ask first
     if need_first && !FIRST_NAMES.contains(head) {
         return None;
@@ -1085,7 +1085,7 @@ fn run(text: &[u8], ws: &[Word], start: usize, need_first: bool, particles_lead:
         if lower(k) {
             break;
         }
-        let t = as_str(text, ws[k]);
+        let t = ws.str(ws[k]);
         let after_particle = k > out.end + 1;
         let initial = t.len() == 1 && t.as_bytes()[0].is_ascii_uppercase() && text.get(ws[k].e) == Some(&b'.');
         if initial && !after_particle {
@@ -1099,7 +1099,7 @@ fn run(text: &[u8], ws: &[Word], start: usize, need_first: bool, particles_lead:
         }
         k += 1;
     }
-    out.last_listed = out.names > 1 && LAST_NAMES.contains(as_str(text, ws[out.end]));
+    out.last_listed = out.names > 1 && LAST_NAMES.contains(ws.str(ws[out.end]));
     Some(out)
 }
 
@@ -1140,7 +1140,7 @@ fn cell_ends(text: &[u8], e: usize) -> bool {
 
 /// A whole cell or value of a field of people's names (a title before the name allowed) of
 /// which a list holds a word: the index of the name's last word and the finding.
-fn in_name_field(text: &[u8], ws: &[Word], i: usize, fields: &Fields<'_>) -> Option<(usize, Hit)> {
+fn in_name_field(text: &[u8], ws: &Words<'_>, i: usize, fields: &Fields<'_>) -> Option<(usize, Hit)> {
     if !cell_starts(text, ws[i].s) {
         return None;
     }
@@ -1169,7 +1169,7 @@ fn in_name_field(text: &[u8], ws: &[Word], i: usize, fields: &Fields<'_>) -> Opt
         .is_some();
     // (or a listed surname after a first word that is none: surname lists hold everyday
     // words, `Green`, `Grand`, `Black`, so a value that starts with one proves nothing)
-    let head = as_str(text, ws[name.head]);
+    let head = ws.str(ws[name.head]);
     let evident = !ambiguous && (name.first_listed || (name.last_listed && !LAST_NAMES.contains(head)));
     if !cell_ends(text, tail) || !evident {
         return None;
@@ -1188,8 +1188,8 @@ fn in_name_field(text: &[u8], ws: &[Word], i: usize, fields: &Fields<'_>) -> Opt
 }
 
 /// The finding, if the words of `name` after `lead` make one.
-fn judge(text: &[u8], ws: &[Word], lead: Lead, start: usize, name: &Run) -> Option<Hit> {
-    let first = as_str(text, ws[name.head]);
+fn judge(ws: &Words<'_>, lead: Lead, start: usize, name: &Run) -> Option<Hit> {
+    let first = ws.str(ws[name.head]);
     let several = name.names > 1;
     let ambiguous = AMBIGUOUS_SET.get(first.as_bytes(), false).is_some();
     // one first name alone: too weak without more, and only when the US census lists it
@@ -1251,7 +1251,7 @@ impl Recognizer for PersonRecognizer {
         true
     }
 
-    fn find_with_words(&self, text: &[u8], ws: &[Word], fields: &Fields<'_>, out: &mut Vec<Hit>) {
+    fn find_with_words(&self, text: &[u8], ws: &Words<'_>, fields: &Fields<'_>, out: &mut Vec<Hit>) {
         let mut i = 0;
         while i < ws.len() {
             if let Some((end, hit)) = in_name_field(text, ws, i, fields) {
@@ -1266,7 +1266,7 @@ impl Recognizer for PersonRecognizer {
                     let titled = matches!(lead, Lead::Title { .. });
                     run(text, ws, start, !matches!(lead, Lead::Title { strong: true }), titled)
                 })
-                .and_then(|name| Some((name.end, judge(text, ws, lead, start, &name)?)));
+                .and_then(|name| Some((name.end, judge(ws, lead, start, &name)?)));
             match found {
                 Some((end, hit)) => {
                     out.push(hit);
