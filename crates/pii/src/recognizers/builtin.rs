@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::email::EmailRecognizer;
 use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer};
 use super::network::{IpRecognizer, UrlRecognizer};
 use super::numbers::{CardRecognizer, IbanRecognizer, PhoneRecognizer};
@@ -101,13 +102,11 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
         boundary: spec.boundary,
         // a number after `order #`, `invoice` or `SKU` is that, not a national id
         meta: match spec.entity {
-            "EMAIL_ADDRESS" | "CRYPTO" | "MAC_ADDRESS" | "DATE_TIME" => {
-                Meta::new(spec.entity, Tier::Identifier, words(spec.context))
-            }
+            "CRYPTO" | "MAC_ADDRESS" | "DATE_TIME" => Meta::new(spec.entity, Tier::Identifier, words(spec.context)),
             _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
-        // an email's local part starts anywhere: it keeps its own search
+        // a pattern that can start anywhere (no boundary rule) keeps its own search
         sources: if spec.boundary == Boundary::None {
             Vec::new()
         } else {
@@ -142,21 +141,6 @@ fn date_parts_valid(s: &[u8]) -> bool {
 
 pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> {
     let specs = vec![
-        Spec {
-            entity: "EMAIL_ADDRESS",
-            boundary: Boundary::None,
-            // RFC 5322's local part bar `|`: legal, unseen in addresses, and the delimiter of
-            // tables written as text (`Jo|0361 8225|jo@example.com` is one address, not three
-            // cells); a domain's labels in UTF-8 too (`jo@bücher.de`, IDNA's Unicode form;
-            // not the local part: a byte pattern cannot tell a letter from `«` or `、`)
-            patterns: vec![p(
-                "email",
-                r"[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+)*@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b",
-                0.9,
-            )],
-            check: None,
-            context: &["email", "mail", "e-mail", "contact", "address"],
-        },
         Spec {
             entity: "US_SSN",
             boundary: Boundary::Number,
@@ -340,7 +324,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             context: &["hetu", "henkilötunnus", "henkilotunnus", "personal", "identity", "code"],
         },
     ];
-    let mut out: Vec<Box<dyn Recognizer>> = Vec::new();
+    let mut out: Vec<Box<dyn Recognizer>> = vec![Box::new(EmailRecognizer::new()?)];
     for spec in specs.into_iter().chain(super::national::specs()) {
         out.push(build(spec)?);
     }

@@ -9,8 +9,8 @@
 //! own search would have (`tests::same_as_each_recognizer_alone` holds the two together).
 //!
 //! Only patterns whose matches start where a word starts (boundary `Word` or `Number`) or
-//! where digits start (`NoDigits`) can join; a pattern that can start anywhere (an email's
-//! local part) keeps its own search.
+//! where digits start (`NoDigits`) can join; a pattern that can start anywhere (boundary
+//! `None`) keeps its own search, as do the recognizers written as code (emails, phones).
 
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;
