@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::email::EmailRecognizer;
 use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer};
 use super::network::{IpRecognizer, UrlRecognizer};
 use super::numbers::{CardRecognizer, IbanRecognizer, PhoneRecognizer};
@@ -61,6 +60,18 @@ pub const BUILTIN_ENTITIES: &[&str] = &[
 
 const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
+/// An email address. Its local part: RFC 5322's characters bar `|` (legal, unseen in
+/// addresses, and the delimiter of tables written as text: `Jo|0361 8225|jo@example.com` is
+/// one address, not three cells), or RFC 6531's letters, digits and marks of any script
+/// (`jürgen@`, `山田@`; a mark: the virama of `हिन्दी`, the accent of a decomposed `é`),
+/// so that punctuation of other scripts (`«`, `、`) and bytes that are not UTF-8 end it. A
+/// domain's labels in UTF-8 too (IDNA's Unicode form: `jo@bücher.de`).
+const EMAIL: &str = concat!(
+    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{}~-]|(?u:[\p{L}\p{N}\p{M}]))+",
+    r"(?:\.(?:[A-Za-z0-9!#$%&'*+/=?^_`{}~-]|(?u:[\p{L}\p{N}\p{M}]))+)*",
+    r"@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b",
+);
+
 /// (name, test, score when it passes, checksum?, required?)
 pub(crate) type CheckSpec = (&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool);
 
@@ -102,11 +113,13 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
         boundary: spec.boundary,
         // a number after `order #`, `invoice` or `SKU` is that, not a national id
         meta: match spec.entity {
-            "CRYPTO" | "MAC_ADDRESS" | "DATE_TIME" => Meta::new(spec.entity, Tier::Identifier, words(spec.context)),
+            "EMAIL_ADDRESS" | "CRYPTO" | "MAC_ADDRESS" | "DATE_TIME" => {
+                Meta::new(spec.entity, Tier::Identifier, words(spec.context))
+            }
             _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
-        // a pattern that can start anywhere (no boundary rule) keeps its own search
+        // an email's local part starts anywhere: it keeps its own search
         sources: if spec.boundary == Boundary::None {
             Vec::new()
         } else {
@@ -141,6 +154,13 @@ fn date_parts_valid(s: &[u8]) -> bool {
 
 pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> {
     let specs = vec![
+        Spec {
+            entity: "EMAIL_ADDRESS",
+            boundary: Boundary::None,
+            patterns: vec![p("email", EMAIL, 0.9)],
+            check: None,
+            context: &["email", "mail", "e-mail", "contact", "address"],
+        },
         Spec {
             entity: "US_SSN",
             boundary: Boundary::Number,
@@ -324,7 +344,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             context: &["hetu", "henkilötunnus", "henkilotunnus", "personal", "identity", "code"],
         },
     ];
-    let mut out: Vec<Box<dyn Recognizer>> = vec![Box::new(EmailRecognizer::new()?)];
+    let mut out: Vec<Box<dyn Recognizer>> = Vec::new();
     for spec in specs.into_iter().chain(super::national::specs()) {
         out.push(build(spec)?);
     }
@@ -352,6 +372,111 @@ fn mac_not_reserved(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The email recognizer, built once for every case.
+    fn email_recognizer() -> Option<&'static dyn Recognizer> {
+        static R: std::sync::OnceLock<Option<Box<dyn Recognizer>>> = std::sync::OnceLock::new();
+        R.get_or_init(|| {
+            all(&[])
+                .ok()
+                .and_then(|all| all.into_iter().find(|r| &**r.entity() == "EMAIL_ADDRESS"))
+        })
+        .as_deref()
+    }
+
+    fn emails(text: &str) -> Vec<&str> {
+        let Some(r) = email_recognizer() else {
+            return vec!["no recognizer"];
+        };
+        let mut out = Vec::new();
+        r.find(text.as_bytes(), &mut out);
+        out.iter()
+            .map(|h| text.get(h.start..h.end).unwrap_or("not on a boundary"))
+            .collect()
+    }
+
+    #[test]
+    fn local_parts_in_any_script() {
+        assert_eq!(emails("Kontakt: jürgen@bücher.de"), ["jürgen@bücher.de"]);
+        assert_eq!(emails("josé.garcía@correo.es"), ["josé.garcía@correo.es"]);
+        assert_eq!(emails("mail 山田@example.jp ok"), ["山田@example.jp"]);
+        assert_eq!(emails("Ωμέγα@παράδειγμα.gr"), ["Ωμέγα@παράδειγμα.gr"]);
+        // combining marks: a virama, and an accent written as its own character
+        assert_eq!(emails("हिन्दी@example.in"), ["हिन्दी@example.in"]);
+        assert_eq!(emails("தமிழ்@example.in"), ["தமிழ்@example.in"]);
+        assert_eq!(emails("jose\u{301}@example.es"), ["jose\u{301}@example.es"]);
+    }
+
+    #[test]
+    fn punctuation_of_any_script_is_no_local_part() {
+        assert_eq!(emails("«anna@example.com»"), ["anna@example.com"]);
+        assert_eq!(emails("联系、山田@example.jp"), ["山田@example.jp"]);
+        assert_eq!(emails("“jo@example.com”"), ["jo@example.com"]);
+        assert_eq!(emails("€5@example.com"), ["5@example.com"]);
+        // a dot does not lead a local part, and nothing but punctuation is none
+        assert_eq!(emails("«.jo@example.com"), ["jo@example.com"]);
+        assert_eq!(emails("«@example.com"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_end_the_local_part() {
+        let text = b"x\xffjo@example.com \xc3jo@example.com";
+        let mut out = Vec::new();
+        if let Some(r) = email_recognizer() {
+            r.find(text, &mut out);
+        }
+        let found: Vec<&[u8]> = out.iter().map(|h| &text[h.start..h.end]).collect();
+        assert_eq!(found, [&b"jo@example.com"[..], b"jo@example.com"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// In ASCII text the addresses are those of the ASCII pattern this one grew from.
+        #[test]
+        fn ascii_text_as_the_ascii_pattern(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "Z", "0", ".", "..", "@", "-", "_", "+", "=", "|", " ", "«", "x.co", "com", "xn--p1ai",
+                    "\n", ",", "'", "é", "山",
+                ]),
+                0..40,
+            )
+        ) {
+            let text = pieces.concat();
+            let ascii = r"[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+)*@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b";
+            let re = crate::re::Re::new(ascii, true).map_err(proptest::test_runner::TestCaseError::fail)?;
+            let mut before = Vec::new();
+            let mut pos = 0;
+            while let Some((s, e)) = re.find_at(text.as_bytes(), pos) {
+                before.push((s, e));
+                pos = e;
+            }
+            let mut now = Vec::new();
+            if let Some(r) = email_recognizer() {
+                r.find(text.as_bytes(), &mut now);
+            }
+            let now: Vec<(usize, usize)> = now.iter().map(|h| (h.start, h.end)).collect();
+            if text.is_ascii() {
+                proptest::prop_assert_eq!(now, before);
+            } else {
+                // beyond ASCII, none lost: each address of the ASCII pattern overlaps one now
+                for (s, e) in before {
+                    proptest::prop_assert!(now.iter().any(|&(ns, ne)| ns < e && s < ne), "{:?} lost in {:?}", &text[s..e], text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_addresses_as_before() {
+        assert_eq!(emails("Jo|0361 8225|jo@example.com"), ["jo@example.com"]);
+        assert_eq!(
+            emails("a.b+tag@sub.example.co.uk, x@y.museum"),
+            ["a.b+tag@sub.example.co.uk", "x@y.museum"]
+        );
+        assert_eq!(emails("no address @ here, nor a@b"), Vec::<&str>::new());
+    }
 
     #[test]
     fn date_parts() {

@@ -10,7 +10,7 @@
 //!
 //! Only patterns whose matches start where a word starts (boundary `Word` or `Number`) or
 //! where digits start (`NoDigits`) can join; a pattern that can start anywhere (boundary
-//! `None`) keeps its own search, as do the recognizers written as code (emails, phones).
+//! `None`) keeps its own search, as do the recognizers written as code (phones, cards).
 
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;

@@ -7,7 +7,6 @@ use crate::finding::{Evidence, EvidenceKind};
 use crate::re::Re;
 
 pub(crate) mod builtin;
-pub(crate) mod email;
 pub(crate) mod joint;
 pub(crate) mod language;
 pub(crate) mod national;
