@@ -60,17 +60,63 @@ pub const BUILTIN_ENTITIES: &[&str] = &[
 
 const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
-/// An email address. Its local part: RFC 5322's characters bar `|` (legal, unseen in
-/// addresses, and the delimiter of tables written as text: `Jo|0361 8225|jo@example.com` is
-/// one address, not three cells), or RFC 6531's letters, digits and marks of any script
-/// (`jürgen@`, `山田@`; a mark: the virama of `हिन्दी`, the accent of a decomposed `é`),
-/// so that punctuation of other scripts (`«`, `、`) and bytes that are not UTF-8 end it. A
-/// domain's labels in UTF-8 too (IDNA's Unicode form: `jo@bücher.de`).
-const EMAIL: &str = concat!(
-    r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{}~-]|(?u:[\p{L}\p{N}\p{M}]))+",
-    r"(?:\.(?:[A-Za-z0-9!#$%&'*+/=?^_`{}~-]|(?u:[\p{L}\p{N}\p{M}]))+)*",
-    r"@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b",
-);
+/// The characters of an email's local part in Latin script: RFC 5322's ASCII ones bar `|`
+/// (legal, unseen in addresses, and the delimiter of tables written as text:
+/// `Jo|0361 8225|jo@example.com` is one address, not three cells), Latin letters beyond
+/// ASCII (`jürgen`), and the apostrophe and middle dot names are written with (`o’brien`,
+/// `ana·maria`).
+const LATIN_LOCAL: &str = r"[A-Za-z0-9!#$%&'*+/=?^_`{}~-]|(?u:[\p{Latin}\x{2019}\x{00B7}])";
+
+/// The other scripts a local part may be written in (RFC 6531), each a class of its own:
+/// Chinese and Japanese together (kanji with kana, and the kana's prolonged sound mark).
+const OTHER_LOCAL: &[&str] = &[
+    r"\p{Han}\p{Hiragana}\p{Katakana}\x{30FC}",
+    r"\p{Hangul}",
+    r"\p{Greek}",
+    r"\p{Cyrillic}",
+    r"\p{Armenian}",
+    r"\p{Georgian}",
+    r"\p{Hebrew}",
+    r"\p{Arabic}",
+    r"\p{Devanagari}",
+    r"\p{Bengali}",
+    r"\p{Gurmukhi}",
+    r"\p{Gujarati}",
+    r"\p{Oriya}",
+    r"\p{Tamil}",
+    r"\p{Telugu}",
+    r"\p{Kannada}",
+    r"\p{Malayalam}",
+    r"\p{Sinhala}",
+    r"\p{Thai}",
+    r"\p{Lao}",
+    r"\p{Khmer}",
+    r"\p{Myanmar}",
+    r"\p{Ethiopic}",
+];
+
+/// An email address. Its local part is dot-separated atoms of one script, each character
+/// with the combining marks and joiners after it (`\p{M}`, `\p{Inherited}`: the virama of
+/// `हिन्दी`, the accent of a decomposed `é`, the zero-width non-joiner of `می‌خواهم`).
+/// One script, because scripts written without spaces run into the address: in
+/// `请致电13812345678或发邮件zhang@example.com` the address is `zhang@example.com`, not the
+/// clause with the phone number in it. Punctuation of other scripts (`«`, `、`) and bytes
+/// that are not UTF-8 end it too. A domain's labels in UTF-8 (IDNA's Unicode form:
+/// `jo@bücher.de`).
+fn email_pattern() -> String {
+    let marks = r"(?u:[\p{M}\p{Inherited}])";
+    let dotted = |atom: String| format!("{atom}(?:\\.{atom})*");
+    let mut local = vec![dotted(format!("(?:(?:{LATIN_LOCAL}){marks}*)+"))];
+    local.extend(
+        OTHER_LOCAL
+            .iter()
+            .map(|script| dotted(format!("(?:(?u:[{script}]){marks}*)+"))),
+    );
+    format!(
+        r"(?:{})@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{{0,61}}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{{1,59}}|[A-Za-z]{{2,63}})\b",
+        local.join("|")
+    )
+}
 
 /// (name, test, score when it passes, checksum?, required?)
 pub(crate) type CheckSpec = (&'static str, fn(&[u8]) -> bool, Option<f32>, bool, bool);
@@ -157,7 +203,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
         Spec {
             entity: "EMAIL_ADDRESS",
             boundary: Boundary::None,
-            patterns: vec![p("email", EMAIL, 0.9)],
+            patterns: vec![p("email", &email_pattern(), 0.9)],
             check: None,
             context: &["email", "mail", "e-mail", "contact", "address"],
         },
@@ -405,6 +451,18 @@ mod tests {
         assert_eq!(emails("हिन्दी@example.in"), ["हिन्दी@example.in"]);
         assert_eq!(emails("தமிழ்@example.in"), ["தமிழ்@example.in"]);
         assert_eq!(emails("jose\u{301}@example.es"), ["jose\u{301}@example.es"]);
+        assert_eq!(
+            emails("mail ju\u{308}rgen@bu\u{308}cher.de"),
+            ["ju\u{308}rgen@bu\u{308}cher.de"]
+        );
+        // a zero-width non-joiner inside a Persian word, tone marks in Thai
+        assert_eq!(emails("می\u{200c}خواهم@example.ir"), ["می\u{200c}خواهم@example.ir"]);
+        assert_eq!(emails("อีเมล น้องแมว@example.th"), ["น้องแมว@example.th"]);
+        assert_eq!(emails("やまだタロー@example.jp"), ["やまだタロー@example.jp"]);
+        assert_eq!(
+            emails("o’brien@example.com ana·maria@example.cat"),
+            ["o’brien@example.com", "ana·maria@example.cat"]
+        );
     }
 
     #[test]
@@ -416,6 +474,18 @@ mod tests {
         // a dot does not lead a local part, and nothing but punctuation is none
         assert_eq!(emails("«.jo@example.com"), ["jo@example.com"]);
         assert_eq!(emails("«@example.com"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_local_part_is_of_one_script() {
+        // scripts written without spaces run into the address: it is the part in its script
+        assert_eq!(
+            emails("请致电13812345678或发邮件zhang@example.com联系我"),
+            ["zhang@example.com"]
+        );
+        assert_eq!(emails("张三zhang@example.com"), ["zhang@example.com"]);
+        assert_eq!(emails("SSN 078-05-1120.山田@example.jp"), ["山田@example.jp"]);
+        assert_eq!(emails("Иван.Petrov@example.ru"), ["Petrov@example.ru"]);
     }
 
     #[test]
