@@ -564,6 +564,51 @@ mod tests {
             .collect())
     }
 
+    /// An identifier glued to punctuation beyond ASCII or to a script written without spaces
+    /// stands alone; glued to a letter or digit of a script written with spaces, it is part
+    /// of a longer word, as in ASCII.
+    #[test]
+    fn identifiers_end_where_scripts_without_spaces_begin() -> Result<()> {
+        let found = |text: &str| -> Result<Vec<(String, String)>> {
+            let mut all = entities(text)?;
+            all.retain(|(entity, _)| entity != "PERSON" && entity != "LOCATION");
+            Ok(all)
+        };
+        let one = |entity: &str, value: &str| vec![(entity.to_owned(), value.to_owned())];
+        assert_eq!(
+            found("IBAN DE89370400440532013000。")?,
+            one("IBAN_CODE", "DE89370400440532013000")
+        );
+        assert_eq!(
+            found("账户DE89370400440532013000山田")?,
+            one("IBAN_CODE", "DE89370400440532013000")
+        );
+        assert_eq!(found("社会保障号536-90-4399，谢谢")?, one("US_SSN", "536-90-4399"));
+        assert_eq!(
+            found("电话+44 20 7946 0958或邮件")?,
+            one("PHONE_NUMBER", "+44 20 7946 0958")
+        );
+        assert_eq!(
+            found("연락처 +82 10-1234-5678로")?,
+            one("PHONE_NUMBER", "+82 10-1234-5678")
+        );
+        assert_eq!(
+            found("カード4111 1111 1111 1111で")?,
+            one("CREDIT_CARD", "4111 1111 1111 1111")
+        );
+        assert_eq!(found("«203.0.113.7»")?, one("IP_ADDRESS", "203.0.113.7"));
+        assert_eq!(
+            found("Tél.\u{a0}:\u{a0}+33 1 42 68 53 00")?,
+            one("PHONE_NUMBER", "+33 1 42 68 53 00")
+        );
+        // letters of scripts written with spaces still join: no identifier inside a word
+        assert_eq!(found("éDE89370400440532013000")?, vec![]);
+        assert_eq!(found("DE89370400440532013000ü")?, vec![]);
+        assert_eq!(found("№536-90-4399д")?, vec![]);
+        assert_eq!(found("λ203.0.113.7")?, vec![]);
+        Ok(())
+    }
+
     /// Each thread keeps a scan's buffers for the next: nothing of one text may reach the
     /// findings of another (a finding of a previous document in this one would report, and
     /// redact, bytes that are not there).

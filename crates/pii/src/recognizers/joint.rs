@@ -19,7 +19,7 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::{start, syntax};
 use regex_automata::{Anchored, MatchKind};
 
-use super::{Hit, PatternRecognizer, is_alnum};
+use super::{Hit, PatternRecognizer, word_before};
 use crate::error::{Error, Result};
 
 pub(crate) struct Joint {
@@ -148,7 +148,9 @@ impl Joint {
         for (s, &b) in hay.iter().enumerate() {
             let at_start = match prev {
                 None => true,
-                Some(p) => !is_alnum(p) || (!p.is_ascii_digit() && b.is_ascii_digit()),
+                Some(p) if p < 0x80 => !p.is_ascii_alphanumeric() || (!p.is_ascii_digit() && b.is_ascii_digit()),
+                // beyond ASCII: after punctuation or a script written without spaces too
+                Some(_) => b.is_ascii_digit() || (self.starts[usize::from(b)] && !word_before(hay, s)),
             };
             prev = Some(b);
             if !at_start || !self.starts[usize::from(b)] {

@@ -143,8 +143,69 @@ pub(crate) enum Boundary {
     None,
 }
 
-pub(crate) fn is_alnum(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
+/// Whether a character glued to an identifier makes it part of a longer word: a letter or
+/// digit of a script written with spaces between its words. Not punctuation or spaces beyond
+/// ASCII (`«`, `。`, a no-break space), nor the letters of scripts written without spaces
+/// (Chinese, Japanese, Thai) or whose particles are glued to what they follow (Korean):
+/// `电话13812345678`, `IBAN DE89370400440532013000。`, `010-1234-5678로`.
+fn continues_word(c: char) -> bool {
+    c.is_alphanumeric() && !in_unspaced_script(c)
+}
+
+/// Scripts written without spaces between words, by their Unicode blocks.
+fn in_unspaced_script(c: char) -> bool {
+    matches!(u32::from(c),
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x1000..=0x109F // Myanmar
+        | 0x1100..=0x11FF // Hangul Jamo
+        | 0x1780..=0x17FF // Khmer
+        | 0x2E80..=0x2FFF // CJK and Kangxi radicals
+        | 0x3000..=0x31FF // CJK symbols, kana, Bopomofo, Hangul compatibility Jamo
+        | 0x3400..=0x4DBF // CJK extension A
+        | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xA960..=0xA97F // Hangul Jamo extended A
+        | 0xAC00..=0xD7FF // Hangul syllables, Jamo extended B
+        | 0xF900..=0xFAFF // CJK compatibility ideographs
+        | 0xFF00..=0xFFEF // halfwidth and fullwidth forms
+        | 0x20000..=0x3FFFF // CJK extensions B and after
+    )
+}
+
+/// The character starting at `i`, if the bytes there are one in UTF-8.
+fn char_at(hay: &[u8], i: usize) -> Option<char> {
+    let len = match *hay.get(i)? {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return None,
+    };
+    std::str::from_utf8(hay.get(i..i + len)?).ok()?.chars().next()
+}
+
+/// Whether the character ending at `s` continues a word into a match starting there
+/// ([`continues_word`]; bytes that are not UTF-8 count as a word's, as they always did).
+pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
+    let Some(&b) = s.checked_sub(1).and_then(|i| hay.get(i)) else {
+        return false;
+    };
+    if b < 0x80 {
+        return b.is_ascii_alphanumeric();
+    }
+    let lead = (s.saturating_sub(4)..s).rev().find(|&j| hay[j] & 0xC0 != 0x80);
+    match lead.and_then(|j| Some((j, char_at(hay, j)?))) {
+        Some((j, c)) if j + c.len_utf8() == s => continues_word(c),
+        _ => true,
+    }
+}
+
+/// Whether the character starting at `e` continues a word from a match ending there.
+pub(crate) fn word_after(hay: &[u8], e: usize) -> bool {
+    match hay.get(e) {
+        None => false,
+        Some(&b) if b < 0x80 => b.is_ascii_alphanumeric(),
+        Some(_) => char_at(hay, e).is_none_or(continues_word),
+    }
 }
 
 pub(crate) fn bounded(hay: &[u8], s: usize, e: usize, boundary: Boundary) -> bool {
@@ -152,15 +213,14 @@ pub(crate) fn bounded(hay: &[u8], s: usize, e: usize, boundary: Boundary) -> boo
     let after = hay.get(e).copied();
     match boundary {
         Boundary::None => true,
-        Boundary::NoDigits => !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(is_alnum),
-        Boundary::Word => !before.is_some_and(is_alnum) && !after.is_some_and(is_alnum),
+        Boundary::NoDigits => !before.is_some_and(|b| b.is_ascii_digit()) && !word_after(hay, e),
+        Boundary::Word => !word_before(hay, s) && !word_after(hay, e),
         Boundary::Number => {
             let joins = |b: u8| matches!(b, b'.' | b'-' | b'/' | b':' | b',');
-            let before_bad =
-                before.is_some_and(|b| is_alnum(b) || (joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b','));
-            let after_bad = after.is_some_and(|b| {
-                is_alnum(b) || (joins(b) && hay.get(e + 1).is_some_and(u8::is_ascii_digit) && b != b',')
-            });
+            let before_bad = word_before(hay, s)
+                || before.is_some_and(|b| joins(b) && s >= 2 && hay[s - 2].is_ascii_digit() && b != b',');
+            let after_bad = word_after(hay, e)
+                || after.is_some_and(|b| joins(b) && hay.get(e + 1).is_some_and(u8::is_ascii_digit) && b != b',');
             !before_bad && !after_bad
         }
     }
@@ -280,8 +340,8 @@ impl PatternRecognizer {
 pub(crate) fn next_start(hay: &[u8], s: usize, boundary: Boundary) -> usize {
     let mut i = next_char(hay, s);
     if matches!(boundary, Boundary::Word | Boundary::Number) {
-        while i < hay.len() && is_alnum(hay[i - 1]) {
-            i += 1;
+        while i < hay.len() && word_before(hay, i) {
+            i = next_char(hay, i);
         }
     }
     i

@@ -4,7 +4,7 @@ use std::net::Ipv6Addr;
 
 use memchr::{memchr, memchr_iter, memchr2};
 
-use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_char, words};
+use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, next_char, word_after, word_before, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 use crate::lexer::is_space;
@@ -77,10 +77,10 @@ impl IpRecognizer {
     fn find_v4(&self, hay: &[u8], out: &mut Vec<Hit>, search: impl Fn(usize) -> Option<(usize, usize)>) {
         let mut pos = 0;
         while let Some((s, e)) = search(pos) {
-            let before_ok = s == 0 || !(is_alnum(hay[s - 1]) || hay[s - 1] == b'.');
+            let before_ok = s == 0 || !(word_before(hay, s) || hay[s - 1] == b'.');
             // nor the first four parts of a run of six or more (an OID, `1.3.6.1.4.1.41248`);
             // `192.168.1.1.1` still holds one, as Presidio reads it
-            let after_ok = !hay.get(e).is_some_and(|&b| is_alnum(b)) && dotted_parts(hay, s) < 6;
+            let after_ok = !word_after(hay, e) && dotted_parts(hay, s) < 6;
             if before_ok && after_ok && v4_valid(&hay[s..e]) {
                 out.push(Hit::new(s, e, 0.6, vec![Evidence::new(EvidenceKind::Pattern, "ipv4")]));
                 pos = e;
@@ -115,7 +115,7 @@ impl IpRecognizer {
             // try each start within the run whose left neighbour is not a letter, digit or ':'
             let mut start = s;
             while start < colon + 1 {
-                let left_ok = start == 0 || !(is_alnum(hay[start - 1]) || hay[start - 1] == b':');
+                let left_ok = start == 0 || !(word_before(hay, start) || hay[start - 1] == b':');
                 if left_ok && let Some(end) = v6_at(hay, start, e) {
                     out.push(Hit::new(
                         start,
@@ -181,7 +181,7 @@ fn v6_at(hay: &[u8], s: usize, run_end: usize) -> Option<usize> {
             end = z;
         }
     }
-    (!hay.get(end).is_some_and(|&b| is_alnum(b))).then_some(end)
+    (!word_after(hay, end)).then_some(end)
 }
 
 /// Top-level domains accepted for bare domains (`microsoft.com`): generic ones and all

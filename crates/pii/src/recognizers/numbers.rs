@@ -4,7 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 use super::phone_plan;
-use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, is_alnum, next_start, words};
+use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, next_start, word_after, word_before, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 #[cfg(test)]
@@ -252,7 +252,7 @@ impl Recognizer for IbanRecognizer {
         let mut pos = 0;
         while let Some(s) = iban_start(hay, pos) {
             pos = next_start(hay, s, Boundary::Word);
-            if s > 0 && is_alnum(hay[s - 1]) {
+            if word_before(hay, s) {
                 continue;
             }
             let first = alnum_run(hay, s);
@@ -276,7 +276,7 @@ impl Recognizer for IbanRecognizer {
                 }
             }
             for &e in ends.iter().rev() {
-                if e - s < 15 || hay.get(e).is_some_and(|&b| is_alnum(b)) {
+                if e - s < 15 || word_after(hay, e) {
                     continue;
                 }
                 if validate::iban(&hay[s..e]) {
