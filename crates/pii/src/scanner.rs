@@ -606,6 +606,27 @@ mod tests {
         assert_eq!(found("DE89370400440532013000ü")?, vec![]);
         assert_eq!(found("№536-90-4399д")?, vec![]);
         assert_eq!(found("λ203.0.113.7")?, vec![]);
+        // a decomposed letter joins as the composed one; fullwidth digits are digits
+        assert_eq!(found("u\u{308}4111111111111111")?, vec![]);
+        assert_eq!(found("cafe\u{301}203.0.113.7")?, vec![]);
+        assert_eq!(found("4111111111111111\u{301}x")?, vec![]);
+        // a mark after an identifier belongs to its last character: it stands alone
+        assert_eq!(
+            found("4111111111111111\u{301} ")?,
+            one("CREDIT_CARD", "4111111111111111")
+        );
+        assert_eq!(
+            found(" \u{301}4111111111111111")?,
+            one("CREDIT_CARD", "4111111111111111")
+        );
+        let zalgo = format!("x{}4111111111111111", "\u{301}".repeat(40));
+        assert_eq!(found(&zalgo)?, vec![]);
+        assert_eq!(found("１4111111111111111")?, vec![]);
+        // list markers, footnotes and other scripts without spaces do not
+        assert_eq!(found("①4111111111111111")?, one("CREDIT_CARD", "4111111111111111"));
+        assert_eq!(found("²4111111111111111")?, one("CREDIT_CARD", "4111111111111111"));
+        assert_eq!(found("ꩠ4111111111111111")?, one("CREDIT_CARD", "4111111111111111"));
+        assert_eq!(found("㊀203.0.113.7")?, one("IP_ADDRESS", "203.0.113.7"));
         Ok(())
     }
 

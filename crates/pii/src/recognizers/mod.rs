@@ -148,27 +148,47 @@ pub(crate) enum Boundary {
 /// ASCII (`«`, `。`, a no-break space), nor the letters of scripts written without spaces
 /// (Chinese, Japanese, Thai) or whose particles are glued to what they follow (Korean):
 /// `电话13812345678`, `IBAN DE89370400440532013000。`, `010-1234-5678로`.
+/// Circled, parenthesized and superscript digits (`①`, `²`) are list markers and footnotes,
+/// not a number's digits.
 fn continues_word(c: char) -> bool {
-    c.is_alphanumeric() && !in_unspaced_script(c)
+    let code = u32::from(c);
+    if matches!(code, 0xB2 | 0xB3 | 0xB9 | 0x2070..=0x209F | 0x2150..=0x218F | 0x2460..=0x24FF | 0x2776..=0x2793) {
+        return false;
+    }
+    c.is_alphanumeric() && !in_unspaced_script(code)
+}
+
+/// The blocks of combining marks that follow letters of any script: a mark belongs to the
+/// character before it (a decomposed `ü` joins a word as the composed one does).
+fn is_combining_mark(code: u32) -> bool {
+    matches!(code, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
 }
 
 /// Scripts written without spaces between words, by their Unicode blocks.
-fn in_unspaced_script(c: char) -> bool {
-    matches!(u32::from(c),
-        0x0E00..=0x0EFF // Thai, Lao
-        | 0x1000..=0x109F // Myanmar
-        | 0x1100..=0x11FF // Hangul Jamo
-        | 0x1780..=0x17FF // Khmer
-        | 0x2E80..=0x2FFF // CJK and Kangxi radicals
-        | 0x3000..=0x31FF // CJK symbols, kana, Bopomofo, Hangul compatibility Jamo
-        | 0x3400..=0x4DBF // CJK extension A
-        | 0x4E00..=0x9FFF // CJK unified ideographs
-        | 0xA960..=0xA97F // Hangul Jamo extended A
-        | 0xAC00..=0xD7FF // Hangul syllables, Jamo extended B
-        | 0xF900..=0xFAFF // CJK compatibility ideographs
-        | 0xFF00..=0xFFEF // halfwidth and fullwidth forms
-        | 0x20000..=0x3FFFF // CJK extensions B and after
-    )
+fn in_unspaced_script(code: u32) -> bool {
+    // fullwidth digits and Latin letters are a number's or a word's, as their ASCII forms
+    let fullwidth_alnum = matches!(code, 0xFF10..=0xFF19 | 0xFF21..=0xFF3A | 0xFF41..=0xFF5A);
+    !fullwidth_alnum
+        && matches!(code,
+            0x0E00..=0x0EFF // Thai, Lao
+            | 0x1000..=0x109F // Myanmar
+            | 0x1100..=0x11FF // Hangul Jamo
+            | 0x1780..=0x17FF // Khmer
+            | 0x1950..=0x19DF // Tai Le, New Tai Lue
+            | 0x1A20..=0x1AAF // Tai Tham
+            | 0x2E80..=0x2FFF // CJK and Kangxi radicals
+            | 0x3000..=0x33FF // CJK symbols, kana, Bopomofo, Hangul compatibility Jamo, enclosed
+            | 0x3400..=0x4DBF // CJK extension A
+            | 0x4E00..=0x9FFF // CJK unified ideographs
+            | 0xA960..=0xA97F // Hangul Jamo extended A
+            | 0xA9E0..=0xA9FF // Myanmar extended B
+            | 0xAA60..=0xAA7F // Myanmar extended A
+            | 0xAC00..=0xD7FF // Hangul syllables, Jamo extended B
+            | 0xF900..=0xFAFF // CJK compatibility ideographs
+            | 0xFF00..=0xFFEF // halfwidth and fullwidth forms
+            | 0x1AFF0..=0x1B16F // kana extended and supplement
+            | 0x20000..=0x3FFFF // CJK extensions B and after
+        )
 }
 
 /// The character starting at `i`, if the bytes there are one in UTF-8.
@@ -183,29 +203,54 @@ fn char_at(hay: &[u8], i: usize) -> Option<char> {
     std::str::from_utf8(hay.get(i..i + len)?).ok()?.chars().next()
 }
 
-/// Whether the character ending at `s` continues a word into a match starting there
-/// ([`continues_word`]; bytes that are not UTF-8 count as a word's, as they always did).
-pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
-    let Some(&b) = s.checked_sub(1).and_then(|i| hay.get(i)) else {
-        return false;
-    };
-    if b < 0x80 {
-        return b.is_ascii_alphanumeric();
+/// At most this many combining marks are looked through to the letter they belong to
+/// (Unicode's stream-safe text has at most 30 in a row); behind more, a word goes on.
+const MARKS_LOOKED_THROUGH: usize = 32;
+
+/// The character ending at `s` and where it starts; `None` at the text's start, `Some(None)`
+/// for bytes that are not UTF-8.
+fn char_before(hay: &[u8], s: usize) -> Option<Option<(usize, char)>> {
+    let last = *hay.get(s.checked_sub(1)?)?;
+    if last < 0x80 {
+        return Some(Some((s - 1, char::from(last))));
     }
     let lead = (s.saturating_sub(4)..s).rev().find(|&j| hay[j] & 0xC0 != 0x80);
-    match lead.and_then(|j| Some((j, char_at(hay, j)?))) {
-        Some((j, c)) if j + c.len_utf8() == s => continues_word(c),
-        _ => true,
-    }
+    Some(lead.and_then(|j| char_at(hay, j).filter(|c| j + c.len_utf8() == s).map(|c| (j, c))))
 }
 
-/// Whether the character starting at `e` continues a word from a match ending there.
-pub(crate) fn word_after(hay: &[u8], e: usize) -> bool {
-    match hay.get(e) {
-        None => false,
-        Some(&b) if b < 0x80 => b.is_ascii_alphanumeric(),
-        Some(_) => char_at(hay, e).is_none_or(continues_word),
+/// Whether the character ending at `s` continues a word into a match starting there
+/// ([`continues_word`]; combining marks as the letter they belong to; bytes that are not
+/// UTF-8 count as a word's, as they always did).
+pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
+    let mut at = s;
+    for _ in 0..=MARKS_LOOKED_THROUGH {
+        match char_before(hay, at) {
+            None => return false,
+            Some(None) => return true,
+            Some(Some((j, c))) if is_combining_mark(u32::from(c)) => at = j,
+            Some(Some((_, c))) => return continues_word(c),
+        }
     }
+    true
+}
+
+/// Whether the character starting at `e` continues a word from a match ending there; marks
+/// right after a match belong to its last character, so the character after them decides
+/// (`4111111111111111\u{301} ` stands alone).
+pub(crate) fn word_after(hay: &[u8], e: usize) -> bool {
+    let mut at = e;
+    for _ in 0..=MARKS_LOOKED_THROUGH {
+        match hay.get(at) {
+            None => return false,
+            Some(&b) if b < 0x80 => return b.is_ascii_alphanumeric(),
+            Some(_) => match char_at(hay, at) {
+                Some(c) if is_combining_mark(u32::from(c)) => at += c.len_utf8(),
+                Some(c) => return continues_word(c),
+                None => return true,
+            },
+        }
+    }
+    true
 }
 
 pub(crate) fn bounded(hay: &[u8], s: usize, e: usize, boundary: Boundary) -> bool {
