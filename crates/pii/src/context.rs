@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::recognizers::{Beyond, beyond_at, beyond_before};
+
 /// Words looked at before a finding.
 const BEFORE: usize = 5;
 /// Words looked at after a finding.
@@ -17,6 +19,36 @@ pub(crate) const MIN_WITH_CONTEXT: f32 = 0.4;
 
 pub(crate) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80 || b == b'#'
+}
+
+/// What the character at `i` is to a context word, and its length: ASCII letters, digits
+/// and `#`, and beyond ASCII letters, digits and marks of scripts written with spaces (and
+/// the `°` of `n°`) are a word's; letters of scripts written without spaces are a word's of
+/// their own (`我的SSN是536-90-4399`: `SSN` is a word, `주민등록번호` too); punctuation
+/// (`：`, `«`, a no-break space) is none.
+fn word_char_at(text: &[u8], i: usize) -> (Beyond, usize) {
+    match text[i] {
+        b if b < 0x80 => (ascii_kind(b), 1),
+        0xC2 if text.get(i + 1) == Some(&0xB0) => (Beyond::Word, 2),
+        _ => beyond_at(text, i),
+    }
+}
+
+/// As [`word_char_at`], for the character ending at `i`: what it is, and where it starts.
+fn word_char_before(text: &[u8], i: usize) -> (Beyond, usize) {
+    match text[i - 1] {
+        b if b < 0x80 => (ascii_kind(b), i - 1),
+        0xB0 if i >= 2 && text[i - 2] == 0xC2 => (Beyond::Word, i - 2),
+        _ => beyond_before(text, i),
+    }
+}
+
+fn ascii_kind(b: u8) -> Beyond {
+    if b.is_ascii_alphanumeric() || b == b'#' {
+        Beyond::Word
+    } else {
+        Beyond::Other
+    }
 }
 
 /// The first context word of `list` found near `[start, end)`, compared case-insensitively.
@@ -271,15 +303,25 @@ impl Window {
         // backwards
         let mut i = start;
         for _ in 0..BEFORE {
-            while i > 0 && !is_word(text[i - 1]) {
-                i -= 1;
+            let mut kind = Beyond::Other;
+            while i > 0 {
+                match word_char_before(text, i) {
+                    (Beyond::Other, j) => i = j,
+                    (k, _) => {
+                        kind = k;
+                        break;
+                    }
+                }
             }
             if i == 0 {
                 break;
             }
             let e = i;
-            while i > 0 && is_word(text[i - 1]) {
-                i -= 1;
+            while i > 0 {
+                match word_char_before(text, i) {
+                    (k, j) if k == kind => i = j,
+                    _ => break,
+                }
             }
             let id = self.id(text, (i, e), vocabulary);
             self.words.push((id, i, e));
@@ -344,18 +386,44 @@ fn ends_address(b: &u8) -> bool {
         )
 }
 
-/// The first word (a run of [`is_word`] bytes) at or after `from`, as (start, end).
+/// The first word (a run of characters of one kind, [`word_char_at`]) at or after `from`, as
+/// (start, end).
 fn word_from(text: &[u8], from: usize) -> Option<(usize, usize)> {
-    let s = from + text.get(from..)?.iter().position(|&b| is_word(b))?;
-    let e = text[s..]
-        .iter()
-        .position(|&b| !is_word(b))
-        .map_or(text.len(), |k| s + k);
+    let mut s = from;
+    let kind = loop {
+        // prose: the bytes between words are ASCII, told apart without decoding
+        s += text.get(s..)?.iter().position(|&b| is_word(b))?;
+        match word_char_at(text, s) {
+            (Beyond::Other, len) => s += len,
+            (kind, _) => break kind,
+        }
+    };
+    let mut e = s;
+    while e < text.len() {
+        match word_char_at(text, e) {
+            (k, len) if k == kind => e += len,
+            _ => break,
+        }
+    }
     Some((s, e))
 }
 
+/// The letters of a script written without spaces that end at `e`, at most 48 bytes of them.
+fn unspaced_run_before(text: &[u8], e: usize) -> &[u8] {
+    let mut s = e;
+    while s > 0 && e - s < LONGEST && text[s - 1] >= 0x80 {
+        match beyond_before(text, s) {
+            (Beyond::Unspaced, j) => s = j,
+            _ => break,
+        }
+    }
+    &text[s..e]
+}
+
 /// Labels that name a number as something other than personal data: a build, an order, an
-/// invoice, a product, a version, a ticket, in the languages the context words cover.
+/// invoice, a product, a version, a ticket, in the languages the context words cover, and
+/// in Chinese, Japanese and Korean (read as the end of a run of their letters: specific
+/// words only, not `编号` or `番号`, "number", which end the names of national ids too).
 const LABELS: &[&str] = &[
     "build",
     "order",
@@ -409,6 +477,33 @@ const LABELS: &[&str] = &[
     "factuur",
     "bestelnummer",
     "referentie",
+    "订单号",
+    "订单编号",
+    "订单",
+    "运单号",
+    "快递单号",
+    "发票号",
+    "发票号码",
+    "工单号",
+    "流水号",
+    "交易号",
+    "型号",
+    "货号",
+    "版本",
+    "版本号",
+    "注文番号",
+    "請求書番号",
+    "伝票番号",
+    "品番",
+    "型番",
+    "管理番号",
+    "受付番号",
+    "問い合わせ番号",
+    "バージョン",
+    "주문번호",
+    "송장번호",
+    "운송장번호",
+    "버전",
 ];
 
 /// Names of identifiers that are neither phone nor card numbers: a number written after one
@@ -480,14 +575,36 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
     let mut i = start;
     let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(' | b'-' | b'_');
     for _ in 0..3 {
-        while i > 0 && skip(text[i - 1]) {
-            i -= 1;
+        // spaces and signs, ASCII or not (`：`, a no-break space)
+        while i > 0 {
+            match text[i - 1] {
+                b if b < 0x80 && skip(b) => i -= 1,
+                b if b < 0x80 => break,
+                _ => match word_char_before(text, i) {
+                    (Beyond::Other, j) => i = j,
+                    _ => break,
+                },
+            }
         }
         let e = i;
-        while i > 0 && (text[i - 1].is_ascii_alphanumeric() || text[i - 1] >= 0x80) {
-            i -= 1;
+        while i > 0 {
+            match text[i - 1] {
+                b if b < 0x80 && b.is_ascii_alphanumeric() => i -= 1,
+                b if b < 0x80 => break,
+                _ => match word_char_before(text, i) {
+                    (Beyond::Word, j) => i = j,
+                    _ => break,
+                },
+            }
         }
         let word = &text[i..e];
+        if word.is_empty() {
+            // a script written without spaces: the label ends the run of its letters
+            // (`请提供订单号536-90-4399`)
+            return labels
+                .iter()
+                .any(|l| !l.is_ascii() && unspaced_run_before(text, e).ends_with(l.as_bytes()));
+        }
         if labels.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
             return true;
         }

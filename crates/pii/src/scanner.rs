@@ -630,6 +630,44 @@ mod tests {
         Ok(())
     }
 
+    /// Context words and labels glued to punctuation beyond ASCII or to a script written
+    /// without spaces are read as when spaces stand between them.
+    #[test]
+    fn context_words_beside_other_scripts() -> Result<()> {
+        let s = Scanner::builder().build()?;
+        let score = |text: &str| -> Vec<(String, f32)> {
+            s.scan(text.as_bytes())
+                .into_iter()
+                .map(|f| (f.entity_type.to_string(), f.score))
+                .collect()
+        };
+        let plain = score("SSN: 536-90-4399");
+        assert!(
+            plain.first().is_some_and(|(e, sc)| e == "US_SSN" && *sc > 0.8),
+            "{plain:?}"
+        );
+        for text in [
+            "SSN：536-90-4399",
+            "SSN\u{a0}536-90-4399",
+            "我的SSN是536-90-4399",
+            "SSN「536-90-4399」",
+        ] {
+            assert_eq!(score(text), plain, "{text}");
+        }
+        // labels of orders and versions in Chinese, Japanese and Korean
+        for text in [
+            "订单号536-90-4399",
+            "请提供订单号：536-90-4399",
+            "注文番号 536-90-4399",
+            "주문번호: 536-90-4399",
+        ] {
+            assert_eq!(score(text), vec![], "{text}");
+        }
+        // a name of a national id ending in "number" is no label
+        assert!(!score("社会保障编号536-90-4399").is_empty());
+        Ok(())
+    }
+
     /// Each thread keeps a scan's buffers for the next: nothing of one text may reach the
     /// findings of another (a finding of a previous document in this one would report, and
     /// redact, bytes that are not there).

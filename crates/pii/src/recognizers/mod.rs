@@ -203,6 +203,42 @@ fn char_at(hay: &[u8], i: usize) -> Option<char> {
     std::str::from_utf8(hay.get(i..i + len)?).ok()?.chars().next()
 }
 
+/// What a character beyond ASCII is to the words around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beyond {
+    /// A letter, digit or mark of a word ([`continues_word`]), or a byte that is not UTF-8.
+    Word,
+    /// A letter of a script written without spaces: a word of its own language, a separator
+    /// to the words of others.
+    Unspaced,
+    /// Punctuation, a space, a symbol.
+    Other,
+}
+
+fn beyond(c: Option<char>) -> Beyond {
+    match c {
+        None => Beyond::Word,
+        Some(c) if is_combining_mark(u32::from(c)) || continues_word(c) => Beyond::Word,
+        Some(c) if c.is_alphanumeric() => Beyond::Unspaced,
+        Some(_) => Beyond::Other,
+    }
+}
+
+/// The character at `i` (its first byte beyond ASCII): what it is, and its length (1 for a
+/// byte that is not UTF-8).
+pub(crate) fn beyond_at(hay: &[u8], i: usize) -> (Beyond, usize) {
+    let c = char_at(hay, i);
+    (beyond(c), c.map_or(1, char::len_utf8))
+}
+
+/// The character ending at `s` (its last byte beyond ASCII): what it is, and where it starts.
+pub(crate) fn beyond_before(hay: &[u8], s: usize) -> (Beyond, usize) {
+    match char_before(hay, s) {
+        Some(Some((j, c))) => (beyond(Some(c)), j),
+        _ => (Beyond::Word, s.saturating_sub(1)),
+    }
+}
+
 /// At most this many combining marks are looked through to the letter they belong to
 /// (Unicode's stream-safe text has at most 30 in a row); behind more, a word goes on.
 const MARKS_LOOKED_THROUGH: usize = 32;
