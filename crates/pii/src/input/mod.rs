@@ -358,7 +358,7 @@ mod tests {
         // each record, and the least findings of the whole line (in the second, nothing:
         // the groups after `xx4111` are no number; cut at whitespace, a block began with
         // `1111 1111 x`, a phone number)
-        let records: [(&dyn Fn(usize) -> String, usize); 6] = [
+        let records: [(&dyn Fn(usize) -> String, usize); 7] = [
             (
                 &|k| format!("({k},'Jo Beck','+44 20 7946 0{:03}','4111 1111 1111 1111'),", k % 1000),
                 100_000,
@@ -379,6 +379,11 @@ mod tests {
             ),
             // email addresses longer than the bytes read after a cut
             (&|k| format!("{}@example.com ", "x".repeat(3000 + (k % 5) * 1500)), 200),
+            // Chinese, no whitespace anywhere: cut between its letters
+            (
+                &|k| format!("{}卡号4111111111111111，山田@example.jp", "中".repeat(1000 + k % 997)),
+                500,
+            ),
         ];
         for (record, least) in records {
             let mut text = String::new();
@@ -400,6 +405,43 @@ mod tests {
                     blocks.len(),
                     whole.len()
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Chinese has no whitespace: a line of it longer than a block is cut between its
+    /// letters, never inside the identifier standing at the block's end (a cut at the
+    /// block's last byte lost the card, the next block reading it as context only).
+    #[test]
+    fn a_line_without_whitespace_is_cut_between_letters() -> std::result::Result<(), String> {
+        let scanner = Scanner::builder().build().map_err(|e| e.to_string())?;
+        let card = "4111111111111111";
+        for card_start in [
+            text::BLOCK - 10,
+            text::BLOCK - 16,
+            text::BLOCK - 17,
+            text::BLOCK - 1,
+            text::BLOCK,
+        ] {
+            // ASCII `x`s put the card where wanted among letters of three bytes
+            let pad = card_start % 3;
+            let text = format!(
+                "{}{}{card}{}",
+                "x".repeat(pad),
+                "中".repeat(card_start / 3),
+                "中".repeat(300_000)
+            );
+            let mut sink = Collect::default();
+            scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink).map_err(|e| e.to_string())?;
+            let cards: Vec<_> = sink
+                .0
+                .iter()
+                .filter(|l| &*l.finding.entity_type == "CREDIT_CARD")
+                .map(|l| &text[l.finding.start..l.finding.end])
+                .collect();
+            if cards != [card] {
+                return Err(format!("card at {card_start}: {cards:?}"));
             }
         }
         Ok(())

@@ -8,6 +8,7 @@ use std::io::BufRead;
 use super::{BlockStart, InputStats, Sink, chars, emit_block};
 use crate::context::{TableShape, TextTables, is_word};
 use crate::finding::Finding;
+use crate::recognizers::{Beyond, beyond_at};
 use crate::scanner::Scanner;
 
 /// Block size. A value longer than this without whitespace may be split.
@@ -69,11 +70,8 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
                 Some(cut) => cut,
                 None => {
                     // a finding spans most of the block (a URL of a megabyte): cut at the
-                    // last whitespace and read the block up to it alone
-                    let cut = buf[lead..]
-                        .iter()
-                        .rposition(u8::is_ascii_whitespace)
-                        .map_or(buf.len(), |i| lead + i + 1);
+                    // last place one can be cut and read the block up to it alone
+                    let cut = last_cut_place(&buf, lead + 1, buf.len()).unwrap_or(buf.len());
                     // (a block of one token is cut at its end: what was read stands)
                     if cut < scanned {
                         found = scanner.scan_table(&buf[..cut], tables);
@@ -127,8 +125,10 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
 fn cut_in_line(buf: &[u8], lead: usize, found: &[Finding]) -> Option<usize> {
     let floor = lead + BLOCK / 2;
     let last_words = words_back(buf, buf.len(), WORDS_AROUND, floor);
-    let upto = buf.len().checked_sub(TAIL)?.min(last_words);
-    let mut cut = floor + buf.get(floor..upto)?.iter().rposition(u8::is_ascii_whitespace)?;
+    let tail = buf.len().checked_sub(TAIL)?;
+    // text without words to count (Chinese with no space): the tail's bytes suffice
+    let upto = if last_words > floor { tail.min(last_words) } else { tail };
+    let mut cut = last_cut_place(buf, floor, upto)?;
     // the findings before the cut merged into disjoint stretches: if the last one holds
     // the cut, the cut goes to its start (which no other finding spans)
     let mut last: Option<(usize, usize)> = None;
@@ -146,10 +146,32 @@ fn cut_in_line(buf: &[u8], lead: usize, found: &[Finding]) -> Option<usize> {
     (cut > floor).then_some(cut)
 }
 
+/// Whether a line may be cut at `i`, before `buf[i]`: at whitespace, or before a character
+/// beyond ASCII that ends an identifier (punctuation, a letter of a script written without
+/// spaces: Chinese has no whitespace to cut at; a cut there split `…中4111111111111111中…`
+/// and lost the card). Only an email's local part holds such letters; a finding over the
+/// place moves the cut anyway.
+fn cut_place(buf: &[u8], i: usize) -> bool {
+    match buf[i] {
+        b if b < 0x80 => b.is_ascii_whitespace(),
+        0x80..=0xBF => false,
+        _ => beyond_at(buf, i).0 != Beyond::Word,
+    }
+}
+
+/// The last [`cut_place`] in `from..upto`.
+fn last_cut_place(buf: &[u8], from: usize, upto: usize) -> Option<usize> {
+    (from..upto.min(buf.len())).rev().find(|&i| cut_place(buf, i))
+}
+
 /// Where the next block starts reading before `cut`: at the start of the token holding the
-/// [`WORDS_AROUND`]th word before it, back [`CONTEXT_MAX`] bytes at most.
+/// [`WORDS_AROUND`]th word before it, back [`CONTEXT_MAX`] bytes at most (at a character's
+/// start).
 fn context_start(buf: &[u8], cut: usize) -> usize {
-    let floor = cut.saturating_sub(CONTEXT_MAX);
+    let mut floor = cut.saturating_sub(CONTEXT_MAX);
+    while floor < cut && buf.get(floor).is_some_and(|&b| b & 0xC0 == 0x80) {
+        floor += 1;
+    }
     let word = words_back(buf, cut, WORDS_AROUND, floor);
     buf.get(floor..word)
         .and_then(|back| back.iter().rposition(u8::is_ascii_whitespace))
