@@ -349,18 +349,14 @@ const ADDRESS_REACH: usize = 64;
 /// (`email:` and `user=` before an address stay words). Asked only of a word that is a
 /// context word; in prose the byte next to it ends the question.
 fn in_address(text: &[u8], s: usize, e: usize) -> bool {
-    fn reaches_at<'a>(bytes: impl Iterator<Item = &'a u8>) -> bool {
-        for b in bytes.take(ADDRESS_REACH) {
-            if *b == b'@' {
-                return true;
-            }
-            if ends_address(b) {
-                return false;
-            }
-        }
-        false
-    }
-    reaches_at(text.get(e..).unwrap_or_default().iter()) || reaches_at(text.get(..s).unwrap_or_default().iter().rev())
+    // a character beyond ASCII that is no word's ends an address too (`，`, `：`, a Chinese
+    // letter: `SSN：536-90-4399，zhang@example.com` holds `SSN` in no address)
+    let ends = |i: usize| ends_address(&text[i]) || (text[i] >= 0xC0 && beyond_at(text, i).0 != Beyond::Word);
+    let at = |found: Option<usize>| found.is_some_and(|i| text[i] == b'@');
+    at((e..text.len().min(e + ADDRESS_REACH)).find(|&i| text[i] == b'@' || ends(i)))
+        || at((s.saturating_sub(ADDRESS_REACH)..s)
+            .rev()
+            .find(|&i| text[i] == b'@' || ends(i)))
 }
 
 /// Bytes that end an email address in running text or a record.

@@ -149,10 +149,13 @@ pub(crate) enum Boundary {
 /// (Chinese, Japanese, Thai) or whose particles are glued to what they follow (Korean):
 /// `电话13812345678`, `IBAN DE89370400440532013000。`, `010-1234-5678로`.
 /// Circled, parenthesized and superscript digits (`①`, `²`) are list markers and footnotes,
-/// not a number's digits.
+/// not a number's digits; the ordinal indicators `º` and `ª` are number signs (`nº4111…`).
 fn continues_word(c: char) -> bool {
     let code = u32::from(c);
-    if matches!(code, 0xB2 | 0xB3 | 0xB9 | 0x2070..=0x209F | 0x2150..=0x218F | 0x2460..=0x24FF | 0x2776..=0x2793) {
+    if matches!(
+        code,
+        0xAA | 0xB2 | 0xB3 | 0xB9 | 0xBA | 0x2070..=0x209F | 0x2150..=0x218F | 0x2460..=0x24FF | 0x2776..=0x2793 | 0x1F100..=0x1F1FF
+    ) {
         return false;
     }
     c.is_alphanumeric() && !in_unspaced_script(code)
@@ -171,6 +174,7 @@ fn in_unspaced_script(code: u32) -> bool {
     !fullwidth_alnum
         && matches!(code,
             0x0E00..=0x0EFF // Thai, Lao
+            | 0x0F00..=0x0FFF // Tibetan
             | 0x1000..=0x109F // Myanmar
             | 0x1100..=0x11FF // Hangul Jamo
             | 0x1780..=0x17FF // Khmer
@@ -180,9 +184,11 @@ fn in_unspaced_script(code: u32) -> bool {
             | 0x3000..=0x33FF // CJK symbols, kana, Bopomofo, Hangul compatibility Jamo, enclosed
             | 0x3400..=0x4DBF // CJK extension A
             | 0x4E00..=0x9FFF // CJK unified ideographs
+            | 0xA000..=0xA4CF // Yi
             | 0xA960..=0xA97F // Hangul Jamo extended A
             | 0xA9E0..=0xA9FF // Myanmar extended B
             | 0xAA60..=0xAA7F // Myanmar extended A
+            | 0xAA80..=0xAADF // Tai Viet
             | 0xAC00..=0xD7FF // Hangul syllables, Jamo extended B
             | 0xF900..=0xFAFF // CJK compatibility ideographs
             | 0xFF00..=0xFFEF // halfwidth and fullwidth forms
