@@ -303,28 +303,12 @@ impl Window {
         // backwards
         let mut i = start;
         for _ in 0..BEFORE {
-            let mut kind = Beyond::Other;
-            while i > 0 {
-                match word_char_before(text, i) {
-                    (Beyond::Other, j) => i = j,
-                    (k, _) => {
-                        kind = k;
-                        break;
-                    }
-                }
-            }
-            if i == 0 {
+            let Some((s, e)) = word_ending_before(text, i) else {
                 break;
-            }
-            let e = i;
-            while i > 0 {
-                match word_char_before(text, i) {
-                    (k, j) if k == kind => i = j,
-                    _ => break,
-                }
-            }
-            let id = self.id(text, (i, e), vocabulary);
-            self.words.push((id, i, e));
+            };
+            let id = self.id(text, (s, e), vocabulary);
+            self.words.push((id, s, e));
+            i = s;
         }
         // forwards
         let mut j = end;
@@ -402,6 +386,28 @@ fn word_from(text: &[u8], from: usize) -> Option<(usize, usize)> {
         }
     }
     Some((s, e))
+}
+
+/// The last word (as [`word_from`] reads them) ending at or before `end`, as (start, end).
+pub(crate) fn word_ending_before(text: &[u8], end: usize) -> Option<(usize, usize)> {
+    let mut i = end;
+    let kind = loop {
+        if i == 0 {
+            return None;
+        }
+        match word_char_before(text, i) {
+            (Beyond::Other, j) => i = j,
+            (kind, _) => break kind,
+        }
+    };
+    let e = i;
+    while i > 0 {
+        match word_char_before(text, i) {
+            (k, j) if k == kind => i = j,
+            _ => break,
+        }
+    }
+    Some((i, e))
 }
 
 /// The letters of a script written without spaces that end at `e`, at most 48 bytes of them.

@@ -6,7 +6,7 @@
 use std::io::BufRead;
 
 use super::{BlockStart, InputStats, Sink, chars, emit_block};
-use crate::context::{TableShape, TextTables, is_word};
+use crate::context::{TableShape, TextTables, word_ending_before};
 use crate::finding::Finding;
 use crate::recognizers::{Beyond, beyond_at};
 use crate::scanner::Scanner;
@@ -19,7 +19,7 @@ pub(crate) const BLOCK: usize = 1 << 20;
 /// address), and the cut falls at whitespace, never inside a token the block ends in.
 const TAIL: usize = 4 << 10;
 
-/// Words (runs of letters, digits, `#` or non-ASCII bytes, as context words are read) a
+/// Words (as context words are read: [`word_ending_before`]) a
 /// value is read with on either side of a cut in a long line: five before and three after
 /// are its context, two before a label; twice as many for room.
 const WORDS_AROUND: usize = 16;
@@ -178,19 +178,20 @@ fn context_start(buf: &[u8], cut: usize) -> usize {
         .map_or(floor, |i| floor + i + 1)
 }
 
-/// The start of the `n`th word before `end`, or `floor` if it lies before.
+/// The start of the `n`th word before `end` (as context words are read:
+/// [`word_ending_before`]), or `floor` if it lies before.
 fn words_back(buf: &[u8], end: usize, n: usize, floor: usize) -> usize {
-    let word = |i: usize| buf.get(i).copied().is_some_and(is_word);
-    let mut i = end;
+    let Some(within) = buf.get(floor..end) else {
+        return floor;
+    };
+    let mut i = within.len();
     for _ in 0..n {
-        while i > floor && !word(i - 1) {
-            i -= 1;
-        }
-        while i > floor && word(i - 1) {
-            i -= 1;
+        match word_ending_before(within, i) {
+            Some((s, _)) => i = s,
+            None => return floor,
         }
     }
-    i
+    floor + i
 }
 
 #[cfg(test)]

@@ -264,6 +264,12 @@ fn char_before(hay: &[u8], s: usize) -> Option<Option<(usize, char)>> {
 /// ([`continues_word`]; combining marks as the letter they belong to; bytes that are not
 /// UTF-8 count as a word's, as they always did).
 pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
+    // ASCII, nearly always: a byte test, as before characters beyond it were told apart
+    if let Some(&b) = s.checked_sub(1).and_then(|i| hay.get(i))
+        && b < 0x80
+    {
+        return b.is_ascii_alphanumeric();
+    }
     let mut at = s;
     for _ in 0..=MARKS_LOOKED_THROUGH {
         match char_before(hay, at) {
