@@ -57,6 +57,12 @@ impl Re {
         self.inner.search(&input).map(|m| m.end())
     }
 
+    /// The end of the match starting exactly at `start`, read no further than `end`.
+    pub(crate) fn end_of_match_at(&self, hay: &[u8], start: usize, end: usize) -> Option<usize> {
+        let input = Input::new(hay).range(start..end.min(hay.len())).anchored(Anchored::Yes);
+        self.inner.search(&input).map(|m| m.end())
+    }
+
     /// The leftmost match starting at or after `pos`.
     pub(crate) fn find_at(&self, hay: &[u8], pos: usize) -> Option<(usize, usize)> {
         if pos > hay.len() {
@@ -69,23 +75,45 @@ impl Re {
 
     /// The leftmost match at or after `pos`, searched only in the runs of `hay` that `run`
     /// gives (the first at or after a place, starting there at the earliest), which must
-    /// hold every match of the pattern: the text between runs is never searched.
+    /// hold every match of the pattern: the text between runs is never searched. A run may
+    /// be cut short (`Run::resume` before its `end`): the search reads no further than its
+    /// end and, finding nothing, goes on from `resume`.
     pub(crate) fn find_in_runs(
         &self,
         hay: &[u8],
         mut pos: usize,
-        run: impl Fn(&[u8], usize) -> Option<(usize, usize)>,
+        run: impl Fn(&[u8], usize) -> Option<Run>,
     ) -> Option<(usize, usize)> {
         loop {
-            let (s, e) = run(hay, pos)?;
-            if s > e || e > hay.len() {
+            let Run { start, end, resume } = run(hay, pos)?;
+            if start > end || end > hay.len() {
                 return None;
             }
-            match self.inner.search(&Input::new(hay).range(s..e)) {
+            match self.inner.search(&Input::new(hay).range(start..end)) {
                 Some(m) => return Some((m.start(), m.end())),
                 // runs end after the place they were asked from: this ends
-                None => pos = e.max(pos + 1),
+                None => pos = resume.max(pos + 1),
             }
+        }
+    }
+}
+
+/// A stretch of text [`Re::find_in_runs`] searches, and where it goes on when the stretch
+/// holds no match (its end, unless the stretch was cut short of its run's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) resume: usize,
+}
+
+impl Run {
+    /// A whole run: nothing past it can start a match it misses.
+    pub(crate) fn whole(start: usize, end: usize) -> Self {
+        Self {
+            start,
+            end,
+            resume: end,
         }
     }
 }
@@ -109,7 +137,7 @@ mod tests {
         let digits = |hay: &[u8], pos: usize| {
             let s = pos + hay.get(pos..)?.iter().position(u8::is_ascii_digit)?;
             let e = s + hay[s..].iter().take_while(|b| b.is_ascii_digit()).count();
-            Some((s, e))
+            Some(Run::whole(s, e))
         };
         assert_eq!(re.find_in_runs(b"ab12cd3456", 0, digits), Some((6, 9)));
         assert_eq!(re.find_in_runs(b"ab12cd3456", 7, digits), Some((7, 10)));

@@ -395,15 +395,26 @@ impl Scored {
     fn resolve(self) -> Vec<Finding> {
         let mut kept = resolve(self.found);
         let standing = kept.len();
+        // the furthest end of the standing findings up to each (they are ordered by start):
+        // only those back to where no earlier one reaches a yielding finding's end can hold
+        // it (asking all of them for each was quadratic on a text of both kinds)
+        let reach: Vec<usize> = kept
+            .iter()
+            .scan(0, |far, k| {
+                *far = k.end.max(*far);
+                Some(*far)
+            })
+            .collect();
         // yields to a finding of another type over the whole of it, one that would be
         // reported at the default score (not to a fragment, nor to a 0.05 bank number)
         for y in resolve(self.yielding) {
-            let beaten = kept[..standing].iter().any(|k| {
-                k.start <= y.start
-                    && y.end <= k.end
-                    && k.entity_type != y.entity_type
-                    && k.score >= context::MIN_WITH_CONTEXT
-            });
+            let upto = kept[..standing].partition_point(|k| k.start <= y.start);
+            let beaten = kept[..upto]
+                .iter()
+                .zip(&reach[..upto])
+                .rev()
+                .take_while(|&(_, &far)| far >= y.end)
+                .any(|(k, _)| y.end <= k.end && k.entity_type != y.entity_type && k.score >= context::MIN_WITH_CONTEXT);
             if !beaten {
                 kept.push(y);
             }

@@ -9,7 +9,7 @@ use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, next_char, word_afte
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 use crate::lexer::is_space;
-use crate::re::Re;
+use crate::re::{Re, Run};
 
 pub(crate) struct IpRecognizer {
     meta: Meta,
@@ -136,7 +136,7 @@ impl IpRecognizer {
 /// (an IPv4 match is such a run or lies inside one), from `pos` at the earliest: the v4
 /// pattern is searched there only, not through the text between (on text dense with
 /// numbers the unanchored search stopped at every number).
-fn dotted_digits(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
+fn dotted_digits(hay: &[u8], pos: usize) -> Option<Run> {
     let mut from = pos;
     loop {
         let dot = from + memchr(b'.', hay.get(from..)?)?;
@@ -151,7 +151,7 @@ fn dotted_digits(hay: &[u8], pos: usize) -> Option<(usize, usize)> {
                 .iter()
                 .position(|b| !numeric(b))
                 .map_or(hay.len(), |i| dot + i);
-            return Some((start, end));
+            return Some(Run::whole(start, end));
         }
         from = dot + 1;
     }
@@ -198,6 +198,10 @@ const FILE_EXTENSIONS: &[&str] = &[
 
 const MAX_URL: usize = 2048;
 
+/// Longer than the shortest match any URL starts with: a label of 63 characters, a dot and
+/// a letter (`https://x` and `www.x` are shorter).
+const URL_PREFIX: usize = 128;
+
 trait CharBoundary {
     fn is_char_boundary_at(&self, i: usize) -> bool;
 }
@@ -242,10 +246,17 @@ impl UrlRecognizer {
 /// searched there only, not through the text between. Runs of numbers (`132.4.188.13`,
 /// `1.5`) hold none: on text dense with them, their searches were a twentieth of a scan.
 ///
-/// `known` is the last run found (its start and end): a run holding many anchors
-/// (`x.y@x.y@...`, `jo@example.com,jo@...`) is asked for once per candidate, and reading to
-/// its end each time made a long one quadratic (800 KB without whitespace took 28 s).
-fn anchored_run(hay: &[u8], pos: usize, known: &Cell<(usize, usize)>) -> Option<(usize, usize)> {
+/// `known` is the last run found: a run holding many anchors (`x.y@x.y@...`,
+/// `jo@example.com,jo@...`) is asked for once per candidate, and reading to its end each time
+/// made a long one quadratic (800 KB without whitespace took 28 s).
+///
+/// The search reads the run to [`MAX_URL`] bytes past the anchor and [`URL_PREFIX`] more, so
+/// that each candidate of a run of megabytes (one JSON string of `www.` repeated) costs a few
+/// KiB, not the rest of the run. The leftmost match is the same as in the whole run: a match
+/// starting earlier has a prefix that is a match (`a.b`, `www.x`, `ftp://x`) within
+/// `URL_PREFIX` bytes, so when the stretch holds no match the search goes on that far before
+/// its end. A match may end at the cut: [`UrlRecognizer::find`] reads it again from its start.
+fn anchored_run(hay: &[u8], pos: usize, known: &Cell<KnownRun>) -> Option<Run> {
     let mut from = pos;
     loop {
         let at = from + memchr2(b'.', b':', hay.get(from..)?)?;
@@ -259,21 +270,37 @@ fn anchored_run(hay: &[u8], pos: usize, known: &Cell<(usize, usize)>) -> Option<
                 .iter()
                 .rposition(|&b| is_space(b))
                 .map_or(pos, |i| pos + i + 1);
-            let (run_start, run_end) = known.get();
-            let end = if run_start <= at && at < run_end {
-                run_end
-            } else {
-                let end = hay[at..]
+            let mut run = known.get();
+            if !(run.start <= at && at < run.end) {
+                run.start = at;
+                run.end = hay[at..]
                     .iter()
                     .position(|&b| is_space(b))
                     .map_or(hay.len(), |i| at + i);
-                known.set((at, end));
-                end
-            };
-            return Some((start, end));
+            }
+            run.cut = (at + MAX_URL + URL_PREFIX).min(run.end);
+            known.set(run);
+            return Some(Run {
+                start,
+                end: run.cut,
+                resume: if run.cut < run.end {
+                    run.cut - URL_PREFIX
+                } else {
+                    run.end
+                },
+            });
         }
         from = at + 1;
     }
+}
+
+/// The run without whitespace [`anchored_run`] found last (from its first anchor), and where
+/// the stretch of it searched last was cut.
+#[derive(Debug, Clone, Copy, Default)]
+struct KnownRun {
+    start: usize,
+    end: usize,
+    cut: usize,
 }
 
 fn host_of(url: &[u8]) -> (&[u8], bool) {
@@ -294,9 +321,19 @@ impl Recognizer for UrlRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        let known = Cell::new((0, 0));
+        let known = Cell::new(KnownRun::default());
         self.find_with(hay, out, |pos| {
-            self.re.find_in_runs(hay, pos, |hay, pos| anchored_run(hay, pos, &known))
+            let (s, e) = self
+                .re
+                .find_in_runs(hay, pos, |hay, pos| anchored_run(hay, pos, &known))?;
+            let run = known.get();
+            if run.cut < run.end && e + URL_PREFIX > run.cut {
+                // the match may go on past the cut: read it from its start, as far as is
+                // reported of it
+                let end = run.end.min(s + MAX_URL + URL_PREFIX);
+                return Some((s, self.re.end_of_match_at(hay, s, end).unwrap_or(e)));
+            }
+            Some((s, e))
         });
     }
 }
@@ -429,6 +466,41 @@ mod tests {
 
     fn spans(hits: &[Hit]) -> Vec<(usize, usize, f32)> {
         hits.iter().map(|h| (h.start, h.end, h.score)).collect()
+    }
+
+    /// A run longer than a URL is searched a stretch at a time: what it reports is what a
+    /// search of the whole text reports, wherever a URL stands against a stretch's end.
+    #[test]
+    fn long_runs_are_searched_in_stretches() -> Result<()> {
+        let url = UrlRecognizer::new()?;
+        let mut texts = vec![
+            "www.".repeat(3000),
+            format!("see https://example.com/{}", "a".repeat(5000)),
+            "jo@example.com,".repeat(1000),
+        ];
+        for gap in (MAX_URL - 8..MAX_URL + URL_PREFIX + 80).step_by(3) {
+            // an anchor with no match (`x://`), then a URL at every place around the cut
+            texts.push(format!(
+                "x://{}{}.example.com/p{}",
+                "~".repeat(gap),
+                "a".repeat(60),
+                "~".repeat(300)
+            ));
+            texts.push(format!("x://{}ftp://h.example.org/~", "~".repeat(gap)));
+        }
+        for text in &texts {
+            let text = text.as_bytes();
+            let (mut whole, mut runs) = (Vec::new(), Vec::new());
+            url.find_with(text, &mut whole, |pos| url.re.find_at(text, pos));
+            url.find(text, &mut runs);
+            assert_eq!(spans(&whole), spans(&runs), "{}", String::from_utf8_lossy(&text[..40]));
+        }
+        assert!(texts.iter().skip(3).all(|t| {
+            let mut hits = Vec::new();
+            url.find(t.as_bytes(), &mut hits);
+            !hits.is_empty()
+        }));
+        Ok(())
     }
 
     proptest::proptest! {
