@@ -332,7 +332,10 @@ impl Redactor {
                 Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
                 Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
                 Operator::Hash => {
-                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes())
+                    // a value written with escapes in a JSON string hashes as the value it
+                    // writes, so it joins the same value written plainly elsewhere
+                    let decoded = crate::input::unescape(value);
+                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, &decoded.text)).as_bytes())
                 }
                 Operator::Encrypt => {
                     out.extend_from_slice(format!("[enc:{entity}:{}]", key()?.encrypt(entity, value)?).as_bytes())
@@ -359,20 +362,34 @@ impl Redactor {
     }
 }
 
+/// Letters and digits become `*`. A value found in a JSON string covers whole escapes
+/// (`\n`, `\u5c71`): each is masked as the character it writes, so the JSON stays valid
+/// (`\u5c71` becomes `*`, not `\*****`).
 fn mask(value: &[u8], keep_last: usize) -> String {
     let s = String::from_utf8_lossy(value);
-    let total = s.chars().filter(|c| c.is_alphanumeric()).count();
-    let mut seen = 0;
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() {
-                seen += 1;
-                if seen > total.saturating_sub(keep_last) { c } else { '*' }
-            } else {
-                c
-            }
+    let decoded = crate::input::unescape(s.as_bytes());
+    let text = String::from_utf8_lossy(&decoded.text);
+    let units: Vec<(&str, char)> = text
+        .char_indices()
+        .map(|(i, c)| {
+            let raw = s.get(decoded.raw_offset(i)..decoded.raw_offset(i + c.len_utf8()));
+            (raw.unwrap_or(""), c)
         })
-        .collect()
+        .collect();
+    let total = units.iter().filter(|(_, c)| c.is_alphanumeric()).count();
+    let mut seen = 0;
+    let mut out = String::with_capacity(s.len());
+    for (raw, c) in units {
+        if c.is_alphanumeric() {
+            seen += 1;
+            if seen <= total.saturating_sub(keep_last) {
+                out.push('*');
+                continue;
+            }
+        }
+        out.push_str(raw);
+    }
+    out
 }
 
 static SEALED: LazyLock<Option<regex::bytes::Regex>> =
@@ -530,6 +547,44 @@ mod tests {
         assert!(Redactor::new(HashMap::new(), Operator::Mask { keep_last: 0 }, None).is_ok());
         assert!(Operator::parse("mask:x").is_err() && Operator::parse("shred").is_err());
         assert!(RedactKey::from_hex("abcd").is_err());
+    }
+
+    #[test]
+    fn masking_a_json_string_keeps_it_json() -> Result<()> {
+        // the address is written with escapes: masked as the characters they write, so the
+        // output parses and holds neither the name nor the escapes that spelled it
+        let scanner = Scanner::builder().build()?;
+        let doc = r#"{"e":"\u5c71\u7530@example.jp","n":"line\n536-90-4399","p":"Jos\u00e9@example.com"}"#;
+        for keep_last in [0, 4] {
+            let r = Redactor::new(HashMap::new(), Operator::Mask { keep_last }, None)?;
+            let mut out = Vec::new();
+            redact_reader(&scanner, &r, doc.as_bytes(), crate::input::Format::Json, &mut out)?;
+            let v: serde_json::Value = serde_json::from_slice(&out)
+                .map_err(|e| Error::Invalid(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+            let e = v["e"].as_str().unwrap_or_default();
+            assert!(e.starts_with("**@") && !e.contains("u7530"), "{e}");
+            assert_eq!(
+                v["n"].as_str(),
+                Some(if keep_last == 0 {
+                    "line\n***-**-****"
+                } else {
+                    "line\n***-**-4399"
+                })
+            );
+            assert!(v["p"].as_str().is_some_and(|p| p.starts_with("****@")), "{v}");
+        }
+        assert_eq!(mask(br"\u5c71\ud83d\ude00-\n1", 0), r"*\ud83d\ude00-\n*");
+        // hashed as the value the escapes write: it joins the same value written plainly
+        let r = Redactor::new(HashMap::new(), Operator::Hash, Some(Arc::new(key()?)))?;
+        let hash_of = |doc: &str| -> Result<String> {
+            let mut out = Vec::new();
+            redact_reader(&scanner, &r, doc.as_bytes(), crate::input::Format::Json, &mut out)?;
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        };
+        let plain = hash_of(r#"{"e":"jos\u00e9@example.com"}"#)?;
+        assert!(plain.contains("<EMAIL_ADDRESS:"), "{plain}");
+        assert_eq!(plain, hash_of(r#"{"e":"josé@example.com"}"#)?);
+        Ok(())
     }
 
     #[test]

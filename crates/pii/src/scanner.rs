@@ -645,6 +645,30 @@ mod tests {
         Ok(())
     }
 
+    /// A line break or tab escaped in text (a JSON log line read as text, a quoted string)
+    /// ends the word before an identifier; a letter after any other backslash does not.
+    #[test]
+    fn escaped_line_breaks_end_words() -> Result<()> {
+        let found = |text: &str| -> Result<Vec<(String, String)>> {
+            let mut all = entities(text)?;
+            all.retain(|(entity, _)| entity != "PERSON" && entity != "LOCATION");
+            Ok(all)
+        };
+        let one = |entity: &str, value: &str| vec![(entity.to_owned(), value.to_owned())];
+        assert_eq!(
+            found(r#"{"msg":"paid\n4111 1111 1111 1111"}"#)?,
+            one("CREDIT_CARD", "4111 1111 1111 1111")
+        );
+        assert_eq!(found(r"ssn:\t536-90-4399")?, one("US_SSN", "536-90-4399"));
+        assert_eq!(
+            found(r"at\r\nDE89370400440532013000")?,
+            one("IBAN_CODE", "DE89370400440532013000")
+        );
+        assert_eq!(found(r"\x4111111111111111")?, vec![]);
+        assert_eq!(found("n4111111111111111")?, vec![]);
+        Ok(())
+    }
+
     /// Context words and labels glued to punctuation beyond ASCII or to a script written
     /// without spaces are read as when spaces stand between them.
     #[test]

@@ -98,13 +98,14 @@ impl Parser<'_> {
                     let raw = &self.b[s - 1..e + 1];
                     let mut name: String =
                         serde_json::from_slice(raw).unwrap_or_else(|_| String::from_utf8_lossy(&self.b[s..e]).into());
-                    if !self.scanner.scan(&self.b[s..e]).is_empty() {
+                    if !self.scanner.scan(name.as_bytes()).is_empty() {
                         self.path.push("*".to_owned());
                         self.out.push(Segment {
                             start: s,
                             end: e,
                             field: None,
                             pointer: Some(self.pointer()),
+                            json_string: true,
                         });
                         self.path.pop();
                         name = "*".to_owned();
@@ -160,6 +161,7 @@ impl Parser<'_> {
                     end: e,
                     field: key.cloned(),
                     pointer: Some(self.pointer()),
+                    json_string: true,
                 });
                 Ok(())
             }
@@ -174,6 +176,7 @@ impl Parser<'_> {
                     end: self.i,
                     field: key.cloned(),
                     pointer: Some(self.pointer()),
+                    json_string: false,
                 });
                 Ok(())
             }
@@ -211,12 +214,105 @@ pub(crate) fn segments(doc: &[u8], scanner: &Scanner) -> Result<Vec<Segment>, Js
     Ok(p.out)
 }
 
+/// A JSON string's content with its escapes decoded, and where each decoded byte came from.
+pub(crate) struct Unescaped {
+    /// The decoded content (UTF-8 where the raw content is; a lone surrogate is U+FFFD, an
+    /// escape JSON does not know is kept as written).
+    pub(crate) text: Vec<u8>,
+    /// For each byte of `text`, the raw offset of the character or escape that wrote it; one
+    /// more entry, the raw length.
+    from: Vec<usize>,
+}
+
+impl Unescaped {
+    /// The raw offset of a decoded one: a span of decoded characters maps to the whole
+    /// escapes that wrote them (a redaction never cuts an escape in two).
+    pub(crate) fn raw_offset(&self, decoded: usize) -> usize {
+        self.from.get(decoded).or(self.from.last()).copied().unwrap_or(0)
+    }
+}
+
+/// Four hex digits at `at`, as a UTF-16 code unit.
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let digits = raw.get(at..at + 4)?;
+    digits
+        .iter()
+        .try_fold(0u32, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
+}
+
+/// Decodes the escapes of a JSON string's raw content (RFC 8259 section 7).
+pub(crate) fn unescape(raw: &[u8]) -> Unescaped {
+    let mut out = Unescaped {
+        text: Vec::with_capacity(raw.len()),
+        from: Vec::with_capacity(raw.len() + 1),
+    };
+    let mut put = |bytes: &[u8], at: usize| {
+        out.text.extend_from_slice(bytes);
+        out.from.extend(std::iter::repeat_n(at, bytes.len()));
+    };
+    let mut i = 0;
+    while i < raw.len() {
+        // a run of characters up to the next escape, as they are
+        let run = memchr::memchr(b'\\', &raw[i..]).unwrap_or(raw.len() - i);
+        for (k, b) in raw[i..i + run].iter().enumerate() {
+            put(&[*b], i + k);
+        }
+        i += run;
+        if i >= raw.len() {
+            break;
+        }
+        let simple: Option<&[u8]> = match raw.get(i + 1) {
+            Some(b'"') => Some(b"\""),
+            Some(b'\\') => Some(b"\\"),
+            Some(b'/') => Some(b"/"),
+            Some(b'b') => Some(b"\x08"),
+            Some(b'f') => Some(b"\x0c"),
+            Some(b'n') => Some(b"\n"),
+            Some(b'r') => Some(b"\r"),
+            Some(b't') => Some(b"\t"),
+            _ => None,
+        };
+        if let Some(bytes) = simple {
+            put(bytes, i);
+            i += 2;
+            continue;
+        }
+        let unit = (raw.get(i + 1) == Some(&b'u')).then(|| hex4(raw, i + 2)).flatten();
+        let Some(unit) = unit else {
+            // not an escape JSON knows: the backslash is kept as written
+            put(b"\\", i);
+            i += 1;
+            continue;
+        };
+        let (c, len) = match unit {
+            0xD800..=0xDBFF => match (raw.get(i + 6..i + 8), hex4(raw, i + 8)) {
+                (Some(b"\\u"), Some(lo @ 0xDC00..=0xDFFF)) => {
+                    (char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00)), 12)
+                }
+                _ => (None, 6),
+            },
+            _ => (char::from_u32(unit), 6),
+        };
+        let mut utf8 = [0u8; 4];
+        put(
+            c.unwrap_or(char::REPLACEMENT_CHARACTER)
+                .encode_utf8(&mut utf8)
+                .as_bytes(),
+            i,
+        );
+        i += len;
+    }
+    out.from.push(raw.len());
+    out
+}
+
 fn whole(block: &[u8]) -> Vec<Segment> {
     vec![Segment {
         start: 0,
         end: block.len(),
         field: None,
         pointer: None,
+        json_string: false,
     }]
 }
 
@@ -362,6 +458,75 @@ mod tests {
             found.iter().any(|l| l.pointer.as_deref() == Some("/users/*/ip")),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn escapes_decode_with_their_places() {
+        let raw = br#"a\n\u5c71\"\ud83d\ude00\x\u12\ud800z"#;
+        let d = unescape(raw);
+        assert_eq!(
+            String::from_utf8_lossy(&d.text),
+            "a\n\u{5c71}\"\u{1f600}\\x\\u12\u{fffd}z"
+        );
+        // each decoded character maps back to the whole escape that wrote it
+        let places: Vec<(usize, usize)> = String::from_utf8_lossy(&d.text)
+            .char_indices()
+            .map(|(i, c)| (d.raw_offset(i), d.raw_offset(i + c.len_utf8())))
+            .collect();
+        let pieces: Vec<&str> = places
+            .iter()
+            .map(|&(s, e)| std::str::from_utf8(&raw[s..e]).unwrap_or("?"))
+            .collect();
+        assert_eq!(
+            pieces,
+            [
+                "a",
+                r"\n",
+                r"\u5c71",
+                r#"\""#,
+                r"\ud83d\ude00",
+                r"\",
+                "x",
+                r"\",
+                "u",
+                "1",
+                "2",
+                r"\ud800",
+                "z"
+            ]
+        );
+        assert_eq!(d.raw_offset(d.text.len()), raw.len());
+        let plain = unescape("naïve".as_bytes());
+        assert_eq!(plain.text, "naïve".as_bytes());
+        assert_eq!(plain.raw_offset(4), 4);
+    }
+
+    #[test]
+    fn values_are_scanned_with_their_escapes_decoded() {
+        // a line break, a tab or a letter written as an escape no longer glues a letter to
+        // the number after it, and a finding covers the escapes that wrote it
+        let doc = r#"{"note":"first line\n536-90-4399 is mine","c":"card\t4111111111111111","e":"\u5c71\u7530@example.jp","k":"\u5361\u53f74111111111111111","t":"tel:\u002b44 20 7946 0958","\u0062ob@example.com":1}"#;
+        for format in [Format::Json, Format::Ndjson] {
+            let (found, _) = scan_str(doc, format);
+            let spans: Vec<(&str, &str)> = found
+                .iter()
+                .map(|l| (&*l.finding.entity_type, &doc[l.finding.start..l.finding.end]))
+                .collect();
+            for want in [
+                ("US_SSN", "536-90-4399"),
+                ("CREDIT_CARD", "4111111111111111"),
+                ("EMAIL_ADDRESS", r"\u5c71\u7530@example.jp"),
+                ("PHONE_NUMBER", r"\u002b44 20 7946 0958"),
+                ("EMAIL_ADDRESS", r"\u0062ob@example.com"),
+            ] {
+                assert!(spans.contains(&want), "{want:?} in {spans:?}");
+            }
+            assert_eq!(spans.iter().filter(|s| s.0 == "CREDIT_CARD").count(), 2, "{spans:?}");
+            let key = found
+                .iter()
+                .find(|l| l.finding.start == doc.find(r"\u0062ob").unwrap_or(0));
+            assert!(key.is_some_and(|l| l.pointer.as_deref() == Some("/*")), "{found:?}");
+        }
     }
 
     #[test]

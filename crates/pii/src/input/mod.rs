@@ -22,6 +22,7 @@ use crate::finding::Finding;
 use crate::scanner::Scanner;
 
 pub use self::json::JsonError;
+pub(crate) use self::json::unescape;
 
 /// How a content is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,6 +107,9 @@ pub(crate) struct Segment {
     pub(crate) end: usize,
     pub(crate) field: Option<Arc<str>>,
     pub(crate) pointer: Option<String>,
+    /// The raw content of a JSON string: scanned with its escapes decoded (`\n` is a line
+    /// break, `\u5c71` a letter), its findings placed on the escapes that wrote them.
+    pub(crate) json_string: bool,
 }
 
 /// Receives findings and, for redaction, the blocks themselves.
@@ -162,12 +166,17 @@ pub(crate) fn scan_block(
 ) -> std::io::Result<Vec<Finding>> {
     let mut rel: Vec<(Finding, Option<String>, Option<String>)> = Vec::new();
     for seg in segments {
-        let text = &block[seg.start..seg.end];
+        let raw = &block[seg.start..seg.end];
+        let decoded = (seg.json_string && raw.contains(&b'\\')).then(|| json::unescape(raw));
+        let text = decoded.as_ref().map_or(raw, |d| &d.text[..]);
         let found = match (&seg.field, table) {
             (None, Some(table)) => scanner.scan_table(text, Some(table)),
             (field, _) => scanner.scan_field(text, field.as_deref()),
         };
         for mut f in found {
+            if let Some(d) = &decoded {
+                (f.start, f.end) = (d.raw_offset(f.start), d.raw_offset(f.end));
+            }
             f.start += seg.start;
             f.end += seg.start;
             rel.push((f, seg.pointer.clone(), seg.field.as_deref().map(str::to_owned)));
