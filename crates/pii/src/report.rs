@@ -277,12 +277,14 @@ impl<W: Write> Reporter<W> {
                 .push(format!("{file}: {n} more finding(s) not shown (--max-per-file)"));
         }
         let s = &self.summary;
-        let target: &mut dyn Write = if self.format == OutputFormat::Table {
-            &mut self.out
+        if self.format == OutputFormat::Table {
+            write_summary(&mut self.out, s)?;
         } else {
-            err
-        };
-        write_summary(target, s)?;
+            // standard error is unbuffered: a summary of many columns was a write a line
+            let mut buffered = std::io::BufWriter::new(err);
+            write_summary(&mut buffered, s)?;
+            buffered.flush()?;
+        }
         self.out.flush()?;
         Ok((self.summary, self.failed))
     }

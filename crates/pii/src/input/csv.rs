@@ -12,6 +12,10 @@ use crate::scanner::Scanner;
 /// is scanned as it stands, so a malformed file cannot make memory grow with its size.
 const MAX_RECORD: u64 = 16 << 20;
 
+/// Columns named and summarized; cells beyond are scanned without a name (a record of 16 MiB
+/// of commas named 16 million columns: 2 GB of memory).
+const MAX_COLUMNS: usize = 4096;
+
 /// Reads one record (with its line end) into `out`; false at the end of the input.
 fn read_record(reader: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<bool> {
     out.clear();
@@ -86,9 +90,12 @@ pub(crate) fn scan(
     let mut first = true;
     while read_record(&mut reader, &mut record)? {
         let ranges = fields(&record, delim);
+        // an empty cell holds nothing to scan (a record of commas alone was 100 bytes of
+        // memory a cell)
         let segments = ranges
             .iter()
             .enumerate()
+            .filter(|(_, (s, e))| s < e)
             .map(|(k, &(s, e))| Segment {
                 start: s,
                 end: e,
@@ -98,14 +105,28 @@ pub(crate) fn scan(
             })
             .collect();
         let found = scan_block(scanner, &record, BlockStart::line(offset, line), segments, None, sink)?;
+        // the findings of each cell: both are in order, so one walk (a wide row of
+        // addresses asked every finding for each cell: quadratic)
+        let mut next = 0;
+        let mut in_cell = |s: usize, e: usize| {
+            while found.get(next).is_some_and(|f| f.start < s) {
+                next += 1;
+            }
+            let first = next;
+            while found.get(next).is_some_and(|f| f.start < e) {
+                next += 1;
+            }
+            &found[first..next]
+        };
         if first {
             // Header names are context and appear in the output; a cell that holds personal
             // data (a file without a header row) is named by its position instead.
             header = ranges
                 .iter()
+                .take(MAX_COLUMNS)
                 .enumerate()
                 .map(|(k, &(s, e))| {
-                    if found.iter().any(|f| f.start < e && s < f.end) {
+                    if !in_cell(s, e).is_empty() {
                         Arc::from(format!("column {}", k + 1))
                     } else {
                         Arc::from(String::from_utf8_lossy(&record[s..e]).replace("\"\"", "\"").trim())
@@ -120,7 +141,12 @@ pub(crate) fn scan(
                 })
                 .collect();
         } else {
-            for (k, &(s, e)) in ranges.iter().enumerate() {
+            if ranges.len() > MAX_COLUMNS && stats.note.is_none() {
+                stats.note = Some(format!(
+                    "line {line} has more than {MAX_COLUMNS} columns; those beyond are scanned unnamed and not summarized"
+                ));
+            }
+            for (k, &(s, e)) in ranges.iter().take(MAX_COLUMNS).enumerate() {
                 if k >= stats.columns.len() {
                     stats.columns.push(ColumnSummary {
                         column: format!("column {}", k + 1),
@@ -130,7 +156,7 @@ pub(crate) fn scan(
                 let col = &mut stats.columns[k];
                 col.rows += 1;
                 let mut seen: Vec<&str> = Vec::new();
-                for f in found.iter().filter(|f| f.start >= s && f.end <= e) {
+                for f in in_cell(s, e) {
                     if !seen.contains(&&*f.entity_type) {
                         seen.push(&f.entity_type);
                         *col.entities.entry(f.entity_type.to_string()).or_default() += 1;
@@ -186,6 +212,23 @@ mod tests {
         assert_eq!(found[0].field.as_deref(), Some("ip"));
         assert_eq!(&tsv[found[0].finding.start..found[0].finding.end], "203.0.113.9");
         assert_eq!(stats.columns[1].column, "comment, with comma");
+    }
+
+    #[test]
+    fn wide_rows_name_and_summarize_their_first_columns() {
+        // every cell is scanned; empty cells and columns beyond the cap cost no memory each
+        let wide = MAX_COLUMNS + 100;
+        let header: Vec<String> = (0..wide).map(|k| format!("email{k}")).collect();
+        let row: Vec<String> = (0..wide).map(|k| format!("jo{k}@example.com")).collect();
+        let csv = format!("{}\n{}\n{}\n", header.join(","), row.join(","), ",".repeat(wide));
+        let (found, stats) = scan_str(&csv, Format::Csv);
+        assert_eq!(found.len(), wide);
+        assert_eq!(found[wide - 1].field, None);
+        assert_eq!(found[0].field.as_deref(), Some("email0"));
+        assert_eq!(stats.columns.len(), MAX_COLUMNS);
+        assert_eq!(stats.columns[7].entities.get("EMAIL_ADDRESS"), Some(&1));
+        assert_eq!(stats.columns[7].rows, 2);
+        assert!(stats.note.is_some_and(|n| n.contains("more than 4096 columns")));
     }
 
     #[test]

@@ -38,6 +38,24 @@ fn long_runs_stay_linear() {
     }
 }
 
+/// One JSON string or CSV cell is scanned whole, not in blocks: runs there must stay linear
+/// without the blocks' help (a string of `www.` repeated, numbers after an identifier's name
+/// among other findings, a row of thousands of addresses were each quadratic).
+#[test]
+fn long_values_stay_linear() {
+    let www = format!("[\"{}\"]", "www.".repeat(500_000));
+    let _ = scan(www.as_bytes(), Format::Json);
+    let mixed = format!(
+        "[\"{}{}\"]",
+        "1.1.1.1 ".repeat(30_000),
+        "ssn 020 7946 0018 ".repeat(15_000)
+    );
+    assert!(scan(mixed.as_bytes(), Format::Json).len() >= 30_000);
+    let row: Vec<String> = (0..40_000).map(|k| format!("jo{k}@example.com")).collect();
+    let wide = format!("contact\n{}\n", row.join(","));
+    assert_eq!(scan(wide.as_bytes(), Format::Csv).len(), 40_000);
+}
+
 #[test]
 fn malformed_structured_inputs_fall_back() {
     let unbalanced = format!("a,b\n1,\"{}\n", "x 078-05-1123\n".repeat(10_000));
