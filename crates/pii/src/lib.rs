@@ -14,6 +14,7 @@ mod error;
 mod finding;
 pub mod input;
 mod lexer;
+mod mapped;
 mod re;
 mod recognizers;
 pub mod redact;

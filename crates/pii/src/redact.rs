@@ -372,7 +372,7 @@ fn mask(value: &[u8], keep_last: usize) -> String {
     let units: Vec<(&str, char)> = text
         .char_indices()
         .map(|(i, c)| {
-            let raw = s.get(decoded.raw_offset(i)..decoded.raw_offset(i + c.len_utf8()));
+            let raw = s.get(decoded.original(i)..decoded.original(i + c.len_utf8()));
             (raw.unwrap_or(""), c)
         })
         .collect();

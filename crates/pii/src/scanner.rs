@@ -645,6 +645,27 @@ mod tests {
         Ok(())
     }
 
+    /// Numbers grouped with no-break spaces (French typography, word processors) are found
+    /// as when grouped with spaces, their spans on the original text.
+    #[test]
+    fn numbers_grouped_with_no_break_spaces() -> Result<()> {
+        let found = |text: &str| -> Result<Vec<(String, String)>> {
+            let mut all = entities(text)?;
+            all.retain(|(entity, _)| entity != "PERSON" && entity != "LOCATION");
+            Ok(all)
+        };
+        let one = |entity: &str, value: &str| vec![(entity.to_owned(), value.to_owned())];
+        let phone = "01\u{a0}42\u{a0}68\u{a0}53\u{a0}00";
+        assert_eq!(found(&format!("Tél\u{a0}: {phone}"))?, one("PHONE_NUMBER", phone));
+        let phone = "+33\u{202f}1\u{202f}42\u{202f}68\u{202f}53\u{202f}00";
+        assert_eq!(found(&format!("appelez le {phone}."))?, one("PHONE_NUMBER", phone));
+        let iban = "FR76\u{a0}3000\u{a0}6000\u{a0}0112\u{a0}3456\u{a0}7890\u{a0}189";
+        assert_eq!(found(&format!("IBAN : {iban}"))?, one("IBAN_CODE", iban));
+        let card = "4111\u{a0}1111\u{a0}1111\u{a0}1111";
+        assert_eq!(found(&format!("carte {card} — merci"))?, one("CREDIT_CARD", card));
+        Ok(())
+    }
+
     /// A line break or tab escaped in text (a JSON log line read as text, a quoted string)
     /// ends the word before an identifier; a letter after any other backslash does not.
     #[test]

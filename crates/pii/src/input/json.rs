@@ -6,6 +6,7 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 
 use super::{BlockStart, InputStats, Segment, Sink, scan_block};
+use crate::mapped::Mapped;
 use crate::scanner::Scanner;
 
 /// Longest NDJSON line parsed as JSON.
@@ -214,24 +215,6 @@ pub(crate) fn segments(doc: &[u8], scanner: &Scanner) -> Result<Vec<Segment>, Js
     Ok(p.out)
 }
 
-/// A JSON string's content with its escapes decoded, and where each decoded byte came from.
-pub(crate) struct Unescaped {
-    /// The decoded content (UTF-8 where the raw content is; a lone surrogate is U+FFFD, an
-    /// escape JSON does not know is kept as written).
-    pub(crate) text: Vec<u8>,
-    /// For each byte of `text`, the raw offset of the character or escape that wrote it; one
-    /// more entry, the raw length.
-    from: Vec<usize>,
-}
-
-impl Unescaped {
-    /// The raw offset of a decoded one: a span of decoded characters maps to the whole
-    /// escapes that wrote them (a redaction never cuts an escape in two).
-    pub(crate) fn raw_offset(&self, decoded: usize) -> usize {
-        self.from.get(decoded).or(self.from.last()).copied().unwrap_or(0)
-    }
-}
-
 /// Four hex digits at `at`, as a UTF-16 code unit.
 fn hex4(raw: &[u8], at: usize) -> Option<u32> {
     let digits = raw.get(at..at + 4)?;
@@ -240,23 +223,15 @@ fn hex4(raw: &[u8], at: usize) -> Option<u32> {
         .try_fold(0u32, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
 }
 
-/// Decodes the escapes of a JSON string's raw content (RFC 8259 section 7).
-pub(crate) fn unescape(raw: &[u8]) -> Unescaped {
-    let mut out = Unescaped {
-        text: Vec::with_capacity(raw.len()),
-        from: Vec::with_capacity(raw.len() + 1),
-    };
-    let mut put = |bytes: &[u8], at: usize| {
-        out.text.extend_from_slice(bytes);
-        out.from.extend(std::iter::repeat_n(at, bytes.len()));
-    };
+/// Decodes the escapes of a JSON string's raw content (RFC 8259 section 7): a lone surrogate
+/// is U+FFFD, an escape JSON does not know is kept as written.
+pub(crate) fn unescape(raw: &[u8]) -> Mapped {
+    let mut out = Mapped::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
         // a run of characters up to the next escape, as they are
         let run = memchr::memchr(b'\\', &raw[i..]).unwrap_or(raw.len() - i);
-        for (k, b) in raw[i..i + run].iter().enumerate() {
-            put(&[*b], i + k);
-        }
+        out.copy(&raw[i..i + run], i);
         i += run;
         if i >= raw.len() {
             break;
@@ -273,14 +248,14 @@ pub(crate) fn unescape(raw: &[u8]) -> Unescaped {
             _ => None,
         };
         if let Some(bytes) = simple {
-            put(bytes, i);
+            out.put(bytes, i);
             i += 2;
             continue;
         }
         let unit = (raw.get(i + 1) == Some(&b'u')).then(|| hex4(raw, i + 2)).flatten();
         let Some(unit) = unit else {
             // not an escape JSON knows: the backslash is kept as written
-            put(b"\\", i);
+            out.put(b"\\", i);
             i += 1;
             continue;
         };
@@ -294,7 +269,7 @@ pub(crate) fn unescape(raw: &[u8]) -> Unescaped {
             _ => (char::from_u32(unit), 6),
         };
         let mut utf8 = [0u8; 4];
-        put(
+        out.put(
             c.unwrap_or(char::REPLACEMENT_CHARACTER)
                 .encode_utf8(&mut utf8)
                 .as_bytes(),
@@ -302,8 +277,7 @@ pub(crate) fn unescape(raw: &[u8]) -> Unescaped {
         );
         i += len;
     }
-    out.from.push(raw.len());
-    out
+    out.finish(raw.len())
 }
 
 fn whole(block: &[u8]) -> Vec<Segment> {
@@ -471,7 +445,7 @@ mod tests {
         // each decoded character maps back to the whole escape that wrote it
         let places: Vec<(usize, usize)> = String::from_utf8_lossy(&d.text)
             .char_indices()
-            .map(|(i, c)| (d.raw_offset(i), d.raw_offset(i + c.len_utf8())))
+            .map(|(i, c)| (d.original(i), d.original(i + c.len_utf8())))
             .collect();
         let pieces: Vec<&str> = places
             .iter()
@@ -495,10 +469,10 @@ mod tests {
                 "z"
             ]
         );
-        assert_eq!(d.raw_offset(d.text.len()), raw.len());
+        assert_eq!(d.original(d.text.len()), raw.len());
         let plain = unescape("naïve".as_bytes());
         assert_eq!(plain.text, "naïve".as_bytes());
-        assert_eq!(plain.raw_offset(4), 4);
+        assert_eq!(plain.original(4), 4);
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub(crate) fn scan_block(
         };
         for mut f in found {
             if let Some(d) = &decoded {
-                (f.start, f.end) = (d.raw_offset(f.start), d.raw_offset(f.end));
+                (f.start, f.end) = (d.original(f.start), d.original(f.end));
             }
             f.start += seg.start;
             f.end += seg.start;

@@ -4,7 +4,10 @@
 use std::sync::{Arc, LazyLock};
 
 use super::phone_plan;
-use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, next_start, word_after, word_before, words};
+use super::{
+    Boundary, Hit, Meta, Recognizer, Tier, bounded, next_start, with_spaces_for_no_break_spaces, word_after,
+    word_before, words,
+};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 #[cfg(test)]
@@ -132,6 +135,19 @@ impl Recognizer for CardRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        with_spaces_for_no_break_spaces(hay, out, |hay, out| self.find_plain(hay, out));
+    }
+}
+
+/// IBANs, compact (`DE89370400440532013000`) or printed in groups of four separated by one
+/// space or dash; checked against the SWIFT registry's country formats and mod 97.
+pub(crate) struct IbanRecognizer {
+    meta: Meta,
+}
+
+impl CardRecognizer {
+    /// The hits of `hay` once its no-break spaces are written as spaces.
+    fn find_plain(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
         while let Some((ms, me)) = digit_group_run(hay, pos) {
             pos = me.max(ms + 1);
@@ -197,12 +213,6 @@ impl Recognizer for CardRecognizer {
     }
 }
 
-/// IBANs, compact (`DE89370400440532013000`) or printed in groups of four separated by one
-/// space or dash; checked against the SWIFT registry's country formats and mod 97.
-pub(crate) struct IbanRecognizer {
-    meta: Meta,
-}
-
 /// Where an IBAN can start: a country code and check digits.
 #[cfg(test)]
 const IBAN_START: &str = r"(?-u)[A-Z]{2}[0-9]{2}";
@@ -249,6 +259,21 @@ impl Recognizer for IbanRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        with_spaces_for_no_break_spaces(hay, out, |hay, out| self.find_plain(hay, out));
+    }
+}
+
+/// Phone numbers: a shape, then the number plan of the country (libphonenumber's metadata):
+/// international numbers (`+`, `00`) by their country code, national ones against each of
+/// the configured regions (default US, GB, DE, FR, IN, IL, CA, BR).
+pub(crate) struct PhoneRecognizer {
+    meta: Meta,
+    regions: Vec<&'static phone_plan::Plan>,
+}
+
+impl IbanRecognizer {
+    /// The hits of `hay` once its no-break spaces are written as spaces.
+    fn find_plain(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
         while let Some(s) = iban_start(hay, pos) {
             pos = next_start(hay, s, Boundary::Word);
@@ -295,14 +320,6 @@ impl Recognizer for IbanRecognizer {
             }
         }
     }
-}
-
-/// Phone numbers: a shape, then the number plan of the country (libphonenumber's metadata):
-/// international numbers (`+`, `00`) by their country code, national ones against each of
-/// the configured regions (default US, GB, DE, FR, IN, IL, CA, BR).
-pub(crate) struct PhoneRecognizer {
-    meta: Meta,
-    regions: Vec<&'static phone_plan::Plan>,
 }
 
 /// The shape of a phone number as the regular expression [`PHONE_SHAPE`] says it, found by
@@ -662,6 +679,13 @@ impl Recognizer for PhoneRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
+        with_spaces_for_no_break_spaces(hay, out, |hay, out| self.find_plain(hay, out));
+    }
+}
+
+impl PhoneRecognizer {
+    /// The hits of `hay` once its no-break spaces are written as spaces.
+    fn find_plain(&self, hay: &[u8], out: &mut Vec<Hit>) {
         let mut pos = 0;
         while let Some((s, mut e)) = phone_shape(hay, pos) {
             pos = next_start(hay, s, Boundary::Number);

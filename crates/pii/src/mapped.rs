@@ -1,0 +1,105 @@
+//! Text rewritten before it is scanned (a JSON string's escapes decoded, no-break spaces
+//! written as spaces), with the map from each rewritten byte back to where it came from, so
+//! findings are placed on the original.
+
+/// Rewritten text and, for each of its bytes, the offset in the original of the character
+/// (or escape) that wrote it.
+pub(crate) struct Mapped {
+    pub(crate) text: Vec<u8>,
+    /// One entry a byte of `text`, and one more: the original's length.
+    from: Vec<usize>,
+}
+
+impl Mapped {
+    pub(crate) fn with_capacity(len: usize) -> Self {
+        Self {
+            text: Vec::with_capacity(len),
+            from: Vec::with_capacity(len + 1),
+        }
+    }
+
+    /// Bytes written for what stands at `at` in the original (an escape, a no-break space).
+    pub(crate) fn put(&mut self, bytes: &[u8], at: usize) {
+        self.text.extend_from_slice(bytes);
+        self.from.extend(std::iter::repeat_n(at, bytes.len()));
+    }
+
+    /// Bytes of the original, as they are, starting at `at`.
+    pub(crate) fn copy(&mut self, bytes: &[u8], at: usize) {
+        self.text.extend_from_slice(bytes);
+        self.from.extend(at..at + bytes.len());
+    }
+
+    /// Closes the map: `original_len` is where the end of `text` maps to.
+    pub(crate) fn finish(mut self, original_len: usize) -> Self {
+        self.from.push(original_len);
+        self
+    }
+
+    /// The original offset of a rewritten one: a span of rewritten characters maps to the
+    /// whole of what wrote them (a redaction never cuts an escape in two).
+    pub(crate) fn original(&self, at: usize) -> usize {
+        self.from.get(at).or(self.from.last()).copied().unwrap_or(0)
+    }
+}
+
+/// Characters that group digits as a space does and that [`spaces_for_no_break_spaces`]
+/// writes as one: U+00A0 (no-break space; French typography groups phone numbers with it,
+/// and word processors put it there) and U+202F (the narrow one, French thousands).
+const NO_BREAK_SPACES: [&[u8]; 2] = ["\u{a0}".as_bytes(), "\u{202f}".as_bytes()];
+
+/// `text` with each no-break space written as an ASCII space, or `None` when it holds none
+/// (nearly always: the text is then scanned as it is).
+pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
+    let lead = |b: u8| matches!(b, 0xC2 | 0xE2);
+    let at_space = |i: usize| {
+        NO_BREAK_SPACES
+            .iter()
+            .find(|s| text[i..].starts_with(s))
+            .map(|s| s.len())
+    };
+    let mut i = memchr::memchr2(0xC2, 0xE2, text)?;
+    while at_space(i).is_none() {
+        i += 1 + memchr::memchr2(0xC2, 0xE2, text.get(i + 1..)?)?;
+    }
+    let mut out = Mapped::with_capacity(text.len());
+    out.copy(&text[..i], 0);
+    while i < text.len() {
+        match at_space(i) {
+            Some(len) if lead(text[i]) => {
+                out.put(b" ", i);
+                i += len;
+            }
+            _ => {
+                let run = 1 + text[i + 1..]
+                    .iter()
+                    .position(|&b| lead(b))
+                    .unwrap_or(text.len() - i - 1);
+                out.copy(&text[i..i + run], i);
+                i += run;
+            }
+        }
+    }
+    Some(out.finish(text.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_break_spaces_become_spaces_with_their_places() {
+        let text = "Tél\u{a0}: 01\u{a0}42\u{202f}68 — 53".as_bytes();
+        let Some(m) = spaces_for_no_break_spaces(text) else {
+            panic!("no-break spaces were not seen");
+        };
+        assert_eq!(String::from_utf8_lossy(&m.text), "Tél : 01 42 68 — 53");
+        let at = |s: &str| String::from_utf8_lossy(&m.text).find(s).unwrap_or(usize::MAX);
+        // `01 42 68` maps to `01\u{a0}42\u{202f}68`, whole
+        let (s, e) = (at("01"), at("68") + 2);
+        assert_eq!(&text[m.original(s)..m.original(e)], "01\u{a0}42\u{202f}68".as_bytes());
+        assert_eq!(m.original(m.text.len()), text.len());
+        assert!(spaces_for_no_break_spaces("naïve — café 01 42".as_bytes()).is_none());
+        assert!(spaces_for_no_break_spaces(b"").is_none());
+    }
+}
