@@ -422,6 +422,30 @@ fn unspaced_run_before(text: &[u8], e: usize) -> &[u8] {
     &text[s..e]
 }
 
+/// Names of a version, before four dotted numbers that are one and no network address
+/// (`firmware 3.19.20.206`, `版本号 10.0.0.1`), in the languages the context words cover.
+pub(crate) const VERSION_LABELS: &[&str] = &[
+    "version",
+    "ver",
+    "v",
+    "vers",
+    "release",
+    "build",
+    "firmware",
+    "fw",
+    "rev",
+    "revision",
+    "versión",
+    "versione",
+    "versie",
+    "versão",
+    "версия",
+    "版本",
+    "版本号",
+    "バージョン",
+    "버전",
+];
+
 /// Labels that name a number as something other than personal data: a build, an order, an
 /// invoice, a product, a version, a ticket, in the languages the context words cover, and
 /// in Chinese, Japanese and Korean (read as the end of a run of their letters: specific

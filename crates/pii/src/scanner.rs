@@ -11,7 +11,7 @@ use crate::finding::{Evidence, EvidenceKind, Finding};
 use crate::lexer::HotBuffer;
 use crate::recognizers::joint::{self, Joint};
 use crate::recognizers::numbers::DEFAULT_PHONE_REGIONS;
-use crate::recognizers::{Hit, Recognizer, Tier, builtin};
+use crate::recognizers::{Hit, Recognizer, Tier, Veto, builtin};
 
 /// Spans at most this many bytes apart on average make a text dense: its words are read
 /// once for every window (see [`context::Window::read_all`]).
@@ -333,7 +333,12 @@ impl Scanner {
         out: &mut Scored,
     ) {
         let meta = r.meta();
-        if meta.label_veto && window.labelled(text, h.start) {
+        let vetoed = match meta.label_veto {
+            Veto::None => false,
+            Veto::Labels => window.labelled(text, h.start),
+            Veto::Versions => context::labelled_by(text, h.start, context::VERSION_LABELS),
+        };
+        if vetoed {
             return;
         }
         let ctx = r.context();
@@ -642,6 +647,33 @@ mod tests {
         );
         assert_eq!(found("ꩠ4111111111111111")?, one("CREDIT_CARD", "4111111111111111"));
         assert_eq!(found("㊀203.0.113.7")?, one("IP_ADDRESS", "203.0.113.7"));
+        Ok(())
+    }
+
+    /// Four dotted numbers named a version are one, not an address; named otherwise (an
+    /// order, a case) they stay an address.
+    #[test]
+    fn versions_are_no_addresses() -> Result<()> {
+        let ips =
+            |text: &str| -> Result<usize> { Ok(entities(text)?.iter().filter(|(e, _)| e == "IP_ADDRESS").count()) };
+        for version in [
+            "firmware 3.19.20.206",
+            "Version: 10.0.0.1",
+            "release 2.4.1.0 is out",
+            "版本号10.0.0.1",
+            "versión 1.2.3.4",
+            "build #10.0.0.1",
+        ] {
+            assert_eq!(ips(version)?, 0, "{version}");
+        }
+        for address in [
+            "server 10.0.0.1",
+            "case 10.0.0.1",
+            "from 203.0.113.9",
+            "version: see 10.0.0.1",
+        ] {
+            assert_eq!(ips(address)?, 1, "{address}");
+        }
         Ok(())
     }
 

@@ -55,15 +55,25 @@ pub(crate) enum Tier {
     Language,
 }
 
+/// Labels that, just before a match, say it is not this entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Veto {
+    None,
+    /// `build`, `order #`, `invoice`, `SKU`, `version`… ([`crate::context::labelled`]).
+    Labels,
+    /// A version's name only (`version 10.0.0.1`, `firmware 3.19.20.206`,
+    /// [`crate::context::VERSION_LABELS`]): an address after `order` or `case` is still one.
+    Versions,
+}
+
 /// What every recognizer has: the entity type it finds, the tier it runs in and the words
 /// that raise the score when they stand near a finding.
 pub(crate) struct Meta {
     pub(crate) entity: Arc<str>,
     pub(crate) tier: Tier,
     pub(crate) context: Vec<String>,
-    /// Whether a label just before a match (`build`, `order #`, `invoice`, `SKU`) says it
-    /// is some other number ([`crate::context::labelled`]).
-    pub(crate) label_veto: bool,
+    /// Which labels just before a match say it is some other number.
+    pub(crate) label_veto: Veto,
     /// Words that, just before a match, say it is something else too (a phone number's:
     /// [`crate::context::IDENTIFIER_NAMES`]).
     pub(crate) not_after: &'static [&'static str],
@@ -75,13 +85,18 @@ impl Meta {
             entity: Arc::from(entity),
             tier,
             context,
-            label_veto: false,
+            label_veto: Veto::None,
             not_after: &[],
         }
     }
 
     pub(crate) fn vetoed_by_labels(mut self) -> Self {
-        self.label_veto = true;
+        self.label_veto = Veto::Labels;
+        self
+    }
+
+    pub(crate) fn vetoed_by_versions(mut self) -> Self {
+        self.label_veto = Veto::Versions;
         self
     }
 

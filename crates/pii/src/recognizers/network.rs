@@ -47,7 +47,9 @@ impl IpRecognizer {
                 words(&[
                     "ip", "ipv4", "ipv6", "address", "host", "server", "client", "from", "login",
                 ]),
-            ),
+            )
+            // four numbers after `version` or `firmware` are one (`3.19.20.206`)
+            .vetoed_by_versions(),
         })
     }
 }
