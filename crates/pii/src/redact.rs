@@ -295,7 +295,21 @@ impl Redactor {
         &self,
         text: &[u8],
         findings: &[Finding],
+        tokenizer: Option<&mut Tokenizer<'_>>,
+    ) -> Result<(Vec<u8>, Vec<Applied>)> {
+        self.redact_as(text, findings, tokenizer, false)
+    }
+
+    /// As [`Redactor::redact`]; `json`: the text is JSON (a document or an NDJSON line), so
+    /// a value in a string is read with its escapes decoded (masked a character an escape,
+    /// hashed as the value it writes), and a value in a number is replaced whole, quoted
+    /// (`{"card":4111111111111111}` becomes `{"card":"<CREDIT_CARD>"}`, still JSON).
+    pub(crate) fn redact_as(
+        &self,
+        text: &[u8],
+        findings: &[Finding],
         mut tokenizer: Option<&mut Tokenizer<'_>>,
+        json: bool,
     ) -> Result<(Vec<u8>, Vec<Applied>)> {
         let mut spans: Vec<(usize, usize, &str, f32)> = Vec::new();
         let mut sorted: Vec<&Finding> = findings
@@ -318,10 +332,19 @@ impl Redactor {
         let mut out = Vec::with_capacity(text.len());
         let mut applied = Vec::with_capacity(spans.len());
         let mut at = 0;
-        for (s, e, entity, _) in spans {
+        let mut strings = json.then(|| JsonStrings::new(text));
+        for (mut s, mut e, entity, _) in spans {
+            let in_number = strings.as_mut().is_some_and(|j| !j.inside(s));
+            if in_number {
+                (s, e) = number_around(text, at, s, e);
+            }
             out.extend_from_slice(&text[at..s]);
             let value = &text[s..e];
             let op = self.operator_for(entity);
+            let quote = in_number && *op != Operator::Keep;
+            if quote {
+                out.push(b'"');
+            }
             let key = || {
                 self.key
                     .as_ref()
@@ -330,12 +353,13 @@ impl Redactor {
             match op {
                 Operator::Keep => out.extend_from_slice(value),
                 Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
-                Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
+                Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last, json).as_bytes()),
                 Operator::Hash => {
                     // a value written with escapes in a JSON string hashes as the value it
                     // writes, so it joins the same value written plainly elsewhere
-                    let decoded = crate::input::unescape(value);
-                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, &decoded.text)).as_bytes())
+                    let decoded = json.then(|| crate::input::unescape(value));
+                    let value = decoded.as_ref().map_or(value, |d| &d.text[..]);
+                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes())
                 }
                 Operator::Encrypt => {
                     out.extend_from_slice(format!("[enc:{entity}:{}]", key()?.encrypt(entity, value)?).as_bytes())
@@ -348,6 +372,9 @@ impl Redactor {
                     })?;
                     out.extend_from_slice(t(entity, value)?.as_bytes());
                 }
+            }
+            if quote {
+                out.push(b'"');
             }
             applied.push(Applied {
                 entity_type: entity.to_owned(),
@@ -362,11 +389,68 @@ impl Redactor {
     }
 }
 
-/// Letters and digits become `*`. A value found in a JSON string covers whole escapes
-/// (`\n`, `\u5c71`): each is masked as the character it writes, so the JSON stays valid
-/// (`\u5c71` becomes `*`, not `\*****`).
-fn mask(value: &[u8], keep_last: usize) -> String {
+/// Where a JSON text's strings are, read forward once as spans are asked about in order.
+struct JsonStrings<'a> {
+    text: &'a [u8],
+    at: usize,
+    in_string: bool,
+}
+
+impl<'a> JsonStrings<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Self {
+            text,
+            at: 0,
+            in_string: false,
+        }
+    }
+
+    /// Whether `pos` (at or after the last place asked about) is inside a string.
+    fn inside(&mut self, pos: usize) -> bool {
+        while self.at < pos.min(self.text.len()) {
+            match self.text[self.at] {
+                b'"' => self.in_string = !self.in_string,
+                b'\\' if self.in_string => self.at += 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        self.in_string
+    }
+}
+
+/// The whole JSON number holding `[s, e)` (its sign, fraction and exponent too), not before
+/// `floor` (the end of the span replaced before it).
+fn number_around(text: &[u8], floor: usize, s: usize, e: usize) -> (usize, usize) {
+    let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+    let s = text[floor..s]
+        .iter()
+        .rposition(|b| !part(b))
+        .map_or(floor, |i| floor + i + 1);
+    let e = e + text[e..].iter().take_while(|b| part(b)).count();
+    (s, e)
+}
+
+/// Letters and digits become `*`. A value found in a JSON string (`json`) covers whole
+/// escapes (`\n`, `\u5c71`): each is masked as the character it writes, so the JSON stays
+/// valid (`\u5c71` becomes `*`, not `\*****`).
+fn mask(value: &[u8], keep_last: usize, json: bool) -> String {
     let s = String::from_utf8_lossy(value);
+    if !json {
+        let total = s.chars().filter(|c| c.is_alphanumeric()).count();
+        let mut seen = 0;
+        return s
+            .chars()
+            .map(|c| {
+                seen += usize::from(c.is_alphanumeric());
+                if c.is_alphanumeric() && seen <= total.saturating_sub(keep_last) {
+                    '*'
+                } else {
+                    c
+                }
+            })
+            .collect();
+    }
     let decoded = crate::input::unescape(s.as_bytes());
     let text = String::from_utf8_lossy(&decoded.text);
     let units: Vec<(&str, char)> = text
@@ -419,6 +503,8 @@ pub fn reveal(text: &[u8], key: &RedactKey) -> Result<Vec<u8>> {
 
 struct RedactSink<'a> {
     redactor: &'a Redactor,
+    /// The input is JSON or NDJSON.
+    json: bool,
     out: &'a mut dyn std::io::Write,
     counts: std::collections::BTreeMap<String, u64>,
 }
@@ -431,7 +517,7 @@ impl crate::input::Sink for RedactSink<'_> {
     fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
         let (text, applied) = self
             .redactor
-            .redact(bytes, found, None)
+            .redact_as(bytes, found, None, self.json)
             .map_err(std::io::Error::other)?;
         for a in applied {
             *self.counts.entry(a.entity_type).or_default() += 1;
@@ -451,6 +537,7 @@ pub fn redact_reader(
 ) -> Result<(crate::input::InputStats, std::collections::BTreeMap<String, u64>)> {
     let mut sink = RedactSink {
         redactor,
+        json: matches!(format, crate::input::Format::Json | crate::input::Format::Ndjson),
         out,
         counts: Default::default(),
     };
@@ -573,7 +660,8 @@ mod tests {
             );
             assert!(v["p"].as_str().is_some_and(|p| p.starts_with("****@")), "{v}");
         }
-        assert_eq!(mask(br"\u5c71\ud83d\ude00-\n1", 0), r"*\ud83d\ude00-\n*");
+        assert_eq!(mask(br"\u5c71\ud83d\ude00-\n1", 0, true), r"*\ud83d\ude00-\n*");
+        assert_eq!(mask(br"\u5c71", 0, false), r"\*****");
         // hashed as the value the escapes write: it joins the same value written plainly
         let r = Redactor::new(HashMap::new(), Operator::Hash, Some(Arc::new(key()?)))?;
         let hash_of = |doc: &str| -> Result<String> {
@@ -584,6 +672,43 @@ mod tests {
         let plain = hash_of(r#"{"e":"jos\u00e9@example.com"}"#)?;
         assert!(plain.contains("<EMAIL_ADDRESS:"), "{plain}");
         assert_eq!(plain, hash_of(r#"{"e":"josé@example.com"}"#)?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_number_redacted_in_json_is_a_string() -> Result<()> {
+        // a value in a JSON number is replaced whole and quoted (keep leaves it a number)
+        let scanner = Scanner::builder().build()?;
+        let doc = r#"{"card":4111111111111111,"neg":-4111111111111111,"cards":[4111111111111111, 5500000000000004]}"#;
+        for op in [
+            Operator::Replace,
+            Operator::Mask { keep_last: 4 },
+            Operator::Hash,
+            Operator::Keep,
+        ] {
+            let keep = op == Operator::Keep;
+            let r = Redactor::new(HashMap::new(), op, Some(Arc::new(key()?)))?;
+            for format in [crate::input::Format::Json, crate::input::Format::Ndjson] {
+                let mut out = Vec::new();
+                redact_reader(&scanner, &r, doc.as_bytes(), format, &mut out)?;
+                let v: serde_json::Value = serde_json::from_slice(&out)
+                    .map_err(|e| Error::Invalid(format!("{e}: {}", String::from_utf8_lossy(&out))))?;
+                let text = v.to_string();
+                assert_eq!(keep, text.contains("4111111111111111"), "{text}");
+                assert_eq!(keep, v["card"].is_number(), "{text}");
+            }
+        }
+        // in text, a value is replaced where it stands, unquoted, and escapes are not read
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let text = b"card 4111111111111111.";
+        let (out, _) = r.redact(text, &scanner.scan(text), None)?;
+        assert_eq!(out, b"card <CREDIT_CARD>.");
+        let r = Redactor::new(HashMap::new(), Operator::Hash, Some(Arc::new(key()?)))?;
+        let hashed = |text: &[u8]| -> Result<Vec<u8>> { Ok(r.redact(text, &scanner.scan(text), None)?.0) };
+        assert_ne!(
+            hashed(br"see https://example.com/a\u0041")?,
+            hashed(b"see https://example.com/aA")?
+        );
         Ok(())
     }
 

@@ -718,6 +718,12 @@ mod tests {
             one("IBAN_CODE", "DE89370400440532013000")
         );
         assert_eq!(found(r"\x4111111111111111")?, vec![]);
+        // an escaped backslash, then a letter: `C:\\n4111…` is a word
+        assert_eq!(found(r"C:\\n4111111111111111")?, vec![]);
+        assert_eq!(
+            found(r"at\\\n4111111111111111")?,
+            one("CREDIT_CARD", "4111111111111111")
+        );
         assert_eq!(found("n4111111111111111")?, vec![]);
         Ok(())
     }

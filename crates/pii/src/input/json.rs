@@ -64,7 +64,20 @@ impl Parser<'_> {
                     self.i = j + 1;
                     return Ok((s, j));
                 }
-                b'\\' => j += 2,
+                b'\\' => {
+                    // an escape JSON knows, or the text is no JSON (read as text, with a note)
+                    let known = match self.b.get(j + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                        Some(b'u') if hex4(self.b, j + 2).is_some() => 6,
+                        _ => {
+                            return Err(JsonError {
+                                offset: j,
+                                message: "invalid escape in a string",
+                            });
+                        }
+                    };
+                    j += known;
+                }
                 c if c < 0x20 => {
                     return Err(JsonError {
                         offset: j,
@@ -96,9 +109,9 @@ impl Parser<'_> {
                         return Err(self.err("expected a key"));
                     }
                     let (s, e) = self.string()?;
-                    let raw = &self.b[s - 1..e + 1];
-                    let mut name: String =
-                        serde_json::from_slice(raw).unwrap_or_else(|_| String::from_utf8_lossy(&self.b[s..e]).into());
+                    // decoded as the value is (a lone surrogate is U+FFFD, not the raw key:
+                    // `"\ud800jo\u0040example.com"` is an address all the same)
+                    let mut name = String::from_utf8_lossy(&unescape(&self.b[s..e]).text).into_owned();
                     if !self.scanner.scan(name.as_bytes()).is_empty() {
                         self.path.push("*".to_owned());
                         self.out.push(Segment {
@@ -500,6 +513,24 @@ mod tests {
                 .iter()
                 .find(|l| l.finding.start == doc.find(r"\u0062ob").unwrap_or(0));
             assert!(key.is_some_and(|l| l.pointer.as_deref() == Some("/*")), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn keys_and_escapes_json_does_not_know() {
+        // a lone surrogate in a key decodes to U+FFFD: the address after it is still read
+        let doc = r#"{"\ud800jo\u0040example.com":1,"\udc00ssn":"536-22-1234"}"#;
+        let (found, stats) = scan_str(doc, Format::Json);
+        assert!(stats.note.is_none());
+        let spans: Vec<(&str, &str)> = found
+            .iter()
+            .map(|l| (&*l.finding.entity_type, &doc[l.finding.start..l.finding.end]))
+            .collect();
+        assert!(spans.contains(&("EMAIL_ADDRESS", r"jo\u0040example.com")), "{spans:?}");
+        // an escape JSON does not know makes the text no JSON: read as text, with a note
+        for bad in [r#"{"a":"\q"}"#, r#"{"a":"\uZZZZjo@example.com"}"#, r#"{"a":"\u12"}"#] {
+            let (_, stats) = scan_str(bad, Format::Json);
+            assert!(stats.note.is_some_and(|n| n.contains("invalid escape")), "{bad}");
         }
     }
 

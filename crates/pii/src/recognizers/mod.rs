@@ -298,8 +298,10 @@ pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
         && b < 0x80
     {
         // `\n`, `\t`, `\r`: a line break or tab escaped in a log's JSON or a quoted string
-        // (`"note":"paid\n4111111111111111"`), not a word
-        let escape = matches!(b, b'n' | b't' | b'r') && s >= 2 && hay[s - 2] == b'\\';
+        // (`"note":"paid\n4111111111111111"`), not a word; after `\\` (an escaped
+        // backslash: `C:\\n4111…`) the letter is one
+        let backslashes = hay[..s - 1].iter().rev().take_while(|&&c| c == b'\\').count();
+        let escape = matches!(b, b'n' | b't' | b'r') && backslashes % 2 == 1;
         return b.is_ascii_alphanumeric() && !escape;
     }
     let mut at = s;

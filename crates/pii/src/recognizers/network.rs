@@ -223,7 +223,11 @@ impl UrlRecognizer {
     pub(crate) fn new() -> Result<Self> {
         let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
         let re = Re::new(
-            &format!(r"(?-u)(?i:(?:https?|ftp)://[^\s<>]+|www\.[^\s<>]+|{label}(?:\.{label})+(?:[/?#][^\s<>]*)?)"),
+            // a URL holds no quote, backslash or brace (RFC 3986 leaves them out): in a JSON
+            // log line read as text, `"u":"https://example.com/a\\"}` ends before `\`
+            &format!(
+                r#"(?-u)(?i:(?:https?|ftp)://[^\s<>"\\{{}}]+|www\.[^\s<>"\\{{}}]+|{label}(?:\.{label})+(?:[/?#][^\s<>"\\{{}}]*)?)"#
+            ),
             false,
         )
         .map_err(|message| Error::Pattern {
@@ -444,6 +448,11 @@ mod tests {
             vec!["https://a.example.com/x?y=1"]
         );
         assert_eq!(urls("mail bob@example.com"), Vec::<&str>::new());
+        // no quote, backslash or brace in a URL: a JSON log line's string ends it
+        assert_eq!(
+            urls(r#"{"u":"https://example.com/p?q=1\"} {"v":"www.example.org"}"#),
+            vec!["https://example.com/p?q=1", "www.example.org"]
+        );
         assert_eq!(
             urls("my domains: microsoft.com google.co.il"),
             vec!["microsoft.com", "google.co.il"]
