@@ -301,8 +301,8 @@ impl Redactor {
     }
 
     /// As [`Redactor::redact`]; `json`: the text is JSON (a document or an NDJSON line), so
-    /// a value in a string is read with its escapes decoded (masked a character an escape,
-    /// hashed as the value it writes), and a value in a number is replaced whole, quoted
+    /// a value in a string is hashed as the value its escapes write (masked so in any text),
+    /// and a value in a number is replaced whole, quoted
     /// (`{"card":4111111111111111}` becomes `{"card":"<CREDIT_CARD>"}`, still JSON).
     pub(crate) fn redact_as(
         &self,
@@ -353,7 +353,7 @@ impl Redactor {
             match op {
                 Operator::Keep => out.extend_from_slice(value),
                 Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
-                Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last, json).as_bytes()),
+                Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
                 Operator::Hash => {
                     // a value written with escapes in a JSON string hashes as the value it
                     // writes, so it joins the same value written plainly elsewhere
@@ -431,26 +431,11 @@ fn number_around(text: &[u8], floor: usize, s: usize, e: usize) -> (usize, usize
     (s, e)
 }
 
-/// Letters and digits become `*`. A value found in a JSON string (`json`) covers whole
-/// escapes (`\n`, `\u5c71`): each is masked as the character it writes, so the JSON stays
-/// valid (`\u5c71` becomes `*`, not `\*****`).
-fn mask(value: &[u8], keep_last: usize, json: bool) -> String {
+/// Letters and digits become `*`. A value found in a JSON string covers whole escapes (`\n`,
+/// `\u5c71`), in a JSON file or a JSON log line: each is masked as the character it writes,
+/// so the JSON stays valid (`\u5c71` becomes `*`, not `\*****`).
+fn mask(value: &[u8], keep_last: usize) -> String {
     let s = String::from_utf8_lossy(value);
-    if !json {
-        let total = s.chars().filter(|c| c.is_alphanumeric()).count();
-        let mut seen = 0;
-        return s
-            .chars()
-            .map(|c| {
-                seen += usize::from(c.is_alphanumeric());
-                if c.is_alphanumeric() && seen <= total.saturating_sub(keep_last) {
-                    '*'
-                } else {
-                    c
-                }
-            })
-            .collect();
-    }
     let decoded = crate::input::unescape(s.as_bytes());
     let text = String::from_utf8_lossy(&decoded.text);
     let units: Vec<(&str, char)> = text
@@ -660,8 +645,7 @@ mod tests {
             );
             assert!(v["p"].as_str().is_some_and(|p| p.starts_with("****@")), "{v}");
         }
-        assert_eq!(mask(br"\u5c71\ud83d\ude00-\n1", 0, true), r"*\ud83d\ude00-\n*");
-        assert_eq!(mask(br"\u5c71", 0, false), r"\*****");
+        assert_eq!(mask(br"\u5c71\ud83d\ude00-\n1", 0), r"*\ud83d\ude00-\n*");
         // hashed as the value the escapes write: it joins the same value written plainly
         let r = Redactor::new(HashMap::new(), Operator::Hash, Some(Arc::new(key()?)))?;
         let hash_of = |doc: &str| -> Result<String> {

@@ -5,7 +5,7 @@
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use super::{BlockStart, InputStats, Segment, Sink, scan_block};
+use super::{BlockStart, InputStats, Placed, Segment, Sink, scan_block, scan_segments};
 use crate::mapped::Mapped;
 use crate::scanner::Scanner;
 
@@ -293,6 +293,40 @@ pub(crate) fn unescape(raw: &[u8]) -> Mapped {
     out.finish(raw.len())
 }
 
+/// The JSON objects written in lines of text (`2024-06-01 INFO {"msg":"Jos\u00e9 …"}`) whose
+/// strings hold escapes, with their findings scanned as a JSON text's are (escapes decoded,
+/// keys as field names, pointers), placed in `text`: each object's range and its findings.
+/// A line whose object does not parse, or holds no escape, is left to the text's scan.
+pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, Vec<Placed>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+        let line = &text[at..end];
+        if memchr::memchr(b'\\', line).is_some()
+            && let (Some(open), Some(close)) = (memchr::memchr(b'{', line), memchr::memrchr(b'}', line))
+            && open < close
+            && let Ok(segments) = segments(&line[open..=close], scanner)
+        {
+            let base = at + open;
+            let object = &text[base..at + close + 1];
+            let escaped = segments
+                .iter()
+                .any(|s| s.json_string && object[s.start..s.end].contains(&b'\\'));
+            if escaped {
+                let mut found = scan_segments(scanner, object, segments, None);
+                for (f, _, _) in &mut found {
+                    f.start += base;
+                    f.end += base;
+                }
+                out.push((base, at + close + 1, found));
+            }
+        }
+        at = end + 1;
+    }
+    out
+}
+
 fn whole(block: &[u8]) -> Vec<Segment> {
     vec![Segment {
         start: 0,
@@ -514,6 +548,53 @@ mod tests {
                 .find(|l| l.finding.start == doc.find(r"\u0062ob").unwrap_or(0));
             assert!(key.is_some_and(|l| l.pointer.as_deref() == Some("/*")), "{found:?}");
         }
+    }
+
+    #[test]
+    fn json_objects_in_log_lines_are_read_as_json() {
+        // escapes in a JSON log line are decoded as in a JSON file: the address after `\n`
+        // is `john@…`, not `njohn@…`; `jos\u00e9@…` is whole; the card written with an
+        // escape is found; the key names the value
+        let text = concat!(
+            "2024-06-01 INFO call 4111 1111 1111 1111\n",
+            r#"2024-06-01 INFO {"msg":"Jos\u00e9 jos\u00e9@example.com","card":"\u0034111111111111111","note":"mail\njohn@example.com"}"#,
+            "\n",
+            r#"{"plain":"bob@example.com"}"#,
+            "\n"
+        );
+        let (found, _) = scan_str(text, Format::Text);
+        let spans: Vec<(&str, &str, Option<&str>)> = found
+            .iter()
+            .map(|l| {
+                (
+                    &*l.finding.entity_type,
+                    &text[l.finding.start..l.finding.end],
+                    l.pointer.as_deref(),
+                )
+            })
+            .collect();
+        for want in [
+            ("CREDIT_CARD", "4111 1111 1111 1111", None),
+            ("EMAIL_ADDRESS", r"jos\u00e9@example.com", Some("/msg")),
+            ("CREDIT_CARD", r"\u0034111111111111111", Some("/card")),
+            ("EMAIL_ADDRESS", "john@example.com", Some("/note")),
+            ("EMAIL_ADDRESS", "bob@example.com", None),
+        ] {
+            assert!(spans.contains(&want), "{want:?} in {spans:?}");
+        }
+        assert!(
+            !spans
+                .iter()
+                .any(|s| s.1.starts_with("njohn") || s.1.starts_with("u00e9")),
+            "{spans:?}"
+        );
+        assert_eq!(
+            found
+                .windows(2)
+                .filter(|w| w[0].finding.start > w[1].finding.start)
+                .count(),
+            0
+        );
     }
 
     #[test]

@@ -164,7 +164,22 @@ pub(crate) fn scan_block(
     table: Option<&TextTables>,
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
-    let mut rel: Vec<(Finding, Option<String>, Option<String>)> = Vec::new();
+    let rel = scan_segments(scanner, block, segments, table);
+    emit_block(block, start, rel, sink)
+}
+
+/// A finding with its offsets in a block, and its JSON pointer and field name, if any.
+pub(crate) type Placed = (Finding, Option<String>, Option<String>);
+
+/// The findings of a block's segments, each scanned with its field name as context (a JSON
+/// string with its escapes decoded), placed in the block.
+pub(crate) fn scan_segments(
+    scanner: &Scanner,
+    block: &[u8],
+    segments: Vec<Segment>,
+    table: Option<&TextTables>,
+) -> Vec<Placed> {
+    let mut rel: Vec<Placed> = Vec::new();
     for seg in segments {
         let raw = &block[seg.start..seg.end];
         let decoded = (seg.json_string && raw.contains(&b'\\')).then(|| json::unescape(raw));
@@ -182,7 +197,7 @@ pub(crate) fn scan_block(
             rel.push((f, seg.pointer.clone(), seg.field.as_deref().map(str::to_owned)));
         }
     }
-    emit_block(block, start, rel, sink)
+    rel
 }
 
 /// Hands a block's findings (offsets in the block, with their JSON pointer and field name)
@@ -190,7 +205,7 @@ pub(crate) fn scan_block(
 pub(crate) fn emit_block(
     block: &[u8],
     start: BlockStart,
-    mut rel: Vec<(Finding, Option<String>, Option<String>)>,
+    mut rel: Vec<Placed>,
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
     rel.sort_by_key(|(f, _, _)| f.start);
