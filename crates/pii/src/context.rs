@@ -432,7 +432,6 @@ pub(crate) const VERSION_LABELS: &[&str] = &[
     "release",
     "build",
     "firmware",
-    "fw",
     "rev",
     "revision",
     "versión",
@@ -445,6 +444,36 @@ pub(crate) const VERSION_LABELS: &[&str] = &[
     "バージョン",
     "버전",
 ];
+
+/// Whether the dotted numbers at `[start, end)` are named a version: the word just before
+/// them (past spaces, quotes and `:#=(`; not a key's last word, `build_host`) or the field
+/// they stand in (`app_version`) is one of [`VERSION_LABELS`]. Not with a port or a prefix
+/// after them (`10.0.0.1:8080`, `10.0.0.1/24`): a version has none.
+pub(crate) fn named_version(text: &[u8], start: usize, end: usize, field_words: &[String]) -> bool {
+    let is_label = |w: &[u8]| VERSION_LABELS.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(w));
+    let digit_at = |i: usize| text.get(i).is_some_and(u8::is_ascii_digit);
+    if matches!(text.get(end), Some(b':' | b'/')) && digit_at(end + 1) {
+        return false;
+    }
+    if head_word(field_words).is_some_and(|w| is_label(w.as_bytes())) {
+        return true;
+    }
+    let mut i = start;
+    while i > 0 && matches!(text[i - 1], b' ' | b'\t' | b'#' | b':' | b'=' | b'(' | b'"' | b'\'') {
+        i -= 1;
+    }
+    match word_ending_before(text, i) {
+        Some((s, e)) if e == i => {
+            let word = &text[s..e];
+            !(s > 0 && text[s - 1] == b'_')
+                && (is_label(word)
+                    || VERSION_LABELS
+                        .iter()
+                        .any(|l| !l.is_ascii() && unspaced_run_before(text, e).ends_with(l.as_bytes())))
+        }
+        _ => false,
+    }
+}
 
 /// Labels that name a number as something other than personal data: a build, an order, an
 /// invoice, a product, a version, a ticket, in the languages the context words cover, and

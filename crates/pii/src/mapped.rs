@@ -49,37 +49,57 @@ impl Mapped {
 const NO_BREAK_SPACES: [&[u8]; 2] = ["\u{a0}".as_bytes(), "\u{202f}".as_bytes()];
 
 /// `text` with each no-break space written as an ASCII space, or `None` when it holds none
-/// (nearly always: the text is then scanned as it is).
+/// (nearly always: the text is then scanned as it is). Not those that separate thousands
+/// (`12\u{202f}345\u{202f}678 €`, `362\u{a0}521\u{a0}879`: groups of three after the
+/// first): an amount or a company number grouped so is no phone or card.
 pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
-    let lead = |b: u8| matches!(b, 0xC2 | 0xE2);
-    let at_space = |i: usize| {
+    let width = |i: usize| {
         NO_BREAK_SPACES
             .iter()
             .find(|s| text[i..].starts_with(s))
             .map(|s| s.len())
     };
-    let mut i = memchr::memchr2(0xC2, 0xE2, text)?;
-    while at_space(i).is_none() {
-        i += 1 + memchr::memchr2(0xC2, 0xE2, text.get(i + 1..)?)?;
-    }
-    let mut out = Mapped::with_capacity(text.len());
-    out.copy(&text[..i], 0);
-    while i < text.len() {
-        match at_space(i) {
-            Some(len) if lead(text[i]) => {
-                out.put(b" ", i);
-                i += len;
-            }
-            _ => {
-                let run = 1 + text[i + 1..]
-                    .iter()
-                    .position(|&b| lead(b))
-                    .unwrap_or(text.len() - i - 1);
-                out.copy(&text[i..i + run], i);
-                i += run;
+    let mut spaces: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    while let Some(k) = memchr::memchr2(0xC2, 0xE2, &text[from..]) {
+        let i = from + k;
+        let Some(len) = width(i) else {
+            from = i + 1;
+            continue;
+        };
+        // the run of digit groups joined by no-break spaces this one stands in
+        let mut groups = vec![text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count()];
+        let mut run = vec![(i, len)];
+        let mut at = i + len;
+        loop {
+            let digits = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+            groups.push(digits);
+            at += digits;
+            match (digits > 0).then(|| width(at)).flatten() {
+                Some(len) if at < text.len() => {
+                    run.push((at, len));
+                    at += len;
+                }
+                _ => break,
             }
         }
+        let thousands = (1..=3).contains(&groups[0]) && groups[1..].iter().all(|&g| g == 3);
+        if !thousands {
+            spaces.extend(run);
+        }
+        from = at.max(i + len);
     }
+    if spaces.is_empty() {
+        return None;
+    }
+    let mut out = Mapped::with_capacity(text.len());
+    let mut at = 0;
+    for (i, len) in spaces {
+        out.copy(&text[at..i], at);
+        out.put(b" ", i);
+        at = i + len;
+    }
+    out.copy(&text[at..], at);
     Some(out.finish(text.len()))
 }
 
@@ -101,5 +121,18 @@ mod tests {
         assert_eq!(m.original(m.text.len()), text.len());
         assert!(spaces_for_no_break_spaces("naïve — café 01 42".as_bytes()).is_none());
         assert!(spaces_for_no_break_spaces(b"").is_none());
+        // thousands stay as they are written: no phone, no card in an amount
+        for amount in [
+            "Total 12\u{202f}345\u{202f}678\u{202f}901 €",
+            "SIREN 362\u{a0}521\u{a0}879",
+            "1\u{a0}000",
+        ] {
+            assert!(spaces_for_no_break_spaces(amount.as_bytes()).is_none(), "{amount}");
+        }
+        let mixed = "12\u{a0}345 € ou 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78";
+        let Some(m) = spaces_for_no_break_spaces(mixed.as_bytes()) else {
+            panic!("the phone's spaces were not seen");
+        };
+        assert_eq!(String::from_utf8_lossy(&m.text), "12\u{a0}345 € ou 06 12 34 56 78");
     }
 }

@@ -334,9 +334,11 @@ impl Redactor {
         let mut at = 0;
         let mut strings = json.then(|| JsonStrings::new(text));
         for (mut s, mut e, entity, _) in spans {
-            let in_number = strings.as_mut().is_some_and(|j| !j.inside(s));
-            if in_number {
-                (s, e) = number_around(text, at, s, e);
+            let outside_strings = strings.as_mut().is_some_and(|j| !j.inside(s));
+            let number = outside_strings.then(|| json_number_around(text, at, s, e)).flatten();
+            let in_number = number.is_some();
+            if let Some(whole) = number {
+                (s, e) = whole;
             }
             out.extend_from_slice(&text[at..s]);
             let value = &text[s..e];
@@ -420,15 +422,23 @@ impl<'a> JsonStrings<'a> {
 }
 
 /// The whole JSON number holding `[s, e)` (its sign, fraction and exponent too), not before
-/// `floor` (the end of the span replaced before it).
-fn number_around(text: &[u8], floor: usize, s: usize, e: usize) -> (usize, usize) {
+/// `floor` (the end of the span replaced before it), if the span lies in one: a value's
+/// number, after `:`, `[` or `,` and before `,`, `]`, `}` or the end. Anything else outside
+/// a string (a line of an NDJSON file that is no JSON, read as text) is replaced as in text.
+fn json_number_around(text: &[u8], floor: usize, s: usize, e: usize) -> Option<(usize, usize)> {
     let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+    if !text[s..e].iter().all(part) {
+        return None;
+    }
     let s = text[floor..s]
         .iter()
         .rposition(|b| !part(b))
         .map_or(floor, |i| floor + i + 1);
     let e = e + text[e..].iter().take_while(|b| part(b)).count();
-    (s, e)
+    let json_space = |b: &&u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let before = text[..s].iter().rev().find(|b| !json_space(b));
+    let after = text[e..].iter().find(|b| !json_space(b));
+    (matches!(before, Some(b':' | b'[' | b',')) && matches!(after, None | Some(b',' | b']' | b'}'))).then_some((s, e))
 }
 
 /// Letters and digits become `*`. A value found in a JSON string covers whole escapes (`\n`,
@@ -682,6 +692,15 @@ mod tests {
                 assert_eq!(keep, v["card"].is_number(), "{text}");
             }
         }
+        // a line of an NDJSON file that is no JSON is redacted as text: nothing quoted
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let mut out = Vec::new();
+        let lines = "hello jo@example.com\nx {\"ok\":\"a\"} 4111111111111111 y\n";
+        redact_reader(&scanner, &r, lines.as_bytes(), crate::input::Format::Ndjson, &mut out)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "hello <EMAIL_ADDRESS>\nx {\"ok\":\"a\"} <CREDIT_CARD> y\n"
+        );
         // in text, a value is replaced where it stands, unquoted, and escapes are not read
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let text = b"card 4111111111111111.";

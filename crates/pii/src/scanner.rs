@@ -336,7 +336,7 @@ impl Scanner {
         let vetoed = match meta.label_veto {
             Veto::None => false,
             Veto::Labels => window.labelled(text, h.start),
-            Veto::Versions => context::labelled_by(text, h.start, context::VERSION_LABELS),
+            Veto::Versions => context::named_version(text, h.start, h.end, field_words),
         };
         if vetoed {
             return;
@@ -674,6 +674,7 @@ mod tests {
             "版本号10.0.0.1",
             "versión 1.2.3.4",
             "build #10.0.0.1",
+            "version: \"10.0.0.1\"",
         ] {
             assert_eq!(ips(version)?, 0, "{version}");
         }
@@ -682,6 +683,11 @@ mod tests {
             "case 10.0.0.1",
             "from 203.0.113.9",
             "version: see 10.0.0.1",
+            "fw 10.0.0.1 blocked",
+            "build_host 10.0.0.1",
+            "release_server: 10.0.0.1",
+            "version 10.0.0.1:8080",
+            "version 10.0.0.1/24",
         ] {
             assert_eq!(ips(address)?, 1, "{address}");
         }

@@ -213,19 +213,31 @@ impl Parser<'_> {
 
 /// The string and number values of a JSON text, with their keys and pointers.
 pub(crate) fn segments(doc: &[u8], scanner: &Scanner) -> Result<Vec<Segment>, JsonError> {
+    // a byte order mark before the value (RFC 8259 lets a parser pass over it)
+    let from = if doc.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let (segments, end) = leading_value(doc, from, scanner)?;
+    if end != doc.len() {
+        return Err(JsonError {
+            offset: end,
+            message: "data after the JSON value",
+        });
+    }
+    Ok(segments)
+}
+
+/// The segments of the JSON value starting at `from` (after white space), and where it and
+/// the white space after it end.
+fn leading_value(doc: &[u8], from: usize, scanner: &Scanner) -> Result<(Vec<Segment>, usize), JsonError> {
     let mut p = Parser {
         b: doc,
         scanner,
-        i: 0,
+        i: from,
         out: Vec::new(),
         path: Vec::new(),
     };
     p.value(None, 0)?;
     p.ws();
-    if p.i != doc.len() {
-        return Err(p.err("data after the JSON value"));
-    }
-    Ok(p.out)
+    Ok((p.out, p.i))
 }
 
 /// Four hex digits at `at`, as a UTF-16 code unit.
@@ -296,31 +308,42 @@ pub(crate) fn unescape(raw: &[u8]) -> Mapped {
 /// The JSON objects written in lines of text (`2024-06-01 INFO {"msg":"Jos\u00e9 …"}`) whose
 /// strings hold escapes, with their findings scanned as a JSON text's are (escapes decoded,
 /// keys as field names, pointers), placed in `text`: each object's range and its findings.
-/// A line whose object does not parse, or holds no escape, is left to the text's scan.
+/// An object starts at `{"` and is the longest JSON value from there (a line may hold several,
+/// and text around them); one that does not parse, or holds no escape, is left to the text's
+/// scan.
 pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, Vec<Placed>)> {
+    // objects tried a line at most: a line of `{` that never close costs a parse each
+    const TRIES: usize = 16;
     let mut out = Vec::new();
     let mut at = 0;
     while at < text.len() {
         let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
         let line = &text[at..end];
-        if memchr::memchr(b'\\', line).is_some()
-            && let (Some(open), Some(close)) = (memchr::memchr(b'{', line), memchr::memrchr(b'}', line))
-            && open < close
-            && let Ok(segments) = segments(&line[open..=close], scanner)
+        let mut from = 0;
+        let mut tries = 0;
+        // each object of the line in turn (`req={"id":1} user={…}`), from a `{"` on
+        while memchr::memchr(b'\\', &line[from..]).is_some()
+            && tries < TRIES
+            && let Some(open) = memchr::memmem::find(&line[from..], b"{\"").map(|i| from + i)
         {
-            let base = at + open;
-            let object = &text[base..at + close + 1];
+            tries += 1;
+            let Ok((segments, close)) = leading_value(line, open, scanner) else {
+                from = open + 1;
+                continue;
+            };
+            let object = &line[..close];
             let escaped = segments
                 .iter()
                 .any(|s| s.json_string && object[s.start..s.end].contains(&b'\\'));
             if escaped {
                 let mut found = scan_segments(scanner, object, segments, None);
                 for (f, _, _) in &mut found {
-                    f.start += base;
-                    f.end += base;
+                    f.start += at;
+                    f.end += at;
                 }
-                out.push((base, at + close + 1, found));
+                out.push((at + open, at + close, found));
             }
+            from = close;
         }
         at = end + 1;
     }
@@ -560,6 +583,11 @@ mod tests {
             r#"2024-06-01 INFO {"msg":"Jos\u00e9 jos\u00e9@example.com","card":"\u0034111111111111111","note":"mail\njohn@example.com"}"#,
             "\n",
             r#"{"plain":"bob@example.com"}"#,
+            "\n",
+            r#"msg="{" req={"id":1} user={"email":"j\u00f6rg.m\u00fcller@example.de"} {end}"#,
+            "\n",
+            "\u{feff}",
+            r#"{"e":"jo\u0068n@example.com","app_version":"10.2.0.15"}"#,
             "\n"
         );
         let (found, _) = scan_str(text, Format::Text);
@@ -579,6 +607,8 @@ mod tests {
             ("CREDIT_CARD", r"\u0034111111111111111", Some("/card")),
             ("EMAIL_ADDRESS", "john@example.com", Some("/note")),
             ("EMAIL_ADDRESS", "bob@example.com", None),
+            ("EMAIL_ADDRESS", r"j\u00f6rg.m\u00fcller@example.de", Some("/email")),
+            ("EMAIL_ADDRESS", r"jo\u0068n@example.com", Some("/e")),
         ] {
             assert!(spans.contains(&want), "{want:?} in {spans:?}");
         }
@@ -608,6 +638,9 @@ mod tests {
             .map(|l| (&*l.finding.entity_type, &doc[l.finding.start..l.finding.end]))
             .collect();
         assert!(spans.contains(&("EMAIL_ADDRESS", r"jo\u0040example.com")), "{spans:?}");
+        // a byte order mark before the value is passed over
+        let (found, stats) = scan_str("\u{feff}{\"e\":\"jo\\u0068n@example.com\"}", Format::Json);
+        assert!(stats.note.is_none() && found.len() == 1, "{stats:?} {found:?}");
         // an escape JSON does not know makes the text no JSON: read as text, with a note
         for bad in [r#"{"a":"\q"}"#, r#"{"a":"\uZZZZjo@example.com"}"#, r#"{"a":"\u12"}"#] {
             let (_, stats) = scan_str(bad, Format::Json);
