@@ -297,19 +297,20 @@ impl Redactor {
         findings: &[Finding],
         tokenizer: Option<&mut Tokenizer<'_>>,
     ) -> Result<(Vec<u8>, Vec<Applied>)> {
-        self.redact_as(text, findings, tokenizer, false)
+        self.redact_as(text, findings, tokenizer, &[])
     }
 
-    /// As [`Redactor::redact`]; `json`: the text is JSON (a document or an NDJSON line), so
-    /// a value in a string is hashed as the value its escapes write (masked so in any text),
-    /// and a value in a number is replaced whole, quoted
+    /// As [`Redactor::redact`]; `json`: the stretches of the text that are JSON (a document,
+    /// an NDJSON line, an object read as JSON in a log line), where a value in a string is
+    /// hashed as the value its escapes write (masked so in any text), and a value in a
+    /// number is replaced whole, quoted
     /// (`{"card":4111111111111111}` becomes `{"card":"<CREDIT_CARD>"}`, still JSON).
     pub(crate) fn redact_as(
         &self,
         text: &[u8],
         findings: &[Finding],
         mut tokenizer: Option<&mut Tokenizer<'_>>,
-        json: bool,
+        json: &[(usize, usize)],
     ) -> Result<(Vec<u8>, Vec<Applied>)> {
         let mut spans: Vec<(usize, usize, &str, f32)> = Vec::new();
         let mut sorted: Vec<&Finding> = findings
@@ -332,9 +333,19 @@ impl Redactor {
         let mut out = Vec::with_capacity(text.len());
         let mut applied = Vec::with_capacity(spans.len());
         let mut at = 0;
-        let mut strings = json.then(|| JsonStrings::new(text));
+        // the JSON stretch the span stands in, read from its start (stretches and spans in
+        // order)
+        let mut stretch = 0;
+        let mut strings: Option<JsonStrings<'_>> = None;
         for (mut s, mut e, entity, _) in spans {
-            let outside_strings = strings.as_mut().is_some_and(|j| !j.inside(s));
+            while json.get(stretch).is_some_and(|&(_, end)| end <= s) {
+                stretch += 1;
+                strings = None;
+            }
+            let in_json = json.get(stretch).filter(|&&(start, end)| start <= s && e <= end);
+            let strings = in_json.map(|&(start, _)| strings.get_or_insert_with(|| JsonStrings::new(text, start)));
+            let in_json = strings.is_some();
+            let outside_strings = strings.is_some_and(|j| !j.inside(s));
             let number = outside_strings.then(|| json_number_around(text, at, s, e)).flatten();
             let in_number = number.is_some();
             if let Some(whole) = number {
@@ -359,7 +370,7 @@ impl Redactor {
                 Operator::Hash => {
                     // a value written with escapes in a JSON string hashes as the value it
                     // writes, so it joins the same value written plainly elsewhere
-                    let decoded = json.then(|| crate::input::unescape(value));
+                    let decoded = in_json.then(|| crate::input::unescape(value));
                     let value = decoded.as_ref().map_or(value, |d| &d.text[..]);
                     out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes())
                 }
@@ -399,10 +410,11 @@ struct JsonStrings<'a> {
 }
 
 impl<'a> JsonStrings<'a> {
-    fn new(text: &'a [u8]) -> Self {
+    /// Read from `from`, where a JSON value starts.
+    fn new(text: &'a [u8], from: usize) -> Self {
         Self {
             text,
-            at: 0,
+            at: from,
             in_string: false,
         }
     }
@@ -498,10 +510,22 @@ pub fn reveal(text: &[u8], key: &RedactKey) -> Result<Vec<u8>> {
 
 struct RedactSink<'a> {
     redactor: &'a Redactor,
-    /// The input is JSON or NDJSON.
-    json: bool,
+    format: crate::input::Format,
     out: &'a mut dyn std::io::Write,
     counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl RedactSink<'_> {
+    /// The stretches of a block that are JSON: all of a JSON document or NDJSON line, the
+    /// objects read as JSON in a text's lines, none of a CSV.
+    fn json_in(&self, block: &[u8]) -> Vec<(usize, usize)> {
+        use crate::input::Format;
+        match self.format {
+            Format::Json | Format::Ndjson => vec![(0, block.len())],
+            Format::Text => crate::input::object_ranges_in_lines(block),
+            Format::Csv | Format::Tsv => Vec::new(),
+        }
+    }
 }
 
 impl crate::input::Sink for RedactSink<'_> {
@@ -512,7 +536,7 @@ impl crate::input::Sink for RedactSink<'_> {
     fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
         let (text, applied) = self
             .redactor
-            .redact_as(bytes, found, None, self.json)
+            .redact_as(bytes, found, None, &self.json_in(bytes))
             .map_err(std::io::Error::other)?;
         for a in applied {
             *self.counts.entry(a.entity_type).or_default() += 1;
@@ -532,7 +556,7 @@ pub fn redact_reader(
 ) -> Result<(crate::input::InputStats, std::collections::BTreeMap<String, u64>)> {
     let mut sink = RedactSink {
         redactor,
-        json: matches!(format, crate::input::Format::Json | crate::input::Format::Ndjson),
+        format,
         out,
         counts: Default::default(),
     };
@@ -692,6 +716,35 @@ mod tests {
                 assert_eq!(keep, v["card"].is_number(), "{text}");
             }
         }
+        // a JSON object read as JSON in a log line is redacted as JSON: numbers quoted, a
+        // string hashed as the value its escapes write
+        let log = r#"LOG {"a":"\n","c":4111111111111111,"n":-4111111111111111} end"#;
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let mut out = Vec::new();
+        redact_reader(&scanner, &r, log.as_bytes(), crate::input::Format::Text, &mut out)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"LOG {"a":"\n","c":"<CREDIT_CARD>","n":"<CREDIT_CARD>"} end"#
+        );
+        let r = Redactor::new(HashMap::new(), Operator::Hash, Some(Arc::new(key()?)))?;
+        let hash_in = |text: &str, format| -> Result<String> {
+            let mut out = Vec::new();
+            redact_reader(&scanner, &r, text.as_bytes(), format, &mut out)?;
+            let out = String::from_utf8_lossy(&out).into_owned();
+            Ok(out
+                .split("<EMAIL_ADDRESS:")
+                .nth(1)
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect())
+        };
+        let in_log = hash_in(
+            r#"LOG {"a":"\n","e":"jo\u0068n@example.com"}"#,
+            crate::input::Format::Text,
+        )?;
+        assert_eq!(in_log.len(), 64);
+        assert_eq!(in_log, hash_in("mail john@example.com", crate::input::Format::Text)?);
         // a line of an NDJSON file that is no JSON is redacted as text: nothing quoted
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let mut out = Vec::new();

@@ -25,8 +25,9 @@ pub struct JsonError {
 struct Parser<'a> {
     b: &'a [u8],
     /// Keys are data too (a map keyed by email address): a key with a finding is scanned
-    /// as a segment and stands as `*` in pointers, which are printed.
-    scanner: &'a Scanner,
+    /// as a segment and stands as `*` in pointers, which are printed. Without a scanner
+    /// (where only the shape of the JSON is asked for) every key is a segment.
+    scanner: Option<&'a Scanner>,
     i: usize,
     out: Vec<Segment>,
     path: Vec<String>,
@@ -112,7 +113,7 @@ impl Parser<'_> {
                     // decoded as the value is (a lone surrogate is U+FFFD, not the raw key:
                     // `"\ud800jo\u0040example.com"` is an address all the same)
                     let mut name = String::from_utf8_lossy(&unescape(&self.b[s..e]).text).into_owned();
-                    if !self.scanner.scan(name.as_bytes()).is_empty() {
+                    if self.scanner.is_none_or(|s| !s.scan(name.as_bytes()).is_empty()) {
                         self.path.push("*".to_owned());
                         self.out.push(Segment {
                             start: s,
@@ -215,7 +216,7 @@ impl Parser<'_> {
 pub(crate) fn segments(doc: &[u8], scanner: &Scanner) -> Result<Vec<Segment>, JsonError> {
     // a byte order mark before the value (RFC 8259 lets a parser pass over it)
     let from = if doc.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-    let (segments, end) = leading_value(doc, from, scanner)?;
+    let (segments, end) = leading_value(doc, from, Some(scanner))?;
     if end != doc.len() {
         return Err(JsonError {
             offset: end,
@@ -227,7 +228,7 @@ pub(crate) fn segments(doc: &[u8], scanner: &Scanner) -> Result<Vec<Segment>, Js
 
 /// The segments of the JSON value starting at `from` (after white space), and where it and
 /// the white space after it end.
-fn leading_value(doc: &[u8], from: usize, scanner: &Scanner) -> Result<(Vec<Segment>, usize), JsonError> {
+fn leading_value(doc: &[u8], from: usize, scanner: Option<&Scanner>) -> Result<(Vec<Segment>, usize), JsonError> {
     let mut p = Parser {
         b: doc,
         scanner,
@@ -306,12 +307,11 @@ pub(crate) fn unescape(raw: &[u8]) -> Mapped {
 }
 
 /// The JSON objects written in lines of text (`2024-06-01 INFO {"msg":"Jos\u00e9 …"}`) whose
-/// strings hold escapes, with their findings scanned as a JSON text's are (escapes decoded,
-/// keys as field names, pointers), placed in `text`: each object's range and its findings.
-/// An object starts at `{"` and is the longest JSON value from there (a line may hold several,
-/// and text around them); one that does not parse, or holds no escape, is left to the text's
-/// scan.
-pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, Vec<Placed>)> {
+/// strings hold escapes: each object's range in `text`, the start of its line and its
+/// segments (offsets in the line). An object starts at `{"` and is the longest JSON value
+/// from there (a line may hold several, and text around them); one that does not parse, or
+/// holds no escape, is left as text. `scanner` reads the keys (for pointers), if given.
+fn escaped_objects(text: &[u8], scanner: Option<&Scanner>) -> Vec<(usize, usize, usize, Vec<Segment>)> {
     // objects tried a line at most: a line of `{` that never close costs a parse each
     const TRIES: usize = 16;
     let mut out = Vec::new();
@@ -331,23 +331,41 @@ pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, us
                 from = open + 1;
                 continue;
             };
-            let object = &line[..close];
             let escaped = segments
                 .iter()
-                .any(|s| s.json_string && object[s.start..s.end].contains(&b'\\'));
+                .any(|s| s.json_string && line[s.start..s.end].contains(&b'\\'));
             if escaped {
-                let mut found = scan_segments(scanner, object, segments, None);
-                for (f, _, _) in &mut found {
-                    f.start += at;
-                    f.end += at;
-                }
-                out.push((at + open, at + close, found));
+                out.push((at + open, at + close, at, segments));
             }
             from = close;
         }
         at = end + 1;
     }
     out
+}
+
+/// [`escaped_objects`] with their findings, scanned as a JSON text's are (escapes decoded,
+/// keys as field names, pointers), placed in `text`: each object's range and its findings.
+pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, Vec<Placed>)> {
+    escaped_objects(text, Some(scanner))
+        .into_iter()
+        .map(|(open, close, line, segments)| {
+            let mut found = scan_segments(scanner, &text[line..close], segments, None);
+            for (f, _, _) in &mut found {
+                f.start += line;
+                f.end += line;
+            }
+            (open, close, found)
+        })
+        .collect()
+}
+
+/// Where [`objects_in_lines`] reads JSON in `text`: redaction there is JSON's.
+pub(crate) fn object_ranges_in_lines(text: &[u8]) -> Vec<(usize, usize)> {
+    escaped_objects(text, None)
+        .into_iter()
+        .map(|(open, close, _, _)| (open, close))
+        .collect()
 }
 
 fn whole(block: &[u8]) -> Vec<Segment> {

@@ -22,7 +22,7 @@ use crate::finding::Finding;
 use crate::scanner::Scanner;
 
 pub use self::json::JsonError;
-pub(crate) use self::json::unescape;
+pub(crate) use self::json::{object_ranges_in_lines, unescape};
 
 /// How a content is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
