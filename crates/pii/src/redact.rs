@@ -290,14 +290,15 @@ impl Redactor {
     }
 
     /// The text with every finding replaced. Overlapping findings are merged into one span
-    /// (under the better-scored entity), so no part of either survives.
+    /// (under the better-scored entity), so no part of either survives. A JSON object read
+    /// as JSON in a line (as the scan of a text reads it) is redacted as JSON.
     pub fn redact(
         &self,
         text: &[u8],
         findings: &[Finding],
         tokenizer: Option<&mut Tokenizer<'_>>,
     ) -> Result<(Vec<u8>, Vec<Applied>)> {
-        self.redact_as(text, findings, tokenizer, &[])
+        self.redact_as(text, findings, tokenizer, &crate::input::object_ranges_in_lines(text))
     }
 
     /// As [`Redactor::redact`]; `json`: the stretches of the text that are JSON (a document,
