@@ -338,15 +338,26 @@ impl Redactor {
         // order)
         let mut stretch = 0;
         let mut strings: Option<JsonStrings<'_>> = None;
+        // keys of the stretch replaced alike so far (`{"jo@…":1,"ana@…":2}` would become two
+        // keys of one name, and a reader keeps one): the second on are numbered
+        let mut keys_alike = 0usize;
+        // the end of the string the last span stood in: the spans of one string read it once
+        let mut string = (0usize, false);
         for (mut s, mut e, entity, _) in spans {
             while json.get(stretch).is_some_and(|&(_, end)| end <= s) {
                 stretch += 1;
                 strings = None;
+                keys_alike = 0;
             }
             let in_json = json.get(stretch).filter(|&&(start, end)| start <= s && e <= end);
             let strings = in_json.map(|&(start, _)| strings.get_or_insert_with(|| JsonStrings::new(text, start)));
             let in_json = strings.is_some();
-            let outside_strings = strings.is_some_and(|j| !j.inside(s));
+            let inside_string = strings.map(|j| j.inside(s));
+            let outside_strings = inside_string == Some(false);
+            if inside_string == Some(true) && e > string.0 {
+                string = string_end(text, e);
+            }
+            let in_key = inside_string == Some(true) && string.1;
             let number = outside_strings.then(|| json_number_around(text, at, s, e)).flatten();
             let in_number = number.is_some();
             if let Some(whole) = number {
@@ -390,6 +401,12 @@ impl Redactor {
             if quote {
                 out.push(b'"');
             }
+            if in_key && matches!(op, Operator::Replace | Operator::Mask { .. }) {
+                keys_alike += 1;
+                if keys_alike > 1 {
+                    out.extend_from_slice(format!("#{keys_alike}").as_bytes());
+                }
+            }
             applied.push(Applied {
                 entity_type: entity.to_owned(),
                 start: s,
@@ -432,6 +449,25 @@ impl<'a> JsonStrings<'a> {
         }
         self.in_string
     }
+}
+
+/// The closing quote of the JSON string a span ending at `e` stands in, and whether the
+/// string is an object's key (a `:` follows it).
+fn string_end(text: &[u8], e: usize) -> (usize, bool) {
+    let mut i = e;
+    while i < text.len() {
+        match text[i] {
+            b'\\' => i += 2,
+            b'"' => {
+                let next = text[i + 1..]
+                    .iter()
+                    .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                return (i, next == Some(&b':'));
+            }
+            _ => i += 1,
+        }
+    }
+    (text.len(), false)
 }
 
 /// The whole JSON number holding `[s, e)` (its sign, fraction and exponent too), not before
@@ -746,6 +782,15 @@ mod tests {
         )?;
         assert_eq!(in_log.len(), 64);
         assert_eq!(in_log, hash_in("mail john@example.com", crate::input::Format::Text)?);
+        // keys replaced alike are numbered, so that none is lost to a reader
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let mut out = Vec::new();
+        let map = r#"{"jo@example.com":1,"ana@example.org":{"x":"bob@example.net"},"eve@example.com":3}"#;
+        redact_reader(&scanner, &r, map.as_bytes(), crate::input::Format::Json, &mut out)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"<EMAIL_ADDRESS>":1,"<EMAIL_ADDRESS>#2":{"x":"<EMAIL_ADDRESS>"},"<EMAIL_ADDRESS>#3":3}"#
+        );
         // a line of an NDJSON file that is no JSON is redacted as text: nothing quoted
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let mut out = Vec::new();
