@@ -694,6 +694,29 @@ mod tests {
         Ok(())
     }
 
+    /// The fraction of a time in RFC 3339 (`.1234562Z`: seven or eight digits and a letter)
+    /// is no Spanish NIF, however its check letter falls, even where dates are not looked for
+    /// (the assessment's scan of the data directory); a NIF standing alone still is.
+    #[test]
+    fn time_fractions_are_no_nif() -> Result<()> {
+        let nif = Scanner::builder().entities(["ES_NIF"]).build()?;
+        let found = |text: &str| -> Vec<String> {
+            nif.scan(text.as_bytes())
+                .iter()
+                .map(|f| text[f.start..f.end].to_owned())
+                .collect()
+        };
+        // 1234562 mod 23 = 14 and 12345678 mod 23 = 14: `Z` is their check letter
+        for stamp in [
+            "at 2026-12-06T02:17:03.1234562Z ok",
+            "\"at\":\"2026-12-06T02:17:03.12345678Z\"",
+        ] {
+            assert_eq!(found(stamp), Vec::<String>::new(), "{stamp}");
+        }
+        assert_eq!(found("DNI 12345678Z"), vec!["12345678Z"]);
+        Ok(())
+    }
+
     /// Numbers grouped with no-break spaces (French typography, word processors) are found
     /// as when grouped with spaces, their spans on the original text.
     #[test]
