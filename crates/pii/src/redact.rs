@@ -791,6 +791,17 @@ mod tests {
             String::from_utf8_lossy(&out),
             r#"{"<EMAIL_ADDRESS>":1,"<EMAIL_ADDRESS>#2":{"x":"<EMAIL_ADDRESS>"},"<EMAIL_ADDRESS>#3":3}"#
         );
+        // so does Redactor::redact (POST /v1/redact) after a scan of the text as the server
+        // makes it
+        let mut found = crate::input::Collect::default();
+        crate::input::scan_reader(&scanner, log.as_bytes(), crate::input::Format::Text, &mut found)?;
+        let findings: Vec<Finding> = found.0.into_iter().map(|l| l.finding).collect();
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let (out, _) = r.redact(log.as_bytes(), &findings, None)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"LOG {"a":"\n","c":"<CREDIT_CARD>","n":"<CREDIT_CARD>"} end"#
+        );
         // a line of an NDJSON file that is no JSON is redacted as text: nothing quoted
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let mut out = Vec::new();
