@@ -251,10 +251,23 @@ impl Scanner {
                 continue;
             }
             joint.find(&hot.buf, users, joint_scratch);
+            // the buffer with its no-break spaces as spaces, made when first asked for
+            let mut plain = None;
             for (i, r) in users.iter().enumerate() {
                 hits.clear();
                 match joint.member(i).and_then(|m| joint_scratch.out.get_mut(m)) {
                     Some(found) => hits.append(found),
+                    None if r.reads_no_break_spaces_as_spaces() => {
+                        match plain.get_or_insert_with(|| crate::mapped::spaces_for_no_break_spaces(&hot.buf)) {
+                            Some(plain) => {
+                                r.find(&plain.text, hits);
+                                for h in hits.iter_mut() {
+                                    (h.start, h.end) = (plain.original(h.start), plain.original(h.end));
+                                }
+                            }
+                            None => r.find(&hot.buf, hits),
+                        }
+                    }
                     None => r.find(&hot.buf, hits),
                 }
                 for h in hits.drain(..) {

@@ -123,6 +123,14 @@ pub(crate) trait Recognizer: Send + Sync {
     fn needs_neighbors(&self) -> bool {
         false
     }
+    /// Whether it reads a no-break space between digits as a space: numbers are grouped with
+    /// them (`01\u{a0}42\u{a0}68\u{a0}53\u{a0}00` in French typography, `FR76\u{a0}3000…`
+    /// from a word processor). The scanner then gives it the buffer with those written as
+    /// spaces ([`crate::mapped::spaces_for_no_break_spaces`], rewritten once for all such
+    /// recognizers) and places its hits back.
+    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+        false
+    }
     /// Whether it reads the text as words (then the scanner splits the text once for all).
     fn uses_words(&self) -> bool {
         false
@@ -273,20 +281,6 @@ fn char_before(hay: &[u8], s: usize) -> Option<Option<(usize, char)>> {
     }
     let lead = (s.saturating_sub(4)..s).rev().find(|&j| hay[j] & 0xC0 != 0x80);
     Some(lead.and_then(|j| char_at(hay, j).filter(|c| j + c.len_utf8() == s).map(|c| (j, c))))
-}
-
-/// Runs `find` on `hay` with its no-break spaces written as spaces, the hits placed back on
-/// `hay`: numbers are grouped with them (`01\u{a0}42\u{a0}68\u{a0}53\u{a0}00` in French
-/// typography, `FR76\u{a0}3000\u{a0}6000…` from a word processor).
-pub(crate) fn with_spaces_for_no_break_spaces(hay: &[u8], out: &mut Vec<Hit>, find: impl Fn(&[u8], &mut Vec<Hit>)) {
-    let Some(plain) = crate::mapped::spaces_for_no_break_spaces(hay) else {
-        return find(hay, out);
-    };
-    let from = out.len();
-    find(&plain.text, out);
-    for h in &mut out[from..] {
-        (h.start, h.end) = (plain.original(h.start), plain.original(h.end));
-    }
 }
 
 /// Whether the character ending at `s` continues a word into a match starting there

@@ -4,10 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 use super::phone_plan;
-use super::{
-    Boundary, Hit, Meta, Recognizer, Tier, bounded, next_start, with_spaces_for_no_break_spaces, word_after,
-    word_before, words,
-};
+use super::{Boundary, Hit, Meta, Recognizer, Tier, bounded, next_start, word_after, word_before, words};
 use crate::error::{Error, Result};
 use crate::finding::{Evidence, EvidenceKind};
 #[cfg(test)]
@@ -135,7 +132,11 @@ impl Recognizer for CardRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        with_spaces_for_no_break_spaces(hay, out, |hay, out| self.find_plain(hay, out));
+        self.find_plain(hay, out);
+    }
+
+    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+        true
     }
 }
 
@@ -259,7 +260,11 @@ impl Recognizer for IbanRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        with_spaces_for_no_break_spaces(hay, out, |hay, out| self.find_plain(hay, out));
+        self.find_plain(hay, out);
+    }
+
+    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+        true
     }
 }
 
@@ -679,7 +684,11 @@ impl Recognizer for PhoneRecognizer {
     }
 
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        with_spaces_for_no_break_spaces(hay, out, |hay, out| self.find_plain(hay, out));
+        self.find_plain(hay, out);
+    }
+
+    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+        true
     }
 }
 
