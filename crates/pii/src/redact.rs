@@ -290,28 +290,18 @@ impl Redactor {
     }
 
     /// The text with every finding replaced. Overlapping findings are merged into one span
-    /// (under the better-scored entity), so no part of either survives. A JSON object read
-    /// as JSON in a line (as the scan of a text reads it) is redacted as JSON.
+    /// (under the better-scored entity), so no part of either survives. `json`: the
+    /// stretches of the text that are JSON, as the scan read them ([`crate::input::Collect`]
+    /// keeps them: a document, an NDJSON line, an object read as JSON in a log line), where
+    /// a value in a string is hashed as the value its escapes write (masked so in any text),
+    /// and a value in a number is replaced whole, quoted (`{"card":4111111111111111}` becomes
+    /// `{"card":"<CREDIT_CARD>"}`, still JSON).
     pub fn redact(
         &self,
         text: &[u8],
         findings: &[Finding],
-        tokenizer: Option<&mut Tokenizer<'_>>,
-    ) -> Result<(Vec<u8>, Vec<Applied>)> {
-        self.redact_as(text, findings, tokenizer, &crate::input::object_ranges_in_lines(text))
-    }
-
-    /// As [`Redactor::redact`]; `json`: the stretches of the text that are JSON (a document,
-    /// an NDJSON line, an object read as JSON in a log line), where a value in a string is
-    /// hashed as the value its escapes write (masked so in any text), and a value in a
-    /// number is replaced whole, quoted
-    /// (`{"card":4111111111111111}` becomes `{"card":"<CREDIT_CARD>"}`, still JSON).
-    pub(crate) fn redact_as(
-        &self,
-        text: &[u8],
-        findings: &[Finding],
-        mut tokenizer: Option<&mut Tokenizer<'_>>,
         json: &[(usize, usize)],
+        mut tokenizer: Option<&mut Tokenizer<'_>>,
     ) -> Result<(Vec<u8>, Vec<Applied>)> {
         let mut spans: Vec<(usize, usize, &str, f32)> = Vec::new();
         let mut sorted: Vec<&Finding> = findings
@@ -547,22 +537,8 @@ pub fn reveal(text: &[u8], key: &RedactKey) -> Result<Vec<u8>> {
 
 struct RedactSink<'a> {
     redactor: &'a Redactor,
-    format: crate::input::Format,
     out: &'a mut dyn std::io::Write,
     counts: std::collections::BTreeMap<String, u64>,
-}
-
-impl RedactSink<'_> {
-    /// The stretches of a block that are JSON: all of a JSON document or NDJSON line, the
-    /// objects read as JSON in a text's lines, none of a CSV.
-    fn json_in(&self, block: &[u8]) -> Vec<(usize, usize)> {
-        use crate::input::Format;
-        match self.format {
-            Format::Json | Format::Ndjson => vec![(0, block.len())],
-            Format::Text => crate::input::object_ranges_in_lines(block),
-            Format::Csv | Format::Tsv => Vec::new(),
-        }
-    }
 }
 
 impl crate::input::Sink for RedactSink<'_> {
@@ -570,10 +546,10 @@ impl crate::input::Sink for RedactSink<'_> {
         Ok(())
     }
 
-    fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
+    fn block(&mut self, bytes: &[u8], found: &[Finding], json: &[(usize, usize)]) -> std::io::Result<()> {
         let (text, applied) = self
             .redactor
-            .redact_as(bytes, found, None, &self.json_in(bytes))
+            .redact(bytes, found, json, None)
             .map_err(std::io::Error::other)?;
         for a in applied {
             *self.counts.entry(a.entity_type).or_default() += 1;
@@ -593,7 +569,6 @@ pub fn redact_reader(
 ) -> Result<(crate::input::InputStats, std::collections::BTreeMap<String, u64>)> {
     let mut sink = RedactSink {
         redactor,
-        format,
         out,
         counts: Default::default(),
     };
@@ -622,14 +597,14 @@ mod tests {
         ]
         .into();
         let r = Redactor::new(ops, Operator::Replace, Some(Arc::new(key()?)))?;
-        let (out, applied) = r.redact(text, &found, None)?;
+        let (out, applied) = r.redact(text, &found, &[], None)?;
         let out_s = String::from_utf8_lossy(&out).to_string();
         assert!(!out_s.contains("bob@example.com") && !out_s.contains("7123"), "{out_s}");
         assert!(out_s.contains("**** **** **** 1111."), "{out_s}");
         assert!(out_s.contains("<EMAIL_ADDRESS:"), "{out_s}");
         assert_eq!(applied.len(), 3);
         // keyed hashes are stable
-        let (again, _) = r.redact(text, &found, None)?;
+        let (again, _) = r.redact(text, &found, &[], None)?;
         let h = |s: &str| s.split("<EMAIL_ADDRESS:").nth(1).map(|x| x[..64].to_owned());
         assert_eq!(h(&out_s), h(&String::from_utf8_lossy(&again)));
         // encryption is reversible with the key and only with it
@@ -795,9 +770,9 @@ mod tests {
         // makes it
         let mut found = crate::input::Collect::default();
         crate::input::scan_reader(&scanner, log.as_bytes(), crate::input::Format::Text, &mut found)?;
-        let findings: Vec<Finding> = found.0.into_iter().map(|l| l.finding).collect();
+        let findings: Vec<Finding> = found.found.into_iter().map(|l| l.finding).collect();
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
-        let (out, _) = r.redact(log.as_bytes(), &findings, None)?;
+        let (out, _) = r.redact(log.as_bytes(), &findings, &found.json, None)?;
         assert_eq!(
             String::from_utf8_lossy(&out),
             r#"LOG {"a":"\n","c":"<CREDIT_CARD>","n":"<CREDIT_CARD>"} end"#
@@ -814,10 +789,10 @@ mod tests {
         // in text, a value is replaced where it stands, unquoted, and escapes are not read
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let text = b"card 4111111111111111.";
-        let (out, _) = r.redact(text, &scanner.scan(text), None)?;
+        let (out, _) = r.redact(text, &scanner.scan(text), &[], None)?;
         assert_eq!(out, b"card <CREDIT_CARD>.");
         let r = Redactor::new(HashMap::new(), Operator::Hash, Some(Arc::new(key()?)))?;
-        let hashed = |text: &[u8]| -> Result<Vec<u8>> { Ok(r.redact(text, &scanner.scan(text), None)?.0) };
+        let hashed = |text: &[u8]| -> Result<Vec<u8>> { Ok(r.redact(text, &scanner.scan(text), &[], None)?.0) };
         assert_ne!(
             hashed(br"see https://example.com/a\u0041")?,
             hashed(b"see https://example.com/aA")?
@@ -835,7 +810,7 @@ mod tests {
             evidence: vec![],
         };
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
-        let (out, _) = r.redact(b"0123456789", &[f("A", 0, 6, 0.5), f("B", 4, 10, 0.9)], None)?;
+        let (out, _) = r.redact(b"0123456789", &[f("A", 0, 6, 0.5), f("B", 4, 10, 0.9)], &[], None)?;
         assert_eq!(out, b"<B>");
         Ok(())
     }

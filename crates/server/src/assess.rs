@@ -398,7 +398,7 @@ struct Findings<'a> {
 }
 
 impl Sink for Findings<'_> {
-    fn block(&mut self, bytes: &[u8], found: &[custodia_pii::Finding]) -> std::io::Result<()> {
+    fn block(&mut self, bytes: &[u8], found: &[custodia_pii::Finding], _: &[(usize, usize)]) -> std::io::Result<()> {
         self.pending.clear();
         for f in found {
             let text = bytes.get(f.start..f.end).unwrap_or_default();

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use custodia_core::{Principal, ScannerUse, Timestamp};
-use custodia_pii::input::{Collect, Format, Located, scan_reader};
+use custodia_pii::input::{Collect, Format, scan_reader};
 use custodia_pii::redact::{Operator, RedactKey, Redactor};
 use custodia_pii::{DEFAULT_MIN_SCORE, Scanner};
 use custodia_types::{
@@ -131,12 +131,13 @@ impl PiiState {
     }
 }
 
-async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Vec<Located>), ApiError> {
+/// The text's findings and the stretches read as JSON, scanned as a text file is.
+async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Collect), ApiError> {
     tokio::task::spawn_blocking(move || {
         let mut sink = Collect::default();
         let result = scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink);
-        custodia_metrics::scanned(text.len(), sink.0.iter().map(|l| &*l.finding.entity_type));
-        result.map(|_| (text, sink.0))
+        custodia_metrics::scanned(text.len(), sink.found.iter().map(|l| &*l.finding.entity_type));
+        result.map(|_| (text, sink))
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the scan failed"))?
@@ -164,6 +165,7 @@ pub(crate) async fn scan(
     let (_, found) = locate(scanner, body.text).await?;
     let mut counts = BTreeMap::new();
     let findings = found
+        .found
         .into_iter()
         .map(|l| {
             *counts.entry(l.finding.entity_type.to_string()).or_insert(0) += 1;
@@ -331,7 +333,8 @@ pub(crate) async fn redact(
     let redactor =
         Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     let (text, located) = locate(scanner, body.text).await?;
-    let found: Vec<_> = located.into_iter().map(|l| l.finding).collect();
+    let found: Vec<_> = located.found.into_iter().map(|l| l.finding).collect();
+    let json = located.json;
 
     // First pass (only when something is tokenized): which values go to the vault, in order.
     let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -344,7 +347,7 @@ pub(crate) async fn redact(
             Ok(String::new())
         };
         redactor
-            .redact(text.as_bytes(), &found, Some(&mut record))
+            .redact(text.as_bytes(), &found, &json, Some(&mut record))
             .map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     }
     let mut tokens: HashMap<String, VecDeque<String>> = HashMap::new();
@@ -364,7 +367,7 @@ pub(crate) async fn redact(
             .ok_or_else(|| custodia_pii::Error::Invalid("a token went missing".into()))
     };
     let (out, applied) = redactor
-        .redact(text.as_bytes(), &found, Some(&mut take))
+        .redact(text.as_bytes(), &found, &json, Some(&mut take))
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     // Keyed operators are audited (operator and entity type, never a value) before the
     // redacted text leaves.

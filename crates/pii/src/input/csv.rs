@@ -104,7 +104,7 @@ pub(crate) fn scan(
                 json_string: false,
             })
             .collect();
-        let found = scan_block(scanner, &record, BlockStart::line(offset, line), segments, None, sink)?;
+        let found = scan_block(scanner, &record, BlockStart::line(offset, line), segments, &[], sink)?;
         // the findings of each cell: both are in order, so one walk (a wide row of
         // addresses asked every finding for each cell: quadratic)
         let mut next = 0;

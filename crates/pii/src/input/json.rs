@@ -310,8 +310,8 @@ pub(crate) fn unescape(raw: &[u8]) -> Mapped {
 /// strings hold escapes: each object's range in `text`, the start of its line and its
 /// segments (offsets in the line). An object starts at `{"` and is the longest JSON value
 /// from there (a line may hold several, and text around them); one that does not parse, or
-/// holds no escape, is left as text. `scanner` reads the keys (for pointers), if given.
-fn escaped_objects(text: &[u8], scanner: Option<&Scanner>) -> Vec<(usize, usize, usize, Vec<Segment>)> {
+/// holds no escape, is left as text. `scanner` reads the keys (for pointers).
+fn escaped_objects(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, usize, Vec<Segment>)> {
     // objects tried a line at most: a line of `{` that never close costs a parse each
     const TRIES: usize = 16;
     let mut out = Vec::new();
@@ -327,7 +327,7 @@ fn escaped_objects(text: &[u8], scanner: Option<&Scanner>) -> Vec<(usize, usize,
             && let Some(open) = memchr::memmem::find(&line[from..], b"{\"").map(|i| from + i)
         {
             tries += 1;
-            let Ok((segments, close)) = leading_value(line, open, scanner) else {
+            let Ok((segments, close)) = leading_value(line, open, Some(scanner)) else {
                 from = open + 1;
                 continue;
             };
@@ -347,24 +347,16 @@ fn escaped_objects(text: &[u8], scanner: Option<&Scanner>) -> Vec<(usize, usize,
 /// [`escaped_objects`] with their findings, scanned as a JSON text's are (escapes decoded,
 /// keys as field names, pointers), placed in `text`: each object's range and its findings.
 pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, Vec<Placed>)> {
-    escaped_objects(text, Some(scanner))
+    escaped_objects(text, scanner)
         .into_iter()
         .map(|(open, close, line, segments)| {
-            let mut found = scan_segments(scanner, &text[line..close], segments, None);
+            let mut found = scan_segments(scanner, &text[line..close], segments);
             for (f, _, _) in &mut found {
                 f.start += line;
                 f.end += line;
             }
             (open, close, found)
         })
-        .collect()
-}
-
-/// Where [`objects_in_lines`] reads JSON in `text`: redaction there is JSON's.
-pub(crate) fn object_ranges_in_lines(text: &[u8]) -> Vec<(usize, usize)> {
-    escaped_objects(text, None)
-        .into_iter()
-        .map(|(open, close, _, _)| (open, close))
         .collect()
 }
 
@@ -398,8 +390,9 @@ pub(crate) fn scan_lines(
             .iter()
             .rposition(|b| !b.is_ascii_whitespace())
             .map_or(0, |i| i + 1);
-        let segs = if body_end == 0 {
-            Vec::new()
+        // (segments, and whether the line is JSON)
+        let (segs, json) = if body_end == 0 {
+            (Vec::new(), false)
         } else if !complete {
             if stats.note.is_none() {
                 stats.note = Some(format!(
@@ -407,16 +400,16 @@ pub(crate) fn scan_lines(
                     MAX_LINE >> 20
                 ));
             }
-            whole(&line_buf)
+            (whole(&line_buf), false)
         } else {
             match segments(&line_buf[..body_end], scanner) {
-                Ok(s) => s,
+                Ok(s) => (s, true),
                 Err(_) => {
                     bad += 1;
                     if stats.note.is_none() {
                         stats.note = Some(format!("line {line} is not JSON; such lines were scanned as text"));
                     }
-                    whole(&line_buf)
+                    (whole(&line_buf), false)
                 }
             }
         };
@@ -425,7 +418,7 @@ pub(crate) fn scan_lines(
             &line_buf,
             BlockStart::line(stats.bytes, line),
             segs,
-            None,
+            &[(0, body_end)][..usize::from(json)],
             sink,
         )?;
         stats.bytes += line_buf.len() as u64;
@@ -451,17 +444,17 @@ pub(crate) fn scan_document(
         bytes: doc.len() as u64,
         ..Default::default()
     };
-    let segs = match segments(&doc, scanner) {
-        Ok(s) => s,
+    let (segs, json) = match segments(&doc, scanner) {
+        Ok(s) => (s, vec![(0, doc.len())]),
         Err(e) => {
             stats.note = Some(format!(
                 "not JSON ({} at byte {}); scanned as text",
                 e.message, e.offset
             ));
-            whole(&doc)
+            (whole(&doc), Vec::new())
         }
     };
-    scan_block(scanner, &doc, BlockStart::line(0, 1), segs, None, sink)?;
+    scan_block(scanner, &doc, BlockStart::line(0, 1), segs, &json, sink)?;
     sink.progress(stats.bytes);
     Ok(stats)
 }

@@ -17,12 +17,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::context::TextTables;
 use crate::finding::Finding;
 use crate::scanner::Scanner;
 
 pub use self::json::JsonError;
-pub(crate) use self::json::{object_ranges_in_lines, unescape};
+pub(crate) use self::json::unescape;
 
 /// How a content is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,22 +115,39 @@ pub(crate) struct Segment {
 pub trait Sink {
     /// Findings of a block, ordered by start.
     fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()>;
-    /// The raw bytes of a block and the findings in it, offsets relative to the block.
-    /// Scanning ignores it; redaction rewrites the block.
-    fn block(&mut self, _bytes: &[u8], _found: &[Finding]) -> std::io::Result<()> {
+    /// The raw bytes of a block, the findings in it, and the stretches of it read as JSON
+    /// (a JSON document, an NDJSON line, an object in a log line: redaction writes JSON
+    /// there), offsets relative to the block. Scanning ignores it; redaction rewrites the
+    /// block.
+    fn block(&mut self, _bytes: &[u8], _found: &[Finding], _json: &[(usize, usize)]) -> std::io::Result<()> {
         Ok(())
     }
     /// Bytes read so far, for progress.
     fn progress(&mut self, _bytes: u64) {}
 }
 
-/// A sink that keeps every finding (for texts that fit in memory: an HTTP body, a test).
+/// A sink that keeps every finding and where the input was read as JSON (for texts that
+/// fit in memory: an HTTP body, a test).
 #[derive(Debug, Default)]
-pub struct Collect(pub Vec<Located>);
+pub struct Collect {
+    pub found: Vec<Located>,
+    /// The stretches read as JSON, offsets in the input, in order: what
+    /// [`crate::Redactor::redact`] redacts as JSON.
+    pub json: Vec<(usize, usize)>,
+    /// Where the next block starts in the input.
+    read: usize,
+}
 
 impl Sink for Collect {
     fn findings(&mut self, found: Vec<Located>) -> std::io::Result<()> {
-        self.0.extend(found);
+        self.found.extend(found);
+        Ok(())
+    }
+
+    fn block(&mut self, bytes: &[u8], _found: &[Finding], json: &[(usize, usize)]) -> std::io::Result<()> {
+        let at = self.read;
+        self.json.extend(json.iter().map(|&(s, e)| (at + s, at + e)));
+        self.read += bytes.len();
         Ok(())
     }
 }
@@ -161,11 +177,11 @@ pub(crate) fn scan_block(
     block: &[u8],
     start: BlockStart,
     segments: Vec<Segment>,
-    table: Option<&TextTables>,
+    json: &[(usize, usize)],
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
-    let rel = scan_segments(scanner, block, segments, table);
-    emit_block(block, start, rel, sink)
+    let rel = scan_segments(scanner, block, segments);
+    emit_block(block, start, rel, json, sink)
 }
 
 /// A finding with its offsets in a block, and its JSON pointer and field name, if any.
@@ -173,21 +189,13 @@ pub(crate) type Placed = (Finding, Option<String>, Option<String>);
 
 /// The findings of a block's segments, each scanned with its field name as context (a JSON
 /// string with its escapes decoded), placed in the block.
-pub(crate) fn scan_segments(
-    scanner: &Scanner,
-    block: &[u8],
-    segments: Vec<Segment>,
-    table: Option<&TextTables>,
-) -> Vec<Placed> {
+pub(crate) fn scan_segments(scanner: &Scanner, block: &[u8], segments: Vec<Segment>) -> Vec<Placed> {
     let mut rel: Vec<Placed> = Vec::new();
     for seg in segments {
         let raw = &block[seg.start..seg.end];
         let decoded = (seg.json_string && raw.contains(&b'\\')).then(|| json::unescape(raw));
         let text = decoded.as_ref().map_or(raw, |d| &d.text[..]);
-        let found = match (&seg.field, table) {
-            (None, Some(table)) => scanner.scan_table(text, Some(table)),
-            (field, _) => scanner.scan_field(text, field.as_deref()),
-        };
+        let found = scanner.scan_field(text, seg.field.as_deref());
         for mut f in found {
             if let Some(d) = &decoded {
                 (f.start, f.end) = (d.original(f.start), d.original(f.end));
@@ -201,11 +209,12 @@ pub(crate) fn scan_segments(
 }
 
 /// Hands a block's findings (offsets in the block, with their JSON pointer and field name)
-/// to the sink, located by line and column.
+/// to the sink, located by line and column, with the stretches of the block read as JSON.
 pub(crate) fn emit_block(
     block: &[u8],
     start: BlockStart,
     mut rel: Vec<Placed>,
+    json: &[(usize, usize)],
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
     rel.sort_by_key(|(f, _, _)| f.start);
@@ -241,7 +250,7 @@ pub(crate) fn emit_block(
             field,
         });
     }
-    sink.block(block, &block_findings)?;
+    sink.block(block, &block_findings, json)?;
     sink.findings(located)?;
     Ok(block_findings)
 }
@@ -310,7 +319,7 @@ mod tests {
             .as_ref()
             .and_then(|s| scan_reader(s, text.as_bytes(), format, &mut sink).ok())
             .unwrap_or_default();
-        (sink.0, stats)
+        (sink.found, stats)
     }
 
     #[test]
@@ -418,7 +427,7 @@ mod tests {
             }
             let mut sink = Collect::default();
             scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink).map_err(|e| e.to_string())?;
-            let blocks: Vec<_> = sink.0.iter().map(|l| (l.finding.start, l.finding.end)).collect();
+            let blocks: Vec<_> = sink.found.iter().map(|l| (l.finding.start, l.finding.end)).collect();
             let whole: Vec<_> = scanner.scan(text.as_bytes()).iter().map(|f| (f.start, f.end)).collect();
             assert!(whole.len() >= least, "{} findings in {:?}", whole.len(), record(0));
             if blocks != whole {
@@ -459,7 +468,7 @@ mod tests {
             let mut sink = Collect::default();
             scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink).map_err(|e| e.to_string())?;
             let cards: Vec<_> = sink
-                .0
+                .found
                 .iter()
                 .filter(|l| &*l.finding.entity_type == "CREDIT_CARD")
                 .map(|l| &text[l.finding.start..l.finding.end])
@@ -484,7 +493,7 @@ mod tests {
             fn findings(&mut self, _: Vec<Located>) -> std::io::Result<()> {
                 Ok(())
             }
-            fn block(&mut self, bytes: &[u8], found: &[Finding]) -> std::io::Result<()> {
+            fn block(&mut self, bytes: &[u8], found: &[Finding], _: &[(usize, usize)]) -> std::io::Result<()> {
                 self.outside += found.iter().filter(|f| f.start > f.end || f.end > bytes.len()).count();
                 self.bytes.extend_from_slice(bytes);
                 Ok(())
@@ -563,7 +572,7 @@ mod tests {
             };
             scan_reader(&scanner, reader, Format::Text, &mut sink).map_err(|e| e.to_string())?;
             Ok(sink
-                .0
+                .found
                 .iter()
                 .map(|l| (l.finding.start, l.finding.end, format!("{:?}", l.finding.evidence)))
                 .collect())
@@ -587,7 +596,7 @@ mod tests {
         if let Some(s) = &scanner {
             let _ = scan_reader(s, &gz[..], Format::Text, &mut sink);
         }
-        assert_eq!(sink.0.len(), 1);
-        assert_eq!((sink.0[0].finding.start, sink.0[0].finding.end), (5, 24));
+        assert_eq!(sink.found.len(), 1);
+        assert_eq!((sink.found[0].finding.start, sink.found[0].finding.end), (5, 24));
     }
 }

@@ -106,9 +106,10 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
                 (f, None, None)
             })
             .collect();
+        let json: Vec<_> = objects.iter().map(|&(open, close, _)| (open, close)).collect();
         rel.extend(objects.into_iter().flat_map(|(_, _, found)| found));
         let start = BlockStart { offset, line, column };
-        emit_block(block, start, rel, sink)?;
+        emit_block(block, start, rel, &json, sink)?;
         line += memchr::memchr_iter(b'\n', block).count() as u64;
         // a block cut inside a line longer than a block: the next goes on with its columns
         column = match memchr::memrchr(b'\n', block) {

@@ -223,7 +223,7 @@ fn scan_checked(data: &[u8], format: Format) -> Result<Vec<Located>, TestCaseErr
     };
     prop_assert_eq!(stats.bytes, data.len() as u64);
     let text = std::str::from_utf8(data).ok();
-    for l in &sink.0 {
+    for l in &sink.found {
         let f = &l.finding;
         prop_assert!(
             f.start < f.end && f.end <= data.len(),
@@ -244,7 +244,7 @@ fn scan_checked(data: &[u8], format: Format) -> Result<Vec<Located>, TestCaseErr
         let column = 1 + data[line_start..f.start].iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64;
         prop_assert_eq!((l.line, l.column), (line, column), "{:?} misplaced", l);
     }
-    Ok(sink.0)
+    Ok(sink.found)
 }
 
 fn spans(found: &[Located]) -> Vec<(usize, usize, String)> {
@@ -316,7 +316,7 @@ proptest! {
         let plain = scan_checked(data.as_bytes(), Format::Text)?;
         let mut sink = Collect::default();
         scan_reader(scanner(), &gzip(data.as_bytes())[..], Format::Text, &mut sink).unwrap();
-        prop_assert_eq!(spans(&sink.0), spans(&plain));
+        prop_assert_eq!(spans(&sink.found), spans(&plain));
     }
 
     /// Encrypting every finding and revealing the result gives the text back; `reveal` over
@@ -333,7 +333,7 @@ proptest! {
         let key = Arc::new(RedactKey::from_array(&[7; 32]));
         let redactor = Redactor::new(HashMap::new(), Operator::Encrypt, Some(Arc::clone(&key))).unwrap();
         let found = scanner().scan(text.as_bytes());
-        let (redacted, applied) = redactor.redact(text.as_bytes(), &found, None).unwrap();
+        let (redacted, applied) = redactor.redact(text.as_bytes(), &found, &[], None).unwrap();
         prop_assert_eq!(applied.is_empty(), found.is_empty());
         if !text.contains("[enc:") {
             prop_assert_eq!(reveal(&redacted, &key).unwrap(), text.as_bytes());
@@ -370,7 +370,9 @@ proptest! {
         if let Ok(operator) = Operator::parse(operator) {
             let key = Arc::new(RedactKey::from_array(&[9; 32]));
             let redactor = Redactor::new(HashMap::new(), operator, Some(key)).unwrap();
-            let _ = redactor.redact(&data, &found, None);
+            // as text, and as JSON throughout
+            let _ = redactor.redact(&data, &found, &[], None);
+            let _ = redactor.redact(&data, &found, &[(0, data.len())], None);
         }
     }
 

@@ -12,10 +12,10 @@ fn scan(data: &[u8], format: Format) -> Vec<Located> {
     let mut sink = Collect::default();
     let stats = scan_reader(&scanner, data, format, &mut sink).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stats.bytes, data.len() as u64);
-    for l in &sink.0 {
+    for l in &sink.found {
         assert!(l.finding.start < l.finding.end && l.finding.end <= data.len(), "{l:?}");
     }
-    sink.0
+    sink.found
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn text_streams_in_bounded_blocks() {
         fn findings(&mut self, _: Vec<Located>) -> std::io::Result<()> {
             Ok(())
         }
-        fn block(&mut self, bytes: &[u8], _: &[custodia_pii::Finding]) -> std::io::Result<()> {
+        fn block(&mut self, bytes: &[u8], _: &[custodia_pii::Finding], _: &[(usize, usize)]) -> std::io::Result<()> {
             self.count += 1;
             self.largest = self.largest.max(bytes.len());
             self.bytes += bytes.len();
