@@ -93,6 +93,20 @@ impl ScannerBuilder {
                 self.min_score
             )));
         }
+        // a scan narrowed to some entity types, or to higher scores, still hides a name it
+        // prints that holds personal data of any type (see `Scanner::names_personal_data`)
+        let narrowed = self.entities.is_some() || !self.language || self.min_score > DEFAULT_MIN_SCORE;
+        let names = if narrowed {
+            let every = ScannerBuilder {
+                entities: None,
+                language: true,
+                min_score: self.min_score.min(DEFAULT_MIN_SCORE),
+                ..self.clone()
+            };
+            Some(Box::new(every.build()?))
+        } else {
+            None
+        };
         let mut all = builtin::all(&self.phone_regions)?;
         for path in &self.custom_files {
             let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -142,6 +156,7 @@ impl ScannerBuilder {
             words,
             min_score: self.min_score,
             entities,
+            names,
         })
     }
 }
@@ -162,6 +177,9 @@ pub struct Scanner {
     words: bool,
     min_score: f32,
     entities: Vec<Arc<str>>,
+    /// The scanner that tells whether a name the output prints holds personal data, when
+    /// this one is narrowed (to some entity types, or to higher scores); `None`: this one.
+    names: Option<Box<Scanner>>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -185,6 +203,14 @@ impl Scanner {
 
     pub fn min_score(&self) -> f32 {
         self.min_score
+    }
+
+    /// Whether a name the output prints (a JSON key in a pointer, a CSV header cell) holds
+    /// personal data, by every entity type at the default minimum score whatever this
+    /// scanner was narrowed to: `--entities PHONE_NUMBER` never prints a key that is an
+    /// email address.
+    pub fn names_personal_data(&self, name: &[u8]) -> bool {
+        !self.names.as_deref().unwrap_or(self).scan(name).is_empty()
     }
 
     /// Findings in `text`, ordered by start offset.

@@ -120,13 +120,14 @@ pub(crate) fn scan(
         };
         if first {
             // Header names are context and appear in the output; a cell that holds personal
-            // data (a file without a header row) is named by its position instead.
+            // data (a file without a header row) is named by its position instead, whatever
+            // entity types the scan looks for.
             header = ranges
                 .iter()
                 .take(MAX_COLUMNS)
                 .enumerate()
                 .map(|(k, &(s, e))| {
-                    if !in_cell(s, e).is_empty() {
+                    if scanner.names_personal_data(&record[s..e]) {
                         Arc::from(format!("column {}", k + 1))
                     } else {
                         Arc::from(String::from_utf8_lossy(&record[s..e]).replace("\"\"", "\"").trim())

@@ -113,7 +113,7 @@ impl Parser<'_> {
                     // decoded as the value is (a lone surrogate is U+FFFD, not the raw key:
                     // `"\ud800jo\u0040example.com"` is an address all the same)
                     let mut name = String::from_utf8_lossy(&unescape(&self.b[s..e]).text).into_owned();
-                    if self.scanner.is_none_or(|s| !s.scan(name.as_bytes()).is_empty()) {
+                    if self.scanner.is_none_or(|s| s.names_personal_data(name.as_bytes())) {
                         self.path.push("*".to_owned());
                         self.out.push(Segment {
                             start: s,

@@ -322,6 +322,34 @@ mod tests {
         (sink.found, stats)
     }
 
+    /// A key or header that holds personal data is printed as `*` or `column N` whatever the
+    /// scan is narrowed to: looking for phones only, or at high scores only, does not print
+    /// the email address or name a key is.
+    #[test]
+    fn names_holding_personal_data_stay_hidden_in_a_narrowed_scan() -> crate::Result<()> {
+        let narrowed = [
+            Scanner::builder().entities(["PHONE_NUMBER"]).build()?,
+            Scanner::builder().min_score(0.95).build()?,
+            Scanner::builder().language(false).build()?,
+        ];
+        for scanner in &narrowed {
+            let scan = |text: &str, format| -> crate::Result<(Vec<Located>, InputStats)> {
+                let mut sink = Collect::default();
+                let stats = scan_reader(scanner, text.as_bytes(), format, &mut sink)?;
+                Ok((sink.found, stats))
+            };
+            let (found, _) = scan(r#"{"quagga77@example.org":{"phone":"+44 20 7946 0958"}}"#, Format::Json)?;
+            let pointers: Vec<_> = found.iter().filter_map(|l| l.pointer.as_deref()).collect();
+            assert!(pointers.contains(&"/*/phone"), "{scanner:?}: {pointers:?}");
+            let (found, stats) = scan("quagga77@example.org,Anna Schmidt\n+44 20 7946 0958,x\n", Format::Csv)?;
+            let fields: Vec<_> = found.iter().filter_map(|l| l.field.as_deref()).collect();
+            let columns: Vec<_> = stats.columns.iter().map(|c| c.column.as_str()).collect();
+            assert!(fields.iter().all(|f| f.starts_with("column ")), "{scanner:?}: {fields:?}");
+            assert_eq!(columns, ["column 1", "column 2"], "{scanner:?}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn formats_from_names() {
         assert_eq!(Format::from_path(Path::new("a/b.CSV.gz")), Format::Csv);
