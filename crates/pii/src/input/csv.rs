@@ -56,11 +56,13 @@ fn fields(record: &[u8], delim: u8) -> Vec<(usize, usize)> {
                 }
                 j += 1;
             }
-            out.push((s, j.min(end)));
             i = j + 1;
             while i < end && record[i] != delim {
                 i += 1;
             }
+            // text after the closing quote (`"Weber, J"x`, not CSV) is the cell's too: a
+            // value there is scanned, not dropped
+            out.push((s, if i > j + 1 { i } else { j.min(end) }));
         } else {
             let s = i;
             while i < end && record[i] != delim {
@@ -76,12 +78,36 @@ fn fields(record: &[u8], delim: u8) -> Vec<(usize, usize)> {
     out
 }
 
+/// The delimiter a CSV file's first record uses: of `,` `;` tab and `|` (outside quotes), the
+/// one it holds most (a semicolon is the CSV of spreadsheets in German, French, Dutch,
+/// Italian and Spanish, where the comma is the decimal sign); `,` when none.
+fn sniff_delimiter(record: &[u8]) -> u8 {
+    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in record {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(k) = CANDIDATES.iter().position(|&c| c == b) {
+            counts[k] += 1;
+        }
+    }
+    // the first of those held most: a tie is read as a comma
+    let most = counts.iter().copied().max().unwrap_or(0);
+    match counts.iter().position(|&n| n == most) {
+        Some(k) if most > 0 => CANDIDATES[k],
+        _ => b',',
+    }
+}
+
+/// Scans CSV (`delim`, or the delimiter its first record uses when `None`), record by record.
 pub(crate) fn scan(
     scanner: &Scanner,
     mut reader: impl BufRead,
-    delim: u8,
+    delim: Option<u8>,
     sink: &mut dyn Sink,
 ) -> std::io::Result<InputStats> {
+    let mut delim = delim;
     let mut stats = InputStats::default();
     let mut record = Vec::new();
     let mut header: Vec<Arc<str>> = Vec::new();
@@ -89,6 +115,7 @@ pub(crate) fn scan(
     let mut line = 1u64;
     let mut first = true;
     while read_record(&mut reader, &mut record)? {
+        let delim = *delim.get_or_insert_with(|| sniff_delimiter(&record));
         let ranges = fields(&record, delim);
         // an empty cell holds nothing to scan (a record of commas alone was 100 bytes of
         // memory a cell)
@@ -230,6 +257,28 @@ mod tests {
         assert_eq!(stats.columns[7].entities.get("EMAIL_ADDRESS"), Some(&1));
         assert_eq!(stats.columns[7].rows, 2);
         assert!(stats.note.is_some_and(|n| n.contains("more than 4096 columns")));
+    }
+
+    /// Spreadsheets in most of Europe write CSV with `;`: its rows are read by that, a
+    /// quoted comma in a cell splits nothing, and text after a closing quote is scanned.
+    #[test]
+    fn the_delimiter_is_the_one_the_header_uses() {
+        assert_eq!(sniff_delimiter(b"Name;E-Mail;Notiz\n"), b';');
+        assert_eq!(sniff_delimiter(b"\"a,b\"|c|d\n"), b'|');
+        assert_eq!(sniff_delimiter(b"a\tb\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"a;b,c\n"), b',');
+        assert_eq!(sniff_delimiter(b"name\n"), b',');
+        let csv = "Name;E-Mail;Telefon\n\"Weber, J\u{fc}rgen\";j.weber@gmx.de;+49 30 12345678\n";
+        let (found, stats) = scan_str(csv, Format::Csv);
+        let cells: Vec<_> = found
+            .iter()
+            .map(|l| (l.finding.entity_type.as_ref(), l.field.as_deref()))
+            .collect();
+        assert!(cells.contains(&("EMAIL_ADDRESS", Some("E-Mail"))), "{cells:?}");
+        assert!(cells.contains(&("PHONE_NUMBER", Some("Telefon"))), "{cells:?}");
+        assert_eq!(stats.columns.len(), 3);
+        assert_eq!(fields(b"\"a\"jo@example.com,b\n", b','), [(1, 17), (18, 19)]);
+        assert_eq!(fields(b"\"a,b\",c\n", b','), [(1, 4), (6, 7)]);
     }
 
     #[test]

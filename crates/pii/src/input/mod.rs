@@ -295,8 +295,8 @@ fn scan_plain(
 ) -> crate::Result<InputStats> {
     match format {
         Format::Text => text::scan(scanner, reader, sink),
-        Format::Csv => csv::scan(scanner, reader, b',', sink),
-        Format::Tsv => csv::scan(scanner, reader, b'\t', sink),
+        Format::Csv => csv::scan(scanner, reader, None, sink),
+        Format::Tsv => csv::scan(scanner, reader, Some(b'\t'), sink),
         Format::Ndjson => json::scan_lines(scanner, reader, sink),
         Format::Json => json::scan_document(scanner, reader, sink),
     }
