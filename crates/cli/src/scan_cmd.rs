@@ -163,8 +163,8 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let total: u64 = inputs
         .iter()
         .filter_map(|i| match i {
-            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Input::Stdin => None,
+            Input::File(p) => std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len()),
+            Input::Stdin | Input::Passed(..) => None,
         })
         .sum();
     let bar = shown(Bar::bytes("scanning"));
@@ -295,22 +295,19 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         (None, Some(_)) => anyhow::bail!("--key-id needs the key (--key-file or CUSTODIA_REDACT_KEY)"),
         (key, None) => key,
     };
-    let input = if args.input.as_os_str() == "-" {
+    let stdin = args.input.as_os_str() == "-";
+    let input = if stdin {
         Input::Stdin
     } else {
         Input::File(args.input.clone())
     };
-    let mut out: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    // `--out` is written whole or not at all: into a file beside it, renamed at the end
+    let mut out = Output::open(args.out.as_deref())?;
     if args.reveal {
         let key = key.context("--reveal needs the key (--key-file or CUSTODIA_REDACT_KEY)")?;
         let data = walk::read_input(&input).with_context(|| format!("reading {}", input.name()))?;
         out.write_all(&custodia_pii::redact::reveal(&data, &key)?)?;
-        out.flush()?;
+        out.finish()?;
         return Ok(ExitCode::SUCCESS);
     }
     let scanner = args.scanner.build()?;
@@ -326,21 +323,19 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
     }
     let default = Operator::parse(&args.default)?;
     let redactor = Redactor::new(ops, default, key.map(std::sync::Arc::new))?;
-    let format = match (args.scanner.format()?, &input) {
-        (Some(f), _) => f,
-        (None, Input::File(p)) => Format::from_path(p),
-        (None, Input::Stdin) => Format::Text,
+    let format = match args.scanner.format()? {
+        Some(f) => f,
+        None if stdin => Format::Text,
+        None => Format::from_path(&args.input),
     };
-    let (stats, counts) = match &input {
-        Input::Stdin => {
-            custodia_pii::redact::redact_reader(&scanner, &redactor, std::io::stdin().lock(), format, &mut out)?
-        }
-        Input::File(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
-            custodia_pii::redact::redact_reader(&scanner, &redactor, f, format, &mut out)?
-        }
+    let (stats, counts) = if stdin {
+        custodia_pii::redact::redact_reader(&scanner, &redactor, std::io::stdin().lock(), format, &mut out)?
+    } else {
+        let p = &args.input;
+        let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+        custodia_pii::redact::redact_reader(&scanner, &redactor, f, format, &mut out)?
     };
-    out.flush()?;
+    out.finish()?;
     let total: u64 = counts.values().sum();
     let detail: Vec<String> = counts.iter().map(|(e, n)| format!("{e} {n}")).collect();
     eprintln!(
@@ -356,4 +351,87 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         eprintln!("note: {n}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `redact` writes: standard output, or `--out FILE` written whole or not at all (into
+/// a file beside it, renamed over it once everything is written; removed if the run fails,
+/// so a failed reveal or redaction never leaves a partial file where the output belongs).
+enum Output {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File {
+        staging: PathBuf,
+        path: PathBuf,
+        file: std::io::BufWriter<std::fs::File>,
+        done: bool,
+    },
+}
+
+impl Output {
+    fn open(path: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::Stdout(std::io::BufWriter::new(std::io::stdout().lock())));
+        };
+        let name = path
+            .file_name()
+            .with_context(|| format!("--out {}: not a file name", path.display()))?;
+        let mut staging_name = std::ffi::OsString::from(".");
+        staging_name.push(name);
+        staging_name.push(format!(".custodia-{}.tmp", std::process::id()));
+        let staging = path.with_file_name(staging_name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self::File {
+            staging,
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+            done: false,
+        })
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        match self {
+            Self::Stdout(out) => Ok(out.flush()?),
+            Self::File {
+                staging,
+                path,
+                file,
+                done,
+            } => {
+                file.flush()?;
+                std::fs::rename(&*staging, &*path).with_context(|| format!("writing {}", path.display()))?;
+                *done = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Stdout(out) => out.write(buf),
+            Self::File { file, .. } => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Stdout(out) => out.flush(),
+            Self::File { file, .. } => file.flush(),
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Self::File {
+            staging, done: false, ..
+        } = self
+        {
+            let _ = std::fs::remove_file(staging);
+        }
+    }
 }

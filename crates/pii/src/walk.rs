@@ -16,14 +16,19 @@ use crate::scanner::Scanner;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Stdin,
+    /// A file, or a path named on the command line that is no directory (`<(cmd)`,
+    /// `/dev/stdin`, a FIFO: read as a stream).
     File(PathBuf),
+    /// Met in a directory and not read, and why (a symbolic link is not followed; a FIFO
+    /// or device would block or never end): reported as skipped, never passed over unsaid.
+    Passed(PathBuf, &'static str),
 }
 
 impl Input {
     pub fn name(&self) -> String {
         match self {
             Self::Stdin => "-".to_owned(),
-            Self::File(p) => p.display().to_string(),
+            Self::File(p) | Self::Passed(p, _) => p.display().to_string(),
         }
     }
 }
@@ -39,13 +44,23 @@ pub fn collect(paths: &[PathBuf], no_ignore: bool) -> (Vec<Input>, Vec<String>) 
             inputs.push(Input::Stdin);
             continue;
         }
-        if !p.exists() {
-            errors.push(format!("{}: no such file or directory", p.display()));
-            continue;
-        }
-        if p.is_file() {
-            inputs.push(Input::File(p.clone()));
-            continue;
+        match std::fs::metadata(p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                errors.push(format!("{}: no such file or directory", p.display()));
+                continue;
+            }
+            // (a loop of symbolic links, a path through a file, no permission)
+            Err(e) => {
+                errors.push(format!("{}: {e}", p.display()));
+                continue;
+            }
+            // named, so read whatever it is: a CI gate given `<(git show …)` must not pass
+            // it over
+            Ok(m) if !m.is_dir() => {
+                inputs.push(Input::File(p.clone()));
+                continue;
+            }
+            Ok(_) => {}
         }
         let walker = ignore::WalkBuilder::new(p)
             .hidden(false)
@@ -59,8 +74,14 @@ pub fn collect(paths: &[PathBuf], no_ignore: bool) -> (Vec<Input>, Vec<String>) 
             .build();
         for entry in walker {
             match entry {
-                Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => inputs.push(Input::File(e.into_path())),
-                Ok(_) => {}
+                Ok(e) => match e.file_type() {
+                    Some(t) if t.is_file() => inputs.push(Input::File(e.into_path())),
+                    Some(t) if t.is_dir() => {}
+                    Some(t) if t.is_symlink() => {
+                        inputs.push(Input::Passed(e.into_path(), "symbolic link, not followed"))
+                    }
+                    _ => inputs.push(Input::Passed(e.into_path(), "not a regular file")),
+                },
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -117,6 +138,7 @@ impl Sink for ChannelSink<'_> {
 
 fn scan_one(scanner: &Scanner, input: &Input, format: Option<Format>, sink: &mut dyn Sink) -> Outcome {
     let result = match input {
+        Input::Passed(_, why) => return Outcome::Skipped((*why).to_owned()),
         Input::Stdin => scan_reader(scanner, std::io::stdin().lock(), format.unwrap_or(Format::Text), sink),
         Input::File(path) => {
             let file = match File::open(path) {
@@ -221,6 +243,9 @@ pub fn read_input(input: &Input) -> std::io::Result<Vec<u8>> {
         }
         Input::File(p) => {
             File::open(Path::new(p))?.read_to_end(&mut out)?;
+        }
+        Input::Passed(p, why) => {
+            return Err(std::io::Error::other(format!("{}: {why}", p.display())));
         }
     }
     Ok(out)

@@ -554,6 +554,10 @@ fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTr
     let mut files = 0;
     for input in inputs {
         let Input::File(path) = input else { continue };
+        // (named paths that are no file are reported above, never read: a FIFO blocks)
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let relative = path.strip_prefix(dir).ok();
         // The public files themselves: what they hold is published.
         if relative.is_some_and(|r| r == Path::new(custodia_core::REGISTRY_FILE) || locale_file(r)) {

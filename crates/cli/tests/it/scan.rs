@@ -368,10 +368,57 @@ fn redact_removes_what_scan_finds() {
     let (code, _, err) = run_with_stdin(&["redact", "--reveal", "--key-file", "other"], &sealed, dir.path());
     assert_eq!(code, 2);
     assert!(err.contains("wrong key"), "{err}");
+    // a run that fails leaves no `--out` file behind, not even an empty one
+    let (code, _, err) = run_with_stdin(
+        &["redact", "--reveal", "--key-file", "other", "--out", "opened.txt"],
+        &sealed,
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains("opened"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let (code, _, err) = run_with_stdin(
+        &["redact", "--reveal", "--key-file", "key", "--out", "opened.txt"],
+        &sealed,
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(content(dir.path(), "opened.txt"), b"call +44 20 7123 4567 now");
     // operators that need a key refuse to run without one
     let (code, _, err) = run_with_stdin(&["redact", "--default", "hash"], b"x", dir.path());
     assert_eq!(code, 2);
     assert!(err.contains("needs a key"), "{err}");
+}
+
+/// A path named on the command line is read whatever it is (`<(git show …)`, `/dev/stdin`,
+/// a FIFO): a CI gate never passes one over with exit 0. In a directory, a symbolic link is
+/// not followed and says so.
+#[test]
+fn named_streams_are_read_and_links_in_directories_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_with_stdin(
+        &["scan", "--format", "json", "--fail-on", "any", "/dev/stdin"],
+        b"card 4111 1111 1111 1111\n",
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("CREDIT_CARD"), "{err}");
+    std::fs::create_dir(dir.path().join("tree")).unwrap();
+    std::fs::write(dir.path().join("outside.txt"), "ssn 078-05-1123\n").unwrap();
+    std::os::unix::fs::symlink("../outside.txt", dir.path().join("tree/link.txt")).unwrap();
+    let (code, out, err) = scan(dir.path(), &["tree", "--format", "json", "--fail-on", "any"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("link.txt: skipped (symbolic link, not followed)"), "{err}");
+    assert!(err.contains("1 skipped"), "{err}");
+    // a loop of links is named as such, not as a missing file
+    std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+    let (code, _, err) = scan(dir.path(), &["loop"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("no such file"), "{err}");
 }
 
 #[test]

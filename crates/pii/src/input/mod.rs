@@ -344,7 +344,10 @@ mod tests {
             let (found, stats) = scan("quagga77@example.org,Anna Schmidt\n+44 20 7946 0958,x\n", Format::Csv)?;
             let fields: Vec<_> = found.iter().filter_map(|l| l.field.as_deref()).collect();
             let columns: Vec<_> = stats.columns.iter().map(|c| c.column.as_str()).collect();
-            assert!(fields.iter().all(|f| f.starts_with("column ")), "{scanner:?}: {fields:?}");
+            assert!(
+                fields.iter().all(|f| f.starts_with("column ")),
+                "{scanner:?}: {fields:?}"
+            );
             assert_eq!(columns, ["column 1", "column 2"], "{scanner:?}");
         }
         Ok(())
