@@ -532,6 +532,46 @@ const LABELS: &[&str] = &[
     "factuur",
     "bestelnummer",
     "referentie",
+    // more of the numbers of commerce and administration, named so in those languages
+    "inv",
+    "po",
+    "rma",
+    "claim",
+    "contract",
+    "lot",
+    "ean",
+    "gtin",
+    "upc",
+    "isbn",
+    "barcode",
+    "vertrag",
+    "vertragsnummer",
+    "aktenzeichen",
+    "az",
+    "vorgangsnummer",
+    "lieferschein",
+    "lieferscheinnummer",
+    "sendung",
+    "sendungsnummer",
+    "sendungsverfolgung",
+    "artikelnummer",
+    "beleg",
+    "belegnummer",
+    "referenz",
+    "référence",
+    "réf",
+    "contrat",
+    "expediente",
+    "referencia",
+    "contrato",
+    "albarán",
+    "riferimento",
+    "contratto",
+    "factuurnummer",
+    "klantnummer",
+    "kenmerk",
+    "dossiernummer",
+    "ordernummer",
     "订单号",
     "订单编号",
     "订单",
@@ -628,6 +668,22 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
 /// key's words joined by `_` are read together (`ssn_spouse=...`).
 pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
     let mut i = start;
+    // the tail of a longer number (`Order 194 096 1055`, `Aadhaar 8347 0425 8938`: a phone's
+    // shape from `096`, `0425`) is named by the word before the whole number; a few groups
+    // back at most, so that a run of groups is not walked once for each of them
+    for _ in 0..4 {
+        let Some(sep) = i
+            .checked_sub(1)
+            .filter(|&j| matches!(text[j], b' ' | b'-' | b'.' | b'/'))
+        else {
+            break;
+        };
+        let digits = text[..sep].iter().rev().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            break;
+        }
+        i = sep - digits;
+    }
     let skip = |b: u8| matches!(b, b' ' | b'\t' | b'#' | b':' | b'=' | b'.' | b'(' | b'-' | b'_');
     for _ in 0..3 {
         // spaces and signs, ASCII or not (`：`, a no-break space)

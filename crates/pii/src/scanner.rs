@@ -298,7 +298,9 @@ impl Scanner {
                 }
                 for h in hits.drain(..) {
                     if let Some((s, e)) = hot.to_text(h.start, h.end) {
-                        pending.push((place, Hit { start: s, end: e, ..h }));
+                        let mut h = Hit { start: s, end: e, ..h };
+                        r.widen_in_text(text, &mut h);
+                        pending.push((place, h));
                     }
                 }
                 place += 1;
@@ -1110,12 +1112,13 @@ mod tests {
             ("call 206.269.0743x9150 today", "206.269.0743x9150"),
             ("tel. +1-780-563-6083 ext.77", "+1-780-563-6083 ext.77"),
             ("call 415-555-2671 x 12 now", "415-555-2671 x 12"),
-            // an extension word standing apart is left out of the span, the number found
-            // (and so when what follows is another number, an amount or a longer code)
-            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083"),
-            ("Telefon 030 1234567 Durchwahl 12", "030 1234567"),
-            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00"),
-            ("chiamare 02 1211 8915 int. 1804.", "02 1211 8915"),
+            // an extension word standing apart is in the span when nothing after it could
+            // go on with a number; left out, the number found, when what follows is
+            // another number, an amount or a longer code
+            ("tel. +1-780-563-6083 ext. 77", "+1-780-563-6083 ext. 77"),
+            ("Telefon 030 1234567 Durchwahl 12", "030 1234567 Durchwahl 12"),
+            ("appelez le 01 42 68 53 00 poste 4", "01 42 68 53 00 poste 4"),
+            ("chiamare 02 1211 8915 int. 1804.", "02 1211 8915 int. 1804"),
             ("Call 415-555-2671 ext. 77 34 today", "415-555-2671"),
             ("415-555-2671 ext. 1234567", "415-555-2671"),
             ("415-555-2671 ext. 77a", "415-555-2671"),
@@ -1163,8 +1166,21 @@ mod tests {
         }
         assert_eq!(
             found("Main 415-555-2671 ext. 12 415-555-2672 ext. 13", "PHONE_NUMBER")?,
-            ["415-555-2671", "415-555-2672"]
+            ["415-555-2671", "415-555-2672 ext. 13"]
         );
+        // a phone's shape in the tail of a named identifier yields to it
+        assert_eq!(
+            identifiers("Aadhaar 8347 0425 8938")?,
+            one("IN_AADHAAR", "8347 0425 8938")
+        );
+        // an extension after a word standing apart, when nothing goes on after it
+        for (text, phone) in [
+            ("Phone: 415-555-2671 ext. 123", "415-555-2671 ext. 123"),
+            ("Tel: +49 30 12345678 Durchwahl 12", "+49 30 12345678 Durchwahl 12"),
+            ("Tél : +33 1 42 68 53 00 poste 12.", "+33 1 42 68 53 00 poste 12"),
+        ] {
+            assert_eq!(found(text, "PHONE_NUMBER")?, [phone], "{text}");
+        }
         // numbers that a label names as something else
         for text in [
             "build 932196-3168",
@@ -1174,6 +1190,18 @@ mod tests {
             "Bestellnummer 8485789333",
             "commande n° 0371569023",
             "ticket: +44 1632 960 668",
+            "Vertragsnummer 030 1234567",
+            "Aktenzeichen: 030 1234567",
+            "Sendungsnummer 030 1234567",
+            "réf. 030 1234567",
+            "referencia 030 1234567",
+            "riferimento 030 1234567",
+            "klantnummer 030 1234567",
+            "PO 030 1234567",
+            // the tail of a labelled run of groups
+            "Order 194 096 1055",
+            "Invoice 2024 0315 0042",
+            "ticket 123 089 1234567",
             // the middle of a longer run of groups
             "3511 1648 0652 7107",
             // ranges, decimals, coordinates, amounts
@@ -1228,10 +1256,22 @@ mod tests {
             "Payment failed for NAME using 3597-9349-0148-7937;",
             "Die Karte 3597 9349 0148 7937 wurde abgelehnt.",
             "Le paiement par carte 3597934901487937 a été refusé",
+            // any first digit when grouped as cards print them
+            "Payment card: 9988 7766 5544 3325",
+            "paid with card 1234 5678 9012 3452",
+            "Zahlung mit Karte 7000 1234 5678 9010",
+            "carta 7000-1234-5678-9010 addebitata",
+            "charge 9000 123456 78904 declined",
         ] {
-            assert_eq!(found(text, "CREDIT_CARD")?.len(), 1, "{text}");
+            let cards = found(text, "CREDIT_CARD")?;
+            assert_eq!(cards.len(), 1, "{text}");
+            assert!(cards[0].len() >= 16, "{text}: {cards:?}");
         }
         assert!(found("ref 3597934901487937", "CREDIT_CARD")?.is_empty());
+        // without a payment word, or not grouped as a card is, no card
+        assert!(found("Reference 9988 7766 5544 3325", "CREDIT_CARD")?.is_empty());
+        assert!(found("paid order 9988776655443325", "CREDIT_CARD")?.is_empty());
+        assert!(found("paid, lot 998 877 665 544 332 5", "CREDIT_CARD")?.is_empty());
         assert!(
             found("tracking 4111111111111111", "CREDIT_CARD")?.is_empty(),
             "a label says what it is"

@@ -131,6 +131,9 @@ pub(crate) trait Recognizer: Send + Sync {
     fn reads_no_break_spaces_as_spaces(&self) -> bool {
         false
     }
+    /// A hit found in a buffer of hot tokens, read again in the text it was placed in, for
+    /// what that buffer does not hold (a phone's extension after a word: ` ext. 123`).
+    fn widen_in_text(&self, _text: &[u8], _hit: &mut Hit) {}
     /// Whether it reads the text as words (then the scanner splits the text once for all).
     fn uses_words(&self) -> bool {
         false
