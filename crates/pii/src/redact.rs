@@ -309,11 +309,15 @@ impl Redactor {
             .filter(|f| f.end <= text.len() && f.start < f.end)
             .collect();
         sorted.sort_by_key(|f| f.start);
+        // of overlapping findings, the span is replaced as the best-scored one's entity is,
+        // bar one kept as it is: a phone's shape inside an Aadhaar number, phones kept, does
+        // not keep the Aadhaar number
+        let redacts = |entity: &str| *self.operator_for(entity) != Operator::Keep;
         for f in sorted {
             match spans.last_mut() {
                 Some(last) if f.start < last.1 => {
                     last.1 = last.1.max(f.end);
-                    if f.score > last.3 {
+                    if (redacts(&f.entity_type), f.score) > (redacts(last.2), last.3) {
                         last.2 = &f.entity_type;
                         last.3 = f.score;
                     }
@@ -495,6 +499,9 @@ fn mask(value: &[u8], keep_last: usize) -> String {
         })
         .collect();
     let total = units.iter().filter(|(_, c)| c.is_alphanumeric()).count();
+    // never more than half: `mask:4` leaves a card's last four, not all of a short name or
+    // an IP address
+    let keep_last = keep_last.min(total / 2);
     let mut seen = 0;
     let mut out = String::with_capacity(s.len());
     for (raw, c) in units {
@@ -812,6 +819,24 @@ mod tests {
         let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
         let (out, _) = r.redact(b"0123456789", &[f("A", 0, 6, 0.5), f("B", 4, 10, 0.9)], &[], None)?;
         assert_eq!(out, b"<B>");
+        // the better-scored one kept as it is: the span is replaced as the other's entity
+        let ops = HashMap::from([("B".to_owned(), Operator::Keep)]);
+        let r = Redactor::new(ops, Operator::Replace, None)?;
+        let (out, _) = r.redact(b"0123456789", &[f("A", 0, 6, 0.5), f("B", 4, 10, 0.9)], &[], None)?;
+        assert_eq!(out, b"<A>");
+        let (out, _) = r.redact(b"0123456789", &[f("B", 0, 6, 0.9)], &[], None)?;
+        assert_eq!(out, b"0123456789");
         Ok(())
+    }
+
+    /// `mask:N` leaves the last N letters and digits, never more than half of them: a short
+    /// value (a name, an IP address) is never left whole.
+    #[test]
+    fn masking_never_leaves_a_value_whole() {
+        assert_eq!(mask(b"4111 1111 1111 1111", 4), "**** **** **** 1111");
+        assert_eq!(mask(b"Jo Ng", 4), "** Ng");
+        assert_eq!(mask(b"1.2.3.4", 4), "*.*.3.4");
+        assert_eq!(mask(b"jo@example.com", 100), "**@****ple.com");
+        assert_eq!(mask(b"a", 1), "*");
     }
 }

@@ -651,7 +651,8 @@ pub struct RedactOperator {
     /// vault's redaction key), `tokenize` (a vault token) or `keep`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// `mask`: characters left unmasked at the end.
+    /// `mask`: letters and digits left unmasked at the end, never more than half of the
+    /// value's (a short value is never left whole).
     #[serde(default)]
     #[schema(minimum = 0, maximum = 64)]
     pub keep_last: Option<u32>,
