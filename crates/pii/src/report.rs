@@ -44,11 +44,35 @@ pub struct Summary {
 /// column) and rank among the findings of that entity and place in the file. Never of its
 /// value: a baseline committed to a repository must not let anyone test guesses of it.
 fn fingerprint(path: &str, entity: &str, place: &str, rank: u64) -> String {
-    // `./a.txt` and `a.txt` are one file: a baseline written from `scan .` serves `scan a.txt`
-    let path = path.trim_start_matches("./");
+    let path = baseline_path(path);
     let text = format!("custodia-scan-fingerprint-v1\0{path}\0{entity}\0{place}\0{rank}");
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     hex::encode(&digest.as_ref()[..16])
+}
+
+/// A file's path as a fingerprint holds it: relative to the working directory, written
+/// plainly. `./a.txt`, `a.txt`, `sub/../a.txt` and `$PWD/a.txt` are one file: a baseline
+/// written from `scan .` serves `scan a.txt` and `scan "$PWD/a.txt"`.
+fn baseline_path(path: &str) -> String {
+    use std::path::{Component, Path};
+    let p = Path::new(path);
+    let relative = match std::env::current_dir() {
+        Ok(cwd) if p.is_absolute() => p.strip_prefix(&cwd).unwrap_or(p),
+        _ => p,
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for c in relative.components() {
+        match c {
+            Component::CurDir => {}
+            // (`..` after a name cancels it; one leading the path stays)
+            Component::ParentDir if parts.last().is_some_and(|l| l != "..") => {
+                parts.pop();
+            }
+            Component::RootDir => parts.push(String::new()),
+            c => parts.push(c.as_os_str().to_string_lossy().into_owned()),
+        }
+    }
+    parts.join("/")
 }
 
 /// Known findings (`custodia scan --baseline FILE`): `{"version": 1, "fingerprints": [...]}`.
@@ -67,6 +91,16 @@ impl Baseline {
             return Err(format!(
                 "baseline version {} (this scanner writes version 1)",
                 b.version
+            ));
+        }
+        // each 32 lower-case hex digits, as written; the entry itself is not echoed (a
+        // baseline edited by hand may hold anything, a value included)
+        let well_formed = |f: &String| f.len() == 32 && f.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        let bad = b.fingerprints.iter().filter(|f| !well_formed(f)).count();
+        if bad > 0 {
+            return Err(format!(
+                "{bad} of its {} fingerprint(s) are not fingerprints (32 lower-case hex digits each, as --write-baseline writes them)",
+                b.fingerprints.len()
             ));
         }
         Ok(b)
@@ -270,6 +304,14 @@ impl<W: Write> Reporter<W> {
             self.summary
                 .notes
                 .push(format!("{known} known finding(s) passed over (--baseline)"));
+        } else if let Some(b) = &self.baseline
+            && !b.fingerprints.is_empty()
+            && self.summary.findings > 0
+        {
+            self.summary.notes.push(format!(
+                "the baseline's {} fingerprint(s) matched none of these findings: a fingerprint holds the file's path relative to where the scan runs (run it from where the baseline was written)",
+                b.fingerprints.len()
+            ));
         }
         for (file, n) in &self.held_back {
             self.summary

@@ -786,11 +786,34 @@ fn a_baseline_passes_over_known_findings_and_holds_no_value() {
     let (code, out, err) = scan(dir.path(), &gate);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert!(err.contains("2 known finding(s) passed over (--baseline)"), "{err}");
-    // The file named as `./fixtures.txt` is the same file.
-    let mut dotted = gate;
-    dotted[0] = "./fixtures.txt";
-    let (code, out, err) = scan(dir.path(), &dotted);
-    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    // The file named as `./fixtures.txt`, `sub/../fixtures.txt` or by its absolute path is
+    // the same file.
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let absolute = file.display().to_string();
+    for name in ["./fixtures.txt", "sub/../fixtures.txt", absolute.as_str()] {
+        let mut named = gate;
+        named[0] = name;
+        let (code, out, err) = scan(dir.path(), &named);
+        assert_eq!((code, out.as_str()), (0, ""), "{name}: {err}");
+    }
+    // Run from elsewhere, it knows none: a note says why.
+    let mut elsewhere = gate;
+    let baseline = dir.path().join("known.json").display().to_string();
+    elsewhere[0] = "../fixtures.txt";
+    elsewhere[4] = &baseline;
+    let (code, _, err) = scan(&dir.path().join("sub"), &elsewhere);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("matched none of these findings"), "{err}");
+    // Entries that are no fingerprints are refused, and not echoed.
+    std::fs::write(
+        dir.path().join("odd.json"),
+        r#"{"version":1,"fingerprints":["zz","quagga77@example.org"]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = scan(dir.path(), &["fixtures.txt", "--baseline", "odd.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("2 of its 2 fingerprint(s) are not fingerprints"), "{err}");
+    assert!(!err.contains("quagga"), "{err}");
 
     // One more: only it is reported, and it fails the gate.
     std::fs::write(&file, "ann@example.com\nbob@example.com\ncid@example.com\n").unwrap();
