@@ -150,10 +150,22 @@ fn scan_one(scanner: &Scanner, input: &Input, format: Option<Format>, sink: &mut
                 Ok(h) => h,
                 Err(e) => return Outcome::Failed(format!("{}: {e}", path.display())),
             };
-            if !head.starts_with(&[0x1f, 0x8b]) && looks_binary(&head[..head.len().min(8192)]) {
+            let format = format.unwrap_or_else(|| Format::from_path(path));
+            if head.starts_with(&[0x1f, 0x8b]) {
+                // what it decompresses to is told binary the same way
+                let mut content = BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(reader));
+                match content.fill_buf() {
+                    Ok(head) if looks_binary(&head[..head.len().min(8192)]) => {
+                        return Outcome::Skipped("binary, gzip-compressed".to_owned());
+                    }
+                    Ok(_) => scan_reader(scanner, content, format, sink),
+                    Err(e) => return Outcome::Failed(format!("{}: {e}", path.display())),
+                }
+            } else if looks_binary(&head[..head.len().min(8192)]) {
                 return Outcome::Skipped("binary".to_owned());
+            } else {
+                scan_reader(scanner, reader, format, sink)
             }
-            scan_reader(scanner, reader, format.unwrap_or_else(|| Format::from_path(path)), sink)
         }
     };
     match result {

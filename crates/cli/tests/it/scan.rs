@@ -421,6 +421,39 @@ fn named_streams_are_read_and_links_in_directories_reported() {
     assert!(!err.contains("no such file"), "{err}");
 }
 
+/// Text in UTF-16 (PowerShell's `>`, Excel's "Unicode text") is read as text, scanned and
+/// redacted, not passed over as binary; a gzip file of a binary is binary.
+#[test]
+fn utf16_text_is_read_and_gzip_binaries_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Kontakt: j.mueller@web.de\r\n";
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut be = vec![0xFE, 0xFF];
+    be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    std::fs::write(dir.path().join("le.log"), &le).unwrap();
+    std::fs::write(dir.path().join("be.log"), &be).unwrap();
+    let (code, out, err) = scan(
+        dir.path(),
+        &["le.log", "be.log", "--format", "json", "--fail-on", "any"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.matches("EMAIL_ADDRESS").count(), 2, "{out}");
+    assert!(
+        err.contains("read as UTF-16LE") && err.contains("read as UTF-16BE"),
+        "{err}"
+    );
+    let (code, redacted, err) = run_with_stdin(&["redact", "-"], &le, dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&redacted), "Kontakt: <EMAIL_ADDRESS>\r\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"\x7fELF\x02\x01\x01\0\0\0 jo@example.com 4111111111111111")
+        .unwrap();
+    std::fs::write(dir.path().join("tool.gz"), gz.finish().unwrap()).unwrap();
+    let (code, out, err) = scan(dir.path(), &["tool.gz", "--format", "json"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("tool.gz: skipped (binary, gzip-compressed)"), "{err}");
+}
+
 #[test]
 fn stdin_is_an_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@
 mod csv;
 mod json;
 mod text;
+mod utf16;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -274,10 +275,35 @@ pub fn scan_reader(
         .starts_with(&[0x1f, 0x8b]);
     if gz {
         let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
-        scan_plain(scanner, BufReader::with_capacity(1 << 16, decoder), format, sink)
+        scan_text_of(scanner, BufReader::with_capacity(1 << 16, decoder), format, sink)
     } else {
-        scan_plain(scanner, buffered, format, sink)
+        scan_text_of(scanner, buffered, format, sink)
     }
+}
+
+/// Scans text in UTF-8, or in UTF-16 read as UTF-8 (offsets are then those of its UTF-8
+/// form, which a note says).
+fn scan_text_of(
+    scanner: &Scanner,
+    mut reader: impl BufRead,
+    format: Format,
+    sink: &mut dyn Sink,
+) -> crate::Result<InputStats> {
+    let head = reader.fill_buf().map_err(|e| io_err("input", e))?;
+    let Some(order) = utf16::order(&head[..head.len().min(512)]) else {
+        return scan_plain(scanner, reader, format, sink);
+    };
+    let decoded = BufReader::with_capacity(1 << 16, utf16::Decoder::new(reader, order));
+    let mut stats = scan_plain(scanner, decoded, format, sink)?;
+    let read = format!(
+        "read as {}: offsets and sizes are those of its UTF-8 form (and redaction writes UTF-8)",
+        order.name()
+    );
+    stats.note = Some(match stats.note.take() {
+        Some(note) => format!("{read}; {note}"),
+        None => read,
+    });
+    Ok(stats)
 }
 
 fn io_err(what: &str, e: std::io::Error) -> crate::Error {
@@ -303,9 +329,10 @@ fn scan_plain(
     .map_err(|e| io_err("input", e))
 }
 
-/// Whether the first bytes look binary (a NUL byte, as git and ripgrep decide).
+/// Whether the first bytes look binary (a NUL byte, as git and ripgrep decide; not in
+/// UTF-16 text, which is read as text).
 pub fn looks_binary(head: &[u8]) -> bool {
-    memchr::memchr(0, head).is_some()
+    memchr::memchr(0, head).is_some() && utf16::order(&head[..head.len().min(512)]).is_none()
 }
 
 #[cfg(test)]

@@ -68,6 +68,12 @@ const MONTH: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun
 /// middle dot names are written with (`o’brien`, `ana·maria`).
 const LATIN_LOCAL: &str = r"[A-Za-z0-9!#$%'*+^_`{}~-]|(?u:[\p{Latin}\x{2019}\x{00B7}])";
 
+/// The first character of a local part in Latin script: a letter or digit. The others are
+/// legal there and unseen in people's addresses, but are what text puts around one: Markdown
+/// (`**jo@example.com**`, `_jo@example.com_`, `` `jo@example.com` ``), quotes in SQL and code
+/// (`('jo@example.com', …)`).
+const LATIN_LOCAL_FIRST: &str = r"[A-Za-z0-9]|(?u:\p{Latin})";
+
 /// The other scripts a local part may be written in (RFC 6531), each a class of its own:
 /// Chinese and Japanese together (kanji with kana, halfwidth kana, the kana's middle dot and
 /// prolonged sound mark), Arabic with its tatweel (`محمـد`). With each, whether its words
@@ -174,8 +180,8 @@ fn email_pattern() -> String {
     // (`jo@exa\u{200B}mple.com`: a zero-width space, word joiner, byte order mark, soft
     // hyphen)
     let marks = r"(?u:[\p{M}\p{Inherited}\x{200B}\x{2060}\x{FEFF}\x{00AD}])";
-    let dotted = |atom: String| format!("{atom}(?:\\.{atom})*");
-    let mut local = vec![dotted(format!("(?:(?:{LATIN_LOCAL}){marks}*)+"))];
+    let latin = format!("(?:(?:{LATIN_LOCAL}){marks}*)");
+    let mut local = vec![format!("(?:(?:{LATIN_LOCAL_FIRST}){marks}*){latin}*(?:\\.{latin}+)*")];
     // ASCII digits, `_`, `-` and `+` join another script's letters after one of them
     // (`иван_1990@`; `078-05-1120.山田@` is `山田@`, the number before it no address). In a
     // script written without spaces, digits only end the local part (`山田123@`) and the
@@ -198,8 +204,10 @@ fn email_pattern() -> String {
         label(&format!("(?:(?:[A-Za-z0-9]|(?u:\\p{{Latin}})){marks}*)")),
         label(&format!("(?:(?:[0-9]|(?u:[\\p{{L}}\\p{{N}}--\\p{{Latin}}])){marks}*)")),
     ];
+    // (`_` after it ends it too, and is left out of the match by the recognizer: an address
+    // in Markdown italics, `_jo@example.com_`)
     let tlds = [
-        r"(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b".to_owned(),
+        r"(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})(?:\b|_)".to_owned(),
         format!("(?:{})", IDN_TLDS.join("|")),
     ];
     format!(
@@ -257,6 +265,7 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
+        ends_before_underscore: spec.entity == "EMAIL_ADDRESS",
         // an email's local part starts anywhere: it keeps its own search
         sources: if spec.boundary == Boundary::None {
             Vec::new()
@@ -535,6 +544,26 @@ mod tests {
             .collect()
     }
 
+    /// What text puts around an address (Markdown, quotes in SQL and code) is not its own.
+    #[test]
+    fn markup_and_quotes_around_an_address() {
+        for text in [
+            "**jo@example.com**",
+            "_jo@example.com_",
+            "__jo@example.com__",
+            "`jo@example.com`",
+            "~~jo@example.com~~",
+            "*jo@example.com*",
+            "VALUES ('jo@example.com', 'Anna')",
+            "{jo@example.com}",
+        ] {
+            assert_eq!(emails(text), ["jo@example.com"], "{text}");
+        }
+        // inside a local part they stay
+        assert_eq!(emails("o'brien@example.ie"), ["o'brien@example.ie"]);
+        assert_eq!(emails("jo_beck+news@example.com"), ["jo_beck+news@example.com"]);
+    }
+
     #[test]
     fn local_parts_in_any_script() {
         assert_eq!(emails("Kontakt: jürgen@bücher.de"), ["jürgen@bücher.de"]);
@@ -639,7 +668,8 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
         /// In ASCII text the addresses are those of the ASCII pattern this one grew from (its
-        /// local part without `/`, `?`, `=` and `&`).
+        /// local part without `/`, `?`, `=` and `&`, from a letter or digit; a `_` after the
+        /// top-level domain ends it, left out).
         #[test]
         fn ascii_text_as_the_ascii_pattern(
             pieces in proptest::collection::vec(
@@ -651,12 +681,12 @@ mod tests {
             )
         ) {
             let text = pieces.concat();
-            let ascii = r"[A-Za-z0-9!#$%'*+^_`{}~-]+(?:\.[A-Za-z0-9!#$%'*+^_`{}~-]+)*@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})\b";
+            let ascii = r"[A-Za-z0-9][A-Za-z0-9!#$%'*+^_`{}~-]*(?:\.[A-Za-z0-9!#$%'*+^_`{}~-]+)*@(?:[A-Za-z0-9\x80-\xFF](?:[A-Za-z0-9\x80-\xFF-]{0,61}[A-Za-z0-9\x80-\xFF])?\.)+(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})(?:\b|_)";
             let re = crate::re::Re::new(ascii, true).map_err(proptest::test_runner::TestCaseError::fail)?;
             let mut before = Vec::new();
             let mut pos = 0;
             while let Some((s, e)) = re.find_at(text.as_bytes(), pos) {
-                before.push((s, e));
+                before.push((s, if text.as_bytes()[e - 1] == b'_' { e - 1 } else { e }));
                 pos = e;
             }
             let mut now = Vec::new();

@@ -376,6 +376,9 @@ pub(crate) struct PatternRecognizer {
     pub(crate) check: Option<Check>,
     pub(crate) boundary: Boundary,
     pub(crate) neighbors: bool,
+    /// Whether a match ending in `_` ends before it (an email address's pattern reads its
+    /// top-level domain up to a `_`: `_jo@example.com_`, in Markdown italics).
+    pub(crate) ends_before_underscore: bool,
     /// The patterns' sources when they may join a [`joint::Joint`] automaton (ASCII, and
     /// matches start where words or digits start); empty otherwise.
     pub(crate) sources: Vec<String>,
@@ -431,6 +434,11 @@ impl PatternRecognizer {
     /// validator accept it.
     pub(crate) fn accept(&self, hay: &[u8], s: usize, e: usize, index: usize) -> Option<Hit> {
         let p = self.patterns.get(index)?;
+        let e = if self.ends_before_underscore && e > s && hay[e - 1] == b'_' {
+            e - 1
+        } else {
+            e
+        };
         if !bounded(hay, s, e, self.boundary) {
             return None;
         }

@@ -1,0 +1,220 @@
+//! Text written in UTF-16 (what Windows PowerShell's `>` and Excel's "Unicode text" write),
+//! read as UTF-8: every other byte of its ASCII is NUL, so it looked binary and was passed
+//! over, personal data and all.
+
+use std::io::{BufRead, Read};
+
+/// The byte order of UTF-16 text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    Little,
+    Big,
+}
+
+impl Order {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Little => "UTF-16LE",
+            Self::Big => "UTF-16BE",
+        }
+    }
+}
+
+/// Whether `head` (the first bytes of an input) is UTF-16 text: a byte order mark, or, with
+/// none, text whose every other byte is NUL as ASCII in UTF-16 is (at least 4 bytes; half
+/// of one side NUL, one in twenty at most of the other). A binary file is rarely so
+/// regular; one that is is read as text, which costs a scan and no finding.
+pub(crate) fn order(head: &[u8]) -> Option<Order> {
+    match head {
+        [0xFF, 0xFE, ..] => return Some(Order::Little),
+        [0xFE, 0xFF, ..] => return Some(Order::Big),
+        _ => {}
+    }
+    let pairs: Vec<&[u8]> = head.chunks_exact(2).take(256).collect();
+    if pairs.len() < 2 {
+        return None;
+    }
+    let nul = |side: usize| pairs.iter().filter(|p| p[side] == 0).count();
+    let (even, odd, n) = (nul(0), nul(1), pairs.len());
+    // (text beyond Latin has fewer NULs on its high side: half will do; NUL characters in
+    // text are rare, so the low side has hardly any)
+    if 2 * odd >= n && 20 * even <= n {
+        Some(Order::Little)
+    } else if 2 * even >= n && 20 * odd <= n {
+        Some(Order::Big)
+    } else {
+        None
+    }
+}
+
+/// UTF-16 read as UTF-8, streaming (a byte order mark is dropped; an unpaired surrogate or
+/// a lone last byte is U+FFFD).
+pub(crate) struct Decoder<R> {
+    inner: R,
+    order: Order,
+    /// Decoded bytes not yet read.
+    out: Vec<u8>,
+    at: usize,
+    /// A high surrogate waiting for its low one.
+    high: Option<u16>,
+    started: bool,
+}
+
+impl<R: BufRead> Decoder<R> {
+    pub(crate) fn new(inner: R, order: Order) -> Self {
+        Self {
+            inner,
+            order,
+            out: Vec::new(),
+            at: 0,
+            high: None,
+            started: false,
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
+
+    /// Decodes the next bytes of the input into `out`; false at its end.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        self.out.clear();
+        self.at = 0;
+        let mut units = [0u8; 8192];
+        let mut n = 0;
+        // whole units only: an odd count waits for its pair
+        while n < 2 {
+            let got = self.inner.read(&mut units[n..])?;
+            if got == 0 {
+                break;
+            }
+            n += got;
+        }
+        if n == 0 {
+            if self.high.take().is_some() {
+                self.push(char::REPLACEMENT_CHARACTER);
+            }
+            return Ok(!self.out.is_empty());
+        }
+        if n % 2 == 1 {
+            let mut last = [0u8; 1];
+            if self.inner.read(&mut last)? == 1 {
+                units[n] = last[0];
+                n += 1;
+            }
+        }
+        for pair in units[..n].chunks(2) {
+            let [a, b] = *pair else {
+                // a lone last byte
+                self.push(char::REPLACEMENT_CHARACTER);
+                continue;
+            };
+            let unit = match self.order {
+                Order::Little => u16::from_le_bytes([a, b]),
+                Order::Big => u16::from_be_bytes([a, b]),
+            };
+            if !self.started {
+                self.started = true;
+                if unit == 0xFEFF {
+                    continue;
+                }
+            }
+            match (self.high.take(), unit) {
+                (Some(hi), 0xDC00..=0xDFFF) => {
+                    let c = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
+                    self.push(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
+                }
+                (hi, 0xD800..=0xDBFF) => {
+                    if hi.is_some() {
+                        self.push(char::REPLACEMENT_CHARACTER);
+                    }
+                    self.high = Some(unit);
+                }
+                (hi, unit) => {
+                    if hi.is_some() {
+                        self.push(char::REPLACEMENT_CHARACTER);
+                    }
+                    let c = char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER);
+                    self.push(c);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.out.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(text: &str, order: Order, bom: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for u in bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16()) {
+            out.extend_from_slice(&match order {
+                Order::Little => u.to_le_bytes(),
+                Order::Big => u.to_be_bytes(),
+            });
+        }
+        out
+    }
+
+    fn decoded(bytes: &[u8], order: Order) -> String {
+        let mut out = String::new();
+        // a reader giving one byte at a time: units and surrogate pairs cut anywhere
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((&b, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                if buf.is_empty() {
+                    return Ok(0);
+                }
+                buf[0] = b;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let reader = std::io::BufReader::with_capacity(1, Dribble(bytes));
+        match Decoder::new(reader, order).read_to_string(&mut out) {
+            Ok(_) => out,
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn utf16_is_told_and_read() {
+        let text = "Kontakt: jürgen@bücher.de 😀 山田\r\n";
+        for order in [Order::Little, Order::Big] {
+            for bom in [true, false] {
+                let bytes = utf16(text, order, bom);
+                assert_eq!(super::order(&bytes), Some(order), "{order:?} {bom}");
+                assert_eq!(decoded(&bytes, order), text, "{order:?} {bom}");
+            }
+        }
+        // a lone surrogate and a lone last byte are U+FFFD
+        assert_eq!(
+            decoded(&[0x00, 0xD8, 0x41, 0x00, 0x42], Order::Little),
+            "\u{FFFD}A\u{FFFD}"
+        );
+        // UTF-8 text and binary are not UTF-16
+        assert_eq!(order(b"plain text, nothing odd"), None);
+        assert_eq!(order(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0]), None);
+        assert_eq!(order(&[0u8; 64]), None);
+    }
+}
