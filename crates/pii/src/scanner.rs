@@ -1249,6 +1249,25 @@ mod tests {
         Ok(())
     }
 
+    /// A date of birth is named in the six languages of the context words (the date alone
+    /// scores below the default minimum).
+    #[test]
+    fn dates_of_birth_in_six_languages() -> Result<()> {
+        for text in [
+            "Date of birth: 14/03/1985",
+            "Geburtsdatum 14.03.1985",
+            "Né le 14/03/1985 à Lyon",
+            "fecha de nacimiento: 14/03/1985",
+            "data di nascita 14/03/1985",
+            "geboortedatum 14-03-1985",
+            "{\"geburtsdatum\": \"14.03.1985\"}",
+        ] {
+            assert_eq!(found(text, "DATE_TIME")?.len(), 1, "{text}");
+        }
+        assert!(found("Release 14.03.1985", "DATE_TIME")?.is_empty());
+        Ok(())
+    }
+
     #[test]
     fn cards_outside_the_issuers_ranges_need_a_payment_word() -> Result<()> {
         // Luhn-valid, 35 but outside JCB's 3528-3589

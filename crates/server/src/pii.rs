@@ -27,7 +27,16 @@ pub(crate) struct PiiState {
     key: Arc<RedactKey>,
     /// The scanner operators' free texts are screened with ([`custodia_pii::screen`]).
     screen: std::sync::OnceLock<Option<Scanner>>,
+    /// Scans running at once: each holds a text of up to 1 MiB and what it found (a megabyte
+    /// of addresses is some 70 MB of findings), so as many run as there are cores...
+    running: Arc<tokio::sync::Semaphore>,
+    /// ...and those running or waiting are bounded: beyond, a request is refused (503) to
+    /// come back later, not queued without end.
+    admitted: Arc<tokio::sync::Semaphore>,
 }
+
+/// Scan requests that may wait for a core, beyond those running.
+const MAX_WAITING_SCANS: usize = 32;
 
 const MAX_CACHED_SCANNERS: usize = 64;
 
@@ -47,10 +56,13 @@ fn unfit(code: &'static str, message: impl Into<String>, field: &str) -> ApiErro
 
 impl PiiState {
     pub(crate) fn new(redaction_key: &[u8; 32]) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self {
             scanners: Mutex::new(HashMap::new()),
             key: Arc::new(RedactKey::from_array(redaction_key)),
             screen: std::sync::OnceLock::new(),
+            running: Arc::new(tokio::sync::Semaphore::new(cores)),
+            admitted: Arc::new(tokio::sync::Semaphore::new(cores + MAX_WAITING_SCANS)),
         }
     }
 
@@ -131,8 +143,18 @@ impl PiiState {
     }
 }
 
-/// The text's findings and the stretches read as JSON, scanned as a text file is.
-async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Collect), ApiError> {
+/// The text's findings and the stretches read as JSON, scanned as a text file is, when a core
+/// is free (503 when too many wait already).
+async fn locate(pii: &PiiState, scanner: Arc<Scanner>, text: String) -> Result<(String, Collect), ApiError> {
+    let busy = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many scans are running or waiting; try again shortly",
+        )
+    };
+    let _admitted = Arc::clone(&pii.admitted).try_acquire_owned().map_err(|_| busy())?;
+    let _running = Arc::clone(&pii.running).acquire_owned().await.map_err(|_| busy())?;
     tokio::task::spawn_blocking(move || {
         let mut sink = Collect::default();
         let result = scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink);
@@ -150,7 +172,8 @@ async fn locate(scanner: Arc<Scanner>, text: String) -> Result<(String, Collect)
               (status = 400, description = "Malformed input or unknown entity type", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "The caller's roles lack the use_scanner capability", body = ErrorBody),
-              (status = 413, description = "Body over 1 MiB", body = ErrorBody)),
+              (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+              (status = 503, description = "Too many scans running or waiting: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn scan(
     State(state): State<Arc<AppState>>,
@@ -162,7 +185,7 @@ pub(crate) async fn scan(
         .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Scan)
         .await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
-    let (_, found) = locate(scanner, body.text).await?;
+    let (_, found) = locate(&state.pii, scanner, body.text).await?;
     let mut counts = BTreeMap::new();
     let findings = found
         .found
@@ -272,6 +295,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "No use_scanner capability, or (tokenize) the caller may not tokenize that field for that purpose", body = ErrorBody),
               (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+              (status = 503, description = "Too many scans running or waiting: try again shortly", body = ErrorBody),
               (status = 422, description = "tokenize: a value is invalid for the field's type", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn redact(
@@ -332,7 +356,7 @@ pub(crate) async fn redact(
     };
     let redactor =
         Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
-    let (text, located) = locate(scanner, body.text).await?;
+    let (text, located) = locate(&state.pii, scanner, body.text).await?;
     let found: Vec<_> = located.found.into_iter().map(|l| l.finding).collect();
     let json = located.json;
 
@@ -412,4 +436,29 @@ async fn tokenize(
         keep_last4: false,
     };
     Ok(state.vault.tokenize(caller, Timestamp::now(), &req).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scans beyond those running and the bounded queue are refused with 503, not queued
+    /// without end; a freed place admits the next.
+    #[tokio::test]
+    async fn scans_beyond_the_queue_are_refused() -> Result<(), String> {
+        let pii = PiiState::new(&[7; 32]);
+        let scanner = pii.scanner(None, None).map_err(|e| e.message)?;
+        let all = pii.admitted.available_permits();
+        let held = Arc::clone(&pii.admitted)
+            .try_acquire_many_owned(u32::try_from(all).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let refused = locate(&pii, Arc::clone(&scanner), "jo@example.com".to_owned()).await;
+        assert_eq!(refused.err().map(|e| e.status), Some(StatusCode::SERVICE_UNAVAILABLE));
+        drop(held);
+        let (_, found) = locate(&pii, scanner, "jo@example.com".to_owned())
+            .await
+            .map_err(|e| e.message)?;
+        assert_eq!(found.found.len(), 1);
+        Ok(())
+    }
 }

@@ -443,8 +443,39 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
                 p("bare_year", r"(?:1[89]|20)[0-9]{2}", 0.05),
             ],
             check: Some(("calendar", date_parts_valid, None, false, true)),
+            // a date of birth in the languages the other context words cover
             context: &[
-                "date", "birthday", "born", "dob", "birth", "day", "on", "since", "expires",
+                "date",
+                "birthday",
+                "born",
+                "dob",
+                "birth",
+                "day",
+                "on",
+                "since",
+                "expires",
+                // German
+                "geburtsdatum",
+                "geboren",
+                "geb",
+                "geburtstag",
+                "datum",
+                // French
+                "né",
+                "née",
+                "naissance",
+                // Spanish
+                "nacimiento",
+                "nacido",
+                "nacida",
+                "fecha",
+                // Italian
+                "nascita",
+                "nato",
+                "nata",
+                "data",
+                // Dutch
+                "geboortedatum",
             ],
         },
         Spec {

@@ -479,11 +479,13 @@ impl PhoneRecognizer {
                     "contact",
                     "callback",
                     "whatsapp",
+                    "msisdn",
                     // German
                     "telefon",
                     "telefonnummer",
                     "rufnummer",
                     "handy",
+                    "handynummer",
                     "mobil",
                     "mobilnummer",
                     "festnetz",
