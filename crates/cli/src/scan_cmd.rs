@@ -25,7 +25,7 @@ pub struct ScannerArgs {
     #[arg(long, value_delimiter = ',')]
     entities: Vec<String>,
     /// Findings scoring under this are not reported (0 reports everything).
-    #[arg(long, default_value_t = custodia_pii::DEFAULT_MIN_SCORE)]
+    #[arg(long, default_value_t = custodia_pii::DEFAULT_MIN_SCORE, allow_negative_numbers = true)]
     min_score: f32,
     /// TOML file of user-defined recognizers (regex, validator, context words); repeatable.
     #[arg(long = "recognizers")]

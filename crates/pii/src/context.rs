@@ -572,6 +572,15 @@ const LABELS: &[&str] = &[
     "kenmerk",
     "dossiernummer",
     "ordernummer",
+    // parcels: a carrier's name or a tracking number's prefix (UPS `1Z`, DHL `JJD`)
+    "1z",
+    "jjd",
+    "dhl",
+    "ups",
+    "fedex",
+    "usps",
+    "gls",
+    "dpd",
     "订单号",
     "订单编号",
     "订单",
@@ -654,6 +663,12 @@ pub(crate) fn head_word(field_words: &[String]) -> Option<&str> {
         Some(head) if is_sign(last) => Some(head),
         _ => Some(last),
     }
+}
+
+/// Whether a field (a CSV column, a JSON key) is named by a label of [`LABELS`] (`ean`,
+/// `order_no`, `tracking`): its values are those numbers, not phones or cards.
+pub(crate) fn field_is_a_label(field_words: &[String]) -> bool {
+    head_word(field_words).is_some_and(|w| LABELS.iter().any(|l| l.eq_ignore_ascii_case(w)))
 }
 
 /// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a

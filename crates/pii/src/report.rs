@@ -332,12 +332,23 @@ impl<W: Write> Reporter<W> {
     }
 }
 
+/// A path as a SARIF artifact URI (RFC 3986 relative reference): every byte outside the
+/// unreserved characters and `/` percent-encoded (`?`, `#`, `%`, spaces, line breaks,
+/// non-ASCII), and `./` before a first segment with a `:` so that `c:d.txt` is no scheme.
 fn sarif_uri(path: &str) -> String {
     let p = path.strip_prefix("./").unwrap_or(path);
-    p.split('/')
-        .map(|seg| seg.replace('%', "%25").replace(' ', "%20").replace('#', "%23"))
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut out = String::with_capacity(p.len());
+    if p.split('/').next().is_some_and(|first| first.contains(':')) {
+        out.push_str("./");
+    }
+    for &b in p.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
@@ -450,6 +461,30 @@ impl<W: Write> Consumer for Reporter<W> {
                 self.summary.notes.push(format!("{}: skipped ({why})", input.name()));
             }
             Outcome::Failed(e) => self.summary.errors.push(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sarif_uris_are_relative_references() {
+        assert_eq!(sarif_uri("./logs/app 1.log"), "logs/app%201.log");
+        assert_eq!(sarif_uri("c:d.txt"), "./c%3Ad.txt");
+        assert_eq!(sarif_uri("a?b#c%d\nе.txt"), "a%3Fb%23c%25d%0A%D0%B5.txt");
+        assert_eq!(sarif_uri("dir/sub:x/f.txt"), "dir/sub%3Ax/f.txt");
+    }
+
+    #[test]
+    fn baseline_paths_are_written_plainly() {
+        assert_eq!(baseline_path("./a.txt"), "a.txt");
+        assert_eq!(baseline_path("sub/../a.txt"), "a.txt");
+        assert_eq!(baseline_path("../a.txt"), "../a.txt");
+        assert_eq!(baseline_path("a//b/./c.txt"), "a/b/c.txt");
+        if let Ok(cwd) = std::env::current_dir() {
+            assert_eq!(baseline_path(&cwd.join("x/y.txt").display().to_string()), "x/y.txt");
         }
     }
 }

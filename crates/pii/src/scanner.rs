@@ -376,7 +376,7 @@ impl Scanner {
         let meta = r.meta();
         let vetoed = match meta.label_veto {
             Veto::None => false,
-            Veto::Labels => window.labelled(text, h.start),
+            Veto::Labels => window.labelled(text, h.start) || context::field_is_a_label(field_words),
             Veto::Versions => context::named_version(text, h.start, h.end, field_words),
         };
         if vetoed {
@@ -1287,6 +1287,17 @@ mod tests {
             assert!(cards[0].len() >= 16, "{text}: {cards:?}");
         }
         assert!(found("ref 3597934901487937", "CREDIT_CARD")?.is_empty());
+        // barcodes, parcels and lists of numbers are no cards
+        for text in [
+            "sku,ean,price\nA-1,4637866537447,9.99\n",
+            "{\"gtin\": \"4168337206826\", \"card\": \"none\"}",
+            "paid; values: 5 6 8 9 1 2 3 4 6 7 1 1",
+            "Tracking 1Z 628 900 28 7721 753 5, paid by card",
+            "Sendung 1Z 612 018 36 6752 545 9",
+            "Sendungsverfolgung: JJD 0001 2345 6789 01",
+        ] {
+            assert!(identifiers(text)?.is_empty(), "{text}: {:?}", identifiers(text)?);
+        }
         // without a payment word, or not grouped as a card is, no card
         assert!(found("Reference 9988 7766 5544 3325", "CREDIT_CARD")?.is_empty());
         assert!(found("paid order 9988776655443325", "CREDIT_CARD")?.is_empty());

@@ -172,9 +172,13 @@ impl CardRecognizer {
                     let digits: usize = groups[..b].iter().map(|(x, y)| y - x).sum();
                     let first_sep = hay.get(groups[0].1).copied();
                     let one_sep = groups[..b - 1].iter().all(|g| hay.get(g.1).copied() == first_sep);
+                    // no card is printed in groups of one or two digits (`5 6 8 9 1 2 …`, a
+                    // list of numbers), bar its last
+                    let wide_groups = groups[..b - 1].iter().all(|(x, y)| y - x >= 3);
                     let split_ok = (s == ms || hay[s - 1] == b' ') && (e == me || hay.get(e) == Some(&b' '));
                     if (12..=19).contains(&digits)
                         && one_sep
+                        && wide_groups
                         && split_ok
                         && bounded(hay, s, e, Boundary::Number)
                         && validate::luhn(&hay[s..e])
