@@ -681,7 +681,12 @@ pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
 /// (`no.`, `number`, `Nummer`) or a verb of naming (`is`, `ist`, `est`, `lautet`) between
 /// them is passed over (`NHS number is 970 222 0882`), as is `_` (`nhs_number=...`), and a
 /// key's words joined by `_` are read together (`ssn_spouse=...`).
-pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
+pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&'static str]) -> bool {
+    label_before(text, start, labels).is_some()
+}
+
+/// The label of `labels` just before `start`, as [`labelled_by`] reads it.
+pub(crate) fn label_before(text: &[u8], start: usize, labels: &[&'static str]) -> Option<&'static str> {
     let mut i = start;
     // the tail of a longer number (`Order 194 096 1055`, `Aadhaar 8347 0425 8938`: a phone's
     // shape from `096`, `0425`) is named by the word before the whole number; a few groups
@@ -729,10 +734,11 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
             // (`请提供订单号536-90-4399`)
             return labels
                 .iter()
-                .any(|l| !l.is_ascii() && unspaced_run_before(text, e).ends_with(l.as_bytes()));
+                .find(|l| !l.is_ascii() && unspaced_run_before(text, e).ends_with(l.as_bytes()))
+                .copied();
         }
-        if labels.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
-            return true;
+        if let Some(l) = labels.iter().find(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
+            return Some(l);
         }
         // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it
         let passed_over = NUMBER_SIGNS
@@ -742,10 +748,10 @@ pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&str]) -> bool {
         // a key's words joined by `_` name it together (`ssn_spouse=...`)
         let in_key = i > 0 && text[i - 1] == b'_';
         if !(passed_over || in_key) || word.is_empty() {
-            return false;
+            return None;
         }
     }
-    false
+    None
 }
 
 /// Tables written as text (a CSV or TSV export pasted into a ticket, a log, a text file):

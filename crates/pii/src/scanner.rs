@@ -395,7 +395,7 @@ impl Scanner {
         // by a word of this entity (`nhs_number`, `"bsn"`; not `security_phone`): the
         // finding yields to that identifier's, if any overlaps it
         let named_otherwise = !meta.not_after.is_empty()
-            && (context::labelled_by(text, h.start, meta.not_after)
+            && (context::label_before(text, h.start, meta.not_after).is_some_and(|l| !ctx.iter().any(|c| c == l))
                 || (field.is_none() && field_words.iter().any(|w| meta.not_after.contains(&w.as_str()))));
         // a recognizer that read the context itself (a name after `cliente`, in a `nombre`
         // column) has counted it already
@@ -1167,6 +1167,15 @@ mod tests {
         assert_eq!(
             found("Main 415-555-2671 ext. 12 415-555-2672 ext. 13", "PHONE_NUMBER")?,
             ["415-555-2671", "415-555-2672 ext. 13"]
+        );
+        // a national id named by another's name yields to that one (both numbers pass both
+        // checksums; each line's name is context for the other line's number too)
+        assert_eq!(
+            identifiers("BSN: 123456782\nTFN: 817239108\n")?,
+            [
+                ("NL_BSN".to_owned(), "123456782".to_owned()),
+                ("AU_TFN".to_owned(), "817239108".to_owned())
+            ]
         );
         // a phone's shape in the tail of a named identifier yields to it
         assert_eq!(

@@ -540,6 +540,28 @@ async fn database_discovery_on_sqlite() {
     let (code, _, err) = scan(dir.path(), &["--db", "mysql://x"]);
     assert_eq!(code, 2);
     assert!(err.contains("sqlite:PATH or a postgres:// URL"), "{err}");
+    // a table or column named by personal data is printed by its place
+    let odd = dir.path().join("odd.db");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&odd)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    sqlx::query(r#"CREATE TABLE "quagga77@example.org" ("note" TEXT, "Anna Schmidt" TEXT)"#)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(r#"INSERT INTO "quagga77@example.org" VALUES ('hello', 'x')"#)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let db = format!("sqlite:{}", odd.display());
+    for format in ["table", "json"] {
+        let (code, out, err) = scan(dir.path(), &["--format", format, "--db", &db]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains("quagga") && !out.contains("Schmidt"), "{out}");
+        assert!(out.contains("table_1") && out.contains("column_2"), "{out}");
+    }
 }
 
 #[test]

@@ -262,7 +262,11 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             "EMAIL_ADDRESS" | "CRYPTO" | "MAC_ADDRESS" | "DATE_TIME" => {
                 Meta::new(spec.entity, Tier::Identifier, words(spec.context))
             }
-            _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context)).vetoed_by_labels(),
+            // a national id named by another's name (`TFN: 817239108` also passes the
+            // BSN's 11-test) yields to that one, if found
+            _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context))
+                .vetoed_by_labels()
+                .not_after(crate::context::IDENTIFIER_NAMES),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
         ends_before_underscore: spec.entity == "EMAIL_ADDRESS",
