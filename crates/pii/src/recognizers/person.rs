@@ -602,6 +602,42 @@ fn names_people(words: &[String]) -> Option<&str> {
     said
 }
 
+/// Words of field names that say a part of a person's name, so that nothing
+/// but a person's name stands in them (`name`, `nom`, `nombre`, `nome`, `naam` alone may
+/// name a product or a company).
+const ONLY_PEOPLE_FIELDS: &[&str] = &[
+    "firstname",
+    "lastname",
+    "surname",
+    "forename",
+    "fullname",
+    "vorname",
+    "nachname",
+    "familienname",
+    "prenom",
+    "prénom",
+    "apellido",
+    "apellidos",
+    "cognome",
+    "voornaam",
+    "achternaam",
+    "imie",
+    "imię",
+    "nazwisko",
+    "soyad",
+    "adsoyad",
+    "isim",
+];
+
+/// Whether a field holding people's names ([`names_people`]) holds nothing else: a word of
+/// [`ONLY_PEOPLE_FIELDS`], or `name` with `first`, `last`, `given`, `family`, `middle`,
+/// `maiden` or `full` (a customer, `Kunde`, may be a company: `Frank Logistik`).
+fn only_people(words: &[String]) -> bool {
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    has(ONLY_PEOPLE_FIELDS)
+        || (has(&["name", "names"]) && has(&["first", "last", "given", "family", "middle", "maiden", "full"]))
+}
+
 /// Particles of family names, written in lower case between name words.
 const PARTICLES: &[&str] = &[
     "van", "von", "vom", "de", "der", "den", "del", "della", "delle", "dei", "degli", "di", "da", "du", "des", "la",
@@ -1171,11 +1207,17 @@ fn in_name_field(text: &[u8], ws: &Words<'_>, i: usize, fields: &Fields<'_>) -> 
     // words, `Green`, `Grand`, `Black`, so a value that starts with one proves nothing)
     let head = ws.str(ws[name.head]);
     let evident = !ambiguous && (name.first_listed || (name.last_listed && !LAST_NAMES.contains(head)));
-    if !cell_ends(text, tail) || !evident {
+    if !cell_ends(text, tail) {
         return None;
     }
     let field = fields.at(text, ws[i].s);
     let word = names_people(&field)?;
+    // a field that can hold nothing but a person's name (`nachname`, `first_name`,
+    // `customer_name`; not `name`, which a product has too) needs no list to hold it:
+    // `{"vorname": "Jürgen"}`, `{"nachname": "Weber"}`
+    if !(evident || only_people(&field)) {
+        return None;
+    }
     Some((
         name.end,
         Hit::new(
@@ -1418,6 +1460,16 @@ mod tests {
         assert_eq!(in_field("Zorbak Müller", "nom_complet"), vec!["Zorbak Müller"]);
         assert_eq!(in_field("Herr Holger Ruppert", "Name"), vec!["Holger Ruppert"]);
         assert_eq!(in_field("Anna Dippel MBA.", "nombre"), vec!["Anna Dippel"]);
+        // a field that holds nothing but people's names needs no list to hold the name
+        assert_eq!(in_field("Jürgen", "vorname"), vec!["Jürgen"]);
+        assert_eq!(in_field("Weber", "nachname"), vec!["Weber"]);
+        assert_eq!(
+            in_field("Venkatesh Subramanian", "full_name"),
+            vec!["Venkatesh Subramanian"]
+        );
+        assert_eq!(in_field("Käthe Schulz", "first_name"), vec!["Käthe Schulz"]);
+        assert!(in_field("Green Tea", "name").is_empty());
+        assert!(in_field("Zorbak", "name").is_empty());
         // a thing's name, or a field of another kind
         for field in [
             "company_name",
