@@ -67,7 +67,8 @@ impl ScannerArgs {
 #[derive(Args)]
 pub struct ScanArgs {
     /// Files and directories to scan (directories recursively, honouring .gitignore); `-`
-    /// is standard input. Default: standard input when it is piped, else `.`.
+    /// is standard input. Default: standard input when it is piped or a file, else `.` (a
+    /// terminal, /dev/null).
     paths: Vec<PathBuf>,
     /// table (default on a terminal), json (one finding a line; the default otherwise), sarif,
     /// or github (GitHub Actions annotations on the lines of a pull request).
@@ -103,7 +104,7 @@ pub struct ScanArgs {
     /// Discover personal data in a database instead of files: `sqlite:PATH` or a
     /// `postgres://` URL. Samples rows of every table, classifies each column and prints
     /// registry entries that would bring that data into the vault.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["paths", "fail_on", "baseline", "write_baseline", "max_per_file", "no_ignore"])]
     db: Option<String>,
     /// Rows sampled per table with --db.
     #[arg(long, default_value_t = 100)]
@@ -150,7 +151,7 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         return crate::discover_db::run(&scanner, url, args.sample, format, &bar).await;
     }
     let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(if std::io::stdin().is_terminal() { "." } else { "-" })]
+        vec![PathBuf::from(if stdin_is_piped() { "-" } else { "." })]
     } else {
         args.paths.clone()
     };
@@ -353,11 +354,35 @@ pub fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether standard input is piped or redirected from a file: a terminal, `/dev/null` or a
+/// closed input is none (a CI runner's, where `custodia scan --fail-on any` must scan `.`, not
+/// pass on an empty input).
+fn stdin_is_piped() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return false;
+    }
+    stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::fs::File::from(fd).metadata().ok())
+        .is_some_and(|m| {
+            let t = m.file_type();
+            t.is_fifo() || t.is_socket() || t.is_file()
+        })
+}
+
 /// Where `redact` writes: standard output, or `--out FILE` written whole or not at all (into
-/// a file beside it, renamed over it once everything is written; removed if the run fails,
-/// so a failed reveal or redaction never leaves a partial file where the output belongs).
+/// a file beside it, renamed over it once everything is written with the permissions of the
+/// file it replaces; removed if the run fails, so a failed reveal or redaction never leaves a
+/// partial file where the output belongs). A path that is no regular file (`/dev/stdout`, a
+/// device, a FIFO, a symbolic link) is written into as it is, never replaced.
 enum Output {
     Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    Into(std::io::BufWriter<std::fs::File>),
     File {
         staging: PathBuf,
         path: PathBuf,
@@ -371,6 +396,15 @@ impl Output {
         let Some(path) = path else {
             return Ok(Self::Stdout(std::io::BufWriter::new(std::io::stdout().lock())));
         };
+        let existing = std::fs::symlink_metadata(path).ok();
+        if existing.as_ref().is_some_and(|m| !m.file_type().is_file()) {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            return Ok(Self::Into(std::io::BufWriter::new(file)));
+        }
         let name = path
             .file_name()
             .with_context(|| format!("--out {}: not a file name", path.display()))?;
@@ -383,6 +417,10 @@ impl Output {
             .create_new(true)
             .open(&staging)
             .with_context(|| format!("creating {}", path.display()))?;
+        if let Some(m) = &existing {
+            // (a failure here leaves the staging file's own, the process's default)
+            let _ = file.set_permissions(m.permissions());
+        }
         Ok(Self::File {
             staging,
             path: path.to_path_buf(),
@@ -394,6 +432,7 @@ impl Output {
     fn finish(&mut self) -> anyhow::Result<()> {
         match self {
             Self::Stdout(out) => Ok(out.flush()?),
+            Self::Into(out) => Ok(out.flush()?),
             Self::File {
                 staging,
                 path,
@@ -413,6 +452,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Self::Stdout(out) => out.write(buf),
+            Self::Into(out) => out.write(buf),
             Self::File { file, .. } => file.write(buf),
         }
     }
@@ -420,6 +460,7 @@ impl Write for Output {
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Self::Stdout(out) => out.flush(),
+            Self::Into(out) => out.flush(),
             Self::File { file, .. } => file.flush(),
         }
     }

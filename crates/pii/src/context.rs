@@ -256,6 +256,28 @@ impl Window {
         } else {
             self.read_listed(text, start, end, vocabulary);
         }
+        self.keep_other_lines_only_for_a_lone_value(text, start, end);
+    }
+
+    /// A word on another line than the span's is context only when the span's own line has
+    /// no word on that side of it: `Phone:\n+44 20 7946 0958` (a value alone under its
+    /// label), not `BSN: 234567818\nOrder total 314159265` (a line says what its number is;
+    /// the line before names another). Read only as far as the window's words reach.
+    fn keep_other_lines_only_for_a_lone_value(&mut self, text: &[u8], start: usize, end: usize) {
+        let reach_before = self.words.iter().map(|w| w.1).filter(|&s| s < start).min();
+        let reach_after = self.words.iter().map(|w| w.2).filter(|&e| e > end).max();
+        let letter = |b: &u8| b.is_ascii_alphabetic() || *b >= 0x80;
+        let line_start = reach_before
+            .and_then(|from| memchr::memrchr(b'\n', &text[from..start]).map(|i| from + i + 1))
+            .filter(|&ls| text[ls..start].iter().any(letter));
+        let line_end = reach_after
+            .and_then(|to| memchr::memchr(b'\n', &text[end..to.min(text.len())]).map(|i| end + i))
+            .filter(|&le| text[end..le].iter().any(letter));
+        if line_start.is_none() && line_end.is_none() {
+            return;
+        }
+        self.words
+            .retain(|&(_, s, e)| !(line_start.is_some_and(|ls| e < ls) || line_end.is_some_and(|le| s > le)));
     }
 
     /// [`Self::read_around`] from the list of every word: the same words, a word the span
@@ -572,6 +594,24 @@ const LABELS: &[&str] = &[
     "kenmerk",
     "dossiernummer",
     "ordernummer",
+    "kundennr",
+    "kunden",
+    "kd",
+    "best",
+    "vertragsnr",
+    "rechnungs",
+    "rechnungsnr",
+    "referenznummer",
+    "mandatsreferenz",
+    "ticketnummer",
+    "seriennummer",
+    "chargennummer",
+    "quittung",
+    "rif",
+    "ricevuta",
+    "klantnr",
+    "zaaknummer",
+    "pakbon",
     // parcels: a carrier's name or a tracking number's prefix (UPS `1Z`, DHL `JJD`)
     "1z",
     "jjd",
@@ -668,7 +708,12 @@ pub(crate) fn head_word(field_words: &[String]) -> Option<&str> {
 /// Whether a field (a CSV column, a JSON key) is named by a label of [`LABELS`] (`ean`,
 /// `order_no`, `tracking`): its values are those numbers, not phones or cards.
 pub(crate) fn field_is_a_label(field_words: &[String]) -> bool {
-    head_word(field_words).is_some_and(|w| LABELS.iter().any(|l| l.eq_ignore_ascii_case(w)))
+    // (`order_id`, `ticketId`: the word before `id` names it)
+    let head = match field_words.split_last() {
+        Some((last, before)) if last.eq_ignore_ascii_case("id") => before.last().map(String::as_str),
+        _ => head_word(field_words),
+    };
+    head.is_some_and(|w| LABELS.iter().any(|l| l.eq_ignore_ascii_case(w)))
 }
 
 /// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a
@@ -743,7 +788,7 @@ pub(crate) fn label_before(text: &[u8], start: usize, labels: &[&'static str]) -
         // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it
         let passed_over = NUMBER_SIGNS
             .iter()
-            .chain(&["is", "ist", "est", "es", "è", "lautet", "was"])
+            .chain(&["is", "ist", "est", "es", "è", "lautet", "was", "id", "n"])
             .any(|n| n.as_bytes().eq_ignore_ascii_case(word));
         // a key's words joined by `_` name it together (`ssn_spouse=...`)
         let in_key = i > 0 && text[i - 1] == b'_';

@@ -86,7 +86,18 @@ pub struct Baseline {
 impl Baseline {
     /// Reads a baseline file's text; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let b: Self = serde_json::from_str(text).map_err(|e| format!("not a baseline: {e}"))?;
+        // (where, not what: a file given by mistake may be data, and serde's message quotes
+        // the key or value it refused)
+        let b: Self = serde_json::from_str(text).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Io | serde_json::error::Category::Eof => "it ends too soon",
+                serde_json::error::Category::Syntax => "it is not JSON",
+                serde_json::error::Category::Data => {
+                    "it is not {\"version\": 1, \"fingerprints\": [...]} and nothing else"
+                }
+            };
+            format!("not a baseline: {what} (line {}, column {})", e.line(), e.column())
+        })?;
         if b.version != 1 {
             return Err(format!(
                 "baseline version {} (this scanner writes version 1)",
@@ -199,13 +210,14 @@ impl<W: Write> Reporter<W> {
                     .map(|e| format!("{}:{}", format!("{:?}", e.kind).to_lowercase(), e.detail))
                     .collect();
                 let place = match (&l.pointer, &l.field) {
-                    (Some(p), _) => format!(" {p}"),
-                    (None, Some(f)) => format!(" [{f}]"),
+                    (Some(p), _) => format!(" {}", printable(p)),
+                    (None, Some(f)) => format!(" [{}]", printable(f)),
                     _ => String::new(),
                 };
                 writeln!(
                     self.out,
-                    "{path}:{}:{}{place}  {}  {:.2}  bytes {}..{}  {}",
+                    "{}:{}:{}{place}  {}  {:.2}  bytes {}..{}  {}",
+                    printable(path),
                     l.line,
                     l.column,
                     l.finding.entity_type,
@@ -351,6 +363,25 @@ fn sarif_uri(path: &str) -> String {
     out
 }
 
+/// Text for a terminal: control characters (a file name, a CSV header or a JSON key may hold
+/// `ESC [2K` to erase the line a finding was written on) written as escapes, `\u{1b}`.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
     writeln!(
         w,
@@ -368,7 +399,7 @@ fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         }
         writeln!(w, "by file:")?;
         for (f, n) in &s.by_file {
-            writeln!(w, "  {n:>7}  {f}")?;
+            writeln!(w, "  {n:>7}  {}", printable(f))?;
         }
     }
     for (file, cols) in &s.columns {
@@ -376,21 +407,21 @@ fn write_summary(w: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         if held.is_empty() {
             continue;
         }
-        writeln!(w, "columns of {file}:")?;
+        writeln!(w, "columns of {}:", printable(file))?;
         for c in held {
             let what: Vec<String> = c
                 .entities
                 .iter()
                 .map(|(e, n)| format!("{e} in {n} of {} rows", c.rows))
                 .collect();
-            writeln!(w, "  {:<24} {}", c.column, what.join(", "))?;
+            writeln!(w, "  {:<24} {}", printable(&c.column), what.join(", "))?;
         }
     }
     for n in &s.notes {
-        writeln!(w, "note: {n}")?;
+        writeln!(w, "note: {}", printable(n))?;
     }
     for e in &s.errors {
-        writeln!(w, "error: {e}")?;
+        writeln!(w, "error: {}", printable(e))?;
     }
     Ok(())
 }
@@ -468,6 +499,12 @@ impl<W: Write> Consumer for Reporter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_as_escapes() {
+        assert_eq!(printable("a.txt"), "a.txt");
+        assert_eq!(printable("\u{1b}[2K\rcard\u{9b}"), "\\u{1b}[2K\\u{d}card\\u{9b}");
+    }
 
     #[test]
     fn sarif_uris_are_relative_references() {

@@ -299,8 +299,9 @@ impl Scanner {
                 for h in hits.drain(..) {
                     if let Some((s, e)) = hot.to_text(h.start, h.end) {
                         let mut h = Hit { start: s, end: e, ..h };
-                        r.widen_in_text(text, &mut h);
-                        pending.push((place, h));
+                        if r.read_in_text(text, &mut h) {
+                            pending.push((place, h));
+                        }
                     }
                 }
                 place += 1;
@@ -1176,6 +1177,35 @@ mod tests {
                 ("NL_BSN".to_owned(), "123456782".to_owned()),
                 ("AU_TFN".to_owned(), "817239108".to_owned())
             ]
+        );
+        // a line says what its number is: a name on the line before is no context for it
+        assert!(
+            identifiers("Patient BSN: 234567818\nOrder total 314159265 items\n")?
+                .iter()
+                .all(|(_, v)| v == "234567818")
+        );
+        // ... but a value alone on its line reads the label above it
+        assert_eq!(found("Telefon:\n030 1234567\n", "PHONE_NUMBER")?, ["030 1234567"]);
+        // numbers with a decimal point each, amounts beside a currency, ids of orders
+        for text in [
+            "0.123 0.456 0.789",
+            "paid 39.99 129.00",
+            "Montant : 12 345 678 €",
+            "Umsatz: 12.345.678 EUR",
+            "CHF 1 234 567",
+            "Order ID: 0171 2345678",
+            "Ticket-ID: 0171 2345678",
+            "{\"order_id\": \"0171 2345678\"}",
+            "{\"ticketId\": \"0171 2345678\"}",
+            "Kunden-Nr. 0171 2345678",
+            "value 609 940 259 490",
+        ] {
+            assert!(identifiers(text)?.is_empty(), "{text}: {:?}", identifiers(text)?);
+        }
+        // an extension word in capitals
+        assert_eq!(
+            found("Phone: +1 415 555 0123 Ext. 77", "PHONE_NUMBER")?,
+            ["+1 415 555 0123 Ext. 77"]
         );
         // a phone's shape in the tail of a named identifier yields to it
         assert_eq!(

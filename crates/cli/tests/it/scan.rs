@@ -388,6 +388,26 @@ fn redact_removes_what_scan_finds() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(content(dir.path(), "opened.txt"), b"call +44 20 7123 4567 now");
+    // a file replaced keeps its permissions; a symbolic link is written through, not replaced
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path().join("opened.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink("opened.txt", dir.path().join("link.txt")).unwrap();
+    let (code, _, err) = run_with_stdin(&["redact", "--out", "link.txt"], b"mail bob@example.com", dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("link.txt"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(content(dir.path(), "opened.txt"), b"mail <EMAIL_ADDRESS>");
+    let (code, _, err) = run_with_stdin(&["redact", "--out", "opened.txt"], b"ssn 078-05-1123", dir.path());
+    assert_eq!(code, 0, "{err}");
+    let mode = std::fs::metadata(dir.path().join("opened.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
     // operators that need a key refuse to run without one
     let (code, _, err) = run_with_stdin(&["redact", "--default", "hash"], b"x", dir.path());
     assert_eq!(code, 2);
@@ -464,6 +484,16 @@ fn stdin_is_an_input() {
         (v["path"].as_str(), v["entity_type"].as_str(), v["start"].as_u64()),
         (Some("-"), Some("US_SSN"), Some(4))
     );
+    // /dev/null for standard input (a CI runner's) is no input: `.` is scanned
+    std::fs::write(dir.path().join("leak.txt"), "ssn 078-05-1123\n").unwrap();
+    let out = custodia()
+        .current_dir(dir.path())
+        .args(["scan", "--format", "json", "--fail-on", "any"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("leak.txt"));
 }
 
 fn discovery_checks(out: &str) {
@@ -540,6 +570,15 @@ async fn database_discovery_on_sqlite() {
     let (code, _, err) = scan(dir.path(), &["--db", "mysql://x"]);
     assert_eq!(code, 2);
     assert!(err.contains("sqlite:PATH or a postgres:// URL"), "{err}");
+    // what applies to files only is refused with --db, not passed over (a gate that
+    // never fails)
+    for extra in [&["--fail-on", "any"][..], &["--baseline", "b.json"], &["some/path"]] {
+        let mut args = vec!["--db", db.as_str()];
+        args.extend_from_slice(extra);
+        let (code, _, err) = scan(dir.path(), &args);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
     // a table or column named by personal data is printed by its place
     let odd = dir.path().join("odd.db");
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
@@ -869,6 +908,21 @@ fn a_baseline_passes_over_known_findings_and_holds_no_value() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("2 of its 2 fingerprint(s) are not fingerprints"), "{err}");
     assert!(!err.contains("quagga"), "{err}");
+    // a data file given as the baseline by mistake: its keys and values are not echoed
+    for data in [
+        r#"{"bob@example.com":{"a":1}}"#,
+        r#"["536-90-4399"]"#,
+        "4111111111111111",
+        r#"{"version":1,"fingerprints":[5500000000000004]}"#,
+    ] {
+        std::fs::write(dir.path().join("data.json"), data).unwrap();
+        let (code, _, err) = scan(dir.path(), &["fixtures.txt", "--baseline", "data.json"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("not a baseline"), "{err}");
+        for value in ["bob@", "536-90", "4111", "5500"] {
+            assert!(!err.contains(value), "{err}");
+        }
+    }
 
     // One more: only it is reported, and it fails the gate.
     std::fs::write(&file, "ann@example.com\nbob@example.com\ncid@example.com\n").unwrap();

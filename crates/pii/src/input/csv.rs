@@ -115,6 +115,19 @@ pub(crate) fn scan(
     let mut line = 1u64;
     let mut first = true;
     while read_record(&mut reader, &mut record)? {
+        // Excel's `sep=;` line before the header names the delimiter
+        if first && delim.is_none() {
+            let text = record.strip_suffix(b"\n").unwrap_or(&record);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if let Some(&[d]) = text.strip_prefix(b"sep=") {
+                delim = Some(d);
+                // (handed on as it is: redaction writes it back)
+                scan_block(scanner, &record, BlockStart::line(offset, line), Vec::new(), &[], sink)?;
+                offset += record.len() as u64;
+                line += 1;
+                continue;
+            }
+        }
         let delim = *delim.get_or_insert_with(|| sniff_delimiter(&record));
         let ranges = fields(&record, delim);
         // an empty cell holds nothing to scan (a record of commas alone was 100 bytes of
@@ -279,6 +292,21 @@ mod tests {
         assert_eq!(stats.columns.len(), 3);
         assert_eq!(fields(b"\"a\"jo@example.com,b\n", b','), [(1, 17), (18, 19)]);
         assert_eq!(fields(b"\"a,b\",c\n", b','), [(1, 4), (6, 7)]);
+    }
+
+    /// Excel's `sep=;` line names the delimiter; the header is the line after it.
+    #[test]
+    fn a_sep_line_names_the_delimiter() {
+        let csv = "sep=;\r\n\"Name\";\"Steuer-ID\"\r\n\"Meier\";\"86095742719\"\r\n";
+        let (found, stats) = scan_str(csv, Format::Csv);
+        let columns: Vec<_> = stats.columns.iter().map(|c| c.column.as_str()).collect();
+        assert_eq!(columns, ["Name", "Steuer-ID"]);
+        assert!(
+            found
+                .iter()
+                .any(|l| l.field.as_deref() == Some("Steuer-ID") && l.line == 3),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -25,9 +25,16 @@ impl Order {
 /// of one side NUL, one in twenty at most of the other). A binary file is rarely so
 /// regular; one that is is read as text, which costs a scan and no finding.
 pub(crate) fn order(head: &[u8]) -> Option<Order> {
+    // a mark is believed unless what follows is UTF-32 (`FF FE 00 00`) or reads as UTF-8
+    // without a NUL (two bytes put before UTF-8 text would hide it all as UTF-16)
+    let utf8 = |rest: &[u8]| {
+        !rest.contains(&0) && std::str::from_utf8(rest).map_or_else(|e| e.error_len().is_none(), |_| true)
+    };
     match head {
-        [0xFF, 0xFE, ..] => return Some(Order::Little),
-        [0xFE, 0xFF, ..] => return Some(Order::Big),
+        [0xFF, 0xFE, 0, 0, ..] => return None,
+        [0xFF, 0xFE, rest @ ..] if !utf8(rest) => return Some(Order::Little),
+        [0xFE, 0xFF, rest @ ..] if !utf8(rest) => return Some(Order::Big),
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => return None,
         _ => {}
     }
     let pairs: Vec<&[u8]> = head.chunks_exact(2).take(256).collect();
@@ -212,8 +219,11 @@ mod tests {
             decoded(&[0x00, 0xD8, 0x41, 0x00, 0x42], Order::Little),
             "\u{FFFD}A\u{FFFD}"
         );
-        // UTF-8 text and binary are not UTF-16
+        // UTF-8 text and binary are not UTF-16, nor UTF-8 text after a mark, nor UTF-32
         assert_eq!(order(b"plain text, nothing odd"), None);
+        assert_eq!(order(b"\xff\xfessn 536-90-4399 card 4111111111111111"), None);
+        assert_eq!(order(b"\xfe\xffj\xc3\xbcrgen@example.de"), None);
+        assert_eq!(order(&[0xFF, 0xFE, 0, 0, b'A', 0, 0, 0]), None);
         assert_eq!(order(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0]), None);
         assert_eq!(order(&[0u8; 64]), None);
     }

@@ -132,8 +132,11 @@ pub(crate) trait Recognizer: Send + Sync {
         false
     }
     /// A hit found in a buffer of hot tokens, read again in the text it was placed in, for
-    /// what that buffer does not hold (a phone's extension after a word: ` ext. 123`).
-    fn widen_in_text(&self, _text: &[u8], _hit: &mut Hit) {}
+    /// what that buffer does not hold (a phone's extension after a word, ` ext. 123`; a
+    /// currency after an amount, `12 345 678 €`): false when the text says it is none.
+    fn read_in_text(&self, _text: &[u8], _hit: &mut Hit) -> bool {
+        true
+    }
     /// Whether it reads the text as words (then the scanner splits the text once for all).
     fn uses_words(&self) -> bool {
         false

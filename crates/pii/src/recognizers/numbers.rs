@@ -188,7 +188,11 @@ impl CardRecognizer {
                         // or digits grouped as cards print them (reported only beside a
                         // payment word, below)
                         let first = hay[s..e].iter().find(|c| c.is_ascii_digit()).copied().unwrap_or(b'0');
-                        if issued || (digits == 16 && (b'3'..=b'6').contains(&first)) || card_grouping(&groups[..b]) {
+                        // (groups, if any, as cards print them: `609 940 259 490` is none)
+                        let grouped_as_a_card = card_grouping(&groups[..b]);
+                        let alone = b == 1;
+                        if grouped_as_a_card || (alone && (issued || (digits == 16 && (b'3'..=b'6').contains(&first))))
+                        {
                             found = Some((s, e, issued));
                             break;
                         }
@@ -349,7 +353,7 @@ impl IbanRecognizer {
 /// hand: that search, run over text dense with numbers, stopped at every one and searched
 /// backwards for its start, and was most of a phone scan's time.
 #[cfg(test)]
-const PHONE_SHAPE: &str = r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?:(?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?) ?[0-9]{1,6}| (?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?)[0-9]{1,6}| [x#] [0-9]{1,6}| (?:ext\.?|extension|poste|Durchwahl|DW|int\.?) [0-9]{1,6})?";
+const PHONE_SHAPE: &str = r"(?-u)(?:\+ ?)?\(?[0-9][0-9 ()./-]{5,24}[0-9](?i:(?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?|interno|toestel) ?[0-9]{1,6}| (?:x|ext\.?|extension|#|poste|Durchwahl|DW|int\.?|interno|toestel)[0-9]{1,6}| [x#] [0-9]{1,6}| (?:ext\.?|extension|poste|Durchwahl|DW|int\.?|interno|toestel) [0-9]{1,6})?";
 
 /// Extension words, in the order the shape tries them.
 const EXTENSION_WORDS: &[&[u8]] = &[
@@ -363,6 +367,8 @@ const EXTENSION_WORDS: &[&[u8]] = &[
     b"DW",
     b"int.",
     b"int",
+    b"interno",
+    b"toestel",
 ];
 
 /// The leftmost phone shape at or after `pos` ([`PHONE_SHAPE`]'s leftmost-first match).
@@ -420,7 +426,7 @@ fn extension_end(hay: &[u8], e: usize) -> Option<usize> {
     let p = e + usize::from(spaced_before);
     EXTENSION_WORDS.iter().find_map(|w| {
         let mut q = p + w.len();
-        if hay.get(p..q) != Some(*w) {
+        if !hay.get(p..q).is_some_and(|h| h.eq_ignore_ascii_case(w)) {
             return None;
         }
         let spaced_after = hay.get(q) == Some(&b' ');
@@ -675,6 +681,30 @@ fn amount_with_decimal_comma(number: &[u8], hay: &[u8], e: usize) -> bool {
     thousands && hay.get(e) == Some(&b',') && hay.get(e + 1).is_some_and(u8::is_ascii_digit)
 }
 
+/// Whether a currency stands right after `[s, e)` or right before it (a space between at
+/// most): `€`, `$`, `£`, `¥`, or a code (`EUR`, `USD`, `CHF`, `GBP`).
+fn beside_a_currency(text: &[u8], s: usize, e: usize) -> bool {
+    const SIGNS: [&str; 4] = ["€", "$", "£", "¥"];
+    const CODES: [&[u8]; 4] = [b"EUR", b"USD", b"CHF", b"GBP"];
+    let after = text.get(e..).unwrap_or_default();
+    let after = after.strip_prefix(b" ").unwrap_or(after);
+    let code_after = CODES.iter().any(|c| {
+        after.len() >= 3 && after[..3].eq_ignore_ascii_case(c) && !after.get(3).is_some_and(u8::is_ascii_alphanumeric)
+    });
+    let before = text.get(..s).unwrap_or_default();
+    let before = before.strip_suffix(b" ").unwrap_or(before);
+    let code_before = CODES.iter().any(|c| {
+        before.len() >= 3
+            && before[before.len() - 3..].eq_ignore_ascii_case(c)
+            && !(before.len() > 3 && before[before.len() - 4].is_ascii_alphanumeric())
+    });
+    code_after
+        || code_before
+        || SIGNS
+            .iter()
+            .any(|sign| after.starts_with(sign.as_bytes()) || before.ends_with(sign.as_bytes()))
+}
+
 /// Whether the token at `at` is a date or a time (`2023-04-19T05:07:14Z`, `2023-04-19`,
 /// `10:30`, anything with a colon), not the next group of a run of digit groups: a log
 /// line's timestamp after a phone number does not make the number part of a longer one.
@@ -729,11 +759,17 @@ impl Recognizer for PhoneRecognizer {
     }
 
     /// An extension after a word standing apart (` ext. 123`, ` Durchwahl 12`): the hot
-    /// tokens' buffer the number was found in holds its digits, not the word.
-    fn widen_in_text(&self, text: &[u8], hit: &mut Hit) {
+    /// tokens' buffer the number was found in holds its digits, not the word; nor the
+    /// currency that makes digits grouped in thousands an amount (`12 345 678 €`,
+    /// `CHF 1 234 567`).
+    fn read_in_text(&self, text: &[u8], hit: &mut Hit) -> bool {
+        if beside_a_currency(text, hit.start, hit.end) {
+            return false;
+        }
         if let Some(end) = extension_end(text, hit.end) {
             hit.end = end;
         }
+        true
     }
 }
 
@@ -812,7 +848,14 @@ impl PhoneRecognizer {
                 let number = &hay[s..e];
                 let (first_group, lone_separator) = shape_of(number);
                 // a decimal (`13.404954`, `18.785075 s`) or an amount (`362.975.591,42`)
-                let decimal = lone_separator == Some(b'.') || amount_with_decimal_comma(number, hay, e);
+                // (and numbers with a decimal point each, space-separated: `0.456 0.789`,
+                // `39.99 129.00`)
+                let decimals = number.split(|&b| b == b' ').filter(|t| !t.is_empty()).count() >= 2
+                    && number.split(|&b| b == b' ').filter(|t| !t.is_empty()).all(|t| {
+                        t.iter().filter(|&&b| b == b'.').count() == 1
+                            && t.iter().all(|&b| b == b'.' || b.is_ascii_digit())
+                    });
+                let decimal = decimals || lone_separator == Some(b'.') || amount_with_decimal_comma(number, hay, e);
                 if decimal {
                     pos = e;
                     continue;
@@ -896,7 +939,8 @@ mod tests {
 
     /// [`PHONE_SHAPE`]'s last alternative: an extension after a word standing apart, at the
     /// end of a match.
-    const APART_EXTENSION: &str = r"(?-u) (?:ext\.?|extension|poste|Durchwahl|DW|int\.?) [0-9]{1,6}\z";
+    const APART_EXTENSION: &str =
+        r"(?-u)(?i) (?:ext\.?|extension|poste|Durchwahl|DW|int\.?|interno|toestel) [0-9]{1,6}\z";
 
     /// [`PHONE_SHAPE`]'s match at or after `p`, without an extension after a word standing
     /// apart when something could go on after it (the rule no regular expression says).
