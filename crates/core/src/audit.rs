@@ -548,24 +548,30 @@ pub enum ScannerUse {
     Scan,
     /// `POST /v1/redact`.
     Redact,
+    /// `POST /v1/redact` with a keyed operator (`hash`, `encrypt`): the server's redaction
+    /// key, which needs `use_redaction_key` too.
+    RedactionKey,
 }
 
 impl Vault {
-    /// Refuses `principal` the PII scanner unless one of its roles holds `use_scanner`. The
-    /// decision is audited (allow and deny) before the scan runs; the scanned text never is.
+    /// Refuses `principal` the PII scanner unless one of its roles holds `use_scanner` (and,
+    /// for the redaction key, `use_redaction_key`). The decision is audited (allow and deny)
+    /// before the scan runs; the scanned text never is.
     pub async fn authorize_scanner(
         &self,
         principal: &Principal,
         now: Timestamp,
         what: ScannerUse,
     ) -> Result<(), VaultError> {
-        let action = match what {
-            ScannerUse::Scan => "pii.scan",
-            ScannerUse::Redact => "pii.redact",
+        use custodia_registry::Capability;
+        let (action, capability) = match what {
+            ScannerUse::Scan => ("pii.scan", Capability::UseScanner),
+            ScannerUse::Redact => ("pii.redact", Capability::UseScanner),
+            ScannerUse::RedactionKey => ("pii.redact.key", Capability::UseRedactionKey),
         };
         let event = AuditEvent::new(action, principal);
         self.audited(event, now, async {
-            crate::gate::require(&self.policies, principal, custodia_registry::Capability::UseScanner)?;
+            crate::gate::require(&self.policies, principal, capability)?;
             Ok(Allowed::Read((), None))
         })
         .await

@@ -680,6 +680,10 @@ pub enum Capability {
     ReadAudit,
     /// Use the PII scanner over HTTP (`/v1/scan`, `/v1/redact`).
     UseScanner,
+    /// Use the server's redaction key over HTTP: `hash` and `encrypt` in `/v1/redact` (with
+    /// `use_scanner`). The key's HMAC of a value anyone can guess (an SSN, a phone number) is
+    /// an oracle that reverses a hashed dataset, so scanning and masking do not give it.
+    UseRedactionKey,
     /// Fulfil data subject requests (reserved for the coming requests API).
     FulfilRequests,
     /// Manage retention (reserved).
@@ -709,11 +713,12 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::ManagePrincipals,
         Self::ManageConsent,
         Self::ReadAudit,
         Self::UseScanner,
+        Self::UseRedactionKey,
         Self::FulfilRequests,
         Self::ManageRetention,
         Self::ManageIncidents,
@@ -733,6 +738,7 @@ impl Capability {
             Self::ManageConsent => "manage_consent",
             Self::ReadAudit => "read_audit",
             Self::UseScanner => "use_scanner",
+            Self::UseRedactionKey => "use_redaction_key",
             Self::FulfilRequests => "fulfil_requests",
             Self::ManageRetention => "manage_retention",
             Self::ManageIncidents => "manage_incidents",

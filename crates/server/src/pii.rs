@@ -293,7 +293,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
     responses((status = 200, description = "The redacted text and each replacement", body = RedactResponse),
               (status = 400, description = "Malformed input, unknown entity type or operator", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "No use_scanner capability, or (tokenize) the caller may not tokenize that field for that purpose", body = ErrorBody),
+              (status = 403, description = "No use_scanner capability, no use_redaction_key for hash or encrypt, or (tokenize) the caller may not tokenize that field for that purpose", body = ErrorBody),
               (status = 413, description = "Body over 1 MiB", body = ErrorBody),
               (status = 503, description = "Too many scans running or waiting: try again shortly", body = ErrorBody),
               (status = 422, description = "tokenize: a value is invalid for the field's type", body = ErrorBody)),
@@ -354,6 +354,15 @@ pub(crate) async fn redact(
                 .map_err(|e| bad("invalid_key_id", e.to_string(), "key_id"))?,
         ),
     };
+    // the server's key hashes what a caller guesses as well as what it found: a role that may
+    // scan and mask is no oracle for it
+    let keyed = |op: &Operator| matches!(op, Operator::Hash | Operator::Encrypt);
+    if ops.values().any(keyed) || keyed(&default) {
+        state
+            .vault
+            .authorize_scanner(&caller, Timestamp::now(), ScannerUse::RedactionKey)
+            .await?;
+    }
     let redactor =
         Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     let (text, located) = locate(&state.pii, scanner, body.text).await?;

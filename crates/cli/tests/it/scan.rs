@@ -759,12 +759,36 @@ async fn keyed_redaction_is_audited_normalized_and_keyed_per_dataset() {
     let agent = admin.principal("agent", &["support_agent"]).await;
     let mut agent = server.client(&agent).await;
     let ops = json!({"EMAIL_ADDRESS": {"type": "hash"}, "US_SSN": {"type": "encrypt"}});
+    // a role that may scan and mask is no oracle of the server's key: hashing guesses (every
+    // SSN, a request at a time) would reverse a dataset the server hashed
+    for keyed in [
+        json!({"text": "ssn 078-05-1123", "operators": {"US_SSN": {"type": "hash"}}}),
+        json!({"text": "ssn 078-05-1123", "default_operator": {"type": "encrypt"}}),
+        json!({"text": "ssn 078-05-1123", "operators": {"US_SSN": {"type": "hash"}}, "key_id": "r1"}),
+    ] {
+        let (status, v) = agent.post("/v1/redact", keyed).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (403, Some("not_allowed")), "{v}");
+    }
+    let (status, v) = agent
+        .post(
+            "/v1/redact",
+            json!({"text": "ssn 078-05-1123", "operators": {"US_SSN": {"type": "mask"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, denied) = admin.get("/v1/audit/events?action=pii.redact.key").await;
+    assert!(
+        denied["events"]
+            .as_array()
+            .is_some_and(|e| e.len() == 3 && e.iter().all(|e| e["entry"]["decision"] == "deny")),
+        "{denied}"
+    );
     let mut redact = async |text: &str, key_id: Option<&str>| {
         let mut body = json!({"text": text, "operators": ops});
         if let Some(id) = key_id {
             body["key_id"] = json!(id);
         }
-        let (status, v) = agent.post("/v1/redact", body).await;
+        let (status, v) = admin.post("/v1/redact", body).await;
         assert_eq!(status, 200, "{v}");
         let out = v["text"].as_str().unwrap().to_owned();
         let hash = out
@@ -787,7 +811,7 @@ async fn keyed_redaction_is_audited_normalized_and_keyed_per_dataset() {
     let (_, b) = redact("mail bob@example.com", Some("release_2026_q2")).await;
     assert_eq!(a, a2, "one dataset joins with itself");
     assert!(a != b && a != plain, "two datasets do not join");
-    let (status, v) = agent
+    let (status, v) = admin
         .post(
             "/v1/redact",
             json!({"text": "mail bob@example.com", "operators": ops, "key_id": "Release 1"}),
