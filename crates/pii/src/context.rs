@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use std::sync::LazyLock;
 
 use crate::recognizers::{Beyond, beyond_at, beyond_before};
 
@@ -705,6 +706,42 @@ pub(crate) fn head_word(field_words: &[String]) -> Option<&str> {
     }
 }
 
+/// A list of labels (or of identifiers' names), looked up by a word's ASCII lower case: a
+/// label is asked for before every candidate number, and the lists run to hundreds.
+#[derive(Debug)]
+pub(crate) struct LabelSet {
+    words: &'static [&'static str],
+    by_lower: FxHashMap<Box<[u8]>, &'static str>,
+}
+
+impl LabelSet {
+    fn new(words: &'static [&'static str]) -> Self {
+        let by_lower = words
+            .iter()
+            .map(|w| (w.as_bytes().to_ascii_lowercase().into_boxed_slice(), *w))
+            .collect();
+        Self { words, by_lower }
+    }
+
+    /// The label `word` is, compared case-insensitively (ASCII letters).
+    pub(crate) fn get(&self, word: &[u8]) -> Option<&'static str> {
+        const LONGEST_LABEL: usize = 64;
+        if word.len() > LONGEST_LABEL {
+            return None;
+        }
+        let mut lower = [0u8; LONGEST_LABEL];
+        let lower = &mut lower[..word.len()];
+        lower.copy_from_slice(word);
+        lower.make_ascii_lowercase();
+        self.by_lower.get(&*lower).copied()
+    }
+}
+
+/// [`LABELS`], to look up.
+pub(crate) static LABEL_SET: LazyLock<LabelSet> = LazyLock::new(|| LabelSet::new(LABELS));
+/// [`IDENTIFIER_NAMES`], to look up.
+pub(crate) static IDENTIFIER_NAME_SET: LazyLock<LabelSet> = LazyLock::new(|| LabelSet::new(IDENTIFIER_NAMES));
+
 /// Whether a field (a CSV column, a JSON key) is named by a label of [`LABELS`] (`ean`,
 /// `order_no`, `tracking`): its values are those numbers, not phones or cards.
 pub(crate) fn field_is_a_label(field_words: &[String]) -> bool {
@@ -713,25 +750,20 @@ pub(crate) fn field_is_a_label(field_words: &[String]) -> bool {
         Some((last, before)) if last.eq_ignore_ascii_case("id") => before.last().map(String::as_str),
         _ => head_word(field_words),
     };
-    head.is_some_and(|w| LABELS.iter().any(|l| l.eq_ignore_ascii_case(w)))
+    head.is_some_and(|w| LABEL_SET.get(w.as_bytes()).is_some())
 }
 
 /// Whether the word just before `start` (past spaces and `#`, `:`, `n°`, `no.`, `nr.`) is a
 /// label of [`LABELS`], compared case-insensitively.
 pub(crate) fn labelled(text: &[u8], start: usize) -> bool {
-    labelled_by(text, start, LABELS)
+    label_before(text, start, &LABEL_SET).is_some()
 }
 
 /// Whether the word just before `start` (as [`labelled`]) is one of `labels`. A number sign
 /// (`no.`, `number`, `Nummer`) or a verb of naming (`is`, `ist`, `est`, `lautet`) between
 /// them is passed over (`NHS number is 970 222 0882`), as is `_` (`nhs_number=...`), and a
 /// key's words joined by `_` are read together (`ssn_spouse=...`).
-pub(crate) fn labelled_by(text: &[u8], start: usize, labels: &[&'static str]) -> bool {
-    label_before(text, start, labels).is_some()
-}
-
-/// The label of `labels` just before `start`, as [`labelled_by`] reads it.
-pub(crate) fn label_before(text: &[u8], start: usize, labels: &[&'static str]) -> Option<&'static str> {
+pub(crate) fn label_before(text: &[u8], start: usize, labels: &LabelSet) -> Option<&'static str> {
     let mut i = start;
     // the tail of a longer number (`Order 194 096 1055`, `Aadhaar 8347 0425 8938`: a phone's
     // shape from `096`, `0425`) is named by the word before the whole number; a few groups
@@ -778,11 +810,12 @@ pub(crate) fn label_before(text: &[u8], start: usize, labels: &[&'static str]) -
             // a script written without spaces: the label ends the run of its letters
             // (`请提供订单号536-90-4399`)
             return labels
+                .words
                 .iter()
                 .find(|l| !l.is_ascii() && unspaced_run_before(text, e).ends_with(l.as_bytes()))
                 .copied();
         }
-        if let Some(l) = labels.iter().find(|l| l.as_bytes().eq_ignore_ascii_case(word)) {
+        if let Some(l) = labels.get(word) {
             return Some(l);
         }
         // `n°`, `no`, `nr`, `nº`: a number sign; the label is the word before it

@@ -392,12 +392,6 @@ impl Scanner {
         if h.field_only && !context::head_word(field_words).is_some_and(|head| ctx.iter().any(|c| c == head)) {
             return;
         }
-        // a name of another identifier just before the match, or a field named so and not
-        // by a word of this entity (`nhs_number`, `"bsn"`; not `security_phone`): the
-        // finding yields to that identifier's, if any overlaps it
-        let named_otherwise = !meta.not_after.is_empty()
-            && (context::label_before(text, h.start, meta.not_after).is_some_and(|l| !ctx.iter().any(|c| c == l))
-                || (field.is_none() && field_words.iter().any(|w| meta.not_after.contains(&w.as_str()))));
         // a recognizer that read the context itself (a name after `cliente`, in a `nombre`
         // column) has counted it already
         let counted = h
@@ -414,6 +408,14 @@ impl Scanner {
             }
         }
         if h.score > 0.0 && h.score >= self.min_score {
+            // a name of another identifier just before the match, or a field named so and
+            // not by a word of this entity (`nhs_number`, `"bsn"`; not `security_phone`): the
+            // finding yields to that identifier's, if any overlaps it (asked only of a
+            // finding reported: most candidates are not)
+            let named_otherwise = meta.not_after.is_some_and(|names| {
+                context::label_before(text, h.start, names).is_some_and(|l| !ctx.iter().any(|c| c == l))
+                    || (field.is_none() && field_words.iter().any(|w| names.get(w.as_bytes()).is_some()))
+            });
             let out = if named_otherwise {
                 &mut out.yielding
             } else {

@@ -266,7 +266,7 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
             // BSN's 11-test) yields to that one, if found
             _ => Meta::new(spec.entity, Tier::Identifier, words(spec.context))
                 .vetoed_by_labels()
-                .not_after(crate::context::IDENTIFIER_NAMES),
+                .not_after(&crate::context::IDENTIFIER_NAME_SET),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
         ends_before_underscore: spec.entity == "EMAIL_ADDRESS",

@@ -76,7 +76,7 @@ pub(crate) struct Meta {
     pub(crate) label_veto: Veto,
     /// Words that, just before a match, say it is something else too (a phone number's:
     /// [`crate::context::IDENTIFIER_NAMES`]).
-    pub(crate) not_after: &'static [&'static str],
+    pub(crate) not_after: Option<&'static crate::context::LabelSet>,
 }
 
 impl Meta {
@@ -86,7 +86,7 @@ impl Meta {
             tier,
             context,
             label_veto: Veto::None,
-            not_after: &[],
+            not_after: None,
         }
     }
 
@@ -100,8 +100,8 @@ impl Meta {
         self
     }
 
-    pub(crate) fn not_after(mut self, words: &'static [&'static str]) -> Self {
-        self.not_after = words;
+    pub(crate) fn not_after(mut self, names: &'static crate::context::LabelSet) -> Self {
+        self.not_after = Some(names);
         self
     }
 }

@@ -117,7 +117,7 @@ impl CardRecognizer {
             )
             .vetoed_by_labels()
             // a Luhn-valid 15-digit French NIR or a 12-digit Aadhaar after its name
-            .not_after(crate::context::IDENTIFIER_NAMES),
+            .not_after(&crate::context::IDENTIFIER_NAME_SET),
         })
     }
 }
@@ -547,7 +547,7 @@ impl PhoneRecognizer {
                 ]),
             )
             .vetoed_by_labels()
-            .not_after(crate::context::IDENTIFIER_NAMES),
+            .not_after(&crate::context::IDENTIFIER_NAME_SET),
         })
     }
 
