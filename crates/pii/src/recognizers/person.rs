@@ -497,36 +497,10 @@ const INTRODUCERS: &[&str] = &[
     "naam",
 ];
 
-/// Words of field names that say "a person's name" (`name`, `Vorname`, `nombre`).
-const NAME_FIELDS: &[&str] = &[
-    "name",
-    "names",
-    "fullname",
-    "firstname",
-    "lastname",
-    "surname",
-    "forename",
-    "vorname",
-    "nachname",
-    "familienname",
-    "nom",
-    "prenom",
-    "prénom",
-    "nombre",
-    "apellido",
-    "apellidos",
-    "nome",
-    "cognome",
-    "naam",
-    "voornaam",
-    "achternaam",
-    "imie",
-    "imię",
-    "nazwisko",
-    "soyad",
-    "adsoyad",
-    "isim",
-];
+/// Words of field names that say "name" and may name a thing as well as a person (a
+/// product's `name`, a company's `nom`); with [`ONLY_PEOPLE_FIELDS`], the words that say "a
+/// person's name".
+const NAME_FIELDS: &[&str] = &["name", "names", "nom", "nombre", "nome", "naam"];
 
 /// Words of field names that say "a person" (`customer`, `Karteninhaber`, `klant`).
 const PERSON_FIELDS: &[&str] = &[
@@ -593,7 +567,7 @@ fn names_people(words: &[String]) -> Option<&str> {
     let mut said = None;
     for w in words {
         let w = w.as_str();
-        if NAME_FIELDS.contains(&w) || PERSON_FIELDS.contains(&w) {
+        if NAME_FIELDS.contains(&w) || ONLY_PEOPLE_FIELDS.contains(&w) || PERSON_FIELDS.contains(&w) {
             said = said.or(Some(w));
         } else if !NAME_FIELD_QUALIFIERS.contains(&w) {
             return None;
