@@ -364,15 +364,17 @@ fn sarif_uri(path: &str) -> String {
 }
 
 /// Text for a terminal: control characters (a file name, a CSV header or a JSON key may hold
-/// `ESC [2K` to erase the line a finding was written on) written as escapes, `\u{1b}`.
+/// `ESC [2K` to erase the line a finding was written on) and the bidirectional overrides that
+/// make text read otherwise than it is written as escapes, `\u{1b}`.
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    let hidden = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
         text.chars()
             .map(|c| {
-                if c.is_control() {
+                if hidden(c) {
                     c.escape_unicode().to_string()
                 } else {
                     c.to_string()
@@ -504,6 +506,7 @@ mod tests {
     fn control_characters_are_shown_as_escapes() {
         assert_eq!(printable("a.txt"), "a.txt");
         assert_eq!(printable("\u{1b}[2K\rcard\u{9b}"), "\\u{1b}[2K\\u{d}card\\u{9b}");
+        assert_eq!(printable("invoice\u{202e}txt.exe"), "invoice\\u{202e}txt.exe");
     }
 
     #[test]

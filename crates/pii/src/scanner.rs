@@ -49,6 +49,16 @@ impl Default for ScannerBuilder {
 }
 
 impl ScannerBuilder {
+    /// Whether it builds what `ScannerBuilder::default()` does.
+    fn is_default(&self) -> bool {
+        self.entities.is_none()
+            && self.custom_files.is_empty()
+            && self.custom_sources.is_empty()
+            && self.phone_regions.iter().eq(DEFAULT_PHONE_REGIONS.iter())
+            && self.min_score == DEFAULT_MIN_SCORE
+            && self.language
+    }
+
     /// Restricts the scan to these entity types (built-in or custom).
     pub fn entities<I: IntoIterator<Item = S>, S: Into<String>>(mut self, e: I) -> Self {
         self.entities = Some(e.into_iter().map(Into::into).collect());
@@ -103,7 +113,21 @@ impl ScannerBuilder {
                 min_score: self.min_score.min(DEFAULT_MIN_SCORE),
                 ..self.clone()
             };
-            Some(Box::new(every.build()?))
+            // the default one is shared: a server caches a scanner for each narrowing asked
+            // for, and each would hold its own (some megabytes)
+            static DEFAULT_NAMES: std::sync::OnceLock<Option<Arc<Scanner>>> = std::sync::OnceLock::new();
+            let shared = every
+                .is_default()
+                .then(|| {
+                    DEFAULT_NAMES
+                        .get_or_init(|| ScannerBuilder::default().build().ok().map(Arc::new))
+                        .clone()
+                })
+                .flatten();
+            Some(match shared {
+                Some(scanner) => scanner,
+                None => Arc::new(every.build()?),
+            })
         } else {
             None
         };
@@ -179,7 +203,7 @@ pub struct Scanner {
     entities: Vec<Arc<str>>,
     /// The scanner that tells whether a name the output prints holds personal data, when
     /// this one is narrowed (to some entity types, or to higher scores); `None`: this one.
-    names: Option<Box<Scanner>>,
+    names: Option<Arc<Scanner>>,
 }
 
 impl std::fmt::Debug for Scanner {

@@ -54,100 +54,50 @@ pub(crate) fn order(head: &[u8]) -> Option<Order> {
     }
 }
 
-/// UTF-16 read as UTF-8, streaming (a byte order mark is dropped; an unpaired surrogate or
-/// a lone last byte is U+FFFD).
+/// UTF-16 read as UTF-8, streaming (`encoding_rs`: a byte order mark is dropped; an unpaired
+/// surrogate or a lone last byte is U+FFFD).
 pub(crate) struct Decoder<R> {
     inner: R,
-    order: Order,
-    /// Decoded bytes not yet read.
+    decoder: encoding_rs::Decoder,
+    /// Decoded bytes not yet read, from `at`.
     out: Vec<u8>,
     at: usize,
-    /// A high surrogate waiting for its low one.
-    high: Option<u16>,
-    started: bool,
+    done: bool,
 }
 
 impl<R: BufRead> Decoder<R> {
     pub(crate) fn new(inner: R, order: Order) -> Self {
+        let encoding = match order {
+            Order::Little => encoding_rs::UTF_16LE,
+            Order::Big => encoding_rs::UTF_16BE,
+        };
         Self {
             inner,
-            order,
+            decoder: encoding.new_decoder_with_bom_removal(),
             out: Vec::new(),
             at: 0,
-            high: None,
-            started: false,
+            done: false,
         }
     }
 
-    fn push(&mut self, c: char) {
-        let mut utf8 = [0u8; 4];
-        self.out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-    }
-
-    /// Decodes the next bytes of the input into `out`; false at its end.
+    /// Decodes what the input holds next into `out`; false at its end.
     fn refill(&mut self) -> std::io::Result<bool> {
-        self.out.clear();
+        if self.done {
+            return Ok(false);
+        }
+        let src = self.inner.fill_buf()?;
+        let last = src.is_empty();
+        let room = self
+            .decoder
+            .max_utf8_buffer_length(src.len())
+            .unwrap_or(src.len().saturating_mul(3) + 16);
+        self.out.resize(room, 0);
+        let (_, read, written, _) = self.decoder.decode_to_utf8(src, &mut self.out, last);
+        self.out.truncate(written);
         self.at = 0;
-        let mut units = [0u8; 8192];
-        let mut n = 0;
-        // whole units only: an odd count waits for its pair
-        while n < 2 {
-            let got = self.inner.read(&mut units[n..])?;
-            if got == 0 {
-                break;
-            }
-            n += got;
-        }
-        if n == 0 {
-            if self.high.take().is_some() {
-                self.push(char::REPLACEMENT_CHARACTER);
-            }
-            return Ok(!self.out.is_empty());
-        }
-        if n % 2 == 1 {
-            let mut last = [0u8; 1];
-            if self.inner.read(&mut last)? == 1 {
-                units[n] = last[0];
-                n += 1;
-            }
-        }
-        for pair in units[..n].chunks(2) {
-            let [a, b] = *pair else {
-                // a lone last byte
-                self.push(char::REPLACEMENT_CHARACTER);
-                continue;
-            };
-            let unit = match self.order {
-                Order::Little => u16::from_le_bytes([a, b]),
-                Order::Big => u16::from_be_bytes([a, b]),
-            };
-            if !self.started {
-                self.started = true;
-                if unit == 0xFEFF {
-                    continue;
-                }
-            }
-            match (self.high.take(), unit) {
-                (Some(hi), 0xDC00..=0xDFFF) => {
-                    let c = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
-                    self.push(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
-                }
-                (hi, 0xD800..=0xDBFF) => {
-                    if hi.is_some() {
-                        self.push(char::REPLACEMENT_CHARACTER);
-                    }
-                    self.high = Some(unit);
-                }
-                (hi, unit) => {
-                    if hi.is_some() {
-                        self.push(char::REPLACEMENT_CHARACTER);
-                    }
-                    let c = char::from_u32(u32::from(unit)).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    self.push(c);
-                }
-            }
-        }
-        Ok(true)
+        self.inner.consume(read);
+        self.done = last;
+        Ok(written > 0 || !last)
     }
 }
 

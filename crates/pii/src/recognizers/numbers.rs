@@ -172,13 +172,9 @@ impl CardRecognizer {
                     let digits: usize = groups[..b].iter().map(|(x, y)| y - x).sum();
                     let first_sep = hay.get(groups[0].1).copied();
                     let one_sep = groups[..b - 1].iter().all(|g| hay.get(g.1).copied() == first_sep);
-                    // no card is printed in groups of one or two digits (`5 6 8 9 1 2 …`, a
-                    // list of numbers), bar its last
-                    let wide_groups = groups[..b - 1].iter().all(|(x, y)| y - x >= 3);
                     let split_ok = (s == ms || hay[s - 1] == b' ') && (e == me || hay.get(e) == Some(&b' '));
                     if (12..=19).contains(&digits)
                         && one_sep
-                        && wide_groups
                         && split_ok
                         && bounded(hay, s, e, Boundary::Number)
                         && validate::luhn(&hay[s..e])
@@ -188,7 +184,8 @@ impl CardRecognizer {
                         // or digits grouped as cards print them (reported only beside a
                         // payment word, below)
                         let first = hay[s..e].iter().find(|c| c.is_ascii_digit()).copied().unwrap_or(b'0');
-                        // (groups, if any, as cards print them: `609 940 259 490` is none)
+                        // (groups, if any, as cards print them: `609 940 259 490`, a list of
+                        // single digits `5 6 8 9 1 2 …` are none)
                         let grouped_as_a_card = card_grouping(&groups[..b]);
                         let alone = b == 1;
                         if grouped_as_a_card || (alone && (issued || (digits == 16 && (b'3'..=b'6').contains(&first))))
