@@ -17,6 +17,7 @@ mod pii;
 mod publish;
 mod requests;
 mod retention;
+mod stall;
 pub mod tls;
 mod web;
 pub mod witness;
@@ -194,7 +195,9 @@ async fn serve_plain(
         shutdown.await;
         let _ = stopping.send(());
     };
-    let serving = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let serving = axum::serve(stall::Listener(listener), app)
+        .with_graceful_shutdown(signal)
+        .into_future();
     let deadline = async move {
         match stopped.await {
             Ok(()) => tokio::time::sleep(DRAIN).await,
@@ -233,7 +236,7 @@ async fn serve_tls(
         tokio::select! {
             accepted = listener.accept() => {
                 let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
+                    Ok((tcp, _)) => stall::WriteDeadline::new(tcp, stall::WRITE_STALL),
                     Err(e) => {
                         tracing::warn!(error = %e, "accepting a connection failed");
                         continue;
