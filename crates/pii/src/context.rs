@@ -710,8 +710,9 @@ pub(crate) fn head_word(field_words: &[String]) -> Option<&str> {
 /// label is asked for before every candidate number, and the lists run to hundreds.
 #[derive(Debug)]
 pub(crate) struct LabelSet {
-    words: &'static [&'static str],
     by_lower: FxHashMap<Box<[u8]>, &'static str>,
+    /// Those not in ASCII, which may end a run of letters written without spaces.
+    unspaced: Box<[&'static str]>,
 }
 
 impl LabelSet {
@@ -720,7 +721,16 @@ impl LabelSet {
             .iter()
             .map(|w| (w.as_bytes().to_ascii_lowercase().into_boxed_slice(), *w))
             .collect();
-        Self { words, by_lower }
+        let unspaced = words.iter().copied().filter(|w| !w.is_ascii()).collect();
+        Self { by_lower, unspaced }
+    }
+
+    /// The label ending `run`, a run of letters of a script written without spaces.
+    fn ending(&self, run: &[u8]) -> Option<&'static str> {
+        if run.is_empty() {
+            return None;
+        }
+        self.unspaced.iter().find(|l| run.ends_with(l.as_bytes())).copied()
     }
 
     /// The label `word` is, compared case-insensitively (ASCII letters).
@@ -809,11 +819,7 @@ pub(crate) fn label_before(text: &[u8], start: usize, labels: &LabelSet) -> Opti
         if word.is_empty() {
             // a script written without spaces: the label ends the run of its letters
             // (`请提供订单号536-90-4399`)
-            return labels
-                .words
-                .iter()
-                .find(|l| !l.is_ascii() && unspaced_run_before(text, e).ends_with(l.as_bytes()))
-                .copied();
+            return labels.ending(unspaced_run_before(text, e));
         }
         if let Some(l) = labels.get(word) {
             return Some(l);
