@@ -1,5 +1,5 @@
 //! Text rewritten before it is scanned (a JSON string's escapes decoded, no-break spaces
-//! written as spaces), with the map from each rewritten byte back to where it came from, so
+//! written as spaces, URL and HTML escapes decoded), with the map from each rewritten byte back to where it came from, so
 //! findings are placed on the original.
 
 /// Rewritten text and, for each of its bytes, the offset in the original of the character
@@ -34,6 +34,18 @@ impl Mapped {
     pub(crate) fn finish(mut self, original_len: usize) -> Self {
         self.from.push(original_len);
         self
+    }
+
+    /// `self` rewritten again by `rewrite` (which gives `None` when it changes nothing),
+    /// mapped to `self`'s original.
+    pub(crate) fn then(self, rewrite: impl FnOnce(&[u8]) -> Option<Mapped>) -> Self {
+        match rewrite(&self.text) {
+            None => self,
+            Some(next) => Self {
+                text: next.text,
+                from: next.from.iter().map(|&at| self.original(at)).collect(),
+            },
+        }
     }
 
     /// The original offset of a rewritten one: a span of rewritten characters maps to the
@@ -103,9 +115,168 @@ pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
     Some(out.finish(text.len()))
 }
 
+/// The value of an ASCII hex digit.
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The byte a URL escape at `i` (`%40`) stands for.
+fn percent_escape(text: &[u8], i: usize) -> Option<u8> {
+    match text.get(i..i + 3) {
+        Some(&[b'%', h, l]) => Some(hex(h)? << 4 | hex(l)?),
+        _ => None,
+    }
+}
+
+/// Named character references that write an identifier's characters in HTML (`&commat;`
+/// for `@` to hide an address from harvesters, `&nbsp;` between a number's groups).
+const HTML_NAMED: &[(&[u8], &str)] = &[
+    (b"&commat;", "@"),
+    (b"&period;", "."),
+    (b"&plus;", "+"),
+    (b"&hyphen;", "-"),
+    (b"&lpar;", "("),
+    (b"&rpar;", ")"),
+    (b"&nbsp;", " "),
+    (b"&amp;", "&"),
+];
+
+/// The character an HTML character reference at `i` (`&#64;`, `&#x40;`, `&commat;`)
+/// writes, and the reference's length.
+fn html_reference(text: &[u8], i: usize) -> Option<(char, usize)> {
+    let rest = text.get(i..)?;
+    if let Some(&(name, value)) = HTML_NAMED
+        .iter()
+        .find(|(name, _)| rest.get(..name.len()).is_some_and(|r| r.eq_ignore_ascii_case(name)))
+    {
+        return value.chars().next().map(|c| (c, name.len()));
+    }
+    let (radix, digits_at) = match rest.get(..3)? {
+        [b'&', b'#', b'x' | b'X'] => (16, 3),
+        [b'&', b'#', _] => (10, 2),
+        _ => return None,
+    };
+    let digits = rest[digits_at..]
+        .iter()
+        .take(8)
+        .take_while(|b| {
+            if radix == 16 {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+        .count();
+    let end = digits_at + digits;
+    if digits == 0 || rest.get(end) != Some(&b';') {
+        return None;
+    }
+    let code = u32::from_str_radix(std::str::from_utf8(&rest[digits_at..end]).ok()?, radix).ok()?;
+    char::from_u32(code).filter(|c| *c != '\0').map(|c| (c, end + 1))
+}
+
+/// `text` with its URL escapes (`jo%40example.com`, `%2B44%2020%207946%200958`: query
+/// strings in web server logs, form posts) and HTML character references (`jo&#64;example.com`,
+/// `&commat;`) decoded, or `None` when it holds none (nearly always). A `+` is a space in a
+/// stretch written URL-encoded (a form's encoding; a plus sign is `%2B` there), and itself
+/// elsewhere. Escapes that decode to a byte are decoded one by one, so `J%C3%BCrgen` is
+/// `Jürgen`; a `%` not followed by two hex digits stays as it is.
+pub(crate) fn decoded_escapes(text: &[u8]) -> Option<Mapped> {
+    let mut from = 0;
+    let first = loop {
+        let i = from + memchr::memchr2(b'%', b'&', &text[from..])?;
+        if percent_escape(text, i).is_some() || html_reference(text, i).is_some() {
+            break i;
+        }
+        from = i + 1;
+    };
+    let space = |b: &u8| b.is_ascii_whitespace();
+    let stretch_end = |i: usize| text[i..].iter().position(space).map_or(text.len(), |k| i + k);
+    // where the stretch being read ends, if it holds a URL escape (its `+` are spaces) or
+    // holds none (each byte is looked at once: a megabyte of `+` is no quadratic walk)
+    let (mut encoded_until, mut plain_until) = (0, 0);
+    let mut out = Mapped::with_capacity(text.len());
+    // from the start of the first escape's stretch, for the `+` before it
+    let mut i = text[..first].iter().rposition(space).map_or(0, |k| k + 1);
+    let mut copied = 0;
+    while i < text.len() {
+        let written: Option<(char, usize)> = match text[i] {
+            b'%' => percent_escape(text, i).map(|byte| {
+                if i >= encoded_until {
+                    encoded_until = stretch_end(i);
+                }
+                (char::from(byte), 3)
+            }),
+            b'&' => html_reference(text, i),
+            b'+' => {
+                if i >= encoded_until && i >= plain_until {
+                    let e = stretch_end(i);
+                    if (i..e).any(|k| percent_escape(text, k).is_some()) {
+                        encoded_until = e;
+                    } else {
+                        plain_until = e;
+                    }
+                }
+                (i < encoded_until).then_some((' ', 1))
+            }
+            _ => None,
+        };
+        let Some((c, len)) = written else {
+            i += 1;
+            continue;
+        };
+        out.copy(&text[copied..i], copied);
+        match (text[i], u8::try_from(u32::from(c))) {
+            // an escaped byte is that byte, not the character of its code (`%C3%BC`)
+            (b'%', Ok(byte)) => out.put(&[byte], i),
+            _ => out.put(c.encode_utf8(&mut [0; 4]).as_bytes(), i),
+        }
+        i += len;
+        copied = i;
+    }
+    out.copy(&text[copied..], copied);
+    Some(out.finish(text.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_and_html_escapes_decoded_with_their_places() {
+        let text = b"GET /s?email=jo.beck%40example.com&tel=%2B44+20+7946+0958 x+y 100% &#64;&#x40;&commat;";
+        let Some(m) = decoded_escapes(text) else {
+            panic!("the escapes were not seen");
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&m.text),
+            "GET /s?email=jo.beck@example.com&tel=+44 20 7946 0958 x+y 100% @@@"
+        );
+        let decoded = String::from_utf8_lossy(&m.text).into_owned();
+        let at = |s: &str| decoded.find(s).unwrap_or(usize::MAX);
+        // the address maps to all of its escaped form
+        let (s, e) = (at("jo.beck"), at(".com") + 4);
+        assert_eq!(&text[m.original(s)..m.original(e)], b"jo.beck%40example.com");
+        let (s, e) = (at("+44"), at("0958") + 4);
+        assert_eq!(&text[m.original(s)..m.original(e)], b"%2B44+20+7946+0958");
+        assert_eq!(m.original(m.text.len()), text.len());
+        // UTF-8 written byte by byte
+        let Some(m) = decoded_escapes(b"name=J%C3%BCrgen") else {
+            panic!("not seen");
+        };
+        assert_eq!(String::from_utf8_lossy(&m.text), "name=Jürgen");
+        // nothing to decode: no copy
+        for plain in [&b"50% off, R&D, a+b, 100%, &#;, &#xZZ;, %4"[..], b"", b"&", b"%"] {
+            assert!(decoded_escapes(plain).is_none(), "{}", String::from_utf8_lossy(plain));
+        }
+        // a character reference out of Unicode, or NUL, stays as written
+        assert!(decoded_escapes(b"&#1114112; &#0;").is_none());
+    }
 
     #[test]
     fn no_break_spaces_become_spaces_with_their_places() {

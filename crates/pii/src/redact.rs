@@ -374,11 +374,10 @@ impl Redactor {
                 Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
                 Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
                 Operator::Hash => {
-                    // a value written with escapes in a JSON string hashes as the value it
-                    // writes, so it joins the same value written plainly elsewhere
-                    let decoded = in_json.then(|| crate::input::unescape(value));
-                    let value = decoded.as_ref().map_or(value, |d| &d.text[..]);
-                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, value)).as_bytes())
+                    // a value written with escapes hashes as the value it writes, so it
+                    // joins the same value written plainly elsewhere
+                    let value = written(value, in_json);
+                    out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, &value.text)).as_bytes())
                 }
                 Operator::Encrypt => {
                     out.extend_from_slice(format!("[enc:{entity}:{}]", key()?.encrypt(entity, value)?).as_bytes())
@@ -389,7 +388,8 @@ impl Redactor {
                             "the tokenize operator needs the vault: use POST /v1/redact on the server".into(),
                         )
                     })?;
-                    out.extend_from_slice(t(entity, value)?.as_bytes());
+                    // the vault holds the value, not how a query string or JSON wrote it
+                    out.extend_from_slice(t(entity, &written(value, in_json).text)?.as_bytes());
                 }
             }
             if quote {
@@ -484,12 +484,27 @@ fn json_number_around(text: &[u8], floor: usize, s: usize, e: usize) -> Option<(
     (matches!(before, Some(b':' | b'[' | b',')) && matches!(after, None | Some(b',' | b']' | b'}'))).then_some((s, e))
 }
 
+/// The value a found span writes: its JSON escapes decoded when it stands in a JSON string,
+/// then its URL escapes and HTML character references (`jo%40example.com`), mapped to the
+/// span.
+fn written(value: &[u8], in_json: bool) -> crate::mapped::Mapped {
+    let json = if in_json {
+        crate::input::unescape(value)
+    } else {
+        let mut as_is = crate::mapped::Mapped::with_capacity(value.len());
+        as_is.copy(value, 0);
+        as_is.finish(value.len())
+    };
+    json.then(crate::mapped::decoded_escapes)
+}
+
 /// Letters and digits become `*`. A value found in a JSON string covers whole escapes (`\n`,
-/// `\u5c71`), in a JSON file or a JSON log line: each is masked as the character it writes,
-/// so the JSON stays valid (`\u5c71` becomes `*`, not `\*****`).
+/// `\u5c71`), in a JSON file or a JSON log line, and one written URL-encoded its escapes
+/// (`%40`): each is masked as the character it writes, so the JSON stays valid (`\u5c71`
+/// becomes `*`, not `\*****`) and an escape is no letter and two digits to count.
 fn mask(value: &[u8], keep_last: usize) -> String {
     let s = String::from_utf8_lossy(value);
-    let decoded = crate::input::unescape(s.as_bytes());
+    let decoded = written(s.as_bytes(), true);
     let text = String::from_utf8_lossy(&decoded.text);
     let units: Vec<(&str, char)> = text
         .char_indices()
@@ -625,6 +640,45 @@ mod tests {
                 .into_bytes()
         );
         assert!(reveal(&out, &RedactKey::from_hex(&"cd".repeat(32))?).is_err());
+        Ok(())
+    }
+
+    /// A value written URL-encoded or with HTML references is redacted whole, hashed and
+    /// tokenized as the value it writes (it joins the same value written plainly), and
+    /// masked escape by escape.
+    #[test]
+    fn escaped_values_are_redacted_as_what_they_write() -> Result<()> {
+        let scanner = Scanner::builder().build()?;
+        let redact = |text: &[u8], op: Operator| -> Result<String> {
+            let found = scanner.scan(text);
+            let tokenizes = op == Operator::Tokenize;
+            let r = Redactor::new(HashMap::new(), op, Some(Arc::new(key()?)))?;
+            let mut seen = Vec::new();
+            let mut tokenizer = |_: &str, value: &[u8]| {
+                seen.push(String::from_utf8_lossy(value).into_owned());
+                Ok("tok".to_owned())
+            };
+            let (out, _) = r.redact(text, &found, &[], Some(&mut tokenizer))?;
+            if tokenizes {
+                assert_eq!(seen, ["jo.beck@example.com"], "the vault gets the value");
+            }
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        };
+        let logged = b"GET /s?email=jo.beck%40example.com&x=1";
+        assert_eq!(redact(logged, Operator::Replace)?, "GET /s?email=<EMAIL_ADDRESS>&x=1");
+        assert_eq!(redact(logged, Operator::Tokenize)?, "GET /s?email=tok&x=1");
+        assert_eq!(
+            redact(logged, Operator::Hash)?,
+            redact(b"GET /s?email=jo.beck@example.com&x=1", Operator::Hash)?
+        );
+        assert_eq!(
+            redact(b"to jo&#64;example.com", Operator::Hash)?,
+            redact(b"to jo@example.com", Operator::Hash)?
+        );
+        assert_eq!(
+            redact(logged, Operator::Mask { keep_last: 0 })?,
+            "GET /s?email=**.****%40*******.***&x=1"
+        );
         Ok(())
     }
 

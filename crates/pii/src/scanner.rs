@@ -256,8 +256,24 @@ impl Scanner {
     }
 
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
+        // URL and HTML escapes (`email=jo%40example.com` in a logged query string,
+        // `jo&#64;example.com`) are read decoded, the findings placed on the escapes; a
+        // table's columns are told by the text as written (`%2C` is no delimiter), so such
+        // a text is read without them
+        if let Some(decoded) = crate::mapped::decoded_escapes(text) {
+            let mut found = self.scan_plain(&decoded.text, &field_words, None);
+            for f in &mut found {
+                (f.start, f.end) = (decoded.original(f.start), decoded.original(f.end));
+            }
+            return found;
+        }
+        self.scan_plain(text, &field_words, table)
+    }
+
+    /// [`Self::scan_with`] on a text without escapes to decode.
+    fn scan_plain(&self, text: &[u8], field_words: &[String], table: Option<&context::TextTables>) -> Vec<Finding> {
         let run = |scratch: &mut Scratch| {
-            let found = self.scan_in(text, &field_words, table, scratch);
+            let found = self.scan_in(text, field_words, table, scratch);
             scratch.hot.iter_mut().for_each(HotBuffer::wipe);
             found
         };
@@ -800,6 +816,51 @@ mod tests {
         assert_eq!(identifiers(&format!("IBAN : {iban}"))?, one("IBAN_CODE", iban));
         let card = "4111\u{a0}1111\u{a0}1111\u{a0}1111";
         assert_eq!(identifiers(&format!("carte {card} — merci"))?, one("CREDIT_CARD", card));
+        Ok(())
+    }
+
+    /// Identifiers written URL-encoded (a query string in a web server's log, a form post)
+    /// or as HTML character references are found, each span all of its escaped form; text
+    /// that merely holds `%` or `&` is read as before.
+    #[test]
+    fn url_and_html_escaped_identifiers() -> Result<()> {
+        let email = "jo.beck%40example.com";
+        assert_eq!(
+            identifiers(&format!("GET /subscribe?email={email}&plan=pro HTTP/1.1"))?,
+            one("EMAIL_ADDRESS", email)
+        );
+        assert_eq!(
+            identifiers("mailto:jo%2Bbank%40example.co.uk")?,
+            one("EMAIL_ADDRESS", "jo%2Bbank%40example.co.uk")
+        );
+        // a form's encoding (`+` a space) and encodeURIComponent's (`%20`)
+        for phone in ["%2B44+20+7946+0958", "%2B44%2020%207946%200958"] {
+            assert_eq!(
+                identifiers(&format!("POST /contact name=Jo&phone={phone}&ok=1"))?,
+                one("PHONE_NUMBER", phone)
+            );
+        }
+        assert_eq!(
+            identifiers("card=4111%201111%201111%201111&cvv=123")?,
+            one("CREDIT_CARD", "4111%201111%201111%201111")
+        );
+        for email in [
+            "jo&#64;example.com",
+            "jo&#x40;example&#46;com",
+            "jo&commat;example&period;com",
+        ] {
+            assert_eq!(
+                identifiers(&format!("<a>Write to {email}</a>"))?,
+                one("EMAIL_ADDRESS", email)
+            );
+        }
+        // a `+` outside an encoded stretch is a plus sign: `+44 20 7946 0958` whole
+        assert_eq!(
+            identifiers("call +44 20 7946 0958 (50% off &amp; more), see x?q=a%20b")?,
+            one("PHONE_NUMBER", "+44 20 7946 0958")
+        );
+        // an escape that decodes to a delimiter or a digit makes nothing up: `%2C`, `%31`
+        assert_eq!(identifiers("q=4111%2C1111%2C1111%2C1111")?, vec![]);
         Ok(())
     }
 
