@@ -195,6 +195,18 @@ impl Window {
         vocabulary: &'v Vocabulary,
         set: &WordSet,
     ) -> Option<&'v Arc<str>> {
+        self.find_placed(text, (start, end), vocabulary, set)
+            .map(|(word, ..)| word)
+    }
+
+    /// [`Self::find`], with where the word stands.
+    fn find_placed<'v>(
+        &mut self,
+        text: &[u8],
+        (start, end): (usize, usize),
+        vocabulary: &'v Vocabulary,
+        set: &WordSet,
+    ) -> Option<(&'v Arc<str>, usize, usize)> {
         if set.0.is_empty() {
             return None;
         }
@@ -204,8 +216,26 @@ impl Window {
         self.words
             .iter()
             .find(|&&(id, s, e)| id.is_some_and(|id| set.contains(id)) && !in_address(text, s, e))
-            .and_then(|&(id, ..)| id)
-            .and_then(|id| vocabulary.words.get(id as usize))
+            .and_then(|&(id, s, e)| Some((vocabulary.words.get(id? as usize)?, s, e)))
+    }
+
+    /// Whether a word of `set` stands near `[start, end)` on its own line.
+    pub(crate) fn on_the_line(
+        &mut self,
+        text: &[u8],
+        (start, end): (usize, usize),
+        vocabulary: &Vocabulary,
+        set: &WordSet,
+    ) -> bool {
+        self.find_placed(text, (start, end), vocabulary, set)
+            .is_some_and(|(_, s, e)| {
+                let between = if e <= start {
+                    &text[e..start]
+                } else {
+                    &text[end..s.max(end)]
+                };
+                memchr::memchr(b'\n', between).is_none()
+            })
     }
 
     /// [`labelled`], remembered for the last start asked about.

@@ -415,12 +415,12 @@ impl Scanner {
         out: &mut Scored,
     ) {
         let meta = r.meta();
-        let vetoed = match meta.label_veto {
+        let labelled = match meta.label_veto {
             Veto::None => false,
             Veto::Labels => window.labelled(text, h.start) || context::field_is_a_label(field_words),
             Veto::Versions => context::named_version(text, h.start, h.end, field_words),
         };
-        if vetoed {
+        if labelled && !meta.context_beats_labels {
             return;
         }
         let ctx = r.context();
@@ -428,6 +428,16 @@ impl Scanner {
             .context_sets
             .get(place)
             .and_then(|set| window.find(text, h.start, h.end, &self.vocabulary, set));
+        // (a word of the line: `tracking 646995496601` ending one, `pagamento` opening the
+        // next, is a tracking number)
+        if labelled
+            && !self
+                .context_sets
+                .get(place)
+                .is_some_and(|set| window.on_the_line(text, (h.start, h.end), &self.vocabulary, set))
+        {
+            return;
+        }
         let field = field_words.iter().find(|w| ctx.iter().any(|c| c == *w));
         if h.field_only && !context::head_word(field_words).is_some_and(|head| ctx.iter().any(|c| c == head)) {
             return;
@@ -1354,6 +1364,29 @@ mod tests {
             "ring buffer size 4155550132 bytes",
         ] {
             assert_eq!(found(text, "PHONE_NUMBER")?, Vec::<String>::new(), "{text}");
+        }
+        Ok(())
+    }
+
+    /// A card after a label is the order's number, unless a card or payment word stands by
+    /// it: then the order was paid with it.
+    #[test]
+    fn a_card_word_outweighs_a_label() -> Result<()> {
+        let card = "4532 0151 1283 0366";
+        for text in [
+            format!("Order: {card} (Visa)"),
+            format!("Bestellung {card} mit Kreditkarte bezahlt"),
+            format!("Commande n° {card} payée par carte"),
+        ] {
+            assert_eq!(found(&text, "CREDIT_CARD")?, [card], "{text}");
+        }
+        for text in [
+            format!("Order: {card}"),
+            format!("Invoice {card} shipped"),
+            // the payment word on the next line is another sentence's
+            format!("tracking {card}\nLa pagamento con carta è stata rifiutata"),
+        ] {
+            assert!(found(&text, "CREDIT_CARD")?.is_empty(), "{text}");
         }
         Ok(())
     }

@@ -74,6 +74,9 @@ pub(crate) struct Meta {
     pub(crate) context: Vec<String>,
     /// Which labels just before a match say it is some other number.
     pub(crate) label_veto: Veto,
+    /// Whether a context word near a match outweighs a label before it (`Order:
+    /// 4532 0151 1283 0366 (Visa)` is a card: the order was paid with it).
+    pub(crate) context_beats_labels: bool,
     /// Words that, just before a match, say it is something else too (a phone number's:
     /// [`crate::context::IDENTIFIER_NAMES`]).
     pub(crate) not_after: Option<&'static crate::context::LabelSet>,
@@ -86,12 +89,18 @@ impl Meta {
             tier,
             context,
             label_veto: Veto::None,
+            context_beats_labels: false,
             not_after: None,
         }
     }
 
     pub(crate) fn vetoed_by_labels(mut self) -> Self {
         self.label_veto = Veto::Labels;
+        self
+    }
+
+    pub(crate) fn unless_named_near(mut self) -> Self {
+        self.context_beats_labels = true;
         self
     }
 

@@ -116,6 +116,7 @@ impl CardRecognizer {
                 ]),
             )
             .vetoed_by_labels()
+            .unless_named_near()
             // a Luhn-valid 15-digit French NIR or a 12-digit Aadhaar after its name
             .not_after(&crate::context::IDENTIFIER_NAME_SET),
         })
