@@ -1368,6 +1368,26 @@ mod tests {
         Ok(())
     }
 
+    /// IBANs typed in lower case are found (below a written one's score); mixed case, a
+    /// failed checksum or a lower-case code glued to more are not.
+    #[test]
+    fn lower_case_ibans() -> Result<()> {
+        for iban in ["de89 3704 0044 0532 0130 00", "gb82west12345698765432"] {
+            assert_eq!(
+                identifiers(&format!("my iban is {iban} thanks"))?,
+                one("IBAN_CODE", iban)
+            );
+        }
+        for text in [
+            "my iban is De89 3704 0044 0532 0130 00",
+            "my iban is de89 3704 0044 0532 0130 01",
+            "sha de89370400440532013000ab",
+        ] {
+            assert!(found(text, "IBAN_CODE")?.is_empty(), "{text}");
+        }
+        Ok(())
+    }
+
     /// A card after a label is the order's number, unless a card or payment word stands by
     /// it: then the order was paid with it.
     #[test]

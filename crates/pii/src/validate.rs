@@ -104,9 +104,11 @@ pub fn iban(s: &[u8]) -> bool {
         .filter(|b| b.is_ascii_alphanumeric())
         .map(|&b| b as char)
         .collect();
-    if compact.bytes().any(|b| b.is_ascii_lowercase()) {
+    // in one case, as written by hand into a form (`de89 3704 …`): not mixed (`De89…`, a word)
+    if compact.bytes().any(|b| b.is_ascii_lowercase()) && compact.bytes().any(|b| b.is_ascii_uppercase()) {
         return false;
     }
+    let compact = compact.to_ascii_uppercase();
     match compact.parse::<iban::Iban>() {
         Ok(_) => true,
         // countries newer than the crate's copy of the registry: generic format and mod 97
@@ -491,6 +493,9 @@ mod tests {
         assert!(iban(b"DE89370400440532013000"));
         assert!(!iban(b"DE89370400440532013001"), "mod 97");
         assert!(!iban(b"AL47 212A 1009 0000 0002 3569 8741"), "BBAN structure");
+        // one case or the other, as typed; not both
+        assert!(iban(b"gb82 west 1234 5698 7654 32") && iban(b"de89370400440532013000"));
+        assert!(!iban(b"GB82west12345698765432") && !iban(b"de89370400440532013001"));
         assert!(iban_mod97(b"GB82WEST12345698765432"));
         assert!(!iban_mod97(b"GB82WEST12345698765433"));
     }

@@ -236,13 +236,16 @@ fn card_grouping(groups: &[(usize, usize)]) -> bool {
 
 /// Where an IBAN can start: a country code and check digits.
 #[cfg(test)]
-const IBAN_START: &str = r"(?-u)[A-Z]{2}[0-9]{2}";
+const IBAN_START: &str = r"(?-u)(?:[A-Z]{2}|[a-z]{2})[0-9]{2}";
 
 /// The first place at or after `pos` that [`IBAN_START`] matches, found by hand (a regex
 /// search stopped at every candidate and started again: a few percent of a dense scan).
 fn iban_start(hay: &[u8], pos: usize) -> Option<usize> {
     let starts = |w: &[u8]| {
-        w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_digit() && w[3].is_ascii_digit()
+        ((w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase())
+            || (w[0].is_ascii_lowercase() && w[1].is_ascii_lowercase()))
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
     };
     hay.get(pos..)?.windows(4).position(starts).map(|k| pos + k)
 }
@@ -330,10 +333,13 @@ impl IbanRecognizer {
                     continue;
                 }
                 if validate::iban(&hay[s..e]) {
+                    // written in lower case, by hand: the checksum holds, the shape is less
+                    // sure (a lower-case code of a log)
+                    let score = if hay[s].is_ascii_lowercase() { 0.85 } else { 1.0 };
                     out.push(Hit::new(
                         s,
                         e,
-                        1.0,
+                        score,
                         vec![
                             Evidence::new(EvidenceKind::Pattern, IBAN_EVIDENCE[0].clone()),
                             Evidence::new(EvidenceKind::Checksum, IBAN_EVIDENCE[1].clone()),
