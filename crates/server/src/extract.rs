@@ -76,7 +76,10 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
-                "the request body could not be read",
+                format!(
+                    "the request body could not be read whole (it must arrive within {} s)",
+                    crate::stall::BODY_READ.as_secs()
+                ),
             )
         }
     })

@@ -139,6 +139,7 @@ fn app(state: Arc<AppState>, https: bool) -> Router {
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(stall::whole_body_in_time))
         .layer(axum::middleware::from_fn(error::refuse_announced_oversize))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -176,99 +177,100 @@ async fn security_headers(mut response: axum::response::Response, https: bool) -
     response
 }
 
-/// Serves `app` over TLS only (a plain-HTTP request gets no answer), reloading the certificate
-/// when its files change, until `shutdown`; connections in flight then get a few seconds to end.
 /// How long open connections may go on once shutdown is asked for: a client that keeps one
 /// open (a request it never finishes sending) must not keep the server from stopping and
 /// signing its last checkpoint.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serves plain HTTP until `shutdown`, then lets open connections finish for at most
-/// [`DRAIN`].
-async fn serve_plain(
+/// Serves `app` on `listener` until `shutdown`, then lets open connections finish for at most
+/// [`DRAIN`]. With `certificates`, over TLS only (a plain-HTTP request gets no answer), the
+/// certificate reloaded when its files change. Either way each connection is under the
+/// bounds of [`stall`]: at most [`stall::MAX_CONNECTIONS`] at once, headers within
+/// [`stall::HEADER_READ`], writes that wait [`stall::WRITE_STALL`] for the peer cut off.
+async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = stopping.send(());
-    };
-    let serving = axum::serve(stall::Listener(listener), app)
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let deadline = async move {
-        match stopped.await {
-            Ok(()) => tokio::time::sleep(DRAIN).await,
-            // the server stopped by itself
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        served = serving => served,
-        () = deadline => {
-            tracing::warn!(seconds = DRAIN.as_secs(), "connections still open at shutdown: closed");
-            Ok(())
-        }
-    }
-}
-
-async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    certificates: Arc<tls::Certificates>,
+    certificates: Option<Arc<tls::Certificates>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use std::time::Duration;
-    let config = certificates.server_config().map_err(std::io::Error::other)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let reloader = tokio::spawn(async move {
-        let mut every = tokio::time::interval(tls::RELOAD_EVERY);
-        loop {
-            every.tick().await;
-            certificates.reload_if_changed();
-        }
+    let acceptor = match &certificates {
+        None => None,
+        Some(c) => Some(tokio_rustls::TlsAcceptor::from(
+            c.server_config().map_err(std::io::Error::other)?,
+        )),
+    };
+    let reloader = certificates.map(|certificates| {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(tls::RELOAD_EVERY);
+            loop {
+                every.tick().await;
+                certificates.reload_if_changed();
+            }
+        })
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(stall::MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let tcp = match accepted {
-                    Ok((tcp, _)) => stall::WriteDeadline::new(tcp, stall::WRITE_STALL),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    // A handshake that does not finish in time (or is not TLS) is dropped.
-                    let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
-                        return;
-                    };
-                    // The client certificate the connection presented (verified against the
-                    // client CAs by the handshake), for every request on it.
-                    let presented = stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .map(|cert| extract::ClientCert(sha256_of(cert.as_ref())));
-                    let service = hyper_util::service::TowerToHyperService::new(app.layer(axum::Extension(presented)));
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection).await;
-                });
-            }
+        let place = tokio::select! {
+            place = Arc::clone(&open).acquire_owned() => place.map_err(std::io::Error::other)?,
             () = &mut shutdown => break,
-        }
+        };
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => stall::guarded(tcp),
+                Err(e) => {
+                    // out of file descriptors, most likely: wait rather than spin
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _place = place;
+            let http = {
+                let mut b = hyper::server::conn::http1::Builder::new();
+                b.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(stall::HEADER_READ);
+                b
+            };
+            let Some(acceptor) = acceptor else {
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = watcher
+                    .watch(http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service))
+                    .await;
+                return;
+            };
+            // A handshake that does not finish in time (or is not TLS) is dropped.
+            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+                return;
+            };
+            // The client certificate the connection presented (verified against the
+            // client CAs by the handshake), for every request on it.
+            let presented = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| extract::ClientCert(sha256_of(cert.as_ref())));
+            let service = hyper_util::service::TowerToHyperService::new(app.layer(axum::Extension(presented)));
+            let _ = watcher
+                .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service))
+                .await;
+        });
     }
-    reloader.abort();
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!(seconds = DRAIN.as_secs(), "connections still open at shutdown: closed");
+    }
     Ok(())
 }
 
@@ -315,10 +317,8 @@ pub async fn serve(
     state.deployment = deployment;
     let state = Arc::new(state);
     let runner = jobs::spawn(Arc::clone(&state));
-    let served = match tls {
-        None => serve_plain(listener, app(Arc::clone(&state), false), shutdown).await,
-        Some(certificates) => serve_tls(listener, app(Arc::clone(&state), true), certificates, shutdown).await,
-    };
+    let https = tls.is_some();
+    let served = serve_connections(listener, app(Arc::clone(&state), https), tls, shutdown).await;
     runner.abort();
     if let Err(e) = state
         .vault

@@ -1,8 +1,14 @@
-//! Connections whose peer stops reading. An answer waiting to be written holds its memory
-//! (a scan's answer can be tens of megabytes) for as long as the connection lives, and a
-//! peer that never reads keeps it alive for ever: a write that makes no progress for
-//! [`WRITE_STALL`] ends the connection instead, as nginx's `send_timeout` does. A slow but
-//! reading peer is never cut: each write that goes through starts the clock again.
+//! Slow peers. An answer waiting to be written holds its memory (a scan's answer can be tens
+//! of megabytes) for as long as the connection lives, and a peer that never reads keeps it
+//! alive for ever: a write that makes no progress for [`WRITE_STALL`] ends the connection
+//! instead, as nginx's `send_timeout` does. Progress is the server's writes going through,
+//! which the kernel's send buffer stands between the peer's reads and: the buffer is held
+//! to [`SEND_BUFFER`] (Linux would grow it to megabytes, and then wake a writer only once a
+//! third of it has drained), so that a peer reading some 4 KB a second or more is never cut.
+//!
+//! A peer that sends slowly is bounded too: a request's headers must arrive within
+//! [`HEADER_READ`] (hyper's timer), its body within [`BODY_READ`] ([`whole_body_in_time`]),
+//! and at most [`MAX_CONNECTIONS`] are open at once (more wait in the listen queue).
 
 use std::future::Future;
 use std::io;
@@ -15,6 +21,75 @@ use tokio::time::Sleep;
 
 /// How long a write may wait for the peer to read before the connection is dropped.
 pub(crate) const WRITE_STALL: Duration = Duration::from_secs(30);
+
+/// The send buffer of each connection, in bytes (the kernel doubles it for its bookkeeping).
+pub(crate) const SEND_BUFFER: usize = 256 * 1024;
+
+/// How long a request's headers may take to arrive, and an idle connection may wait for
+/// the next request's.
+pub(crate) const HEADER_READ: Duration = Duration::from_secs(20);
+
+/// How long a request's body may take to arrive, whole.
+pub(crate) const BODY_READ: Duration = Duration::from_secs(60);
+
+/// Connections served at once; more wait in the listen queue until one closes (each holds
+/// buffers and a file descriptor: 20,000 idle ones took 1.7 GB and every descriptor).
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
+
+/// A connection accepted, before it is served: its send buffer held to [`SEND_BUFFER`], its
+/// writes under [`WRITE_STALL`].
+pub(crate) fn guarded(tcp: tokio::net::TcpStream) -> WriteDeadline<tokio::net::TcpStream> {
+    if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER) {
+        tracing::debug!(error = %e, "setting a connection's send buffer failed");
+    }
+    WriteDeadline::new(tcp, WRITE_STALL)
+}
+
+/// Middleware: a request body that has not arrived whole within [`BODY_READ`] fails to read
+/// (the extractor answers 400), however it trickles in.
+pub(crate) async fn whole_body_in_time(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(InTime {
+        body,
+        deadline: Box::pin(tokio::time::sleep(BODY_READ)),
+    });
+    next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
+/// A body that fails once its deadline has passed.
+struct InTime {
+    body: axum::body::Body,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl hyper::body::Body for InTime {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(axum::Error::new(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request body did not arrive in time",
+            )))));
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// `io` whose writes fail with [`io::ErrorKind::TimedOut`] once one has waited `limit`
 /// without progress.
@@ -90,24 +165,6 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<IO> {
         let this = self.get_mut();
         let shutdown = Pin::new(&mut this.io).poll_shutdown(cx);
         this.through(cx, shutdown)
-    }
-}
-
-/// The plain-HTTP listener, its connections under [`WRITE_STALL`].
-pub(crate) struct Listener(pub(crate) tokio::net::TcpListener);
-
-impl axum::serve::Listener for Listener {
-    type Io = WriteDeadline<tokio::net::TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's own accept, which waits out errors such as too many open files
-        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (WriteDeadline::new(tcp, WRITE_STALL), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
     }
 }
 
