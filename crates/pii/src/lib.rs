@@ -12,6 +12,7 @@ mod custom;
 pub mod discover;
 mod error;
 mod finding;
+mod html_entities;
 pub mod input;
 mod lexer;
 mod mapped;

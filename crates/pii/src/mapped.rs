@@ -95,7 +95,10 @@ pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
                 _ => break,
             }
         }
-        let thousands = (1..=3).contains(&groups[0]) && groups[1..].iter().all(|&g| g == 3);
+        // (not after a `+`, nor going on with `-` and digits: `+1\u{a0}212-555-0123`)
+        let signed = i.checked_sub(groups[0] + 1).is_some_and(|k| text[k] == b'+');
+        let goes_on = text.get(at) == Some(&b'-') && text.get(at + 1).is_some_and(u8::is_ascii_digit);
+        let thousands = (1..=3).contains(&groups[0]) && groups[1..].iter().all(|&g| g == 3) && !signed && !goes_on;
         if !thousands {
             spaces.extend(run);
         }
@@ -133,33 +136,35 @@ fn percent_escape(text: &[u8], i: usize) -> Option<u8> {
     }
 }
 
-/// Named character references that write an identifier's characters in HTML (`&commat;`
-/// for `@` to hide an address from harvesters, `&nbsp;` between a number's groups).
-const HTML_NAMED: &[(&[u8], &str)] = &[
-    (b"&commat;", "@"),
-    (b"&period;", "."),
-    (b"&plus;", "+"),
-    (b"&hyphen;", "-"),
-    (b"&lpar;", "("),
-    (b"&rpar;", ")"),
-    (b"&nbsp;", " "),
-    (b"&amp;", "&"),
-];
+/// The longest name of [`crate::html_entities::NAMED`] (`CounterClockwiseContourIntegral`).
+const LONGEST_NAME: usize = 32;
 
-/// The character an HTML character reference at `i` (`&#64;`, `&#x40;`, `&commat;`)
-/// writes, and the reference's length.
-fn html_reference(text: &[u8], i: usize) -> Option<(char, usize)> {
-    let rest = text.get(i..)?;
-    if let Some(&(name, value)) = HTML_NAMED
-        .iter()
-        .find(|(name, _)| rest.get(..name.len()).is_some_and(|r| r.eq_ignore_ascii_case(name)))
-    {
-        return value.chars().next().map(|c| (c, name.len()));
+/// The character(s) an HTML character reference at `i` writes (`&#64;`, `&#x40;`, any named
+/// one of HTML's table: `&commat;`, `&shy;`, `&eacute;`), and the reference's length. A
+/// numeric one may lack its `;` (browsers read `&#64example.com` as `@example.com`), but
+/// then writes no control character.
+fn html_reference(text: &[u8], i: usize) -> Option<(Written, usize)> {
+    let rest = text.get(i + 1..)?;
+    if rest.first() != Some(&b'#') {
+        let name_len = rest
+            .iter()
+            .take(LONGEST_NAME + 1)
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if rest.get(name_len) != Some(&b';') {
+            return None;
+        }
+        let name = std::str::from_utf8(&rest[..name_len]).ok()?;
+        let k = crate::html_entities::NAMED
+            .binary_search_by(|(n, _)| n.cmp(&name))
+            .ok()?;
+        return crate::html_entities::NAMED
+            .get(k)
+            .map(|&(_, value)| (Written::Str(value), name_len + 2));
     }
-    let (radix, digits_at) = match rest.get(..3)? {
-        [b'&', b'#', b'x' | b'X'] => (16, 3),
-        [b'&', b'#', _] => (10, 2),
-        _ => return None,
+    let (radix, digits_at) = match rest.get(1) {
+        Some(b'x' | b'X') => (16, 2),
+        _ => (10, 1),
     };
     let digits = rest[digits_at..]
         .iter()
@@ -173,20 +178,39 @@ fn html_reference(text: &[u8], i: usize) -> Option<(char, usize)> {
         })
         .count();
     let end = digits_at + digits;
-    if digits == 0 || rest.get(end) != Some(&b';') {
+    let closed = rest.get(end) == Some(&b';');
+    if digits == 0 {
         return None;
     }
     let code = u32::from_str_radix(std::str::from_utf8(&rest[digits_at..end]).ok()?, radix).ok()?;
-    char::from_u32(code).filter(|c| *c != '\0').map(|c| (c, end + 1))
+    char::from_u32(code)
+        .filter(|c| *c != '\0' && (closed || !c.is_control()))
+        .map(|c| (Written::Char(c), end + 1 + usize::from(closed)))
 }
 
 /// `text` with its URL escapes (`jo%40example.com`, `%2B44%2020%207946%200958`: query
 /// strings in web server logs, form posts) and HTML character references (`jo&#64;example.com`,
 /// `&commat;`) decoded, or `None` when it holds none (nearly always). A `+` is a space in a
-/// stretch written URL-encoded (a form's encoding; a plus sign is `%2B` there), and itself
-/// elsewhere. Escapes that decode to a byte are decoded one by one, so `J%C3%BCrgen` is
-/// `Jürgen`; a `%` not followed by two hex digits stays as it is.
+/// stretch written URL-encoded (a form's encoding; a plus sign is `%2B` there) when it
+/// stands between digits (`%2B44+20+7946+0958`), and itself elsewhere. Escapes that decode to a byte are decoded one by one, so `J%C3%BCrgen` is
+/// `Jürgen`; a `%` not followed by two hex digits stays as it is. An escape of an escape
+/// (`%2540`, `&amp;#64;`) is decoded too: the text is decoded twice over when the first
+/// pass wrote one.
 pub(crate) fn decoded_escapes(text: &[u8]) -> Option<Mapped> {
+    let once = decoded_once(text)?;
+    // an escape of an escape (`%2540`, `&amp;#64;`): the first pass wrote the second
+    Some(once.then(decoded_once))
+}
+
+/// What an escape writes.
+enum Written {
+    Byte(u8),
+    Char(char),
+    Str(&'static str),
+}
+
+/// [`decoded_escapes`], one pass.
+fn decoded_once(text: &[u8]) -> Option<Mapped> {
     let mut from = 0;
     let first = loop {
         let i = from + memchr::memchr2(b'%', b'&', &text[from..])?;
@@ -205,15 +229,17 @@ pub(crate) fn decoded_escapes(text: &[u8]) -> Option<Mapped> {
     let mut i = text[..first].iter().rposition(space).map_or(0, |k| k + 1);
     let mut copied = 0;
     while i < text.len() {
-        let written: Option<(char, usize)> = match text[i] {
+        let written: Option<(Written, usize)> = match text[i] {
             b'%' => percent_escape(text, i).map(|byte| {
                 if i >= encoded_until {
                     encoded_until = stretch_end(i);
                 }
-                (char::from(byte), 3)
+                (Written::Byte(byte), 3)
             }),
             b'&' => html_reference(text, i),
-            b'+' => {
+            // (between digits only: a form writes `+44+20+7946+0958` so, while a `+` in an
+            // address, `jo+news@…`, is one whatever the rest of the line escapes)
+            b'+' if i > 0 && text[i - 1].is_ascii_digit() && text.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 if i >= encoded_until && i >= plain_until {
                     let e = stretch_end(i);
                     if (i..e).any(|k| percent_escape(text, k).is_some()) {
@@ -222,19 +248,20 @@ pub(crate) fn decoded_escapes(text: &[u8]) -> Option<Mapped> {
                         plain_until = e;
                     }
                 }
-                (i < encoded_until).then_some((' ', 1))
+                (i < encoded_until).then_some((Written::Byte(b' '), 1))
             }
             _ => None,
         };
-        let Some((c, len)) = written else {
+        let Some((written, len)) = written else {
             i += 1;
             continue;
         };
         out.copy(&text[copied..i], copied);
-        match (text[i], u8::try_from(u32::from(c))) {
+        match written {
             // an escaped byte is that byte, not the character of its code (`%C3%BC`)
-            (b'%', Ok(byte)) => out.put(&[byte], i),
-            _ => out.put(c.encode_utf8(&mut [0; 4]).as_bytes(), i),
+            Written::Byte(byte) => out.put(&[byte], i),
+            Written::Char(c) => out.put(c.encode_utf8(&mut [0; 4]).as_bytes(), i),
+            Written::Str(s) => out.put(s.as_bytes(), i),
         }
         i += len;
         copied = i;
@@ -270,6 +297,34 @@ mod tests {
             panic!("not seen");
         };
         assert_eq!(String::from_utf8_lossy(&m.text), "name=Jürgen");
+        // every named reference of HTML, in its case; numeric ones without `;` too
+        for (text, want) in [
+            ("mary.o&apos;brien&commat;example.com", "mary.o'brien@example.com"),
+            ("x&lowbar;y&#64example.com", "x_y@example.com"),
+            ("j&eacute;r&ocirc;me", "jérôme"),
+            ("jo@exa&shy;mple.com", "jo@exa\u{ad}mple.com"),
+            ("2001&colon;db8&colon;&colon;1", "2001:db8::1"),
+            // an escape of an escape
+            (
+                "jo%2540example.com jo&amp;#64;example.com",
+                "jo@example.com jo@example.com",
+            ),
+            // `+` a space between digits only: an address keeps its own
+            (
+                "tel=%2B44+20+7946+0958&to=jo+news@x.com",
+                "tel=+44 20 7946 0958&to=jo+news@x.com",
+            ),
+        ] {
+            let Some(m) = decoded_escapes(text.as_bytes()) else {
+                panic!("{text}: not seen");
+            };
+            assert_eq!(String::from_utf8_lossy(&m.text), want);
+            assert_eq!(m.original(m.text.len()), text.len());
+        }
+        // unknown names, the wrong case, a control character without `;`: as written
+        for plain in ["&bogus; &COMMAT; &#1x", "AT&T R&D"] {
+            assert!(decoded_escapes(plain.as_bytes()).is_none(), "{plain}");
+        }
         // nothing to decode: no copy
         for plain in [&b"50% off, R&D, a+b, 100%, &#;, &#xZZ;, %4"[..], b"", b"&", b"%"] {
             assert!(decoded_escapes(plain).is_none(), "{}", String::from_utf8_lossy(plain));
@@ -300,6 +355,11 @@ mod tests {
         ] {
             assert!(spaces_for_no_break_spaces(amount.as_bytes()).is_none(), "{amount}");
         }
+        // a country code is no thousands
+        let Some(m) = spaces_for_no_break_spaces("+1\u{a0}212-555-0123".as_bytes()) else {
+            panic!("the phone's space was not seen");
+        };
+        assert_eq!(String::from_utf8_lossy(&m.text), "+1 212-555-0123");
         let mixed = "12\u{a0}345 € ou 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78";
         let Some(m) = spaces_for_no_break_spaces(mixed.as_bytes()) else {
             panic!("the phone's spaces were not seen");

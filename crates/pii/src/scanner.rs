@@ -415,12 +415,13 @@ impl Scanner {
         out: &mut Scored,
     ) {
         let meta = r.meta();
-        let labelled = match meta.label_veto {
-            Veto::None => false,
-            Veto::Labels => window.labelled(text, h.start) || context::field_is_a_label(field_words),
-            Veto::Versions => context::named_version(text, h.start, h.end, field_words),
+        // a field named by a label holds those numbers, whatever its line says
+        let (labelled, field_labelled) = match meta.label_veto {
+            Veto::None => (false, false),
+            Veto::Labels => (window.labelled(text, h.start), context::field_is_a_label(field_words)),
+            Veto::Versions => (context::named_version(text, h.start, h.end, field_words), false),
         };
-        if labelled && !meta.context_beats_labels {
+        if field_labelled || (labelled && !meta.context_beats_labels) {
             return;
         }
         let ctx = r.context();
@@ -869,6 +870,28 @@ mod tests {
             identifiers("call +44 20 7946 0958 (50% off &amp; more), see x?q=a%20b")?,
             one("PHONE_NUMBER", "+44 20 7946 0958")
         );
+        // a `+` in an address is one, whatever else the line escapes
+        assert_eq!(
+            identifiers("mailto:john.smith+news@gmail.com?subject=Hi%20there")?,
+            one("EMAIL_ADDRESS", "john.smith+news@gmail.com")
+        );
+        // any named reference, a numeric one without `;`, an escape of an escape
+        for email in [
+            "mary.o&apos;brien@example.com",
+            "x&lowbar;y@example.com",
+            "jo&#64example.com",
+            "jo@exa&shy;mple.com",
+            "jo%2540example.com",
+            "jo&amp;#64;example.com",
+        ] {
+            assert_eq!(
+                identifiers(&format!("write to {email} now"))?,
+                one("EMAIL_ADDRESS", email)
+            );
+        }
+        for phone in ["+1&#160;212-555-0123", "+1&nbsp;212-555-0123", "+1\u{a0}212-555-0123"] {
+            assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));
+        }
         // an escape that decodes to a delimiter or a digit makes nothing up: `%2C`, `%31`
         assert_eq!(identifiers("q=4111%2C1111%2C1111%2C1111")?, vec![]);
         Ok(())
