@@ -257,15 +257,21 @@ impl Scanner {
 
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
         // URL and HTML escapes (`email=jo%40example.com` in a logged query string,
-        // `jo&#64;example.com`) are read decoded, the findings placed on the escapes; a
-        // table's columns are told by the text as written (`%2C` is no delimiter), so such
-        // a text is read without them
+        // `jo&#64;example.com`) are read decoded as well as written, the findings of the
+        // decoded reading placed on the escapes and overlaps settled as always: decoding
+        // only adds (a `%20` cut a URL, a `+` an address). A table's columns are told by
+        // the text as written (`%2C` is no delimiter): the decoded reading goes without.
         if let Some(decoded) = crate::mapped::decoded_escapes(text) {
-            let mut found = self.scan_plain(&decoded.text, &field_words, None);
-            for f in &mut found {
-                (f.start, f.end) = (decoded.original(f.start), decoded.original(f.end));
-            }
-            return found;
+            let mut found = self.scan_plain(text, &field_words, table);
+            found.extend(
+                self.scan_plain(&decoded.text, &field_words, None)
+                    .into_iter()
+                    .map(|mut f| {
+                        (f.start, f.end) = (decoded.original(f.start), decoded.original(f.end));
+                        f
+                    }),
+            );
+            return resolve(found);
         }
         self.scan_plain(text, &field_words, table)
     }
@@ -870,11 +876,16 @@ mod tests {
             identifiers("call +44 20 7946 0958 (50% off &amp; more), see x?q=a%20b")?,
             one("PHONE_NUMBER", "+44 20 7946 0958")
         );
-        // a `+` in an address is one, whatever else the line escapes
-        assert_eq!(
-            identifiers("mailto:john.smith+news@gmail.com?subject=Hi%20there")?,
-            one("EMAIL_ADDRESS", "john.smith+news@gmail.com")
-        );
+        // a `+` in an address is one, whatever else the line escapes, digits around it too
+        for email in ["john.smith+news@gmail.com", "bob99+2024@example.com"] {
+            assert_eq!(
+                identifiers(&format!("mailto:{email}?subject=Hi%20there"))?,
+                one("EMAIL_ADDRESS", email)
+            );
+        }
+        // a URL with an escaped space is one URL, not cut at it
+        let url = "https://shop.example.com/search?q=red%20shoes&page=2";
+        assert_eq!(found(&format!("see {url} now"), "URL")?, [url]);
         // any named reference, a numeric one without `;`, an escape of an escape
         for email in [
             "mary.o&apos;brien@example.com",
@@ -889,7 +900,17 @@ mod tests {
                 one("EMAIL_ADDRESS", email)
             );
         }
-        for phone in ["+1&#160;212-555-0123", "+1&nbsp;212-555-0123", "+1\u{a0}212-555-0123"] {
+        // invisible characters written by reference into a number hide nothing
+        assert_eq!(
+            identifiers("card 4532&shy;0151&shy;1283&shy;0366 ok")?,
+            one("CREDIT_CARD", "4532&shy;0151&shy;1283&shy;0366")
+        );
+        for phone in [
+            "+1&#160;212-555-0123",
+            "+1&nbsp;212-555-0123",
+            "+1\u{a0}212-555-0123",
+            "+1&shy;212-555-0123",
+        ] {
             assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));
         }
         // an escape that decodes to a delimiter or a digit makes nothing up: `%2C`, `%31`

@@ -211,15 +211,21 @@ async fn serve_connections(
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(tokio::sync::Semaphore::new(stall::MAX_CONNECTIONS));
+    let per_address = stall::PerAddress::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let place = tokio::select! {
             place = Arc::clone(&open).acquire_owned() => place.map_err(std::io::Error::other)?,
             () = &mut shutdown => break,
         };
-        let tcp = tokio::select! {
+        let (tcp, address_place) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => stall::guarded(tcp),
+                Ok((tcp, peer)) => match per_address.take(peer.ip()) {
+                    Some(place) => (stall::guarded(tcp), place),
+                    // its address holds all it may: closed at once (never logged: an
+                    // address is personal data)
+                    None => continue,
+                },
                 Err(e) => {
                     // out of file descriptors, most likely: wait rather than spin
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -233,11 +239,14 @@ async fn serve_connections(
         let app = app.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _place = place;
+            let _places = (place, address_place);
             let http = {
                 let mut b = hyper::server::conn::http1::Builder::new();
                 b.timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(stall::HEADER_READ);
+                    .header_read_timeout(stall::HEADER_READ)
+                    // a request's headers in at most this (431 beyond): a connection trickling
+                    // an endless header holds 64 KiB, not hyper's default of ~400
+                    .max_buf_size(stall::MAX_HEADER_BYTES);
                 b
             };
             let Some(acceptor) = acceptor else {
