@@ -55,33 +55,65 @@ impl Mapped {
     }
 }
 
-/// Characters that group digits as a space does and that [`spaces_for_no_break_spaces`]
-/// writes as one: U+00A0 (no-break space; French typography groups phone numbers with it,
-/// and word processors put it there) and U+202F (the narrow one, French thousands).
-const NO_BREAK_SPACES: [&[u8]; 2] = ["\u{a0}".as_bytes(), "\u{202f}".as_bytes()];
+/// Characters that group digits as a space does and that [`ascii_separators`] writes as
+/// one: U+00A0 (no-break space; French typography groups phone numbers with it, and word
+/// processors put it there), U+202F (the narrow one, French thousands), U+2009 (thin space)
+/// and U+2007 (figure space).
+const NO_BREAK_SPACES: [&[u8]; 4] = [
+    "\u{a0}".as_bytes(),
+    "\u{202f}".as_bytes(),
+    "\u{2009}".as_bytes(),
+    "\u{2007}".as_bytes(),
+];
 
-/// `text` with each no-break space written as an ASCII space, or `None` when it holds none
-/// (nearly always: the text is then scanned as it is). Not those that separate thousands
-/// (`12\u{202f}345\u{202f}678 €`, `362\u{a0}521\u{a0}879`: groups of three after the
-/// first): an amount or a company number grouped so is no phone or card.
-pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
+/// Characters that join digits as a hyphen does and that [`ascii_separators`] writes as one
+/// between two digits: U+2010 (hyphen), U+2011 (non-breaking hyphen, which word processors put
+/// in phone numbers to keep them on one line), U+2012 (figure dash) and U+2212 (minus). Not
+/// the en dash: it writes ranges (`1990–1995`), which a hyphen would make a phone's shape.
+const DASHES: [&[u8]; 4] = [
+    "\u{2010}".as_bytes(),
+    "\u{2011}".as_bytes(),
+    "\u{2012}".as_bytes(),
+    "\u{2212}".as_bytes(),
+];
+
+/// `text` with the no-break spaces and dashes that group digits written as an ASCII space and
+/// hyphen, or `None` when it holds none (nearly always: the text is then scanned as it is).
+/// Not the spaces that separate thousands (`12\u{202f}345\u{202f}678 €`,
+/// `362\u{a0}521\u{a0}879`: groups of three after the first): an amount or a company number
+/// grouped so is no phone or card.
+pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
     let width = |i: usize| {
         NO_BREAK_SPACES
             .iter()
             .find(|s| text[i..].starts_with(s))
             .map(|s| s.len())
     };
-    let mut spaces: Vec<(usize, usize)> = Vec::new();
+    let dash = |i: usize| {
+        let digit_before = i > 0 && text[i - 1].is_ascii_digit();
+        DASHES
+            .iter()
+            .find(|d| text[i..].starts_with(d))
+            .map(|d| d.len())
+            .filter(|&len| digit_before && text.get(i + len).is_some_and(u8::is_ascii_digit))
+    };
+    // (place, length, the ASCII written for it), in text order
+    let mut spaces: Vec<(usize, usize, u8)> = Vec::new();
     let mut from = 0;
     while let Some(k) = memchr::memchr2(0xC2, 0xE2, &text[from..]) {
         let i = from + k;
+        if let Some(len) = dash(i) {
+            spaces.push((i, len, b'-'));
+            from = i + len;
+            continue;
+        }
         let Some(len) = width(i) else {
             from = i + 1;
             continue;
         };
         // the run of digit groups joined by no-break spaces this one stands in
         let mut groups = vec![text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count()];
-        let mut run = vec![(i, len)];
+        let mut run = vec![(i, len, b' ')];
         let mut at = i + len;
         loop {
             let digits = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
@@ -89,15 +121,16 @@ pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
             at += digits;
             match (digits > 0).then(|| width(at)).flatten() {
                 Some(len) if at < text.len() => {
-                    run.push((at, len));
+                    run.push((at, len, b' '));
                     at += len;
                 }
                 _ => break,
             }
         }
-        // (not after a `+`, nor going on with `-` and digits: `+1\u{a0}212-555-0123`)
+        // (not after a `+`, nor going on with a dash and digits: `+1\u{a0}212-555-0123`)
         let signed = i.checked_sub(groups[0] + 1).is_some_and(|k| text[k] == b'+');
-        let goes_on = text.get(at) == Some(&b'-') && text.get(at + 1).is_some_and(u8::is_ascii_digit);
+        let goes_on = (text.get(at) == Some(&b'-') && text.get(at + 1).is_some_and(u8::is_ascii_digit))
+            || (at < text.len() && dash(at).is_some());
         let thousands = (1..=3).contains(&groups[0]) && groups[1..].iter().all(|&g| g == 3) && !signed && !goes_on;
         if !thousands {
             spaces.extend(run);
@@ -109,9 +142,9 @@ pub(crate) fn spaces_for_no_break_spaces(text: &[u8]) -> Option<Mapped> {
     }
     let mut out = Mapped::with_capacity(text.len());
     let mut at = 0;
-    for (i, len) in spaces {
+    for (i, len, ascii) in spaces {
         out.copy(&text[at..i], at);
-        out.put(b" ", i);
+        out.put(&[ascii], i);
         at = i + len;
     }
     out.copy(&text[at..], at);
@@ -356,7 +389,7 @@ mod tests {
     #[test]
     fn no_break_spaces_become_spaces_with_their_places() {
         let text = "Tél\u{a0}: 01\u{a0}42\u{202f}68 — 53".as_bytes();
-        let Some(m) = spaces_for_no_break_spaces(text) else {
+        let Some(m) = ascii_separators(text) else {
             panic!("no-break spaces were not seen");
         };
         assert_eq!(String::from_utf8_lossy(&m.text), "Tél : 01 42 68 — 53");
@@ -365,23 +398,33 @@ mod tests {
         let (s, e) = (at("01"), at("68") + 2);
         assert_eq!(&text[m.original(s)..m.original(e)], "01\u{a0}42\u{202f}68".as_bytes());
         assert_eq!(m.original(m.text.len()), text.len());
-        assert!(spaces_for_no_break_spaces("naïve — café 01 42".as_bytes()).is_none());
-        assert!(spaces_for_no_break_spaces(b"").is_none());
+        assert!(ascii_separators("naïve — café 01 42".as_bytes()).is_none());
+        assert!(ascii_separators(b"").is_none());
         // thousands stay as they are written: no phone, no card in an amount
         for amount in [
             "Total 12\u{202f}345\u{202f}678\u{202f}901 €",
             "SIREN 362\u{a0}521\u{a0}879",
             "1\u{a0}000",
         ] {
-            assert!(spaces_for_no_break_spaces(amount.as_bytes()).is_none(), "{amount}");
+            assert!(ascii_separators(amount.as_bytes()).is_none(), "{amount}");
         }
         // a country code is no thousands
-        let Some(m) = spaces_for_no_break_spaces("+1\u{a0}212-555-0123".as_bytes()) else {
+        let Some(m) = ascii_separators("+1\u{a0}212-555-0123".as_bytes()) else {
             panic!("the phone's space was not seen");
         };
         assert_eq!(String::from_utf8_lossy(&m.text), "+1 212-555-0123");
+        // dashes between digits, thin spaces; not a dash standing apart
+        let Some(m) = ascii_separators(
+            "212\u{2011}555\u{2010}0123 \u{2009}+1\u{2009}212 a \u{2011} 5 1990\u{2013}1995".as_bytes(),
+        ) else {
+            panic!("the dashes were not seen");
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&m.text),
+            "212-555-0123  +1 212 a \u{2011} 5 1990\u{2013}1995"
+        );
         let mixed = "12\u{a0}345 € ou 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78";
-        let Some(m) = spaces_for_no_break_spaces(mixed.as_bytes()) else {
+        let Some(m) = ascii_separators(mixed.as_bytes()) else {
             panic!("the phone's spaces were not seen");
         };
         assert_eq!(String::from_utf8_lossy(&m.text), "12\u{a0}345 € ou 06 12 34 56 78");

@@ -329,8 +329,8 @@ impl Scanner {
                 hits.clear();
                 match joint.member(i).and_then(|m| joint_scratch.out.get_mut(m)) {
                     Some(found) => hits.append(found),
-                    None if r.reads_no_break_spaces_as_spaces() => {
-                        match plain.get_or_insert_with(|| crate::mapped::spaces_for_no_break_spaces(&hot.buf)) {
+                    None if r.reads_separators_in_ascii() => {
+                        match plain.get_or_insert_with(|| crate::mapped::ascii_separators(&hot.buf)) {
                             Some(plain) => {
                                 r.find(&plain.text, hits);
                                 for h in hits.iter_mut() {
@@ -915,6 +915,28 @@ mod tests {
         }
         // an escape that decodes to a delimiter or a digit makes nothing up: `%2C`, `%31`
         assert_eq!(identifiers("q=4111%2C1111%2C1111%2C1111")?, vec![]);
+        Ok(())
+    }
+
+    /// Numbers written with a word processor's dashes and spaces between their digits (a
+    /// non-breaking hyphen, an en dash, a thin space) are found, spans on the original.
+    #[test]
+    fn numbers_with_unicode_dashes() -> Result<()> {
+        for phone in [
+            "212\u{2011}555\u{2011}0123",
+            "+1\u{2009}212\u{2009}555\u{2009}0123",
+            "(212)\u{a0}555\u{2010}0123",
+        ] {
+            assert_eq!(
+                identifiers(&format!("call {phone} now"))?,
+                one("PHONE_NUMBER", phone),
+                "{phone}"
+            );
+        }
+        let card = "4111\u{2011}1111\u{2011}1111\u{2011}1111";
+        assert_eq!(identifiers(&format!("card {card}"))?, one("CREDIT_CARD", card));
+        // a range of years (an en dash) is none
+        assert!(identifiers("from 2019\u{2013}2021 and 1990\u{2013}1995")?.is_empty());
         Ok(())
     }
 

@@ -132,12 +132,13 @@ pub(crate) trait Recognizer: Send + Sync {
     fn needs_neighbors(&self) -> bool {
         false
     }
-    /// Whether it reads a no-break space between digits as a space: numbers are grouped with
-    /// them (`01\u{a0}42\u{a0}68\u{a0}53\u{a0}00` in French typography, `FR76\u{a0}3000…`
-    /// from a word processor). The scanner then gives it the buffer with those written as
-    /// spaces ([`crate::mapped::spaces_for_no_break_spaces`], rewritten once for all such
-    /// recognizers) and places its hits back.
-    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+    /// Whether it reads a no-break space between digits as a space and a Unicode dash between
+    /// digits as a hyphen: numbers are grouped with them (`01\u{a0}42\u{a0}68\u{a0}53\u{a0}00`
+    /// in French typography, `FR76\u{a0}3000…` and `212\u{2011}555\u{2011}0123` from a word
+    /// processor). The scanner then gives it the buffer with those written in ASCII
+    /// ([`crate::mapped::ascii_separators`], rewritten once for all such recognizers) and
+    /// places its hits back.
+    fn reads_separators_in_ascii(&self) -> bool {
         false
     }
     /// A hit found in a buffer of hot tokens, read again in the text it was placed in, for

@@ -136,7 +136,7 @@ impl Recognizer for CardRecognizer {
         self.find_plain(hay, out);
     }
 
-    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+    fn reads_separators_in_ascii(&self) -> bool {
         true
     }
 }
@@ -296,7 +296,7 @@ impl Recognizer for IbanRecognizer {
         self.find_plain(hay, out);
     }
 
-    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+    fn reads_separators_in_ascii(&self) -> bool {
         true
     }
 }
@@ -768,7 +768,7 @@ impl Recognizer for PhoneRecognizer {
         self.find_plain(hay, out);
     }
 
-    fn reads_no_break_spaces_as_spaces(&self) -> bool {
+    fn reads_separators_in_ascii(&self) -> bool {
         true
     }
 
