@@ -77,8 +77,19 @@ const DASHES: [&[u8]; 4] = [
     "\u{2212}".as_bytes(),
 ];
 
+/// Characters that show nothing, which [`ascii_separators`] drops between two digits (written
+/// into a number to hide it from scanners, or left by a word processor): U+00AD (soft
+/// hyphen), U+200B (zero-width space), U+2060 (word joiner), U+FEFF (zero-width no-break
+/// space).
+const INVISIBLE: [&[u8]; 4] = [
+    "\u{ad}".as_bytes(),
+    "\u{200b}".as_bytes(),
+    "\u{2060}".as_bytes(),
+    "\u{feff}".as_bytes(),
+];
+
 /// `text` with the no-break spaces and dashes that group digits written as an ASCII space and
-/// hyphen, or `None` when it holds none (nearly always: the text is then scanned as it is).
+/// hyphen, and the invisible characters between digits dropped, or `None` when it holds none (nearly always: the text is then scanned as it is).
 /// Not the spaces that separate thousands (`12\u{202f}345\u{202f}678 €`,
 /// `362\u{a0}521\u{a0}879`: groups of three after the first): an amount or a company number
 /// grouped so is no phone or card.
@@ -89,21 +100,28 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
             .find(|s| text[i..].starts_with(s))
             .map(|s| s.len())
     };
-    let dash = |i: usize| {
+    // one of `among` between two digits
+    let between_digits = |i: usize, among: &[&[u8]]| {
         let digit_before = i > 0 && text[i - 1].is_ascii_digit();
-        DASHES
+        among
             .iter()
             .find(|d| text[i..].starts_with(d))
             .map(|d| d.len())
             .filter(|&len| digit_before && text.get(i + len).is_some_and(u8::is_ascii_digit))
     };
+    let dash = |i: usize| between_digits(i, &DASHES);
     // (place, length, the ASCII written for it), in text order
-    let mut spaces: Vec<(usize, usize, u8)> = Vec::new();
+    let mut spaces: Vec<(usize, usize, &[u8])> = Vec::new();
     let mut from = 0;
-    while let Some(k) = memchr::memchr2(0xC2, 0xE2, &text[from..]) {
+    while let Some(k) = memchr::memchr3(0xC2, 0xE2, 0xEF, &text[from..]) {
         let i = from + k;
         if let Some(len) = dash(i) {
-            spaces.push((i, len, b'-'));
+            spaces.push((i, len, b"-"));
+            from = i + len;
+            continue;
+        }
+        if let Some(len) = between_digits(i, &INVISIBLE) {
+            spaces.push((i, len, b""));
             from = i + len;
             continue;
         }
@@ -113,7 +131,7 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
         };
         // the run of digit groups joined by no-break spaces this one stands in
         let mut groups = vec![text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count()];
-        let mut run = vec![(i, len, b' ')];
+        let mut run: Vec<(usize, usize, &[u8])> = vec![(i, len, b" ")];
         let mut at = i + len;
         loop {
             let digits = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
@@ -121,7 +139,7 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
             at += digits;
             match (digits > 0).then(|| width(at)).flatten() {
                 Some(len) if at < text.len() => {
-                    run.push((at, len, b' '));
+                    run.push((at, len, b" "));
                     at += len;
                 }
                 _ => break,
@@ -144,7 +162,7 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
     let mut at = 0;
     for (i, len, ascii) in spaces {
         out.copy(&text[at..i], at);
-        out.put(&[ascii], i);
+        out.put(ascii, i);
         at = i + len;
     }
     out.copy(&text[at..], at);
@@ -422,6 +440,16 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&m.text),
             "212-555-0123  +1 212 a \u{2011} 5 1990\u{2013}1995"
+        );
+        // invisible characters between digits dropped, their places kept
+        let text = "4532\u{ad}0151\u{200b}1283\u{feff}0366 a\u{ad}b".as_bytes();
+        let Some(m) = ascii_separators(text) else {
+            panic!("the soft hyphens were not seen");
+        };
+        assert_eq!(String::from_utf8_lossy(&m.text), "4532015112830366 a\u{ad}b");
+        assert_eq!(
+            &text[m.original(0)..m.original(16)],
+            "4532\u{ad}0151\u{200b}1283\u{feff}0366".as_bytes()
         );
         let mixed = "12\u{a0}345 € ou 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78";
         let Some(m) = ascii_separators(mixed.as_bytes()) else {

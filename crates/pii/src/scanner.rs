@@ -935,6 +935,11 @@ mod tests {
         }
         let card = "4111\u{2011}1111\u{2011}1111\u{2011}1111";
         assert_eq!(identifiers(&format!("card {card}"))?, one("CREDIT_CARD", card));
+        // invisible characters written into a number to hide it
+        let card = "4532\u{ad}0151\u{ad}1283\u{ad}0366";
+        assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
+        let phone = "+1\u{200b}212\u{200b}555\u{200b}0123";
+        assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));
         // a range of years (an en dash) is none
         assert!(identifiers("from 2019\u{2013}2021 and 1990\u{2013}1995")?.is_empty());
         Ok(())
