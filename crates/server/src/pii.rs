@@ -191,12 +191,21 @@ fn answer<T: serde::Serialize>(pii: &PiiState, body: &T) -> Result<Response, Api
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// A place among the scans running or waiting (503 when there is none). Taken before the
+/// caller's use of the scanner is authorized and audited, and after the request is checked:
+/// a scan audited as allowed is one that runs (a 503 or a 400 leaves no entry).
+fn admit(pii: &PiiState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    Arc::clone(&pii.admitted).try_acquire_owned().map_err(|_| busy(RUNNING))
+}
+
 /// The text's findings and the stretches read as JSON, scanned as a text file is, when a core
-/// is free (503 when too many wait already).
-async fn locate(pii: &PiiState, scanner: Arc<Scanner>, text: String) -> Result<(String, Collect), ApiError> {
-    let _admitted = Arc::clone(&pii.admitted)
-        .try_acquire_owned()
-        .map_err(|_| busy(RUNNING))?;
+/// is free.
+async fn locate(
+    pii: &PiiState,
+    _admitted: tokio::sync::OwnedSemaphorePermit,
+    scanner: Arc<Scanner>,
+    text: String,
+) -> Result<(String, Collect), ApiError> {
     let _running = Arc::clone(&pii.running)
         .acquire_owned()
         .await
@@ -226,12 +235,13 @@ pub(crate) async fn scan(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<Response, ApiError> {
+    let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
+    let admitted = admit(&state.pii)?;
     state
         .vault
         .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Scan)
         .await?;
-    let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
-    let (_, found) = locate(&state.pii, scanner, body.text).await?;
+    let (_, found) = locate(&state.pii, admitted, scanner, body.text).await?;
     let mut counts = BTreeMap::new();
     let findings = found
         .found
@@ -349,10 +359,6 @@ pub(crate) async fn redact(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<RedactRequest>,
 ) -> Result<Response, ApiError> {
-    state
-        .vault
-        .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Redact)
-        .await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
     let mut ops = HashMap::new();
     let mut targets: HashMap<String, TokenTarget> = HashMap::new();
@@ -400,18 +406,25 @@ pub(crate) async fn redact(
                 .map_err(|e| bad("invalid_key_id", e.to_string(), "key_id"))?,
         ),
     };
+    let keyed = |op: &Operator| matches!(op, Operator::Hash | Operator::Encrypt);
+    let uses_key = ops.values().any(keyed) || keyed(&default);
+    let redactor =
+        Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
+    // authorized (and audited) once the request is known good and has its place: see `admit`
+    let admitted = admit(&state.pii)?;
+    state
+        .vault
+        .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Redact)
+        .await?;
     // the server's key hashes what a caller guesses as well as what it found: a role that may
     // scan and mask is no oracle for it
-    let keyed = |op: &Operator| matches!(op, Operator::Hash | Operator::Encrypt);
-    if ops.values().any(keyed) || keyed(&default) {
+    if uses_key {
         state
             .vault
             .authorize_scanner(&caller, Timestamp::now(), ScannerUse::RedactionKey)
             .await?;
     }
-    let redactor =
-        Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
-    let (text, located) = locate(&state.pii, scanner, body.text).await?;
+    let (text, located) = locate(&state.pii, admitted, scanner, body.text).await?;
     let found: Vec<_> = located.found.into_iter().map(|l| l.finding).collect();
     let json = located.json;
 
@@ -510,10 +523,11 @@ mod tests {
         let held = Arc::clone(&pii.admitted)
             .try_acquire_many_owned(u32::try_from(all).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
-        let refused = locate(&pii, Arc::clone(&scanner), "jo@example.com".to_owned()).await;
+        let refused = admit(&pii);
         assert_eq!(refused.err().map(|e| e.status), Some(StatusCode::SERVICE_UNAVAILABLE));
         drop(held);
-        let (_, found) = locate(&pii, scanner, "jo@example.com".to_owned())
+        let admitted = admit(&pii).map_err(|e| e.message)?;
+        let (_, found) = locate(&pii, admitted, scanner, "jo@example.com".to_owned())
             .await
             .map_err(|e| e.message)?;
         assert_eq!(found.found.len(), 1);

@@ -670,6 +670,20 @@ async fn scan_and_redact_over_http() {
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("entities")), "{v}");
     let (status, v) = admin.post("/v1/scan", json!({"text": text, "min_score": 3})).await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("min_score")), "{v}");
+    // a scan audited as allowed is one that ran: the two refused above left no entry
+    let scans = |page: &serde_json::Value| page["events"].as_array().map_or(0, Vec::len);
+    let (_, page) = admin.get("/v1/audit/events?action=pii.scan").await;
+    let audited = scans(&page);
+    let (status, _) = admin
+        .post("/v1/scan", json!({"text": text, "entities": ["NOPE"]}))
+        .await;
+    assert_eq!(status, 400);
+    let (_, page) = admin.get("/v1/audit/events?action=pii.scan").await;
+    assert_eq!(scans(&page), audited, "{page}");
+    let (status, _) = admin.post("/v1/scan", json!({"text": text})).await;
+    assert_eq!(status, 200);
+    let (_, page) = admin.get("/v1/audit/events?action=pii.scan").await;
+    assert_eq!(scans(&page), audited + 1, "{page}");
 
     let ops = json!({
         "EMAIL_ADDRESS": {"type": "hash"},
