@@ -563,18 +563,32 @@ impl Vault {
         now: Timestamp,
         what: ScannerUse,
     ) -> Result<(), VaultError> {
-        use custodia_registry::Capability;
-        let (action, capability) = match what {
-            ScannerUse::Scan => ("pii.scan", Capability::UseScanner),
-            ScannerUse::Redact => ("pii.redact", Capability::UseScanner),
-            ScannerUse::RedactionKey => ("pii.redact.key", Capability::UseRedactionKey),
-        };
+        let (action, capability) = scanner_use(what);
         let event = AuditEvent::new(action, principal);
         self.audited(event, now, async {
             crate::gate::require(&self.policies, principal, capability)?;
             Ok(Allowed::Read((), None))
         })
         .await
+    }
+}
+
+impl Vault {
+    /// Whether `principal` holds what `what` needs, decided as [`Self::authorize_scanner`]
+    /// decides but neither audited nor refused: a caller that does not is refused (and
+    /// audited) at once, before its request takes any of the scanner's places.
+    pub fn holds_scanner_capability(&self, principal: &Principal, what: ScannerUse) -> bool {
+        crate::gate::require(&self.policies, principal, scanner_use(what).1).is_ok()
+    }
+}
+
+/// The audit action and the capability of a use of the scanner.
+fn scanner_use(what: ScannerUse) -> (&'static str, custodia_registry::Capability) {
+    use custodia_registry::Capability;
+    match what {
+        ScannerUse::Scan => ("pii.scan", Capability::UseScanner),
+        ScannerUse::Redact => ("pii.redact", Capability::UseScanner),
+        ScannerUse::RedactionKey => ("pii.redact.key", Capability::UseRedactionKey),
     }
 }
 

@@ -137,11 +137,7 @@ impl Vocabulary {
         if self.shapes[at] & bit == 0 {
             return None;
         }
-        let mut buf = [0u8; LONGEST];
-        let key = &mut buf[..word.len()];
-        key.copy_from_slice(word);
-        key.make_ascii_lowercase();
-        self.ids.get(&*key).copied()
+        self.ids.get(ascii_lower(word, &mut [0u8; LONGEST])?).copied()
     }
 }
 
@@ -736,6 +732,15 @@ pub(crate) fn head_word(field_words: &[String]) -> Option<&str> {
     }
 }
 
+/// `word` in ASCII lower case, written into `buf` (a hash key made without allocating), or
+/// `None` when it is longer than `buf`, and so than any key.
+fn ascii_lower<'b>(word: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let lower = buf.get_mut(..word.len())?;
+    lower.copy_from_slice(word);
+    lower.make_ascii_lowercase();
+    Some(lower)
+}
+
 /// A list of labels (or of identifiers' names), looked up by a word's ASCII lower case: a
 /// label is asked for before every candidate number, and the lists run to hundreds.
 #[derive(Debug)]
@@ -765,15 +770,7 @@ impl LabelSet {
 
     /// The label `word` is, compared case-insensitively (ASCII letters).
     pub(crate) fn get(&self, word: &[u8]) -> Option<&'static str> {
-        const LONGEST_LABEL: usize = 64;
-        if word.len() > LONGEST_LABEL {
-            return None;
-        }
-        let mut lower = [0u8; LONGEST_LABEL];
-        let lower = &mut lower[..word.len()];
-        lower.copy_from_slice(word);
-        lower.make_ascii_lowercase();
-        self.by_lower.get(&*lower).copied()
+        self.by_lower.get(ascii_lower(word, &mut [0u8; 64])?).copied()
     }
 }
 

@@ -191,8 +191,17 @@ fn answer<T: serde::Serialize>(pii: &PiiState, body: &T) -> Result<Response, Api
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// A place among the scans running or waiting (503 when there is none). Taken before the
-/// caller's use of the scanner is authorized and audited, and after the request is checked:
+/// A caller without the capability `what` needs is refused (403, the denial audited) before
+/// anything else: it takes none of the scanner's places.
+async fn refuse_without(state: &AppState, caller: &Principal, what: ScannerUse) -> Result<(), ApiError> {
+    if !state.vault.holds_scanner_capability(caller, what) {
+        state.vault.authorize_scanner(caller, Timestamp::now(), what).await?;
+    }
+    Ok(())
+}
+
+/// A place among the scans running or waiting (503 when there is none). Taken after the
+/// request is checked and before the caller's use of the scanner is authorized and audited:
 /// a scan audited as allowed is one that runs (a 503 or a 400 leaves no entry).
 fn admit(pii: &PiiState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     Arc::clone(&pii.admitted).try_acquire_owned().map_err(|_| busy(RUNNING))
@@ -235,6 +244,7 @@ pub(crate) async fn scan(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<ScanRequest>,
 ) -> Result<Response, ApiError> {
+    refuse_without(&state, &caller, ScannerUse::Scan).await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
     let admitted = admit(&state.pii)?;
     state
@@ -359,6 +369,7 @@ pub(crate) async fn redact(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<RedactRequest>,
 ) -> Result<Response, ApiError> {
+    refuse_without(&state, &caller, ScannerUse::Redact).await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
     let mut ops = HashMap::new();
     let mut targets: HashMap<String, TokenTarget> = HashMap::new();
@@ -408,6 +419,9 @@ pub(crate) async fn redact(
     };
     let keyed = |op: &Operator| matches!(op, Operator::Hash | Operator::Encrypt);
     let uses_key = ops.values().any(keyed) || keyed(&default);
+    if uses_key {
+        refuse_without(&state, &caller, ScannerUse::RedactionKey).await?;
+    }
     let redactor =
         Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
     // authorized (and audited) once the request is known good and has its place: see `admit`

@@ -107,17 +107,23 @@ pub(crate) async fn whole_body_in_time(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::Body::new(InTime {
-        body,
-        deadline: Box::pin(tokio::time::sleep(BODY_READ)),
-    });
+    let body = axum::body::Body::new(InTime::new(body));
     next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
-/// A body that fails once its deadline has passed.
+/// A body that fails once [`BODY_READ`] has passed.
 struct InTime {
     body: axum::body::Body,
     deadline: Pin<Box<Sleep>>,
+}
+
+impl InTime {
+    fn new(body: axum::body::Body) -> Self {
+        Self {
+            body,
+            deadline: Box::pin(tokio::time::sleep(BODY_READ)),
+        }
+    }
 }
 
 impl hyper::body::Body for InTime {
@@ -227,6 +233,35 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<IO> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A body that never finishes arriving fails once [`BODY_READ`] has passed, and not
+    /// before; one that arrives is read as it is.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_must_arrive_in_time() -> Result<(), String> {
+        use http_body_util::BodyExt;
+        /// A body whose next bytes never come.
+        struct Trickle;
+        impl hyper::body::Body for Trickle {
+            type Data = axum::body::Bytes;
+            type Error = axum::Error;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+                Poll::Pending
+            }
+        }
+        let start = tokio::time::Instant::now();
+        let late = InTime::new(axum::body::Body::new(Trickle)).collect().await;
+        assert!(late.is_err());
+        assert_eq!(start.elapsed(), BODY_READ);
+        let whole = InTime::new(axum::body::Body::from("{}"))
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        assert_eq!(whole.to_bytes(), "{}");
+        Ok(())
+    }
 
     /// One address holds at most its share of places, an IPv6 /64 counting as one address;
     /// a place closed is given back.
