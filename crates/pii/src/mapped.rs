@@ -77,6 +77,54 @@ const DASHES: [&[u8]; 4] = [
     "\u{2212}".as_bytes(),
 ];
 
+/// The en dash: it writes ranges (`1990–1995`, `pages 12–15`), which a hyphen would make a
+/// phone's shape, so [`ascii_separators`] writes it as a hyphen only in a run of three or more
+/// digit groups joined by dashes (`555–123–4567`, `536–22–1234`): a range has two ends.
+const EN_DASH: &[u8] = "\u{2013}".as_bytes();
+
+/// The length of the dash (ASCII, one of [`DASHES`] or [`EN_DASH`]) at `i`, if one stands there.
+fn dash_at(text: &[u8], i: usize) -> Option<usize> {
+    let rest = text.get(i..)?;
+    if rest.first() == Some(&b'-') {
+        return Some(1);
+    }
+    DASHES
+        .iter()
+        .chain([&EN_DASH])
+        .find(|d| rest.starts_with(d))
+        .map(|d| d.len())
+}
+
+/// The digit groups of the run of digits and dashes that the dash at `i` (digits before it)
+/// stands in, counted back from it and on past it; and each dash after `i` (its place, its
+/// length, whether an en dash), with the run's end.
+fn dash_run(text: &[u8], i: usize) -> (usize, Vec<(usize, usize, bool)>, usize) {
+    let digits_before = |end: usize| text[..end].iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let mut groups = 1;
+    let mut at = i - digits_before(i);
+    // a dash ends at `at` (three bytes beyond ASCII, one in it) with digits before it
+    while let Some(len) = [1, 3]
+        .into_iter()
+        .find(|&len| at >= len && dash_at(text, at - len) == Some(len) && digits_before(at - len) > 0)
+    {
+        groups += 1;
+        at -= len;
+        at -= digits_before(at);
+    }
+    let mut dashes = Vec::new();
+    let mut at = i;
+    while let Some(len) = dash_at(text, at) {
+        let digits = text[at + len..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            break;
+        }
+        dashes.push((at, len, text[at..].starts_with(EN_DASH)));
+        groups += 1;
+        at += len + digits;
+    }
+    (groups, dashes, at)
+}
+
 /// Characters that show nothing, which [`ascii_separators`] drops between two digits (written
 /// into a number to hide it from scanners, or left by a word processor): U+00AD (soft
 /// hyphen), U+200B (zero-width space), U+2060 (word joiner), U+FEFF (zero-width no-break
@@ -87,6 +135,19 @@ const INVISIBLE: [&[u8]; 4] = [
     "\u{2060}".as_bytes(),
     "\u{feff}".as_bytes(),
 ];
+
+/// The end of the run of [`INVISIBLE`] characters at `i`, if the run stands inside a number:
+/// a digit on one side of it and a digit or an ASCII separator on the other
+/// (`4532\u{ad}\u{ad}0151`, `536-\u{200b}22`).
+fn invisible_run(text: &[u8], i: usize) -> Option<usize> {
+    let mut end = i;
+    while let Some(len) = INVISIBLE.iter().find(|c| text[end..].starts_with(c)).map(|c| c.len()) {
+        end += len;
+    }
+    let numeric = |b: u8| b.is_ascii_digit() || b" -./".contains(&b);
+    let (before, after) = (*text.get(i.checked_sub(1)?)?, *text.get(end)?);
+    (end > i && numeric(before) && numeric(after) && (before.is_ascii_digit() || after.is_ascii_digit())).then_some(end)
+}
 
 /// `text` with the no-break spaces and dashes that group digits written as an ASCII space and
 /// hyphen, and the invisible characters between digits dropped, or `None` when it holds none (nearly always: the text is then scanned as it is).
@@ -115,14 +176,25 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
     let mut from = 0;
     while let Some(k) = memchr::memchr3(0xC2, 0xE2, 0xEF, &text[from..]) {
         let i = from + k;
+        if between_digits(i, &[EN_DASH]).is_some() {
+            // the whole run at once, each of its dashes read once
+            let (groups, dashes, end) = dash_run(text, i);
+            // (an ASCII hyphen is written as it is)
+            let written = dashes
+                .into_iter()
+                .filter(|&(_, len, en)| len > 1 && (!en || groups >= 3));
+            spaces.extend(written.map(|(at, len, _)| (at, len, &b"-"[..])));
+            from = end;
+            continue;
+        }
         if let Some(len) = dash(i) {
             spaces.push((i, len, b"-"));
             from = i + len;
             continue;
         }
-        if let Some(len) = between_digits(i, &INVISIBLE) {
-            spaces.push((i, len, b""));
-            from = i + len;
+        if let Some(end) = invisible_run(text, i) {
+            spaces.push((i, end - i, b""));
+            from = end;
             continue;
         }
         let Some(len) = width(i) else {
@@ -262,13 +334,29 @@ fn html_reference(text: &[u8], i: usize) -> Option<(Written, usize)> {
 /// stretch written URL-encoded (a form's encoding; a plus sign is `%2B` there) when it
 /// stands between digits (`%2B44+20+7946+0958`), and itself elsewhere. Escapes that decode to a byte are decoded one by one, so `J%C3%BCrgen` is
 /// `Jürgen`; a `%` not followed by two hex digits stays as it is. An escape of an escape
-/// (`%2540`, `&amp;#64;`) is decoded too: the text is decoded twice over when the first
-/// pass wrote one.
+/// (`%2540`, `&amp;#64;`, `%252540`) is decoded too: the text is decoded again while a pass
+/// wrote one, [`ESCAPE_LEVELS`] times at most.
 pub(crate) fn decoded_escapes(text: &[u8]) -> Option<Mapped> {
-    let once = decoded_once(text)?;
-    // an escape of an escape (`%2540`, `&amp;#64;`): the first pass wrote the second
-    Some(once.then(decoded_once))
+    let mut decoded = decoded_once(text)?;
+    for _ in 1..ESCAPE_LEVELS {
+        // an escape of an escape: the pass before wrote this one
+        let mut wrote = false;
+        decoded = decoded.then(|t| {
+            let next = decoded_once(t);
+            wrote = next.is_some();
+            next
+        });
+        if !wrote {
+            break;
+        }
+    }
+    Some(decoded)
 }
+
+/// How many times over an escape is decoded: a value escaped once more at each system it
+/// passed through (a form, a proxy's log, a JSON export) is seldom escaped more than thrice;
+/// a bound keeps a text of nested escapes from costing a pass per level.
+const ESCAPE_LEVELS: usize = 4;
 
 /// What an escape writes.
 enum Written {
@@ -375,10 +463,10 @@ mod tests {
                 "jo@example.com 453201511283",
             ),
             ("2001&colon;db8&colon;&colon;1", "2001:db8::1"),
-            // an escape of an escape
+            // an escape of an escape, and of that; four levels at most
             (
-                "jo%2540example.com jo&amp;#64;example.com",
-                "jo@example.com jo@example.com",
+                "jo%2540example.com jo&amp;#64;example.com jo%252540x.org &amp;amp;amp;amp;amp;",
+                "jo@example.com jo@example.com jo@x.org &amp;",
             ),
             // `+` a space between digits only: an address keeps its own
             (
@@ -451,10 +539,53 @@ mod tests {
             &text[m.original(0)..m.original(16)],
             "4532\u{ad}0151\u{200b}1283\u{feff}0366".as_bytes()
         );
+        // a run of them, or one beside a separator, inside a number; not between words
+        let text = "4532\u{ad}\u{200b}0151 536-\u{ad}22 a\u{ad} -\u{ad} x";
+        let Some(m) = ascii_separators(text.as_bytes()) else {
+            panic!("the runs were not seen");
+        };
+        assert_eq!(String::from_utf8_lossy(&m.text), "45320151 536-22 a\u{ad} -\u{ad} x");
         let mixed = "12\u{a0}345 € ou 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78";
         let Some(m) = ascii_separators(mixed.as_bytes()) else {
             panic!("the phone's spaces were not seen");
         };
         assert_eq!(String::from_utf8_lossy(&m.text), "12\u{a0}345 € ou 06 12 34 56 78");
+    }
+
+    /// An en dash joins a number's groups when three or more groups stand in its run (with
+    /// other dashes too); two groups are a range and stay as they are written.
+    #[test]
+    fn en_dashes_join_three_groups_or_more() {
+        let rewritten = |t: &str| ascii_separators(t.as_bytes()).map(|m| String::from_utf8_lossy(&m.text).into_owned());
+        assert_eq!(
+            rewritten("call 555\u{2013}123\u{2013}4567").as_deref(),
+            Some("call 555-123-4567")
+        );
+        assert_eq!(rewritten("SSN 536-22\u{2013}1234").as_deref(), Some("SSN 536-22-1234"));
+        assert_eq!(rewritten("555\u{2011}123\u{2013}4567").as_deref(), Some("555-123-4567"));
+        assert_eq!(
+            rewritten("5\u{2013}1\u{2013}2 and 1990\u{2013}1995").as_deref(),
+            Some("5-1-2 and 1990\u{2013}1995")
+        );
+        for range in [
+            "1990\u{2013}1995",
+            "pages 12\u{2013}15, 20\u{2013}31",
+            "12\u{2013} 15",
+            "a\u{2013}1\u{2013}2",
+        ] {
+            assert_eq!(rewritten(range), None, "{range}");
+        }
+        // every place maps back whole
+        let text = "x 555\u{2013}123\u{2013}4567 y".as_bytes();
+        let Some(m) = ascii_separators(text) else {
+            panic!("the en dashes were not seen");
+        };
+        assert_eq!(
+            &text[m.original(2)..m.original(14)],
+            "555\u{2013}123\u{2013}4567".as_bytes()
+        );
+        // a long run is read once, whatever its length
+        let long = "1\u{2013}".repeat(100_000) + "1";
+        assert_eq!(rewritten(&long).map(|t| t.len()), Some(200_001));
     }
 }

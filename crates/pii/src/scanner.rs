@@ -322,9 +322,24 @@ impl Scanner {
                 place += users.len();
                 continue;
             }
-            joint.find(&hot.buf, users, joint_scratch);
-            // the buffer with its no-break spaces as spaces, made when first asked for
+            // the buffer with the no-break spaces, Unicode dashes and invisible characters
+            // that group digits written in ASCII, made when first asked for: the joint's
+            // patterns (`536\u{2011}22\u{2011}1234` is an SSN) and the recognizers written as
+            // code that ask for it read it
             let mut plain = None;
+            match joint.joint.as_ref().and(
+                plain
+                    .get_or_insert_with(|| crate::mapped::ascii_separators(&hot.buf))
+                    .as_ref(),
+            ) {
+                Some(plain) => {
+                    joint.find(&plain.text, users, joint_scratch);
+                    for h in joint_scratch.out.iter_mut().flatten() {
+                        (h.start, h.end) = (plain.original(h.start), plain.original(h.end));
+                    }
+                }
+                None => joint.find(&hot.buf, users, joint_scratch),
+            }
             for (i, r) in users.iter().enumerate() {
                 hits.clear();
                 match joint.member(i).and_then(|m| joint_scratch.out.get_mut(m)) {
@@ -894,6 +909,8 @@ mod tests {
             "jo@exa&shy;mple.com",
             "jo%2540example.com",
             "jo&amp;#64;example.com",
+            "jo%252540example.com",
+            "jo&amp;amp;#64;example.com",
         ] {
             assert_eq!(
                 identifiers(&format!("write to {email} now"))?,
@@ -940,8 +957,23 @@ mod tests {
         assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
         let phone = "+1\u{200b}212\u{200b}555\u{200b}0123";
         assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));
-        // a range of years (an en dash) is none
+        // a range of years (an en dash) is none; three groups joined by en dashes are a number
         assert!(identifiers("from 2019\u{2013}2021 and 1990\u{2013}1995")?.is_empty());
+        let phone = "212\u{2013}555\u{2013}0123";
+        assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));
+        // the patterns of the joint automaton read the same separators (an SSN)
+        for ssn in [
+            "536\u{2011}22\u{2011}1234",
+            "536\u{2013}22\u{2013}1234",
+            "536\u{a0}22\u{a0}1234",
+            "536-22\u{ad}-1234",
+        ] {
+            let found = identifiers(&format!("SSN: {ssn} ok"))?;
+            assert!(
+                found.contains(&("US_SSN".to_owned(), ssn.to_owned())),
+                "{ssn}: {found:?}"
+            );
+        }
         Ok(())
     }
 
