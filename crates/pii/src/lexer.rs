@@ -11,6 +11,7 @@ const TRIGGER: u8 = 4; // '@' or ':'
 const DOT: u8 = 8;
 const DASH: u8 = 16;
 const ALNUM: u8 = 32;
+const CLOSE: u8 = 64; // ')', ']' or '}'
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -24,6 +25,7 @@ const fn class_table() -> [u8; 256] {
             b'@' | b':' => TRIGGER,
             b'.' => DOT,
             b'-' => DASH,
+            b')' | b']' | b'}' => CLOSE,
             _ => 0,
         };
         i += 1;
@@ -46,8 +48,15 @@ fn may_heat(b: u8) -> bool {
 
 /// Whether `b`, followed by `next`, may heat a token: as [`may_heat`], bar a dot before
 /// whitespace (a sentence's end), which cannot be an inner dot; prose has one every sentence.
+/// And a closing bracket before a letter or digit (`jo[at]example[dot]com`).
 fn heats(b: u8, next: u8) -> bool {
-    may_heat(b) & !((b == b'.') & is_space_arith(next))
+    (may_heat(b) & !((b == b'.') & is_space_arith(next))) | (closes(b) & next.is_ascii_alphanumeric())
+}
+
+/// A closing bracket: one inside a token, before a letter or digit, spells out an email
+/// address's `@` or dot (`jo(at)example(dot)com`).
+fn closes(b: u8) -> bool {
+    (b == b')') | (b == b']') | (b == b'}')
 }
 
 /// [`is_space`] by comparisons, not by the class table: a table lookup per byte kept the
@@ -97,11 +106,12 @@ fn skip_space(text: &[u8], mut i: usize) -> usize {
 }
 
 /// The token (run between whitespace) starting at `s`: its end, and whether identifiers can
-/// be in it: with a digit, an `@` or a `:`, a dot inside (`example.com`), or a dash and at
-/// least 11 bytes (`AA-BB-CC-DD-EE-FF`).
+/// be in it: with a digit, an `@` or a `:`, a dot inside (`example.com`) or a closing
+/// bracket inside (`jo[at]example[dot]com`), or a dash and at least 11 bytes
+/// (`AA-BB-CC-DD-EE-FF`).
 fn lex_token(text: &[u8], s: usize) -> (usize, bool) {
     let mut flags = 0u8;
-    let mut inner_dot = false;
+    let mut inner = false;
     let mut prev = 0u8;
     let mut i = s;
     while let Some(&b) = text.get(i) {
@@ -109,12 +119,12 @@ fn lex_token(text: &[u8], s: usize) -> (usize, bool) {
         if c & WS != 0 {
             break;
         }
-        inner_dot |= (c & ALNUM != 0) & (prev & DOT != 0) & (i > s + 1);
+        inner |= (c & ALNUM != 0) & (prev & (DOT | CLOSE) != 0) & (i > s + 1);
         flags |= c;
         prev = c;
         i += 1;
     }
-    let hot = flags & (DIGIT | TRIGGER) != 0 || inner_dot || (flags & DASH != 0 && i - s >= 11);
+    let hot = flags & (DIGIT | TRIGGER) != 0 || inner || (flags & DASH != 0 && i - s >= 11);
     (i, hot)
 }
 

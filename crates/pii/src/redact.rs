@@ -374,9 +374,10 @@ impl Redactor {
                 Operator::Replace => out.extend_from_slice(format!("<{entity}>").as_bytes()),
                 Operator::Mask { keep_last } => out.extend_from_slice(mask(value, *keep_last).as_bytes()),
                 Operator::Hash => {
-                    // a value written with escapes hashes as the value it writes, so it
-                    // joins the same value written plainly elsewhere
-                    let value = written(value, in_json);
+                    // a value written with escapes (or an address spelt out) hashes as the
+                    // value it stands for, so it joins the same value written plainly
+                    // elsewhere
+                    let value = meant(entity, value, in_json);
                     out.extend_from_slice(format!("<{entity}:{}>", key()?.keyed_hash(entity, &value.text)).as_bytes())
                 }
                 Operator::Encrypt => {
@@ -389,7 +390,7 @@ impl Redactor {
                         )
                     })?;
                     // the vault holds the value, not how a query string or JSON wrote it
-                    out.extend_from_slice(t(entity, &written(value, in_json).text)?.as_bytes());
+                    out.extend_from_slice(t(entity, &meant(entity, value, in_json).text)?.as_bytes());
                 }
             }
             if quote {
@@ -496,6 +497,17 @@ fn written(value: &[u8], in_json: bool) -> crate::mapped::Mapped {
         as_is.finish(value.len())
     };
     json.then(crate::mapped::decoded_escapes)
+}
+
+/// The value a found span of `entity` stands for: as [`written`], and an email address
+/// spelt out (`jo(at)example.com`) as the address.
+fn meant(entity: &str, value: &[u8], in_json: bool) -> crate::mapped::Mapped {
+    let written = written(value, in_json);
+    if entity == "EMAIL_ADDRESS" {
+        written.then(crate::recognizers::spelled_email::written_plainly)
+    } else {
+        written
+    }
 }
 
 /// Letters and digits become `*`. A value found in a JSON string covers whole escapes (`\n`,
@@ -643,9 +655,9 @@ mod tests {
         Ok(())
     }
 
-    /// A value written URL-encoded or with HTML references is redacted whole, hashed and
-    /// tokenized as the value it writes (it joins the same value written plainly), and
-    /// masked escape by escape.
+    /// A value written URL-encoded or with HTML references, or an address spelt out, is
+    /// redacted whole, hashed and tokenized as the value it writes (it joins the same value
+    /// written plainly), and masked escape by escape.
     #[test]
     fn escaped_values_are_redacted_as_what_they_write() -> Result<()> {
         let scanner = Scanner::builder().build()?;
@@ -679,6 +691,14 @@ mod tests {
             redact(logged, Operator::Mask { keep_last: 0 })?,
             "GET /s?email=**.****%40*******.***&x=1"
         );
+        // an address spelt out is the address: the vault gets it, a hash joins it
+        let spelt = b"Kontakt: jo.beck(at)example[dot]com.";
+        assert_eq!(redact(spelt, Operator::Tokenize)?, "Kontakt: tok.");
+        assert_eq!(
+            redact(spelt, Operator::Hash)?,
+            redact(b"Kontakt: jo.beck@example.com.", Operator::Hash)?
+        );
+        assert_eq!(redact(spelt, Operator::Replace)?, "Kontakt: <EMAIL_ADDRESS>.");
         Ok(())
     }
 

@@ -917,6 +917,13 @@ mod tests {
                 one("EMAIL_ADDRESS", email)
             );
         }
+        // an address spelt out in brackets, in a text with escapes too
+        for email in ["info(at)firma.de", "jo[at]example[dot]com", "jo%28at%29example.com"] {
+            assert_eq!(
+                identifiers(&format!("Kontakt: {email}, Tel."))?,
+                one("EMAIL_ADDRESS", email)
+            );
+        }
         // invisible characters written by reference into a number hide nothing
         assert_eq!(
             identifiers("card 4532&shy;0151&shy;1283&shy;0366 ok")?,

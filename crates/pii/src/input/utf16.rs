@@ -21,8 +21,9 @@ impl Order {
 }
 
 /// Whether `head` (the first bytes of an input) is UTF-16 text: a byte order mark, or, with
-/// none, text whose every other byte is NUL as ASCII in UTF-16 is (at least 4 bytes; half
-/// of one side NUL, one in twenty at most of the other). A binary file is rarely so
+/// none, text whose every other byte is NUL as ASCII in UTF-16 is (at least 8 bytes: four
+/// characters, fewer hold no personal data and `,\0"\\` is no text; half of one side NUL,
+/// one in twenty at most of the other). A binary file is rarely so
 /// regular; one that is is read as text, which costs a scan and no finding.
 pub(crate) fn order(head: &[u8]) -> Option<Order> {
     // a mark is believed unless what follows is UTF-32 (`FF FE 00 00`) or reads as UTF-8
@@ -38,7 +39,7 @@ pub(crate) fn order(head: &[u8]) -> Option<Order> {
         _ => {}
     }
     let pairs: Vec<&[u8]> = head.chunks_exact(2).take(256).collect();
-    if pairs.len() < 2 {
+    if pairs.len() < 4 {
         return None;
     }
     let nul = |side: usize| pairs.iter().filter(|p| p[side] == 0).count();
@@ -176,5 +177,9 @@ mod tests {
         assert_eq!(order(&[0xFF, 0xFE, 0, 0, b'A', 0, 0, 0]), None);
         assert_eq!(order(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0]), None);
         assert_eq!(order(&[0u8; 64]), None);
+        // too short to tell
+        assert_eq!(order(b",\0\"\\\""), None);
+        assert_eq!(order(b"a\0b\0c\0"), None);
+        assert_eq!(order(b"a\0b\0c\0d\0"), Some(Order::Little));
     }
 }

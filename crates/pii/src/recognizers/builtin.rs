@@ -7,6 +7,7 @@ use super::language::{AddressRecognizer, LocationRecognizer, MonthRecognizer};
 use super::network::{IpRecognizer, UrlRecognizer};
 use super::numbers::{CardRecognizer, IbanRecognizer, PhoneRecognizer};
 use super::person::PersonRecognizer;
+use super::spelled_email::SpelledEmailRecognizer;
 use super::{Boundary, Check, Meta, Pattern, PatternRecognizer, Recognizer, Tier, words};
 use crate::error::{Error, Result};
 use crate::re::Re;
@@ -175,6 +176,9 @@ const IDN_TLDS: &[&str] = &[
 /// Unicode form: `jo@bücher.de`, `ivan@пример.рф`), so that text after an address written
 /// without a space is not its domain (`zhang@qq.com或访问www.example.com`); its top-level
 /// domain is ASCII letters, `xn--`, or one of [`IDN_TLDS`].
+/// The context words of an email address, written plainly or spelt out.
+const EMAIL_CONTEXT: &[&str] = &["email", "mail", "e-mail", "contact", "address"];
+
 fn email_pattern() -> String {
     // and the invisible characters written into an address to hide it from scanners
     // (`jo@exa\u{200B}mple.com`: a zero-width space, word joiner, byte order mark, soft
@@ -310,7 +314,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
             boundary: Boundary::None,
             patterns: vec![p("email", &email_pattern(), 0.9)],
             check: None,
-            context: &["email", "mail", "e-mail", "contact", "address"],
+            context: EMAIL_CONTEXT,
         },
         Spec {
             entity: "US_SSN",
@@ -538,6 +542,7 @@ pub(crate) fn all(phone_regions: &[String]) -> Result<Vec<Box<dyn Recognizer>>> 
     out.push(Box::new(PhoneRecognizer::new(phone_regions)?));
     out.push(Box::new(IpRecognizer::new()?));
     out.push(Box::new(UrlRecognizer::new()?));
+    out.push(Box::new(SpelledEmailRecognizer::new(words(EMAIL_CONTEXT))));
     out.push(Box::new(PersonRecognizer::new()));
     out.push(Box::new(LocationRecognizer::new()));
     out.push(Box::new(AddressRecognizer::new()?));

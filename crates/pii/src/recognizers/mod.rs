@@ -14,6 +14,7 @@ pub(crate) mod network;
 pub(crate) mod numbers;
 pub(crate) mod person;
 pub(crate) mod phone_plan;
+pub(crate) mod spelled_email;
 
 /// A candidate before context scoring, in the coordinates of the haystack it was found in.
 #[derive(Debug, Clone)]
