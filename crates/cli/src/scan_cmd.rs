@@ -155,7 +155,11 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.paths.clone()
     };
-    let (inputs, walk_errors) = walk::collect(&paths, args.no_ignore);
+    let walk::Collected {
+        inputs,
+        errors: walk_errors,
+        left_out,
+    } = walk::collect(&paths, args.no_ignore);
     let input_format = args.scanner.format()?;
     let threads = args
         .threads
@@ -186,6 +190,9 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         reporter = reporter.record_fingerprints();
     }
     reporter.summary.errors.extend(walk_errors);
+    if let Some(note) = left_out_note(&left_out) {
+        reporter.summary.notes.push(note);
+    }
     let read = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     // the scan is CPU work on its own threads; keep it off the async runtime's workers
@@ -226,6 +233,26 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// What ignore rules left out of the walk, said in the summary: a file kept out of a
+/// repository is not kept out of a scan unsaid (`--no-ignore` reads it).
+fn left_out_note(left_out: &[PathBuf]) -> Option<String> {
+    const NAMED: usize = 5;
+    let (first, more) = (left_out.iter().take(NAMED), left_out.len().saturating_sub(NAMED));
+    let named: Vec<String> = first.map(|p| p.display().to_string()).collect();
+    (!named.is_empty()).then(|| {
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} path(s) left out by .gitignore or .ignore rules, not scanned (--no-ignore scans them): {}{more}",
+            left_out.len(),
+            named.join(", ")
+        )
     })
 }
 

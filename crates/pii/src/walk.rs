@@ -2,7 +2,7 @@
 //! .ignore files, hidden files included, `.git` skipped, binaries skipped) and standard
 //! input. Workers take files in turn; results come back in input order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -33,12 +33,28 @@ impl Input {
     }
 }
 
+/// What [`collect`] found to scan, and what it did not.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The files to scan, in a stable order.
+    pub inputs: Vec<Input>,
+    /// Paths that do not exist or could not be read.
+    pub errors: Vec<String>,
+    /// Files and directories that ignore rules (.gitignore, .ignore) left out, each once (a
+    /// directory left out is not walked into): the scan says so, since a log directory kept
+    /// out of a repository is where personal data lies about.
+    pub left_out: Vec<PathBuf>,
+}
+
 /// Expands paths (`-` is standard input) into the files to scan, in a stable order.
 /// Paths that do not exist are errors; files a .gitignore excludes are left out unless
-/// `no_ignore`.
-pub fn collect(paths: &[PathBuf], no_ignore: bool) -> (Vec<Input>, Vec<String>) {
-    let mut inputs = Vec::new();
-    let mut errors = Vec::new();
+/// `no_ignore`, and listed as left out.
+pub fn collect(paths: &[PathBuf], no_ignore: bool) -> Collected {
+    let Collected {
+        mut inputs,
+        mut errors,
+        mut left_out,
+    } = Collected::default();
     for p in paths {
         if p.as_os_str() == "-" {
             inputs.push(Input::Stdin);
@@ -72,21 +88,45 @@ pub fn collect(paths: &[PathBuf], no_ignore: bool) -> (Vec<Input>, Vec<String>) 
             .sort_by_file_name(|a, b| a.cmp(b))
             .filter_entry(|e| e.file_name() != ".git")
             .build();
+        // every entry the walk met, and the directories among them
+        let mut met = HashSet::new();
+        let mut dirs = Vec::new();
         for entry in walker {
             match entry {
-                Ok(e) => match e.file_type() {
-                    Some(t) if t.is_file() => inputs.push(Input::File(e.into_path())),
-                    Some(t) if t.is_dir() => {}
-                    Some(t) if t.is_symlink() => {
-                        inputs.push(Input::Passed(e.into_path(), "symbolic link, not followed"))
+                Ok(e) => {
+                    met.insert(e.path().to_path_buf());
+                    match e.file_type() {
+                        Some(t) if t.is_file() => inputs.push(Input::File(e.into_path())),
+                        Some(t) if t.is_dir() => dirs.push(e.into_path()),
+                        Some(t) if t.is_symlink() => {
+                            inputs.push(Input::Passed(e.into_path(), "symbolic link, not followed"))
+                        }
+                        _ => inputs.push(Input::Passed(e.into_path(), "not a regular file")),
                     }
-                    _ => inputs.push(Input::Passed(e.into_path(), "not a regular file")),
-                },
+                }
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        // what the directories hold and the walk did not meet: the ignore rules left it out
+        if !no_ignore {
+            for dir in dirs {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                let mut here: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.file_name().is_some_and(|n| n != ".git") && !met.contains(p))
+                    .collect();
+                here.sort();
+                left_out.extend(here);
+            }
+        }
     }
-    (inputs, errors)
+    Collected {
+        inputs,
+        errors,
+        left_out,
+    }
 }
 
 /// What happened to one input.
@@ -288,15 +328,24 @@ mod tests {
         std::fs::write(d.join("b.bin"), b"\0\0bob@example.com")?;
         std::fs::create_dir(d.join("sub"))?;
         std::fs::write(d.join("sub/c.csv"), "email\nbob@example.com\n")?;
-        let (inputs, errors) = collect(&[d.to_path_buf()], false);
+        std::fs::create_dir(d.join("logs"))?;
+        std::fs::write(d.join("logs/app.log"), "bob@example.com")?;
+        std::fs::write(d.join(".ignore"), "logs/\n")?;
+        let Collected {
+            inputs,
+            errors,
+            left_out,
+        } = collect(&[d.to_path_buf()], false);
         assert!(errors.is_empty());
+        // what the rules left out is listed, a directory once
+        assert_eq!(left_out, [d.join("ignored.txt"), d.join("logs")]);
         let names: Vec<String> = inputs
             .iter()
             .map(|i| i.name().replace(&d.display().to_string(), ""))
             .collect();
-        assert_eq!(names, vec!["/.gitignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
-        let (all, _) = collect(&[d.to_path_buf()], true);
-        assert_eq!(all.len(), 5);
+        assert_eq!(names, vec!["/.gitignore", "/.ignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
+        let all = collect(&[d.to_path_buf()], true);
+        assert_eq!((all.inputs.len(), all.left_out.len()), (7, 0));
         let scanner = Scanner::builder().build().map_err(std::io::Error::other)?;
         let mut rec = Record(Vec::new());
         scan_all(&scanner, &inputs, None, 3, &AtomicU64::new(0), &mut rec);
@@ -306,9 +355,9 @@ mod tests {
             .filter(|r| r.2)
             .map(|r| r.0.replace(&d.display().to_string(), ""))
             .collect();
-        assert_eq!(order, vec!["/.gitignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
-        let (missing_inputs, missing) = collect(&[d.join("nope")], false);
-        assert!(missing_inputs.is_empty() && missing[0].contains("no such file"));
+        assert_eq!(order, vec!["/.gitignore", "/.ignore", "/a.txt", "/b.bin", "/sub/c.csv"]);
+        let missing = collect(&[d.join("nope")], false);
+        assert!(missing.inputs.is_empty() && missing.errors[0].contains("no such file"));
         Ok(())
     }
 }

@@ -548,7 +548,8 @@ fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTr
         .filter(|p| std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()))
         .map(|p| format!("{}: not a regular file or a directory", p.display()))
         .collect();
-    let (inputs, mut errors) = walk::collect(&roots, true);
+    // (no ignore rules: nothing is left out)
+    let walk::Collected { inputs, mut errors, .. } = walk::collect(&roots, true);
     errors.append(&mut unscannable);
     let mut places = BTreeSet::new();
     let mut files = 0;

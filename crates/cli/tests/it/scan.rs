@@ -183,9 +183,15 @@ fn mixed_directory_in_json_table_and_sarif() {
         .collect();
     assert!(rules.contains(&"US_SSN"));
 
-    // --no-ignore takes the ignored file in
-    let (_, all, _) = scan(dir.path(), &["--format", "json", "--no-ignore", "."]);
+    // the ignored file is said to be left out; --no-ignore takes it in
+    let (_, _, said) = scan(dir.path(), &["--format", "json", "."]);
+    assert!(
+        said.contains("1 path(s) left out by .gitignore or .ignore rules") && said.contains("secret.txt"),
+        "{said}"
+    );
+    let (_, all, said) = scan(dir.path(), &["--format", "json", "--no-ignore", "."]);
     assert!(all.contains("secret.txt"));
+    assert!(!said.contains("left out"), "{said}");
 }
 
 #[test]
