@@ -48,6 +48,12 @@ impl Mapped {
         }
     }
 
+    /// Whether `at` in the original is where a rewritten byte starts (or the end): not inside
+    /// an escape.
+    pub(crate) fn is_boundary(&self, at: usize) -> bool {
+        self.from.binary_search(&at).is_ok()
+    }
+
     /// The original offset of a rewritten one: a span of rewritten characters maps to the
     /// whole of what wrote them (a redaction never cuts an escape in two).
     pub(crate) fn original(&self, at: usize) -> usize {
@@ -136,22 +142,93 @@ const INVISIBLE: [&[u8]; 4] = [
     "\u{feff}".as_bytes(),
 ];
 
-/// The end of the run of [`INVISIBLE`] characters at `i`, if one starts there, and whether
-/// the run stands inside a number: a digit on one side of it and a digit or an ASCII
-/// separator on the other (`4532\u{ad}\u{ad}0151`, `536-\u{200b}22`).
-fn invisible_run(text: &[u8], i: usize) -> Option<(usize, bool)> {
+/// The separator (an ASCII space, hyphen or dot, or one of [`NO_BREAK_SPACES`], [`DASHES`]
+/// or [`EN_DASH`]) at `i`, as its bytes.
+fn separator_at(text: &[u8], i: usize) -> Option<&[u8]> {
+    let rest = text.get(i..)?;
+    if rest.first().is_some_and(|b| b" -.".contains(b)) {
+        return rest.get(..1);
+    }
+    let unicode = NO_BREAK_SPACES.iter().chain(&DASHES).chain([&EN_DASH]);
+    unicode.copied().find(|s| rest.starts_with(s))
+}
+
+/// The separator (as [`separator_at`]) ending at `end`, as its bytes.
+fn separator_ending(text: &[u8], end: usize) -> Option<&[u8]> {
+    let before = text.get(..end)?;
+    if before.last().is_some_and(|b| b" -.".contains(b)) {
+        return before.get(end - 1..);
+    }
+    let unicode = NO_BREAK_SPACES.iter().chain(&DASHES).chain([&EN_DASH]);
+    unicode.copied().find(|s| before.ends_with(s))
+}
+
+/// The run of [`INVISIBLE`] characters at `i`, if one starts there: its end, and what it is
+/// read as when it stands inside a number (`None` elsewhere). Inside a number is a digit on
+/// one side of the run and a digit or a separator on the other (`4532\u{ad}\u{ad}0151`,
+/// `536-\u{200b}22`, `536\u{2011}\u{200b}22`): it is read as nothing, or, between two digits
+/// of a number whose groups are separated, as their separator (`4532 0151 1283\u{200b}0366`
+/// is `4532 0151 1283 0366`: its groups joined would be no card's).
+fn invisible_run(text: &[u8], i: usize) -> Option<(usize, Option<&[u8]>)> {
     let mut end = i;
     while let Some(len) = INVISIBLE.iter().find(|c| text[end..].starts_with(c)).map(|c| c.len()) {
         end += len;
     }
-    let numeric = |b: u8| b.is_ascii_digit() || b" -./".contains(&b);
-    let inside = match (i.checked_sub(1).map(|k| text[k]), text.get(end)) {
-        (Some(before), Some(&after)) => {
-            numeric(before) && numeric(after) && (before.is_ascii_digit() || after.is_ascii_digit())
+    if end == i {
+        return None;
+    }
+    let digit = |k: usize| text.get(k).is_some_and(u8::is_ascii_digit);
+    let digit_before = i > 0 && digit(i - 1);
+    let inside = match (digit_before, digit(end)) {
+        (true, true) => {
+            let left = i - text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count();
+            let right = end + text[end..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let before = separator_ending(text, left).filter(|sep| left > sep.len() && digit(left - sep.len() - 1));
+            let after = separator_at(text, right).filter(|sep| digit(right + sep.len()));
+            Some(before.or(after).unwrap_or(b""))
         }
-        _ => false,
+        (true, false) => separator_at(text, end).map(|_| &b""[..]),
+        (false, true) => separator_ending(text, i).map(|_| &b""[..]),
+        (false, false) => None,
     };
-    (end > i).then_some((end, inside))
+    Some((end, inside))
+}
+
+/// `text` with the invisible characters inside its numbers read as [`invisible_run`] reads
+/// them, or `None` when it holds none there.
+fn visible(text: &[u8]) -> Option<Mapped> {
+    let mut runs: Vec<(usize, usize, &[u8])> = Vec::new();
+    let mut from = 0;
+    while let Some(k) = memchr::memchr3(0xC2, 0xE2, 0xEF, &text[from..]) {
+        let i = from + k;
+        // (a run is read once, inside a number or not: a megabyte of soft hyphens is no
+        // quadratic walk)
+        match invisible_run(text, i) {
+            Some((end, inside)) => {
+                runs.extend(inside.map(|written| (i, end - i, written)));
+                from = end;
+            }
+            None => from = i + 1,
+        }
+    }
+    rewritten(text, runs)
+}
+
+/// `text` with each `(place, length, bytes)` of `changes` (in text order) written as its
+/// bytes, or `None` when there are none.
+fn rewritten(text: &[u8], changes: Vec<(usize, usize, &[u8])>) -> Option<Mapped> {
+    if changes.is_empty() {
+        return None;
+    }
+    let mut out = Mapped::with_capacity(text.len());
+    let mut at = 0;
+    for (i, len, bytes) in changes {
+        out.copy(&text[at..i], at);
+        out.put(bytes, i);
+        at = i + len;
+    }
+    out.copy(&text[at..], at);
+    Some(out.finish(text.len()))
 }
 
 /// `text` with the no-break spaces and dashes that group digits written as an ASCII space and
@@ -160,6 +237,16 @@ fn invisible_run(text: &[u8], i: usize) -> Option<(usize, bool)> {
 /// `362\u{a0}521\u{a0}879`: groups of three after the first): an amount or a company number
 /// grouped so is no phone or card.
 pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
+    // the invisible characters first: a dash or a no-break space beside one stands between
+    // digits once it is gone
+    match visible(text) {
+        Some(shown) => Some(shown.then(separators_in_ascii)),
+        None => separators_in_ascii(text),
+    }
+}
+
+/// [`ascii_separators`], of a text without invisible characters inside its numbers.
+fn separators_in_ascii(text: &[u8]) -> Option<Mapped> {
     let width = |i: usize| {
         NO_BREAK_SPACES
             .iter()
@@ -197,15 +284,6 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
             from = i + len;
             continue;
         }
-        // (a run is read once, inside a number or not: a megabyte of soft hyphens is no
-        // quadratic walk)
-        if let Some((end, inside)) = invisible_run(text, i) {
-            if inside {
-                spaces.push((i, end - i, b""));
-            }
-            from = end;
-            continue;
-        }
         let Some(len) = width(i) else {
             from = i + 1;
             continue;
@@ -230,24 +308,18 @@ pub(crate) fn ascii_separators(text: &[u8]) -> Option<Mapped> {
         let signed = i.checked_sub(groups[0] + 1).is_some_and(|k| text[k] == b'+');
         let goes_on = (text.get(at) == Some(&b'-') && text.get(at + 1).is_some_and(u8::is_ascii_digit))
             || (at < text.len() && dash(at).is_some());
-        let thousands = (1..=3).contains(&groups[0]) && groups[1..].iter().all(|&g| g == 3) && !signed && !goes_on;
+        // (nor a number starting with 0, `030 123 456`, or glued to a letter, an IBAN's
+        // `3M02 606`)
+        let first = i - groups[0];
+        let amount = text.get(first) != Some(&b'0') && !(first > 0 && text[first - 1].is_ascii_alphabetic());
+        let thousands =
+            (1..=3).contains(&groups[0]) && groups[1..].iter().all(|&g| g == 3) && !signed && !goes_on && amount;
         if !thousands {
             spaces.extend(run);
         }
         from = at.max(i + len);
     }
-    if spaces.is_empty() {
-        return None;
-    }
-    let mut out = Mapped::with_capacity(text.len());
-    let mut at = 0;
-    for (i, len, ascii) in spaces {
-        out.copy(&text[at..i], at);
-        out.put(ascii, i);
-        at = i + len;
-    }
-    out.copy(&text[at..], at);
-    Some(out.finish(text.len()))
+    rewritten(text, spaces)
 }
 
 /// The value of an ASCII hex digit.
@@ -523,6 +595,16 @@ mod tests {
         ] {
             assert!(ascii_separators(amount.as_bytes()).is_none(), "{amount}");
         }
+        // nor a number starting with 0, or glued to a letter
+        for (text, want) in [
+            ("Tel 030\u{a0}123\u{a0}456", "Tel 030 123 456"),
+            ("3M02\u{a0}606", "3M02 606"),
+        ] {
+            let Some(m) = ascii_separators(text.as_bytes()) else {
+                panic!("{text}: not seen");
+            };
+            assert_eq!(String::from_utf8_lossy(&m.text), want);
+        }
         // a country code is no thousands
         let Some(m) = ascii_separators("+1\u{a0}212-555-0123".as_bytes()) else {
             panic!("the phone's space was not seen");
@@ -553,7 +635,21 @@ mod tests {
         let Some(m) = ascii_separators(text.as_bytes()) else {
             panic!("the runs were not seen");
         };
-        assert_eq!(String::from_utf8_lossy(&m.text), "45320151 536-22 a\u{ad} -\u{ad} x");
+        assert_eq!(String::from_utf8_lossy(&m.text), "4532 0151 536-22 a\u{ad} -\u{ad} x");
+        // between two groups of a number whose groups are separated, their separator; beside
+        // a dash beyond ASCII, nothing (and the dash is then read)
+        for (text, want) in [
+            ("card 4532 0151 1283\u{200b}0366", "card 4532 0151 1283 0366"),
+            ("4532-0151-1283\u{ad}0366", "4532-0151-1283-0366"),
+            ("536\u{2011}\u{200b}22\u{2011}1234", "536-22-1234"),
+            ("536\u{200b}\u{2011}22\u{2011}1234", "536-22-1234"),
+        ] {
+            let Some(m) = ascii_separators(text.as_bytes()) else {
+                panic!("{text}: not seen");
+            };
+            assert_eq!(String::from_utf8_lossy(&m.text), want);
+            assert_eq!(m.original(m.text.len()), text.len());
+        }
         let mixed = "12\u{a0}345 € ou 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78";
         let Some(m) = ascii_separators(mixed.as_bytes()) else {
             panic!("the phone's spaces were not seen");

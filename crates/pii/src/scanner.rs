@@ -262,7 +262,10 @@ impl Scanner {
         // only adds (a `%20` cut a URL, a `+` an address). A table's columns are told by
         // the text as written (`%2C` is no delimiter): the decoded reading goes without.
         if let Some(decoded) = crate::mapped::decoded_escapes(text) {
+            // (a finding of the text as written that starts or ends inside an escape took its
+            // hex digits for the value's: `%3Cjo@example.com%3E`; the decoded reading has it)
             let mut found = self.scan_plain(text, &field_words, table);
+            found.retain(|f| decoded.is_boundary(f.start) && decoded.is_boundary(f.end));
             found.extend(
                 self.scan_plain(&decoded.text, &field_words, None)
                     .into_iter()
@@ -917,6 +920,19 @@ mod tests {
                 one("EMAIL_ADDRESS", email)
             );
         }
+        // the domain of an address spelt out is no URL of its own
+        assert_eq!(
+            identifiers("see jo(at)example.com/path now")?,
+            one("EMAIL_ADDRESS", "jo(at)example.com")
+        );
+        // an escape before or after a value is none of it
+        for (text, email) in [
+            ("to=%22jo(at)example.com%22", "jo(at)example.com"),
+            ("%3Cjo@example.com%3E", "jo@example.com"),
+            ("q=%20jo@example.com&x=1", "jo@example.com"),
+        ] {
+            assert_eq!(identifiers(text)?, one("EMAIL_ADDRESS", email), "{text}");
+        }
         // an address spelt out in brackets, in a text with escapes too
         for email in ["info(at)firma.de", "jo[at]example[dot]com", "jo%28at%29example.com"] {
             assert_eq!(
@@ -961,6 +977,8 @@ mod tests {
         assert_eq!(identifiers(&format!("card {card}"))?, one("CREDIT_CARD", card));
         // invisible characters written into a number to hide it
         let card = "4532\u{ad}0151\u{ad}1283\u{ad}0366";
+        assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
+        let card = "4532 0151 1283\u{200b}0366";
         assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
         let phone = "+1\u{200b}212\u{200b}555\u{200b}0123";
         assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));

@@ -187,6 +187,17 @@ fn v6_at(hay: &[u8], s: usize, run_end: usize) -> Option<usize> {
     (!word_after(hay, end)).then_some(end)
 }
 
+/// Whether `tld` is in `list`, without case.
+fn listed(list: &[&str], tld: &[u8]) -> bool {
+    list.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(tld))
+}
+
+/// Whether a bare domain may end in `tld`: a generic top-level domain, or a two-letter
+/// country code that is no common file extension (`config.py`, `notes.md`).
+pub(crate) fn known_tld(tld: &[u8]) -> bool {
+    listed(GENERIC_TLDS, tld) || (tld.len() == 2 && !listed(FILE_EXTENSIONS, tld))
+}
+
 /// Top-level domains accepted for bare domains (`microsoft.com`): generic ones and all
 /// two-letter country codes except those that are also common file extensions.
 const GENERIC_TLDS: &[&str] = &[
@@ -368,8 +379,12 @@ impl UrlRecognizer {
             if !bounded(hay, s, e, Boundary::Word) {
                 continue;
             }
-            // the domain of an email address is not a URL
-            if (s > 0 && matches!(hay[s - 1], b'@' | b'.' | b'-' | b'_')) || hay[s..e].contains(&b'@') {
+            // the domain of an email address is not a URL (nor of one spelt out:
+            // `jo(at)example.com/path`)
+            if (s > 0 && matches!(hay[s - 1], b'@' | b'.' | b'-' | b'_'))
+                || hay[s..e].contains(&b'@')
+                || super::spelled_email::at_word_ending(hay, s)
+            {
                 continue;
             }
             let (host, scheme) = host_of(&hay[s..e]);
@@ -381,10 +396,9 @@ impl UrlRecognizer {
             if !tld.iter().all(u8::is_ascii_alphabetic) && !punycode {
                 continue;
             }
-            let listed = |list: &[&str]| list.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(tld));
             let www = host.len() > 4 && host[..4].eq_ignore_ascii_case(b"www.");
-            let generic = listed(GENERIC_TLDS);
-            let known = generic || (tld.len() == 2 && !listed(FILE_EXTENSIONS));
+            let generic = listed(GENERIC_TLDS, tld);
+            let known = known_tld(tld);
             let (score, name) = if scheme {
                 if tld.len() < 2 {
                     continue;

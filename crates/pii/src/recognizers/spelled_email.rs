@@ -34,50 +34,112 @@ fn bracketed(hay: &[u8], i: usize, words: &[&[u8]]) -> Option<usize> {
     })
 }
 
-/// The start of the local part ending at `end`: letters (of any script) and digits, with
-/// `.`, `_`, `%`, `+` and `-` inside; `end` itself if there is none.
+/// The length of a bracketed word of `words` ending at `end`, if one does.
+fn bracketed_before(hay: &[u8], end: usize, words: &[&[u8]]) -> Option<usize> {
+    words
+        .iter()
+        .map(|w| w.len() + 2)
+        .find(|&n| end >= n && bracketed(hay, end - n, words) == Some(n))
+}
+
+/// Whether a spelt-out `@` (`(at)`, `[@]`) ends at `end`: what follows is an address's
+/// domain, no URL of its own.
+pub(crate) fn at_word_ending(hay: &[u8], end: usize) -> bool {
+    end > 0 && matches!(hay[end - 1], b')' | b']' | b'}') && bracketed_before(hay, end, &AT_WORDS).is_some()
+}
+
+/// A combining mark (a decomposed `ü` is `u` and U+0308, as macOS writes file names and
+/// some keyboards type): part of the letter before it.
+fn is_mark(c: char) -> bool {
+    matches!(u32::from(c), 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
+/// The start of the character beyond ASCII ending at `end`, if a local part (`local`) or a
+/// domain label holds it: a letter, a digit, a combining mark; in a local part the
+/// typographic apostrophe and the middle dot too.
+fn letter_before(hay: &[u8], end: usize, local: bool) -> Option<usize> {
+    let k = (end.saturating_sub(4)..end).rev().find(|&k| hay[k] & 0xC0 != 0x80)?;
+    let c = std::str::from_utf8(&hay[k..end]).ok()?.chars().next()?;
+    (c.is_alphanumeric() || is_mark(c) || (local && matches!(c, '\u{2019}' | '\u{b7}'))).then_some(k)
+}
+
+/// The length of the character beyond ASCII at `i`, if a domain label holds it (a letter, a
+/// digit, a mark).
+fn letter_at(hay: &[u8], i: usize) -> Option<usize> {
+    let len = match hay.get(i)? {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return None,
+    };
+    let c = std::str::from_utf8(hay.get(i..i + len)?).ok()?.chars().next()?;
+    (c.is_alphanumeric() || is_mark(c)).then_some(len)
+}
+
+/// An ASCII byte a local part holds (as the email recognizer's; not `{` and `}`, which spell
+/// out here, nor `/ ? = &`, which write a URL's query: `user=jo(at)…` is `jo(at)…`).
+fn local_ascii(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%'*+^_`~.-".contains(&b)
+}
+
+/// The start of the local part ending at `end`: letters (of any script) and digits, with the
+/// local part's punctuation and spelt-out dots (`john(dot)doe(at)…`) inside; `end` itself if
+/// there is none.
 fn local_start(hay: &[u8], end: usize) -> usize {
     let mut s = end;
     while s > 0 {
-        let b = hay[s - 1];
-        if b.is_ascii_alphanumeric() || b"._%+-".contains(&b) {
+        if let Some(n) = bracketed_before(hay, s, &DOT_WORDS) {
+            s -= n;
+        } else if hay[s - 1] < 0x80 {
+            if !local_ascii(hay[s - 1]) {
+                break;
+            }
             s -= 1;
-            continue;
-        }
-        // a letter beyond ASCII (`müller(at)…`): its bytes back to its first
-        let first = (s.saturating_sub(4)..s).rev().find(|&k| hay[k] & 0xC0 != 0x80);
-        match first.and_then(|k| std::str::from_utf8(&hay[k..s]).ok().map(|c| (k, c))) {
-            Some((k, c)) if c.chars().all(char::is_alphanumeric) => s = k,
-            _ => break,
+        } else {
+            match letter_before(hay, s, true) {
+                Some(k) => s = k,
+                None => break,
+            }
         }
     }
-    // it starts and ends with a letter or digit
-    while s < end && !continues(hay[s]) {
-        s += 1;
+    // it starts with a letter or digit
+    while s < end && hay[s] < 0x80 && !hay[s].is_ascii_alphanumeric() {
+        s += bracketed(hay, s, &DOT_WORDS).unwrap_or(1);
     }
-    s
+    s.min(end)
 }
 
-/// Whether `b` can start or end a local part or a domain label: a letter or digit (or a byte
-/// of one beyond ASCII).
+/// Whether `b` can end a local part: a letter or digit (or the last byte of one beyond
+/// ASCII, or of a mark).
 fn continues(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80
 }
 
-/// The length of the domain label at `i`: ASCII letters and digits, hyphens inside.
+/// The length of the domain label at `i`: letters (of any script) and digits, hyphens inside.
 fn label_len(hay: &[u8], i: usize) -> usize {
-    let run = hay[i..]
-        .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
-        .count();
-    hay[i..i + run]
-        .iter()
-        .rposition(u8::is_ascii_alphanumeric)
-        .map_or(0, |k| k + 1)
+    let mut e = i;
+    let mut last = i;
+    while let Some(&b) = hay.get(e) {
+        if b.is_ascii_alphanumeric() {
+            e += 1;
+            last = e;
+        } else if b == b'-' {
+            e += 1;
+        } else {
+            match letter_at(hay, e) {
+                Some(len) => {
+                    e += len;
+                    last = e;
+                }
+                None => break,
+            }
+        }
+    }
+    last - i
 }
 
 /// The end of the domain starting at `i`: two labels or more, each after a dot (written or
-/// spelt), the last one a top-level domain's letters (2 to 24).
+/// spelt), the last one a known top-level domain (`config.py` and `data.shape` are code).
 fn domain_end(hay: &[u8], mut i: usize) -> Option<usize> {
     let mut labels = 0;
     let mut end = None;
@@ -89,7 +151,7 @@ fn domain_end(hay: &[u8], mut i: usize) -> Option<usize> {
         labels += 1;
         i += len;
         let tld = &hay[i - len..i];
-        if labels >= 2 && (2..=24).contains(&len) && tld.iter().all(u8::is_ascii_alphabetic) {
+        if labels >= 2 && tld.iter().all(u8::is_ascii_alphabetic) && super::network::known_tld(tld) {
             end = Some(i);
         }
         let dot = match hay.get(i) {
@@ -200,6 +262,18 @@ mod tests {
                 "marie.dupont(at)exemple(point)fr",
             ),
             ("x-jo+news(at)mail.example.com.", "x-jo+news(at)mail.example.com"),
+            // dots spelt out in the local part too, its punctuation, decomposed letters, a
+            // domain beyond ASCII
+            (
+                "Contact: john(dot)doe(at)example(dot)com",
+                "john(dot)doe(at)example(dot)com",
+            ),
+            ("Mail: o'neil(at)example.ie", "o'neil(at)example.ie"),
+            ("jo~x(at)example.com", "jo~x(at)example.com"),
+            ("mu\u{308}ller(at)firma.de", "mu\u{308}ller(at)firma.de"),
+            ("jo(at)müller.de", "jo(at)müller.de"),
+            // a query's `=` is no local part's
+            ("?user=jo(at)example.com", "jo(at)example.com"),
             // a trailing label that is no top-level domain is left out
             ("jo(at)example.com.123", "jo(at)example.com"),
         ] {
@@ -223,6 +297,11 @@ mod tests {
             "jo(at example.com",
             "jo(at)-example.com",
             "jo(dot)example(at)",
+            // code and file names: no known top-level domain
+            "foo(at)bar.baz",
+            "f(at)x.py",
+            "load(at)config.yaml",
+            "points[at]data.shape",
         ] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
