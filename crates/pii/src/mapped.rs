@@ -48,10 +48,14 @@ impl Mapped {
         }
     }
 
-    /// Whether `at` in the original is where a rewritten byte starts (or the end): not inside
-    /// an escape.
-    pub(crate) fn is_boundary(&self, at: usize) -> bool {
-        self.from.binary_search(&at).is_ok()
+    /// The first byte written for the escape of the original that `at` stands inside, if it
+    /// stands inside one (`%3C` writes `<`).
+    pub(crate) fn written_over(&self, at: usize) -> Option<u8> {
+        if self.from.binary_search(&at).is_ok() {
+            return None;
+        }
+        let escape = *self.from.get(self.from.partition_point(|&x| x < at).checked_sub(1)?)?;
+        self.text.get(self.from.partition_point(|&x| x < escape)).copied()
     }
 
     /// The original offset of a rewritten one: a span of rewritten characters maps to the
@@ -181,11 +185,31 @@ fn invisible_run(text: &[u8], i: usize) -> Option<(usize, Option<&[u8]>)> {
     let digit_before = i > 0 && digit(i - 1);
     let inside = match (digit_before, digit(end)) {
         (true, true) => {
+            let group_end = |from: usize| from + text[from..].iter().take_while(|b| b.is_ascii_digit()).count();
             let left = i - text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count();
-            let right = end + text[end..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let right = group_end(end);
+            // the joints beyond the two groups: a separator with a digit beyond, or another
+            // run of invisible characters (then the number is written without separators,
+            // and what follows it, ` 12`, is none of its)
             let before = separator_ending(text, left).filter(|sep| left > sep.len() && digit(left - sep.len() - 1));
             let after = separator_at(text, right).filter(|sep| digit(right + sep.len()));
-            Some(before.or(after).unwrap_or(b""))
+            let hidden_beside = INVISIBLE
+                .iter()
+                .any(|c| text[..left].ends_with(c) || text[right..].starts_with(c));
+            // (a separator after alone counts when it separates the next group too:
+            // `4532\u{200b}0151 1283 0366`, not `4532\u{200b}015112830366 3`)
+            let again = |sep: &[u8]| {
+                let next = group_end(right + sep.len());
+                text[next..].starts_with(sep) && digit(next + sep.len())
+            };
+            let written = match (before, after) {
+                _ if hidden_beside => None,
+                (Some(b), Some(a)) => (b == a).then_some(b),
+                (Some(b), None) => Some(b),
+                (None, Some(a)) => again(a).then_some(a),
+                (None, None) => None,
+            };
+            Some(written.unwrap_or(b""))
         }
         (true, false) => separator_at(text, end).map(|_| &b""[..]),
         (false, true) => separator_ending(text, i).map(|_| &b""[..]),
@@ -635,7 +659,7 @@ mod tests {
         let Some(m) = ascii_separators(text.as_bytes()) else {
             panic!("the runs were not seen");
         };
-        assert_eq!(String::from_utf8_lossy(&m.text), "4532 0151 536-22 a\u{ad} -\u{ad} x");
+        assert_eq!(String::from_utf8_lossy(&m.text), "45320151 536-22 a\u{ad} -\u{ad} x");
         // between two groups of a number whose groups are separated, their separator; beside
         // a dash beyond ASCII, nothing (and the dash is then read)
         for (text, want) in [
@@ -643,6 +667,11 @@ mod tests {
             ("4532-0151-1283\u{ad}0366", "4532-0151-1283-0366"),
             ("536\u{2011}\u{200b}22\u{2011}1234", "536-22-1234"),
             ("536\u{200b}\u{2011}22\u{2011}1234", "536-22-1234"),
+            ("4532\u{200b}0151 1283 0366", "4532 0151 1283 0366"),
+            // groups joined by invisible characters alone are written joined, whatever follows
+            ("4532\u{200b}0151\u{200b}1283\u{200b}0366 12", "4532015112830366 12"),
+            ("4532\u{200b}015112830366 3", "4532015112830366 3"),
+            ("536\u{ad}22\u{ad}1234 5", "536221234 5"),
         ] {
             let Some(m) = ascii_separators(text.as_bytes()) else {
                 panic!("{text}: not seen");

@@ -262,10 +262,17 @@ impl Scanner {
         // only adds (a `%20` cut a URL, a `+` an address). A table's columns are told by
         // the text as written (`%2C` is no delimiter): the decoded reading goes without.
         if let Some(decoded) = crate::mapped::decoded_escapes(text) {
-            // (a finding of the text as written that starts or ends inside an escape took its
-            // hex digits for the value's: `%3Cjo@example.com%3E`; the decoded reading has it)
+            // (a finding of the text as written that starts or ends inside an escape of a
+            // delimiter took its hex digits for the value's: `%3Cjo@example.com%3E`; the
+            // decoded reading has it. Not one of a letter or digit, nor a byte beyond ASCII:
+            // `LIKE '%4532015112830366%'` is no escaped `E`, `'%ada@…'` no soft hyphen)
+            let delimiter = |at: usize| {
+                decoded
+                    .written_over(at)
+                    .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
+            };
             let mut found = self.scan_plain(text, &field_words, table);
-            found.retain(|f| decoded.is_boundary(f.start) && decoded.is_boundary(f.end));
+            found.retain(|f| !delimiter(f.start) && !delimiter(f.end));
             found.extend(
                 self.scan_plain(&decoded.text, &field_words, None)
                     .into_iter()
@@ -933,6 +940,24 @@ mod tests {
         ] {
             assert_eq!(identifiers(text)?, one("EMAIL_ADDRESS", email), "{text}");
         }
+        // a `%` that is no escape of a delimiter is none of an identifier's either: SQL's
+        // wildcards, a format string, a percentage
+        for (text, entity, value) in [
+            (
+                "WHERE card LIKE '%4532015112830366%';",
+                "CREDIT_CARD",
+                "4532015112830366",
+            ),
+            ("printf(\"%4532015112830366\")", "CREDIT_CARD", "4532015112830366"),
+            ("LIKE '%DE89370400440532013000%'", "IBAN_CODE", "DE89370400440532013000"),
+            ("LIKE '%ada@example.com%'", "EMAIL_ADDRESS", "ada@example.com"),
+        ] {
+            let found = identifiers(text)?;
+            assert!(
+                found.contains(&(entity.to_owned(), value.to_owned())),
+                "{text}: {found:?}"
+            );
+        }
         // an address spelt out in brackets, in a text with escapes too
         for email in ["info(at)firma.de", "jo[at]example[dot]com", "jo%28at%29example.com"] {
             assert_eq!(
@@ -980,6 +1005,13 @@ mod tests {
         assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
         let card = "4532 0151 1283\u{200b}0366";
         assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
+        // groups joined by invisible characters alone, a number after them
+        let card = "4532\u{200b}0151\u{200b}1283\u{200b}0366";
+        let found = identifiers(&format!("card {card} 12"))?;
+        assert!(
+            found.contains(&("CREDIT_CARD".to_owned(), card.to_owned())),
+            "{found:?}"
+        );
         let phone = "+1\u{200b}212\u{200b}555\u{200b}0123";
         assert_eq!(identifiers(&format!("call {phone} now"))?, one("PHONE_NUMBER", phone));
         // a range of years (an en dash) is none; three groups joined by en dashes are a number

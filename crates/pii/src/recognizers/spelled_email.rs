@@ -49,9 +49,28 @@ pub(crate) fn at_word_ending(hay: &[u8], end: usize) -> bool {
 }
 
 /// A combining mark (a decomposed `ü` is `u` and U+0308, as macOS writes file names and
-/// some keyboards type): part of the letter before it.
+/// some keyboards type): part of the letter before it. And the invisible characters written
+/// into an address to hide it (a soft hyphen, a zero-width space, a word joiner, a BOM).
 fn is_mark(c: char) -> bool {
     matches!(u32::from(c), 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+        || invisible(c)
+}
+
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}' | '\u{2060}' | '\u{feff}')
+}
+
+/// Whether `label` ends a domain: a known top-level domain (a country's code, or a generic
+/// one: `config.py` and `data.shape` are code), read without the invisible characters in it.
+fn top_level(label: &[u8]) -> bool {
+    let Ok(label) = std::str::from_utf8(label) else {
+        return false;
+    };
+    let letters: String = label.chars().filter(|&c| !invisible(c)).collect();
+    let letters = letters.as_bytes();
+    letters.iter().all(u8::is_ascii_alphabetic)
+        && super::network::known_tld(letters)
+        && (letters.len() != 2 || super::network::country_code(letters))
 }
 
 /// The start of the character beyond ASCII ending at `end`, if a local part (`local`) or a
@@ -150,8 +169,7 @@ fn domain_end(hay: &[u8], mut i: usize) -> Option<usize> {
         }
         labels += 1;
         i += len;
-        let tld = &hay[i - len..i];
-        if labels >= 2 && tld.iter().all(u8::is_ascii_alphabetic) && super::network::known_tld(tld) {
+        if labels >= 2 && top_level(&hay[i - len..i]) {
             end = Some(i);
         }
         let dot = match hay.get(i) {
@@ -272,6 +290,12 @@ mod tests {
             ("jo~x(at)example.com", "jo~x(at)example.com"),
             ("mu\u{308}ller(at)firma.de", "mu\u{308}ller(at)firma.de"),
             ("jo(at)müller.de", "jo(at)müller.de"),
+            // invisible characters written in to hide it
+            (
+                "j\u{ad}ohn(at)exam\u{200b}ple.co\u{200b}m",
+                "j\u{ad}ohn(at)exam\u{200b}ple.co\u{200b}m",
+            ),
+            ("jo\u{200b}(at)example.com", "jo\u{200b}(at)example.com"),
             // a query's `=` is no local part's
             ("?user=jo(at)example.com", "jo(at)example.com"),
             // a trailing label that is no top-level domain is left out
@@ -302,6 +326,8 @@ mod tests {
             "f(at)x.py",
             "load(at)config.yaml",
             "points[at]data.shape",
+            "values[at]self.df",
+            "row[at]obj.xy",
         ] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
