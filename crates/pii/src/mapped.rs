@@ -191,8 +191,11 @@ fn invisible_run(text: &[u8], i: usize) -> Option<(usize, Option<&[u8]>)> {
             // the joints beyond the two groups: a separator with a digit beyond, or another
             // run of invisible characters (then the number is written without separators,
             // and what follows it, ` 12`, is none of its)
-            let before = separator_ending(text, left).filter(|sep| left > sep.len() && digit(left - sep.len() - 1));
-            let after = separator_at(text, right).filter(|sep| digit(right + sep.len()));
+            // (not a dot: it ends an IP address's octet, `192.168.1.1\u{ad}0`, and groups no
+            // card or phone's digits written with invisible characters)
+            let before = separator_ending(text, left)
+                .filter(|sep| *sep != b"." && left > sep.len() && digit(left - sep.len() - 1));
+            let after = separator_at(text, right).filter(|sep| *sep != b"." && digit(right + sep.len()));
             let hidden_beside = INVISIBLE
                 .iter()
                 .any(|c| text[..left].ends_with(c) || text[right..].starts_with(c));
@@ -442,20 +445,25 @@ fn html_reference(text: &[u8], i: usize) -> Option<(Written, usize)> {
 /// (`%2540`, `&amp;#64;`, `%252540`) is decoded too: the text is decoded again while a pass
 /// wrote one, [`ESCAPE_LEVELS`] times at most.
 pub(crate) fn decoded_escapes(text: &[u8]) -> Option<Mapped> {
-    let mut decoded = decoded_once(text)?;
-    for _ in 1..ESCAPE_LEVELS {
+    let mut passes = escape_passes(text).into_iter();
+    let first = passes.next()?;
+    Some(passes.fold(first, |decoded, next| decoded.then(|_| Some(next))))
+}
+
+/// The passes of [`decoded_escapes`], each mapped to the text of the one before (the first to
+/// `text`); empty when `text` holds no escape. A scan reads every one: an escape of a `%`
+/// before hex digits (`%254111…`, SQL's `LIKE '%4111…%'` in a query string) is no escape
+/// of an escape, and the pass that reads it as one loses what the pass before found.
+pub(crate) fn escape_passes(text: &[u8]) -> Vec<Mapped> {
+    let mut passes: Vec<Mapped> = Vec::new();
+    while passes.len() < ESCAPE_LEVELS {
         // an escape of an escape: the pass before wrote this one
-        let mut wrote = false;
-        decoded = decoded.then(|t| {
-            let next = decoded_once(t);
-            wrote = next.is_some();
-            next
-        });
-        if !wrote {
+        let Some(next) = decoded_once(passes.last().map_or(text, |p| &p.text)) else {
             break;
-        }
+        };
+        passes.push(next);
     }
-    Some(decoded)
+    passes
 }
 
 /// How many times over an escape is decoded: a value escaped once more at each system it

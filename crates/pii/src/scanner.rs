@@ -257,33 +257,41 @@ impl Scanner {
 
     fn scan_with(&self, text: &[u8], field_words: Vec<String>, table: Option<&context::TextTables>) -> Vec<Finding> {
         // URL and HTML escapes (`email=jo%40example.com` in a logged query string,
-        // `jo&#64;example.com`) are read decoded as well as written, the findings of the
-        // decoded reading placed on the escapes and overlaps settled as always: decoding
-        // only adds (a `%20` cut a URL, a `+` an address). A table's columns are told by
+        // `jo&#64;example.com`) are read decoded as well as written (each pass of an escape
+        // of an escape too), the findings of the decoded readings placed on the escapes and
+        // overlaps settled as always: decoding only adds (a `%20` cut a URL, a `+` an
+        // address). A table's columns are told by
         // the text as written (`%2C` is no delimiter): the decoded reading goes without.
-        if let Some(decoded) = crate::mapped::decoded_escapes(text) {
-            // (a finding of the text as written that starts or ends inside an escape of a
-            // delimiter took its hex digits for the value's: `%3Cjo@example.com%3E`; the
-            // decoded reading has it. Not one of a letter or digit, nor a byte beyond ASCII:
-            // `LIKE '%4532015112830366%'` is no escaped `E`, `'%ada@…'` no soft hyphen)
-            let delimiter = |at: usize| {
-                decoded
-                    .written_over(at)
-                    .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
-            };
-            let mut found = self.scan_plain(text, &field_words, table);
-            found.retain(|f| !delimiter(f.start) && !delimiter(f.end));
-            found.extend(
-                self.scan_plain(&decoded.text, &field_words, None)
-                    .into_iter()
-                    .map(|mut f| {
-                        (f.start, f.end) = (decoded.original(f.start), decoded.original(f.end));
-                        f
-                    }),
-            );
-            return resolve(found);
+        let passes = crate::mapped::escape_passes(text);
+        if passes.is_empty() {
+            return self.scan_plain(text, &field_words, table);
         }
-        self.scan_plain(text, &field_words, table)
+        let mut found = Vec::new();
+        for k in 0..=passes.len() {
+            let (read, table) = match k.checked_sub(1).and_then(|p| passes.get(p)) {
+                Some(pass) => (&pass.text[..], None),
+                None => (text, table),
+            };
+            let mut here = self.scan_plain(read, &field_words, table);
+            // a finding that starts or ends inside an escape of a delimiter took its hex
+            // digits for the value's (`%3Cjo@example.com%3E`): the next pass reads it. Not
+            // one of a letter or digit, a control character or a byte beyond ASCII:
+            // `LIKE '%4532015112830366%'` is no escaped `E`, `'%ada@…'` no soft hyphen
+            if let Some(next) = passes.get(k) {
+                let delimiter = |at: usize| {
+                    next.written_over(at)
+                        .is_some_and(|b| b.is_ascii_punctuation() || b.is_ascii_whitespace())
+                };
+                here.retain(|f| !delimiter(f.start) && !delimiter(f.end));
+            }
+            for f in &mut here {
+                for pass in passes[..k].iter().rev() {
+                    (f.start, f.end) = (pass.original(f.start), pass.original(f.end));
+                }
+            }
+            found.extend(here);
+        }
+        resolve(found)
     }
 
     /// [`Self::scan_with`] on a text without escapes to decode.
@@ -951,6 +959,14 @@ mod tests {
             ("printf(\"%4532015112830366\")", "CREDIT_CARD", "4532015112830366"),
             ("LIKE '%DE89370400440532013000%'", "IBAN_CODE", "DE89370400440532013000"),
             ("LIKE '%ada@example.com%'", "EMAIL_ADDRESS", "ada@example.com"),
+            // and such a `%` escaped in a query string: read at the pass that wrote it
+            (
+                "GET /s?q=%254111111111111111%25 HTTP/1.1",
+                "CREDIT_CARD",
+                "4111111111111111",
+            ),
+            ("q=%25DE89370400440532013000%25", "IBAN_CODE", "DE89370400440532013000"),
+            ("q=%25192.168.1.10%25", "IP_ADDRESS", "192.168.1.10"),
         ] {
             let found = identifiers(text)?;
             assert!(
@@ -1005,6 +1021,9 @@ mod tests {
         assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
         let card = "4532 0151 1283\u{200b}0366";
         assert_eq!(identifiers(&format!("card {card} ok"))?, one("CREDIT_CARD", card));
+        for ip in ["192.168\u{200b}.1.10", "192.168.1.1\u{ad}0"] {
+            assert_eq!(identifiers(&format!("IP {ip} ok"))?, one("IP_ADDRESS", ip));
+        }
         // groups joined by invisible characters alone, a number after them
         let card = "4532\u{200b}0151\u{200b}1283\u{200b}0366";
         let found = identifiers(&format!("card {card} 12"))?;

@@ -68,6 +68,11 @@ impl Recognizer for IpRecognizer {
         &self.meta
     }
 
+    /// (an invisible character written into an address hides nothing: `192.168\u{200b}.1.10`)
+    fn reads_separators_in_ascii(&self) -> bool {
+        true
+    }
+
     fn find(&self, hay: &[u8], out: &mut Vec<Hit>) {
         self.find_v4(hay, out, |pos| self.v4.find_in_runs(hay, pos, dotted_digits));
         self.find_v6(hay, out);
