@@ -58,6 +58,11 @@ impl Mapped {
         self.text.get(self.from.partition_point(|&x| x < escape)).copied()
     }
 
+    /// The original span of a rewritten one (see [`Self::original`]).
+    pub(crate) fn original_span(&self, (start, end): (usize, usize)) -> (usize, usize) {
+        (self.original(start), self.original(end))
+    }
+
     /// The original offset of a rewritten one: a span of rewritten characters maps to the
     /// whole of what wrote them (a redaction never cuts an escape in two).
     pub(crate) fn original(&self, at: usize) -> usize {
@@ -92,6 +97,22 @@ const DASHES: [&[u8]; 4] = [
 /// digit groups joined by dashes (`555–123–4567`, `536–22–1234`): a range has two ends.
 const EN_DASH: &[u8] = "\u{2013}".as_bytes();
 
+/// The separators beyond ASCII that group digits: [`NO_BREAK_SPACES`], [`DASHES`] and
+/// [`EN_DASH`].
+fn unicode_separators() -> impl Iterator<Item = &'static [u8]> {
+    NO_BREAK_SPACES.into_iter().chain(DASHES).chain([EN_DASH])
+}
+
+/// How many ASCII digits end at `end`.
+fn digits_ending(text: &[u8], end: usize) -> usize {
+    text[..end].iter().rev().take_while(|b| b.is_ascii_digit()).count()
+}
+
+/// How many ASCII digits start at `from`.
+fn digits_from(text: &[u8], from: usize) -> usize {
+    text[from..].iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
 /// The length of the dash (ASCII, one of [`DASHES`] or [`EN_DASH`]) at `i`, if one stands there.
 fn dash_at(text: &[u8], i: usize) -> Option<usize> {
     let rest = text.get(i..)?;
@@ -99,17 +120,17 @@ fn dash_at(text: &[u8], i: usize) -> Option<usize> {
         return Some(1);
     }
     DASHES
-        .iter()
-        .chain([&EN_DASH])
+        .into_iter()
+        .chain([EN_DASH])
         .find(|d| rest.starts_with(d))
-        .map(|d| d.len())
+        .map(<[u8]>::len)
 }
 
 /// The digit groups of the run of digits and dashes that the dash at `i` (digits before it)
 /// stands in, counted back from it and on past it; and each dash after `i` (its place, its
 /// length, whether an en dash), with the run's end.
 fn dash_run(text: &[u8], i: usize) -> (usize, Vec<(usize, usize, bool)>, usize) {
-    let digits_before = |end: usize| text[..end].iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let digits_before = |end: usize| digits_ending(text, end);
     let mut groups = 1;
     let mut at = i - digits_before(i);
     // a dash ends at `at` (three bytes beyond ASCII, one in it) with digits before it
@@ -124,7 +145,7 @@ fn dash_run(text: &[u8], i: usize) -> (usize, Vec<(usize, usize, bool)>, usize) 
     let mut dashes = Vec::new();
     let mut at = i;
     while let Some(len) = dash_at(text, at) {
-        let digits = text[at + len..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = digits_from(text, at + len);
         if digits == 0 {
             break;
         }
@@ -153,8 +174,7 @@ fn separator_at(text: &[u8], i: usize) -> Option<&[u8]> {
     if rest.first().is_some_and(|b| b" -.".contains(b)) {
         return rest.get(..1);
     }
-    let unicode = NO_BREAK_SPACES.iter().chain(&DASHES).chain([&EN_DASH]);
-    unicode.copied().find(|s| rest.starts_with(s))
+    unicode_separators().find(|s| rest.starts_with(s))
 }
 
 /// The separator (as [`separator_at`]) ending at `end`, as its bytes.
@@ -163,8 +183,7 @@ fn separator_ending(text: &[u8], end: usize) -> Option<&[u8]> {
     if before.last().is_some_and(|b| b" -.".contains(b)) {
         return before.get(end - 1..);
     }
-    let unicode = NO_BREAK_SPACES.iter().chain(&DASHES).chain([&EN_DASH]);
-    unicode.copied().find(|s| before.ends_with(s))
+    unicode_separators().find(|s| before.ends_with(s))
 }
 
 /// The run of [`INVISIBLE`] characters at `i`, if one starts there: its end, and what it is
@@ -185,8 +204,8 @@ fn invisible_run(text: &[u8], i: usize) -> Option<(usize, Option<&[u8]>)> {
     let digit_before = i > 0 && digit(i - 1);
     let inside = match (digit_before, digit(end)) {
         (true, true) => {
-            let group_end = |from: usize| from + text[from..].iter().take_while(|b| b.is_ascii_digit()).count();
-            let left = i - text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count();
+            let group_end = |from: usize| from + digits_from(text, from);
+            let left = i - digits_ending(text, i);
             let right = group_end(end);
             // the joints beyond the two groups: a separator with a digit beyond, or another
             // run of invisible characters (then the number is written without separators,
@@ -243,7 +262,7 @@ fn visible(text: &[u8]) -> Option<Mapped> {
 
 /// `text` with each `(place, length, bytes)` of `changes` (in text order) written as its
 /// bytes, or `None` when there are none.
-fn rewritten(text: &[u8], changes: Vec<(usize, usize, &[u8])>) -> Option<Mapped> {
+pub(crate) fn rewritten(text: &[u8], changes: Vec<(usize, usize, &[u8])>) -> Option<Mapped> {
     if changes.is_empty() {
         return None;
     }
@@ -316,11 +335,11 @@ fn separators_in_ascii(text: &[u8]) -> Option<Mapped> {
             continue;
         };
         // the run of digit groups joined by no-break spaces this one stands in
-        let mut groups = vec![text[..i].iter().rev().take_while(|b| b.is_ascii_digit()).count()];
+        let mut groups = vec![digits_ending(text, i)];
         let mut run: Vec<(usize, usize, &[u8])> = vec![(i, len, b" ")];
         let mut at = i + len;
         loop {
-            let digits = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = digits_from(text, at);
             groups.push(digits);
             at += digits;
             match (digits > 0).then(|| width(at)).flatten() {
@@ -369,7 +388,7 @@ fn percent_escape(text: &[u8], i: usize) -> Option<u8> {
 
 /// Characters that show nothing and join nothing, written into an identifier to hide it
 /// (`4532&shy;0151…`, `+1&ZeroWidthSpace;212…`): a reference to one writes nothing.
-fn invisible(c: char) -> bool {
+pub(crate) fn invisible(c: char) -> bool {
     matches!(
         c,
         '\u{ad}' | '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'

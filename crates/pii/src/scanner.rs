@@ -260,8 +260,8 @@ impl Scanner {
         // `jo&#64;example.com`) are read decoded as well as written (each pass of an escape
         // of an escape too), the findings of the decoded readings placed on the escapes and
         // overlaps settled as always: decoding only adds (a `%20` cut a URL, a `+` an
-        // address). A table's columns are told by
-        // the text as written (`%2C` is no delimiter): the decoded reading goes without.
+        // address). A table's columns are told by the text as written (`%2C` is no
+        // delimiter): the decoded readings go without.
         let passes = crate::mapped::escape_passes(text);
         if passes.is_empty() {
             return self.scan_plain(text, &field_words, table);
@@ -286,7 +286,7 @@ impl Scanner {
             }
             for f in &mut here {
                 for pass in passes[..k].iter().rev() {
-                    (f.start, f.end) = (pass.original(f.start), pass.original(f.end));
+                    (f.start, f.end) = pass.original_span((f.start, f.end));
                 }
             }
             found.extend(here);
@@ -345,15 +345,14 @@ impl Scanner {
             // patterns (`536\u{2011}22\u{2011}1234` is an SSN) and the recognizers written as
             // code that ask for it read it
             let mut plain = None;
-            match joint.joint.as_ref().and(
-                plain
-                    .get_or_insert_with(|| crate::mapped::ascii_separators(&hot.buf))
-                    .as_ref(),
-            ) {
+            if joint.joins() {
+                plain = Some(crate::mapped::ascii_separators(&hot.buf));
+            }
+            match plain.as_ref().and_then(Option::as_ref) {
                 Some(plain) => {
                     joint.find(&plain.text, users, joint_scratch);
                     for h in joint_scratch.out.iter_mut().flatten() {
-                        (h.start, h.end) = (plain.original(h.start), plain.original(h.end));
+                        (h.start, h.end) = plain.original_span((h.start, h.end));
                     }
                 }
                 None => joint.find(&hot.buf, users, joint_scratch),
@@ -367,7 +366,7 @@ impl Scanner {
                             Some(plain) => {
                                 r.find(&plain.text, hits);
                                 for h in hits.iter_mut() {
-                                    (h.start, h.end) = (plain.original(h.start), plain.original(h.end));
+                                    (h.start, h.end) = plain.original_span((h.start, h.end));
                                 }
                             }
                             None => r.find(&hot.buf, hits),
@@ -588,6 +587,11 @@ impl Together {
             Some(Joint::new(&members)?)
         };
         Ok(Self { joint, member })
+    }
+
+    /// Whether any recognizer of the buffer is a member.
+    fn joins(&self) -> bool {
+        self.joint.is_some()
     }
 
     fn member(&self, i: usize) -> Option<usize> {

@@ -199,7 +199,7 @@ pub(crate) fn scan_segments(scanner: &Scanner, block: &[u8], segments: Vec<Segme
         let found = scanner.scan_field(text, seg.field.as_deref());
         for mut f in found {
             if let Some(d) = &decoded {
-                (f.start, f.end) = (d.original(f.start), d.original(f.end));
+                (f.start, f.end) = d.original_span((f.start, f.end));
             }
             f.start += seg.start;
             f.end += seg.start;

@@ -9,7 +9,7 @@
 
 use super::{Hit, Meta, Recognizer, Tier};
 use crate::finding::{Evidence, EvidenceKind};
-use crate::mapped::Mapped;
+use crate::mapped::{Mapped, invisible, rewritten};
 
 /// Below an address written plainly (0.9): the brackets are a strong sign, the rest is only
 /// the shape of a local part and a domain.
@@ -54,10 +54,6 @@ pub(crate) fn at_word_ending(hay: &[u8], end: usize) -> bool {
 fn is_mark(c: char) -> bool {
     matches!(u32::from(c), 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
         || invisible(c)
-}
-
-fn invisible(c: char) -> bool {
-    matches!(c, '\u{ad}' | '\u{200b}' | '\u{2060}' | '\u{feff}')
 }
 
 /// Whether `label` ends a domain: a known top-level domain (a country's code, or a generic
@@ -228,28 +224,22 @@ impl Recognizer for SpelledEmailRecognizer {
 /// `jo@example.com`), each mapped to its bracketed word; `None` when it spells none. A vault
 /// holds the address, and a hash joins it with the address written plainly elsewhere.
 pub(crate) fn written_plainly(value: &[u8]) -> Option<Mapped> {
-    let mut out: Option<Mapped> = None;
-    let mut copied = 0;
+    let mut words: Vec<(usize, usize, &[u8])> = Vec::new();
     let mut i = 0;
     while let Some(k) = memchr::memchr3(b'(', b'[', b'{', &value[i..]) {
         let at = i + k;
-        let (written, len): (&[u8], usize) = match (bracketed(value, at, &AT_WORDS), bracketed(value, at, &DOT_WORDS)) {
-            (Some(len), _) => (b"@", len),
-            (None, Some(len)) => (b".", len),
-            (None, None) => {
-                i = at + 1;
-                continue;
+        let spelt = bracketed(value, at, &AT_WORDS)
+            .map(|len| (len, &b"@"[..]))
+            .or_else(|| bracketed(value, at, &DOT_WORDS).map(|len| (len, &b"."[..])));
+        i = match spelt {
+            Some((len, written)) => {
+                words.push((at, len, written));
+                at + len
             }
+            None => at + 1,
         };
-        let m = out.get_or_insert_with(|| Mapped::with_capacity(value.len()));
-        m.copy(&value[copied..at], copied);
-        m.put(written, at);
-        i = at + len;
-        copied = i;
     }
-    let mut m = out?;
-    m.copy(&value[copied..], copied);
-    Some(m.finish(value.len()))
+    rewritten(value, words)
 }
 
 #[cfg(test)]
