@@ -210,8 +210,11 @@ fn email_pattern() -> String {
     ];
     // (`_` after it ends it too, and is left out of the match by the recognizer: an address
     // in Markdown italics, `_jo@example.com_`)
+    // (invisible characters between its letters too, `jo@example.c\u{200B}om`: not marks,
+    // which no top-level domain in ASCII has)
     let tlds = [
-        r"(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})(?:\b|_)".to_owned(),
+        r"(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z](?:(?u:[\x{200B}\x{2060}\x{FEFF}\x{00AD}])*[A-Za-z]){1,62})(?:\b|_)"
+            .to_owned(),
         format!("(?:{})", IDN_TLDS.join("|")),
     ];
     format!(
@@ -665,6 +668,8 @@ mod tests {
         // invisible characters written into an address to hide it
         assert_eq!(emails("jo@exa\u{200B}mple.com"), ["jo@exa\u{200B}mple.com"]);
         assert_eq!(emails("j\u{AD}o@example.com"), ["j\u{AD}o@example.com"]);
+        assert_eq!(emails("jo@example.c\u{200B}om!"), ["jo@example.c\u{200B}om"]);
+        assert_eq!(emails("jo@example.co\u{AD}m"), ["jo@example.co\u{AD}m"]);
         assert_eq!(
             emails("ivan@пример.рф, राजेश@उदाहरण.भारत"),
             ["ivan@пример.рф", "राजेश@उदाहरण.भारत"]

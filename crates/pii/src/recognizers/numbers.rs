@@ -732,6 +732,27 @@ fn date_or_time_follows(hay: &[u8], at: usize) -> bool {
     token.contains(&b':') || looks_like_date_or_ip(token)
 }
 
+/// Whether the digits after the space at `e` are a number of their own, not more groups of
+/// `number`: both written in groups joined by dashes, dots or slashes and the space between
+/// them (`call 202-555-0143 202-555-0178`, a list), where a longer run of groups is written
+/// with one separator throughout (a card's `3511 1648 0652 7107`).
+fn another_number_follows(number: &[u8], hay: &[u8], e: usize) -> bool {
+    let written_in_groups = |token: &[u8]| {
+        !token.contains(&b' ')
+            && token.iter().any(|b| matches!(b, b'-' | b'.' | b'/'))
+            && token
+                .iter()
+                .all(|&b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'/' | b'(' | b')' | b'+'))
+    };
+    let rest = hay.get(e + 1..).unwrap_or_default();
+    let next = &rest[..rest
+        .iter()
+        .position(|&b| !(b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'/')))
+        .unwrap_or(rest.len())];
+    let next = next.strip_suffix(b".").unwrap_or(next);
+    hay.get(e) == Some(&b' ') && written_in_groups(number) && written_in_groups(next)
+}
+
 /// Groups of one digit: numbers are written in groups of two or more, bar a country or
 /// trunk code (`+33 1 42 68 53 00`); `1 1 1 1 1 1 1` is not a phone number.
 fn single_digit_groups(c: &[u8]) -> usize {
@@ -905,7 +926,9 @@ impl PhoneRecognizer {
                 let continues = |sep: Option<u8>, digit: Option<u8>| {
                     matches!(sep, Some(b' ' | b'-')) && digit.is_some_and(|d| d.is_ascii_digit())
                 };
-                if (continues(hay.get(e).copied(), hay.get(e + 1).copied()) && !date_or_time_follows(hay, e + 1))
+                if (continues(hay.get(e).copied(), hay.get(e + 1).copied())
+                    && !date_or_time_follows(hay, e + 1)
+                    && !another_number_follows(number, hay, e))
                     || (plan == Plan::Possible
                         && continues(s.checked_sub(1).map(|i| hay[i]), s.checked_sub(2).map(|i| hay[i])))
                 {
@@ -1134,6 +1157,16 @@ mod tests {
         assert_eq!(run(&r, "Berlin 030 1234567"), vec!["030 1234567"]);
         assert_eq!(run(&r, "Paris 01 42 68 53 00"), vec!["01 42 68 53 00"]);
         assert_eq!(run(&r, "Mumbai 98765 43210"), vec!["98765 43210"]);
+        // a list of numbers, a space between them; a run of groups with one separator is one
+        assert_eq!(
+            run(&r, "call 202-555-0143 202-555-0178."),
+            vec!["202-555-0143", "202-555-0178"]
+        );
+        assert_eq!(
+            run(&r, "call 202.555.0143 0161-496-0000"),
+            vec!["202.555.0143", "0161-496-0000"]
+        );
+        assert_eq!(run(&r, "card 3511-1648-0652 7107"), Vec::<String>::new());
         assert_eq!(
             run(&r, "ip 192.168.100.100 date 2021-05-21 ssn 078-05-1123"),
             Vec::<String>::new()
