@@ -154,7 +154,7 @@ pub(crate) fn parse(origin: &str, text: &str) -> Result<Vec<Box<dyn Recognizer>>
             ),
             neighbors: true,
             sources: Vec::new(),
-            ends_before_underscore: false,
+            email_edges: false,
         }));
     }
     Ok(out)

@@ -276,7 +276,7 @@ pub(crate) fn build(spec: Spec) -> Result<Box<dyn Recognizer>> {
                 .not_after(&crate::context::IDENTIFIER_NAME_SET),
         },
         neighbors: matches!(spec.entity, "DATE_TIME" | "UK_NINO"),
-        ends_before_underscore: spec.entity == "EMAIL_ADDRESS",
+        email_edges: spec.entity == "EMAIL_ADDRESS",
         // an email's local part starts anywhere: it keeps its own search
         sources: if spec.boundary == Boundary::None {
             Vec::new()
@@ -585,6 +585,17 @@ mod tests {
         out.iter()
             .map(|h| text.get(h.start..h.end).unwrap_or("not on a boundary"))
             .collect()
+    }
+
+    /// A percent escape of a delimiter ends what comes before the address (a query
+    /// string's); escapes of a local part's own characters are its own.
+    #[test]
+    fn escaped_delimiters_before_an_address() {
+        assert_eq!(emails("q=100%25%20jo@example.com&x=1"), ["jo@example.com"]);
+        assert_eq!(emails("to=%22Jo%22%3Cjo@example.com%3E"), ["jo@example.com"]);
+        assert_eq!(emails("to=jo%2Bnews@example.com"), ["jo%2Bnews@example.com"]);
+        assert_eq!(emails("a%0Ajo@example.com b%20%22@example.com"), ["jo@example.com"]);
+        assert_eq!(emails("LIKE '%ada@example.com%'"), ["ada@example.com"]);
     }
 
     /// What text puts around an address (Markdown, quotes in SQL and code) is not its own.

@@ -390,9 +390,11 @@ pub(crate) struct PatternRecognizer {
     pub(crate) check: Option<Check>,
     pub(crate) boundary: Boundary,
     pub(crate) neighbors: bool,
-    /// Whether a match ending in `_` ends before it (an email address's pattern reads its
-    /// top-level domain up to a `_`: `_jo@example.com_`, in Markdown italics).
-    pub(crate) ends_before_underscore: bool,
+    /// Whether a match has an email address's edges: it ends before a `_` (the pattern
+    /// reads a top-level domain up to one: `_jo@example.com_`, in Markdown italics) and
+    /// starts after a percent escape of a byte no local part holds (`%` is one of its
+    /// characters: `q=100%25%20jo@example.com`, a query string, holds `jo@example.com`).
+    pub(crate) email_edges: bool,
     /// The patterns' sources when they may join a [`joint::Joint`] automaton (ASCII, and
     /// matches start where words or digits start); empty otherwise.
     pub(crate) sources: Vec<String>,
@@ -448,10 +450,11 @@ impl PatternRecognizer {
     /// validator accept it.
     pub(crate) fn accept(&self, hay: &[u8], s: usize, e: usize, index: usize) -> Option<Hit> {
         let p = self.patterns.get(index)?;
-        let e = if self.ends_before_underscore && e > s && hay[e - 1] == b'_' {
-            e - 1
+        let (s, e) = if self.email_edges {
+            let e = if e > s && hay[e - 1] == b'_' { e - 1 } else { e };
+            (after_escaped_delimiter(hay, s, e)?, e)
         } else {
-            e
+            (s, e)
         };
         if !bounded(hay, s, e, self.boundary) {
             return None;
@@ -477,6 +480,42 @@ impl PatternRecognizer {
             }
         }
         Some(Hit::new(s, e, score, evidence))
+    }
+}
+
+/// Where the email address matched at `hay[s..e]` starts: after the last percent escape in
+/// its local part of a byte no unquoted local part holds (white space, a control,
+/// `"(),:;<>@[\]`); `None` if what is left starts with no letter or digit, or the match
+/// starts inside such an escape (`%20jo` is no local part `20jo`; `%ada`, SQL's wildcard
+/// before `ada`, is one).
+fn after_escaped_delimiter(hay: &[u8], s: usize, e: usize) -> Option<usize> {
+    let delimiter = |w: &[u8]| {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match w {
+            [b'%', hi, lo] => hex(*hi).zip(hex(*lo)).is_some_and(|(hi, lo)| {
+                let b = (hi << 4 | lo) as u8;
+                b < 0x20 || b == 0x7f || b" \"(),:;<>@[\\]".contains(&b)
+            }),
+            _ => false,
+        }
+    };
+    let inside_one = (1..=2).any(|k| {
+        s.checked_sub(k)
+            .is_some_and(|i| hay.get(i..i + 3).is_some_and(delimiter))
+    });
+    if inside_one {
+        return None;
+    }
+    let local = &hay[s..e];
+    let local = &local[..memchr::memchr(b'@', local).unwrap_or(local.len())];
+    match local.windows(3).rposition(delimiter) {
+        None => Some(s),
+        Some(i) => {
+            let start = s + i + 3;
+            hay.get(start)
+                .filter(|b| b.is_ascii_alphanumeric() || **b >= 0x80)
+                .map(|_| start)
+        }
     }
 }
 
