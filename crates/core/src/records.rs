@@ -182,17 +182,16 @@ impl Vault {
                 return Ok(Allowed::Shown(Vec::new(), shown(&selected, &[], true)));
             };
             let mut keys = OpenKeys::new(self, &grant, &found.keys, &state, call.now);
+            // A record holding no value this purpose may use (erased, or held for other
+            // purposes alone) is not shown at all: left out before any is opened, so that
+            // the tokens drawn for the others go to the places they were drawn for.
+            let visible: Vec<&StoredRecord> = found.records.iter().filter(|r| keys.may_see(r)).collect();
             let mut tokens = Vec::new();
-            let mut records = found
-                .records
-                .iter()
+            let mut records = visible
+                .into_iter()
                 .enumerate()
                 .map(|(i, r)| self.open_record(&grant, &mut keys, r, &selected, (i, &mut tokens)))
                 .collect::<Result<Vec<_>, _>>()?;
-            // A record holding no value this purpose may use (erased, or held for other
-            // purposes alone) is not shown at all.
-            let mut visible = found.records.iter().map(|r| keys.may_see(r));
-            records.retain(|_| visible.next().unwrap_or(false));
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             let shown = shown(&selected, &records, true);
             Ok(Allowed::Shown(records, shown))
