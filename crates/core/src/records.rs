@@ -303,7 +303,6 @@ impl Vault {
         let (set, index) = self.seal(&grant, (&key, &class), subject, record_id, &checked, &binding)?;
         // The subject's keys, to tell a value written again unchanged from a new one.
         let opened = self.subject_keys(subject).await?;
-        let opened_default = opened.iter().any(|(class, _)| class == DEFAULT_KEY_CLASS);
         let change = Change {
             purpose: Arc::clone(&self.registry),
             purpose_name: grant.purpose.name.clone(),
@@ -322,7 +321,6 @@ impl Vault {
                 .iter()
                 .filter_map(|c| Some((c.field.name.clone(), c.value.clone()?)))
                 .collect(),
-            fresh_default: !opened_default,
         };
         let activity = self.activity(subject, now);
         let name = RecordName::new(subject, collection, record_id);
@@ -334,12 +332,13 @@ impl Vault {
                     let Some(held) = tx.records().fields_for_change(t).await? else {
                         return Ok(Err(Refusal::Missing));
                     };
-                    tx.subjects().seal_under(&sealed_under, fresh).await?;
                     let on_hold = !tx.retention().holds_on(t.subject_id, &[t.collection]).await?.is_empty();
                     let (patch, destroyed) = match change.patch(&name, &held, on_hold) {
                         Ok(patch) => patch,
                         Err(refusal) => return Ok(Err(refusal)),
                     };
+                    // (after the change is decided: a refused change leaves no key drawn for it)
+                    tx.subjects().seal_under(&sealed_under, fresh).await?;
                     tx.records().update(t, &patch).await?;
                     for field in &destroyed {
                         tx.tokens().erase_field(t.subject_id, t.collection, field).await?;
@@ -896,8 +895,6 @@ struct Change {
     class: String,
     /// Each value sent, normalized, by field: what a stored value is compared with.
     plain: BTreeMap<String, Zeroizing<String>>,
-    /// Whether the subject had no `default` key before this write.
-    fresh_default: bool,
 }
 
 /// Why a change to a record was refused.
@@ -962,11 +959,17 @@ impl Change {
                 continue;
             };
             let own = stored.bindings.iter().find(|b| b.purpose == purpose.name);
-            // A subject that had no `default` key before this write was erased (or never had
-            // ordinary data): what survived the erasure is kept for its own purposes alone,
-            // so no other purpose gains it by writing the same value.
-            let survivor_of_erasure = self.fresh_default && stored.key_class != DEFAULT_KEY_CLASS && own.is_none();
-            if !survivor_of_erasure && self.same_value(name, stored, &value) {
+            // A value only purposes that survive erasure hold (what an erasure left, or what
+            // such a purpose alone collected) is kept for them alone: no other purpose gains
+            // it by writing the same value, and is told so whatever value it sends.
+            let kept_alone = own.is_none()
+                && !purpose.survives_erasure
+                && !stored.bindings.is_empty()
+                && stored
+                    .bindings
+                    .iter()
+                    .all(|b| registry.purpose(&b.purpose).is_some_and(|p| p.survives_erasure));
+            if !kept_alone && self.same_value(name, stored, &value) {
                 // A live binding is renewed; an expired or ended one starts again (this write
                 // collects the value again).
                 let live = own.filter(|b| crate::retention::usable(&registry, purpose, b, &self.state, self.now));

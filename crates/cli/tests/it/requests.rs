@@ -263,6 +263,19 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "an edited receipt is refused");
 
+    // No write under another purpose binds them again, before the subject comes back or
+    // after: the same value and a new one are refused alike (a refused write left the new
+    // key it drew behind, and then the same value was taken).
+    let rebind = |address: &'static str| json!({"fields": {"shipping_address": address}});
+    let tax_under_orders = format!("{CUST}/{tax}?purpose=order_fulfillment");
+    for address in ["9 Wrong Way", "1 Shred Lane", "1 Shred Lane"] {
+        let (s, v) = admin.call("PATCH", &tax_under_orders, Some(rebind(address))).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (409, Some("record_retained")),
+            "{address}: {v}"
+        );
+    }
     // The subject comes back: its tax records stay readable only under tax_records.
     let (s, v) = admin
         .post(
@@ -278,7 +291,15 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
         "only the new record: {v}"
     );
     assert!(!v.to_string().contains("Shred Lane"), "{v}");
-    let (s, v) = admin.get(&format!("{CUST}/{tax}?purpose=order_fulfillment")).await;
+    for address in ["1 Shred Lane", "9 Wrong Way"] {
+        let (s, v) = admin.call("PATCH", &tax_under_orders, Some(rebind(address))).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (409, Some("record_retained")),
+            "{address}: {v}"
+        );
+    }
+    let (s, v) = admin.get(&tax_under_orders).await;
     assert_eq!(s, 404, "{v}");
 
     // The audit log still verifies.
