@@ -136,39 +136,26 @@ async fn deletes_and_writes_are_granted_per_purpose() {
     let (status, v) = admin.get(&record).await;
     assert_eq!(status, 404, "orders hold nothing of it any more: {v}");
     // Another purpose may not replace it; removing it under another purpose removes nothing
-    // (that purpose holds nothing of it); writing the same value binds it to that purpose too,
-    // and the tax binding stays.
-    let (status, v) = shipper
-        .call(
-            "PATCH",
-            &record,
-            Some(json!({"fields": {"shipping_address": "2 Low St"}})),
-        )
-        .await;
-    assert_eq!((status, code(&v)), (409, Some("record_retained")), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("tax_records"), "{v}");
+    // (that purpose holds nothing of it); writing the same value does not bind it to that
+    // purpose either (what only a purpose surviving erasure keeps is kept for it alone), and
+    // is refused as a new value is, so the refusal tells nothing of the value.
+    for address in ["2 Low St", "1 High St"] {
+        let (status, v) = shipper
+            .call("PATCH", &record, Some(json!({"fields": {"shipping_address": address}})))
+            .await;
+        assert_eq!((status, code(&v)), (409, Some("record_retained")), "{address}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("tax_records"), "{v}");
+    }
     let (status, v) = shipper
         .call("PATCH", &record, Some(json!({"fields": {"shipping_address": null}})))
         .await;
     assert_eq!(status, 204, "{v}");
     let (_, v) = admin.get(&tax).await;
     assert_eq!(v["fields"]["shipping_address"], "1 High St", "{v}");
-    let (status, v) = shipper
-        .call(
-            "PATCH",
-            &record,
-            Some(json!({"fields": {"shipping_address": "1 High St"}})),
-        )
-        .await;
-    assert_eq!(status, 204, "{v}");
     let (status, v) = shipper.get(&record).await;
-    assert_eq!(
-        (status, &v["fields"]["shipping_address"]),
-        (200, &json!("1 High St")),
-        "{v}"
-    );
+    assert_eq!(status, 404, "orders hold nothing of it: {v}");
     let (status, v) = admin.call("DELETE", &record, None).await;
-    assert_eq!(status, 204, "{v}");
+    assert_eq!(status, 404, "{v}");
     let (_, v) = admin.get(&tax).await;
     assert_eq!(v["fields"]["shipping_address"], "1 High St", "tax still holds it: {v}");
     let (status, v) = admin.call("DELETE", &tax, None).await;
