@@ -26,6 +26,9 @@ use zeroize::Zeroizing;
 use crate::keys::class_purpose;
 use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 
+/// What a rectification's transaction says when a legal hold covers a record it corrects.
+const HELD: &str = "legal_hold";
+
 /// The principal audit entries of re-applied erasures name.
 pub(crate) const RESTORE_PRINCIPAL: &str = "custodia:restore";
 
@@ -295,6 +298,10 @@ impl Vault {
             .write(move |mut tx| {
                 Box::pin(async move {
                     for (collection, record_id, patch, keys) in &changes {
+                        // a legal hold keeps the values as they are, as it does against a PATCH
+                        if !tx.retention().holds_on(&id, &[collection.as_str()]).await?.is_empty() {
+                            return Err(StoreError::Conflict(HELD.into()));
+                        }
                         for key in keys {
                             tx.subjects().seal_under(key, false).await?;
                         }
@@ -326,6 +333,7 @@ impl Vault {
                 Ok(())
             }
             Err(StoreError::SubjectKeyConflict) => Err(crate::records::subject_erased()),
+            Err(StoreError::Conflict(what)) if what == HELD => Err(crate::holds::held_error()),
             Err(StoreError::Conflict(what)) if what == "record" => Err(VaultError::not_found(
                 "record_not_found",
                 "a record to correct was deleted meanwhile",

@@ -623,12 +623,28 @@ async fn rectification_replaces_values_and_kills_old_tokens_and_index_entries() 
         let (s, v) = fulfil(&mut admin, &id, body).await;
         assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{v}");
     }
-    let (s, v) = fulfil(
-        &mut admin,
-        &id,
-        json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"email": "new@example.com"}}]}),
-    )
-    .await;
+    // A legal hold keeps the values as they are, as it does against a PATCH, until released.
+    let correct = json!({"corrections": [{"collection": "customers", "record_id": record, "fields": {"email": "new@example.com"}}]});
+    let (s, hold) = admin
+        .post(
+            "/v1/retention/holds",
+            json!({"subject_id": "cust_e", "reason": "claim 2026-114"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{hold}");
+    let (s, v) = fulfil(&mut admin, &id, correct.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("legal_hold")), "{v}");
+    let (_, v) = admin.get(&format!("{CUST}/{record}?purpose=order_fulfillment")).await;
+    assert_eq!(v["fields"]["email"], "old@example.com", "{v}");
+    let hold_id = hold["hold_id"].as_str().unwrap_or_else(|| panic!("{hold}"));
+    let (s, v) = admin
+        .post(
+            &format!("/v1/retention/holds/{hold_id}/release"),
+            json!({"reason": "claim settled"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = fulfil(&mut admin, &id, correct).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
 
     let (_, v) = admin.get(&format!("{CUST}/{record}?purpose=order_fulfillment")).await;
