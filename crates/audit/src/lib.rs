@@ -9,6 +9,7 @@ use aws_lc_rs::digest::{Context, SHA256};
 #[cfg(test)]
 mod fuzz;
 pub mod note;
+pub mod tag;
 pub mod tiles;
 pub mod witness;
 

@@ -189,6 +189,7 @@ async fn measure_log(dir: &std::path::Path, entries: usize) -> anyhow::Result<()
     );
 
     let trust = custodia_core::AuditTrust {
+        tag_key: None,
         key: vault.audit_verifier_key(),
         trusted: Vec::new(),
         now: Timestamp::now(),

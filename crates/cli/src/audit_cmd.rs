@@ -139,6 +139,7 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let trust = AuditTrust {
+        tag_key: None,
         key,
         trusted,
         now: Timestamp::now(),

@@ -155,15 +155,18 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
     let data = DataDir::new(dir);
     data.init(None, Timestamp::now()).await?;
     let vault = std::sync::Arc::new(data.open(None).await?);
-    let row = |i: usize| {
+    // entries as the vault writes them: tagged
+    let row = |vault: &custodia_core::Vault, i: usize| {
         let entry = format!(
             "{{\"v\":1,\"at\":{i},\"principal\":\"prn_bench\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"order_fulfillment\",\"collection\":\"customers\",\"subject\":\"{i:032x}\",\"fields\":[\"email\"]}}"
         );
-        custodia_core::audit_row_of(i as i64, entry)
+        vault.tagged_audit_row(i as i64, &entry)
     };
     let start = Instant::now();
     for b in 0..BATCHES {
-        let rows: Vec<_> = (0..BATCH).map(|i| row(b * BATCH + i)).collect();
+        let rows = (0..BATCH)
+            .map(|i| row(&vault, b * BATCH + i))
+            .collect::<Result<Vec<_>, _>>()?;
         vault.store().append_audit(rows).await?;
     }
     let batched = (BATCHES * BATCH) as f64 / start.elapsed().as_secs_f64();
@@ -174,12 +177,10 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
         let vault = std::sync::Arc::clone(&vault);
         tasks.push(tokio::spawn(async move {
             for i in 0..PER_WRITER {
-                vault
-                    .store()
-                    .append_audit(vec![row(10_000_000 + w * PER_WRITER + i)])
-                    .await?;
+                let one = row(&vault, 10_000_000 + w * PER_WRITER + i)?;
+                vault.store().append_audit(vec![one]).await?;
             }
-            Ok::<(), custodia_store::StoreError>(())
+            Ok::<(), anyhow::Error>(())
         }));
     }
     for t in tasks {
@@ -190,6 +191,7 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
     vault.checkpoint(Timestamp::now()).await?;
     let start = Instant::now();
     let trust = custodia_core::AuditTrust {
+        tag_key: None,
         key: vault.audit_verifier_key(),
         trusted: Vec::new(),
         now: Timestamp::now(),

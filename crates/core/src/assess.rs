@@ -474,6 +474,7 @@ async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Re
         )),
         (Ok(key), Ok(trusted)) => {
             let trust = AuditTrust {
+                tag_key: None,
                 key: key.clone(),
                 trusted: trusted.clone(),
                 now,

@@ -165,13 +165,20 @@ impl Vault {
         now: Timestamp,
         denied: Option<&VaultError>,
     ) -> Result<AuditRow, VaultError> {
-        let mut row = event_row(event, now, denied.map(|e| e.code))?;
+        let mut row = event_row(event, now, denied.map(|e| e.code), &self.keys.audit_tags)?;
         row.metric = Some(custodia_metrics::Decision::new(
             event.action,
             self.purpose_label(event.purpose.as_deref()),
             denied.is_none() && event.refusal.is_none(),
         ));
         Ok(row)
+    }
+
+    /// [`audit_row_of`] with the entry tagged as the vault tags its own (for tools that
+    /// write entries of their own into a vault's log, such as the benchmark).
+    pub fn tagged_audit_row(&self, at: i64, entry: &str) -> Result<AuditRow, VaultError> {
+        let entry = self.keys.audit_tags.tag(entry).map_err(|e| VaultError::internal(&e))?;
+        Ok(audit_row_of(at, entry))
     }
 
     /// A purpose as a metrics label: its name if the registry declares it, else `(other)`
@@ -259,9 +266,14 @@ impl Vault {
 }
 
 /// The audit row of `event` at `now`, a refusal with the error code `denied` when given: the
-/// canonical entry text, its leaf hash and the indexed columns (which [`audit_columns`]
-/// derives again from the text).
-fn event_row(event: &AuditEvent, now: Timestamp, denied: Option<&'static str>) -> Result<AuditRow, VaultError> {
+/// canonical entry text tagged with `tags` (`custodia_audit::tag`), its leaf hash and the
+/// indexed columns (which [`audit_columns`] derives again from the text).
+fn event_row(
+    event: &AuditEvent,
+    now: Timestamp,
+    denied: Option<&'static str>,
+    tags: &custodia_audit::tag::TagKey,
+) -> Result<AuditRow, VaultError> {
     let entry = Entry {
         v: ENTRY_VERSION,
         at: now.0,
@@ -287,6 +299,7 @@ fn event_row(event: &AuditEvent, now: Timestamp, denied: Option<&'static str>) -
         subject: entry.subject.map(str::to_owned),
     };
     let entry = serde_json::to_string(&entry).map_err(|e| VaultError::internal(&e))?;
+    let entry = tags.tag(&entry).map_err(|e| VaultError::internal(&e))?;
     let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
     Ok(AuditRow {
         seq: 0,
@@ -445,6 +458,10 @@ impl<'a> Indexed<'a> {
                 c.literal(",")?;
             }
         }
+        // the tag, last (custodia_audit::tag)
+        if c.eat(",\"tag\":") {
+            c.string()?;
+        }
         c.literal("}")?;
         (c.at == entry.len()).then_some(Self {
             at,
@@ -526,7 +543,9 @@ impl<'a> Canonical<'a> {
 }
 
 /// An audit row for a canonical entry text, its leaf hash and columns derived from it (for
-/// tools that write entries of their own, such as the benchmark).
+/// tools that write entries of their own into a store, such as the benchmarks). Untagged: a
+/// vault signs such rows only before its first tagged entry ([`crate::Vault::tagged_audit_row`]
+/// tags one).
 #[must_use]
 pub fn audit_row_of(at: i64, entry: String) -> AuditRow {
     let leaf = custodia_audit::leaf_hash(entry.as_bytes()).to_vec();
@@ -1009,6 +1028,10 @@ mod fuzz {
         chars.into_iter().collect()
     }
 
+    fn test_tags() -> custodia_audit::tag::TagKey {
+        custodia_audit::tag::TagKey::new(&[5; 32])
+    }
+
     /// What the two readers of an entry say, which must agree: [`columns_match`] holds for
     /// exactly the time and columns [`audit_columns`] derives.
     fn check_readers(text: &str) -> Result<(), TestCaseError> {
@@ -1057,7 +1080,7 @@ mod fuzz {
             at in prop_oneof![any::<i64>(), -1000i64..1000, Just(i64::MIN), Just(i64::MAX)],
             denied in proptest::option::of(prop::sample::select(vec!["forbidden", "purpose_not_allowed"])),
         ) {
-            let row = event_row(&event, Timestamp(at), denied).unwrap();
+            let row = event_row(&event, Timestamp(at), denied, &test_tags()).unwrap();
             prop_assert_eq!(row.at, at);
             prop_assert_eq!(audit_columns(&row.entry), Some((Some(at), row.index.clone())));
             prop_assert!(columns_match(&row.entry, at, &row.index.as_ref()));
@@ -1076,7 +1099,7 @@ mod fuzz {
             at in any::<i64>(),
             edits in proptest::collection::vec(edit(), 1..4),
         ) {
-            let row = event_row(&event, Timestamp(at), None).unwrap();
+            let row = event_row(&event, Timestamp(at), None, &test_tags()).unwrap();
             check_readers(&apply(&row.entry, &edits))?;
         }
     }

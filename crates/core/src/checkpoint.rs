@@ -50,6 +50,8 @@ pub(crate) struct LogState {
     /// The newest checkpoint this process signed or found the log to extend (size, root).
     signed: Option<(u64, Hash)>,
     resumed: bool,
+    /// Whether an entry read so far carries a tag (then every later one must).
+    tagging: custodia_audit::tag::Tagging,
 }
 
 /// The log state, behind an async lock (checkpoints are made one at a time), and why the log
@@ -113,6 +115,7 @@ impl Vault {
         let mut state = self.log.state.lock().await;
         let trust = AuditTrust {
             key: self.audit_verifier_key(),
+            tag_key: Some(std::sync::Arc::clone(&self.keys.audit_tags)),
             trusted,
             now: Timestamp::now(),
             max_unsigned_age: None,
@@ -130,6 +133,7 @@ impl Vault {
         state.pending = pending;
         state.last_seq = report.last_seq;
         state.signed = report.newest;
+        state.tagging = custodia_audit::tag::Tagging::begun(report.tagged);
         state.resumed = true;
         Ok(report)
     }
@@ -293,6 +297,20 @@ impl Vault {
             let Some(last) = page.last() else { break };
             state.last_seq = last.seq;
             for e in &page {
+                // No entry is signed that the vault did not write: a row inserted into the
+                // database by someone without its keys carries no tag of its key.
+                let untagged = state.tagging.next(&e.entry).err();
+                let refused = untagged.or_else(|| {
+                    custodia_audit::tag::is_tagged(&e.entry)
+                        .then(|| self.keys.audit_tags.check(&e.entry).err())
+                        .flatten()
+                });
+                if let Some(why) = refused {
+                    return Err(self.log.stop(format!(
+                        "audit entry {} was not written by this vault ({why}): it was inserted into the database",
+                        e.seq
+                    )));
+                }
                 let done = state.tiles.push(leaf_hash(e.entry.as_bytes()));
                 state.pending.extend(done.into_iter().map(|t| tile_row(t, e.seq)));
                 if watch == Some(state.tiles.size()) {

@@ -56,6 +56,7 @@ pub(crate) mod tests {
         }
         vault.checkpoint(crate::Timestamp::now()).await.unwrap();
         let trust = crate::AuditTrust {
+            tag_key: None,
             key: vault.audit_verifier_key(),
             trusted: Vec::new(),
             now: crate::Timestamp::now(),

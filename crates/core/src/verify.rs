@@ -102,6 +102,10 @@ fn read_tail(path: &Path) -> std::io::Result<String> {
 pub struct AuditTrust {
     /// The checkpoint key, pinned by the operator (or, told so explicitly, the database's).
     pub key: VerifierKey,
+    /// The key the vault tags its entries with, when the verifier holds the vault's keys (the
+    /// server at start): every tag is then checked. Without it (offline, no root key) only
+    /// the rule that tags once begun never stop is.
+    pub tag_key: Option<std::sync::Arc<custodia_audit::tag::TagKey>>,
     /// Checkpoints from outside the database; each must be a prefix of today's log.
     pub trusted: Vec<TrustedCheckpoint>,
     /// The time verification runs at. Entries no checkpoint covers may not be dated in the
@@ -126,6 +130,8 @@ pub struct VerifyReport {
     /// Entries after the newest checkpoint (intact as far as their leaf hashes go, not yet
     /// covered by a signature).
     pub unsigned_tail: u64,
+    /// Whether the log's entries are tagged (from some entry on: `custodia_audit::tag`).
+    pub tagged: bool,
     /// The newest checkpoint the log was found to extend (size, root).
     pub(crate) newest: Option<(u64, Hash)>,
     /// The tree's right edge and the last sequence number read, for a server resuming the log.
@@ -262,6 +268,7 @@ async fn verify_paged(
         last_seq: 0,
         previous: 0,
         newest: None,
+        tagged: false,
     };
 
     // The log is read a chunk (one row) per range of sequence numbers, by several connections
@@ -302,9 +309,10 @@ async fn verify_paged(
             pending.push(Pending {
                 after: lo,
                 upto: hi,
-                checked: chunk
-                    .ok()
-                    .map(|c| tokio::task::spawn_blocking(move || c.rows().map(|rows| check(&rows)))),
+                checked: chunk.ok().map(|c| {
+                    let tags = trust.tag_key.clone();
+                    tokio::task::spawn_blocking(move || c.rows().map(|rows| check(&rows, tags.as_deref())))
+                }),
             });
         }
         after = lo;
@@ -320,6 +328,7 @@ async fn verify_paged(
         last_seq,
         newest,
         mut targets,
+        tagged,
         ..
     } = walk;
     targets.read_upto(range.size().saturating_add(1)).await?;
@@ -365,6 +374,7 @@ async fn verify_paged(
         checkpoints: usize::try_from(stored).unwrap_or(0),
         trusted: trust.trusted.len(),
         unsigned_tail: range.size() - covered,
+        tagged,
         newest,
         range,
         last_seq,
@@ -376,19 +386,24 @@ async fn seq_bounds(store: &Store, after: i64) -> Result<Option<(i64, i64)>, Str
     reader.audit().seq_bounds(after).await.map_err(|e| e.to_string())
 }
 
-/// What checking a run of entries found: each entry's sequence number, time and leaf hash, up
-/// to the first entry whose leaf hash or columns do not match its text (its sequence number,
-/// and what is wrong).
+/// What checking a run of entries found: each entry's sequence number, time, leaf hash and
+/// whether it is tagged, up to the first entry whose leaf hash, columns or tag do not match
+/// its text (its sequence number, and what is wrong).
 struct Checked {
-    entries: Vec<(i64, i64, Hash)>,
+    entries: Vec<(i64, i64, Hash, Tag)>,
     fault: Option<(i64, String)>,
 }
 
-/// Checks every entry's leaf hash and indexed columns against its text.
-fn check(rows: &[AuditRowRef<'_>]) -> Checked {
+/// An entry's tag: none, or one its key made (or not checked, without the key), or not.
+type Tag = Option<Result<(), custodia_audit::tag::TagError>>;
+
+/// Checks every entry's leaf hash, indexed columns and tag (with `tags`, when given) against
+/// its text.
+fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>) -> Checked {
     let mut entries = Vec::with_capacity(rows.len());
     for e in rows {
         let leaf = leaf_hash(e.entry.as_bytes());
+        let tag = custodia_audit::tag::is_tagged(e.entry).then(|| tags.map_or(Ok(()), |key| key.check(e.entry)));
         let fault = if e.leaf != leaf.as_slice() {
             format!("entry {} was changed: its content does not match its leaf hash", e.seq)
         } else if !crate::audit::columns_match(e.entry, e.at, &e.index) {
@@ -397,7 +412,7 @@ fn check(rows: &[AuditRowRef<'_>]) -> Checked {
                 e.seq
             )
         } else {
-            entries.push((e.seq, e.at, leaf));
+            entries.push((e.seq, e.at, leaf, tag));
             continue;
         };
         return Checked {
@@ -406,6 +421,20 @@ fn check(rows: &[AuditRowRef<'_>]) -> Checked {
         };
     }
     Checked { entries, fault: None }
+}
+
+/// An entry no checkpoint covers was written by the vault: tagged with its key (when the
+/// verifier holds it), and tagged at all once an entry before it was.
+fn tag_rule(seq: i64, tag: Tag, tagged_before: bool) -> Result<(), String> {
+    match tag {
+        Some(Err(why)) => Err(format!(
+            "entry {seq} was not written by this vault ({why}): it was inserted into the database"
+        )),
+        None if tagged_before => Err(format!(
+            "entry {seq} carries no tag, though the entries before it do: it was not written by this vault but inserted into the database"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A chunk being checked: the range of sequence numbers it holds, and its check (`None` when
@@ -419,7 +448,7 @@ struct Pending {
 impl Pending {
     /// The check's result; a chunk that could not be read or split with certainty is read
     /// again a row per entry, and checked the same way.
-    async fn finish(self, store: &Store) -> Result<Checked, String> {
+    async fn finish(self, store: &Store, tags: Option<&custodia_audit::tag::TagKey>) -> Result<Checked, String> {
         if let Some(handle) = self.checked
             && let Some(checked) = handle.await.map_err(|e| e.to_string())?
         {
@@ -435,6 +464,7 @@ impl Pending {
         rows.retain(|r| r.seq <= self.upto);
         Ok(check(
             &rows.iter().map(custodia_store::AuditRow::as_ref).collect::<Vec<_>>(),
+            tags,
         ))
     }
 }
@@ -536,13 +566,15 @@ struct Walk<'t> {
     /// The size of the last checkpoint reached.
     previous: u64,
     newest: Option<(u64, Hash)>,
+    /// Whether an entry walked so far carries a tag (`custodia_audit::tag`).
+    tagged: bool,
 }
 
 impl Walk<'_> {
     /// Walks a checked chunk, the checkpoints it may reach read first, then compares the tiles
     /// it completed with the stored ones.
     async fn take(&mut self, p: Pending, store: &Store, progress: &dyn Progress) -> Result<(), String> {
-        let checked = p.finish(store).await?;
+        let checked = p.finish(store, self.trust.tag_key.as_deref()).await?;
         let reach = self
             .range
             .size()
@@ -554,12 +586,16 @@ impl Walk<'_> {
 
     fn apply(&mut self, checked: Checked, progress: &dyn Progress) -> Result<(), String> {
         progress.advance(u64::try_from(checked.entries.len()).unwrap_or(0));
-        for &(seq, at, leaf) in &checked.entries {
+        for &(seq, at, leaf, tag) in &checked.entries {
             self.sequence(seq)?;
             if self.range.size() >= self.covered {
                 let since = *self.tail_since.get_or_insert(at);
                 unsigned_tail_rule(self.trust, seq, at, since)?;
+                // (what a checkpoint covers, its signature vouches for: a changed entry there
+                // is named by the checkpoint it no longer matches)
+                tag_rule(seq, tag, self.tagged)?;
             }
+            self.tagged |= tag.is_some();
             self.last_seq = seq;
             self.cut.extend(self.range.push(leaf));
             if let Some(entry) = self.targets.ahead.first_entry()
@@ -636,6 +672,7 @@ mod tests {
 
     async fn verify_at(vault: &crate::Vault, now: i64) -> Result<VerifyReport, String> {
         let trust = AuditTrust {
+            tag_key: None,
             key: vault.audit_verifier_key(),
             trusted: Vec::new(),
             now: Timestamp(now),
@@ -681,6 +718,7 @@ mod tests {
             vault.checkpoint(Timestamp::now()).await.unwrap();
         }
         let trust = AuditTrust {
+            tag_key: None,
             key: vault.audit_verifier_key(),
             trusted: Vec::new(),
             now: Timestamp::now(),

@@ -781,3 +781,111 @@ async fn a_running_server_stops_when_its_checkpoints_vanish() {
         "the server went on signing a log whose checkpoints were deleted"
     );
 }
+
+/// Inserts `entry` into the log of the vault in `dir` as an insider with the database alone
+/// would: the leaf hash and indexed columns computed as the vault computes them.
+async fn insert_entry(dir: &Path, (at, entry): (i64, String)) {
+    let db = attacker(dir).await;
+    sqlx::query(
+        "INSERT INTO audit_log (at, entry, leaf, principal, action, decision, purpose, subject) \
+         VALUES (?, ?, ?, 'prn_ana', 'record.list', 'allow', 'payment', NULL)",
+    )
+    .bind(at)
+    .bind(&entry)
+    .bind(leaf(&entry))
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+}
+
+fn chrono_now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// An entry framing an operator, as an insider writes it: untagged, or with a tag of the
+/// right shape made without the vault's key.
+fn forged_entry(tag: Option<&str>) -> (i64, String) {
+    let at = chrono_now_ms();
+    let body = format!(
+        "{{\"v\":1,\"at\":{at},\"principal\":\"prn_ana\",\"action\":\"record.list\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"payment\",\"collection\":\"customers\",\"subject\":null,\"fields\":[\"card_number\"]"
+    );
+    match tag {
+        Some(tag) => (at, format!("{body},\"tag\":\"{tag}\"}}")),
+        None => (at, format!("{body}}}")),
+    }
+}
+
+/// Review of issue 10 (2026-12-06): a row inserted into `audit_log` by someone with the
+/// database alone (an INSERT, which the service may run, so no trigger stops it), its leaf
+/// hash recomputed, was signed by the server's next checkpoint: an operator framed, a blast
+/// radius padded. The vault tags every entry it writes with a key the database does not
+/// hold: a row without its tag, or with a tag it did not make, stops the running server
+/// before any checkpoint covers it, keeps a server from starting, and `audit verify` (no
+/// root key) names an untagged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_inserted_without_the_vaults_keys_are_never_signed() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 2).await;
+    let before = checkpoint_of_at_least(&server, &vault.token, 6).await;
+    let signed = before["tree_size"].as_i64().unwrap();
+    let mut admin = server.client(&vault.token).await;
+    let (_, page) = admin.get("/v1/audit/events?limit=1").await;
+    let text = page["events"][0]["canonical"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains(",\"tag\":\""), "the vault tags what it writes: {page}");
+
+    // At start: a copy with each kind of forged row in its tail.
+    for tag in [None, Some("0".repeat(64))] {
+        let copy = copy_of(vault.path());
+        insert_entry(copy.path(), forged_entry(tag.as_deref())).await;
+        let printed = refuses_to_start(copy.path(), &[]);
+        assert!(
+            printed.contains("was not written by this vault") || printed.contains("carries no tag"),
+            "{printed}"
+        );
+        if tag.is_none() {
+            let (ok, out) = verify_with(copy.path(), &vault.audit_key, &[]);
+            assert!(!ok && out.contains("carries no tag"), "{out}");
+        }
+    }
+
+    // While the server runs: it stops before signing the row.
+    insert_entry(vault.path(), forged_entry(None)).await;
+    let path = "/v1/subjects/cust_after/records/customers";
+    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "A"}});
+    let mut stopped = false;
+    for _ in 0..100 {
+        let (status, v) = admin.raw_unchecked("POST", path, Some(body.clone())).await;
+        if status == 503 {
+            assert_eq!(v["error"]["code"], "audit_log_diverged");
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "the server went on with a row it did not write in its log");
+    server.terminate();
+    let db = attacker(vault.path()).await;
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let forged_at: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE seq <= (SELECT seq FROM audit_log WHERE principal = 'prn_ana')",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    assert!(
+        newest >= signed && newest < forged_at,
+        "no checkpoint covers the forged row: {newest} {forged_at}"
+    );
+}
