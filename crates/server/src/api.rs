@@ -17,7 +17,7 @@ use custodia_types::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc, KeptTexts, TextJson};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -542,16 +542,27 @@ async fn append_to_ledger(
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage consent", body = ErrorBody),
-              (status = 422, description = "Unknown purpose, or one not based on consent; consent given without `notice_version`; evidence that is not an IP address or a user agent", body = ErrorBody)),
+              (status = 422, description = "Unknown purpose, or one not based on consent; consent given without `notice_version`, or one that holds personal data (`text_has_personal_data`); evidence that is not an IP address or a user agent", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn record_consent(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     Gpc(gpc): Gpc,
     ApiPath(subject_id): ApiPath<String>,
-    ApiJson(body): ApiJson<ConsentRequest>,
+    TextJson(body): TextJson<ConsentRequest>,
 ) -> AppResult<(StatusCode, Json<LedgerAppended>)> {
     append_to_ledger(&state, &caller, &subject_id, &body, gpc).await
+}
+
+/// The notice version stays in the ledger in the clear, past an erasure (the proof that
+/// consent was given): a version, never a card or phone number written in its place.
+impl KeptTexts for ConsentRequest {
+    fn kept_texts(&self) -> Vec<(&'static str, &str)> {
+        self.notice_version
+            .iter()
+            .map(|v| ("notice_version", v.as_str()))
+            .collect()
+    }
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/consents", tag = "consent",

@@ -62,6 +62,27 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         (status, v["error"]["code"].as_str()),
         (422, Some("notice_version_required"))
     );
+    // The notice version stays in the clear, past an erasure: a card or phone number in its
+    // place is refused; versions as they are written pass.
+    for (version, status) in [
+        ("4111111111111111", 422),
+        ("020-7946-0958", 422),
+        ("2026-11-01", 201),
+        ("privacy-v3.2", 201),
+        ("2026.11", 201),
+    ] {
+        let (s, v) = prefs
+            .post(
+                "/v1/subjects/cust_nv/consents",
+                json!({"purpose": "marketing_email", "granted": true, "notice_version": version, "method": "web_form"}),
+            )
+            .await;
+        assert_eq!(s, status, "{version}: {v}");
+        if s == 422 {
+            assert_eq!(v["error"]["code"], "text_has_personal_data", "{v}");
+            assert!(!v.to_string().contains(version), "not echoed: {v}");
+        }
+    }
     let (status, v) = prefs
         .post(
             "/v1/subjects/cust_9/consents",
@@ -143,6 +164,16 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         .post(
             "/v1/subjects/cust_9/consents",
             json!({"purpose": "marketing_email", "granted": true, "notice_version": "bob@example.com", "method": "api"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("text_has_personal_data"))
+    );
+    let (status, v) = prefs
+        .post(
+            "/v1/subjects/cust_9/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "v 1 (draft)", "method": "api"}),
         )
         .await;
     assert_eq!(
