@@ -17,7 +17,7 @@ use custodia_types::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc, KeptTexts, TextJson};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc, KeptTexts, NoBody, TextJson};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -443,6 +443,7 @@ pub(crate) async fn list_principals(
 #[utoipa::path(delete, path = "/v1/principals/{principal_id}", tag = "principals",
     params(("principal_id" = String, Path)),
     responses((status = 204, description = "Revoked"),
+              (status = 400, description = "A request body (the route takes none)", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage principals", body = ErrorBody),
               (status = 404, description = "No such active principal", body = ErrorBody),
@@ -452,6 +453,7 @@ pub(crate) async fn revoke_principal(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(principal_id): ApiPath<String>,
+    _: NoBody,
 ) -> AppResult<StatusCode> {
     state
         .vault

@@ -63,6 +63,27 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
+/// The body of a route that takes none: nothing, white space, `{}` or `null`; anything else
+/// is refused (400 `unexpected_body`) before the route acts, so that a malformed call to a
+/// route that rotates a key or disables an operator does nothing.
+pub(crate) struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        match bytes.trim_ascii() {
+            b"" | b"{}" | b"null" => Ok(Self),
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unexpected_body",
+                "this route takes no request body (send none, or `{}`)",
+            )),
+        }
+    }
+}
+
 /// The request body, at most `MAX_BODY_BYTES`.
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {

@@ -226,7 +226,8 @@ pub(crate) async fn contain(
     state.vault.incident(&caller.0, now, &incident_id).await?;
     let Caller(principal) = &caller;
     let principal = principal.clone();
-    let (_, Json(status)) = crate::operators::rotate_keys(State(Arc::clone(&state)), caller).await?;
+    let (_, Json(status)) =
+        crate::operators::rotate_keys(State(Arc::clone(&state)), caller, crate::extract::NoBody).await?;
     let done = format!(
         "Root key rotation to version {} started: every subject key is re-wrapped in the background",
         status

@@ -16,7 +16,7 @@ use custodia_types::{
 };
 use zeroize::Zeroizing;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, KeptTexts, TextJson};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, KeptTexts, NoBody, TextJson};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -171,10 +171,15 @@ pub(crate) async fn login(
 
 #[utoipa::path(post, path = "/v1/logout", tag = "operators",
     responses((status = 204, description = "The session ended"),
+              (status = 400, description = "A request body (the route takes none)", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 422, description = "The caller is an API key, not a session (`not_a_session`)", body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn logout(State(state): State<Arc<AppState>>, Caller(caller): Caller) -> AppResult<StatusCode> {
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    _: NoBody,
+) -> AppResult<StatusCode> {
     state.vault.logout(&caller, Timestamp::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -218,6 +223,7 @@ pub(crate) async fn record_training(
 #[utoipa::path(post, path = "/v1/operators/{operator_id}/disable", tag = "operators",
     params(("operator_id" = String, Path, description = "Operator id (`opr_...`) or name")),
     responses((status = 204, description = "Disabled; their sessions ended"),
+              (status = 400, description = "A request body (the route takes none)", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage operators or grant their roles", body = ErrorBody),
               (status = 404, description = "No such operator", body = ErrorBody),
@@ -227,6 +233,7 @@ pub(crate) async fn disable_operator(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(operator_id): ApiPath<String>,
+    _: NoBody,
 ) -> AppResult<StatusCode> {
     state
         .vault
@@ -372,6 +379,7 @@ pub(crate) async fn key_status(
 
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "keys",
     responses((status = 202, description = "A new root key version is in force (or an unfinished rotation resumes); every key is being re-wrapped in the background", body = KeyStatus),
+              (status = 400, description = "A request body (the route takes none)", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage keys", body = ErrorBody),
               (status = 409, description = "A rotation is running, or the key source cannot add a version", body = ErrorBody)),
@@ -379,6 +387,7 @@ pub(crate) async fn key_status(
 pub(crate) async fn rotate_keys(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    _: NoBody,
 ) -> AppResult<(StatusCode, Json<KeyStatus>)> {
     let now = Timestamp::now();
     let placeholder = RotationProgress {
@@ -440,7 +449,7 @@ async fn rewrap_all(state: &AppState) {
 #[utoipa::path(post, path = "/v1/keys/versions/{version}/retire", tag = "keys",
     params(("version" = u32, Path, description = "Root key version")),
     responses((status = 200, description = "Retired: removed from the key source", body = KeyStatus),
-              (status = 400, description = "Malformed version", body = ErrorBody),
+              (status = 400, description = "Malformed version; a request body (the route takes none)", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),
               (status = 403, description = "Caller may not manage keys", body = ErrorBody),
               (status = 404, description = "No such version", body = ErrorBody),
@@ -450,6 +459,7 @@ pub(crate) async fn retire_key_version(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(version): ApiPath<u32>,
+    _: NoBody,
 ) -> AppResult<Json<KeyStatus>> {
     Ok(Json(state.vault.retire_key(&caller, Timestamp::now(), version).await?))
 }

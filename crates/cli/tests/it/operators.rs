@@ -343,6 +343,17 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
     assert_eq!(before["current_version"], 1);
     assert_eq!(before["versions"][0]["subject_keys"], SUBJECTS as i64);
 
+    // A route that takes no body refuses one before it acts: a malformed call rotates nothing.
+    for body in [&b"{"[..], b"[]", b"\"x\"", b"{\"a\":1}"] {
+        let (s, v) = admin.raw("POST", "/v1/keys/rotate", Some(body.to_vec())).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("unexpected_body")), "{v}");
+    }
+    let (s, v) = admin
+        .raw("POST", "/v1/keys/versions/1/retire", Some(b"{".to_vec()))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("unexpected_body")), "{v}");
+    let (_, unchanged) = admin.get("/v1/keys").await;
+    assert_eq!(unchanged["current_version"], 1, "{unchanged}");
     let (s, started) = admin.post("/v1/keys/rotate", json!({})).await;
     assert_eq!(s, 202, "{started}");
     assert_eq!(started["current_version"], 2);
