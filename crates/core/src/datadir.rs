@@ -444,7 +444,8 @@ impl DataDir {
 
     /// Replaces the directory's SQLite database with the backup `from` (no server may be
     /// running), after checking that the backup is this vault's (it opens with this root key)
-    /// and carrying over the audit log and the tombstones of the database it replaces (the
+    /// and carrying over the audit log, the tombstones and the legal holds (placed or
+    /// released since the backup) of the database it replaces (the
     /// backup's log must be a prefix of it: the log stays whole, and its checkpoints and
     /// witness still agree), then erases again every subject a tombstone names (the log's,
     /// the backup's and the replaced database's).

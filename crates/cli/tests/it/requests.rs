@@ -804,6 +804,16 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         .output()
         .unwrap();
     assert!(!out.status.success(), "an existing backup file is never overwritten");
+    // Legal holds placed after the backup (and one released after it) are carried over: a
+    // restore does not let held data be erased or swept.
+    let (s, hold) = admin
+        .post(
+            "/v1/retention/holds",
+            json!({"subject_id": "cust_stays", "reason": "claim 2026-300"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{hold}");
+    let held_id = hold["hold_id"].as_str().unwrap().to_owned();
 
     let id = open(
         &mut admin,
@@ -891,6 +901,13 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         .get("/v1/subjects/cust_gone/records/customers?purpose=order_fulfillment")
         .await;
     assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    let (_, holds) = admin.get("/v1/retention/holds").await;
+    assert_eq!(holds["holds"][0]["hold_id"], held_id.as_str(), "{holds}");
+    let release = json!({"reason": "claim settled"});
+    let (s, v) = admin
+        .post(&format!("/v1/retention/holds/{held_id}/release"), release)
+        .await;
+    assert_eq!(s, 200, "{v}");
     // Re-applying on a database holding what the subject gave after its erasure keeps that.
     let (s, v) = admin
         .post(

@@ -141,7 +141,15 @@ async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
              (SELECT 1 FROM audit_tiles t WHERE t.level = c.level AND t.idx = c.idx);
              INSERT INTO erasures (subject_digest, request_id, at) SELECT subject_digest, request_id, at \
              FROM cur.erasures c WHERE NOT EXISTS (SELECT 1 FROM erasures e \
-             WHERE e.subject_digest = c.subject_digest AND e.at = c.at) ORDER BY seq;",
+             WHERE e.subject_digest = c.subject_digest AND e.at = c.at) ORDER BY seq;
+             INSERT INTO legal_holds (hold_id, subject_id, collection, reason, created_by, created_at, \
+             released_at, released_by, release_reason) SELECT hold_id, subject_id, collection, reason, \
+             created_by, created_at, released_at, released_by, release_reason FROM cur.legal_holds c \
+             WHERE NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.hold_id = c.hold_id);
+             UPDATE legal_holds SET (released_at, released_by, release_reason) = \
+             (SELECT c.released_at, c.released_by, c.release_reason FROM cur.legal_holds c \
+             WHERE c.hold_id = legal_holds.hold_id) WHERE released_at IS NULL AND EXISTS \
+             (SELECT 1 FROM cur.legal_holds c WHERE c.hold_id = legal_holds.hold_id AND c.released_at IS NOT NULL);",
         )
         .await?;
         Ok::<u64, StoreError>(n)
