@@ -590,7 +590,8 @@ impl Vault {
                 for row in rows {
                     let subject = SubjectId::parse(&row.subject_id)?;
                     let event = self.about(base.clone().collection(&row.collection).fields([&row.field]), &subject)?;
-                    // Any refusal fails the whole batch.
+                    // A refusal of the call's grant fails the whole batch; a row this purpose
+                    // may not use is passed over.
                     let opened = self
                         .open_token(&call, token, row, &subject)
                         .await
@@ -598,6 +599,7 @@ impl Vault {
                             error,
                             about: Some(event.clone()),
                         })?;
+                    let Some(opened) = opened else { continue };
                     about.push(event);
                     match &value {
                         Some(v) if *v != opened => agreed = false,
@@ -634,41 +636,39 @@ impl Vault {
         .await
     }
 
-    /// The value behind one stored row of `token`, if the call may see its field in plain form.
+    /// The value behind one stored row of `token`: an error if the call may not see its field
+    /// in plain form at all, `None` if this row is not the purpose's to use.
     async fn open_token(
         &self,
         call: &Call<'_>,
         token: &str,
         row: &TokenRow,
         subject: &SubjectId,
-    ) -> Result<String, VaultError> {
+    ) -> Result<Option<String>, VaultError> {
         let grant = self.authorize(call, &row.collection)?;
         let field = grant.declared_field(&row.field)?;
         grant.may_detokenize(field)?;
+        // From here the row is one subject's value under one purpose. A token stands for a
+        // value held for the purpose it was handed out under: only that purpose, or one
+        // declared compatible with it, may turn it back, and only while the subject's ledger
+        // lets both be used (as a read would). A row that fails this is passed over, as if it
+        // were not there: a refusal would tell whoever drew the same deterministic token (the
+        // same value of the field, any subject) that another purpose or subject holds it.
         let state = self.subject_state(subject).await?;
-        state.permits(grant.purpose)?;
-        // A token stands for a value held for the purpose it was handed out under: only that
-        // purpose, or one declared compatible with it, may turn it back, and only while the
-        // subject's ledger lets that purpose hold it (as a read would).
+        if state.permits(grant.purpose).is_err() {
+            return Ok(None);
+        }
         if let Some(issued) = &row.purpose {
             let holder = self.registry.purpose(issued);
             let usable = self.registry.may_use(&grant.purpose.name, issued)
                 && holder.is_some_and(|h| crate::retention::ledger_allows(h, &state));
             if !usable {
-                return Err(VaultError::forbidden(
-                    "token_purpose_not_usable",
-                    format!(
-                        "the token was handed out under another purpose, which purpose `{}` may not use",
-                        grant.purpose.name
-                    ),
-                ));
+                return Ok(None);
             }
         }
-        let (key, _) = self
-            .keys
-            .subject_key(&self.store, subject, DEFAULT_KEY_CLASS)
-            .await?
-            .ok_or_else(|| VaultError::not_found("token_not_found", "the token's subject has no data any more"))?;
+        let Some((key, _)) = self.keys.subject_key(&self.store, subject, DEFAULT_KEY_CLASS).await? else {
+            return Ok(None);
+        };
         let ctx = FieldContext {
             collection: &row.collection,
             subject: &row.subject_id,
@@ -676,7 +676,9 @@ impl Vault {
             field: &row.field,
         };
         let plain = Zeroizing::new(key.open(&ctx, &row.ciphertext)?);
-        String::from_utf8(plain.to_vec()).map_err(|_| VaultError::internal(&"token value is not UTF-8"))
+        String::from_utf8(plain.to_vec())
+            .map(Some)
+            .map_err(|_| VaultError::internal(&"token value is not UTF-8"))
     }
 }
 

@@ -241,6 +241,100 @@ async fn tokens_land_in_their_own_records_when_some_are_not_shown() {
     }
 }
 
+/// Review of issue 18's session: detokenizing refused the whole call when any stored row of
+/// a token was not the purpose's (another subject's consent missing, a row handed out under a
+/// purpose it may not use). A deterministic token is the same for the same value of a field,
+/// whoever draws it, so a writer that may not read a value kept for tax law drew the token of
+/// a guess and learned from 403 against 200 whether anyone's kept value matched; and an admin
+/// could not turn back an analytics token because another subject held the same value for
+/// orders. A row the purpose may not use is now passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_purpose_may_not_use_neither_refuse_nor_answer_a_detokenize() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let tokenize = |subject: &str, purpose: &str, field: &str, value: &str| {
+        json!({"subject_id": subject, "collection": "customers", "field": field, "purpose": purpose,
+               "values": [value], "kind": "deterministic"})
+    };
+    // A value kept for tax law, and its token there.
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/taxed/records/customers",
+            json!({"purpose": "tax_records", "fields": {"name": "Tess Taxed", "shipping_address": "1 Main St"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/tokens",
+            tokenize("taxed", "tax_records", "shipping_address", "1 Main St"),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // A warehouse key guesses, through a subject of its own: right and wrong guesses answer
+    // alike, each with its own subject's value.
+    let warehouse = admin.principal("warehouse", &["fulfillment_service"]).await;
+    let mut warehouse = server.client(&warehouse).await;
+    for guess in ["1 Main St", "4 Main St"] {
+        let (s, v) = warehouse
+            .post(
+                "/v1/tokens",
+                tokenize("guesser", "order_fulfillment", "shipping_address", guess),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let token = v["tokens"][0].as_str().unwrap().to_owned();
+        let (s, v) = warehouse
+            .post(
+                "/v1/tokens/detokenize",
+                json!({"purpose": "order_fulfillment", "tokens": [token]}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["values"][0]["value"].as_str()),
+            (200, Some(guess)),
+            "{guess}: {v}"
+        );
+    }
+    // An analytics token whose value another subject holds for orders turns back under
+    // analytics to the consenting subject's value.
+    let consent = json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "api"});
+    assert_eq!(admin.post("/v1/subjects/t4/consents", consent).await.0, 201);
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/t4/records/customers",
+            json!({"purpose": "analytics", "fields": {"email": "ana4@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/tokens",
+            tokenize("other", "order_fulfillment", "email", "ana4@example.com"),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let analyst = admin.principal("analyst", &["data_science"]).await;
+    let mut analyst = server.client(&analyst).await;
+    let (_, listed) = analyst.get("/v1/subjects/t4/records/customers?purpose=analytics").await;
+    let token = listed["records"][0]["fields"]["email"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .to_owned();
+    let (s, v) = admin
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "analytics", "tokens": [token]}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["values"][0]["value"].as_str()),
+        (200, Some("ana4@example.com")),
+        "{v}"
+    );
+}
+
 /// Issue 11: format-preserving tokens of short values collided, and detokenizing returned
 /// whichever subject's row came first. "Al" 300 times for one subject and "Bo" 300 times for
 /// another, then ["Al", "Bo"] x 150 for a third: every token detokenizes to its own value.
