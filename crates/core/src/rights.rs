@@ -641,21 +641,24 @@ impl Vault {
         })
     }
 
-    /// The deadlines of a request of `kind` received at `received`, as Unix milliseconds
-    /// (the end of each due day, UTC).
+    /// The deadlines of a request of `kind` received at `received`, as Unix milliseconds:
+    /// days counted from the local day of receipt in the jurisdiction's time zone, each
+    /// deadline the end of its local day there.
     fn deadlines(
         &self,
         jurisdiction: &Jurisdiction,
         kind: RequestType,
         received: Timestamp,
     ) -> Result<Due, VaultError> {
-        let received = Date::of_millis(received.0);
+        let zone = &jurisdiction.zone;
+        let received = zone.date_of(received.0);
         let d = jurisdiction.deadlines(kind, received, self.registry.holidays_of(jurisdiction));
+        let end = |day: Date| zone.end_of_day_millis(day);
         Ok(Due {
-            acknowledge_by: d.acknowledge_by.map(|d| d.end_of_day_millis()),
-            respond_by: d.respond_by.end_of_day_millis(),
-            extended_respond_by: d.extended_respond_by.map(|d| d.end_of_day_millis()),
-            extend_notice_by: d.extend_notice_by.map(|d| d.end_of_day_millis()),
+            acknowledge_by: d.acknowledge_by.map(end),
+            respond_by: end(d.respond_by),
+            extended_respond_by: d.extended_respond_by.map(end),
+            extend_notice_by: d.extend_notice_by.map(end),
         })
     }
 

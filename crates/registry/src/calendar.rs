@@ -262,6 +262,54 @@ mod tests {
         Date::parse(s).unwrap()
     }
 
+    /// Milliseconds of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`, computed here apart.
+    fn ms(s: &str) -> i64 {
+        let (day, time) = s.trim_end_matches('Z').split_once('T').unwrap();
+        let hms: Vec<i64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+        d(day).start_of_day_millis() + ((hms[0] * 60 + hms[1]) * 60 + hms[2]) * 1000
+    }
+
+    /// Pacific time: UTC-8 in winter, UTC-7 from the second Sunday of March (2026-03-08) to
+    /// the first Sunday of November (2026-11-01).
+    #[test]
+    fn days_in_a_zone_with_summer_time() {
+        let la = Zone::named("America/Los_Angeles").unwrap();
+        // 05:00 UTC on 1 March is 21:00 on 28 February in California
+        assert_eq!(la.date_of(ms("2026-03-01T05:00:00Z")), d("2026-02-28"));
+        assert_eq!(la.date_of(ms("2026-03-01T08:00:00Z")), d("2026-03-01"));
+        assert_eq!(la.date_of(ms("2026-07-01T06:59:59Z")), d("2026-06-30"));
+        assert_eq!(la.date_of(ms("2026-07-01T07:00:00Z")), d("2026-07-01"));
+        // the end of a day: the instant before the next local midnight
+        assert_eq!(la.end_of_day_millis(d("2026-04-14")), ms("2026-04-15T07:00:00Z") - 1);
+        assert_eq!(la.end_of_day_millis(d("2026-12-08")), ms("2026-12-09T08:00:00Z") - 1);
+        // the day summer time starts has 23 hours; the day it ends, 25
+        assert_eq!(la.end_of_day_millis(d("2026-03-07")), ms("2026-03-08T08:00:00Z") - 1);
+        assert_eq!(la.end_of_day_millis(d("2026-03-08")), ms("2026-03-09T07:00:00Z") - 1);
+        assert_eq!(la.end_of_day_millis(d("2026-11-01")), ms("2026-11-02T08:00:00Z") - 1);
+        // UTC is the plain arithmetic, and east of it days end earlier
+        let utc = Zone::utc();
+        assert_eq!(
+            utc.end_of_day_millis(d("2026-04-14")),
+            d("2026-04-14").end_of_day_millis()
+        );
+        assert_eq!(utc.date_of(ms("2026-03-01T05:00:00Z")), d("2026-03-01"));
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        assert_eq!(
+            berlin.end_of_day_millis(d("2026-06-30")),
+            ms("2026-06-30T22:00:00Z") - 1
+        );
+        assert_eq!(berlin.date_of(ms("2026-06-30T22:30:00Z")), d("2026-07-01"));
+        // beyond the zone database's years, days are UTC's; nothing panics at the ends
+        assert_eq!(
+            la.end_of_day_millis(d("9999-12-31")),
+            d("9999-12-31").end_of_day_millis()
+        );
+        let _ = la.date_of(i64::MIN);
+        let _ = la.date_of(i64::MAX);
+        assert!(Zone::named("Mars/Olympus_Mons").is_none());
+        assert!(Zone::named("").is_none());
+    }
+
     #[test]
     fn parses_prints_and_counts_days() {
         assert_eq!(d("1970-01-01").days_since_epoch(), 0);
@@ -366,5 +414,92 @@ mod tests {
         assert_eq!(Date::MAX.end_of_day_millis(), i64::MAX);
         assert_eq!(Date::MIN.start_of_day_millis(), i64::MIN);
         assert!(Date::MAX.to_string().starts_with("292278994-"));
+    }
+}
+
+/// The time zone a jurisdiction's deadlines are counted in (an IANA name such as
+/// `America/Los_Angeles`; `UTC` by default): a request's day of receipt is its local date
+/// there, and a deadline ends at the last millisecond of its local day. A period counted in
+/// UTC ran up to a day long for a request received in a Californian evening.
+#[derive(Clone)]
+pub struct Zone {
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
+
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Zone({})", self.name)
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self::utc()
+    }
+}
+
+impl Zone {
+    /// Coordinated Universal Time.
+    #[must_use]
+    pub fn utc() -> Self {
+        Self {
+            name: "UTC".to_owned(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// The zone of an IANA name (from the time zone database built in), if it is one.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        let tz = jiff::tz::TimeZone::get(name).ok()?;
+        Some(Self {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+
+    /// The zone's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The local day of a time in milliseconds since the Unix epoch.
+    #[must_use]
+    pub fn date_of(&self, millis: i64) -> Date {
+        let offset = jiff::Timestamp::from_millisecond(millis)
+            .map(|at| i64::from(self.tz.to_offset(at).seconds()) * 1000)
+            .unwrap_or(0);
+        Date::of_millis(millis.saturating_add(offset))
+    }
+
+    /// The last millisecond of `day` in this zone (the instant before the next local day
+    /// starts), since the Unix epoch: when a deadline falling on `day` ends there.
+    #[must_use]
+    pub fn end_of_day_millis(&self, day: Date) -> i64 {
+        let next = day.add_days(1);
+        let civil = (
+            i16::try_from(next.year()),
+            i8::try_from(next.month()),
+            i8::try_from(next.day()),
+        );
+        let start = match civil {
+            (Ok(y), Ok(m), Ok(d)) => jiff::civil::Date::new(y, m, d)
+                .and_then(|date| date.to_zoned_datetime(self.tz.clone()))
+                .ok()
+                .map(|zoned| zoned.timestamp().as_millisecond()),
+            _ => None,
+        };
+        // beyond the zone database's years: UTC's
+        start.map_or_else(|| day.end_of_day_millis(), |s| s - 1)
     }
 }

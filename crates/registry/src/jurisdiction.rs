@@ -283,6 +283,9 @@ pub struct Jurisdiction {
     pub holidays: HolidaySource,
     /// The calendar counted: `holidays` resolved (`Controller`: the organization's country).
     pub calendar: String,
+    /// The time zone days are counted in (`time_zone`; `controller`, the default: the
+    /// organization's).
+    pub zone: crate::calendar::Zone,
     /// How long request records are kept (CCPA §7101: 24 months).
     pub retain_records: Option<TimeLimit>,
     /// Where a data subject may complain; `None`: the organization's supervisory authority.
@@ -725,6 +728,10 @@ respond_within = \"15 business_days\"
 [jurisdictions.VA]
 respond_within = \"45 days\"
 request_types = [\"access\", \"erase\", \"access\"]
+
+[jurisdictions.cpa]
+respond_within = \"45 days\"
+time_zone = \"America/Denvr\"
 "
         );
         let e: Vec<String> = Registry::parse("r.toml", &text)
@@ -747,6 +754,7 @@ request_types = [\"access\", \"erase\", \"access\"]
             ("`VA`", "[jurisdictions.VA]", "jurisdiction name"),
             ("`erase`", "\"erase\"", "expected one of"),
             ("`access` is listed twice", "\"erase\"", "listed twice"),
+            ("`America/Denvr`", "America/Denvr", "IANA time zone name"),
         ] {
             let line = line_of(at);
             assert!(
@@ -755,7 +763,7 @@ request_types = [\"access\", \"erase\", \"access\"]
                 "no error naming {needle} at line {line}: {e:#?}"
             );
         }
-        assert_eq!(e.len(), 12, "{e:#?}");
+        assert_eq!(e.len(), 13, "{e:#?}");
         // The unknown calendar is named with the ones there are.
         assert!(e.iter().any(|m| m.contains("one of: DE, FR, GB, IE, US-CA,")), "{e:#?}");
     }

@@ -20,7 +20,7 @@ mod rules;
 mod taxonomy;
 mod transfer;
 
-pub use calendar::{Date, DateError, Weekday};
+pub use calendar::{Date, DateError, Weekday, Zone};
 
 pub use example::EXAMPLE_REGISTRY;
 pub use jurisdiction::{

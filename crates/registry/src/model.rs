@@ -273,6 +273,9 @@ pub struct Organization {
     pub supervisory_authority: String,
     /// ISO 3166-1 alpha-2 country of establishment.
     pub country: String,
+    /// The time zone of the establishment (`time_zone`, an IANA name; UTC when the file names
+    /// none): the deadlines of jurisdictions counted in `controller` time are counted in it.
+    pub time_zone: crate::calendar::Zone,
     /// The language the privacy notice and the preference center speak (a tag such as `en`
     /// or `de`; [`DEFAULT_LANGUAGE`] when the file names none). The registry's own texts
     /// (descriptions) are written in it.

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::calendar::Zone;
 use crate::model::{
     Capability, Collection, ContextSigner, ContextType, Course, DEFAULT_LANGUAGE, DEFAULT_REMIND_DAYS, Field,
     FieldType, LegalBasis, OperatorRules, Organization, OutputForm, Period, Purpose, Recipient, RecipientRole,
@@ -109,6 +110,7 @@ struct RawOrganization {
     dpo: Option<Spanned<String>>,
     supervisory_authority: Spanned<String>,
     country: Spanned<String>,
+    time_zone: Option<Spanned<String>>,
     language: Option<Spanned<String>>,
     representative: Option<Spanned<String>>,
     security_measures: Option<Spanned<String>>,
@@ -337,6 +339,21 @@ impl<'a> Checker<'a> {
         v.clone()
     }
 
+    /// An IANA time zone name (`Europe/Berlin`, `America/Los_Angeles`, `UTC`); UTC, with an
+    /// error, when it names none.
+    pub(crate) fn time_zone(&mut self, what: &str, value: &Spanned<String>) -> Zone {
+        Zone::named(value.get_ref()).unwrap_or_else(|| {
+            self.at(
+                value.span().start,
+                format!(
+                    "{what} must be an IANA time zone name such as `Europe/Berlin`, `America/Los_Angeles` or `UTC`, got `{}`",
+                    value.get_ref()
+                ),
+            );
+            Zone::utc()
+        })
+    }
+
     fn country(&mut self, what: &str, value: &Spanned<String>) -> String {
         let v = value.get_ref();
         if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -428,6 +445,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: c.opt_text("organization.dpo", o.dpo.as_ref(), false),
                 supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
                 country: c.country("organization.country", &o.country),
+                time_zone: o
+                    .time_zone
+                    .as_ref()
+                    .map_or_else(Zone::utc, |z| c.time_zone("organization.time_zone", z)),
                 language: o.language.as_ref().map_or_else(
                     || DEFAULT_LANGUAGE.to_owned(),
                     |l| c.language("organization.language", l),
@@ -452,6 +473,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: None,
                 supervisory_authority: String::new(),
                 country: String::new(),
+                time_zone: Zone::utc(),
                 language: DEFAULT_LANGUAGE.to_owned(),
                 representative: None,
                 security_measures: None,
@@ -715,7 +737,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         context_signers.insert(signer.name.clone(), signer);
     }
 
-    let (jurisdictions, holidays) = build_rules(c, &raw.jurisdictions, &raw.holidays, &organization.country);
+    let (jurisdictions, holidays) = build_rules(c, &raw.jurisdictions, &raw.holidays, &organization);
     let operators = build_operators(c, raw.operators.as_ref(), &roles);
     let (breach_laws, incidents) = crate::breach::build_breach_laws(
         c,

@@ -11,6 +11,7 @@ use crate::jurisdiction::{
     BUILTIN_HOLIDAYS, BUILTIN_JURISDICTIONS, HolidaySource, Holidays, Jurisdiction, RequestType, Rule, TimeLimit,
     TimeUnit,
 };
+use crate::model::Organization;
 use crate::parse::Checker;
 
 /// The tables of the built-in files (the registry has the same two).
@@ -34,6 +35,7 @@ pub(crate) struct RawJurisdiction {
     #[serde(default)]
     next_working_day: bool,
     holidays: Option<Spanned<String>>,
+    time_zone: Option<Spanned<String>>,
     retain_records: Option<Spanned<String>>,
     authority: Option<Spanned<String>>,
     request_types: Option<Vec<Spanned<String>>>,
@@ -72,12 +74,13 @@ fn builtin(file: &'static str, text: &'static str) -> (RawRules, Checker<'static
 
 /// Builds the holiday calendars (built in, then the registry's dates) and the jurisdictions
 /// (built in, then the registry's rows, which replace built-in rows of the same name).
-/// `country` is the organization's, for `holidays = "controller"`.
+/// `organization`'s country and time zone are those of `holidays = "controller"` and
+/// `time_zone = "controller"`.
 pub(crate) fn build_rules(
     c: &mut Checker<'_>,
     rows: &BTreeMap<Spanned<String>, RawJurisdiction>,
     calendars: &BTreeMap<Spanned<String>, RawHolidays>,
-    country: &str,
+    organization: &Organization,
 ) -> (BTreeMap<String, Jurisdiction>, BTreeMap<String, Holidays>) {
     let (builtin_holidays, mut hc) = builtin("holidays.toml (built in)", BUILTIN_HOLIDAYS);
     let mut holidays = BTreeMap::new();
@@ -87,12 +90,12 @@ pub(crate) fn build_rules(
     let (builtin_rows, mut jc) = builtin("jurisdictions.toml (built in)", BUILTIN_JURISDICTIONS);
     let mut jurisdictions = BTreeMap::new();
     for (name, row) in &builtin_rows.jurisdictions {
-        if let Some(j) = build_jurisdiction(&mut jc, &holidays, country, name, row) {
+        if let Some(j) = build_jurisdiction(&mut jc, &holidays, organization, name, row) {
             jurisdictions.insert(j.name.clone(), j);
         }
     }
     for (name, row) in rows {
-        if let Some(j) = build_jurisdiction(c, &holidays, country, name, row) {
+        if let Some(j) = build_jurisdiction(c, &holidays, organization, name, row) {
             jurisdictions.insert(j.name.clone(), j);
         }
     }
@@ -241,10 +244,11 @@ fn request_type(c: &mut Checker<'_>, value: &Spanned<String>) -> Option<RequestT
 fn build_jurisdiction(
     c: &mut Checker<'_>,
     holidays: &BTreeMap<String, Holidays>,
-    country: &str,
+    organization: &Organization,
     name: &Spanned<String>,
     raw: &RawJurisdiction,
 ) -> Option<Jurisdiction> {
+    let country = organization.country.as_str();
     let mut failed = !c.name("jurisdiction", name);
     let jname = name.get_ref();
     let at = format!("jurisdiction `{jname}`");
@@ -297,6 +301,16 @@ fn build_jurisdiction(
             (HolidaySource::Named(v.get_ref().clone()), v.get_ref().clone())
         }
     };
+    let zone = match &raw.time_zone {
+        None => organization.time_zone.clone(),
+        Some(v) if v.get_ref() == "controller" => organization.time_zone.clone(),
+        Some(v) => {
+            let before = c.diagnostics.len();
+            let zone = c.time_zone(&format!("{at}: time_zone"), v);
+            failed |= c.diagnostics.len() > before;
+            zone
+        }
+    };
     let retain_records = raw.retain_records.as_ref().and_then(|text| {
         let limit = time_limit(c, &format!("{at}: retain_records"), text);
         if limit.is_some_and(|l| l.unit == TimeUnit::BusinessDays) {
@@ -330,6 +344,7 @@ fn build_jurisdiction(
         next_working_day: raw.next_working_day,
         holidays: source,
         calendar,
+        zone,
         retain_records,
         authority,
     })

@@ -351,7 +351,8 @@ async fn deadlines_queue_verification_extension_and_denial() {
     assert_eq!(v["overdue"], true, "{v}");
     let old = v["request_id"].as_str().unwrap().to_owned();
     // CCPA: acknowledge within 10 business days (Thanksgiving and the day after are
-    // California holidays), respond within 45 calendar days.
+    // California holidays), respond within 45 calendar days; days are California's (Pacific
+    // time, UTC-8 in winter), each deadline the end of a Californian day.
     let v = open(
         &mut admin,
         "cust_d",
@@ -360,8 +361,8 @@ async fn deadlines_queue_verification_extension_and_denial() {
         json!({"received_at": "2026-11-20T09:00:00Z"}),
     )
     .await;
-    assert_eq!(v["acknowledge_by"], "2026-12-08T23:59:59.999Z", "{v}");
-    assert_eq!(v["due_at"], "2027-01-04T23:59:59.999Z", "{v}");
+    assert_eq!(v["acknowledge_by"], "2026-12-09T07:59:59.999Z", "{v}");
+    assert_eq!(v["due_at"], "2027-01-05T07:59:59.999Z", "{v}");
     let ccpa = v["request_id"].as_str().unwrap().to_owned();
     // Opt-out of sale: 15 business days.
     let v = open(
@@ -372,7 +373,18 @@ async fn deadlines_queue_verification_extension_and_denial() {
         json!({"received_at": "2026-11-20T09:00:00Z"}),
     )
     .await;
-    assert_eq!(v["due_at"], "2026-12-15T23:59:59.999Z", "{v}");
+    assert_eq!(v["due_at"], "2026-12-16T07:59:59.999Z", "{v}");
+    // Received on a Californian evening (21:00 on 28 February, 05:00 UTC on 1 March): the
+    // 45 days run from 28 February, to the end of 14 April there (summer time, UTC-7).
+    let v = open(
+        &mut admin,
+        "cust_d",
+        "access",
+        "ccpa",
+        json!({"received_at": "2026-03-01T05:00:00Z"}),
+    )
+    .await;
+    assert_eq!(v["due_at"], "2026-04-15T06:59:59.999Z", "{v}");
 
     // The queue: open requests, soonest due first; due_before narrows it.
     let (s, v) = admin.get("/v1/requests?status=open").await;
@@ -412,7 +424,7 @@ async fn deadlines_queue_verification_extension_and_denial() {
         )
         .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("extended")), "{v}");
-    assert_eq!(v["due_at"], "2027-02-18T23:59:59.999Z", "{v}");
+    assert_eq!(v["due_at"], "2027-02-19T07:59:59.999Z", "{v}");
     let (s, v) = admin
         .post(&format!("/v1/requests/{ccpa}/extend"), json!({"reason": "again"}))
         .await;
