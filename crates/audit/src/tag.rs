@@ -9,9 +9,9 @@
 //! ```
 //!
 //! The tag is part of the entry's text, so the leaf hash covers it and an RFC 6962 verifier
-//! needs to know nothing of it. Entries written before tags existed carry none; once one
-//! entry carries a tag every later one must ([`Tagging`]), which a verifier without the key
-//! checks too.
+//! needs to know nothing of it. Entries written before tags existed carry none, and are
+//! covered by checkpoints signed then: the server signs no entry without a tag of its key,
+//! and a verifier without the key refuses an untagged entry after a tagged one.
 
 use aws_lc_rs::hmac;
 
@@ -103,41 +103,6 @@ fn split(tagged: &str) -> Option<(String, &str)> {
     Some((format!("{head}}}"), hex))
 }
 
-/// The rule that tags, once begun, never stop: walked over a log's entries in order, it
-/// names the first untagged entry after a tagged one. Entries from before tags existed
-/// come first and carry none; a row inserted later without the vault's key carries none
-/// either (or a tag [`TagKey::check`] refuses).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tagging {
-    begun: bool,
-}
-
-impl Tagging {
-    /// A walk that has already seen a tagged entry (or none).
-    #[must_use]
-    pub fn begun(begun: bool) -> Self {
-        Self { begun }
-    }
-
-    /// Whether a tagged entry has been seen.
-    #[must_use]
-    pub fn has_begun(self) -> bool {
-        self.begun
-    }
-
-    /// Takes the next entry: `Err` if it is untagged after a tagged one.
-    pub fn next(&mut self, entry: &str) -> Result<(), TagError> {
-        if is_tagged(entry) {
-            self.begun = true;
-            Ok(())
-        } else if self.begun {
-            Err(TagError::Missing)
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,17 +160,5 @@ mod tests {
         assert!(is_tagged(&format!("{{\"v\":1,\"tag\":\"{}\"}}", "a".repeat(64))));
         assert!(!is_tagged(&format!("{{\"v\":1,\"tag\":\"{}\"}}", "A".repeat(64))));
         assert!(!is_tagged(&format!("{{\"v\":1,\"tag\":\"{}\"}}", "a".repeat(63))));
-    }
-
-    #[test]
-    fn tags_once_begun_never_stop() {
-        let key = TagKey::new(&KEY);
-        let tagged = key.tag("{\"v\":1}").unwrap();
-        let mut walk = Tagging::default();
-        assert_eq!(walk.next("{\"v\":1}"), Ok(()), "entries from before tags");
-        assert_eq!(walk.next(&tagged), Ok(()));
-        assert!(walk.has_begun());
-        assert_eq!(walk.next(&tagged), Ok(()));
-        assert_eq!(walk.next("{\"v\":1}"), Err(TagError::Missing));
     }
 }

@@ -50,8 +50,6 @@ pub(crate) struct LogState {
     /// The newest checkpoint this process signed or found the log to extend (size, root).
     signed: Option<(u64, Hash)>,
     resumed: bool,
-    /// Whether an entry read so far carries a tag (then every later one must).
-    tagging: custodia_audit::tag::Tagging,
 }
 
 /// The log state, behind an async lock (checkpoints are made one at a time), and why the log
@@ -133,7 +131,6 @@ impl Vault {
         state.pending = pending;
         state.last_seq = report.last_seq;
         state.signed = report.newest;
-        state.tagging = custodia_audit::tag::Tagging::begun(report.tagged);
         state.resumed = true;
         Ok(report)
     }
@@ -299,13 +296,7 @@ impl Vault {
             for e in &page {
                 // No entry is signed that the vault did not write: a row inserted into the
                 // database by someone without its keys carries no tag of its key.
-                let untagged = state.tagging.next(&e.entry).err();
-                let refused = untagged.or_else(|| {
-                    custodia_audit::tag::is_tagged(&e.entry)
-                        .then(|| self.keys.audit_tags.check(&e.entry).err())
-                        .flatten()
-                });
-                if let Some(why) = refused {
+                if let Err(why) = self.keys.audit_tags.check(&e.entry) {
                     return Err(self.log.stop(format!(
                         "audit entry {} was not written by this vault ({why}): it was inserted into the database",
                         e.seq

@@ -103,8 +103,9 @@ pub struct AuditTrust {
     /// The checkpoint key, pinned by the operator (or, told so explicitly, the database's).
     pub key: VerifierKey,
     /// The key the vault tags its entries with, when the verifier holds the vault's keys (the
-    /// server at start): every tag is then checked. Without it (offline, no root key) only
-    /// the rule that tags once begun never stop is.
+    /// server at start): every entry no checkpoint covers must then carry a tag of it.
+    /// Without it (offline, no root key), an entry no checkpoint covers must carry a tag once
+    /// one before it does (a log written before tags carries none).
     pub tag_key: Option<std::sync::Arc<custodia_audit::tag::TagKey>>,
     /// Checkpoints from outside the database; each must be a prefix of today's log.
     pub trusted: Vec<TrustedCheckpoint>,
@@ -130,8 +131,6 @@ pub struct VerifyReport {
     /// Entries after the newest checkpoint (intact as far as their leaf hashes go, not yet
     /// covered by a signature).
     pub unsigned_tail: u64,
-    /// Whether the log's entries are tagged (from some entry on: `custodia_audit::tag`).
-    pub tagged: bool,
     /// The newest checkpoint the log was found to extend (size, root).
     pub(crate) newest: Option<(u64, Hash)>,
     /// The tree's right edge and the last sequence number read, for a server resuming the log.
@@ -328,7 +327,6 @@ async fn verify_paged(
         last_seq,
         newest,
         mut targets,
-        tagged,
         ..
     } = walk;
     targets.read_upto(range.size().saturating_add(1)).await?;
@@ -374,7 +372,6 @@ async fn verify_paged(
         checkpoints: usize::try_from(stored).unwrap_or(0),
         trusted: trust.trusted.len(),
         unsigned_tail: range.size() - covered,
-        tagged,
         newest,
         range,
         last_seq,
@@ -424,14 +421,15 @@ fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>) -
 }
 
 /// An entry no checkpoint covers was written by the vault: tagged with its key (when the
-/// verifier holds it), and tagged at all once an entry before it was.
-fn tag_rule(seq: i64, tag: Tag, tagged_before: bool) -> Result<(), String> {
+/// verifier holds it), and tagged at all when `must_be_tagged` (the verifier holds the key,
+/// or an entry before it was tagged).
+fn tag_rule(seq: i64, tag: Tag, must_be_tagged: bool) -> Result<(), String> {
     match tag {
         Some(Err(why)) => Err(format!(
             "entry {seq} was not written by this vault ({why}): it was inserted into the database"
         )),
-        None if tagged_before => Err(format!(
-            "entry {seq} carries no tag, though the entries before it do: it was not written by this vault but inserted into the database"
+        None if must_be_tagged => Err(format!(
+            "entry {seq} carries no tag and no checkpoint covers it: it was inserted into the database, or written by a version before entry tags that stopped without signing its log (start that version once and stop it: it signs what it wrote)"
         )),
         _ => Ok(()),
     }
@@ -593,7 +591,7 @@ impl Walk<'_> {
                 unsigned_tail_rule(self.trust, seq, at, since)?;
                 // (what a checkpoint covers, its signature vouches for: a changed entry there
                 // is named by the checkpoint it no longer matches)
-                tag_rule(seq, tag, self.tagged)?;
+                tag_rule(seq, tag, self.tagged || self.trust.tag_key.is_some())?;
             }
             self.tagged |= tag.is_some();
             self.last_seq = seq;

@@ -856,6 +856,13 @@ async fn rows_inserted_without_the_vaults_keys_are_never_signed() {
         }
     }
 
+    // Before the vault's first entry (a fresh vault; or one a version before tags stopped,
+    // having signed what it wrote): a row no checkpoint covers and no tag vouches for.
+    let fresh = Vault::init();
+    insert_entry(fresh.path(), forged_entry(None)).await;
+    let printed = refuses_to_start(fresh.path(), &[]);
+    assert!(printed.contains("carries no tag"), "{printed}");
+
     // While the server runs: it stops before signing the row.
     insert_entry(vault.path(), forged_entry(None)).await;
     let path = "/v1/subjects/cust_after/records/customers";
