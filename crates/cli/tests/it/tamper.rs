@@ -41,6 +41,21 @@ async fn checkpoint_of_at_least(server: &Server, token: &str, size: i64) -> Valu
     panic!("no checkpoint of {size} entries");
 }
 
+/// Whether writes to `path` (a subject's customers) come to be refused with 503
+/// `audit_log_diverged` within ten seconds: the server stopped its log (fail closed).
+async fn stops_answering(client: &mut crate::support::Client, path: &str) -> bool {
+    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "A"}});
+    for _ in 0..100 {
+        let (status, v) = client.raw_unchecked("POST", path, Some(body.clone())).await;
+        if status == 503 {
+            assert_eq!(v["error"]["code"], "audit_log_diverged");
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn sql(dir: &Path, statements: &[&str]) {
     let db = attacker(dir).await;
     for s in statements {
@@ -650,19 +665,10 @@ async fn a_forked_vault_stops_when_its_witness_refuses_it() {
     }
     assert!(witnessed, "a's log was never witnessed at 12 entries");
     let mut b_client = b.client(&vault.token).await;
-    let path = "/v1/subjects/cust_fork/records/customers";
-    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "F"}});
-    let mut stopped = false;
-    for _ in 0..100 {
-        let (status, v) = b_client.raw_unchecked("POST", path, Some(body.clone())).await;
-        if status == 503 {
-            assert_eq!(v["error"]["code"], "audit_log_diverged");
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(stopped, "the forked copy went on after its witness refused it");
+    assert!(
+        stops_answering(&mut b_client, "/v1/subjects/cust_fork/records/customers").await,
+        "the forked copy went on after its witness refused it"
+    );
     a.terminate();
     drop(b);
     // The witness away: a server configured with it does not start.
@@ -764,20 +770,8 @@ async fn a_running_server_stops_when_its_checkpoints_vanish() {
     checkpoint_of_at_least(&server, &vault.token, 6).await;
     sql(vault.path(), &[DROP_CHECKPOINT_GUARDS, "DELETE FROM audit_checkpoints"]).await;
     let mut admin = server.client(&vault.token).await;
-    let path = "/v1/subjects/cust_after/records/customers";
-    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "A"}});
-    let mut stopped = false;
-    for _ in 0..100 {
-        let (status, v) = admin.raw_unchecked("POST", path, Some(body.clone())).await;
-        if status == 503 {
-            assert_eq!(v["error"]["code"], "audit_log_diverged");
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     assert!(
-        stopped,
+        stops_answering(&mut admin, "/v1/subjects/cust_after/records/customers").await,
         "the server went on signing a log whose checkpoints were deleted"
     );
 }
@@ -865,19 +859,10 @@ async fn rows_inserted_without_the_vaults_keys_are_never_signed() {
 
     // While the server runs: it stops before signing the row.
     insert_entry(vault.path(), forged_entry(None)).await;
-    let path = "/v1/subjects/cust_after/records/customers";
-    let body = json!({"purpose": "order_fulfillment", "fields": {"name": "A"}});
-    let mut stopped = false;
-    for _ in 0..100 {
-        let (status, v) = admin.raw_unchecked("POST", path, Some(body.clone())).await;
-        if status == 503 {
-            assert_eq!(v["error"]["code"], "audit_log_diverged");
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(stopped, "the server went on with a row it did not write in its log");
+    assert!(
+        stops_answering(&mut admin, "/v1/subjects/cust_after/records/customers").await,
+        "the server went on with a row it did not write in its log"
+    );
     server.terminate();
     let db = attacker(vault.path()).await;
     let newest: i64 = sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
