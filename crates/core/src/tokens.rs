@@ -645,9 +645,28 @@ impl Vault {
         row: &TokenRow,
         subject: &SubjectId,
     ) -> Result<Option<String>, VaultError> {
-        let grant = self.authorize(call, &row.collection)?;
-        let field = grant.declared_field(&row.field)?;
-        grant.may_detokenize(field)?;
+        // A deterministic token is the same for the same value of a field, whoever draws it:
+        // a refusal that only a stored row could cause (the row's field not the caller's to
+        // see) would tell whoever drew the token of a guess that someone holds that value.
+        // Its rows are passed over instead; a random token, which no one derives, is refused.
+        let refused = |e: VaultError| {
+            if row.binding.is_some() || row.kind == TokenKind::Deterministic.name() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        };
+        let grant = match self.authorize(call, &row.collection) {
+            Ok(grant) => grant,
+            Err(e) => return refused(e),
+        };
+        let field = match grant.declared_field(&row.field) {
+            Ok(field) => field,
+            Err(e) => return refused(e),
+        };
+        if let Err(e) = grant.may_detokenize(field) {
+            return refused(e);
+        }
         // From here the row is one subject's value under one purpose. A token stands for a
         // value held for the purpose it was handed out under: only that purpose, or one
         // declared compatible with it, may turn it back, and only while the subject's ledger

@@ -170,11 +170,16 @@ async fn token_output_form_gives_joinable_tokens() {
         "an email, nothing of the value's: {t1}"
     );
     assert_eq!(t1, t2, "the same value gives the same token, so datasets still join");
-    // The analyst may not turn it back; an admin (plain) may.
-    let (status, _) = analyst
+    // The analyst may not turn it back (it opens to no value for that role, as a token no one
+    // holds does: a refusal would tell that someone holds the value); an admin (plain) may.
+    let (status, v) = analyst
         .post("/v1/tokens/detokenize", json!({"purpose": "analytics", "tokens": [t1]}))
         .await;
-    assert_eq!(status, 403);
+    assert_eq!(
+        (status, &v["values"][0]["value"]),
+        (200, &serde_json::Value::Null),
+        "{v}"
+    );
     let (status, v) = admin
         .post("/v1/tokens/detokenize", json!({"purpose": "analytics", "tokens": [t1]}))
         .await;
@@ -333,6 +338,21 @@ async fn rows_a_purpose_may_not_use_neither_refuse_nor_answer_a_detokenize() {
         (200, Some("ana4@example.com")),
         "{v}"
     );
+    // A role that may not see the field in plain form gets the same answer for a
+    // deterministic token someone holds as for one no one does: no value.
+    for probe in [token.as_str(), "qzpzn7b965jjotti@token.invalid"] {
+        let (s, v) = analyst
+            .post(
+                "/v1/tokens/detokenize",
+                json!({"purpose": "analytics", "tokens": [probe]}),
+            )
+            .await;
+        assert_eq!(
+            (s, &v["values"][0]["value"]),
+            (200, &serde_json::Value::Null),
+            "{probe}: {v}"
+        );
+    }
 }
 
 /// Issue 11: format-preserving tokens of short values collided, and detokenizing returned
