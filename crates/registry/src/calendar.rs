@@ -307,6 +307,14 @@ mod tests {
         let _ = la.date_of(i64::MIN);
         let _ = la.date_of(i64::MAX);
         assert!(Zone::named("Mars/Olympus_Mons").is_none());
+        // every country's zone is in the database built in
+        for (country, name) in COUNTRY_ZONES {
+            assert_eq!(
+                Zone::of_country(country).map(|z| z.name().to_owned()).as_deref(),
+                Some(*name)
+            );
+        }
+        assert!(Zone::of_country("US").is_none(), "several zones: none chosen");
         assert!(Zone::named("").is_none());
     }
 
@@ -447,7 +455,55 @@ impl Default for Zone {
     }
 }
 
+/// The time zone of the capital of each country of the EEA, the United Kingdom and
+/// Switzerland (one zone for the country's law; where a country has others, Portugal's Azores
+/// or Spain's Canaries, they lie west, so the capital's days end first).
+const COUNTRY_ZONES: &[(&str, &str)] = &[
+    ("AT", "Europe/Vienna"),
+    ("BE", "Europe/Brussels"),
+    ("BG", "Europe/Sofia"),
+    ("CH", "Europe/Zurich"),
+    ("CY", "Asia/Nicosia"),
+    ("CZ", "Europe/Prague"),
+    ("DE", "Europe/Berlin"),
+    ("DK", "Europe/Copenhagen"),
+    ("EE", "Europe/Tallinn"),
+    ("ES", "Europe/Madrid"),
+    ("FI", "Europe/Helsinki"),
+    ("FR", "Europe/Paris"),
+    ("GB", "Europe/London"),
+    ("GR", "Europe/Athens"),
+    ("HR", "Europe/Zagreb"),
+    ("HU", "Europe/Budapest"),
+    ("IE", "Europe/Dublin"),
+    ("IS", "Atlantic/Reykjavik"),
+    ("IT", "Europe/Rome"),
+    ("LI", "Europe/Vaduz"),
+    ("LT", "Europe/Vilnius"),
+    ("LU", "Europe/Luxembourg"),
+    ("LV", "Europe/Riga"),
+    ("MT", "Europe/Malta"),
+    ("NL", "Europe/Amsterdam"),
+    ("NO", "Europe/Oslo"),
+    ("PL", "Europe/Warsaw"),
+    ("PT", "Europe/Lisbon"),
+    ("RO", "Europe/Bucharest"),
+    ("SE", "Europe/Stockholm"),
+    ("SI", "Europe/Ljubljana"),
+    ("SK", "Europe/Bratislava"),
+];
+
 impl Zone {
+    /// The zone of a country (ISO 3166-1 alpha-2) whose law counts in one, if this crate
+    /// knows it (see [`COUNTRY_ZONES`]).
+    #[must_use]
+    pub fn of_country(country: &str) -> Option<Self> {
+        COUNTRY_ZONES
+            .iter()
+            .find(|(c, _)| *c == country)
+            .and_then(|(_, name)| Self::named(name))
+    }
+
     /// Coordinated Universal Time.
     #[must_use]
     pub fn utc() -> Self {

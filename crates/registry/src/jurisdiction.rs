@@ -286,6 +286,8 @@ pub struct Jurisdiction {
     /// The time zone days are counted in (`time_zone`; `controller`, the default: the
     /// organization's).
     pub zone: crate::calendar::Zone,
+    /// Whether `zone` is the organization's (`time_zone = "controller"`, the default).
+    pub counts_controller_time: bool,
     /// How long request records are kept (CCPA §7101: 24 months).
     pub retain_records: Option<TimeLimit>,
     /// Where a data subject may complain; `None`: the organization's supervisory authority.
@@ -642,6 +644,30 @@ mod tests {
         let w = reg.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("`NL`") && w[0].contains("[holidays.NL]"), "{w:?}");
+        // The controller's time zone: its country's when it has one (GB: Europe/London), and
+        // a warning when it is not known and none is named (US: several).
+        assert_eq!(reg.organization.time_zone.name(), "Europe/Amsterdam");
+        let gb = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        assert_eq!(gb.jurisdiction("gdpr").unwrap().zone.name(), "Europe/London");
+        assert_eq!(gb.jurisdiction("ccpa").unwrap().zone.name(), "America/Los_Angeles");
+        let us = EXAMPLE_REGISTRY.replacen("country = \"GB\"", "country = \"US\"", 1);
+        let w = Registry::parse("r.toml", &us).unwrap().warnings();
+        assert!(
+            w.iter().any(|w| w.contains("names no time_zone") && w.contains("`US`")),
+            "{w:?}"
+        );
+        let named = us.replacen(
+            "country = \"US\"",
+            "country = \"US\"\ntime_zone = \"America/New_York\"",
+            1,
+        );
+        let reg = Registry::parse("r.toml", &named).unwrap();
+        assert!(
+            !reg.warnings().iter().any(|w| w.contains("time_zone")),
+            "{:?}",
+            reg.warnings()
+        );
+        assert_eq!(reg.jurisdiction("gdpr").unwrap().zone.name(), "America/New_York");
     }
 
     #[test]

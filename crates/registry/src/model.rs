@@ -175,6 +175,17 @@ impl Registry {
                 ));
             }
         }
+        // Deadlines counted in UTC for a controller whose zone is not known: late by the
+        // hours its days end before UTC's.
+        if let Some(j) = self.jurisdictions.values().find(|j| j.counts_controller_time)
+            && !self.organization.time_zone_given
+            && crate::calendar::Zone::of_country(&self.organization.country).is_none()
+        {
+            out.push(format!(
+                "[organization] names no time_zone, and country `{}` has more than one or is not one this version knows: jurisdiction `{}` counts its deadlines in UTC, hours late where the controller's days end first; set time_zone = \"<IANA name>\" (e.g. \"America/New_York\")",
+                self.organization.country, j.name
+            ));
+        }
         for role in self.roles.values() {
             let only_itself = role.grantable_roles.len() == 1 && role.grantable_roles.contains(&role.name);
             if role.capabilities.contains(&Capability::ManagePrincipals) && only_itself {
@@ -273,9 +284,12 @@ pub struct Organization {
     pub supervisory_authority: String,
     /// ISO 3166-1 alpha-2 country of establishment.
     pub country: String,
-    /// The time zone of the establishment (`time_zone`, an IANA name; UTC when the file names
-    /// none): the deadlines of jurisdictions counted in `controller` time are counted in it.
+    /// The time zone of the establishment (`time_zone`, an IANA name; when the file names
+    /// none, the zone of `country` if it has one this crate knows, else UTC): the deadlines
+    /// of jurisdictions counted in `controller` time are counted in it.
     pub time_zone: crate::calendar::Zone,
+    /// Whether the file named `time_zone`.
+    pub time_zone_given: bool,
     /// The language the privacy notice and the preference center speak (a tag such as `en`
     /// or `de`; [`DEFAULT_LANGUAGE`] when the file names none). The registry's own texts
     /// (descriptions) are written in it.

@@ -445,10 +445,11 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: c.opt_text("organization.dpo", o.dpo.as_ref(), false),
                 supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
                 country: c.country("organization.country", &o.country),
-                time_zone: o
-                    .time_zone
-                    .as_ref()
-                    .map_or_else(Zone::utc, |z| c.time_zone("organization.time_zone", z)),
+                time_zone: match &o.time_zone {
+                    Some(z) => c.time_zone("organization.time_zone", z),
+                    None => Zone::of_country(o.country.get_ref()).unwrap_or_default(),
+                },
+                time_zone_given: o.time_zone.is_some(),
                 language: o.language.as_ref().map_or_else(
                     || DEFAULT_LANGUAGE.to_owned(),
                     |l| c.language("organization.language", l),
@@ -474,6 +475,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 supervisory_authority: String::new(),
                 country: String::new(),
                 time_zone: Zone::utc(),
+                time_zone_given: false,
                 language: DEFAULT_LANGUAGE.to_owned(),
                 representative: None,
                 security_measures: None,

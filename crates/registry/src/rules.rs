@@ -301,6 +301,7 @@ fn build_jurisdiction(
             (HolidaySource::Named(v.get_ref().clone()), v.get_ref().clone())
         }
     };
+    let counts_controller_time = raw.time_zone.as_ref().is_none_or(|v| v.get_ref() == "controller");
     let zone = match &raw.time_zone {
         None => organization.time_zone.clone(),
         Some(v) if v.get_ref() == "controller" => organization.time_zone.clone(),
@@ -345,6 +346,7 @@ fn build_jurisdiction(
         holidays: source,
         calendar,
         zone,
+        counts_controller_time,
         retain_records,
         authority,
     })

@@ -324,7 +324,8 @@ async fn deadlines_queue_verification_extension_and_denial() {
     let mut admin = server.client(&vault.token).await;
 
     // GDPR: one month, clamped to the month's end (31 March -> 30 April), moved past weekends
-    // and holidays (31 January -> Saturday 28 February -> Monday 2 March).
+    // and holidays (31 January -> Saturday 28 February -> Monday 2 March); days are the
+    // controller's (GB: London's, an hour ahead of UTC in summer).
     let v = open(
         &mut admin,
         "cust_d",
@@ -333,7 +334,7 @@ async fn deadlines_queue_verification_extension_and_denial() {
         json!({"received_at": "2026-03-31T10:00:00Z"}),
     )
     .await;
-    assert_eq!(v["due_at"], "2026-04-30T23:59:59.999Z", "{v}");
+    assert_eq!(v["due_at"], "2026-04-30T22:59:59.999Z", "{v}");
     let v = open(
         &mut admin,
         "cust_d",
