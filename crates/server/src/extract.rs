@@ -73,13 +73,17 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        match bytes.trim_ascii() {
-            b"" | b"{}" | b"null" => Ok(Self),
-            _ => Err(ApiError::new(
+        let empty = bytes.trim_ascii().is_empty()
+            || serde_json::from_slice::<serde_json::Value>(&bytes)
+                .is_ok_and(|v| v.is_null() || v.as_object().is_some_and(serde_json::Map::is_empty));
+        if empty {
+            Ok(Self)
+        } else {
+            Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unexpected_body",
                 "this route takes no request body (send none, or `{}`)",
-            )),
+            ))
         }
     }
 }

@@ -354,6 +354,14 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("unexpected_body")), "{v}");
     let (_, unchanged) = admin.get("/v1/keys").await;
     assert_eq!(unchanged["current_version"], 1, "{unchanged}");
+    let (s, v) = admin
+        .raw("POST", "/v1/keys/versions/7/retire", Some(b"{ }".to_vec()))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("unknown_key_version")),
+        "an empty object passes: {v}"
+    );
     let (s, started) = admin.post("/v1/keys/rotate", json!({})).await;
     assert_eq!(s, 202, "{started}");
     assert_eq!(started["current_version"], 2);
