@@ -55,6 +55,10 @@ struct LinkFacts {
     i: String,
     /// When the link was made, Unix milliseconds.
     t: i64,
+    /// The id of the API key that asked for it (`None`: an operator's session, or a link
+    /// made before keys were named): a rotation of that key withdraws its links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
 }
 
 /// A link made for a subject.
@@ -163,6 +167,14 @@ impl Vault {
                     .ok_or_else(|| VaultError::unprocessable("no_jurisdiction", "the registry has no jurisdiction"))?,
             };
             let expires_at = Timestamp(now.0.saturating_add(i64::try_from(ttl * 1000).unwrap_or(i64::MAX)));
+            let key_id = self
+                .store
+                .reader()
+                .await?
+                .principals()
+                .by_id(&principal.id)
+                .await?
+                .map(|row| row.key_id);
             let facts = LinkFacts {
                 s: subject.as_str().to_owned(),
                 l: link_id.clone(),
@@ -170,6 +182,7 @@ impl Vault {
                 j: jurisdiction.name.clone(),
                 i: principal.id.clone(),
                 t: now.0,
+                k: key_id,
             };
             let plain = serde_json::to_vec(&facts).map_err(|e| VaultError::internal(&e))?;
             let sealed = self.keys.portal_link_key()?.seal(&LINK_CONTEXT, &plain)?;
@@ -189,7 +202,7 @@ impl Vault {
 
     /// Checks a link: 403 `portal_link_invalid` for anything not sealed by this vault (or
     /// changed by a single bit), 403 `portal_link_expired` once its time is over, and 403
-    /// `portal_link_revoked` when its issuer was revoked, its key expired or it lost
+    /// `portal_link_revoked` when its issuer was revoked, its key rotated or expired, or it lost
     /// `issue_portal_links` (checked on every use: a capability given back re-arms its links), or the
     /// subject was erased after it was made.
     pub async fn open_portal(&self, token: &str, now: Timestamp) -> Result<PortalSession, VaultError> {
@@ -221,9 +234,13 @@ impl Vault {
         let issuer = reader.principals().by_id(&facts.i).await?;
         let erased_at = reader.erasures().last_of(&self.keys.audit_subject(&subject)?).await?;
         drop(reader);
-        // An issuer whose key was revoked or has expired vouches for nothing any more.
-        let live =
-            |p: &custodia_store::PrincipalRow| p.revoked_at.is_none() && p.expires_at.is_none_or(|at| now.0 < at);
+        // An issuer whose key was revoked, rotated (a leaked key is rotated: what it made goes
+        // with it) or has expired vouches for nothing any more.
+        let live = |p: &custodia_store::PrincipalRow| {
+            p.revoked_at.is_none()
+                && p.expires_at.is_none_or(|at| now.0 < at)
+                && facts.k.as_ref().is_none_or(|k| *k == p.key_id)
+        };
         let issuer_may = issuer.filter(live).is_some_and(|p| {
             let issuer = Principal {
                 id: p.principal_id,
@@ -617,6 +634,32 @@ mod tests {
             code(vault.open_portal(&long.token, Timestamp(T0 + 3_600_000)).await),
             Some("portal_link_revoked")
         );
+
+        // A rotated key (a leaked one is rotated) withdraws the links it made; the new key's
+        // links open.
+        let (issuer_id, key) = vault
+            .create_principal(&admin, Timestamp(T0), "pages-2", &["consent_service".to_owned()], None)
+            .await
+            .unwrap();
+        let pages = vault.authenticate(&key, Timestamp(T0)).await.unwrap();
+        let before = vault
+            .issue_portal_link(&pages, Timestamp(T0), &subject("c1"), None, None)
+            .await
+            .unwrap();
+        let (_, rotated) = vault
+            .rotate_key(&admin, Timestamp(T0 + 1), &issuer_id, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            code(vault.open_portal(&before.token, Timestamp(T0 + 2)).await),
+            Some("portal_link_revoked")
+        );
+        let pages = vault.authenticate(&rotated, Timestamp(T0 + 2)).await.unwrap();
+        let after = vault
+            .issue_portal_link(&pages, Timestamp(T0 + 2), &subject("c1"), None, None)
+            .await
+            .unwrap();
+        assert!(vault.open_portal(&after.token, Timestamp(T0 + 3)).await.is_ok());
 
         // Roles without issue_portal_links, bad ttls and jurisdictions are refused.
         let (_, agent) = vault
