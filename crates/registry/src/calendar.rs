@@ -314,7 +314,12 @@ mod tests {
                 Some(*name)
             );
         }
-        assert!(Zone::of_country("US").is_none(), "several zones: none chosen");
+        for several in ["US", "ES", "PT", "AU"] {
+            assert!(
+                Zone::of_country(several).is_none(),
+                "{several}: several zones, none chosen"
+            );
+        }
         assert!(Zone::named("").is_none());
     }
 
@@ -455,9 +460,10 @@ impl Default for Zone {
     }
 }
 
-/// The time zone of the capital of each country of the EEA, the United Kingdom and
-/// Switzerland (one zone for the country's law; where a country has others, Portugal's Azores
-/// or Spain's Canaries, they lie west, so the capital's days end first).
+/// The time zone of each country of the EEA, the United Kingdom and Switzerland that has one
+/// (its overseas parts with ISO codes of their own). Spain (the Canaries) and Portugal (the
+/// Azores) have two: a controller there names its own, as one in the United States does, for
+/// a receipt day counted in the wrong one ends a day late.
 const COUNTRY_ZONES: &[(&str, &str)] = &[
     ("AT", "Europe/Vienna"),
     ("BE", "Europe/Brussels"),
@@ -468,7 +474,6 @@ const COUNTRY_ZONES: &[(&str, &str)] = &[
     ("DE", "Europe/Berlin"),
     ("DK", "Europe/Copenhagen"),
     ("EE", "Europe/Tallinn"),
-    ("ES", "Europe/Madrid"),
     ("FI", "Europe/Helsinki"),
     ("FR", "Europe/Paris"),
     ("GB", "Europe/London"),
@@ -486,7 +491,6 @@ const COUNTRY_ZONES: &[(&str, &str)] = &[
     ("NL", "Europe/Amsterdam"),
     ("NO", "Europe/Oslo"),
     ("PL", "Europe/Warsaw"),
-    ("PT", "Europe/Lisbon"),
     ("RO", "Europe/Bucharest"),
     ("SE", "Europe/Stockholm"),
     ("SI", "Europe/Ljubljana"),

@@ -182,7 +182,7 @@ impl Registry {
             && crate::calendar::Zone::of_country(&self.organization.country).is_none()
         {
             out.push(format!(
-                "[organization] names no time_zone, and country `{}` has more than one or is not one this version knows: jurisdiction `{}` counts its deadlines in UTC, hours late where the controller's days end first; set time_zone = \"<IANA name>\" (e.g. \"America/New_York\")",
+                "[organization] names no time_zone, and this version picks none for country `{}` (it has several, or is outside the EEA, the UK and Switzerland): jurisdiction `{}` counts its deadlines in UTC, which can end them hours after the law allows in any other zone (a receipt day counted in UTC can be a day later than the controller's); set time_zone = \"<IANA name>\" (e.g. \"America/New_York\", \"Atlantic/Canary\")",
                 self.organization.country, j.name
             ));
         }

@@ -17,7 +17,7 @@ use custodia_types::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc, KeptTexts, NoBody, TextJson};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Gpc, KeptTexts, NoBody, OptionalJson, TextJson};
 use crate::{ApiError, AppState};
 
 type AppResult<T> = Result<T, ApiError>;
@@ -464,9 +464,9 @@ pub(crate) async fn revoke_principal(
 
 #[utoipa::path(post, path = "/v1/principals/{principal_id}/rotate", tag = "principals",
     params(("principal_id" = String, Path, description = "A principal id (`prn_...`) or the key id of its API key")),
-    request_body = RotateKeyRequest,
+    request_body(content = Option<RotateKeyRequest>, description = "`expires_at` (optional); `{}` or no body: a key without expiry (or the current key's expiry)"),
     responses((status = 200, description = "A new API key, shown once; the old one no longer works", body = CreatePrincipalResponse),
-              (status = 400, description = "Malformed body (send `{}` for a key without expiry)", body = ErrorBody),
+              (status = 400, description = "Malformed body", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage this principal", body = ErrorBody),
               (status = 404, description = "No such active principal", body = ErrorBody),
@@ -476,7 +476,7 @@ pub(crate) async fn rotate_principal_key(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<RotateKeyRequest>,
+    OptionalJson(body): OptionalJson<RotateKeyRequest>,
 ) -> AppResult<Json<CreatePrincipalResponse>> {
     let expires_at = custodia_core::parse_expiry(body.expires_at.as_deref())?;
     let (principal_id, key) = state

@@ -354,6 +354,15 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("unexpected_body")), "{v}");
     let (_, unchanged) = admin.get("/v1/keys").await;
     assert_eq!(unchanged["current_version"], 1, "{unchanged}");
+    // A principal's key is rotated with no body as with `{}` (the README shows none).
+    let (s, v) = admin
+        .post("/v1/principals", json!({"name": "svc", "roles": ["auditor"]}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let svc = v["principal_id"].as_str().unwrap().to_owned();
+    let (s, v) = admin.raw("POST", &format!("/v1/principals/{svc}/rotate"), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["api_key"].as_str().is_some_and(|k| k.starts_with("cst_")), "{v}");
     let (s, v) = admin
         .raw("POST", "/v1/keys/versions/7/retire", Some(b"{ }".to_vec()))
         .await;
