@@ -68,7 +68,7 @@ impl TagKey {
     /// Whether `tagged` carries the tag this key gives its untagged text (compared in
     /// constant time).
     pub fn check(&self, tagged: &str) -> Result<(), TagError> {
-        let (untagged, hex) = split(tagged).ok_or(TagError::Missing)?;
+        let (head, hex) = split(tagged).ok_or(TagError::Missing)?;
         let mut mac = [0u8; 32];
         for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
             let value = |d: u8| char::from(d).to_digit(16).and_then(|v| u8::try_from(v).ok());
@@ -77,7 +77,11 @@ impl TagKey {
             };
             mac[i] = hi << 4 | lo;
         }
-        hmac::verify(&self.0, untagged.as_bytes(), &mac).map_err(|_| TagError::Mismatch)
+        // the untagged text is the head and its closing brace, read in place
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(head.as_bytes());
+        ctx.update(b"}");
+        aws_lc_rs::constant_time::verify_slices_are_equal(ctx.sign().as_ref(), &mac).map_err(|_| TagError::Mismatch)
     }
 }
 
@@ -91,8 +95,8 @@ pub fn is_tagged(entry: &str) -> bool {
     split(entry).is_some()
 }
 
-/// The untagged text of a tagged entry and its tag's hex digits.
-fn split(tagged: &str) -> Option<(String, &str)> {
+/// The untagged text of a tagged entry but its closing brace, and its tag's hex digits.
+fn split(tagged: &str) -> Option<(&str, &str)> {
     let body = tagged.strip_suffix(CLOSE)?;
     let at = body.len().checked_sub(HEX_LEN)?;
     let (head, hex) = (body.get(..at)?, body.get(at..)?);
@@ -100,7 +104,7 @@ fn split(tagged: &str) -> Option<(String, &str)> {
     if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) || !head.starts_with('{') {
         return None;
     }
-    Some((format!("{head}}}"), hex))
+    Some((head, hex))
 }
 
 #[cfg(test)]

@@ -297,11 +297,12 @@ impl Vault {
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
+                    // a legal hold keeps the values as they are, as it does against a PATCH
+                    let collections: Vec<&str> = changes.iter().map(|(c, ..)| c.as_str()).collect();
+                    if !tx.retention().holds_on(&id, &collections).await?.is_empty() {
+                        return Err(StoreError::Conflict(HELD.into()));
+                    }
                     for (collection, record_id, patch, keys) in &changes {
-                        // a legal hold keeps the values as they are, as it does against a PATCH
-                        if !tx.retention().holds_on(&id, &[collection.as_str()]).await?.is_empty() {
-                            return Err(StoreError::Conflict(HELD.into()));
-                        }
                         for key in keys {
                             tx.subjects().seal_under(key, false).await?;
                         }

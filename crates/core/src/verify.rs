@@ -310,7 +310,7 @@ async fn verify_paged(
                 upto: hi,
                 checked: chunk.ok().map(|c| {
                     let tags = trust.tag_key.clone();
-                    tokio::task::spawn_blocking(move || c.rows().map(|rows| check(&rows, tags.as_deref())))
+                    tokio::task::spawn_blocking(move || c.rows().map(|rows| check(&rows, tags.as_deref(), covered)))
                 }),
             });
         }
@@ -395,12 +395,18 @@ struct Checked {
 type Tag = Option<Result<(), custodia_audit::tag::TagError>>;
 
 /// Checks every entry's leaf hash, indexed columns and tag (with `tags`, when given) against
-/// its text.
-fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>) -> Checked {
+/// its text. An entry numbered at most `covered` (the largest checkpoint's size) is covered by
+/// it (numbers start at 1 and only gaps come between), so its tag is not checked: its
+/// checkpoint's signature vouches for it.
+fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>, covered: u64) -> Checked {
     let mut entries = Vec::with_capacity(rows.len());
     for e in rows {
         let leaf = leaf_hash(e.entry.as_bytes());
-        let tag = custodia_audit::tag::is_tagged(e.entry).then(|| tags.map_or(Ok(()), |key| key.check(e.entry)));
+        let signed = u64::try_from(e.seq).is_ok_and(|seq| seq <= covered);
+        let tag = custodia_audit::tag::is_tagged(e.entry).then(|| match tags {
+            Some(key) if !signed => key.check(e.entry),
+            _ => Ok(()),
+        });
         let fault = if e.leaf != leaf.as_slice() {
             format!("entry {} was changed: its content does not match its leaf hash", e.seq)
         } else if !crate::audit::columns_match(e.entry, e.at, &e.index) {
@@ -446,7 +452,12 @@ struct Pending {
 impl Pending {
     /// The check's result; a chunk that could not be read or split with certainty is read
     /// again a row per entry, and checked the same way.
-    async fn finish(self, store: &Store, tags: Option<&custodia_audit::tag::TagKey>) -> Result<Checked, String> {
+    async fn finish(
+        self,
+        store: &Store,
+        tags: Option<&custodia_audit::tag::TagKey>,
+        covered: u64,
+    ) -> Result<Checked, String> {
         if let Some(handle) = self.checked
             && let Some(checked) = handle.await.map_err(|e| e.to_string())?
         {
@@ -463,6 +474,7 @@ impl Pending {
         Ok(check(
             &rows.iter().map(custodia_store::AuditRow::as_ref).collect::<Vec<_>>(),
             tags,
+            covered,
         ))
     }
 }
@@ -572,7 +584,7 @@ impl Walk<'_> {
     /// Walks a checked chunk, the checkpoints it may reach read first, then compares the tiles
     /// it completed with the stored ones.
     async fn take(&mut self, p: Pending, store: &Store, progress: &dyn Progress) -> Result<(), String> {
-        let checked = p.finish(store, self.trust.tag_key.as_deref()).await?;
+        let checked = p.finish(store, self.trust.tag_key.as_deref(), self.covered).await?;
         let reach = self
             .range
             .size()

@@ -646,7 +646,7 @@ mod tests {
         assert!(w[0].contains("`NL`") && w[0].contains("[holidays.NL]"), "{w:?}");
         // The controller's time zone: its country's when it has one (GB: Europe/London), and
         // a warning when it is not known and none is named (US: several).
-        assert_eq!(reg.organization.time_zone.name(), "Europe/Amsterdam");
+        assert_eq!(reg.organization.zone().name(), "Europe/Amsterdam");
         let gb = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
         assert_eq!(gb.jurisdiction("gdpr").unwrap().zone.name(), "Europe/London");
         assert_eq!(gb.jurisdiction("ccpa").unwrap().zone.name(), "America/Los_Angeles");

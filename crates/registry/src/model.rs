@@ -178,7 +178,7 @@ impl Registry {
         // Deadlines counted in UTC for a controller whose zone is not known: late by the
         // hours its days end before UTC's.
         if let Some(j) = self.jurisdictions.values().find(|j| j.counts_controller_time)
-            && !self.organization.time_zone_given
+            && self.organization.time_zone.is_none()
             && crate::calendar::Zone::of_country(&self.organization.country).is_none()
         {
             out.push(format!(
@@ -284,12 +284,9 @@ pub struct Organization {
     pub supervisory_authority: String,
     /// ISO 3166-1 alpha-2 country of establishment.
     pub country: String,
-    /// The time zone of the establishment (`time_zone`, an IANA name; when the file names
-    /// none, the zone of `country` if it has one this crate knows, else UTC): the deadlines
-    /// of jurisdictions counted in `controller` time are counted in it.
-    pub time_zone: crate::calendar::Zone,
-    /// Whether the file named `time_zone`.
-    pub time_zone_given: bool,
+    /// The time zone of the establishment as the file names it (`time_zone`, an IANA name);
+    /// [`Organization::zone`] is the one counted in.
+    pub time_zone: Option<crate::calendar::Zone>,
     /// The language the privacy notice and the preference center speak (a tag such as `en`
     /// or `de`; [`DEFAULT_LANGUAGE`] when the file names none). The registry's own texts
     /// (descriptions) are written in it.
@@ -302,6 +299,19 @@ pub struct Organization {
     /// Whether decisions about people are made by automated means alone, profiling included,
     /// and if so the logic and its consequences (GDPR Art. 13(2)(f), 22), in plain words.
     pub automated_decisions: Option<String>,
+}
+
+impl Organization {
+    /// The time zone the deadlines of jurisdictions counted in `controller` time are counted
+    /// in: the one the file names, else that of `country` if this crate knows a single one,
+    /// else UTC.
+    #[must_use]
+    pub fn zone(&self) -> crate::calendar::Zone {
+        self.time_zone
+            .clone()
+            .or_else(|| crate::calendar::Zone::of_country(&self.country))
+            .unwrap_or_default()
+    }
 }
 
 /// The language of notices and pages when the registry names none.

@@ -339,10 +339,11 @@ impl<'a> Checker<'a> {
         v.clone()
     }
 
-    /// An IANA time zone name (`Europe/Berlin`, `America/Los_Angeles`, `UTC`); UTC, with an
-    /// error, when it names none.
-    pub(crate) fn time_zone(&mut self, what: &str, value: &Spanned<String>) -> Zone {
-        Zone::named(value.get_ref()).unwrap_or_else(|| {
+    /// An IANA time zone name (`Europe/Berlin`, `America/Los_Angeles`, `UTC`); `None`, with
+    /// an error, when it names none.
+    pub(crate) fn time_zone(&mut self, what: &str, value: &Spanned<String>) -> Option<Zone> {
+        let zone = Zone::named(value.get_ref());
+        if zone.is_none() {
             self.at(
                 value.span().start,
                 format!(
@@ -350,8 +351,8 @@ impl<'a> Checker<'a> {
                     value.get_ref()
                 ),
             );
-            Zone::utc()
-        })
+        }
+        zone
     }
 
     fn country(&mut self, what: &str, value: &Spanned<String>) -> String {
@@ -445,11 +446,10 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: c.opt_text("organization.dpo", o.dpo.as_ref(), false),
                 supervisory_authority: c.non_empty("organization.supervisory_authority", &o.supervisory_authority),
                 country: c.country("organization.country", &o.country),
-                time_zone: match &o.time_zone {
-                    Some(z) => c.time_zone("organization.time_zone", z),
-                    None => Zone::of_country(o.country.get_ref()).unwrap_or_default(),
-                },
-                time_zone_given: o.time_zone.is_some(),
+                time_zone: o
+                    .time_zone
+                    .as_ref()
+                    .and_then(|z| c.time_zone("organization.time_zone", z)),
                 language: o.language.as_ref().map_or_else(
                     || DEFAULT_LANGUAGE.to_owned(),
                     |l| c.language("organization.language", l),
@@ -474,8 +474,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 dpo: None,
                 supervisory_authority: String::new(),
                 country: String::new(),
-                time_zone: Zone::utc(),
-                time_zone_given: false,
+                time_zone: None,
                 language: DEFAULT_LANGUAGE.to_owned(),
                 representative: None,
                 security_measures: None,

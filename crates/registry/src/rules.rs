@@ -301,16 +301,14 @@ fn build_jurisdiction(
             (HolidaySource::Named(v.get_ref().clone()), v.get_ref().clone())
         }
     };
-    let counts_controller_time = raw.time_zone.as_ref().is_none_or(|v| v.get_ref() == "controller");
-    let zone = match &raw.time_zone {
-        None => organization.time_zone.clone(),
-        Some(v) if v.get_ref() == "controller" => organization.time_zone.clone(),
-        Some(v) => {
-            let before = c.diagnostics.len();
-            let zone = c.time_zone(&format!("{at}: time_zone"), v);
-            failed |= c.diagnostics.len() > before;
-            zone
-        }
+    let own_zone = raw.time_zone.as_ref().filter(|v| v.get_ref() != "controller");
+    let counts_controller_time = own_zone.is_none();
+    let zone = match own_zone {
+        None => organization.zone(),
+        Some(v) => c.time_zone(&format!("{at}: time_zone"), v).unwrap_or_else(|| {
+            failed = true;
+            crate::calendar::Zone::utc()
+        }),
     };
     let retain_records = raw.retain_records.as_ref().and_then(|text| {
         let limit = time_limit(c, &format!("{at}: retain_records"), text);

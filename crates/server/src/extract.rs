@@ -56,7 +56,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
+        if left_out(&bytes) {
             return Ok(Self(T::default()));
         }
         Ok(Self(parse_json(&bytes)?))
@@ -73,10 +73,9 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        let empty = bytes.trim_ascii().is_empty()
-            || serde_json::from_slice::<serde_json::Value>(&bytes)
-                .is_ok_and(|v| v.is_null() || v.as_object().is_some_and(serde_json::Map::is_empty));
-        if empty {
+        let empty_object =
+            || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok_and(|m| m.is_empty());
+        if left_out(&bytes) || empty_object() {
             Ok(Self)
         } else {
             Err(ApiError::new(
@@ -86,6 +85,12 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
             ))
         }
     }
+}
+
+/// Whether a body is left out, as the document says of an optional one: nothing, only white
+/// space, or `null`.
+fn left_out(bytes: &[u8]) -> bool {
+    matches!(bytes.trim_ascii(), b"" | b"null")
 }
 
 /// The request body, at most `MAX_BODY_BYTES`.

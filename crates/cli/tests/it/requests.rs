@@ -799,6 +799,15 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
             .await;
         assert_eq!(s, 201, "{v}");
     }
+    // A hold in force when the backup is taken, released after it.
+    let (s, hold) = admin
+        .post(
+            "/v1/retention/holds",
+            json!({"subject_id": "cust_stays", "reason": "claim 2026-299"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{hold}");
+    let released_id = hold["hold_id"].as_str().unwrap().to_owned();
     // An online backup, taken while the server runs.
     let backup = vault.path().join("before-erasure.db");
     let out = custodia()
@@ -827,6 +836,13 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         .await;
     assert_eq!(s, 201, "{hold}");
     let held_id = hold["hold_id"].as_str().unwrap().to_owned();
+    let (s, v) = admin
+        .post(
+            &format!("/v1/retention/holds/{released_id}/release"),
+            json!({"reason": "claim settled"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
 
     let id = open(
         &mut admin,
@@ -916,6 +932,11 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
     assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
     let (_, holds) = admin.get("/v1/retention/holds").await;
     assert_eq!(holds["holds"][0]["hold_id"], held_id.as_str(), "{holds}");
+    assert_eq!(
+        holds["holds"].as_array().map(Vec::len),
+        Some(1),
+        "the one released stays released: {holds}"
+    );
     let release = json!({"reason": "claim settled"});
     let (s, v) = admin
         .post(&format!("/v1/retention/holds/{held_id}/release"), release)
