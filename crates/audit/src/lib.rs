@@ -6,6 +6,7 @@
 
 use aws_lc_rs::digest::{Context, SHA256};
 
+pub mod chain;
 #[cfg(test)]
 mod fuzz;
 pub mod note;

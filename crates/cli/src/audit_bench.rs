@@ -43,6 +43,9 @@ pub async fn run(entries: usize, database_url: Option<&str>) -> anyhow::Result<(
 
 async fn measure(url: &str, entries: usize) -> anyhow::Result<()> {
     let store = Store::open(url).await?;
+    // a throwaway store of synthetic entries: linked with a key of its own
+    let secret = zeroize::Zeroizing::new(custodia_crypto::random_array::<32>()?);
+    store.link_audit_with(std::sync::Arc::new(custodia_audit::chain::ChainKey::new(&secret)));
     println!("audit queries on {} with {entries} entries", store.backend());
     let start = Instant::now();
     let mut i = 0;
@@ -190,6 +193,7 @@ async fn measure_log(dir: &std::path::Path, entries: usize) -> anyhow::Result<()
 
     let trust = custodia_core::AuditTrust {
         tag_key: None,
+        link_key: None,
         key: vault.audit_verifier_key(),
         trusted: Vec::new(),
         now: Timestamp::now(),

@@ -140,6 +140,7 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     let trust = AuditTrust {
         tag_key: None,
+        link_key: None,
         key,
         trusted,
         now: Timestamp::now(),

@@ -192,6 +192,7 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
     let start = Instant::now();
     let trust = custodia_core::AuditTrust {
         tag_key: None,
+        link_key: None,
         key: vault.audit_verifier_key(),
         trusted: Vec::new(),
         now: Timestamp::now(),

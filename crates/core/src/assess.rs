@@ -475,6 +475,7 @@ async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Re
         (Ok(key), Ok(trusted)) => {
             let trust = AuditTrust {
                 tag_key: None,
+                link_key: None,
                 key: key.clone(),
                 trusted: trusted.clone(),
                 now,

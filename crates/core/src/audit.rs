@@ -307,6 +307,7 @@ fn event_row(
         entry,
         leaf,
         index,
+        link: None,
         metric: None,
     })
 }
@@ -556,6 +557,7 @@ pub fn audit_row_of(at: i64, entry: String) -> AuditRow {
         entry,
         leaf,
         index,
+        link: None,
         metric: None,
     }
 }

@@ -19,6 +19,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use custodia_audit::chain::{Link, START};
 use custodia_audit::note::{Checkpoint, VerifierKey};
 use custodia_audit::tiles::{HashRead, Plan, TileBuilder, tile_bytes, tile_hashes};
 use custodia_audit::{FullTile, Hash, leaf_hash};
@@ -47,6 +48,8 @@ pub(crate) struct LogState {
     /// Tiles cut but not yet stored (they go in the next checkpoint's transaction).
     pending: Vec<TileRow>,
     last_seq: i64,
+    /// The link of the entry `last_seq`, which the next entry's must follow.
+    last_link: Link,
     /// The newest checkpoint this process signed or found the log to extend (size, root).
     signed: Option<(u64, Hash)>,
     resumed: bool,
@@ -114,6 +117,7 @@ impl Vault {
         let trust = AuditTrust {
             key: self.audit_verifier_key(),
             tag_key: Some(std::sync::Arc::clone(&self.keys.audit_tags)),
+            link_key: Some(std::sync::Arc::clone(&self.keys.audit_links)),
             trusted,
             now: Timestamp::now(),
             max_unsigned_age: None,
@@ -130,6 +134,7 @@ impl Vault {
         state.tiles = tiles;
         state.pending = pending;
         state.last_seq = report.last_seq;
+        state.last_link = report.last_link;
         state.signed = report.newest;
         state.resumed = true;
         Ok(report)
@@ -302,7 +307,18 @@ impl Vault {
                         e.seq
                     )));
                 }
-                let done = state.tiles.push(leaf_hash(e.entry.as_bytes()));
+                // Nor one the vault wrote but did not append there: a copy of one of its
+                // entries inserted again.
+                let leaf = leaf_hash(e.entry.as_bytes());
+                let link = e.link.as_deref().unwrap_or_default();
+                if !self.keys.audit_links.check(&state.last_link, &leaf, link) {
+                    return Err(self.log.stop(format!(
+                        "audit entry {} is not where this vault appended it (its link does not follow the entry before it): it was copied or inserted into the database",
+                        e.seq
+                    )));
+                }
+                state.last_link = custodia_audit::chain::stored_link(Some(link)).unwrap_or(START);
+                let done = state.tiles.push(leaf);
                 state.pending.extend(done.into_iter().map(|t| tile_row(t, e.seq)));
                 if watch == Some(state.tiles.size()) {
                     seen = Some(state.tiles.root());

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use custodia_audit::chain::ChainKey;
 use custodia_audit::note::{ED25519_TYPE, NoteSigner};
 use custodia_audit::tag::TagKey;
 use custodia_crypto::{BLIND_INDEX_LEN, BlindIndexer, DataKey, Domain, IndexKey, Keyring, SecretKey};
@@ -17,6 +18,8 @@ pub(crate) const AUDIT_KEY_META: &str = "audit_signing_key";
 pub(crate) const AUDIT_KEY_LABEL: &str = "custodia.audit-signing-key.v1";
 /// What the audit entry tag key is derived with from the checkpoint key's seed.
 const AUDIT_TAG_LABEL: &str = "custodia.audit-entry-tag.v1";
+/// What the audit entry link key is derived with from the checkpoint key's seed.
+const AUDIT_LINK_LABEL: &str = "custodia.audit-entry-link.v1";
 /// The checkpoint key's public half as a verifier key, for `audit verify --trust-database-key`
 /// (which needs no root key); checked against the signing key at every start.
 pub const AUDIT_PUBLIC_KEY_META: &str = "audit_public_key";
@@ -59,6 +62,9 @@ pub(crate) struct Keys {
     /// row of the database deleted or replaced cannot take it away without the checkpoint
     /// key going too): a checkpoint signs no entry without a tag of this key after one with.
     pub(crate) audit_tags: Arc<custodia_audit::tag::TagKey>,
+    /// Links every audit entry to the one before it as the store appends it (derived like
+    /// `audit_tags`): a checkpoint signs no entry that is not where the vault appended it.
+    pub(crate) audit_links: Arc<ChainKey>,
     /// Keys the `hash` and `encrypt` operators of `/v1/redact` (stable across nodes and
     /// restarts, so keyed hashes join); stored wrapped by the root key. A key of its own,
     /// random and unrelated to the index key, so no digest of one can match the other's.
@@ -111,7 +117,7 @@ async fn load_or_create(
 /// The checkpoint signer. Created only with the log: a missing key next to a log that has
 /// entries or checkpoints means the row was deleted (a new key would sign whatever the log
 /// holds now), and a public key row that does not match means it was replaced.
-async fn load_audit_signer(store: &Store, keyring: &Keyring) -> Result<(NoteSigner, TagKey), SetupError> {
+async fn load_audit_signer(store: &Store, keyring: &Keyring) -> Result<(NoteSigner, EntryKeys), SetupError> {
     let reader = || async { store.reader().await };
     if reader().await?.meta().get(AUDIT_KEY_META).await?.is_none() {
         let mut r = reader().await?;
@@ -125,7 +131,7 @@ async fn load_audit_signer(store: &Store, keyring: &Keyring) -> Result<(NoteSign
     let seed = load_or_create(store, keyring, AUDIT_KEY_META, AUDIT_KEY_LABEL).await?;
     let signer = NoteSigner::from_seed(crate::CHECKPOINT_ORIGIN, ED25519_TYPE, seed.expose())
         .map_err(|_| SetupError::Other("the audit signing key is malformed".into()))?;
-    let tags = audit_tag_key(&seed);
+    let entries = EntryKeys::of(&seed);
     let public = signer.verifier().to_string();
     let stored = meta_or_insert(store, AUDIT_PUBLIC_KEY_META, || Ok(public.clone().into_bytes())).await?;
     if stored != public.as_bytes() {
@@ -134,15 +140,29 @@ async fn load_audit_signer(store: &Store, keyring: &Keyring) -> Result<(NoteSign
                 .into(),
         ));
     }
-    Ok((signer, tags))
+    Ok((signer, entries))
 }
 
-/// The audit entry tag key of the checkpoint key's seed: HMAC-SHA256(seed, label).
-fn audit_tag_key(seed: &SecretKey) -> TagKey {
-    let derive = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, seed.expose());
-    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
-    secret.copy_from_slice(aws_lc_rs::hmac::sign(&derive, AUDIT_TAG_LABEL.as_bytes()).as_ref());
-    TagKey::new(&secret)
+/// The keys audit entries are tagged and linked with.
+struct EntryKeys {
+    tags: TagKey,
+    links: ChainKey,
+}
+
+impl EntryKeys {
+    /// Both derived from the checkpoint key's seed: HMAC-SHA256(seed, label), a label each.
+    fn of(seed: &SecretKey) -> Self {
+        let derive = |label: &str| {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, seed.expose());
+            let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+            secret.copy_from_slice(aws_lc_rs::hmac::sign(&key, label.as_bytes()).as_ref());
+            secret
+        };
+        Self {
+            tags: TagKey::new(&derive(AUDIT_TAG_LABEL)),
+            links: ChainKey::new(&derive(AUDIT_LINK_LABEL)),
+        }
+    }
 }
 
 impl Keys {
@@ -151,7 +171,7 @@ impl Keys {
     pub(crate) async fn load(keyring: Keyring, store: &Store) -> Result<Self, SetupError> {
         let wrapped = meta_or_insert(store, INDEX_KEY_META, || Ok(IndexKey::generate(&keyring)?.1.0)).await?;
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
-        let (audit_signer, audit_tags) = load_audit_signer(store, &keyring).await?;
+        let (audit_signer, entry_keys) = load_audit_signer(store, &keyring).await?;
         let redaction = load_or_create(store, &keyring, REDACTION_KEY_META, REDACTION_KEY_LABEL).await?;
         let receipt_seed = load_or_create(store, &keyring, RECEIPT_KEY_META, RECEIPT_KEY_LABEL).await?;
         let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
@@ -161,7 +181,8 @@ impl Keys {
             provider: None,
             indexer: Arc::new(BlindIndexer::new(index_key)),
             audit_signer,
-            audit_tags: Arc::new(audit_tags),
+            audit_tags: Arc::new(entry_keys.tags),
+            audit_links: Arc::new(entry_keys.links),
             redaction,
             receipt_signer: Arc::new(receipt_signer),
         })
@@ -388,7 +409,8 @@ pub(crate) mod tests {
                 SecretKey::from_slice(&[1; 32]).unwrap(),
             ))),
             audit_signer: NoteSigner::from_seed(crate::CHECKPOINT_ORIGIN, ED25519_TYPE, &[2; 32]).unwrap(),
-            audit_tags: Arc::new(audit_tag_key(&SecretKey::from_slice(&[2; 32]).unwrap())),
+            audit_tags: Arc::new(EntryKeys::of(&SecretKey::from_slice(&[2; 32]).unwrap()).tags),
+            audit_links: Arc::new(EntryKeys::of(&SecretKey::from_slice(&[2; 32]).unwrap()).links),
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
             receipt_signer: Arc::new(NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, &[4; 32]).unwrap()),
         }

@@ -164,6 +164,7 @@ impl Vault {
     ) -> Result<Self, SetupError> {
         let policies = policy::Policies::compile(&registry, policies).map_err(|e| SetupError::Other(e.0))?;
         let keys = keys::Keys::load(keyring, &store).await?;
+        store.link_audit_with(Arc::clone(&keys.audit_links));
         let caches = Arc::new(cache::Caches::default());
         let follower = store
             .changes()

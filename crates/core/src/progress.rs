@@ -57,6 +57,7 @@ pub(crate) mod tests {
         vault.checkpoint(crate::Timestamp::now()).await.unwrap();
         let trust = crate::AuditTrust {
             tag_key: None,
+            link_key: None,
             key: vault.audit_verifier_key(),
             trusted: Vec::new(),
             now: crate::Timestamp::now(),

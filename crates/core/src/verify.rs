@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use custodia_audit::chain::{ChainKey, Link, START};
 use custodia_audit::note::{Checkpoint, Note, VerifierKey};
 use custodia_audit::tiles::{TileBuilder, tile_bytes};
 use custodia_audit::{FullTile, Hash, leaf_hash};
@@ -107,6 +108,10 @@ pub struct AuditTrust {
     /// Without it (offline, no root key), an entry no checkpoint covers must carry a tag once
     /// one before it does (a log written before tags carries none).
     pub tag_key: Option<std::sync::Arc<custodia_audit::tag::TagKey>>,
+    /// The key the vault links its entries with (`custodia_audit::chain`), held with
+    /// `tag_key`: every entry no checkpoint covers must then be linked to the one before it.
+    /// Without it, an entry no checkpoint covers must carry a link once one before it does.
+    pub link_key: Option<std::sync::Arc<ChainKey>>,
     /// Checkpoints from outside the database; each must be a prefix of today's log.
     pub trusted: Vec<TrustedCheckpoint>,
     /// The time verification runs at. Entries no checkpoint covers may not be dated in the
@@ -136,6 +141,8 @@ pub struct VerifyReport {
     /// The tree's right edge and the last sequence number read, for a server resuming the log.
     pub(crate) range: TileBuilder,
     pub(crate) last_seq: i64,
+    /// The last entry's link, which the next entry's must follow.
+    pub(crate) last_link: Link,
 }
 
 /// Compares the tiles the walk cut with the stored ones (tiles not stored yet are skipped: the
@@ -268,6 +275,8 @@ async fn verify_paged(
         previous: 0,
         newest: None,
         tagged: false,
+        linked: false,
+        last_link: None,
     };
 
     // The log is read a chunk (one row) per range of sequence numbers, by several connections
@@ -325,6 +334,7 @@ async fn verify_paged(
     let Walk {
         range,
         last_seq,
+        last_link,
         newest,
         mut targets,
         ..
@@ -375,6 +385,7 @@ async fn verify_paged(
         newest,
         range,
         last_seq,
+        last_link: last_link.unwrap_or(START),
     })
 }
 
@@ -387,7 +398,7 @@ async fn seq_bounds(store: &Store, after: i64) -> Result<Option<(i64, i64)>, Str
 /// whether it is tagged, up to the first entry whose leaf hash, columns or tag do not match
 /// its text (its sequence number, and what is wrong).
 struct Checked {
-    entries: Vec<(i64, i64, Hash, Tag)>,
+    entries: Vec<(i64, i64, Hash, Tag, Option<Link>)>,
     fault: Option<(i64, String)>,
 }
 
@@ -415,7 +426,9 @@ fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>, c
                 e.seq
             )
         } else {
-            entries.push((e.seq, e.at, leaf, tag));
+            // a link that is not 32 bytes is as good as none
+            let link = e.link.and_then(|l| Link::try_from(l).ok()).filter(|l| *l != START);
+            entries.push((e.seq, e.at, leaf, tag, link));
             continue;
         };
         return Checked {
@@ -436,6 +449,31 @@ fn tag_rule(seq: i64, tag: Tag, must_be_tagged: bool) -> Result<(), String> {
         )),
         None if must_be_tagged => Err(format!(
             "entry {seq} carries no tag and no checkpoint covers it: it was inserted into the database, or written by a version before entry tags that stopped without signing its log (start that version once and stop it: it signs what it wrote)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An entry no checkpoint covers was appended by the vault right after the entry before it:
+/// its link follows `previous` (when the verifier holds the key), and it is linked at all
+/// when the verifier holds the key or an entry before it was linked (`linked_before`).
+fn link_rule(
+    seq: i64,
+    leaf: &Hash,
+    link: Option<Link>,
+    previous: &Link,
+    linked_before: bool,
+    key: Option<&ChainKey>,
+) -> Result<(), String> {
+    match (link, key) {
+        (None, Some(_)) => Err(format!(
+            "entry {seq} carries no link and no checkpoint covers it: it was inserted into the database, or written by a version before entry links that stopped without signing its log (start that version once and stop it: it signs what it wrote)"
+        )),
+        (None, None) if linked_before => Err(format!(
+            "entry {seq} carries no link after entries that do, and no checkpoint covers it: it was inserted into the database"
+        )),
+        (Some(link), Some(key)) if !key.check(previous, leaf, &link) => Err(format!(
+            "entry {seq} is not where this vault appended it (its link does not follow the entry before it): it was copied or inserted into the database"
         )),
         _ => Ok(()),
     }
@@ -578,6 +616,10 @@ struct Walk<'t> {
     newest: Option<(u64, Hash)>,
     /// Whether an entry walked so far carries a tag (`custodia_audit::tag`).
     tagged: bool,
+    /// Whether an entry walked so far carries a link (`custodia_audit::chain`).
+    linked: bool,
+    /// The link of the last entry walked (none: unlinked, or none walked yet).
+    last_link: Option<Link>,
 }
 
 impl Walk<'_> {
@@ -596,7 +638,7 @@ impl Walk<'_> {
 
     fn apply(&mut self, checked: Checked, progress: &dyn Progress) -> Result<(), String> {
         progress.advance(u64::try_from(checked.entries.len()).unwrap_or(0));
-        for &(seq, at, leaf, tag) in &checked.entries {
+        for &(seq, at, leaf, tag, link) in &checked.entries {
             self.sequence(seq)?;
             if self.range.size() >= self.covered {
                 let since = *self.tail_since.get_or_insert(at);
@@ -604,8 +646,12 @@ impl Walk<'_> {
                 // (what a checkpoint covers, its signature vouches for: a changed entry there
                 // is named by the checkpoint it no longer matches)
                 tag_rule(seq, tag, self.tagged || self.trust.tag_key.is_some())?;
+                let previous = self.last_link.unwrap_or(START);
+                link_rule(seq, &leaf, link, &previous, self.linked, self.trust.link_key.as_deref())?;
             }
             self.tagged |= tag.is_some();
+            self.linked |= link.is_some();
+            self.last_link = link;
             self.last_seq = seq;
             self.cut.extend(self.range.push(leaf));
             if let Some(entry) = self.targets.ahead.first_entry()
@@ -683,6 +729,7 @@ mod tests {
     async fn verify_at(vault: &crate::Vault, now: i64) -> Result<VerifyReport, String> {
         let trust = AuditTrust {
             tag_key: None,
+            link_key: None,
             key: vault.audit_verifier_key(),
             trusted: Vec::new(),
             now: Timestamp(now),
@@ -729,6 +776,7 @@ mod tests {
         }
         let trust = AuditTrust {
             tag_key: None,
+            link_key: None,
             key: vault.audit_verifier_key(),
             trusted: Vec::new(),
             now: Timestamp::now(),

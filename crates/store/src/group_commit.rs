@@ -11,6 +11,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::repo::audit::Linker;
 use crate::repo::{Audit, Records};
 use crate::sql::{Conn, Dialect};
 use crate::tx::{BoxFuture, Tx};
@@ -41,6 +42,8 @@ pub(crate) enum Op {
 /// The sending side: cheap to share between request tasks.
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Op>,
+    /// How the batches' audit entries are linked (shared with the batching loop).
+    pub(crate) linker: Linker,
 }
 
 fn stopped() -> StoreError {
@@ -59,7 +62,13 @@ impl Writer {
     /// A writer and the receiving end its batching loop reads.
     pub(crate) fn channel() -> (Self, mpsc::Receiver<Op>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        (Self { jobs }, rx)
+        (
+            Self {
+                jobs,
+                linker: Linker::default(),
+            },
+            rx,
+        )
     }
 
     async fn send(&self, op: Op) -> Result<(), StoreError> {
@@ -126,10 +135,14 @@ async fn exec(conn: &mut Conn<'_>, sql: &'static str) -> Result<(), StoreError> 
 
 /// Commits one batch on `conn`: answers every request of it once the outcome is known, after
 /// rolling back if it failed (`Err` then names what failed, for the log).
-pub(crate) async fn commit(conn: &mut Conn<'_>, ops: impl Iterator<Item = Op>) -> Result<(), StoreError> {
+pub(crate) async fn commit(
+    conn: &mut Conn<'_>,
+    linker: &Linker,
+    ops: impl Iterator<Item = Op>,
+) -> Result<(), StoreError> {
     let mut completions = Vec::with_capacity(ops.size_hint().0);
     let started = std::time::Instant::now();
-    let outcome = run_batch(conn, ops, &mut completions).await;
+    let outcome = run_batch(conn, linker, ops, &mut completions).await;
     let rolled_back = match &outcome {
         Ok(()) => Ok(()),
         Err(_) => exec(conn, "ROLLBACK").await,
@@ -147,6 +160,7 @@ pub(crate) async fn commit(conn: &mut Conn<'_>, ops: impl Iterator<Item = Op>) -
 
 async fn run_batch(
     conn: &mut Conn<'_>,
+    linker: &Linker,
     ops: impl Iterator<Item = Op>,
     completions: &mut Vec<Completion>,
 ) -> Result<(), StoreError> {
@@ -180,7 +194,7 @@ async fn run_batch(
                 // Keep the order of writes: pending inserts go first.
                 insert_group(conn, std::mem::take(&mut inserts), &mut audits, completions).await?;
                 exec(conn, "SAVEPOINT request").await?;
-                let (ok, completion) = job(Tx::new(conn.reborrow())).await;
+                let (ok, completion) = job(Tx::new(conn.reborrow(), linker)).await;
                 completions.push(completion);
                 if !ok {
                     exec(conn, "ROLLBACK TO request").await?;
@@ -190,7 +204,9 @@ async fn run_batch(
         }
     }
     insert_group(conn, inserts, &mut audits, completions).await?;
-    Audit::<ReadWrite>::new(conn.reborrow(), None).append(&audits).await?;
+    Audit::<ReadWrite>::new(conn.reborrow(), None, Some(linker))
+        .append(&audits)
+        .await?;
     exec(conn, "COMMIT").await
 }
 

@@ -170,6 +170,16 @@ impl Store {
         }
     }
 
+    /// Installs the key audit entries are linked with as they are appended
+    /// (`custodia_audit::chain`): the vault's, once it has read its keys. No entry can be
+    /// appended before.
+    pub fn link_audit_with(&self, key: std::sync::Arc<custodia_audit::chain::ChainKey>) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.linker.set(key),
+            Backend::Postgres(p) => p.writer.linker.set(key),
+        }
+    }
+
     /// Appends audit entries on their own (reads, refusals); returns once they are durable.
     /// Group-committed with the other appends and creations waiting at that moment (see
     /// [`Store::insert_records`]).

@@ -210,6 +210,9 @@ pub struct AuditRow {
     pub leaf: Vec<u8>,
     /// Columns derived from `entry`, indexed for queries; `audit verify` checks they match it.
     pub index: AuditColumns,
+    /// The entry's link (`custodia_audit::chain`), made by the store as it appends the entry
+    /// (ignored when appending); none for entries from before links.
+    pub link: Option<Vec<u8>>,
     /// The decision the metrics count once this entry is written (none for rows read back or
     /// made outside a decision). Not stored.
     pub metric: Option<custodia_metrics::Decision>,
@@ -259,6 +262,7 @@ pub struct AuditRowRef<'a> {
     pub entry: &'a str,
     pub leaf: &'a [u8],
     pub index: AuditColumnsRef<'a>,
+    pub link: Option<&'a [u8]>,
 }
 
 impl AuditRow {
@@ -270,6 +274,7 @@ impl AuditRow {
             entry: &self.entry,
             leaf: &self.leaf,
             index: self.index.as_ref(),
+            link: self.link.as_deref(),
         }
     }
 }

@@ -464,6 +464,9 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::AppendOnly("incident_entries"),
     ],
+    // 17: each audit entry's link (`custodia_audit::chain`): its place in the log, sealed by
+    // the vault as the store appends it. Entries from before carry none.
+    &[Part::Common("ALTER TABLE audit_log ADD COLUMN link {blob};")],
 ];
 
 impl Dialect {

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::repo::audit::Linker;
 use crate::repo::{
     Audit, Erasures, Incidents, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests,
     Retention, Subjects, Tokens,
@@ -28,11 +29,17 @@ pub struct Tx<'c> {
     pub(crate) conn: Conn<'c>,
     /// Whether this transaction holds the audit sequencer (PostgreSQL; see `repo::audit`).
     pub(crate) sequenced: bool,
+    /// How its audit entries are linked.
+    linker: &'c Linker,
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn new(conn: Conn<'c>) -> Self {
-        Self { conn, sequenced: false }
+    pub(crate) fn new(conn: Conn<'c>, linker: &'c Linker) -> Self {
+        Self {
+            conn,
+            sequenced: false,
+            linker,
+        }
     }
 
     /// The backend.
@@ -58,7 +65,7 @@ impl<'c> Tx<'c> {
     }
 
     pub fn audit(&mut self) -> Audit<'_, ReadWrite> {
-        Audit::new(self.conn.reborrow(), Some(&mut self.sequenced))
+        Audit::new(self.conn.reborrow(), Some(&mut self.sequenced), Some(self.linker))
     }
 
     pub fn tokens(&mut self) -> Tokens<'_, ReadWrite> {
@@ -135,7 +142,7 @@ impl Reader {
     }
 
     pub fn audit(&mut self) -> Audit<'_, ReadOnly> {
-        Audit::new(self.conn(), None)
+        Audit::new(self.conn(), None, None)
     }
 
     pub fn tokens(&mut self) -> Tokens<'_, ReadOnly> {

@@ -881,3 +881,74 @@ async fn rows_inserted_without_the_vaults_keys_are_never_signed() {
         "no checkpoint covers the forged row: {newest} {forged_at}"
     );
 }
+
+/// Copies the entry `seq` (0: the last) of the log to its end, text, leaf hash, columns and
+/// all, as an insider with the database alone can; `with_link`: its link too.
+async fn replay_entry(dir: &Path, seq: i64, with_link: bool) {
+    let db = attacker(dir).await;
+    let link = if with_link { "link" } else { "NULL" };
+    sqlx::query(&format!(
+        "INSERT INTO audit_log (at, entry, leaf, principal, action, decision, purpose, subject, link) \
+         SELECT at, entry, leaf, principal, action, decision, purpose, subject, {link} FROM audit_log \
+         WHERE seq = CASE WHEN ? = 0 THEN (SELECT MAX(seq) FROM audit_log) ELSE ? END"
+    ))
+    .bind(seq)
+    .bind(seq)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+}
+
+/// Review of issue 10 (2026-12-06): an entry the vault wrote, copied again to the log's end
+/// (its tag is good: the vault made it), was signed: the same read or break-glass counted
+/// twice. The store links each entry to the one before it as it appends it, with a key the
+/// database does not hold: a copy's link was made after another entry, so it stops the
+/// running server before any checkpoint covers it and keeps a server from starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_an_entry_the_vault_wrote_is_never_signed() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 2).await;
+    let signed = checkpoint_of_at_least(&server, &vault.token, 6).await["tree_size"]
+        .as_i64()
+        .unwrap();
+    let mut admin = server.client(&vault.token).await;
+
+    // At start: the last entry or an earlier one copied, with its link or without one.
+    for (seq, with_link, says) in [
+        (0, true, "is not where this vault appended it"),
+        (2, true, "is not where this vault appended it"),
+        (0, false, "carries no link"),
+    ] {
+        let copy = copy_of(vault.path());
+        replay_entry(copy.path(), seq, with_link).await;
+        let printed = refuses_to_start(copy.path(), &[]);
+        assert!(
+            printed.contains(says),
+            "entry {seq} copied (link: {with_link}): {printed}"
+        );
+    }
+
+    // While the server runs: it stops before signing the copy.
+    replay_entry(vault.path(), 0, true).await;
+    assert!(
+        stops_answering(&mut admin, "/v1/subjects/cust_after/records/customers").await,
+        "the server went on with a copied entry in its log"
+    );
+    server.terminate();
+    let db = attacker(vault.path()).await;
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    assert!(
+        newest >= signed && newest < entries,
+        "no checkpoint covers the copy: {newest} of {entries}"
+    );
+}

@@ -6,6 +6,10 @@
 //! covers. (A rolled-back transaction leaves a gap in the numbers; verification of a shared
 //! store does not require them to be contiguous.)
 
+use std::sync::{Arc, RwLock};
+
+use custodia_audit::chain::{ChainKey, START};
+
 use crate::sql::{Conn, DbRow, Dialect, Stmt, placeholders, values_clause};
 use crate::{
     AuditColumns, AuditColumnsRef, AuditQuery, AuditRow, AuditRowRef, CheckpointRow, ReadWrite, StoreError, TileRow,
@@ -14,25 +18,51 @@ use crate::{
 /// Advisory lock that serializes audit appends across PostgreSQL server nodes.
 const AUDIT_SEQUENCER_LOCK: i64 = 0x6175_6469_746c_6f67;
 
+/// The key the store links appended entries with (`custodia_audit::chain`), installed by
+/// the vault once it has read its keys ([`crate::Store::link_audit_with`]). Until then no
+/// entry can be appended (fail closed): one without a link is never signed.
+#[derive(Clone, Default)]
+pub(crate) struct Linker(Arc<RwLock<Option<Arc<ChainKey>>>>);
+
+impl Linker {
+    pub(crate) fn set(&self, key: Arc<ChainKey>) {
+        // a poisoned lock only means a panic elsewhere while holding an `Arc`: the value is whole
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    }
+
+    fn key(&self) -> Result<Arc<ChainKey>, StoreError> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Backend("audit entries cannot be appended before the vault's keys are loaded".into())
+            })
+    }
+}
+
 /// The audit log.
 pub struct Audit<'a, A> {
     conn: Conn<'a>,
     /// Whether the transaction holds the sequencer already (None outside a transaction).
     sequenced: Option<&'a mut bool>,
+    /// How appended entries are linked (None outside a transaction).
+    linker: Option<&'a Linker>,
     _access: std::marker::PhantomData<A>,
 }
 
 impl<'a, A> Audit<'a, A> {
-    pub(crate) fn new(conn: Conn<'a>, sequenced: Option<&'a mut bool>) -> Self {
+    pub(crate) fn new(conn: Conn<'a>, sequenced: Option<&'a mut bool>, linker: Option<&'a Linker>) -> Self {
         Self {
             conn,
             sequenced,
+            linker,
             _access: std::marker::PhantomData,
         }
     }
 }
 
-const ENTRY_COLUMNS: &str = "seq, at, entry, leaf, principal, action, decision, purpose, subject";
+const ENTRY_COLUMNS: &str = "seq, at, entry, leaf, principal, action, decision, purpose, subject, link";
 
 fn audit_row(row: &DbRow) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
@@ -47,6 +77,7 @@ fn audit_row(row: &DbRow) -> Result<AuditRow, StoreError> {
             purpose: row.opt_text("purpose")?,
             subject: row.opt_text("subject")?,
         },
+        link: row.opt_bytes("link")?,
         metric: None,
     })
 }
@@ -63,7 +94,8 @@ const INDEXED: [&str; 5] = ["principal", "action", "decision", "purpose", "subje
 
 /// Consecutive audit entries read as one row ([`Audit::chunk`]): a count, the first and last
 /// sequence numbers, and each column's values joined in sequence order (times by `,`, leaf
-/// hashes end to end, texts by a separator no canonical entry holds, NULL as a mark). Reading
+/// hashes and links end to end, a missing link as [`START`], texts by a separator no
+/// canonical entry holds, NULL as a mark). Reading
 /// the log a row per entry costs more than verifying it; a chunk costs one row per thousands.
 ///
 /// The database is not trusted to hold only canonical values: [`AuditChunk::rows`] splits
@@ -79,6 +111,7 @@ pub struct AuditChunk {
     odd: i64,
     ats: String,
     leaves: Vec<u8>,
+    links: Vec<u8>,
     columns: [String; 5],
     entries: String,
 }
@@ -111,7 +144,11 @@ impl AuditChunk {
             return Some(Vec::new());
         }
         let (first, last) = (self.first?, self.last?);
-        if self.odd != 0 || last.checked_sub(first)?.checked_add(1)? != self.count || self.leaves.len() != n * 32 {
+        if self.odd != 0
+            || last.checked_sub(first)?.checked_add(1)? != self.count
+            || self.leaves.len() != n * 32
+            || self.links.len() != n * 32
+        {
             return None;
         }
         // A value holding a separator shows as one separator too many.
@@ -130,7 +167,8 @@ impl AuditChunk {
         ];
         let value = |v: &'a str| (v != NULL_MARK).then_some(v);
         let mut rows = Vec::with_capacity(n);
-        for (seq, leaf) in (first..=last).zip(self.leaves.chunks_exact(32)) {
+        let links = self.links.chunks_exact(32);
+        for ((seq, leaf), link) in (first..=last).zip(self.leaves.chunks_exact(32)).zip(links) {
             rows.push(AuditRowRef {
                 seq,
                 at: strict_int(ats.next()?)?,
@@ -143,6 +181,7 @@ impl AuditChunk {
                     purpose: value(u.next()?),
                     subject: value(s.next()?),
                 },
+                link: Some(link),
             });
         }
         Some(rows)
@@ -187,9 +226,14 @@ impl<A> Audit<'_, A> {
         // value through a sorter, which costs more than all the rest. (Were the order ever
         // different, the entries would meet the wrong leaves and checkpoints: verification
         // would fail, never pass.)
-        let (concat, blob, order) = match self.conn.dialect() {
-            Dialect::Sqlite => ("group_concat", "BLOB", ""),
-            Dialect::Postgres => ("string_agg", "BYTEA", " ORDER BY seq"),
+        let (concat, blob, order, start) = match self.conn.dialect() {
+            Dialect::Sqlite => ("group_concat", "BLOB", "", "zeroblob(32)"),
+            Dialect::Postgres => (
+                "string_agg",
+                "BYTEA",
+                " ORDER BY seq",
+                "decode(repeat('00', 32), 'hex')",
+            ),
         };
         let (separator, null) = (char::from(SEPARATOR), NULL_MARK);
         let mut odd = String::new();
@@ -207,12 +251,16 @@ impl<A> Audit<'_, A> {
             for c in ["entry", "at"].iter().chain(&INDEXED) {
                 odd.push_str(&format!(" OR {c} >= X''"));
             }
+            // and a link that is not a BLOB (anything else sorts below one)
+            odd.push_str(" OR link < X''");
         }
         let sql = format!(
             "SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last, \
-             SUM(CASE WHEN entry IS NULL OR at IS NULL OR leaf IS NULL OR length(leaf) <> 32{odd} THEN 1 ELSE 0 END) AS odd, \
+             SUM(CASE WHEN entry IS NULL OR at IS NULL OR leaf IS NULL OR length(leaf) <> 32 \
+             OR length(link) <> 32{odd} THEN 1 ELSE 0 END) AS odd, \
              {concat}(CAST(at AS TEXT), ','{order}) AS ats, \
-             {concat}(leaf, CAST('' AS {blob}){order}) AS leaves, {columns}\
+             {concat}(leaf, CAST('' AS {blob}){order}) AS leaves, \
+             {concat}(COALESCE(link, {start}), CAST('' AS {blob}){order}) AS links, {columns}\
              {concat}(entry, '{separator}'{order}) AS entries \
              FROM audit_log WHERE seq > $1 AND seq <= $2"
         );
@@ -229,6 +277,7 @@ impl<A> Audit<'_, A> {
             odd: row.opt_int("odd")?.unwrap_or(0),
             ats: text("ats")?,
             leaves: row.opt_bytes("leaves")?.unwrap_or_default(),
+            links: row.opt_bytes("links")?.unwrap_or_default(),
             columns: [
                 text(INDEXED[0])?,
                 text(INDEXED[1])?,
@@ -534,14 +583,39 @@ impl Audit<'_, ReadWrite> {
                 *flag = true;
             }
         }
-        for chunk in rows.chunks(Dialect::MAX_PARAMETERS / 8) {
+        // Each entry is linked to the one before it, which the sequencer (PostgreSQL) or the
+        // one writer (SQLite) keeps the last until this transaction ends.
+        let key = self
+            .linker
+            .ok_or_else(|| StoreError::Backend("audit entries are appended only in a transaction".into()))?
+            .key()?;
+        let last = self
+            .conn
+            .fetch_optional(Stmt::new("SELECT link FROM audit_log ORDER BY seq DESC LIMIT 1"))
+            .await?;
+        // A malformed last link is left for the checkpointer to name (it refuses that entry).
+        let mut previous = match last {
+            Some(row) => custodia_audit::chain::stored_link(row.opt_bytes("link")?.as_deref()).unwrap_or(START),
+            None => START,
+        };
+        let links: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                previous = key.link(&previous, &r.leaf);
+                previous
+            })
+            .collect();
+        for (chunk, links) in rows
+            .chunks(Dialect::MAX_PARAMETERS / 9)
+            .zip(links.chunks(Dialect::MAX_PARAMETERS / 9))
+        {
             let sql = values_clause(
-                "INSERT INTO audit_log (at, entry, leaf, principal, action, decision, purpose, subject) VALUES ",
-                8,
+                "INSERT INTO audit_log (at, entry, leaf, principal, action, decision, purpose, subject, link) VALUES ",
+                9,
                 chunk.len(),
             );
             let mut stmt = Stmt::new(sql);
-            for r in chunk {
+            for (r, link) in chunk.iter().zip(links) {
                 stmt.push(r.at);
                 stmt.push(&r.entry);
                 stmt.push(&r.leaf);
@@ -550,6 +624,7 @@ impl Audit<'_, ReadWrite> {
                 stmt.push(r.index.decision.as_deref());
                 stmt.push(r.index.purpose.as_deref());
                 stmt.push(r.index.subject.as_deref());
+                stmt.push(link.as_slice());
             }
             self.conn.execute(stmt).await?;
         }

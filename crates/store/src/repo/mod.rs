@@ -2,7 +2,7 @@
 //! [`Conn`](crate::sql::Conn). Read methods exist on every access; write methods only on
 //! [`ReadWrite`](crate::ReadWrite), which only a [`Tx`](crate::Tx) hands out.
 
-mod audit;
+pub(crate) mod audit;
 mod erasures;
 mod incidents;
 mod ledger;

@@ -125,8 +125,8 @@ async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
         let n = c
             .execute(
                 Stmt::new(
-                    "INSERT INTO audit_log (seq, at, entry, leaf, principal, action, decision, purpose, subject) \
-                     SELECT seq, at, entry, leaf, principal, action, decision, purpose, subject FROM cur.audit_log \
+                    "INSERT INTO audit_log (seq, at, entry, leaf, principal, action, decision, purpose, subject, link) \
+                     SELECT seq, at, entry, leaf, principal, action, decision, purpose, subject, link FROM cur.audit_log \
                      WHERE seq > $1 ORDER BY seq",
                 )
                 .bind(seq),

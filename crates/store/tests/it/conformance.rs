@@ -403,6 +403,7 @@ pub async fn principals_lifecycle(s: &Store) {
         entry: "{}".into(),
         leaf: vec![0; 32],
         index: AuditColumns::default(),
+        link: None,
         metric: None,
     };
     insert_principal(s, &p, Some(&audit)).await.unwrap();
@@ -582,6 +583,7 @@ pub async fn audit_entries_land_with_their_writes(s: &Store) {
         at: n,
         entry: format!("{{\"n\":{n}}}"),
         index: AuditColumns::default(),
+        link: None,
         metric: None,
     };
     insert_record_audited(s, &new_record("r1", "s1", 1), audit(1))
@@ -625,6 +627,8 @@ pub async fn audit_entries_land_with_their_writes(s: &Store) {
     assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq), "sequence numbers grow");
     assert_eq!(entries[0].entry, "{\"n\":1}");
     assert_eq!(entries[0].leaf, vec![7; 32], "the leaf hash is stored with its entry");
+    // entries rolled back with their writes left no gap in the links
+    crate::assert_links_chain(&entries);
     let after = audit_entries(s, entries[1].seq, 2).await.unwrap();
     assert_eq!(
         after.iter().map(|e| e.at).collect::<Vec<_>>(),
@@ -654,6 +658,7 @@ pub async fn tokens_and_subject_keys(s: &Store) {
         at: 5,
         entry: "{}".into(),
         index: AuditColumns::default(),
+        link: None,
         metric: None,
     };
     // The first claim of a token stores it, with the audit entry of its write.
@@ -847,6 +852,7 @@ pub async fn a_failed_job_rolls_back_everything_it_did(s: &Store) {
         entry: "{}".into(),
         leaf: vec![0; 32],
         index: AuditColumns::default(),
+        link: None,
         metric: None,
     };
     let result: Result<(), StoreError> = s
@@ -924,6 +930,7 @@ pub async fn audit_queries_use_the_indexed_columns(s: &Store) {
             purpose: Some("support".into()),
             subject: subject.map(Into::into),
         },
+        link: None,
         metric: None,
     };
     append_audit(
@@ -1121,6 +1128,7 @@ pub async fn audit_chunks_carry_entries_exactly(s: &Store) {
             purpose: purpose.map(Into::into),
             subject: None,
         },
+        link: None,
         metric: None,
     };
     let fine = [
@@ -1178,6 +1186,7 @@ pub async fn audit_chunks_carry_entries_exactly(s: &Store) {
                         entry: "{}".into(),
                         leaf: vec![0; 32],
                         index: AuditColumns::default(),
+                        link: None,
                         metric: None,
                     }])
                     .await?;

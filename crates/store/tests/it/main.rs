@@ -20,9 +20,39 @@ pub struct Db {
 }
 
 impl Db {
+    /// The store, ready to append audit entries (linked with [`test_link_key`]).
     pub async fn open(&self) -> Store {
-        Store::open(&self.url).await.unwrap()
+        linked(Store::open(&self.url).await.unwrap())
     }
+}
+
+/// The key tests link audit entries with (a vault installs its own).
+pub fn test_link_key() -> custodia_audit::chain::ChainKey {
+    custodia_audit::chain::ChainKey::new(&[0x11; 32])
+}
+
+/// Each entry's link follows the one before it (`entries`: the whole log, oldest first).
+pub fn assert_links_chain(entries: &[custodia_store::AuditRow]) {
+    let key = test_link_key();
+    let mut previous = custodia_audit::chain::START;
+    for e in entries {
+        let link = e
+            .link
+            .as_deref()
+            .unwrap_or_else(|| panic!("entry {} has no link", e.seq));
+        assert!(
+            key.check(&previous, &e.leaf, link),
+            "entry {}'s link does not follow",
+            e.seq
+        );
+        previous = link.try_into().unwrap();
+    }
+}
+
+/// `store`, its audit entries linked with [`test_link_key`].
+pub fn linked(store: Store) -> Store {
+    store.link_audit_with(std::sync::Arc::new(test_link_key()));
+    store
 }
 
 pub fn sqlite_db() -> Db {

@@ -57,6 +57,7 @@ async fn fill(store: &Store) {
             purpose: None,
             subject: None,
         },
+        link: None,
         metric: None,
     };
     ops::append_ledger(store, &ledger, Some(&audit)).await.unwrap();

@@ -58,6 +58,7 @@ fn audit(n: i64, principal: &str) -> AuditRow {
             purpose: None,
             subject: None,
         },
+        link: None,
         metric: None,
     }
 }
@@ -282,7 +283,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 16, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 17, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
@@ -325,6 +326,8 @@ pub async fn two_stores_on_one_database_number_audit_entries_in_commit_order(db:
     wa.await.unwrap();
     wb.await.unwrap();
     assert_eq!(seen.len(), 240);
+    // two nodes appending at once: each entry linked to the one committed before it
+    crate::assert_links_chain(&ops::audit_entries(&observer, 0, 100_000).await.unwrap());
 }
 
 /// On PostgreSQL one node at a time runs a given job; another job runs beside it. On SQLite
