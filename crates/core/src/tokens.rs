@@ -587,6 +587,8 @@ impl Vault {
                 }
                 let mut value: Option<String> = None;
                 let mut agreed = true;
+                // a subject's rows (one a purpose) are one access to its value
+                let mut logged = std::collections::HashSet::new();
                 for row in rows {
                     let subject = SubjectId::parse(&row.subject_id)?;
                     let event = self.about(base.clone().collection(&row.collection).fields([&row.field]), &subject)?;
@@ -600,7 +602,9 @@ impl Vault {
                             about: Some(event.clone()),
                         })?;
                     let Some(opened) = opened else { continue };
-                    about.push(event);
+                    if logged.insert(row.subject_id.as_str()) {
+                        about.push(event);
+                    }
                     match &value {
                         Some(v) if *v != opened => agreed = false,
                         Some(_) => {}

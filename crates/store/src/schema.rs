@@ -467,6 +467,28 @@ const STEPS: &[&[Part]] = &[
     // 17: each audit entry's link (`custodia_audit::chain`): its place in the log, sealed by
     // the vault as the store appends it. Entries from before carry none.
     &[Part::Common("ALTER TABLE audit_log ADD COLUMN link {blob};")],
+    // 18: a deterministic token's value is vaulted once per subject and purpose it is handed
+    // out under, not once per subject: the first purpose's row stood for every later one, so
+    // a guess tokenized under another purpose (the same token for the same value) stored
+    // nothing when the subject held that value, and detokenized to nothing: an oracle, and a
+    // token its own purpose could not turn back. Rows from before step 13 have no purpose.
+    &[Part::Dialect(
+        "CREATE TABLE token_values_v18 (
+            name BLOB NOT NULL REFERENCES token_names (name),
+            subject_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ciphertext BLOB NOT NULL,
+            created_at INTEGER NOT NULL,
+            purpose TEXT);
+         INSERT INTO token_values_v18 (name, subject_id, kind, ciphertext, created_at, purpose)
+            SELECT name, subject_id, kind, ciphertext, created_at, purpose FROM token_values;
+         DROP TABLE token_values;
+         ALTER TABLE token_values_v18 RENAME TO token_values;
+         CREATE UNIQUE INDEX token_values_by_purpose ON token_values (name, subject_id, purpose);
+         CREATE INDEX token_values_by_subject ON token_values (subject_id);",
+        "ALTER TABLE token_values DROP CONSTRAINT token_values_pkey;
+         CREATE UNIQUE INDEX token_values_by_purpose ON token_values (name, subject_id, purpose);",
+    )],
 ];
 
 impl Dialect {

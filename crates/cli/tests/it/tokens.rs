@@ -355,6 +355,87 @@ async fn rows_a_purpose_may_not_use_neither_refuse_nor_answer_a_detokenize() {
     }
 }
 
+/// Review of issue 11 (2026-12-06): a deterministic token's value was vaulted once per
+/// subject, under the first purpose that drew it. A support key tokenized guesses of a
+/// subject's email under its own purpose: a wrong guess was stored and detokenized to itself,
+/// the right one found the analytics row already there, stored nothing, and detokenized to
+/// nothing (1,000 guesses a call). And a read-only key that tokenized a value first kept the
+/// service that holds it from turning its own token back. Each purpose now vaults its own row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guess_tokenized_under_another_purpose_answers_as_any_other() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let tokenize = |subject: &str, purpose: &str, values: &[&str]| {
+        json!({"subject_id": subject, "collection": "customers", "field": "email", "purpose": purpose,
+               "values": values, "kind": "deterministic"})
+    };
+    let consent = json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "api"});
+    assert_eq!(admin.post("/v1/subjects/cust_70/consents", consent).await.0, 201);
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_70/records/customers",
+            json!({"purpose": "analytics", "fields": {"email": "hidden70@example.org"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // the analyst's read vaults the deterministic token under analytics
+    let analyst = admin.principal("analyst", &["data_science"]).await;
+    let mut analyst = server.client(&analyst).await;
+    let (s, listed) = analyst
+        .get("/v1/subjects/cust_70/records/customers?purpose=analytics")
+        .await;
+    assert_eq!(s, 200, "{listed}");
+    assert!(listed["records"][0]["fields"]["email"].is_string(), "{listed}");
+
+    let support = admin.principal("support", &["support_agent"]).await;
+    let mut support = server.client(&support).await;
+    let guesses = ["wrong70@example.org", "hidden70@example.org", "other70@example.org"];
+    let (s, v) = support
+        .post("/v1/tokens", tokenize("cust_70", "customer_support", &guesses))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = support
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "customer_support", "tokens": v["tokens"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for (i, guess) in guesses.iter().enumerate() {
+        assert_eq!(v["values"][i]["value"].as_str(), Some(*guess), "guess {i}: {v}");
+    }
+
+    // Whoever draws a value's token first, the service holding it turns its own token back.
+    let (s, v) = support
+        .post(
+            "/v1/tokens",
+            tokenize("cust_80", "customer_support", &["victim80@example.com"]),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let fulfillment = admin.principal("shipping", &["fulfillment_service"]).await;
+    let mut fulfillment = server.client(&fulfillment).await;
+    let (s, v) = fulfillment
+        .post(
+            "/v1/tokens",
+            tokenize("cust_80", "order_fulfillment", &["victim80@example.com"]),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = fulfillment
+        .post(
+            "/v1/tokens/detokenize",
+            json!({"purpose": "order_fulfillment", "tokens": v["tokens"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["values"][0]["value"].as_str()),
+        (200, Some("victim80@example.com")),
+        "{v}"
+    );
+}
+
 /// Issue 11: format-preserving tokens of short values collided, and detokenizing returned
 /// whichever subject's row came first. "Al" 300 times for one subject and "Bo" 300 times for
 /// another, then ["Al", "Bo"] x 150 for a third: every token detokenizes to its own value.

@@ -144,7 +144,9 @@ impl Tokens<'_, ReadWrite> {
     /// field bound to the same value; says for each row whether it was stored. A row whose
     /// token is taken (by another value, another field or a random token) is not stored: its
     /// caller draws another token. Within `rows`, the first row of a token claims it first.
-    /// A subject's row of a deterministic token it already holds is kept as it was.
+    /// A subject's row of a deterministic token it already holds under the same purpose is
+    /// kept as it was; under another purpose, the subject gets a row of its own for that one
+    /// (what one purpose vaulted never stands for another's).
     pub async fn claim(&mut self, rows: &[TokenRow]) -> Result<Vec<bool>, StoreError> {
         // The first row of each name tries to insert it; a name it did not insert is
         // someone's already (committed, or, on PostgreSQL, waited for until committed).
@@ -213,7 +215,7 @@ impl Tokens<'_, ReadWrite> {
         let keep: Vec<&TokenRow> = rows
             .iter()
             .zip(&stored)
-            .filter(|(r, s)| **s && seen.insert((r.name.as_slice(), r.subject_id.as_str())))
+            .filter(|(r, s)| **s && seen.insert((r.name.as_slice(), r.subject_id.as_str(), r.purpose.as_deref())))
             .map(|(r, _)| r)
             .collect();
         for chunk in keep.chunks(Dialect::MAX_PARAMETERS / 6) {
@@ -221,7 +223,7 @@ impl Tokens<'_, ReadWrite> {
                 "INSERT INTO token_values (name, subject_id, kind, ciphertext, created_at, purpose) VALUES ",
                 6,
                 chunk.len(),
-            ) + " ON CONFLICT (name, subject_id) DO NOTHING";
+            ) + " ON CONFLICT (name, subject_id, purpose) DO NOTHING";
             let mut stmt = Stmt::new(sql);
             for r in chunk {
                 stmt.push(&r.name);
