@@ -271,12 +271,22 @@ impl Vault {
             subject,
         )?;
         let allow = self.audit_row(&event, call.now, None)?;
-        self.audited(event, call.now, async {
-            self.update_record(call, subject, collection, record_id, fields, allow)
-                .await?;
-            Ok(Allowed::Written(()))
-        })
-        .await
+        let result = self
+            .audited(event.clone(), call.now, async {
+                self.update_record(call, subject, collection, record_id, fields, allow)
+                    .await?;
+                Ok(Allowed::Written(()))
+            })
+            .await;
+        // A value refused because other purposes hold it was compared with what was sent (a
+        // value written again unchanged is held by the writer too): the refusal is logged
+        // like a denial, so a writer sending guesses leaves a trace of each.
+        if let Err(e) = &result
+            && matches!(e.code, "value_held" | "record_retained")
+        {
+            self.append_audit_rows(&[self.audit_row(&event, call.now, Some(e))?]).await?;
+        }
+        result
     }
 
     async fn update_record(
