@@ -504,7 +504,18 @@ impl DataDir {
         };
         let registry = Registry::load(&self.registry_path())?;
         let vault = Vault::new(registry, Arc::clone(&store), self.keyring()?, &self.policy_files()?).await?;
+        // What the subjects decided since the backup (withdrawals, objections, opt-outs) ends
+        // the bindings it concerns, as it did when they decided it.
+        for subject in adopted.iter().flat_map(|a| &a.ledger_subjects) {
+            let (registry, subject) = (Arc::clone(&vault.registry), subject.clone());
+            store
+                .write(move |mut tx| {
+                    Box::pin(async move { crate::retention::retime_subject(&mut tx, &registry, &subject).await })
+                })
+                .await?;
+        }
         drop(vault);
+        let adopted = adopted.map(|a| a.audit_entries);
         if !store.purge_wal().await? {
             return Err(SetupError::Other(format!(
                 "{}: its write-ahead log could not be emptied",

@@ -42,6 +42,17 @@ pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
 pub use sql::Dialect;
 pub use tx::{BoxFuture, ReadOnly, ReadWrite, Reader, Tx};
 
+/// What a restored SQLite database carried over from the one it replaced
+/// ([`Store::adopt_audit_log`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Adopted {
+    /// Audit entries appended.
+    pub audit_entries: u64,
+    /// Subjects whose ledger (consents, objections, opt-outs, restrictions) moved since the
+    /// backup: their entries are appended, and their bindings must be timed again.
+    pub ledger_subjects: Vec<String>,
+}
+
 /// A database: SQLite or PostgreSQL behind one interface.
 pub struct Store {
     backend: Backend,
@@ -263,11 +274,13 @@ impl Store {
         }
     }
 
-    /// Restoring a SQLite backup keeps the audit log whole and forgets no erasure: appends to
-    /// this (restored) database's log what the database file `current` (the one it replaces)
-    /// holds beyond it, provided this log is a prefix of that one, and the tombstones it
-    /// lacks. Returns the audit entries appended.
-    pub async fn adopt_audit_log(&self, current: &Path) -> Result<u64, StoreError> {
+    /// Restoring a SQLite backup keeps the audit log whole and forgets no erasure and no
+    /// decision of a subject: appends to this (restored) database's log what the database file
+    /// `current` (the one it replaces) holds beyond it, provided this log is a prefix of that
+    /// one, and the tombstones, legal holds, ledger entries (consents withdrawn, objections,
+    /// opt-outs, restrictions since the backup) and subject keys (which seal the ledger's
+    /// evidence) it lacks.
+    pub async fn adopt_audit_log(&self, current: &Path) -> Result<Adopted, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.adopt_audit_log(current).await,
             Backend::Postgres(_) => Err(StoreError::Backend("only a SQLite database adopts an audit log".into())),

@@ -843,6 +843,30 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    // What a subject decided after the backup is carried over too: an objection, an opt-out
+    // of sale, and the consent (with evidence) of a subject new since the backup.
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_stays/objections",
+            json!({"purpose": "customer_support", "objected": true, "method": "email"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_stays/sale-opt-out",
+            json!({"opted_out": true, "method": "email"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let consent = json!({"purpose": "marketing_email", "granted": true, "notice_version": "2026-11",
+                         "method": "web_form", "evidence": {"ip": "203.0.113.7", "user_agent": "Restored/1.0"}});
+    let (s, v) = admin.post("/v1/subjects/cust_new/consents", consent).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .get("/v1/subjects/cust_stays/records/customers?purpose=customer_support")
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("subject_objected")), "{v}");
 
     let id = open(
         &mut admin,
@@ -937,6 +961,14 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         Some(1),
         "the one released stays released: {holds}"
     );
+    let (s, v) = admin
+        .get("/v1/subjects/cust_stays/records/customers?purpose=customer_support")
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("subject_objected")), "{v}");
+    let (_, v) = admin.get("/v1/subjects/cust_stays/consents").await;
+    assert_eq!(v["sale_opt_out"], true, "{v}");
+    let (_, v) = admin.get("/v1/subjects/cust_new/consents").await;
+    assert!(v.to_string().contains("Restored/1.0"), "the evidence opens: {v}");
     let release = json!({"reason": "claim settled"});
     let (s, v) = admin
         .post(&format!("/v1/retention/holds/{held_id}/release"), release)

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::sql::Conn;
 use crate::tx::{Reader, ReaderConn};
-use crate::{StoreError, schema};
+use crate::{Adopted, StoreError, schema};
 
 use crate::group_commit::Writer;
 
@@ -97,7 +97,7 @@ fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, Store
 }
 
 /// The body of [`Sqlite::adopt_audit_log`], on a connection with `cur` attached.
-async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
+async fn adopt(c: &mut Conn<'_>) -> Result<Adopted, StoreError> {
     use crate::sql::Stmt;
     let last = c
         .fetch_optional(Stmt::new("SELECT seq, leaf FROM audit_log ORDER BY seq DESC LIMIT 1"))
@@ -122,6 +122,17 @@ async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
     }
     c.run("BEGIN IMMEDIATE").await?;
     let copied = async {
+        // The subjects whose ledger moved since the backup: their bindings are timed again
+        // once the ledger is carried over (a withdrawal ends what it concerns).
+        let ledger_subjects = c
+            .fetch_all(Stmt::new(
+                "SELECT DISTINCT subject_id FROM cur.subject_ledger \
+                 WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM subject_ledger) ORDER BY subject_id",
+            ))
+            .await?
+            .iter()
+            .map(|r| r.text("subject_id"))
+            .collect::<Result<Vec<_>, _>>()?;
         let n = c
             .execute(
                 Stmt::new(
@@ -149,10 +160,21 @@ async fn adopt(c: &mut Conn<'_>) -> Result<u64, StoreError> {
              UPDATE legal_holds SET (released_at, released_by, release_reason) = \
              (SELECT c.released_at, c.released_by, c.release_reason FROM cur.legal_holds c \
              WHERE c.hold_id = legal_holds.hold_id) WHERE released_at IS NULL AND EXISTS \
-             (SELECT 1 FROM cur.legal_holds c WHERE c.hold_id = legal_holds.hold_id AND c.released_at IS NOT NULL);",
+             (SELECT 1 FROM cur.legal_holds c WHERE c.hold_id = legal_holds.hold_id AND c.released_at IS NOT NULL);
+             INSERT INTO subject_ledger (seq, subject_id, kind, purpose, value, notice_version, method, \
+             evidence, principal_id, at) SELECT seq, subject_id, kind, purpose, value, notice_version, method, \
+             evidence, principal_id, at FROM cur.subject_ledger \
+             WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM subject_ledger) ORDER BY seq;
+             INSERT INTO subject_keys (subject_id, key_class, key_version, wrapped_key, created_at, first_wrap) \
+             SELECT subject_id, key_class, key_version, wrapped_key, created_at, first_wrap FROM cur.subject_keys c \
+             WHERE NOT EXISTS (SELECT 1 FROM subject_keys k \
+             WHERE k.subject_id = c.subject_id AND k.key_class = c.key_class);",
         )
         .await?;
-        Ok::<u64, StoreError>(n)
+        Ok::<Adopted, StoreError>(Adopted {
+            audit_entries: n,
+            ledger_subjects,
+        })
     }
     .await;
     match copied {
@@ -272,10 +294,10 @@ impl Sqlite {
 
     /// Appends to this database's audit log (entries, checkpoints, tiles) what the database
     /// file `current` holds beyond it, provided this log is a prefix of that one (its last
-    /// entry is the same there), and the tombstones it lacks; returns the audit entries
-    /// appended. The subject index is left to its job, which indexes every entry after its
+    /// entry is the same there), and the tombstones, legal holds, ledger entries and subject
+    /// keys it lacks; says what it carried over. The subject index is left to its job, which indexes every entry after its
     /// mark.
-    pub(crate) async fn adopt_audit_log(&self, current: &Path) -> Result<u64, StoreError> {
+    pub(crate) async fn adopt_audit_log(&self, current: &Path) -> Result<Adopted, StoreError> {
         let path = current
             .to_str()
             .ok_or_else(|| StoreError::Backend(format!("{}: the path must be UTF-8", current.display())))?;
@@ -285,9 +307,9 @@ impl Sqlite {
             .await?;
         let adopted = adopt(&mut c).await;
         let detached = c.run("DETACH DATABASE cur").await;
-        let n = adopted?;
+        let adopted = adopted?;
         detached?;
-        Ok(n)
+        Ok(adopted)
     }
 
     /// A `TRUNCATE` checkpoint, tried a few times while readers still use the log; on a
