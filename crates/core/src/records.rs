@@ -284,7 +284,8 @@ impl Vault {
         if let Err(e) = &result
             && matches!(e.code, "value_held" | "record_retained")
         {
-            self.append_audit_rows(&[self.audit_row(&event, call.now, Some(e))?]).await?;
+            self.append_audit_rows(&[self.audit_row(&event, call.now, Some(e))?])
+                .await?;
         }
         result
     }

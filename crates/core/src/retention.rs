@@ -1303,7 +1303,15 @@ mod tests {
             assert_eq!(err.code, "value_held");
             // the refused comparison is logged like a denial (a writer sending guesses leaves
             // a trace of each)
-            let log = vault.store.reader().await.unwrap().audit().entries(0, 100_000).await.unwrap();
+            let log = vault
+                .store
+                .reader()
+                .await
+                .unwrap()
+                .audit()
+                .entries(0, 100_000)
+                .await
+                .unwrap();
             assert!(
                 log.iter().any(|e| e.index.action.as_deref() == Some("record.update")
                     && e.index.decision.as_deref() == Some("deny")

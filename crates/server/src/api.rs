@@ -212,7 +212,8 @@ pub(crate) async fn create_record(
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
               (status = 404, description = "Unknown collection", body = ErrorBody),
-              (status = 422, description = "Unknown field", body = ErrorBody)),
+              (status = 422, description = "Unknown field", body = ErrorBody),
+              (status = 503, description = "The audit log takes no entries, or answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list_records(
     State(state): State<Arc<AppState>>,
@@ -220,7 +221,7 @@ pub(crate) async fn list_records(
     Gpc(gpc): Gpc,
     ApiPath((subject_id, collection)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ReadParams>,
-) -> AppResult<Json<RecordList>> {
+) -> AppResult<axum::response::Response> {
     let subject = SubjectId::parse(&subject_id)?;
     honour_gpc(&state, &caller, &subject, gpc).await?;
     let purpose = required_purpose(Some(q.purpose))?;
@@ -234,7 +235,7 @@ pub(crate) async fn list_records(
             fields.as_deref(),
         )
         .await?;
-    Ok(Json(RecordList { records }))
+    state.record_answers.answer(&RecordList { records })
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",

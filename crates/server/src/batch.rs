@@ -138,14 +138,14 @@ pub(crate) async fn create_records(
               (status = 400, description = "Malformed input, or not 1 to 1000 items", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 413, description = "Body too large", body = ErrorBody),
-              (status = 503, description = "The audit log takes no entries", body = ErrorBody)),
+              (status = 503, description = "The audit log takes no entries, or answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn read_records(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     Gpc(gpc): Gpc,
     ApiJson(body): ApiJson<BatchReadRequest>,
-) -> AppResult<Json<BatchReadResponse>> {
+) -> AppResult<axum::response::Response> {
     check_purpose(&body.purpose)?;
     let items = body
         .items
@@ -170,9 +170,15 @@ pub(crate) async fn read_records(
         })
         .collect::<AppResult<Vec<_>>>()?;
     honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
+    // A few batches are read at once (each answer may be some tens of MB until it is
+    // written out); the others wait their turn.
+    let _reading = Arc::clone(&state.batch_reads)
+        .acquire_owned()
+        .await
+        .map_err(|_| crate::unsent::busy("batch reads"))?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.read_records(&call, &items).await?;
-    Ok(Json(BatchReadResponse {
+    state.record_answers.answer(&BatchReadResponse {
         results: results
             .into_iter()
             .map(|r| match r {
@@ -191,5 +197,5 @@ pub(crate) async fn read_records(
                 }
             })
             .collect(),
-    }))
+    })
 }

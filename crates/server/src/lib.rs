@@ -19,6 +19,7 @@ mod requests;
 mod retention;
 mod stall;
 pub mod tls;
+mod unsent;
 mod web;
 pub mod witness;
 
@@ -55,7 +56,16 @@ pub struct AppState {
     pub(crate) deployment: assess::Deployment,
     /// The OpenAPI documents it serves, told what its registry declares.
     pub(crate) openapi: openapi::Documents,
+    /// Record lists and batch reads made and not yet read by their clients.
+    pub(crate) record_answers: unsent::Unsent,
+    /// Batch reads being read from the store at once (each may build some tens of MB).
+    pub(crate) batch_reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// What record lists and batch reads waiting for their readers may hold, in KiB.
+const UNSENT_RECORDS_KIB: usize = 256 * 1024;
+/// Batch reads read at once; more wait for a place.
+const BATCH_READS_AT_ONCE: usize = 4;
 
 impl AppState {
     fn new(vault: Vault, publisher: Publisher, web: Web) -> Self {
@@ -69,6 +79,8 @@ impl AppState {
             web,
             rotation: operators::Rotation::default(),
             deployment: assess::Deployment::default(),
+            record_answers: unsent::Unsent::new(UNSENT_RECORDS_KIB),
+            batch_reads: Arc::new(tokio::sync::Semaphore::new(BATCH_READS_AT_ONCE)),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use custodia_core::{Principal, ScannerUse, Timestamp};
 use custodia_pii::input::{Collect, Format, scan_reader};
 use custodia_pii::redact::{Operator, RedactKey, Redactor};
@@ -18,6 +18,7 @@ use custodia_types::{
 };
 
 use crate::extract::{ApiJson, Caller};
+use crate::unsent::{Unsent, busy};
 use crate::{ApiError, AppState};
 
 /// Scanners by (entities, min score), built once: compiling the recognizers takes longer
@@ -37,7 +38,7 @@ pub(crate) struct PiiState {
     /// is written (or the connection dropped), so clients that ask and do not read cannot
     /// make the server hold more than [`UNSENT_ANSWERS_KIB`] (a megabyte of text dense with
     /// personal data answers some 30 MB).
-    unsent: Arc<tokio::sync::Semaphore>,
+    unsent: Unsent,
 }
 
 /// What answers waiting for their reader may hold, in KiB.
@@ -71,7 +72,7 @@ impl PiiState {
             screen: std::sync::OnceLock::new(),
             running: Arc::new(tokio::sync::Semaphore::new(cores)),
             admitted: Arc::new(tokio::sync::Semaphore::new(cores + MAX_WAITING_SCANS)),
-            unsent: Arc::new(tokio::sync::Semaphore::new(UNSENT_ANSWERS_KIB)),
+            unsent: Unsent::new(UNSENT_ANSWERS_KIB),
         }
     }
 
@@ -152,44 +153,7 @@ impl PiiState {
     }
 }
 
-fn busy(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
-        format!("too many {what}; try again shortly"),
-    )
-}
-
 const RUNNING: &str = "scans are running or waiting";
-
-/// A JSON answer that holds its size of [`PiiState::unsent`] until it has been written
-/// whole or dropped with its connection (503 when the answers unsent hold all there is).
-fn answer<T: serde::Serialize>(pii: &PiiState, body: &T) -> Result<Response, ApiError> {
-    /// The answer's bytes and their place, freed together.
-    struct Held {
-        bytes: Vec<u8>,
-        _place: tokio::sync::OwnedSemaphorePermit,
-    }
-    impl AsRef<[u8]> for Held {
-        fn as_ref(&self) -> &[u8] {
-            &self.bytes
-        }
-    }
-    let bytes = serde_json::to_vec(body).map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the answer could not be written",
-        )
-    })?;
-    // an answer larger than the whole budget still goes out when nothing else waits
-    let kib = bytes.len().div_ceil(1024).clamp(1, UNSENT_ANSWERS_KIB);
-    let place = Arc::clone(&pii.unsent)
-        .try_acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
-        .map_err(|_| busy("answers are waiting for their readers"))?;
-    let body = axum::body::Bytes::from_owner(Held { bytes, _place: place });
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
 
 /// A caller without the capability `what` needs is refused (403, the denial audited) before
 /// anything else: it takes none of the scanner's places.
@@ -280,7 +244,7 @@ pub(crate) async fn scan(
             }
         })
         .collect();
-    answer(&state.pii, &ScanResponse { findings, counts })
+    state.pii.unsent.answer(&ScanResponse { findings, counts })
 }
 
 /// A `tokenize` operator's target in the vault.
@@ -488,21 +452,18 @@ pub(crate) async fn redact(
             .audit_keyed_redaction(&caller, Timestamp::now(), &keyed, body.key_id.as_deref())
             .await?;
     }
-    answer(
-        &state.pii,
-        &RedactResponse {
-            text: String::from_utf8_lossy(&out).into_owned(),
-            redactions: applied
-                .into_iter()
-                .map(|a| Redaction {
-                    entity_type: a.entity_type,
-                    start: a.start as u64,
-                    end: a.end as u64,
-                    operator: a.operator.to_owned(),
-                })
-                .collect(),
-        },
-    )
+    state.pii.unsent.answer(&RedactResponse {
+        text: String::from_utf8_lossy(&out).into_owned(),
+        redactions: applied
+            .into_iter()
+            .map(|a| Redaction {
+                entity_type: a.entity_type,
+                start: a.start as u64,
+                end: a.end as u64,
+                operator: a.operator.to_owned(),
+            })
+            .collect(),
+    })
 }
 
 async fn tokenize(
@@ -545,36 +506,6 @@ mod tests {
             .await
             .map_err(|e| e.message)?;
         assert_eq!(found.found.len(), 1);
-        Ok(())
-    }
-
-    /// An answer holds its place until its bytes are dropped (written whole, or dropped with
-    /// the connection): answers nobody reads fill the budget and the next is refused with
-    /// 503; once one is freed the next goes out.
-    #[tokio::test]
-    async fn answers_nobody_reads_are_bounded() -> Result<(), String> {
-        use http_body_util::BodyExt;
-        let mut pii = PiiState::new(&[7; 32]);
-        // a budget of 1 MiB, for answers of 400 KiB
-        pii.unsent = Arc::new(tokio::sync::Semaphore::new(1024));
-        let big = serde_json::json!({ "text": "x".repeat(400 * 1024) });
-        let first = answer(&pii, &big).map_err(|e| e.message)?;
-        let second = answer(&pii, &big).map_err(|e| e.message)?;
-        let refused = answer(&pii, &big);
-        assert_eq!(refused.err().map(|e| e.status), Some(StatusCode::SERVICE_UNAVAILABLE));
-        // a small answer still fits
-        let small = answer(&pii, &serde_json::json!({ "findings": [] })).map_err(|e| e.message)?;
-        // the answer read whole frees its place, with its bytes
-        let read = first.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        assert_eq!(read.len(), 400 * 1024 + 11);
-        assert!(answer(&pii, &big).is_err(), "the read bytes still hold the place");
-        drop(read);
-        let third = answer(&pii, &big).map_err(|e| e.message)?;
-        // one dropped unread (its connection closed) frees its place too
-        drop(second);
-        drop(third);
-        drop(small);
-        assert_eq!(pii.unsent.available_permits(), 1024);
         Ok(())
     }
 }
