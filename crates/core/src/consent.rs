@@ -302,12 +302,17 @@ impl Vault {
         key: Option<&custodia_crypto::DataKey>,
     ) -> Result<Option<String>, VaultError> {
         let mut out = serde_json::Map::new();
-        if let Some(hash) = &evidence.ip_hash {
-            out.insert("ip_hash".into(), hash.clone().into());
-        }
-        if let (Some(ua), Some(key)) = (&evidence.user_agent, key) {
-            let sealed = key.seal(&user_agent_context(subject), ua.as_bytes())?;
-            out.insert(SEALED_USER_AGENT.into(), B64.encode(sealed).into());
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        for (member, value) in [
+            ("ip_hash", evidence.ip_hash.as_deref()),
+            ("user_agent", evidence.user_agent.as_deref().map(String::as_str)),
+        ] {
+            if let Some(value) = value {
+                let sealed = key.seal(&evidence_context(subject, member), value.as_bytes())?;
+                out.insert(format!("{member}{SEALED}"), B64.encode(sealed).into());
+            }
         }
         Ok((!out.is_empty()).then(|| serde_json::Value::Object(out).to_string()))
     }
@@ -318,16 +323,22 @@ impl Vault {
         let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(text) else {
             return Ok(None);
         };
-        if let Some(sealed) = map.remove(SEALED_USER_AGENT) {
+        let sealed: Vec<(String, serde_json::Value)> = ["ip_hash", "user_agent"]
+            .into_iter()
+            .filter_map(|member| Some((member.to_owned(), map.remove(&format!("{member}{SEALED}"))?)))
+            .collect();
+        if !sealed.is_empty() {
             let key = self.keys.subject_key(&self.store, subject, DEFAULT_KEY_CLASS).await?;
-            let opened = sealed
-                .as_str()
-                .and_then(|b| B64.decode(b).ok())
-                .zip(key)
-                .and_then(|(bytes, (key, _))| key.open(&user_agent_context(subject), &bytes).ok())
-                .and_then(|plain| String::from_utf8(plain).ok());
-            if let Some(ua) = opened {
-                map.insert("user_agent".into(), ua.into());
+            for (member, value) in sealed {
+                let opened = value
+                    .as_str()
+                    .and_then(|b| B64.decode(b).ok())
+                    .zip(key.as_ref())
+                    .and_then(|(bytes, (key, _))| key.open(&evidence_context(subject, &member), &bytes).ok())
+                    .and_then(|plain| String::from_utf8(plain).ok());
+                if let Some(plain) = opened {
+                    map.insert(member, plain.into());
+                }
             }
         }
         Ok(Some(serde_json::Value::Object(map)))
@@ -349,7 +360,9 @@ impl Vault {
         expect_last: Option<Option<i64>>,
     ) -> Result<i64, VaultError> {
         let audit = self.audit_row(event, now, None)?;
-        let sealing = entries.iter().any(|e| e.evidence.user_agent.is_some());
+        let sealing = entries
+            .iter()
+            .any(|e| e.evidence.user_agent.is_some() || e.evidence.ip_hash.is_some());
         for _ in 0..2 {
             let key = if sealing {
                 Some(
@@ -808,16 +821,18 @@ pub(crate) struct Evidence {
     user_agent: Option<Zeroizing<String>>,
 }
 
-/// The key in stored evidence of the sealed user agent.
-const SEALED_USER_AGENT: &str = "user_agent_sealed";
+/// What ends the name in stored evidence of a member sealed under the subject's key
+/// (`user_agent_sealed`, `ip_hash_sealed`): an erasure, destroying the key, shreds it from the
+/// append-only ledger. (Evidence from before IP hashes were sealed holds `ip_hash` as is.)
+const SEALED: &str = "_sealed";
 
-/// Where a sealed user agent lives: bound to its subject's ledger evidence.
-fn user_agent_context(subject: &SubjectId) -> FieldContext<'_> {
+/// Where a sealed member of a subject's ledger evidence lives.
+fn evidence_context<'a>(subject: &'a SubjectId, member: &'a str) -> FieldContext<'a> {
     FieldContext {
         collection: "custodia:ledger",
         subject: subject.as_str(),
         record: "evidence",
-        field: "user_agent",
+        field: member,
     }
 }
 
@@ -920,7 +935,11 @@ pub(crate) mod tests {
             .unwrap();
         let after = evidence(vault.privacy_state(&admin, Timestamp(4), &subject).await.unwrap());
         assert!(after.get("user_agent").is_none(), "{after}");
-        assert_eq!(after["ip_hash"], before["ip_hash"]);
+        // the IP's keyed hash is shredded too: a consent recorded for another subject from a
+        // guessed address would otherwise tell whether the erased subject used it
+        assert!(before["ip_hash"].is_string(), "{before}");
+        assert!(after.get("ip_hash").is_none(), "{after}");
+        assert!(!stored.contains(before["ip_hash"].as_str().unwrap()), "{stored}");
     }
 
     fn code(r: Result<(), VaultError>) -> Option<&'static str> {
