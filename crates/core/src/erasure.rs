@@ -230,7 +230,32 @@ impl Vault {
             Err(e) => return Err(e.into()),
         };
         receipt.wal_purged = self.purge_wal().await;
+        if receipt.wal_purged && !receipt.request_id.is_empty() {
+            self.store_outcome(&receipt).await;
+        }
         Ok(receipt)
+    }
+
+    /// Stores the receipt as its request's outcome again once the write-ahead log was emptied
+    /// (which comes after the erasure committed, so the copy it stored says it was not). Best
+    /// effort: the erasure is done whatever this write's fate.
+    async fn store_outcome(&self, receipt: &ErasureReceipt) {
+        let (id, outcome) = (receipt.request_id.clone(), outcome_of(receipt));
+        let stored = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let Some(mut row) = tx.requests().get(&id).await? else {
+                        return Ok(false);
+                    };
+                    row.outcome = Some(outcome);
+                    tx.requests().update(&row).await
+                })
+            })
+            .await;
+        if !matches!(stored, Ok(true)) {
+            tracing::warn!("the erasure receipt stored with its request still says the WAL was not emptied");
+        }
     }
 
     /// Replaces values of the subject's records with corrected ones (Art. 16) and closes the

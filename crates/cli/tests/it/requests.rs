@@ -142,6 +142,11 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
     assert!(receipt["deleted"]["index_entries"].as_u64() >= Some(2), "{receipt}");
     assert!(receipt["deleted"]["token_values"].as_u64() >= Some(1), "{receipt}");
     assert_eq!(receipt["wal_purged"], true, "{receipt}");
+    // the receipt kept with the request says so too (the log is emptied after the erasure
+    // commits, so the copy stored with it said it was not)
+    let (_, stored) = admin.get(&format!("/v1/requests/{id}")).await;
+    assert_eq!(stored["outcome"]["receipt"]["wal_purged"], true, "{stored}");
+    assert_eq!(stored["outcome"]["receipt"]["signed_note"], receipt["signed_note"], "{stored}");
     let kept = &receipt["kept"][0];
     assert_eq!(kept["purpose"], "tax_records", "{receipt}");
     assert_eq!(kept["legal_basis"], "legal_obligation");
