@@ -54,6 +54,12 @@ pub enum SetupError {
     #[error("the root key does not match this database (it was initialised with another key)")]
     KeyMismatch,
     #[error(
+        "this database's keys are wrapped by root key version {0}, which the root key no longer \
+         holds (it was retired): a copy taken before the retirement (a backup) opens only with a \
+         root key that still holds that version; keep each retired version with the backups it opens"
+    )]
+    RetiredRootKey(u32),
+    #[error(
         "{dir} is in use by another custodia process (pid {pid}): one process at a time may open a \
          data directory's SQLite database; stop that process first (several server nodes need PostgreSQL)"
     )]

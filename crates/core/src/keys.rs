@@ -111,7 +111,16 @@ async fn load_or_create(
     .await?;
     keyring
         .unwrap(label, b"", &wrapped)
-        .map_err(|_| SetupError::KeyMismatch)
+        .map_err(|_| mismatch(keyring, &wrapped))
+}
+
+/// Why `wrapped` does not open with `keyring`: a version it no longer holds (retired), or
+/// another key altogether.
+fn mismatch(keyring: &Keyring, wrapped: &[u8]) -> SetupError {
+    match custodia_store::root_version_of(wrapped) {
+        Some(v) if !keyring.versions().iter().any(|(held, _)| *held == v) => SetupError::RetiredRootKey(v),
+        _ => SetupError::KeyMismatch,
+    }
 }
 
 /// The checkpoint signer. Created only with the log: a missing key next to a log that has
@@ -170,7 +179,7 @@ impl Keys {
     /// root key is the one this database was initialised with.
     pub(crate) async fn load(keyring: Keyring, store: &Store) -> Result<Self, SetupError> {
         let wrapped = meta_or_insert(store, INDEX_KEY_META, || Ok(IndexKey::generate(&keyring)?.1.0)).await?;
-        let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| SetupError::KeyMismatch)?;
+        let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| mismatch(&keyring, &wrapped))?;
         let (audit_signer, entry_keys) = load_audit_signer(store, &keyring).await?;
         let redaction = load_or_create(store, &keyring, REDACTION_KEY_META, REDACTION_KEY_LABEL).await?;
         let receipt_seed = load_or_create(store, &keyring, RECEIPT_KEY_META, RECEIPT_KEY_LABEL).await?;
@@ -414,6 +423,18 @@ pub(crate) mod tests {
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
             receipt_signer: Arc::new(NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, &[4; 32]).unwrap()),
         }
+    }
+
+    /// A key wrapped by a version the keyring no longer holds is named as such (a backup from
+    /// before a retirement), apart from a key of another root key altogether.
+    #[test]
+    fn a_retired_version_is_told_from_another_key() {
+        let v1 = Keyring::from_keys(vec![(1, SecretKey::from_slice(&[9; 32]).unwrap())]).unwrap();
+        let wrapped = v1.wrap("label", b"", &SecretKey::from_slice(&[5; 32]).unwrap()).unwrap().0;
+        let v2 = Keyring::from_keys(vec![(2, SecretKey::from_slice(&[8; 32]).unwrap())]).unwrap();
+        assert!(matches!(mismatch(&v2, &wrapped), SetupError::RetiredRootKey(1)));
+        let other = Keyring::from_keys(vec![(1, SecretKey::from_slice(&[7; 32]).unwrap())]).unwrap();
+        assert!(matches!(mismatch(&other, &wrapped), SetupError::KeyMismatch));
     }
 
     /// Each named digest uses its own domain; the vectors are those of
