@@ -430,7 +430,10 @@ pub(crate) mod tests {
     #[test]
     fn a_retired_version_is_told_from_another_key() {
         let v1 = Keyring::from_keys(vec![(1, SecretKey::from_slice(&[9; 32]).unwrap())]).unwrap();
-        let wrapped = v1.wrap("label", b"", &SecretKey::from_slice(&[5; 32]).unwrap()).unwrap().0;
+        let wrapped = v1
+            .wrap("label", b"", &SecretKey::from_slice(&[5; 32]).unwrap())
+            .unwrap()
+            .0;
         let v2 = Keyring::from_keys(vec![(2, SecretKey::from_slice(&[8; 32]).unwrap())]).unwrap();
         assert!(matches!(mismatch(&v2, &wrapped), SetupError::RetiredRootKey(1)));
         let other = Keyring::from_keys(vec![(1, SecretKey::from_slice(&[7; 32]).unwrap())]).unwrap();

@@ -689,6 +689,9 @@ impl Vault {
     ) -> Result<Record, VaultError> {
         let collection = grant.collection.name.as_str();
         let mut fields = BTreeMap::new();
+        // When a value the reader may see last changed: the record's own time also moves
+        // with writes to values other purposes hold, which the reader must not learn of.
+        let mut updated_at = stored.created_at;
         for (field, form) in selected {
             let Some(sf) = stored.fields.iter().find(|f| f.field == field.name) else {
                 continue;
@@ -696,6 +699,7 @@ impl Vault {
             let Some(key) = keys.opening(sf)? else {
                 continue;
             };
+            updated_at = updated_at.max(sf.updated_at);
             let ctx = FieldContext {
                 collection,
                 subject: &stored.subject_id,
@@ -721,7 +725,7 @@ impl Vault {
             record_id: stored.record_id.clone(),
             fields,
             created_at: Timestamp(stored.created_at).to_rfc3339(),
-            updated_at: Timestamp(stored.updated_at).to_rfc3339(),
+            updated_at: Timestamp(updated_at).to_rfc3339(),
         })
     }
 

@@ -917,6 +917,43 @@ mod tests {
                 .map(|r| r.fields.into_keys().collect())
         }
 
+        /// Review of issue 13 (2026-12-06): a record's `updated_at` moved when another purpose
+        /// wrote a value the reader may not see, telling it that, and when. A read dates what
+        /// it shows.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_read_dates_only_what_it_may_see() {
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("u1").unwrap();
+            let id = create(&vault, &admin, &s, "order_fulfillment", T0, &[("name", "Una")]).await;
+            consent(&vault, &admin, &s, "marketing_email", true, T0).await;
+            patch(
+                &vault,
+                &admin,
+                &s,
+                &id,
+                "marketing_email",
+                T0 + DAY,
+                &[("email", "u@example.com")],
+            )
+            .await;
+            let dated = |purpose: &'static str| {
+                let (vault, admin, s, id) = (&vault, &admin, &s, &id);
+                async move {
+                    let call = Call::new(admin, purpose, Timestamp(T0 + 2 * DAY));
+                    let record = vault.get_record(&call, s, "customers", id, None).await.unwrap();
+                    (record.fields.into_keys().collect::<Vec<_>>(), record.updated_at)
+                }
+            };
+            assert_eq!(
+                dated("order_fulfillment").await,
+                (vec!["name".to_owned()], Timestamp(T0).to_rfc3339())
+            );
+            assert_eq!(
+                dated("marketing_email").await,
+                (vec!["email".to_owned()], Timestamp(T0 + DAY).to_rfc3339())
+            );
+        }
+
         /// The issue's scenario on a moved clock: consent withdrawn ends the marketing binding
         /// (a marketing-only value goes after the grace day, the same email held for orders
         /// stays); five years on the order data is gone and the tax fields stay; a held subject

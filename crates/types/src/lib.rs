@@ -189,7 +189,8 @@ pub struct Record {
     pub fields: BTreeMap<String, String>,
     /// RFC 3339 UTC time of creation.
     pub created_at: String,
-    /// RFC 3339 UTC time of the last change.
+    /// RFC 3339 UTC time of the last change to a value this read may see (the record's
+    /// creation if none changed since): changes to values other purposes hold are not told.
     pub updated_at: String,
 }
 

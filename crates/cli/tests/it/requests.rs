@@ -146,7 +146,10 @@ async fn erasure_shreds_the_subject_keeps_tax_records_and_signs_a_receipt() {
     // commits, so the copy stored with it said it was not)
     let (_, stored) = admin.get(&format!("/v1/requests/{id}")).await;
     assert_eq!(stored["outcome"]["receipt"]["wal_purged"], true, "{stored}");
-    assert_eq!(stored["outcome"]["receipt"]["signed_note"], receipt["signed_note"], "{stored}");
+    assert_eq!(
+        stored["outcome"]["receipt"]["signed_note"], receipt["signed_note"],
+        "{stored}"
+    );
     let kept = &receipt["kept"][0];
     assert_eq!(kept["purpose"], "tax_records", "{receipt}");
     assert_eq!(kept["legal_basis"], "legal_obligation");
