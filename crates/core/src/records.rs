@@ -1050,6 +1050,18 @@ impl Change {
             }
             patch.unbind.push((field, purpose.name.clone()));
         }
+        // A change that changes nothing (a `null` for values the purpose does not hold) in a
+        // record it sees nothing of is answered as for a record that is not there, as a read
+        // or a deletion would be: a 204 would tell it that the record exists.
+        let unchanged = patch.set.is_empty() && patch.renew.is_empty() && patch.unbind.is_empty();
+        let sees = held.iter().any(|stored| {
+            stored.bindings.iter().any(|b| {
+                b.purpose == purpose.name || crate::retention::usable(&registry, purpose, b, &self.state, self.now)
+            })
+        });
+        if unchanged && !sees {
+            return Err(Refusal::Missing);
+        }
         Ok((patch, destroyed))
     }
 

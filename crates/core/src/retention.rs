@@ -954,6 +954,32 @@ mod tests {
             );
         }
 
+        /// Review of issue 13 (2026-12-06): a `null` sent under a purpose that sees nothing of a
+        /// record answered 204 where a record that is not there answers 404: the record's
+        /// existence told to a purpose a read and a deletion tell nothing.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_change_of_nothing_in_a_record_out_of_sight_is_not_found() {
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("u2").unwrap();
+            let id = create(&vault, &admin, &s, "order_fulfillment", T0, &[("name", "Uno")]).await;
+            consent(&vault, &admin, &s, "marketing_email", true, T0).await;
+            let nothing: BTreeMap<String, Option<String>> = [("email".to_owned(), None)].into();
+            let call = Call::new(&admin, "marketing_email", Timestamp(T0));
+            let err = vault
+                .patch_record(&call, &s, "customers", &id, &nothing)
+                .await
+                .unwrap_err();
+            let missing = RecordId::parse("rec_00000000000000000000000000000000").unwrap();
+            let absent = vault
+                .patch_record(&call, &s, "customers", &missing, &nothing)
+                .await
+                .unwrap_err();
+            assert_eq!((err.code, err.message), (absent.code, absent.message));
+            // the purpose that holds the record still may (nothing to change is no error)
+            let call = Call::new(&admin, "order_fulfillment", Timestamp(T0));
+            vault.patch_record(&call, &s, "customers", &id, &nothing).await.unwrap();
+        }
+
         /// The issue's scenario on a moved clock: consent withdrawn ends the marketing binding
         /// (a marketing-only value goes after the grace day, the same email held for orders
         /// stays); five years on the order data is gone and the tax fields stay; a held subject
