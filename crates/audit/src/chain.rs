@@ -71,15 +71,8 @@ pub fn stored_link(stored: Option<&[u8]>) -> Option<Link> {
 mod tests {
     use super::*;
 
-    const KEY: [u8; 32] = {
-        let mut k = [0u8; 32];
-        let mut i = 0;
-        while i < 32 {
-            k[i] = i as u8;
-            i += 1;
-        }
-        k
-    };
+    /// The key of the known-answer vectors: bytes 0 to 31.
+    const KEY: [u8; 32] = crate::tests::COUNTING_KEY;
 
     /// Recomputed with Python:
     /// `hmac.new(bytes(range(32)), bytes(32) + bytes([0xab]) * 32, hashlib.sha256).hexdigest()`,

@@ -111,15 +111,8 @@ fn split(tagged: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
 
-    const KEY: [u8; 32] = {
-        let mut k = [0u8; 32];
-        let mut i = 0;
-        while i < 32 {
-            k[i] = i as u8;
-            i += 1;
-        }
-        k
-    };
+    /// The key of the known-answer vectors: bytes 0 to 31.
+    const KEY: [u8; 32] = crate::tests::COUNTING_KEY;
 
     /// Recomputed with Python's `hmac.new(bytes(range(32)), b'{"v":1,"at":5}',
     /// hashlib.sha256).hexdigest()`.

@@ -6,6 +6,18 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// Bytes 0 to 31: the key of the keyed modules' known-answer vectors (recomputed with Python's
+/// `bytes(range(32))`).
+pub(crate) const COUNTING_KEY: [u8; 32] = {
+    let mut k = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        k[i] = i as u8;
+        i += 1;
+    }
+    k
+};
+
 /// The eight test leaves of the CT reference implementation.
 fn leaves() -> Vec<Hash> {
     let data: [&[u8]; 8] = [

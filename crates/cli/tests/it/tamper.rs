@@ -864,22 +864,27 @@ async fn rows_inserted_without_the_vaults_keys_are_never_signed() {
         "the server went on with a row it did not write in its log"
     );
     server.terminate();
-    let db = attacker(vault.path()).await;
-    let newest: i64 = sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    let forged_at: i64 = sqlx::query_scalar(
+    let (newest, forged_at) = newest_checkpoint_and(
+        vault.path(),
         "SELECT COUNT(*) FROM audit_log WHERE seq <= (SELECT seq FROM audit_log WHERE principal = 'prn_ana')",
     )
-    .fetch_one(&db)
-    .await
-    .unwrap();
-    db.close().await;
+    .await;
     assert!(
         newest >= signed && newest < forged_at,
         "no checkpoint covers the forged row: {newest} {forged_at}"
     );
+}
+
+/// The newest checkpoint's size, and the count `query` gives (the position of a forged row).
+async fn newest_checkpoint_and(dir: &Path, query: &str) -> (i64, i64) {
+    let db = attacker(dir).await;
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let count: i64 = sqlx::query_scalar(query).fetch_one(&db).await.unwrap();
+    db.close().await;
+    (newest, count)
 }
 
 /// Copies the entry `seq` (0: the last) of the log to its end, text, leaf hash, columns and
@@ -937,16 +942,7 @@ async fn a_copy_of_an_entry_the_vault_wrote_is_never_signed() {
         "the server went on with a copied entry in its log"
     );
     server.terminate();
-    let db = attacker(vault.path()).await;
-    let newest: i64 = sqlx::query_scalar("SELECT MAX(tree_size) FROM audit_checkpoints")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    db.close().await;
+    let (newest, entries) = newest_checkpoint_and(vault.path(), "SELECT COUNT(*) FROM audit_log").await;
     assert!(
         newest >= signed && newest < entries,
         "no checkpoint covers the copy: {newest} of {entries}"

@@ -146,7 +146,7 @@ pub async fn the_service_role_opens_a_current_schema_without_ddl() {
         0,
         "the service role may not create tables"
     );
-    let store = Store::open(&db.url).await.unwrap();
+    let store = crate::linked(Store::open(&db.url).await.unwrap());
     fill(&store).await;
     assert_eq!(ops::audit_entries(&store, 0, 10).await.unwrap().len(), 1);
 }
