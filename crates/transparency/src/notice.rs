@@ -317,9 +317,13 @@ impl Notice {
             })
             .collect();
 
+        // Only recipients some purpose discloses to: the notice describes actual disclosures
+        // (Art. 13(1)(e)), as the record of processing does (`custodia check` warns of the
+        // others).
         let recipients = registry
             .recipients
             .values()
+            .filter(|r| registry.recipient_used(&r.name))
             .map(|r| {
                 let transfer = registry.transfer_to(r);
                 NoticeRecipient {
@@ -575,6 +579,26 @@ mod tests {
         let words = crate::locale::ENGLISH.replacen("Privacy notice", "Privacy statement", 1);
         let reworded = Locale::parse("en", std::path::Path::new("en.toml"), &words).unwrap();
         assert_ne!(Notice::build(&reg, &reworded).version, v1);
+    }
+
+    /// A recipient no purpose names receives nothing: the notice, describing actual
+    /// disclosures, leaves it out (it listed it with "No safeguard declared").
+    #[test]
+    fn the_notice_lists_only_recipients_some_purpose_discloses_to() {
+        let text = format!(
+            "{EXAMPLE_REGISTRY}\n[recipients.crm]\nname = \"CRM Inc.\"\ncountry = \"US\"\nrole = \"processor\"\n"
+        );
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        let locale = Locale::english().unwrap();
+        let notice = Notice::build(&reg, &locale);
+        let names: Vec<&str> = notice.recipients.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(!names.contains(&"CRM Inc."), "{names:?}");
+        assert_eq!(
+            notice.version,
+            Notice::build(&Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap(), &locale).version,
+            "the same notice as without it"
+        );
     }
 
     #[test]
