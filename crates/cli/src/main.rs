@@ -1172,7 +1172,7 @@ fn check(file: Option<&Path>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
             for warning in reg.warnings() {
-                eprintln!("{}: warning: {warning}", path.display());
+                eprintln!("{}: warning: {}", warning.location(), warning.message);
             }
             let out = format!(
                 "{}: ok ({} collections, {} purposes, {} recipients, {} roles, {} policy files)",

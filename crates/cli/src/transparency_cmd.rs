@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use custodia_core::DataDir;
-use custodia_registry::Registry;
+use custodia_registry::{Date, Registry};
 use custodia_transparency::html::notice_page;
 use custodia_transparency::{Locale, Notice, NoticeText, Ropa};
 
@@ -21,6 +21,15 @@ pub(crate) struct NoticeArgs {
     /// Write here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The day to give as "Last updated" (`YYYY-MM-DD`), e.g. the day you publish this copy.
+    /// Without a server there is no record of when a version was first shown, so the notice
+    /// says no date unless given one (a server's notice says the day it first showed it).
+    #[arg(long, value_parser = parse_date)]
+    last_updated: Option<Date>,
+}
+
+fn parse_date(text: &str) -> Result<Date, String> {
+    Date::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -79,7 +88,10 @@ fn write(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
 
 pub(crate) fn notice(args: &NoticeArgs) -> anyhow::Result<()> {
     let (registry, locale) = load(args.file.as_deref())?;
-    let notice = Notice::build(&registry, &locale);
+    let mut notice = Notice::build(&registry, &locale);
+    if let Some(date) = args.last_updated {
+        notice = notice.updated_on(date);
+    }
     let text = match args.format {
         NoticeFormat::Json => format!("{}\n", serde_json::to_string_pretty(&notice)?),
         NoticeFormat::Markdown => {

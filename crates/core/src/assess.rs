@@ -1282,7 +1282,8 @@ fn registry_check(registry: &Registry) -> AssessmentCheck {
     let detail = if passed {
         "`custodia check` has no warnings".to_owned()
     } else {
-        format!("{} warnings: {}", warnings.len(), warnings.join(" | "))
+        let each: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        format!("{} warnings: {}", warnings.len(), each.join(" | "))
     };
     check(
         "registry_check",

@@ -372,7 +372,7 @@ impl DataDir {
         self.check_private()?;
         let registry = Registry::load(&self.registry_path())?;
         for warning in registry.warnings() {
-            tracing::warn!(registry = %self.registry_path().display(), "{warning}");
+            tracing::warn!(registry = %warning.location(), "{}", warning.message);
         }
         let policies = self.policy_files()?;
         let keyring = self.keyring()?;

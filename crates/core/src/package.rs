@@ -1,7 +1,7 @@
 //! The data subject's access and portability package (GDPR Art. 15(1)(a)-(h), Art. 20):
 //! every record of the subject in every collection, decrypted (the subject's own copy, so no
-//! role's output form applies); each purpose holding their data with its legal basis,
-//! retention, recipients and source; their ledger (consent history); who accessed their data,
+//! role's output form applies); each purpose holding their data or under which the audit
+//! log says it was processed, with its legal basis, retention, recipients and source; their ledger (consent history); who accessed their data,
 //! from the audit log; and their rights.
 //!
 //! [`Vault::subject_package`] neither authorizes nor audits: it is the inside of the requests
@@ -164,8 +164,9 @@ impl PackageReader {
                     }
                 }
                 Stage::Purposes => {
+                    let processed = self.store.reader().await?.audit().purposes_about(&self.digests).await?;
                     self.stage = Stage::ConsentHistory;
-                    return Ok(Some(PackagePart::Purposes(self.package_purposes())));
+                    return Ok(Some(PackagePart::Purposes(self.package_purposes(processed))));
                 }
                 Stage::ConsentHistory => {
                     self.stage = Stage::Access;
@@ -260,12 +261,14 @@ impl PackageReader {
         Ok(out)
     }
 
-    /// Each purpose holding a field of the records read, or named in the subject's ledger, as
-    /// the registry declares it (a purpose the registry no longer declares is left out; the
-    /// fields still name it).
-    fn package_purposes(&self) -> Vec<PackagePurpose> {
+    /// Each purpose holding a field of the records read, named in the subject's ledger, or
+    /// `processed` (the purposes of the allowed audit entries about the subject: what their
+    /// data was used for, Art. 15(1)(a), though that purpose holds none of it, as support
+    /// reading an order), as the registry declares it (a purpose the registry no longer
+    /// declares is left out; the fields and the access history still name it).
+    fn package_purposes(&self, processed: Vec<String>) -> Vec<PackagePurpose> {
         let ledger = self.ledger.iter().filter_map(|e| e.purpose.clone());
-        let names: BTreeSet<String> = self.purposes.iter().cloned().chain(ledger).collect();
+        let names: BTreeSet<String> = self.purposes.iter().cloned().chain(ledger).chain(processed).collect();
         names
             .iter()
             .filter_map(|name| self.registry.purpose(name))
@@ -701,11 +704,24 @@ pub(crate) mod tests {
         assert!(package.records.iter().all(|r| RecordId::parse(&r.record_id).is_ok()));
         assert_eq!(package.records[0].created_at, Timestamp(1_800_000_000_010).to_rfc3339());
 
-        // The purposes holding her fields or named in her ledger; not customer support, which
-        // only read her data.
+        // The purposes holding her fields or named in her ledger, and customer support, which
+        // holds none of her data but read it: Art. 15(1)(a) asks for the purposes of the
+        // processing, not only of the storage (this test once asserted support's absence).
         let names: Vec<&str> = package.purposes.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["marketing_email", "order_fulfillment", "payment"]);
-        let fulfil = &package.purposes[1];
+        assert_eq!(
+            names,
+            ["customer_support", "marketing_email", "order_fulfillment", "payment"]
+        );
+        let support = &package.purposes[0];
+        assert_eq!(support.legal_basis, "legitimate_interests");
+        assert!(
+            support
+                .legitimate_interest
+                .as_deref()
+                .is_some_and(|i| i.starts_with("Helping customers")),
+            "{support:?}"
+        );
+        let fulfil = &package.purposes[2];
         assert_eq!(fulfil.legal_basis, "contract");
         assert_eq!(fulfil.legitimate_interest, None);
         assert_eq!(fulfil.retention.period, "2y");
@@ -716,7 +732,7 @@ pub(crate) mod tests {
         assert_eq!(fulfil.recipients[0].country, "GB");
         assert_eq!(fulfil.recipients[0].role, "processor");
         assert_eq!(fulfil.recipients[0].safeguard, None);
-        let marketing = &package.purposes[0];
+        let marketing = &package.purposes[1];
         assert_eq!(marketing.legal_basis, "consent");
         assert_eq!(marketing.recipients[0].country, "US");
         assert!(marketing.recipients[0].safeguard.is_some());

@@ -643,7 +643,10 @@ mod tests {
         assert!(reg.controller_holidays().dates.is_empty());
         let w = reg.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("`NL`") && w[0].contains("[holidays.NL]"), "{w:?}");
+        assert!(
+            w[0].message.contains("`NL`") && w[0].message.contains("[holidays.NL]"),
+            "{w:?}"
+        );
         // The controller's time zone: its country's when it has one (GB: Europe/London), and
         // a warning when it is not known and none is named (US: several).
         assert_eq!(reg.organization.zone().name(), "Europe/Amsterdam");
@@ -653,7 +656,8 @@ mod tests {
         let us = EXAMPLE_REGISTRY.replacen("country = \"GB\"", "country = \"US\"", 1);
         let w = Registry::parse("r.toml", &us).unwrap().warnings();
         assert!(
-            w.iter().any(|w| w.contains("names no time_zone") && w.contains("`US`")),
+            w.iter()
+                .any(|w| w.message.contains("names no time_zone") && w.message.contains("`US`")),
             "{w:?}"
         );
         let named = us.replacen(
@@ -663,7 +667,7 @@ mod tests {
         );
         let reg = Registry::parse("r.toml", &named).unwrap();
         assert!(
-            !reg.warnings().iter().any(|w| w.contains("time_zone")),
+            !reg.warnings().iter().any(|w| w.message.contains("time_zone")),
             "{:?}",
             reg.warnings()
         );

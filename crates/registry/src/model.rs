@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::calendar::Date;
 use crate::jurisdiction::{HolidaySource, Holidays, Jurisdiction};
+use crate::parse::Diagnostic;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
@@ -38,6 +39,8 @@ pub struct Registry {
     pub breach_laws: BTreeMap<String, crate::breach::BreachLaw>,
     /// `[incidents]`: the breach laws the organization is under.
     pub incidents: crate::breach::IncidentRules,
+    /// Where the file declares what [`Registry::warnings`] are about.
+    pub(crate) places: crate::parse::Places,
 }
 
 /// The rules of operator sign-in (`[operators]`).
@@ -149,15 +152,20 @@ impl Registry {
 
     /// Things that are valid but probably not what was meant, most likely a registry written
     /// for v0.1, where every role could write under its purposes and an administrator could
-    /// grant any role. `custodia check` prints them and the server logs them at start.
+    /// grant any role. `custodia check` prints them and the server logs them at start; each
+    /// names the line of what it is about, as errors do.
     #[must_use]
-    pub fn warnings(&self) -> Vec<String> {
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        let at = &self.places;
         let mut out = Vec::new();
         if !self.roles.is_empty() && self.roles.values().all(|r| r.write.is_empty()) {
             out.push(
-                "no role may write under any purpose, so no record can be created: since v0.2 writing is granted \
+                at.warning(
+                    at.first("roles"),
+                    "no role may write under any purpose, so no record can be created: since v0.2 writing is granted \
                  explicitly (`write = [...]` in a role, as registries for v0.1 implied it)"
-                    .to_owned(),
+                        .to_owned(),
+                ),
             );
         }
         // Once per country: the jurisdictions counting the controller's holidays.
@@ -169,10 +177,10 @@ impl Registry {
         let mut named = BTreeSet::new();
         for j in counting_controller {
             if named.insert(&j.calendar) {
-                out.push(format!(
+                out.push(at.country(format!(
                     "there is no holiday calendar for the controller's country `{}` ([organization] country), which jurisdiction `{}` counts: its deadlines skip only Saturdays and Sundays; list the public holidays as [holidays.{}] dates = [\"YYYY-MM-DD\", ...]",
                     j.calendar, j.name, j.calendar
-                ));
+                )));
             }
         }
         // Deadlines counted in UTC for a controller whose zone is not known: late by the
@@ -181,26 +189,26 @@ impl Registry {
             && self.organization.time_zone.is_none()
             && crate::calendar::Zone::of_country(&self.organization.country).is_none()
         {
-            out.push(format!(
+            out.push(at.country(format!(
                 "[organization] names no time_zone, and this version picks none for country `{}` (it has several, or is outside the EEA, the UK and Switzerland): jurisdiction `{}` counts its deadlines in UTC, which can end them hours after the law allows in any other zone (a receipt day counted in UTC can be a day later than the controller's); set time_zone = \"<IANA name>\" (e.g. \"America/New_York\", \"Atlantic/Canary\")",
                 self.organization.country, j.name
-            ));
+            )));
         }
         for role in self.roles.values() {
             let only_itself = role.grantable_roles.len() == 1 && role.grantable_roles.contains(&role.name);
             if role.capabilities.contains(&Capability::ManagePrincipals) && only_itself {
-                out.push(format!(
+                out.push(at.table("roles", &role.name, format!(
                     "role `{}` manages principals but may grant no other role (`grantable_roles` names none): it may grant only `{}` itself",
                     role.name, role.name
-                ));
+                )));
             }
         }
         for p in self.purposes.values() {
             if p.retention.is_none() {
-                out.push(format!(
+                out.push(at.table("purposes", &p.name, format!(
                     "purpose `{}` has no retention rule: its values are kept until a withdrawal, objection, opt-out or erasure ends them, never by time; GDPR Art. 13(2)(a) and the CCPA (Cal. Civ. Code §1798.100(a)(3)) ask for a retention period, or the criteria for one; add retention = {{ period = \"...\", from = \"...\" }}",
                     p.name
-                ));
+                )));
             }
         }
         out.extend(self.compatibility_warnings());
@@ -208,66 +216,82 @@ impl Registry {
         out
     }
 
+    /// Whether any purpose discloses data to the recipient called `name`: the notice and the
+    /// record of processing list only recipients that are.
+    #[must_use]
+    pub fn recipient_used(&self, name: &str) -> bool {
+        self.purposes.values().any(|p| p.recipients.iter().any(|r| r == name))
+    }
+
     /// What the privacy notice (GDPR Art. 13/14, CCPA §1798.100) or the record of processing
     /// (Art. 30(1)) would have to leave out or leave vague.
-    fn transparency_warnings(&self) -> Vec<String> {
+    fn transparency_warnings(&self) -> Vec<Diagnostic> {
         let org = &self.organization;
+        let at = &self.places;
         let mut out = Vec::new();
         if org.dpo.is_none() {
-            out.push(
+            out.push(at.organization(
                 "[organization] names no `dpo`: where a data protection officer is designated (GDPR Art. 37), the notice and the record of processing must give their contact (Art. 13(1)(b), 30(1)(a)); add dpo = \"...\""
                     .to_owned(),
-            );
-        }
-        if org.security_measures.is_none() {
-            out.push(
-                "[organization] has no `security_measures`: the record of processing describes the technical and organisational security measures (GDPR Art. 30(1)(g)); Custodia lists its own technical ones, add the organisational ones (training, access reviews, ...) as security_measures = \"...\""
-                    .to_owned(),
-            );
-        }
-        if org.automated_decisions.is_none() {
-            out.push(
-                "[organization] has no `automated_decisions`: the notice must say whether decisions about people are made by automated means alone, profiling included, and if so how and with what consequences (GDPR Art. 13(2)(f), 22), e.g. automated_decisions = \"We make no decisions about you by automated means alone.\""
-                    .to_owned(),
-            );
-        }
-        for c in self.collections.values().filter(|c| c.description.trim().is_empty()) {
-            out.push(format!(
-                "collection `{}` has no description: the record of processing describes the categories of data subjects from it (GDPR Art. 30(1)(c)), e.g. description = \"People who buy from the shop.\"",
-                c.name
             ));
         }
+        if org.security_measures.is_none() {
+            out.push(at.organization(
+                "[organization] has no `security_measures`: the record of processing describes the technical and organisational security measures (GDPR Art. 30(1)(g)); Custodia lists its own technical ones, add the organisational ones (training, access reviews, ...) as security_measures = \"...\""
+                    .to_owned(),
+            ));
+        }
+        if org.automated_decisions.is_none() {
+            out.push(at.organization(
+                "[organization] has no `automated_decisions`: the notice must say whether decisions about people are made by automated means alone, profiling included, and if so how and with what consequences (GDPR Art. 13(2)(f), 22), e.g. automated_decisions = \"We make no decisions about you by automated means alone.\""
+                    .to_owned(),
+            ));
+        }
+        for c in self.collections.values().filter(|c| c.description.trim().is_empty()) {
+            out.push(at.table("collections", &c.name, format!(
+                "collection `{}` has no description: the record of processing describes the categories of data subjects from it (GDPR Art. 30(1)(c)), e.g. description = \"People who buy from the shop.\"",
+                c.name
+            )));
+        }
         for r in self.recipients.values() {
-            if self.transfer_to(r) == crate::Transfer::Unprotected {
-                out.push(format!(
+            if !self.recipient_used(&r.name) {
+                // The notice must describe actual disclosures (Art. 13(1)(e)): it leaves out
+                // a recipient no purpose names.
+                out.push(at.table("recipients", &r.name, format!(
+                    "recipient `{}` is declared but no purpose names it in `recipients`, so nothing is disclosed to it: the notice and the record of processing leave it out; name it in the purposes that disclose data to it, or remove it",
+                    r.name
+                )));
+            } else if self.transfer_to(r) == crate::Transfer::Unprotected {
+                out.push(at.table("recipients", &r.name, format!(
                     "recipient `{}` is in {}, a third country seen from {} without an adequacy decision, and names no `safeguard`: the notice must say how the transfer is protected (GDPR Art. 13(1)(f), 46; Art. 30(1)(e)), e.g. safeguard = \"EU Standard Contractual Clauses (2021/914)\"",
                     r.name, r.country, org.country
-                ));
+                )));
             }
         }
         out
     }
 
     /// Compatibility declarations that are valid but do nothing or should not be made.
-    fn compatibility_warnings(&self) -> Vec<String> {
+    fn compatibility_warnings(&self) -> Vec<Diagnostic> {
+        let at = &self.places;
         let mut out = Vec::new();
         for reader in self.purposes.values() {
             for holder in reader.compatible_with.iter().filter_map(|h| self.purposes.get(h)) {
                 if reader.sale_or_sharing && !holder.sale_or_sharing {
-                    out.push(format!(
+                    out.push(at.table("purposes", &reader.name, format!(
                         "purpose `{}` is a sale or sharing (`sale_or_sharing = true`) but is compatible with `{}`, which is not: a consumer does not reasonably expect what they gave for `{}` to be sold or shared (CCPA regulations §7002); collect it for `{}` under its own notice instead",
                         reader.name, holder.name, holder.name, reader.name
-                    ));
+                    )));
                 }
                 let shares_a_field = reader
                     .fields
                     .iter()
                     .any(|(coll, fields)| fields.iter().any(|f| holder.declares(coll, f)));
                 if !shares_a_field {
-                    out.push(format!(
+                    out.push(at.table("purposes", &reader.name, format!(
                         "purpose `{}` is compatible with `{}` but declares none of its fields, so the declaration changes nothing: a purpose reads only the fields it declares",
                         reader.name, holder.name
-                    ));
+                    )));
                 }
             }
         }
@@ -461,6 +485,17 @@ impl LegalBasis {
             Self::LegitimateInterests { interest } => Some(interest),
             _ => None,
         }
+    }
+
+    /// Whether data processed on this basis may be kept after an erasure request
+    /// (`survives_erasure`): only where the law overrides the request, GDPR Art. 17(3)(b): a
+    /// legal obligation, or a task in the public interest or in official authority. Consent
+    /// is withdrawn by the request itself; a contract, vital interests and legitimate
+    /// interests are no exemption (a legal claim, 17(3)(e), is kept by a legal hold, which
+    /// covers the subject rather than a purpose).
+    #[must_use]
+    pub fn may_survive_erasure(&self) -> bool {
+        matches!(self, Self::LegalObligation | Self::PublicTask)
     }
 
     /// The name used in the registry file.
@@ -951,9 +986,78 @@ mod tests {
         let w = reg.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("purpose `payment` has no retention rule")
-                && w[0].contains("never by time")
-                && w[0].contains("retention = { period"),
+            w[0].message.starts_with("purpose `payment` has no retention rule")
+                && w[0].message.contains("never by time")
+                && w[0].message.contains("retention = { period"),
+            "{w:?}"
+        );
+        // At the purpose's table, as an error about it would be.
+        let line = text.lines().position(|l| l == "[purposes.payment]").unwrap() + 1;
+        assert!(
+            w[0].to_string()
+                .starts_with(&format!("r.toml:{line}:11: purpose `payment`")),
+            "{w:?}"
+        );
+    }
+
+    /// Every warning names the line of what it is about (the README says every problem does),
+    /// or the file alone when the file does not declare it.
+    #[test]
+    fn warnings_name_their_line() {
+        let line_of = |text: &str, needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+        let text = EXAMPLE_REGISTRY
+            .replacen("dpo = \"Data", "# dpo = \"Data", 1)
+            .replacen("description = \"People who buy from the shop.\"", "", 1)
+            .replacen("country = \"GB\"", "country = \"US\"", 1)
+            .replacen("grantable_roles = [\"*\"]", "", 1);
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        let w = reg.warnings();
+        let at = |start: &str| {
+            w.iter()
+                .find(|d| d.message.starts_with(start))
+                .map(|d| (d.line, d.to_string()))
+                .unwrap_or_else(|| panic!("no warning {start}: {w:#?}"))
+        };
+        assert_eq!(at("[organization] names no `dpo`").0, line_of(&text, "[organization]"));
+        assert_eq!(
+            at("[organization] names no time_zone").0,
+            line_of(&text, "country = \"US\"")
+        );
+        assert_eq!(at("there is no holiday calendar").0, line_of(&text, "country = \"US\""));
+        assert_eq!(
+            at("collection `customers`").0,
+            line_of(&text, "[collections.customers]")
+        );
+        assert_eq!(at("role `admin` manages principals").0, line_of(&text, "[roles.admin]"));
+        assert!(w.iter().all(|d| d.line > 0), "{w:#?}");
+
+        // A registry changed after parsing may hold what the file does not: the file alone.
+        let mut reg = Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap();
+        let mut payment = reg.purposes["payment"].clone();
+        payment.name = "refunds".to_owned();
+        payment.retention = None;
+        reg.purposes.insert("refunds".to_owned(), payment);
+        let w = reg.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].to_string().starts_with("r.toml: purpose `refunds`"), "{w:?}");
+    }
+
+    /// A recipient no purpose names receives nothing: `check` says so at its table (the
+    /// notice, describing actual disclosures, leaves it out).
+    #[test]
+    fn a_recipient_no_purpose_names_is_warned_about() {
+        let text = format!(
+            "{EXAMPLE_REGISTRY}\n[recipients.crm]\nname = \"CRM Inc.\"\ncountry = \"US\"\nrole = \"processor\"\n"
+        );
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        assert!(!reg.recipient_used("crm") && reg.recipient_used("parcel_carrier"));
+        let w = reg.warnings();
+        assert_eq!(w.len(), 1, "one warning, not also the missing safeguard: {w:?}");
+        let line = text.lines().position(|l| l == "[recipients.crm]").unwrap() + 1;
+        assert_eq!(w[0].line, line, "{w:?}");
+        assert!(
+            w[0].message
+                .starts_with("recipient `crm` is declared but no purpose names it"),
             "{w:?}"
         );
     }
@@ -969,9 +1073,9 @@ mod tests {
         let w = Registry::parse("r.toml", &text).unwrap().warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("purpose `analytics` is a sale or sharing")
-                && w[0].contains("`order_fulfillment`, which is not")
-                && w[0].contains("§7002"),
+            w[0].message.starts_with("purpose `analytics` is a sale or sharing")
+                && w[0].message.contains("`order_fulfillment`, which is not")
+                && w[0].message.contains("§7002"),
             "{w:?}"
         );
 
@@ -996,7 +1100,8 @@ mod tests {
         let w = reg.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("purpose `tax_records` is compatible with `payment` but declares none of its fields"),
+            w[0].message
+                .starts_with("purpose `tax_records` is compatible with `payment` but declares none of its fields"),
             "{w:?}"
         );
 

@@ -24,9 +24,73 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    /// `file:line:column`, or `file` alone when the problem has no line (line 0: a file that
+    /// cannot be read, or a warning about something the file does not declare).
+    #[must_use]
+    pub fn location(&self) -> String {
+        if self.line == 0 {
+            self.file.clone()
+        } else {
+            format!("{}:{}:{}", self.file, self.line, self.column)
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(f, "{}: {}", self.location(), self.message)
+    }
+}
+
+/// Where a registry file declares what [`Registry::warnings`] are about, kept by the parser
+/// so that a warning names its line as an error does.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Places {
+    file: String,
+    /// The `[organization]` table.
+    organization: Option<(usize, usize)>,
+    /// `[organization]` `country`: what the holiday calendar and time zone warnings are about.
+    country: Option<(usize, usize)>,
+    /// The name of each declared table, by kind (`purposes`, `recipients`, `roles`,
+    /// `collections`) and name.
+    tables: BTreeMap<(&'static str, String), (usize, usize)>,
+}
+
+impl Places {
+    /// A warning at `place` (none: the file alone).
+    pub(crate) fn warning(&self, place: Option<(usize, usize)>, message: String) -> Diagnostic {
+        let (line, column) = place.unwrap_or((0, 0));
+        Diagnostic {
+            file: self.file.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// A warning about the `kind` table called `name` (`"purposes"`, `"payment"`).
+    pub(crate) fn table(&self, kind: &'static str, name: &str, message: String) -> Diagnostic {
+        self.warning(self.tables.get(&(kind, name.to_owned())).copied(), message)
+    }
+
+    /// A warning about `[organization]`.
+    pub(crate) fn organization(&self, message: String) -> Diagnostic {
+        self.warning(self.organization, message)
+    }
+
+    /// A warning about `[organization]` `country`.
+    pub(crate) fn country(&self, message: String) -> Diagnostic {
+        self.warning(self.country.or(self.organization), message)
+    }
+
+    /// The first of the `kind` tables in the file.
+    pub(crate) fn first(&self, kind: &'static str) -> Option<(usize, usize)> {
+        self.tables
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, place)| *place)
+            .min()
     }
 }
 
@@ -151,8 +215,8 @@ struct RawPurpose {
     recipients: Vec<Spanned<String>>,
     #[serde(default)]
     sale_or_sharing: bool,
-    #[serde(default)]
-    survives_erasure: bool,
+    /// Spanned: only some legal bases may keep data past an erasure request.
+    survives_erasure: Option<Spanned<bool>>,
     #[serde(default)]
     allowed_during_restriction: bool,
     #[serde(default)]
@@ -232,10 +296,16 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(crate) fn at(&mut self, offset: usize, message: impl Into<String>) {
-        let before = &self.text[..offset.min(self.text.len())];
+    /// The line and column (from 1) of byte `offset`.
+    pub(crate) fn place(&self, offset: usize) -> (usize, usize) {
+        let before = self.text.get(..offset.min(self.text.len())).unwrap_or(self.text);
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    pub(crate) fn at(&mut self, offset: usize, message: impl Into<String>) {
+        let (line, column) = self.place(offset);
         self.diagnostics.push(Diagnostic {
             file: self.file.to_owned(),
             line,
@@ -437,6 +507,7 @@ impl Registry {
 }
 
 fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
+    let places = places(c, &raw);
     let organization = match &raw.organization {
         Some(org) => {
             let o = org.get_ref();
@@ -626,10 +697,24 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 );
             }
         }
-        let retention = rp.retention.as_ref().map(|r| {
-            let basis = (!basis_unknown.contains(name.get_ref())).then_some(&legal_basis);
-            parse_retention(c, name.get_ref(), basis, r.get_ref())
-        });
+        let known_basis = (!basis_unknown.contains(name.get_ref())).then_some(&legal_basis);
+        let retention = rp
+            .retention
+            .as_ref()
+            .map(|r| parse_retention(c, name.get_ref(), known_basis, r.get_ref()));
+        let survives_erasure = rp.survives_erasure.as_ref().filter(|s| *s.get_ref());
+        if let (Some(flag), Some(basis)) = (survives_erasure, known_basis)
+            && !basis.may_survive_erasure()
+        {
+            c.at(
+                flag.span().start,
+                format!(
+                    "purpose `{}` has legal basis `{}`, which cannot keep data past an erasure request: only `legal_obligation` and `public_task` may have `survives_erasure = true` (GDPR Art. 17(3)(b): a legal obligation, or a task in the public interest or in official authority, overrides the request; consent is withdrawn by it); to keep data as evidence for a legal claim (Art. 17(3)(e)), place a legal hold instead",
+                    name.get_ref(),
+                    basis.name()
+                ),
+            );
+        }
         if let Some(data_use) = &rp.data_use
             && !crate::taxonomy::is_known_data_use(data_use.get_ref())
         {
@@ -664,7 +749,7 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
                 compatible_with: BTreeSet::new(),
                 recipients: rp.recipients.iter().map(|r| r.get_ref().clone()).collect(),
                 sale_or_sharing: rp.sale_or_sharing,
-                survives_erasure: rp.survives_erasure,
+                survives_erasure: survives_erasure.is_some(),
                 allowed_during_restriction: rp.allowed_during_restriction,
                 direct_marketing: rp.direct_marketing,
                 source: rp.source.as_ref().map(|s| c.non_empty("purpose source", s)),
@@ -782,6 +867,32 @@ fn build(c: &mut Checker<'_>, raw: RawRegistry) -> Registry {
         training,
         breach_laws,
         incidents,
+        places,
+    }
+}
+
+/// Where `raw` declares what warnings may be about.
+fn places(c: &Checker<'_>, raw: &RawRegistry) -> Places {
+    let mut tables = BTreeMap::new();
+    let names = [
+        ("collections", raw.collections.keys().collect::<Vec<_>>()),
+        ("purposes", raw.purposes.keys().collect()),
+        ("recipients", raw.recipients.keys().collect()),
+        ("roles", raw.roles.keys().collect()),
+    ];
+    for (kind, keys) in names {
+        for name in keys {
+            tables.insert((kind, name.get_ref().clone()), c.place(name.span().start));
+        }
+    }
+    Places {
+        file: c.file.to_owned(),
+        organization: raw.organization.as_ref().map(|o| c.place(o.span().start)),
+        country: raw
+            .organization
+            .as_ref()
+            .map(|o| c.place(o.get_ref().country.span().start)),
+        tables,
     }
 }
 
@@ -1216,6 +1327,46 @@ mod tests {
             let e = errors(&text);
             assert!(e.iter().any(|d| d.contains("purpose source")), "{bad}: {e:?}");
         }
+    }
+
+    /// Only a legal obligation or a public task overrides an erasure request (GDPR
+    /// Art. 17(3)(b)): on consent, the notice said both "your consent" and "kept even after
+    /// an erasure request", the receipt said the values were kept, and the sweeper destroyed
+    /// them once the erasure withdrew the consent.
+    #[test]
+    fn only_a_legal_obligation_or_public_task_survives_erasure() {
+        let tax = "legal_basis = \"legal_obligation\"";
+        for basis in ["consent", "contract", "vital_interests"] {
+            let text = EXAMPLE_REGISTRY.replacen(tax, &format!("legal_basis = \"{basis}\""), 1);
+            let e = errors(&text);
+            assert_eq!(e.len(), 1, "{basis}: {e:?}");
+            let at = position(&text, "survives_erasure = true", "true");
+            assert!(
+                e[0].starts_with(&at)
+                    && e[0].contains(&format!("purpose `tax_records` has legal basis `{basis}`"))
+                    && e[0].contains("only `legal_obligation` and `public_task`")
+                    && e[0].contains("legal hold"),
+                "{basis}: {e:?} at {at}"
+            );
+        }
+        let text = EXAMPLE_REGISTRY.replacen(
+            tax,
+            "legal_basis = \"legitimate_interests\"\nlegitimate_interest = \"Defending claims.\"",
+            1,
+        );
+        assert!(errors(&text)[0].contains("`legitimate_interests`, which cannot keep data"));
+        let text = EXAMPLE_REGISTRY.replacen(tax, "legal_basis = \"public_task\"", 1);
+        assert!(Registry::parse("r.toml", &text).unwrap().purposes["tax_records"].survives_erasure);
+        // `false` is the default, whatever the basis; a misspelt basis is reported once.
+        let text = EXAMPLE_REGISTRY.replacen(tax, "legal_basis = \"consent\"", 1).replacen(
+            "survives_erasure = true",
+            "survives_erasure = false",
+            1,
+        );
+        assert!(!Registry::parse("r.toml", &text).unwrap().purposes["tax_records"].survives_erasure);
+        let e = errors(&EXAMPLE_REGISTRY.replacen(tax, "legal_basis = \"legal_obligaton\"", 1));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("legal_obligaton"), "{e:?}");
     }
 
     #[test]

@@ -327,12 +327,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The notice shown from now on is kept for good, before anyone can consent under it.
-    let notice = web
-        .notice_row(custodia_core::Timestamp::now())
-        .map_err(std::io::Error::other)?;
+    let mut web = web;
+    let now = custodia_core::Timestamp::now();
+    let notice = web.notice_row(now).map_err(std::io::Error::other)?;
+    let version = notice.version.clone();
     if let Err(e) = vault.publish_notice(notice).await {
         return Err(std::io::Error::other(format!("recording the privacy notice: {e}")));
     }
+    // Dated the day this version was first shown: today, or the day an earlier start (or
+    // another node) first showed it.
+    let first_shown = match vault.notice_version(&version).await {
+        Ok(row) => row.map_or(now.0, |r| r.published_at),
+        Err(e) => return Err(std::io::Error::other(format!("reading the privacy notice back: {e}"))),
+    };
+    web.first_shown(first_shown).map_err(std::io::Error::other)?;
     deployment.tls = tls.as_ref().map(|c| c.files().clone());
     let mut state = AppState::new(vault, publisher, web);
     state.deployment = deployment;

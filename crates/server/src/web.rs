@@ -38,6 +38,9 @@ const MAX_FORM: usize = 16 * 1024;
 /// (rendered once), and the address links are made with.
 pub struct Web {
     locale: Locale,
+    /// The controller's time zone: the notice's "last updated" day is the controller's.
+    zone: custodia_registry::Zone,
+    /// Dated once the server knows when its version was first shown ([`Web::first_shown`]).
     notice: Notice,
     notice_html: String,
     notice_markdown: String,
@@ -54,11 +57,10 @@ impl Web {
     /// The pages of `registry` in the words of `locale`.
     pub fn new(registry: &Registry, locale: Locale, public_url: Option<String>) -> Result<Self, String> {
         let notice = Notice::build(registry, &locale);
-        let notice_text = NoticeText::new(&notice, &locale.strings);
-        let notice_html = html::notice_page(&notice_text).map_err(|e| format!("rendering the privacy notice: {e}"))?;
-        let notice_markdown = notice_text.to_markdown(&locale.strings.notice.markdown_note);
+        let (notice_html, notice_markdown) = render_notice(&notice, &locale)?;
         Ok(Self {
             locale,
+            zone: registry.organization.zone(),
             notice,
             notice_html,
             notice_markdown,
@@ -81,15 +83,36 @@ impl Web {
         Self::new(registry, locale, None)
     }
 
-    /// The notice in force as it is kept for good (`custodia_core::Vault::publish_notice`).
+    /// The notice and its pages (HTML, Markdown) dated the day of `shown_at` (Unix
+    /// milliseconds) in the controller's time zone.
+    fn dated(&self, shown_at: i64) -> Result<(Notice, String, String), String> {
+        let notice = self.notice.clone().updated_on(self.zone.date_of(shown_at));
+        let (html, markdown) = render_notice(&notice, &self.locale)?;
+        Ok((notice, html, markdown))
+    }
+
+    /// The notice in force as it is kept for good (`custodia_core::Vault::publish_notice`),
+    /// dated `now`: if its version is new, it is first shown now.
     pub fn notice_row(&self, now: Timestamp) -> Result<custodia_core::NoticeRow, String> {
+        let (notice, html, _) = self.dated(now.0)?;
         Ok(custodia_core::NoticeRow {
-            version: self.notice.version.clone(),
+            version: notice.version.clone(),
             language: self.locale.language.clone(),
             published_at: now.0,
-            notice: serde_json::to_string(&self.notice).map_err(|e| e.to_string())?,
-            html: self.notice_html.clone(),
+            notice: serde_json::to_string(&notice).map_err(|e| e.to_string())?,
+            html,
         })
+    }
+
+    /// Serves the notice saying it was last updated the day its version was first shown
+    /// (`published_at` of the vault's record of versions, CCPA regulations §7011(e)(4)), as
+    /// the copy kept of that version says.
+    pub fn first_shown(&mut self, published_at: i64) -> Result<(), String> {
+        let (notice, html, markdown) = self.dated(published_at)?;
+        self.notice = notice;
+        self.notice_html = html;
+        self.notice_markdown = markdown;
+        Ok(())
     }
 
     /// The notice's version: what consents given on the page refer to.
@@ -97,6 +120,13 @@ impl Web {
     pub fn notice_version(&self) -> &str {
         &self.notice.version
     }
+}
+
+/// The notice's page and its Markdown.
+fn render_notice(notice: &Notice, locale: &Locale) -> Result<(String, String), String> {
+    let text = NoticeText::new(notice, &locale.strings);
+    let page = html::notice_page(&text).map_err(|e| format!("rendering the privacy notice: {e}"))?;
+    Ok((page, text.to_markdown(&locale.strings.notice.markdown_note)))
 }
 
 /// The origin of an absolute URL: its scheme and authority, lowercased, without a path.
@@ -160,7 +190,7 @@ async fn notice_markdown(State(state): State<Arc<AppState>>) -> Response {
 }
 
 #[utoipa::path(get, path = "/v1/notice", tag = "transparency",
-    responses((status = 200, description = "The privacy notice as data (GDPR Art. 13/14, CCPA §1798.100): controller, purposes with legal bases, categories, recipients and transfers, retention, rights, sale/sharing, sensitive data; `version` is what consents refer to. Public, as the notice is.", content_type = "application/json")))]
+    responses((status = 200, description = "The privacy notice as data (GDPR Art. 13/14, CCPA §1798.100): controller, purposes with legal bases, categories, recipients and transfers, retention, rights, sale/sharing, sensitive data; `version` is what consents refer to, `last_updated` the day this server first showed it. Public, as the notice is.", content_type = "application/json")))]
 pub(crate) async fn notice_json(State(state): State<Arc<AppState>>) -> Response {
     Json(&state.web.notice).into_response()
 }
@@ -342,6 +372,8 @@ fn error_page(web: &Web, e: &ApiError) -> Response {
         "portal_link_expired" => ("link-error", p.link_expired.clone()),
         "portal_link_revoked" => ("link-error", p.link_revoked.clone()),
         "csrf_token_mismatch" | "cross_site_form" | "notice_changed" => ("form-error", p.form_expired.clone()),
+        // No form was sent: the address names no version this vault showed.
+        "notice_version_not_found" => ("notice-version-unknown", p.notice_version_unknown.clone()),
         _ if e.status.is_client_error() => ("form-error", fill(&p.bad_form, &[("reason", &e.message)])),
         _ => ("server-error", e.message.clone()),
     };

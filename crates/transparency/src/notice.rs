@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use custodia_registry::{
-    Period, RecipientRole, Registry, RequestType, Retention, Transfer, is_sensitive_category, is_special_category,
+    Date, Period, RecipientRole, Registry, RequestType, Retention, Transfer, is_sensitive_category, is_special_category,
 };
 use serde::Serialize;
 
@@ -18,6 +18,12 @@ pub struct Notice {
     /// `sha256-` and the first 16 bytes (hex) of SHA-256 over the rest of the notice and the
     /// words of its language: a new version whenever what it says changes.
     pub version: String,
+    /// The day this version was first shown (the controller's date; CCPA regulations
+    /// §7011(e)(4)), as the server that shows it recorded it; absent from a notice generated
+    /// without a server unless given ([`Notice::updated_on`]). Not covered by `version`: it
+    /// says when, not what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<Date>,
     pub language: String,
     pub controller: Controller,
     pub purposes: Vec<NoticePurpose>,
@@ -317,9 +323,13 @@ impl Notice {
             })
             .collect();
 
+        // Only recipients some purpose discloses to: the notice describes actual disclosures
+        // (Art. 13(1)(e)), as the record of processing does (`custodia check` warns of the
+        // others).
         let recipients = registry
             .recipients
             .values()
+            .filter(|r| registry.recipient_used(&r.name))
             .map(|r| {
                 let transfer = registry.transfer_to(r);
                 NoticeRecipient {
@@ -392,6 +402,7 @@ impl Notice {
 
         let mut notice = Self {
             version: String::new(),
+            last_updated: None,
             language: locale.language.clone(),
             controller: Controller {
                 name: org.name.clone(),
@@ -414,6 +425,15 @@ impl Notice {
         notice
     }
 
+    /// The same notice, saying it was last updated on `date` (its version unchanged).
+    #[must_use]
+    pub fn updated_on(self, date: Date) -> Self {
+        Self {
+            last_updated: Some(date),
+            ..self
+        }
+    }
+
     /// The purpose called `name`.
     #[must_use]
     pub fn purpose(&self, name: &str) -> Option<&NoticePurpose> {
@@ -421,9 +441,15 @@ impl Notice {
     }
 }
 
-/// `sha256-<32 hex>` over the notice's canonical JSON (its version empty) and the words.
+/// `sha256-<32 hex>` over the notice's canonical JSON (its version empty, no date: the
+/// JSON of notices before dates existed, so their versions stay) and the words.
 fn version_of(notice: &Notice, locale: &Locale) -> String {
-    let json = serde_json::to_vec(notice).unwrap_or_default();
+    let undated = Notice {
+        version: String::new(),
+        last_updated: None,
+        ..notice.clone()
+    };
+    let json = serde_json::to_vec(&undated).unwrap_or_default();
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(b"custodia notice v1\0");
     ctx.update(&(json.len() as u64).to_be_bytes());
@@ -575,6 +601,40 @@ mod tests {
         let words = crate::locale::ENGLISH.replacen("Privacy notice", "Privacy statement", 1);
         let reworded = Locale::parse("en", std::path::Path::new("en.toml"), &words).unwrap();
         assert_ne!(Notice::build(&reg, &reworded).version, v1);
+    }
+
+    /// The date a version was first shown is said, not hashed: a dated notice keeps its
+    /// version, and a notice without a date has no `last_updated` key (the JSON older
+    /// versions were hashed over).
+    #[test]
+    fn the_last_updated_date_is_shown_but_not_part_of_the_version() {
+        let (reg, locale) = example();
+        let undated = Notice::build(&reg, &locale);
+        let json = serde_json::to_value(&undated).unwrap();
+        assert!(json.get("last_updated").is_none(), "{json}");
+        let dated = undated.clone().updated_on(Date::parse("2026-03-01").unwrap());
+        assert_eq!(serde_json::to_value(&dated).unwrap()["last_updated"], "2026-03-01");
+        assert_eq!(version_of(&dated, &locale), undated.version);
+    }
+
+    /// A recipient no purpose names receives nothing: the notice, describing actual
+    /// disclosures, leaves it out (it listed it with "No safeguard declared").
+    #[test]
+    fn the_notice_lists_only_recipients_some_purpose_discloses_to() {
+        let text = format!(
+            "{EXAMPLE_REGISTRY}\n[recipients.crm]\nname = \"CRM Inc.\"\ncountry = \"US\"\nrole = \"processor\"\n"
+        );
+        let reg = Registry::parse("r.toml", &text).unwrap();
+        let locale = Locale::english().unwrap();
+        let notice = Notice::build(&reg, &locale);
+        let names: Vec<&str> = notice.recipients.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(!names.contains(&"CRM Inc."), "{names:?}");
+        assert_eq!(
+            notice.version,
+            Notice::build(&Registry::parse("r.toml", EXAMPLE_REGISTRY).unwrap(), &locale).version,
+            "the same notice as without it"
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct NoticeText {
     pub title: String,
     pub intro: String,
     pub version: String,
+    /// "Last updated ...", when the notice knows the date.
+    pub last_updated: Option<String>,
     pub controller_heading: String,
     pub controller: Vec<String>,
     pub purposes_heading: String,
@@ -229,6 +231,9 @@ impl NoticeText {
             title: s.title.clone(),
             intro: fill(&s.intro, &[("controller", &c.name)]),
             version: fill(&s.version, &[("version", &n.version)]),
+            last_updated: n
+                .last_updated
+                .map(|d| fill(&s.last_updated, &[("date", &d.to_string())])),
             controller_heading: s.controller_heading.clone(),
             controller,
             purposes_heading: s.purposes_heading.clone(),
@@ -264,6 +269,9 @@ impl NoticeText {
             md(&self.intro),
             md(&self.version)
         );
+        if let Some(updated) = &self.last_updated {
+            let _ = writeln!(out, "_{}_\n", md(updated));
+        }
         let _ = writeln!(out, "## {}\n", md(&self.controller_heading));
         for line in &self.controller {
             let _ = writeln!(out, "- {}", md(line));

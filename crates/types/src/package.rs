@@ -19,8 +19,9 @@ pub struct SubjectPackage {
     pub controller: PackageController,
     /// Every record of the subject in every collection, by collection, oldest first.
     pub records: Vec<PackageRecord>,
-    /// Each purpose that holds any of the subject's fields or has an entry in their ledger
-    /// (Art. 15(1)(a)-(d), (g)).
+    /// Each purpose that holds any of the subject's fields, has an entry in their ledger, or
+    /// under which their data was processed (an allowed audit entry about them), with its
+    /// legal basis (Art. 15(1)(a)-(d), (g)).
     pub purposes: Vec<PackagePurpose>,
     /// The subject's consents, objections, opt-outs and restrictions, oldest first.
     pub consent_history: Vec<PackageConsent>,

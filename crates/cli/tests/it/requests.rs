@@ -1340,6 +1340,16 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
         purposes.contains(&"order_fulfillment") && purposes.contains(&"marketing_email"),
         "{purposes:?}"
     );
+    // Support holds none of the subject's values but read them: a purpose of the processing
+    // (Art. 15(1)(a)), with its legal basis and the interest pursued.
+    let support = package["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "customer_support")
+        .unwrap_or_else(|| panic!("customer_support missing: {purposes:?}"));
+    assert_eq!(support["legal_basis"], "legitimate_interests", "{support}");
+    assert!(support["legitimate_interest"].is_string(), "{support}");
     assert!(
         text.contains("contract") && text.contains("Parcel Carrier Ltd"),
         "legal basis and recipients: {package}"

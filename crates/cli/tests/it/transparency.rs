@@ -145,6 +145,36 @@ async fn the_notice_says_what_the_law_asks_and_the_cli_agrees_with_the_server() 
     );
     let (s, v) = anon.get("/v1/notice/..%2Fetc").await;
     assert_eq!(s, 404, "{v}");
+    // The page of an unknown version says so; no form was sent (it said "The form could
+    // not be read").
+    for unknown in ["sha256-00000000000000000000000000000000", "2026-01"] {
+        let (s, _, page) = anon.page("GET", &format!("/privacy-notice/{unknown}"), None, &[]).await;
+        assert_eq!(s, 404, "{page}");
+        assert!(
+            page.contains("id=\"notice-version-unknown\"")
+                && page.contains("There is no privacy notice of this version")
+                && !page.contains("form"),
+            "{page}"
+        );
+    }
+    // The notice says when it was last updated: the day its version was first shown
+    // (CCPA regulations §7011(e)(4)), in the controller's zone (Europe/London).
+    let published = versions["versions"].as_array().unwrap().last().unwrap()["published_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let millis = custodia_core::Timestamp::parse_rfc3339(&published).unwrap().0;
+    let day = custodia_registry::Zone::named("Europe/London")
+        .unwrap()
+        .date_of(millis)
+        .to_string();
+    assert_eq!(notice["last_updated"], day.as_str(), "{notice}");
+    assert!(
+        html.contains(&format!(
+            "<p class=\"muted\" id=\"notice-updated\">Last updated: {day}</p>"
+        )),
+        "{html}"
+    );
     // Plain HTTP: the answer's defaults, never HSTS.
     let (_, headers, _) = anon.page("GET", "/v1/notice", None, &[]).await;
     assert_eq!(headers["x-content-type-options"], "nosniff");
@@ -155,27 +185,41 @@ async fn the_notice_says_what_the_law_asks_and_the_cli_agrees_with_the_server() 
         markdown.starts_with("# Privacy notice\n") && markdown.contains("## Your rights"),
         "{markdown}"
     );
+    // Markdown escapes `:` and `-` (they could start an autolink or a list).
+    let escaped = day.replace('-', "\\-");
+    assert!(markdown.contains(&format!("_Last updated\\: {escaped}_")), "{markdown}");
 
-    // The CLI generates the same notice from the registry file, offline.
+    // The CLI generates the same notice from the registry file, offline; it knows no day a
+    // version was first shown, so it gives one only when told.
     let registry = vault.path().join("registry.toml");
-    let out = custodia()
-        .arg("notice")
-        .arg(&registry)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let offline: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notice_cli = |format: &str, date: Option<&str>| {
+        let mut cmd = custodia();
+        cmd.arg("notice").arg(&registry).args(["--format", format]);
+        if let Some(date) = date {
+            cmd.args(["--last-updated", date]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let offline: Value = serde_json::from_str(&notice_cli("json", Some(&day))).unwrap();
     assert_eq!(offline, notice, "one registry, one notice");
-    let out = custodia().arg("notice").arg(&registry).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), markdown);
+    assert_eq!(notice_cli("markdown", Some(&day)), markdown);
+    assert_eq!(notice_cli("html", Some(&day)), html);
+    let undated: Value = serde_json::from_str(&notice_cli("json", None)).unwrap();
+    assert_eq!(
+        undated["version"], notice["version"],
+        "the date is not part of the version"
+    );
+    assert!(undated.get("last_updated").is_none(), "{undated}");
+    assert!(!notice_cli("html", None).contains("Last updated"));
     let out = custodia()
         .arg("notice")
         .arg(&registry)
-        .args(["--format", "html"])
+        .args(["--last-updated", "2026-02-30"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), html);
+    assert!(!out.status.success(), "not a day");
 }
 
 #[tokio::test]

@@ -335,6 +335,41 @@ impl<A> Audit<'_, A> {
         Ok(out)
     }
 
+    /// The purposes of the allowed entries about any of `subjects` (what their data was
+    /// processed for, as the log says it), each once, sorted: from the subject index, and
+    /// from the log after the index's mark, as [`Audit::query`] finds the entries. The answer
+    /// is at most one row per purpose, however many entries there are.
+    pub async fn purposes_about(&mut self, subjects: &[String]) -> Result<Vec<String>, StoreError> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let upto = self
+            .conn
+            .fetch_optional(Stmt::new("SELECT upto FROM audit_index_state WHERE id = 1"))
+            .await?
+            .map_or(Ok(0), |r| r.int("upto"))?;
+        let list = placeholders(2, subjects.len());
+        let index = format!(
+            "SELECT DISTINCT a.purpose AS purpose FROM audit_subject_index i JOIN audit_log a ON a.seq = i.seq \
+             WHERE i.subject IN ({list}) AND i.seq <= $1 AND a.decision = 'allow' AND a.purpose IS NOT NULL"
+        );
+        let tail = format!(
+            "SELECT DISTINCT purpose FROM audit_log \
+             WHERE seq > $1 AND subject IN ({list}) AND decision = 'allow' AND purpose IS NOT NULL"
+        );
+        let mut purposes = std::collections::BTreeSet::new();
+        for sql in [index, tail] {
+            let mut stmt = Stmt::new(sql).bind(upto).scan();
+            for s in subjects {
+                stmt.push(s);
+            }
+            for row in self.conn.fetch_all(stmt).await? {
+                purposes.insert(row.text("purpose")?);
+            }
+        }
+        Ok(purposes.into_iter().collect())
+    }
+
     /// The first `n` sequence numbers above `cursor` of entries about any of `subjects`: from
     /// the subject index, and from the log after the index's mark `upto`.
     async fn subject_seqs(

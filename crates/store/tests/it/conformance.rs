@@ -915,6 +915,66 @@ pub async fn a_write_under_a_destroyed_key_fails(s: &Store) {
     assert_eq!(subject_key(s, "s1").await.unwrap().unwrap().wrapped_key, [42]);
 }
 
+/// The purposes a subject's data was processed for, as the access package lists them: those
+/// of the allowed entries about any of the subject's digests, each once, indexed or not yet;
+/// not a refused attempt's, not another subject's, not an entry without a purpose.
+pub async fn audit_purposes_about_a_subject_are_those_allowed(s: &Store) {
+    let row = |at: i64, purpose: Option<&str>, decision: &str, subject: &str| AuditRow {
+        seq: 0,
+        at,
+        entry: format!("{{\"at\":{at}}}"),
+        leaf: vec![0; 32],
+        index: AuditColumns {
+            principal: Some("p".into()),
+            action: Some("record.read".into()),
+            decision: Some(decision.into()),
+            purpose: purpose.map(Into::into),
+            subject: Some(subject.into()),
+        },
+        link: None,
+        metric: None,
+    };
+    let purposes = |subjects: Vec<String>| async move {
+        s.reader()
+            .await
+            .unwrap()
+            .audit()
+            .purposes_about(&subjects)
+            .await
+            .unwrap()
+    };
+    let d1 = || vec!["d1".to_owned(), "legacy-d1".to_owned()];
+    append_audit(
+        s,
+        &[
+            row(1, Some("support"), "allow", "d1"),
+            row(2, Some("payment"), "deny", "d1"),
+            row(3, Some("analytics"), "allow", "d2"),
+            row(4, Some("orders"), "allow", "legacy-d1"),
+            row(5, None, "allow", "d1"),
+            row(6, Some("support"), "allow", "d1"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(purposes(d1()).await, ["orders", "support"], "before indexing");
+    let _: u64 = s
+        .write(|mut tx| Box::pin(async move { tx.audit().index_subjects().await }))
+        .await
+        .unwrap();
+    append_audit(s, &[row(7, Some("billing"), "allow", "d1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        purposes(d1()).await,
+        ["billing", "orders", "support"],
+        "from the index and after it"
+    );
+    assert_eq!(purposes(vec!["d2".into()]).await, ["analytics"]);
+    assert!(purposes(Vec::new()).await.is_empty());
+    assert!(purposes(vec!["nobody".into()]).await.is_empty());
+}
+
 /// Audit queries select by the indexed columns: subject (any of several digests), principal,
 /// action, purpose, decision and time, combined, and page by sequence number.
 pub async fn audit_queries_use_the_indexed_columns(s: &Store) {

@@ -225,6 +225,7 @@ on_store!(
     a_job_that_ignores_a_failed_statement_is_told_the_truth,
     a_write_under_a_destroyed_key_fails,
     audit_queries_use_the_indexed_columns,
+    audit_purposes_about_a_subject_are_those_allowed,
     audit_chunks_carry_entries_exactly,
     requests_queue_and_steps,
     erasure_deletes_what_the_default_key_sealed,
