@@ -275,8 +275,8 @@ async fn verify_paged(
         previous: 0,
         newest: None,
         tagged: false,
-        linked: false,
         last_link: None,
+        covered_link_fault: None,
     };
 
     // The log is read a chunk (one row) per range of sequence numbers, by several connections
@@ -318,8 +318,11 @@ async fn verify_paged(
                 after: lo,
                 upto: hi,
                 checked: chunk.ok().map(|c| {
-                    let tags = trust.tag_key.clone();
-                    tokio::task::spawn_blocking(move || c.rows().map(|rows| check(&rows, tags.as_deref(), covered)))
+                    let (tags, links) = (trust.tag_key.clone(), trust.link_key.clone());
+                    tokio::task::spawn_blocking(move || {
+                        c.rows()
+                            .map(|rows| check(&rows, tags.as_deref(), links.as_deref(), covered))
+                    })
                 }),
             });
         }
@@ -335,6 +338,7 @@ async fn verify_paged(
         range,
         last_seq,
         last_link,
+        covered_link_fault,
         newest,
         mut targets,
         ..
@@ -377,6 +381,9 @@ async fn verify_paged(
             if beyond { ", its mark beyond the log" } else { "" }
         ));
     }
+    if let Some(fault) = covered_link_fault {
+        return Err(fault);
+    }
     Ok(VerifyReport {
         entries: range.size(),
         checkpoints: usize::try_from(stored).unwrap_or(0),
@@ -399,6 +406,9 @@ async fn seq_bounds(store: &Store, after: i64) -> Result<Option<(i64, i64)>, Str
 /// its text (its sequence number, and what is wrong).
 struct Checked {
     entries: Vec<(i64, i64, Hash, Tag, Option<Link>)>,
+    /// The first entry after the chunk's first whose link does not follow the one before it
+    /// (the walk decides what that means, by whether a checkpoint covers the entry).
+    link_fault: Option<(i64, String)>,
     fault: Option<(i64, String)>,
 }
 
@@ -409,8 +419,16 @@ type Tag = Option<Result<(), custodia_audit::tag::TagError>>;
 /// its text. An entry numbered at most `covered` (the largest checkpoint's size) is covered by
 /// it (numbers start at 1 and only gaps come between), so its tag is not checked: its
 /// checkpoint's signature vouches for it.
-fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>, covered: u64) -> Checked {
+fn check(
+    rows: &[AuditRowRef<'_>],
+    tags: Option<&custodia_audit::tag::TagKey>,
+    links: Option<&ChainKey>,
+    covered: u64,
+) -> Checked {
     let mut entries = Vec::with_capacity(rows.len());
+    // The link of the entry before (none for the chunk's first: the walk checks that one)
+    let mut previous: Option<Option<Link>> = None;
+    let mut link_fault_at = None;
     for e in rows {
         let leaf = leaf_hash(e.entry.as_bytes());
         let signed = u64::try_from(e.seq).is_ok_and(|seq| seq <= covered);
@@ -428,15 +446,26 @@ fn check(rows: &[AuditRowRef<'_>], tags: Option<&custodia_audit::tag::TagKey>, c
         } else {
             // a link that is not 32 bytes is as good as none
             let link = e.link.and_then(|l| Link::try_from(l).ok()).filter(|l| *l != START);
+            if link_fault_at.is_none() {
+                link_fault_at = previous
+                    .and_then(|before| link_fault(e.seq, &leaf, link, before, links))
+                    .map(|fault| (e.seq, fault));
+            }
+            previous = Some(link);
             entries.push((e.seq, e.at, leaf, tag, link));
             continue;
         };
         return Checked {
             entries,
+            link_fault: link_fault_at,
             fault: Some((e.seq, fault)),
         };
     }
-    Checked { entries, fault: None }
+    Checked {
+        entries,
+        link_fault: link_fault_at,
+        fault: None,
+    }
 }
 
 /// An entry no checkpoint covers was written by the vault: tagged with its key (when the
@@ -454,26 +483,36 @@ fn tag_rule(seq: i64, tag: Tag, must_be_tagged: bool) -> Result<(), String> {
     }
 }
 
-/// An entry no checkpoint covers was appended by the vault right after the entry before it:
-/// its link follows `previous` (when the verifier holds the key), and it is linked at all
-/// when the verifier holds the key or an entry before it was linked (`linked_before`).
-fn link_rule(
+/// Whether an entry's link says the vault appended it right after the entry before it, whose
+/// link is `previous` (none: unlinked, or no entry before): a linked entry's link follows that
+/// one (checked when the verifier holds the key), and no unlinked entry comes after a linked
+/// one. Every entry is held to it, checkpointed or not: the link is beside the entry's text,
+/// outside what a checkpoint signs, so a covered entry's link rewritten (to make a copy after
+/// it look appended there) is caught here.
+fn link_fault(
     seq: i64,
     leaf: &Hash,
     link: Option<Link>,
-    previous: &Link,
-    linked_before: bool,
+    previous: Option<Link>,
     key: Option<&ChainKey>,
-) -> Result<(), String> {
+) -> Option<String> {
+    match link {
+        None if previous.is_some() => Some(format!(
+            "entry {seq} carries no link after entries that do: it was inserted into the database"
+        )),
+        Some(link) if key.is_some_and(|k| !k.check(&previous.unwrap_or(START), leaf, &link)) => Some(format!(
+            "entry {seq} is not where this vault appended it (its link does not follow the entry before it): it was copied or inserted into the database, or a link was rewritten"
+        )),
+        _ => None,
+    }
+}
+
+/// An entry no checkpoint covers, with the vault's keys held, is linked at all (an unlinked
+/// one is refused: the vault links every entry it appends).
+fn unlinked_tail_rule(seq: i64, link: Option<Link>, key: Option<&ChainKey>) -> Result<(), String> {
     match (link, key) {
         (None, Some(_)) => Err(format!(
             "entry {seq} carries no link and no checkpoint covers it: it was inserted into the database, or written by a version before entry links that stopped without signing its log (start that version once and stop it: it signs what it wrote)"
-        )),
-        (None, None) if linked_before => Err(format!(
-            "entry {seq} carries no link after entries that do, and no checkpoint covers it: it was inserted into the database"
-        )),
-        (Some(link), Some(key)) if !key.check(previous, leaf, &link) => Err(format!(
-            "entry {seq} is not where this vault appended it (its link does not follow the entry before it): it was copied or inserted into the database"
         )),
         _ => Ok(()),
     }
@@ -494,6 +533,7 @@ impl Pending {
         self,
         store: &Store,
         tags: Option<&custodia_audit::tag::TagKey>,
+        links: Option<&ChainKey>,
         covered: u64,
     ) -> Result<Checked, String> {
         if let Some(handle) = self.checked
@@ -512,6 +552,7 @@ impl Pending {
         Ok(check(
             &rows.iter().map(custodia_store::AuditRow::as_ref).collect::<Vec<_>>(),
             tags,
+            links,
             covered,
         ))
     }
@@ -616,17 +657,25 @@ struct Walk<'t> {
     newest: Option<(u64, Hash)>,
     /// Whether an entry walked so far carries a tag (`custodia_audit::tag`).
     tagged: bool,
-    /// Whether an entry walked so far carries a link (`custodia_audit::chain`).
-    linked: bool,
     /// The link of the last entry walked (none: unlinked, or none walked yet).
     last_link: Option<Link>,
+    /// The first fault in the links of entries checkpoints cover, told once the walk found
+    /// nothing else.
+    covered_link_fault: Option<String>,
 }
 
 impl Walk<'_> {
     /// Walks a checked chunk, the checkpoints it may reach read first, then compares the tiles
     /// it completed with the stored ones.
     async fn take(&mut self, p: Pending, store: &Store, progress: &dyn Progress) -> Result<(), String> {
-        let checked = p.finish(store, self.trust.tag_key.as_deref(), self.covered).await?;
+        let checked = p
+            .finish(
+                store,
+                self.trust.tag_key.as_deref(),
+                self.trust.link_key.as_deref(),
+                self.covered,
+            )
+            .await?;
         let reach = self
             .range
             .size()
@@ -638,6 +687,7 @@ impl Walk<'_> {
 
     fn apply(&mut self, checked: Checked, progress: &dyn Progress) -> Result<(), String> {
         progress.advance(u64::try_from(checked.entries.len()).unwrap_or(0));
+        let mut first = true;
         for &(seq, at, leaf, tag, link) in &checked.entries {
             self.sequence(seq)?;
             if self.range.size() >= self.covered {
@@ -646,11 +696,29 @@ impl Walk<'_> {
                 // (what a checkpoint covers, its signature vouches for: a changed entry there
                 // is named by the checkpoint it no longer matches)
                 tag_rule(seq, tag, self.tagged || self.trust.tag_key.is_some())?;
-                let previous = self.last_link.unwrap_or(START);
-                link_rule(seq, &leaf, link, &previous, self.linked, self.trust.link_key.as_deref())?;
+                unlinked_tail_rule(seq, link, self.trust.link_key.as_deref())?;
+            }
+            // (the chunk's check held every entry but its first to the link before it)
+            let fault = if first {
+                link_fault(seq, &leaf, link, self.last_link, self.trust.link_key.as_deref())
+            } else {
+                checked
+                    .link_fault
+                    .as_ref()
+                    .filter(|(at, _)| *at == seq)
+                    .map(|(_, fault)| fault.clone())
+            };
+            first = false;
+            if let Some(fault) = fault {
+                // An entry no checkpoint covers stops the walk; a covered one's link was
+                // rewritten (outside what its checkpoint signs): said once the checkpoints
+                // have had their say, so that what they catch is named by them.
+                if self.range.size() >= self.covered {
+                    return Err(fault);
+                }
+                self.covered_link_fault.get_or_insert(fault);
             }
             self.tagged |= tag.is_some();
-            self.linked |= link.is_some();
             self.last_link = link;
             self.last_seq = seq;
             self.cut.extend(self.range.push(leaf));

@@ -934,6 +934,21 @@ async fn a_copy_of_an_entry_the_vault_wrote_is_never_signed() {
             "entry {seq} copied (link: {with_link}): {printed}"
         );
     }
+    // (second review) The last entry copied with its link, and the link of the original, a
+    // column outside what checkpoints sign, rewritten to the link before it: the copy then
+    // follows it. Every entry's link is checked at start, checkpointed or not.
+    let copy = copy_of(vault.path());
+    replay_entry(copy.path(), 0, true).await;
+    sql(
+        copy.path(),
+        &[
+            "UPDATE audit_log SET link = (SELECT link FROM audit_log ORDER BY seq DESC LIMIT 1 OFFSET 2) \
+             WHERE seq = (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1 OFFSET 1)",
+        ],
+    )
+    .await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("a link was rewritten"), "{printed}");
 
     // While the server runs: it stops before signing the copy.
     replay_entry(vault.path(), 0, true).await;
