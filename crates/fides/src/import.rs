@@ -362,6 +362,29 @@ fn lists(cx: &mut Cx<'_>, m: &MarkedMappingNode, keys: &[&str]) {
     }
 }
 
+/// The data categories of `m` a registry takes, each checked as the registry checks a field's
+/// ([`custodia_registry::is_known_category`]): an unknown one is an error at its own line,
+/// whether a dataset, a collection, a field or a privacy declaration names it. A declaration's
+/// would otherwise be dropped unseen (it matches no field), and the registry's own check of a
+/// field's cannot say where in the manifests it came from.
+fn data_categories(cx: &mut Cx<'_>, m: &MarkedMappingNode, what: &str) -> Vec<String> {
+    let mut known = Vec::new();
+    for node in m.get_sequence("data_categories").into_iter().flat_map(|s| s.iter()) {
+        match node.as_scalar() {
+            Some(c) if custodia_registry::is_known_category(c.as_str()) => known.push(c.as_str().to_owned()),
+            Some(c) => cx.error(
+                c.span(),
+                format!(
+                    "{what}: data category `{}` is not one of fideslang's, nor a sub-category of one of its leaf categories (a registry takes no other; custom `data_category` resources are not imported)",
+                    c.as_str()
+                ),
+            ),
+            None => cx.error(node.span(), format!("{what}: a data category must be a name")),
+        }
+    }
+    known
+}
+
 /// Reports the keys of `resource` that nothing read.
 fn leftovers(cx: &mut Cx<'_>, what: &str, resource: &MarkedMappingNode, read: &[&str]) {
     for (key, value) in resource.iter() {
@@ -637,7 +660,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
             cx.error(dataset.span(), format!("dataset `{dataset_key}` has no `collections`"));
             continue;
         };
-        let fallback_categories = strings(dataset, "data_categories");
+        let fallback_categories = data_categories(cx, dataset, &format!("dataset `{dataset_key}`"));
         for node in list.iter() {
             let Some(c) = node.as_mapping() else { continue };
             let raw = dataset_meta
@@ -653,7 +676,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                         .push(format!("collection `{name}`: no description in Fides; wrote its name"));
                     format!("Imported from Fides dataset {dataset_key}.")
                 });
-            let collection_categories = strings(c, "data_categories");
+            let collection_categories = data_categories(cx, c, &format!("collection `{raw}`"));
             let mut fields = toml::Table::new();
             let mut categories = BTreeMap::new();
             for f in c
@@ -670,14 +693,13 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                     );
                     continue;
                 }
-                let cats = [
-                    strings(f, "data_categories"),
-                    collection_categories.clone(),
-                    fallback_categories.clone(),
-                ]
-                .into_iter()
-                .find(|c| !c.is_empty())
-                .unwrap_or_default();
+                let own = data_categories(cx, f, &format!("field `{fname}`"));
+                // The field's own, else its collection's, else its dataset's (borrowed: a
+                // long list on a dataset is not copied for each of its fields).
+                let cats = [&own, &collection_categories, &fallback_categories]
+                    .into_iter()
+                    .find(|c| !c.is_empty())
+                    .map_or(&[][..], |c| c.as_slice());
                 let Some(category) = cats.first().cloned() else {
                     cx.note(f.span(), format!("field `{fname}`: no data category; not imported"));
                     continue;
@@ -961,6 +983,8 @@ fn purposes(
             let raw = text(d, "name").or(text(d, "data_use")).unwrap_or("purpose");
             let name = unique_name(cx, d.span(), ("declaration", ""), raw, &|n| out.contains_key(n));
             leftovers(cx, &format!("declaration `{raw}`"), d, DECLARATION_KEYS);
+            // Read (and checked) before anything else of the declaration can stop its import.
+            let cats = data_categories(cx, d, &format!("declaration `{raw}`"));
             let pm = purposes_meta.and_then(|m| m.get_mapping(raw));
             let mut t = toml::Table::new();
             match pm.and_then(|m| text(m, "description")) {
@@ -1009,7 +1033,6 @@ fn purposes(
                 });
                 t.insert("legitimate_interest".into(), interest.into());
             }
-            let cats = strings(d, "data_categories");
             let in_declaration = |category: &str| {
                 cats.iter()
                     .any(|d| category == d || category.starts_with(&format!("{d}.")))

@@ -446,3 +446,40 @@ fn a_registry_the_manifests_make_but_cannot_hold_is_refused_naming_what_it_came_
     assert!(text.contains("registry line `"), "{text}");
     assert!(!text.contains("imported registry:"), "{text}");
 }
+
+#[test]
+fn an_unknown_data_category_is_refused_at_its_line_in_declarations_and_datasets_alike() {
+    let options = given();
+    for (from, to, what) in [
+        (
+            "    data_categories: [user.contact.email]\n    data_subjects",
+            "    data_categories: [user.contact.email, user.demographic.date_of_brith]\n    data_subjects",
+            "declaration `Newsletter`",
+        ),
+        (
+            "    data_categories: [user.contact.email]\n    data_subjects",
+            "    data_categories: [user.bogus]\n    data_subjects",
+            "declaration `Newsletter`",
+        ),
+        (
+            "      data_categories: [user.contact.phone_number]",
+            "      data_categories: [user.contact.phone_numbr]",
+            "field `phone`",
+        ),
+    ] {
+        assert_eq!(THIRD_PARTY.matches(from).count(), 1, "{from}");
+        let manifest = THIRD_PARTY.replacen(from, to, 1);
+        let bad = to
+            .split(['[', ']', ','])
+            .map(str::trim)
+            .find(|c| c.starts_with("user.") && !custodia_registry::is_known_category(c))
+            .unwrap_or_else(|| panic!("{to}"));
+        let line = manifest.lines().position(|l| l.contains(bad)).map_or(0, |i| i + 1);
+        let e = errors(&manifest, &options);
+        assert!(
+            e.contains(&format!("bad.yml:{line}: {what}: data category `{bad}` is not")),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
