@@ -43,6 +43,10 @@ pub enum ImportError {
     /// Not tied to one place.
     #[error("{0}")]
     Missing(String),
+    /// The manifests would take the import past one of its bounds ([`MAX_FIELD_REFERENCES`],
+    /// [`MAX_MATCH_LOOKUPS`]).
+    #[error("{0}")]
+    Bound(String),
     /// The registry made from the manifests does not validate.
     #[error("the imported registry does not validate:\n{0}")]
     Registry(String),
@@ -256,6 +260,25 @@ impl Cx<'_> {
     }
 }
 
+/// The most field references the purposes of one import may hold together. A declaration
+/// without `meta.custodia` takes every field whose category is one of its own, so a broad
+/// category (`user`) on D declarations over F fields makes D×F: an 817 KB manifest (10,000
+/// fields, 1,000 declarations) wrote a 440 MB registry that `custodia check` had not read after
+/// ten minutes and 22 GB. 100,000 references (a thousand purposes of a hundred fields, fifty of
+/// two thousand) make a registry of about 2.4 MB that `custodia check` reads in 2 s and 490 MB;
+/// far more than anyone reviews.
+pub const MAX_FIELD_REFERENCES: usize = 100_000;
+
+/// The most lookups the matching of declarations with the datasets they name in
+/// `dataset_references` may take together: one per referenced dataset and data category, as
+/// many for a declaration that matches no field as for one that matches many (so the bound on
+/// references cannot stop it). Counted before any is made; ten million take about a second.
+pub const MAX_MATCH_LOOKUPS: usize = 10_000_000;
+
+/// How many inferred fields a note names before it counts the rest: the notes are printed
+/// and kept at the top of the registry, once per declaration.
+const FIELDS_NAMED: usize = 10;
+
 /// The largest manifest read, and the deepest block nesting (the reader recurses per level:
 /// a few kilobytes of `- - - ...` would exhaust the stack).
 pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
@@ -360,6 +383,29 @@ fn lists(cx: &mut Cx<'_>, m: &MarkedMappingNode, keys: &[&str]) {
             cx.error(node.span(), format!("`{key}` must be a list"));
         }
     }
+}
+
+/// The data categories of `m` a registry takes, each checked as the registry checks a field's
+/// ([`custodia_registry::is_known_category`]): an unknown one is an error at its own line,
+/// whether a dataset, a collection, a field or a privacy declaration names it. A declaration's
+/// would otherwise be dropped unseen (it matches no field), and the registry's own check of a
+/// field's cannot say where in the manifests it came from.
+fn data_categories(cx: &mut Cx<'_>, m: &MarkedMappingNode, what: &str) -> Vec<String> {
+    let mut known = Vec::new();
+    for node in m.get_sequence("data_categories").into_iter().flat_map(|s| s.iter()) {
+        match node.as_scalar() {
+            Some(c) if custodia_registry::is_known_category(c.as_str()) => known.push(c.as_str().to_owned()),
+            Some(c) => cx.error(
+                c.span(),
+                format!(
+                    "{what}: data category `{}` is not one of fideslang's, nor a sub-category of one of its leaf categories (a registry takes no other; custom `data_category` resources are not imported)",
+                    c.as_str()
+                ),
+            ),
+            None => cx.error(node.span(), format!("{what}: a data category must be a name")),
+        }
+    }
+    known
 }
 
 /// Reports the keys of `resource` that nothing read.
@@ -637,7 +683,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
             cx.error(dataset.span(), format!("dataset `{dataset_key}` has no `collections`"));
             continue;
         };
-        let fallback_categories = strings(dataset, "data_categories");
+        let fallback_categories = data_categories(cx, dataset, &format!("dataset `{dataset_key}`"));
         for node in list.iter() {
             let Some(c) = node.as_mapping() else { continue };
             let raw = dataset_meta
@@ -653,7 +699,7 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                         .push(format!("collection `{name}`: no description in Fides; wrote its name"));
                     format!("Imported from Fides dataset {dataset_key}.")
                 });
-            let collection_categories = strings(c, "data_categories");
+            let collection_categories = data_categories(cx, c, &format!("collection `{raw}`"));
             let mut fields = toml::Table::new();
             let mut categories = BTreeMap::new();
             for f in c
@@ -670,14 +716,13 @@ fn collections(cx: &mut Cx<'_>, datasets: &[&MarkedMappingNode]) -> BTreeMap<Str
                     );
                     continue;
                 }
-                let cats = [
-                    strings(f, "data_categories"),
-                    collection_categories.clone(),
-                    fallback_categories.clone(),
-                ]
-                .into_iter()
-                .find(|c| !c.is_empty())
-                .unwrap_or_default();
+                let own = data_categories(cx, f, &format!("field `{fname}`"));
+                // The field's own, else its collection's, else its dataset's (borrowed: a
+                // long list on a dataset is not copied for each of its fields).
+                let cats = [&own, &collection_categories, &fallback_categories]
+                    .into_iter()
+                    .find(|c| !c.is_empty())
+                    .map_or(&[][..], |c| c.as_slice());
                 let Some(category) = cats.first().cloned() else {
                     cx.note(f.span(), format!("field `{fname}`: no data category; not imported"));
                     continue;
@@ -934,6 +979,205 @@ const DECLARATION_KEYS: &[&str] = &[
     "processes_special_category_data",
 ];
 
+/// Fields as `(category, collection, field)`, sorted: the fields of a category and those of
+/// the categories below it each make one run, found by binary search (testing every field
+/// against every declaration took D×F steps, as many for a declaration that matched nothing).
+#[derive(Default)]
+struct ByCategory<'c>(Vec<(&'c str, &'c str, &'c str)>);
+
+type Run<'r, 'c> = &'r [(&'c str, &'c str, &'c str)];
+
+/// A declared category and the bounds of the names below it: every name that starts with
+/// `category.` sorts from `category.` to `category/` (made once per declaration, not per
+/// dataset it is looked up in).
+struct Below<'d> {
+    category: &'d str,
+    dot: String,
+    slash: String,
+}
+
+impl<'d> Below<'d> {
+    fn new(category: &'d str) -> Self {
+        Below {
+            category,
+            dot: format!("{category}."),
+            slash: format!("{category}/"),
+        }
+    }
+}
+
+impl<'c> ByCategory<'c> {
+    /// The fields of a category and those of the categories below it, as two runs (apart when
+    /// a name such as `category-x`, refused elsewhere, sorts between them).
+    fn under(&self, b: &Below<'_>) -> [Run<'_, 'c>; 2] {
+        let run = |below: &dyn Fn(&str) -> bool, until: &dyn Fn(&str) -> bool| {
+            let from = self.0.partition_point(|e| below(e.0));
+            let to = self.0.partition_point(|e| until(e.0));
+            self.0.get(from..to).unwrap_or_default()
+        };
+        [
+            run(&|c| c < b.category, &|c| c <= b.category),
+            run(&|c| c < b.dot.as_str(), &|c| c < b.slash.as_str()),
+        ]
+    }
+}
+
+/// The collections' fields by category: of all datasets, and of each dataset (by its key)
+/// for the declarations that name theirs in `dataset_references`.
+struct FieldIndex<'c> {
+    all: ByCategory<'c>,
+    by_dataset: std::collections::HashMap<&'c str, ByCategory<'c>>,
+}
+
+impl<'c> FieldIndex<'c> {
+    fn new(collections: &'c BTreeMap<String, Collected>) -> Self {
+        let mut index = FieldIndex {
+            all: ByCategory::default(),
+            by_dataset: std::collections::HashMap::new(),
+        };
+        for (collection, c) in collections {
+            let of_dataset = index.by_dataset.entry(c.dataset.as_str()).or_default();
+            for (field, category) in &c.categories {
+                let entry = (category.as_str(), collection.as_str(), field.as_str());
+                index.all.0.push(entry);
+                of_dataset.0.push(entry);
+            }
+        }
+        index.all.0.sort_unstable();
+        for d in index.by_dataset.values_mut() {
+            d.0.sort_unstable();
+        }
+        index
+    }
+}
+
+/// `category`'s ancestors: `user` and `user.contact` of `user.contact.email`.
+fn ancestors(category: &str) -> impl Iterator<Item = &str> {
+    category.match_indices('.').filter_map(|(i, _)| category.get(..i))
+}
+
+/// The categories of `declared` no other of them is above, once each: a category's fields
+/// include those of the categories below it, so the runs of these never overlap.
+fn topmost(declared: &[String]) -> Vec<&str> {
+    let all: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
+    all.iter()
+        .copied()
+        .filter(|c| !ancestors(c).any(|a| all.contains(a)))
+        .collect()
+}
+
+/// The field references and the lookups the declarations take together, against
+/// [`MAX_FIELD_REFERENCES`] and [`MAX_MATCH_LOOKUPS`], and by which declaration (its place
+/// and Fides name), to name the largest when a bound is passed.
+#[derive(Default)]
+struct Tally {
+    references: usize,
+    by_references: Vec<(usize, String)>,
+    lookups: usize,
+    by_lookups: Vec<(usize, String)>,
+}
+
+impl Tally {
+    /// Counts `n` references of the declaration at `d`; whether they are still within the bound.
+    fn references(&mut self, cx: &Cx<'_>, d: &MarkedMappingNode, raw: &str, n: usize) -> bool {
+        self.references = self.references.saturating_add(n);
+        let (file, line) = cx.place(d.span());
+        self.by_references
+            .push((n, format!("{file}:{line} `{raw}` {} fields", thousands(n))));
+        self.references <= MAX_FIELD_REFERENCES
+    }
+
+    /// Counts the lookups of the declaration at `d` (`datasets` × `categories`) before they
+    /// are made; whether they are still within the bound.
+    fn lookups(&mut self, cx: &Cx<'_>, d: &MarkedMappingNode, raw: &str, datasets: usize, categories: usize) -> bool {
+        let n = datasets.saturating_mul(categories);
+        self.lookups = self.lookups.saturating_add(n);
+        let (file, line) = cx.place(d.span());
+        self.by_lookups.push((
+            n,
+            format!(
+                "{file}:{line} `{raw}` {} dataset references × {} data categories",
+                thousands(datasets),
+                thousands(categories)
+            ),
+        ));
+        self.lookups <= MAX_MATCH_LOOKUPS
+    }
+
+    /// An error for each bound passed, naming the largest declarations.
+    fn errors(self) -> Vec<ImportError> {
+        let mut out = Vec::new();
+        if self.lookups > MAX_MATCH_LOOKUPS {
+            out.push(ImportError::Bound(format!(
+                "matching the privacy declarations with the datasets they name would take {} lookups (each declaration's dataset_references × its data categories found in the datasets), more than {}: {}. Narrow them, or leave dataset_references out (a declaration without them takes its categories' fields of every dataset)",
+                thousands(self.lookups),
+                thousands(MAX_MATCH_LOOKUPS),
+                largest(self.by_lookups)
+            )));
+        }
+        if self.references > MAX_FIELD_REFERENCES {
+            out.push(ImportError::Bound(format!(
+                "the privacy declarations would give their purposes {} field references in all, more than {} (each takes every field of its datasets that has one of its data categories): {}. Narrow their data_categories, or name their datasets in dataset_references",
+                thousands(self.references),
+                thousands(MAX_FIELD_REFERENCES),
+                largest(self.by_references)
+            )));
+        }
+        out
+    }
+}
+
+/// The five largest of `counted` (the first of equals first), and how many more there are.
+fn largest(mut counted: Vec<(usize, String)>) -> String {
+    const NAMED: usize = 5;
+    counted.retain(|(n, _)| *n > 0);
+    counted.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let more = counted.len().saturating_sub(NAMED);
+    let mut out = counted
+        .into_iter()
+        .take(NAMED)
+        .map(|(_, what)| what)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if more > 0 {
+        out.push_str(&format!("; and {more} more declarations"));
+    }
+    out
+}
+
+/// `n` with a comma between thousands (the bounds' figures are read by people).
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The note on the fields inferred for purpose `name`: the first [`FIELDS_NAMED`], and how
+/// many more (all of them, once per declaration, made the notes and the registry's header
+/// D×F long).
+fn inferred_note(name: &str, fields: &[String]) -> String {
+    let named = fields
+        .iter()
+        .take(FIELDS_NAMED)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match fields.len().checked_sub(FIELDS_NAMED) {
+        Some(more) if more > 0 => format!(
+            "purpose `{name}`: {} fields inferred from its data categories: {named} and {} more",
+            thousands(fields.len()),
+            thousands(more)
+        ),
+        _ => format!("purpose `{name}`: fields inferred from its data categories: {named}"),
+    }
+}
+
 fn purposes(
     cx: &mut Cx<'_>,
     systems: &[&MarkedMappingNode],
@@ -941,6 +1185,13 @@ fn purposes(
     recipients: &BTreeMap<String, Recipient>,
 ) -> BTreeMap<String, toml::Table> {
     let mut out = BTreeMap::new();
+    let index = FieldIndex::new(collections);
+    let mut tally = Tally::default();
+    // Recipients by system key, looked up per system and per egress (not searched each time).
+    let mut recipient_of: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for (name, r) in recipients {
+        recipient_of.entry(r.system.as_str()).or_default().push(name.as_str());
+    }
     for system in systems {
         let Some(list) = system.get_sequence("privacy_declarations") else {
             continue;
@@ -949,7 +1200,7 @@ fn purposes(
             continue;
         }
         let system_key = text(system, "fides_key").unwrap_or("?").to_owned();
-        if recipients.values().any(|r| r.system == system_key) {
+        if recipient_of.contains_key(system_key.as_str()) {
             cx.note(
                 system.span(),
                 format!("system `{system_key}` is a recipient: its own privacy declarations are its processing, not imported"),
@@ -961,6 +1212,8 @@ fn purposes(
             let raw = text(d, "name").or(text(d, "data_use")).unwrap_or("purpose");
             let name = unique_name(cx, d.span(), ("declaration", ""), raw, &|n| out.contains_key(n));
             leftovers(cx, &format!("declaration `{raw}`"), d, DECLARATION_KEYS);
+            // Read (and checked) before anything else of the declaration can stop its import.
+            let cats = data_categories(cx, d, &format!("declaration `{raw}`"));
             let pm = purposes_meta.and_then(|m| m.get_mapping(raw));
             let mut t = toml::Table::new();
             match pm.and_then(|m| text(m, "description")) {
@@ -1009,52 +1262,67 @@ fn purposes(
                 });
                 t.insert("legitimate_interest".into(), interest.into());
             }
-            let cats = strings(d, "data_categories");
-            let in_declaration = |category: &str| {
-                cats.iter()
-                    .any(|d| category == d || category.starts_with(&format!("{d}.")))
-            };
+            let declared: BTreeSet<&str> = cats.iter().map(String::as_str).collect();
+            // A category the declaration holds, itself or by one above it.
+            let in_declaration =
+                |category: &str| declared.contains(category) || ancestors(category).any(|a| declared.contains(a));
             let fields: Vec<String> = match pm.map(|m| strings(m, "fields")).filter(|f| !f.is_empty()) {
                 // An export: its fields, less any whose category was taken off the
                 // declaration in Fides since.
-                Some(listed) => listed
-                    .into_iter()
-                    .filter(|f| {
-                        let category = f
-                            .split_once('.')
-                            .and_then(|(c, f)| collections.get(c)?.categories.get(f));
-                        let keep = category.is_none_or(|c| in_declaration(c));
-                        if !keep {
-                            cx.note(
-                                d.span(),
-                                format!(
-                                    "purpose `{name}`: `{f}` left out: its category is no longer declared in Fides"
-                                ),
-                            );
-                        }
-                        keep
-                    })
-                    .collect(),
-                None => {
-                    let refs = strings(d, "dataset_references");
-                    let f: Vec<String> = collections
-                        .iter()
-                        .filter(|(_, c)| refs.is_empty() || refs.contains(&c.dataset))
-                        .flat_map(|(cname, c)| {
-                            c.categories
-                                .iter()
-                                .filter(|(_, cat)| in_declaration(cat))
-                                .map(move |(f, _)| format!("{cname}.{f}"))
+                Some(listed) => {
+                    let kept: Vec<String> = listed
+                        .into_iter()
+                        .filter(|f| {
+                            let category = f
+                                .split_once('.')
+                                .and_then(|(c, f)| collections.get(c)?.categories.get(f));
+                            let keep = category.is_none_or(|c| in_declaration(c));
+                            if !keep {
+                                cx.note(
+                                    d.span(),
+                                    format!(
+                                        "purpose `{name}`: `{f}` left out: its category is no longer declared in Fides"
+                                    ),
+                                );
+                            }
+                            keep
                         })
                         .collect();
+                    if !tally.references(cx, d, raw, kept.len()) {
+                        continue;
+                    }
+                    kept
+                }
+                None => {
+                    let tops: Vec<Below<'_>> = topmost(&cats)
+                        .into_iter()
+                        .map(Below::new)
+                        .filter(|b| index.all.under(b).iter().any(|run| !run.is_empty()))
+                        .collect();
+                    let refs: BTreeSet<String> = strings(d, "dataset_references").into_iter().collect();
+                    let runs: Vec<Run<'_, '_>> = if refs.is_empty() {
+                        tops.iter().flat_map(|b| index.all.under(b)).collect()
+                    } else {
+                        let datasets: Vec<&ByCategory<'_>> =
+                            refs.iter().filter_map(|r| index.by_dataset.get(r.as_str())).collect();
+                        if !tally.lookups(cx, d, raw, datasets.len(), tops.len()) {
+                            continue;
+                        }
+                        datasets
+                            .iter()
+                            .flat_map(|of| tops.iter().flat_map(|b| of.under(b)))
+                            .collect()
+                    };
+                    if !tally.references(cx, d, raw, runs.iter().map(|r| r.len()).sum()) {
+                        continue;
+                    }
+                    let mut found: Vec<(&str, &str)> = runs.iter().flat_map(|r| r.iter()).map(|e| (e.1, e.2)).collect();
+                    // By collection, then field, as the collections are.
+                    found.sort_unstable();
+                    found.dedup();
+                    let f: Vec<String> = found.into_iter().map(|(c, f)| format!("{c}.{f}")).collect();
                     if !f.is_empty() {
-                        cx.note(
-                            d.span(),
-                            format!(
-                                "purpose `{name}`: fields inferred from its data categories: {}",
-                                f.join(", ")
-                            ),
-                        );
+                        cx.note(d.span(), inferred_note(&name, &f));
                     }
                     f
                 }
@@ -1066,6 +1334,14 @@ fn purposes(
                 );
                 continue;
             }
+            // The categories the purpose's fields hold, to tell a category declared without one.
+            let held: BTreeSet<&str> = fields
+                .iter()
+                .filter_map(|f| {
+                    let (col, f) = f.split_once('.')?;
+                    collections.get(col)?.categories.get(f).map(String::as_str)
+                })
+                .collect();
             t.insert(
                 "fields".into(),
                 toml::Value::Array(fields.into_iter().map(Into::into).collect()),
@@ -1118,12 +1394,13 @@ fn purposes(
             if flag(d, "flexible_legal_basis_for_processing") {
                 cx.note(d.span(), format!("purpose `{name}`: a flexible legal basis becomes a fixed one (Custodia never lets a notice override it)"));
             }
-            for target in strings(d, "egress") {
-                if !recipients.values().any(|r| r.system == target) {
+            let egress = strings(d, "egress");
+            for target in &egress {
+                if !recipient_of.contains_key(target.as_str()) {
                     cx.note(d.span(), format!("purpose `{name}`: egress to `{target}`, a system not in the manifests: no recipient imported for it"));
                 }
             }
-            if text(d, "third_parties").is_some() && strings(d, "egress").is_empty() {
+            if text(d, "third_parties").is_some() && egress.is_empty() {
                 cx.note(
                     d.span(),
                     format!("purpose `{name}`: `third_parties` is free text; name the recipients in the registry"),
@@ -1153,15 +1430,11 @@ fn purposes(
                 // A category declared in Fides since the export brings no field: meta's list
                 // of fields stands, and the user hears of it.
                 for c in &cats {
-                    let covered = t.get("fields").and_then(toml::Value::as_array).is_some_and(|fs| {
-                        fs.iter().filter_map(toml::Value::as_str).any(|f| {
-                            f.split_once('.')
-                                .and_then(|(col, f)| collections.get(col)?.categories.get(f))
-                                .is_some_and(|fc| {
-                                    fc == c || fc.starts_with(&format!("{c}.")) || c.starts_with(&format!("{fc}."))
-                                })
-                        })
-                    });
+                    // A field of the category, of one below it or of one above it.
+                    let (dot, slash) = (format!("{c}."), format!("{c}/"));
+                    let covered = held.contains(c.as_str())
+                        || held.range::<&str, _>(dot.as_str()..slash.as_str()).next().is_some()
+                        || ancestors(c).any(|a| held.contains(a));
                     if !covered {
                         cx.note(d.span(), format!("purpose `{name}`: data category `{c}` is declared in Fides but no field of the purpose holds it: add the fields in the registry"));
                     }
@@ -1191,10 +1464,12 @@ fn purposes(
                     }
                 }
             }
-            let to: Vec<String> = recipients
+            // In the recipients' order, each once.
+            let to: BTreeSet<&str> = egress
                 .iter()
-                .filter(|(_, r)| strings(d, "egress").contains(&r.system))
-                .map(|(k, _)| k.clone())
+                .filter_map(|e| recipient_of.get(e.as_str()))
+                .flatten()
+                .copied()
                 .collect();
             if !to.is_empty() {
                 t.insert(
@@ -1205,5 +1480,90 @@ fn purposes(
             out.insert(name, t);
         }
     }
+    cx.errors.extend(tally.errors());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_category_takes_its_own_fields_and_those_below_it_and_no_others() {
+        let entries = [
+            "user.contact",
+            "user.contact-x",
+            "user.contact.email",
+            "user.contact.email.work",
+            "user.contacts",
+            "user.contact_y",
+            "user.name",
+        ];
+        let mut index = ByCategory(entries.iter().map(|c| (*c, "col", *c)).collect());
+        index.0.sort_unstable();
+        let found = |category: &str| {
+            let mut f: Vec<&str> = index
+                .under(&Below::new(category))
+                .iter()
+                .flat_map(|r| r.iter())
+                .map(|e| e.2)
+                .collect();
+            f.sort_unstable();
+            f
+        };
+        // `user.contact-x` sorts between `user.contact` and `user.contact.email`: skipped.
+        assert_eq!(
+            found("user.contact"),
+            ["user.contact", "user.contact.email", "user.contact.email.work"]
+        );
+        assert_eq!(found("user.contact.email.work"), ["user.contact.email.work"]);
+        assert_eq!(
+            found("user"),
+            entries
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert!(found("user.con").is_empty());
+        assert!(found("user.location").is_empty());
+    }
+
+    #[test]
+    fn only_the_topmost_of_a_declarations_categories_are_looked_up() {
+        let declared: Vec<String> = [
+            "user.contact.email",
+            "user.contact",
+            "user.name",
+            "user.contact",
+            "user.names",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(topmost(&declared), ["user.contact", "user.name", "user.names"]);
+        assert_eq!(
+            ancestors("user.contact.email").collect::<Vec<_>>(),
+            ["user", "user.contact"]
+        );
+        assert_eq!(ancestors("user").count(), 0);
+    }
+
+    #[test]
+    fn figures_and_notes_are_short_for_people() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(10_240_000), "10,240,000");
+        let ten: Vec<String> = (0..10).map(|i| format!("c.f{i}")).collect();
+        assert_eq!(
+            inferred_note("p", &ten[..2]),
+            "purpose `p`: fields inferred from its data categories: c.f0, c.f1"
+        );
+        assert!(inferred_note("p", &ten).ends_with("c.f8, c.f9"));
+        let many: Vec<String> = (0..1_234).map(|i| format!("c.f{i}")).collect();
+        let note = inferred_note("p", &many);
+        assert!(note.starts_with("purpose `p`: 1,234 fields inferred"), "{note}");
+        assert!(note.ends_with("c.f9 and 1,224 more"), "{note}");
+    }
 }

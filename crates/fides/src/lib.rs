@@ -7,7 +7,9 @@ mod import;
 mod yaml;
 
 pub use export::{EXPORT_MARK, ExportError, Manifest, export};
-pub use import::{ImportError, ImportOptions, Imported, MAX_MANIFEST_BYTES, Source, import};
+pub use import::{
+    ImportError, ImportOptions, Imported, MAX_FIELD_REFERENCES, MAX_MANIFEST_BYTES, MAX_MATCH_LOOKUPS, Source, import,
+};
 
 /// The vault's system key in an export.
 pub const VAULT_KEY: &str = "custodia";

@@ -446,3 +446,169 @@ fn a_registry_the_manifests_make_but_cannot_hold_is_refused_naming_what_it_came_
     assert!(text.contains("registry line `"), "{text}");
     assert!(!text.contains("imported registry:"), "{text}");
 }
+
+/// `declarations` privacy declarations, each of the broad category `user`, over one dataset of
+/// `fields` fields: the shape that wrote D×F field references into the registry.
+fn broad_declarations(fields: usize, declarations: usize) -> String {
+    let mut manifest = String::from(
+        "organization:\n- fides_key: default_organization\n  name: Acme\n  controller: {email: privacy@acme.example}\ndataset:\n- fides_key: crm\n  collections:\n  - name: contacts\n    description: People.\n    fields:\n",
+    );
+    for i in 0..fields {
+        manifest.push_str(&format!("    - {{name: f{i}, data_categories: [user.name]}}\n"));
+    }
+    manifest
+        .push_str("system:\n- fides_key: crm_system\n  name: CRM\n  system_type: Service\n  privacy_declarations:\n");
+    for i in 0..declarations {
+        manifest.push_str(&format!(
+            "  - {{name: p{i}, data_use: essential.service, data_categories: [user], legal_basis_for_processing: Contract}}\n"
+        ));
+    }
+    manifest
+}
+
+#[test]
+fn broad_categories_over_many_fields_are_refused_not_written_d_times_f() {
+    // 1,000 fields × 101 declarations: 101,000 references, one declaration past the bound.
+    let manifest = broad_declarations(1_000, 101);
+    let e = errors(&manifest, &given());
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert_eq!(
+        custodia_fides::MAX_FIELD_REFERENCES,
+        100_000,
+        "the shapes here are made for it"
+    );
+    assert!(e.contains("101,000 field references in all, more than 100,000"), "{e}");
+    // The largest declarations, where they are and how many fields each would take.
+    let first = manifest
+        .lines()
+        .position(|l| l.contains("name: p0,"))
+        .map_or(0, |i| i + 1);
+    assert!(e.contains(&format!("bad.yml:{first} `p0` 1,000 fields")), "{e}");
+    assert!(e.contains("and 96 more declarations"), "{e}");
+
+    // At the bound, the registry is written, and Custodia loads it.
+    let sources = [Source {
+        name: "ok.yml".into(),
+        text: broad_declarations(1_000, 100),
+    }];
+    let imported = import(&sources, &given()).unwrap_or_else(|e| panic!("{e:?}"));
+    let registry = Registry::parse("ok.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(registry.purposes["p99"].fields["contacts"].len(), 1_000);
+}
+
+#[test]
+fn inferred_fields_are_summarised_in_notes_and_the_header_not_listed() {
+    let sources = [Source {
+        name: "wide.yml".into(),
+        text: broad_declarations(500, 3),
+    }];
+    let imported = import(&sources, &given()).unwrap_or_else(|e| panic!("{e:?}"));
+    let note = imported
+        .report
+        .iter()
+        .find(|l| l.contains("purpose `p0`: 500 fields inferred"))
+        .unwrap_or_else(|| panic!("{:?}", imported.report));
+    assert!(
+        note.ends_with("500 fields inferred from its data categories: contacts.f0, contacts.f1, contacts.f10, contacts.f100, contacts.f101, contacts.f102, contacts.f103, contacts.f104, contacts.f105, contacts.f106 and 490 more"),
+        "{note}"
+    );
+    let header: Vec<&str> = imported
+        .registry_toml
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter(|l| l.contains("fields inferred"))
+        .collect();
+    assert_eq!(header.len(), 3, "{header:?}");
+    assert!(header.iter().all(|l| l.len() < 300), "{header:?}");
+}
+
+/// `n` datasets of one field each, every field of its own category (a sub-category of
+/// `user.contact.email`), and `declarations` declarations each naming every dataset and every
+/// category: n×n lookups each, for n fields.
+fn referencing_declarations(n: usize, declarations: usize) -> String {
+    let mut manifest = String::from(
+        "organization:\n- fides_key: default_organization\n  name: Acme\n  controller: {email: privacy@acme.example}\ndataset:\n",
+    );
+    for i in 0..n {
+        manifest.push_str(&format!(
+            "- {{fides_key: d{i}, collections: [{{name: c{i}, description: x, fields: [{{name: f, data_categories: [user.contact.email.k{i}]}}]}}]}}\n"
+        ));
+    }
+    let refs: Vec<String> = (0..n).map(|i| format!("d{i}")).collect();
+    let categories: Vec<String> = (0..n).map(|i| format!("user.contact.email.k{i}")).collect();
+    manifest
+        .push_str("system:\n- fides_key: crm_system\n  name: CRM\n  system_type: Service\n  privacy_declarations:\n");
+    for i in 0..declarations {
+        manifest.push_str(&format!(
+            "  - {{name: p{i}, data_use: essential.service, data_categories: [{}], dataset_references: [{}], legal_basis_for_processing: Contract}}\n",
+            categories.join(", "),
+            refs.join(", ")
+        ));
+    }
+    manifest
+}
+
+#[test]
+fn dataset_references_times_categories_are_bounded_too() {
+    assert_eq!(
+        custodia_fides::MAX_MATCH_LOOKUPS,
+        10_000_000,
+        "the shapes here are made for it"
+    );
+    // 3,200 datasets × 3,200 categories: 10,240,000 lookups a declaration for 3,200 fields,
+    // refused before any is made.
+    let e = errors(&referencing_declarations(3_200, 2), &given());
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("20,480,000 lookups"), "{e}");
+    // Both named, with where they are.
+    let second = "`p1` 3,200 dataset references × 3,200 data categories";
+    assert!(
+        e.contains("`p0` 3,200 dataset references × 3,200 data categories; bad.yml:") && e.contains(second),
+        "{e}"
+    );
+    // Fewer: imported, each declaration with its fields.
+    let sources = [Source {
+        name: "refs.yml".into(),
+        text: referencing_declarations(300, 2),
+    }];
+    let imported = import(&sources, &given()).unwrap_or_else(|e| panic!("{e:?}"));
+    let registry = Registry::parse("refs.toml", &imported.registry_toml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(registry.purposes["p1"].fields.len(), 300);
+}
+
+#[test]
+fn an_unknown_data_category_is_refused_at_its_line_in_declarations_and_datasets_alike() {
+    let options = given();
+    for (from, to, what) in [
+        (
+            "    data_categories: [user.contact.email]\n    data_subjects",
+            "    data_categories: [user.contact.email, user.demographic.date_of_brith]\n    data_subjects",
+            "declaration `Newsletter`",
+        ),
+        (
+            "    data_categories: [user.contact.email]\n    data_subjects",
+            "    data_categories: [user.bogus]\n    data_subjects",
+            "declaration `Newsletter`",
+        ),
+        (
+            "      data_categories: [user.contact.phone_number]",
+            "      data_categories: [user.contact.phone_numbr]",
+            "field `phone`",
+        ),
+    ] {
+        assert_eq!(THIRD_PARTY.matches(from).count(), 1, "{from}");
+        let manifest = THIRD_PARTY.replacen(from, to, 1);
+        let bad = to
+            .split(['[', ']', ','])
+            .map(str::trim)
+            .find(|c| c.starts_with("user.") && !custodia_registry::is_known_category(c))
+            .unwrap_or_else(|| panic!("{to}"));
+        let line = manifest.lines().position(|l| l.contains(bad)).map_or(0, |i| i + 1);
+        let e = errors(&manifest, &options);
+        assert!(
+            e.contains(&format!("bad.yml:{line}: {what}: data category `{bad}` is not")),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
