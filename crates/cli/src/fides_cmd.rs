@@ -15,6 +15,9 @@ pub(crate) enum FidesCommand {
     ///
     /// Example: `custodia fides export custodia-data/registry.toml --out fides/` then
     /// `fides push fides/`.
+    // Written out: clap's own usage in an error shows a positional that was given as
+    // required (`<REGISTRY>`), and this one is optional.
+    #[command(override_usage = "custodia fides export [OPTIONS] --out <OUT> [REGISTRY]")]
     Export {
         /// The registry file (default: custodia-data/registry.toml).
         registry: Option<PathBuf>,

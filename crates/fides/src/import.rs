@@ -613,17 +613,35 @@ fn organization(
             t.insert(key.into(), v.clone().into());
         }
     }
-    for (key, what, flag) in [
-        (
-            "name",
-            "the organization's name",
-            "(an organization resource with `name`)",
-        ),
+    // fideslang's organization resource has a place for the name and the contact: ask the
+    // manifests for them. It has none for the country and the authority: ask the command line.
+    let (missing, wanted): (Vec<&str>, Vec<&str>) = [
+        ("name", "a `name`"),
         (
             "contact",
-            "the organization's contact",
-            "(the organization's `controller.email`)",
+            "a `controller` with an `email` (or an `address` or a `phone`)",
         ),
+    ]
+    .into_iter()
+    .filter(|(key, _)| !t.contains_key(*key))
+    .unzip();
+    if !missing.is_empty() {
+        let wanted = wanted.join(" and ");
+        match org {
+            Some(o) => cx.error(
+                o.span(),
+                format!(
+                    "organization `{}`: no {}: give it {wanted}",
+                    text(o, "fides_key").unwrap_or("?"),
+                    missing.join(" and "),
+                ),
+            ),
+            None => cx.errors.push(ImportError::Missing(format!(
+                "no organization in the manifests: add an `organization` resource with {wanted}"
+            ))),
+        }
+    }
+    for (key, what, flag) in [
         ("country", "the organization's country", "--country CC"),
         (
             "supervisory_authority",

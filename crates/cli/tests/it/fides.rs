@@ -138,3 +138,22 @@ fn export_then_import_as_files_with_every_refusal_clear() {
     let (ok, _, stderr) = fides("import", &empty, &never, &[]);
     assert!(!ok && stderr.contains("no .yml or .yaml files"), "{stderr}");
 }
+
+#[test]
+fn the_export_usage_shows_the_registry_as_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.toml");
+    // Given, with --out missing: clap's usage showed it as required (`<REGISTRY>`).
+    let (ok, _, stderr) = run(&["fides", "export", registry.to_str().unwrap()]);
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("Usage: custodia fides export [OPTIONS] --out <OUT> [REGISTRY]"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = run(&["fides", "export", "--help"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("[REGISTRY]") && !stdout.contains("<REGISTRY>"),
+        "{stdout}"
+    );
+}

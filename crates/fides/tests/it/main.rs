@@ -612,3 +612,23 @@ fn an_unknown_data_category_is_refused_at_its_line_in_declarations_and_datasets_
         assert_eq!(e.lines().count(), 1, "{e}");
     }
 }
+
+#[test]
+fn a_missing_organization_says_what_to_add() {
+    let organization = "organization:\n- fides_key: default_organization\n  name: Acme Corp\n  controller:\n    email: privacy@acme.example\n  security_policy: https://acme.example/security\n";
+    assert_eq!(THIRD_PARTY.matches(organization).count(), 1);
+    let e = errors(&THIRD_PARTY.replacen(organization, "", 1), &given());
+    assert_eq!(
+        e,
+        "no organization in the manifests: add an `organization` resource with a `name` and a `controller` with an `email` (or an `address` or a `phone`)"
+    );
+    // One without a contact: where it is, and what it lacks.
+    let e = errors(
+        &THIRD_PARTY.replacen("  controller:\n    email: privacy@acme.example\n", "", 1),
+        &given(),
+    );
+    assert_eq!(
+        e,
+        "bad.yml:3: organization `default_organization`: no contact: give it a `controller` with an `email` (or an `address` or a `phone`)"
+    );
+}
