@@ -144,15 +144,19 @@ impl Vault {
         })
     }
 
-    /// The `deny` entry `error` gets about `event`: a refusal (403) was decided and is logged;
-    /// other failures (400, 404, 409, 422) decided nothing and get none.
+    /// The `deny` entry `error` gets about `event`: a refusal (403) was decided and is logged,
+    /// and so is a write refused because other purposes hold the value (409 `value_held`,
+    /// `record_retained`: the value was compared with what was sent, so a writer sending
+    /// guesses leaves a trace of each); other failures (400, 404, 409, 422) decided nothing
+    /// and get none.
     pub(crate) fn refusal_row(
         &self,
         event: &AuditEvent,
         now: Timestamp,
         error: &VaultError,
     ) -> Result<Option<AuditRow>, VaultError> {
-        if error.kind != ErrorKind::Forbidden {
+        let compared = matches!(error.code, "value_held" | "record_retained");
+        if error.kind != ErrorKind::Forbidden && !compared {
             return Ok(None);
         }
         self.audit_row(event, now, Some(error)).map(Some)
