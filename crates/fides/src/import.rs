@@ -1326,9 +1326,12 @@ fn purposes(
                         if !tally.lookups(cx, d, raw, datasets.len(), tops.len()) {
                             continue;
                         }
+                        // Only the runs that hold fields: most lookups find none, and
+                        // keeping those would hold memory in proportion to the lookups.
                         datasets
                             .iter()
                             .flat_map(|of| tops.iter().flat_map(|b| of.under(b)))
+                            .filter(|run| !run.is_empty())
                             .collect()
                     };
                     if !tally.references(cx, d, raw, runs.iter().map(|r| r.len()).sum()) {
