@@ -57,14 +57,14 @@ impl ChainKey {
     }
 }
 
-/// What a stored link counts as for the entry after it: none (NULL) is [`START`]; a value
-/// that is not 32 bytes is returned as `None` (no entry can follow it validly).
+/// The link a stored one is: none for no link (NULL, written before links existed), a value
+/// that is not 32 bytes, or [`START`] itself (which no HMAC makes). The entry after such an
+/// entry follows [`START`]; the verifier refuses an unlinked entry after a linked one.
 #[must_use]
 pub fn stored_link(stored: Option<&[u8]>) -> Option<Link> {
-    match stored {
-        None => Some(START),
-        Some(bytes) => bytes.try_into().ok(),
-    }
+    stored
+        .and_then(|bytes| Link::try_from(bytes).ok())
+        .filter(|link| *link != START)
 }
 
 #[cfg(test)]
@@ -120,9 +120,11 @@ mod tests {
 
     #[test]
     fn stored_links() {
-        assert_eq!(stored_link(None), Some(START));
+        assert_eq!(stored_link(None), None);
         assert_eq!(stored_link(Some(&[9; 32])), Some([9; 32]));
+        assert_eq!(stored_link(Some(&START)), None);
         assert_eq!(stored_link(Some(&[9; 31])), None);
+        assert_eq!(stored_link(Some(&[9; 33])), None);
         assert_eq!(stored_link(Some(&[])), None);
     }
 }

@@ -444,8 +444,7 @@ fn check(
                 e.seq
             )
         } else {
-            // a link that is not 32 bytes is as good as none
-            let link = e.link.and_then(|l| Link::try_from(l).ok()).filter(|l| *l != START);
+            let link = custodia_audit::chain::stored_link(e.link.as_deref());
             if link_fault_at.is_none() {
                 link_fault_at = previous
                     .and_then(|before| link_fault(e.seq, &leaf, link, before, links))

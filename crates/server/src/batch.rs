@@ -138,7 +138,7 @@ pub(crate) async fn create_records(
               (status = 400, description = "Malformed input, or not 1 to 1000 items", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 413, description = "Body too large", body = ErrorBody),
-              (status = 503, description = "The audit log takes no entries, or answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
+              (status = 503, description = "The audit log takes no entries, too many batch reads are running or waiting, or answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn read_records(
     State(state): State<Arc<AppState>>,
@@ -169,13 +169,12 @@ pub(crate) async fn read_records(
             })
         })
         .collect::<AppResult<Vec<_>>>()?;
-    honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
     // A few batches are read at once (each answer may be some tens of MB until it is
-    // written out); the others wait their turn.
-    let _reading = Arc::clone(&state.batch_reads)
-        .acquire_owned()
-        .await
-        .map_err(|_| crate::unsent::busy("batch reads"))?;
+    // written out), a few more wait their turn, and beyond those the request is refused
+    // before anything of it is recorded.
+    let place = state.batch_reads.admit()?;
+    honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
+    let _turn = place.turn().await?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.read_records(&call, &items).await?;
     state.record_answers.answer(&BatchReadResponse {

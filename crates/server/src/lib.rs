@@ -15,6 +15,7 @@ mod operators;
 pub mod package;
 mod pii;
 mod publish;
+mod queue;
 mod requests;
 mod retention;
 mod stall;
@@ -59,13 +60,15 @@ pub struct AppState {
     /// Record lists and batch reads made and not yet read by their clients.
     pub(crate) record_answers: unsent::Unsent,
     /// Batch reads being read from the store at once (each may build some tens of MB).
-    pub(crate) batch_reads: Arc<tokio::sync::Semaphore>,
+    pub(crate) batch_reads: Arc<queue::Queue>,
 }
 
 /// What record lists and batch reads waiting for their readers may hold, in KiB.
 const UNSENT_RECORDS_KIB: usize = 256 * 1024;
-/// Batch reads read at once; more wait for a place.
+/// Batch reads read at once...
 const BATCH_READS_AT_ONCE: usize = 4;
+/// ...and those that may wait for their turn (beyond, 503).
+const BATCH_READS_WAITING: usize = 32;
 
 impl AppState {
     fn new(vault: Vault, publisher: Publisher, web: Web) -> Self {
@@ -80,7 +83,11 @@ impl AppState {
             rotation: operators::Rotation::default(),
             deployment: assess::Deployment::default(),
             record_answers: unsent::Unsent::new(UNSENT_RECORDS_KIB),
-            batch_reads: Arc::new(tokio::sync::Semaphore::new(BATCH_READS_AT_ONCE)),
+            batch_reads: Arc::new(queue::Queue::new(
+                BATCH_READS_AT_ONCE,
+                BATCH_READS_WAITING,
+                "batch reads are running or waiting",
+            )),
         }
     }
 }

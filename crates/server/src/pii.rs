@@ -18,7 +18,8 @@ use custodia_types::{
 };
 
 use crate::extract::{ApiJson, Caller};
-use crate::unsent::{Unsent, busy};
+use crate::queue::{Place, Queue};
+use crate::unsent::Unsent;
 use crate::{ApiError, AppState};
 
 /// Scanners by (entities, min score), built once: compiling the recognizers takes longer
@@ -29,11 +30,9 @@ pub(crate) struct PiiState {
     /// The scanner operators' free texts are screened with ([`custodia_pii::screen`]).
     screen: std::sync::OnceLock<Option<Scanner>>,
     /// Scans running at once: each holds a text of up to 1 MiB and what it found (a megabyte
-    /// of addresses is some 70 MB of findings), so as many run as there are cores...
-    running: Arc<tokio::sync::Semaphore>,
-    /// ...and those running or waiting are bounded: beyond, a request is refused (503) to
-    /// come back later, not queued without end.
-    admitted: Arc<tokio::sync::Semaphore>,
+    /// of addresses is some 70 MB of findings), so as many run as there are cores, and those
+    /// waiting are bounded: beyond, a request is refused (503) to come back later.
+    scans: Queue,
     /// Answers made and not yet sent, in KiB: an answer holds its place until the last of it
     /// is written (or the connection dropped), so clients that ask and do not read cannot
     /// make the server hold more than [`UNSENT_ANSWERS_KIB`] (a megabyte of text dense with
@@ -70,8 +69,7 @@ impl PiiState {
             scanners: Mutex::new(HashMap::new()),
             key: Arc::new(RedactKey::from_array(redaction_key)),
             screen: std::sync::OnceLock::new(),
-            running: Arc::new(tokio::sync::Semaphore::new(cores)),
-            admitted: Arc::new(tokio::sync::Semaphore::new(cores + MAX_WAITING_SCANS)),
+            scans: Queue::new(cores, MAX_WAITING_SCANS, RUNNING),
             unsent: Unsent::new(UNSENT_ANSWERS_KIB),
         }
     }
@@ -164,25 +162,10 @@ async fn refuse_without(state: &AppState, caller: &Principal, what: ScannerUse) 
     Ok(())
 }
 
-/// A place among the scans running or waiting (503 when there is none). Taken after the
-/// request is checked and before the caller's use of the scanner is authorized and audited:
-/// a scan audited as allowed is one that runs (a 503 or a 400 leaves no entry).
-fn admit(pii: &PiiState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    Arc::clone(&pii.admitted).try_acquire_owned().map_err(|_| busy(RUNNING))
-}
-
 /// The text's findings and the stretches read as JSON, scanned as a text file is, when a core
 /// is free.
-async fn locate(
-    pii: &PiiState,
-    _admitted: tokio::sync::OwnedSemaphorePermit,
-    scanner: Arc<Scanner>,
-    text: String,
-) -> Result<(String, Collect), ApiError> {
-    let _running = Arc::clone(&pii.running)
-        .acquire_owned()
-        .await
-        .map_err(|_| busy(RUNNING))?;
+async fn locate(place: Place, scanner: Arc<Scanner>, text: String) -> Result<(String, Collect), ApiError> {
+    let _turn = place.turn().await?;
     tokio::task::spawn_blocking(move || {
         let mut sink = Collect::default();
         let result = scan_reader(&scanner, text.as_bytes(), Format::Text, &mut sink);
@@ -210,12 +193,12 @@ pub(crate) async fn scan(
 ) -> Result<Response, ApiError> {
     refuse_without(&state, &caller, ScannerUse::Scan).await?;
     let scanner = state.pii.scanner(body.entities.as_deref(), body.min_score)?;
-    let admitted = admit(&state.pii)?;
+    let place = state.pii.scans.admit()?;
     state
         .vault
         .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Scan)
         .await?;
-    let (_, found) = locate(&state.pii, admitted, scanner, body.text).await?;
+    let (_, found) = locate(place, scanner, body.text).await?;
     let mut counts = BTreeMap::new();
     let findings = found
         .found
@@ -388,8 +371,8 @@ pub(crate) async fn redact(
     }
     let redactor =
         Redactor::new(ops, default, Some(key)).map_err(|e| bad("invalid_operator", e.to_string(), "operators"))?;
-    // authorized (and audited) once the request is known good and has its place: see `admit`
-    let admitted = admit(&state.pii)?;
+    // authorized (and audited) once the request is known good and has its place (see `Place`)
+    let place = state.pii.scans.admit()?;
     state
         .vault
         .authorize_scanner(&caller, Timestamp::now(), ScannerUse::Redact)
@@ -402,7 +385,7 @@ pub(crate) async fn redact(
             .authorize_scanner(&caller, Timestamp::now(), ScannerUse::RedactionKey)
             .await?;
     }
-    let (text, located) = locate(&state.pii, admitted, scanner, body.text).await?;
+    let (text, located) = locate(place, scanner, body.text).await?;
     let found: Vec<_> = located.found.into_iter().map(|l| l.finding).collect();
     let json = located.json;
 
@@ -488,21 +471,14 @@ async fn tokenize(
 mod tests {
     use super::*;
 
-    /// Scans beyond those running and the bounded queue are refused with 503, not queued
-    /// without end; a freed place admits the next.
+    /// A scan runs when its place in the queue gets its turn (the queue's own rules are
+    /// `queue`'s tests).
     #[tokio::test]
-    async fn scans_beyond_the_queue_are_refused() -> Result<(), String> {
+    async fn an_admitted_scan_runs() -> Result<(), String> {
         let pii = PiiState::new(&[7; 32]);
         let scanner = pii.scanner(None, None).map_err(|e| e.message)?;
-        let all = pii.admitted.available_permits();
-        let held = Arc::clone(&pii.admitted)
-            .try_acquire_many_owned(u32::try_from(all).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-        let refused = admit(&pii);
-        assert_eq!(refused.err().map(|e| e.status), Some(StatusCode::SERVICE_UNAVAILABLE));
-        drop(held);
-        let admitted = admit(&pii).map_err(|e| e.message)?;
-        let (_, found) = locate(&pii, admitted, scanner, "jo@example.com".to_owned())
+        let place = pii.scans.admit().map_err(|e| e.message)?;
+        let (_, found) = locate(place, scanner, "jo@example.com".to_owned())
             .await
             .map_err(|e| e.message)?;
         assert_eq!(found.found.len(), 1);

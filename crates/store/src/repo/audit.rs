@@ -630,9 +630,10 @@ impl Audit<'_, ReadWrite> {
             .await?;
         // A malformed last link is left for the checkpointer to name (it refuses that entry).
         let mut previous = match last {
-            Some(row) => custodia_audit::chain::stored_link(row.opt_bytes("link")?.as_deref()).unwrap_or(START),
-            None => START,
-        };
+            Some(row) => custodia_audit::chain::stored_link(row.opt_bytes("link")?.as_deref()),
+            None => None,
+        }
+        .unwrap_or(START);
         let links: Vec<_> = rows
             .iter()
             .map(|r| {
