@@ -92,7 +92,7 @@ pub use package::{PACKAGE_ACCESS_PAGE, PACKAGE_RECORD_PAGE, PROVIDED_BY_YOU, Pac
 pub use policy::{Policies, PolicyError, cedar_schema, role_policies};
 pub use portal::{
     ConsentChoice, PORTAL_LINK_DEFAULT_TTL_SECONDS, PORTAL_LINK_MAX_TTL_SECONDS, PORTAL_REQUESTS, PortalChanges,
-    PortalLink, PortalSession, PortalState, SaleChoice,
+    PortalLink, PortalSession, PortalState, SaleChoice, portal_requests,
 };
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use progress::Progress;

@@ -33,8 +33,31 @@ pub const PORTAL_LINK_MAX_TTL_SECONDS: u64 = 24 * 60 * 60;
 const TOKEN_PREFIX: &str = "cp1_";
 /// The longest token accepted (a subject id of 128 characters makes about 420).
 const MAX_TOKEN: usize = 1024;
-/// The requests a customer may open from the page.
-pub const PORTAL_REQUESTS: [RequestType; 3] = [RequestType::Access, RequestType::Rectification, RequestType::Erasure];
+/// The requests a customer may open from the page (those the link's jurisdiction grants):
+/// the rights of GDPR Arts. 15 to 18, 20 and 21. An opt-out of sale is a choice on the page,
+/// not a request.
+pub const PORTAL_REQUESTS: [RequestType; 6] = [
+    RequestType::Access,
+    RequestType::Portability,
+    RequestType::Rectification,
+    RequestType::Erasure,
+    RequestType::Restriction,
+    RequestType::Objection,
+];
+/// The requests the page offers a subject of `jurisdiction`: those of [`PORTAL_REQUESTS`] it
+/// grants, an objection only when some purpose is open to one.
+#[must_use]
+pub fn portal_requests(registry: &custodia_registry::Registry, jurisdiction: &str) -> Vec<RequestType> {
+    let Some(jurisdiction) = registry.jurisdiction(jurisdiction) else {
+        return Vec::new();
+    };
+    PORTAL_REQUESTS
+        .into_iter()
+        .filter(|k| jurisdiction.grants(*k))
+        .filter(|k| *k != RequestType::Objection || registry.purposes.values().any(|p| p.objectable()))
+        .collect()
+}
+
 /// The ledger method of what the page records.
 const METHOD_WEB_FORM: &str = "web_form";
 /// The longest user agent kept as evidence (longer ones are cut).
@@ -499,21 +522,16 @@ impl Vault {
         let event = self.about(AuditEvent::new("request.create", &session.principal), &session.subject)?;
         let for_row = event.clone();
         self.audited(event, now, async {
-            let kind: RequestType = kind.parse().map_err(|_| {
-                VaultError::bad_request(
-                    "invalid_request_type",
-                    "type must be one of: access, rectification, erasure",
-                )
-                .with_field("type")
-            })?;
-            if !PORTAL_REQUESTS.contains(&kind) {
+            let offered = portal_requests(&self.registry, &session.jurisdiction);
+            let Some(kind) = kind.parse().ok().filter(|k| offered.contains(k)) else {
+                let kinds: Vec<&str> = offered.iter().map(|k| k.as_str()).collect();
                 return Err(VaultError::bad_request(
                     "invalid_request_type",
-                    "type must be one of: access, rectification, erasure",
+                    format!("type must be one of: {}", kinds.join(", ")),
                 )
                 .with_field("type")
                 .into());
-            }
+            };
             if let Some(existing) = self.open_portal_request(session, kind).await? {
                 return Ok(Allowed::Read((self.request_view(&existing, now).await?, true), None));
             }

@@ -81,7 +81,12 @@ mod tests {
     #[tokio::test]
     async fn full_queue_refuses_and_places_wait_their_turn() -> Result<(), String> {
         let queue = Queue::new(1, 1, "tests");
-        let first = queue.admit().map_err(|e| e.message)?.turn().await.map_err(|e| e.message)?;
+        let first = queue
+            .admit()
+            .map_err(|e| e.message)?
+            .turn()
+            .await
+            .map_err(|e| e.message)?;
         let second = queue.admit().map_err(|e| e.message)?;
         let refused = queue.admit().err().map(|e| (e.status, e.message));
         assert_eq!(

@@ -455,7 +455,6 @@ fn portal_view(
             .purpose(purpose)
             .map_or_else(|| purpose.to_owned(), |p| p.description.clone())
     };
-    let jurisdiction = registry.jurisdiction(&session.jurisdiction);
     Ok(PortalView {
         base: format!("/portal/{token}"),
         csrf: state.vault.portal_csrf_token(session)?,
@@ -488,16 +487,13 @@ fn portal_view(
         }),
         status,
         receipt: portal.last_seq.is_some(),
-        requests: custodia_core::PORTAL_REQUESTS
-            .iter()
-            .filter(|k| jurisdiction.is_some_and(|j| j.grants(**k)))
-            .map(|k| RequestButton {
-                kind: k.as_str(),
-                label: match k.as_str() {
-                    "access" => t.portal.request_access.clone(),
-                    "rectification" => t.portal.request_rectification.clone(),
-                    _ => t.portal.request_erasure.clone(),
-                },
+        requests: custodia_core::portal_requests(registry, &session.jurisdiction)
+            .into_iter()
+            .filter_map(|k| {
+                Some(RequestButton {
+                    kind: k.as_str(),
+                    label: t.portal.request_label(k)?.to_owned(),
+                })
             })
             .collect(),
     })
@@ -641,11 +637,12 @@ async fn open_request(state: &AppState, token: &str, headers: &HeaderMap, body: 
     let kind = fields.iter().find(|(k, _)| k == "type").map_or("", |(_, v)| v.as_str());
     let (request, _existing) = state.vault.portal_request(&session, Timestamp::now(), kind).await?;
     let p = &state.web.locale.strings.portal;
-    let kind_label = match request.kind.as_str() {
-        "access" => &p.request_access,
-        "rectification" => &p.request_rectification,
-        _ => &p.request_erasure,
-    };
+    let kind_label = request
+        .kind
+        .parse()
+        .ok()
+        .and_then(|k| p.request_label(k))
+        .unwrap_or(&request.kind);
     let status = fill(
         &p.request_sent,
         &[

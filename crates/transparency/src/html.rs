@@ -58,7 +58,7 @@ pub struct SaleToggle {
 /// A request the subject may make from the page.
 #[derive(Debug, Clone)]
 pub struct RequestButton {
-    /// `access`, `rectification`, `erasure`.
+    /// A request type the page offers (`custodia_core::PORTAL_REQUESTS`).
     pub kind: &'static str,
     pub label: String,
 }

@@ -181,8 +181,11 @@ pub struct PortalStrings {
     pub receipt_html: String,
     pub requests_heading: String,
     pub request_access: String,
+    pub request_portability: String,
     pub request_rectification: String,
     pub request_erasure: String,
+    pub request_restriction: String,
+    pub request_objection: String,
     pub rectification_details: String,
     pub request_sent: String,
     pub notice_link: String,
@@ -195,6 +198,23 @@ pub struct PortalStrings {
     pub bad_form: String,
     pub on: String,
     pub off: String,
+}
+
+impl PortalStrings {
+    /// The label of the button that opens a request of `kind` (`None`: the page offers none).
+    #[must_use]
+    pub fn request_label(&self, kind: custodia_registry::RequestType) -> Option<&str> {
+        use custodia_registry::RequestType;
+        match kind {
+            RequestType::Access => Some(&self.request_access),
+            RequestType::Portability => Some(&self.request_portability),
+            RequestType::Rectification => Some(&self.request_rectification),
+            RequestType::Erasure => Some(&self.request_erasure),
+            RequestType::Restriction => Some(&self.request_restriction),
+            RequestType::Objection => Some(&self.request_objection),
+            RequestType::OptOutSale | RequestType::LimitSensitive => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -539,7 +539,15 @@ async fn request_buttons_open_one_request_each_for_the_operators_to_verify() {
     let mut browser = server.anonymous().await;
     let (_, _, page) = browser.page("GET", &path, None, &[]).await;
     let csrf = hidden(&page, "csrf");
-    for kind in ["access", "rectification", "erasure"] {
+    let kinds = [
+        "access",
+        "portability",
+        "rectification",
+        "erasure",
+        "restriction",
+        "objection",
+    ];
+    for kind in kinds {
         assert!(page.contains(&format!("id=\"request-{kind}\"")), "{kind}");
         let (s, _, page) = post_form(
             &mut browser,
@@ -565,7 +573,7 @@ async fn request_buttons_open_one_request_each_for_the_operators_to_verify() {
         (s, page)
     };
     assert_eq!(s, 200, "{again}");
-    for bad in ["restriction", "portability", "", "erasure%00"] {
+    for bad in ["opt_out_sale", "limit_sensitive", "", "erasure%00"] {
         let (s, _, _) = post_form(
             &mut browser,
             &format!("{path}/requests"),
@@ -583,14 +591,77 @@ async fn request_buttons_open_one_request_each_for_the_operators_to_verify() {
         .iter()
         .filter(|r| r["subject_id"] == SUBJECT)
         .collect();
-    assert_eq!(mine.len(), 3, "one per kind, a second click opens none: {mine:?}");
-    for r in mine {
+    assert_eq!(
+        mine.len(),
+        kinds.len(),
+        "one per kind, a second click opens none: {mine:?}"
+    );
+    for r in &mine {
         assert_eq!(
             (r["received_via"].as_str(), r["status"].as_str()),
             (Some("portal"), Some("received")),
             "{r}"
         );
     }
+    // the objection, verified and fulfilled, objects to the purpose open to one: its reads stop
+    let objection = mine.iter().find(|r| r["type"] == "objection").unwrap()["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = admin
+        .post(
+            &format!("/v1/requests/{objection}/verify"),
+            json!({"verified_by": "the portal link sent to the account's address"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = admin.post(&format!("/v1/requests/{objection}/fulfil"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = admin
+        .get(&format!("{}?purpose=customer_support", records(SUBJECT)))
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = admin
+        .get(&format!("{}?purpose=order_fulfillment", records(SUBJECT)))
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// A registry with no purpose open to an objection offers none on the page, and refuses one
+/// posted anyway, naming the requests it offers.
+#[tokio::test]
+async fn the_page_offers_no_objection_when_no_purpose_is_open_to_one() {
+    let vault = Vault::init();
+    let file = vault.path().join("registry.toml");
+    let example = std::fs::read_to_string(&file).unwrap();
+    let registry = example
+        .replace(
+            "legal_basis = \"legitimate_interests\"\nlegitimate_interest = \"Helping customers who contact us, and keeping a record of what we told them.\"",
+            "legal_basis = \"contract\"",
+        )
+        .replace("direct_marketing = true\n", "");
+    assert_ne!(registry, example);
+    std::fs::write(&file, registry).unwrap();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let path = link(&mut admin, SUBJECT, json!({})).await;
+    let mut browser = server.anonymous().await;
+    let (_, _, page) = browser.page("GET", &path, None, &[]).await;
+    assert!(page.contains("id=\"request-restriction\""), "{page}");
+    assert!(!page.contains("id=\"request-objection\""), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let (s, _, page) = post_form(
+        &mut browser,
+        &format!("{path}/requests"),
+        &format!("csrf={csrf}&type=objection"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 400, "{page}");
+    assert!(
+        page.contains("type must be one of: access, portability, rectification, erasure, restriction"),
+        "{page}"
+    );
 }
 
 #[test]
