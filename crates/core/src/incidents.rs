@@ -42,13 +42,21 @@ const MAX_SCOPE_NAMES: usize = 1_000;
 const MAX_TITLE: usize = 200;
 const MAX_TEXT: usize = 10_000;
 /// The actions whose `allow` entries mean personal data left the vault.
-const EXPOSING: [&str; 5] = [
+const EXPOSING: [&str; 8] = [
     "record.read",
     "record.list",
     "record.search",
     "token.detokenize",
     "request.fulfil",
+    // a subject's consent history, and the preference center's page and receipt (what is
+    // held about them and why, their choices): data about the person, if not their values
+    "ledger.read",
+    "portal.view",
+    "portal.receipt",
 ];
+
+/// The actions that show a subject's choices (the ledger), counted as [`CHOICES`].
+const SHOWING_CHOICES: [&str; 3] = ["ledger.read", "portal.view", "portal.receipt"];
 
 /// Which draft to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +74,11 @@ struct Header {
     description: String,
     source: Option<String>,
     systems: Vec<String>,
+    /// When the organization became aware (the start of every 72-hour clock), sealed: the
+    /// column beside it only orders the register. `None`: an incident opened before it was
+    /// sealed, whose columns are its record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aware_at: Option<i64>,
 }
 
 /// A timeline entry's content, as sealed.
@@ -149,13 +162,7 @@ fn time_field(field: &'static str, value: &str) -> Result<Timestamp, VaultError>
 
 /// `71h 59m left`, `overdue by 2h 5m`.
 fn countdown(remaining_ms: i64) -> String {
-    let minutes = remaining_ms.unsigned_abs() / 60_000;
-    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    let span = if days > 0 {
-        format!("{days}d {hours}h {mins}m")
-    } else {
-        format!("{}h {mins}m", minutes / 60)
-    };
+    let span = span(remaining_ms);
     if remaining_ms >= 0 {
         format!("{span} left")
     } else {
@@ -165,6 +172,9 @@ fn countdown(remaining_ms: i64) -> String {
 
 /// The category of what an access package handed out: everything held.
 const PACKAGE: &str = "*";
+/// The category of a subject's consent and privacy choices (Fideslang's), and of what the
+/// preference center shows (which categories are held, for what).
+const CHOICES: &str = "user.privacy_preferences";
 
 /// A category in words: its last segment (`user.contact.phone_number` -> `phone number`).
 fn category_words(category: &str) -> String {
@@ -172,6 +182,35 @@ fn category_words(category: &str) -> String {
         return "all the personal data we hold about you (a copy was handed out)".to_owned();
     }
     category.rsplit('.').next().unwrap_or(category).replace('_', " ")
+}
+
+/// A length of time as people say it: `2d 3h 0m`, `71h 59m` (its sign left out).
+fn span(ms: i64) -> String {
+    let minutes = ms.unsigned_abs() / 60_000;
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    if days > 0 {
+        format!("{days}d {hours}h {mins}m")
+    } else {
+        format!("{}h {mins}m", minutes / 60)
+    }
+}
+
+/// A duty's state once its notice was sent at `at` (as the responder says) and recorded at
+/// `recorded`: a notice sent after its deadline says so, and one recorded after it says that
+/// too (a date typed in afterwards is the responder's word, not the vault's).
+fn sent_words(at: i64, recorded: i64, due: Option<i64>) -> String {
+    let mut words = format!("sent {}", Timestamp(at).to_rfc3339());
+    if let Some(due) = due {
+        if at > due {
+            words.push_str(&format!(", {} after the deadline", span(at - due)));
+        } else if recorded > due {
+            words.push_str(&format!(
+                " (recorded {}, after the deadline)",
+                Timestamp(recorded).to_rfc3339()
+            ));
+        }
+    }
+    words
 }
 
 fn list_words(items: &[String]) -> String {
@@ -234,14 +273,30 @@ impl Vault {
             .ok_or_else(incident_not_found)?;
         let rows = reader.incidents().entries(incident_id).await?;
         drop(reader);
-        let header = self.open_incident_part(incident_id, HEADER_PART, &row.sealed)?;
+        let mut row = row;
+        let header: Header = self.open_incident_part(incident_id, HEADER_PART, &row.sealed)?;
         let entries = rows
             .into_iter()
             .map(|e| {
-                let body = self.open_incident_part(incident_id, &e.kind, &e.sealed)?;
+                let body: Body = self.open_incident_part(incident_id, &e.kind, &e.sealed)?;
                 Ok((e, body))
             })
             .collect::<Result<Vec<_>, VaultError>>()?;
+        // The sealed header and timeline are the record; the columns only index it. A column
+        // changed in the database (the clock moved, a risk lowered, a phase skipped) changes
+        // nothing: each is read again from what the vault sealed.
+        if let Some(aware_at) = header.aware_at {
+            row.aware_at = aware_at;
+            row.phase = PHASES[0].to_owned();
+            row.risk = Risk::Unassessed.as_str().to_owned();
+            for (e, body) in &entries {
+                match (e.kind.as_str(), &body.to) {
+                    ("phase", Some(to)) => row.phase.clone_from(to),
+                    ("risk", Some(to)) => row.risk.clone_from(to),
+                    _ => {}
+                }
+            }
+        }
         Ok(Opened { row, header, entries })
     }
 
@@ -298,6 +353,7 @@ impl Vault {
                 description,
                 source,
                 systems,
+                aware_at: Some(aware_at.0),
             };
             let row = IncidentRow {
                 incident_id: incident_id.clone(),
@@ -529,6 +585,7 @@ impl Vault {
             Ok((
                 vec![Body {
                     text,
+                    to: Some((*phase).to_owned()),
                     ..Body::default()
                 }],
                 Some(((*phase).to_owned(), opened.row.risk.clone())),
@@ -696,6 +753,28 @@ impl Vault {
         .await
     }
 
+    /// The link ids of the preference center links the `portal.link` entries `query` selects.
+    async fn portal_links_in(&self, query: &AuditQuery) -> Result<BTreeSet<String>, VaultError> {
+        let mut links = BTreeSet::new();
+        let mut after = 0;
+        loop {
+            let rows = self.store.reader().await?.audit().query(query, after, PAGE).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in &rows {
+                if let Ok(entry) = serde_json::from_str::<ReadEntry>(&row.entry)
+                    && let Some(link) = entry.detail.get("link")
+                {
+                    links.insert(link.clone());
+                }
+            }
+            if rows.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(links)
+    }
+
     async fn blast_radius(
         &self,
         now: Timestamp,
@@ -748,23 +827,59 @@ impl Vault {
                 self.keys.audit_subject(&subject)
             })
             .collect::<Result<BTreeSet<String>, _>>()?;
+        // The preference center links a named key issued act as `portal:<link>` principals:
+        // whoever held the key could open them (links last a day at most, so one issued up to
+        // a day before `from` counts). A named link must be one this vault issued then.
+        let issued_since = Timestamp(
+            from.0
+                .saturating_sub(i64::try_from(crate::PORTAL_LINK_MAX_TTL_SECONDS * 1000).unwrap_or(i64::MAX)),
+        );
+        let links_issued = |principal: Option<&str>| AuditQuery {
+            principal: principal.map(str::to_owned),
+            action: Some("portal.link".to_owned()),
+            decision: Some("allow".to_owned()),
+            from: Some(issued_since.0),
+            to: Some(to.0),
+            ..AuditQuery::default()
+        };
+        let named_links: BTreeSet<&str> = req
+            .principals
+            .iter()
+            .filter_map(|p| p.strip_prefix("portal:"))
+            .collect();
+        let known_links = if named_links.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.portal_links_in(&links_issued(None)).await?
+        };
         // A mistyped id would find nothing and look like a harmless key: refused, by position.
+        let mut principals: BTreeSet<String> = BTreeSet::new();
         {
             let mut reader = self.store.reader().await?;
             for (i, id) in req.principals.iter().enumerate() {
-                let known = id.starts_with("portal:")
-                    || reader.principals().by_id(id).await?.is_some()
-                    || reader.operators().by_id(id).await?.is_some();
+                let known = match id.strip_prefix("portal:") {
+                    Some(link) => known_links.contains(link),
+                    None => {
+                        reader.principals().by_id(id).await?.is_some() || reader.operators().by_id(id).await?.is_some()
+                    }
+                };
                 if !known {
                     return Err(VaultError::unprocessable(
                         "unknown_principal",
-                        format!("principals[{i}] is no API key's principal id nor operator id of this vault"),
+                        format!(
+                            "principals[{i}] is no API key's principal id nor operator id of this vault, nor a preference center link it issued from a day before `from` to `to`"
+                        ),
                     )
                     .with_field("principals"));
                 }
+                principals.insert(id.clone());
             }
         }
-        let principals: BTreeSet<&str> = req.principals.iter().map(String::as_str).collect();
+        for id in req.principals.iter().filter(|p| !p.starts_with("portal:")) {
+            for link in self.portal_links_in(&links_issued(Some(id))).await? {
+                principals.insert(format!("portal:{link}"));
+            }
+        }
         let collections: BTreeSet<&str> = req.collections.iter().map(String::as_str).collect();
         // The most selective index drives the reading; every named list filters.
         let mut queries = Vec::new();
@@ -777,7 +892,7 @@ impl Vault {
         if !principals.is_empty() {
             for p in &principals {
                 queries.push(AuditQuery {
-                    principal: Some((*p).to_owned()),
+                    principal: Some(p.clone()),
                     subjects: digests.iter().cloned().collect(),
                     ..base.clone()
                 });
@@ -800,8 +915,10 @@ impl Vault {
                         continue;
                     };
                     if !EXPOSING.contains(&entry.action.as_str())
-                        || (!principals.is_empty() && !principals.contains(entry.principal.as_str()))
+                        || (!principals.is_empty() && !principals.contains(&entry.principal))
+                        // (an access package hands out every collection held)
                         || (!collections.is_empty()
+                            && entry.action != "request.fulfil"
                             && !entry.collection.as_deref().is_some_and(|c| collections.contains(c)))
                         || (!digests.is_empty() && !entry.subject.as_ref().is_some_and(|s| digests.contains(s)))
                     {
@@ -1143,16 +1260,17 @@ impl Vault {
                     })?;
                     let words: Vec<String> = categories.iter().map(|c| category_words(c)).collect();
                     values.insert("your_categories", list_words(&words));
-                    // Containment entries name keys and collections: the letter says what the
-                    // responders decided, in their words.
-                    let decided: Vec<String> = view.decisions.iter().map(|d| format!("- {d}")).collect();
+                    // A letter goes to one person: it copies none of the responders' texts (the
+                    // risk's reason, decisions, containment), written for them and free to name
+                    // other people (whom to call first, whose address leaked). The writer says
+                    // it in plain words, with the incident beside them.
+                    values.insert(
+                        "consequences",
+                        "[describe the likely consequences for this person, in plain words]".to_owned(),
+                    );
                     values.insert(
                         "measures",
-                        if decided.is_empty() {
-                            "- [describe what you have done, in plain words]".to_owned()
-                        } else {
-                            decided.join("\n")
-                        },
+                        "- [describe what you have done, in plain words]".to_owned(),
                     );
                     render(template.unwrap_or(SUBJECT_TEMPLATE), &values)?
                 }
@@ -1296,7 +1414,8 @@ impl Vault {
         let mut systems = opened.header.systems.clone();
         let mut decisions = Vec::new();
         let mut risk_reason = None;
-        let mut sent: BTreeMap<(String, String), i64> = BTreeMap::new();
+        // (law, to) -> when it was sent, as the responder says, and when that was recorded
+        let mut sent: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
         let mut timeline = Vec::with_capacity(opened.entries.len());
         for (e, body) in &opened.entries {
             match e.kind.as_str() {
@@ -1305,7 +1424,7 @@ impl Vault {
                 "risk" => risk_reason = Some(body.text.clone()),
                 "notification_sent" => {
                     if let (Some(law), Some(to), Some(at)) = (&body.law, &body.to, body.sent_at) {
-                        sent.entry((law.clone(), to.clone())).or_insert(at);
+                        sent.entry((law.clone(), to.clone())).or_insert((at, e.at));
                     }
                 }
                 _ => {}
@@ -1348,7 +1467,7 @@ impl Vault {
                 };
                 let remaining = d.due.map(|due| (due - now.0) / 1000);
                 let countdown = match (sent_at, &d.owed, d.due) {
-                    (Some(at), _, _) => format!("sent {}", Timestamp(at).to_rfc3339()),
+                    (Some((at, recorded)), _, due) => sent_words(at, recorded, due),
                     (None, Owed::No(_), _) => "not owed".to_owned(),
                     (None, _, Some(due)) => countdown(due - now.0),
                     (None, _, None) => "as soon as possible (without undue delay)".to_owned(),
@@ -1365,7 +1484,7 @@ impl Vault {
                     due: d.due.map(|t| Timestamp(t).to_rfc3339()),
                     remaining_seconds: remaining,
                     countdown,
-                    sent_at: sent_at.map(|t| Timestamp(t).to_rfc3339()),
+                    sent_at: sent_at.map(|(t, _)| Timestamp(t).to_rfc3339()),
                 }
             })
             .collect();
@@ -1501,6 +1620,14 @@ impl Tally {
         };
         let (masked, tokens) = (listed("masked"), listed("tokens"));
         let records = e.detail.get("records").and_then(|n| n.parse::<u64>().ok()).unwrap_or(1);
+        if SHOWING_CHOICES.contains(&e.action.as_str()) {
+            self.entries += 1;
+            *self.forms.entry(CHOICES.to_owned()).or_insert(Form::Plain) = Form::Plain;
+            if let Some(s) = &e.subject {
+                self.subjects.entry(s.clone()).or_default().insert(CHOICES.to_owned());
+            }
+            return;
+        }
         let package = e.action == "request.fulfil";
         if package && !matches!(e.detail.get("type").map(String::as_str), Some("access" | "portability")) {
             // An erasure or a rectification hands nothing out.
@@ -1629,6 +1756,24 @@ mod tests {
         assert_eq!(countdown(71 * 3_600_000 + 59 * 60_000 + 59_999), "2d 23h 59m left");
         assert_eq!(countdown(5 * 60_000), "0h 5m left");
         assert_eq!(countdown(-(2 * 3_600_000 + 5 * 60_000)), "overdue by 2h 5m");
+    }
+
+    /// A notice sent late says by how much; one dated in time but recorded after the
+    /// deadline says when it was recorded (the date is the responder's word).
+    #[test]
+    fn sent_notices_say_when_they_were_late_or_recorded_late() {
+        let day = 86_400_000;
+        let at = |d: i64| Timestamp(d * day).to_rfc3339();
+        assert_eq!(sent_words(2 * day, 2 * day, Some(3 * day)), format!("sent {}", at(2)));
+        assert_eq!(sent_words(2 * day, 2 * day, None), format!("sent {}", at(2)));
+        assert_eq!(
+            sent_words(5 * day, 5 * day, Some(3 * day)),
+            format!("sent {}, 2d 0h 0m after the deadline", at(5))
+        );
+        assert_eq!(
+            sent_words(2 * day, 9 * day, Some(3 * day)),
+            format!("sent {} (recorded {}, after the deadline)", at(2), at(9))
+        );
     }
 
     #[test]

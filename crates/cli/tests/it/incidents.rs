@@ -350,11 +350,30 @@ async fn incident_scenario(vault: Vault) {
         assert!(draft.contains(part), "{part:?} missing from:\n{draft}");
     }
     assert!(!draft.contains("cust-2"), "the authority's draft names no one: {draft}");
+    // A decision naming another person: the authority is told, the people are not.
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/entries"),
+            json!({"kind": "decision", "text": "Call Person 4 (person4@example.com) first: she complained to the press"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, draft) = admin
+        .text("GET", &format!("/v1/incidents/{id}/drafts/authority"), "")
+        .await;
+    assert_eq!(s, 200, "{draft}");
+    assert!(draft.contains("Call Person 4"), "{draft}");
     let (s, letter) = admin
         .text("GET", &format!("/v1/incidents/{id}/drafts/subjects/cust-2"), "")
         .await;
     assert_eq!(s, 200, "{letter}");
     assert!(letter.contains("credit card") && letter.contains("email"), "{letter}");
+    for responders_words in ["Person 4", "person4@example.com", "Zorblax", "phishing"] {
+        assert!(
+            !letter.contains(responders_words),
+            "{responders_words:?} in a letter to cust-2:\n{letter}"
+        );
+    }
     let (s, letter) = admin
         .text("GET", &format!("/v1/incidents/{id}/drafts/subjects/cust-3"), "")
         .await;
@@ -449,7 +468,14 @@ async fn incident_scenario(vault: Vault) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    for kind in ["opened", "scope", "risk", "containment", "notification_sent"] {
+    for kind in [
+        "opened",
+        "scope",
+        "risk",
+        "decision",
+        "containment",
+        "notification_sent",
+    ] {
         assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
     }
     assert_eq!(
@@ -553,4 +579,181 @@ async fn incident_scenario(vault: Vault) {
             }
         }
     }
+}
+
+/// What a leaked key showed through the preference center links it issued and the consent
+/// ledgers it read is in its blast radius (the people's choices, and which of their data is
+/// held for what); a link id named that this vault never issued is refused like a mistyped
+/// key; a scope narrowed to a collection keeps the access packages (they hand out all of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (shop_id, shop_key) = principal(&mut admin, "account-pages", &["consent_service"]).await;
+    let (dpo_id, dpo_key) = principal(&mut admin, "dpo", &["admin"]).await;
+    let mut shop = server.client(&shop_key).await;
+    let mut dpo = server.client(&dpo_key).await;
+    for subject in ["cust-a", "cust-b", "cust-c", "cust-d"] {
+        create(
+            &mut admin,
+            subject,
+            "order_fulfillment",
+            json!({"email": format!("{subject}@example.com")}),
+        )
+        .await;
+    }
+    let from = Timestamp::now();
+    past(from).await;
+    // the leaked key opens a page about cust-a with a link it makes, and reads cust-b's ledger
+    let (s, v) = shop
+        .post("/v1/subjects/cust-a/portal-links", json!({"ttl_seconds": 900}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let url = v["url"].as_str().unwrap();
+    let path = &url[url.find("/portal/").unwrap()..];
+    let mut browser = server.anonymous().await;
+    let (s, _, page) = browser.page("GET", path, None, &[]).await;
+    assert_eq!(s, 200, "{page}");
+    let (s, v) = shop.get("/v1/subjects/cust-b/consents").await;
+    assert_eq!(s, 200, "{v}");
+    // a package of cust-c's data handed out by the DPO's key
+    let (s, v) = dpo
+        .post(
+            "/v1/requests",
+            json!({"subject_id": "cust-c", "type": "access", "jurisdiction": "gdpr", "verified_by": "signed-in session"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let request = v["request_id"].as_str().unwrap().to_owned();
+    let (s, v) = dpo.post(&format!("/v1/requests/{request}/fulfil"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let to = Timestamp::now();
+    past(to).await;
+
+    let aware = Timestamp(Timestamp::now().0 - HOUR_MS).to_rfc3339();
+    let (s, opened) = admin
+        .post(
+            "/v1/incidents",
+            json!({"title": "Account pages key leaked", "description": "in a log", "aware_at": aware}),
+        )
+        .await;
+    assert_eq!(s, 201, "{opened}");
+    let id = opened["incident_id"].as_str().unwrap().to_owned();
+    let scope = |principals: Value, collections: Value| json!({"principals": principals, "collections": collections, "from": from.to_rfc3339(), "to": to.to_rfc3339()});
+    let (s, found) = admin
+        .post(&format!("/v1/incidents/{id}/scope"), scope(json!([shop_id]), json!([])))
+        .await;
+    assert_eq!(s, 200, "{found}");
+    let expected: BTreeSet<String> = ["cust-a", "cust-b"].iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(subjects(&found), expected, "{found}");
+    assert_eq!(found["categories"], json!(["user.privacy_preferences"]), "{found}");
+    assert_eq!(found["unintelligible"], false, "{found}");
+    // the page's own principal, named: cust-a only
+    let (s, log) = admin.get("/v1/audit/events?action=portal.view").await;
+    assert_eq!(s, 200, "{log}");
+    let page_principal = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["entry"]["principal"].as_str().filter(|p| p.starts_with("portal:")))
+        .unwrap_or_else(|| panic!("no portal.view entry: {log}"))
+        .to_owned();
+    let (s, found) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            scope(json!([page_principal]), json!([])),
+        )
+        .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(subjects(&found), BTreeSet::from(["cust-a".to_owned()]), "{found}");
+    for unknown in ["portal:not-a-real-link", "portal:0123456789abcdef0123456789abcdef"] {
+        let (s, v) = admin
+            .post(&format!("/v1/incidents/{id}/scope"), scope(json!([unknown]), json!([])))
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (422, Some("unknown_principal")),
+            "{unknown}: {v}"
+        );
+    }
+    // narrowed to a collection, the package is still there
+    let (s, found) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            scope(json!([dpo_id]), json!(["customers"])),
+        )
+        .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(subjects(&found), BTreeSet::from(["cust-c".to_owned()]), "{found}");
+    assert_eq!(found["packages"], 1, "{found}");
+}
+
+/// The time of awareness, the risk and the phase are read from what the vault sealed: the
+/// columns changed in the database file (the 72-hour clock moved, the risk lowered, the
+/// phase skipped) change nothing the register answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let aware = Timestamp(Timestamp::now().0 - HOUR_MS);
+    let (s, opened) = admin
+        .post(
+            "/v1/incidents",
+            json!({"title": "Laptop stolen", "description": "unencrypted export on it", "aware_at": aware.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{opened}");
+    let id = opened["incident_id"].as_str().unwrap().to_owned();
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{id}/risk"),
+            json!({"risk": "high_risk", "reason": "addresses and cards"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = admin
+        .post(&format!("/v1/incidents/{id}/phase"), json!({"phase": "contain"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, before) = admin.get(&format!("/v1/incidents/{id}")).await;
+    assert_eq!(s, 200, "{before}");
+    server.terminate();
+
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE incidents SET aware_at = aware_at + 5 * 86400000, risk = 'unlikely', phase = 'post_incident'")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, after) = admin.get(&format!("/v1/incidents/{id}")).await;
+    assert_eq!(s, 200, "{after}");
+    for key in ["aware_at", "risk", "phase", "authority_deadline"] {
+        assert_eq!(after[key], before[key], "{key}: {after}");
+    }
+    assert_eq!(after["risk"], "high_risk");
+    assert_eq!(after["phase"], "contain");
+    assert_eq!(
+        duty(&after, "gdpr", "authority")["owed"],
+        "yes",
+        "the lowered risk lifted no duty: {after}"
+    );
+    let owed = |incident: &Value| -> Vec<Value> {
+        incident["duties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["owed"].clone())
+            .collect()
+    };
+    assert_eq!(owed(&after), owed(&before), "{after}");
+    let (s, register) = admin.get("/v1/incidents").await;
+    assert_eq!(s, 200);
+    assert_eq!(register["incidents"][0]["aware_at"], before["aware_at"], "{register}");
 }
