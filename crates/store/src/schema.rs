@@ -489,6 +489,18 @@ const STEPS: &[&[Part]] = &[
         "ALTER TABLE token_values DROP CONSTRAINT token_values_pkey;
          CREATE UNIQUE INDEX token_values_by_purpose ON token_values (name, subject_id, purpose);",
     )],
+    // 19: an incident is never deleted (the breach register, GDPR Art. 33(5)); its phase and
+    // risk columns still move (they index the sealed timeline, which is what is read).
+    &[Part::Dialect(
+        "CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents
+            BEGIN SELECT RAISE(ABORT, 'incidents are never deleted (the breach register)'); END;",
+        "CREATE FUNCTION incidents_never_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'incidents are never deleted (the breach register)'; END; $$;
+         CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents
+            FOR EACH ROW EXECUTE FUNCTION incidents_never_deleted();
+         CREATE TRIGGER incidents_no_truncate BEFORE TRUNCATE ON incidents
+            FOR EACH STATEMENT EXECUTE FUNCTION incidents_never_deleted();",
+    )],
 ];
 
 impl Dialect {

@@ -109,8 +109,23 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
         kind: "note".into(),
         sealed: vec![1],
     };
+    let incident = custodia_store::IncidentRow {
+        incident_id: "inc_1".into(),
+        opened_at: 1,
+        opened_by: "p1".into(),
+        aware_at: 1,
+        sealed: vec![1],
+        phase: "detect".into(),
+        risk: "unassessed".into(),
+        updated_at: 1,
+    };
     store
-        .write(move |mut tx| Box::pin(async move { tx.incidents().append(&entry).await }))
+        .write(move |mut tx| {
+            Box::pin(async move {
+                tx.incidents().insert(&incident).await?;
+                tx.incidents().append(&entry).await
+            })
+        })
         .await
         .unwrap();
     let dialect = store.dialect();
@@ -139,6 +154,14 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
             "TRUNCATE notices",
             "TRUNCATE incident_entries",
         ]);
+    }
+    let mut never_deleted = vec!["DELETE FROM incidents"];
+    if dialect == Dialect::Postgres {
+        never_deleted.push("TRUNCATE incidents");
+    }
+    for sql in never_deleted {
+        let err = raw(db, sql).await.expect_err(sql);
+        assert!(err.contains("incidents are never deleted"), "{sql}: {err}");
     }
     for sql in refused {
         let err = raw(db, sql).await.expect_err(sql);
