@@ -29,6 +29,36 @@ use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 /// What a rectification's transaction says when a legal hold covers a record it corrects.
 const HELD: &str = "legal_hold";
 
+/// Locks the subject's keys for the rest of this step of an erasure (writes sealing under
+/// them, and holds placed on the subject, wait) and, for an erasure asked for now (`held_by`:
+/// the collections a hold may name), refuses the step if a legal hold now covers the subject
+/// or one of them: a hold placed while the erasure runs stops it (what earlier steps erased
+/// went before the hold existed). An erasure re-applied by a restore happened already.
+async fn lock_and_refuse_if_held(
+    tx: &mut custodia_store::Tx<'_>,
+    subject: &str,
+    held_by: Option<&[String]>,
+) -> Result<(), StoreError> {
+    tx.subjects()
+        .lock_keys(subject, custodia_store::KeyLock::Update)
+        .await?;
+    let Some(collections) = held_by else { return Ok(()) };
+    let collections: Vec<&str> = collections.iter().map(String::as_str).collect();
+    if tx.retention().holds_on(subject, &collections).await?.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(HELD.into()))
+    }
+}
+
+/// A step refused for a hold as the hold's error; any other as the store's.
+fn held_or_store_error(e: StoreError) -> VaultError {
+    match e {
+        StoreError::Conflict(what) if what == HELD => crate::holds::held_error(),
+        e => e.into(),
+    }
+}
+
 /// The principal audit entries of re-applied erasures name.
 pub(crate) const RESTORE_PRINCIPAL: &str = "custodia:restore";
 
@@ -117,16 +147,25 @@ impl Vault {
             .filter(|p| p.survives_erasure)
             .map(|p| p.name.clone())
             .collect();
+        // (a restore's re-applied erasure has no request to close, and no hold stops it)
+        let held_by: Option<Vec<String>> = closing
+            .is_some()
+            .then(|| self.registry.collections.keys().cloned().collect());
         let mut deleted = ErasedRows::default();
         let mut after = String::new();
         loop {
             let (id, from, kept) = (subject.as_str().to_owned(), after.clone(), surviving.clone());
+            let held_by = held_by.clone();
             let (rows, last) = self
                 .store
                 .write(move |mut tx| {
-                    Box::pin(async move { tx.records().erase_batch(&id, &from, ERASE_BATCH, &kept).await })
+                    Box::pin(async move {
+                        lock_and_refuse_if_held(&mut tx, &id, held_by.as_deref()).await?;
+                        tx.records().erase_batch(&id, &from, ERASE_BATCH, &kept).await
+                    })
                 })
-                .await?;
+                .await
+                .map_err(held_or_store_error)?;
             deleted.add(rows);
             match last {
                 Some(last) => after = last,
@@ -149,6 +188,9 @@ impl Vault {
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
+                    // The keys locked first: a write sealing under them commits before this
+                    // (and its records are erased below) or finds them destroyed.
+                    lock_and_refuse_if_held(&mut tx, &id, held_by.as_deref()).await?;
                     let mut after = String::new();
                     loop {
                         let (rows, last) = tx.records().erase_batch(&id, &after, ERASE_BATCH, &surviving).await?;
@@ -220,6 +262,7 @@ impl Vault {
                 self.count_ledger_entries(&counted);
                 receipt
             }
+            Err(StoreError::Conflict(what)) if what == HELD => return Err(crate::holds::held_error()),
             Err(StoreError::Conflict(_)) => {
                 return Err(VaultError::new(
                     crate::ErrorKind::Conflict,
@@ -595,4 +638,63 @@ fn receipt(
 /// The receipt as the request's stored outcome.
 fn outcome_of(receipt: &ErasureReceipt) -> String {
     serde_json::json!({ "receipt": receipt }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use custodia_types::{NewHold, NewSubjectRequest};
+
+    use super::*;
+    use crate::Call;
+    use crate::audit::AuditEvent;
+    use crate::package::tests::vault;
+
+    /// A legal hold placed once an erasure is under way (after the check fulfilling makes
+    /// first) stops it at its next step: each step looks again, under the lock a hold on the
+    /// subject takes too. Nothing of the subject goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hold_placed_while_an_erasure_runs_stops_it() {
+        let (_dir, vault, admin) = vault().await;
+        let now = Timestamp(10);
+        let s = SubjectId::parse("held-late").unwrap();
+        let fields: BTreeMap<String, String> = [("email".to_owned(), "late@example.com".to_owned())].into();
+        let record = vault
+            .create_record(&Call::new(&admin, "order_fulfillment", now), &s, "customers", &fields)
+            .await
+            .unwrap();
+        let req = NewSubjectRequest {
+            subject_id: s.as_str().to_owned(),
+            kind: "erasure".to_owned(),
+            jurisdiction: "gdpr".to_owned(),
+            received_via: None,
+            received_at: None,
+            verified_by: Some("signed-in session".to_owned()),
+        };
+        let request = vault.create_request(&admin, now, &req).await.unwrap();
+        // fulfilling checked for holds and found none; then the hold arrives
+        let hold = NewHold {
+            subject_id: Some(s.as_str().to_owned()),
+            collection: None,
+            reason: "litigation 2026-114".to_owned(),
+        };
+        vault.place_hold(&admin, now, &hold).await.unwrap();
+        let done = vault.request_row(&request.request_id).await.unwrap();
+        let audit = vault
+            .audit_row(&AuditEvent::new("request.fulfil", &admin), now, None)
+            .unwrap();
+        let refused = vault.erase(&s, &admin, done, audit, Vec::new(), now).await;
+        assert_eq!(refused.err().map(|e| e.code), Some("legal_hold"));
+        let mut reader = vault.store.reader().await.unwrap();
+        assert_eq!(
+            reader.retention().record_count(s.as_str()).await.unwrap(),
+            1,
+            "{record:?} kept"
+        );
+        assert!(
+            !reader.subjects().keys(s.as_str()).await.unwrap().is_empty(),
+            "its key kept"
+        );
+    }
 }

@@ -104,6 +104,12 @@ impl Vault {
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
+                        // A subject's hold waits for an erasure's step under way (which locks
+                        // the subject's keys) and holds the next one back: the erasure then
+                        // sees it and stops.
+                        if let Some(subject) = &stored.subject_id {
+                            tx.subjects().lock_keys(subject, custodia_store::KeyLock::Update).await?;
+                        }
                         tx.retention().place_hold(&stored).await?;
                         tx.audit().append(&[audit]).await
                     })

@@ -329,6 +329,11 @@ impl Vault {
             .write(move |mut tx| {
                 Box::pin(async move {
                     let t = name.target();
+                    // the subject's keys before the record (as an erasure locks them): a
+                    // change waiting for an erasure finds its key destroyed, not a deadlock
+                    tx.subjects()
+                        .lock_keys(t.subject_id, custodia_store::KeyLock::Share)
+                        .await?;
                     let Some(held) = tx.records().fields_for_change(t).await? else {
                         return Ok(Err(Refusal::Missing));
                     };

@@ -604,9 +604,70 @@ impl Vault {
                 .write(move |mut tx| Box::pin(async move { tx.retention().set_rule(&name, &rule, now.0).await }))
                 .await?;
         }
-        Ok(changed)
+        Ok(changed + self.retime_after_ledger(now).await?)
+    }
+
+    /// Times again the bindings of every subject whose ledger moved since the last pass. A
+    /// write that raced a withdrawal, an objection or an opt-out computed its binding from
+    /// the ledger as it was and committed after the change had timed the subject's bindings:
+    /// its binding stayed live (a value kept for good). Timing is a function of the ledger,
+    /// so timing the subject again ends it as of the change, expiring when it would have. An
+    /// entry is looked at again until it is [`LEDGER_SETTLED_MS`] old (writes that began
+    /// before it have ended by then); the mark of what is settled is kept in `meta`.
+    async fn retime_after_ledger(&self, now: Timestamp) -> Result<u64, VaultError> {
+        let mark = self.store.reader().await?.meta().get(LEDGER_MARK).await?;
+        let from = mark
+            .as_deref()
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .and_then(|m| m.parse::<i64>().ok())
+            .unwrap_or(0);
+        let (mut cursor, mut settled, mut unsettled_seen) = (from, from, false);
+        let mut subjects = std::collections::BTreeSet::new();
+        loop {
+            let page = self.store.reader().await?.ledger().after(cursor, RETIME_BATCH).await?;
+            let Some(&(last, _, _)) = page.last() else { break };
+            for (seq, subject, at) in page.iter() {
+                if !unsettled_seen && *at <= now.0.saturating_sub(LEDGER_SETTLED_MS) {
+                    settled = *seq;
+                } else {
+                    unsettled_seen = true;
+                }
+                subjects.insert(subject.clone());
+            }
+            cursor = last;
+            if (page.len() as i64) < RETIME_BATCH {
+                break;
+            }
+        }
+        let count = subjects.len() as u64;
+        for subject in subjects {
+            let registry = std::sync::Arc::clone(&self.registry);
+            self.store
+                .write(move |mut tx| Box::pin(async move { retime_subject(&mut tx, &registry, &subject).await }))
+                .await?;
+        }
+        if settled != from {
+            let (old, new) = (from.to_string(), settled.to_string());
+            self.store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        let mut meta = tx.meta();
+                        if !meta.replace(LEDGER_MARK, old.as_bytes(), new.as_bytes()).await? {
+                            meta.insert(LEDGER_MARK, new.as_bytes()).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+        }
+        Ok(count)
     }
 }
+
+/// Where the re-timing after ledger changes has settled (`meta` key; a sequence number).
+const LEDGER_MARK: &str = "retention.ledger_retimed_upto";
+/// How old a ledger entry is before no write that began before it can still commit.
+const LEDGER_SETTLED_MS: i64 = 10 * 60 * 1000;
 
 /// An entry of a run whose rules were evaluated at another instant than the entry's own time
 /// (a rehearsal with `--as-of`) names that instant.
@@ -1175,6 +1236,79 @@ mod tests {
                 .filter(|e| e.index.action.as_deref() == Some("retention.subject_removed"))
                 .count();
             assert_eq!(removed, 2);
+        }
+
+        /// A write that raced a withdrawal (its binding made from the ledger before it, and
+        /// committed after the withdrawal timed the subject's bindings) is timed again by the
+        /// next run: its binding ends as of the withdrawal, not never.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_binding_written_past_a_withdrawal_is_ended_by_the_next_run() {
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("racer").unwrap();
+            consent(&vault, &admin, &s, "marketing_email", true, T0).await;
+            create(
+                &vault,
+                &admin,
+                &s,
+                "marketing_email",
+                T0 + 1,
+                &[("email", "pat@example.com")],
+            )
+            .await;
+            // the withdrawal as the race leaves it: in the ledger, the live binding untouched
+            let withdrawal = custodia_store::LedgerRow {
+                seq: 0,
+                subject_id: s.as_str().to_owned(),
+                kind: crate::consent::KIND_CONSENT.to_owned(),
+                purpose: Some("marketing_email".to_owned()),
+                value: false,
+                notice_version: None,
+                method: "web_form".to_owned(),
+                evidence: None,
+                principal_id: admin.id.clone(),
+                at: T0 + 2,
+            };
+            vault
+                .store
+                .write(move |mut tx| Box::pin(async move { tx.ledger().append(&withdrawal).await }))
+                .await
+                .unwrap();
+            let bindings = || async {
+                vault
+                    .store
+                    .reader()
+                    .await
+                    .unwrap()
+                    .retention()
+                    .of_subject("racer")
+                    .await
+                    .unwrap()
+            };
+            let live = bindings().await;
+            assert!(
+                !live.is_empty() && live.iter().all(|b| b.binding.ended_at.is_none()),
+                "{live:?}"
+            );
+            run(&vault, T0 + 3, true).await;
+            let ended = bindings().await;
+            assert!(
+                ended
+                    .iter()
+                    .all(|b| b.binding.ended_at == Some(T0 + 2) && b.binding.expires_at == Some(T0 + 2 + DAY)),
+                "{ended:?}"
+            );
+            // settled: the mark moved past it, and the next run has nothing to time again
+            let mark = vault
+                .store
+                .reader()
+                .await
+                .unwrap()
+                .meta()
+                .get(LEDGER_MARK)
+                .await
+                .unwrap();
+            assert!(mark.is_some());
+            assert_eq!(vault.retime_after_ledger(Timestamp(T0 + DAY)).await.unwrap(), 0);
         }
 
         /// A run stopped between batches (here: its later batches not run yet) leaves whole

@@ -608,7 +608,7 @@ impl Vault {
         .await
     }
 
-    async fn request_row(&self, request_id: &str) -> Result<RequestRow, VaultError> {
+    pub(crate) async fn request_row(&self, request_id: &str) -> Result<RequestRow, VaultError> {
         if !is_request_id(request_id) {
             return Err(request_not_found());
         }

@@ -32,6 +32,20 @@ impl<A> Ledger<'_, A> {
         self.conn.fetch_optional(stmt).await?.map(|r| r.int("seq")).transpose()
     }
 
+    /// The entries after `after` (by sequence number), oldest first, at most `limit`: each
+    /// one's sequence number, subject and time.
+    pub async fn after(&mut self, after: i64, limit: i64) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let stmt = Stmt::new("SELECT seq, subject_id, at FROM subject_ledger WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(limit);
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| Ok((r.int("seq")?, r.text("subject_id")?, r.int("at")?)))
+            .collect()
+    }
+
     /// Every ledger entry of a subject, oldest first.
     pub async fn of_subject(&mut self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
         let stmt = Stmt::new("SELECT * FROM subject_ledger WHERE subject_id = $1 ORDER BY seq").bind(subject_id);

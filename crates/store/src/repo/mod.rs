@@ -29,7 +29,7 @@ pub use principals::Principals;
 pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
-pub use subjects::{KeyCursor, Subjects};
+pub use subjects::{KeyCursor, KeyLock, Subjects};
 pub use tokens::Tokens;
 
 /// Declares a repository: a connection borrowed for its lifetime, and its access.

@@ -288,7 +288,7 @@ impl Records<'_, ReadWrite> {
             .collect();
         subjects.insert_keys(&fresh).await?;
         let ids: Vec<&str> = records.iter().map(|r| r.subject_id.as_str()).collect();
-        let stored = subjects.keys_of(&ids).await?;
+        let stored = subjects.keys_locked(&ids, crate::repo::KeyLock::Share).await?;
         let accepted: Vec<bool> = records
             .iter()
             .map(|r| r.subject_id == r.sealed_under.subject_id && is_stored(&stored, &r.sealed_under))

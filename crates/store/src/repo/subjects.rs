@@ -101,10 +101,16 @@ impl<A> Subjects<'_, A> {
 
     /// The stored keys of every class of these subjects.
     pub(crate) async fn keys_of(&mut self, subjects: &[&str]) -> Result<StoredKeys, StoreError> {
+        self.select_keys(subjects, "").await
+    }
+
+    /// The stored keys of these subjects, with `lock` (a PostgreSQL row lock clause, or
+    /// nothing) after the query.
+    async fn select_keys(&mut self, subjects: &[&str], lock: &str) -> Result<StoredKeys, StoreError> {
         let mut stored = HashMap::with_capacity(subjects.len());
         for chunk in subjects.chunks(Dialect::MAX_PARAMETERS) {
             let sql = format!(
-                "SELECT {KEY_COLUMNS} FROM subject_keys WHERE subject_id IN ({})",
+                "SELECT {KEY_COLUMNS} FROM subject_keys WHERE subject_id IN ({}){lock}",
                 placeholders(1, chunk.len())
             );
             let mut select = Stmt::new(sql);
@@ -130,7 +136,36 @@ pub(crate) fn is_stored(stored: &StoredKeys, key: &SubjectKeyRow) -> bool {
 /// Where a walk over every subject key goes on from: the last `(subject, class)` seen.
 pub type KeyCursor = Option<(String, String)>;
 
+/// How a write transaction locks subjects' keys on PostgreSQL (SQLite's one writer runs one
+/// transaction at a time: nothing to lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLock {
+    /// A write sealing under a key: many at once, none while the key is being destroyed.
+    Share,
+    /// An erasure destroying the keys (or a hold placed against it): alone.
+    Update,
+}
+
 impl Subjects<'_, ReadWrite> {
+    /// The stored keys of these subjects, locked until this transaction ends ([`KeyLock`]).
+    /// A write checks the key it sealed under this way: an erasure that locked the key first
+    /// has, when the write gets the lock, destroyed it (the write is refused); one that comes
+    /// after waits for the write, then sees its records and erases them too.
+    pub(crate) async fn keys_locked(&mut self, subjects: &[&str], lock: KeyLock) -> Result<StoredKeys, StoreError> {
+        let clause = match (self.conn.dialect(), lock) {
+            (Dialect::Sqlite, _) => "",
+            (Dialect::Postgres, KeyLock::Share) => " FOR SHARE",
+            (Dialect::Postgres, KeyLock::Update) => " FOR UPDATE",
+        };
+        self.select_keys(subjects, clause).await
+    }
+
+    /// Locks a subject's keys until this transaction ends ([`KeyLock`]), first of all (a
+    /// transaction that locks records too locks the key before them, as the erasure does).
+    pub async fn lock_keys(&mut self, subject_id: &str, lock: KeyLock) -> Result<(), StoreError> {
+        self.keys_locked(&[subject_id], lock).await.map(|_| ())
+    }
+
     /// Stores a subject's key unless it has one of that class; returns the key now stored
     /// (this one, or the one stored first).
     pub async fn ensure_key(&mut self, row: &SubjectKeyRow) -> Result<SubjectKeyRow, StoreError> {
@@ -148,7 +183,10 @@ impl Subjects<'_, ReadWrite> {
         if fresh {
             self.insert_keys(&[key]).await?;
         }
-        if is_stored(&self.keys_of(&[key.subject_id.as_str()]).await?, key) {
+        if is_stored(
+            &self.keys_locked(&[key.subject_id.as_str()], KeyLock::Share).await?,
+            key,
+        ) {
             Ok(())
         } else {
             Err(StoreError::SubjectKeyConflict)

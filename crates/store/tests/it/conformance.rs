@@ -28,7 +28,7 @@ fn binding(purpose: &str, at: i64, expires_at: Option<i64>) -> Binding {
     }
 }
 
-fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
+pub(crate) fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
     NewRecord {
         sealed_under: key_of(subject),
         fresh_key: true,
@@ -46,7 +46,7 @@ fn new_record(id: &str, subject: &str, now: i64) -> NewRecord {
 }
 
 /// The one data key each test subject uses (a stand-in: the store never opens it).
-fn key_of(subject: &str) -> SubjectKeyRow {
+pub(crate) fn key_of(subject: &str) -> SubjectKeyRow {
     SubjectKeyRow {
         subject_id: subject.into(),
         key_class: "default".into(),

@@ -539,3 +539,53 @@ pub async fn the_write_ahead_log_stays_bounded_under_sustained_reads_and_writes(
     let last = ops::audit_entries(&store, BATCHES * ROWS - 1, 5).await.unwrap();
     assert_eq!(last.len(), 1, "every entry is there");
 }
+
+/// A write sealing under a subject's key while another node's erasure holds that key locked
+/// waits for the erasure, then finds the key destroyed and writes nothing (on PostgreSQL its
+/// check read the key unlocked and committed a record no key opens); both record paths.
+pub async fn a_write_waits_for_the_erasure_that_locked_its_key(db: &Db) {
+    use custodia_store::KeyLock;
+    let (a, b) = (std::sync::Arc::new(db.open().await), db.open().await);
+    let first = crate::conformance::new_record("r1", "s9", 1);
+    ops::insert_record(&a, &first).await.unwrap();
+    for (n, batched) in [(2, true), (3, false)] {
+        let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+        let erasure = {
+            let a = std::sync::Arc::clone(&a);
+            tokio::spawn(async move {
+                a.write(move |mut tx| {
+                    Box::pin(async move {
+                        tx.subjects().lock_keys("s9", KeyLock::Update).await?;
+                        let _ = locked_tx.send(());
+                        // the racing write runs meanwhile
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        tx.subjects().destroy_key("s9", "default").await?;
+                        Ok(())
+                    })
+                })
+                .await
+            })
+        };
+        locked_rx.await.unwrap();
+        let mut late = crate::conformance::new_record(&format!("r{n}"), "s9", n);
+        late.fresh_key = false;
+        let written = if batched {
+            ops::insert_record(&b, &late).await
+        } else {
+            ops::insert_record_job(&b, &late).await
+        };
+        erasure.await.unwrap().unwrap();
+        assert!(matches!(written, Err(StoreError::SubjectKeyConflict)), "{written:?}");
+        assert!(
+            ops::record(&b, "s9", "customers", &format!("r{n}"))
+                .await
+                .unwrap()
+                .is_none_or(|r| r.records.is_empty()),
+            "nothing written under the destroyed key"
+        );
+        // the subject back, for the second path
+        ops::insert_record(&a, &crate::conformance::new_record(&format!("back{n}"), "s9", 9))
+            .await
+            .unwrap();
+    }
+}
