@@ -273,6 +273,10 @@ async fn verify_password(password: Zeroizing<String>, stored: Option<String>) ->
     .unwrap_or(false)
 }
 
+/// The longest chain of creators [`Vault::made_by`] follows (operators and keys made by one
+/// another); a longer one counts as made by the operator asked about.
+const MAX_CREATOR_CHAIN: usize = 64;
+
 impl Vault {
     /// Creates an operator with `roles` and returns the enrolment code (shown once). Needs
     /// `manage_operators` and `grant` on each role.
@@ -949,12 +953,16 @@ impl Vault {
     }
 
     /// Whether `account` is `operator`, or was created by it, directly or through a chain of
-    /// operators and API keys it created: such an account may act for it.
+    /// operators and API keys it created: such an account may act for it. A chain that loops
+    /// (a key rotation names the rotator as the key's creator, so two keys can name each
+    /// other) or runs past [`MAX_CREATOR_CHAIN`] cannot show where it began, and counts as
+    /// made by the operator (the check fails closed).
     async fn made_by(&self, account: &str, operator: &str) -> Result<bool, VaultError> {
         let mut reader = self.store.reader().await?;
         let mut current = account.to_owned();
-        for _ in 0..64 {
-            if current == operator {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_CREATOR_CHAIN {
+            if current == operator || !seen.insert(current.clone()) {
                 return Ok(true);
             }
             let creator = if current.starts_with("prn_") {
@@ -967,7 +975,7 @@ impl Vault {
                 None => return Ok(false),
             }
         }
-        Ok(false)
+        Ok(true)
     }
 
     /// The operator with id (`opr_...`) or name `id`, or 404.

@@ -809,6 +809,25 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
         .post("/v1/operators/boss/training", json!({"course": "privacy_basics"}))
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("self_attestation")), "{v}");
+    // Nor a key whose creators loop: boss makes k1, k1 makes k2, k2 rotates k1 (a rotation
+    // names the rotator as creator), so k1 and k2 name each other and boss is out of sight.
+    let (s, v) = boss
+        .post("/v1/principals", json!({"name": "k1", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let k1 = v["principal_id"].as_str().unwrap().to_owned();
+    let mut k1_client = server.client(v["api_key"].as_str().unwrap()).await;
+    let (s, v) = k1_client
+        .post("/v1/principals", json!({"name": "k2", "roles": ["admin"]}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut k2_client = server.client(v["api_key"].as_str().unwrap()).await;
+    let (s, v) = k2_client.post(&format!("/v1/principals/{k1}/rotate"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = k2_client
+        .post("/v1/operators/boss/training", json!({"course": "privacy_basics"}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("self_attestation")), "{v}");
     // Names that only differ in case, or look like ids, are refused.
     let (s, _) = admin
         .post("/v1/operators", json!({"name": "BOSS", "roles": ["auditor"]}))
