@@ -558,6 +558,16 @@ impl Vault {
                 )
                 .into());
             }
+            // A caller whose grant reaches no collection under this purpose (a role without
+            // it, an operator whose training lapsed) is refused before any token is looked
+            // up: refused only for tokens that exist, it would learn which are still live
+            // (whether a customer was erased).
+            let mut grants = self.registry.collections.keys().map(|c| self.authorize(&call, c));
+            if let Some(Err(first)) = grants.next()
+                && grants.all(|g| g.is_err())
+            {
+                return Err(first.into());
+            }
             let keys = self.keys.tokens();
             let mut by_name = std::collections::HashMap::new();
             for token in &req.tokens {

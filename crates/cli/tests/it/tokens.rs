@@ -94,6 +94,24 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
         "{v}"
     );
 
+    // A key whose role has no grant under the purpose is refused the same for a live token
+    // and an unknown one (before any lookup): it cannot tell which tokens are still live.
+    let auditor = admin.principal("books", &["auditor"]).await;
+    let mut answers = Vec::new();
+    for token in [random[0].as_str(), "tok_00000000000000000000000000000000"] {
+        let (status, v) = server
+            .client(&auditor)
+            .await
+            .post(
+                "/v1/tokens/detokenize",
+                json!({"purpose": "customer_support", "tokens": [token]}),
+            )
+            .await;
+        answers.push((status, v["error"]["code"].clone()));
+    }
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+    assert_eq!(answers[0].0, 403, "{answers:?}");
+
     // Every refusal is audited, also one the gate makes before any token is looked up (an
     // undeclared purpose), and a refusal of a found token names its subject.
     let (status, v) = server
@@ -129,6 +147,8 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
             // The payment service's batch held one unknown token: a probe, counted.
             ("unknown_token".to_owned(), false),
             ("detokenize_not_allowed".to_owned(), true),
+            ("purpose_not_allowed".to_owned(), false),
+            ("purpose_not_allowed".to_owned(), false),
             ("unknown_purpose".to_owned(), false)
         ],
         "{log}"
