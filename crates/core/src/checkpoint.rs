@@ -145,7 +145,8 @@ impl Vault {
     /// for a log from before tiles). Tiles completed on the way are stored in batches; the
     /// last few, if any, are returned to go with the next checkpoint.
     async fn catch_up_tiles(&self, upto: i64) -> Result<(TileBuilder, Vec<TileRow>), VaultError> {
-        let last = self.store.reader().await?.audit().last_leaf_tile().await?;
+        // (another node may have stored tiles of entries it appended after `upto`: not ours)
+        let last = self.store.reader().await?.audit().last_leaf_tile(upto).await?;
         let (size, mut after) = match last {
             Some((idx, seq)) => (u64::try_from(idx + 1).unwrap_or(0) * 256, seq),
             None => (0, i64::MIN),
@@ -599,4 +600,37 @@ pub async fn export_audit_log(
         progress.advance(1);
     }
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditEvent;
+    use crate::package::tests::vault;
+
+    /// Another node stores the tiles of entries it appended while this one starts: this
+    /// one's tiles, of the entries it verified, are built from the tiles up to them only (it
+    /// took those beyond for its own and refused to start: "the tiles were changed").
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tiles_stored_past_the_verified_entries_are_left_for_later() {
+        let (_dir, vault, admin) = vault().await;
+        let event = AuditEvent::new("test.entry", &admin);
+        let rows: Vec<_> = (0..600)
+            .map(|i| vault.audit_row(&event, Timestamp(100 + i), None).unwrap())
+            .collect();
+        vault.append_audit_rows(&rows).await.unwrap();
+        let leaves = vault.store.reader().await.unwrap().audit().leaves(0, 10_000).await.unwrap();
+        // the other node's tiles: every full one of the log as it now is
+        let (_, full) = vault.catch_up_tiles(i64::MAX).await.unwrap();
+        assert!(full.iter().any(|t| t.level == 0 && t.idx == 1), "two full tiles");
+        vault
+            .store
+            .write(move |mut tx| Box::pin(async move { tx.audit().insert_tiles(&full).await }))
+            .await
+            .unwrap();
+        // this node verified the first 300 entries only
+        let (upto, _) = leaves[299];
+        let (tiles, _) = vault.catch_up_tiles(upto).await.unwrap();
+        assert_eq!(tiles.size(), 300);
+    }
 }

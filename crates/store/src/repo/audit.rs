@@ -546,9 +546,13 @@ impl<A> Audit<'_, A> {
             .collect()
     }
 
-    /// The newest full level-0 tile: its index and the sequence number of its last entry.
-    pub async fn last_leaf_tile(&mut self) -> Result<Option<(i64, i64)>, StoreError> {
-        let stmt = Stmt::new("SELECT idx, last_seq FROM audit_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1");
+    /// The newest full level-0 tile of entries up to `upto` (tiles other nodes stored of
+    /// entries after it are left out): its index and the sequence number of its last entry.
+    pub async fn last_leaf_tile(&mut self, upto: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT idx, last_seq FROM audit_tiles WHERE level = 0 AND last_seq <= $1 ORDER BY idx DESC LIMIT 1",
+        )
+        .bind(upto);
         self.conn
             .fetch_optional(stmt)
             .await?
