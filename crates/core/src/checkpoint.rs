@@ -619,7 +619,15 @@ mod tests {
             .map(|i| vault.audit_row(&event, Timestamp(100 + i), None).unwrap())
             .collect();
         vault.append_audit_rows(&rows).await.unwrap();
-        let leaves = vault.store.reader().await.unwrap().audit().leaves(0, 10_000).await.unwrap();
+        let leaves = vault
+            .store
+            .reader()
+            .await
+            .unwrap()
+            .audit()
+            .leaves(0, 10_000)
+            .await
+            .unwrap();
         // the other node's tiles: every full one of the log as it now is
         let (_, full) = vault.catch_up_tiles(i64::MAX).await.unwrap();
         assert!(full.iter().any(|t| t.level == 0 && t.idx == 1), "two full tiles");

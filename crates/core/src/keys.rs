@@ -42,6 +42,9 @@ pub(crate) fn key_class(purpose: &Purpose) -> String {
     }
 }
 
+/// How long a keyring found current stays so before a new data key loads it again.
+const KEYRING_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The purpose whose data a key class holds, when it is not `default`.
 pub(crate) fn class_purpose(class: &str) -> Option<&str> {
     class.strip_prefix("purpose:")
@@ -51,6 +54,8 @@ pub(crate) struct Keys {
     /// The root keyring; replaced whole when a rotation adds a version or a retirement
     /// removes one (here, or on another node: see [`Keys::unwrap`]).
     keyring: std::sync::RwLock<Arc<Keyring>>,
+    /// When a new data key last found the keyring current ([`Keys::new_subject_key`]).
+    pub(crate) checked: std::sync::Mutex<Option<std::time::Instant>>,
     /// Where the keyring comes from; `None` for a vault given a keyring directly (tests,
     /// tools), which cannot rotate.
     pub(crate) provider: Option<Arc<dyn custodia_crypto::KeyProvider>>,
@@ -187,6 +192,7 @@ impl Keys {
             .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
         Ok(Self {
             keyring: std::sync::RwLock::new(Arc::new(keyring)),
+            checked: std::sync::Mutex::new(None),
             provider: None,
             indexer: Arc::new(BlindIndexer::new(index_key)),
             audit_signer,
@@ -312,6 +318,7 @@ impl Keys {
         class: &str,
         now: Timestamp,
     ) -> Result<(DataKey, SubjectKeyRow), VaultError> {
+        self.reload_if_stale()?;
         let (key, wrapped) = DataKey::generate(&self.keyring(), subject.as_str())?;
         let row = SubjectKeyRow {
             subject_id: subject.as_str().to_owned(),
@@ -350,6 +357,28 @@ impl Keys {
             Err(poisoned) => poisoned.into_inner(),
         };
         *slot = Arc::new(keyring);
+    }
+
+    /// Loads the keyring again if it was last found current more than [`KEYRING_FRESH`] ago:
+    /// a new data key is wrapped under the newest version. A rotation made elsewhere (another
+    /// node sharing the key file, or the CLI) adds a version this node would otherwise only
+    /// load when it met a key wrapped under it, meanwhile wrapping new keys under the old
+    /// one, which a retirement then takes away (their data unreadable).
+    fn reload_if_stale(&self) -> Result<(), VaultError> {
+        if self.provider.is_none() {
+            return Ok(());
+        }
+        {
+            let mut checked = match self.checked.lock() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if checked.is_some_and(|at| at.elapsed() < KEYRING_FRESH) {
+                return Ok(());
+            }
+            *checked = Some(std::time::Instant::now());
+        }
+        self.reload().map(|_| ())
     }
 
     /// Loads the keyring again from its source; returns whether it now has a version the
@@ -413,6 +442,7 @@ pub(crate) mod tests {
         let root = SecretKey::from_slice(&[9; 32]).unwrap();
         Keys {
             keyring: std::sync::RwLock::new(Arc::new(Keyring::from_keys(vec![(1, root)]).unwrap())),
+            checked: std::sync::Mutex::new(None),
             provider: None,
             indexer: Arc::new(BlindIndexer::new(IndexKey::from_secret(
                 SecretKey::from_slice(&[1; 32]).unwrap(),

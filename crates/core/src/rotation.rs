@@ -355,6 +355,28 @@ mod tests {
         records[0].fields["email"].clone()
     }
 
+    /// A node sharing the key file with one that rotated wraps its new data keys under
+    /// the new version once its keyring is a second old (it wrapped them under the old one
+    /// until it met a key re-wrapped, and a retirement then took their data away).
+    #[tokio::test]
+    async fn another_node_wraps_new_keys_under_the_version_a_rotation_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let b = data.open(None).await.unwrap();
+        write(&b, "cus_before", "before@example.com").await;
+        // the other node's rotation: a version added to the shared file
+        let added = custodia_crypto::Keyring::add_version_to_file(&dir.path().join("root.key"), 2).unwrap();
+        assert_eq!(added.current_version(), 2);
+        // a second on (b's keyring found current when it made its last key)
+        *b.keys.checked.lock().unwrap() = std::time::Instant::now().checked_sub(std::time::Duration::from_secs(2));
+        write(&b, "cus_after", "after@example.com").await;
+        let mut reader = b.store.reader().await.unwrap();
+        let keys = reader.subjects().keys("cus_after").await.unwrap();
+        let roots: Vec<_> = keys.iter().map(|k| root_version_of(&k.wrapped_key)).collect();
+        assert_eq!(roots, [Some(2)]);
+    }
+
     #[tokio::test]
     async fn rotation_rewraps_every_key_online_resumes_and_retires_the_old_version() {
         let dir = tempfile::tempdir().unwrap();
