@@ -267,10 +267,20 @@ fn needs_training(capability: Capability) -> bool {
     )
 }
 
+/// Whether a capability's routes hand out a subject's personal data itself (an access or
+/// portability package, a consent history with its evidence, an incident's list of the
+/// people affected and letters to them): an operator then says why, as for a read.
+fn reveals_personal_data(capability: Capability) -> bool {
+    matches!(
+        capability,
+        Capability::FulfilRequests | Capability::ManageConsent | Capability::ManageIncidents
+    )
+}
+
 /// Refuses `principal` unless one of its roles holds `capability`.
 pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Capability) -> Result<(), VaultError> {
     if needs_training(capability) {
-        crate::operators::may_see_personal_data(principal, false)?;
+        crate::operators::may_see_personal_data(principal, reveals_personal_data(capability))?;
     }
     // A preference center link acts as its customer for a day: longer than any grant.
     let hands_out_access = matches!(

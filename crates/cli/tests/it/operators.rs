@@ -760,6 +760,20 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
     train(&vault, &server, "boss", "security_awareness", None);
     let boss_token = login(&server, "boss", PASSWORD, &code(&boss_secret, 1)).unwrap();
     let mut boss = as_operator(&server, &boss_token).await;
+    // A route that hands out a subject's data through a capability (a consent history, the
+    // register of incidents, requests) asks an operator why, as a read does.
+    for path in ["/v1/subjects/cust_42/consents", "/v1/incidents", "/v1/requests"] {
+        let (s, v) = boss.get(path).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (403, Some("justification_required")),
+            "{path}: {v}"
+        );
+        let (s, v) = boss
+            .get_with_headers(path, &[("custodia-justification", "DSR ticket 19")])
+            .await;
+        assert_eq!(s, 200, "{path}: {v}");
+    }
     let (s, v) = boss
         .post("/v1/operators", json!({"name": "puppet", "roles": ["admin"]}))
         .await;
