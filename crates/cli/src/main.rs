@@ -1339,7 +1339,17 @@ async fn api_request(
         http_client::Connection::open(addr).await
     }
     .with_context(|| format!("cannot connect to {url}"))?;
-    conn.send(method, path, token, body, &[])
+    // An operator's session says why it reaches personal data (`Custodia-Justification`):
+    // from the environment, for every command that calls the server.
+    let justification = std::env::var("CUSTODIA_JUSTIFICATION")
+        .ok()
+        .filter(|j| !j.trim().is_empty());
+    let headers: Vec<(&str, &str)> = justification
+        .as_deref()
+        .map(|j| ("custodia-justification", j))
+        .into_iter()
+        .collect();
+    conn.send(method, path, token, body, &headers)
         .await
         .with_context(|| format!("{method} {path}"))
 }

@@ -774,6 +774,22 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
             .await;
         assert_eq!(s, 200, "{path}: {v}");
     }
+    // The CLI says it from the environment.
+    let url = format!("http://{}", server.addr);
+    let list = |justification: Option<&str>| {
+        let mut cmd = crate::support::custodia();
+        cmd.args(["incident", "list", "--url", &url, "--token", &boss_token]);
+        cmd.env_remove("CUSTODIA_JUSTIFICATION");
+        if let Some(j) = justification {
+            cmd.env("CUSTODIA_JUSTIFICATION", j);
+        }
+        cmd.output().unwrap()
+    };
+    let refused = list(None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("justification_required"));
+    let listed = list(Some("DSR ticket 19"));
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
     let (s, v) = boss
         .post("/v1/operators", json!({"name": "puppet", "roles": ["admin"]}))
         .await;
