@@ -31,8 +31,8 @@ use crate::{ErrorKind, Principal, Timestamp, Vault, VaultError, gate};
 const ENROLMENT_MS: i64 = 72 * 3_600_000;
 /// The longest lockout, however many failures.
 const MAX_LOCKOUT_MS: i64 = 3_600_000;
-/// Unknown names whose failed logins are remembered (beyond it, the memory starts again).
-const MAX_PHANTOMS: usize = 10_000;
+/// The buckets unknown names' failed logins are counted in ([`PhantomLogins`]).
+const PHANTOM_BUCKETS: usize = 65_536;
 /// The issuer an authenticator app shows beside the account.
 const TOTP_ISSUER: &str = "Custodia";
 /// Where a TOTP secret is sealed: bound to its operator.
@@ -219,19 +219,37 @@ fn locked(until: i64) -> VaultError {
 }
 
 /// Failed logins of names that are no operator's, counted and locked like an operator's, so
-/// that a lockout does not tell which names exist: name to (failures, locked until).
-#[derive(Default)]
-pub(crate) struct PhantomLogins(std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>);
+/// that a lockout does not tell which names exist: (failures, locked until) in a fixed table
+/// of [`PHANTOM_BUCKETS`], each name in the bucket of its keyed hash (the key random per
+/// process). Nothing is ever evicted: a flood of new names cannot clear a lock (a map
+/// cleared when full let it, and a name still locked after the flood was then a real one);
+/// names sharing a bucket share a count, which locks only names that do not exist.
+pub(crate) struct PhantomLogins {
+    buckets: std::sync::Mutex<Vec<(i64, i64)>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for PhantomLogins {
+    fn default() -> Self {
+        Self {
+            buckets: std::sync::Mutex::new(vec![(0, 0); PHANTOM_BUCKETS]),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+}
 
 impl PhantomLogins {
     /// Counts an attempt on `name` as an operator's is counted (and locks as it would);
     /// `Err(until)` while it is locked.
     fn begin(&self, name: &str, now: Timestamp, max: u32) -> Result<(), i64> {
-        let Ok(mut names) = self.0.lock() else { return Ok(()) };
-        if names.len() >= MAX_PHANTOMS && !names.contains_key(name) {
-            names.clear();
-        }
-        let (failures, until) = names.entry(name.to_owned()).or_insert((0, 0));
+        use std::hash::BuildHasher;
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let at = usize::try_from(self.hasher.hash_one(name) % PHANTOM_BUCKETS as u64).unwrap_or(0);
+        let Some((failures, until)) = buckets.get_mut(at) else {
+            return Ok(());
+        };
         if now.0 < *until {
             return Err(*until);
         }
@@ -537,12 +555,23 @@ impl Vault {
         let max = self.registry.operators.max_failed_logins;
         let row = self.store.reader().await?.operators().by_name(name).await?;
         let Some(row) = row else {
-            self.phantom_logins.begin(name, now, max).map_err(locked)?;
+            self.phantom_logins.begin(name, now, max).map_err(|until| {
+                self.auth_failed_label("operator", now);
+                locked(until)
+            })?;
             // As slow as a wrong password, so timing does not tell which names exist.
             verify_password(password, None).await;
             self.auth_failed_label("operator", now);
             return Err(invalid_login());
         };
+        // A locked account answers from the row just read, as an unknown name answers from
+        // memory: no write, and one grouped `auth.failed` count, not an entry per attempt
+        // (so neither the time taken nor the log's growth tells which names exist, and no
+        // one floods the log through a locked name).
+        if let Some(until) = row.locked_until.filter(|until| now.0 < *until) {
+            self.auth_failed_label("operator", now);
+            return Err(locked(until));
+        }
         let id = row.operator_id.clone();
         let lockout = move |n| lockout_ms(n, max).map(|ms| now.0 + ms);
         let attempt = self
@@ -1361,6 +1390,7 @@ mod tests {
                 .await
                 .is_ok()
         );
+        assert!(vault.flush_authentication_failures(Timestamp(after)).await.unwrap() >= 1);
         let mut reader = vault.store.reader().await.unwrap();
         let entries = reader.audit().entries(i64::MIN, 10_000).await.unwrap();
         let logins: Vec<&str> = entries
@@ -1370,13 +1400,20 @@ mod tests {
             .collect();
         assert_eq!(
             logins.len(),
-            8,
-            "one before enrolment was confirmed, five failures, one refused while locked, one success"
+            7,
+            "one before enrolment was confirmed, five failures, one success: {logins:?}"
         );
         assert!(logins[0].contains("not_enrolled"));
         assert!(logins[1].contains("invalid_password"));
-        assert!(logins[6].contains("\"locked\""));
-        assert!(logins[7].contains("\"allow\""));
+        assert!(logins[6].contains("\"allow\""));
+        // the attempt refused while locked is counted in the grouped entry, as an unknown
+        // name's would be (no entry of its own: the log's growth tells no name)
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.entry.contains("\"auth.failed\"") && e.entry.contains("operator")),
+            "{entries:?}"
+        );
         assert!(
             !entries.iter().any(|e| e.entry.contains("horse")),
             "no password in the log"
@@ -1402,6 +1439,22 @@ mod tests {
         }
         let nobody = vault.login(Timestamp(after + 10), "nobody", pw, "123456").await;
         assert_eq!(nobody.err().map(|e| e.code), Some("login_locked"));
+    }
+
+    /// A flood of new unknown names never clears an unknown name's lock (a map cleared when
+    /// full did, and a name still locked after the flood was then a real operator's).
+    #[test]
+    fn a_flood_of_unknown_names_keeps_their_locks() {
+        let phantoms = PhantomLogins::default();
+        let now = Timestamp(1_000_000);
+        for _ in 0..5 {
+            assert!(phantoms.begin("nobody77", now, 5).is_ok());
+        }
+        assert!(phantoms.begin("nobody77", now, 5).is_err(), "locked after five");
+        for i in 0..20_000 {
+            let _ = phantoms.begin(&format!("flood{i}"), now, 5);
+        }
+        assert!(phantoms.begin("nobody77", now, 5).is_err(), "still locked");
     }
 
     #[test]
