@@ -69,7 +69,119 @@ pub fn check_new_password(password: &Zeroizing<String>, name: &str) -> Result<()
     if distinct.len() < 6 {
         return Err("the password must use at least 6 different characters");
     }
+    if common(password) {
+        return Err(
+            "the password is built on a common password, word or keyboard run (such as Password123!, Summer2026, qwertyuiop, 123456789012); choose another, e.g. a few unrelated words",
+        );
+    }
     Ok(())
+}
+
+/// Words the commonest passwords are built on (from the lists breached-password studies
+/// publish), lower case; a password that is one of them with digits and symbols around it
+/// (`Password123!`, `Summer2026!!`) falls to the first guesses of any dictionary attack.
+const COMMON_WORDS: &[&str] = &[
+    "password",
+    "passw0rd",
+    "passwort",
+    "motdepasse",
+    "contrasena",
+    "qwerty",
+    "azerty",
+    "qwertz",
+    "letmein",
+    "welcome",
+    "admin",
+    "administrator",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "soccer",
+    "sunshine",
+    "princess",
+    "shadow",
+    "master",
+    "superman",
+    "batman",
+    "trustno",
+    "starwars",
+    "whatever",
+    "freedom",
+    "secret",
+    "changeme",
+    "default",
+    "login",
+    "summer",
+    "winter",
+    "spring",
+    "autumn",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "monday",
+    "friday",
+    "hello",
+    "charlie",
+    "michael",
+    "jessica",
+    "ashley",
+    "jordan",
+    "hunter",
+    "ranger",
+    "buster",
+    "pepper",
+    "ginger",
+    "cheese",
+    "computer",
+    "internet",
+    "company",
+    "custodia",
+    "privacy",
+];
+
+/// Keyboard rows and the alphabet, which people run along.
+const RUNS: &[&str] = &[
+    "abcdefghijklmnopqrstuvwxyz",
+    "01234567890",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "azertyuiop",
+    "qwertzuiop",
+    "yxcvbnm",
+    "1qaz2wsx3edc4rfv5tgb",
+];
+
+/// Whether a password is a common word with digits and symbols around it, or is made of at
+/// most three runs: a character repeated, or a stretch of a keyboard row or the alphabet, in
+/// either direction (`aaaaaabcdefg`, `123456789012`, `qwertyuiop12`).
+fn common(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    let core: String = lower.trim_matches(|c: char| !c.is_alphabetic()).to_owned();
+    if COMMON_WORDS.contains(&core.as_str()) {
+        return true;
+    }
+    let chars: Vec<char> = lower.chars().collect();
+    let next_in_a_run = |a: char, b: char| {
+        a == b
+            || RUNS.iter().any(|run| {
+                let run: Vec<char> = run.chars().collect();
+                run.windows(2)
+                    .any(|w| (w[0] == a && w[1] == b) || (w[0] == b && w[1] == a))
+            })
+    };
+    let runs = 1 + chars.windows(2).filter(|w| !next_in_a_run(w[0], w[1])).count();
+    runs <= 3
 }
 
 #[cfg(test)]
@@ -89,6 +201,39 @@ mod tests {
         let argon2i = a.replacen("$argon2id$", "$argon2i$", 1);
         assert!(!verify_password("correct horse battery", &argon2i));
         verify_nobody("anything");
+    }
+
+    /// Passwords the first guesses of a dictionary attack try are refused; passphrases and
+    /// random ones pass.
+    #[test]
+    fn common_passwords_are_refused() {
+        let pw = |s: &str| Zeroizing::new(s.to_owned());
+        for weak in [
+            "password1234",
+            "123456789012",
+            "qwertyuiop12",
+            "Password123!",
+            "aaaaaabcdefg",
+            "Summer2026!!",
+            "Welcome2026#",
+            "zyxwvutsrqpo",
+            "!!Letmein!!99",
+        ] {
+            assert_eq!(
+                check_new_password(&pw(weak), "ana").map_err(|e| e.contains("common")),
+                Err(true),
+                "{weak}"
+            );
+        }
+        for strong in [
+            "correct horse battery staple",
+            "Tr0ub4dor&3xyz",
+            "twelve chars",
+            "velvet-ocean-lamp-42",
+            "kX9#mQ2!vL7p",
+        ] {
+            assert_eq!(check_new_password(&pw(strong), "ana"), Ok(()), "{strong}");
+        }
     }
 
     #[test]
