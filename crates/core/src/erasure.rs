@@ -176,13 +176,7 @@ impl Vault {
         let registry = Arc::clone(&self.registry);
         let signer = Arc::clone(&self.keys.receipt_signer);
         let id = subject.as_str().to_owned();
-        // Consent given before the erasure ends with it: withdrawn in the ledger (which keeps
-        // the history, the proof that past processing was lawful).
-        let withdrawals = self
-            .subject_state(subject)
-            .await?
-            .consent_withdrawals(subject, principal_id, now);
-        let counted = withdrawals.clone();
+        let (subject_id, by) = (subject.clone(), principal_id.to_owned());
         self.caches.ledger.invalidate(subject.as_str());
         let closed = self
             .store
@@ -210,6 +204,13 @@ impl Vault {
                     {
                         tx.erasures().append(&tombstone).await?;
                     }
+                    // Consent given before the erasure ends with it: withdrawn in the ledger
+                    // (which keeps the history, the proof that past processing was lawful),
+                    // read here, under the key's lock, so a consent given while the erasure
+                    // ran is withdrawn too.
+                    let ledger = tx.ledger().of_subject(&id).await?;
+                    let withdrawals = crate::consent::SubjectState::from_ledger(&ledger)
+                        .consent_withdrawals(&subject_id, &by, now);
                     for withdrawal in &withdrawals {
                         tx.ledger().append(withdrawal).await?;
                     }
@@ -252,14 +253,14 @@ impl Vault {
                     // After the request's own change: its other requests lose the id too.
                     tx.requests().forget_subject(&id).await?;
                     tx.audit().append(&[audit]).await?;
-                    Ok(receipt)
+                    Ok((receipt, withdrawals))
                 })
             })
             .await;
         self.caches.ledger.invalidate(subject.as_str());
         let mut receipt = match closed {
-            Ok(receipt) => {
-                self.count_ledger_entries(&counted);
+            Ok((receipt, withdrawals)) => {
+                self.count_ledger_entries(&withdrawals);
                 receipt
             }
             Err(StoreError::Conflict(what)) if what == HELD => return Err(crate::holds::held_error()),
