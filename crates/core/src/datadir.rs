@@ -60,6 +60,12 @@ pub enum SetupError {
     )]
     RetiredRootKey(u32),
     #[error(
+        "this database's keys are wrapped by root key version {0}, newer than any version this root \
+         key holds: it is another vault's key, or a copy of this vault's key file from before a \
+         rotation (every node must read the same key source)"
+    )]
+    RootKeyBehind(u32),
+    #[error(
         "{dir} is in use by another custodia process (pid {pid}): one process at a time may open a \
          data directory's SQLite database; stop that process first (several server nodes need PostgreSQL)"
     )]

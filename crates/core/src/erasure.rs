@@ -209,8 +209,8 @@ impl Vault {
                     // read here, under the key's lock, so a consent given while the erasure
                     // ran is withdrawn too.
                     let ledger = tx.ledger().of_subject(&id).await?;
-                    let withdrawals = crate::consent::SubjectState::from_ledger(&ledger)
-                        .consent_withdrawals(&subject_id, &by, now);
+                    let withdrawals =
+                        crate::consent::SubjectState::from_ledger(&ledger).consent_withdrawals(&subject_id, &by, now);
                     for withdrawal in &withdrawals {
                         tx.ledger().append(withdrawal).await?;
                     }

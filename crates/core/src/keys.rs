@@ -123,6 +123,8 @@ async fn load_or_create(
 /// another key altogether.
 fn mismatch(keyring: &Keyring, wrapped: &[u8]) -> SetupError {
     match custodia_store::root_version_of(wrapped) {
+        // (a retirement removes only versions older than the current one)
+        Some(v) if v > keyring.current_version() => SetupError::RootKeyBehind(v),
         Some(v) if !keyring.versions().iter().any(|(held, _)| *held == v) => SetupError::RetiredRootKey(v),
         _ => SetupError::KeyMismatch,
     }
@@ -468,6 +470,14 @@ pub(crate) mod tests {
         assert!(matches!(mismatch(&v2, &wrapped), SetupError::RetiredRootKey(1)));
         let other = Keyring::from_keys(vec![(1, SecretKey::from_slice(&[7; 32]).unwrap())]).unwrap();
         assert!(matches!(mismatch(&other, &wrapped), SetupError::KeyMismatch));
+        // a version newer than any the key holds was never retired: another vault's key, or
+        // an old copy of this one's
+        let wrapped_v3 = Keyring::from_keys(vec![(3, SecretKey::from_slice(&[9; 32]).unwrap())])
+            .unwrap()
+            .wrap("label", b"", &SecretKey::from_slice(&[5; 32]).unwrap())
+            .unwrap()
+            .0;
+        assert!(matches!(mismatch(&v2, &wrapped_v3), SetupError::RootKeyBehind(3)));
     }
 
     /// Each named digest uses its own domain; the vectors are those of
