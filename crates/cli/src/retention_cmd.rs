@@ -263,15 +263,28 @@ async fn sweep(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Off a terminal too, a line at each tenth: a cron job's log shows how far a killed run got.
     let bar = crate::progress::Bar::new("sweeping", "due bindings judged").lines();
     bar.set_total(due);
-    let result = vault
-        .sweep(&opts, &mut |r| {
-            // Every binding judged ends up in one of these counts.
-            bar.set_position(
-                r.bindings_ended + r.kept_by_hold + r.kept_by_restriction + r.kept_unknown_purpose + r.retimed,
-            );
-        })
+    // One sweep at a time over a database: the server nodes' job and this command take the
+    // same leadership (on PostgreSQL; SQLite admits one process anyway). Two at once judged
+    // the same bindings and one failed on the other's changes.
+    let mut judged = |r: &SweepReport| {
+        // Every binding judged ends up in one of these counts.
+        bar.set_position(
+            r.bindings_ended + r.kept_by_hold + r.kept_by_restriction + r.kept_unknown_purpose + r.retimed,
+        );
+    };
+    let sweep = vault.sweep(&opts, &mut judged);
+    let led = vault
+        .store()
+        .exclusively(custodia_server::jobs::RETENTION_JOB, sweep)
         .await;
     bar.finish();
+    let result = match led {
+        Ok(Some(result)) => result,
+        Ok(None) => anyhow::bail!(
+            "another server node or `custodia retention run` is sweeping this database now; run again once it is done"
+        ),
+        Err(e) => Err(e.into()),
+    };
     // What was written is signed, a sweep cut short included.
     if let Some(log) = &log {
         log.sign(&vault).await?;

@@ -1089,3 +1089,49 @@ async fn a_sweeper_killed_half_way_finishes_on_the_next_run() {
         .await;
     assert_eq!((s, v["events"].as_array().map(Vec::len)), (200, Some(SUBJECTS)), "{v}");
 }
+
+/// One sweep at a time over a PostgreSQL database: `retention run` while a server node (here
+/// the test, holding the job's leadership) sweeps says so and leaves the database alone; once
+/// it is done, the run goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_while_another_runs_is_refused_plainly() {
+    let Some(url) = crate::support::postgres_url() else {
+        eprintln!("skipping: CUSTODIA_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let vault = Vault::init_with(Some(crate::support::fresh_postgres_database(&url)));
+    let store = custodia_store::Store::open(vault.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let leader = tokio::spawn(async move {
+        store
+            .exclusively("retention-sweep", async move {
+                let _ = started_tx.send(());
+                let _ = done_rx.await;
+            })
+            .await
+            .unwrap()
+    });
+    started_rx.await.unwrap();
+    let cli = {
+        let path = vault.path().to_owned();
+        let url = vault.database_url.clone().unwrap();
+        tokio::task::spawn_blocking(move || {
+            custodia()
+                .args(["retention", "run", "--data-dir"])
+                .arg(path)
+                .args(["--database-url", &url])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = cli.await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is sweeping this database now"), "{err}");
+    let _ = done_tx.send(());
+    assert!(leader.await.unwrap().is_some());
+    sweep(&vault, &[]);
+}
