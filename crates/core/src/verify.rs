@@ -444,7 +444,7 @@ fn check(
                 e.seq
             )
         } else {
-            let link = custodia_audit::chain::stored_link(e.link.as_deref());
+            let link = custodia_audit::chain::stored_link(e.link);
             if link_fault_at.is_none() {
                 link_fault_at = previous
                     .and_then(|before| link_fault(e.seq, &leaf, link, before, links))
