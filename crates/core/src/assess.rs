@@ -80,14 +80,26 @@ pub struct KeyFacts {
     pub versions: Result<Vec<(u32, Option<i64>)>, String>,
 }
 
+/// The checkpoints kept outside the database, as the adapter found them.
+#[derive(Debug, Clone)]
+pub struct OutsideCheckpoints {
+    /// Where they are kept (the checkpoint log, the witness), named for the detail; empty when
+    /// nowhere (`serve --no-checkpoint-log` without a witness).
+    pub places: Vec<String>,
+    /// The newest checkpoint of each place, under the rules the server starts by (`Err`: why
+    /// they cannot vouch for the log, e.g. the checkpoint log deleted while the database holds
+    /// checkpoints).
+    pub trusted: Result<Vec<TrustedCheckpoint>, String>,
+}
+
 /// The checkpoint key and the checkpoints from outside the database the log is verified with.
 #[derive(Debug, Clone)]
 pub struct AuditSources {
-    /// The key (`Err`: why there is none).
+    /// The key (`Err`: why there is none, or why it cannot be used).
     pub key: Result<VerifierKey, String>,
     /// Where the key came from, for the detail (e.g. "the server's own key").
     pub key_source: String,
-    pub trusted: Result<Vec<TrustedCheckpoint>, String>,
+    pub outside: OutsideCheckpoints,
     /// A verification of the log to use instead of verifying it again (the server's, recent).
     verified: Option<Result<VerifiedLog, String>>,
 }
@@ -95,15 +107,11 @@ pub struct AuditSources {
 impl AuditSources {
     /// The key, where it came from, and the checkpoints from outside the database.
     #[must_use]
-    pub fn new(
-        key: Result<VerifierKey, String>,
-        key_source: String,
-        trusted: Result<Vec<TrustedCheckpoint>, String>,
-    ) -> Self {
+    pub fn new(key: Result<VerifierKey, String>, key_source: String, outside: OutsideCheckpoints) -> Self {
         Self {
             key,
             key_source,
-            trusted,
+            outside,
             verified: None,
         }
     }
@@ -164,6 +172,8 @@ pub(crate) struct LastVerification(tokio::sync::Mutex<Option<(i64, Result<Verifi
 #[derive(Debug, Clone)]
 struct AuditFacts {
     key_source: String,
+    /// Where checkpoints are kept outside the database (see [`OutsideCheckpoints::places`]).
+    places: Vec<String>,
     verified: Result<VerifiedLog, String>,
     /// Size and time (Unix ms) of the newest checkpoint in the database.
     latest_checkpoint: Result<Option<(i64, i64)>, String>,
@@ -227,28 +237,32 @@ impl Vault {
         outside: F,
     ) -> Result<Vec<AssessmentCheck>, VaultError>
     where
-        F: std::future::Future<Output = (Result<Vec<TrustedCheckpoint>, String>, Vec<AssessmentCheck>)>,
+        F: std::future::Future<Output = (OutsideCheckpoints, Vec<AssessmentCheck>)>,
     {
         let event = AuditEvent::new("assessment.read", caller);
         self.audited(event, now, async {
             gate::require(&self.policies, caller, Capability::ReadAudit)?;
-            let (trusted, more) = outside.await;
+            let (checkpoints, more) = outside.await;
             let mut sources = AuditSources::new(
                 Ok(self.audit_verifier_key()),
                 "the server's checkpoint key".to_owned(),
-                trusted,
+                checkpoints,
             );
-            let mut last = self.last_verification.0.lock().await;
-            let verified = match &*last {
-                Some((at, verified)) if (0..VERIFICATION_REUSE_MS).contains(&(now.0 - at)) => verified.clone(),
-                _ => {
-                    let verified = verify_log(&self.store, &sources, now).await;
-                    *last = Some((now.0, verified.clone()));
-                    verified
-                }
-            };
-            drop(last);
-            sources.verified = Some(verified);
+            // Checkpoints from outside that cannot vouch for the log fail the check at every
+            // call: a reading of the log made before (with them) must not hide that.
+            if sources.outside.trusted.is_ok() {
+                let mut last = self.last_verification.0.lock().await;
+                let verified = match &*last {
+                    Some((at, verified)) if (0..VERIFICATION_REUSE_MS).contains(&(now.0 - at)) => verified.clone(),
+                    _ => {
+                        let verified = verify_log(&self.store, &sources, now).await;
+                        *last = Some((now.0, verified.clone()));
+                        verified
+                    }
+                };
+                drop(last);
+                sources.verified = Some(verified);
+            }
             let keys = KeyFacts {
                 provider: Ok(self.key_provider().to_owned()),
                 versions: Ok(self.keys.keyring().versions()),
@@ -467,11 +481,9 @@ async fn consents(store: &Store) -> Result<ConsentFacts, String> {
 
 /// Verifies the whole audit log with the sources' key and checkpoints.
 async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Result<VerifiedLog, String> {
-    match (&sources.key, &sources.trusted) {
-        (Err(e), _) => Err(format!("no checkpoint key to verify with: {e}")),
-        (_, Err(e)) => Err(format!(
-            "the checkpoints from outside the database could not be read: {e}"
-        )),
+    match (&sources.key, &sources.outside.trusted) {
+        (Err(e), _) => Err(format!("the checkpoint key: {e}")),
+        (_, Err(e)) => Err(format!("the checkpoints kept outside the database: {e}")),
         (Ok(key), Ok(trusted)) => {
             let trust = AuditTrust {
                 tag_key: None,
@@ -494,9 +506,10 @@ async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Re
 }
 
 async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFacts {
-    let verified = match sources.verified {
-        Some(verified) => verified,
-        None => verify_log(store, &sources, now).await,
+    let verified = match (&sources.outside.trusted, sources.verified.clone()) {
+        (Err(e), _) => Err(format!("the checkpoints kept outside the database: {e}")),
+        (Ok(_), Some(verified)) => verified,
+        (Ok(_), None) => verify_log(store, &sources, now).await,
     };
     let latest_checkpoint = async { store.reader().await?.audit().latest_checkpoint().await }
         .await
@@ -514,6 +527,7 @@ async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFac
     .map_err(text);
     AuditFacts {
         key_source: sources.key_source,
+        places: sources.outside.places,
         verified,
         latest_checkpoint,
         newest_entry,
@@ -1092,10 +1106,10 @@ fn consent_notice_version(f: &Facts) -> AssessmentCheck {
 }
 
 fn audit_verified(f: &Facts, now: Timestamp) -> AssessmentCheck {
-    let (passed, detail) = match &f.audit.verified {
-        Ok(v) => (
-            true,
-            format!(
+    const FIX: &str = "Run `custodia audit verify --public-key KEY` (the key init printed) to locate the problem, and investigate before the vault is used further.";
+    let (passed, severity, detail, remediation) = match &f.audit.verified {
+        Ok(v) => {
+            let verified = format!(
                 "{} entries verified against {} signed checkpoints and {} from outside the database, with {}{}",
                 v.entries,
                 v.checkpoints,
@@ -1110,17 +1124,43 @@ fn audit_verified(f: &Facts, now: Timestamp) -> AssessmentCheck {
                         VERIFICATION_REUSE_MS / 60_000
                     )
                 }
-            ),
+            );
+            // The database's own checkpoints prove nothing against whoever can write it: they
+            // go with the entries they cover. Without one kept elsewhere the log verifies
+            // however it was rewritten, so this is a warning, not a pass.
+            let alone = if f.audit.places.is_empty() {
+                Some("no checkpoint is kept outside the database (the server runs with --no-checkpoint-log and no witness)".to_owned())
+            } else if v.trusted == 0 && v.checkpoints > 0 {
+                Some(format!("no checkpoint was found in {}", f.audit.places.join(" or ")))
+            } else {
+                None
+            };
+            match alone {
+                None => (true, Severity::High, verified, FIX.to_owned()),
+                Some(why) => (
+                    false,
+                    Severity::Medium,
+                    format!(
+                        "{verified}; but {why}: whoever can write the database can delete its checkpoints and rewrite what they covered, and the log would still verify"
+                    ),
+                    "Keep every checkpoint outside the database: a checkpoint log on other storage (`custodia serve --checkpoint-log PATH`; the default is audit-checkpoints.log in the data directory) and a witness on another machine (`--witness URL --witness-key KEY`).".to_owned(),
+                ),
+            }
+        }
+        Err(e) => (
+            false,
+            Severity::High,
+            format!("the audit log does not verify: {e}"),
+            FIX.to_owned(),
         ),
-        Err(e) => (false, format!("the audit log does not verify: {e}")),
     };
     check(
         "audit_verified",
         "The audit log verifies",
-        Severity::High,
+        severity,
         passed,
         detail,
-        "Run `custodia audit verify --public-key KEY` (the key init printed) to locate the problem, and investigate before the vault is used further.",
+        remediation,
     )
 }
 
@@ -1355,6 +1395,7 @@ mod tests {
             }),
             audit: AuditFacts {
                 key_source: "the pinned key".into(),
+                places: vec!["the checkpoint log /srv/custodia/audit-checkpoints.log".into()],
                 verified: Ok(VerifiedLog {
                     entries: 10,
                     checkpoints: 2,
@@ -1631,6 +1672,73 @@ mod tests {
         assert!(!run(&f, "audit_checkpoint_recent", NOW).passed);
         f.audit.newest_entry = Ok(None);
         assert!(run(&f, "audit_checkpoint_recent", NOW).passed);
+    }
+
+    #[test]
+    fn a_log_verified_against_the_database_alone_is_a_warning_not_a_pass() {
+        let mut f = good();
+        let c = run(&f, "audit_verified", NOW);
+        assert!(c.passed && c.severity == Severity::High && c.detail.contains("1 from outside"));
+        // `serve --no-checkpoint-log` without a witness: nothing outside the database.
+        f.audit.places.clear();
+        let c = run(&f, "audit_verified", NOW);
+        assert!(!c.passed && c.severity == Severity::Medium, "{c:?}");
+        assert!(c.detail.contains("--no-checkpoint-log") && c.remediation.contains("--checkpoint-log PATH"));
+        // Kept somewhere, but none found there while the database holds checkpoints.
+        f.audit.places = vec!["the witness at http://w:8300".into()];
+        if let Ok(v) = &mut f.audit.verified {
+            v.trusted = 0;
+        }
+        let c = run(&f, "audit_verified", NOW);
+        assert!(
+            !c.passed
+                && c.detail
+                    .contains("no checkpoint was found in the witness at http://w:8300")
+        );
+        // A log that does not verify is a failure at the check's own severity.
+        f.audit.verified = Err("the checkpoints kept outside the database: the checkpoint log x is missing".into());
+        let c = run(&f, "audit_verified", NOW);
+        assert!(!c.passed && c.severity == Severity::High && c.detail.contains("is missing"));
+    }
+
+    /// The server reuses its reading of the whole log for ten minutes; a checkpoint log gone
+    /// in between must fail the check all the same (it passed on the reused reading).
+    #[tokio::test]
+    async fn checkpoints_outside_that_cannot_vouch_fail_even_with_a_reading_reused() {
+        let (_dir, vault, admin) = crate::package::tests::vault().await;
+        // Entries dated now: the checkpoint refuses a log dated in the future.
+        let now = Timestamp::now();
+        let subject = crate::SubjectId::parse("s1").unwrap();
+        let values = [("email".to_owned(), "p1@example.com".to_owned())].into();
+        let call = crate::Call::new(&admin, "order_fulfillment", now);
+        vault
+            .create_record(&call, &subject, "customers", &values)
+            .await
+            .unwrap();
+        let row = vault.checkpoint(now).await.unwrap().unwrap();
+        let log = "the checkpoint log /srv/custodia/audit-checkpoints.log";
+        let newest = TrustedCheckpoint::from_note(log, &row.note, &vault.audit_verifier_key()).unwrap();
+        let outside = |trusted: Result<Vec<TrustedCheckpoint>, String>| async move {
+            let places = vec![log.to_owned()];
+            (OutsideCheckpoints { places, trusted }, Vec::new())
+        };
+        let env = good().env;
+        let checks = vault
+            .assessment(&admin, now, &env, outside(Ok(vec![newest])))
+            .await
+            .unwrap();
+        let c = by_id(&checks, "audit_verified");
+        assert!(c.passed && c.detail.contains("1 from outside"), "{c:?}");
+        let missing = "the checkpoint log /srv/custodia/audit-checkpoints.log is missing, but the database holds checkpoints up to size 9";
+        let checks = vault
+            .assessment(&admin, Timestamp(now.0 + 1000), &env, outside(Err(missing.to_owned())))
+            .await
+            .unwrap();
+        let c = by_id(&checks, "audit_verified");
+        assert!(
+            !c.passed && c.severity == Severity::High && c.detail.contains(missing),
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -131,7 +131,10 @@ pub(crate) async fn assessment(
         backup_max_age_days: DEFAULT_BACKUP_MAX_AGE_DAYS,
     };
     let outside = async {
-        let trusted = state.publisher.trusted(&state.vault.audit_verifier_key()).await;
+        let checkpoints = state
+            .publisher
+            .outside(state.vault.store(), &state.vault.audit_verifier_key())
+            .await;
         let (dir, scan) = (deployment.data_dir.clone(), deployment.scan.clone());
         // The permit goes with the scan: it runs on when the caller hangs up, and holds the
         // slot until it is done.
@@ -141,7 +144,7 @@ pub(crate) async fn assessment(
         })
         .await
         .unwrap_or_else(|e| stopped(&e.to_string()));
-        (trusted, checks)
+        (checkpoints, checks)
     };
     let checks = state.vault.assessment(&caller, now, &env, outside).await?;
     let report = report(checks, now);

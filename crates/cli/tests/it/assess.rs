@@ -346,3 +346,124 @@ async fn the_assessment_route_needs_read_audit_and_answers_json_or_html() {
         "{decisions:?}"
     );
 }
+
+/// What a reviewer found: a log cut back to its first checkpoint (the entries and checkpoints
+/// after it deleted) with the checkpoint log moved away. `serve` refuses to start on it; the
+/// assessment passed it ("0 from outside the database"). It now applies the server's rule and
+/// says so in the server's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_cut_back_with_its_checkpoint_log_moved_away_fails_as_serve_refuses_it() {
+    use crate::tamper::{DROP_CHECKPOINT_GUARDS, checkpoint_of_at_least, refuses_to_start, sql, traffic};
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 1).await;
+    let first = checkpoint_of_at_least(&server, &vault.token, 3).await["tree_size"]
+        .as_i64()
+        .unwrap();
+    traffic(&server, &vault.token, 1, 4).await;
+    checkpoint_of_at_least(&server, &vault.token, first + 9).await;
+    server.terminate();
+
+    // Intact, the log verifies with the key pinned or with the database's copy, and the
+    // report says which it was.
+    let pin = ["--public-key", vault.audit_key.as_str()];
+    let (_, report, _) = assess(vault.path(), &pin, &[]);
+    let c = check(&report, "audit_verified");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(passed(&report, "audit_verified"), "{c}");
+    assert!(
+        detail.contains("1 from outside the database, with the key given with --public-key"),
+        "{detail}"
+    );
+    let (_, report, _) = assess(vault.path(), &[], &[]);
+    let c = check(&report, "audit_verified");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the database's own copy of the checkpoint key"),
+        "{c}"
+    );
+
+    let copy = crate::audit::copy_of(vault.path());
+    let first_size = "(SELECT MIN(tree_size) FROM audit_checkpoints)";
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            &format!("DELETE FROM audit_log WHERE seq > {first_size}"),
+            &format!("DELETE FROM audit_subject_index WHERE seq > {first_size}"),
+            &format!("UPDATE audit_index_state SET upto = {first_size}"),
+            &format!("DELETE FROM audit_checkpoints WHERE tree_size > {first_size}"),
+        ],
+    )
+    .await;
+    let aside = tempfile::tempdir().unwrap();
+    std::fs::rename(
+        copy.path().join("audit-checkpoints.log"),
+        aside.path().join("audit-checkpoints.log"),
+    )
+    .unwrap();
+    let rule = "audit-checkpoints.log is missing, but the database holds checkpoints";
+    for args in [&pin[..], &[]] {
+        let (code, report, _) = assess(copy.path(), args, &[]);
+        let c = check(&report, "audit_verified");
+        assert!(!passed(&report, "audit_verified") && c["severity"] == "high", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains(rule), "{c}");
+        assert_eq!(code, 1);
+    }
+    assert!(refuses_to_start(copy.path(), &[]).contains(rule));
+
+    // Told the server keeps no checkpoint log, nothing outside the database vouches for the
+    // log: a warning naming why, not a pass.
+    let (_, report, _) = assess(copy.path(), &["--no-checkpoint-log"], &[]);
+    let c = check(&report, "audit_verified");
+    assert!(!passed(&report, "audit_verified") && c["severity"] == "medium", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("--no-checkpoint-log"), "{c}");
+
+    // The database's key row replaced: the pinned key tells, as the server's start does.
+    let other =
+        custodia_audit::note::NoteSigner::from_seed("custodia-audit", custodia_audit::note::ED25519_TYPE, &[66; 32])
+            .unwrap()
+            .verifier()
+            .to_string();
+    let swapped = crate::audit::copy_of(vault.path());
+    sql(
+        swapped.path(),
+        &[&format!(
+            "UPDATE meta SET value = CAST('{other}' AS BLOB) WHERE key = 'audit_public_key'"
+        )],
+    )
+    .await;
+    let (_, report, _) = assess(swapped.path(), &pin, &[]);
+    let c = check(&report, "audit_verified");
+    assert!(!passed(&report, "audit_verified"), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("the row was replaced"), "{c}");
+    // A key that is no key is a usage error, as in `audit verify`.
+    let out = custodia()
+        .args(["assess", "--public-key", "not-a-key", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public-key"));
+}
+
+/// A server run with `--no-checkpoint-log` (and no witness) passed `audit_verified` with "0 from
+/// outside the database": nothing but the database vouched for its log. A warning now.
+#[tokio::test]
+async fn a_server_keeping_no_checkpoint_outside_the_database_is_warned_not_passed() {
+    let vault = Vault::init();
+    let server = Server::try_start(vault.path(), None, &["--no-checkpoint-log"]).unwrap();
+    let mut admin = server.client(&vault.token).await;
+    let (status, report) = admin.get("/v1/assessment").await;
+    assert_eq!(status, 200, "{report}");
+    let c = check(&report, "audit_verified");
+    assert!(!passed(&report, "audit_verified") && c["severity"] == "medium", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("0 from outside the database") && detail.contains("--no-checkpoint-log"),
+        "{detail}"
+    );
+    assert!(c["remediation"].as_str().unwrap().contains("--checkpoint-log"), "{c}");
+}
