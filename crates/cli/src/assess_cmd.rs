@@ -137,6 +137,8 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     let env = AssessEnvironment {
         data_dir: Some(root.clone()),
         tls: tls_facts(Some(&root), files.as_ref()),
+        // The files `serve` would use with the same options, not what a running server serves.
+        tls_from_server: false,
         key_max_age_days: args.key_max_age_days,
         backup_max_age_days: args.backup_max_age_days,
     };

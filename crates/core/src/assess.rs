@@ -53,11 +53,28 @@ const MAX_NAMED: usize = 10;
 pub enum TlsFacts {
     /// Plain HTTP.
     Off,
-    /// HTTPS with this certificate file; `dev`: it is the pair `init --dev-tls` made.
-    On { certificate: String, dev: bool },
+    /// HTTPS with this certificate (its key goes with it).
+    On(Certificate),
     /// A certificate is configured but does not load (`serve` would refuse it).
     Broken { reason: String },
 }
+
+/// A certificate served (the first of its chain), as its X.509 fields say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The file it is in.
+    pub path: String,
+    /// It is the pair `init --dev-tls` made.
+    pub dev: bool,
+    /// Its issuer is its subject: no CA vouches for it.
+    pub self_signed: bool,
+    /// Its validity (Unix ms): clients refuse it before and after.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// A certificate expiring within this is a warning: renewal is due.
+const CERTIFICATE_RENEWAL_MS: i64 = 30 * DAY_MS;
 
 /// What the adapter knows of the deployment and the vault cannot.
 #[derive(Debug, Clone)]
@@ -65,6 +82,10 @@ pub struct Environment {
     /// The data directory (`None`: the vault was opened without one).
     pub data_dir: Option<PathBuf>,
     pub tls: TlsFacts,
+    /// Whether `tls` is what this server serves (its own assessment), rather than the files a
+    /// local tool was given (`custodia assess`: what `serve` does with the same options, which
+    /// says nothing of how a running server was started).
+    pub tls_from_server: bool,
     /// The root key rotation period.
     pub key_max_age_days: u32,
     /// How old the newest backup may be.
@@ -635,7 +656,7 @@ fn judge(registry: &Registry, f: &Facts, now: Timestamp) -> Vec<AssessmentCheck>
         .as_ref()
         .map_or_else(|| "DATA_DIR".to_owned(), |d| d.display().to_string());
     vec![
-        tls_enabled(&f.env.tls),
+        tls_enabled(&f.env, now),
         tls_not_self_signed_dev(&f.env.tls, &dir),
         root_key_location(f, &dir),
         root_key_age(f, now),
@@ -656,49 +677,138 @@ fn judge(registry: &Registry, f: &Facts, now: Timestamp) -> Vec<AssessmentCheck>
     ]
 }
 
-fn tls_enabled(tls: &TlsFacts) -> AssessmentCheck {
-    let (passed, detail) = match tls {
-        TlsFacts::Off => (
+fn tls_enabled(env: &Environment, now: Timestamp) -> AssessmentCheck {
+    const SERVE: &str = "Serve HTTPS: `custodia serve --tls-cert CERT.pem --tls-key KEY.pem` (or CUSTODIA_TLS_CERT and CUSTODIA_TLS_KEY) with a certificate for the server's name.";
+    const RENEW: &str = "Renew the certificate and write the new pair over the files `serve` was given: it serves them to new connections within two seconds, without a restart.";
+    let date = |at: i64| Timestamp(at).to_rfc3339();
+    let days = |ms: i64| ms.div_euclid(DAY_MS);
+    let (passed, severity, detail, remediation) = match &env.tls {
+        TlsFacts::Off if env.tls_from_server => (
             false,
+            Severity::Critical,
             "the server speaks plain HTTP: API keys, session tokens and personal data cross the network in clear"
                 .to_owned(),
+            SERVE,
         ),
-        TlsFacts::On { certificate, .. } => (true, format!("HTTPS with {certificate}")),
-        TlsFacts::Broken { reason } => (false, format!("the TLS certificate does not load: {reason}")),
+        TlsFacts::Off => (
+            false,
+            Severity::Critical,
+            "no certificate was given (--tls-cert and --tls-key, or CUSTODIA_TLS_CERT and CUSTODIA_TLS_KEY) and the data directory has no development pair: `serve` with the same options speaks plain HTTP, and API keys, session tokens and personal data cross the network in clear"
+                .to_owned(),
+            SERVE,
+        ),
+        TlsFacts::Broken { reason } => (
+            false,
+            Severity::Critical,
+            format!("the TLS certificate does not load: {reason}"),
+            SERVE,
+        ),
+        TlsFacts::On(c) if now.0 < c.not_before => (
+            false,
+            Severity::Critical,
+            format!(
+                "{} is not valid until {}: clients refuse it",
+                c.path,
+                date(c.not_before)
+            ),
+            RENEW,
+        ),
+        TlsFacts::On(c) if now.0 > c.not_after => (
+            false,
+            Severity::Critical,
+            format!(
+                "{} expired at {} ({} days ago): clients refuse it",
+                c.path,
+                date(c.not_after),
+                days(now.0 - c.not_after)
+            ),
+            RENEW,
+        ),
+        TlsFacts::On(c) if c.not_after - now.0 < CERTIFICATE_RENEWAL_MS => (
+            false,
+            Severity::Medium,
+            format!(
+                "{} expires at {} (in {} days): clients refuse it from then on",
+                c.path,
+                date(c.not_after),
+                days(c.not_after - now.0)
+            ),
+            RENEW,
+        ),
+        TlsFacts::On(c) if env.tls_from_server => (
+            true,
+            Severity::Critical,
+            format!("HTTPS with {}, valid until {}", c.path, date(c.not_after)),
+            SERVE,
+        ),
+        // A local tool reads the files it was given, not what a running server serves.
+        TlsFacts::On(c) => (
+            true,
+            Severity::Critical,
+            format!(
+                "{} loads with its key (the key is the certificate's), valid until {}: `serve` given the same options serves HTTPS with them (this checks the files, not a running server: GET /v1/assessment asks the server itself)",
+                c.path,
+                date(c.not_after)
+            ),
+            SERVE,
+        ),
     };
     check(
         "tls_enabled",
-        "The server serves HTTPS",
-        Severity::Critical,
+        "The server serves HTTPS with a current certificate",
+        severity,
         passed,
         detail,
-        "Serve HTTPS: `custodia serve --tls-cert CERT.pem --tls-key KEY.pem` (or CUSTODIA_TLS_CERT and CUSTODIA_TLS_KEY) with a certificate for the server's name.",
+        remediation,
     )
 }
 
 fn tls_not_self_signed_dev(tls: &TlsFacts, dir: &str) -> AssessmentCheck {
-    let (passed, detail) = match tls {
-        TlsFacts::On { certificate, dev: true } => (
+    let from_ca = "Serve with a certificate from a CA your clients trust (your organisation's or a public one): `--tls-cert`/`--tls-key` (CUSTODIA_TLS_CERT, CUSTODIA_TLS_KEY)";
+    let (passed, severity, detail, remediation) = match tls {
+        TlsFacts::On(c) if c.dev => (
             false,
+            Severity::Medium,
             format!(
-                "{certificate} is the self-signed development certificate `init --dev-tls` made: no client trusts it unless told to"
+                "{} is the self-signed development certificate `init --dev-tls` made: no client trusts it unless told to",
+                c.path
             ),
+            format!("{from_ca}, then remove {dir}/tls."),
         ),
-        TlsFacts::On {
-            certificate,
-            dev: false,
-        } => (true, format!("{certificate} is not the development certificate")),
-        TlsFacts::Off | TlsFacts::Broken { .. } => (true, "no certificate (see tls_enabled)".to_owned()),
+        // Not only the development pair: any certificate that is its own issuer has no CA
+        // behind it, and each client must be told to trust it (and told again at renewal).
+        TlsFacts::On(c) if c.self_signed => (
+            false,
+            Severity::Low,
+            format!(
+                "{} is self-signed (its issuer is its subject): no CA vouches for it, so each client must be told to trust it",
+                c.path
+            ),
+            format!("{from_ca}."),
+        ),
+        TlsFacts::On(c) => (
+            true,
+            Severity::Medium,
+            format!(
+                "{} is issued by a CA (its issuer is not its subject), not the development certificate",
+                c.path
+            ),
+            format!("{from_ca}."),
+        ),
+        TlsFacts::Off | TlsFacts::Broken { .. } => (
+            true,
+            Severity::Medium,
+            "no certificate (see tls_enabled)".to_owned(),
+            format!("{from_ca}."),
+        ),
     };
     check(
         "tls_not_self_signed_dev",
-        "The certificate is not the development one",
-        Severity::Medium,
+        "The certificate is issued by a CA (not self-signed, not the development one)",
+        severity,
         passed,
         detail,
-        format!(
-            "Serve with a certificate from your CA: `--tls-cert`/`--tls-key` (CUSTODIA_TLS_CERT, CUSTODIA_TLS_KEY), then remove {dir}/tls."
-        ),
+        remediation,
     )
 }
 
@@ -1361,15 +1471,24 @@ mod tests {
         }
     }
 
+    /// A certificate from a CA, valid from a year before `NOW` to a year after.
+    fn certificate(path: &str) -> Certificate {
+        Certificate {
+            path: path.into(),
+            dev: false,
+            self_signed: false,
+            not_before: NOW - 365 * DAY_MS,
+            not_after: NOW + 365 * DAY_MS,
+        }
+    }
+
     /// A well-run vault: every check passes at `NOW`.
     fn good() -> Facts {
         Facts {
             env: Environment {
                 data_dir: Some(PathBuf::from("/srv/custodia")),
-                tls: TlsFacts::On {
-                    certificate: "/etc/tls/vault.pem".into(),
-                    dev: false,
-                },
+                tls: TlsFacts::On(certificate("/etc/tls/vault.pem")),
+                tls_from_server: true,
                 key_max_age_days: DEFAULT_KEY_MAX_AGE_DAYS,
                 backup_max_age_days: DEFAULT_BACKUP_MAX_AGE_DAYS,
             },
@@ -1453,18 +1572,76 @@ mod tests {
         assert!(!run(&f, "tls_enabled", NOW).passed);
         let dev = run(&f, "tls_not_self_signed_dev", NOW);
         assert!(dev.passed && dev.detail.contains("no certificate"));
-        f.env.tls = TlsFacts::On {
-            certificate: "/srv/custodia/tls/cert.pem".into(),
+        f.env.tls = TlsFacts::On(Certificate {
             dev: true,
-        };
+            self_signed: true,
+            ..certificate("/srv/custodia/tls/cert.pem")
+        });
         assert!(run(&f, "tls_enabled", NOW).passed);
         let dev = run(&f, "tls_not_self_signed_dev", NOW);
-        assert!(!dev.passed && dev.remediation.contains("/srv/custodia/tls"));
+        assert!(!dev.passed && dev.severity == Severity::Medium && dev.remediation.contains("/srv/custodia/tls"));
         f.env.tls = TlsFacts::Broken {
             reason: "no PEM".into(),
         };
         assert!(!run(&f, "tls_enabled", NOW).passed);
         assert_eq!(run(&f, "tls_enabled", NOW).severity, Severity::Critical);
+    }
+
+    /// What a reviewer found: a self-signed certificate valid only in January 2020 passed both
+    /// TLS checks.
+    #[test]
+    fn an_expired_or_self_signed_certificate_is_no_pass() {
+        let mut f = good();
+        let jan_2020 = 1_577_836_800_000;
+        f.env.tls = TlsFacts::On(Certificate {
+            self_signed: true,
+            not_before: jan_2020,
+            not_after: jan_2020 + 31 * DAY_MS,
+            ..certificate("c2.pem")
+        });
+        let c = run(&f, "tls_enabled", NOW);
+        assert!(!c.passed && c.severity == Severity::Critical, "{c:?}");
+        assert!(
+            c.detail.contains("c2.pem expired at 2020-02-01T00:00:00.000Z"),
+            "{}",
+            c.detail
+        );
+        let c = run(&f, "tls_not_self_signed_dev", NOW);
+        assert!(
+            !c.passed && c.severity == Severity::Low && c.detail.contains("self-signed"),
+            "{c:?}"
+        );
+        // Not valid yet.
+        assert!(!run(&f, "tls_enabled", jan_2020 - DAY_MS).passed);
+        assert!(
+            run(&f, "tls_enabled", jan_2020 + 2 * DAY_MS)
+                .detail
+                .contains("expires at")
+        );
+        // From a CA, valid for a year: a pass, then a warning in its last 30 days.
+        f.env.tls = TlsFacts::On(certificate("/etc/tls/vault.pem"));
+        assert!(run(&f, "tls_enabled", NOW).passed);
+        assert!(run(&f, "tls_not_self_signed_dev", NOW).passed);
+        let soon = run(&f, "tls_enabled", NOW + 340 * DAY_MS);
+        assert!(
+            !soon.passed && soon.severity == Severity::Medium && soon.detail.contains("in 25 days"),
+            "{soon:?}"
+        );
+        assert!(soon.remediation.contains("Renew"));
+        assert_eq!(run(&f, "tls_enabled", NOW + 366 * DAY_MS).severity, Severity::Critical);
+    }
+
+    /// `custodia assess` reads the files it is given: it says so rather than claim what a
+    /// running server serves.
+    #[test]
+    fn the_cli_says_it_checked_files_not_a_running_server() {
+        let mut f = good();
+        f.env.tls_from_server = false;
+        let c = run(&f, "tls_enabled", NOW);
+        assert!(c.passed && c.detail.contains("loads with its key") && c.detail.contains("not a running server"));
+        f.env.tls = TlsFacts::Off;
+        let c = run(&f, "tls_enabled", NOW);
+        assert!(!c.passed && c.detail.contains("no certificate was given"));
     }
 
     #[test]

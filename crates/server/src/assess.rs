@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use custodia_core::{
-    AssessEnvironment, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS, Timestamp, TlsFacts, VaultError,
+    AssessEnvironment, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS, Timestamp, TlsCertificate, TlsFacts,
+    VaultError,
 };
 use custodia_pii::Scanner;
 use custodia_pii::input::{Format, Located, Sink, looks_binary, scan_reader};
@@ -127,6 +128,7 @@ pub(crate) async fn assessment(
     let env = AssessEnvironment {
         data_dir: deployment.data_dir.clone(),
         tls: tls_facts(deployment.data_dir.as_deref(), deployment.tls.as_ref()),
+        tls_from_server: true,
         key_max_age_days: DEFAULT_KEY_MAX_AGE_DAYS,
         backup_max_age_days: DEFAULT_BACKUP_MAX_AGE_DAYS,
     };
@@ -241,15 +243,29 @@ pub fn fails_at(report: &Assessment, severity: Severity) -> bool {
 }
 
 /// The TLS facts of a server serving with `files` (none: plain HTTP) beside `data_dir`: the
-/// pair must load, and the development pair of `init --dev-tls` is named as such.
+/// pair must load (the key the certificate's), its first certificate is read for its validity
+/// and issuer, and the development pair of `init --dev-tls` is named as such.
 #[must_use]
 pub fn tls_facts(data_dir: Option<&Path>, files: Option<&TlsFiles>) -> TlsFacts {
     let Some(files) = files else {
         return TlsFacts::Off;
     };
-    if let Err(reason) = crate::tls::load_pair(files) {
-        return TlsFacts::Broken { reason };
-    }
+    let pair = match crate::tls::load_pair(files) {
+        Ok(pair) => pair,
+        Err(reason) => return TlsFacts::Broken { reason },
+    };
+    let fields = match pair
+        .end_entity_cert()
+        .map_err(|e| e.to_string())
+        .and_then(crate::tls::certificate_fields)
+    {
+        Ok(fields) => fields,
+        Err(e) => {
+            return TlsFacts::Broken {
+                reason: format!("{}: {e}", files.cert.display()),
+            };
+        }
+    };
     let dev = data_dir.is_some_and(|dir| {
         let dev_cert = dir.join("tls").join("cert.pem");
         let same_file = matches!(
@@ -258,10 +274,13 @@ pub fn tls_facts(data_dir: Option<&Path>, files: Option<&TlsFiles>) -> TlsFacts 
         );
         same_file || first_certificate(&files.cert).is_some_and(|c| first_certificate(&dev_cert) == Some(c))
     });
-    TlsFacts::On {
-        certificate: files.cert.display().to_string(),
+    TlsFacts::On(TlsCertificate {
+        path: files.cert.display().to_string(),
         dev,
-    }
+        self_signed: fields.self_signed,
+        not_before: fields.not_before,
+        not_after: fields.not_after,
+    })
 }
 
 /// The DER of the first certificate in a PEM file.
@@ -682,6 +701,80 @@ mod tests {
             shown_name(&scanner, &public, "bad\u{1b}[2Jname.log", 2),
             "bad\\u{1b}[2Jname.log"
         );
+    }
+
+    /// The pair in `dir` as `name.pem` and `name.key`.
+    fn pair_files(dir: &Path, name: &str, cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> TlsFiles {
+        let files = TlsFiles {
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+        };
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+
+    fn named(cn: &str) -> rcgen::DistinguishedName {
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(rcgen::DnType::CommonName, cn);
+        name
+    }
+
+    /// What a reviewer found: a self-signed EC certificate valid only in January 2020 passed
+    /// the TLS checks, its dates and issuer never read. They are now, by webpki.
+    #[test]
+    fn a_certificates_validity_and_issuer_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 2, 1);
+        let expired = params.self_signed(&key).unwrap();
+        let files = pair_files(dir.path(), "c2", &expired, &key);
+        let TlsFacts::On(c) = tls_facts(Some(dir.path()), Some(&files)) else {
+            panic!("the pair loads");
+        };
+        assert!(c.self_signed && !c.dev);
+        assert_eq!((c.not_before, c.not_after), (1_577_836_800_000, 1_580_515_200_000));
+
+        // Issued by a CA: not its own issuer.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name = named("Custodia test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(vec!["vault.example".to_owned()]).unwrap();
+        leaf.distinguished_name = named("vault.example");
+        leaf.not_after = rcgen::date_time_ymd(2040, 1, 1);
+        let leaf = leaf.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        let files = pair_files(dir.path(), "vault", &leaf, &leaf_key);
+        let TlsFacts::On(c) = tls_facts(Some(dir.path()), Some(&files)) else {
+            panic!("the pair loads");
+        };
+        assert!(!c.self_signed);
+        assert_eq!(c.not_after, 2_208_988_800_000);
+
+        // A key that is not the certificate's is no usable pair.
+        let mixed = TlsFiles {
+            cert: dir.path().join("vault.pem"),
+            key: dir.path().join("c2.key"),
+        };
+        let TlsFacts::Broken { reason } = tls_facts(Some(dir.path()), Some(&mixed)) else {
+            panic!("a mismatched pair loads");
+        };
+        assert!(reason.contains("does not go with"), "{reason}");
+        // Not a certificate at all.
+        std::fs::write(
+            dir.path().join("junk.pem"),
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let junk = TlsFiles {
+            cert: dir.path().join("junk.pem"),
+            key: dir.path().join("c2.key"),
+        };
+        assert!(matches!(tls_facts(None, Some(&junk)), TlsFacts::Broken { .. }));
     }
 
     #[test]

@@ -150,11 +150,24 @@ async fn a_fresh_dev_install_fails_the_dev_weaknesses_and_passes_them_once_fixed
     // The admin token is kept in a secret manager, not the data directory.
     std::fs::remove_file(data.join("admin-token")).unwrap();
 
-    // A certificate that is not the development pair.
-    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    // A certificate from a CA, not the development pair (nor self-signed).
+    let named = |cn: &str| {
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(rcgen::DnType::CommonName, cn);
+        name
+    };
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name = named("Custodia test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    leaf.distinguished_name = named("localhost");
+    let leaf = leaf.signed_by(&leaf_key, &ca, &ca_key).unwrap();
     let (cert, key) = (holder.path().join("vault.pem"), holder.path().join("vault.key"));
-    std::fs::write(&cert, pair.cert.pem()).unwrap();
-    std::fs::write(&key, pair.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
     #[cfg(unix)]
     private(&key);
 
@@ -171,6 +184,61 @@ async fn a_fresh_dev_install_fails_the_dev_weaknesses_and_passes_them_once_fixed
         );
     }
     assert_eq!(code, 0, "nothing high or critical fails any more: {report:#}");
+    // It checked the files it was given, and says so: not what a running server serves.
+    let tls_detail = check(&report, "tls_enabled")["detail"].as_str().unwrap().to_owned();
+    assert!(
+        tls_detail.contains("vault.pem loads with its key") && tls_detail.contains("not a running server"),
+        "{tls_detail}"
+    );
+    // The same files with another key are no pair.
+    let other = rcgen::KeyPair::generate().unwrap();
+    let other_key = holder.path().join("other.key");
+    std::fs::write(&other_key, other.serialize_pem()).unwrap();
+    #[cfg(unix)]
+    private(&other_key);
+    let mixed = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        other_key.to_str().unwrap(),
+    ];
+    let (_, report, _) = assess(&data, &mixed, &[("CUSTODIA_ROOT_KEY", &root_key)]);
+    let c = check(&report, "tls_enabled");
+    assert!(
+        !passed(&report, "tls_enabled") && c["detail"].as_str().unwrap().contains("does not go with"),
+        "{c}"
+    );
+    std::fs::remove_file(&other_key).unwrap();
+    // A self-signed certificate valid only in January 2020 (it passed both checks).
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let mut old = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    old.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    old.not_after = rcgen::date_time_ymd(2020, 2, 1);
+    let old = old.self_signed(&old_key).unwrap();
+    let (old_cert, old_key_file) = (holder.path().join("c2.pem"), holder.path().join("c2.key"));
+    std::fs::write(&old_cert, old.pem()).unwrap();
+    std::fs::write(&old_key_file, old_key.serialize_pem()).unwrap();
+    #[cfg(unix)]
+    private(&old_key_file);
+    let expired = [
+        "--tls-cert",
+        old_cert.to_str().unwrap(),
+        "--tls-key",
+        old_key_file.to_str().unwrap(),
+    ];
+    let (code, report, _) = assess(&data, &expired, &[("CUSTODIA_ROOT_KEY", &root_key)]);
+    let c = check(&report, "tls_enabled");
+    assert!(
+        !passed(&report, "tls_enabled") && c["detail"].as_str().unwrap().contains("expired at 2020-02-01"),
+        "{c}"
+    );
+    assert_eq!(code, 1);
+    let c = check(&report, "tls_not_self_signed_dev");
+    assert!(
+        !passed(&report, "tls_not_self_signed_dev") && c["severity"] == "low",
+        "{c}"
+    );
+    std::fs::remove_file(&old_key_file).unwrap();
     // The vault still opens with its key from the environment.
     let out = custodia()
         .env("CUSTODIA_ROOT_KEY", &root_key)
