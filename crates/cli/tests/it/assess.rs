@@ -336,6 +336,24 @@ async fn personal_data_beside_the_vault_is_found_by_place_and_type_and_never_rep
         "{}",
         check(&report, "pii_outside_vault")
     );
+
+    // A customer's details in a registry comment: only what the registry publishes is exempt.
+    let registry = vault.path().join("registry.toml");
+    let mut text = std::fs::read_to_string(&registry).unwrap();
+    text.push_str("# Customer John Smith, john.smith@gmail.com, card 4111 1111 1111 1111\n");
+    std::fs::write(&registry, &text).unwrap();
+    let (_, report, out) = assess(vault.path(), &[], &[]);
+    let detail = check(&report, "pii_outside_vault")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let line = text.lines().count();
+    assert!(
+        detail.contains(&format!("registry.toml line {line}: EMAIL_ADDRESS"))
+            && detail.contains(&format!("registry.toml line {line}: CREDIT_CARD")),
+        "{detail}"
+    );
+    assert!(!out.contains("gmail") && !out.contains("4111"));
 }
 
 #[tokio::test]
