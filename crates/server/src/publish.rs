@@ -63,12 +63,12 @@ impl Publisher {
         let Some(path) = self.checkpoint_log.as_deref() else {
             return Ok(None);
         };
-        let state = match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing",
+        let emptied = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(format!("the checkpoint log {}: {e}", path.display())),
             // Every line is a checkpoint: a log with none never held one (its server never
             // signed) or was emptied.
-            Ok(meta) if meta.len() == 0 => "empty",
+            Ok(meta) if meta.len() == 0 => true,
             Ok(_) => return Ok(None),
         };
         if store.shared() {
@@ -79,7 +79,7 @@ impl Publisher {
             .map_err(|e| e.to_string())?;
         Ok(latest.map(|cp| MissingLog {
             path: path.to_owned(),
-            state,
+            emptied,
             tree_size: cp.tree_size,
         }))
     }
@@ -216,8 +216,8 @@ impl Publisher {
 #[derive(Debug)]
 pub(crate) struct MissingLog {
     path: PathBuf,
-    /// `missing` or `empty`.
-    state: &'static str,
+    /// It is there, but empty.
+    emptied: bool,
     /// The size of the newest checkpoint in the database.
     tree_size: i64,
 }
@@ -233,15 +233,17 @@ impl MissingLog {
 
     /// Why a server refuses to start on it (and the assessment fails it).
     pub(crate) fn refusal(&self) -> String {
-        let how = if self.state == "empty" {
-            "emptied; restore its lines, or if that was on purpose"
+        let (state, how) = if self.emptied {
+            ("empty", "emptied; restore its lines, or if that was on purpose")
         } else {
-            "deleted or moved; put it back, or if it was moved aside on purpose"
+            (
+                "missing",
+                "deleted or moved; put it back, or if it was moved aside on purpose",
+            )
         };
         format!(
-            "the checkpoint log {} is {}, but the database holds checkpoints up to size {}: it was {how} (accepting what it no longer proves) start once with --new-checkpoint-log",
+            "the checkpoint log {} is {state}, but the database holds checkpoints up to size {}: it was {how} (accepting what it no longer proves) start once with --new-checkpoint-log",
             self.path.display(),
-            self.state,
             self.tree_size
         )
     }

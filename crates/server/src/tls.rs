@@ -67,9 +67,10 @@ pub struct CertificateFields {
 }
 
 /// Reads `der`'s fields. webpki shows a certificate's validity only through the check it makes
-/// of it, first of all its checks: asked at the start of time it names the notBefore, at the
-/// end of time the notAfter. Should that ever change, the second answer is not "expired" and
-/// the certificate is reported unreadable rather than valid for ever (fail closed).
+/// of it, the first it makes of the certificate itself (after a list of distrusted keys): asked
+/// at the start of time it names the notBefore, at the end of time the notAfter. Should that
+/// order ever change, the second answer is not "expired" and the certificate is reported
+/// unreadable rather than valid for ever (fail closed).
 pub fn certificate_fields(der: &CertificateDer<'_>) -> Result<CertificateFields, String> {
     use webpki::{EndEntityCert, Error, KeyUsage};
     let cert = EndEntityCert::try_from(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
