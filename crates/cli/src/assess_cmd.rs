@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use custodia_core::{
     AssessEnvironment, AuditSources, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS, DataDir, KeyFacts,
-    Timestamp, TrustedCheckpoint, VerifierKey,
+    OutsideCheckpoints, Timestamp, VerifierKey,
 };
 use custodia_registry::Registry;
 use custodia_server::assess::{fails_at, outside_checks, render_html, report, severity_name, tls_facts};
@@ -78,6 +78,16 @@ pub struct AssessArgs {
     /// The private key of --tls-cert.
     #[arg(long, env = "CUSTODIA_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The checkpoint key `init` printed (`custodia-audit+<id>+<key>`), or a file holding it,
+    /// as `audit verify --public-key` takes it. Without it the audit log is verified with the
+    /// database's own copy, which whoever can write the database can replace (the report says
+    /// so).
+    #[arg(long, env = "CUSTODIA_AUDIT_PUBLIC_KEY")]
+    public_key: Option<String>,
+    /// Where the server keeps checkpoints outside the database: give the options `serve` is
+    /// given (the rules it starts by are applied to them).
+    #[command(flatten)]
+    checkpoints: crate::audit_cmd::CheckpointArgs,
 }
 
 /// `custodia assess`.
@@ -108,7 +118,12 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
             versions: Err(e.to_string()),
         },
     };
-    let audit = audit_sources(&store, &root).await;
+    let pinned = match &args.public_key {
+        Some(value) => Some(crate::audit_cmd::key_arg(value, "--public-key")?),
+        None => None,
+    };
+    let publisher = args.checkpoints.publisher(&root)?;
+    let audit = audit_sources(&store, pinned, &publisher).await;
     let files = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => {
@@ -122,6 +137,8 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     let env = AssessEnvironment {
         data_dir: Some(root.clone()),
         tls: tls_facts(Some(&root), files.as_ref()),
+        // The files `serve` would use with the same options, not what a running server serves.
+        tls_from_server: false,
         key_max_age_days: args.key_max_age_days,
         backup_max_age_days: args.backup_max_age_days,
     };
@@ -151,8 +168,13 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The checkpoint key (the database's copy) and the data directory's checkpoint log.
-async fn audit_sources(store: &custodia_store::Store, root: &std::path::Path) -> AuditSources {
+/// The checkpoint key (the one pinned, else the database's copy) and the checkpoints the
+/// server keeps outside the database, judged by the rules it starts by.
+async fn audit_sources(
+    store: &custodia_store::Store,
+    pinned: Option<VerifierKey>,
+    publisher: &custodia_server::Publisher,
+) -> AuditSources {
     let stored = async {
         store
             .reader()
@@ -161,23 +183,40 @@ async fn audit_sources(store: &custodia_store::Store, root: &std::path::Path) ->
             .get(custodia_core::AUDIT_PUBLIC_KEY_META)
             .await
     }
-    .await;
-    let key = match stored {
-        Ok(Some(bytes)) => VerifierKey::parse(&String::from_utf8_lossy(&bytes))
-            .map_err(|e| format!("the database's checkpoint key: {e}")),
-        Ok(None) => Err("the database holds no checkpoint key".to_owned()),
-        Err(e) => Err(e.to_string()),
+    .await
+    .map_err(|e| format!("the database's copy could not be read: {e}"));
+    let (key, key_source) = match pinned {
+        // The server refuses to start when the row is not its key: against the pinned key, a
+        // row that differs was replaced (or the key given is another vault's).
+        Some(pinned) => (
+            match stored {
+                Ok(Some(row)) if row != pinned.to_string().into_bytes() => Err(
+                    "the database's copy (its audit_public_key row) is not the key given with --public-key: the row was replaced (the server refuses to start on it), or the key given is another vault's"
+                        .to_owned(),
+                ),
+                Err(e) => Err(e),
+                Ok(_) => Ok(pinned),
+            },
+            "the key given with --public-key".to_owned(),
+        ),
+        None => (
+            match stored {
+                Ok(Some(bytes)) => VerifierKey::parse(&String::from_utf8_lossy(&bytes))
+                    .map_err(|e| format!("the database's copy: {e}")),
+                Ok(None) => Err("the database holds no copy of it; give --public-key (the key init printed)".to_owned()),
+                Err(e) => Err(e),
+            },
+            "the database's own copy of the checkpoint key (its audit_public_key row, which whoever can write the database can replace to re-sign a rewritten log; give --public-key, the key init printed)".to_owned(),
+        ),
     };
-    let log = root.join(crate::audit_cmd::CHECKPOINT_LOG_FILE);
-    let trusted = match &key {
-        Ok(key) if log.is_file() => TrustedCheckpoint::from_file(&log, key).map(|t| t.into_iter().collect()),
-        _ => Ok(Vec::new()),
+    let outside = match &key {
+        Ok(key) => publisher.outside(store, key).await,
+        Err(_) => OutsideCheckpoints {
+            places: publisher.places(),
+            trusted: Ok(Vec::new()),
+        },
     };
-    AuditSources::new(
-        key,
-        "the database's copy of the checkpoint key (`custodia audit verify --public-key` checks against the pinned one)".to_owned(),
-        trusted,
-    )
+    AuditSources::new(key, key_source, outside)
 }
 
 /// One line per check (PASS/FAIL, severity, title, id), what was found and the remediation

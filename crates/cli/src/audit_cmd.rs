@@ -24,7 +24,7 @@ pub const CHECKPOINT_LOG_FILE: &str = "audit-checkpoints.log";
 const WITNESS_KEY_FILE: &str = "witness.key";
 
 /// A verifier key given on the command line, or the path of a file holding one.
-fn key_arg(value: &str, what: &str) -> anyhow::Result<VerifierKey> {
+pub(crate) fn key_arg(value: &str, what: &str) -> anyhow::Result<VerifierKey> {
     if let Ok(key) = VerifierKey::parse(value) {
         return Ok(key);
     }
@@ -215,21 +215,18 @@ impl OfflineLog {
     }
 }
 
-/// The checkpoint publishing options of `serve`.
+/// Where `serve` keeps its checkpoints outside the database; `assess` takes the same options
+/// to look where the server does.
 #[derive(Args)]
-pub struct PublishArgs {
-    /// Append every signed checkpoint to this file (default: audit-checkpoints.log in the
-    /// data directory; place it on other storage). At start the log must extend its newest.
+pub struct CheckpointArgs {
+    /// The checkpoint log: every signed checkpoint is appended to it (default:
+    /// audit-checkpoints.log in the data directory; place it on other storage). At start the
+    /// log must extend its newest.
     #[arg(long, env = "CUSTODIA_CHECKPOINT_LOG")]
     checkpoint_log: Option<PathBuf>,
     /// Keep no checkpoint log.
     #[arg(long, conflicts_with = "checkpoint_log")]
     no_checkpoint_log: bool,
-    /// Begin the checkpoint log afresh although the database holds checkpoints: after moving
-    /// the old one aside on purpose (accepting what it no longer proves), or on its first use
-    /// at a new place. Without it, SQLite's server refuses to start on a missing log.
-    #[arg(long, conflicts_with = "no_checkpoint_log")]
-    new_checkpoint_log: bool,
     /// A witness (`custodia witness`) to cosign every checkpoint: http://host:port.
     #[arg(long, env = "CUSTODIA_WITNESS_URL", requires = "witness_key")]
     witness: Option<String>,
@@ -238,7 +235,7 @@ pub struct PublishArgs {
     witness_key: Option<String>,
 }
 
-impl PublishArgs {
+impl CheckpointArgs {
     pub fn publisher(&self, data_dir: &Path) -> anyhow::Result<Publisher> {
         let log = if self.no_checkpoint_log {
             None
@@ -256,7 +253,28 @@ impl PublishArgs {
             ),
             _ => None,
         };
-        Ok(Publisher::new(log, witness).begin_log_afresh(self.new_checkpoint_log))
+        Ok(Publisher::new(log, witness))
+    }
+}
+
+/// The checkpoint publishing options of `serve`.
+#[derive(Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
+    /// Begin the checkpoint log afresh although the database holds checkpoints: after moving
+    /// the old one aside on purpose (accepting what it no longer proves), or on its first use
+    /// at a new place. Without it, SQLite's server refuses to start on a missing (or empty) log.
+    #[arg(long, conflicts_with = "no_checkpoint_log")]
+    new_checkpoint_log: bool,
+}
+
+impl PublishArgs {
+    pub fn publisher(&self, data_dir: &Path) -> anyhow::Result<Publisher> {
+        Ok(self
+            .checkpoints
+            .publisher(data_dir)?
+            .begin_log_afresh(self.new_checkpoint_log))
     }
 }
 

@@ -53,11 +53,28 @@ const MAX_NAMED: usize = 10;
 pub enum TlsFacts {
     /// Plain HTTP.
     Off,
-    /// HTTPS with this certificate file; `dev`: it is the pair `init --dev-tls` made.
-    On { certificate: String, dev: bool },
+    /// HTTPS with this certificate (its key goes with it).
+    On(Certificate),
     /// A certificate is configured but does not load (`serve` would refuse it).
     Broken { reason: String },
 }
+
+/// A certificate served (the first of its chain), as its X.509 fields say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The file it is in.
+    pub path: String,
+    /// It is the pair `init --dev-tls` made.
+    pub dev: bool,
+    /// Its issuer is its subject: no CA vouches for it.
+    pub self_signed: bool,
+    /// Its validity (Unix ms): clients refuse it before and after.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// A certificate expiring within this is a warning: renewal is due.
+const CERTIFICATE_RENEWAL_MS: i64 = 30 * DAY_MS;
 
 /// What the adapter knows of the deployment and the vault cannot.
 #[derive(Debug, Clone)]
@@ -65,6 +82,10 @@ pub struct Environment {
     /// The data directory (`None`: the vault was opened without one).
     pub data_dir: Option<PathBuf>,
     pub tls: TlsFacts,
+    /// Whether `tls` is what this server serves (its own assessment), rather than the files a
+    /// local tool was given (`custodia assess`: what `serve` does with the same options, which
+    /// says nothing of how a running server was started).
+    pub tls_from_server: bool,
     /// The root key rotation period.
     pub key_max_age_days: u32,
     /// How old the newest backup may be.
@@ -80,14 +101,26 @@ pub struct KeyFacts {
     pub versions: Result<Vec<(u32, Option<i64>)>, String>,
 }
 
+/// The checkpoints kept outside the database, as the adapter found them.
+#[derive(Debug, Clone)]
+pub struct OutsideCheckpoints {
+    /// Where they are kept (the checkpoint log, the witness), named for the detail; empty when
+    /// nowhere (`serve --no-checkpoint-log` without a witness).
+    pub places: Vec<String>,
+    /// The newest checkpoint of each place, under the rules the server starts by (`Err`: why
+    /// they cannot vouch for the log, e.g. the checkpoint log deleted while the database holds
+    /// checkpoints).
+    pub trusted: Result<Vec<TrustedCheckpoint>, String>,
+}
+
 /// The checkpoint key and the checkpoints from outside the database the log is verified with.
 #[derive(Debug, Clone)]
 pub struct AuditSources {
-    /// The key (`Err`: why there is none).
+    /// The key (`Err`: why there is none, or why it cannot be used).
     pub key: Result<VerifierKey, String>,
     /// Where the key came from, for the detail (e.g. "the server's own key").
     pub key_source: String,
-    pub trusted: Result<Vec<TrustedCheckpoint>, String>,
+    pub outside: OutsideCheckpoints,
     /// A verification of the log to use instead of verifying it again (the server's, recent).
     verified: Option<Result<VerifiedLog, String>>,
 }
@@ -95,15 +128,11 @@ pub struct AuditSources {
 impl AuditSources {
     /// The key, where it came from, and the checkpoints from outside the database.
     #[must_use]
-    pub fn new(
-        key: Result<VerifierKey, String>,
-        key_source: String,
-        trusted: Result<Vec<TrustedCheckpoint>, String>,
-    ) -> Self {
+    pub fn new(key: Result<VerifierKey, String>, key_source: String, outside: OutsideCheckpoints) -> Self {
         Self {
             key,
             key_source,
-            trusted,
+            outside,
             verified: None,
         }
     }
@@ -164,6 +193,8 @@ pub(crate) struct LastVerification(tokio::sync::Mutex<Option<(i64, Result<Verifi
 #[derive(Debug, Clone)]
 struct AuditFacts {
     key_source: String,
+    /// Where checkpoints are kept outside the database (see [`OutsideCheckpoints::places`]).
+    places: Vec<String>,
     verified: Result<VerifiedLog, String>,
     /// Size and time (Unix ms) of the newest checkpoint in the database.
     latest_checkpoint: Result<Option<(i64, i64)>, String>,
@@ -227,28 +258,32 @@ impl Vault {
         outside: F,
     ) -> Result<Vec<AssessmentCheck>, VaultError>
     where
-        F: std::future::Future<Output = (Result<Vec<TrustedCheckpoint>, String>, Vec<AssessmentCheck>)>,
+        F: std::future::Future<Output = (OutsideCheckpoints, Vec<AssessmentCheck>)>,
     {
         let event = AuditEvent::new("assessment.read", caller);
         self.audited(event, now, async {
             gate::require(&self.policies, caller, Capability::ReadAudit)?;
-            let (trusted, more) = outside.await;
+            let (checkpoints, more) = outside.await;
             let mut sources = AuditSources::new(
                 Ok(self.audit_verifier_key()),
                 "the server's checkpoint key".to_owned(),
-                trusted,
+                checkpoints,
             );
-            let mut last = self.last_verification.0.lock().await;
-            let verified = match &*last {
-                Some((at, verified)) if (0..VERIFICATION_REUSE_MS).contains(&(now.0 - at)) => verified.clone(),
-                _ => {
-                    let verified = verify_log(&self.store, &sources, now).await;
-                    *last = Some((now.0, verified.clone()));
-                    verified
-                }
-            };
-            drop(last);
-            sources.verified = Some(verified);
+            // Checkpoints from outside that cannot vouch for the log fail the check at every
+            // call: a reading of the log made before (with them) must not hide that.
+            if sources.outside.trusted.is_ok() {
+                let mut last = self.last_verification.0.lock().await;
+                let verified = match &*last {
+                    Some((at, verified)) if (0..VERIFICATION_REUSE_MS).contains(&(now.0 - at)) => verified.clone(),
+                    _ => {
+                        let verified = verify_log(&self.store, &sources, now).await;
+                        *last = Some((now.0, verified.clone()));
+                        verified
+                    }
+                };
+                drop(last);
+                sources.verified = Some(verified);
+            }
             let keys = KeyFacts {
                 provider: Ok(self.key_provider().to_owned()),
                 versions: Ok(self.keys.keyring().versions()),
@@ -467,11 +502,9 @@ async fn consents(store: &Store) -> Result<ConsentFacts, String> {
 
 /// Verifies the whole audit log with the sources' key and checkpoints.
 async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Result<VerifiedLog, String> {
-    match (&sources.key, &sources.trusted) {
-        (Err(e), _) => Err(format!("no checkpoint key to verify with: {e}")),
-        (_, Err(e)) => Err(format!(
-            "the checkpoints from outside the database could not be read: {e}"
-        )),
+    match (&sources.key, &sources.outside.trusted) {
+        (Err(e), _) => Err(format!("the checkpoint key: {e}")),
+        (_, Err(e)) => Err(format!("the checkpoints kept outside the database: {e}")),
         (Ok(key), Ok(trusted)) => {
             let trust = AuditTrust {
                 tag_key: None,
@@ -494,9 +527,10 @@ async fn verify_log(store: &Store, sources: &AuditSources, now: Timestamp) -> Re
 }
 
 async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFacts {
-    let verified = match sources.verified {
-        Some(verified) => verified,
-        None => verify_log(store, &sources, now).await,
+    let verified = match (&sources.outside.trusted, sources.verified.clone()) {
+        (Err(e), _) => Err(format!("the checkpoints kept outside the database: {e}")),
+        (Ok(_), Some(verified)) => verified,
+        (Ok(_), None) => verify_log(store, &sources, now).await,
     };
     let latest_checkpoint = async { store.reader().await?.audit().latest_checkpoint().await }
         .await
@@ -514,6 +548,7 @@ async fn audit(store: &Store, sources: AuditSources, now: Timestamp) -> AuditFac
     .map_err(text);
     AuditFacts {
         key_source: sources.key_source,
+        places: sources.outside.places,
         verified,
         latest_checkpoint,
         newest_entry,
@@ -621,7 +656,7 @@ fn judge(registry: &Registry, f: &Facts, now: Timestamp) -> Vec<AssessmentCheck>
         .as_ref()
         .map_or_else(|| "DATA_DIR".to_owned(), |d| d.display().to_string());
     vec![
-        tls_enabled(&f.env.tls),
+        tls_enabled(&f.env, now),
         tls_not_self_signed_dev(&f.env.tls, &dir),
         root_key_location(f, &dir),
         root_key_age(f, now),
@@ -642,49 +677,138 @@ fn judge(registry: &Registry, f: &Facts, now: Timestamp) -> Vec<AssessmentCheck>
     ]
 }
 
-fn tls_enabled(tls: &TlsFacts) -> AssessmentCheck {
-    let (passed, detail) = match tls {
-        TlsFacts::Off => (
+fn tls_enabled(env: &Environment, now: Timestamp) -> AssessmentCheck {
+    const SERVE: &str = "Serve HTTPS: `custodia serve --tls-cert CERT.pem --tls-key KEY.pem` (or CUSTODIA_TLS_CERT and CUSTODIA_TLS_KEY) with a certificate for the server's name.";
+    const RENEW: &str = "Renew the certificate and write the new pair over the files `serve` was given: it serves them to new connections within two seconds, without a restart.";
+    let date = |at: i64| Timestamp(at).to_rfc3339();
+    let days = |ms: i64| ms.div_euclid(DAY_MS);
+    let (passed, severity, detail, remediation) = match &env.tls {
+        TlsFacts::Off if env.tls_from_server => (
             false,
+            Severity::Critical,
             "the server speaks plain HTTP: API keys, session tokens and personal data cross the network in clear"
                 .to_owned(),
+            SERVE,
         ),
-        TlsFacts::On { certificate, .. } => (true, format!("HTTPS with {certificate}")),
-        TlsFacts::Broken { reason } => (false, format!("the TLS certificate does not load: {reason}")),
+        TlsFacts::Off => (
+            false,
+            Severity::Critical,
+            "no certificate was given (--tls-cert and --tls-key, or CUSTODIA_TLS_CERT and CUSTODIA_TLS_KEY) and the data directory has no development pair: `serve` with the same options speaks plain HTTP, and API keys, session tokens and personal data cross the network in clear"
+                .to_owned(),
+            SERVE,
+        ),
+        TlsFacts::Broken { reason } => (
+            false,
+            Severity::Critical,
+            format!("the TLS certificate does not load: {reason}"),
+            SERVE,
+        ),
+        TlsFacts::On(c) if now.0 < c.not_before => (
+            false,
+            Severity::Critical,
+            format!(
+                "{} is not valid until {}: clients refuse it",
+                c.path,
+                date(c.not_before)
+            ),
+            RENEW,
+        ),
+        TlsFacts::On(c) if now.0 > c.not_after => (
+            false,
+            Severity::Critical,
+            format!(
+                "{} expired at {} ({} days ago): clients refuse it",
+                c.path,
+                date(c.not_after),
+                days(now.0 - c.not_after)
+            ),
+            RENEW,
+        ),
+        TlsFacts::On(c) if c.not_after - now.0 < CERTIFICATE_RENEWAL_MS => (
+            false,
+            Severity::Medium,
+            format!(
+                "{} expires at {} (in {} days): clients refuse it from then on",
+                c.path,
+                date(c.not_after),
+                days(c.not_after - now.0)
+            ),
+            RENEW,
+        ),
+        TlsFacts::On(c) if env.tls_from_server => (
+            true,
+            Severity::Critical,
+            format!("HTTPS with {}, valid until {}", c.path, date(c.not_after)),
+            SERVE,
+        ),
+        // A local tool reads the files it was given, not what a running server serves.
+        TlsFacts::On(c) => (
+            true,
+            Severity::Critical,
+            format!(
+                "{} loads with its key (the key is the certificate's), valid until {}: `serve` given the same options serves HTTPS with them (this checks the files, not a running server: GET /v1/assessment asks the server itself)",
+                c.path,
+                date(c.not_after)
+            ),
+            SERVE,
+        ),
     };
     check(
         "tls_enabled",
-        "The server serves HTTPS",
-        Severity::Critical,
+        "The server serves HTTPS with a current certificate",
+        severity,
         passed,
         detail,
-        "Serve HTTPS: `custodia serve --tls-cert CERT.pem --tls-key KEY.pem` (or CUSTODIA_TLS_CERT and CUSTODIA_TLS_KEY) with a certificate for the server's name.",
+        remediation,
     )
 }
 
 fn tls_not_self_signed_dev(tls: &TlsFacts, dir: &str) -> AssessmentCheck {
-    let (passed, detail) = match tls {
-        TlsFacts::On { certificate, dev: true } => (
+    let from_ca = "Serve with a certificate from a CA your clients trust (your organisation's or a public one): `--tls-cert`/`--tls-key` (CUSTODIA_TLS_CERT, CUSTODIA_TLS_KEY)";
+    let (passed, severity, detail, remediation) = match tls {
+        TlsFacts::On(c) if c.dev => (
             false,
+            Severity::Medium,
             format!(
-                "{certificate} is the self-signed development certificate `init --dev-tls` made: no client trusts it unless told to"
+                "{} is the self-signed development certificate `init --dev-tls` made: no client trusts it unless told to",
+                c.path
             ),
+            format!("{from_ca}, then remove {dir}/tls."),
         ),
-        TlsFacts::On {
-            certificate,
-            dev: false,
-        } => (true, format!("{certificate} is not the development certificate")),
-        TlsFacts::Off | TlsFacts::Broken { .. } => (true, "no certificate (see tls_enabled)".to_owned()),
+        // Not only the development pair: any certificate that is its own issuer has no CA
+        // behind it, and each client must be told to trust it (and told again at renewal).
+        TlsFacts::On(c) if c.self_signed => (
+            false,
+            Severity::Low,
+            format!(
+                "{} is self-signed (its issuer is its subject): no CA vouches for it, so each client must be told to trust it",
+                c.path
+            ),
+            format!("{from_ca}."),
+        ),
+        TlsFacts::On(c) => (
+            true,
+            Severity::Medium,
+            format!(
+                "{} is issued by a CA (its issuer is not its subject), not the development certificate",
+                c.path
+            ),
+            format!("{from_ca}."),
+        ),
+        TlsFacts::Off | TlsFacts::Broken { .. } => (
+            true,
+            Severity::Medium,
+            "no certificate (see tls_enabled)".to_owned(),
+            format!("{from_ca}."),
+        ),
     };
     check(
         "tls_not_self_signed_dev",
-        "The certificate is not the development one",
-        Severity::Medium,
+        "The certificate is issued by a CA (not self-signed, not the development one)",
+        severity,
         passed,
         detail,
-        format!(
-            "Serve with a certificate from your CA: `--tls-cert`/`--tls-key` (CUSTODIA_TLS_CERT, CUSTODIA_TLS_KEY), then remove {dir}/tls."
-        ),
+        remediation,
     )
 }
 
@@ -1092,10 +1216,10 @@ fn consent_notice_version(f: &Facts) -> AssessmentCheck {
 }
 
 fn audit_verified(f: &Facts, now: Timestamp) -> AssessmentCheck {
-    let (passed, detail) = match &f.audit.verified {
-        Ok(v) => (
-            true,
-            format!(
+    const FIX: &str = "Run `custodia audit verify --public-key KEY` (the key init printed) to locate the problem, and investigate before the vault is used further.";
+    let (passed, severity, detail, remediation) = match &f.audit.verified {
+        Ok(v) => {
+            let verified = format!(
                 "{} entries verified against {} signed checkpoints and {} from outside the database, with {}{}",
                 v.entries,
                 v.checkpoints,
@@ -1110,17 +1234,43 @@ fn audit_verified(f: &Facts, now: Timestamp) -> AssessmentCheck {
                         VERIFICATION_REUSE_MS / 60_000
                     )
                 }
-            ),
+            );
+            // The database's own checkpoints prove nothing against whoever can write it: they
+            // go with the entries they cover. Without one kept elsewhere the log verifies
+            // however it was rewritten, so this is a warning, not a pass.
+            let alone = if f.audit.places.is_empty() {
+                Some("no checkpoint is kept outside the database (the server runs with --no-checkpoint-log and no witness)".to_owned())
+            } else if v.trusted == 0 && v.checkpoints > 0 {
+                Some(format!("no checkpoint was found in {}", f.audit.places.join(" or ")))
+            } else {
+                None
+            };
+            match alone {
+                None => (true, Severity::High, verified, FIX.to_owned()),
+                Some(why) => (
+                    false,
+                    Severity::Medium,
+                    format!(
+                        "{verified}; but {why}: whoever can write the database can delete its checkpoints and rewrite what they covered, and the log would still verify"
+                    ),
+                    "Keep every checkpoint outside the database: a checkpoint log on other storage (`custodia serve --checkpoint-log PATH`; the default is audit-checkpoints.log in the data directory) and a witness on another machine (`--witness URL --witness-key KEY`).".to_owned(),
+                ),
+            }
+        }
+        Err(e) => (
+            false,
+            Severity::High,
+            format!("the audit log does not verify: {e}"),
+            FIX.to_owned(),
         ),
-        Err(e) => (false, format!("the audit log does not verify: {e}")),
     };
     check(
         "audit_verified",
         "The audit log verifies",
-        Severity::High,
+        severity,
         passed,
         detail,
-        "Run `custodia audit verify --public-key KEY` (the key init printed) to locate the problem, and investigate before the vault is used further.",
+        remediation,
     )
 }
 
@@ -1321,15 +1471,24 @@ mod tests {
         }
     }
 
+    /// A certificate from a CA, valid from a year before `NOW` to a year after.
+    fn certificate(path: &str) -> Certificate {
+        Certificate {
+            path: path.into(),
+            dev: false,
+            self_signed: false,
+            not_before: NOW - 365 * DAY_MS,
+            not_after: NOW + 365 * DAY_MS,
+        }
+    }
+
     /// A well-run vault: every check passes at `NOW`.
     fn good() -> Facts {
         Facts {
             env: Environment {
                 data_dir: Some(PathBuf::from("/srv/custodia")),
-                tls: TlsFacts::On {
-                    certificate: "/etc/tls/vault.pem".into(),
-                    dev: false,
-                },
+                tls: TlsFacts::On(certificate("/etc/tls/vault.pem")),
+                tls_from_server: true,
                 key_max_age_days: DEFAULT_KEY_MAX_AGE_DAYS,
                 backup_max_age_days: DEFAULT_BACKUP_MAX_AGE_DAYS,
             },
@@ -1355,6 +1514,7 @@ mod tests {
             }),
             audit: AuditFacts {
                 key_source: "the pinned key".into(),
+                places: vec!["the checkpoint log /srv/custodia/audit-checkpoints.log".into()],
                 verified: Ok(VerifiedLog {
                     entries: 10,
                     checkpoints: 2,
@@ -1412,18 +1572,76 @@ mod tests {
         assert!(!run(&f, "tls_enabled", NOW).passed);
         let dev = run(&f, "tls_not_self_signed_dev", NOW);
         assert!(dev.passed && dev.detail.contains("no certificate"));
-        f.env.tls = TlsFacts::On {
-            certificate: "/srv/custodia/tls/cert.pem".into(),
+        f.env.tls = TlsFacts::On(Certificate {
             dev: true,
-        };
+            self_signed: true,
+            ..certificate("/srv/custodia/tls/cert.pem")
+        });
         assert!(run(&f, "tls_enabled", NOW).passed);
         let dev = run(&f, "tls_not_self_signed_dev", NOW);
-        assert!(!dev.passed && dev.remediation.contains("/srv/custodia/tls"));
+        assert!(!dev.passed && dev.severity == Severity::Medium && dev.remediation.contains("/srv/custodia/tls"));
         f.env.tls = TlsFacts::Broken {
             reason: "no PEM".into(),
         };
         assert!(!run(&f, "tls_enabled", NOW).passed);
         assert_eq!(run(&f, "tls_enabled", NOW).severity, Severity::Critical);
+    }
+
+    /// What a reviewer found: a self-signed certificate valid only in January 2020 passed both
+    /// TLS checks.
+    #[test]
+    fn an_expired_or_self_signed_certificate_is_no_pass() {
+        let mut f = good();
+        let jan_2020 = 1_577_836_800_000;
+        f.env.tls = TlsFacts::On(Certificate {
+            self_signed: true,
+            not_before: jan_2020,
+            not_after: jan_2020 + 31 * DAY_MS,
+            ..certificate("c2.pem")
+        });
+        let c = run(&f, "tls_enabled", NOW);
+        assert!(!c.passed && c.severity == Severity::Critical, "{c:?}");
+        assert!(
+            c.detail.contains("c2.pem expired at 2020-02-01T00:00:00.000Z"),
+            "{}",
+            c.detail
+        );
+        let c = run(&f, "tls_not_self_signed_dev", NOW);
+        assert!(
+            !c.passed && c.severity == Severity::Low && c.detail.contains("self-signed"),
+            "{c:?}"
+        );
+        // Not valid yet.
+        assert!(!run(&f, "tls_enabled", jan_2020 - DAY_MS).passed);
+        assert!(
+            run(&f, "tls_enabled", jan_2020 + 2 * DAY_MS)
+                .detail
+                .contains("expires at")
+        );
+        // From a CA, valid for a year: a pass, then a warning in its last 30 days.
+        f.env.tls = TlsFacts::On(certificate("/etc/tls/vault.pem"));
+        assert!(run(&f, "tls_enabled", NOW).passed);
+        assert!(run(&f, "tls_not_self_signed_dev", NOW).passed);
+        let soon = run(&f, "tls_enabled", NOW + 340 * DAY_MS);
+        assert!(
+            !soon.passed && soon.severity == Severity::Medium && soon.detail.contains("in 25 days"),
+            "{soon:?}"
+        );
+        assert!(soon.remediation.contains("Renew"));
+        assert_eq!(run(&f, "tls_enabled", NOW + 366 * DAY_MS).severity, Severity::Critical);
+    }
+
+    /// `custodia assess` reads the files it is given: it says so rather than claim what a
+    /// running server serves.
+    #[test]
+    fn the_cli_says_it_checked_files_not_a_running_server() {
+        let mut f = good();
+        f.env.tls_from_server = false;
+        let c = run(&f, "tls_enabled", NOW);
+        assert!(c.passed && c.detail.contains("loads with its key") && c.detail.contains("not a running server"));
+        f.env.tls = TlsFacts::Off;
+        let c = run(&f, "tls_enabled", NOW);
+        assert!(!c.passed && c.detail.contains("no certificate was given"));
     }
 
     #[test]
@@ -1631,6 +1849,73 @@ mod tests {
         assert!(!run(&f, "audit_checkpoint_recent", NOW).passed);
         f.audit.newest_entry = Ok(None);
         assert!(run(&f, "audit_checkpoint_recent", NOW).passed);
+    }
+
+    #[test]
+    fn a_log_verified_against_the_database_alone_is_a_warning_not_a_pass() {
+        let mut f = good();
+        let c = run(&f, "audit_verified", NOW);
+        assert!(c.passed && c.severity == Severity::High && c.detail.contains("1 from outside"));
+        // `serve --no-checkpoint-log` without a witness: nothing outside the database.
+        f.audit.places.clear();
+        let c = run(&f, "audit_verified", NOW);
+        assert!(!c.passed && c.severity == Severity::Medium, "{c:?}");
+        assert!(c.detail.contains("--no-checkpoint-log") && c.remediation.contains("--checkpoint-log PATH"));
+        // Kept somewhere, but none found there while the database holds checkpoints.
+        f.audit.places = vec!["the witness at http://w:8300".into()];
+        if let Ok(v) = &mut f.audit.verified {
+            v.trusted = 0;
+        }
+        let c = run(&f, "audit_verified", NOW);
+        assert!(
+            !c.passed
+                && c.detail
+                    .contains("no checkpoint was found in the witness at http://w:8300")
+        );
+        // A log that does not verify is a failure at the check's own severity.
+        f.audit.verified = Err("the checkpoints kept outside the database: the checkpoint log x is missing".into());
+        let c = run(&f, "audit_verified", NOW);
+        assert!(!c.passed && c.severity == Severity::High && c.detail.contains("is missing"));
+    }
+
+    /// The server reuses its reading of the whole log for ten minutes; a checkpoint log gone
+    /// in between must fail the check all the same (it passed on the reused reading).
+    #[tokio::test]
+    async fn checkpoints_outside_that_cannot_vouch_fail_even_with_a_reading_reused() {
+        let (_dir, vault, admin) = crate::package::tests::vault().await;
+        // Entries dated now: the checkpoint refuses a log dated in the future.
+        let now = Timestamp::now();
+        let subject = crate::SubjectId::parse("s1").unwrap();
+        let values = [("email".to_owned(), "p1@example.com".to_owned())].into();
+        let call = crate::Call::new(&admin, "order_fulfillment", now);
+        vault
+            .create_record(&call, &subject, "customers", &values)
+            .await
+            .unwrap();
+        let row = vault.checkpoint(now).await.unwrap().unwrap();
+        let log = "the checkpoint log /srv/custodia/audit-checkpoints.log";
+        let newest = TrustedCheckpoint::from_note(log, &row.note, &vault.audit_verifier_key()).unwrap();
+        let outside = |trusted: Result<Vec<TrustedCheckpoint>, String>| async move {
+            let places = vec![log.to_owned()];
+            (OutsideCheckpoints { places, trusted }, Vec::new())
+        };
+        let env = good().env;
+        let checks = vault
+            .assessment(&admin, now, &env, outside(Ok(vec![newest])))
+            .await
+            .unwrap();
+        let c = by_id(&checks, "audit_verified");
+        assert!(c.passed && c.detail.contains("1 from outside"), "{c:?}");
+        let missing = "the checkpoint log /srv/custodia/audit-checkpoints.log is missing, but the database holds checkpoints up to size 9";
+        let checks = vault
+            .assessment(&admin, Timestamp(now.0 + 1000), &env, outside(Err(missing.to_owned())))
+            .await
+            .unwrap();
+        let c = by_id(&checks, "audit_verified");
+        assert!(
+            !c.passed && c.severity == Severity::High && c.detail.contains(missing),
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -60,8 +60,8 @@ use custodia_store::Store;
 
 pub use access_review::STALE_KEY_MS;
 pub use assess::{
-    AuditSources, BACKUP_LOG_FILE, BOOTSTRAP_PRINCIPAL, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS,
-    Environment as AssessEnvironment, KeyFacts, TlsFacts, assess_store,
+    AuditSources, BACKUP_LOG_FILE, BOOTSTRAP_PRINCIPAL, Certificate as TlsCertificate, DEFAULT_BACKUP_MAX_AGE_DAYS,
+    DEFAULT_KEY_MAX_AGE_DAYS, Environment as AssessEnvironment, KeyFacts, OutsideCheckpoints, TlsFacts, assess_store,
 };
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
 pub use batch::{BatchCreate, BatchRead, MAX_BATCH_ITEMS};

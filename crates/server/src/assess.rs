@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use custodia_core::{
-    AssessEnvironment, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS, Timestamp, TlsFacts, VaultError,
+    AssessEnvironment, DEFAULT_BACKUP_MAX_AGE_DAYS, DEFAULT_KEY_MAX_AGE_DAYS, Timestamp, TlsCertificate, TlsFacts,
+    VaultError,
 };
 use custodia_pii::Scanner;
 use custodia_pii::input::{Format, Located, Sink, looks_binary, scan_reader};
@@ -127,11 +128,15 @@ pub(crate) async fn assessment(
     let env = AssessEnvironment {
         data_dir: deployment.data_dir.clone(),
         tls: tls_facts(deployment.data_dir.as_deref(), deployment.tls.as_ref()),
+        tls_from_server: true,
         key_max_age_days: DEFAULT_KEY_MAX_AGE_DAYS,
         backup_max_age_days: DEFAULT_BACKUP_MAX_AGE_DAYS,
     };
     let outside = async {
-        let trusted = state.publisher.trusted(&state.vault.audit_verifier_key()).await;
+        let checkpoints = state
+            .publisher
+            .outside(state.vault.store(), &state.vault.audit_verifier_key())
+            .await;
         let (dir, scan) = (deployment.data_dir.clone(), deployment.scan.clone());
         // The permit goes with the scan: it runs on when the caller hangs up, and holds the
         // slot until it is done.
@@ -141,7 +146,7 @@ pub(crate) async fn assessment(
         })
         .await
         .unwrap_or_else(|e| stopped(&e.to_string()));
-        (trusted, checks)
+        (checkpoints, checks)
     };
     let checks = state.vault.assessment(&caller, now, &env, outside).await?;
     let report = report(checks, now);
@@ -238,15 +243,29 @@ pub fn fails_at(report: &Assessment, severity: Severity) -> bool {
 }
 
 /// The TLS facts of a server serving with `files` (none: plain HTTP) beside `data_dir`: the
-/// pair must load, and the development pair of `init --dev-tls` is named as such.
+/// pair must load (the key the certificate's), its first certificate is read for its validity
+/// and issuer, and the development pair of `init --dev-tls` is named as such.
 #[must_use]
 pub fn tls_facts(data_dir: Option<&Path>, files: Option<&TlsFiles>) -> TlsFacts {
     let Some(files) = files else {
         return TlsFacts::Off;
     };
-    if let Err(reason) = crate::tls::load_pair(files) {
-        return TlsFacts::Broken { reason };
-    }
+    let pair = match crate::tls::load_pair(files) {
+        Ok(pair) => pair,
+        Err(reason) => return TlsFacts::Broken { reason },
+    };
+    let fields = match pair
+        .end_entity_cert()
+        .map_err(|e| e.to_string())
+        .and_then(crate::tls::certificate_fields)
+    {
+        Ok(fields) => fields,
+        Err(e) => {
+            return TlsFacts::Broken {
+                reason: format!("{}: {e}", files.cert.display()),
+            };
+        }
+    };
     let dev = data_dir.is_some_and(|dir| {
         let dev_cert = dir.join("tls").join("cert.pem");
         let same_file = matches!(
@@ -255,10 +274,13 @@ pub fn tls_facts(data_dir: Option<&Path>, files: Option<&TlsFiles>) -> TlsFacts 
         );
         same_file || first_certificate(&files.cert).is_some_and(|c| first_certificate(&dev_cert) == Some(c))
     });
-    TlsFacts::On {
-        certificate: files.cert.display().to_string(),
+    TlsFacts::On(TlsCertificate {
+        path: files.cert.display().to_string(),
         dev,
-    }
+        self_signed: fields.self_signed,
+        not_before: fields.not_before,
+        not_after: fields.not_after,
+    })
 }
 
 /// The DER of the first certificate in a PEM file.
@@ -447,27 +469,67 @@ fn scanner() -> Result<Scanner, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Whatever the public texts (the registry, the notice's words) hold: what the privacy notice
-/// publishes on purpose (the organisation's contact, the DPO, recipients) is no finding.
+/// What the privacy notice, the record of processing and the pages publish on purpose (the
+/// organisation's contact, the DPO, recipients): no finding, wherever it is (the registry, the
+/// notices the database keeps, a log). Only what they publish: the notice and the record as
+/// the registry builds them in the words of its language, and the values of that language's
+/// file. A comment in the registry or a locale file, or a value nothing publishes, is scanned
+/// like any other text.
 fn public_texts(scanner: &Scanner, data_dir: &Path) -> HashSet<String> {
-    let mut files = vec![data_dir.join(custodia_core::REGISTRY_FILE)];
-    if let Ok(entries) = std::fs::read_dir(data_dir.join("locales")) {
-        files.extend(
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.strip_prefix(data_dir).is_ok_and(locale_file)),
-        );
+    let published = published_values(data_dir).join("\n");
+    scanner
+        .scan(published.as_bytes())
+        .iter()
+        .map(|f| normalized(published.as_bytes().get(f.start..f.end).unwrap_or_default()))
+        .collect()
+}
+
+/// The values [`public_texts`] looks in. A registry or a locale that does not load publishes
+/// nothing (`serve` refuses them), so its files are then scanned whole.
+fn published_values(data_dir: &Path) -> Vec<String> {
+    use custodia_transparency::{Locale, Notice, Ropa};
+    let mut values = Vec::new();
+    let Ok(registry) = custodia_registry::Registry::load(&data_dir.join(custodia_core::REGISTRY_FILE)) else {
+        return values;
+    };
+    let language = &registry.organization.language;
+    let Ok(locale) = Locale::load(data_dir, language) else {
+        return values;
+    };
+    let notice = Notice::build(&registry, &locale);
+    let ropa = Ropa::build(&registry, &notice.version);
+    for document in [serde_json::to_value(&notice), serde_json::to_value(&ropa)]
+        .into_iter()
+        .flatten()
+    {
+        json_strings(&document, &mut values);
     }
-    let mut public = HashSet::new();
-    for path in files {
-        if let Ok(text) = std::fs::read(&path) {
-            for f in scanner.scan(&text) {
-                public.insert(normalized(text.get(f.start..f.end).unwrap_or_default()));
-            }
-        }
+    // Every value of the language's file is shown on a page (notice, preference center,
+    // receipt): the file loaded as a locale, so it has no key that is not.
+    if let Ok(text) = std::fs::read_to_string(Locale::path(data_dir, language))
+        && let Ok(words) = text.parse::<toml::Table>()
+    {
+        toml_strings(&toml::Value::Table(words), &mut values);
     }
-    public
+    values
+}
+
+fn json_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|v| json_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn toml_strings(value: &toml::Value, out: &mut Vec<String>) {
+    match value {
+        toml::Value::String(s) => out.push(s.clone()),
+        toml::Value::Array(items) => items.iter().for_each(|v| toml_strings(v, out)),
+        toml::Value::Table(fields) => fields.values().for_each(|v| toml_strings(v, out)),
+        _ => {}
+    }
 }
 
 /// Scans one file (text as text, binary as its strings); the findings that are not public.
@@ -529,7 +591,7 @@ fn pii_outside_vault(data_dir: Option<&Path>, scan: &[PathBuf]) -> AssessmentChe
         passed,
         severity: Severity::High,
         detail,
-        remediation: "Delete or redact the listed files (`custodia redact FILE`), and stop what wrote personal data there (log levels, exports, copies); scan again with `custodia assess --scan PATH`.".to_owned(),
+        remediation: "Delete or redact the listed files (`custodia redact FILE`; in the registry or a locale file, remove what the notice does not publish, comments included), and stop what wrote personal data there (log levels, exports, copies); scan again with `custodia assess --scan PATH`.".to_owned(),
     }
 }
 
@@ -560,10 +622,6 @@ fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTr
             continue;
         }
         let relative = path.strip_prefix(dir).ok();
-        // The public files themselves: what they hold is published.
-        if relative.is_some_and(|r| r == Path::new(custodia_core::REGISTRY_FILE) || locale_file(r)) {
-            continue;
-        }
         files += 1;
         let name = relative.map_or_else(|| path.display().to_string(), |r| r.display().to_string());
         let shown = shown_name(&scanner, &public, &name, files);
@@ -681,6 +739,80 @@ mod tests {
         );
     }
 
+    /// The pair in `dir` as `name.pem` and `name.key`.
+    fn pair_files(dir: &Path, name: &str, cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> TlsFiles {
+        let files = TlsFiles {
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+        };
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+
+    fn named(cn: &str) -> rcgen::DistinguishedName {
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(rcgen::DnType::CommonName, cn);
+        name
+    }
+
+    /// What a reviewer found: a self-signed EC certificate valid only in January 2020 passed
+    /// the TLS checks, its dates and issuer never read. They are now, by webpki.
+    #[test]
+    fn a_certificates_validity_and_issuer_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 2, 1);
+        let expired = params.self_signed(&key).unwrap();
+        let files = pair_files(dir.path(), "c2", &expired, &key);
+        let TlsFacts::On(c) = tls_facts(Some(dir.path()), Some(&files)) else {
+            panic!("the pair loads");
+        };
+        assert!(c.self_signed && !c.dev);
+        assert_eq!((c.not_before, c.not_after), (1_577_836_800_000, 1_580_515_200_000));
+
+        // Issued by a CA: not its own issuer.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name = named("Custodia test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(vec!["vault.example".to_owned()]).unwrap();
+        leaf.distinguished_name = named("vault.example");
+        leaf.not_after = rcgen::date_time_ymd(2040, 1, 1);
+        let leaf = leaf.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        let files = pair_files(dir.path(), "vault", &leaf, &leaf_key);
+        let TlsFacts::On(c) = tls_facts(Some(dir.path()), Some(&files)) else {
+            panic!("the pair loads");
+        };
+        assert!(!c.self_signed);
+        assert_eq!(c.not_after, 2_208_988_800_000);
+
+        // A key that is not the certificate's is no usable pair.
+        let mixed = TlsFiles {
+            cert: dir.path().join("vault.pem"),
+            key: dir.path().join("c2.key"),
+        };
+        let TlsFacts::Broken { reason } = tls_facts(Some(dir.path()), Some(&mixed)) else {
+            panic!("a mismatched pair loads");
+        };
+        assert!(reason.contains("does not go with"), "{reason}");
+        // Not a certificate at all.
+        std::fs::write(
+            dir.path().join("junk.pem"),
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let junk = TlsFiles {
+            cert: dir.path().join("junk.pem"),
+            key: dir.path().join("c2.key"),
+        };
+        assert!(matches!(tls_facts(None, Some(&junk)), TlsFacts::Broken { .. }));
+    }
+
     #[test]
     fn only_locale_toml_files_are_public() {
         assert!(locale_file(Path::new("locales/de.toml")));
@@ -722,9 +854,10 @@ mod tests {
     fn findings_name_file_line_and_type_never_the_text_and_skip_public_texts() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        // The example registry: its contact is privacy@shop.example.
         std::fs::write(
             d.join(custodia_core::REGISTRY_FILE),
-            "[organization]\ncontact = \"privacy@shop.example\"\n",
+            custodia_registry::EXAMPLE_REGISTRY,
         )
         .unwrap();
         std::fs::write(
@@ -751,6 +884,50 @@ mod tests {
         assert!(c.passed, "{}", c.detail);
         // A path to scan that is not there fails the check (fail closed).
         assert!(!pii_outside_vault(Some(d), &[d.join("missing.log")]).passed);
+    }
+
+    /// What a reviewer found: the registry and the locale files were not scanned at all, and
+    /// whatever they held was exempt everywhere, so a customer's details in a comment there
+    /// passed. Only what the notice, the record and the pages publish is exempt now.
+    #[test]
+    fn personal_data_in_registry_and_locale_comments_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let planted = "# Customer John Smith, john.smith@gmail.com, phone +44 20 7946 0123, card 4111 1111 1111 1111";
+        let registry = format!("{}\n{planted}\n", custodia_registry::EXAMPLE_REGISTRY);
+        std::fs::write(d.join(custodia_core::REGISTRY_FILE), &registry).unwrap();
+        std::fs::create_dir(d.join("locales")).unwrap();
+        // The words of the registry's language: a value shown on a page is published, a
+        // comment is not.
+        let words = format!(
+            "{}\n{planted}\n",
+            custodia_transparency::locale::ENGLISH.replacen(
+                "title = \"Privacy notice\"",
+                "title = \"Privacy notice (write to help@shop.example)\"",
+                1
+            )
+        );
+        std::fs::write(d.join("locales/en.toml"), &words).unwrap();
+        // Another language's file, not shown: nothing in it is published.
+        std::fs::write(d.join("locales/de.toml"), format!("{planted}\n")).unwrap();
+        let line = |text: &str| text.lines().position(|l| l == planted).unwrap() + 1;
+        let c = pii_outside_vault(Some(d), &[]);
+        assert!(!c.passed);
+        for (file, at) in [
+            ("registry.toml", line(&registry)),
+            ("locales/en.toml", line(&words)),
+            ("locales/de.toml", 1),
+        ] {
+            for entity in ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD"] {
+                let place = format!("{file} line {at}: {entity}");
+                assert!(c.detail.contains(&place), "{place} not in {}", c.detail);
+            }
+        }
+        // The registry's contact and DPO, and the address the words show, are no finding.
+        assert!(c.detail.contains("9 findings"), "{}", c.detail);
+        for secret in ["john", "gmail", "7946", "4111", "shop.example"] {
+            assert!(!c.detail.contains(secret), "{secret} in {}", c.detail);
+        }
     }
 
     #[test]

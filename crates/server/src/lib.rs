@@ -97,31 +97,16 @@ impl AppState {
 /// whatever the log holds beyond them. An error names the first divergence: the server must
 /// not start on a log that was truncated or rewritten.
 pub async fn resume(vault: &Vault, publisher: &Publisher) -> Result<custodia_core::VerifyReport, String> {
-    // A SQLite vault's checkpoint log is its own, written since its first checkpoint: gone while
-    // the database holds checkpoints, it was deleted (perhaps to rewrite what it proves) or moved.
-    // A PostgreSQL node's log holds what that node signed; a new node starts without one.
-    if let Some((path, afresh)) = publisher.missing_log()
-        && !vault.store().shared()
-    {
-        let latest = async { vault.store().reader().await?.audit().latest_checkpoint().await }
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(cp) = latest {
-            if afresh {
-                // Left on, the option would let a deleted log begin again unnoticed.
-                tracing::warn!(
-                    path = %path.display(),
-                    tree_size = cp.tree_size,
-                    "beginning a new checkpoint log over a database that has checkpoints (--new-checkpoint-log): remove the option now"
-                );
-            } else {
-                return Err(format!(
-                    "the checkpoint log {} is missing, but the database holds checkpoints up to size {}: it was deleted or moved; put it back, or if it was moved aside on purpose (accepting what it no longer proves) start once with --new-checkpoint-log",
-                    path.display(),
-                    cp.tree_size
-                ));
-            }
+    if let Some(missing) = publisher.missing_log(vault.store()).await? {
+        if !publisher.afresh() {
+            return Err(missing.refusal());
         }
+        // Left on, the option would let a deleted log begin again unnoticed.
+        tracing::warn!(
+            path = %missing.path().display(),
+            tree_size = missing.tree_size(),
+            "beginning a new checkpoint log over a database that has checkpoints (--new-checkpoint-log): remove the option now"
+        );
     }
     let trusted = publisher.trusted(&vault.audit_verifier_key()).await?;
     let report = vault.resume_audit_log(trusted).await?;

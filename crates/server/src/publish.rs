@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use custodia_audit::witness::AddCheckpoint;
-use custodia_core::{TrustedCheckpoint, Vault, VerifierKey};
-use custodia_store::CheckpointRow;
+use custodia_core::{OutsideCheckpoints, TrustedCheckpoint, Vault, VerifierKey};
+use custodia_store::{CheckpointRow, Store};
 use tokio::sync::Mutex;
 
 use crate::witness::{WitnessClient, WitnessFailure};
@@ -41,12 +41,70 @@ impl Publisher {
         self
     }
 
-    /// The checkpoint log when it is kept but missing, and whether it may begin afresh.
-    pub(crate) fn missing_log(&self) -> Option<(&Path, bool)> {
-        self.checkpoint_log
-            .as_deref()
-            .filter(|path| !path.exists())
-            .map(|path| (path, self.afresh))
+    /// Where this server keeps checkpoints outside the database, named (the checkpoint log's
+    /// path, the witness's address); empty when it keeps them nowhere (`--no-checkpoint-log`,
+    /// no witness).
+    #[must_use]
+    pub fn places(&self) -> Vec<String> {
+        let log = self
+            .checkpoint_log
+            .iter()
+            .map(|p| format!("the checkpoint log {}", p.display()));
+        let witness = self.witness.iter().map(|w| format!("the witness at {}", w.url()));
+        log.chain(witness).collect()
+    }
+
+    /// The rule a server starts by for its checkpoint log: a SQLite vault's log is its own,
+    /// written since its first checkpoint, so kept but gone (or emptied) while the database
+    /// holds checkpoints, it was deleted, emptied to rewrite what it proves, or moved. `Some`
+    /// names the log and the newest checkpoint in the database. A PostgreSQL node's log holds
+    /// what that node signed (a new node starts without one), so the rule is SQLite's only.
+    pub(crate) async fn missing_log(&self, store: &Store) -> Result<Option<MissingLog>, String> {
+        let Some(path) = self.checkpoint_log.as_deref() else {
+            return Ok(None);
+        };
+        let emptied = match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(format!("the checkpoint log {}: {e}", path.display())),
+            // Every line is a checkpoint: a log with none never held one (its server never
+            // signed) or was emptied.
+            Ok(meta) if meta.len() == 0 => true,
+            Ok(_) => return Ok(None),
+        };
+        if store.shared() {
+            return Ok(None);
+        }
+        let latest = async { store.reader().await?.audit().latest_checkpoint().await }
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(latest.map(|cp| MissingLog {
+            path: path.to_owned(),
+            emptied,
+            tree_size: cp.tree_size,
+        }))
+    }
+
+    /// Whether a missing checkpoint log may begin afresh (`--new-checkpoint-log`).
+    pub(crate) fn afresh(&self) -> bool {
+        self.afresh
+    }
+
+    /// The checkpoints kept outside the database, as the assessment judges them: by the rule
+    /// the server starts by ([`Publisher::missing_log`], never waived here: until the new log
+    /// has a line, nothing outside the database vouches for the checkpoints), then the newest
+    /// of each place ([`Publisher::trusted`]).
+    pub async fn outside(&self, store: &Store, key: &VerifierKey) -> OutsideCheckpoints {
+        let trusted = async {
+            if let Some(missing) = self.missing_log(store).await? {
+                return Err(missing.refusal());
+            }
+            self.trusted(key).await
+        }
+        .await;
+        OutsideCheckpoints {
+            places: self.places(),
+            trusted,
+        }
     }
 
     /// The checkpoints from outside the database a starting server must find its log
@@ -151,6 +209,43 @@ impl Publisher {
         Err(WitnessFailure::Unreachable(
             "the witness keeps changing its size".into(),
         ))
+    }
+}
+
+/// A checkpoint log kept but missing or empty while the database holds checkpoints.
+#[derive(Debug)]
+pub(crate) struct MissingLog {
+    path: PathBuf,
+    /// It is there, but empty.
+    emptied: bool,
+    /// The size of the newest checkpoint in the database.
+    tree_size: i64,
+}
+
+impl MissingLog {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn tree_size(&self) -> i64 {
+        self.tree_size
+    }
+
+    /// Why a server refuses to start on it (and the assessment fails it).
+    pub(crate) fn refusal(&self) -> String {
+        let (state, how) = if self.emptied {
+            ("empty", "emptied; restore its lines, or if that was on purpose")
+        } else {
+            (
+                "missing",
+                "deleted or moved; put it back, or if it was moved aside on purpose",
+            )
+        };
+        format!(
+            "the checkpoint log {} is {state}, but the database holds checkpoints up to size {}: it was {how} (accepting what it no longer proves) start once with --new-checkpoint-log",
+            self.path.display(),
+            self.tree_size
+        )
     }
 }
 

@@ -57,6 +57,50 @@ pub fn load_pair(files: &TlsFiles) -> Result<CertifiedKey, String> {
     Ok(pair)
 }
 
+/// What a certificate's X.509 fields say of it, read by webpki (the parser rustls verifies
+/// with): its validity (Unix ms) and whether it is its own issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateFields {
+    pub not_before: i64,
+    pub not_after: i64,
+    pub self_signed: bool,
+}
+
+/// Reads `der`'s fields. webpki shows a certificate's validity only through the check it makes
+/// of it, the first it makes of the certificate itself (after a list of distrusted keys): asked
+/// at the start of time it names the notBefore, at the end of time the notAfter. Should that
+/// order ever change, the second answer is not "expired" and the certificate is reported
+/// unreadable rather than valid for ever (fail closed).
+pub fn certificate_fields(der: &CertificateDer<'_>) -> Result<CertificateFields, String> {
+    use webpki::{EndEntityCert, Error, KeyUsage};
+    let cert = EndEntityCert::try_from(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let check_at = |secs: u64| {
+        let time = rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(secs));
+        cert.verify_for_usage(&[], &[], &[], time, KeyUsage::server_auth(), None, None)
+            .err()
+    };
+    let ms = |t: rustls::pki_types::UnixTime| i64::try_from(t.as_secs().saturating_mul(1000)).unwrap_or(i64::MAX);
+    let not_after = match check_at(u64::MAX) {
+        Some(Error::CertExpired { not_after, .. }) => ms(not_after),
+        other => {
+            return Err(format!(
+                "its validity could not be read{}",
+                other.map(|e| format!(": {e}")).unwrap_or_default()
+            ));
+        }
+    };
+    let not_before = match check_at(0) {
+        Some(Error::CertNotValidYet { not_before, .. }) => ms(not_before),
+        // Valid from the epoch on.
+        _ => 0,
+    };
+    Ok(CertificateFields {
+        not_before,
+        not_after,
+        self_signed: cert.issuer() == cert.subject(),
+    })
+}
+
 impl Certificates {
     /// The files the pair is loaded from.
     #[must_use]

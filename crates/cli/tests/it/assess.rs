@@ -150,11 +150,24 @@ async fn a_fresh_dev_install_fails_the_dev_weaknesses_and_passes_them_once_fixed
     // The admin token is kept in a secret manager, not the data directory.
     std::fs::remove_file(data.join("admin-token")).unwrap();
 
-    // A certificate that is not the development pair.
-    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    // A certificate from a CA, not the development pair (nor self-signed).
+    let named = |cn: &str| {
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(rcgen::DnType::CommonName, cn);
+        name
+    };
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name = named("Custodia test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    leaf.distinguished_name = named("localhost");
+    let leaf = leaf.signed_by(&leaf_key, &ca, &ca_key).unwrap();
     let (cert, key) = (holder.path().join("vault.pem"), holder.path().join("vault.key"));
-    std::fs::write(&cert, pair.cert.pem()).unwrap();
-    std::fs::write(&key, pair.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
     #[cfg(unix)]
     private(&key);
 
@@ -171,6 +184,61 @@ async fn a_fresh_dev_install_fails_the_dev_weaknesses_and_passes_them_once_fixed
         );
     }
     assert_eq!(code, 0, "nothing high or critical fails any more: {report:#}");
+    // It checked the files it was given, and says so: not what a running server serves.
+    let tls_detail = check(&report, "tls_enabled")["detail"].as_str().unwrap().to_owned();
+    assert!(
+        tls_detail.contains("vault.pem loads with its key") && tls_detail.contains("not a running server"),
+        "{tls_detail}"
+    );
+    // The same files with another key are no pair.
+    let other = rcgen::KeyPair::generate().unwrap();
+    let other_key = holder.path().join("other.key");
+    std::fs::write(&other_key, other.serialize_pem()).unwrap();
+    #[cfg(unix)]
+    private(&other_key);
+    let mixed = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        other_key.to_str().unwrap(),
+    ];
+    let (_, report, _) = assess(&data, &mixed, &[("CUSTODIA_ROOT_KEY", &root_key)]);
+    let c = check(&report, "tls_enabled");
+    assert!(
+        !passed(&report, "tls_enabled") && c["detail"].as_str().unwrap().contains("does not go with"),
+        "{c}"
+    );
+    std::fs::remove_file(&other_key).unwrap();
+    // A self-signed certificate valid only in January 2020 (it passed both checks).
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let mut old = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    old.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    old.not_after = rcgen::date_time_ymd(2020, 2, 1);
+    let old = old.self_signed(&old_key).unwrap();
+    let (old_cert, old_key_file) = (holder.path().join("c2.pem"), holder.path().join("c2.key"));
+    std::fs::write(&old_cert, old.pem()).unwrap();
+    std::fs::write(&old_key_file, old_key.serialize_pem()).unwrap();
+    #[cfg(unix)]
+    private(&old_key_file);
+    let expired = [
+        "--tls-cert",
+        old_cert.to_str().unwrap(),
+        "--tls-key",
+        old_key_file.to_str().unwrap(),
+    ];
+    let (code, report, _) = assess(&data, &expired, &[("CUSTODIA_ROOT_KEY", &root_key)]);
+    let c = check(&report, "tls_enabled");
+    assert!(
+        !passed(&report, "tls_enabled") && c["detail"].as_str().unwrap().contains("expired at 2020-02-01"),
+        "{c}"
+    );
+    assert_eq!(code, 1);
+    let c = check(&report, "tls_not_self_signed_dev");
+    assert!(
+        !passed(&report, "tls_not_self_signed_dev") && c["severity"] == "low",
+        "{c}"
+    );
+    std::fs::remove_file(&old_key_file).unwrap();
     // The vault still opens with its key from the environment.
     let out = custodia()
         .env("CUSTODIA_ROOT_KEY", &root_key)
@@ -268,6 +336,24 @@ async fn personal_data_beside_the_vault_is_found_by_place_and_type_and_never_rep
         "{}",
         check(&report, "pii_outside_vault")
     );
+
+    // A customer's details in a registry comment: only what the registry publishes is exempt.
+    let registry = vault.path().join("registry.toml");
+    let mut text = std::fs::read_to_string(&registry).unwrap();
+    text.push_str("# Customer John Smith, john.smith@gmail.com, card 4111 1111 1111 1111\n");
+    std::fs::write(&registry, &text).unwrap();
+    let (_, report, out) = assess(vault.path(), &[], &[]);
+    let detail = check(&report, "pii_outside_vault")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let line = text.lines().count();
+    assert!(
+        detail.contains(&format!("registry.toml line {line}: EMAIL_ADDRESS"))
+            && detail.contains(&format!("registry.toml line {line}: CREDIT_CARD")),
+        "{detail}"
+    );
+    assert!(!out.contains("gmail") && !out.contains("4111"));
 }
 
 #[tokio::test]
@@ -345,4 +431,125 @@ async fn the_assessment_route_needs_read_audit_and_answers_json_or_html() {
         decisions.iter().any(|d| d == "allow") && decisions.iter().any(|d| d == "deny"),
         "{decisions:?}"
     );
+}
+
+/// What a reviewer found: a log cut back to its first checkpoint (the entries and checkpoints
+/// after it deleted) with the checkpoint log moved away. `serve` refuses to start on it; the
+/// assessment passed it ("0 from outside the database"). It now applies the server's rule and
+/// says so in the server's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_cut_back_with_its_checkpoint_log_moved_away_fails_as_serve_refuses_it() {
+    use crate::tamper::{DROP_CHECKPOINT_GUARDS, checkpoint_of_at_least, refuses_to_start, sql, traffic};
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 1).await;
+    let first = checkpoint_of_at_least(&server, &vault.token, 3).await["tree_size"]
+        .as_i64()
+        .unwrap();
+    traffic(&server, &vault.token, 1, 4).await;
+    checkpoint_of_at_least(&server, &vault.token, first + 9).await;
+    server.terminate();
+
+    // Intact, the log verifies with the key pinned or with the database's copy, and the
+    // report says which it was.
+    let pin = ["--public-key", vault.audit_key.as_str()];
+    let (_, report, _) = assess(vault.path(), &pin, &[]);
+    let c = check(&report, "audit_verified");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(passed(&report, "audit_verified"), "{c}");
+    assert!(
+        detail.contains("1 from outside the database, with the key given with --public-key"),
+        "{detail}"
+    );
+    let (_, report, _) = assess(vault.path(), &[], &[]);
+    let c = check(&report, "audit_verified");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the database's own copy of the checkpoint key"),
+        "{c}"
+    );
+
+    let copy = crate::audit::copy_of(vault.path());
+    let first_size = "(SELECT MIN(tree_size) FROM audit_checkpoints)";
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            &format!("DELETE FROM audit_log WHERE seq > {first_size}"),
+            &format!("DELETE FROM audit_subject_index WHERE seq > {first_size}"),
+            &format!("UPDATE audit_index_state SET upto = {first_size}"),
+            &format!("DELETE FROM audit_checkpoints WHERE tree_size > {first_size}"),
+        ],
+    )
+    .await;
+    let aside = tempfile::tempdir().unwrap();
+    std::fs::rename(
+        copy.path().join("audit-checkpoints.log"),
+        aside.path().join("audit-checkpoints.log"),
+    )
+    .unwrap();
+    let rule = "audit-checkpoints.log is missing, but the database holds checkpoints";
+    for args in [&pin[..], &[]] {
+        let (code, report, _) = assess(copy.path(), args, &[]);
+        let c = check(&report, "audit_verified");
+        assert!(!passed(&report, "audit_verified") && c["severity"] == "high", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains(rule), "{c}");
+        assert_eq!(code, 1);
+    }
+    assert!(refuses_to_start(copy.path(), &[]).contains(rule));
+
+    // Told the server keeps no checkpoint log, nothing outside the database vouches for the
+    // log: a warning naming why, not a pass.
+    let (_, report, _) = assess(copy.path(), &["--no-checkpoint-log"], &[]);
+    let c = check(&report, "audit_verified");
+    assert!(!passed(&report, "audit_verified") && c["severity"] == "medium", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("--no-checkpoint-log"), "{c}");
+
+    // The database's key row replaced: the pinned key tells, as the server's start does.
+    let other =
+        custodia_audit::note::NoteSigner::from_seed("custodia-audit", custodia_audit::note::ED25519_TYPE, &[66; 32])
+            .unwrap()
+            .verifier()
+            .to_string();
+    let swapped = crate::audit::copy_of(vault.path());
+    sql(
+        swapped.path(),
+        &[&format!(
+            "UPDATE meta SET value = CAST('{other}' AS BLOB) WHERE key = 'audit_public_key'"
+        )],
+    )
+    .await;
+    let (_, report, _) = assess(swapped.path(), &pin, &[]);
+    let c = check(&report, "audit_verified");
+    assert!(!passed(&report, "audit_verified"), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("the row was replaced"), "{c}");
+    // A key that is no key is a usage error, as in `audit verify`.
+    let out = custodia()
+        .args(["assess", "--public-key", "not-a-key", "--data-dir"])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public-key"));
+}
+
+/// A server run with `--no-checkpoint-log` (and no witness) passed `audit_verified` with "0 from
+/// outside the database": nothing but the database vouched for its log. A warning now.
+#[tokio::test]
+async fn a_server_keeping_no_checkpoint_outside_the_database_is_warned_not_passed() {
+    let vault = Vault::init();
+    let server = Server::try_start(vault.path(), None, &["--no-checkpoint-log"]).unwrap();
+    let mut admin = server.client(&vault.token).await;
+    let (status, report) = admin.get("/v1/assessment").await;
+    assert_eq!(status, 200, "{report}");
+    let c = check(&report, "audit_verified");
+    assert!(!passed(&report, "audit_verified") && c["severity"] == "medium", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("0 from outside the database") && detail.contains("--no-checkpoint-log"),
+        "{detail}"
+    );
+    assert!(c["remediation"].as_str().unwrap().contains("--checkpoint-log"), "{c}");
 }

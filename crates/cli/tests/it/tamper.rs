@@ -17,7 +17,7 @@ use crate::audit::{attacker, copy_of, leaf, verify_with};
 use crate::support::{Server, Vault};
 
 /// Traffic with allows and denies from two principals; returns the auditor's key.
-async fn traffic(server: &Server, token: &str, from: usize, to: usize) {
+pub(crate) async fn traffic(server: &Server, token: &str, from: usize, to: usize) {
     let mut admin = server.client(token).await;
     for i in from..to {
         let path = format!("/v1/subjects/cust_{i}/records/customers");
@@ -29,7 +29,7 @@ async fn traffic(server: &Server, token: &str, from: usize, to: usize) {
 }
 
 /// The newest checkpoint once it covers at least `size` entries (the server signs every second).
-async fn checkpoint_of_at_least(server: &Server, token: &str, size: i64) -> Value {
+pub(crate) async fn checkpoint_of_at_least(server: &Server, token: &str, size: i64) -> Value {
     let mut admin = server.client(token).await;
     for _ in 0..100 {
         let (status, v) = admin.get("/v1/audit/checkpoint").await;
@@ -56,7 +56,7 @@ async fn stops_answering(client: &mut crate::support::Client, path: &str) -> boo
     false
 }
 
-async fn sql(dir: &Path, statements: &[&str]) {
+pub(crate) async fn sql(dir: &Path, statements: &[&str]) {
     let db = attacker(dir).await;
     for s in statements {
         sqlx::query(s).execute(&db).await.unwrap_or_else(|e| panic!("{s}: {e}"));
@@ -65,9 +65,9 @@ async fn sql(dir: &Path, statements: &[&str]) {
 }
 
 /// Triggers an attacker drops first (the append-only guards of the log and its checkpoints).
-const DROP_CHECKPOINT_GUARDS: &str = "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete";
+pub(crate) const DROP_CHECKPOINT_GUARDS: &str = "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete";
 
-fn refuses_to_start(dir: &Path, extra: &[&str]) -> String {
+pub(crate) fn refuses_to_start(dir: &Path, extra: &[&str]) -> String {
     match Server::try_start(dir, None, extra) {
         Ok(_) => panic!("the server started on a tampered log"),
         Err(printed) => printed,
@@ -753,6 +753,14 @@ async fn edited_or_deleted_tiles_and_deleted_checkpoints_are_named_by_verify_and
         printed.contains("audit-checkpoints.log is missing, but the database holds checkpoints"),
         "{printed}"
     );
+    // Emptied rather than deleted, it proves as little (the server started on it before).
+    std::fs::write(copy.path().join("audit-checkpoints.log"), b"").unwrap();
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(
+        printed.contains("audit-checkpoints.log is empty, but the database holds checkpoints"),
+        "{printed}"
+    );
+    std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
     // An operator who moved it aside on purpose says so once, and the server goes on.
     let server = Server::try_start(copy.path(), None, &["--new-checkpoint-log"]).unwrap();
     server.terminate();
