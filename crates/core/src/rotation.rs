@@ -58,6 +58,11 @@ fn no_provider() -> VaultError {
     )
 }
 
+/// How long after a rotation an older version is retired (a retirement sooner waits): other
+/// nodes take up to a second to wrap new keys under the new version, and their last keys
+/// under the old one are written by then.
+const RETIRE_SETTLE_MS: i64 = 3_000;
+
 impl Vault {
     /// Where the root key comes from (`file`, `environment`, or `given`).
     #[must_use]
@@ -298,6 +303,35 @@ impl Vault {
                     entry.subject_keys, entry.service_keys
                 ),
             ));
+        }
+        // Nodes sharing the key source load the version a rotation added within a second
+        // (`Keys::new_subject_key`); until then one may still wrap a new key under the old
+        // version, which `status` counts only once it is written. A retirement that soon after
+        // the rotation waits that out, then counts again.
+        let ring = self.keys.keyring();
+        let made = ring
+            .versions()
+            .into_iter()
+            .find(|(v, _)| *v == ring.current_version())
+            .and_then(|(_, made)| made);
+        if let Some(made) = made {
+            let age_ms = now.0 - made.saturating_mul(1000);
+            if let Ok(wait) = u64::try_from(RETIRE_SETTLE_MS - age_ms)
+                && wait > 0
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                let again = self.key_status(now).await?;
+                if let Some(v) = again.versions.iter().find(|v| v.version == version && !v.unused) {
+                    return Err(VaultError::new(
+                        ErrorKind::Conflict,
+                        "key_version_in_use",
+                        format!(
+                            "version {version} still wraps {} subject key(s) and {} service key(s) another node wrapped as the rotation finished; run custodia keys rotate again, then retire",
+                            v.subject_keys, v.service_keys
+                        ),
+                    ));
+                }
+            }
         }
         let keyring = provider.remove_version(version)?;
         self.keys.replace_keyring(keyring);
