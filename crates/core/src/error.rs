@@ -99,6 +99,11 @@ impl std::error::Error for VaultError {}
 impl From<custodia_store::StoreError> for VaultError {
     fn from(e: custodia_store::StoreError) -> Self {
         match e {
+            custodia_store::StoreError::Conflict(what) if what == "incident" => Self::new(
+                ErrorKind::Conflict,
+                "incident_changed",
+                "the incident changed meanwhile (another responder's entry came first): read it again and retry",
+            ),
             custodia_store::StoreError::Conflict(what) => {
                 Self::new(ErrorKind::Conflict, "conflict", format!("already exists ({what})"))
             }

@@ -95,6 +95,11 @@ struct Body {
     sent_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<StoredScope>,
+    /// The entry's place on the timeline (0 for the first), sealed with it: an entry copied
+    /// in the database to another place (an old risk assessment repeated last, to lower the
+    /// risk) is out of place. `None`: an entry from before places were sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<usize>,
 }
 
 /// A scope as kept on the timeline: the counts, and each subject's categories read (for the
@@ -282,6 +287,20 @@ impl Vault {
                 Ok((e, body))
             })
             .collect::<Result<Vec<_>, VaultError>>()?;
+        // Each entry is sealed with its place: one copied in the database to another place
+        // (an old risk assessment repeated last), or removed, leaves entries out of place.
+        if let Some(first) = entries.iter().position(|(_, b)| b.n.is_some()) {
+            if let Some(i) = (first..entries.len()).find(|i| entries.get(*i).is_some_and(|(_, b)| b.n != Some(*i))) {
+                return Err(VaultError::new(
+                    ErrorKind::Internal,
+                    "incident_altered",
+                    format!(
+                        "incident {incident_id}'s timeline was altered in the database: entry {} is not where the vault wrote it (copied, inserted or removed); the audit log's incident entries say what was recorded",
+                        i + 1
+                    ),
+                ));
+            }
+        }
         // The sealed header and timeline are the record; the columns only index it. A column
         // changed in the database (the clock moved, a risk lowered, a phase skipped) changes
         // nothing: each is read again from what the vault sealed.
@@ -370,10 +389,13 @@ impl Vault {
                 caller,
                 now,
                 "opened",
-                &Body {
-                    text: format!("Incident opened; aware since {}", aware_at.to_rfc3339()),
-                    ..Body::default()
-                },
+                (
+                    Body {
+                        text: format!("Incident opened; aware since {}", aware_at.to_rfc3339()),
+                        ..Body::default()
+                    },
+                    0,
+                ),
             )?;
             let audit = self.audit_row(&event.detail("incident", incident_id.clone()), now, None)?;
             self.store
@@ -403,28 +425,30 @@ impl Vault {
         .await
     }
 
+    /// The row of the entry `body` at place `n` of the incident's timeline.
     fn entry_row(
         &self,
         incident_id: &str,
         caller: &Principal,
         now: Timestamp,
         kind: &str,
-        body: &Body,
+        (body, n): (Body, usize),
     ) -> Result<IncidentEntryRow, VaultError> {
+        let body = Body { n: Some(n), ..body };
         Ok(IncidentEntryRow {
             entry_id: 0,
             incident_id: incident_id.to_owned(),
             at: now.0,
             by_principal: caller.id.clone(),
             kind: kind.to_owned(),
-            sealed: self.seal_incident(incident_id, kind, body)?,
+            sealed: self.seal_incident(incident_id, kind, &body)?,
         })
     }
 
     /// The timeline entry of a containment action, `done` saying what was done.
     fn containment_row(
         &self,
-        incident_id: &str,
+        opened: &Opened,
         caller: &Principal,
         now: Timestamp,
         done: &str,
@@ -433,7 +457,8 @@ impl Vault {
             text: done.to_owned(),
             ..Body::default()
         };
-        self.entry_row(incident_id, caller, now, "containment", &body)
+        let (id, n) = (&opened.row.incident_id, opened.entries.len());
+        self.entry_row(id, caller, now, "containment", (body, n))
     }
 
     /// The breach register: every incident, notified or not (GDPR Art. 33(5)).
@@ -444,8 +469,23 @@ impl Vault {
             let rows = self.store.reader().await?.incidents().all().await?;
             let mut incidents = Vec::with_capacity(rows.len());
             for row in rows {
-                let opened = self.read_incident(&row.incident_id).await?;
-                incidents.push(self.view(&opened, now)?.summary);
+                // An incident that cannot be read (its record altered in the database) stays
+                // in the register, saying so: the others are still shown.
+                match self.read_incident(&row.incident_id).await {
+                    Ok(opened) => incidents.push(self.view(&opened, now)?.summary),
+                    Err(e) => incidents.push(IncidentSummary {
+                        incident_id: row.incident_id.clone(),
+                        title: format!("[this incident cannot be read: {}]", e.message),
+                        aware_at: Timestamp(row.aware_at).to_rfc3339(),
+                        opened_at: Timestamp(row.opened_at).to_rfc3339(),
+                        opened_by: row.opened_by.clone(),
+                        phase: row.phase.clone(),
+                        risk: row.risk.clone(),
+                        authority_deadline: None,
+                        notified: Vec::new(),
+                        subjects_affected: None,
+                    }),
+                }
             }
             Ok(Allowed::Read(IncidentRegister { incidents }, None))
         })
@@ -485,17 +525,20 @@ impl Vault {
             gate::require(&self.policies, caller, Capability::ManageIncidents)?;
             let opened = self.read_incident(incident_id).await?;
             let (bodies, state) = decide(&opened)?;
+            let before = opened.entries.len();
             let rows = bodies
-                .iter()
-                .map(|b| self.entry_row(incident_id, caller, now, kind, b))
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| self.entry_row(incident_id, caller, now, kind, (b, before + i)))
                 .collect::<Result<Vec<_>, _>>()?;
             let audit = self.audit_row(&event, now, None)?;
             let id = incident_id.to_owned();
             let (phase, risk) = state.unwrap_or_else(|| (opened.row.phase.clone(), opened.row.risk.clone()));
+            let entries = opened.entries.len() as i64;
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        tx.incidents().set_state(&id, &phase, &risk, now.0).await?;
+                        tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
                         for row in &rows {
                             tx.incidents().append(row).await?;
                         }
@@ -729,17 +772,18 @@ impl Vault {
                 }),
                 ..Body::default()
             };
-            let row = self.entry_row(incident_id, caller, now, "scope", &body)?;
+            let row = self.entry_row(incident_id, caller, now, "scope", (body, opened.entries.len()))?;
             let audit = self.audit_row(
                 &event.detail("subjects", summary.subjects_affected.to_string()),
                 now,
                 None,
             )?;
+            let entries = opened.entries.len() as i64;
             let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        tx.incidents().set_state(&id, &phase, &risk, now.0).await?;
+                        tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
                         tx.incidents().append(&row).await?;
                         tx.audit().append(&[audit]).await
                     })
@@ -1093,8 +1137,9 @@ impl Vault {
                 Some(id) => format!("Ended every session of operator {id}: they must log in again"),
                 None => "Ended every operator session: everyone must log in again".to_owned(),
             };
-            let row = self.containment_row(incident_id, caller, now, &done)?;
+            let row = self.containment_row(&opened, caller, now, &done)?;
             let audit = self.audit_row(&event, now, None)?;
+            let entries = opened.entries.len() as i64;
             let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
             self.store
                 .write(move |mut tx| {
@@ -1104,7 +1149,7 @@ impl Vault {
                             None => SessionsOf::All,
                         };
                         tx.operators().revoke_sessions(which, now.0).await?;
-                        tx.incidents().set_state(&id, &phase, &risk, now.0).await?;
+                        tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
                         tx.incidents().append(&row).await?;
                         tx.audit().append(&[audit]).await
                     })
@@ -1146,7 +1191,7 @@ impl Vault {
             } else {
                 format!("Collection {collection} taken out of read-only mode")
             };
-            let row = self.containment_row(incident_id, caller, now, &done)?;
+            let row = self.containment_row(&opened, caller, now, &done)?;
             let audit = self.audit_row(&event, now, None)?;
             let mode = ReadOnlyRow {
                 collection: collection.to_owned(),
@@ -1154,6 +1199,7 @@ impl Vault {
                 incident_id: incident_id.to_owned(),
                 set_by: caller.id.clone(),
             };
+            let entries = opened.entries.len() as i64;
             let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
             let changed = self
                 .store
@@ -1165,7 +1211,7 @@ impl Vault {
                             tx.incidents().clear_read_only(&mode.collection).await?
                         };
                         if changed {
-                            tx.incidents().set_state(&id, &phase, &risk, now.0).await?;
+                            tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
                             tx.incidents().append(&row).await?;
                             tx.audit().append(&[audit]).await?;
                         }

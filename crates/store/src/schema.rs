@@ -489,14 +489,24 @@ const STEPS: &[&[Part]] = &[
         "ALTER TABLE token_values DROP CONSTRAINT token_values_pkey;
          CREATE UNIQUE INDEX token_values_by_purpose ON token_values (name, subject_id, purpose);",
     )],
-    // 19: an incident is never deleted (the breach register, GDPR Art. 33(5)); its phase and
-    // risk columns still move (they index the sealed timeline, which is what is read).
+    // 19: an incident is never deleted (the breach register, GDPR Art. 33(5)), nor its id or
+    // record changed; its phase and risk columns still move (they index the sealed timeline,
+    // which is what is read).
     &[Part::Dialect(
         "CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents
-            BEGIN SELECT RAISE(ABORT, 'incidents are never deleted (the breach register)'); END;",
+            BEGIN SELECT RAISE(ABORT, 'incidents are never deleted (the breach register)'); END;
+         CREATE TRIGGER incidents_record_fixed
+            BEFORE UPDATE OF incident_id, opened_at, opened_by, aware_at, sealed ON incidents
+            BEGIN SELECT RAISE(ABORT, 'incidents are never deleted (the breach register): nor their record changed'); END;",
         "CREATE FUNCTION incidents_never_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'incidents are never deleted (the breach register)'; END; $$;
-         CREATE TRIGGER incidents_no_delete BEFORE DELETE ON incidents
+            BEGIN
+                IF TG_OP = 'UPDATE' AND (NEW.incident_id, NEW.opened_at, NEW.opened_by, NEW.aware_at, NEW.sealed)
+                    IS NOT DISTINCT FROM (OLD.incident_id, OLD.opened_at, OLD.opened_by, OLD.aware_at, OLD.sealed) THEN
+                    RETURN NEW;
+                END IF;
+                RAISE EXCEPTION 'incidents are never deleted (the breach register): nor their record changed';
+            END; $$;
+         CREATE TRIGGER incidents_no_delete BEFORE DELETE OR UPDATE ON incidents
             FOR EACH ROW EXECUTE FUNCTION incidents_never_deleted();
          CREATE TRIGGER incidents_no_truncate BEFORE TRUNCATE ON incidents
             FOR EACH STATEMENT EXECUTE FUNCTION incidents_never_deleted();",

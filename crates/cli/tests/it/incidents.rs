@@ -706,13 +706,15 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
         .await;
     assert_eq!(s, 201, "{opened}");
     let id = opened["incident_id"].as_str().unwrap().to_owned();
-    let (s, v) = admin
-        .post(
-            &format!("/v1/incidents/{id}/risk"),
-            json!({"risk": "high_risk", "reason": "addresses and cards"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    for (risk, reason) in [("unlikely", "only test data"), ("high_risk", "addresses and cards")] {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/incidents/{id}/risk"),
+                json!({"risk": risk, "reason": reason}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
     let (s, v) = admin
         .post(&format!("/v1/incidents/{id}/phase"), json!({"phase": "contain"}))
         .await;
@@ -724,11 +726,15 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
         .await
         .unwrap();
+    // (the schema refuses it: someone with the file drops the trigger first)
+    sqlx::query("DROP TRIGGER incidents_record_fixed")
+        .execute(&db)
+        .await
+        .unwrap();
     sqlx::query("UPDATE incidents SET aware_at = aware_at + 5 * 86400000, risk = 'unlikely', phase = 'post_incident'")
         .execute(&db)
         .await
         .unwrap();
-    db.close().await;
 
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
@@ -756,4 +762,31 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
     let (s, register) = admin.get("/v1/incidents").await;
     assert_eq!(s, 200);
     assert_eq!(register["incidents"][0]["aware_at"], before["aware_at"], "{register}");
+    server.terminate();
+
+    // The older assessment copied last on the timeline (its sealed text is the vault's own)
+    // is out of place: the incident says it was altered, and the register still lists it.
+    sqlx::query(
+        "INSERT INTO incident_entries (incident_id, at, by_principal, kind, sealed)
+         SELECT incident_id, at + 1000, by_principal, kind, sealed FROM incident_entries
+         WHERE incident_id = ? AND kind = 'risk' ORDER BY entry_id LIMIT 1",
+    )
+    .bind(&id)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin.raw_unchecked("GET", &format!("/v1/incidents/{id}"), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    let (s, register) = admin.get("/v1/incidents").await;
+    assert_eq!(s, 200, "{register}");
+    assert!(
+        register["incidents"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be read"),
+        "{register}"
+    );
 }

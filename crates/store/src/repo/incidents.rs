@@ -133,14 +133,36 @@ impl Incidents<'_, ReadWrite> {
         Ok(())
     }
 
-    /// Moves an incident to `phase` with `risk`; whether the incident exists.
-    pub async fn set_state(&mut self, incident_id: &str, phase: &str, risk: &str, at: i64) -> Result<bool, StoreError> {
+    /// Moves an incident to `phase` with `risk`; whether the incident exists. Its timeline
+    /// must hold `entries` entries (those the caller numbered its new ones after), or
+    /// `Conflict("incident")`: another change came first.
+    pub async fn set_state(
+        &mut self,
+        incident_id: &str,
+        phase: &str,
+        risk: &str,
+        at: i64,
+        entries: i64,
+    ) -> Result<bool, StoreError> {
         let stmt = Stmt::new("UPDATE incidents SET phase = $2, risk = $3, updated_at = $4 WHERE incident_id = $1")
             .bind(incident_id)
             .bind(phase)
             .bind(risk)
             .bind(at);
-        Ok(self.conn.execute(stmt).await? == 1)
+        let updated = self.conn.execute(stmt).await? == 1;
+        // The row is locked now (PostgreSQL), so the count below cannot move before this
+        // transaction ends: the entries appended next are numbered from it.
+        let count = self
+            .conn
+            .fetch_optional(
+                Stmt::new("SELECT COUNT(*) AS n FROM incident_entries WHERE incident_id = $1").bind(incident_id),
+            )
+            .await?
+            .map_or(Ok(0), |r| r.int("n"))?;
+        if count != entries {
+            return Err(StoreError::Conflict("incident".into()));
+        }
+        Ok(updated)
     }
 
     /// Appends an entry to an incident's timeline.

@@ -2081,14 +2081,31 @@ pub async fn incidents_timelines_and_read_only_collections(s: &Store) {
     let moved = s
         .write(|mut tx| {
             Box::pin(async move {
-                let found = tx.incidents().set_state("inc_a", "contain", "high_risk", 130).await?;
-                let missing = tx.incidents().set_state("inc_zz", "contain", "risk", 130).await?;
+                let found = tx
+                    .incidents()
+                    .set_state("inc_a", "contain", "high_risk", 130, 2)
+                    .await?;
+                let missing = tx.incidents().set_state("inc_zz", "contain", "risk", 130, 0).await?;
                 Ok((found, missing))
             })
         })
         .await
         .unwrap();
     assert_eq!(moved, (true, false));
+    // a change numbered after a timeline another change has grown since is refused
+    let stale = s
+        .write(|mut tx| {
+            Box::pin(async move {
+                tx.incidents()
+                    .set_state("inc_a", "eradicate", "high_risk", 140, 1)
+                    .await
+            })
+        })
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(ref what)) if what == "incident"),
+        "{stale:?}"
+    );
     let mut reader = s.reader().await.unwrap();
     let register: Vec<String> = reader
         .incidents()

@@ -155,7 +155,11 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
             "TRUNCATE incident_entries",
         ]);
     }
-    let mut never_deleted = vec!["DELETE FROM incidents"];
+    let mut never_deleted = vec![
+        "DELETE FROM incidents",
+        "UPDATE incidents SET incident_id = 'inc_x'",
+        "UPDATE incidents SET aware_at = aware_at + 1",
+    ];
     if dialect == Dialect::Postgres {
         never_deleted.push("TRUNCATE incidents");
     }
@@ -163,6 +167,9 @@ pub async fn append_only_tables_refuse_changes_in_the_schema_itself(db: &Db) {
         let err = raw(db, sql).await.expect_err(sql);
         assert!(err.contains("incidents are never deleted"), "{sql}: {err}");
     }
+    raw(db, "UPDATE incidents SET phase = 'contain', risk = 'risk'")
+        .await
+        .expect("the phase and risk columns move");
     for sql in refused {
         let err = raw(db, sql).await.expect_err(sql);
         // The table is the word after UPDATE or TRUNCATE, or after DELETE FROM.
