@@ -659,17 +659,12 @@ impl Vault {
         row: &TokenRow,
         subject: &SubjectId,
     ) -> Result<Option<String>, VaultError> {
-        // A deterministic token is the same for the same value of a field, whoever draws it:
-        // a refusal that only a stored row could cause (the row's field not the caller's to
-        // see) would tell whoever drew the token of a guess that someone holds that value.
-        // Its rows are passed over instead; a random token, which no one derives, is refused.
-        let refused = |e: VaultError| {
-            if row.binding.is_some() || row.kind == TokenKind::Deterministic.name() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        };
+        // A refusal that only a stored row could cause (the row's field not the caller's to
+        // see) would tell the caller the token is live: of a deterministic token, that someone
+        // holds the value guessed; of any token from a leaked list, that its customer was not
+        // erased. The row is passed over instead: the token answers as an unknown one does
+        // (and is counted in the call's `unknown_token` deny entry).
+        let refused = |_: VaultError| Ok(None);
         let grant = match self.authorize(call, &row.collection) {
             Ok(grant) => grant,
             Err(e) => return refused(e),

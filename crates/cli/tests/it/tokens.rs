@@ -79,20 +79,23 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
     assert_eq!(v["values"][1]["value"], "5555555555554444");
     assert!(v["values"][2].get("value").is_none(), "an unknown token has no value");
 
+    // The support agent may not see card numbers plain: the live token answers as an unknown
+    // one does (a refusal would tell it the token is live, its customer not erased).
     let agent = admin.principal("agent", &["support_agent"]).await;
-    let (status, v) = server
-        .client(&agent)
-        .await
-        .post(
-            "/v1/tokens/detokenize",
-            json!({"purpose": "customer_support", "tokens": [fp]}),
-        )
-        .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (403, Some("detokenize_not_allowed")),
-        "{v}"
-    );
+    let mut answers = Vec::new();
+    for token in [fp.as_str(), "tok_00000000000000000000000000000001"] {
+        let (status, v) = server
+            .client(&agent)
+            .await
+            .post(
+                "/v1/tokens/detokenize",
+                json!({"purpose": "customer_support", "tokens": [token]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        answers.push(v["values"][0].get("value").cloned());
+    }
+    assert_eq!(answers, [None, None]);
 
     // A key whose role has no grant under the purpose is refused the same for a live token
     // and an unknown one (before any lookup): it cannot tell which tokens are still live.
@@ -113,7 +116,7 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
     assert_eq!(answers[0].0, 403, "{answers:?}");
 
     // Every refusal is audited, also one the gate makes before any token is looked up (an
-    // undeclared purpose), and a refusal of a found token names its subject.
+    // undeclared purpose); tokens that open to nothing are counted.
     let (status, v) = server
         .client(&agent)
         .await
@@ -146,7 +149,8 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
         [
             // The payment service's batch held one unknown token: a probe, counted.
             ("unknown_token".to_owned(), false),
-            ("detokenize_not_allowed".to_owned(), true),
+            ("unknown_token".to_owned(), false),
+            ("unknown_token".to_owned(), false),
             ("purpose_not_allowed".to_owned(), false),
             ("purpose_not_allowed".to_owned(), false),
             ("unknown_purpose".to_owned(), false)
@@ -156,7 +160,11 @@ async fn tokens_stand_for_values_and_only_plain_readers_detokenize() {
     let (_, about) = admin
         .get("/v1/audit/events?action=token.detokenize&decision=deny&subject_id=cust_t")
         .await;
-    assert_eq!(about["events"].as_array().unwrap().len(), 1, "{about}");
+    assert_eq!(
+        about["events"].as_array().unwrap().len(),
+        0,
+        "a token passed over names no one: {about}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,12 @@ impl Ledger<'_, ReadWrite> {
     /// Appends an entry; returns its sequence number. The schema refuses updates and deletes.
     /// Other nodes hear of it when the transaction commits ([`Change::Ledger`]).
     pub async fn append(&mut self, e: &LedgerRow) -> Result<i64, StoreError> {
+        // The subject's keys locked first, as a write locks them: an erasure (which locks
+        // them for itself) reads the ledger after this entry commits, and withdraws a consent
+        // given while it ran, or this entry waits for the erasure and follows it.
+        crate::repo::Subjects::<ReadWrite>::new(self.conn.reborrow())
+            .lock_keys(&e.subject_id, crate::repo::KeyLock::Share)
+            .await?;
         let stmt = Stmt::new(
             "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, \
              evidence, principal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
