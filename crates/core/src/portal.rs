@@ -172,6 +172,15 @@ impl Vault {
         let event = self.about(AuditEvent::new("portal.link", principal), subject)?;
         self.audited(event.clone(), now, async {
             gate::require(&self.policies, principal, Capability::IssuePortalLinks)?;
+            // A link lives while its issuer's API key does (checked on every use); an
+            // operator's session is no key, and its link would be dead on first use.
+            if principal.operator.is_some() {
+                return Err(VaultError::forbidden(
+                    "portal_link_issuer",
+                    "preference center links are issued with an API key (the service that sends them to the customer), not an operator session",
+                )
+                .into());
+            }
             let ttl = ttl_seconds.unwrap_or(PORTAL_LINK_DEFAULT_TTL_SECONDS);
             if ttl == 0 || ttl > PORTAL_LINK_MAX_TTL_SECONDS {
                 return Err(VaultError::bad_request(

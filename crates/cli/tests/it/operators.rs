@@ -774,6 +774,14 @@ async fn an_untrained_or_self_made_operator_cannot_hand_out_access() {
             .await;
         assert_eq!(s, 200, "{path}: {v}");
     }
+    // An operator's session issues no preference center link (a link lives with its
+    // issuer's API key: one from a session was dead on first use).
+    let (s, v) = boss.post("/v1/subjects/cust_42/portal-links", json!({})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("portal_link_issuer")),
+        "{v}"
+    );
     // The CLI says it from the environment.
     let url = format!("http://{}", server.addr);
     let list = |justification: Option<&str>| {
