@@ -751,8 +751,12 @@ impl Vault {
         subject: &SubjectId,
     ) -> Result<PrivacyState, VaultError> {
         let event = self.about(AuditEvent::new("ledger.read", principal), subject)?;
-        self.audited(event, now, async {
-            Ok(Allowed::Read(self.privacy_state_inner(principal, subject).await?, None))
+        self.audited(event.clone(), now, async {
+            let state = self.privacy_state_inner(principal, subject).await?;
+            // how many entries were shown: a history of nothing handed out nothing (a blast
+            // radius counts only reads that did)
+            let shown = event.detail("entries", state.history.len().to_string());
+            Ok(Allowed::ReadAbout(state, vec![shown]))
         })
         .await
     }

@@ -1667,6 +1667,10 @@ impl Tally {
         let (masked, tokens) = (listed("masked"), listed("tokens"));
         let records = e.detail.get("records").and_then(|n| n.parse::<u64>().ok()).unwrap_or(1);
         if SHOWING_CHOICES.contains(&e.action.as_str()) {
+            if e.detail.get("entries").is_some_and(|n| n == "0") {
+                // a consent history of nothing: nothing left the vault
+                return;
+            }
             self.entries += 1;
             *self.forms.entry(CHOICES.to_owned()).or_insert(Form::Plain) = Form::Plain;
             if let Some(s) = &e.subject {

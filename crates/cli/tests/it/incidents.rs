@@ -603,6 +603,13 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
         )
         .await;
     }
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust-b/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "v1", "method": "api"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     let from = Timestamp::now();
     past(from).await;
     // the leaked key opens a page about cust-a with a link it makes, and reads cust-b's ledger
@@ -616,6 +623,9 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
     let (s, _, page) = browser.page("GET", path, None, &[]).await;
     assert_eq!(s, 200, "{page}");
     let (s, v) = shop.get("/v1/subjects/cust-b/consents").await;
+    assert_eq!(s, 200, "{v}");
+    // a history of nothing hands out nothing: no one to count
+    let (s, v) = shop.get("/v1/subjects/cust-never-seen/consents").await;
     assert_eq!(s, 200, "{v}");
     // a package of cust-c's data handed out by the DPO's key
     let (s, v) = dpo
