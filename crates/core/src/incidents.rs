@@ -289,17 +289,17 @@ impl Vault {
             .collect::<Result<Vec<_>, VaultError>>()?;
         // Each entry is sealed with its place: one copied in the database to another place
         // (an old risk assessment repeated last), or removed, leaves entries out of place.
-        if let Some(first) = entries.iter().position(|(_, b)| b.n.is_some()) {
-            if let Some(i) = (first..entries.len()).find(|i| entries.get(*i).is_some_and(|(_, b)| b.n != Some(*i))) {
-                return Err(VaultError::new(
-                    ErrorKind::Internal,
-                    "incident_altered",
-                    format!(
-                        "incident {incident_id}'s timeline was altered in the database: entry {} is not where the vault wrote it (copied, inserted or removed); the audit log's incident entries say what was recorded",
-                        i + 1
-                    ),
-                ));
-            }
+        if let Some(first) = entries.iter().position(|(_, b)| b.n.is_some())
+            && let Some(i) = (first..entries.len()).find(|i| entries.get(*i).is_some_and(|(_, b)| b.n != Some(*i)))
+        {
+            return Err(VaultError::new(
+                ErrorKind::Internal,
+                "incident_altered",
+                format!(
+                    "incident {incident_id}'s timeline was altered in the database: entry {} is not where the vault wrote it (copied, inserted or removed); the audit log's incident entries say what was recorded",
+                    i + 1
+                ),
+            ));
         }
         // The sealed header and timeline are the record; the columns only index it. A column
         // changed in the database (the clock moved, a risk lowered, a phase skipped) changes

@@ -160,28 +160,70 @@ const RUNS: &[&str] = &[
     "qwertzuiop",
     "yxcvbnm",
     "1qaz2wsx3edc4rfv5tgb",
+    "1q2w3e4r5t6y7u8i9o0p",
+    "1234567890-=",
 ];
 
-/// Whether a password is a common word with digits and symbols around it, or is made of at
-/// most three runs: a character repeated, or a stretch of a keyboard row or the alphabet, in
-/// either direction (`aaaaaabcdefg`, `123456789012`, `qwertyuiop12`).
+/// Whether a password is a common word with a few characters around or inside it (letters
+/// written as lookalike digits or symbols too: `P@ssw0rd123!`, `Summer2026!!x`), one string
+/// repeated (`abc123abc123`), or made of at most three runs: a character repeated, or a
+/// stretch of a keyboard row or the alphabet, in either direction, shifted or not
+/// (`aaaaaabcdefg`, `123456789012`, `qwertyuiop12`, `!QAZ@WSX#EDC`).
 fn common(password: &str) -> bool {
     let lower = password.to_lowercase();
-    let core: String = lower.trim_matches(|c: char| !c.is_alphabetic()).to_owned();
-    if COMMON_WORDS.contains(&core.as_str()) {
+    let written: String = lower.chars().filter(|c| c.is_alphabetic()).collect();
+    let meant: String = lower.chars().filter_map(unleet).collect();
+    if [written, meant].iter().any(|letters| {
+        COMMON_WORDS
+            .iter()
+            .any(|w| letters.contains(w) && letters.len() <= w.len() + 3)
+    }) {
         return true;
     }
     let chars: Vec<char> = lower.chars().collect();
-    let next_in_a_run = |a: char, b: char| {
-        a == b
-            || RUNS.iter().any(|run| {
-                let run: Vec<char> = run.chars().collect();
-                run.windows(2)
-                    .any(|w| (w[0] == a && w[1] == b) || (w[0] == b && w[1] == a))
-            })
-    };
-    let runs = 1 + chars.windows(2).filter(|w| !next_in_a_run(w[0], w[1])).count();
-    runs <= 3
+    let n = chars.len();
+    if (1..=n / 2).any(|p| n.is_multiple_of(p) && chars.iter().enumerate().all(|(i, c)| chars.get(i % p) == Some(c))) {
+        return true;
+    }
+    let unshifted: Vec<char> = chars.iter().map(|c| unshift(*c)).collect();
+    [chars, unshifted].iter().any(|chars| {
+        let next_in_a_run = |a: char, b: char| {
+            a == b
+                || RUNS.iter().any(|run| {
+                    let run: Vec<char> = run.chars().collect();
+                    run.windows(2)
+                        .any(|w| (w[0] == a && w[1] == b) || (w[0] == b && w[1] == a))
+                })
+        };
+        // three runs at most: two breaks between them
+        chars.windows(2).filter(|w| !next_in_a_run(w[0], w[1])).count() < 3
+    })
+}
+
+/// The letter a character stands for in a password (`@` for `a`, `0` for `o`...), or `None`
+/// for what stands for none.
+fn unleet(c: char) -> Option<char> {
+    match c {
+        '@' | '4' => Some('a'),
+        '0' => Some('o'),
+        '1' | '!' => Some('i'),
+        '3' => Some('e'),
+        '$' | '5' => Some('s'),
+        '7' => Some('t'),
+        c if c.is_alphabetic() => Some(c),
+        _ => None,
+    }
+}
+
+/// The key a shifted character is on (US layout): `!` is `1`, `@` is `2`.
+fn unshift(c: char) -> char {
+    const SHIFTED: &str = "!@#$%^&*()_+";
+    const PLAIN: &str = "1234567890-=";
+    SHIFTED
+        .chars()
+        .position(|s| s == c)
+        .and_then(|i| PLAIN.chars().nth(i))
+        .unwrap_or(c)
 }
 
 #[cfg(test)]
@@ -218,6 +260,15 @@ mod tests {
             "Welcome2026#",
             "zyxwvutsrqpo",
             "!!Letmein!!99",
+            "P@ssw0rd123!",
+            "P@ssword123!",
+            "Pa$$word1234",
+            "P4ssword!234",
+            "!@#$%^&*()_+",
+            "!QAZ@WSX#EDC",
+            "1q2w3e4r5t6y",
+            "Summer2026!!x",
+            "abc123abc123",
         ] {
             assert_eq!(
                 check_new_password(&pw(weak), "ana").map_err(|e| e.contains("common")),
