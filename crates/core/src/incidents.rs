@@ -797,25 +797,34 @@ impl Vault {
         .await
     }
 
-    /// The link ids of the preference center links the `portal.link` entries `query` selects.
-    async fn portal_links_in(&self, query: &AuditQuery) -> Result<BTreeSet<String>, VaultError> {
-        let mut links = BTreeSet::new();
+    /// Every entry `query` selects, read as a [`ReadEntry`], oldest first, a page at a time.
+    async fn each_entry(&self, query: &AuditQuery, mut each: impl FnMut(ReadEntry)) -> Result<(), VaultError> {
         let mut after = 0;
         loop {
             let rows = self.store.reader().await?.audit().query(query, after, PAGE).await?;
             let Some(last) = rows.last() else { break };
             after = last.seq;
             for row in &rows {
-                if let Ok(entry) = serde_json::from_str::<ReadEntry>(&row.entry)
-                    && let Some(link) = entry.detail.get("link")
-                {
-                    links.insert(link.clone());
+                if let Ok(entry) = serde_json::from_str::<ReadEntry>(&row.entry) {
+                    each(entry);
                 }
             }
             if rows.len() < PAGE as usize {
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// The link ids of the preference center links the `portal.link` entries `query` selects.
+    async fn portal_links_in(&self, query: &AuditQuery) -> Result<BTreeSet<String>, VaultError> {
+        let mut links = BTreeSet::new();
+        self.each_entry(query, |entry| {
+            if let Some(link) = entry.detail.get("link") {
+                links.insert(link.clone());
+            }
+        })
+        .await?;
         Ok(links)
     }
 
@@ -949,31 +958,19 @@ impl Vault {
         }
         let mut tally = Tally::default();
         for query in &queries {
-            let mut after = 0;
-            loop {
-                let rows = self.store.reader().await?.audit().query(query, after, PAGE).await?;
-                let Some(last) = rows.last() else { break };
-                after = last.seq;
-                for row in &rows {
-                    let Ok(entry) = serde_json::from_str::<ReadEntry>(&row.entry) else {
-                        continue;
-                    };
-                    if !EXPOSING.contains(&entry.action.as_str())
-                        || (!principals.is_empty() && !principals.contains(&entry.principal))
-                        // (an access package hands out every collection held)
-                        || (!collections.is_empty()
-                            && entry.action != "request.fulfil"
-                            && !entry.collection.as_deref().is_some_and(|c| collections.contains(c)))
-                        || (!digests.is_empty() && !entry.subject.as_ref().is_some_and(|s| digests.contains(s)))
-                    {
-                        continue;
-                    }
+            self.each_entry(query, |entry| {
+                let selected = EXPOSING.contains(&entry.action.as_str())
+                    && (principals.is_empty() || principals.contains(&entry.principal))
+                    // (an access package hands out every collection held)
+                    && (collections.is_empty()
+                        || entry.action == "request.fulfil"
+                        || entry.collection.as_deref().is_some_and(|c| collections.contains(c)))
+                    && (digests.is_empty() || entry.subject.as_ref().is_some_and(|s| digests.contains(s)));
+                if selected {
                     tally.add(&self.registry, &entry);
                 }
-                if rows.len() < PAGE as usize {
-                    break;
-                }
-            }
+            })
+            .await?;
         }
         // Subjects are named in the log by keyed digest: computed for every subject held.
         let mut ids: BTreeMap<String, String> = BTreeMap::new();
