@@ -1665,7 +1665,7 @@ impl Tally {
         let records = e.detail.get("records").and_then(|n| n.parse::<u64>().ok()).unwrap_or(1);
         if SHOWING_CHOICES.contains(&e.action.as_str()) {
             if e.detail.get("entries").is_some_and(|n| n == "0") {
-                // a consent history of nothing: nothing left the vault
+                // a consent history or a page of nothing: nothing left the vault
                 return;
             }
             self.entries += 1;

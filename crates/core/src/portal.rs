@@ -351,11 +351,19 @@ impl Vault {
     ) -> Result<PortalState, VaultError> {
         let action = if receipt { "portal.receipt" } else { "portal.view" };
         let event = self.about(AuditEvent::new(action, &session.principal), &session.subject)?;
-        self.audited(event, now, async {
+        self.audited(event.clone(), now, async {
             if gpc && self.registry.purposes.values().any(|p| p.sale_or_sharing) {
                 self.record_gpc(&session.principal, now, &session.subject).await?;
             }
-            Ok(Allowed::Read(self.portal_state_inner(&session.subject).await?, None))
+            let state = self.portal_state_inner(&session.subject).await?;
+            // what the page showed about the person: categories held, and a ledger (a page of
+            // nothing, for a subject the vault never held, hands out nothing: a blast radius
+            // counts only pages that did)
+            let shown = state.held.len() + usize::from(state.last_seq.is_some());
+            Ok(Allowed::ReadAbout(
+                state,
+                vec![event.detail("entries", shown.to_string())],
+            ))
         })
         .await
     }

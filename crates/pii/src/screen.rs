@@ -92,11 +92,26 @@ fn names_as_written_in_prose(plain: &str) -> String {
             w.to_owned()
         }
     };
-    let words: Vec<String> = plain.split(' ').map(title).collect();
+    let caps = |w: &str| w.chars().filter(|c| c.is_alphabetic()).count() >= 2 && w.chars().all(|c| !c.is_lowercase());
+    let written: Vec<&str> = plain.split(' ').collect();
+    let words: Vec<String> = written.iter().map(|w| title(w)).collect();
     let mut out: Vec<String> = Vec::with_capacity(words.len());
     let mut i = 0;
     while i < words.len() {
         let capitalised = |w: &str| w.chars().next().is_some_and(char::is_uppercase);
+        // a surname in capitals before a given name (`SMITH John`)
+        if let (Some(surname), Some(given)) = (written.get(i), written.get(i + 1))
+            && caps(surname)
+            && !caps(given)
+            && capitalised(given)
+            && given.chars().all(char::is_alphabetic)
+            && surname.chars().all(char::is_alphabetic)
+        {
+            out.push((*given).to_owned());
+            out.extend(words.get(i).cloned());
+            i += 2;
+            continue;
+        }
         match (words.get(i), words.get(i + 1)) {
             (Some(surname), Some(given))
                 if surname.len() > 2
@@ -204,6 +219,8 @@ mod tests {
             "Lovelace, Ada",
             "Hopper, Grace",
             "ticket for LOVELACE, ADA",
+            "SMITH John",
+            "call from HOPPER Grace",
         ] {
             assert!(holds_personal_data(&s, text), "{text:?}: {:?}", readings(text));
         }
@@ -238,6 +255,8 @@ mod tests {
             "ID CHECKED AT THE DESK",
             "URGENT: DPO ASKED FOR THE EXPORT",
             "Smith, the DPO, approved",
+            "GDPR Request from the shop",
+            "URGENT Ticket 42",
         ] {
             assert!(!holds_personal_data(&s, text), "{text:?}: {:?}", readings(text));
         }

@@ -622,6 +622,16 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
     let mut browser = server.anonymous().await;
     let (s, _, page) = browser.page("GET", path, None, &[]).await;
     assert_eq!(s, 200, "{page}");
+    // a page about someone the vault never held shows nothing: no one to count
+    let (s, v) = shop
+        .post("/v1/subjects/cust-phantom/portal-links", json!({"ttl_seconds": 900}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let url = v["url"].as_str().unwrap();
+    let (s, _, page) = browser
+        .page("GET", &url[url.find("/portal/").unwrap()..], None, &[])
+        .await;
+    assert_eq!(s, 200, "{page}");
     let (s, v) = shop.get("/v1/subjects/cust-b/consents").await;
     assert_eq!(s, 200, "{v}");
     // a history of nothing hands out nothing: no one to count
@@ -658,6 +668,11 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
     let expected: BTreeSet<String> = ["cust-a", "cust-b"].iter().map(|s| (*s).to_owned()).collect();
     assert_eq!(subjects(&found), expected, "{found}");
     assert_eq!(found["categories"], json!(["user.privacy_preferences"]), "{found}");
+    assert_eq!(
+        (found["subjects_affected"].as_u64(), found["subjects_gone"].as_u64()),
+        (Some(2), Some(0)),
+        "{found}"
+    );
     assert_eq!(found["unintelligible"], false, "{found}");
     // the page's own principal, named: cust-a only
     let (s, log) = admin.get("/v1/audit/events?action=portal.view").await;
