@@ -54,7 +54,7 @@ pub(crate) struct Keys {
     /// The root keyring; replaced whole when a rotation adds a version or a retirement
     /// removes one (here, or on another node: see [`Keys::unwrap`]).
     keyring: std::sync::RwLock<Arc<Keyring>>,
-    /// When a new data key last found the keyring current ([`Keys::new_subject_key`]).
+    /// When a new data key last found the keyring current ([`Keys::reload_if_behind`]).
     pub(crate) checked: std::sync::Mutex<Option<std::time::Instant>>,
     /// Where the keyring comes from; `None` for a vault given a keyring directly (tests,
     /// tools), which cannot rotate.
@@ -306,6 +306,7 @@ impl Keys {
         match self.subject_key(store, subject, class).await? {
             Some((key, row)) => Ok((key, row, false)),
             None => {
+                self.reload_if_behind(store).await?;
                 let (key, row) = self.new_subject_key(subject, class, now)?;
                 Ok((key, row, true))
             }
@@ -320,7 +321,6 @@ impl Keys {
         class: &str,
         now: Timestamp,
     ) -> Result<(DataKey, SubjectKeyRow), VaultError> {
-        self.reload_if_stale()?;
         let (key, wrapped) = DataKey::generate(&self.keyring(), subject.as_str())?;
         let row = SubjectKeyRow {
             subject_id: subject.as_str().to_owned(),
@@ -361,12 +361,14 @@ impl Keys {
         *slot = Arc::new(keyring);
     }
 
-    /// Loads the keyring again if it was last found current more than [`KEYRING_FRESH`] ago:
-    /// a new data key is wrapped under the newest version. A rotation made elsewhere (another
-    /// node sharing the key file, or the CLI) adds a version this node would otherwise only
-    /// load when it met a key wrapped under it, meanwhile wrapping new keys under the old
-    /// one, which a retirement then takes away (their data unreadable).
-    fn reload_if_stale(&self) -> Result<(), VaultError> {
+    /// Loads the keyring again when a rotation elsewhere (another node sharing the key source,
+    /// or the CLI) added a version: looked at, at most once per [`KEYRING_FRESH`], in the
+    /// database (a rotation re-wraps the index key first), so the key source itself (a
+    /// passphrase's Argon2id, an OpenBao round trip) is read only when it changed. A new data
+    /// key is then wrapped under the newest version; this node would otherwise load it only
+    /// when it met a key wrapped under it, meanwhile wrapping new keys under the old one,
+    /// which a retirement then takes away (their data unreadable).
+    async fn reload_if_behind(&self, store: &Store) -> Result<(), VaultError> {
         if self.provider.is_none() {
             return Ok(());
         }
@@ -380,7 +382,12 @@ impl Keys {
             }
             *checked = Some(std::time::Instant::now());
         }
-        self.reload().map(|_| ())
+        let wrapped = store.reader().await?.meta().get(INDEX_KEY_META).await?;
+        let newest = wrapped.as_deref().and_then(custodia_store::root_version_of);
+        if newest.is_some_and(|v| v > self.keyring().current_version()) {
+            self.reload()?;
+        }
+        Ok(())
     }
 
     /// Loads the keyring again from its source; returns whether it now has a version the

@@ -305,7 +305,7 @@ impl Vault {
             ));
         }
         // Nodes sharing the key source load the version a rotation added within a second
-        // (`Keys::new_subject_key`); until then one may still wrap a new key under the old
+        // (`Keys::reload_if_behind`); until then one may still wrap a new key under the old
         // version, which `status` counts only once it is written. A retirement that soon after
         // the rotation waits that out, then counts again.
         let ring = self.keys.keyring();
@@ -399,9 +399,28 @@ mod tests {
         data.init(None, Timestamp(1)).await.unwrap();
         let b = data.open(None).await.unwrap();
         write(&b, "cus_before", "before@example.com").await;
-        // the other node's rotation: a version added to the shared file
+        // the other node's rotation: a version added to the shared file, and the index key
+        // re-wrapped under it first (as `begin_rotation` does)
         let added = custodia_crypto::Keyring::add_version_to_file(&dir.path().join("root.key"), 2).unwrap();
         assert_eq!(added.current_version(), 2);
+        let old = b
+            .store
+            .reader()
+            .await
+            .unwrap()
+            .meta()
+            .get(INDEX_KEY_META)
+            .await
+            .unwrap()
+            .unwrap();
+        let new = IndexKey::rewrap(&added, &old).unwrap().0;
+        b.store
+            .write(move |mut tx| Box::pin(async move { tx.meta().replace(INDEX_KEY_META, &old, &new).await }))
+            .await
+            .unwrap();
+        // within the second after b last looked: still the old version
+        *b.keys.checked.lock().unwrap() = Some(std::time::Instant::now());
+        write(&b, "cus_soon", "soon@example.com").await;
         // a second on (b's keyring found current when it made its last key)
         *b.keys.checked.lock().unwrap() = std::time::Instant::now().checked_sub(std::time::Duration::from_secs(2));
         write(&b, "cus_after", "after@example.com").await;
@@ -409,6 +428,11 @@ mod tests {
         let keys = reader.subjects().keys("cus_after").await.unwrap();
         let roots: Vec<_> = keys.iter().map(|k| root_version_of(&k.wrapped_key)).collect();
         assert_eq!(roots, [Some(2)]);
+        let soon = reader.subjects().keys("cus_soon").await.unwrap();
+        assert_eq!(
+            soon.iter().map(|k| root_version_of(&k.wrapped_key)).collect::<Vec<_>>(),
+            [Some(1)]
+        );
     }
 
     #[tokio::test]
