@@ -344,7 +344,7 @@ async fn the_root_key_rotates_online_while_reads_go_on_and_the_old_version_is_re
     assert_eq!(before["versions"][0]["subject_keys"], SUBJECTS as i64);
 
     // A route that takes no body refuses one before it acts: a malformed call rotates nothing.
-    for body in [&b"{"[..], b"[]", b"\"x\"", b"{\"a\":1}"] {
+    for body in [&b"{"[..], b"[]", b"\"x\"", b"{\"a\":1}", b"\n"] {
         let (s, v) = admin.raw("POST", "/v1/keys/rotate", Some(body.to_vec())).await;
         assert_eq!((s, v["error"]["code"].as_str()), (400, Some("unexpected_body")), "{v}");
     }
