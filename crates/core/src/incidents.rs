@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use custodia_registry::Capability;
 use custodia_registry::breach::{self, BreachLaw, NoticeTo, Owed, Risk};
-use custodia_store::{AuditQuery, IncidentEntryRow, IncidentRow, ReadOnlyRow, SessionsOf};
+use custodia_store::{AuditQuery, IncidentEntryRow, IncidentRow, ReadOnlyRow, SessionsOf, TimelineChange};
 use custodia_types::{
     ContainmentRequest, ContainmentResponse, Exposure, Incident, IncidentEntryRequest, IncidentPhaseRequest,
     IncidentRegister, IncidentRiskRequest, IncidentSummary, IncidentTask, NotificationDuty, NotificationSentRequest,
@@ -79,6 +79,18 @@ struct Header {
     /// sealed, whose columns are its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     aware_at: Option<i64>,
+    /// Whether the row keeps a sealed [`EntryCount`] of the timeline (false: an incident opened
+    /// before it did, whose newest entries removed go unseen).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    tallied: bool,
+}
+
+/// How many entries an incident's timeline holds, sealed in its row with every change: each
+/// entry seals its place, so one removed from the middle leaves the rest out of place, but
+/// the newest removed leave nothing out of place, only fewer than were counted.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EntryCount {
+    entries: usize,
 }
 
 /// A timeline entry's content, as sealed.
@@ -121,6 +133,17 @@ fn incident_not_found() -> VaultError {
     VaultError::not_found(
         "incident_not_found",
         "no incident with that id (incident ids look like inc_ and 32 hex digits)",
+    )
+}
+
+/// An incident whose timeline or tally was changed in the database, `what` saying how.
+fn incident_altered(incident_id: &str, what: &str) -> VaultError {
+    VaultError::new(
+        ErrorKind::Internal,
+        "incident_altered",
+        format!(
+            "incident {incident_id}'s timeline was altered in the database: {what}; the audit log's incident entries say what was recorded"
+        ),
     )
 }
 
@@ -270,15 +293,7 @@ impl Vault {
         if !is_incident_id(incident_id) {
             return Err(incident_not_found());
         }
-        let mut reader = self.store.reader().await?;
-        let row = reader
-            .incidents()
-            .get(incident_id)
-            .await?
-            .ok_or_else(incident_not_found)?;
-        let rows = reader.incidents().entries(incident_id).await?;
-        drop(reader);
-        let mut row = row;
+        let (mut row, rows) = self.incident_rows(incident_id).await?;
         let header: Header = self.open_incident_part(incident_id, HEADER_PART, &row.sealed)?;
         let entries = rows
             .into_iter()
@@ -292,14 +307,39 @@ impl Vault {
         if let Some(first) = entries.iter().position(|(_, b)| b.n.is_some())
             && let Some(i) = (first..entries.len()).find(|i| entries.get(*i).is_some_and(|(_, b)| b.n != Some(*i)))
         {
-            return Err(VaultError::new(
-                ErrorKind::Internal,
-                "incident_altered",
-                format!(
-                    "incident {incident_id}'s timeline was altered in the database: entry {} is not where the vault wrote it (copied, inserted or removed); the audit log's incident entries say what was recorded",
+            return Err(incident_altered(
+                incident_id,
+                &format!(
+                    "entry {} is not where the vault wrote it (copied, inserted or removed)",
                     i + 1
                 ),
             ));
+        }
+        // ... and the row seals how many there are: the newest removed leave fewer.
+        let tally = match &row.tally {
+            Some(sealed) => Some(
+                self.open_incident_part::<EntryCount>(incident_id, TALLY_PART, sealed)
+                    .map_err(|_| {
+                        incident_altered(incident_id, "its tally of entries is not the one the vault sealed")
+                    })?,
+            ),
+            None => None,
+        };
+        match tally {
+            Some(t) if t.entries != entries.len() => {
+                return Err(incident_altered(
+                    incident_id,
+                    &format!(
+                        "it holds {} entries where the vault counted {} (the newest removed?)",
+                        entries.len(),
+                        t.entries
+                    ),
+                ));
+            }
+            None if header.tallied => {
+                return Err(incident_altered(incident_id, "its tally of entries was removed"));
+            }
+            _ => {}
         }
         // The sealed header and timeline are the record; the columns only index it. A column
         // changed in the database (the clock moved, a risk lowered, a phase skipped) changes
@@ -317,6 +357,52 @@ impl Vault {
             }
         }
         Ok(Opened { row, header, entries })
+    }
+
+    /// An incident's row and timeline as one change left them: a change commits its entries
+    /// with a new tally (random nonce, so never the same bytes twice), so a row read before
+    /// and after the timeline with the same tally was not changed in between.
+    async fn incident_rows(&self, incident_id: &str) -> Result<(IncidentRow, Vec<IncidentEntryRow>), VaultError> {
+        let mut reader = self.store.reader().await?;
+        for _ in 0..READ_TRIES {
+            let row = reader
+                .incidents()
+                .get(incident_id)
+                .await?
+                .ok_or_else(incident_not_found)?;
+            let rows = reader.incidents().entries(incident_id).await?;
+            let again = reader.incidents().get(incident_id).await?;
+            if again.is_some_and(|again| again.tally == row.tally) {
+                return Ok((row, rows));
+            }
+        }
+        Err(custodia_store::StoreError::Conflict("incident".into()).into())
+    }
+
+    /// The change that appends `rows` to `opened`'s timeline and moves it to `state` (`None`:
+    /// stays where it is), the timeline's new tally sealed.
+    fn timeline_change(
+        &self,
+        opened: &Opened,
+        state: Option<(String, String)>,
+        rows: Vec<IncidentEntryRow>,
+        now: Timestamp,
+    ) -> Result<TimelineChange, VaultError> {
+        let incident_id = opened.row.incident_id.clone();
+        let before = opened.entries.len();
+        let tally = EntryCount {
+            entries: before + rows.len(),
+        };
+        let (phase, risk) = state.unwrap_or_else(|| (opened.row.phase.clone(), opened.row.risk.clone()));
+        Ok(TimelineChange {
+            tally: self.seal_incident(&incident_id, TALLY_PART, &tally)?,
+            incident_id,
+            phase,
+            risk,
+            at: now.0,
+            entries: before as i64,
+            rows,
+        })
     }
 
     /// Opens an incident: the clock of every notification duty starts at `aware_at`.
@@ -373,6 +459,7 @@ impl Vault {
                 source,
                 systems,
                 aware_at: Some(aware_at.0),
+                tallied: true,
             };
             let row = IncidentRow {
                 incident_id: incident_id.clone(),
@@ -383,6 +470,7 @@ impl Vault {
                 phase: PHASES[0].to_owned(),
                 risk: Risk::Unassessed.as_str().to_owned(),
                 updated_at: now.0,
+                tally: Some(self.seal_incident(&incident_id, TALLY_PART, &EntryCount { entries: 1 })?),
             };
             let opened = self.entry_row(
                 &incident_id,
@@ -532,16 +620,11 @@ impl Vault {
                 .map(|(i, b)| self.entry_row(incident_id, caller, now, kind, (b, before + i)))
                 .collect::<Result<Vec<_>, _>>()?;
             let audit = self.audit_row(&event, now, None)?;
-            let id = incident_id.to_owned();
-            let (phase, risk) = state.unwrap_or_else(|| (opened.row.phase.clone(), opened.row.risk.clone()));
-            let entries = opened.entries.len() as i64;
+            let change = self.timeline_change(&opened, state, rows, now)?;
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
-                        for row in &rows {
-                            tx.incidents().append(row).await?;
-                        }
+                        tx.incidents().extend(&change).await?;
                         tx.audit().append(&[audit]).await
                     })
                 })
@@ -778,13 +861,11 @@ impl Vault {
                 now,
                 None,
             )?;
-            let entries = opened.entries.len() as i64;
-            let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
+            let change = self.timeline_change(&opened, None, vec![row], now)?;
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
-                        tx.incidents().append(&row).await?;
+                        tx.incidents().extend(&change).await?;
                         tx.audit().append(&[audit]).await
                     })
                 })
@@ -1136,8 +1217,7 @@ impl Vault {
             };
             let row = self.containment_row(&opened, caller, now, &done)?;
             let audit = self.audit_row(&event, now, None)?;
-            let entries = opened.entries.len() as i64;
-            let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
+            let change = self.timeline_change(&opened, None, vec![row], now)?;
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
@@ -1146,8 +1226,7 @@ impl Vault {
                             None => SessionsOf::All,
                         };
                         tx.operators().revoke_sessions(which, now.0).await?;
-                        tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
-                        tx.incidents().append(&row).await?;
+                        tx.incidents().extend(&change).await?;
                         tx.audit().append(&[audit]).await
                     })
                 })
@@ -1196,8 +1275,7 @@ impl Vault {
                 incident_id: incident_id.to_owned(),
                 set_by: caller.id.clone(),
             };
-            let entries = opened.entries.len() as i64;
-            let (id, phase, risk) = (opened.row.incident_id, opened.row.phase, opened.row.risk);
+            let change = self.timeline_change(&opened, None, vec![row], now)?;
             let changed = self
                 .store
                 .write(move |mut tx| {
@@ -1208,8 +1286,7 @@ impl Vault {
                             tx.incidents().clear_read_only(&mode.collection).await?
                         };
                         if changed {
-                            tx.incidents().set_state(&id, &phase, &risk, now.0, entries).await?;
-                            tx.incidents().append(&row).await?;
+                            tx.incidents().extend(&change).await?;
                             tx.audit().append(&[audit]).await?;
                         }
                         Ok(changed)
@@ -1567,6 +1644,12 @@ impl Vault {
 
 /// The part of an incident its row seals (title, description, source, systems).
 const HEADER_PART: &str = "header";
+
+/// The part of an incident its row's [`EntryCount`] seals (no timeline entry's kind).
+const TALLY_PART: &str = "tally";
+
+/// Reads of an incident while changes come before it answers that it changed.
+const READ_TRIES: usize = 5;
 
 /// What a sealed part of an incident is bound to: the incident and the part (the header, or
 /// a timeline entry's kind), so no ciphertext opens in another place.

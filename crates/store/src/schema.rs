@@ -511,6 +511,10 @@ const STEPS: &[&[Part]] = &[
          CREATE TRIGGER incidents_no_truncate BEFORE TRUNCATE ON incidents
             FOR EACH STATEMENT EXECUTE FUNCTION incidents_never_deleted();",
     )],
+    // 20: an incident's tally, the length of its timeline sealed by the vault with every
+    // change: each entry seals its place, so an entry copied or removed in the middle leaves
+    // the rest out of place, but the newest removed left nothing out of place.
+    &[Part::Common("ALTER TABLE incidents ADD COLUMN tally {blob};")],
 ];
 
 impl Dialect {

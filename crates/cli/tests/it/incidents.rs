@@ -815,3 +815,106 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
         "{register}"
     );
 }
+
+/// The newest entries of a timeline removed in the database file (the last risk assessment,
+/// to lower the risk) leave every other entry in place: the row's sealed tally of entries
+/// says how many there were. Nor can the tally be removed, or one copied from another
+/// incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_entries_removed_are_seen_by_the_tally() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let aware = Timestamp(Timestamp::now().0 - HOUR_MS).to_rfc3339();
+    let mut ids = Vec::new();
+    for title in ["Laptop stolen", "Phishing"] {
+        let (s, opened) = admin
+            .post(
+                "/v1/incidents",
+                json!({"title": title, "description": "export on it", "aware_at": aware}),
+            )
+            .await;
+        assert_eq!(s, 201, "{opened}");
+        ids.push(opened["incident_id"].as_str().unwrap().to_owned());
+    }
+    let (id, other) = (ids[0].clone(), ids[1].clone());
+    for (risk, reason) in [("unlikely", "only test data"), ("high_risk", "addresses and cards")] {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/incidents/{id}/risk"),
+                json!({"risk": risk, "reason": reason}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, before) = admin.get(&format!("/v1/incidents/{id}")).await;
+    assert_eq!((s, before["risk"].as_str()), (200, Some("high_risk")), "{before}");
+    server.terminate();
+
+    let path = vault.path().join("custodia.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let run = |sql: &'static str| {
+        let db = db.clone();
+        let id = id.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(&db).await.unwrap();
+        }
+    };
+    let altered = |vault: &Vault, id: String| {
+        let server = vault.serve();
+        let token = vault.token.clone();
+        async move {
+            let mut admin = server.client(&token).await;
+            let (s, v) = admin.raw_unchecked("GET", &format!("/v1/incidents/{id}"), None).await;
+            server.terminate();
+            (s, v)
+        }
+    };
+    let saved: Vec<u8> = sqlx::query_scalar("SELECT tally FROM incidents WHERE incident_id = ?")
+        .bind(&id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    // the newest entry (the high risk) removed, the append-only guard dropped first
+    run("DROP TRIGGER incident_entries_no_delete").await;
+    run("DELETE FROM incident_entries WHERE entry_id = (SELECT MAX(entry_id) FROM incident_entries WHERE incident_id = ?)")
+        .await;
+    let (s, v) = altered(&vault, id.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds 2 entries where the vault counted 3"),
+        "{v}"
+    );
+    // the tally removed too, or another incident's put in its place
+    run("UPDATE incidents SET tally = NULL WHERE incident_id = ?").await;
+    let (s, v) = altered(&vault, id.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    sqlx::query(
+        "UPDATE incidents SET tally = (SELECT tally FROM incidents WHERE incident_id = ?) WHERE incident_id = ?",
+    )
+    .bind(&other)
+    .bind(&id)
+    .execute(&db)
+    .await
+    .unwrap();
+    let (s, v) = altered(&vault, id.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    // the other incident, untouched, still reads
+    let (s, v) = altered(&vault, other.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    // the tally saved before the removal: the vault's own, and it counts 3
+    sqlx::query("UPDATE incidents SET tally = ? WHERE incident_id = ?")
+        .bind(saved)
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let (s, v) = altered(&vault, id.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    db.close().await;
+}

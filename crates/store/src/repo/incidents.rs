@@ -24,6 +24,9 @@ pub struct IncidentRow {
     pub phase: String,
     pub risk: String,
     pub updated_at: i64,
+    /// How many entries the timeline holds, sealed by the vault with every change: entries
+    /// removed from its end leave fewer. `None`: an incident from before it was kept.
+    pub tally: Option<Vec<u8>>,
 }
 
 /// One entry of an incident's timeline.
@@ -38,6 +41,20 @@ pub struct IncidentEntryRow {
     pub kind: String,
     /// The entry's content (JSON), sealed by the vault.
     pub sealed: Vec<u8>,
+}
+
+/// Entries appended to an incident's timeline at once, and the state it moves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineChange {
+    pub incident_id: String,
+    pub phase: String,
+    pub risk: String,
+    pub at: i64,
+    /// The entries on the timeline before these (those they were numbered after).
+    pub entries: i64,
+    /// The sealed tally of the timeline with these appended.
+    pub tally: Vec<u8>,
+    pub rows: Vec<IncidentEntryRow>,
 }
 
 /// A collection in read-only mode.
@@ -59,6 +76,7 @@ fn incident_row(r: &DbRow) -> Result<IncidentRow, StoreError> {
         phase: r.text("phase")?,
         risk: r.text("risk")?,
         updated_at: r.int("updated_at")?,
+        tally: r.opt_bytes("tally")?,
     })
 }
 
@@ -118,8 +136,8 @@ impl Incidents<'_, ReadWrite> {
     /// Records a new incident. Fails with [`StoreError::Conflict`] if the id is taken.
     pub async fn insert(&mut self, row: &IncidentRow) -> Result<(), StoreError> {
         let stmt = Stmt::new(
-            "INSERT INTO incidents (incident_id, opened_at, opened_by, aware_at, sealed, phase, risk, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO incidents (incident_id, opened_at, opened_by, aware_at, sealed, phase, risk, updated_at, tally) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(row.incident_id.as_str())
         .bind(row.opened_at)
@@ -128,27 +146,31 @@ impl Incidents<'_, ReadWrite> {
         .bind(row.sealed.as_slice())
         .bind(row.phase.as_str())
         .bind(row.risk.as_str())
-        .bind(row.updated_at);
+        .bind(row.updated_at)
+        .bind(row.tally.as_deref());
         self.conn.execute(stmt).await?;
         Ok(())
     }
 
-    /// Moves an incident to `phase` with `risk`; whether the incident exists. Its timeline
+    /// Moves an incident to `phase` with `risk` and `tally` (the timeline's length after the
+    /// entries the caller appends next, sealed); whether the incident exists. Its timeline
     /// must hold `entries` entries (those the caller numbered its new ones after), or
     /// `Conflict("incident")`: another change came first.
     pub async fn set_state(
         &mut self,
         incident_id: &str,
-        phase: &str,
-        risk: &str,
+        (phase, risk): (&str, &str),
         at: i64,
         entries: i64,
+        tally: &[u8],
     ) -> Result<bool, StoreError> {
-        let stmt = Stmt::new("UPDATE incidents SET phase = $2, risk = $3, updated_at = $4 WHERE incident_id = $1")
-            .bind(incident_id)
-            .bind(phase)
-            .bind(risk)
-            .bind(at);
+        let stmt =
+            Stmt::new("UPDATE incidents SET phase = $2, risk = $3, updated_at = $4, tally = $5 WHERE incident_id = $1")
+                .bind(incident_id)
+                .bind(phase)
+                .bind(risk)
+                .bind(at)
+                .bind(tally);
         let updated = self.conn.execute(stmt).await? == 1;
         // The row is locked now (PostgreSQL), so the count below cannot move before this
         // transaction ends: the entries appended next are numbered from it.
@@ -163,6 +185,19 @@ impl Incidents<'_, ReadWrite> {
             return Err(StoreError::Conflict("incident".into()));
         }
         Ok(updated)
+    }
+
+    /// Appends `change`'s entries to its incident's timeline and moves its state with them;
+    /// whether the incident exists (see [`Self::set_state`]).
+    pub async fn extend(&mut self, change: &TimelineChange) -> Result<bool, StoreError> {
+        let state = (change.phase.as_str(), change.risk.as_str());
+        let found = self
+            .set_state(&change.incident_id, state, change.at, change.entries, &change.tally)
+            .await?;
+        for row in &change.rows {
+            self.append(row).await?;
+        }
+        Ok(found)
     }
 
     /// Appends an entry to an incident's timeline.

@@ -19,7 +19,7 @@ mod tokens;
 
 pub use audit::{Audit, AuditChunk};
 pub use erasures::Erasures;
-pub use incidents::{IncidentEntryRow, IncidentRow, Incidents, ReadOnlyRow};
+pub use incidents::{IncidentEntryRow, IncidentRow, Incidents, ReadOnlyRow, TimelineChange};
 pub use ledger::Ledger;
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};

@@ -2051,6 +2051,7 @@ pub async fn incidents_timelines_and_read_only_collections(s: &Store) {
         phase: "detect".into(),
         risk: "unassessed".into(),
         updated_at: aware + 5,
+        tally: Some(vec![1]),
     };
     let entry = |id: &str, at: i64, kind: &str| IncidentEntryRow {
         entry_id: 0,
@@ -2083,9 +2084,12 @@ pub async fn incidents_timelines_and_read_only_collections(s: &Store) {
             Box::pin(async move {
                 let found = tx
                     .incidents()
-                    .set_state("inc_a", "contain", "high_risk", 130, 2)
+                    .set_state("inc_a", ("contain", "high_risk"), 130, 2, &[3])
                     .await?;
-                let missing = tx.incidents().set_state("inc_zz", "contain", "risk", 130, 0).await?;
+                let missing = tx
+                    .incidents()
+                    .set_state("inc_zz", ("contain", "risk"), 130, 0, &[1])
+                    .await?;
                 Ok((found, missing))
             })
         })
@@ -2097,7 +2101,7 @@ pub async fn incidents_timelines_and_read_only_collections(s: &Store) {
         .write(|mut tx| {
             Box::pin(async move {
                 tx.incidents()
-                    .set_state("inc_a", "eradicate", "high_risk", 140, 1)
+                    .set_state("inc_a", ("eradicate", "high_risk"), 140, 1, &[2])
                     .await
             })
         })
@@ -2118,8 +2122,13 @@ pub async fn incidents_timelines_and_read_only_collections(s: &Store) {
     assert_eq!(register, ["inc_b", "inc_a"], "the most recently discovered first");
     let got = reader.incidents().get("inc_a").await.unwrap().unwrap();
     assert_eq!(
-        (got.phase.as_str(), got.risk.as_str(), got.updated_at),
-        ("contain", "high_risk", 130)
+        (got.phase.as_str(), got.risk.as_str(), got.updated_at, got.tally),
+        ("contain", "high_risk", 130, Some(vec![3])),
+        "the tally moves with the state; the refused change moved nothing"
+    );
+    assert_eq!(
+        reader.incidents().get("inc_b").await.unwrap().unwrap().tally,
+        Some(vec![1])
     );
     assert_eq!(got.sealed, a.sealed);
     let timeline: Vec<(i64, String)> = reader
