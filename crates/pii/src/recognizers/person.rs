@@ -43,6 +43,18 @@ static LAST_NAMES: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Whether `word`, in title case, is a first name of the lists that is not an everyday word
+/// too (`Ada`, not `Will`).
+pub(crate) fn listed_first_name(word: &str) -> bool {
+    FIRST_NAMES.contains(word) && AMBIGUOUS_SET.get(word.as_bytes(), false).is_none()
+}
+
+/// Whether `word`, in title case, is a last name of the lists (which hold everyday words too:
+/// `Green`, `Wood`).
+pub(crate) fn listed_last_name(word: &str) -> bool {
+    LAST_NAMES.contains(word)
+}
+
 /// Common Arabic given names as they are written in Latin letters (several spellings each);
 /// none of the package lists has them romanized.
 const ARABIC_FIRST: &[&str] = &[
