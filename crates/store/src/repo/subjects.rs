@@ -162,7 +162,19 @@ impl Subjects<'_, ReadWrite> {
 
     /// Locks a subject's keys until this transaction ends ([`KeyLock`]), first of all (a
     /// transaction that locks records too locks the key before them, as the erasure does).
+    /// A subject with no key (no data, only ledger entries) has no row to lock: on PostgreSQL
+    /// a lock on the subject's id is taken first, the same way, so a consent recorded while
+    /// such a subject is erased waits for the erasure or is seen by it.
     pub async fn lock_keys(&mut self, subject_id: &str, lock: KeyLock) -> Result<(), StoreError> {
+        if self.conn.dialect() == Dialect::Postgres {
+            // (two 32-bit keys: a key space apart from the one-key locks of jobs and the
+            // audit sequencer; a hash shared by two subjects only makes them wait in turn)
+            let sql = match lock {
+                KeyLock::Share => "SELECT pg_advisory_xact_lock_shared(7361, hashtext($1))",
+                KeyLock::Update => "SELECT pg_advisory_xact_lock(7361, hashtext($1))",
+            };
+            self.conn.execute(Stmt::new(sql).bind(subject_id)).await?;
+        }
         self.keys_locked(&[subject_id], lock).await.map(|_| ())
     }
 

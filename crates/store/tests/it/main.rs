@@ -257,6 +257,7 @@ mod db_checks {
         upgrade_from_v0_1_fills_the_new_columns,
         two_stores_on_one_database_number_audit_entries_in_commit_order,
         a_write_waits_for_the_erasure_that_locked_its_key,
+        a_ledger_entry_waits_for_the_erasure_of_a_subject_without_keys,
         only_one_node_leads_a_job_at_a_time,
         every_table_has_a_service_grant_decision,
         committed_changes_are_announced_to_every_node,

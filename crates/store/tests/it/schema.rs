@@ -548,6 +548,51 @@ pub async fn the_write_ahead_log_stays_bounded_under_sustained_reads_and_writes(
     assert_eq!(last.len(), 1, "every entry is there");
 }
 
+/// A consent recorded for a subject with no key (no data, only ledger entries) while another
+/// node's erasure holds the subject locked waits for the erasure, so the erasure's read of
+/// the ledger cannot miss it (there is no key row to lock).
+pub async fn a_ledger_entry_waits_for_the_erasure_of_a_subject_without_keys(db: &Db) {
+    use custodia_store::KeyLock;
+    let (a, b) = (std::sync::Arc::new(db.open().await), db.open().await);
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let erasure = {
+        let a = std::sync::Arc::clone(&a);
+        tokio::spawn(async move {
+            a.write(move |mut tx| {
+                Box::pin(async move {
+                    tx.subjects().lock_keys("nokey", KeyLock::Update).await?;
+                    let _ = locked_tx.send(());
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    // what the erasure reads last: the ledger, with nothing in it yet
+                    let seen = tx.ledger().of_subject("nokey").await?.len();
+                    Ok((seen, std::time::Instant::now()))
+                })
+            })
+            .await
+        })
+    };
+    locked_rx.await.unwrap();
+    let entry = custodia_store::LedgerRow {
+        seq: 0,
+        subject_id: "nokey".into(),
+        kind: "consent".into(),
+        purpose: Some("marketing_email".into()),
+        value: true,
+        notice_version: Some("v3".into()),
+        method: "web_form".into(),
+        evidence: None,
+        principal_id: "p1".into(),
+        at: 1,
+    };
+    b.write(move |mut tx| Box::pin(async move { tx.ledger().append(&entry).await }))
+        .await
+        .unwrap();
+    let appended = std::time::Instant::now();
+    let (seen, erased) = erasure.await.unwrap().unwrap();
+    assert_eq!(seen, 0);
+    assert!(appended >= erased, "the entry waited for the erasure's transaction");
+}
+
 /// A write sealing under a subject's key while another node's erasure holds that key locked
 /// waits for the erasure, then finds the key destroyed and writes nothing (on PostgreSQL its
 /// check read the key unlocked and committed a record no key opens); both record paths.
