@@ -1381,3 +1381,113 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
         .await;
     assert!(v["events"].as_array().is_some_and(|e| e.len() >= 2), "{v}");
 }
+
+/// A restore undoes no decision about access or duties taken since the backup: a key
+/// revoked or rotated stays dead (the rotated one's new key works), an incident opened since
+/// stays in the breach register with its whole timeline, a request keeps its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_backup_brings_back_no_dead_key_and_loses_no_incident_or_request() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let mut keys = Vec::new();
+    for name in ["revoked-desk", "rotated-desk"] {
+        let (s, v) = admin
+            .post("/v1/principals", json!({"name": name, "roles": ["support_agent"]}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        keys.push((
+            v["principal_id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (s, v) = admin
+        .post(
+            "/v1/subjects/cust_kept/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "kept@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let backup = vault.path().join("before-the-decisions.db");
+    let out = custodia()
+        .args(["backup", "--data-dir"])
+        .arg(vault.path())
+        .arg("--out")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (revoked, rotated) = (&keys[0], &keys[1]);
+    let (s, _) = admin
+        .call("DELETE", &format!("/v1/principals/{}", revoked.0), None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, v) = admin
+        .post(&format!("/v1/principals/{}/rotate", rotated.0), json!({}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let new_key = v["api_key"].as_str().unwrap().to_owned();
+    let aware = custodia_core::Timestamp::now().to_rfc3339();
+    let (s, v) = admin
+        .post(
+            "/v1/incidents",
+            json!({"title": "Laptop stolen", "description": "export on it", "aware_at": aware}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let incident = v["incident_id"].as_str().unwrap().to_owned();
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{incident}/risk"),
+            json!({"risk": "high_risk", "reason": "addresses and cards"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let request = open(
+        &mut admin,
+        "cust_kept",
+        "access",
+        "gdpr",
+        json!({"verified_by": "account"}),
+    )
+    .await;
+    let request = request["request_id"].as_str().unwrap().to_owned();
+    let (s, v) = fulfil(&mut admin, &request, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    server.terminate();
+
+    let out = custodia()
+        .args(["restore", "--data-dir"])
+        .arg(vault.path())
+        .arg("--from")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let path = "/v1/subjects/cust_kept/records/customers?purpose=customer_support";
+    for (key, live) in [(&revoked.1, false), (&rotated.1, false), (&new_key, true)] {
+        let mut client = server.client(key).await;
+        let (s, v) = client.raw_unchecked("GET", path, None).await;
+        assert_eq!(s == 200, live, "{s} {v}");
+        if !live {
+            assert_eq!(s, 401, "{v}");
+        }
+    }
+    let (s, v) = admin.get(&format!("/v1/incidents/{incident}")).await;
+    assert_eq!((s, v["risk"].as_str()), (200, Some("high_risk")), "{v}");
+    let (s, v) = admin.get("/v1/incidents").await;
+    assert_eq!((s, v["incidents"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (s, v) = admin.get(&format!("/v1/requests/{request}")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")), "{v}");
+    // and what comes next is numbered after what the replaced database held
+    let (s, v) = admin
+        .post(
+            &format!("/v1/incidents/{incident}/entries"),
+            json!({"kind": "note", "text": "restored from the backup of the day"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}

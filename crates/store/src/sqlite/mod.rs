@@ -171,6 +171,7 @@ async fn adopt(c: &mut Conn<'_>) -> Result<Adopted, StoreError> {
              WHERE k.subject_id = c.subject_id AND k.key_class = c.key_class);",
         )
         .await?;
+        carry_over_state(c).await?;
         Ok::<Adopted, StoreError>(Adopted {
             audit_entries: n,
             ledger_subjects,
@@ -187,6 +188,83 @@ async fn adopt(c: &mut Conn<'_>) -> Result<Adopted, StoreError> {
             Err(e)
         }
     }
+}
+
+/// Tables whose rows a restore takes from the database it replaces, as they are now: what
+/// was decided about access and duties since the backup must not be undone by it. API keys
+/// revoked or rotated, operators disabled or locked and their sessions ended stay so (a key
+/// that came back would be one its owner believes dead); data subject requests keep their
+/// state and the Art. 19 outbox its deliveries (the duties they record are the law's); the
+/// collections an incident put in read-only mode stay so.
+const TAKEN_AS_THEY_ARE: &[&str] = &[
+    "principals",
+    "operators",
+    "operator_sessions",
+    "requests",
+    "notifications",
+    "read_only_collections",
+];
+
+/// Append-only tables whose rows a restore adds from the database it replaces (the backup
+/// holds a prefix of them), each with the columns that tell a row apart: training
+/// completions and break-glass grants (evidence about people), incidents' timelines,
+/// delivery attempts and published notices.
+const ADDED_FROM_THE_REPLACED: &[(&str, &[&str])] = &[
+    (
+        "training_completions",
+        &["operator_id", "course", "completed_at", "recorded_at"],
+    ),
+    ("break_glass", &["grant_id"]),
+    ("incident_entries", &["entry_id"]),
+    ("notification_attempts", &["seq"]),
+    ("notices", &["version"]),
+];
+
+/// Brings into the backup (attached as `main`, the replaced database as `cur`) what a restore
+/// must not undo: [`TAKEN_AS_THEY_ARE`], [`ADDED_FROM_THE_REPLACED`], and the breach register
+/// (incidents are never deleted: those opened since are added, the others take their phase,
+/// risk and sealed tally as they are now).
+async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
+    use crate::sql::Stmt;
+    let columns = |table: &'static str| Stmt::new("SELECT name FROM pragma_table_info($1) ORDER BY cid").bind(table);
+    let mut sql = String::new();
+    for table in TAKEN_AS_THEY_ARE {
+        let names = c.fetch_all(columns(table)).await?;
+        let names = names
+            .iter()
+            .map(|r| r.text("name"))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(", ");
+        sql.push_str(&format!(
+            "DELETE FROM main.{table}; INSERT INTO main.{table} ({names}) SELECT {names} FROM cur.{table};\n"
+        ));
+    }
+    for (table, key) in ADDED_FROM_THE_REPLACED
+        .iter()
+        .chain([&("incidents", &["incident_id"][..])])
+    {
+        let names = c.fetch_all(columns(table)).await?;
+        let names = names
+            .iter()
+            .map(|r| r.text("name"))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(", ");
+        let same = key
+            .iter()
+            .map(|k| format!("x.{k} = c.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        sql.push_str(&format!(
+            "INSERT INTO main.{table} ({names}) SELECT {names} FROM cur.{table} c \
+             WHERE NOT EXISTS (SELECT 1 FROM main.{table} x WHERE {same});\n"
+        ));
+    }
+    sql.push_str(
+        "UPDATE main.incidents SET (phase, risk, updated_at, tally) = \
+         (SELECT c.phase, c.risk, c.updated_at, c.tally FROM cur.incidents c WHERE c.incident_id = incidents.incident_id) \
+         WHERE EXISTS (SELECT 1 FROM cur.incidents c WHERE c.incident_id = incidents.incident_id);",
+    );
+    c.run(&sql).await
 }
 
 /// Makes the database file readable and writable by its owner only (0600), creating it so if
@@ -295,7 +373,8 @@ impl Sqlite {
     /// Appends to this database's audit log (entries, checkpoints, tiles) what the database
     /// file `current` holds beyond it, provided this log is a prefix of that one (its last
     /// entry is the same there), and the tombstones, legal holds, ledger entries and subject
-    /// keys it lacks; says what it carried over. The subject index is left to its job, which indexes every entry after its
+    /// keys it lacks, and takes from it what a restore must not undo ([`carry_over_state`]);
+    /// says what it carried over. The subject index is left to its job, which indexes every entry after its
     /// mark.
     pub(crate) async fn adopt_audit_log(&self, current: &Path) -> Result<Adopted, StoreError> {
         let path = current
