@@ -48,27 +48,62 @@ pub(crate) struct SubjectState {
     sale_opt_out: Option<i64>,
     restricted: bool,
     limit_sensitive: bool,
+    /// Stretches of time in which the ledger ended what a purpose may hold and then allowed
+    /// it again (a consent withdrawn then given again, an objection or an opt-out taken
+    /// back), in ledger order.
+    lapses: Vec<Lapse>,
+}
+
+/// A stretch in which the ledger ended a purpose's bindings, then allowed them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Lapse {
+    /// The purpose it concerns (`None`: an opt-out of sale and sharing, which concerns every
+    /// purpose that sells or shares).
+    purpose: Option<String>,
+    from: i64,
+    to: i64,
+    cause: crate::retention::Cause,
 }
 
 impl SubjectState {
     pub(crate) fn from_ledger(entries: &[LedgerRow]) -> Self {
+        use crate::retention::Cause;
         let mut state = Self::default();
         for e in entries {
             let purpose = e.purpose.clone().unwrap_or_default();
+            let lapse = |purpose: Option<&String>, from: i64, cause| Lapse {
+                purpose: purpose.cloned(),
+                from,
+                to: e.at,
+                cause,
+            };
             match e.kind.as_str() {
                 KIND_CONSENT => {
+                    if let Some(before) = state.consents.get(&purpose)
+                        && !before.value
+                        && e.value
+                    {
+                        let withdrawn = lapse(Some(&purpose), before.at, Cause::ConsentWithdrawn);
+                        state.lapses.push(withdrawn);
+                    }
                     state.consents.insert(purpose, e.clone());
                 }
                 KIND_OBJECTION if e.value => {
                     state.objections.entry(purpose).or_insert(e.at);
                 }
                 KIND_OBJECTION => {
-                    state.objections.remove(&purpose);
+                    if let Some(from) = state.objections.remove(&purpose) {
+                        state.lapses.push(lapse(Some(&purpose), from, Cause::Objection));
+                    }
                 }
                 KIND_SALE_OPT_OUT if e.value => {
                     state.sale_opt_out.get_or_insert(e.at);
                 }
-                KIND_SALE_OPT_OUT => state.sale_opt_out = None,
+                KIND_SALE_OPT_OUT => {
+                    if let Some(from) = state.sale_opt_out.take() {
+                        state.lapses.push(lapse(None, from, Cause::SaleOptOut));
+                    }
+                }
                 KIND_RESTRICTION => state.restricted = e.value,
                 KIND_LIMIT_SENSITIVE => state.limit_sensitive = e.value,
                 _ => {}
@@ -152,6 +187,36 @@ impl SubjectState {
             ends.push((Some(at), Cause::SaleOptOut));
         }
         ends.into_iter().min_by_key(|(at, _)| at.unwrap_or(i64::MIN))
+    }
+
+    /// The first stretch that ended for good what `purpose` holds of a value written last at
+    /// `written` (before the stretch began): one that lasted until the binding expired
+    /// (`expiry`: when a binding ended at a time by a cause expires), though the ledger
+    /// allowed the purpose again later. A consent given again after its withdrawal's grace
+    /// period ran out allows new values, not the old ones a legal hold, a restriction or a
+    /// sweeper not yet run had kept: `(ended at, expired at, why)`.
+    pub(crate) fn lapsed(
+        &self,
+        purpose: &Purpose,
+        written: i64,
+        expiry: impl Fn(crate::retention::Cause, i64) -> i64,
+    ) -> Option<(i64, i64, crate::retention::Cause)> {
+        use crate::retention::Cause;
+        self.lapses
+            .iter()
+            .filter(|l| match l.cause {
+                Cause::ConsentWithdrawn => {
+                    purpose.legal_basis == LegalBasis::Consent && l.purpose.as_deref() == Some(&purpose.name)
+                }
+                Cause::Objection => purpose.objectable() && l.purpose.as_deref() == Some(&purpose.name),
+                Cause::SaleOptOut => purpose.sale_or_sharing,
+                Cause::Rule => false,
+            })
+            .filter(|l| l.from >= written)
+            .map(|l| (l.from, expiry(l.cause, l.from), l.to, l.cause))
+            .filter(|&(_, expired, to, _)| to >= expired)
+            .map(|(from, expired, _, cause)| (from, expired, cause))
+            .min_by_key(|&(_, expired, _)| expired)
     }
 
     /// Whether the subject restricted processing (GDPR Art. 18): its data is kept, not swept.

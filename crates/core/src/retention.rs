@@ -79,13 +79,22 @@ pub(crate) struct Times {
 /// grace period, any other end at once.
 pub(crate) fn times(purpose: &Purpose, b: &Binding, state: &SubjectState, last_activity: Option<i64>) -> Times {
     let rule = rule_expiry(purpose, b, last_activity);
-    let ledger = state.ended(purpose).map(|(at, cause)| {
-        let ended = at.unwrap_or(b.bound_at);
+    let expiry = |cause: Cause, ended: i64| {
         let grace = purpose
             .retention
             .filter(|r| r.from == RetentionStart::ConsentWithdrawn && cause == Cause::ConsentWithdrawn);
-        (ended, grace.map_or(ended, |r| r.period.after(ended)), cause)
+        grace.map_or(ended, |r| r.period.after(ended))
+    };
+    let now_ended = state.ended(purpose).map(|(at, cause)| {
+        let ended = at.unwrap_or(b.bound_at);
+        (ended, expiry(cause, ended), cause)
     });
+    // an end the ledger took back too late: the binding had expired by then
+    let lapsed = state.lapsed(purpose, b.renewed_at, expiry);
+    let ledger = match (now_ended, lapsed) {
+        (Some(now), Some(past)) => Some(if past.1 < now.1 { past } else { now }),
+        (now, past) => now.or(past),
+    };
     match (rule, ledger) {
         (Some(r), Some((ended, end, cause))) => Times {
             ended_at: Some(ended),
@@ -776,7 +785,7 @@ mod tests {
     /// A consent-based purpose keeps a value while consent lasts; withdrawn, the binding ends
     /// at the withdrawal and expires after the grace period; given again, it is live again.
     #[test]
-    fn consent_withdrawal_ends_after_the_grace_period_and_revives_with_consent() {
+    fn consent_withdrawal_ends_after_the_grace_period_and_revives_with_consent_given_within_it() {
         let reg = registry();
         let marketing = reg.purpose("marketing_email").unwrap();
         let b = bound("marketing_email", T0, T0);
@@ -794,13 +803,34 @@ mod tests {
             (Some(w), Some(w + DAY), Cause::ConsentWithdrawn)
         );
         assert!(!usable(&reg, marketing, &b, &withdrawn, w + DAY), "unusable at once");
-        let again = state(&[
-            entry("consent", Some("marketing_email"), true, T0 - DAY),
-            entry("consent", Some("marketing_email"), false, w),
-            entry("consent", Some("marketing_email"), true, w + DAY),
+        let again = |at: i64| {
+            state(&[
+                entry("consent", Some("marketing_email"), true, T0 - DAY),
+                entry("consent", Some("marketing_email"), false, w),
+                entry("consent", Some("marketing_email"), true, at),
+            ])
+        };
+        // given again within the grace period: the value is kept
+        assert_eq!(times(marketing, &b, &again(w + DAY / 2), None).expires_at, None);
+        assert!(usable(&reg, marketing, &b, &again(w + DAY / 2), w + 2 * DAY));
+        // given again once it ran out (a hold, a restriction or a sweep not yet run kept the
+        // value): the binding expired for good; a value written after is bound again
+        let late = again(w + 3 * DAY);
+        let t = times(marketing, &b, &late, None);
+        assert_eq!(
+            (t.ended_at, t.expires_at, t.cause),
+            (Some(w), Some(w + DAY), Cause::ConsentWithdrawn)
+        );
+        let rewritten = bound("marketing_email", T0, w + 4 * DAY);
+        assert_eq!(times(marketing, &rewritten, &late, None).expires_at, None);
+        // an objection or an opt-out taken back ended for good what it ended
+        let support = reg.purpose("customer_support").unwrap();
+        let s = bound("customer_support", T0, T0);
+        let objected = state(&[
+            entry("objection", Some("customer_support"), true, w),
+            entry("objection", Some("customer_support"), false, w + DAY),
         ]);
-        assert_eq!(times(marketing, &b, &again, None).expires_at, None);
-        assert!(usable(&reg, marketing, &b, &again, w + 2 * DAY));
+        assert_eq!(times(support, &s, &objected, None).expires_at, Some(w));
         // analytics (consent, 13m from collection): a withdrawal ends it at once.
         let analytics = reg.purpose("analytics").unwrap();
         let a = bound("analytics", T0, T0);
@@ -976,6 +1006,42 @@ mod tests {
                 .await
                 .ok()
                 .map(|r| r.fields.into_keys().collect())
+        }
+
+        /// Review of 2026-12-06 (helper-94): a consent given again once the withdrawal's grace
+        /// period had run out brought back the values a legal hold had kept from the sweeper
+        /// (and, after a restore, those the sweeper had destroyed since the backup). They
+        /// expired for good; a value written after the new consent is read.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn consent_given_again_too_late_brings_back_nothing_a_hold_kept() {
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("again").unwrap();
+            consent(&vault, &admin, &s, "marketing_email", true, T0).await;
+            let id = create(&vault, &admin, &s, "marketing_email", T0, &[("email", "a@example.com")]).await;
+            let hold = NewHold {
+                subject_id: Some("again".into()),
+                collection: None,
+                reason: "claim 2026-300".into(),
+            };
+            vault.place_hold(&admin, Timestamp(T0), &hold).await.unwrap();
+            consent(&vault, &admin, &s, "marketing_email", false, T0 + DAY).await;
+            run(&vault, T0 + 3 * DAY, false).await;
+            consent(&vault, &admin, &s, "marketing_email", true, T0 + 3 * DAY).await;
+            assert_eq!(
+                read(&vault, &admin, &s, &id, "marketing_email", T0 + 3 * DAY).await,
+                None,
+                "what the hold kept is not in use again"
+            );
+            // within the grace period, a consent given again keeps the value in use
+            let t = SubjectId::parse("soon").unwrap();
+            consent(&vault, &admin, &t, "marketing_email", true, T0).await;
+            let kept = create(&vault, &admin, &t, "marketing_email", T0, &[("email", "s@example.com")]).await;
+            consent(&vault, &admin, &t, "marketing_email", false, T0 + DAY).await;
+            consent(&vault, &admin, &t, "marketing_email", true, T0 + DAY + DAY / 2).await;
+            assert_eq!(
+                read(&vault, &admin, &t, &kept, "marketing_email", T0 + 3 * DAY).await,
+                Some(vec!["email".to_owned()])
+            );
         }
 
         /// Review of issue 13 (2026-12-06): a record's `updated_at` moved when another purpose
