@@ -23,7 +23,8 @@
 //! `write` on the fields of its `write` purposes; `delete` on its `delete` purposes; for each
 //! declared field of an invoked purpose, the read actions of the role's output form (`plain`
 //! permits `read_plain`, `read_masked`, `read_token` and `detokenize`; `masked` the two last
-//! reads; `token` the last), `tokenize`, and `search` where the field is searchable; each of its
+//! reads; `token` the last), `tokenize` where the role writes under the purpose (a token stores
+//! its value), and `search` where the field is searchable; each of its
 //! `capabilities`; and, for roles with `manage_principals`, `grant` on its `grantable_roles`.
 //! The gate asks for `read_plain` too before a search, a deterministic tokenization or a
 //! detokenization, so a `forbid` on `read_plain` (say, "no plain card numbers, ever") closes
@@ -202,7 +203,10 @@ pub fn role_policies(registry: &Registry) -> String {
                         OutputForm::Token => vec!["read_token"],
                         OutputForm::Denied => vec![],
                     };
-                    actions.push("tokenize");
+                    // a token stores its value for the subject: a write like any other
+                    if role.write.contains(purpose_name) {
+                        actions.push("tokenize");
+                    }
                     if field.searchable {
                         actions.push("search");
                     }
@@ -585,7 +589,18 @@ mod tests {
             field("customer_support", "card_number"),
             Action::Detokenize
         ));
-        assert!(allows("data_science", field("analytics", "email"), Action::Tokenize));
+        // A token stores its value: only roles that write under the purpose make them.
+        assert!(!allows("data_science", field("analytics", "email"), Action::Tokenize));
+        assert!(!allows(
+            "support_agent",
+            field("customer_support", "phone"),
+            Action::Tokenize
+        ));
+        assert!(allows(
+            "payment_service",
+            field("payment", "card_number"),
+            Action::Tokenize
+        ));
         // Capabilities, and nothing else, from `capabilities`.
         let cap = |role: &str, c: Capability| allows(role, Resource::Vault, Action::Capability(c));
         assert!(cap("auditor", Capability::ReadAudit));

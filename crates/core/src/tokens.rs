@@ -687,10 +687,34 @@ impl Vault {
             return Ok(None);
         }
         if let Some(issued) = &row.purpose {
-            let holder = self.registry.purpose(issued);
-            let usable = self.registry.may_use(&grant.purpose.name, issued)
-                && holder.is_some_and(|h| crate::retention::ledger_allows(h, &state));
+            let Some(holder) = self.registry.purpose(issued) else {
+                return Ok(None);
+            };
+            let usable =
+                self.registry.may_use(&grant.purpose.name, issued) && crate::retention::ledger_allows(holder, &state);
             if !usable {
+                return Ok(None);
+            }
+            // The token's value is held for its purpose as a value written when the token was
+            // (last) handed out: its retention rule, and an end the ledger took back too late,
+            // expire it as they would that value (a token of a value stored in no record would
+            // otherwise outlive every rule).
+            let written = custodia_store::Binding {
+                purpose: issued.clone(),
+                bound_at: row.created_at,
+                renewed_at: row.created_at,
+                ended_at: None,
+                expires_at: None,
+            };
+            let last_activity = self
+                .store
+                .reader()
+                .await?
+                .retention()
+                .last_activity(subject.as_str())
+                .await?;
+            let times = crate::retention::times(holder, &written, &state, last_activity);
+            if times.expires_at.is_some_and(|e| call.now.0 >= e) {
                 return Ok(None);
             }
         }

@@ -719,8 +719,9 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     // Its name before schema version 8 (a database granted before it is migrated).
     ("tokens", "SELECT, INSERT"),
     ("token_names", "SELECT, INSERT"),
-    // Erasure deletes a subject's token values (names stay reserved).
-    ("token_values", "SELECT, INSERT, DELETE"),
+    // Erasure deletes a subject's token values (names stay reserved); a value handed out
+    // again under its purpose renews its time (its retention runs from it).
+    ("token_values", "SELECT, INSERT, UPDATE, DELETE"),
     // Requests change state until they close and are deleted 24 months later.
     ("requests", "SELECT, INSERT, UPDATE, DELETE"),
     // The subject index is appended to by its job, and its one state row moved forward.

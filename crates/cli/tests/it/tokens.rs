@@ -419,7 +419,17 @@ async fn a_guess_tokenized_under_another_purpose_answers_as_any_other() {
     let support = admin.principal("support", &["support_agent"]).await;
     let mut support = server.client(&support).await;
     let guesses = ["wrong70@example.org", "hidden70@example.org", "other70@example.org"];
+    // (a read-only key makes no tokens: a token stores its value; the guesses are drawn by a
+    // key that may write under the purpose, and turned back by the support key)
     let (s, v) = support
+        .post("/v1/tokens", tokenize("cust_70", "customer_support", &guesses))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("tokenize_not_allowed")),
+        "{v}"
+    );
+    let (s, v) = admin
         .post("/v1/tokens", tokenize("cust_70", "customer_support", &guesses))
         .await;
     assert_eq!(s, 201, "{v}");
@@ -435,7 +445,7 @@ async fn a_guess_tokenized_under_another_purpose_answers_as_any_other() {
     }
 
     // Whoever draws a value's token first, the service holding it turns its own token back.
-    let (s, v) = support
+    let (s, v) = admin
         .post(
             "/v1/tokens",
             tokenize("cust_80", "customer_support", &["victim80@example.com"]),

@@ -251,3 +251,53 @@ proptest! {
         })?;
     }
 }
+
+/// Review of 2026-12-06 (helper-94): a token of a value stored in no record outlived every
+/// retention rule. It expires as a value written when it was handed out would
+/// (`customer_support`: a year after the subject's last activity); handed out again (a
+/// deterministic token), its time starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expires_as_the_value_it_stands_for_would() {
+    use custodia_types::TokenizeRequest;
+    let (_dir, vault) = vault().await;
+    let day = 86_400_000;
+    let t0 = 1_800_000_000_000;
+    let req = |kind: &str| TokenizeRequest {
+        subject_id: "no_record".into(),
+        collection: "customers".into(),
+        field: "phone".into(),
+        purpose: "customer_support".into(),
+        values: vec!["+442079460999".into()],
+        kind: Some(kind.into()),
+        keep_last4: false,
+    };
+    let mut tokens = Vec::new();
+    for kind in ["random", "deterministic"] {
+        tokens.extend(vault.tokenize(&admin(), Timestamp(t0), &req(kind)).await.unwrap());
+    }
+    let open = |at: i64, tokens: Vec<String>| {
+        let vault = &vault;
+        async move {
+            let req = DetokenizeRequest {
+                purpose: "customer_support".into(),
+                tokens,
+            };
+            let out = vault.detokenize(&admin(), Timestamp(at), &req).await.unwrap();
+            out.values.into_iter().map(|v| v.value).collect::<Vec<_>>()
+        }
+    };
+    let phone = Some("+442079460999".to_owned());
+    assert_eq!(open(t0 + day, tokens.clone()).await, [phone.clone(), phone.clone()]);
+    let later = t0 + 400 * day;
+    assert_eq!(open(later, tokens.clone()).await, [None, None], "expired with the rule");
+    let again = vault
+        .tokenize(&admin(), Timestamp(later), &req("deterministic"))
+        .await
+        .unwrap();
+    assert_eq!(again, tokens[1..], "the same deterministic token");
+    assert_eq!(
+        open(later + day, tokens.clone()).await,
+        [None, phone],
+        "handed out again: renewed"
+    );
+}

@@ -223,7 +223,7 @@ impl Tokens<'_, ReadWrite> {
                 "INSERT INTO token_values (name, subject_id, kind, ciphertext, created_at, purpose) VALUES ",
                 6,
                 chunk.len(),
-            ) + " ON CONFLICT (name, subject_id, purpose) DO NOTHING";
+            ) + " ON CONFLICT (name, subject_id, purpose) DO UPDATE SET created_at = excluded.created_at";
             let mut stmt = Stmt::new(sql);
             for r in chunk {
                 stmt.push(&r.name);
