@@ -255,7 +255,7 @@ pub async fn run(action: IncidentCommand, api: ApiArgs) -> anyhow::Result<ExitCo
     if let IncidentCommand::Draft { out, .. } = &action {
         match out {
             Some(path) => {
-                std::fs::write(path, &reply.body).with_context(|| format!("writing {}", path.display()))?;
+                crate::write_private(path, &reply.body)?;
                 eprintln!("wrote {}", path.display());
             }
             None => stdout.write_all(&reply.body)?,

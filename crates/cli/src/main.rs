@@ -855,9 +855,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             let mut sink: Box<dyn std::io::Write> = match &out {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-                )),
+                Some(path) => Box::new(std::io::BufWriter::new(private_file(path)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             let bar = progress::Bar::new("exporting the audit log", "steps");
@@ -1262,6 +1260,38 @@ async fn principal(
         eprintln!("error: the server answered {}: {text}", reply.status);
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Creates (or empties) `path` readable by its owner only (0600, an existing file's mode
+/// tightened first): what the CLI writes there names people (an access package, a letter to
+/// one of them) or tells about them (the audit log).
+fn private_file(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", path.display()))?;
+        }
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.set_len(0)
+        .with_context(|| format!("emptying {}", path.display()))?;
+    Ok(file)
+}
+
+/// Writes `bytes` to [`private_file`] `path`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = private_file(path)?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all().with_context(|| format!("writing {}", path.display()))
 }
 
 /// One call to a running server's API with an API key (`token`, default: the data

@@ -231,7 +231,7 @@ pub async fn run(action: RequestsCommand, api: ApiArgs) -> anyhow::Result<ExitCo
         Err(code) => return Ok(code),
     };
     if let RequestsCommand::Fulfil { out: Some(path), .. } = &action {
-        std::fs::write(path, &reply.body).with_context(|| format!("writing {}", path.display()))?;
+        crate::write_private(path, &reply.body)?;
         eprintln!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }

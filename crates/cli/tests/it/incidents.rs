@@ -564,6 +564,31 @@ async fn incident_scenario(vault: Vault) {
         text.contains("gdpr") && text.contains("sent") && text.contains("3 people"),
         "{text}"
     );
+    // A draft written to a file is its owner's only, a file there before included.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let letter = vault.path().join("authority.md");
+        std::fs::write(&letter, "old").unwrap();
+        std::fs::set_permissions(&letter, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let url = format!("http://{}", server.addr);
+        let args = [
+            "incident",
+            "draft",
+            &id,
+            "--url",
+            &url,
+            "--token",
+            &vault.token,
+            "--out",
+        ];
+        let out = custodia().args(args).arg(&letter).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let meta = std::fs::metadata(&letter).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(std::fs::read_to_string(&letter).unwrap().len() > 3, "written over");
+        std::fs::remove_file(&letter).unwrap();
+    }
 
     // What responders wrote is sealed: not in any file of the data directory in clear.
     server.terminate();
