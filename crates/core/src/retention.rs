@@ -462,7 +462,7 @@ impl Vault {
                     &subject,
                 )?;
                 plan.subjects
-                    .insert(v.subject_id.clone(), self.audit_row(&event, Timestamp(as_of), None)?);
+                    .insert(v.subject_id.clone(), self.audit_row(&event, opts.now, None)?);
             }
         }
         plan.counts.records_destroyed = plan.dead_records.values().map(|r| r.len() as u64).sum();
@@ -1297,11 +1297,15 @@ mod tests {
                     .iter()
                     .all(|e| e.contains(SWEEPER_PRINCIPAL) && e.contains("\"as_of\"") && !e.contains("example.com"))
             );
-            let removed = entries
+            let removed: Vec<_> = entries
                 .iter()
                 .filter(|e| e.index.action.as_deref() == Some("retention.subject_removed"))
-                .count();
-            assert_eq!(removed, 2);
+                .collect();
+            assert_eq!(removed.len(), 2);
+            assert!(
+                removed.iter().all(|e| e.at == T0 + DAY),
+                "dated at the real time, not the run's as-of"
+            );
         }
 
         /// A write that raced a withdrawal (its binding made from the ledger before it, and
