@@ -418,9 +418,18 @@ impl Vault {
                     let claimed = self.claim(&row, audit, now).await?;
                     done.version = claimed.version;
                     done.outcome = None;
-                    let notices = self.notices_of_held(&row.request_id, "erasure", &subject, now).await?;
-                    let erase = self.audit_row(&about_erasure(&about), now, None)?;
-                    Fulfilled::Erasure(self.erase(&subject, principal, done, erase, notices, now).await?)
+                    let erased = async {
+                        let notices = self.notices_of_held(&row.request_id, "erasure", &subject, now).await?;
+                        let erase = self.audit_row(&about_erasure(&about), now, None)?;
+                        self.erase(&subject, principal, done, erase, notices, now).await
+                    }
+                    .await;
+                    if erased.is_err() {
+                        // (a hold placed meanwhile stopped it: the request may be denied or
+                        // extended now, or fulfilled again once the hold is released)
+                        self.release_claim(&row, &claimed).await;
+                    }
+                    Fulfilled::Erasure(erased?)
                 }
                 RequestType::Rectification => {
                     self.rectify(&subject, done.clone(), audit, &req.corrections, now)
@@ -535,6 +544,21 @@ impl Vault {
         Ok(claim)
     }
 
+    /// Takes back the claim `claimed` on `row` after its fulfilment failed, so that the
+    /// request's other steps are open again at once rather than after [`STALE_CLAIM_MS`]. If
+    /// the request changed meanwhile (another fulfilment took a stale claim over), it is left.
+    async fn release_claim(&self, row: &RequestRow, claimed: &RequestRow) {
+        let mut open = claimed.clone();
+        open.outcome.clone_from(&row.outcome);
+        let released = self
+            .store
+            .write(move |mut tx| Box::pin(async move { tx.requests().update(&open).await }))
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "a failed fulfilment's claim was not taken back: other steps wait 10 minutes");
+        }
+    }
+
     /// The Art. 19 notices of `action` on everything the subject holds under the `default`
     /// key (what an erasure destroys, a restriction holds back): one per recipient of those
     /// purposes, naming the fields.
@@ -582,7 +606,7 @@ impl Vault {
         self.audited(event, now, async {
             gate::require(&self.policies, principal, Capability::FulfilRequests)?;
             let mut row = found?;
-            idle(&row)?;
+            idle(&row, now)?;
             change(&mut row)?;
             row.updated_at = now.0;
             let audit = self.audit_row(&allowed, now, None)?;
@@ -817,9 +841,11 @@ fn claimed_since(row: &RequestRow) -> Option<i64> {
     outcome.get(CLAIM_MARK)?.as_i64()
 }
 
-/// Refuses a step while a fulfilment runs.
-fn idle(row: &RequestRow) -> Result<(), VaultError> {
-    if claimed_since(row).is_some() && !matches!(row.status.as_str(), COMPLETED | DENIED) {
+/// Refuses a step while a fulfilment runs (a claim [`STALE_CLAIM_MS`] old belongs to one that
+/// stopped).
+fn idle(row: &RequestRow, now: Timestamp) -> Result<(), VaultError> {
+    let running = claimed_since(row).is_some_and(|since| now.0 - since < STALE_CLAIM_MS);
+    if running && !matches!(row.status.as_str(), COMPLETED | DENIED) {
         return Err(being_fulfilled());
     }
     Ok(())
@@ -922,11 +948,15 @@ mod tests {
         assert_eq!(claimed_since(&row(IN_PROGRESS, Some(&claimed))), Some(1000));
         assert_eq!(claimed_since(&row(IN_PROGRESS, None)), None);
         assert_eq!(claimed_since(&row(COMPLETED, Some("{\"receipt\":{}}"))), None);
+        let soon = Timestamp(1000 + STALE_CLAIM_MS - 1);
         assert_eq!(
-            idle(&row(IN_PROGRESS, Some(&claimed))).map_err(|e| e.code),
+            idle(&row(IN_PROGRESS, Some(&claimed)), soon).map_err(|e| e.code),
             Err("request_being_fulfilled")
         );
-        assert!(idle(&row(IN_PROGRESS, None)).is_ok());
+        assert!(idle(&row(IN_PROGRESS, None), soon).is_ok());
+        // the claim of a fulfilment that stopped (its server did) holds no step back for good
+        let stale = Timestamp(1000 + STALE_CLAIM_MS);
+        assert!(idle(&row(IN_PROGRESS, Some(&claimed)), stale).is_ok());
     }
 
     #[test]

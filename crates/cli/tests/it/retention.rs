@@ -902,6 +902,25 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
         )
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("legal_hold")), "{v}");
+    // An erasure the collection's hold stopped (in its first step) leaves the request open to
+    // its other steps: it may be extended (or denied) at once, not refused as being fulfilled.
+    let (s, eve) = admin
+        .post(
+            "/v1/requests",
+            json!({"subject_id": "cust_eve", "type": "erasure", "jurisdiction": "gdpr", "verified_by": "passport"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{eve}");
+    let eve = eve["request_id"].as_str().unwrap();
+    let (s, v) = admin.post(&format!("/v1/requests/{eve}/fulfil"), json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("legal_hold")), "{v}");
+    let (s, v) = admin
+        .post(
+            &format!("/v1/requests/{eve}/extend"),
+            json!({"reason": "records under a tax audit"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
 
     // Released (once: a second release finds no hold in force), the erasure goes ahead.
     for id in [hold_id.as_str(), coll["hold_id"].as_str().unwrap()] {
