@@ -74,7 +74,10 @@ impl TrustedCheckpoint {
                 .ok_or_else(|| format!("{source}: the last line has no note"))?;
             Self::from_note(&source, note, key).map(Some)
         } else {
-            Self::from_note(&source, &text, key).map(Some)
+            // A note ends with one newline; one saved with another after it (`jq -r .note`,
+            // an editor) is the same note.
+            let note = format!("{}\n", text.trim_end_matches(['\n', '\r']));
+            Self::from_note(&source, &note, key).map(Some)
         }
     }
 }

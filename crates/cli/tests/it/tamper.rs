@@ -115,6 +115,15 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     let (ok, out) = verify_with(vault.path(), key, &["--trusted-checkpoint", trusted_path]);
     assert!(ok && out.contains("1 trusted checkpoints extended"), "{out}");
     assert_eq!(file_digest(vault.path()), before, "verify wrote to the database");
+    // the note as `jq -r .note` saves it, a newline after its own: the same note
+    let saved = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(saved.path(), format!("{}\n", before_attack["note"].as_str().unwrap())).unwrap();
+    let (ok, out) = verify_with(
+        vault.path(),
+        key,
+        &["--trusted-checkpoint", saved.path().to_str().unwrap()],
+    );
+    assert!(ok && out.contains("1 trusted checkpoints extended"), "{out}");
     let out = crate::support::custodia()
         .args(["audit", "verify", "--trust-database-key", "--data-dir"])
         .arg(vault.path())
