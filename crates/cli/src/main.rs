@@ -1246,10 +1246,12 @@ async fn principal(
                     p.name,
                     p.roles.join(","),
                     p.created_at,
-                    p.expires_at
-                        .as_deref()
-                        .map(|e| format!("  expires {e}"))
-                        .unwrap_or_default()
+                    match (&p.revoked_at, &p.expires_at) {
+                        // a dead key says so first: the list is what an access review reads
+                        (Some(r), _) => format!("  REVOKED {r}"),
+                        (None, Some(e)) => format!("  expires {e}"),
+                        (None, None) => String::new(),
+                    }
                 );
             }
         } else if !text.is_empty() {

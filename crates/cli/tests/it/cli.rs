@@ -421,6 +421,17 @@ fn keys_rotate_and_may_expire() {
     assert!(!ok && err.contains("expiry_in_the_past"), "{err}");
     let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["rotate", id]);
     assert!(!ok && err.contains("403"), "{err}");
+    // The table an access review reads says which keys are dead.
+    let (ok, _, err) = run(&admin, &["revoke", id]);
+    assert!(ok, "{err}");
+    let out = custodia()
+        .args(["principal", "list", "--url", &url])
+        .env("CUSTODIA_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let desk_line = table.lines().find(|l| l.contains("desk")).unwrap_or_default();
+    assert!(desk_line.contains("REVOKED"), "{table}");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
