@@ -299,6 +299,29 @@ impl DataDir {
                 self.root.join(crate::openbao::OPENBAO_KEY_FILE),
             )?)
         } else {
+            // A key kept another way, and nothing said where: name the setting, not the file
+            // that is not there.
+            let sealed = [
+                (
+                    custodia_crypto::PASSPHRASE_KEY_FILE,
+                    custodia_crypto::ROOT_KEY_PASSPHRASE_ENV,
+                    "a passphrase",
+                ),
+                (
+                    crate::openbao::OPENBAO_KEY_FILE,
+                    crate::openbao::OPENBAO_ADDR_ENV,
+                    "OpenBao",
+                ),
+            ];
+            if !self.key_path().exists()
+                && let Some((file, env, how)) = sealed.iter().find(|(file, _, _)| self.root.join(file).exists())
+            {
+                return Err(SetupError::Other(format!(
+                    "{} holds this vault's root key sealed with {how}: set {env} (there is no {})",
+                    self.root.join(file).display(),
+                    self.key_path().display()
+                )));
+            }
             Arc::new(custodia_crypto::FileProvider(self.key_path()))
         })
     }

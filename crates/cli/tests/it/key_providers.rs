@@ -255,6 +255,19 @@ fn a_passphrase_sealed_root_key_opens_only_with_its_passphrase() {
         "{}",
         String::from_utf8_lossy(&both.stderr)
     );
+    // No passphrase given: the error names the setting, not a missing key file.
+    let out = custodia()
+        .env_remove("CUSTODIA_ROOT_KEY_PASSPHRASE")
+        .args(["keys", "status", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set CUSTODIA_ROOT_KEY_PASSPHRASE"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (passphrase, says) in [
         ("a long passphrase, 5 wordz", "does not open"),
         ("short", "at least 12"),
