@@ -42,6 +42,9 @@ type LedgerCache = crate::cache::Cache<Arc<SubjectState>>;
 pub(crate) struct SubjectState {
     /// Purpose to the entry that last decided consent for it.
     consents: BTreeMap<String, LedgerRow>,
+    /// Purpose to when its consent was withdrawn, while it stays withdrawn: the first
+    /// withdrawal counts (one repeated later starts no grace period again).
+    withdrawn_since: BTreeMap<String, i64>,
     /// Purpose to when the subject objected to it.
     objections: BTreeMap<String, i64>,
     /// When the subject opted out of sale and sharing.
@@ -79,12 +82,12 @@ impl SubjectState {
             };
             match e.kind.as_str() {
                 KIND_CONSENT => {
-                    if let Some(before) = state.consents.get(&purpose)
-                        && !before.value
-                        && e.value
-                    {
-                        let withdrawn = lapse(Some(&purpose), before.at, Cause::ConsentWithdrawn);
-                        state.lapses.push(withdrawn);
+                    if e.value {
+                        if let Some(since) = state.withdrawn_since.remove(&purpose) {
+                            state.lapses.push(lapse(Some(&purpose), since, Cause::ConsentWithdrawn));
+                        }
+                    } else {
+                        state.withdrawn_since.entry(purpose.clone()).or_insert(e.at);
                     }
                     state.consents.insert(purpose, e.clone());
                 }
@@ -174,7 +177,7 @@ impl SubjectState {
         use crate::retention::Cause;
         let mut ends = Vec::new();
         if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
-            ends.push((self.consents.get(&purpose.name).map(|e| e.at), Cause::ConsentWithdrawn));
+            ends.push((self.withdrawn_since.get(&purpose.name).copied(), Cause::ConsentWithdrawn));
         }
         if purpose.objectable()
             && let Some(at) = self.objections.get(&purpose.name)

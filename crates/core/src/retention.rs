@@ -823,6 +823,20 @@ mod tests {
         );
         let rewritten = bound("marketing_email", T0, w + 4 * DAY);
         assert_eq!(times(marketing, &rewritten, &late, None).expires_at, None);
+        // a withdrawal repeated starts no grace period again: the first counts
+        let twice = state(&[
+            entry("consent", Some("marketing_email"), true, T0 - DAY),
+            entry("consent", Some("marketing_email"), false, w),
+            entry("consent", Some("marketing_email"), false, w + 2 * DAY),
+        ]);
+        assert_eq!(times(marketing, &b, &twice, None).expires_at, Some(w + DAY));
+        let again_after_twice = state(&[
+            entry("consent", Some("marketing_email"), true, T0 - DAY),
+            entry("consent", Some("marketing_email"), false, w),
+            entry("consent", Some("marketing_email"), false, w + 2 * DAY),
+            entry("consent", Some("marketing_email"), true, w + 2 * DAY),
+        ]);
+        assert_eq!(times(marketing, &b, &again_after_twice, None).expires_at, Some(w + DAY));
         // an objection or an opt-out taken back ended for good what it ended
         let support = reg.purpose("customer_support").unwrap();
         let s = bound("customer_support", T0, T0);
