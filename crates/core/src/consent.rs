@@ -177,7 +177,10 @@ impl SubjectState {
         use crate::retention::Cause;
         let mut ends = Vec::new();
         if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
-            ends.push((self.withdrawn_since.get(&purpose.name).copied(), Cause::ConsentWithdrawn));
+            ends.push((
+                self.withdrawn_since.get(&purpose.name).copied(),
+                Cause::ConsentWithdrawn,
+            ));
         }
         if purpose.objectable()
             && let Some(at) = self.objections.get(&purpose.name)
@@ -492,7 +495,7 @@ impl Vault {
                         // concerns (a consent given again revives them): the subject's
                         // bindings are timed again in the same transaction.
                         if let Some(row) = rows.first() {
-                            crate::retention::retime_subject(&mut tx, &registry, &row.subject_id).await?;
+                            crate::retention::retime_subject(&mut tx, &registry, &row.subject_id, now).await?;
                         }
                         if expect_last.is_none() {
                             tx.audit().append(&[audit]).await?;

@@ -504,7 +504,7 @@ impl DataDir {
             std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600)).map_err(io(&staging))?;
         }
         let current = db.exists().then_some(db.as_path());
-        let adopted = match self.check_backup(&staging, current).await {
+        let adopted = match self.check_backup(&staging, current, now).await {
             Ok(adopted) => adopted,
             Err(e) => {
                 let _ = remove_database_files(&staging, ALL_FILES);
@@ -531,7 +531,12 @@ impl DataDir {
     /// Opens a copy of a database as this directory's vault (which checks it was made with
     /// this root key), brings its schema up to date, appends the audit log of `current` beyond
     /// its own (returning how many entries), and leaves its WAL empty.
-    async fn check_backup(&self, path: &Path, current: Option<&Path>) -> Result<Option<u64>, SetupError> {
+    async fn check_backup(
+        &self,
+        path: &Path,
+        current: Option<&Path>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, SetupError> {
         let store = Arc::new(custodia_store::Store::open(&format!("sqlite://{}", path.display())).await?);
         let adopted = match current {
             Some(current) => Some(store.adopt_audit_log(current).await?),
@@ -545,7 +550,7 @@ impl DataDir {
             let (registry, subject) = (Arc::clone(&vault.registry), subject.clone());
             store
                 .write(move |mut tx| {
-                    Box::pin(async move { crate::retention::retime_subject(&mut tx, &registry, &subject).await })
+                    Box::pin(async move { crate::retention::retime_subject(&mut tx, &registry, &subject, now).await })
                 })
                 .await?;
         }

@@ -217,7 +217,7 @@ impl Vault {
                     // The relationship ends: no activity to run from, no id on released holds.
                     tx.retention().forget_activity(&id).await?;
                     tx.retention().forget_subject_in_holds(&id).await?;
-                    crate::retention::retime_subject(&mut tx, &registry, &id).await?;
+                    crate::retention::retime_subject(&mut tx, &registry, &id, now).await?;
                     let request_id = closing.as_ref().map(|c| c.done.request_id.as_str());
                     let receipt = receipt(
                         request_id,

@@ -165,18 +165,40 @@ fn rule_text(p: &Purpose) -> String {
     )
 }
 
-/// The bindings of `bound` whose stored times differ from what the rules make them now.
+/// The times of binding `b` as [`times`] makes them at `now`, but an expiry stored that has
+/// passed never moves later: a value a legal hold or a restriction kept past it is not brought
+/// back into use by an activity, a consent or a longer rule that comes after.
+pub(crate) fn times_at(
+    purpose: &Purpose,
+    b: &Binding,
+    state: &SubjectState,
+    last_activity: Option<i64>,
+    now: i64,
+) -> Times {
+    let t = times(purpose, b, state, last_activity);
+    match b.expires_at {
+        Some(passed) if passed <= now && t.expires_at.is_none_or(|e| e > passed) => Times {
+            ended_at: b.ended_at.or(t.ended_at),
+            expires_at: Some(passed),
+            cause: t.cause,
+        },
+        _ => t,
+    }
+}
+
+/// The bindings of `bound` whose stored times differ from what the rules make them at `now`.
 fn retimed(
     registry: &Registry,
     bound: &[BoundValue],
     state: &SubjectState,
     last_activity: Option<i64>,
+    now: i64,
 ) -> Vec<BindingTimes> {
     bound
         .iter()
         .filter_map(|v| {
             let purpose = registry.purpose(&v.binding.purpose)?;
-            let t = times(purpose, &v.binding, state, last_activity);
+            let t = times_at(purpose, &v.binding, state, last_activity, now);
             (t.ended_at != v.binding.ended_at || t.expires_at != v.binding.expires_at).then(|| BindingTimes {
                 record_id: v.record_id.clone(),
                 field: v.field.clone(),
@@ -189,13 +211,18 @@ fn retimed(
 }
 
 /// Computes a subject's bindings again inside a transaction that changed its ledger or its
-/// activity (after the change), so the expiry index stays true.
-pub(crate) async fn retime_subject(tx: &mut Tx<'_>, registry: &Registry, subject: &str) -> Result<(), StoreError> {
+/// activity (after the change, at `now`), so the expiry index stays true.
+pub(crate) async fn retime_subject(
+    tx: &mut Tx<'_>,
+    registry: &Registry,
+    subject: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let entries = tx.ledger().of_subject(subject).await?;
     let state = SubjectState::from_ledger(&entries);
     let last = tx.retention().last_activity(subject).await?;
     let bound = tx.retention().of_subject(subject).await?;
-    let changed = retimed(registry, &bound, &state, last);
+    let changed = retimed(registry, &bound, &state, last, now.0);
     tx.retention().set_times(&changed).await?;
     Ok(())
 }
@@ -364,7 +391,7 @@ impl Vault {
             let Some((state, last, holds)) = subjects.get(v.subject_id.as_str()) else {
                 continue;
             };
-            let t = times(purpose, &v.binding, state, *last);
+            let t = times_at(purpose, &v.binding, state, *last, opts.now.0);
             if t.expires_at.is_none_or(|e| e > as_of) {
                 if t.ended_at != v.binding.ended_at || t.expires_at != v.binding.expires_at {
                     report.retimed += 1;
@@ -599,7 +626,7 @@ impl Vault {
                         states.insert(&v.subject_id, (SubjectState::from_ledger(&entries), last));
                     }
                     if let Some((state, last)) = states.get(v.subject_id.as_str()) {
-                        times_now.extend(retimed(&self.registry, std::slice::from_ref(v), state, *last));
+                        times_now.extend(retimed(&self.registry, std::slice::from_ref(v), state, *last, now.0));
                     }
                 }
                 drop(reader);
@@ -652,7 +679,7 @@ impl Vault {
         for subject in subjects {
             let registry = std::sync::Arc::clone(&self.registry);
             self.store
-                .write(move |mut tx| Box::pin(async move { retime_subject(&mut tx, &registry, &subject).await }))
+                .write(move |mut tx| Box::pin(async move { retime_subject(&mut tx, &registry, &subject, now).await }))
                 .await?;
         }
         if settled != from {
@@ -1055,6 +1082,44 @@ mod tests {
             assert_eq!(
                 read(&vault, &admin, &t, &kept, "marketing_email", T0 + 3 * DAY).await,
                 Some(vec!["email".to_owned()])
+            );
+        }
+
+        /// Re-review of 2026-12-06 (helper-95): a value a legal hold kept past its expiry came
+        /// back into use with the subject's next activity (a rule from the last activity) or
+        /// any write. An expiry that has passed never moves later.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn activity_after_the_expiry_brings_back_nothing_a_hold_kept() {
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("idle").unwrap();
+            let id = create(
+                &vault,
+                &admin,
+                &s,
+                "customer_support",
+                T0,
+                &[("email", "i@example.com")],
+            )
+            .await;
+            let hold = NewHold {
+                subject_id: Some("idle".into()),
+                collection: None,
+                reason: "claim 2026-301".into(),
+            };
+            vault.place_hold(&admin, Timestamp(T0), &hold).await.unwrap();
+            let later = T0 + 400 * DAY;
+            run(&vault, later, false).await;
+            assert_eq!(read(&vault, &admin, &s, &id, "customer_support", later).await, None);
+            vault
+                .report_activity(&Call::new(&admin, "customer_support", Timestamp(later)), &s)
+                .await
+                .unwrap();
+            create(&vault, &admin, &s, "order_fulfillment", later, &[("name", "Ida")]).await;
+            consent(&vault, &admin, &s, "marketing_email", true, later).await;
+            assert_eq!(
+                read(&vault, &admin, &s, &id, "customer_support", later + 1).await,
+                None,
+                "not revived by an activity, a write or a ledger change"
             );
         }
 

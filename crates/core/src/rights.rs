@@ -475,6 +475,7 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let registry = Arc::clone(&self.registry);
         let counted = ledger.clone();
+        let now = Timestamp(done.updated_at);
         let written = self
             .store
             .write(move |mut tx| {
@@ -489,7 +490,7 @@ impl Vault {
                     let subjects: std::collections::BTreeSet<&str> =
                         ledger.iter().map(|e| e.subject_id.as_str()).collect();
                     for subject in subjects {
-                        crate::retention::retime_subject(&mut tx, &registry, subject).await?;
+                        crate::retention::retime_subject(&mut tx, &registry, subject, now).await?;
                     }
                     if !notices.is_empty() {
                         tx.notifications().enqueue(&notices).await?;

@@ -254,8 +254,8 @@ proptest! {
 
 /// Review of 2026-12-06 (helper-94): a token of a value stored in no record outlived every
 /// retention rule. It expires as a value written when it was handed out would
-/// (`customer_support`: a year after the subject's last activity); handed out again (a
-/// deterministic token), its time starts again.
+/// (`customer_support`: a year after it was handed out, whatever the subject did since);
+/// handed out again (a deterministic token), its time starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expires_as_the_value_it_stands_for_would() {
     use custodia_types::TokenizeRequest;
@@ -290,6 +290,21 @@ async fn a_token_expires_as_the_value_it_stands_for_would() {
     assert_eq!(open(t0 + day, tokens.clone()).await, [phone.clone(), phone.clone()]);
     let later = t0 + 400 * day;
     assert_eq!(open(later, tokens.clone()).await, [None, None], "expired with the rule");
+    // the subject active again: what expired stays expired
+    let subject = SubjectId::parse("no_record").unwrap();
+    let operator = admin();
+    vault
+        .report_activity(
+            &crate::Call::new(&operator, "customer_support", Timestamp(later)),
+            &subject,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        open(later + 1, tokens.clone()).await,
+        [None, None],
+        "not revived by activity"
+    );
     let again = vault
         .tokenize(&admin(), Timestamp(later), &req("deterministic"))
         .await

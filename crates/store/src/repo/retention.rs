@@ -393,17 +393,20 @@ impl Retention<'_, ReadWrite> {
     }
 
     /// Records a subject's activity: its last activity moves forward, and the bindings of the
-    /// purposes whose retention runs from it get their new expiry (unless the ledger ended them).
+    /// purposes whose retention runs from it get their new expiry (unless the ledger ended
+    /// them, or they had expired by then: a value a legal hold or a restriction kept past its
+    /// expiry is not brought back into use by the subject's next activity).
     pub async fn record_activity(&mut self, a: &Activity) -> Result<(), StoreError> {
         self.touch_activity(&a.subject_id, a.at).await?;
         for (purpose, expires_at) in &a.renew {
             let stmt = Stmt::new(
                 "UPDATE field_bindings SET expires_at = $1 WHERE subject_id = $2 AND purpose = $3 \
-                 AND ended_at IS NULL AND (expires_at IS NULL OR expires_at < $1)",
+                 AND ended_at IS NULL AND (expires_at IS NULL OR (expires_at < $1 AND expires_at > $4))",
             )
             .bind(*expires_at)
             .bind(a.subject_id.as_str())
-            .bind(purpose.as_str());
+            .bind(purpose.as_str())
+            .bind(a.at);
             self.conn.execute(stmt).await?;
         }
         Ok(())
