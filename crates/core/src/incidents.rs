@@ -112,6 +112,10 @@ struct Body {
     /// risk) is out of place. `None`: an entry from before places were sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     n: Option<usize>,
+    /// Who wrote the entry, sealed with it (the column beside it only indexes). `None`: an
+    /// entry from before it was sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
 }
 
 /// A scope as kept on the timeline: the counts, and each subject's categories read (for the
@@ -294,11 +298,27 @@ impl Vault {
             return Err(incident_not_found());
         }
         let (mut row, rows) = self.incident_rows(incident_id).await?;
-        let header: Header = self.open_incident_part(incident_id, HEADER_PART, &row.sealed)?;
+        // What the vault sealed opens only where it was written: a part that does not (moved
+        // to another incident or place, its kind changed, swapped) was altered.
+        let header: Header = self
+            .open_incident_part(incident_id, HEADER_PART, &row.sealed)
+            .map_err(|_| incident_altered(incident_id, "its sealed header does not open where it is"))?;
         let entries = rows
             .into_iter()
-            .map(|e| {
-                let body: Body = self.open_incident_part(incident_id, &e.kind, &e.sealed)?;
+            .enumerate()
+            .map(|(i, e)| {
+                let body: Body = self.open_incident_part(incident_id, &e.kind, &e.sealed).map_err(|_| {
+                    incident_altered(
+                        incident_id,
+                        &format!("entry {} does not open where it is (moved, or its kind changed)", i + 1),
+                    )
+                })?;
+                if body.by.as_ref().is_some_and(|by| *by != e.by_principal) {
+                    return Err(incident_altered(
+                        incident_id,
+                        &format!("entry {} names another author than the one sealed with it", i + 1),
+                    ));
+                }
                 Ok((e, body))
             })
             .collect::<Result<Vec<_>, VaultError>>()?;
@@ -359,17 +379,40 @@ impl Vault {
         Ok(Opened { row, header, entries })
     }
 
+    /// The incidents the audit log says were opened: id to when and by whom.
+    async fn opened_incidents(&self) -> Result<BTreeMap<String, (i64, String)>, VaultError> {
+        let mut opened = BTreeMap::new();
+        let query = AuditQuery {
+            action: Some("incident.open".to_owned()),
+            decision: Some("allow".to_owned()),
+            ..AuditQuery::default()
+        };
+        self.each_entry(&query, |entry, at| {
+            if let Some(id) = entry.detail.get("incident") {
+                opened.insert(id.clone(), (at, entry.principal));
+            }
+        })
+        .await?;
+        Ok(opened)
+    }
+
     /// An incident's row and timeline as one change left them: a change commits its entries
     /// with a new tally (random nonce, so never the same bytes twice), so a row read before
     /// and after the timeline with the same tally was not changed in between.
     async fn incident_rows(&self, incident_id: &str) -> Result<(IncidentRow, Vec<IncidentEntryRow>), VaultError> {
         let mut reader = self.store.reader().await?;
         for _ in 0..READ_TRIES {
-            let row = reader
-                .incidents()
-                .get(incident_id)
-                .await?
-                .ok_or_else(incident_not_found)?;
+            let Some(row) = reader.incidents().get(incident_id).await? else {
+                drop(reader);
+                return Err(if self.opened_incidents().await?.contains_key(incident_id) {
+                    incident_altered(
+                        incident_id,
+                        "it is gone from the database, which the audit log says it was opened in",
+                    )
+                } else {
+                    incident_not_found()
+                });
+            };
             let rows = reader.incidents().entries(incident_id).await?;
             let again = reader.incidents().get(incident_id).await?;
             if again.is_some_and(|again| again.tally == row.tally) {
@@ -522,7 +565,11 @@ impl Vault {
         kind: &str,
         (body, n): (Body, usize),
     ) -> Result<IncidentEntryRow, VaultError> {
-        let body = Body { n: Some(n), ..body };
+        let body = Body {
+            n: Some(n),
+            by: Some(caller.id.clone()),
+            ..body
+        };
         Ok(IncidentEntryRow {
             entry_id: 0,
             incident_id: incident_id.to_owned(),
@@ -556,6 +603,26 @@ impl Vault {
             gate::require(&self.policies, caller, Capability::ManageIncidents)?;
             let rows = self.store.reader().await?.incidents().all().await?;
             let mut incidents = Vec::with_capacity(rows.len());
+            // Every incident the audit log says was opened is in the register: one deleted
+            // from the database (its triggers dropped first) is listed as gone, not left out.
+            let held: BTreeSet<&str> = rows.iter().map(|r| r.incident_id.as_str()).collect();
+            let gone = self.opened_incidents().await?;
+            for (incident_id, (at, opened_by)) in gone.into_iter().filter(|(id, _)| !held.contains(id.as_str())) {
+                incidents.push(IncidentSummary {
+                    incident_id,
+                    title:
+                        "[this incident is gone from the database: the audit log records its opening; it was deleted]"
+                            .to_owned(),
+                    aware_at: String::new(),
+                    opened_at: Timestamp(at).to_rfc3339(),
+                    opened_by,
+                    phase: String::new(),
+                    risk: String::new(),
+                    authority_deadline: None,
+                    notified: Vec::new(),
+                    subjects_affected: None,
+                });
+            }
             for row in rows {
                 // An incident that cannot be read (its record altered in the database) stays
                 // in the register, saying so: the others are still shown.
@@ -879,7 +946,7 @@ impl Vault {
     }
 
     /// Every entry `query` selects, read as a [`ReadEntry`], oldest first, a page at a time.
-    async fn each_entry(&self, query: &AuditQuery, mut each: impl FnMut(ReadEntry)) -> Result<(), VaultError> {
+    async fn each_entry(&self, query: &AuditQuery, mut each: impl FnMut(ReadEntry, i64)) -> Result<(), VaultError> {
         let mut after = 0;
         loop {
             let rows = self.store.reader().await?.audit().query(query, after, PAGE).await?;
@@ -887,7 +954,7 @@ impl Vault {
             after = last.seq;
             for row in &rows {
                 if let Ok(entry) = serde_json::from_str::<ReadEntry>(&row.entry) {
-                    each(entry);
+                    each(entry, row.at);
                 }
             }
             if rows.len() < PAGE as usize {
@@ -900,7 +967,7 @@ impl Vault {
     /// The link ids of the preference center links the `portal.link` entries `query` selects.
     async fn portal_links_in(&self, query: &AuditQuery) -> Result<BTreeSet<String>, VaultError> {
         let mut links = BTreeSet::new();
-        self.each_entry(query, |entry| {
+        self.each_entry(query, |entry, _| {
             if let Some(link) = entry.detail.get("link") {
                 links.insert(link.clone());
             }
@@ -1039,7 +1106,7 @@ impl Vault {
         }
         let mut tally = Tally::default();
         for query in &queries {
-            self.each_entry(query, |entry| {
+            self.each_entry(query, |entry, _| {
                 let selected = EXPOSING.contains(&entry.action.as_str())
                     && (principals.is_empty() || principals.contains(&entry.principal))
                     // (an access package hands out every collection held)

@@ -941,5 +941,44 @@ async fn the_newest_entries_removed_are_seen_by_the_tally() {
         .unwrap();
     let (s, v) = altered(&vault, id.clone()).await;
     assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+
+    // The other incident: an entry's author or kind changed, then the whole incident deleted.
+    let other_run = |sql: &'static str| {
+        let db = db.clone();
+        let other = other.clone();
+        async move {
+            sqlx::query(sql).bind(other).execute(&db).await.unwrap();
+        }
+    };
+    run("DROP TRIGGER incident_entries_no_update").await;
+    other_run("UPDATE incident_entries SET by_principal = 'prn_000000000000000000000000' WHERE incident_id = ?").await;
+    let (s, v) = altered(&vault, other.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("author"), "{v}");
+    other_run("UPDATE incident_entries SET kind = 'note' WHERE incident_id = ?").await;
+    let (s, v) = altered(&vault, other.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    run("DROP TRIGGER incidents_no_delete").await;
+    other_run("DELETE FROM incident_entries WHERE incident_id = ?").await;
+    other_run("DELETE FROM incidents WHERE incident_id = ?").await;
+    let (s, v) = altered(&vault, other.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    // and the register still lists it, as gone
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, register) = admin.get("/v1/incidents").await;
+    server.terminate();
+    assert_eq!(s, 200, "{register}");
+    let listed = register["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["incident_id"] == other.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        listed["title"].as_str().unwrap_or_default().contains("gone"),
+        "{register}"
+    );
     db.close().await;
 }
