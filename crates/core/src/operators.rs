@@ -455,7 +455,9 @@ impl Vault {
         password: Zeroizing<String>,
     ) -> Result<(Zeroizing<String>, Zeroizing<String>), VaultError> {
         let row = self.enrolling(name, code, now).await?;
-        custodia_crypto::check_new_password(&password, &row.name)
+        let org = &self.registry.organization;
+        let context = [org.name.as_str(), org.contact.as_str()];
+        custodia_crypto::check_new_password(&password, &row.name, &context)
             .map_err(|m| VaultError::unprocessable("weak_password", m).with_field("password"))?;
         let hash = tokio::task::spawn_blocking(move || custodia_crypto::hash_password(&password))
             .await

@@ -51,8 +51,10 @@ pub fn verify_nobody(password: &str) {
     }
 }
 
-/// Checks a new password's shape: length in characters and bytes, no control characters.
-pub fn check_new_password(password: &Zeroizing<String>, name: &str) -> Result<(), &'static str> {
+/// Checks a new password's shape: length in characters and bytes, no control characters,
+/// not easily guessed. `context`: words an attacker tries first (the organization's name,
+/// its contact address), which zxcvbn weighs as it does the operator's name.
+pub fn check_new_password(password: &Zeroizing<String>, name: &str, context: &[&str]) -> Result<(), &'static str> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err("the password is longer than 1024 bytes");
     }
@@ -71,8 +73,35 @@ pub fn check_new_password(password: &Zeroizing<String>, name: &str) -> Result<()
     }
     // the rules below for what the estimator scores as fair (`Summer2026!!`, `abc123abc123!`),
     // the estimator for what no short rule says (`P@ssw0rd1234!`, `Michael1987!`)
+    // The organization's and the product's names, which an attacker tries first: a password
+    // holding one (its words run together, of 5 letters or more) is refused outright; their
+    // shorter words go to the estimator.
+    let letters = |t: &str| -> String {
+        t.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let mut inputs: Vec<String> = Vec::new();
+    for text in ["custodia"].into_iter().chain(context.iter().copied()) {
+        let words: Vec<String> = text.split(|c: char| !c.is_alphanumeric()).map(letters).collect();
+        inputs.extend(words.windows(2).map(|pair| pair.concat()));
+        inputs.extend(words);
+    }
+    inputs.retain(|w| w.chars().count() >= 3);
+    inputs.sort();
+    inputs.dedup();
+    let written = letters(password);
+    if inputs
+        .iter()
+        .any(|w| w.chars().count() >= 5 && written.contains(w.as_str()))
+    {
+        return Err("the password must not contain the organization's or the product's name");
+    }
+    inputs.push(name.to_lowercase());
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     if common(password)
-        || (password.chars().count() <= ESTIMATED_CHARS && zxcvbn::zxcvbn(password, &[name]).score() < MIN_SCORE)
+        || (password.chars().count() <= ESTIMATED_CHARS && zxcvbn::zxcvbn(password, &inputs).score() < MIN_SCORE)
     {
         return Err(
             "the password is too easy to guess: built on a common password, word, name, date or keyboard run (such as Password123!, Summer2026, Michael1987!, qwertyuiop, 123456789012); choose another, e.g. a few unrelated words",
@@ -313,7 +342,7 @@ mod tests {
             "Qwerty!23456",
         ] {
             assert_eq!(
-                check_new_password(&pw(weak), "ana").map_err(|e| e.contains("common")),
+                check_new_password(&pw(weak), "ana", &[]).map_err(|e| e.contains("common")),
                 Err(true),
                 "{weak}"
             );
@@ -326,29 +355,39 @@ mod tests {
             "kX9#mQ2!vL7p",
             "Tr0ub4dor & 3 horses",
         ] {
-            assert_eq!(check_new_password(&pw(strong), "ana"), Ok(()), "{strong}");
+            assert_eq!(check_new_password(&pw(strong), "ana", &[]), Ok(()), "{strong}");
+        }
+        // the organization's own words, and the product's
+        let org = ["Example Shop Ltd", "privacy@shop.example"];
+        for weak in [
+            "ExampleShop2026!",
+            "shop.example2026",
+            "Welcome2Custodia",
+            "custodia-vault-2026",
+        ] {
+            assert!(check_new_password(&pw(weak), "ana", &org).is_err(), "{weak}");
         }
     }
 
     #[test]
     fn new_password_rules() {
         let pw = |s: &str| Zeroizing::new(s.to_owned());
-        assert!(check_new_password(&pw("short"), "ana").is_err());
-        assert!(check_new_password(&pw("twelve chars"), "ana").is_ok());
-        assert!(check_new_password(&pw("with\ttabs in it"), "ana").is_err());
-        assert!(check_new_password(&pw("Operator-Anabel"), "operator-anabel").is_err());
+        assert!(check_new_password(&pw("short"), "ana", &[]).is_err());
+        assert!(check_new_password(&pw("twelve chars"), "ana", &[]).is_ok());
+        assert!(check_new_password(&pw("with\ttabs in it"), "ana", &[]).is_err());
+        assert!(check_new_password(&pw("Operator-Anabel"), "operator-anabel", &[]).is_err());
         assert!(
-            check_new_password(&pw("unconfunconf"), "unconf").is_err(),
+            check_new_password(&pw("unconfunconf"), "unconf", &[]).is_err(),
             "the name repeated"
         );
         assert!(
-            check_new_password(&pw("aaaaaaaaaaaa"), "ana").is_err(),
+            check_new_password(&pw("aaaaaaaaaaaa"), "ana", &[]).is_err(),
             "one letter repeated"
         );
         assert!(
-            check_new_password(&pw("abcabcabcabc"), "ana").is_err(),
+            check_new_password(&pw("abcabcabcabc"), "ana", &[]).is_err(),
             "three letters repeated"
         );
-        assert!(check_new_password(&pw(&"x".repeat(1025)), "ana").is_err());
+        assert!(check_new_password(&pw(&"x".repeat(1025)), "ana", &[]).is_err());
     }
 }

@@ -43,10 +43,11 @@ static LAST_NAMES: LazyLock<FxHashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Whether `word`, in title case, is a first name of the lists that is not an everyday word
-/// too (`Ada`, not `Will`).
+/// Whether `word`, in title case, is a first name of the lists that are rarely words too
+/// (the US census's and common Arabic ones), and not one of those that are (`Ada`, not
+/// `Will`): the other countries' lists hold words of their languages (`Carte`, `Client`).
 pub(crate) fn listed_first_name(word: &str) -> bool {
-    FIRST_NAMES.contains(word) && AMBIGUOUS_SET.get(word.as_bytes(), false).is_none()
+    US_FIRST_NAMES.contains(word) && AMBIGUOUS_SET.get(word.as_bytes(), false).is_none()
 }
 
 /// Whether `word`, in title case, is a last name of the lists (which hold everyday words too:
