@@ -318,6 +318,13 @@ fn print_sweep(out: &mut dyn Write, r: &SweepReport) -> std::io::Result<()> {
         plural(r.records_destroyed, "record", "records"),
         plural(r.subjects_removed, "subject", "subjects"),
     )?;
+    if r.tokens_destroyed > 0 {
+        writeln!(
+            out,
+            "  {} destroyed (expired under their purpose's rule)",
+            plural(r.tokens_destroyed, "token value", "token values")
+        )?;
+    }
     if r.kept_by_hold + r.kept_by_restriction + r.kept_unknown_purpose > 0 {
         writeln!(
             out,

@@ -343,10 +343,123 @@ impl Vault {
             report.by_rule = lines.values().cloned().collect();
             progress(&report);
         }
-        if !opts.dry_run && report.values_destroyed > 0 {
+        report.tokens_destroyed = self.sweep_tokens(opts).await?;
+        if !opts.dry_run && report.values_destroyed + report.tokens_destroyed > 0 {
             self.purge_wal().await;
         }
         Ok(report)
+    }
+
+    /// Destroys the token values whose purpose no longer holds them: each is judged as a value
+    /// written when the token was handed out (its rule, the ledger; a rule from the subject's
+    /// last activity runs from the hand-out, see `tokens.rs`), and kept while a legal hold
+    /// covers its subject or collection, or its subject restricted processing. A page at a
+    /// time, each in one transaction with one audit entry per subject, purpose and
+    /// collection; returns how many (a dry run: how many would go).
+    async fn sweep_tokens(&self, opts: &SweepOptions) -> Result<u64, VaultError> {
+        use custodia_store::HeldToken;
+        let mut after: Option<HeldToken> = None;
+        let mut destroyed = 0;
+        loop {
+            let page = self
+                .store
+                .reader()
+                .await?
+                .tokens()
+                .held(after.as_ref(), opts.batch.max(1))
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.clone());
+            let mut due: Vec<HeldToken> = Vec::new();
+            let mut audit: Vec<(String, AuditRow)> = Vec::new();
+            let mut reader = self.store.reader().await?;
+            for group in page.chunk_by(|a, b| a.subject_id == b.subject_id) {
+                let subject = group[0].subject_id.clone();
+                let state = SubjectState::from_ledger(&reader.ledger().of_subject(&subject).await?);
+                let collections: BTreeSet<&str> = group.iter().map(|t| t.collection.as_str()).collect();
+                let collections: Vec<&str> = collections.into_iter().collect();
+                if state.restricted() || !reader.retention().holds_on(&subject, &collections).await?.is_empty() {
+                    continue;
+                }
+                // (purpose, collection) -> fields, tokens, why
+                let mut groups: BTreeMap<(&str, &str), (BTreeSet<&str>, u64, Cause)> = BTreeMap::new();
+                for t in group {
+                    let Some(purpose) = self.registry.purpose(&t.purpose) else {
+                        continue;
+                    };
+                    let handed_out = Binding {
+                        purpose: t.purpose.clone(),
+                        bound_at: t.created_at,
+                        renewed_at: t.created_at,
+                        ended_at: None,
+                        expires_at: None,
+                    };
+                    let when = times(purpose, &handed_out, &state, None);
+                    if when.expires_at.is_some_and(|e| e <= opts.as_of.0) {
+                        due.push(t.clone());
+                        let line =
+                            groups
+                                .entry((&t.purpose, &t.collection))
+                                .or_insert((BTreeSet::new(), 0, when.cause));
+                        line.0.insert(&t.field);
+                        line.1 += 1;
+                    }
+                }
+                for ((purpose, collection), (fields, n, cause)) in groups {
+                    let Some(p) = self.registry.purpose(purpose) else {
+                        continue;
+                    };
+                    let fields: Vec<String> = fields.into_iter().map(str::to_owned).collect();
+                    let event = AuditEvent::unauthenticated("retention.expire", SWEEPER_PRINCIPAL.to_owned())
+                        .purpose(purpose)
+                        .collection(collection)
+                        .fields(fields.iter())
+                        .detail("rule", cause.describe(p))
+                        .detail("tokens_destroyed", n.to_string());
+                    let event = self.about(as_of_detail(event, opts), &SubjectId::parse(&subject)?)?;
+                    audit.push((subject.clone(), self.audit_row(&event, opts.now, None)?));
+                }
+            }
+            drop(reader);
+            if due.is_empty() {
+                continue;
+            }
+            if opts.dry_run {
+                destroyed += due.len() as u64;
+                continue;
+            }
+            destroyed += self
+                .store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        // a hold placed since the page was judged keeps its subject's tokens
+                        let subjects: BTreeSet<String> = due.iter().map(|t| t.subject_id.clone()).collect();
+                        let mut held = BTreeSet::new();
+                        for subject in subjects {
+                            let collections: BTreeSet<&str> = due
+                                .iter()
+                                .filter(|t| t.subject_id == subject)
+                                .map(|t| t.collection.as_str())
+                                .collect();
+                            let collections: Vec<&str> = collections.into_iter().collect();
+                            if !tx.retention().holds_on(&subject, &collections).await?.is_empty() {
+                                held.insert(subject);
+                            }
+                        }
+                        let due: Vec<HeldToken> = due.into_iter().filter(|t| !held.contains(&t.subject_id)).collect();
+                        let audit: Vec<AuditRow> = audit
+                            .into_iter()
+                            .filter(|(s, _)| !held.contains(s))
+                            .map(|(_, row)| row)
+                            .collect();
+                        let n = tx.tokens().expire(&due).await?;
+                        tx.audit().append(&audit).await?;
+                        Ok(n)
+                    })
+                })
+                .await?;
+        }
+        Ok(destroyed)
     }
 
     /// How many bindings the expiry index says are due at `as_of`: what a run will judge (a
@@ -1082,6 +1195,61 @@ mod tests {
             assert_eq!(
                 read(&vault, &admin, &t, &kept, "marketing_email", T0 + 3 * DAY).await,
                 Some(vec!["email".to_owned()])
+            );
+        }
+
+        /// Review of 2026-12-06 (helper-94): a token of a value stored in no record stayed in
+        /// the database for good. The sweeper destroys it once its purpose's rule, counted
+        /// from the hand-out, ran out; a legal hold keeps it; a dry run only counts it.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_sweeper_destroys_tokens_their_purpose_no_longer_holds() {
+            use custodia_types::TokenizeRequest;
+            let (_dir, vault, admin) = vault().await;
+            let req = |subject: &str| TokenizeRequest {
+                subject_id: subject.into(),
+                collection: "customers".into(),
+                field: "phone".into(),
+                purpose: "customer_support".into(),
+                values: vec!["+442079460999".into()],
+                kind: Some("random".into()),
+                keep_last4: false,
+            };
+            for subject in ["tok_gone", "tok_held"] {
+                vault.tokenize(&admin, Timestamp(T0), &req(subject)).await.unwrap();
+            }
+            let hold = NewHold {
+                subject_id: Some("tok_held".into()),
+                collection: None,
+                reason: "claim 2026-302".into(),
+            };
+            vault.place_hold(&admin, Timestamp(T0), &hold).await.unwrap();
+            let count = || async {
+                let mut reader = vault.store.reader().await.unwrap();
+                reader.tokens().held(None, 100).await.unwrap().len()
+            };
+            assert_eq!(run(&vault, T0 + 30 * DAY, false).await.tokens_destroyed, 0, "not yet");
+            assert_eq!(
+                run(&vault, T0 + 400 * DAY, true).await.tokens_destroyed,
+                1,
+                "a dry run counts"
+            );
+            assert_eq!(count().await, 2, "and destroys nothing");
+            assert_eq!(run(&vault, T0 + 400 * DAY, false).await.tokens_destroyed, 1);
+            assert_eq!(count().await, 1, "the held one stays");
+            let entries = vault
+                .store
+                .reader()
+                .await
+                .unwrap()
+                .audit()
+                .entries(0, 10_000)
+                .await
+                .unwrap();
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| e.entry.contains("\"tokens_destroyed\":\"1\"") && !e.entry.contains("+44")),
+                "audited, without the value"
             );
         }
 

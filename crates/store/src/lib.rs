@@ -33,8 +33,8 @@ pub use model::{
 };
 pub use repo::{
     Attempt, Audit, AuditChunk, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT,
-    HeldCount, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, Ledger, Meta,
-    NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor, Records,
+    HeldCount, HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, Ledger,
+    Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor, Records,
     RequestQuery, Requests, Retention, SessionRow, SessionsOf, Subjects, Target, TimelineChange, Tokens, TrainingRow,
 };
 pub use roles::ServiceGrants;

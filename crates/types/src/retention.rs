@@ -21,6 +21,10 @@ pub struct SweepReport {
     pub records_destroyed: u64,
     /// Subjects with nothing left, removed with their data keys.
     pub subjects_removed: u64,
+    /// Token values destroyed: expired under their purpose's rule, counted from when each
+    /// token was handed out (those of values stored in records go with those values).
+    #[serde(default)]
+    pub tokens_destroyed: u64,
     /// Due bindings kept because a legal hold covers their subject or collection.
     pub kept_by_hold: u64,
     /// Due bindings kept because their subject restricted processing (GDPR Art. 18).

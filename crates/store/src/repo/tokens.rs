@@ -27,6 +27,18 @@ fn token_row(row: &DbRow) -> Result<TokenRow, StoreError> {
     })
 }
 
+/// A token's value held for a purpose: what the sweeper judges (its time runs from
+/// `created_at`, when it was last handed out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldToken {
+    pub name: Vec<u8>,
+    pub subject_id: String,
+    pub purpose: String,
+    pub collection: String,
+    pub field: String,
+    pub created_at: i64,
+}
+
 /// The owner of a token name: its field and the value it binds, if any.
 #[derive(PartialEq, Eq)]
 struct Owner {
@@ -52,6 +64,40 @@ impl Owner {
 }
 
 impl<A> Tokens<'_, A> {
+    /// The token values held for a purpose, in `(subject, name, purpose)` order after `after`,
+    /// at most `limit` (values of tokens from before purposes were kept have none: they go with
+    /// their field's value or the subject).
+    pub async fn held(&mut self, after: Option<&HeldToken>, limit: i64) -> Result<Vec<HeldToken>, StoreError> {
+        const COLUMNS: &str = "SELECT v.name, v.subject_id, v.purpose, v.created_at, n.collection, n.field \
+             FROM token_values v JOIN token_names n ON n.name = v.name WHERE v.purpose IS NOT NULL";
+        let stmt = match after {
+            None => Stmt::new(format!("{COLUMNS} ORDER BY v.subject_id, v.name, v.purpose LIMIT $1")).bind(limit),
+            Some(a) => Stmt::new(format!(
+                "{COLUMNS} AND (v.subject_id > $1 OR (v.subject_id = $1 AND (v.name > $2 \
+                 OR (v.name = $2 AND v.purpose > $3)))) ORDER BY v.subject_id, v.name, v.purpose LIMIT $4"
+            ))
+            .bind(a.subject_id.as_str())
+            .bind(a.name.as_slice())
+            .bind(a.purpose.as_str())
+            .bind(limit),
+        };
+        self.conn
+            .fetch_all(stmt.scan())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(HeldToken {
+                    name: r.bytes("name")?,
+                    subject_id: r.text("subject_id")?,
+                    purpose: r.text("purpose")?,
+                    collection: r.text("collection")?,
+                    field: r.text("field")?,
+                    created_at: r.int("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// The stored rows of the tokens with these names (any that exist): one row per subject
     /// that holds the token.
     pub async fn get(&mut self, names: &[Vec<u8>]) -> Result<Vec<TokenRow>, StoreError> {
@@ -107,6 +153,23 @@ impl<A> Tokens<'_, A> {
 }
 
 impl Tokens<'_, ReadWrite> {
+    /// Deletes each of `rows` that is still as it was judged (one handed out again since has
+    /// a later time, and stays); returns how many.
+    pub async fn expire(&mut self, rows: &[HeldToken]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for r in rows {
+            let stmt = Stmt::new(
+                "DELETE FROM token_values WHERE name = $1 AND subject_id = $2 AND purpose = $3 AND created_at = $4",
+            )
+            .bind(r.name.as_slice())
+            .bind(r.subject_id.as_str())
+            .bind(r.purpose.as_str())
+            .bind(r.created_at);
+            n += self.conn.execute(stmt).await?;
+        }
+        Ok(n)
+    }
+
     /// Deletes a subject's token values of one field (a rectified value's old tokens must not
     /// detokenize to it); returns how many.
     pub async fn erase_field(&mut self, subject_id: &str, collection: &str, field: &str) -> Result<u64, StoreError> {
