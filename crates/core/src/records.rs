@@ -707,7 +707,12 @@ impl Vault {
                 OutputForm::Masked => values::mask(field.field_type, text),
                 OutputForm::Token if keys.erased() => continue,
                 OutputForm::Token => {
-                    let pending = Pending::new(collection, field, TokenKind::Deterministic, false, text);
+                    // a read renews nothing: the token's time runs from when the value was
+                    // first collected (a role reading tokens would otherwise keep a value's
+                    // token alive past the value's own expiry)
+                    let collected = sf.bindings.iter().map(|b| b.bound_at).min().unwrap_or(sf.updated_at);
+                    let pending =
+                        Pending::new(collection, field, TokenKind::Deterministic, false, text).collected(collected);
                     tokens.push((slot, field.name.clone(), pending));
                     continue;
                 }

@@ -1253,6 +1253,49 @@ mod tests {
             );
         }
 
+        /// Re-review of 2026-12-06 (helper-96): a role reading emails as tokens renewed each
+        /// token's time at every read, so a value a hold kept past its expiry (analytics: 13
+        /// months from collection) opened again through detokenize. A read renews nothing: the
+        /// token's time runs from the value's collection.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn reading_tokens_keeps_no_value_past_its_expiry() {
+            use custodia_types::DetokenizeRequest;
+            let (_dir, vault, admin) = vault().await;
+            let s = SubjectId::parse("analysed").unwrap();
+            consent(&vault, &admin, &s, "analytics", true, T0).await;
+            let id = create(&vault, &admin, &s, "analytics", T0, &[("email", "a@example.com")]).await;
+            let hold = NewHold {
+                subject_id: Some("analysed".into()),
+                collection: None,
+                reason: "claim 2026-303".into(),
+            };
+            vault.place_hold(&admin, Timestamp(T0), &hold).await.unwrap();
+            let analyst = Principal {
+                id: "prn_analyst".into(),
+                name: "analyst".into(),
+                roles: vec!["data_science".into()],
+                ..admin.clone()
+            };
+            let read = |at: i64| {
+                let (vault, analyst, s, id) = (&vault, &analyst, &s, &id);
+                async move {
+                    let call = Call::new(analyst, "analytics", Timestamp(at));
+                    let record = vault.get_record(&call, s, "customers", id, None).await.unwrap();
+                    record.fields["email"].clone()
+                }
+            };
+            let token = read(T0 + DAY).await;
+            assert_eq!(read(T0 + 360 * DAY).await, token, "a deterministic token");
+            let later = T0 + 420 * DAY;
+            run(&vault, later, false).await;
+            let req = DetokenizeRequest {
+                purpose: "analytics".into(),
+                tokens: vec![token],
+            };
+            let opened = vault.detokenize(&admin, Timestamp(later), &req).await.unwrap();
+            assert_eq!(opened.values[0].value, None, "expired with the value, held or not");
+        }
+
         /// Re-review of 2026-12-06 (helper-95): a value a legal hold kept past its expiry came
         /// back into use with the subject's next activity (a rule from the last activity) or
         /// any write. An expiry that has passed never moves later.

@@ -283,6 +283,9 @@ pub(crate) struct Pending {
     pub(crate) kind: TokenKind,
     pub(crate) keep_last4: bool,
     pub(crate) value: Zeroizing<String>,
+    /// When the value was collected, for a token a read hands out of a stored value: its
+    /// time runs from there, not from the read (`None`: from now, a value handed in).
+    pub(crate) collected_at: Option<i64>,
 }
 
 impl Pending {
@@ -294,6 +297,15 @@ impl Pending {
             kind,
             keep_last4,
             value: Zeroizing::new(value.to_owned()),
+            collected_at: None,
+        }
+    }
+
+    /// The token of a stored value collected at `at` (a read in token form hands it out).
+    pub(crate) fn collected(self, at: i64) -> Self {
+        Self {
+            collected_at: Some(at),
+            ..self
         }
     }
 }
@@ -348,7 +360,7 @@ impl Minter {
             kind: p.kind.name().to_owned(),
             binding,
             ciphertext: self.key.seal(&ctx, p.value.as_bytes())?,
-            created_at: self.now.0,
+            created_at: p.collected_at.map_or(self.now.0, |at| at.min(self.now.0)),
             purpose: Some(self.purpose.clone()),
         })
     }

@@ -286,7 +286,9 @@ impl Tokens<'_, ReadWrite> {
                 "INSERT INTO token_values (name, subject_id, kind, ciphertext, created_at, purpose) VALUES ",
                 6,
                 chunk.len(),
-            ) + " ON CONFLICT (name, subject_id, purpose) DO UPDATE SET created_at = excluded.created_at";
+            ) + " ON CONFLICT (name, subject_id, purpose) DO UPDATE SET created_at = CASE \
+                 WHEN excluded.created_at > token_values.created_at THEN excluded.created_at \
+                 ELSE token_values.created_at END";
             let mut stmt = Stmt::new(sql);
             for r in chunk {
                 stmt.push(&r.name);
