@@ -116,6 +116,10 @@ struct Body {
     /// entry from before it was sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     by: Option<String>,
+    /// When it was written, sealed with it (the column beside it only orders and indexes).
+    /// `None`: an entry from before it was sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<i64>,
 }
 
 /// A scope as kept on the timeline: the counts, and each subject's categories read (for the
@@ -159,6 +163,11 @@ fn is_incident_id(id: &str) -> bool {
 /// Free text a responder wrote: trimmed, bounded, no control characters but line breaks and
 /// tabs where `multiline`, no invisible formatting characters.
 fn responder_text(field: &'static str, value: &str, max: usize, multiline: bool) -> Result<String, VaultError> {
+    // judged as sent too (its length; a form feed trimmed is still one sent), as `rights::text`
+    let sent = value.chars().count() > max
+        || value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'));
     let value = value.trim();
     let bad = |c: char| {
         (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
@@ -168,7 +177,7 @@ fn responder_text(field: &'static str, value: &str, max: usize, multiline: bool)
                 '\u{2028}' | '\u{2029}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
             )
     };
-    if value.is_empty() || value.chars().count() > max || value.chars().any(bad) {
+    if sent || value.is_empty() || value.chars().any(bad) {
         // 422, like `rights::text`.
         return Err(VaultError::unprocessable(
             "invalid_text",
@@ -317,6 +326,12 @@ impl Vault {
                     return Err(incident_altered(
                         incident_id,
                         &format!("entry {} names another author than the one sealed with it", i + 1),
+                    ));
+                }
+                if body.at.is_some_and(|at| at != e.at) {
+                    return Err(incident_altered(
+                        incident_id,
+                        &format!("entry {} is dated otherwise than it was sealed", i + 1),
                     ));
                 }
                 Ok((e, body))
@@ -568,6 +583,7 @@ impl Vault {
         let body = Body {
             n: Some(n),
             by: Some(caller.id.clone()),
+            at: Some(now.0),
             ..body
         };
         Ok(IncidentEntryRow {

@@ -955,6 +955,11 @@ async fn the_newest_entries_removed_are_seen_by_the_tally() {
     let (s, v) = altered(&vault, other.clone()).await;
     assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("author"), "{v}");
+    other_run("UPDATE incident_entries SET by_principal = (SELECT opened_by FROM incidents WHERE incident_id = ?1), at = at - 86400000 WHERE incident_id = ?1")
+        .await;
+    let (s, v) = altered(&vault, other.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("dated"), "{v}");
     other_run("UPDATE incident_entries SET kind = 'note' WHERE incident_id = ?").await;
     let (s, v) = altered(&vault, other.clone()).await;
     assert_eq!((s, v["error"]["code"].as_str()), (500, Some("incident_altered")), "{v}");
