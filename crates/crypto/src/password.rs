@@ -91,10 +91,12 @@ pub fn check_new_password(password: &Zeroizing<String>, name: &str, context: &[&
     inputs.retain(|w| w.chars().count() >= 3);
     inputs.sort();
     inputs.dedup();
-    let written = letters(password);
+    // as written, with lookalike digits and symbols read as letters, and backwards
+    let meant: String = password.to_lowercase().chars().filter_map(unleet).collect();
+    let forms = [letters(password), meant.clone(), meant.chars().rev().collect()];
     if inputs
         .iter()
-        .any(|w| w.chars().count() >= 5 && written.contains(w.as_str()))
+        .any(|w| w.chars().count() >= 5 && forms.iter().any(|f| f.contains(w.as_str())))
     {
         return Err("the password must not contain the organization's or the product's name");
     }
@@ -364,6 +366,9 @@ mod tests {
             "shop.example2026",
             "Welcome2Custodia",
             "custodia-vault-2026",
+            "cust0d1a-Lantern-77",
+            "Ex4mpleSh0p!Blue7",
+            "aidotsuc-Lantern-91",
         ] {
             assert!(check_new_password(&pw(weak), "ana", &org).is_err(), "{weak}");
         }

@@ -83,11 +83,13 @@ fn unmarked_name(reading: &str) -> bool {
     let last = |w: &str| alphabetic(w) && listed_last_name(&title(w));
     let capitalised = |w: &str| w.chars().next().is_some_and(char::is_uppercase);
     let initial = |w: &str| w.chars().count() == 1 && w.chars().all(|c| c.is_ascii_uppercase());
-    words.windows(2).any(|pair| {
-        let ((a, a_dot), (b, b_dot)) = (&pair[0], &pair[1]);
-        // (a capital letter alone after a word in capitals is as often a word: `CLIENT A`)
+    words.iter().enumerate().skip(1).any(|(i, (b, b_dot))| {
+        let (a, a_dot) = &words[i - 1];
+        // (a capital letter alone after a word in capitals is as often a word: `CLIENT A`;
+        // one after a capitalised word labels a part: `Option B. Green-lit`, `Annex C. Hall`)
         let in_capitals = a.to_uppercase() == *a;
-        (initial(a) && *a_dot && capitalised(b) && last(b))
+        let labelled = i >= 2 && capitalised(&words[i - 2].0);
+        (initial(a) && *a_dot && !labelled && capitalised(b) && last(b))
             || (capitalised(a) && last(a) && initial(b) && (*b_dot || !in_capitals))
             || (first(a) && last(b))
             || (last(a) && first(b))
@@ -343,6 +345,9 @@ mod tests {
             "A Black box was returned",
             "Plan B. Approved",
             "TICKET 42: CLIENT A ASKED FOR A COPY",
+            "Option B. Green-lit by legal",
+            "Part C. Hall booking",
+            "Annex B. Turner prize",
         ] {
             assert!(!holds_personal_data(&s, text), "{text:?}: {:?}", readings(text));
         }
