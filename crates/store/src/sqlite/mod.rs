@@ -225,16 +225,9 @@ const ADDED_FROM_THE_REPLACED: &[(&str, &[&str])] = &[
 /// (incidents are never deleted: those opened since are added, the others take their phase,
 /// risk and sealed tally as they are now).
 async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
-    use crate::sql::Stmt;
-    let columns = |table: &'static str| Stmt::new("SELECT name FROM pragma_table_info($1) ORDER BY cid").bind(table);
     let mut sql = String::new();
     for table in TAKEN_AS_THEY_ARE {
-        let names = c.fetch_all(columns(table)).await?;
-        let names = names
-            .iter()
-            .map(|r| r.text("name"))
-            .collect::<Result<Vec<_>, _>>()?
-            .join(", ");
+        let names = column_list(c, table).await?;
         sql.push_str(&format!(
             "DELETE FROM main.{table}; INSERT INTO main.{table} ({names}) SELECT {names} FROM cur.{table};\n"
         ));
@@ -243,12 +236,7 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
         .iter()
         .chain([&("incidents", &["incident_id"][..])])
     {
-        let names = c.fetch_all(columns(table)).await?;
-        let names = names
-            .iter()
-            .map(|r| r.text("name"))
-            .collect::<Result<Vec<_>, _>>()?
-            .join(", ");
+        let names = column_list(c, table).await?;
         let same = key
             .iter()
             .map(|k| format!("x.{k} = c.{k}"))
@@ -265,6 +253,17 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
          WHERE EXISTS (SELECT 1 FROM cur.incidents c WHERE c.incident_id = incidents.incident_id);",
     );
     c.run(&sql).await
+}
+
+/// `table`'s columns, in order, as an SQL list (both databases are at one schema version).
+async fn column_list(c: &mut Conn<'_>, table: &str) -> Result<String, StoreError> {
+    let stmt = crate::sql::Stmt::new("SELECT name FROM pragma_table_info($1) ORDER BY cid").bind(table);
+    let names = c.fetch_all(stmt).await?;
+    Ok(names
+        .iter()
+        .map(|r| r.text("name"))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(", "))
 }
 
 /// Makes the database file readable and writable by its owner only (0600), creating it so if
