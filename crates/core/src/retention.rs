@@ -330,6 +330,7 @@ impl Vault {
                 match self.apply(plan).await {
                     Ok((erased, removed)) => {
                         counts.values_destroyed = erased.fields;
+                        counts.tokens_destroyed = erased.token_values;
                         counts.records_destroyed = erased.records;
                         counts.subjects_removed = removed;
                         break counts;
@@ -343,7 +344,7 @@ impl Vault {
             report.by_rule = lines.values().cloned().collect();
             progress(&report);
         }
-        report.tokens_destroyed = self.sweep_tokens(opts).await?;
+        report.tokens_destroyed += self.sweep_tokens(opts).await?;
         if !opts.dry_run && report.values_destroyed + report.tokens_destroyed > 0 {
             self.purge_wal().await;
         }
@@ -372,6 +373,7 @@ impl Vault {
             after = Some(last.clone());
             let mut due: Vec<HeldToken> = Vec::new();
             let mut audit: Vec<(String, AuditRow)> = Vec::new();
+            let mut removals: Vec<(String, AuditRow)> = Vec::new();
             let mut reader = self.store.reader().await?;
             for group in page.chunk_by(|a, b| a.subject_id == b.subject_id) {
                 let subject = group[0].subject_id.clone();
@@ -419,6 +421,9 @@ impl Vault {
                     let event = self.about(as_of_detail(event, opts), &SubjectId::parse(&subject)?)?;
                     audit.push((subject.clone(), self.audit_row(&event, opts.now, None)?));
                 }
+                if group.iter().any(|t| due.contains(t)) {
+                    removals.push((subject.clone(), self.removed_entry(&subject, opts)?));
+                }
             }
             drop(reader);
             if due.is_empty() {
@@ -453,6 +458,14 @@ impl Vault {
                             .map(|(_, row)| row)
                             .collect();
                         let n = tx.tokens().expire(&due).await?;
+                        let mut audit = audit;
+                        // a subject whose last token went, and that holds no record, goes with
+                        // its keys as one whose last record went does
+                        for (subject, row) in removals.into_iter().filter(|(s, _)| !held.contains(s)) {
+                            if remove_if_empty(&mut tx, &subject).await? {
+                                audit.push(row);
+                            }
+                        }
                         tx.audit().append(&audit).await?;
                         Ok(n)
                     })
@@ -595,14 +608,8 @@ impl Vault {
                     .insert(v.record_id.clone());
             }
             if record_dies.get(v.record_id.as_str()) == Some(&true) && !plan.subjects.contains_key(&v.subject_id) {
-                let subject = SubjectId::parse(&v.subject_id)?;
-                let event = self.about(
-                    AuditEvent::unauthenticated("retention.subject_removed", SWEEPER_PRINCIPAL.to_owned())
-                        .detail("reason", "nothing left to hold"),
-                    &subject,
-                )?;
                 plan.subjects
-                    .insert(v.subject_id.clone(), self.audit_row(&event, opts.now, None)?);
+                    .insert(v.subject_id.clone(), self.removed_entry(&v.subject_id, opts)?);
             }
         }
         plan.counts.records_destroyed = plan.dead_records.values().map(|r| r.len() as u64).sum();
@@ -677,22 +684,26 @@ impl Vault {
                     let mut audit = plan.audit;
                     let mut removed = 0;
                     for (subject, row) in plan.subjects {
-                        if tx.retention().subject_has_records(&subject).await? {
-                            continue;
+                        if remove_if_empty(&mut tx, &subject).await? {
+                            audit.push(row);
+                            removed += 1;
                         }
-                        for key in tx.subjects().keys(&subject).await? {
-                            tx.subjects().destroy_key(&subject, &key.key_class).await?;
-                        }
-                        erased.token_values += tx.tokens().erase_subject(&subject).await?;
-                        tx.retention().forget_activity(&subject).await?;
-                        audit.push(row);
-                        removed += 1;
                     }
                     tx.audit().append(&audit).await?;
                     Ok((erased, removed))
                 })
             })
             .await
+    }
+
+    /// The audit entry of a subject the sweeper removes with its keys.
+    fn removed_entry(&self, subject: &str, opts: &SweepOptions) -> Result<AuditRow, VaultError> {
+        let event = self.about(
+            AuditEvent::unauthenticated("retention.subject_removed", SWEEPER_PRINCIPAL.to_owned())
+                .detail("reason", "nothing left to hold"),
+            &SubjectId::parse(subject)?,
+        )?;
+        self.audit_row(&event, opts.now, None)
     }
 
     /// Computes again the stored times of every binding of a purpose whose rule (or legal
@@ -828,6 +839,20 @@ fn as_of_detail(event: AuditEvent, opts: &SweepOptions) -> AuditEvent {
     }
 }
 
+/// Removes a subject that holds nothing any more (no record, no token value) with its keys and
+/// activity; whether it did. A subject with a token still held for its own purpose keeps its
+/// key (the token's value is sealed under it).
+async fn remove_if_empty(tx: &mut Tx<'_>, subject: &str) -> Result<bool, StoreError> {
+    if tx.retention().subject_has_records(subject).await? || tx.tokens().subject_has_values(subject).await? {
+        return Ok(false);
+    }
+    for key in tx.subjects().keys(subject).await? {
+        tx.subjects().destroy_key(subject, &key.key_class).await?;
+    }
+    tx.retention().forget_activity(subject).await?;
+    Ok(true)
+}
+
 /// Adds one batch's counts to a run's report; lines of the same field, purpose and rule merge.
 fn add(
     report: &mut SweepReport,
@@ -838,6 +863,7 @@ fn add(
     report.values_destroyed += batch.values_destroyed;
     report.records_destroyed += batch.records_destroyed;
     report.subjects_removed += batch.subjects_removed;
+    report.tokens_destroyed += batch.tokens_destroyed;
     report.kept_by_hold += batch.kept_by_hold;
     report.kept_by_restriction += batch.kept_by_restriction;
     report.kept_unknown_purpose += batch.kept_unknown_purpose;
@@ -1251,6 +1277,30 @@ mod tests {
                     .any(|e| e.entry.contains("\"tokens_destroyed\":\"1\"") && !e.entry.contains("+44")),
                 "audited, without the value"
             );
+            // Re-review 97: a subject whose last record expired kept a token of a purpose
+            // holding it for years; removed with its key, the token died unaudited. A subject
+            // goes only when it holds nothing, tokens included.
+            let s = SubjectId::parse("tok_long").unwrap();
+            consent(&vault, &admin, &s, "analytics", true, T0).await;
+            create(&vault, &admin, &s, "analytics", T0, &[("email", "l@example.com")]).await;
+            let long = TokenizeRequest {
+                purpose: "tax_records".into(),
+                field: "name".into(),
+                values: vec!["Long Kept".into()],
+                ..req("tok_long")
+            };
+            let token = vault.tokenize(&admin, Timestamp(T0), &long).await.unwrap().remove(0);
+            let report = run(&vault, T0 + 800 * DAY, false).await;
+            assert_eq!(report.subjects_removed, 0, "{report:?}");
+            let open = custodia_types::DetokenizeRequest {
+                purpose: "tax_records".into(),
+                tokens: vec![token],
+            };
+            let opened = vault
+                .detokenize(&admin, Timestamp(T0 + 800 * DAY), &open)
+                .await
+                .unwrap();
+            assert_eq!(opened.values[0].value.as_deref(), Some("Long Kept"));
         }
 
         /// Re-review of 2026-12-06 (helper-96): a role reading emails as tokens renewed each

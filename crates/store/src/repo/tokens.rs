@@ -98,6 +98,24 @@ impl<A> Tokens<'_, A> {
             .collect()
     }
 
+    /// Whether the subject holds any token value (of any purpose, any schema version).
+    pub async fn subject_has_values(&mut self, subject_id: &str) -> Result<bool, StoreError> {
+        for sql in [
+            "SELECT name FROM token_values WHERE subject_id = $1 LIMIT 1",
+            "SELECT token FROM tokens_v1 WHERE subject_id = $1 LIMIT 1",
+        ] {
+            if self
+                .conn
+                .fetch_optional(Stmt::new(sql).bind(subject_id))
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The stored rows of the tokens with these names (any that exist): one row per subject
     /// that holds the token.
     pub async fn get(&mut self, names: &[Vec<u8>]) -> Result<Vec<TokenRow>, StoreError> {
