@@ -871,9 +871,15 @@ fn about_erasure(fulfil: &AuditEvent) -> AuditEvent {
 }
 
 /// Invisible formatting characters (zero-width, bidirectional overrides and isolates, the
-/// byte order mark): they can make a text read as something else on an operator's screen.
+/// byte order mark, tags, variation selectors, fillers, interlinear annotation, line and
+/// paragraph separators): they can make a text read as something else on an operator's
+/// screen, or hide from the screen for personal data what a reader of the file sees.
 pub(crate) fn is_format(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// Refuses a step on a closed request.
@@ -978,6 +984,14 @@ mod tests {
             "a\u{0007}b",
             "\u{202e}evil",
             "zero\u{200b}width",
+            // invisible characters that hide an email from the screen (re-review 97): tags,
+            // interlinear annotation, a grapheme joiner, variation selectors
+            "claim \u{e0061}\u{e0064}\u{e0061}",
+            "ada@exam\u{fff9}ple.com",
+            "a\u{34f}b",
+            "\u{fe0f}",
+            "x\u{e0100}",
+            "para\u{2029}graph",
             &"x".repeat(MAX_TEXT + 1),
             // what schemathesis sent: a text within bounds once its form feeds are trimmed
             &format!(" 7\u{213fa}{}", "\u{c}".repeat(MAX_TEXT)),
