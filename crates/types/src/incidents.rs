@@ -10,15 +10,16 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenIncidentRequest {
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 10000)]
     pub description: String,
     /// When the organization became aware of the breach (RFC 3339): the 72-hour clock of
     /// GDPR Art. 33(1) starts here. Not in the future.
     pub aware_at: String,
     /// How it was detected (e.g. `customer report`, `alert`, `audit review`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 200)]
     pub source: Option<String>,
     /// Systems affected, as known so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -136,8 +137,9 @@ pub struct NotificationDuty {
 pub struct IncidentEntryRequest {
     /// `note`, `task`, `task_done`, `system` or `decision`.
     pub kind: String,
-    /// The text (all kinds but `task_done`).
+    /// The text (all kinds but `task_done`; a `system` at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 10000)]
     pub text: Option<String>,
     /// The task's number (`task_done`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +153,7 @@ pub struct IncidentPhaseRequest {
     /// `detect`, `analyse`, `contain`, `eradicate`, `recover` or `post_incident`.
     pub phase: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 10000)]
     pub note: Option<String>,
 }
 
@@ -161,7 +164,7 @@ pub struct IncidentRiskRequest {
     /// `unlikely`, `risk` or `high_risk` (GDPR Art. 33(1), 34(1)).
     pub risk: String,
     /// Why (likely consequences for the people affected).
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 10000)]
     pub reason: String,
 }
 
@@ -251,6 +254,7 @@ pub struct NotificationSentRequest {
     pub sent_at: Option<String>,
     /// The authority's case number, a mailing's reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 200)]
     pub reference: Option<String>,
     /// How many were notified (letters sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
