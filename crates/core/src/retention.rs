@@ -186,6 +186,21 @@ pub(crate) fn times_at(
     }
 }
 
+/// The times of a token's value held for `purpose`, handed out (last) at `handed_out`: those of
+/// a value written then. A token keeps no times of its own, so a rule from the subject's last
+/// activity runs from the hand-out (one that had expired would open again at the subject's
+/// next activity). Judged alike by detokenize and the sweeper.
+pub(crate) fn token_times(purpose: &Purpose, handed_out: i64, state: &SubjectState) -> Times {
+    let written = Binding {
+        purpose: purpose.name.clone(),
+        bound_at: handed_out,
+        renewed_at: handed_out,
+        ended_at: None,
+        expires_at: None,
+    };
+    times(purpose, &written, state, None)
+}
+
 /// The bindings of `bound` whose stored times differ from what the rules make them at `now`.
 fn retimed(
     registry: &Registry,
@@ -389,14 +404,7 @@ impl Vault {
                     let Some(purpose) = self.registry.purpose(&t.purpose) else {
                         continue;
                     };
-                    let handed_out = Binding {
-                        purpose: t.purpose.clone(),
-                        bound_at: t.created_at,
-                        renewed_at: t.created_at,
-                        ended_at: None,
-                        expires_at: None,
-                    };
-                    let when = times(purpose, &handed_out, &state, None);
+                    let when = token_times(purpose, t.created_at, &state);
                     if when.expires_at.is_some_and(|e| e <= opts.as_of.0) {
                         due.push(t.clone());
                         let line =

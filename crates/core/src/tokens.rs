@@ -710,17 +710,8 @@ impl Vault {
             // The token's value is held for its purpose as a value written when the token was
             // (last) handed out: its retention rule, and an end the ledger took back too late,
             // expire it as they would that value (a token of a value stored in no record would
-            // otherwise outlive every rule). A rule that runs from the subject's last activity
-            // runs from the hand-out: a token keeps no expiry of its own, so one that had
-            // expired would open again at the subject's next activity.
-            let written = custodia_store::Binding {
-                purpose: issued.clone(),
-                bound_at: row.created_at,
-                renewed_at: row.created_at,
-                ended_at: None,
-                expires_at: None,
-            };
-            let times = crate::retention::times(holder, &written, &state, None);
+            // otherwise outlive every rule).
+            let times = crate::retention::token_times(holder, row.created_at, &state);
             if times.expires_at.is_some_and(|e| call.now.0 >= e) {
                 return Ok(None);
             }
