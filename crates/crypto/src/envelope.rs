@@ -2,12 +2,23 @@
 //! versioned header and associated data that binds it to (collection, subject, record, field).
 //!
 //! ```text
-//! byte 0      format (0x01 = AES-256-GCM field envelope v1)
+//! byte 0      format (0x02 = AES-256-GCM field envelope v2, padded;
+//!                     0x01 = v1, unpadded: still opened, no longer written)
 //! bytes 1..5  data key version (u32, big endian)
 //! bytes 5..17 random 96-bit nonce
 //! bytes 17..  ciphertext || 16-byte tag
 //! AAD = header || "custodia.field.v1" || len-prefixed collection, subject, record, field
+//!
+//! v2 plaintext = value || 0x80 || 0x00 ... to padded_len(len(value) + 1):
+//!   up to 256 bytes: the next multiple of 32;
+//!   beyond: Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and
+//!   Communication with PURBs", PETS 2019): the low bits of the length cleared, at most 12%
+//!   more, the length's magnitude all that shows.
 //! ```
+//!
+//! Why padded: a ciphertext's length was its value's plus 33 bytes, so whoever holds the
+//! database file read the length of every value, and with it values from a short list
+//! (`male` or `female`, `yes` or `no`, a country code or name, a card's brand by its digits).
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
@@ -15,6 +26,13 @@ use crate::random::random_nonce;
 use crate::{CryptoError, Keyring, SecretKey};
 
 const FIELD_FORMAT_V1: u8 = 0x01;
+const FIELD_FORMAT_V2: u8 = 0x02;
+/// The end of a v2 value, before the zeros that pad it.
+const PAD_MARK: u8 = 0x80;
+/// Up to this many bytes (value and mark), a plaintext is padded to a multiple of
+/// [`PAD_STEP`]; beyond, by Padmé.
+const PAD_LINEAR_UP_TO: usize = 256;
+const PAD_STEP: usize = 32;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 const TAG_LEN: usize = 16;
 const FIELD_DOMAIN: &[u8] = b"custodia.field.v1";
@@ -103,13 +121,24 @@ impl DataKey {
 
     /// Seals `plaintext` for the place `ctx`.
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce = random_nonce()?;
-        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
-        out.push(FIELD_FORMAT_V1);
+        self.seal_with_nonce(ctx, plaintext, random_nonce()?)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        ctx: &FieldContext<'_>,
+        plaintext: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let padded = padded_len(plaintext.len() + 1);
+        let mut out = Vec::with_capacity(HEADER_LEN + padded + TAG_LEN);
+        out.push(FIELD_FORMAT_V2);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&nonce);
         let aad = ctx.aad(&out);
         out.extend_from_slice(plaintext);
+        out.push(PAD_MARK);
+        out.resize(HEADER_LEN + padded, 0);
         let (_, body) = out.split_at_mut(HEADER_LEN);
         let tag = self
             .aead
@@ -124,9 +153,11 @@ impl DataKey {
         if sealed.len() < HEADER_LEN + TAG_LEN {
             return Err(CryptoError::Format("ciphertext is truncated".into()));
         }
-        if sealed[0] != FIELD_FORMAT_V1 {
-            return Err(CryptoError::Format(format!("field envelope format {:#04x}", sealed[0])));
-        }
+        let padded = match sealed[0] {
+            FIELD_FORMAT_V2 => true,
+            FIELD_FORMAT_V1 => false,
+            other => return Err(CryptoError::Format(format!("field envelope format {other:#04x}"))),
+        };
         let version = u32::from_be_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]);
         if version != self.version {
             return Err(CryptoError::UnknownKeyVersion(version));
@@ -140,8 +171,30 @@ impl DataKey {
             .map_err(|_| CryptoError::Decrypt)?
             .len();
         body.truncate(len);
+        if padded {
+            // authenticated, so written by `seal`: a missing mark is a broken store or build
+            let Some(mark) = body.iter().rposition(|&b| b != 0).filter(|&i| body[i] == PAD_MARK) else {
+                body.fill(0);
+                return Err(CryptoError::Format("field envelope padding".into()));
+            };
+            body.truncate(mark);
+        }
         Ok(body)
     }
+}
+
+/// The length a v2 plaintext of `n` bytes (value and mark) is padded to (see the module's
+/// documentation).
+fn padded_len(n: usize) -> usize {
+    if n <= PAD_LINEAR_UP_TO {
+        return n.div_ceil(PAD_STEP).max(1) * PAD_STEP;
+    }
+    // Padmé: with E = floor(log2 n) and S = floor(log2 E) + 1, clear the low E - S bits
+    // (rounding up)
+    let e = n.ilog2();
+    let s = e.ilog2() + 1;
+    let mask = (1usize << (e - s)) - 1;
+    (n + mask) & !mask
 }
 
 /// Raw AES-256-GCM seal with a random nonce and no envelope: the baseline that the field
@@ -172,8 +225,8 @@ mod tests {
         }
     }
 
-    /// Known answer: a fixed key, nonce and context must give this exact envelope, so the
-    /// on-disk format cannot change by accident. Computed independently with Python's
+    /// Known answer for v1 (unpadded, written before v2): a fixed key, nonce and context give
+    /// this exact envelope, which still opens, so the on-disk format cannot change by accident. Computed independently with Python's
     /// `cryptography` AESGCM over the documented header and AAD layout.
     #[test]
     fn known_answer_envelope() {
@@ -195,6 +248,78 @@ mod tests {
             "0100000001000000000000000000000000a5a6770484eff8e16077cd69bedcb9e09cc4a1fd04d51d51ccde52420082fc809d"
         );
         assert_eq!(key.open(&c, &sealed).unwrap(), b"alice@example.com");
+    }
+
+    /// Known answer for the padded format: the value, its mark and zeros to 32 bytes, and a
+    /// 300-byte value padded by Padmé to 304. Computed independently with Python's
+    /// `cryptography` AESGCM over the documented header, AAD and padding.
+    #[test]
+    fn known_answer_envelope_v2() {
+        let key = DataKey::from_secret(1, &SecretKey::from_slice(&[0x11; 32]).unwrap()).unwrap();
+        let c = ctx("s1", "r1", "email");
+        let sealed = key.seal_with_nonce(&c, b"alice@example.com", [0; 12]).unwrap();
+        assert_eq!(
+            hex::encode(&sealed),
+            "0200000001000000000000000000000000a5a6770484eff8e16077cd69bedcb9e09ce08f9ef8a45eec79e5439b045d905e8132aa8bcc4af17da264c74e0ae1bf88"
+        );
+        assert_eq!(key.open(&c, &sealed).unwrap(), b"alice@example.com");
+        let long = vec![b'x'; 300];
+        let sealed = key.seal_with_nonce(&c, &long, [0; 12]).unwrap();
+        assert_eq!(sealed.len(), 337);
+        assert_eq!(
+            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &sealed)),
+            "d596c75de6dc115a2d46c4d449cb3d7f29d6cb6dd4dde5ded8ef2b5f4f0cf8f9"
+        );
+        assert_eq!(key.open(&c, &sealed).unwrap(), long);
+    }
+
+    /// Whoever holds the database reads a value's length only to its bucket: every value of
+    /// up to 31 bytes seals to the same length (`male` and `female`, `yes` and `no`), and a
+    /// longer one to at most 12% (or 32 bytes) more than it holds.
+    #[test]
+    fn lengths_show_only_the_bucket() {
+        let (key, _) = DataKey::generate(&ring(), "s1").unwrap();
+        let c = ctx("s1", "r1", "gender");
+        let short: Vec<usize> = [&b""[..], b"male", b"female", b"no", b"yes", &[b'z'; 31]]
+            .iter()
+            .map(|v| key.seal(&c, v).unwrap().len())
+            .collect();
+        assert!(short.iter().all(|&l| l == HEADER_LEN + 32 + TAG_LEN), "{short:?}");
+        let mut last = 0;
+        for n in 0..5000 {
+            let value = vec![0xa5; n];
+            let sealed = key.seal(&c, &value).unwrap();
+            let body = sealed.len() - HEADER_LEN - TAG_LEN;
+            assert_eq!(body, padded_len(n + 1), "{n}");
+            assert!(body > n && body >= last, "{n}: {body}");
+            assert!(body - n <= 32 || (body - n) * 100 <= 12 * n, "{n}: {body}");
+            last = body;
+            assert_eq!(key.open(&c, &sealed).unwrap(), value, "{n}");
+        }
+    }
+
+    /// An authentic v2 envelope without its mark (a store or build that wrote it otherwise)
+    /// is refused, never cut somewhere.
+    #[test]
+    fn padding_without_its_mark_is_refused() {
+        let key = DataKey::from_secret(1, &SecretKey::from_slice(&[0x11; 32]).unwrap()).unwrap();
+        let c = ctx("s1", "r1", "email");
+        let mut header = vec![FIELD_FORMAT_V2, 0, 0, 0, 1];
+        header.extend_from_slice(&[7u8; 12]);
+        for plain in [vec![0u8; 32], b"abc".to_vec(), vec![]] {
+            let mut body = plain.clone();
+            let tag = key
+                .aead
+                .seal_in_place_separate_tag(Nonce::assume_unique_for_key([7; 12]), Aad::from(&c.aad(&header)), &mut body)
+                .unwrap();
+            let mut sealed = header.clone();
+            sealed.extend_from_slice(&body);
+            sealed.extend_from_slice(tag.as_ref());
+            assert!(
+                matches!(key.open(&c, &sealed), Err(CryptoError::Format(_))),
+                "{plain:?}"
+            );
+        }
     }
 
     #[test]
