@@ -356,10 +356,9 @@ impl Vault {
                 return Err(request_not_found().into());
             };
             let kind = request_type(&row.kind)?;
-            let repeat = row.status == COMPLETED && matches!(kind, RequestType::Access | RequestType::Portability);
-            if !repeat {
-                open(&row)?;
-            }
+            // A closed request stays closed, an access request too: fulfilled again it would
+            // be a standing handle on the subject's data, written since included.
+            open(&row)?;
             // A body meant for another type of request is refused, not ignored: corrections
             // sent with an erasure would otherwise vanish without a word.
             for (given, field, only) in [

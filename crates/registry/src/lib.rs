@@ -19,6 +19,7 @@ mod parse;
 mod rules;
 mod taxonomy;
 mod transfer;
+mod webhook;
 
 pub use calendar::{Date, DateError, Weekday, Zone};
 
@@ -38,3 +39,4 @@ pub use taxonomy::{
     is_special_category,
 };
 pub use transfer::Transfer;
+pub use webhook::{WebhookTarget, webhook_target};

@@ -357,13 +357,16 @@ impl<'a> Checker<'a> {
         value.map(|v| self.text(what, v, multiline))
     }
 
-    /// A webhook URL: `https://`, or `http://` to the local host only.
+    /// A webhook URL the vault sends to ([`crate::webhook_target`]): `https://`, or `http://`
+    /// to the local host only.
     pub(crate) fn webhook(&mut self, what: &str, value: &Spanned<String>) {
-        let h = value.get_ref();
-        if !(h.starts_with("https://") || h.starts_with("http://localhost") || h.starts_with("http://127.0.0.1")) {
+        if crate::webhook_target(value.get_ref()).is_none() {
             self.at(
                 value.span().start,
-                format!("{what} must be an https:// URL (http:// only for localhost)"),
+                format!(
+                    "{what} must be an https:// URL to a host name or address, or http:// to localhost, \
+                     127.0.0.1 or [::1] (an optional port; no user name, no fragment)"
+                ),
             );
         }
     }

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use custodia_core::{NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, SendOutcome, Webhook, WebhookSender};
+use custodia_registry::{WebhookTarget, webhook_target};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -33,80 +34,9 @@ impl WebhookSender for HttpSender {
     }
 }
 
-/// Where a webhook URL points, if this build can send to it.
-#[derive(Debug, PartialEq, Eq)]
-enum Target<'a> {
-    /// `http://` to the local host: the authority as written (the `Host` header), the
-    /// address to connect to, and the path.
-    Local {
-        authority: &'a str,
-        connect: String,
-        path: &'a str,
-    },
-    /// `https://`: the authority as written, the host the certificate must name, the address
-    /// to connect to, and the path.
-    Tls {
-        authority: &'a str,
-        host: &'a str,
-        connect: String,
-        path: &'a str,
-    },
-}
-
 /// The environment variable naming a PEM file of CA certificates webhooks are trusted
 /// under (instead of the system's roots).
 pub const WEBHOOK_CACERT_ENV: &str = "CUSTODIA_WEBHOOK_CACERT";
-
-/// Parses a webhook URL: `http://` only to `localhost`, `127.0.0.1` or `[::1]` (with an
-/// optional port), `https://` to anywhere; `None` for anything else (`http://localhost.evil`,
-/// user info, fragments).
-fn target(url: &str) -> Option<Target<'_>> {
-    let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => return None,
-    };
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
-    if path.contains('#') || authority.is_empty() || authority.contains(['?', '#', '@']) {
-        return None;
-    }
-    let (host, port) = match authority.find(']') {
-        Some(end) if authority.starts_with('[') => authority.split_at(end + 1),
-        _ => authority.find(':').map_or((authority, ""), |at| authority.split_at(at)),
-    };
-    let port: u16 = match port.strip_prefix(':') {
-        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => digits.parse().ok()?,
-        None if port.is_empty() => {
-            if tls {
-                443
-            } else {
-                80
-            }
-        }
-        _ => return None,
-    };
-    if host.is_empty() {
-        return None;
-    }
-    let connect = format!("{host}:{port}");
-    if tls {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        return Some(Target::Tls {
-            authority,
-            host,
-            connect,
-            path,
-        });
-    }
-    if !["localhost", "127.0.0.1", "[::1]"].contains(&host) {
-        return None;
-    }
-    Some(Target::Local {
-        authority,
-        connect,
-        path,
-    })
-}
 
 /// The TLS client of webhook deliveries, made once.
 fn connector() -> Result<tokio_rustls::TlsConnector, &'static str> {
@@ -122,8 +52,8 @@ fn connector() -> Result<tokio_rustls::TlsConnector, &'static str> {
 
 /// One POST, without a time limit (the caller sets it).
 async fn post(hook: Webhook) -> SendOutcome {
-    match target(&hook.url) {
-        Some(Target::Local {
+    match webhook_target(&hook.url) {
+        Some(WebhookTarget::Local {
             authority,
             connect,
             path,
@@ -133,7 +63,7 @@ async fn post(hook: Webhook) -> SendOutcome {
             };
             post_over(stream, authority, path, &hook).await
         }
-        Some(Target::Tls {
+        Some(WebhookTarget::Tls {
             authority,
             host,
             connect,

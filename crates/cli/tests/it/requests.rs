@@ -1362,9 +1362,26 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
             .any(|a| a["principal"] == "desk" && a["purpose"] == "customer_support"),
         "who read the data, under which purpose: {package}"
     );
-    // The readable page escapes every value.
+    // A package is given once: the completed request is no standing handle on the subject's
+    // data (a value written since would come with it).
+    let (s, _) = admin
+        .post(
+            CUST,
+            json!({"purpose": "order_fulfillment", "fields": {"email": "written.after@example.com"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, v) = fulfil(&mut admin, &id, json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
+    assert!(!v.to_string().contains("written.after"), "{v}");
+    // The readable page (another request) escapes every value.
+    let again = open(&mut admin, "cust_e", "access", "gdpr", json!({"verified_by": "signed-in account"})).await
+        ["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (s, page) = admin
-        .text("POST", &format!("/v1/requests/{id}/fulfil?format=html"), "{}")
+        .text("POST", &format!("/v1/requests/{again}/fulfil?format=html"), "{}")
         .await;
     assert_eq!(s, 200, "{page}");
     assert!(
