@@ -194,6 +194,9 @@ impl Vault {
     /// Appends rows now; an audit failure fails the request.
     pub(crate) async fn append_audit_rows(&self, rows: &[AuditRow]) -> Result<(), VaultError> {
         self.store.append_audit(rows.to_vec()).await.map_err(|e| {
+            if self.store.audit_tail_broken() {
+                return self.log.stop(crate::checkpoint::TAIL_DELETED.to_owned());
+            }
             tracing::error!(error = %e, "audit log write failed; refusing the request");
             VaultError::new(
                 ErrorKind::Internal,

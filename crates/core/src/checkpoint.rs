@@ -33,6 +33,10 @@ use crate::{Timestamp, Vault, VaultError};
 
 /// The origin line and signer name of Custodia audit checkpoints.
 pub const CHECKPOINT_ORIGIN: &str = "custodia-audit";
+/// Why the log stops when an append finds its newest entry is not the one this process
+/// appended last.
+pub(crate) const TAIL_DELETED: &str =
+    "the newest audit entry is not the one this server appended last: entries were deleted from the database";
 /// Entries read from the store per page.
 const PAGE: i64 = 10_000;
 /// Audit proofs an API key may ask for, per second on average and at once.
@@ -81,7 +85,7 @@ impl LogTracker {
         }
     }
 
-    fn stop(&self, why: String) -> VaultError {
+    pub(crate) fn stop(&self, why: String) -> VaultError {
         tracing::error!(problem = %why, "the audit log no longer matches its checkpoints; the vault stops answering");
         let _ = self.diverged.set(why);
         VaultError::unavailable("audit_log_diverged", "the audit log no longer matches its checkpoints")
@@ -185,6 +189,10 @@ impl Vault {
     /// the vault stops answering.
     pub async fn checkpoint(&self, now: Timestamp) -> Result<Option<CheckpointRow>, VaultError> {
         self.log.accepting()?;
+        // (an append inside a write found the tail changed: its request failed alone so far)
+        if self.store.audit_tail_broken() {
+            return Err(self.log.stop(crate::checkpoint::TAIL_DELETED.to_owned()));
+        }
         if !self.log.state.lock().await.resumed {
             self.resume_audit_log(Vec::new())
                 .await

@@ -310,7 +310,11 @@ mod tests {
             let mut body = plain.clone();
             let tag = key
                 .aead
-                .seal_in_place_separate_tag(Nonce::assume_unique_for_key([7; 12]), Aad::from(&c.aad(&header)), &mut body)
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([7; 12]),
+                    Aad::from(&c.aad(&header)),
+                    &mut body,
+                )
                 .unwrap();
             let mut sealed = header.clone();
             sealed.extend_from_slice(&body);

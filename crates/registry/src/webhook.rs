@@ -107,7 +107,10 @@ mod tests {
             webhook_target("http://127.0.0.1:8080/hooks/art19?v=1"),
             local("127.0.0.1:8080", "127.0.0.1:8080", "/hooks/art19?v=1")
         );
-        assert_eq!(webhook_target("http://localhost"), local("localhost", "localhost:80", "/"));
+        assert_eq!(
+            webhook_target("http://localhost"),
+            local("localhost", "localhost:80", "/")
+        );
         assert_eq!(webhook_target("http://[::1]:9/x"), local("[::1]:9", "[::1]:9", "/x"));
         assert_eq!(
             webhook_target("https://recipient.example/hook"),

@@ -59,13 +59,19 @@ fn answer<T>(result: Result<T, StoreError>, commit_error: Option<&StoreError>) -
 }
 
 impl Writer {
-    /// A writer and the receiving end its batching loop reads.
-    pub(crate) fn channel() -> (Self, mpsc::Receiver<Op>) {
+    /// A writer and the receiving end its batching loop reads; `only_writer`: no other
+    /// process or connection appends to the log (the audit log's tail is then checked at
+    /// each append, [`Linker::tracking_tail`]).
+    pub(crate) fn channel(only_writer: bool) -> (Self, mpsc::Receiver<Op>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         (
             Self {
                 jobs,
-                linker: Linker::default(),
+                linker: if only_writer {
+                    Linker::tracking_tail()
+                } else {
+                    Linker::default()
+                },
             },
             rx,
         )
@@ -143,6 +149,7 @@ pub(crate) async fn commit(
     let mut completions = Vec::with_capacity(ops.size_hint().0);
     let started = std::time::Instant::now();
     let outcome = run_batch(conn, linker, ops, &mut completions).await;
+    linker.settle(outcome.is_ok());
     let rolled_back = match &outcome {
         Ok(()) => Ok(()),
         Err(_) => exec(conn, "ROLLBACK").await,
@@ -194,10 +201,12 @@ async fn run_batch(
                 // Keep the order of writes: pending inserts go first.
                 insert_group(conn, std::mem::take(&mut inserts), &mut audits, completions).await?;
                 exec(conn, "SAVEPOINT request").await?;
+                let tail = linker.tentative();
                 let (ok, completion) = job(Tx::new(conn.reborrow(), linker)).await;
                 completions.push(completion);
                 if !ok {
                     exec(conn, "ROLLBACK TO request").await?;
+                    linker.restore(tail);
                 }
                 exec(conn, "RELEASE request").await?;
             }

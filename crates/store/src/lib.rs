@@ -191,6 +191,16 @@ impl Store {
         }
     }
 
+    /// Whether an append found the audit log's newest entry is not the one this process
+    /// appended last (entries deleted from the database under it): from then on every append
+    /// is refused. Only a store that is the log's one writer (SQLite) checks.
+    pub fn audit_tail_broken(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.linker.tail_broken(),
+            Backend::Postgres(p) => p.writer.linker.tail_broken(),
+        }
+    }
+
     /// Appends audit entries on their own (reads, refusals); returns once they are durable.
     /// Group-committed with the other appends and creations waiting at that moment (see
     /// [`Store::insert_records`]).

@@ -47,7 +47,7 @@ async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, linker: Linker) {
 
 impl Postgres {
     fn new(pool: PgPool) -> Self {
-        let (writer, rx) = Writer::channel();
+        let (writer, rx) = Writer::channel(false);
         tokio::spawn(batcher(pool.clone(), rx, writer.linker.clone()));
         Self { pool, writer }
     }

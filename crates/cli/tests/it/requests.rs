@@ -1375,8 +1375,14 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("request_closed")), "{v}");
     assert!(!v.to_string().contains("written.after"), "{v}");
     // The readable page (another request) escapes every value.
-    let again = open(&mut admin, "cust_e", "access", "gdpr", json!({"verified_by": "signed-in account"})).await
-        ["request_id"]
+    let again = open(
+        &mut admin,
+        "cust_e",
+        "access",
+        "gdpr",
+        json!({"verified_by": "signed-in account"}),
+    )
+    .await["request_id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -980,3 +980,36 @@ async fn a_copy_of_an_entry_the_vault_wrote_is_never_signed() {
         "no checkpoint covers the copy: {newest} of {entries}"
     );
 }
+
+/// The newest entry deleted from a running server's database (a read it has answered, before
+/// a checkpoint covered it, or after), the sequence set back so that the next entry takes
+/// its number: the server's next append finds the log's tail is not the entry it appended
+/// last, and it answers nothing more. Before, the next entry took the deleted one's place
+/// and every check passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_entry_deleted_under_a_running_server_stops_it() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 2).await;
+    checkpoint_of_at_least(&server, &vault.token, 6).await;
+    let mut admin = server.client(&vault.token).await;
+    let read = "/v1/subjects/cust_0/records/customers?purpose=order_fulfillment";
+    let (status, v) = admin.get(read).await;
+    assert_eq!(status, 200, "{v}");
+    sql(
+        vault.path(),
+        &[
+            "DROP TRIGGER IF EXISTS audit_log_no_delete",
+            "DELETE FROM audit_subject_index WHERE seq = (SELECT MAX(seq) FROM audit_log)",
+            "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)",
+            "UPDATE sqlite_sequence SET seq = seq - 1 WHERE name = 'audit_log'",
+        ],
+    )
+    .await;
+    let (status, v) = admin.raw_unchecked("GET", read, None).await;
+    assert!(
+        matches!(status, 500 | 503) && !v.to_string().contains("N0"),
+        "a read was answered over a log missing an entry: {status} {v}"
+    );
+    assert!(stops_answering(&mut admin, "/v1/subjects/cust_9/records/customers").await);
+}

@@ -22,9 +22,82 @@ const AUDIT_SEQUENCER_LOCK: i64 = 0x6175_6469_746c_6f67;
 /// the vault once it has read its keys ([`crate::Store::link_audit_with`]). Until then no
 /// entry can be appended (fail closed): one without a link is never signed.
 #[derive(Clone, Default)]
-pub(crate) struct Linker(Arc<RwLock<Option<Arc<ChainKey>>>>);
+pub(crate) struct Linker(Arc<RwLock<Option<Arc<ChainKey>>>>, Option<Arc<std::sync::Mutex<Tail>>>);
+
+/// The link of the newest entry this process appended, where it is the only writer (SQLite):
+/// the next append must find it still the newest, or entries were deleted from the database
+/// between two appends (the newest, before a checkpoint covered it: nothing else would tell).
+#[derive(Default, Clone, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// As of the last batch committed (`None`: nothing appended yet by this process).
+    committed: Option<Vec<u8>>,
+    /// As appended in the batch running now.
+    tentative: Option<Vec<u8>>,
+    /// Set once the tail was found changed: never cleared while the process runs.
+    broken: bool,
+}
 
 impl Linker {
+    /// A linker that checks the log's tail at each append (one writer only).
+    pub(crate) fn tracking_tail() -> Self {
+        Self(Arc::default(), Some(Arc::default()))
+    }
+
+    fn tail(&self) -> Option<std::sync::MutexGuard<'_, Tail>> {
+        self.1
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// The tail as the batch running now left it (restored when a job's savepoint is rolled back).
+    pub(crate) fn tentative(&self) -> Option<Tail> {
+        self.tail().map(|t| t.clone())
+    }
+
+    pub(crate) fn restore(&self, saved: Option<Tail>) {
+        if let (Some(mut tail), Some(saved)) = (self.tail(), saved) {
+            let broken = tail.broken;
+            *tail = Tail { broken, ..saved };
+        }
+    }
+
+    pub(crate) fn tail_broken(&self) -> bool {
+        self.tail().is_some_and(|t| t.broken)
+    }
+
+    /// The batch committed (`true`) or was rolled back.
+    pub(crate) fn settle(&self, committed: bool) {
+        if let Some(mut tail) = self.tail() {
+            if committed {
+                if let Some(link) = tail.tentative.take() {
+                    tail.committed = Some(link);
+                }
+            } else {
+                tail.tentative = None;
+            }
+        }
+    }
+
+    /// Checks that `newest` (the stored link of the newest entry in the database) is the one
+    /// this process appended last, and records `appended` as the new newest.
+    fn follow_tail(&self, newest: Option<&[u8]>, appended: Option<&[u8]>) -> Result<(), StoreError> {
+        let Some(mut tail) = self.tail() else {
+            return Ok(());
+        };
+        let expected = tail.tentative.as_deref().or(tail.committed.as_deref());
+        if tail.broken || expected.is_some_and(|e| Some(e) != newest) {
+            tail.broken = true;
+            return Err(StoreError::Corrupt(
+                "the newest audit entry is not the one this server appended last: entries were deleted from the database"
+                    .into(),
+            ));
+        }
+        if let Some(link) = appended {
+            tail.tentative = Some(link.to_vec());
+        }
+        Ok(())
+    }
+
     pub(crate) fn set(&self, key: Arc<ChainKey>) {
         // a poisoned lock only means a panic elsewhere while holding an `Arc`: the value is whole
         *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
@@ -632,12 +705,12 @@ impl Audit<'_, ReadWrite> {
             .conn
             .fetch_optional(Stmt::new("SELECT link FROM audit_log ORDER BY seq DESC LIMIT 1"))
             .await?;
-        // A malformed last link is left for the checkpointer to name (it refuses that entry).
-        let mut previous = match last {
-            Some(row) => custodia_audit::chain::stored_link(row.opt_bytes("link")?.as_deref()),
+        let newest = match last {
+            Some(row) => row.opt_bytes("link")?,
             None => None,
-        }
-        .unwrap_or(START);
+        };
+        // A malformed last link is left for the checkpointer to name (it refuses that entry).
+        let mut previous = custodia_audit::chain::stored_link(newest.as_deref()).unwrap_or(START);
         let links: Vec<_> = rows
             .iter()
             .map(|r| {
@@ -667,6 +740,9 @@ impl Audit<'_, ReadWrite> {
                 stmt.push(link.as_slice());
             }
             self.conn.execute(stmt).await?;
+        }
+        if let Some(linker) = self.linker {
+            linker.follow_tail(newest.as_deref(), links.last().map(|l| l.as_slice()))?;
         }
         custodia_metrics::audit_written(rows.len(), rows.iter().filter_map(|r| r.metric.as_ref()));
         Ok(())

@@ -30,7 +30,7 @@ const WAL_RESTART_STEP: u64 = 4 << 20;
 /// Starts the writer thread on `conn`; `wal` is the write-ahead log it keeps bounded (none
 /// for a read-only store).
 pub(crate) fn start(conn: Connection, wal: Option<PathBuf>) -> Result<Writer, StoreError> {
-    let (writer, rx) = Writer::channel();
+    let (writer, rx) = Writer::channel(true);
     let linker = writer.linker.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
