@@ -185,6 +185,16 @@ impl Keys {
     /// Loads the index key from the store (creating it on first use) and checks that the
     /// root key is the one this database was initialised with.
     pub(crate) async fn load(keyring: Keyring, store: &Store) -> Result<Self, SetupError> {
+        // Made with the vault, before its first audit entry: missing next to a log with entries,
+        // the row was deleted (a new key would hide every search match, token and audit
+        // lookup by subject, silently)
+        if store.reader().await?.meta().get(INDEX_KEY_META).await?.is_none()
+            && !store.reader().await?.audit().entries(i64::MIN, 1).await?.is_empty()
+        {
+            return Err(SetupError::Other(
+                "the blind index key is missing from the database, but its audit log has entries: the key row was deleted; refusing to make a new one (searches, tokens and audit lookups by subject would stop matching)".into(),
+            ));
+        }
         let wrapped = meta_or_insert(store, INDEX_KEY_META, || Ok(IndexKey::generate(&keyring)?.1.0)).await?;
         let index_key = IndexKey::unwrap(&keyring, &wrapped).map_err(|_| mismatch(&keyring, &wrapped))?;
         let (audit_signer, entry_keys) = load_audit_signer(store, &keyring).await?;

@@ -277,6 +277,12 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     sql(copy.path(), &["DELETE FROM meta WHERE key = 'audit_signing_key'"]).await;
     let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("audit signing key is missing"), "{printed}");
+    // ... nor a new blind index key for old data (searches, tokens and audit lookups by
+    // subject would find nothing, silently)
+    let copy = copy_of(vault.path());
+    sql(copy.path(), &["DELETE FROM meta WHERE key = 'index_key'"]).await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("blind index key is missing"), "{printed}");
 
     // 5. An unsigned tail older than the bound fails verification (the server signs its last
     //    entries when it stops; a tail left unsigned means checkpoints were deleted).
