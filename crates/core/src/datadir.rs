@@ -411,6 +411,10 @@ impl DataDir {
         } else {
             (self.lock_for(database_url)?, custodia_store::Store::open(&url).await?)
         };
+        if lock.is_some() {
+            // this process alone writes the file, so its log's tail is what it appended last
+            store.sole_audit_writer();
+        }
         let mut vault = Vault::new(registry, Arc::new(store), keyring, &policies).await?;
         vault.set_key_provider(self.key_provider()?);
         vault._dir_lock = lock;

@@ -191,6 +191,16 @@ impl Store {
         }
     }
 
+    /// Declares this store the audit log's one writer (its SQLite file locked for this
+    /// process: the data directory's lock): from now on each append checks that the log's
+    /// newest entry is the one it appended last. Nothing on PostgreSQL, which several nodes
+    /// share.
+    pub fn sole_audit_writer(&self) {
+        if let Backend::Sqlite(s) = &self.backend {
+            s.writer.linker.check_tail();
+        }
+    }
+
     /// Whether an append found the audit log's newest entry is not the one this process
     /// appended last (entries deleted from the database under it): from then on every append
     /// is refused. Only a store that is the log's one writer (SQLite) checks.

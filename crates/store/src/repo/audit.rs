@@ -35,10 +35,13 @@ pub(crate) struct Tail {
     tentative: Option<Vec<u8>>,
     /// Set once the tail was found changed: never cleared while the process runs.
     broken: bool,
+    /// Checked only once the store's owner said it is the log's one writer.
+    checked: bool,
 }
 
 impl Linker {
-    /// A linker that checks the log's tail at each append (one writer only).
+    /// A linker that can check the log's tail at each append (one writer only), once told to
+    /// ([`Self::check_tail`]).
     pub(crate) fn tracking_tail() -> Self {
         Self(Arc::default(), Some(Arc::default()))
     }
@@ -56,8 +59,19 @@ impl Linker {
 
     pub(crate) fn restore(&self, saved: Option<Tail>) {
         if let (Some(mut tail), Some(saved)) = (self.tail(), saved) {
-            let broken = tail.broken;
-            *tail = Tail { broken, ..saved };
+            let (broken, checked) = (tail.broken, tail.checked);
+            *tail = Tail {
+                broken,
+                checked,
+                ..saved
+            };
+        }
+    }
+
+    /// From now on, checks the tail at each append ([`crate::Store::sole_audit_writer`]).
+    pub(crate) fn check_tail(&self) {
+        if let Some(mut tail) = self.tail() {
+            tail.checked = true;
         }
     }
 
@@ -81,7 +95,7 @@ impl Linker {
     /// Checks that `newest` (the stored link of the newest entry in the database) is the one
     /// this process appended last, and records `appended` as the new newest.
     fn follow_tail(&self, newest: Option<&[u8]>, appended: Option<&[u8]>) -> Result<(), StoreError> {
-        let Some(mut tail) = self.tail() else {
+        let Some(mut tail) = self.tail().filter(|t| t.checked) else {
             return Ok(());
         };
         let expected = tail.tentative.as_deref().or(tail.committed.as_deref());
