@@ -1468,6 +1468,7 @@ mod tests {
             last_used_at,
             created_by: None,
             client_cert: None,
+            seal: None,
         }
     }
 

@@ -173,6 +173,7 @@ mod tests {
             last_used_at: None,
             created_by: None,
             client_cert: None,
+            seal: None,
         }
     }
 

@@ -25,6 +25,11 @@ const AUDIT_LINK_LABEL: &str = "custodia.audit-entry-link.v1";
 pub const AUDIT_PUBLIC_KEY_META: &str = "audit_public_key";
 pub(crate) const REDACTION_KEY_META: &str = "redaction_key";
 pub(crate) const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
+pub(crate) const PRINCIPAL_SEAL_KEY_META: &str = "principal_seal_key";
+pub(crate) const PRINCIPAL_SEAL_KEY_LABEL: &str = "custodia.principal-seal-key.v1";
+/// Set (`0x01`) by the schema step that added principals' seals: the rows from before are
+/// sealed at the next start, then it is set to `0x00`.
+const PRINCIPAL_SEALS_PENDING: &str = "principal_seals_pending";
 pub(crate) const RECEIPT_KEY_META: &str = "erasure_receipt_key";
 pub(crate) const RECEIPT_KEY_LABEL: &str = "custodia.erasure-receipt-key.v1";
 /// The name of the key that signs erasure receipts (the first part of its verifier key).
@@ -77,6 +82,132 @@ pub(crate) struct Keys {
     /// Signs erasure receipts (Ed25519; a key of its own, so a receipt can never pass for a
     /// checkpoint); its seed is stored wrapped by the root key.
     pub(crate) receipt_signer: Arc<NoteSigner>,
+    /// Seals principals' rows ([`PrincipalSeal`]); stored wrapped by the root key.
+    pub(crate) principal_seal: Arc<PrincipalSeal>,
+}
+
+/// The vault's MAC over a principal's row (HMAC-SHA256 under a key of its own): whoever can
+/// write the database but holds no root key cannot make a row the vault accepts, nor change
+/// one's roles, key, expiry, revocation or certificate (a principal inserted by hand was
+/// honoured at once: an admin key for anyone with write access to the database).
+pub(crate) struct PrincipalSeal(aws_lc_rs::hmac::Key);
+
+impl PrincipalSeal {
+    fn new(secret: &SecretKey) -> Self {
+        Self(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.expose()))
+    }
+
+    /// The row's fields the seal covers, each length-prefixed (times as a presence byte and
+    /// 8 bytes big endian), after a domain label: not `last_used_at` (written as keys are
+    /// used) nor `created_by` (a note).
+    fn message(row: &custodia_store::PrincipalRow) -> Vec<u8> {
+        let mut m = b"custodia.principal.v1".to_vec();
+        let roles = row.roles.join(",");
+        for part in [
+            row.principal_id.as_bytes(),
+            row.name.as_bytes(),
+            roles.as_bytes(),
+            row.key_id.as_bytes(),
+            &row.key_hash,
+        ] {
+            m.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            m.extend_from_slice(part);
+        }
+        for time in [Some(row.created_at), row.revoked_at, row.expires_at] {
+            match time {
+                Some(t) => {
+                    m.push(1);
+                    m.extend_from_slice(&t.to_be_bytes());
+                }
+                None => m.push(0),
+            }
+        }
+        match &row.client_cert {
+            Some(c) => {
+                m.push(1);
+                m.extend_from_slice(&(c.len() as u64).to_be_bytes());
+                m.extend_from_slice(c);
+            }
+            None => m.push(0),
+        }
+        m
+    }
+
+    /// The seal of `row` as it is.
+    pub(crate) fn of(&self, row: &custodia_store::PrincipalRow) -> Vec<u8> {
+        aws_lc_rs::hmac::sign(&self.0, &Self::message(row)).as_ref().to_vec()
+    }
+
+    /// Whether `row` carries the vault's seal of what it holds.
+    pub(crate) fn holds(&self, row: &custodia_store::PrincipalRow) -> bool {
+        row.seal
+            .as_deref()
+            .is_some_and(|seal| aws_lc_rs::hmac::verify(&self.0, &Self::message(row), seal).is_ok())
+    }
+}
+
+/// Seals the row of principal `id` as it is now, inside the transaction that changed it.
+pub(crate) async fn reseal_principal(
+    tx: &mut custodia_store::Tx<'_>,
+    seal: &PrincipalSeal,
+    id: &str,
+) -> Result<(), custodia_store::StoreError> {
+    if let Some(row) = tx.principals().by_id(id).await? {
+        tx.principals().set_seal(id, &seal.of(&row)).await?;
+    }
+    Ok(())
+}
+
+/// The principal seal key, made with the vault or by the schema step that added seals (its
+/// rows from before are sealed now, once): missing next to principals otherwise, its row was
+/// deleted, and a new key would seal whatever the table holds.
+async fn load_principal_seal(store: &Store, keyring: &Keyring) -> Result<PrincipalSeal, SetupError> {
+    let pending = store
+        .reader()
+        .await?
+        .meta()
+        .get(PRINCIPAL_SEALS_PENDING)
+        .await?
+        .as_deref()
+        == Some(&[1u8][..]);
+    if !pending
+        && store
+            .reader()
+            .await?
+            .meta()
+            .get(PRINCIPAL_SEAL_KEY_META)
+            .await?
+            .is_none()
+        && !store.reader().await?.principals().all().await?.is_empty()
+    {
+        return Err(SetupError::Other(
+            "the principal seal key is missing from the database, but it holds principals: the key row was deleted; refusing to make a new one (it would seal rows written by hand)".into(),
+        ));
+    }
+    let seal =
+        PrincipalSeal::new(&load_or_create(store, keyring, PRINCIPAL_SEAL_KEY_META, PRINCIPAL_SEAL_KEY_LABEL).await?);
+    if pending {
+        let rows = store.reader().await?.principals().all().await?;
+        let sealed: Vec<(String, Vec<u8>)> = rows.iter().map(|r| (r.principal_id.clone(), seal.of(r))).collect();
+        let ids: Vec<String> = sealed.iter().map(|(id, _)| id.clone()).collect();
+        store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    for (id, s) in &sealed {
+                        tx.principals().set_seal(id, s).await?;
+                    }
+                    tx.meta().set(PRINCIPAL_SEALS_PENDING, &[0]).await
+                })
+            })
+            .await?;
+        if !ids.is_empty() {
+            tracing::warn!(
+                principals = %ids.join(", "),
+                "sealed the principals written before schema version 21 (once, at this upgrade): check the list holds only principals you created"
+            );
+        }
+    }
+    Ok(seal)
 }
 
 /// The metadata value `meta`, storing `make()`'s first if absent (a concurrent node may win
@@ -202,6 +333,7 @@ impl Keys {
         let receipt_seed = load_or_create(store, &keyring, RECEIPT_KEY_META, RECEIPT_KEY_LABEL).await?;
         let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
             .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
+        let principal_seal = Arc::new(load_principal_seal(store, &keyring).await?);
         Ok(Self {
             keyring: std::sync::RwLock::new(Arc::new(keyring)),
             checked: std::sync::Mutex::new(None),
@@ -212,6 +344,7 @@ impl Keys {
             audit_links: Arc::new(entry_keys.links),
             redaction,
             receipt_signer: Arc::new(receipt_signer),
+            principal_seal,
         })
     }
 
@@ -471,7 +604,59 @@ pub(crate) mod tests {
             audit_links: Arc::new(EntryKeys::of(&SecretKey::from_slice(&[2; 32]).unwrap()).links),
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
             receipt_signer: Arc::new(NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, &[4; 32]).unwrap()),
+            principal_seal: Arc::new(PrincipalSeal::new(&SecretKey::from_slice(&[5; 32]).unwrap())),
         }
+    }
+
+    /// The seal covers every field that decides what a key may do (each changed alone breaks
+    /// it), not the last use nor the creator's note; its value is HMAC-SHA256 over the
+    /// documented layout, recomputed with Python's `hmac`.
+    #[test]
+    fn a_principal_seal_covers_what_a_key_may_do() {
+        let seal = PrincipalSeal::new(&SecretKey::from_slice(&[5; 32]).unwrap());
+        let mut row = custodia_store::PrincipalRow {
+            principal_id: "prn_1".into(),
+            name: "svc".into(),
+            roles: vec!["admin".into(), "support_agent".into()],
+            key_id: "k1".into(),
+            key_hash: vec![7; 32],
+            created_at: 1,
+            revoked_at: None,
+            expires_at: None,
+            last_used_at: None,
+            created_by: None,
+            client_cert: None,
+            seal: None,
+        };
+        assert!(!seal.holds(&row), "an unsealed row");
+        row.seal = Some(seal.of(&row));
+        assert_eq!(
+            hex::encode(row.seal.as_deref().unwrap()),
+            "fdee4ced5f0ec939a3dc277ea700fcf264d2758382e6f1f0470e353275b386b0"
+        );
+        assert!(seal.holds(&row));
+        let changes: Vec<Box<dyn Fn(&mut custodia_store::PrincipalRow)>> = vec![
+            Box::new(|r| r.principal_id = "prn_2".into()),
+            Box::new(|r| r.name = "svd".into()),
+            Box::new(|r| r.roles = vec!["admin".into()]),
+            Box::new(|r| r.key_id = "k2".into()),
+            Box::new(|r| r.key_hash[0] ^= 1),
+            Box::new(|r| r.created_at = 2),
+            Box::new(|r| r.revoked_at = Some(1)),
+            Box::new(|r| r.expires_at = Some(1)),
+            Box::new(|r| r.client_cert = Some(vec![])),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut changed = row.clone();
+            change(&mut changed);
+            assert!(!seal.holds(&changed), "change {i} kept the seal");
+        }
+        let mut noted = row.clone();
+        noted.last_used_at = Some(5);
+        noted.created_by = Some("prn_x".into());
+        assert!(seal.holds(&noted));
+        let other = PrincipalSeal::new(&SecretKey::from_slice(&[6; 32]).unwrap());
+        assert!(!other.holds(&row), "another vault's key");
     }
 
     /// A key wrapped by a version the keyring no longer holds is named as such (a backup from

@@ -5,6 +5,7 @@
 //! constant-time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use custodia_crypto::{constant_time_eq, random_hex, sha256};
 use custodia_store::PrincipalRow;
@@ -190,8 +191,22 @@ pub(crate) fn new_principal(
         last_used_at: None,
         created_by: created_by.map(str::to_owned),
         client_cert: None,
+        seal: None,
     };
     Ok((row, key))
+}
+
+/// Refuses a change to a principal whose row does not carry the vault's seal (written or
+/// changed in the database by hand): a rotation or a certificate would seal it anew.
+fn altered(target: Option<&PrincipalRow>, seal: &crate::keys::PrincipalSeal) -> Result<(), VaultError> {
+    match target {
+        Some(row) if !seal.holds(row) => Err(VaultError::new(
+            crate::ErrorKind::Conflict,
+            "principal_altered",
+            "this principal's row was written or changed in the database outside the vault; it is refused until an administrator has looked (revoke it)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Principal management: authentication, creation, listing, revocation.
@@ -227,6 +242,13 @@ impl Vault {
                     .by_key_id(key_id)
                     .await?
                     .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
+                if !self.keys.principal_seal.holds(&row) {
+                    tracing::error!(
+                        principal = %row.principal_id,
+                        "a principal's row does not carry the vault's seal: it was written or changed in the database by hand; its key is refused"
+                    );
+                    return Err(VaultError::unauthenticated("invalid API key"));
+                }
                 self.caches.principals.put(key_id, generation, row.clone());
                 row
             }
@@ -318,7 +340,8 @@ impl Vault {
         let mut unique = roles.to_vec();
         unique.sort();
         unique.dedup();
-        let (row, key) = new_principal(name, unique, now, expires_at, created_by)?;
+        let (mut row, key) = new_principal(name, unique, now, expires_at, created_by)?;
+        row.seal = Some(self.keys.principal_seal.of(&row));
         let (stored, audit) = (row.clone(), audit.cloned());
         let inserted = self
             .store
@@ -410,13 +433,16 @@ impl Vault {
                     )
                     .with_field("sha256")
                 })?;
+            altered(target.as_ref(), &self.keys.principal_seal)?;
             let id = principal_id.to_owned();
+            let seal = Arc::clone(&self.keys.principal_seal);
             let bound = self
                 .store
                 .write(move |mut tx| {
                     Box::pin(async move {
                         let bound = tx.principals().bind_client_cert(&id, &digest).await?;
                         if bound {
+                            crate::keys::reseal_principal(&mut tx, &seal, &id).await?;
                             tx.audit().append(&[allow]).await?;
                         }
                         Ok(bound)
@@ -495,6 +521,7 @@ impl Vault {
             gate::require_grantable(&self.policies, caller, role)?;
         }
         let target = target.ok_or_else(not_found)?;
+        altered(Some(&target), &self.keys.principal_seal)?;
         check_expiry(expires_at, now)?;
         // A rotation never extends a key's life: a key that expires keeps at most its expiry
         // (else a key could renew itself past what its grantor set). A longer life is a new
@@ -510,6 +537,7 @@ impl Vault {
         // Whoever rotates another principal's key holds the new one: it is theirs, as a key
         // they created would be (an operator may not attest their training with it).
         let issued_by = (principal_id != caller.id).then(|| caller.id.clone());
+        let seal = Arc::clone(&self.keys.principal_seal);
         let rotated = self
             .store
             .write(move |mut tx| {
@@ -525,6 +553,7 @@ impl Vault {
                         )
                         .await?;
                     if rotated {
+                        crate::keys::reseal_principal(&mut tx, &seal, &stored_id).await?;
                         tx.audit().append(&[allow]).await?;
                     }
                     Ok(rotated)
@@ -564,12 +593,14 @@ impl Vault {
             }
         }
         let id = principal_id.to_owned();
+        let seal = Arc::clone(&self.keys.principal_seal);
         let revoked = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     let revoked = tx.principals().revoke(&id, now.0).await?;
                     if revoked {
+                        crate::keys::reseal_principal(&mut tx, &seal, &id).await?;
                         tx.audit().append(&[allow]).await?;
                     }
                     Ok(revoked)

@@ -22,8 +22,8 @@ use custodia_types::{KeyStatus, KeyVersionStatus};
 
 use crate::audit::{Allowed, AuditEvent};
 use crate::keys::{
-    AUDIT_KEY_LABEL, AUDIT_KEY_META, INDEX_KEY_META, RECEIPT_KEY_LABEL, RECEIPT_KEY_META, REDACTION_KEY_LABEL,
-    REDACTION_KEY_META,
+    AUDIT_KEY_LABEL, AUDIT_KEY_META, INDEX_KEY_META, PRINCIPAL_SEAL_KEY_LABEL, PRINCIPAL_SEAL_KEY_META,
+    RECEIPT_KEY_LABEL, RECEIPT_KEY_META, REDACTION_KEY_LABEL, REDACTION_KEY_META,
 };
 use crate::{ErrorKind, Principal, Timestamp, Vault, VaultError, gate};
 
@@ -32,11 +32,12 @@ pub const REWRAP_BATCH: usize = 500;
 
 /// The vault's own keys wrapped by the root key: metadata row and wrap label (the index key
 /// has its own label inside `custodia_crypto`).
-const SERVICE_KEYS: [(&str, Option<&str>); 4] = [
+const SERVICE_KEYS: [(&str, Option<&str>); 5] = [
     (INDEX_KEY_META, None),
     (AUDIT_KEY_META, Some(AUDIT_KEY_LABEL)),
     (REDACTION_KEY_META, Some(REDACTION_KEY_LABEL)),
     (RECEIPT_KEY_META, Some(RECEIPT_KEY_LABEL)),
+    (PRINCIPAL_SEAL_KEY_META, Some(PRINCIPAL_SEAL_KEY_LABEL)),
 ];
 
 /// One batch's outcome.
@@ -450,7 +451,7 @@ mod tests {
             ("file", 1, 0)
         );
         assert_eq!(before.versions[0].subject_keys, (2 * REWRAP_BATCH + 7) as i64);
-        assert_eq!(before.versions[0].service_keys, 4);
+        assert_eq!(before.versions[0].service_keys, 5);
 
         let (version, resumed) = vault.begin_rotation("local", Timestamp(2_000_000)).await.unwrap();
         assert_eq!((version, resumed), (2, false));

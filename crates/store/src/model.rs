@@ -360,6 +360,10 @@ pub struct PrincipalRow {
     /// SHA-256 of the DER client certificate its key must come with (mTLS); `None`: any
     /// connection.
     pub client_cert: Option<Vec<u8>>,
+    /// The vault's MAC over the row's id, name, roles, key, times and certificate, under a key
+    /// only the vault holds: a row written or changed by hand in the database does not carry
+    /// it (`None`: written before schema version 21 and not yet sealed).
+    pub seal: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PrincipalRow {

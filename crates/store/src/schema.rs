@@ -515,6 +515,15 @@ const STEPS: &[&[Part]] = &[
     // change: each entry seals its place, so an entry copied or removed in the middle leaves
     // the rest out of place, but the newest removed left nothing out of place.
     &[Part::Common("ALTER TABLE incidents ADD COLUMN tally {blob};")],
+    // 21: a principal's row sealed by the vault (a MAC under a key only it holds), so that a
+    // principal inserted or changed in the database by hand is refused. The rows from before
+    // are sealed by the vault at its next start (`principal_seals_pending`).
+    &[Part::Dialect(
+        "ALTER TABLE principals ADD COLUMN seal BLOB;
+         INSERT INTO meta (key, value) VALUES ('principal_seals_pending', X'01');",
+        "ALTER TABLE principals ADD COLUMN seal BYTEA;
+         INSERT INTO meta (key, value) VALUES ('principal_seals_pending', '\\x01'::bytea);",
+    )],
 ];
 
 impl Dialect {

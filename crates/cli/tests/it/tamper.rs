@@ -283,6 +283,11 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     sql(copy.path(), &["DELETE FROM meta WHERE key = 'index_key'"]).await;
     let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("blind index key is missing"), "{printed}");
+    // ... nor a new principal seal key (it would seal rows written by hand)
+    let copy = copy_of(vault.path());
+    sql(copy.path(), &["DELETE FROM meta WHERE key = 'principal_seal_key'"]).await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("principal seal key is missing"), "{printed}");
 
     // 5. An unsigned tail older than the bound fails verification (the server signs its last
     //    entries when it stops; a tail left unsigned means checkpoints were deleted).
@@ -1018,4 +1023,64 @@ async fn the_newest_entry_deleted_under_a_running_server_stops_it() {
         "a read was answered over a log missing an entry: {status} {v}"
     );
     assert!(stops_answering(&mut admin, "/v1/subjects/cust_9/records/customers").await);
+}
+
+/// Whoever can write the database but holds no root key writes a principal into it (roles
+/// `admin`, the hash of a key they chose), or gives an existing principal another role: the
+/// running server refuses those keys (the rows do not carry the vault's seal), and a
+/// restarted one too. Before, the made-up key read cards in clear at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_written_into_the_database_by_hand_is_refused() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let desk = admin.principal("desk", &["support_agent"]).await;
+    let secret = "ab".repeat(32);
+    let hash = hex::encode(custodia_crypto::sha256(secret.as_bytes()));
+    sql(
+        vault.path(),
+        &[
+            &format!(
+                "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at) \
+                 VALUES ('prn_aaaaaaaaaaaaaaaaaaaaaaaa', 'evil', 'admin', 'aaaaaaaaaaaaaaaa', X'{hash}', 1)"
+            ),
+            "UPDATE principals SET roles = 'admin' WHERE name = 'desk'",
+        ],
+    )
+    .await;
+    let forged = format!("cst_aaaaaaaaaaaaaaaa_{secret}");
+    for key in [&forged, &desk] {
+        let (status, v) = server
+            .client(key)
+            .await
+            .raw_unchecked("GET", "/v1/principals", None)
+            .await;
+        assert_eq!(status, 401, "{v}");
+    }
+    // an administrator cannot seal it by rotating its key either
+    let (status, v) = admin
+        .raw_unchecked(
+            "POST",
+            "/v1/principals/prn_aaaaaaaaaaaaaaaaaaaaaaaa/rotate",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("principal_altered")),
+        "{v}"
+    );
+    server.terminate();
+    let server = vault.serve();
+    for key in [&forged, &desk] {
+        let (status, v) = server
+            .client(key)
+            .await
+            .raw_unchecked("GET", "/v1/principals", None)
+            .await;
+        assert_eq!(status, 401, "{v}");
+    }
+    // the vault's own principals still work after the restart
+    let (status, v) = server.client(&vault.token).await.get("/v1/principals").await;
+    assert_eq!(status, 200, "{v}");
 }

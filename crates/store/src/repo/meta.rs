@@ -28,6 +28,17 @@ impl Meta<'_, ReadWrite> {
         Ok(self.conn.execute(stmt).await? == 1)
     }
 
+    /// Sets `key` to `value`, whether or not it was set.
+    pub async fn set(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let stmt = Stmt::new(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value);
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
     /// Replaces `key`'s value if it is still `old` (a wrapped key re-wrapped under a new root
     /// key version); returns whether it was.
     pub async fn replace(&mut self, key: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError> {

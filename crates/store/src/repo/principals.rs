@@ -23,6 +23,7 @@ fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
         last_used_at: row.opt_int("last_used_at")?,
         created_by: row.opt_text("created_by")?,
         client_cert: row.opt_bytes("client_cert")?,
+        seal: row.opt_bytes("seal")?,
     })
 }
 
@@ -57,7 +58,7 @@ impl Principals<'_, ReadWrite> {
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
             "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at, \
-             expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             expires_at, created_by, seal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&row.principal_id)
         .bind(&row.name)
@@ -67,7 +68,18 @@ impl Principals<'_, ReadWrite> {
         .bind(row.created_at)
         .bind(row.revoked_at)
         .bind(row.expires_at)
-        .bind(row.created_by.as_deref());
+        .bind(row.created_by.as_deref())
+        .bind(row.seal.as_deref());
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
+    /// Stores the vault's seal of a principal's row as it is now (after a change the vault
+    /// made to it, in the same transaction).
+    pub async fn set_seal(&mut self, principal_id: &str, seal: &[u8]) -> Result<(), StoreError> {
+        let stmt = Stmt::new("UPDATE principals SET seal = $1 WHERE principal_id = $2")
+            .bind(seal)
+            .bind(principal_id);
         self.conn.execute(stmt).await?;
         Ok(())
     }

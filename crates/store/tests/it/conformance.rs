@@ -396,6 +396,7 @@ pub async fn principals_lifecycle(s: &Store) {
         last_used_at: None,
         created_by: None,
         client_cert: None,
+        seal: None,
     };
     let audit = AuditRow {
         seq: 0,

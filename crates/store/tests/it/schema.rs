@@ -314,7 +314,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 20, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 21, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
@@ -459,6 +459,7 @@ pub async fn committed_changes_are_announced_to_every_node(db: &Db) {
         last_used_at: None,
         created_by: None,
         client_cert: None,
+        seal: None,
     };
     ops::insert_principal(&a, &principal, None).await.unwrap();
     assert!(ops::revoke_principal(&a, "p1", 2, None).await.unwrap());
