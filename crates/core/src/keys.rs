@@ -635,7 +635,8 @@ pub(crate) mod tests {
             "fdee4ced5f0ec939a3dc277ea700fcf264d2758382e6f1f0470e353275b386b0"
         );
         assert!(seal.holds(&row));
-        let changes: Vec<Box<dyn Fn(&mut custodia_store::PrincipalRow)>> = vec![
+        type Change = Box<dyn Fn(&mut custodia_store::PrincipalRow)>;
+        let changes: Vec<Change> = vec![
             Box::new(|r| r.principal_id = "prn_2".into()),
             Box::new(|r| r.name = "svd".into()),
             Box::new(|r| r.roles = vec!["admin".into()]),
