@@ -854,6 +854,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .open(database_url.as_deref())
                 .await
                 .with_context(|| format!("opening {}", data_dir.display()))?;
+            // Checked first, as a server's start checks it: proofs of a log changed under its
+            // checkpoints would all fail, and the file would pass for evidence
+            vault.resume_audit_log(Vec::new()).await.map_err(|why| {
+                anyhow::anyhow!(
+                    "the audit log does not match its checkpoints, so it is not exported: {why} \
+                     (`custodia audit verify` names what changed)"
+                )
+            })?;
             let mut sink: Box<dyn std::io::Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(private_file(path)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

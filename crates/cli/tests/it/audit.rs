@@ -792,6 +792,23 @@ async fn an_export_verifies_without_the_database() {
             "entry {index}"
         );
     }
+    // A log changed under its checkpoints is not exported (its proofs would all fail, and the
+    // file would pass for evidence).
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    sqlx::query("UPDATE audit_log SET entry = replace(entry, '\"allow\"', '\"deny\"') WHERE seq = 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let out = crate::support::custodia()
+        .args(["audit", "export", "--data-dir"])
+        .arg(copy.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not exported") && out.stdout.is_empty(), "{err}");
 }
 
 /// A registry may name a searchable field `subject` in a collection `audit`: its blind index
