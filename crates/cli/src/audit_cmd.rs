@@ -132,10 +132,21 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             "warning: no checkpoint from outside the database: a log cut back to one of its own checkpoints cannot be told from a whole one (give --trusted-checkpoint FILE: a checkpoint log or a saved checkpoint)"
         );
     }
+    // A checkpoint kept outside that the pinned key did not sign is a finding, not a reason
+    // the check cannot run: the wrong key, or a log signed anew by another (exit 1)
+    let mut unsigned = None;
     for path in &sources {
-        match TrustedCheckpoint::from_file(path, &key).map_err(|e| anyhow::anyhow!(e))? {
-            Some(t) => trusted.push(t),
-            None => anyhow::bail!("{} holds no checkpoint", path.display()),
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        match TrustedCheckpoint::from_file(path, &key) {
+            Ok(Some(t)) => trusted.push(t),
+            Ok(None) => anyhow::bail!("{} holds no checkpoint", path.display()),
+            Err(e) => {
+                unsigned = Some(format!(
+                    "{e}: no checkpoint there that the pinned key {} signed (the wrong key, or checkpoints changed or signed anew by another)",
+                    key.name()
+                ));
+                break;
+            }
         }
     }
     let trust = AuditTrust {
@@ -147,9 +158,15 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         max_unsigned_age: Some(args.max_unsigned_age),
         contiguous: !store.shared(),
     };
-    let bar = crate::progress::Bar::new("verifying the audit log", "entries");
-    let verified = custodia_core::verify_audit_log(&store, &trust, &bar).await;
-    bar.finish();
+    let verified = match unsigned {
+        Some(problem) => Err(problem),
+        None => {
+            let bar = crate::progress::Bar::new("verifying the audit log", "entries");
+            let verified = custodia_core::verify_audit_log(&store, &trust, &bar).await;
+            bar.finish();
+            verified
+        }
+    };
     let mut out = std::io::stdout().lock();
     match verified {
         Ok(report) if args.output.json() => {

@@ -115,6 +115,26 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     let (ok, out) = verify_with(vault.path(), key, &["--trusted-checkpoint", trusted_path]);
     assert!(ok && out.contains("1 trusted checkpoints extended"), "{out}");
     assert_eq!(file_digest(vault.path()), before, "verify wrote to the database");
+    // Another key pinned (or the checkpoint log signed anew by another): a finding, exit 1,
+    // as with the checkpoint log moved aside; never "cannot run" (2), which a gate may skip
+    let other = Vault::init();
+    let out = crate::support::custodia()
+        .args([
+            "audit",
+            "verify",
+            "--public-key",
+            other.audit_key.as_str(),
+            "--data-dir",
+        ])
+        .arg(vault.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("NOT intact") && printed.contains("the wrong key"),
+        "{printed}"
+    );
     // the note as `jq -r .note` saves it, a newline after its own: the same note
     let saved = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(saved.path(), format!("{}\n", before_attack["note"].as_str().unwrap())).unwrap();
