@@ -155,8 +155,15 @@ impl Vault {
         now: Timestamp,
         error: &VaultError,
     ) -> Result<Option<AuditRow>, VaultError> {
+        // A refusal decided on the state of things is a decision too (a legal hold stopping an
+        // erasure, a request closed or not verified, a consent the purpose does not take, a
+        // text that names someone): a 409, or these 422s. Malformed input decides nothing.
         let compared = matches!(error.code, "value_held" | "record_retained");
-        if error.kind != ErrorKind::Forbidden && !compared {
+        let decided = matches!(
+            error.code,
+            "consent_not_applicable" | "objection_not_applicable" | "text_has_personal_data" | "field_not_held"
+        );
+        if error.kind != ErrorKind::Forbidden && error.kind != ErrorKind::Conflict && !compared && !decided {
             return Ok(None);
         }
         self.audit_row(event, now, Some(error)).map(Some)
@@ -215,7 +222,11 @@ impl Vault {
     /// - [`Allowed::Read`] / [`Allowed::ReadAbout`]: the `allow` entries (naming the fields
     ///   returned, or one per subject touched) are durable before the value is handed back.
     ///
-    /// Other failures (400, 404, 409, 422) are answered without an entry: nothing was decided.
+    /// - A refusal decided on the state of things (409, and the 422s [`Vault::refusal_row`]
+    ///   names) gets a `deny` entry too, with its code.
+    ///
+    /// Other failures (400, 404, 422 on malformed input) are answered without an entry:
+    /// nothing was decided.
     /// If the audit log cannot be written, the request fails (fail closed).
     pub(crate) async fn audited<T>(
         &self,

@@ -114,7 +114,8 @@ async fn metrics_show_the_families_to_read_metrics_and_nothing_personal() {
         r#"custodia_gate_decisions_total{action="record.list",purpose="(other)",decision="deny"} 1"#,
         r#"custodia_gate_decisions_total{action="metrics.read",purpose="(none)",decision="deny"} 1"#,
         r#"custodia_gate_decisions_total{action="principal.create",purpose="(none)",decision="allow"} 1"#,
-        r#"custodia_gate_decisions_total{action="principal.create",purpose="(none)",decision="deny"} 1"#,
+        // the shipper's (403) and the name taken (409: a refusal decided on the state, audited)
+        r#"custodia_gate_decisions_total{action="principal.create",purpose="(none)",decision="deny"} 2"#,
         r#"custodia_http_requests_total{method="DELETE",route="(method not allowed)",status="405"} 1"#,
         r#"custodia_http_requests_total{method="PUT",route="(method not allowed)",status="405"} 1"#,
         r#"custodia_consent_changes_total{kind="consent",purpose="analytics",state="on"} 1"#,

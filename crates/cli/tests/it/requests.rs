@@ -655,6 +655,14 @@ async fn rectification_replaces_values_and_kills_old_tokens_and_index_entries() 
     assert_eq!(s, 201, "{hold}");
     let (s, v) = fulfil(&mut admin, &id, correct.clone()).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("legal_hold")), "{v}");
+    // the refusal is a decision, audited with its reason
+    let (_, v) = admin.get("/v1/audit/events?action=request.fulfil&decision=deny").await;
+    assert!(
+        v["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["entry"]["reason"] == "legal_hold")),
+        "{v}"
+    );
     let (_, v) = admin.get(&format!("{CUST}/{record}?purpose=order_fulfillment")).await;
     assert_eq!(v["fields"]["email"], "old@example.com", "{v}");
     let hold_id = hold["hold_id"].as_str().unwrap_or_else(|| panic!("{hold}"));
