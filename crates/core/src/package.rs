@@ -22,7 +22,7 @@ use custodia_registry::{RecipientRole, Registry};
 use custodia_store::{AuditQuery, LedgerRow, RecordCursor, Store, StoredRecord};
 use custodia_types::{
     PackageAccess, PackageConsent, PackageController, PackageField, PackagePurpose, PackageRecipient, PackageRecord,
-    PackageRetention, PackageRight, PackageRights, SubjectPackage,
+    PackageRetention, PackageRight, PackageRights, PackageTokens, SubjectPackage,
 };
 use zeroize::Zeroizing;
 
@@ -36,7 +36,7 @@ pub const PACKAGE_ACCESS_PAGE: i64 = 1000;
 pub const PROVIDED_BY_YOU: &str = "provided by you";
 
 /// One part of a package, in the order [`PackageReader::next_part`] returns them: `Head`,
-/// `Records` (zero or more pages), `Purposes`, `ConsentHistory`, `Access` (zero or more
+/// `Records` (zero or more pages), `Tokens`, `Purposes`, `ConsentHistory`, `Access` (zero or more
 /// pages), `Rights`. Together they are the fields of [`SubjectPackage`], in its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PackagePart {
@@ -46,6 +46,7 @@ pub enum PackagePart {
         controller: PackageController,
     },
     Records(Vec<PackageRecord>),
+    Tokens(Vec<PackageTokens>),
     Purposes(Vec<PackagePurpose>),
     ConsentHistory(Vec<PackageConsent>),
     Access(Vec<PackageAccess>),
@@ -56,6 +57,7 @@ pub enum PackagePart {
 enum Stage {
     Head,
     Records,
+    Tokens,
     Purposes,
     ConsentHistory,
     Access,
@@ -157,11 +159,15 @@ impl PackageReader {
                 Stage::Records => {
                     let page = self.package_records().await?;
                     if page.len() < usize::try_from(self.pages.0).unwrap_or(usize::MAX) {
-                        self.stage = Stage::Purposes;
+                        self.stage = Stage::Tokens;
                     }
                     if !page.is_empty() {
                         return Ok(Some(PackagePart::Records(page)));
                     }
+                }
+                Stage::Tokens => {
+                    self.stage = Stage::Purposes;
+                    return Ok(Some(PackagePart::Tokens(self.package_tokens().await?)));
                 }
                 Stage::Purposes => {
                     let processed = self.store.reader().await?.audit().purposes_about(&self.digests).await?;
@@ -198,6 +204,7 @@ impl PackageReader {
             generated_at: String::new(),
             controller: controller(&self.registry),
             records: Vec::new(),
+            tokens: Vec::new(),
             purposes: Vec::new(),
             consent_history: Vec::new(),
             access_history: Vec::new(),
@@ -215,6 +222,7 @@ impl PackageReader {
                     package.controller = controller;
                 }
                 PackagePart::Records(page) => package.records.extend(page),
+                PackagePart::Tokens(t) => package.tokens = t,
                 PackagePart::Purposes(p) => package.purposes = p,
                 PackagePart::ConsentHistory(c) => package.consent_history = c,
                 PackagePart::Access(page) => package.access_history.extend(page),
@@ -259,6 +267,38 @@ impl PackageReader {
             out.push(open_record(&self.registry, &self.keys, stored)?);
         }
         Ok(out)
+    }
+
+    /// The subject's values held as tokens, by field and purpose (their purposes join the
+    /// package's): named, not shown, for each is sealed to its token, which the vault does not
+    /// keep.
+    async fn package_tokens(&mut self) -> Result<Vec<PackageTokens>, VaultError> {
+        let held = self
+            .store
+            .reader()
+            .await?
+            .tokens()
+            .holdings_of(self.subject.as_str())
+            .await?;
+        self.purposes.extend(held.iter().filter_map(|h| h.purpose.clone()));
+        Ok(held
+            .into_iter()
+            .map(|h| PackageTokens {
+                category: self
+                    .registry
+                    .collections
+                    .get(&h.collection)
+                    .and_then(|c| c.fields.get(&h.field))
+                    .map(|f| f.category.clone()),
+                collection: h.collection,
+                field: h.field,
+                purpose: h.purpose,
+                kind: h.kind,
+                count: h.count,
+                first_at: Timestamp(h.first_at).to_rfc3339(),
+                last_at: Timestamp(h.last_at).to_rfc3339(),
+            })
+            .collect())
     }
 
     /// Each purpose holding a field of the records read, named in the subject's ledger, or
@@ -847,6 +887,7 @@ pub(crate) mod tests {
                     assert!(page.len() <= 2);
                     "records"
                 }
+                PackagePart::Tokens(_) => "tokens",
                 PackagePart::Purposes(_) => "purposes",
                 PackagePart::ConsentHistory(_) => "consents",
                 PackagePart::Access(page) => {
@@ -859,7 +900,7 @@ pub(crate) mod tests {
         assert_eq!(
             kinds,
             [
-                "head", "records", "records", "purposes", "consents", "access", "access", "access", "rights"
+                "head", "records", "records", "tokens", "purposes", "consents", "access", "access", "access", "rights"
             ]
         );
         let paged = vault

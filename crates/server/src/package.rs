@@ -15,7 +15,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use custodia_core::{PackagePart, PackageReader, SubjectId, Timestamp, Vault, VaultError};
-use custodia_types::{PackageAccess, PackageConsent, PackageController, PackagePurpose, PackageRecord, PackageRights};
+use custodia_types::{
+    PackageAccess, PackageConsent, PackageController, PackagePurpose, PackageRecord, PackageRights, PackageTokens,
+};
 use serde::Deserialize;
 
 use crate::ApiError;
@@ -205,8 +207,12 @@ impl Renderer {
                 self.written = 0;
             }
             PackagePart::Records(page) => self.json_items(page, out)?,
+            PackagePart::Tokens(tokens) => {
+                out.push_str("],\"tokens\":");
+                out.push_str(&json(tokens)?);
+            }
             PackagePart::Purposes(purposes) => {
-                out.push_str("],\"purposes\":");
+                out.push_str(",\"purposes\":");
                 out.push_str(&json(purposes)?);
             }
             PackagePart::ConsentHistory(history) => {
@@ -249,13 +255,14 @@ impl Renderer {
                 }
                 self.records += page.len();
             }
-            PackagePart::Purposes(purposes) => {
+            PackagePart::Tokens(tokens) => {
                 if self.records == 0 {
                     out.push_str("<p>We hold no records about you.</p>\n");
                 }
+                html_tokens(tokens, out);
                 out.push_str("</section>\n");
-                html_purposes(purposes, out);
             }
+            PackagePart::Purposes(purposes) => html_purposes(purposes, out),
             PackagePart::ConsentHistory(history) => {
                 html_consents(history, out);
                 out.push_str(
@@ -372,6 +379,35 @@ fn html_record(r: &PackageRecord, out: &mut String) {
             esc(&f.value),
             esc(f.category.as_deref().unwrap_or("")),
             esc(&f.purposes.join(", ")),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// The values held as tokens: named, with their count and dates (not shown: each is sealed to
+/// its token, which the vault does not keep).
+fn html_tokens(tokens: &[PackageTokens], out: &mut String) {
+    if tokens.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Values held as tokens</h3>\n<p>Some of your data is held as tokens: a system of ours keeps a \
+         stand-in, and we keep the value locked to it, so we cannot show it here. Ask us and we will \
+         tell you the values.</p>\n<table>\n<thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Kind of data</th>\
+         <th scope=\"col\">Held for (purpose)</th><th scope=\"col\">How many</th><th scope=\"col\">Since</th>\
+         <th scope=\"col\">Last</th></tr></thead>\n<tbody>\n",
+    );
+    for t in tokens {
+        let _ = writeln!(
+            out,
+            "<tr><th scope=\"row\">{}.{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.collection),
+            esc(&t.field),
+            esc(t.category.as_deref().unwrap_or("")),
+            esc(t.purpose.as_deref().unwrap_or("")),
+            t.count,
+            esc(&t.first_at),
+            esc(&t.last_at),
         );
     }
     out.push_str("</tbody>\n</table>\n");
@@ -690,7 +726,8 @@ mod tests {
                 "purposes",
                 "records",
                 "rights",
-                "subject_id"
+                "subject_id",
+                "tokens"
             ]
         );
         let values: Vec<&serde_json::Value> = value["records"]

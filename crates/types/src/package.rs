@@ -19,6 +19,10 @@ pub struct SubjectPackage {
     pub controller: PackageController,
     /// Every record of the subject in every collection, by collection, oldest first.
     pub records: Vec<PackageRecord>,
+    /// The subject's values held as tokens, by collection, field and purpose: each value is
+    /// sealed to its token, which the vault does not keep (the system that asked for the token
+    /// does), so the package names what is held and since when, not the value.
+    pub tokens: Vec<PackageTokens>,
     /// Each purpose that holds any of the subject's fields, has an entry in their ledger, or
     /// under which their data was processed (an allowed audit entry about them), with its
     /// legal basis (Art. 15(1)(a)-(d), (g)).
@@ -69,6 +73,27 @@ pub struct PackageField {
     pub value: String,
     /// The purposes the value is held for (each one bound to it).
     pub purposes: Vec<String>,
+}
+
+/// Values of one field held as tokens for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PackageTokens {
+    pub collection: String,
+    pub field: String,
+    /// The data category (e.g. `user.contact.email`); absent when the registry no longer
+    /// declares the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The purpose they are held for (absent: tokens from before purposes were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// `random`, `format_preserving` or `deterministic`.
+    pub kind: String,
+    /// How many values.
+    pub count: u64,
+    /// When the first and the last were handed out (RFC 3339 UTC).
+    pub first_at: String,
+    pub last_at: String,
 }
 
 /// A purpose, as the registry declares it.

@@ -1312,6 +1312,16 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
         .await;
     assert_eq!(s, 201);
 
+    // a value held as a token only: the package names it (it cannot show it: the value is
+    // sealed to its token, which the vault does not keep)
+    let (s, v) = admin
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust_e", "collection": "customers", "field": "email",
+                   "purpose": "order_fulfillment", "values": ["tok.only@example.com"], "kind": "random"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     let id = open(&mut admin, "cust_e", "access", "gdpr", json!({})).await["request_id"]
         .as_str()
         .unwrap()
@@ -1333,6 +1343,16 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
     assert_eq!(s, 200, "{package}");
     let text = package.to_string();
     assert_eq!(package["subject_id"], "cust_e");
+    let tokens = package["tokens"].as_array().unwrap_or_else(|| panic!("{package}"));
+    assert!(
+        tokens.iter().any(|t| t["collection"] == "customers"
+            && t["field"] == "email"
+            && t["purpose"] == "order_fulfillment"
+            && t["count"] == 1
+            && t["category"] == "user.contact.email"),
+        "{package}"
+    );
+    assert!(!text.contains("tok.only@example.com"), "{package}");
     assert!(text.contains("acc@example.com"), "the subject's values: {package}");
     assert!(
         !text.contains("other@example.com"),
@@ -1402,6 +1422,7 @@ async fn an_access_request_returns_the_subjects_data_purposes_consents_and_acces
         page.contains("&lt;script&gt;") && !page.contains("<script>alert"),
         "values are escaped"
     );
+    assert!(page.contains("Values held as tokens"), "{page}");
     let (s, v) = admin
         .post(&format!("/v1/requests/{id}/fulfil?format=pdf"), json!({}))
         .await;

@@ -30,7 +30,7 @@ pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
 pub use subjects::{KeyCursor, KeyLock, Subjects};
-pub use tokens::{HeldToken, Tokens};
+pub use tokens::{HeldToken, TokenHolding, Tokens};
 
 /// Declares a repository: a connection borrowed for its lifetime, and its access.
 macro_rules! repository {

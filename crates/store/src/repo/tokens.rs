@@ -39,6 +39,18 @@ pub struct HeldToken {
     pub created_at: i64,
 }
 
+/// A subject's token values of one field, kind and purpose ([`Tokens::holdings_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolding {
+    pub collection: String,
+    pub field: String,
+    pub kind: String,
+    pub purpose: Option<String>,
+    pub count: u64,
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
 /// The owner of a token name: its field and the value it binds, if any.
 #[derive(PartialEq, Eq)]
 struct Owner {
@@ -99,6 +111,34 @@ impl<A> Tokens<'_, A> {
     }
 
     /// Whether the subject holds any token value (of any purpose, any schema version).
+    /// The subject's token values by collection, field, kind and purpose: how many, and the
+    /// first and last hand-out (for the subject's access package).
+    pub async fn holdings_of(&mut self, subject_id: &str) -> Result<Vec<TokenHolding>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT n.collection, n.field, v.kind, v.purpose, COUNT(*) AS n, MIN(v.created_at) AS first_at, \
+             MAX(v.created_at) AS last_at FROM token_values v JOIN token_names n ON n.name = v.name \
+             WHERE v.subject_id = $1 GROUP BY n.collection, n.field, v.kind, v.purpose \
+             ORDER BY n.collection, n.field, v.purpose, v.kind",
+        )
+        .bind(subject_id);
+        self.conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(TokenHolding {
+                    collection: r.text("collection")?,
+                    field: r.text("field")?,
+                    kind: r.text("kind")?,
+                    purpose: r.opt_text("purpose")?,
+                    count: u64::try_from(r.int("n")?).unwrap_or(0),
+                    first_at: r.int("first_at")?,
+                    last_at: r.int("last_at")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn subject_has_values(&mut self, subject_id: &str) -> Result<bool, StoreError> {
         for sql in [
             "SELECT name FROM token_values WHERE subject_id = $1 LIMIT 1",
