@@ -34,18 +34,21 @@ const TOKEN_PREFIX: &str = "cp1_";
 /// The longest token accepted (a subject id of 128 characters makes about 420).
 const MAX_TOKEN: usize = 1024;
 /// The requests a customer may open from the page (those the link's jurisdiction grants):
-/// the rights of GDPR Arts. 15 to 18, 20 and 21. An opt-out of sale is a choice on the page,
-/// not a request.
-pub const PORTAL_REQUESTS: [RequestType; 6] = [
+/// the rights of GDPR Arts. 15 to 18, 20 and 21, and CCPA's limit on sensitive personal
+/// information (§1798.121, which the notice tells them to use the page for). An opt-out of
+/// sale is a choice on the page, not a request.
+pub const PORTAL_REQUESTS: [RequestType; 7] = [
     RequestType::Access,
     RequestType::Portability,
     RequestType::Rectification,
     RequestType::Erasure,
     RequestType::Restriction,
     RequestType::Objection,
+    RequestType::LimitSensitive,
 ];
 /// The requests the page offers a subject of `jurisdiction`: those of [`PORTAL_REQUESTS`] it
-/// grants, an objection only when some purpose is open to one.
+/// grants, an objection only when some purpose is open to one, a limit on sensitive
+/// information only when some field is sensitive.
 #[must_use]
 pub fn portal_requests(registry: &custodia_registry::Registry, jurisdiction: &str) -> Vec<RequestType> {
     let Some(jurisdiction) = registry.jurisdiction(jurisdiction) else {
@@ -55,7 +58,17 @@ pub fn portal_requests(registry: &custodia_registry::Registry, jurisdiction: &st
         .into_iter()
         .filter(|k| jurisdiction.grants(*k))
         .filter(|k| *k != RequestType::Objection || registry.purposes.values().any(|p| p.objectable()))
+        .filter(|k| *k != RequestType::LimitSensitive || holds_sensitive(registry))
         .collect()
+}
+
+/// Whether any declared field holds sensitive personal information (CCPA §1798.140(ae)).
+fn holds_sensitive(registry: &custodia_registry::Registry) -> bool {
+    registry
+        .collections
+        .values()
+        .flat_map(|c| c.fields.values())
+        .any(|f| custodia_registry::is_sensitive_category(&f.category))
 }
 
 /// The ledger method of what the page records.

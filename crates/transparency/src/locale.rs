@@ -186,6 +186,7 @@ pub struct PortalStrings {
     pub request_erasure: String,
     pub request_restriction: String,
     pub request_objection: String,
+    pub request_limit_sensitive: String,
     pub rectification_details: String,
     pub request_sent: String,
     pub notice_link: String,
@@ -212,7 +213,8 @@ impl PortalStrings {
             RequestType::Erasure => Some(&self.request_erasure),
             RequestType::Restriction => Some(&self.request_restriction),
             RequestType::Objection => Some(&self.request_objection),
-            RequestType::OptOutSale | RequestType::LimitSensitive => None,
+            RequestType::LimitSensitive => Some(&self.request_limit_sensitive),
+            RequestType::OptOutSale => None,
         }
     }
 }

@@ -899,3 +899,41 @@ async fn behind_a_proxy_the_public_address_is_the_pages_origin() {
     .await;
     assert_eq!(s, 403);
 }
+
+/// A Californian customer limits the use of their sensitive personal information from the
+/// page the notice sends them to (it offered only access, portability, rectification and
+/// erasure: the right could not be used where the notice says); a GDPR page does not offer it.
+#[tokio::test]
+async fn a_ccpa_page_offers_the_limit_on_sensitive_information() {
+    let (_vault, server, mut admin) = shop().await;
+    let label = "Limit the use of my sensitive personal information";
+    let gdpr = link(&mut admin, SUBJECT, json!({})).await;
+    let mut browser = server.anonymous().await;
+    let (_, _, page) = browser.page("GET", &gdpr, None, &[]).await;
+    assert!(!page.contains(label), "{page}");
+    let ccpa = link(&mut admin, SUBJECT, json!({"jurisdiction": "ccpa"})).await;
+    let (s, _, page) = browser.page("GET", &ccpa, None, &[]).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains(label) && page.contains("value=\"limit_sensitive\""),
+        "{page}"
+    );
+    let csrf = hidden(&page, "csrf");
+    let (s, _, answer) = post_form(
+        &mut browser,
+        &format!("{ccpa}/requests"),
+        &format!("csrf={csrf}&type=limit_sensitive"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{answer}");
+    let (_, list) = admin.get("/v1/requests").await;
+    assert!(
+        list["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["subject_id"] == SUBJECT && r["type"] == "limit_sensitive" && r["jurisdiction"] == "ccpa"),
+        "{list}"
+    );
+}
