@@ -25,11 +25,11 @@ const AUDIT_LINK_LABEL: &str = "custodia.audit-entry-link.v1";
 pub const AUDIT_PUBLIC_KEY_META: &str = "audit_public_key";
 pub(crate) const REDACTION_KEY_META: &str = "redaction_key";
 pub(crate) const REDACTION_KEY_LABEL: &str = "custodia.redaction-key.v1";
-pub(crate) const PRINCIPAL_SEAL_KEY_META: &str = "principal_seal_key";
-pub(crate) const PRINCIPAL_SEAL_KEY_LABEL: &str = "custodia.principal-seal-key.v1";
-/// Set (`0x01`) by the schema step that added principals' seals: the rows from before are
-/// sealed at the next start, then it is set to `0x00`.
-const PRINCIPAL_SEALS_PENDING: &str = "principal_seals_pending";
+pub(crate) const ACCESS_SEAL_KEY_META: &str = "access_seal_key";
+pub(crate) const ACCESS_SEAL_KEY_LABEL: &str = "custodia.access-seal-key.v1";
+/// Set (`0x01`) by the schema step that added the seals of access rows: the principals and
+/// operators from before are sealed at the next start, then it is set to `0x00`.
+const ACCESS_SEALS_PENDING: &str = "access_seals_pending";
 pub(crate) const RECEIPT_KEY_META: &str = "erasure_receipt_key";
 pub(crate) const RECEIPT_KEY_LABEL: &str = "custodia.erasure-receipt-key.v1";
 /// The name of the key that signs erasure receipts (the first part of its verifier key).
@@ -82,74 +82,155 @@ pub(crate) struct Keys {
     /// Signs erasure receipts (Ed25519; a key of its own, so a receipt can never pass for a
     /// checkpoint); its seed is stored wrapped by the root key.
     pub(crate) receipt_signer: Arc<NoteSigner>,
-    /// Seals principals' rows ([`PrincipalSeal`]); stored wrapped by the root key.
-    pub(crate) principal_seal: Arc<PrincipalSeal>,
+    /// Seals the rows that grant access ([`AccessSeal`]); stored wrapped by the root key.
+    pub(crate) access_seal: Arc<AccessSeal>,
 }
 
-/// The vault's MAC over a principal's row (HMAC-SHA256 under a key of its own): whoever can
-/// write the database but holds no root key cannot make a row the vault accepts, nor change
-/// one's roles, key, expiry, revocation or certificate (a principal inserted by hand was
-/// honoured at once: an admin key for anyone with write access to the database).
-pub(crate) struct PrincipalSeal(aws_lc_rs::hmac::Key);
+/// The vault's MAC over the rows that grant access (HMAC-SHA256 under a key of its own, a
+/// domain label per kind of row): principals, operators, operators' sessions and break-glass
+/// grants. Whoever can write the database but holds no root key cannot make a row the vault
+/// accepts, nor change what one grants (a principal inserted by hand was honoured at once: an
+/// admin key for anyone with write access to the database; a session row, an admin's session).
+pub(crate) struct AccessSeal(aws_lc_rs::hmac::Key);
 
-impl PrincipalSeal {
+/// A message to seal: a domain label, then each part length-prefixed, each time as a presence
+/// byte and 8 bytes big endian.
+struct Message(Vec<u8>);
+
+impl Message {
+    fn new(domain: &str) -> Self {
+        Self(domain.as_bytes().to_vec())
+    }
+
+    fn bytes(mut self, part: &[u8]) -> Self {
+        self.0.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        self.0.extend_from_slice(part);
+        self
+    }
+
+    fn opt_bytes(mut self, part: Option<&[u8]>) -> Self {
+        match part {
+            Some(p) => {
+                self.0.push(1);
+                self.bytes(p)
+            }
+            None => {
+                self.0.push(0);
+                self
+            }
+        }
+    }
+
+    fn time(mut self, t: Option<i64>) -> Self {
+        match t {
+            Some(t) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&t.to_be_bytes());
+            }
+            None => self.0.push(0),
+        }
+        self
+    }
+}
+
+impl AccessSeal {
     fn new(secret: &SecretKey) -> Self {
         Self(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.expose()))
     }
 
-    /// The row's fields the seal covers, each length-prefixed (times as a presence byte and
-    /// 8 bytes big endian), after a domain label: not `last_used_at` (written as keys are
-    /// used) nor `created_by` (a note).
-    fn message(row: &custodia_store::PrincipalRow) -> Vec<u8> {
-        let mut m = b"custodia.principal.v1".to_vec();
-        let roles = row.roles.join(",");
-        for part in [
-            row.principal_id.as_bytes(),
-            row.name.as_bytes(),
-            roles.as_bytes(),
-            row.key_id.as_bytes(),
-            &row.key_hash,
-        ] {
-            m.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            m.extend_from_slice(part);
-        }
-        for time in [Some(row.created_at), row.revoked_at, row.expires_at] {
-            match time {
-                Some(t) => {
-                    m.push(1);
-                    m.extend_from_slice(&t.to_be_bytes());
-                }
-                None => m.push(0),
-            }
-        }
-        match &row.client_cert {
-            Some(c) => {
-                m.push(1);
-                m.extend_from_slice(&(c.len() as u64).to_be_bytes());
-                m.extend_from_slice(c);
-            }
-            None => m.push(0),
-        }
-        m
+    fn sign(&self, m: &Message) -> Vec<u8> {
+        aws_lc_rs::hmac::sign(&self.0, &m.0).as_ref().to_vec()
     }
 
-    /// The seal of `row` as it is.
+    fn verify(&self, m: &Message, seal: Option<&[u8]>) -> bool {
+        seal.is_some_and(|seal| aws_lc_rs::hmac::verify(&self.0, &m.0, seal).is_ok())
+    }
+
+    /// A principal: what its key may do (not `last_used_at`, written as keys are used, nor
+    /// `created_by`, a note).
+    fn principal_message(row: &custodia_store::PrincipalRow) -> Message {
+        Message::new("custodia.principal.v1")
+            .bytes(row.principal_id.as_bytes())
+            .bytes(row.name.as_bytes())
+            .bytes(row.roles.join(",").as_bytes())
+            .bytes(row.key_id.as_bytes())
+            .bytes(&row.key_hash)
+            .time(Some(row.created_at))
+            .time(row.revoked_at)
+            .time(row.expires_at)
+            .opt_bytes(row.client_cert.as_deref())
+    }
+
+    /// An operator: who it is and its roles (the fields the vault never changes; its
+    /// password, authenticator and disabling are checked as before).
+    fn operator_message(row: &custodia_store::OperatorRow) -> Message {
+        Message::new("custodia.operator.v1")
+            .bytes(row.operator_id.as_bytes())
+            .bytes(row.name.as_bytes())
+            .bytes(row.roles.join(",").as_bytes())
+            .time(Some(row.created_at))
+    }
+
+    /// A session as opened (its revocation is checked as before).
+    fn session_message(row: &custodia_store::SessionRow) -> Message {
+        Message::new("custodia.session.v1")
+            .bytes(row.session_id.as_bytes())
+            .bytes(&row.secret_hash)
+            .bytes(row.operator_id.as_bytes())
+            .time(Some(row.created_at))
+            .time(Some(row.expires_at))
+    }
+
+    /// A break-glass grant.
+    fn grant_message(row: &custodia_store::BreakGlassRow) -> Message {
+        Message::new("custodia.break-glass.v1")
+            .bytes(row.grant_id.as_bytes())
+            .bytes(row.operator_id.as_bytes())
+            .bytes(row.session_id.as_bytes())
+            .bytes(row.role.as_bytes())
+            .time(Some(row.started_at))
+            .time(Some(row.expires_at))
+    }
+
+    /// The seal of a principal's row as it is.
     pub(crate) fn of(&self, row: &custodia_store::PrincipalRow) -> Vec<u8> {
-        aws_lc_rs::hmac::sign(&self.0, &Self::message(row)).as_ref().to_vec()
+        self.sign(&Self::principal_message(row))
     }
 
-    /// Whether `row` carries the vault's seal of what it holds.
+    /// Whether a principal's row carries the vault's seal of what it holds.
     pub(crate) fn holds(&self, row: &custodia_store::PrincipalRow) -> bool {
-        row.seal
-            .as_deref()
-            .is_some_and(|seal| aws_lc_rs::hmac::verify(&self.0, &Self::message(row), seal).is_ok())
+        self.verify(&Self::principal_message(row), row.seal.as_deref())
+    }
+
+    pub(crate) fn of_operator(&self, row: &custodia_store::OperatorRow) -> Vec<u8> {
+        self.sign(&Self::operator_message(row))
+    }
+
+    pub(crate) fn holds_operator(&self, row: &custodia_store::OperatorRow) -> bool {
+        self.verify(&Self::operator_message(row), row.seal.as_deref())
+    }
+
+    pub(crate) fn of_session(&self, row: &custodia_store::SessionRow) -> Vec<u8> {
+        self.sign(&Self::session_message(row))
+    }
+
+    pub(crate) fn holds_session(&self, row: &custodia_store::SessionRow) -> bool {
+        self.verify(&Self::session_message(row), row.seal.as_deref())
+    }
+
+    pub(crate) fn of_grant(&self, row: &custodia_store::BreakGlassRow) -> Vec<u8> {
+        self.sign(&Self::grant_message(row))
+    }
+
+    pub(crate) fn holds_grant(&self, row: &custodia_store::BreakGlassRow) -> bool {
+        self.verify(&Self::grant_message(row), row.seal.as_deref())
     }
 }
 
 /// Seals the row of principal `id` as it is now, inside the transaction that changed it.
 pub(crate) async fn reseal_principal(
     tx: &mut custodia_store::Tx<'_>,
-    seal: &PrincipalSeal,
+    seal: &AccessSeal,
     id: &str,
 ) -> Result<(), custodia_store::StoreError> {
     if let Some(row) = tx.principals().by_id(id).await? {
@@ -158,52 +239,57 @@ pub(crate) async fn reseal_principal(
     Ok(())
 }
 
-/// The principal seal key, made with the vault or by the schema step that added seals (its
-/// rows from before are sealed now, once): missing next to principals otherwise, its row was
-/// deleted, and a new key would seal whatever the table holds.
-async fn load_principal_seal(store: &Store, keyring: &Keyring) -> Result<PrincipalSeal, SetupError> {
-    let pending = store
-        .reader()
-        .await?
-        .meta()
-        .get(PRINCIPAL_SEALS_PENDING)
-        .await?
-        .as_deref()
-        == Some(&[1u8][..]);
+/// The access seal key, made with the vault or by the schema step that added seals (the
+/// principals and operators from before are sealed now, once): missing next to principals
+/// otherwise, its row was deleted, and a new key would seal whatever the tables hold.
+async fn load_access_seal(store: &Store, keyring: &Keyring) -> Result<AccessSeal, SetupError> {
+    let pending = store.reader().await?.meta().get(ACCESS_SEALS_PENDING).await?.as_deref() == Some(&[1u8][..]);
     if !pending
-        && store
-            .reader()
-            .await?
-            .meta()
-            .get(PRINCIPAL_SEAL_KEY_META)
-            .await?
-            .is_none()
+        && store.reader().await?.meta().get(ACCESS_SEAL_KEY_META).await?.is_none()
         && !store.reader().await?.principals().all().await?.is_empty()
     {
         return Err(SetupError::Other(
-            "the principal seal key is missing from the database, but it holds principals: the key row was deleted; refusing to make a new one (it would seal rows written by hand)".into(),
+            "the access seal key is missing from the database, but it holds principals: the key row was deleted; refusing to make a new one (it would seal rows written by hand)".into(),
         ));
     }
-    let seal =
-        PrincipalSeal::new(&load_or_create(store, keyring, PRINCIPAL_SEAL_KEY_META, PRINCIPAL_SEAL_KEY_LABEL).await?);
+    let seal = AccessSeal::new(&load_or_create(store, keyring, ACCESS_SEAL_KEY_META, ACCESS_SEAL_KEY_LABEL).await?);
     if pending {
-        let rows = store.reader().await?.principals().all().await?;
-        let sealed: Vec<(String, Vec<u8>)> = rows.iter().map(|r| (r.principal_id.clone(), seal.of(r))).collect();
-        let ids: Vec<String> = sealed.iter().map(|(id, _)| id.clone()).collect();
+        let principals: Vec<(String, Vec<u8>)> = store
+            .reader()
+            .await?
+            .principals()
+            .all()
+            .await?
+            .iter()
+            .map(|r| (r.principal_id.clone(), seal.of(r)))
+            .collect();
+        let operators: Vec<(String, Vec<u8>)> = store
+            .reader()
+            .await?
+            .operators()
+            .all()
+            .await?
+            .iter()
+            .map(|r| (r.operator_id.clone(), seal.of_operator(r)))
+            .collect();
+        let ids: Vec<String> = principals.iter().chain(&operators).map(|(id, _)| id.clone()).collect();
         store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    for (id, s) in &sealed {
+                    for (id, s) in &principals {
                         tx.principals().set_seal(id, s).await?;
                     }
-                    tx.meta().set(PRINCIPAL_SEALS_PENDING, &[0]).await
+                    for (id, s) in &operators {
+                        tx.operators().set_seal(id, s).await?;
+                    }
+                    tx.meta().set(ACCESS_SEALS_PENDING, &[0]).await
                 })
             })
             .await?;
         if !ids.is_empty() {
             tracing::warn!(
-                principals = %ids.join(", "),
-                "sealed the principals written before schema version 21 (once, at this upgrade): check the list holds only principals you created"
+                sealed = %ids.join(", "),
+                "sealed the principals and operators written before schema version 21 (once, at this upgrade): check the list holds only those you created; operators log in again"
             );
         }
     }
@@ -333,7 +419,7 @@ impl Keys {
         let receipt_seed = load_or_create(store, &keyring, RECEIPT_KEY_META, RECEIPT_KEY_LABEL).await?;
         let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
             .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
-        let principal_seal = Arc::new(load_principal_seal(store, &keyring).await?);
+        let access_seal = Arc::new(load_access_seal(store, &keyring).await?);
         Ok(Self {
             keyring: std::sync::RwLock::new(Arc::new(keyring)),
             checked: std::sync::Mutex::new(None),
@@ -344,7 +430,7 @@ impl Keys {
             audit_links: Arc::new(entry_keys.links),
             redaction,
             receipt_signer: Arc::new(receipt_signer),
-            principal_seal,
+            access_seal,
         })
     }
 
@@ -604,7 +690,7 @@ pub(crate) mod tests {
             audit_links: Arc::new(EntryKeys::of(&SecretKey::from_slice(&[2; 32]).unwrap()).links),
             redaction: SecretKey::from_slice(&[3; 32]).unwrap(),
             receipt_signer: Arc::new(NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, &[4; 32]).unwrap()),
-            principal_seal: Arc::new(PrincipalSeal::new(&SecretKey::from_slice(&[5; 32]).unwrap())),
+            access_seal: Arc::new(AccessSeal::new(&SecretKey::from_slice(&[5; 32]).unwrap())),
         }
     }
 
@@ -613,7 +699,7 @@ pub(crate) mod tests {
     /// documented layout, recomputed with Python's `hmac`.
     #[test]
     fn a_principal_seal_covers_what_a_key_may_do() {
-        let seal = PrincipalSeal::new(&SecretKey::from_slice(&[5; 32]).unwrap());
+        let seal = AccessSeal::new(&SecretKey::from_slice(&[5; 32]).unwrap());
         let mut row = custodia_store::PrincipalRow {
             principal_id: "prn_1".into(),
             name: "svc".into(),
@@ -656,7 +742,7 @@ pub(crate) mod tests {
         noted.last_used_at = Some(5);
         noted.created_by = Some("prn_x".into());
         assert!(seal.holds(&noted));
-        let other = PrincipalSeal::new(&SecretKey::from_slice(&[6; 32]).unwrap());
+        let other = AccessSeal::new(&SecretKey::from_slice(&[6; 32]).unwrap());
         assert!(!other.holds(&row), "another vault's key");
     }
 

@@ -377,6 +377,11 @@ impl Vault {
             created_at: now.0,
             created_by: created_by.to_owned(),
             disabled_at: None,
+            seal: None,
+        };
+        let row = OperatorRow {
+            seal: Some(self.keys.access_seal.of_operator(&row)),
+            ..row
         };
         let stored = row.clone();
         self.store
@@ -589,6 +594,9 @@ impl Vault {
             Some("invalid_password")
         } else if row.disabled_at.is_some() {
             Some("operator_disabled")
+        } else if !self.keys.access_seal.holds_operator(&row) {
+            // written or changed in the database by hand (roles): no session from it
+            Some("operator_altered")
         } else if row.totp_confirmed_at.is_none() {
             Some("not_enrolled")
         } else {
@@ -624,6 +632,11 @@ impl Vault {
             created_at: now.0,
             expires_at: expires_at.0,
             revoked_at: None,
+            seal: None,
+        };
+        let session = SessionRow {
+            seal: Some(self.keys.access_seal.of_session(&session)),
+            ..session
         };
         let event =
             AuditEvent::unauthenticated("operator.login", row.operator_id.clone()).detail("session", &session_id);
@@ -684,14 +697,30 @@ impl Vault {
         {
             return Err(invalid());
         }
+        let seal = &self.keys.access_seal;
+        if !seal.holds_session(&session) {
+            tracing::error!(
+                session = %session.session_id,
+                "an operator session does not carry the vault's seal: it was written or changed in the database by hand (or opened before seals); refused"
+            );
+            return Err(invalid());
+        }
         let operator = reader
             .operators()
             .by_id(&session.operator_id)
             .await?
             .filter(|o| o.disabled_at.is_none())
             .ok_or_else(invalid)?;
+        if !seal.holds_operator(&operator) {
+            tracing::error!(
+                operator = %operator.operator_id,
+                "an operator's row does not carry the vault's seal: it was written or changed in the database by hand; refused"
+            );
+            return Err(invalid());
+        }
         let completions = reader.operators().training(Some(&operator.operator_id)).await?;
-        let grants = reader.operators().break_glass_of_session(&session.session_id).await?;
+        let mut grants = reader.operators().break_glass_of_session(&session.session_id).await?;
+        grants.retain(|g| seal.holds_grant(g));
         let mut roles = operator.roles;
         let mut break_glass = None;
         let mut glass_roles = Vec::new();
@@ -792,6 +821,11 @@ impl Vault {
                 reason: reason.clone(),
                 started_at: now.0,
                 expires_at: now.0 + i64::from(minutes) * 60_000,
+                seal: None,
+            };
+            let row = BreakGlassRow {
+                seal: Some(self.keys.access_seal.of_grant(&row)),
+                ..row
             };
             let entry = self.audit_row(
                 &event

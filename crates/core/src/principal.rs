@@ -198,7 +198,7 @@ pub(crate) fn new_principal(
 
 /// Refuses a change to a principal whose row does not carry the vault's seal (written or
 /// changed in the database by hand): a rotation or a certificate would seal it anew.
-fn altered(target: Option<&PrincipalRow>, seal: &crate::keys::PrincipalSeal) -> Result<(), VaultError> {
+fn altered(target: Option<&PrincipalRow>, seal: &crate::keys::AccessSeal) -> Result<(), VaultError> {
     match target {
         Some(row) if !seal.holds(row) => Err(VaultError::new(
             crate::ErrorKind::Conflict,
@@ -242,7 +242,7 @@ impl Vault {
                     .by_key_id(key_id)
                     .await?
                     .ok_or_else(|| VaultError::unauthenticated("invalid API key"))?;
-                if !self.keys.principal_seal.holds(&row) {
+                if !self.keys.access_seal.holds(&row) {
                     tracing::error!(
                         principal = %row.principal_id,
                         "a principal's row does not carry the vault's seal: it was written or changed in the database by hand; its key is refused"
@@ -341,7 +341,7 @@ impl Vault {
         unique.sort();
         unique.dedup();
         let (mut row, key) = new_principal(name, unique, now, expires_at, created_by)?;
-        row.seal = Some(self.keys.principal_seal.of(&row));
+        row.seal = Some(self.keys.access_seal.of(&row));
         let (stored, audit) = (row.clone(), audit.cloned());
         let inserted = self
             .store
@@ -433,9 +433,9 @@ impl Vault {
                     )
                     .with_field("sha256")
                 })?;
-            altered(target.as_ref(), &self.keys.principal_seal)?;
+            altered(target.as_ref(), &self.keys.access_seal)?;
             let id = principal_id.to_owned();
-            let seal = Arc::clone(&self.keys.principal_seal);
+            let seal = Arc::clone(&self.keys.access_seal);
             let bound = self
                 .store
                 .write(move |mut tx| {
@@ -521,7 +521,7 @@ impl Vault {
             gate::require_grantable(&self.policies, caller, role)?;
         }
         let target = target.ok_or_else(not_found)?;
-        altered(Some(&target), &self.keys.principal_seal)?;
+        altered(Some(&target), &self.keys.access_seal)?;
         check_expiry(expires_at, now)?;
         // A rotation never extends a key's life: a key that expires keeps at most its expiry
         // (else a key could renew itself past what its grantor set). A longer life is a new
@@ -537,7 +537,7 @@ impl Vault {
         // Whoever rotates another principal's key holds the new one: it is theirs, as a key
         // they created would be (an operator may not attest their training with it).
         let issued_by = (principal_id != caller.id).then(|| caller.id.clone());
-        let seal = Arc::clone(&self.keys.principal_seal);
+        let seal = Arc::clone(&self.keys.access_seal);
         let rotated = self
             .store
             .write(move |mut tx| {
@@ -593,7 +593,7 @@ impl Vault {
             }
         }
         let id = principal_id.to_owned();
-        let seal = Arc::clone(&self.keys.principal_seal);
+        let seal = Arc::clone(&self.keys.access_seal);
         let revoked = self
             .store
             .write(move |mut tx| {

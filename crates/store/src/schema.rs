@@ -515,14 +515,22 @@ const STEPS: &[&[Part]] = &[
     // change: each entry seals its place, so an entry copied or removed in the middle leaves
     // the rest out of place, but the newest removed left nothing out of place.
     &[Part::Common("ALTER TABLE incidents ADD COLUMN tally {blob};")],
-    // 21: a principal's row sealed by the vault (a MAC under a key only it holds), so that a
-    // principal inserted or changed in the database by hand is refused. The rows from before
-    // are sealed by the vault at its next start (`principal_seals_pending`).
+    // 21: the rows that grant access sealed by the vault (a MAC under a key only it holds):
+    // principals, operators, their sessions and break-glass grants, so that one inserted or
+    // changed in the database by hand is refused. Principals and operators from before are
+    // sealed by the vault at its next start (`access_seals_pending`); sessions and grants from
+    // before end (operators log in again).
     &[Part::Dialect(
         "ALTER TABLE principals ADD COLUMN seal BLOB;
-         INSERT INTO meta (key, value) VALUES ('principal_seals_pending', X'01');",
+         ALTER TABLE operators ADD COLUMN seal BLOB;
+         ALTER TABLE operator_sessions ADD COLUMN seal BLOB;
+         ALTER TABLE break_glass ADD COLUMN seal BLOB;
+         INSERT INTO meta (key, value) VALUES ('access_seals_pending', X'01');",
         "ALTER TABLE principals ADD COLUMN seal BYTEA;
-         INSERT INTO meta (key, value) VALUES ('principal_seals_pending', '\\x01'::bytea);",
+         ALTER TABLE operators ADD COLUMN seal BYTEA;
+         ALTER TABLE operator_sessions ADD COLUMN seal BYTEA;
+         ALTER TABLE break_glass ADD COLUMN seal BYTEA;
+         INSERT INTO meta (key, value) VALUES ('access_seals_pending', '\\x01'::bytea);",
     )],
 ];
 

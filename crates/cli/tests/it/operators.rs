@@ -972,3 +972,42 @@ async fn operators_created_and_trained_on_the_servers_machine_are_audited_and_si
     let (ok, out) = crate::audit::verify_with(vault.path(), &vault.audit_key, &["--max-unsigned-age", "0s"]);
     assert!(ok && out.contains("0 entries after the last checkpoint"), "{out}");
 }
+
+/// Whoever can write the database but holds no root key opens a session row for an operator
+/// (a secret they chose), or gives an operator the `admin` role: the session is refused, and
+/// the altered operator's sessions and logins too (the rows do not carry the vault's seal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_roles_written_into_the_database_by_hand_are_refused() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let enrolment = create(&vault, &server, "ana", "support_agent");
+    let secret = enrol(&server, "ana", &enrolment);
+    let token = login(&server, "ana", PASSWORD, &code(&secret, 0)).unwrap();
+    let mut ana = as_operator(&server, &token).await;
+    let (s, v) = ana.post("/v1/scan", json!({"text": "nothing here"})).await;
+    assert_eq!(s, 200, "{v}");
+    let forged_secret = "cd".repeat(32);
+    let hash = hex::encode(custodia_crypto::sha256(forged_secret.as_bytes()));
+    crate::tamper::sql(
+        vault.path(),
+        &[&format!(
+            "INSERT INTO operator_sessions (session_id, secret_hash, operator_id, created_at, expires_at) \
+             VALUES ('aaaaaaaaaaaaaaaa', X'{hash}', (SELECT operator_id FROM operators WHERE name = 'ana'), 1, 9999999999999)"
+        )],
+    )
+    .await;
+    let mut forged = as_operator(&server, &format!("css_aaaaaaaaaaaaaaaa_{forged_secret}")).await;
+    let (s, v) = forged
+        .raw_unchecked("POST", "/v1/scan", Some(json!({"text": "x"})))
+        .await;
+    assert_eq!(s, 401, "a session row written by hand: {v}");
+    crate::tamper::sql(
+        vault.path(),
+        &["UPDATE operators SET roles = 'admin' WHERE name = 'ana'"],
+    )
+    .await;
+    let (s, v) = ana.raw_unchecked("GET", "/v1/principals", None).await;
+    assert_eq!(s, 401, "an operator given a role by hand: {v}");
+    let refused = login(&server, "ana", PASSWORD, &code(&secret, 1)).unwrap_err();
+    assert!(refused.contains("401"), "{refused}");
+}

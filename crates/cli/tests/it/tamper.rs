@@ -303,11 +303,11 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     sql(copy.path(), &["DELETE FROM meta WHERE key = 'index_key'"]).await;
     let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("blind index key is missing"), "{printed}");
-    // ... nor a new principal seal key (it would seal rows written by hand)
+    // ... nor a new access seal key (it would seal rows written by hand)
     let copy = copy_of(vault.path());
-    sql(copy.path(), &["DELETE FROM meta WHERE key = 'principal_seal_key'"]).await;
+    sql(copy.path(), &["DELETE FROM meta WHERE key = 'access_seal_key'"]).await;
     let printed = refuses_to_start(copy.path(), &[]);
-    assert!(printed.contains("principal seal key is missing"), "{printed}");
+    assert!(printed.contains("access seal key is missing"), "{printed}");
 
     // 5. An unsigned tail older than the bound fails verification (the server signs its last
     //    entries when it stops; a tail left unsigned means checkpoints were deleted).

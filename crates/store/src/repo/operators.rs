@@ -35,6 +35,9 @@ pub struct OperatorRow {
     /// The principal (or `local`, the CLI on the server's machine) that created it.
     pub created_by: String,
     pub disabled_at: Option<i64>,
+    /// The vault's MAC over its id, name, roles and creation (`None`: written before schema
+    /// version 21 and not yet sealed).
+    pub seal: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for OperatorRow {
@@ -60,6 +63,8 @@ pub struct SessionRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The vault's MAC over the session as opened (`None`: opened before schema version 21).
+    pub seal: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SessionRow {
@@ -94,6 +99,8 @@ pub struct BreakGlassRow {
     pub reason: String,
     pub started_at: i64,
     pub expires_at: i64,
+    /// The vault's MAC over the grant (`None`: granted before schema version 21).
+    pub seal: Option<Vec<u8>>,
 }
 
 fn break_glass_row(r: &DbRow) -> Result<BreakGlassRow, StoreError> {
@@ -105,6 +112,7 @@ fn break_glass_row(r: &DbRow) -> Result<BreakGlassRow, StoreError> {
         reason: r.text("reason")?,
         started_at: r.int("started_at")?,
         expires_at: r.int("expires_at")?,
+        seal: r.opt_bytes("seal")?,
     })
 }
 
@@ -124,6 +132,7 @@ fn operator_row(r: &DbRow) -> Result<OperatorRow, StoreError> {
         created_at: r.int("created_at")?,
         created_by: r.text("created_by")?,
         disabled_at: r.opt_int("disabled_at")?,
+        seal: r.opt_bytes("seal")?,
     })
 }
 
@@ -135,6 +144,7 @@ fn session_row(r: &DbRow) -> Result<SessionRow, StoreError> {
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
         revoked_at: r.opt_int("revoked_at")?,
+        seal: r.opt_bytes("seal")?,
     })
 }
 
@@ -223,8 +233,8 @@ impl Operators<'_, ReadWrite> {
     /// Records a break-glass grant.
     pub async fn open_break_glass(&mut self, row: &BreakGlassRow) -> Result<(), StoreError> {
         let stmt = Stmt::new(
-            "INSERT INTO break_glass (grant_id, operator_id, session_id, role, reason, started_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO break_glass (grant_id, operator_id, session_id, role, reason, started_at, expires_at, seal) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(row.grant_id.as_str())
         .bind(row.operator_id.as_str())
@@ -232,7 +242,8 @@ impl Operators<'_, ReadWrite> {
         .bind(row.role.as_str())
         .bind(row.reason.as_str())
         .bind(row.started_at)
-        .bind(row.expires_at);
+        .bind(row.expires_at)
+        .bind(row.seal.as_deref());
         self.conn.execute(stmt).await?;
         Ok(())
     }
@@ -243,7 +254,7 @@ impl Operators<'_, ReadWrite> {
         let stmt = Stmt::new(
             "INSERT INTO operators (operator_id, name, roles, password_hash, totp_sealed, totp_confirmed_at, \
              totp_last_step, enrol_hash, enrol_expires_at, failed_logins, locked_until, created_at, created_by, \
-             disabled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             disabled_at, seal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(row.operator_id.as_str())
         .bind(row.name.as_str())
@@ -258,7 +269,17 @@ impl Operators<'_, ReadWrite> {
         .bind(row.locked_until)
         .bind(row.created_at)
         .bind(row.created_by.as_str())
-        .bind(row.disabled_at);
+        .bind(row.disabled_at)
+        .bind(row.seal.as_deref());
+        self.conn.execute(stmt).await?;
+        Ok(())
+    }
+
+    /// Stores the vault's seal of an operator's row (the rows from before seals, once).
+    pub async fn set_seal(&mut self, operator_id: &str, seal: &[u8]) -> Result<(), StoreError> {
+        let stmt = Stmt::new("UPDATE operators SET seal = $1 WHERE operator_id = $2")
+            .bind(seal)
+            .bind(operator_id);
         self.conn.execute(stmt).await?;
         Ok(())
     }
@@ -376,15 +397,16 @@ impl Operators<'_, ReadWrite> {
     /// Opens a session.
     pub async fn open_session(&mut self, row: &SessionRow) -> Result<(), StoreError> {
         let stmt = Stmt::new(
-            "INSERT INTO operator_sessions (session_id, secret_hash, operator_id, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO operator_sessions (session_id, secret_hash, operator_id, created_at, expires_at, revoked_at, seal) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(row.session_id.as_str())
         .bind(row.secret_hash.as_slice())
         .bind(row.operator_id.as_str())
         .bind(row.created_at)
         .bind(row.expires_at)
-        .bind(row.revoked_at);
+        .bind(row.revoked_at)
+        .bind(row.seal.as_deref());
         self.conn.execute(stmt).await?;
         Ok(())
     }
