@@ -1255,6 +1255,9 @@ async fn principal(
                     p.roles.join(","),
                     p.created_at,
                     match (&p.revoked_at, &p.expires_at) {
+                        // a row written outside the vault first: its key is refused, and
+                        // someone wrote it who could write the database
+                        _ if p.altered => "  ALTERED outside the vault: refused, revoke it".to_owned(),
                         // a dead key says so first: the list is what an access review reads
                         (Some(r), _) => format!("  REVOKED {r}"),
                         (None, Some(e)) => format!("  expires {e}"),

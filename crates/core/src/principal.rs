@@ -383,6 +383,7 @@ impl Vault {
             .await?
             .into_iter()
             .map(|p| PrincipalInfo {
+                altered: !self.keys.access_seal.holds(&p),
                 principal_id: p.principal_id,
                 name: p.name,
                 roles: p.roles,

@@ -302,6 +302,10 @@ pub struct PrincipalInfo {
     /// SHA-256 (hex) of the client certificate its key works with only (mTLS), if bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_cert_sha256: Option<String>,
+    /// True when its row was written or changed in the database outside the vault (it does
+    /// not carry the vault's seal): its key is refused; revoke it and find out who wrote it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub altered: bool,
 }
 
 /// Answer to `GET /v1/principals`.

@@ -1077,6 +1077,17 @@ async fn a_principal_written_into_the_database_by_hand_is_refused() {
             .await;
         assert_eq!(status, 401, "{v}");
     }
+    // the list says which rows the vault did not write
+    let (_, list) = admin.get("/v1/principals").await;
+    let mut altered: Vec<&str> = list["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["altered"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    altered.sort_unstable();
+    assert_eq!(altered, ["desk", "evil"], "{list}");
     // an administrator cannot seal it by rotating its key either
     let (status, v) = admin
         .raw_unchecked(
