@@ -97,10 +97,15 @@ impl<'a> Grant<'a> {
                 field,
                 &[Action::Tokenize, Action::ReadPlain],
                 "tokenize_not_allowed",
-                "make deterministic tokens (they need the plain form) of",
+                "make deterministic tokens (a token stores the value, so it needs `write` under the purpose, and a deterministic one the plain form too) of",
             )
         } else {
-            self.require(field, &[Action::Tokenize], "tokenize_not_allowed", "tokenize")
+            self.require(
+                field,
+                &[Action::Tokenize],
+                "tokenize_not_allowed",
+                "tokenize (a token stores the value, so it needs `write` under the purpose)",
+            )
         }
     }
 
