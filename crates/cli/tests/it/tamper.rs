@@ -1045,6 +1045,18 @@ async fn the_newest_entry_deleted_under_a_running_server_stops_it() {
     assert!(stops_answering(&mut admin, "/v1/subjects/cust_9/records/customers").await);
 }
 
+/// Each of `keys` is refused as no key at all.
+async fn refused(server: &Server, keys: &[&str]) {
+    for key in keys {
+        let (status, v) = server
+            .client(key)
+            .await
+            .raw_unchecked("GET", "/v1/principals", None)
+            .await;
+        assert_eq!(status, 401, "{v}");
+    }
+}
+
 /// Whoever can write the database but holds no root key writes a principal into it (roles
 /// `admin`, the hash of a key they chose), or gives an existing principal another role: the
 /// running server refuses those keys (the rows do not carry the vault's seal), and a
@@ -1069,14 +1081,7 @@ async fn a_principal_written_into_the_database_by_hand_is_refused() {
     )
     .await;
     let forged = format!("cst_aaaaaaaaaaaaaaaa_{secret}");
-    for key in [&forged, &desk] {
-        let (status, v) = server
-            .client(key)
-            .await
-            .raw_unchecked("GET", "/v1/principals", None)
-            .await;
-        assert_eq!(status, 401, "{v}");
-    }
+    refused(&server, &[&forged, &desk]).await;
     // the list says which rows the vault did not write
     let (_, list) = admin.get("/v1/principals").await;
     let mut altered: Vec<&str> = list["principals"]
@@ -1103,14 +1108,7 @@ async fn a_principal_written_into_the_database_by_hand_is_refused() {
     );
     server.terminate();
     let server = vault.serve();
-    for key in [&forged, &desk] {
-        let (status, v) = server
-            .client(key)
-            .await
-            .raw_unchecked("GET", "/v1/principals", None)
-            .await;
-        assert_eq!(status, 401, "{v}");
-    }
+    refused(&server, &[&forged, &desk]).await;
     // the vault's own principals still work after the restart
     let (status, v) = server.client(&vault.token).await.get("/v1/principals").await;
     assert_eq!(status, 200, "{v}");
