@@ -146,8 +146,8 @@ impl AccessSeal {
         seal.is_some_and(|seal| aws_lc_rs::hmac::verify(&self.0, &m.0, seal).is_ok())
     }
 
-    /// A principal: what its key may do (not `last_used_at`, written as keys are used, nor
-    /// `created_by`, a note).
+    /// A principal: what its key may do and who holds it (not `last_used_at`, written as keys
+    /// are used).
     fn principal_message(row: &custodia_store::PrincipalRow) -> Message {
         Message::new("custodia.principal.v1")
             .bytes(row.principal_id.as_bytes())
@@ -159,16 +159,25 @@ impl AccessSeal {
             .time(row.revoked_at)
             .time(row.expires_at)
             .opt_bytes(row.client_cert.as_deref())
+            .opt_bytes(row.created_by.as_deref().map(str::as_bytes))
     }
 
-    /// An operator: who it is and its roles (the fields the vault never changes; its
-    /// password, authenticator and disabling are checked as before).
+    /// An operator: who it is, its roles, who made it, its credentials and enrolment, and
+    /// whether it is disabled (not the lockout counters nor the last TOTP step, written at
+    /// each login).
     fn operator_message(row: &custodia_store::OperatorRow) -> Message {
         Message::new("custodia.operator.v1")
             .bytes(row.operator_id.as_bytes())
             .bytes(row.name.as_bytes())
             .bytes(row.roles.join(",").as_bytes())
             .time(Some(row.created_at))
+            .bytes(row.created_by.as_bytes())
+            .opt_bytes(row.password_hash.as_deref().map(str::as_bytes))
+            .opt_bytes(row.totp_sealed.as_deref())
+            .time(row.totp_confirmed_at)
+            .opt_bytes(row.enrol_hash.as_deref())
+            .time(row.enrol_expires_at)
+            .time(row.disabled_at)
     }
 
     /// A session as opened (its revocation is checked as before).
@@ -227,6 +236,18 @@ impl AccessSeal {
     }
 }
 
+/// Seals the row of operator `id` as it is now, inside the transaction that changed it.
+pub(crate) async fn reseal_operator(
+    tx: &mut custodia_store::Tx<'_>,
+    seal: &AccessSeal,
+    id: &str,
+) -> Result<(), custodia_store::StoreError> {
+    if let Some(row) = tx.operators().by_id(id).await? {
+        tx.operators().set_seal(id, &seal.of_operator(&row)).await?;
+    }
+    Ok(())
+}
+
 /// Seals the row of principal `id` as it is now, inside the transaction that changed it.
 pub(crate) async fn reseal_principal(
     tx: &mut custodia_store::Tx<'_>,
@@ -244,54 +265,76 @@ pub(crate) async fn reseal_principal(
 /// otherwise, its row was deleted, and a new key would seal whatever the tables hold.
 async fn load_access_seal(store: &Store, keyring: &Keyring) -> Result<AccessSeal, SetupError> {
     let pending = store.reader().await?.meta().get(ACCESS_SEALS_PENDING).await?.as_deref() == Some(&[1u8][..]);
-    if !pending
-        && store.reader().await?.meta().get(ACCESS_SEAL_KEY_META).await?.is_none()
-        && !store.reader().await?.principals().all().await?.is_empty()
-    {
+    let stored = store.reader().await?.meta().get(ACCESS_SEAL_KEY_META).await?;
+    if let Some(wrapped) = stored {
+        if pending {
+            // the upgrade's sealing is made in the transaction that makes the key: with the
+            // key there, the flag was set again by hand (to have rows written by hand sealed)
+            tracing::error!(
+                "access_seals_pending was set again in the database by hand: ignored (no row is sealed anew)"
+            );
+            store
+                .write(|mut tx| Box::pin(async move { tx.meta().set(ACCESS_SEALS_PENDING, &[0]).await }))
+                .await?;
+        }
+        let secret = keyring
+            .unwrap(ACCESS_SEAL_KEY_LABEL, b"", &wrapped)
+            .map_err(|_| mismatch(keyring, &wrapped))?;
+        return Ok(AccessSeal::new(&secret));
+    }
+    let principals = store.reader().await?.principals().all().await?;
+    let operators = store.reader().await?.operators().all().await?;
+    let sealed_before = principals.iter().any(|r| r.seal.is_some()) || operators.iter().any(|r| r.seal.is_some());
+    if (!pending && !principals.is_empty()) || sealed_before {
         return Err(SetupError::Other(
-            "the access seal key is missing from the database, but it holds principals: the key row was deleted; refusing to make a new one (it would seal rows written by hand)".into(),
+            "the access seal key is missing from the database, but it holds principals (or rows sealed by it): the key row was deleted; refusing to make a new one (it would seal rows written by hand)".into(),
         ));
     }
-    let seal = AccessSeal::new(&load_or_create(store, keyring, ACCESS_SEAL_KEY_META, ACCESS_SEAL_KEY_LABEL).await?);
-    if pending {
-        let principals: Vec<(String, Vec<u8>)> = store
-            .reader()
-            .await?
-            .principals()
-            .all()
-            .await?
-            .iter()
-            .map(|r| (r.principal_id.clone(), seal.of(r)))
-            .collect();
-        let operators: Vec<(String, Vec<u8>)> = store
-            .reader()
-            .await?
-            .operators()
-            .all()
-            .await?
-            .iter()
-            .map(|r| (r.operator_id.clone(), seal.of_operator(r)))
-            .collect();
-        let ids: Vec<String> = principals.iter().chain(&operators).map(|(id, _)| id.clone()).collect();
-        store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    for (id, s) in &principals {
-                        tx.principals().set_seal(id, s).await?;
-                    }
-                    for (id, s) in &operators {
-                        tx.operators().set_seal(id, s).await?;
-                    }
-                    tx.meta().set(ACCESS_SEALS_PENDING, &[0]).await
-                })
+    // A new vault, or the upgrade to schema 21: the key is made, and the rows from before
+    // sealed, in one transaction (a key alone would leave them refused; a second start
+    // never seals anew)
+    let secret = SecretKey::generate()?;
+    let wrapped = keyring.wrap(ACCESS_SEAL_KEY_LABEL, b"", &secret)?.0;
+    let seal = AccessSeal::new(&secret);
+    let principal_seals: Vec<(String, Vec<u8>)> = principals
+        .iter()
+        .map(|r| (r.principal_id.clone(), seal.of(r)))
+        .collect();
+    let operator_seals: Vec<(String, Vec<u8>)> = operators
+        .iter()
+        .map(|r| (r.operator_id.clone(), seal.of_operator(r)))
+        .collect();
+    let ids: Vec<String> = principal_seals
+        .iter()
+        .chain(&operator_seals)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let made = store
+        .write(move |mut tx| {
+            Box::pin(async move {
+                if !tx.meta().insert(ACCESS_SEAL_KEY_META, &wrapped).await? {
+                    // another node made it first: its transaction sealed the rows
+                    return Ok(false);
+                }
+                for (id, s) in &principal_seals {
+                    tx.principals().set_seal(id, s).await?;
+                }
+                for (id, s) in &operator_seals {
+                    tx.operators().set_seal(id, s).await?;
+                }
+                tx.meta().set(ACCESS_SEALS_PENDING, &[0]).await?;
+                Ok(true)
             })
-            .await?;
-        if !ids.is_empty() {
-            tracing::warn!(
-                sealed = %ids.join(", "),
-                "sealed the principals and operators written before schema version 21 (once, at this upgrade): check the list holds only those you created; operators log in again"
-            );
-        }
+        })
+        .await?;
+    if !made {
+        return Box::pin(load_access_seal(store, keyring)).await;
+    }
+    if !ids.is_empty() {
+        tracing::warn!(
+            sealed = %ids.join(", "),
+            "sealed the principals and operators written before schema version 21 (once, at this upgrade): check the list holds only those you created; operators log in again"
+        );
     }
     Ok(seal)
 }
@@ -694,8 +737,8 @@ pub(crate) mod tests {
         }
     }
 
-    /// The seal covers every field that decides what a key may do (each changed alone breaks
-    /// it), not the last use nor the creator's note; its value is HMAC-SHA256 over the
+    /// The seal covers every field that decides what a key may do and who holds it (each
+    /// changed alone breaks it), not the last use; its value is HMAC-SHA256 over the
     /// documented layout, recomputed with Python's `hmac`.
     #[test]
     fn a_principal_seal_covers_what_a_key_may_do() {
@@ -718,7 +761,7 @@ pub(crate) mod tests {
         row.seal = Some(seal.of(&row));
         assert_eq!(
             hex::encode(row.seal.as_deref().unwrap()),
-            "fdee4ced5f0ec939a3dc277ea700fcf264d2758382e6f1f0470e353275b386b0"
+            "f1c9ed657a069c565b4af7e6c34eee140342d3685b9bda3136093b9c3471a739"
         );
         assert!(seal.holds(&row));
         type Change = Box<dyn Fn(&mut custodia_store::PrincipalRow)>;
@@ -738,9 +781,11 @@ pub(crate) mod tests {
             change(&mut changed);
             assert!(!seal.holds(&changed), "change {i} kept the seal");
         }
+        let mut forged_creator = row.clone();
+        forged_creator.created_by = Some("prn_x".into());
+        assert!(!seal.holds(&forged_creator), "who holds the key");
         let mut noted = row.clone();
         noted.last_used_at = Some(5);
-        noted.created_by = Some("prn_x".into());
         assert!(seal.holds(&noted));
         let other = AccessSeal::new(&SecretKey::from_slice(&[6; 32]).unwrap());
         assert!(!other.holds(&row), "another vault's key");

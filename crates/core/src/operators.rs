@@ -441,7 +441,10 @@ impl Vault {
             .enrol_hash
             .as_deref()
             .is_some_and(|h| constant_time_eq(h, &sha256(code.trim().as_bytes())));
-        let live = row.enrol_expires_at.is_some_and(|at| now.0 < at) && row.disabled_at.is_none();
+        // (an enrolment code written into the row by hand would hand its roles to whoever chose it)
+        let live = row.enrol_expires_at.is_some_and(|at| now.0 < at)
+            && row.disabled_at.is_none()
+            && self.keys.access_seal.holds_operator(&row);
         if matches && live && row.totp_confirmed_at.is_none() {
             Ok(row)
         } else {
@@ -475,12 +478,14 @@ impl Vault {
         let event = AuditEvent::unauthenticated("operator.enrol", row.operator_id.clone());
         let allow = self.audit_row(&event, now, None)?;
         let (id, enrol_hash) = (row.operator_id.clone(), row.enrol_hash.clone().unwrap_or_default());
+        let seal = std::sync::Arc::clone(&self.keys.access_seal);
         let enrolled = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     let enrolled = tx.operators().enrol(&id, &enrol_hash, &hash, &sealed).await?;
                     if enrolled {
+                        crate::keys::reseal_operator(&mut tx, &seal, &id).await?;
                         tx.audit().append(&[allow]).await?;
                     }
                     Ok(enrolled)
@@ -517,12 +522,14 @@ impl Vault {
         let event = AuditEvent::unauthenticated("operator.enrol.confirm", row.operator_id.clone());
         let allow = self.audit_row(&event, now, None)?;
         let (id, enrol_hash) = (row.operator_id.clone(), row.enrol_hash.clone().unwrap_or_default());
+        let seal = std::sync::Arc::clone(&self.keys.access_seal);
         let confirmed = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
                     let confirmed = tx.operators().confirm(&id, &enrol_hash, step, now.0).await?;
                     if confirmed {
+                        crate::keys::reseal_operator(&mut tx, &seal, &id).await?;
                         tx.audit().append(&[allow]).await?;
                     }
                     Ok(confirmed)
@@ -1066,11 +1073,15 @@ impl Vault {
                 gate::require_grantable(&self.policies, caller, role)?;
             }
             let target = operator.operator_id.clone();
+            let seal = std::sync::Arc::clone(&self.keys.access_seal);
             let disabled = self
                 .store
                 .write(move |mut tx| {
                     Box::pin(async move {
                         let disabled = tx.operators().disable(&target, now.0).await?;
+                        if disabled {
+                            crate::keys::reseal_operator(&mut tx, &seal, &target).await?;
+                        }
                         tx.operators()
                             .revoke_sessions(SessionsOf::Operator(&target), now.0)
                             .await?;

