@@ -1056,5 +1056,15 @@ async fn an_enrolment_or_an_enabling_written_by_hand_is_refused() {
     .await;
     let refused = login(&server, "ana", PASSWORD, &code(&secret_ana, 0)).unwrap_err();
     assert!(refused.contains("401"), "{refused}");
+    // a logout undone by hand
+    let enrolment = create(&vault, &server, "bob", "support_agent");
+    let secret_bob = enrol(&server, "bob", &enrolment);
+    let token = login(&server, "bob", PASSWORD, &code(&secret_bob, 0)).unwrap();
+    let mut bob = as_operator(&server, &token).await;
+    let (s, v) = bob.raw_unchecked("POST", "/v1/logout", None).await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    crate::tamper::sql(vault.path(), &["UPDATE operator_sessions SET revoked_at = NULL"]).await;
+    let (s, v) = bob.raw_unchecked("POST", "/v1/scan", Some(json!({"text": "x"}))).await;
+    assert_eq!(s, 401, "a logout undone by hand: {v}");
     let _ = secret;
 }

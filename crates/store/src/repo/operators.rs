@@ -412,18 +412,21 @@ impl Operators<'_, ReadWrite> {
     }
 
     /// Revokes one session (`session_id`), every open session of `operator_id`, or every
-    /// open session; returns how many were open.
+    /// open session; returns how many were open. Their seals go with them: a revocation undone
+    /// by hand (`revoked_at` set back) leaves a session the vault refuses.
     pub async fn revoke_sessions(&mut self, which: SessionsOf<'_>, now: i64) -> Result<u64, StoreError> {
         let (column, value) = match which {
             SessionsOf::Session(id) => ("session_id", id),
             SessionsOf::Operator(id) => ("operator_id", id),
             SessionsOf::All => {
-                let stmt = Stmt::new("UPDATE operator_sessions SET revoked_at = $1 WHERE revoked_at IS NULL").bind(now);
+                let stmt =
+                    Stmt::new("UPDATE operator_sessions SET revoked_at = $1, seal = NULL WHERE revoked_at IS NULL")
+                        .bind(now);
                 return self.conn.execute(stmt).await;
             }
         };
         let stmt = Stmt::new(format!(
-            "UPDATE operator_sessions SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL"
+            "UPDATE operator_sessions SET revoked_at = $1, seal = NULL WHERE {column} = $2 AND revoked_at IS NULL"
         ))
         .bind(now)
         .bind(value);
