@@ -198,6 +198,16 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Checks the log against its checkpoints as a server's start does, the data directory's
+/// default checkpoint log too if the server keeps one there (a server publishing elsewhere
+/// finds the checkpoint in the database); the publisher of that log.
+pub async fn checked(vault: &custodia_core::Vault, data_dir: &Path) -> Result<Publisher, String> {
+    let log = data_dir.join(CHECKPOINT_LOG_FILE);
+    let publisher = Publisher::new(log.is_file().then_some(log), None);
+    custodia_server::resume(vault, &publisher).await?;
+    Ok(publisher)
+}
+
 /// The audit log as a command that writes with the server stopped (a sweep, a key
 /// rotation, erasing again) continues it: checked against its checkpoints first, as a
 /// server does before it writes, and signed after, so that `audit verify` finds the new
@@ -209,11 +219,7 @@ pub struct OfflineLog {
 impl OfflineLog {
     /// Checks the log before `what` writes to it.
     pub async fn resume(vault: &custodia_core::Vault, data_dir: &Path, what: &str) -> anyhow::Result<Self> {
-        // The data directory's default checkpoint log, if the server keeps one there (a
-        // server publishing elsewhere finds the checkpoint in the database).
-        let log = data_dir.join(CHECKPOINT_LOG_FILE);
-        let publisher = Publisher::new(log.is_file().then_some(log), None);
-        custodia_server::resume(vault, &publisher).await.map_err(|why| {
+        let publisher = checked(vault, data_dir).await.map_err(|why| {
             anyhow::anyhow!("the audit log does not match its checkpoints, so {what} will not continue it: {why}")
         })?;
         Ok(Self { publisher })

@@ -856,7 +856,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             // Checked first, as a server's start checks it: proofs of a log changed under its
             // checkpoints would all fail, and the file would pass for evidence
-            vault.resume_audit_log(Vec::new()).await.map_err(|why| {
+            audit_cmd::checked(&vault, &data_dir).await.map_err(|why| {
                 anyhow::anyhow!(
                     "the audit log does not match its checkpoints, so it is not exported: {why} \
                      (`custodia audit verify` names what changed)"
