@@ -175,32 +175,13 @@ async fn audit_sources(
     pinned: Option<VerifierKey>,
     publisher: &custodia_server::Publisher,
 ) -> AuditSources {
-    let stored = async {
-        store
-            .reader()
-            .await?
-            .meta()
-            .get(custodia_core::AUDIT_PUBLIC_KEY_META)
-            .await
-    }
-    .await
-    .map_err(|e| format!("the database's copy could not be read: {e}"));
     let (key, key_source) = match pinned {
-        // The server refuses to start when the row is not its key: against the pinned key, a
-        // row that differs was replaced (or the key given is another vault's).
         Some(pinned) => (
-            match stored {
-                Ok(Some(row)) if row != pinned.to_string().into_bytes() => Err(
-                    "the database's copy (its audit_public_key row) is not the key given with --public-key: the row was replaced (the server refuses to start on it), or the key given is another vault's"
-                        .to_owned(),
-                ),
-                Err(e) => Err(e),
-                Ok(_) => Ok(pinned),
-            },
+            crate::audit_cmd::database_copy_is(store, &pinned).await.map(|()| pinned),
             "the key given with --public-key".to_owned(),
         ),
         None => (
-            match stored {
+            match crate::audit_cmd::database_copy(store).await {
                 Ok(Some(bytes)) => VerifierKey::parse(&String::from_utf8_lossy(&bytes))
                     .map_err(|e| format!("the database's copy: {e}")),
                 Ok(None) => Err("the database holds no copy of it; give --public-key (the key init printed)".to_owned()),

@@ -94,23 +94,54 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     verified
 }
 
+/// The database's copy of the checkpoint key (its `audit_public_key` row), if it has one.
+pub(crate) async fn database_copy(store: &custodia_store::Store) -> Result<Option<Vec<u8>>, String> {
+    async {
+        store
+            .reader()
+            .await?
+            .meta()
+            .get(custodia_core::AUDIT_PUBLIC_KEY_META)
+            .await
+    }
+    .await
+    .map_err(|e| format!("the database's copy could not be read: {e}"))
+}
+
+/// The database's copy of the checkpoint key (its `audit_public_key` row) against the key
+/// pinned. The server refuses to start when the row is not its key, so a row that differs was
+/// replaced (or the key given is another vault's). A row that is not there passes: the server
+/// writes it again from the signing key, which a deleted signing key row stops.
+pub(crate) async fn database_copy_is(store: &custodia_store::Store, pinned: &VerifierKey) -> Result<(), String> {
+    match database_copy(store).await? {
+        Some(row) if row != pinned.to_string().into_bytes() => Err(
+            "the database's copy of the checkpoint key (its audit_public_key row) is not the key given with --public-key: the row was replaced (the server refuses to start on it), or the key given is another vault's"
+                .to_owned(),
+        ),
+        _ => Ok(()),
+    }
+}
+
 async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let url = DataDir::new(&args.data_dir).store_url(args.database_url.as_deref());
     let store = custodia_store::Store::open_read_only(&url)
         .await
         .with_context(|| format!("opening {} read-only", args.data_dir.display()))?;
+    // A finding before the log is read: exit 1, not "cannot run"
+    let mut problem = None;
     let key = match (&args.public_key, args.trust_database_key) {
-        (Some(value), _) => key_arg(value, "--public-key")?,
+        (Some(value), _) => {
+            let key = key_arg(value, "--public-key")?;
+            problem = database_copy_is(&store, &key).await.err();
+            key
+        }
         (None, true) => {
             eprintln!(
                 "warning: trusting the database's own copy of the checkpoint key: whoever can write the database can replace it; pin the key init printed with --public-key"
             );
-            let stored = store
-                .reader()
-                .await?
-                .meta()
-                .get(custodia_core::AUDIT_PUBLIC_KEY_META)
-                .await?
+            let stored = database_copy(&store)
+                .await
+                .map_err(anyhow::Error::msg)?
                 .context("the database holds no audit public key")?;
             VerifierKey::parse(&String::from_utf8_lossy(&stored))
                 .map_err(|e| anyhow::anyhow!("the database's audit public key: {e}"))?
@@ -134,14 +165,16 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     // A checkpoint kept outside that the pinned key did not sign is a finding, not a reason
     // the check cannot run: the wrong key, or a log signed anew by another (exit 1)
-    let mut unsigned = None;
     for path in &sources {
+        if problem.is_some() {
+            break;
+        }
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
         match TrustedCheckpoint::from_file(path, &key) {
             Ok(Some(t)) => trusted.push(t),
             Ok(None) => anyhow::bail!("{} holds no checkpoint", path.display()),
             Err(e) => {
-                unsigned = Some(format!(
+                problem = Some(format!(
                     "{e}: no checkpoint there that the pinned key {} signed (the wrong key, or checkpoints changed or signed anew by another)",
                     key.name()
                 ));
@@ -158,7 +191,7 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         max_unsigned_age: Some(args.max_unsigned_age),
         contiguous: !store.shared(),
     };
-    let verified = match unsigned {
+    let verified = match problem {
         Some(problem) => Err(problem),
         None => {
             let bar = crate::progress::Bar::new("verifying the audit log", "entries");
