@@ -485,7 +485,7 @@ async fn consents(store: &Store) -> Result<ConsentFacts, String> {
     };
     for subject in subjects.iter().take(MAX_LEDGER_SUBJECTS) {
         facts.read += 1;
-        for entry in reader.ledger().of_subject(subject).await.map_err(text)? {
+        for entry in reader.ledger().of_subject_as_stored(subject).await.map_err(text)? {
             if entry.kind != "consent" || !entry.value {
                 continue;
             }

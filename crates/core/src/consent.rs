@@ -322,7 +322,13 @@ impl Vault {
 
     /// Every ledger entry of `subject`, oldest first.
     async fn ledger_of(&self, subject: &SubjectId) -> Result<Vec<LedgerRow>, VaultError> {
-        Ok(self.store.reader().await?.ledger().of_subject(subject.as_str()).await?)
+        Ok(self
+            .store
+            .reader()
+            .await?
+            .ledger()
+            .of_subject(subject.as_str(), &*self.keys.access_seal)
+            .await?)
     }
 
     fn purpose_for_signal(&self, name: &str) -> Result<&Purpose, VaultError> {
@@ -465,6 +471,7 @@ impl Vault {
             let sealed_under = key.map(|(_, row, fresh)| (row, fresh));
             let audit = audit.clone();
             let registry = Arc::clone(&self.registry);
+            let seal = Arc::clone(&self.keys.access_seal);
             let subject_id = subject.as_str().to_owned();
             let counted = rows.clone();
             // Invalidate before and after: a read that raced this append cannot re-insert what
@@ -489,13 +496,14 @@ impl Vault {
                         }
                         let mut seq = 0;
                         for row in &rows {
-                            seq = tx.ledger().append(row).await?;
+                            seq = tx.ledger().append(row, &*seal).await?;
                         }
                         // A withdrawal, an objection or an opt-out ends the bindings it
                         // concerns (a consent given again revives them): the subject's
                         // bindings are timed again in the same transaction.
                         if let Some(row) = rows.first() {
-                            crate::retention::retime_subject(&mut tx, &registry, &row.subject_id, now).await?;
+                            crate::retention::retime_subject(&mut tx, (&registry, &*seal), &row.subject_id, now)
+                                .await?;
                         }
                         if expect_last.is_none() {
                             tx.audit().append(&[audit]).await?;

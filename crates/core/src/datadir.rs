@@ -552,9 +552,12 @@ impl DataDir {
         // the bindings it concerns, as it did when they decided it.
         for subject in adopted.iter().flat_map(|a| &a.ledger_subjects) {
             let (registry, subject) = (Arc::clone(&vault.registry), subject.clone());
+            let seal = Arc::clone(&vault.keys.access_seal);
             store
                 .write(move |mut tx| {
-                    Box::pin(async move { crate::retention::retime_subject(&mut tx, &registry, &subject, now).await })
+                    Box::pin(async move {
+                        crate::retention::retime_subject(&mut tx, (&registry, &*seal), &subject, now).await
+                    })
                 })
                 .await?;
         }

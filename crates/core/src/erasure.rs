@@ -174,6 +174,7 @@ impl Vault {
         }
         let kept_rules = kept_rules(&self.registry);
         let registry = Arc::clone(&self.registry);
+        let seal = Arc::clone(&self.keys.access_seal);
         let signer = Arc::clone(&self.keys.receipt_signer);
         let id = subject.as_str().to_owned();
         let (subject_id, by) = (subject.clone(), principal_id.to_owned());
@@ -208,16 +209,32 @@ impl Vault {
                     // (which keeps the history, the proof that past processing was lawful),
                     // read here, under the key's lock, so a consent given while the erasure
                     // ran is withdrawn too.
-                    let ledger = tx.ledger().of_subject(&id).await?;
-                    let withdrawals =
-                        crate::consent::SubjectState::from_ledger(&ledger).consent_withdrawals(&subject_id, &by, now);
+                    // A ledger altered in the database by hand does not stop an erasure: nothing
+                    // is decided on it (no withdrawal appended, no binding timed by it), and
+                    // every read of it is refused after as before.
+                    let ledger = match tx.ledger().of_subject(&id, &*seal).await {
+                        Ok(ledger) => Some(ledger),
+                        Err(custodia_store::StoreError::LedgerAltered(what)) => {
+                            tracing::error!(%what, "erasing a subject whose consent ledger was altered in the database");
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let withdrawals = match &ledger {
+                        Some(ledger) => {
+                            crate::consent::SubjectState::from_ledger(ledger).consent_withdrawals(&subject_id, &by, now)
+                        }
+                        None => Vec::new(),
+                    };
                     for withdrawal in &withdrawals {
-                        tx.ledger().append(withdrawal).await?;
+                        tx.ledger().append(withdrawal, &*seal).await?;
                     }
                     // The relationship ends: no activity to run from, no id on released holds.
                     tx.retention().forget_activity(&id).await?;
                     tx.retention().forget_subject_in_holds(&id).await?;
-                    crate::retention::retime_subject(&mut tx, &registry, &id, now).await?;
+                    if ledger.is_some() {
+                        crate::retention::retime_subject(&mut tx, (&registry, &*seal), &id, now).await?;
+                    }
                     let request_id = closing.as_ref().map(|c| c.done.request_id.as_str());
                     let receipt = receipt(
                         request_id,

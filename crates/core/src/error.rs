@@ -104,6 +104,13 @@ impl From<custodia_store::StoreError> for VaultError {
                 "incident_changed",
                 "the incident changed meanwhile (another responder's entry came first): read it again and retry",
             ),
+            custodia_store::StoreError::LedgerAltered(what) => Self::new(
+                ErrorKind::Conflict,
+                "ledger_altered",
+                format!(
+                    "this subject's consent ledger was altered in the database ({what}): nothing is decided on it until it is restored from a backup; the audit log's consent entries say what was recorded"
+                ),
+            ),
             custodia_store::StoreError::Conflict(what) => {
                 Self::new(ErrorKind::Conflict, "conflict", format!("already exists ({what})"))
             }

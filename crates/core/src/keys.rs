@@ -9,7 +9,7 @@ use custodia_audit::note::{ED25519_TYPE, NoteSigner};
 use custodia_audit::tag::TagKey;
 use custodia_crypto::{BLIND_INDEX_LEN, BlindIndexer, DataKey, Domain, IndexKey, Keyring, SecretKey};
 use custodia_registry::Purpose;
-use custodia_store::{DEFAULT_KEY_CLASS, Store, SubjectKeyRow};
+use custodia_store::{DEFAULT_KEY_CLASS, LEDGER_SEALED, Store, SubjectKeyRow};
 
 use crate::{SetupError, SubjectId, Timestamp, VaultError};
 
@@ -236,6 +236,18 @@ impl AccessSeal {
     }
 }
 
+/// The subject ledger's entries and heads are sealed under the same key (each message names
+/// what it is first: `custodia.ledger-entry.v1`, `custodia.ledger-head.v1`).
+impl custodia_store::LedgerSeal for AccessSeal {
+    fn seal(&self, message: &[u8]) -> Vec<u8> {
+        aws_lc_rs::hmac::sign(&self.0, message).as_ref().to_vec()
+    }
+
+    fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
+        aws_lc_rs::hmac::verify(&self.0, message, seal).is_ok()
+    }
+}
+
 /// Seals the row of operator `id` as it is now, inside the transaction that changed it.
 pub(crate) async fn reseal_operator(
     tx: &mut custodia_store::Tx<'_>,
@@ -256,6 +268,40 @@ pub(crate) async fn reseal_principal(
 ) -> Result<(), custodia_store::StoreError> {
     if let Some(row) = tx.principals().by_id(id).await? {
         tx.principals().set_seal(id, &seal.of(&row)).await?;
+    }
+    Ok(())
+}
+
+/// Seals the subject ledger's entries written before seals (schema version 22), once: at the
+/// start that finds no entry sealed and the ledger not yet marked sealed ([`LEDGER_SEALED`]),
+/// in the transaction that marks it. Seals with the mark gone mean it was deleted by hand
+/// (a new sealing would seal entries written by hand too): the start is refused.
+async fn seal_ledger_once(store: &Store, seal: &Arc<AccessSeal>) -> Result<(), SetupError> {
+    if store.reader().await?.meta().get(LEDGER_SEALED).await?.is_some() {
+        return Ok(());
+    }
+    if store.reader().await?.ledger().any_sealed().await? {
+        return Err(SetupError::Other(
+            "the subject ledger holds sealed entries but its mark (ledger_sealed) is missing from the database: the row was deleted by hand; refusing to seal the ledger anew (it would seal entries written by hand)".into(),
+        ));
+    }
+    let seal = Arc::clone(seal);
+    let sealed = store
+        .write(move |mut tx| {
+            Box::pin(async move {
+                if !tx.meta().insert(LEDGER_SEALED, &[1]).await? {
+                    // another node sealed it first, in its transaction
+                    return Ok(0);
+                }
+                tx.ledger().seal_every_entry(&*seal).await
+            })
+        })
+        .await?;
+    if sealed > 0 {
+        tracing::warn!(
+            entries = sealed,
+            "sealed the subject ledger's entries written before schema version 22 (once, at this upgrade)"
+        );
     }
     Ok(())
 }
@@ -463,6 +509,7 @@ impl Keys {
         let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
             .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
         let access_seal = Arc::new(load_access_seal(store, &keyring).await?);
+        seal_ledger_once(store, &access_seal).await?;
         Ok(Self {
             keyring: std::sync::RwLock::new(Arc::new(keyring)),
             checked: std::sync::Mutex::new(None),

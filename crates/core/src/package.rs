@@ -116,7 +116,13 @@ impl Vault {
             .iter()
             .map(|row| Ok((row.key_class.clone(), self.keys.unwrap(row)?)))
             .collect::<Result<Vec<_>, VaultError>>()?;
-        let ledger = self.store.reader().await?.ledger().of_subject(subject.as_str()).await?;
+        let ledger = self
+            .store
+            .reader()
+            .await?
+            .ledger()
+            .of_subject(subject.as_str(), &*self.keys.access_seal)
+            .await?;
         Ok(PackageReader {
             store: Arc::clone(&self.store),
             registry: Arc::clone(&self.registry),

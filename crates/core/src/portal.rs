@@ -384,7 +384,10 @@ impl Vault {
     async fn portal_state_inner(&self, subject: &SubjectId) -> Result<PortalState, VaultError> {
         let mut reader = self.store.reader().await?;
         let bindings = reader.retention().of_subject(subject.as_str()).await?;
-        let ledger = reader.ledger().of_subject(subject.as_str()).await?;
+        let ledger = reader
+            .ledger()
+            .of_subject(subject.as_str(), &*self.keys.access_seal)
+            .await?;
         drop(reader);
         let mut held: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for b in &bindings {

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use custodia_registry::{Purpose, Registry, RetentionStart};
 use custodia_store::{
-    AuditRow, Binding, BindingTimes, BoundValue, DueCursor, Ending, ErasedRows, HoldRow, StoreError, Tx,
+    AuditRow, Binding, BindingTimes, BoundValue, DueCursor, Ending, ErasedRows, HoldRow, LedgerSeal, StoreError, Tx,
 };
 use custodia_types::{SweepLine, SweepReport};
 
@@ -225,15 +225,33 @@ fn retimed(
         .collect()
 }
 
+/// A subject's ledger as the sweeper reads it: `None` when it was altered in the database by
+/// hand (logged by its entry numbers; the sweeper leaves the subject's values as they are
+/// rather than decide on it, and every other read of it is refused).
+async fn ledger_for_sweep(
+    reader: &mut custodia_store::Reader,
+    subject: &str,
+    seal: &dyn LedgerSeal,
+) -> Result<Option<Vec<custodia_store::LedgerRow>>, StoreError> {
+    match reader.ledger().of_subject(subject, seal).await {
+        Ok(entries) => Ok(Some(entries)),
+        Err(StoreError::LedgerAltered(what)) => {
+            tracing::error!(%what, "the sweeper left a subject whose consent ledger was altered in the database");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Computes a subject's bindings again inside a transaction that changed its ledger or its
 /// activity (after the change, at `now`), so the expiry index stays true.
 pub(crate) async fn retime_subject(
     tx: &mut Tx<'_>,
-    registry: &Registry,
+    (registry, seal): (&Registry, &dyn LedgerSeal),
     subject: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let entries = tx.ledger().of_subject(subject).await?;
+    let entries = tx.ledger().of_subject(subject, seal).await?;
     let state = SubjectState::from_ledger(&entries);
     let last = tx.retention().last_activity(subject).await?;
     let bound = tx.retention().of_subject(subject).await?;
@@ -392,7 +410,10 @@ impl Vault {
             let mut reader = self.store.reader().await?;
             for group in page.chunk_by(|a, b| a.subject_id == b.subject_id) {
                 let subject = group[0].subject_id.clone();
-                let state = SubjectState::from_ledger(&reader.ledger().of_subject(&subject).await?);
+                let Some(entries) = ledger_for_sweep(&mut reader, &subject, &*self.keys.access_seal).await? else {
+                    continue;
+                };
+                let state = SubjectState::from_ledger(&entries);
                 let collections: BTreeSet<&str> = group.iter().map(|t| t.collection.as_str()).collect();
                 let collections: Vec<&str> = collections.into_iter().collect();
                 if state.restricted() || !reader.retention().holds_on(&subject, &collections).await?.is_empty() {
@@ -498,7 +519,9 @@ impl Vault {
             if subjects.contains_key(v.subject_id.as_str()) {
                 continue;
             }
-            let entries = reader.ledger().of_subject(&v.subject_id).await?;
+            let Some(entries) = ledger_for_sweep(&mut reader, &v.subject_id, &*self.keys.access_seal).await? else {
+                continue;
+            };
             let last = reader.retention().last_activity(&v.subject_id).await?;
             let collections: BTreeSet<&str> = page
                 .iter()
@@ -753,7 +776,11 @@ impl Vault {
                 let mut times_now = Vec::new();
                 for v in &page {
                     if !states.contains_key(v.subject_id.as_str()) {
-                        let entries = reader.ledger().of_subject(&v.subject_id).await?;
+                        let Some(entries) =
+                            ledger_for_sweep(&mut reader, &v.subject_id, &*self.keys.access_seal).await?
+                        else {
+                            continue;
+                        };
                         let last = reader.retention().last_activity(&v.subject_id).await?;
                         states.insert(&v.subject_id, (SubjectState::from_ledger(&entries), last));
                     }
@@ -810,8 +837,11 @@ impl Vault {
         let count = subjects.len() as u64;
         for subject in subjects {
             let registry = std::sync::Arc::clone(&self.registry);
+            let seal = std::sync::Arc::clone(&self.keys.access_seal);
             self.store
-                .write(move |mut tx| Box::pin(async move { retime_subject(&mut tx, &registry, &subject, now).await }))
+                .write(move |mut tx| {
+                    Box::pin(async move { retime_subject(&mut tx, (&registry, &*seal), &subject, now).await })
+                })
                 .await?;
         }
         if settled != from {
@@ -1686,9 +1716,10 @@ mod tests {
                 principal_id: admin.id.clone(),
                 at: T0 + 2,
             };
+            let seal = std::sync::Arc::clone(&vault.keys.access_seal);
             vault
                 .store
-                .write(move |mut tx| Box::pin(async move { tx.ledger().append(&withdrawal).await }))
+                .write(move |mut tx| Box::pin(async move { tx.ledger().append(&withdrawal, &*seal).await }))
                 .await
                 .unwrap();
             let bindings = || async {

@@ -473,6 +473,7 @@ impl Vault {
         notices: Vec<custodia_store::NewNotification>,
     ) -> Result<(), VaultError> {
         let registry = Arc::clone(&self.registry);
+        let seal = Arc::clone(&self.keys.access_seal);
         let counted = ledger.clone();
         let now = Timestamp(done.updated_at);
         let written = self
@@ -483,13 +484,13 @@ impl Vault {
                         return Ok(false);
                     }
                     for entry in &ledger {
-                        tx.ledger().append(entry).await?;
+                        tx.ledger().append(entry, &*seal).await?;
                     }
                     // What the entries end (an objection, an opt-out) ends for the sweeper too.
                     let subjects: std::collections::BTreeSet<&str> =
                         ledger.iter().map(|e| e.subject_id.as_str()).collect();
                     for subject in subjects {
-                        crate::retention::retime_subject(&mut tx, &registry, subject, now).await?;
+                        crate::retention::retime_subject(&mut tx, (&registry, &*seal), subject, now).await?;
                     }
                     if !notices.is_empty() {
                         tx.notifications().enqueue(&notices).await?;

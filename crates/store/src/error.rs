@@ -22,6 +22,10 @@ pub enum StoreError {
     /// (named without values); everything it wrote was rolled back.
     #[error("write aborted: {0}")]
     Aborted(String),
+    /// A subject's ledger is not as the vault sealed it (an entry inserted, changed, copied
+    /// or removed in the database by hand), `0` saying how (entry numbers, never values).
+    #[error("the subject's ledger was altered in the database: {0}")]
+    LedgerAltered(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -33,10 +33,10 @@ pub use model::{
 };
 pub use repo::{
     Attempt, Audit, AuditChunk, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT,
-    HeldCount, HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, Ledger,
-    Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor, Records,
-    RequestQuery, Requests, Retention, SessionRow, SessionsOf, Subjects, Target, TimelineChange, TokenHolding, Tokens,
-    TrainingRow,
+    HeldCount, HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock,
+    LEDGER_SEALED, Ledger, LedgerSeal, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals,
+    ReadOnlyRow, RecordCursor, Records, RequestQuery, Requests, Retention, SessionRow, SessionsOf, Subjects, Target,
+    TimelineChange, TokenHolding, Tokens, TrainingRow,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

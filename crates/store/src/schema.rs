@@ -532,6 +532,24 @@ const STEPS: &[&[Part]] = &[
          ALTER TABLE break_glass ADD COLUMN seal BYTEA;
          INSERT INTO meta (key, value) VALUES ('access_seals_pending', '\\x01'::bytea);",
     )],
+    // 22: the subject ledger sealed by the vault: each entry's seal binds it to its number
+    // (a copy elsewhere, an entry inserted or changed by hand is refused), and each subject's
+    // head seals how many entries it has and the newest (one removed, anywhere, leaves too
+    // few). Entries from before are sealed by the vault at its next start, once
+    // (`ledger_sealed` in `meta` marks it done).
+    &[
+        Part::Common(
+            "CREATE TABLE subject_ledger_seals (
+                seq {int} PRIMARY KEY,
+                seal {blob} NOT NULL);
+             CREATE TABLE subject_ledger_heads (
+                subject_id TEXT PRIMARY KEY,
+                entries {int} NOT NULL,
+                last_seq {int} NOT NULL,
+                seal {blob} NOT NULL);",
+        ),
+        Part::AppendOnly("subject_ledger_seals"),
+    ],
 ];
 
 impl Dialect {
@@ -747,6 +765,8 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     // Queued in a request's transaction, moved along by the delivery job (its body cleared
     // when final); never deleted. Their attempts are append-only.
     ("notifications", "SELECT, INSERT, UPDATE"),
+    // Moved forward with each ledger entry of its subject; never deleted.
+    ("subject_ledger_heads", "SELECT, INSERT, UPDATE"),
     // Bound, renewed, re-timed and ended as writes, the ledger and the sweeper go.
     ("field_bindings", "SELECT, INSERT, UPDATE, DELETE"),
     // Rewritten when a purpose's rule changes.

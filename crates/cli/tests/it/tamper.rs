@@ -1119,3 +1119,126 @@ async fn a_principal_written_into_the_database_by_hand_is_refused() {
     let (status, v) = server.client(&vault.token).await.get("/v1/principals").await;
     assert_eq!(status, 200, "{v}");
 }
+
+/// Consent is read from the subject ledger on every read: an entry written into the database
+/// by hand would give it. Each is refused: a consent inserted, a withdrawal removed (the
+/// newest or one in the middle), an old grant copied after a withdrawal with its seal, a
+/// withdrawal turned into a grant; the subject's reads answer 409 `ledger_altered`, other
+/// subjects' are untouched, and the vault will not seal the ledger anew once its mark is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_written_into_the_ledger_by_hand_is_refused() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let marketing_key = admin.principal("newsletter", &["marketing_service"]).await;
+    let consent_key = admin.principal("preference-centre", &["consent_service"]).await;
+    let mut prefs = server.client(&consent_key).await;
+    let consent = |granted: bool| json!({"purpose": "marketing_email", "granted": granted, "notice_version": "v1", "method": "web_form"});
+    for (subject, choices) in [
+        ("cust_forged", &[][..]),
+        ("cust_deleted", &[true, false][..]),
+        ("cust_middle", &[true, false, true, false][..]),
+        ("cust_copied", &[true, false][..]),
+        ("cust_flipped", &[true, false][..]),
+        ("cust_fine", &[true][..]),
+    ] {
+        // the email written under marketing once its consent is given
+        let purpose = if choices.is_empty() {
+            "order_fulfillment"
+        } else {
+            "marketing_email"
+        };
+        for (i, granted) in choices.iter().enumerate() {
+            let (status, v) = prefs
+                .post(&format!("/v1/subjects/{subject}/consents"), consent(*granted))
+                .await;
+            assert_eq!(status, 201, "{v}");
+            if i > 0 {
+                continue;
+            }
+            let (status, v) = admin
+                .post(
+                    &format!("/v1/subjects/{subject}/records/customers"),
+                    json!({"purpose": purpose, "fields": {"email": "kim@example.com"}}),
+                )
+                .await;
+            assert_eq!(status, 201, "{v}");
+        }
+        if choices.is_empty() {
+            let (status, v) = admin
+                .post(
+                    &format!("/v1/subjects/{subject}/records/customers"),
+                    json!({"purpose": purpose, "fields": {"email": "kim@example.com"}}),
+                )
+                .await;
+            assert_eq!(status, 201, "{v}");
+        }
+    }
+    server.terminate();
+    let seq_of = |subject: &str, nth: usize| {
+        format!("(SELECT seq FROM subject_ledger WHERE subject_id = '{subject}' ORDER BY seq LIMIT 1 OFFSET {nth})")
+    };
+    sql(
+        vault.path(),
+        &[
+            "DROP TRIGGER IF EXISTS subject_ledger_no_update",
+            "DROP TRIGGER IF EXISTS subject_ledger_no_delete",
+            "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
+             VALUES ('cust_forged', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)",
+            &format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_deleted", 1)),
+            &format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_middle", 1)),
+            // the grant copied after the withdrawal, its seal with it
+            &format!(
+                "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, evidence, \
+                 principal_id, at) SELECT subject_id, kind, purpose, value, notice_version, method, evidence, \
+                 principal_id, at FROM subject_ledger WHERE seq = {}",
+                seq_of("cust_copied", 0)
+            ),
+            &format!(
+                "INSERT INTO subject_ledger_seals (seq, seal) SELECT {}, seal FROM subject_ledger_seals WHERE seq = {}",
+                seq_of("cust_copied", 2),
+                seq_of("cust_copied", 0)
+            ),
+            &format!(
+                "UPDATE subject_ledger SET value = 1 WHERE seq = {}",
+                seq_of("cust_flipped", 1)
+            ),
+        ],
+    )
+    .await;
+    let server = vault.serve();
+    let mut marketing = server.client(&marketing_key).await;
+    let mut prefs = server.client(&consent_key).await;
+    let read = |subject: &str| format!("/v1/subjects/{subject}/records/customers?purpose=marketing_email&fields=email");
+    for subject in [
+        "cust_forged",
+        "cust_deleted",
+        "cust_middle",
+        "cust_copied",
+        "cust_flipped",
+    ] {
+        let (status, v) = marketing.get(&read(subject)).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (409, Some("ledger_altered")),
+            "{subject}: {v}"
+        );
+        assert!(!v.to_string().contains("kim@example.com"), "{v}");
+    }
+    let (status, v) = marketing.get(&read("cust_fine")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v.to_string().contains("kim@example.com"), "{v}");
+    // a consent recorded over it does not seal it either
+    let (status, v) = prefs.post("/v1/subjects/cust_forged/consents", consent(true)).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("ledger_altered")),
+        "{v}"
+    );
+    server.terminate();
+    // The mark that the ledger was sealed deleted, to have it sealed anew as at an upgrade:
+    // refused while any seal is there.
+    sql(vault.path(), &["DELETE FROM meta WHERE key = 'ledger_sealed'"]).await;
+    let printed = refuses_to_start(vault.path(), &[]);
+    assert!(printed.contains("refusing to seal the ledger anew"), "{printed}");
+}

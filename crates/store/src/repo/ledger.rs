@@ -1,13 +1,96 @@
-//! The append-only subject ledger (consents, objections, opt-outs, restrictions).
+//! The append-only subject ledger (consents, objections, opt-outs, restrictions), sealed by
+//! the vault.
+//!
+//! Whoever can write the database could otherwise give a subject's consent themselves (a
+//! `consent` row inserted, a withdrawal changed or deleted) and have every read honour it.
+//! Each entry is sealed with its number (`subject_ledger_seals`): an entry inserted, changed
+//! or copied to another number by hand is refused. Each subject's head
+//! (`subject_ledger_heads`) seals how many entries it has and the number of the newest: an
+//! entry removed anywhere leaves too few. The seals are MACs under a key the vault holds
+//! ([`LedgerSeal`]); the store never sees it. What a seal cannot tell: the head and the
+//! entries put back as an earlier copy of the database had them (a backup restored by hand).
 
 use crate::changes::{Change, announce};
-use crate::sql::{DbRow, Stmt};
+use crate::sql::{DbRow, Dialect, Stmt};
 use crate::{LedgerRow, ReadWrite, StoreError};
 
 super::repository!(
     /// Subjects' ledger entries.
     Ledger
 );
+
+/// The `meta` key set once every entry is sealed: at a vault's first start, or the start that
+/// sealed the entries written before seals (schema version 22).
+pub const LEDGER_SEALED: &str = "ledger_sealed";
+
+/// Seals ledger entries and heads: a MAC under a key only the vault holds.
+pub trait LedgerSeal: Send + Sync {
+    /// The seal of `message`.
+    fn seal(&self, message: &[u8]) -> Vec<u8>;
+    /// Whether `seal` is the seal of `message`.
+    fn holds(&self, message: &[u8], seal: &[u8]) -> bool;
+}
+
+/// What an entry's seal covers: its number and everything it records, each part length-prefixed
+/// after a domain label.
+fn entry_message(seq: i64, e: &LedgerRow) -> Vec<u8> {
+    let mut m = Message::new("custodia.ledger-entry.v1");
+    m.int(seq)
+        .text(Some(&e.subject_id))
+        .text(Some(&e.kind))
+        .text(e.purpose.as_deref())
+        .int(i64::from(e.value))
+        .text(e.notice_version.as_deref())
+        .text(Some(&e.method))
+        .text(e.evidence.as_deref())
+        .text(Some(&e.principal_id))
+        .int(e.at);
+    m.0
+}
+
+/// What a subject's head seal covers.
+fn head_message(subject_id: &str, head: Head) -> Vec<u8> {
+    let mut m = Message::new("custodia.ledger-head.v1");
+    m.text(Some(subject_id)).int(head.entries).int(head.last_seq);
+    m.0
+}
+
+struct Message(Vec<u8>);
+
+impl Message {
+    fn new(domain: &str) -> Self {
+        Self(domain.as_bytes().to_vec())
+    }
+
+    fn int(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// A presence byte, then the length and the bytes.
+    fn text(&mut self, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                self.0.extend_from_slice(v.as_bytes());
+            }
+            None => self.0.push(0),
+        }
+        self
+    }
+}
+
+/// A subject's head: how many entries it has and the newest's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    entries: i64,
+    last_seq: i64,
+}
+
+fn altered(what: String) -> StoreError {
+    StoreError::LedgerAltered(what)
+}
 
 fn ledger_row(row: &DbRow) -> Result<LedgerRow, StoreError> {
     Ok(LedgerRow {
@@ -23,6 +106,29 @@ fn ledger_row(row: &DbRow) -> Result<LedgerRow, StoreError> {
         at: row.int("at")?,
     })
 }
+
+/// A head read back, with its seal, checked against `seal`.
+fn sealed_head(subject_id: &str, row: &DbRow, seal: &dyn LedgerSeal) -> Result<Option<Head>, StoreError> {
+    let (Some(entries), Some(last_seq), Some(s)) = (
+        row.opt_int("head_entries")?,
+        row.opt_int("head_last_seq")?,
+        row.opt_bytes("head_seal")?,
+    ) else {
+        return Ok(None);
+    };
+    let head = Head { entries, last_seq };
+    if seal.holds(&head_message(subject_id, head), &s) {
+        Ok(Some(head))
+    } else {
+        Err(altered(
+            "its head (how many entries it has) is not the one the vault sealed".into(),
+        ))
+    }
+}
+
+/// How many reads of a subject's entries may find its head moved between two statements
+/// before one gives up (appends to one subject are rare and short).
+const READ_TRIES: usize = 3;
 
 impl<A> Ledger<'_, A> {
     /// The sequence number of the subject's last entry, if it has one.
@@ -46,23 +152,108 @@ impl<A> Ledger<'_, A> {
             .collect()
     }
 
-    /// Every ledger entry of a subject, oldest first.
-    pub async fn of_subject(&mut self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
+    /// Every ledger entry of a subject, oldest first, each checked against its seal and all
+    /// of them against the subject's head ([`StoreError::LedgerAltered`] when one is not as
+    /// the vault wrote it).
+    pub async fn of_subject(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Vec<LedgerRow>, StoreError> {
+        for _ in 0..READ_TRIES {
+            // one statement: the entries, their seals and the head as one commit left them
+            let stmt = Stmt::new(
+                "SELECT l.*, s.seal AS entry_seal, h.entries AS head_entries, h.last_seq AS head_last_seq, \
+                 h.seal AS head_seal FROM subject_ledger l \
+                 LEFT JOIN subject_ledger_seals s ON s.seq = l.seq \
+                 LEFT JOIN subject_ledger_heads h ON h.subject_id = l.subject_id \
+                 WHERE l.subject_id = $1 ORDER BY l.seq",
+            )
+            .bind(subject_id);
+            let rows = self.conn.fetch_all(stmt).await?;
+            let Some(first) = rows.first() else {
+                // no entry: nor may the subject have a head that counts some (all removed),
+                // unless its first entry was appended between the two reads
+                match self.head(subject_id, seal).await? {
+                    Some(_) => continue,
+                    None => return Ok(Vec::new()),
+                }
+            };
+            let head = sealed_head(subject_id, first, seal)?
+                .ok_or_else(|| altered("it has entries but no head (the vault seals one with each entry)".into()))?;
+            let mut entries = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let e = ledger_row(row)?;
+                let sealed = row.opt_bytes("entry_seal")?;
+                if !sealed.is_some_and(|s| seal.holds(&entry_message(e.seq, &e), &s)) {
+                    return Err(altered(format!(
+                        "entry {} is not one the vault sealed (inserted, changed or copied by hand)",
+                        e.seq
+                    )));
+                }
+                entries.push(e);
+            }
+            let last_seq = entries.last().map_or(0, |e| e.seq);
+            if head.entries != entries.len() as i64 || head.last_seq != last_seq {
+                return Err(altered(format!(
+                    "it holds {} entries up to number {last_seq} where the vault counted {} up to number {} (removed by hand)",
+                    entries.len(),
+                    head.entries,
+                    head.last_seq
+                )));
+            }
+            return Ok(entries);
+        }
+        Err(StoreError::Conflict("subject ledger".into()))
+    }
+
+    /// Every ledger entry of a subject as stored, unchecked: for what a tool without the
+    /// vault's key reports (`assess` counts consents); whatever decides on consent reads
+    /// [`Self::of_subject`].
+    pub async fn of_subject_as_stored(&mut self, subject_id: &str) -> Result<Vec<LedgerRow>, StoreError> {
         let stmt = Stmt::new("SELECT * FROM subject_ledger WHERE subject_id = $1 ORDER BY seq").bind(subject_id);
         self.conn.fetch_all(stmt).await?.iter().map(ledger_row).collect()
+    }
+
+    /// A subject's head, checked against its seal.
+    async fn head(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Option<Head>, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT entries AS head_entries, last_seq AS head_last_seq, seal AS head_seal \
+             FROM subject_ledger_heads WHERE subject_id = $1",
+        )
+        .bind(subject_id);
+        match self.conn.fetch_optional(stmt).await? {
+            Some(row) => sealed_head(subject_id, &row, seal),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether any entry or head carries a seal.
+    pub async fn any_sealed(&mut self) -> Result<bool, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM subject_ledger_seals) \
+             OR EXISTS (SELECT 1 FROM subject_ledger_heads)",
+        );
+        Ok(self.conn.fetch_optional(stmt).await?.is_some())
     }
 }
 
 impl Ledger<'_, ReadWrite> {
-    /// Appends an entry; returns its sequence number. The schema refuses updates and deletes.
-    /// Other nodes hear of it when the transaction commits ([`Change::Ledger`]).
-    pub async fn append(&mut self, e: &LedgerRow) -> Result<i64, StoreError> {
+    /// Appends an entry, sealed, and moves its subject's head; returns its sequence number.
+    /// The schema refuses updates and deletes of entries and seals. A head that is not as the
+    /// vault sealed it refuses the append (a new head would cover what was done to it). Other
+    /// nodes hear of it when the transaction commits ([`Change::Ledger`]).
+    pub async fn append(&mut self, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<i64, StoreError> {
         // The subject's keys locked first, as a write locks them: an erasure (which locks
         // them for itself) reads the ledger after this entry commits, and withdraws a consent
         // given while it ran, or this entry waits for the erasure and follows it.
         crate::repo::Subjects::<ReadWrite>::new(self.conn.reborrow())
             .lock_keys(&e.subject_id, crate::repo::KeyLock::Share)
             .await?;
+        // Appends to one subject's ledger one at a time (SQLite: one writer anyway), each
+        // moving the head the one before left.
+        if self.conn.dialect() == Dialect::Postgres {
+            self.conn
+                .execute(Stmt::new("SELECT pg_advisory_xact_lock(7362, hashtext($1))").bind(&e.subject_id))
+                .await?;
+        }
+        let before = self.head(&e.subject_id, seal).await?;
         let stmt = Stmt::new(
             "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, \
              evidence, principal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
@@ -82,7 +273,203 @@ impl Ledger<'_, ReadWrite> {
             .await?
             .ok_or_else(|| StoreError::Corrupt("an appended ledger entry has no number".into()))?;
         let seq = row.int("seq")?;
+        self.seal_entry(seq, e, seal).await?;
+        let head = Head {
+            entries: before.map_or(0, |h| h.entries) + 1,
+            last_seq: seq,
+        };
+        self.set_head(&e.subject_id, head, seal).await?;
         announce(&mut self.conn, &Change::Ledger(e.subject_id.clone())).await?;
         Ok(seq)
+    }
+
+    async fn seal_entry(&mut self, seq: i64, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+        let sealed = seal.seal(&entry_message(seq, e));
+        let stmt = Stmt::new("INSERT INTO subject_ledger_seals (seq, seal) VALUES ($1, $2)")
+            .bind(seq)
+            .bind(&sealed[..]);
+        self.conn.execute(stmt).await.map(drop)
+    }
+
+    async fn set_head(&mut self, subject_id: &str, head: Head, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+        let sealed = seal.seal(&head_message(subject_id, head));
+        let stmt = Stmt::new(
+            "INSERT INTO subject_ledger_heads (subject_id, entries, last_seq, seal) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject_id) DO UPDATE SET entries = excluded.entries, last_seq = excluded.last_seq, \
+             seal = excluded.seal",
+        )
+        .bind(subject_id)
+        .bind(head.entries)
+        .bind(head.last_seq)
+        .bind(&sealed[..]);
+        self.conn.execute(stmt).await.map(drop)
+    }
+
+    /// Seals every entry and head there is, as they are: the entries written before seals, at
+    /// the start that makes the vault seal them (its caller sees that none is sealed yet).
+    /// Returns how many entries it sealed.
+    pub async fn seal_every_entry(&mut self, seal: &dyn LedgerSeal) -> Result<usize, StoreError> {
+        let mut heads: std::collections::BTreeMap<String, Head> = std::collections::BTreeMap::new();
+        let mut sealed = 0;
+        let mut after = 0;
+        loop {
+            let stmt = Stmt::new("SELECT * FROM subject_ledger WHERE seq > $1 ORDER BY seq LIMIT 1000").bind(after);
+            let page = self
+                .conn
+                .fetch_all(stmt)
+                .await?
+                .iter()
+                .map(ledger_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.seq;
+            for e in &page {
+                self.seal_entry(e.seq, e, seal).await?;
+                let head = heads.entry(e.subject_id.clone()).or_insert(Head {
+                    entries: 0,
+                    last_seq: 0,
+                });
+                head.entries += 1;
+                head.last_seq = e.seq;
+                sealed += 1;
+            }
+        }
+        for (subject_id, head) in heads {
+            self.set_head(&subject_id, head, seal).await?;
+        }
+        Ok(sealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> LedgerRow {
+        LedgerRow {
+            seq: 0,
+            subject_id: "cust_1".into(),
+            kind: "consent".into(),
+            purpose: Some("marketing_email".into()),
+            value: true,
+            notice_version: Some("v1".into()),
+            method: "api".into(),
+            evidence: None,
+            principal_id: "p_1".into(),
+            at: 1_700_000_000_000,
+        }
+    }
+
+    /// Every part of an entry, its number included, is in what its seal covers: changing one
+    /// changes the message, and moving a byte between two parts does too.
+    #[test]
+    fn an_entry_message_covers_every_part() {
+        let e = entry();
+        let base = entry_message(7, &e);
+        let changed: Vec<Vec<u8>> = vec![
+            entry_message(8, &e),
+            entry_message(
+                7,
+                &LedgerRow {
+                    subject_id: "cust_2".into(),
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    kind: "objection".into(),
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    purpose: None,
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    purpose: Some("analytics".into()),
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    value: false,
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    notice_version: None,
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    method: "portal".into(),
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    evidence: Some(String::new()),
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    principal_id: "p_2".into(),
+                    ..e.clone()
+                },
+            ),
+            entry_message(
+                7,
+                &LedgerRow {
+                    at: e.at + 1,
+                    ..e.clone()
+                },
+            ),
+            // a byte moved from one part to the next
+            entry_message(
+                7,
+                &LedgerRow {
+                    kind: "consen".into(),
+                    purpose: Some("tmarketing_email".into()),
+                    ..e.clone()
+                },
+            ),
+        ];
+        for (i, m) in changed.iter().enumerate() {
+            assert_ne!(m, &base, "change {i} left the message as it was");
+        }
+        assert_eq!(
+            entry_message(7, &LedgerRow { seq: 99, ..e.clone() }),
+            base,
+            "the stored number is what counts"
+        );
+        let head = Head {
+            entries: 3,
+            last_seq: 9,
+        };
+        assert_ne!(
+            head_message("cust_1", head),
+            head_message("cust_1", Head { entries: 2, ..head })
+        );
+        assert_ne!(
+            head_message("cust_1", head),
+            head_message("cust_1", Head { last_seq: 8, ..head })
+        );
+        assert_ne!(head_message("cust_1", head), head_message("cust_2", head));
     }
 }

@@ -203,6 +203,7 @@ const TAKEN_AS_THEY_ARE: &[&str] = &[
     "requests",
     "notifications",
     "read_only_collections",
+    "subject_ledger_heads",
 ];
 
 /// Append-only tables whose rows a restore adds from the database it replaces (the backup
@@ -218,6 +219,8 @@ const ADDED_FROM_THE_REPLACED: &[(&str, &[&str])] = &[
     ("incident_entries", &["entry_id"]),
     ("notification_attempts", &["seq"]),
     ("notices", &["version"]),
+    // every entry's seal: the backup's entries are a prefix of the replaced database's
+    ("subject_ledger_seals", &["seq"]),
 ];
 
 /// Brings into the backup (attached as `main`, the replaced database as `cur`) what a restore
@@ -247,6 +250,12 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
              WHERE NOT EXISTS (SELECT 1 FROM main.{table} x WHERE {same});\n"
         ));
     }
+    // the ledger's entries carry the seals the replaced database holds (a backup from before
+    // they were made is sealed by those)
+    sql.push_str(&format!(
+        "INSERT OR IGNORE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n",
+        crate::repo::LEDGER_SEALED
+    ));
     sql.push_str(
         "UPDATE main.incidents SET (phase, risk, updated_at, tally) = \
          (SELECT c.phase, c.risk, c.updated_at, c.tally FROM cur.incidents c WHERE c.incident_id = incidents.incident_id) \

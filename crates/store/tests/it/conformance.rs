@@ -567,6 +567,45 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &Store) {
         }
     );
     assert!(ledger(s, "nobody").await.unwrap().is_empty());
+    // read with a seal other than the one that wrote it: no entry holds
+    struct Other;
+    impl custodia_store::LedgerSeal for Other {
+        fn seal(&self, message: &[u8]) -> Vec<u8> {
+            message.iter().rev().copied().collect()
+        }
+        fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
+            self.seal(message) == seal
+        }
+    }
+    let refused = s.reader().await.unwrap().ledger().of_subject("s1", &Other).await;
+    assert!(matches!(refused, Err(StoreError::LedgerAltered(_))), "{refused:?}");
+}
+
+/// Appends to one subject's ledger at once (several connections on PostgreSQL) each move
+/// the head the one before left: the ledger reads whole, every entry counted.
+pub async fn concurrent_ledger_appends_keep_the_head(s: &Store) {
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let entry = LedgerRow {
+            seq: 0,
+            subject_id: format!("busy{}", i % 2),
+            kind: "consent".into(),
+            purpose: Some("marketing_email".into()),
+            value: i % 3 != 0,
+            notice_version: None,
+            method: "api".into(),
+            evidence: None,
+            principal_id: "p1".into(),
+            at: i,
+        };
+        tasks.push(async move { append_ledger(s, &entry, None).await });
+    }
+    for result in futures_join_all(tasks).await {
+        result.unwrap();
+    }
+    for subject in ["busy0", "busy1"] {
+        assert_eq!(ledger(s, subject).await.unwrap().len(), 12, "{subject}");
+    }
 }
 
 /// A series' value in the process's metrics (0 before its first sample).
@@ -907,7 +946,7 @@ pub async fn a_failed_job_rolls_back_everything_it_did(s: &Store) {
         .write(move |mut tx| {
             Box::pin(async move {
                 tx.records().insert(&record).await?;
-                tx.ledger().append(&entry).await?;
+                tx.ledger().append(&entry, &crate::TestSeal).await?;
                 tx.audit().append(&[audit]).await?;
                 Err(StoreError::Conflict("the job changed its mind".into()))
             })

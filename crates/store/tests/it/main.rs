@@ -26,6 +26,23 @@ impl Db {
     }
 }
 
+/// What seals ledger entries in these tests (a vault seals with an HMAC under a key of its
+/// own): SHA-256 over a key and the message, which no one without the key makes.
+pub struct TestSeal;
+
+impl custodia_store::LedgerSeal for TestSeal {
+    fn seal(&self, message: &[u8]) -> Vec<u8> {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"test ledger seal key");
+        ctx.update(message);
+        ctx.finish().as_ref().to_vec()
+    }
+
+    fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
+        self.seal(message) == seal
+    }
+}
+
 /// The key tests link audit entries with (a vault installs its own).
 pub fn test_link_key() -> custodia_audit::chain::ChainKey {
     custodia_audit::chain::ChainKey::new(&[0x11; 32])
@@ -217,6 +234,7 @@ on_store!(
     racing_first_writes_keep_one_key,
     one_bad_record_fails_alone,
     ledger_appends_in_order_and_refuses_changes,
+    concurrent_ledger_appends_keep_the_head,
     audit_entries_land_with_their_writes,
     tokens_and_subject_keys,
     racing_claims_of_one_token_store_one,

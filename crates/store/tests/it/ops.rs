@@ -141,7 +141,7 @@ pub async fn append_ledger(s: &Store, entry: &LedgerRow, audit: Option<&AuditRow
     let (entry, audit) = (entry.clone(), audit.cloned());
     s.write(move |mut tx| {
         Box::pin(async move {
-            let seq = tx.ledger().append(&entry).await?;
+            let seq = tx.ledger().append(&entry, &crate::TestSeal).await?;
             tx.audit().append(audit.as_slice()).await?;
             Ok(seq)
         })
@@ -150,7 +150,7 @@ pub async fn append_ledger(s: &Store, entry: &LedgerRow, audit: Option<&AuditRow
 }
 
 pub async fn ledger(s: &Store, subject: &str) -> R<Vec<LedgerRow>> {
-    s.reader().await?.ledger().of_subject(subject).await
+    s.reader().await?.ledger().of_subject(subject, &crate::TestSeal).await
 }
 
 pub async fn append_audit(s: &Store, rows: &[AuditRow]) -> R<()> {

@@ -314,7 +314,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 21, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 22, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
@@ -439,7 +439,7 @@ pub async fn committed_changes_are_announced_to_every_node(db: &Db) {
     let failed = a
         .write(move |mut tx| {
             Box::pin(async move {
-                tx.ledger().append(&entry).await?;
+                tx.ledger().append(&entry, &crate::TestSeal).await?;
                 Err::<(), _>(StoreError::Conflict("rolled back".into()))
             })
         })
@@ -565,7 +565,7 @@ pub async fn a_ledger_entry_waits_for_the_erasure_of_a_subject_without_keys(db: 
                     let _ = locked_tx.send(());
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                     // what the erasure reads last: the ledger, with nothing in it yet
-                    let seen = tx.ledger().of_subject("nokey").await?.len();
+                    let seen = tx.ledger().of_subject("nokey", &crate::TestSeal).await?.len();
                     Ok((seen, std::time::Instant::now()))
                 })
             })
@@ -585,7 +585,7 @@ pub async fn a_ledger_entry_waits_for_the_erasure_of_a_subject_without_keys(db: 
         principal_id: "p1".into(),
         at: 1,
     };
-    b.write(move |mut tx| Box::pin(async move { tx.ledger().append(&entry).await }))
+    b.write(move |mut tx| Box::pin(async move { tx.ledger().append(&entry, &crate::TestSeal).await }))
         .await
         .unwrap();
     let appended = std::time::Instant::now();
