@@ -132,7 +132,7 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     let printed = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{printed}");
     assert!(
-        printed.contains("NOT intact") && printed.contains("the wrong key"),
+        printed.contains("NOT intact") && printed.contains("the key given is another vault's"),
         "{printed}"
     );
     // the note as `jq -r .note` saves it, a newline after its own: the same note
@@ -288,7 +288,10 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     );
     std::fs::write(&log, kept).unwrap();
     let (ok, out) = verify_with(copy.path(), key, &[]);
-    assert!(!ok && out.contains("signed by another key"), "swapped key: {out}");
+    assert!(
+        !ok && out.contains("audit_public_key row) is not the key given"),
+        "swapped key: {out}"
+    );
     let printed = refuses_to_start(copy.path(), &["--no-checkpoint-log"]);
     assert!(printed.contains("does not match the audit signing key"), "{printed}");
 
