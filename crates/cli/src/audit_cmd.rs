@@ -110,15 +110,19 @@ pub(crate) async fn database_copy(store: &custodia_store::Store) -> Result<Optio
 
 /// The database's copy of the checkpoint key (its `audit_public_key` row) against the key
 /// pinned. The server refuses to start when the row is not its key, so a row that differs was
-/// replaced (or the key given is another vault's). A row that is not there passes: the server
-/// writes it again from the signing key, which a deleted signing key row stops.
+/// replaced (or the key given is another vault's); the vault writes it when it makes its keys,
+/// so a row that is not there was deleted.
 pub(crate) async fn database_copy_is(store: &custodia_store::Store, pinned: &VerifierKey) -> Result<(), String> {
     match database_copy(store).await? {
         Some(row) if row != pinned.to_string().into_bytes() => Err(
             "the database's copy of the checkpoint key (its audit_public_key row) is not the key given with --public-key: the row was replaced (the server refuses to start on it), or the key given is another vault's"
                 .to_owned(),
         ),
-        _ => Ok(()),
+        Some(_) => Ok(()),
+        None => Err(
+            "the database's copy of the checkpoint key (its audit_public_key row) is missing: deleted by hand (the vault writes it with its keys; the server writes it again from its signing key at its next start)"
+                .to_owned(),
+        ),
     }
 }
 

@@ -164,6 +164,11 @@ enum Command {
         /// preference center links are made with it. Default: the address the caller used.
         #[arg(long, env = "CUSTODIA_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seal the subject ledger's entries found without seals: once, at the first start
+        /// after upgrading from a version before ledger seals (the start without it says so).
+        /// Never otherwise: entries without seals in a sealed ledger were written by hand.
+        #[arg(long)]
+        seal_ledger: bool,
         /// Also serve `GET /metrics` (Prometheus) without authentication on this address, for
         /// the monitoring network only. Without it, `/metrics` is on the API address for a key
         /// whose role has `read_metrics`.
@@ -698,6 +703,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_key,
             tls_client_ca,
             metrics_listen,
+            seal_ledger,
         } => {
             init_logging(log_format);
             let tls = tls_cmd::certificates(&data_dir, tls_cert, tls_key)?;
@@ -712,7 +718,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(
                 &data_dir,
                 (listen, metrics_listen),
-                database_url.as_deref(),
+                (database_url.as_deref(), seal_ledger),
                 &publish,
                 public_url,
                 tls,
@@ -1032,7 +1038,7 @@ fn init_logging(format: LogFormat) {
 async fn serve(
     data_dir: &Path,
     (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
-    database_url: Option<&str>,
+    (database_url, seal_ledger): (Option<&str>, bool),
     publish: &audit_cmd::PublishArgs,
     public_url: Option<String>,
     tls: Option<std::sync::Arc<custodia_server::tls::Certificates>>,
@@ -1061,10 +1067,12 @@ async fn serve(
             made.audit_public_key
         );
     }
-    let vault = dir
-        .open(database_url)
-        .await
-        .with_context(|| format!("opening {}", data_dir.display()))?;
+    let vault = if seal_ledger {
+        dir.open_sealing_ledger(database_url).await
+    } else {
+        dir.open(database_url).await
+    }
+    .with_context(|| format!("opening {}", data_dir.display()))?;
     let locale = transparency_cmd::locale_beside(&dir.registry_path(), vault.registry())?;
     if public_url.is_none() {
         tracing::warn!(

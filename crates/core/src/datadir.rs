@@ -387,17 +387,28 @@ impl DataDir {
 
     /// Opens the vault of this directory (refusing one its group or others may write to).
     pub async fn open(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
-        self.open_as(database_url, false).await
+        self.open_as(database_url, false, false).await
     }
 
     /// Opens the vault of this directory over a read-only store and without the directory's
     /// lock, beside a running server: for tools that only read (`custodia context-key`). Any
     /// write is refused by the database.
     pub async fn open_read_only(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
-        self.open_as(database_url, true).await
+        self.open_as(database_url, true, false).await
     }
 
-    async fn open_as(&self, database_url: Option<&str>, read_only: bool) -> Result<Vault, SetupError> {
+    /// [`Self::open`], sealing subject ledger entries found without seals: once, the first
+    /// start after the upgrade from a version before ledger seals (`serve --seal-ledger`).
+    pub async fn open_sealing_ledger(&self, database_url: Option<&str>) -> Result<Vault, SetupError> {
+        self.open_as(database_url, false, true).await
+    }
+
+    async fn open_as(
+        &self,
+        database_url: Option<&str>,
+        read_only: bool,
+        seal_ledger: bool,
+    ) -> Result<Vault, SetupError> {
         self.check_private()?;
         let registry = Registry::load(&self.registry_path())?;
         for warning in registry.warnings() {
@@ -415,7 +426,7 @@ impl DataDir {
             // this process alone writes the file, so its log's tail is what it appended last
             store.sole_audit_writer();
         }
-        let mut vault = Vault::new(registry, Arc::new(store), keyring, &policies).await?;
+        let mut vault = Vault::assemble(registry, Arc::new(store), keyring, &policies, seal_ledger).await?;
         vault.set_key_provider(self.key_provider()?);
         vault._dir_lock = lock;
         vault.tombstone_log = Some(self.tombstone_path());

@@ -96,6 +96,9 @@ impl fmt::Display for VaultError {
 
 impl std::error::Error for VaultError {}
 
+/// The code of a refusal to decide on a subject's ledger altered in the database.
+pub(crate) const LEDGER_ALTERED: &str = "ledger_altered";
+
 impl From<custodia_store::StoreError> for VaultError {
     fn from(e: custodia_store::StoreError) -> Self {
         match e {
@@ -104,13 +107,16 @@ impl From<custodia_store::StoreError> for VaultError {
                 "incident_changed",
                 "the incident changed meanwhile (another responder's entry came first): read it again and retry",
             ),
-            custodia_store::StoreError::LedgerAltered(what) => Self::new(
-                ErrorKind::Conflict,
-                "ledger_altered",
-                format!(
-                    "this subject's consent ledger was altered in the database ({what}): nothing is decided on it until it is restored from a backup; the audit log's consent entries say what was recorded"
-                ),
-            ),
+            custodia_store::StoreError::LedgerAltered(what) => {
+                // how it was altered goes to the log, for the operator; the caller (of any
+                // role, or a customer's portal link) learns only that it was
+                tracing::error!(%what, "a subject's consent ledger was altered in the database");
+                Self::new(
+                    ErrorKind::Conflict,
+                    LEDGER_ALTERED,
+                    "this subject's consent ledger was altered in the database: nothing is decided on it until an operator repairs it (the server's log says how it was altered; the audit log's consent entries say what the subject chose)",
+                )
+            }
             custodia_store::StoreError::Conflict(what) => {
                 Self::new(ErrorKind::Conflict, "conflict", format!("already exists ({what})"))
             }

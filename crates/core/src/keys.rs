@@ -272,13 +272,26 @@ pub(crate) async fn reseal_principal(
     Ok(())
 }
 
-/// Seals the subject ledger's entries written before seals (schema version 22), once: at the
-/// start that finds no entry sealed and the ledger not yet marked sealed ([`LEDGER_SEALED`]),
-/// in the transaction that marks it. Seals with the mark gone mean it was deleted by hand
-/// (a new sealing would seal entries written by hand too): the start is refused.
-async fn seal_ledger_once(store: &Store, seal: &Arc<AccessSeal>) -> Result<(), SetupError> {
+/// Makes sure every entry of the subject ledger is sealed ([`LEDGER_SEALED`] marks it).
+/// A new vault's empty ledger is marked at its first start. Entries without seals and no mark
+/// are either a database from before seals (schema version 22) or seals deleted by hand, which
+/// nothing in the database can tell apart: they are sealed only when the operator says so
+/// (`seal_unsealed`, `serve --seal-ledger`, once after the upgrade), else the start is refused.
+/// Seals with the mark gone mean it was deleted by hand: always refused.
+pub(crate) async fn settle_ledger_seals(
+    store: &Store,
+    seal: &Arc<AccessSeal>,
+    seal_unsealed: bool,
+) -> Result<(), SetupError> {
     if store.reader().await?.meta().get(LEDGER_SEALED).await?.is_some() {
-        return Ok(());
+        // a whole subject's ledger deleted, head and all, leaves no trace in the subject:
+        // the whole ledger's tally tells
+        return match store.reader().await?.ledger().check_tally(&**seal).await {
+            Err(custodia_store::StoreError::LedgerAltered(what)) => Err(SetupError::Other(format!(
+                "the subject ledger was altered in the database: {what}; refusing to start (restore the database from a backup; the audit log's consent entries say what subjects chose)"
+            ))),
+            other => Ok(other?),
+        };
     }
     if store.reader().await?.ledger().any_sealed().await? {
         return Err(SetupError::Other(
@@ -289,22 +302,36 @@ async fn seal_ledger_once(store: &Store, seal: &Arc<AccessSeal>) -> Result<(), S
     let sealed = store
         .write(move |mut tx| {
             Box::pin(async move {
+                let empty = tx.ledger().after(0, 1).await?.is_empty();
+                if !empty && !seal_unsealed {
+                    return Err(custodia_store::StoreError::Aborted(UNSEALED_LEDGER.to_owned()));
+                }
                 if !tx.meta().insert(LEDGER_SEALED, &[1]).await? {
-                    // another node sealed it first, in its transaction
+                    // another node marked it first, in its transaction
                     return Ok(0);
                 }
                 tx.ledger().seal_every_entry(&*seal).await
             })
         })
-        .await?;
-    if sealed > 0 {
-        tracing::warn!(
-            entries = sealed,
-            "sealed the subject ledger's entries written before schema version 22 (once, at this upgrade)"
-        );
+        .await;
+    match sealed {
+        Err(custodia_store::StoreError::Aborted(why)) if why == UNSEALED_LEDGER => Err(SetupError::Other(
+            "the subject ledger holds entries without seals and no mark that it was sealed: either this database comes from a version before ledger seals (schema version 22), and then start once with `serve --seal-ledger` to seal them, or their seals were deleted by hand, and then do not: restore the database from a backup (sealing would seal whatever was written by hand)".into(),
+        )),
+        Err(e) => Err(e.into()),
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            tracing::warn!(
+                entries = n,
+                "sealed the subject ledger's entries found without seals, as --seal-ledger asked (once, after the upgrade to schema version 22)"
+            );
+            Ok(())
+        }
     }
-    Ok(())
 }
+
+/// Why [`settle_ledger_seals`] stopped its transaction.
+const UNSEALED_LEDGER: &str = "unsealed ledger";
 
 /// The access seal key, made with the vault or by the schema step that added seals (the
 /// principals and operators from before are sealed now, once): missing next to principals
@@ -509,7 +536,6 @@ impl Keys {
         let receipt_signer = NoteSigner::from_seed(RECEIPT_KEY_NAME, ED25519_TYPE, receipt_seed.expose())
             .map_err(|_| SetupError::Other("the erasure receipt key is malformed".into()))?;
         let access_seal = Arc::new(load_access_seal(store, &keyring).await?);
-        seal_ledger_once(store, &access_seal).await?;
         Ok(Self {
             keyring: std::sync::RwLock::new(Arc::new(keyring)),
             checked: std::sync::Mutex::new(None),

@@ -162,8 +162,22 @@ impl Vault {
         keyring: custodia_crypto::Keyring,
         policies: &[(String, String)],
     ) -> Result<Self, SetupError> {
+        Self::assemble(registry, store, keyring, policies, false).await
+    }
+
+    /// [`Self::new`]; `seal_unsealed_ledger`: seal ledger entries found without seals (the
+    /// operator's word, once after the upgrade to schema version 22; see
+    /// `keys::settle_ledger_seals`).
+    pub(crate) async fn assemble(
+        registry: Registry,
+        store: Arc<Store>,
+        keyring: custodia_crypto::Keyring,
+        policies: &[(String, String)],
+        seal_unsealed_ledger: bool,
+    ) -> Result<Self, SetupError> {
         let policies = policy::Policies::compile(&registry, policies).map_err(|e| SetupError::Other(e.0))?;
         let keys = keys::Keys::load(keyring, &store).await?;
+        keys::settle_ledger_seals(&store, &keys.access_seal, seal_unsealed_ledger).await?;
         store.link_audit_with(Arc::clone(&keys.audit_links));
         let caches = Arc::new(cache::Caches::default());
         let follower = store

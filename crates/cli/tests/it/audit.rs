@@ -286,6 +286,16 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
         !ok && out.contains("audit_public_key row) is not the key given"),
         "{out}"
     );
+    // ... or deleted
+    let copy = copy_of(vault.path());
+    let db = attacker(copy.path()).await;
+    sqlx::query("DELETE FROM meta WHERE key = 'audit_public_key'")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let (ok, out) = verify(copy.path());
+    assert!(!ok && out.contains("audit_public_key row) is missing"), "{out}");
 
     // An edit of one entry.
     let copy = copy_of(vault.path());

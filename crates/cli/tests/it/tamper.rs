@@ -1124,10 +1124,11 @@ async fn a_principal_written_into_the_database_by_hand_is_refused() {
 }
 
 /// Consent is read from the subject ledger on every read: an entry written into the database
-/// by hand would give it. Each is refused: a consent inserted, a withdrawal removed (the
-/// newest or one in the middle), an old grant copied after a withdrawal with its seal, a
-/// withdrawal turned into a grant; the subject's reads answer 409 `ledger_altered`, other
-/// subjects' are untouched, and the vault will not seal the ledger anew once its mark is gone.
+/// by hand would give it. A withdrawal turned into a grant, or into a copy of the grant with
+/// its seal, or moved to another subject: the subject's reads answer 409 `ledger_altered`,
+/// other subjects' are untouched. An entry inserted or deleted (a forged consent, a withdrawal
+/// removed, a whole subject's ledger with its head): the server does not start. Nor will it
+/// seal the ledger anew once its mark is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_written_into_the_ledger_by_hand_is_refused() {
     let vault = Vault::init();
@@ -1137,42 +1138,22 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
     let consent_key = admin.principal("preference-centre", &["consent_service"]).await;
     let mut prefs = server.client(&consent_key).await;
     let consent = |granted: bool| json!({"purpose": "marketing_email", "granted": granted, "notice_version": "v1", "method": "web_form"});
-    for (subject, choices) in [
-        ("cust_forged", &[][..]),
-        ("cust_deleted", &[true, false][..]),
-        ("cust_middle", &[true, false, true, false][..]),
-        ("cust_copied", &[true, false][..]),
-        ("cust_flipped", &[true, false][..]),
-        ("cust_fine", &[true][..]),
-    ] {
-        // the email written under marketing once its consent is given
-        let purpose = if choices.is_empty() {
-            "order_fulfillment"
-        } else {
-            "marketing_email"
-        };
-        for (i, granted) in choices.iter().enumerate() {
+    // each grants, has its email written under marketing, then withdraws (but `cust_fine`)
+    for subject in ["cust_flipped", "cust_copied", "cust_moved", "cust_fine"] {
+        let (status, v) = prefs
+            .post(&format!("/v1/subjects/{subject}/consents"), consent(true))
+            .await;
+        assert_eq!(status, 201, "{v}");
+        let (status, v) = admin
+            .post(
+                &format!("/v1/subjects/{subject}/records/customers"),
+                json!({"purpose": "marketing_email", "fields": {"email": "kim@example.com"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        if subject != "cust_fine" {
             let (status, v) = prefs
-                .post(&format!("/v1/subjects/{subject}/consents"), consent(*granted))
-                .await;
-            assert_eq!(status, 201, "{v}");
-            if i > 0 {
-                continue;
-            }
-            let (status, v) = admin
-                .post(
-                    &format!("/v1/subjects/{subject}/records/customers"),
-                    json!({"purpose": purpose, "fields": {"email": "kim@example.com"}}),
-                )
-                .await;
-            assert_eq!(status, 201, "{v}");
-        }
-        if choices.is_empty() {
-            let (status, v) = admin
-                .post(
-                    &format!("/v1/subjects/{subject}/records/customers"),
-                    json!({"purpose": purpose, "fields": {"email": "kim@example.com"}}),
-                )
+                .post(&format!("/v1/subjects/{subject}/consents"), consent(false))
                 .await;
             assert_eq!(status, 201, "{v}");
         }
@@ -1181,45 +1162,49 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
     let seq_of = |subject: &str, nth: usize| {
         format!("(SELECT seq FROM subject_ledger WHERE subject_id = '{subject}' ORDER BY seq LIMIT 1 OFFSET {nth})")
     };
-    sql(
-        vault.path(),
-        &[
-            "DROP TRIGGER IF EXISTS subject_ledger_no_update",
-            "DROP TRIGGER IF EXISTS subject_ledger_no_delete",
-            "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
-             VALUES ('cust_forged', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)",
-            &format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_deleted", 1)),
-            &format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_middle", 1)),
-            // the grant copied after the withdrawal, its seal with it
-            &format!(
-                "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, evidence, \
-                 principal_id, at) SELECT subject_id, kind, purpose, value, notice_version, method, evidence, \
-                 principal_id, at FROM subject_ledger WHERE seq = {}",
-                seq_of("cust_copied", 0)
-            ),
-            &format!(
-                "INSERT INTO subject_ledger_seals (seq, seal) SELECT {}, seal FROM subject_ledger_seals WHERE seq = {}",
-                seq_of("cust_copied", 2),
-                seq_of("cust_copied", 0)
-            ),
-            &format!(
-                "UPDATE subject_ledger SET value = 1 WHERE seq = {}",
+    const UNGUARDED: [&str; 4] = [
+        "DROP TRIGGER IF EXISTS subject_ledger_no_update",
+        "DROP TRIGGER IF EXISTS subject_ledger_no_delete",
+        "DROP TRIGGER IF EXISTS subject_ledger_seals_no_update",
+        "DROP TRIGGER IF EXISTS subject_ledger_seals_no_delete",
+    ];
+    // Each an entry changed in place: served, the subject refused.
+    let changed = crate::audit::copy_of(vault.path());
+    let (grant, withdrawal) = (seq_of("cust_copied", 0), seq_of("cust_copied", 1));
+    let statements: Vec<String> = UNGUARDED
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([
+            // (a blob where the vault writes an integer: read as an alteration, not a failure)
+            format!(
+                "UPDATE subject_ledger SET value = x'01' WHERE seq = {}",
                 seq_of("cust_flipped", 1)
             ),
-        ],
+            // the withdrawal made a copy of the grant, its seal with it
+            format!(
+                "UPDATE subject_ledger SET value = 1, at = (SELECT at FROM subject_ledger WHERE seq = {grant}) \
+                 WHERE seq = {withdrawal}"
+            ),
+            format!(
+                "UPDATE subject_ledger_seals SET seal = (SELECT seal FROM subject_ledger_seals WHERE seq = {grant}) \
+                 WHERE seq = {withdrawal}"
+            ),
+            format!(
+                "UPDATE subject_ledger SET subject_id = 'cust_other' WHERE seq = {}",
+                seq_of("cust_moved", 1)
+            ),
+        ])
+        .collect();
+    sql(
+        changed.path(),
+        &statements.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .await;
-    let server = vault.serve();
+    let server = Server::start(changed.path(), None);
     let mut marketing = server.client(&marketing_key).await;
     let mut prefs = server.client(&consent_key).await;
     let read = |subject: &str| format!("/v1/subjects/{subject}/records/customers?purpose=marketing_email&fields=email");
-    for subject in [
-        "cust_forged",
-        "cust_deleted",
-        "cust_middle",
-        "cust_copied",
-        "cust_flipped",
-    ] {
+    for subject in ["cust_flipped", "cust_copied", "cust_moved"] {
         let (status, v) = marketing.get(&read(subject)).await;
         assert_eq!(
             (status, v["error"]["code"].as_str()),
@@ -1227,21 +1212,72 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
             "{subject}: {v}"
         );
         assert!(!v.to_string().contains("kim@example.com"), "{v}");
+        // (how it was altered is for the operator's log, not for the caller)
+        assert!(
+            !v.to_string().contains("counted") && !v.to_string().contains("sealed"),
+            "{v}"
+        );
     }
     let (status, v) = marketing.get(&read("cust_fine")).await;
     assert_eq!(status, 200, "{v}");
     assert!(v.to_string().contains("kim@example.com"), "{v}");
+    // a search finds the others' matches, and tells nothing of the altered subjects'
+    let (status, v) = marketing
+        .post(
+            "/v1/search",
+            json!({"collection": "customers", "purpose": "marketing_email", "field": "email", "value": "kim@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["matches"].as_array().map(Vec::len), Some(1), "{v}");
     // a consent recorded over it does not seal it either
-    let (status, v) = prefs.post("/v1/subjects/cust_forged/consents", consent(true)).await;
+    let (status, v) = prefs.post("/v1/subjects/cust_flipped/consents", consent(true)).await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
         (409, Some("ledger_altered")),
         "{v}"
     );
-    server.terminate();
+    drop(server);
+    // Each an entry inserted or deleted: the whole ledger's tally tells at the start.
+    for tampering in [
+        "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
+         VALUES ('cust_new', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)"
+            .to_owned(),
+        format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_flipped", 1)),
+        // a whole subject's ledger, head and all (its objections would go with it)
+        "DELETE FROM subject_ledger WHERE subject_id = 'cust_fine'".to_owned(),
+    ] {
+        let copy = crate::audit::copy_of(vault.path());
+        let mut statements = UNGUARDED.to_vec();
+        statements.extend([
+            tampering.as_str(),
+            "DELETE FROM subject_ledger_heads WHERE subject_id = 'cust_fine'",
+        ]);
+        sql(copy.path(), &statements).await;
+        let printed = refuses_to_start(copy.path(), &[]);
+        assert!(
+            printed.contains("entries deleted or added by hand"),
+            "{tampering}: {printed}"
+        );
+    }
     // The mark that the ledger was sealed deleted, to have it sealed anew as at an upgrade:
-    // refused while any seal is there.
-    sql(vault.path(), &["DELETE FROM meta WHERE key = 'ledger_sealed'"]).await;
-    let printed = refuses_to_start(vault.path(), &[]);
+    // refused while any seal is there ...
+    let copy = crate::audit::copy_of(vault.path());
+    sql(copy.path(), &["DELETE FROM meta WHERE key = 'ledger_sealed'"]).await;
+    let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("refusing to seal the ledger anew"), "{printed}");
+    // ... and with every seal, head and tally deleted too (a database from before seals, to
+    // look at): only the operator's word seals it (`--seal-ledger`, after an upgrade)
+    sql(
+        copy.path(),
+        &[
+            "DROP TRIGGER IF EXISTS subject_ledger_seals_no_delete",
+            "DELETE FROM subject_ledger_seals",
+            "DELETE FROM subject_ledger_heads",
+            "DELETE FROM meta WHERE key = 'ledger_tally'",
+        ],
+    )
+    .await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("start once with `serve --seal-ledger`"), "{printed}");
 }

@@ -23,6 +23,12 @@ super::repository!(
 /// sealed the entries written before seals (schema version 22).
 pub const LEDGER_SEALED: &str = "ledger_sealed";
 
+/// The `meta` key of the whole ledger's tally: how many entries it has and the newest's
+/// number, sealed, moved with every append. A subject's entries deleted with its head leave
+/// no trace in the subject (it reads as one without a ledger, its objections gone); they
+/// leave the whole ledger short of its tally, which [`Ledger::check_tally`] tells.
+pub(crate) const LEDGER_TALLY: &str = "ledger_tally";
+
 /// Seals ledger entries and heads: a MAC under a key only the vault holds.
 pub trait LedgerSeal: Send + Sync {
     /// The seal of `message`.
@@ -46,6 +52,39 @@ fn entry_message(seq: i64, e: &LedgerRow) -> Vec<u8> {
         .text(Some(&e.principal_id))
         .int(e.at);
     m.0
+}
+
+/// What the whole ledger's tally seal covers.
+fn tally_message(tally: Head) -> Vec<u8> {
+    let mut m = Message::new("custodia.ledger-tally.v1");
+    m.int(tally.entries).int(tally.last_seq);
+    m.0
+}
+
+/// A tally as stored: entries, newest number (8 bytes each, big endian), then its seal.
+fn tally_bytes(tally: Head, seal: &dyn LedgerSeal) -> Vec<u8> {
+    let mut bytes = tally.entries.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&tally.last_seq.to_be_bytes());
+    bytes.extend_from_slice(&seal.seal(&tally_message(tally)));
+    bytes
+}
+
+/// A stored tally, checked against its seal.
+fn open_tally(bytes: &[u8], seal: &dyn LedgerSeal) -> Result<Head, StoreError> {
+    let int = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(i64::from_be_bytes)
+    };
+    match (int(0), int(8), bytes.get(16..)) {
+        (Some(entries), Some(last_seq), Some(s)) if seal.holds(&tally_message(Head { entries, last_seq }), s) => {
+            Ok(Head { entries, last_seq })
+        }
+        _ => Err(altered(
+            "its tally (how many entries the whole ledger has) is not the one the vault sealed".into(),
+        )),
+    }
 }
 
 /// What a subject's head seal covers.
@@ -179,7 +218,10 @@ impl<A> Ledger<'_, A> {
                 .ok_or_else(|| altered("it has entries but no head (the vault seals one with each entry)".into()))?;
             let mut entries = Vec::with_capacity(rows.len());
             for row in &rows {
-                let e = ledger_row(row)?;
+                // a column written by hand with another type (a blob for `value`, a fraction
+                // for `at`) is an alteration like any other, not a reason to fail the read
+                let e = ledger_row(row)
+                    .map_err(|_| altered("an entry holds a value of a type the vault never writes".into()))?;
                 let sealed = row.opt_bytes("entry_seal")?;
                 if !sealed.is_some_and(|s| seal.holds(&entry_message(e.seq, &e), &s)) {
                     return Err(altered(format!(
@@ -222,6 +264,36 @@ impl<A> Ledger<'_, A> {
             Some(row) => sealed_head(subject_id, &row, seal),
             None => Ok(None),
         }
+    }
+
+    /// Checks the whole ledger against its sealed tally: entries deleted by hand (a whole
+    /// subject's, head and all) or added leave it off. Read in one statement, as one commit
+    /// left them. A ledger without a tally is checked as one of no entry.
+    pub async fn check_tally(&mut self, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+        let stmt = Stmt::new(
+            "SELECT (SELECT COUNT(*) FROM subject_ledger) AS entries,              (SELECT COALESCE(MAX(seq), 0) FROM subject_ledger) AS last_seq,              (SELECT value FROM meta WHERE key = $1) AS tally",
+        )
+        .bind(LEDGER_TALLY);
+        let row = self
+            .conn
+            .fetch_optional(stmt)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the ledger's tally could not be read".into()))?;
+        let (entries, last_seq) = (row.int("entries")?, row.int("last_seq")?);
+        let tally = match row.opt_bytes("tally")? {
+            Some(bytes) => open_tally(&bytes, seal)?,
+            None => Head {
+                entries: 0,
+                last_seq: 0,
+            },
+        };
+        if tally.entries != entries || tally.last_seq != last_seq {
+            return Err(altered(format!(
+                "the ledger holds {entries} entries up to number {last_seq} where the vault counted {} up to number {} (entries deleted or added by hand)",
+                tally.entries, tally.last_seq
+            )));
+        }
+        Ok(())
     }
 
     /// Whether any entry or head carries a seal.
@@ -279,8 +351,34 @@ impl Ledger<'_, ReadWrite> {
             last_seq: seq,
         };
         self.set_head(&e.subject_id, head, seal).await?;
+        self.count_in_tally(1, seq, seal).await?;
         announce(&mut self.conn, &Change::Ledger(e.subject_id.clone())).await?;
         Ok(seq)
+    }
+
+    /// Moves the whole ledger's tally by `added` entries, the newest `last_seq` (the tally's
+    /// row locked until this transaction ends, so appends of several nodes each count).
+    async fn count_in_tally(&mut self, added: i64, last_seq: i64, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let stmt = Stmt::new(format!("SELECT value FROM meta WHERE key = $1{lock}")).bind(LEDGER_TALLY);
+        let before = match self.conn.fetch_optional(stmt).await? {
+            Some(row) => open_tally(&row.bytes("value")?, seal)?,
+            None => Head {
+                entries: 0,
+                last_seq: 0,
+            },
+        };
+        let tally = Head {
+            entries: before.entries + added,
+            // (appends of two nodes may lock it in the other order than they numbered)
+            last_seq: before.last_seq.max(last_seq),
+        };
+        crate::repo::Meta::<ReadWrite>::new(self.conn.reborrow())
+            .set(LEDGER_TALLY, &tally_bytes(tally, seal))
+            .await
     }
 
     async fn seal_entry(&mut self, seq: i64, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
@@ -339,6 +437,7 @@ impl Ledger<'_, ReadWrite> {
         for (subject_id, head) in heads {
             self.set_head(&subject_id, head, seal).await?;
         }
+        self.count_in_tally(sealed as i64, after, seal).await?;
         Ok(sealed)
     }
 }

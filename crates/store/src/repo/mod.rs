@@ -20,6 +20,7 @@ mod tokens;
 pub use audit::{Audit, AuditChunk};
 pub use erasures::Erasures;
 pub use incidents::{IncidentEntryRow, IncidentRow, Incidents, ReadOnlyRow, TimelineChange};
+pub(crate) use ledger::LEDGER_TALLY;
 pub use ledger::{LEDGER_SEALED, Ledger, LedgerSeal};
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};

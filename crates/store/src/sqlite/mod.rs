@@ -253,8 +253,10 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
     // the ledger's entries carry the seals the replaced database holds (a backup from before
     // they were made is sealed by those)
     sql.push_str(&format!(
-        "INSERT OR IGNORE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n",
-        crate::repo::LEDGER_SEALED
+        "INSERT OR IGNORE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n\
+         INSERT OR REPLACE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n",
+        crate::repo::LEDGER_SEALED,
+        crate::repo::LEDGER_TALLY
     ));
     sql.push_str(
         "UPDATE main.incidents SET (phase, risk, updated_at, tally) = \

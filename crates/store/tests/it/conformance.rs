@@ -606,6 +606,14 @@ pub async fn concurrent_ledger_appends_keep_the_head(s: &Store) {
     for subject in ["busy0", "busy1"] {
         assert_eq!(ledger(s, subject).await.unwrap().len(), 12, "{subject}");
     }
+    // and the whole ledger's tally counted each
+    s.reader()
+        .await
+        .unwrap()
+        .ledger()
+        .check_tally(&crate::TestSeal)
+        .await
+        .unwrap();
 }
 
 /// A series' value in the process's metrics (0 before its first sample).
