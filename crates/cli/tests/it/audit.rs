@@ -268,34 +268,27 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
 
     // The database's copy of the key replaced, nothing else yet (an attacker's first step
     // before signing a rewritten log): the pinned key tells, as the server's start does.
-    let copy = copy_of(vault.path());
-    let db = attacker(copy.path()).await;
     let other =
         custodia_audit::note::NoteSigner::from_seed("custodia-audit", custodia_audit::note::ED25519_TYPE, &[7; 32])
             .unwrap()
             .verifier()
             .to_string();
-    sqlx::query("UPDATE meta SET value = ? WHERE key = 'audit_public_key'")
-        .bind(other.into_bytes())
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
-    let (ok, out) = verify(copy.path());
-    assert!(
-        !ok && out.contains("audit_public_key row) is not the key given"),
-        "{out}"
-    );
-    // ... or deleted
-    let copy = copy_of(vault.path());
-    let db = attacker(copy.path()).await;
-    sqlx::query("DELETE FROM meta WHERE key = 'audit_public_key'")
-        .execute(&db)
-        .await
-        .unwrap();
-    db.close().await;
-    let (ok, out) = verify(copy.path());
-    assert!(!ok && out.contains("audit_public_key row) is missing"), "{out}");
+    for (change, says) in [
+        (
+            format!("UPDATE meta SET value = CAST('{other}' AS BLOB) WHERE key = 'audit_public_key'"),
+            "audit_public_key row) is not the key given",
+        ),
+        // ... or deleted
+        (
+            "DELETE FROM meta WHERE key = 'audit_public_key'".to_owned(),
+            "audit_public_key row) is missing",
+        ),
+    ] {
+        let copy = copy_of(vault.path());
+        crate::tamper::sql(copy.path(), &[&change]).await;
+        let (ok, out) = verify(copy.path());
+        assert!(!ok && out.contains(says), "{change}: {out}");
+    }
 
     // An edit of one entry.
     let copy = copy_of(vault.path());
