@@ -1239,13 +1239,23 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
     );
     drop(server);
     // Each an entry inserted or deleted: the whole ledger's tally tells at the start.
-    for tampering in [
-        "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
-         VALUES ('cust_new', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)"
-            .to_owned(),
-        format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_flipped", 1)),
+    // (the refusal names the entries, or the subject by its newest entry's number)
+    for (tampering, names) in [
+        (
+            "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
+             VALUES ('cust_new', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)"
+                .to_owned(),
+            "is not one the vault sealed",
+        ),
+        (
+            format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_flipped", 1)),
+            "holds 1 of the 2 entries counted",
+        ),
         // a whole subject's ledger, head and all (its objections would go with it)
-        "DELETE FROM subject_ledger WHERE subject_id = 'cust_fine'".to_owned(),
+        (
+            "DELETE FROM subject_ledger WHERE subject_id = 'cust_fine'".to_owned(),
+            "",
+        ),
     ] {
         let copy = crate::audit::copy_of(vault.path());
         let mut statements = UNGUARDED.to_vec();
@@ -1256,7 +1266,7 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
         sql(copy.path(), &statements).await;
         let printed = refuses_to_start(copy.path(), &[]);
         assert!(
-            printed.contains("entries deleted or added by hand"),
+            printed.contains("entries deleted or added by hand") && printed.contains(names),
             "{tampering}: {printed}"
         );
     }

@@ -271,7 +271,9 @@ impl<A> Ledger<'_, A> {
     /// left them. A ledger without a tally is checked as one of no entry.
     pub async fn check_tally(&mut self, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
         let stmt = Stmt::new(
-            "SELECT (SELECT COUNT(*) FROM subject_ledger) AS entries,              (SELECT COALESCE(MAX(seq), 0) FROM subject_ledger) AS last_seq,              (SELECT value FROM meta WHERE key = $1) AS tally",
+            "SELECT (SELECT COUNT(*) FROM subject_ledger) AS entries, \
+             (SELECT COALESCE(MAX(seq), 0) FROM subject_ledger) AS last_seq, \
+             (SELECT value FROM meta WHERE key = $1) AS tally",
         )
         .bind(LEDGER_TALLY);
         let row = self
@@ -288,12 +290,78 @@ impl<A> Ledger<'_, A> {
             },
         };
         if tally.entries != entries || tally.last_seq != last_seq {
+            // where: read only now, the whole ledger once
+            let found = self.alterations(seal).await?;
             return Err(altered(format!(
-                "the ledger holds {entries} entries up to number {last_seq} where the vault counted {} up to number {} (entries deleted or added by hand)",
-                tally.entries, tally.last_seq
+                "the ledger holds {entries} entries up to number {last_seq} where the vault counted {} up to number {} (entries deleted or added by hand){}",
+                tally.entries,
+                tally.last_seq,
+                if found.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", found.join("; "))
+                }
             )));
         }
         Ok(())
+    }
+
+    /// What is not as the vault sealed it, by entry number, the whole ledger read once (at
+    /// most [`SHOWN`] findings): entries without their seal (inserted, changed), and heads
+    /// that count other entries than their subject holds (entries deleted; a subject named by
+    /// its head's newest number, never by its id).
+    async fn alterations(&mut self, seal: &dyn LedgerSeal) -> Result<Vec<String>, StoreError> {
+        const SHOWN: usize = 10;
+        let mut found = Vec::new();
+        let mut held: std::collections::BTreeMap<String, Head> = std::collections::BTreeMap::new();
+        let mut after = i64::MIN;
+        loop {
+            let stmt = Stmt::new(
+                "SELECT l.*, s.seal AS entry_seal FROM subject_ledger l \
+                 LEFT JOIN subject_ledger_seals s ON s.seq = l.seq WHERE l.seq > $1 ORDER BY l.seq LIMIT 1000",
+            )
+            .bind(after);
+            let rows = self.conn.fetch_all(stmt).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.int("seq")?;
+            for row in &rows {
+                let seq = row.int("seq")?;
+                let Ok(e) = ledger_row(row) else {
+                    found.push(format!("entry {seq} holds a value of a type the vault never writes"));
+                    continue;
+                };
+                let sealed = row.opt_bytes("entry_seal")?;
+                if !sealed.is_some_and(|s| seal.holds(&entry_message(seq, &e), &s)) {
+                    found.push(format!("entry {seq} is not one the vault sealed"));
+                }
+                let head = held.entry(e.subject_id).or_insert(Head {
+                    entries: 0,
+                    last_seq: 0,
+                });
+                head.entries += 1;
+                head.last_seq = seq;
+            }
+        }
+        let stmt = Stmt::new("SELECT subject_id, entries, last_seq FROM subject_ledger_heads ORDER BY last_seq");
+        for row in self.conn.fetch_all(stmt).await? {
+            let (counted, newest) = (row.int("entries")?, row.int("last_seq")?);
+            let holds = held.get(&row.text("subject_id")?).copied().unwrap_or(Head {
+                entries: 0,
+                last_seq: 0,
+            });
+            if holds.entries != counted {
+                found.push(format!(
+                    "the subject whose newest entry was {newest} holds {} of the {counted} entries counted",
+                    holds.entries
+                ));
+            }
+        }
+        let more = found.len().saturating_sub(SHOWN);
+        found.truncate(SHOWN);
+        if more > 0 {
+            found.push(format!("and {more} more"));
+        }
+        Ok(found)
     }
 
     /// Whether any entry or head carries a seal.
