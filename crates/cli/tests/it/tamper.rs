@@ -1193,6 +1193,10 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
                 "UPDATE subject_ledger SET subject_id = 'cust_other' WHERE seq = {}",
                 seq_of("cust_moved", 1)
             ),
+            format!(
+                "UPDATE subject_ledger SET at = 'abc' WHERE seq = {}",
+                seq_of("cust_moved", 0)
+            ),
         ])
         .collect();
     sql(
@@ -1240,34 +1244,45 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
     drop(server);
     // Each an entry inserted or deleted: the whole ledger's tally tells at the start.
     // (the refusal names the entries, or the subject by its newest entry's number)
+    let whole = "DELETE FROM subject_ledger_heads WHERE subject_id = 'cust_fine'";
     for (tampering, names) in [
         (
-            "INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
-             VALUES ('cust_new', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)"
-                .to_owned(),
+            vec!["INSERT INTO subject_ledger (subject_id, kind, purpose, value, notice_version, method, principal_id, at) \
+                  VALUES ('cust_new', 'consent', 'marketing_email', 1, 'v1', 'web_form', 'prn_x', 1)"
+                .to_owned()],
             "is not one the vault sealed",
         ),
         (
-            format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_flipped", 1)),
+            vec![format!("DELETE FROM subject_ledger WHERE seq = {}", seq_of("cust_flipped", 1))],
             "holds 1 of the 2 entries counted",
         ),
-        // a whole subject's ledger, head and all (its objections would go with it)
+        // a whole subject's ledger, head and all (its objections would go with it) ...
         (
-            "DELETE FROM subject_ledger WHERE subject_id = 'cust_fine'".to_owned(),
-            "",
+            vec!["DELETE FROM subject_ledger WHERE subject_id = 'cust_fine'".to_owned(), whole.to_owned()],
+            "heads are not those it sealed",
+        ),
+        // ... or moved to a subject that never was, head and all
+        (
+            vec![
+                "UPDATE subject_ledger SET subject_id = 'cust_junk' WHERE subject_id = 'cust_fine'".to_owned(),
+                "UPDATE subject_ledger_heads SET subject_id = 'cust_junk' WHERE subject_id = 'cust_fine'".to_owned(),
+            ],
+            "the head of the subject whose newest entry was",
+        ),
+        // a head of a type the vault never writes
+        (
+            vec!["UPDATE subject_ledger_heads SET seal = 5 WHERE subject_id = 'cust_fine'".to_owned()],
+            "heads are not those it sealed",
         ),
     ] {
         let copy = crate::audit::copy_of(vault.path());
         let mut statements = UNGUARDED.to_vec();
-        statements.extend([
-            tampering.as_str(),
-            "DELETE FROM subject_ledger_heads WHERE subject_id = 'cust_fine'",
-        ]);
+        statements.extend(tampering.iter().map(String::as_str));
         sql(copy.path(), &statements).await;
         let printed = refuses_to_start(copy.path(), &[]);
         assert!(
-            printed.contains("entries deleted or added by hand") && printed.contains(names),
-            "{tampering}: {printed}"
+            printed.contains("deleted, added or moved by hand") && printed.contains(names),
+            "{tampering:?}: {printed}"
         );
     }
     // The mark that the ledger was sealed deleted, to have it sealed anew as at an upgrade:

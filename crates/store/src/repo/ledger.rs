@@ -54,36 +54,72 @@ fn entry_message(seq: i64, e: &LedgerRow) -> Vec<u8> {
     m.0
 }
 
-/// What the whole ledger's tally seal covers.
-fn tally_message(tally: Head) -> Vec<u8> {
-    let mut m = Message::new("custodia.ledger-tally.v1");
-    m.int(tally.entries).int(tally.last_seq);
-    m.0
+/// The whole ledger's tally: how many entries it has, the newest's number, and every
+/// subject's head seal folded in by XOR (a head moved to another subject, deleted, or put back
+/// as an earlier copy had it leaves the fold off; the seals are MACs, so no head can be made
+/// to even it out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    entries: i64,
+    last_seq: i64,
+    heads: [u8; FOLD],
 }
 
-/// A tally as stored: entries, newest number (8 bytes each, big endian), then its seal.
-fn tally_bytes(tally: Head, seal: &dyn LedgerSeal) -> Vec<u8> {
-    let mut bytes = tally.entries.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&tally.last_seq.to_be_bytes());
-    bytes.extend_from_slice(&seal.seal(&tally_message(tally)));
-    bytes
-}
+/// The bytes of the fold of head seals (a seal's first bytes).
+const FOLD: usize = 32;
 
-/// A stored tally, checked against its seal.
-fn open_tally(bytes: &[u8], seal: &dyn LedgerSeal) -> Result<Head, StoreError> {
-    let int = |at: usize| {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(i64::from_be_bytes)
+impl Tally {
+    const EMPTY: Self = Self {
+        entries: 0,
+        last_seq: 0,
+        heads: [0; FOLD],
     };
-    match (int(0), int(8), bytes.get(16..)) {
-        (Some(entries), Some(last_seq), Some(s)) if seal.holds(&tally_message(Head { entries, last_seq }), s) => {
-            Ok(Head { entries, last_seq })
+
+    /// Folds a head's seal in, or out (XOR is its own inverse).
+    fn fold(&mut self, head_seal: &[u8]) {
+        for (acc, b) in self.heads.iter_mut().zip(head_seal) {
+            *acc ^= b;
         }
-        _ => Err(altered(
+    }
+
+    fn message(&self) -> Vec<u8> {
+        let mut m = Message::new("custodia.ledger-tally.v1");
+        m.int(self.entries).int(self.last_seq);
+        m.0.extend_from_slice(&self.heads);
+        m.0
+    }
+
+    /// As stored: entries, newest number (8 bytes each, big endian), the fold, then its seal.
+    fn to_bytes(self, seal: &dyn LedgerSeal) -> Vec<u8> {
+        let mut bytes = self.entries.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&self.last_seq.to_be_bytes());
+        bytes.extend_from_slice(&self.heads);
+        bytes.extend_from_slice(&seal.seal(&self.message()));
+        bytes
+    }
+
+    /// A stored tally, checked against its seal.
+    fn open(bytes: &[u8], seal: &dyn LedgerSeal) -> Result<Self, StoreError> {
+        let int = |at: usize| {
+            bytes
+                .get(at..at + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(i64::from_be_bytes)
+        };
+        let heads = bytes.get(16..16 + FOLD).and_then(|b| <[u8; FOLD]>::try_from(b).ok());
+        if let (Some(entries), Some(last_seq), Some(heads), Some(s)) = (int(0), int(8), heads, bytes.get(16 + FOLD..)) {
+            let tally = Self {
+                entries,
+                last_seq,
+                heads,
+            };
+            if seal.holds(&tally.message(), s) {
+                return Ok(tally);
+            }
+        }
+        Err(altered(
             "its tally (how many entries the whole ledger has) is not the one the vault sealed".into(),
-        )),
+        ))
     }
 }
 
@@ -146,22 +182,29 @@ fn ledger_row(row: &DbRow) -> Result<LedgerRow, StoreError> {
     })
 }
 
-/// A head read back, with its seal, checked against `seal`.
-fn sealed_head(subject_id: &str, row: &DbRow, seal: &dyn LedgerSeal) -> Result<Option<Head>, StoreError> {
-    let (Some(entries), Some(last_seq), Some(s)) = (
-        row.opt_int("head_entries")?,
-        row.opt_int("head_last_seq")?,
-        row.opt_bytes("head_seal")?,
-    ) else {
-        return Ok(None);
-    };
-    let head = Head { entries, last_seq };
-    if seal.holds(&head_message(subject_id, head), &s) {
-        Ok(Some(head))
-    } else {
-        Err(altered(
-            "its head (how many entries it has) is not the one the vault sealed".into(),
+/// A head read back, with its seal, checked against `seal` (a column of another type than the
+/// vault writes is an alteration too).
+fn sealed_head(subject_id: &str, row: &DbRow, seal: &dyn LedgerSeal) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
+    let not_sealed = || altered("its head (how many entries it has) is not the one the vault sealed".into());
+    let columns = (|| {
+        Ok::<_, StoreError>((
+            row.opt_int("head_entries")?,
+            row.opt_int("head_last_seq")?,
+            row.opt_bytes("head_seal")?,
         ))
+    })()
+    .map_err(|_| not_sealed())?;
+    match columns {
+        (None, None, None) => Ok(None),
+        (Some(entries), Some(last_seq), Some(s)) => {
+            let head = Head { entries, last_seq };
+            if seal.holds(&head_message(subject_id, head), &s) {
+                Ok(Some((head, s)))
+            } else {
+                Err(not_sealed())
+            }
+        }
+        _ => Err(not_sealed()),
     }
 }
 
@@ -183,19 +226,20 @@ impl<A> Ledger<'_, A> {
         let stmt = Stmt::new("SELECT seq, subject_id, at FROM subject_ledger WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after)
             .bind(limit);
-        self.conn
-            .fetch_all(stmt)
-            .await?
+        // (an entry whose columns do not decode was written by hand: its subject's reads
+        // refuse it; the entries listed here are those the sweeper times again)
+        let rows = self.conn.fetch_all(stmt).await?;
+        Ok(rows
             .iter()
-            .map(|r| Ok((r.int("seq")?, r.text("subject_id")?, r.int("at")?)))
-            .collect()
+            .filter_map(|r| Some((r.int("seq").ok()?, r.text("subject_id").ok()?, r.int("at").ok()?)))
+            .collect())
     }
 
     /// Every ledger entry of a subject, oldest first, each checked against its seal and all
     /// of them against the subject's head ([`StoreError::LedgerAltered`] when one is not as
     /// the vault wrote it).
     pub async fn of_subject(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Vec<LedgerRow>, StoreError> {
-        for _ in 0..READ_TRIES {
+        for attempt in 1..=READ_TRIES {
             // one statement: the entries, their seals and the head as one commit left them
             let stmt = Stmt::new(
                 "SELECT l.*, s.seal AS entry_seal, h.entries AS head_entries, h.last_seq AS head_last_seq, \
@@ -210,11 +254,16 @@ impl<A> Ledger<'_, A> {
                 // no entry: nor may the subject have a head that counts some (all removed),
                 // unless its first entry was appended between the two reads
                 match self.head(subject_id, seal).await? {
-                    Some(_) => continue,
+                    Some(_) if attempt < READ_TRIES => continue,
+                    Some(_) => {
+                        return Err(altered(
+                            "its head counts entries but none is there (removed by hand)".into(),
+                        ));
+                    }
                     None => return Ok(Vec::new()),
                 }
             };
-            let head = sealed_head(subject_id, first, seal)?
+            let (head, _) = sealed_head(subject_id, first, seal)?
                 .ok_or_else(|| altered("it has entries but no head (the vault seals one with each entry)".into()))?;
             let mut entries = Vec::with_capacity(rows.len());
             for row in &rows {
@@ -222,7 +271,7 @@ impl<A> Ledger<'_, A> {
                 // for `at`) is an alteration like any other, not a reason to fail the read
                 let e = ledger_row(row)
                     .map_err(|_| altered("an entry holds a value of a type the vault never writes".into()))?;
-                let sealed = row.opt_bytes("entry_seal")?;
+                let sealed = row.opt_bytes("entry_seal").ok().flatten();
                 if !sealed.is_some_and(|s| seal.holds(&entry_message(e.seq, &e), &s)) {
                     return Err(altered(format!(
                         "entry {} is not one the vault sealed (inserted, changed or copied by hand)",
@@ -253,8 +302,8 @@ impl<A> Ledger<'_, A> {
         self.conn.fetch_all(stmt).await?.iter().map(ledger_row).collect()
     }
 
-    /// A subject's head, checked against its seal.
-    async fn head(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Option<Head>, StoreError> {
+    /// A subject's head and its seal, checked against it.
+    async fn head(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
         let stmt = Stmt::new(
             "SELECT entries AS head_entries, last_seq AS head_last_seq, seal AS head_seal \
              FROM subject_ledger_heads WHERE subject_id = $1",
@@ -266,36 +315,54 @@ impl<A> Ledger<'_, A> {
         }
     }
 
-    /// Checks the whole ledger against its sealed tally: entries deleted by hand (a whole
-    /// subject's, head and all) or added leave it off. Read in one statement, as one commit
-    /// left them. A ledger without a tally is checked as one of no entry.
+    /// Checks the whole ledger against its sealed tally: an entry deleted or added by hand
+    /// leaves the count off, a subject's head deleted, moved to another subject or put back
+    /// as an earlier copy had it leaves the fold of head seals off (a whole subject's ledger
+    /// moved away with its head, which would lift its objections, included). Everything read
+    /// in one statement, as one commit left it. A ledger without a tally is checked as one of
+    /// no entry. Read at every start: the heads once each.
     pub async fn check_tally(&mut self, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
         let stmt = Stmt::new(
-            "SELECT (SELECT COUNT(*) FROM subject_ledger) AS entries, \
-             (SELECT COALESCE(MAX(seq), 0) FROM subject_ledger) AS last_seq, \
-             (SELECT value FROM meta WHERE key = $1) AS tally",
+            "SELECT c.entries AS total, c.last_seq AS newest, (SELECT value FROM meta WHERE key = $1) AS tally, \
+             h.subject_id, h.entries AS head_entries, h.last_seq AS head_last_seq, h.seal AS head_seal \
+             FROM (SELECT COUNT(*) AS entries, COALESCE(MAX(seq), 0) AS last_seq FROM subject_ledger) c \
+             LEFT JOIN subject_ledger_heads h ON 1 = 1",
         )
         .bind(LEDGER_TALLY);
-        let row = self
-            .conn
-            .fetch_optional(stmt)
-            .await?
+        let rows = self.conn.fetch_all(stmt).await?;
+        let first = rows
+            .first()
             .ok_or_else(|| StoreError::Corrupt("the ledger's tally could not be read".into()))?;
-        let (entries, last_seq) = (row.int("entries")?, row.int("last_seq")?);
-        let tally = match row.opt_bytes("tally")? {
-            Some(bytes) => open_tally(&bytes, seal)?,
-            None => Head {
-                entries: 0,
-                last_seq: 0,
-            },
+        let (entries, last_seq) = (first.int("total")?, first.int("newest")?);
+        let tally = match first.opt_bytes("tally") {
+            Ok(Some(bytes)) => Tally::open(&bytes, seal)?,
+            Ok(None) => Tally::EMPTY,
+            Err(_) => return Err(altered("its tally is not the one the vault sealed".into())),
         };
-        if tally.entries != entries || tally.last_seq != last_seq {
+        let mut heads = Tally::EMPTY;
+        let mut heads_sealed = true;
+        for row in &rows {
+            let Ok(Some(subject_id)) = row.opt_text("subject_id") else {
+                heads_sealed &= row.opt_bytes("head_seal").ok().flatten().is_none();
+                continue;
+            };
+            match sealed_head(&subject_id, row, seal) {
+                Ok(Some((_, s))) => heads.fold(&s),
+                _ => heads_sealed = false,
+            }
+        }
+        if tally.entries != entries || tally.last_seq != last_seq || tally.heads != heads.heads || !heads_sealed {
             // where: read only now, the whole ledger once
             let found = self.alterations(seal).await?;
             return Err(altered(format!(
-                "the ledger holds {entries} entries up to number {last_seq} where the vault counted {} up to number {} (entries deleted or added by hand){}",
+                "the ledger holds {entries} entries up to number {last_seq} where the vault counted {} up to number {}{} (entries or subjects' heads deleted, added or moved by hand){}",
                 tally.entries,
                 tally.last_seq,
+                if tally.heads == heads.heads && heads_sealed {
+                    ""
+                } else {
+                    ", and its subjects' heads are not those it sealed"
+                },
                 if found.is_empty() {
                     String::new()
                 } else {
@@ -342,17 +409,30 @@ impl<A> Ledger<'_, A> {
                 head.last_seq = seq;
             }
         }
-        let stmt = Stmt::new("SELECT subject_id, entries, last_seq FROM subject_ledger_heads ORDER BY last_seq");
+        let stmt = Stmt::new(
+            "SELECT subject_id, entries AS head_entries, last_seq AS head_last_seq, seal AS head_seal \
+             FROM subject_ledger_heads ORDER BY last_seq",
+        );
         for row in self.conn.fetch_all(stmt).await? {
-            let (counted, newest) = (row.int("entries")?, row.int("last_seq")?);
-            let holds = held.get(&row.text("subject_id")?).copied().unwrap_or(Head {
+            let newest = row.opt_int("head_last_seq").ok().flatten().unwrap_or_default();
+            let head = row.text("subject_id").ok().and_then(|id| {
+                let sealed = sealed_head(&id, &row, seal).ok().flatten()?;
+                Some((id, sealed.0))
+            });
+            let Some((subject_id, head)) = head else {
+                found.push(format!(
+                    "the head of the subject whose newest entry was {newest} is not one the vault sealed (changed or moved)"
+                ));
+                continue;
+            };
+            let holds = held.get(&subject_id).copied().unwrap_or(Head {
                 entries: 0,
                 last_seq: 0,
             });
-            if holds.entries != counted {
+            if holds.entries != head.entries {
                 found.push(format!(
-                    "the subject whose newest entry was {newest} holds {} of the {counted} entries counted",
-                    holds.entries
+                    "the subject whose newest entry was {newest} holds {} of the {} entries counted",
+                    holds.entries, head.entries
                 ));
             }
         }
@@ -415,37 +495,44 @@ impl Ledger<'_, ReadWrite> {
         let seq = row.int("seq")?;
         self.seal_entry(seq, e, seal).await?;
         let head = Head {
-            entries: before.map_or(0, |h| h.entries) + 1,
+            entries: before.as_ref().map_or(0, |(h, _)| h.entries) + 1,
             last_seq: seq,
         };
-        self.set_head(&e.subject_id, head, seal).await?;
-        self.count_in_tally(1, seq, seal).await?;
+        let head_seal = self.set_head(&e.subject_id, head, seal).await?;
+        self.move_tally(seal, |t| {
+            t.entries += 1;
+            // (appends of two nodes may lock it in the other order than they numbered)
+            t.last_seq = t.last_seq.max(seq);
+            if let Some((_, old)) = &before {
+                t.fold(old);
+            }
+            t.fold(&head_seal);
+        })
+        .await?;
         announce(&mut self.conn, &Change::Ledger(e.subject_id.clone())).await?;
         Ok(seq)
     }
 
-    /// Moves the whole ledger's tally by `added` entries, the newest `last_seq` (the tally's
-    /// row locked until this transaction ends, so appends of several nodes each count).
-    async fn count_in_tally(&mut self, added: i64, last_seq: i64, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+    /// Moves the whole ledger's tally as `change` says (its row locked until this transaction
+    /// ends, so appends of several nodes each count).
+    async fn move_tally(&mut self, seal: &dyn LedgerSeal, change: impl FnOnce(&mut Tally)) -> Result<(), StoreError> {
         let lock = match self.conn.dialect() {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE",
         };
         let stmt = Stmt::new(format!("SELECT value FROM meta WHERE key = $1{lock}")).bind(LEDGER_TALLY);
-        let before = match self.conn.fetch_optional(stmt).await? {
-            Some(row) => open_tally(&row.bytes("value")?, seal)?,
-            None => Head {
-                entries: 0,
-                last_seq: 0,
-            },
+        let mut tally = match self.conn.fetch_optional(stmt).await? {
+            Some(row) => {
+                let bytes = row
+                    .bytes("value")
+                    .map_err(|_| altered("its tally is not the one the vault sealed".into()))?;
+                Tally::open(&bytes, seal)?
+            }
+            None => Tally::EMPTY,
         };
-        let tally = Head {
-            entries: before.entries + added,
-            // (appends of two nodes may lock it in the other order than they numbered)
-            last_seq: before.last_seq.max(last_seq),
-        };
+        change(&mut tally);
         crate::repo::Meta::<ReadWrite>::new(self.conn.reborrow())
-            .set(LEDGER_TALLY, &tally_bytes(tally, seal))
+            .set(LEDGER_TALLY, &tally.to_bytes(seal))
             .await
     }
 
@@ -457,7 +544,8 @@ impl Ledger<'_, ReadWrite> {
         self.conn.execute(stmt).await.map(drop)
     }
 
-    async fn set_head(&mut self, subject_id: &str, head: Head, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+    /// Writes a subject's head, sealed; returns its seal.
+    async fn set_head(&mut self, subject_id: &str, head: Head, seal: &dyn LedgerSeal) -> Result<Vec<u8>, StoreError> {
         let sealed = seal.seal(&head_message(subject_id, head));
         let stmt = Stmt::new(
             "INSERT INTO subject_ledger_heads (subject_id, entries, last_seq, seal) VALUES ($1, $2, $3, $4) \
@@ -468,7 +556,8 @@ impl Ledger<'_, ReadWrite> {
         .bind(head.entries)
         .bind(head.last_seq)
         .bind(&sealed[..]);
-        self.conn.execute(stmt).await.map(drop)
+        self.conn.execute(stmt).await?;
+        Ok(sealed)
     }
 
     /// Seals every entry and head there is, as they are: the entries written before seals, at
@@ -502,10 +591,17 @@ impl Ledger<'_, ReadWrite> {
                 sealed += 1;
             }
         }
+        let mut folded = Tally::EMPTY;
         for (subject_id, head) in heads {
-            self.set_head(&subject_id, head, seal).await?;
+            folded.fold(&self.set_head(&subject_id, head, seal).await?);
         }
-        self.count_in_tally(sealed as i64, after, seal).await?;
+        let entries = i64::try_from(sealed).unwrap_or(i64::MAX);
+        self.move_tally(seal, |t| {
+            t.entries += entries;
+            t.last_seq = t.last_seq.max(after);
+            t.fold(&folded.heads);
+        })
+        .await?;
         Ok(sealed)
     }
 }
