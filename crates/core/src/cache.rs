@@ -114,6 +114,10 @@ pub(crate) struct Caches {
     pub(crate) principals: Cache<PrincipalRow>,
     /// The collections in read-only mode (one entry, key [`READ_ONLY_KEY`]).
     pub(crate) read_only: Cache<Arc<std::collections::BTreeSet<String>>>,
+    /// Set when the sweeper found the whole ledger off its sealed tally while this server
+    /// ran (entries or a subject's head taken away under it): from then on nothing is decided
+    /// on any subject's ledger (the next start refuses it).
+    pub(crate) ledger_off: std::sync::atomic::AtomicBool,
 }
 
 /// The key of the one entry of [`Caches::read_only`].

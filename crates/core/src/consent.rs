@@ -311,6 +311,12 @@ impl Vault {
 impl Vault {
     /// The ledger state of `subject`, cached (see `cache.rs`).
     pub(crate) async fn subject_state(&self, subject: &SubjectId) -> Result<Arc<SubjectState>, VaultError> {
+        if self.caches.ledger_off.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(custodia_store::StoreError::LedgerAltered(
+                "the whole ledger is off its sealed tally (found by the sweeper)".into(),
+            )
+            .into());
+        }
         if let Some(state) = self.caches.ledger.get(subject.as_str()) {
             return Ok(state);
         }

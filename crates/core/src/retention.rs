@@ -327,6 +327,22 @@ impl Vault {
         opts: &SweepOptions,
         progress: &mut (dyn FnMut(&SweepReport) + Send),
     ) -> Result<SweepReport, VaultError> {
+        // The whole ledger against its sealed tally, as at a start: what a subject's own read
+        // cannot see (its whole ledger taken away, head and all, under the running server)
+        // stops every decision on the ledger until the next start, which refuses it.
+        let tally = self
+            .store
+            .reader()
+            .await?
+            .ledger()
+            .check_tally(&*self.keys.access_seal)
+            .await;
+        if let Err(e) = tally {
+            if matches!(e, StoreError::LedgerAltered(_)) {
+                self.caches.ledger_off.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Err(e.into());
+        }
         // Times only (nothing is destroyed), so a dry run brings them up to date too: what it
         // reports is what a run would do.
         self.reconcile_retention(opts.now).await?;
@@ -1206,6 +1222,42 @@ mod tests {
                 evidence: None,
             };
             vault.record_consent(admin, Timestamp(at), s, &req).await.unwrap();
+        }
+
+        /// A subject's whole ledger taken away, head and all, under the running vault: its own
+        /// reads see a subject without a ledger (its objections gone); the sweeper's check of
+        /// the whole ledger against its tally finds it, and from then on nothing is decided on
+        /// any subject's ledger.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_ledger_taken_away_under_the_running_vault_stops_every_decision_on_it() {
+            let (dir, vault, admin) = vault().await;
+            let (a, b) = (SubjectId::parse("keeps").unwrap(), SubjectId::parse("objects").unwrap());
+            consent(&vault, &admin, &a, "marketing_email", true, T0).await;
+            consent(&vault, &admin, &b, "marketing_email", true, T0 + 1).await;
+            assert!(vault.subject_state(&a).await.is_ok());
+            let db = rusqlite::Connection::open(dir.path().join("custodia.db")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.execute_batch(
+                "DROP TRIGGER IF EXISTS subject_ledger_no_delete;
+                 DROP TRIGGER IF EXISTS subject_ledger_seals_no_delete;
+                 DELETE FROM subject_ledger_seals WHERE seq IN (SELECT seq FROM subject_ledger WHERE subject_id = 'objects');
+                 DELETE FROM subject_ledger WHERE subject_id = 'objects';
+                 DELETE FROM subject_ledger_heads WHERE subject_id = 'objects';",
+            )
+            .unwrap();
+            drop(db);
+            let opts = SweepOptions {
+                as_of: Timestamp(T0 + DAY),
+                now: Timestamp(T0 + DAY),
+                dry_run: false,
+                batch: 2,
+            };
+            let swept = vault.sweep(&opts, &mut |_| {}).await;
+            assert_eq!(swept.err().map(|e| e.code), Some(crate::error::LEDGER_ALTERED));
+            for s in [&a, &b] {
+                let state = vault.subject_state(s).await;
+                assert_eq!(state.err().map(|e| e.code), Some(crate::error::LEDGER_ALTERED));
+            }
         }
 
         async fn run(vault: &Vault, as_of: i64, dry_run: bool) -> SweepReport {

@@ -520,6 +520,12 @@ impl Ledger<'_, ReadWrite> {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE",
         };
+        // The row made first if it is not there, so there is a row to lock: two first appends
+        // (of two nodes) would each count from none. A tally deleted by hand starts again from
+        // none, which leaves it off for good.
+        crate::repo::Meta::<ReadWrite>::new(self.conn.reborrow())
+            .insert(LEDGER_TALLY, &Tally::EMPTY.to_bytes(seal))
+            .await?;
         let stmt = Stmt::new(format!("SELECT value FROM meta WHERE key = $1{lock}")).bind(LEDGER_TALLY);
         let mut tally = match self.conn.fetch_optional(stmt).await? {
             Some(row) => {
