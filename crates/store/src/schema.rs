@@ -534,8 +534,8 @@ const STEPS: &[&[Part]] = &[
     )],
     // 22: the subject ledger sealed by the vault: each entry's seal binds it to its number
     // (a copy elsewhere, an entry inserted or changed by hand is refused), and each subject's
-    // head seals how many entries it has and the newest (one removed, anywhere, leaves too
-    // few). Entries from before are sealed by the vault at its next start, once
+    // head seals how many entries it has, the newest and the chain of their seals (one
+    // removed, or put in another's place, anywhere, leaves it off). Entries from before are sealed by the vault at its next start, once
     // (`ledger_sealed` in `meta` marks it done).
     &[
         Part::Common(
@@ -546,6 +546,7 @@ const STEPS: &[&[Part]] = &[
                 subject_id TEXT PRIMARY KEY,
                 entries {int} NOT NULL,
                 last_seq {int} NOT NULL,
+                chain {blob} NOT NULL,
                 seal {blob} NOT NULL);",
         ),
         Part::AppendOnly("subject_ledger_seals"),

@@ -1306,3 +1306,76 @@ async fn consent_written_into_the_ledger_by_hand_is_refused() {
     let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("start once with `serve --seal-ledger`"), "{printed}");
 }
+
+/// A withdrawal replaced at its own number by an entry the vault seals itself: the entry
+/// deleted, the subject's head put back as an earlier copy had it, the sequence set back, a
+/// harmless entry for the subject asked of the server (which takes that number and seals the
+/// head anew), the tally put back. Each head chains its entries' seals: the new head is not
+/// the one the tally folded, and the start is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_replaced_at_its_number_by_a_sealed_entry_is_caught() {
+    let vault = Vault::init();
+    let consent = |granted: bool| json!({"purpose": "marketing_email", "granted": granted, "notice_version": "v1", "method": "web_form"});
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let consent_key = admin.principal("preference-centre", &["consent_service"]).await;
+    let mut prefs = server.client(&consent_key).await;
+    assert_eq!(prefs.post("/v1/subjects/cust_w/consents", consent(true)).await.0, 201);
+    server.terminate();
+    // the earlier copy the attacker keeps (a backup, the WAL)
+    let earlier = crate::audit::copy_of(vault.path());
+    let server = vault.serve();
+    let mut prefs = server.client(&consent_key).await;
+    assert_eq!(prefs.post("/v1/subjects/cust_w/consents", consent(false)).await.0, 201);
+    // the attacker works on the running server's database
+    let read = |dir: &Path, query: &'static str| {
+        let path = dir.join("custodia.db");
+        async move {
+            let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            let row: (i64, i64, Vec<u8>, Vec<u8>, i64, Vec<u8>) = sqlx::query_as(query).fetch_one(&db).await.unwrap();
+            db.close().await;
+            row
+        }
+    };
+    let query = "SELECT h.entries, h.last_seq, h.chain, h.seal, (SELECT MAX(seq) FROM subject_ledger), \
+                 (SELECT value FROM meta WHERE key = 'ledger_tally') FROM subject_ledger_heads h \
+                 WHERE h.subject_id = 'cust_w'";
+    let (entries, last_seq, chain, seal, _, _) = read(earlier.path(), query).await;
+    let (_, _, _, _, withdrawal, tally) = read(vault.path(), query).await;
+    sql(
+        vault.path(),
+        &[
+            "DROP TRIGGER IF EXISTS subject_ledger_no_delete",
+            "DROP TRIGGER IF EXISTS subject_ledger_seals_no_delete",
+            &format!("DELETE FROM subject_ledger_seals WHERE seq = {withdrawal}"),
+            &format!("DELETE FROM subject_ledger WHERE seq = {withdrawal}"),
+            &format!(
+                "UPDATE subject_ledger_heads SET entries = {entries}, last_seq = {last_seq}, chain = X'{}', seal = X'{}' \
+                 WHERE subject_id = 'cust_w'",
+                hex::encode(&chain),
+                hex::encode(&seal)
+            ),
+            &format!(
+                "UPDATE sqlite_sequence SET seq = {} WHERE name = 'subject_ledger'",
+                withdrawal - 1
+            ),
+        ],
+    )
+    .await;
+    // the server takes the number again, for an entry it seals: a grant
+    let (status, v) = prefs.post("/v1/subjects/cust_w/consents", consent(true)).await;
+    assert_eq!((status, v["seq"].as_i64()), (201, Some(withdrawal)), "{v}");
+    server.terminate();
+    sql(
+        vault.path(),
+        &[&format!(
+            "UPDATE meta SET value = X'{}' WHERE key = 'ledger_tally'",
+            hex::encode(&tally)
+        )],
+    )
+    .await;
+    let printed = refuses_to_start(vault.path(), &[]);
+    assert!(printed.contains("heads are not those it sealed"), "{printed}");
+}

@@ -6,9 +6,12 @@
 //! Each entry is sealed with its number (`subject_ledger_seals`): an entry inserted, changed
 //! or copied to another number by hand is refused. Each subject's head
 //! (`subject_ledger_heads`) seals how many entries it has and the number of the newest: an
-//! entry removed anywhere leaves too few. The seals are MACs under a key the vault holds
-//! ([`LedgerSeal`]); the store never sees it. What a seal cannot tell: the head and the
-//! entries put back as an earlier copy of the database had them (a backup restored by hand).
+//! entry removed anywhere leaves too few. The whole ledger's tally (`ledger_tally` in `meta`)
+//! seals how many entries there are in all and the fold of every head's seal: a subject's
+//! ledger taken away with its head, or a head moved or put back from an earlier copy, leaves
+//! it off ([`Ledger::check_tally`], at every start and sweeper run). The seals are MACs under
+//! a key the vault holds ([`LedgerSeal`]); the store never sees it. What they cannot tell: the
+//! whole ledger, heads and tally put back as an earlier copy of the database had them.
 
 use crate::changes::{Change, announce};
 use crate::sql::{DbRow, Dialect, Stmt};
@@ -127,6 +130,7 @@ impl Tally {
 fn head_message(subject_id: &str, head: Head) -> Vec<u8> {
     let mut m = Message::new("custodia.ledger-head.v1");
     m.text(Some(subject_id)).int(head.entries).int(head.last_seq);
+    m.0.extend_from_slice(&head.chain);
     m.0
 }
 
@@ -161,6 +165,35 @@ impl Message {
 struct Head {
     entries: i64,
     last_seq: i64,
+    /// The chain of the subject's entry seals, oldest first ([`Head::then`]): an entry put in
+    /// another's place at its number, even one the vault sealed, leaves the chain another.
+    chain: [u8; CHAIN],
+}
+
+/// The bytes of a head's chain (SHA-256).
+const CHAIN: usize = 32;
+
+impl Head {
+    /// The head of a subject with no entry.
+    const NONE: Self = Self {
+        entries: 0,
+        last_seq: 0,
+        chain: [0; CHAIN],
+    };
+
+    /// The head once the entry `seq`, sealed `entry_seal`, follows.
+    fn then(self, seq: i64, entry_seal: &[u8]) -> Self {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(&self.chain);
+        ctx.update(entry_seal);
+        let mut chain = [0; CHAIN];
+        chain.copy_from_slice(ctx.finish().as_ref());
+        Self {
+            entries: self.entries + 1,
+            last_seq: seq,
+            chain,
+        }
+    }
 }
 
 fn altered(what: String) -> StoreError {
@@ -190,14 +223,20 @@ fn sealed_head(subject_id: &str, row: &DbRow, seal: &dyn LedgerSeal) -> Result<O
         Ok::<_, StoreError>((
             row.opt_int("head_entries")?,
             row.opt_int("head_last_seq")?,
+            row.opt_bytes("head_chain")?,
             row.opt_bytes("head_seal")?,
         ))
     })()
     .map_err(|_| not_sealed())?;
     match columns {
-        (None, None, None) => Ok(None),
-        (Some(entries), Some(last_seq), Some(s)) => {
-            let head = Head { entries, last_seq };
+        (None, None, None, None) => Ok(None),
+        (Some(entries), Some(last_seq), Some(chain), Some(s)) => {
+            let chain = <[u8; CHAIN]>::try_from(chain.as_slice()).map_err(|_| not_sealed())?;
+            let head = Head {
+                entries,
+                last_seq,
+                chain,
+            };
             if seal.holds(&head_message(subject_id, head), &s) {
                 Ok(Some((head, s)))
             } else {
@@ -243,7 +282,7 @@ impl<A> Ledger<'_, A> {
             // one statement: the entries, their seals and the head as one commit left them
             let stmt = Stmt::new(
                 "SELECT l.*, s.seal AS entry_seal, h.entries AS head_entries, h.last_seq AS head_last_seq, \
-                 h.seal AS head_seal FROM subject_ledger l \
+                 h.chain AS head_chain, h.seal AS head_seal FROM subject_ledger l \
                  LEFT JOIN subject_ledger_seals s ON s.seq = l.seq \
                  LEFT JOIN subject_ledger_heads h ON h.subject_id = l.subject_id \
                  WHERE l.subject_id = $1 ORDER BY l.seq",
@@ -266,24 +305,30 @@ impl<A> Ledger<'_, A> {
             let (head, _) = sealed_head(subject_id, first, seal)?
                 .ok_or_else(|| altered("it has entries but no head (the vault seals one with each entry)".into()))?;
             let mut entries = Vec::with_capacity(rows.len());
+            let mut chained = Head::NONE;
             for row in &rows {
                 // a column written by hand with another type (a blob for `value`, a fraction
                 // for `at`) is an alteration like any other, not a reason to fail the read
                 let e = ledger_row(row)
                     .map_err(|_| altered("an entry holds a value of a type the vault never writes".into()))?;
-                let sealed = row.opt_bytes("entry_seal").ok().flatten();
-                if !sealed.is_some_and(|s| seal.holds(&entry_message(e.seq, &e), &s)) {
-                    return Err(altered(format!(
-                        "entry {} is not one the vault sealed (inserted, changed or copied by hand)",
-                        e.seq
-                    )));
-                }
+                let sealed = row
+                    .opt_bytes("entry_seal")
+                    .ok()
+                    .flatten()
+                    .filter(|s| seal.holds(&entry_message(e.seq, &e), s))
+                    .ok_or_else(|| {
+                        altered(format!(
+                            "entry {} is not one the vault sealed (inserted, changed or copied by hand)",
+                            e.seq
+                        ))
+                    })?;
+                chained = chained.then(e.seq, &sealed);
                 entries.push(e);
             }
             let last_seq = entries.last().map_or(0, |e| e.seq);
-            if head.entries != entries.len() as i64 || head.last_seq != last_seq {
+            if head.entries != entries.len() as i64 || head.last_seq != last_seq || head.chain != chained.chain {
                 return Err(altered(format!(
-                    "it holds {} entries up to number {last_seq} where the vault counted {} up to number {} (removed by hand)",
+                    "it holds {} entries up to number {last_seq} where the vault counted {} up to number {} (removed, or put in another's place, by hand)",
                     entries.len(),
                     head.entries,
                     head.last_seq
@@ -305,7 +350,7 @@ impl<A> Ledger<'_, A> {
     /// A subject's head and its seal, checked against it.
     async fn head(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
         let stmt = Stmt::new(
-            "SELECT entries AS head_entries, last_seq AS head_last_seq, seal AS head_seal \
+            "SELECT entries AS head_entries, last_seq AS head_last_seq, chain AS head_chain, seal AS head_seal \
              FROM subject_ledger_heads WHERE subject_id = $1",
         )
         .bind(subject_id);
@@ -324,7 +369,8 @@ impl<A> Ledger<'_, A> {
     pub async fn check_tally(&mut self, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
         let stmt = Stmt::new(
             "SELECT c.entries AS total, c.last_seq AS newest, (SELECT value FROM meta WHERE key = $1) AS tally, \
-             h.subject_id, h.entries AS head_entries, h.last_seq AS head_last_seq, h.seal AS head_seal \
+             h.subject_id, h.entries AS head_entries, h.last_seq AS head_last_seq, h.chain AS head_chain, \
+             h.seal AS head_seal \
              FROM (SELECT COUNT(*) AS entries, COALESCE(MAX(seq), 0) AS last_seq FROM subject_ledger) c \
              LEFT JOIN subject_ledger_heads h ON 1 = 1",
         )
@@ -397,21 +443,17 @@ impl<A> Ledger<'_, A> {
                     found.push(format!("entry {seq} holds a value of a type the vault never writes"));
                     continue;
                 };
-                let sealed = row.opt_bytes("entry_seal")?;
-                if !sealed.is_some_and(|s| seal.holds(&entry_message(seq, &e), &s)) {
+                let sealed = row.opt_bytes("entry_seal").ok().flatten().unwrap_or_default();
+                if !seal.holds(&entry_message(seq, &e), &sealed) {
                     found.push(format!("entry {seq} is not one the vault sealed"));
                 }
-                let head = held.entry(e.subject_id).or_insert(Head {
-                    entries: 0,
-                    last_seq: 0,
-                });
-                head.entries += 1;
-                head.last_seq = seq;
+                let head = held.entry(e.subject_id).or_insert(Head::NONE);
+                *head = head.then(seq, &sealed);
             }
         }
         let stmt = Stmt::new(
-            "SELECT subject_id, entries AS head_entries, last_seq AS head_last_seq, seal AS head_seal \
-             FROM subject_ledger_heads ORDER BY last_seq",
+            "SELECT subject_id, entries AS head_entries, last_seq AS head_last_seq, chain AS head_chain, \
+             seal AS head_seal FROM subject_ledger_heads ORDER BY last_seq",
         );
         for row in self.conn.fetch_all(stmt).await? {
             let newest = row.opt_int("head_last_seq").ok().flatten().unwrap_or_default();
@@ -425,14 +467,15 @@ impl<A> Ledger<'_, A> {
                 ));
                 continue;
             };
-            let holds = held.get(&subject_id).copied().unwrap_or(Head {
-                entries: 0,
-                last_seq: 0,
-            });
+            let holds = held.get(&subject_id).copied().unwrap_or(Head::NONE);
             if holds.entries != head.entries {
                 found.push(format!(
                     "the subject whose newest entry was {newest} holds {} of the {} entries counted",
                     holds.entries, head.entries
+                ));
+            } else if holds.chain != head.chain {
+                found.push(format!(
+                    "the subject whose newest entry was {newest} holds other entries than its head sealed (one put in another's place)"
                 ));
             }
         }
@@ -493,11 +536,8 @@ impl Ledger<'_, ReadWrite> {
             .await?
             .ok_or_else(|| StoreError::Corrupt("an appended ledger entry has no number".into()))?;
         let seq = row.int("seq")?;
-        self.seal_entry(seq, e, seal).await?;
-        let head = Head {
-            entries: before.as_ref().map_or(0, |(h, _)| h.entries) + 1,
-            last_seq: seq,
-        };
+        let entry_seal = self.seal_entry(seq, e, seal).await?;
+        let head = before.as_ref().map_or(Head::NONE, |(h, _)| *h).then(seq, &entry_seal);
         let head_seal = self.set_head(&e.subject_id, head, seal).await?;
         self.move_tally(seal, |t| {
             t.entries += 1;
@@ -542,25 +582,28 @@ impl Ledger<'_, ReadWrite> {
             .await
     }
 
-    async fn seal_entry(&mut self, seq: i64, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+    /// Seals entry `seq`; returns its seal.
+    async fn seal_entry(&mut self, seq: i64, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<Vec<u8>, StoreError> {
         let sealed = seal.seal(&entry_message(seq, e));
         let stmt = Stmt::new("INSERT INTO subject_ledger_seals (seq, seal) VALUES ($1, $2)")
             .bind(seq)
             .bind(&sealed[..]);
-        self.conn.execute(stmt).await.map(drop)
+        self.conn.execute(stmt).await?;
+        Ok(sealed)
     }
 
     /// Writes a subject's head, sealed; returns its seal.
     async fn set_head(&mut self, subject_id: &str, head: Head, seal: &dyn LedgerSeal) -> Result<Vec<u8>, StoreError> {
         let sealed = seal.seal(&head_message(subject_id, head));
         let stmt = Stmt::new(
-            "INSERT INTO subject_ledger_heads (subject_id, entries, last_seq, seal) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO subject_ledger_heads (subject_id, entries, last_seq, chain, seal) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (subject_id) DO UPDATE SET entries = excluded.entries, last_seq = excluded.last_seq, \
-             seal = excluded.seal",
+             chain = excluded.chain, seal = excluded.seal",
         )
         .bind(subject_id)
         .bind(head.entries)
         .bind(head.last_seq)
+        .bind(&head.chain[..])
         .bind(&sealed[..]);
         self.conn.execute(stmt).await?;
         Ok(sealed)
@@ -587,13 +630,9 @@ impl Ledger<'_, ReadWrite> {
             };
             after = last.seq;
             for e in &page {
-                self.seal_entry(e.seq, e, seal).await?;
-                let head = heads.entry(e.subject_id.clone()).or_insert(Head {
-                    entries: 0,
-                    last_seq: 0,
-                });
-                head.entries += 1;
-                head.last_seq = e.seq;
+                let entry_seal = self.seal_entry(e.seq, e, seal).await?;
+                let head = heads.entry(e.subject_id.clone()).or_insert(Head::NONE);
+                *head = head.then(e.seq, &entry_seal);
                 sealed += 1;
             }
         }
@@ -730,6 +769,7 @@ mod tests {
         let head = Head {
             entries: 3,
             last_seq: 9,
+            chain: [3; CHAIN],
         };
         assert_ne!(
             head_message("cust_1", head),
@@ -740,5 +780,21 @@ mod tests {
             head_message("cust_1", Head { last_seq: 8, ..head })
         );
         assert_ne!(head_message("cust_1", head), head_message("cust_2", head));
+        assert_ne!(
+            head_message("cust_1", head),
+            head_message(
+                "cust_1",
+                Head {
+                    chain: [4; CHAIN],
+                    ..head
+                }
+            )
+        );
+        // the chain follows each entry's seal: another seal at the same number, another chain
+        assert_ne!(Head::NONE.then(1, b"one").chain, Head::NONE.then(1, b"two").chain);
+        assert_ne!(
+            Head::NONE.then(1, b"one").then(2, b"two"),
+            Head::NONE.then(1, b"two").then(2, b"two")
+        );
     }
 }
