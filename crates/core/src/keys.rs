@@ -288,7 +288,7 @@ pub(crate) async fn settle_ledger_seals(
         // the whole ledger's tally tells
         return match store.reader().await?.ledger().check_tally(&**seal).await {
             Err(custodia_store::StoreError::LedgerAltered(what)) => Err(SetupError::Other(format!(
-                "the subject ledger was altered in the database: {what}; refusing to start (restore the database from a backup; the audit log's consent entries say what subjects chose)"
+                "the subject ledger was altered in the database: {what}; refusing to start. The audit log's consent entries say what subjects chose. To go on: take out by hand the entries named here that the vault did not seal, or move this database aside and restore a backup (`custodia restore` refuses to restore over it; moved aside, what changed since the backup is not carried over: revoked keys, requests, the audit log's newer entries)"
             ))),
             other => Ok(other?),
         };
