@@ -212,14 +212,8 @@ impl Vault {
                     // A ledger altered in the database by hand does not stop an erasure: nothing
                     // is decided on it (no withdrawal appended, no binding timed by it), and
                     // every read of it is refused after as before.
-                    let ledger = match tx.ledger().of_subject(&id, &*seal).await {
-                        Ok(ledger) => Some(ledger),
-                        Err(custodia_store::StoreError::LedgerAltered(what)) => {
-                            tracing::error!(%what, "erasing a subject whose consent ledger was altered in the database");
-                            None
-                        }
-                        Err(e) => return Err(e),
-                    };
+                    let ledger =
+                        crate::retention::unless_altered(tx.ledger().of_subject(&id, &*seal).await, "erasing")?;
                     let withdrawals = match &ledger {
                         Some(ledger) => {
                             crate::consent::SubjectState::from_ledger(ledger).consent_withdrawals(&subject_id, &by, now)

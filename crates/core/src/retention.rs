@@ -225,22 +225,27 @@ fn retimed(
         .collect()
 }
 
-/// A subject's ledger as the sweeper reads it: `None` when it was altered in the database by
-/// hand (logged by its entry numbers; the sweeper leaves the subject's values as they are
-/// rather than decide on it, and every other read of it is refused).
+/// `None` for work on a subject whose ledger was altered in the database by hand (logged by
+/// its entry numbers, with `doing`): the sweeper and an erasure leave it rather than decide on
+/// it, and every other read of it is refused.
+pub(crate) fn unless_altered<T>(result: Result<T, StoreError>, doing: &'static str) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(done) => Ok(Some(done)),
+        Err(StoreError::LedgerAltered(what)) => {
+            tracing::error!(%what, doing, "a subject's consent ledger was altered in the database: left as it is");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A subject's ledger as the sweeper reads it ([`unless_altered`]).
 async fn ledger_for_sweep(
     reader: &mut custodia_store::Reader,
     subject: &str,
     seal: &dyn LedgerSeal,
 ) -> Result<Option<Vec<custodia_store::LedgerRow>>, StoreError> {
-    match reader.ledger().of_subject(subject, seal).await {
-        Ok(entries) => Ok(Some(entries)),
-        Err(StoreError::LedgerAltered(what)) => {
-            tracing::error!(%what, "the sweeper left a subject whose consent ledger was altered in the database");
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    unless_altered(reader.ledger().of_subject(subject, seal).await, "sweeping")
 }
 
 /// Computes a subject's bindings again inside a transaction that changed its ledger or its
@@ -860,13 +865,8 @@ impl Vault {
                     Box::pin(async move { retime_subject(&mut tx, (&registry, &*seal), &subject, now).await })
                 })
                 .await;
-            match retimed {
-                // (logged as read) the subject's values stay as they are, the others go on
-                Err(StoreError::LedgerAltered(what)) => {
-                    tracing::error!(%what, "the sweeper left a subject whose consent ledger was altered in the database");
-                }
-                other => other?,
-            }
+            // the subject's values stay as they are, the others go on
+            unless_altered(retimed, "timing bindings again")?;
         }
         if settled != from {
             let (old, new) = (from.to_string(), settled.to_string());
