@@ -118,6 +118,10 @@ pub(crate) struct Caches {
     /// ran (entries or a subject's head taken away under it): from then on nothing is decided
     /// on any subject's ledger (the next start refuses it).
     pub(crate) ledger_off: std::sync::atomic::AtomicBool,
+    /// Set when the sweeper found the rows that grant access off their sealed tally while
+    /// this server ran (a revoked key's row put back from an earlier copy, say): from then on
+    /// no key, session or login is accepted (the next start refuses it).
+    pub(crate) access_off: std::sync::atomic::AtomicBool,
 }
 
 /// The key of the one entry of [`Caches::read_only`].

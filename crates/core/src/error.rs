@@ -99,6 +99,15 @@ impl std::error::Error for VaultError {}
 /// The code of a refusal to decide on a subject's ledger altered in the database.
 pub(crate) const LEDGER_ALTERED: &str = "ledger_altered";
 
+/// The refusal of every key, session and login once the rows that grant access were found
+/// altered in the database while the server ran.
+pub(crate) fn access_altered() -> VaultError {
+    VaultError::unavailable(
+        "access_altered",
+        "the rows that grant access were altered in the database; the vault accepts no key, session or login until an operator has looked (the server's log says how)",
+    )
+}
+
 impl From<custodia_store::StoreError> for VaultError {
     fn from(e: custodia_store::StoreError) -> Self {
         match e {
@@ -116,6 +125,10 @@ impl From<custodia_store::StoreError> for VaultError {
                     LEDGER_ALTERED,
                     "this subject's consent ledger was altered in the database: nothing is decided on it until an operator repairs it (the server's log says how it was altered; the audit log's consent entries say what the subject chose)",
                 )
+            }
+            custodia_store::StoreError::AccessAltered(what) => {
+                tracing::error!(%what, "the rows that grant access were altered in the database");
+                access_altered()
             }
             custodia_store::StoreError::Conflict(what) => {
                 Self::new(ErrorKind::Conflict, "conflict", format!("already exists ({what})"))

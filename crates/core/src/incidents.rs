@@ -1301,6 +1301,7 @@ impl Vault {
             let row = self.containment_row(&opened, caller, now, &done)?;
             let audit = self.audit_row(&event, now, None)?;
             let change = self.timeline_change(&opened, None, vec![row], now)?;
+            let seal = std::sync::Arc::clone(&self.keys.access_seal);
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
@@ -1308,7 +1309,7 @@ impl Vault {
                             Some(o) => SessionsOf::Operator(o),
                             None => SessionsOf::All,
                         };
-                        tx.operators().revoke_sessions(which, now.0).await?;
+                        tx.operators().revoke_sessions(which, now.0, &*seal).await?;
                         tx.incidents().extend(&change).await?;
                         tx.audit().append(&[audit]).await
                     })

@@ -30,6 +30,9 @@ pub(crate) const ACCESS_SEAL_KEY_LABEL: &str = "custodia.access-seal-key.v1";
 /// Set (`0x01`) by the schema step that added the seals of access rows: the principals and
 /// operators from before are sealed at the next start, then it is set to `0x00`.
 const ACCESS_SEALS_PENDING: &str = "access_seals_pending";
+/// The mark of an access tally still to be made (never obeyed while a tally exists: a tally is never
+/// made anew over one).
+const ACCESS_TALLY_PENDING: &str = custodia_store::ACCESS_PENDING;
 pub(crate) const RECEIPT_KEY_META: &str = "erasure_receipt_key";
 pub(crate) const RECEIPT_KEY_LABEL: &str = "custodia.erasure-receipt-key.v1";
 /// The name of the key that signs erasure receipts (the first part of its verifier key).
@@ -238,7 +241,7 @@ impl AccessSeal {
 
 /// The subject ledger's entries and heads are sealed under the same key (each message names
 /// what it is first: `custodia.ledger-entry.v1`, `custodia.ledger-head.v1`).
-impl custodia_store::LedgerSeal for AccessSeal {
+impl custodia_store::Sealer for AccessSeal {
     fn seal(&self, message: &[u8]) -> Vec<u8> {
         aws_lc_rs::hmac::sign(&self.0, message).as_ref().to_vec()
     }
@@ -255,7 +258,7 @@ pub(crate) async fn reseal_operator(
     id: &str,
 ) -> Result<(), custodia_store::StoreError> {
     if let Some(row) = tx.operators().by_id(id).await? {
-        tx.operators().set_seal(id, &seal.of_operator(&row)).await?;
+        tx.operators().set_seal(id, &seal.of_operator(&row), seal).await?;
     }
     Ok(())
 }
@@ -267,7 +270,7 @@ pub(crate) async fn reseal_principal(
     id: &str,
 ) -> Result<(), custodia_store::StoreError> {
     if let Some(row) = tx.principals().by_id(id).await? {
-        tx.principals().set_seal(id, &seal.of(&row)).await?;
+        tx.principals().set_seal(id, &seal.of(&row), seal).await?;
     }
     Ok(())
 }
@@ -330,6 +333,103 @@ pub(crate) async fn settle_ledger_seals(
     }
 }
 
+impl crate::Vault {
+    /// Checks the rows that grant access against their sealed tally, making it first at the
+    /// start after the upgrade that added it (schema version 23). A tally off, or missing
+    /// without that upgrade, refuses the start: a revoked key, a disabled operator or a closed
+    /// session put back from an earlier copy of the database would otherwise be honoured. A
+    /// tally made is audited (`access.tally`, in the transaction that makes it): the mark set
+    /// again by hand and the tally deleted, to have a row put back taken as the vault's, leaves
+    /// that entry in the log.
+    pub(crate) async fn settle_access_tally(&self) -> Result<(), SetupError> {
+        settle_access_tally(self, &self.store, &self.keys.access_seal).await
+    }
+}
+
+async fn settle_access_tally(vault: &crate::Vault, store: &Store, seal: &Arc<AccessSeal>) -> Result<(), SetupError> {
+    let pending = store.reader().await?.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
+    match store.reader().await?.tallies().check_access(&**seal).await {
+        Ok(true) if !pending => Ok(()),
+        Ok(true) => {
+            // the upgrade's start of another node tallied them, or the schema step that sealed
+            // the rows from before (version 21) moved it as it sealed
+            store
+                .write(|mut tx| Box::pin(async move { tx.meta().set(ACCESS_TALLY_PENDING, &[0]).await }))
+                .await?;
+            Ok(())
+        }
+        Ok(false) if pending => {
+            let seal = Arc::clone(seal);
+            let now = crate::Timestamp::now();
+            // the entry says that a tally was made (how many rows it counted: the log line)
+            let event = crate::audit::AuditEvent::unauthenticated("access.tally", crate::LOCAL_CREATOR.to_owned());
+            let entry = vault.audit_row(&event, now, None).map_err(|e| SetupError::Other(e.message))?;
+            let counted = store
+                .write(move |mut tx| {
+                    Box::pin(async move {
+                        // of two nodes starting at once, the first to clear the mark tallies
+                        if !tx.meta().replace(ACCESS_TALLY_PENDING, &[1], &[0]).await? {
+                            return Ok(None);
+                        }
+                        let rows = tx.tallies().tally_access_rows(&*seal).await?;
+                        // (a new vault's first start counts none: nothing taken as the vault's)
+                        if rows > 0 {
+                            tx.audit().append(&[entry]).await?;
+                        }
+                        Ok(Some(rows))
+                    })
+                })
+                .await?;
+            if let Some(rows) = counted {
+                tracing::warn!(
+                    rows,
+                    "tallied the rows that grant access as they are (once, at the upgrade to schema version 23)"
+                );
+            }
+            Ok(())
+        }
+        Ok(false) => Err(SetupError::Other(
+            "the tally of the rows that grant access (access_tally) is missing from the database: the row was deleted by hand; refusing to start (a tally made anew would take whatever rows are there now as the vault's)".into(),
+        )),
+        Err(custodia_store::StoreError::AccessAltered(what)) => {
+            let named = unsealed_access_rows(store, seal).await?;
+            Err(SetupError::Other(format!(
+                "the rows that grant access were altered in the database: {what}{named}; refusing to start. The audit log's principal and operator entries say what the vault did; restore a backup with this database moved aside, or put the rows back as the vault left them"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The principals and operators whose rows do not carry the vault's seal, as a clause to add
+/// to a refusal (`""` when every one does: then a row was put back whole, seal and all, and
+/// only the tally tells).
+async fn unsealed_access_rows(store: &Store, seal: &AccessSeal) -> Result<String, SetupError> {
+    let mut reader = store.reader().await?;
+    let mut named: Vec<String> = reader
+        .principals()
+        .all()
+        .await?
+        .iter()
+        .filter(|r| !seal.holds(r))
+        .map(|r| format!("principal {}", r.principal_id))
+        .collect();
+    named.extend(
+        reader
+            .operators()
+            .all()
+            .await?
+            .iter()
+            .filter(|r| !seal.holds_operator(r))
+            .map(|r| format!("operator {}", r.operator_id)),
+    );
+    Ok(if named.is_empty() {
+        String::new()
+    } else {
+        format!("; not as the vault sealed them: {}", named.join(", "))
+    })
+}
+
 /// Why [`settle_ledger_seals`] stopped its transaction.
 const UNSEALED_LEDGER: &str = "unsealed ledger";
 
@@ -382,6 +482,7 @@ async fn load_access_seal(store: &Store, keyring: &Keyring) -> Result<AccessSeal
         .chain(&operator_seals)
         .map(|(id, _)| id.clone())
         .collect();
+    let tally_seal = AccessSeal::new(&secret);
     let made = store
         .write(move |mut tx| {
             Box::pin(async move {
@@ -390,10 +491,10 @@ async fn load_access_seal(store: &Store, keyring: &Keyring) -> Result<AccessSeal
                     return Ok(false);
                 }
                 for (id, s) in &principal_seals {
-                    tx.principals().set_seal(id, s).await?;
+                    tx.principals().set_seal(id, s, &tally_seal).await?;
                 }
                 for (id, s) in &operator_seals {
-                    tx.operators().set_seal(id, s).await?;
+                    tx.operators().set_seal(id, s, &tally_seal).await?;
                 }
                 tx.meta().set(ACCESS_SEALS_PENDING, &[0]).await?;
                 Ok(true)

@@ -184,7 +184,7 @@ impl Vault {
             .changes()
             .await?
             .map(|changes| Arc::clone(&caches).follow(changes));
-        Ok(Self {
+        let vault = Self {
             registry: Arc::new(registry),
             store,
             keys,
@@ -200,7 +200,9 @@ impl Vault {
             tombstone_log: None,
             incident_templates: None,
             _dir_lock: None,
-        })
+        };
+        vault.settle_access_tally().await?;
+        Ok(vault)
     }
 
     /// The registry in force.

@@ -384,10 +384,11 @@ impl Vault {
             ..row
         };
         let stored = row.clone();
+        let seal = std::sync::Arc::clone(&self.keys.access_seal);
         self.store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    tx.operators().insert(&stored).await?;
+                    tx.operators().insert(&stored, &*seal).await?;
                     tx.audit().append(audit.as_slice()).await
                 })
             })
@@ -566,6 +567,9 @@ impl Vault {
         password: Zeroizing<String>,
         totp: &str,
     ) -> Result<OpenedSession, VaultError> {
+        if self.caches.access_off.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::error::access_altered());
+        }
         let max = self.registry.operators.max_failed_logins;
         let row = self.store.reader().await?.operators().by_name(name).await?;
         let Some(row) = row else {
@@ -650,6 +654,7 @@ impl Vault {
         let allow = self.audit_row(&event, now, None)?;
         let replayed = self.audit_row(&event.clone().refused("totp_reused"), now, None)?;
         let id = row.operator_id.clone();
+        let seal = std::sync::Arc::clone(&self.keys.access_seal);
         let opened = self
             .store
             .write(move |mut tx| {
@@ -657,7 +662,7 @@ impl Vault {
                     // The step is checked again here: of two logins racing with one code,
                     // only the first to commit gets a session.
                     if tx.operators().login_succeeded(&id, step).await? {
-                        tx.operators().open_session(&session).await?;
+                        tx.operators().open_session(&session, &*seal).await?;
                         tx.audit().append(&[allow]).await?;
                         Ok(true)
                     } else {
@@ -844,10 +849,11 @@ impl Vault {
                 None,
             )?;
             let stored = row.clone();
+            let seal = std::sync::Arc::clone(&self.keys.access_seal);
             self.store
                 .write(move |mut tx| {
                     Box::pin(async move {
-                        tx.operators().open_break_glass(&stored).await?;
+                        tx.operators().open_break_glass(&stored, &*seal).await?;
                         tx.audit().append(&[entry]).await
                     })
                 })
@@ -875,10 +881,13 @@ impl Vault {
         let event = AuditEvent::new("operator.logout", caller);
         let allow = self.audit_row(&event, now, None)?;
         let id = session.session_id.clone();
+        let seal = std::sync::Arc::clone(&self.keys.access_seal);
         self.store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    tx.operators().revoke_sessions(SessionsOf::Session(&id), now.0).await?;
+                    tx.operators()
+                        .revoke_sessions(SessionsOf::Session(&id), now.0, &*seal)
+                        .await?;
                     tx.audit().append(&[allow]).await
                 })
             })
@@ -1083,7 +1092,7 @@ impl Vault {
                             crate::keys::reseal_operator(&mut tx, &seal, &target).await?;
                         }
                         tx.operators()
-                            .revoke_sessions(SessionsOf::Operator(&target), now.0)
+                            .revoke_sessions(SessionsOf::Operator(&target), now.0, &*seal)
                             .await?;
                         if disabled {
                             tx.audit().append(&[allow]).await?;

@@ -226,6 +226,9 @@ impl Vault {
         now: Timestamp,
         client_cert: Option<&[u8; 32]>,
     ) -> Result<Principal, VaultError> {
+        if self.caches.access_off.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::error::access_altered());
+        }
         if token.starts_with("css_") {
             return self.authenticate_session(token, now).await;
         }
@@ -343,11 +346,12 @@ impl Vault {
         let (mut row, key) = new_principal(name, unique, now, expires_at, created_by)?;
         row.seal = Some(self.keys.access_seal.of(&row));
         let (stored, audit) = (row.clone(), audit.cloned());
+        let seal = Arc::clone(&self.keys.access_seal);
         let inserted = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    tx.principals().insert(&stored).await?;
+                    tx.principals().insert(&stored, &*seal).await?;
                     tx.audit().append(audit.as_slice()).await
                 })
             })

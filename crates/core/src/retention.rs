@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use custodia_registry::{Purpose, Registry, RetentionStart};
 use custodia_store::{
-    AuditRow, Binding, BindingTimes, BoundValue, DueCursor, Ending, ErasedRows, HoldRow, LedgerSeal, StoreError, Tx,
+    AuditRow, Binding, BindingTimes, BoundValue, DueCursor, Ending, ErasedRows, HoldRow, Sealer, StoreError, Tx,
 };
 use custodia_types::{SweepLine, SweepReport};
 
@@ -243,7 +243,7 @@ pub(crate) fn unless_altered<T>(result: Result<T, StoreError>, doing: &'static s
 async fn ledger_for_sweep(
     reader: &mut custodia_store::Reader,
     subject: &str,
-    seal: &dyn LedgerSeal,
+    seal: &dyn Sealer,
 ) -> Result<Option<Vec<custodia_store::LedgerRow>>, StoreError> {
     unless_altered(reader.ledger().of_subject(subject, seal).await, "sweeping")
 }
@@ -252,7 +252,7 @@ async fn ledger_for_sweep(
 /// activity (after the change, at `now`), so the expiry index stays true.
 pub(crate) async fn retime_subject(
     tx: &mut Tx<'_>,
-    (registry, seal): (&Registry, &dyn LedgerSeal),
+    (registry, seal): (&Registry, &dyn Sealer),
     subject: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -345,6 +345,20 @@ impl Vault {
         if let Err(e) = tally {
             if matches!(e, StoreError::LedgerAltered(_)) {
                 self.caches.ledger_off.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Err(e.into());
+        }
+        // the rows that grant access likewise (a revoked key put back from an earlier copy)
+        if let Err(e) = self
+            .store
+            .reader()
+            .await?
+            .tallies()
+            .check_access(&*self.keys.access_seal)
+            .await
+        {
+            if matches!(e, StoreError::AccessAltered(_)) {
+                self.caches.access_off.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             return Err(e.into());
         }
@@ -1258,6 +1272,50 @@ mod tests {
                 let state = vault.subject_state(s).await;
                 assert_eq!(state.err().map(|e| e.code), Some(crate::error::LEDGER_ALTERED));
             }
+        }
+
+        /// A revoked key's row put back under the running vault as an earlier copy of the
+        /// database had it (its revocation undone, the seal it carried then): the row's own
+        /// seal holds, so the key would work again; the sweeper's check of the access rows
+        /// against their tally finds it, and from then on no key, session or login is taken.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_revoked_key_put_back_under_the_running_vault_stops_every_key() {
+            let (dir, vault, admin) = vault().await;
+            let now = Timestamp(T0);
+            let roles = ["support_agent".to_owned()];
+            let (desk, desk_key) = vault.create_principal(&admin, now, "desk", &roles, None).await.unwrap();
+            let (_, ops_key) = vault.create_principal(&admin, now, "ops", &roles, None).await.unwrap();
+            let db = rusqlite::Connection::open(dir.path().join("custodia.db")).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let before: Vec<u8> = db
+                .query_row("SELECT seal FROM principals WHERE principal_id = ?1", [&desk], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            vault.revoke_principal(&admin, now, &desk).await.unwrap();
+            assert!(vault.authenticate(&desk_key, now).await.is_err());
+            db.execute(
+                "UPDATE principals SET revoked_at = NULL, seal = ?1 WHERE principal_id = ?2",
+                rusqlite::params![before, desk],
+            )
+            .unwrap();
+            drop(db);
+            let opts = SweepOptions {
+                as_of: Timestamp(T0 + DAY),
+                now: Timestamp(T0 + DAY),
+                dry_run: false,
+                batch: 2,
+            };
+            let swept = vault.sweep(&opts, &mut |_| {}).await;
+            assert_eq!(swept.err().map(|e| e.code), Some("access_altered"));
+            for key in [&*desk_key, &*ops_key] {
+                let refused = vault.authenticate(key, now).await;
+                assert_eq!(refused.err().map(|e| e.code), Some("access_altered"));
+            }
+            let login = vault
+                .login(now, "nobody", zeroize::Zeroizing::new("pw".to_owned()), "000000")
+                .await;
+            assert_eq!(login.err().map(|e| e.code), Some("access_altered"));
         }
 
         async fn run(vault: &Vault, as_of: i64, dry_run: bool) -> SweepReport {

@@ -26,6 +26,11 @@ pub enum StoreError {
     /// or removed in the database by hand), `0` saying how (entry numbers, never values).
     #[error("the subject's ledger was altered in the database: {0}")]
     LedgerAltered(String),
+    /// The rows that grant access (principals, operators, sessions, break-glass grants) are
+    /// not as the vault left them: a row put back as an earlier copy had it, deleted, or
+    /// copied in (their sealed tally is off); `0` says how, never a secret.
+    #[error("the rows that grant access were altered in the database: {0}")]
+    AccessAltered(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -32,11 +32,11 @@ pub use model::{
     StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow, root_version_of,
 };
 pub use repo::{
-    Attempt, Audit, AuditChunk, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT,
-    HeldCount, HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock,
-    LEDGER_SEALED, Ledger, LedgerSeal, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals,
-    ReadOnlyRow, RecordCursor, Records, RequestQuery, Requests, Retention, SessionRow, SessionsOf, Subjects, Target,
-    TimelineChange, TokenHolding, Tokens, TrainingRow,
+    ACCESS_PENDING, Attempt, Audit, AuditChunk, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures,
+    FORGOTTEN_TEXT, HeldCount, HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor,
+    KeyLock, LEDGER_SEALED, Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals,
+    ReadOnlyRow, RecordCursor, Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, Subjects,
+    Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -551,6 +551,14 @@ const STEPS: &[&[Part]] = &[
         ),
         Part::AppendOnly("subject_ledger_seals"),
     ],
+    // 23: the rows that grant access tallied (`access_tally` in `meta`: how many are sealed
+    // and the fold of their seals, moved with every change): a row put back as an earlier
+    // copy had it, seal and all, leaves it off. The rows from before are tallied by the vault
+    // at its next start, once (`access_tally_pending`).
+    &[Part::Dialect(
+        "INSERT INTO meta (key, value) VALUES ('access_tally_pending', X'01');",
+        "INSERT INTO meta (key, value) VALUES ('access_tally_pending', '\\x01'::bytea);",
+    )],
 ];
 
 impl Dialect {

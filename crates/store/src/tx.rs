@@ -9,7 +9,7 @@ use std::pin::Pin;
 use crate::repo::audit::Linker;
 use crate::repo::{
     Audit, Erasures, Incidents, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests,
-    Retention, Subjects, Tokens,
+    Retention, Subjects, Tallies, Tokens,
 };
 use crate::sql::{Conn, Dialect};
 
@@ -100,6 +100,10 @@ impl<'c> Tx<'c> {
         Notices::new(self.conn.reborrow())
     }
 
+    pub fn tallies(&mut self) -> Tallies<'_, ReadWrite> {
+        Tallies::new(self.conn.reborrow())
+    }
+
     pub fn incidents(&mut self) -> Incidents<'_, ReadWrite> {
         Incidents::new(self.conn.reborrow())
     }
@@ -175,6 +179,10 @@ impl Reader {
 
     pub fn notices(&mut self) -> Notices<'_, ReadOnly> {
         Notices::new(self.conn())
+    }
+
+    pub fn tallies(&mut self) -> Tallies<'_, ReadOnly> {
+        Tallies::new(self.conn())
     }
 
     pub fn incidents(&mut self) -> Incidents<'_, ReadOnly> {

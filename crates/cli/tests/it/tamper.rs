@@ -1379,3 +1379,65 @@ async fn a_withdrawal_replaced_at_its_number_by_a_sealed_entry_is_caught() {
     let printed = refuses_to_start(vault.path(), &[]);
     assert!(printed.contains("heads are not those it sealed"), "{printed}");
 }
+
+/// One value of the attacker's database (`query` names one column of one row).
+async fn scalar(dir: &Path, query: &str) -> String {
+    let db = attacker(dir).await;
+    let v: String = sqlx::query_scalar(query)
+        .fetch_one(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    db.close().await;
+    v
+}
+
+/// Whoever can write the database kept the row of a key from before its revocation, with the
+/// seal the vault gave it then, and puts it back (the revocation undone): the row's own seal
+/// holds, and the key worked again. The rows that grant access are tallied: the start is
+/// refused. The tally deleted is refused too; deleted with the upgrade's mark set again (to
+/// have the rows as they are tallied anew), the start tallies them and the audit log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_put_back_from_an_earlier_copy_is_caught() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let desk = admin.principal("desk", &["support_agent"]).await;
+    let kept = scalar(vault.path(), "SELECT hex(seal) FROM principals WHERE name = 'desk'").await;
+    let id = scalar(vault.path(), "SELECT principal_id FROM principals WHERE name = 'desk'").await;
+    let (status, v) = admin
+        .raw_unchecked("DELETE", &format!("/v1/principals/{id}"), None)
+        .await;
+    assert!(status < 300, "{status} {v}");
+    refused(&server, &[&desk]).await;
+    server.terminate();
+    let put_back = format!("UPDATE principals SET revoked_at = NULL, seal = X'{kept}' WHERE name = 'desk'");
+    let copy = crate::audit::copy_of(vault.path());
+    sql(copy.path(), &[&put_back]).await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(
+        printed.contains("the rows that grant access were altered")
+            && printed.contains("sealed rows are not those the vault counted"),
+        "{printed}"
+    );
+    // the tally deleted: refused, not made anew
+    let copy = crate::audit::copy_of(vault.path());
+    sql(copy.path(), &[&put_back, "DELETE FROM meta WHERE key = 'access_tally'"]).await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(printed.contains("access_tally) is missing"), "{printed}");
+    // ... and with the upgrade's mark set again: tallied anew, in the audit log for good
+    sql(
+        copy.path(),
+        &["UPDATE meta SET value = X'01' WHERE key = 'access_tally_pending'"],
+    )
+    .await;
+    let tallied = "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log WHERE entry LIKE '%\"action\":\"access.tally\"%'";
+    let before: i64 = scalar(copy.path(), tallied).await.parse().unwrap();
+    let server = Server::start(copy.path(), None);
+    let after: i64 = scalar(copy.path(), tallied).await.parse().unwrap();
+    assert_eq!(after, before + 1);
+    server.terminate();
+    // the vault's own changes since never set it off: a restart of the real directory starts
+    let server = vault.serve();
+    let (status, v) = server.client(&vault.token).await.get("/v1/principals").await;
+    assert_eq!(status, 200, "{v}");
+}

@@ -10,12 +10,13 @@
 //! seals how many entries there are in all and the fold of every head's seal: a subject's
 //! ledger taken away with its head, or a head moved or put back from an earlier copy, leaves
 //! it off ([`Ledger::check_tally`], at every start and sweeper run). The seals are MACs under
-//! a key the vault holds ([`LedgerSeal`]); the store never sees it. What they cannot tell: the
+//! a key the vault holds ([`Sealer`]); the store never sees it. What they cannot tell: the
 //! whole ledger, heads and tally put back as an earlier copy of the database had them.
 
+use super::tally::{self, LEDGER, Tally};
 use crate::changes::{Change, announce};
 use crate::sql::{DbRow, Dialect, Stmt};
-use crate::{LedgerRow, ReadWrite, StoreError};
+use crate::{LedgerRow, ReadWrite, Sealer, StoreError};
 
 super::repository!(
     /// Subjects' ledger entries.
@@ -25,20 +26,6 @@ super::repository!(
 /// The `meta` key set once every entry is sealed: at a vault's first start, or the start that
 /// sealed the entries written before seals (schema version 22).
 pub const LEDGER_SEALED: &str = "ledger_sealed";
-
-/// The `meta` key of the whole ledger's tally: how many entries it has and the newest's
-/// number, sealed, moved with every append. A subject's entries deleted with its head leave
-/// no trace in the subject (it reads as one without a ledger, its objections gone); they
-/// leave the whole ledger short of its tally, which [`Ledger::check_tally`] tells.
-pub(crate) const LEDGER_TALLY: &str = "ledger_tally";
-
-/// Seals ledger entries and heads: a MAC under a key only the vault holds.
-pub trait LedgerSeal: Send + Sync {
-    /// The seal of `message`.
-    fn seal(&self, message: &[u8]) -> Vec<u8>;
-    /// Whether `seal` is the seal of `message`.
-    fn holds(&self, message: &[u8], seal: &[u8]) -> bool;
-}
 
 /// What an entry's seal covers: its number and everything it records, each part length-prefixed
 /// after a domain label.
@@ -55,75 +42,6 @@ fn entry_message(seq: i64, e: &LedgerRow) -> Vec<u8> {
         .text(Some(&e.principal_id))
         .int(e.at);
     m.0
-}
-
-/// The whole ledger's tally: how many entries it has, the newest's number, and every
-/// subject's head seal folded in by XOR (a head moved to another subject, deleted, or put back
-/// as an earlier copy had it leaves the fold off; the seals are MACs, so no head can be made
-/// to even it out).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Tally {
-    entries: i64,
-    last_seq: i64,
-    heads: [u8; FOLD],
-}
-
-/// The bytes of the fold of head seals (a seal's first bytes).
-const FOLD: usize = 32;
-
-impl Tally {
-    const EMPTY: Self = Self {
-        entries: 0,
-        last_seq: 0,
-        heads: [0; FOLD],
-    };
-
-    /// Folds a head's seal in, or out (XOR is its own inverse).
-    fn fold(&mut self, head_seal: &[u8]) {
-        for (acc, b) in self.heads.iter_mut().zip(head_seal) {
-            *acc ^= b;
-        }
-    }
-
-    fn message(&self) -> Vec<u8> {
-        let mut m = Message::new("custodia.ledger-tally.v1");
-        m.int(self.entries).int(self.last_seq);
-        m.0.extend_from_slice(&self.heads);
-        m.0
-    }
-
-    /// As stored: entries, newest number (8 bytes each, big endian), the fold, then its seal.
-    fn to_bytes(self, seal: &dyn LedgerSeal) -> Vec<u8> {
-        let mut bytes = self.entries.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&self.last_seq.to_be_bytes());
-        bytes.extend_from_slice(&self.heads);
-        bytes.extend_from_slice(&seal.seal(&self.message()));
-        bytes
-    }
-
-    /// A stored tally, checked against its seal.
-    fn open(bytes: &[u8], seal: &dyn LedgerSeal) -> Result<Self, StoreError> {
-        let int = |at: usize| {
-            bytes
-                .get(at..at + 8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(i64::from_be_bytes)
-        };
-        let heads = bytes.get(16..16 + FOLD).and_then(|b| <[u8; FOLD]>::try_from(b).ok());
-        if let (Some(entries), Some(last_seq), Some(heads), Some(s)) = (int(0), int(8), heads, bytes.get(16 + FOLD..)) {
-            let tally = Self {
-                entries,
-                last_seq,
-                heads,
-            };
-            if seal.holds(&tally.message(), s) {
-                return Ok(tally);
-            }
-        }
-        Err(altered(
-            "its tally (how many entries the whole ledger has) is not the one the vault sealed".into(),
-        ))
-    }
 }
 
 /// What a subject's head seal covers.
@@ -217,7 +135,7 @@ fn ledger_row(row: &DbRow) -> Result<LedgerRow, StoreError> {
 
 /// A head read back, with its seal, checked against `seal` (a column of another type than the
 /// vault writes is an alteration too).
-fn sealed_head(subject_id: &str, row: &DbRow, seal: &dyn LedgerSeal) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
+fn sealed_head(subject_id: &str, row: &DbRow, seal: &dyn Sealer) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
     let not_sealed = || altered("its head (how many entries it has) is not the one the vault sealed".into());
     let columns = (|| {
         Ok::<_, StoreError>((
@@ -277,7 +195,7 @@ impl<A> Ledger<'_, A> {
     /// Every ledger entry of a subject, oldest first, each checked against its seal and all
     /// of them against the subject's head ([`StoreError::LedgerAltered`] when one is not as
     /// the vault wrote it).
-    pub async fn of_subject(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Vec<LedgerRow>, StoreError> {
+    pub async fn of_subject(&mut self, subject_id: &str, seal: &dyn Sealer) -> Result<Vec<LedgerRow>, StoreError> {
         for attempt in 1..=READ_TRIES {
             // one statement: the entries, their seals and the head as one commit left them
             let stmt = Stmt::new(
@@ -348,7 +266,7 @@ impl<A> Ledger<'_, A> {
     }
 
     /// A subject's head and its seal, checked against it.
-    async fn head(&mut self, subject_id: &str, seal: &dyn LedgerSeal) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
+    async fn head(&mut self, subject_id: &str, seal: &dyn Sealer) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
         let stmt = Stmt::new(
             "SELECT entries AS head_entries, last_seq AS head_last_seq, chain AS head_chain, seal AS head_seal \
              FROM subject_ledger_heads WHERE subject_id = $1",
@@ -366,7 +284,7 @@ impl<A> Ledger<'_, A> {
     /// moved away with its head, which would lift its objections, included). Everything read
     /// in one statement, as one commit left it. A ledger without a tally is checked as one of
     /// no entry. Read at every start: the heads once each.
-    pub async fn check_tally(&mut self, seal: &dyn LedgerSeal) -> Result<(), StoreError> {
+    pub async fn check_tally(&mut self, seal: &dyn Sealer) -> Result<(), StoreError> {
         let stmt = Stmt::new(
             "SELECT c.entries AS total, c.last_seq AS newest, (SELECT value FROM meta WHERE key = $1) AS tally, \
              h.subject_id, h.entries AS head_entries, h.last_seq AS head_last_seq, h.chain AS head_chain, \
@@ -374,16 +292,16 @@ impl<A> Ledger<'_, A> {
              FROM (SELECT COUNT(*) AS entries, COALESCE(MAX(seq), 0) AS last_seq FROM subject_ledger) c \
              LEFT JOIN subject_ledger_heads h ON 1 = 1",
         )
-        .bind(LEDGER_TALLY);
+        .bind(LEDGER.key);
         let rows = self.conn.fetch_all(stmt).await?;
         let first = rows
             .first()
             .ok_or_else(|| StoreError::Corrupt("the ledger's tally could not be read".into()))?;
         let (entries, last_seq) = (first.int("total")?, first.int("newest")?);
         let tally = match first.opt_bytes("tally") {
-            Ok(Some(bytes)) => Tally::open(&bytes, seal)?,
+            Ok(Some(bytes)) => Tally::open(&bytes, &LEDGER, seal)?,
             Ok(None) => Tally::EMPTY,
-            Err(_) => return Err(altered("its tally is not the one the vault sealed".into())),
+            Err(_) => return Err(tally::not_sealed(&LEDGER)),
         };
         let mut heads = Tally::EMPTY;
         let mut heads_sealed = true;
@@ -397,14 +315,14 @@ impl<A> Ledger<'_, A> {
                 _ => heads_sealed = false,
             }
         }
-        if tally.entries != entries || tally.last_seq != last_seq || tally.heads != heads.heads || !heads_sealed {
+        if tally.count != entries || tally.newest != last_seq || tally.fold != heads.fold || !heads_sealed {
             // where: read only now, the whole ledger once
             let found = self.alterations(seal).await?;
             return Err(altered(format!(
                 "the ledger holds {entries} entries up to number {last_seq} where the vault counted {} up to number {}{} (entries or subjects' heads deleted, added or moved by hand){}",
-                tally.entries,
-                tally.last_seq,
-                if tally.heads == heads.heads && heads_sealed {
+                tally.count,
+                tally.newest,
+                if tally.fold == heads.fold && heads_sealed {
                     ""
                 } else {
                     ", and its subjects' heads are not those it sealed"
@@ -423,7 +341,7 @@ impl<A> Ledger<'_, A> {
     /// most [`SHOWN`] findings): entries without their seal (inserted, changed), and heads
     /// that count other entries than their subject holds (entries deleted; a subject named by
     /// its head's newest number, never by its id).
-    async fn alterations(&mut self, seal: &dyn LedgerSeal) -> Result<Vec<String>, StoreError> {
+    async fn alterations(&mut self, seal: &dyn Sealer) -> Result<Vec<String>, StoreError> {
         const SHOWN: usize = 10;
         let mut found = Vec::new();
         let mut held: std::collections::BTreeMap<String, Head> = std::collections::BTreeMap::new();
@@ -502,7 +420,7 @@ impl Ledger<'_, ReadWrite> {
     /// The schema refuses updates and deletes of entries and seals. A head that is not as the
     /// vault sealed it refuses the append (a new head would cover what was done to it). Other
     /// nodes hear of it when the transaction commits ([`Change::Ledger`]).
-    pub async fn append(&mut self, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<i64, StoreError> {
+    pub async fn append(&mut self, e: &LedgerRow, seal: &dyn Sealer) -> Result<i64, StoreError> {
         // The subject's keys locked first, as a write locks them: an erasure (which locks
         // them for itself) reads the ledger after this entry commits, and withdraws a consent
         // given while it ran, or this entry waits for the erasure and follows it.
@@ -539,10 +457,10 @@ impl Ledger<'_, ReadWrite> {
         let entry_seal = self.seal_entry(seq, e, seal).await?;
         let head = before.as_ref().map_or(Head::NONE, |(h, _)| *h).then(seq, &entry_seal);
         let head_seal = self.set_head(&e.subject_id, head, seal).await?;
-        self.move_tally(seal, |t| {
-            t.entries += 1;
+        tally::moved(&mut self.conn, &LEDGER, seal, |t| {
+            t.count += 1;
             // (appends of two nodes may lock it in the other order than they numbered)
-            t.last_seq = t.last_seq.max(seq);
+            t.newest = t.newest.max(seq);
             if let Some((_, old)) = &before {
                 t.fold(old);
             }
@@ -553,37 +471,8 @@ impl Ledger<'_, ReadWrite> {
         Ok(seq)
     }
 
-    /// Moves the whole ledger's tally as `change` says (its row locked until this transaction
-    /// ends, so appends of several nodes each count).
-    async fn move_tally(&mut self, seal: &dyn LedgerSeal, change: impl FnOnce(&mut Tally)) -> Result<(), StoreError> {
-        let lock = match self.conn.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
-        // The row made first if it is not there, so there is a row to lock: two first appends
-        // (of two nodes) would each count from none. A tally deleted by hand starts again from
-        // none, which leaves it off for good.
-        crate::repo::Meta::<ReadWrite>::new(self.conn.reborrow())
-            .insert(LEDGER_TALLY, &Tally::EMPTY.to_bytes(seal))
-            .await?;
-        let stmt = Stmt::new(format!("SELECT value FROM meta WHERE key = $1{lock}")).bind(LEDGER_TALLY);
-        let mut tally = match self.conn.fetch_optional(stmt).await? {
-            Some(row) => {
-                let bytes = row
-                    .bytes("value")
-                    .map_err(|_| altered("its tally is not the one the vault sealed".into()))?;
-                Tally::open(&bytes, seal)?
-            }
-            None => Tally::EMPTY,
-        };
-        change(&mut tally);
-        crate::repo::Meta::<ReadWrite>::new(self.conn.reborrow())
-            .set(LEDGER_TALLY, &tally.to_bytes(seal))
-            .await
-    }
-
     /// Seals entry `seq`; returns its seal.
-    async fn seal_entry(&mut self, seq: i64, e: &LedgerRow, seal: &dyn LedgerSeal) -> Result<Vec<u8>, StoreError> {
+    async fn seal_entry(&mut self, seq: i64, e: &LedgerRow, seal: &dyn Sealer) -> Result<Vec<u8>, StoreError> {
         let sealed = seal.seal(&entry_message(seq, e));
         let stmt = Stmt::new("INSERT INTO subject_ledger_seals (seq, seal) VALUES ($1, $2)")
             .bind(seq)
@@ -593,7 +482,7 @@ impl Ledger<'_, ReadWrite> {
     }
 
     /// Writes a subject's head, sealed; returns its seal.
-    async fn set_head(&mut self, subject_id: &str, head: Head, seal: &dyn LedgerSeal) -> Result<Vec<u8>, StoreError> {
+    async fn set_head(&mut self, subject_id: &str, head: Head, seal: &dyn Sealer) -> Result<Vec<u8>, StoreError> {
         let sealed = seal.seal(&head_message(subject_id, head));
         let stmt = Stmt::new(
             "INSERT INTO subject_ledger_heads (subject_id, entries, last_seq, chain, seal) VALUES ($1, $2, $3, $4, $5) \
@@ -612,7 +501,7 @@ impl Ledger<'_, ReadWrite> {
     /// Seals every entry and head there is, as they are: the entries written before seals, at
     /// the start that makes the vault seal them (its caller sees that none is sealed yet).
     /// Returns how many entries it sealed.
-    pub async fn seal_every_entry(&mut self, seal: &dyn LedgerSeal) -> Result<usize, StoreError> {
+    pub async fn seal_every_entry(&mut self, seal: &dyn Sealer) -> Result<usize, StoreError> {
         let mut heads: std::collections::BTreeMap<String, Head> = std::collections::BTreeMap::new();
         let mut sealed = 0;
         let mut after = 0;
@@ -641,10 +530,10 @@ impl Ledger<'_, ReadWrite> {
             folded.fold(&self.set_head(&subject_id, head, seal).await?);
         }
         let entries = i64::try_from(sealed).unwrap_or(i64::MAX);
-        self.move_tally(seal, |t| {
-            t.entries += entries;
-            t.last_seq = t.last_seq.max(after);
-            t.fold(&folded.heads);
+        tally::moved(&mut self.conn, &LEDGER, seal, |t| {
+            t.count += entries;
+            t.newest = t.newest.max(after);
+            t.fold(&folded.fold);
         })
         .await?;
         Ok(sealed)

@@ -15,13 +15,13 @@ mod records;
 mod requests;
 mod retention;
 mod subjects;
+pub(crate) mod tally;
 mod tokens;
 
 pub use audit::{Audit, AuditChunk};
 pub use erasures::Erasures;
 pub use incidents::{IncidentEntryRow, IncidentRow, Incidents, ReadOnlyRow, TimelineChange};
-pub(crate) use ledger::LEDGER_TALLY;
-pub use ledger::{LEDGER_SEALED, Ledger, LedgerSeal};
+pub use ledger::{LEDGER_SEALED, Ledger};
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};
 pub use notifications::Notifications;
@@ -31,6 +31,7 @@ pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
 pub use subjects::{KeyCursor, KeyLock, Subjects};
+pub use tally::{ACCESS_PENDING, Sealer, Tallies};
 pub use tokens::{HeldToken, TokenHolding, Tokens};
 
 /// Declares a repository: a connection borrowed for its lifetime, and its access.

@@ -2,9 +2,10 @@
 //! training completions. Secrets are stored only as hashes (passwords: Argon2id PHC strings;
 //! session and enrolment secrets: SHA-256) or sealed (TOTP secrets, by the vault).
 
+use super::tally::ACCESS_TABLES;
 use crate::model::{join_roles, split_roles};
 use crate::sql::{DbRow, Stmt};
-use crate::{ReadWrite, StoreError};
+use crate::{ReadWrite, Sealer, StoreError};
 
 super::repository!(
     /// Operators, sessions and training completions.
@@ -230,8 +231,8 @@ impl<A> Operators<'_, A> {
 }
 
 impl Operators<'_, ReadWrite> {
-    /// Records a break-glass grant.
-    pub async fn open_break_glass(&mut self, row: &BreakGlassRow) -> Result<(), StoreError> {
+    /// Records a break-glass grant; its seal goes into the access rows' tally.
+    pub async fn open_break_glass(&mut self, row: &BreakGlassRow, seal: &dyn Sealer) -> Result<(), StoreError> {
         let stmt = Stmt::new(
             "INSERT INTO break_glass (grant_id, operator_id, session_id, role, reason, started_at, expires_at, seal) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -245,11 +246,12 @@ impl Operators<'_, ReadWrite> {
         .bind(row.expires_at)
         .bind(row.seal.as_deref());
         self.conn.execute(stmt).await?;
-        Ok(())
+        super::tally::access_moved(&mut self.conn, seal, None, row.seal.as_deref()).await
     }
 
-    /// Adds an operator. Fails with [`StoreError::Conflict`] if the name is taken.
-    pub async fn insert(&mut self, row: &OperatorRow) -> Result<(), StoreError> {
+    /// Adds an operator. Fails with [`StoreError::Conflict`] if the name is taken. Its seal
+    /// goes into the access rows' tally.
+    pub async fn insert(&mut self, row: &OperatorRow, seal: &dyn Sealer) -> Result<(), StoreError> {
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
             "INSERT INTO operators (operator_id, name, roles, password_hash, totp_sealed, totp_confirmed_at, \
@@ -272,16 +274,13 @@ impl Operators<'_, ReadWrite> {
         .bind(row.disabled_at)
         .bind(row.seal.as_deref());
         self.conn.execute(stmt).await?;
-        Ok(())
+        super::tally::access_moved(&mut self.conn, seal, None, row.seal.as_deref()).await
     }
 
-    /// Stores the vault's seal of an operator's row (the rows from before seals, once).
-    pub async fn set_seal(&mut self, operator_id: &str, seal: &[u8]) -> Result<(), StoreError> {
-        let stmt = Stmt::new("UPDATE operators SET seal = $1 WHERE operator_id = $2")
-            .bind(seal)
-            .bind(operator_id);
-        self.conn.execute(stmt).await?;
-        Ok(())
+    /// Stores the vault's seal of an operator's row as it is now (after a change the vault
+    /// made to it, in the same transaction), and moves the access rows' tally.
+    pub async fn set_seal(&mut self, operator_id: &str, row_seal: &[u8], seal: &dyn Sealer) -> Result<(), StoreError> {
+        super::tally::reseal_access_row(&mut self.conn, ACCESS_TABLES[1], operator_id, Some(row_seal), seal).await
     }
 
     /// Sets the password and (unconfirmed) TOTP secret of an operator still enrolling with
@@ -394,8 +393,8 @@ impl Operators<'_, ReadWrite> {
         Ok(self.conn.execute(stmt).await? == 1)
     }
 
-    /// Opens a session.
-    pub async fn open_session(&mut self, row: &SessionRow) -> Result<(), StoreError> {
+    /// Opens a session; its seal goes into the access rows' tally.
+    pub async fn open_session(&mut self, row: &SessionRow, seal: &dyn Sealer) -> Result<(), StoreError> {
         let stmt = Stmt::new(
             "INSERT INTO operator_sessions (session_id, secret_hash, operator_id, created_at, expires_at, revoked_at, seal) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -408,29 +407,49 @@ impl Operators<'_, ReadWrite> {
         .bind(row.revoked_at)
         .bind(row.seal.as_deref());
         self.conn.execute(stmt).await?;
-        Ok(())
+        super::tally::access_moved(&mut self.conn, seal, None, row.seal.as_deref()).await
     }
 
     /// Revokes one session (`session_id`), every open session of `operator_id`, or every
-    /// open session; returns how many were open. Their seals go with them: a revocation undone
-    /// by hand (`revoked_at` set back) leaves a session the vault refuses.
-    pub async fn revoke_sessions(&mut self, which: SessionsOf<'_>, now: i64) -> Result<u64, StoreError> {
-        let (column, value) = match which {
-            SessionsOf::Session(id) => ("session_id", id),
-            SessionsOf::Operator(id) => ("operator_id", id),
-            SessionsOf::All => {
-                let stmt =
-                    Stmt::new("UPDATE operator_sessions SET revoked_at = $1, seal = NULL WHERE revoked_at IS NULL")
-                        .bind(now);
-                return self.conn.execute(stmt).await;
+    /// open session; returns how many were open. Their seals go with them (out of the access
+    /// rows' tally too): a revocation undone by hand (`revoked_at` set back) leaves a session
+    /// the vault refuses, and one put back with its old seal leaves the tally off.
+    pub async fn revoke_sessions(
+        &mut self,
+        which: SessionsOf<'_>,
+        now: i64,
+        seal: &dyn Sealer,
+    ) -> Result<u64, StoreError> {
+        let stmt = match which {
+            SessionsOf::Session(id) => {
+                Stmt::new("SELECT session_id FROM operator_sessions WHERE session_id = $1 AND revoked_at IS NULL")
+                    .bind(id)
             }
+            SessionsOf::Operator(id) => {
+                Stmt::new("SELECT session_id FROM operator_sessions WHERE operator_id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+            }
+            SessionsOf::All => Stmt::new("SELECT session_id FROM operator_sessions WHERE revoked_at IS NULL"),
         };
-        let stmt = Stmt::new(format!(
-            "UPDATE operator_sessions SET revoked_at = $1, seal = NULL WHERE {column} = $2 AND revoked_at IS NULL"
-        ))
-        .bind(now)
-        .bind(value);
-        self.conn.execute(stmt).await
+        let open = self
+            .conn
+            .fetch_all(stmt)
+            .await?
+            .iter()
+            .map(|r| r.text("session_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut revoked = 0;
+        for id in open {
+            let stmt =
+                Stmt::new("UPDATE operator_sessions SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id.as_str());
+            if self.conn.execute(stmt).await? == 1 {
+                super::tally::reseal_access_row(&mut self.conn, ACCESS_TABLES[2], &id, None, seal).await?;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 
     /// Records a training completion.

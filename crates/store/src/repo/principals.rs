@@ -1,9 +1,10 @@
 //! Principals and the hashes of their API keys.
 
+use super::tally::ACCESS_TABLES;
 use crate::changes::{Change, announce};
 use crate::model::{join_roles, split_roles};
 use crate::sql::{DbRow, Stmt};
-use crate::{PrincipalRow, ReadWrite, StoreError};
+use crate::{PrincipalRow, ReadWrite, Sealer, StoreError};
 
 super::repository!(
     /// Principals (services and people).
@@ -54,7 +55,8 @@ impl<A> Principals<'_, A> {
 
 impl Principals<'_, ReadWrite> {
     /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
-    pub async fn insert(&mut self, row: &PrincipalRow) -> Result<(), StoreError> {
+    /// Its seal goes into the access rows' tally (sealed with `seal`).
+    pub async fn insert(&mut self, row: &PrincipalRow, seal: &dyn Sealer) -> Result<(), StoreError> {
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
             "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at, \
@@ -71,17 +73,13 @@ impl Principals<'_, ReadWrite> {
         .bind(row.created_by.as_deref())
         .bind(row.seal.as_deref());
         self.conn.execute(stmt).await?;
-        Ok(())
+        super::tally::access_moved(&mut self.conn, seal, None, row.seal.as_deref()).await
     }
 
     /// Stores the vault's seal of a principal's row as it is now (after a change the vault
-    /// made to it, in the same transaction).
-    pub async fn set_seal(&mut self, principal_id: &str, seal: &[u8]) -> Result<(), StoreError> {
-        let stmt = Stmt::new("UPDATE principals SET seal = $1 WHERE principal_id = $2")
-            .bind(seal)
-            .bind(principal_id);
-        self.conn.execute(stmt).await?;
-        Ok(())
+    /// made to it, in the same transaction), and moves the access rows' tally.
+    pub async fn set_seal(&mut self, principal_id: &str, row_seal: &[u8], seal: &dyn Sealer) -> Result<(), StoreError> {
+        super::tally::reseal_access_row(&mut self.conn, ACCESS_TABLES[0], principal_id, Some(row_seal), seal).await
     }
 
     /// Replaces an active principal's API key (its id, hash and expiry): the old key stops

@@ -251,12 +251,17 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
         ));
     }
     // the ledger's entries carry the seals the replaced database holds (a backup from before
-    // they were made is sealed by those)
+    // they were made is sealed by those); the access rows, taken as they are, carry their
+    // tally as it is (or its absence, and the mark that it is still to be made)
     sql.push_str(&format!(
         "INSERT OR IGNORE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n\
-         INSERT OR REPLACE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n",
+         INSERT OR REPLACE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n\
+         DELETE FROM main.meta WHERE key IN ('{access}', '{pending}');\n\
+         INSERT INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key IN ('{access}', '{pending}');\n",
         crate::repo::LEDGER_SEALED,
-        crate::repo::LEDGER_TALLY
+        crate::repo::tally::LEDGER.key,
+        access = crate::repo::tally::ACCESS.key,
+        pending = crate::repo::tally::ACCESS_PENDING,
     ));
     sql.push_str(
         "UPDATE main.incidents SET (phase, risk, updated_at, tally) = \

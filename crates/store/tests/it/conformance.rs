@@ -569,7 +569,7 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &Store) {
     assert!(ledger(s, "nobody").await.unwrap().is_empty());
     // read with a seal other than the one that wrote it: no entry holds
     struct Other;
-    impl custodia_store::LedgerSeal for Other {
+    impl custodia_store::Sealer for Other {
         fn seal(&self, message: &[u8]) -> Vec<u8> {
             message.iter().rev().copied().collect()
         }
@@ -614,6 +614,170 @@ pub async fn concurrent_ledger_appends_keep_the_head(s: &Store) {
         .check_tally(&crate::TestSeal)
         .await
         .unwrap();
+}
+
+/// The rows that grant access keep their sealed tally through every change the vault makes
+/// to them (sealed inserts, reseals, sessions opened at once on several connections and
+/// revoked one, by operator and all): checked against the rows, it holds; made anew from the
+/// rows, it is the same; read with another seal, it is refused.
+pub async fn access_rows_keep_their_tally(s: &Store) {
+    use custodia_store::{BreakGlassRow, OperatorRow, SessionRow, SessionsOf};
+    let check = || async { s.reader().await.unwrap().tallies().check_access(&crate::TestSeal).await };
+    assert!(!check().await.unwrap(), "no tally before the first change");
+    let principal = |id: &str| PrincipalRow {
+        principal_id: id.into(),
+        name: format!("name-{id}"),
+        roles: vec!["admin".into()],
+        key_id: format!("k-{id}"),
+        key_hash: vec![7; 32],
+        created_at: 1,
+        revoked_at: None,
+        expires_at: None,
+        last_used_at: None,
+        created_by: None,
+        client_cert: None,
+        seal: Some(format!("seal-{id}").into_bytes()),
+    };
+    insert_principal(s, &principal("p1"), None).await.unwrap();
+    insert_principal(s, &principal("p2"), None).await.unwrap();
+    // one written before seals: no part of the tally
+    insert_principal(
+        s,
+        &PrincipalRow {
+            seal: None,
+            ..principal("p3")
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(check().await.unwrap());
+    let operator = OperatorRow {
+        operator_id: "o1".into(),
+        name: "olga".into(),
+        roles: vec!["dpo".into()],
+        password_hash: None,
+        totp_sealed: None,
+        totp_confirmed_at: None,
+        totp_last_step: None,
+        enrol_hash: None,
+        enrol_expires_at: None,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: 1,
+        created_by: "local".into(),
+        disabled_at: None,
+        seal: Some(b"seal-o1".to_vec()),
+    };
+    s.write(move |mut tx| {
+        Box::pin(async move {
+            tx.operators().insert(&operator, &crate::TestSeal).await?;
+            // resealed after a change: the old seal out, the new one in (and a row resealed
+            // from none: the upgrade's)
+            tx.principals().revoke("p1", 5).await?;
+            tx.principals()
+                .set_seal("p1", b"seal-p1-revoked", &crate::TestSeal)
+                .await?;
+            tx.principals().set_seal("p3", b"seal-p3", &crate::TestSeal).await?;
+            tx.operators()
+                .set_seal("o1", b"seal-o1-enrolled", &crate::TestSeal)
+                .await
+        })
+    })
+    .await
+    .unwrap();
+    assert!(check().await.unwrap());
+    let mut logins = Vec::new();
+    for i in 0..12 {
+        let session = SessionRow {
+            session_id: format!("s{i}"),
+            secret_hash: vec![1; 32],
+            operator_id: "o1".into(),
+            created_at: i,
+            expires_at: 100,
+            revoked_at: None,
+            seal: Some(format!("seal-s{i}").into_bytes()),
+        };
+        logins.push(async move {
+            s.write(move |mut tx| {
+                Box::pin(async move { tx.operators().open_session(&session, &crate::TestSeal).await })
+            })
+            .await
+        });
+    }
+    for opened in futures_join_all(logins).await {
+        opened.unwrap();
+    }
+    assert!(check().await.unwrap());
+    let grant = BreakGlassRow {
+        grant_id: "g1".into(),
+        operator_id: "o1".into(),
+        session_id: "s0".into(),
+        role: "admin".into(),
+        reason: "incident".into(),
+        started_at: 3,
+        expires_at: 9,
+        seal: Some(b"seal-g1".to_vec()),
+    };
+    let revoked = s
+        .write(move |mut tx| {
+            Box::pin(async move {
+                tx.operators().open_break_glass(&grant, &crate::TestSeal).await?;
+                let one = tx
+                    .operators()
+                    .revoke_sessions(SessionsOf::Session("s0"), 6, &crate::TestSeal)
+                    .await?;
+                let again = tx
+                    .operators()
+                    .revoke_sessions(SessionsOf::Session("s0"), 7, &crate::TestSeal)
+                    .await?;
+                Ok((one, again))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked, (1, 0));
+    assert!(check().await.unwrap());
+    let revoked = s
+        .write(move |mut tx| {
+            Box::pin(async move {
+                tx.operators()
+                    .revoke_sessions(SessionsOf::Operator("o1"), 8, &crate::TestSeal)
+                    .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked, 11);
+    assert!(check().await.unwrap());
+    assert_eq!(
+        s.write(|mut tx| Box::pin(async move {
+            tx.operators()
+                .revoke_sessions(SessionsOf::All, 9, &crate::TestSeal)
+                .await
+        }))
+        .await
+        .unwrap(),
+        0
+    );
+    // made anew from the rows: the same tally (two principals, an operator, a grant)
+    let counted = s
+        .write(|mut tx| Box::pin(async move { tx.tallies().tally_access_rows(&crate::TestSeal).await }))
+        .await
+        .unwrap();
+    assert_eq!(counted, 5);
+    assert!(check().await.unwrap());
+    struct Other;
+    impl custodia_store::Sealer for Other {
+        fn seal(&self, message: &[u8]) -> Vec<u8> {
+            message.iter().rev().copied().collect()
+        }
+        fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
+            self.seal(message) == seal
+        }
+    }
+    let refused = s.reader().await.unwrap().tallies().check_access(&Other).await;
+    assert!(matches!(refused, Err(StoreError::AccessAltered(_))), "{refused:?}");
 }
 
 /// A series' value in the process's metrics (0 before its first sample).

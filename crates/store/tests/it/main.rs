@@ -30,7 +30,7 @@ impl Db {
 /// own): SHA-256 over a key and the message, which no one without the key makes.
 pub struct TestSeal;
 
-impl custodia_store::LedgerSeal for TestSeal {
+impl custodia_store::Sealer for TestSeal {
     fn seal(&self, message: &[u8]) -> Vec<u8> {
         let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
         ctx.update(b"test ledger seal key");
@@ -235,6 +235,7 @@ on_store!(
     one_bad_record_fails_alone,
     ledger_appends_in_order_and_refuses_changes,
     concurrent_ledger_appends_keep_the_head,
+    access_rows_keep_their_tally,
     audit_entries_land_with_their_writes,
     tokens_and_subject_keys,
     racing_claims_of_one_token_store_one,

@@ -185,7 +185,7 @@ pub async fn insert_principal(s: &Store, row: &PrincipalRow, audit: Option<&Audi
     let (row, audit) = (row.clone(), audit.cloned());
     s.write(move |mut tx| {
         Box::pin(async move {
-            tx.principals().insert(&row).await?;
+            tx.principals().insert(&row, &crate::TestSeal).await?;
             tx.audit().append(audit.as_slice()).await
         })
     })
