@@ -427,7 +427,7 @@ async fn rotations(store: &Store) -> BTreeMap<u32, i64> {
 async fn operators(store: &Store) -> Result<Vec<OperatorFacts>, String> {
     let mut reader = store.reader().await.map_err(text)?;
     let rows: Vec<OperatorRow> = reader.operators().all().await.map_err(text)?;
-    let training = reader.operators().training(None).await.map_err(text)?;
+    let training = reader.operators().training_as_stored(None).await.map_err(text)?;
     Ok(rows
         .into_iter()
         .map(|o| OperatorFacts {

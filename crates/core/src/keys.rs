@@ -344,6 +344,46 @@ impl crate::Vault {
     pub(crate) async fn settle_access_tally(&self) -> Result<(), SetupError> {
         settle_access_tally(self, &self.store, &self.keys.access_seal).await
     }
+
+    /// Seals the training completions recorded before they were sealed, once, at the start
+    /// after the upgrade that sealed them (schema version 23, marked by
+    /// `training_seals_pending`): from then on a completion without the vault's seal is no
+    /// training. Audited (`training.seal`) when it seals any: the mark set again by hand, to
+    /// have a completion written by hand sealed, leaves that entry in the log.
+    pub(crate) async fn settle_training_seals(&self) -> Result<(), SetupError> {
+        const PENDING: &str = custodia_store::TRAINING_SEALS_PENDING;
+        if self.store.reader().await?.meta().get(PENDING).await?.as_deref() != Some(&[1u8][..]) {
+            return Ok(());
+        }
+        let event = crate::audit::AuditEvent::unauthenticated("training.seal", crate::LOCAL_CREATOR.to_owned());
+        let entry = self
+            .audit_row(&event, crate::Timestamp::now(), None)
+            .map_err(|e| SetupError::Other(e.message))?;
+        let seal = Arc::clone(&self.keys.access_seal);
+        let sealed = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    // of two nodes starting at once, the first to clear the mark seals
+                    if !tx.meta().replace(PENDING, &[1], &[0]).await? {
+                        return Ok(0);
+                    }
+                    let sealed = tx.operators().seal_unsealed_training(&*seal).await?;
+                    if sealed > 0 {
+                        tx.audit().append(&[entry]).await?;
+                    }
+                    Ok(sealed)
+                })
+            })
+            .await?;
+        if sealed > 0 {
+            tracing::warn!(
+                completions = sealed,
+                "sealed the training completions recorded before seals (once, at the upgrade to schema version 23)"
+            );
+        }
+        Ok(())
+    }
 }
 
 async fn settle_access_tally(vault: &crate::Vault, store: &Store, seal: &Arc<AccessSeal>) -> Result<(), SetupError> {

@@ -202,6 +202,7 @@ impl Vault {
             _dir_lock: None,
         };
         vault.settle_access_tally().await?;
+        vault.settle_training_seals().await?;
         Ok(vault)
     }
 

@@ -680,7 +680,7 @@ impl Vault {
             .reader()
             .await?
             .operators()
-            .training(Some(&row.operator_id))
+            .training(Some(&row.operator_id), &*self.keys.access_seal)
             .await?;
         Ok(OpenedSession {
             operator_id: row.operator_id,
@@ -730,7 +730,10 @@ impl Vault {
             );
             return Err(invalid());
         }
-        let completions = reader.operators().training(Some(&operator.operator_id)).await?;
+        let completions = reader
+            .operators()
+            .training(Some(&operator.operator_id), &**seal)
+            .await?;
         let mut grants = reader.operators().break_glass_of_session(&session.session_id).await?;
         grants.retain(|g| seal.holds_grant(g));
         let mut roles = operator.roles;
@@ -909,7 +912,7 @@ impl Vault {
     pub async fn operator_infos(&self, now: Timestamp) -> Result<Vec<OperatorInfo>, VaultError> {
         let mut reader = self.store.reader().await?;
         let operators = reader.operators().all().await?;
-        let training = reader.operators().training(None).await?;
+        let training = reader.operators().training(None, &*self.keys.access_seal).await?;
         Ok(operators
             .into_iter()
             .map(|o| {
@@ -1018,10 +1021,11 @@ impl Vault {
             attested_by: attested_by.to_owned(),
             recorded_at: now.0,
         };
+        let seal = std::sync::Arc::clone(&self.keys.access_seal);
         self.store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    tx.operators().record_training(&row).await?;
+                    tx.operators().record_training(&row, &*seal).await?;
                     tx.audit().append(audit.as_slice()).await
                 })
             })

@@ -553,12 +553,17 @@ const STEPS: &[&[Part]] = &[
     ],
     // 23: the rows that grant access tallied (`access_tally` in `meta`: how many are sealed
     // and the fold of their seals, moved with every change): a row put back as an earlier
-    // copy had it, seal and all, leaves it off. The rows from before are tallied by the vault
-    // at its next start, once (`access_tally_pending`).
-    &[Part::Dialect(
-        "INSERT INTO meta (key, value) VALUES ('access_tally_pending', X'01');",
-        "INSERT INTO meta (key, value) VALUES ('access_tally_pending', '\\x01'::bytea);",
-    )],
+    // copy had it, seal and all, leaves it off; and training completions sealed (one
+    // inserted by hand is no training). The rows from before are tallied, and the completions
+    // from before sealed (as sealed copies: the table is append-only), by the vault at its
+    // next start, once (`access_tally_pending`, `training_seals_pending`).
+    &[
+        Part::Common("ALTER TABLE training_completions ADD COLUMN seal {blob};"),
+        Part::Dialect(
+            "INSERT INTO meta (key, value) VALUES ('access_tally_pending', X'01'), ('training_seals_pending', X'01');",
+            "INSERT INTO meta (key, value) VALUES ('access_tally_pending', '\\x01'::bytea), ('training_seals_pending', '\\x01'::bytea);",
+        ),
+    ],
 ];
 
 impl Dialect {

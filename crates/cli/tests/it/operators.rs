@@ -1068,3 +1068,64 @@ async fn an_enrolment_or_an_enabling_written_by_hand_is_refused() {
     assert_eq!(s, 401, "a logout undone by hand: {v}");
     let _ = secret;
 }
+
+/// Whoever can write the database inserts training completions for an operator whose
+/// training is missing: they carry no seal of the vault's, and the operator stays refused
+/// personal data. The upgrade's mark set again by hand (to have them sealed as the
+/// completions from before seals are, once) seals them, and the audit log says so for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_completion_written_into_the_database_by_hand_is_no_training() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin
+        .post(
+            &format!("/v1/subjects/{SUBJECT}/records/customers"),
+            json!({"purpose": "payment", "fields": {"card_number": "4242424242424242"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let enrolment = create(&vault, &server, "ana", "support_agent");
+    let secret = enrol(&server, "ana", &enrolment);
+    let token = login(&server, "ana", PASSWORD, &code(&secret, 0)).unwrap();
+    let records = format!("/v1/subjects/{SUBJECT}/records/customers?purpose=customer_support");
+    let mut ana = as_operator(&server, &token).await;
+    let read = |status: u16, code: Option<&str>, v: &Value| {
+        assert_eq!((status, v["error"]["code"].as_str()), (403, code), "{v}");
+    };
+    let (s, v) = ana
+        .get_with_headers(&records, &[("custodia-justification", "ticket 4411")])
+        .await;
+    read(s, Some("training_expired"), &v);
+    let forged = |course: &str| {
+        format!(
+            "INSERT INTO training_completions (operator_id, course, completed_at, attested_by, recorded_at) \
+             SELECT operator_id, '{course}', CAST(strftime('%s','now') AS INTEGER) * 1000, 'prn_admin', \
+             CAST(strftime('%s','now') AS INTEGER) * 1000 FROM operators WHERE name = 'ana'"
+        )
+    };
+    let (basics, awareness) = (forged("privacy_basics"), forged("security_awareness"));
+    crate::tamper::sql(vault.path(), &[&basics, &awareness]).await;
+    let (s, v) = ana
+        .get_with_headers(&records, &[("custodia-justification", "ticket 4411")])
+        .await;
+    read(s, Some("training_expired"), &v);
+    // the operators' list does not count them either
+    let (s, v) = admin.get("/v1/operators").await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!v.to_string().contains("\"current\""), "{v}");
+    server.terminate();
+    crate::tamper::sql(
+        vault.path(),
+        &["UPDATE meta SET value = X'01' WHERE key = 'training_seals_pending'"],
+    )
+    .await;
+    let server = vault.serve();
+    let (s, v) = server
+        .client(&vault.token)
+        .await
+        .get("/v1/audit/events?action=training.seal")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(1), "{v}");
+}

@@ -13,7 +13,7 @@
 //! a key the vault holds ([`Sealer`]); the store never sees it. What they cannot tell: the
 //! whole ledger, heads and tally put back as an earlier copy of the database had them.
 
-use super::tally::{self, LEDGER, Tally};
+use super::tally::{self, LEDGER, Message, Tally};
 use crate::changes::{Change, announce};
 use crate::sql::{DbRow, Dialect, Stmt};
 use crate::{LedgerRow, ReadWrite, Sealer, StoreError};
@@ -50,32 +50,6 @@ fn head_message(subject_id: &str, head: Head) -> Vec<u8> {
     m.text(Some(subject_id)).int(head.entries).int(head.last_seq);
     m.0.extend_from_slice(&head.chain);
     m.0
-}
-
-struct Message(Vec<u8>);
-
-impl Message {
-    fn new(domain: &str) -> Self {
-        Self(domain.as_bytes().to_vec())
-    }
-
-    fn int(&mut self, v: i64) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-
-    /// A presence byte, then the length and the bytes.
-    fn text(&mut self, v: Option<&str>) -> &mut Self {
-        match v {
-            Some(v) => {
-                self.0.push(1);
-                self.0.extend_from_slice(&(v.len() as u64).to_be_bytes());
-                self.0.extend_from_slice(v.as_bytes());
-            }
-            None => self.0.push(0),
-        }
-        self
-    }
 }
 
 /// A subject's head: how many entries it has and the newest's number.

@@ -25,7 +25,9 @@ pub use ledger::{LEDGER_SEALED, Ledger};
 pub use meta::Meta;
 pub use notices::{NoticeRow, Notices};
 pub use notifications::Notifications;
-pub use operators::{Attempt, BreakGlassRow, OperatorRow, Operators, SessionRow, SessionsOf, TrainingRow};
+pub use operators::{
+    Attempt, BreakGlassRow, OperatorRow, Operators, SessionRow, SessionsOf, TRAINING_SEALS_PENDING, TrainingRow,
+};
 pub use principals::Principals;
 pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};

@@ -2,7 +2,7 @@
 //! training completions. Secrets are stored only as hashes (passwords: Argon2id PHC strings;
 //! session and enrolment secrets: SHA-256) or sealed (TOTP secrets, by the vault).
 
-use super::tally::ACCESS_TABLES;
+use super::tally::{ACCESS_TABLES, Message};
 use crate::model::{join_roles, split_roles};
 use crate::sql::{DbRow, Stmt};
 use crate::{ReadWrite, Sealer, StoreError};
@@ -159,6 +159,33 @@ fn training_row(r: &DbRow) -> Result<TrainingRow, StoreError> {
     })
 }
 
+/// The `meta` key set (`0x01`) by the schema step that sealed training completions (schema
+/// version 23): the completions from before are sealed at the vault's next start, once.
+pub const TRAINING_SEALS_PENDING: &str = "training_seals_pending";
+
+/// What a completion's seal covers: every column it records.
+fn training_message(t: &TrainingRow) -> Vec<u8> {
+    let mut m = Message::new("custodia.training.v1");
+    m.text(Some(&t.operator_id))
+        .text(Some(&t.course))
+        .int(t.completed_at)
+        .text(Some(&t.attested_by))
+        .int(t.recorded_at);
+    m.0
+}
+
+/// A stored completion and whether it carries the vault's seal (a column of another type than
+/// the vault writes: not a completion the vault recorded).
+fn sealed_training(r: &DbRow, seal: &dyn Sealer) -> Option<(TrainingRow, bool)> {
+    let row = training_row(r).ok()?;
+    let sealed = r
+        .opt_bytes("seal")
+        .ok()
+        .flatten()
+        .is_some_and(|s| seal.holds(&training_message(&row), &s));
+    Some((row, sealed))
+}
+
 impl<A> Operators<'_, A> {
     /// The operator called `name`.
     pub async fn by_name(&mut self, name: &str) -> Result<Option<OperatorRow>, StoreError> {
@@ -199,17 +226,38 @@ impl<A> Operators<'_, A> {
             .transpose()
     }
 
-    /// Every training completion of `operator_id` (all operators when `None`), by operator,
-    /// course and completion time.
-    pub async fn training(&mut self, operator_id: Option<&str>) -> Result<Vec<TrainingRow>, StoreError> {
-        let stmt = match operator_id {
-            Some(id) => Stmt::new(
-                "SELECT * FROM training_completions WHERE operator_id = $1 ORDER BY operator_id, course, completed_at",
-            )
-            .bind(id),
-            None => Stmt::new("SELECT * FROM training_completions ORDER BY operator_id, course, completed_at"),
-        };
-        self.conn.fetch_all(stmt).await?.iter().map(training_row).collect()
+    /// Every training completion of `operator_id` (all operators when `None`) that carries
+    /// the vault's seal, by operator, course and completion time: one written into the
+    /// database by hand is no training.
+    pub async fn training(
+        &mut self,
+        operator_id: Option<&str>,
+        seal: &dyn Sealer,
+    ) -> Result<Vec<TrainingRow>, StoreError> {
+        let rows = self.conn.fetch_all(training_of(operator_id)).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| sealed_training(r, seal))
+            .filter_map(|(row, sealed)| sealed.then_some(row))
+            .collect())
+    }
+
+    /// Every training completion of `operator_id` (all operators when `None`) as stored,
+    /// sealed or not: for `assess`, which runs without the vault's keys.
+    pub async fn training_as_stored(&mut self, operator_id: Option<&str>) -> Result<Vec<TrainingRow>, StoreError> {
+        let rows = self.conn.fetch_all(training_of(operator_id)).await?;
+        rows.iter().map(training_row).collect()
+    }
+}
+
+/// The completions of `operator_id` (all when `None`), by operator, course and completion time.
+fn training_of(operator_id: Option<&str>) -> Stmt<'_> {
+    match operator_id {
+        Some(id) => Stmt::new(
+            "SELECT * FROM training_completions WHERE operator_id = $1 ORDER BY operator_id, course, completed_at",
+        )
+        .bind(id),
+        None => Stmt::new("SELECT * FROM training_completions ORDER BY operator_id, course, completed_at"),
     }
 }
 
@@ -453,18 +501,39 @@ impl Operators<'_, ReadWrite> {
     }
 
     /// Records a training completion.
-    pub async fn record_training(&mut self, row: &TrainingRow) -> Result<(), StoreError> {
+    /// Sealed with `seal`.
+    pub async fn record_training(&mut self, row: &TrainingRow, seal: &dyn Sealer) -> Result<(), StoreError> {
+        let sealed = seal.seal(&training_message(row));
         let stmt = Stmt::new(
-            "INSERT INTO training_completions (operator_id, course, completed_at, attested_by, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO training_completions (operator_id, course, completed_at, attested_by, recorded_at, seal) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(row.operator_id.as_str())
         .bind(row.course.as_str())
         .bind(row.completed_at)
         .bind(row.attested_by.as_str())
-        .bind(row.recorded_at);
+        .bind(row.recorded_at)
+        .bind(&sealed[..]);
         self.conn.execute(stmt).await?;
         Ok(())
+    }
+
+    /// Seals the completions found without the vault's seal, as sealed copies (the table is
+    /// append-only; the unsealed rows stay and are never read as training), except those
+    /// with a sealed copy already: at the start after the upgrade that sealed completions
+    /// (schema version 23). Returns how many it sealed.
+    pub async fn seal_unsealed_training(&mut self, seal: &dyn Sealer) -> Result<usize, StoreError> {
+        let rows = self.conn.fetch_all(training_of(None)).await?;
+        let stored: Vec<(TrainingRow, bool)> = rows.iter().filter_map(|r| sealed_training(r, seal)).collect();
+        let mut sealed = 0;
+        for (row, _) in stored.iter().filter(|(_, s)| !s) {
+            if stored.iter().any(|(other, s)| *s && other == row) {
+                continue;
+            }
+            self.record_training(row, seal).await?;
+            sealed += 1;
+        }
+        Ok(sealed)
     }
 }
 

@@ -19,6 +19,34 @@ pub trait Sealer: Send + Sync {
     fn holds(&self, message: &[u8], seal: &[u8]) -> bool;
 }
 
+/// A message to seal: a domain label, then each part (integers 8 bytes big endian, texts a
+/// presence byte, their length and their bytes).
+pub(crate) struct Message(pub(crate) Vec<u8>);
+
+impl Message {
+    pub(crate) fn new(domain: &str) -> Self {
+        Self(domain.as_bytes().to_vec())
+    }
+
+    pub(crate) fn int(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// A presence byte, then the length and the bytes.
+    pub(crate) fn text(&mut self, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                self.0.extend_from_slice(v.as_bytes());
+            }
+            None => self.0.push(0),
+        }
+        self
+    }
+}
+
 super::repository!(
     /// The tallies of sealed sets that are not a repository's own (the access rows').
     Tallies

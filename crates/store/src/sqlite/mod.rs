@@ -211,9 +211,10 @@ const TAKEN_AS_THEY_ARE: &[&str] = &[
 /// completions and break-glass grants (evidence about people), incidents' timelines,
 /// delivery attempts and published notices.
 const ADDED_FROM_THE_REPLACED: &[(&str, &[&str])] = &[
+    // (a completion from before seals and its sealed copy are two rows)
     (
         "training_completions",
-        &["operator_id", "course", "completed_at", "recorded_at"],
+        &["operator_id", "course", "completed_at", "recorded_at", "seal"],
     ),
     ("break_glass", &["grant_id"]),
     ("incident_entries", &["entry_id"]),
@@ -242,7 +243,7 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
         let names = column_list(c, table).await?;
         let same = key
             .iter()
-            .map(|k| format!("x.{k} = c.{k}"))
+            .map(|k| format!("x.{k} IS c.{k}"))
             .collect::<Vec<_>>()
             .join(" AND ");
         sql.push_str(&format!(
@@ -252,16 +253,18 @@ async fn carry_over_state(c: &mut Conn<'_>) -> Result<(), StoreError> {
     }
     // the ledger's entries carry the seals the replaced database holds (a backup from before
     // they were made is sealed by those); the access rows, taken as they are, carry their
-    // tally as it is (or its absence, and the mark that it is still to be made)
+    // tally as it is (or its absence, and the mark that it is still to be made), and the
+    // completions the mark that they are still to be sealed, as the replaced database has it
     sql.push_str(&format!(
         "INSERT OR IGNORE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n\
          INSERT OR REPLACE INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key = '{}';\n\
-         DELETE FROM main.meta WHERE key IN ('{access}', '{pending}');\n\
-         INSERT INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key IN ('{access}', '{pending}');\n",
+         DELETE FROM main.meta WHERE key IN ('{access}', '{pending}', '{training}');\n\
+         INSERT INTO main.meta (key, value) SELECT key, value FROM cur.meta WHERE key IN ('{access}', '{pending}', '{training}');\n",
         crate::repo::LEDGER_SEALED,
         crate::repo::tally::LEDGER.key,
         access = crate::repo::tally::ACCESS.key,
         pending = crate::repo::tally::ACCESS_PENDING,
+        training = crate::repo::TRAINING_SEALS_PENDING,
     ));
     sql.push_str(
         "UPDATE main.incidents SET (phase, risk, updated_at, tally) = \

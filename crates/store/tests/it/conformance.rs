@@ -568,16 +568,7 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &Store) {
     );
     assert!(ledger(s, "nobody").await.unwrap().is_empty());
     // read with a seal other than the one that wrote it: no entry holds
-    struct Other;
-    impl custodia_store::Sealer for Other {
-        fn seal(&self, message: &[u8]) -> Vec<u8> {
-            message.iter().rev().copied().collect()
-        }
-        fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
-            self.seal(message) == seal
-        }
-    }
-    let refused = s.reader().await.unwrap().ledger().of_subject("s1", &Other).await;
+    let refused = s.reader().await.unwrap().ledger().of_subject("s1", &Reversed).await;
     assert!(matches!(refused, Err(StoreError::LedgerAltered(_))), "{refused:?}");
 }
 
@@ -767,17 +758,74 @@ pub async fn access_rows_keep_their_tally(s: &Store) {
         .unwrap();
     assert_eq!(counted, 5);
     assert!(check().await.unwrap());
-    struct Other;
-    impl custodia_store::Sealer for Other {
-        fn seal(&self, message: &[u8]) -> Vec<u8> {
-            message.iter().rev().copied().collect()
-        }
-        fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
-            self.seal(message) == seal
-        }
-    }
-    let refused = s.reader().await.unwrap().tallies().check_access(&Other).await;
+    let refused = s.reader().await.unwrap().tallies().check_access(&Reversed).await;
     assert!(matches!(refused, Err(StoreError::AccessAltered(_))), "{refused:?}");
+}
+
+/// Training completions are read only as the vault sealed them: with another seal, none is;
+/// as stored (for `assess`), every one; sealed again at an upgrade, none is copied twice.
+pub async fn training_is_read_only_as_sealed(s: &Store) {
+    use custodia_store::TrainingRow;
+    let done = |course: &str| TrainingRow {
+        operator_id: "o1".into(),
+        course: course.into(),
+        completed_at: 5,
+        attested_by: "prn_1".into(),
+        recorded_at: 6,
+    };
+    let rows = [done("privacy_basics"), done("security_awareness")];
+    let written = rows.clone();
+    s.write(move |mut tx| {
+        Box::pin(async move {
+            for row in &written {
+                tx.operators().record_training(row, &crate::TestSeal).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    let mut reader = s.reader().await.unwrap();
+    assert_eq!(
+        reader.operators().training(Some("o1"), &crate::TestSeal).await.unwrap(),
+        rows
+    );
+    assert_eq!(reader.operators().training(None, &crate::TestSeal).await.unwrap(), rows);
+    assert!(
+        reader
+            .operators()
+            .training(Some("o2"), &crate::TestSeal)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reader
+            .operators()
+            .training(Some("o1"), &Reversed)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(reader.operators().training_as_stored(None).await.unwrap(), rows);
+    drop(reader);
+    let sealed = s
+        .write(|mut tx| Box::pin(async move { tx.operators().seal_unsealed_training(&crate::TestSeal).await }))
+        .await
+        .unwrap();
+    assert_eq!(sealed, 0);
+}
+
+/// A seal that is not the one that wrote the rows (its own is a reversal of the message).
+struct Reversed;
+
+impl custodia_store::Sealer for Reversed {
+    fn seal(&self, message: &[u8]) -> Vec<u8> {
+        message.iter().rev().copied().collect()
+    }
+    fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
+        self.seal(message) == seal
+    }
 }
 
 /// A series' value in the process's metrics (0 before its first sample).

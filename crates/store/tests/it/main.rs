@@ -236,6 +236,7 @@ on_store!(
     ledger_appends_in_order_and_refuses_changes,
     concurrent_ledger_appends_keep_the_head,
     access_rows_keep_their_tally,
+    training_is_read_only_as_sealed,
     audit_entries_land_with_their_writes,
     tokens_and_subject_keys,
     racing_claims_of_one_token_store_one,

@@ -310,16 +310,12 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
         ops::tokens(&store, &[b"Jv".to_vec()]).await.unwrap().is_empty(),
         "not in the new tables"
     );
-    // The rows that grant access are tallied by the vault at its next start (it holds the key).
-    let pending = store
-        .reader()
-        .await
-        .unwrap()
-        .meta()
-        .get(custodia_store::ACCESS_PENDING)
-        .await
-        .unwrap();
-    assert_eq!(pending.as_deref(), Some(&[1u8][..]));
+    // The rows that grant access are tallied, and training completions sealed, by the vault
+    // at its next start (it holds the key).
+    for mark in [custodia_store::ACCESS_PENDING, custodia_store::TRAINING_SEALS_PENDING] {
+        let pending = store.reader().await.unwrap().meta().get(mark).await.unwrap();
+        assert_eq!(pending.as_deref(), Some(&[1u8][..]), "{mark}");
+    }
     // The guard lifted for the backfill is back.
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
