@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use custodia_core::Principal;
@@ -257,6 +257,12 @@ fn serde_message(msg: &str) -> String {
         "duplicate field `",
         "invalid length ",
         "a key is given twice",
+        // a number parameter that is not one (the parameter is named beside it)
+        "invalid digit found in string",
+        "cannot parse integer from empty string",
+        "number too large to fit in target type",
+        "number too small to fit in target type",
+        "invalid float literal",
     ];
     if schema_only.iter().any(|p| msg.starts_with(p)) {
         return msg.to_owned();
@@ -287,28 +293,28 @@ pub(crate) struct ApiQuery<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| Self(v))
-            .map_err(|e: QueryRejection| {
-                // "Failed to deserialize query string: <serde's message>"
-                let body = e.body_text();
-                let text = serde_message(body.split_once(": ").map_or("", |(_, m)| m));
-                if text.contains("missing field `purpose`") {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "missing_purpose",
-                        "every data call must name a purpose (`purpose` query parameter)",
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_query",
-                        format!("invalid query: {text}"),
-                    )
-                }
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Read as axum's `Query` reads it, with the path to where it failed, so that the
+        // message names the parameter (`from`: "invalid digit found in string" alone did not).
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            let text = serde_message(&e.inner().to_string());
+            if text.contains("missing field `purpose`") {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "missing_purpose",
+                    "every data call must name a purpose (`purpose` query parameter)",
+                );
+            }
+            let at = shown_path(e.path());
+            let message = if at.is_empty() || at == "?" {
+                format!("invalid query: {text}")
+            } else {
+                format!("invalid query parameter `{at}`: {text}")
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+        })
     }
 }
 

@@ -345,6 +345,23 @@ async fn minimization_and_bad_input_are_refused_naming_the_field() {
         );
     }
 
+    // A query parameter of the wrong type is named, its value not repeated.
+    for (path, named) in [
+        ("/v1/audit/events?from=yesterday", "`from`"),
+        ("/v1/audit/events?limit=9999999999999999999999", "`limit`"),
+    ] {
+        let (status, v) = c.get(path).await;
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{v}"
+        );
+        assert!(
+            message.contains(named) && !message.contains("yesterday") && !message.contains("99999"),
+            "{path}: {v}"
+        );
+    }
     let (status, v) = c.raw("POST", CUSTOMERS, Some(b"{\"purpose\": ".to_vec())).await;
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_json")));
     // A field given twice: refused, not the last one kept, and the key is not repeated.
