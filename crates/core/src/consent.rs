@@ -230,16 +230,18 @@ impl SubjectState {
         self.restricted
     }
 
-    /// Ledger entries withdrawing every consent still given (an erasure ends them).
+    /// Ledger entries withdrawing every consent still given at `given_by` or before (an
+    /// erasure ends them; one given since came after it).
     pub(crate) fn consent_withdrawals(
         &self,
         subject: &SubjectId,
         principal_id: &str,
+        given_by: i64,
         now: Timestamp,
     ) -> Vec<LedgerRow> {
         self.consents
             .iter()
-            .filter(|(_, e)| e.value)
+            .filter(|(_, e)| e.value && e.at <= given_by)
             .map(|(purpose, _)| LedgerRow {
                 seq: 0,
                 subject_id: subject.as_str().to_owned(),

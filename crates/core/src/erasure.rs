@@ -214,10 +214,17 @@ impl Vault {
                     // every read of it is refused after as before.
                     let ledger =
                         crate::retention::unless_altered(tx.ledger().of_subject(&id, &*seal).await, "erasing")?;
+                    // An erasure re-applied after a restore ends only the consents given by the
+                    // time it was asked for: the ledger carried over from the replaced database
+                    // holds those the subject gave after it, which still stand.
+                    let given_by = if closing.is_some() { i64::MAX } else { tombstone.at };
                     let withdrawals = match &ledger {
-                        Some(ledger) => {
-                            crate::consent::SubjectState::from_ledger(ledger).consent_withdrawals(&subject_id, &by, now)
-                        }
+                        Some(ledger) => crate::consent::SubjectState::from_ledger(ledger).consent_withdrawals(
+                            &subject_id,
+                            &by,
+                            given_by,
+                            now,
+                        ),
                         None => Vec::new(),
                     };
                     for withdrawal in &withdrawals {

@@ -904,13 +904,18 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         "the tombstone log holds digests, never ids: {log}"
     );
 
-    // The subject comes back after its erasure; the backup taken before is restored below.
+    // The subject comes back after its erasure, and consents anew; the backup taken before
+    // is restored below.
     let (s, v) = admin
         .post(
             "/v1/subjects/cust_gone/records/customers",
             json!({"purpose": "order_fulfillment", "fields": {"email": "returned@example.com"}}),
         )
         .await;
+    assert_eq!(s, 201, "{v}");
+    let consent_again = json!({"purpose": "marketing_email", "granted": true, "notice_version": "2026-11",
+                               "method": "web_form"});
+    let (s, v) = admin.post("/v1/subjects/cust_gone/consents", consent_again).await;
     assert_eq!(s, 201, "{v}");
     // Restoring needs the server stopped.
     let out = custodia()
@@ -970,6 +975,17 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         .get("/v1/subjects/cust_gone/records/customers?purpose=order_fulfillment")
         .await;
     assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    // The consent given after the erasure stands: the erasure made again ends only what was
+    // given before it (before, it appended a withdrawal after the new consent).
+    let (_, v) = admin.get("/v1/subjects/cust_gone/consents").await;
+    assert_eq!(
+        (
+            v["consents"][0]["purpose"].as_str(),
+            v["consents"][0]["granted"].as_bool()
+        ),
+        (Some("marketing_email"), Some(true)),
+        "{v}"
+    );
     let (_, holds) = admin.get("/v1/retention/holds").await;
     assert_eq!(holds["holds"][0]["hold_id"], held_id.as_str(), "{holds}");
     assert_eq!(
