@@ -345,6 +345,27 @@ impl crate::Vault {
         settle_access_tally(self, &self.store, &self.keys.access_seal).await
     }
 
+    /// Checks the rows that grant access against their tally while the server runs (a job of
+    /// its own, every minute, and each sweeper run): found off (a revoked key's row put back
+    /// under the running server, which the row's own seal does not tell), no key, session or
+    /// login is accepted from then on, and the next start refuses.
+    pub async fn check_access_tally(&self) -> Result<(), VaultError> {
+        match self
+            .store
+            .reader()
+            .await?
+            .tallies()
+            .check_access(&*self.keys.access_seal)
+            .await
+        {
+            Err(e @ custodia_store::StoreError::AccessAltered(_)) => {
+                self.caches.access_off.store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(e.into())
+            }
+            other => other.map(drop).map_err(Into::into),
+        }
+    }
+
     /// Seals the training completions recorded before they were sealed, once, at the start
     /// after the upgrade that sealed them (schema version 23, marked by
     /// `training_seals_pending`): from then on a completion without the vault's seal is no

@@ -349,19 +349,7 @@ impl Vault {
             return Err(e.into());
         }
         // the rows that grant access likewise (a revoked key put back from an earlier copy)
-        if let Err(e) = self
-            .store
-            .reader()
-            .await?
-            .tallies()
-            .check_access(&*self.keys.access_seal)
-            .await
-        {
-            if matches!(e, StoreError::AccessAltered(_)) {
-                self.caches.access_off.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            return Err(e.into());
-        }
+        self.check_access_tally().await?;
         // Times only (nothing is destroyed), so a dry run brings them up to date too: what it
         // reports is what a run would do.
         self.reconcile_retention(opts.now).await?;

@@ -4,7 +4,8 @@
 //! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
 //!
 //! Jobs today: the audit checkpointer, the failed-authentication counts, the audit subject
-//! index, the Art. 19 notification deliveries, the purge of request records past their
+//! index, the check of the access rows' tally, the Art. 19 notification deliveries, the purge
+//! of request records past their
 //! keeping time (24 months after they close) and the retention sweeper ([`RETENTION_JOB`]:
 //! ends the purpose bindings that are due and destroys what no purpose holds any more; the
 //! same work as `custodia retention run`, at the job's time).
@@ -33,6 +34,11 @@ pub const RETENTION_JOB: &str = "retention-sweep";
 /// The job that reminds operators (and the alert webhook) of training about to lapse, daily.
 pub const TRAINING_REMINDERS_JOB: &str = "training-reminders";
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
+/// The check of the rows that grant access against their sealed tally (what a row put back
+/// from an earlier copy leaves off), and how often it runs: a read of every access row's seal.
+pub const ACCESS_TALLY_JOB: &str = "access-tally";
+pub const ACCESS_TALLY_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the runner looks for due jobs.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -97,6 +103,11 @@ pub fn jobs() -> Vec<Job> {
                     state.vault.deliver_notifications(now, sender).await.map(drop)
                 })
             },
+        },
+        Job {
+            name: ACCESS_TALLY_JOB,
+            every: ACCESS_TALLY_EVERY,
+            run: |state, _| Box::pin(async move { state.vault.check_access_tally().await }),
         },
         Job {
             name: RETENTION_JOB,
