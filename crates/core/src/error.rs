@@ -126,6 +126,10 @@ impl From<custodia_store::StoreError> for VaultError {
                     "this subject's consent ledger was altered in the database: nothing is decided on it until an operator repairs it (the server's log says how it was altered; the audit log's consent entries say what the subject chose)",
                 )
             }
+            custodia_store::StoreError::AccessUntallied => Self::unavailable(
+                "upgrade_pending",
+                "the rows that grant access are tallied at the server's first start after the upgrade to schema version 23: start `custodia serve` once, then retry",
+            ),
             custodia_store::StoreError::AccessAltered(what) => {
                 tracing::error!(%what, "the rows that grant access were altered in the database");
                 access_altered()

@@ -333,59 +333,112 @@ pub(crate) async fn settle_ledger_seals(
     }
 }
 
+impl custodia_store::AccessSealer for AccessSeal {
+    fn holds_row(&self, row: custodia_store::AccessRow<'_>) -> bool {
+        use custodia_store::AccessRow;
+        match row {
+            AccessRow::Principal(r) => self.holds(r),
+            AccessRow::Operator(r) => self.holds_operator(r),
+            AccessRow::Session(r) => self.holds_session(r),
+            AccessRow::Grant(r) => self.holds_grant(r),
+        }
+    }
+}
+
+/// The refusal of a start on access rows found altered.
+fn access_refusal(what: &str) -> SetupError {
+    SetupError::Other(format!(
+        "the rows that grant access were altered in the database: {what}; refusing to start. The audit log's principal and operator entries say what the vault did. To go on: put the rows back as the vault left them, or move this database aside and restore a backup (`custodia restore` refuses to restore over it; moved aside, what changed since the backup is not carried over: keys revoked since work again until revoked anew, operators disabled since, requests, the audit log's newer entries, and the checkpoint log begins afresh)"
+    ))
+}
+
 impl crate::Vault {
-    /// Checks the rows that grant access against their sealed tally, making it first at the
-    /// start after the upgrade that added it (schema version 23). A tally off, or missing
-    /// without that upgrade, refuses the start: a revoked key, a disabled operator or a closed
-    /// session put back from an earlier copy of the database would otherwise be honoured. A
-    /// tally made is audited (`access.tally`, in the transaction that makes it): the mark set
-    /// again by hand and the tally deleted, to have a row put back taken as the vault's, leaves
-    /// that entry in the log.
+    /// Checks the rows that grant access against their seals and their sealed tally at every
+    /// opening: a row changed by hand, or put back as an earlier copy of the database had it
+    /// (a revoked key, a disabled operator or a closed session that would otherwise be
+    /// honoured again), refuses it. A tally missing without the upgrade's mark refuses it too.
+    /// After the upgrade that added the tally (schema version 23) a database with no sealed
+    /// row is tallied at once; one with rows waits for the server's start to tally them
+    /// ([`Self::settle_upgrades`], after its audit log was checked), and until then changes of
+    /// access rows are refused.
     pub(crate) async fn settle_access_tally(&self) -> Result<(), SetupError> {
-        settle_access_tally(self, &self.store, &self.keys.access_seal).await
-    }
-
-    /// Checks the rows that grant access against their tally while the server runs (a job of
-    /// its own, every minute, and each sweeper run): found off (a revoked key's row put back
-    /// under the running server, which the row's own seal does not tell), no key, session or
-    /// login is accepted from then on, and the next start refuses.
-    pub async fn check_access_tally(&self) -> Result<(), VaultError> {
-        match self
+        let seal = Arc::clone(&self.keys.access_seal);
+        let checked = self
             .store
-            .reader()
-            .await?
-            .tallies()
-            .check_access(&*self.keys.access_seal)
-            .await
-        {
-            Err(e @ custodia_store::StoreError::AccessAltered(_)) => {
-                self.caches.access_off.store(true, std::sync::atomic::Ordering::Relaxed);
-                Err(e.into())
-            }
-            other => other.map(drop).map_err(Into::into),
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let pending = tx.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
+                    let check = tx.tallies().check_access(&*seal).await?;
+                    match check {
+                        custodia_store::AccessCheck::Holds if pending => {
+                            // the schema step that sealed the rows from before (version 21)
+                            // moved it as it sealed, or another node's start tallied them
+                            tx.meta().set(ACCESS_TALLY_PENDING, &[0]).await?;
+                        }
+                        custodia_store::AccessCheck::NoTally { rows: 0 } if pending => {
+                            // nothing to take as the vault's: a new vault
+                            tx.tallies().tally_access_rows(&*seal).await?;
+                            tx.meta().set(ACCESS_TALLY_PENDING, &[0]).await?;
+                        }
+                        _ => {}
+                    }
+                    Ok((check, pending))
+                })
+            })
+            .await;
+        match checked {
+            Ok((custodia_store::AccessCheck::NoTally { .. }, false)) => Err(SetupError::Other(
+                "the tally of the rows that grant access (access_tally) is missing from the database: the row was deleted by hand; refusing to start (a tally made anew would take whatever rows are there now as the vault's)".into(),
+            )),
+            Ok(_) => Ok(()),
+            Err(custodia_store::StoreError::AccessAltered(what)) => Err(access_refusal(&what)),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Seals the training completions recorded before they were sealed, once, at the start
-    /// after the upgrade that sealed them (schema version 23, marked by
-    /// `training_seals_pending`): from then on a completion without the vault's seal is no
-    /// training. Audited (`training.seal`) when it seals any: the mark set again by hand, to
-    /// have a completion written by hand sealed, leaves that entry in the log.
-    pub(crate) async fn settle_training_seals(&self) -> Result<(), SetupError> {
-        const PENDING: &str = custodia_store::TRAINING_SEALS_PENDING;
-        if self.store.reader().await?.meta().get(PENDING).await?.as_deref() != Some(&[1u8][..]) {
-            return Ok(());
+    /// What the server's start does once its audit log has been checked against its
+    /// checkpoints (and before it signs one): the upgrade to schema version 23's work over
+    /// rows already there, each step audited in its own transaction, so that the entry is
+    /// signed at once. A start refused before this (a log that does not match) makes nothing:
+    /// the access rows' tally made from the rows as they are (`access.tally`: the mark set
+    /// again by hand and the tally deleted, to have a row put back taken as the vault's, leaves
+    /// that entry in the log) and the training completions from before seals sealed
+    /// (`training.seal`).
+    pub async fn settle_upgrades(&self) -> Result<(), VaultError> {
+        let now = crate::Timestamp::now();
+        let seal = Arc::clone(&self.keys.access_seal);
+        let tallied = crate::audit::AuditEvent::unauthenticated("access.tally", crate::LOCAL_CREATOR.to_owned());
+        let entry = self.audit_row(&tallied, now, None)?;
+        let rows = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    // of two nodes starting at once, the first to clear the mark tallies
+                    if !tx.meta().replace(ACCESS_TALLY_PENDING, &[1], &[0]).await? {
+                        return Ok(0);
+                    }
+                    let rows = tx.tallies().tally_access_rows(&*seal).await?;
+                    if rows > 0 {
+                        tx.audit().append(&[entry]).await?;
+                    }
+                    Ok(rows)
+                })
+            })
+            .await?;
+        if rows > 0 {
+            tracing::warn!(
+                rows,
+                "tallied the rows that grant access as they are (once, at the upgrade to schema version 23)"
+            );
         }
-        let event = crate::audit::AuditEvent::unauthenticated("training.seal", crate::LOCAL_CREATOR.to_owned());
-        let entry = self
-            .audit_row(&event, crate::Timestamp::now(), None)
-            .map_err(|e| SetupError::Other(e.message))?;
+        const PENDING: &str = custodia_store::TRAINING_SEALS_PENDING;
+        let sealing = crate::audit::AuditEvent::unauthenticated("training.seal", crate::LOCAL_CREATOR.to_owned());
+        let entry = self.audit_row(&sealing, now, None)?;
         let seal = Arc::clone(&self.keys.access_seal);
         let sealed = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    // of two nodes starting at once, the first to clear the mark seals
                     if !tx.meta().replace(PENDING, &[1], &[0]).await? {
                         return Ok(0);
                     }
@@ -405,90 +458,34 @@ impl crate::Vault {
         }
         Ok(())
     }
-}
 
-async fn settle_access_tally(vault: &crate::Vault, store: &Store, seal: &Arc<AccessSeal>) -> Result<(), SetupError> {
-    let pending = store.reader().await?.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
-    match store.reader().await?.tallies().check_access(&**seal).await {
-        Ok(true) if !pending => Ok(()),
-        Ok(true) => {
-            // the upgrade's start of another node tallied them, or the schema step that sealed
-            // the rows from before (version 21) moved it as it sealed
-            store
-                .write(|mut tx| Box::pin(async move { tx.meta().set(ACCESS_TALLY_PENDING, &[0]).await }))
-                .await?;
-            Ok(())
-        }
-        Ok(false) if pending => {
-            let seal = Arc::clone(seal);
-            let now = crate::Timestamp::now();
-            // the entry says that a tally was made (how many rows it counted: the log line)
-            let event = crate::audit::AuditEvent::unauthenticated("access.tally", crate::LOCAL_CREATOR.to_owned());
-            let entry = vault.audit_row(&event, now, None).map_err(|e| SetupError::Other(e.message))?;
-            let counted = store
-                .write(move |mut tx| {
-                    Box::pin(async move {
-                        // of two nodes starting at once, the first to clear the mark tallies
-                        if !tx.meta().replace(ACCESS_TALLY_PENDING, &[1], &[0]).await? {
-                            return Ok(None);
-                        }
-                        let rows = tx.tallies().tally_access_rows(&*seal).await?;
-                        // (a new vault's first start counts none: nothing taken as the vault's)
-                        if rows > 0 {
-                            tx.audit().append(&[entry]).await?;
-                        }
-                        Ok(Some(rows))
-                    })
+    /// Checks the rows that grant access against their seals and tally while the server runs
+    /// (a job of its own, every minute, and each sweeper run): found off (a revoked key's row
+    /// put back under the running server, which the row's own seal does not tell), or the
+    /// tally gone, no key, session or login is accepted from then on, and the next start
+    /// refuses.
+    pub async fn check_access_tally(&self) -> Result<(), VaultError> {
+        let seal = Arc::clone(&self.keys.access_seal);
+        let checked = self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let pending = tx.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
+                    match tx.tallies().check_access(&*seal).await? {
+                        custodia_store::AccessCheck::NoTally { .. } if !pending => Err(
+                            custodia_store::StoreError::AccessAltered("its tally was deleted".into()),
+                        ),
+                        _ => Ok(()),
+                    }
                 })
-                .await?;
-            if let Some(rows) = counted {
-                tracing::warn!(
-                    rows,
-                    "tallied the rows that grant access as they are (once, at the upgrade to schema version 23)"
-                );
-            }
-            Ok(())
+            })
+            .await;
+        if let Err(e @ custodia_store::StoreError::AccessAltered(_)) = checked {
+            self.caches.access_off.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(e.into());
         }
-        Ok(false) => Err(SetupError::Other(
-            "the tally of the rows that grant access (access_tally) is missing from the database: the row was deleted by hand; refusing to start (a tally made anew would take whatever rows are there now as the vault's)".into(),
-        )),
-        Err(custodia_store::StoreError::AccessAltered(what)) => {
-            let named = unsealed_access_rows(store, seal).await?;
-            Err(SetupError::Other(format!(
-                "the rows that grant access were altered in the database: {what}{named}; refusing to start. The audit log's principal and operator entries say what the vault did; restore a backup with this database moved aside, or put the rows back as the vault left them"
-            )))
-        }
-        Err(e) => Err(e.into()),
+        Ok(checked?)
     }
-}
-
-/// The principals and operators whose rows do not carry the vault's seal, as a clause to add
-/// to a refusal (`""` when every one does: then a row was put back whole, seal and all, and
-/// only the tally tells).
-async fn unsealed_access_rows(store: &Store, seal: &AccessSeal) -> Result<String, SetupError> {
-    let mut reader = store.reader().await?;
-    let mut named: Vec<String> = reader
-        .principals()
-        .all()
-        .await?
-        .iter()
-        .filter(|r| !seal.holds(r))
-        .map(|r| format!("principal {}", r.principal_id))
-        .collect();
-    named.extend(
-        reader
-            .operators()
-            .all()
-            .await?
-            .iter()
-            .filter(|r| !seal.holds_operator(r))
-            .map(|r| format!("operator {}", r.operator_id)),
-    );
-    Ok(if named.is_empty() {
-        String::new()
-    } else {
-        format!("; not as the vault sealed them: {}", named.join(", "))
-    })
 }
 
 /// Why [`settle_ledger_seals`] stopped its transaction.
@@ -551,6 +548,9 @@ async fn load_access_seal(store: &Store, keyring: &Keyring) -> Result<AccessSeal
                     // another node made it first: its transaction sealed the rows
                     return Ok(false);
                 }
+                // no row holds a seal yet: the tally begins here, empty, and each seal below
+                // moves it (the rows from before sealed now are counted as they are)
+                tx.tallies().tally_access_rows(&tally_seal).await?;
                 for (id, s) in &principal_seals {
                     tx.principals().set_seal(id, s, &tally_seal).await?;
                 }

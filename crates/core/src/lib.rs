@@ -202,7 +202,6 @@ impl Vault {
             _dir_lock: None,
         };
         vault.settle_access_tally().await?;
-        vault.settle_training_seals().await?;
         Ok(vault)
     }
 
@@ -229,9 +228,27 @@ impl Vault {
         self.store.backend()
     }
 
-    /// Checks that the store answers.
+    /// Checks that the store answers, and that the vault has not stopped accepting keys (the
+    /// rows that grant access found altered) nor deciding on subjects' ledgers (the ledger
+    /// found off its tally): a load balancer then sends requests elsewhere.
     pub async fn health(&self) -> Result<(), VaultError> {
+        self.accepting_access()?;
+        if self.caches.ledger_off.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(VaultError::unavailable(
+                crate::error::LEDGER_ALTERED,
+                "the subject ledger was found altered while the server ran; nothing is decided on it",
+            ));
+        }
         self.store.reader().await?.meta().get("index_key").await?;
+        Ok(())
+    }
+
+    /// `Err` (503 `access_altered`) once the rows that grant access were found altered while
+    /// the server ran: no key, session, login or enrolment is accepted from then on.
+    pub(crate) fn accepting_access(&self) -> Result<(), VaultError> {
+        if self.caches.access_off.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(crate::error::access_altered());
+        }
         Ok(())
     }
 }

@@ -433,6 +433,7 @@ impl Vault {
 
     /// The operator still enrolling as `name` with `code`, or 401.
     async fn enrolling(&self, name: &str, code: &str, now: Timestamp) -> Result<OperatorRow, VaultError> {
+        self.accepting_access()?;
         let row = self.store.reader().await?.operators().by_name(name).await?;
         let Some(row) = row else {
             self.auth_failed_label("enrolment", now);
@@ -567,9 +568,7 @@ impl Vault {
         password: Zeroizing<String>,
         totp: &str,
     ) -> Result<OpenedSession, VaultError> {
-        if self.caches.access_off.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(crate::error::access_altered());
-        }
+        self.accepting_access()?;
         let max = self.registry.operators.max_failed_logins;
         let row = self.store.reader().await?.operators().by_name(name).await?;
         let Some(row) = row else {

@@ -226,9 +226,7 @@ impl Vault {
         now: Timestamp,
         client_cert: Option<&[u8; 32]>,
     ) -> Result<Principal, VaultError> {
-        if self.caches.access_off.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(crate::error::access_altered());
-        }
+        self.accepting_access()?;
         if token.starts_with("css_") {
             return self.authenticate_session(token, now).await;
         }

@@ -1304,6 +1304,12 @@ mod tests {
                 .login(now, "nobody", zeroize::Zeroizing::new("pw".to_owned()), "000000")
                 .await;
             assert_eq!(login.err().map(|e| e.code), Some("access_altered"));
+            let enrol = vault
+                .enrol_operator(now, "nobody", "code", zeroize::Zeroizing::new("pw".to_owned()))
+                .await;
+            assert_eq!(enrol.err().map(|e| e.code), Some("access_altered"));
+            // a load balancer sends requests elsewhere
+            assert_eq!(vault.health().await.err().map(|e| e.code), Some("access_altered"));
         }
 
         async fn run(vault: &Vault, as_of: i64, dry_run: bool) -> SweepReport {

@@ -123,12 +123,14 @@ fn requested_fields(fields: Option<&str>) -> Option<Vec<String>> {
     responses((status = 200, description = "The server and its store answer", body = Health),
               (status = 503, description = "The store does not answer", body = ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> AppResult<Json<Health>> {
-    state.vault.health().await.map_err(|_| {
-        ApiError::new(
+    state.vault.health().await.map_err(|e| match e.kind {
+        // the vault stopped on purpose (altered rows found while it ran): said as it is
+        custodia_core::ErrorKind::Unavailable => ApiError::from(e),
+        _ => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             "the store does not answer",
-        )
+        ),
     })?;
     Ok(Json(Health {
         status: "ok".into(),

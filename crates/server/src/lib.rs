@@ -110,6 +110,12 @@ pub async fn resume(vault: &Vault, publisher: &Publisher) -> Result<custodia_cor
     }
     let trusted = publisher.trusted(&vault.audit_verifier_key()).await?;
     let report = vault.resume_audit_log(trusted).await?;
+    // an upgrade's work over rows already there, audited, only once the log it is audited
+    // in was found whole, and signed below before anything is served
+    vault
+        .settle_upgrades()
+        .await
+        .map_err(|e| format!("finishing the upgrade of the database: {e}"))?;
     match vault.checkpoint(custodia_core::Timestamp::now()).await {
         Ok(Some(row)) => publisher.publish(vault, &row).await,
         Ok(None) => {}

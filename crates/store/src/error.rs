@@ -31,6 +31,12 @@ pub enum StoreError {
     /// copied in (their sealed tally is off); `0` says how, never a secret.
     #[error("the rows that grant access were altered in the database: {0}")]
     AccessAltered(String),
+    /// A change of an access row before their tally is made: the server's first start after
+    /// the upgrade to schema version 23 makes it.
+    #[error(
+        "the rows that grant access are tallied at the server's first start after the upgrade to schema version 23: start `custodia serve` once, then retry"
+    )]
+    AccessUntallied,
 }
 
 impl From<sqlx::Error> for StoreError {

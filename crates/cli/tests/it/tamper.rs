@@ -1110,14 +1110,28 @@ async fn a_principal_written_into_the_database_by_hand_is_refused() {
         "{v}"
     );
     server.terminate();
-    // the upgrade's sealing asked for again by hand seals nothing
+    // the upgrade's sealing asked for again by hand seals nothing, and a sealed row changed
+    // by hand stops the start, named
     sql(
         vault.path(),
         &["UPDATE meta SET value = X'01' WHERE key = 'access_seals_pending'"],
     )
     .await;
+    let printed = refuses_to_start(vault.path(), &[]);
+    let desk_id = crate::tamper::scalar(vault.path(), "SELECT principal_id FROM principals WHERE name = 'desk'").await;
+    assert!(
+        printed.contains("not as the vault sealed them") && printed.contains(&format!("principal {desk_id}")),
+        "{printed}"
+    );
+    // put back as the vault left it, the server starts; the row inserted without a seal is
+    // no part of what it counts, and is still refused
+    sql(
+        vault.path(),
+        &["UPDATE principals SET roles = 'support_agent' WHERE name = 'desk'"],
+    )
+    .await;
     let server = vault.serve();
-    refused(&server, &[&forged, &desk]).await;
+    refused(&server, &[&forged]).await;
     // the vault's own principals still work after the restart
     let (status, v) = server.client(&vault.token).await.get("/v1/principals").await;
     assert_eq!(status, 200, "{v}");
@@ -1410,7 +1424,31 @@ async fn a_revoked_key_put_back_from_an_earlier_copy_is_caught() {
     assert!(status < 300, "{status} {v}");
     refused(&server, &[&desk]).await;
     server.terminate();
+    let revoked = scalar(vault.path(), "SELECT hex(seal) FROM principals WHERE name = 'desk'").await;
     let put_back = format!("UPDATE principals SET revoked_at = NULL, seal = X'{kept}' WHERE name = 'desk'");
+    // ... and another row's seal made up so that the seals XOR as before: a row's seal is
+    // checked whatever the tally says (and the tally folds MACs of seals, not the seals)
+    let admin_seal = scalar(vault.path(), "SELECT hex(seal) FROM principals WHERE name <> 'desk'").await;
+    let balanced: String = [&admin_seal, &kept, &revoked]
+        .map(|h| hex::decode(h).unwrap())
+        .into_iter()
+        .reduce(|a, b| a.iter().zip(&b).map(|(x, y)| x ^ y).collect())
+        .map(hex::encode)
+        .unwrap();
+    let copy = crate::audit::copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            &put_back,
+            &format!("UPDATE principals SET seal = X'{balanced}' WHERE name <> 'desk'"),
+        ],
+    )
+    .await;
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(
+        printed.contains("not as the vault sealed them") && printed.contains("principal prn_"),
+        "{printed}"
+    );
     let copy = crate::audit::copy_of(vault.path());
     sql(copy.path(), &[&put_back]).await;
     let printed = refuses_to_start(copy.path(), &[]);
@@ -1424,12 +1462,21 @@ async fn a_revoked_key_put_back_from_an_earlier_copy_is_caught() {
     sql(copy.path(), &[&put_back, "DELETE FROM meta WHERE key = 'access_tally'"]).await;
     let printed = refuses_to_start(copy.path(), &[]);
     assert!(printed.contains("access_tally) is missing"), "{printed}");
-    // ... and with the upgrade's mark set again: tallied anew, in the audit log for good
+    // ... and with the upgrade's mark set again: tallied anew, in the audit log for good. Not
+    // at a start refused for another reason (here the checkpoint log taken away), whose
+    // unsigned entry could be deleted after it: only once the log was found whole
     sql(
         copy.path(),
         &["UPDATE meta SET value = X'01' WHERE key = 'access_tally_pending'"],
     )
     .await;
+    let log = copy.path().join("audit-checkpoints.log");
+    let aside = copy.path().join("aside.log");
+    std::fs::rename(&log, &aside).unwrap();
+    refuses_to_start(copy.path(), &[]);
+    let made = "SELECT CAST(COUNT(*) AS TEXT) FROM meta WHERE key = 'access_tally'";
+    assert_eq!(scalar(copy.path(), made).await, "0");
+    std::fs::rename(&aside, &log).unwrap();
     let tallied = "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log WHERE entry LIKE '%\"action\":\"access.tally\"%'";
     let before: i64 = scalar(copy.path(), tallied).await.parse().unwrap();
     let server = Server::start(copy.path(), None);

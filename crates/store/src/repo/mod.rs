@@ -33,7 +33,7 @@ pub use records::{HeldValues, RecordCursor, Records, Target};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
 pub use subjects::{KeyCursor, KeyLock, Subjects};
-pub use tally::{ACCESS_PENDING, Sealer, Tallies};
+pub use tally::{ACCESS_PENDING, AccessCheck, AccessRow, AccessSealer, Sealer, Tallies};
 pub use tokens::{HeldToken, TokenHolding, Tokens};
 
 /// Declares a repository: a connection borrowed for its lifetime, and its access.

@@ -104,7 +104,7 @@ pub struct BreakGlassRow {
     pub seal: Option<Vec<u8>>,
 }
 
-fn break_glass_row(r: &DbRow) -> Result<BreakGlassRow, StoreError> {
+pub(crate) fn break_glass_row(r: &DbRow) -> Result<BreakGlassRow, StoreError> {
     Ok(BreakGlassRow {
         grant_id: r.text("grant_id")?,
         operator_id: r.text("operator_id")?,
@@ -117,7 +117,7 @@ fn break_glass_row(r: &DbRow) -> Result<BreakGlassRow, StoreError> {
     })
 }
 
-fn operator_row(r: &DbRow) -> Result<OperatorRow, StoreError> {
+pub(crate) fn operator_row(r: &DbRow) -> Result<OperatorRow, StoreError> {
     Ok(OperatorRow {
         operator_id: r.text("operator_id")?,
         name: r.text("name")?,
@@ -137,7 +137,7 @@ fn operator_row(r: &DbRow) -> Result<OperatorRow, StoreError> {
     })
 }
 
-fn session_row(r: &DbRow) -> Result<SessionRow, StoreError> {
+pub(crate) fn session_row(r: &DbRow) -> Result<SessionRow, StoreError> {
     Ok(SessionRow {
         session_id: r.text("session_id")?,
         secret_hash: r.bytes("secret_hash")?,
@@ -281,6 +281,7 @@ impl<A> Operators<'_, A> {
 impl Operators<'_, ReadWrite> {
     /// Records a break-glass grant; its seal goes into the access rows' tally.
     pub async fn open_break_glass(&mut self, row: &BreakGlassRow, seal: &dyn Sealer) -> Result<(), StoreError> {
+        super::tally::access_change_allowed(&mut self.conn).await?;
         let stmt = Stmt::new(
             "INSERT INTO break_glass (grant_id, operator_id, session_id, role, reason, started_at, expires_at, seal) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -300,6 +301,7 @@ impl Operators<'_, ReadWrite> {
     /// Adds an operator. Fails with [`StoreError::Conflict`] if the name is taken. Its seal
     /// goes into the access rows' tally.
     pub async fn insert(&mut self, row: &OperatorRow, seal: &dyn Sealer) -> Result<(), StoreError> {
+        super::tally::access_change_allowed(&mut self.conn).await?;
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
             "INSERT INTO operators (operator_id, name, roles, password_hash, totp_sealed, totp_confirmed_at, \
@@ -443,6 +445,7 @@ impl Operators<'_, ReadWrite> {
 
     /// Opens a session; its seal goes into the access rows' tally.
     pub async fn open_session(&mut self, row: &SessionRow, seal: &dyn Sealer) -> Result<(), StoreError> {
+        super::tally::access_change_allowed(&mut self.conn).await?;
         let stmt = Stmt::new(
             "INSERT INTO operator_sessions (session_id, secret_hash, operator_id, created_at, expires_at, revoked_at, seal) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -11,7 +11,7 @@ super::repository!(
     Principals
 );
 
-fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
+pub(crate) fn principal_row(row: &DbRow) -> Result<PrincipalRow, StoreError> {
     Ok(PrincipalRow {
         principal_id: row.text("principal_id")?,
         name: row.text("name")?,
@@ -57,6 +57,7 @@ impl Principals<'_, ReadWrite> {
     /// Adds a principal. Fails with [`StoreError::Conflict`] if the name is taken.
     /// Its seal goes into the access rows' tally (sealed with `seal`).
     pub async fn insert(&mut self, row: &PrincipalRow, seal: &dyn Sealer) -> Result<(), StoreError> {
+        super::tally::access_change_allowed(&mut self.conn).await?;
         let roles = join_roles(&row.roles);
         let stmt = Stmt::new(
             "INSERT INTO principals (principal_id, name, roles, key_id, key_hash, created_at, revoked_at, \

@@ -52,42 +52,73 @@ super::repository!(
     Tallies
 );
 
-/// The seals of every access row that has one, and the tally, in one statement (one
-/// snapshot): the tally's row first.
-fn access_seals() -> Stmt<'static> {
-    let mut sql = "SELECT CAST(0 AS BIGINT) AS tally, value AS seal FROM meta WHERE key = $1".to_owned();
-    for (table, _) in ACCESS_TABLES {
-        sql.push_str(&format!(
-            " UNION ALL SELECT CAST(1 AS BIGINT) AS tally, seal FROM {table} WHERE seal IS NOT NULL"
-        ));
-    }
-    Stmt::new(sql).bind(ACCESS.key)
+/// An access row, for the vault to check against its seal.
+#[derive(Debug, Clone, Copy)]
+pub enum AccessRow<'a> {
+    Principal(&'a crate::PrincipalRow),
+    Operator(&'a crate::OperatorRow),
+    Session(&'a crate::SessionRow),
+    Grant(&'a crate::BreakGlassRow),
 }
 
-impl<A> Tallies<'_, A> {
-    /// Checks the access rows against their sealed tally: a row put back as an earlier copy
-    /// had it (a revocation, rotation, disabling or logout undone with the seal the row
-    /// carried before), deleted, or copied in leaves the count or the fold off. `Ok(false)`:
-    /// no tally yet (a database from before the tally, schema version 23; see
-    /// [`Tallies::tally_access_rows`]).
-    pub async fn check_access(&mut self, seal: &dyn Sealer) -> Result<bool, StoreError> {
-        let rows = self.conn.fetch_all(access_seals()).await?;
-        let mut stored = None;
-        let mut held = Tally::EMPTY;
-        for row in &rows {
-            if row.int("tally")? == 0 {
-                let bytes = row.bytes("seal").map_err(|_| not_sealed(&ACCESS))?;
-                stored = Some(Tally::open(&bytes, &ACCESS, seal)?);
-                continue;
-            }
-            let s = row
-                .bytes("seal")
-                .map_err(|_| StoreError::AccessAltered("a row holds a seal of a type the vault never writes".into()))?;
-            held.fold(&s);
-            held.count += 1;
+impl AccessRow<'_> {
+    fn seal(&self) -> Option<&[u8]> {
+        match self {
+            Self::Principal(r) => r.seal.as_deref(),
+            Self::Operator(r) => r.seal.as_deref(),
+            Self::Session(r) => r.seal.as_deref(),
+            Self::Grant(r) => r.seal.as_deref(),
         }
+    }
+
+    /// The row as a refusal names it (ids, never secrets).
+    fn named(&self) -> String {
+        match self {
+            Self::Principal(r) => format!("principal {}", r.principal_id),
+            Self::Operator(r) => format!("operator {}", r.operator_id),
+            Self::Session(r) => format!("session {}", r.session_id),
+            Self::Grant(r) => format!("break-glass grant {}", r.grant_id),
+        }
+    }
+}
+
+/// Seals access rows and tallies: whether an access row carries the vault's seal of what it
+/// holds (the messages are the vault's).
+pub trait AccessSealer: Sealer {
+    fn holds_row(&self, row: AccessRow<'_>) -> bool;
+}
+
+/// What a row's seal adds to the access tally's fold: a MAC of it, which only the vault can
+/// make. Folded as they are, the seals themselves (which anyone reading the database has)
+/// would let whoever holds several earlier copies pick rows to put back whose seals XOR to
+/// what the tally expects; the terms cannot be computed without the vault's key.
+fn term(seal: &dyn Sealer, row_seal: &[u8]) -> Vec<u8> {
+    let mut m = b"custodia.access-tally-term.v1".to_vec();
+    m.extend_from_slice(row_seal);
+    seal.seal(&m)
+}
+
+/// What [`Tallies::check_access`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessCheck {
+    /// Every sealed row carries its seal, and they are what the tally counted.
+    Holds,
+    /// Every sealed row carries its seal, and there is no tally (`rows` sealed rows): a
+    /// database from before the tally (schema version 23) or one whose tally was deleted.
+    NoTally { rows: i64 },
+}
+
+impl Tallies<'_, ReadWrite> {
+    /// Checks the access rows against their seals and their sealed tally, its row locked
+    /// first (every change of an access row moves it, so the rows read are those it counted):
+    /// a row written or changed by hand fails its own seal; one put back as an earlier copy
+    /// had it (a revocation, rotation, disabling or logout undone with the seal the row
+    /// carried before), deleted, or copied in leaves the count or the fold off.
+    pub async fn check_access(&mut self, seal: &dyn AccessSealer) -> Result<AccessCheck, StoreError> {
+        let stored = self.locked_access_tally(seal).await?;
+        let held = self.access_rows_folded(seal).await?;
         let Some(stored) = stored else {
-            return Ok(false);
+            return Ok(AccessCheck::NoTally { rows: held.count });
         };
         if stored != held {
             let what = if held.count == stored.count {
@@ -99,25 +130,92 @@ impl<A> Tallies<'_, A> {
                 "{what} (a row put back as an earlier copy of the database had it, deleted, or copied in)"
             )));
         }
-        Ok(true)
+        Ok(AccessCheck::Holds)
     }
-}
 
-impl Tallies<'_, ReadWrite> {
-    /// Makes the access rows' tally from the rows as they are, once: at the start that
-    /// follows the upgrade to schema version 23 (their seals were checked row by row before;
-    /// what the tally adds holds from now on). Returns how many sealed rows it counted.
-    pub async fn tally_access_rows(&mut self, seal: &dyn Sealer) -> Result<i64, StoreError> {
-        let rows = self.conn.fetch_all(access_seals()).await?;
-        let mut held = Tally::EMPTY;
-        for row in rows.iter().filter(|r| r.int("tally").is_ok_and(|t| t != 0)) {
-            held.fold(&row.bytes("seal")?);
-            held.count += 1;
-        }
+    /// Makes the access rows' tally from the rows as they are (each checked against its seal
+    /// first), once: at the start that follows the upgrade to schema version 23. Returns how
+    /// many sealed rows it counted.
+    pub async fn tally_access_rows(&mut self, seal: &dyn AccessSealer) -> Result<i64, StoreError> {
+        self.locked_access_tally(seal).await?;
+        let held = self.access_rows_folded(seal).await?;
         crate::repo::Meta::<ReadWrite>::new(self.conn.reborrow())
             .set(ACCESS.key, &held.to_bytes(&ACCESS, seal))
             .await?;
         Ok(held.count)
+    }
+
+    /// The access tally as stored, its row locked until the transaction ends (`None`: none).
+    async fn locked_access_tally(&mut self, seal: &dyn Sealer) -> Result<Option<Tally>, StoreError> {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let stmt = Stmt::new(format!("SELECT value FROM meta WHERE key = $1{lock}")).bind(ACCESS.key);
+        match self.conn.fetch_optional(stmt).await? {
+            Some(row) => Ok(Some(Tally::open(
+                &row.bytes("value").map_err(|_| not_sealed(&ACCESS))?,
+                &ACCESS,
+                seal,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every access row with a seal, each checked against it, folded (a row that fails its
+    /// seal, or holds a column of a type the vault never writes, is an alteration, named).
+    async fn access_rows_folded(&mut self, seal: &dyn AccessSealer) -> Result<Tally, StoreError> {
+        const SHOWN: usize = 10;
+        let mut held = Tally::EMPTY;
+        let mut altered = Vec::new();
+        let mut note = |row: AccessRow<'_>, held: &mut Tally| match row.seal() {
+            None => {}
+            Some(s) if seal.holds_row(row) => {
+                held.fold(&term(seal, s));
+                held.count += 1;
+            }
+            Some(_) => altered.push(row.named()),
+        };
+        for (table, _) in ACCESS_TABLES {
+            let stmt = Stmt::new(format!("SELECT * FROM {table} WHERE seal IS NOT NULL"));
+            for r in self.conn.fetch_all(stmt).await? {
+                let unreadable = || {
+                    StoreError::AccessAltered(format!(
+                        "a row of {table} holds a value of a type the vault never writes"
+                    ))
+                };
+                match table {
+                    "principals" => note(
+                        AccessRow::Principal(&super::principals::principal_row(&r).map_err(|_| unreadable())?),
+                        &mut held,
+                    ),
+                    "operators" => note(
+                        AccessRow::Operator(&super::operators::operator_row(&r).map_err(|_| unreadable())?),
+                        &mut held,
+                    ),
+                    "operator_sessions" => note(
+                        AccessRow::Session(&super::operators::session_row(&r).map_err(|_| unreadable())?),
+                        &mut held,
+                    ),
+                    _ => note(
+                        AccessRow::Grant(&super::operators::break_glass_row(&r).map_err(|_| unreadable())?),
+                        &mut held,
+                    ),
+                }
+            }
+        }
+        if !altered.is_empty() {
+            let more = altered.len().saturating_sub(SHOWN);
+            altered.truncate(SHOWN);
+            if more > 0 {
+                altered.push(format!("and {more} more"));
+            }
+            return Err(StoreError::AccessAltered(format!(
+                "not as the vault sealed them (written or changed by hand): {}",
+                altered.join(", ")
+            )));
+        }
+        Ok(held)
     }
 }
 
@@ -243,20 +341,43 @@ pub(crate) async fn moved(
         .await
 }
 
+/// Refuses a change of an access row while the tally of the rows already there is still to
+/// be made (after the upgrade to schema version 23, until the server's first start makes
+/// it): a tally begun from one row would leave the others uncounted. (With no sealed row
+/// yet, a new vault's, the tally begun by the change counts every one.) Asked before the
+/// change is written.
+pub(crate) async fn access_change_allowed(conn: &mut Conn<'_>) -> Result<(), StoreError> {
+    let any_sealed = ACCESS_TABLES
+        .iter()
+        .map(|(table, _)| format!("EXISTS (SELECT 1 FROM {table} WHERE seal IS NOT NULL)"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let stmt = Stmt::new(format!(
+        "SELECT 1 AS untallied WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = $1) \
+         AND EXISTS (SELECT 1 FROM meta WHERE key = $2 AND value = $3) AND ({any_sealed})"
+    ))
+    .bind(ACCESS.key)
+    .bind(ACCESS_PENDING)
+    .bind(&[1u8][..]);
+    match conn.fetch_optional(stmt).await? {
+        Some(_) => Err(StoreError::AccessUntallied),
+        None => Ok(()),
+    }
+}
+
 /// Moves the access rows' tally: `out` (a row's seal before the change, if it had one) taken
-/// out, `into` (its seal after) put in.
+/// out, `into` (its seal after) put in (each as its [`term`]).
 pub(crate) async fn access_moved(
     conn: &mut Conn<'_>,
     seal: &dyn Sealer,
     out: Option<&[u8]>,
     into: Option<&[u8]>,
 ) -> Result<(), StoreError> {
+    let terms = [(out, -1), (into, 1)].map(|(s, step)| s.map(|s| (term(seal, s), step)));
     moved(conn, &ACCESS, seal, |t| {
-        for (s, step) in [(out, -1), (into, 1)] {
-            if let Some(s) = s {
-                t.fold(s);
-                t.count += step;
-            }
+        for (term, step) in terms.iter().flatten() {
+            t.fold(term);
+            t.count += step;
         }
     })
     .await
@@ -284,6 +405,7 @@ pub(crate) async fn reseal_access_row(
         Dialect::Sqlite => "",
         Dialect::Postgres => " FOR UPDATE",
     };
+    access_change_allowed(conn).await?;
     let stmt = Stmt::new(format!("SELECT seal FROM {table} WHERE {key} = $1{lock}")).bind(id);
     let Some(row) = conn.fetch_optional(stmt).await? else {
         return Ok(());

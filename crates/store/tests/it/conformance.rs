@@ -612,9 +612,21 @@ pub async fn concurrent_ledger_appends_keep_the_head(s: &Store) {
 /// revoked one, by operator and all): checked against the rows, it holds; made anew from the
 /// rows, it is the same; read with another seal, it is refused.
 pub async fn access_rows_keep_their_tally(s: &Store) {
-    use custodia_store::{BreakGlassRow, OperatorRow, SessionRow, SessionsOf};
-    let check = || async { s.reader().await.unwrap().tallies().check_access(&crate::TestSeal).await };
-    assert!(!check().await.unwrap(), "no tally before the first change");
+    use custodia_store::{AccessCheck, BreakGlassRow, OperatorRow, SessionRow, SessionsOf};
+    let check = || async {
+        s.write(|mut tx| Box::pin(async move { tx.tallies().check_access(&crate::TestSeal).await }))
+            .await
+            .map(|c| c == AccessCheck::Holds)
+    };
+    let first = s
+        .write(|mut tx| Box::pin(async move { tx.tallies().check_access(&crate::TestSeal).await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        AccessCheck::NoTally { rows: 0 },
+        "no tally before the first change"
+    );
     let principal = |id: &str| PrincipalRow {
         principal_id: id.into(),
         name: format!("name-{id}"),
@@ -758,8 +770,26 @@ pub async fn access_rows_keep_their_tally(s: &Store) {
         .unwrap();
     assert_eq!(counted, 5);
     assert!(check().await.unwrap());
-    let refused = s.reader().await.unwrap().tallies().check_access(&Reversed).await;
+    let refused = s
+        .write(|mut tx| Box::pin(async move { tx.tallies().check_access(&Reversed).await }))
+        .await;
     assert!(matches!(refused, Err(StoreError::AccessAltered(_))), "{refused:?}");
+    // a row whose seal is not the vault's is named, whatever the tally says
+    insert_principal(
+        s,
+        &PrincipalRow {
+            seal: Some(b"forged".to_vec()),
+            ..principal("p9")
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let refused = check().await;
+    assert!(
+        matches!(&refused, Err(StoreError::AccessAltered(what)) if what.contains("principal p9")),
+        "{refused:?}"
+    );
 }
 
 /// Training completions are read only as the vault sealed them: with another seal, none is;
@@ -825,6 +855,12 @@ impl custodia_store::Sealer for Reversed {
     }
     fn holds(&self, message: &[u8], seal: &[u8]) -> bool {
         self.seal(message) == seal
+    }
+}
+
+impl custodia_store::AccessSealer for Reversed {
+    fn holds_row(&self, _: custodia_store::AccessRow<'_>) -> bool {
+        true
     }
 }
 

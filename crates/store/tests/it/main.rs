@@ -43,6 +43,19 @@ impl custodia_store::Sealer for TestSeal {
     }
 }
 
+/// Access rows in these tests carry made-up seals: every one holds but `forged`.
+impl custodia_store::AccessSealer for TestSeal {
+    fn holds_row(&self, row: custodia_store::AccessRow<'_>) -> bool {
+        let seal = match row {
+            custodia_store::AccessRow::Principal(r) => r.seal.as_deref(),
+            custodia_store::AccessRow::Operator(r) => r.seal.as_deref(),
+            custodia_store::AccessRow::Session(r) => r.seal.as_deref(),
+            custodia_store::AccessRow::Grant(r) => r.seal.as_deref(),
+        };
+        seal != Some(b"forged")
+    }
+}
+
 /// The key tests link audit entries with (a vault installs its own).
 pub fn test_link_key() -> custodia_audit::chain::ChainKey {
     custodia_audit::chain::ChainKey::new(&[0x11; 32])
