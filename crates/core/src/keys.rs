@@ -345,6 +345,12 @@ impl custodia_store::AccessSealer for AccessSeal {
     }
 }
 
+/// A step of an upgrade over the rows already there: how many it counted.
+type UpgradeStep = for<'t, 'c> fn(
+    &'t mut custodia_store::Tx<'c>,
+    &'t AccessSeal,
+) -> custodia_store::BoxFuture<'t, Result<u64, custodia_store::StoreError>>;
+
 /// The refusal of a start on access rows found altered.
 fn access_refusal(what: &str) -> SetupError {
     SetupError::Other(format!(
@@ -405,24 +411,9 @@ impl crate::Vault {
     /// that entry in the log) and the training completions from before seals sealed
     /// (`training.seal`).
     pub async fn settle_upgrades(&self) -> Result<(), VaultError> {
-        let now = crate::Timestamp::now();
-        let seal = Arc::clone(&self.keys.access_seal);
-        let tallied = crate::audit::AuditEvent::unauthenticated("access.tally", crate::LOCAL_CREATOR.to_owned());
-        let entry = self.audit_row(&tallied, now, None)?;
         let rows = self
-            .store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    // of two nodes starting at once, the first to clear the mark tallies
-                    if !tx.meta().replace(ACCESS_TALLY_PENDING, &[1], &[0]).await? {
-                        return Ok(0);
-                    }
-                    let rows = tx.tallies().tally_access_rows(&*seal).await?;
-                    if rows > 0 {
-                        tx.audit().append(&[entry]).await?;
-                    }
-                    Ok(rows)
-                })
+            .upgrade_step(ACCESS_TALLY_PENDING, "access.tally", |tx, seal| {
+                Box::pin(async move { tx.tallies().tally_access_rows(seal).await.map(i64::unsigned_abs) })
             })
             .await?;
         if rows > 0 {
@@ -431,23 +422,9 @@ impl crate::Vault {
                 "tallied the rows that grant access as they are (once, at the upgrade to schema version 23)"
             );
         }
-        const PENDING: &str = custodia_store::TRAINING_SEALS_PENDING;
-        let sealing = crate::audit::AuditEvent::unauthenticated("training.seal", crate::LOCAL_CREATOR.to_owned());
-        let entry = self.audit_row(&sealing, now, None)?;
-        let seal = Arc::clone(&self.keys.access_seal);
         let sealed = self
-            .store
-            .write(move |mut tx| {
-                Box::pin(async move {
-                    if !tx.meta().replace(PENDING, &[1], &[0]).await? {
-                        return Ok(0);
-                    }
-                    let sealed = tx.operators().seal_unsealed_training(&*seal).await?;
-                    if sealed > 0 {
-                        tx.audit().append(&[entry]).await?;
-                    }
-                    Ok(sealed)
-                })
+            .upgrade_step(custodia_store::TRAINING_SEALS_PENDING, "training.seal", |tx, seal| {
+                Box::pin(async move { tx.operators().seal_unsealed_training(seal).await.map(|n| n as u64) })
             })
             .await?;
         if sealed > 0 {
@@ -457,6 +434,35 @@ impl crate::Vault {
             );
         }
         Ok(())
+    }
+
+    /// Runs an upgrade's `step` once for the mark `mark` (of two nodes starting at once, the
+    /// first to clear it), with the audit entry `action` in its transaction when it counted
+    /// any row; returns how many.
+    async fn upgrade_step(
+        &self,
+        mark: &'static str,
+        action: &'static str,
+        step: UpgradeStep,
+    ) -> Result<u64, VaultError> {
+        let event = crate::audit::AuditEvent::unauthenticated(action, crate::LOCAL_CREATOR.to_owned());
+        let entry = self.audit_row(&event, crate::Timestamp::now(), None)?;
+        let seal = Arc::clone(&self.keys.access_seal);
+        Ok(self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    if !tx.meta().replace(mark, &[1], &[0]).await? {
+                        return Ok(0);
+                    }
+                    let rows = step(&mut tx, &seal).await?;
+                    if rows > 0 {
+                        tx.audit().append(&[entry]).await?;
+                    }
+                    Ok(rows)
+                })
+            })
+            .await?)
     }
 
     /// Checks the rows that grant access against their seals and tally while the server runs

@@ -156,15 +156,21 @@ async fn requests_fail_closed_when_the_audit_log_cannot_be_written() {
 
 /// A copy of a data directory, to tamper with.
 pub fn copy_of(dir: &std::path::Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", dir.display()))
-        .arg(copy.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    copy
+    // (a connection closed just before may still be removing its `-wal` and `-shm` files,
+    // which `cp` then finds listed but gone: copied again)
+    for _ in 0..5 {
+        let copy = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", dir.display()))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        if status.success() {
+            return copy;
+        }
+    }
+    panic!("{} could not be copied", dir.display());
 }
 
 /// `custodia audit verify` with the pinned key and `extra` arguments.

@@ -1423,8 +1423,8 @@ async fn a_revoked_key_put_back_from_an_earlier_copy_is_caught() {
         .await;
     assert!(status < 300, "{status} {v}");
     refused(&server, &[&desk]).await;
-    server.terminate();
     let revoked = scalar(vault.path(), "SELECT hex(seal) FROM principals WHERE name = 'desk'").await;
+    server.terminate();
     let put_back = format!("UPDATE principals SET revoked_at = NULL, seal = X'{kept}' WHERE name = 'desk'");
     // ... and another row's seal made up so that the seals XOR as before: a row's seal is
     // checked whatever the tally says (and the tally folds MACs of seals, not the seals)
