@@ -144,7 +144,7 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     };
     let mut checks = custodia_core::assess_store(&registry, &store, keys, audit, &env, now).await;
     let scan = args.scan;
-    let outside = tokio::task::spawn_blocking(move || outside_checks(Some(&root), &scan))
+    let outside = tokio::task::spawn_blocking(move || outside_checks(Some(&root), &scan, &[]))
         .await
         .context("the scan for personal data stopped")?;
     checks.extend(outside);

@@ -241,7 +241,7 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 pub async fn checked(vault: &custodia_core::Vault, data_dir: &Path) -> Result<Publisher, String> {
     let log = data_dir.join(CHECKPOINT_LOG_FILE);
     let publisher = Publisher::new(log.is_file().then_some(log), None);
-    custodia_server::resume(vault, &publisher).await?;
+    custodia_server::resume(vault, &publisher, false).await?;
     Ok(publisher)
 }
 

@@ -169,6 +169,12 @@ enum Command {
         /// Never otherwise: entries without seals in a sealed ledger were written by hand.
         #[arg(long)]
         seal_ledger: bool,
+        /// Tally the rows that grant access and seal the training completions found there:
+        /// once, at the first start after upgrading to schema version 23 (the start without it
+        /// says so). Never otherwise: nothing in the database tells an upgrade from a tally
+        /// deleted by hand to have a key put back taken as the vault's.
+        #[arg(long)]
+        seal_access: bool,
         /// Also serve `GET /metrics` (Prometheus) without authentication on this address, for
         /// the monitoring network only. Without it, `/metrics` is on the API address for a key
         /// whose role has `read_metrics`.
@@ -704,6 +710,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_client_ca,
             metrics_listen,
             seal_ledger,
+            seal_access,
         } => {
             init_logging(log_format);
             let tls = tls_cmd::certificates(&data_dir, tls_cert, tls_key)?;
@@ -718,7 +725,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(
                 &data_dir,
                 (listen, metrics_listen),
-                (database_url.as_deref(), seal_ledger),
+                (database_url.as_deref(), seal_ledger, seal_access),
                 &publish,
                 public_url,
                 tls,
@@ -1038,7 +1045,7 @@ fn init_logging(format: LogFormat) {
 async fn serve(
     data_dir: &Path,
     (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
-    (database_url, seal_ledger): (Option<&str>, bool),
+    (database_url, seal_ledger, seal_access): (Option<&str>, bool, bool),
     publish: &audit_cmd::PublishArgs,
     public_url: Option<String>,
     tls: Option<std::sync::Arc<custodia_server::tls::Certificates>>,
@@ -1083,9 +1090,11 @@ async fn serve(
         .map_err(anyhow::Error::msg)?
         .over_https(tls.is_some());
     let publisher = publish.publisher(data_dir)?;
-    let report = custodia_server::resume(&vault, &publisher).await.map_err(|why| {
-        anyhow::anyhow!("the audit log does not match its checkpoints, so the server will not continue it: {why}")
-    })?;
+    let report = custodia_server::resume(&vault, &publisher, seal_access)
+        .await
+        .map_err(|why| {
+            anyhow::anyhow!("the audit log does not match its checkpoints, so the server will not continue it: {why}")
+        })?;
     tracing::info!(
         entries = report.entries,
         trusted = report.trusted,

@@ -345,6 +345,10 @@ impl custodia_store::AccessSealer for AccessSeal {
     }
 }
 
+/// Why an upgrade step undid what it did: it counted rows, and the operator did not say to
+/// take them as they are.
+const NEEDS_THE_WORD: &str = "upgrade needs --seal-access";
+
 /// A step of an upgrade over the rows already there: how many it counted.
 type UpgradeStep = for<'t, 'c> fn(
     &'t mut custodia_store::Tx<'c>,
@@ -404,33 +408,37 @@ impl crate::Vault {
 
     /// What the server's start does once its audit log has been checked against its
     /// checkpoints (and before it signs one): the upgrade to schema version 23's work over
-    /// rows already there, each step audited in its own transaction, so that the entry is
-    /// signed at once. A start refused before this (a log that does not match) makes nothing:
-    /// the access rows' tally made from the rows as they are (`access.tally`: the mark set
-    /// again by hand and the tally deleted, to have a row put back taken as the vault's, leaves
-    /// that entry in the log) and the training completions from before seals sealed
-    /// (`training.seal`).
-    pub async fn settle_upgrades(&self) -> Result<(), VaultError> {
+    /// rows already there, each step audited in its transaction so that the entry is signed at
+    /// once; a start refused before this (a log that does not match) makes nothing. The access
+    /// rows' tally made from the rows as they are (`access.tally`) and the training completions
+    /// from before seals sealed (`training.seal`), only on the operator's word (`serve
+    /// --seal-access`, `seal_access`): the mark that asks for it is in the database, where
+    /// whoever deletes the tally to have a row put back taken as the vault's (or inserts
+    /// completions) can set it again. Without it such a start is refused and says why.
+    pub async fn settle_upgrades(&self, seal_access: bool) -> Result<(), VaultError> {
         let rows = self
-            .upgrade_step(ACCESS_TALLY_PENDING, "access.tally", |tx, seal| {
+            .upgrade_step(ACCESS_TALLY_PENDING, "access.tally", seal_access, |tx, seal| {
                 Box::pin(async move { tx.tallies().tally_access_rows(seal).await.map(i64::unsigned_abs) })
             })
             .await?;
         if rows > 0 {
             tracing::warn!(
                 rows,
-                "tallied the rows that grant access as they are (once, at the upgrade to schema version 23)"
+                "tallied the rows that grant access as they are, as --seal-access asked (once, after the upgrade to schema version 23)"
             );
         }
         let sealed = self
-            .upgrade_step(custodia_store::TRAINING_SEALS_PENDING, "training.seal", |tx, seal| {
-                Box::pin(async move { tx.operators().seal_unsealed_training(seal).await.map(|n| n as u64) })
-            })
+            .upgrade_step(
+                custodia_store::TRAINING_SEALS_PENDING,
+                "training.seal",
+                seal_access,
+                |tx, seal| Box::pin(async move { tx.operators().seal_unsealed_training(seal).await.map(|n| n as u64) }),
+            )
             .await?;
         if sealed > 0 {
             tracing::warn!(
                 completions = sealed,
-                "sealed the training completions recorded before seals (once, at the upgrade to schema version 23)"
+                "sealed the training completions recorded before seals, as --seal-access asked (once, after the upgrade to schema version 23)"
             );
         }
         Ok(())
@@ -438,17 +446,19 @@ impl crate::Vault {
 
     /// Runs an upgrade's `step` once for the mark `mark` (of two nodes starting at once, the
     /// first to clear it), with the audit entry `action` in its transaction when it counted
-    /// any row; returns how many.
+    /// any row; a step that counted rows without the operator's word (`allowed`) is undone
+    /// and refused. Returns how many rows it counted.
     async fn upgrade_step(
         &self,
         mark: &'static str,
         action: &'static str,
+        allowed: bool,
         step: UpgradeStep,
     ) -> Result<u64, VaultError> {
         let event = crate::audit::AuditEvent::unauthenticated(action, crate::LOCAL_CREATOR.to_owned());
         let entry = self.audit_row(&event, crate::Timestamp::now(), None)?;
         let seal = Arc::clone(&self.keys.access_seal);
-        Ok(self
+        let done = self
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
@@ -456,13 +466,23 @@ impl crate::Vault {
                         return Ok(0);
                     }
                     let rows = step(&mut tx, &seal).await?;
+                    if rows > 0 && !allowed {
+                        return Err(custodia_store::StoreError::Aborted(NEEDS_THE_WORD.to_owned()));
+                    }
                     if rows > 0 {
                         tx.audit().append(&[entry]).await?;
                     }
                     Ok(rows)
                 })
             })
-            .await?)
+            .await;
+        match done {
+            Err(custodia_store::StoreError::Aborted(why)) if why == NEEDS_THE_WORD => Err(VaultError::unavailable(
+                "upgrade_pending",
+                "the database holds rows that grant access without a tally, or training completions without seals, and the mark that asks for them to be taken as they are: either it was just upgraded to schema version 23, and then start once with `custodia serve --seal-access`, or the tally was deleted (or completions inserted) by hand, and then do not: put the database back as the vault left it or restore a backup",
+            )),
+            other => Ok(other?),
+        }
     }
 
     /// Checks the rows that grant access against their seals and tally while the server runs

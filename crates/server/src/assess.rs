@@ -138,11 +138,21 @@ pub(crate) async fn assessment(
             .outside(state.vault.store(), &state.vault.audit_verifier_key())
             .await;
         let (dir, scan) = (deployment.data_dir.clone(), deployment.scan.clone());
+        // The database files this server holds through SQLite are never opened here: closing
+        // a file releases every POSIX lock the process holds on it, SQLite's included, and
+        // another process could then checkpoint and delete the log under the server.
+        let held: Vec<PathBuf> = match (&dir, state.vault.backend()) {
+            (Some(dir), "sqlite") => ["custodia.db", "custodia.db-wal", "custodia.db-shm"]
+                .iter()
+                .map(|name| dir.join(name))
+                .collect(),
+            _ => Vec::new(),
+        };
         // The permit goes with the scan: it runs on when the caller hangs up, and holds the
         // slot until it is done.
         let checks = tokio::task::spawn_blocking(move || {
             let _running = running;
-            outside_checks(dir.as_deref(), &scan)
+            outside_checks(dir.as_deref(), &scan, &held)
         })
         .await
         .unwrap_or_else(|e| stopped(&e.to_string()));
@@ -295,10 +305,12 @@ fn first_certificate(path: &Path) -> Option<Vec<u8>> {
 }
 
 /// The checks outside the vault: the data directory's permissions, and personal data in its
-/// files (the database read as strings) and in `scan`. Blocking: it reads every file.
+/// files (the database read as strings) and in `scan`. Blocking: it reads every file but
+/// those of `held` (the database files the calling process holds open through SQLite, which
+/// it must never open and close itself: `custodia assess`, another process, reads them).
 #[must_use]
-pub fn outside_checks(data_dir: Option<&Path>, scan: &[PathBuf]) -> Vec<AssessmentCheck> {
-    vec![data_dir_private(data_dir), pii_outside_vault(data_dir, scan)]
+pub fn outside_checks(data_dir: Option<&Path>, scan: &[PathBuf], held: &[PathBuf]) -> Vec<AssessmentCheck> {
+    vec![data_dir_private(data_dir), pii_outside_vault(data_dir, scan, held)]
 }
 
 fn data_dir_private(data_dir: Option<&Path>) -> AssessmentCheck {
@@ -556,8 +568,8 @@ fn scan_file(scanner: &Scanner, public: &HashSet<String>, path: &Path) -> Result
     Ok(sink.found)
 }
 
-fn pii_outside_vault(data_dir: Option<&Path>, scan: &[PathBuf]) -> AssessmentCheck {
-    let (passed, detail) = match scan_outside(data_dir, scan) {
+fn pii_outside_vault(data_dir: Option<&Path>, scan: &[PathBuf], held: &[PathBuf]) -> AssessmentCheck {
+    let (passed, mut detail) = match scan_outside(data_dir, scan, held) {
         Err(e) => (false, e),
         Ok((files, places, errors)) if places.is_empty() && errors.is_empty() => (
             true,
@@ -585,6 +597,11 @@ fn pii_outside_vault(data_dir: Option<&Path>, scan: &[PathBuf]) -> AssessmentChe
             (false, parts.join("; "))
         }
     };
+    if !held.is_empty() {
+        detail.push_str(
+            " (the server's own database files are not read by it: `custodia assess` on its machine reads them)",
+        );
+    }
     AssessmentCheck {
         id: "pii_outside_vault".to_owned(),
         title: "No personal data outside the vault".to_owned(),
@@ -597,7 +614,17 @@ fn pii_outside_vault(data_dir: Option<&Path>, scan: &[PathBuf]) -> AssessmentChe
 
 /// Scans the data directory and `scan`: how many files, the findings by place, and what
 /// could not be read.
-fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTreeSet<Place>, Vec<String>), String> {
+fn scan_outside(
+    data_dir: Option<&Path>,
+    scan: &[PathBuf],
+    held: &[PathBuf],
+) -> Result<(usize, BTreeSet<Place>, Vec<String>), String> {
+    // the same file however it is named (a link, another path to the directory)
+    let identity = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    };
+    let held: Vec<(u64, u64)> = held.iter().filter_map(|p| identity(p)).collect();
     let dir = data_dir.ok_or_else(|| "the data directory is not known to this server".to_owned())?;
     let scanner = scanner()?;
     let public = public_texts(&scanner, dir);
@@ -618,7 +645,8 @@ fn scan_outside(data_dir: Option<&Path>, scan: &[PathBuf]) -> Result<(usize, BTr
     for input in inputs {
         let Input::File(path) = input else { continue };
         // (named paths that are no file are reported above, never read: a FIFO blocks)
-        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) || identity(&path).is_some_and(|id| held.contains(&id))
+        {
             continue;
         }
         let relative = path.strip_prefix(dir).ok();
@@ -869,21 +897,32 @@ mod tests {
         let mut db = vec![0u8, 1, 2, 3];
         db.extend_from_slice(b"PRIVACY@shop.example\x00\x07bob.smith@mail.example\x00");
         std::fs::write(d.join("custodia.db"), &db).unwrap();
-        let c = pii_outside_vault(Some(d), &[]);
+        let c = pii_outside_vault(Some(d), &[], &[]);
         assert!(!c.passed);
         assert!(c.detail.contains("notes.txt line 2: EMAIL_ADDRESS"), "{}", c.detail);
         assert!(c.detail.contains("notes.txt line 3: CREDIT_CARD"), "{}", c.detail);
         assert!(c.detail.contains("custodia.db byte 26: EMAIL_ADDRESS"), "{}", c.detail);
         assert!(c.detail.contains("3 findings"), "{}", c.detail);
+        // the database a server holds through SQLite is never opened by it (closing it would
+        // release the server's locks), however it is named
+        std::os::unix::fs::symlink(d.join("custodia.db"), d.join("alias.db")).unwrap();
+        let held = pii_outside_vault(Some(d), &[], &[d.join("alias.db")]);
+        assert!(!held.detail.contains("custodia.db byte"), "{}", held.detail);
+        assert!(
+            held.detail.contains("2 findings") && held.detail.contains("not read by it"),
+            "{}",
+            held.detail
+        );
+        std::fs::remove_file(d.join("alias.db")).unwrap();
         for secret in ["jane", "bob", "4111", "shop.example"] {
             assert!(!c.detail.contains(secret), "{secret} in {}", c.detail);
         }
         std::fs::remove_file(d.join("notes.txt")).unwrap();
         std::fs::remove_file(d.join("custodia.db")).unwrap();
-        let c = pii_outside_vault(Some(d), &[]);
+        let c = pii_outside_vault(Some(d), &[], &[]);
         assert!(c.passed, "{}", c.detail);
         // A path to scan that is not there fails the check (fail closed).
-        assert!(!pii_outside_vault(Some(d), &[d.join("missing.log")]).passed);
+        assert!(!pii_outside_vault(Some(d), &[d.join("missing.log")], &[]).passed);
     }
 
     /// What a reviewer found: the registry and the locale files were not scanned at all, and
@@ -911,7 +950,7 @@ mod tests {
         // Another language's file, not shown: nothing in it is published.
         std::fs::write(d.join("locales/de.toml"), format!("{planted}\n")).unwrap();
         let line = |text: &str| text.lines().position(|l| l == planted).unwrap() + 1;
-        let c = pii_outside_vault(Some(d), &[]);
+        let c = pii_outside_vault(Some(d), &[], &[]);
         assert!(!c.passed);
         for (file, at) in [
             ("registry.toml", line(&registry)),

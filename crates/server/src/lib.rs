@@ -96,7 +96,14 @@ impl AppState {
 /// log, at the witness) before anything is served, and signs and publishes a checkpoint of
 /// whatever the log holds beyond them. An error names the first divergence: the server must
 /// not start on a log that was truncated or rewritten.
-pub async fn resume(vault: &Vault, publisher: &Publisher) -> Result<custodia_core::VerifyReport, String> {
+/// `seal_access`: the operator's word that the rows that grant access and the training
+/// completions found after the upgrade to schema version 23 are to be taken as they are
+/// (`serve --seal-access`); without it, such a start is refused.
+pub async fn resume(
+    vault: &Vault,
+    publisher: &Publisher,
+    seal_access: bool,
+) -> Result<custodia_core::VerifyReport, String> {
     if let Some(missing) = publisher.missing_log(vault.store()).await? {
         if !publisher.afresh() {
             return Err(missing.refusal());
@@ -112,10 +119,7 @@ pub async fn resume(vault: &Vault, publisher: &Publisher) -> Result<custodia_cor
     let report = vault.resume_audit_log(trusted).await?;
     // an upgrade's work over rows already there, audited, only once the log it is audited
     // in was found whole, and signed below before anything is served
-    vault
-        .settle_upgrades()
-        .await
-        .map_err(|e| format!("finishing the upgrade of the database: {e}"))?;
+    vault.settle_upgrades(seal_access).await.map_err(|e| e.message)?;
     match vault.checkpoint(custodia_core::Timestamp::now()).await {
         Ok(Some(row)) => publisher.publish(vault, &row).await,
         Ok(None) => {}

@@ -1072,7 +1072,8 @@ async fn an_enrolment_or_an_enabling_written_by_hand_is_refused() {
 /// Whoever can write the database inserts training completions for an operator whose
 /// training is missing: they carry no seal of the vault's, and the operator stays refused
 /// personal data. The upgrade's mark set again by hand (to have them sealed as the
-/// completions from before seals are, once) seals them, and the audit log says so for good.
+/// completions from before seals are, once) is not enough: the start is refused; only the
+/// operator's word (`serve --seal-access`) seals them, and the audit log says so for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_training_completion_written_into_the_database_by_hand_is_no_training() {
     let vault = Vault::init();
@@ -1120,7 +1121,12 @@ async fn a_training_completion_written_into_the_database_by_hand_is_no_training(
         &["UPDATE meta SET value = X'01' WHERE key = 'training_seals_pending'"],
     )
     .await;
-    let server = vault.serve();
+    let printed = match Server::try_start(vault.path(), None, &[]) {
+        Ok(_) => panic!("started on completions without seals and the mark set by hand"),
+        Err(printed) => printed,
+    };
+    assert!(printed.contains("--seal-access"), "{printed}");
+    let server = Server::try_start(vault.path(), None, &["--seal-access"]).unwrap();
     let (s, v) = server
         .client(&vault.token)
         .await

@@ -1477,9 +1477,17 @@ async fn a_revoked_key_put_back_from_an_earlier_copy_is_caught() {
     let made = "SELECT CAST(COUNT(*) AS TEXT) FROM meta WHERE key = 'access_tally'";
     assert_eq!(scalar(copy.path(), made).await, "0");
     std::fs::rename(&aside, &log).unwrap();
+    // the mark alone is not enough: it is in the database, where whoever deleted the tally
+    // set it; only the operator's word takes the rows as they are
+    let printed = refuses_to_start(copy.path(), &[]);
+    assert!(
+        printed.contains("start once with `custodia serve --seal-access`"),
+        "{printed}"
+    );
+    assert_eq!(scalar(copy.path(), made).await, "0");
     let tallied = "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log WHERE entry LIKE '%\"action\":\"access.tally\"%'";
     let before: i64 = scalar(copy.path(), tallied).await.parse().unwrap();
-    let server = Server::start(copy.path(), None);
+    let server = Server::try_start(copy.path(), None, &["--seal-access"]).unwrap();
     let after: i64 = scalar(copy.path(), tallied).await.parse().unwrap();
     assert_eq!(after, before + 1);
     server.terminate();
