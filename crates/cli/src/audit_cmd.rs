@@ -238,7 +238,7 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 /// Checks the log against its checkpoints as a server's start does, the data directory's
 /// default checkpoint log too if the server keeps one there (a server publishing elsewhere
 /// finds the checkpoint in the database); the publisher of that log.
-pub async fn checked(vault: &custodia_core::Vault, data_dir: &Path) -> Result<Publisher, String> {
+pub async fn checked(vault: &custodia_core::Vault, data_dir: &Path) -> Result<Publisher, custodia_server::Resumed> {
     let log = data_dir.join(CHECKPOINT_LOG_FILE);
     let publisher = Publisher::new(log.is_file().then_some(log), None);
     custodia_server::resume(vault, &publisher, false).await?;
@@ -256,9 +256,9 @@ pub struct OfflineLog {
 impl OfflineLog {
     /// Checks the log before `what` writes to it.
     pub async fn resume(vault: &custodia_core::Vault, data_dir: &Path, what: &str) -> anyhow::Result<Self> {
-        let publisher = checked(vault, data_dir).await.map_err(|why| {
-            anyhow::anyhow!("the audit log does not match its checkpoints, so {what} will not continue it: {why}")
-        })?;
+        let publisher = checked(vault, data_dir)
+            .await
+            .map_err(|why| anyhow::anyhow!("{}", why.refusal(what)))?;
         Ok(Self { publisher })
     }
 

@@ -869,11 +869,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("opening {}", data_dir.display()))?;
             // Checked first, as a server's start checks it: proofs of a log changed under its
             // checkpoints would all fail, and the file would pass for evidence
-            audit_cmd::checked(&vault, &data_dir).await.map_err(|why| {
-                anyhow::anyhow!(
+            audit_cmd::checked(&vault, &data_dir).await.map_err(|why| match why {
+                custodia_server::Resumed::Diverged(why) => anyhow::anyhow!(
                     "the audit log does not match its checkpoints, so it is not exported: {why} \
                      (`custodia audit verify` names what changed)"
-                )
+                ),
+                upgrade => anyhow::anyhow!("{}", upgrade.refusal("the export")),
             })?;
             let mut sink: Box<dyn std::io::Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(private_file(path)?)),
@@ -1092,9 +1093,7 @@ async fn serve(
     let publisher = publish.publisher(data_dir)?;
     let report = custodia_server::resume(&vault, &publisher, seal_access)
         .await
-        .map_err(|why| {
-            anyhow::anyhow!("the audit log does not match its checkpoints, so the server will not continue it: {why}")
-        })?;
+        .map_err(|why| anyhow::anyhow!("{}", why.refusal("the server")))?;
     tracing::info!(
         entries = report.entries,
         trusted = report.trusted,

@@ -257,15 +257,21 @@ fn serde_message(msg: &str) -> String {
         "duplicate field `",
         "invalid length ",
         "a key is given twice",
-        // a number parameter that is not one (the parameter is named beside it)
-        "invalid digit found in string",
-        "cannot parse integer from empty string",
-        "number too large to fit in target type",
-        "number too small to fit in target type",
-        "invalid float literal",
     ];
     if schema_only.iter().any(|p| msg.starts_with(p)) {
         return msg.to_owned();
+    }
+    // a number parameter that is not one (the parameter is named beside it)
+    let not_a_number = [
+        "invalid digit found in string",
+        "cannot parse integer from empty string",
+        "invalid float literal",
+    ];
+    if not_a_number.contains(&msg) {
+        return "expected a whole number".to_owned();
+    }
+    if msg.starts_with("number too large") || msg.starts_with("number too small") {
+        return "expected a whole number within range".to_owned();
     }
     "a value does not fit the expected shape".to_owned()
 }

@@ -103,7 +103,46 @@ pub async fn resume(
     vault: &Vault,
     publisher: &Publisher,
     seal_access: bool,
-) -> Result<custodia_core::VerifyReport, String> {
+) -> Result<custodia_core::VerifyReport, Resumed> {
+    let report = resume_log(vault, publisher).await.map_err(Resumed::Diverged)?;
+    // an upgrade's work over rows already there, audited, only once the log it is audited
+    // in was found whole, and signed below before anything is served
+    vault
+        .settle_upgrades(seal_access)
+        .await
+        .map_err(|e| Resumed::Upgrade(e.message))?;
+    match vault.checkpoint(custodia_core::Timestamp::now()).await {
+        Ok(Some(row)) => publisher.publish(vault, &row).await,
+        Ok(None) => {}
+        Err(e) => return Err(Resumed::Diverged(format!("signing a checkpoint at start: {e}"))),
+    }
+    Ok(report)
+}
+
+/// Why [`resume`] refused to go on.
+#[derive(Debug)]
+pub enum Resumed {
+    /// The audit log does not match its checkpoints (the first divergence named).
+    Diverged(String),
+    /// An upgrade's work waits for the operator's word (what to do, said).
+    Upgrade(String),
+}
+
+impl Resumed {
+    /// The refusal as a command says it, `what` being what would not go on.
+    #[must_use]
+    pub fn refusal(&self, what: &str) -> String {
+        match self {
+            Self::Diverged(why) => {
+                format!("the audit log does not match its checkpoints, so {what} will not continue it: {why}")
+            }
+            Self::Upgrade(why) => why.clone(),
+        }
+    }
+}
+
+/// [`resume`]'s check of the log against its checkpoints.
+async fn resume_log(vault: &Vault, publisher: &Publisher) -> Result<custodia_core::VerifyReport, String> {
     if let Some(missing) = publisher.missing_log(vault.store()).await? {
         if !publisher.afresh() {
             return Err(missing.refusal());
@@ -116,16 +155,7 @@ pub async fn resume(
         );
     }
     let trusted = publisher.trusted(&vault.audit_verifier_key()).await?;
-    let report = vault.resume_audit_log(trusted).await?;
-    // an upgrade's work over rows already there, audited, only once the log it is audited
-    // in was found whole, and signed below before anything is served
-    vault.settle_upgrades(seal_access).await.map_err(|e| e.message)?;
-    match vault.checkpoint(custodia_core::Timestamp::now()).await {
-        Ok(Some(row)) => publisher.publish(vault, &row).await,
-        Ok(None) => {}
-        Err(e) => return Err(format!("signing a checkpoint at start: {e}")),
-    }
-    Ok(report)
+    vault.resume_audit_log(trusted).await
 }
 
 /// How often the audit log is checkpointed (when it has new entries).
