@@ -368,9 +368,9 @@ impl crate::Vault {
     /// (a revoked key, a disabled operator or a closed session that would otherwise be
     /// honoured again), refuses it. A tally missing without the upgrade's mark refuses it too.
     /// After the upgrade that added the tally (schema version 23) a database with no sealed
-    /// row is tallied at once; one with rows waits for the server's start to tally them
-    /// ([`Self::settle_upgrades`], after its audit log was checked), and until then changes of
-    /// access rows are refused.
+    /// row is tallied at once; one with rows waits for the server's start told to tally them
+    /// (`serve --seal-access`, [`Self::settle_upgrades`], after its audit log was checked),
+    /// and until then changes of access rows are refused.
     pub(crate) async fn settle_access_tally(&self) -> Result<(), SetupError> {
         let seal = Arc::clone(&self.keys.access_seal);
         let checked = self
