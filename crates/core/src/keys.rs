@@ -355,6 +355,16 @@ type UpgradeStep = for<'t, 'c> fn(
     &'t AccessSeal,
 ) -> custodia_store::BoxFuture<'t, Result<u64, custodia_store::StoreError>>;
 
+/// The access rows checked against their seals and tally, and whether the upgrade's mark
+/// asks for the tally still to be made (read in the same transaction).
+async fn access_checked(
+    tx: &mut custodia_store::Tx<'_>,
+    seal: &AccessSeal,
+) -> Result<(custodia_store::AccessCheck, bool), custodia_store::StoreError> {
+    let pending = tx.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
+    Ok((tx.tallies().check_access(seal).await?, pending))
+}
+
 /// The refusal of a start on access rows found altered.
 fn access_refusal(what: &str) -> SetupError {
     SetupError::Other(format!(
@@ -377,8 +387,7 @@ impl crate::Vault {
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    let pending = tx.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
-                    let check = tx.tallies().check_access(&*seal).await?;
+                    let (check, pending) = access_checked(&mut tx, &seal).await?;
                     match check {
                         custodia_store::AccessCheck::Holds if pending => {
                             // the schema step that sealed the rows from before (version 21)
@@ -496,9 +505,8 @@ impl crate::Vault {
             .store
             .write(move |mut tx| {
                 Box::pin(async move {
-                    let pending = tx.meta().get(ACCESS_TALLY_PENDING).await?.as_deref() == Some(&[1u8][..]);
-                    match tx.tallies().check_access(&*seal).await? {
-                        custodia_store::AccessCheck::NoTally { .. } if !pending => Err(
+                    match access_checked(&mut tx, &seal).await? {
+                        (custodia_store::AccessCheck::NoTally { .. }, false) => Err(
                             custodia_store::StoreError::AccessAltered("its tally was deleted".into()),
                         ),
                         _ => Ok(()),
