@@ -53,7 +53,7 @@ async fn sample_sqlite(path: &str, n: u32, bar: &Bar) -> anyhow::Result<Vec<Tabl
     let mut out = Vec::new();
     for t in tables {
         bar.inc(1);
-        let cols: Vec<String> = sqlx::query(&format!("PRAGMA table_info({})", quote(&t)))
+        let cols: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA table_info({})", quote(&t))))
             .fetch_all(&mut conn)
             .await?
             .iter()
@@ -63,10 +63,14 @@ async fn sample_sqlite(path: &str, n: u32, bar: &Bar) -> anyhow::Result<Vec<Tabl
             continue;
         }
         let select: Vec<String> = cols.iter().map(|c| format!("CAST({} AS TEXT)", quote(c))).collect();
-        let rows = sqlx::query(&format!("SELECT {} FROM {} LIMIT {n}", select.join(", "), quote(&t)))
-            .fetch_all(&mut conn)
-            .await
-            .with_context(|| format!("sampling {t}"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM {} LIMIT {n}",
+            select.join(", "),
+            quote(&t)
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .with_context(|| format!("sampling {t}"))?;
         let values = text_values(&rows, cols.len());
         out.push((t, cols, values));
     }
@@ -100,12 +104,12 @@ async fn sample_postgres(url: &str, n: u32, bar: &Bar) -> anyhow::Result<Vec<Tab
             continue;
         }
         let select: Vec<String> = cols.iter().map(|c| format!("{}::text", quote(c))).collect();
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM {}.{} LIMIT {n}",
             select.join(", "),
             quote(&schema),
             quote(&t)
-        ))
+        )))
         .fetch_all(&mut conn)
         .await
         .with_context(|| format!("sampling {schema}.{t}"))?;

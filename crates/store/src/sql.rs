@@ -169,9 +169,11 @@ pub(crate) enum Conn<'c> {
 }
 
 /// `$stmt`'s text (`$sql`, as the backend should see it) with its arguments bound.
+// `AssertSqlSafe`: every statement's text is put together from this crate's own constants by the
+// dialect; values only ever travel as bound arguments.
 macro_rules! bound {
     ($db:ty, $stmt:expr, $sql:expr) => {{
-        let mut q = sqlx::query::<$db>($sql);
+        let mut q = sqlx::query::<$db>(sqlx::AssertSqlSafe($sql));
         for arg in &$stmt.args {
             q = match *arg {
                 Arg::Text(v) => q.bind(v),
@@ -210,7 +212,7 @@ impl Conn<'_> {
         Box::pin(async move {
             Ok(match self {
                 Self::Sqlite(c) => sqlite::off_runtime_if(stmt.scan, || sqlite::execute(c, &stmt.sql, &stmt.args))?,
-                Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
+                Self::Postgres(c) => bound!(Postgres, stmt, &*stmt.sql)
                     .execute(&mut **c)
                     .await?
                     .rows_affected(),
@@ -226,7 +228,7 @@ impl Conn<'_> {
                     .into_iter()
                     .map(DbRow::Sqlite)
                     .collect(),
-                Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
+                Self::Postgres(c) => bound!(Postgres, stmt, &*stmt.sql)
                     .fetch_all(&mut **c)
                     .await?
                     .into_iter()
@@ -245,7 +247,7 @@ impl Conn<'_> {
                         .pop()
                         .map(DbRow::Sqlite)
                 }
-                Self::Postgres(c) => bound!(Postgres, stmt, &stmt.sql)
+                Self::Postgres(c) => bound!(Postgres, stmt, &*stmt.sql)
                     .fetch_optional(&mut **c)
                     .await?
                     .map(DbRow::Postgres),
@@ -258,7 +260,9 @@ impl Conn<'_> {
         Box::pin(async move {
             match self {
                 Self::Sqlite(c) => sqlite::run(c, sql)?,
-                Self::Postgres(c) => sqlx::Executor::execute(&mut **c, sqlx::raw_sql(sql)).await.map(drop)?,
+                Self::Postgres(c) => sqlx::Executor::execute(&mut **c, sqlx::raw_sql(sqlx::AssertSqlSafe(sql)))
+                    .await
+                    .map(drop)?,
             }
             Ok(())
         })

@@ -197,7 +197,7 @@ pub async fn attacker(dir: &std::path::Path) -> sqlx::SqlitePool {
         .await
         .unwrap();
     for t in ["audit_log_no_update", "audit_log_no_delete"] {
-        sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {t}")))
             .execute(&db)
             .await
             .unwrap();
@@ -381,10 +381,12 @@ async fn the_signed_log_verifies_and_every_kind_of_tampering_is_caught() {
     ] {
         let copy = copy_of(vault.path());
         let db = attacker(copy.path()).await;
-        sqlx::query(&format!("UPDATE audit_log SET {column} = {value} WHERE seq = 3"))
-            .execute(&db)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_log SET {column} = {value} WHERE seq = 3"
+        )))
+        .execute(&db)
+        .await
+        .unwrap();
         db.close().await;
         let (ok, out) = verify(copy.path());
         assert!(!ok && out.contains("entry 3 has indexed columns"), "{column}: {out}");

@@ -551,7 +551,7 @@ async fn database_discovery_on_sqlite() {
     let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
     sqlx::query(TABLE_SQL).execute(&mut conn).await.unwrap();
     for r in rows() {
-        sqlx::query(&r).execute(&mut conn).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(r)).execute(&mut conn).await.unwrap();
     }
     conn.close().await.unwrap();
     let db = format!("sqlite:{}", path.display());

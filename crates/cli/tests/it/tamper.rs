@@ -59,7 +59,10 @@ async fn stops_answering(client: &mut crate::support::Client, path: &str) -> boo
 pub(crate) async fn sql(dir: &Path, statements: &[&str]) {
     let db = attacker(dir).await;
     for s in statements {
-        sqlx::query(s).execute(&db).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(*s))
+            .execute(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
     }
     db.close().await;
 }
@@ -933,7 +936,10 @@ async fn newest_checkpoint_and(dir: &Path, query: &str) -> (i64, i64) {
         .fetch_one(&db)
         .await
         .unwrap();
-    let count: i64 = sqlx::query_scalar(query).fetch_one(&db).await.unwrap();
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+        .fetch_one(&db)
+        .await
+        .unwrap();
     db.close().await;
     (newest, count)
 }
@@ -943,11 +949,11 @@ async fn newest_checkpoint_and(dir: &Path, query: &str) -> (i64, i64) {
 async fn replay_entry(dir: &Path, seq: i64, with_link: bool) {
     let db = attacker(dir).await;
     let link = if with_link { "link" } else { "NULL" };
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO audit_log (at, entry, leaf, principal, action, decision, purpose, subject, link) \
          SELECT at, entry, leaf, principal, action, decision, purpose, subject, {link} FROM audit_log \
          WHERE seq = CASE WHEN ? = 0 THEN (SELECT MAX(seq) FROM audit_log) ELSE ? END"
-    ))
+    )))
     .bind(seq)
     .bind(seq)
     .execute(&db)
@@ -1397,7 +1403,7 @@ async fn a_withdrawal_replaced_at_its_number_by_a_sealed_entry_is_caught() {
 /// One value of the attacker's database (`query` names one column of one row).
 async fn scalar(dir: &Path, query: &str) -> String {
     let db = attacker(dir).await;
-    let v: String = sqlx::query_scalar(query)
+    let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(query))
         .fetch_one(&db)
         .await
         .unwrap_or_else(|e| panic!("{query}: {e}"));

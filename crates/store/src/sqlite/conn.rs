@@ -207,7 +207,7 @@ pub(crate) fn fetch(
     limit: Option<usize>,
 ) -> Result<Vec<Row>, StoreError> {
     let mut stmt = prepare(conn, sql, args)?;
-    let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while limit.is_none_or(|n| out.len() < n) {
@@ -358,6 +358,20 @@ mod tests {
         );
         assert_eq!(sqlite_text("SELECT $1, $2"), "SELECT ?, ?");
         assert!(matches!(sqlite_text("SELECT 1"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    /// SQLite before 3.51.3 can lose committed pages when a checkpoint on one connection meets
+    /// a write that restarts the WAL on another (the "WAL-reset" bug, fixed upstream in
+    /// 3.51.3), which is exactly the store's arrangement: a checkpointer thread beside the
+    /// writer. A vault under load on 3.46 lost two audit entries, most likely that way. The bundled
+    /// library must stay past the fix.
+    #[test]
+    fn the_linked_sqlite_has_the_wal_reset_fix() {
+        assert!(
+            rusqlite::version_number() >= 3_051_003,
+            "SQLite {} is linked; 3.51.3 or later is required",
+            rusqlite::version()
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub async fn postgres_db() -> Option<Db> {
     };
     let db = format!("custodia_test_{}", custodia_store_test_id());
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
         .execute(&admin)
         .await
         .unwrap();
@@ -137,9 +137,9 @@ pub async fn postgres_service_db_at(version: i64) -> Option<Db> {
     let (owner, service) = (format!("custodia_owner_{id}"), format!("custodia_service_{id}"));
     let (base, name) = db.url.rsplit_once('/').unwrap();
     let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE ROLE {owner} LOGIN CREATEROLE; ALTER DATABASE {name} OWNER TO {owner};"
-    ))
+    )))
     .execute(&admin)
     .await
     .unwrap();

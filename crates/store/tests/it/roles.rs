@@ -12,7 +12,7 @@ use crate::{Db, ops, postgres_service_db, postgres_service_db_at, role_of};
 /// Runs SQL as whoever `url` logs in as.
 async fn raw_as(url: &str, sql: &str) -> Result<(), String> {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let out = sqlx::raw_sql(sql)
+    let out = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&pool)
         .await
         .map(drop)
@@ -23,7 +23,10 @@ async fn raw_as(url: &str, sql: &str) -> Result<(), String> {
 
 async fn count_as(url: &str, sql: &str) -> i64 {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     n
 }

@@ -11,7 +11,7 @@ use crate::ops;
 async fn raw(db: &Db, sql: &str) -> Result<(), String> {
     if db.url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-        let out = sqlx::raw_sql(sql)
+        let out = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&pool)
             .await
             .map(drop)
@@ -20,7 +20,7 @@ async fn raw(db: &Db, sql: &str) -> Result<(), String> {
         out
     } else {
         let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-        let out = sqlx::raw_sql(sql)
+        let out = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&pool)
             .await
             .map(drop)
