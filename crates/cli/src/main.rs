@@ -169,10 +169,11 @@ enum Command {
         /// Never otherwise: entries without seals in a sealed ledger were written by hand.
         #[arg(long)]
         seal_ledger: bool,
-        /// Tally the rows that grant access and seal the training completions found there:
-        /// once, at the first start after upgrading to schema version 23 (the start without it
-        /// says so). Never otherwise: nothing in the database tells an upgrade from a tally
-        /// deleted by hand to have a key put back taken as the vault's.
+        /// Tally the rows that grant access and seal the training completions and purpose
+        /// bindings found there: once, at the first start after upgrading to schema version 23
+        /// or 24 (the start without it says so). Never otherwise: nothing in the database
+        /// tells an upgrade from a tally deleted by hand (to have a key put back taken as the
+        /// vault's) or from bindings inserted by hand.
         #[arg(long)]
         seal_access: bool,
         /// Also serve `GET /metrics` (Prometheus) without authentication on this address, for

@@ -416,14 +416,15 @@ impl crate::Vault {
     }
 
     /// What the server's start does once its audit log has been checked against its
-    /// checkpoints (and before it signs one): the upgrade to schema version 23's work over
-    /// rows already there, each step audited in its transaction so that the entry is signed at
-    /// once; a start refused before this (a log that does not match) makes nothing. The access
-    /// rows' tally made from the rows as they are (`access.tally`) and the training completions
-    /// from before seals sealed (`training.seal`), only on the operator's word (`serve
-    /// --seal-access`, `seal_access`): the mark that asks for it is in the database, where
-    /// whoever deletes the tally to have a row put back taken as the vault's (or inserts
-    /// completions) can set it again. Without it such a start is refused and says why.
+    /// checkpoints (and before it signs one): the upgrades to schema versions 23 and 24's work
+    /// over rows already there, each step audited in its transaction so that the entry is
+    /// signed at once; a start refused before this (a log that does not match) makes nothing.
+    /// The access rows' tally made from the rows as they are (`access.tally`), the training
+    /// completions from before seals sealed (`training.seal`) and the purpose bindings too
+    /// (`binding.seal`), only on the operator's word (`serve --seal-access`, `seal_access`):
+    /// the mark that asks for it is in the database, where whoever deletes the tally to have a
+    /// row put back taken as the vault's (or inserts completions or bindings) can set it
+    /// again. Without it such a start is refused and says why.
     pub async fn settle_upgrades(&self, seal_access: bool) -> Result<(), VaultError> {
         let rows = self
             .upgrade_step(ACCESS_TALLY_PENDING, "access.tally", seal_access, |tx, seal| {
@@ -448,6 +449,20 @@ impl crate::Vault {
             tracing::warn!(
                 completions = sealed,
                 "sealed the training completions recorded before seals, as --seal-access asked (once, after the upgrade to schema version 23)"
+            );
+        }
+        let bindings = self
+            .upgrade_step(
+                custodia_store::BINDING_SEALS_PENDING,
+                "binding.seal",
+                seal_access,
+                |tx, seal| Box::pin(async move { tx.records().seal_unsealed_bindings(seal).await }),
+            )
+            .await?;
+        if bindings > 0 {
+            tracing::warn!(
+                bindings,
+                "sealed the purpose bindings stored before seals, as --seal-access asked (once, after the upgrade to schema version 24)"
             );
         }
         Ok(())
@@ -488,7 +503,7 @@ impl crate::Vault {
         match done {
             Err(custodia_store::StoreError::Aborted(why)) if why == NEEDS_THE_WORD => Err(VaultError::unavailable(
                 "upgrade_pending",
-                "the database holds rows that grant access without a tally, or training completions without seals, and the mark that asks for them to be taken as they are: either it was just upgraded to schema version 23, and then start once with `custodia serve --seal-access`, or the tally was deleted (or completions inserted) by hand, and then do not: put the database back as the vault left it or restore a backup",
+                "the database holds rows that grant access without a tally, training completions or purpose bindings without seals, and the mark that asks for them to be taken as they are: either it was just upgraded to schema version 23 or 24, and then start once with `custodia serve --seal-access`, or the tally was deleted (or completions or bindings inserted) by hand, and then do not: put the database back as the vault left it or restore a backup",
             )),
             other => Ok(other?),
         }

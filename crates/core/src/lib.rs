@@ -179,6 +179,7 @@ impl Vault {
         let keys = keys::Keys::load(keyring, &store).await?;
         keys::settle_ledger_seals(&store, &keys.access_seal, seal_unsealed_ledger).await?;
         store.link_audit_with(Arc::clone(&keys.audit_links));
+        store.seal_bindings_with(Arc::clone(&keys.access_seal) as Arc<dyn custodia_store::Sealer>);
         let caches = Arc::new(cache::Caches::default());
         let follower = store
             .changes()

@@ -543,7 +543,10 @@ impl Vault {
                 .await?;
             // The bindings of the chunk's records, in one query.
             let ids: Vec<&str> = hits.iter().map(|(_, record_id)| record_id.as_str()).collect();
-            let bound = reader.retention().of_records(&ids).await?;
+            let bound = reader
+                .retention()
+                .of_records(&ids, custodia_store::BindingRows::Sealed)
+                .await?;
             drop(reader);
             let mut bindings: HashMap<&str, Vec<&Binding>> = HashMap::new();
             for v in bound.iter().filter(|v| v.field == field_def.name) {

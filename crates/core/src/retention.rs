@@ -616,7 +616,10 @@ impl Vault {
         let report = &mut plan.counts;
         // Which values lose their last binding, and which records their last value.
         let ids: Vec<&str> = plan.records.iter().map(String::as_str).collect();
-        let all = reader.retention().of_records(&ids).await?;
+        let all = reader
+            .retention()
+            .of_records(&ids, custodia_store::BindingRows::AsStored)
+            .await?;
         let mut fields: BTreeMap<(&str, &str), bool> = BTreeMap::new();
         for b in &all {
             let ends = ending.contains(&(b.record_id.as_str(), b.field.as_str(), b.binding.purpose.as_str()));

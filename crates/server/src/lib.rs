@@ -96,9 +96,9 @@ impl AppState {
 /// log, at the witness) before anything is served, and signs and publishes a checkpoint of
 /// whatever the log holds beyond them. An error names the first divergence: the server must
 /// not start on a log that was truncated or rewritten.
-/// `seal_access`: the operator's word that the rows that grant access and the training
-/// completions found after the upgrade to schema version 23 are to be taken as they are
-/// (`serve --seal-access`); without it, such a start is refused.
+/// `seal_access`: the operator's word that the rows that grant access, the training
+/// completions and the purpose bindings found after the upgrade to schema version 23 or 24
+/// are to be taken as they are (`serve --seal-access`); without it, such a start is refused.
 pub async fn resume(
     vault: &Vault,
     publisher: &Publisher,

@@ -12,7 +12,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::repo::audit::Linker;
-use crate::repo::{Audit, Records};
+use crate::repo::{Audit, BindingSeal, Records};
 use crate::sql::{Conn, Dialect};
 use crate::tx::{BoxFuture, Tx};
 use crate::{AuditRow, NewRecord, ReadWrite, StoreError};
@@ -44,6 +44,8 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Op>,
     /// How the batches' audit entries are linked (shared with the batching loop).
     pub(crate) linker: Linker,
+    /// How purpose bindings are sealed (shared with the batching loop and the readers).
+    pub(crate) bindings: BindingSeal,
 }
 
 fn stopped() -> StoreError {
@@ -72,6 +74,7 @@ impl Writer {
                 } else {
                     Linker::default()
                 },
+                bindings: BindingSeal::default(),
             },
             rx,
         )
@@ -143,12 +146,12 @@ async fn exec(conn: &mut Conn<'_>, sql: &'static str) -> Result<(), StoreError> 
 /// rolling back if it failed (`Err` then names what failed, for the log).
 pub(crate) async fn commit(
     conn: &mut Conn<'_>,
-    linker: &Linker,
+    (linker, bindings): (&Linker, &BindingSeal),
     ops: impl Iterator<Item = Op>,
 ) -> Result<(), StoreError> {
     let mut completions = Vec::with_capacity(ops.size_hint().0);
     let started = std::time::Instant::now();
-    let outcome = run_batch(conn, linker, ops, &mut completions).await;
+    let outcome = run_batch(conn, (linker, bindings), ops, &mut completions).await;
     linker.settle(outcome.is_ok());
     let rolled_back = match &outcome {
         Ok(()) => Ok(()),
@@ -167,7 +170,7 @@ pub(crate) async fn commit(
 
 async fn run_batch(
     conn: &mut Conn<'_>,
-    linker: &Linker,
+    (linker, bindings): (&Linker, &BindingSeal),
     ops: impl Iterator<Item = Op>,
     completions: &mut Vec<Completion>,
 ) -> Result<(), StoreError> {
@@ -199,10 +202,10 @@ async fn run_batch(
             }
             Op::Job(job) => {
                 // Keep the order of writes: pending inserts go first.
-                insert_group(conn, std::mem::take(&mut inserts), &mut audits, completions).await?;
+                insert_group(conn, bindings, std::mem::take(&mut inserts), &mut audits, completions).await?;
                 exec(conn, "SAVEPOINT request").await?;
                 let tail = linker.tentative();
-                let (ok, completion) = job(Tx::new(conn.reborrow(), linker)).await;
+                let (ok, completion) = job(Tx::new(conn.reborrow(), linker, bindings)).await;
                 completions.push(completion);
                 if !ok {
                     exec(conn, "ROLLBACK TO request").await?;
@@ -212,7 +215,7 @@ async fn run_batch(
             }
         }
     }
-    insert_group(conn, inserts, &mut audits, completions).await?;
+    insert_group(conn, bindings, inserts, &mut audits, completions).await?;
     Audit::<ReadWrite>::new(conn.reborrow(), None, Some(linker))
         .append(&audits)
         .await?;
@@ -223,6 +226,7 @@ async fn run_batch(
 /// audit entries of those inserted join `audits`.
 async fn insert_group(
     conn: &mut Conn<'_>,
+    bindings: &BindingSeal,
     group: Vec<(NewRecord, Option<AuditRow>, Reply)>,
     audits: &mut Vec<AuditRow>,
     completions: &mut Vec<Completion>,
@@ -232,14 +236,19 @@ async fn insert_group(
     }
     exec(conn, "SAVEPOINT insert_group").await?;
     let records: Vec<&NewRecord> = group.iter().map(|(r, _, _)| r).collect();
-    let results = match Records::<ReadWrite>::new(conn.reborrow()).insert_many(&records).await {
+    let results = match Records::<ReadWrite>::new(conn.reborrow(), bindings)
+        .insert_many(&records)
+        .await
+    {
         Ok(results) => results,
         Err(_) => {
             exec(conn, "ROLLBACK TO insert_group").await?;
             let mut results = Vec::with_capacity(records.len());
             for record in records {
                 exec(conn, "SAVEPOINT request").await?;
-                let result = Records::<ReadWrite>::new(conn.reborrow()).insert(record).await;
+                let result = Records::<ReadWrite>::new(conn.reborrow(), bindings)
+                    .insert(record)
+                    .await;
                 if result.is_err() {
                     exec(conn, "ROLLBACK TO request").await?;
                 }

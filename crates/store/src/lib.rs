@@ -32,12 +32,12 @@ pub use model::{
     StoredRecord, SubjectKeyRow, SubjectRecords, TileRow, TokenRow, root_version_of,
 };
 pub use repo::{
-    ACCESS_PENDING, AccessCheck, AccessRow, AccessSealer, Attempt, Audit, AuditChunk, BindingTimes, BoundValue,
-    BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount, HeldToken, HeldValues, HoldRow,
-    IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, LEDGER_SEALED, Ledger, Meta, NoticeRow, Notices,
-    Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor, Records, RequestQuery, Requests,
-    Retention, Sealer, SessionRow, SessionsOf, Subjects, TRAINING_SEALS_PENDING, Tallies, Target, TimelineChange,
-    TokenHolding, Tokens, TrainingRow,
+    ACCESS_PENDING, AccessCheck, AccessRow, AccessSealer, Attempt, Audit, AuditChunk, BINDING_SEALS_PENDING,
+    BindingRows, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount,
+    HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, LEDGER_SEALED,
+    Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor,
+    Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, Subjects, TRAINING_SEALS_PENDING,
+    Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow, binding_message,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};
@@ -190,6 +190,16 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.writer.linker.set(key),
             Backend::Postgres(p) => p.writer.linker.set(key),
+        }
+    }
+
+    /// Installs the vault's sealer of purpose bindings: every binding written from then on
+    /// is sealed, and a binding read is taken as one (a purpose may use the value it binds)
+    /// only if it carries the seal. None can be written before, and none read counts.
+    pub fn seal_bindings_with(&self, seal: std::sync::Arc<dyn Sealer>) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.bindings.set(seal),
+            Backend::Postgres(p) => p.writer.bindings.set(seal),
         }
     }
 

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
 use crate::group_commit::{self, MAX_BATCH, Op, Writer};
+use crate::repo::BindingSeal;
 use crate::repo::audit::Linker;
 use crate::sql::{Conn, Stmt};
 use crate::tx::{BoxFuture, Reader, ReaderConn, Tx};
@@ -25,7 +26,7 @@ pub(crate) struct Postgres {
 /// Commits the creations and audit appends waiting at each moment in one transaction on a
 /// connection of the pool: the audit sequencer (an advisory lock held through the commit) is
 /// then taken once per batch, not once per request.
-async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, linker: Linker) {
+async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, (linker, bindings): (Linker, BindingSeal)) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut conn = match pool.acquire().await {
@@ -37,7 +38,9 @@ async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, linker: Linker) {
                 continue;
             }
         };
-        if let Err(e) = group_commit::commit(&mut Conn::Postgres(&mut conn), &linker, batch.drain(..)).await {
+        if let Err(e) =
+            group_commit::commit(&mut Conn::Postgres(&mut conn), (&linker, &bindings), batch.drain(..)).await
+        {
             tracing::error!(error = %e, "PostgreSQL batch failed and was rolled back");
             // The connection may be mid-transaction if the rollback failed: not reused.
             conn.detach();
@@ -48,7 +51,11 @@ async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, linker: Linker) {
 impl Postgres {
     fn new(pool: PgPool) -> Self {
         let (writer, rx) = Writer::channel(false);
-        tokio::spawn(batcher(pool.clone(), rx, writer.linker.clone()));
+        tokio::spawn(batcher(
+            pool.clone(),
+            rx,
+            (writer.linker.clone(), writer.bindings.clone()),
+        ));
         Self { pool, writer }
     }
 
@@ -92,7 +99,12 @@ impl Postgres {
         job: impl for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let result = job(Tx::new(Conn::Postgres(&mut tx), &self.writer.linker)).await;
+        let result = job(Tx::new(
+            Conn::Postgres(&mut tx),
+            &self.writer.linker,
+            &self.writer.bindings,
+        ))
+        .await;
         match result {
             Ok(value) => {
                 commit(tx).await?;
@@ -112,6 +124,7 @@ impl Postgres {
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             conn: ReaderConn::Postgres(self.pool.acquire().await?),
+            bindings: self.writer.bindings.clone(),
         })
     }
 

@@ -564,6 +564,17 @@ const STEPS: &[&[Part]] = &[
             "INSERT INTO meta (key, value) VALUES ('access_tally_pending', '\\x01'::bytea), ('training_seals_pending', '\\x01'::bytea);",
         ),
     ],
+    // 24: purpose bindings sealed (the value, the purpose, when it was collected and last
+    // written for it): a binding inserted or changed by hand lets no purpose use a value it
+    // was never collected for. The bindings from before are sealed by the vault's next start
+    // told to (`binding_seals_pending`, `serve --seal-access`), once.
+    &[
+        Part::Common("ALTER TABLE field_bindings ADD COLUMN seal {blob};"),
+        Part::Dialect(
+            "INSERT INTO meta (key, value) VALUES ('binding_seals_pending', X'01');",
+            "INSERT INTO meta (key, value) VALUES ('binding_seals_pending', '\\x01'::bytea);",
+        ),
+    ],
 ];
 
 impl Dialect {

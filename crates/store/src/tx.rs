@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::repo::BindingSeal;
 use crate::repo::audit::Linker;
 use crate::repo::{
     Audit, Erasures, Incidents, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests,
@@ -31,14 +32,17 @@ pub struct Tx<'c> {
     pub(crate) sequenced: bool,
     /// How its audit entries are linked.
     linker: &'c Linker,
+    /// How its purpose bindings are sealed.
+    bindings: &'c BindingSeal,
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn new(conn: Conn<'c>, linker: &'c Linker) -> Self {
+    pub(crate) fn new(conn: Conn<'c>, linker: &'c Linker, bindings: &'c BindingSeal) -> Self {
         Self {
             conn,
             sequenced: false,
             linker,
+            bindings,
         }
     }
 
@@ -57,7 +61,7 @@ impl<'c> Tx<'c> {
     }
 
     pub fn records(&mut self) -> Records<'_, ReadWrite> {
-        Records::new(self.conn.reborrow())
+        Records::new(self.conn.reborrow(), self.bindings)
     }
 
     pub fn ledger(&mut self) -> Ledger<'_, ReadWrite> {
@@ -89,7 +93,7 @@ impl<'c> Tx<'c> {
     }
 
     pub fn retention(&mut self) -> Retention<'_, ReadWrite> {
-        Retention::new(self.conn.reborrow())
+        Retention::new(self.conn.reborrow(), self.bindings)
     }
 
     pub fn operators(&mut self) -> Operators<'_, ReadWrite> {
@@ -119,6 +123,8 @@ pub(crate) enum ReaderConn {
 /// committed when it starts).
 pub struct Reader {
     pub(crate) conn: ReaderConn,
+    /// How purpose bindings read are checked.
+    pub(crate) bindings: BindingSeal,
 }
 
 impl Reader {
@@ -138,7 +144,8 @@ impl Reader {
     }
 
     pub fn records(&mut self) -> Records<'_, ReadOnly> {
-        Records::new(self.conn())
+        let bindings = self.bindings.clone();
+        Records::new(self.conn(), &bindings)
     }
 
     pub fn ledger(&mut self) -> Ledger<'_, ReadOnly> {
@@ -170,7 +177,8 @@ impl Reader {
     }
 
     pub fn retention(&mut self) -> Retention<'_, ReadOnly> {
-        Retention::new(self.conn())
+        let bindings = self.bindings.clone();
+        Retention::new(self.conn(), &bindings)
     }
 
     pub fn operators(&mut self) -> Operators<'_, ReadOnly> {

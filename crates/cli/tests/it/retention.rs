@@ -418,6 +418,108 @@ async fn a_value_collected_for_orders_is_not_readable_or_searchable_under_analyt
     );
 }
 
+/// Whoever can write the database binds Bea's email, collected to deliver her order, to
+/// analytics (which she allowed): a binding inserted by hand, without a seal or with the seal
+/// of her order's binding copied in, opens it to no read and no search under analytics; the
+/// order's own binding, its renewal moved by hand to keep the value longer, stops opening it
+/// too. The upgrade's mark set again by hand does not have the forged rows sealed: the start
+/// is refused; only the operator's word (`serve --seal-access`) takes them as they are, and
+/// the audit log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_written_into_the_database_by_hand_opens_nothing() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let warehouse_key = admin.principal("warehouse", &["fulfillment_service"]).await;
+    let analyst_key = admin.principal("analyst", &["data_science"]).await;
+    let mut warehouse = server.client(&warehouse_key).await;
+    let mut analyst = server.client(&analyst_key).await;
+    let order = create(
+        &mut warehouse,
+        "cust_bea",
+        "order_fulfillment",
+        json!({"email": "bea@example.com", "name": "Bea Buyer"}),
+    )
+    .await;
+    consent(&mut admin, "cust_bea", "analytics", true).await;
+    let search = |purpose: &str| json!({"collection": "customers", "field": "email", "value": "bea@example.com", "purpose": purpose});
+    let under_analytics = format!("{}?purpose=analytics", records("cust_bea"));
+    let (s, v) = analyst.get(&under_analytics).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+
+    crate::tamper::sql(
+        vault.path(),
+        &[
+            "INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at, seal) \
+             SELECT record_id, field, 'analytics', subject_id, collection, bound_at, renewed_at, seal \
+             FROM field_bindings WHERE subject_id = 'cust_bea' AND field = 'email'",
+            "INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at) \
+             SELECT record_id, field, 'marketing_email', subject_id, collection, bound_at, renewed_at \
+             FROM field_bindings WHERE subject_id = 'cust_bea' AND field = 'email' AND purpose = 'order_fulfillment'",
+        ],
+    )
+    .await;
+    consent(&mut admin, "cust_bea", "marketing_email", true).await;
+    for purpose in ["analytics", "marketing_email"] {
+        let (s, v) = admin
+            .get(&format!("{}/{order}?purpose={purpose}", records("cust_bea")))
+            .await;
+        assert!(
+            s == 404 || (s == 200 && v["fields"].get("email").is_none()),
+            "{purpose}: {s} {v}"
+        );
+        let (s, v) = admin.post("/v1/search", search(purpose)).await;
+        assert_eq!(
+            (s, v["matches"].as_array().map(Vec::len)),
+            (200, Some(0)),
+            "{purpose}: {v}"
+        );
+    }
+    let (s, v) = analyst.get(&under_analytics).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    // the value's own binding still opens it under its purpose, by a read and by a search
+    let (s, v) = warehouse
+        .get(&format!("{}/{order}?purpose=order_fulfillment", records("cust_bea")))
+        .await;
+    assert_eq!(
+        (s, v["fields"]["email"].as_str()),
+        (200, Some("bea@example.com")),
+        "{v}"
+    );
+    let (s, v) = admin.post("/v1/search", search("order_fulfillment")).await;
+    assert_eq!((s, v["matches"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+
+    // its renewal moved a year on by hand (to outlive the two-year rule): it opens nothing
+    crate::tamper::sql(
+        vault.path(),
+        &["UPDATE field_bindings SET renewed_at = renewed_at + 31536000000 \
+           WHERE subject_id = 'cust_bea' AND field = 'email' AND purpose = 'order_fulfillment'"],
+    )
+    .await;
+    let (s, v) = warehouse
+        .get(&format!("{}/{order}?purpose=order_fulfillment", records("cust_bea")))
+        .await;
+    assert!(s == 404 || (s == 200 && v["fields"].get("email").is_none()), "{s} {v}");
+    assert_eq!(v["fields"]["name"], "Bea Buyer", "the name's binding is untouched: {v}");
+
+    server.terminate();
+    crate::tamper::sql(
+        vault.path(),
+        &["UPDATE meta SET value = X'01' WHERE key = 'binding_seals_pending'"],
+    )
+    .await;
+    let printed = match crate::support::Server::try_start(vault.path(), None, &[]) {
+        Ok(_) => panic!("started on bindings without seals and the mark set by hand"),
+        Err(printed) => printed,
+    };
+    assert!(printed.contains("--seal-access"), "{printed}");
+    let server = crate::support::Server::try_start(vault.path(), None, &["--seal-access"]).unwrap();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin.get("/v1/audit/events?action=binding.seal").await;
+    assert_eq!((s, v["events"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    assert!(!v.to_string().contains("example.com"), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_subject_is_kept_five_years_on_and_tax_records_last_ten_years() {
     let vault = Vault::init();

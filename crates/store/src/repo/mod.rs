@@ -29,9 +29,9 @@ pub use operators::{
     Attempt, BreakGlassRow, OperatorRow, Operators, SessionRow, SessionsOf, TRAINING_SEALS_PENDING, TrainingRow,
 };
 pub use principals::Principals;
-pub use records::{HeldValues, RecordCursor, Records, Target};
+pub use records::{BINDING_SEALS_PENDING, HeldValues, RecordCursor, Records, Target, binding_message};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
-pub use retention::{BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
+pub use retention::{BindingRows, BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
 pub use subjects::{KeyCursor, KeyLock, Subjects};
 pub use tally::{ACCESS_PENDING, AccessCheck, AccessRow, AccessSealer, Sealer, Tallies};
 pub use tokens::{HeldToken, TokenHolding, Tokens};
@@ -54,5 +54,42 @@ macro_rules! repository {
             }
         }
     };
+    // A repository that reads or writes purpose bindings: it holds the vault's binding sealer
+    // as installed when it was made.
+    ($(#[$doc:meta])* $name:ident, sealing bindings) => {
+        $(#[$doc])*
+        pub struct $name<'a, A> {
+            conn: crate::sql::Conn<'a>,
+            bindings: Option<std::sync::Arc<dyn crate::repo::Sealer>>,
+            _access: std::marker::PhantomData<A>,
+        }
+
+        impl<'a, A> $name<'a, A> {
+            pub(crate) fn new(conn: crate::sql::Conn<'a>, bindings: &crate::repo::BindingSeal) -> Self {
+                Self {
+                    conn,
+                    bindings: bindings.get(),
+                    _access: std::marker::PhantomData,
+                }
+            }
+        }
+    };
 }
 pub(crate) use repository;
+
+/// The vault's sealer of purpose bindings, installed once the vault has read its keys
+/// ([`crate::Store::seal_bindings_with`]) and shared by the writer and every reader. Until
+/// then no binding can be written, and none read is taken as one (fail closed).
+#[derive(Clone, Default)]
+pub(crate) struct BindingSeal(std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn Sealer>>>>);
+
+impl BindingSeal {
+    pub(crate) fn set(&self, seal: std::sync::Arc<dyn Sealer>) {
+        // a poisoned lock only means a panic elsewhere while holding an `Arc`: the value is whole
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seal);
+    }
+
+    pub(crate) fn get(&self) -> Option<std::sync::Arc<dyn Sealer>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}

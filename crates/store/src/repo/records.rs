@@ -1,7 +1,9 @@
 //! Records, their sealed fields and their blind-index entries.
 
 use crate::model::group_records;
+use crate::repo::Sealer;
 use crate::repo::subjects::is_stored;
+use crate::repo::tally::Message;
 use crate::sql::{DbRow, Dialect, Stmt, values_clause};
 use crate::{
     Binding, DEFAULT_KEY_CLASS, ErasedRows, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError,
@@ -10,7 +12,8 @@ use crate::{
 
 super::repository!(
     /// Records of subjects by collection.
-    Records
+    Records,
+    sealing bindings
 );
 
 /// A subject's records in a collection with their fields; `{filter}` is the extra condition
@@ -21,7 +24,7 @@ const SUBJECT_RECORDS: &str = "SELECT r.record_id, r.subject_id, r.collection, r
      WHERE r.subject_id = $1 AND r.collection = $2 {filter} ORDER BY r.created_at, r.record_id, f.field, b.purpose";
 
 /// The columns of a field's binding, from `b` (one row per binding of a field).
-const BINDING_COLUMNS: &str = "b.purpose, b.bound_at, b.renewed_at, b.ended_at, b.expires_at";
+const BINDING_COLUMNS: &str = "b.purpose, b.bound_at, b.renewed_at, b.ended_at, b.expires_at, b.seal AS binding_seal";
 /// Joins each field's bindings as `b`.
 const JOIN_BINDINGS: &str = "LEFT JOIN field_bindings b ON b.record_id = f.record_id AND b.field = f.field";
 
@@ -31,7 +34,30 @@ fn with_bindings(sql: &str) -> String {
         .replace("{join_bindings}", JOIN_BINDINGS)
 }
 
-/// The binding on a joined row, if it has one.
+/// The `meta` key set (`0x01`) by the schema step that sealed purpose bindings (schema
+/// version 24): the bindings from before are sealed at the vault's next start told to
+/// (`serve --seal-access`), once.
+pub const BINDING_SEALS_PENDING: &str = "binding_seals_pending";
+
+/// What a binding's seal covers: the value it binds (record, field, and whose and where the
+/// record is), the purpose, and when the value was collected and last written for it. Not
+/// the times the ledger and the rules set (`ended_at`, `expires_at`), which the sweeper
+/// rewrites in bulk: a read goes by the sealed ledger and by the rule's expiry computed from
+/// these sealed times as well as by the stored one.
+#[must_use]
+pub fn binding_message(t: Target<'_>, field: &str, b: &Binding) -> Vec<u8> {
+    let mut m = Message::new("custodia.binding.v1");
+    m.text(Some(t.record_id))
+        .text(Some(field))
+        .text(Some(t.subject_id))
+        .text(Some(t.collection))
+        .text(Some(&b.purpose))
+        .int(b.bound_at)
+        .int(b.renewed_at);
+    m.0
+}
+
+/// The binding on a joined row, if it has one, as stored (sealed or not).
 pub(crate) fn binding_of(row: &DbRow) -> Result<Option<Binding>, StoreError> {
     let Some(purpose) = row.opt_text("purpose")? else {
         return Ok(None);
@@ -45,7 +71,31 @@ pub(crate) fn binding_of(row: &DbRow) -> Result<Option<Binding>, StoreError> {
     }))
 }
 
-fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
+/// The binding on a joined row (with `record_id`, `field`, `subject_id`, `collection` and
+/// `binding_seal`) only if it carries `seal`'s seal: one written or changed by hand (or read
+/// before the vault installed its sealer) lets no purpose use the value.
+pub(crate) fn sealed_binding_of(row: &DbRow, seal: Option<&dyn Sealer>) -> Result<Option<Binding>, StoreError> {
+    let Some(b) = binding_of(row)? else {
+        return Ok(None);
+    };
+    let (record_id, field) = (row.text("record_id")?, row.text("field")?);
+    let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
+    let t = Target {
+        subject_id: &subject_id,
+        collection: &collection,
+        record_id: &record_id,
+    };
+    let holds = match (seal, row.opt_bytes("binding_seal")?) {
+        (Some(seal), Some(stored)) => seal.holds(&binding_message(t, &field, &b), &stored),
+        _ => false,
+    };
+    Ok(holds.then_some(b))
+}
+
+fn record_row(
+    row: &DbRow,
+    seal: Option<&dyn Sealer>,
+) -> Result<(Option<StoredRecord>, Option<StoredField>), StoreError> {
     let record = StoredRecord {
         record_id: row.text("record_id")?,
         subject_id: row.text("subject_id")?,
@@ -60,7 +110,7 @@ fn record_row(row: &DbRow) -> Result<(Option<StoredRecord>, Option<StoredField>)
             ciphertext: row.bytes("ciphertext")?,
             key_class: row.text("field_key_class")?,
             updated_at: row.int("field_updated_at")?,
-            bindings: binding_of(row)?.into_iter().collect(),
+            bindings: sealed_binding_of(row, seal)?.into_iter().collect(),
         }),
         None => None,
     };
@@ -153,7 +203,10 @@ impl<A> Records<'_, A> {
             stmt.push(c.record_id.as_str());
         }
         let rows = self.conn.fetch_all(stmt).await?;
-        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(|r| record_row(r, self.bindings.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(group_records(rows))
     }
 
@@ -174,7 +227,11 @@ impl<A> Records<'_, A> {
         subject_id: &str,
     ) -> Result<Option<SubjectRecords>, StoreError> {
         let rows = self.conn.fetch_all(records).await?;
-        let records = group_records(rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?);
+        let records = group_records(
+            rows.iter()
+                .map(|r| record_row(r, self.bindings.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
         let keys = crate::repo::Subjects::<A>::new(self.conn.reborrow())
             .keys(subject_id)
             .await?;
@@ -250,7 +307,10 @@ impl<A> Records<'_, A> {
         ))
         .bind(t.record_id);
         let rows = self.conn.fetch_all(stmt).await?;
-        let rows = rows.iter().map(record_row).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(|r| record_row(r, self.bindings.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(group_records(rows).pop().map(|r| r.fields).unwrap_or_default()))
     }
 
@@ -329,7 +389,8 @@ impl Records<'_, ReadWrite> {
         self.insert_fields(&fields, false).await?;
         for r in &kept {
             if let Some(activity) = &r.activity {
-                crate::repo::Retention::<ReadWrite>::new(self.conn.reborrow())
+                // (no binding is read or written there: no sealer needed)
+                crate::repo::Retention::<ReadWrite>::new(self.conn.reborrow(), &crate::repo::BindingSeal::default())
                     .record_activity(activity)
                     .await?;
             }
@@ -400,21 +461,33 @@ impl Records<'_, ReadWrite> {
         self.upsert_bindings(&bound).await
     }
 
-    /// Stores bindings `(record, field, binding)`, replacing one of the same purpose.
+    /// Stores bindings `(record, field, binding)`, replacing one of the same purpose, each
+    /// sealed by the vault's binding sealer (refused before it is installed).
     async fn upsert_bindings(&mut self, bindings: &[(Target<'_>, &str, &Binding)]) -> Result<(), StoreError> {
-        for chunk in bindings.chunks(Dialect::MAX_PARAMETERS / 9) {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        let seal = self.bindings.clone().ok_or_else(|| {
+            StoreError::Backend("no purpose binding can be written before the vault installed its sealer".into())
+        })?;
+        for chunk in bindings.chunks(Dialect::MAX_PARAMETERS / 10) {
             let mut sql = values_clause(
                 "INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at, \
-                 ended_at, expires_at) VALUES ",
-                9,
+                 ended_at, expires_at, seal) VALUES ",
+                10,
                 chunk.len(),
             );
             sql.push_str(
                 " ON CONFLICT (record_id, field, purpose) DO UPDATE SET bound_at = excluded.bound_at, \
-                 renewed_at = excluded.renewed_at, ended_at = excluded.ended_at, expires_at = excluded.expires_at",
+                 renewed_at = excluded.renewed_at, ended_at = excluded.ended_at, expires_at = excluded.expires_at, \
+                 seal = excluded.seal",
             );
+            let seals: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|(t, field, b)| seal.seal(&binding_message(*t, field, b)))
+                .collect();
             let mut stmt = Stmt::new(sql);
-            for (t, field, b) in chunk {
+            for ((t, field, b), sealed) in chunk.iter().zip(&seals) {
                 stmt.push(t.record_id);
                 stmt.push(*field);
                 stmt.push(&b.purpose);
@@ -424,10 +497,42 @@ impl Records<'_, ReadWrite> {
                 stmt.push(b.renewed_at);
                 stmt.push(b.ended_at);
                 stmt.push(b.expires_at);
+                stmt.push(&sealed[..]);
             }
             self.conn.execute(stmt).await?;
         }
         Ok(())
+    }
+
+    /// Seals the bindings stored without a seal, as they are: at the start after the upgrade
+    /// that sealed bindings (schema version 24), on the operator's word. Returns how many.
+    pub async fn seal_unsealed_bindings(&mut self, seal: &dyn Sealer) -> Result<u64, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT record_id, field, purpose, subject_id, collection, bound_at, renewed_at, ended_at, expires_at \
+             FROM field_bindings WHERE seal IS NULL",
+        );
+        let rows = self.conn.fetch_all(stmt).await?;
+        for row in &rows {
+            let b = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
+            let (record_id, field) = (row.text("record_id")?, row.text("field")?);
+            let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
+            let t = Target {
+                subject_id: &subject_id,
+                collection: &collection,
+                record_id: &record_id,
+            };
+            let sealed = seal.seal(&binding_message(t, &field, &b));
+            let stmt = Stmt::new(
+                "UPDATE field_bindings SET seal = $1 WHERE record_id = $2 AND field = $3 AND purpose = $4 \
+                 AND seal IS NULL",
+            )
+            .bind(&sealed[..])
+            .bind(t.record_id)
+            .bind(field.as_str())
+            .bind(b.purpose.as_str());
+            self.conn.execute(stmt).await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     /// Applies a patch; returns what it destroyed (values left with no binding, and the record

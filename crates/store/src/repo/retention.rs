@@ -3,13 +3,14 @@
 //! activity, and legal holds. What a binding means is the core's business: this repository
 //! only finds and moves rows.
 
-use crate::repo::records::binding_of;
+use crate::repo::records::{binding_of, sealed_binding_of};
 use crate::sql::{DbRow, Dialect, Stmt, placeholders};
 use crate::{Activity, Binding, ReadWrite, StoreError};
 
 super::repository!(
     /// Bindings by expiry and by subject, retention rules, activity, legal holds.
-    Retention
+    Retention,
+    sealing bindings
 );
 
 /// A binding with the value it holds: which record and field, whose, in which collection.
@@ -92,17 +93,31 @@ pub struct HeldCount {
 }
 
 const BOUND_COLUMNS: &str = "b.record_id, b.field, b.subject_id, b.collection, b.purpose, b.bound_at, \
-     b.renewed_at, b.ended_at, b.expires_at";
+     b.renewed_at, b.ended_at, b.expires_at, b.seal AS binding_seal";
 const HOLD_COLUMNS: &str = "hold_id, subject_id, collection, reason, created_by, created_at, released_at, \
      released_by, release_reason";
 
+/// Which of the stored bindings a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingRows {
+    /// Those that carry the vault's seal: what a purpose's use of a value may go by.
+    Sealed,
+    /// Every row as stored, sealed or not: what the sweeper ends and deletes.
+    AsStored,
+}
+
 fn bound_value(row: &DbRow) -> Result<BoundValue, StoreError> {
+    let binding = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
+    bound_value_with(row, binding)
+}
+
+fn bound_value_with(row: &DbRow, binding: Binding) -> Result<BoundValue, StoreError> {
     Ok(BoundValue {
         record_id: row.text("record_id")?,
         field: row.text("field")?,
         subject_id: row.text("subject_id")?,
         collection: row.text("collection")?,
-        binding: binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?,
+        binding,
     })
 }
 
@@ -166,8 +181,10 @@ impl<A> Retention<'_, A> {
         }
     }
 
-    /// Every binding of the values of `records` (all their fields).
-    pub async fn of_records(&mut self, records: &[&str]) -> Result<Vec<BoundValue>, StoreError> {
+    /// Every binding of the values of `records` (all their fields): those that carry the
+    /// vault's seal (`BindingRows::Sealed`, what a read may go by), or every row as stored
+    /// (what the sweeper ends and deletes).
+    pub async fn of_records(&mut self, records: &[&str], which: BindingRows) -> Result<Vec<BoundValue>, StoreError> {
         let mut out = Vec::new();
         for chunk in records.chunks(Dialect::MAX_PARAMETERS) {
             let mut stmt = Stmt::new(format!(
@@ -179,7 +196,13 @@ impl<A> Retention<'_, A> {
                 stmt.push(*id);
             }
             for row in self.conn.fetch_all(stmt).await? {
-                out.push(bound_value(&row)?);
+                let value = match which {
+                    BindingRows::AsStored => Some(bound_value(&row)?),
+                    BindingRows::Sealed => sealed_binding_of(&row, self.bindings.as_deref())?
+                        .map(|binding| bound_value_with(&row, binding))
+                        .transpose()?,
+                };
+                out.extend(value);
             }
         }
         Ok(out)

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::StoreError;
 use crate::group_commit::{self, MAX_BATCH, Op, Writer};
+use crate::repo::BindingSeal;
 use crate::repo::audit::Linker;
 use crate::sql::Conn;
 
@@ -31,7 +32,7 @@ const WAL_RESTART_STEP: u64 = 4 << 20;
 /// for a read-only store).
 pub(crate) fn start(conn: Connection, wal: Option<PathBuf>) -> Result<Writer, StoreError> {
     let (writer, rx) = Writer::channel(true);
-    let linker = writer.linker.clone();
+    let keys = (writer.linker.clone(), writer.bindings.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -40,19 +41,25 @@ pub(crate) fn start(conn: Connection, wal: Option<PathBuf>) -> Result<Writer, St
     // answered; it closes the connection.
     std::thread::Builder::new()
         .name("custodia-sqlite-writer".into())
-        .spawn(move || runtime.block_on(run(conn, rx, wal, linker)))
+        .spawn(move || runtime.block_on(run(conn, rx, wal, keys)))
         .map_err(|e| StoreError::Backend(format!("starting the SQLite writer: {e}")))?;
     Ok(writer)
 }
 
-async fn run(mut conn: Connection, mut rx: mpsc::Receiver<Op>, wal: Option<PathBuf>, linker: Linker) {
+async fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Op>,
+    wal: Option<PathBuf>,
+    (linker, bindings): (Linker, BindingSeal),
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut next_try = WAL_RESTART_BYTES;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Timings at debug level (`CUSTODIA_LOG=custodia_store=debug`): where the writes'
         // latency goes, batch by batch (counts and durations only).
         let (ops, started) = (batch.len(), std::time::Instant::now());
-        if let Err(e) = group_commit::commit(&mut Conn::Sqlite(&mut conn), &linker, batch.drain(..)).await {
+        if let Err(e) = group_commit::commit(&mut Conn::Sqlite(&mut conn), (&linker, &bindings), batch.drain(..)).await
+        {
             tracing::error!(error = %e, "SQLite batch failed and was rolled back");
         }
         let committed = started.elapsed();

@@ -80,8 +80,11 @@ pub fn assert_links_chain(entries: &[custodia_store::AuditRow]) {
 }
 
 /// `store`, its audit entries linked with [`test_link_key`].
+/// A store as the vault leaves it once it has read its keys: audit entries linked, purpose
+/// bindings sealed.
 pub fn linked(store: Store) -> Store {
     store.link_audit_with(std::sync::Arc::new(test_link_key()));
+    store.seal_bindings_with(std::sync::Arc::new(TestSeal));
     store
 }
 
@@ -288,6 +291,7 @@ mod db_checks {
         append_only_tables_refuse_changes_in_the_schema_itself,
         a_newer_schema_is_refused_untouched,
         upgrade_from_v0_1_fills_the_new_columns,
+        a_binding_written_or_changed_by_hand_is_no_binding,
         two_stores_on_one_database_number_audit_entries_in_commit_order,
         a_write_waits_for_the_erasure_that_locked_its_key,
         a_ledger_entry_waits_for_the_erasure_of_a_subject_without_keys,
@@ -346,7 +350,7 @@ async fn sqlite_deleted_ciphertext_does_not_linger_in_the_file() {
     let path = dir.path().join("custodia.db");
     let canary = b"CANARY-CIPHERTEXT-7f3a9c-should-be-gone".to_vec();
     {
-        let store = Store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+        let store = linked(Store::open(&format!("sqlite://{}", path.display())).await.unwrap());
         let record = custodia_store::NewRecord {
             fresh_key: true,
             sealed_under: custodia_store::SubjectKeyRow {

@@ -231,6 +231,28 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     let rec = ops::record(&store, "s1", "customers", "r1").await.unwrap().unwrap();
     assert_eq!(rec.records[0].fields[0].ciphertext, [10, 11]);
     assert_eq!(rec.records[0].fields[0].key_class, "default");
+    // The binding the upgrade made carries no seal: no purpose may use the value until the
+    // vault's start told to seals the bindings from before (schema version 24).
+    assert!(
+        rec.records[0].fields[0].bindings.is_empty(),
+        "{:?}",
+        rec.records[0].fields[0]
+    );
+    let pending = store
+        .reader()
+        .await
+        .unwrap()
+        .meta()
+        .get(custodia_store::BINDING_SEALS_PENDING)
+        .await
+        .unwrap();
+    assert_eq!(pending.as_deref(), Some(&[1u8][..]));
+    let sealed = store
+        .write(|mut tx| Box::pin(async move { tx.records().seal_unsealed_bindings(&crate::TestSeal).await }))
+        .await
+        .unwrap();
+    assert_eq!(sealed, 1);
+    let rec = ops::record(&store, "s1", "customers", "r1").await.unwrap().unwrap();
     assert_eq!(
         rec.records[0].fields[0].bindings,
         [custodia_store::Binding {
@@ -320,7 +342,7 @@ pub async fn upgrade_from_v0_1_fills_the_new_columns(db: &Db) {
     drop(store);
     let err = raw(db, "UPDATE audit_log SET principal = 'x'").await.unwrap_err();
     assert!(err.contains("append-only"), "{err}");
-    assert_eq!(SCHEMA_VERSION, 23, "this test builds the database of schema version 5");
+    assert_eq!(SCHEMA_VERSION, 24, "this test builds the database of schema version 5");
 }
 
 /// Two stores (two server nodes) appending at once: an entry never becomes visible with a
@@ -648,4 +670,96 @@ pub async fn a_write_waits_for_the_erasure_that_locked_its_key(db: &Db) {
             .await
             .unwrap();
     }
+}
+
+/// The bindings of `r1`'s fields as a read a purpose's use goes by returns them, and as
+/// stored (what the sweeper reads): `(field, purpose)` each.
+async fn bindings_of_r1(store: &Store) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let rec = ops::record(store, "s1", "customers", "r1").await.unwrap().unwrap();
+    let read: Vec<(String, String)> = rec.records[0]
+        .fields
+        .iter()
+        .flat_map(|f| f.bindings.iter().map(|b| (f.field.clone(), b.purpose.clone())))
+        .collect();
+    let mut reader = store.reader().await.unwrap();
+    let sealed: Vec<(String, String)> = reader
+        .retention()
+        .of_records(&["r1"], custodia_store::BindingRows::Sealed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.field, v.binding.purpose))
+        .collect();
+    assert_eq!(read, sealed, "a record's read and a search see the same bindings");
+    let stored = reader
+        .retention()
+        .of_records(&["r1"], custodia_store::BindingRows::AsStored)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.field, v.binding.purpose))
+        .collect();
+    (read, stored)
+}
+
+/// Whoever can write the database gives a purpose a value it was never collected for: a
+/// binding inserted by hand (with no seal, or with the seal of another binding copied in) is
+/// no binding to the reads a purpose's use goes by, nor is one whose collection or renewal
+/// time was moved by hand (to keep a value past its rule); the sweeper still reads every row
+/// as stored, to end and delete them. A store the vault has not given its sealer writes none.
+pub async fn a_binding_written_or_changed_by_hand_is_no_binding(db: &Db) {
+    let bare = Store::open(&db.url).await.unwrap();
+    bare.link_audit_with(std::sync::Arc::new(crate::test_link_key()));
+    let refused = ops::insert_record(&bare, &crate::conformance::new_record("r0", "s0", 1)).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Backend(m)) if m.contains("sealer")),
+        "{refused:?}"
+    );
+    drop(bare);
+    let store = db.open().await;
+    ops::insert_record(&store, &crate::conformance::new_record("r1", "s1", 1))
+        .await
+        .unwrap();
+    let p = |f: &str, p: &str| (f.to_owned(), p.to_owned());
+    let written = vec![p("email", "p"), p("name", "p")];
+    assert_eq!(bindings_of_r1(&store).await, (written.clone(), written.clone()));
+
+    raw(
+        db,
+        "INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at) \
+         VALUES ('r1', 'email', 'q', 's1', 'customers', 1, 1); \
+         INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at, seal) \
+         SELECT record_id, field, 'z', subject_id, collection, bound_at, renewed_at, seal FROM field_bindings \
+         WHERE record_id = 'r1' AND field = 'name' AND purpose = 'p';",
+    )
+    .await
+    .unwrap();
+    let (read, stored) = bindings_of_r1(&store).await;
+    assert_eq!(
+        read, written,
+        "neither a binding without a seal nor one with another's counts"
+    );
+    assert_eq!(
+        stored,
+        [p("email", "p"), p("email", "q"), p("name", "p"), p("name", "z")]
+    );
+
+    raw(
+        db,
+        "UPDATE field_bindings SET renewed_at = renewed_at + 1 WHERE field = 'email' AND purpose = 'p'; \
+         UPDATE field_bindings SET bound_at = 5 WHERE field = 'name' AND purpose = 'p';",
+    )
+    .await
+    .unwrap();
+    let (read, _) = bindings_of_r1(&store).await;
+    assert!(read.is_empty(), "times moved by hand: {read:?}");
+    // the times the sweeper rewrites in bulk are not sealed: moved back, the bindings count again
+    raw(
+        db,
+        "UPDATE field_bindings SET renewed_at = renewed_at - 1 WHERE field = 'email' AND purpose = 'p'; \
+         UPDATE field_bindings SET bound_at = 0, expires_at = 99, ended_at = 5 WHERE field = 'name' AND purpose = 'p';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(bindings_of_r1(&store).await.0, written);
 }
