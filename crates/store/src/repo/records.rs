@@ -4,7 +4,7 @@ use crate::model::group_records;
 use crate::repo::Sealer;
 use crate::repo::subjects::is_stored;
 use crate::repo::tally::Message;
-use crate::sql::{DbRow, Dialect, Stmt, values_clause};
+use crate::sql::{DbRow, Dialect, Stmt, placeholders, values_clause};
 use crate::{
     Binding, DEFAULT_KEY_CLASS, ErasedRows, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError,
     StoredField, StoredRecord, SubjectRecords,
@@ -34,23 +34,36 @@ fn with_bindings(sql: &str) -> String {
         .replace("{join_bindings}", JOIN_BINDINGS)
 }
 
+/// A binding to store: the record, the field, the value's bytes as stored (`None`: not at
+/// hand, sealed afterwards), the binding.
+type Bound<'a> = (Target<'a>, &'a str, Option<&'a [u8]>, &'a Binding);
+
+/// Every column a binding's seal covers, for `b` joined with its value `f`.
+const BINDINGS_WITH_VALUES: &str = "SELECT b.record_id, b.field, b.purpose, b.subject_id, b.collection, b.bound_at, \
+     b.renewed_at, b.ended_at, b.expires_at, b.seal AS binding_seal, f.ciphertext FROM field_bindings b \
+     JOIN record_fields f ON f.record_id = b.record_id AND f.field = b.field";
+
 /// The `meta` key set (`0x01`) by the schema step that sealed purpose bindings (schema
 /// version 24): the bindings from before are sealed at the vault's next start told to
 /// (`serve --seal-access`), once.
 pub const BINDING_SEALS_PENDING: &str = "binding_seals_pending";
 
-/// What a binding's seal covers: the value it binds (record, field, and whose and where the
-/// record is), the purpose, and when the value was collected and last written for it. Not
-/// the times the ledger and the rules set (`ended_at`, `expires_at`), which the sweeper
-/// rewrites in bulk: a read goes by the sealed ledger and by the rule's expiry computed from
-/// these sealed times as well as by the stored one.
+/// What a binding's seal covers: the value it binds (where it is: record, field, whose and
+/// which collection; and what it is: its sealed bytes as stored), the purpose, and when the
+/// value was collected and last written for it. The value's bytes: a binding the vault
+/// deleted when the field got a new value (the purposes that never collected it let go) and
+/// put back by hand opens nothing; a correction (Art. 16), which keeps the bindings, seals
+/// them again. Not the times the ledger and the rules set (`ended_at`, `expires_at`), which
+/// the sweeper rewrites in bulk: a read goes by the sealed ledger and by the rule's expiry
+/// computed from these sealed times as well as by the stored one.
 #[must_use]
-pub fn binding_message(t: Target<'_>, field: &str, b: &Binding) -> Vec<u8> {
+pub fn binding_message(t: Target<'_>, field: &str, ciphertext: &[u8], b: &Binding) -> Vec<u8> {
     let mut m = Message::new("custodia.binding.v1");
     m.text(Some(t.record_id))
         .text(Some(field))
         .text(Some(t.subject_id))
         .text(Some(t.collection))
+        .bytes(ciphertext)
         .text(Some(&b.purpose))
         .int(b.bound_at)
         .int(b.renewed_at);
@@ -71,8 +84,8 @@ pub(crate) fn binding_of(row: &DbRow) -> Result<Option<Binding>, StoreError> {
     }))
 }
 
-/// The binding on a joined row (with `record_id`, `field`, `subject_id`, `collection` and
-/// `binding_seal`) only if it carries `seal`'s seal: one written or changed by hand (or read
+/// The binding on a joined row (with `record_id`, `field`, `subject_id`, `collection`,
+/// `ciphertext` and `binding_seal`) only if it carries `seal`'s seal: one written or changed by hand (or read
 /// before the vault installed its sealer) lets no purpose use the value.
 pub(crate) fn sealed_binding_of(row: &DbRow, seal: Option<&dyn Sealer>) -> Result<Option<Binding>, StoreError> {
     let Some(b) = binding_of(row)? else {
@@ -85,8 +98,9 @@ pub(crate) fn sealed_binding_of(row: &DbRow, seal: Option<&dyn Sealer>) -> Resul
         collection: &collection,
         record_id: &record_id,
     };
+    let ciphertext = row.bytes("ciphertext")?;
     let holds = match (seal, row.opt_bytes("binding_seal")?) {
-        (Some(seal), Some(stored)) => seal.holds(&binding_message(t, &field, &b), &stored),
+        (Some(seal), Some(stored)) => seal.holds(&binding_message(t, &field, &ciphertext, &b), &stored),
         _ => false,
     };
     Ok(holds.then_some(b))
@@ -446,12 +460,16 @@ impl Records<'_, ReadWrite> {
             }
             self.conn.execute(stmt).await?;
         }
-        let bound: Vec<(Target<'_>, &str, &Binding)> = fields
+        let bound: Vec<Bound<'_>> = fields
             .iter()
-            .filter_map(|(t, _, f)| f.binding.as_ref().map(|b| (*t, f.field.as_str(), b)))
+            .filter_map(|(t, _, f)| {
+                f.binding
+                    .as_ref()
+                    .map(|b| (*t, f.field.as_str(), Some(&f.ciphertext[..]), b))
+            })
             .collect();
         if replace {
-            for (t, field, _) in &bound {
+            for (t, field, _, _) in &bound {
                 let stmt = Stmt::new("DELETE FROM field_bindings WHERE record_id = $1 AND field = $2")
                     .bind(t.record_id)
                     .bind(*field);
@@ -461,15 +479,22 @@ impl Records<'_, ReadWrite> {
         self.upsert_bindings(&bound).await
     }
 
-    /// Stores bindings `(record, field, binding)`, replacing one of the same purpose, each
-    /// sealed by the vault's binding sealer (refused before it is installed).
-    async fn upsert_bindings(&mut self, bindings: &[(Target<'_>, &str, &Binding)]) -> Result<(), StoreError> {
+    /// The vault's binding sealer, or the refusal of a write that needs it.
+    fn binding_sealer(&self) -> Result<std::sync::Arc<dyn Sealer>, StoreError> {
+        self.bindings.clone().ok_or_else(|| {
+            StoreError::Backend("no purpose binding can be written before the vault installed its sealer".into())
+        })
+    }
+
+    /// Stores bindings `(record, field, the value's stored bytes, binding)`, replacing one of
+    /// the same purpose, each sealed by the vault's binding sealer (refused before it is
+    /// installed); without the bytes (`None`), unsealed: the caller seals the field's
+    /// bindings again ([`Self::seal_bindings`]) before its transaction ends.
+    async fn upsert_bindings(&mut self, bindings: &[Bound<'_>]) -> Result<(), StoreError> {
         if bindings.is_empty() {
             return Ok(());
         }
-        let seal = self.bindings.clone().ok_or_else(|| {
-            StoreError::Backend("no purpose binding can be written before the vault installed its sealer".into())
-        })?;
+        let seal = self.binding_sealer()?;
         for chunk in bindings.chunks(Dialect::MAX_PARAMETERS / 10) {
             let mut sql = values_clause(
                 "INSERT INTO field_bindings (record_id, field, purpose, subject_id, collection, bound_at, renewed_at, \
@@ -482,12 +507,12 @@ impl Records<'_, ReadWrite> {
                  renewed_at = excluded.renewed_at, ended_at = excluded.ended_at, expires_at = excluded.expires_at, \
                  seal = excluded.seal",
             );
-            let seals: Vec<Vec<u8>> = chunk
+            let seals: Vec<Option<Vec<u8>>> = chunk
                 .iter()
-                .map(|(t, field, b)| seal.seal(&binding_message(*t, field, b)))
+                .map(|(t, field, ciphertext, b)| ciphertext.map(|c| seal.seal(&binding_message(*t, field, c, b))))
                 .collect();
             let mut stmt = Stmt::new(sql);
-            for ((t, field, b), sealed) in chunk.iter().zip(&seals) {
+            for ((t, field, _, b), sealed) in chunk.iter().zip(&seals) {
                 stmt.push(t.record_id);
                 stmt.push(*field);
                 stmt.push(&b.purpose);
@@ -497,42 +522,104 @@ impl Records<'_, ReadWrite> {
                 stmt.push(b.renewed_at);
                 stmt.push(b.ended_at);
                 stmt.push(b.expires_at);
-                stmt.push(&sealed[..]);
+                stmt.push(sealed.as_deref());
             }
             self.conn.execute(stmt).await?;
         }
         Ok(())
     }
 
+    /// The bindings of `fields` of record `t` as stored, joined with their values.
+    fn bindings_with_values<'s>(t: Target<'s>, fields: &[&'s str]) -> Stmt<'s> {
+        let mut stmt = Stmt::new(format!(
+            "{BINDINGS_WITH_VALUES} WHERE b.record_id = $1 AND b.field IN ({})",
+            placeholders(2, fields.len())
+        ))
+        .bind(t.record_id);
+        for field in fields {
+            stmt.push(*field);
+        }
+        stmt
+    }
+
+    /// `(field, purpose)` of the bindings of `fields` of record `t` whose seal holds now: the
+    /// ones a change that gives these fields other bytes seals again ([`Self::seal_bindings`]),
+    /// and no other (a binding written by hand would be sealed with them).
+    async fn sealed_bindings(&mut self, t: Target<'_>, fields: &[&str]) -> Result<Vec<(String, String)>, StoreError> {
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seal = self.binding_sealer()?;
+        let rows = self.conn.fetch_all(Self::bindings_with_values(t, fields)).await?;
+        let mut held = Vec::new();
+        for row in &rows {
+            if let Some(b) = sealed_binding_of(row, Some(&*seal))? {
+                held.push((row.text("field")?, b.purpose));
+            }
+        }
+        Ok(held)
+    }
+
+    /// Seals again, as stored now (the value's bytes included), the bindings `(field,
+    /// purpose)` of record `t` in `held`: after a change that gave their fields other bytes
+    /// and kept their bindings (a correction, a value sealed again under another key class)
+    /// or renewed one.
+    async fn seal_bindings(&mut self, t: Target<'_>, held: &[(String, String)]) -> Result<u64, StoreError> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let seal = self.binding_sealer()?;
+        let mut fields: Vec<&str> = held.iter().map(|(f, _)| f.as_str()).collect();
+        fields.sort_unstable();
+        fields.dedup();
+        let rows = self.conn.fetch_all(Self::bindings_with_values(t, &fields)).await?;
+        let mut sealed = 0;
+        for row in &rows {
+            let (field, purpose) = (row.text("field")?, row.text("purpose")?);
+            if held.iter().any(|(f, p)| *f == field && *p == purpose) {
+                self.seal_row(row, &*seal).await?;
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
+    }
+
     /// Seals the bindings stored without a seal, as they are: at the start after the upgrade
     /// that sealed bindings (schema version 24), on the operator's word. Returns how many.
     pub async fn seal_unsealed_bindings(&mut self, seal: &dyn Sealer) -> Result<u64, StoreError> {
-        let stmt = Stmt::new(
-            "SELECT record_id, field, purpose, subject_id, collection, bound_at, renewed_at, ended_at, expires_at \
-             FROM field_bindings WHERE seal IS NULL",
-        );
-        let rows = self.conn.fetch_all(stmt).await?;
+        let stmt = Stmt::new(format!("{BINDINGS_WITH_VALUES} WHERE b.seal IS NULL"));
+        self.seal_bound(stmt, seal).await
+    }
+
+    /// Seals each binding `select` (a [`BINDINGS_WITH_VALUES`] query) returns, as it is
+    /// stored. Returns how many.
+    async fn seal_bound(&mut self, select: Stmt<'_>, seal: &dyn Sealer) -> Result<u64, StoreError> {
+        let rows = self.conn.fetch_all(select).await?;
         for row in &rows {
-            let b = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
-            let (record_id, field) = (row.text("record_id")?, row.text("field")?);
-            let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
-            let t = Target {
-                subject_id: &subject_id,
-                collection: &collection,
-                record_id: &record_id,
-            };
-            let sealed = seal.seal(&binding_message(t, &field, &b));
-            let stmt = Stmt::new(
-                "UPDATE field_bindings SET seal = $1 WHERE record_id = $2 AND field = $3 AND purpose = $4 \
-                 AND seal IS NULL",
-            )
-            .bind(&sealed[..])
-            .bind(t.record_id)
-            .bind(field.as_str())
-            .bind(b.purpose.as_str());
-            self.conn.execute(stmt).await?;
+            self.seal_row(row, seal).await?;
         }
         Ok(rows.len() as u64)
+    }
+
+    /// Seals the binding on `row` (of a [`BINDINGS_WITH_VALUES`] query) as it is stored.
+    async fn seal_row(&mut self, row: &DbRow, seal: &dyn Sealer) -> Result<(), StoreError> {
+        let b = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
+        let (record_id, field) = (row.text("record_id")?, row.text("field")?);
+        let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
+        let t = Target {
+            subject_id: &subject_id,
+            collection: &collection,
+            record_id: &record_id,
+        };
+        let sealed = seal.seal(&binding_message(t, &field, &row.bytes("ciphertext")?, &b));
+        let stmt =
+            Stmt::new("UPDATE field_bindings SET seal = $1 WHERE record_id = $2 AND field = $3 AND purpose = $4")
+                .bind(&sealed[..])
+                .bind(t.record_id)
+                .bind(field.as_str())
+                .bind(b.purpose.as_str());
+        self.conn.execute(stmt).await?;
+        Ok(())
     }
 
     /// Applies a patch; returns what it destroyed (values left with no binding, and the record
@@ -541,6 +628,25 @@ impl Records<'_, ReadWrite> {
         if !self.lock(t).await? {
             return Ok(None);
         }
+        // A correction keeps a field's bindings and a value sealed again under another key
+        // class keeps its bytes no more: the seals cover the bytes, so those that hold now are
+        // made again after the change (and the renewed ones); a binding whose seal does not
+        // hold stays unsealed.
+        let rebytes: Vec<&str> = patch
+            .set
+            .iter()
+            .filter(|f| f.binding.is_none())
+            .map(|f| f.field.as_str())
+            .chain(
+                patch
+                    .renew
+                    .iter()
+                    .filter(|r| r.resealed.is_some())
+                    .map(|r| r.field.as_str()),
+            )
+            .collect();
+        let mut reseal = self.sealed_bindings(t, &rebytes).await?;
+        reseal.extend(patch.renew.iter().map(|r| (r.field.clone(), r.binding.purpose.clone())));
         for f in &patch.set {
             let stmt = Stmt::new("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
                 .bind(t.record_id)
@@ -561,8 +667,14 @@ impl Records<'_, ReadWrite> {
                 self.conn.execute(stmt).await?;
             }
         }
-        let renewed: Vec<_> = patch.renew.iter().map(|r| (t, r.field.as_str(), &r.binding)).collect();
+        // renewed bindings are sealed with the other bindings of their field, below
+        let renewed: Vec<Bound<'_>> = patch
+            .renew
+            .iter()
+            .map(|r| (t, r.field.as_str(), None, &r.binding))
+            .collect();
         self.upsert_bindings(&renewed).await?;
+        self.seal_bindings(t, &reseal).await?;
         for (field, purpose) in &patch.unbind {
             let stmt = Stmt::new("DELETE FROM field_bindings WHERE record_id = $1 AND field = $2 AND purpose = $3")
                 .bind(t.record_id)

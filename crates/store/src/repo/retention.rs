@@ -186,10 +186,17 @@ impl<A> Retention<'_, A> {
     /// (what the sweeper ends and deletes).
     pub async fn of_records(&mut self, records: &[&str], which: BindingRows) -> Result<Vec<BoundValue>, StoreError> {
         let mut out = Vec::new();
+        // a seal covers the value's bytes: the sealed read joins them
+        let from = match which {
+            BindingRows::AsStored => " FROM field_bindings b",
+            BindingRows::Sealed => {
+                ", f.ciphertext FROM field_bindings b JOIN record_fields f ON f.record_id = b.record_id \
+                 AND f.field = b.field"
+            }
+        };
         for chunk in records.chunks(Dialect::MAX_PARAMETERS) {
             let mut stmt = Stmt::new(format!(
-                "SELECT {BOUND_COLUMNS} FROM field_bindings b WHERE b.record_id IN ({}) \
-                 ORDER BY b.record_id, b.field, b.purpose",
+                "SELECT {BOUND_COLUMNS}{from} WHERE b.record_id IN ({}) ORDER BY b.record_id, b.field, b.purpose",
                 placeholders(1, chunk.len())
             ));
             for id in chunk {

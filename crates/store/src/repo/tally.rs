@@ -33,6 +33,13 @@ impl Message {
         self
     }
 
+    /// The length, then the bytes.
+    pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(&(v.len() as u64).to_be_bytes());
+        self.0.extend_from_slice(v);
+        self
+    }
+
     /// A presence byte, then the length and the bytes.
     pub(crate) fn text(&mut self, v: Option<&str>) -> &mut Self {
         match v {

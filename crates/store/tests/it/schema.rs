@@ -762,4 +762,69 @@ pub async fn a_binding_written_or_changed_by_hand_is_no_binding(db: &Db) {
     .await
     .unwrap();
     assert_eq!(bindings_of_r1(&store).await.0, written);
+
+    // The seal covers the value's bytes. A correction (new bytes, same bindings) and a
+    // renewal keep them counting: the store seals them again.
+    let value = |field: &str, bytes: &[u8], purpose: Option<&str>| custodia_store::FieldValue {
+        field: field.into(),
+        ciphertext: bytes.to_vec(),
+        key_class: "default".into(),
+        binding: purpose.map(|p| custodia_store::Binding {
+            purpose: p.into(),
+            bound_at: 7,
+            renewed_at: 7,
+            ended_at: None,
+            expires_at: None,
+        }),
+    };
+    let corrected = custodia_store::RecordPatch {
+        now: 7,
+        set: vec![value("name", b"ct-name-corrected", None)],
+        renew: vec![custodia_store::Renewal {
+            field: "email".into(),
+            binding: custodia_store::Binding {
+                purpose: "p".into(),
+                bound_at: 1,
+                renewed_at: 7,
+                ended_at: None,
+                expires_at: None,
+            },
+            resealed: Some((b"ct-email-resealed".to_vec(), "default".into())),
+        }],
+        ..custodia_store::RecordPatch::default()
+    };
+    assert!(
+        ops::update_record(&store, "s1", "customers", "r1", &corrected)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        bindings_of_r1(&store).await.0,
+        written,
+        "corrected and resealed values stay bound"
+    );
+    // A new value for purpose `n` ends `p`'s binding of the field (`p` never collected it);
+    // `p`'s row put back by hand, with the seal it carried, opens nothing.
+    raw(
+        db,
+        "CREATE TABLE saved_binding AS SELECT * FROM field_bindings WHERE field = 'email' AND purpose = 'p'",
+    )
+    .await
+    .unwrap();
+    let new_value = custodia_store::RecordPatch {
+        now: 8,
+        set: vec![value("email", b"ct-email-new", Some("n"))],
+        ..custodia_store::RecordPatch::default()
+    };
+    assert!(
+        ops::update_record(&store, "s1", "customers", "r1", &new_value)
+            .await
+            .unwrap()
+    );
+    raw(db, "INSERT INTO field_bindings SELECT * FROM saved_binding")
+        .await
+        .unwrap();
+    let (read, stored) = bindings_of_r1(&store).await;
+    assert_eq!(read, [p("email", "n"), p("name", "p")]);
+    assert!(stored.contains(&p("email", "p")), "{stored:?}");
 }
