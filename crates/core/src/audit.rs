@@ -286,7 +286,7 @@ impl Vault {
 /// The audit row of `event` at `now`, a refusal with the error code `denied` when given: the
 /// canonical entry text tagged with `tags` (`custodia_audit::tag`), its leaf hash and the
 /// indexed columns (which [`audit_columns`] derives again from the text).
-fn event_row(
+pub(crate) fn event_row(
     event: &AuditEvent,
     now: Timestamp,
     denied: Option<&'static str>,

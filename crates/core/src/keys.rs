@@ -513,7 +513,8 @@ impl crate::Vault {
     /// (a job of its own, every minute, and each sweeper run): found off (a revoked key's row
     /// put back under the running server, which the row's own seal does not tell), or the
     /// tally gone, no key, session or login is accepted from then on, and the next start
-    /// refuses.
+    /// refuses. Found whole, the sessions that expired a week or more ago are deleted
+    /// ([`Self::prune_sessions`]): each check reads every row.
     pub async fn check_access_tally(&self) -> Result<(), VaultError> {
         let seal = Arc::clone(&self.keys.access_seal);
         let checked = self
@@ -524,18 +525,59 @@ impl crate::Vault {
                         (custodia_store::AccessCheck::NoTally { .. }, false) => Err(
                             custodia_store::StoreError::AccessAltered("its tally was deleted".into()),
                         ),
-                        _ => Ok(()),
+                        (check, _) => Ok(check),
                     }
                 })
             })
             .await;
+        if let Ok(custodia_store::AccessCheck::Holds) = checked {
+            // in a transaction of its own: a service role not yet granted the deletion (an
+            // upgrade whose `migrate --service-role` is still to run) keeps its checks
+            if let Err(e) = self.prune_sessions(crate::Timestamp::now()).await {
+                tracing::warn!(error = %e, "expired sessions not deleted; will retry");
+            }
+        }
         if let Err(e @ custodia_store::StoreError::AccessAltered(_)) = checked {
             self.caches.access_off.store(true, std::sync::atomic::Ordering::Relaxed);
             return Err(e.into());
         }
-        Ok(checked?)
+        checked.map(drop).map_err(VaultError::from)
+    }
+
+    /// Deletes the sessions that expired a week or more before `now` (at most
+    /// [`SESSIONS_PRUNED`] at a time), taken out of the access rows' tally, audited as
+    /// `operator.sessions_pruned` with how many. Returns how many.
+    pub(crate) async fn prune_sessions(&self, now: crate::Timestamp) -> Result<u64, VaultError> {
+        let seal = Arc::clone(&self.keys.access_seal);
+        let tags = Arc::clone(&self.keys.audit_tags);
+        Ok(self
+            .store
+            .write(move |mut tx| {
+                Box::pin(async move {
+                    let before = now.0.saturating_sub(SESSIONS_KEPT_MS);
+                    let pruned = tx.operators().prune_sessions(before, SESSIONS_PRUNED, &*seal).await?;
+                    if pruned > 0 {
+                        let event = crate::audit::AuditEvent::unauthenticated(
+                            "operator.sessions_pruned",
+                            crate::LOCAL_CREATOR.to_owned(),
+                        )
+                        .detail("sessions", pruned.to_string());
+                        let entry = crate::audit::event_row(&event, now, None, &tags)
+                            .map_err(|e| custodia_store::StoreError::Backend(e.message))?;
+                        tx.audit().append(&[entry]).await?;
+                    }
+                    Ok(pruned)
+                })
+            })
+            .await?)
     }
 }
+
+/// How long an expired session is kept before the access check deletes it.
+const SESSIONS_KEPT_MS: i64 = 7 * 24 * 3_600_000;
+
+/// At most this many sessions deleted by one check.
+const SESSIONS_PRUNED: i64 = 500;
 
 /// Why [`settle_ledger_seals`] stopped its transaction.
 const UNSEALED_LEDGER: &str = "unsealed ledger";

@@ -79,23 +79,7 @@ pub(crate) struct Times {
 /// grace period, any other end at once.
 pub(crate) fn times(purpose: &Purpose, b: &Binding, state: &SubjectState, last_activity: Option<i64>) -> Times {
     let rule = rule_expiry(purpose, b, last_activity);
-    let expiry = |cause: Cause, ended: i64| {
-        let grace = purpose
-            .retention
-            .filter(|r| r.from == RetentionStart::ConsentWithdrawn && cause == Cause::ConsentWithdrawn);
-        grace.map_or(ended, |r| r.period.after(ended))
-    };
-    let now_ended = state.ended(purpose).map(|(at, cause)| {
-        let ended = at.unwrap_or(b.bound_at);
-        (ended, expiry(cause, ended), cause)
-    });
-    // an end the ledger took back too late: the binding had expired by then
-    let lapsed = state.lapsed(purpose, b.renewed_at, expiry);
-    let ledger = match (now_ended, lapsed) {
-        (Some(now), Some(past)) => Some(if past.1 < now.1 { past } else { now }),
-        (now, past) => now.or(past),
-    };
-    match (rule, ledger) {
+    match (rule, ledger_end(purpose, b, state)) {
         (Some(r), Some((ended, end, cause))) => Times {
             ended_at: Some(ended),
             expires_at: Some(end.min(r)),
@@ -114,6 +98,27 @@ pub(crate) fn times(purpose: &Purpose, b: &Binding, state: &SubjectState, last_a
     }
 }
 
+/// When the subject's ledger ended binding `b` and when that expires it, and why: an end in
+/// force now, or one the ledger took back too late (the binding had expired by then).
+/// Computed from the sealed ledger and the binding's sealed times only.
+fn ledger_end(purpose: &Purpose, b: &Binding, state: &SubjectState) -> Option<(i64, i64, Cause)> {
+    let expiry = |cause: Cause, ended: i64| {
+        let grace = purpose
+            .retention
+            .filter(|r| r.from == RetentionStart::ConsentWithdrawn && cause == Cause::ConsentWithdrawn);
+        grace.map_or(ended, |r| r.period.after(ended))
+    };
+    let now_ended = state.ended(purpose).map(|(at, cause)| {
+        let ended = at.unwrap_or(b.bound_at);
+        (ended, expiry(cause, ended), cause)
+    });
+    let lapsed = state.lapsed(purpose, b.renewed_at, expiry);
+    match (now_ended, lapsed) {
+        (Some(now), Some(past)) => Some(if past.1 < now.1 { past } else { now }),
+        (now, past) => now.or(past),
+    }
+}
+
 /// When the purpose's retention rule alone ends binding `b` (`None`: never by time, or only
 /// with consent); a rule running from the last activity counts `last_activity`.
 fn rule_expiry(purpose: &Purpose, b: &Binding, last_activity: Option<i64>) -> Option<i64> {
@@ -129,8 +134,10 @@ fn rule_expiry(purpose: &Purpose, b: &Binding, last_activity: Option<i64>) -> Op
 
 /// Whether a read under `reader` may use a value through binding `b` at `now`: the binding's
 /// purpose is the reader's or one the reader is declared compatible with, the ledger has not
-/// ended it, and it has not expired (by its stored expiry, and by the purpose's rule as the
-/// registry says it now, should the stored time be stale).
+/// ended it, and it has not expired (by its stored expiry, by the end the ledger gave it, and
+/// by the purpose's rule as the registry says it now, should the stored time be stale). The
+/// stored `ended_at` and `expires_at` are not sealed: an end taken back too late is judged
+/// from the ledger itself, not from them.
 pub(crate) fn usable(registry: &Registry, reader: &Purpose, b: &Binding, state: &SubjectState, now: i64) -> bool {
     if !registry.may_use(&reader.name, &b.purpose) {
         return false;
@@ -138,7 +145,10 @@ pub(crate) fn usable(registry: &Registry, reader: &Purpose, b: &Binding, state: 
     let Some(holder) = registry.purpose(&b.purpose) else {
         return false;
     };
-    if !ledger_allows(holder, state) || b.expires_at.is_some_and(|e| now >= e) {
+    if !ledger_allows(holder, state)
+        || b.expires_at.is_some_and(|e| now >= e)
+        || ledger_end(holder, b, state).is_some_and(|(_, end, _)| now >= end)
+    {
         return false;
     }
     // The activity is not read here: a rule running from it is judged by the stored expiry.
@@ -1054,8 +1064,16 @@ mod tests {
             (t.ended_at, t.expires_at, t.cause),
             (Some(w), Some(w + DAY), Cause::ConsentWithdrawn)
         );
+        // a read judges it from the ledger, whatever the binding's stored (unsealed) end and
+        // expiry say: cleared by hand, it still expired at the end the ledger gave it
+        assert!(b.ended_at.is_none() && b.expires_at.is_none());
+        assert!(!usable(&reg, marketing, &b, &late, w + 4 * DAY), "expired for good");
         let rewritten = bound("marketing_email", T0, w + 4 * DAY);
         assert_eq!(times(marketing, &rewritten, &late, None).expires_at, None);
+        assert!(
+            usable(&reg, marketing, &rewritten, &late, w + 5 * DAY),
+            "a value written after"
+        );
         // a withdrawal repeated starts no grace period again: the first counts
         let twice = state(&[
             entry("consent", Some("marketing_email"), true, T0 - DAY),

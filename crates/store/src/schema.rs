@@ -802,8 +802,9 @@ const SERVICE_PRIVILEGES: &[(&str, &str)] = &[
     ("legal_holds", "SELECT, INSERT, UPDATE"),
     // Enrolled, locked, unlocked and disabled, never deleted (their ids stay in the audit log).
     ("operators", "SELECT, INSERT, UPDATE"),
-    // Opened at login, revoked at logout or by an administrator; never deleted.
-    ("operator_sessions", "SELECT, INSERT, UPDATE"),
+    // Opened at login, revoked at logout or by an administrator; deleted a week after they
+    // expired (by the check of the access rows' tally).
+    ("operator_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     // Incidents move through phases and risk assessments; never deleted (the breach register).
     ("incidents", "SELECT, INSERT, UPDATE"),
     // A collection is put in read-only mode and taken out of it again.

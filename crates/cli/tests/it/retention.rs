@@ -520,6 +520,34 @@ async fn a_binding_written_into_the_database_by_hand_opens_nothing() {
     assert!(!v.to_string().contains("example.com"), "{v}");
 }
 
+/// A withdrawal of consent ends analytics' hold on what was collected for it; consent given
+/// again does not bring that back. The binding's stored end and expiry (which the sweeper
+/// rewrites in bulk, unsealed) cleared by hand do not either: a read judges by the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_cleared_by_hand_from_a_binding_still_holds() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let analyst_key = admin.principal("analyst", &["data_science"]).await;
+    let mut analyst = server.client(&analyst_key).await;
+    consent(&mut admin, "cust_q1", "analytics", true).await;
+    create(&mut admin, "cust_q1", "analytics", json!({"birth_date": "1990-02-02"})).await;
+    let path = format!("{}?purpose=analytics", records("cust_q1"));
+    let (s, v) = analyst.get(&path).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    consent(&mut admin, "cust_q1", "analytics", false).await;
+    consent(&mut admin, "cust_q1", "analytics", true).await;
+    let (s, v) = analyst.get(&path).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+    crate::tamper::sql(
+        vault.path(),
+        &["UPDATE field_bindings SET ended_at = NULL, expires_at = NULL WHERE subject_id = 'cust_q1'"],
+    )
+    .await;
+    let (s, v) = analyst.get(&path).await;
+    assert_eq!((s, v["records"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_subject_is_kept_five_years_on_and_tax_records_last_ten_years() {
     let vault = Vault::init();

@@ -4,7 +4,7 @@
 
 use super::tally::{ACCESS_TABLES, Message};
 use crate::model::{join_roles, split_roles};
-use crate::sql::{DbRow, Stmt};
+use crate::sql::{DbRow, Dialect, Stmt};
 use crate::{ReadWrite, Sealer, StoreError};
 
 super::repository!(
@@ -501,6 +501,43 @@ impl Operators<'_, ReadWrite> {
             }
         }
         Ok(revoked)
+    }
+
+    /// Deletes at most `limit` sessions that expired before `before`, revoked (unsealed) or
+    /// carrying the vault's seal (its term taken out of the access rows' tally, the rows
+    /// locked as they are read): past its expiry a session opens nothing either way, and every
+    /// session kept is one more row each check of the tally reads. One whose seal does not
+    /// hold is left for the check to name. Returns how many it deleted.
+    pub async fn prune_sessions(
+        &mut self,
+        before: i64,
+        limit: i64,
+        seal: &dyn super::AccessSealer,
+    ) -> Result<u64, StoreError> {
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        super::tally::access_change_allowed(&mut self.conn).await?;
+        let stmt = Stmt::new(format!(
+            "SELECT * FROM operator_sessions WHERE expires_at < $1 ORDER BY expires_at, session_id LIMIT $2{lock}"
+        ))
+        .bind(before)
+        .bind(limit);
+        let expired = self.conn.fetch_all(stmt).await?;
+        let mut pruned = 0;
+        for row in expired.iter().map(session_row) {
+            let row = row?;
+            // (a revoked session is unsealed, outside the tally)
+            if row.seal.is_some() && !seal.holds_row(super::AccessRow::Session(&row)) {
+                continue;
+            }
+            let stmt = Stmt::new("DELETE FROM operator_sessions WHERE session_id = $1").bind(row.session_id.as_str());
+            self.conn.execute(stmt).await?;
+            super::tally::access_moved(&mut self.conn, seal, row.seal.as_deref(), None).await?;
+            pruned += 1;
+        }
+        Ok(pruned)
     }
 
     /// Records a training completion.

@@ -70,6 +70,19 @@ pub fn binding_message(t: Target<'_>, field: &str, ciphertext: &[u8], b: &Bindin
     m.0
 }
 
+/// What the seal of binding `b`, on a joined row (with `record_id`, `field`, `subject_id`,
+/// `collection` and `ciphertext`), covers.
+fn row_binding_message(row: &DbRow, b: &Binding) -> Result<Vec<u8>, StoreError> {
+    let (record_id, field) = (row.text("record_id")?, row.text("field")?);
+    let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
+    let t = Target {
+        subject_id: &subject_id,
+        collection: &collection,
+        record_id: &record_id,
+    };
+    Ok(binding_message(t, &field, &row.bytes("ciphertext")?, b))
+}
+
 /// The binding on a joined row, if it has one, as stored (sealed or not).
 pub(crate) fn binding_of(row: &DbRow) -> Result<Option<Binding>, StoreError> {
     let Some(purpose) = row.opt_text("purpose")? else {
@@ -91,18 +104,18 @@ pub(crate) fn sealed_binding_of(row: &DbRow, seal: Option<&dyn Sealer>) -> Resul
     let Some(b) = binding_of(row)? else {
         return Ok(None);
     };
-    let (record_id, field) = (row.text("record_id")?, row.text("field")?);
-    let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
-    let t = Target {
-        subject_id: &subject_id,
-        collection: &collection,
-        record_id: &record_id,
-    };
-    let ciphertext = row.bytes("ciphertext")?;
     let holds = match (seal, row.opt_bytes("binding_seal")?) {
-        (Some(seal), Some(stored)) => seal.holds(&binding_message(t, &field, &ciphertext, &b), &stored),
+        (Some(seal), Some(stored)) => seal.holds(&row_binding_message(row, &b)?, &stored),
         _ => false,
     };
+    if !holds && seal.is_some() {
+        // (field and purpose only, escaped: ids and values are not logged)
+        tracing::warn!(
+            field = ?row.text("field")?,
+            purpose = ?b.purpose,
+            "a purpose binding without the vault's seal was passed over (written or changed outside the vault)"
+        );
+    }
     Ok(holds.then_some(b))
 }
 
@@ -604,18 +617,12 @@ impl Records<'_, ReadWrite> {
     /// Seals the binding on `row` (of a [`BINDINGS_WITH_VALUES`] query) as it is stored.
     async fn seal_row(&mut self, row: &DbRow, seal: &dyn Sealer) -> Result<(), StoreError> {
         let b = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
+        let sealed = seal.seal(&row_binding_message(row, &b)?);
         let (record_id, field) = (row.text("record_id")?, row.text("field")?);
-        let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
-        let t = Target {
-            subject_id: &subject_id,
-            collection: &collection,
-            record_id: &record_id,
-        };
-        let sealed = seal.seal(&binding_message(t, &field, &row.bytes("ciphertext")?, &b));
         let stmt =
             Stmt::new("UPDATE field_bindings SET seal = $1 WHERE record_id = $2 AND field = $3 AND purpose = $4")
                 .bind(&sealed[..])
-                .bind(t.record_id)
+                .bind(record_id.as_str())
                 .bind(field.as_str())
                 .bind(b.purpose.as_str());
         self.conn.execute(stmt).await?;

@@ -763,6 +763,57 @@ pub async fn access_rows_keep_their_tally(s: &Store) {
         .unwrap(),
         0
     );
+    // expired sessions pruned (the revoked ones, unsealed, and one still sealed), the tally
+    // moved with them; one not yet expired, and one whose seal is not the vault's, stay
+    for (id, expires_at, seal) in [("s20", 50, "seal-s20"), ("s21", 500, "seal-s21"), ("s22", 60, "forged")] {
+        let session = SessionRow {
+            session_id: id.into(),
+            secret_hash: vec![1; 32],
+            operator_id: "o1".into(),
+            created_at: 10,
+            expires_at,
+            revoked_at: None,
+            seal: Some(seal.as_bytes().to_vec()),
+        };
+        s.write(move |mut tx| Box::pin(async move { tx.operators().open_session(&session, &crate::TestSeal).await }))
+            .await
+            .unwrap();
+    }
+    let prune = |limit: i64| async move {
+        s.write(move |mut tx| {
+            Box::pin(async move { tx.operators().prune_sessions(200, limit, &crate::TestSeal).await })
+        })
+        .await
+        .unwrap()
+    };
+    // oldest first: s20, then the forged s22 (skipped), then three of the twelve revoked
+    assert_eq!(prune(5).await, 4, "at most the limit");
+    assert_eq!(
+        prune(100).await,
+        9,
+        "the other nine revoked; not s21 nor the forged s22"
+    );
+    assert_eq!(prune(100).await, 0);
+    for id in ["s21", "s22"] {
+        let kept = s.reader().await.unwrap().operators().session(id).await.unwrap();
+        assert!(kept.is_some(), "{id}");
+    }
+    let refused = check().await;
+    assert!(
+        matches!(&refused, Err(StoreError::AccessAltered(what)) if what.contains("session s22")),
+        "{refused:?}"
+    );
+    s.write(|mut tx| {
+        Box::pin(async move {
+            tx.operators()
+                .revoke_sessions(SessionsOf::All, 9, &crate::TestSeal)
+                .await?;
+            tx.operators().prune_sessions(1_000, 100, &crate::TestSeal).await
+        })
+    })
+    .await
+    .unwrap();
+    assert!(check().await.unwrap());
     // made anew from the rows: the same tally (two principals, an operator, a grant)
     let counted = s
         .write(|mut tx| Box::pin(async move { tx.tallies().tally_access_rows(&crate::TestSeal).await }))
