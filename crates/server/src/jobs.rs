@@ -40,6 +40,9 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 pub const ACCESS_TALLY_JOB: &str = "access-tally";
 pub const ACCESS_TALLY_EVERY: Duration = Duration::from_secs(60);
 
+/// A job that runs longer than this is logged as holding back the others.
+const SLOW_JOB: Duration = Duration::from_secs(5);
+
 /// How often the runner looks for due jobs.
 pub const TICK: Duration = Duration::from_millis(250);
 
@@ -178,7 +181,20 @@ pub async fn run_due(state: &AppState, jobs: &[Job], schedule: &mut Schedule, no
     let mut ran = Vec::new();
     for i in schedule.due(jobs, now) {
         let job = &jobs[i];
-        match state.vault.store().exclusively(job.name, (job.run)(state, now)).await {
+        let started = std::time::Instant::now();
+        let outcome = state.vault.store().exclusively(job.name, (job.run)(state, now)).await;
+        // the jobs run one after another: a slow one holds back the others (the checkpointer)
+        let took = started.elapsed();
+        if took > SLOW_JOB {
+            tracing::warn!(
+                job = job.name,
+                ms = took.as_millis(),
+                "job ran long, holding back the others"
+            );
+        } else {
+            tracing::debug!(job = job.name, ms = took.as_millis(), "job ran");
+        }
+        match outcome {
             Ok(Some(Ok(()))) => ran.push(job.name),
             Ok(Some(Err(e))) => tracing::error!(job = job.name, error = %e, "job failed; will retry"),
             Ok(None) => tracing::debug!(job = job.name, "another node runs this job now"),

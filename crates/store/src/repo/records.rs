@@ -50,10 +50,9 @@ pub const BINDING_SEALS_PENDING: &str = "binding_seals_pending";
 
 /// What a binding's seal covers: the value it binds (where it is: record, field, whose and
 /// which collection; and what it is: its sealed bytes as stored), the purpose, and when the
-/// value was collected and last written for it. The value's bytes: a binding the vault
-/// deleted when the field got a new value (the purposes that never collected it let go) and
-/// put back by hand opens nothing; a correction (Art. 16), which keeps the bindings, seals
-/// them again. Not the times the ledger and the rules set (`ended_at`, `expires_at`), which
+/// value was collected and last written for it. The value's bytes: a binding a purpose let
+/// go of, put back by hand once the field has another value, opens nothing; a new value or a
+/// correction (Art. 16), which keeps the field's other bindings, seals them again. Not the times the ledger and the rules set (`ended_at`, `expires_at`), which
 /// the sweeper rewrites in bulk: a read goes by the sealed ledger and by the rule's expiry
 /// computed from these sealed times as well as by the stored one.
 #[must_use]
@@ -598,18 +597,20 @@ impl Records<'_, ReadWrite> {
     }
 
     /// Seals the bindings stored without a seal, as they are: at the start after the upgrade
-    /// that sealed bindings (schema version 24), on the operator's word. Returns how many.
+    /// that sealed bindings (schema version 24), on the operator's word. Logs how many of each
+    /// collection, field and purpose it sealed (for the operator to look for one no write
+    /// of theirs made). Returns how many.
     pub async fn seal_unsealed_bindings(&mut self, seal: &dyn Sealer) -> Result<u64, StoreError> {
         let stmt = Stmt::new(format!("{BINDINGS_WITH_VALUES} WHERE b.seal IS NULL"));
-        self.seal_bound(stmt, seal).await
-    }
-
-    /// Seals each binding `select` (a [`BINDINGS_WITH_VALUES`] query) returns, as it is
-    /// stored. Returns how many.
-    async fn seal_bound(&mut self, select: Stmt<'_>, seal: &dyn Sealer) -> Result<u64, StoreError> {
-        let rows = self.conn.fetch_all(select).await?;
+        let rows = self.conn.fetch_all(stmt).await?;
+        let mut sealed: std::collections::BTreeMap<(String, String, String), u64> = Default::default();
         for row in &rows {
             self.seal_row(row, seal).await?;
+            let kind = (row.text("collection")?, row.text("field")?, row.text("purpose")?);
+            *sealed.entry(kind).or_default() += 1;
+        }
+        for ((collection, field, purpose), bindings) in sealed {
+            tracing::warn!(collection = ?collection, field = ?field, purpose = ?purpose, bindings, "sealed purpose bindings stored before seals, as they were");
         }
         Ok(rows.len() as u64)
     }
