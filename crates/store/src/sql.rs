@@ -28,6 +28,15 @@ impl Dialect {
     /// The most parameters one statement may bind (SQLite's default limit is the lower).
     pub(crate) const MAX_PARAMETERS: usize = 32_766;
 
+    /// What ends a `SELECT` that locks the rows it reads until its transaction ends: ` FOR
+    /// UPDATE` on PostgreSQL; nothing on SQLite, whose write transaction holds the database.
+    pub(crate) fn row_lock(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     #[must_use]
     pub fn name(self) -> &'static str {

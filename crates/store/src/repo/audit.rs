@@ -766,10 +766,7 @@ impl Audit<'_, ReadWrite> {
     /// returns how many. Entries commit in sequence order (one SQLite writer; the sequencer on
     /// PostgreSQL), so every entry up to the highest visible number is there to be indexed.
     pub async fn index_subjects(&mut self) -> Result<u64, StoreError> {
-        let lock = match self.conn.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
+        let lock = self.conn.dialect().row_lock();
         let state = self
             .conn
             .fetch_optional(Stmt::new(format!(

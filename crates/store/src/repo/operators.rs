@@ -4,7 +4,7 @@
 
 use super::tally::{ACCESS_TABLES, Message};
 use crate::model::{join_roles, split_roles};
-use crate::sql::{DbRow, Dialect, Stmt};
+use crate::sql::{DbRow, Stmt};
 use crate::{ReadWrite, Sealer, StoreError};
 
 super::repository!(
@@ -514,10 +514,7 @@ impl Operators<'_, ReadWrite> {
         limit: i64,
         seal: &dyn super::AccessSealer,
     ) -> Result<u64, StoreError> {
-        let lock = match self.conn.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
+        let lock = self.conn.dialect().row_lock();
         super::tally::access_change_allowed(&mut self.conn).await?;
         let stmt = Stmt::new(format!(
             "SELECT * FROM operator_sessions WHERE expires_at < $1 ORDER BY expires_at, session_id LIMIT $2{lock}"

@@ -342,10 +342,7 @@ impl<A> Records<'_, A> {
 
     /// Whether the record exists; on PostgreSQL the row is locked for the transaction.
     async fn lock(&mut self, t: Target<'_>) -> Result<bool, StoreError> {
-        let lock = match self.conn.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
+        let lock = self.conn.dialect().row_lock();
         let sql =
             format!("SELECT record_id FROM records WHERE record_id = $1 AND subject_id = $2 AND collection = $3{lock}");
         let stmt = Stmt::new(sql).bind(t.record_id).bind(t.subject_id).bind(t.collection);

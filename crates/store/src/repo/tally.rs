@@ -7,7 +7,7 @@
 //! or fold off, and no row can be made to even it out (the seals are MACs). What a tally
 //! cannot tell: the whole set and its tally put back together as an earlier copy had them.
 
-use crate::sql::{Conn, Dialect, Stmt};
+use crate::sql::{Conn, Stmt};
 use crate::{ReadWrite, StoreError};
 
 /// Seals what the store keeps sealed (ledger entries and heads, tallies): a MAC under a key
@@ -154,10 +154,7 @@ impl Tallies<'_, ReadWrite> {
 
     /// The access tally as stored, its row locked until the transaction ends (`None`: none).
     async fn locked_access_tally(&mut self, seal: &dyn Sealer) -> Result<Option<Tally>, StoreError> {
-        let lock = match self.conn.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
+        let lock = self.conn.dialect().row_lock();
         let stmt = Stmt::new(format!("SELECT value FROM meta WHERE key = $1{lock}")).bind(ACCESS.key);
         match self.conn.fetch_optional(stmt).await? {
             Some(row) => Ok(Some(Tally::open(
@@ -328,10 +325,7 @@ pub(crate) async fn moved(
     seal: &dyn Sealer,
     change: impl FnOnce(&mut Tally),
 ) -> Result<(), StoreError> {
-    let lock = match conn.dialect() {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    };
+    let lock = conn.dialect().row_lock();
     // The row made first if it is not there, so there is a row to lock: two first changes (of
     // two nodes) would each count from none. A tally deleted by hand starts again from none,
     // which leaves it off for good.
@@ -408,10 +402,7 @@ pub(crate) async fn reseal_access_row(
     new_seal: Option<&[u8]>,
     seal: &dyn Sealer,
 ) -> Result<(), StoreError> {
-    let lock = match conn.dialect() {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    };
+    let lock = conn.dialect().row_lock();
     access_change_allowed(conn).await?;
     let stmt = Stmt::new(format!("SELECT seal FROM {table} WHERE {key} = $1{lock}")).bind(id);
     let Some(row) = conn.fetch_optional(stmt).await? else {
