@@ -1270,6 +1270,46 @@ mod tests {
         secret.to_string()
     }
 
+    /// A session that expired a week ago is deleted by the access check's prune, its term
+    /// taken out of the access rows' tally (the check after it holds), audited with how many;
+    /// a live session stays and opens as before.
+    #[tokio::test]
+    async fn sessions_expired_a_week_ago_are_pruned_and_the_tally_still_holds() {
+        let (_dir, vault) = vault().await;
+        let secret = enrolled(&vault, "ana").await;
+        let pw = || Zeroizing::new("correct horse battery staple".to_owned());
+        let t1 = T0 + 60_000;
+        let old = vault
+            .login(Timestamp(t1), "ana", pw(), &code_at(&secret, t1))
+            .await
+            .unwrap();
+        let t2 = t1 + 8 * 86_400_000;
+        let live = vault
+            .login(Timestamp(t2), "ana", pw(), &code_at(&secret, t2))
+            .await
+            .unwrap();
+        assert_eq!(vault.prune_sessions(Timestamp(t2)).await.unwrap(), 1);
+        assert_eq!(vault.prune_sessions(Timestamp(t2)).await.unwrap(), 0);
+        vault.check_access_tally().await.unwrap();
+        assert!(vault.authenticate(&live.token, Timestamp(t2 + 1000)).await.is_ok());
+        assert!(vault.authenticate(&old.token, Timestamp(t2 + 1000)).await.is_err());
+        let entries = vault
+            .store
+            .reader()
+            .await
+            .unwrap()
+            .audit()
+            .entries(i64::MIN, 10_000)
+            .await
+            .unwrap();
+        let pruned: Vec<_> = entries
+            .iter()
+            .filter(|e| e.entry.contains("\"operator.sessions_pruned\""))
+            .collect();
+        assert_eq!(pruned.len(), 1, "{pruned:?}");
+        assert!(pruned[0].entry.contains("\"sessions\":\"1\""), "{}", pruned[0].entry);
+    }
+
     #[tokio::test]
     async fn an_operator_enrols_logs_in_reads_with_a_reason_and_loses_access_when_training_lapses() {
         let (_dir, vault) = vault().await;

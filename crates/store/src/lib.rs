@@ -37,7 +37,7 @@ pub use repo::{
     HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, LEDGER_SEALED,
     Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor,
     Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, Subjects, TRAINING_SEALS_PENDING,
-    Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow, binding_message,
+    Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -2,6 +2,7 @@
 
 use crate::model::group_records;
 use crate::repo::Sealer;
+use crate::repo::retention::bound_value;
 use crate::repo::subjects::is_stored;
 use crate::repo::tally::Message;
 use crate::sql::{DbRow, Dialect, Stmt, placeholders, values_clause};
@@ -52,11 +53,11 @@ pub const BINDING_SEALS_PENDING: &str = "binding_seals_pending";
 /// which collection; and what it is: its sealed bytes as stored), the purpose, and when the
 /// value was collected and last written for it. The value's bytes: a binding a purpose let
 /// go of, put back by hand once the field has another value, opens nothing; a new value or a
-/// correction (Art. 16), which keeps the field's other bindings, seals them again. Not the times the ledger and the rules set (`ended_at`, `expires_at`), which
-/// the sweeper rewrites in bulk: a read goes by the sealed ledger and by the rule's expiry
-/// computed from these sealed times as well as by the stored one.
-#[must_use]
-pub fn binding_message(t: Target<'_>, field: &str, ciphertext: &[u8], b: &Binding) -> Vec<u8> {
+/// correction (Art. 16), which keeps the field's other bindings, seals them again. Not the
+/// times the ledger and the rules set (`ended_at`, `expires_at`), which the sweeper rewrites
+/// in bulk: a read goes by the sealed ledger and by the rule's expiry computed from these
+/// sealed times as well as by the stored one.
+fn binding_message(t: Target<'_>, field: &str, ciphertext: &[u8], b: &Binding) -> Vec<u8> {
     let mut m = Message::new("custodia.binding.v1");
     m.text(Some(t.record_id))
         .text(Some(field))
@@ -67,19 +68,6 @@ pub fn binding_message(t: Target<'_>, field: &str, ciphertext: &[u8], b: &Bindin
         .int(b.bound_at)
         .int(b.renewed_at);
     m.0
-}
-
-/// What the seal of binding `b`, on a joined row (with `record_id`, `field`, `subject_id`,
-/// `collection` and `ciphertext`), covers.
-fn row_binding_message(row: &DbRow, b: &Binding) -> Result<Vec<u8>, StoreError> {
-    let (record_id, field) = (row.text("record_id")?, row.text("field")?);
-    let (subject_id, collection) = (row.text("subject_id")?, row.text("collection")?);
-    let t = Target {
-        subject_id: &subject_id,
-        collection: &collection,
-        record_id: &record_id,
-    };
-    Ok(binding_message(t, &field, &row.bytes("ciphertext")?, b))
 }
 
 /// The binding on a joined row, if it has one, as stored (sealed or not).
@@ -96,26 +84,28 @@ pub(crate) fn binding_of(row: &DbRow) -> Result<Option<Binding>, StoreError> {
     }))
 }
 
-/// The binding on a joined row (with `record_id`, `field`, `subject_id`, `collection`,
-/// `ciphertext` and `binding_seal`) only if it carries `seal`'s seal: one written or changed by hand (or read
-/// before the vault installed its sealer) lets no purpose use the value.
-pub(crate) fn sealed_binding_of(row: &DbRow, seal: Option<&dyn Sealer>) -> Result<Option<Binding>, StoreError> {
-    let Some(b) = binding_of(row)? else {
-        return Ok(None);
+/// Whether `stored` is `seal`'s seal of binding `b` of the value `ciphertext` in `field` of
+/// record `t`: one written or changed by hand (or read before the vault installed its
+/// sealer) lets no purpose use the value. One whose seal does not hold is logged.
+pub(crate) fn binding_holds(
+    seal: Option<&dyn Sealer>,
+    stored: Option<&[u8]>,
+    (t, field, ciphertext): (Target<'_>, &str, &[u8]),
+    b: &Binding,
+) -> bool {
+    let Some(seal) = seal else {
+        return false;
     };
-    let holds = match (seal, row.opt_bytes("binding_seal")?) {
-        (Some(seal), Some(stored)) => seal.holds(&row_binding_message(row, &b)?, &stored),
-        _ => false,
-    };
-    if !holds && seal.is_some() {
+    let holds = stored.is_some_and(|stored| seal.holds(&binding_message(t, field, ciphertext, b), stored));
+    if !holds {
         // (field and purpose only, escaped: ids and values are not logged)
         tracing::warn!(
-            field = ?row.text("field")?,
+            field = ?field,
             purpose = ?b.purpose,
             "a purpose binding without the vault's seal was passed over (written or changed outside the vault)"
         );
     }
-    Ok(holds.then_some(b))
+    holds
 }
 
 fn record_row(
@@ -131,13 +121,22 @@ fn record_row(
         fields: Vec::new(),
     };
     let field = match row.opt_text("field")? {
-        Some(field) => Some(StoredField {
-            field,
-            ciphertext: row.bytes("ciphertext")?,
-            key_class: row.text("field_key_class")?,
-            updated_at: row.int("field_updated_at")?,
-            bindings: sealed_binding_of(row, seal)?.into_iter().collect(),
-        }),
+        Some(field) => {
+            let ciphertext = row.bytes("ciphertext")?;
+            let stored = row.opt_bytes("binding_seal")?;
+            let value = (record.target(), field.as_str(), &ciphertext[..]);
+            let bindings = binding_of(row)?
+                .filter(|b| binding_holds(seal, stored.as_deref(), value, b))
+                .into_iter()
+                .collect();
+            Some(StoredField {
+                field,
+                ciphertext,
+                key_class: row.text("field_key_class")?,
+                updated_at: row.int("field_updated_at")?,
+                bindings,
+            })
+        }
         None => None,
     };
     Ok((Some(record), field))
@@ -191,6 +190,17 @@ pub struct Target<'a> {
     pub subject_id: &'a str,
     pub collection: &'a str,
     pub record_id: &'a str,
+}
+
+impl StoredRecord {
+    /// The record, as a change would target it.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            subject_id: &self.subject_id,
+            collection: &self.collection,
+            record_id: &self.record_id,
+        }
+    }
 }
 
 impl<A> Records<'_, A> {
@@ -562,8 +572,11 @@ impl Records<'_, ReadWrite> {
         let rows = self.conn.fetch_all(Self::bindings_with_values(t, fields)).await?;
         let mut held = Vec::new();
         for row in &rows {
-            if let Some(b) = sealed_binding_of(row, Some(&*seal))? {
-                held.push((row.text("field")?, b.purpose));
+            let v = bound_value(row)?;
+            let stored = row.opt_bytes("binding_seal")?;
+            let value = (v.target(), v.field.as_str(), &row.bytes("ciphertext")?[..]);
+            if binding_holds(Some(&*seal), stored.as_deref(), value, &v.binding) {
+                held.push((v.field, v.binding.purpose));
             }
         }
         Ok(held)
@@ -614,15 +627,19 @@ impl Records<'_, ReadWrite> {
 
     /// Seals the binding on `row` (of a [`BINDINGS_WITH_VALUES`] query) as it is stored.
     async fn seal_row(&mut self, row: &DbRow, seal: &dyn Sealer) -> Result<(), StoreError> {
-        let b = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
-        let sealed = seal.seal(&row_binding_message(row, &b)?);
-        let (record_id, field) = (row.text("record_id")?, row.text("field")?);
+        let v = bound_value(row)?;
+        let sealed = seal.seal(&binding_message(
+            v.target(),
+            &v.field,
+            &row.bytes("ciphertext")?,
+            &v.binding,
+        ));
         let stmt =
             Stmt::new("UPDATE field_bindings SET seal = $1 WHERE record_id = $2 AND field = $3 AND purpose = $4")
                 .bind(&sealed[..])
-                .bind(record_id.as_str())
-                .bind(field.as_str())
-                .bind(b.purpose.as_str());
+                .bind(v.record_id.as_str())
+                .bind(v.field.as_str())
+                .bind(v.binding.purpose.as_str());
         self.conn.execute(stmt).await?;
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! activity, and legal holds. What a binding means is the core's business: this repository
 //! only finds and moves rows.
 
-use crate::repo::records::{binding_of, sealed_binding_of};
+use crate::repo::Target;
+use crate::repo::records::{binding_holds, binding_of};
 use crate::sql::{DbRow, Dialect, Stmt, placeholders};
 use crate::{Activity, Binding, ReadWrite, StoreError};
 
@@ -106,19 +107,25 @@ pub enum BindingRows {
     AsStored,
 }
 
-fn bound_value(row: &DbRow) -> Result<BoundValue, StoreError> {
-    let binding = binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?;
-    bound_value_with(row, binding)
-}
-
-fn bound_value_with(row: &DbRow, binding: Binding) -> Result<BoundValue, StoreError> {
+pub(crate) fn bound_value(row: &DbRow) -> Result<BoundValue, StoreError> {
     Ok(BoundValue {
         record_id: row.text("record_id")?,
         field: row.text("field")?,
         subject_id: row.text("subject_id")?,
         collection: row.text("collection")?,
-        binding,
+        binding: binding_of(row)?.ok_or_else(|| StoreError::Corrupt("a binding row without a purpose".into()))?,
     })
+}
+
+impl BoundValue {
+    /// The record its value is in.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            subject_id: &self.subject_id,
+            collection: &self.collection,
+            record_id: &self.record_id,
+        }
+    }
 }
 
 fn hold_row(row: &DbRow) -> Result<HoldRow, StoreError> {
@@ -203,13 +210,18 @@ impl<A> Retention<'_, A> {
                 stmt.push(*id);
             }
             for row in self.conn.fetch_all(stmt).await? {
-                let value = match which {
-                    BindingRows::AsStored => Some(bound_value(&row)?),
-                    BindingRows::Sealed => sealed_binding_of(&row, self.bindings.as_deref())?
-                        .map(|binding| bound_value_with(&row, binding))
-                        .transpose()?,
+                let v = bound_value(&row)?;
+                let kept = match which {
+                    BindingRows::AsStored => true,
+                    BindingRows::Sealed => {
+                        let stored = row.opt_bytes("binding_seal")?;
+                        let value = (v.target(), v.field.as_str(), &row.bytes("ciphertext")?[..]);
+                        binding_holds(self.bindings.as_deref(), stored.as_deref(), value, &v.binding)
+                    }
                 };
-                out.extend(value);
+                if kept {
+                    out.push(v);
+                }
             }
         }
         Ok(out)

@@ -45,12 +45,13 @@ impl Message {
         match v {
             Some(v) => {
                 self.0.push(1);
-                self.0.extend_from_slice(&(v.len() as u64).to_be_bytes());
-                self.0.extend_from_slice(v.as_bytes());
+                self.bytes(v.as_bytes())
             }
-            None => self.0.push(0),
+            None => {
+                self.0.push(0);
+                self
+            }
         }
-        self
     }
 }
 
