@@ -1,7 +1,9 @@
 //! The server's periodic work. Each job is a function of the time it runs at (so tests move
 //! the clock instead of sleeping) and a period; the runner wakes every [`TICK`], runs each
 //! job that is due, and on PostgreSQL runs a job only if no other server node is running it
-//! at that moment (advisory-lock leadership per job, see `Store::exclusively`).
+//! at that moment (advisory-lock leadership per job, see `Store::exclusively`). The audit
+//! checkpointer has a runner of its own ([`Job::alone`]): a slow sweep or delivery never holds
+//! back the signature over the log's tail (an unsigned tail is one an insider can cut).
 //!
 //! Jobs today: the audit checkpointer, the failed-authentication counts, the audit subject
 //! index, the check of the access rows' tally, the Art. 19 notification deliveries, the purge
@@ -40,7 +42,7 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 pub const ACCESS_TALLY_JOB: &str = "access-tally";
 pub const ACCESS_TALLY_EVERY: Duration = Duration::from_secs(60);
 
-/// A job that runs longer than this is logged as holding back the others.
+/// A job that runs longer than this is logged as holding back the others of its loop.
 const SLOW_JOB: Duration = Duration::from_secs(5);
 
 /// How often the runner looks for due jobs.
@@ -51,6 +53,8 @@ pub struct Job {
     /// Its name: the leadership lock and the logs name it.
     pub name: &'static str,
     pub every: Duration,
+    /// Whether it runs on a loop of its own rather than after the others of the shared one.
+    pub alone: bool,
     pub run: for<'a> fn(&'a AppState, Timestamp) -> BoxFuture<'a, Result<(), VaultError>>,
 }
 
@@ -61,6 +65,7 @@ pub fn jobs() -> Vec<Job> {
         Job {
             name: "audit-checkpoint",
             every: crate::CHECKPOINT_EVERY,
+            alone: true,
             run: |state, now| {
                 Box::pin(async move {
                     if let Some(row) = state.vault.checkpoint(now).await? {
@@ -73,11 +78,13 @@ pub fn jobs() -> Vec<Job> {
         Job {
             name: "audit-auth-failures",
             every: AUTH_FAILURE_WINDOW,
+            alone: false,
             run: |state, now| Box::pin(async move { state.vault.flush_authentication_failures(now).await.map(drop) }),
         },
         Job {
             name: TRAINING_REMINDERS_JOB,
             every: Duration::from_secs(86_400),
+            alone: false,
             run: |state, now| {
                 Box::pin(async move {
                     for alert in state.vault.remind_training(now).await? {
@@ -90,16 +97,19 @@ pub fn jobs() -> Vec<Job> {
         Job {
             name: "requests-purge",
             every: Duration::from_secs(3600),
+            alone: false,
             run: |state, now| Box::pin(async move { state.vault.purge_requests(now).await.map(drop) }),
         },
         Job {
             name: "audit-subject-index",
             every: Duration::from_secs(1),
+            alone: false,
             run: |state, _| Box::pin(async move { state.vault.index_audit_subjects().await.map(drop) }),
         },
         Job {
             name: NOTIFICATIONS_JOB,
             every: NOTIFICATIONS_EVERY,
+            alone: false,
             run: |state, now| {
                 Box::pin(async move {
                     let sender = std::sync::Arc::new(crate::notify::HttpSender);
@@ -110,11 +120,13 @@ pub fn jobs() -> Vec<Job> {
         Job {
             name: ACCESS_TALLY_JOB,
             every: ACCESS_TALLY_EVERY,
+            alone: false,
             run: |state, _| Box::pin(async move { state.vault.check_access_tally().await }),
         },
         Job {
             name: RETENTION_JOB,
             every: RETENTION_EVERY,
+            alone: false,
             run: |state, now| Box::pin(sweep(state, now)),
         },
     ]
@@ -183,13 +195,13 @@ pub async fn run_due(state: &AppState, jobs: &[Job], schedule: &mut Schedule, no
         let job = &jobs[i];
         let started = std::time::Instant::now();
         let outcome = state.vault.store().exclusively(job.name, (job.run)(state, now)).await;
-        // the jobs run one after another: a slow one holds back the others (the checkpointer)
+        // the jobs of a loop run one after another: a slow one holds back the others
         let took = started.elapsed();
         if took > SLOW_JOB {
             tracing::warn!(
                 job = job.name,
                 ms = took.as_millis(),
-                "job ran long, holding back the others"
+                "job ran long, holding back the others of its loop"
             );
         } else {
             tracing::debug!(job = job.name, ms = took.as_millis(), "job ran");
@@ -204,18 +216,49 @@ pub async fn run_due(state: &AppState, jobs: &[Job], schedule: &mut Schedule, no
     ran
 }
 
-/// Starts the runner on the real clock.
-pub fn spawn(vault: Arc<crate::AppState>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let jobs = jobs();
-        let mut schedule = Schedule::default();
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            run_due(&vault, &jobs, &mut schedule, Timestamp::now()).await;
+/// The jobs grouped by the loop that runs them: each job that runs [`Job::alone`] in a
+/// group of its own, then the others together.
+#[must_use]
+pub fn loops(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let (alone, shared): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.alone);
+    let mut loops: Vec<Vec<Job>> = alone.into_iter().map(|j| vec![j]).collect();
+    if !shared.is_empty() {
+        loops.push(shared);
+    }
+    loops
+}
+
+/// The running loops of the server's jobs.
+pub struct Runners(Vec<tokio::task::JoinHandle<()>>);
+
+impl Runners {
+    /// Stops every loop (a job in flight is dropped at its next await).
+    pub fn abort(&self) {
+        for runner in &self.0 {
+            runner.abort();
         }
-    })
+    }
+}
+
+/// Starts the runners on the real clock, one per group of [`loops`].
+pub fn spawn(state: Arc<crate::AppState>) -> Runners {
+    Runners(
+        loops(jobs())
+            .into_iter()
+            .map(|jobs| {
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    let mut schedule = Schedule::default();
+                    let mut tick = tokio::time::interval(TICK);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        run_due(&state, &jobs, &mut schedule, Timestamp::now()).await;
+                    }
+                })
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -226,6 +269,7 @@ mod tests {
         Job {
             name,
             every: Duration::from_millis(every_ms),
+            alone: false,
             run: |_, _| Box::pin(async { Ok(()) }),
         }
     }
@@ -235,6 +279,27 @@ mod tests {
         let sweeper: Vec<Job> = jobs().into_iter().filter(|j| j.name == RETENTION_JOB).collect();
         assert_eq!(sweeper.len(), 1);
         assert_eq!(sweeper[0].every, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_checkpointer_runs_on_a_loop_no_other_job_shares() {
+        let loops = loops(jobs());
+        let with_checkpointer: Vec<&Vec<Job>> = loops
+            .iter()
+            .filter(|l| l.iter().any(|j| j.name == "audit-checkpoint"))
+            .collect();
+        assert_eq!(with_checkpointer.len(), 1);
+        assert_eq!(
+            with_checkpointer[0].len(),
+            1,
+            "a job beside the checkpointer could hold it back"
+        );
+        // every job runs, once
+        let mut names: Vec<&str> = loops.iter().flatten().map(|j| j.name).collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!((names.len(), all), (jobs().len(), jobs().len()));
     }
 
     #[test]
