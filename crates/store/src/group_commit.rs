@@ -42,9 +42,17 @@ pub(crate) enum Op {
 /// The sending side: cheap to share between request tasks.
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Op>,
-    /// How the batches' audit entries are linked (shared with the batching loop).
+    /// What the vault installs (shared with the batching loop).
+    pub(crate) integrity: Integrity,
+}
+
+/// What keeps a writer's writes checkable, installed by the vault once it has read its keys
+/// and shared by the writer, its batching loop and (the binding seal) every reader.
+#[derive(Clone)]
+pub(crate) struct Integrity {
+    /// How audit entries are linked.
     pub(crate) linker: Linker,
-    /// How purpose bindings are sealed (shared with the batching loop and the readers).
+    /// How purpose bindings are sealed.
     pub(crate) bindings: BindingSeal,
 }
 
@@ -69,12 +77,14 @@ impl Writer {
         (
             Self {
                 jobs,
-                linker: if only_writer {
-                    Linker::tracking_tail()
-                } else {
-                    Linker::default()
+                integrity: Integrity {
+                    linker: if only_writer {
+                        Linker::tracking_tail()
+                    } else {
+                        Linker::default()
+                    },
+                    bindings: BindingSeal::default(),
                 },
-                bindings: BindingSeal::default(),
             },
             rx,
         )
@@ -146,13 +156,13 @@ async fn exec(conn: &mut Conn<'_>, sql: &'static str) -> Result<(), StoreError> 
 /// rolling back if it failed (`Err` then names what failed, for the log).
 pub(crate) async fn commit(
     conn: &mut Conn<'_>,
-    (linker, bindings): (&Linker, &BindingSeal),
+    integrity: &Integrity,
     ops: impl Iterator<Item = Op>,
 ) -> Result<(), StoreError> {
     let mut completions = Vec::with_capacity(ops.size_hint().0);
     let started = std::time::Instant::now();
-    let outcome = run_batch(conn, (linker, bindings), ops, &mut completions).await;
-    linker.settle(outcome.is_ok());
+    let outcome = run_batch(conn, integrity, ops, &mut completions).await;
+    integrity.linker.settle(outcome.is_ok());
     let rolled_back = match &outcome {
         Ok(()) => Ok(()),
         Err(_) => exec(conn, "ROLLBACK").await,
@@ -170,10 +180,11 @@ pub(crate) async fn commit(
 
 async fn run_batch(
     conn: &mut Conn<'_>,
-    (linker, bindings): (&Linker, &BindingSeal),
+    integrity: &Integrity,
     ops: impl Iterator<Item = Op>,
     completions: &mut Vec<Completion>,
 ) -> Result<(), StoreError> {
+    let Integrity { linker, bindings } = integrity;
     // SQLite: take the write lock now, not at the first write (no upgrade to fail midway).
     let begin = match conn.dialect() {
         Dialect::Sqlite => "BEGIN IMMEDIATE",
@@ -205,7 +216,7 @@ async fn run_batch(
                 insert_group(conn, bindings, std::mem::take(&mut inserts), &mut audits, completions).await?;
                 exec(conn, "SAVEPOINT request").await?;
                 let tail = linker.tentative();
-                let (ok, completion) = job(Tx::new(conn.reborrow(), linker, bindings)).await;
+                let (ok, completion) = job(Tx::new(conn.reborrow(), integrity)).await;
                 completions.push(completion);
                 if !ok {
                     exec(conn, "ROLLBACK TO request").await?;
@@ -236,7 +247,7 @@ async fn insert_group(
     }
     exec(conn, "SAVEPOINT insert_group").await?;
     let records: Vec<&NewRecord> = group.iter().map(|(r, _, _)| r).collect();
-    let results = match Records::<ReadWrite>::new(conn.reborrow(), bindings)
+    let results = match Records::<ReadWrite>::new(conn.reborrow(), bindings.get())
         .insert_many(&records)
         .await
     {
@@ -246,7 +257,7 @@ async fn insert_group(
             let mut results = Vec::with_capacity(records.len());
             for record in records {
                 exec(conn, "SAVEPOINT request").await?;
-                let result = Records::<ReadWrite>::new(conn.reborrow(), bindings)
+                let result = Records::<ReadWrite>::new(conn.reborrow(), bindings.get())
                     .insert(record)
                     .await;
                 if result.is_err() {

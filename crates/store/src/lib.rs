@@ -188,8 +188,8 @@ impl Store {
     /// appended before.
     pub fn link_audit_with(&self, key: std::sync::Arc<custodia_audit::chain::ChainKey>) {
         match &self.backend {
-            Backend::Sqlite(s) => s.writer.linker.set(key),
-            Backend::Postgres(p) => p.writer.linker.set(key),
+            Backend::Sqlite(s) => s.writer.integrity.linker.set(key),
+            Backend::Postgres(p) => p.writer.integrity.linker.set(key),
         }
     }
 
@@ -198,8 +198,8 @@ impl Store {
     /// only if it carries the seal. None can be written before, and none read counts.
     pub fn seal_bindings_with(&self, seal: std::sync::Arc<dyn Sealer>) {
         match &self.backend {
-            Backend::Sqlite(s) => s.writer.bindings.set(seal),
-            Backend::Postgres(p) => p.writer.bindings.set(seal),
+            Backend::Sqlite(s) => s.writer.integrity.bindings.set(seal),
+            Backend::Postgres(p) => p.writer.integrity.bindings.set(seal),
         }
     }
 
@@ -209,7 +209,7 @@ impl Store {
     /// share.
     pub fn sole_audit_writer(&self) {
         if let Backend::Sqlite(s) = &self.backend {
-            s.writer.linker.check_tail();
+            s.writer.integrity.linker.check_tail();
         }
     }
 
@@ -218,8 +218,8 @@ impl Store {
     /// is refused. Only a store that is the log's one writer (SQLite) checks.
     pub fn audit_tail_broken(&self) -> bool {
         match &self.backend {
-            Backend::Sqlite(s) => s.writer.linker.tail_broken(),
-            Backend::Postgres(p) => p.writer.linker.tail_broken(),
+            Backend::Sqlite(s) => s.writer.integrity.linker.tail_broken(),
+            Backend::Postgres(p) => p.writer.integrity.linker.tail_broken(),
         }
     }
 

@@ -7,9 +7,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use crate::group_commit::{self, MAX_BATCH, Op, Writer};
-use crate::repo::BindingSeal;
-use crate::repo::audit::Linker;
+use crate::group_commit::{self, Integrity, MAX_BATCH, Op, Writer};
 use crate::sql::{Conn, Stmt};
 use crate::tx::{BoxFuture, Reader, ReaderConn, Tx};
 use crate::{StoreError, schema};
@@ -26,7 +24,7 @@ pub(crate) struct Postgres {
 /// Commits the creations and audit appends waiting at each moment in one transaction on a
 /// connection of the pool: the audit sequencer (an advisory lock held through the commit) is
 /// then taken once per batch, not once per request.
-async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, (linker, bindings): (Linker, BindingSeal)) {
+async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, integrity: Integrity) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut conn = match pool.acquire().await {
@@ -38,9 +36,7 @@ async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, (linker, bindings): (
                 continue;
             }
         };
-        if let Err(e) =
-            group_commit::commit(&mut Conn::Postgres(&mut conn), (&linker, &bindings), batch.drain(..)).await
-        {
+        if let Err(e) = group_commit::commit(&mut Conn::Postgres(&mut conn), &integrity, batch.drain(..)).await {
             tracing::error!(error = %e, "PostgreSQL batch failed and was rolled back");
             // The connection may be mid-transaction if the rollback failed: not reused.
             conn.detach();
@@ -51,11 +47,7 @@ async fn batcher(pool: PgPool, mut rx: mpsc::Receiver<Op>, (linker, bindings): (
 impl Postgres {
     fn new(pool: PgPool) -> Self {
         let (writer, rx) = Writer::channel(false);
-        tokio::spawn(batcher(
-            pool.clone(),
-            rx,
-            (writer.linker.clone(), writer.bindings.clone()),
-        ));
+        tokio::spawn(batcher(pool.clone(), rx, writer.integrity.clone()));
         Self { pool, writer }
     }
 
@@ -99,12 +91,7 @@ impl Postgres {
         job: impl for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let result = job(Tx::new(
-            Conn::Postgres(&mut tx),
-            &self.writer.linker,
-            &self.writer.bindings,
-        ))
-        .await;
+        let result = job(Tx::new(Conn::Postgres(&mut tx), &self.writer.integrity)).await;
         match result {
             Ok(value) => {
                 commit(tx).await?;
@@ -124,7 +111,7 @@ impl Postgres {
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             conn: ReaderConn::Postgres(self.pool.acquire().await?),
-            bindings: self.writer.bindings.clone(),
+            bindings: self.writer.integrity.bindings.clone(),
         })
     }
 

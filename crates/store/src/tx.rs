@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::group_commit::Integrity;
 use crate::repo::BindingSeal;
-use crate::repo::audit::Linker;
 use crate::repo::{
     Audit, Erasures, Incidents, Ledger, Meta, Notices, Notifications, Operators, Principals, Records, Requests,
     Retention, Subjects, Tallies, Tokens,
@@ -30,19 +30,16 @@ pub struct Tx<'c> {
     pub(crate) conn: Conn<'c>,
     /// Whether this transaction holds the audit sequencer (PostgreSQL; see `repo::audit`).
     pub(crate) sequenced: bool,
-    /// How its audit entries are linked.
-    linker: &'c Linker,
-    /// How its purpose bindings are sealed.
-    bindings: &'c BindingSeal,
+    /// How its audit entries are linked and its purpose bindings sealed.
+    integrity: &'c Integrity,
 }
 
 impl<'c> Tx<'c> {
-    pub(crate) fn new(conn: Conn<'c>, linker: &'c Linker, bindings: &'c BindingSeal) -> Self {
+    pub(crate) fn new(conn: Conn<'c>, integrity: &'c Integrity) -> Self {
         Self {
             conn,
             sequenced: false,
-            linker,
-            bindings,
+            integrity,
         }
     }
 
@@ -61,7 +58,7 @@ impl<'c> Tx<'c> {
     }
 
     pub fn records(&mut self) -> Records<'_, ReadWrite> {
-        Records::new(self.conn.reborrow(), self.bindings)
+        Records::new(self.conn.reborrow(), self.integrity.bindings.get())
     }
 
     pub fn ledger(&mut self) -> Ledger<'_, ReadWrite> {
@@ -69,7 +66,11 @@ impl<'c> Tx<'c> {
     }
 
     pub fn audit(&mut self) -> Audit<'_, ReadWrite> {
-        Audit::new(self.conn.reborrow(), Some(&mut self.sequenced), Some(self.linker))
+        Audit::new(
+            self.conn.reborrow(),
+            Some(&mut self.sequenced),
+            Some(&self.integrity.linker),
+        )
     }
 
     pub fn tokens(&mut self) -> Tokens<'_, ReadWrite> {
@@ -93,7 +94,7 @@ impl<'c> Tx<'c> {
     }
 
     pub fn retention(&mut self) -> Retention<'_, ReadWrite> {
-        Retention::new(self.conn.reborrow(), self.bindings)
+        Retention::new(self.conn.reborrow(), self.integrity.bindings.get())
     }
 
     pub fn operators(&mut self) -> Operators<'_, ReadWrite> {
@@ -144,8 +145,8 @@ impl Reader {
     }
 
     pub fn records(&mut self) -> Records<'_, ReadOnly> {
-        let bindings = self.bindings.clone();
-        Records::new(self.conn(), &bindings)
+        let bindings = self.bindings.get();
+        Records::new(self.conn(), bindings)
     }
 
     pub fn ledger(&mut self) -> Ledger<'_, ReadOnly> {
@@ -177,8 +178,8 @@ impl Reader {
     }
 
     pub fn retention(&mut self) -> Retention<'_, ReadOnly> {
-        let bindings = self.bindings.clone();
-        Retention::new(self.conn(), &bindings)
+        let bindings = self.bindings.get();
+        Retention::new(self.conn(), bindings)
     }
 
     pub fn operators(&mut self) -> Operators<'_, ReadOnly> {

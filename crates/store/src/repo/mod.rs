@@ -55,7 +55,7 @@ macro_rules! repository {
         }
     };
     // A repository that reads or writes purpose bindings: it holds the vault's binding sealer
-    // as installed when it was made.
+    // as installed when it was made (`BindingSeal::get`; `None`: none installed yet).
     ($(#[$doc:meta])* $name:ident, sealing bindings) => {
         $(#[$doc])*
         pub struct $name<'a, A> {
@@ -65,10 +65,13 @@ macro_rules! repository {
         }
 
         impl<'a, A> $name<'a, A> {
-            pub(crate) fn new(conn: crate::sql::Conn<'a>, bindings: &crate::repo::BindingSeal) -> Self {
+            pub(crate) fn new(
+                conn: crate::sql::Conn<'a>,
+                bindings: Option<std::sync::Arc<dyn crate::repo::Sealer>>,
+            ) -> Self {
                 Self {
                     conn,
-                    bindings: bindings.get(),
+                    bindings,
                     _access: std::marker::PhantomData,
                 }
             }

@@ -422,8 +422,7 @@ impl Records<'_, ReadWrite> {
         self.insert_fields(&fields, false).await?;
         for r in &kept {
             if let Some(activity) = &r.activity {
-                // (no binding is read or written there: no sealer needed)
-                crate::repo::Retention::<ReadWrite>::new(self.conn.reborrow(), &crate::repo::BindingSeal::default())
+                crate::repo::Retention::<ReadWrite>::new(self.conn.reborrow(), self.bindings.clone())
                     .record_activity(activity)
                     .await?;
             }

@@ -438,7 +438,7 @@ impl Sqlite {
     pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             conn: ReaderConn::Sqlite(self.readers.acquire().await?),
-            bindings: self.writer.bindings.clone(),
+            bindings: self.writer.integrity.bindings.clone(),
         })
     }
 }

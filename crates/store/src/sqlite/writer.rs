@@ -11,9 +11,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use crate::StoreError;
-use crate::group_commit::{self, MAX_BATCH, Op, Writer};
-use crate::repo::BindingSeal;
-use crate::repo::audit::Linker;
+use crate::group_commit::{self, Integrity, MAX_BATCH, Op, Writer};
 use crate::sql::Conn;
 
 /// The write-ahead log's size past which the writer restarts it (see [`bound_wal`]); also
@@ -32,7 +30,7 @@ const WAL_RESTART_STEP: u64 = 4 << 20;
 /// for a read-only store).
 pub(crate) fn start(conn: Connection, wal: Option<PathBuf>) -> Result<Writer, StoreError> {
     let (writer, rx) = Writer::channel(true);
-    let keys = (writer.linker.clone(), writer.bindings.clone());
+    let integrity = writer.integrity.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,25 +39,19 @@ pub(crate) fn start(conn: Connection, wal: Option<PathBuf>) -> Result<Writer, St
     // answered; it closes the connection.
     std::thread::Builder::new()
         .name("custodia-sqlite-writer".into())
-        .spawn(move || runtime.block_on(run(conn, rx, wal, keys)))
+        .spawn(move || runtime.block_on(run(conn, rx, wal, integrity)))
         .map_err(|e| StoreError::Backend(format!("starting the SQLite writer: {e}")))?;
     Ok(writer)
 }
 
-async fn run(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Op>,
-    wal: Option<PathBuf>,
-    (linker, bindings): (Linker, BindingSeal),
-) {
+async fn run(mut conn: Connection, mut rx: mpsc::Receiver<Op>, wal: Option<PathBuf>, integrity: Integrity) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut next_try = WAL_RESTART_BYTES;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Timings at debug level (`CUSTODIA_LOG=custodia_store=debug`): where the writes'
         // latency goes, batch by batch (counts and durations only).
         let (ops, started) = (batch.len(), std::time::Instant::now());
-        if let Err(e) = group_commit::commit(&mut Conn::Sqlite(&mut conn), (&linker, &bindings), batch.drain(..)).await
-        {
+        if let Err(e) = group_commit::commit(&mut Conn::Sqlite(&mut conn), &integrity, batch.drain(..)).await {
             tracing::error!(error = %e, "SQLite batch failed and was rolled back");
         }
         let committed = started.elapsed();
