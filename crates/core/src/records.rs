@@ -999,11 +999,15 @@ impl Change {
                 let bound_at = live.map_or(self.now, |b| b.bound_at);
                 let binding = crate::retention::new_binding(purpose, bound_at, self.now, &self.state);
                 // A purpose that survives erasure keeps the value under its own key class.
-                let resealed = (purpose.survives_erasure && stored.key_class != self.class)
-                    .then(|| (value.ciphertext.clone(), value.key_class.clone()));
+                let resealed = (purpose.survives_erasure && stored.key_class != self.class).then_some(value.key_class);
                 patch.renew.push(custodia_store::Renewal {
                     field: value.field,
                     binding,
+                    value: if resealed.is_some() {
+                        value.ciphertext
+                    } else {
+                        stored.ciphertext.clone()
+                    },
                     resealed,
                 });
                 continue;
@@ -1035,6 +1039,7 @@ impl Change {
             patch.renew.push(custodia_store::Renewal {
                 field: value.field.clone(),
                 binding: crate::retention::new_binding(purpose, self.now, self.now, &self.state),
+                value: value.ciphertext.clone(),
                 resealed: None,
             });
             patch.set.push(FieldValue { binding: None, ..value });

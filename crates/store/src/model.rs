@@ -73,14 +73,18 @@ pub struct FieldValue {
     pub binding: Option<Binding>,
 }
 
-/// A value written again, unchanged, under a purpose: its binding to that purpose is made or
-/// renewed; `resealed` replaces the ciphertext (sealed under the class of a purpose that
-/// survives erasure, so that the value outlives one) and its key class.
+/// A value written again, unchanged, under a purpose (or a new value, with its `set`): its
+/// binding to that purpose is made or renewed, sealed over `value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewal {
     pub field: String,
     pub binding: Binding,
-    pub resealed: Option<(Vec<u8>, String)>,
+    /// The value's bytes once the patch is applied (the stored ones, or those the patch
+    /// writes): what the binding's seal covers.
+    pub value: Vec<u8>,
+    /// A new key class for the value, whose bytes `value` then replaces (sealed under the
+    /// class of a purpose that survives erasure, so that the value outlives one).
+    pub resealed: Option<String>,
 }
 
 /// One blind-index digest of a field.

@@ -35,9 +35,8 @@ fn with_bindings(sql: &str) -> String {
         .replace("{join_bindings}", JOIN_BINDINGS)
 }
 
-/// A binding to store: the record, the field, the value's bytes as stored (`None`: not at
-/// hand, sealed afterwards), the binding.
-type Bound<'a> = (Target<'a>, &'a str, Option<&'a [u8]>, &'a Binding);
+/// A binding to store: the record, the field, the value's bytes as stored, the binding.
+type Bound<'a> = (Target<'a>, &'a str, &'a [u8], &'a Binding);
 
 /// Every column a binding's seal covers, for `b` joined with its value `f`.
 const BINDINGS_WITH_VALUES: &str = "SELECT b.record_id, b.field, b.purpose, b.subject_id, b.collection, b.bound_at, \
@@ -480,11 +479,7 @@ impl Records<'_, ReadWrite> {
         }
         let bound: Vec<Bound<'_>> = fields
             .iter()
-            .filter_map(|(t, _, f)| {
-                f.binding
-                    .as_ref()
-                    .map(|b| (*t, f.field.as_str(), Some(&f.ciphertext[..]), b))
-            })
+            .filter_map(|(t, _, f)| f.binding.as_ref().map(|b| (*t, f.field.as_str(), &f.ciphertext[..], b)))
             .collect();
         if replace {
             for (t, field, _, _) in &bound {
@@ -506,8 +501,7 @@ impl Records<'_, ReadWrite> {
 
     /// Stores bindings `(record, field, the value's stored bytes, binding)`, replacing one of
     /// the same purpose, each sealed by the vault's binding sealer (refused before it is
-    /// installed); without the bytes (`None`), unsealed: the caller seals the field's
-    /// bindings again ([`Self::seal_bindings`]) before its transaction ends.
+    /// installed).
     async fn upsert_bindings(&mut self, bindings: &[Bound<'_>]) -> Result<(), StoreError> {
         if bindings.is_empty() {
             return Ok(());
@@ -525,9 +519,9 @@ impl Records<'_, ReadWrite> {
                  renewed_at = excluded.renewed_at, ended_at = excluded.ended_at, expires_at = excluded.expires_at, \
                  seal = excluded.seal",
             );
-            let seals: Vec<Option<Vec<u8>>> = chunk
+            let seals: Vec<Vec<u8>> = chunk
                 .iter()
-                .map(|(t, field, ciphertext, b)| ciphertext.map(|c| seal.seal(&binding_message(*t, field, c, b))))
+                .map(|(t, field, value, b)| seal.seal(&binding_message(*t, field, value, b)))
                 .collect();
             let mut stmt = Stmt::new(sql);
             for ((t, field, _, b), sealed) in chunk.iter().zip(&seals) {
@@ -540,7 +534,7 @@ impl Records<'_, ReadWrite> {
                 stmt.push(b.renewed_at);
                 stmt.push(b.ended_at);
                 stmt.push(b.expires_at);
-                stmt.push(sealed.as_deref());
+                stmt.push(&sealed[..]);
             }
             self.conn.execute(stmt).await?;
         }
@@ -583,8 +577,7 @@ impl Records<'_, ReadWrite> {
 
     /// Seals again, as stored now (the value's bytes included), the bindings `(field,
     /// purpose)` of record `t` in `held`: after a change that gave their fields other bytes
-    /// and kept their bindings (a correction, a value sealed again under another key class)
-    /// or renewed one.
+    /// and kept their bindings (a correction, a value sealed again under another key class).
     async fn seal_bindings(&mut self, t: Target<'_>, held: &[(String, String)]) -> Result<u64, StoreError> {
         if held.is_empty() {
             return Ok(0);
@@ -651,8 +644,8 @@ impl Records<'_, ReadWrite> {
         }
         // A correction keeps a field's bindings and a value sealed again under another key
         // class keeps its bytes no more: the seals cover the bytes, so those that hold now are
-        // made again after the change (and the renewed ones); a binding whose seal does not
-        // hold stays unsealed.
+        // made again after the change; a binding whose seal does not hold stays unsealed. A
+        // renewed binding is written sealed over the bytes the patch names.
         let rebytes: Vec<&str> = patch
             .set
             .iter()
@@ -667,7 +660,12 @@ impl Records<'_, ReadWrite> {
             )
             .collect();
         let mut reseal = self.sealed_bindings(t, &rebytes).await?;
-        reseal.extend(patch.renew.iter().map(|r| (r.field.clone(), r.binding.purpose.clone())));
+        reseal.retain(|(field, purpose)| {
+            !patch
+                .renew
+                .iter()
+                .any(|r| r.field == *field && r.binding.purpose == *purpose)
+        });
         for f in &patch.set {
             let stmt = Stmt::new("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
                 .bind(t.record_id)
@@ -677,22 +675,21 @@ impl Records<'_, ReadWrite> {
         let set: Vec<_> = patch.set.iter().map(|f| (t, patch.now, f)).collect();
         self.insert_fields(&set, true).await?;
         for r in &patch.renew {
-            if let Some((ciphertext, class)) = &r.resealed {
+            if let Some(class) = &r.resealed {
                 let stmt = Stmt::new(
                     "UPDATE record_fields SET ciphertext = $1, key_class = $2 WHERE record_id = $3 AND field = $4",
                 )
-                .bind(ciphertext)
+                .bind(&r.value)
                 .bind(class)
                 .bind(t.record_id)
                 .bind(&r.field);
                 self.conn.execute(stmt).await?;
             }
         }
-        // renewed bindings are sealed with the other bindings of their field, below
         let renewed: Vec<Bound<'_>> = patch
             .renew
             .iter()
-            .map(|r| (t, r.field.as_str(), None, &r.binding))
+            .map(|r| (t, r.field.as_str(), &r.value[..], &r.binding))
             .collect();
         self.upsert_bindings(&renewed).await?;
         self.seal_bindings(t, &reseal).await?;

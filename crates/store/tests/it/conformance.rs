@@ -2083,7 +2083,8 @@ pub async fn bindings_hold_values_until_the_last_goes(s: &Store) {
         renew: vec![custodia_store::Renewal {
             field: "email".into(),
             binding: binding("q", 20, Some(500)),
-            resealed: Some((b"ct-email-q".to_vec(), "default".into())),
+            value: b"ct-email-q".to_vec(),
+            resealed: Some("default".into()),
         }],
         ..RecordPatch::default()
     };

@@ -789,7 +789,8 @@ pub async fn a_binding_written_or_changed_by_hand_is_no_binding(db: &Db) {
                 ended_at: None,
                 expires_at: None,
             },
-            resealed: Some((b"ct-email-resealed".to_vec(), "default".into())),
+            value: b"ct-email-resealed".to_vec(),
+            resealed: Some("default".into()),
         }],
         ..custodia_store::RecordPatch::default()
     };
