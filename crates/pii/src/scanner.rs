@@ -33,6 +33,7 @@ pub struct ScannerBuilder {
     phone_regions: Vec<String>,
     min_score: f32,
     language: bool,
+    labels_veto: bool,
 }
 
 impl Default for ScannerBuilder {
@@ -44,6 +45,7 @@ impl Default for ScannerBuilder {
             phone_regions: DEFAULT_PHONE_REGIONS.iter().map(|s| (*s).to_owned()).collect(),
             min_score: DEFAULT_MIN_SCORE,
             language: true,
+            labels_veto: true,
         }
     }
 }
@@ -57,6 +59,7 @@ impl ScannerBuilder {
             && self.phone_regions.iter().eq(DEFAULT_PHONE_REGIONS.iter())
             && self.min_score == DEFAULT_MIN_SCORE
             && self.language
+            && self.labels_veto
     }
 
     /// Restricts the scan to these entity types (built-in or custom).
@@ -96,6 +99,14 @@ impl ScannerBuilder {
         self
     }
 
+    /// Whether a label just before a number (`order`, `ticket`, `ref`, `build`, `SKU`…) or a
+    /// field named by one says it is that kind of number, not a phone or a card (the
+    /// default). A screen turns it off: a phone number after `claim` is one all the same.
+    pub fn labels_veto(mut self, on: bool) -> Self {
+        self.labels_veto = on;
+        self
+    }
+
     pub fn build(self) -> Result<Scanner> {
         if !(0.0..=1.0).contains(&self.min_score) {
             return Err(Error::Invalid(format!(
@@ -110,6 +121,7 @@ impl ScannerBuilder {
             let every = ScannerBuilder {
                 entities: None,
                 language: true,
+                labels_veto: true,
                 min_score: self.min_score.min(DEFAULT_MIN_SCORE),
                 ..self.clone()
             };
@@ -179,6 +191,7 @@ impl ScannerBuilder {
             language,
             words,
             min_score: self.min_score,
+            labels_veto: self.labels_veto,
             entities,
             names,
         })
@@ -200,6 +213,8 @@ pub struct Scanner {
     /// Whether a language recognizer reads words (the text is then split once for all).
     words: bool,
     min_score: f32,
+    /// Whether labels before a number veto phones and cards ([`ScannerBuilder::labels_veto`]).
+    labels_veto: bool,
     entities: Vec<Arc<str>>,
     /// The scanner that tells whether a name the output prints holds personal data, when
     /// this one is narrowed (to some entity types, or to higher scores); `None`: this one.
@@ -456,6 +471,7 @@ impl Scanner {
         // a field named by a label holds those numbers, whatever its line says
         let (labelled, field_labelled) = match meta.label_veto {
             Veto::None => (false, false),
+            Veto::Labels if !self.labels_veto => (false, false),
             Veto::Labels => (window.labelled(text, h.start), context::field_is_a_label(field_words)),
             Veto::Versions => (context::named_version(text, h.start, h.end, field_words), false),
         };

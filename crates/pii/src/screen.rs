@@ -20,9 +20,12 @@ use crate::Scanner;
 /// Entities a screen does not look for: what ordinary operator texts hold.
 const NOT_SCREENED: &[&str] = &["DATE_TIME", "URL", "LOCATION"];
 
-/// The scanner a screen uses: every built-in entity but [`NOT_SCREENED`].
+/// The scanner a screen uses: every built-in entity but [`NOT_SCREENED`], and no label
+/// before a number taken as saying it is no phone or card (`claim +44 20 7219 3000`, `ref
+/// 4111 1111 1111 1111`: a text kept in the clear is refused on the number's shape alone).
 pub fn scanner() -> crate::Result<Scanner> {
     Scanner::builder()
+        .labels_veto(false)
         .entities(
             crate::BUILTIN_ENTITIES
                 .iter()
@@ -293,6 +296,14 @@ mod tests {
             "smith, john",
             "john smith's order",
             "Smith (J)",
+            // a label before a number does not make a phone or a card something else here
+            "claim +44 20 7219 3000",
+            "claim 07912 345678",
+            "ref 4111 1111 1111 1111",
+            "ticket 4111111111111111",
+            "ref (415) 867-5309",
+            "order: +1 415 867 5309",
+            "invoice 0049 30 901820",
         ] {
             assert!(holds_personal_data(&s, text), "{text:?}: {:?}", readings(text));
         }
@@ -348,6 +359,13 @@ mod tests {
             "Option B. Green-lit by legal",
             "Part C. Hall booking",
             "Annex B. Turner prize",
+            "order 12345",
+            "invoice 2026-0042",
+            "ref INC-2026-0042",
+            "ticket 932196",
+            "build 1.4.2",
+            "version 10.0.0.1",
+            "case 2026/1187",
         ] {
             assert!(!holds_personal_data(&s, text), "{text:?}: {:?}", readings(text));
         }
