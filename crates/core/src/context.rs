@@ -131,8 +131,9 @@ impl Vault {
                 signer.name
             )));
         }
-        let age = now.0.div_euclid(1000) - sig.at;
-        if age > MAX_CONTEXT_SKEW_SECS || -age > MAX_CONTEXT_AHEAD_SECS {
+        // (wide enough for any `t` a header carries: `t=-9223372036854775808` is a time like any other)
+        let age = i128::from(now.0.div_euclid(1000)) - i128::from(sig.at);
+        if age > i128::from(MAX_CONTEXT_SKEW_SECS) || -age > i128::from(MAX_CONTEXT_AHEAD_SECS) {
             return Err(not_allowed(format!(
                 "the context signature's time is more than {MAX_CONTEXT_SKEW_SECS} s behind or {MAX_CONTEXT_AHEAD_SECS} s ahead of the server's clock"
             )));

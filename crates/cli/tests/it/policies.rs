@@ -171,6 +171,10 @@ async fn a_context_attribute_gates_support_agents() {
         (open.to_owned(), signed(now - 301, "t1")),
         (r#"{"open_ticket":true}"#.to_owned(), good.clone()),
         (open.to_owned(), good.replace("signer=ticketing", "signer=billing")),
+        // times at the ends of the range: no overflow, a refusal like any other
+        (open.to_owned(), signed(i64::MIN, "t1")),
+        (open.to_owned(), signed(i64::MAX, "t1")),
+        (open.to_owned(), signed(-9_223_372_036_000_000_000, "t1")),
     ];
     for (context, signature) in refused {
         let (status, v) = agent
@@ -191,7 +195,7 @@ async fn a_context_attribute_gates_support_agents() {
     // Every refusal is audited, naming the attribute, never its value.
     let (_, page) = admin.get("/v1/audit/events?action=context.assert&decision=deny").await;
     let denied = page["events"].as_array().unwrap();
-    assert_eq!(denied.len(), 5, "{page}");
+    assert_eq!(denied.len(), 8, "{page}");
     assert_eq!(denied[0]["entry"]["fields"], json!(["open_ticket"]));
     // A role trusted to assert it (the admin holds assert_context) sends it unsigned.
     let (status, v) = admin
