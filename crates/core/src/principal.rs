@@ -526,13 +526,23 @@ impl Vault {
         let target = target.ok_or_else(not_found)?;
         altered(Some(&target), &self.keys.access_seal)?;
         check_expiry(expires_at, now)?;
-        // A rotation never extends a key's life: a key that expires keeps at most its expiry
-        // (else a key could renew itself past what its grantor set). A longer life is a new
-        // principal, made by whoever may grant its roles.
+        // A key rotating itself never extends its life (else a key could renew itself past
+        // what its grantor set); whoever may grant its roles (checked above) sets the new
+        // key's expiry, later too: that is how a service key is renewed, and they could make
+        // a new principal of those roles all the same. No expiry asked: the key keeps its own.
         let expires_at = match (target.expires_at, expires_at) {
-            (Some(current), Some(asked)) => Some(Timestamp(current.min(asked.0))),
+            (Some(current), Some(asked)) if target.principal_id == caller.id && asked.0 > current => {
+                return Err(VaultError::unprocessable(
+                    "expiry_not_extended",
+                    format!(
+                        "a key cannot extend its own life (it expires at {}): a principal that may grant its roles rotates it with a later expiry",
+                        Timestamp(current).to_rfc3339()
+                    ),
+                )
+                .with_field("expires_at"));
+            }
             (Some(current), None) => Some(Timestamp(current)),
-            (None, asked) => asked,
+            (_, asked) => asked,
         };
         let key = issue_key()?;
         let principal_id = target.principal_id;

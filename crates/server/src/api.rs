@@ -467,13 +467,13 @@ pub(crate) async fn revoke_principal(
 
 #[utoipa::path(post, path = "/v1/principals/{principal_id}/rotate", tag = "principals",
     params(("principal_id" = String, Path, description = "A principal id (`prn_...`) or the key id of its API key")),
-    request_body(content = Option<RotateKeyRequest>, description = "`expires_at` (optional); `{}` or no body: a key without expiry (or the current key's expiry)"),
+    request_body(content = Option<RotateKeyRequest>, description = "`expires_at` (optional; later than the key's current expiry only from a principal that may grant its roles, never from the key itself); `{}` or no body: the key's current expiry (none: never)"),
     responses((status = 200, description = "A new API key, shown once; the old one no longer works", body = CreatePrincipalResponse),
               (status = 400, description = "Malformed body", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage this principal", body = ErrorBody),
               (status = 404, description = "No such active principal", body = ErrorBody),
-              (status = 422, description = "An expiry not in the future", body = ErrorBody)),
+              (status = 422, description = "An expiry not in the future, or a key asking to outlive its own expiry (`expiry_not_extended`)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn rotate_principal_key(
     State(state): State<Arc<AppState>>,

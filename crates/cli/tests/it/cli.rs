@@ -328,7 +328,8 @@ fn database_files_are_private_and_a_loose_directory_is_refused() {
 
 /// Any key rotates, the bootstrap administrator's included: the new key is printed once and
 /// carries the same rights, the old one stops working at once, and the rotation is audited.
-/// Keys may expire; the expiry is listed.
+/// Keys may expire; the expiry is listed, and renewed by a rotation from whoever may grant the
+/// key's roles, never by the key itself.
 #[test]
 fn keys_rotate_and_may_expire() {
     let vault = Vault::init();
@@ -388,16 +389,38 @@ fn keys_rotate_and_may_expire() {
     let id = created["principal_id"].as_str().unwrap();
     let (ok, desk_rotated, err) = run(&admin, &["rotate", id, "--expires-at", "2099-01-01T00:00:00Z"]);
     assert!(ok, "{err}");
-    // A rotation never extends a key's life: the 90-day expiry stays.
+    // Whoever may grant the key's roles renews it: the new key expires when asked.
     let (_, list, _) = run(&admin, &["list", "--output", "json"]);
-    let after = list["principals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "desk")
-        .unwrap()
-        .clone();
-    assert_eq!(after["expires_at"], desk["expires_at"], "{after}");
+    let expiry_of = |list: &serde_json::Value, name: &str| {
+        list["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["expires_at"]
+            .clone()
+    };
+    assert_eq!(expiry_of(&list, "desk"), "2099-01-01T00:00:00.000Z", "{list}");
+    assert_ne!(expiry_of(&list, "desk"), desk["expires_at"]);
+    // A key rotating itself never extends its life (refused, naming why); shorter is fine.
+    let (ok, km, err) = run(
+        &admin,
+        &["create", "--name", "km", "--role", "key_manager", "--expires-in", "90d"],
+    );
+    assert!(ok, "{err}");
+    let (km_id, km_key) = (km["principal_id"].as_str().unwrap(), km["api_key"].as_str().unwrap());
+    let (_, list, _) = run(&admin, &["list", "--output", "json"]);
+    let km_expiry = expiry_of(&list, "km");
+    let (ok, _, err) = run(km_key, &["rotate", km_id, "--expires-at", "2099-01-01T00:00:00Z"]);
+    assert!(!ok && err.contains("expiry_not_extended"), "{err}");
+    let (ok, _, err) = run(km_key, &["rotate", km_id]);
+    assert!(ok, "{err}");
+    let (_, list, _) = run(&admin, &["list", "--output", "json"]);
+    assert_eq!(
+        expiry_of(&list, "km"),
+        km_expiry,
+        "no expiry asked: the key keeps its own"
+    );
     let (ok, _, err) = run(created["api_key"].as_str().unwrap(), &["list", "--output", "json"]);
     assert!(!ok && err.contains("401"), "{err}");
     let (ok, _, err) = run(desk_rotated["api_key"].as_str().unwrap(), &["list", "--output", "json"]);
@@ -444,7 +467,7 @@ fn keys_rotate_and_may_expire() {
             .iter()
             .map(|e| e["entry"]["decision"].as_str().unwrap())
             .collect();
-        assert_eq!(decisions, ["allow", "allow", "deny"], "{v}");
+        assert_eq!(decisions, ["allow", "allow", "allow", "deny"], "{v}");
     });
 }
 
