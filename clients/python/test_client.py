@@ -22,8 +22,9 @@ import httpx
 import pytest
 from custodia_client import AuthenticatedClient
 from custodia_client.api.consent import privacy_state, record_consent
-from custodia_client.api.principals import create_principal, revoke_principal
+from custodia_client.api.principals import create_principal, revoke_principal, rotate_principal_key
 from custodia_client.api.records import create_record, list_records
+from custodia_client.api.requests import create_request, fulfil_request
 from custodia_client.api.transparency import notice_versions
 from custodia_client.models import (
     ConsentRequest,
@@ -41,9 +42,13 @@ from custodia_client.models import (
     LedgerAppended,
     ListRecordsCollection,
     ListRecordsPurpose,
+    NewSubjectRequest,
+    NewSubjectRequestJurisdiction,
+    NewSubjectRequestType,
     NoticeVersions,
     PrivacyState,
     RecordList,
+    SubjectPackage,
 )
 from custodia_client.types import UNSET, Response
 
@@ -250,3 +255,31 @@ def test_a_weaker_role_gets_a_typed_403(admin: AuthenticatedClient) -> None:
         expect_error(
             read(support, subject, ListRecordsPurpose.CUSTOMER_SUPPORT), HTTPStatus.UNAUTHORIZED, "unauthenticated"
         )
+
+
+def test_calls_whose_body_is_optional_work_without_one(admin: AuthenticatedClient) -> None:
+    """The document's optional bodies (a key's rotation, a request's fulfilment) left out."""
+    issued = create_principal.sync_detailed(
+        client=admin,
+        body=CreatePrincipalRequest(name=unique("rotated"), roles=["support_agent"]),
+    )
+    assert isinstance(issued.parsed, CreatePrincipalResponse), issued.content
+    rotated = rotate_principal_key.sync_detailed(issued.parsed.principal_id, client=admin)
+    assert isinstance(rotated.parsed, CreatePrincipalResponse), rotated.content
+    assert rotated.parsed.api_key != issued.parsed.api_key
+
+    subject = unique("cust")
+    created = create_ada(admin, subject)
+    assert created.status_code == HTTPStatus.CREATED, created.content
+    request = create_request.sync_detailed(
+        client=admin,
+        body=NewSubjectRequest(
+            subject_id=subject,
+            type_=NewSubjectRequestType.ACCESS,
+            jurisdiction=NewSubjectRequestJurisdiction.GDPR,
+            verified_by="signed-in account",
+        ),
+    )
+    assert request.status_code == HTTPStatus.CREATED, request.content
+    package = fulfil_request.sync_detailed(request.parsed.request_id, client=admin)
+    assert isinstance(package.parsed, SubjectPackage), package.content

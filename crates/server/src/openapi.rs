@@ -103,11 +103,51 @@ impl utoipa::Modify for BearerAuth {
 pub fn openapi_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
+        serde_json::to_value(ApiDoc::openapi())
+            .and_then(|mut doc| {
+                plain_optional_bodies(&mut doc);
+                serde_json::to_string_pretty(&doc)
+            })
             .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     })
     .clone()
+}
+
+/// Each optional request body written as the schema it takes (optional by `required` alone),
+/// not as utoipa writes an `Option<T>` body, `oneOf: [null, T]`: openapi-python-client then
+/// sends its "unset" marker as the JSON of a call made without a body, and fails.
+fn plain_optional_bodies(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let Some(body) = op.get_mut("requestBody") else {
+            continue;
+        };
+        if body.get("required") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        let media = body
+            .get_mut("content")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|content| content.values_mut());
+        for schema in media.filter_map(|m| m.get_mut("schema")) {
+            let plain = match schema.get("oneOf").and_then(Value::as_array).map(Vec::as_slice) {
+                Some([a, b]) if a.get("type") == Some(&Value::from("null")) => Some(b.clone()),
+                Some([a, b]) if b.get("type") == Some(&Value::from("null")) => Some(a.clone()),
+                _ => None,
+            };
+            if let Some(plain) = plain {
+                *schema = plain;
+            }
+        }
+    }
 }
 
 /// The documents a server serves: [`openapi_json`]'s, told what its registry declares, so
@@ -401,6 +441,25 @@ mod tests {
         );
         let create = &doc["paths"]["/v1/requests"]["post"]["requestBody"];
         assert_eq!(create["required"], true, "{create}");
+        // each optional body is its plain schema: a nullable one made the generated Python
+        // client send its "unset" marker as the body of a call made without one
+        let mut optional = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let body = &op["requestBody"];
+                if body.is_null() || body["required"] == true {
+                    continue;
+                }
+                optional += 1;
+                let schema = &body["content"]["application/json"]["schema"];
+                assert!(schema["$ref"].is_string(), "{method} {path}: {schema}");
+            }
+        }
+        assert!(optional >= 2, "fulfil and a key's rotation take an optional body");
+        assert_eq!(
+            fulfil["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/FulfilRequest"
+        );
     }
 
     #[test]
