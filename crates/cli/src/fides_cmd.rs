@@ -227,10 +227,18 @@ fn import(inputs: &[PathBuf], out: &Path, options: custodia_fides::ImportOptions
         }
     }
     let mut sources = Vec::new();
+    let mut total = 0u64;
     for file in &files {
         let size = std::fs::metadata(file)
             .map_err(|e| format!("{}: {e}", file.display()))?
             .len();
+        total = total.saturating_add(size);
+        if total > custodia_fides::MAX_MANIFEST_BYTES as u64 {
+            return Err(format!(
+                "the manifests together are larger than {} MiB (the bound of one file and of them all): import fewer at a time",
+                custodia_fides::MAX_MANIFEST_BYTES >> 20
+            ));
+        }
         if size > custodia_fides::MAX_MANIFEST_BYTES as u64 || !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
             return Err(format!(
                 "{}: not a manifest file of at most {} MiB",

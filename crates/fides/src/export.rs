@@ -32,7 +32,7 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ExportError {
     #[error(
-        "purposes without a Fides data use: {}; add `data_use = \"<fideslang data use>\"` to each (e.g. essential.service, marketing.communications.email; `custodia check` lists them)",
+        "purposes without a Fides data use: {}; add `data_use = \"<fideslang data use>\"` to each (e.g. essential.service, marketing.communications.email)",
         .0.join(", ")
     )]
     MissingDataUse(Vec<String>),

@@ -54,6 +54,14 @@ pub enum ImportError {
 
 /// Reads the sources and builds the registry, or every error found.
 pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, Vec<ImportError>> {
+    // (the reader's tree takes about a hundred times a manifest's size: one bound for them all)
+    let total: usize = sources.iter().map(|s| s.text.len()).sum();
+    if total > MAX_MANIFEST_BYTES {
+        return Err(vec![ImportError::Bound(format!(
+            "the manifests together are larger than {} MiB (the bound of one file and of them all)",
+            MAX_MANIFEST_BYTES >> 20
+        ))]);
+    }
     let mut cx = Cx {
         sources,
         errors: Vec::new(),
@@ -130,6 +138,28 @@ pub fn import(sources: &[Source], options: &ImportOptions) -> Result<Imported, V
                     key.span(),
                     format!("`{other}` resources have no equivalent in a registry"),
                 ),
+            }
+        }
+    }
+    // A fides_key names one resource of its type (fideslang's rule): a second is the same
+    // manifest given twice, or two that disagree; either would be imported twice.
+    for (kind, resources) in [("dataset", &datasets), ("system", &systems)] {
+        let mut seen: std::collections::HashMap<&str, &MarkedMappingNode> = std::collections::HashMap::new();
+        for resource in resources.iter() {
+            let Some(key) = text(resource, "fides_key") else {
+                continue;
+            };
+            match seen.get(key) {
+                Some(first) => {
+                    let (file, line) = cx.place(first.span());
+                    cx.error(
+                        resource.span(),
+                        format!("{kind} `{key}`: its fides_key names another {kind} already ({file}:{line}); a manifest given twice?"),
+                    );
+                }
+                None => {
+                    seen.insert(key, resource);
+                }
             }
         }
     }
@@ -280,13 +310,15 @@ pub const MAX_MATCH_LOOKUPS: usize = 10_000_000;
 /// and kept at the top of the registry, once per declaration.
 const FIELDS_NAMED: usize = 10;
 
-/// The largest manifest read, and the deepest block nesting (the reader recurses per level:
+/// The largest manifest read (and the most bytes of every manifest of one import), and the
+/// deepest nesting (the reader recurses per level:
 /// a few kilobytes of `- - - ...` would exhaust the stack).
 pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
 const MAX_NESTING: usize = 128;
 
 /// Refuses what the reader should not be given: too large, or nested too deeply (counted
-/// from each line's indentation and block indicators; flow nesting the reader limits itself).
+/// from each line's indentation and block indicators, and by the brackets of flow
+/// collections, `[[[...]]]`, outside quotes and comments).
 fn shape_limits(text: &str) -> Result<(), (usize, String)> {
     if text.len() > MAX_MANIFEST_BYTES {
         return Err((0, format!("larger than {} MiB", MAX_MANIFEST_BYTES >> 20)));
@@ -310,7 +342,56 @@ fn shape_limits(text: &str) -> Result<(), (usize, String)> {
             return Err((i + 1, format!("nested more than {MAX_NESTING} levels deep")));
         }
     }
-    Ok(())
+    match flow_too_deep(text) {
+        Some(line) => Err((line, format!("nested more than {MAX_NESTING} levels deep"))),
+        None => Ok(()),
+    }
+}
+
+/// The line (from 1) where flow collections (`[`, `{`) first nest deeper than
+/// [`MAX_NESTING`], counted outside quoted scalars and comments.
+fn flow_too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut chars = text.chars().peekable();
+    let mut after_blank = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '#' if after_blank => while chars.next_if(|&c| c != '\n').is_some() {},
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        '\n' => line += 1,
+                        _ => {}
+                    }
+                }
+            }
+            '\'' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        // `''` is a quote inside: the scalar goes on
+                        '\'' if chars.next_if_eq(&'\'').is_none() => break,
+                        '\n' => line += 1,
+                        _ => {}
+                    }
+                }
+            }
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        after_blank = c.is_whitespace();
+    }
+    None
 }
 
 fn load_error_marker(e: &marked_yaml::LoadError) -> Option<marked_yaml::Marker> {
@@ -1242,17 +1323,24 @@ fn purposes(
                     t.insert("description".into(), format!("Imported from Fides: {raw}.").into())
                 }
             };
+            // An unknown data use is an error at its line, as an unknown category is: left out,
+            // it would take with it what the purpose's flags are read from (a sale, direct
+            // marketing) and leave a registry the export refuses.
+            let use_at = d.get_scalar("data_use").map_or(d.span(), |s| s.span());
             match text(d, "data_use") {
                 Some(u) if custodia_registry::is_known_data_use(u) => {
                     t.insert("data_use".into(), u.into());
                 }
-                Some("personalize.profiling") => cx.note(
-                    d.span(),
-                    format!("purpose `{name}`: data use `personalize.profiling` is deprecated in fideslang (since 2.1.1); left out: give it `personalize.content.profiling` in the registry"),
-                ),
-                Some(u) => cx.note(
-                    d.span(),
-                    format!("purpose `{name}`: data use `{u}` is not one of fideslang's; left out"),
+                Some("personalize.profiling") => {
+                    cx.note(
+                        use_at,
+                        format!("purpose `{name}`: data use `personalize.profiling` is deprecated in fideslang (since 2.1.1); written as its successor, `personalize.content.profiling`"),
+                    );
+                    t.insert("data_use".into(), "personalize.content.profiling".into());
+                }
+                Some(u) => cx.error(
+                    use_at,
+                    format!("declaration `{raw}`: data use `{u}` is not one of fideslang's (a registry purpose takes only those; custom `data_use` resources are not imported)"),
                 ),
                 None => {}
             }

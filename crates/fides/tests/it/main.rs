@@ -190,6 +190,27 @@ fn bad_manifests_are_refused_naming_file_and_line() {
         "{e}"
     );
 
+    // An unknown data use, which the purpose's flags are read from: not dropped with a note.
+    assert_eq!(
+        THIRD_PARTY.matches("data_use: marketing.communications.email").count(),
+        1
+    );
+    let unknown_use = THIRD_PARTY.replace(
+        "data_use: marketing.communications.email",
+        "data_use: marketing.communications.emial",
+    );
+    let line = unknown_use
+        .lines()
+        .position(|l| l.contains("emial"))
+        .map_or(0, |i| i + 1);
+    let e = errors(&unknown_use, &options);
+    assert!(
+        e.contains(&format!(
+            "bad.yml:{line}: declaration `Newsletter`: data use `marketing.communications.emial` is not one of fideslang's"
+        )),
+        "{e}"
+    );
+
     let e = errors("organization: [\n  - name: x\n", &options);
     assert!(e.starts_with("bad.yml:"), "{e}");
     assert!(e.contains("not a manifest"), "{e}");
@@ -317,6 +338,65 @@ fn shapes_the_reader_must_not_take_are_refused() {
     assert!(e.contains("bad.yml:1: nested more than"), "{e}");
     let deep: String = (0..2000).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
     assert!(errors(&deep, &options).contains("nested more than"));
+    // Flow nesting too, past the same limit (brackets inside quotes and comments are text).
+    let flow = |n: usize| format!("organization:\n- name: x\n  tags: {}{}\n", "[".repeat(n), "]".repeat(n));
+    let e = errors(&flow(129), &options);
+    assert!(e.contains("bad.yml:3: nested more than 128"), "{e}");
+    let e = errors(&format!("{}\n", "{a: ".repeat(200)), &options);
+    assert!(e.contains("nested more than 128"), "{e}");
+    let quoted = format!(
+        "# {}\norganization:\n- name: \"{}\"\n  description: '{}'\n",
+        "[".repeat(300),
+        "[".repeat(300),
+        "{".repeat(300)
+    );
+    let shape = custodia_fides::import(
+        &[Source {
+            name: "q.yml".into(),
+            text: quoted,
+        }],
+        &options,
+    );
+    assert!(
+        shape
+            .as_ref()
+            .err()
+            .is_none_or(|e| !e.iter().any(|e| e.to_string().contains("nested"))),
+        "brackets in quotes and comments are no nesting"
+    );
+    // The same manifest given twice: its resources' fides_keys name resources already read.
+    let twice: Vec<Source> = ["a.yml", "b.yml"]
+        .iter()
+        .map(|name| Source {
+            name: (*name).into(),
+            text: THIRD_PARTY.into(),
+        })
+        .collect();
+    let e: Vec<String> = custodia_fides::import(&twice, &options)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("b.yml:") && e.contains("its fides_key names another system already (a.yml:")),
+        "{e:?}"
+    );
+    // Manifests each under the bound of one file but over it together.
+    let filler = format!("organization:\n- name: x\n  description: \"{}\"\n", "a".repeat(6 << 20));
+    let many: Vec<Source> = (0..3)
+        .map(|i| Source {
+            name: format!("m{i}.yml"),
+            text: filler.clone(),
+        })
+        .collect();
+    let e = custodia_fides::import(&many, &options).err().unwrap_or_default();
+    assert!(
+        e.iter()
+            .any(|e| e.to_string().contains("manifests together are larger than 16 MiB")),
+        "{e:?}"
+    );
     // A second document would be lost unseen.
     let e = errors(&format!("{THIRD_PARTY}---\ndataset: []\n"), &options);
     assert!(e.contains("several YAML documents"), "{e}");
