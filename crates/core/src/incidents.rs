@@ -992,6 +992,71 @@ impl Vault {
         Ok(links)
     }
 
+    /// A scope selects entries by their indexed columns (principal, subject, time...) and by
+    /// the subject index, not by their text: an entry whose columns were edited in the
+    /// database (a leaked key's reads given to another principal) would drop out of it
+    /// unseen. So the entries of the window are checked first, their columns against their
+    /// text and the subject index against them, and a mismatch stops the vault as a log that
+    /// no longer matches its checkpoints does (the start and `audit verify` name it too).
+    /// The window's entries are those numbered between the checkpoints signed around it (an
+    /// entry is numbered after every checkpoint signed before its time), with a minute's slack
+    /// on each side for clocks; without a checkpoint after it, up to the log's end.
+    async fn scope_window_holds(&self, from: Timestamp, to: Timestamp) -> Result<(), VaultError> {
+        const SLACK_MS: i64 = 60_000;
+        const CHUNK: i64 = 8192;
+        let mut reader = self.store.reader().await?;
+        let (after, until) = reader
+            .audit()
+            .checkpoint_sizes_around(from.0.saturating_sub(SLACK_MS), to.0.saturating_add(SLACK_MS))
+            .await?;
+        let upto = match until {
+            Some(size) => size,
+            None => reader.audit().seq_bounds(after).await?.map_or(after, |(_, high)| high),
+        };
+        drop(reader);
+        let mut lo = after;
+        while lo < upto {
+            let hi = lo.saturating_add(CHUNK).min(upto);
+            let chunk = self.store.reader().await?.audit().chunk(lo, hi).await?;
+            let altered = match chunk.rows() {
+                Some(rows) => rows
+                    .iter()
+                    .find(|r| !crate::audit::columns_match(r.entry, r.at, &r.index))
+                    .map(|r| r.seq),
+                // (a chunk the aggregate cannot split with certainty: a row at a time)
+                None => self
+                    .store
+                    .reader()
+                    .await?
+                    .audit()
+                    .entries(lo, hi - lo)
+                    .await?
+                    .iter()
+                    .find(|r| r.seq <= hi && !crate::audit::columns_match(&r.entry, r.at, &r.index.as_ref()))
+                    .map(|r| r.seq),
+            };
+            if let Some(seq) = altered {
+                return Err(self.log.stop(format!(
+                    "entry {seq} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content (found by an incident's scope)"
+                )));
+            }
+            lo = hi;
+        }
+        let unindexed = self
+            .store
+            .reader()
+            .await?
+            .audit()
+            .unindexed_subjects(after, upto)
+            .await?;
+        if unindexed > 0 {
+            return Err(self.log.stop(format!(
+                "{unindexed} entries about a subject are missing from the subject index (found by an incident's scope)"
+            )));
+        }
+        Ok(())
+    }
+
     async fn blast_radius(
         &self,
         now: Timestamp,
@@ -1097,6 +1162,7 @@ impl Vault {
                 principals.insert(format!("portal:{link}"));
             }
         }
+        self.scope_window_holds(from, to).await?;
         let collections: BTreeSet<&str> = req.collections.iter().map(String::as_str).collect();
         // The most selective index drives the reading; every named list filters.
         let mut queries = Vec::new();

@@ -987,3 +987,95 @@ async fn the_newest_entries_removed_are_seen_by_the_tally() {
     );
     db.close().await;
 }
+
+/// An insider with the database, while the server runs, hides the leaked key's reads from the
+/// scope by editing what it selects by, never the entries' text (so leaves, links and tags
+/// still hold): the principal column given to another principal, or the subject index's rows
+/// deleted. The scope does not answer from them (it would find nobody): it stops the vault
+/// as a log that no longer matches its checkpoints does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_over_edited_audit_columns_stops_the_vault_rather_than_finding_nobody() {
+    for (edit, by) in [
+        (
+            "UPDATE audit_log SET principal = 'prn_000000000000000000000000' WHERE principal = ?",
+            json!({"principals": ["PRINCIPAL"]}),
+        ),
+        (
+            "DELETE FROM audit_subject_index WHERE seq IN (SELECT seq FROM audit_log WHERE principal = ?)",
+            json!({"subjects": ["cust-1"]}),
+        ),
+    ] {
+        let vault = Vault::init();
+        let server = vault.serve();
+        let mut admin = server.client(&vault.token).await;
+        let (_, warehouse_key) = principal(&mut admin, "warehouse", &["fulfillment_service"]).await;
+        let (support_id, support_key) = principal(&mut admin, "desk", &["support_agent"]).await;
+        let mut warehouse = server.client(&warehouse_key).await;
+        create(
+            &mut warehouse,
+            "cust-1",
+            "order_fulfillment",
+            json!({"email": "p1@example.com", "name": "Person One"}),
+        )
+        .await;
+        let from = Timestamp::now();
+        past(from).await;
+        let mut support = server.client(&support_key).await;
+        let (s, v) = support
+            .get(&format!("{}?purpose=customer_support", records("cust-1")))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let to = Timestamp(Timestamp::now().0 + HOUR_MS);
+        let (s, opened) = admin
+            .post(
+                "/v1/incidents",
+                json!({"title": "Desk key leaked", "description": "pasted in a chat",
+                       "aware_at": Timestamp::now().to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(s, 201, "{opened}");
+        let path = format!("/v1/incidents/{}/scope", opened["incident_id"].as_str().unwrap());
+        let mut body = by.clone();
+        if body["principals"].is_array() {
+            body["principals"] = json!([support_id]);
+        }
+        body["from"] = json!(from.to_rfc3339());
+        body["to"] = json!(to.to_rfc3339());
+        let (s, scope) = admin.post(&path, body.clone()).await;
+        assert_eq!(
+            (s, subjects(&scope)),
+            (200, BTreeSet::from(["cust-1".to_owned()])),
+            "{scope}"
+        );
+
+        let db = crate::audit::attacker(vault.path()).await;
+        // (the read indexed by subject first, as on a server that ran a while)
+        let indexed = |db: sqlx::SqlitePool, id: String| async move {
+            for _ in 0..500 {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM audit_subject_index WHERE seq IN (SELECT seq FROM audit_log WHERE principal = ?)",
+                )
+                .bind(&id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+                if n > 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("the subject index never reached the read");
+        };
+        indexed(db.clone(), support_id.clone()).await;
+        let changed = sqlx::query(edit).bind(&support_id).execute(&db).await.unwrap();
+        assert!(changed.rows_affected() > 0, "{edit}");
+        db.close().await;
+        let (s, v) = admin.raw_unchecked("POST", &path, Some(body)).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (503, Some("audit_log_diverged")),
+            "{edit}: {v}"
+        );
+        server.terminate();
+    }
+}

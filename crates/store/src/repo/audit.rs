@@ -376,6 +376,41 @@ impl<A> Audit<'_, A> {
         })
     }
 
+    /// The size of the newest checkpoint signed before `before` (0: none), and of the oldest
+    /// signed at or after `from` (`None`: none yet): the entries made between the two times
+    /// are numbered between the two sizes (an entry is numbered after every checkpoint signed
+    /// before it was made).
+    pub async fn checkpoint_sizes_around(&mut self, before: i64, from: i64) -> Result<(i64, Option<i64>), StoreError> {
+        let stmt = Stmt::new(
+            "SELECT (SELECT MAX(tree_size) FROM audit_checkpoints WHERE at < $1) AS low, \
+             (SELECT MIN(tree_size) FROM audit_checkpoints WHERE at >= $2) AS high",
+        )
+        .bind(before)
+        .bind(from);
+        let Some(row) = self.conn.fetch_optional(stmt).await? else {
+            return Ok((0, None));
+        };
+        Ok((row.opt_int("low")?.unwrap_or(0), row.opt_int("high")?))
+    }
+
+    /// How many entries with `after < seq <= upto` name a subject yet are missing from the
+    /// subject index, as far as the indexing job has reached: none, unless rows of the index
+    /// were deleted by hand (a query by subject would then pass over those entries).
+    pub async fn unindexed_subjects(&mut self, after: i64, upto: i64) -> Result<i64, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT COUNT(*) AS n FROM audit_log a WHERE a.seq > $1 AND a.seq <= $2 \
+             AND a.seq <= (SELECT upto FROM audit_index_state WHERE id = 1) AND a.subject IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM audit_subject_index i WHERE i.subject = a.subject AND i.seq = a.seq)",
+        )
+        .bind(after)
+        .bind(upto)
+        .scan();
+        match self.conn.fetch_optional(stmt).await? {
+            Some(row) => row.int("n"),
+            None => Ok(0),
+        }
+    }
+
     /// The lowest and highest sequence numbers above `after`, if any. Each bound is a query of
     /// its own: SQLite answers a lone `MIN` or `MAX` from one end of the key, but both in one
     /// query read every entry in between (the whole log).
@@ -550,15 +585,7 @@ impl<A> Audit<'_, A> {
     /// edited to hide entries from subject lookups shows here (`audit verify` checks it).
     pub async fn subject_index_faults(&mut self) -> Result<(i64, i64, bool), StoreError> {
         let count = |sql: &'static str| Stmt::new(sql).scan();
-        let missing = self
-            .conn
-            .fetch_optional(count(
-                "SELECT COUNT(*) AS n FROM audit_log a WHERE a.subject IS NOT NULL \
-                 AND a.seq <= (SELECT upto FROM audit_index_state WHERE id = 1) \
-                 AND NOT EXISTS (SELECT 1 FROM audit_subject_index i WHERE i.subject = a.subject AND i.seq = a.seq)",
-            ))
-            .await?
-            .map_or(Ok(0), |r| r.int("n"))?;
+        let missing = self.unindexed_subjects(i64::MIN, i64::MAX).await?;
         let extra = self
             .conn
             .fetch_optional(count(
