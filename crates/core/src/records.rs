@@ -344,18 +344,24 @@ impl Vault {
                     };
                     // (after the change is decided: a refused change leaves no key drawn for it)
                     tx.subjects().seal_under(&sealed_under, fresh).await?;
-                    tx.records().update(t, &patch).await?;
+                    let erased = tx.records().update(t, &patch).await?;
                     for field in &destroyed {
                         tx.tokens().erase_field(t.subject_id, t.collection, field).await?;
                     }
                     tx.retention().record_activity(&activity).await?;
                     tx.audit().append(&[allow]).await?;
-                    Ok(Ok(()))
+                    Ok(Ok(!destroyed.is_empty() || erased.is_some_and(|e| e.fields > 0)))
                 })
             })
             .await;
         match updated {
-            Ok(outcome) => outcome.map_err(Refusal::into_error),
+            Ok(outcome) => {
+                if outcome.map_err(Refusal::into_error)? {
+                    // the old values' pages out of the WAL too
+                    self.store.want_wal_purge();
+                }
+                Ok(())
+            }
             Err(custodia_store::StoreError::SubjectKeyConflict) => Err(subject_erased()),
             Err(e) => Err(e.into()),
         }
@@ -454,13 +460,17 @@ impl Vault {
                         unbind,
                         ..custodia_store::RecordPatch::default()
                     };
-                    tx.records().update(t, &patch).await?;
+                    let erased = tx.records().update(t, &patch).await?;
                     tx.audit().append(&[allow]).await?;
-                    Ok(Ok(()))
+                    Ok(Ok(erased.is_some_and(|e| e.fields > 0)))
                 })
             })
             .await?;
-        deletion.map_err(Refusal::into_error)
+        if deletion.map_err(Refusal::into_error)? {
+            // the destroyed values' pages out of the WAL too
+            self.store.want_wal_purge();
+        }
+        Ok(())
     }
 
     /// Finds the records whose searchable `field` equals `value` (after normalization), a

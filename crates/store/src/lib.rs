@@ -274,6 +274,17 @@ impl Store {
         }
     }
 
+    /// Asks for SQLite's write-ahead log to be emptied soon (within about a second, by the
+    /// checkpointer): after a write that destroyed values (a record deleted, a value replaced),
+    /// whose old pages the log holds until written over. PostgreSQL: nothing (its WAL is the
+    /// operator's, see [`Store::purge_wal`]).
+    pub fn want_wal_purge(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.want_wal_purge(),
+            Backend::Postgres(_) => {}
+        }
+    }
+
     /// Empties SQLite's write-ahead log into the database file and truncates it, so that
     /// pages deleted before this call (an erased subject's key, a rectified value's old
     /// ciphertext) no longer sit in the log; `secure_delete` has zeroed them in the database

@@ -106,6 +106,101 @@ async fn record_life_cycle_on_sqlite() {
     record_life_cycle(&mut server.client(&vault.token).await).await;
 }
 
+/// A deleted record's value, and a value replaced by a new one, leave the files while the
+/// server runs (the subject's key lives on, so their ciphertext opens with a copy of the
+/// directory and the root key): `secure_delete` zeroes the database's pages, and the WAL is
+/// emptied within about a second, not only where later writes happen to write over its frames.
+/// A reader held open while the values are written and changed keeps the log from starting
+/// over, after a filler batch: their frames lie past what the writes that follow cover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_and_replaced_values_leave_the_wal_while_the_server_runs() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", vault.path().join("custodia.db").display()))
+        .await
+        .unwrap();
+    let mut reader = db.acquire().await.unwrap();
+    sqlx::query("BEGIN").execute(&mut *reader).await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    let filler: Vec<Value> = (0..200)
+        .map(|i| json!({"subject_id": format!("filler-{i}"), "collection": "customers", "fields": {"name": format!("Filler {i}")}}))
+        .collect();
+    let (s, v) = admin
+        .post(
+            "/v1/batch/records",
+            json!({"purpose": "order_fulfillment", "items": filler}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, kept) = admin
+        .post(
+            CUSTOMERS,
+            json!({"purpose": "order_fulfillment", "fields": {"name": "Kept Value"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{kept}");
+    let (s, gone) = admin
+        .post(
+            CUSTOMERS,
+            json!({"purpose": "order_fulfillment", "fields": {"name": "Remy Deleted", "email": "remy@example.org"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{gone}");
+    let (kept, gone) = (kept["record_id"].as_str().unwrap(), gone["record_id"].as_str().unwrap());
+    let mut old = Vec::new();
+    for (record, field) in [(gone, "name"), (gone, "email"), (kept, "name")] {
+        let c: Vec<u8> = sqlx::query_scalar("SELECT ciphertext FROM record_fields WHERE record_id = ? AND field = ?")
+            .bind(record)
+            .bind(field)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        old.push(c);
+    }
+    let (s, v) = admin
+        .call(
+            "PATCH",
+            &format!("{CUSTOMERS}/{kept}?purpose=order_fulfillment"),
+            Some(json!({"fields": {"name": "New Value"}})),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let (s, _) = admin
+        .call("DELETE", &format!("{CUSTOMERS}/{gone}?purpose=order_fulfillment"), None)
+        .await;
+    assert_eq!(s, 204);
+    let holding = || {
+        files_under(vault.path())
+            .into_iter()
+            .filter(|f| {
+                let bytes = std::fs::read(f).unwrap_or_default();
+                old.iter().any(|c| bytes.windows(c.len()).any(|w| w == &c[..]))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !holding().is_empty(),
+        "the old values are in the log while the reader holds it"
+    );
+    sqlx::query("ROLLBACK").execute(&mut *reader).await.unwrap();
+    drop(reader);
+    db.close().await;
+    let mut left = holding();
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = holding();
+    }
+    assert!(left.is_empty(), "old ciphertext still in {left:?}");
+    server.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_life_cycle_on_postgres() {
     let Some(url) = postgres_url() else {

@@ -9,7 +9,8 @@ pub(crate) mod conn;
 mod writer;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use crate::sql::Conn;
@@ -25,10 +26,18 @@ pub(crate) struct Sqlite {
     options: conn::Options,
     /// Dropped with the store, which stops the checkpointer thread.
     _checkpointer: Option<mpsc::Sender<()>>,
+    /// Set after a write destroyed values: the checkpointer then empties the WAL
+    /// ([`Sqlite::want_wal_purge`]).
+    purge_wanted: Arc<AtomicBool>,
 }
 
 /// How long a connection waits for a lock held by another.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often at most the checkpointer empties the WAL after writes that destroyed values
+/// ([`Sqlite::want_wal_purge`]): a value deleted stays in the log this long and a little more,
+/// and a stream of deletions costs one truncating checkpoint a second, not one each.
+const PURGE_EVERY: Duration = Duration::from_secs(1);
 
 /// How many times a truncating checkpoint is tried (50 ms apart) before giving up.
 const PURGE_ATTEMPTS: usize = 10;
@@ -59,9 +68,12 @@ fn next_checkpoint(last: Option<i64>, frames: Option<i64>) -> Duration {
 
 /// Copies the WAL into the database file in the background with PASSIVE checkpoints, which
 /// run beside the writer and readers instead of stalling a commit the way SQLite's automatic
-/// checkpoint (run by whichever connection commits past the threshold) does. On a thread of
-/// its own: a checkpoint copies and syncs megabytes. Stops when `stop`'s sender is dropped.
-fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, StoreError> {
+/// checkpoint (run by whichever connection commits past the threshold) does; and, when
+/// `purge` is set, empties it (a TRUNCATE checkpoint, at most every [`PURGE_EVERY`]): the
+/// pages of a deleted value stay in the log until its frames are written over, which under a
+/// light load can be hours. On a thread of its own: a checkpoint copies and syncs megabytes.
+/// Stops when `stop`'s sender is dropped.
+fn start_checkpointer(options: &conn::Options, purge: Arc<AtomicBool>) -> Result<mpsc::Sender<()>, StoreError> {
     let conn = options.open()?;
     let (tx, stop) = mpsc::channel::<()>();
     std::thread::Builder::new()
@@ -70,7 +82,15 @@ fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, Store
             // the log's frame count at the last look: while it moves, look again soon
             let mut last = None;
             let mut wait = CHECKPOINT_IDLE;
+            let mut purged = std::time::Instant::now();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+                if purged.elapsed() >= PURGE_EVERY && purge.swap(false, Ordering::AcqRel) {
+                    purged = std::time::Instant::now();
+                    if !truncate_wal(&conn) {
+                        // readers held the log: again at the next turn
+                        purge.store(true, Ordering::Release);
+                    }
+                }
                 let started = std::time::Instant::now();
                 match conn::fetch(&conn, "PRAGMA wal_checkpoint(PASSIVE)", &[], Some(1)) {
                     Ok(rows) => {
@@ -94,6 +114,29 @@ fn start_checkpointer(options: &conn::Options) -> Result<mpsc::Sender<()>, Store
         })
         .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
     Ok(tx)
+}
+
+/// How long the checkpointer's truncating checkpoint waits for readers (holding writers back
+/// meanwhile) before it tries again at its next turn: briefly, as it may come every second.
+const BACKGROUND_PURGE_WAIT: Duration = Duration::from_millis(20);
+
+/// One TRUNCATE checkpoint, waiting at most [`BACKGROUND_PURGE_WAIT`] for readers; whether it
+/// emptied the log.
+fn truncate_wal(conn: &rusqlite::Connection) -> bool {
+    let wait = |d: Duration| conn.busy_timeout(d).is_ok();
+    if !wait(BACKGROUND_PURGE_WAIT) {
+        return false;
+    }
+    let emptied = match conn::fetch(conn, "PRAGMA wal_checkpoint(TRUNCATE)", &[], Some(1)) {
+        // (the first column is 1 when a reader or the writer kept it from finishing)
+        Ok(rows) => rows.first().and_then(|r| r.opt_int("busy").ok().flatten()) == Some(0),
+        Err(e) => {
+            tracing::warn!(error = %e, "emptying the WAL after a deletion failed; will retry");
+            false
+        }
+    };
+    wait(BUSY_TIMEOUT);
+    emptied
 }
 
 /// The body of [`Sqlite::adopt_audit_log`], on a connection with `cur` attached.
@@ -357,13 +400,15 @@ impl Sqlite {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let writer = writer::start(conn, Some(wal.into()))?;
-        let checkpointer = start_checkpointer(&options)?;
+        let purge_wanted = Arc::new(AtomicBool::new(false));
+        let checkpointer = start_checkpointer(&options, Arc::clone(&purge_wanted))?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8) * 2);
         Ok(Self {
             writer,
             readers: conn::Pool::open(&options, readers)?,
             options,
             _checkpointer: Some(checkpointer),
+            purge_wanted,
         })
     }
 
@@ -385,6 +430,7 @@ impl Sqlite {
             readers: conn::Pool::open(&options, 4)?,
             options,
             _checkpointer: None,
+            purge_wanted: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -407,6 +453,12 @@ impl Sqlite {
         let adopted = adopted?;
         detached?;
         Ok(adopted)
+    }
+
+    /// Asks the checkpointer to empty the WAL soon (within about [`PURGE_EVERY`]): after a
+    /// write that destroyed values, whose old pages the log still holds.
+    pub(crate) fn want_wal_purge(&self) {
+        self.purge_wanted.store(true, Ordering::Release);
     }
 
     /// A `TRUNCATE` checkpoint, tried a few times while readers still use the log; on a
