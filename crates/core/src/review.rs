@@ -142,7 +142,17 @@ impl Vault {
                     .into());
             };
             let grant = self.authorize(call, &collection)?;
-            grant.may_write(grant.declared_field(&field)?)?;
+            // (writing one of the purpose's fields stands for writing under it; the refusal
+            // names the purpose, not a field the caller did not send)
+            grant.may_write(grant.declared_field(&field)?).map_err(|_| {
+                VaultError::forbidden(
+                    "purpose_write_denied",
+                    format!(
+                        "your roles may not write under purpose `{}`, which reporting a subject's activity under it needs",
+                        grant.purpose.name
+                    ),
+                )
+            })?;
             self.ledger_permits(call, subject, grant.purpose).await?;
             let activity = self.activity(subject, call.now);
             self.store

@@ -809,6 +809,17 @@ async fn retention_routes_refuse_weak_roles_bad_bodies_and_destruction_under_a_h
             assert_eq!(s, 403, "{role}: {method} {path}: {v}");
             assert!(!v.to_string().contains("dee@example.com"), "{v}");
         }
+        // under its own purpose, which it may read and not write: the refusal says so
+        let (s, v) = weak
+            .post("/v1/subjects/cust_dee/activity", json!({"purpose": own_purpose}))
+            .await;
+        if role != "consent_service" {
+            assert_eq!(
+                (s, v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+                (403, Some("purpose_write_denied"), None),
+                "{role}: {v}"
+            );
+        }
     }
     let (s, v) = admin
         .get("/v1/audit/events?action=retention.report&decision=deny")
