@@ -237,11 +237,13 @@ pub(crate) fn authorize<'a>(
         .filter(|r| policies.allows(r, Resource::Purpose(purpose), Action::Invoke, &principal.context))
         .collect();
     if roles.is_empty() {
+        let resource = Resource::Purpose(purpose);
         return Err(VaultError::forbidden(
             "purpose_not_allowed",
             format!(
-                "none of your roles ({}) may invoke purpose `{purpose}`",
-                principal.roles.join(", ")
+                "none of your roles ({}) may invoke purpose `{purpose}`{}",
+                principal.roles.join(", "),
+                forbidden_by(policies, principal, resource, Action::Invoke)
             ),
         ));
     }
@@ -312,9 +314,25 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
     } else {
         Err(VaultError::forbidden(
             "not_allowed",
-            format!("this needs a role with the `{}` capability", capability.name()),
+            format!(
+                "this needs a role with the `{}` capability{}",
+                capability.name(),
+                forbidden_by(policies, principal, Resource::Vault, Action::Capability(capability))
+            ),
         ))
     }
+}
+
+/// `: policy P forbids it here`, when a `forbid` policy (one of the data directory's
+/// `policies/`, named `file#id`) refused `principal`'s roles rather than no role being granted
+/// it: a refusal the registry alone does not explain.
+fn forbidden_by(policies: &Policies, principal: &Principal, resource: Resource<'_>, action: Action) -> String {
+    principal
+        .roles
+        .iter()
+        .find_map(|r| policies.forbidding_policy(r, resource, action, &principal.context))
+        .map(|policy| format!(" (policy `{policy}` forbids it for this request)"))
+        .unwrap_or_default()
 }
 
 /// Whether `role` is one a break-glass grant added to the principal's session: a grant's

@@ -396,6 +396,33 @@ impl Policies {
         action: Action,
         context: &BTreeMap<String, ContextValue>,
     ) -> Result<bool, PolicyError> {
+        Ok(self.respond(role, resource, action, context)?.decision() == Decision::Allow)
+    }
+
+    /// The policy (`file#id`) that forbids `role` to take `action` on `resource`, if a
+    /// `forbid` decided the refusal (rather than no `permit` granting it): what a refusal
+    /// names, for whoever looks into it.
+    pub(crate) fn forbidding_policy(
+        &self,
+        role: &str,
+        resource: Resource<'_>,
+        action: Action,
+        context: &BTreeMap<String, ContextValue>,
+    ) -> Option<String> {
+        let response = self.respond(role, resource, action, context).ok()?;
+        if response.decision() == Decision::Allow {
+            return None;
+        }
+        response.diagnostics().reason().next().map(ToString::to_string)
+    }
+
+    fn respond(
+        &self,
+        role: &str,
+        resource: Resource<'_>,
+        action: Action,
+        context: &BTreeMap<String, ContextValue>,
+    ) -> Result<cedar_policy::Response, PolicyError> {
         let principal = uid("Role", role)?;
         let action_uid = uid("Action", action.name())?;
         let resource = uid(resource.kind(), &resource.id())?;
@@ -410,11 +437,7 @@ impl Policies {
         let context = Context::from_pairs(pairs).map_err(|e| PolicyError(e.to_string()))?;
         let request = Request::new(principal, action_uid, resource, context, Some(&self.schema))
             .map_err(|e| PolicyError(e.to_string()))?;
-        Ok(self
-            .authorizer
-            .is_authorized(&request, &self.set, &self.entities)
-            .decision()
-            == Decision::Allow)
+        Ok(self.authorizer.is_authorized(&request, &self.set, &self.entities))
     }
 }
 

@@ -141,6 +141,25 @@ async fn a_context_attribute_gates_support_agents() {
         (403, Some("purpose_not_allowed")),
         "{v}"
     );
+    // the refusal names the policy that decided it (the registry grants the purpose)
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy `policies/open-ticket.cedar#policy0` forbids it for this request"),
+        "{v}"
+    );
+    let (status, v) = agent
+        .post("/v1/scan", serde_json::json!({"text": "nothing here"}))
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("not_allowed")), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("open-ticket.cedar#policy0"),
+        "{v}"
+    );
     // The agent cannot assert the ticket itself: the policy would mean nothing.
     let open = r#"{"open_ticket": true}"#;
     let (status, v) = agent.get_with_headers(path, &[("Custodia-Context", open)]).await;
