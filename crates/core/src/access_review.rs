@@ -153,9 +153,10 @@ impl Vault {
             people.insert(o.operator_id.clone(), known);
         }
         for id in tallies.keys() {
+            let (kind, name) = unlisted(id);
             people.entry(id.clone()).or_insert_with(|| Known {
-                name: String::new(),
-                kind: "unknown",
+                name,
+                kind,
                 roles: Vec::new(),
                 last_used_at: None,
                 stale_key: false,
@@ -219,5 +220,45 @@ impl Vault {
             entries,
             principals,
         })
+    }
+}
+
+/// The kind and a name for one the log names who has neither a key nor an account: the
+/// vault's own work (the offline sweeper, a restore), a command run on the server's host, a
+/// preference center link; anyone else (a key since deleted from the database) is `unknown`.
+fn unlisted(id: &str) -> (&'static str, String) {
+    if id == crate::retention::SWEEPER_PRINCIPAL {
+        ("system", "retention sweeper (custodia retention run)".to_owned())
+    } else if id == crate::erasure::RESTORE_PRINCIPAL {
+        ("system", "restore (custodia restore)".to_owned())
+    } else if let Some(user) = id.strip_prefix("local:") {
+        ("local", format!("command line on the server's host (user {user})"))
+    } else if id == crate::operators::LOCAL_CREATOR {
+        ("local", "command line on the server's host".to_owned())
+    } else if id.starts_with("portal:") {
+        ("portal", "preference center link".to_owned())
+    } else {
+        ("unknown", String::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vault_s_own_principals_are_named_in_a_review() {
+        for (id, kind) in [
+            (crate::retention::SWEEPER_PRINCIPAL, "system"),
+            (crate::erasure::RESTORE_PRINCIPAL, "system"),
+            ("local:ops", "local"),
+            (crate::operators::LOCAL_CREATOR, "local"),
+            ("portal:lnk_0123", "portal"),
+        ] {
+            let (k, name) = unlisted(id);
+            assert_eq!(k, kind, "{id}");
+            assert!(!name.is_empty(), "{id}");
+        }
+        assert_eq!(unlisted("prn_gone"), ("unknown", String::new()));
     }
 }

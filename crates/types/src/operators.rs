@@ -247,7 +247,9 @@ pub struct BreakGlassGrant {
 pub struct PrincipalReview {
     pub principal_id: String,
     pub name: String,
-    /// `service` (an API key), `operator` (a person) or `unknown` (only in the log).
+    /// `service` (an API key), `operator` (a person), `system` (the vault's own work: the
+    /// offline retention sweeper, a restore), `local` (a command run on the server's host),
+    /// `portal` (a preference center link), or `unknown` (only in the log).
     pub kind: String,
     pub roles: Vec<String>,
     /// Allowed calls by purpose.

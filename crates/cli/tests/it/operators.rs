@@ -656,6 +656,10 @@ async fn break_glass_is_time_limited_flagged_alerted_and_listed_in_the_access_re
     };
     let cy_row = who("cy");
     assert_eq!(cy_row["kind"], "operator");
+    // every one the log names is told for what it is, with a name (none of them is unknown)
+    for p in review["principals"].as_array().unwrap() {
+        assert!(p["kind"] != "unknown" && p["name"] != "", "{p}");
+    }
     assert_eq!(cy_row["break_glass"][0]["grant_id"], grant.as_str(), "{cy_row}");
     assert_eq!(cy_row["break_glass"][0]["reason"], "incident 77");
     assert!(cy_row["break_glass_calls"].as_u64().unwrap() >= 1, "{cy_row}");
