@@ -405,28 +405,13 @@ impl Vault {
     /// Stored evidence as shown to a reader: the user agent opened with the subject's key, or
     /// left out when that key is gone (erased).
     async fn shown_evidence(&self, subject: &SubjectId, text: &str) -> Result<Option<serde_json::Value>, VaultError> {
-        let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(text) else {
-            return Ok(None);
+        let sealed = text.contains(SEALED);
+        let key = if sealed {
+            self.keys.subject_key(&self.store, subject, DEFAULT_KEY_CLASS).await?
+        } else {
+            None
         };
-        let sealed: Vec<(String, serde_json::Value)> = ["ip_hash", "user_agent"]
-            .into_iter()
-            .filter_map(|member| Some((member.to_owned(), map.remove(&format!("{member}{SEALED}"))?)))
-            .collect();
-        if !sealed.is_empty() {
-            let key = self.keys.subject_key(&self.store, subject, DEFAULT_KEY_CLASS).await?;
-            for (member, value) in sealed {
-                let opened = value
-                    .as_str()
-                    .and_then(|b| B64.decode(b).ok())
-                    .zip(key.as_ref())
-                    .and_then(|(bytes, (key, _))| key.open(&evidence_context(subject, &member), &bytes).ok())
-                    .and_then(|plain| String::from_utf8(plain).ok());
-                if let Some(plain) = opened {
-                    map.insert(member, plain.into());
-                }
-            }
-        }
-        Ok(Some(serde_json::Value::Object(map)))
+        Ok(open_evidence(subject, text, key.as_ref().map(|(key, _)| key)))
     }
 
     /// Appends `entries`, in order, with the audit entry of `event` in the same transaction
@@ -918,6 +903,34 @@ pub(crate) struct Evidence {
 const SEALED: &str = "_sealed";
 
 /// Where a sealed member of a subject's ledger evidence lives.
+/// A ledger entry's stored evidence (`text`, JSON) as shown to a reader: its sealed members
+/// opened with the subject's `default` key, or left out without it (erased); `None` when the
+/// text is no JSON object.
+pub(crate) fn open_evidence(
+    subject: &SubjectId,
+    text: &str,
+    key: Option<&custodia_crypto::DataKey>,
+) -> Option<serde_json::Value> {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return None;
+    };
+    for member in ["ip_hash", "user_agent"] {
+        let Some(value) = map.remove(&format!("{member}{SEALED}")) else {
+            continue;
+        };
+        let opened = value
+            .as_str()
+            .and_then(|b| B64.decode(b).ok())
+            .zip(key)
+            .and_then(|(bytes, key)| key.open(&evidence_context(subject, member), &bytes).ok())
+            .and_then(|plain| String::from_utf8(plain).ok());
+        if let Some(plain) = opened {
+            map.insert(member.to_owned(), plain.into());
+        }
+    }
+    Some(serde_json::Value::Object(map))
+}
+
 fn evidence_context<'a>(subject: &'a SubjectId, member: &'a str) -> FieldContext<'a> {
     FieldContext {
         collection: "custodia:ledger",

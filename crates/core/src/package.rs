@@ -357,6 +357,12 @@ impl PackageReader {
     }
 
     fn consent_history(&self) -> Vec<PackageConsent> {
+        // the evidence's sealed members open with the `default` key (none once erased)
+        let key = self
+            .keys
+            .iter()
+            .find(|(class, _)| class == custodia_store::DEFAULT_KEY_CLASS)
+            .map(|(_, key)| key);
         self.ledger
             .iter()
             .map(|e| PackageConsent {
@@ -366,6 +372,10 @@ impl PackageReader {
                 method: e.method.clone(),
                 at: Timestamp(e.at).to_rfc3339(),
                 notice_version: e.notice_version.clone(),
+                evidence: e
+                    .evidence
+                    .as_deref()
+                    .and_then(|text| crate::consent::open_evidence(&self.subject, text, key)),
             })
             .collect()
     }
@@ -617,7 +627,10 @@ pub(crate) mod tests {
                     granted: true,
                     notice_version: Some("2026-01".into()),
                     method: "web_form".into(),
-                    evidence: None,
+                    evidence: Some(custodia_types::EvidenceInput {
+                        ip: Some("203.0.113.7".into()),
+                        user_agent: Some("Mozilla/5.0 (Alice's phone)".into()),
+                    }),
                 },
             );
             async move { vault.record_consent(admin, at(t), &subject, &req).await.unwrap() }
@@ -792,8 +805,18 @@ pub(crate) mod tests {
                 method: "web_form".into(),
                 at: Timestamp(1_800_000_000_030).to_rfc3339(),
                 notice_version: Some("2026-01".into()),
+                evidence: package.consent_history[0].evidence.clone(),
             }]
         );
+        // Art. 15: what was recorded with her consent, the user agent opened with her key; the
+        // address only as the keyed hash the vault keeps, never the address
+        let evidence = package.consent_history[0].evidence.clone().unwrap_or_default();
+        assert_eq!(evidence["user_agent"], "Mozilla/5.0 (Alice's phone)", "{evidence}");
+        assert!(
+            evidence["ip_hash"].as_str().is_some_and(|h| h.len() >= 32),
+            "{evidence}"
+        );
+        assert!(!evidence.to_string().contains("203.0.113.7"), "{evidence}");
 
         // Who touched her data: her three records created, her consent, one read; Bob's never.
         let accesses: Vec<(&str, Option<&str>, &str)> = package

@@ -464,20 +464,38 @@ fn html_consents(history: &[PackageConsent], out: &mut String) {
     }
     out.push_str(
         "<table>\n<thead><tr><th scope=\"col\">When</th><th scope=\"col\">Choice</th>\
-         <th scope=\"col\">Purpose</th><th scope=\"col\">How</th><th scope=\"col\">Privacy notice version</th></tr></thead>\n<tbody>\n",
+         <th scope=\"col\">Purpose</th><th scope=\"col\">How</th><th scope=\"col\">Privacy notice version</th>\
+         <th scope=\"col\">Recorded with it</th></tr></thead>\n<tbody>\n",
     );
     for c in history {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&c.at),
             esc(&choice(&c.kind, c.value)),
             esc(c.purpose.as_deref().unwrap_or("all purposes")),
             esc(&c.method.replace('_', " ")),
             esc(c.notice_version.as_deref().unwrap_or("")),
+            esc(&recorded_with(c.evidence.as_ref())),
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// A choice's evidence in words: the user agent it came from, and that the IP address was
+/// kept as a keyed hash (shown too: the address itself never was).
+fn recorded_with(evidence: Option<&serde_json::Value>) -> String {
+    let Some(e) = evidence else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(ua) = e["user_agent"].as_str() {
+        parts.push(format!("browser or app: {ua}"));
+    }
+    if let Some(hash) = e["ip_hash"].as_str() {
+        parts.push(format!("your IP address as a keyed hash: {hash}"));
+    }
+    parts.join("; ")
 }
 
 fn html_access(a: &PackageAccess, out: &mut String) {

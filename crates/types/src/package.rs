@@ -150,6 +150,10 @@ pub struct PackageConsent {
     pub at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_version: Option<String>,
+    /// What was recorded with it, when anything was: `user_agent` (the browser or app it came
+    /// from) and `ip_hash` (a keyed hash of the IP address; the address itself is never kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// One access to (or refused attempt at) the subject's data, from the audit log.
