@@ -86,7 +86,7 @@ fn start_checkpointer(options: &conn::Options, purge: Arc<AtomicBool>) -> Result
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
                 if purged.elapsed() >= PURGE_EVERY && purge.swap(false, Ordering::AcqRel) {
                     purged = std::time::Instant::now();
-                    if !truncate_wal(&conn) {
+                    if !truncate_wal(&conn, BACKGROUND_PURGE_WAIT) {
                         // readers held the log: again at the next turn
                         purge.store(true, Ordering::Release);
                     }
@@ -120,22 +120,21 @@ fn start_checkpointer(options: &conn::Options, purge: Arc<AtomicBool>) -> Result
 /// meanwhile) before it tries again at its next turn: briefly, as it may come every second.
 const BACKGROUND_PURGE_WAIT: Duration = Duration::from_millis(20);
 
-/// One TRUNCATE checkpoint, waiting at most [`BACKGROUND_PURGE_WAIT`] for readers; whether it
-/// emptied the log.
-fn truncate_wal(conn: &rusqlite::Connection) -> bool {
-    let wait = |d: Duration| conn.busy_timeout(d).is_ok();
-    if !wait(BACKGROUND_PURGE_WAIT) {
+/// One TRUNCATE checkpoint, waiting at most `wait` for readers to leave the log (holding
+/// writers back meanwhile); whether it emptied the log.
+fn truncate_wal(conn: &rusqlite::Connection, wait: Duration) -> bool {
+    if conn.busy_timeout(wait).is_err() {
         return false;
     }
     let emptied = match conn::fetch(conn, "PRAGMA wal_checkpoint(TRUNCATE)", &[], Some(1)) {
         // (the first column is 1 when a reader or the writer kept it from finishing)
         Ok(rows) => rows.first().and_then(|r| r.opt_int("busy").ok().flatten()) == Some(0),
         Err(e) => {
-            tracing::warn!(error = %e, "emptying the WAL after a deletion failed; will retry");
+            tracing::warn!(error = %e, "emptying the WAL after a deletion failed");
             false
         }
     };
-    wait(BUSY_TIMEOUT);
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
     emptied
 }
 
@@ -464,19 +463,11 @@ impl Sqlite {
     /// A `TRUNCATE` checkpoint, tried a few times while readers still use the log; on a
     /// blocking thread, as it waits.
     pub(crate) async fn purge_wal(&self) -> Result<bool, StoreError> {
-        // A short busy timeout: a truncating checkpoint holds the write lock while it waits
-        // for readers, so each attempt may stall writers only this long.
-        let options = conn::Options {
-            busy_timeout: PURGE_WAIT,
-            ..self.options.clone()
-        };
+        let options = self.options.clone();
         tokio::task::spawn_blocking(move || {
             let conn = options.open()?;
             for _ in 0..PURGE_ATTEMPTS {
-                let rows = conn::fetch(&conn, "PRAGMA wal_checkpoint(TRUNCATE)", &[], Some(1))?;
-                // The first column is 1 when the checkpoint could not finish (a reader or
-                // writer was busy).
-                if rows.first().map(|r| r.opt_int("busy")).transpose()?.flatten() == Some(0) {
+                if truncate_wal(&conn, PURGE_WAIT) {
                     return Ok(true);
                 }
                 std::thread::sleep(Duration::from_millis(50));
