@@ -902,7 +902,6 @@ pub(crate) struct Evidence {
 /// append-only ledger. (Evidence from before IP hashes were sealed holds `ip_hash` as is.)
 const SEALED: &str = "_sealed";
 
-/// Where a sealed member of a subject's ledger evidence lives.
 /// A ledger entry's stored evidence (`text`, JSON) as shown to a reader: its sealed members
 /// opened with the subject's `default` key, or left out without it (erased); `None` when the
 /// text is no JSON object.
@@ -931,6 +930,7 @@ pub(crate) fn open_evidence(
     Some(serde_json::Value::Object(map))
 }
 
+/// Where a sealed member of a subject's ledger evidence lives.
 fn evidence_context<'a>(subject: &'a SubjectId, member: &'a str) -> FieldContext<'a> {
     FieldContext {
         collection: "custodia:ledger",

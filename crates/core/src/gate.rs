@@ -237,13 +237,12 @@ pub(crate) fn authorize<'a>(
         .filter(|r| policies.allows(r, Resource::Purpose(purpose), Action::Invoke, &principal.context))
         .collect();
     if roles.is_empty() {
-        let resource = Resource::Purpose(purpose);
         return Err(VaultError::forbidden(
             "purpose_not_allowed",
             format!(
                 "none of your roles ({}) may invoke purpose `{purpose}`{}",
                 principal.roles.join(", "),
-                forbidden_by(policies, principal, resource, Action::Invoke)
+                forbidden_by(policies, principal, Resource::Purpose(purpose), Action::Invoke)
             ),
         ));
     }
@@ -323,9 +322,9 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
     }
 }
 
-/// `: policy P forbids it here`, when a `forbid` policy (one of the data directory's
-/// `policies/`, named `file#id`) refused `principal`'s roles rather than no role being granted
-/// it: a refusal the registry alone does not explain.
+/// ` (policy `P` forbids it for this request)`, when a `forbid` policy (one of the data
+/// directory's `policies/`, named `file#id`) refused `principal`'s roles rather than no role
+/// being granted it: a refusal the registry alone does not explain; else nothing.
 fn forbidden_by(policies: &Policies, principal: &Principal, resource: Resource<'_>, action: Action) -> String {
     principal
         .roles
