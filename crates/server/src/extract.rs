@@ -148,11 +148,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             format!(" at `{path}`")
         };
-        ApiError::new(
+        let mut error = ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("invalid JSON body{at}: {}", json_error(&e)),
-        )
+        );
+        // (the place in `field` too, as other refusals name theirs)
+        error.field = (!path.is_empty()).then_some(path);
+        error
     })
 }
 

@@ -352,7 +352,7 @@ async fn minimization_and_bad_input_are_refused_naming_the_field() {
         (post(json!({"name": "two\nlines"})), 422, "invalid_field", Some("name")),
         (post(json!({"name": ""})), 422, "invalid_field", Some("name")),
         (post(json!({})), 400, "no_fields", None),
-        (post(json!({"email": 5})), 400, "invalid_json", None),
+        (post(json!({"email": 5})), 400, "invalid_json", Some("fields.email")),
         (
             json!({"purpose": "order_fulfillment", "fields": {}, "extra": 1}),
             400,
