@@ -994,53 +994,41 @@ impl Vault {
 
     /// A scope selects entries by their indexed columns (principal, subject, time...) and by
     /// the subject index, not by their text: an entry whose columns were edited in the
-    /// database (a leaked key's reads given to another principal) would drop out of it
-    /// unseen. So the entries of the window are checked first, their columns against their
-    /// text and the subject index against them, and a mismatch stops the vault as a log that
-    /// no longer matches its checkpoints does (the start and `audit verify` name it too).
-    /// The window's entries are those numbered between the checkpoints signed around it (an
-    /// entry is numbered after every checkpoint signed before its time), with a minute's slack
-    /// on each side for clocks; without a checkpoint after it, up to the log's end.
-    async fn scope_window_holds(&self, from: Timestamp, to: Timestamp) -> Result<(), VaultError> {
+    /// database (a leaked key's reads given to another principal), or rewritten whole, or
+    /// deleted, would drop out of it unseen. So the entries from the window's start to the
+    /// log's end are checked first with the vault's keys (`verify::check_range`: columns,
+    /// leaves, tags, links) and the subject index against them, and a fault stops the vault as
+    /// a log that no longer matches its checkpoints does (the start and `audit verify` name it
+    /// too). The window starts at the newest checkpoint signed a minute (clocks) before `from`;
+    /// the checkpoints' times are not signed, so the first entry read must be dated before
+    /// that by its own (tagged, linked) text, or a checkpoint's time was moved.
+    async fn scope_window_holds(&self, from: Timestamp) -> Result<(), VaultError> {
         const SLACK_MS: i64 = 60_000;
-        const CHUNK: i64 = 8192;
+        let before = from.0.saturating_sub(SLACK_MS);
         let mut reader = self.store.reader().await?;
-        let (after, until) = reader
-            .audit()
-            .checkpoint_sizes_around(from.0.saturating_sub(SLACK_MS), to.0.saturating_add(SLACK_MS))
-            .await?;
-        let upto = match until {
-            Some(size) => size,
-            None => reader.audit().seq_bounds(after).await?.map_or(after, |(_, high)| high),
-        };
+        let covered = reader.audit().checkpoint_size_before(before).await?;
+        // from the last entry that checkpoint covers (on PostgreSQL, one at or before it)
+        let after = covered.saturating_sub(1);
+        let upto = reader.audit().seq_bounds(after).await?.map_or(after, |(_, high)| high);
         drop(reader);
-        let mut lo = after;
-        while lo < upto {
-            let hi = lo.saturating_add(CHUNK).min(upto);
-            let chunk = self.store.reader().await?.audit().chunk(lo, hi).await?;
-            let altered = match chunk.rows() {
-                Some(rows) => rows
-                    .iter()
-                    .find(|r| !crate::audit::columns_match(r.entry, r.at, &r.index))
-                    .map(|r| r.seq),
-                // (a chunk the aggregate cannot split with certainty: a row at a time)
-                None => self
-                    .store
-                    .reader()
-                    .await?
-                    .audit()
-                    .entries(lo, hi - lo)
-                    .await?
-                    .iter()
-                    .find(|r| r.seq <= hi && !crate::audit::columns_match(&r.entry, r.at, &r.index.as_ref()))
-                    .map(|r| r.seq),
-            };
-            if let Some(seq) = altered {
-                return Err(self.log.stop(format!(
-                    "entry {seq} has indexed columns (at, principal, action, decision, purpose, subject) that do not match its content (found by an incident's scope)"
-                )));
-            }
-            lo = hi;
+        let fault = match crate::verify::check_range(
+            &self.store,
+            (after, upto),
+            &self.keys.audit_tags,
+            &self.keys.audit_links,
+        )
+        .await?
+        {
+            Err(fault) => Some(fault),
+            Ok(Some(first)) if covered > 0 && first >= before => Some(format!(
+                "the checkpoint at size {covered} is dated before {} but covers an entry of {} (a checkpoint's time was changed)",
+                Timestamp(before).to_rfc3339(),
+                Timestamp(first).to_rfc3339()
+            )),
+            Ok(_) => None,
+        };
+        if let Some(fault) = fault {
+            return Err(self.log.stop(format!("{fault} (found by an incident's scope)")));
         }
         let unindexed = self
             .store
@@ -1162,7 +1150,7 @@ impl Vault {
                 principals.insert(format!("portal:{link}"));
             }
         }
-        self.scope_window_holds(from, to).await?;
+        self.scope_window_holds(from).await?;
         let collections: BTreeSet<&str> = req.collections.iter().map(String::as_str).collect();
         // The most selective index drives the reading; every named list filters.
         let mut queries = Vec::new();

@@ -234,6 +234,8 @@ impl Vault {
     /// found off its tally): a load balancer then sends requests elsewhere.
     pub async fn health(&self) -> Result<(), VaultError> {
         self.accepting_access()?;
+        // a log found not to match its checkpoints stops every audited call: said here too
+        self.log.accepting()?;
         if self.caches.ledger_off.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(VaultError::unavailable(
                 crate::error::LEDGER_ALTERED,

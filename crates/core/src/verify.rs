@@ -470,6 +470,60 @@ fn check(
     }
 }
 
+/// The entries with `after < seq <= upto`, checked with the vault's keys as they are read a
+/// chunk at a time: each one's leaf hash and indexed columns against its text, its tag (if it
+/// carries one) with `tags`, and its link with `links` against the entry before it in the
+/// range, so that an entry rewritten whole (text, columns and leaf), inserted or deleted breaks
+/// the run. Not the checkpoints' tree (that is `audit verify`'s whole-log walk): what a reading
+/// of a stretch of the log by its indexed columns relies on (an incident's scope). `Ok` with
+/// the time the range's first entry's text gives (`None`: no entry), or the first fault.
+pub(crate) async fn check_range(
+    store: &Store,
+    (after, upto): (i64, i64),
+    tags: &custodia_audit::tag::TagKey,
+    links: &ChainKey,
+) -> Result<Result<Option<i64>, String>, custodia_store::StoreError> {
+    let mut first_at = None;
+    // the link of the last entry checked, for the first of the next chunk
+    let mut previous: Option<Option<Link>> = None;
+    let mut lo = after;
+    while lo < upto {
+        let hi = lo.saturating_add(CHUNK).min(upto);
+        let chunk = store.reader().await?.audit().chunk(lo, hi).await?;
+        // (a chunk the aggregate cannot split with certainty, or with gaps: a row at a time)
+        let rows = match chunk.rows() {
+            Some(rows) => check(&rows, Some(tags), Some(links), 0),
+            None => {
+                let rows = store.reader().await?.audit().entries(lo, hi - lo).await?;
+                let rows: Vec<AuditRowRef<'_>> = rows.iter().filter(|r| r.seq <= hi).map(|r| r.as_ref()).collect();
+                check(&rows, Some(tags), Some(links), 0)
+            }
+        };
+        if let Some((_, fault)) = rows.fault.or(rows.link_fault) {
+            return Ok(Err(fault));
+        }
+        // (`check` follows the links inside the chunk; its first entry follows the last read)
+        if let (Some(before), Some((seq, _, leaf, _, link))) = (previous, rows.entries.first())
+            && let Some(fault) = link_fault(*seq, leaf, *link, before, Some(links))
+        {
+            return Ok(Err(fault));
+        }
+        for (seq, at, _, tag, _) in &rows.entries {
+            if let Some(Err(why)) = tag {
+                return Ok(Err(format!(
+                    "entry {seq} was not written by this vault ({why}): it was rewritten or inserted into the database"
+                )));
+            }
+            first_at.get_or_insert(*at);
+        }
+        if let Some((_, _, _, _, link)) = rows.entries.last() {
+            previous = Some(*link);
+        }
+        lo = hi;
+    }
+    Ok(Ok(first_at))
+}
+
 /// An entry no checkpoint covers was written by the vault: tagged with its key (when the
 /// verifier holds it), and tagged at all when `must_be_tagged` (the verifier holds the key,
 /// or an entry before it was tagged).

@@ -989,21 +989,27 @@ async fn the_newest_entries_removed_are_seen_by_the_tally() {
 }
 
 /// An insider with the database, while the server runs, hides the leaked key's reads from the
-/// scope by editing what it selects by, never the entries' text (so leaves, links and tags
-/// still hold): the principal column given to another principal, or the subject index's rows
-/// deleted. The scope does not answer from them (it would find nobody): it stops the vault
-/// as a log that no longer matches its checkpoints does.
+/// scope: by editing what it selects by (the principal column given to another principal, the
+/// subject index's rows deleted), by rewriting the entries whole (text, columns and leaf hash:
+/// no key needed for those), by deleting them, or by moving the checkpoints' unsigned times so
+/// that the scope's check starts past them. The scope answers from none of these (it would
+/// find nobody): it stops the vault as a log that no longer matches its checkpoints does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scope_over_edited_audit_columns_stops_the_vault_rather_than_finding_nobody() {
-    for (edit, by) in [
-        (
-            "UPDATE audit_log SET principal = 'prn_000000000000000000000000' WHERE principal = ?",
-            json!({"principals": ["PRINCIPAL"]}),
-        ),
-        (
-            "DELETE FROM audit_subject_index WHERE seq IN (SELECT seq FROM audit_log WHERE principal = ?)",
-            json!({"subjects": ["cust-1"]}),
-        ),
+async fn a_scope_over_edited_audit_entries_stops_the_vault_rather_than_finding_nobody() {
+    #[derive(Debug, Clone, Copy)]
+    enum Edit {
+        PrincipalColumn,
+        SubjectIndexRows,
+        RewrittenWhole,
+        Deleted,
+        CheckpointTimesMovedBack,
+    }
+    for edit in [
+        Edit::PrincipalColumn,
+        Edit::SubjectIndexRows,
+        Edit::RewrittenWhole,
+        Edit::Deleted,
+        Edit::CheckpointTimesMovedBack,
     ] {
         let vault = Vault::init();
         let server = vault.serve();
@@ -1035,10 +1041,11 @@ async fn a_scope_over_edited_audit_columns_stops_the_vault_rather_than_finding_n
             .await;
         assert_eq!(s, 201, "{opened}");
         let path = format!("/v1/incidents/{}/scope", opened["incident_id"].as_str().unwrap());
-        let mut body = by.clone();
-        if body["principals"].is_array() {
-            body["principals"] = json!([support_id]);
-        }
+        let body = match edit {
+            Edit::SubjectIndexRows => json!({"subjects": ["cust-1"]}),
+            _ => json!({"principals": [support_id]}),
+        };
+        let mut body = body;
         body["from"] = json!(from.to_rfc3339());
         body["to"] = json!(to.to_rfc3339());
         let (s, scope) = admin.post(&path, body.clone()).await;
@@ -1049,32 +1056,84 @@ async fn a_scope_over_edited_audit_columns_stops_the_vault_rather_than_finding_n
         );
 
         let db = crate::audit::attacker(vault.path()).await;
-        // (the read indexed by subject first, as on a server that ran a while)
-        let indexed = |db: sqlx::SqlitePool, id: String| async move {
-            for _ in 0..500 {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM audit_subject_index WHERE seq IN (SELECT seq FROM audit_log WHERE principal = ?)",
-                )
-                .bind(&id)
-                .fetch_one(&db)
-                .await
-                .unwrap();
-                if n > 0 {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // (the read indexed by subject and under a checkpoint first, as on a server that ran
+        // a while)
+        for _ in 0..500 {
+            let (indexed, signed): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM audit_subject_index WHERE seq IN \
+                 (SELECT seq FROM audit_log WHERE principal = ?1)), \
+                 (SELECT COUNT(*) FROM audit_checkpoints WHERE tree_size >= \
+                 (SELECT MAX(seq) FROM audit_log WHERE principal = ?1))",
+            )
+            .bind(&support_id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            if indexed > 0 && signed > 0 {
+                break;
             }
-            panic!("the subject index never reached the read");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let run = |sql: &'static str| {
+            let (db, id) = (db.clone(), support_id.clone());
+            async move { sqlx::query(sql).bind(id).execute(&db).await.unwrap().rows_affected() }
         };
-        indexed(db.clone(), support_id.clone()).await;
-        let changed = sqlx::query(edit).bind(&support_id).execute(&db).await.unwrap();
-        assert!(changed.rows_affected() > 0, "{edit}");
+        let changed = match edit {
+            Edit::PrincipalColumn => {
+                run("UPDATE audit_log SET principal = 'prn_000000000000000000000000' WHERE principal = ?").await
+            }
+            Edit::SubjectIndexRows => {
+                run("DELETE FROM audit_subject_index WHERE seq IN (SELECT seq FROM audit_log WHERE principal = ?)")
+                    .await
+            }
+            Edit::RewrittenWhole => {
+                let rows: Vec<(i64, String)> = sqlx::query_as("SELECT seq, entry FROM audit_log WHERE principal = ?")
+                    .bind(&support_id)
+                    .fetch_all(&db)
+                    .await
+                    .unwrap();
+                for (seq, entry) in &rows {
+                    let other = "prn_000000000000000000000000";
+                    let text = entry.replace(support_id.as_str(), other);
+                    sqlx::query("UPDATE audit_log SET entry = ?, principal = ?, leaf = ? WHERE seq = ?")
+                        .bind(&text)
+                        .bind(other)
+                        .bind(crate::audit::leaf(&text))
+                        .bind(seq)
+                        .execute(&db)
+                        .await
+                        .unwrap();
+                }
+                rows.len() as u64
+            }
+            Edit::Deleted => run("DELETE FROM audit_log WHERE principal = ?").await,
+            Edit::CheckpointTimesMovedBack => {
+                sqlx::query("DROP TRIGGER IF EXISTS audit_checkpoints_no_update")
+                    .execute(&db)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE audit_checkpoints SET at = at - 100000000")
+                    .execute(&db)
+                    .await
+                    .unwrap();
+                run("UPDATE audit_log SET at = at - 100000000 WHERE principal = ?").await
+            }
+        };
+        assert!(changed > 0, "{edit:?}");
         db.close().await;
         let (s, v) = admin.raw_unchecked("POST", &path, Some(body)).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (503, Some("audit_log_diverged")),
-            "{edit}: {v}"
+            "{edit:?}: {v}"
+        );
+        // and the health check says so (it answered ok while every data call was refused)
+        let mut anonymous = server.anonymous().await;
+        let (s, v) = anonymous.raw_unchecked("GET", "/healthz", None).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (503, Some("audit_log_diverged")),
+            "{v}"
         );
         server.terminate();
     }

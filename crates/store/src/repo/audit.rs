@@ -376,21 +376,15 @@ impl<A> Audit<'_, A> {
         })
     }
 
-    /// The size of the newest checkpoint signed before `before` (0: none), and of the oldest
-    /// signed at or after `from` (`None`: none yet): the entries made between the two times
-    /// are numbered between the two sizes (an entry is numbered after every checkpoint signed
-    /// before it was made).
-    pub async fn checkpoint_sizes_around(&mut self, before: i64, from: i64) -> Result<(i64, Option<i64>), StoreError> {
-        let stmt = Stmt::new(
-            "SELECT (SELECT MAX(tree_size) FROM audit_checkpoints WHERE at < $1) AS low, \
-             (SELECT MIN(tree_size) FROM audit_checkpoints WHERE at >= $2) AS high",
-        )
-        .bind(before)
-        .bind(from);
-        let Some(row) = self.conn.fetch_optional(stmt).await? else {
-            return Ok((0, None));
-        };
-        Ok((row.opt_int("low")?.unwrap_or(0), row.opt_int("high")?))
+    /// The size of the newest checkpoint stored as signed before `before` (0: none): an entry
+    /// made after then is numbered beyond it (every checkpoint signed before an entry was made
+    /// covers only entries before it). The time is the row's, which no signature covers.
+    pub async fn checkpoint_size_before(&mut self, before: i64) -> Result<i64, StoreError> {
+        let stmt = Stmt::new("SELECT MAX(tree_size) AS low FROM audit_checkpoints WHERE at < $1").bind(before);
+        match self.conn.fetch_optional(stmt).await? {
+            Some(row) => Ok(row.opt_int("low")?.unwrap_or(0)),
+            None => Ok(0),
+        }
     }
 
     /// How many entries with `after < seq <= upto` name a subject yet are missing from the
