@@ -1412,7 +1412,10 @@ mod tests {
                 keep_last4: false,
             };
             for subject in ["tok_gone", "tok_held"] {
-                vault.tokenize(&admin, Timestamp(T0), &req(subject)).await.unwrap();
+                vault
+                    .tokenize(&admin, Timestamp(T0), &req(subject), false)
+                    .await
+                    .unwrap();
             }
             let hold = NewHold {
                 subject_id: Some("tok_held".into()),
@@ -1460,7 +1463,11 @@ mod tests {
                 values: vec!["Long Kept".into()],
                 ..req("tok_long")
             };
-            let token = vault.tokenize(&admin, Timestamp(T0), &long).await.unwrap().remove(0);
+            let token = vault
+                .tokenize(&admin, Timestamp(T0), &long, false)
+                .await
+                .unwrap()
+                .remove(0);
             let report = run(&vault, T0 + 800 * DAY, false).await;
             assert_eq!(report.subjects_removed, 0, "{report:?}");
             let open = custodia_types::DetokenizeRequest {
@@ -2031,7 +2038,11 @@ mod tests {
                 kind: Some("random".into()),
                 keep_last4: false,
             };
-            let token = vault.tokenize(&admin, Timestamp(now), &req).await.unwrap().remove(0);
+            let token = vault
+                .tokenize(&admin, Timestamp(now), &req, false)
+                .await
+                .unwrap()
+                .remove(0);
             for purpose in ["order_fulfillment", "customer_support"] {
                 let req = DetokenizeRequest {
                     purpose: purpose.into(),

@@ -469,12 +469,15 @@ impl Vault {
         }
     }
 
-    /// Tokenizes values of one subject's field.
+    /// Tokenizes values of one subject's field. `gpc`: the request carried a Global Privacy
+    /// Control signal, recorded once the call has passed the gate (as a write records it) and
+    /// then held against it: a token under a purpose of sale or sharing is refused.
     pub async fn tokenize(
         &self,
         principal: &crate::Principal,
         now: Timestamp,
         req: &TokenizeRequest,
+        gpc: bool,
     ) -> Result<Vec<String>, VaultError> {
         let subject = SubjectId::parse(&req.subject_id)?;
         let event = AuditEvent::new("token.create", principal)
@@ -482,7 +485,7 @@ impl Vault {
             .collection(&req.collection);
         let event = self.about(event.fields([&req.field]), &subject)?;
         let allow = self.audit_row(&event, now, None)?;
-        let call = Call::new(principal, &req.purpose, now);
+        let call = Call::new(principal, &req.purpose, now).with_gpc(gpc);
         self.audited(event, now, async {
             let grant = self.authorize(&call, &req.collection)?;
             // A token stores its value for the subject: a write like any other.
@@ -505,7 +508,7 @@ impl Vault {
                 .with_field("keep_last4")
                 .into());
             }
-            self.subject_state(&subject).await?.permits(grant.purpose)?;
+            self.ledger_permits(&call, &subject, grant.purpose).await?;
             let pending = req
                 .values
                 .iter()

@@ -737,9 +737,13 @@ pub(crate) async fn audit_events(
 pub(crate) async fn tokenize(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    Gpc(gpc): Gpc,
     ApiJson(body): ApiJson<TokenizeRequest>,
 ) -> AppResult<(StatusCode, Json<TokenizeResponse>)> {
-    let tokens = state.vault.tokenize(&caller, Timestamp::now(), &body).await?;
+    if let Ok(subject) = SubjectId::parse(&body.subject_id) {
+        honour_gpc(&state, &caller, &subject, gpc).await?;
+    }
+    let tokens = state.vault.tokenize(&caller, Timestamp::now(), &body, gpc).await?;
     Ok((StatusCode::CREATED, Json(TokenizeResponse { tokens })))
 }
 

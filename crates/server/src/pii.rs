@@ -314,6 +314,7 @@ fn operator(spec: &RedactOperator, at: &str) -> Result<(Operator, Option<TokenTa
 pub(crate) async fn redact(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    crate::extract::Gpc(gpc): crate::extract::Gpc,
     ApiJson(body): ApiJson<RedactRequest>,
 ) -> Result<Response, ApiError> {
     refuse_without(&state, &caller, ScannerUse::Redact).await?;
@@ -408,7 +409,7 @@ pub(crate) async fn redact(
         let Some(t) = targets.get(&entity) else { continue };
         let mut out = VecDeque::new();
         for chunk in values.chunks(custodia_core::MAX_TOKEN_BATCH) {
-            out.extend(tokenize(&state, &caller, t, chunk.to_vec()).await?);
+            out.extend(tokenize(&state, &caller, t, chunk.to_vec(), gpc).await?);
         }
         tokens.insert(entity, out);
     }
@@ -449,11 +450,14 @@ pub(crate) async fn redact(
     })
 }
 
+/// Tokens of `values` for the redaction's `tokenize` target `t`, the request's GPC signal
+/// honoured as `POST /v1/tokens` honours it.
 async fn tokenize(
     state: &AppState,
     caller: &Principal,
     t: &TokenTarget,
     values: Vec<String>,
+    gpc: bool,
 ) -> Result<Vec<String>, ApiError> {
     let req = TokenizeRequest {
         subject_id: t.subject_id.clone(),
@@ -464,7 +468,10 @@ async fn tokenize(
         kind: t.kind.clone(),
         keep_last4: false,
     };
-    Ok(state.vault.tokenize(caller, Timestamp::now(), &req).await?)
+    if let Ok(subject) = custodia_core::SubjectId::parse(&req.subject_id) {
+        crate::api::honour_gpc(state, caller, &subject, gpc).await?;
+    }
+    Ok(state.vault.tokenize(caller, Timestamp::now(), &req, gpc).await?)
 }
 
 #[cfg(test)]

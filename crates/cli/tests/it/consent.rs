@@ -367,3 +367,54 @@ async fn gpc_is_recorded_only_past_the_gate() {
     let last = after["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["method"], "gpc");
 }
+
+/// A token stores its value for the subject, as a write does: a request for one carrying
+/// Sec-GPC: 1 records the opt-out and, under a purpose of sale or sharing, is refused (it was
+/// issued, and nothing recorded); a redaction's `tokenize` operator the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpc_on_a_token_request_opts_out_and_refuses_a_token_for_sale() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (_, notice) = admin.get("/v1/notice").await;
+    for (subject, route) in [("gpc-t1", "tokens"), ("gpc-t2", "redact")] {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/subjects/{subject}/consents"),
+                json!({"purpose": "analytics", "granted": true, "method": "web_form",
+                       "notice_version": notice["version"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (s, v) = match route {
+            "tokens" => {
+                admin
+                    .post_with_headers(
+                        "/v1/tokens",
+                        json!({"subject_id": subject, "collection": "customers", "field": "birth_date",
+                               "purpose": "analytics", "values": ["1990-01-01"], "kind": "random"}),
+                        &[("Sec-GPC", "1")],
+                    )
+                    .await
+            }
+            _ => {
+                admin
+                    .post_with_headers(
+                        "/v1/redact",
+                        json!({"text": "born ada@example.com", "entities": ["EMAIL_ADDRESS"],
+                               "operators": {"EMAIL_ADDRESS": {"type": "tokenize", "purpose": "analytics",
+                               "subject_id": subject, "collection": "customers", "field": "email"}}}),
+                        &[("Sec-GPC", "1")],
+                    )
+                    .await
+            }
+        };
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (403, Some("sale_opted_out")),
+            "{route}: {v}"
+        );
+        let (_, state) = admin.get(&format!("/v1/subjects/{subject}/consents")).await;
+        assert_eq!(state["sale_opt_out"], true, "{route}: {state}");
+    }
+}

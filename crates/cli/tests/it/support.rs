@@ -337,13 +337,28 @@ impl Client {
     }
 
     pub async fn get_with_headers(&mut self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.send_with_headers("GET", path, None, headers).await
+    }
+
+    pub async fn post_with_headers(&mut self, path: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.send_with_headers("POST", path, Some(body), headers).await
+    }
+
+    async fn send_with_headers(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
         let reply = self
             .conn
-            .send("GET", path, self.token.as_deref(), None, headers)
+            .send(method, path, self.token.as_deref(), body, headers)
             .await
             .unwrap();
         let value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-        assert!(reply.status < 500, "GET {path} answered {}: {value}", reply.status);
+        assert!(reply.status < 500, "{method} {path} answered {}: {value}", reply.status);
         (reply.status, value)
     }
 

@@ -273,7 +273,12 @@ async fn a_token_expires_as_the_value_it_stands_for_would() {
     };
     let mut tokens = Vec::new();
     for kind in ["random", "deterministic"] {
-        tokens.extend(vault.tokenize(&admin(), Timestamp(t0), &req(kind)).await.unwrap());
+        tokens.extend(
+            vault
+                .tokenize(&admin(), Timestamp(t0), &req(kind), false)
+                .await
+                .unwrap(),
+        );
     }
     let open = |at: i64, tokens: Vec<String>| {
         let vault = &vault;
@@ -306,7 +311,7 @@ async fn a_token_expires_as_the_value_it_stands_for_would() {
         "not revived by activity"
     );
     let again = vault
-        .tokenize(&admin(), Timestamp(later), &req("deterministic"))
+        .tokenize(&admin(), Timestamp(later), &req("deterministic"), false)
         .await
         .unwrap();
     assert_eq!(again, tokens[1..], "the same deterministic token");
