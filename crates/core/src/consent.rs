@@ -275,11 +275,53 @@ impl SubjectState {
 /// A notice version as the API takes it (`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`): what the
 /// preference center publishes (`sha256-...`) and any version scheme of words and numbers,
 /// but no address, name or phone number in words, as the ledger keeps it in the clear.
+/// Whether `v` reads as a notice's version: 1-64 letters, digits and `. _ : -`, starting with
+/// a letter or digit, holding a digit (`v1`, `2026-11`, `1.2`), and shaped as no phone number
+/// (more than [`VERSION_MAX_DIGITS`] digits in a row, separators between them included) nor
+/// domain name (`name.example.org`). The ledger keeps it in the clear past an erasure: a
+/// version written where a phone number or an address went in by mistake would outlive the
+/// subject. The vault's own versions (`sha256-` and 32 hex digits) always are versions.
 fn is_version(v: &str) -> bool {
-    v.len() <= 64
+    if v.strip_prefix("sha256-")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return true;
+    }
+    let charset = v.len() <= 64
         && v.starts_with(|c: char| c.is_ascii_alphanumeric())
         && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    // a domain: a last dot-separated label of letters only, after a dot (`example.org`)
+    let domain = v
+        .rsplit_once('.')
+        .is_some_and(|(head, tld)| !head.is_empty() && tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+    charset && v.bytes().any(|b| b.is_ascii_digit()) && longest_number(v) <= VERSION_MAX_DIGITS && !domain
+}
+
+/// The most digits in a row a notice version holds ([`is_version`]): a date (`20261102`) fits,
+/// a phone number does not.
+const VERSION_MAX_DIGITS: usize = 8;
+
+/// The length in digits of the longest run of digits in `text`, a separator (`. _ : -`) between
+/// two digits joining the run (`0770-0900-123` is eleven).
+fn longest_number(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut longest, mut run) = (0, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            let joins = matches!(b, b'.' | b'_' | b':' | b'-')
+                && i > 0
+                && bytes[i - 1].is_ascii_digit()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+            if !joins {
+                run = 0;
+            }
+        }
+    }
+    longest
 }
 
 fn method(m: &str, allow_gpc: bool) -> Result<String, VaultError> {
@@ -560,7 +602,7 @@ impl Vault {
                     // Kept in the ledger as written: a version, never personal data.
                     return Err(VaultError::bad_request(
                         "invalid_notice_version",
-                        "notice_version must be a version: 1-64 letters, digits, `. _ : -`, starting with a letter or digit",
+                        "notice_version must be a version: 1-64 letters, digits, `. _ : -`, starting with a letter or digit, holding a digit, with at most 8 digits in a row and not shaped as a domain name (`v1`, `2026-11`)",
                     )
                     .with_field("notice_version"));
                 }
@@ -944,6 +986,34 @@ fn evidence_context<'a>(subject: &'a SubjectId, member: &'a str) -> FieldContext
 pub(crate) mod tests {
     use super::*;
     use custodia_registry::{EXAMPLE_REGISTRY, Registry};
+
+    #[test]
+    fn notice_versions_are_versions_and_never_a_phone_number_a_name_or_a_domain() {
+        for ok in [
+            "v1",
+            "1",
+            "2026-11",
+            "2026-11-02",
+            "v1.2.3",
+            "privacy-2026.3",
+            "20261102",
+            "sha256-0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(is_version(ok), "{ok}");
+        }
+        for bad in [
+            "447700900987",
+            "07700900987",
+            "0770-0900-987",
+            "Zebulon_Quixotic-Marchbanks",
+            "zz-unique-83.example.org",
+            "final",
+            "v 1 (draft)",
+            "",
+        ] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
 
     fn row(kind: &str, purpose: Option<&str>, value: bool) -> LedgerRow {
         row_at(kind, purpose, value, 0)
