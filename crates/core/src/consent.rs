@@ -394,9 +394,11 @@ impl Vault {
         })
     }
 
-    /// Checks request evidence: the IP address becomes a keyed hash; the user agent is kept
-    /// only to be sealed under the subject's data key when the entry is appended.
-    pub(crate) fn evidence(&self, input: Option<&EvidenceInput>) -> Result<Evidence, VaultError> {
+    /// Checks request evidence: the IP address becomes a keyed hash of it and `subject` (the
+    /// same address hashes apart for two subjects: an access package cannot be used to link
+    /// them, or to test a guess with another subject's); the user agent is kept only to be
+    /// sealed under the subject's data key when the entry is appended.
+    pub(crate) fn evidence(&self, subject: &SubjectId, input: Option<&EvidenceInput>) -> Result<Evidence, VaultError> {
         let mut out = Evidence::default();
         let Some(input) = input else { return Ok(out) };
         if let Some(ip) = &input.ip {
@@ -404,7 +406,7 @@ impl Vault {
                 VaultError::unprocessable("invalid_evidence", "evidence.ip is not an IP address")
                     .with_field("evidence.ip")
             })?;
-            out.ip_hash = Some(self.keys.ledger_ip(&ip)?);
+            out.ip_hash = Some(self.keys.ledger_ip(subject, &ip)?);
         }
         if let Some(ua) = &input.user_agent {
             if ua.len() > MAX_USER_AGENT || ua.chars().any(char::is_control) {
@@ -621,7 +623,7 @@ impl Vault {
                 value: req.granted,
                 notice_version,
                 method: method(&req.method, false)?,
-                evidence: self.evidence(req.evidence.as_ref())?,
+                evidence: self.evidence(subject, req.evidence.as_ref())?,
             })
         })
         .await
@@ -658,7 +660,7 @@ impl Vault {
                 value: req.objected,
                 notice_version: None,
                 method: method(&req.method, false)?,
-                evidence: self.evidence(req.evidence.as_ref())?,
+                evidence: self.evidence(subject, req.evidence.as_ref())?,
             })
         })
         .await
@@ -680,7 +682,7 @@ impl Vault {
                 value: req.opted_out,
                 notice_version: None,
                 method: method(&req.method, true)?,
-                evidence: self.evidence(req.evidence.as_ref())?,
+                evidence: self.evidence(subject, req.evidence.as_ref())?,
             })
         })
         .await

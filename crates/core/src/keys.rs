@@ -830,9 +830,11 @@ impl Keys {
         Ok(hex::encode(self.indexer.digest(domain, subject.as_str())?))
     }
 
-    /// The keyed digest (hex) of an IP address in consent ledger evidence.
-    pub(crate) fn ledger_ip(&self, ip: &std::net::IpAddr) -> Result<String, VaultError> {
-        Ok(hex::encode(self.indexer.digest(Domain::LedgerIp, &ip.to_string())?))
+    /// The keyed digest (hex) of an IP address in subject `subject`'s consent ledger evidence
+    /// (a subject id holds no line break: the two cannot run into each other).
+    pub(crate) fn ledger_ip(&self, subject: &SubjectId, ip: &std::net::IpAddr) -> Result<String, VaultError> {
+        let input = format!("{}\n{ip}", subject.as_str());
+        Ok(hex::encode(self.indexer.digest(Domain::LedgerIp, &input)?))
     }
 
     /// The keyed digests of tokens, owned (a write job draws tokens with them).
@@ -1157,7 +1159,11 @@ pub(crate) mod tests {
             "8db266054af9dce2b8eea038f846a863"
         );
         let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
-        assert_eq!(keys.ledger_ip(&ip).unwrap(), "491a6b0234b3bc2cb0dbcd2d1b462751");
+        // (HMAC of `cus_123\n203.0.113.7` with the domain's HKDF key, recomputed in Python)
+        assert_eq!(keys.ledger_ip(&id, &ip).unwrap(), "3200b31b059a1984093b53aac07b2b6e");
+        // one address, two subjects: two digests (a package cannot link them)
+        let other = SubjectId::parse("cus_124").unwrap();
+        assert_ne!(keys.ledger_ip(&id, &ip).unwrap(), keys.ledger_ip(&other, &ip).unwrap());
         let tokens = keys.tokens();
         assert_eq!(
             hex::encode(tokens.block("customers", "email", 0, "alice@example.com").unwrap()),

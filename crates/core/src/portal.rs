@@ -477,10 +477,13 @@ impl Vault {
                 clean.chars().take(MAX_USER_AGENT).collect::<String>()
             });
             let evidence = || {
-                self.evidence(Some(&EvidenceInput {
-                    ip: None,
-                    user_agent: user_agent.clone(),
-                }))
+                self.evidence(
+                    &session.subject,
+                    Some(&EvidenceInput {
+                        ip: None,
+                        user_agent: user_agent.clone(),
+                    }),
+                )
             };
             // Decided from the ledger as it stands, written only if it still stands so: a
             // second click racing the first finds the first's entries and adds none.
