@@ -322,16 +322,23 @@ pub(crate) fn require(policies: &Policies, principal: &Principal, capability: Ca
     }
 }
 
-/// ` (policy `P` forbids it for this request)`, when a `forbid` policy (one of the data
-/// directory's `policies/`, named `file#id`) refused `principal`'s roles rather than no role
-/// being granted it: a refusal the registry alone does not explain; else nothing.
+/// ` (a policy of this vault forbids it for this request)`, when a `forbid` policy (one of
+/// the data directory's `policies/`) refused `principal`'s roles rather than no role being
+/// granted it: a refusal the registry alone does not explain; else nothing. Which policy
+/// (`file#id`) goes to the server's log only: a file's name is the operator's, and may say
+/// more than the caller should learn (a matter, a customer).
 fn forbidden_by(policies: &Policies, principal: &Principal, resource: Resource<'_>, action: Action) -> String {
-    principal
+    let policy = principal
         .roles
         .iter()
-        .find_map(|r| policies.forbidding_policy(r, resource, action, &principal.context))
-        .map(|policy| format!(" (policy `{policy}` forbids it for this request)"))
-        .unwrap_or_default()
+        .find_map(|r| policies.forbidding_policy(r, resource, action, &principal.context));
+    match policy {
+        Some(policy) => {
+            tracing::info!(policy = %policy, principal = %principal.id, "refused by a forbid policy");
+            " (a policy of this vault forbids it for this request; the server's log names which)".to_owned()
+        }
+        None => String::new(),
+    }
 }
 
 /// Whether `role` is one a break-glass grant added to the principal's session: a grant's
