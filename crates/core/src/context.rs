@@ -54,18 +54,59 @@ fn parse_signature(header: &str) -> Result<Signature, VaultError> {
         )
     };
     let (mut signer, mut at, mut tag) = (None, None, None);
+    // each key once: a second would be read one way here and maybe another by whoever signed
+    let once = |slot: bool| if slot { Err(bad()) } else { Ok(()) };
     for part in header.split(',') {
         let (k, v) = part.trim().split_once('=').ok_or_else(bad)?;
         match k.trim() {
-            "signer" => signer = Some(v.trim().to_owned()),
-            "t" => at = Some(v.trim().parse::<i64>().map_err(|_| bad())?),
-            "sig" => tag = Some(hex::decode(v.trim()).map_err(|_| bad())?),
+            "signer" => {
+                once(signer.is_some())?;
+                signer = Some(v.trim().to_owned());
+            }
+            "t" => {
+                once(at.is_some())?;
+                at = Some(v.trim().parse::<i64>().map_err(|_| bad())?);
+            }
+            "sig" => {
+                once(tag.is_some())?;
+                tag = Some(hex::decode(v.trim()).map_err(|_| bad())?);
+            }
             _ => return Err(bad()),
         }
     }
     match (signer, at, tag) {
         (Some(signer), Some(at), Some(tag)) => Ok(Signature { signer, at, tag }),
         _ => Err(bad()),
+    }
+}
+
+/// The start of the error a JSON object with a key given twice makes ([`UniqueKeys`]).
+const DUPLICATE_KEY: &str = "duplicate key";
+
+/// A JSON object whose keys are each given once (serde_json keeps the last of a key given
+/// twice, without a word).
+struct UniqueKeys(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    if out.contains_key(&k) {
+                        return Err(serde::de::Error::custom(DUPLICATE_KEY));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(UniqueKeys(out))
+            }
+        }
+        deserializer.deserialize_map(Keys)
     }
 }
 
@@ -173,13 +214,17 @@ impl Vault {
     /// `[policy_context]` declarations.
     fn parse_context(&self, header: &str) -> Result<BTreeMap<String, ContextValue>, VaultError> {
         let bad = |msg: String| VaultError::bad_request("invalid_context", msg);
-        let value: serde_json::Value =
-            serde_json::from_str(header).map_err(|_| bad("Custodia-Context must be a JSON object".into()))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad("Custodia-Context must be a JSON object".into()))?;
+        // (a key given twice would mean one thing here, the last, and maybe another to whoever
+        // signed it: refused)
+        let object: UniqueKeys = serde_json::from_str(header).map_err(|e| {
+            bad(if e.to_string().starts_with(DUPLICATE_KEY) {
+                "Custodia-Context names an attribute twice".into()
+            } else {
+                "Custodia-Context must be a JSON object".into()
+            })
+        })?;
         let mut out = BTreeMap::new();
-        for (name, v) in object {
+        for (name, v) in &object.0 {
             let declared = self.registry.policy_context.get(name).ok_or_else(|| {
                 bad(format!(
                     "context attribute {} is not declared in the registry's [policy_context]",

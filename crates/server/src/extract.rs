@@ -393,6 +393,17 @@ impl Caller {
             session.justification = Some(justification(state, value)?);
         }
         if let Some(context) = parts.headers.get("custodia-context") {
+            // each once: a second header would be read one way here and maybe another by
+            // whatever signed or passed on the first
+            for name in ["custodia-context", "custodia-context-signature"] {
+                if parts.headers.get_all(name).iter().count() > 1 {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_context",
+                        format!("{name} is sent more than once"),
+                    ));
+                }
+            }
             let text = |name: &str, v: &axum::http::HeaderValue| {
                 v.to_str().map(str::to_owned).map_err(|_| {
                     ApiError::new(

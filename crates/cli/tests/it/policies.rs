@@ -213,6 +213,21 @@ async fn a_context_attribute_gates_support_agents() {
             "{signature}: {v}"
         );
     }
+    // A signature naming a key twice is malformed, whichever value would have been read.
+    let (status, v) = agent
+        .get_with_headers(
+            path,
+            &[
+                ("Custodia-Context", open),
+                ("Custodia-Context-Signature", &format!("{good}, t={now}")),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_context_signature")),
+        "{v}"
+    );
     // Every refusal is audited, naming the attribute, never its value.
     let (_, page) = admin.get("/v1/audit/events?action=context.assert&decision=deny").await;
     let denied = page["events"].as_array().unwrap();
@@ -232,6 +247,29 @@ async fn a_context_attribute_gates_support_agents() {
         .get_with_headers(path, &[("Custodia-Context", r#"{"vip": true}"#)])
         .await;
     assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_context")));
+    // A key given twice, or a header sent twice, would mean one thing here and maybe another
+    // to whoever signed it: refused.
+    let twice = r#"{"open_ticket": false, "open_ticket": true}"#;
+    let (status, v) = agent.get_with_headers(path, &[("Custodia-Context", twice)]).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_context")),
+        "{v}"
+    );
+    let (status, v) = agent
+        .get_with_headers(
+            path,
+            &[
+                ("Custodia-Context", r#"{"open_ticket": false}"#),
+                ("Custodia-Context", r#"{"open_ticket": true}"#),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_context")),
+        "{v}"
+    );
 }
 
 fn unix_now() -> i64 {
