@@ -329,15 +329,40 @@ fn scan_plain(
     .map_err(|e| io_err("input", e))
 }
 
-/// Whether the first bytes look binary (a NUL byte, as git and ripgrep decide; not in
-/// UTF-16 text, which is read as text).
+/// Whether the first bytes look binary: a NUL byte (as git and ripgrep decide), unless the
+/// text is UTF-16 (read as text), or is text around a few NULs (a log with one: valid UTF-8
+/// once they are left out, NULs and other control bytes at most 1% of it). A gate that skipped
+/// such a file would let personal data through behind one NUL.
 pub fn looks_binary(head: &[u8]) -> bool {
-    memchr::memchr(0, head).is_some() && utf16::order(&head[..head.len().min(512)]).is_none()
+    if memchr::memchr(0, head).is_none() || utf16::order(&head[..head.len().min(512)]).is_some() {
+        return false;
+    }
+    let text: Vec<u8> = head.iter().copied().filter(|&b| b != 0).collect();
+    // (the head may end inside a character)
+    let utf8 = std::str::from_utf8(&text).map_or_else(|e| e.error_len().is_none(), |_| true);
+    let odd = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+        .count();
+    !(utf8 && odd * 100 <= head.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_text_does_not_make_it_binary() {
+        let mut log = b"a\0b zz-unique-83@example.org\n".to_vec();
+        log.extend(b"more text, lines of it\n".repeat(20));
+        assert!(!looks_binary(&log));
+        assert!(!looks_binary(b"plain text"));
+        // an image, an executable, a run of NULs: binary
+        assert!(looks_binary(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0"));
+        assert!(looks_binary(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0"));
+        assert!(looks_binary(&[0u8; 64]));
+        assert!(looks_binary(b"text\xff\xfe\0 with invalid bytes"));
+    }
 
     pub(crate) fn scan_str(text: &str, format: Format) -> (Vec<Located>, InputStats) {
         let scanner = Scanner::builder().build().ok();
