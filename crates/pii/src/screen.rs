@@ -75,7 +75,9 @@ fn long_number(text: &str) -> bool {
             matches!(chars[at], 'l' | 'I' | 'O' | 'o')
                 && at > 0
                 && chars[at - 1].is_ascii_digit()
-                && chars.get(at + 1).is_none_or(|c| !c.is_alphabetic() || matches!(c, 'l' | 'I' | 'O' | 'o'))
+                && chars
+                    .get(at + 1)
+                    .is_none_or(|c| !c.is_alphabetic() || matches!(c, 'l' | 'I' | 'O' | 'o'))
         };
         if chars[i].is_ascii_digit() || (lookalike(i) && !groups.is_empty()) {
             let start = i;
@@ -87,7 +89,13 @@ fn long_number(text: &str) -> bool {
         }
         // up to two joining characters between two groups
         let mut j = i;
-        while j < chars.len() && j - i < 3 && matches!(chars[j], ' ' | '.' | '-' | ':' | ',' | '*' | '/' | '_' | '(' | ')' | '+') {
+        while j < chars.len()
+            && j - i < 3
+            && matches!(
+                chars[j],
+                ' ' | '.' | '-' | ':' | ',' | '*' | '/' | '_' | '(' | ')' | '+'
+            )
+        {
             j += 1;
         }
         let joined = j > i && j - i <= 2 && chars.get(j).is_some_and(char::is_ascii_digit) && !groups.is_empty();
