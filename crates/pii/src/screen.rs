@@ -79,7 +79,8 @@ fn long_number(text: &str) -> bool {
                     .get(at + 1)
                     .is_none_or(|c| !c.is_alphabetic() || matches!(c, 'l' | 'I' | 'O' | 'o'))
         };
-        if chars[i].is_ascii_digit() || (lookalike(i) && !groups.is_empty()) {
+        // (a lookalike letter counts only after a digit, so a group starts with a digit)
+        if chars[i].is_ascii_digit() {
             let start = i;
             while i < chars.len() && (chars[i].is_ascii_digit() || lookalike(i)) {
                 i += 1;
@@ -113,7 +114,29 @@ fn long_number(text: &str) -> bool {
     if !groups.is_empty() {
         runs.push(groups);
     }
-    runs.iter().any(|run| digits_outside_dates(run) > MAX_DIGITS_IN_A_ROW)
+    runs.iter()
+        .any(|run| !is_amount(run) && digits_outside_dates(run) > MAX_DIGITS_IN_A_ROW)
+}
+
+/// Whether a run of groups is an amount written with thousands separators (`1,250,000.00`,
+/// `1.250.000,00`, `1 250 000`): a first group of 1-3 digits, then groups of 3 joined by one
+/// separator, and at most a last group of 2 after the other mark. No phone, card or account
+/// number is written so.
+fn is_amount(run: &[(usize, Option<String>)]) -> bool {
+    let Some(((first, _), rest)) = run.split_first() else {
+        return false;
+    };
+    let (thousands, cents) = match rest.split_last() {
+        Some(((2, Some(mark)), before)) if matches!(mark.as_str(), "." | ",") => (before, Some(mark.as_str())),
+        _ => (rest, None),
+    };
+    let Some(sep) = thousands.first().and_then(|(_, j)| j.as_deref()) else {
+        return false;
+    };
+    (1..=3).contains(first)
+        && matches!(sep, "," | "." | " ")
+        && cents.is_none_or(|c| c != sep)
+        && thousands.iter().all(|(len, j)| *len == 3 && j.as_deref() == Some(sep))
 }
 
 /// The most digits of a run of groups in a row once its dates (`2026-11-02`, `02/11/2026`) and
@@ -498,6 +521,9 @@ mod tests {
             "12 systems, 45 days, 3 teams",
             "between 2026-01-01 and 2026-12-31",
             "incident 2026-0042 opened 2026-11-02",
+            "a claim of EUR 1,250,000.00",
+            "Forderung 1.250.000,00 EUR",
+            "litige de 1 250 000 euros",
         ] {
             assert!(!holds_personal_data(&s, text), "{text:?}: {:?}", readings(text));
         }
