@@ -229,36 +229,52 @@ pub fn loops(jobs: Vec<Job>) -> Vec<Vec<Job>> {
 }
 
 /// The running loops of the server's jobs.
-pub struct Runners(Vec<tokio::task::JoinHandle<()>>);
+pub struct Runners {
+    loops: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// How long a stop waits for a job in flight before it drops it.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 impl Runners {
-    /// Stops every loop (a job in flight is dropped at its next await).
-    pub fn abort(&self) {
-        for runner in &self.0 {
-            runner.abort();
+    /// Stops every loop between two jobs and waits for them to end (a job in flight finishes,
+    /// or is dropped after [`STOP_WAIT`]): no loop is left to be polled while the runtime shuts
+    /// down, where its timer would panic.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for mut runner in self.loops {
+            if tokio::time::timeout(STOP_WAIT, &mut runner).await.is_err() {
+                runner.abort();
+                let _ = runner.await;
+            }
         }
     }
 }
 
 /// Starts the runners on the real clock, one per group of [`loops`].
 pub fn spawn(state: Arc<crate::AppState>) -> Runners {
-    Runners(
-        loops(jobs())
-            .into_iter()
-            .map(|jobs| {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    let mut schedule = Schedule::default();
-                    let mut tick = tokio::time::interval(TICK);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    loop {
-                        tick.tick().await;
-                        run_due(&state, &jobs, &mut schedule, Timestamp::now()).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = loops(jobs())
+        .into_iter()
+        .map(|jobs| {
+            let state = Arc::clone(&state);
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let mut schedule = Schedule::default();
+                let mut tick = tokio::time::interval(TICK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.changed() => return,
                     }
-                })
+                    run_due(&state, &jobs, &mut schedule, Timestamp::now()).await;
+                }
             })
-            .collect(),
-    )
+        })
+        .collect();
+    Runners { loops, stop }
 }
 
 #[cfg(test)]

@@ -380,7 +380,7 @@ pub async fn serve(
     let runner = jobs::spawn(Arc::clone(&state));
     let https = tls.is_some();
     let served = serve_connections(listener, app(Arc::clone(&state), https), tls, shutdown).await;
-    runner.abort();
+    runner.stop().await;
     if let Err(e) = state
         .vault
         .flush_authentication_failures(custodia_core::Timestamp::now())
