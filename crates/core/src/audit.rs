@@ -917,6 +917,19 @@ mod tests {
 /// as [`event_row`] writes them round-tripping to the columns stored beside them.
 /// `PROPTEST_CASES=20000 cargo test -p custodia-core audit::fuzz` fuzzes longer.
 #[cfg(test)]
+impl Vault {
+    /// Every audit entry, oldest first: what a test reads the log with.
+    pub(crate) async fn all_audit_entries(&self) -> Vec<custodia_store::AuditRow> {
+        let mut reader = self.store.reader().await.unwrap_or_else(|e| panic!("{e}"));
+        reader
+            .audit()
+            .entries(i64::MIN, i64::MAX)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+#[cfg(test)]
 mod fuzz {
     use proptest::prelude::*;
     use proptest::sample::Index;

@@ -1293,15 +1293,7 @@ mod tests {
         vault.check_access_tally().await.unwrap();
         assert!(vault.authenticate(&live.token, Timestamp(t2 + 1000)).await.is_ok());
         assert!(vault.authenticate(&old.token, Timestamp(t2 + 1000)).await.is_err());
-        let entries = vault
-            .store
-            .reader()
-            .await
-            .unwrap()
-            .audit()
-            .entries(i64::MIN, 10_000)
-            .await
-            .unwrap();
+        let entries = vault.all_audit_entries().await;
         let pruned: Vec<_> = entries
             .iter()
             .filter(|e| e.entry.contains("\"operator.sessions_pruned\""))

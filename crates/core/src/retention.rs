@@ -1436,15 +1436,7 @@ mod tests {
             assert_eq!(count().await, 2, "and destroys nothing");
             assert_eq!(run(&vault, T0 + 400 * DAY, false).await.tokens_destroyed, 1);
             assert_eq!(count().await, 1, "the held one stays");
-            let entries = vault
-                .store
-                .reader()
-                .await
-                .unwrap()
-                .audit()
-                .entries(0, 10_000)
-                .await
-                .unwrap();
+            let entries = vault.all_audit_entries().await;
             assert!(
                 entries
                     .iter()
@@ -1788,15 +1780,7 @@ mod tests {
             );
 
             // Every destruction was audited with its rule, by the sweeper, at the real time.
-            let entries = vault
-                .store
-                .reader()
-                .await
-                .unwrap()
-                .audit()
-                .entries(0, 10_000)
-                .await
-                .unwrap();
+            let entries = vault.all_audit_entries().await;
             let expiries: Vec<&str> = entries
                 .iter()
                 .filter(|e| e.index.action.as_deref() == Some("retention.expire"))
@@ -2093,15 +2077,7 @@ mod tests {
             assert_eq!(err.code, "value_held");
             // the refused comparison is logged like a denial (a writer sending guesses leaves
             // a trace of each)
-            let log = vault
-                .store
-                .reader()
-                .await
-                .unwrap()
-                .audit()
-                .entries(0, 100_000)
-                .await
-                .unwrap();
+            let log = vault.all_audit_entries().await;
             assert!(
                 log.iter().any(|e| e.index.action.as_deref() == Some("record.update")
                     && e.index.decision.as_deref() == Some("deny")

@@ -396,15 +396,7 @@ async fn notices_are_signed_retried_on_a_moved_clock_and_audited_when_final() {
     assert_eq!(stored[0].payload, None, "the body naming the subject is gone");
 
     // One audit entry, for the final outcome, with no personal data.
-    let entries = vault
-        .store
-        .reader()
-        .await
-        .unwrap()
-        .audit()
-        .entries(0, 100)
-        .await
-        .unwrap();
+    let entries = vault.all_audit_entries().await;
     let delivered: Vec<_> = entries
         .iter()
         .filter(|e| e.entry.contains("notification.deliver"))
@@ -478,15 +470,7 @@ async fn a_notice_is_given_up_after_the_last_attempt() {
         .await
         .unwrap();
     assert_eq!(log.len(), 10);
-    let entries = vault
-        .store
-        .reader()
-        .await
-        .unwrap()
-        .audit()
-        .entries(0, 100)
-        .await
-        .unwrap();
+    let entries = vault.all_audit_entries().await;
     let failed: Vec<_> = entries
         .iter()
         .filter(|e| e.entry.contains("notification.deliver"))
