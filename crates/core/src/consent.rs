@@ -287,15 +287,21 @@ fn is_version(v: &str) -> bool {
     {
         return true;
     }
-    let charset = v.len() <= 64
-        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    let charset = version_charset(v);
     // a domain: a last dot-separated label of letters only, after a dot (`example.org`)
     let domain = v
         .rsplit_once('.')
         .is_some_and(|(head, tld)| !head.is_empty() && tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
     charset && v.bytes().any(|b| b.is_ascii_digit()) && longest_number(v) <= VERSION_MAX_DIGITS && !domain
+}
+
+/// Whether `v` is written with a version's characters: 1-64 letters, digits and `. _ : -`,
+/// starting with a letter or digit (what the API's schema says of it).
+fn version_charset(v: &str) -> bool {
+    v.len() <= 64
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
 }
 
 /// The most digits in a row a notice version holds ([`is_version`]): a date (`20261102`) fits,
@@ -600,11 +606,19 @@ impl Vault {
             }
             let notice_version = match (&req.notice_version, req.granted) {
                 (Some(v), _) if is_version(v) => Some(v.clone()),
-                (Some(_), _) => {
-                    // Kept in the ledger as written: a version, never personal data.
+                // Kept in the ledger as written: a version, never personal data. Its letters
+                // are the schema's (400); its shape is this rule's (422: the schema allows it).
+                (Some(v), _) if !version_charset(v) => {
                     return Err(VaultError::bad_request(
                         "invalid_notice_version",
-                        "notice_version must be a version: 1-64 letters, digits, `. _ : -`, starting with a letter or digit, holding a digit, with at most 8 digits in a row and not shaped as a domain name (`v1`, `2026-11`)",
+                        "notice_version must be a version: 1-64 letters, digits, `. _ : -`, starting with a letter or digit",
+                    )
+                    .with_field("notice_version"));
+                }
+                (Some(_), _) => {
+                    return Err(VaultError::unprocessable(
+                        "invalid_notice_version",
+                        "notice_version must read as a version: holding a digit, with at most 8 digits in a row and not shaped as a domain name (`v1`, `2026-11`)",
                     )
                     .with_field("notice_version"));
                 }

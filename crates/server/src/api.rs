@@ -547,7 +547,7 @@ async fn append_to_ledger(
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Caller may not manage consent", body = ErrorBody),
-              (status = 422, description = "Unknown purpose, or one not based on consent; consent given without `notice_version`, or one that holds personal data (`text_has_personal_data`); evidence that is not an IP address or a user agent", body = ErrorBody)),
+              (status = 422, description = "Unknown purpose, or one not based on consent; consent given without `notice_version`, or one that holds personal data (`text_has_personal_data`) or does not read as a version (`invalid_notice_version`); evidence that is not an IP address or a user agent", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn record_consent(
     State(state): State<Arc<AppState>>,
