@@ -456,8 +456,10 @@ fn html_reference(text: &[u8], i: usize) -> Option<(Written, usize)> {
 }
 
 /// `text` with its URL escapes (`jo%40example.com`, `%2B44%2020%207946%200958`: query
-/// strings in web server logs, form posts) and HTML character references (`jo&#64;example.com`,
-/// `&commat;`) decoded, or `None` when it holds none (nearly always). A `+` is a space in a
+/// strings in web server logs, form posts), HTML character references (`jo&#64;example.com`,
+/// `&commat;`), backslash escapes (`jo\u0040example.com`, `\x40`; then `\n`, `\"` too) decoded
+/// and full-width forms (`ｊｏ＠ｅｘａｍｐｌｅ．ｃｏｍ`) read as ASCII, or `None` when it holds
+/// none (nearly always). A `+` is a space in a
 /// stretch written URL-encoded (a form's encoding; a plus sign is `%2B` there) when it
 /// stands between digits (`%2B44+20+7946+0958`), and itself elsewhere. Escapes that decode to a byte are decoded one by one, so `J%C3%BCrgen` is
 /// `Jürgen`; a `%` not followed by two hex digits stays as it is. An escape of an escape
@@ -497,16 +499,130 @@ enum Written {
     Str(&'static str),
 }
 
+/// The escape or folded character at `i` that opens a pass of [`decoded_once`], and its
+/// length: a URL escape, an HTML character reference, a backslash escape of a code
+/// ([`code_escape`]) or a full-width form ([`full_width`]). The escapes of one character
+/// (`\n`, `\"`) open none: they are decoded in a pass that an escape of a code opened (a JSON
+/// string holding JSON), not in every text with a Windows path in it.
+fn escape_at(text: &[u8], i: usize) -> Option<(Written, usize)> {
+    match text.get(i)? {
+        b'%' => percent_escape(text, i).map(|byte| (Written::Byte(byte), 3)),
+        b'&' => html_reference(text, i),
+        b'\\' => code_escape(text, i),
+        0xE3 | 0xEF => full_width(text, i).map(|byte| (Written::Byte(byte), 3)),
+        _ => None,
+    }
+}
+
+/// Where the first escape or folded character of `text` ([`escape_at`]) stands. Two
+/// searches, each resumed from where it stopped (a megabyte of `%` and one full-width
+/// character at its end is no quadratic walk).
+fn first_escape(text: &[u8]) -> Option<usize> {
+    let ascii = |from: usize| memchr::memchr3(b'%', b'&', b'\\', &text[from..]).map(|k| from + k);
+    let wide = |from: usize| memchr::memchr2(0xE3, 0xEF, &text[from..]).map(|k| from + k);
+    let (mut a, mut w) = (ascii(0), wide(0));
+    loop {
+        let i = match (a, w) {
+            (None, None) => return None,
+            (Some(a), None) => a,
+            (None, Some(w)) => w,
+            (Some(a), Some(w)) => a.min(w),
+        };
+        if escape_at(text, i).is_some() {
+            return Some(i);
+        }
+        if a == Some(i) {
+            a = ascii(i + 1);
+        } else {
+            w = wide(i + 1);
+        }
+    }
+}
+
+/// The ASCII character a full-width form at `i` is (`＠` U+FF20 is `@`, `４` is `4`; the
+/// ideographic space U+3000 a space): text typed with an East Asian input method, or written
+/// so to slip past a scanner that reads ASCII only.
+fn full_width(text: &[u8], i: usize) -> Option<u8> {
+    match *text.get(i..i + 3)? {
+        // U+FF01..U+FF3F
+        [0xEF, 0xBC, c @ 0x81..=0xBF] => Some(c - 0x60),
+        // U+FF40..U+FF5E
+        [0xEF, 0xBD, c @ 0x80..=0x9E] => Some(c - 0x20),
+        [0xE3, 0x80, 0x80] => Some(b' '),
+        _ => None,
+    }
+}
+
+/// The character or byte a backslash escape of a code at `i` writes, and its length:
+/// `\u0040` and `\ud83d\ude00` (JSON, JavaScript, Java), `\u{40}` (JavaScript, Rust),
+/// `\U00000040` (Python, C) and the byte `\x40` (C, Python's bytes, log escapers): a JSON
+/// string holding JSON, logged, keeps its inner escapes as text. A surrogate standing alone,
+/// NUL and codes beyond Unicode stay as written.
+fn code_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
+    let hex_run = |from: usize, len: usize| -> Option<u32> {
+        let digits = text.get(from..from + len)?;
+        digits.iter().try_fold(0u32, |v, &b| Some(v << 4 | u32::from(hex(b)?)))
+    };
+    let (code, len) = match text.get(i + 1)? {
+        b'x' => {
+            return hex_run(i + 2, 2)
+                .and_then(|b| u8::try_from(b).ok())
+                .map(|b| (Written::Byte(b), 4));
+        }
+        b'U' => (hex_run(i + 2, 8)?, 10),
+        b'u' if text.get(i + 2) == Some(&b'{') => {
+            let digits = text[i + 3..]
+                .iter()
+                .take(7)
+                .take_while(|b| b.is_ascii_hexdigit())
+                .count();
+            if !(1..=6).contains(&digits) || text.get(i + 3 + digits) != Some(&b'}') {
+                return None;
+            }
+            (hex_run(i + 3, digits)?, digits + 4)
+        }
+        b'u' => {
+            let code = hex_run(i + 2, 4)?;
+            match code {
+                // a high surrogate and the low one after it are one character
+                0xD800..=0xDBFF => {
+                    let low = (text.get(i + 6..i + 8) == Some(b"\\u"))
+                        .then(|| hex_run(i + 8, 4))
+                        .flatten()
+                        .filter(|low| (0xDC00..=0xDFFF).contains(low))?;
+                    (0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), 12)
+                }
+                _ => (code, 6),
+            }
+        }
+        _ => return None,
+    };
+    char::from_u32(code).filter(|c| *c != '\0').map(|c| {
+        let written = if invisible(c) {
+            Written::Str("")
+        } else {
+            Written::Char(c)
+        };
+        (written, len)
+    })
+}
+
+/// What a backslash escape of one character at `i` writes (`\n`, `\"`, `\\`, as JSON
+/// and C strings write them), and its length 2.
+fn char_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
+    let byte = match text.get(i + 1)? {
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        c @ (b'"' | b'\'' | b'\\' | b'/') => *c,
+        _ => return None,
+    };
+    Some((Written::Byte(byte), 2))
+}
+
 /// [`decoded_escapes`], one pass.
 fn decoded_once(text: &[u8]) -> Option<Mapped> {
-    let mut from = 0;
-    let first = loop {
-        let i = from + memchr::memchr2(b'%', b'&', &text[from..])?;
-        if percent_escape(text, i).is_some() || html_reference(text, i).is_some() {
-            break i;
-        }
-        from = i + 1;
-    };
+    let first = first_escape(text)?;
     let space = |b: &u8| b.is_ascii_whitespace();
     let stretch_end = |i: usize| text[i..].iter().position(space).map_or(text.len(), |k| i + k);
     // where the stretch being read ends, if it holds a URL escape (its `+` are spaces) or
@@ -524,7 +640,8 @@ fn decoded_once(text: &[u8]) -> Option<Mapped> {
                 }
                 (Written::Byte(byte), 3)
             }),
-            b'&' => html_reference(text, i),
+            b'&' | 0xE3 | 0xEF => escape_at(text, i),
+            b'\\' => code_escape(text, i).or_else(|| char_escape(text, i)),
             // (between digits only: a form writes `+44+20+7946+0958` so, while a `+` in an
             // address, `jo+news@…`, is one whatever the rest of the line escapes)
             b'+' if i > 0 && text[i - 1].is_ascii_digit() && text.get(i + 1).is_some_and(u8::is_ascii_digit) => {
@@ -622,6 +739,52 @@ mod tests {
         }
         // a character reference out of Unicode, or NUL, stays as written
         assert!(decoded_escapes(b"&#1114112; &#0;").is_none());
+    }
+
+    #[test]
+    fn backslash_escapes_and_full_width_forms_decoded_with_their_places() {
+        for (text, want) in [
+            (
+                r#"msg="{\"email\":\"jo\u0040example.com\"}""#,
+                r#"msg="{"email":"jo@example.com"}""#,
+            ),
+            (r"to=jo\x40example.com\n", "to=jo@example.com\n"),
+            (r"\u{40} \U00000040 \ud83d\ude00 \u00adx", "@ @ \u{1f600} x"),
+            ("ｊｏ＠ｅｘａｍｐｌｅ．ｃｏｍ", "jo@example.com"),
+            ("４０００\u{3000}０５６６ の", "4000 0566 の"),
+            // an escaped backslash is one: the escape after it is the next level's
+            (r"jo\\u0040x.org \u0040", r"jo\u0040x.org @"),
+        ] {
+            let Some(m) = escape_passes(text.as_bytes()).into_iter().next() else {
+                panic!("{text}: not seen");
+            };
+            assert_eq!(String::from_utf8_lossy(&m.text), want, "{text}");
+            assert_eq!(m.original(m.text.len()), text.len());
+        }
+        let Some(m) = decoded_escapes(br"jo\\u0040x.org") else {
+            panic!("not seen");
+        };
+        assert_eq!(m.text, b"jo@x.org");
+        // a decoded character maps to all of its escape
+        let text = r"x jo\u0040example.com ４１";
+        let Some(m) = decoded_escapes(text.as_bytes()) else {
+            panic!("not seen");
+        };
+        let decoded = String::from_utf8_lossy(&m.text).into_owned();
+        assert_eq!(decoded, "x jo@example.com 41");
+        let at = |s: &str| decoded.find(s).unwrap_or(usize::MAX);
+        assert_eq!(&text[m.original(at("@"))..m.original(at("@") + 1)], r"\u0040");
+        assert_eq!(&text[m.original(at("41"))..m.original(at("41") + 2)], "４１");
+        // nothing that is no escape of a code: no pass (the escapes of one character open
+        // none), a surrogate alone, NUL, beyond Unicode, too few digits; other CJK characters
+        for plain in [
+            r"C:\Users\new\x",
+            r"\ud800 alone \udc00",
+            r"\u0000 \x4 \uZZZZ \u{} \u{1234567} \U00110000 \u{110000}",
+            "の東京 ｱ",
+        ] {
+            assert!(escape_passes(plain.as_bytes()).is_empty(), "{plain}");
+        }
     }
 
     #[test]

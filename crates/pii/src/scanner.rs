@@ -1264,6 +1264,42 @@ mod tests {
             .collect())
     }
 
+    /// A JSON string holding JSON keeps its inner escapes as text when it is logged, and a
+    /// value typed in full-width forms is the value: each is read decoded, found on what is
+    /// written.
+    #[test]
+    fn escapes_of_codes_and_full_width_forms_are_read() -> Result<()> {
+        for (text, want) in [
+            (
+                r#"payload="{\"email\":\"jo.beck\u0040example.com\"}""#,
+                one("EMAIL_ADDRESS", r"jo.beck\u0040example.com"),
+            ),
+            (
+                r"to=jo.beck\x40example.com",
+                one("EMAIL_ADDRESS", r"jo.beck\x40example.com"),
+            ),
+            (
+                r#"{\"card\":\"\u0034000 0566 5566 5556\"}"#,
+                one("CREDIT_CARD", r"\u0034000 0566 5566 5556"),
+            ),
+            (
+                "card ４０００ ０５６６ ５５６６ ５５５６ ok",
+                one("CREDIT_CARD", "４０００ ０５６６ ５５６６ ５５５６"),
+            ),
+            (
+                "mail ｚｚ＠ｅｘａｍｐｌｅ．ｏｒｇ",
+                one("EMAIL_ADDRESS", "ｚｚ＠ｅｘａｍｐｌｅ．ｏｒｇ"),
+            ),
+            (
+                "ip＝２０３．０．１１３．７",
+                one("IP_ADDRESS", "２０３．０．１１３．７"),
+            ),
+        ] {
+            assert_eq!(identifiers(text)?, want, "{text}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn numbers_named_as_another_identifier_are_that_identifier() -> Result<()> {
         for (text, want) in [

@@ -141,7 +141,7 @@ pub(crate) fn scan(
                 end: e,
                 field: if first { None } else { header.get(k).cloned() },
                 pointer: None,
-                json_string: false,
+                written: super::Written::AsIs,
             })
             .collect();
         let found = scan_block(scanner, &record, BlockStart::line(offset, line), segments, &[], sink)?;

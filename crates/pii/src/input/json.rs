@@ -5,7 +5,7 @@
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 
-use super::{BlockStart, InputStats, Placed, Segment, Sink, scan_block, scan_segments};
+use super::{BlockStart, InputStats, Placed, Segment, Sink, Written, scan_block, scan_segments};
 use crate::mapped::Mapped;
 use crate::scanner::Scanner;
 
@@ -120,7 +120,7 @@ impl Parser<'_> {
                             end: e,
                             field: None,
                             pointer: Some(self.pointer()),
-                            json_string: true,
+                            written: Written::JsonString,
                         });
                         self.path.pop();
                         name = "*".to_owned();
@@ -176,7 +176,7 @@ impl Parser<'_> {
                     end: e,
                     field: key.cloned(),
                     pointer: Some(self.pointer()),
-                    json_string: true,
+                    written: Written::JsonString,
                 });
                 Ok(())
             }
@@ -191,7 +191,7 @@ impl Parser<'_> {
                     end: self.i,
                     field: key.cloned(),
                     pointer: Some(self.pointer()),
-                    json_string: false,
+                    written: Written::JsonNumber,
                 });
                 Ok(())
             }
@@ -239,6 +239,59 @@ fn leading_value(doc: &[u8], from: usize, scanner: Option<&Scanner>) -> Result<(
     p.value(None, 0)?;
     p.ws();
     Ok((p.out, p.i))
+}
+
+/// The digits of a JSON number written with a fraction or an exponent whose value is a
+/// whole number of at most 24 digits (`4000056655665556.0`, `4.000056655665556E+15`: a float
+/// column exported), with no leading zero; `None` for any other number (one written as an
+/// integer is scanned as written), a negative one, or a malformed one.
+pub(crate) fn whole_number_digits(raw: &[u8]) -> Option<Vec<u8>> {
+    const LONGEST: usize = 24;
+    let exp_at = raw.iter().position(|b| matches!(b, b'e' | b'E'));
+    let (mantissa, exponent) = match exp_at {
+        Some(k) => (&raw[..k], Some(&raw[k + 1..])),
+        None => (raw, None),
+    };
+    let (int, frac) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(k) => (&mantissa[..k], Some(&mantissa[k + 1..])),
+        None => (mantissa, None),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if (frac.is_none() && exponent.is_none()) || !digits(int) || !frac.is_none_or(digits) {
+        return None;
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let unsigned = e.strip_prefix(b"+").or_else(|| e.strip_prefix(b"-")).unwrap_or(e);
+            if !digits(unsigned) || unsigned.len() > 3 {
+                return None;
+            }
+            let value = std::str::from_utf8(unsigned).ok()?.parse::<i64>().ok()?;
+            if e.first() == Some(&b'-') { -value } else { value }
+        }
+    };
+    let mut all: Vec<u8> = int.iter().chain(frac.unwrap_or_default()).copied().collect();
+    // the place of the decimal point among `all`, moved by the exponent
+    let point = i64::try_from(int.len()).ok()? + exponent;
+    let point = usize::try_from(point).ok()?;
+    if point < all.len() {
+        if all[point..].iter().any(|&d| d != b'0') {
+            return None;
+        }
+        all.truncate(point);
+    } else {
+        if point > LONGEST {
+            return None;
+        }
+        all.resize(point, b'0');
+    }
+    let first = all
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(all.len().saturating_sub(1));
+    let whole = all.split_off(first);
+    (!whole.is_empty() && whole.len() <= LONGEST).then_some(whole)
 }
 
 /// Four hex digits at `at`, as a UTF-16 code unit.
@@ -333,7 +386,7 @@ fn escaped_objects(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, usize, 
             };
             let escaped = segments
                 .iter()
-                .any(|s| s.json_string && line[s.start..s.end].contains(&b'\\'));
+                .any(|s| s.written == Written::JsonString && line[s.start..s.end].contains(&b'\\'));
             if escaped {
                 out.push((at + open, at + close, at, segments));
             }
@@ -366,26 +419,35 @@ fn whole(block: &[u8]) -> Vec<Segment> {
         end: block.len(),
         field: None,
         pointer: None,
-        json_string: false,
+        written: Written::AsIs,
     }]
 }
 
-pub(crate) fn scan_lines(
+pub(crate) fn scan_lines(scanner: &Scanner, reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+    scan_lines_of_at_most(scanner, reader, sink, MAX_LINE)
+}
+
+/// [`scan_lines`], a line longer than `max_line` bytes read in pieces.
+fn scan_lines_of_at_most(
     scanner: &Scanner,
     mut reader: impl BufRead,
     sink: &mut dyn Sink,
+    max_line: u64,
 ) -> std::io::Result<InputStats> {
     let mut stats = InputStats::default();
     let mut line_buf = Vec::new();
     let mut line = 1u64;
     let mut bad = 0u64;
+    // where the piece read starts in its line: a line longer than the cap is scanned in
+    // pieces, as text, each placed on the line and column it continues
+    let mut start = BlockStart::line(0, line);
     loop {
         line_buf.clear();
-        // a line longer than the cap is scanned in pieces, as text
-        if reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut line_buf)? == 0 {
+        if reader.by_ref().take(max_line).read_until(b'\n', &mut line_buf)? == 0 {
             break;
         }
-        let complete = line_buf.ends_with(b"\n") || (line_buf.len() as u64) < MAX_LINE;
+        let complete = line_buf.ends_with(b"\n") || (line_buf.len() as u64) < max_line;
+        let continued = start.column > 1;
         let body_end = line_buf
             .iter()
             .rposition(|b| !b.is_ascii_whitespace())
@@ -393,12 +455,15 @@ pub(crate) fn scan_lines(
         // (segments, and whether the line is JSON)
         let (segs, json) = if body_end == 0 {
             (Vec::new(), false)
+        } else if continued {
+            (whole(&line_buf), false)
         } else if !complete {
             if stats.note.is_none() {
-                stats.note = Some(format!(
-                    "line {line} is longer than {} MiB; scanned as text",
-                    MAX_LINE >> 20
-                ));
+                let cap = match max_line {
+                    m if m % (1 << 20) == 0 => format!("{} MiB", m >> 20),
+                    m => format!("{m} bytes"),
+                };
+                stats.note = Some(format!("line {line} is longer than {cap}; scanned as text"));
             }
             (whole(&line_buf), false)
         } else {
@@ -413,16 +478,22 @@ pub(crate) fn scan_lines(
                 }
             }
         };
+        start.offset = stats.bytes;
         scan_block(
             scanner,
             &line_buf,
-            BlockStart::line(stats.bytes, line),
+            start,
             segs,
             &[(0, body_end)][..usize::from(json)],
             sink,
         )?;
         stats.bytes += line_buf.len() as u64;
-        line += 1;
+        if complete {
+            line += 1;
+            start = BlockStart::line(stats.bytes, line);
+        } else {
+            start.column += super::chars(&line_buf);
+        }
         sink.progress(stats.bytes);
     }
     if bad > 1
@@ -486,6 +557,59 @@ mod tests {
         }
     }
 
+    /// A float column exported writes a card or a phone number as `4000056655665556.0` or
+    /// `4.000056655665556e15`: found as its digits, on the whole number.
+    #[test]
+    fn whole_numbers_written_as_floats_are_read_as_their_digits() {
+        let digits = |raw: &str| whole_number_digits(raw.as_bytes()).map(|d| String::from_utf8_lossy(&d).into_owned());
+        for (raw, want) in [
+            ("4000056655665556.0", Some("4000056655665556")),
+            ("4000056655665556.000", Some("4000056655665556")),
+            ("4.000056655665556e15", Some("4000056655665556")),
+            ("4.000056655665556E+15", Some("4000056655665556")),
+            ("400005665566555.6e1", Some("4000056655665556")),
+            ("40000566556655560e-1", Some("4000056655665556")),
+            ("0.0", Some("0")),
+            ("0012.0", Some("12")),
+            ("1e3", Some("1000")),
+            // written as an integer: scanned as written
+            ("4000056655665556", None),
+            // not whole, negative, too long, malformed
+            ("4000056655665556.5", None),
+            ("1.5e-3", None),
+            ("-4000056655665556.0", None),
+            ("1e300", None),
+            ("1e-4000", None),
+            ("1.", None),
+            (".5", None),
+            ("1e", None),
+            ("1e+", None),
+            ("1.0.0", None),
+            ("1-2.0", None),
+        ] {
+            assert_eq!(digits(raw).as_deref(), want, "{raw}");
+        }
+        let doc = r#"{"card": 4000056655665556.0, "n": [4.000056655665556e15, 0.5, 2.0]}"#;
+        let (found, _) = scan_str(doc, Format::Json);
+        let spans: Vec<(&str, &str, Option<&str>)> = found
+            .iter()
+            .map(|l| {
+                (
+                    &*l.finding.entity_type,
+                    &doc[l.finding.start..l.finding.end],
+                    l.pointer.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("CREDIT_CARD", "4000056655665556.0", Some("/card")),
+                ("CREDIT_CARD", "4.000056655665556e15", Some("/n/0")),
+            ]
+        );
+    }
+
     #[test]
     fn ndjson_lines_and_bad_lines() {
         let text = "{\"ip\": \"203.0.113.9\"}\nnot json 203.0.113.10\n\n{\"ip\": \"203.0.113.11\"}\n";
@@ -497,6 +621,38 @@ mod tests {
             .collect();
         assert_eq!(lines, vec![1, 2, 4]);
         assert!(stats.note.is_some_and(|n| n.contains("line 2")));
+    }
+
+    /// A line longer than the cap is read in pieces: each is placed on the line it
+    /// continues, at its column, and the lines after keep their numbers.
+    #[test]
+    fn a_line_read_in_pieces_keeps_the_lines_after_it_numbered() -> std::io::Result<()> {
+        let scanner = crate::Scanner::builder().build().map_err(std::io::Error::other)?;
+        let long = format!("{{\"a\":\"{}\", \"ip\": \"203.0.113.7\"}}", "x".repeat(100));
+        let text = format!("{{\"ip\": \"203.0.113.9\"}}\n{long}\n{{\"ip\": \"203.0.113.11\"}}\n");
+        let mut found = crate::input::Collect::default();
+        let stats = scan_lines_of_at_most(&scanner, text.as_bytes(), &mut found, 64)?;
+        let ips: Vec<(u64, u64, &str)> = found
+            .found
+            .iter()
+            .filter(|l| &*l.finding.entity_type == "IP_ADDRESS")
+            .map(|l| (l.line, l.column, &text[l.finding.start..l.finding.end]))
+            .collect();
+        let column = long.find("203.0.113.7").map_or(0, |c| c as u64 + 1);
+        assert_eq!(
+            ips,
+            vec![
+                (1, 9, "203.0.113.9"),
+                (2, column, "203.0.113.7"),
+                (3, 9, "203.0.113.11")
+            ]
+        );
+        // one note, of the long line: its pieces after the first are no lines that are no JSON
+        assert_eq!(
+            stats.note.as_deref(),
+            Some("line 2 is longer than 64 bytes; scanned as text")
+        );
+        Ok(())
     }
 
     #[test]

@@ -107,9 +107,21 @@ pub(crate) struct Segment {
     pub(crate) end: usize,
     pub(crate) field: Option<Arc<str>>,
     pub(crate) pointer: Option<String>,
+    pub(crate) written: Written,
+}
+
+/// How a segment's bytes write its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// As they are (text, a CSV field).
+    AsIs,
     /// The raw content of a JSON string: scanned with its escapes decoded (`\n` is a line
     /// break, `\u5c71` a letter), its findings placed on the escapes that wrote them.
-    pub(crate) json_string: bool,
+    JsonString,
+    /// A JSON number: one written with a fraction or an exponent that is a whole number
+    /// (`4000056655665556.0`, `4.000056655665556e15`, as a float column is exported) is
+    /// scanned as its digits, a finding covering the whole number.
+    JsonNumber,
 }
 
 /// Receives findings and, for redaction, the blocks themselves.
@@ -194,7 +206,16 @@ pub(crate) fn scan_segments(scanner: &Scanner, block: &[u8], segments: Vec<Segme
     let mut rel: Vec<Placed> = Vec::new();
     for seg in segments {
         let raw = &block[seg.start..seg.end];
-        let decoded = (seg.json_string && raw.contains(&b'\\')).then(|| json::unescape(raw));
+        let decoded = match seg.written {
+            Written::JsonString if raw.contains(&b'\\') => Some(json::unescape(raw)),
+            Written::JsonNumber => json::whole_number_digits(raw).map(|digits| {
+                // every digit stands for the whole number
+                let mut m = crate::mapped::Mapped::with_capacity(digits.len());
+                m.put(&digits, 0);
+                m.finish(raw.len())
+            }),
+            _ => None,
+        };
         let text = decoded.as_ref().map_or(raw, |d| &d.text[..]);
         let found = scanner.scan_field(text, seg.field.as_deref());
         for mut f in found {
