@@ -850,6 +850,28 @@ impl Vault {
         Ok(state)
     }
 
+    /// [`Self::ledger_permits`] of a read: its GPC signal is recorded only for a subject the
+    /// vault holds something of (a key). A read about an id that holds nothing hands out
+    /// nothing to opt out of, and its signal recorded would grow the ledger, each id with a
+    /// key made for it, from any key that may read.
+    pub(crate) async fn ledger_permits_read(
+        &self,
+        call: &Call<'_>,
+        subject: &SubjectId,
+        purpose: &Purpose,
+    ) -> Result<Arc<SubjectState>, VaultError> {
+        let gpc = call.gpc
+            && !self
+                .store
+                .reader()
+                .await?
+                .subjects()
+                .keys(subject.as_str())
+                .await?
+                .is_empty();
+        self.ledger_permits(&call.with_gpc(gpc), subject, purpose).await
+    }
+
     /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.
     pub(crate) async fn record_gpc(
         &self,

@@ -169,7 +169,7 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let mut selected = select(&grant, requested)?;
-            let state = self.ledger_permits(call, subject, grant.purpose).await?;
+            let state = self.ledger_permits_read(call, subject, grant.purpose).await?;
             selected.retain(|(field, _)| !state.hides(grant.purpose, field));
             let Some(found) = self
                 .store
@@ -214,7 +214,7 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let mut selected = select(&grant, requested)?;
-            let state = self.ledger_permits(call, subject, grant.purpose).await?;
+            let state = self.ledger_permits_read(call, subject, grant.purpose).await?;
             selected.retain(|(field, _)| !state.hides(grant.purpose, field));
             let found = self
                 .store

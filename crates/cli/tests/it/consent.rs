@@ -366,6 +366,20 @@ async fn gpc_is_recorded_only_past_the_gate() {
     assert_eq!(after["sale_opt_out"], true, "{after}");
     let last = after["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["method"], "gpc");
+
+    // A read about ids that hold nothing records nothing: the ledger does not grow with
+    // made-up ids from a key that may read.
+    for made_up in ["made-up-1", "made-up-2"] {
+        let (status, v) = shop
+            .get_with_headers(
+                &format!("/v1/subjects/{made_up}/records/customers?purpose=order_fulfillment"),
+                &[("Sec-GPC", "1")],
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let (_, ledger) = admin.get(&format!("/v1/subjects/{made_up}/consents")).await;
+        assert_eq!(ledger["history"], json!([]), "{made_up}: {ledger}");
+    }
 }
 
 /// A token stores its value for the subject, as a write does: a request for one carrying
