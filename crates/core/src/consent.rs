@@ -850,11 +850,12 @@ impl Vault {
         Ok(state)
     }
 
-    /// [`Self::ledger_permits`] of a read: its GPC signal is recorded only for a subject the
-    /// vault holds something of (a key). A read about an id that holds nothing hands out
-    /// nothing to opt out of, and its signal recorded would grow the ledger, each id with a
-    /// key made for it, from any key that may read.
-    pub(crate) async fn ledger_permits_read(
+    /// [`Self::ledger_permits`] of a call that creates nothing (a read, a change or deletion
+    /// of a record): its GPC signal is recorded only for a subject the vault holds something
+    /// of (a key). A call about an id that holds nothing finds nothing to opt out of, and its
+    /// signal recorded would grow the ledger, each id with a key made for it, from any key
+    /// that may read, or change what it cannot find.
+    pub(crate) async fn ledger_permits_held(
         &self,
         call: &Call<'_>,
         subject: &SubjectId,

@@ -169,7 +169,7 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let mut selected = select(&grant, requested)?;
-            let state = self.ledger_permits_read(call, subject, grant.purpose).await?;
+            let state = self.ledger_permits_held(call, subject, grant.purpose).await?;
             selected.retain(|(field, _)| !state.hides(grant.purpose, field));
             let Some(found) = self
                 .store
@@ -214,7 +214,7 @@ impl Vault {
         self.audited(event, call.now, async {
             let grant = self.authorize(call, collection)?;
             let mut selected = select(&grant, requested)?;
-            let state = self.ledger_permits_read(call, subject, grant.purpose).await?;
+            let state = self.ledger_permits_held(call, subject, grant.purpose).await?;
             selected.retain(|(field, _)| !state.hides(grant.purpose, field));
             let found = self
                 .store
@@ -295,7 +295,7 @@ impl Vault {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
-        let state = self.ledger_permits(call, subject, grant.purpose).await?;
+        let state = self.ledger_permits_held(call, subject, grant.purpose).await?;
         refuse_limited(&state, &grant, &checked)?;
         let class = key_class(grant.purpose);
         let (key, sealed_under, fresh) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
@@ -423,7 +423,7 @@ impl Vault {
         let grant = self.authorize(call, collection)?;
         self.refuse_if_read_only(collection).await?;
         grant.may_delete()?;
-        self.ledger_permits(call, subject, grant.purpose).await?;
+        self.ledger_permits_held(call, subject, grant.purpose).await?;
         let purpose = grant.purpose.name.clone();
         let name = RecordName::new(subject, collection, record_id);
         let deletion = self

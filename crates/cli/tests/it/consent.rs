@@ -367,16 +367,22 @@ async fn gpc_is_recorded_only_past_the_gate() {
     let last = after["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["method"], "gpc");
 
-    // A read about ids that hold nothing records nothing: the ledger does not grow with
-    // made-up ids from a key that may read.
-    for made_up in ["made-up-1", "made-up-2"] {
-        let (status, v) = shop
-            .get_with_headers(
-                &format!("/v1/subjects/{made_up}/records/customers?purpose=order_fulfillment"),
-                &[("Sec-GPC", "1")],
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
+    // A read, a change or a deletion about ids that hold nothing records nothing: the ledger
+    // does not grow with made-up ids from a key that may read, or change what it cannot find.
+    let missing = "rec_00000000000000000000000000000000";
+    for made_up in ["made-up-1", "made-up-2", "made-up-3"] {
+        let list = format!("/v1/subjects/{made_up}/records/customers?purpose=order_fulfillment");
+        let one = format!("/v1/subjects/{made_up}/records/customers/{missing}?purpose=order_fulfillment");
+        let gpc = [("Sec-GPC", "1")];
+        let (status, v) = match made_up {
+            "made-up-1" => shop.get_with_headers(&list, &gpc).await,
+            "made-up-2" => {
+                shop.send_with_headers("PATCH", &one, Some(json!({"fields": {"name": "X"}})), &gpc)
+                    .await
+            }
+            _ => shop.send_with_headers("DELETE", &one, None, &gpc).await,
+        };
+        assert!([200, 403, 404].contains(&status), "{made_up}: {status} {v}");
         let (_, ledger) = admin.get(&format!("/v1/subjects/{made_up}/consents")).await;
         assert_eq!(ledger["history"], json!([]), "{made_up}: {ledger}");
     }

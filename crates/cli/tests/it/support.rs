@@ -344,7 +344,7 @@ impl Client {
         self.send_with_headers("POST", path, Some(body), headers).await
     }
 
-    async fn send_with_headers(
+    pub async fn send_with_headers(
         &mut self,
         method: &str,
         path: &str,
