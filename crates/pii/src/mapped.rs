@@ -48,14 +48,15 @@ impl Mapped {
         }
     }
 
-    /// The first byte written for the escape of the original that `at` stands inside, if it
-    /// stands inside one (`%3C` writes `<`).
-    pub(crate) fn written_over(&self, at: usize) -> Option<u8> {
+    /// Where the escape of the original that `at` stands inside starts, and the first byte
+    /// written for it, if `at` stands inside one (`%3C` writes `<`).
+    pub(crate) fn written_over(&self, at: usize) -> Option<(usize, u8)> {
         if self.from.binary_search(&at).is_ok() {
             return None;
         }
         let escape = *self.from.get(self.from.partition_point(|&x| x < at).checked_sub(1)?)?;
-        self.text.get(self.from.partition_point(|&x| x < escape)).copied()
+        let first = self.text.get(self.from.partition_point(|&x| x < escape)).copied()?;
+        Some((escape, first))
     }
 
     /// The original span of a rewritten one (see [`Self::original`]).
@@ -555,20 +556,19 @@ fn full_width(text: &[u8], i: usize) -> Option<u8> {
 
 /// The character or byte a backslash escape of a code at `i` writes, and its length:
 /// `\u0040` and `\ud83d\ude00` (JSON, JavaScript, Java), `\u{40}` (JavaScript, Rust),
-/// `\U00000040` (Python, C) and the byte `\x40` (C, Python's bytes, log escapers): a JSON
-/// string holding JSON, logged, keeps its inner escapes as text. A surrogate standing alone,
-/// NUL and codes beyond Unicode stay as written.
+/// `\U00000040` (Python, C) and the bytes `\x40`, `\xc3\xa9` (C, Python's bytes, log
+/// escapers): a JSON string holding JSON, logged, keeps its inner escapes as text. A
+/// surrogate standing alone, and bytes escaped that make no UTF-8 character, are U+FFFD (as
+/// JSON reads the one, a browser the other): a character that is no letter, so what follows
+/// it stands alone, as it does after the escape's own backslash. Codes beyond Unicode stay as
+/// written.
 fn code_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
     let hex_run = |from: usize, len: usize| -> Option<u32> {
         let digits = text.get(from..from + len)?;
         digits.iter().try_fold(0u32, |v, &b| Some(v << 4 | u32::from(hex(b)?)))
     };
     let (code, len) = match text.get(i + 1)? {
-        b'x' => {
-            return hex_run(i + 2, 2)
-                .and_then(|b| u8::try_from(b).ok())
-                .map(|b| (Written::Byte(b), 4));
-        }
+        b'x' => return escaped_bytes(text, i),
         b'U' => (hex_run(i + 2, 8)?, 10),
         b'u' if text.get(i + 2) == Some(&b'{') => {
             let digits = text[i + 3..]
@@ -589,15 +589,19 @@ fn code_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
                     let low = (text.get(i + 6..i + 8) == Some(b"\\u"))
                         .then(|| hex_run(i + 8, 4))
                         .flatten()
-                        .filter(|low| (0xDC00..=0xDFFF).contains(low))?;
-                    (0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), 12)
+                        .filter(|low| (0xDC00..=0xDFFF).contains(low));
+                    match low {
+                        Some(low) => (0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), 12),
+                        None => (0xFFFD, 6),
+                    }
                 }
+                0xDC00..=0xDFFF => (0xFFFD, 6),
                 _ => (code, 6),
             }
         }
         _ => return None,
     };
-    char::from_u32(code).filter(|c| *c != '\0').map(|c| {
+    char::from_u32(code).map(|c| {
         let written = if invisible(c) {
             Written::Str("")
         } else {
@@ -605,6 +609,34 @@ fn code_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
         };
         (written, len)
     })
+}
+
+/// The character the byte escapes from `i` on write (`\x40`; `\xc3\xa9` is `é`), and their
+/// length; U+FFFD for one byte that begins no UTF-8 character the escapes after it complete.
+fn escaped_bytes(text: &[u8], i: usize) -> Option<(Written, usize)> {
+    let byte_at = |at: usize| match text.get(at..at + 4) {
+        Some(&[b'\\', b'x', h, l]) => Some(hex(h)? << 4 | hex(l)?),
+        _ => None,
+    };
+    let lead = byte_at(i)?;
+    let len = match lead {
+        0x00..=0x7F => return Some((Written::Byte(lead), 4)),
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    };
+    let mut bytes = vec![lead];
+    for k in 1..len {
+        match byte_at(i + 4 * k) {
+            Some(b) if b & 0xC0 == 0x80 => bytes.push(b),
+            _ => break,
+        }
+    }
+    match std::str::from_utf8(&bytes).ok().and_then(|s| s.chars().next()) {
+        Some(c) => Some((Written::Char(c), 4 * bytes.len())),
+        None => Some((Written::Char('\u{fffd}'), 4)),
+    }
 }
 
 /// What a backslash escape of one character at `i` writes (`\n`, `\"`, `\\`, as JSON
@@ -629,8 +661,10 @@ fn decoded_once(text: &[u8]) -> Option<Mapped> {
     // holds none (each byte is looked at once: a megabyte of `+` is no quadratic walk)
     let (mut encoded_until, mut plain_until) = (0, 0);
     let mut out = Mapped::with_capacity(text.len());
-    // from the start of the first escape's stretch, for the `+` before it
-    let mut i = text[..first].iter().rposition(space).map_or(0, |k| k + 1);
+    // from the start of the first escape's stretch, for the `+` before it, or from the first
+    // backslash, for the escapes of one character before it (`jo\nsmith@… \u0040`)
+    let stretch = text[..first].iter().rposition(space).map_or(0, |k| k + 1);
+    let mut i = memchr::memchr(b'\\', &text[..first]).map_or(stretch, |b| b.min(stretch));
     let mut copied = 0;
     while i < text.len() {
         let written: Option<(Written, usize)> = match text[i] {
@@ -754,6 +788,12 @@ mod tests {
             ("４０００\u{3000}０５６６ の", "4000 0566 の"),
             // an escaped backslash is one: the escape after it is the next level's
             (r"jo\\u0040x.org \u0040", r"jo\u0040x.org @"),
+            // bytes escaped make UTF-8 characters; a surrogate alone, or a byte that begins
+            // none, is U+FFFD; NUL is NUL: each no letter to glue to what follows
+            (
+                r"\xc3\xa9 \xe2\x82\xac \xff4111 \xe2\x82 \ud800x \udc00 \u0000",
+                "é € \u{fffd}4111 \u{fffd}\u{fffd} \u{fffd}x \u{fffd} \0",
+            ),
         ] {
             let Some(m) = escape_passes(text.as_bytes()).into_iter().next() else {
                 panic!("{text}: not seen");
@@ -776,11 +816,10 @@ mod tests {
         assert_eq!(&text[m.original(at("@"))..m.original(at("@") + 1)], r"\u0040");
         assert_eq!(&text[m.original(at("41"))..m.original(at("41") + 2)], "４１");
         // nothing that is no escape of a code: no pass (the escapes of one character open
-        // none), a surrogate alone, NUL, beyond Unicode, too few digits; other CJK characters
+        // none), beyond Unicode, too few digits; other CJK characters
         for plain in [
             r"C:\Users\new\x",
-            r"\ud800 alone \udc00",
-            r"\u0000 \x4 \uZZZZ \u{} \u{1234567} \U00110000 \u{110000}",
+            r"\x4 \uZZZZ \u{} \u{1234567} \U00110000 \u{110000}",
             "の東京 ｱ",
         ] {
             assert!(escape_passes(plain.as_bytes()).is_empty(), "{plain}");

@@ -291,13 +291,16 @@ impl Scanner {
             // a finding that starts or ends inside an escape of a delimiter took its hex
             // digits for the value's (`%3Cjo@example.com%3E`): the next pass reads it. Not
             // one of a letter or digit, a control character or a byte beyond ASCII:
-            // `LIKE '%4532015112830366%'` is no escaped `E`, `'%ada@…'` no soft hyphen
+            // `LIKE '%4532015112830366%'` is no escaped `E`, `'%ada@…'` no soft hyphen. A
+            // backslash escape is one whatever it writes (`jo\u00a0smith@…` holds no address
+            // `u00a0smith@…`, nor `jo\nsmith@…` one `nsmith@…`)
             if let Some(next) = passes.get(k) {
-                let delimiter = |at: usize| {
-                    next.written_over(at)
-                        .is_some_and(|b| b.is_ascii_punctuation() || b.is_ascii_whitespace())
+                let cut = |at: usize| {
+                    next.written_over(at).is_some_and(|(escape, b)| {
+                        read.get(escape) == Some(&b'\\') || b.is_ascii_punctuation() || b.is_ascii_whitespace()
+                    })
                 };
-                here.retain(|f| !delimiter(f.start) && !delimiter(f.end));
+                here.retain(|f| !cut(f.start) && !cut(f.end));
             }
             for f in &mut here {
                 for pass in passes[..k].iter().rev() {
@@ -1293,6 +1296,39 @@ mod tests {
             (
                 "ip＝２０３．０．１１３．７",
                 one("IP_ADDRESS", "２０３．０．１１３．７"),
+            ),
+            // what an escape writes stands apart from what follows, whatever it is: NUL, a
+            // surrogate alone, a byte that begins no character, a letter that is no address's
+            (r"card \u00004111111111111111", one("CREDIT_CARD", "4111111111111111")),
+            (
+                r"card \U000000004111111111111111",
+                one("CREDIT_CARD", "4111111111111111"),
+            ),
+            (r"ssn \ud800536-90-4399", one("US_SSN", "536-90-4399")),
+            (
+                r"iban \xffDE89370400440532013000",
+                one("IBAN_CODE", "DE89370400440532013000"),
+            ),
+            (r"card \xe24111111111111111", one("CREDIT_CARD", "4111111111111111")),
+            (
+                r"card \u00004000 0566 5566 5556",
+                one("CREDIT_CARD", "4000 0566 5566 5556"),
+            ),
+            (
+                r"contact jo\u00a0smith@example.com now",
+                one("EMAIL_ADDRESS", "smith@example.com"),
+            ),
+            (
+                r"mail \u2603smith@example.com",
+                one("EMAIL_ADDRESS", "smith@example.com"),
+            ),
+            (
+                r"mail \ud83d\ude00smith@example.com",
+                one("EMAIL_ADDRESS", "smith@example.com"),
+            ),
+            (
+                r"to jo\nsmith@example.com \u0040",
+                one("EMAIL_ADDRESS", "smith@example.com"),
             ),
         ] {
             assert_eq!(identifiers(text)?, want, "{text}");

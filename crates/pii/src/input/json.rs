@@ -413,6 +413,54 @@ pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, us
         .collect()
 }
 
+/// A reader's bytes up to and including its next line end.
+struct ToLineEnd<'a, R> {
+    inner: &'a mut R,
+    /// How many bytes the last [`BufRead::fill_buf`] handed out, and whether they end the line.
+    handed: (usize, bool),
+    done: bool,
+}
+
+impl<'a, R: BufRead> ToLineEnd<'a, R> {
+    fn new(inner: &'a mut R) -> Self {
+        Self {
+            inner,
+            handed: (0, false),
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> std::io::Read for ToLineEnd<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for ToLineEnd<'_, R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.done {
+            return Ok(&[]);
+        }
+        let buf = self.inner.fill_buf()?;
+        let end = memchr::memchr(b'\n', buf).map_or(buf.len(), |i| i + 1);
+        self.handed = (end, end > 0 && buf[end - 1] == b'\n');
+        Ok(&buf[..end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        if self.handed.1 && n >= self.handed.0 {
+            self.done = true;
+        }
+        self.handed = (self.handed.0.saturating_sub(n), self.handed.1);
+    }
+}
+
 fn whole(block: &[u8]) -> Vec<Segment> {
     vec![Segment {
         start: 0,
@@ -438,26 +486,16 @@ fn scan_lines_of_at_most(
     let mut line_buf = Vec::new();
     let mut line = 1u64;
     let mut bad = 0u64;
-    // where the piece read starts in its line: a line longer than the cap is scanned in
-    // pieces, as text, each placed on the line and column it continues
-    let mut start = BlockStart::line(0, line);
     loop {
         line_buf.clear();
         if reader.by_ref().take(max_line).read_until(b'\n', &mut line_buf)? == 0 {
             break;
         }
-        let complete = line_buf.ends_with(b"\n") || (line_buf.len() as u64) < max_line;
-        let continued = start.column > 1;
-        let body_end = line_buf
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .map_or(0, |i| i + 1);
-        // (segments, and whether the line is JSON)
-        let (segs, json) = if body_end == 0 {
-            (Vec::new(), false)
-        } else if continued {
-            (whole(&line_buf), false)
-        } else if !complete {
+        let start = BlockStart::line(stats.bytes, line);
+        if !line_buf.ends_with(b"\n") && (line_buf.len() as u64) >= max_line {
+            // a line longer than the cap is text: read by the text reader to its end, in
+            // blocks cut where no finding stands (a value across the cap is read whole),
+            // placed on its line
             if stats.note.is_none() {
                 let cap = match max_line {
                     m if m % (1 << 20) == 0 => format!("{} MiB", m >> 20),
@@ -465,7 +503,18 @@ fn scan_lines_of_at_most(
                 };
                 stats.note = Some(format!("line {line} is longer than {cap}; scanned as text"));
             }
-            (whole(&line_buf), false)
+            let rest = std::io::Cursor::new(std::mem::take(&mut line_buf)).chain(ToLineEnd::new(&mut reader));
+            stats.bytes += super::text::scan_from(scanner, rest, sink, start)?.bytes;
+            line += 1;
+            continue;
+        }
+        let body_end = line_buf
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
+        // (segments, and whether the line is JSON)
+        let (segs, json) = if body_end == 0 {
+            (Vec::new(), false)
         } else {
             match segments(&line_buf[..body_end], scanner) {
                 Ok(s) => (s, true),
@@ -478,7 +527,6 @@ fn scan_lines_of_at_most(
                 }
             }
         };
-        start.offset = stats.bytes;
         scan_block(
             scanner,
             &line_buf,
@@ -488,12 +536,7 @@ fn scan_lines_of_at_most(
             sink,
         )?;
         stats.bytes += line_buf.len() as u64;
-        if complete {
-            line += 1;
-            start = BlockStart::line(stats.bytes, line);
-        } else {
-            start.column += super::chars(&line_buf);
-        }
+        line += 1;
         sink.progress(stats.bytes);
     }
     if bad > 1
@@ -623,12 +666,17 @@ mod tests {
         assert!(stats.note.is_some_and(|n| n.contains("line 2")));
     }
 
-    /// A line longer than the cap is read in pieces: each is placed on the line it
-    /// continues, at its column, and the lines after keep their numbers.
+    /// A line longer than the cap is read as text, a value across the cap whole, and the
+    /// lines after keep their numbers.
     #[test]
-    fn a_line_read_in_pieces_keeps_the_lines_after_it_numbered() -> std::io::Result<()> {
+    fn a_line_longer_than_the_cap_is_read_whole_as_text() -> std::io::Result<()> {
         let scanner = crate::Scanner::builder().build().map_err(std::io::Error::other)?;
-        let long = format!("{{\"a\":\"{}\", \"ip\": \"203.0.113.7\"}}", "x".repeat(100));
+        // (the first address stands across the cap: bytes 60 to 71)
+        let long = format!(
+            "{{\"a\":\"{} 203.0.113.6 {}\", \"ip\": \"203.0.113.7\"}}",
+            "x".repeat(53),
+            "y".repeat(60)
+        );
         let text = format!("{{\"ip\": \"203.0.113.9\"}}\n{long}\n{{\"ip\": \"203.0.113.11\"}}\n");
         let mut found = crate::input::Collect::default();
         let stats = scan_lines_of_at_most(&scanner, text.as_bytes(), &mut found, 64)?;
@@ -638,20 +686,23 @@ mod tests {
             .filter(|l| &*l.finding.entity_type == "IP_ADDRESS")
             .map(|l| (l.line, l.column, &text[l.finding.start..l.finding.end]))
             .collect();
-        let column = long.find("203.0.113.7").map_or(0, |c| c as u64 + 1);
+        let column = |ip: &str| long.find(ip).map_or(0, |c| c as u64 + 1);
+        assert_eq!(column("203.0.113.6"), 61);
         assert_eq!(
             ips,
             vec![
                 (1, 9, "203.0.113.9"),
-                (2, column, "203.0.113.7"),
+                (2, column("203.0.113.6"), "203.0.113.6"),
+                (2, column("203.0.113.7"), "203.0.113.7"),
                 (3, 9, "203.0.113.11")
             ]
         );
-        // one note, of the long line: its pieces after the first are no lines that are no JSON
+        // one note, of the long line: the rest of it is no line that is no JSON
         assert_eq!(
             stats.note.as_deref(),
             Some("line 2 is longer than 64 bytes; scanned as text")
         );
+        assert_eq!(stats.bytes, text.len() as u64);
         Ok(())
     }
 

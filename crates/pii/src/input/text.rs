@@ -28,12 +28,25 @@ const WORDS_AROUND: usize = 16;
 /// context words).
 const CONTEXT_MAX: usize = 64 << 10;
 
-pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+pub(crate) fn scan(scanner: &Scanner, reader: impl BufRead, sink: &mut dyn Sink) -> std::io::Result<InputStats> {
+    scan_from(scanner, reader, sink, BlockStart::line(0, 1))
+}
+
+/// [`scan`] of text that stands at `start` in its input (the rest of a line too long for an
+/// NDJSON line); the bytes counted are those read here.
+pub(crate) fn scan_from(
+    scanner: &Scanner,
+    mut reader: impl BufRead,
+    sink: &mut dyn Sink,
+    start: BlockStart,
+) -> std::io::Result<InputStats> {
     let mut stats = InputStats::default();
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
-    let mut offset = 0u64;
-    let mut line = 1u64;
-    let mut column = 1u64;
+    let BlockStart {
+        mut offset,
+        mut line,
+        mut column,
+    } = start;
     let mut eof = false;
     // a table written as text that a block ends in goes on in the next
     let mut carried: Option<TableShape> = None;
@@ -118,7 +131,7 @@ pub(crate) fn scan(scanner: &Scanner, mut reader: impl BufRead, sink: &mut dyn S
         };
         offset += block.len() as u64;
         stats.bytes += block.len() as u64;
-        sink.progress(stats.bytes);
+        sink.progress(start.offset + stats.bytes);
         // inside a line, the words just before the cut go on as the next block's context
         let keep = if line_end.is_some() {
             cut
