@@ -618,9 +618,17 @@ fn escaped_bytes(text: &[u8], i: usize) -> Option<(Written, usize)> {
         Some(&[b'\\', b'x', h, l]) => Some(hex(h)? << 4 | hex(l)?),
         _ => None,
     };
+    utf8_of_escapes(i, 4, byte_at)
+}
+
+/// The character escapes of `width` bytes each write from `i` on, one byte each
+/// (`byte_at`), and their length: an ASCII byte as itself, the bytes of one UTF-8 character
+/// as that character, and a byte that begins none that the escapes after it complete as
+/// U+FFFD (a character that is no letter: what follows it stands apart, as a browser shows it).
+fn utf8_of_escapes(i: usize, width: usize, byte_at: impl Fn(usize) -> Option<u8>) -> Option<(Written, usize)> {
     let lead = byte_at(i)?;
     let len = match lead {
-        0x00..=0x7F => return Some((Written::Byte(lead), 4)),
+        0x00..=0x7F => return Some((Written::Byte(lead), width)),
         0xC2..=0xDF => 2,
         0xE0..=0xEF => 3,
         0xF0..=0xF4 => 4,
@@ -628,14 +636,14 @@ fn escaped_bytes(text: &[u8], i: usize) -> Option<(Written, usize)> {
     };
     let mut bytes = vec![lead];
     for k in 1..len {
-        match byte_at(i + 4 * k) {
+        match byte_at(i + width * k) {
             Some(b) if b & 0xC0 == 0x80 => bytes.push(b),
             _ => break,
         }
     }
     match std::str::from_utf8(&bytes).ok().and_then(|s| s.chars().next()) {
-        Some(c) => Some((Written::Char(c), 4 * bytes.len())),
-        None => Some((Written::Char('\u{fffd}'), 4)),
+        Some(c) => Some((Written::Char(c), width * bytes.len())),
+        None => Some((Written::Char('\u{fffd}'), width)),
     }
 }
 
@@ -668,11 +676,10 @@ fn decoded_once(text: &[u8]) -> Option<Mapped> {
     let mut copied = 0;
     while i < text.len() {
         let written: Option<(Written, usize)> = match text[i] {
-            b'%' => percent_escape(text, i).map(|byte| {
+            b'%' => utf8_of_escapes(i, 3, |at| percent_escape(text, at)).inspect(|_| {
                 if i >= encoded_until {
                     encoded_until = stretch_end(i);
                 }
-                (Written::Byte(byte), 3)
             }),
             b'&' | 0xE3 | 0xEF => escape_at(text, i),
             b'\\' => code_escape(text, i).or_else(|| char_escape(text, i)),
@@ -794,6 +801,8 @@ mod tests {
                 r"\xc3\xa9 \xe2\x82\xac \xff4111 \xe2\x82 \ud800x \udc00 \u0000",
                 "é € \u{fffd}4111 \u{fffd}\u{fffd} \u{fffd}x \u{fffd} \0",
             ),
+            // URL escapes alike
+            ("a=%C3%A9+%FF4111&b=%E2%82", "a=é+\u{fffd}4111&b=\u{fffd}\u{fffd}"),
         ] {
             let Some(m) = escape_passes(text.as_bytes()).into_iter().next() else {
                 panic!("{text}: not seen");
