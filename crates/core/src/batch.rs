@@ -191,7 +191,7 @@ impl Vault {
                 results.extend(rest.iter().map(|_| Err(too_large(first))));
                 break;
             }
-            let (chunk, after) = rest.split_at(reads_at_once(rest, answered, results.len()));
+            let (chunk, after) = rest.split_at(self.reads_at_once(rest, answered).await?);
             rest = after;
             // A chunk's reads run concurrently: their audit entries then reach the store
             // together and are made durable by one commit.
@@ -205,6 +205,35 @@ impl Vault {
 }
 
 impl Vault {
+    /// How many of the `rest` of a batch to read at once, `answered` bytes having been
+    /// answered before: up to [`READS_AT_ONCE`], while what the lists among them weigh as
+    /// stored (asked of the store before they are read) fits in what is left of
+    /// [`MAX_BATCH_READ_BYTES`]; at least one. The bound is then passed by about one item,
+    /// whatever the lists' sizes (estimated from those read before, a small list first let
+    /// eight large ones be read together: 115 MiB answered). One record weighs little: it is
+    /// not asked.
+    async fn reads_at_once(&self, rest: &[BatchRead], answered: usize) -> Result<usize, VaultError> {
+        let mut total = answered;
+        let mut n = 0;
+        for item in rest.iter().take(READS_AT_ONCE) {
+            if item.record_id.is_none() {
+                let weight = self
+                    .store
+                    .reader()
+                    .await?
+                    .records()
+                    .stored_bytes(item.subject.as_str(), &item.collection)
+                    .await?;
+                total = total.saturating_add(usize::try_from(weight).unwrap_or(usize::MAX));
+            }
+            if n > 0 && total > MAX_BATCH_READ_BYTES {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n.max(1))
+    }
+
     /// One item of a batch read, as the single read it stands for.
     async fn read_one(&self, call: &Call<'_>, item: &BatchRead) -> Result<Vec<Record>, VaultError> {
         let fields = item.fields.as_deref();
@@ -216,22 +245,6 @@ impl Vault {
             None => self.list_records(call, &item.subject, &item.collection, fields).await,
         }
     }
-}
-
-/// How many of the `rest` of a batch to read at once, `answered` bytes having been answered by
-/// the `read` items before: [`READS_AT_ONCE`], but no more than the items of the size read so
-/// far that fit in what is left of [`MAX_BATCH_READ_BYTES`], and a list of a subject's records
-/// (of any size) first read alone. The bound is then passed by about one item, not by eight
-/// lists read together (twelve clients listing large subjects held 500 MB more than the
-/// bounds said).
-fn reads_at_once(rest: &[BatchRead], answered: usize, read: usize) -> usize {
-    let at_most = match answered.checked_div(read) {
-        Some(per_item) if per_item > 0 => (MAX_BATCH_READ_BYTES.saturating_sub(answered) / per_item).max(1),
-        // nothing read yet, or nothing of any size: a list may be large, one record is not
-        _ if rest.first().is_some_and(|item| item.record_id.is_none()) => 1,
-        _ => READS_AT_ONCE,
-    };
-    at_most.clamp(1, READS_AT_ONCE).min(rest.len())
 }
 
 /// A record's weight in a batch's answer: its values' and names' bytes.

@@ -215,6 +215,41 @@ async fn batches_decide_answer_and_audit_each_item_as_if_alone(vault: Vault) {
     // lists were read eight at a time and 32 were answered)
     let answered = statuses(&v).iter().filter(|s| **s == 200).count();
     assert!((26..=27).contains(&answered), "{answered} lists answered");
+    // however the batch starts: a small list first let eight large ones (6.4 MB each) be
+    // read together when the batch judged the lists by those read before (51 MB answered)
+    for _ in 0..8 {
+        let fill: Vec<Value> = (0..50)
+            .map(|_| json!({"subject_id": "b-huge", "collection": "customers", "fields": {"shipping_address": big}}))
+            .collect();
+        let (status, v) = shipping
+            .post(
+                "/v1/batch/records",
+                json!({"purpose": "order_fulfillment", "items": fill}),
+            )
+            .await;
+        assert_eq!((status, statuses(&v).iter().filter(|s| **s == 201).count()), (200, 50));
+    }
+    let small_first: Vec<Value> = std::iter::once(json!({"subject_id": "b-1", "collection": "customers"}))
+        .chain((0..8).map(|_| json!({"subject_id": "b-huge", "collection": "customers"})))
+        .collect();
+    let (status, v) = shipping
+        .post(
+            "/v1/batch/records/read",
+            json!({"purpose": "order_fulfillment", "items": small_first}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        v["results"][0]["records"].as_array().is_some_and(|r| !r.is_empty()),
+        "{}",
+        v["results"][0]
+    );
+    let answered = statuses(&v)[1..].iter().filter(|s| **s == 200).count();
+    assert!(answered <= 3, "{answered} lists of 6.4 MB answered after a small one");
+    assert!(
+        v.to_string().len() < (16 << 20) + 7_000_000,
+        "the answer passes its bound by one list at most"
+    );
 
     // Input the schema refuses (ids, names) is refused whole, before anything is decided.
     let item = |subject: &str, collection: &str| json!({"subject_id": subject, "collection": collection, "fields": {"name": "Eve"}});

@@ -276,6 +276,22 @@ impl<A> Records<'_, A> {
         Ok(Some(SubjectRecords { keys, records }))
     }
 
+    /// How many bytes the values of a subject's records in `collection` take as stored (all
+    /// of them, whoever may read them): what a list of them weighs before it is read, so a
+    /// batch can tell how many lists to read at once.
+    pub async fn stored_bytes(&mut self, subject_id: &str, collection: &str) -> Result<u64, StoreError> {
+        let stmt = Stmt::new(
+            "SELECT COALESCE(SUM(LENGTH(f.ciphertext)), 0) AS n FROM records r \
+             JOIN record_fields f ON f.record_id = r.record_id WHERE r.subject_id = $1 AND r.collection = $2",
+        )
+        .bind(subject_id)
+        .bind(collection);
+        match self.conn.fetch_optional(stmt).await? {
+            Some(row) => Ok(u64::try_from(row.int("n")?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
     /// What a subject still holds, by `(collection, field, purpose, key class)`, with the
     /// number of values of each held for that purpose: after an erasure, what survived it.
     pub async fn held_values(&mut self, subject_id: &str) -> Result<Vec<HeldValues>, StoreError> {
