@@ -51,6 +51,8 @@ pub(crate) struct SubjectState {
     sale_opt_out: Option<i64>,
     restricted: bool,
     limit_sensitive: bool,
+    /// Whether the ledger holds any entry.
+    recorded: bool,
     /// Stretches of time in which the ledger ended what a purpose may hold and then allowed
     /// it again (a consent withdrawn then given again, an objection or an opt-out taken
     /// back), in ledger order.
@@ -71,7 +73,10 @@ struct Lapse {
 impl SubjectState {
     pub(crate) fn from_ledger(entries: &[LedgerRow]) -> Self {
         use crate::retention::Cause;
-        let mut state = Self::default();
+        let mut state = Self {
+            recorded: !entries.is_empty(),
+            ..Self::default()
+        };
         for e in entries {
             let purpose = e.purpose.clone().unwrap_or_default();
             let lapse = |purpose: Option<&String>, from: i64, cause| Lapse {
@@ -852,7 +857,7 @@ impl Vault {
 
     /// [`Self::ledger_permits`] of a call that creates nothing (a read, a change or deletion
     /// of a record): its GPC signal is recorded only for a subject the vault holds something
-    /// of (a key). A call about an id that holds nothing finds nothing to opt out of, and its
+    /// of (a key, or a ledger entry). A call about an id that holds nothing finds nothing to opt out of, and its
     /// signal recorded would grow the ledger, each id with a key made for it, from any key
     /// that may read, or change what it cannot find.
     pub(crate) async fn ledger_permits_held(
@@ -862,14 +867,15 @@ impl Vault {
         purpose: &Purpose,
     ) -> Result<Arc<SubjectState>, VaultError> {
         let gpc = call.gpc
-            && !self
-                .store
-                .reader()
-                .await?
-                .subjects()
-                .keys(subject.as_str())
-                .await?
-                .is_empty();
+            && (self.subject_state(subject).await?.recorded
+                || !self
+                    .store
+                    .reader()
+                    .await?
+                    .subjects()
+                    .keys(subject.as_str())
+                    .await?
+                    .is_empty());
         self.ledger_permits(&call.with_gpc(gpc), subject, purpose).await
     }
 

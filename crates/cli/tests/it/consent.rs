@@ -386,6 +386,24 @@ async fn gpc_is_recorded_only_past_the_gate() {
         let (_, ledger) = admin.get(&format!("/v1/subjects/{made_up}/consents")).await;
         assert_eq!(ledger["history"], json!([]), "{made_up}: {ledger}");
     }
+    // A subject the vault holds only a ledger of (a consent given, no record) is one it holds
+    // something of: a read records the signal.
+    let (status, v) = admin
+        .post(
+            "/v1/subjects/ledger-only/consents",
+            json!({"purpose": "marketing_email", "granted": true, "notice_version": "v1", "method": "web_form"}),
+        )
+        .await;
+    assert!(status < 300, "{v}");
+    let (status, v) = shop
+        .get_with_headers(
+            "/v1/subjects/ledger-only/records/customers?purpose=order_fulfillment",
+            &[("Sec-GPC", "1")],
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, ledger) = admin.get("/v1/subjects/ledger-only/consents").await;
+    assert_eq!(ledger["sale_opt_out"], true, "{ledger}");
 }
 
 /// A token stores its value for the subject, as a write does: a request for one carrying
