@@ -569,7 +569,11 @@ fn code_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
     };
     let (code, len) = match text.get(i + 1)? {
         b'x' => return escaped_bytes(text, i),
-        b'U' => (hex_run(i + 2, 8)?, 10),
+        // (a surrogate, or a code beyond Unicode: no character, as below)
+        b'U' => (
+            hex_run(i + 2, 8).map(|c| if char::from_u32(c).is_some() { c } else { 0xFFFD })?,
+            10,
+        ),
         b'u' if text.get(i + 2) == Some(&b'{') => {
             let digits = text[i + 3..]
                 .iter()
@@ -647,13 +651,15 @@ fn utf8_of_escapes(i: usize, width: usize, byte_at: impl Fn(usize) -> Option<u8>
     }
 }
 
-/// What a backslash escape of one character at `i` writes (`\n`, `\"`, `\\`, as JSON
+/// What a backslash escape of one character at `i` writes (`\n`, `\"`, `\\`, `\f`, as JSON
 /// and C strings write them), and its length 2.
 fn char_escape(text: &[u8], i: usize) -> Option<(Written, usize)> {
     let byte = match text.get(i + 1)? {
         b'n' => b'\n',
         b'r' => b'\r',
         b't' => b'\t',
+        b'f' => 0x0C,
+        b'b' => 0x08,
         c @ (b'"' | b'\'' | b'\\' | b'/') => *c,
         _ => return None,
     };
@@ -801,6 +807,7 @@ mod tests {
                 r"\xc3\xa9 \xe2\x82\xac \xff4111 \xe2\x82 \ud800x \udc00 \u0000",
                 "é € \u{fffd}4111 \u{fffd}\u{fffd} \u{fffd}x \u{fffd} \0",
             ),
+            (r"\U00110000 \U0000D800 \f\b", "\u{fffd} \u{fffd} \x0c\x08"),
             // URL escapes alike
             ("a=%C3%A9+%FF4111&b=%E2%82", "a=é+\u{fffd}4111&b=\u{fffd}\u{fffd}"),
         ] {
@@ -826,11 +833,7 @@ mod tests {
         assert_eq!(&text[m.original(at("41"))..m.original(at("41") + 2)], "４１");
         // nothing that is no escape of a code: no pass (the escapes of one character open
         // none), beyond Unicode, too few digits; other CJK characters
-        for plain in [
-            r"C:\Users\new\x",
-            r"\x4 \uZZZZ \u{} \u{1234567} \U00110000 \u{110000}",
-            "の東京 ｱ",
-        ] {
+        for plain in [r"C:\Users\new\x", r"\x4 \uZZZZ \u{} \u{1234567} \u{110000}", "の東京 ｱ"] {
             assert!(escape_passes(plain.as_bytes()).is_empty(), "{plain}");
         }
     }

@@ -1313,6 +1313,25 @@ mod tests {
                 "iban=%FFDE89370400440532013000",
                 one("IBAN_CODE", "DE89370400440532013000"),
             ),
+            (
+                r"card \U0000D8004111111111111111",
+                one("CREDIT_CARD", "4111111111111111"),
+            ),
+            (
+                r"card \UFFFFFFFF4111111111111111",
+                one("CREDIT_CARD", "4111111111111111"),
+            ),
+            (
+                r"card \a4111111111111111 \b4000056655665556",
+                vec![
+                    ("CREDIT_CARD".to_owned(), "4111111111111111".to_owned()),
+                    ("CREDIT_CARD".to_owned(), "4000056655665556".to_owned()),
+                ],
+            ),
+            (
+                r"to jo\fsmith@example.com \u0040",
+                one("EMAIL_ADDRESS", "smith@example.com"),
+            ),
             (r"card \xe24111111111111111", one("CREDIT_CARD", "4111111111111111")),
             (
                 r"card \u00004000 0566 5566 5556",

@@ -308,12 +308,13 @@ pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
     if let Some(&b) = s.checked_sub(1).and_then(|i| hay.get(i))
         && b < 0x80
     {
-        // `\n`, `\t`, `\r`: a line break or tab escaped in a log's JSON or a quoted string
-        // (`"note":"paid\n4111111111111111"`), not a word; after `\\` (an escaped
-        // backslash: `C:\\n4111…`) the letter is one
+        // `\n`, `\t`, `\r`, `\f`, `\b`, `\v`, `\a`: a control character escaped in a log's
+        // JSON or a quoted string (`"note":"paid\n4111111111111111"`), not a word; after `\\`
+        // (an escaped backslash: `C:\\n4111…`) the letter is one
         // (counted only before those letters: this is asked before every candidate)
         let escaped = || hay[..s - 1].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
-        return b.is_ascii_alphanumeric() && !(matches!(b, b'n' | b't' | b'r') && escaped());
+        return b.is_ascii_alphanumeric()
+            && !(matches!(b, b'n' | b't' | b'r' | b'f' | b'b' | b'v' | b'a') && escaped());
     }
     let mut at = s;
     for _ in 0..=MARKS_LOOKED_THROUGH {
