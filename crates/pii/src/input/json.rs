@@ -399,11 +399,24 @@ fn escaped_objects(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, usize, 
 
 /// [`escaped_objects`] with their findings, scanned as a JSON text's are (escapes decoded,
 /// keys as field names, pointers), placed in `text`: each object's range and its findings.
-pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner) -> Vec<(usize, usize, Vec<Placed>)> {
+/// Whether a span (asked in order of start) overlaps one of `objects` (as
+/// [`objects_in_lines`] gives them, in order): spans and objects both in order, one walk.
+pub(crate) fn in_objects<T>(objects: &[(usize, usize, T)]) -> impl FnMut(usize, usize) -> bool + '_ {
+    let mut next = 0;
+    move |s, e| {
+        while objects.get(next).is_some_and(|o| o.1 <= s) {
+            next += 1;
+        }
+        objects[next..].iter().take_while(|o| o.0 < e).any(|o| s < o.1)
+    }
+}
+
+/// `depth`: how many JSON strings `text` stands in (see [`scan_segments`]).
+pub(crate) fn objects_in_lines(text: &[u8], scanner: &Scanner, depth: usize) -> Vec<(usize, usize, Vec<Placed>)> {
     escaped_objects(text, scanner)
         .into_iter()
         .map(|(open, close, line, segments)| {
-            let mut found = scan_segments(scanner, &text[line..close], segments);
+            let mut found = scan_segments(scanner, &text[line..close], segments, depth);
             for (f, _, _) in &mut found {
                 f.start += line;
                 f.end += line;
@@ -789,6 +802,46 @@ mod tests {
                 .find(|l| l.finding.start == doc.find(r"\u0062ob").unwrap_or(0));
             assert!(key.is_some_and(|l| l.pointer.as_deref() == Some("/*")), "{found:?}");
         }
+    }
+
+    /// A JSON string holding a JSON document (a log message logged in a JSON log) has its
+    /// objects read as JSON: the escaped line break before an address is no letter of it,
+    /// and a redaction keeps the inner document valid.
+    #[test]
+    fn json_strings_holding_json_are_read_as_json() -> crate::Result<()> {
+        let doc = r#"{"msg":"{\"e\":\"\\nsmith@example.com\",\"t\":\"\\t4111111111111111\"}"}"#;
+        for format in [Format::Json, Format::Ndjson] {
+            let (found, _) = scan_str(doc, format);
+            let spans: Vec<(&str, &str, Option<&str>, Option<&str>)> = found
+                .iter()
+                .map(|l| {
+                    (
+                        &*l.finding.entity_type,
+                        &doc[l.finding.start..l.finding.end],
+                        l.pointer.as_deref(),
+                        l.field.as_deref(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                spans,
+                vec![
+                    ("EMAIL_ADDRESS", "smith@example.com", Some("/msg"), Some("e")),
+                    ("CREDIT_CARD", "4111111111111111", Some("/msg"), Some("t")),
+                ]
+            );
+        }
+        let scanner = Scanner::builder().build()?;
+        let r = crate::redact::Redactor::new(std::collections::HashMap::new(), crate::redact::Operator::Replace, None)?;
+        let mut out = Vec::new();
+        crate::redact::redact_reader(&scanner, &r, doc.as_bytes(), Format::Json, &mut out)?;
+        let outer: serde_json::Value =
+            serde_json::from_slice(&out).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        let inner: serde_json::Value = serde_json::from_str(outer["msg"].as_str().unwrap_or_default())
+            .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        assert_eq!(inner["e"], "\n<EMAIL_ADDRESS>");
+        assert_eq!(inner["t"], "\t<CREDIT_CARD>");
+        Ok(())
     }
 
     #[test]

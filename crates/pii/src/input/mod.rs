@@ -193,7 +193,7 @@ pub(crate) fn scan_block(
     json: &[(usize, usize)],
     sink: &mut dyn Sink,
 ) -> std::io::Result<Vec<Finding>> {
-    let rel = scan_segments(scanner, block, segments);
+    let rel = scan_segments(scanner, block, segments, 0);
     emit_block(block, start, rel, json, sink)
 }
 
@@ -202,7 +202,12 @@ pub(crate) type Placed = (Finding, Option<String>, Option<String>);
 
 /// The findings of a block's segments, each scanned with its field name as context (a JSON
 /// string with its escapes decoded), placed in the block.
-pub(crate) fn scan_segments(scanner: &Scanner, block: &[u8], segments: Vec<Segment>) -> Vec<Placed> {
+/// A JSON string holding JSON objects whose strings hold escapes (a log message that is a JSON
+/// document, logged in a JSON document) has those objects read as JSON, as a text's are
+/// ([`json::objects_in_lines`]): `"{\"e\":\"\\nsmith@…\"}"` holds `smith@…` after a line
+/// break, not `nsmith@…`. `depth` is how many such strings this one stands in; deeper than
+/// [`NESTED_JSON`] its objects are read as text.
+pub(crate) fn scan_segments(scanner: &Scanner, block: &[u8], segments: Vec<Segment>, depth: usize) -> Vec<Placed> {
     let mut rel: Vec<Placed> = Vec::new();
     for seg in segments {
         let raw = &block[seg.start..seg.end];
@@ -217,18 +222,41 @@ pub(crate) fn scan_segments(scanner: &Scanner, block: &[u8], segments: Vec<Segme
             _ => None,
         };
         let text = decoded.as_ref().map_or(raw, |d| &d.text[..]);
-        let found = scanner.scan_field(text, seg.field.as_deref());
-        for mut f in found {
+        let mut found: Vec<(Finding, Option<String>)> = scanner
+            .scan_field(text, seg.field.as_deref())
+            .into_iter()
+            .map(|f| (f, seg.field.as_deref().map(str::to_owned)))
+            .collect();
+        if seg.written == Written::JsonString && depth < NESTED_JSON && memchr::memchr(b'\\', text).is_some() {
+            let objects = json::objects_in_lines(text, scanner, depth + 1);
+            if !objects.is_empty() {
+                // what the text's scan found in an object gives way to what its JSON holds
+                let mut in_objects = json::in_objects(&objects);
+                found.retain(|(f, _)| !in_objects(f.start, f.end));
+                drop(in_objects);
+                for (_, _, inner) in objects {
+                    found.extend(
+                        inner
+                            .into_iter()
+                            .map(|(f, _, field)| (f, field.or_else(|| seg.field.as_deref().map(str::to_owned)))),
+                    );
+                }
+            }
+        }
+        for (mut f, field) in found {
             if let Some(d) = &decoded {
                 (f.start, f.end) = d.original_span((f.start, f.end));
             }
             f.start += seg.start;
             f.end += seg.start;
-            rel.push((f, seg.pointer.clone(), seg.field.as_deref().map(str::to_owned)));
+            rel.push((f, seg.pointer.clone(), field));
         }
     }
     rel
 }
+
+/// How deep JSON strings holding JSON are read as JSON ([`scan_segments`]).
+const NESTED_JSON: usize = 3;
 
 /// Hands a block's findings (offsets in the block, with their JSON pointer and field name)
 /// to the sink, located by line and column, with the stretches of the block read as JSON.

@@ -97,28 +97,21 @@ pub(crate) fn scan_from(
         // a JSON object written in a line with escapes in its strings (a JSON log line) is
         // read as JSON: what the text's scan found in it gives way
         let objects = if memchr::memchr(b'\\', block).is_some() {
-            super::json::objects_in_lines(block, scanner)
+            super::json::objects_in_lines(block, scanner, 0)
         } else {
             Vec::new()
         };
-        // (findings and objects both in order: one walk)
-        let mut next = 0;
-        let mut in_object = |f: &Finding| {
-            let (s, e) = (f.start.saturating_sub(lead), f.end.saturating_sub(lead));
-            while objects.get(next).is_some_and(|o| o.1 <= s) {
-                next += 1;
-            }
-            objects[next..].iter().take_while(|o| o.0 < e).any(|o| s < o.1)
-        };
+        let mut in_objects = super::json::in_objects(&objects);
         let mut rel: Vec<_> = found
             .into_iter()
-            .filter(|f| f.start >= lead && f.end <= cut && !in_object(f))
+            .filter(|f| f.start >= lead && f.end <= cut && !in_objects(f.start - lead, f.end - lead))
             .map(|mut f| {
                 f.start -= lead;
                 f.end -= lead;
                 (f, None, None)
             })
             .collect();
+        drop(in_objects);
         let json: Vec<_> = objects.iter().map(|&(open, close, _)| (open, close)).collect();
         rel.extend(objects.into_iter().flat_map(|(_, _, found)| found));
         let start = BlockStart { offset, line, column };
