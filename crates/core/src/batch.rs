@@ -207,7 +207,8 @@ impl Vault {
 impl Vault {
     /// How many of the `rest` of a batch to read at once, `answered` bytes having been
     /// answered before: up to [`READS_AT_ONCE`], while what the lists among them weigh as
-    /// stored (asked of the store before they are read) fits in what is left of
+    /// stored (asked of the store before they are read: their values' bytes, and
+    /// [`RECORD_WEIGHT`] and [`FIELD_WEIGHT`] for each record and value) fits in what is left of
     /// [`MAX_BATCH_READ_BYTES`]; at least one. The bound is then passed by about one item,
     /// whatever the lists' sizes (estimated from those read before, a small list first let
     /// eight large ones be read together: 115 MiB answered). One record weighs little: it is
@@ -217,13 +218,17 @@ impl Vault {
         let mut n = 0;
         for item in rest.iter().take(READS_AT_ONCE) {
             if item.record_id.is_none() {
-                let weight = self
+                let stored = self
                     .store
                     .reader()
                     .await?
                     .records()
-                    .stored_bytes(item.subject.as_str(), &item.collection)
+                    .stored_weight(item.subject.as_str(), &item.collection)
                     .await?;
+                let weight = stored
+                    .bytes
+                    .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
+                    .saturating_add(stored.fields.saturating_mul(FIELD_WEIGHT));
                 total = total.saturating_add(usize::try_from(weight).unwrap_or(usize::MAX));
             }
             if n > 0 && total > MAX_BATCH_READ_BYTES {
@@ -247,9 +252,21 @@ impl Vault {
     }
 }
 
-/// A record's weight in a batch's answer: its values' and names' bytes.
+/// What a record weighs in a batch's answer beside its values: its id, times and the JSON
+/// around them (`{"record_id":"rec_…","fields":{…},"created_at":"…","updated_at":"…"}`, 145
+/// bytes), as the memory of the record read holds them. Counted for every record: a list of
+/// 20,000 one-letter records weighs 3 MB, not 40 KB (counted by their values alone, such
+/// lists answered 62 MiB under a 16 MiB bound).
+const RECORD_WEIGHT: u64 = 160;
+
+/// What a value weighs in a batch's answer beside its bytes: its name and the JSON around it.
+const FIELD_WEIGHT: u64 = 24;
+
+/// A record's weight in a batch's answer: its values' and names' bytes, and
+/// [`RECORD_WEIGHT`] and [`FIELD_WEIGHT`].
 fn size(record: &Record) -> usize {
-    record.record_id.len() + record.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    let fields: usize = record.fields.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    RECORD_WEIGHT as usize + fields
 }
 
 fn too_large(from: usize) -> VaultError {

@@ -36,8 +36,8 @@ pub use repo::{
     BindingRows, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount,
     HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, LEDGER_SEALED,
     Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor,
-    Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, Subjects, TRAINING_SEALS_PENDING,
-    Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow,
+    Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, StoredWeight, Subjects,
+    TRAINING_SEALS_PENDING, Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -141,6 +141,15 @@ fn record_row(
     Ok((Some(record), field))
 }
 
+/// What a subject's records in one collection weigh as stored ([`Records::stored_weight`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredWeight {
+    pub records: u64,
+    pub fields: u64,
+    /// The values' bytes as stored (sealed).
+    pub bytes: u64,
+}
+
 /// How many values of one field, held for one purpose and sealed under one key class, a
 /// subject holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,20 +285,26 @@ impl<A> Records<'_, A> {
         Ok(Some(SubjectRecords { keys, records }))
     }
 
-    /// How many bytes the values of a subject's records in `collection` take as stored (all
-    /// of them, whoever may read them): what a list of them weighs before it is read, so a
-    /// batch can tell how many lists to read at once.
-    pub async fn stored_bytes(&mut self, subject_id: &str, collection: &str) -> Result<u64, StoreError> {
+    /// What a subject's records in `collection` weigh as stored (all of them, whoever may
+    /// read them): how many records, how many values, and the values' bytes. What a list of
+    /// them weighs before it is read, so a batch can tell how many lists to read at once.
+    pub async fn stored_weight(&mut self, subject_id: &str, collection: &str) -> Result<StoredWeight, StoreError> {
         let stmt = Stmt::new(
-            "SELECT COALESCE(SUM(LENGTH(f.ciphertext)), 0) AS n FROM records r \
-             JOIN record_fields f ON f.record_id = r.record_id WHERE r.subject_id = $1 AND r.collection = $2",
+            "SELECT COUNT(DISTINCT r.record_id) AS records, COUNT(f.field) AS fields, \
+             COALESCE(SUM(LENGTH(f.ciphertext)), 0) AS bytes FROM records r \
+             LEFT JOIN record_fields f ON f.record_id = r.record_id WHERE r.subject_id = $1 AND r.collection = $2",
         )
         .bind(subject_id)
         .bind(collection);
-        match self.conn.fetch_optional(stmt).await? {
-            Some(row) => Ok(u64::try_from(row.int("n")?).unwrap_or(0)),
-            None => Ok(0),
-        }
+        let Some(row) = self.conn.fetch_optional(stmt).await? else {
+            return Ok(StoredWeight::default());
+        };
+        let count = |name: &str| -> Result<u64, StoreError> { Ok(u64::try_from(row.int(name)?).unwrap_or(0)) };
+        Ok(StoredWeight {
+            records: count("records")?,
+            fields: count("fields")?,
+            bytes: count("bytes")?,
+        })
     }
 
     /// What a subject still holds, by `(collection, field, purpose, key class)`, with the

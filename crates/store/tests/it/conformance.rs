@@ -168,14 +168,17 @@ pub async fn record_round_trip_and_order(s: &Store) {
 /// created_at, record_id), each once, with their fields, none of another subject's; a
 /// record written before the cursor while paging does not shift the pages.
 /// What a subject's records in a collection weigh as stored, before they are read.
-pub async fn stored_bytes_of_a_subjects_records(s: &Store) {
+pub async fn stored_weight_of_a_subjects_records(s: &Store) {
     let mut rows = vec![
         new_record("c1", "s1", 100),
         new_record("c2", "s1", 200),
         new_record("o1", "s1", 50),
         new_record("x1", "s2", 150),
+        new_record("c3", "s1", 300),
     ];
     rows[2].collection = "orders".into();
+    rows[4].fields.clear();
+    rows[4].index.clear();
     for r in &rows {
         insert_record(s, r).await.unwrap();
     }
@@ -184,16 +187,18 @@ pub async fn stored_bytes_of_a_subjects_records(s: &Store) {
             .await
             .unwrap()
             .records()
-            .stored_bytes(subject, collection)
+            .stored_weight(subject, collection)
             .await
             .unwrap()
     };
     let one: u64 = rows[0].fields.iter().map(|f| f.ciphertext.len() as u64).sum();
     assert!(one > 0);
-    assert_eq!(weight("s1", "customers").await, 2 * one);
-    assert_eq!(weight("s1", "orders").await, one);
-    assert_eq!(weight("s2", "customers").await, one);
-    assert_eq!(weight("s3", "customers").await, 0, "no records weigh nothing");
+    let w = |records, fields, bytes| custodia_store::StoredWeight { records, fields, bytes };
+    // a record without values counts as a record
+    assert_eq!(weight("s1", "customers").await, w(3, 4, 2 * one));
+    assert_eq!(weight("s1", "orders").await, w(1, 2, one));
+    assert_eq!(weight("s2", "customers").await, w(1, 2, one));
+    assert_eq!(weight("s3", "customers").await, w(0, 0, 0), "no records weigh nothing");
 }
 
 pub async fn subject_records_page_by_keyset(s: &Store) {
