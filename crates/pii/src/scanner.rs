@@ -279,7 +279,9 @@ impl Scanner {
         // delimiter): the decoded readings go without.
         let passes = crate::mapped::escape_passes(text);
         if passes.is_empty() {
-            return self.scan_plain(text, &field_words, table);
+            let mut found = self.scan_plain(text, &field_words, table);
+            found.iter_mut().for_each(|f| past_escape_letter(text, f));
+            return found;
         }
         let mut found = Vec::new();
         for k in 0..=passes.len() {
@@ -309,6 +311,7 @@ impl Scanner {
             }
             found.extend(here);
         }
+        found.iter_mut().for_each(|f| past_escape_letter(text, f));
         resolve(found)
     }
 
@@ -537,6 +540,25 @@ impl Scanner {
                 evidence: h.evidence,
             });
         }
+    }
+}
+
+/// A finding that starts at the letter of an escaped control character (`\nsmith@…`,
+/// `\tjo@…`: a line break or tab escaped in a log line or a JSON string, where no escape of a
+/// code made the text read decoded) starts after it: the letter is the escape's, a hash of the
+/// value with it would not join the value's, and a redaction that took it would leave a
+/// backslash alone (an invalid escape in JSON).
+fn past_escape_letter(text: &[u8], f: &mut Finding) {
+    let s = f.start;
+    let escaped = || text[..s].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
+    if f.end > s + 1
+        && s > 0
+        && text
+            .get(s)
+            .is_some_and(|b| matches!(b, b'n' | b't' | b'r' | b'f' | b'b'))
+        && escaped()
+    {
+        f.start += 1;
     }
 }
 
@@ -1332,6 +1354,10 @@ mod tests {
                 r"to jo\fsmith@example.com \u0040",
                 one("EMAIL_ADDRESS", "smith@example.com"),
             ),
+            // and without one: the letter of an escaped control character is the escape's
+            (r"see \nsmith@example.com", one("EMAIL_ADDRESS", "smith@example.com")),
+            (r"see \tsmith@example.com", one("EMAIL_ADDRESS", "smith@example.com")),
+            (r"see \\nsmith@example.com", one("EMAIL_ADDRESS", "nsmith@example.com")),
             (r"card \xe24111111111111111", one("CREDIT_CARD", "4111111111111111")),
             (
                 r"card \u00004000 0566 5566 5556",
