@@ -16,6 +16,42 @@ async fn entries(admin: &mut Client, action: &str, decision: &str) -> Vec<Value>
     v["events"].as_array().cloned().unwrap_or_default()
 }
 
+/// Writes `count` records of `subject` holding `address` as its shipping address, `per_batch`
+/// at a time, under `order_fulfillment`.
+async fn fill(client: &mut Client, subject: &str, address: &str, count: usize, per_batch: usize) {
+    for _ in 0..count / per_batch {
+        let items: Vec<Value> = (0..per_batch)
+            .map(|_| json!({"subject_id": subject, "collection": "customers", "fields": {"shipping_address": address}}))
+            .collect();
+        let (status, v) = client
+            .post(
+                "/v1/batch/records",
+                json!({"purpose": "order_fulfillment", "items": items}),
+            )
+            .await;
+        assert_eq!(
+            (status, statuses(&v).iter().filter(|s| **s == 201).count()),
+            (200, per_batch)
+        );
+    }
+}
+
+/// A batch read under `order_fulfillment` of `subjects`' records, each listed whole.
+async fn read_lists(client: &mut Client, subjects: impl IntoIterator<Item = &str>) -> Value {
+    let items: Vec<Value> = subjects
+        .into_iter()
+        .map(|subject| json!({"subject_id": subject, "collection": "customers"}))
+        .collect();
+    let (status, v) = client
+        .post(
+            "/v1/batch/records/read",
+            json!({"purpose": "order_fulfillment", "items": items}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
 fn statuses(v: &Value) -> Vec<u64> {
     v["results"]
         .as_array()
@@ -188,26 +224,8 @@ async fn batches_decide_answer_and_audit_each_item_as_if_alone(vault: Vault) {
     // One small request cannot make the server hold gigabytes: a subject's records listed
     // over and over stop being read once the answer passes its bound (16 MiB).
     let big = "x".repeat(16_000);
-    let fill: Vec<Value> = (0..40)
-        .map(|_| json!({"subject_id": "b-big", "collection": "customers", "fields": {"shipping_address": big}}))
-        .collect();
-    let (status, v) = shipping
-        .post(
-            "/v1/batch/records",
-            json!({"purpose": "order_fulfillment", "items": fill}),
-        )
-        .await;
-    assert_eq!((status, statuses(&v).iter().filter(|s| **s == 201).count()), (200, 40));
-    let again: Vec<Value> = (0..40)
-        .map(|_| json!({"subject_id": "b-big", "collection": "customers"}))
-        .collect();
-    let (status, v) = shipping
-        .post(
-            "/v1/batch/records/read",
-            json!({"purpose": "order_fulfillment", "items": again}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    fill(&mut shipping, "b-big", &big, 40, 40).await;
+    let v = read_lists(&mut shipping, ["b-big"; 40]).await;
     assert!(v.to_string().len() < 24 << 20, "the answer is bounded");
     assert_eq!(v["results"][0]["status"], 200);
     assert_eq!(v["results"][39]["error"]["code"], "batch_answer_too_large");
@@ -217,28 +235,8 @@ async fn batches_decide_answer_and_audit_each_item_as_if_alone(vault: Vault) {
     assert!((25..=27).contains(&answered), "{answered} lists answered");
     // however the batch starts: a small list first let eight large ones (6.4 MB each) be
     // read together when the batch judged the lists by those read before (51 MB answered)
-    for _ in 0..8 {
-        let fill: Vec<Value> = (0..50)
-            .map(|_| json!({"subject_id": "b-huge", "collection": "customers", "fields": {"shipping_address": big}}))
-            .collect();
-        let (status, v) = shipping
-            .post(
-                "/v1/batch/records",
-                json!({"purpose": "order_fulfillment", "items": fill}),
-            )
-            .await;
-        assert_eq!((status, statuses(&v).iter().filter(|s| **s == 201).count()), (200, 50));
-    }
-    let small_first: Vec<Value> = std::iter::once(json!({"subject_id": "b-1", "collection": "customers"}))
-        .chain((0..8).map(|_| json!({"subject_id": "b-huge", "collection": "customers"})))
-        .collect();
-    let (status, v) = shipping
-        .post(
-            "/v1/batch/records/read",
-            json!({"purpose": "order_fulfillment", "items": small_first}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    fill(&mut shipping, "b-huge", &big, 400, 50).await;
+    let v = read_lists(&mut shipping, std::iter::once("b-1").chain(["b-huge"; 8])).await;
     assert!(
         v["results"][0]["records"].as_array().is_some_and(|r| !r.is_empty()),
         "{}",
@@ -250,35 +248,11 @@ async fn batches_decide_answer_and_audit_each_item_as_if_alone(vault: Vault) {
         v.to_string().len() < (16 << 20) + 7_000_000,
         "the answer passes its bound by one list at most"
     );
-
     // a list of many small records weighs what its records do in the answer, not their
     // values alone (counted so, 4,000 one-letter records weighed 180 KB and lists of them
     // answered 24 MB)
-    for _ in 0..4 {
-        let fill: Vec<Value> = (0..1000)
-            .map(|_| json!({"subject_id": "b-tiny", "collection": "customers", "fields": {"shipping_address": "x"}}))
-            .collect();
-        let (status, v) = shipping
-            .post(
-                "/v1/batch/records",
-                json!({"purpose": "order_fulfillment", "items": fill}),
-            )
-            .await;
-        assert_eq!(
-            (status, statuses(&v).iter().filter(|s| **s == 201).count()),
-            (200, 1000)
-        );
-    }
-    let tiny: Vec<Value> = (0..40)
-        .map(|_| json!({"subject_id": "b-tiny", "collection": "customers"}))
-        .collect();
-    let (status, v) = shipping
-        .post(
-            "/v1/batch/records/read",
-            json!({"purpose": "order_fulfillment", "items": tiny}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    fill(&mut shipping, "b-tiny", "x", 4000, 1000).await;
+    let v = read_lists(&mut shipping, ["b-tiny"; 40]).await;
     let list = v["results"][0].to_string().len();
     assert!(list > 400_000, "{list}");
     let answer = v.to_string().len();
