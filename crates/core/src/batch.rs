@@ -262,10 +262,12 @@ const RECORD_WEIGHT: u64 = 160;
 /// What a value weighs in a batch's answer beside its bytes: its name and the JSON around it.
 const FIELD_WEIGHT: u64 = 24;
 
-/// A record's weight in a batch's answer: its values' and names' bytes, and
+/// A record's weight in a batch's answer: its values' and names' bytes as JSON writes them (a
+/// `"` or `\\` twice: values of quotes answered twice their weight otherwise), and
 /// [`RECORD_WEIGHT`] and [`FIELD_WEIGHT`].
 fn size(record: &Record) -> usize {
-    let fields: usize = record.fields.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let json = |s: &str| s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count();
+    let fields: usize = record.fields.iter().map(|(k, v)| json(k) + json(v) + 6).sum();
     RECORD_WEIGHT as usize + fields
 }
 
@@ -276,4 +278,27 @@ fn too_large(from: usize) -> VaultError {
             "this batch's answers passed {MAX_BATCH_READ_BYTES} bytes before item {from}, which was not read; read the remaining items in another batch"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record weighs what JSON writes of it: its JSON text, give or take the bytes of its
+    /// times, never much less.
+    #[test]
+    fn a_record_weighs_what_its_json_holds() {
+        for value in ["x", "plain words", "\"\"\"\"\"\"", "a\\b\\c", &"\"".repeat(10_000)] {
+            let record = Record {
+                record_id: format!("rec_{}", "0".repeat(32)),
+                fields: BTreeMap::from([("shipping_address".to_owned(), value.to_owned())]),
+                created_at: "2026-12-07T13:00:00.000Z".to_owned(),
+                updated_at: "2026-12-07T13:00:00.000Z".to_owned(),
+            };
+            let written = serde_json::to_vec(&record).map_or(0, |j| j.len());
+            let weight = size(&record);
+            assert!(weight >= written, "{value:?}: weighs {weight}, written {written}");
+            assert!(weight <= written + 64, "{value:?}: weighs {weight}, written {written}");
+        }
+    }
 }
