@@ -184,6 +184,9 @@ impl Vault {
         self.log.accepting()?;
         let mut results = Vec::with_capacity(items.len());
         let mut answered = 0usize;
+        // each list's weight, asked once (a batch may list one subject many times, and an
+        // item weighed but left to the next chunk is weighed again otherwise)
+        let mut weights = BTreeMap::new();
         let mut rest = items;
         while !rest.is_empty() {
             if answered > MAX_BATCH_READ_BYTES {
@@ -191,7 +194,7 @@ impl Vault {
                 results.extend(rest.iter().map(|_| Err(too_large(first))));
                 break;
             }
-            let (chunk, after) = rest.split_at(self.reads_at_once(rest, answered).await?);
+            let (chunk, after) = rest.split_at(self.reads_at_once(rest, answered, &mut weights).await?);
             rest = after;
             // A chunk's reads run concurrently: their audit entries then reach the store
             // together and are made durable by one commit.
@@ -213,23 +216,36 @@ impl Vault {
     /// whatever the lists' sizes (estimated from those read before, a small list first let
     /// eight large ones be read together: 115 MiB answered). One record weighs little: it is
     /// not asked.
-    async fn reads_at_once(&self, rest: &[BatchRead], answered: usize) -> Result<usize, VaultError> {
+    async fn reads_at_once<'a>(
+        &self,
+        rest: &'a [BatchRead],
+        answered: usize,
+        weights: &mut BTreeMap<(&'a str, &'a str), usize>,
+    ) -> Result<usize, VaultError> {
         let mut total = answered;
         let mut n = 0;
+        let mut reader = None;
         for item in rest.iter().take(READS_AT_ONCE) {
             if item.record_id.is_none() {
-                let stored = self
-                    .store
-                    .reader()
-                    .await?
-                    .records()
-                    .stored_weight(item.subject.as_str(), &item.collection)
-                    .await?;
-                let weight = stored
-                    .bytes
-                    .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
-                    .saturating_add(stored.fields.saturating_mul(FIELD_WEIGHT));
-                total = total.saturating_add(usize::try_from(weight).unwrap_or(usize::MAX));
+                let at = (item.subject.as_str(), item.collection.as_str());
+                let weight = match weights.get(&at) {
+                    Some(&w) => w,
+                    None => {
+                        let reader = match &mut reader {
+                            Some(reader) => reader,
+                            None => reader.insert(self.store.reader().await?),
+                        };
+                        let stored = reader.records().stored_weight(at.0, at.1).await?;
+                        let weight = stored
+                            .bytes
+                            .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
+                            .saturating_add(stored.fields.saturating_mul(FIELD_WEIGHT));
+                        let weight = usize::try_from(weight).unwrap_or(usize::MAX);
+                        weights.insert(at, weight);
+                        weight
+                    }
+                };
+                total = total.saturating_add(weight);
             }
             if n > 0 && total > MAX_BATCH_READ_BYTES {
                 break;

@@ -507,7 +507,7 @@ enum Written {
 /// string holding JSON), not in every text with a Windows path in it.
 fn escape_at(text: &[u8], i: usize) -> Option<(Written, usize)> {
     match text.get(i)? {
-        b'%' => percent_escape(text, i).map(|byte| (Written::Byte(byte), 3)),
+        b'%' => utf8_of_escapes(i, 3, |at| percent_escape(text, at)),
         b'&' => html_reference(text, i),
         b'\\' => code_escape(text, i),
         0xE3 | 0xEF => full_width(text, i).map(|byte| (Written::Byte(byte), 3)),
@@ -682,7 +682,7 @@ fn decoded_once(text: &[u8]) -> Option<Mapped> {
     let mut copied = 0;
     while i < text.len() {
         let written: Option<(Written, usize)> = match text[i] {
-            b'%' => utf8_of_escapes(i, 3, |at| percent_escape(text, at)).inspect(|_| {
+            b'%' => escape_at(text, i).inspect(|_| {
                 if i >= encoded_until {
                     encoded_until = stretch_end(i);
                 }

@@ -882,6 +882,26 @@ mod tests {
         Ok(())
     }
 
+    /// A card written as a JSON float is replaced whole and quoted (the document stays
+    /// JSON); one written in full-width digits is masked as the digits it writes.
+    #[test]
+    fn floats_and_full_width_forms_are_redacted_whole() -> Result<()> {
+        let scanner = Scanner::builder().build()?;
+        let r = Redactor::new(HashMap::new(), Operator::Replace, None)?;
+        let mut out = Vec::new();
+        let doc = r#"{"card": 4000056655665556.0, "n": [4.000056655665556e15, 2.5]}"#;
+        redact_reader(&scanner, &r, doc.as_bytes(), crate::input::Format::Json, &mut out)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"card": "<CREDIT_CARD>", "n": ["<CREDIT_CARD>", 2.5]}"#
+        );
+        let r = Redactor::new(HashMap::new(), Operator::Mask { keep_last: 4 }, None)?;
+        let text = "card ４０００ ０５６６ ５５６６ ５５５６ ok".as_bytes();
+        let (out, _) = r.redact(text, &scanner.scan(text), &[], None)?;
+        assert_eq!(String::from_utf8_lossy(&out), "card **** **** **** ５５５６ ok");
+        Ok(())
+    }
+
     #[test]
     fn overlapping_findings_leave_nothing() -> Result<()> {
         let f = |e: &str, s, t, score| Finding {
