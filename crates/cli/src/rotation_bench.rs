@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use custodia_core::{Call, DataDir, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, DataDir, Page, SubjectId, Timestamp, Vault};
 
 use crate::erasure_bench::report;
 
@@ -109,7 +109,10 @@ async fn reads(
         i = (i * 7_919 + 13) % subjects;
         let t = Instant::now();
         let call = Call::new(admin, PURPOSE, Timestamp::now());
-        let records = vault.list_records(&call, &subject(i)?, COLLECTION, None).await?;
+        let records = vault
+            .list_records(&call, &subject(i)?, COLLECTION, None, &Page::list(None, None)?)
+            .await?
+            .records;
         latencies.push(t.elapsed());
         let email = records.first().and_then(|r| r.fields.get("email"));
         anyhow::ensure!(

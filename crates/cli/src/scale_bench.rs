@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use custodia_core::{Call, DataDir, Principal, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, DataDir, Page, Principal, SubjectId, Timestamp, Vault};
 use sqlx::Connection;
 
 use crate::measure::{Reads, memory, report};
@@ -238,7 +238,10 @@ async fn read(vault: &Vault, admin: &Principal, i: usize, per: usize) -> anyhow:
     let id = subject(i)?;
     let t = Instant::now();
     let call = Call::new(admin, ORDERS, Timestamp::now());
-    let records = vault.list_records(&call, &id, COLLECTION, None).await?;
+    let records = vault
+        .list_records(&call, &id, COLLECTION, None, &Page::list(None, None)?)
+        .await?
+        .records;
     let took = t.elapsed();
     let email = format!("user{i}@example.org");
     anyhow::ensure!(

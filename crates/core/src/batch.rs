@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 
 use custodia_store::{AuditRow, NewRecord, StoreError};
-use custodia_types::Record;
 
 use crate::audit::AuditEvent;
 use crate::call::Call;
-use crate::records::{SealingKeys, subject_erased};
-use crate::{RecordId, SubjectId, Vault, VaultError};
+use crate::records::{FIELD_WEIGHT, RECORD_WEIGHT, SealingKeys, answer_weight, subject_erased};
+use crate::{Page, RecordId, RecordPage, SubjectId, Vault, VaultError};
 
 /// The most items one batch may hold.
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -33,13 +32,15 @@ pub struct BatchCreate {
     pub fields: BTreeMap<String, String>,
 }
 
-/// One read: a record (`record_id`), or every record of the subject in the collection.
+/// One read: a record (`record_id`), or a page of the subject's records in the collection.
 #[derive(Debug)]
 pub struct BatchRead {
     pub subject: SubjectId,
     pub collection: String,
     pub record_id: Option<RecordId>,
     pub fields: Option<Vec<String>>,
+    /// The page read when no `record_id` is named.
+    pub page: Page,
 }
 
 fn check_size(items: usize) -> Result<(), VaultError> {
@@ -179,7 +180,7 @@ impl Vault {
         &self,
         call: &Call<'_>,
         items: &[BatchRead],
-    ) -> Result<Vec<Result<Vec<Record>, VaultError>>, VaultError> {
+    ) -> Result<Vec<Result<RecordPage, VaultError>>, VaultError> {
         check_size(items.len())?;
         self.log.accepting()?;
         let mut results = Vec::with_capacity(items.len());
@@ -199,7 +200,9 @@ impl Vault {
             // A chunk's reads run concurrently: their audit entries then reach the store
             // together and are made durable by one commit.
             for result in futures_util::future::join_all(chunk.iter().map(|item| self.read_one(call, item))).await {
-                answered += result.as_ref().map_or(0, |records| records.iter().map(size).sum());
+                answered += result
+                    .as_ref()
+                    .map_or(0, |page| page.records.iter().map(answer_weight).sum());
                 results.push(result);
             }
         }
@@ -211,11 +214,11 @@ impl Vault {
     /// How many of the `rest` of a batch to read at once, `answered` bytes having been
     /// answered before: up to [`READS_AT_ONCE`], while what the lists among them weigh as
     /// stored (asked of the store before they are read: their values' bytes, and
-    /// [`RECORD_WEIGHT`] and [`FIELD_WEIGHT`] for each record and value) fits in what is left of
-    /// [`MAX_BATCH_READ_BYTES`]; at least one. The bound is then passed by about one item,
-    /// whatever the lists' sizes (estimated from those read before, a small list first let
-    /// eight large ones be read together: 115 MiB answered). One record weighs little: it is
-    /// not asked.
+    /// [`RECORD_WEIGHT`] and [`FIELD_WEIGHT`] for each record and value, at most what a page
+    /// holds) fits in what is left of [`MAX_BATCH_READ_BYTES`]; at least one. The bound is
+    /// then passed by about one item, whatever the lists' sizes (estimated from those read
+    /// before, a small list first let eight large ones be read together: 115 MiB answered).
+    /// One record weighs little: it is not asked.
     async fn reads_at_once<'a>(
         &self,
         rest: &'a [BatchRead],
@@ -240,7 +243,7 @@ impl Vault {
                             .bytes
                             .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
                             .saturating_add(stored.fields.saturating_mul(FIELD_WEIGHT));
-                        let weight = usize::try_from(weight).unwrap_or(usize::MAX);
+                        let weight = usize::try_from(weight).unwrap_or(usize::MAX).min(Page::MAX_LIST_BYTES);
                         weights.insert(at, weight);
                         weight
                     }
@@ -256,35 +259,22 @@ impl Vault {
     }
 
     /// One item of a batch read, as the single read it stands for.
-    async fn read_one(&self, call: &Call<'_>, item: &BatchRead) -> Result<Vec<Record>, VaultError> {
+    async fn read_one(&self, call: &Call<'_>, item: &BatchRead) -> Result<RecordPage, VaultError> {
         let fields = item.fields.as_deref();
         match &item.record_id {
             Some(id) => self
                 .get_record(call, &item.subject, &item.collection, id, fields)
                 .await
-                .map(|r| vec![r]),
-            None => self.list_records(call, &item.subject, &item.collection, fields).await,
+                .map(|r| RecordPage {
+                    records: vec![r],
+                    next_after: None,
+                }),
+            None => {
+                self.list_records(call, &item.subject, &item.collection, fields, &item.page)
+                    .await
+            }
         }
     }
-}
-
-/// What a record weighs in a batch's answer beside its values: its id, times and the JSON
-/// around them (`{"record_id":"rec_…","fields":{…},"created_at":"…","updated_at":"…"}`, 145
-/// bytes), as the memory of the record read holds them. Counted for every record: a list of
-/// 20,000 one-letter records weighs 3 MB, not 40 KB (counted by their values alone, such
-/// lists answered 62 MiB under a 16 MiB bound).
-const RECORD_WEIGHT: u64 = 160;
-
-/// What a value weighs in a batch's answer beside its bytes: its name and the JSON around it.
-const FIELD_WEIGHT: u64 = 24;
-
-/// A record's weight in a batch's answer: its values' and names' bytes as JSON writes them (a
-/// `"` or `\\` twice: values of quotes answered twice their weight otherwise), and
-/// [`RECORD_WEIGHT`] and [`FIELD_WEIGHT`].
-fn size(record: &Record) -> usize {
-    let json = |s: &str| s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count();
-    let fields: usize = record.fields.iter().map(|(k, v)| json(k) + json(v) + 6).sum();
-    RECORD_WEIGHT as usize + fields
 }
 
 fn too_large(from: usize) -> VaultError {
@@ -294,27 +284,4 @@ fn too_large(from: usize) -> VaultError {
             "this batch's answers passed {MAX_BATCH_READ_BYTES} bytes before item {from}, which was not read; read the remaining items in another batch"
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A record weighs what JSON writes of it: its JSON text, give or take the bytes of its
-    /// times, never much less.
-    #[test]
-    fn a_record_weighs_what_its_json_holds() {
-        for value in ["x", "plain words", "\"\"\"\"\"\"", "a\\b\\c", &"\"".repeat(10_000)] {
-            let record = Record {
-                record_id: format!("rec_{}", "0".repeat(32)),
-                fields: BTreeMap::from([("shipping_address".to_owned(), value.to_owned())]),
-                created_at: "2026-12-07T13:00:00.000Z".to_owned(),
-                updated_at: "2026-12-07T13:00:00.000Z".to_owned(),
-            };
-            let written = serde_json::to_vec(&record).map_or(0, |j| j.len());
-            let weight = size(&record);
-            assert!(weight >= written, "{value:?}: weighs {weight}, written {written}");
-            assert!(weight <= written + 64, "{value:?}: weighs {weight}, written {written}");
-        }
-    }
 }

@@ -58,6 +58,14 @@ impl RecordId {
         )))
     }
 
+    /// When the record was created, in milliseconds, as its id tells (see [`Self::generate`]).
+    pub(crate) fn created_millis(&self) -> i64 {
+        self.0
+            .get(4..16)
+            .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+            .unwrap_or(0)
+    }
+
     /// Parses a record id; one that cannot exist is reported as not found.
     pub fn parse(s: &str) -> Result<Self, VaultError> {
         let ok = s.len() == 36

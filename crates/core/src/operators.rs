@@ -1353,6 +1353,7 @@ mod tests {
                         &subject,
                         "customers",
                         None,
+                        &crate::Page::list(None, None).unwrap(),
                     )
                     .await
             }
@@ -1375,7 +1376,7 @@ mod tests {
         if let Some(s) = ana.operator.as_mut() {
             s.justification = Some("ticket 4411".into());
         }
-        let records = read(&ana, t1 + 2000).await.unwrap();
+        let records = read(&ana, t1 + 2000).await.unwrap().records;
         let card = &records[0].fields["card_number"];
         assert!(
             card.ends_with("4242") && card.contains('*'),

@@ -257,7 +257,7 @@ impl PackageReader {
             .reader()
             .await?
             .records()
-            .page_of_subject(self.subject.as_str(), self.records_after.as_ref(), self.pages.0)
+            .page_of_subject(self.subject.as_str(), None, self.records_after.as_ref(), self.pages.0)
             .await?;
         if let Some(last) = page.last() {
             self.records_after = Some(RecordCursor::after(last));

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
 use custodia_store::{
-    Activity, AuditRow, Binding, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, RecordPatch, StoredField,
-    StoredRecord, SubjectKeyRow, Target,
+    Activity, AuditRow, Binding, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, RecordCursor, RecordPatch,
+    StoredField, StoredRecord, SubjectKeyRow, Target,
 };
 use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
@@ -22,24 +22,41 @@ use crate::{RecordId, SubjectId, Timestamp, Vault, VaultError, values};
 /// The most fields one read may name.
 const MAX_REQUESTED_FIELDS: usize = 64;
 
-/// Which page of a search: the matches after record `after` (in record id order), at most
+/// Which page of a search or a list: the records after record `after` (in record id order,
+/// which is the order they were created: an id begins with its creation time), at most
 /// `limit` of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchPage {
-    after: Option<String>,
+pub struct Page {
+    after: Option<RecordId>,
     limit: usize,
 }
 
-impl SearchPage {
-    /// Matches in a page when the caller names no limit.
-    pub const DEFAULT_LIMIT: u32 = 100;
-    /// The most matches in a page.
+impl Page {
+    /// Matches in a page of a search when the caller names no limit.
+    pub const SEARCH_LIMIT: u32 = 100;
+    /// Records in a page of a list when the caller names no limit: as many as a page holds,
+    /// so that a list that fitted in one answer before pages existed still does.
+    pub const LIST_LIMIT: u32 = Self::MAX_LIMIT;
+    /// The most matches or records in a page.
     pub const MAX_LIMIT: u32 = 1000;
+    /// About the most a page of a list answers (its records' values and names, as JSON
+    /// writes them): a page ends at the record that passes it, whatever its `limit`, so
+    /// that one read never holds a whole large list (a subject's 22,000 records of 16 KB,
+    /// read by a dozen clients at once, held 4-5 GB when lists were read whole).
+    pub const MAX_LIST_BYTES: usize = 4 << 20;
 
-    /// A page, checked: `after` must be a record id (the `next_after` of a previous page),
-    /// `limit` from 1 to [`Self::MAX_LIMIT`].
-    pub fn new(after: Option<&str>, limit: Option<u32>) -> Result<Self, VaultError> {
-        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+    /// A page of a search, checked: `after` must be a record id (the `next_after` of a
+    /// previous page), `limit` from 1 to [`Self::MAX_LIMIT`] (default [`Self::SEARCH_LIMIT`]).
+    pub fn search(after: Option<&str>, limit: Option<u32>) -> Result<Self, VaultError> {
+        Self::new(after, limit.unwrap_or(Self::SEARCH_LIMIT))
+    }
+
+    /// A page of a list, checked as [`Self::search`]'s (default [`Self::LIST_LIMIT`]).
+    pub fn list(after: Option<&str>, limit: Option<u32>) -> Result<Self, VaultError> {
+        Self::new(after, limit.unwrap_or(Self::LIST_LIMIT))
+    }
+
+    fn new(after: Option<&str>, limit: u32) -> Result<Self, VaultError> {
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
             return Err(VaultError::bad_request(
                 "invalid_page",
@@ -48,7 +65,7 @@ impl SearchPage {
         }
         let after = after
             .map(|a| {
-                RecordId::parse(a).map(|id| id.as_str().to_owned()).map_err(|_| {
+                RecordId::parse(a).map_err(|_| {
                     VaultError::bad_request(
                         "invalid_page",
                         "`after` must be the `next_after` of a previous page (rec_ and 32 hex digits)",
@@ -61,6 +78,14 @@ impl SearchPage {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
         })
     }
+}
+
+/// A page of a subject's records in one collection, and the cursor of the next page (given
+/// only when a next page holds a record the reader may see).
+#[derive(Debug, Clone, Default)]
+pub struct RecordPage {
+    pub records: Vec<Record>,
+    pub next_after: Option<String>,
 }
 
 impl Vault {
@@ -155,7 +180,9 @@ impl Vault {
         })
     }
 
-    /// Every record of `subject` in `collection`, as the call's purpose may see them.
+    /// A page of the records of `subject` in `collection`, as the call's purpose may see
+    /// them, oldest first: at most `page.limit` after `page.after`, ending early at the
+    /// record that passes [`Page::MAX_LIST_BYTES`].
     #[tracing::instrument(skip_all)]
     pub async fn list_records(
         &self,
@@ -163,7 +190,8 @@ impl Vault {
         subject: &SubjectId,
         collection: &str,
         requested: Option<&[String]>,
-    ) -> Result<Vec<Record>, VaultError> {
+        page: &Page,
+    ) -> Result<RecordPage, VaultError> {
         let event = call.event("record.list").collection(collection);
         let event = self.about(event.fields(requested.unwrap_or_default()), subject)?;
         self.audited(event, call.now, async {
@@ -171,30 +199,63 @@ impl Vault {
             let mut selected = select(&grant, requested)?;
             let state = self.ledger_permits_held(call, subject, grant.purpose).await?;
             selected.retain(|(field, _)| !state.hides(grant.purpose, field));
-            let Some(found) = self
-                .store
-                .reader()
-                .await?
-                .records()
-                .of_subject(subject.as_str(), collection)
-                .await?
-            else {
-                return Ok(Allowed::Shown(Vec::new(), shown(&selected, &[], true)));
-            };
-            let mut keys = OpenKeys::new(self, &grant, &found.keys, &state, call.now);
-            // A record holding no value this purpose may use (erased, or held for other
-            // purposes alone) is not shown at all: left out before any is opened, so that
-            // the tokens drawn for the others go to the places they were drawn for.
-            let visible: Vec<&StoredRecord> = found.records.iter().filter(|r| keys.may_see(r)).collect();
+            let stored_keys = self.store.reader().await?.subjects().keys(subject.as_str()).await?;
+            let mut keys = OpenKeys::new(self, &grant, &stored_keys, &state, call.now);
             let mut tokens = Vec::new();
-            let mut records = visible
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| self.open_record(&grant, &mut keys, r, &selected, (i, &mut tokens)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut records = Vec::new();
+            let mut answered = 0;
+            let mut cursor = page.after.as_ref().map(|id| RecordCursor {
+                collection: collection.to_owned(),
+                created_at: id.created_millis(),
+                record_id: id.as_str().to_owned(),
+            });
+            // The list is read in chunks (one read holds one chunk of values at a time) until
+            // the page is full and one more record the purpose may see is found: `next_after`
+            // is given only when a next page holds a record, so it never hints at records
+            // held for other purposes alone.
+            let chunk = (page.limit + 1).min(LIST_CHUNK);
+            let mut more = false;
+            'read: loop {
+                let stored = self
+                    .store
+                    .reader()
+                    .await?
+                    .records()
+                    .page_of_subject(
+                        subject.as_str(),
+                        Some(collection),
+                        cursor.as_ref(),
+                        i64::try_from(chunk).unwrap_or(i64::MAX),
+                    )
+                    .await?;
+                cursor = stored.last().map(RecordCursor::after);
+                // A record holding no value this purpose may use (erased, or held for other
+                // purposes alone) is not shown at all: left out before any is opened, so that
+                // the tokens drawn for the others go to the places they were drawn for.
+                for r in &stored {
+                    if !keys.may_see(r) {
+                        continue;
+                    }
+                    if records.len() == page.limit || answered > Page::MAX_LIST_BYTES {
+                        more = true;
+                        break 'read;
+                    }
+                    let record = self.open_record(&grant, &mut keys, r, &selected, (records.len(), &mut tokens))?;
+                    answered += answer_weight(&record);
+                    records.push(record);
+                }
+                if stored.len() < chunk {
+                    break;
+                }
+            }
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             let shown = shown(&selected, &records, true);
-            Ok(Allowed::Shown(records, shown))
+            let next_after = if more {
+                records.last().map(|r| r.record_id.clone())
+            } else {
+                None
+            };
+            Ok(Allowed::Shown(RecordPage { records, next_after }, shown))
         })
         .await
     }
@@ -483,7 +544,7 @@ impl Vault {
         collection: &str,
         field: &str,
         value: &str,
-        page: &SearchPage,
+        page: &Page,
     ) -> Result<(Vec<SearchMatch>, Option<String>), VaultError> {
         let event = call
             .event("record.search")
@@ -511,7 +572,7 @@ impl Vault {
         collection: &str,
         field: &str,
         value: &str,
-        page: &SearchPage,
+        page: &Page,
     ) -> Result<(Vec<SearchMatch>, Option<String>), VaultError> {
         let grant = self.authorize(call, collection)?;
         let field_def = grant.declared_field(field)?;
@@ -538,7 +599,7 @@ impl Vault {
         let want = page.limit + 1;
         let chunk = want.max(64);
         let mut matches = Vec::with_capacity(want.min(128));
-        let mut cursor = page.after.clone();
+        let mut cursor = page.after.as_ref().map(|id| id.as_str().to_owned());
         loop {
             let mut reader = self.store.reader().await?;
             let hits = reader
@@ -887,6 +948,28 @@ fn refuse_limited(
     }
 }
 
+/// How many stored records a read of a list holds at once.
+const LIST_CHUNK: usize = 64;
+
+/// What a record weighs in an answer beside its values: its id, times and the JSON around
+/// them (`{"record_id":"rec_…","fields":{…},"created_at":"…","updated_at":"…"}`, 145 bytes),
+/// as the memory of the record read holds them. Counted for every record: a list of 20,000
+/// one-letter records weighs 3 MB, not 40 KB (counted by their values alone, such lists
+/// answered 62 MiB under a batch's 16 MiB bound).
+pub(crate) const RECORD_WEIGHT: u64 = 160;
+
+/// What a value weighs in an answer beside its bytes: its name and the JSON around it.
+pub(crate) const FIELD_WEIGHT: u64 = 24;
+
+/// A record's weight in an answer: its values' and names' bytes as JSON writes them (a `"`
+/// or `\\` twice: values of quotes answered twice their weight otherwise, and 6 bytes of
+/// quotes and separators each), and [`RECORD_WEIGHT`].
+pub(crate) fn answer_weight(record: &Record) -> usize {
+    let json = |s: &str| s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count();
+    let fields: usize = record.fields.iter().map(|(k, v)| json(k) + json(v) + 6).sum();
+    RECORD_WEIGHT as usize + fields
+}
+
 /// What a read's entry says it returned: the fields, those masked or as tokens (so a blast
 /// radius can tell what left the vault readable), and how many records when a list.
 fn shown(selected: &[(&Field, OutputForm)], records: &[Record], list: bool) -> Shown {
@@ -1208,4 +1291,46 @@ fn not_found() -> VaultError {
 
 fn invalid(field: &str, why: &str) -> VaultError {
     VaultError::unprocessable("invalid_field", format!("field `{field}`: {why}")).with_field(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record weighs what JSON writes of it: its JSON text, give or take the bytes of its
+    /// times, never much less.
+    #[test]
+    fn a_record_weighs_what_its_json_holds() {
+        for value in ["x", "plain words", "\"\"\"\"\"\"", "a\\b\\c", &"\"".repeat(10_000)] {
+            let record = Record {
+                record_id: format!("rec_{}", "0".repeat(32)),
+                fields: BTreeMap::from([("shipping_address".to_owned(), value.to_owned())]),
+                created_at: "2026-12-07T13:00:00.000Z".to_owned(),
+                updated_at: "2026-12-07T13:00:00.000Z".to_owned(),
+            };
+            let written = serde_json::to_vec(&record).map_or(0, |j| j.len());
+            let weight = answer_weight(&record);
+            assert!(weight >= written, "{value:?}: weighs {weight}, written {written}");
+            assert!(weight <= written + 64, "{value:?}: weighs {weight}, written {written}");
+        }
+    }
+
+    /// A page is checked as it is named: `limit` 1 to 1000 (lists default to a full page,
+    /// searches to 100), `after` a record id; the cursor's time is the one the id begins with.
+    #[test]
+    fn pages_are_checked() {
+        assert_eq!(Page::list(None, None).ok().map(|p| p.limit), Some(1000));
+        assert_eq!(Page::search(None, None).ok().map(|p| p.limit), Some(100));
+        for bad in [Some(0), Some(1001), Some(u32::MAX)] {
+            assert_eq!(Page::list(None, bad).unwrap_err().code, "invalid_page");
+            assert_eq!(Page::search(None, bad).unwrap_err().code, "invalid_page");
+        }
+        for bad in ["", "rec_", "rec_0123", "x", &format!("rec_{}", "g".repeat(32))] {
+            assert_eq!(Page::list(Some(bad), None).unwrap_err().code, "invalid_page", "{bad:?}");
+        }
+        let id = RecordId::generate(Timestamp(1_765_112_345_678)).unwrap();
+        assert_eq!(id.created_millis(), 1_765_112_345_678);
+        let page = Page::list(Some(id.as_str()), Some(1)).unwrap();
+        assert_eq!(page.after, Some(id));
+    }
 }

@@ -384,9 +384,11 @@ mod tests {
                 &SubjectId::parse(subject).unwrap(),
                 "customers",
                 None,
+                &crate::Page::list(None, None).unwrap(),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .records;
         records[0].fields["email"].clone()
     }
 

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use custodia_core::{Call, Principal, RecordId, SearchPage, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, Page, Principal, RecordId, RecordPage, SubjectId, Timestamp, Vault};
 use custodia_types::{
     AuditEvents, AuditPublicKey, Checkpoint, ConsentRequest, ConsistencyProof, CreatePrincipalRequest,
     CreatePrincipalResponse, CreateRecordRequest, CreateRecordResponse, DetokenizeRequest, DetokenizeResponse,
@@ -67,6 +67,25 @@ pub(crate) struct ReadParams {
     purpose: String,
     /// Comma-separated field names to return; default: every field the purpose declares.
     fields: Option<String>,
+}
+
+/// Query parameters of lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// The purpose of this access.
+    #[param(pattern = "^[a-z][a-z0-9_]{0,62}$")]
+    purpose: String,
+    /// Comma-separated field names to return; default: every field the purpose declares.
+    fields: Option<String>,
+    /// The `next_after` of the previous page: only records after it.
+    #[param(pattern = "^rec_[0-9a-f]{32}$")]
+    after: Option<String>,
+    /// At most this many records (1 to 1000; default 1000). A page also ends at the record
+    /// that passes about 4 MiB of values, so follow `next_after` until it is absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
 }
 
 /// Query parameters of writes (the purpose may instead be in the body).
@@ -208,8 +227,8 @@ pub(crate) async fn create_record(
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ReadParams),
-    responses((status = 200, description = "The subject's records as the purpose may see them", body = RecordList),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ListParams),
+    responses((status = 200, description = "A page of the subject's records as the purpose may see them, oldest first", body = RecordList),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 403, description = "Purpose or field not allowed", body = ErrorBody),
@@ -222,22 +241,24 @@ pub(crate) async fn list_records(
     Caller(caller): Caller,
     Gpc(gpc): Gpc,
     ApiPath((subject_id, collection)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ReadParams>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> AppResult<axum::response::Response> {
     let subject = SubjectId::parse(&subject_id)?;
     honour_gpc(&state, &caller, &subject, gpc).await?;
     let purpose = required_purpose(Some(q.purpose))?;
     let fields = requested_fields(q.fields.as_deref());
-    let records = state
+    let page = Page::list(q.after.as_deref(), q.limit)?;
+    let RecordPage { records, next_after } = state
         .vault
         .list_records(
             &Call::new(&caller, &purpose, Timestamp::now()).with_gpc(gpc),
             &subject,
             &collection,
             fields.as_deref(),
+            &page,
         )
         .await?;
-    state.record_answers.answer(&RecordList { records })
+    state.record_answers.answer(&RecordList { records, next_after })
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
@@ -364,7 +385,7 @@ pub(crate) async fn search(
     ApiJson(body): ApiJson<SearchRequest>,
 ) -> AppResult<Json<SearchResponse>> {
     let purpose = required_purpose(Some(body.purpose))?;
-    let page = SearchPage::new(body.after.as_deref(), body.limit)?;
+    let page = Page::search(body.after.as_deref(), body.limit)?;
     let (matches, next_after) = state
         .vault
         .search(

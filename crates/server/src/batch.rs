@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use custodia_core::{BatchCreate, BatchRead, Call, RecordId, SubjectId, Timestamp, VaultError, name_shaped};
+use custodia_core::{BatchCreate, BatchRead, Call, Page, RecordId, SubjectId, Timestamp, VaultError, name_shaped};
 use custodia_types::{
     BatchCreateRequest, BatchCreateResponse, BatchCreateResult, BatchReadRequest, BatchReadResponse, BatchReadResult,
     ErrorBody,
@@ -153,6 +153,12 @@ pub(crate) async fn read_records(
         .enumerate()
         .map(|(n, i)| {
             let record_id = match &i.record_id {
+                Some(_) if i.after.is_some() || i.limit.is_some() => {
+                    return Err(bad(
+                        "invalid_page",
+                        format!("items[{n}] names a record_id: `after` and `limit` page a list, not one record"),
+                    ));
+                }
                 Some(id) => Some(RecordId::parse(id).map_err(|_| {
                     bad(
                         "invalid_record_id",
@@ -161,11 +167,14 @@ pub(crate) async fn read_records(
                 })?),
                 None => None,
             };
+            let page = Page::list(i.after.as_deref(), i.limit)
+                .map_err(|e| bad("invalid_page", format!("items[{n}]: {}", e.message)))?;
             Ok(BatchRead {
                 subject: item_subject(n, &i.subject_id, &i.collection)?,
                 collection: i.collection,
                 record_id,
                 fields: i.fields,
+                page,
             })
         })
         .collect::<AppResult<Vec<_>>>()?;
@@ -181,9 +190,10 @@ pub(crate) async fn read_records(
         results: results
             .into_iter()
             .map(|r| match r {
-                Ok(records) => BatchReadResult {
+                Ok(page) => BatchReadResult {
                     status: 200,
-                    records: Some(records),
+                    records: Some(page.records),
+                    next_after: page.next_after,
                     error: None,
                 },
                 Err(e) => {
@@ -191,6 +201,7 @@ pub(crate) async fn read_records(
                     BatchReadResult {
                         status,
                         records: None,
+                        next_after: None,
                         error: Some(error),
                     }
                 }

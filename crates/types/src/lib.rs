@@ -132,8 +132,8 @@ pub struct BatchReadRequest {
     pub items: Vec<BatchReadItem>,
 }
 
-/// One read of a [`BatchReadRequest`]: a record, or (without `record_id`) every record of the
-/// subject in the collection.
+/// One read of a [`BatchReadRequest`]: a record, or (without `record_id`) a page of the
+/// subject's records in the collection, as `GET .../records/{collection}` reads it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchReadItem {
@@ -147,6 +147,14 @@ pub struct BatchReadItem {
     /// Only these fields (as the `fields` query parameter of one read).
     #[serde(default)]
     pub fields: Option<Vec<String>>,
+    /// Of a list (no `record_id`): the `next_after` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^rec_[0-9a-f]{32}$")]
+    pub after: Option<String>,
+    /// Of a list (no `record_id`): at most this many records (1 to 1000; default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
 /// Answer to a batch read: one result per item, in order.
@@ -161,6 +169,9 @@ pub struct BatchReadResult {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<Vec<Record>>,
+    /// Of a list: pass as the item's `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
 }
@@ -194,10 +205,14 @@ pub struct Record {
     pub updated_at: String,
 }
 
-/// Answer to a record listing.
+/// Answer to a record listing: a page of the subject's records in the collection, oldest
+/// first (in record id order, the order they were created).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecordList {
     pub records: Vec<Record>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// Body of `POST /v1/search`: equality search over a searchable field's blind index.

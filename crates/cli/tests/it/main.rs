@@ -17,6 +17,7 @@ mod fides;
 mod http;
 mod incidents;
 mod key_providers;
+mod lists;
 mod matrix;
 mod metrics;
 mod multinode;

@@ -161,14 +161,14 @@ pub struct HeldValues {
     pub values: u64,
 }
 
-/// A page of a subject's records in every collection with their fields, in keyset order
-/// `(collection, created_at, record_id)`; `{after}` is the cursor condition of pages after
-/// the first.
+/// A page of a subject's records with their fields, in keyset order `(collection,
+/// created_at, record_id)`; `{filter}` holds the conditions of one collection and of pages
+/// after the first.
 const SUBJECT_RECORD_PAGE: &str = "SELECT r.record_id, r.subject_id, r.collection, \
      r.created_at AS record_created_at, r.updated_at, f.field, f.ciphertext, \
      f.key_class AS field_key_class, f.updated_at AS field_updated_at, {binding_columns} \
      FROM (SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
-     WHERE subject_id = $1 {after} ORDER BY collection, created_at, record_id LIMIT $2) r \
+     WHERE subject_id = $1 {filter} ORDER BY collection, created_at, record_id LIMIT $2) r \
      LEFT JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
      ORDER BY r.collection, r.created_at, r.record_id, f.field, b.purpose";
 
@@ -224,23 +224,37 @@ impl<A> Records<'_, A> {
             .await
     }
 
-    /// At most `limit` records of a subject in every collection, with their fields (sorted
-    /// by name), in the order `(collection, created_at, record_id)`, from the start or after
-    /// the cursor `after` (keyset pagination: a record written or deleted meanwhile does not
-    /// shift the pages; each record read appears once). The subject's keys are not read.
+    /// At most `limit` records of a subject, in every collection or in `collection` alone,
+    /// with their fields (sorted by name), in the order `(collection, created_at, record_id)`,
+    /// from the start or after the cursor `after` (keyset pagination: a record written or
+    /// deleted meanwhile does not shift the pages; each record read appears once). The
+    /// subject's keys are not read.
     pub async fn page_of_subject(
         &mut self,
         subject_id: &str,
+        collection: Option<&str>,
         after: Option<&RecordCursor>,
         limit: i64,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let cursor = match after {
-            Some(_) => "AND (collection, created_at, record_id) > ($3, $4, $5)",
-            None => "",
+        let mut filter = String::new();
+        let mut params = 2;
+        let mut next = || {
+            params += 1;
+            format!("${params}")
         };
-        let mut stmt = Stmt::new(with_bindings(SUBJECT_RECORD_PAGE).replace("{after}", cursor))
+        if collection.is_some() {
+            filter.push_str(&format!("AND collection = {} ", next()));
+        }
+        if after.is_some() {
+            let (c, t, r) = (next(), next(), next());
+            filter.push_str(&format!("AND (collection, created_at, record_id) > ({c}, {t}, {r})"));
+        }
+        let mut stmt = Stmt::new(with_bindings(SUBJECT_RECORD_PAGE).replace("{filter}", &filter))
             .bind(subject_id)
             .bind(limit);
+        if let Some(collection) = collection {
+            stmt.push(collection);
+        }
         if let Some(c) = after {
             stmt.push(c.collection.as_str());
             stmt.push(c.created_at);

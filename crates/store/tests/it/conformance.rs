@@ -221,7 +221,7 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
             .await
             .unwrap()
             .records()
-            .page_of_subject("s1", after.as_ref(), 2)
+            .page_of_subject("s1", None, after.as_ref(), 2)
             .await
             .unwrap()
     };
@@ -260,12 +260,30 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
     assert_eq!(seen[0].fields[0].bindings[0].purpose, "p");
     assert_eq!(seen[0].fields[0].key_class, "default");
     assert!(seen[3].fields.is_empty(), "a record without fields is still listed");
+    // One collection's pages: the others' records are neither shown nor counted.
+    let in_customers = |after: Option<RecordCursor>, limit: i64| async move {
+        s.reader()
+            .await
+            .unwrap()
+            .records()
+            .page_of_subject("s1", Some("customers"), after.as_ref(), limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(in_customers(None, 10).await, ["c0", "c1", "c2a", "c2b", "c3"]);
+    let after_c2a = Some(RecordCursor::after(&seen[1]));
+    assert_eq!(in_customers(after_c2a.clone(), 1).await, ["c2b"]);
+    assert_eq!(in_customers(after_c2a, 10).await, ["c2b", "c3"]);
+    assert!(in_customers(Some(RecordCursor::after(&seen[3])), 10).await.is_empty());
     assert!(
         s.reader()
             .await
             .unwrap()
             .records()
-            .page_of_subject("s3", None, 10)
+            .page_of_subject("s3", None, None, 10)
             .await
             .unwrap()
             .is_empty()
