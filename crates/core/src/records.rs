@@ -212,8 +212,11 @@ impl Vault {
             // The list is read in chunks (one read holds one chunk of values at a time) until
             // the page is full and one more record the purpose may see is found: `next_after`
             // is given only when a next page holds a record, so it never hints at records
-            // held for other purposes alone.
-            let chunk = (page.limit + 1).min(LIST_CHUNK);
+            // held for other purposes alone. A chunk holds about a page's bytes at the largest
+            // record seen: a few records first, up to [`LIST_CHUNK`] of small ones (64 records
+            // of a megabyte each would be held at once otherwise).
+            let mut chunk = (page.limit + 1).min(FIRST_LIST_CHUNK);
+            let mut largest = 1;
             let mut more = false;
             'read: loop {
                 let stored = self
@@ -229,6 +232,8 @@ impl Vault {
                     )
                     .await?;
                 cursor = stored.last().map(RecordCursor::after);
+                let stored_bytes = |r: &StoredRecord| r.fields.iter().map(|f| f.ciphertext.len()).sum::<usize>();
+                largest = stored.iter().map(stored_bytes).fold(largest, usize::max);
                 // A record holding no value this purpose may use (erased, or held for other
                 // purposes alone) is not shown at all: left out before any is opened, so that
                 // the tokens drawn for the others go to the places they were drawn for.
@@ -247,6 +252,9 @@ impl Vault {
                 if stored.len() < chunk {
                     break;
                 }
+                chunk = (Page::MAX_LIST_BYTES / largest)
+                    .clamp(1, LIST_CHUNK)
+                    .min(page.limit + 1);
             }
             self.vault_tokens(call, subject, keys, tokens, &mut records).await?;
             let shown = shown(&selected, &records, true);
@@ -948,8 +956,11 @@ fn refuse_limited(
     }
 }
 
-/// How many stored records a read of a list holds at once.
+/// The most stored records a read of a list holds at once.
 const LIST_CHUNK: usize = 64;
+
+/// How many stored records a read of a list reads first, before it knows their size.
+const FIRST_LIST_CHUNK: usize = 4;
 
 /// What a record weighs in an answer beside its values: its id, times and the JSON around
 /// them (`{"record_id":"rec_…","fields":{…},"created_at":"…","updated_at":"…"}`, 145 bytes),

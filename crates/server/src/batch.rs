@@ -153,8 +153,10 @@ pub(crate) async fn read_records(
         .enumerate()
         .map(|(n, i)| {
             let record_id = match &i.record_id {
+                // (the schema allows the three together: what it cannot say is a 422)
                 Some(_) if i.after.is_some() || i.limit.is_some() => {
-                    return Err(bad(
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                         "invalid_page",
                         format!("items[{n}] names a record_id: `after` and `limit` page a list, not one record"),
                     ));
