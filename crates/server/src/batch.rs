@@ -138,6 +138,7 @@ pub(crate) async fn create_records(
               (status = 400, description = "Malformed input, or not 1 to 1000 items", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
               (status = 413, description = "Body too large", body = ErrorBody),
+              (status = 422, description = "An item names a record_id and a page (`after`, `limit`)", body = ErrorBody),
               (status = 503, description = "The audit log takes no entries, too many batch reads are running or waiting, or answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn read_records(
@@ -152,15 +153,8 @@ pub(crate) async fn read_records(
         .into_iter()
         .enumerate()
         .map(|(n, i)| {
+            let subject = item_subject(n, &i.subject_id, &i.collection)?;
             let record_id = match &i.record_id {
-                // (the schema allows the three together: what it cannot say is a 422)
-                Some(_) if i.after.is_some() || i.limit.is_some() => {
-                    return Err(ApiError::new(
-                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_page",
-                        format!("items[{n}] names a record_id: `after` and `limit` page a list, not one record"),
-                    ));
-                }
                 Some(id) => Some(RecordId::parse(id).map_err(|_| {
                     bad(
                         "invalid_record_id",
@@ -169,17 +163,31 @@ pub(crate) async fn read_records(
                 })?),
                 None => None,
             };
+            let paged = i.after.is_some() || i.limit.is_some();
             let page = Page::list(i.after.as_deref(), i.limit)
                 .map_err(|e| bad("invalid_page", format!("items[{n}]: {}", e.message)))?;
-            Ok(BatchRead {
-                subject: item_subject(n, &i.subject_id, &i.collection)?,
-                collection: i.collection,
-                record_id,
-                fields: i.fields,
-                page,
-            })
+            Ok((
+                BatchRead {
+                    subject,
+                    collection: i.collection,
+                    record_id,
+                    fields: i.fields,
+                    page,
+                },
+                paged,
+            ))
         })
         .collect::<AppResult<Vec<_>>>()?;
+    // (the schema allows a record id and a page together: what it cannot say is a 422, once
+    // every item is as the schema says)
+    if let Some(n) = items.iter().position(|(i, paged)| *paged && i.record_id.is_some()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_page",
+            format!("items[{n}] names a record_id: `after` and `limit` page a list, not one record"),
+        ));
+    }
+    let items: Vec<BatchRead> = items.into_iter().map(|(i, _)| i).collect();
     // A few batches are read at once (each answer may be some tens of MB until it is
     // written out), a few more wait their turn, and beyond those the request is refused
     // before anything of it is recorded.
