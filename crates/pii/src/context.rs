@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use std::sync::LazyLock;
 
-use crate::recognizers::{Beyond, beyond_at, beyond_before};
+use crate::recognizers::{Beyond, beyond_at, beyond_before, escaped_control};
 
 /// Words looked at before a finding.
 const BEFORE: usize = 5;
@@ -508,11 +508,20 @@ pub(crate) fn named_version(text: &[u8], start: usize, end: usize, field_words: 
         return true;
     }
     let mut i = start;
-    while i > 0 && matches!(text[i - 1], b' ' | b'\t' | b'#' | b':' | b'=' | b'(' | b'"' | b'\'') {
-        i -= 1;
+    loop {
+        match escaped_control(text, i.wrapping_sub(1)) {
+            // an escaped tab is a tab; another control character (a line break) ends the
+            // line the name would be on
+            Some(b't') => i -= 2,
+            Some(_) => return false,
+            None if i > 0 && matches!(text[i - 1], b' ' | b'\t' | b'#' | b':' | b'=' | b'(' | b'"' | b'\'') => i -= 1,
+            None => break,
+        }
     }
     match word_ending_before(text, i) {
         Some((s, e)) if e == i => {
+            // (a word after an escaped control character starts after its letter: `\nv`)
+            let s = if escaped_control(text, s).is_some() { s + 1 } else { s };
             let word = &text[s..e];
             !(s > 0 && text[s - 1] == b'_')
                 && (is_label(word)
@@ -822,6 +831,16 @@ pub(crate) fn label_before(text: &[u8], start: usize, labels: &LabelSet) -> Opti
     for _ in 0..3 {
         // spaces and signs, ASCII or not (`：`, a no-break space)
         while i > 0 {
+            match escaped_control(text, i - 1) {
+                // an escaped tab is a tab; another control character (a line break) ends the
+                // line a label would be on
+                Some(b't') => {
+                    i -= 2;
+                    continue;
+                }
+                Some(_) => return None,
+                None => {}
+            }
             match text[i - 1] {
                 b if b < 0x80 && skip(b) => i -= 1,
                 b if b < 0x80 => break,
@@ -841,6 +860,10 @@ pub(crate) fn label_before(text: &[u8], start: usize, labels: &LabelSet) -> Opti
                     _ => break,
                 },
             }
+        }
+        // (a word after an escaped control character starts after its letter: `\nOrder`)
+        if i < e && escaped_control(text, i).is_some() {
+            i += 1;
         }
         let word = &text[i..e];
         if word.is_empty() {

@@ -549,15 +549,7 @@ impl Scanner {
 /// value with it would not join the value's, and a redaction that took it would leave a
 /// backslash alone (an invalid escape in JSON).
 fn past_escape_letter(text: &[u8], f: &mut Finding) {
-    let s = f.start;
-    let escaped = || text[..s].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
-    if f.end > s + 1
-        && s > 0
-        && text
-            .get(s)
-            .is_some_and(|b| matches!(b, b'n' | b't' | b'r' | b'f' | b'b'))
-        && escaped()
-    {
+    if f.end > f.start + 1 && crate::recognizers::escaped_control(text, f.start).is_some() {
         f.start += 1;
     }
 }
@@ -1119,6 +1111,50 @@ mod tests {
             one("CREDIT_CARD", "4111111111111111")
         );
         assert_eq!(identifiers("n4111111111111111")?, vec![]);
+        // the letter of an escape is no version's or label's name (`\v` is no `v1.2`), and a
+        // line break escaped ends the line a label would be on, as one written does
+        assert_eq!(
+            identifiers(r"ip \v192.168.10.20 x")?,
+            one("IP_ADDRESS", "192.168.10.20")
+        );
+        assert_eq!(identifiers(r"ip \v2001:db8::1")?, one("IP_ADDRESS", "2001:db8::1"));
+        assert_eq!(
+            identifiers(r"tel \v+44 20 7946 0958")?,
+            one("PHONE_NUMBER", "+44 20 7946 0958")
+        );
+        assert_eq!(
+            identifiers(r#"{"note":"ticket\n+44 20 7946 0958"}"#)?,
+            one("PHONE_NUMBER", "+44 20 7946 0958")
+        );
+        assert_eq!(
+            identifiers(r"ticket\n+44 20 7946 0958")?,
+            identifiers("ticket\n+44 20 7946 0958")?
+        );
+        assert_eq!(identifiers("v 192.168.10.20")?, vec![], "a version");
+        assert_eq!(
+            identifiers(r"version\t10.0.0.1")?,
+            vec![],
+            "a version, past an escaped tab"
+        );
+        assert_eq!(
+            identifiers(r"ticket\t+44 20 7946 0958")?,
+            vec![],
+            "labelled, past an escaped tab"
+        );
+        assert_eq!(
+            identifiers(r"x\nticket +44 20 7946 0958")?,
+            vec![],
+            "a label after a line break"
+        );
+        assert_eq!(identifiers(r"\vversion 10.0.0.1")?, vec![]);
+        // a finding does not start at the letter of any escaped control character
+        for escape in ["n", "t", "r", "f", "b", "v", "a"] {
+            assert_eq!(
+                identifiers(&format!("mail \\{escape}smith@example.com"))?,
+                one("EMAIL_ADDRESS", "smith@example.com"),
+                "{escape}"
+            );
+        }
         Ok(())
     }
 

@@ -300,6 +300,19 @@ fn char_before(hay: &[u8], s: usize) -> Option<Option<(usize, char)>> {
     Some(lead.and_then(|j| char_at(hay, j).filter(|c| j + c.len_utf8() == s).map(|c| (j, c))))
 }
 
+/// The letter of a control character escaped at `at` (`\n`, `\t`, `\r`, `\f`, `\b`, `\v`,
+/// `\a`: a line break or a tab escaped in a log's JSON or a quoted string), when `hay[at]` is
+/// one and the backslash before it is not itself escaped (after `\\`, `C:\\n4111…`, the letter
+/// is a letter). Counted only before those letters: this is asked before every candidate.
+pub(crate) fn escaped_control(hay: &[u8], at: usize) -> Option<u8> {
+    let letter = *hay.get(at)?;
+    if !matches!(letter, b'n' | b't' | b'r' | b'f' | b'b' | b'v' | b'a') {
+        return None;
+    }
+    let backslashes = hay.get(..at)?.iter().rev().take_while(|&&c| c == b'\\').count();
+    (backslashes % 2 == 1).then_some(letter)
+}
+
 /// Whether the character ending at `s` continues a word into a match starting there
 /// ([`continues_word`]; combining marks as the letter they belong to; bytes that are not
 /// UTF-8 count as a word's, as they always did).
@@ -308,13 +321,9 @@ pub(crate) fn word_before(hay: &[u8], s: usize) -> bool {
     if let Some(&b) = s.checked_sub(1).and_then(|i| hay.get(i))
         && b < 0x80
     {
-        // `\n`, `\t`, `\r`, `\f`, `\b`, `\v`, `\a`: a control character escaped in a log's
-        // JSON or a quoted string (`"note":"paid\n4111111111111111"`), not a word; after `\\`
-        // (an escaped backslash: `C:\\n4111…`) the letter is one
-        // (counted only before those letters: this is asked before every candidate)
-        let escaped = || hay[..s - 1].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1;
-        return b.is_ascii_alphanumeric()
-            && !(matches!(b, b'n' | b't' | b'r' | b'f' | b'b' | b'v' | b'a') && escaped());
+        // the letter of an escaped control character (`"note":"paid\n4111111111111111"`) is
+        // no word
+        return b.is_ascii_alphanumeric() && escaped_control(hay, s - 1).is_none();
     }
     let mut at = s;
     for _ in 0..=MARKS_LOOKED_THROUGH {
