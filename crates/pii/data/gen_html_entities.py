@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes crates/pii/src/html_entities.rs: the named character references of HTML
 (the WHATWG HTML standard's table, as Python's html.entities.html5 ships it), those written
-with their closing semicolon, sorted by name for a binary search.
+with their closing semicolon, sorted by name for a binary search, and the legacy names also
+read without it.
 
     python3 crates/pii/data/gen_html_entities.py > crates/pii/src/html_entities.rs
 """
@@ -22,4 +23,11 @@ for k, v in names:
         for c in v
     )
     print(f'    ("{k}", "{esc}"),')
+print("];")
+print()
+print("/// Names a browser reads without their `;` in text (`&nbsp4111`: HTML's legacy references),")
+print("/// sorted.")
+print("pub(crate) const LEGACY: &[&str] = &[")
+for k in sorted(k for k in html.entities.html5 if not k.endswith(";")):
+    print(f'    "{k}",')
 print("];")

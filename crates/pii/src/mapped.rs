@@ -402,7 +402,8 @@ const LONGEST_NAME: usize = 32;
 /// The character(s) an HTML character reference at `i` writes (`&#64;`, `&#x40;`, any named
 /// one of HTML's table: `&commat;`, `&shy;`, `&eacute;`), and the reference's length. A
 /// numeric one may lack its `;` (browsers read `&#64example.com` as `@example.com`), but
-/// then writes no control character.
+/// then writes no control character; so may a legacy name (`&nbsp4111…`, the longest such
+/// name the letters begin with), but not before `=` (`?a=1&para=2` is a query, not `¶=2`).
 fn html_reference(text: &[u8], i: usize) -> Option<(Written, usize)> {
     let rest = text.get(i + 1..)?;
     if rest.first() != Some(&b'#') {
@@ -411,16 +412,24 @@ fn html_reference(text: &[u8], i: usize) -> Option<(Written, usize)> {
             .take(LONGEST_NAME + 1)
             .take_while(|b| b.is_ascii_alphanumeric())
             .count();
-        if rest.get(name_len) != Some(&b';') {
-            return None;
-        }
-        let name = std::str::from_utf8(&rest[..name_len]).ok()?;
+        let (name, len) = if rest.get(name_len) == Some(&b';') {
+            (std::str::from_utf8(&rest[..name_len]).ok()?, name_len + 2)
+        } else {
+            let legacy = crate::html_entities::LEGACY
+                .iter()
+                .filter(|l| rest[..name_len].starts_with(l.as_bytes()))
+                .max_by_key(|l| l.len())?;
+            if rest.get(legacy.len()) == Some(&b'=') {
+                return None;
+            }
+            (*legacy, legacy.len() + 1)
+        };
         let k = crate::html_entities::NAMED
             .binary_search_by(|(n, _)| n.cmp(&name))
             .ok()?;
         return crate::html_entities::NAMED.get(k).map(|&(_, value)| {
             let value = if value.chars().all(invisible) { "" } else { value };
-            (Written::Str(value), name_len + 2)
+            (Written::Str(value), len)
         });
     }
     let (radix, digits_at) = match rest.get(1) {

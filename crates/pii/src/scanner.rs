@@ -972,6 +972,23 @@ mod tests {
                 one("EMAIL_ADDRESS", email)
             );
         }
+        // a legacy reference without its `;`, as browsers read it in text; not before `=`
+        for (text, entity, value) in [
+            ("card&nbsp4111111111111111 ok", "CREDIT_CARD", "4111111111111111"),
+            (
+                "tel:&nbsp+44&nbsp20&nbsp7946&nbsp0958 ok",
+                "PHONE_NUMBER",
+                "+44&nbsp20&nbsp7946&nbsp0958",
+            ),
+            ("mail jo&#64example.com&nbspnow", "EMAIL_ADDRESS", "jo&#64example.com"),
+        ] {
+            assert_eq!(identifiers(text)?, one(entity, value), "{text}");
+        }
+        assert_eq!(
+            identifiers("GET /x?a=1&para=4111111111111111 HTTP/1.1")?,
+            one("CREDIT_CARD", "4111111111111111")
+        );
+        assert_eq!(identifiers("AT&T and R&D, &notanumber")?, vec![]);
         // the domain of an address spelt out is no URL of its own
         assert_eq!(
             identifiers("see jo(at)example.com/path now")?,
