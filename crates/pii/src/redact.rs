@@ -351,7 +351,7 @@ impl Redactor {
             if inside_string == Some(true) && e > string.0 {
                 string = string_end(text, e);
             }
-            let in_key = inside_string == Some(true) && string.1;
+            let in_key = inside_string == Some(true) && (string.1 || inner_key(text, e));
             let number = outside_strings.then(|| json_number_around(text, at, s, e)).flatten();
             let in_number = number.is_some();
             if let Some(whole) = number {
@@ -463,6 +463,27 @@ fn string_end(text: &[u8], e: usize) -> (usize, bool) {
         }
     }
     (text.len(), false)
+}
+
+/// Whether a span ending at `e` in a JSON string holding JSON (`"{\"jo@…\":1}"`, a JSON
+/// message logged in JSON) ends in one of that document's keys, at any depth: the first
+/// quote after it is escaped (`\"`, `\\\"`) and a `:` follows it.
+fn inner_key(text: &[u8], e: usize) -> bool {
+    let mut i = e;
+    while i < text.len() {
+        match text[i] {
+            b'\\' if text.get(i + 1) == Some(&b'"') => {
+                let next = text[i + 2..]
+                    .iter()
+                    .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                return next == Some(&b':');
+            }
+            b'\\' => i += 2,
+            b'"' => return false,
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 /// The whole JSON number holding `[s, e)` (its sign, fraction and exponent too), not before
@@ -846,6 +867,15 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             r#"{"<EMAIL_ADDRESS>":1,"<EMAIL_ADDRESS>#2":{"x":"<EMAIL_ADDRESS>"},"<EMAIL_ADDRESS>#3":3}"#
+        );
+        // and so are the keys of a document inside a string (a JSON message logged in JSON),
+        // at any depth; a value there, or an escaped quote in prose, is no key
+        let mut out = Vec::new();
+        let inner = r#"{"m":"{\"jo@example.com\":1, \"ana@example.org\" : \"eve@example.com\"}","n":"{\"d\":\"{\\\"bob@example.net\\\":2}\"}","p":"say \"zoe@example.com\" now"}"#;
+        redact_reader(&scanner, &r, inner.as_bytes(), crate::input::Format::Json, &mut out)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"m":"{\"<EMAIL_ADDRESS>\":1, \"<EMAIL_ADDRESS>#2\" : \"<EMAIL_ADDRESS>\"}","n":"{\"d\":\"{\\\"<EMAIL_ADDRESS>#3\\\":2}\"}","p":"say \"<EMAIL_ADDRESS>\" now"}"#
         );
         // so does Redactor::redact (POST /v1/redact) after a scan of the text as the server
         // makes it
