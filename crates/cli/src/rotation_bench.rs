@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use custodia_core::{Call, DataDir, Page, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, DataDir, Page, SubjectId, Timestamp, Vault, unmetered};
 
 use crate::erasure_bench::report;
 
@@ -110,7 +110,14 @@ async fn reads(
         let t = Instant::now();
         let call = Call::new(admin, PURPOSE, Timestamp::now());
         let records = vault
-            .list_records(&call, &subject(i)?, COLLECTION, None, &Page::list(None, None)?)
+            .list_records(
+                &call,
+                &subject(i)?,
+                COLLECTION,
+                None,
+                &Page::list(None, None)?,
+                &unmetered,
+            )
             .await?
             .records;
         latencies.push(t.elapsed());

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use custodia_core::{Call, DataDir, Page, Principal, SubjectId, Timestamp, Vault};
+use custodia_core::{Call, DataDir, Page, Principal, SubjectId, Timestamp, Vault, unmetered};
 use sqlx::Connection;
 
 use crate::measure::{Reads, memory, report};
@@ -239,7 +239,7 @@ async fn read(vault: &Vault, admin: &Principal, i: usize, per: usize) -> anyhow:
     let t = Instant::now();
     let call = Call::new(admin, ORDERS, Timestamp::now());
     let records = vault
-        .list_records(&call, &id, COLLECTION, None, &Page::list(None, None)?)
+        .list_records(&call, &id, COLLECTION, None, &Page::list(None, None)?, &unmetered)
         .await?
         .records;
     let took = t.elapsed();

@@ -4,13 +4,13 @@
 //! creations that pass are written in one transaction with their entries and those of the
 //! items refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use custodia_store::{AuditRow, NewRecord, StoreError};
+use custodia_store::{AuditRow, NewRecord, PageOf, StoreError};
 
 use crate::audit::AuditEvent;
 use crate::call::Call;
-use crate::records::{FIELD_WEIGHT, RECORD_WEIGHT, SealingKeys, answer_weight, subject_erased};
+use crate::records::{FIELD_WEIGHT, RECORD_WEIGHT, SealingKeys, answer_weight, readable_purposes, subject_erased};
 use crate::{Page, RecordId, RecordPage, SubjectId, Vault, VaultError};
 
 /// The most items one batch may hold.
@@ -187,7 +187,7 @@ impl Vault {
         let mut answered = 0usize;
         // each list's weight, asked once (a batch may list one subject many times, and an
         // item weighed but left to the next chunk is weighed again otherwise)
-        let mut weights = BTreeMap::new();
+        let mut weights = HashMap::new();
         let mut rest = items;
         while !rest.is_empty() {
             if answered > MAX_BATCH_READ_BYTES {
@@ -195,7 +195,7 @@ impl Vault {
                 results.extend(rest.iter().map(|_| Err(too_large(first))));
                 break;
             }
-            let (chunk, after) = rest.split_at(self.reads_at_once(rest, answered, &mut weights).await?);
+            let (chunk, after) = rest.split_at(self.reads_at_once(call, rest, answered, &mut weights).await?);
             rest = after;
             // A chunk's reads run concurrently: their audit entries then reach the store
             // together and are made durable by one commit.
@@ -221,16 +221,24 @@ impl Vault {
     /// One record weighs little: it is not asked.
     async fn reads_at_once<'a>(
         &self,
+        call: &Call<'_>,
         rest: &'a [BatchRead],
         answered: usize,
-        weights: &mut BTreeMap<(&'a str, &'a str), usize>,
+        weights: &mut HashMap<(&'a str, &'a str, &'a Page), usize>,
     ) -> Result<usize, VaultError> {
+        // a page weighs the records the call's purpose may read through, as a read reads them
+        let readable = self
+            .registry
+            .purposes
+            .get(call.purpose)
+            .map(readable_purposes)
+            .unwrap_or_default();
         let mut total = answered;
         let mut n = 0;
         let mut reader = None;
         for item in rest.iter().take(READS_AT_ONCE) {
             if item.record_id.is_none() {
-                let at = (item.subject.as_str(), item.collection.as_str());
+                let at = (item.subject.as_str(), item.collection.as_str(), &item.page);
                 let weight = match weights.get(&at) {
                     Some(&w) => w,
                     None => {
@@ -238,7 +246,17 @@ impl Vault {
                             Some(reader) => reader,
                             None => reader.insert(self.store.reader().await?),
                         };
-                        let stored = reader.records().stored_weight(at.0, at.1).await?;
+                        let cursor = item.page.cursor_in(at.1);
+                        let stored = reader
+                            .records()
+                            .page_weight(PageOf {
+                                subject_id: at.0,
+                                collection: Some(at.1),
+                                bound_to: Some(&readable),
+                                after: cursor.as_ref(),
+                                limit: i64::try_from(item.page.limit()).unwrap_or(i64::MAX),
+                            })
+                            .await?;
                         let weight = stored
                             .bytes
                             .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
@@ -270,8 +288,16 @@ impl Vault {
                     next_after: None,
                 }),
             None => {
-                self.list_records(call, &item.subject, &item.collection, fields, &item.page)
-                    .await
+                // (a batch bounds what its reads hold itself)
+                self.list_records(
+                    call,
+                    &item.subject,
+                    &item.collection,
+                    fields,
+                    &item.page,
+                    &crate::unmetered,
+                )
+                .await
             }
         }
     }

@@ -96,7 +96,7 @@ pub use portal::{
 };
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use progress::Progress;
-pub use records::{Page, RecordPage};
+pub use records::{Meter, Page, RecordPage, unmetered};
 pub use retention::{SWEEP_BATCH, SWEEPER_PRINCIPAL, SweepOptions};
 pub use rights::Fulfilled;
 pub use rotation::{REWRAP_BATCH, RewrapBatch};

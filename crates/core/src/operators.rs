@@ -1354,6 +1354,7 @@ mod tests {
                         "customers",
                         None,
                         &crate::Page::list(None, None).unwrap(),
+                        &crate::unmetered,
                     )
                     .await
             }

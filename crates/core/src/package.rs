@@ -257,7 +257,13 @@ impl PackageReader {
             .reader()
             .await?
             .records()
-            .page_of_subject(self.subject.as_str(), None, self.records_after.as_ref(), self.pages.0)
+            .page_of_subject(custodia_store::PageOf {
+                subject_id: self.subject.as_str(),
+                collection: None,
+                bound_to: None,
+                after: self.records_after.as_ref(),
+                limit: self.pages.0,
+            })
             .await?;
         if let Some(last) = page.last() {
             self.records_after = Some(RecordCursor::after(last));

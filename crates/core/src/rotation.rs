@@ -385,6 +385,7 @@ mod tests {
                 "customers",
                 None,
                 &crate::Page::list(None, None).unwrap(),
+                &crate::unmetered,
             )
             .await
             .unwrap()

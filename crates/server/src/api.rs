@@ -248,6 +248,8 @@ pub(crate) async fn list_records(
     let purpose = required_purpose(Some(q.purpose))?;
     let fields = requested_fields(q.fields.as_deref());
     let page = Page::list(q.after.as_deref(), q.limit)?;
+    // the page holds its place in the budget of answers unsent as it is read
+    let read = state.record_answers.reserve();
     let RecordPage { records, next_after } = state
         .vault
         .list_records(
@@ -256,9 +258,12 @@ pub(crate) async fn list_records(
             &collection,
             fields.as_deref(),
             &page,
+            &|bytes| read.take(bytes),
         )
         .await?;
-    state.record_answers.answer(&RecordList { records, next_after })
+    state
+        .record_answers
+        .answer_read(&RecordList { records, next_after }, &read)
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",

@@ -35,8 +35,8 @@ pub use repo::{
     ACCESS_PENDING, AccessCheck, AccessRow, AccessSealer, Attempt, Audit, AuditChunk, BINDING_SEALS_PENDING,
     BindingRows, BindingTimes, BoundValue, BreakGlassRow, DueCursor, Ending, Erasures, FORGOTTEN_TEXT, HeldCount,
     HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, LEDGER_SEALED,
-    Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, Principals, ReadOnlyRow, RecordCursor,
-    Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, StoredWeight, Subjects,
+    Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, PageOf, Principals, ReadOnlyRow,
+    RecordCursor, Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, StoredWeight, Subjects,
     TRAINING_SEALS_PENDING, Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow,
 };
 pub use roles::ServiceGrants;

@@ -170,10 +170,23 @@ async fn lists_are_read_a_page_at_a_time(vault: Vault) {
     let (ids, next, _) = page(&mut warehouse, "p-1", &format!("&after={other}")).await;
     assert_eq!((ids.len(), next), (0, None), "p-1 has no record after p-2's newest");
 
-    // Each page is audited as one read, with how many records it showed.
-    let (status, events) = admin.get("/v1/audit/events?action=record.list&limit=1").await;
+    // Each page is audited as one read, with where it started, its limit and how many
+    // records it showed: which records it disclosed.
+    let (ids, _, _) = page(&mut warehouse, "p-1", &format!("&after={}&limit=2", visible[2])).await;
+    assert_eq!(ids, visible[3..5]);
+    let (status, events) = admin.get("/v1/audit/events?action=record.list&limit=1000").await;
     assert_eq!(status, 200, "{events}");
-    assert_eq!(events["events"][0]["entry"]["decision"], "allow", "{events}");
+    let entry = &events["events"].as_array().unwrap().last().unwrap()["entry"];
+    assert_eq!(entry["decision"], "allow", "{events}");
+    assert_eq!(
+        (
+            &entry["detail"]["after"],
+            &entry["detail"]["limit"],
+            &entry["detail"]["records"]
+        ),
+        (&json!(visible[2]), &json!("2"), &json!("2")),
+        "{events}"
+    );
 
     // A page named wrongly is refused, naming what is wrong, and reads nothing.
     for extra in [

@@ -141,7 +141,7 @@ fn record_row(
     Ok((Some(record), field))
 }
 
-/// What a subject's records in one collection weigh as stored ([`Records::stored_weight`]).
+/// What a page of a subject's records weighs as stored ([`Records::page_weight`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoredWeight {
     pub records: u64,
@@ -162,15 +162,84 @@ pub struct HeldValues {
 }
 
 /// A page of a subject's records with their fields, in keyset order `(collection,
-/// created_at, record_id)`; `{filter}` holds the conditions of one collection and of pages
-/// after the first.
+/// created_at, record_id)`; `{records}` is the page's records ([`PageOf::stmt`]).
 const SUBJECT_RECORD_PAGE: &str = "SELECT r.record_id, r.subject_id, r.collection, \
      r.created_at AS record_created_at, r.updated_at, f.field, f.ciphertext, \
      f.key_class AS field_key_class, f.updated_at AS field_updated_at, {binding_columns} \
-     FROM (SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
-     WHERE subject_id = $1 {filter} ORDER BY collection, created_at, record_id LIMIT $2) r \
-     LEFT JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
+     FROM ({records}) r LEFT JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
      ORDER BY r.collection, r.created_at, r.record_id, f.field, b.purpose";
+
+/// What a page of a subject's records weighs: its records, their values and the values' bytes.
+const PAGE_WEIGHT: &str = "SELECT COUNT(DISTINCT r.record_id) AS records, COUNT(f.field) AS fields, \
+     COALESCE(SUM(LENGTH(f.ciphertext)), 0) AS bytes FROM ({records}) r \
+     LEFT JOIN record_fields f ON f.record_id = r.record_id";
+
+/// Which of a subject's records a page holds: at most `limit`, in keyset order `(collection,
+/// created_at, record_id)`, from the start or after the cursor `after` (a record written or
+/// deleted meanwhile does not shift the pages; each record read appears once).
+#[derive(Debug, Clone, Copy)]
+pub struct PageOf<'a> {
+    pub subject_id: &'a str,
+    /// Only the records of this collection (`None`: of every collection).
+    pub collection: Option<&'a str>,
+    /// Only the records holding a value bound to one of these purposes (`None`: every
+    /// record): the database passes over those a read under them could never show, so that
+    /// a read does not take time, one by one, over what other purposes hold.
+    pub bound_to: Option<&'a [&'a str]>,
+    pub after: Option<&'a RecordCursor>,
+    pub limit: i64,
+}
+
+impl<'a> PageOf<'a> {
+    /// `sql` with `{records}` replaced by the query of the page's records (their columns of
+    /// `records`), and its arguments.
+    fn stmt(&self, sql: &str) -> Stmt<'a> {
+        let mut filter = String::new();
+        let mut params = 2;
+        let mut next = || {
+            params += 1;
+            format!("${params}")
+        };
+        if self.collection.is_some() {
+            filter.push_str(&format!(" AND collection = {}", next()));
+        }
+        match self.bound_to {
+            None => {}
+            Some([]) => filter.push_str(" AND 1 = 0"),
+            Some(purposes) => {
+                let places: Vec<String> = purposes.iter().map(|_| next()).collect();
+                filter.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM field_bindings pb WHERE pb.record_id = records.record_id \
+                     AND pb.purpose IN ({}))",
+                    places.join(", ")
+                ));
+            }
+        }
+        if self.after.is_some() {
+            let (c, t, r) = (next(), next(), next());
+            filter.push_str(&format!(" AND (collection, created_at, record_id) > ({c}, {t}, {r})"));
+        }
+        let records = format!(
+            "SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
+             WHERE subject_id = $1{filter} ORDER BY collection, created_at, record_id LIMIT $2"
+        );
+        let mut stmt = Stmt::new(sql.replace("{records}", &records))
+            .bind(self.subject_id)
+            .bind(self.limit);
+        if let Some(collection) = self.collection {
+            stmt.push(collection);
+        }
+        for purpose in self.bound_to.unwrap_or_default() {
+            stmt.push(*purpose);
+        }
+        if let Some(c) = self.after {
+            stmt.push(c.collection.as_str());
+            stmt.push(c.created_at);
+            stmt.push(c.record_id.as_str());
+        }
+        stmt
+    }
+}
 
 /// Where a page of [`Records::page_of_subject`] ended: its last record's keyset position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,43 +293,13 @@ impl<A> Records<'_, A> {
             .await
     }
 
-    /// At most `limit` records of a subject, in every collection or in `collection` alone,
-    /// with their fields (sorted by name), in the order `(collection, created_at, record_id)`,
-    /// from the start or after the cursor `after` (keyset pagination: a record written or
-    /// deleted meanwhile does not shift the pages; each record read appears once). The
+    /// The records of a page of a subject's records, with their fields (sorted by name). The
     /// subject's keys are not read.
-    pub async fn page_of_subject(
-        &mut self,
-        subject_id: &str,
-        collection: Option<&str>,
-        after: Option<&RecordCursor>,
-        limit: i64,
-    ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut filter = String::new();
-        let mut params = 2;
-        let mut next = || {
-            params += 1;
-            format!("${params}")
-        };
-        if collection.is_some() {
-            filter.push_str(&format!("AND collection = {} ", next()));
-        }
-        if after.is_some() {
-            let (c, t, r) = (next(), next(), next());
-            filter.push_str(&format!("AND (collection, created_at, record_id) > ({c}, {t}, {r})"));
-        }
-        let mut stmt = Stmt::new(with_bindings(SUBJECT_RECORD_PAGE).replace("{filter}", &filter))
-            .bind(subject_id)
-            .bind(limit);
-        if let Some(collection) = collection {
-            stmt.push(collection);
-        }
-        if let Some(c) = after {
-            stmt.push(c.collection.as_str());
-            stmt.push(c.created_at);
-            stmt.push(c.record_id.as_str());
-        }
-        let rows = self.conn.fetch_all(stmt).await?;
+    pub async fn page_of_subject(&mut self, page: PageOf<'_>) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = self
+            .conn
+            .fetch_all(page.stmt(&with_bindings(SUBJECT_RECORD_PAGE)))
+            .await?;
         let rows = rows
             .iter()
             .map(|r| record_row(r, self.bindings.as_deref()))
@@ -299,17 +338,11 @@ impl<A> Records<'_, A> {
         Ok(Some(SubjectRecords { keys, records }))
     }
 
-    /// What a subject's records in `collection` weigh as stored (all of them, whoever may
-    /// read them): how many records, how many values, and the values' bytes. What a list of
-    /// them weighs before it is read, so a batch can tell how many lists to read at once.
-    pub async fn stored_weight(&mut self, subject_id: &str, collection: &str) -> Result<StoredWeight, StoreError> {
-        let stmt = Stmt::new(
-            "SELECT COUNT(DISTINCT r.record_id) AS records, COUNT(f.field) AS fields, \
-             COALESCE(SUM(LENGTH(f.ciphertext)), 0) AS bytes FROM records r \
-             LEFT JOIN record_fields f ON f.record_id = r.record_id WHERE r.subject_id = $1 AND r.collection = $2",
-        )
-        .bind(subject_id)
-        .bind(collection);
+    /// What a page of a subject's records weighs as stored: how many records, how many
+    /// values, and the values' bytes. What a list weighs before it is read, so a batch can
+    /// tell how many lists to read at once.
+    pub async fn page_weight(&mut self, page: PageOf<'_>) -> Result<StoredWeight, StoreError> {
+        let stmt = page.stmt(PAGE_WEIGHT);
         let Some(row) = self.conn.fetch_optional(stmt).await? else {
             return Ok(StoredWeight::default());
         };

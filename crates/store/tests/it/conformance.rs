@@ -2,9 +2,9 @@
 
 use custodia_store::{
     Activity, AuditColumns, AuditRow, Binding, BindingTimes, CheckpointRow, DeliveryAttempt, DeliveryState, Ending,
-    ErasureRow, FieldValue, HoldRow, IndexEntry, LedgerRow, NewNotification, NewRecord, NotificationRow, PrincipalRow,
-    RecordCursor, RecordPatch, RequestQuery, RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow, Target,
-    TokenRow,
+    ErasureRow, FieldValue, HoldRow, IndexEntry, LedgerRow, NewNotification, NewRecord, NotificationRow, PageOf,
+    PrincipalRow, RecordCursor, RecordPatch, RequestQuery, RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow,
+    Target, TokenRow,
 };
 
 use crate::ops::*;
@@ -168,7 +168,18 @@ pub async fn record_round_trip_and_order(s: &Store) {
 /// created_at, record_id), each once, with their fields, none of another subject's; a
 /// record written before the cursor while paging does not shift the pages.
 /// What a subject's records in a collection weigh as stored, before they are read.
-pub async fn stored_weight_of_a_subjects_records(s: &Store) {
+/// A page of `subject`'s records (every collection, every record unless named).
+fn page_of<'a>(subject: &'a str, after: Option<&'a RecordCursor>, limit: i64) -> PageOf<'a> {
+    PageOf {
+        subject_id: subject,
+        collection: None,
+        bound_to: None,
+        after,
+        limit,
+    }
+}
+
+pub async fn page_weight_of_a_subjects_records(s: &Store) {
     let mut rows = vec![
         new_record("c1", "s1", 100),
         new_record("c2", "s1", 200),
@@ -179,26 +190,52 @@ pub async fn stored_weight_of_a_subjects_records(s: &Store) {
     rows[2].collection = "orders".into();
     rows[4].fields.clear();
     rows[4].index.clear();
+    rows[1].fields[0].binding = Some(binding("q", 0, None));
+    rows[1].fields.truncate(1);
     for r in &rows {
         insert_record(s, r).await.unwrap();
     }
-    let weight = |subject: &'static str, collection: &'static str| async move {
-        s.reader()
-            .await
-            .unwrap()
-            .records()
-            .stored_weight(subject, collection)
-            .await
-            .unwrap()
+    async fn weight(s: &Store, page: PageOf<'_>) -> custodia_store::StoredWeight {
+        s.reader().await.unwrap().records().page_weight(page).await.unwrap()
+    }
+    let in_collection = |subject: &'static str, collection: &'static str| PageOf {
+        collection: Some(collection),
+        ..page_of(subject, None, 1000)
     };
     let one: u64 = rows[0].fields.iter().map(|f| f.ciphertext.len() as u64).sum();
-    assert!(one > 0);
+    let name: u64 = rows[1].fields[0].ciphertext.len() as u64;
+    assert!(one > name && name > 0);
     let w = |records, fields, bytes| custodia_store::StoredWeight { records, fields, bytes };
     // a record without values counts as a record
-    assert_eq!(weight("s1", "customers").await, w(3, 4, 2 * one));
-    assert_eq!(weight("s1", "orders").await, w(1, 2, one));
-    assert_eq!(weight("s2", "customers").await, w(1, 2, one));
-    assert_eq!(weight("s3", "customers").await, w(0, 0, 0), "no records weigh nothing");
+    assert_eq!(weight(s, in_collection("s1", "customers")).await, w(3, 3, one + name));
+    assert_eq!(weight(s, in_collection("s1", "orders")).await, w(1, 2, one));
+    assert_eq!(weight(s, in_collection("s2", "customers")).await, w(1, 2, one));
+    assert_eq!(
+        weight(s, in_collection("s3", "customers")).await,
+        w(0, 0, 0),
+        "no records weigh nothing"
+    );
+    // a page weighs its records alone: after a cursor, up to its limit, of its purposes
+    let c1 = RecordCursor {
+        collection: "customers".into(),
+        created_at: 100,
+        record_id: "c1".into(),
+    };
+    let page = PageOf {
+        after: Some(&c1),
+        limit: 1,
+        ..in_collection("s1", "customers")
+    };
+    assert_eq!(weight(s, page).await, w(1, 1, name));
+    static P: &[&str] = &["p"];
+    static Q: &[&str] = &["q", "z"];
+    let bound = |purposes: &'static [&'static str]| PageOf {
+        bound_to: Some(purposes),
+        ..in_collection("s1", "customers")
+    };
+    assert_eq!(weight(s, bound(P)).await, w(1, 2, one), "held for p: c1");
+    assert_eq!(weight(s, bound(Q)).await, w(1, 1, name), "held for q: c2");
+    assert_eq!(weight(s, bound(&[])).await, w(0, 0, 0));
 }
 
 pub async fn subject_records_page_by_keyset(s: &Store) {
@@ -221,7 +258,7 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
             .await
             .unwrap()
             .records()
-            .page_of_subject("s1", None, after.as_ref(), 2)
+            .page_of_subject(page_of("s1", after.as_ref(), 2))
             .await
             .unwrap()
     };
@@ -262,11 +299,15 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
     assert!(seen[3].fields.is_empty(), "a record without fields is still listed");
     // One collection's pages: the others' records are neither shown nor counted.
     let in_customers = |after: Option<RecordCursor>, limit: i64| async move {
+        let page = PageOf {
+            collection: Some("customers"),
+            ..page_of("s1", after.as_ref(), limit)
+        };
         s.reader()
             .await
             .unwrap()
             .records()
-            .page_of_subject("s1", Some("customers"), after.as_ref(), limit)
+            .page_of_subject(page)
             .await
             .unwrap()
             .into_iter()
@@ -278,12 +319,26 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
     assert_eq!(in_customers(after_c2a.clone(), 1).await, ["c2b"]);
     assert_eq!(in_customers(after_c2a, 10).await, ["c2b", "c3"]);
     assert!(in_customers(Some(RecordCursor::after(&seen[3])), 10).await.is_empty());
+    // records no value of which is bound to the page's purposes are passed over, and do not
+    // count against its limit (c3 holds no value)
+    let bound = |purposes: &'static [&'static str], limit: i64| async move {
+        let page = PageOf {
+            bound_to: Some(purposes),
+            ..page_of("s1", None, limit)
+        };
+        let records = s.reader().await.unwrap().records().page_of_subject(page).await.unwrap();
+        records.into_iter().map(|r| r.record_id).collect::<Vec<_>>()
+    };
+    assert_eq!(bound(&["x", "p"], 10).await, ["c0", "c1", "c2a", "c2b", "o1"]);
+    assert_eq!(bound(&["p"], 5).await, ["c0", "c1", "c2a", "c2b", "o1"]);
+    assert!(bound(&["x"], 10).await.is_empty());
+    assert!(bound(&[], 10).await.is_empty());
     assert!(
         s.reader()
             .await
             .unwrap()
             .records()
-            .page_of_subject("s3", None, None, 10)
+            .page_of_subject(page_of("s3", None, 10))
             .await
             .unwrap()
             .is_empty()

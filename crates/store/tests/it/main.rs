@@ -241,7 +241,7 @@ on_store!(
     record_round_trip_and_order,
     records_are_scoped_to_subject_and_collection,
     subject_records_page_by_keyset,
-    stored_weight_of_a_subjects_records,
+    page_weight_of_a_subjects_records,
     blind_index_pages_in_record_order,
     update_sets_removes_and_reindexes,
     delete_removes_fields_and_index,
