@@ -64,7 +64,7 @@ pub use assess::{
     DEFAULT_KEY_MAX_AGE_DAYS, Environment as AssessEnvironment, KeyFacts, OutsideCheckpoints, TlsFacts, assess_store,
 };
 pub use audit::{AuditFilter, ScannerUse, audit_columns, audit_row_of};
-pub use batch::{BatchCreate, BatchRead, MAX_BATCH_ITEMS};
+pub use batch::{BatchCreate, BatchRead, MAX_BATCH_ITEMS, MAX_BATCH_READ_BYTES};
 pub use cache::CACHE_TTL;
 pub use call::Call;
 pub use checkpoint::{CHECKPOINT_ORIGIN, export_audit_log};

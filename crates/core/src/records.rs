@@ -888,6 +888,8 @@ struct OpenKeys<'v, 'k> {
     now: i64,
     stored: &'k [SubjectKeyRow],
     opened: Vec<(&'k str, DataKey)>,
+    /// The fields of the collection the purpose declares and the role may read in some form.
+    readable: Vec<&'v str>,
 }
 
 impl<'v, 'k> OpenKeys<'v, 'k> {
@@ -898,6 +900,10 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
         state: &'k crate::consent::SubjectState,
         now: Timestamp,
     ) -> Self {
+        let readable = grant
+            .readable_fields(None)
+            .map(|fields| fields.into_iter().map(|(f, _)| f.name.as_str()).collect())
+            .unwrap_or_default();
         Self {
             vault,
             purpose: grant.purpose,
@@ -905,6 +911,7 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
             now: now.0,
             stored,
             opened: Vec::new(),
+            readable,
         }
     }
 
@@ -923,9 +930,15 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
             && self.stored.iter().any(|k| k.key_class == field.key_class)
     }
 
-    /// Whether a record is shown at all: it has a value this read may open.
+    /// Whether a record is shown at all: it has a value of a field the purpose declares (and
+    /// the role may read) that this read may open. A record of a purpose this one is
+    /// compatible with, holding only fields this one does not declare, is not shown (it was,
+    /// with no fields: its id and times told of another purpose's records).
     fn may_see(&self, record: &StoredRecord) -> bool {
-        record.fields.iter().any(|f| self.may_open(f))
+        record
+            .fields
+            .iter()
+            .any(|f| self.readable.contains(&f.field.as_str()) && self.may_open(f))
     }
 
     /// The key to open `field` with, if this read may.

@@ -601,19 +601,21 @@ impl KeptTexts for ConsentRequest {
     responses((status = 200, description = "Current choices and full history", body = PrivacyState),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not manage consent", body = ErrorBody)),
+              (status = 403, description = "Caller may not manage consent", body = ErrorBody),
+              (status = 503, description = "Answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn privacy_state(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     Gpc(gpc): Gpc,
     ApiPath(subject_id): ApiPath<String>,
-) -> AppResult<Json<PrivacyState>> {
+) -> AppResult<axum::response::Response> {
     let subject = SubjectId::parse(&subject_id)?;
     honour_gpc(&state, &caller, &subject, gpc).await?;
-    Ok(Json(
-        state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?,
-    ))
+    // (a long history answers megabytes: it holds its place in the budget of answers unsent)
+    state
+        .record_answers
+        .answer(&state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?)
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/objections", tag = "consent",
@@ -709,13 +711,14 @@ fn default_page() -> u32 {
     responses((status = 200, description = "A page of the audit log, oldest first", body = AuditEvents),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
-              (status = 403, description = "Caller may not read the audit log", body = ErrorBody)),
+              (status = 403, description = "Caller may not read the audit log", body = ErrorBody),
+              (status = 503, description = "Answers not yet read by their clients fill the server's budget: try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn audit_events(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     ApiQuery(q): ApiQuery<AuditPage>,
-) -> AppResult<Json<AuditEvents>> {
+) -> AppResult<axum::response::Response> {
     if q.after < 0 || !(1..=1000).contains(&q.limit) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -742,12 +745,12 @@ pub(crate) async fn audit_events(
             to: q.to,
         },
     };
-    Ok(Json(
-        state
+    state.record_answers.answer(
+        &state
             .vault
             .audit_events(&caller, Timestamp::now(), q.after, q.limit, &filter)
             .await?,
-    ))
+    )
 }
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens",

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use custodia_core::{BatchCreate, BatchRead, Call, Page, RecordId, SubjectId, Timestamp, VaultError, name_shaped};
+use custodia_core::{
+    BatchCreate, BatchRead, Call, MAX_BATCH_READ_BYTES, Page, RecordId, SubjectId, Timestamp, VaultError, name_shaped,
+};
 use custodia_types::{
     BatchCreateRequest, BatchCreateResponse, BatchCreateResult, BatchReadRequest, BatchReadResponse, BatchReadResult,
     ErrorBody,
@@ -194,28 +196,36 @@ pub(crate) async fn read_records(
     let place = state.batch_reads.admit()?;
     honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
     let _turn = place.turn().await?;
+    // The most the batch can answer takes its place in the budget of answers unsent before
+    // anything is read: a batch refused for want of room is refused before its reads are
+    // made and audited as disclosed (they were read whole, then dropped).
+    let read = state.record_answers.reserve();
+    read.take(MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES)?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.read_records(&call, &items).await?;
-    state.record_answers.answer(&BatchReadResponse {
-        results: results
-            .into_iter()
-            .map(|r| match r {
-                Ok(page) => BatchReadResult {
-                    status: 200,
-                    records: Some(page.records),
-                    next_after: page.next_after,
-                    error: None,
-                },
-                Err(e) => {
-                    let (status, error) = failed(e);
-                    BatchReadResult {
-                        status,
-                        records: None,
-                        next_after: None,
-                        error: Some(error),
+    state.record_answers.answer_read(
+        &BatchReadResponse {
+            results: results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(page) => BatchReadResult {
+                        status: 200,
+                        records: Some(page.records),
+                        next_after: page.next_after,
+                        error: None,
+                    },
+                    Err(e) => {
+                        let (status, error) = failed(e);
+                        BatchReadResult {
+                            status,
+                            records: None,
+                            next_after: None,
+                            error: Some(error),
+                        }
                     }
-                }
-            })
-            .collect(),
-    })
+                })
+                .collect(),
+        },
+        &read,
+    )
 }

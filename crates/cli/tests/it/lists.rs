@@ -188,6 +188,38 @@ async fn lists_are_read_a_page_at_a_time(vault: Vault) {
         "{events}"
     );
 
+    // A record of a purpose this one is compatible with (support may look at an order),
+    // holding only fields this one does not declare, is not shown: not listed with no fields
+    // (its id and times told of another purpose's records), and not found alone.
+    let shipping = create(
+        &mut admin,
+        "p-3",
+        "order_fulfillment",
+        json!({"shipping_address": "1 Road"}),
+    )
+    .await;
+    let email = create(
+        &mut admin,
+        "p-3",
+        "order_fulfillment",
+        json!({"email": "p3@example.org"}),
+    )
+    .await;
+    let support = |path: &str| format!("/v1/subjects/p-3/records/customers{path}?purpose=customer_support");
+    let (status, v) = admin.get(&support("")).await;
+    assert_eq!(status, 200, "{v}");
+    let ids: Vec<&str> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((ids, v.get("next_after")), (vec![email.as_str()], None), "{v}");
+    let (status, v) = admin.get(&support(&format!("/{shipping}"))).await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = admin.get(&support(&format!("/{email}"))).await;
+    assert_eq!((status, &v["fields"]["email"]), (200, &json!("p3@example.org")), "{v}");
+
     // A page named wrongly is refused, naming what is wrong, and reads nothing.
     for extra in [
         "&limit=0",
