@@ -612,10 +612,14 @@ pub(crate) async fn privacy_state(
 ) -> AppResult<axum::response::Response> {
     let subject = SubjectId::parse(&subject_id)?;
     honour_gpc(&state, &caller, &subject, gpc).await?;
-    // (a long history answers megabytes: it holds its place in the budget of answers unsent)
-    state
-        .record_answers
-        .answer(&state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?)
+    // A long history answers megabytes, and is built (at several times its size) before its
+    // size is known: a list page's worth of the budget of answers unsent is asked first, so
+    // that no more histories are built at once than that budget holds (a thousand at once
+    // took 10 GB), and the answer keeps what it needs.
+    let read = state.record_answers.reserve();
+    read.take(Page::MAX_LIST_BYTES)?;
+    let history = state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?;
+    state.record_answers.answer_read(&history, &read)
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/objections", tag = "consent",
@@ -745,13 +749,19 @@ pub(crate) async fn audit_events(
             to: q.to,
         },
     };
-    state.record_answers.answer(
-        &state
-            .vault
-            .audit_events(&caller, Timestamp::now(), q.after, q.limit, &filter)
-            .await?,
-    )
+    // (a page of a thousand entries answers about a megabyte: asked before it is built, as a
+    // history is)
+    let read = state.record_answers.reserve();
+    read.take(AUDIT_PAGE_BYTES)?;
+    let page = state
+        .vault
+        .audit_events(&caller, Timestamp::now(), q.after, q.limit, &filter)
+        .await?;
+    state.record_answers.answer_read(&page, &read)
 }
+
+/// About the most a page of the audit log answers (a thousand entries of about 800 bytes).
+const AUDIT_PAGE_BYTES: usize = 1 << 20;
 
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
     request_body = TokenizeRequest,
