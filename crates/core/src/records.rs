@@ -267,11 +267,13 @@ impl Vault {
                         more = true;
                         break 'read;
                     }
-                    // what the record will hold of the server's memory, asked before it is
-                    // opened
-                    meter(stored_bytes(r) + RECORD_WEIGHT as usize)?;
+                    // what the record holds in the answer, asked as each is opened (counted
+                    // from its stored bytes, values of quotes, written twice in JSON, let a
+                    // third more pages in than the budget holds)
                     let record = self.open_record(&grant, &mut keys, r, &selected, (records.len(), &mut tokens))?;
-                    answered += answer_weight(&record);
+                    let weight = answer_weight(&record);
+                    meter(weight)?;
+                    answered += weight;
                     records.push(record);
                 }
                 if stored.len() < chunk {
@@ -993,7 +995,7 @@ fn refuse_limited(
 }
 
 /// What a read may hold of the server's memory while it opens a page: asked for what each
-/// record will weigh before it is opened; an error (503 `busy`) ends the read.
+/// record weighs in the answer as it is opened; an error (503 `busy`) ends the read.
 pub type Meter<'m> = &'m (dyn Fn(usize) -> Result<(), VaultError> + Sync);
 
 /// A meter that lets every read hold what it reads (a batch bounds its reads itself).
@@ -1382,6 +1384,73 @@ mod tests {
             assert!(weight >= written, "{value:?}: weighs {weight}, written {written}");
             assert!(weight <= written + 64, "{value:?}: weighs {weight}, written {written}");
         }
+    }
+
+    /// A read of a list asks its meter for what each record it shows weighs in the answer,
+    /// as it opens it; a meter that refuses ends the read with its error, and the read is
+    /// not audited as having shown anything.
+    #[tokio::test]
+    async fn a_list_asks_its_meter_for_each_record_it_shows() {
+        use crate::principal::tests::admin;
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        let subject = SubjectId::parse("cus_meter").unwrap();
+        for i in 0..3 {
+            let fields = BTreeMap::from([("email".to_owned(), format!("m{i}@example.com"))]);
+            vault
+                .create_record(
+                    &Call::new(&admin(), "order_fulfillment", Timestamp(10 + i)),
+                    &subject,
+                    "customers",
+                    &fields,
+                )
+                .await
+                .unwrap();
+        }
+        async fn list(vault: &Vault, subject: &SubjectId, meter: Meter<'_>) -> Result<RecordPage, VaultError> {
+            let admin = admin();
+            let call = Call::new(&admin, "order_fulfillment", Timestamp(100));
+            let page = Page::list(None, None)?;
+            vault
+                .list_records(&call, subject, "customers", None, &page, meter)
+                .await
+        }
+        let asked = std::sync::Mutex::new(Vec::new());
+        let counting = |bytes: usize| {
+            asked.lock().unwrap().push(bytes);
+            Ok(())
+        };
+        let shown = list(&vault, &subject, &counting).await.unwrap().records;
+        let weights: Vec<usize> = shown.iter().map(answer_weight).collect();
+        assert_eq!(*asked.lock().unwrap(), weights);
+        let busy = VaultError::unavailable("busy", "full");
+        let taken = std::sync::Mutex::new(0);
+        let refusing = |bytes: usize| {
+            let mut taken = taken.lock().unwrap();
+            *taken += bytes;
+            if *taken > weights[0] { Err(busy.clone()) } else { Ok(()) }
+        };
+        assert_eq!(list(&vault, &subject, &refusing).await.unwrap_err().code, "busy");
+        let filter = crate::AuditFilter {
+            subject_id: Some("cus_meter".to_owned()),
+            conditions: custodia_store::AuditQuery {
+                action: Some("record.list".to_owned()),
+                ..Default::default()
+            },
+        };
+        let events = vault
+            .audit_events(&admin(), Timestamp(200), 0, 100, &filter)
+            .await
+            .unwrap();
+        let decisions: Vec<&str> = events
+            .events
+            .iter()
+            .map(|e| e.entry["decision"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(decisions.first(), Some(&"allow"), "{decisions:?}");
+        assert!(decisions.iter().skip(1).all(|d| *d != "allow"), "{decisions:?}");
     }
 
     /// A page is checked as it is named: `limit` 1 to 1000 (lists default to a full page,

@@ -612,12 +612,9 @@ pub(crate) async fn privacy_state(
 ) -> AppResult<axum::response::Response> {
     let subject = SubjectId::parse(&subject_id)?;
     honour_gpc(&state, &caller, &subject, gpc).await?;
-    // A long history answers megabytes, and is built (at several times its size) before its
-    // size is known: a list page's worth of the budget of answers unsent is asked first, so
-    // that no more histories are built at once than that budget holds (a thousand at once
-    // took 10 GB), and the answer keeps what it needs.
-    let read = state.record_answers.reserve();
-    read.take(Page::MAX_LIST_BYTES)?;
+    // A long history answers megabytes, built at several times its size: a list page's worth
+    // is asked first (a thousand built at once took 10 GB), the answer keeping what it needs.
+    let read = state.record_answers.reserve_before(Page::MAX_LIST_BYTES)?;
     let history = state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?;
     state.record_answers.answer_read(&history, &read)
 }
@@ -749,10 +746,7 @@ pub(crate) async fn audit_events(
             to: q.to,
         },
     };
-    // (a page of a thousand entries answers about a megabyte: asked before it is built, as a
-    // history is)
-    let read = state.record_answers.reserve();
-    read.take(AUDIT_PAGE_BYTES)?;
+    let read = state.record_answers.reserve_before(AUDIT_PAGE_BYTES)?;
     let page = state
         .vault
         .audit_events(&caller, Timestamp::now(), q.after, q.limit, &filter)

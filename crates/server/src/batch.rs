@@ -196,11 +196,11 @@ pub(crate) async fn read_records(
     let place = state.batch_reads.admit()?;
     honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
     let _turn = place.turn().await?;
-    // The most the batch can answer takes its place in the budget of answers unsent before
-    // anything is read: a batch refused for want of room is refused before its reads are
-    // made and audited as disclosed (they were read whole, then dropped).
-    let read = state.record_answers.reserve();
-    read.take(MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES)?;
+    // the most the batch can answer (refused batches were read whole, audited as disclosed,
+    // then dropped)
+    let read = state
+        .record_answers
+        .reserve_before(MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES)?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.read_records(&call, &items).await?;
     state.record_answers.answer_read(

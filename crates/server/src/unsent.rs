@@ -43,6 +43,16 @@ impl Unsent {
         }
     }
 
+    /// A place of `bytes` taken before anything is read, for an answer built whole before
+    /// its size is known (a batch, a consent history, a page of the audit log): no more are
+    /// built at once than the budget holds, and a read refused for want of room is refused
+    /// before it is made and audited.
+    pub(crate) fn reserve_before(&self, bytes: usize) -> Result<Reservation, custodia_core::VaultError> {
+        let read = self.reserve();
+        read.take(bytes)?;
+        Ok(read)
+    }
+
     /// `body` as a JSON answer holding its size of the budget, of which the read that made it
     /// took some (`read`) as it went: what it took beyond the answer is given back, and what
     /// the answer needs beyond it is taken if the budget has it (503 when the read took

@@ -5,7 +5,7 @@ use crate::repo::Sealer;
 use crate::repo::retention::bound_value;
 use crate::repo::subjects::is_stored;
 use crate::repo::tally::Message;
-use crate::sql::{DbRow, Dialect, Stmt, placeholders, values_clause};
+use crate::sql::{Arg, DbRow, Dialect, Stmt, placeholders, values_clause};
 use crate::{
     Binding, DEFAULT_KEY_CLASS, ErasedRows, FieldValue, IndexEntry, NewRecord, ReadWrite, RecordPatch, StoreError,
     StoredField, StoredRecord, SubjectRecords,
@@ -17,12 +17,11 @@ super::repository!(
     sealing bindings
 );
 
-/// A subject's records in a collection with their fields; `{filter}` is the extra condition
-/// of a single-record read.
-const SUBJECT_RECORDS: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at AS record_created_at, \
+/// One record of a subject in a collection with its fields.
+const ONE_RECORD: &str = "SELECT r.record_id, r.subject_id, r.collection, r.created_at AS record_created_at, \
      r.updated_at, f.field, f.ciphertext, f.key_class AS field_key_class, f.updated_at AS field_updated_at, \
      {binding_columns} FROM records r LEFT JOIN record_fields f ON f.record_id = r.record_id {join_bindings} \
-     WHERE r.subject_id = $1 AND r.collection = $2 {filter} ORDER BY r.created_at, r.record_id, f.field, b.purpose";
+     WHERE r.subject_id = $1 AND r.collection = $2 AND r.record_id = $3 ORDER BY f.field, b.purpose";
 
 /// The columns of a field's binding, from `b` (one row per binding of a field).
 const BINDING_COLUMNS: &str = "b.purpose, b.bound_at, b.renewed_at, b.ended_at, b.expires_at, b.seal AS binding_seal";
@@ -194,20 +193,21 @@ impl<'a> PageOf<'a> {
     /// `sql` with `{records}` replaced by the query of the page's records (their columns of
     /// `records`), and its arguments.
     fn stmt(&self, sql: &str) -> Stmt<'a> {
-        let mut filter = String::new();
-        let mut params = 2;
-        let mut next = || {
-            params += 1;
-            format!("${params}")
+        // the arguments, in the order of their places: `$1` the subject, `$2` the limit
+        let mut args: Vec<Arg<'a>> = vec![self.subject_id.into(), self.limit.into()];
+        let mut place = |arg: Arg<'a>| {
+            args.push(arg);
+            format!("${}", args.len())
         };
-        if self.collection.is_some() {
-            filter.push_str(&format!(" AND collection = {}", next()));
+        let mut filter = String::new();
+        if let Some(collection) = self.collection {
+            filter.push_str(&format!(" AND collection = {}", place(collection.into())));
         }
         match self.bound_to {
             None => {}
             Some([]) => filter.push_str(" AND 1 = 0"),
             Some(purposes) => {
-                let places: Vec<String> = purposes.iter().map(|_| next()).collect();
+                let places: Vec<String> = purposes.iter().map(|p| place((*p).into())).collect();
                 filter.push_str(&format!(
                     " AND EXISTS (SELECT 1 FROM field_bindings pb WHERE pb.record_id = records.record_id \
                      AND pb.purpose IN ({}))",
@@ -215,27 +215,21 @@ impl<'a> PageOf<'a> {
                 ));
             }
         }
-        if self.after.is_some() {
-            let (c, t, r) = (next(), next(), next());
+        if let Some(c) = self.after {
+            let (c, t, r) = (
+                place(c.collection.as_str().into()),
+                place(c.created_at.into()),
+                place(c.record_id.as_str().into()),
+            );
             filter.push_str(&format!(" AND (collection, created_at, record_id) > ({c}, {t}, {r})"));
         }
         let records = format!(
             "SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
              WHERE subject_id = $1{filter} ORDER BY collection, created_at, record_id LIMIT $2"
         );
-        let mut stmt = Stmt::new(sql.replace("{records}", &records))
-            .bind(self.subject_id)
-            .bind(self.limit);
-        if let Some(collection) = self.collection {
-            stmt.push(collection);
-        }
-        for purpose in self.bound_to.unwrap_or_default() {
-            stmt.push(*purpose);
-        }
-        if let Some(c) = self.after {
-            stmt.push(c.collection.as_str());
-            stmt.push(c.created_at);
-            stmt.push(c.record_id.as_str());
+        let mut stmt = Stmt::new(sql.replace("{records}", &records));
+        for arg in args {
+            stmt.push(arg);
         }
         stmt
     }
@@ -281,18 +275,6 @@ impl StoredRecord {
 }
 
 impl<A> Records<'_, A> {
-    /// A subject's data keys and every record of it in `collection`, oldest first; `None`
-    /// when the subject has neither keys nor records there.
-    pub async fn of_subject(
-        &mut self,
-        subject_id: &str,
-        collection: &str,
-    ) -> Result<Option<SubjectRecords>, StoreError> {
-        let sql = with_bindings(SUBJECT_RECORDS).replace("{filter}", "");
-        self.subject_records(Stmt::new(sql).bind(subject_id).bind(collection), subject_id)
-            .await
-    }
-
     /// The records of a page of a subject's records, with their fields (sorted by name). The
     /// subject's keys are not read.
     pub async fn page_of_subject(&mut self, page: PageOf<'_>) -> Result<Vec<StoredRecord>, StoreError> {
@@ -310,8 +292,7 @@ impl<A> Records<'_, A> {
     /// A subject's data keys and one record of it (`records` is empty when there is no such
     /// record); `None` when the subject has neither keys nor that record.
     pub async fn one(&mut self, target: Target<'_>) -> Result<Option<SubjectRecords>, StoreError> {
-        let sql = with_bindings(SUBJECT_RECORDS).replace("{filter}", "AND r.record_id = $3");
-        let stmt = Stmt::new(sql)
+        let stmt = Stmt::new(with_bindings(ONE_RECORD))
             .bind(target.subject_id)
             .bind(target.collection)
             .bind(target.record_id);

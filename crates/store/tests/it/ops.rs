@@ -53,8 +53,20 @@ pub async fn insert_record_job(s: &Store, record: &NewRecord) -> R<()> {
         .await
 }
 
+/// A subject's keys and every record of it in `collection`, oldest first; `None` when the
+/// subject has neither keys nor records there.
 pub async fn records(s: &Store, subject: &str, collection: &str) -> R<Option<SubjectRecords>> {
-    s.reader().await?.records().of_subject(subject, collection).await
+    let mut reader = s.reader().await?;
+    let keys = reader.subjects().keys(subject).await?;
+    let page = custodia_store::PageOf {
+        subject_id: subject,
+        collection: Some(collection),
+        bound_to: None,
+        after: None,
+        limit: i64::MAX,
+    };
+    let records = reader.records().page_of_subject(page).await?;
+    Ok((!keys.is_empty() || !records.is_empty()).then_some(SubjectRecords { keys, records }))
 }
 
 pub async fn record(s: &Store, subject: &str, collection: &str, id: &str) -> R<Option<SubjectRecords>> {
