@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use custodia_store::{AuditRow, NewRecord, PageOf, StoreError};
+use custodia_store::{AuditRow, NewRecord, PageOf, StoreError, UsableBy};
 
 use crate::audit::AuditEvent;
 use crate::call::Call;
-use crate::records::{FIELD_WEIGHT, RECORD_WEIGHT, SealingKeys, answer_weight, readable_purposes, subject_erased};
+use crate::records::{FIELD_WEIGHT, RECORD_WEIGHT, SealingKeys, answer_weight, readable_field_names, subject_erased};
 use crate::{Page, RecordId, RecordPage, SubjectId, Vault, VaultError};
 
 /// The most items one batch may hold.
@@ -226,42 +226,15 @@ impl Vault {
         answered: usize,
         weights: &mut HashMap<(&'a str, &'a str, &'a Page), usize>,
     ) -> Result<usize, VaultError> {
-        // a page weighs the records the call's purpose may read through, as a read reads them
-        let readable = self
-            .registry
-            .purposes
-            .get(call.purpose)
-            .map(readable_purposes)
-            .unwrap_or_default();
         let mut total = answered;
         let mut n = 0;
-        let mut reader = None;
         for item in rest.iter().take(READS_AT_ONCE) {
             if item.record_id.is_none() {
                 let at = (item.subject.as_str(), item.collection.as_str(), &item.page);
                 let weight = match weights.get(&at) {
                     Some(&w) => w,
                     None => {
-                        let reader = match &mut reader {
-                            Some(reader) => reader,
-                            None => reader.insert(self.store.reader().await?),
-                        };
-                        let cursor = item.page.cursor_in(at.1);
-                        let stored = reader
-                            .records()
-                            .page_weight(PageOf {
-                                subject_id: at.0,
-                                collection: Some(at.1),
-                                bound_to: Some(&readable),
-                                after: cursor.as_ref(),
-                                limit: i64::try_from(item.page.limit()).unwrap_or(i64::MAX),
-                            })
-                            .await?;
-                        let weight = stored
-                            .bytes
-                            .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
-                            .saturating_add(stored.fields.saturating_mul(FIELD_WEIGHT));
-                        let weight = usize::try_from(weight).unwrap_or(usize::MAX).min(Page::MAX_LIST_BYTES);
+                        let weight = self.page_weight(call, item).await?;
                         weights.insert(at, weight);
                         weight
                     }
@@ -274,6 +247,42 @@ impl Vault {
             n += 1;
         }
         Ok(n.max(1))
+    }
+
+    /// What the list `item` reads weighs as stored: the records a read of it would not pass
+    /// over, as far as the store can tell them (see [`UsableBy`]); a read the gate refuses
+    /// weighs nothing.
+    async fn page_weight(&self, call: &Call<'_>, item: &BatchRead) -> Result<usize, VaultError> {
+        let Ok(grant) = self.authorize(call, &item.collection) else {
+            return Ok(0);
+        };
+        // (a ledger that cannot be read refuses the read itself; weighed without it)
+        let state = self.subject_state(&item.subject).await.ok();
+        let purposes = crate::retention::usable_purposes(&self.registry, grant.purpose, state.as_deref());
+        let fields = readable_field_names(&grant);
+        let cursor = item.page.cursor_in(&item.collection);
+        let stored = self
+            .store
+            .reader()
+            .await?
+            .records()
+            .page_weight(PageOf {
+                subject_id: item.subject.as_str(),
+                collection: Some(&item.collection),
+                usable_by: Some(UsableBy {
+                    purposes: &purposes,
+                    fields: &fields,
+                    at: call.now.0,
+                }),
+                after: cursor.as_ref(),
+                limit: i64::try_from(item.page.limit()).unwrap_or(i64::MAX),
+            })
+            .await?;
+        let weight = stored
+            .bytes
+            .saturating_add(stored.records.saturating_mul(RECORD_WEIGHT))
+            .saturating_add(stored.fields.saturating_mul(FIELD_WEIGHT));
+        Ok(usize::try_from(weight).unwrap_or(usize::MAX).min(Page::MAX_LIST_BYTES))
     }
 
     /// One item of a batch read, as the single read it stands for.

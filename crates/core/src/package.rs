@@ -260,7 +260,7 @@ impl PackageReader {
             .page_of_subject(custodia_store::PageOf {
                 subject_id: self.subject.as_str(),
                 collection: None,
-                bound_to: None,
+                usable_by: None,
                 after: self.records_after.as_ref(),
                 limit: self.pages.0,
             })

@@ -7,7 +7,7 @@ use custodia_crypto::{DataKey, FieldContext};
 use custodia_registry::{Field, OutputForm};
 use custodia_store::{
     Activity, AuditRow, Binding, DEFAULT_KEY_CLASS, FieldValue, IndexEntry, NewRecord, PageOf, RecordCursor,
-    RecordPatch, StoredField, StoredRecord, SubjectKeyRow, Target,
+    RecordPatch, StoredField, StoredRecord, SubjectKeyRow, Target, UsableBy,
 };
 use custodia_types::{Record, SearchMatch};
 use zeroize::Zeroizing;
@@ -236,7 +236,13 @@ impl Vault {
             // they were there). A chunk holds about a page's bytes at the largest record seen:
             // a few records first, up to [`LIST_CHUNK`] of small ones (64 records of a
             // megabyte each would be held at once otherwise).
-            let readable = readable_purposes(grant.purpose);
+            let purposes = crate::retention::usable_purposes(&self.registry, grant.purpose, Some(&state));
+            let fields = keys.readable.clone();
+            let usable_by = UsableBy {
+                purposes: &purposes,
+                fields: &fields,
+                at: call.now.0,
+            };
             let mut chunk = (page.limit + 1).min(FIRST_LIST_CHUNK);
             let mut largest = 1;
             let mut more = false;
@@ -249,7 +255,7 @@ impl Vault {
                     .page_of_subject(PageOf {
                         subject_id: subject.as_str(),
                         collection: Some(collection),
-                        bound_to: Some(&readable),
+                        usable_by: Some(usable_by),
                         after: cursor.as_ref(),
                         limit: i64::try_from(chunk).unwrap_or(i64::MAX),
                     })
@@ -902,10 +908,7 @@ impl<'v, 'k> OpenKeys<'v, 'k> {
         state: &'k crate::consent::SubjectState,
         now: Timestamp,
     ) -> Self {
-        let readable = grant
-            .readable_fields(None)
-            .map(|fields| fields.into_iter().map(|(f, _)| f.name.as_str()).collect())
-            .unwrap_or_default();
+        let readable = readable_field_names(grant);
         Self {
             vault,
             purpose: grant.purpose,
@@ -1005,10 +1008,13 @@ pub fn unmetered(_: usize) -> Result<(), VaultError> {
 
 /// The purposes whose values a read under `purpose` may use: its own, and those it is
 /// declared compatible with (what [`crate::retention::usable`] asks first).
-pub(crate) fn readable_purposes(purpose: &custodia_registry::Purpose) -> Vec<&str> {
-    std::iter::once(purpose.name.as_str())
-        .chain(purpose.compatible_with.iter().map(String::as_str))
-        .collect()
+/// The fields of the grant's collection its purpose declares and its role may read in some
+/// form: a record is shown only for a value of one of them.
+pub(crate) fn readable_field_names<'a>(grant: &Grant<'a>) -> Vec<&'a str> {
+    grant
+        .readable_fields(None)
+        .map(|fields| fields.into_iter().map(|(f, _)| f.name.as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// A stored record's values' bytes (sealed).
@@ -1451,6 +1457,83 @@ mod tests {
             .collect();
         assert_eq!(decisions.first(), Some(&"allow"), "{decisions:?}");
         assert!(decisions.iter().skip(1).all(|d| *d != "allow"), "{decisions:?}");
+    }
+
+    /// A list shows exactly the records holding a value its purpose may use now, the store
+    /// passing over the others before they are read (by purpose, field and stored expiry,
+    /// with purposes the subject's ledger ended left out): a value expired by its rule, or
+    /// held for a purpose a restriction stopped, hides its record; another value that is
+    /// still usable keeps it shown.
+    #[tokio::test]
+    async fn a_list_shows_the_records_it_may_use_now() {
+        use crate::principal::tests::admin;
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        let t0 = 1_700_000_000_000;
+        data.init(None, Timestamp(t0)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        let admin = admin();
+        let subject = SubjectId::parse("cus_usable").unwrap();
+        let create = |purpose: &'static str, fields: &[(&str, &str)]| {
+            let fields: BTreeMap<String, String> =
+                fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            let (vault, admin, subject) = (&vault, &admin, &subject);
+            async move {
+                vault
+                    .create_record(&Call::new(admin, purpose, Timestamp(t0)), subject, "customers", &fields)
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .to_owned()
+            }
+        };
+        // 13 months from collection; 2 years from the last update; 10 years from collection
+        let card = create("payment", &[("card_number", "4242424242424242")]).await;
+        let both = create("payment", &[("card_number", "4000056655665556"), ("name", "Pat")]).await;
+        let order = create("order_fulfillment", &[("name", "Ola"), ("email", "ola@example.com")]).await;
+        let tax = create("tax_records", &[("name", "Tia")]).await;
+        let list = |purpose: &'static str, now: i64| {
+            let (vault, admin, subject) = (&vault, &admin, &subject);
+            async move {
+                let call = Call::new(admin, purpose, Timestamp(now));
+                let page = Page::list(None, None).unwrap();
+                let mut ids: Vec<String> = vault
+                    .list_records(&call, subject, "customers", None, &page, &unmetered)
+                    .await
+                    .unwrap()
+                    .records
+                    .into_iter()
+                    .map(|r| r.record_id.as_str().to_owned())
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let sorted = |mut ids: Vec<&String>| {
+            ids.sort();
+            ids.into_iter().cloned().collect::<Vec<_>>()
+        };
+        let day = 86_400_000;
+        assert_eq!(
+            list("customer_support", t0 + day).await,
+            sorted(vec![&card, &both, &order])
+        );
+        assert_eq!(list("tax_records", t0 + day).await, sorted(vec![&both, &order, &tax]));
+        // fourteen months on the payment values have expired (13 months from collection):
+        // neither support nor tax records see the payment records any more
+        let later = t0 + 425 * day;
+        assert_eq!(list("customer_support", later).await, sorted(vec![&order]));
+        assert_eq!(list("tax_records", later).await, sorted(vec![&order, &tax]));
+        // restricted (Art. 18), only tax records stay in use, and only through their own values
+        let restrict = custodia_types::RestrictionRequest {
+            restricted: true,
+            method: "api".to_owned(),
+        };
+        vault
+            .record_restriction(&admin, Timestamp(t0 + 2 * day), &subject, &restrict)
+            .await
+            .unwrap();
+        assert_eq!(list("tax_records", t0 + 3 * day).await, sorted(vec![&tax]));
     }
 
     /// A page is checked as it is named: `limit` 1 to 1000 (lists default to a full page,

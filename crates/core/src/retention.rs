@@ -156,6 +156,24 @@ pub(crate) fn usable(registry: &Registry, reader: &Purpose, b: &Binding, state: 
         || rule_expiry(holder, b, None).is_none_or(|e| now < e)
 }
 
+/// The purposes through whose bindings a read under `reader` may use a value (see
+/// [`usable`]): its own and those it is declared compatible with, less those the subject's
+/// ledger does not let hold their values (`state`; `None`: as the registry alone says).
+pub(crate) fn usable_purposes<'r>(
+    registry: &'r Registry,
+    reader: &'r Purpose,
+    state: Option<&SubjectState>,
+) -> Vec<&'r str> {
+    std::iter::once(reader.name.as_str())
+        .chain(reader.compatible_with.iter().map(String::as_str))
+        .filter(|p| match (registry.purpose(p), state) {
+            (Some(holder), Some(state)) => ledger_allows(holder, state),
+            (holder, None) => holder.is_some(),
+            (None, Some(_)) => false,
+        })
+        .collect()
+}
+
 /// Whether the subject's ledger lets `holder` hold its values for use: nothing ended its
 /// bindings (a withdrawal, an objection, an opt-out), and a restriction (Art. 18) leaves only
 /// purposes exempt from it in use, whoever reads through them.

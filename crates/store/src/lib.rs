@@ -37,7 +37,7 @@ pub use repo::{
     HeldToken, HeldValues, HoldRow, IncidentEntryRow, IncidentRow, Incidents, KeyCursor, KeyLock, LEDGER_SEALED,
     Ledger, Meta, NoticeRow, Notices, Notifications, OperatorRow, Operators, PageOf, Principals, ReadOnlyRow,
     RecordCursor, Records, RequestQuery, Requests, Retention, Sealer, SessionRow, SessionsOf, StoredWeight, Subjects,
-    TRAINING_SEALS_PENDING, Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow,
+    TRAINING_SEALS_PENDING, Tallies, Target, TimelineChange, TokenHolding, Tokens, TrainingRow, UsableBy,
 };
 pub use roles::ServiceGrants;
 pub use schema::{APPEND_ONLY_PRIVILEGES, SCHEMA_VERSION, TableGrant};

@@ -29,7 +29,7 @@ pub use operators::{
     Attempt, BreakGlassRow, OperatorRow, Operators, SessionRow, SessionsOf, TRAINING_SEALS_PENDING, TrainingRow,
 };
 pub use principals::Principals;
-pub use records::{BINDING_SEALS_PENDING, HeldValues, PageOf, RecordCursor, Records, StoredWeight, Target};
+pub use records::{BINDING_SEALS_PENDING, HeldValues, PageOf, RecordCursor, Records, StoredWeight, Target, UsableBy};
 pub use requests::{FORGOTTEN_TEXT, RequestQuery, Requests};
 pub use retention::{BindingRows, BindingTimes, BoundValue, DueCursor, Ending, HeldCount, HoldRow, Retention};
 pub use subjects::{KeyCursor, KeyLock, Subjects};

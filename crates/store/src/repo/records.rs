@@ -181,10 +181,11 @@ pub struct PageOf<'a> {
     pub subject_id: &'a str,
     /// Only the records of this collection (`None`: of every collection).
     pub collection: Option<&'a str>,
-    /// Only the records holding a value bound to one of these purposes (`None`: every
-    /// record): the database passes over those a read under them could never show, so that
-    /// a read does not take time, one by one, over what other purposes hold.
-    pub bound_to: Option<&'a [&'a str]>,
+    /// Only the records holding a value a read could use through one of these bindings
+    /// (`None`: every record): the database passes over those a read could never show, so
+    /// that a read does not take time, one by one, over what other purposes hold or over
+    /// what its own can no longer use.
+    pub usable_by: Option<UsableBy<'a>>,
     pub after: Option<&'a RecordCursor>,
     pub limit: i64,
 }
@@ -203,17 +204,8 @@ impl<'a> PageOf<'a> {
         if let Some(collection) = self.collection {
             filter.push_str(&format!(" AND collection = {}", place(collection.into())));
         }
-        match self.bound_to {
-            None => {}
-            Some([]) => filter.push_str(" AND 1 = 0"),
-            Some(purposes) => {
-                let places: Vec<String> = purposes.iter().map(|p| place((*p).into())).collect();
-                filter.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM field_bindings pb WHERE pb.record_id = records.record_id \
-                     AND pb.purpose IN ({}))",
-                    places.join(", ")
-                ));
-            }
+        if let Some(usable) = self.usable_by {
+            filter.push_str(&usable.filter(&mut place));
         }
         if let Some(c) = self.after {
             let (c, t, r) = (
@@ -232,6 +224,40 @@ impl<'a> PageOf<'a> {
             stmt.push(arg);
         }
         stmt
+    }
+}
+
+/// The bindings through which a read may use a value, as far as their stored columns tell:
+/// of one of `purposes`, of one of `fields`, and not expired at `at` by their stored expiry
+/// (an expiry stored that has passed is never moved later, so such a binding stays unusable).
+/// What the columns cannot tell (an end the ledger took back too late, a rule's expiry not
+/// yet stored, a key erased) the reader still judges, record by record.
+#[derive(Debug, Clone, Copy)]
+pub struct UsableBy<'a> {
+    pub purposes: &'a [&'a str],
+    pub fields: &'a [&'a str],
+    pub at: i64,
+}
+
+impl UsableBy<'_> {
+    /// The condition on `records` that one of its values has such a binding, its arguments
+    /// given their places by `place`.
+    fn filter<'a>(&self, place: &mut impl FnMut(Arg<'a>) -> String) -> String
+    where
+        Self: 'a,
+    {
+        if self.purposes.is_empty() || self.fields.is_empty() {
+            return " AND 1 = 0".to_owned();
+        }
+        let mut list =
+            |items: &[&'a str]| -> String { items.iter().map(|p| place((*p).into())).collect::<Vec<_>>().join(", ") };
+        let (purposes, fields) = (list(self.purposes), list(self.fields));
+        let at = place(self.at.into());
+        format!(
+            " AND EXISTS (SELECT 1 FROM field_bindings pb WHERE pb.record_id = records.record_id \
+             AND pb.purpose IN ({purposes}) AND pb.field IN ({fields}) \
+             AND (pb.expires_at IS NULL OR pb.expires_at > {at}))"
+        )
     }
 }
 

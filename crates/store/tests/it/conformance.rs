@@ -4,7 +4,7 @@ use custodia_store::{
     Activity, AuditColumns, AuditRow, Binding, BindingTimes, CheckpointRow, DeliveryAttempt, DeliveryState, Ending,
     ErasureRow, FieldValue, HoldRow, IndexEntry, LedgerRow, NewNotification, NewRecord, NotificationRow, PageOf,
     PrincipalRow, RecordCursor, RecordPatch, RequestQuery, RequestRow, Store, StoreError, StoredRecord, SubjectKeyRow,
-    Target, TokenRow,
+    Target, TokenRow, UsableBy,
 };
 
 use crate::ops::*;
@@ -173,10 +173,71 @@ fn page_of<'a>(subject: &'a str, after: Option<&'a RecordCursor>, limit: i64) ->
     PageOf {
         subject_id: subject,
         collection: None,
-        bound_to: None,
+        usable_by: None,
         after,
         limit,
     }
+}
+
+fn usable_by<'a>(purposes: &'a [&'a str], fields: &'a [&'a str], at: i64) -> UsableBy<'a> {
+    UsableBy { purposes, fields, at }
+}
+
+/// A page passes over, in the database, the records none of whose values a read could use
+/// through the bindings' stored columns: of another purpose, of another field, or expired
+/// by their stored expiry (at it, or before); and weighs what it would show.
+pub async fn pages_pass_over_what_no_read_may_use(s: &Store) {
+    let mut u2 = new_record("u2", "s1", 200);
+    u2.fields[0].binding = Some(binding("p", 200, Some(500)));
+    let mut u3 = new_record("u3", "s1", 300);
+    u3.fields[0].binding = Some(binding("q", 300, None));
+    u3.fields.truncate(1);
+    let mut u4 = new_record("u4", "s1", 400);
+    u4.fields.clear();
+    u4.index.clear();
+    for r in [new_record("u1", "s1", 100), u2, u3, u4] {
+        insert_record(s, &r).await.unwrap();
+    }
+    let listed = |usable: UsableBy<'static>| async move {
+        let page = PageOf {
+            usable_by: Some(usable),
+            ..page_of("s1", None, 10)
+        };
+        let mut reader = s.reader().await.unwrap();
+        let ids: Vec<String> = reader
+            .records()
+            .page_of_subject(page)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record_id)
+            .collect();
+        let weight = reader.records().page_weight(page).await.unwrap();
+        assert_eq!(weight.records, ids.len() as u64, "a page weighs what it shows: {ids:?}");
+        ids
+    };
+    assert_eq!(listed(usable_by(&["p"], &["name", "email"], 1000)).await, ["u1", "u2"]);
+    assert_eq!(
+        listed(usable_by(&["p"], &["name"], 1000)).await,
+        ["u1"],
+        "u2's name expired"
+    );
+    assert_eq!(listed(usable_by(&["p"], &["name"], 499)).await, ["u1", "u2"]);
+    assert_eq!(
+        listed(usable_by(&["p"], &["name"], 500)).await,
+        ["u1"],
+        "expired at its expiry"
+    );
+    assert_eq!(listed(usable_by(&["p"], &["email"], 1000)).await, ["u1", "u2"]);
+    assert_eq!(listed(usable_by(&["q"], &["name", "email"], 0)).await, ["u3"]);
+    assert_eq!(
+        listed(usable_by(&["q"], &["email"], 0)).await,
+        Vec::<String>::new(),
+        "u3 holds no email"
+    );
+    assert_eq!(listed(usable_by(&["p", "q"], &["name"], 1000)).await, ["u1", "u3"]);
+    assert!(listed(usable_by(&["p", "q"], &[], 0)).await.is_empty(), "no field");
+    assert!(listed(usable_by(&[], &["name"], 0)).await.is_empty(), "no purpose");
 }
 
 pub async fn page_weight_of_a_subjects_records(s: &Store) {
@@ -230,7 +291,7 @@ pub async fn page_weight_of_a_subjects_records(s: &Store) {
     static P: &[&str] = &["p"];
     static Q: &[&str] = &["q", "z"];
     let bound = |purposes: &'static [&'static str]| PageOf {
-        bound_to: Some(purposes),
+        usable_by: Some(usable_by(purposes, &["name", "email"], 0)),
         ..in_collection("s1", "customers")
     };
     assert_eq!(weight(s, bound(P)).await, w(1, 2, one), "held for p: c1");
@@ -323,7 +384,7 @@ pub async fn subject_records_page_by_keyset(s: &Store) {
     // count against its limit (c3 holds no value)
     let bound = |purposes: &'static [&'static str], limit: i64| async move {
         let page = PageOf {
-            bound_to: Some(purposes),
+            usable_by: Some(usable_by(purposes, &["name", "email"], 0)),
             ..page_of("s1", None, limit)
         };
         let records = s.reader().await.unwrap().records().page_of_subject(page).await.unwrap();

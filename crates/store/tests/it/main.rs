@@ -242,6 +242,7 @@ on_store!(
     records_are_scoped_to_subject_and_collection,
     subject_records_page_by_keyset,
     page_weight_of_a_subjects_records,
+    pages_pass_over_what_no_read_may_use,
     blind_index_pages_in_record_order,
     update_sets_removes_and_reindexes,
     delete_removes_fields_and_index,

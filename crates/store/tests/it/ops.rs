@@ -61,7 +61,7 @@ pub async fn records(s: &Store, subject: &str, collection: &str) -> R<Option<Sub
     let page = custodia_store::PageOf {
         subject_id: subject,
         collection: Some(collection),
-        bound_to: None,
+        usable_by: None,
         after: None,
         limit: i64::MAX,
     };
