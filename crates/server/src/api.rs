@@ -249,7 +249,7 @@ pub(crate) async fn list_records(
     let fields = requested_fields(q.fields.as_deref());
     let page = Page::list(q.after.as_deref(), q.limit)?;
     // the page holds its place in the budget of answers unsent as it is read
-    let read = state.record_answers.reserve();
+    let read = state.record_answers.reserve(&caller.id);
     let RecordPage { records, next_after } = state
         .vault
         .list_records(
@@ -614,7 +614,7 @@ pub(crate) async fn privacy_state(
     honour_gpc(&state, &caller, &subject, gpc).await?;
     // A long history answers megabytes, built at several times its size: a list page's worth
     // is asked first (a thousand built at once took 10 GB), the answer keeping what it needs.
-    let read = state.record_answers.reserve_before(Page::MAX_LIST_BYTES)?;
+    let read = state.record_answers.reserve_before(&caller.id, Page::MAX_LIST_BYTES)?;
     let history = state.vault.privacy_state(&caller, Timestamp::now(), &subject).await?;
     state.record_answers.answer_read(&history, &read)
 }
@@ -746,7 +746,7 @@ pub(crate) async fn audit_events(
             to: q.to,
         },
     };
-    let read = state.record_answers.reserve_before(AUDIT_PAGE_BYTES)?;
+    let read = state.record_answers.reserve_before(&caller.id, AUDIT_PAGE_BYTES)?;
     let page = state
         .vault
         .audit_events(&caller, Timestamp::now(), q.after, q.limit, &filter)

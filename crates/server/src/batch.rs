@@ -200,7 +200,7 @@ pub(crate) async fn read_records(
     // then dropped)
     let read = state
         .record_answers
-        .reserve_before(MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES)?;
+        .reserve_before(&caller.id, MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES)?;
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
     let results = state.vault.read_records(&call, &items).await?;
     state.record_answers.answer_read(

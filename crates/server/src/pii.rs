@@ -227,7 +227,7 @@ pub(crate) async fn scan(
             }
         })
         .collect();
-    state.pii.unsent.answer(&ScanResponse { findings, counts })
+    state.pii.unsent.answer(&caller.id, &ScanResponse { findings, counts })
 }
 
 /// A `tokenize` operator's target in the vault.
@@ -436,18 +436,21 @@ pub(crate) async fn redact(
             .audit_keyed_redaction(&caller, Timestamp::now(), &keyed, body.key_id.as_deref())
             .await?;
     }
-    state.pii.unsent.answer(&RedactResponse {
-        text: String::from_utf8_lossy(&out).into_owned(),
-        redactions: applied
-            .into_iter()
-            .map(|a| Redaction {
-                entity_type: a.entity_type,
-                start: a.start as u64,
-                end: a.end as u64,
-                operator: a.operator.to_owned(),
-            })
-            .collect(),
-    })
+    state.pii.unsent.answer(
+        &caller.id,
+        &RedactResponse {
+            text: String::from_utf8_lossy(&out).into_owned(),
+            redactions: applied
+                .into_iter()
+                .map(|a| Redaction {
+                    entity_type: a.entity_type,
+                    start: a.start as u64,
+                    end: a.end as u64,
+                    operator: a.operator.to_owned(),
+                })
+                .collect(),
+        },
+    )
 }
 
 /// Tokens of `values` for the redaction's `tokenize` target `t`, the request's GPC signal
