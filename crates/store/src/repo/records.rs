@@ -242,9 +242,9 @@ pub struct UsableBy<'a> {
 impl UsableBy<'_> {
     /// The condition on `records` of the page's subject (`$1`) that one of its values has
     /// such a binding, its arguments given their places by `place`. The subject's usable
-    /// bindings are one range of `field_bindings_by_subject`, probed as the records are
-    /// walked in order (a test of each record's bindings took 3 ms per 1,000 records passed
-    /// over on SQLite; this 0.6).
+    /// bindings are ranges of the index `field_bindings_by_subject` (subject, purpose, field,
+    /// expiry, record), read without the table and probed as the records are walked in order
+    /// (a test of each record's bindings took 3 ms per 1,000 records passed over on SQLite).
     fn filter<'a>(&self, place: &mut impl FnMut(Arg<'a>) -> String) -> String
     where
         Self: 'a,
