@@ -10,7 +10,9 @@ use custodia_store::{AuditRow, NewRecord, PageOf, StoreError, UsableBy};
 
 use crate::audit::AuditEvent;
 use crate::call::Call;
-use crate::records::{FIELD_WEIGHT, RECORD_WEIGHT, SealingKeys, answer_weight, readable_field_names, subject_erased};
+use crate::records::{
+    FIELD_WEIGHT, Meter, RECORD_WEIGHT, SealingKeys, answer_weight, readable_field_names, subject_erased,
+};
 use crate::{Page, RecordId, RecordPage, SubjectId, Vault, VaultError};
 
 /// The most items one batch may hold.
@@ -23,6 +25,10 @@ pub const MAX_BATCH_READ_BYTES: usize = 16 << 20;
 
 /// How many of a batch's reads run at once.
 const READS_AT_ONCE: usize = 8;
+
+/// What a record named alone is counted to weigh before it is read (a record of a few
+/// values; a larger one takes what more it needs as it is answered, if there is room).
+const ONE_RECORD_WEIGHT: usize = 4 << 10;
 
 /// One record to create.
 #[derive(Debug)]
@@ -176,10 +182,15 @@ impl Vault {
     /// Reads each item for the call's purpose: one record, or all of a subject's records in a
     /// collection. One result per item, in order; each read is audited as it would be alone.
     #[tracing::instrument(skip_all, fields(items = items.len()))]
+    ///
+    /// Before anything is read, `reserve` is asked for what the batch will answer, as its
+    /// items weigh as stored (at most [`MAX_BATCH_READ_BYTES`] and a page): an error from it
+    /// refuses the whole batch, unread and unaudited.
     pub async fn read_records(
         &self,
         call: &Call<'_>,
         items: &[BatchRead],
+        reserve: Meter<'_>,
     ) -> Result<Vec<Result<RecordPage, VaultError>>, VaultError> {
         check_size(items.len())?;
         self.log.accepting()?;
@@ -188,6 +199,7 @@ impl Vault {
         // each list's weight, asked once (a batch may list one subject many times, and an
         // item weighed but left to the next chunk is weighed again otherwise)
         let mut weights = HashMap::new();
+        reserve(self.planned_weight(call, items, &mut weights).await?)?;
         let mut rest = items;
         while !rest.is_empty() {
             if answered > MAX_BATCH_READ_BYTES {
@@ -247,6 +259,41 @@ impl Vault {
             n += 1;
         }
         Ok(n.max(1))
+    }
+
+    /// What a batch of `items` will answer, as they weigh as stored (a record named alone
+    /// counted as [`ONE_RECORD_WEIGHT`]), weighed in order until the most a batch answers
+    /// ([`MAX_BATCH_READ_BYTES`] and a page) is reached: a small batch holds little of the
+    /// server's budget of unsent answers (each held 20 MiB: one key's fifth large batch at
+    /// once was refused).
+    async fn planned_weight<'a>(
+        &self,
+        call: &Call<'_>,
+        items: &'a [BatchRead],
+        weights: &mut HashMap<(&'a str, &'a str, &'a Page), usize>,
+    ) -> Result<usize, VaultError> {
+        const MOST: usize = MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES;
+        let mut total = 0usize;
+        for item in items {
+            if total >= MOST {
+                break;
+            }
+            let weight = if item.record_id.is_some() {
+                ONE_RECORD_WEIGHT
+            } else {
+                let at = (item.subject.as_str(), item.collection.as_str(), &item.page);
+                match weights.get(&at) {
+                    Some(&w) => w,
+                    None => {
+                        let weight = self.page_weight(call, item).await?;
+                        weights.insert(at, weight);
+                        weight
+                    }
+                }
+            };
+            total = total.saturating_add(weight);
+        }
+        Ok(total.min(MOST))
     }
 
     /// What the list `item` reads weighs as stored: the records a read of it would not pass
@@ -319,4 +366,96 @@ fn too_large(from: usize) -> VaultError {
             "this batch's answers passed {MAX_BATCH_READ_BYTES} bytes before item {from}, which was not read; read the remaining items in another batch"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::principal::tests::admin;
+    use crate::{RecordId, Timestamp};
+
+    /// A batch read asks, once and before it reads anything, for what its items weigh as
+    /// stored: a record named alone its nominal weight, a list what its records hold; a
+    /// refusal refuses the whole batch, read and audited for no item.
+    #[tokio::test]
+    async fn a_batch_reserves_what_it_will_answer_before_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        let admin = admin();
+        let subject = SubjectId::parse("cus_batch").unwrap();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let fields = BTreeMap::from([("shipping_address".to_owned(), format!("{i} {}", "x".repeat(3000)))]);
+            let call = Call::new(&admin, "order_fulfillment", Timestamp(10 + i));
+            ids.push(
+                vault
+                    .create_record(&call, &subject, "customers", &fields)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let call = Call::new(&admin, "order_fulfillment", Timestamp(100));
+        let item = |record_id: Option<RecordId>| BatchRead {
+            subject: subject.clone(),
+            collection: "customers".to_owned(),
+            record_id,
+            fields: None,
+            page: Page::list(None, None).unwrap(),
+        };
+        let asked = Mutex::new(Vec::new());
+        let counting = |bytes: usize| {
+            asked.lock().unwrap().push(bytes);
+            Ok(())
+        };
+        let one = [item(ids.first().cloned())];
+        assert!(vault.read_records(&call, &one, &counting).await.unwrap()[0].is_ok());
+        assert_eq!(*asked.lock().unwrap(), [ONE_RECORD_WEIGHT]);
+        asked.lock().unwrap().clear();
+        let list = [item(None), item(None)];
+        let answered: usize = vault
+            .read_records(&call, &list, &counting)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.as_ref().unwrap().records.iter().map(answer_weight).sum::<usize>())
+            .sum();
+        let asked_for = asked.lock().unwrap().clone();
+        // one list weighed once, counted for both items: about what they answered
+        assert_eq!(asked_for.len(), 1, "{asked_for:?}");
+        assert!(
+            asked_for[0] >= 2 * 9000 && asked_for[0] < 2 * answered,
+            "{asked_for:?} for {answered} answered"
+        );
+        // refused: nothing read, nothing audited
+        let reads = || async {
+            let mut n = 0;
+            for action in ["record.list", "record.read"] {
+                let filter = crate::AuditFilter {
+                    subject_id: Some("cus_batch".to_owned()),
+                    conditions: custodia_store::AuditQuery {
+                        action: Some(action.to_owned()),
+                        ..Default::default()
+                    },
+                };
+                n += vault
+                    .audit_events(&admin, Timestamp(200), 0, 1000, &filter)
+                    .await
+                    .unwrap()
+                    .events
+                    .len();
+            }
+            n
+        };
+        let before = reads().await;
+        assert_eq!(before, 3, "one read and two lists");
+        let refusing = |_: usize| Err(VaultError::unavailable("busy", "full"));
+        let err = vault.read_records(&call, &list, &refusing).await.unwrap_err();
+        assert_eq!(err.code, "busy");
+        assert_eq!(reads().await, before, "a refused batch is not audited");
+    }
 }

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use custodia_core::{
-    BatchCreate, BatchRead, Call, MAX_BATCH_READ_BYTES, Page, RecordId, SubjectId, Timestamp, VaultError, name_shaped,
-};
+use custodia_core::{BatchCreate, BatchRead, Call, Page, RecordId, SubjectId, Timestamp, VaultError, name_shaped};
 use custodia_types::{
     BatchCreateRequest, BatchCreateResponse, BatchCreateResult, BatchReadRequest, BatchReadResponse, BatchReadResult,
     ErrorBody,
@@ -196,13 +194,14 @@ pub(crate) async fn read_records(
     let place = state.batch_reads.admit()?;
     honour_gpc_all(&state, &caller, items.iter().map(|i| &i.subject), gpc).await?;
     let _turn = place.turn().await?;
-    // the most the batch can answer (refused batches were read whole, audited as disclosed,
-    // then dropped)
-    let read = state
-        .record_answers
-        .reserve_before(&caller.id, MAX_BATCH_READ_BYTES + Page::MAX_LIST_BYTES)?;
+    // what the batch will answer, taken before anything is read (refused batches were read
+    // whole, audited as disclosed, then dropped)
+    let read = state.record_answers.reserve(&caller.id);
     let call = Call::new(&caller, &body.purpose, Timestamp::now()).with_gpc(gpc);
-    let results = state.vault.read_records(&call, &items).await?;
+    let results = state
+        .vault
+        .read_records(&call, &items, &|bytes| read.take(bytes))
+        .await?;
     state.record_answers.answer_read(
         &BatchReadResponse {
             results: results
