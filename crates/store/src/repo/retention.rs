@@ -462,11 +462,17 @@ impl Retention<'_, ReadWrite> {
     }
 
     /// Clears an erased subject's id from the holds released on it (a hold in force forbids
-    /// the erasure); the rows stay, as evidence that the holds were.
+    /// the erasure), and the free texts written about them (the reasons, which may name the
+    /// person: "claim by ..."), as an erasure clears those of its requests; the rows stay, as
+    /// evidence that the holds were, who placed them and when.
     pub async fn forget_subject_in_holds(&mut self, subject_id: &str) -> Result<u64, StoreError> {
-        let stmt =
-            Stmt::new("UPDATE legal_holds SET subject_id = NULL WHERE subject_id = $1 AND released_at IS NOT NULL")
-                .bind(subject_id);
+        let stmt = Stmt::new(
+            "UPDATE legal_holds SET subject_id = NULL, reason = $2, \
+             release_reason = CASE WHEN release_reason IS NULL THEN NULL ELSE $2 END \
+             WHERE subject_id = $1 AND released_at IS NOT NULL",
+        )
+        .bind(subject_id)
+        .bind(crate::repo::FORGOTTEN_TEXT);
         self.conn.execute(stmt).await
     }
 

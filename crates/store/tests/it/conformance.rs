@@ -2545,8 +2545,30 @@ pub async fn legal_holds_are_placed_found_and_released(s: &Store) {
         reader.retention().hold("h2").await.unwrap().unwrap(),
         hold("h2", None, Some("orders"))
     );
-    // Rules are remembered per purpose, replaced when they change.
     drop(reader);
+    // An erased subject is forgotten in the holds released on it: its id and the texts
+    // written about it (which may name the person); the hold's facts stay.
+    let forgotten = s
+        .write(|mut tx| Box::pin(async move { tx.retention().forget_subject_in_holds("s1").await }))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    let h1 = s.reader().await.unwrap().retention().hold("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            h1.subject_id,
+            h1.reason.as_str(),
+            h1.release_reason.as_deref(),
+            h1.released_by.as_deref()
+        ),
+        (
+            None,
+            custodia_store::FORGOTTEN_TEXT,
+            Some(custodia_store::FORGOTTEN_TEXT),
+            Some("prn_2")
+        )
+    );
+    // Rules are remembered per purpose, replaced when they change.
     for rule in ["r1", "r2"] {
         s.write(move |mut tx| Box::pin(async move { tx.retention().set_rule("p", rule, 1).await }))
             .await
