@@ -596,9 +596,10 @@ async fn save_choices(
     if let Some(unshown) = checked.iter().find(|c| !changes.consents.contains_key(**c)) {
         return Err(VaultError::bad_request(
             "invalid_form",
+            // (a name not shaped like a purpose's is not repeated: it could be anything typed)
             format!(
-                "consent `{}` was not offered on the page",
-                unshown.chars().take(64).collect::<String>()
+                "consent {} was not offered on the page",
+                custodia_core::quoted_name(unshown, false)
             ),
         )
         .into());

@@ -410,8 +410,14 @@ async fn a_customer_changes_choices_on_the_page_and_the_ledger_records_them() {
     let (s, _, page) = post_form(&mut browser, &format!("{path}/choices"), &wrong, &[]).await;
     assert_eq!(s, 422, "{page}");
     let unshown = format!("csrf={csrf}&notice_version={version}&consent=analytics");
-    let (s, _, _) = post_form(&mut browser, &format!("{path}/choices"), &unshown, &[]).await;
+    let (s, _, page) = post_form(&mut browser, &format!("{path}/choices"), &unshown, &[]).await;
     assert_eq!(s, 400);
+    assert!(page.contains("`analytics`"), "a purpose's name is repeated: {page}");
+    // what is typed in its place is not repeated (it could be an email, a card number)
+    let typed = format!("csrf={csrf}&notice_version={version}&consent=zelda%40example.com");
+    let (s, _, page) = post_form(&mut browser, &format!("{path}/choices"), &typed, &[]).await;
+    assert_eq!(s, 400);
+    assert!(!page.contains("zelda") && page.contains("(name withheld)"), "{page}");
     assert_eq!(history(&mut admin, SUBJECT).await.len(), before, "no partial write");
 
     // Marketing off, analytics on, opted out of sale: three entries, one transaction.
