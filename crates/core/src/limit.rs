@@ -11,19 +11,31 @@ use crate::{Timestamp, VaultError};
 /// forgotten caller starts with a full bucket, which only ever loosens the limit).
 const MAX_CALLERS: usize = 10_000;
 
-/// A token bucket per caller: `per_second` requests a second on average, `burst` at once.
+/// A token bucket per caller: `per_second` requests a second on average, `burst` at once;
+/// `per` says what a caller is in the refusal ("per API key", "per subject").
 pub(crate) struct RateLimit {
     per_second: f64,
     burst: f64,
+    per: &'static str,
     buckets: Mutex<HashMap<String, (f64, i64)>>,
 }
 
 impl RateLimit {
-    pub(crate) fn new(per_second: f64, burst: f64) -> Self {
+    pub(crate) fn new(per_second: f64, burst: f64, per: &'static str) -> Self {
         Self {
             per_second,
             burst,
+            per,
             buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The average rate as the refusal says it: how many, a second or (when slower) a minute.
+    fn rate(&self) -> (f64, &'static str) {
+        if self.per_second >= 1.0 {
+            (self.per_second, "a second")
+        } else {
+            ((self.per_second * 60.0).round(), "a minute")
         }
     }
 
@@ -33,8 +45,11 @@ impl RateLimit {
             VaultError::too_many_requests(
                 "rate_limited",
                 format!(
-                    "at most {} {what} a second per API key (bursts of {}); retry shortly",
-                    self.per_second, self.burst
+                    "at most {} {what} {} {} (bursts of {}); retry shortly",
+                    self.rate().0,
+                    self.rate().1,
+                    self.per,
+                    self.burst
                 ),
             )
         };
@@ -66,12 +81,17 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate_on_a_moved_clock() {
-        let limit = RateLimit::new(10.0, 5.0);
+        let limit = RateLimit::new(10.0, 5.0, "per API key");
         for _ in 0..5 {
             limit.take("a", Timestamp(0), "proofs").unwrap();
         }
         let refused = limit.take("a", Timestamp(0), "proofs").unwrap_err();
         assert_eq!(refused.code, "rate_limited");
+        assert!(
+            refused.message.contains("at most 10 proofs a second per API key"),
+            "{}",
+            refused.message
+        );
         // Another caller has a bucket of its own.
         limit.take("b", Timestamp(0), "proofs").unwrap();
         // 100 ms later one more token is there, and only one.
