@@ -185,7 +185,10 @@ impl Vault {
     ///
     /// Before anything is read, `reserve` is asked for what the batch will answer, as its
     /// items weigh as stored (at most [`MAX_BATCH_READ_BYTES`] and a page): an error from it
-    /// refuses the whole batch, unread and unaudited.
+    /// refuses the whole batch, unread and unaudited. Once reads have answered more than
+    /// that (values JSON writes longer than they are stored: quotes, backslashes), it is
+    /// asked for the rest before more items are read; refused then, the items not yet read
+    /// are answered with its error and the batch with what was read.
     pub async fn read_records(
         &self,
         call: &Call<'_>,
@@ -199,13 +202,21 @@ impl Vault {
         // each list's weight, asked once (a batch may list one subject many times, and an
         // item weighed but left to the next chunk is weighed again otherwise)
         let mut weights = HashMap::new();
-        reserve(self.planned_weight(call, items, &mut weights).await?)?;
+        let mut reserved = self.planned_weight(call, items, &mut weights).await?;
+        reserve(reserved)?;
         let mut rest = items;
         while !rest.is_empty() {
             if answered > MAX_BATCH_READ_BYTES {
                 let first = results.len();
                 results.extend(rest.iter().map(|_| Err(too_large(first))));
                 break;
+            }
+            if answered > reserved {
+                if let Err(e) = reserve(answered - reserved) {
+                    results.extend(rest.iter().map(|_| Err(e.clone())));
+                    break;
+                }
+                reserved = answered;
             }
             let (chunk, after) = rest.split_at(self.reads_at_once(call, rest, answered, &mut weights).await?);
             rest = after;
@@ -457,5 +468,47 @@ mod tests {
         let err = vault.read_records(&call, &list, &refusing).await.unwrap_err();
         assert_eq!(err.code, "busy");
         assert_eq!(reads().await, before, "a refused batch is not audited");
+
+        // Values JSON writes twice as long as they are stored (quotes) answer more than
+        // their stored weight: the rest is asked before more items are read, and refused,
+        // the items not yet read answer its error.
+        let mut quoted = Vec::new();
+        for i in 0..3 {
+            let fields = BTreeMap::from([("shipping_address".to_owned(), "\"".repeat(4000))]);
+            let call = Call::new(&admin, "order_fulfillment", Timestamp(20 + i));
+            quoted.push(
+                vault
+                    .create_record(&call, &subject, "customers", &fields)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let items: Vec<BatchRead> = (0..24).map(|i| item(quoted.get(i % 3).cloned())).collect();
+        asked.lock().unwrap().clear();
+        let first_only = |bytes: usize| {
+            let mut asked = asked.lock().unwrap();
+            asked.push(bytes);
+            if asked.len() == 1 {
+                Ok(())
+            } else {
+                Err(VaultError::unavailable("busy", "full"))
+            }
+        };
+        let results = vault.read_records(&call, &items, &first_only).await.unwrap();
+        let asked_for = asked.lock().unwrap().clone();
+        assert_eq!(asked_for[0], 24 * ONE_RECORD_WEIGHT, "{asked_for:?}");
+        assert_eq!(
+            asked_for.len(),
+            2,
+            "the rest asked once, before the third chunk: {asked_for:?}"
+        );
+        let read = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(read, 2 * READS_AT_ONCE, "two chunks read");
+        assert!(
+            results[read..]
+                .iter()
+                .all(|r| r.as_ref().err().map(|e| e.code) == Some("busy")),
+            "the rest answer the refusal"
+        );
     }
 }

@@ -17,6 +17,7 @@ use custodia_types::{
 use zeroize::Zeroizing;
 
 use crate::audit::{Allowed, AuditEvent};
+use crate::records::Meter;
 use crate::{Call, Principal, SubjectId, Timestamp, Vault, VaultError, gate};
 
 pub(crate) const KIND_CONSENT: &str = "consent";
@@ -902,16 +903,19 @@ impl Vault {
         Ok(())
     }
 
-    /// The subject's current choices and their full history.
+    /// The subject's current choices and their full history. `meter` is asked for what each
+    /// entry weighs in the answer as it is built (a history of 12,000 entries answered 15 MB,
+    /// built whole and answered whatever the server held): an error from it ends the read.
     pub async fn privacy_state(
         &self,
         principal: &Principal,
         now: Timestamp,
         subject: &SubjectId,
+        meter: Meter<'_>,
     ) -> Result<PrivacyState, VaultError> {
         let event = self.about(AuditEvent::new("ledger.read", principal), subject)?;
         self.audited(event.clone(), now, async {
-            let state = self.privacy_state_inner(principal, subject).await?;
+            let state = self.privacy_state_inner(principal, subject, meter).await?;
             // how many entries were shown: a history of nothing handed out nothing (a blast
             // radius counts only reads that did)
             let shown = event.detail("entries", state.history.len().to_string());
@@ -924,6 +928,7 @@ impl Vault {
         &self,
         principal: &Principal,
         subject: &SubjectId,
+        meter: Meter<'_>,
     ) -> Result<PrivacyState, VaultError> {
         gate::require(&self.policies, principal, Capability::ManageConsent)?;
         let entries = self.ledger_of(subject).await?;
@@ -934,7 +939,7 @@ impl Vault {
                 Some(text) => self.shown_evidence(subject, text).await?,
                 None => None,
             };
-            history.push(LedgerEntry {
+            let entry = LedgerEntry {
                 seq: e.seq,
                 kind: e.kind.clone(),
                 purpose: e.purpose.clone(),
@@ -944,7 +949,9 @@ impl Vault {
                 principal_id: e.principal_id.clone(),
                 at: Timestamp(e.at).to_rfc3339(),
                 evidence,
-            });
+            };
+            meter(crate::records::json_weight(&entry))?;
+            history.push(entry);
         }
         Ok(PrivacyState {
             subject_id: subject.as_str().to_owned(),
@@ -1112,6 +1119,57 @@ pub(crate) mod tests {
         assert_eq!(cache.get("s1").as_deref(), Some(&*fresh));
     }
 
+    /// A history asks its meter for each entry's weight in the answer as it is built (its
+    /// JSON, user agents of quotes written twice); a meter that refuses ends the read.
+    #[tokio::test]
+    async fn a_history_asks_its_meter_for_each_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::DataDir::new(dir.path());
+        data.init(None, Timestamp(1)).await.unwrap();
+        let vault = data.open(None).await.unwrap();
+        let admin = crate::principal::tests::admin();
+        let subject = SubjectId::parse("s-meter").unwrap();
+        for i in 0..4 {
+            let req = ConsentRequest {
+                purpose: "marketing_email".into(),
+                granted: i % 2 == 0,
+                notice_version: Some("v1".into()),
+                method: "web_form".into(),
+                evidence: Some(EvidenceInput {
+                    ip: None,
+                    user_agent: Some("\"".repeat(400)),
+                }),
+            };
+            vault
+                .record_consent(&admin, Timestamp(2 + i), &subject, &req)
+                .await
+                .unwrap();
+        }
+        let asked = std::sync::Mutex::new(Vec::new());
+        let counting = |bytes: usize| {
+            asked.lock().unwrap().push(bytes);
+            Ok(())
+        };
+        let state = vault
+            .privacy_state(&admin, Timestamp(10), &subject, &counting)
+            .await
+            .unwrap();
+        let asked = asked.into_inner().unwrap();
+        let weights: Vec<usize> = state
+            .history
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap().len())
+            .collect();
+        assert_eq!(asked, weights);
+        assert!(weights.iter().all(|w| *w > 800), "quotes count twice: {weights:?}");
+        let refusing = |_: usize| Err(VaultError::unavailable("busy", "full"));
+        let err = vault
+            .privacy_state(&admin, Timestamp(11), &subject, &refusing)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "busy");
+    }
+
     /// The user agent in consent evidence is sealed under the subject's data key: once the
     /// key is destroyed (an erasure) it can no longer be read; the IP hash stays.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1143,7 +1201,12 @@ pub(crate) mod tests {
             .await
             .unwrap();
         let evidence = |state: PrivacyState| state.history[0].evidence.clone().unwrap();
-        let before = evidence(vault.privacy_state(&admin, Timestamp(3), &subject).await.unwrap());
+        let before = evidence(
+            vault
+                .privacy_state(&admin, Timestamp(3), &subject, &crate::unmetered)
+                .await
+                .unwrap(),
+        );
         assert_eq!(before["user_agent"], "Mozilla/5.0 (shred me)");
         let stored = vault.ledger_of(&subject).await.unwrap()[0].evidence.clone().unwrap();
         assert!(!stored.contains("shred me"), "{stored}");
@@ -1152,7 +1215,12 @@ pub(crate) mod tests {
             .write(|mut tx| Box::pin(async move { tx.subjects().destroy_key("s1", "default").await }))
             .await
             .unwrap();
-        let after = evidence(vault.privacy_state(&admin, Timestamp(4), &subject).await.unwrap());
+        let after = evidence(
+            vault
+                .privacy_state(&admin, Timestamp(4), &subject, &crate::unmetered)
+                .await
+                .unwrap(),
+        );
         assert!(after.get("user_agent").is_none(), "{after}");
         // the IP's keyed hash is shredded too: a consent recorded for another subject from a
         // guessed address would otherwise tell whether the erased subject used it

@@ -687,7 +687,7 @@ mod tests {
             assert_eq!(choose(&flood, T0, i % 2 == 0).await.unwrap(), 1, "change {i}");
         }
         let entries = vault
-            .privacy_state(&admin, Timestamp(T0), &subject("c-flood"))
+            .privacy_state(&admin, Timestamp(T0), &subject("c-flood"), &crate::unmetered)
             .await
             .unwrap()
             .history
@@ -704,7 +704,7 @@ mod tests {
             refused.message
         );
         let after = vault
-            .privacy_state(&admin, Timestamp(T0), &subject("c-flood"))
+            .privacy_state(&admin, Timestamp(T0), &subject("c-flood"), &crate::unmetered)
             .await
             .unwrap()
             .history

@@ -1047,6 +1047,23 @@ pub(crate) fn answer_weight(record: &Record) -> usize {
     RECORD_WEIGHT as usize + fields
 }
 
+/// The bytes of `value` written as JSON (counted, not written): what it weighs in an answer.
+pub(crate) fn json_weight<T: serde::Serialize>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // (writing to a counter fails only if the value cannot be written as JSON at all)
+    serde_json::to_writer(&mut count, value).map_or(0, |()| count.0)
+}
+
 /// What a read's entry says it returned: the fields, those masked or as tokens (so a blast
 /// radius can tell what left the vault readable), and how many records when a list.
 fn shown(selected: &[(&Field, OutputForm)], records: &[Record], list: bool) -> Shown {
