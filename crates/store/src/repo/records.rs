@@ -193,7 +193,7 @@ pub struct PageOf<'a> {
 impl<'a> PageOf<'a> {
     /// `sql` with `{records}` replaced by the query of the page's records (their columns of
     /// `records`), and its arguments.
-    fn stmt(&self, sql: &str) -> Stmt<'a> {
+    fn stmt(&self, sql: &str, dialect: Dialect) -> Stmt<'a> {
         // the arguments, in the order of their places: `$1` the subject, `$2` the limit
         let mut args: Vec<Arg<'a>> = vec![self.subject_id.into(), self.limit.into()];
         let mut place = |arg: Arg<'a>| {
@@ -201,11 +201,15 @@ impl<'a> PageOf<'a> {
             format!("${}", args.len())
         };
         let mut filter = String::new();
+        let mut source = "records".to_owned();
+        if let Some(usable) = self.usable_by {
+            match usable.records(&mut place, dialect) {
+                Some(usable) => source = usable,
+                None => filter.push_str(" AND 1 = 0"),
+            }
+        }
         if let Some(collection) = self.collection {
             filter.push_str(&format!(" AND collection = {}", place(collection.into())));
-        }
-        if let Some(usable) = self.usable_by {
-            filter.push_str(&usable.filter(&mut place));
         }
         if let Some(c) = self.after {
             let (c, t, r) = (
@@ -216,8 +220,9 @@ impl<'a> PageOf<'a> {
             filter.push_str(&format!(" AND (collection, created_at, record_id) > ({c}, {t}, {r})"));
         }
         let records = format!(
-            "SELECT record_id, subject_id, collection, created_at, updated_at FROM records \
-             WHERE subject_id = $1{filter} ORDER BY collection, created_at, record_id LIMIT $2"
+            "SELECT records.record_id, records.subject_id, records.collection, records.created_at, \
+             records.updated_at FROM {source} WHERE records.subject_id = $1{filter} \
+             ORDER BY collection, created_at, record_id LIMIT $2"
         );
         let mut stmt = Stmt::new(sql.replace("{records}", &records));
         for arg in args {
@@ -240,27 +245,37 @@ pub struct UsableBy<'a> {
 }
 
 impl UsableBy<'_> {
-    /// The condition on `records` of the page's subject (`$1`) that one of its values has
-    /// such a binding, its arguments given their places by `place`. The subject's usable
-    /// bindings are ranges of the index `field_bindings_by_subject` (subject, purpose, field,
-    /// expiry, record), read without the table and probed as the records are walked in order
-    /// (a test of each record's bindings took 3 ms per 1,000 records passed over on SQLite).
-    fn filter<'a>(&self, place: &mut impl FnMut(Arg<'a>) -> String) -> String
+    /// The records of the page's subject (`$1`) with a value that has such a binding, as a
+    /// source of `records` rows (`None`: there can be none), its arguments given their places
+    /// by `place`. Read from the bindings, not by walking the subject's records: the usable
+    /// bindings are two ranges of the index `field_bindings_by_subject` (subject, purpose,
+    /// field, expiry, record) for each purpose and field, no expiry and one not passed, read
+    /// without the table; each record is then found by its id (SQLite is told to loop in
+    /// that order). So a page costs what the reader may see, not what it may not: walking the
+    /// subject's records cost 0.1-0.5 ms per 1,000 passed over, which a batch of 1,000 list
+    /// items turned into a count of them (4.3 s against 0.4 s).
+    fn records<'a>(&self, place: &mut impl FnMut(Arg<'a>) -> String, dialect: Dialect) -> Option<String>
     where
         Self: 'a,
     {
         if self.purposes.is_empty() || self.fields.is_empty() {
-            return " AND 1 = 0".to_owned();
+            return None;
         }
         let mut list =
             |items: &[&'a str]| -> String { items.iter().map(|p| place((*p).into())).collect::<Vec<_>>().join(", ") };
         let (purposes, fields) = (list(self.purposes), list(self.fields));
         let at = place(self.at.into());
-        format!(
-            " AND record_id IN (SELECT pb.record_id FROM field_bindings pb WHERE pb.subject_id = $1 \
-             AND pb.purpose IN ({purposes}) AND pb.field IN ({fields}) \
-             AND (pb.expires_at IS NULL OR pb.expires_at > {at}))"
-        )
+        let bound = format!(
+            "SELECT pb.record_id AS usable_id FROM field_bindings pb WHERE pb.subject_id = $1 \
+             AND pb.purpose IN ({purposes}) AND pb.field IN ({fields}) AND pb.expires_at"
+        );
+        let join = match dialect {
+            Dialect::Sqlite => "CROSS JOIN",
+            Dialect::Postgres => "JOIN",
+        };
+        Some(format!(
+            "({bound} IS NULL UNION {bound} > {at}) usable {join} records ON records.record_id = usable.usable_id"
+        ))
     }
 }
 
@@ -309,7 +324,7 @@ impl<A> Records<'_, A> {
     pub async fn page_of_subject(&mut self, page: PageOf<'_>) -> Result<Vec<StoredRecord>, StoreError> {
         let rows = self
             .conn
-            .fetch_all(page.stmt(&with_bindings(SUBJECT_RECORD_PAGE)))
+            .fetch_all(page.stmt(&with_bindings(SUBJECT_RECORD_PAGE), self.conn.dialect()))
             .await?;
         let rows = rows
             .iter()
@@ -352,7 +367,7 @@ impl<A> Records<'_, A> {
     /// values, and the values' bytes. What a list weighs before it is read, so a batch can
     /// tell how many lists to read at once.
     pub async fn page_weight(&mut self, page: PageOf<'_>) -> Result<StoredWeight, StoreError> {
-        let stmt = page.stmt(PAGE_WEIGHT);
+        let stmt = page.stmt(PAGE_WEIGHT, self.conn.dialect());
         let Some(row) = self.conn.fetch_optional(stmt).await? else {
             return Ok(StoredWeight::default());
         };
