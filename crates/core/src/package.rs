@@ -32,6 +32,9 @@ use crate::{SubjectId, Timestamp, Vault, VaultError};
 pub const PACKAGE_RECORD_PAGE: i64 = 500;
 /// Audit entries read per page.
 pub const PACKAGE_ACCESS_PAGE: i64 = 1000;
+
+/// How many records a package's first page reads, before it knows their size.
+const FIRST_RECORD_PAGE: i64 = 4;
 /// A purpose's source when the registry names none: the subject gave the data.
 pub const PROVIDED_BY_YOU: &str = "provided by you";
 
@@ -81,6 +84,12 @@ pub struct PackageReader {
     stage: Stage,
     /// Page sizes ([`PACKAGE_RECORD_PAGE`], [`PACKAGE_ACCESS_PAGE`]; smaller in tests).
     pages: (i64, i64),
+    /// How many records the next page reads: a few first, then as many as hold about a list
+    /// page's bytes at the largest record seen, at most `pages.0` (500 records of 34 KB were
+    /// one 17 MB piece of the answer, held whole while its client read it).
+    record_page: i64,
+    /// The most a record read so far holds, sealed.
+    largest: usize,
     records_after: Option<RecordCursor>,
     audit_after: i64,
     /// Purposes the records read so far hold fields under.
@@ -133,6 +142,8 @@ impl Vault {
             digests: self.subject_digests(subject)?,
             stage: Stage::Head,
             pages: (PACKAGE_RECORD_PAGE, PACKAGE_ACCESS_PAGE),
+            record_page: FIRST_RECORD_PAGE,
+            largest: 1,
             records_after: None,
             audit_after: 0,
             purposes: BTreeSet::new(),
@@ -148,6 +159,7 @@ impl PackageReader {
     pub fn with_page_sizes(self, records: i64, entries: i64) -> Self {
         Self {
             pages: (records.max(1), entries.max(1)),
+            record_page: records.clamp(1, FIRST_RECORD_PAGE),
             ..self
         }
     }
@@ -163,8 +175,8 @@ impl PackageReader {
                     return Ok(Some(self.head()));
                 }
                 Stage::Records => {
-                    let page = self.package_records().await?;
-                    if page.len() < usize::try_from(self.pages.0).unwrap_or(usize::MAX) {
+                    let (page, last) = self.package_records().await?;
+                    if last {
                         self.stage = Stage::Tokens;
                     }
                     if !page.is_empty() {
@@ -248,10 +260,12 @@ impl PackageReader {
 
     /// The next page of the subject's records, every stored field opened with the subject's
     /// data key; empty after the last.
-    async fn package_records(&mut self) -> Result<Vec<PackageRecord>, VaultError> {
+    /// And whether it was the last.
+    async fn package_records(&mut self) -> Result<(Vec<PackageRecord>, bool), VaultError> {
         if self.keys.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), true));
         }
+        let limit = self.record_page;
         let page = self
             .store
             .reader()
@@ -262,12 +276,19 @@ impl PackageReader {
                 collection: None,
                 usable_by: None,
                 after: self.records_after.as_ref(),
-                limit: self.pages.0,
+                limit,
             })
             .await?;
         if let Some(last) = page.last() {
             self.records_after = Some(RecordCursor::after(last));
         }
+        let last = page.len() < usize::try_from(limit).unwrap_or(usize::MAX);
+        self.largest = page
+            .iter()
+            .map(crate::records::stored_bytes)
+            .fold(self.largest, usize::max);
+        let fits = i64::try_from(crate::Page::MAX_LIST_BYTES / self.largest).unwrap_or(i64::MAX);
+        self.record_page = fits.clamp(1, self.pages.0);
         let mut out = Vec::with_capacity(page.len());
         for stored in &page {
             self.purposes.extend(
@@ -278,7 +299,7 @@ impl PackageReader {
             );
             out.push(open_record(&self.registry, &self.keys, stored)?);
         }
-        Ok(out)
+        Ok((out, last))
     }
 
     /// The subject's values held as tokens, by field and purpose (their purposes join the

@@ -1018,7 +1018,7 @@ pub(crate) fn readable_field_names<'a>(grant: &Grant<'a>) -> Vec<&'a str> {
 }
 
 /// A stored record's values' bytes (sealed).
-fn stored_bytes(record: &StoredRecord) -> usize {
+pub(crate) fn stored_bytes(record: &StoredRecord) -> usize {
     record.fields.iter().map(|f| f.ciphertext.len()).sum()
 }
 

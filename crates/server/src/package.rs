@@ -21,6 +21,7 @@ use custodia_types::{
 use serde::Deserialize;
 
 use crate::ApiError;
+use crate::unsent::Reservation;
 
 /// How a package is rendered (the `format` parameter).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -67,17 +68,23 @@ const PARTS_IN_FLIGHT: usize = 4;
 /// requester's verified identity and writes the audit entry first. An error before the first
 /// bytes is answered as an error; one later (the store failing halfway) aborts the response,
 /// so a client never takes a cut-off package for a whole one.
-pub async fn package_response(
+///
+/// Each piece of the answer holds its place in the budget of answers unsent (`read`, of the
+/// principal fulfilling, which took a list page's worth before the request was fulfilled, so
+/// that a full budget refuses it before anything is done) until it is written, waiting for
+/// room (packages nobody read held 40 MB each, 2.5 GB for sixty).
+pub(crate) async fn package_response(
     vault: &Vault,
     subject: &SubjectId,
     format: PackageFormat,
     now: Timestamp,
+    read: Reservation,
 ) -> Result<Response, ApiError> {
-    respond(vault.subject_package(subject, now).await?, format).await
+    respond(vault.subject_package(subject, now).await?, format, read).await
 }
 
 /// The response writing `reader`'s parts in `format`.
-async fn respond(mut reader: PackageReader, format: PackageFormat) -> Result<Response, ApiError> {
+async fn respond(mut reader: PackageReader, format: PackageFormat, read: Reservation) -> Result<Response, ApiError> {
     let mut render = Renderer::new(format);
     // The head and the first page are read before answering: a store that fails at once is
     // answered with an error status, not a broken body.
@@ -87,10 +94,13 @@ async fn respond(mut reader: PackageReader, format: PackageFormat) -> Result<Res
             render.part(&part, &mut first)?;
         }
     }
+    // what was taken to admit the read gives way to the pieces' own places
+    read.release();
+    let first = read.piece(first.into_bytes()).await;
     let (tx, rx) = tokio::sync::mpsc::channel(PARTS_IN_FLIGHT);
-    tokio::spawn(write_parts(reader, render, tx));
+    tokio::spawn(write_parts(reader, render, tx, read));
     let body = PartsBody {
-        first: Some(Bytes::from(first)),
+        first: Some(first),
         rest: rx,
     };
     let mut response = Response::new(Body::new(body));
@@ -115,6 +125,7 @@ async fn write_parts(
     mut reader: PackageReader,
     mut render: Renderer,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, VaultError>>,
+    read: Reservation,
 ) {
     loop {
         let mut text = String::new();
@@ -124,7 +135,14 @@ async fn write_parts(
             Err(e) => Err(e),
         };
         let sent = match next {
-            Ok(Some(text)) => tx.send(Ok(Bytes::from(text))).await,
+            Ok(Some(text)) => {
+                // (waits while the budget is full; the client going away ends the wait)
+                let piece = tokio::select! {
+                    piece = read.piece(text.into_bytes()) => piece,
+                    () = tx.closed() => return,
+                };
+                tx.send(Ok(piece)).await
+            }
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(error = %e, "a package failed while being written; the response is aborted");
@@ -701,7 +719,13 @@ mod tests {
     async fn streamed(vault: &Vault, subject: &str, format: PackageFormat, pages: i64) -> (HeaderMap, String) {
         let subject = SubjectId::parse(subject).unwrap();
         let reader = vault.subject_package(&subject, Timestamp(100)).await.unwrap();
-        let response = respond(reader.with_page_sizes(pages, pages), format).await.unwrap();
+        let response = respond(
+            reader.with_page_sizes(pages, pages),
+            format,
+            crate::unsent::Unsent::new(1 << 20).reserve("t"),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let headers = response.headers().clone();
         (headers, body(response).await)

@@ -201,7 +201,8 @@ pub(crate) struct FulfilQuery {
               (status = 403, description = "Caller may not fulfil requests", body = ErrorBody),
               (status = 404, description = "No such request, or a record to correct", body = ErrorBody),
               (status = 409, description = "Closed, not verified, the subject was erased, or a legal hold keeps the subject from erasure (`legal_hold`)", body = ErrorBody),
-              (status = 422, description = "A correction names an unknown field or an invalid value; `corrections` or `purposes` given for another type of request (`not_for_this_type`)", body = ErrorBody)),
+              (status = 422, description = "A correction names an unknown field or an invalid value; `corrections` or `purposes` given for another type of request (`not_for_this_type`)", body = ErrorBody),
+              (status = 503, description = "Answers not yet read by their clients fill the server's budget: nothing was done; try again shortly", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn fulfil_request(
     State(state): State<Arc<AppState>>,
@@ -212,10 +213,17 @@ pub(crate) async fn fulfil_request(
 ) -> AppResult<Response> {
     let format = PackageFormat::parse(q.format.as_deref().unwrap_or("json"))?;
     let now = Timestamp::now();
+    // a package is answered within the budget of answers unsent: refused before the request
+    // is fulfilled (given once) when the budget has no room
+    let read = state
+        .record_answers
+        .reserve_before(&caller.id, custodia_core::Page::MAX_LIST_BYTES)?;
     Ok(match state.vault.fulfil_request(&caller, now, &id, &body).await? {
         Fulfilled::Request(view) => Json(view).into_response(),
         Fulfilled::Erasure(receipt) => Json::<ErasureReceipt>(receipt).into_response(),
-        Fulfilled::Package(subject, _) => crate::package::package_response(&state.vault, &subject, format, now).await?,
+        Fulfilled::Package(subject, _) => {
+            crate::package::package_response(&state.vault, &subject, format, now, read).await?
+        }
     })
 }
 

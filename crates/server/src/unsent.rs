@@ -87,18 +87,6 @@ impl Unsent {
     /// nothing and the budget is full; a read that took its share is answered, as what it
     /// took was its estimate).
     pub(crate) fn answer_read<T: serde::Serialize>(&self, body: &T, read: &Reservation) -> Result<Response, ApiError> {
-        /// The answer's bytes and their place, freed together.
-        struct Held {
-            bytes: Vec<u8>,
-            _place: Option<Place>,
-        }
-
-        impl AsRef<[u8]> for Held {
-            fn as_ref(&self) -> &[u8] {
-                &self.bytes
-            }
-        }
-
         let bytes = serde_json::to_vec(body).map_err(|_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +120,38 @@ impl Unsent {
     #[cfg(test)]
     fn available_kib(&self) -> usize {
         self.places.available_permits()
+    }
+}
+
+/// An answer's bytes and their place, freed together (when written whole, or dropped with
+/// the connection).
+struct Held {
+    bytes: Vec<u8>,
+    _place: Option<Place>,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Reservation {
+    /// Gives back what the read took so far (taken to refuse a read before it is made; an
+    /// answer streamed piece by piece then holds each piece's place instead).
+    pub(crate) fn release(&self) {
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = (0, None);
+    }
+
+    /// `bytes`, a piece of an answer streamed piece by piece (an access package), holding
+    /// its place in the budget until written, waiting for room: a stream whose client does
+    /// not read waits here, holding nothing more, until its connection is closed.
+    pub(crate) async fn piece(&self, bytes: Vec<u8>) -> axum::body::Bytes {
+        let n = u32::try_from(bytes.len().div_ceil(1024).clamp(1, self.kib)).unwrap_or(u32::MAX);
+        let own = Arc::clone(&self.share).acquire_many_owned(n).await.ok();
+        let all = Arc::clone(&self.places).acquire_many_owned(n).await.ok();
+        let place = own.zip(all).map(|(own, all)| Place { all, own });
+        axum::body::Bytes::from_owner(Held { bytes, _place: place })
     }
 }
 
