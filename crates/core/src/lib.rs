@@ -125,9 +125,9 @@ pub struct Vault {
     phantom_logins: operators::PhantomLogins,
     /// Audit proofs per API key (each reads tiles and writes an audit entry).
     proof_limit: limit::RateLimit,
-    /// Choices sent through the preference center, per subject: each may append to the
-    /// subject's ledger and the audit log, which a link holder could otherwise grow without
-    /// end (every read of the subject then reads the longer ledger).
+    /// Uses of the preference center, per subject: each is audited and a choice appends to
+    /// the subject's ledger, which a link holder could otherwise grow without end (every read
+    /// of the subject then reads the longer ledger).
     portal_limit: limit::RateLimit,
     /// The assessment's last verification of the whole audit log, reused for a while.
     last_verification: assess::LastVerification,
@@ -201,7 +201,7 @@ impl Vault {
             key_use: principal::KeyUse::default(),
             phantom_logins: operators::PhantomLogins::default(),
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST, "per API key"),
-            portal_limit: limit::RateLimit::new(portal::CHANGES_PER_SECOND, portal::CHANGE_BURST, "per subject"),
+            portal_limit: limit::RateLimit::new(portal::REQUESTS_PER_SECOND, portal::REQUEST_BURST, "per subject"),
             last_verification: assess::LastVerification::default(),
             tombstone_log: None,
             incident_templates: None,
