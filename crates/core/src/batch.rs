@@ -253,16 +253,7 @@ impl Vault {
         let mut n = 0;
         for item in rest.iter().take(READS_AT_ONCE) {
             if item.record_id.is_none() {
-                let at = (item.subject.as_str(), item.collection.as_str(), &item.page);
-                let weight = match weights.get(&at) {
-                    Some(&w) => w,
-                    None => {
-                        let weight = self.page_weight(call, item).await?;
-                        weights.insert(at, weight);
-                        weight
-                    }
-                };
-                total = total.saturating_add(weight);
+                total = total.saturating_add(self.list_weight(call, item, weights).await?);
             }
             if n > 0 && total > MAX_BATCH_READ_BYTES {
                 break;
@@ -292,19 +283,27 @@ impl Vault {
             let weight = if item.record_id.is_some() {
                 ONE_RECORD_WEIGHT
             } else {
-                let at = (item.subject.as_str(), item.collection.as_str(), &item.page);
-                match weights.get(&at) {
-                    Some(&w) => w,
-                    None => {
-                        let weight = self.page_weight(call, item).await?;
-                        weights.insert(at, weight);
-                        weight
-                    }
-                }
+                self.list_weight(call, item, weights).await?
             };
             total = total.saturating_add(weight);
         }
         Ok(total.min(MOST))
+    }
+
+    /// [`Self::page_weight`] of the list `item`, asked once per batch (`weights`).
+    async fn list_weight<'a>(
+        &self,
+        call: &Call<'_>,
+        item: &'a BatchRead,
+        weights: &mut HashMap<(&'a str, &'a str, &'a Page), usize>,
+    ) -> Result<usize, VaultError> {
+        let at = (item.subject.as_str(), item.collection.as_str(), &item.page);
+        if let Some(&weight) = weights.get(&at) {
+            return Ok(weight);
+        }
+        let weight = self.page_weight(call, item).await?;
+        weights.insert(at, weight);
+        Ok(weight)
     }
 
     /// What the list `item` reads weighs as stored: the records a read of it would not pass
