@@ -94,9 +94,9 @@ async fn respond(mut reader: PackageReader, format: PackageFormat, read: Reserva
             render.part(&part, &mut first)?;
         }
     }
-    // what was taken to admit the read gives way to the pieces' own places
-    read.release();
-    let first = read.piece(first.into_bytes()).await;
+    // what was taken to admit the read becomes the first piece's place (never waited for:
+    // the request is fulfilled)
+    let first = read.first_piece(first.into_bytes());
     let (tx, rx) = tokio::sync::mpsc::channel(PARTS_IN_FLIGHT);
     tokio::spawn(write_parts(reader, render, tx, read));
     let body = PartsBody {

@@ -137,10 +137,24 @@ impl AsRef<[u8]> for Held {
 }
 
 impl Reservation {
-    /// Gives back what the read took so far (taken to refuse a read before it is made; an
-    /// answer streamed piece by piece then holds each piece's place instead).
-    pub(crate) fn release(&self) {
-        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = (0, None);
+    /// `bytes`, the first piece of an answer streamed piece by piece, holding the place the
+    /// read took (to refuse it before it was made) as its own: what it does not need is given
+    /// back, what more it needs is taken if there is room. Never waits: the read was made.
+    pub(crate) fn first_piece(&self, bytes: Vec<u8>) -> axum::body::Bytes {
+        let kib = bytes.len().div_ceil(1024).clamp(1, self.kib);
+        let mut place = self.held.lock().unwrap_or_else(PoisonError::into_inner).1.take();
+        let have = place.as_ref().map_or(0, Place::kib);
+        if kib < have {
+            if let Some(p) = place.as_mut() {
+                p.give_back(have - kib);
+            }
+        } else if let Some(more) = (kib > have).then(|| self.acquire(kib - have)).flatten() {
+            match &mut place {
+                Some(p) => p.merge(more),
+                None => place = Some(more),
+            }
+        }
+        axum::body::Bytes::from_owner(Held { bytes, _place: place })
     }
 
     /// `bytes`, a piece of an answer streamed piece by piece (an access package), holding
@@ -362,5 +376,35 @@ mod tests {
         let kept = unsent.shares.lock().map(|s| s.len()).unwrap_or(usize::MAX);
         assert!(kept <= SHARES_KEPT, "{kept} shares kept");
         Ok(())
+    }
+
+    /// The pieces of an answer streamed piece by piece hold their place until written (or
+    /// dropped with the connection): the first takes over what the read took to be admitted,
+    /// less what it does not need; a later piece finding no room waits for it (polled once,
+    /// not slept).
+    #[tokio::test]
+    async fn pieces_of_a_stream_hold_their_place_until_written() {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        let unsent = whole(1024);
+        let read = unsent.reserve("p");
+        read.take(700 * 1024).unwrap();
+        let first = read.first_piece(vec![b'x'; 600 * 1024]);
+        assert_eq!(unsent.available_kib(), 424);
+        let mut next = Box::pin(read.piece(vec![b'y'; 600 * 1024]));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(next.as_mut().poll(&mut cx).is_pending(), "no room: it waits");
+        drop(first);
+        let second = next.await;
+        assert_eq!((second.len(), unsent.available_kib()), (600 * 1024, 424));
+        drop(second);
+        assert_eq!(unsent.available_kib(), 1024);
+        // a first piece larger than what was taken takes the rest if there is room
+        let read = unsent.reserve("p");
+        read.take(10 * 1024).unwrap();
+        let first = read.first_piece(vec![b'x'; 100 * 1024]);
+        assert_eq!(unsent.available_kib(), 924);
+        drop(first);
+        assert_eq!(unsent.available_kib(), 1024);
     }
 }
