@@ -6,13 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use custodia_store::{AuditRow, NewRecord, PageOf, StoreError, UsableBy};
+use custodia_store::{AuditRow, NewRecord, PageOf, StoreError};
 
 use crate::audit::AuditEvent;
 use crate::call::Call;
-use crate::records::{
-    FIELD_WEIGHT, Meter, RECORD_WEIGHT, SealingKeys, answer_weight, readable_field_names, subject_erased,
-};
+use crate::records::{FIELD_WEIGHT, Meter, RECORD_WEIGHT, SealingKeys, Usable, answer_weight, subject_erased};
 use crate::{Page, RecordId, RecordPage, SubjectId, Vault, VaultError};
 
 /// The most items one batch may hold.
@@ -307,7 +305,7 @@ impl Vault {
     }
 
     /// What the list `item` reads weighs as stored: the records a read of it would not pass
-    /// over, as far as the store can tell them (see [`UsableBy`]); a read the gate refuses
+    /// over, as far as the store can tell them (see [`Usable`]); a read the gate refuses
     /// weighs nothing.
     async fn page_weight(&self, call: &Call<'_>, item: &BatchRead) -> Result<usize, VaultError> {
         let Ok(grant) = self.authorize(call, &item.collection) else {
@@ -315,8 +313,7 @@ impl Vault {
         };
         // (a ledger that cannot be read refuses the read itself; weighed without it)
         let state = self.subject_state(&item.subject).await.ok();
-        let purposes = crate::retention::usable_purposes(&self.registry, grant.purpose, state.as_deref());
-        let fields = readable_field_names(&grant);
+        let usable = Usable::new(&self.registry, &grant, state.as_deref());
         let cursor = item.page.cursor_in(&item.collection);
         let stored = self
             .store
@@ -326,11 +323,7 @@ impl Vault {
             .page_weight(PageOf {
                 subject_id: item.subject.as_str(),
                 collection: Some(&item.collection),
-                usable_by: Some(UsableBy {
-                    purposes: &purposes,
-                    fields: &fields,
-                    at: call.now.0,
-                }),
+                usable_by: Some(usable.at(call.now)),
                 after: cursor.as_ref(),
                 limit: i64::try_from(item.page.limit()).unwrap_or(i64::MAX),
             })

@@ -236,13 +236,7 @@ impl Vault {
             // they were there). A chunk holds about a page's bytes at the largest record seen:
             // a few records first, up to [`LIST_CHUNK`] of small ones (64 records of a
             // megabyte each would be held at once otherwise).
-            let purposes = crate::retention::usable_purposes(&self.registry, grant.purpose, Some(&state));
-            let fields = keys.readable.clone();
-            let usable_by = UsableBy {
-                purposes: &purposes,
-                fields: &fields,
-                at: call.now.0,
-            };
+            let usable = Usable::new(&self.registry, &grant, Some(&state));
             let mut chunk = (page.limit + 1).min(FIRST_LIST_CHUNK);
             let mut largest = 1;
             let mut more = false;
@@ -255,7 +249,7 @@ impl Vault {
                     .page_of_subject(PageOf {
                         subject_id: subject.as_str(),
                         collection: Some(collection),
-                        usable_by: Some(usable_by),
+                        usable_by: Some(usable.at(call.now)),
                         after: cursor.as_ref(),
                         limit: i64::try_from(chunk).unwrap_or(i64::MAX),
                     })
@@ -1006,8 +1000,6 @@ pub fn unmetered(_: usize) -> Result<(), VaultError> {
     Ok(())
 }
 
-/// The purposes whose values a read under `purpose` may use: its own, and those it is
-/// declared compatible with (what [`crate::retention::usable`] asks first).
 /// The fields of the grant's collection its purpose declares and its role may read in some
 /// form: a record is shown only for a value of one of them.
 pub(crate) fn readable_field_names<'a>(grant: &Grant<'a>) -> Vec<&'a str> {
@@ -1015,6 +1007,37 @@ pub(crate) fn readable_field_names<'a>(grant: &Grant<'a>) -> Vec<&'a str> {
         .readable_fields(None)
         .map(|fields| fields.into_iter().map(|(f, _)| f.name.as_str()).collect())
         .unwrap_or_default()
+}
+
+/// What a read under a grant may use as far as the store can tell ([`UsableBy`]): the
+/// purposes it reads through that the subject's ledger has not ended (`None`: as the registry
+/// alone says) and the fields it may read. Made once for a list and for a batch's weighing
+/// of it alike.
+pub(crate) struct Usable<'a> {
+    purposes: Vec<&'a str>,
+    fields: Vec<&'a str>,
+}
+
+impl<'a> Usable<'a> {
+    pub(crate) fn new(
+        registry: &'a custodia_registry::Registry,
+        grant: &Grant<'a>,
+        state: Option<&crate::consent::SubjectState>,
+    ) -> Self {
+        Self {
+            purposes: crate::retention::usable_purposes(registry, grant.purpose, state),
+            fields: readable_field_names(grant),
+        }
+    }
+
+    /// The store's filter at `now`.
+    pub(crate) fn at(&self, now: Timestamp) -> UsableBy<'_> {
+        UsableBy {
+            purposes: &self.purposes,
+            fields: &self.fields,
+            at: now.0,
+        }
+    }
 }
 
 /// A stored record's values' bytes (sealed).

@@ -617,15 +617,9 @@ pub(crate) async fn privacy_state(
     // entries weigh beyond it as they are built (a history of 12,000 entries answered 15 MB
     // whatever the server held).
     let read = state.record_answers.reserve_before(&caller.id, Page::MAX_LIST_BYTES)?;
-    let built = std::sync::atomic::AtomicUsize::new(0);
-    let meter = |bytes: usize| {
-        let before = built.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-        let beyond = before.saturating_add(bytes).saturating_sub(Page::MAX_LIST_BYTES);
-        read.take(beyond.min(bytes))
-    };
     let history = state
         .vault
-        .privacy_state(&caller, Timestamp::now(), &subject, &meter)
+        .privacy_state(&caller, Timestamp::now(), &subject, &|bytes| read.take(bytes))
         .await?;
     state.record_answers.answer_read(&history, &read)
 }

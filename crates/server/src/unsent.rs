@@ -67,17 +67,23 @@ impl Unsent {
             places: Arc::clone(&self.places),
             share,
             kib: self.share_kib,
+            floor: 0,
             held: Mutex::new((0, None)),
         }
     }
 
     /// A place of `bytes` taken by principal `who` before anything is read, for an answer
-    /// built whole before its size is known (a batch, a consent history, a page of the audit
+    /// whose size is not known before it is built: what the read then takes as it goes
+    /// ([`Reservation::take`]) counts within it, and only beyond it takes more (a consent
+    /// history, a page of the audit
     /// log): no more are built at once than the budget holds, and a read refused for want of
     /// room is refused before it is made and audited.
     pub(crate) fn reserve_before(&self, who: &str, bytes: usize) -> Result<Reservation, custodia_core::VaultError> {
-        let read = self.reserve(who);
-        read.take(bytes)?;
+        let read = Reservation {
+            floor: bytes,
+            ..self.reserve(who)
+        };
+        read.take(0)?;
         Ok(read)
     }
 
@@ -199,6 +205,8 @@ pub(crate) struct Reservation {
     share: Arc<Semaphore>,
     /// The most the read holds (its principal's whole share).
     kib: usize,
+    /// What the read holds at least, taken before it was made ([`Unsent::reserve_before`]).
+    floor: usize,
     /// The bytes asked for, and the place they hold.
     held: Mutex<(usize, Option<Place>)>,
 }
@@ -225,7 +233,7 @@ impl Reservation {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let (asked, place) = &mut *held;
         *asked = asked.saturating_add(bytes);
-        let want = asked.div_ceil(1024).min(self.kib);
+        let want = (*asked).max(self.floor).div_ceil(1024).min(self.kib);
         let have = place.as_ref().map_or(0, Place::kib);
         if want > have {
             let more = self.acquire(want - have).ok_or_else(refused)?;
@@ -406,5 +414,21 @@ mod tests {
         assert_eq!(unsent.available_kib(), 924);
         drop(first);
         assert_eq!(unsent.available_kib(), 1024);
+    }
+
+    /// What a read takes as it goes counts within the place taken before it was made, and
+    /// only beyond it takes more.
+    #[test]
+    fn a_place_taken_before_holds_what_is_taken_within_it() -> Result<(), String> {
+        let unsent = whole(1024);
+        let read = unsent.reserve_before("p", 100 * 1024).map_err(|e| e.message)?;
+        assert_eq!(unsent.available_kib(), 924);
+        read.take(60 * 1024).map_err(|e| e.message)?;
+        assert_eq!(unsent.available_kib(), 924, "within the place taken before");
+        read.take(60 * 1024).map_err(|e| e.message)?;
+        assert_eq!(unsent.available_kib(), 904, "beyond it, only what passes it");
+        drop(read);
+        assert_eq!(unsent.available_kib(), 1024);
+        Ok(())
     }
 }
