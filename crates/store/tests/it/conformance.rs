@@ -722,6 +722,17 @@ pub async fn ledger_appends_in_order_and_refuses_changes(s: &Store) {
     assert_eq!(reader.ledger().last_seq("s1").await.unwrap(), Some(c));
     assert_eq!(reader.ledger().last_seq("s2").await.unwrap(), Some(b));
     assert_eq!(reader.ledger().last_seq("nobody").await.unwrap(), None);
+    // what a subject's entries weigh as stored: their texts and a row's worth each
+    let texts = "consent".len()
+        + "marketing_email".len()
+        + "v3".len()
+        + "web_form".len()
+        + r#"{"user_agent":"test"}"#.len()
+        + "p1".len();
+    let weight = |entries: usize| u64::try_from(entries * (texts + 256)).unwrap();
+    assert_eq!(reader.ledger().stored_weight("s1").await.unwrap(), weight(2));
+    assert_eq!(reader.ledger().stored_weight("s2").await.unwrap(), weight(1));
+    assert_eq!(reader.ledger().stored_weight("nobody").await.unwrap(), 0);
     drop(reader);
     let history = ledger(s, "s1").await.unwrap();
     assert_eq!(history.len(), 2);
