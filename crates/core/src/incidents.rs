@@ -1931,10 +1931,28 @@ impl Tally {
                 categories.insert(category);
             }
         } else if package {
-            // An access or portability package: everything held about the subject.
-            self.opaque = true;
+            // An access or portability package: everything held about the subject, in plain
+            // text, as its entry names it (`collection.field`s and whether choices were in
+            // it); the entry of one handed out before entries named it tells nothing.
             self.packages += 1;
             categories.insert(PACKAGE.to_owned());
+            match e.detail.get("fields") {
+                Some(fields) => {
+                    for name in fields.split(',').filter(|s| !s.is_empty()) {
+                        self.fields.insert(name.to_owned());
+                        let category = name.split_once('.').and_then(|(c, f)| {
+                            registry.collection(c).and_then(|col| col.fields.get(f)).map(|d| d.category.clone())
+                        });
+                        if let Some(category) = category {
+                            self.forms.insert(category, Form::Plain);
+                        }
+                    }
+                    if e.detail.get("choices").is_some_and(|c| c == "true") {
+                        self.forms.insert(CHOICES.to_owned(), Form::Plain);
+                    }
+                }
+                None => self.opaque = true,
+            }
         }
         self.records += records;
         if let Some(s) = &e.subject {

@@ -330,6 +330,21 @@ impl Vault {
         .await
     }
 
+    /// The entry of a package handed out, naming what it holds as the registry names it (the
+    /// fields the subject holds, `collection.field`, and whether its ledger has choices): the
+    /// blast radius of an incident counts the categories a package disclosed, not only that
+    /// one was (a draft to the authority said nothing was read in plain text).
+    async fn package_event(&self, event: AuditEvent, subject: &SubjectId) -> Result<AuditEvent, VaultError> {
+        let mut reader = self.store.reader().await?;
+        let held = reader.records().held_values(subject.as_str()).await?;
+        let fields: std::collections::BTreeSet<String> =
+            held.iter().map(|h| format!("{}.{}", h.collection, h.field)).collect();
+        let choices = reader.ledger().last_seq(subject.as_str()).await?.is_some();
+        Ok(event
+            .detail("fields", fields.into_iter().collect::<Vec<_>>().join(","))
+            .detail("choices", choices.to_string()))
+    }
+
     /// Carries a request out (see [`Fulfilled`]).
     #[tracing::instrument(skip_all)]
     pub async fn fulfil_request(
@@ -405,6 +420,7 @@ impl Vault {
             };
             let fulfilled = match kind {
                 RequestType::Access | RequestType::Portability => {
+                    let audit = self.audit_row(&self.package_event(about.clone(), &subject).await?, now, None)?;
                     self.close_request(done.clone(), audit, Vec::new(), Vec::new()).await?;
                     Fulfilled::Package(subject, self.request_view(&done, now).await?)
                 }

@@ -737,6 +737,42 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
     assert_eq!(s, 200, "{found}");
     assert_eq!(subjects(&found), BTreeSet::from(["cust-c".to_owned()]), "{found}");
     assert_eq!(found["packages"], 1, "{found}");
+    // and what it handed out is named: cust-c's email, in plain text (no choices: its ledger
+    // is empty)
+    assert_eq!(found["fields"], json!(["customers.email"]), "{found}");
+    assert_eq!(found["categories"], json!(["user.contact.email"]), "{found}");
+    assert_eq!(found["exposure"]["plaintext"], json!(["user.contact.email"]), "{found}");
+    let (s, draft) = admin
+        .text("GET", &format!("/v1/incidents/{id}/drafts/authority"), "")
+        .await;
+    assert_eq!(s, 200, "{draft}");
+    assert!(draft.contains("read in plain text: email;"), "{draft}");
+    // cust-b's package holds its choices too
+    let (s, v) = dpo
+        .post(
+            "/v1/requests",
+            json!({"subject_id": "cust-b", "type": "portability", "jurisdiction": "gdpr", "verified_by": "signed-in session"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let request = v["request_id"].as_str().unwrap().to_owned();
+    let (s, v) = dpo.post(&format!("/v1/requests/{request}/fulfil"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let to = Timestamp::now();
+    past(to).await;
+    let (s, found) = admin
+        .post(
+            &format!("/v1/incidents/{id}/scope"),
+            json!({"principals": [dpo_id], "from": from.to_rfc3339(), "to": to.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["packages"], 2, "{found}");
+    assert_eq!(
+        found["exposure"]["plaintext"],
+        json!(["user.contact.email", "user.privacy_preferences"]),
+        "{found}"
+    );
 }
 
 /// The time of awareness, the risk and the phase are read from what the vault sealed: the
