@@ -106,16 +106,21 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening {} read-only", args.data_dir.display()))?;
     let now = Timestamp::now();
-    // The key's versions only (their creation times): a source that cannot be read fails
-    // the checks that need it, not the assessment.
+    // The key's versions (their creation times), and the keys to find copies of them: a
+    // source that cannot be read fails the checks that need it, not the assessment.
     let keys = match dir.key_provider() {
-        Ok(provider) => KeyFacts {
-            provider: Ok(provider.name().to_owned()),
-            versions: provider.load().map(|k| k.versions()).map_err(|e| e.to_string()),
-        },
+        Ok(provider) => {
+            let keyring = provider.load().map(std::sync::Arc::new);
+            KeyFacts {
+                provider: Ok(provider.name().to_owned()),
+                versions: keyring.as_ref().map(|k| k.versions()).map_err(|e| e.to_string()),
+                keyring: keyring.ok(),
+            }
+        }
         Err(e) => KeyFacts {
             provider: Err(e.to_string()),
             versions: Err(e.to_string()),
+            keyring: None,
         },
     };
     let pinned = match &args.public_key {

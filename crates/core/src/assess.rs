@@ -99,6 +99,9 @@ pub struct KeyFacts {
     pub provider: Result<String, String>,
     /// Every version with when it was made (Unix seconds), if its source records it.
     pub versions: Result<Vec<(u32, Option<i64>)>, String>,
+    /// The keys themselves, when the adapter could load them: to find a copy of one written
+    /// in a file of the data directory in any form, not only as a key file.
+    pub keyring: Option<std::sync::Arc<custodia_crypto::Keyring>>,
 }
 
 /// The checkpoints kept outside the database, as the adapter found them.
@@ -284,9 +287,11 @@ impl Vault {
                 drop(last);
                 sources.verified = Some(verified);
             }
+            let keyring = self.keys.keyring();
             let keys = KeyFacts {
                 provider: Ok(self.key_provider().to_owned()),
-                versions: Ok(self.keys.keyring().versions()),
+                versions: Ok(keyring.versions()),
+                keyring: Some(keyring),
             };
             let mut checks = assess_store(&self.registry, &self.store, keys, sources, env, now).await;
             checks.extend(more);
@@ -327,14 +332,19 @@ async fn gather(store: &Store, keys: KeyFacts, sources: AuditSources, env: &Envi
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let root_key_file = dir.map(|d| {
+        secret_file_in(d, &|bytes| {
+            holds_root_key(bytes) || keys.keyring.as_ref().is_some_and(|k| k.written_in(bytes))
+        })
+    });
     Facts {
         env: env.clone(),
         keys,
         vault_since,
         rotations: rotations(store).await,
         // By content, not by name: a renamed copy is as much of a secret.
-        root_key_file: dir.map(|d| secret_file_in(d, holds_root_key)),
-        admin_token_file: dir.map(|d| secret_file_in(d, holds_api_key)),
+        root_key_file,
+        admin_token_file: dir.map(|d| secret_file_in(d, &holds_api_key)),
         principals,
         operators: operators(store).await,
         consents: consents(store).await,
@@ -356,7 +366,7 @@ const SECRET_FILE_MAX: u64 = 1 << 20;
 
 /// Whether any regular file of `dir` (recursively; the database files, the sealed key and
 /// symbolic links excepted) holds what `holds` recognises.
-fn secret_file_in(dir: &std::path::Path, holds: fn(&[u8]) -> bool) -> bool {
+fn secret_file_in(dir: &std::path::Path, holds: &dyn Fn(&[u8]) -> bool) -> bool {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
@@ -824,7 +834,7 @@ fn root_key_location(f: &Facts, dir: &str) -> AssessmentCheck {
         (Ok(p), Some(true)) => (
             false,
             format!(
-                "the root key comes from the {p} source, but a plaintext root key file (root.key, or a copy of it) is still in {dir}"
+                "the root key comes from the {p} source, but a copy of it in clear (root.key or a copy of that file, or the key itself written in a file) is still in {dir}"
             ),
         ),
         (Ok(p), None) if !matches!(p.as_str(), "environment" | "passphrase" | "openbao") => {
@@ -1499,6 +1509,7 @@ mod tests {
                     (1, Some((NOW - 400 * DAY_MS) / 1000)),
                     (2, Some((NOW - 10 * DAY_MS) / 1000)),
                 ]),
+                keyring: None,
             },
             vault_since: Some(NOW - 400 * DAY_MS),
             rotations: BTreeMap::new(),

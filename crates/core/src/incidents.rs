@@ -1941,7 +1941,10 @@ impl Tally {
                     for name in fields.split(',').filter(|s| !s.is_empty()) {
                         self.fields.insert(name.to_owned());
                         let category = name.split_once('.').and_then(|(c, f)| {
-                            registry.collection(c).and_then(|col| col.fields.get(f)).map(|d| d.category.clone())
+                            registry
+                                .collection(c)
+                                .and_then(|col| col.fields.get(f))
+                                .map(|d| d.category.clone())
                         });
                         if let Some(category) = category {
                             self.forms.insert(category, Form::Plain);

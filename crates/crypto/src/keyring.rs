@@ -28,6 +28,8 @@ const WRAP_HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 pub struct RootKey {
     version: u32,
     aead: LessSafeKey,
+    /// The key itself, for [`Keyring::written_in`] only.
+    secret: SecretKey,
     /// When it was made (Unix seconds), if its source says.
     created: Option<i64>,
 }
@@ -38,6 +40,7 @@ impl RootKey {
         Ok(Self {
             version,
             aead: LessSafeKey::new(unbound),
+            secret: key.clone(),
             created: None,
         })
     }
@@ -91,6 +94,34 @@ impl Keyring {
     #[must_use]
     pub fn current_version(&self) -> u32 {
         self.keys.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Whether `bytes` hold a version of the key, as its 32 bytes or written in base64
+    /// (standard or URL-safe, padded or not) or hex (either case): a copy beside the database
+    /// in any form a person would paste it (`CUSTODIA_ROOT_KEY=1:...` in an env file, a
+    /// service unit) is as much of a secret as the key file. For a local posture check, not
+    /// an oracle: the comparison is not in constant time.
+    #[must_use]
+    pub fn written_in(&self, bytes: &[u8]) -> bool {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        self.keys.values().any(|k| {
+            let raw = k.secret.expose();
+            let standard = Zeroizing::new(B64.encode(raw));
+            // 43 characters carry the 32 bytes: padded or not, the same prefix
+            let unpadded = standard.trim_end_matches('=');
+            let url = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw));
+            let lower = Zeroizing::new(hex::encode(raw));
+            let upper = Zeroizing::new(lower.to_ascii_uppercase());
+            [
+                &raw[..],
+                unpadded.as_bytes(),
+                url.as_bytes(),
+                lower.as_bytes(),
+                upper.as_bytes(),
+            ]
+            .iter()
+            .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+        })
     }
 
     /// Every loaded version, oldest first, with the time it was made if known.
@@ -421,6 +452,36 @@ mod tests {
                 Keyring::load_file(&path).is_err(),
                 "a world-readable key file is refused"
             );
+        }
+    }
+
+    #[test]
+    fn a_copy_of_a_version_is_found_in_any_common_writing() {
+        use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+        // bytes chosen so that the standard and URL-safe alphabets write them apart
+        let raw: [u8; 32] = std::array::from_fn(|i| 0xfb_u8.wrapping_add(i as u8 * 7));
+        let other = SecretKey::generate().unwrap();
+        let ring = Keyring::from_keys(vec![(1, other), (2, SecretKey::from_slice(&raw).unwrap())]).unwrap();
+        let standard = B64.encode(raw);
+        assert!(standard.contains('+') || standard.contains('/'), "{standard}");
+        for written in [
+            format!("CUSTODIA_ROOT_KEY=2:{standard}\n"),
+            format!("Environment=CUSTODIA_ROOT_KEY={}", standard.trim_end_matches('=')),
+            format!("key: {}", URL_SAFE.encode(raw)),
+            URL_SAFE_NO_PAD.encode(raw),
+            format!("0x{}", hex::encode(raw)),
+            hex::encode_upper(raw),
+        ] {
+            assert!(ring.written_in(written.as_bytes()), "{written}");
+        }
+        let mut file = b"binary: ".to_vec();
+        file.extend_from_slice(&raw);
+        assert!(ring.written_in(&file));
+        // a key of one byte changed, or cut short, is no copy
+        let mut changed = raw;
+        changed[31] ^= 1;
+        for written in [B64.encode(changed), hex::encode(&raw[..31]), standard[..40].to_owned()] {
+            assert!(!ring.written_in(written.as_bytes()), "{written}");
         }
     }
 

@@ -5,6 +5,7 @@
 //! and type, never repeated; what the privacy notice publishes is no finding. And
 //! `GET /v1/assessment` needs `read_audit`, answers JSON or an HTML page, and is audited.
 
+use base64::Engine as _;
 use std::path::Path;
 use std::process::Output;
 
@@ -190,6 +191,40 @@ async fn a_fresh_dev_install_fails_the_dev_weaknesses_and_passes_them_once_fixed
         tls_detail.contains("vault.pem loads with its key") && tls_detail.contains("not a running server"),
         "{tls_detail}"
     );
+    // The key itself written beside the database, in any form, is a copy: an env file, a
+    // service unit, base64 without padding, hex (review: each passed as "from
+    // CUSTODIA_ROOT_KEY, not a file in the data directory").
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&version_1).unwrap();
+    std::fs::create_dir_all(data.join("etc")).unwrap();
+    for (name, written) in [
+        ("env", format!("CUSTODIA_ROOT_KEY={root_key}\n")),
+        (
+            "etc/custodia.service",
+            format!("Environment=CUSTODIA_ROOT_KEY={}", version_1.trim_end_matches('=')),
+        ),
+        ("key.hex", hex::encode(&bytes)),
+    ] {
+        let path = data.join(name);
+        std::fs::write(&path, written).unwrap();
+        #[cfg(unix)]
+        private(&path);
+        let (code, report, _) = assess(&data, &tls, &[("CUSTODIA_ROOT_KEY", &root_key)]);
+        let c = check(&report, "root_key_location");
+        assert!(
+            !passed(&report, "root_key_location")
+                && c["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the key itself written in a file"),
+            "{name}: {c}"
+        );
+        assert_eq!(code, 1, "{name}");
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert!(passed(
+        &assess(&data, &tls, &[("CUSTODIA_ROOT_KEY", &root_key)]).1,
+        "root_key_location"
+    ));
     // The same files with another key are no pair.
     let other = rcgen::KeyPair::generate().unwrap();
     let other_key = holder.path().join("other.key");
