@@ -12,17 +12,27 @@ use custodia_store::{AuditQuery, Store};
 const BATCH: usize = 10_000;
 /// Distinct principals writing entries.
 const PRINCIPALS: usize = 50;
-/// The time the synthetic log spans, in milliseconds.
+/// The time the synthetic log of the query benchmark spans, in milliseconds.
 const SPAN_MS: i64 = 30 * 24 * 3_600_000;
 
-fn entry(i: usize, entries: usize) -> custodia_store::AuditRow {
+/// The time the synthetic log of a vault spans: less than the unsigned tail a start accepts.
+const UNSIGNED_SPAN_MS: i64 = custodia_core::UNSIGNED_TAIL_SPAN_MS / 2;
+
+/// Synthetic entry `i` of `entries`, dated `from` plus its share of `span_ms`: its time and text.
+fn entry(i: usize, entries: usize, from: i64, span_ms: i64) -> (i64, String) {
     // About ten entries per subject; times spread evenly over the span.
     let subject = format!("{:064x}", (i.wrapping_mul(2_654_435_761)) % (entries / 10).max(1));
     let principal = format!("prn_{:024x}", i % PRINCIPALS);
-    let at = (i as i64) * SPAN_MS / (entries as i64).max(1);
+    let at = from + (i as i64) * span_ms / (entries as i64).max(1);
     let text = format!(
         "{{\"v\":1,\"at\":{at},\"principal\":\"{principal}\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"order_fulfillment\",\"collection\":\"customers\",\"subject\":\"{subject}\",\"fields\":[\"email\"]}}"
     );
+    (at, text)
+}
+
+/// Entry `i` of the query benchmark's log (30 days of entries, in a store of its own).
+fn query_row(i: usize, entries: usize) -> custodia_store::AuditRow {
+    let (at, text) = entry(i, entries, 0, SPAN_MS);
     custodia_core::audit_row_of(at, text)
 }
 
@@ -50,7 +60,7 @@ async fn measure(url: &str, entries: usize) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut i = 0;
     while i < entries {
-        let rows: Vec<_> = (i..(i + BATCH).min(entries)).map(|n| entry(n, entries)).collect();
+        let rows: Vec<_> = (i..(i + BATCH).min(entries)).map(|n| query_row(n, entries)).collect();
         i += rows.len();
         store.append_audit(rows).await?;
     }
@@ -71,7 +81,7 @@ async fn measure(url: &str, entries: usize) -> anyhow::Result<()> {
     );
 
     let subjects: Vec<String> = (0..200)
-        .map(|k| entry(k * 7919 % entries.max(1), entries))
+        .map(|k| query_row(k * 7919 % entries.max(1), entries))
         .filter_map(|r| r.index.subject)
         .collect();
     let mut times = Vec::new();
@@ -170,10 +180,19 @@ async fn measure_log(dir: &std::path::Path, entries: usize) -> anyhow::Result<()
     let vault = data.open(None).await?;
     let admin = vault.authenticate(&made.admin_token, Timestamp::now()).await?;
     println!("audit log of {entries} entries on sqlite");
+    // Entries as the vault writes them (tagged), dated within the last minute: a log whose
+    // unsigned tail spans more than a minute (30 days, as the query benchmark's) is one whose
+    // checkpoints were deleted, and the start refuses it.
+    let from = Timestamp::now().0 - UNSIGNED_SPAN_MS;
     let start = Instant::now();
     let mut i = 0;
     while i < entries {
-        let rows: Vec<_> = (i..(i + BATCH).min(entries)).map(|n| entry(n, entries)).collect();
+        let rows = (i..(i + BATCH).min(entries))
+            .map(|n| {
+                let (at, text) = entry(n, entries, from, UNSIGNED_SPAN_MS);
+                vault.tagged_audit_row(at, &text)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         i += rows.len();
         vault.store().append_audit(rows).await?;
     }

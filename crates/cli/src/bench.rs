@@ -155,12 +155,14 @@ async fn audit_in(dir: &std::path::Path) -> anyhow::Result<()> {
     let data = DataDir::new(dir);
     data.init(None, Timestamp::now()).await?;
     let vault = std::sync::Arc::new(data.open(None).await?);
-    // entries as the vault writes them: tagged
+    // entries as the vault writes them: tagged, dated as they are written (an unsigned tail
+    // dated over more than a minute is refused as one whose checkpoints were deleted)
     let row = |vault: &custodia_core::Vault, i: usize| {
+        let at = Timestamp::now().0;
         let entry = format!(
-            "{{\"v\":1,\"at\":{i},\"principal\":\"prn_bench\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"order_fulfillment\",\"collection\":\"customers\",\"subject\":\"{i:032x}\",\"fields\":[\"email\"]}}"
+            "{{\"v\":1,\"at\":{at},\"principal\":\"prn_bench\",\"action\":\"record.read\",\"decision\":\"allow\",\"reason\":null,\"purpose\":\"order_fulfillment\",\"collection\":\"customers\",\"subject\":\"{i:032x}\",\"fields\":[\"email\"]}}"
         );
-        vault.tagged_audit_row(i as i64, &entry)
+        vault.tagged_audit_row(at, &entry)
     };
     let start = Instant::now();
     for b in 0..BATCHES {

@@ -105,7 +105,7 @@ pub use time::Timestamp;
 pub use tokens::MAX_TOKEN_BATCH;
 pub use tombstones::{Reapplied, TOMBSTONE_FILE, read as read_tombstones};
 pub use transparency::NoticeRow;
-pub use verify::{AuditTrust, TrustedCheckpoint, VerifyReport, verify_audit_log};
+pub use verify::{AuditTrust, TrustedCheckpoint, UNSIGNED_TAIL_SPAN_MS, VerifyReport, verify_audit_log};
 pub use vocabulary::PHASES;
 
 /// The vault: registry, store and keys, shared by every request.

@@ -568,3 +568,25 @@ fn serve_logs_one_json_object_per_line_with_log_format_json() {
     }
     assert!(lines.iter().any(|l| l.contains(r#""message":"listening""#)), "{log}");
 }
+
+/// The benchmarks README gives figures of run to their end on a vault's own log: their
+/// synthetic audit entries are tagged and dated as the vault's are (both stopped with
+/// `audit_log_diverged` once untagged or long-unsigned entries were refused).
+#[test]
+fn the_audit_benchmarks_run_on_a_log_the_vault_accepts() {
+    for (args, line) in [
+        (
+            &["bench-audit-log", "--entries", "300"][..],
+            "consistency proof against the whole log",
+        ),
+        (&["bench", "--crypto-only"][..], "offline verification of"),
+    ] {
+        let out = custodia().args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(line),
+            "{args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
