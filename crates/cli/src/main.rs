@@ -295,6 +295,14 @@ enum Command {
         /// The backup file (`custodia backup`).
         #[arg(long)]
         from: PathBuf,
+        /// A copy of the tombstone log kept elsewhere, erased by as well (repeatable): needed
+        /// when the data directory has neither a database nor its own log (a new machine).
+        #[arg(long = "tombstones", value_name = "FILE")]
+        tombstones: Vec<PathBuf>,
+        /// Restore into a directory without a database or a tombstone log although no copy of
+        /// the log was kept: whoever was erased since the backup comes back.
+        #[arg(long, conflicts_with = "tombstones")]
+        no_tombstones: bool,
     },
     /// Erasures: re-apply the tombstone log to a database (after restoring PostgreSQL with
     /// its own tools, or any time: erased subjects have nothing left to erase).
@@ -782,9 +790,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Restore { data_dir, from } => {
+        Command::Restore {
+            data_dir,
+            from,
+            tombstones,
+            no_tombstones,
+        } => {
+            let tombstones = custodia_core::RestoreTombstones {
+                elsewhere: tombstones,
+                none_kept: no_tombstones,
+            };
+            if no_tombstones {
+                eprintln!(
+                    "warning: restoring without a tombstone log (--no-tombstones): whoever was erased since the backup \
+                     comes back unless the log is re-applied later (`custodia erasures reapply --tombstones FILE`)"
+                );
+            }
             let report = DataDir::new(&data_dir)
-                .restore(&from, Timestamp::now())
+                .restore(&from, &tombstones, Timestamp::now())
                 .await
                 .with_context(|| format!("restoring {} from {}", data_dir.display(), from.display()))?;
             out!(

@@ -499,7 +499,12 @@ impl DataDir {
     /// backup's log must be a prefix of it: the log stays whole, and its checkpoints and
     /// witness still agree), then erases again every subject a tombstone names (the log's,
     /// the backup's and the replaced database's).
-    pub async fn restore(&self, from: &Path, now: Timestamp) -> Result<Restored, SetupError> {
+    pub async fn restore(
+        &self,
+        from: &Path,
+        tombstones: &RestoreTombstones,
+        now: Timestamp,
+    ) -> Result<Restored, SetupError> {
         self.check_private()?;
         let lock = self.lock_for(None)?;
         let db = self.root.join(DB_FILE);
@@ -508,9 +513,28 @@ impl DataDir {
             let path = path.display().to_string();
             move |source| SetupError::Io { path, source }
         };
-        // The tombstone log is read first: a damaged one stops the restore before anything
-        // changed.
-        let log = crate::tombstones::read(&self.tombstone_path()).map_err(SetupError::Other)?;
+        // The tombstone logs are read first: a damaged or missing one stops the restore
+        // before anything changed.
+        let own = self.tombstone_path();
+        let mut log = crate::tombstones::read(&own).map_err(SetupError::Other)?;
+        for other in &tombstones.elsewhere {
+            if !other.is_file() {
+                return Err(SetupError::Other(format!("{}: no such tombstone log", other.display())));
+            }
+            log.extend(crate::tombstones::read(other).map_err(SetupError::Other)?);
+        }
+        // A directory with neither a database nor a tombstone log (a new machine after a disk
+        // was lost) cannot tell who was erased since the backup: restored without a copy of
+        // the log, they would come back.
+        if !db.exists() && !own.exists() && tombstones.elsewhere.is_empty() && !tombstones.none_kept {
+            return Err(SetupError::Other(format!(
+                "{} has no database and no tombstone log ({}): whoever was erased since the backup would come back. \
+                 Give the copy of the log kept elsewhere with --tombstones FILE, or --no-tombstones if no copy \
+                 was kept (erasures since the backup are then not made again)",
+                self.root.display(),
+                crate::TOMBSTONE_FILE
+            )));
+        }
         remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;
         std::fs::copy(from, &staging).map_err(io(from))?;
         #[cfg(unix)]
@@ -582,6 +606,16 @@ impl DataDir {
         }
         Ok(adopted)
     }
+}
+
+/// The tombstone logs a restore erases by beside the data directory's own.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreTombstones {
+    /// Copies of the log kept elsewhere (the data directory's own was lost with its disk; or
+    /// other nodes' logs).
+    pub elsewhere: Vec<PathBuf>,
+    /// No copy was kept: restore into a directory without a database or a log anyway.
+    pub none_kept: bool,
 }
 
 /// What a restore did.

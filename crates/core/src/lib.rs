@@ -73,7 +73,7 @@ pub use custodia_audit::note::VerifierKey;
 pub use custodia_store::AuditQuery;
 pub use datadir::{
     ADMIN_TOKEN_FILE, DB_FILE, DataDir, DirLock, INCIDENT_TEMPLATES_DIR, Initialised, LOCK_FILE, POLICIES_DIR,
-    REGISTRY_FILE, Restored, SetupError,
+    REGISTRY_FILE, RestoreTombstones, Restored, SetupError,
 };
 pub use erasure::RECEIPT_HEADER;
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, WITHHELD_NAME, name_shaped, nameable, quoted_name};

@@ -903,6 +903,53 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         !log.contains("cust_gone"),
         "the tombstone log holds digests, never ids: {log}"
     );
+    // The disk is lost: a new directory with the key and the registry but neither a database
+    // nor a tombstone log cannot tell who was erased since the backup, and refuses (review:
+    // the erased subject came back, "0 tombstones known"); the copy of the log kept elsewhere
+    // erases again, and a restore without one must be asked for by name.
+    let holder = tempfile::tempdir().unwrap();
+    let kept = holder.path().join("erasures.log.copy");
+    std::fs::write(&kept, &log).unwrap();
+    let fresh = |name: &str| {
+        let dir = holder.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        for file in ["root.key", "registry.toml"] {
+            std::fs::copy(vault.path().join(file), dir.join(file)).unwrap();
+        }
+        dir
+    };
+    let restore = |dir: &std::path::Path, more: &[&std::ffi::OsStr]| {
+        let out = custodia()
+            .args(["restore", "--data-dir"])
+            .arg(dir)
+            .arg("--from")
+            .arg(&backup)
+            .args(more)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    let lost = fresh("lost");
+    let (ok, said) = restore(&lost, &[]);
+    assert!(!ok && said.contains("--tombstones FILE"), "{said}");
+    assert!(!lost.join("custodia.db").exists(), "nothing restored: {said}");
+    let (ok, said) = restore(&lost, &["--tombstones".as_ref(), kept.as_os_str()]);
+    assert!(ok && said.contains("1 subjects erased again"), "{said}");
+    let (ok, said) = restore(&fresh("no-copy"), &["--no-tombstones".as_ref()]);
+    assert!(
+        ok && said.contains("0 subjects erased again") && said.contains("comes back"),
+        "{said}"
+    );
 
     // The subject comes back after its erasure, and consents anew; the backup taken before
     // is restored below.
