@@ -1965,17 +1965,17 @@ mod tests {
     #[test]
     fn secrets_are_found_by_content_whatever_the_file_is_called() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!secret_file_in(dir.path(), holds_root_key));
-        assert!(!secret_file_in(dir.path(), holds_api_key));
+        assert!(!secret_file_in(dir.path(), &holds_root_key));
+        assert!(!secret_file_in(dir.path(), &holds_api_key));
         std::fs::create_dir(dir.path().join("old")).unwrap();
         std::fs::write(dir.path().join("old/.root.key.bak"), b"custodia-root-key-v1\n1 AAAA\n").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"token: cst_0123456789abcdef_s3cr3t\n").unwrap();
-        assert!(secret_file_in(dir.path(), holds_root_key));
-        assert!(secret_file_in(dir.path(), holds_api_key));
+        assert!(secret_file_in(dir.path(), &holds_root_key));
+        assert!(secret_file_in(dir.path(), &holds_api_key));
         // The database files are not read (they hold no key in clear, and may be large).
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("custodia.db-wal"), b"cst_0123456789abcdef_x").unwrap();
-        assert!(!secret_file_in(other.path(), holds_api_key));
+        assert!(!secret_file_in(other.path(), &holds_api_key));
         assert!(!holds_api_key(b"cst_0123456789abcdeg_x"));
     }
 

@@ -389,6 +389,11 @@ impl Vault {
         let mut lines: BTreeMap<(String, String, String, String), SweepLine> = BTreeMap::new();
         // In a dry run, each subject's records destroyed so far (the subject goes when all do).
         let mut dry_records: HashMap<String, BTreeSet<String>> = HashMap::new();
+        // In a dry run, the bindings ended so far of records that live on: a value whose
+        // bindings fall due in two pages dies with the second, as in a run (a dry run read
+        // them as stored, so it counted fewer values, records and subjects the more pages a
+        // run took).
+        let mut dry_ended: BTreeSet<(String, String, String)> = BTreeSet::new();
         let mut cursor: Option<DueCursor> = None;
         loop {
             let page = self
@@ -405,9 +410,16 @@ impl Vault {
             cursor = Some(DueCursor::after(last));
             let mut attempt = 0;
             let counts = loop {
-                let mut plan = self.plan(&page, opts).await?;
+                let mut plan = self.plan(&page, opts, &dry_ended).await?;
                 if opts.dry_run {
                     plan.counts.subjects_removed = self.count_removed(&plan, &mut dry_records).await?;
+                    let dead: BTreeSet<&String> = plan.dead_records.values().flatten().collect();
+                    dry_ended.extend(
+                        plan.endings
+                            .iter()
+                            .filter(|e| !dead.contains(&e.record_id))
+                            .map(|e| (e.record_id.clone(), e.field.clone(), e.purpose.clone())),
+                    );
                     break plan.counts;
                 }
                 let mut counts = std::mem::take(&mut plan.counts);
@@ -561,8 +573,14 @@ impl Vault {
         Ok(self.store.reader().await?.retention().count_due(as_of.0).await?)
     }
 
-    /// Judges one page of due bindings.
-    async fn plan(&self, page: &[BoundValue], opts: &SweepOptions) -> Result<Plan, VaultError> {
+    /// Judges one page of due bindings; `ended` are bindings an earlier page of a dry run
+    /// ended (as `(record, field, purpose)`), counted as ended though still stored.
+    async fn plan(
+        &self,
+        page: &[BoundValue],
+        opts: &SweepOptions,
+        ended: &BTreeSet<(String, String, String)>,
+    ) -> Result<Plan, VaultError> {
         let as_of = opts.as_of.0;
         let mut reader = self.store.reader().await?;
         let mut subjects: HashMap<&str, (SubjectState, Option<i64>, Vec<HoldRow>)> = HashMap::new();
@@ -650,7 +668,9 @@ impl Vault {
             .await?;
         let mut fields: BTreeMap<(&str, &str), bool> = BTreeMap::new();
         for b in &all {
-            let ends = ending.contains(&(b.record_id.as_str(), b.field.as_str(), b.binding.purpose.as_str()));
+            let ends = ending.contains(&(b.record_id.as_str(), b.field.as_str(), b.binding.purpose.as_str()))
+                || (!ended.is_empty()
+                    && ended.contains(&(b.record_id.clone(), b.field.clone(), b.binding.purpose.clone())));
             let dies = fields.entry((&b.record_id, &b.field)).or_insert(true);
             *dies &= ends;
         }
@@ -1352,11 +1372,15 @@ mod tests {
         }
 
         async fn run(vault: &Vault, as_of: i64, dry_run: bool) -> SweepReport {
+            run_in(vault, as_of, dry_run, 2).await
+        }
+
+        async fn run_in(vault: &Vault, as_of: i64, dry_run: bool, batch: i64) -> SweepReport {
             let opts = SweepOptions {
                 as_of: Timestamp(as_of),
                 now: Timestamp(T0 + DAY),
                 dry_run,
-                batch: 2,
+                batch,
             };
             vault.sweep(&opts, &mut |_| {}).await.unwrap()
         }
@@ -1758,7 +1782,31 @@ mod tests {
 
             // Five years on: order data gone but for what tax keeps; held and restricted kept.
             let five = Period::Years(5).after(T0);
+            // (dry runs first, in pages of every size: a value's bindings, a record's values
+            // and a subject's records fall due in several pages, and what dies with the last
+            // of them is counted as a run counts it)
+            let mut dry = Vec::new();
+            for batch in [1, 2, 3, 5, 100] {
+                dry.push((batch, run_in(&vault, five, true, batch).await));
+            }
             let report = run(&vault, five, false).await;
+            for (batch, dry) in dry {
+                assert_eq!(
+                    (
+                        dry.bindings_ended,
+                        dry.values_destroyed,
+                        dry.records_destroyed,
+                        dry.subjects_removed
+                    ),
+                    (
+                        report.bindings_ended,
+                        report.values_destroyed,
+                        report.records_destroyed,
+                        report.subjects_removed
+                    ),
+                    "a dry run in pages of {batch} said what the run did"
+                );
+            }
             assert_eq!(report.kept_by_hold, 3, "{report:?}");
             assert_eq!(report.kept_by_restriction, 3, "{report:?}");
             assert_eq!(report.subjects_removed, 1, "b had nothing else: {report:?}");
@@ -1991,7 +2039,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(page.len(), 2);
-            let plan = vault.plan(&page, &opts).await.unwrap();
+            let plan = vault.plan(&page, &opts, &BTreeSet::new()).await.unwrap();
             assert_eq!(plan.endings.len(), 2);
             let hold = NewHold {
                 subject_id: Some("late".into()),
