@@ -67,6 +67,10 @@ pub struct VerifyArgs {
     /// taken): the log must extend it. Repeat for several.
     #[arg(long = "trusted-checkpoint")]
     trusted_checkpoints: Vec<PathBuf>,
+    /// The server keeps no checkpoint log in the data directory (`serve --no-checkpoint-log`,
+    /// a witness keeps its checkpoints): its absence is then no finding.
+    #[arg(long)]
+    no_checkpoint_log: bool,
     /// Entries older than this must be covered by a checkpoint (the server signs one every
     /// second while the log grows, and one when it stops).
     #[arg(long, default_value = "60s", value_parser = duration_ms)]
@@ -160,7 +164,21 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let default_log = args.data_dir.join(CHECKPOINT_LOG_FILE);
     if sources.is_empty() && default_log.is_file() {
         eprintln!("checking against the checkpoint log {}", default_log.display());
-        sources.push(default_log);
+        sources.push(default_log.clone());
+    }
+    if sources.is_empty() && !args.no_checkpoint_log {
+        // The server's default checkpoint log gone while the database holds checkpoints: what
+        // a server refuses to start on is no intact log (a log cut back passed with the
+        // checkpoint log deleted beside it; review).
+        let publisher = Publisher::new(Some(default_log), None);
+        if let Some(missing) = publisher.missing_log(&store).await.map_err(anyhow::Error::msg)? {
+            problem = problem.or(Some(format!(
+                "the checkpoint log {} is {}, but the database holds checkpoints up to size {}: it was deleted or emptied with them, or the log cut back; give it, a saved checkpoint or the witness's with --trusted-checkpoint FILE (or --no-checkpoint-log if the server keeps none)",
+                missing.path().display(),
+                if missing.emptied() { "empty" } else { "missing" },
+                missing.tree_size()
+            )));
+        }
     }
     if sources.is_empty() {
         eprintln!(
@@ -240,8 +258,15 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 /// finds the checkpoint in the database); the publisher of that log.
 pub async fn checked(vault: &custodia_core::Vault, data_dir: &Path) -> Result<Publisher, custodia_server::Resumed> {
     let log = data_dir.join(CHECKPOINT_LOG_FILE);
-    let publisher = Publisher::new(log.is_file().then_some(log), None);
-    custodia_server::resume(vault, &publisher, false).await?;
+    // A log no server has signed yet (a vault never served) begins the default checkpoint
+    // log, where a server started with the defaults looks: signed into the database alone,
+    // its checkpoints made that server refuse to start ("the checkpoint log is missing").
+    let fresh = async { vault.store().reader().await?.audit().latest_checkpoint().await }
+        .await
+        .map_err(|e| custodia_server::Resumed::Diverged(e.to_string()))?
+        .is_none();
+    let publisher = Publisher::new((log.is_file() || fresh).then_some(log), None);
+    custodia_server::resume(vault, &publisher, false, None).await?;
     Ok(publisher)
 }
 

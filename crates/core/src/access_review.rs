@@ -231,6 +231,8 @@ fn unlisted(id: &str) -> (&'static str, String) {
         ("system", "retention sweeper (custodia retention run)".to_owned())
     } else if id == crate::erasure::RESTORE_PRINCIPAL {
         ("system", "restore (custodia restore)".to_owned())
+    } else if id == crate::registry_log::START_PRINCIPAL {
+        ("system", "server start (the registry it serves)".to_owned())
     } else if let Some(user) = id.strip_prefix("local:") {
         ("local", format!("command line on the server's host (user {user})"))
     } else if id == crate::operators::LOCAL_CREATOR {
@@ -251,6 +253,7 @@ mod tests {
         for (id, kind) in [
             (crate::retention::SWEEPER_PRINCIPAL, "system"),
             (crate::erasure::RESTORE_PRINCIPAL, "system"),
+            (crate::registry_log::START_PRINCIPAL, "system"),
             ("local:ops", "local"),
             (crate::operators::LOCAL_CREATOR, "local"),
             ("portal:lnk_0123", "portal"),

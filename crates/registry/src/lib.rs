@@ -17,6 +17,7 @@ mod jurisdiction;
 mod model;
 mod parse;
 mod rules;
+mod sections;
 mod taxonomy;
 mod transfer;
 mod webhook;
@@ -34,6 +35,7 @@ pub use model::{
     Registry, Retention, RetentionStart, Role,
 };
 pub use parse::{Diagnostic, RegistryError};
+pub use sections::sections;
 pub use taxonomy::{
     DATA_USES, NOT_IN_FIDESLANG, is_fideslang_category, is_known_category, is_known_data_use, is_sensitive_category,
     is_special_category,

@@ -59,7 +59,7 @@ impl Publisher {
     /// holds checkpoints, it was deleted, emptied to rewrite what it proves, or moved. `Some`
     /// names the log and the newest checkpoint in the database. A PostgreSQL node's log holds
     /// what that node signed (a new node starts without one), so the rule is SQLite's only.
-    pub(crate) async fn missing_log(&self, store: &Store) -> Result<Option<MissingLog>, String> {
+    pub async fn missing_log(&self, store: &Store) -> Result<Option<MissingLog>, String> {
         let Some(path) = self.checkpoint_log.as_deref() else {
             return Ok(None);
         };
@@ -214,7 +214,7 @@ impl Publisher {
 
 /// A checkpoint log kept but missing or empty while the database holds checkpoints.
 #[derive(Debug)]
-pub(crate) struct MissingLog {
+pub struct MissingLog {
     path: PathBuf,
     /// It is there, but empty.
     emptied: bool,
@@ -223,11 +223,16 @@ pub(crate) struct MissingLog {
 }
 
 impl MissingLog {
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub(crate) fn tree_size(&self) -> i64 {
+    /// Whether it is there but empty (else missing).
+    pub fn emptied(&self) -> bool {
+        self.emptied
+    }
+
+    pub fn tree_size(&self) -> i64 {
         self.tree_size
     }
 

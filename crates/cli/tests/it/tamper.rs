@@ -272,21 +272,24 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
         .await
         .unwrap();
     db.close().await;
-    let trusting = || {
+    let trusting = |more: &[&str]| {
         crate::support::custodia()
             .args(["audit", "verify", "--trust-database-key", "--data-dir"])
             .arg(copy.path())
+            .args(more)
             .output()
             .unwrap()
     };
     // The checkpoint log beside it was signed by the real key: even the database's key fails it.
-    assert!(!trusting().status.success());
-    // Without it, the database's own key is the attacker's: only a pinned key can tell.
+    assert!(!trusting(&[]).status.success());
+    // Deleted, it is missed (the database holds checkpoints); told the server keeps none,
+    // the database's own key is the attacker's: only a pinned key can tell.
     let log = copy.path().join("audit-checkpoints.log");
     let kept = std::fs::read(&log).unwrap();
     std::fs::remove_file(&log).unwrap();
+    assert!(!trusting(&[]).status.success(), "the checkpoint log is missing");
     assert!(
-        trusting().status.success(),
+        trusting(&["--no-checkpoint-log"]).status.success(),
         "the attacker's key signs the attacker's log"
     );
     std::fs::write(&log, kept).unwrap();
@@ -327,12 +330,15 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
     )
     .await;
     std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
+    // (the checkpoint log's absence is a finding of its own, unless the server keeps none)
     let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h"]);
+    assert!(!ok && out.contains("audit-checkpoints.log is missing"), "{out}");
+    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h", "--no-checkpoint-log"]);
     assert!(
         ok && out.contains("warning: no checkpoint from outside"),
         "a fresh unsigned tail within the bound: {out}"
     );
-    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "0s"]);
+    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "0s", "--no-checkpoint-log"]);
     assert!(!ok && out.contains("no checkpoint covers it"), "{out}");
     // A tail rewritten with dates in the future (so that it would never age) fails too.
     let db = attacker(copy.path()).await;
@@ -353,7 +359,7 @@ async fn an_insider_with_the_database_file_is_caught_and_the_server_refuses_to_s
         .await
         .unwrap();
     db.close().await;
-    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h"]);
+    let (ok, out) = verify_with(copy.path(), key, &["--max-unsigned-age", "1h", "--no-checkpoint-log"]);
     assert!(!ok && out.contains("in the future"), "{out}");
 
     // The untouched directory still starts.
@@ -430,9 +436,11 @@ async fn the_witness_cosigns_a_growing_log_and_holds_the_line_against_a_rewrite(
     let server = Server::try_start(vault.path(), None, &args).unwrap();
     traffic(&server, &vault.token, 0, 4).await;
     let log = vault.path().join("audit-checkpoints.log");
+    // (read once the server has stopped: its last checkpoint is the newest, the start's
+    // covered the entry of the registry it serves alone)
+    server.terminate();
     let line = cosigned_line(&log).await;
     assert!(line["note"].as_str().unwrap().contains("\n\u{2014} test-witness "));
-    server.terminate();
 
     // The witness serves the newest cosigned checkpoint; it is what the vault checks at start.
     let mut http = crate::support::Client::connect(w.url.strip_prefix("http://").unwrap().parse().unwrap()).await;
@@ -799,6 +807,12 @@ async fn edited_or_deleted_tiles_and_deleted_checkpoints_are_named_by_verify_and
         printed.contains("audit-checkpoints.log is missing, but the database holds checkpoints"),
         "{printed}"
     );
+    // and `audit verify` finds it as the server does (it passed with a warning; review)
+    let (ok, out) = verify_with(copy.path(), key, &[]);
+    assert!(
+        !ok && out.contains("audit-checkpoints.log is missing, but the database holds checkpoints"),
+        "{out}"
+    );
     // Emptied rather than deleted, it proves as little (the server started on it before).
     std::fs::write(copy.path().join("audit-checkpoints.log"), b"").unwrap();
     let printed = refuses_to_start(copy.path(), &[]);
@@ -812,6 +826,16 @@ async fn edited_or_deleted_tiles_and_deleted_checkpoints_are_named_by_verify_and
     server.terminate();
     assert!(copy.path().join("audit-checkpoints.log").is_file(), "a new log begun");
     Server::try_start(copy.path(), None, &[]).unwrap().terminate();
+    // and the log says so, with what the database's checkpoints reached
+    let db = attacker(copy.path()).await;
+    let begun: Vec<(String,)> =
+        sqlx::query_as("SELECT entry FROM audit_log WHERE action = 'audit.checkpoint_log_begun'")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    db.close().await;
+    assert_eq!(begun.len(), 1, "{begun:?}");
+    assert!(begun[0].0.contains("database_checkpoints_up_to"), "{begun:?}");
 }
 
 /// Checkpoints deleted from the database while the server runs: before its next checkpoint the
@@ -1501,4 +1525,64 @@ async fn a_revoked_key_put_back_from_an_earlier_copy_is_caught() {
     let server = vault.serve();
     let (status, v) = server.client(&vault.token).await.get("/v1/principals").await;
     assert_eq!(status, 200, "{v}");
+}
+
+/// What a role may read, which courses an operator needs and where alerts go are in the
+/// registry file, which whoever writes the data directory can edit between two starts: each
+/// start records the registry it serves in the audit log, with the sections changed since the
+/// previous start (review: a role widened and the training gate dropped by hand left no trace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_start_records_its_registry_and_what_changed_in_it() {
+    let vault = Vault::init();
+    let loaded = |log: &Value| -> Vec<Value> {
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["entry"].clone())
+            .filter(|e| e["action"] == "registry.loaded")
+            .collect()
+    };
+    let server = vault.serve();
+    server.terminate();
+    // the same file again, with a comment added: no section changed
+    let path = vault.path().join("registry.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("# reviewed\n{text}")).unwrap();
+    let server = vault.serve();
+    server.terminate();
+    let widened = text.replace(
+        "purposes = [\"customer_support\"]\ncapabilities = [\"use_scanner\"]",
+        "purposes = [\"customer_support\", \"payment\"]\ncapabilities = [\"use_scanner\", \"read_audit\"]",
+    );
+    assert_ne!(widened, text, "the example's support role is as this test expects");
+    let cut = widened.find("[training.").unwrap();
+    std::fs::write(&path, &widened[..cut]).unwrap();
+    let server = vault.serve();
+    let (s, log) = server
+        .client(&vault.token)
+        .await
+        .get("/v1/audit/events?action=registry.loaded")
+        .await;
+    assert_eq!(s, 200, "{log}");
+    // (a start whose registry is as recorded, a comment added, records nothing)
+    let entries = loaded(&log);
+    assert_eq!(entries.len(), 2, "{log}");
+    let changed: Vec<&str> = entries
+        .iter()
+        .map(|e| e["detail"]["changed"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed[0], "(first recorded start)");
+    let third: Vec<&str> = changed[1].split(',').collect();
+    assert!(third.contains(&"roles.support_agent"), "{third:?}");
+    assert!(third.iter().any(|s| s.starts_with("training.")), "{third:?}");
+    assert!(
+        third
+            .iter()
+            .all(|s| *s == "roles.support_agent" || s.starts_with("training.")),
+        "{third:?}"
+    );
+    assert_ne!(entries[0]["detail"]["digest"], entries[1]["detail"]["digest"]);
+    assert_eq!(entries[1]["principal"], "custodia:start");
+    server.terminate();
 }
