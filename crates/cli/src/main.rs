@@ -616,10 +616,28 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, as `{:#}` writes them but each said once: an error whose message
+/// already holds its cause's (`root.key: No such file or directory` over the I/O error) wrote
+/// it again for every layer (`File exists (os error 17): File exists (os error 17)`).
+fn said(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -918,7 +936,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => match audit_cmd::verify(args).await {
             Ok(code) => Ok(code),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", said(&e));
                 Ok(ExitCode::from(2))
             }
         },
@@ -1025,16 +1043,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         // Errors exit with 2 here: 1 means "a failed check at least --fail-on severe".
         Command::Assess(args) => Ok(assess_cmd::assess(args).await.unwrap_or_else(|e| {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said(&e));
             ExitCode::from(2)
         })),
         // Errors exit with 2 here: 1 means "findings that --fail-on names".
         Command::Scan(args) => Ok(scan_cmd::scan(args).await.unwrap_or_else(|e| {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said(&e));
             ExitCode::from(2)
         })),
         Command::Redact(args) => Ok(scan_cmd::redact(args).unwrap_or_else(|e| {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said(&e));
             ExitCode::from(2)
         })),
         Command::BenchScan {
@@ -1115,7 +1133,9 @@ async fn serve(
         .map_err(anyhow::Error::msg)?
         .over_https(tls.is_some());
     let publisher = publish.publisher(data_dir)?;
-    let report = custodia_server::resume(&vault, &publisher, seal_access)
+    let registry_text = std::fs::read_to_string(dir.registry_path())
+        .with_context(|| format!("reading {}", dir.registry_path().display()))?;
+    let report = custodia_server::resume(&vault, &publisher, seal_access, Some(&registry_text))
         .await
         .map_err(|why| anyhow::anyhow!("{}", why.refusal("the server")))?;
     tracing::info!(
@@ -1448,6 +1468,29 @@ async fn read_only_vault(data_dir: &Path, database_url: Option<&str>) -> anyhow:
 
 #[cfg(test)]
 mod tests {
+    use super::said;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "File exists (os error 17)");
+        #[derive(Debug)]
+        struct Writing(std::io::Error);
+        impl std::fmt::Display for Writing {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "backup.db: {}", self.0)
+            }
+        }
+        impl std::error::Error for Writing {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Writing(io)).context("writing the backup");
+        assert_eq!(said(&e), "writing the backup: backup.db: File exists (os error 17)");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(said(&plain), "outer: inner");
+    }
+
     use clap::{CommandFactory as _, Parser as _};
 
     /// A shell line's words (quotes grouped, `$(...)` taken as one word), up to a pipe.

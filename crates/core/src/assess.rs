@@ -1323,6 +1323,9 @@ fn audit_checkpoint_recent(f: &Facts, now: Timestamp) -> AssessmentCheck {
     )
 }
 
+/// How far ahead of the clock a recorded time may be before it is taken as no time at all.
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 fn backups_recent(f: &Facts, dir: &str, now: Timestamp) -> AssessmentCheck {
     let max_days = i64::from(f.env.backup_max_age_days);
     let remediation = format!(
@@ -1347,7 +1350,19 @@ fn backups_recent(f: &Facts, dir: &str, now: Timestamp) -> AssessmentCheck {
                 format!("; {BACKUP_LOG_FILE} lines that are not entries: {}", named(&lines))
             };
             let cutoff = now.0 - max_days * DAY_MS;
-            let newest_kept = entries.iter().filter(|e| e.found.is_some()).max_by_key(|e| e.at);
+            // a backup dated ahead of the clock (the log edited, or written under a clock set
+            // wrong) proves nothing about today: counted apart, never the newest
+            let ahead = |e: &&BackupEntry| e.at > now.0 + CLOCK_SKEW_MS;
+            let future = entries.iter().filter(ahead).count();
+            let bad = if future > 0 {
+                format!("{bad}; {future} backups are dated in the future (the backup log edited, or a clock set wrong)")
+            } else {
+                bad
+            };
+            let newest_kept = entries
+                .iter()
+                .filter(|e| e.found.is_some() && !ahead(e))
+                .max_by_key(|e| e.at);
             let gone = entries.iter().filter(|e| e.at >= cutoff && e.found.is_none()).count();
             let gone = if gone > 0 {
                 format!("; {gone} recent backups are no longer there as written (missing, changed, or not a database)")
@@ -1363,7 +1378,10 @@ fn backups_recent(f: &Facts, dir: &str, now: Timestamp) -> AssessmentCheck {
                 None => (
                     false,
                     Severity::Medium,
-                    format!("none of the {} backups made is still there{bad}", entries.len()),
+                    format!(
+                        "none of the {} backups recorded is still there and made before now{bad}",
+                        entries.len()
+                    ),
                 ),
                 Some(e) => {
                     let days = (now.0 - e.at).div_euclid(DAY_MS);
@@ -1956,6 +1974,21 @@ mod tests {
             run(&f, "backups_recent", NOW)
                 .detail
                 .contains("no backup was ever made")
+        );
+        // one dated in the future passes nothing (it passed as "-1136613 days ago"; review)
+        f.backups = Ok(BackupFacts::Log {
+            entries: vec![BackupEntry {
+                at: NOW + 365 * DAY_MS,
+                path: "/backups/later.db".into(),
+                bytes: 1,
+                found: Some(1),
+            }],
+            bad_lines: vec![],
+        });
+        let c = run(&f, "backups_recent", NOW);
+        assert!(
+            !c.passed && c.detail.contains("1 backups are dated in the future"),
+            "{c:?}"
         );
         f.backups = Ok(BackupFacts::Postgres);
         let pg = run(&f, "backups_recent", NOW);

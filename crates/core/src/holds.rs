@@ -15,7 +15,7 @@ pub(crate) fn held_error() -> VaultError {
     VaultError::new(
         crate::ErrorKind::Conflict,
         "legal_hold",
-        "a legal hold covers this subject or collection: nothing of it may be deleted or erased until the hold is released (GET /v1/retention/holds lists the holds)",
+        "a legal hold covers this subject or collection: nothing of it may be changed, deleted or erased until the hold is released (replacing a value destroys the one held; adding a field is allowed; GET /v1/retention/holds lists the holds)",
     )
 }
 

@@ -40,6 +40,7 @@ mod portal;
 mod principal;
 mod progress;
 mod records;
+mod registry_log;
 mod retention;
 mod review;
 mod rights;
@@ -97,6 +98,7 @@ pub use portal::{
 pub use principal::{ContextValue, Principal, parse_expiry};
 pub use progress::Progress;
 pub use records::{Meter, Page, RecordPage, unmetered};
+pub use registry_log::{CHECKPOINT_LOG_BEGUN, REGISTRY_LOADED, RegistryChange};
 pub use retention::{SWEEP_BATCH, SWEEPER_PRINCIPAL, SweepOptions};
 pub use rights::Fulfilled;
 pub use rotation::{REWRAP_BATCH, RewrapBatch};
@@ -131,6 +133,9 @@ pub struct Vault {
     portal_limit: limit::RateLimit,
     /// The assessment's last verification of the whole audit log, reused for a while.
     last_verification: assess::LastVerification,
+    /// Changes of incidents, one at a time in this process: responders writing at once
+    /// otherwise met each other's changes (a node's meet other nodes' and are decided again).
+    incident_writes: tokio::sync::Mutex<()>,
     /// Where erasures are logged outside the database (the data directory's tombstone log);
     /// none for a vault opened without a data directory.
     tombstone_log: Option<std::path::PathBuf>,
@@ -203,6 +208,7 @@ impl Vault {
             proof_limit: limit::RateLimit::new(checkpoint::PROOFS_PER_SECOND, checkpoint::PROOF_BURST, "per API key"),
             portal_limit: limit::RateLimit::new(portal::REQUESTS_PER_SECOND, portal::REQUEST_BURST, "per subject"),
             last_verification: assess::LastVerification::default(),
+            incident_writes: tokio::sync::Mutex::new(()),
             tombstone_log: None,
             incident_templates: None,
             _dir_lock: None,

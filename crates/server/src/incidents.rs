@@ -222,8 +222,18 @@ pub(crate) async fn contain(
         return Ok((StatusCode::OK, Json(done)));
     }
     // The rotation runs in this server's background; refused first if there is no incident
-    // or the caller may not manage incidents.
+    // or the caller may not manage incidents, or if a target is given (it has none: a target
+    // would be ignored, as if it had been acted on).
     state.vault.incident(&caller.0, now, &incident_id).await?;
+    if body.target.is_some() {
+        return Err(ApiError::from(
+            custodia_core::VaultError::bad_request(
+                "target_not_taken",
+                "rotate_root_key takes no target: it rotates the vault's one root key",
+            )
+            .with_field("target"),
+        ));
+    }
     let Caller(principal) = &caller;
     let principal = principal.clone();
     let (_, Json(status)) =

@@ -103,6 +103,7 @@ pub async fn resume(
     vault: &Vault,
     publisher: &Publisher,
     seal_access: bool,
+    registry: Option<&str>,
 ) -> Result<custodia_core::VerifyReport, Resumed> {
     let report = resume_log(vault, publisher).await.map_err(Resumed::Diverged)?;
     // an upgrade's work over rows already there, audited, only once the log it is audited
@@ -111,6 +112,23 @@ pub async fn resume(
         .settle_upgrades(seal_access)
         .await
         .map_err(|e| Resumed::Upgrade(e.message))?;
+    // which registry a server serves, and what changed in it since the last start (roles,
+    // training, session lengths and alerts are in the file, not in the sealed database),
+    // signed below with the rest
+    if let Some(text) = registry {
+        let change = vault
+            .record_registry(text, custodia_core::Timestamp::now())
+            .await
+            .map_err(|e| Resumed::Diverged(format!("recording the registry in the audit log: {e}")))?;
+        if let custodia_core::RegistryChange::Sections(changed) = change
+            && !changed.is_empty()
+        {
+            tracing::warn!(
+                sections = %changed.join(","),
+                "the registry changed since the last start (recorded in the audit log as registry.loaded)"
+            );
+        }
+    }
     match vault.checkpoint(custodia_core::Timestamp::now()).await {
         Ok(Some(row)) => publisher.publish(vault, &row).await,
         Ok(None) => {}
@@ -143,7 +161,8 @@ impl Resumed {
 
 /// [`resume`]'s check of the log against its checkpoints.
 async fn resume_log(vault: &Vault, publisher: &Publisher) -> Result<custodia_core::VerifyReport, String> {
-    if let Some(missing) = publisher.missing_log(vault.store()).await? {
+    let missing = publisher.missing_log(vault.store()).await?;
+    if let Some(missing) = &missing {
         if !publisher.afresh() {
             return Err(missing.refusal());
         }
@@ -155,7 +174,15 @@ async fn resume_log(vault: &Vault, publisher: &Publisher) -> Result<custodia_cor
         );
     }
     let trusted = publisher.trusted(&vault.audit_verifier_key()).await?;
-    vault.resume_audit_log(trusted).await
+    let report = vault.resume_audit_log(trusted).await?;
+    // and in the log itself, once it is found whole: a reset is no longer a line on stderr
+    if let Some(missing) = missing {
+        vault
+            .record_checkpoint_log_begun(missing.tree_size(), custodia_core::Timestamp::now())
+            .await
+            .map_err(|e| format!("recording the new checkpoint log in the audit log: {e}"))?;
+    }
+    Ok(report)
 }
 
 /// How often the audit log is checkpointed (when it has new entries).
@@ -185,6 +212,7 @@ fn app(state: Arc<AppState>, https: bool) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(stall::whole_body_in_time))
         .layer(axum::middleware::from_fn(error::refuse_announced_oversize))
+        .layer(axum::middleware::from_fn(error::refuse_oversized_headers))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
