@@ -185,6 +185,25 @@ impl Vault {
         Ok(row)
     }
 
+    /// Audits a refusal made before a route's own work began: a text the caller gave
+    /// (`field`: a reason, a justification) that holds personal data, on `route` (its path
+    /// template): `text.refused`, `deny`, `text_has_personal_data`, naming the field and the
+    /// route, never the text. README: a refusal for a text naming someone is an audit entry.
+    pub async fn audit_refused_text(
+        &self,
+        principal: &Principal,
+        now: Timestamp,
+        field: &str,
+        route: &str,
+    ) -> Result<(), VaultError> {
+        let event = AuditEvent::new("text.refused", principal)
+            .detail("field", field.to_owned())
+            .detail("route", route.to_owned());
+        let refusal = VaultError::unprocessable("text_has_personal_data", "the text holds personal data");
+        let row = self.audit_row(&event, now, Some(&refusal))?;
+        self.append_audit_rows(&[row]).await
+    }
+
     /// [`audit_row_of`] with the entry tagged as the vault tags its own (for tools that
     /// write entries of their own into a vault's log, such as the benchmark).
     pub fn tagged_audit_row(&self, at: i64, entry: &str) -> Result<AuditRow, VaultError> {

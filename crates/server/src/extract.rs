@@ -35,16 +35,50 @@ pub(crate) trait KeptTexts {
 /// (422 `text_has_personal_data`, naming the field, never echoing the text).
 pub(crate) struct TextJson<T>(pub T);
 
-impl<T: DeserializeOwned + KeptTexts> FromRequest<Arc<AppState>> for TextJson<T> {
+impl<T: DeserializeOwned + KeptTexts + Send> FromRequest<Arc<AppState>> for TextJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        // who asks, and where (their `Caller` ran first): a text refused is audited
+        let who = req.extensions().get::<Authenticated>().map(|a| a.0.clone());
+        let route = route_of(req.extensions());
         let ApiJson(body) = ApiJson::<T>::from_request(req, state).await?;
         for (field, text) in body.kept_texts() {
-            free_of_personal_data(state, text, field)?;
+            if let Err(e) = free_of_personal_data(state, text, field) {
+                if let Some(who) = &who {
+                    refused_text(state, who, field, &route).await?;
+                }
+                return Err(e);
+            }
         }
         Ok(Self(body))
     }
+}
+
+/// The principal a request was authenticated as, for extractors that run after [`Caller`].
+#[derive(Clone)]
+pub(crate) struct Authenticated(pub(crate) custodia_core::Principal);
+
+/// The route a request matched, as its path template (never the path: it holds ids).
+fn route_of(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned())
+}
+
+/// Audits a text refused for the personal data it holds (an audit failure fails the request,
+/// as for every other decision).
+async fn refused_text(
+    state: &AppState,
+    who: &custodia_core::Principal,
+    field: &str,
+    route: &str,
+) -> Result<(), ApiError> {
+    state
+        .vault
+        .audit_refused_text(who, custodia_core::Timestamp::now(), field, route)
+        .await
+        .map_err(ApiError::from)
 }
 
 /// A JSON body that may be left out (no body, as the document says of an optional one:
@@ -387,10 +421,26 @@ impl Caller {
             .vault
             .authenticate_over(token, custodia_core::Timestamp::now(), presented.as_ref())
             .await?;
-        if let Some(session) = principal.operator.as_mut()
+        if parts.headers.get_all("custodia-justification").iter().count() > 1 {
+            // one reason, recorded as given: a second would be dropped unseen
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_justification",
+                "Custodia-Justification is sent more than once",
+            ));
+        }
+        if principal.operator.is_some()
             && let Some(value) = parts.headers.get("custodia-justification")
         {
-            session.justification = Some(justification(state, value)?);
+            let given = justification(state, value);
+            if let Err(e) = &given
+                && e.code == "text_has_personal_data"
+            {
+                refused_text(state, &principal, "justification", &route_of(&parts.extensions)).await?;
+            }
+            if let Some(session) = principal.operator.as_mut() {
+                session.justification = Some(given?);
+            }
         }
         if let Some(context) = parts.headers.get("custodia-context") {
             // each once: a second header would be read one way here and maybe another by
@@ -439,6 +489,7 @@ impl Caller {
                 )
                 .await?;
         }
+        parts.extensions.insert(Authenticated(principal.clone()));
         Ok(Self(principal))
     }
 }

@@ -228,6 +228,52 @@ async fn an_operator_enrols_logs_in_with_totp_reads_masked_with_a_reason_and_is_
     let card = v["records"][0]["fields"]["card_number"].as_str().unwrap();
     assert!(card.contains('*') && card.ends_with("4242"), "masked: {card}");
 
+    // The reason refused for the personal data it held is audited too (README: a refusal for
+    // a text naming someone is an audit entry), naming the field and the route, not the text;
+    // so is a hold's reason refused for it. Two reasons at once are refused.
+    let (s, v) = admin
+        .post(
+            "/v1/retention/holds",
+            json!({"subject_id": SUBJECT, "reason": "claim by olga.customer@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("text_has_personal_data")),
+        "{v}"
+    );
+    let (s, v) = admin.get("/v1/audit/events?action=text.refused").await;
+    assert_eq!(s, 200, "{v}");
+    let refused: Vec<&Value> = v["events"].as_array().unwrap().iter().map(|e| &e["entry"]).collect();
+    assert_eq!(refused.len(), 2, "{v}");
+    assert_eq!(refused[0]["detail"]["field"], "justification", "{v}");
+    assert_eq!(
+        refused[0]["detail"]["route"], "/v1/subjects/{subject_id}/records/{collection}",
+        "{v}"
+    );
+    assert_eq!(refused[1]["detail"]["field"], "reason", "{v}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["decision"] == "deny" && e["reason"] == "text_has_personal_data"),
+        "{v}"
+    );
+    assert!(!v.to_string().contains("olga"), "{v}");
+    let (s, v) = ana
+        .get_with_headers(
+            &records,
+            &[
+                ("custodia-justification", "ticket 4411"),
+                ("custodia-justification", "ticket 1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_justification")),
+        "{v}"
+    );
+
     // The audit log names the session and the reason.
     let (s, v) = admin.get("/v1/audit/events?action=record.list").await;
     assert_eq!(s, 200, "{v}");
