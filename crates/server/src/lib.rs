@@ -328,9 +328,20 @@ async fn serve_connections(
                     .await;
                 return;
             };
-            // A handshake that does not finish in time (or is not TLS) is dropped.
-            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
-                return;
+            // A handshake that does not finish in time (or is not TLS) is dropped; one that
+            // refused the client's certificate says why (a v1 certificate, or one without
+            // `clientAuth`, failed every connection with nothing in the log).
+            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    if let Some(rustls::Error::InvalidCertificate(why)) =
+                        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    {
+                        tracing::info!(reason = ?why, "a client certificate was refused in the TLS handshake");
+                    }
+                    return;
+                }
+                Err(_) => return,
             };
             // The client certificate the connection presented (verified against the
             // client CAs by the handshake), for every request on it.

@@ -156,6 +156,12 @@ impl Server {
         Self::start_with(data_dir, database_url, extra, Box::new(std::io::stderr()), "info", &[])
     }
 
+    /// [`Self::try_start`] with the log (at `info`) written to `log`.
+    pub fn try_start_logged(data_dir: &Path, extra: &[&str], log: &Path) -> Result<Self, String> {
+        let file = std::fs::File::create(log).map_err(|e| e.to_string())?;
+        Self::start_with(data_dir, None, extra, Box::new(file), "info", &[])
+    }
+
     /// Starts `custodia serve`, its log (at `filter`) copied to `log`.
     fn start_with(
         data_dir: &Path,

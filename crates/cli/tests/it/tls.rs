@@ -263,7 +263,8 @@ async fn a_key_bound_to_a_client_certificate_works_only_with_it() {
     let (ca, cert, chain, key) = client_ca(dir.path(), "checkout");
     let (_, _, other_chain, other_key) = client_ca(dir.path(), "intruder");
     let server_cert = data.join("tls/cert.pem");
-    let server = Server::try_start(&data, None, &["--tls-client-ca", ca.to_str().unwrap()]).unwrap();
+    let log = dir.path().join("server.log");
+    let server = Server::try_start_logged(&data, &["--tls-client-ca", ca.to_str().unwrap()], &log).unwrap();
     let url = format!("https://localhost:{}", server.addr.port());
 
     // An admin key (not bound) works with or without a client certificate.
@@ -336,6 +337,20 @@ async fn a_key_bound_to_a_client_certificate_works_only_with_it() {
             .map(|r| r.status),
     };
     assert_ne!(status, Some(200), "a certificate of an unknown CA is refused");
+    // and the server's log says why (a v1 certificate or one without clientAuth failed every
+    // connection with nothing logged)
+    let mut logged = String::new();
+    for _ in 0..50 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.contains("a client certificate was refused in the TLS handshake") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged.contains("a client certificate was refused in the TLS handshake") && logged.contains("UnknownIssuer"),
+        "{logged}"
+    );
     // Binding needs manage_principals; a malformed digest is a 400.
     let mut conn = crate::http_client::Connection::open_tls(server.addr, "localhost", "localhost", &plain)
         .await
