@@ -130,7 +130,7 @@ fn export(registry: Option<&Path>, out: &Path) -> Result<(), String> {
         eprintln!("removed {} (from an older export)", file.display());
     }
     out!(
-        "{}: {} manifests ({} datasets, {} purposes as privacy declarations, {} recipients); not exported (no Fides equivalent): roles, operators, training, incidents, jurisdictions, policy context",
+        "{}: {} manifests ({} datasets, {} purposes as privacy declarations, {} recipients); not exported (no Fides equivalent): roles, operators, training, incidents, jurisdictions, policy context, context signers",
         out.display(),
         manifests.len(),
         registry.collections.len(),

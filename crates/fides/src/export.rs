@@ -5,7 +5,7 @@
 //! field types, a recipient's country...): that part travels in the free-form
 //! `meta.custodia` of the systems and datasets, which Fides keeps and ignores, so that
 //! `custodia fides import` of an export gives the registry back. Roles, operators, training,
-//! incidents, jurisdictions and policy context are not exported (Fides has no equivalent),
+//! incidents, jurisdictions, policy context and context signers are not exported (Fides has no equivalent),
 //! nor recipients' webhook URLs (one may carry a credential).
 
 use std::collections::{BTreeMap, BTreeSet};
