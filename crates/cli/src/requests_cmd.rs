@@ -266,7 +266,7 @@ fn print_reply(action: &RequestsCommand, reply: &Reply, json: bool) -> anyhow::R
                     r.jurisdiction,
                     r.status,
                     r.due_at,
-                    if r.overdue { "  OVERDUE" } else { "" }
+                    flags(r)
                 )?;
             }
         }
@@ -313,12 +313,7 @@ fn print_view(out: &mut impl Write, r: &SubjectRequestView) -> std::io::Result<(
     writeln!(out, "request      {}", r.request_id)?;
     writeln!(out, "subject      {}", r.subject_id.as_deref().unwrap_or("(erased)"))?;
     writeln!(out, "type         {} ({})", r.kind, r.jurisdiction)?;
-    writeln!(
-        out,
-        "status       {}{}",
-        r.status,
-        if r.overdue { "  OVERDUE" } else { "" }
-    )?;
+    writeln!(out, "status       {}{}", r.status, flags(r))?;
     writeln!(out, "received     {} via {}", r.received_at, r.received_via)?;
     if let Some(ack) = &r.acknowledge_by {
         writeln!(out, "acknowledge  by {ack}")?;
@@ -512,4 +507,17 @@ fn unsigned_claims(json: &serde_json::Value, signed: &str) -> Vec<&'static str> 
         wrong.push("kept");
     }
     wrong
+}
+
+/// What a request's line says of its deadlines: `OVERDUE`, and `ACKNOWLEDGEMENT OVERDUE`
+/// while its receipt is past due to be confirmed with nothing done yet.
+fn flags(r: &custodia_types::SubjectRequestView) -> String {
+    let mut out = String::new();
+    if r.overdue {
+        out.push_str("  OVERDUE");
+    }
+    if r.acknowledgement_overdue {
+        out.push_str("  ACKNOWLEDGEMENT OVERDUE");
+    }
+    out
 }

@@ -734,6 +734,7 @@ impl Vault {
             acknowledge_by: row.acknowledge_by.map(|t| Timestamp(t).to_rfc3339()),
             due_at: Timestamp(row.due_at).to_rfc3339(),
             overdue: open && now.0 > row.due_at,
+            acknowledgement_overdue: row.status == RECEIVED && row.acknowledge_by.is_some_and(|by| now.0 > by),
             extendable_until,
             extension: row
                 .extended_at

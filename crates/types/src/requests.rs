@@ -98,6 +98,10 @@ pub struct SubjectRequestView {
     pub due_at: String,
     /// Open and past its deadline.
     pub overdue: bool,
+    /// Past `acknowledge_by` with nothing done yet (still `received`: not verifying, not in
+    /// progress): the receipt was due to be confirmed (CCPA: within 10 business days).
+    #[serde(default)]
+    pub acknowledgement_overdue: bool,
     /// Until when the deadline may still be extended (absent: it may not be).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extendable_until: Option<String>,

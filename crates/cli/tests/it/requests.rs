@@ -394,6 +394,18 @@ async fn deadlines_queue_verification_extension_and_denial() {
     )
     .await;
     assert_eq!(v["due_at"], "2026-04-15T06:59:59.999Z", "{v}");
+    // Its receipt was due to be confirmed in March and nothing was done: flagged (the duty
+    // was computed and never tracked; review), until the request moves on.
+    assert_eq!(v["acknowledgement_overdue"], true, "{v}");
+    let march = v["request_id"].as_str().unwrap().to_owned();
+    let (s, v) = admin
+        .post(
+            &format!("/v1/requests/{march}/verify"),
+            json!({"verified_by": "signed-in account"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["acknowledgement_overdue"], false, "{v}");
 
     // The queue: open requests, soonest due first; due_before narrows it.
     let (s, v) = admin.get("/v1/requests?status=open").await;
