@@ -586,19 +586,28 @@ impl Vault {
         subject: &SubjectId,
         now: Timestamp,
     ) -> Result<Vec<custodia_store::NewNotification>, VaultError> {
-        let held = self
-            .store
-            .reader()
-            .await?
-            .records()
-            .held_values(subject.as_str())
-            .await?;
+        let mut reader = self.store.reader().await?;
+        let held = reader.records().held_values(subject.as_str()).await?;
+        // values held as tokens too: their purposes' recipients were given what the tokens
+        // open to (an erasure destroyed analytics' token values and told no ad partner; review)
+        let tokens = reader.tokens().holdings_of(subject.as_str()).await?;
+        drop(reader);
         let held: Vec<_> = held
             .iter()
             .filter(|h| h.key_class == custodia_store::DEFAULT_KEY_CLASS || action == "restriction")
             .collect();
-        let purposes: Vec<&str> = held.iter().map(|h| h.purpose.as_str()).collect();
-        let fields: Vec<String> = held.iter().map(|h| format!("{}.{}", h.collection, h.field)).collect();
+        let purposes: Vec<&str> = held
+            .iter()
+            .map(|h| h.purpose.as_str())
+            .chain(tokens.iter().filter_map(|t| t.purpose.as_deref()))
+            .collect();
+        let fields: Vec<String> = held
+            .iter()
+            .map(|h| format!("{}.{}", h.collection, h.field))
+            .chain(tokens.iter().map(|t| format!("{}.{}", t.collection, t.field)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         self.art19_notifications(request_id, action, subject, &purposes, &fields, now)
     }
 

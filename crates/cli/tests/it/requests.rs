@@ -1285,6 +1285,18 @@ async fn recipients_get_a_signed_art19_notice_of_an_erasure() {
         )
         .await;
     assert_eq!(s, 201, "{v}");
+    // analytics holds cust_e's email only as a token: its recipient is told too (it was not)
+    let consent = json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "api"});
+    let (s, v) = admin.post("/v1/subjects/cust_e/consents", consent).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = admin
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust_e", "collection": "customers", "field": "email", "purpose": "analytics",
+                   "values": ["hook@example.com"], "kind": "deterministic"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     let id = open(
         &mut admin,
         "cust_e",
@@ -1325,6 +1337,7 @@ async fn recipients_get_a_signed_art19_notice_of_an_erasure() {
         Some(json!("no_webhook")),
         "a recipient without a webhook is listed as not notified: {view}"
     );
+    assert_eq!(status("ad_partner"), Some(json!("no_webhook")), "{view}");
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 1, "one notice, to the one recipient with a webhook");
     let (headers, body) = &got[0];
