@@ -543,7 +543,7 @@ impl DataDir {
             std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600)).map_err(io(&staging))?;
         }
         let current = db.exists().then_some(db.as_path());
-        let adopted = match self.check_backup(&staging, current, now).await {
+        let (adopted, later_keys) = match self.check_backup(&staging, current, now).await {
             Ok(adopted) => adopted,
             Err(e) => {
                 let _ = remove_database_files(&staging, ALL_FILES);
@@ -561,6 +561,15 @@ impl DataDir {
             .reapply_erasures(&log, now, &())
             .await
             .map_err(|e| SetupError::Other(e.message))?;
+        // the keys of subjects who came back after an erasure, now that their older keys are
+        // destroyed again (before, the backup's older key stood in the way and the erasure
+        // made again left none: the consent evidence given since was shredded)
+        if !later_keys.is_empty() {
+            vault
+                .store
+                .write(move |mut tx| Box::pin(async move { tx.subjects().restore_keys(&later_keys).await }))
+                .await?;
+        }
         Ok(Restored {
             reapplied,
             audit_entries_adopted: adopted,
@@ -575,7 +584,7 @@ impl DataDir {
         path: &Path,
         current: Option<&Path>,
         now: Timestamp,
-    ) -> Result<Option<u64>, SetupError> {
+    ) -> Result<(Option<u64>, Vec<custodia_store::SubjectKeyRow>), SetupError> {
         let store = Arc::new(custodia_store::Store::open(&format!("sqlite://{}", path.display())).await?);
         let adopted = match current {
             Some(current) => Some(store.adopt_audit_log(current).await?),
@@ -597,6 +606,7 @@ impl DataDir {
                 .await?;
         }
         drop(vault);
+        let later_keys = adopted.as_ref().map(|a| a.later_keys.clone()).unwrap_or_default();
         let adopted = adopted.map(|a| a.audit_entries);
         if !store.purge_wal().await? {
             return Err(SetupError::Other(format!(
@@ -604,7 +614,7 @@ impl DataDir {
                 path.display()
             )));
         }
-        Ok(adopted)
+        Ok((adopted, later_keys))
     }
 }
 

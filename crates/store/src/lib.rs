@@ -53,6 +53,12 @@ pub struct Adopted {
     /// Subjects whose ledger (consents, objections, opt-outs, restrictions) moved since the
     /// backup: their entries are appended, and their bindings must be timed again.
     pub ledger_subjects: Vec<String>,
+    /// Data keys the replaced database holds for a subject and class in place of an older
+    /// one the backup holds: made after an erasure, when the subject came back. Stored by
+    /// `Subjects::restore_keys` once the erasures are made again (which
+    /// destroy the older ones): what the subject gave since (consent evidence sealed under
+    /// the new key) stays readable.
+    pub later_keys: Vec<SubjectKeyRow>,
 }
 
 /// A database: SQLite or PostgreSQL behind one interface.

@@ -14,7 +14,7 @@ mod principals;
 mod records;
 mod requests;
 mod retention;
-mod subjects;
+pub(crate) mod subjects;
 pub(crate) mod tally;
 mod tokens;
 

@@ -205,6 +205,14 @@ impl Subjects<'_, ReadWrite> {
         }
     }
 
+    /// Stores each of `keys` (as another database stored them) whose subject has no key of
+    /// that class: after a restore, the keys made since the backup of subjects erased meanwhile
+    /// (their older keys destroyed by the erasure made again).
+    pub async fn restore_keys(&mut self, keys: &[SubjectKeyRow]) -> Result<(), StoreError> {
+        let keys: Vec<&SubjectKeyRow> = keys.iter().collect();
+        self.insert_keys(&keys).await
+    }
+
     /// Stores each key unless its subject has one of that class (first writer wins).
     pub(crate) async fn insert_keys(&mut self, keys: &[&SubjectKeyRow]) -> Result<(), StoreError> {
         for chunk in keys.chunks(Dialect::MAX_PARAMETERS / 6) {

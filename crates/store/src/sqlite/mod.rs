@@ -175,6 +175,18 @@ async fn adopt(c: &mut Conn<'_>) -> Result<Adopted, StoreError> {
             .iter()
             .map(|r| r.text("subject_id"))
             .collect::<Result<Vec<_>, _>>()?;
+        // A subject's key the replaced database made after the backup's (the subject erased
+        // and come back): stored once the erasure is made again (see `Adopted::later_keys`).
+        let later_keys = c
+            .fetch_all(Stmt::new(
+                "SELECT c.subject_id, c.key_class, c.key_version, c.wrapped_key, c.created_at, c.first_wrap \
+                 FROM cur.subject_keys c JOIN subject_keys k ON k.subject_id = c.subject_id \
+                 AND k.key_class = c.key_class WHERE c.created_at > k.created_at ORDER BY c.subject_id, c.key_class",
+            ))
+            .await?
+            .iter()
+            .map(crate::repo::subjects::key_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let n = c
             .execute(
                 Stmt::new(
@@ -217,6 +229,7 @@ async fn adopt(c: &mut Conn<'_>) -> Result<Adopted, StoreError> {
         Ok::<Adopted, StoreError>(Adopted {
             audit_entries: n,
             ledger_subjects,
+            later_keys,
         })
     }
     .await;
