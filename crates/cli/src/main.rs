@@ -836,7 +836,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.reapplied.erased
             );
             // Erasing again wrote to the audit log: signed now, as any offline writer does.
-            if report.audit_entries_adopted.is_some() && report.reapplied.erased > 0 {
+            if report.reapplied.erased > 0 {
                 let vault = DataDir::new(&data_dir).open(None).await?;
                 audit_cmd::OfflineLog::resume(&vault, &data_dir, "the restore")
                     .await?

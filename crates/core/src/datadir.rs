@@ -557,6 +557,12 @@ impl DataDir {
         remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;
         drop(lock);
         let vault = self.open(None).await?;
+        // The log as restored is checked and its unsigned tail (what the backup's server wrote
+        // in its last second) signed before the erasures made again are appended, dated now:
+        // after it, they made a tail spanning more than the minute a start accepts, and no
+        // start, not even with a new checkpoint log, took it (review).
+        vault.resume_audit_log(Vec::new()).await.map_err(SetupError::Other)?;
+        vault.checkpoint(now).await?;
         let reapplied = vault
             .reapply_erasures(&log, now, &())
             .await

@@ -957,6 +957,16 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
     assert!(!lost.join("custodia.db").exists(), "nothing restored: {said}");
     let (ok, said) = restore(&lost, &["--tombstones".as_ref(), kept.as_os_str()]);
     assert!(ok && said.contains("1 subjects erased again"), "{said}");
+    // the restored log is whole and signed (the backup's tail before the erasure made again):
+    // a start accepting the lost checkpoint log serves it
+    let (ok, verified) = crate::audit::verify_with(&lost, &vault.audit_key, &["--no-checkpoint-log"]);
+    assert!(
+        ok && verified.contains("0 entries after the last checkpoint"),
+        "{verified}"
+    );
+    crate::support::Server::try_start(&lost, None, &["--new-checkpoint-log"])
+        .unwrap()
+        .terminate();
     let (ok, said) = restore(&fresh("no-copy"), &["--no-tombstones".as_ref()]);
     assert!(
         ok && said.contains("0 subjects erased again") && said.contains("comes back"),
