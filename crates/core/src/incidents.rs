@@ -1921,7 +1921,12 @@ impl Tally {
             // An erasure or a rectification hands nothing out.
             return;
         }
-        if !package && (records == 0 || e.fields.is_empty()) {
+        // A package that held no value and no choice (a subject with nothing, or tokens alone,
+        // which it names without their values) handed nothing out either.
+        let empty_package = package
+            && e.detail.get("fields").is_some_and(String::is_empty)
+            && e.detail.get("choices").is_none_or(|c| c != "true");
+        if empty_package || (!package && (records == 0 || e.fields.is_empty())) {
             // A read that returned no value (an empty list, a record with nothing this
             // purpose may see): nothing left the vault.
             return;

@@ -331,7 +331,8 @@ impl Vault {
     }
 
     /// The entry of a package handed out, naming what it holds as the registry names it (the
-    /// fields the subject holds, `collection.field`, and whether its ledger has choices): the
+    /// fields the subject holds, `collection.field`, how many records, and whether its ledger
+    /// has choices): the
     /// blast radius of an incident counts the categories a package disclosed, not only that
     /// one was (a draft to the authority said nothing was read in plain text).
     async fn package_event(&self, event: AuditEvent, subject: &SubjectId) -> Result<AuditEvent, VaultError> {
@@ -340,9 +341,15 @@ impl Vault {
         let fields: std::collections::BTreeSet<String> =
             held.iter().map(|h| format!("{}.{}", h.collection, h.field)).collect();
         let choices = reader.ledger().last_seq(subject.as_str()).await?.is_some();
+        let records = if fields.is_empty() {
+            0
+        } else {
+            reader.retention().record_count(subject.as_str()).await?
+        };
         Ok(event
             .detail("fields", fields.into_iter().collect::<Vec<_>>().join(","))
-            .detail("choices", choices.to_string()))
+            .detail("choices", choices.to_string())
+            .detail("records", records.to_string()))
     }
 
     /// Carries a request out (see [`Fulfilled`]).

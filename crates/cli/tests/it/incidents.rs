@@ -747,17 +747,20 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
         .await;
     assert_eq!(s, 200, "{draft}");
     assert!(draft.contains("read in plain text: email;"), "{draft}");
-    // cust-b's package holds its choices too
-    let (s, v) = dpo
-        .post(
-            "/v1/requests",
-            json!({"subject_id": "cust-b", "type": "portability", "jurisdiction": "gdpr", "verified_by": "signed-in session"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let request = v["request_id"].as_str().unwrap().to_owned();
-    let (s, v) = dpo.post(&format!("/v1/requests/{request}/fulfil"), json!({})).await;
-    assert_eq!(s, 200, "{v}");
+    // cust-b's package holds its choices too; one of someone the vault holds nothing of
+    // hands out nothing, and counts for nothing (it counted as a person affected; review)
+    for (subject, kind) in [("cust-b", "portability"), ("cust-nothing", "access")] {
+        let (s, v) = dpo
+            .post(
+                "/v1/requests",
+                json!({"subject_id": subject, "type": kind, "jurisdiction": "gdpr", "verified_by": "signed-in session"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let request = v["request_id"].as_str().unwrap().to_owned();
+        let (s, v) = dpo.post(&format!("/v1/requests/{request}/fulfil"), json!({})).await;
+        assert_eq!(s, 200, "{v}");
+    }
     let to = Timestamp::now();
     past(to).await;
     let (s, found) = admin
@@ -768,6 +771,9 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
         .await;
     assert_eq!(s, 200, "{found}");
     assert_eq!(found["packages"], 2, "{found}");
+    assert_eq!(found["subjects_affected"], 2, "{found}");
+    // each package counts the records it held (it counted one, however many)
+    assert_eq!(found["records"], 2, "{found}");
     assert_eq!(
         found["exposure"]["plaintext"],
         json!(["user.contact.email", "user.privacy_preferences"]),
