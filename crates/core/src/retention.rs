@@ -440,7 +440,9 @@ impl Vault {
             report.by_rule = lines.values().cloned().collect();
             progress(&report);
         }
-        report.tokens_destroyed += self.sweep_tokens(opts).await?;
+        let (tokens, removed) = self.sweep_tokens(opts, &dry_records).await?;
+        report.tokens_destroyed += tokens;
+        report.subjects_removed += removed;
         if !opts.dry_run && report.values_destroyed + report.tokens_destroyed > 0 {
             self.purge_wal().await;
         }
@@ -452,11 +454,19 @@ impl Vault {
     /// last activity runs from the hand-out, see `tokens.rs`), and kept while a legal hold
     /// covers its subject or collection, or its subject restricted processing. A page at a
     /// time, each in one transaction with one audit entry per subject, purpose and
-    /// collection; returns how many (a dry run: how many would go).
-    async fn sweep_tokens(&self, opts: &SweepOptions) -> Result<u64, VaultError> {
+    /// collection; returns how many, and how many subjects went with their last token (a dry
+    /// run: how many would go, `dry_records` being the records its first part destroyed).
+    async fn sweep_tokens(
+        &self,
+        opts: &SweepOptions,
+        dry_records: &HashMap<String, BTreeSet<String>>,
+    ) -> Result<(u64, u64), VaultError> {
         use custodia_store::HeldToken;
         let mut after: Option<HeldToken> = None;
-        let mut destroyed = 0;
+        let (mut destroyed, mut removed) = (0, 0);
+        // In a dry run, each subject's tokens held and due: one whose every token is due, and
+        // whose records all go, goes with them.
+        let mut dry_tokens: HashMap<String, (u64, u64)> = HashMap::new();
         loop {
             let page = self
                 .store
@@ -473,6 +483,9 @@ impl Vault {
             let mut reader = self.store.reader().await?;
             for group in page.chunk_by(|a, b| a.subject_id == b.subject_id) {
                 let subject = group[0].subject_id.clone();
+                if opts.dry_run {
+                    dry_tokens.entry(subject.clone()).or_default().0 += group.len() as u64;
+                }
                 let Some(entries) = ledger_for_sweep(&mut reader, &subject, &*self.keys.access_seal).await? else {
                     continue;
                 };
@@ -523,9 +536,12 @@ impl Vault {
             }
             if opts.dry_run {
                 destroyed += due.len() as u64;
+                for t in &due {
+                    dry_tokens.entry(t.subject_id.clone()).or_default().1 += 1;
+                }
                 continue;
             }
-            destroyed += self
+            let (n, gone) = self
                 .store
                 .write(move |mut tx| {
                     Box::pin(async move {
@@ -553,18 +569,34 @@ impl Vault {
                         let mut audit = audit;
                         // a subject whose last token went, and that holds no record, goes with
                         // its keys as one whose last record went does
+                        let mut gone = 0;
                         for (subject, row) in removals.into_iter().filter(|(s, _)| !held.contains(s)) {
                             if remove_if_empty(&mut tx, &subject).await? {
                                 audit.push(row);
+                                gone += 1;
                             }
                         }
                         tx.audit().append(&audit).await?;
-                        Ok(n)
+                        Ok((n, gone))
                     })
                 })
                 .await?;
+            destroyed += n;
+            removed += gone;
         }
-        Ok(destroyed)
+        if opts.dry_run {
+            let mut reader = self.store.reader().await?;
+            for (subject, (held, due)) in dry_tokens {
+                if due < held || due == 0 {
+                    continue;
+                }
+                let destroyed = dry_records.get(&subject).map_or(0, |r| r.len() as u64);
+                if reader.retention().record_count(&subject).await? <= destroyed {
+                    removed += 1;
+                }
+            }
+        }
+        Ok((destroyed, removed))
     }
 
     /// How many bindings the expiry index says are due at `as_of`: what a run will judge (a
@@ -751,7 +783,11 @@ impl Vault {
             let before = all.len();
             all.extend(records.iter().cloned());
             let held = reader.retention().record_count(subject).await?;
-            if (before as u64) < held && all.len() as u64 >= held {
+            // (one that holds token values goes, if at all, with its last one)
+            if (before as u64) < held
+                && all.len() as u64 >= held
+                && !reader.tokens().subject_has_values(subject).await?
+            {
                 removed += 1;
             }
         }
@@ -1470,13 +1506,18 @@ mod tests {
                 reader.tokens().held(None, 100).await.unwrap().len()
             };
             assert_eq!(run(&vault, T0 + 30 * DAY, false).await.tokens_destroyed, 0, "not yet");
-            assert_eq!(
-                run(&vault, T0 + 400 * DAY, true).await.tokens_destroyed,
-                1,
-                "a dry run counts"
-            );
+            let dry = run(&vault, T0 + 400 * DAY, true).await;
+            assert_eq!(dry.tokens_destroyed, 1, "a dry run counts");
             assert_eq!(count().await, 2, "and destroys nothing");
-            assert_eq!(run(&vault, T0 + 400 * DAY, false).await.tokens_destroyed, 1);
+            let real = run(&vault, T0 + 400 * DAY, false).await;
+            assert_eq!(real.tokens_destroyed, 1);
+            // tok_gone held nothing but its token: it goes with it, and both say so (the run
+            // removed it and said 0; review)
+            assert_eq!(
+                (dry.subjects_removed, real.subjects_removed),
+                (1, 1),
+                "{dry:?} {real:?}"
+            );
             assert_eq!(count().await, 1, "the held one stays");
             let entries = vault.all_audit_entries().await;
             assert!(
@@ -1502,8 +1543,13 @@ mod tests {
                 .await
                 .unwrap()
                 .remove(0);
+            let dry = run(&vault, T0 + 800 * DAY, true).await;
             let report = run(&vault, T0 + 800 * DAY, false).await;
             assert_eq!(report.subjects_removed, 0, "{report:?}");
+            assert_eq!(
+                dry.subjects_removed, 0,
+                "the token keeps it (a dry run said 1; review): {dry:?}"
+            );
             let open = custodia_types::DetokenizeRequest {
                 purpose: "tax_records".into(),
                 tokens: vec![token],
