@@ -1972,11 +1972,13 @@ impl Tally {
                                 .map(|d| d.category.clone())
                         });
                         if let Some(category) = category {
-                            self.forms.insert(category, Form::Plain);
+                            self.forms.insert(category.clone(), Form::Plain);
+                            categories.insert(category);
                         }
                     }
                     if e.detail.get("choices").is_some_and(|c| c == "true") {
                         self.forms.insert(CHOICES.to_owned(), Form::Plain);
+                        categories.insert(CHOICES.to_owned());
                     }
                 }
                 None => self.opaque = true,

@@ -747,6 +747,15 @@ async fn the_blast_radius_counts_portal_pages_ledger_reads_and_packages() {
         .await;
     assert_eq!(s, 200, "{draft}");
     assert!(draft.contains("read in plain text: email;"), "{draft}");
+    // and cust-c's letter names what its package held
+    let (s, letter) = admin
+        .text("GET", &format!("/v1/incidents/{id}/drafts/subjects/cust-c"), "")
+        .await;
+    assert_eq!(s, 200, "{letter}");
+    assert!(
+        letter.contains("email") && letter.contains("all the personal data we hold about you"),
+        "{letter}"
+    );
     // cust-b's package holds its choices too; one of someone the vault holds nothing of
     // hands out nothing, and counts for nothing (it counted as a person affected; review)
     for (subject, kind) in [("cust-b", "portability"), ("cust-nothing", "access")] {
