@@ -69,6 +69,14 @@ pub(crate) fn certificate_sha256(path: &Path) -> anyhow::Result<String> {
         .next()
         .with_context(|| format!("{}: no PEM certificate in it", path.display()))?
         .with_context(|| format!("{}", path.display()))?;
+    // one the handshake will never accept binds its key to nothing (a v1 certificate, as a
+    // plain `openssl x509 -req` makes, was bound and locked its key out; review)
+    if let Err(e) = webpki::EndEntityCert::try_from(&cert) {
+        anyhow::bail!(
+            "{}: not a certificate a TLS handshake accepts ({e:?}): a client certificate is X.509 v3, with extendedKeyUsage clientAuth",
+            path.display()
+        );
+    }
     Ok(hex::encode(custodia_crypto::sha256(cert.as_ref())))
 }
 
@@ -93,4 +101,36 @@ pub(crate) fn certificates(
     Certificates::load(files)
         .map(Some)
         .map_err(|e| anyhow::anyhow!("loading the TLS certificate: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    /// A certificate the handshake will never take is refused before its digest is bound;
+    /// one it takes gives its SHA-256.
+    #[test]
+    fn only_a_certificate_a_handshake_accepts_is_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        let body = base64::engine::general_purpose::STANDARD.encode([0x30u8, 0x03, 0x02, 0x01, 0x01]);
+        std::fs::write(
+            &junk,
+            format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"),
+        )
+        .unwrap();
+        let refused = super::certificate_sha256(&junk).unwrap_err().to_string();
+        assert!(
+            refused.contains("not a certificate a TLS handshake accepts"),
+            "{refused}"
+        );
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["client".to_owned()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.self_signed(&key).unwrap();
+        let good = dir.path().join("good.pem");
+        std::fs::write(&good, cert.pem()).unwrap();
+        let digest = super::certificate_sha256(&good).unwrap();
+        assert_eq!(digest, hex::encode(custodia_crypto::sha256(cert.der())));
+    }
 }
