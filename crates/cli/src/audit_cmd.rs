@@ -266,7 +266,7 @@ pub async fn checked(vault: &custodia_core::Vault, data_dir: &Path) -> Result<Pu
         .map_err(|e| custodia_server::Resumed::Diverged(e.to_string()))?
         .is_none();
     let publisher = Publisher::new((log.is_file() || fresh).then_some(log), None);
-    custodia_server::resume(vault, &publisher, false, None).await?;
+    custodia_server::resume(vault, &publisher, false, false).await?;
     Ok(publisher)
 }
 

@@ -1133,9 +1133,7 @@ async fn serve(
         .map_err(anyhow::Error::msg)?
         .over_https(tls.is_some());
     let publisher = publish.publisher(data_dir)?;
-    let registry_text = std::fs::read_to_string(dir.registry_path())
-        .with_context(|| format!("reading {}", dir.registry_path().display()))?;
-    let report = custodia_server::resume(&vault, &publisher, seal_access, Some(&registry_text))
+    let report = custodia_server::resume(&vault, &publisher, seal_access, true)
         .await
         .map_err(|why| anyhow::anyhow!("{}", why.refusal("the server")))?;
     tracing::info!(

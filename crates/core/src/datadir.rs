@@ -410,7 +410,14 @@ impl DataDir {
         seal_ledger: bool,
     ) -> Result<Vault, SetupError> {
         self.check_private()?;
-        let registry = Registry::load(&self.registry_path())?;
+        // read once: what is enforced is what a start records (`registry_log`); a file read
+        // again to be recorded could be swapped back in between (review)
+        let path = self.registry_path();
+        let registry_text = std::fs::read_to_string(&path);
+        let registry = match &registry_text {
+            Ok(text) => Registry::parse(&path.display().to_string(), text)?,
+            Err(_) => Registry::load(&path)?,
+        };
         for warning in registry.warnings() {
             tracing::warn!(registry = %warning.location(), "{}", warning.message);
         }
@@ -427,6 +434,9 @@ impl DataDir {
             store.sole_audit_writer();
         }
         let mut vault = Vault::assemble(registry, Arc::new(store), keyring, &policies, seal_ledger).await?;
+        vault.sources = registry_text
+            .ok()
+            .map(|registry| crate::registry_log::Sources { registry, policies });
         vault.set_key_provider(self.key_provider()?);
         vault._dir_lock = lock;
         vault.tombstone_log = Some(self.tombstone_path());

@@ -133,6 +133,9 @@ pub struct Vault {
     portal_limit: limit::RateLimit,
     /// The assessment's last verification of the whole audit log, reused for a while.
     last_verification: assess::LastVerification,
+    /// The registry file's text and the policy files the vault was opened with (`None`
+    /// without a data directory): what a start records as served (`registry_log`).
+    sources: Option<registry_log::Sources>,
     /// Changes of incidents, one at a time in this process: responders writing at once
     /// otherwise met each other's changes (a node's meet other nodes' and are decided again).
     incident_writes: tokio::sync::Mutex<()>,
@@ -209,6 +212,7 @@ impl Vault {
             portal_limit: limit::RateLimit::new(portal::REQUESTS_PER_SECOND, portal::REQUEST_BURST, "per subject"),
             last_verification: assess::LastVerification::default(),
             incident_writes: tokio::sync::Mutex::new(()),
+            sources: None,
             tombstone_log: None,
             incident_templates: None,
             _dir_lock: None,

@@ -1,7 +1,8 @@
-//! Which registry each start serves, in the audit log. What a role may read, which courses an
+//! Which registry and policies each start serves, in the audit log. What a role may read
+//! (the registry's roles and the data directory's `policies/*.cedar`), which courses an
 //! operator needs, how long a session or a break-glass grant lasts and where alerts go are in
-//! the registry file, not in the database the vault seals: whoever can write the data
-//! directory could change them between two starts. They cannot do it unseen: the first start,
+//! files, not in the database the vault seals: whoever can write the data directory could
+//! change them between two starts. They cannot do it unseen: the first start,
 //! and each start whose registry differs in a section from the one recorded last, appends
 //! `registry.loaded` with the file's digest, a digest of each of its sections, and the
 //! sections changed, in the tamper-evident log (an access review and
@@ -31,15 +32,32 @@ pub enum RegistryChange {
     Sections(Vec<String>),
 }
 
+/// The files a vault was opened with, as read once.
+pub(crate) struct Sources {
+    /// The registry file's text.
+    pub(crate) registry: String,
+    /// Each policy file, by name (`policies/ops.cedar`), with its text.
+    pub(crate) policies: Vec<(String, String)>,
+}
+
 impl Vault {
-    /// Appends `registry.loaded` for the registry file's text `text` (see the module) when
-    /// no start recorded one or a section changed since, and says what changed.
-    pub async fn record_registry(&self, text: &str, now: Timestamp) -> Result<RegistryChange, VaultError> {
-        let sections: BTreeMap<String, String> = custodia_registry::sections(text)
+    /// Appends `registry.loaded` for the registry and policy files the vault was opened with
+    /// (see the module; a policy file is a section of its own, `policies/NAME.cedar`) when no
+    /// start recorded one or a section changed since, and says what changed.
+    pub async fn record_registry(&self, now: Timestamp) -> Result<RegistryChange, VaultError> {
+        let sources = self
+            .sources
+            .as_ref()
+            .ok_or_else(|| VaultError::internal(&"a vault opened without a data directory has no registry file"))?;
+        let text = sources.registry.as_str();
+        let mut sections: BTreeMap<String, String> = custodia_registry::sections(text)
             .map_err(|e| VaultError::internal(&e))?
             .into_iter()
             .map(|(name, written)| (name, short_digest(written.as_bytes())))
             .collect();
+        for (name, policy) in &sources.policies {
+            sections.insert(name.clone(), short_digest(policy.as_bytes()));
+        }
         let change = match self.last_recorded_sections().await? {
             None => RegistryChange::First,
             Some(before) => {

@@ -103,7 +103,7 @@ pub async fn resume(
     vault: &Vault,
     publisher: &Publisher,
     seal_access: bool,
-    registry: Option<&str>,
+    record_registry: bool,
 ) -> Result<custodia_core::VerifyReport, Resumed> {
     let report = resume_log(vault, publisher).await.map_err(Resumed::Diverged)?;
     // an upgrade's work over rows already there, audited, only once the log it is audited
@@ -115,9 +115,9 @@ pub async fn resume(
     // which registry a server serves, and what changed in it since the last start (roles,
     // training, session lengths and alerts are in the file, not in the sealed database),
     // signed below with the rest
-    if let Some(text) = registry {
+    if record_registry {
         let change = vault
-            .record_registry(text, custodia_core::Timestamp::now())
+            .record_registry(custodia_core::Timestamp::now())
             .await
             .map_err(|e| Resumed::Diverged(format!("recording the registry in the audit log: {e}")))?;
         if let custodia_core::RegistryChange::Sections(changed) = change

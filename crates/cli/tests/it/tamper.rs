@@ -1585,4 +1585,23 @@ async fn each_start_records_its_registry_and_what_changed_in_it() {
     assert_ne!(entries[0]["detail"]["digest"], entries[1]["detail"]["digest"]);
     assert_eq!(entries[1]["principal"], "custodia:start");
     server.terminate();
+    // What a role may read is in the data directory's policy files too: one added is a
+    // section changed (review: a permit for the weakest role went unrecorded)
+    let policies = vault.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("cards.cedar"),
+        "forbid(principal, action == Action::\"read_plain\", resource) when { resource.field_type == \"card_number\" };\n",
+    )
+    .unwrap();
+    let server = vault.serve();
+    let (_, log) = server
+        .client(&vault.token)
+        .await
+        .get("/v1/audit/events?action=registry.loaded")
+        .await;
+    let entries = loaded(&log);
+    assert_eq!(entries.len(), 3, "{log}");
+    assert_eq!(entries[2]["detail"]["changed"], "policies/cards.cedar", "{log}");
+    server.terminate();
 }
