@@ -533,16 +533,22 @@ impl DataDir {
             }
             log.extend(crate::tombstones::read(other).map_err(SetupError::Other)?);
         }
-        // A directory with neither a database nor a tombstone log (a new machine after a disk
-        // was lost) cannot tell who was erased since the backup: restored without a copy of
-        // the log, they would come back.
-        if !db.exists() && !own.exists() && tombstones.elsewhere.is_empty() && !tombstones.none_kept {
+        // A directory with neither a database nor a tombstone (a new machine after a disk was
+        // lost; a log there, or a copy given, that holds none: the log is written with the
+        // first erasure) cannot tell who was erased since the backup: restored without a copy
+        // of the log, they would come back.
+        if !db.exists() && log.is_empty() && !tombstones.none_kept {
             return Err(SetupError::Other(format!(
-                "{} has no database and no tombstone log ({}): whoever was erased since the backup would come back. \
-                 Give the copy of the log kept elsewhere with --tombstones FILE, or --no-tombstones if no copy \
-                 was kept (erasures since the backup are then not made again)",
+                "{} has no database, and no tombstone log holding a tombstone ({}{}): whoever was erased since the backup would come back. \
+                 Give the copy of the log kept elsewhere with --tombstones FILE, or --no-tombstones if no one was ever \
+                 erased or no copy was kept (erasures since the backup are then not made again)",
                 self.root.display(),
-                crate::TOMBSTONE_FILE
+                crate::TOMBSTONE_FILE,
+                if tombstones.elsewhere.is_empty() {
+                    ""
+                } else {
+                    ", nor in the copies given"
+                }
             )));
         }
         remove_database_files(&staging, ALL_FILES).map_err(io(&staging))?;

@@ -955,6 +955,16 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
     let (ok, said) = restore(&lost, &[]);
     assert!(!ok && said.contains("--tombstones FILE"), "{said}");
     assert!(!lost.join("custodia.db").exists(), "nothing restored: {said}");
+    // nor does a log that holds no tombstone (the log is written with the first erasure: an
+    // empty one was made by hand), or a copy given that holds none (review)
+    let emptied = fresh("emptied");
+    std::fs::write(emptied.join("erasures.log"), "").unwrap();
+    let (ok, said) = restore(&emptied, &[]);
+    assert!(!ok && said.contains("--tombstones FILE"), "{said}");
+    let blank = holder.path().join("blank.log");
+    std::fs::write(&blank, "").unwrap();
+    let (ok, said) = restore(&emptied, &["--tombstones".as_ref(), blank.as_os_str()]);
+    assert!(!ok && said.contains("nor in the copies given"), "{said}");
     let (ok, said) = restore(&lost, &["--tombstones".as_ref(), kept.as_os_str()]);
     assert!(ok && said.contains("1 subjects erased again"), "{said}");
     // the restored log is whole and signed (the backup's tail before the erasure made again):
