@@ -166,11 +166,18 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("checking against the checkpoint log {}", default_log.display());
         sources.push(default_log.clone());
     }
+    // something else in its place (a directory) is no log: the server refuses to start on it
+    if sources.is_empty() && !args.no_checkpoint_log && default_log.exists() && !default_log.is_file() {
+        problem = problem.or(Some(format!(
+            "the checkpoint log {} is not a file: the server does not start on it",
+            default_log.display()
+        )));
+    }
     if sources.is_empty() && !args.no_checkpoint_log {
         // The server's default checkpoint log gone while the database holds checkpoints: what
         // a server refuses to start on is no intact log (a log cut back passed with the
         // checkpoint log deleted beside it; review).
-        let publisher = Publisher::new(Some(default_log), None);
+        let publisher = Publisher::new(Some(default_log.clone()), None);
         if let Some(missing) = publisher.missing_log(&store).await.map_err(anyhow::Error::msg)? {
             problem = problem.or(Some(format!(
                 "the checkpoint log {} is {}, but the database holds checkpoints up to size {}: it was deleted or emptied with them, or the log cut back; give it, a saved checkpoint or the witness's with --trusted-checkpoint FILE (or --no-checkpoint-log if the server keeps none)",
@@ -194,6 +201,14 @@ async fn verify_log(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
         match TrustedCheckpoint::from_file(path, &key) {
             Ok(Some(t)) => trusted.push(t),
+            // the server's own log emptied is a finding (exit 1), as a missing one is
+            Ok(None) if *path == default_log => {
+                problem = Some(format!(
+                    "the checkpoint log {} holds no checkpoint: it was emptied (the server writes one with each checkpoint it signs)",
+                    path.display()
+                ));
+                break;
+            }
             Ok(None) => anyhow::bail!("{} holds no checkpoint", path.display()),
             Err(e) => {
                 problem = Some(format!(

@@ -807,12 +807,30 @@ async fn edited_or_deleted_tiles_and_deleted_checkpoints_are_named_by_verify_and
         printed.contains("audit-checkpoints.log is missing, but the database holds checkpoints"),
         "{printed}"
     );
-    // and `audit verify` finds it as the server does (it passed with a warning; review)
+    // and `audit verify` finds it as the server does (it passed with a warning; review), a
+    // directory in its place and an emptied one too (exit 1: a finding, not "cannot run")
     let (ok, out) = verify_with(copy.path(), key, &[]);
     assert!(
         !ok && out.contains("audit-checkpoints.log is missing, but the database holds checkpoints"),
         "{out}"
     );
+    let log = copy.path().join("audit-checkpoints.log");
+    std::fs::create_dir(&log).unwrap();
+    let (ok, out) = verify_with(copy.path(), key, &[]);
+    assert!(!ok && out.contains("is not a file"), "{out}");
+    std::fs::remove_dir(&log).unwrap();
+    std::fs::write(&log, b"").unwrap();
+    let out = crate::support::custodia()
+        .args(["audit", "verify", "--public-key", key, "--data-dir"])
+        .arg(copy.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && said.contains("holds no checkpoint"),
+        "{said}"
+    );
+    std::fs::remove_file(&log).unwrap();
     // Emptied rather than deleted, it proves as little (the server started on it before).
     std::fs::write(copy.path().join("audit-checkpoints.log"), b"").unwrap();
     let printed = refuses_to_start(copy.path(), &[]);
