@@ -430,9 +430,20 @@ impl Caller {
             ));
         }
         if principal.operator.is_some()
-            && let Some(value) = parts.headers.get("custodia-justification")
+            && let Some(value) = parts.headers.get("custodia-justification").cloned()
         {
-            let given = justification(state, value);
+            // (the subject in the route's path: a reason naming it would put its id in the
+            // clear into every entry of the call, where the log names subjects by keyed digest)
+            let subject = RawPathParams::from_request_parts(parts, state)
+                .await
+                .ok()
+                .and_then(|params| {
+                    params
+                        .iter()
+                        .find(|(k, _)| *k == "subject_id")
+                        .map(|(_, v)| v.to_owned())
+                });
+            let given = justification(state, &value, subject.as_deref());
             if let Err(e) = &given
                 && e.code == "text_has_personal_data"
             {
@@ -496,7 +507,7 @@ impl Caller {
 
 /// An operator's `Custodia-Justification`: one printable line of at most 200 characters
 /// that holds no personal data (the audit log keeps it; a ticket number, not a name).
-fn justification(state: &AppState, value: &axum::http::HeaderValue) -> Result<String, ApiError> {
+fn justification(state: &AppState, value: &axum::http::HeaderValue, subject: Option<&str>) -> Result<String, ApiError> {
     let text = value.to_str().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -506,6 +517,19 @@ fn justification(state: &AppState, value: &axum::http::HeaderValue) -> Result<St
     })?;
     let text = custodia_core::check_justification(text)?;
     free_of_personal_data(state, &text, "justification")?;
+    let names_subject = subject.is_some_and(|id| {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
+            .any(|word| word.eq_ignore_ascii_case(id))
+    });
+    if names_subject {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text_has_personal_data",
+            "the justification names the subject of the call, and the audit log keeps it in the clear (it names subjects by keyed digest): give a ticket number instead",
+        );
+        e.field = Some("justification".to_owned());
+        return Err(e);
+    }
     Ok(text)
 }
 

@@ -273,6 +273,17 @@ async fn an_operator_enrols_logs_in_with_totp_reads_masked_with_a_reason_and_is_
         (400, Some("invalid_justification")),
         "{v}"
     );
+    // nor may the reason name the subject of the call (its id would be in the clear in the
+    // log, which names subjects by keyed digest; review)
+    let naming = format!("re: {SUBJECT} ticket");
+    let (s, v) = ana
+        .get_with_headers(&records, &[("custodia-justification", naming.as_str())])
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("text_has_personal_data")),
+        "{v}"
+    );
 
     // The audit log names the session and the reason.
     let (s, v) = admin.get("/v1/audit/events?action=record.list").await;
