@@ -334,7 +334,11 @@ async fn gather(store: &Store, keys: KeyFacts, sources: AuditSources, env: &Envi
     };
     let root_key_file = dir.map(|d| {
         secret_file_in(d, &|bytes| {
-            holds_root_key(bytes) || keys.keyring.as_ref().is_some_and(|k| k.written_in(bytes))
+            holds_root_key(bytes)
+                || keys
+                    .keyring
+                    .as_ref()
+                    .is_some_and(|k| readings(bytes).iter().any(|r| k.written_in(r)))
         })
     });
     Facts {
@@ -361,8 +365,61 @@ async fn gather(store: &Store, keys: KeyFacts, sources: AuditSources, env: &Envi
     }
 }
 
-/// The largest file looked into for secrets (a key file or a token is a few hundred bytes).
-const SECRET_FILE_MAX: u64 = 1 << 20;
+/// The largest file looked into for secrets (a key file or a token is a few hundred bytes, but
+/// one may be pasted into a log: a file of 1 MiB or more was skipped whole; review).
+const SECRET_FILE_MAX: u64 = 16 << 20;
+
+/// A file's bytes as a key written into it may read: as they are; without NUL bytes (UTF-16,
+/// as PowerShell writes); without the separators of hex dumps and wrapped lines (spaces, line
+/// breaks, `:`, `,`, quotes, `0x`); and each long base64 run decoded once (a Kubernetes
+/// Secret holds `base64(1:KEY)`).
+fn readings(bytes: &[u8]) -> Vec<std::borrow::Cow<'_, [u8]>> {
+    use base64::Engine as _;
+    use std::borrow::Cow;
+    let mut out = vec![Cow::Borrowed(bytes)];
+    if bytes.contains(&0) {
+        out.push(Cow::Owned(bytes.iter().copied().filter(|&b| b != 0).collect()));
+    }
+    let mut joined = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'0' && matches!(bytes.get(i + 1), Some(b'x' | b'X')) {
+            i += 2;
+            continue;
+        }
+        if !(b.is_ascii_whitespace() || matches!(b, b':' | b',' | b'"' | b'\'' | 0)) {
+            joined.push(b);
+        }
+        i += 1;
+    }
+    let mut decoded = Vec::new();
+    let base64_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=');
+    // runs as written (a value after its key) and as joined (one wrapped over lines)
+    let runs = bytes
+        .split(|b| !base64_char(b))
+        .chain(joined.split(|b| !base64_char(b)));
+    for run in runs {
+        if run.len() < 40 {
+            continue;
+        }
+        let text: Vec<u8> = run.iter().copied().filter(|&b| b != b'=').collect();
+        for engine in [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            if let Ok(d) = engine.decode(&text) {
+                decoded.extend_from_slice(&d);
+                decoded.push(b'\n');
+            }
+        }
+    }
+    out.push(Cow::Owned(joined));
+    if !decoded.is_empty() {
+        out.push(Cow::Owned(decoded));
+    }
+    out
+}
 
 /// Whether any regular file of `dir` (recursively; the database files, the sealed key and
 /// symbolic links excepted) holds what `holds` recognises.
@@ -2010,6 +2067,42 @@ mod tests {
         std::fs::write(other.path().join("custodia.db-wal"), b"cst_0123456789abcdef_x").unwrap();
         assert!(!secret_file_in(other.path(), &holds_api_key));
         assert!(!holds_api_key(b"cst_0123456789abcdeg_x"));
+    }
+
+    /// The root key written into a file in the forms people paste it (review: each passed):
+    /// UTF-16, a hex dump with separators, base64 wrapped over lines, a Kubernetes Secret's
+    /// base64 of `1:KEY`; a random string is none of them.
+    #[test]
+    fn the_root_key_is_read_in_the_forms_it_is_pasted() {
+        use base64::Engine as _;
+        let raw: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let ring =
+            custodia_crypto::Keyring::from_keys(vec![(1, custodia_crypto::SecretKey::from_slice(&raw).unwrap())])
+                .unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        let found = |bytes: &[u8]| readings(bytes).iter().any(|r| ring.written_in(r));
+        let utf16: Vec<u8> = format!("CUSTODIA_ROOT_KEY=1:{b64}")
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let colons = raw.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+        let c_array = raw.iter().map(|b| format!("0x{b:02x}")).collect::<Vec<_>>().join(", ");
+        let wrapped = format!("{}\n{}\n", &b64[..20], &b64[20..]);
+        let secret = format!(
+            "data:\n  CUSTODIA_ROOT_KEY: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("1:{b64}"))
+        );
+        for (form, bytes) in [
+            ("utf-16", utf16),
+            ("hex with colons", colons.into_bytes()),
+            ("a C array", c_array.into_bytes()),
+            ("wrapped base64", wrapped.into_bytes()),
+            ("a Kubernetes Secret", secret.into_bytes()),
+        ] {
+            assert!(found(&bytes), "{form}");
+        }
+        let other = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert!(!found(format!("key: {other}").as_bytes()));
     }
 
     #[test]
