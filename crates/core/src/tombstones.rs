@@ -98,7 +98,8 @@ impl Vault {
         progress: &dyn Progress,
     ) -> Result<Reapplied, VaultError> {
         let listed = self.store.reader().await?.erasures().all().await?;
-        let latest = latest(log.iter().chain(&listed));
+        let audited = self.audited_tombstones().await?;
+        let latest = latest(log.iter().chain(&listed).chain(&audited));
         let mut report = Reapplied {
             tombstones: latest.len(),
             erased: 0,
@@ -121,6 +122,41 @@ impl Vault {
             }
         }
         Ok(report)
+    }
+
+    /// The erasures the audit log records (`subject.erase`, written in the erasure's last
+    /// transaction): a third list beside the tombstone log and the database's own, which the
+    /// checkpoints vouch for (the log and the list deleted together brought the erased back
+    /// through a restore; review).
+    async fn audited_tombstones(&self) -> Result<Vec<ErasureRow>, VaultError> {
+        let query = custodia_store::AuditQuery {
+            action: Some("subject.erase".to_owned()),
+            decision: Some("allow".to_owned()),
+            ..custodia_store::AuditQuery::default()
+        };
+        let mut reader = self.store.reader().await?;
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = reader.audit().query(&query, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            out.extend(page.iter().filter_map(|row| {
+                let entry: serde_json::Value = serde_json::from_str(&row.entry).ok()?;
+                // (an erasure made again after a restore is dated then, not when the subject
+                // was erased: a key the subject got when it came back, carried over by the
+                // restore, is no erased data; the erasure's own entry is there)
+                if entry["principal"] == crate::erasure::RESTORE_PRINCIPAL {
+                    return None;
+                }
+                Some(ErasureRow {
+                    subject_digest: entry["subject"].as_str()?.to_owned(),
+                    request_id: None,
+                    at: row.at,
+                })
+            }));
+        }
+        Ok(out)
     }
 
     /// Whether a subject holds data from before its erasure at `erased_at`: a `default` key

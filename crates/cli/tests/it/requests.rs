@@ -1009,6 +1009,31 @@ async fn restoring_a_backup_taken_before_an_erasure_does_not_bring_the_subject_b
         "restore refuses while the server holds the directory"
     );
     server.terminate();
+    // The tombstone log and the database's list deleted together (an insider with the data
+    // directory): the audit log, which the checkpoints vouch for, still names the erasure,
+    // and the subject stays erased (it came back; review).
+    {
+        let copy = crate::audit::copy_of(vault.path());
+        std::fs::remove_file(copy.path().join("erasures.log")).unwrap();
+        let db = crate::audit::attacker(copy.path()).await;
+        for sql in ["DROP TRIGGER erasures_no_delete", "DELETE FROM erasures"] {
+            sqlx::query(sql).execute(&db).await.unwrap();
+        }
+        db.close().await;
+        let out = custodia()
+            .args(["restore", "--data-dir"])
+            .arg(copy.path())
+            .arg("--from")
+            .arg(&backup)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("1 subjects erased again"),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // A damaged tombstone log stops the restore before anything changed.
     let log_path = vault.path().join("erasures.log");
     std::fs::write(&log_path, "garbage\n").unwrap();
