@@ -397,9 +397,9 @@ enum Command {
     /// Time the server's start, `audit verify` and audit proofs on a vault whose log holds N
     /// synthetic entries (a temporary SQLite data directory).
     BenchAuditLog {
-        /// Entries in the log.
-        #[arg(long, default_value_t = 1_000_000)]
-        entries: usize,
+        /// Entries in the log (at least 2: a consistency proof spans two sizes).
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(2..))]
+        entries: u64,
     },
     /// Time the erasure of a subject with N records while another subject is read (a
     /// temporary SQLite data directory): the erasure's time and the reads' latencies.
@@ -994,7 +994,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchAuditLog { entries } => {
-            audit_bench::run_log(entries.max(2)).await?;
+            audit_bench::run_log(usize::try_from(entries).unwrap_or(usize::MAX)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchErasure { records } => {

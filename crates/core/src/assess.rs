@@ -1441,7 +1441,7 @@ fn backups_recent(f: &Facts, dir: &str, now: Timestamp) -> AssessmentCheck {
                     ),
                 ),
                 Some(e) => {
-                    let days = (now.0 - e.at).div_euclid(DAY_MS);
+                    let days = (now.0 - e.at).max(0).div_euclid(DAY_MS);
                     let size = match e.found {
                         Some(n) if n != e.bytes => format!(" (its size changed: {n} bytes, {} when written)", e.bytes),
                         _ => String::new(),
