@@ -55,6 +55,19 @@ impl<T: DeserializeOwned + KeptTexts + Send> FromRequest<Arc<AppState>> for Text
     }
 }
 
+/// The subject id in the route's path (`{subject_id}`), if it has one.
+async fn path_subject(parts: &mut Parts, state: &Arc<AppState>) -> Option<String> {
+    RawPathParams::from_request_parts(parts, state)
+        .await
+        .ok()
+        .and_then(|params| {
+            params
+                .iter()
+                .find(|(k, _)| *k == "subject_id")
+                .map(|(_, v)| v.to_owned())
+        })
+}
+
 /// The principal a request was authenticated as, for extractors that run after [`Caller`].
 #[derive(Clone)]
 pub(crate) struct Authenticated(pub(crate) custodia_core::Principal);
@@ -434,15 +447,7 @@ impl Caller {
         {
             // (the subject in the route's path: a reason naming it would put its id in the
             // clear into every entry of the call, where the log names subjects by keyed digest)
-            let subject = RawPathParams::from_request_parts(parts, state)
-                .await
-                .ok()
-                .and_then(|params| {
-                    params
-                        .iter()
-                        .find(|(k, _)| *k == "subject_id")
-                        .map(|(_, v)| v.to_owned())
-                });
+            let subject = path_subject(parts, state).await;
             let given = justification(state, &value, subject.as_deref());
             if let Err(e) = &given
                 && e.code == "text_has_personal_data"
@@ -480,15 +485,7 @@ impl Caller {
                 None => None,
             };
             // A signed context is bound to the subject in the route's path.
-            let subject = RawPathParams::from_request_parts(parts, state)
-                .await
-                .ok()
-                .and_then(|params| {
-                    params
-                        .iter()
-                        .find(|(k, _)| *k == "subject_id")
-                        .map(|(_, v)| v.to_owned())
-                });
+            let subject = path_subject(parts, state).await;
             principal.context = state
                 .vault
                 .accept_context(

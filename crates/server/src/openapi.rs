@@ -114,19 +114,23 @@ pub fn openapi_json() -> String {
     .clone()
 }
 
+/// Every operation of the document (each method of each path).
+fn operations(doc: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
+    use serde_json::Value;
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+}
+
 /// Every operation that takes a body answers 413 `payload_too_large` past
 /// [`crate::MAX_BODY_BYTES`], as the server does for all of them (most did not say so: a body
 /// the schema allows, of 2 MiB, got an answer the document did not name; review).
 fn bodies_have_a_limit(doc: &mut serde_json::Value) {
     use serde_json::{Value, json};
-    let operations = doc
-        .get_mut("paths")
-        .and_then(Value::as_object_mut)
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut());
-    for op in operations {
+    for op in operations(doc) {
         if op.get("requestBody").is_none() {
             continue;
         }
@@ -146,14 +150,7 @@ fn bodies_have_a_limit(doc: &mut serde_json::Value) {
 /// sends its "unset" marker as the JSON of a call made without a body, and fails.
 fn plain_optional_bodies(doc: &mut serde_json::Value) {
     use serde_json::Value;
-    let operations = doc
-        .get_mut("paths")
-        .and_then(Value::as_object_mut)
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut());
-    for op in operations {
+    for op in operations(doc) {
         let Some(body) = op.get_mut("requestBody") else {
             continue;
         };
