@@ -291,6 +291,16 @@ async fn verify_paged(
     let mut bounds = seq_bounds(store, after).await?;
     if let Some((low, high)) = bounds {
         progress.total(u64::try_from(high.saturating_sub(low).saturating_add(1)).unwrap_or(0));
+    } else if async { store.reader().await?.audit().data_written().await }
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        // everything deleted, checkpoints, tiles and checkpoint log with it, reads as a vault
+        // never used; but records and consents are written with their entries (review)
+        return Err(
+            "the audit log has no entry, but the vault holds records or consents, each written with one: its entries were deleted"
+                .to_owned(),
+        );
     }
     while let Some((low, high)) = bounds {
         let mut ranges = Vec::with_capacity(readers);

@@ -1623,3 +1623,38 @@ async fn each_start_records_its_registry_and_what_changed_in_it() {
     assert_eq!(entries[2]["detail"]["changed"], "policies/cards.cedar", "{log}");
     server.terminate();
 }
+
+/// The whole log deleted with its checkpoints, tiles and checkpoint log reads as a vault never
+/// used, but records and consents are written with their entries: `verify` and the start
+/// refuse it (it started as a "first recorded start", and verify called it intact; review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_deleted_whole_beside_its_records_is_caught() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    traffic(&server, &vault.token, 0, 2).await;
+    server.terminate();
+    let copy = copy_of(vault.path());
+    sql(
+        copy.path(),
+        &[
+            DROP_CHECKPOINT_GUARDS,
+            "DROP TRIGGER IF EXISTS audit_log_no_delete",
+            "DROP TRIGGER IF EXISTS audit_tiles_no_delete",
+            "DELETE FROM audit_log",
+            "DELETE FROM audit_checkpoints",
+            "DELETE FROM audit_tiles",
+            "DELETE FROM audit_subject_index",
+            "UPDATE audit_index_state SET upto = 0",
+            "DELETE FROM sqlite_sequence WHERE name = 'audit_log'",
+        ],
+    )
+    .await;
+    std::fs::remove_file(copy.path().join("audit-checkpoints.log")).unwrap();
+    let (ok, out) = verify_with(copy.path(), &vault.audit_key, &["--no-checkpoint-log"]);
+    assert!(!ok && out.contains("its entries were deleted"), "{out}");
+    let printed = refuses_to_start(copy.path(), &["--new-checkpoint-log"]);
+    assert!(printed.contains("its entries were deleted"), "{printed}");
+    // a vault never used starts (its log is empty and so is everything else)
+    let fresh = Vault::init();
+    fresh.serve().terminate();
+}

@@ -610,6 +610,14 @@ impl<A> Audit<'_, A> {
         self.conn.fetch_all(stmt).await?.iter().map(checkpoint_row).collect()
     }
 
+    /// Whether the vault holds records or ledger entries: each was written with an audit
+    /// entry in its transaction, so a log without entries beside them was emptied.
+    pub async fn data_written(&mut self) -> Result<bool, StoreError> {
+        let stmt =
+            Stmt::new("SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM records) OR EXISTS (SELECT 1 FROM subject_ledger)");
+        Ok(self.conn.fetch_optional(stmt).await?.is_some())
+    }
+
     /// How many checkpoints there are.
     pub async fn checkpoint_count(&mut self) -> Result<i64, StoreError> {
         let stmt = Stmt::new("SELECT COUNT(*) AS n FROM audit_checkpoints").scan();
