@@ -903,9 +903,11 @@ impl Vault {
         Ok(())
     }
 
-    /// The subject's current choices and their full history. `meter` is asked for what each
-    /// entry weighs in the answer as it is built (a history of 12,000 entries answered 15 MB,
-    /// built whole and answered whatever the server held): an error from it ends the read.
+    /// The subject's current choices and their full history. `meter` is asked first for what
+    /// the ledger holds as read and the history estimated at as much (three times the ledger's
+    /// stored weight), then for what the history weighs beyond that as it is built (a history
+    /// of 12,000 entries answered 15 MB, built whole and answered whatever the server held): an
+    /// error from it ends the read.
     pub async fn privacy_state(
         &self,
         principal: &Principal,
@@ -941,7 +943,12 @@ impl Vault {
             .ledger()
             .stored_weight(subject.as_str())
             .await?;
-        meter(usize::try_from(stored.saturating_mul(2)).unwrap_or(usize::MAX))?;
+        // ... and the history as built, estimated at what the ledger holds, in the same one
+        // ask: histories asked for at once each get their place whole or are refused at once
+        // (asking entry by entry, three of one key each held part and all were refused)
+        let estimate = usize::try_from(stored).unwrap_or(usize::MAX);
+        meter(estimate.saturating_mul(3))?;
+        let mut built = 0usize;
         let entries = self.ledger_of(subject).await?;
         let state = SubjectState::from_ledger(&entries);
         let mut history = Vec::with_capacity(entries.len());
@@ -961,7 +968,13 @@ impl Vault {
                 at: Timestamp(e.at).to_rfc3339(),
                 evidence,
             };
-            meter(crate::records::json_weight(&entry))?;
+            // what the history weighs beyond the estimate is asked as it is built
+            let weight = crate::records::json_weight(&entry);
+            let beyond = built.saturating_add(weight).saturating_sub(built.max(estimate));
+            built = built.saturating_add(weight);
+            if beyond > 0 {
+                meter(beyond)?;
+            }
             history.push(entry);
         }
         Ok(PrivacyState {
@@ -1167,15 +1180,36 @@ pub(crate) mod tests {
             .unwrap();
         let asked = asked.into_inner().unwrap();
         // first what the ledger holds as read (rows, then entries: texts and a row's worth
-        // each), then each entry as it is built
-        let (stored, asked) = asked.split_first().unwrap();
-        assert!(*stored > 2 * 4 * (256 + 400), "{stored}");
+        // each) and the history estimated at as much, at once; then what the history weighs
+        // beyond the estimate, as it is built
+        let stored = vault
+            .store
+            .reader()
+            .await
+            .unwrap()
+            .ledger()
+            .stored_weight("s-meter")
+            .await
+            .unwrap();
+        let stored = usize::try_from(stored).unwrap();
+        assert!(stored > 4 * (256 + 400), "{stored}");
+        let (first, beyond) = asked.split_first().unwrap();
+        assert_eq!(*first, 3 * stored);
         let weights: Vec<usize> = state
             .history
             .iter()
             .map(|e| serde_json::to_vec(e).unwrap().len())
             .collect();
-        assert_eq!(asked, weights);
+        let total: usize = weights.iter().sum();
+        assert!(
+            !beyond.is_empty(),
+            "escaped quotes weigh more than stored: {weights:?} {stored}"
+        );
+        assert_eq!(
+            beyond.iter().sum::<usize>(),
+            total.saturating_sub(stored),
+            "{weights:?} {beyond:?}"
+        );
         assert!(weights.iter().all(|w| *w > 800), "quotes count twice: {weights:?}");
         let refusing = |_: usize| Err(VaultError::unavailable("busy", "full"));
         let err = vault
