@@ -1411,6 +1411,16 @@ mod tests {
             run_in(vault, as_of, dry_run, 2).await
         }
 
+        /// What a sweep ended and destroyed: what a dry run must say as its run does.
+        fn destroyed(r: &SweepReport) -> (u64, u64, u64, u64) {
+            (
+                r.bindings_ended,
+                r.values_destroyed,
+                r.records_destroyed,
+                r.subjects_removed,
+            )
+        }
+
         async fn run_in(vault: &Vault, as_of: i64, dry_run: bool, batch: i64) -> SweepReport {
             let opts = SweepOptions {
                 as_of: Timestamp(as_of),
@@ -1794,18 +1804,8 @@ mod tests {
                 "{report:?}"
             );
             assert_eq!(
-                (
-                    dry.bindings_ended,
-                    dry.values_destroyed,
-                    dry.records_destroyed,
-                    dry.subjects_removed
-                ),
-                (
-                    report.bindings_ended,
-                    report.values_destroyed,
-                    report.records_destroyed,
-                    report.subjects_removed
-                ),
+                destroyed(&dry),
+                destroyed(&report),
                 "the dry run said exactly what the run did"
             );
             assert!(
@@ -1838,18 +1838,8 @@ mod tests {
             let report = run(&vault, five, false).await;
             for (batch, dry) in dry {
                 assert_eq!(
-                    (
-                        dry.bindings_ended,
-                        dry.values_destroyed,
-                        dry.records_destroyed,
-                        dry.subjects_removed
-                    ),
-                    (
-                        report.bindings_ended,
-                        report.values_destroyed,
-                        report.records_destroyed,
-                        report.subjects_removed
-                    ),
+                    destroyed(&dry),
+                    destroyed(&report),
                     "a dry run in pages of {batch} said what the run did"
                 );
             }
