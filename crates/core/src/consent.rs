@@ -131,13 +131,25 @@ impl SubjectState {
         self.sale_opt_out.is_some()
     }
 
+    /// The purposes with an objection in force.
+    pub(crate) fn objected(&self) -> impl Iterator<Item = &String> {
+        self.objections.keys()
+    }
+
     fn consent_live(&self, purpose: &str) -> bool {
         self.consents.get(purpose).is_some_and(|e| e.value)
     }
 
-    /// The legal-basis gate for one purpose: refuses, with the reason, whatever the ledger
-    /// says may not happen. Run on every read and write naming a subject.
-    pub(crate) fn permits(&self, purpose: &Purpose) -> Result<(), VaultError> {
+    /// The gate of a call that only lets go of what `purpose` holds (a record deleted, fields
+    /// set to null): a consent withdrawn, an objection or an opt-out ends what the purpose
+    /// may hold, so they never stop the business from deleting it at once (GDPR Art.
+    /// 17(1)(b), (c)) rather than wait for the sweeper. A restriction does: it is what a
+    /// customer asks for instead of an erasure (Art. 18(1)(b)), keeping the data stored.
+    pub(crate) fn permits_removal(&self, purpose: &Purpose) -> Result<(), VaultError> {
+        self.refuse_restricted(purpose)
+    }
+
+    fn refuse_restricted(&self, purpose: &Purpose) -> Result<(), VaultError> {
         if self.restricted && !purpose.allowed_during_restriction {
             return Err(VaultError::forbidden(
                 "subject_restricted",
@@ -147,14 +159,15 @@ impl SubjectState {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// The legal-basis gate for one purpose: refuses, with the reason, whatever the ledger
+    /// says may not happen. Run on every read and write naming a subject.
+    pub(crate) fn permits(&self, purpose: &Purpose) -> Result<(), VaultError> {
+        self.refuse_restricted(purpose)?;
         if purpose.sale_or_sharing && self.sale_opt_out.is_some() {
-            return Err(VaultError::forbidden(
-                "sale_opted_out",
-                format!(
-                    "the subject opted out of sale and sharing; purpose `{}` sells or shares",
-                    purpose.name
-                ),
-            ));
+            return Err(sale_opted_out(purpose));
         }
         if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
             return Err(VaultError::forbidden(
@@ -173,6 +186,16 @@ impl SubjectState {
         }
         Ok(())
     }
+}
+
+fn sale_opted_out(purpose: &Purpose) -> VaultError {
+    VaultError::forbidden(
+        "sale_opted_out",
+        format!(
+            "the subject opted out of sale and sharing; purpose `{}` sells or shares",
+            purpose.name
+        ),
+    )
 }
 
 impl SubjectState {
@@ -849,6 +872,12 @@ impl Vault {
         purpose: &Purpose,
     ) -> Result<Arc<SubjectState>, VaultError> {
         if call.gpc {
+            if purpose.sale_or_sharing && !self.gpc_held(call, subject).await? {
+                // refused by the very opt-out it carries, a call about an id the vault holds
+                // nothing of creates nothing, and records nothing either (a sale purpose's
+                // writer filled the ledger with made-up ids; review)
+                return Err(sale_opted_out(purpose));
+            }
             self.record_gpc(call.principal, call.now, subject).await?;
         }
         let state = self.subject_state(subject).await?;
@@ -867,7 +896,29 @@ impl Vault {
         subject: &SubjectId,
         purpose: &Purpose,
     ) -> Result<Arc<SubjectState>, VaultError> {
-        let gpc = call.gpc
+        let gpc = self.gpc_held(call, subject).await?;
+        self.ledger_permits(&call.with_gpc(gpc), subject, purpose).await
+    }
+
+    /// [`Self::ledger_permits_held`] of a call that only lets go of values (a record deleted,
+    /// fields set to null under `purpose`): see [`SubjectState::permits_removal`].
+    pub(crate) async fn ledger_permits_removal_held(
+        &self,
+        call: &Call<'_>,
+        subject: &SubjectId,
+        purpose: &Purpose,
+    ) -> Result<Arc<SubjectState>, VaultError> {
+        if self.gpc_held(call, subject).await? {
+            self.record_gpc(call.principal, call.now, subject).await?;
+        }
+        let state = self.subject_state(subject).await?;
+        state.permits_removal(purpose)?;
+        Ok(state)
+    }
+
+    /// Whether the call's GPC signal is to be recorded for a subject it creates nothing of.
+    async fn gpc_held(&self, call: &Call<'_>, subject: &SubjectId) -> Result<bool, VaultError> {
+        Ok(call.gpc
             && (self.subject_state(subject).await?.recorded
                 || !self
                     .store
@@ -876,8 +927,7 @@ impl Vault {
                     .subjects()
                     .keys(subject.as_str())
                     .await?
-                    .is_empty());
-        self.ledger_permits(&call.with_gpc(gpc), subject, purpose).await
+                    .is_empty()))
     }
 
     /// Records an opt-out of sale and sharing (method `gpc`) unless one is already in force.

@@ -73,9 +73,24 @@ impl<'a> Grant<'a> {
     }
 
     /// Refuses a write of `field` that no granting role's policies permit (the registry grants
-    /// `write` per role and purpose).
+    /// `write` per role and purpose), and any write of a field the caller reads as a token:
+    /// a guess written into a subject of its own and read back would be told apart from
+    /// every subject's value by its deterministic token, the test of guesses search and
+    /// deterministic tokenize are refused to it for (the registry refuses such a role;
+    /// policy files could still make one).
     pub fn may_write(&self, field: &'a Field) -> Result<(), VaultError> {
-        self.require(field, &[Action::Write], "field_write_denied", "write")
+        self.require(field, &[Action::Write], "field_write_denied", "write")?;
+        if self.form(field) == OutputForm::Token {
+            return Err(VaultError::forbidden(
+                "field_write_denied",
+                format!(
+                    "your roles read field `{}.{}` as a token, and may not write it: a value written and read back would test guesses against every subject's token",
+                    self.collection.name, field.name
+                ),
+            )
+            .with_field(field.name.as_str()));
+        }
+        Ok(())
     }
 
     /// Refuses a search on `field` unless a role may search it and sees it plain: a role that

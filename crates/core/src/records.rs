@@ -389,7 +389,13 @@ impl Vault {
             return Err(VaultError::bad_request("no_fields", "a patch needs at least one field"));
         }
         let checked = check_values(&grant, fields.iter().map(|(k, v)| (k, v.as_ref())))?;
-        let state = self.ledger_permits_held(call, subject, grant.purpose).await?;
+        // a patch that only sets fields to null lets go of values: no consent withdrawn
+        // stops that (see `SubjectState::permits_removal`)
+        let state = if checked.iter().all(|c| c.value.is_none()) {
+            self.ledger_permits_removal_held(call, subject, grant.purpose).await?
+        } else {
+            self.ledger_permits_held(call, subject, grant.purpose).await?
+        };
         refuse_limited(&state, &grant, &checked)?;
         let class = key_class(grant.purpose);
         let (key, sealed_under, fresh) = self.keys.sealing_key(&self.store, subject, &class, now).await?;
@@ -415,6 +421,7 @@ impl Vault {
                 .iter()
                 .filter_map(|c| Some((c.field.name.clone(), c.value.clone()?)))
                 .collect(),
+            deletes: grant.may_delete(),
         };
         let activity = self.activity(subject, now);
         let name = RecordName::new(subject, collection, record_id);
@@ -517,7 +524,7 @@ impl Vault {
         let grant = self.authorize(call, collection)?;
         self.refuse_if_read_only(collection).await?;
         grant.may_delete()?;
-        self.ledger_permits_held(call, subject, grant.purpose).await?;
+        self.ledger_permits_removal_held(call, subject, grant.purpose).await?;
         let purpose = grant.purpose.name.clone();
         let name = RecordName::new(subject, collection, record_id);
         let deletion = self
@@ -978,7 +985,11 @@ fn refuse_limited(
     grant: &Grant<'_>,
     checked: &[CheckedValue<'_>],
 ) -> Result<(), VaultError> {
-    match checked.iter().find(|c| state.hides(grant.purpose, c.field)) {
+    // (a field set to null is let go of, which a limit never stops)
+    match checked
+        .iter()
+        .find(|c| c.value.is_some() && state.hides(grant.purpose, c.field))
+    {
         Some(c) => Err(VaultError::forbidden(
             "sensitive_use_limited",
             format!(
@@ -1128,6 +1139,10 @@ struct Change {
     class: String,
     /// Each value sent, normalized, by field: what a stored value is compared with.
     plain: BTreeMap<String, Zeroizing<String>>,
+    /// Whether the caller may delete under the purpose (`Grant::may_delete`): a change that
+    /// lets go of every value the purpose holds in the record deletes the record as `DELETE`
+    /// does, and needs the same grant (a role without `delete` set every field to null).
+    deletes: Result<(), VaultError>,
 }
 
 /// Why a change to a record was refused.
@@ -1139,6 +1154,8 @@ enum Refusal {
     Held,
     /// A new value for a field whose value only other purposes hold.
     HeldByOthers(String),
+    /// The change would delete the record, which the caller may not.
+    Denied(VaultError),
 }
 
 impl Refusal {
@@ -1161,6 +1178,7 @@ impl Refusal {
                 ),
             )
             .with_field(field.as_str()),
+            Self::Denied(e) => e,
         }
     }
 }
@@ -1272,6 +1290,15 @@ impl Change {
                 destroyed.push(field.clone());
             }
             patch.unbind.push((field, purpose.name.clone()));
+        }
+        let holds_after = !patch.set.is_empty()
+            || !patch.renew.is_empty()
+            || held.iter().any(|stored| {
+                stored.bindings.iter().any(|b| b.purpose == purpose.name)
+                    && !patch.unbind.iter().any(|(field, _)| *field == stored.field)
+            });
+        if !patch.unbind.is_empty() && !holds_after {
+            std::mem::replace(&mut self.deletes, Ok(())).map_err(Refusal::Denied)?;
         }
         // A change that changes nothing (a `null` for values the purpose does not hold) in a
         // record it sees nothing of is answered as for a record that is not there, as a read

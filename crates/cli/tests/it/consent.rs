@@ -102,6 +102,15 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         )
         .await;
     assert_eq!(status, 201, "{v}");
+    let newsletter_record = v["record_id"].as_str().unwrap().to_owned();
+    let (status, v) = marketing
+        .post(
+            RECORDS,
+            json!({"purpose": "marketing_email", "fields": {"email": "kim2@example.com", "name": "Kim"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let second_record = v["record_id"].as_str().unwrap().to_owned();
     let (status, v) = marketing.get(&read).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["records"][0]["fields"]["email"], "kim@example.com");
@@ -127,6 +136,33 @@ async fn marketing_needs_live_consent_and_withdrawal_stops_it() {
         json!([]),
         "search does not find subjects the purpose may not process"
     );
+    // What consent held is let go of at once, not only by the sweeper a day later: a
+    // withdrawal stops every use but deletion (Art. 17(1)(b)); a write of a value still not.
+    let marketing_record = |id: &str| format!("{RECORDS}/{id}?purpose=marketing_email");
+    let (status, v) = admin
+        .call(
+            "PATCH",
+            &marketing_record(&second_record),
+            Some(json!({"fields": {"name": "Kimberly"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("consent_required")),
+        "{v}"
+    );
+    let (status, v) = admin
+        .call(
+            "PATCH",
+            &marketing_record(&second_record),
+            Some(json!({"fields": {"email": null}})),
+        )
+        .await;
+    assert_eq!(status, 204, "a value set to null under the withdrawn purpose: {v}");
+    let (status, v) = admin.call("DELETE", &marketing_record(&newsletter_record), None).await;
+    assert_eq!(status, 204, "a record deleted under the withdrawn purpose: {v}");
+    let (status, v) = admin.call("DELETE", &marketing_record(&newsletter_record), None).await;
+    assert_eq!(status, 404, "and it is gone: {v}");
 
     let (status, v) = prefs.get("/v1/subjects/cust_9/consents").await;
     assert_eq!(status, 200, "{v}");
@@ -258,13 +294,14 @@ async fn objection_and_restriction_stop_processing() {
     let vault = Vault::init();
     let server = vault.serve();
     let mut admin = server.client(&vault.token).await;
-    let (status, _) = admin
+    let (status, v) = admin
         .post(
             RECORDS,
             json!({"purpose": "order_fulfillment", "fields": {"name": "Kim", "shipping_address": "1 Road"}}),
         )
         .await;
     assert_eq!(status, 201);
+    let kept_record = v["record_id"].as_str().unwrap().to_owned();
 
     let (status, v) = admin
         .post(
@@ -314,6 +351,19 @@ async fn objection_and_restriction_stop_processing() {
         (status, v["error"]["code"].as_str()),
         (403, Some("subject_restricted")),
         "no new processing either"
+    );
+    // a restriction is what a customer asks for instead of an erasure: the data stays
+    let (status, v) = admin
+        .call(
+            "DELETE",
+            &format!("{RECORDS}/{kept_record}?purpose=order_fulfillment"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("subject_restricted")),
+        "no deletion during a restriction: {v}"
     );
     let (status, v) = admin.get(&format!("{RECORDS}?purpose=tax_records")).await;
     assert_eq!(status, 200, "tax records are exempt during restriction: {v}");

@@ -92,6 +92,13 @@ async fn deletes_and_writes_are_granted_per_purpose() {
     let (status, v) = shipper.call("DELETE", &record, None).await;
     assert_eq!((status, code(&v)), (403, Some("delete_not_allowed")), "{v}");
     assert_eq!(audited(&mut admin, "record.delete", "deny").await.len(), 1);
+    // Nor by setting every value it holds to null: that deletes the record as DELETE does.
+    let (status, v) = shipper
+        .call("PATCH", &record, Some(json!({"fields": {"name": null, "email": null}})))
+        .await;
+    assert_eq!((status, code(&v)), (403, Some("delete_not_allowed")), "{v}");
+    let (status, v) = admin.get(&record).await;
+    assert_eq!((status, &v["fields"]["email"]), (200, &json!("del@example.com")), "{v}");
 
     // Support agents read, and write nothing.
     let agent = admin.principal("agent", &["support_agent"]).await;

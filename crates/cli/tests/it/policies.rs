@@ -285,3 +285,72 @@ fn sign(key: &[u8], t: i64, subject: &str, context: &str) -> String {
     let input = format!("custodia-context-v1\n{t}\n{subject}\n{context}");
     hex::encode(aws_lc_rs::hmac::sign(&key, input.as_bytes()).as_ref())
 }
+
+/// A role that reads a field as a token writes none of it, even when a policy file grants the
+/// write the registry would refuse: a guess written and read back would be told apart from
+/// every subject's value by its deterministic token (review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_file_cannot_let_a_token_reader_write_guesses() {
+    let vault = Vault::init();
+    std::fs::create_dir(vault.path().join("policies")).unwrap();
+    std::fs::write(
+        vault.path().join("policies/analysts-write.cedar"),
+        "permit(principal == Role::\"data_science\", action == Action::\"write\", resource in Purpose::\"analytics\");\n",
+    )
+    .unwrap();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let analyst = admin.principal("analyst", &["data_science"]).await;
+    let mut analyst = server.client(&analyst).await;
+    let (status, v) = admin
+        .post(
+            "/v1/subjects/probe_1/consents",
+            json!({"purpose": "analytics", "granted": true, "notice_version": "v1", "method": "api"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = analyst
+        .post(
+            "/v1/subjects/probe_1/records/customers",
+            json!({"purpose": "analytics", "fields": {"email": "guess@example.com"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+        (403, Some("field_write_denied"), Some("email")),
+        "{v}"
+    );
+    // what it reads in another form it may write
+    let (status, v) = analyst
+        .post(
+            "/v1/subjects/probe_1/records/customers",
+            json!({"purpose": "analytics", "fields": {"birth_date": "1990-01-01"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    // A write under a selling purpose carrying the GPC signal, for an id the vault holds
+    // nothing of, is refused by it and records nothing (a writer filled the ledger with
+    // made-up ids; review); for a subject it holds, the signal is recorded.
+    for (subject, recorded) in [("ghost_1", 0), ("probe_1", 1)] {
+        let (status, v) = analyst
+            .post_with_headers(
+                &format!("/v1/subjects/{subject}/records/customers"),
+                json!({"purpose": "analytics", "fields": {"birth_date": "1990-04-01"}}),
+                &[("Sec-GPC", "1")],
+            )
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (403, Some("sale_opted_out")),
+            "{v}"
+        );
+        let (_, v) = admin.get(&format!("/v1/subjects/{subject}/consents")).await;
+        let gpc = v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["method"] == "gpc")
+            .count();
+        assert_eq!(gpc, recorded, "{subject}: {v}");
+    }
+}
