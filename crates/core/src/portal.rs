@@ -161,6 +161,10 @@ pub struct PortalState {
     pub sale: Option<SaleChoice>,
     /// The last ledger entry's sequence number (the receipt's position).
     pub last_seq: Option<i64>,
+    /// A restriction of processing is in force (Art. 18): the data is kept, not used.
+    pub restricted: bool,
+    /// The purposes the subject objected to, the objection in force (Art. 21).
+    pub objected: Vec<String>,
 }
 
 /// What the customer submitted.
@@ -218,15 +222,15 @@ impl Vault {
                     .or_else(|| self.registry.jurisdictions.values().next())
                     .ok_or_else(|| VaultError::unprocessable("no_jurisdiction", "the registry has no jurisdiction"))?,
             };
-            let expires_at = Timestamp(now.0.saturating_add(i64::try_from(ttl * 1000).unwrap_or(i64::MAX)));
-            let key_id = self
-                .store
-                .reader()
-                .await?
-                .principals()
-                .by_id(&principal.id)
-                .await?
-                .map(|row| row.key_id);
+            let issuer = self.store.reader().await?.principals().by_id(&principal.id).await?;
+            // no later than the issuer's key expires: the link dies with it, and its holder
+            // is told when
+            let expires_at = Timestamp(
+                now.0
+                    .saturating_add(i64::try_from(ttl * 1000).unwrap_or(i64::MAX))
+                    .min(issuer.as_ref().and_then(|row| row.expires_at).unwrap_or(i64::MAX)),
+            );
+            let key_id = issuer.map(|row| row.key_id);
             let facts = LinkFacts {
                 s: subject.as_str().to_owned(),
                 l: link_id.clone(),
@@ -394,32 +398,50 @@ impl Vault {
     async fn portal_state_inner(&self, subject: &SubjectId) -> Result<PortalState, VaultError> {
         let mut reader = self.store.reader().await?;
         let bindings = reader.retention().of_subject(subject.as_str()).await?;
+        // values held as tokens too (a card number vaulted for payments): a customer holding
+        // only those was told nothing was held (review)
+        let tokens = reader.tokens().holdings_of(subject.as_str()).await?;
         let ledger = reader
             .ledger()
             .of_subject(subject.as_str(), &*self.keys.access_seal)
             .await?;
         drop(reader);
+        // The ledger folded as every access check folds it.
+        let folded = SubjectState::from_ledger(&ledger);
         let mut held: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for b in &bindings {
+        let live = bindings
+            .iter()
+            .map(|b| {
+                (
+                    &b.collection,
+                    &b.field,
+                    b.binding.ended_at.is_none().then_some(&b.binding.purpose),
+                )
+            })
+            .chain(tokens.iter().map(|t| (&t.collection, &t.field, t.purpose.as_ref())));
+        for (collection, field, purpose) in live {
             let category = self
                 .registry
-                .collection(&b.collection)
-                .and_then(|c| c.fields.get(&b.field))
+                .collection(collection)
+                .and_then(|c| c.fields.get(field))
                 .map(|f| f.category.clone());
             if let Some(category) = category {
                 let purposes = held.entry(category).or_default();
-                if b.binding.ended_at.is_none() {
+                if let Some(purpose) = purpose {
                     // Why it is held: the purpose it was collected for, and every purpose that
-                    // may use it as compatible with that one (GDPR Art. 6(4)).
+                    // may use it as compatible with that one (GDPR Art. 6(4)), but those the
+                    // ledger ended (a consent withdrawn, an objection, an opt-out: the gate
+                    // refuses them, and the page listed them as uses; review). A restriction
+                    // ends none: the data is kept for them, and the page says it is not used.
                     let readers = self.registry.purposes.values().filter(|r| {
-                        self.registry.may_use(&r.name, &b.binding.purpose) && r.declares(&b.collection, &b.field)
+                        self.registry.may_use(&r.name, purpose)
+                            && r.declares(collection, field)
+                            && folded.ended(r).is_none()
                     });
                     purposes.extend(readers.map(|r| r.name.clone()));
                 }
             }
         }
-        // The ledger folded as every access check folds it.
-        let folded = SubjectState::from_ledger(&ledger);
         let consents = self
             .registry
             .purposes
@@ -451,6 +473,16 @@ impl Vault {
             consents,
             sale,
             last_seq: ledger.last().map(|e| e.seq),
+            restricted: folded.restricted(),
+            objected: folded
+                .objected()
+                .filter(|p| {
+                    self.registry
+                        .purpose(p)
+                        .is_some_and(custodia_registry::Purpose::objectable)
+                })
+                .cloned()
+                .collect(),
         })
     }
 
@@ -755,15 +787,17 @@ mod tests {
             Some("portal_link_expired")
         );
 
-        // A day-long link outlives nothing: the issuer's key expires after an hour.
+        // A day-long link outlives nothing: the issuer's key expires after an hour, and the
+        // link says so (it said a day, and died after the hour; review).
         let long = vault
             .issue_portal_link(&pages, Timestamp(T0), &subject("c1"), Some(86_400), Some("ccpa"))
             .await
             .unwrap();
+        assert_eq!(long.expires_at, Timestamp(T0 + 3_600_000));
         assert!(vault.open_portal(&long.token, Timestamp(T0 + 3_599_999)).await.is_ok());
         assert_eq!(
             code(vault.open_portal(&long.token, Timestamp(T0 + 3_600_000)).await),
-            Some("portal_link_revoked")
+            Some("portal_link_expired")
         );
 
         // A rotated key (a leaked one is rotated) withdraws the links it made; the new key's

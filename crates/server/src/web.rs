@@ -304,7 +304,7 @@ pub(crate) async fn ropa(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/portal-links", tag = "transparency",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     request_body = PortalLinkRequest,
     responses((status = 201, description = "A signed, short-lived link to the subject's preference center", body = PortalLinkResponse),
               (status = 400, description = "Malformed input: bad subject id, ttl out of range, unknown jurisdiction", body = ErrorBody),
@@ -487,8 +487,16 @@ fn portal_view(
         }),
         status,
         receipt: portal.last_seq.is_some(),
+        restricted: portal.restricted,
+        objected: portal
+            .objected
+            .iter()
+            .map(|p| description(p).trim_end_matches('.').to_owned())
+            .collect(),
         requests: custodia_core::portal_requests(registry, &session.jurisdiction)
             .into_iter()
+            // a restriction in force is not offered again
+            .filter(|k| !(portal.restricted && *k == custodia_registry::RequestType::Restriction))
             .filter_map(|k| {
                 Some(RequestButton {
                     kind: k.as_str(),

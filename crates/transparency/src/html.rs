@@ -80,6 +80,10 @@ pub struct PortalView {
     /// Whether the subject's ledger has something to give a receipt for.
     pub receipt: bool,
     pub requests: Vec<RequestButton>,
+    /// A restriction of processing is in force.
+    pub restricted: bool,
+    /// The purposes objected to, by their descriptions.
+    pub objected: Vec<String>,
 }
 
 #[derive(Template)]
@@ -99,6 +103,8 @@ struct PortalPage<'a> {
     status: Option<&'a str>,
     receipt: bool,
     requests: &'a [RequestButton],
+    restricted: bool,
+    objected: &'a [String],
 }
 
 /// The preference center page of `view`, for `controller`, in `language`.
@@ -119,6 +125,8 @@ pub fn portal_page(view: &PortalView, controller: &str, language: &str, t: &Stri
         status: view.status.as_deref(),
         receipt: view.receipt,
         requests: &view.requests,
+        restricted: view.restricted,
+        objected: &view.objected,
     }
     .render()
 }

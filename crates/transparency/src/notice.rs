@@ -66,6 +66,12 @@ pub struct NoticePurpose {
     pub retention: Option<RetentionRule>,
     /// Where the data comes from when the subject did not provide it (Art. 14(2)(f)).
     pub source: Option<String>,
+    /// The purposes whose data it also uses, as compatible with them (the registry's
+    /// `compatible_with`, GDPR Art. 6(4)): in the notice, so that a purpose given another's
+    /// data is told and gives the notice a new version. (Left out when empty: the notices
+    /// of registries without it keep their versions.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reuses: Vec<String>,
     pub sale_or_sharing: bool,
     pub direct_marketing: bool,
     /// Kept after an erasure request (Art. 17(3)).
@@ -287,6 +293,7 @@ impl Notice {
                 recipients: p.recipients.iter().map(display).collect(),
                 retention: p.retention.as_ref().map(RetentionRule::of),
                 source: p.source.clone(),
+                reuses: p.compatible_with.iter().cloned().collect(),
                 sale_or_sharing: p.sale_or_sharing,
                 direct_marketing: p.direct_marketing,
                 survives_erasure: p.survives_erasure,
@@ -577,6 +584,9 @@ mod tests {
         );
         // Art. 14(2)(f): the source, when the subject did not provide the data.
         assert_eq!(payment["source"], serde_json::Value::Null);
+        // Art. 6(4), 13(3): data given for one purpose that another uses as compatible.
+        assert_eq!(support["reuses"], serde_json::json!(["order_fulfillment", "payment"]));
+        assert!(payment.get("reuses").is_none(), "{payment}");
         assert_eq!(n["language"], "en");
         assert!(n["version"].as_str().unwrap().starts_with("sha256-"));
         assert_eq!(n["version"].as_str().unwrap().len(), "sha256-".len() + 32);
@@ -597,6 +607,14 @@ mod tests {
         assert_ne!(Notice::build(&r, &locale).version, v1);
         let mut r = reg.clone();
         r.recipients.get_mut("email_provider").unwrap().safeguard = None;
+        assert_ne!(Notice::build(&r, &locale).version, v1);
+        // a purpose given another's data (review: the version stayed, consents "current")
+        let mut r = reg.clone();
+        r.purposes
+            .get_mut("analytics")
+            .unwrap()
+            .compatible_with
+            .insert("order_fulfillment".to_owned());
         assert_ne!(Notice::build(&r, &locale).version, v1);
         let words = crate::locale::ENGLISH.replacen("Privacy notice", "Privacy statement", 1);
         let reworded = Locale::parse("en", std::path::Path::new("en.toml"), &words).unwrap();

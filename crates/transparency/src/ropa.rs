@@ -62,6 +62,9 @@ pub struct Activity {
     /// (g)
     pub security_measures: SecurityMeasures,
     pub source: Option<String>,
+    /// The activities whose data this one also processes, as compatible with them
+    /// (`compatible_with`, GDPR Art. 6(4)).
+    pub further_processing_of: Vec<String>,
     pub sale_or_sharing: bool,
     pub survives_erasure: bool,
 }
@@ -152,6 +155,7 @@ impl Ropa {
                     retention: p.retention.as_ref().map(custodia_registry::Retention::describe),
                     security_measures: security.clone(),
                     source: p.source.clone(),
+                    further_processing_of: p.compatible_with.iter().cloned().collect(),
                     sale_or_sharing: p.sale_or_sharing,
                     survives_erasure: p.survives_erasure,
                 }
@@ -172,7 +176,7 @@ impl Ropa {
     }
 
     /// The CSV columns, in order (RFC 4180, one row per activity).
-    pub const CSV_COLUMNS: [&'static str; 20] = [
+    pub const CSV_COLUMNS: [&'static str; 21] = [
         "controller_name",
         "controller_contact",
         "representative",
@@ -191,6 +195,7 @@ impl Ropa {
         "technical_measures",
         "organisational_measures",
         "source",
+        "further_processing_of",
         "sale_or_sharing",
         "survives_erasure",
     ];
@@ -238,6 +243,7 @@ impl Ropa {
                     a.security_measures.technical.join("; "),
                     opt(&a.security_measures.organisational),
                     a.source.clone().unwrap_or_else(|| "the data subject".to_owned()),
+                    a.further_processing_of.join("; "),
                     a.sale_or_sharing.to_string(),
                     a.survives_erasure.to_string(),
                 ],

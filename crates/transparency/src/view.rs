@@ -79,6 +79,11 @@ impl NoticeText {
             controller.push(fill(&s.representative, &[("representative", rep)]));
         }
         let categories_of = |names: &[String]| names.iter().map(|c| t.category(c)).collect::<Vec<_>>().join(", ");
+        // Descriptions are sentences; inside another sentence they lose their full stop.
+        let description_of = |name: &str| {
+            n.purpose(name)
+                .map_or_else(|| name.to_owned(), |p| p.description.trim_end_matches('.').to_owned())
+        };
         let purposes = n
             .purposes
             .iter()
@@ -99,6 +104,10 @@ impl NoticeText {
                     s.source.clone(),
                     p.source.clone().unwrap_or_else(|| s.provided_by_you.clone()),
                 ));
+                if !p.reuses.is_empty() {
+                    let others: Vec<String> = p.reuses.iter().map(|r| description_of(r)).collect();
+                    facts.push((s.reuses.clone(), others.join("; ")));
+                }
                 // Art. 13(2)(e): whether the data must be given, and what follows if not.
                 let required = match p.legal_basis.as_str() {
                     "contract" => &s.required_contract,
@@ -122,11 +131,6 @@ impl NoticeText {
                 }
             })
             .collect();
-        // Descriptions are sentences; inside another sentence they lose their full stop.
-        let description_of = |name: &str| {
-            n.purpose(name)
-                .map_or_else(|| name.to_owned(), |p| p.description.trim_end_matches('.').to_owned())
-        };
         let categories = Table {
             headers: vec![s.category.clone(), s.used_for.clone(), s.kept_for.clone()],
             rows: n

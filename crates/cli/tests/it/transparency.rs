@@ -303,6 +303,33 @@ async fn links_are_made_by_consent_managers_only_and_checked_on_every_use() {
     }
     let (s, _) = prefs.post("/v1/subjects/not%20ok/portal-links", json!({})).await;
     assert_eq!(s, 400);
+    // a link lives no longer than its issuer's key, and says so
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let soon = custodia_core::Timestamp(i64::try_from(now).unwrap() + 3_600_000);
+    let (s, v) = admin
+        .post(
+            "/v1/principals",
+            json!({"name": "prefs-short", "roles": ["consent_service"], "expires_at": soon.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = server
+        .client(v["api_key"].as_str().unwrap())
+        .await
+        .post(
+            &format!("/v1/subjects/{SUBJECT}/portal-links"),
+            json!({"ttl_seconds": 86_400}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        custodia_core::Timestamp::parse_rfc3339(v["expires_at"].as_str().unwrap()),
+        Some(soon),
+        "{v}"
+    );
 
     let mut browser = server.anonymous().await;
     let (s, headers, page) = browser.page("GET", &path, None, &[]).await;
@@ -357,6 +384,21 @@ async fn links_are_made_by_consent_managers_only_and_checked_on_every_use() {
         .page("GET", &format!("/portal/cp1_{}", "A".repeat(2000)), None, &[])
         .await;
     assert_eq!(s, 403, "{page}");
+
+    // A customer whose card number the vault holds as a token alone is told so, and why.
+    let (s, v) = admin
+        .post(
+            "/v1/tokens",
+            json!({"subject_id": "cust_card_only", "collection": "customers", "field": "card_number",
+                   "purpose": "payment", "values": ["4242 4242 4242 4242"], "kind": "random"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let path = link(&mut prefs, "cust_card_only", json!({})).await;
+    let (s, _, page) = browser.page("GET", &path, None, &[]).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(!page.contains("id=\"held-none\""), "{page}");
+    assert!(page.contains("To take payment for what you ordered"), "{page}");
 }
 
 #[tokio::test]
@@ -942,4 +984,50 @@ async fn a_ccpa_page_offers_the_limit_on_sensitive_information() {
             .any(|r| r["subject_id"] == SUBJECT && r["type"] == "limit_sensitive" && r["jurisdiction"] == "ccpa"),
         "{list}"
     );
+}
+
+/// What the ledger stopped is no use the page lists: an objection ends the purpose's uses
+/// and is said; a restriction keeps the data, is said, and is not offered again (review: the
+/// page listed purposes the server refused and offered the restriction in force).
+#[tokio::test]
+async fn the_page_shows_what_the_ledger_stopped() {
+    let (_vault, server, mut admin) = shop().await;
+    let path = link(&mut admin, SUBJECT, json!({})).await;
+    let mut browser = server.anonymous().await;
+    let support = "To answer your questions";
+    let (_, _, page) = browser.page("GET", &path, None, &[]).await;
+    assert!(page.contains(support), "{page}");
+    assert!(
+        !page.contains("id=\"objected\"") && !page.contains("id=\"restricted\""),
+        "{page}"
+    );
+    assert!(page.contains("id=\"request-restriction\""), "{page}");
+
+    let (s, v) = admin
+        .post(
+            &format!("/v1/subjects/{SUBJECT}/objections"),
+            json!({"purpose": "customer_support", "method": "email"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, _, page) = browser.page("GET", &path, None, &[]).await;
+    let held = &page[page.find("id=\"held-categories\"").unwrap()..page.find("id=\"choices-heading\"").unwrap()];
+    let objected = held.find("id=\"objected\"").expect("the objection is said");
+    assert!(!held[..objected].contains(support), "no longer listed as a use: {held}");
+    assert!(held[objected..].contains(support), "{held}");
+
+    let (s, v) = admin
+        .post(
+            &format!("/v1/subjects/{SUBJECT}/restriction"),
+            json!({"restricted": true, "method": "email"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, _, page) = browser.page("GET", &path, None, &[]).await;
+    assert!(page.contains("id=\"restricted\""), "{page}");
+    assert!(
+        page.contains("To deliver what you ordered"),
+        "the data is kept for its purposes: {page}"
+    );
+    assert!(!page.contains("id=\"request-restriction\""), "{page}");
 }

@@ -110,7 +110,6 @@ impl<A> Tokens<'_, A> {
             .collect()
     }
 
-    /// Whether the subject holds any token value (of any purpose, any schema version).
     /// The subject's token values by collection, field, kind and purpose: how many, and the
     /// first and last hand-out (for the subject's access package).
     pub async fn holdings_of(&mut self, subject_id: &str) -> Result<Vec<TokenHolding>, StoreError> {
