@@ -1270,6 +1270,14 @@ async fn principal(
     output: requests_cmd::OutputArgs,
 ) -> anyhow::Result<ExitCode> {
     let table = matches!(action, PrincipalCommand::List) && !output.json();
+    // what an answer without a body (204) did, said so: silence read as nothing done
+    let done = match &action {
+        PrincipalCommand::BindCert { principal_id, .. } => Some(format!(
+            "{principal_id}: client certificate bound (its key now works only with it)"
+        )),
+        PrincipalCommand::Revoke { principal_id } => Some(format!("{principal_id}: revoked")),
+        _ => None,
+    };
     let (method, path, body) = match action {
         PrincipalCommand::Create { name, roles, expiry } => (
             "POST",
@@ -1325,6 +1333,8 @@ async fn principal(
             }
         } else if !text.is_empty() {
             out!("{text}");
+        } else if let Some(done) = done {
+            out!("{done}");
         }
         Ok(ExitCode::SUCCESS)
     } else {

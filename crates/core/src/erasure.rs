@@ -269,7 +269,7 @@ impl Vault {
                         }
                     }
                     // After the request's own change: its other requests lose the id too.
-                    tx.requests().forget_subject(&id).await?;
+                    tx.requests().forget_subject(&id, true).await?;
                     tx.audit().append(&[audit]).await?;
                     Ok((receipt, withdrawals))
                 })

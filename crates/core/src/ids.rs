@@ -4,7 +4,9 @@ use crate::{Timestamp, VaultError};
 
 /// A data subject's identifier, chosen by the business (e.g. its customer number).
 /// 1-128 characters of `A-Z a-z 0-9 _ . : -`: no `@`, so an email cannot be used as one
-/// and end up in plaintext in the database.
+/// and end up in plaintext in the database. Not dots alone: `.` and `..` are path segments
+/// every HTTP client collapses, so the routes of such a subject could never be reached (its
+/// erasure went to another route).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubjectId(String);
 
@@ -13,13 +15,14 @@ impl SubjectId {
         let ok = !s.is_empty()
             && s.len() <= 128
             && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+            && s.bytes().any(|b| b != b'.');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
             Err(VaultError::bad_request(
                 "invalid_subject_id",
-                "subject_id must be 1-128 characters of A-Z, a-z, 0-9, _ . : - (an opaque id, not personal data such as an email)",
+                "subject_id must be 1-128 characters of A-Z, a-z, 0-9, _ . : -, not dots alone (an opaque id, not personal data such as an email)",
             ))
         }
     }
@@ -97,7 +100,19 @@ mod tests {
     fn subject_ids() {
         assert!(SubjectId::parse("cust_42").is_ok());
         assert!(SubjectId::parse("a.b:c-d").is_ok());
-        for bad in ["", "alice@example.com", "a b", "x/y", "é", &"x".repeat(129)] {
+        assert!(SubjectId::parse(".x").is_ok());
+        assert!(SubjectId::parse("..-").is_ok());
+        for bad in [
+            "",
+            "alice@example.com",
+            "a b",
+            "x/y",
+            "é",
+            &"x".repeat(129),
+            ".",
+            "..",
+            "...",
+        ] {
             assert!(SubjectId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1001,6 +1001,10 @@ async fn remove_if_empty(tx: &mut Tx<'_>, subject: &str) -> Result<bool, StoreEr
         tx.subjects().destroy_key(subject, &key.key_class).await?;
     }
     tx.retention().forget_activity(subject).await?;
+    // the relationship's traces go as an erasure's do: the id and the texts written about the
+    // person on its released holds and closed requests (an open one still needs them)
+    tx.retention().forget_subject_in_holds(subject).await?;
+    tx.requests().forget_subject(subject, false).await?;
     Ok(true)
 }
 

@@ -181,7 +181,7 @@ pub(crate) async fn openapi(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"),
            ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), PurposeParam),
     request_body = CreateRecordRequest,
     responses((status = 201, description = "Stored, encrypted", body = CreateRecordResponse),
@@ -227,7 +227,7 @@ pub(crate) async fn create_record(
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ListParams),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ListParams),
     responses((status = 200, description = "A page of the subject's records as the purpose may see them, oldest first", body = RecordList),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -267,7 +267,7 @@ pub(crate) async fn list_records(
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), ReadParams),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), ReadParams),
     responses((status = 200, description = "The record as the purpose may see it", body = Record),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -301,7 +301,7 @@ pub(crate) async fn get_record(
 }
 
 #[utoipa::path(patch, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), RequiredPurpose),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), RequiredPurpose),
     request_body = PatchRecordRequest,
     responses((status = 204, description = "Changed"),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -344,7 +344,7 @@ pub(crate) async fn patch_record(
 }
 
 #[utoipa::path(delete, path = "/v1/subjects/{subject_id}/records/{collection}/{record_id}", tag = "records",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), RequiredPurpose),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"), ("collection" = String, Path, description = "A collection of the registry", pattern = "^[a-z][a-z0-9_]{0,62}$"), ("record_id" = String, Path, description = "A record id", pattern = "^rec_[0-9a-f]{32}$"), RequiredPurpose),
     responses((status = 204, description = "Deleted"),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -567,7 +567,7 @@ async fn append_to_ledger(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/consents", tag = "consent",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     request_body = ConsentRequest,
     responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -597,7 +597,7 @@ impl KeptTexts for ConsentRequest {
 }
 
 #[utoipa::path(get, path = "/v1/subjects/{subject_id}/consents", tag = "consent",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     responses((status = 200, description = "Current choices and full history", body = PrivacyState),
               (status = 400, description = "Malformed input", body = ErrorBody),
               (status = 401, description = "No valid API key", body = ErrorBody),
@@ -625,7 +625,7 @@ pub(crate) async fn privacy_state(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/objections", tag = "consent",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     request_body = ObjectionRequest,
     responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -643,7 +643,7 @@ pub(crate) async fn record_objection(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/sale-opt-out", tag = "consent",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     request_body = SaleOptOutRequest,
     responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -661,7 +661,7 @@ pub(crate) async fn record_sale_opt_out(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/restriction", tag = "consent",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     request_body = RestrictionRequest,
     responses((status = 201, description = "Appended to the subject's ledger", body = LedgerAppended),
               (status = 400, description = "Malformed input", body = ErrorBody),
@@ -691,7 +691,11 @@ pub(crate) struct AuditPage {
     #[param(minimum = 1, maximum = 1000)]
     limit: u32,
     /// Only entries about this subject (matched by its keyed HMAC; the log holds no ids).
-    #[param(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     subject_id: Option<String>,
     /// Only entries by this principal id.
     principal: Option<String>,

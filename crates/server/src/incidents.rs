@@ -301,7 +301,7 @@ pub(crate) async fn authority_draft(
 
 #[utoipa::path(get, path = "/v1/incidents/{incident_id}/drafts/subjects/{subject_id}", tag = "incidents",
     params(("incident_id" = String, Path, description = "inc_ and 32 hex digits"),
-           ("subject_id" = String, Path, description = "A subject the latest scope found", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+           ("subject_id" = String, Path, description = "A subject the latest scope found", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     responses((status = 200, description = "A draft of the letter to one person affected (GDPR Art. 34(2), plain language), Markdown", content_type = "text/markdown"),
               (status = 400, description = "Malformed subject id", body = ErrorBody),
               (status = 401, description = "No valid credentials", body = ErrorBody),

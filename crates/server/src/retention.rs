@@ -109,7 +109,7 @@ pub(crate) async fn retention_report(
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/activity", tag = "retention",
-    params(("subject_id" = String, Path, description = "The data subject's opaque id", pattern = "^[A-Za-z0-9_.:-]{1,128}$")),
+    params(("subject_id" = String, Path, description = "The data subject's opaque id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$")),
     request_body = ActivityReport,
     responses((status = 204, description = "Recorded: what the subject's purposes keep from its last activity is kept from now"),
               (status = 400, description = "Malformed input", body = ErrorBody),

@@ -93,7 +93,11 @@ pub struct BatchCreateRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCreateItem {
-    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     pub subject_id: String,
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub collection: String,
@@ -137,7 +141,11 @@ pub struct BatchReadRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchReadItem {
-    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     pub subject_id: String,
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub collection: String,
@@ -512,7 +520,11 @@ pub struct AuditEvents {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizeRequest {
-    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     pub subject_id: String,
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub collection: String,
@@ -678,7 +690,11 @@ pub struct RedactOperator {
     pub keep_last: Option<u32>,
     /// `tokenize`: the subject the tokens belong to.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     pub subject_id: Option<String>,
     /// `tokenize`: the registry collection and field whose type the values have.
     #[serde(default)]

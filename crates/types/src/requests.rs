@@ -11,7 +11,11 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct NewSubjectRequest {
     /// The subject the request is about.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     pub subject_id: String,
     /// `access`, `portability`, `rectification`, `erasure`, `restriction`, `objection`,
     /// `opt_out_sale` or `limit_sensitive`.

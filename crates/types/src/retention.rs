@@ -57,7 +57,11 @@ pub struct SweepLine {
 #[serde(deny_unknown_fields)]
 pub struct NewHold {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"
+    )]
     pub subject_id: Option<String>,
     #[serde(default)]
     pub collection: Option<String>,

@@ -270,6 +270,7 @@ fn principal_commands_wrap_the_api() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
     let out = run(&["revoke", &id]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{id}: revoked"));
     let out = custodia()
         .args(["principal", "list", "--url", &url, "--token", "cst_0000000000000000_00"])
         .output()

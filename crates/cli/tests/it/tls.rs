@@ -313,6 +313,10 @@ async fn a_key_bound_to_a_client_certificate_works_only_with_it() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{id}: client certificate bound")),
+        "the command says what it did"
+    );
     assert_eq!(list_principals(&with_cert, server.addr, key_token).await, 200);
     assert_eq!(
         list_principals(&plain, server.addr, key_token).await,

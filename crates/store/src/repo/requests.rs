@@ -149,17 +149,20 @@ impl Requests<'_, ReadWrite> {
 
     /// Forgets an erased subject in its requests: the id, and the free texts operators wrote
     /// about it (how the requester was verified, reasons), which may name the person; the
-    /// digest and the request's facts stay.
-    pub async fn forget_subject(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+    /// digest and the request's facts stay. `open_too`: in the requests still open as well
+    /// (an erasure's; a subject the sweeper removed keeps them in those, which still need
+    /// them to be answered).
+    pub async fn forget_subject(&mut self, subject_id: &str, open_too: bool) -> Result<u64, StoreError> {
         let stmt = Stmt::new(
             "UPDATE requests SET subject_id = NULL, version = version + 1, \
              verified_via = CASE WHEN verified_via IS NULL THEN NULL ELSE $2 END, \
              extension_reason = CASE WHEN extension_reason IS NULL THEN NULL ELSE $2 END, \
              denial_reason = CASE WHEN denial_reason IS NULL THEN NULL ELSE $2 END \
-             WHERE subject_id = $1",
+             WHERE subject_id = $1 AND ($3 = 1 OR closed_at IS NOT NULL)",
         )
         .bind(subject_id)
-        .bind(FORGOTTEN_TEXT);
+        .bind(FORGOTTEN_TEXT)
+        .bind(i64::from(open_too));
         self.conn.execute(stmt).await
     }
 

@@ -1927,6 +1927,7 @@ pub async fn requests_queue_and_steps(s: &Store) {
     let mut done = rows[1].clone();
     done.status = "completed".into();
     done.outcome = Some("{}".into());
+    done.closed_at = Some(25);
     let (first, second) = (done.clone(), done.clone());
     let changed: (bool, bool) = s
         .write(move |mut tx| {
@@ -1939,11 +1940,17 @@ pub async fn requests_queue_and_steps(s: &Store) {
         .await
         .unwrap();
     assert_eq!(changed, (true, false), "a change applies only to the version it read");
+    // a subject the sweeper removed is forgotten in its closed requests alone
     let forgotten: u64 = s
-        .write(|mut tx| Box::pin(async move { tx.requests().forget_subject("s1").await }))
+        .write(|mut tx| Box::pin(async move { tx.requests().forget_subject("s1", false).await }))
         .await
         .unwrap();
-    assert_eq!(forgotten, 3);
+    assert_eq!(forgotten, 1, "req_a, closed");
+    let forgotten: u64 = s
+        .write(|mut tx| Box::pin(async move { tx.requests().forget_subject("s1", true).await }))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 2, "an erasure's: the open ones too");
     let got = s
         .reader()
         .await
