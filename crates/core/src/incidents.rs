@@ -685,6 +685,29 @@ impl Vault {
 
     /// Appends entries to an incident's timeline (and moves its phase or risk) in one
     /// transaction with the audit entry; answers the incident as it now is.
+    /// Refuses a caller without `manage_incidents` before its body is read, audited as
+    /// [`Self::change_incident`] audits it: a key without the capability was answered 400 for
+    /// a body's mistake, and no denial was written (review).
+    async fn refuse_unless_managing(
+        &self,
+        caller: &Principal,
+        now: Timestamp,
+        incident_id: &str,
+        kind: &'static str,
+    ) -> Result<(), VaultError> {
+        if gate::require(&self.policies, caller, Capability::ManageIncidents).is_ok() {
+            return Ok(());
+        }
+        let event = self
+            .incident_event("incident.update", caller, incident_id)
+            .detail("kind", kind);
+        self.audited(event, now, async {
+            gate::require(&self.policies, caller, Capability::ManageIncidents)?;
+            Ok(Allowed::Written(()))
+        })
+        .await
+    }
+
     async fn change_incident(
         &self,
         caller: &Principal,
@@ -745,6 +768,7 @@ impl Vault {
         incident_id: &str,
         req: &IncidentEntryRequest,
     ) -> Result<Incident, VaultError> {
+        self.refuse_unless_managing(caller, now, incident_id, "entry").await?;
         let kind = crate::vocabulary::one_of(ENTRY_KINDS, &req.kind, "kind", "invalid_entry")?;
         self.change_incident(caller, now, incident_id, kind, |opened| {
             if kind == "task_done" {
@@ -798,6 +822,7 @@ impl Vault {
         incident_id: &str,
         req: &IncidentPhaseRequest,
     ) -> Result<Incident, VaultError> {
+        self.refuse_unless_managing(caller, now, incident_id, "phase").await?;
         let phase = crate::vocabulary::one_of(&PHASES, &req.phase, "phase", "invalid_phase")?;
         let note = req
             .note
@@ -830,6 +855,7 @@ impl Vault {
         incident_id: &str,
         req: &IncidentRiskRequest,
     ) -> Result<Incident, VaultError> {
+        self.refuse_unless_managing(caller, now, incident_id, "risk").await?;
         let risk = crate::vocabulary::one_of(RISKS, &req.risk, "risk", "invalid_risk")
             .map(Risk::parse)?
             .ok_or_else(|| VaultError::internal(&"a listed risk did not parse"))?;
@@ -856,6 +882,8 @@ impl Vault {
         incident_id: &str,
         req: &NotificationSentRequest,
     ) -> Result<Incident, VaultError> {
+        self.refuse_unless_managing(caller, now, incident_id, "notification_sent")
+            .await?;
         let laws = self.breach_laws();
         let law = laws.iter().find(|l| l.name == req.law).ok_or_else(|| {
             VaultError::unprocessable(

@@ -203,6 +203,21 @@ impl Registry {
                 )));
             }
         }
+        // A blind index keeps one keyed digest per value: the file alone shows which subjects
+        // share one. Of a date (a birth date: some 36,000 in a century, birthdays bunched)
+        // that is a frequency table one known value unlocks (review).
+        for c in self.collections.values() {
+            for f in c
+                .fields
+                .values()
+                .filter(|f| f.searchable && f.field_type == FieldType::Date)
+            {
+                out.push(at.table("collections", &c.name, format!(
+                    "field `{}.{}` is a searchable date: its blind index stores one digest for each value, so whoever holds the database file sees which subjects share a date, and learns them all from one they know; search by another field if you can",
+                    c.name, f.name
+                )));
+            }
+        }
         for p in self.purposes.values() {
             if p.retention.is_none() {
                 out.push(at.table("purposes", &p.name, format!(
@@ -976,6 +991,27 @@ mod tests {
         let reg = Registry::parse("r.toml", &text).unwrap();
         assert!(reg.may_use("tax_records", "customer_support"));
         assert!(!reg.may_use("tax_records", "order_fulfillment"));
+    }
+
+    /// A searchable date is a frequency table in the file: said, not refused.
+    #[test]
+    fn a_searchable_date_is_valid_with_a_warning() {
+        let date = "type = \"date\"\n";
+        assert!(EXAMPLE_REGISTRY.contains(date));
+        assert!(
+            Registry::parse("r.toml", EXAMPLE_REGISTRY)
+                .unwrap()
+                .warnings()
+                .is_empty()
+        );
+        let text = EXAMPLE_REGISTRY.replacen(date, "type = \"date\"\nsearchable = true\n", 1);
+        let w = Registry::parse("r.toml", &text).unwrap().warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].message
+                .starts_with("field `customers.birth_date` is a searchable date"),
+            "{w:?}"
+        );
     }
 
     #[test]

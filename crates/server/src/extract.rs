@@ -405,6 +405,15 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
 impl Caller {
     async fn authenticate(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        if parts.headers.get_all(axum::http::header::AUTHORIZATION).iter().count() > 1 {
+            // one key: a proxy adding its own behind the client's would lend it the client's,
+            // or the other way round, depending on which one is read (review)
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_authorization",
+                "Authorization is sent more than once",
+            ));
+        }
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,

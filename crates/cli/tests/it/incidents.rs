@@ -820,6 +820,40 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
         .post(&format!("/v1/incidents/{id}/phase"), json!({"phase": "contain"}))
         .await;
     assert_eq!(s, 200, "{v}");
+    // A key that may not manage incidents is refused, and audited, before its body is read
+    // (it was answered 400 for a wrong phase, and no denial written; review).
+    let (_, warehouse) = principal(&mut admin, "warehouse", &["fulfillment_service"]).await;
+    let mut warehouse = server.client(&warehouse).await;
+    for (route, body) in [
+        ("phase", json!({"phase": "no-such-phase"})),
+        ("risk", json!({"risk": "no-such-risk", "reason": "x"})),
+        ("entries", json!({"kind": "no-such-kind", "text": "x"})),
+        ("notifications", json!({"law": "no-such-law", "to": "authority"})),
+    ] {
+        let (s, v) = warehouse.post(&format!("/v1/incidents/{id}/{route}"), body).await;
+        assert_eq!(s, 403, "{route}: {v}");
+    }
+    assert_eq!(
+        admin
+            .audit_decisions("incident.update")
+            .await
+            .iter()
+            .filter(|d| *d == "deny")
+            .count(),
+        4
+    );
+    // One key per call: a second Authorization header is refused, whichever comes first.
+    let (s, v) = warehouse
+        .get_with_headers(
+            &format!("/v1/incidents/{id}"),
+            &[("Authorization", &format!("Bearer {}", vault.token))],
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_authorization")),
+        "{v}"
+    );
     let (s, before) = admin.get(&format!("/v1/incidents/{id}")).await;
     assert_eq!(s, 200, "{before}");
     server.terminate();
