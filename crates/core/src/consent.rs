@@ -58,6 +58,11 @@ pub(crate) struct SubjectState {
     /// it again (a consent withdrawn then given again, an objection or an opt-out taken
     /// back), in ledger order.
     lapses: Vec<Lapse>,
+    /// Purposes whose live consent was given under a notice of this vault that said other
+    /// things of them than the one in force (`crate::terms`): no processing on it until the
+    /// subject consents again. Left out of what the ledger ended (`ended`): a registry edit
+    /// destroys nothing.
+    outdated: BTreeSet<String>,
 }
 
 /// A stretch in which the ledger ended a purpose's bindings, then allowed them again.
@@ -121,6 +126,22 @@ impl SubjectState {
         state
     }
 
+    /// Marks the live consents given under earlier terms of their purposes.
+    pub(crate) fn outdate(mut self, terms: &crate::terms::Terms) -> Self {
+        self.outdated = self
+            .consents
+            .iter()
+            .filter(|(purpose, e)| e.value && terms.outdated(purpose, e.notice_version.as_deref()))
+            .map(|(purpose, _)| purpose.clone())
+            .collect();
+        self
+    }
+
+    /// Whether the live consent to `purpose` was given under earlier terms (see `outdate`).
+    pub(crate) fn consent_outdated(&self, purpose: &str) -> bool {
+        self.outdated.contains(purpose)
+    }
+
     /// The entry that last decided consent to `purpose`, if any did.
     pub(crate) fn consent_entry(&self, purpose: &str) -> Option<&LedgerRow> {
         self.consents.get(purpose)
@@ -168,6 +189,20 @@ impl SubjectState {
         self.refuse_restricted(purpose)?;
         if purpose.sale_or_sharing && self.sale_opt_out.is_some() {
             return Err(sale_opted_out(purpose));
+        }
+        if purpose.legal_basis == LegalBasis::Consent && self.consent_outdated(&purpose.name) {
+            let version = self
+                .consents
+                .get(&purpose.name)
+                .and_then(|e| e.notice_version.clone())
+                .unwrap_or_default();
+            return Err(VaultError::forbidden(
+                "consent_outdated",
+                format!(
+                    "the subject consented to purpose `{}` under notice version {version}, and what the notice says of the purpose changed since: ask for consent again under the notice in force",
+                    purpose.name
+                ),
+            ));
         }
         if purpose.legal_basis == LegalBasis::Consent && !self.consent_live(&purpose.name) {
             return Err(VaultError::forbidden(
@@ -400,7 +435,7 @@ impl Vault {
             return Ok(state);
         }
         let generation = self.caches.ledger.generation();
-        let state = Arc::new(SubjectState::from_ledger(&self.ledger_of(subject).await?));
+        let state = Arc::new(SubjectState::from_ledger(&self.ledger_of(subject).await?).outdate(&self.terms()));
         self.caches.ledger.put(subject.as_str(), generation, Arc::clone(&state));
         Ok(state)
     }

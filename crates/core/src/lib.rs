@@ -46,6 +46,7 @@ mod review;
 mod rights;
 mod rotation;
 mod service_role;
+mod terms;
 mod time;
 mod tokens;
 mod tombstones;
@@ -139,6 +140,9 @@ pub struct Vault {
     /// Changes of incidents, one at a time in this process: responders writing at once
     /// otherwise met each other's changes (a node's meet other nodes' and are decided again).
     incident_writes: tokio::sync::Mutex<()>,
+    /// Each purpose's terms in every notice version shown, set when the notice in force is
+    /// published: a consent counts for the terms it was given under (`terms`).
+    terms: std::sync::RwLock<Arc<terms::Terms>>,
     /// Where erasures are logged outside the database (the data directory's tombstone log);
     /// none for a vault opened without a data directory.
     tombstone_log: Option<std::path::PathBuf>,
@@ -212,6 +216,7 @@ impl Vault {
             portal_limit: limit::RateLimit::new(portal::REQUESTS_PER_SECOND, portal::REQUEST_BURST, "per subject"),
             last_verification: assess::LastVerification::default(),
             incident_writes: tokio::sync::Mutex::new(()),
+            terms: std::sync::RwLock::default(),
             sources: None,
             tombstone_log: None,
             incident_templates: None,

@@ -139,6 +139,9 @@ pub struct ConsentChoice {
     pub at: Option<Timestamp>,
     pub method: Option<String>,
     pub notice_version: Option<String>,
+    /// Given under a notice of this vault that said other things of the purpose than the one
+    /// in force: it permits nothing until given again (`consent_outdated`).
+    pub outdated: bool,
 }
 
 /// The opt-out of sale and sharing as the ledger holds it.
@@ -407,7 +410,7 @@ impl Vault {
             .await?;
         drop(reader);
         // The ledger folded as every access check folds it.
-        let folded = SubjectState::from_ledger(&ledger);
+        let folded = SubjectState::from_ledger(&ledger).outdate(&self.terms());
         let mut held: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let live = bindings
             .iter()
@@ -455,6 +458,7 @@ impl Vault {
                     at: entry.map(|e| Timestamp(e.at)),
                     method: entry.map(|e| e.method.clone()),
                     notice_version: entry.and_then(|e| e.notice_version.clone()),
+                    outdated: folded.consent_outdated(&p.name),
                 }
             })
             .collect();
@@ -536,7 +540,9 @@ impl Vault {
                     let Some(&wanted) = changes.consents.get(&c.purpose) else {
                         continue;
                     };
-                    if c.granted.unwrap_or(false) != wanted {
+                    // (a consent given under earlier terms is given again: the box ticked
+                    // under the notice in force is what counts now)
+                    if (c.granted.unwrap_or(false) && !c.outdated) != wanted {
                         entries.push(Entry {
                             kind: KIND_CONSENT,
                             purpose: Some(c.purpose.clone()),

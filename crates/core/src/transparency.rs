@@ -23,12 +23,33 @@ pub use custodia_store::NoticeRow;
 
 impl Vault {
     /// Records the notice version the server shows from now on, unless it is known (each
-    /// version is kept for good: consents refer to it). Returns whether it is new.
+    /// version is kept for good: consents refer to it). Returns whether it is new. From now
+    /// on a consent given under an earlier version of this vault's counts only if its
+    /// purpose's terms are unchanged (`terms`).
     pub async fn publish_notice(&self, row: NoticeRow) -> Result<bool, VaultError> {
-        Ok(self
+        let current = row.version.clone();
+        let new = self
             .store
             .write(move |mut tx| Box::pin(async move { tx.notices().publish(&row).await }))
-            .await?)
+            .await?;
+        let mut reader = self.store.reader().await?;
+        let mut shown = Vec::new();
+        for listed in reader.notices().list().await? {
+            if let Some(row) = reader.notices().get(&listed.version).await? {
+                shown.push(row);
+            }
+        }
+        drop(reader);
+        let terms = crate::terms::Terms::new(&current, shown.iter().map(|r| (r.version.as_str(), r.notice.as_str())));
+        *self.terms.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(terms);
+        // states folded before knew nothing of the terms
+        self.caches.ledger.invalidate_where(|_, _| true);
+        Ok(new)
+    }
+
+    /// The terms of the notices shown (see [`crate::terms`]).
+    pub(crate) fn terms(&self) -> std::sync::Arc<crate::terms::Terms> {
+        std::sync::Arc::clone(&self.terms.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// A notice version that was shown, if it was.

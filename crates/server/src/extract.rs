@@ -44,6 +44,14 @@ impl<T: DeserializeOwned + KeptTexts + Send> FromRequest<Arc<AppState>> for Text
         let route = route_of(req.extensions());
         let ApiJson(body) = ApiJson::<T>::from_request(req, state).await?;
         for (field, text) in body.kept_texts() {
+            // a version of the vault's own notice is its digest, whose hex digits can run like
+            // a number (the example's notice was refused as the version it was consented to)
+            if field == "notice_version"
+                && text.starts_with("sha256-")
+                && state.vault.notice_version(text).await.ok().flatten().is_some()
+            {
+                continue;
+            }
             if let Err(e) = free_of_personal_data(state, text, field) {
                 if let Some(who) = &who {
                     refused_text(state, who, field, &route).await?;

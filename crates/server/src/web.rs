@@ -478,7 +478,8 @@ fn portal_view(
             .map(|c| ConsentToggle {
                 purpose: c.purpose.clone(),
                 description: description(&c.purpose),
-                granted: c.granted.unwrap_or(false),
+                granted: c.granted.unwrap_or(false) && !c.outdated,
+                outdated: c.outdated,
             })
             .collect(),
         sale: portal.sale.as_ref().map(|s| SaleToggle {

@@ -46,6 +46,8 @@ pub struct ConsentToggle {
     pub purpose: String,
     pub description: String,
     pub granted: bool,
+    /// Given under earlier terms of the purpose: shown off, with a word why.
+    pub outdated: bool,
 }
 
 /// The opt-out of sale and sharing, and whether the browser's GPC signal holds it on.

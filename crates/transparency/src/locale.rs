@@ -169,6 +169,7 @@ pub struct PortalStrings {
     pub held_ending: String,
     pub held_for: String,
     pub restricted_note: String,
+    pub terms_changed: String,
     pub objected_note: String,
     pub choices_heading: String,
     pub consent_intro: String,

@@ -1031,3 +1031,78 @@ async fn the_page_shows_what_the_ledger_stopped() {
     );
     assert!(!page.contains("id=\"request-restriction\""), "{page}");
 }
+
+/// A consent given under a notice of this vault counts for what that notice said of its
+/// purpose: once the purpose's terms change (a recipient added), it permits nothing until the
+/// customer consents again, which the page asks for; what it collected stays. A consent
+/// naming a business's own notice version is not compared (review: an old consent authorized
+/// new processing, and saving the page again recorded nothing).
+#[tokio::test]
+async fn a_consent_counts_for_the_terms_it_was_given_under() {
+    let vault = Vault::init();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, notice) = admin.get("/v1/notice").await;
+    assert_eq!(s, 200, "{notice}");
+    let version = notice["version"].as_str().unwrap().to_owned();
+    for (subject, version) in [(SUBJECT, version.as_str()), ("cust_own_notice", "2026-11")] {
+        let (s, v) = admin
+            .post(
+                &format!("/v1/subjects/{subject}/consents"),
+                json!({"purpose": "marketing_email", "granted": true, "notice_version": version, "method": "web_form"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (s, v) = admin
+            .post(
+                &records(subject),
+                json!({"purpose": "marketing_email", "fields": {"email": "ann@example.com"}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let marketing = |subject: &str| format!("{}?purpose=marketing_email", records(subject));
+    assert_eq!(admin.get(&marketing(SUBJECT)).await.0, 200);
+    server.terminate();
+
+    let file = vault.path().join("registry.toml");
+    let example = std::fs::read_to_string(&file).unwrap();
+    let changed = example.replacen(
+        "recipients = [\"email_provider\"]\ndirect_marketing = true",
+        "recipients = [\"email_provider\", \"ad_partner\"]\ndirect_marketing = true",
+        1,
+    );
+    assert_ne!(changed, example);
+    std::fs::write(&file, changed).unwrap();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (s, v) = admin.get(&marketing(SUBJECT)).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("consent_outdated")), "{v}");
+    let (s, v) = admin.get(&marketing("cust_own_notice")).await;
+    assert_eq!(s, 200, "a business's own notice version is not compared: {v}");
+    let (s, v) = admin
+        .get(&format!("{}?purpose=order_fulfillment", records(SUBJECT)))
+        .await;
+    assert_eq!(s, 200, "other purposes go on: {v}");
+
+    // The page shows the consent off, says why, and a tick records it under the notice in force.
+    let path = link(&mut admin, SUBJECT, json!({})).await;
+    let mut browser = server.anonymous().await;
+    let (_, _, page) = browser.page("GET", &path, None, &[]).await;
+    assert!(page.contains("id=\"changed-marketing_email\""), "{page}");
+    assert!(
+        !page.contains("id=\"consent-marketing_email\" name=\"consent\" value=\"marketing_email\" checked"),
+        "{page}"
+    );
+    let csrf = hidden(&page, "csrf");
+    let shown = hidden(&page, "notice_version");
+    let form = format!("csrf={csrf}&notice_version={shown}&shown=marketing_email&consent=marketing_email");
+    let (s, _, page) = post_form(&mut browser, &format!("{path}/choices"), &form, &[]).await;
+    assert!(s == 303 || s == 200, "{s}: {page}");
+    let (s, v) = admin.get(&marketing(SUBJECT)).await;
+    assert_eq!(s, 200, "consented again under the notice in force: {v}");
+    assert_eq!(
+        v["records"][0]["fields"]["email"], "ann@example.com",
+        "what it collected stayed"
+    );
+}

@@ -1,0 +1,111 @@
+//! What each purpose's terms were in every privacy notice version this vault has shown, so
+//! that a consent counts only for the terms it was given under (GDPR Art. 4(11), 7: consent
+//! is specific and informed). A consent recorded under one of the vault's own notice versions
+//! whose purpose has since changed what the notice says of it (its data, recipients,
+//! retention, reuse, wording) no longer permits processing (403 `consent_outdated`) until the
+//! subject consents again under the notice in force; what it collected stays (nothing is
+//! destroyed by a registry edit: the retention rules keep running as before). A consent
+//! naming a version the vault did not show (a business's own notice, `2026-11`) cannot be
+//! compared and counts as before.
+
+use std::collections::BTreeMap;
+
+/// A purpose's terms in one notice version: SHA-256 of its section of the notice's JSON.
+type Digest = [u8; 32];
+
+/// Per notice version, per purpose, the digest of its terms; and those of the notice in
+/// force.
+#[derive(Debug, Default)]
+pub(crate) struct Terms {
+    current: BTreeMap<String, Digest>,
+    by_version: BTreeMap<String, BTreeMap<String, Digest>>,
+}
+
+impl Terms {
+    /// The terms of every version, `current` the one in force. A version whose JSON does not
+    /// read is left out (its consents are not compared).
+    pub(crate) fn new<'a>(current: &str, versions: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let by_version: BTreeMap<String, BTreeMap<String, Digest>> = versions
+            .into_iter()
+            .filter_map(|(version, json)| Some((version.to_owned(), purposes(json)?)))
+            .collect();
+        Self {
+            current: by_version.get(current).cloned().unwrap_or_default(),
+            by_version,
+        }
+    }
+
+    /// Whether a consent to `purpose` given under `version` predates the purpose's terms in
+    /// force: the version is one of this vault's and said something else of the purpose (or
+    /// the purpose is new since, or gone).
+    pub(crate) fn outdated(&self, purpose: &str, version: Option<&str>) -> bool {
+        let Some(then) = version.and_then(|v| self.by_version.get(v)) else {
+            return false;
+        };
+        !self.current.is_empty() && then.get(purpose) != self.current.get(purpose)
+    }
+}
+
+/// Each purpose's section of a notice's JSON (`purposes: [{name, ...}]`), digested.
+fn purposes(json: &str) -> Option<BTreeMap<String, Digest>> {
+    let notice: serde_json::Value = serde_json::from_str(json).ok()?;
+    notice
+        .get("purposes")?
+        .as_array()?
+        .iter()
+        .map(|p| {
+            let name = p.get("name")?.as_str()?.to_owned();
+            let bytes = serde_json::to_vec(&sorted(p)).ok()?;
+            Some((name, custodia_crypto::sha256(&bytes)))
+        })
+        .collect()
+}
+
+/// `v` with every object's keys in order: the same section, the same bytes, however it was
+/// written (a dependency may have `serde_json` keep the order keys were read in).
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(marketing: &str) -> String {
+        format!(
+            r#"{{"version": "", "purposes": [{{"name": "orders", "recipients": ["Parcel Ltd"]}}, {{"name": "marketing", "recipients": [{marketing}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_consent_counts_for_the_terms_it_was_given_under() {
+        let (v1, v2) = (notice(r#""Mail Co""#), notice(r#""Mail Co", "Ad Partner""#));
+        let terms = Terms::new("sha256-b", [("sha256-a", v1.as_str()), ("sha256-b", v2.as_str())]);
+        assert!(terms.outdated("marketing", Some("sha256-a")), "a recipient added since");
+        assert!(!terms.outdated("orders", Some("sha256-a")), "unchanged");
+        assert!(
+            !terms.outdated("marketing", Some("sha256-b")),
+            "given under the notice in force"
+        );
+        assert!(
+            !terms.outdated("marketing", Some("2026-11")),
+            "a business's own version: not compared"
+        );
+        assert!(!terms.outdated("marketing", None));
+        // the keys' order in the stored JSON is no change
+        let reordered = r#"{"purposes": [{"recipients": ["Parcel Ltd"], "name": "orders"}]}"#;
+        let terms = Terms::new("sha256-b", [("sha256-a", reordered), ("sha256-b", v2.as_str())]);
+        assert!(!terms.outdated("orders", Some("sha256-a")));
+        // nothing known of the notice in force: nothing is outdated
+        assert!(!Terms::new("sha256-z", [("sha256-a", v1.as_str())]).outdated("marketing", Some("sha256-a")));
+        assert!(!Terms::new("sha256-a", [("sha256-a", "not json")]).outdated("marketing", Some("sha256-a")));
+    }
+}
