@@ -16,6 +16,9 @@ pub(crate) struct Grant<'a> {
     pub collection: &'a Collection,
     /// The caller's roles that may invoke the purpose.
     roles: Vec<&'a str>,
+    /// All the caller's roles, and the registry: what it may read back under other purposes.
+    all_roles: &'a [String],
+    registry: &'a Registry,
     policies: &'a Policies,
     context: &'a std::collections::BTreeMap<String, crate::ContextValue>,
 }
@@ -24,9 +27,13 @@ impl<'a> Grant<'a> {
     /// The most permissive output form the policies give any of the granting roles for
     /// `field` under this purpose.
     pub fn form(&self, field: &Field) -> OutputForm {
-        let target = self.target(field);
-        self.roles
-            .iter()
+        self.form_under(self.purpose, self.roles.iter().copied(), field)
+    }
+
+    /// The most permissive form `roles` are given for `field` under `purpose`.
+    fn form_under<'r>(&self, purpose: &Purpose, roles: impl Iterator<Item = &'r str>, field: &Field) -> OutputForm {
+        let target = Resource::Field(&purpose.name, &self.collection.name, &field.name);
+        roles
             .map(|role| {
                 if self.policies.allows(role, target, Action::ReadPlain, self.context) {
                     OutputForm::Plain
@@ -80,7 +87,25 @@ impl<'a> Grant<'a> {
     /// policy files could still make one).
     pub fn may_write(&self, field: &'a Field) -> Result<(), VaultError> {
         self.require(field, &[Action::Write], "field_write_denied", "write")?;
-        if self.form(field) == OutputForm::Token {
+        // read back under this purpose, or under any that may use what it holds
+        // (`compatible_with`), by any of the caller's roles that may invoke that one: a key
+        // of two roles, one writing a field it sees masked, one reading it as a token where
+        // it is reused, tested guesses as one role alone would (review)
+        let read_back_as_token = self
+            .registry
+            .purposes
+            .values()
+            .filter(|q| {
+                self.registry.may_use(&q.name, &self.purpose.name) && q.declares(&self.collection.name, &field.name)
+            })
+            .any(|q| {
+                let invoking = self.all_roles.iter().map(String::as_str).filter(|r| {
+                    self.policies
+                        .allows(r, Resource::Purpose(&q.name), Action::Invoke, self.context)
+                });
+                self.form_under(q, invoking, field) == OutputForm::Token
+            });
+        if read_back_as_token {
             return Err(VaultError::forbidden(
                 "field_write_denied",
                 format!(
@@ -271,6 +296,8 @@ pub(crate) fn authorize<'a>(
         purpose: purpose_def,
         collection: collection_def,
         roles,
+        all_roles: &principal.roles,
+        registry,
         policies,
         context: &principal.context,
     })

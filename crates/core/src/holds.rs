@@ -169,7 +169,7 @@ impl Vault {
             };
             let mut event = event_for_row;
             if let Some(s) = &row.subject_id {
-                event = self.about(event, &SubjectId::parse(s)?)?;
+                event = self.about(event, &SubjectId::stored(s)?)?;
             }
             if let Some(c) = &row.collection {
                 event = event.collection(c);

@@ -1240,7 +1240,7 @@ impl Vault {
         let mut ids: BTreeMap<String, String> = BTreeMap::new();
         if !tally.subjects.is_empty() {
             for id in self.store.reader().await?.subjects().all_ids().await? {
-                if let Ok(subject) = SubjectId::parse(&id) {
+                if let Ok(subject) = SubjectId::stored(&id) {
                     let digest = self.keys.audit_subject(&subject)?;
                     if tally.subjects.contains_key(&digest) {
                         ids.insert(digest, id);

@@ -417,7 +417,7 @@ impl Vault {
             .payload
             .as_deref()
             .and_then(|p| serde_json::from_str::<Notice>(p).ok())
-            .and_then(|n| SubjectId::parse(&n.subject_id).ok());
+            .and_then(|n| SubjectId::stored(&n.subject_id).ok());
         if let Some(subject) = subject {
             event = self.about(event, &subject)?;
         }

@@ -540,9 +540,11 @@ impl Vault {
                     let Some(&wanted) = changes.consents.get(&c.purpose) else {
                         continue;
                     };
-                    // (a consent given under earlier terms is given again: the box ticked
-                    // under the notice in force is what counts now)
-                    if (c.granted.unwrap_or(false) && !c.outdated) != wanted {
+                    // a change of the ledger; and a consent given under earlier terms given
+                    // again (the box ticked under the notice in force is what counts now) or
+                    // withdrawn (left as it was, it would count again if the terms went back;
+                    // review)
+                    if c.granted.unwrap_or(false) != wanted || (c.outdated && wanted) {
                         entries.push(Entry {
                             kind: KIND_CONSENT,
                             purpose: Some(c.purpose.clone()),
@@ -618,6 +620,15 @@ impl Vault {
             };
             if let Some(existing) = self.open_portal_request(session, kind).await? {
                 return Ok(Allowed::Read((self.request_view(&existing, now).await?, true), None));
+            }
+            // (the page offers none then; a form posted anyway is answered so)
+            if kind == RequestType::Restriction && self.subject_state(&session.subject).await?.restricted() {
+                return Err(VaultError::new(
+                    crate::ErrorKind::Conflict,
+                    "restriction_in_force",
+                    "the use of your data is restricted already",
+                )
+                .into());
             }
             let req = NewSubjectRequest {
                 subject_id: session.subject.as_str().to_owned(),

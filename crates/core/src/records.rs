@@ -599,7 +599,7 @@ impl Vault {
             }
             let about = subjects
                 .into_iter()
-                .map(|(s, n)| self.about(event.clone().detail("records", n.to_string()), &SubjectId::parse(s)?))
+                .map(|(s, n)| self.about(event.clone().detail("records", n.to_string()), &SubjectId::stored(s)?))
                 .collect::<Result<Vec<_>, VaultError>>()?;
             Ok(Allowed::ReadAbout((matches, next), about))
         })

@@ -523,7 +523,7 @@ impl Vault {
                         .fields(fields.iter())
                         .detail("rule", cause.describe(p))
                         .detail("tokens_destroyed", n.to_string());
-                    let event = self.about(as_of_detail(event, opts), &SubjectId::parse(&subject)?)?;
+                    let event = self.about(as_of_detail(event, opts), &SubjectId::stored(&subject)?)?;
                     audit.push((subject.clone(), self.audit_row(&event, opts.now, None)?));
                 }
                 if group.iter().any(|t| due.contains(t)) {
@@ -762,7 +762,7 @@ impl Vault {
                 .detail("rule", cause.describe(p))
                 .detail("bindings_ended", bindings.to_string())
                 .detail("values_destroyed", values.to_string());
-            let event = self.about(as_of_detail(event, opts), &SubjectId::parse(subject)?)?;
+            let event = self.about(as_of_detail(event, opts), &SubjectId::stored(subject)?)?;
             plan.audit.push(self.audit_row(&event, opts.now, None)?);
         }
         Ok(plan)
@@ -842,7 +842,7 @@ impl Vault {
         let event = self.about(
             AuditEvent::unauthenticated("retention.subject_removed", SWEEPER_PRINCIPAL.to_owned())
                 .detail("reason", "nothing left to hold"),
-            &SubjectId::parse(subject)?,
+            &SubjectId::stored(subject)?,
         )?;
         self.audit_row(&event, opts.now, None)
     }

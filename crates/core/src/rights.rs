@@ -409,7 +409,7 @@ impl Vault {
             done.closed_at = Some(row.closed_at.unwrap_or(now.0));
             done.keep_until = keep_until(now.0, self.jurisdiction(&row.jurisdiction)?);
             let audit = self.audit_row(&about, now, None)?;
-            let Some(subject) = row.subject_id.as_deref().map(SubjectId::parse).transpose()? else {
+            let Some(subject) = row.subject_id.as_deref().map(SubjectId::stored).transpose()? else {
                 // Erased meanwhile (by another request): an erasure has nothing left to do;
                 // anything else can only be denied.
                 if kind == RequestType::Erasure {

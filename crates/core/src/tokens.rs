@@ -615,7 +615,7 @@ impl Vault {
                 // a subject's rows (one a purpose) are one access to its value
                 let mut logged = std::collections::HashSet::new();
                 for row in rows {
-                    let subject = SubjectId::parse(&row.subject_id)?;
+                    let subject = SubjectId::stored(&row.subject_id)?;
                     let event = self.about(base.clone().collection(&row.collection).fields([&row.field]), &subject)?;
                     // A refusal of the call's grant fails the whole batch; a row this purpose
                     // may not use is passed over.

@@ -111,7 +111,7 @@ impl Vault {
         progress.total(u64::try_from(subjects.len()).unwrap_or(0));
         for id in subjects {
             progress.advance(1);
-            let subject = SubjectId::parse(&id)?;
+            let subject = SubjectId::stored(&id)?;
             let digest = self.keys.audit_subject(&subject)?;
             if let Some(tombstone) = latest.get(&digest) {
                 if !self.holds_erased_data(&id, tombstone.at).await? {

@@ -354,3 +354,56 @@ async fn a_policy_file_cannot_let_a_token_reader_write_guesses() {
         assert_eq!(gpc, recorded, "{subject}: {v}");
     }
 }
+
+/// Nor a key of two roles, each valid alone: one writing a field it sees masked, one reading
+/// it as a token under a purpose that reuses what the first writes (review: the guess was
+/// read back as a token where it was reused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_roles_of_one_key_cannot_write_guesses_and_read_their_tokens() {
+    let vault = Vault::init();
+    let file = vault.path().join("registry.toml");
+    let mut registry = std::fs::read_to_string(&file).unwrap();
+    registry.push_str(
+        "\n[roles.masked_writer]\ndescription = \"Writes delivery emails, sees them masked.\"\n\
+         purposes = [\"order_fulfillment\"]\nwrite = [\"order_fulfillment\"]\n\
+         [roles.masked_writer.output]\n\"customers.email\" = \"masked\"\n\
+         \n[roles.token_reader]\ndescription = \"Reads emails as tokens in support.\"\n\
+         purposes = [\"customer_support\"]\n[roles.token_reader.output]\n\"customers.email\" = \"token\"\n",
+    );
+    std::fs::write(&file, registry).unwrap();
+    let server = vault.serve();
+    let mut admin = server.client(&vault.token).await;
+    let (status, v) = admin
+        .post(
+            "/v1/principals",
+            json!({"name": "both", "roles": ["masked_writer", "token_reader"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let mut both = server.client(v["api_key"].as_str().unwrap()).await;
+    let (status, v) = both
+        .post(
+            "/v1/subjects/probe_2/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "guess@example.com"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+        (403, Some("field_write_denied"), Some("email")),
+        "{v}"
+    );
+    // each role alone writes what it may
+    let (status, v) = admin
+        .post("/v1/principals", json!({"name": "one", "roles": ["masked_writer"]}))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = server
+        .client(v["api_key"].as_str().unwrap())
+        .await
+        .post(
+            "/v1/subjects/probe_2/records/customers",
+            json!({"purpose": "order_fulfillment", "fields": {"email": "real@example.com"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+}

@@ -1030,6 +1030,20 @@ async fn the_page_shows_what_the_ledger_stopped() {
         "the data is kept for its purposes: {page}"
     );
     assert!(!page.contains("id=\"request-restriction\""), "{page}");
+    // and one posted anyway opens nothing
+    let csrf = hidden(&page, "csrf");
+    let form = format!("csrf={csrf}&type=restriction");
+    let (s, _, page) = post_form(&mut browser, &format!("{path}/requests"), &form, &[]).await;
+    assert_eq!(s, 409, "{page}");
+    let (_, v) = admin.get("/v1/requests?status=open").await;
+    assert!(
+        !v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == "restriction"),
+        "{v}"
+    );
 }
 
 /// A consent given under a notice of this vault counts for what that notice said of its
@@ -1096,6 +1110,17 @@ async fn a_consent_counts_for_the_terms_it_was_given_under() {
     );
     let csrf = hidden(&page, "csrf");
     let shown = hidden(&page, "notice_version");
+    // Saved as shown (off), it is withdrawn: left granted, it would count again were the terms
+    // to go back.
+    let off = format!("csrf={csrf}&notice_version={shown}&shown=marketing_email");
+    let (s, _, page) = post_form(&mut browser, &format!("{path}/choices"), &off, &[]).await;
+    assert!(s == 303 || s == 200, "{s}: {page}");
+    let last = history(&mut admin, SUBJECT).await.last().cloned().unwrap();
+    assert_eq!(
+        (last["purpose"].as_str(), last["value"].as_bool()),
+        (Some("marketing_email"), Some(false)),
+        "{last}"
+    );
     let form = format!("csrf={csrf}&notice_version={shown}&shown=marketing_email&consent=marketing_email");
     let (s, _, page) = post_form(&mut browser, &format!("{path}/choices"), &form, &[]).await;
     assert!(s == 303 || s == 200, "{s}: {page}");
