@@ -40,6 +40,67 @@ impl SubjectId {
     }
 }
 
+/// Whether `text` names subject `id`, however written: its letters and digits as one or more
+/// words in a row (`ref:cust_zq8`, `CUST ZQ8`, `custzq8`), spelled out or percent-escaped
+/// (`c-u-s-t-z-q-8`, `cust%5Fzq8`) once the id has five or more of them (a shorter one only
+/// as words, or `s1` would be found in every `ops1`). A text kept in the clear beside an
+/// entry naming its subject by keyed digest must not name it.
+#[must_use]
+pub fn names_subject(text: &str, id: &str) -> bool {
+    let runs = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let parts = runs(id);
+    let whole: String = parts.concat();
+    if whole.is_empty() {
+        return false;
+    }
+    let text = percent_decoded(text);
+    if whole.len() >= 5 {
+        let folded: String = text
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        return folded.contains(&whole);
+    }
+    let words = runs(&text);
+    (1..=parts.len()).any(|k| words.windows(k).any(|w| w.concat() == whole))
+}
+
+/// `text` with each `%XX` escape of an ASCII character decoded.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = (b == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(u8::is_ascii);
+        match escaped {
+            Some(c) => {
+                out.push(char::from(c));
+                i += 3;
+            }
+            None => {
+                // (a char boundary: `b` starts one, `%` escapes aside)
+                let c = text
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                out.push(c);
+                i += c.len_utf8().max(1);
+            }
+        }
+    }
+    out
+}
+
 fn invalid_subject_id() -> VaultError {
     VaultError::bad_request(
         "invalid_subject_id",
@@ -109,6 +170,32 @@ impl RecordId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A justification naming the call's subject is found however the id is written.
+    #[test]
+    fn a_subject_id_is_found_in_other_words() {
+        for text in [
+            "ref:cust_zq8",
+            "about cust_zq8.",
+            "ticket-cust_zq8",
+            "cust-zq8 called",
+            "CUST ZQ8",
+            "custzq8",
+            "(cust_zq8)",
+            "c-u-s-t-z-q-8",
+            "c u s t zq8",
+            "cu st_zq8",
+            "cust%5Fzq8",
+        ] {
+            assert!(names_subject(text, "cust_zq8"), "{text}");
+        }
+        for text in ["ticket INC-2041", "cust_zq", "zq8 cust", "%", "%5", "é%41"] {
+            assert!(!names_subject(text, "cust_zq8"), "{text}");
+        }
+        assert!(!names_subject("anything", ":::"));
+        assert!(names_subject("call s1 back", "s1"));
+        assert!(!names_subject("INC s10 ops1", "s1"));
+    }
 
     #[test]
     fn subject_ids() {

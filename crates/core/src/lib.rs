@@ -79,7 +79,7 @@ pub use datadir::{
 };
 pub use erasure::RECEIPT_HEADER;
 pub use error::{ErrorKind, UNKNOWN_FIELD, VaultError, WITHHELD_NAME, name_shaped, nameable, quoted_name};
-pub use ids::{RecordId, SubjectId};
+pub use ids::{RecordId, SubjectId, names_subject};
 pub use incidents::{AUTHORITY_TEMPLATE, Draft, PLACEHOLDERS, SUBJECT_TEMPLATE};
 pub use keys::{AUDIT_PUBLIC_KEY_META, RECEIPT_KEY_NAME};
 pub use notify::{

@@ -46,16 +46,42 @@ impl Terms {
     }
 }
 
-/// Each purpose's section of a notice's JSON (`purposes: [{name, ...}]`), digested.
+/// Each purpose's terms in a notice's JSON, digested: its section (`purposes: [{name, ...}]`),
+/// what the notice says of each recipient it names (country, role, transfer, safeguard; not
+/// the other purposes it serves), and who the controller is (review: a recipient moved to a
+/// third country, a safeguard dropped, another controller left the consent standing).
 fn purposes(json: &str) -> Option<BTreeMap<String, Digest>> {
     let notice: serde_json::Value = serde_json::from_str(json).ok()?;
+    let recipients = notice.get("recipients").and_then(serde_json::Value::as_array);
+    let recipient = |name: &serde_json::Value| {
+        let mut found = recipients?.iter().find(|r| r.get("name") == Some(name))?.clone();
+        if let Some(r) = found.as_object_mut() {
+            r.remove("purposes");
+        }
+        Some(found)
+    };
     notice
         .get("purposes")?
         .as_array()?
         .iter()
         .map(|p| {
             let name = p.get("name")?.as_str()?.to_owned();
-            let bytes = serde_json::to_vec(&sorted(p)).ok()?;
+            let named: Vec<serde_json::Value> = p
+                .get("recipients")
+                .and_then(serde_json::Value::as_array)
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| recipient(n).unwrap_or_else(|| n.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let terms = serde_json::json!({
+                "purpose": p,
+                "recipients": named,
+                "controller": notice.get("controller"),
+            });
+            let bytes = serde_json::to_vec(&sorted(&terms)).ok()?;
             Some((name, custodia_crypto::sha256(&bytes)))
         })
         .collect()
@@ -104,6 +130,24 @@ mod tests {
         let reordered = r#"{"purposes": [{"recipients": ["Parcel Ltd"], "name": "orders"}]}"#;
         let terms = Terms::new("sha256-b", [("sha256-a", reordered), ("sha256-b", v2.as_str())]);
         assert!(!terms.outdated("orders", Some("sha256-a")));
+        // what the notice says of a recipient the purpose names, and who the controller is
+        let recipients = |country: &str, controller: &str| {
+            format!(
+                r#"{{"controller": {{"name": "{controller}"}}, "purposes": [{{"name": "marketing", "recipients": ["Mail Co"]}}],
+                    "recipients": [{{"name": "Mail Co", "country": "{country}", "purposes": ["marketing"]}},
+                                   {{"name": "Other", "country": "US", "purposes": []}}]}}"#
+            )
+        };
+        let then = recipients("IE", "Shop Ltd");
+        for now in [recipients("CN", "Shop Ltd"), recipients("IE", "Other Shop Ltd")] {
+            let terms = Terms::new("sha256-b", [("sha256-a", then.as_str()), ("sha256-b", now.as_str())]);
+            assert!(terms.outdated("marketing", Some("sha256-a")), "{now}");
+        }
+        // a recipient serving one more purpose is no change of this one's terms
+        let more = then.replace(r#""purposes": ["marketing"]"#, r#""purposes": ["marketing", "orders"]"#);
+        assert_ne!(more, then);
+        let terms = Terms::new("sha256-b", [("sha256-a", then.as_str()), ("sha256-b", more.as_str())]);
+        assert!(!terms.outdated("marketing", Some("sha256-a")));
         // nothing known of the notice in force: nothing is outdated
         assert!(!Terms::new("sha256-z", [("sha256-a", v1.as_str())]).outdated("marketing", Some("sha256-a")));
         assert!(!Terms::new("sha256-a", [("sha256-a", "not json")]).outdated("marketing", Some("sha256-a")));

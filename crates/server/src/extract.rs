@@ -534,7 +534,7 @@ fn justification(state: &AppState, value: &axum::http::HeaderValue, subject: Opt
     let names_subject = subject.is_some_and(|id| {
         text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
             .any(|word| word.eq_ignore_ascii_case(id))
-            || names_in_other_words(&text, id)
+            || custodia_core::names_subject(&text, id)
     });
     if names_subject {
         let mut e = ApiError::new(
@@ -546,25 +546,6 @@ fn justification(state: &AppState, value: &axum::http::HeaderValue, subject: Opt
         return Err(e);
     }
     Ok(text)
-}
-
-/// Whether `text` writes the letters and digits of `id` as one or more words in a row,
-/// whatever stands between them or around them: `ref:cust_zq8`, `cust-zq8`, `CUST zq8` and
-/// `custzq8` all name subject `cust_zq8` (a check of whole words alone let them through).
-fn names_in_other_words(text: &str, id: &str) -> bool {
-    let runs = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect()
-    };
-    let parts = runs(id);
-    let whole: String = parts.concat();
-    if whole.is_empty() {
-        return false;
-    }
-    let words = runs(text);
-    (1..=parts.len()).any(|k| words.windows(k).any(|w| w.concat() == whole))
 }
 
 /// Refuses a text an operator gives (`what`: `justification`, `reason`, `verified_by`)
@@ -601,30 +582,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Gpc {
 
 #[cfg(test)]
 mod tests {
-    use super::{names_in_other_words, parse_json};
+    use super::parse_json;
     use custodia_types::{ConsentRequest, IncidentEntryRequest};
-
-    /// A justification naming the call's subject is refused however the id is written.
-    #[test]
-    fn a_subject_id_is_found_in_other_words() {
-        for text in [
-            "ref:cust_zq8",
-            "about cust_zq8.",
-            "ticket-cust_zq8",
-            "cust-zq8 called",
-            "CUST ZQ8",
-            "custzq8",
-            "(cust_zq8)",
-        ] {
-            assert!(names_in_other_words(text, "cust_zq8"), "{text}");
-        }
-        for text in ["ticket INC-2041", "cust_zq", "customer zq80", "zq8 cust"] {
-            assert!(!names_in_other_words(text, "cust_zq8"), "{text}");
-        }
-        assert!(!names_in_other_words("anything", ":::"));
-        assert!(names_in_other_words("call s1 back", "s1"));
-        assert!(!names_in_other_words("INC s10", "s1"));
-    }
 
     #[test]
     fn integral_floats_are_integers_and_nested_objects_are_objects() {

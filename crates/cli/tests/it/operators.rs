@@ -284,6 +284,30 @@ async fn an_operator_enrols_logs_in_with_totp_reads_masked_with_a_reason_and_is_
         (422, Some("text_has_personal_data")),
         "{v}"
     );
+    // however written, and where the subject is in the body too
+    for naming in ["ref:cus-ops1", "c u s o p s 1", "cus%5Fops1"] {
+        let (s, v) = ana
+            .get_with_headers(&records, &[("custodia-justification", naming)])
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (422, Some("text_has_personal_data")),
+            "{naming}: {v}"
+        );
+        let (s, v) = ana
+            .post_with_headers(
+                "/v1/tokens",
+                json!({"subject_id": SUBJECT, "collection": "customers", "field": "email", "purpose": "customer_support",
+                       "values": ["a@example.com"], "kind": "random"}),
+                &[("custodia-justification", naming)],
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (422, Some("text_has_personal_data")),
+            "{naming}: {v}"
+        );
+    }
 
     // The audit log names the session and the reason.
     let (s, v) = admin.get("/v1/audit/events?action=record.list").await;
