@@ -10,22 +10,21 @@
 
 use std::collections::BTreeMap;
 
-/// A purpose's terms in one notice version: SHA-256 of its section of the notice's JSON.
-type Digest = [u8; 32];
+use serde_json::Value;
 
-/// Per notice version, per purpose, the digest of its terms; and those of the notice in
-/// force.
+/// Per notice version, per purpose, its terms as the notice's JSON says them; and those of
+/// the notice in force.
 #[derive(Debug, Default)]
 pub(crate) struct Terms {
-    current: BTreeMap<String, Digest>,
-    by_version: BTreeMap<String, BTreeMap<String, Digest>>,
+    current: BTreeMap<String, Value>,
+    by_version: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 impl Terms {
     /// The terms of every version, `current` the one in force. A version whose JSON does not
     /// read is left out (its consents are not compared).
     pub(crate) fn new<'a>(current: &str, versions: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let by_version: BTreeMap<String, BTreeMap<String, Digest>> = versions
+        let by_version: BTreeMap<String, BTreeMap<String, Value>> = versions
             .into_iter()
             .filter_map(|(version, json)| Some((version.to_owned(), purposes(json)?)))
             .collect();
@@ -42,16 +41,49 @@ impl Terms {
         let Some(then) = version.and_then(|v| self.by_version.get(v)) else {
             return false;
         };
-        !self.current.is_empty() && then.get(purpose) != self.current.get(purpose)
+        if self.current.is_empty() {
+            return false;
+        }
+        match (then.get(purpose), self.current.get(purpose)) {
+            (Some(then), Some(now)) => !same_terms(then, now),
+            (None, None) => false,
+            _ => true,
+        }
     }
 }
 
-/// Each purpose's terms in a notice's JSON, digested: its section (`purposes: [{name, ...}]`),
+/// Whether `now` says what `then` said: every key of `then` the same in `now`, and each key
+/// only `now` has empty (null, false, nothing listed): a key a later release added to the
+/// notice with its default value is no change of terms (the consents of every vault that ran
+/// an earlier release would have lapsed at the upgrade), one with a value is (`reuses`,
+/// written only when a purpose reuses another's data).
+fn same_terms(then: &Value, now: &Value) -> bool {
+    match (then, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.iter().all(|(k, x)| b.get(k).is_some_and(|y| same_terms(x, y)))
+                && b.iter().all(|(k, y)| a.contains_key(k) || empty(y))
+        }
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_terms(x, y)),
+        _ => then == now,
+    }
+}
+
+fn empty(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(true) | Value::Number(_) => false,
+    }
+}
+
+/// Each purpose's terms in a notice's JSON: its section (`purposes: [{name, ...}]`),
 /// what the notice says of each recipient it names (country, role, transfer, safeguard; not
 /// the other purposes it serves), and who the controller is (review: a recipient moved to a
 /// third country, a safeguard dropped, another controller left the consent standing).
-fn purposes(json: &str) -> Option<BTreeMap<String, Digest>> {
-    let notice: serde_json::Value = serde_json::from_str(json).ok()?;
+fn purposes(json: &str) -> Option<BTreeMap<String, Value>> {
+    let notice: Value = serde_json::from_str(json).ok()?;
     let recipients = notice.get("recipients").and_then(serde_json::Value::as_array);
     let recipient = |name: &serde_json::Value| {
         let mut found = recipients?.iter().find(|r| r.get("name") == Some(name))?.clone();
@@ -81,24 +113,9 @@ fn purposes(json: &str) -> Option<BTreeMap<String, Digest>> {
                 "recipients": named,
                 "controller": notice.get("controller"),
             });
-            let bytes = serde_json::to_vec(&sorted(&terms)).ok()?;
-            Some((name, custodia_crypto::sha256(&bytes)))
+            Some((name, terms))
         })
         .collect()
-}
-
-/// `v` with every object's keys in order: the same section, the same bytes, however it was
-/// written (a dependency may have `serde_json` keep the order keys were read in).
-fn sorted(v: &serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
-        }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -148,6 +165,15 @@ mod tests {
         assert_ne!(more, then);
         let terms = Terms::new("sha256-b", [("sha256-a", then.as_str()), ("sha256-b", more.as_str())]);
         assert!(!terms.outdated("marketing", Some("sha256-a")));
+        // a key a later release added, with its default value, is no change; with a value, it is
+        let before = r#"{"purposes": [{"name": "marketing", "recipients": []}]}"#;
+        let quiet =
+            r#"{"purposes": [{"name": "marketing", "recipients": [], "direct_marketing": false, "source": null}]}"#;
+        let reuses = r#"{"purposes": [{"name": "marketing", "recipients": [], "reuses": ["orders"]}]}"#;
+        let terms = Terms::new("sha256-b", [("sha256-a", before), ("sha256-b", quiet)]);
+        assert!(!terms.outdated("marketing", Some("sha256-a")));
+        let terms = Terms::new("sha256-b", [("sha256-a", before), ("sha256-b", reuses)]);
+        assert!(terms.outdated("marketing", Some("sha256-a")));
         // nothing known of the notice in force: nothing is outdated
         assert!(!Terms::new("sha256-z", [("sha256-a", v1.as_str())]).outdated("marketing", Some("sha256-a")));
         assert!(!Terms::new("sha256-a", [("sha256-a", "not json")]).outdated("marketing", Some("sha256-a")));
