@@ -1323,6 +1323,8 @@ impl Vault {
         incident_id: &str,
         req: &ContainmentRequest,
     ) -> Result<ContainmentResponse, VaultError> {
+        self.refuse_unless_managing(caller, now, incident_id, "containment")
+            .await?;
         let target = req.target.as_deref();
         let done = match req.action.as_str() {
             "revoke_principal" => {

@@ -829,6 +829,7 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
         ("risk", json!({"risk": "no-such-risk", "reason": "x"})),
         ("entries", json!({"kind": "no-such-kind", "text": "x"})),
         ("notifications", json!({"law": "no-such-law", "to": "authority"})),
+        ("containment", json!({"action": "no-such-action"})),
     ] {
         let (s, v) = warehouse.post(&format!("/v1/incidents/{id}/{route}"), body).await;
         assert_eq!(s, 403, "{route}: {v}");
@@ -840,7 +841,7 @@ async fn the_clock_risk_and_phase_are_read_from_the_sealed_record() {
             .iter()
             .filter(|d| *d == "deny")
             .count(),
-        4
+        5
     );
     // One key per call: a second Authorization header is refused, whichever comes first.
     let (s, v) = warehouse
