@@ -728,6 +728,20 @@ async fn a_held_subject_is_kept_five_years_on_and_tax_records_last_ten_years() {
         (Some(5), Some(3), Some(1), Some(1), Some(0)),
         "{run}"
     );
+    // Removed by the sweeper, the subject is forgotten on its released hold as an erasure
+    // forgets it: its id and the texts written about it.
+    let server = vault.serve();
+    let (ok, out, _) = api_cli(&server, &vault.token, &["retention", "holds", "--all", "--json"]);
+    let all: Value = serde_json::from_str(&out).unwrap();
+    let hold = all["holds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hold_id"] == hold_id.as_str())
+        .unwrap();
+    assert!(ok && hold["subject_id"].is_null(), "{out}");
+    assert_eq!(hold["release_reason"], "(cleared when the subject was erased)", "{out}");
+    server.terminate();
 
     // A bad --as-of is refused, naming the option.
     let (ok, _, err) = cli_on(&vault, &["retention", "run", "--as-of", "next tuesday"]);
